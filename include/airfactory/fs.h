@@ -1,0 +1,50 @@
+/* fs — file-system primitives that never leave half-written data where good data was.
+ *
+ * atomic_file: write to "<path>.tmp-XXXXXX" in the same directory, fsync, rename over <path>,
+ * fsync the directory. A crash at any point leaves either the old file or the new one. */
+#ifndef AIRFACTORY_FS_H
+#define AIRFACTORY_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/error.h"
+
+struct atomic_file {
+    int fd;
+    char *path;     /* final name */
+    char *tmp_path; /* where the bytes go until commit */
+};
+
+int atomic_file_open(struct atomic_file *f, const char *path, mode_t mode, struct error *err);
+int atomic_file_write(struct atomic_file *f, const void *data, size_t len, struct error *err);
+/* fsync, rename, fsync directory; frees f. On failure the temp file is removed. */
+int atomic_file_commit(struct atomic_file *f, struct error *err);
+/* Remove the temp file and free f; safe to call after a failed commit or twice. */
+void atomic_file_abort(struct atomic_file *f);
+
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct error *err);
+
+/* write(2)/pwrite(2) until done, retrying EINTR; ENOSPC and friends become errors naming what. */
+int fs_write_all(int fd, const void *data, size_t len, const char *what, struct error *err);
+int fs_pwrite_all(int fd, const void *data, size_t len, uint64_t offset, const char *what, struct error *err);
+int fs_read_all(int fd, void *data, size_t len, const char *what, struct error *err); /* exact length */
+/* Read a whole (small) file; files larger than max_size are ERROR_INPUT. */
+int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err);
+/* Copy a file by streaming (copy_file_range when possible); the copy is fsynced. */
+int fs_copy_file(const char *from, const char *to, struct error *err);
+
+int fs_mkdir_p(const char *path, mode_t mode, struct error *err);
+int fs_fsync_dir(const char *path, struct error *err);
+int fs_fsync_path(const char *path, struct error *err);
+/* rm -rf; a missing path is not an error. Never follows symlinks. */
+int fs_remove_tree(const char *path, struct error *err);
+bool fs_exists(const char *path);
+bool fs_is_dir(const char *path);
+/* Join two path parts with exactly one '/'. Returns a new string. */
+char *path_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs every build, test and demo dependency of airfactory from Debian's
+# package archive. Non-interactive and idempotent: when everything is already
+# present it only runs dpkg-query and exits.
+set -euo pipefail
+
+# Build: the libraries on the design card, plus the tools to compile and fuzz.
+build_packages=(
+  build-essential pkg-config clang llvm
+  libarchive-dev liblzma-dev libssl-dev libyaml-dev libsqlite3-dev libzstd-dev
+  libsquashfs-dev libisofs-dev zlib1g-dev
+)
+# Tools the builders call, as Talos' imager does.
+builder_tools=(
+  xfsprogs mtools dosfstools grub-common grub-pc-bin grub-efi-amd64-bin grub-efi-arm64-bin
+  qemu-utils
+)
+# Fixture generation and tests: outside validators and real clients.
+test_packages=(
+  python3 openssl sqlite3 curl socat cpio zstd xz-utils squashfs-tools gdisk fdisk
+  busybox-static systemd-boot-efi xorriso qemu-system-x86 ovmf ipxe-qemu
+  skopeo umoci containerd python3-pefile sbsigntool binutils file jq
+)
+# Node.js runs @sigstore/verify, an independent cosign verifier; the machine
+# image may already carry its own Node.js, which Debian's npm conflicts with.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  test_packages+=(nodejs npm)
+fi
+# Fixture inputs for arm64 (kernel, busybox, systemd-boot stub) come from
+# Debian's arm64 archive; dpkg needs the foreign architecture to download them.
+foreign_arch=arm64
+
+want=("${build_packages[@]}" "${builder_tools[@]}" "${test_packages[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+need_update=0
+if ! dpkg --print-foreign-architectures | grep -qx "$foreign_arch"; then
+  dpkg --add-architecture "$foreign_arch"
+  need_update=1
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+if [ ${#missing[@]} -gt 0 ] || [ $need_update -eq 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+echo "install-deps: all dependencies present"

@@ -1,0 +1,25 @@
+/* cli — what the airfactory subcommands share: the command table and error reporting.
+ * Each subcommand lives in src/cli/cmd_<name>.c and is a thin layer over the library. */
+#ifndef AIRFACTORY_CLI_H
+#define AIRFACTORY_CLI_H
+
+#include "airfactory/error.h"
+
+/* Print "airfactory: <message>" to stderr and return the exit status for err (1 or 2). */
+int cli_report(const struct error *err);
+/* Print "airfactory <command>: usage: <usage>" to stderr and return 2. */
+int cli_usage(const char *command, const char *usage);
+
+int cmd_schematic(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_sources(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
+int cmd_delta(int argc, char **argv);
+
+#endif

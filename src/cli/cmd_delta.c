@@ -1,0 +1,12 @@
+/* airfactory delta — placeholder until its module lands; says so plainly instead of pretending. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_delta(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "airfactory delta: not available in this build yet\n");
+    return 1;
+}

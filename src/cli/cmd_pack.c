@@ -1,0 +1,12 @@
+/* airfactory pack — placeholder until its module lands; says so plainly instead of pretending. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_pack(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "airfactory pack: not available in this build yet\n");
+    return 1;
+}

@@ -1,0 +1,357 @@
+/* fs — see include/airfactory/fs.h. */
+#include "airfactory/fs.h"
+#include "airfactory/memory.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (*b == '/')
+        b++;
+    if (la == 1 && a[0] == '/')
+        return xasprintf("/%s", b);
+    return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+int fs_write_all(int fd, const void *data, size_t len, const char *what, struct error *err)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return error_errno(err, errno, "%s: write failed", what);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int fs_pwrite_all(int fd, const void *data, size_t len, uint64_t offset, const char *what, struct error *err)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return error_errno(err, errno, "%s: write failed", what);
+        }
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+int fs_read_all(int fd, void *data, size_t len, const char *what, struct error *err)
+{
+    char *p = data;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return error_errno(err, errno, "%s: read failed", what);
+        }
+        if (n == 0)
+            return error_set(err, ERROR_INPUT, "%s: unexpected end of file", what);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int atomic_file_open(struct atomic_file *f, const char *path, mode_t mode, struct error *err)
+{
+    f->path = xstrdup(path);
+    f->tmp_path = xasprintf("%s.tmp-XXXXXX", path);
+    f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
+    if (f->fd < 0) {
+        int saved = errno;
+        free(f->path);
+        free(f->tmp_path);
+        f->path = f->tmp_path = NULL;
+        return error_errno(err, saved, "%s: cannot create temporary file", path);
+    }
+    if (fchmod(f->fd, mode) != 0) {
+        int saved = errno;
+        atomic_file_abort(f);
+        return error_errno(err, saved, "%s: chmod failed", path);
+    }
+    return 0;
+}
+
+int atomic_file_write(struct atomic_file *f, const void *data, size_t len, struct error *err)
+{
+    return fs_write_all(f->fd, data, len, f->path, err);
+}
+
+int atomic_file_commit(struct atomic_file *f, struct error *err)
+{
+    if (fsync(f->fd) != 0) {
+        int saved = errno;
+        atomic_file_abort(f);
+        return error_errno(err, saved, "%s: fsync failed", f ? "file" : "");
+    }
+    if (close(f->fd) != 0) {
+        int saved = errno;
+        f->fd = -1;
+        char *p = xstrdup(f->path);
+        atomic_file_abort(f);
+        error_errno(err, saved, "%s: close failed", p);
+        free(p);
+        return -1;
+    }
+    f->fd = -1;
+    if (rename(f->tmp_path, f->path) != 0) {
+        int saved = errno;
+        char *p = xstrdup(f->path);
+        atomic_file_abort(f);
+        error_errno(err, saved, "%s: rename into place failed", p);
+        free(p);
+        return -1;
+    }
+    char *dir = dir_of(f->path);
+    free(f->tmp_path);
+    f->tmp_path = NULL;
+    int rc = fs_fsync_dir(dir, err);
+    free(dir);
+    free(f->path);
+    f->path = NULL;
+    return rc;
+}
+
+void atomic_file_abort(struct atomic_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (f->tmp_path)
+        unlink(f->tmp_path);
+    free(f->tmp_path);
+    free(f->path);
+    f->tmp_path = f->path = NULL;
+}
+
+int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct error *err)
+{
+    struct atomic_file f;
+    if (atomic_file_open(&f, path, mode, err) != 0)
+        return -1;
+    if (atomic_file_write(&f, data, len, err) != 0) {
+        atomic_file_abort(&f);
+        return -1;
+    }
+    return atomic_file_commit(&f, err);
+}
+
+int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open", path);
+    char chunk[65536];
+    size_t start = out->len;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            close(fd);
+            out->len = start;
+            return error_errno(err, saved, "%s: read failed", path);
+        }
+        if (n == 0)
+            break;
+        if (out->len - start + (size_t)n > max_size) {
+            close(fd);
+            out->len = start;
+            return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file",
+                             path, max_size);
+        }
+        buffer_append(out, chunk, (size_t)n);
+    }
+    close(fd);
+    buffer_reserve(out, 0);
+    return 0;
+}
+
+int fs_copy_file(const char *from, const char *to, struct error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return error_errno(err, errno, "%s: cannot open", from);
+    struct atomic_file f;
+    if (atomic_file_open(&f, to, 0644, err) != 0) {
+        close(in);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, f.fd, NULL, 1 << 30, 0);
+        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+            char buf[1 << 16];
+            for (;;) {
+                ssize_t r = read(in, buf, sizeof buf);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0) {
+                    int saved = errno;
+                    close(in);
+                    atomic_file_abort(&f);
+                    return error_errno(err, saved, "%s: read failed", from);
+                }
+                if (r == 0)
+                    break;
+                if (atomic_file_write(&f, buf, (size_t)r, err) != 0) {
+                    close(in);
+                    atomic_file_abort(&f);
+                    return -1;
+                }
+            }
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            close(in);
+            atomic_file_abort(&f);
+            return error_errno(err, saved, "copying %s to %s failed", from, to);
+        }
+        if (n == 0)
+            break;
+    }
+    close(in);
+    return atomic_file_commit(&f, err);
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct error *err)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) != 0 && errno != EEXIST) {
+            int saved = errno;
+            error_errno(err, saved, "%s: cannot create directory", p);
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    if (mkdir(p, mode) != 0 && errno != EEXIST) {
+        int saved = errno;
+        error_errno(err, saved, "%s: cannot create directory", p);
+        free(p);
+        return -1;
+    }
+    free(p);
+    if (!fs_is_dir(path))
+        return error_set(err, ERROR_RUNTIME, "%s: exists and is not a directory", path);
+    return 0;
+}
+
+int fs_fsync_path(const char *path, struct error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open for fsync", path);
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int saved = errno;
+        close(fd);
+        return error_errno(err, saved, "%s: fsync failed", path);
+    }
+    close(fd);
+    return 0;
+}
+
+int fs_fsync_dir(const char *path, struct error *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open directory for fsync", path);
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int saved = errno;
+        close(fd);
+        return error_errno(err, saved, "%s: fsync of directory failed", path);
+    }
+    close(fd);
+    return 0;
+}
+
+static int remove_at(int parent_fd, const char *name, const char *shown, struct error *err)
+{
+    struct stat st;
+    if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : error_errno(err, errno, "%s: stat failed", shown);
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlinkat(parent_fd, name, 0) != 0 && errno != ENOENT)
+            return error_errno(err, errno, "%s: cannot remove", shown);
+        return 0;
+    }
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open directory", shown);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int saved = errno;
+        close(fd);
+        return error_errno(err, saved, "%s: cannot read directory", shown);
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *child = path_join(shown, e->d_name);
+        rc = remove_at(dirfd(d), e->d_name, child, err);
+        free(child);
+    }
+    closedir(d);
+    if (rc == 0 && unlinkat(parent_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return error_errno(err, errno, "%s: cannot remove directory", shown);
+    return rc;
+}
+
+int fs_remove_tree(const char *path, struct error *err)
+{
+    return remove_at(AT_FDCWD, path, path, err);
+}
+
+bool fs_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}

@@ -1,0 +1,43 @@
+# tests/lib.sh — helpers for shell test suites. Each check prints "PASS name" or "FAIL name: why";
+# tests/run.sh counts those lines. Source it; AIRFACTORY and AIRFACTORY_SERVE point at the
+# binaries under test (the ASan build during `make check`).
+set -u
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD=${AIRFACTORY_BUILD:-$ROOT/build/asan}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+AIRFACTORY=${AIRFACTORY:-$BUILD/airfactory}
+AIRFACTORY_SERVE=${AIRFACTORY_SERVE:-$BUILD/airfactory-serve}
+FIXTURES=${FIXTURES:-$ROOT/build/fixtures}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: ${2:-}"; }
+skip() { echo "SKIP $1: ${2:-}"; }
+
+# check NAME CMD... : passes when CMD exits 0
+check() {
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -5 | tr '\n' ' ')"; fi
+}
+# check_fails NAME CMD... : passes when CMD exits non-zero
+check_fails() {
+  local name=$1; shift
+  if "$@" >/dev/null 2>&1; then fail "$name" "expected failure, got success"; else pass "$name"; fi
+}
+# check_eq NAME GOT EXPECTED
+check_eq() {
+  if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "got '$2', expected '$3'"; fi
+}
+# check_contains NAME HAYSTACK NEEDLE
+check_contains() {
+  case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not found in: $(echo "$2" | head -c 400)" ;; esac
+}
+
+# A scratch directory removed at exit.
+scratch() {
+  local d; d=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-test.XXXXXX")
+  trap "rm -rf '$d'" EXIT
+  echo "$d"
+}

@@ -1,0 +1,239 @@
+/* Unit tests for src/core: buffer, base64, digest, json, fs. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airfactory/base64.h"
+#include "airfactory/buffer.h"
+#include "airfactory/digest.h"
+#include "airfactory/fs.h"
+#include "airfactory/json.h"
+#include "airfactory/memory.h"
+#include "test.h"
+
+static void buffer_appends_and_formats(void)
+{
+    struct buffer b = BUFFER_INIT;
+    CHECK_STR(buffer_cstr(&b), "");
+    buffer_append_str(&b, "abc");
+    buffer_appendf(&b, "-%d-%s", 42, "x");
+    CHECK_STR(b.data, "abc-42-x");
+    CHECK_INT(b.len, 8);
+    char *s = buffer_take(&b);
+    CHECK_STR(s, "abc-42-x");
+    CHECK(b.data == NULL && b.len == 0);
+    free(s);
+}
+
+static void base64_round_trips_rfc4648_vectors(void)
+{
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        struct buffer e = BUFFER_INIT, d = BUFFER_INIT;
+        base64_encode(plain[i], strlen(plain[i]), &e);
+        CHECK_STR(buffer_cstr(&e), coded[i]);
+        CHECK_INT(base64_decode(coded[i], strlen(coded[i]), &d), 0);
+        CHECK_STR(buffer_cstr(&d), plain[i]);
+        buffer_free(&e);
+        buffer_free(&d);
+    }
+}
+
+static void base64_rejects_malformed_input(void)
+{
+    const char *bad[] = {"Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zh=="};
+    for (int i = 0; i < 5; i++) {
+        struct buffer d = BUFFER_INIT;
+        CHECK_INT(base64_decode(bad[i], strlen(bad[i]), &d), -1);
+        CHECK_INT(d.len, 0);
+        buffer_free(&d);
+    }
+    struct buffer d = BUFFER_INIT;
+    CHECK_INT(base64_decode("Zm9v\nYmFy\n", 10, &d), 0);
+    CHECK_STR(buffer_cstr(&d), "foobar");
+    buffer_free(&d);
+}
+
+static void sha256_matches_known_vectors(void)
+{
+    char hex[65];
+    sha256_hex("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256_hex("customization: {}\n", 18, hex);
+    CHECK_STR(hex, "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba");
+    struct sha256_stream s;
+    sha256_stream_init(&s);
+    sha256_stream_update(&s, "customization", 13);
+    sha256_stream_update(&s, ": {}\n", 5);
+    sha256_stream_final_hex(&s, hex);
+    CHECK_STR(hex, "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba");
+}
+
+static void digest_parse_is_strict(void)
+{
+    char hex[65];
+    struct error err = {0};
+    CHECK_INT(digest_parse("sha256:376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", hex, &err), 0);
+    CHECK_STR(hex, "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba");
+    CHECK_INT(digest_parse("sha256:376567988AD370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba", hex, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK_INT(digest_parse("sha512:00", hex, &err), -1);
+    CHECK_INT(digest_parse("sha256:../../etc/passwd", hex, &err), -1);
+}
+
+static void json_parses_nested_documents(void)
+{
+    const char *doc = "{\"schemaVersion\": 2, \"layers\": [{\"size\": 9007199254740993, \"digest\": \"sha256:ab\"}],"
+                      " \"s\": \"a\\u00e9\\ud83d\\ude00\\n\", \"t\": true, \"n\": null, \"f\": -1.5e3}";
+    struct json_value *v = NULL;
+    struct error err = {0};
+    CHECK_INT(json_parse(doc, strlen(doc), "test", &v, &err), 0);
+    int64_t n = 0;
+    CHECK(json_object_get_int64(v, "schemaVersion", &n) && n == 2);
+    const struct json_value *layers = json_object_get_array(v, "layers");
+    CHECK(layers && layers->count == 1);
+    CHECK(json_object_get_int64(layers->items[0], "size", &n) && n == 9007199254740993LL);
+    CHECK_STR(json_object_get_string(v, "s"), "a\xc3\xa9\xf0\x9f\x98\x80\n");
+    CHECK(json_object_get(v, "t")->boolean);
+    CHECK(json_object_get(v, "n")->type == JSON_NULL);
+    CHECK(!json_object_get_int64(v, "f", &n));
+    CHECK(json_object_get_string(v, "missing") == NULL);
+    json_free(v);
+}
+
+static void json_rejects_bad_documents_with_position(void)
+{
+    const char *bad[] = {
+        "{\"a\":1,\"a\":2}", "{\"a\":1,}", "[1 2]", "\"\x01\"", "{\"a\":01}", "\"\\ud800\"", "\"\xc3\x28\"",
+        "{} {}", "", "[", "{\"a\" 1}", "nul", "\"\\x\"", "1.", "-",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct json_value *v = NULL;
+        struct error err = {0};
+        int rc = json_parse(bad[i], strlen(bad[i]), "doc.json", &v, &err);
+        CHECK_INT(rc, -1);
+        CHECK(v == NULL);
+        CHECK(strncmp(err.message, "doc.json:1:", 11) == 0);
+        CHECK_INT(err.code, ERROR_INPUT);
+    }
+    struct json_value *v = NULL;
+    struct error err = {0};
+    CHECK_INT(json_parse("{\n  \"a\": [1,\n  2,,]}", 19, "x.json", &v, &err), -1);
+    CHECK(strstr(err.message, "x.json:3:5:") != NULL);
+}
+
+static void json_rejects_deep_nesting(void)
+{
+    char deep[200];
+    memset(deep, '[', sizeof deep);
+    struct json_value *v = NULL;
+    struct error err = {0};
+    CHECK_INT(json_parse(deep, sizeof deep, "deep", &v, &err), -1);
+    CHECK(strstr(err.message, "nested too deeply") != NULL);
+}
+
+static void json_writer_escapes_like_go(void)
+{
+    struct buffer b = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &b);
+    json_object_begin(&w);
+    json_kv_string(&w, "html", "<a&b>");
+    json_kv_string(&w, "ctl", "\x01\t\"\\");
+    json_kv_string(&w, "ls", "\xe2\x80\xa8");
+    json_key(&w, "list");
+    json_array_begin(&w);
+    json_int(&w, -5);
+    json_bool(&w, false);
+    json_null(&w);
+    json_array_end(&w);
+    json_key(&w, "empty");
+    json_object_begin(&w);
+    json_object_end(&w);
+    json_object_end(&w);
+    CHECK_STR(buffer_cstr(&b), "{\"html\":\"\\u003ca\\u0026b\\u003e\",\"ctl\":\"\\u0001\\t\\\"\\\\\",\"ls\":\"\\u2028\","
+                               "\"list\":[-5,false,null],\"empty\":{}}");
+    buffer_reset(&b);
+    json_writer_init(&w, &b);
+    w.escape_html = false;
+    w.indent = "  ";
+    json_object_begin(&w);
+    json_kv_string(&w, "a", "<");
+    json_key(&w, "b");
+    json_array_begin(&w);
+    json_int(&w, 1);
+    json_array_end(&w);
+    json_object_end(&w);
+    CHECK_STR(buffer_cstr(&b), "{\n  \"a\": \"<\",\n  \"b\": [\n    1\n  ]\n}");
+    buffer_free(&b);
+}
+
+static void atomic_write_replaces_or_leaves_old_file(void)
+{
+    char dir[] = "/tmp/airfactory-core-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *path = path_join(dir, "f");
+    struct error err = {0};
+    CHECK_INT(fs_write_file_atomic(path, "old", 3, 0644, &err), 0);
+    struct atomic_file f;
+    CHECK_INT(atomic_file_open(&f, path, 0644, &err), 0);
+    CHECK_INT(atomic_file_write(&f, "new!", 4, &err), 0);
+    atomic_file_abort(&f);
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(fs_read_file(path, 100, &b, &err), 0);
+    CHECK_STR(buffer_cstr(&b), "old");
+    CHECK_INT(fs_write_file_atomic(path, "new", 3, 0600, &err), 0);
+    buffer_reset(&b);
+    CHECK_INT(fs_read_file(path, 100, &b, &err), 0);
+    CHECK_STR(buffer_cstr(&b), "new");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    buffer_reset(&b);
+    CHECK_INT(fs_read_file(path, 2, &b, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    char *sub = path_join(dir, "a/b/c");
+    CHECK_INT(fs_mkdir_p(sub, 0755, &err), 0);
+    CHECK(fs_is_dir(sub));
+    char *copy = path_join(sub, "copy");
+    CHECK_INT(fs_copy_file(path, copy, &err), 0);
+    char hex1[65], hex2[65];
+    uint64_t size = 0;
+    CHECK_INT(sha256_file_hex(path, hex1, &size, &err), 0);
+    CHECK_INT(sha256_file_hex(copy, hex2, NULL, &err), 0);
+    CHECK_STR(hex1, hex2);
+    CHECK_INT(size, 3);
+    CHECK_INT(fs_remove_tree(dir, &err), 0);
+    CHECK(!fs_exists(dir));
+    CHECK_INT(fs_remove_tree(dir, &err), 0);
+    buffer_free(&b);
+    free(path);
+    free(sub);
+    free(copy);
+}
+
+static void path_join_normalises_slashes(void)
+{
+    char *p = path_join("a/", "/b");
+    CHECK_STR(p, "a/b");
+    free(p);
+    p = path_join("/", "x");
+    CHECK_STR(p, "/x");
+    free(p);
+}
+
+int main(void)
+{
+    RUN(buffer_appends_and_formats);
+    RUN(base64_round_trips_rfc4648_vectors);
+    RUN(base64_rejects_malformed_input);
+    RUN(sha256_matches_known_vectors);
+    RUN(digest_parse_is_strict);
+    RUN(json_parses_nested_documents);
+    RUN(json_rejects_bad_documents_with_position);
+    RUN(json_rejects_deep_nesting);
+    RUN(json_writer_escapes_like_go);
+    RUN(atomic_write_replaces_or_leaves_old_file);
+    RUN(path_join_normalises_slashes);
+    return TEST_MAIN_END();
+}
