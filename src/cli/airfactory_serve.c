@@ -18,7 +18,7 @@ static const char usage_text[] =
     "  --tls-cert FILE           PEM certificate chain: serve HTTPS\n"
     "  --tls-key FILE            PEM private key of --tls-cert\n"
     "  --workers N               worker processes sharing the port (SO_REUSEPORT); default 1\n"
-    "  --user NAME               user to run as after binding, when started as root; default nobody\n"
+    "  --user NAME               when started as root: switch to this user after binding the port\n"
     "  --log-format FMT          access log on stderr: text (default), json or none\n"
     "  --external-url URL        base URL for links the server writes (PXE scripts) instead of Host\n"
     "  --header-timeout SEC      a request head and body must arrive within SEC; default 10\n"

@@ -65,7 +65,7 @@ int serve_platform_arch_parse(const char *text, struct serve_asset_path *out, ch
             snprintf(msg, msg_cap, "invalid platform-arch: \"%s\"", text);
             return -1;
         }
-        snprintf(out->platform, sizeof out->platform, "%s", buf);
+        memcpy(out->platform, buf, strlen(buf) + 1);
     }
     return arch_parse(rest, out, msg, msg_cap);
 }

@@ -87,6 +87,13 @@ void serve_metrics_timeout(void)
     __atomic_add_fetch(&c()->timeouts_total, 1, __ATOMIC_RELAXED);
 }
 
+const char *serve_metrics_route_name(enum serve_route_id route)
+{
+    if ((int)route < 0 || route >= SERVE_ROUTE_COUNT)
+        return "not_found";
+    return route_names[route];
+}
+
 void serve_metrics_render(struct buffer *out)
 {
     struct shared_counters *s = c();

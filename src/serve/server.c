@@ -223,6 +223,7 @@ static void finish_log(struct conn *c)
 {
     if (!c->log)
         return;
+    c->log->route = serve_metrics_route_name((enum serve_route_id)c->route);
     serve_metrics_request((enum serve_route_id)c->route, c->log->status, c->log->bytes);
     serve_access_log_write(c->log, monotonic_ns());
     free(c->log);
@@ -1082,8 +1083,11 @@ static int drop_privileges(const char *user, struct error *err)
             fprintf(stderr, "airfactory-serve: not root, --user %s ignored\n", user);
         return 0;
     }
-    if (!user)
-        user = "nobody";
+    if (!user) {
+        fprintf(stderr, "airfactory-serve: warning: running as root; give --user NAME (e.g. nobody) to drop "
+                        "privileges after binding\n");
+        return 0;
+    }
     struct passwd *pw = getpwnam(user);
     if (!pw)
         return error_set(err, ERROR_INPUT, "--user %s: no such user", user);
