@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
+#include "airfactory/bundle_key.h"
 #include "airfactory/bundle_writer.h"
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
@@ -441,7 +442,7 @@ struct model {
     char **extension_dirs;
     const struct imported **extension_images;
     size_t extension_count;
-    char inputs_digest[SHA256_HEX_LEN + 1]; /* over every input digest: part of every cache key */
+    bool extensions_resolved;
     char *initramfs_path;                   /* built lazily, in the writer's scratch dir */
     const char **source_digests;            /* provenance */
     size_t source_digest_count;
@@ -473,6 +474,19 @@ static int model_prepare(struct model *m, struct error *err)
     m->yaml = buffer_take(&yaml);
     if (extract_imager(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
+    m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
+    m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
+    return 0;
+}
+
+/* Resolve and flatten the schematic's extensions (only assets that contain an initramfs need
+ * them: an amd64-only microcode extension must not stop kernel-arm64). */
+static int model_extensions(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    if (m->extensions_resolved)
+        return 0;
     if (s->extension_count) {
         struct version_catalog *vc = catalog_for(f, m->version, err);
         if (!vc)
@@ -506,17 +520,9 @@ static int model_prepare(struct model *m, struct error *err)
             m->extension_count++;
         }
     }
-    /* inputs digest: imager manifest + extension manifests, in order */
-    struct sha256_stream h;
-    sha256_stream_init(&h);
-    m->source_digests = xcalloc(m->extension_count + 1, sizeof *m->source_digests);
-    m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
-    sha256_stream_update(&h, m->imager.imager->result.image.manifest_digest, OCI_DIGEST_SIZE - 1);
-    for (size_t i = 0; i < m->extension_count; i++) {
-        sha256_stream_update(&h, m->extension_images[i]->result.image.manifest_digest, OCI_DIGEST_SIZE - 1);
+    for (size_t i = 0; i < m->extension_count; i++)
         m->source_digests[m->source_digest_count++] = m->extension_images[i]->result.image.digest;
-    }
-    sha256_stream_final_hex(&h, m->inputs_digest);
+    m->extensions_resolved = true;
     return 0;
 }
 
@@ -524,6 +530,8 @@ static int model_initramfs(struct model *m, struct error *err)
 {
     if (m->initramfs_path)
         return 0;
+    if (model_extensions(m, err) != 0)
+        return -1;
     struct initramfs_options o = {0};
     if (initramfs_options_for_version(&o, m->version, err) != 0)
         return -1;
@@ -559,14 +567,29 @@ static int model_cmdline(struct model *m, const struct factory_asset_name *name,
 #endif
 }
 
-/* Cache key: every input that can change the bytes of an asset. */
-static void asset_cache_key(const struct model *m, const char *path, char key[SHA256_HEX_LEN + 1])
+/* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
+ * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
+ * version and platform profile (part of the builder), everything holding an initramfs on the imager
+ * and every extension image. */
+static int asset_cache_key(struct model *m, const char *path, const struct factory_asset_name *name,
+                           char key[SHA256_HEX_LEN + 1], struct error *err)
 {
     struct buffer b = BUFFER_INIT;
-    buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\ninputs=%s\n",
-                   AIRFACTORY_VERSION, path, m->id, m->version, m->arch, m->inputs_digest);
+    buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\n",
+                   AIRFACTORY_VERSION, path, m->id, m->version, m->arch);
+    if (name->kind != FACTORY_ASSET_CMDLINE)
+        buffer_appendf(&b, "imager=%s\n", m->imager.imager->result.image.manifest_digest);
+    if (name->kind != FACTORY_ASSET_CMDLINE && name->kind != FACTORY_ASSET_KERNEL) {
+        if (model_extensions(m, err) != 0) {
+            buffer_free(&b);
+            return -1;
+        }
+        for (size_t i = 0; i < m->extension_count; i++)
+            buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+    }
     sha256_hex(b.data, b.len, key);
     buffer_free(&b);
+    return 0;
 }
 
 static int add_built_file(struct model *m, const char *path, const char *file, bool move, const char *cache_key,
@@ -654,15 +677,30 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
                      path, AIRFACTORY_VERSION);
 }
 
-static int provenance(struct model *m, const char *path, struct error *err)
+/* The imager profile an asset comes from: its platform, or the output kind for kernel/initramfs. */
+static const char *asset_profile(const struct factory_asset_name *name)
 {
-    for (size_t i = 0; i < m->source_digest_count; i++) {
+    if (name->platform[0])
+        return name->platform;
+    switch (name->kind) {
+    case FACTORY_ASSET_KERNEL: return "kernel";
+    case FACTORY_ASSET_INITRAMFS: return "initramfs";
+    case FACTORY_ASSET_INSTALLER: return "installer";
+    default: return "unknown";
+    }
+}
+
+static int provenance(struct model *m, const char *path, const struct factory_asset_name *name, struct error *err)
+{
+    const char *profile = asset_profile(name);
+    size_t count = name->kind == FACTORY_ASSET_KERNEL || name->kind == FACTORY_ASSET_CMDLINE ? 1 : m->source_digest_count;
+    for (size_t i = 0; i < count; i++) {
         struct bundle_provenance p = {
             .schematic = m->id,
             .version = m->version,
             .path = path,
             .source_digest = m->source_digests[i],
-            .profile = "",
+            .profile = profile,
             .builder = "airfactory " AIRFACTORY_VERSION,
         };
         if (bundle_writer_add_provenance(m->f->writer, &p, err) != 0)
@@ -690,7 +728,11 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
             break;
         }
         char key[SHA256_HEX_LEN + 1];
-        asset_cache_key(&m, a->path, key);
+        if (asset_cache_key(&m, a->path, &name, key, err) != 0) {
+            rc = -1;
+            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
+            break;
+        }
         struct bundle_writer_hit hit;
         int reuse = bundle_writer_reuse_asset(f->writer, key, &hit, err);
         if (reuse < 0) {
@@ -707,7 +749,7 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
             f->stats.assets_built++;
         }
         if (rc == 0)
-            rc = provenance(&m, a->path, err);
+            rc = provenance(&m, a->path, &name, err);
         if (rc != 0) {
             error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
             break;
@@ -778,24 +820,17 @@ static int add_source_rows(struct factory *f, struct error *err)
     return 0;
 }
 
-/* The bundle's public key, served at /oci/cosign/signing-key.pub. */
+/* The bundle's public key, served at /oci/cosign/signing-key.pub: the half of the signing key. */
 static int add_public_key(struct factory *f, struct error *err)
 {
-    char *pub = xasprintf("%s.pub", f->request->signing_key);
-    size_t n = strlen(f->request->signing_key);
-    if (n > 4 && strcmp(f->request->signing_key + n - 4, ".key") == 0) {
-        free(pub);
-        pub = xasprintf("%.*s.pub", (int)(n - 4), f->request->signing_key);
-    }
-    int rc = 0;
-    if (fs_exists(pub)) {
-        struct buffer pem = BUFFER_INIT;
-        rc = fs_read_file(pub, 64 << 10, &pem, err);
-        if (rc == 0)
-            rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
-        buffer_free(&pem);
-    }
-    free(pub);
+    struct bundle_key *key = NULL;
+    if (bundle_key_load_private(f->request->signing_key, &key, err) != 0)
+        return -1;
+    struct buffer pem = BUFFER_INIT;
+    bundle_key_public_pem(key, &pem);
+    int rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
+    buffer_free(&pem);
+    bundle_key_free(key);
     return rc;
 }
 
@@ -818,7 +853,7 @@ static void factory_free(struct factory *f)
 {
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
-        oci_import_results_free(&f->imported[i].result, 1);
+        oci_image_free(&f->imported[i].result.image);
     }
     free(f->imported);
     for (size_t i = 0; i < f->catalog_count; i++) {

@@ -983,7 +983,8 @@ static int collect_platforms(struct oci_layout *l, const struct oci_descriptor *
         return -1;
     }
     struct oci_descriptor next_chain[MAX_INDEX_DEPTH];
-    memcpy(next_chain, chain, chain_len * sizeof *chain);
+    if (chain_len) /* chain may be NULL at the top level: memcpy(dst, NULL, 0) is undefined */
+        memcpy(next_chain, chain, chain_len * sizeof *chain);
     next_chain[chain_len] = *index_desc;
     for (size_t i = 0; i < index.count; i++) {
         const struct oci_descriptor *d = &index.manifests[i];
