@@ -1025,6 +1025,10 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                     goto done;
                 }
                 q->state = REQUEST_FOUND;
+            } else if (is_ancestor_or_same(q->path, path)) {
+                error_set(err, ERROR_INPUT, "%s: %s is a directory (it holds %s), not a file", what, q->path, path);
+                free(path);
+                goto done;
             } else if (is_ancestor_or_same(path, q->path) && type != AE_IFDIR) {
                 if (type == AE_IFLNK) {
                     error_set(err, ERROR_INPUT, "%s: %s goes through the symlink %s -> %s; extract the real path",
