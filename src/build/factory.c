@@ -31,6 +31,10 @@
 #if __has_include("airfactory/cmdline.h")
 #include "airfactory/cmdline.h"
 #define FACTORY_HAVE_CMDLINE 1
+#else
+enum { CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI, CMDLINE_KIND_INSTALLER, CMDLINE_KIND_IMAGE };
+struct profile_set;
+static inline void profile_set_free(struct profile_set *p) { (void)p; }
 #endif
 
 /* ------------------------------------------------------------------ asset names */
@@ -151,6 +155,7 @@ struct factory {
     char *work_dir;
     struct bundle_writer *writer;
     uint32_t epoch;
+    struct profile_set *profiles; /* loaded on first use */
 
     /* imported sources: one entry per (source, platform) */
     struct imported {
@@ -554,14 +559,26 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
-static int model_cmdline(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
+/* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
+static int model_cmdline(struct model *m, const struct factory_asset_name *name, int kind, struct buffer *out,
                          struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
-    return factory_cmdline_build(m, name, iso, out, err);
+    struct factory *f = m->f;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return -1;
+    struct cmdline_request request = {
+        .version = m->version,
+        .platform = name->platform,
+        .arch = m->arch,
+        .kind = (enum cmdline_kind)kind,
+        .secureboot = name->secureboot,
+        .schematic = m->schematic->schematic,
+    };
+    return cmdline_build(f->profiles, &request, out, err);
 #else
     (void)out;
-    (void)iso;
+    (void)kind;
     return error_set(err, ERROR_RUNTIME, "cmdline-%s-%s: this build of airfactory has no kernel command line builder",
                      name->platform, m->arch);
 #endif
@@ -625,7 +642,7 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
     case FACTORY_ASSET_CMDLINE: {
         struct buffer cmdline = BUFFER_INIT;
         char digest[BUNDLE_DIGEST_SIZE];
-        int rc = model_cmdline(m, name, false, &cmdline, err);
+        int rc = model_cmdline(m, name, CMDLINE_KIND_CMDLINE, &cmdline, err);
         if (rc == 0)
             rc = bundle_writer_add_blob_bytes(f->writer, cmdline.data ? cmdline.data : "", cmdline.len,
                                               bundle_asset_media_type(path), digest, err);
@@ -640,7 +657,7 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
             return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi", path,
                              m->imager.imager->result.image.reference, m->arch);
         struct buffer cmdline = BUFFER_INIT;
-        if (model_cmdline(m, name, false, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+        if (model_cmdline(m, name, CMDLINE_KIND_UKI, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
             buffer_free(&cmdline);
             return -1;
         }
@@ -861,6 +878,8 @@ static void factory_free(struct factory *f)
         catalog_free(&f->catalogs[i].catalog);
     }
     free(f->catalogs);
+    if (f->profiles)
+        profile_set_free(f->profiles);
     if (f->store)
         store_close(f->store);
     free(f->store_dir);
