@@ -35,9 +35,19 @@ check_contains() {
   case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not found in: $(echo "$2" | head -c 400)" ;; esac
 }
 
-# A scratch directory removed at exit.
+# A scratch directory removed at exit. Usually called as T=$(scratch): that runs in a subshell,
+# whose own EXIT trap would delete the directory at once, so the directories are listed in a file
+# and the suite's shell removes them when it exits.
+_SCRATCH_LIST=${TMPDIR:-/tmp}/airfactory-scratch.$$   # $$ is the suite's pid, in subshells too
+_scratch_cleanup() {
+  local d
+  [ -f "$_SCRATCH_LIST" ] || return 0
+  while read -r d; do rm -rf "$d"; done <"$_SCRATCH_LIST"
+  rm -f "$_SCRATCH_LIST"
+}
+trap _scratch_cleanup EXIT
 scratch() {
   local d; d=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-test.XXXXXX")
-  trap "rm -rf '$d'" EXIT
+  echo "$d" >>"$_SCRATCH_LIST"
   echo "$d"
 }
