@@ -44,10 +44,12 @@ struct oci_import_stats {
     uint64_t images;
 };
 
-/* Import one input (directory, tar, compressed tar, docker save). On success *results holds one
- * entry per (image, platform) recorded. stats may be NULL. */
+/* Import one input (directory, tar, compressed tar, docker save). On success *results (an array
+ * the caller frees with free()) holds one entry per (image, platform) recorded. stats may be NULL. */
 int oci_import(struct store *store, const char *input, const struct oci_import_options *options,
                struct oci_import_result **results, size_t *count, struct oci_import_stats *stats, struct error *err);
+/* Free what each of count results owns, but not the array itself: callers often move results
+ * into arrays of their own (free(results) once they have). */
 void oci_import_results_free(struct oci_import_result *results, size_t count);
 
 /* Read a trust policy file, YAML or JSON:

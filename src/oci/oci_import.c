@@ -328,45 +328,6 @@ int64_t oci_import_timestamp(void)
     return (int64_t)v;
 }
 
-/* ---- verification ----
- * TEMPORARY: the verify module is written in a parallel branch. Until it is merged, these weak
- * references let this module link; without it only an insecure policy can import anything (and
- * the receipt says so). Remove the pragmas and the fallbacks once verify is on main. */
-#pragma weak verify_image
-#pragma weak verify_receipt_to_json
-
-static int run_verify(const struct verify_policy *policy, const struct verify_source *source, const char *digest,
-                      struct verify_receipt *receipt, struct error *err)
-{
-    memset(receipt, 0, sizeof *receipt);
-    if (verify_image)
-        return verify_image(policy, source, digest, receipt, err);
-    if (policy->insecure) {
-        snprintf(receipt->method, sizeof receipt->method, "insecure");
-        snprintf(receipt->policy, sizeof receipt->policy, "%s", policy->name ? policy->name : "");
-        receipt->log_index = receipt->integrated_time = -1;
-        return 0;
-    }
-    return error_set(err, ERROR_RUNTIME,
-                     "%s: cannot check its signature: this airfactory was built without the verify module; use a "
-                     "complete build, or set insecure: true to import it unverified",
-                     digest);
-}
-
-static void receipt_json(const struct verify_receipt *r, struct buffer *out)
-{
-    if (verify_receipt_to_json) {
-        verify_receipt_to_json(r, out);
-        return;
-    }
-    struct json_writer w;
-    json_writer_init(&w, out);
-    json_object_begin(&w);
-    json_kv_string(&w, "method", r->method);
-    json_kv_string(&w, "policy", r->policy);
-    json_object_end(&w);
-}
-
 /* ---- import ---- */
 
 static void append_blobs(struct oci_layout_image *img, const struct store_source_blob *extra, size_t n)
@@ -407,7 +368,7 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
     oci_layout_verify_source(layout, &source);
     struct store_source_blob *used;
     size_t used_count;
-    if (run_verify(policy, &source, img->image.digest, receipt, err) == 0) {
+    if (verify_image(policy, &source, img->image.digest, receipt, err) == 0) {
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -418,7 +379,7 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
     if (!strcmp(img->image.digest, img->image.manifest_digest))
         return error_prefix(err, "%s: %s: ", oci_layout_input(layout), img->image.reference);
     struct error second;
-    if (run_verify(policy, &source, img->image.manifest_digest, receipt, &second) == 0) {
+    if (verify_image(policy, &source, img->image.manifest_digest, receipt, &second) == 0) {
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -487,7 +448,7 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
     for (size_t i = 0; i < n; i++) {
         struct oci_import_result *r = &(*results)[i];
         oci_platform_format(&images[i].image.platform, r->platform);
-        receipt_json(&receipts[i], &receipt_text[i]);
+        verify_receipt_to_json(&receipts[i], &receipt_text[i]);
         if (opts->reference) {
             free(images[i].image.reference);
             images[i].image.reference = xstrdup(opts->reference);
@@ -534,7 +495,6 @@ done:
 
 void oci_import_results_free(struct oci_import_result *results, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; results && i < count; i++)
         oci_image_free(&results[i].image);
-    free(results);
 }

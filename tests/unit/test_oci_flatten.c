@@ -63,6 +63,7 @@ static int make_image(struct env *e, const struct tl_entry *const *layers, const
     int rc = oci_import(e->store, layout, &opts, &r, &count, NULL, &err);
     if (rc == 0) {
         oci_import_results_free(r, count);
+        free(r);
         rc = oci_image_load(e->store, tag, NULL, img, &err);
     }
     if (rc != 0)
