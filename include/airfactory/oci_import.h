@@ -27,8 +27,10 @@ struct oci_import_options {
     const char *tag;                    /* NULL: every image the input names */
     const struct oci_platform *platforms;
     size_t platform_count; /* 0: every platform */
-    const char *reference; /* name to record (e.g. "ghcr.io/siderolabs/imager:v1.10.3"); NULL: the tag
-                              the input carries. Only valid when one image is selected. */
+    const char *reference; /* name to record (e.g. "ghcr.io/siderolabs/imager:v1.10.3"); only valid
+                              when one image is selected. NULL: the input's own full reference (docker
+                              save RepoTags, a full ref.name), else "<input name>:<tag>", e.g.
+                              imager-v1.11.3.oci.tar tagged v1.11.3 -> "imager:v1.11.3" */
     const char *role;      /* recorded as is; NULL: "" */
     struct oci_layout_limits limits;
 };

@@ -335,7 +335,7 @@ static void append_blobs(struct oci_layout_image *img, const struct store_source
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
         for (size_t j = 0; j < img->blob_count && !dup; j++)
-            dup = !strcmp(img->blobs[j].digest, extra[i].digest) && !strcmp(img->blobs[j].tag, extra[i].tag);
+            dup = !strcmp(img->blobs[j].digest, extra[i].digest); /* the image's own kinds win */
         if (dup)
             continue;
         img->blobs = xrealloc(img->blobs, (img->blob_count + 1) * sizeof *img->blobs);
@@ -359,6 +359,42 @@ static void free_blob_list(struct store_source_blob *b, size_t n)
     free(b);
 }
 
+/* The name an image is recorded under when the caller gives none. A full reference in the input
+ * (docker save's RepoTags, a ref.name like "ghcr.io/siderolabs/imager:v1.11.3") is kept. skopeo's
+ * oci-archive carries only the tag ("v1.11.3"), and many images share one, so it is qualified by
+ * the input's name: "imager-v1.11.3.oci.tar" + "v1.11.3" -> "imager:v1.11.3"; an untagged image
+ * becomes "imager@sha256:...". */
+static char *default_reference(const char *input, const char *name)
+{
+    bool digest = !strncmp(name, "sha256:", 7);
+    if (!digest && (strchr(name, '/') || strchr(name, ':') || strchr(name, '@')))
+        return xstrdup(name);
+    char *base = xstrdup(input);
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/')
+        base[--n] = '\0';
+    const char *slash = strrchr(base, '/');
+    char *stem = xstrdup(slash ? slash + 1 : base);
+    free(base);
+    static const char *suffixes[] = {".gz", ".tgz", ".zst", ".xz", ".tar", ".oci"};
+    for (bool again = true; again;) {
+        again = false;
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+            size_t sl = strlen(suffixes[i]), len = strlen(stem);
+            if (len > sl && !strcmp(stem + len - sl, suffixes[i])) {
+                stem[len - sl] = '\0';
+                again = true;
+            }
+        }
+    }
+    size_t len = strlen(stem), tl = strlen(name);
+    if (!digest && len > tl + 1 && stem[len - tl - 1] == '-' && !strcmp(stem + len - tl, name))
+        stem[len - tl - 1] = '\0';
+    char *ref = xasprintf("%s%s%s", stem, digest ? "@" : ":", name);
+    free(stem);
+    return ref;
+}
+
 /* Verify one image: what its tag names first (an index covers every platform's manifest by
  * digest), then the platform manifest on its own (cosign sign --recursive signs those too). */
 static int verify_one(struct oci_layout *layout, const struct verify_policy *policy, struct oci_layout_image *img,
@@ -369,6 +405,9 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
     struct store_source_blob *used;
     size_t used_count;
     if (verify_image(policy, &source, img->image.digest, receipt, err) == 0) {
+        oci_layout_touch_signatures(layout, img->image.digest);
+        if (strcmp(img->image.digest, img->image.manifest_digest) != 0)
+            oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -380,6 +419,7 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
         return error_prefix(err, "%s: %s: ", oci_layout_input(layout), img->image.reference);
     struct error second;
     if (verify_image(policy, &source, img->image.manifest_digest, receipt, &second) == 0) {
+        oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -449,10 +489,10 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
         struct oci_import_result *r = &(*results)[i];
         oci_platform_format(&images[i].image.platform, r->platform);
         verify_receipt_to_json(&receipts[i], &receipt_text[i]);
-        if (opts->reference) {
-            free(images[i].image.reference);
-            images[i].image.reference = xstrdup(opts->reference);
-        }
+        char *reference = opts->reference ? xstrdup(opts->reference)
+                                          : default_reference(input, images[i].image.reference);
+        free(images[i].image.reference);
+        images[i].image.reference = reference;
         rows[i].reference = images[i].image.reference;
         rows[i].platform = r->platform;
         rows[i].digest = images[i].image.digest;

@@ -35,14 +35,14 @@ snapshot() { # what a refused import must not change
 # ---- plain imports ----
 S=$T/store
 out=$("$AIRFACTORY" import --store "$S" --insecure --role imager img.tar 2>&1)
-check_contains "import oci-archive" "$out" "imported v1.10.3 linux/amd64 sha256:$MANIFEST (2 layers) verified: insecure"
+check_contains "import oci-archive" "$out" "imported img:v1.10.3 linux/amd64 sha256:$MANIFEST (2 layers) verified: insecure"
 check_contains "import reports blobs written" "$out" "4 new"
 out=$("$AIRFACTORY" import --store "$S" --insecure --role imager img.tar 2>&1)
 check_contains "re-import copies nothing" "$out" "0 new (0 bytes written)"
 check_eq "blobs in store" "$(ls "$S/blobs/sha256" | wc -l)" 4
 
 out=$("$AIRFACTORY" sources --store "$S")
-check_contains "sources table" "$out" "v1.10.3"
+check_contains "sources table" "$out" "img:v1.10.3"
 check_contains "sources shows how verified" "$out" "insecure"
 json=$("$AIRFACTORY" sources --store "$S" --json)
 check_eq "sources --json fields" "$(echo "$json" | $PY -c '
@@ -50,11 +50,11 @@ import json, sys
 s = json.loads(sys.stdin.readline())
 print(s["reference"], s["platform"], s["manifest_digest"], s["role"], s["imported_at"], s["receipt"]["method"],
       sorted(b["kind"] for b in s["blobs"]))')" \
-  "v1.10.3 linux/amd64 sha256:$MANIFEST imager 0 insecure ['config', 'layer', 'layer', 'manifest']"
+  "img:v1.10.3 linux/amd64 sha256:$MANIFEST imager 0 insecure ['config', 'layer', 'layer', 'manifest']"
 
 # the store is an OCI layout: skopeo and umoci read it
-check_eq "skopeo reads the store" "$(skopeo inspect --raw oci:"$S":v1.10.3 | sha256sum | cut -d' ' -f1)" "$MANIFEST"
-if umoci unpack --rootless --image "$S:v1.10.3" bundle >umoci.log 2>&1; then
+check_eq "skopeo reads the store" "$(skopeo inspect --raw oci:"$S":img:v1.10.3 | sha256sum | cut -d' ' -f1)" "$MANIFEST"
+if umoci unpack --rootless --image "$S:img:v1.10.3" bundle >umoci.log 2>&1; then
   check_eq "umoci unpacks the store" "$(cat bundle/rootfs/usr/install/amd64/vmlinuz)" "kernel-bytes"
 else
   fail "umoci unpacks the store" "$(tail -3 umoci.log)"
@@ -200,3 +200,64 @@ check "temp file present before reopen" test -n "$(ls "$K/tmp")"
 check_eq "temp files removed on next open" "$(ls "$K/tmp" | wc -l)" 0
 check_eq "store unchanged after kill -9" "$(snapshot "$K")" "$before_kill"
 check "import after the kill works" "$AIRFACTORY" import --store "$K" --insecure img.tar
+
+# ---- the signed Talos-shaped fixtures (scripts/make-fixtures; `make check` builds them) ----
+if [ ! -f "$FIXTURES/fixtures.json" ]; then
+  skip "fixtures" "no $FIXTURES/fixtures.json (run scripts/make-fixtures)"
+  exit 0
+fi
+KEYS=$ROOT/tests/keys
+printf 'name: fixtures\nkeys: [%s/cosign.pub]\n' "$KEYS" >fx-key.yaml
+printf 'keys: [%s/wrong.pub]\n' "$KEYS" >fx-wrong.yaml
+printf 'keyless:\n  issuer: https://accounts.google.com\n  identity: "@siderolabs\\\\.com$"\n  trusted_root: %s/trusted_root.json\n' \
+  "$KEYS" >fx-keyless.yaml
+F=$T/store-fixtures
+# every good fixture, by its real reference and role, verified with the fixture key
+$PY - "$FIXTURES/fixtures.json" >fixtures.list <<'EOF2'
+import json, sys
+for f in json.load(open(sys.argv[1]))["fixtures"]:
+    if f.get("expect") == "ok":
+        print(f["path"], f["reference"], f["role"])
+EOF2
+failed=0
+while read -r path reference role; do
+  if ! "$AIRFACTORY" import --store "$F" --policy fx-key.yaml --reference "$reference" --role "$role" \
+       "$FIXTURES/$path" >>fixtures.log 2>&1; then
+    failed=$((failed + 1)); echo "FAILED: $path" >>fixtures.log
+  fi
+done <fixtures.list
+check_eq "every good fixture imports with the fixture key" "$failed" 0
+check_eq "fixture digests recorded as fixtures.json says" "$("$AIRFACTORY" sources --store "$F" --json | $PY -c '
+import json, sys
+want = {}
+for f in json.load(open(sys.argv[1]))["fixtures"]:
+    if f.get("expect") == "ok":
+        for p in f["platforms"]:
+            want[(f["reference"], p["platform"])] = (f["digest"], p["digest"], "cosign-key", f["role"])
+got = {}
+for line in sys.stdin:
+    s = json.loads(line)
+    got[(s["reference"], s["platform"])] = (s["digest"], s["manifest_digest"], s["receipt"]["method"], s["role"])
+bad = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
+print("ok" if not bad else bad[:3])' "$FIXTURES/fixtures.json")" ok
+hws=$FIXTURES/hello-world-service-v1.11.3.oci.tar
+out=$("$AIRFACTORY" import --store "$T/store-keyless" --policy fx-keyless.yaml "$hws" 2>&1)
+check_contains "keyless: Sigstore bundle verified offline" "$out" "verified: sigstore-bundle"
+check_contains "keyless: identity recorded" "$("$AIRFACTORY" sources --store "$T/store-keyless" --json)" \
+  '"identity":"airfactory-fixtures@siderolabs.com"'
+S=$F before=$(snapshot "$F")
+refuse "fixture with the wrong key refused" "no valid signature" "$hws" --policy fx-wrong.yaml
+# broken copies: each must be refused, leaving the store as it was
+if [ -d "$FIXTURES/broken" ]; then
+  $PY - "$FIXTURES/fixtures.json" >broken.list <<'EOF2'
+import json, sys
+for f in json.load(open(sys.argv[1])).get("broken", []) + [f for f in json.load(open(sys.argv[1]))["fixtures"] if f.get("expect") not in (None, "ok")]:
+    print(f["path"])
+EOF2
+  while read -r path; do
+    out=$("$AIRFACTORY" import --store "$F" --policy fx-key.yaml "$FIXTURES/$path" 2>&1); rc=$?
+    if [ $rc -eq 0 ]; then fail "broken fixture $path refused" "imported: $out"
+    elif [ "$(snapshot "$F")" != "$before" ]; then fail "broken fixture $path refused" "store changed"
+    else pass "broken fixture $path refused"; fi
+  done <broken.list
+fi

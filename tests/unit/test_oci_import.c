@@ -114,7 +114,7 @@ static void test_import_directory(void)
     struct error err;
     CHECK_INT(import(&f, f.layout, NULL, &r, &n, &st, &err), 0);
     CHECK_INT(n, 1);
-    CHECK_STR(r[0].image.reference, "v1");
+    CHECK_STR(r[0].image.reference, "layout:v1"); /* skopeo-style tag-only ref.name, qualified */
     CHECK_STR(r[0].image.manifest_digest, f.manifest);
     CHECK_STR(r[0].image.digest, f.manifest);
     CHECK_STR(r[0].platform, "linux/amd64");
@@ -129,14 +129,14 @@ static void test_import_directory(void)
     free(r);
     /* the image reads back from the store */
     struct oci_image img;
-    CHECK_INT(oci_image_load(f.store, "v1", NULL, &img, &err), 0);
+    CHECK_INT(oci_image_load(f.store, "layout:v1", NULL, &img, &err), 0);
     CHECK(store_has_blob(f.store, img.config.digest));
     CHECK_INT(img.layer_count, 2);
     CHECK_STR(img.manifest_digest, f.manifest);
     CHECK_STR(img.platform.architecture, "amd64");
     oci_image_free(&img);
-    CHECK_INT(oci_image_load(f.store, "v2", NULL, &img, &err), -1);
-    CHECK(strstr(err.message, "no source 'v2'") != NULL);
+    CHECK_INT(oci_image_load(f.store, "v1", NULL, &img, &err), -1);
+    CHECK(strstr(err.message, "no source 'v1'") != NULL);
     fixture_close(&f);
 }
 
@@ -518,11 +518,12 @@ static void test_verify_source(void)
     struct store_source_blob *used;
     size_t used_n;
     oci_layout_take_verified_blobs(layout, &used, &used_n);
-    CHECK_INT(used_n, 3);
-    bool saw_sig = false, saw_ref = false;
+    CHECK_INT(used_n, 4); /* .sig manifest, payload, referrer and the referrers index listing it */
+    bool saw_sig = false, saw_ref = false, saw_list = false;
     for (size_t i = 0; i < used_n; i++) {
         saw_sig |= !strcmp(used[i].digest, sig) && !strcmp(used[i].tag, tag) && !strcmp(used[i].kind, "signature");
         saw_ref |= !strcmp(used[i].digest, referrer) && !strcmp(used[i].kind, "referrer");
+        saw_list |= !strcmp(used[i].digest, ref_index_digest) && !strcmp(used[i].kind, "referrers-index");
         free(used[i].digest);
         free(used[i].media_type);
         free(used[i].kind);
@@ -531,6 +532,7 @@ static void test_verify_source(void)
     free(used);
     CHECK(saw_sig);
     CHECK(saw_ref);
+    CHECK(saw_list);
     oci_layout_close(layout);
     /* default selection imports the image, not the signature or the referrers index */
     struct oci_import_result *r;
@@ -592,8 +594,10 @@ static void test_cosign_save_kinds(void)
     size_t n;
     CHECK_INT(import(&f, f.layout, NULL, &r, &n, NULL, &err), 0);
     CHECK_INT(n, 1);
+    char *by_digest = xasprintf("layout@%s", f.manifest);
     if (n)
-        CHECK_STR(r[0].image.reference, f.manifest);
+        CHECK_STR(r[0].image.reference, by_digest);
+    free(by_digest);
     oci_import_results_free(r, n);
     free(r);
     buffer_free(&b);
