@@ -169,6 +169,7 @@ int cmd_import(int argc, char **argv)
             print_result(argv[i], &results[j], json);
         print_summary(argv[i], &stats, json);
         oci_import_results_free(results, n);
+        free(results);
     }
 done:
     store_close(store);
