@@ -40,6 +40,52 @@ check_eq "openssl verifies the base64 signature (cosign verify-blob's form)" \
   "$(openssl dgst -sha256 -verify "$S/k.pub" -signature "$S/sig.bin" "$S/b/index.db" 2>&1)" "Verified OK"
 check_fails "openssl rejects the signature with another key" \
   openssl dgst -sha256 -verify "$S/other.pub" -signature "$S/b/index.db.sig.der" "$S/b/index.db"
+if command -v go >/dev/null; then
+  # What cosign verify-blob --key does, with Go's standard library (sigstore's ECDSAVerifier):
+  # base64-decode the .sig file, SHA-256 the blob, ecdsa.VerifyASN1 with the PKIX public key.
+  cat >"$S/cosignlike.go" <<'GO'
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"os"
+)
+
+func main() {
+	pub, _ := os.ReadFile(os.Args[1])
+	sig64, _ := os.ReadFile(os.Args[2])
+	blob, _ := os.ReadFile(os.Args[3])
+	block, _ := pem.Decode(pub)
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		fmt.Println("bad key:", err)
+		os.Exit(1)
+	}
+	sig, err := base64.StdEncoding.DecodeString(string(sig64))
+	if err != nil {
+		fmt.Println("bad base64:", err)
+		os.Exit(1)
+	}
+	sum := sha256.Sum256(blob)
+	if !ecdsa.VerifyASN1(key.(*ecdsa.PublicKey), sum[:], sig) {
+		fmt.Println("signature does not verify")
+		os.Exit(1)
+	}
+	fmt.Println("Verified OK")
+}
+GO
+  check_eq "Go crypto/ecdsa verifies index.db.sig as cosign verify-blob would" \
+    "$(cd "$S" && GOCACHE="$S/gocache" GO111MODULE=off go run cosignlike.go "$S/k.pub" "$S/b/index.db.sig" "$S/b/index.db" 2>&1)" "Verified OK"
+  check_fails "Go crypto/ecdsa rejects it with another key" \
+    env GOCACHE="$S/gocache" GO111MODULE=off go run "$S/cosignlike.go" "$S/other.pub" "$S/b/index.db.sig" "$S/b/index.db"
+else
+  skip "Go crypto/ecdsa verifies index.db.sig" "go not installed"
+fi
 check_eq "sqlite3: application_id AFTB" "$(sqlite3 "$S/b/index.db" 'PRAGMA application_id')" 1095128130
 check_eq "sqlite3: format version 1" "$(sqlite3 "$S/b/index.db" 'PRAGMA user_version')" 1
 check_eq "sqlite3: integrity ok" "$(sqlite3 "$S/b/index.db" 'PRAGMA integrity_check')" ok
