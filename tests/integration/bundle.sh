@@ -26,6 +26,26 @@ $AIRFACTORY keygen -o "$S/other" >/dev/null
 (cd "$S" && $AIRFACTORY keygen >/dev/null)
 check_eq "keygen's default prefix is 'airfactory'" "$(cd "$S" && ls airfactory.key airfactory.pub | tr '\n' ' ')" "airfactory.key airfactory.pub "
 
+# keys made by OpenSSL work too: PKCS#8 from genpkey, SEC1 from ecparam (Image Factory's form)
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$S/ossl.key" 2>/dev/null
+openssl pkey -in "$S/ossl.key" -pubout -out "$S/ossl.pub"
+check "an OpenSSL PKCS#8 key signs a bundle" "$GEN" make-bundle "$S/ossl" "$S/ossl.key"
+check "... that verifies with its OpenSSL public key" $AIRFACTORY verify "$S/ossl" --key "$S/ossl.pub"
+openssl ecparam -name prime256v1 -genkey -noout -out "$S/sec1.key" 2>/dev/null
+openssl ec -in "$S/sec1.key" -pubout -out "$S/sec1.pub" 2>/dev/null
+check "a SEC1 'EC PRIVATE KEY' signs a bundle" "$GEN" make-bundle "$S/sec1" "$S/sec1.key"
+check "... that verifies" $AIRFACTORY verify "$S/sec1" --key "$S/sec1.pub"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$S/rsa.key" 2>/dev/null
+out=$("$GEN" make-bundle "$S/rsa" "$S/rsa.key" 2>&1)
+check_contains "an RSA key is refused with the reason" "$out" "not an ECDSA P-256 key"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$S/p384.key" 2>/dev/null
+check_fails "a P-384 key is refused" "$GEN" make-bundle "$S/p384" "$S/p384.key"
+openssl pkcs8 -topk8 -in "$S/ossl.key" -passout pass:secret -out "$S/enc.key" 2>/dev/null
+out=$("$GEN" make-bundle "$S/enc" "$S/enc.key" 2>&1)
+check_contains "an encrypted key is refused with a hint, never prompting" "$out" "encrypted"
+check_eq "failed writers leave nothing" "$(ls -d "$S"/rsa* "$S"/p384* "$S"/enc* 2>/dev/null | tr '\n' ' ')" \
+  "$S/enc.key $S/p384.key $S/rsa.key "
+
 # ---- a bundle ----
 check "generator writes a bundle" "$GEN" make-bundle "$S/b" "$S/k.key"
 check "verify accepts it" $AIRFACTORY verify "$S/b" --key "$S/k.pub"
