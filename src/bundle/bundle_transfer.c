@@ -61,7 +61,8 @@ static int listing_load(struct bundle *b, struct listing *l, struct error *err)
     memset(l, 0, sizeof *l);
     if (bundle_foreach(b, BUNDLE_LIST_BLOBS, NULL, listing_row, l, err) < 0)
         return -1;
-    qsort(l->items, l->count, sizeof *l->items, compare_listed); /* already ordered; cheap insurance */
+    if (l->count)
+        qsort(l->items, l->count, sizeof *l->items, compare_listed); /* already ordered; cheap insurance */
     return 0;
 }
 

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "airfactory/bundle.h"
 #include "airfactory/http_parser.h"
 #include "airfactory/memory.h"
 #include "airfactory/serve_access_log.h"
@@ -38,7 +39,6 @@
 #include "airfactory/serve_metrics.h"
 #include "airfactory/serve_routes.h"
 #include "airfactory/serve_tls.h"
-#include "airfactory/serve_verify.h"
 
 #define MAX_BODY (1u << 20)       /* POST /schematics bodies */
 #define READ_CHUNK 4096
@@ -1098,6 +1098,41 @@ static int drop_privileges(const char *user, struct error *err)
     return 0;
 }
 
+/* index.db's identity, to notice a file swapped between the signature check and the opens. */
+struct index_identity {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+static struct index_identity verified_index;
+static bool have_verified_index;
+
+static int stat_index(const char *bundle_dir, struct index_identity *out)
+{
+    char *path = xasprintf("%s/index.db", bundle_dir);
+    struct stat st;
+    int rc = stat(path, &st);
+    free(path);
+    if (rc != 0)
+        return -1;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->size = st.st_size;
+    out->mtime = st.st_mtim;
+    return 0;
+}
+
+static bool index_unchanged(const char *bundle_dir)
+{
+    if (!have_verified_index)
+        return true;
+    struct index_identity now;
+    return stat_index(bundle_dir, &now) == 0 && now.dev == verified_index.dev && now.ino == verified_index.ino &&
+           now.size == verified_index.size && now.mtime.tv_sec == verified_index.mtime.tv_sec &&
+           now.mtime.tv_nsec == verified_index.mtime.tv_nsec;
+}
+
 static int worker_main(const struct serve_config *config, int listen_fd, struct serve_tls_context *tls,
                        const sigset_t *signals)
 {
@@ -1119,6 +1154,12 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     struct error err = {0};
     if (serve_index_open(config->bundle_dir, &w.ctx.index, &err) != 0) {
         fprintf(stderr, "airfactory-serve: %s\n", err.message);
+        return 1;
+    }
+    if (!index_unchanged(config->bundle_dir)) {
+        fprintf(stderr, "airfactory-serve: %s/index.db changed after its signature was checked; refusing to "
+                        "serve it (restart to verify the new one)\n", config->bundle_dir);
+        serve_index_close(w.ctx.index);
         return 1;
     }
     char *blobs = xasprintf("%s/blobs/sha256", config->bundle_dir);
@@ -1165,8 +1206,17 @@ int serve_run(const struct serve_config *config, struct error *err)
         if (!config->key_path)
             return error_set(err, ERROR_INPUT, "no --key: give the bundle's public key (--key bundle.pub) so the "
                              "signature of index.db is checked, or --insecure-no-verify to skip the check");
-        if (serve_verify_bundle(config->bundle_dir, config->key_path, err) != 0)
+        /* index.db pins every blob by digest and size, so its signature vouches for the whole
+         * bundle without reading a blob: start-up time does not grow with the bundle. */
+        if (stat_index(config->bundle_dir, &verified_index) != 0) {
+            error_set(err, ERROR_INPUT, "%s/index.db: not found; is %s a bundle directory?", config->bundle_dir,
+                      config->bundle_dir);
+            return -1;
+        }
+        if (
+            bundle_verify_signature(config->bundle_dir, config->key_path, err) != 0)
             return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
+        have_verified_index = true;
     }
     struct serve_index *probe = NULL;
     if (serve_index_open(config->bundle_dir, &probe, err) != 0)
