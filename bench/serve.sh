@@ -46,6 +46,13 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
+cpu_ticks() { # utime+stime of a process and its children, in clock ticks
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 rss_kib() { # sum VmRSS of a process and its children
   local total=0 p
   for p in "$1" $(pgrep -P "$1"); do
@@ -116,19 +123,36 @@ wrk_rate() {
     END {printf "%s %s\n", r+0, b+0}'
 }
 : >"$W/big.a"; : >"$W/big.n"; : >"$W/pxe.a"; : >"$W/pxe.n"
+# measure PID URL CONNS FIELD OUT: wrk rate (FIELD 1 req/s, 2 bytes/s) >> OUT, and the work done
+# per CPU-second of the server (requests or bytes per second of server CPU) >> OUT.cpu. The machine
+# is shared, so wall-clock rates are noisy; CPU efficiency is what the server itself controls.
+HZ=$(getconf CLK_TCK)
+measure() {
+  local before after rate
+  before=$(cpu_ticks "$1")
+  rate=$(wrk_rate "$2" 1 "$3" | awk -v f="$4" '{print $f}')
+  after=$(cpu_ticks "$1")
+  echo "$rate" >>"$5"
+  awk -v r="$rate" -v d="$DUR" -v t=$((after - before)) -v hz="$HZ" \
+    'BEGIN { if (t > 0) printf "%.6g\n", r * d / (t / hz); else print 0 }' >>"$5.cpu"
+}
 for round in $(seq 1 "$ROUNDS"); do
   echo "bench/serve: round $round/$ROUNDS" >&2
-  wrk_rate "http://127.0.0.1:$AP/$BIG_PATH" 1 2 | awk '{print $2}' >>"$W/big.a"
-  wrk_rate "http://127.0.0.1:$NP/$BIG_PATH" 1 2 | awk '{print $2}' >>"$W/big.n"
-  wrk_rate "http://127.0.0.1:$AP/$PXE_PATH" 1 32 | awk '{print $1}' >>"$W/pxe.a"
-  wrk_rate "http://127.0.0.1:$NP/$PXE_PATH" 1 32 | awk '{print $1}' >>"$W/pxe.n"
+  measure "$APID" "http://127.0.0.1:$AP/$BIG_PATH" 2 2 "$W/big.a"
+  measure "$NPID" "http://127.0.0.1:$NP/$BIG_PATH" 2 2 "$W/big.n"
+  measure "$APID" "http://127.0.0.1:$AP/$PXE_PATH" 32 1 "$W/pxe.a"
+  measure "$NPID" "http://127.0.0.1:$NP/$PXE_PATH" 32 1 "$W/pxe.n"
 done
 ba=$(median <"$W/big.a") bn=$(median <"$W/big.n") pa=$(median <"$W/pxe.a") pn=$(median <"$W/pxe.n")
+bac=$(median <"$W/big.a.cpu") bnc=$(median <"$W/big.n.cpu") pac=$(median <"$W/pxe.a.cpu") pnc=$(median <"$W/pxe.n.cpu")
 row() { echo "BENCH|$1|$2|$3|$4|$5|$6"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 row "large asset $((BIG >> 20)) MiB, wrk -c2 (MiB/s)" "$(awk -v x="$ba" 'BEGIN{printf "%.0f", x/1048576}')" nginx \
   "$(awk -v x="$bn" 'BEGIN{printf "%.0f", x/1048576}')" MiB/s "$(ratio "$ba" "$bn")"
 row "iPXE script, wrk -c32 (req/s)" "$(printf '%.0f' "$pa")" "nginx (static file)" "$(printf '%.0f' "$pn")" req/s "$(ratio "$pa" "$pn")"
+row "large asset: bytes per server CPU-second (MiB/CPU-s)" "$(awk -v x="$bac" 'BEGIN{printf "%.0f", x/1048576}')" nginx \
+  "$(awk -v x="$bnc" 'BEGIN{printf "%.0f", x/1048576}')" MiB/CPU-s "$(ratio "$bac" "$bnc")"
+row "iPXE script: requests per server CPU-second" "$(printf '%.0f' "$pac")" "nginx (static file)" "$(printf '%.0f' "$pnc")" req/CPU-s "$(ratio "$pac" "$pnc")"
 
 # ---- RSS at IDLE idle keep-alive connections ----
 hold() { # PORT COUNT READYFILE GOFILE
