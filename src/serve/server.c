@@ -535,6 +535,13 @@ static int write_pending(struct worker *w, struct conn *c)
                     c->log->bytes += (uint64_t)n;
                 burst += (uint64_t)n;
                 progressed = true;
+                if ((uint64_t)n < want && c->file_off < c->file_end) {
+                    /* short write: the socket buffer is full. Wait for EPOLLOUT instead of
+                     * spending a syscall to hear EAGAIN (what nginx does too). */
+                    set_events(w, c, EPOLLOUT);
+                    timer_set(w, c, TIMER_WRITE);
+                    return 0;
+                }
                 continue;
             }
             if (n < 0 && errno == EINTR)
