@@ -425,7 +425,8 @@ static int write_early_cpio(int fd, const char *out_path, struct build_state *s,
 static int write_appended(int fd, const char *out_path, const struct initramfs_options *o, struct build_state *s,
                           struct error *err)
 {
-    qsort(s->archive.v, s->archive.n, sizeof *s->archive.v, walk_order);
+    if (s->archive.n)
+        qsort(s->archive.v, s->archive.n, sizeof *s->archive.v, walk_order);
     if (o->archive_compression == COMPRESS_NONE) {
         /* an uncompressed archive must start on a 4-byte boundary, or the kernel drops it */
         off_t end = lseek(fd, 0, SEEK_CUR);

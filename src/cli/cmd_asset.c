@@ -15,8 +15,10 @@
 #include "airfactory/cpio.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
+#include "airfactory/kernel.h"
 #include "airfactory/memory.h"
 #include "airfactory/squashfs_image.h"
+#include "airfactory/uki.h"
 #include "cli/cli.h"
 
 static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out,
@@ -207,6 +209,72 @@ static int asset_segments(int argc, char **argv)
     return rc;
 }
 
+static int asset_kernel(int argc, char **argv)
+{
+    const char *usage = "VMLINUZ OUT";
+    if (argc != 3)
+        return cli_usage("asset kernel", usage);
+    struct error err = {0};
+    if (kernel_build(argv[1], argv[2], &err) != 0)
+        return cli_report(&err);
+    return 0;
+}
+
+static int asset_uki(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"stub", required_argument, NULL, 's'},          {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},        {"cmdline", required_argument, NULL, 'c'},
+        {"talos-version", required_argument, NULL, 'v'}, {"profiles", required_argument, NULL, 'p'},
+        {"splash", required_argument, NULL, 'S'},        {"uname", required_argument, NULL, 'u'},
+        {"mtime", required_argument, NULL, 'm'},         {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--stub EFI --kernel VMLINUZ --initrd INITRAMFS --cmdline TEXT --talos-version V "
+                        "[--profiles auto-iso|auto-image|none] [--splash BMP] [--uname TEXT] [--mtime EPOCH] -o OUT";
+    struct uki_options o;
+    memset(&o, 0, sizeof o);
+    const char *out = NULL, *mtime = NULL, *profiles = "auto-iso";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': o.stub_path = optarg; break;
+        case 'k': o.kernel_path = optarg; break;
+        case 'i': o.initrd_path = optarg; break;
+        case 'c': o.cmdline = optarg; break;
+        case 'v': o.talos_version = optarg; break;
+        case 'p': profiles = optarg; break;
+        case 'S': o.splash_path = optarg; break;
+        case 'u': o.uname = optarg; break;
+        case 'm': mtime = optarg; break;
+        case 'o': out = optarg; break;
+        default: return cli_usage("asset uki", usage);
+        }
+    }
+    if (!out || optind != argc || !o.stub_path || !o.kernel_path || !o.initrd_path || !o.cmdline || !o.talos_version)
+        return cli_usage("asset uki", usage);
+    struct error err = {0};
+    struct uki_profile_set set;
+    memset(&set, 0, sizeof set);
+    if (!strcmp(profiles, "auto-iso") || !strcmp(profiles, "auto-image"))
+        uki_profiles_for(&set, o.talos_version, profiles[5] == 'i' && profiles[6] == 's' ? UKI_FOR_ISO : UKI_FOR_IMAGE,
+                         o.cmdline);
+    else if (strcmp(profiles, "none"))
+        return cli_usage("asset uki", usage);
+    o.profiles = set.profiles;
+    o.profile_count = set.count;
+    int rc = 0;
+    uint32_t ts;
+    if (pick_mtime(o.kernel_path, mtime, &ts, &err) != 0)
+        rc = cli_report(&err);
+    o.timestamp = ts;
+    if (!rc && uki_build(&o, out, &err) != 0)
+        rc = cli_report(&err);
+    uki_profile_set_free(&set);
+    return rc;
+}
+
 int cmd_asset(int argc, char **argv)
 {
     const char *usage = "initramfs|squashfs|segments|kernel|uki|iso ARGS (see each with --help)";
@@ -219,5 +287,9 @@ int cmd_asset(int argc, char **argv)
         return asset_squashfs(argc - 1, argv + 1);
     if (!strcmp(sub, "segments"))
         return asset_segments(argc - 1, argv + 1);
+    if (!strcmp(sub, "kernel"))
+        return asset_kernel(argc - 1, argv + 1);
+    if (!strcmp(sub, "uki"))
+        return asset_uki(argc - 1, argv + 1);
     return cli_usage("asset", usage);
 }

@@ -720,7 +720,8 @@ static int apply_dir_meta(struct flatten *f, struct error *err)
     for (size_t i = f->dir_count; i-- > 0;)
         if (string_set_add(&done, f->dirs[i].path))
             keep[n++] = f->dirs[i];
-    qsort(keep, n, sizeof *keep, compare_depth);
+    if (n)
+        qsort(keep, n, sizeof *keep, compare_depth);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         int pfd;
@@ -1024,6 +1025,10 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                     goto done;
                 }
                 q->state = REQUEST_FOUND;
+            } else if (is_ancestor_or_same(q->path, path)) {
+                error_set(err, ERROR_INPUT, "%s: %s is a directory (it holds %s), not a file", what, q->path, path);
+                free(path);
+                goto done;
             } else if (is_ancestor_or_same(path, q->path) && type != AE_IFDIR) {
                 if (type == AE_IFLNK) {
                     error_set(err, ERROR_INPUT, "%s: %s goes through the symlink %s -> %s; extract the real path",

@@ -983,7 +983,8 @@ static int collect_platforms(struct oci_layout *l, const struct oci_descriptor *
         return -1;
     }
     struct oci_descriptor next_chain[MAX_INDEX_DEPTH];
-    memcpy(next_chain, chain, chain_len * sizeof *chain);
+    if (chain_len)
+        memcpy(next_chain, chain, chain_len * sizeof *chain);
     next_chain[chain_len] = *index_desc;
     for (size_t i = 0; i < index.count; i++) {
         const struct oci_descriptor *d = &index.manifests[i];
@@ -1119,6 +1120,7 @@ static void push_image(struct oci_layout_image **images, size_t *count, size_t *
     (*images)[(*count)++] = *img;
 }
 
+/* 0 resolved, 1 not an image (an index of artifacts only, when no tag was asked for), -1 error */
 static int resolve_top(struct oci_layout *l, const struct oci_descriptor *top, const struct oci_layout_selection *sel,
                        struct oci_layout_image **images, size_t *count, size_t *cap, struct error *err)
 {
@@ -1192,7 +1194,13 @@ static int resolve_top(struct oci_layout *l, const struct oci_descriptor *top, c
         if (selected[i])
             push_image(images, count, cap, &resolved[i]);
     if (!list.count) {
-        error_set(err, ERROR_INPUT, "%s: image index %s has no image manifests", l->input, top->digest);
+        /* only artifacts (e.g. a referrers list of signatures): not an image unless asked for by tag */
+        if (!sel->tag) {
+            rc = 1;
+            goto fail_after_push;
+        }
+        error_set(err, ERROR_INPUT, "%s: image index %s has no image manifests (only signatures or attestations)",
+                  l->input, top->digest);
         goto fail_after_push;
     }
     free(resolved);
@@ -1230,9 +1238,13 @@ int oci_layout_resolve(struct oci_layout *l, const struct oci_layout_selection *
                             : is_image_candidate(&l->index.manifests[j]));
         if (dup)
             continue;
+        int r = resolve_top(l, top, sel, images, count, &cap, err);
+        if (r == 1)
+            continue; /* an index of artifacts only */
         matched++;
-        if (resolve_top(l, top, sel, images, count, &cap, err) != 0) {
+        if (r != 0) {
             oci_layout_images_free(*images, *count);
+            free(*images);
             *images = NULL;
             *count = 0;
             return -1;
