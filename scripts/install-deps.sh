@@ -18,7 +18,7 @@ builder_tools=(
 # Fixture generation and tests: outside validators and real clients.
 test_packages=(
   python3 openssl sqlite3 curl socat cpio zstd xz-utils squashfs-tools gdisk fdisk
-  busybox-static systemd-boot-efi xorriso qemu-system-x86 ovmf ipxe-qemu
+  busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
   skopeo umoci containerd python3-pefile sbsigntool binutils file jq
 )
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine

@@ -35,9 +35,17 @@ check_contains() {
   case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not found in: $(echo "$2" | head -c 400)" ;; esac
 }
 
-# A scratch directory removed at exit.
+# A scratch directory removed at exit. Used as S=$(scratch), it runs in a subshell, so the EXIT
+# trap that removes it must be set here, in the sourcing shell, not inside scratch().
+_SCRATCH_LIST=$(mktemp "${TMPDIR:-/tmp}/airfactory-scratch-list.XXXXXX")
+_scratch_cleanup() {
+  local d
+  while read -r d; do rm -rf "$d"; done <"$_SCRATCH_LIST"
+  rm -f "$_SCRATCH_LIST"
+}
+trap _scratch_cleanup EXIT
 scratch() {
   local d; d=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-test.XXXXXX")
-  trap "rm -rf '$d'" EXIT
+  echo "$d" >>"$_SCRATCH_LIST"
   echo "$d"
 }

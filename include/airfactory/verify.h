@@ -58,6 +58,10 @@ struct verify_receipt {
     char cert_fingerprint[80];  /* "sha256:<hex>" of the leaf certificate DER (keyless) */
     int64_t log_index;          /* Rekor log index, -1 if none */
     int64_t integrated_time;    /* Rekor integrated time (Unix seconds), -1 if none */
+    /* Added by the verify module: why an "insecure" acceptance happened ("no signature found", or
+     * "signature present but not valid: …" — an insecure policy accepts an image whose signature
+     * does not verify, and this field is the record of it). Empty otherwise. */
+    char detail[512];
 };
 
 /* Verify that manifest_digest ("sha256:<hex>") is signed according to policy. On success fills
@@ -66,7 +70,9 @@ struct verify_receipt {
 int verify_image(const struct verify_policy *policy, const struct verify_source *source,
                  const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
 
-/* Receipt as a JSON object (for index tables and `airfactory sources --json`). */
+/* Receipt as a JSON object (for index tables and `airfactory sources --json`): method and policy
+ * always; key_fingerprint, identity, issuer, cert_fingerprint, log_index, integrated_time, detail
+ * only when set. Keys in that order, compact, no HTML escaping. */
 void verify_receipt_to_json(const struct verify_receipt *receipt, struct buffer *out);
 
 #endif

@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"pack", cmd_pack, "write a bundle as one tar stream"},
     {"unpack", cmd_unpack, "unpack (and verify) a packed bundle or delta"},
     {"delta", cmd_delta, "write only what a newer bundle adds to an older one"},
+    {"asset", cmd_asset, "build one boot asset (initramfs, UKI, ISO, ...) from plain files"},
 };
 
 int cli_report(const struct error *err)

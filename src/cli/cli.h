@@ -21,5 +21,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
 int cmd_delta(int argc, char **argv);
+int cmd_asset(int argc, char **argv);
 
 #endif

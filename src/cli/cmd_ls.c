@@ -1,12 +1,222 @@
-/* airfactory ls — placeholder until its module lands; says so plainly instead of pretending. */
+/* airfactory ls — what a bundle holds: versions, schematics, assets with sizes, images. */
+#include <getopt.h>
+#include <sqlite3.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "airfactory/buffer.h"
+#include "airfactory/bundle.h"
+#include "airfactory/json.h"
+#include "airfactory/memory.h"
 #include "cli/cli.h"
+
+static const char usage[] = "BUNDLE [--key PUBLIC.pem] [--json]";
+
+static void human_size(uint64_t bytes, char *out, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, size, "%" PRIu64 " B", bytes);
+    else
+        snprintf(out, size, "%.1f %s", v, units[u]);
+}
+
+struct lister {
+    bool json;
+    struct json_writer *w;
+    size_t count;
+    uint64_t bytes;
+    enum bundle_list list;
+};
+
+static int row(void *context, int columns, const char *const *v)
+{
+    struct lister *l = context;
+    l->count++;
+    if (l->json) {
+        struct json_writer *w = l->w;
+        switch (l->list) {
+        case BUNDLE_LIST_VERSIONS:
+            json_string(w, v[0]);
+            break;
+        case BUNDLE_LIST_SCHEMATICS:
+            json_object_begin(w);
+            json_kv_string(w, "id", v[0]);
+            json_kv_string(w, "yaml", v[1]);
+            json_object_end(w);
+            break;
+        case BUNDLE_LIST_ASSETS:
+            json_object_begin(w);
+            json_kv_string(w, "schematic", v[0]);
+            json_kv_string(w, "version", v[1]);
+            json_kv_string(w, "path", v[2]);
+            json_kv_string(w, "digest", v[3]);
+            json_kv_int(w, "size", strtoll(v[4], NULL, 10));
+            json_kv_string(w, "media_type", v[5]);
+            json_kv_string(w, "cache_key", v[6]);
+            json_object_end(w);
+            break;
+        case BUNDLE_LIST_IMAGES:
+            json_object_begin(w);
+            json_kv_string(w, "repository", v[0]);
+            json_kv_string(w, "tag", v[1]);
+            json_kv_string(w, "digest", v[2]);
+            json_object_end(w);
+            break;
+        case BUNDLE_LIST_META:
+            json_kv_string(w, v[0], v[1]);
+            break;
+        default:
+            break;
+        }
+        return 0;
+    }
+    switch (l->list) {
+    case BUNDLE_LIST_VERSIONS:
+        printf("  %s\n", v[0]);
+        break;
+    case BUNDLE_LIST_SCHEMATICS: {
+        /* the YAML on one line: enough to tell schematics apart */
+        printf("  %s  ", v[0]);
+        for (const char *p = v[1]; *p && p - v[1] < 100; p++)
+            putchar(*p == '\n' ? ' ' : *p);
+        printf("%s\n", strlen(v[1]) > 100 ? "..." : "");
+        break;
+    }
+    case BUNDLE_LIST_ASSETS: {
+        char size[32];
+        uint64_t n = strtoull(v[4], NULL, 10);
+        l->bytes += n;
+        human_size(n, size, sizeof size);
+        printf("  %.12s  %-16s %-32s %10s  %.19s\n", v[0], v[1], v[2], size, v[3]);
+        break;
+    }
+    case BUNDLE_LIST_IMAGES:
+        printf("  %s:%s  %s\n", v[0], v[1], v[2]);
+        break;
+    case BUNDLE_LIST_META:
+        printf("  %-18s %s\n", v[0], v[1]);
+        break;
+    default:
+        break;
+    }
+    (void)columns;
+    return 0;
+}
+
+/* Section headers show the count before the rows. */
+static int64_t table_count(struct bundle *b, const char *table)
+{
+    char *sql = xasprintf("SELECT count(*) FROM %s", table);
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(bundle_database(b), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    free(sql);
+    return n;
+}
+
+static int list(struct bundle *b, struct lister *l, enum bundle_list which, struct error *err)
+{
+    l->list = which;
+    l->count = 0;
+    l->bytes = 0;
+    return bundle_foreach(b, which, NULL, row, l, err);
+}
 
 int cmd_ls(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "airfactory ls: not available in this build yet\n");
-    return 1;
+    static const struct option options[] = {
+        {"key", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *key = NULL;
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "k:jh", options, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            key = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            printf("usage: airfactory ls %s\n", usage);
+            return 0;
+        default:
+            return cli_usage("ls", usage);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage("ls", usage);
+    const char *dir = argv[optind];
+    struct error err;
+    error_clear(&err);
+    struct bundle *b = NULL;
+    if (bundle_open(dir, key, &b, &err) != 0)
+        return cli_report(&err);
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    struct lister l = {.json = json, .w = &w};
+    int rc = 0;
+    static const struct {
+        const char *name;
+        enum bundle_list list;
+    } sections[] = {
+        {"versions", BUNDLE_LIST_VERSIONS},
+        {"schematics", BUNDLE_LIST_SCHEMATICS},
+        {"assets", BUNDLE_LIST_ASSETS},
+        {"images", BUNDLE_LIST_IMAGES},
+    };
+    if (json) {
+        json_object_begin(&w);
+        json_kv_string(&w, "bundle", dir);
+        json_kv_string(&w, "index_digest", bundle_index_digest(b));
+        json_kv_bool(&w, "verified", bundle_is_verified(b));
+        json_key(&w, "meta");
+        json_object_begin(&w);
+        rc = list(b, &l, BUNDLE_LIST_META, &err);
+        json_object_end(&w);
+        for (size_t i = 0; rc == 0 && i < sizeof sections / sizeof sections[0]; i++) {
+            json_key(&w, sections[i].name);
+            json_array_begin(&w);
+            rc = list(b, &l, sections[i].list, &err);
+            json_array_end(&w);
+        }
+        json_object_end(&w);
+        if (rc == 0)
+            printf("%s\n", buffer_cstr(&out));
+    } else {
+        printf("bundle %s\n  index %s (%s)\n", dir, bundle_index_digest(b),
+               bundle_is_verified(b) ? "signature verified" : "signature NOT checked: pass --key");
+        rc = list(b, &l, BUNDLE_LIST_META, &err);
+        for (size_t i = 0; rc == 0 && i < sizeof sections / sizeof sections[0]; i++) {
+            int64_t count = table_count(b, sections[i].name);
+            printf("%s (%lld)\n", sections[i].name, (long long)count);
+            rc = list(b, &l, sections[i].list, &err);
+            if (rc == 0 && sections[i].list == BUNDLE_LIST_ASSETS && l.count) {
+                char total[32];
+                human_size(l.bytes, total, sizeof total);
+                printf("  total %s\n", total);
+            }
+        }
+    }
+    buffer_free(&out);
+    bundle_close(b);
+    if (rc != 0)
+        return cli_report(&err);
+    return 0;
 }

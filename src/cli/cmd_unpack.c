@@ -1,12 +1,67 @@
-/* airfactory unpack — placeholder until its module lands; says so plainly instead of pretending. */
+/* airfactory unpack — verify and unpack a packed bundle or a delta (bundle_transfer). */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "airfactory/bundle_transfer.h"
 #include "cli/cli.h"
+
+static const char usage[] = "FILE|- DIR --key PUBLIC.pem\n"
+                            "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full]\n"
+                            "  (without -o, OLD is replaced in place, atomically)";
 
 int cmd_unpack(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "airfactory unpack: not available in this build yet\n");
-    return 1;
+    static const struct option options[] = {
+        {"key", required_argument, NULL, 'k'},
+        {"onto", required_argument, NULL, 'b'},
+        {"output", required_argument, NULL, 'o'},
+        {"full", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct bundle_unpack_options o = {0};
+    int c;
+    while ((c = getopt_long(argc, argv, "k:o:fh", options, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            o.public_key_path = optarg;
+            break;
+        case 'b':
+            o.onto = optarg;
+            break;
+        case 'o':
+            o.target = optarg;
+            break;
+        case 'f':
+            o.full = true;
+            break;
+        case 'h':
+            printf("usage: airfactory unpack %s\n", usage);
+            return 0;
+        default:
+            return cli_usage("unpack", usage);
+        }
+    }
+    int positional = argc - optind;
+    if (positional < 1 || positional > 2 || !o.public_key_path || (positional == 2 && o.target))
+        return cli_usage("unpack", usage);
+    o.input = argv[optind];
+    if (positional == 2)
+        o.target = argv[optind + 1];
+    if (!o.target && !o.onto)
+        return cli_usage("unpack", usage);
+    struct error err;
+    error_clear(&err);
+    struct bundle_transfer_stats stats;
+    if (bundle_unpack(&o, &stats, &err) != 0)
+        return cli_report(&err);
+    fprintf(stderr, "unpacked %s into %s (index %s, verified): %llu blobs, %llu bytes from the stream",
+            strcmp(o.input, "-") ? o.input : "stdin", o.target ? o.target : o.onto, stats.index_digest,
+            (unsigned long long)stats.blobs_streamed, (unsigned long long)stats.bytes_streamed);
+    if (o.onto)
+        fprintf(stderr, ", %llu blobs, %llu bytes from %s", (unsigned long long)stats.blobs_from_base,
+                (unsigned long long)stats.bytes_from_base, o.onto);
+    fprintf(stderr, "\n");
+    return 0;
 }

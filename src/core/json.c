@@ -446,8 +446,14 @@ void json_escape(struct buffer *out, const char *s, size_t len, bool escape_html
             /* U+2028 / U+2029, escaped by Go for JavaScript safety */
             buffer_append_str(out, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
             i += 2;
-        } else if (c >= 0x80 && utf8_sequence(p + i, p + len) == 0) {
-            buffer_append_str(out, "\\ufffd"); /* Go replaces invalid UTF-8 the same way */
+        } else if (c >= 0x80) {
+            size_t n = utf8_sequence(p + i, p + len);
+            if (n == 0) {
+                buffer_append_str(out, "\\ufffd"); /* Go replaces invalid UTF-8 the same way */
+            } else {
+                buffer_append(out, p + i, n); /* the whole sequence, not just its lead byte */
+                i += n - 1;
+            }
         } else {
             buffer_append_char(out, (char)c);
         }

@@ -765,7 +765,7 @@ static bool ts_parse_layout(const char *s, size_t len, enum ts_layout layout, ch
     int n = snprintf(out, YAML_TIMESTAMP_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, hour,
                      minute, second);
     if (nsec) {
-        char frac[16];
+        char frac[24]; /* "." + up to 19 digits of a long: room for any value the compiler can see */
         snprintf(frac, sizeof frac, ".%09ld", nsec);
         size_t fl = strlen(frac);
         while (frac[fl - 1] == '0')

@@ -1,0 +1,135 @@
+/* bundle — reading a bundle: open (and verify) index.db, answer the questions the server and the
+ * CLI ask, find blob files.
+ *
+ * Owns: the read side of the format described in docs/bundle-format.md and bundle_schema.h, the
+ * signature check every consumer runs first, and the Image Factory Content-Type of an asset path.
+ *
+ * bundle_open reads index.db into memory once, checks its signature on exactly those bytes and
+ * queries them through sqlite3_deserialize (read-only). So the bytes that were verified are the
+ * bytes answered from — nobody can swap index.db between the check and the use — and the file is
+ * never opened for writing. index.db is small (rows, not assets; ~200 bytes per asset).
+ *
+ * A struct bundle is not thread-safe; open one per thread or per worker process. */
+#ifndef AIRFACTORY_BUNDLE_H
+#define AIRFACTORY_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airfactory/error.h"
+
+/* "sha256:" + 64 hex + NUL */
+#define BUNDLE_DIGEST_SIZE 72
+/* index.db larger than this is refused (a corrupt or hostile file, not a bundle). */
+#define BUNDLE_INDEX_MAX ((size_t)1 << 30)
+
+#define BUNDLE_OCI_LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
+
+struct bundle;     /* opaque */
+struct bundle_key; /* bundle_key.h */
+struct sqlite3;    /* from <sqlite3.h> */
+
+/* Open the bundle in dir. With public_key_path, index.db's signature is verified first
+ * (bundle_verify_signature's checks and errors); with NULL it is not — only for tools that
+ * inspect a bundle, never for serving. Also checks that index.db is a bundle index of format
+ * version 1 (application_id, user_version, meta format_version): ERROR_INPUT otherwise. */
+int bundle_open(const char *dir, const char *public_key_path, struct bundle **out, struct error *err);
+/* Same with a key already loaded (NULL: no verification). */
+int bundle_open_with_key(const char *dir, const struct bundle_key *key, struct bundle **out, struct error *err);
+void bundle_close(struct bundle *b);
+
+/* Verify BUNDLE/index.db.sig (base64 DER ECDSA over SHA-256 of index.db) with the PEM public key.
+ * Also requires BUNDLE/index.db.sig.der, when present, to hold the same signature.
+ * Returns 0, or -1 with ERROR_INPUT naming the bundle and the key fingerprint on any mismatch or
+ * missing file, ERROR_RUNTIME on I/O failure. */
+int bundle_verify_signature(const char *bundle_dir, const char *public_key_pem_path, struct error *err);
+
+const char *bundle_dir(const struct bundle *b);
+/* Whether bundle_open verified the signature, and with which key ("sha256:<hex>", "" if not). */
+bool bundle_is_verified(const struct bundle *b);
+const char *bundle_verified_key(const struct bundle *b);
+/* sha256 of the index.db bytes ("sha256:<hex>"): identifies one bundle build (ETags, logs). */
+const char *bundle_index_digest(const struct bundle *b);
+/* The read-only sqlite connection, for queries this header does not offer. Schema: bundle_schema.h. */
+struct sqlite3 *bundle_database(struct bundle *b);
+
+/* A meta value (format_version, builder, created, signing_key, oci_index_digest, ...).
+ * Returns 1 found (*value malloc'ed), 0 absent, -1 error. */
+int bundle_meta(struct bundle *b, const char *key, char **value, struct error *err);
+
+struct bundle_blob {
+    char digest[BUNDLE_DIGEST_SIZE];
+    uint64_t size;
+    char media_type[256];
+};
+/* Returns 1 found, 0 not in the bundle, -1 error (a malformed digest is "not found"). */
+int bundle_find_blob(struct bundle *b, const char *digest, struct bundle_blob *out, struct error *err);
+/* DIR/blobs/sha256/<hex> for a "sha256:<hex>" digest; NULL if the digest is malformed. */
+char *bundle_blob_path(const struct bundle *b, const char *digest);
+/* Open a listed blob for reading (O_RDONLY|O_CLOEXEC) after checking its file size against the
+ * index. Returns the fd; -1 with ERROR_INPUT if the digest is not listed or the file is missing
+ * or has the wrong size (a damaged bundle: run `airfactory verify --full`). */
+int bundle_open_blob(struct bundle *b, const char *digest, struct bundle_blob *info, struct error *err);
+
+struct bundle_asset {
+    char *schematic, *version, *path;
+    char *digest, *media_type, *cache_key;
+    uint64_t size;
+};
+/* GET /image/{schematic}/{version}/{path}: 1 found (free with bundle_asset_clear), 0 absent, -1. */
+int bundle_find_asset(struct bundle *b, const char *schematic, const char *version, const char *path,
+                      struct bundle_asset *out, struct error *err);
+void bundle_asset_clear(struct bundle_asset *a);
+
+/* POST /schematics and GET /schematics/{id}: canonical YAML. 1 found (*yaml malloc'ed), 0, -1. */
+int bundle_find_schematic(struct bundle *b, const char *id, char **yaml, struct error *err);
+/* Registry tag -> manifest digest. 1 found, 0 absent, -1. */
+int bundle_find_image(struct bundle *b, const char *repository, const char *tag,
+                      char digest[BUNDLE_DIGEST_SIZE], struct error *err);
+/* May /v2/<repository>/{manifests,blobs}/<digest> serve this digest? 1 yes, 0 no, -1 error. */
+int bundle_repository_has_blob(struct bundle *b, const char *repository, const char *digest, struct error *err);
+/* Highest non-prerelease version ("latest" in the registry), 1 found (*version malloc'ed), 0, -1. */
+int bundle_latest_version(struct bundle *b, char **version, struct error *err);
+/* public_keys row by name ("cosign", "secureboot"). 1 found (*pem malloc'ed), 0, -1. */
+int bundle_find_public_key(struct bundle *b, const char *name, char **pem, struct error *err);
+
+/* Lists, each a fixed query with fixed column order and ORDER BY, so every consumer lists rows
+ * the same way. Parameters (params[]) and columns are text; integers come as decimal text. */
+enum bundle_list {
+    BUNDLE_LIST_VERSIONS,   /* ()                 -> version                        (semver order) */
+    BUNDLE_LIST_SCHEMATICS, /* ()                 -> id, yaml                       (by id) */
+    BUNDLE_LIST_EXTENSIONS, /* (version)          -> name, ref, digest, author, description (by name) */
+    BUNDLE_LIST_OVERLAYS,   /* (version)          -> name, image, ref, digest       (by name) */
+    BUNDLE_LIST_ASSETS,     /* ()                 -> schematic, version, path, digest, size, media_type,
+                                                     cache_key  (by schematic, version sort_key, path) */
+    BUNDLE_LIST_IMAGES,     /* ()                 -> repository, tag, digest        (by repository, tag) */
+    BUNDLE_LIST_TAGS,       /* (repository)       -> tag                            (by tag) */
+    BUNDLE_LIST_REFERRERS,  /* (repository, subject) -> digest, artifact_type, size, media_type (by digest) */
+    BUNDLE_LIST_BLOBS,      /* ()                 -> digest, size, media_type       (by digest) */
+    BUNDLE_LIST_SOURCES,    /* ()                 -> reference, digest, platform, role, receipt */
+    BUNDLE_LIST_PROVENANCE, /* ()                 -> schematic, version, path, source_digest, profile, builder */
+    BUNDLE_LIST_PUBLIC_KEYS,/* ()                 -> name, pem */
+    BUNDLE_LIST_META,       /* ()                 -> key, value */
+};
+/* Called once per row; return non-zero to stop early (bundle_foreach then returns that value). */
+typedef int (*bundle_row_fn)(void *context, int column_count, const char *const *columns);
+/* Returns 0 after all rows, the callback's non-zero value if it stopped, -1 on error. params must
+ * hold as many strings as the list takes. */
+int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn,
+                   void *context, struct error *err);
+
+/* Content-Type Image Factory sends for an asset path (internal/mime/mime.go): by the last
+ * extension — .efi application/efi, .iso application/x-iso9660-image, .xz application/x-xz,
+ * .gz application/gzip, .qcow2 application/x-qemu-disk, .tar application/x-tar (Go's system
+ * table) — else application/octet-stream (kernel-amd64, .raw, .zst, .vhd, .ova, cmdline-...). */
+const char *bundle_asset_media_type(const char *path);
+
+/* Semantic-version order of Talos versions ("v1.10.3" < "v1.11.0-alpha.1" < "v1.11.0"), SemVer
+ * 2.0 precedence; build metadata is ignored, then ties are broken by byte order so the order is
+ * total. Invalid versions sort before valid ones. */
+int bundle_version_compare(const char *a, const char *b);
+/* True for "v" + MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD] per SemVer 2.0 (no leading zeros). */
+bool bundle_version_valid(const char *version);
+
+#endif

@@ -1,0 +1,51 @@
+/* bundle_transfer — moving a bundle across an air gap as one tar stream: pack, unpack, delta.
+ *
+ * Owns: the pack format (docs/bundle-format.md, "Transfer"): a POSIX tar (pax where needed) whose
+ * entries come in a fixed order — index.db, index.db.sig, index.db.sig.der, oci-layout,
+ * index.json, then blobs/sha256/<hex> sorted by digest — with mtime = meta created, uid/gid 0,
+ * no user/group names, modes 0644 (0444 for blobs). Same bundle, same bytes.
+ *
+ * Putting the signed index first lets unpack verify the signature before it accepts a single
+ * blob, then check every blob against the signed listing (digest and size) while it streams,
+ * so nothing unverified is ever written under its final name: unpack builds DIR.tmp-XXXXXX
+ * (bundle_staging) and swaps it in only after the last check. A truncated, reordered or altered
+ * stream is refused with the reason, and nothing is left behind.
+ *
+ * A delta is the same stream holding only the blobs the older bundle's index does not list;
+ * `unpack --onto OLD` takes the others from OLD (hard links) and checks each against the new
+ * signed index. unpack reads plain tar or gzip/xz/zstd-compressed tar. */
+#ifndef AIRFACTORY_BUNDLE_TRANSFER_H
+#define AIRFACTORY_BUNDLE_TRANSFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airfactory/bundle.h"
+#include "airfactory/error.h"
+
+struct bundle_transfer_stats {
+    uint64_t blobs_streamed, bytes_streamed; /* blobs carried by the tar stream */
+    uint64_t blobs_from_base, bytes_from_base; /* unpack --onto: taken from the old bundle */
+    char index_digest[BUNDLE_DIGEST_SIZE];   /* sha256 of the bundle's index.db */
+};
+
+/* Write bundle_dir as a tar stream to output: a file path (written atomically) or "-" (stdout).
+ * Checks each blob's size against the index while reading it (ERROR_INPUT: a damaged bundle). */
+int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats,
+                struct error *err);
+
+/* Like bundle_pack of new_dir, leaving out every blob old_dir's index lists. */
+int bundle_delta(const char *old_dir, const char *new_dir, const char *output, struct bundle_transfer_stats *stats,
+                 struct error *err);
+
+struct bundle_unpack_options {
+    const char *input;           /* tar file path, or "-" for stdin */
+    const char *target;          /* directory to create or atomically replace; NULL with onto: onto itself */
+    const char *public_key_path; /* required: the stream's index.db must verify with it */
+    const char *onto;            /* old bundle that holds the blobs a delta leaves out; NULL for a full pack */
+    bool full;                   /* re-hash blobs taken from onto (streamed ones are always hashed) */
+};
+int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
+                  struct error *err);
+
+#endif

@@ -1,0 +1,76 @@
+/* extensions — Talos system extensions as the imager sees them: a directory holding exactly
+ * manifest.yaml and rootfs/.
+ *
+ * Owns: reading and validating manifest.yaml (version v1alpha1, metadata, Talos version
+ * constraint as a blang/semver range), writing /extensions.yaml exactly as Talos' Go yaml.v3
+ * encoder does (`layers:` list of `image:` + `metadata:`), and creating the Image Factory's
+ * virtual `schematic` extension. Errors name the extension directory and the file. */
+#ifndef AIRFACTORY_EXTENSIONS_H
+#define AIRFACTORY_EXTENSIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/error.h"
+
+struct extension_manifest {
+    char *name;
+    char *version;
+    char *author;
+    char *description;
+    char *talos_constraint; /* compatibility.talos.version; "" when absent */
+    char *extra_info;       /* "" when absent (omitted from extensions.yaml) */
+};
+
+struct extension {
+    char *dir;    /* the extension directory */
+    char *rootfs; /* <dir>/rootfs */
+    struct extension_manifest manifest;
+};
+
+/* Parse manifest text; `where` (a path) prefixes errors, which carry line:column. */
+int extension_manifest_parse(const char *text, size_t len, const char *where, struct extension_manifest *out,
+                             struct error *err);
+void extension_manifest_free(struct extension_manifest *m);
+
+/* Load <dir>: exactly manifest.yaml and rootfs/ (a directory), nothing else, as Talos requires. */
+int extension_load(const char *dir, struct extension *out, struct error *err);
+void extension_free(struct extension *e);
+
+/* Check the manifest's Talos constraint against talos_version ("v1.8.0", "1.10.2-beta.0"): like
+ * the imager, only major.minor.patch of talos_version count. An empty constraint passes. */
+int extension_check_compatibility(const struct extension *e, const char *talos_version, struct error *err);
+
+/* blang/semver range: comparators (<, <=, >, >=, =, ==, !, !=, none) joined by spaces (AND) and
+ * "||" (OR); "x" wildcards; a 'v' before a digit is dropped. ERROR_INPUT on malformed ranges. */
+int semver_range_check(const char *range, const char *version, bool *satisfied, struct error *err);
+
+/* Major, minor and patch of a Talos version ("v1.10.2", "1.8.0-alpha.1"); -1 if malformed. */
+int talos_version_parse(const char *version, unsigned *major, unsigned *minor, unsigned *patch);
+/* version >= major.minor.0 (pre-releases of major.minor count as that release, as quirks.go does) */
+bool talos_version_at_least(const char *version, unsigned major, unsigned minor);
+
+/* /extensions.yaml for layers[i] = (image name, manifest metadata), byte-compatible with Talos. */
+struct extensions_layer {
+    const char *image;
+    const struct extension_manifest *metadata;
+};
+void extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out);
+
+/* One YAML scalar the way Go yaml.v3 emits it at a block-mapping value position: plain when it
+ * cannot be mistaken for another type, otherwise quoted; multi-line text as a literal block
+ * whose lines are indented by `indent` spaces. Appends the scalar and its final newline. */
+void go_yaml_append_scalar(struct buffer *out, const char *s, int indent);
+
+/* The Image Factory's virtual extension: name "schematic", version = the schematic ID, an empty
+ * file rootfs/usr/local/share/schematic/<id>. Written as an extension directory at dir. */
+struct schematic_extension {
+    const char *schematic_id;   /* 64 lowercase hex digits */
+    const char *author;         /* NULL = "Image Factory" */
+    const char *description;    /* NULL = the factory's text */
+    const char *schematic_yaml; /* extraInfo (Talos >= 1.7); NULL or "" = none */
+};
+int extension_schematic_create(const char *dir, const struct schematic_extension *opts, struct error *err);
+
+#endif

@@ -1,0 +1,93 @@
+/* factory — one build, end to end: what `airfactory build` runs.
+ *
+ * Owns the order of a build and the bookkeeping between the stages:
+ *   1. import and verify every source tarball into the store (oci_import; refusals stop the build
+ *      before anything is written);
+ *   2. read each version's extensions and overlays catalogs;
+ *   3. extract the imager's boot inputs per version and architecture, and flatten each extension
+ *      image a schematic names (cached in STORE/work/ by manifest digest);
+ *   4. build every requested asset once — or reuse it from the base bundle when its cache key
+ *      (builder, asset, schematic, version, arch and the digests of every input) is unchanged;
+ *   5. write one signed bundle (bundle_writer): assets, schematics, versions, catalogs, sources
+ *      with their verification receipts, provenance, the public key; swap it into place.
+ * The request is plain data, so the manifest module, tests and future front ends can all drive it. */
+#ifndef AIRFACTORY_FACTORY_H
+#define AIRFACTORY_FACTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "airfactory/error.h"
+#include "airfactory/schematic.h"
+#include "airfactory/verify.h"
+
+struct factory_source {
+    const char *path;      /* OCI layout directory or tarball */
+    const char *role;      /* imager, installer-base, installer, extensions, overlays, extension, overlay */
+    const char *reference; /* name recorded for it, e.g. ghcr.io/siderolabs/imager:v1.11.3 */
+    const char *version;   /* Talos version it serves (imager/installer/catalogs); NULL: the tag */
+    const struct verify_policy *policy;
+};
+
+struct factory_schematic {
+    const char *name; /* for messages */
+    const struct schematic *schematic;
+};
+
+struct factory_asset {
+    size_t schematic;    /* index into factory_request.schematics */
+    const char *version; /* "v1.11.3" */
+    const char *arch;    /* "amd64", "arm64" */
+    const char *path;    /* Image Factory file name: kernel-amd64, metal-amd64.iso, ... */
+};
+
+struct factory_request {
+    const struct factory_source *sources;
+    size_t source_count;
+    const struct factory_schematic *schematics;
+    size_t schematic_count;
+    const struct factory_asset *assets;
+    size_t asset_count;
+    const char *output;          /* bundle directory */
+    const char *signing_key;     /* PEM ECDSA P-256 private key */
+    const char *store;           /* NULL: OUTPUT.store */
+    const char *base;            /* bundle to reuse assets from; NULL: the existing output */
+    const char *manifest_digest; /* recorded in meta; may be NULL */
+    unsigned jobs;               /* 0: online CPUs */
+    FILE *events;                /* progress: human lines, or NDJSON when json */
+    bool json;
+};
+
+struct factory_stats {
+    uint64_t sources;
+    uint64_t assets_built, assets_reused;
+    uint64_t bytes_built;
+};
+
+int factory_build(const struct factory_request *request, struct factory_stats *stats, struct error *err);
+
+/* The kinds of asset this build knows, from an Image Factory file name (image-factory-spec §2.1). */
+enum factory_asset_kind {
+    FACTORY_ASSET_UNKNOWN,
+    FACTORY_ASSET_KERNEL,    /* kernel-A */
+    FACTORY_ASSET_INITRAMFS, /* initramfs-A.xz */
+    FACTORY_ASSET_CMDLINE,   /* cmdline-P-A[-secureboot] */
+    FACTORY_ASSET_UKI,       /* P-A[-secureboot]-uki.efi */
+    FACTORY_ASSET_ISO,       /* P-A[-secureboot].iso */
+    FACTORY_ASSET_INSTALLER, /* [P-]installer-A[-secureboot].tar */
+    FACTORY_ASSET_DISK,      /* P-A[-secureboot].{raw,qcow2,vhd,ova}[.compression] */
+};
+
+struct factory_asset_name {
+    enum factory_asset_kind kind;
+    char platform[64]; /* "metal", "aws", ... ("" for kernel/initramfs/installer) */
+    char arch[16];
+    bool secureboot;
+};
+
+/* Parse a file name; ERROR_INPUT when it is not one of Image Factory's. */
+int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* initramfs — the imager's base initramfs plus system extensions, laid out as Talos does it.
+ *
+ * Owns the whole pipeline of talos-imager.md §4.2:
+ *   [uncompressed newc: kernel/x86/microcode/{AuthenticAMD,GenuineIntel}.bin]  only with microcode
+ *   [base initramfs bytes, unchanged]
+ *   [compressed newc: <i>.sqsh per extension, extensions.yaml, <firmware path>/...]
+ * Extensions are plain directories (manifest.yaml + rootfs/); the Image Factory's virtual
+ * `schematic` extension is added last when a schematic ID is given. Firmware is moved out of
+ * the squashfs images into the appended archive; microcode goes to the early cpio. Inputs are
+ * never modified. Output is reproducible: same inputs and options, same bytes, whatever the
+ * thread count. */
+#ifndef AIRFACTORY_INITRAMFS_H
+#define AIRFACTORY_INITRAMFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airfactory/compress.h"
+#include "airfactory/error.h"
+
+struct initramfs_options {
+    const char *base_path;             /* the imager's usr/install/<arch>/initramfs.xz */
+    const char *const *extension_dirs; /* profile order; each holds manifest.yaml and rootfs/ */
+    size_t extension_count;
+    const char *talos_version; /* checked against each manifest's constraint; NULL = no check */
+
+    /* the Image Factory's virtual extension; schematic_id NULL = none */
+    const char *schematic_id;
+    const char *schematic_author; /* NULL = "Image Factory" */
+    const char *schematic_yaml;   /* extraInfo (Talos >= 1.7), NULL = none */
+
+    /* version quirks (initramfs_options_for_version fills them) */
+    enum compress_kind archive_compression; /* appended cpio: zstd (>= 1.8) or xz (< 1.8) */
+    int archive_level;                      /* zstd 18; xz 0 (with xz_extreme, like `xz -0 -e`) */
+    bool archive_xz_extreme;
+    enum compress_kind squashfs_compression; /* zstd level 18 (>= 1.8) or xz dict 100% */
+    int squashfs_level;
+    const char *firmware_path;     /* "usr/lib/firmware" (>= 1.10) or "lib/firmware" */
+    const char *squashfs_selinux_label; /* xattr on every squashfs inode; NULL = none */
+
+    uint32_t mtime;       /* every archive entry and squashfs inode (SOURCE_DATE_EPOCH) */
+    unsigned threads;     /* 0 = online CPUs */
+    const char *work_dir; /* scratch space; NULL = the output's directory */
+    bool skip_base_check; /* by default the base is decoded once to reject corrupt input early */
+};
+
+/* Set the version-dependent fields the way Talos `version` does (talos-imager.md §1.3, §4.2,
+ * §13). An unparsable version is ERROR_INPUT. */
+int initramfs_options_for_version(struct initramfs_options *o, const char *talos_version, struct error *err);
+
+/* Build out_path. With no extensions and no schematic the base is copied as it is (Talos skips
+ * the rebuild then). On failure no output file is left. */
+int initramfs_build(const struct initramfs_options *o, const char *out_path, struct error *err);
+
+#endif

@@ -1,0 +1,27 @@
+/* serve_metrics — Prometheus counters for /metrics, shared by every worker process.
+ *
+ * The counters live in one anonymous MAP_SHARED mapping created before the workers fork, and are
+ * bumped with relaxed atomic adds, so any worker can answer /metrics with totals for the whole
+ * server without IPC. Labels come from fixed sets (route id, status code), so the mapping has a
+ * fixed size and a hostile client cannot grow it. */
+#ifndef AIRFACTORY_SERVE_METRICS_H
+#define AIRFACTORY_SERVE_METRICS_H
+
+#include <stdint.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/error.h"
+#include "airfactory/serve_routes.h"
+
+/* Create the shared mapping (call once, before fork). */
+int serve_metrics_init(struct error *err);
+void serve_metrics_request(enum serve_route_id route, int status, uint64_t bytes_sent);
+void serve_metrics_connection_opened(void);
+void serve_metrics_connection_closed(void);
+void serve_metrics_timeout(void);
+/* The label of a route ("image", "registry_blob", …). */
+const char *serve_metrics_route_name(enum serve_route_id route);
+/* Prometheus text exposition format 0.0.4. */
+void serve_metrics_render(struct buffer *out);
+
+#endif

@@ -1,0 +1,135 @@
+/* serve_routes — what an HTTP route handler sees and produces, and the route handlers.
+ *
+ * Handlers are pure functions of (bundle index, request) -> response description: they never
+ * touch sockets. The event loop (serve_server) owns I/O and applies the generic parts every file
+ * body gets: HEAD, ETag/If-None-Match, Range, Content-Length. That split keeps each route small
+ * and lets unit tests call a handler without a network.
+ *
+ * Sources: routes.c (dispatch, error helpers, CORS, HTML page), api.c (schematics, versions,
+ * catalogs, keys), image.c (/image/ and the asset path grammar), pxe.c (/pxe/ iPXE scripts),
+ * registry.c (/v2/ read-only OCI distribution). Bodies, status codes and headers follow Image
+ * Factory (shared/reference/image-factory-spec.md §1–§4); /v2/ follows CNCF distribution. */
+#ifndef AIRFACTORY_SERVE_ROUTES_H
+#define AIRFACTORY_SERVE_ROUTES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/http_parser.h"
+#include "airfactory/serve_index.h"
+
+#define SERVE_PATH_MAX 4096
+
+/* Metric label of the route that answered (fixed set, see serve_metrics.h). */
+enum serve_route_id {
+    SERVE_ROUTE_NOT_FOUND = 0,
+    SERVE_ROUTE_IMAGE,
+    SERVE_ROUTE_PXE,
+    SERVE_ROUTE_SCHEMATICS,
+    SERVE_ROUTE_VERSIONS,
+    SERVE_ROUTE_CATALOG,
+    SERVE_ROUTE_KEYS,
+    SERVE_ROUTE_REGISTRY_PING,
+    SERVE_ROUTE_REGISTRY_MANIFEST,
+    SERVE_ROUTE_REGISTRY_BLOB,
+    SERVE_ROUTE_REGISTRY_TAGS,
+    SERVE_ROUTE_REGISTRY_REFERRERS,
+    SERVE_ROUTE_REGISTRY_OTHER,
+    SERVE_ROUTE_HEALTH,
+    SERVE_ROUTE_METRICS,
+    SERVE_ROUTE_PAGE,
+    SERVE_ROUTE_BAD_REQUEST, /* refused by the parser or the limits */
+    SERVE_ROUTE_COUNT
+};
+
+/* Per-worker state shared by all handlers. */
+struct serve_context {
+    struct serve_index *index;
+    int blobs_fd;             /* directory BUNDLE/blobs/sha256, opened once */
+    const char *external_url; /* overrides the request's scheme://host in generated URLs, or NULL */
+    const char *server_name;  /* "Server" header value */
+};
+
+struct serve_request {
+    const struct http_request *http;
+    char path[SERVE_PATH_MAX]; /* percent-decoded path */
+    const char *body;          /* request body (POST), body_len bytes */
+    size_t body_len;
+    bool tls;
+};
+
+struct serve_response {
+    int status;
+    enum serve_route_id route;
+    struct buffer headers; /* extra header lines, each "Name: value\r\n" */
+    struct buffer body;    /* memory body (used when file_fd < 0) */
+    int file_fd;           /* >= 0: body is this file's [0, file_size) */
+    uint64_t file_size;
+    bool ranges;           /* honour Range on the file body */
+    char etag[96];         /* quoted entity tag, "" for none */
+    bool content_type_set; /* handler added Content-Type itself */
+};
+
+void serve_response_init(struct serve_response *res);
+void serve_response_free(struct serve_response *res);
+void serve_response_header(struct serve_response *res, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Image Factory / Go http.Error style: text/plain; charset=utf-8, nosniff, message + "\n". */
+void serve_response_text_error(struct serve_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Body with a Content-Type. */
+void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data,
+                         size_t len);
+/* Open blobs/sha256/<hex> of digest as the response body; on failure answers 500 and logs. */
+int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob);
+/* Read a whole small blob (at most max bytes) into out; -1 when missing, larger or unreadable. */
+int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, struct buffer *out);
+/* 500 "internal server error" after a database error (message to the error log). */
+void serve_response_internal_error(struct serve_response *res, const struct error *err);
+
+/* The whole router: fills res for any request. */
+void serve_route(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+
+/* Handlers (ctx, req, res); `rest` is the path after the route prefix. */
+void serve_api_schematics_post(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+void serve_api_schematic_get(struct serve_context *ctx, const char *id, struct serve_response *res);
+void serve_api_versions(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res);
+void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res);
+void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+void serve_image_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                        struct serve_response *res);
+void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                      struct serve_response *res);
+void serve_registry_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                           struct serve_response *res);
+
+/* The base URL "scheme://host" for URLs the server writes into bodies. */
+void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out);
+
+/* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
+bool serve_version_normalize(const char *in, char *out, size_t out_cap);
+
+/* Image Factory's asset path grammar (ParseFromPath, spec §2.1). */
+struct serve_asset_path {
+    char kind[16];     /* kernel cmdline initramfs iso uki installer image */
+    char platform[64];
+    char arch[16];     /* canonical: amd64 or arm64 */
+    bool secureboot;
+    char stored[SERVE_PATH_MAX]; /* the file name with the arch alias resolved (what the bundle stores) */
+};
+/* 0 on success; -1 with Image Factory's 400 message in msg (e.g. `invalid profile path: "x"`). */
+int serve_asset_path_parse(const char *path, struct serve_asset_path *out, char *msg, size_t msg_cap);
+/* Parse "P-A[-secureboot]" (used by /pxe/). */
+int serve_platform_arch_parse(const char *text, struct serve_asset_path *out, char *msg, size_t msg_cap);
+/* The checks /image/ and /pxe/ share: schematic known (404), version well-formed (500, as Image
+ * Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
+int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,
+                                  char *version_tag, size_t tag_cap, struct serve_response *res);
+/* Split "a/b/c" into exactly three non-empty segments (httprouter :a/:b/:c). */
+bool serve_split3(const char *rest, char *a, size_t acap, char *b, size_t bcap, char *c, size_t ccap);
+/* Content-Type Image Factory sends for a file name (internal/mime). */
+const char *serve_mime_type(const char *path);
+
+#endif

@@ -1,0 +1,53 @@
+/* sigstore_bundle — cosign's newer signature storage, checked FIRST as Image Factory does: an OCI
+ * referrer of the image (manifest whose subject is the image, artifactType
+ * application/vnd.dev.sigstore.bundle.v0.3+json, one layer holding the bundle JSON) carrying a
+ * Sigstore bundle (protobuf-specs dev.sigstore.bundle.v1.Bundle, media types v0.1–v0.3):
+ *
+ *   dsseEnvelope {payloadType "application/vnd.in-toto+json", payload <base64 statement>,
+ *                 signatures [{sig}]}   signed over PAE = "DSSEv1 <len type> <type> <len body> <body>"
+ *   statement    {_type "https://in-toto.io/Statement/v1", subject [{digest {sha256 <image>}}],
+ *                 predicateType "https://sigstore.dev/cosign/sign/v1"}
+ *   verificationMaterial  certificate | x509CertificateChain (keyless) | publicKey {hint} (key),
+ *                 tlogEntries [...] (rekor_entry), timestampVerificationData (not checked here)
+ *
+ * Keyless bundles need a tlog entry whose SET verifies (that is the trusted signing time), whose
+ * inclusion proof (if any) verifies, and whose body logs this signature, certificate and payload
+ * hash; then verify_trust_check_signer at the integrated time. Key bundles are checked against the
+ * policy keys and, like Image Factory's key-based mode (cosign --insecure-ignore-tlog), without the
+ * log. messageSignature bundles are refused: cosign signs images with DSSE statements. */
+#ifndef AIRFACTORY_SIGSTORE_BUNDLE_H
+#define AIRFACTORY_SIGSTORE_BUNDLE_H
+
+#include <stddef.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/error.h"
+#include "airfactory/verify.h"
+#include "airfactory/verify_trust.h"
+
+#define SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX "application/vnd.dev.sigstore.bundle"
+#define SIGSTORE_BUNDLE_MEDIA_TYPE_V03 "application/vnd.dev.sigstore.bundle.v0.3+json"
+#define SIGSTORE_BUNDLE_PAYLOAD_TYPE "application/vnd.in-toto+json"
+#define SIGSTORE_BUNDLE_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
+#define SIGSTORE_BUNDLE_PREDICATE_TYPE "https://sigstore.dev/cosign/sign/v1"
+#define SIGSTORE_BUNDLE_MAX_SIZE (4 * 1024 * 1024)
+#define SIGSTORE_BUNDLE_MAX_REFERRERS 64
+#define SIGSTORE_BUNDLE_MAX_TLOG_ENTRIES 8
+
+/* Returns 1 when a bundle referrer verified (receipt filled), 0 when the image has no Sigstore
+ * bundle referrer, -1 otherwise: ERROR_INPUT listing why each bundle was rejected, or the source's
+ * ERROR_RUNTIME. Referrers of other artifact types (SBOMs, …) are skipped. */
+int sigstore_bundle_verify_image(const struct verify_trust *trust, const struct verify_source *source,
+                                 const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
+
+/* One bundle document. */
+int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, size_t len, const char *what,
+                           const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
+
+/* DSSE pre-authentication encoding. */
+void sigstore_bundle_pae(const char *payload_type, const void *payload, size_t payload_len, struct buffer *out);
+/* The in-toto statement must be cosign's signing statement about manifest_digest. */
+int sigstore_bundle_check_statement(const char *statement, size_t len, const char *manifest_digest, const char *what,
+                                    struct error *err);
+
+#endif

@@ -1,0 +1,54 @@
+/* uki — Unified Kernel Images: systemd-stub + kernel + initramfs + command line in one PE file.
+ *
+ * Owns the section contents and order Talos uses (talos-imager.md §5.1, unsigned `Build`):
+ * .osrel .cmdline [.uname] [.splash] .linux .initrd, then for Talos >= 1.10 one .profile per
+ * profile (main first), each profile with its own command line followed by its .cmdline. The
+ * stub's own sections (.sbat included) stay in place; assembly is pe_assemble (pe.h).
+ * The kernel command line is an input here (cmdline.c builds it). */
+#ifndef AIRFACTORY_UKI_H
+#define AIRFACTORY_UKI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airfactory/error.h"
+
+struct uki_profile {
+    const char *id;      /* "main", "reset", "reset-maintenance" */
+    const char *title;   /* NULL = no TITLE= line */
+    const char *cmdline; /* NULL = the profile has no .cmdline of its own */
+};
+
+struct uki_options {
+    const char *stub_path;   /* imager's usr/install/<arch>/systemd-stub.efi */
+    const char *kernel_path; /* usr/install/<arch>/vmlinuz */
+    const char *initrd_path; /* the (rebuilt) initramfs */
+    const char *cmdline;     /* exact text of .cmdline, no trailing newline added */
+    const char *talos_version; /* VERSION_ID of .osrel */
+    const char *uname;       /* NULL = read from the bzImage header; "" = no .uname section */
+    const char *splash_path; /* NULL = no .splash section */
+    const struct uki_profile *profiles;
+    size_t profile_count;
+    uint32_t timestamp; /* COFF TimeDateStamp (SOURCE_DATE_EPOCH) */
+};
+
+/* Talos' profiles for an output: none before 1.10; from 1.10 "main" plus "reset" (ISO, extra
+ * talos.experimental.wipe=system) or "reset-maintenance" (disk image / installer, extra
+ * talos.experimental.wipe=system:EPHEMERAL,STATE). */
+enum uki_output { UKI_FOR_ISO, UKI_FOR_IMAGE };
+struct uki_profile_set {
+    struct uki_profile profiles[2];
+    size_t count;
+    char *owned; /* the reset profile's command line */
+};
+void uki_profiles_for(struct uki_profile_set *set, const char *talos_version, enum uki_output output,
+                      const char *cmdline);
+void uki_profile_set_free(struct uki_profile_set *set);
+
+/* The .osrel text for a Talos version (constants.OSReleaseTemplate). Caller frees. */
+char *uki_os_release(const char *talos_version);
+
+int uki_build(const struct uki_options *o, const char *out_path, struct error *err);
+
+#endif

@@ -1,0 +1,966 @@
+/* factory — see include/airfactory/factory.h.
+ *
+ * Reading order: factory_build() at the bottom drives everything; above it, one section per stage.
+ * Every intermediate file lives either in STORE/work/ (extracted sources: immutable, keyed by the
+ * manifest digest they came from, so they are reused across builds) or in the bundle writer's
+ * scratch directory (built assets, moved into the bundle without a copy). */
+#include "airfactory/factory.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/bundle_key.h"
+#include "airfactory/bundle_writer.h"
+#include "airfactory/catalog.h"
+#include "airfactory/digest.h"
+#include "airfactory/fs.h"
+#include "airfactory/initramfs.h"
+#include "airfactory/json.h"
+#include "airfactory/kernel.h"
+#include "airfactory/layer_flatten.h"
+#include "airfactory/memory.h"
+#include "airfactory/oci_import.h"
+#include "airfactory/store.h"
+#include "airfactory/uki.h"
+#if __has_include("airfactory/cmdline.h")
+#include "airfactory/cmdline.h"
+#define FACTORY_HAVE_CMDLINE 1
+#endif
+
+/* ------------------------------------------------------------------ asset names */
+
+static bool is_arch(const char *s, size_t n, char out[16])
+{
+    static const struct {
+        const char *name, *canonical;
+    } arches[] = {{"amd64", "amd64"}, {"arm64", "arm64"}, {"x86_64", "amd64"}, {"i386", "amd64"}};
+    for (size_t i = 0; i < sizeof arches / sizeof arches[0]; i++) {
+        if (strlen(arches[i].name) == n && memcmp(s, arches[i].name, n) == 0) {
+            snprintf(out, 16, "%s", arches[i].canonical);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "P-A[-secureboot]" (whole string s..s+n) into platform, arch, secureboot. */
+static bool split_platform_arch(const char *s, size_t n, struct factory_asset_name *out)
+{
+    static const char sb[] = "-secureboot";
+    if (n > sizeof sb - 1 && memcmp(s + n - (sizeof sb - 1), sb, sizeof sb - 1) == 0) {
+        out->secureboot = true;
+        n -= sizeof sb - 1;
+    }
+    const char *dash = NULL;
+    for (size_t i = n; i > 0; i--)
+        if (s[i - 1] == '-') {
+            dash = s + i - 1;
+            break;
+        }
+    if (!dash || dash == s)
+        return false;
+    size_t plen = (size_t)(dash - s);
+    if (plen >= sizeof out->platform || !is_arch(dash + 1, n - plen - 1, out->arch))
+        return false;
+    memcpy(out->platform, s, plen);
+    out->platform[plen] = '\0';
+    return true;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(path);
+    if (strncmp(path, "kernel-", 7) == 0 && is_arch(path + 7, n - 7, out->arch)) {
+        out->kind = FACTORY_ASSET_KERNEL;
+        return 0;
+    }
+    if (strncmp(path, "initramfs-", 10) == 0 && has_suffix(path, ".xz") &&
+        is_arch(path + 10, n - 13, out->arch)) {
+        out->kind = FACTORY_ASSET_INITRAMFS;
+        return 0;
+    }
+    if (strncmp(path, "cmdline-", 8) == 0 && split_platform_arch(path + 8, n - 8, out)) {
+        out->kind = FACTORY_ASSET_CMDLINE;
+        return 0;
+    }
+    if (has_suffix(path, "-uki.efi") && split_platform_arch(path, n - 8, out)) {
+        out->kind = FACTORY_ASSET_UKI;
+        return 0;
+    }
+    if (has_suffix(path, ".iso") && split_platform_arch(path, n - 4, out)) {
+        out->kind = FACTORY_ASSET_ISO;
+        return 0;
+    }
+    if (has_suffix(path, ".tar")) {
+        const char *installer = strstr(path, "installer-");
+        if (installer && (installer == path || installer[-1] == '-')) {
+            struct factory_asset_name tmp = {0};
+            const char *rest = installer + 10;
+            /* "installer-A[-secureboot].tar": reuse the splitter with a dummy platform */
+            char buf[96];
+            snprintf(buf, sizeof buf, "x-%.*s", (int)(strlen(rest) - 4), rest);
+            if (split_platform_arch(buf, strlen(buf), &tmp)) {
+                out->kind = FACTORY_ASSET_INSTALLER;
+                snprintf(out->arch, sizeof out->arch, "%s", tmp.arch);
+                out->secureboot = tmp.secureboot;
+                if (installer != path)
+                    snprintf(out->platform, sizeof out->platform, "%.*s", (int)(installer - path - 1), path);
+                return 0;
+            }
+        }
+    }
+    static const char *const disk_formats[] = {".raw", ".qcow2", ".vhd", ".ova"};
+    static const char *const compressions[] = {"", ".xz", ".zst", ".gz", ".tar.gz"};
+    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
+        for (size_t f = 0; f < sizeof disk_formats / sizeof disk_formats[0]; f++) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "%s%s", disk_formats[f], compressions[c]);
+            if (has_suffix(path, suffix) && split_platform_arch(path, n - strlen(suffix), out)) {
+                out->kind = FACTORY_ASSET_DISK;
+                return 0;
+            }
+        }
+    }
+    return error_set(err, ERROR_INPUT,
+                     "'%s' is not an Image Factory asset name; expected kernel-ARCH, initramfs-ARCH.xz, "
+                     "cmdline-PLATFORM-ARCH, PLATFORM-ARCH-uki.efi, PLATFORM-ARCH.iso, installer-ARCH.tar or "
+                     "PLATFORM-ARCH.raw.zst (and other disk formats)",
+                     path);
+}
+
+/* ------------------------------------------------------------------ progress events */
+
+struct factory {
+    const struct factory_request *request;
+    struct factory_stats stats;
+    struct store *store;
+    char *store_dir;
+    char *work_dir;
+    struct bundle_writer *writer;
+    uint32_t epoch;
+
+    /* imported sources: one entry per (source, platform) */
+    struct imported {
+        const struct factory_source *source;
+        char *version;
+        struct oci_import_result result;
+    } *imported;
+    size_t imported_count;
+
+    /* catalogs per version */
+    struct version_catalog {
+        char *version;
+        struct catalog catalog;
+        bool have_extensions, have_overlays;
+    } *catalogs;
+    size_t catalog_count;
+};
+
+static void event_begin(struct factory *f, struct json_writer *w, struct buffer *b, const char *type)
+{
+    (void)f;
+    json_writer_init(w, b);
+    w->escape_html = false;
+    json_object_begin(w);
+    json_kv_string(w, "event", type);
+}
+
+static void event_end(struct factory *f, struct json_writer *w, struct buffer *b, const char *human)
+{
+    json_object_end(w);
+    FILE *out = f->request->events;
+    if (out) {
+        if (f->request->json)
+            fprintf(out, "%s\n", buffer_cstr(b));
+        else
+            fprintf(out, "%s\n", human);
+        fflush(out);
+    }
+    buffer_free(b);
+}
+
+/* ------------------------------------------------------------------ stage 1: sources */
+
+/* The tag of a reference ("ghcr.io/x/imager:v1.11.3" -> "v1.11.3"), or NULL. */
+static const char *reference_tag(const char *reference)
+{
+    if (!reference)
+        return NULL;
+    const char *colon = strrchr(reference, ':');
+    if (!colon || strchr(colon, '/') || strchr(reference, '@'))
+        return NULL;
+    return colon + 1;
+}
+
+static int import_sources(struct factory *f, struct error *err)
+{
+    const struct factory_request *r = f->request;
+    for (size_t i = 0; i < r->source_count; i++) {
+        const struct factory_source *s = &r->sources[i];
+        struct oci_import_options options = {
+            .policy = s->policy,
+            .reference = s->reference,
+            .role = s->role,
+        };
+        struct oci_import_result *results = NULL;
+        size_t count = 0;
+        if (oci_import(f->store, s->path, &options, &results, &count, NULL, err) != 0)
+            return error_prefix(err, "source %s (%s): ", s->path, s->role ? s->role : "");
+        const char *version = s->version ? s->version : reference_tag(s->reference);
+        f->imported = xrealloc(f->imported, (f->imported_count + count) * sizeof *f->imported);
+        for (size_t k = 0; k < count; k++) {
+            struct imported *im = &f->imported[f->imported_count++];
+            im->source = s;
+            im->version = version ? xstrdup(version) : NULL;
+            im->result = results[k];
+            struct json_writer w;
+            struct buffer b = BUFFER_INIT;
+            event_begin(f, &w, &b, "source_verified");
+            json_kv_string(&w, "reference", results[k].image.reference ? results[k].image.reference : "");
+            json_kv_string(&w, "platform", results[k].platform);
+            json_kv_string(&w, "digest", results[k].image.digest);
+            json_kv_string(&w, "method", results[k].receipt.method);
+            char *human = xasprintf("verified %s (%s) %s: %s", results[k].image.reference, results[k].platform,
+                                    results[k].image.digest, results[k].receipt.method);
+            event_end(f, &w, &b, human);
+            free(human);
+        }
+        free(results); /* entries moved into f->imported */
+        f->stats.sources++;
+    }
+    return 0;
+}
+
+static bool role_is(const struct factory_source *s, const char *a, const char *b)
+{
+    return s->role && (strcmp(s->role, a) == 0 || (b && strcmp(s->role, b) == 0));
+}
+
+static bool platform_has_arch(const char *platform, const char *arch)
+{
+    char want[OCI_PLATFORM_SIZE];
+    snprintf(want, sizeof want, "linux/%s", arch);
+    size_t n = strlen(want);
+    return strncmp(platform, want, n) == 0 && (platform[n] == '\0' || platform[n] == '/');
+}
+
+/* The imported image of a role for a version, preferring the given arch's platform (imager and
+ * catalogs carry every arch's files in each platform image, so any platform will do). */
+static const struct imported *find_role(struct factory *f, const char *role, const char *alt, const char *version,
+                                        const char *arch)
+{
+    const struct imported *any = NULL;
+    for (size_t i = 0; i < f->imported_count; i++) {
+        const struct imported *im = &f->imported[i];
+        if (!role_is(im->source, role, alt) || !im->version || strcmp(im->version, version) != 0)
+            continue;
+        if (arch && platform_has_arch(im->result.platform, arch))
+            return im;
+        if (!any)
+            any = im;
+    }
+    return any;
+}
+
+/* ------------------------------------------------------------------ stage 2: catalogs */
+
+static struct version_catalog *catalog_for(struct factory *f, const char *version, struct error *err)
+{
+    for (size_t i = 0; i < f->catalog_count; i++)
+        if (strcmp(f->catalogs[i].version, version) == 0)
+            return &f->catalogs[i];
+    f->catalogs = xrealloc(f->catalogs, (f->catalog_count + 1) * sizeof *f->catalogs);
+    struct version_catalog *vc = &f->catalogs[f->catalog_count++];
+    memset(vc, 0, sizeof *vc);
+    vc->version = xstrdup(version);
+
+    const struct imported *ext = find_role(f, "extensions", "extensions-catalog", version, "amd64");
+    if (ext) {
+        struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
+        int rc = layer_read_file(f->store, &ext->result.image, "image-digests", 16u << 20, &digests, err);
+        if (rc == 1)
+            rc = layer_read_file(f->store, &ext->result.image, "descriptions.yaml", 16u << 20, &descriptions, err);
+        if (rc < 0) {
+            buffer_free(&digests);
+            buffer_free(&descriptions);
+            return NULL;
+        }
+        if (rc == 0) {
+            buffer_free(&digests);
+            buffer_free(&descriptions);
+            error_set(err, ERROR_INPUT, "extensions catalog %s has no /image-digests or /descriptions.yaml",
+                      ext->result.image.reference);
+            return NULL;
+        }
+        if (catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len, buffer_cstr(&descriptions),
+                                     descriptions.len, ext->result.image.reference, err) != 0) {
+            buffer_free(&digests);
+            buffer_free(&descriptions);
+            return NULL;
+        }
+        buffer_free(&digests);
+        buffer_free(&descriptions);
+        vc->have_extensions = true;
+    }
+    const struct imported *ovl = find_role(f, "overlays", "overlays-catalog", version, "amd64");
+    if (ovl) {
+        struct buffer text = BUFFER_INIT;
+        int rc = layer_read_file(f->store, &ovl->result.image, "overlays.yaml", 16u << 20, &text, err);
+        if (rc < 0 || (rc == 1 && catalog_parse_overlays(&vc->catalog, buffer_cstr(&text), text.len,
+                                                         ovl->result.image.reference, err) != 0)) {
+            buffer_free(&text);
+            return NULL;
+        }
+        vc->have_overlays = rc == 1;
+        buffer_free(&text);
+    }
+    return vc;
+}
+
+/* ------------------------------------------------------------------ stage 3: extracted inputs */
+
+struct imager_files {
+    char *dir; /* STORE/work/imager/<hex>/<arch> */
+    char *vmlinuz, *initramfs, *stub, *systemd_boot;
+    const struct imported *imager;
+};
+
+static void imager_files_free(struct imager_files *x)
+{
+    free(x->dir);
+    free(x->vmlinuz);
+    free(x->initramfs);
+    free(x->stub);
+    free(x->systemd_boot);
+    memset(x, 0, sizeof *x);
+}
+
+static int extract_imager(struct factory *f, const char *version, const char *arch, struct imager_files *out,
+                          struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    const struct imported *im = find_role(f, "imager", NULL, version, arch);
+    if (!im)
+        return error_set(err, ERROR_INPUT,
+                         "no imager source for Talos %s; add the OCI tarball of ghcr.io/siderolabs/imager:%s to the "
+                         "manifest's sources with role: imager",
+                         version, version);
+    out->imager = im;
+    char *base = xasprintf("%s/imager/%s/%s", f->work_dir, im->result.image.manifest_digest + 7, arch);
+    out->dir = base;
+    out->vmlinuz = path_join(base, "vmlinuz");
+    out->initramfs = path_join(base, "initramfs.xz");
+    out->stub = path_join(base, "systemd-stub.efi");
+    out->systemd_boot = path_join(base, "systemd-boot.efi");
+    char *done = path_join(base, ".complete");
+    bool complete = fs_exists(done);
+    if (!complete) {
+        if (fs_mkdir_p(base, 0755, err) != 0) {
+            free(done);
+            return -1;
+        }
+        char *paths[4], *dests[4] = {out->vmlinuz, out->initramfs, out->stub, out->systemd_boot};
+        const char *names[4] = {"vmlinuz", "initramfs.xz", "systemd-stub.efi", "systemd-boot.efi"};
+        struct layer_extract_file files[4];
+        memset(files, 0, sizeof files);
+        for (int i = 0; i < 4; i++) {
+            paths[i] = xasprintf("usr/install/%s/%s", arch, names[i]);
+            files[i].path = paths[i];
+            files[i].dest = dests[i];
+        }
+        /* vmlinuz and initramfs are required; the EFI files exist only where Talos ships them */
+        int rc = layer_extract(f->store, &im->result.image, files, 4, true, NULL, err);
+        for (int i = 0; i < 4; i++)
+            free(paths[i]);
+        if (rc == 0 && (!files[0].found || !files[1].found))
+            rc = error_set(err, ERROR_INPUT, "imager %s (%s) has no usr/install/%s/%s; is it a Talos imager image?",
+                           im->result.image.reference, im->result.image.digest, arch,
+                           files[0].found ? "initramfs.xz" : "vmlinuz");
+        if (rc == 0)
+            rc = fs_write_file_atomic(done, "", 0, 0644, err);
+        if (rc != 0) {
+            free(done);
+            return error_prefix(err, "extracting the %s boot files of Talos %s: ", arch, version);
+        }
+    }
+    free(done);
+    return 0;
+}
+
+/* Flatten an extension image into STORE/work/ext/<manifest hex>; returns the directory. */
+static char *flatten_extension(struct factory *f, const struct imported *im, struct error *err)
+{
+    char *dir = xasprintf("%s/ext/%s", f->work_dir, im->result.image.manifest_digest + 7);
+    if (fs_is_dir(dir))
+        return dir;
+    char *parent = xasprintf("%s/ext", f->work_dir);
+    int rc = fs_mkdir_p(parent, 0755, err);
+    free(parent);
+    if (rc != 0 || layer_flatten(f->store, &im->result.image, dir, NULL, err) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* The imported extension image behind a catalog entry, for one arch. */
+static const struct imported *find_extension_image(struct factory *f, const char *digest, const char *arch)
+{
+    for (size_t i = 0; i < f->imported_count; i++) {
+        const struct imported *im = &f->imported[i];
+        if (strcmp(im->result.image.digest, digest) != 0 && strcmp(im->result.image.manifest_digest, digest) != 0)
+            continue;
+        if (platform_has_arch(im->result.platform, arch))
+            return im;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ stage 4: models */
+
+/* Everything one schematic x version x arch needs; the initramfs is built at most once. */
+struct model {
+    struct factory *f;
+    const struct factory_schematic *schematic;
+    char id[SCHEMATIC_ID_HEX_LEN + 1];
+    char *yaml;
+    const char *version, *arch;
+    struct imager_files imager;
+    char **extension_dirs;
+    const struct imported **extension_images;
+    size_t extension_count;
+    bool extensions_resolved;
+    char *initramfs_path;                   /* built lazily, in the writer's scratch dir */
+    const char **source_digests;            /* provenance */
+    size_t source_digest_count;
+};
+
+static void model_free(struct model *m)
+{
+    imager_files_free(&m->imager);
+    for (size_t i = 0; i < m->extension_count; i++)
+        free(m->extension_dirs[i]);
+    free(m->extension_dirs);
+    free(m->extension_images);
+    if (m->initramfs_path)
+        unlink(m->initramfs_path);
+    free(m->initramfs_path);
+    free(m->yaml);
+    free(m->source_digests);
+}
+
+static int model_prepare(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    struct buffer yaml = BUFFER_INIT;
+    if (schematic_marshal(s, &yaml, err) != 0 || schematic_id(s, m->id, err) != 0) {
+        buffer_free(&yaml);
+        return -1;
+    }
+    m->yaml = buffer_take(&yaml);
+    if (extract_imager(f, m->version, m->arch, &m->imager, err) != 0)
+        return -1;
+    m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
+    m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
+    return 0;
+}
+
+/* Resolve and flatten the schematic's extensions (only assets that contain an initramfs need
+ * them: an amd64-only microcode extension must not stop kernel-arm64). */
+static int model_extensions(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    if (m->extensions_resolved)
+        return 0;
+    if (s->extension_count) {
+        struct version_catalog *vc = catalog_for(f, m->version, err);
+        if (!vc)
+            return -1;
+        if (!vc->have_extensions)
+            return error_set(err, ERROR_INPUT,
+                             "schematic %s (%s) asks for system extensions, but the manifest has no extensions "
+                             "catalog for Talos %s; add ghcr.io/siderolabs/extensions:%s with role: extensions",
+                             m->schematic->name, m->id, m->version, m->version);
+        m->extension_dirs = xcalloc(s->extension_count, sizeof *m->extension_dirs);
+        m->extension_images = xcalloc(s->extension_count, sizeof *m->extension_images);
+        for (size_t i = 0; i < s->extension_count; i++) {
+            const struct catalog_extension *ce = catalog_find_extension(&vc->catalog, s->extensions[i]);
+            if (!ce)
+                return error_set(err, ERROR_INPUT,
+                                 "schematic %s (%s): extension %s is not available for Talos %s (its catalog lists "
+                                 "%zu extensions); remove it from the schematic or pick a version that has it",
+                                 m->schematic->name, m->id, s->extensions[i], m->version,
+                                 vc->catalog.extension_count);
+            const struct imported *im = find_extension_image(f, ce->digest, m->arch);
+            if (!im)
+                return error_set(err, ERROR_INPUT,
+                                 "schematic %s (%s), Talos %s, %s: extension %s is %s, which is not among the "
+                                 "imported sources for linux/%s; add its OCI tarball to the manifest's sources",
+                                 m->schematic->name, m->id, m->version, m->arch, ce->name, ce->reference, m->arch);
+            char *dir = flatten_extension(f, im, err);
+            if (!dir)
+                return error_prefix(err, "extension %s (%s): ", ce->name, im->result.image.digest);
+            m->extension_dirs[m->extension_count] = dir;
+            m->extension_images[m->extension_count] = im;
+            m->extension_count++;
+        }
+    }
+    for (size_t i = 0; i < m->extension_count; i++)
+        m->source_digests[m->source_digest_count++] = m->extension_images[i]->result.image.digest;
+    m->extensions_resolved = true;
+    return 0;
+}
+
+static int model_initramfs(struct model *m, struct error *err)
+{
+    if (m->initramfs_path)
+        return 0;
+    if (model_extensions(m, err) != 0)
+        return -1;
+    struct initramfs_options o = {0};
+    if (initramfs_options_for_version(&o, m->version, err) != 0)
+        return -1;
+    o.base_path = m->imager.initramfs;
+    o.extension_dirs = (const char *const *)m->extension_dirs;
+    o.extension_count = m->extension_count;
+    o.talos_version = m->version;
+    o.schematic_id = m->id;
+    o.schematic_yaml = m->yaml;
+    o.mtime = m->f->epoch;
+    o.threads = m->f->request->jobs;
+    o.work_dir = bundle_writer_scratch_dir(m->f->writer);
+    char *out = xasprintf("%s/initramfs-%s-%s-%s.xz", bundle_writer_scratch_dir(m->f->writer), m->id, m->version,
+                          m->arch);
+    if (initramfs_build(&o, out, err) != 0) {
+        free(out);
+        return error_prefix(err, "initramfs for schematic %s, Talos %s, %s: ", m->id, m->version, m->arch);
+    }
+    m->initramfs_path = out;
+    return 0;
+}
+
+static int model_cmdline(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
+                         struct error *err)
+{
+#ifdef FACTORY_HAVE_CMDLINE
+    return factory_cmdline_build(m, name, iso, out, err);
+#else
+    (void)out;
+    (void)iso;
+    return error_set(err, ERROR_RUNTIME, "cmdline-%s-%s: this build of airfactory has no kernel command line builder",
+                     name->platform, m->arch);
+#endif
+}
+
+/* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
+ * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
+ * version and platform profile (part of the builder), everything holding an initramfs on the imager
+ * and every extension image. */
+static int asset_cache_key(struct model *m, const char *path, const struct factory_asset_name *name,
+                           char key[SHA256_HEX_LEN + 1], struct error *err)
+{
+    struct buffer b = BUFFER_INIT;
+    buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\n",
+                   AIRFACTORY_VERSION, path, m->id, m->version, m->arch);
+    if (name->kind != FACTORY_ASSET_CMDLINE)
+        buffer_appendf(&b, "imager=%s\n", m->imager.imager->result.image.manifest_digest);
+    if (name->kind != FACTORY_ASSET_CMDLINE && name->kind != FACTORY_ASSET_KERNEL) {
+        if (model_extensions(m, err) != 0) {
+            buffer_free(&b);
+            return -1;
+        }
+        for (size_t i = 0; i < m->extension_count; i++)
+            buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+    }
+    sha256_hex(b.data, b.len, key);
+    buffer_free(&b);
+    return 0;
+}
+
+static int add_built_file(struct model *m, const char *path, const char *file, bool move, const char *cache_key,
+                          struct error *err)
+{
+    char digest[BUNDLE_DIGEST_SIZE];
+    uint64_t size = 0;
+    if (bundle_writer_add_blob_file(m->f->writer, file, bundle_asset_media_type(path),
+                                    move ? BUNDLE_BLOB_MOVE : BUNDLE_BLOB_COPY, NULL, digest, &size, err) != 0)
+        return -1;
+    m->f->stats.bytes_built += size;
+    return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
+}
+
+static int build_asset(struct model *m, const char *path, const struct factory_asset_name *name,
+                       const char *cache_key, struct error *err)
+{
+    struct factory *f = m->f;
+    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    switch (name->kind) {
+    case FACTORY_ASSET_KERNEL: {
+        char *out = path_join(scratch, path);
+        int rc = kernel_build(m->imager.vmlinuz, out, err);
+        if (rc == 0)
+            rc = add_built_file(m, path, out, true, cache_key, err);
+        free(out);
+        return rc;
+    }
+    case FACTORY_ASSET_INITRAMFS:
+        if (model_initramfs(m, err) != 0)
+            return -1;
+        return add_built_file(m, path, m->initramfs_path, false, cache_key, err);
+    case FACTORY_ASSET_CMDLINE: {
+        struct buffer cmdline = BUFFER_INIT;
+        char digest[BUNDLE_DIGEST_SIZE];
+        int rc = model_cmdline(m, name, false, &cmdline, err);
+        if (rc == 0)
+            rc = bundle_writer_add_blob_bytes(f->writer, cmdline.data ? cmdline.data : "", cmdline.len,
+                                              bundle_asset_media_type(path), digest, err);
+        if (rc == 0)
+            rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, digest, cache_key, err);
+        f->stats.bytes_built += cmdline.len;
+        buffer_free(&cmdline);
+        return rc;
+    }
+    case FACTORY_ASSET_UKI: {
+        if (!fs_exists(m->imager.stub))
+            return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi", path,
+                             m->imager.imager->result.image.reference, m->arch);
+        struct buffer cmdline = BUFFER_INIT;
+        if (model_cmdline(m, name, false, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+            buffer_free(&cmdline);
+            return -1;
+        }
+        struct uki_profile_set profiles;
+        uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+        struct uki_options o = {
+            .stub_path = m->imager.stub,
+            .kernel_path = m->imager.vmlinuz,
+            .initrd_path = m->initramfs_path,
+            .cmdline = buffer_cstr(&cmdline),
+            .talos_version = m->version,
+            .profiles = profiles.profiles,
+            .profile_count = profiles.count,
+            .timestamp = f->epoch,
+        };
+        char *out = path_join(scratch, path);
+        int rc = uki_build(&o, out, err);
+        uki_profile_set_free(&profiles);
+        buffer_free(&cmdline);
+        if (rc == 0)
+            rc = add_built_file(m, path, out, true, cache_key, err);
+        free(out);
+        return rc;
+    }
+    case FACTORY_ASSET_ISO:
+    case FACTORY_ASSET_INSTALLER:
+    case FACTORY_ASSET_DISK:
+    case FACTORY_ASSET_UNKNOWN:
+        break;
+    }
+    return error_set(err, ERROR_INPUT,
+                     "%s: this kind of asset is not built by airfactory %s yet (built today: kernel, initramfs, "
+                     "cmdline, UKI); remove it from the manifest's outputs",
+                     path, AIRFACTORY_VERSION);
+}
+
+/* The imager profile an asset comes from: its platform, or the output kind for kernel/initramfs. */
+static const char *asset_profile(const struct factory_asset_name *name)
+{
+    if (name->platform[0])
+        return name->platform;
+    switch (name->kind) {
+    case FACTORY_ASSET_KERNEL: return "kernel";
+    case FACTORY_ASSET_INITRAMFS: return "initramfs";
+    case FACTORY_ASSET_INSTALLER: return "installer";
+    default: return "unknown";
+    }
+}
+
+static int provenance(struct model *m, const char *path, const struct factory_asset_name *name, struct error *err)
+{
+    const char *profile = asset_profile(name);
+    size_t count = name->kind == FACTORY_ASSET_KERNEL || name->kind == FACTORY_ASSET_CMDLINE ? 1 : m->source_digest_count;
+    for (size_t i = 0; i < count; i++) {
+        struct bundle_provenance p = {
+            .schematic = m->id,
+            .version = m->version,
+            .path = path,
+            .source_digest = m->source_digests[i],
+            .profile = profile,
+            .builder = "airfactory " AIRFACTORY_VERSION,
+        };
+        if (bundle_writer_add_provenance(m->f->writer, &p, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int build_model_assets(struct factory *f, const struct factory_asset *first, const size_t *indexes,
+                              size_t count, struct error *err)
+{
+    const struct factory_request *r = f->request;
+    struct model m = {
+        .f = f,
+        .schematic = &r->schematics[first->schematic],
+        .version = first->version,
+        .arch = first->arch,
+    };
+    int rc = model_prepare(&m, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        const struct factory_asset *a = &r->assets[indexes[i]];
+        struct factory_asset_name name;
+        if (factory_asset_name_parse(a->path, &name, err) != 0) {
+            rc = -1;
+            break;
+        }
+        char key[SHA256_HEX_LEN + 1];
+        if (asset_cache_key(&m, a->path, &name, key, err) != 0) {
+            rc = -1;
+            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
+            break;
+        }
+        struct bundle_writer_hit hit;
+        int reuse = bundle_writer_reuse_asset(f->writer, key, &hit, err);
+        if (reuse < 0) {
+            rc = -1;
+            break;
+        }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (reuse == 1) {
+            rc = bundle_writer_add_asset(f->writer, m.id, m.version, a->path, hit.digest, key, err);
+            f->stats.assets_reused++;
+        } else {
+            rc = build_asset(&m, a->path, &name, key, err);
+            f->stats.assets_built++;
+        }
+        if (rc == 0)
+            rc = provenance(&m, a->path, &name, err);
+        if (rc != 0) {
+            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        struct json_writer w;
+        struct buffer b = BUFFER_INIT;
+        event_begin(f, &w, &b, reuse == 1 ? "asset_reused" : "asset_built");
+        json_kv_string(&w, "schematic", m.id);
+        json_kv_string(&w, "version", m.version);
+        json_kv_string(&w, "path", a->path);
+        json_key(&w, "seconds");
+        char secs[32];
+        snprintf(secs, sizeof secs, "%.3f", seconds);
+        json_raw(&w, secs);
+        char *human = xasprintf("%s %s/%s/%s (%.1fs)", reuse == 1 ? "reused" : "built ", m.schematic->name,
+                                m.version, a->path, seconds);
+        event_end(f, &w, &b, human);
+        free(human);
+    }
+    if (rc == 0)
+        rc = bundle_writer_add_schematic(f->writer, m.id, m.yaml, err);
+    model_free(&m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ stage 5: bundle rows */
+
+static int add_catalog_rows(struct factory *f, const char *version, struct error *err)
+{
+    struct version_catalog *vc = catalog_for(f, version, err);
+    if (!vc)
+        return -1;
+    for (size_t i = 0; i < vc->catalog.extension_count; i++) {
+        const struct catalog_extension *e = &vc->catalog.extensions[i];
+        struct bundle_extension row = {version, e->name, e->reference, e->digest, e->author, e->description};
+        if (bundle_writer_add_extension(f->writer, &row, err) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < vc->catalog.overlay_count; i++) {
+        const struct catalog_overlay *o = &vc->catalog.overlays[i];
+        struct bundle_overlay row = {version, o->name, o->image, o->reference, o->digest};
+        if (bundle_writer_add_overlay(f->writer, &row, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_source_rows(struct factory *f, struct error *err)
+{
+    for (size_t i = 0; i < f->imported_count; i++) {
+        const struct imported *im = &f->imported[i];
+        struct buffer receipt = BUFFER_INIT;
+        verify_receipt_to_json(&im->result.receipt, &receipt);
+        struct bundle_source s = {
+            .reference = im->result.image.reference,
+            .digest = im->result.image.digest,
+            .platform = im->result.platform,
+            .role = im->source->role ? im->source->role : "",
+            .receipt = buffer_cstr(&receipt),
+        };
+        int rc = bundle_writer_add_source(f->writer, &s, err);
+        buffer_free(&receipt);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The bundle's public key, served at /oci/cosign/signing-key.pub: the half of the signing key. */
+static int add_public_key(struct factory *f, struct error *err)
+{
+    struct bundle_key *key = NULL;
+    if (bundle_key_load_private(f->request->signing_key, &key, err) != 0)
+        return -1;
+    struct buffer pem = BUFFER_INIT;
+    bundle_key_public_pem(key, &pem);
+    int rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
+    buffer_free(&pem);
+    bundle_key_free(key);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+static uint32_t build_epoch(void)
+{
+    const char *s = getenv("SOURCE_DATE_EPOCH");
+    if (s && *s) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno == 0 && end && *end == '\0' && v <= UINT32_MAX)
+            return (uint32_t)v;
+    }
+    return 0;
+}
+
+static void factory_free(struct factory *f)
+{
+    for (size_t i = 0; i < f->imported_count; i++) {
+        free(f->imported[i].version);
+        oci_image_free(&f->imported[i].result.image);
+    }
+    free(f->imported);
+    for (size_t i = 0; i < f->catalog_count; i++) {
+        free(f->catalogs[i].version);
+        catalog_free(&f->catalogs[i].catalog);
+    }
+    free(f->catalogs);
+    if (f->store)
+        store_close(f->store);
+    free(f->store_dir);
+    free(f->work_dir);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int factory_build(const struct factory_request *r, struct factory_stats *stats, struct error *err)
+{
+    struct factory f = {.request = r, .epoch = build_epoch()};
+    f.store_dir = r->store ? xstrdup(r->store) : xasprintf("%s.store", r->output);
+    f.work_dir = path_join(f.store_dir, "work");
+    int rc = store_open(f.store_dir, STORE_WRITE, &f.store, err);
+    if (rc == 0)
+        rc = fs_mkdir_p(f.work_dir, 0755, err);
+    if (rc == 0)
+        rc = import_sources(&f, err);
+    if (rc == 0) {
+        struct bundle_writer_options options = {
+            .target = r->output,
+            .signing_key_path = r->signing_key,
+            .base = r->base,
+        };
+        rc = bundle_writer_open(&options, &f.writer, err);
+    }
+    /* models: group assets by (schematic, version, arch), in request order */
+    bool *done = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *done);
+    size_t *group = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *group);
+    for (size_t i = 0; rc == 0 && i < r->asset_count; i++) {
+        if (done[i])
+            continue;
+        const struct factory_asset *a = &r->assets[i];
+        size_t n = 0;
+        for (size_t k = i; k < r->asset_count; k++) {
+            const struct factory_asset *b = &r->assets[k];
+            if (!done[k] && b->schematic == a->schematic && !strcmp(b->version, a->version) &&
+                !strcmp(b->arch, a->arch)) {
+                group[n++] = k;
+                done[k] = true;
+            }
+        }
+        rc = build_model_assets(&f, a, group, n, err);
+    }
+    free(done);
+    free(group);
+    /* versions and their catalogs */
+    const char **versions = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *versions);
+    for (size_t i = 0; i < r->asset_count; i++)
+        versions[i] = r->assets[i].version;
+    qsort(versions, r->asset_count, sizeof *versions, compare_strings);
+    for (size_t i = 0; rc == 0 && i < r->asset_count; i++) {
+        if (i > 0 && strcmp(versions[i], versions[i - 1]) == 0)
+            continue;
+        rc = bundle_writer_add_version(f.writer, versions[i], err);
+        if (rc == 0)
+            rc = add_catalog_rows(&f, versions[i], err);
+    }
+    free(versions);
+    /* every schematic is listed, even one whose assets all failed to be asked for */
+    for (size_t i = 0; rc == 0 && i < r->schematic_count; i++) {
+        struct buffer yaml = BUFFER_INIT;
+        char id[SCHEMATIC_ID_HEX_LEN + 1];
+        rc = schematic_marshal(r->schematics[i].schematic, &yaml, err);
+        if (rc == 0)
+            rc = schematic_id(r->schematics[i].schematic, id, err);
+        if (rc == 0)
+            rc = bundle_writer_add_schematic(f.writer, id, buffer_cstr(&yaml), err);
+        buffer_free(&yaml);
+    }
+    if (rc == 0)
+        rc = add_source_rows(&f, err);
+    if (rc == 0)
+        rc = add_public_key(&f, err);
+    if (rc == 0 && r->manifest_digest)
+        rc = bundle_writer_set_meta(f.writer, "manifest_digest", r->manifest_digest, err);
+    if (rc == 0) {
+        rc = bundle_writer_commit(f.writer, err);
+        f.writer = NULL;
+        if (rc == 0) {
+            struct json_writer w;
+            struct buffer b = BUFFER_INIT;
+            event_begin(&f, &w, &b, "bundle_signed");
+            json_kv_string(&w, "bundle", r->output);
+            json_kv_int(&w, "assets_built", (int64_t)f.stats.assets_built);
+            json_kv_int(&w, "assets_reused", (int64_t)f.stats.assets_reused);
+            char *human = xasprintf("bundle %s written and signed: %" PRIu64 " assets built, %" PRIu64 " reused",
+                                    r->output, f.stats.assets_built, f.stats.assets_reused);
+            event_end(&f, &w, &b, human);
+            free(human);
+        }
+    } else if (f.writer) {
+        bundle_writer_abort(f.writer);
+        f.writer = NULL;
+    }
+    if (stats)
+        *stats = f.stats;
+    factory_free(&f);
+    return rc;
+}

@@ -1,0 +1,584 @@
+/* initramfs — see include/airfactory/initramfs.h. */
+#include "airfactory/initramfs.h"
+#include "airfactory/cpio.h"
+#include "airfactory/digest.h"
+#include "airfactory/extensions.h"
+#include "airfactory/fs.h"
+#include "airfactory/memory.h"
+#include "airfactory/squashfs_image.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int initramfs_options_for_version(struct initramfs_options *o, const char *talos_version, struct error *err)
+{
+    unsigned a, b, c;
+    if (talos_version_parse(talos_version, &a, &b, &c) != 0)
+        return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.10.3)",
+                         talos_version ? talos_version : "");
+    o->talos_version = talos_version;
+    if (talos_version_at_least(talos_version, 1, 8)) {
+        o->archive_compression = COMPRESS_ZSTD;
+        o->archive_level = 18;
+        o->archive_xz_extreme = false;
+        o->squashfs_compression = COMPRESS_ZSTD;
+        o->squashfs_level = 18;
+    } else {
+        o->archive_compression = COMPRESS_XZ; /* xz -C crc32 -0 -e */
+        o->archive_level = 0;
+        o->archive_xz_extreme = true;
+        o->squashfs_compression = COMPRESS_XZ; /* -comp xz -Xdict-size 100% */
+        o->squashfs_level = 0;
+    }
+    if (talos_version_at_least(talos_version, 1, 10)) {
+        o->firmware_path = "usr/lib/firmware";
+        o->squashfs_selinux_label = "system_u:object_r:system_extension_t:s0";
+    } else {
+        o->firmware_path = "lib/firmware";
+        o->squashfs_selinux_label = NULL;
+    }
+    return 0;
+}
+
+/* ---- the appended archive's contents, as a sorted list of entries ---- */
+
+enum item_kind { ITEM_DIR, ITEM_FILE, ITEM_DATA };
+
+struct item {
+    char *rel;  /* path inside the archive */
+    char *src;  /* source file (ITEM_FILE) */
+    const struct buffer *data; /* ITEM_DATA */
+    mode_t perm;
+    enum item_kind kind;
+};
+
+struct items {
+    struct item *v;
+    size_t n, cap;
+};
+
+static struct item *items_find(struct items *l, const char *rel)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].rel, rel))
+            return &l->v[i];
+    return NULL;
+}
+
+static struct item *items_add(struct items *l, const char *rel)
+{
+    struct item *it = items_find(l, rel);
+    if (it) {
+        free(it->src);
+        it->src = NULL;
+        return it;
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    it = &l->v[l->n++];
+    memset(it, 0, sizeof *it);
+    it->rel = xstrdup(rel);
+    return it;
+}
+
+static void items_free(struct items *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].rel);
+        free(l->v[i].src);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* The order of Go's recursive, sorted directory walk: component by component, bytewise. */
+static int walk_order(const void *a, const void *b)
+{
+    const unsigned char *x = (const unsigned char *)((const struct item *)a)->rel;
+    const unsigned char *y = (const unsigned char *)((const struct item *)b)->rel;
+    for (;; x++, y++) {
+        unsigned cx = *x == '/' ? 0 : (*x ? *x + 1u : 0), cy = *y == '/' ? 0 : (*y ? *y + 1u : 0);
+        if (!*x || !*y)
+            return (*x != 0) - (*y != 0);
+        if (cx != cy)
+            return cx < cy ? -1 : 1;
+    }
+}
+
+/* The parents of rel ("usr", "usr/lib" for "usr/lib/firmware"), as directories. */
+static void add_parent_dirs(struct items *l, const char *rel)
+{
+    char *p = xstrdup(rel);
+    for (char *s = p; (s = strchr(s, '/')) != NULL; s++) {
+        *s = '\0';
+        if (!items_find(l, p)) {
+            struct item *it = items_add(l, p);
+            it->kind = ITEM_DIR;
+            it->perm = 0755;
+        }
+        *s = '/';
+    }
+    free(p);
+}
+
+static bool is_listed(char **list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], s))
+            return true;
+    return false;
+}
+
+/* Merge an extension's firmware tree (src, archived as rel) into the list. Like Talos'
+ * moveFiles, symlinks are followed (their targets are copied as files). */
+static int merge_firmware(struct items *l, const char *src, const char *rel, char **skip, size_t skip_count,
+                          const char *ext_dir, struct error *err)
+{
+    struct stat st;
+    if (stat(src, &st) != 0)
+        return error_errno(err, errno, "extension %s: firmware entry %s cannot be read (broken symlink?)", ext_dir,
+                           src);
+    if (S_ISDIR(st.st_mode)) {
+        struct item *it = items_find(l, rel);
+        if (!it) {
+            it = items_add(l, rel);
+            it->kind = ITEM_DIR;
+            it->perm = st.st_mode & 07777;
+        }
+        DIR *d = opendir(src);
+        if (!d)
+            return error_errno(err, errno, "%s: cannot open directory", src);
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 32;
+                names = xrealloc(names, cap * sizeof *names);
+            }
+            names[n++] = xstrdup(de->d_name);
+        }
+        closedir(d);
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!rc) {
+                char *csrc = path_join(src, names[i]);
+                char *crel = xasprintf("%s/%s", rel, names[i]);
+                if (!is_listed(skip, skip_count, csrc))
+                    rc = merge_firmware(l, csrc, crel, skip, skip_count, ext_dir, err);
+                free(csrc);
+                free(crel);
+            }
+            free(names[i]);
+        }
+        free(names);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode))
+        return error_set(err, ERROR_INPUT, "extension %s: firmware entry %s is not a regular file or directory",
+                         ext_dir, src);
+    struct item *it = items_add(l, rel);
+    it->kind = ITEM_FILE;
+    it->src = xstrdup(src);
+    it->perm = st.st_mode & 07777;
+    return 0;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Go filepath.Glob(dir/<prefix>*<suffix>) over regular files, sorted. */
+static void glob_files(const char *dir, const char *prefix, const char *suffix, char ***out, size_t *count)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    size_t first = *count;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        size_t ln = strlen(n), lp = strlen(prefix), ls = strlen(suffix);
+        if (n[0] == '.' && prefix[0] != '.')
+            continue; /* Go's Glob "*" matches dot files too, but "." and ".." never */
+        if (ln < lp + ls || strncmp(n, prefix, lp) || strcmp(n + ln - ls, suffix))
+            continue;
+        char *p = path_join(dir, n);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+            *out = xrealloc(*out, (*count + 1) * sizeof **out);
+            (*out)[(*count)++] = p;
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+    qsort(*out + first, *count - first, sizeof **out, by_string);
+}
+
+static int concat_files(char **files, size_t n, const char *out_path, struct error *err)
+{
+    struct atomic_file af;
+    if (atomic_file_open(&af, out_path, 0644, err) != 0)
+        return -1;
+    char *buf = xmalloc(1 << 20);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = error_errno(err, errno, "%s: cannot open", files[i]);
+            break;
+        }
+        for (;;) {
+            ssize_t got = read(fd, buf, 1 << 20);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0) {
+                rc = error_errno(err, errno, "%s: read failed", files[i]);
+                break;
+            }
+            if (got == 0)
+                break;
+            if (atomic_file_write(&af, buf, (size_t)got, err) != 0) {
+                rc = -1;
+                break;
+            }
+        }
+        close(fd);
+    }
+    free(buf);
+    if (rc) {
+        atomic_file_abort(&af);
+        return -1;
+    }
+    return atomic_file_commit(&af, err);
+}
+
+static int copy_into(int out_fd, const char *src, const char *what, struct error *err)
+{
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open", src);
+    char *buf = xmalloc(1 << 20);
+    int rc = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf, 1 << 20);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = error_errno(err, errno, "%s: read failed", src);
+            break;
+        }
+        if (got == 0)
+            break;
+        if (fs_write_all(out_fd, buf, (size_t)got, what, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static int check_base(const struct initramfs_options *o, struct error *err)
+{
+    int fd = open(o->base_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "base initramfs %s: cannot open", o->base_path);
+    unsigned char magic[8] = {0};
+    ssize_t got = read(fd, magic, sizeof magic);
+    close(fd);
+    if (got < 6 || (compress_detect(magic, (size_t)got) == COMPRESS_NONE && memcmp(magic, "0707", 4)))
+        return error_set(err, ERROR_INPUT,
+                         "base initramfs %s: not an initramfs (no zstd, xz, gzip or cpio magic at the start); "
+                         "pass the imager's usr/install/<arch>/initramfs.xz",
+                         o->base_path);
+    if (o->skip_base_check)
+        return 0;
+    struct cpio_listing l;
+    struct cpio_read_options ro = {0, NULL};
+    if (cpio_read_segments(o->base_path, &ro, &l, err) != 0) {
+        err->code = ERROR_INPUT;
+        return error_prefix(err, "base initramfs is corrupt");
+    }
+    cpio_listing_free(&l);
+    return 0;
+}
+
+struct build_state {
+    char *work;
+    struct extension *exts;
+    size_t ext_count;
+    struct items archive;
+    char **intel, **amd;
+    size_t intel_n, amd_n;
+    char **ucode_files; /* microcode source files: they go to the early cpio, not the appended one */
+    size_t ucode_files_n;
+    struct buffer yaml;
+    char *intel_path, *amd_path;
+};
+
+static int write_squashfs_images(const struct initramfs_options *o, struct build_state *s, struct error *err)
+{
+    const char *fw = o->firmware_path ? o->firmware_path : "usr/lib/firmware";
+    struct extensions_layer *layers = xcalloc(s->ext_count ? s->ext_count : 1, sizeof *layers);
+    char **images = xcalloc(s->ext_count ? s->ext_count : 1, sizeof *images);
+    int rc = 0;
+    for (size_t i = 0; i < s->ext_count && !rc; i++) {
+        struct extension *e = &s->exts[i];
+        /* microcode: <fw>/intel-ucode/(all) and <fw>/amd-ucode/microcode_amd(*).bin, concatenated */
+        char *fwdir = path_join(e->rootfs, fw);
+        char *intel_dir = path_join(fwdir, "intel-ucode"), *amd_dir = path_join(fwdir, "amd-ucode");
+        size_t intel_before = s->intel_n, amd_before = s->amd_n;
+        glob_files(intel_dir, "", "", &s->intel, &s->intel_n);
+        glob_files(amd_dir, "microcode_amd", ".bin", &s->amd, &s->amd_n);
+        size_t skip_first = s->ucode_files_n;
+        for (size_t k = intel_before; k < s->intel_n; k++) {
+            s->ucode_files = xrealloc(s->ucode_files, (s->ucode_files_n + 1) * sizeof *s->ucode_files);
+            s->ucode_files[s->ucode_files_n++] = xstrdup(s->intel[k]);
+        }
+        for (size_t k = amd_before; k < s->amd_n; k++) {
+            s->ucode_files = xrealloc(s->ucode_files, (s->ucode_files_n + 1) * sizeof *s->ucode_files);
+            s->ucode_files[s->ucode_files_n++] = xstrdup(s->amd[k]);
+        }
+        /* firmware moves to the appended archive (minus the microcode) */
+        struct stat st;
+        if (stat(fwdir, &st) == 0) {
+            add_parent_dirs(&s->archive, fw);
+            rc = merge_firmware(&s->archive, fwdir, fw, s->ucode_files + skip_first, s->ucode_files_n - skip_first,
+                                e->dir, err);
+        }
+        free(intel_dir);
+        free(amd_dir);
+        free(fwdir);
+        if (rc)
+            break;
+        images[i] = xasprintf("%zu.sqsh", i);
+        char *out = path_join(s->work, images[i]);
+        const char *exclude[] = {fw, NULL};
+        /* microcode is inside the firmware tree, which is excluded whole */
+        struct squashfs_image_options so = {
+            .compression = o->squashfs_compression,
+            .level = o->squashfs_level,
+            .block_size = 0,
+            .mtime = o->mtime,
+            .threads = o->threads,
+            .selinux_label = o->squashfs_selinux_label,
+            .exclude = exclude,
+            .exclude_files = NULL,
+        };
+        rc = squashfs_image_write(e->rootfs, out, &so, err);
+        if (rc)
+            error_prefix(err, "extension %s (%s)", e->manifest.name, e->dir);
+        struct item *it = rc ? NULL : items_add(&s->archive, images[i]);
+        if (it) {
+            it->kind = ITEM_FILE;
+            it->src = out;
+            it->perm = 0644;
+        } else {
+            free(out);
+        }
+        layers[i].image = images[i];
+        layers[i].metadata = &e->manifest;
+    }
+    if (!rc) {
+        extensions_yaml_write(layers, s->ext_count, &s->yaml);
+        struct item *it = items_add(&s->archive, "extensions.yaml");
+        it->kind = ITEM_DATA;
+        it->data = &s->yaml;
+        it->perm = 0644;
+    }
+    for (size_t i = 0; i < s->ext_count; i++)
+        free(images[i]);
+    free(images);
+    free(layers);
+    return rc;
+}
+
+static int write_early_cpio(int fd, const char *out_path, struct build_state *s, uint32_t mtime, struct error *err)
+{
+    struct compress_fd_sink fs_state = {fd, out_path, 0};
+    struct cpio_writer w;
+    cpio_writer_init(&w, compress_sink_fd(&fs_state), mtime);
+    if (cpio_write_dir(&w, "kernel", 0755, err) || cpio_write_dir(&w, "kernel/x86", 0755, err) ||
+        cpio_write_dir(&w, "kernel/x86/microcode", 0755, err))
+        return -1;
+    if (s->amd_path && cpio_write_file(&w, "kernel/x86/microcode/AuthenticAMD.bin", 0644, s->amd_path, err))
+        return -1;
+    if (s->intel_path && cpio_write_file(&w, "kernel/x86/microcode/GenuineIntel.bin", 0644, s->intel_path, err))
+        return -1;
+    return cpio_write_trailer(&w, 512, err);
+}
+
+static int write_appended(int fd, const char *out_path, const struct initramfs_options *o, struct build_state *s,
+                          struct error *err)
+{
+    if (s->archive.n)
+        qsort(s->archive.v, s->archive.n, sizeof *s->archive.v, walk_order);
+    if (o->archive_compression == COMPRESS_NONE) {
+        /* an uncompressed archive must start on a 4-byte boundary, or the kernel drops it */
+        off_t end = lseek(fd, 0, SEEK_CUR);
+        static const char zeros[4] = {0};
+        if (end < 0)
+            return error_errno(err, errno, "%s: cannot seek", out_path);
+        if ((end & 3) && fs_write_all(fd, zeros, (size_t)(4 - (end & 3)), out_path, err) != 0)
+            return -1;
+    }
+    struct compress_fd_sink fs_state = {fd, out_path, 0};
+    struct compress_options co = {o->archive_compression, o->archive_level, o->archive_xz_extreme,
+                                  (int)o->threads};
+    struct compress_writer *cw;
+    if (compress_writer_open(&cw, &co, compress_sink_fd(&fs_state), err) != 0)
+        return -1;
+    struct cpio_writer w;
+    cpio_writer_init(&w, compress_writer_sink(cw), o->mtime);
+    int rc = 0;
+    for (size_t i = 0; i < s->archive.n && !rc; i++) {
+        struct item *it = &s->archive.v[i];
+        switch (it->kind) {
+        case ITEM_DIR:
+            rc = cpio_write_dir(&w, it->rel, it->perm, err);
+            break;
+        case ITEM_FILE:
+            rc = cpio_write_file(&w, it->rel, it->perm, it->src, err);
+            break;
+        case ITEM_DATA:
+            rc = cpio_write_data(&w, it->rel, it->perm, it->data->data, it->data->len, err);
+            break;
+        }
+    }
+    if (!rc)
+        rc = cpio_write_trailer(&w, 512, err);
+    if (!rc)
+        rc = compress_writer_finish(cw, err);
+    compress_writer_free(cw);
+    return rc;
+}
+
+static void state_free(struct build_state *s)
+{
+    if (s->work) {
+        struct error ignored;
+        fs_remove_tree(s->work, &ignored);
+        free(s->work);
+    }
+    for (size_t i = 0; i < s->ext_count; i++)
+        extension_free(&s->exts[i]);
+    free(s->exts);
+    items_free(&s->archive);
+    for (size_t i = 0; i < s->intel_n; i++)
+        free(s->intel[i]);
+    for (size_t i = 0; i < s->amd_n; i++)
+        free(s->amd[i]);
+    for (size_t i = 0; i < s->ucode_files_n; i++)
+        free(s->ucode_files[i]);
+    free(s->intel);
+    free(s->amd);
+    free(s->ucode_files);
+    free(s->intel_path);
+    free(s->amd_path);
+    buffer_free(&s->yaml);
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+int initramfs_build(const struct initramfs_options *o, const char *out_path, struct error *err)
+{
+    if (!o->base_path)
+        return error_set(err, ERROR_INPUT, "initramfs: no base initramfs given");
+    if (check_base(o, err) != 0)
+        return -1;
+    if (o->schematic_id && !sha256_hex_valid(o->schematic_id))
+        return error_set(err, ERROR_INPUT, "schematic ID \"%s\" is not 64 lowercase hex digits", o->schematic_id);
+    if (o->extension_count == 0 && !o->schematic_id)
+        return fs_copy_file(o->base_path, out_path, err);
+    if (o->squashfs_compression == COMPRESS_NONE)
+        return error_set(err, ERROR_INPUT, "initramfs: no squashfs compression chosen; "
+                                           "call initramfs_options_for_version() first");
+
+    struct build_state s;
+    memset(&s, 0, sizeof s);
+    int rc = 0;
+    size_t total = o->extension_count + (o->schematic_id ? 1 : 0);
+    s.exts = xcalloc(total, sizeof *s.exts);
+    for (size_t i = 0; i < o->extension_count; i++) {
+        if (extension_load(o->extension_dirs[i], &s.exts[i], err) != 0) {
+            rc = -1;
+            break;
+        }
+        s.ext_count++;
+        if (o->talos_version && extension_check_compatibility(&s.exts[i], o->talos_version, err) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc) {
+        char *parent = o->work_dir ? xstrdup(o->work_dir) : dir_of(out_path);
+        char *tmpl = path_join(parent, ".airfactory-initramfs-XXXXXX");
+        free(parent);
+        if (!mkdtemp(tmpl)) {
+            rc = error_errno(err, errno, "%s: cannot create a scratch directory", tmpl);
+            free(tmpl);
+        } else {
+            s.work = tmpl;
+        }
+    }
+    if (!rc && o->schematic_id) {
+        char *dir = path_join(s.work, "schematic-extension");
+        struct schematic_extension se = {o->schematic_id, o->schematic_author, NULL, o->schematic_yaml};
+        rc = extension_schematic_create(dir, &se, err);
+        if (!rc && extension_load(dir, &s.exts[s.ext_count], err) == 0)
+            s.ext_count++;
+        else
+            rc = -1;
+        free(dir);
+    }
+    if (!rc)
+        rc = write_squashfs_images(o, &s, err);
+    if (!rc && s.intel_n) {
+        s.intel_path = path_join(s.work, "GenuineIntel.bin");
+        rc = concat_files(s.intel, s.intel_n, s.intel_path, err);
+    }
+    if (!rc && s.amd_n) {
+        s.amd_path = path_join(s.work, "AuthenticAMD.bin");
+        rc = concat_files(s.amd, s.amd_n, s.amd_path, err);
+    }
+    if (!rc) {
+        struct atomic_file af;
+        rc = atomic_file_open(&af, out_path, 0644, err);
+        if (!rc) {
+            if (s.intel_path || s.amd_path)
+                rc = write_early_cpio(af.fd, out_path, &s, o->mtime, err);
+            if (!rc)
+                rc = copy_into(af.fd, o->base_path, out_path, err);
+            if (!rc)
+                rc = write_appended(af.fd, out_path, o, &s, err);
+            if (rc)
+                atomic_file_abort(&af);
+            else
+                rc = atomic_file_commit(&af, err);
+        }
+    }
+    state_free(&s);
+    return rc;
+}

@@ -1,0 +1,713 @@
+/* bundle — the read side; see include/airfactory/bundle.h. */
+#include "airfactory/bundle.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airfactory/base64.h"
+#include "airfactory/buffer.h"
+#include "airfactory/bundle_key.h"
+#include "airfactory/bundle_schema.h"
+#include "airfactory/digest.h"
+#include "airfactory/fs.h"
+#include "airfactory/memory.h"
+
+/* A signature file holds one base64 DER ECDSA signature: ~100 bytes. */
+#define SIGNATURE_FILE_MAX 4096
+
+enum query {
+    QUERY_META,
+    QUERY_BLOB,
+    QUERY_ASSET,
+    QUERY_SCHEMATIC,
+    QUERY_IMAGE,
+    QUERY_REPOSITORY_BLOB,
+    QUERY_LATEST,
+    QUERY_PUBLIC_KEY,
+    QUERY_COUNT,
+};
+
+static const char *const query_sql[QUERY_COUNT] = {
+    [QUERY_META] = "SELECT value FROM meta WHERE key = ?1",
+    [QUERY_BLOB] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
+    [QUERY_ASSET] = "SELECT digest, size, media_type, cache_key FROM assets"
+                    " WHERE schematic = ?1 AND version = ?2 AND path = ?3",
+    [QUERY_SCHEMATIC] = "SELECT yaml FROM schematics WHERE id = ?1",
+    [QUERY_IMAGE] = "SELECT digest FROM images WHERE repository = ?1 AND tag = ?2",
+    [QUERY_REPOSITORY_BLOB] = "SELECT 1 FROM repository_blobs WHERE repository = ?1 AND digest = ?2",
+    /* a prerelease has '-' before any '+'; Talos versions carry no build metadata */
+    [QUERY_LATEST] = "SELECT version FROM versions WHERE instr(version, '-') = 0"
+                     " ORDER BY sort_key DESC, version DESC LIMIT 1",
+    [QUERY_PUBLIC_KEY] = "SELECT pem FROM public_keys WHERE name = ?1",
+};
+
+static const struct {
+    int params;
+    const char *sql;
+} list_sql[] = {
+    [BUNDLE_LIST_VERSIONS] = {0, "SELECT version FROM versions ORDER BY sort_key, version"},
+    [BUNDLE_LIST_SCHEMATICS] = {0, "SELECT id, yaml FROM schematics ORDER BY id"},
+    [BUNDLE_LIST_EXTENSIONS] = {1, "SELECT name, ref, digest, author, description FROM extensions"
+                                   " WHERE version = ?1 ORDER BY name"},
+    [BUNDLE_LIST_OVERLAYS] = {1, "SELECT name, image, ref, digest FROM overlays WHERE version = ?1 ORDER BY name"},
+    [BUNDLE_LIST_ASSETS] = {0, "SELECT a.schematic, a.version, a.path, a.digest, a.size, a.media_type, a.cache_key"
+                               " FROM assets a LEFT JOIN versions v ON v.version = a.version"
+                               " ORDER BY a.schematic, v.sort_key, a.version, a.path"},
+    [BUNDLE_LIST_IMAGES] = {0, "SELECT repository, tag, digest FROM images ORDER BY repository, tag"},
+    [BUNDLE_LIST_TAGS] = {1, "SELECT tag FROM images WHERE repository = ?1 ORDER BY tag"},
+    [BUNDLE_LIST_REFERRERS] = {2, "SELECT r.digest, r.artifact_type, b.size, b.media_type FROM referrers r"
+                                  " JOIN blobs b ON b.digest = r.digest"
+                                  " WHERE r.repository = ?1 AND r.subject = ?2 ORDER BY r.digest"},
+    [BUNDLE_LIST_BLOBS] = {0, "SELECT digest, size, media_type FROM blobs ORDER BY digest"},
+    [BUNDLE_LIST_SOURCES] = {0, "SELECT reference, digest, platform, role, receipt FROM sources"
+                                " ORDER BY reference, platform"},
+    [BUNDLE_LIST_PROVENANCE] = {0, "SELECT schematic, version, path, source_digest, profile, builder"
+                                   " FROM provenance ORDER BY schematic, version, path, source_digest"},
+    [BUNDLE_LIST_PUBLIC_KEYS] = {0, "SELECT name, pem FROM public_keys ORDER BY name"},
+    [BUNDLE_LIST_META] = {0, "SELECT key, value FROM meta ORDER BY key"},
+};
+
+struct bundle {
+    char *dir;
+    sqlite3 *db;
+    unsigned char *index; /* the verified bytes sqlite reads from */
+    size_t index_len;
+    bool verified;
+    char verified_key[BUNDLE_KEY_FINGERPRINT_SIZE];
+    char index_digest[BUNDLE_DIGEST_SIZE];
+    sqlite3_stmt *statements[QUERY_COUNT];
+};
+
+/* ---- signature ---- */
+
+static int read_index(const char *dir, struct buffer *out, struct error *err)
+{
+    char *path = path_join(dir, "index.db");
+    int rc = 0;
+    if (!fs_exists(path)) {
+        rc = error_set(err, ERROR_INPUT, "%s: missing; %s is not a bundle (or an incomplete one)", path, dir);
+    } else if (fs_read_file(path, BUNDLE_INDEX_MAX, out, err) != 0) {
+        rc = -1;
+    }
+    free(path);
+    return rc;
+}
+
+/* Decode BUNDLE/index.db.sig and cross-check index.db.sig.der. */
+static int read_signature(const char *dir, struct buffer *der, struct error *err)
+{
+    char *sig_path = path_join(dir, "index.db.sig");
+    char *der_path = path_join(dir, "index.db.sig.der");
+    struct buffer text = BUFFER_INIT, raw = BUFFER_INIT;
+    int rc = -1;
+    if (!fs_exists(sig_path)) {
+        error_set(err, ERROR_INPUT, "%s: missing; the bundle is unsigned or incomplete — rebuild or re-copy it",
+                  sig_path);
+        goto out;
+    }
+    if (fs_read_file(sig_path, SIGNATURE_FILE_MAX, &text, err) != 0)
+        goto out;
+    if (text.len == 0 || base64_decode(text.data, text.len, der) != 0 || der->len == 0) {
+        error_set(err, ERROR_INPUT, "%s: not a base64 signature", sig_path);
+        goto out;
+    }
+    if (fs_exists(der_path)) {
+        if (fs_read_file(der_path, SIGNATURE_FILE_MAX, &raw, err) != 0)
+            goto out;
+        if (raw.len != der->len || memcmp(raw.data, der->data, raw.len) != 0) {
+            error_set(err, ERROR_INPUT, "%s: differs from %s; one of them was modified", der_path, sig_path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    buffer_free(&text);
+    buffer_free(&raw);
+    free(sig_path);
+    free(der_path);
+    return rc;
+}
+
+static int verify_index_bytes(const char *dir, const struct bundle_key *key, const void *index, size_t len,
+                              struct error *err)
+{
+    struct buffer der = BUFFER_INIT;
+    if (read_signature(dir, &der, err) != 0)
+        return -1;
+    char *what = path_join(dir, "index.db");
+    int rc = bundle_key_verify(key, index, len, der.data, der.len, what, err);
+    free(what);
+    buffer_free(&der);
+    return rc;
+}
+
+int bundle_verify_signature(const char *bundle_dir, const char *public_key_pem_path, struct error *err)
+{
+    struct bundle_key *key = NULL;
+    if (bundle_key_load_public(public_key_pem_path, &key, err) != 0)
+        return -1;
+    struct buffer index = BUFFER_INIT;
+    int rc = read_index(bundle_dir, &index, err);
+    if (rc == 0)
+        rc = verify_index_bytes(bundle_dir, key, index.data, index.len, err);
+    buffer_free(&index);
+    bundle_key_free(key);
+    return rc;
+}
+
+/* ---- open ---- */
+
+static int db_error(struct bundle *b, const char *what, struct error *err)
+{
+    int code = sqlite3_errcode(b->db);
+    /* corruption is a property of the input, not of this machine */
+    int kind = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB || code == SQLITE_ERROR) ? ERROR_INPUT
+                                                                                        : ERROR_RUNTIME;
+    return error_set(err, kind, "%s/index.db: %s: %s", b->dir, what, sqlite3_errmsg(b->db));
+}
+
+static int pragma_int(struct bundle *b, const char *sql, int64_t *value, struct error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(b, sql, err);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *value = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    return db_error(b, sql, err);
+}
+
+static sqlite3_stmt *statement(struct bundle *b, enum query q, struct error *err)
+{
+    if (!b->statements[q] &&
+        sqlite3_prepare_v3(b->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &b->statements[q], NULL) != SQLITE_OK) {
+        db_error(b, query_sql[q], err);
+        return NULL;
+    }
+    sqlite3_reset(b->statements[q]);
+    sqlite3_clear_bindings(b->statements[q]);
+    return b->statements[q];
+}
+
+static int check_identity(struct bundle *b, struct error *err)
+{
+    int64_t app = 0, version = 0;
+    if (pragma_int(b, "PRAGMA application_id", &app, err) != 0 ||
+        pragma_int(b, "PRAGMA user_version", &version, err) != 0)
+        return -1;
+    if (app != BUNDLE_APPLICATION_ID)
+        return error_set(err, ERROR_INPUT, "%s/index.db: not an airfactory bundle index (application_id %lld)",
+                         b->dir, (long long)app);
+    if (version != BUNDLE_FORMAT_VERSION)
+        return error_set(err, ERROR_INPUT, "%s/index.db: bundle format version %lld; this airfactory reads "
+                         "version %d — use a matching airfactory", b->dir, (long long)version,
+                         BUNDLE_FORMAT_VERSION);
+    char *format = NULL;
+    int found = bundle_meta(b, "format_version", &format, err);
+    if (found < 0)
+        return -1;
+    char expected[16];
+    snprintf(expected, sizeof expected, "%d", BUNDLE_FORMAT_VERSION);
+    int rc = 0;
+    if (!found || strcmp(format, expected) != 0)
+        rc = error_set(err, ERROR_INPUT, "%s/index.db: meta format_version is %s, expected %s", b->dir,
+                       found ? format : "missing", expected);
+    free(format);
+    return rc;
+}
+
+int bundle_open_with_key(const char *dir, const struct bundle_key *key, struct bundle **out, struct error *err)
+{
+    *out = NULL;
+    struct bundle *b = xcalloc(1, sizeof *b);
+    b->dir = xstrdup(dir);
+    struct buffer index = BUFFER_INIT;
+    if (read_index(dir, &index, err) != 0)
+        goto fail;
+    if (key) {
+        if (verify_index_bytes(dir, key, index.data, index.len, err) != 0)
+            goto fail;
+        b->verified = true;
+        memcpy(b->verified_key, bundle_key_fingerprint(key), sizeof b->verified_key);
+    }
+    if (index.len < 100 || memcmp(index.data, "SQLite format 3", 16) != 0) {
+        error_set(err, ERROR_INPUT, "%s/index.db: not an SQLite database (truncated or damaged)", dir);
+        goto fail;
+    }
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(index.data, index.len, hex);
+    snprintf(b->index_digest, sizeof b->index_digest, "sha256:%s", hex);
+    b->index_len = index.len;
+    b->index = (unsigned char *)buffer_take(&index);
+    if (sqlite3_open_v2(":memory:", &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        error_set(err, ERROR_RUNTIME, "%s/index.db: cannot open sqlite", dir);
+        goto fail;
+    }
+    if (sqlite3_deserialize(b->db, "main", b->index, (sqlite3_int64)b->index_len, (sqlite3_int64)b->index_len,
+                            SQLITE_DESERIALIZE_READONLY) != SQLITE_OK) {
+        db_error(b, "load", err);
+        goto fail;
+    }
+    if (sqlite3_exec(b->db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(b, "PRAGMA query_only", err);
+        goto fail;
+    }
+    if (check_identity(b, err) != 0)
+        goto fail;
+    *out = b;
+    return 0;
+fail:
+    buffer_free(&index);
+    bundle_close(b);
+    return -1;
+}
+
+int bundle_open(const char *dir, const char *public_key_path, struct bundle **out, struct error *err)
+{
+    struct bundle_key *key = NULL;
+    *out = NULL;
+    if (public_key_path && bundle_key_load_public(public_key_path, &key, err) != 0)
+        return -1;
+    int rc = bundle_open_with_key(dir, key, out, err);
+    bundle_key_free(key);
+    return rc;
+}
+
+void bundle_close(struct bundle *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < QUERY_COUNT; i++)
+        sqlite3_finalize(b->statements[i]);
+    if (b->db)
+        sqlite3_close(b->db);
+    free(b->index);
+    free(b->dir);
+    free(b);
+}
+
+const char *bundle_dir(const struct bundle *b)
+{
+    return b->dir;
+}
+
+bool bundle_is_verified(const struct bundle *b)
+{
+    return b->verified;
+}
+
+const char *bundle_verified_key(const struct bundle *b)
+{
+    return b->verified_key;
+}
+
+const char *bundle_index_digest(const struct bundle *b)
+{
+    return b->index_digest;
+}
+
+struct sqlite3 *bundle_database(struct bundle *b)
+{
+    return b->db;
+}
+
+/* ---- lookups ---- */
+
+static void bind_texts(sqlite3_stmt *st, int count, const char *const *values)
+{
+    for (int i = 0; i < count; i++)
+        sqlite3_bind_text(st, i + 1, values[i], -1, SQLITE_STATIC);
+}
+
+/* Step once: 1 row, 0 done, -1 error. */
+static int step_one(struct bundle *b, sqlite3_stmt *st, struct error *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_error(b, sqlite3_sql(st), err);
+}
+
+static char *column_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+static int lookup_text(struct bundle *b, enum query q, int count, const char *const *params, char **value,
+                       struct error *err)
+{
+    sqlite3_stmt *st = statement(b, q, err);
+    if (!st)
+        return -1;
+    bind_texts(st, count, params);
+    int rc = step_one(b, st, err);
+    if (rc == 1)
+        *value = column_dup(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int bundle_meta(struct bundle *b, const char *key, char **value, struct error *err)
+{
+    return lookup_text(b, QUERY_META, 1, (const char *const[]){key}, value, err);
+}
+
+int bundle_find_schematic(struct bundle *b, const char *id, char **yaml, struct error *err)
+{
+    return lookup_text(b, QUERY_SCHEMATIC, 1, (const char *const[]){id}, yaml, err);
+}
+
+int bundle_find_public_key(struct bundle *b, const char *name, char **pem, struct error *err)
+{
+    return lookup_text(b, QUERY_PUBLIC_KEY, 1, (const char *const[]){name}, pem, err);
+}
+
+int bundle_latest_version(struct bundle *b, char **version, struct error *err)
+{
+    return lookup_text(b, QUERY_LATEST, 0, NULL, version, err);
+}
+
+int bundle_find_image(struct bundle *b, const char *repository, const char *tag, char digest[BUNDLE_DIGEST_SIZE],
+                      struct error *err)
+{
+    char *value = NULL;
+    int rc = lookup_text(b, QUERY_IMAGE, 2, (const char *const[]){repository, tag}, &value, err);
+    if (rc == 1) {
+        snprintf(digest, BUNDLE_DIGEST_SIZE, "%s", value);
+        free(value);
+    }
+    return rc;
+}
+
+int bundle_repository_has_blob(struct bundle *b, const char *repository, const char *digest, struct error *err)
+{
+    sqlite3_stmt *st = statement(b, QUERY_REPOSITORY_BLOB, err);
+    if (!st)
+        return -1;
+    bind_texts(st, 2, (const char *const[]){repository, digest});
+    int rc = step_one(b, st, err);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int bundle_find_blob(struct bundle *b, const char *digest, struct bundle_blob *out, struct error *err)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    struct error ignored;
+    if (digest_parse(digest, hex, &ignored) != 0)
+        return 0;
+    sqlite3_stmt *st = statement(b, QUERY_BLOB, err);
+    if (!st)
+        return -1;
+    bind_texts(st, 1, (const char *const[]){digest});
+    int rc = step_one(b, st, err);
+    if (rc == 1) {
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        out->size = (uint64_t)sqlite3_column_int64(st, 0);
+        const unsigned char *mt = sqlite3_column_text(st, 1);
+        snprintf(out->media_type, sizeof out->media_type, "%s", mt ? (const char *)mt : "");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+char *bundle_blob_path(const struct bundle *b, const char *digest)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    struct error ignored;
+    if (digest_parse(digest, hex, &ignored) != 0)
+        return NULL;
+    return xasprintf("%s/blobs/sha256/%s", b->dir, hex);
+}
+
+int bundle_open_blob(struct bundle *b, const char *digest, struct bundle_blob *info, struct error *err)
+{
+    int found = bundle_find_blob(b, digest, info, err);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return error_set(err, ERROR_INPUT, "%s: blob %s is not in this bundle", b->dir, digest);
+    char *path = bundle_blob_path(b, digest);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        if (saved == ENOENT)
+            error_set(err, ERROR_INPUT, "%s: listed in index.db but missing; the bundle is damaged — run "
+                      "'airfactory verify --full %s'", path, b->dir);
+        else
+            error_errno(err, saved, "%s: cannot open", path);
+        free(path);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != info->size) {
+        error_set(err, ERROR_INPUT, "%s: size %lld, index.db says %llu; the bundle is damaged — run "
+                  "'airfactory verify --full %s'", path, (long long)st.st_size, (unsigned long long)info->size,
+                  b->dir);
+        close(fd);
+        free(path);
+        return -1;
+    }
+    free(path);
+    return fd;
+}
+
+int bundle_find_asset(struct bundle *b, const char *schematic, const char *version, const char *path,
+                      struct bundle_asset *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = statement(b, QUERY_ASSET, err);
+    if (!st)
+        return -1;
+    bind_texts(st, 3, (const char *const[]){schematic, version, path});
+    int rc = step_one(b, st, err);
+    if (rc == 1) {
+        out->schematic = xstrdup(schematic);
+        out->version = xstrdup(version);
+        out->path = xstrdup(path);
+        out->digest = column_dup(st, 0);
+        out->size = (uint64_t)sqlite3_column_int64(st, 1);
+        out->media_type = column_dup(st, 2);
+        out->cache_key = column_dup(st, 3);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+void bundle_asset_clear(struct bundle_asset *a)
+{
+    free(a->schematic);
+    free(a->version);
+    free(a->path);
+    free(a->digest);
+    free(a->media_type);
+    free(a->cache_key);
+    memset(a, 0, sizeof *a);
+}
+
+int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn,
+                   void *context, struct error *err)
+{
+    if ((unsigned)list >= sizeof list_sql / sizeof list_sql[0] || !list_sql[list].sql)
+        return error_set(err, ERROR_RUNTIME, "bundle_foreach: unknown list %d", (int)list);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db, list_sql[list].sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(b, list_sql[list].sql, err);
+    bind_texts(st, list_sql[list].params, params);
+    int columns = sqlite3_column_count(st);
+    const char *values[16];
+    int rc = 0;
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = db_error(b, list_sql[list].sql, err);
+            break;
+        }
+        for (int i = 0; i < columns && i < 16; i++) {
+            const unsigned char *t = sqlite3_column_text(st, i);
+            values[i] = t ? (const char *)t : "";
+        }
+        rc = fn(context, columns, values);
+        if (rc != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- media types ---- */
+
+const char *bundle_asset_media_type(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *ext = strrchr(base, '.');
+    if (!ext)
+        return "application/octet-stream";
+    /* Image Factory's own switch is case-sensitive ... */
+    if (!strcmp(ext, ".efi"))
+        return "application/efi";
+    if (!strcmp(ext, ".iso"))
+        return "application/x-iso9660-image";
+    if (!strcmp(ext, ".xz"))
+        return "application/x-xz";
+    if (!strcmp(ext, ".gz"))
+        return "application/gzip";
+    if (!strcmp(ext, ".qcow2"))
+        return "application/x-qemu-disk";
+    /* ... Go's mime.TypeByExtension falls back to lower case */
+    if (!strcasecmp(ext, ".tar"))
+        return "application/x-tar";
+    return "application/octet-stream";
+}
+
+/* ---- semantic versions ---- */
+
+struct semver {
+    const char *core;       /* after "v" */
+    const char *prerelease; /* after '-', NULL if none */
+    size_t prerelease_len;
+    uint64_t numbers[3];
+};
+
+static bool is_ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '-';
+}
+
+/* Dot-separated non-empty identifiers of [0-9A-Za-z-]; numeric ones without leading zeros when
+ * numeric_rule is set (prerelease). Returns the length consumed. */
+static size_t scan_identifiers(const char *s, bool numeric_rule, bool *ok)
+{
+    size_t i = 0;
+    *ok = true;
+    for (;;) {
+        size_t start = i;
+        bool all_digits = true;
+        while (is_ident_char(s[i])) {
+            if (!isdigit((unsigned char)s[i]))
+                all_digits = false;
+            i++;
+        }
+        if (i == start || (numeric_rule && all_digits && i - start > 1 && s[start] == '0')) {
+            *ok = false;
+            return i;
+        }
+        if (s[i] != '.')
+            return i;
+        i++;
+    }
+}
+
+static bool semver_parse(const char *v, struct semver *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!v || v[0] != 'v')
+        return false;
+    const char *p = v + 1;
+    out->core = p;
+    for (int i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char)*p))
+            return false;
+        if (*p == '0' && isdigit((unsigned char)p[1]))
+            return false; /* leading zero */
+        uint64_t n = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (++digits > 18)
+                return false;
+            n = n * 10 + (uint64_t)(*p++ - '0');
+        }
+        out->numbers[i] = n;
+        if (i < 2 && *p++ != '.')
+            return false;
+    }
+    bool ok = true;
+    if (*p == '-') {
+        p++;
+        out->prerelease = p;
+        out->prerelease_len = scan_identifiers(p, true, &ok);
+        if (!ok)
+            return false;
+        p += out->prerelease_len;
+    }
+    if (*p == '+') {
+        p++;
+        p += scan_identifiers(p, false, &ok);
+        if (!ok)
+            return false;
+    }
+    return *p == '\0';
+}
+
+bool bundle_version_valid(const char *version)
+{
+    struct semver s;
+    return semver_parse(version, &s);
+}
+
+static bool all_digits_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return n > 0;
+}
+
+static int compare_identifiers(const char *a, size_t alen, const char *b, size_t blen)
+{
+    bool an = all_digits_n(a, alen), bn = all_digits_n(b, blen);
+    if (an && bn) {
+        if (alen != blen) /* no leading zeros: longer is larger */
+            return alen < blen ? -1 : 1;
+        int c = memcmp(a, b, alen);
+        return c < 0 ? -1 : c > 0;
+    }
+    if (an != bn)
+        return an ? -1 : 1; /* numeric identifiers have lower precedence */
+    size_t n = alen < blen ? alen : blen;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c < 0 ? -1 : 1;
+    return alen == blen ? 0 : (alen < blen ? -1 : 1);
+}
+
+static int compare_prerelease(const struct semver *a, const struct semver *b)
+{
+    if (!a->prerelease || !b->prerelease)
+        return a->prerelease == b->prerelease ? 0 : (a->prerelease ? -1 : 1);
+    const char *pa = a->prerelease, *ea = pa + a->prerelease_len;
+    const char *pb = b->prerelease, *eb = pb + b->prerelease_len;
+    for (;;) {
+        if (pa >= ea || pb >= eb)
+            return (pa >= ea && pb >= eb) ? 0 : (pa >= ea ? -1 : 1);
+        const char *da = memchr(pa, '.', (size_t)(ea - pa));
+        const char *db = memchr(pb, '.', (size_t)(eb - pb));
+        size_t la = da ? (size_t)(da - pa) : (size_t)(ea - pa);
+        size_t lb = db ? (size_t)(db - pb) : (size_t)(eb - pb);
+        int c = compare_identifiers(pa, la, pb, lb);
+        if (c)
+            return c;
+        pa += la + (da ? 1 : 0);
+        pb += lb + (db ? 1 : 0);
+        if (da && pa >= ea)
+            pa = ea;
+        if (db && pb >= eb)
+            pb = eb;
+    }
+}
+
+int bundle_version_compare(const char *a, const char *b)
+{
+    struct semver sa, sb;
+    bool va = semver_parse(a, &sa), vb = semver_parse(b, &sb);
+    if (va != vb)
+        return va ? 1 : -1;
+    if (va) {
+        for (int i = 0; i < 3; i++)
+            if (sa.numbers[i] != sb.numbers[i])
+                return sa.numbers[i] < sb.numbers[i] ? -1 : 1;
+        int c = compare_prerelease(&sa, &sb);
+        if (c)
+            return c;
+    }
+    int c = strcmp(a, b);
+    return c < 0 ? -1 : c > 0;
+}

@@ -1,0 +1,295 @@
+/* airfactory asset — build one boot asset from plain files, without a manifest or a store.
+ *
+ * The builders take file paths so they can be used (and tested) on their own; this command is
+ * their thin command-line face. `airfactory build` drives the same functions for a whole
+ * manifest. Timestamps come from SOURCE_DATE_EPOCH, else from the main input's mtime. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/compress.h"
+#include "airfactory/cpio.h"
+#include "airfactory/fs.h"
+#include "airfactory/initramfs.h"
+#include "airfactory/kernel.h"
+#include "airfactory/memory.h"
+#include "airfactory/squashfs_image.h"
+#include "airfactory/uki.h"
+#include "cli/cli.h"
+
+static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out,
+                      struct error *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !*s || *end || v > max || s[0] == '-')
+        return error_set(err, ERROR_INPUT, "%s: \"%s\" is not a number in 0..%llu", what, s, max);
+    *out = v;
+    return 0;
+}
+
+/* SOURCE_DATE_EPOCH, else the mtime of `input`, else 0. */
+static int pick_mtime(const char *input, const char *given, uint32_t *out, struct error *err)
+{
+    unsigned long long v;
+    const char *env = getenv("SOURCE_DATE_EPOCH");
+    if (given || (env && *env)) {
+        if (parse_uint(given ? given : env, given ? "--mtime" : "SOURCE_DATE_EPOCH", 0xffffffffull, &v, err) != 0)
+            return -1;
+        *out = (uint32_t)v;
+        return 0;
+    }
+    struct stat st;
+    *out = (input && stat(input, &st) == 0 && st.st_mtime > 0) ? (uint32_t)st.st_mtime : 0;
+    return 0;
+}
+
+static int asset_initramfs(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"base", required_argument, NULL, 'b'},       {"extension", required_argument, NULL, 'e'},
+        {"talos-version", required_argument, NULL, 'v'}, {"schematic-id", required_argument, NULL, 's'},
+        {"schematic-yaml", required_argument, NULL, 'y'}, {"schematic-author", required_argument, NULL, 'a'},
+        {"threads", required_argument, NULL, 't'},    {"mtime", required_argument, NULL, 'm'},
+        {"work-dir", required_argument, NULL, 'w'},   {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--base INITRAMFS --talos-version V [--extension DIR]... [--schematic-id ID "
+                        "[--schematic-yaml FILE] [--schematic-author TEXT]] [--threads N] [--mtime EPOCH] "
+                        "[--work-dir DIR] -o OUT";
+    struct initramfs_options o;
+    memset(&o, 0, sizeof o);
+    const char **exts = xcalloc((size_t)argc + 1, sizeof *exts);
+    const char *out = NULL, *mtime = NULL, *yaml_path = NULL, *version = NULL;
+    struct error err = {0};
+    int c, rc = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        unsigned long long v;
+        switch (c) {
+        case 'b': o.base_path = optarg; break;
+        case 'e': exts[o.extension_count++] = optarg; break;
+        case 'v': version = optarg; break;
+        case 's': o.schematic_id = optarg; break;
+        case 'y': yaml_path = optarg; break;
+        case 'a': o.schematic_author = optarg; break;
+        case 't':
+            if (parse_uint(optarg, "--threads", 256, &v, &err) != 0)
+                rc = cli_report(&err);
+            o.threads = (unsigned)v;
+            break;
+        case 'm': mtime = optarg; break;
+        case 'w': o.work_dir = optarg; break;
+        case 'o': out = optarg; break;
+        default: free(exts); return cli_usage("asset initramfs", usage);
+        }
+        if (rc) {
+            free(exts);
+            return rc;
+        }
+    }
+    if (!o.base_path || !out || !version || optind != argc) {
+        free(exts);
+        return cli_usage("asset initramfs", usage);
+    }
+    o.extension_dirs = exts;
+    struct buffer yaml = BUFFER_INIT;
+    if (initramfs_options_for_version(&o, version, &err) != 0 || pick_mtime(o.base_path, mtime, &o.mtime, &err) != 0 ||
+        (yaml_path && fs_read_file(yaml_path, 1 << 20, &yaml, &err) != 0)) {
+        rc = cli_report(&err);
+    } else {
+        if (yaml_path)
+            o.schematic_yaml = buffer_cstr(&yaml);
+        if (initramfs_build(&o, out, &err) != 0)
+            rc = cli_report(&err);
+    }
+    buffer_free(&yaml);
+    free(exts);
+    return rc;
+}
+
+static int asset_squashfs(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"compression", required_argument, NULL, 'c'}, {"level", required_argument, NULL, 'l'},
+        {"mtime", required_argument, NULL, 'm'},       {"selinux-label", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 't'},     {NULL, 0, NULL, 0},
+    };
+    const char *usage = "[--compression zstd|xz|gzip] [--level N] [--mtime EPOCH] [--selinux-label L] "
+                        "[--threads N] SOURCE_DIR OUT";
+    struct squashfs_image_options o;
+    memset(&o, 0, sizeof o);
+    o.compression = COMPRESS_ZSTD;
+    o.level = 18;
+    const char *mtime = NULL;
+    struct error err = {0};
+    int c;
+    unsigned long long v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (compress_kind_parse(optarg, &o.compression) != 0)
+                return cli_usage("asset squashfs", usage);
+            break;
+        case 'l':
+            if (parse_uint(optarg, "--level", 22, &v, &err) != 0)
+                return cli_report(&err);
+            o.level = (int)v;
+            break;
+        case 'm': mtime = optarg; break;
+        case 's': o.selinux_label = optarg; break;
+        case 't':
+            if (parse_uint(optarg, "--threads", 256, &v, &err) != 0)
+                return cli_report(&err);
+            o.threads = (unsigned)v;
+            break;
+        default: return cli_usage("asset squashfs", usage);
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage("asset squashfs", usage);
+    if (pick_mtime(argv[optind], mtime, &o.mtime, &err) != 0 ||
+        squashfs_image_write(argv[optind], argv[optind + 1], &o, &err) != 0)
+        return cli_report(&err);
+    return 0;
+}
+
+static int asset_segments(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"extract", required_argument, NULL, 'x'}, {"cat", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
+    };
+    const char *usage = "[--extract DIR] [--cat NAME] INITRAMFS";
+    struct cpio_read_options ro = {0, NULL};
+    const char *cat = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'x': ro.extract_dir = optarg; break;
+        case 'c': cat = optarg; ro.capture_max = 64u << 20; break;
+        default: return cli_usage("asset segments", usage);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage("asset segments", usage);
+    struct cpio_listing l;
+    struct error err = {0};
+    if (cpio_read_segments(argv[optind], &ro, &l, &err) != 0)
+        return cli_report(&err);
+    int rc = 0;
+    if (cat) {
+        const struct cpio_entry *e = cpio_listing_find(&l, cat);
+        if (!e) {
+            error_set(&err, ERROR_INPUT, "%s: no entry named %s", argv[optind], cat);
+            rc = cli_report(&err);
+        } else if (e->data.len && fwrite(e->data.data, 1, e->data.len, stdout) != e->data.len) {
+            rc = 1;
+        }
+    } else {
+        for (size_t s = 0; s < l.segment_count; s++) {
+            const struct cpio_segment *seg = &l.segments[s];
+            printf("segment %zu offset=%llu length=%llu compression=%s entries=%zu\n", s,
+                   (unsigned long long)seg->offset, (unsigned long long)seg->length,
+                   compress_kind_name(seg->compression), seg->entry_count);
+            for (size_t i = seg->first_entry; i < seg->first_entry + seg->entry_count; i++) {
+                const struct cpio_entry *e = &l.entries[i];
+                printf("entry %zu %06o %u:%u %llu %u %s %s\n", s, e->mode, e->uid, e->gid,
+                       (unsigned long long)e->size, e->mtime, e->sha256, e->name);
+            }
+        }
+    }
+    cpio_listing_free(&l);
+    return rc;
+}
+
+static int asset_kernel(int argc, char **argv)
+{
+    const char *usage = "VMLINUZ OUT";
+    if (argc != 3)
+        return cli_usage("asset kernel", usage);
+    struct error err = {0};
+    if (kernel_build(argv[1], argv[2], &err) != 0)
+        return cli_report(&err);
+    return 0;
+}
+
+static int asset_uki(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"stub", required_argument, NULL, 's'},          {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},        {"cmdline", required_argument, NULL, 'c'},
+        {"talos-version", required_argument, NULL, 'v'}, {"profiles", required_argument, NULL, 'p'},
+        {"splash", required_argument, NULL, 'S'},        {"uname", required_argument, NULL, 'u'},
+        {"mtime", required_argument, NULL, 'm'},         {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--stub EFI --kernel VMLINUZ --initrd INITRAMFS --cmdline TEXT --talos-version V "
+                        "[--profiles auto-iso|auto-image|none] [--splash BMP] [--uname TEXT] [--mtime EPOCH] -o OUT";
+    struct uki_options o;
+    memset(&o, 0, sizeof o);
+    const char *out = NULL, *mtime = NULL, *profiles = "auto-iso";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': o.stub_path = optarg; break;
+        case 'k': o.kernel_path = optarg; break;
+        case 'i': o.initrd_path = optarg; break;
+        case 'c': o.cmdline = optarg; break;
+        case 'v': o.talos_version = optarg; break;
+        case 'p': profiles = optarg; break;
+        case 'S': o.splash_path = optarg; break;
+        case 'u': o.uname = optarg; break;
+        case 'm': mtime = optarg; break;
+        case 'o': out = optarg; break;
+        default: return cli_usage("asset uki", usage);
+        }
+    }
+    if (!out || optind != argc || !o.stub_path || !o.kernel_path || !o.initrd_path || !o.cmdline || !o.talos_version)
+        return cli_usage("asset uki", usage);
+    struct error err = {0};
+    struct uki_profile_set set;
+    memset(&set, 0, sizeof set);
+    if (!strcmp(profiles, "auto-iso") || !strcmp(profiles, "auto-image"))
+        uki_profiles_for(&set, o.talos_version, profiles[5] == 'i' && profiles[6] == 's' ? UKI_FOR_ISO : UKI_FOR_IMAGE,
+                         o.cmdline);
+    else if (strcmp(profiles, "none"))
+        return cli_usage("asset uki", usage);
+    o.profiles = set.profiles;
+    o.profile_count = set.count;
+    int rc = 0;
+    uint32_t ts;
+    if (pick_mtime(o.kernel_path, mtime, &ts, &err) != 0)
+        rc = cli_report(&err);
+    o.timestamp = ts;
+    if (!rc && uki_build(&o, out, &err) != 0)
+        rc = cli_report(&err);
+    uki_profile_set_free(&set);
+    return rc;
+}
+
+int cmd_asset(int argc, char **argv)
+{
+    const char *usage = "initramfs|squashfs|segments|kernel|uki|iso ARGS (see each with --help)";
+    if (argc < 2)
+        return cli_usage("asset", usage);
+    const char *sub = argv[1];
+    if (!strcmp(sub, "initramfs"))
+        return asset_initramfs(argc - 1, argv + 1);
+    if (!strcmp(sub, "squashfs"))
+        return asset_squashfs(argc - 1, argv + 1);
+    if (!strcmp(sub, "segments"))
+        return asset_segments(argc - 1, argv + 1);
+    if (!strcmp(sub, "kernel"))
+        return asset_kernel(argc - 1, argv + 1);
+    if (!strcmp(sub, "uki"))
+        return asset_uki(argc - 1, argv + 1);
+    return cli_usage("asset", usage);
+}

@@ -1,0 +1,289 @@
+/* api — Image Factory's JSON/YAML API and small fixed routes, answered from index.db.
+ *
+ * POST /schematics never builds anything: a schematic the bundle holds gets Image Factory's 201
+ * answer, any other gets a 404 that names its ID and says how to add it. JSON bodies are what
+ * Go's json.Encoder writes (compact, HTML-escaped, trailing newline, nil slices as null), with the
+ * Content-Type Go would sniff for them (spec §1.1, §1.6). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airfactory/digest.h"
+#include "airfactory/json.h"
+#include "airfactory/serve_routes.h"
+
+/* Schematic ID of a POST body. Until the schematic module (canonical re-marshal of any
+ * equivalent YAML/JSON) is linked in, the body must already be canonical YAML: its SHA-256 is
+ * then the ID; a missing final newline is tolerated. */
+static int schematic_lookup_body(struct serve_context *ctx, const char *body, size_t len, char id[SHA256_HEX_LEN + 1],
+                                 struct buffer *yaml, struct error *err)
+{
+    sha256_hex(body, len, id);
+    int found = serve_index_schematic(ctx->index, id, yaml, err);
+    if (found != 0 || len == 0 || body[len - 1] == '\n')
+        return found;
+    struct buffer with_newline = BUFFER_INIT;
+    buffer_append(&with_newline, body, len);
+    buffer_append_char(&with_newline, '\n');
+    char id2[SHA256_HEX_LEN + 1];
+    sha256_hex(with_newline.data, with_newline.len, id2);
+    buffer_free(&with_newline);
+    found = serve_index_schematic(ctx->index, id2, yaml, err);
+    if (found == 1)
+        memcpy(id, id2, sizeof id2);
+    return found;
+}
+
+void serve_api_schematics_post(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
+{
+    if (req->body_len == 0) {
+        serve_response_text_error(res, 400, "EOF");
+        return;
+    }
+    char id[SHA256_HEX_LEN + 1];
+    struct buffer yaml = BUFFER_INIT;
+    struct error err = {0};
+    int found = schematic_lookup_body(ctx, req->body, req->body_len, id, &yaml, &err);
+    if (found < 0) {
+        buffer_free(&yaml);
+        return serve_response_internal_error(res, &err);
+    }
+    if (found == 0) {
+        serve_response_text_error(res, 404,
+                                  "schematic %s is not in this bundle: this server only serves what was built "
+                                  "offline; add the schematic to the build manifest's schematics, rebuild the "
+                                  "bundle and serve the new one",
+                                  id);
+        buffer_free(&yaml);
+        return;
+    }
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    json_object_begin(&w);
+    json_kv_string(&w, "id", id);
+    json_kv_string(&w, "schematic", buffer_cstr(&yaml));
+    json_object_end(&w);
+    buffer_append_char(&out, '\n');
+    serve_response_body(res, 201, "application/json", out.data, out.len);
+    buffer_free(&out);
+    buffer_free(&yaml);
+}
+
+void serve_api_schematic_get(struct serve_context *ctx, const char *id, struct serve_response *res)
+{
+    struct buffer yaml = BUFFER_INIT;
+    struct error err = {0};
+    int found = sha256_hex_valid(id) ? serve_index_schematic(ctx->index, id, &yaml, &err) : 0;
+    if (found < 0) {
+        buffer_free(&yaml);
+        return serve_response_internal_error(res, &err);
+    }
+    if (found == 0)
+        serve_response_text_error(res, 404, "schematic not found");
+    else
+        serve_response_body(res, 200, "application/yaml", yaml.data ? yaml.data : "", yaml.len);
+    buffer_free(&yaml);
+}
+
+struct array_ctx {
+    struct json_writer *w;
+    int count;
+    bool overlays;
+    bool objects;
+};
+
+static int emit_row(void *p, const char *const *columns, int column_count)
+{
+    struct array_ctx *a = p;
+    if (a->count++ == 0)
+        json_array_begin(a->w);
+    if (!a->objects) {
+        json_string(a->w, columns[0]);
+        return 0;
+    }
+    json_object_begin(a->w);
+    if (a->overlays && column_count >= 4) {
+        /* pkg/client OverlayInfo: name, image, ref, digest */
+        json_kv_string(a->w, "name", columns[0]);
+        json_kv_string(a->w, "image", columns[1]);
+        json_kv_string(a->w, "ref", columns[2]);
+        json_kv_string(a->w, "digest", columns[3]);
+    } else if (column_count >= 5) {
+        /* pkg/client ExtensionInfo: name, ref, digest, author, description */
+        json_kv_string(a->w, "name", columns[0]);
+        json_kv_string(a->w, "ref", columns[1]);
+        json_kv_string(a->w, "digest", columns[2]);
+        json_kv_string(a->w, "author", columns[3]);
+        json_kv_string(a->w, "description", columns[4]);
+    }
+    json_object_end(a->w);
+    return 0;
+}
+
+/* Finish a JSON array that may be empty: Go encodes a nil slice as null. */
+static void finish_array(struct array_ctx *a, struct buffer *out)
+{
+    if (a->count == 0)
+        buffer_append_str(out, "null");
+    else
+        json_array_end(a->w);
+    buffer_append_char(out, '\n');
+}
+
+void serve_api_versions(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
+{
+    char broken[16];
+    if (http_query_get(req->http->query, "broken", broken, sizeof broken) >= 0 && strcmp(broken, "true") == 0) {
+        /* the bundle records no broken versions */
+        serve_response_body(res, 200, "text/plain; charset=utf-8", "null\n", 5);
+        return;
+    }
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    struct array_ctx a = {&w, 0, false, false};
+    struct error err = {0};
+    if (serve_index_versions(ctx->index, emit_row, &a, &err) != 0) {
+        buffer_free(&out);
+        return serve_response_internal_error(res, &err);
+    }
+    finish_array(&a, &out);
+    serve_response_body(res, 200, "text/plain; charset=utf-8", out.data, out.len);
+    buffer_free(&out);
+}
+
+/* semver major.minor < 1.7 (overlays unsupported: Image Factory answers [] without a catalog). */
+static bool before_1_7(const char *version_tag)
+{
+    unsigned major = 0, minor = 0;
+    if (sscanf(version_tag, "v%u.%u", &major, &minor) != 2)
+        return false;
+    return major < 1 || (major == 1 && minor < 7);
+}
+
+void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res)
+{
+    char tag[300];
+    if (!serve_version_normalize(version, tag, sizeof tag)) {
+        serve_response_text_error(res, 500, "internal server error");
+        return;
+    }
+    if (overlays && before_1_7(tag)) {
+        serve_response_body(res, 200, "text/plain; charset=utf-8", "[]\n", 3);
+        return;
+    }
+    struct error err = {0};
+    int found = serve_index_version_exists(ctx->index, tag, &err);
+    if (found < 0)
+        return serve_response_internal_error(res, &err);
+    if (found == 0) {
+        serve_response_text_error(res, 404, "version %s is not available", tag + 1);
+        return;
+    }
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    struct array_ctx a = {&w, 0, overlays, true};
+    int rc = overlays ? serve_index_overlays(ctx->index, tag, emit_row, &a, &err)
+                      : serve_index_extensions(ctx->index, tag, emit_row, &a, &err);
+    if (rc != 0) {
+        buffer_free(&out);
+        return serve_response_internal_error(res, &err);
+    }
+    finish_array(&a, &out);
+    serve_response_body(res, 200, "text/plain; charset=utf-8", out.data, out.len);
+    buffer_free(&out);
+}
+
+void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res)
+{
+    struct buffer pem = BUFFER_INIT;
+    struct error err = {0};
+    int found = serve_index_public_key(ctx->index, name, &pem, &err);
+    if (found < 0) {
+        buffer_free(&pem);
+        return serve_response_internal_error(res, &err);
+    }
+    if (found == 0) {
+        if (strcmp(name, "cosign") == 0)
+            serve_response_text_error(res, 404, "this bundle has no cosign signing key");
+        else
+            serve_response_text_error(res, 404, "this bundle has no secure boot signing certificate");
+    } else {
+        serve_response_body(res, 200, "application/x-pem-file", pem.data ? pem.data : "", pem.len);
+    }
+    buffer_free(&pem);
+}
+
+static void html_escape(struct buffer *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': buffer_append_str(out, "&lt;"); break;
+        case '>': buffer_append_str(out, "&gt;"); break;
+        case '&': buffer_append_str(out, "&amp;"); break;
+        case '"': buffer_append_str(out, "&#34;"); break;
+        case '\'': buffer_append_str(out, "&#39;"); break;
+        default: buffer_append_char(out, *s);
+        }
+    }
+}
+
+static int page_version(void *p, const char *const *columns, int column_count)
+{
+    struct buffer *out = p;
+    if (column_count < 1)
+        return 0;
+    buffer_append_str(out, "<li><code>");
+    html_escape(out, columns[0]);
+    buffer_append_str(out, "</code></li>\n");
+    return 0;
+}
+
+void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
+{
+    struct buffer base = BUFFER_INIT;
+    serve_request_base_url(ctx, req, &base);
+    struct buffer out = BUFFER_INIT;
+    buffer_append_str(&out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                            "<title>Talos Linux Image Factory (offline bundle)</title>\n"
+                            "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;padding:0 1em}"
+                            "code,pre{background:#f4f4f4}pre{padding:.5em;overflow-x:auto}</style>\n"
+                            "</head>\n<body>\n<h1>Talos Linux Image Factory</h1>\n"
+                            "<p>This is an offline, read-only Image Factory served by airfactory-serve from a "
+                            "signed bundle. It serves exactly the schematics, Talos versions and assets the "
+                            "bundle was built with; nothing is built on request.</p>\n"
+                            "<h2>Talos versions in this bundle</h2>\n<ul>\n");
+    struct error err = {0};
+    if (serve_index_versions(ctx->index, page_version, &out, &err) != 0) {
+        buffer_free(&out);
+        buffer_free(&base);
+        return serve_response_internal_error(res, &err);
+    }
+    buffer_append_str(&out, "</ul>\n<h2>How to fetch assets</h2>\n<p>Get the schematic ID of your customization "
+                            "(it must be in the bundle):</p>\n<pre>curl -X POST --data-binary @schematic.yaml ");
+    html_escape(&out, buffer_cstr(&base));
+    buffer_append_str(&out, "/schematics</pre>\n<p>Then download, for example:</p>\n<pre>");
+    static const char *const examples[] = {"kernel-amd64", "initramfs-amd64.xz", "metal-amd64.iso",
+                                           "metal-amd64.raw.zst", "cmdline-metal-amd64"};
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
+        html_escape(&out, buffer_cstr(&base));
+        buffer_appendf(&out, "/image/&lt;schematic&gt;/&lt;version&gt;/%s\n", examples[i]);
+    }
+    buffer_append_str(&out, "</pre>\n<p>PXE boot with iPXE: <code>chain ");
+    html_escape(&out, buffer_cstr(&base));
+    buffer_append_str(&out, "/pxe/&lt;schematic&gt;/&lt;version&gt;/metal-${buildarch}</code></p>\n"
+                            "<p>Installer images: <code>");
+    const char *host = strstr(buffer_cstr(&base), "://");
+    html_escape(&out, host ? host + 3 : buffer_cstr(&base));
+    buffer_append_str(&out, "/installer/&lt;schematic&gt;:&lt;version&gt;</code> (OCI registry under "
+                            "<code>/v2/</code>).</p>\n<p>Other endpoints: <code>/versions</code>, "
+                            "<code>/version/&lt;version&gt;/extensions/official</code>, "
+                            "<code>/version/&lt;version&gt;/overlays/official</code>, "
+                            "<code>/oci/cosign/signing-key.pub</code>, <code>/healthz</code>, "
+                            "<code>/metrics</code>.</p>\n</body>\n</html>\n");
+    serve_response_body(res, 200, "text/html; charset=utf-8", out.data, out.len);
+    buffer_free(&out);
+    buffer_free(&base);
+}

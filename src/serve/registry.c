@@ -1,0 +1,446 @@
+/* registry — a read-only OCI distribution endpoint under /v2/ for the bundle's images.
+ *
+ * Repositories, tags and reachable blobs come from index.db (images, repository_blobs,
+ * referrers); bytes come from the blob files. What real clients need (validators.md §3): the
+ * manifest's exact media type as Content-Type, a correct Docker-Content-Digest on HEAD and GET
+ * (containerd trusts the HEAD digest), Content-Length always. Errors are OCI JSON as distribution
+ * writes them; every write method answers 405 UNSUPPORTED: a bundle is signed and immutable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airfactory/digest.h"
+#include "airfactory/json.h"
+#include "airfactory/memory.h"
+#include "airfactory/serve_routes.h"
+
+#define MANIFEST_MAX (4u << 20) /* OCI recommends registries accept at least 4 MiB manifests */
+
+static void api_version_header(struct serve_response *res)
+{
+    serve_response_header(res, "Docker-Distribution-API-Version", "registry/2.0");
+}
+
+/* {"errors":[{"code":...,"message":...,"detail":{key:value}}]}\n */
+static void oci_error(struct serve_response *res, int status, const char *code, const char *message,
+                      const char *detail_key, const char *detail_value)
+{
+    res->status = status;
+    if (res->file_fd >= 0) {
+        serve_response_free(res);
+        serve_response_init(res);
+        res->status = status;
+    }
+    buffer_reset(&res->body);
+    struct json_writer w;
+    json_writer_init(&w, &res->body);
+    json_object_begin(&w);
+    json_key(&w, "errors");
+    json_array_begin(&w);
+    json_object_begin(&w);
+    json_kv_string(&w, "code", code);
+    json_kv_string(&w, "message", message);
+    if (detail_key) {
+        json_key(&w, "detail");
+        json_object_begin(&w);
+        json_kv_string(&w, detail_key, detail_value);
+        json_object_end(&w);
+    }
+    json_object_end(&w);
+    json_array_end(&w);
+    json_object_end(&w);
+    buffer_append_char(&res->body, '\n');
+    serve_response_header(res, "Content-Type", "application/json; charset=utf-8");
+    res->content_type_set = true;
+    api_version_header(res);
+}
+
+static bool name_component_valid(const char *s, size_t n)
+{
+    /* [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
+    if (n == 0)
+        return false;
+    bool alnum_before = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (alnum) {
+            alnum_before = true;
+            continue;
+        }
+        if (c != '.' && c != '_' && c != '-')
+            return false;
+        if (!alnum_before)
+            return false;
+        if (c == '.') {
+            alnum_before = false;
+        } else if (c == '_') {
+            if (i + 1 < n && s[i + 1] == '_')
+                i++;
+            alnum_before = false;
+        } else {
+            while (i + 1 < n && s[i + 1] == '-')
+                i++;
+            alnum_before = false;
+        }
+    }
+    return alnum_before;
+}
+
+static bool repository_name_valid(const char *name)
+{
+    if (strlen(name) > 255)
+        return false;
+    const char *p = name;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (!name_component_valid(p, n))
+            return false;
+        if (!slash)
+            return true;
+        p = slash + 1;
+    }
+}
+
+static bool tag_valid(const char *tag)
+{
+    /* [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127} */
+    size_t n = strlen(tag);
+    if (n == 0 || n > 128)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = tag[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  (i > 0 && (c == '.' || c == '-'));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool digest_valid(const char *d)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    return digest_parse(d, hex, NULL) == 0;
+}
+
+/* Serve a manifest or blob file with registry headers. */
+static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob,
+                          bool manifest)
+{
+    if (serve_response_blob(ctx, res, blob) != 0)
+        return;
+    res->status = 200;
+    serve_response_header(res, "Content-Type", "%s",
+                          manifest ? blob->media_type : "application/octet-stream");
+    res->content_type_set = true;
+    serve_response_header(res, "Docker-Content-Digest", "%s", blob->digest);
+    if (!manifest) {
+        serve_response_header(res, "Accept-Ranges", "bytes");
+        res->ranges = true;
+    }
+    api_version_header(res);
+}
+
+struct latest_ctx {
+    struct serve_context *ctx;
+    const char *repository;
+    char digest[72];
+    bool found;
+};
+
+static int latest_row(void *p, const char *const *columns, int column_count)
+{
+    struct latest_ctx *l = p;
+    if (column_count < 1 || strchr(columns[0], '-') || strchr(columns[0], '+'))
+        return 0; /* prereleases never become latest */
+    char digest[72];
+    struct error err = {0};
+    if (serve_index_tag(l->ctx->index, l->repository, columns[0], digest, &err) == 1) {
+        memcpy(l->digest, digest, sizeof digest);
+        l->found = true; /* versions come in ascending order: keep the last */
+    }
+    return 0;
+}
+
+/* Image Factory: tag "latest" is the newest stable Talos version (spec §4.2). A bundle may tag
+ * "latest" itself; if not, resolve it from the versions table. */
+static int resolve_latest(struct serve_context *ctx, const char *repository, char digest[72], struct error *err)
+{
+    struct latest_ctx l = {ctx, repository, "", false};
+    if (serve_index_versions(ctx->index, latest_row, &l, err) != 0)
+        return -1;
+    if (!l.found)
+        return 0;
+    memcpy(digest, l.digest, sizeof l.digest);
+    return 1;
+}
+
+static void handle_manifest(struct serve_context *ctx, const char *repository, const char *reference,
+                            struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_REGISTRY_MANIFEST;
+    struct error err = {0};
+    char digest[72];
+    if (strncmp(reference, "sha256:", 7) == 0 || strchr(reference, ':')) {
+        if (!digest_valid(reference))
+            return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
+                             "digest", reference);
+        snprintf(digest, sizeof digest, "%s", reference);
+    } else {
+        if (!tag_valid(reference))
+            return oci_error(res, 400, "TAG_INVALID", "manifest tag did not match URI", "tag", reference);
+        int found = serve_index_tag(ctx->index, repository, reference, digest, &err);
+        if (found == 0 && strcmp(reference, "latest") == 0)
+            found = resolve_latest(ctx, repository, digest, &err);
+        if (found < 0)
+            return serve_response_internal_error(res, &err);
+        if (found == 0)
+            return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
+    }
+    struct serve_blob blob;
+    int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
+    if (found < 0)
+        return serve_response_internal_error(res, &err);
+    if (found == 0 || blob.size > MANIFEST_MAX)
+        return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", digest);
+    serve_content(ctx, res, &blob, true);
+}
+
+static void handle_blob(struct serve_context *ctx, const char *repository, const char *digest,
+                        struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_REGISTRY_BLOB;
+    if (!digest_valid(digest))
+        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
+                         digest);
+    struct error err = {0};
+    struct serve_blob blob;
+    int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
+    if (found < 0)
+        return serve_response_internal_error(res, &err);
+    if (found == 0)
+        return oci_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry", "digest", digest);
+    serve_content(ctx, res, &blob, false);
+}
+
+struct tags_ctx {
+    struct json_writer *w;
+    long emitted;
+    long limit; /* < 0: all */
+    bool more;
+    char last[160];
+};
+
+static int tag_row(void *p, const char *const *columns, int column_count)
+{
+    struct tags_ctx *t = p;
+    if (column_count < 1)
+        return 0;
+    if (t->limit >= 0 && t->emitted >= t->limit) {
+        t->more = true;
+        return 1;
+    }
+    json_string(t->w, columns[0]);
+    snprintf(t->last, sizeof t->last, "%s", columns[0]);
+    t->emitted++;
+    return 0;
+}
+
+static void handle_tags(struct serve_context *ctx, const struct serve_request *req, const char *repository,
+                        struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_REGISTRY_TAGS;
+    char n_text[32], last[160];
+    long limit = -1;
+    long got = http_query_get(req->http->query, "n", n_text, sizeof n_text);
+    if (got == -2 || got == 0)
+        return oci_error(res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", "n", "");
+    if (got > 0) {
+        char *end = NULL;
+        limit = strtol(n_text, &end, 10);
+        if (*end != '\0' || limit < 0 || n_text[0] == '-' || n_text[0] == '+')
+            return oci_error(res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", "n",
+                             n_text);
+    }
+    long have_last = http_query_get(req->http->query, "last", last, sizeof last);
+    if (have_last == -2)
+        return oci_error(res, 400, "PAGINATION_NUMBER_INVALID", "invalid last tag", "last", "");
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    w.escape_html = false;
+    json_object_begin(&w);
+    json_kv_string(&w, "name", repository);
+    json_key(&w, "tags");
+    json_array_begin(&w);
+    struct tags_ctx t = {&w, 0, limit, false, ""};
+    struct error err = {0};
+    /* ask one row more than needed to know whether a next page exists */
+    if (serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
+                         &t, &err) != 0) {
+        buffer_free(&out);
+        return serve_response_internal_error(res, &err);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    buffer_append_char(&out, '\n');
+    if (t.more) {
+        struct buffer enc = BUFFER_INIT;
+        for (const char *p = t.last; *p; p++) /* tags are [A-Za-z0-9_.-]: nothing to escape */
+            buffer_append_char(&enc, *p);
+        serve_response_header(res, "Link", "</v2/%s/tags/list?last=%s&n=%ld>; rel=\"next\"", repository,
+                              buffer_cstr(&enc), limit);
+        buffer_free(&enc);
+    }
+    serve_response_body(res, 200, "application/json", out.data, out.len);
+    api_version_header(res);
+    buffer_free(&out);
+}
+
+struct referrers_ctx {
+    struct serve_context *ctx;
+    struct json_writer *w;
+    int count;
+};
+
+/* Copy the manifest's "annotations" object (if any) into the descriptor, as the OCI spec asks. */
+static void copy_annotations(struct serve_context *ctx, struct json_writer *w, const char *digest, uint64_t size)
+{
+    if (size > MANIFEST_MAX)
+        return;
+    struct buffer text = BUFFER_INIT;
+    struct error err = {0};
+    if (serve_blob_read(ctx, digest, MANIFEST_MAX, &text) == 0) {
+        struct json_value *doc = NULL;
+        if (json_parse(text.data ? text.data : "", text.len, digest, &doc, &err) == 0) {
+            const struct json_value *ann = json_object_get_object(doc, "annotations");
+            if (ann && ann->count > 0) {
+                json_key(w, "annotations");
+                json_object_begin(w);
+                for (size_t i = 0; i < ann->count; i++)
+                    if (ann->items[i]->type == JSON_STRING) {
+                        json_key(w, ann->keys[i]);
+                        json_string_len(w, ann->items[i]->text, ann->items[i]->text_len);
+                    }
+                json_object_end(w);
+            }
+            json_free(doc);
+        }
+    }
+    buffer_free(&text);
+}
+
+static int referrer_row(void *p, const char *const *columns, int column_count)
+{
+    struct referrers_ctx *r = p;
+    if (column_count < 4)
+        return 0;
+    uint64_t size = strtoull(columns[3], NULL, 10);
+    json_object_begin(r->w);
+    json_kv_string(r->w, "mediaType", columns[2]);
+    json_kv_string(r->w, "digest", columns[0]);
+    json_kv_int(r->w, "size", (int64_t)size);
+    if (columns[1][0])
+        json_kv_string(r->w, "artifactType", columns[1]);
+    copy_annotations(r->ctx, r->w, columns[0], size);
+    json_object_end(r->w);
+    r->count++;
+    return 0;
+}
+
+static void handle_referrers(struct serve_context *ctx, const struct serve_request *req, const char *repository,
+                             const char *digest, struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_REGISTRY_REFERRERS;
+    if (!digest_valid(digest))
+        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
+                         digest);
+    char artifact_type[512];
+    long filtered = http_query_get(req->http->query, "artifactType", artifact_type, sizeof artifact_type);
+    struct buffer out = BUFFER_INIT;
+    struct json_writer w;
+    json_writer_init(&w, &out);
+    w.escape_html = false;
+    json_object_begin(&w);
+    json_kv_int(&w, "schemaVersion", 2);
+    json_kv_string(&w, "mediaType", "application/vnd.oci.image.index.v1+json");
+    json_key(&w, "manifests");
+    json_array_begin(&w);
+    struct referrers_ctx r = {ctx, &w, 0};
+    struct error err = {0};
+    if (serve_index_referrers(ctx->index, repository, digest, filtered > 0 ? artifact_type : NULL, referrer_row, &r,
+                              &err) != 0) {
+        buffer_free(&out);
+        return serve_response_internal_error(res, &err);
+    }
+    json_array_end(&w);
+    json_object_end(&w);
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(out.data, out.len, hex);
+    serve_response_body(res, 200, "application/vnd.oci.image.index.v1+json", out.data, out.len);
+    serve_response_header(res, "Docker-Content-Digest", "sha256:%s", hex);
+    if (filtered > 0)
+        serve_response_header(res, "OCI-Filters-Applied", "artifactType");
+    api_version_header(res);
+    buffer_free(&out);
+}
+
+void serve_registry_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                           struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_REGISTRY_OTHER;
+    enum http_method m = req->http->method;
+    if (m != HTTP_METHOD_GET && m != HTTP_METHOD_HEAD) {
+        serve_response_header(res, "Allow", "GET, HEAD");
+        return oci_error(res, 405, "UNSUPPORTED", "The operation is unsupported.", "reason",
+                         "this registry serves a signed, read-only bundle");
+    }
+    if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
+        res->route = SERVE_ROUTE_REGISTRY_PING;
+        serve_response_body(res, 200, "application/json", "{}", 2);
+        api_version_header(res);
+        return;
+    }
+    /* rest = "/<name>/<resource>/<reference>" */
+    char work[SERVE_PATH_MAX];
+    snprintf(work, sizeof work, "%s", rest + 1);
+    char *last = strrchr(work, '/');
+    if (!last)
+        goto not_found;
+    *last = '\0';
+    const char *reference = last + 1;
+    char *resource_slash = strrchr(work, '/');
+    if (!resource_slash)
+        goto not_found;
+    *resource_slash = '\0';
+    const char *resource = resource_slash + 1;
+    const char *repository = work;
+    if (!reference[0] || !repository[0])
+        goto not_found;
+    bool tags = strcmp(resource, "tags") == 0 && strcmp(reference, "list") == 0;
+    if (!tags && strcmp(resource, "manifests") != 0 && strcmp(resource, "blobs") != 0 &&
+        strcmp(resource, "referrers") != 0)
+        goto not_found;
+    if (!repository_name_valid(repository))
+        return oci_error(res, 400, "NAME_INVALID", "invalid repository name", "name", repository);
+    struct error err = {0};
+    int exists = serve_index_repository_exists(ctx->index, repository, &err);
+    if (exists < 0)
+        return serve_response_internal_error(res, &err);
+    if (exists == 0)
+        return oci_error(res, 404, "NAME_UNKNOWN", "repository name not known to registry", "name", repository);
+    if (tags)
+        return handle_tags(ctx, req, repository, res);
+    if (strcmp(resource, "manifests") == 0)
+        return handle_manifest(ctx, repository, reference, res);
+    if (strcmp(resource, "blobs") == 0)
+        return handle_blob(ctx, repository, reference, res);
+    return handle_referrers(ctx, req, repository, reference, res);
+
+not_found:
+    res->route = SERVE_ROUTE_NOT_FOUND;
+    serve_response_text_error(res, 404, "404 page not found");
+    api_version_header(res);
+}

@@ -1,0 +1,352 @@
+/* routes — the router and the response helpers every handler uses (see serve_routes.h). */
+#include "airfactory/serve_routes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airfactory/digest.h"
+#include "airfactory/serve_metrics.h"
+
+void serve_response_init(struct serve_response *res)
+{
+    memset(res, 0, sizeof *res);
+    res->file_fd = -1;
+    res->status = 200;
+}
+
+void serve_response_free(struct serve_response *res)
+{
+    if (res->file_fd >= 0)
+        close(res->file_fd);
+    res->file_fd = -1;
+    buffer_free(&res->headers);
+    buffer_free(&res->body);
+}
+
+void serve_response_header(struct serve_response *res, const char *name, const char *fmt, ...)
+{
+    buffer_append_str(&res->headers, name);
+    buffer_append_str(&res->headers, ": ");
+    va_list ap;
+    va_start(ap, fmt);
+    buffer_vappendf(&res->headers, fmt, ap);
+    va_end(ap);
+    buffer_append_str(&res->headers, "\r\n");
+}
+
+void serve_response_text_error(struct serve_response *res, int status, const char *fmt, ...)
+{
+    res->status = status;
+    if (res->file_fd >= 0) {
+        close(res->file_fd);
+        res->file_fd = -1;
+    }
+    buffer_reset(&res->body);
+    va_list ap;
+    va_start(ap, fmt);
+    buffer_vappendf(&res->body, fmt, ap);
+    va_end(ap);
+    buffer_append_char(&res->body, '\n');
+    serve_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+    serve_response_header(res, "X-Content-Type-Options", "nosniff");
+    res->content_type_set = true;
+}
+
+void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data,
+                         size_t len)
+{
+    res->status = status;
+    buffer_reset(&res->body);
+    buffer_append(&res->body, data, len);
+    if (content_type) {
+        serve_response_header(res, "Content-Type", "%s", content_type);
+        res->content_type_set = true;
+    }
+}
+
+void serve_response_internal_error(struct serve_response *res, const struct error *err)
+{
+    fprintf(stderr, "airfactory-serve: error: %s\n", err->message);
+    serve_response_text_error(res, 500, "internal server error");
+}
+
+int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    if (digest_parse(blob->digest, hex, NULL) != 0) {
+        fprintf(stderr, "airfactory-serve: error: index.db names a malformed digest '%s'\n", blob->digest);
+        serve_response_text_error(res, 500, "internal server error");
+        return -1;
+    }
+    int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != blob->size) {
+        /* The index is signed, so a missing or resized blob means a damaged bundle directory. */
+        fprintf(stderr, "airfactory-serve: error: blobs/sha256/%s: %s; the bundle is damaged, re-copy it\n", hex,
+                fd < 0 ? strerror(errno) : "size differs from index.db");
+        if (fd >= 0)
+            close(fd);
+        serve_response_text_error(res, 500, "internal server error");
+        return -1;
+    }
+    res->file_fd = fd;
+    res->file_size = blob->size;
+    snprintf(res->etag, sizeof res->etag, "\"%s\"", blob->digest);
+    return 0;
+}
+
+int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, struct buffer *out)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    if (digest_parse(digest, hex, NULL) != 0)
+        return -1;
+    int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    buffer_reserve(out, size + 1);
+    while (got < size) {
+        ssize_t n = read(fd, out->data + out->len + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != size)
+        return -1;
+    out->len += got;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out)
+{
+    if (ctx->external_url && ctx->external_url[0]) {
+        size_t n = strlen(ctx->external_url);
+        while (n > 0 && ctx->external_url[n - 1] == '/')
+            n--;
+        buffer_append(out, ctx->external_url, n);
+        return;
+    }
+    const char *scheme = req->tls ? "https" : "http";
+    const struct http_header *proto = http_request_header(req->http, "X-Forwarded-Proto");
+    if (proto && http_string_equals_nocase(proto->value, "https"))
+        scheme = "https";
+    else if (proto && http_string_equals_nocase(proto->value, "http"))
+        scheme = "http";
+    buffer_append_str(out, scheme);
+    buffer_append_str(out, "://");
+    /* Host was validated as header text by the parser; refuse characters that would let a client
+     * inject into the script (spaces, quotes, newlines cannot appear; keep URL-safe ones). */
+    struct http_string host = req->http->host;
+    bool ok = host.len > 0;
+    for (size_t i = 0; i < host.len && ok; i++) {
+        char c = host.data[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+             c == ':' || c == '[' || c == ']' || c == '_';
+    }
+    if (ok)
+        buffer_append(out, host.data, host.len);
+    else
+        buffer_append_str(out, "localhost");
+}
+
+bool serve_version_normalize(const char *in, char *out, size_t out_cap)
+{
+    const char *s = in[0] == 'v' ? in + 1 : in;
+    /* semver 2.0: MAJOR.MINOR.PATCH[-prerelease][+build], no leading zeros in numbers */
+    const char *p = s;
+    for (int part = 0; part < 3; part++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        if (*p == '0' && p[1] >= '0' && p[1] <= '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (part < 2) {
+            if (*p != '.')
+                return false;
+            p++;
+        }
+    }
+    if (*p == '-' || *p == '+') {
+        for (const char *q = p + 1; *q; q++) {
+            char c = *q;
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+                  c == '.' || c == '+'))
+                return false;
+        }
+        if (p[1] == '\0')
+            return false;
+    } else if (*p != '\0') {
+        return false;
+    }
+    int n = snprintf(out, out_cap, "v%s", s);
+    return n > 0 && (size_t)n < out_cap;
+}
+
+/* httprouter: OPTIONS on a known path answers 200 with Allow; other methods 405. */
+static void method_not_allowed(const struct serve_request *req, struct serve_response *res, const char *allow)
+{
+    serve_response_header(res, "Allow", "%s", allow);
+    if (req->http->method == HTTP_METHOD_OPTIONS) {
+        res->status = 200;
+        return;
+    }
+    serve_response_text_error(res, 405, "Method Not Allowed");
+}
+
+static void not_found(struct serve_response *res)
+{
+    res->route = SERVE_ROUTE_NOT_FOUND;
+    serve_response_text_error(res, 404, "404 page not found");
+}
+
+/* CORS as rs/cors with AllowedOrigins ["*"], methods HEAD/GET/OPTIONS (spec §1.1). */
+static bool cors(const struct serve_request *req, struct serve_response *res)
+{
+    const struct http_header *origin = http_request_header(req->http, "Origin");
+    if (!origin)
+        return false;
+    const struct http_header *acrm = http_request_header(req->http, "Access-Control-Request-Method");
+    if (req->http->method == HTTP_METHOD_OPTIONS && acrm) {
+        serve_response_header(res, "Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+        if (http_string_equals(acrm->value, "GET") || http_string_equals(acrm->value, "HEAD") ||
+            http_string_equals(acrm->value, "OPTIONS")) {
+            serve_response_header(res, "Access-Control-Allow-Origin", "*");
+            serve_response_header(res, "Access-Control-Allow-Methods", "%.*s", (int)acrm->value.len,
+                                  acrm->value.data);
+            const struct http_header *acrh = http_request_header(req->http, "Access-Control-Request-Headers");
+            if (acrh && http_string_equals_nocase(acrh->value, "cache-control"))
+                serve_response_header(res, "Access-Control-Allow-Headers", "cache-control");
+        }
+        res->status = 204;
+        return true;
+    }
+    serve_response_header(res, "Vary", "Origin");
+    serve_response_header(res, "Access-Control-Allow-Origin", "*");
+    serve_response_header(res, "Access-Control-Expose-Headers", "Content-Disposition, Content-Length, Content-Type");
+    return false;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void serve_route(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
+{
+    enum http_method m = req->http->method;
+    bool get = m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD;
+    const char *path = req->path;
+
+    /* The registry has its own error format and method rules. */
+    if (strcmp(path, "/v2") == 0 || starts_with(path, "/v2/")) {
+        serve_registry_handle(ctx, req, path + 3, res);
+        return;
+    }
+    if (cors(req, res))
+        return;
+
+    if (starts_with(path, "/image/")) {
+        res->route = SERVE_ROUTE_IMAGE;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_image_handle(ctx, req, path + 7, res);
+        return;
+    }
+    if (starts_with(path, "/pxe/")) {
+        res->route = SERVE_ROUTE_PXE;
+        if (!get) /* Image Factory registers GET only; HEAD is harmless and handy for probes */
+            return method_not_allowed(req, res, "GET, OPTIONS");
+        serve_pxe_handle(ctx, req, path + 5, res);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+        res->route = SERVE_ROUTE_HEALTH;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        res->status = 200;
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        res->route = SERVE_ROUTE_METRICS;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_metrics_render(&res->body);
+        serve_response_header(res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        res->content_type_set = true;
+        return;
+    }
+    if (strcmp(path, "/schematics") == 0) {
+        res->route = SERVE_ROUTE_SCHEMATICS;
+        if (m != HTTP_METHOD_POST)
+            return method_not_allowed(req, res, "OPTIONS, POST");
+        serve_api_schematics_post(ctx, req, res);
+        return;
+    }
+    if (starts_with(path, "/schematics/") && path[12] && !strchr(path + 12, '/')) {
+        res->route = SERVE_ROUTE_SCHEMATICS;
+        if (m != HTTP_METHOD_GET)
+            return method_not_allowed(req, res, "GET, OPTIONS");
+        serve_api_schematic_get(ctx, path + 12, res);
+        return;
+    }
+    if (strcmp(path, "/versions") == 0) {
+        res->route = SERVE_ROUTE_VERSIONS;
+        if (m != HTTP_METHOD_GET)
+            return method_not_allowed(req, res, "GET, OPTIONS");
+        serve_api_versions(ctx, req, res);
+        return;
+    }
+    if (starts_with(path, "/version/")) {
+        const char *v = path + 9;
+        const char *slash = strchr(v, '/');
+        if (slash && slash > v) {
+            bool ext = strcmp(slash, "/extensions/official") == 0;
+            bool ovl = strcmp(slash, "/overlays/official") == 0;
+            if (ext || ovl) {
+                res->route = SERVE_ROUTE_CATALOG;
+                if (m != HTTP_METHOD_GET)
+                    return method_not_allowed(req, res, "GET, OPTIONS");
+                char version[256];
+                size_t n = (size_t)(slash - v);
+                if (n >= sizeof version)
+                    return not_found(res);
+                memcpy(version, v, n);
+                version[n] = '\0';
+                serve_api_catalog(ctx, version, ovl, res);
+                return;
+            }
+        }
+        return not_found(res);
+    }
+    if (strcmp(path, "/oci/cosign/signing-key.pub") == 0 || strcmp(path, "/secureboot/signing-cert.pem") == 0) {
+        res->route = SERVE_ROUTE_KEYS;
+        if (m != HTTP_METHOD_GET)
+            return method_not_allowed(req, res, "GET, OPTIONS");
+        serve_api_public_key(ctx, path[1] == 'o' ? "cosign" : "secureboot", res);
+        return;
+    }
+    if (strcmp(path, "/") == 0) {
+        res->route = SERVE_ROUTE_PAGE;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_api_page(ctx, req, res);
+        return;
+    }
+    not_found(res);
+}

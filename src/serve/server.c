@@ -1,0 +1,1359 @@
+/* server — the event loop of airfactory-serve (see include/airfactory/serve.h).
+ *
+ * One loop per worker process: level-triggered epoll, one interest direction per connection at a
+ * time (read a request, or write its response), so pipelined requests are answered strictly in
+ * order and a client that does not read cannot make us buffer. Idle connections hold no input
+ * buffer (it is allocated when bytes arrive and freed when the request is consumed), which keeps
+ * 10 000 idle keep-alive connections in a few MiB. Timeouts use three FIFO lists, one per kind
+ * (idle, header, write): every connection in a list has the same timeout, so appending at the
+ * tail keeps each list sorted and all timer work is O(1). */
+#include "airfactory/serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airfactory/bundle.h"
+#include "airfactory/http_parser.h"
+#include "airfactory/memory.h"
+#include "airfactory/serve_access_log.h"
+#include "airfactory/serve_index.h"
+#include "airfactory/serve_metrics.h"
+#include "airfactory/serve_routes.h"
+#include "airfactory/serve_tls.h"
+
+#define MAX_BODY (1u << 20)       /* POST /schematics bodies */
+#define READ_CHUNK 4096
+#define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
+#define TLS_CHUNK 65536
+#define LINGER_MS 2000
+
+enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE };
+enum timer_list { TIMER_NONE = -1, TIMER_IDLE = 0, TIMER_HEADER, TIMER_WRITE, TIMER_LINGER, TIMER_COUNT };
+
+struct conn {
+    int fd;
+    enum conn_state state;
+    uint32_t events; /* current epoll interest */
+    struct serve_tls_connection *tls;
+    struct sockaddr_storage peer;
+
+    char *in; /* NULL while idle */
+    size_t in_len, in_cap;
+    bool continue_sent;
+
+    char *out; /* response head (+ memory body) */
+    size_t out_len, out_off;
+    int file_fd;
+    uint64_t file_off, file_end;
+    char *tls_chunk; /* TLS file body staging */
+    size_t chunk_len, chunk_off;
+    bool close_after;
+
+    struct serve_access_log_entry *log;
+    int route;
+
+    enum timer_list timer;
+    uint64_t deadline_ms;
+    struct conn *prev, *next;
+};
+
+struct timer_queue {
+    struct conn *head, *tail;
+    uint64_t timeout_ms;
+};
+
+struct worker {
+    const struct serve_config *config;
+    struct serve_context ctx;
+    struct serve_tls_context *tls;
+    int epoll_fd, listen_fd, signal_fd;
+    bool listening;
+    bool draining;
+    uint64_t drain_deadline_ms;
+    long connections;
+    struct timer_queue timers[TIMER_COUNT];
+    uint64_t now_ms;
+    uint64_t rng;
+    char date[64];
+    time_t date_second;
+};
+
+/* ---- time, ids ---- */
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void update_now(struct worker *w)
+{
+    w->now_ms = monotonic_ns() / 1000000ull;
+}
+
+static const char *http_date(struct worker *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_second) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_second = now;
+    }
+    return w->date;
+}
+
+static uint64_t next_random(struct worker *w)
+{
+    /* xorshift64*: request IDs only need to be unique, not secret */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    return w->rng * 2685821657736338717ull;
+}
+
+static void uuid4(struct worker *w, char out[37])
+{
+    uint64_t a = next_random(w), b = next_random(w);
+    a = (a & ~0xf000ull) | 0x4000ull;                          /* version 4 */
+    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;   /* variant 10 */
+    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
+             (unsigned)(a & 0xffff), (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+}
+
+/* ---- timers ---- */
+
+static void timer_remove(struct worker *w, struct conn *c)
+{
+    if (c->timer == TIMER_NONE)
+        return;
+    struct timer_queue *q = &w->timers[c->timer];
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        q->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        q->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->timer = TIMER_NONE;
+}
+
+static void timer_set(struct worker *w, struct conn *c, enum timer_list which)
+{
+    timer_remove(w, c);
+    struct timer_queue *q = &w->timers[which];
+    c->timer = which;
+    c->deadline_ms = w->now_ms + q->timeout_ms;
+    c->prev = q->tail;
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+/* ---- connection lifetime ---- */
+
+static void set_events(struct worker *w, struct conn *c, uint32_t events)
+{
+    if (c->events == events)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = events;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+        snprintf(out, cap, "%s:%u", host, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+        snprintf(out, cap, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, cap, "-");
+    }
+}
+
+static void reset_response(struct conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
+    c->file_off = c->file_end = 0;
+    free(c->tls_chunk);
+    c->tls_chunk = NULL;
+    c->chunk_len = c->chunk_off = 0;
+}
+
+static void finish_log(struct conn *c)
+{
+    if (!c->log)
+        return;
+    c->log->route = serve_metrics_route_name((enum serve_route_id)c->route);
+    serve_metrics_request((enum serve_route_id)c->route, c->log->status, c->log->bytes);
+    serve_access_log_write(c->log, monotonic_ns());
+    free(c->log);
+    c->log = NULL;
+}
+
+static void conn_close(struct worker *w, struct conn *c)
+{
+    if (c->log) {
+        c->log->status = c->log->status ? c->log->status : 499; /* client went away mid-response */
+        finish_log(c);
+    }
+    timer_remove(w, c);
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    serve_tls_connection_free(c->tls);
+    close(c->fd);
+    reset_response(c);
+    free(c->in);
+    free(c);
+    w->connections--;
+    serve_metrics_connection_closed();
+    if (!w->listening && !w->draining && w->listen_fd >= 0) {
+        /* we had stopped accepting at the fd or connection limit: resume */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &ev) == 0)
+            w->listening = true;
+    }
+}
+
+/* ---- socket I/O (plain or TLS) ---- */
+
+enum io_result { IO_DONE, IO_AGAIN_READ, IO_AGAIN_WRITE, IO_EOF, IO_FAIL };
+
+static enum io_result io_read(struct conn *c, char *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    if (c->tls) {
+        enum serve_tls_status s = serve_tls_read(c->tls, buf, len, got);
+        switch (s) {
+        case SERVE_TLS_OK: return IO_DONE;
+        case SERVE_TLS_WANT_READ: return IO_AGAIN_READ;
+        case SERVE_TLS_WANT_WRITE: return IO_AGAIN_WRITE;
+        case SERVE_TLS_CLOSED: return IO_EOF;
+        default: return IO_FAIL;
+        }
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n > 0) {
+            *got = (size_t)n;
+            return IO_DONE;
+        }
+        if (n == 0)
+            return IO_EOF;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return IO_AGAIN_READ;
+        return IO_FAIL;
+    }
+}
+
+static enum io_result io_write(struct conn *c, const char *buf, size_t len, size_t *done, bool more)
+{
+    *done = 0;
+    if (c->tls) {
+        enum serve_tls_status s = serve_tls_write(c->tls, buf, len, done);
+        switch (s) {
+        case SERVE_TLS_OK: return IO_DONE;
+        case SERVE_TLS_WANT_READ: return IO_AGAIN_READ;
+        case SERVE_TLS_WANT_WRITE: return IO_AGAIN_WRITE;
+        default: return IO_FAIL;
+        }
+    }
+    for (;;) {
+        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+        if (n >= 0) {
+            *done = (size_t)n;
+            return IO_DONE;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return IO_AGAIN_WRITE;
+        return IO_FAIL;
+    }
+}
+
+/* ---- building the response head ---- */
+
+static bool etag_matches(struct http_string header, const char *etag)
+{
+    /* If-None-Match: "*" or a list of entity tags; weak comparison (W/ prefix ignored). */
+    size_t n = strlen(etag);
+    size_t i = 0;
+    while (i < header.len) {
+        while (i < header.len && (header.data[i] == ' ' || header.data[i] == '\t' || header.data[i] == ','))
+            i++;
+        if (i < header.len && header.data[i] == '*')
+            return true;
+        if (i + 2 <= header.len && header.data[i] == 'W' && header.data[i + 1] == '/')
+            i += 2;
+        size_t start = i;
+        while (i < header.len && header.data[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (header.data[end - 1] == ' ' || header.data[end - 1] == '\t'))
+            end--;
+        if (end - start == n && memcmp(header.data + start, etag, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Single byte range "bytes=a-b", "bytes=a-", "bytes=-n". Returns 1 satisfiable (first/last set),
+ * 0 ignore the header (malformed or several ranges: a full 200 is allowed), -1 unsatisfiable. */
+static int parse_range(struct http_string h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    if (h.len < 7 || strncmp(h.data, "bytes=", 6) != 0)
+        return 0;
+    const char *p = h.data + 6, *end = h.data + h.len;
+    if (memchr(p, ',', (size_t)(end - p)))
+        return 0;
+    while (p < end && *p == ' ')
+        p++;
+    bool have_a = false, have_b = false;
+    uint64_t a = 0, b = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (a > (UINT64_MAX - 9) / 10)
+            return 0;
+        a = a * 10 + (uint64_t)(*p++ - '0');
+        have_a = true;
+    }
+    if (p >= end || *p != '-')
+        return 0;
+    p++;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (b > (UINT64_MAX - 9) / 10)
+            return 0;
+        b = b * 10 + (uint64_t)(*p++ - '0');
+        have_b = true;
+    }
+    while (p < end && *p == ' ')
+        p++;
+    if (p != end || (!have_a && !have_b))
+        return 0;
+    if (!have_a) { /* suffix range: the last b bytes */
+        if (b == 0 || size == 0)
+            return -1;
+        *first = b >= size ? 0 : size - b;
+        *last = size - 1;
+        return 1;
+    }
+    if (have_b && b < a)
+        return 0;
+    if (a >= size)
+        return -1;
+    *first = a;
+    *last = (!have_b || b >= size) ? size - 1 : b;
+    return 1;
+}
+
+static bool request_id_acceptable(struct http_string v)
+{
+    if (v.len == 0 || v.len > 40)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.data[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* Turn a handler's response into wire bytes on c. head_only for HEAD. */
+static void prepare_response(struct worker *w, struct conn *c, const struct http_request *req,
+                             struct serve_response *res, bool head_only)
+{
+    int status = res->status;
+    uint64_t body_len = res->file_fd >= 0 ? res->file_size : res->body.len;
+    uint64_t first = 0, last = 0;
+    bool partial = false;
+    struct buffer h = BUFFER_INIT;
+
+    if (res->file_fd >= 0 && status == 200 && req) {
+        const struct http_header *inm = http_request_header(req, "If-None-Match");
+        const struct http_header *range = http_request_header(req, "Range");
+        const struct http_header *if_range = http_request_header(req, "If-Range");
+        if (inm && res->etag[0] && etag_matches(inm->value, res->etag)) {
+            status = 304;
+        } else if (range && res->ranges && req->method == HTTP_METHOD_GET &&
+                   (!if_range || (res->etag[0] && http_string_equals(if_range->value, res->etag)))) {
+            int r = parse_range(range->value, res->file_size, &first, &last);
+            if (r == 1) {
+                status = 206;
+                partial = true;
+            } else if (r == -1) {
+                status = 416;
+            }
+        }
+    }
+
+    buffer_appendf(&h, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    buffer_appendf(&h, "Server: %s\r\nDate: %s\r\n", w->ctx.server_name, http_date(w));
+    if (c->log)
+        buffer_appendf(&h, "X-Request-Id: %s\r\n", c->log->request_id);
+    if (res->headers.len)
+        buffer_append(&h, res->headers.data, res->headers.len);
+    if (!res->content_type_set && body_len > 0 && status != 304)
+        buffer_append_str(&h, "Content-Type: text/plain; charset=utf-8\r\n");
+    if (res->etag[0])
+        buffer_appendf(&h, "Etag: %s\r\n", res->etag);
+    if (status == 304 || status == 204) {
+        body_len = 0;
+    } else if (status == 416) {
+        buffer_appendf(&h, "Content-Range: bytes */%llu\r\n", (unsigned long long)res->file_size);
+        body_len = 0;
+    } else if (partial) {
+        buffer_appendf(&h, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+                       (unsigned long long)last, (unsigned long long)res->file_size);
+        body_len = last - first + 1;
+    }
+    if (status != 304 && status != 204)
+        buffer_appendf(&h, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+    bool keep = !c->close_after && req && req->keep_alive && !w->draining;
+    if (!keep)
+        buffer_append_str(&h, "Connection: close\r\n");
+    else if (req->version_minor == 0)
+        buffer_append_str(&h, "Connection: keep-alive\r\n");
+    c->close_after = !keep;
+    buffer_append_str(&h, "\r\n");
+
+    bool send_body = !head_only && body_len > 0;
+    if (send_body && res->file_fd < 0)
+        buffer_append(&h, res->body.data, (size_t)body_len);
+    if (send_body && res->file_fd >= 0) {
+        c->file_fd = res->file_fd;
+        res->file_fd = -1;
+        c->file_off = partial ? first : 0;
+        c->file_end = partial ? last + 1 : res->file_size;
+    }
+    if (c->log)
+        c->log->status = status;
+    c->route = res->route;
+    c->out_len = h.len;
+    c->out_off = 0;
+    c->out = buffer_take(&h);
+}
+
+/* A response for a request the parser refused (or a limit): close afterwards. */
+static void prepare_error(struct worker *w, struct conn *c, int status, const char *reason)
+{
+    struct serve_response res;
+    serve_response_init(&res);
+    res.route = SERVE_ROUTE_BAD_REQUEST;
+    serve_response_text_error(&res, status, "%d %s: %s", status, http_status_text(status), reason);
+    c->close_after = true;
+    prepare_response(w, c, NULL, &res, false);
+    serve_response_free(&res);
+}
+
+/* ---- writing ---- */
+
+/* Returns 1 when the whole response is out, 0 when blocked (interest updated), -1 on failure. */
+static int write_pending(struct worker *w, struct conn *c)
+{
+    bool progressed = false;
+    while (c->out_off < c->out_len) {
+        size_t done = 0;
+        enum io_result r = io_write(c, c->out + c->out_off, c->out_len - c->out_off, &done,
+                                    c->file_fd >= 0 && !c->tls);
+        if (r == IO_DONE) {
+            c->out_off += done;
+            if (c->log)
+                c->log->bytes += done;
+            progressed = true;
+            continue;
+        }
+        if (r == IO_AGAIN_WRITE || r == IO_AGAIN_READ) {
+            set_events(w, c, r == IO_AGAIN_WRITE ? EPOLLOUT : EPOLLIN);
+            if (progressed || c->timer != TIMER_WRITE)
+                timer_set(w, c, TIMER_WRITE);
+            return 0;
+        }
+        return -1;
+    }
+    uint64_t burst = 0;
+    while (c->file_fd >= 0 && c->file_off < c->file_end) {
+        if (burst >= SENDFILE_BURST) {
+            /* yield to other connections; level-triggered EPOLLOUT brings us back */
+            set_events(w, c, EPOLLOUT);
+            timer_set(w, c, TIMER_WRITE);
+            return 0;
+        }
+        if (!c->tls) {
+            uint64_t want = c->file_end - c->file_off;
+            if (want > SENDFILE_BURST)
+                want = SENDFILE_BURST;
+            off_t off = (off_t)c->file_off;
+            ssize_t n = sendfile(c->fd, c->file_fd, &off, (size_t)want);
+            if (n > 0) {
+                c->file_off = (uint64_t)off;
+                if (c->log)
+                    c->log->bytes += (uint64_t)n;
+                burst += (uint64_t)n;
+                progressed = true;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                set_events(w, c, EPOLLOUT);
+                if (progressed || c->timer != TIMER_WRITE)
+                    timer_set(w, c, TIMER_WRITE);
+                return 0;
+            }
+            return -1; /* n == 0: file shorter than the index says */
+        }
+        /* TLS: stage a chunk, then SSL_write it (no sendfile through userspace TLS) */
+        if (c->chunk_off == c->chunk_len) {
+            if (!c->tls_chunk)
+                c->tls_chunk = xmalloc(TLS_CHUNK);
+            uint64_t want = c->file_end - c->file_off;
+            if (want > TLS_CHUNK)
+                want = TLS_CHUNK;
+            ssize_t n = pread(c->file_fd, c->tls_chunk, (size_t)want, (off_t)c->file_off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return -1;
+            c->chunk_len = (size_t)n;
+            c->chunk_off = 0;
+        }
+        size_t done = 0;
+        enum io_result r = io_write(c, c->tls_chunk + c->chunk_off, c->chunk_len - c->chunk_off, &done, false);
+        if (r == IO_DONE) {
+            c->chunk_off += done;
+            c->file_off += done;
+            if (c->log)
+                c->log->bytes += done;
+            burst += done;
+            progressed = true;
+            continue;
+        }
+        if (r == IO_AGAIN_WRITE || r == IO_AGAIN_READ) {
+            set_events(w, c, r == IO_AGAIN_WRITE ? EPOLLOUT : EPOLLIN);
+            if (progressed || c->timer != TIMER_WRITE)
+                timer_set(w, c, TIMER_WRITE);
+            return 0;
+        }
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- reading and dispatch ---- */
+
+static void begin_log(struct worker *w, struct conn *c, const struct http_request *req, uint64_t start_ns)
+{
+    free(c->log);
+    c->log = xcalloc(1, sizeof *c->log);
+    struct serve_access_log_entry *e = c->log;
+    format_peer(&c->peer, e->remote, sizeof e->remote);
+    e->start_ns = start_ns;
+    e->tls = c->tls != NULL;
+    e->version_minor = -1;
+    if (req) {
+        snprintf(e->method, sizeof e->method, "%.*s", (int)req->method_text.len, req->method_text.data);
+        snprintf(e->target, sizeof e->target, "%.*s", (int)req->target.len, req->target.data);
+        const struct http_header *ua = http_request_header(req, "User-Agent");
+        if (ua)
+            snprintf(e->user_agent, sizeof e->user_agent, "%.*s", (int)ua->value.len, ua->value.data);
+        const struct http_header *rid = http_request_header(req, "X-Request-Id");
+        if (rid && request_id_acceptable(rid->value))
+            snprintf(e->request_id, sizeof e->request_id, "%.*s", (int)rid->value.len, rid->value.data);
+        e->version_minor = req->version_minor;
+    }
+    if (!e->request_id[0])
+        uuid4(w, e->request_id);
+}
+
+static void consume_input(struct conn *c, size_t n)
+{
+    if (n >= c->in_len) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_cap = 0;
+        return;
+    }
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+static void ensure_capacity(struct conn *c, size_t need)
+{
+    if (c->in_cap >= need)
+        return;
+    size_t cap = c->in_cap ? c->in_cap : READ_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    c->in = xrealloc(c->in, cap);
+    c->in_cap = cap;
+}
+
+static void handle_request(struct worker *w, struct conn *c, const struct http_request *req, const char *body,
+                           size_t body_len)
+{
+    struct serve_request sreq;
+    memset(&sreq, 0, sizeof sreq);
+    sreq.http = req;
+    sreq.body = body;
+    sreq.body_len = body_len;
+    sreq.tls = c->tls != NULL;
+    struct serve_response res;
+    serve_response_init(&res);
+    if (http_percent_decode(req->path.data, req->path.len, sreq.path, sizeof sreq.path, true, false) < 0) {
+        res.route = SERVE_ROUTE_BAD_REQUEST;
+        serve_response_text_error(&res, 400, "400 Bad Request: malformed percent-encoding in path");
+    } else {
+        serve_route(&w->ctx, &sreq, &res);
+    }
+    prepare_response(w, c, req, &res, req->method == HTTP_METHOD_HEAD);
+    serve_response_free(&res);
+}
+
+/* Half-close and drain what the client still sends, so our last response is not destroyed by
+ * a TCP reset (closing with unread input sends RST): what nginx calls lingering close. */
+static void start_linger(struct worker *w, struct conn *c)
+{
+    if (c->tls) {
+        conn_close(w, c);
+        return;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->state = ST_LINGER;
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+    set_events(w, c, EPOLLIN);
+    timer_set(w, c, TIMER_LINGER);
+}
+
+/* The connection state machine, iteratively: write the current response; then parse and answer
+ * the next buffered (pipelined) request; stop when blocked or out of input. Returns -1 when the
+ * connection was closed (c is freed), 0 otherwise. */
+static int drive(struct worker *w, struct conn *c)
+{
+    for (;;) {
+        if (c->state == ST_WRITE) {
+            int wr = write_pending(w, c);
+            if (wr < 0) {
+                conn_close(w, c);
+                return -1;
+            }
+            if (wr == 0)
+                return 0;
+            finish_log(c);
+            reset_response(c);
+            if (c->close_after) {
+                bool tls = c->tls != NULL;
+                start_linger(w, c);
+                return tls ? -1 : 0;
+            }
+            c->state = ST_READ;
+        }
+        if (c->in_len == 0) {
+            free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+            if (w->draining) {
+                conn_close(w, c);
+                return -1;
+            }
+            set_events(w, c, EPOLLIN);
+            timer_set(w, c, TIMER_IDLE);
+            return 0;
+        }
+        struct http_request req;
+        int status = 0;
+        const char *reason = "";
+        uint64_t start = monotonic_ns();
+        enum http_parse_result r = http_request_parse(c->in, c->in_len, &req, &status, &reason);
+        if (r == HTTP_PARSE_MORE) {
+            if (c->timer != TIMER_HEADER)
+                timer_set(w, c, TIMER_HEADER);
+            set_events(w, c, EPOLLIN);
+            return 0;
+        }
+        if (r == HTTP_PARSE_ERROR) {
+            begin_log(w, c, NULL, start);
+            prepare_error(w, c, status, reason);
+            c->state = ST_WRITE;
+            continue;
+        }
+        if (req.has_content_length && req.content_length > MAX_BODY) {
+            begin_log(w, c, &req, start);
+            prepare_error(w, c, 413, "request body larger than 1 MiB");
+            c->state = ST_WRITE;
+            continue;
+        }
+        size_t total = req.head_length + (size_t)req.content_length;
+        if (c->in_len < total) {
+            ensure_capacity(c, total);
+            if (req.expect_continue && !c->continue_sent && c->in_len == req.head_length) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                size_t done = 0;
+                io_write(c, cont, sizeof cont - 1, &done, false); /* best effort: tiny, first write */
+                c->continue_sent = true;
+            }
+            if (c->timer != TIMER_HEADER)
+                timer_set(w, c, TIMER_HEADER);
+            set_events(w, c, EPOLLIN);
+            return 0;
+        }
+        c->continue_sent = false;
+        begin_log(w, c, &req, start);
+        handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length);
+        consume_input(c, total);
+        c->state = ST_WRITE;
+    }
+}
+
+/* Read what the socket has (bounded by the buffer limits), then drive. -1 when closed. */
+static int on_readable(struct worker *w, struct conn *c)
+{
+    if (c->state == ST_LINGER) {
+        char sink[4096];
+        for (int i = 0; i < 16; i++) {
+            ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+            if (n > 0)
+                continue;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return 0;
+            break;
+        }
+        conn_close(w, c);
+        return -1;
+    }
+    const size_t limit = HTTP_MAX_HEAD + 16;
+    for (;;) {
+        if (!c->in)
+            ensure_capacity(c, READ_CHUNK);
+        if (c->in_len == c->in_cap) {
+            /* full: grow towards the head limit; a larger buffer was sized for a body */
+            if (c->in_cap >= limit)
+                break;
+            ensure_capacity(c, c->in_cap * 2 < limit ? c->in_cap * 2 : limit);
+        }
+        size_t space = c->in_cap - c->in_len;
+        size_t got = 0;
+        enum io_result r = io_read(c, c->in + c->in_len, space, &got);
+        if (r == IO_DONE) {
+            c->in_len += got;
+            if (got < space && !c->tls)
+                break; /* short read: the socket is drained */
+            continue;
+        }
+        if (r == IO_AGAIN_READ)
+            break;
+        if (r == IO_AGAIN_WRITE) {
+            set_events(w, c, EPOLLOUT);
+            return 0;
+        }
+        /* EOF or error: an idle peer closing is normal; a half-sent request is dropped */
+        conn_close(w, c);
+        return -1;
+    }
+    return drive(w, c);
+}
+
+static void on_event(struct worker *w, struct conn *c, uint32_t events)
+{
+    if (c->state == ST_HANDSHAKE) {
+        enum serve_tls_status s = serve_tls_handshake(c->tls);
+        if (s == SERVE_TLS_OK) {
+            c->state = ST_READ;
+            set_events(w, c, EPOLLIN);
+            timer_set(w, c, TIMER_IDLE);
+            if (on_readable(w, c) != 0) /* the first request often arrives with the Finished message */
+                return;
+        } else if (s == SERVE_TLS_WANT_READ) {
+            set_events(w, c, EPOLLIN);
+            return;
+        } else if (s == SERVE_TLS_WANT_WRITE) {
+            set_events(w, c, EPOLLOUT);
+            return;
+        } else {
+            conn_close(w, c);
+            return;
+        }
+    } else if (c->state == ST_WRITE) {
+        if (events & EPOLLERR) {
+            conn_close(w, c);
+            return;
+        }
+        if (drive(w, c) != 0)
+            return;
+    } else if (on_readable(w, c) != 0) {
+        return;
+    }
+    /* TLS may hold decrypted bytes that epoll cannot see */
+    while (c->state == ST_READ && c->tls && serve_tls_pending(c->tls) > 0 && c->in_len < HTTP_MAX_HEAD)
+        if (on_readable(w, c) != 0)
+            return;
+}
+
+/* ---- accepting ---- */
+
+static void stop_listening(struct worker *w)
+{
+    if (w->listening) {
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+        w->listening = false;
+    }
+}
+
+static void on_accept(struct worker *w)
+{
+    for (int i = 0; i < 128; i++) {
+        if (w->connections >= w->config->max_connections) {
+            stop_listening(w);
+            return;
+        }
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                fprintf(stderr, "airfactory-serve: accept: %s; pausing accepts until a connection closes "
+                                "(raise `ulimit -n`)\n", strerror(errno));
+                stop_listening(w);
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = xcalloc(1, sizeof *c);
+        c->fd = fd;
+        c->file_fd = -1;
+        c->timer = TIMER_NONE;
+        c->peer = peer;
+        c->state = ST_READ;
+        if (w->tls) {
+            c->tls = serve_tls_connection_new(w->tls, fd);
+            if (!c->tls) {
+                close(fd);
+                free(c);
+                continue;
+            }
+            c->state = ST_HANDSHAKE;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            serve_tls_connection_free(c->tls);
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->events = EPOLLIN;
+        w->connections++;
+        serve_metrics_connection_opened();
+        timer_set(w, c, c->tls ? TIMER_HEADER : TIMER_IDLE);
+    }
+}
+
+/* ---- timeouts, shutdown ---- */
+
+static void expire_timers(struct worker *w)
+{
+    for (int q = 0; q < TIMER_COUNT; q++) {
+        while (w->timers[q].head && w->timers[q].head->deadline_ms <= w->now_ms) {
+            struct conn *c = w->timers[q].head;
+            if (q == TIMER_HEADER && c->state == ST_READ && c->in_len > 0) {
+                /* slow client: say so (408) and close, as Go's and nginx's servers do */
+                serve_metrics_timeout();
+                begin_log(w, c, NULL, monotonic_ns());
+                prepare_error(w, c, 408, "request not received in time");
+                c->state = ST_WRITE;
+                timer_remove(w, c);
+                write_pending(w, c); /* best effort; conn_close logs the 408 */
+                conn_close(w, c);
+                continue;
+            }
+            if (q != TIMER_IDLE && q != TIMER_LINGER)
+                serve_metrics_timeout();
+            conn_close(w, c);
+        }
+    }
+}
+
+static int next_timeout_ms(struct worker *w)
+{
+    uint64_t next = UINT64_MAX;
+    for (int q = 0; q < TIMER_COUNT; q++)
+        if (w->timers[q].head && w->timers[q].head->deadline_ms < next)
+            next = w->timers[q].head->deadline_ms;
+    if (w->draining && w->drain_deadline_ms < next)
+        next = w->drain_deadline_ms;
+    if (next == UINT64_MAX)
+        return -1;
+    if (next <= w->now_ms)
+        return 0;
+    uint64_t d = next - w->now_ms;
+    return d > 60000 ? 60000 : (int)d + 1;
+}
+
+static void begin_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline_ms = w->now_ms + (uint64_t)w->config->shutdown_timeout_ms;
+    stop_listening(w);
+    if (w->listen_fd >= 0) {
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    /* idle keep-alive connections have nothing in flight: close them now */
+    while (w->timers[TIMER_IDLE].head)
+        conn_close(w, w->timers[TIMER_IDLE].head);
+}
+
+static int worker_loop(struct worker *w)
+{
+    struct epoll_event events[256];
+    for (;;) {
+        if (w->draining && (w->connections == 0 || w->now_ms >= w->drain_deadline_ms))
+            break;
+        int n = epoll_wait(w->epoll_fd, events, 256, next_timeout_ms(w));
+        update_now(w);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "airfactory-serve: epoll_wait: %s\n", strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            void *p = events[i].data.ptr;
+            if (p == NULL) {
+                if (w->listening)
+                    on_accept(w);
+            } else if (p == (void *)&w->signal_fd) {
+                struct signalfd_siginfo si;
+                while (read(w->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+                    begin_drain(w);
+            } else {
+                on_event(w, p, events[i].events);
+            }
+        }
+        expire_timers(w);
+        serve_access_log_flush();
+    }
+    /* deadline passed: drop whatever is still open */
+    for (int q = 0; q < TIMER_COUNT; q++)
+        while (w->timers[q].head)
+            conn_close(w, w->timers[q].head);
+    serve_access_log_flush();
+    return 0;
+}
+
+/* ---- start-up ---- */
+
+void serve_config_defaults(struct serve_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->listen = "127.0.0.1:8080";
+    config->workers = 1;
+    config->log_format = SERVE_LOG_TEXT;
+    config->header_timeout_ms = 10000;
+    config->idle_timeout_ms = 75000;
+    config->write_timeout_ms = 60000;
+    config->shutdown_timeout_ms = 10000;
+    config->max_connections = 100000;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, struct error *err)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || !colon[1])
+        return error_set(err, ERROR_INPUT, "--listen %s: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080", listen);
+    char host[256];
+    size_t hlen = (size_t)(colon - listen);
+    if (hlen >= sizeof host)
+        return error_set(err, ERROR_INPUT, "--listen %s: address too long", listen);
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return error_set(err, ERROR_INPUT, "--listen %s: bad port '%s'", listen, colon + 1);
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '\0') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_addr = in6addr_any;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        return 0;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+        return 0;
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        return 0;
+    }
+    return error_set(err, ERROR_INPUT, "--listen %s: '%s' is not an IPv4 or IPv6 address", listen, host);
+}
+
+static int open_listener(const struct sockaddr_storage *ss, socklen_t len, const char *what, struct error *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return error_errno(err, errno, "--listen %s: socket", what);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        error_errno(err, errno, "--listen %s: SO_REUSEPORT", what);
+        close(fd);
+        return -1;
+    }
+    if (ss->ss_family == AF_INET6) {
+        int zero = 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    }
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+        error_errno(err, errno, "--listen %s: bind (is another server on that port?)", what);
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 4096) != 0) {
+        error_errno(err, errno, "--listen %s: listen", what);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int drop_privileges(const char *user, struct error *err)
+{
+    if (geteuid() != 0) {
+        if (user)
+            fprintf(stderr, "airfactory-serve: not root, --user %s ignored\n", user);
+        return 0;
+    }
+    if (!user) {
+        fprintf(stderr, "airfactory-serve: warning: running as root; give --user NAME (e.g. nobody) to drop "
+                        "privileges after binding\n");
+        return 0;
+    }
+    struct passwd *pw = getpwnam(user);
+    if (!pw)
+        return error_set(err, ERROR_INPUT, "--user %s: no such user", user);
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        return error_errno(err, errno, "--user %s: cannot drop privileges", user);
+    if (setuid(0) == 0)
+        return error_set(err, ERROR_RUNTIME, "--user %s: privileges could be regained; refusing to run", user);
+    return 0;
+}
+
+/* index.db's identity, to notice a file swapped between the signature check and the opens. */
+struct index_identity {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+static struct index_identity verified_index;
+static bool have_verified_index;
+
+static int stat_index(const char *bundle_dir, struct index_identity *out)
+{
+    char *path = xasprintf("%s/index.db", bundle_dir);
+    struct stat st;
+    int rc = stat(path, &st);
+    free(path);
+    if (rc != 0)
+        return -1;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->size = st.st_size;
+    out->mtime = st.st_mtim;
+    return 0;
+}
+
+static bool index_unchanged(const char *bundle_dir)
+{
+    if (!have_verified_index)
+        return true;
+    struct index_identity now;
+    return stat_index(bundle_dir, &now) == 0 && now.dev == verified_index.dev && now.ino == verified_index.ino &&
+           now.size == verified_index.size && now.mtime.tv_sec == verified_index.mtime.tv_sec &&
+           now.mtime.tv_nsec == verified_index.mtime.tv_nsec;
+}
+
+static int worker_main(const struct serve_config *config, int listen_fd, struct serve_tls_context *tls,
+                       const sigset_t *signals)
+{
+    struct worker w;
+    memset(&w, 0, sizeof w);
+    w.config = config;
+    w.listen_fd = listen_fd;
+    w.tls = tls;
+    w.timers[TIMER_IDLE].timeout_ms = (uint64_t)config->idle_timeout_ms;
+    w.timers[TIMER_HEADER].timeout_ms = (uint64_t)config->header_timeout_ms;
+    w.timers[TIMER_WRITE].timeout_ms = (uint64_t)config->write_timeout_ms;
+    w.timers[TIMER_LINGER].timeout_ms = LINGER_MS;
+    w.ctx.external_url = config->external_url;
+    w.ctx.server_name = "airfactory-serve/" AIRFACTORY_VERSION;
+    if (getrandom(&w.rng, sizeof w.rng, 0) != (ssize_t)sizeof w.rng || w.rng == 0)
+        w.rng = monotonic_ns() | 1;
+    update_now(&w);
+
+    struct error err = {0};
+    if (serve_index_open(config->bundle_dir, &w.ctx.index, &err) != 0) {
+        fprintf(stderr, "airfactory-serve: %s\n", err.message);
+        return 1;
+    }
+    if (!index_unchanged(config->bundle_dir)) {
+        fprintf(stderr, "airfactory-serve: %s/index.db changed after its signature was checked; refusing to "
+                        "serve it (restart to verify the new one)\n", config->bundle_dir);
+        serve_index_close(w.ctx.index);
+        return 1;
+    }
+    char *blobs = xasprintf("%s/blobs/sha256", config->bundle_dir);
+    w.ctx.blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w.ctx.blobs_fd < 0) {
+        fprintf(stderr, "airfactory-serve: %s: %s; is this a complete bundle?\n", blobs, strerror(errno));
+        free(blobs);
+        serve_index_close(w.ctx.index);
+        return 1;
+    }
+    free(blobs);
+    w.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    w.signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w.epoll_fd < 0 || w.signal_fd < 0) {
+        fprintf(stderr, "airfactory-serve: epoll/signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
+    w.listening = true;
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &w.signal_fd};
+    epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, w.signal_fd, &sev);
+
+    int rc = worker_loop(&w) == 0 ? 0 : 1;
+    if (w.listen_fd >= 0)
+        close(w.listen_fd);
+    close(w.signal_fd);
+    close(w.epoll_fd);
+    close(w.ctx.blobs_fd);
+    serve_index_close(w.ctx.index);
+    return rc;
+}
+
+int serve_run(const struct serve_config *config, struct error *err)
+{
+    uint64_t t0 = monotonic_ns();
+    if (config->workers < 1 || config->workers > 256)
+        return error_set(err, ERROR_INPUT, "--workers %d: expected 1..256", config->workers);
+    /* 1. the bundle: signature first, then a trial open of the index (fail before binding) */
+    if (config->insecure_no_verify) {
+        fprintf(stderr, "airfactory-serve: WARNING: --insecure-no-verify: the bundle signature is NOT checked; "
+                        "anyone who could write to %s can change what machines boot\n", config->bundle_dir);
+    } else {
+        if (!config->key_path)
+            return error_set(err, ERROR_INPUT, "no --key: give the bundle's public key (--key bundle.pub) so the "
+                             "signature of index.db is checked, or --insecure-no-verify to skip the check");
+        /* index.db pins every blob by digest and size, so its signature vouches for the whole
+         * bundle without reading a blob: start-up time does not grow with the bundle. */
+        if (stat_index(config->bundle_dir, &verified_index) != 0) {
+            error_set(err, ERROR_INPUT, "%s/index.db: not found; is %s a bundle directory?", config->bundle_dir,
+                      config->bundle_dir);
+            return -1;
+        }
+        if (
+            bundle_verify_signature(config->bundle_dir, config->key_path, err) != 0)
+            return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
+        have_verified_index = true;
+    }
+    struct serve_index *probe = NULL;
+    if (serve_index_open(config->bundle_dir, &probe, err) != 0)
+        return -1;
+    serve_index_close(probe);
+
+    struct serve_tls_context *tls = NULL;
+    if ((config->tls_cert != NULL) != (config->tls_key != NULL))
+        return error_set(err, ERROR_INPUT, "--tls-cert and --tls-key go together");
+    if (config->tls_cert && serve_tls_context_new(config->tls_cert, config->tls_key, &tls, err) != 0)
+        return -1;
+    if (serve_metrics_init(err) != 0)
+        return -1;
+    serve_access_log_init(config->log_format);
+
+    /* 2. listeners: one SO_REUSEPORT socket per worker, bound while we may still be root */
+    struct sockaddr_storage ss;
+    socklen_t slen = 0;
+    if (parse_listen(config->listen, &ss, &slen, err) != 0)
+        return -1;
+    int *fds = xcalloc((size_t)config->workers, sizeof *fds);
+    for (int i = 0; i < config->workers; i++) {
+        fds[i] = open_listener(&ss, slen, config->listen, err);
+        if (fds[i] < 0) {
+            for (int k = 0; k < i; k++)
+                close(fds[k]);
+            free(fds);
+            serve_tls_context_free(tls);
+            return -1;
+        }
+        if (i == 0 && ((struct sockaddr_in *)&ss)->sin_port == 0) {
+            /* port 0: let the kernel pick, and have every worker share it */
+            socklen_t l = slen;
+            getsockname(fds[0], (struct sockaddr *)&ss, &l);
+        }
+    }
+    if (drop_privileges(config->user, err) != 0) {
+        for (int k = 0; k < config->workers; k++)
+            close(fds[k]);
+        free(fds);
+        serve_tls_context_free(tls);
+        return -1;
+    }
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigprocmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char addr[128];
+    format_peer(&ss, addr, sizeof addr);
+    fprintf(stderr, "airfactory-serve: serving %s on %s://%s (%d worker%s, ready in %.1f ms)\n", config->bundle_dir,
+            tls ? "https" : "http", addr, config->workers, config->workers == 1 ? "" : "s",
+            (double)(monotonic_ns() - t0) / 1e6);
+
+    int rc = 0;
+    if (config->workers == 1) {
+        rc = worker_main(config, fds[0], tls, &signals);
+    } else {
+        /* master: start workers, forward SIGTERM/SIGINT, restart a worker that dies unexpectedly */
+        sigset_t master_signals = signals;
+        sigaddset(&master_signals, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &master_signals, NULL);
+        pid_t *pids = xcalloc((size_t)config->workers, sizeof *pids);
+        for (int i = 0; i < config->workers; i++) {
+            pids[i] = fork();
+            if (pids[i] == 0) {
+                for (int k = 0; k < config->workers; k++)
+                    if (k != i)
+                        close(fds[k]);
+                _exit(worker_main(config, fds[i], tls, &signals));
+            }
+        }
+        bool stopping = false;
+        int alive = config->workers;
+        while (alive > 0) {
+            int sig = 0;
+            struct timespec ts = {1, 0};
+            siginfo_t info;
+            sig = sigtimedwait(&master_signals, &info, &ts);
+            if (sig == SIGTERM || sig == SIGINT) {
+                if (!stopping) {
+                    stopping = true;
+                    for (int i = 0; i < config->workers; i++) {
+                        close(fds[i]); /* the master's copies must not keep queueing connections */
+                        fds[i] = -1;
+                        if (pids[i] > 0)
+                            kill(pids[i], SIGTERM);
+                    }
+                }
+            }
+            for (;;) {
+                int status = 0;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                    break;
+                for (int i = 0; i < config->workers; i++) {
+                    if (pids[i] != pid)
+                        continue;
+                    pids[i] = -1;
+                    if (!stopping && WIFSIGNALED(status)) {
+                        fprintf(stderr, "airfactory-serve: worker %d (pid %d) killed by signal %d; "
+                                        "restarting it\n", i, (int)pid, WTERMSIG(status));
+                        pid_t np = fork();
+                        if (np == 0) {
+                            for (int k = 0; k < config->workers; k++)
+                                if (k != i && fds[k] >= 0)
+                                    close(fds[k]);
+                            _exit(worker_main(config, fds[i], tls, &signals));
+                        }
+                        pids[i] = np;
+                    } else {
+                        alive--;
+                        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                            rc = 1;
+                            if (!stopping) { /* a worker could not start: stop them all */
+                                stopping = true;
+                                for (int k = 0; k < config->workers; k++)
+                                    if (pids[k] > 0)
+                                        kill(pids[k], SIGTERM);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        free(pids);
+    }
+    for (int i = 0; i < config->workers; i++)
+        if (fds[i] >= 0 && config->workers > 1)
+            close(fds[i]);
+    free(fds);
+    serve_tls_context_free(tls);
+    fprintf(stderr, "airfactory-serve: stopped\n");
+    if (rc != 0)
+        return error_set(err, ERROR_RUNTIME, "a worker failed; see the messages above");
+    return 0;
+}

@@ -1,0 +1,481 @@
+/* sigstore_bundle — verify Sigstore bundle referrers (DSSE in-toto) offline (see sigstore_bundle.h). */
+#include "airfactory/sigstore_bundle.h"
+
+#include <string.h>
+
+#include "airfactory/base64.h"
+#include "airfactory/digest.h"
+#include "airfactory/json.h"
+#include "airfactory/memory.h"
+#include "airfactory/rekor_entry.h"
+#include "airfactory/x509_chain.h"
+
+#define SIGSTORE_BUNDLE_MANIFEST_MAX (256 * 1024)
+
+void sigstore_bundle_pae(const char *payload_type, const void *payload, size_t payload_len, struct buffer *out)
+{
+    buffer_appendf(out, "DSSEv1 %zu %s %zu ", strlen(payload_type), payload_type, payload_len);
+    buffer_append(out, payload, payload_len);
+}
+
+int sigstore_bundle_check_statement(const char *statement, size_t len, const char *manifest_digest, const char *what,
+                                    struct error *err)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    if (digest_parse(manifest_digest, hex, err) != 0)
+        return -1;
+    struct json_value *doc = NULL;
+    if (json_parse(statement, len, what, &doc, err) != 0)
+        return -1;
+    int rc = 0;
+    const char *type = doc->type == JSON_OBJECT ? json_object_get_string(doc, "_type") : NULL;
+    const char *predicate = doc->type == JSON_OBJECT ? json_object_get_string(doc, "predicateType") : NULL;
+    const struct json_value *subjects = doc->type == JSON_OBJECT ? json_object_get_array(doc, "subject") : NULL;
+    if (!type || strcmp(type, SIGSTORE_BUNDLE_STATEMENT_TYPE) != 0) {
+        rc = error_set(err, ERROR_INPUT, "%s: statement _type is '%s', not %s", what, type ? type : "(none)",
+                       SIGSTORE_BUNDLE_STATEMENT_TYPE);
+        goto out;
+    }
+    if (!predicate || strcmp(predicate, SIGSTORE_BUNDLE_PREDICATE_TYPE) != 0) {
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: statement predicateType is '%s', not %s: an attestation, not a cosign image signature",
+                       what, predicate ? predicate : "(none)", SIGSTORE_BUNDLE_PREDICATE_TYPE);
+        goto out;
+    }
+    struct buffer named = BUFFER_INIT;
+    bool found = false;
+    for (size_t i = 0; subjects && i < subjects->count && !found; i++) {
+        const struct json_value *s = subjects->items[i];
+        const struct json_value *d = s->type == JSON_OBJECT ? json_object_get_object(s, "digest") : NULL;
+        const char *sha = d ? json_object_get_string(d, "sha256") : NULL;
+        if (!sha)
+            continue;
+        if (strcmp(sha, hex) == 0)
+            found = true;
+        else
+            buffer_appendf(&named, "%ssha256:%s", named.len ? ", " : "", sha);
+    }
+    if (!found)
+        rc = error_set(err, ERROR_INPUT, "%s: statement subject is %s, not %s: this is a signature for another image",
+                       what, named.len ? buffer_cstr(&named) : "(none)", manifest_digest);
+    buffer_free(&named);
+out:
+    json_free(doc);
+    return rc;
+}
+
+static bool media_type_known(const char *mt)
+{
+    static const char *const known[] = {
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+        "application/vnd.dev.sigstore.bundle+json;version=0.3",
+        SIGSTORE_BUNDLE_MEDIA_TYPE_V03,
+    };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(mt, known[i]) == 0)
+            return true;
+    return false;
+}
+
+static int decode_field(const struct json_value *obj, const char *key, const char *what, const char *field,
+                        struct buffer *out, struct error *err)
+{
+    const struct json_value *v = obj ? json_object_get(obj, key) : NULL;
+    if (!v || v->type != JSON_STRING || v->text_len == 0)
+        return error_set(err, ERROR_INPUT, "%s: %s is missing", what, field);
+    if (base64_decode(v->text, v->text_len, out) != 0)
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid standard base64", what, v->line, v->column,
+                         field);
+    return 0;
+}
+
+/* The signer's certificate and any chain from verificationMaterial; *leaf NULL when the bundle is
+ * key-based. */
+static int read_certificates(const struct json_value *vm, const char *what, X509 **leaf, STACK_OF(X509) **rest,
+                             struct error *err)
+{
+    *leaf = NULL;
+    *rest = NULL;
+    const struct json_value *cert = json_object_get_object(vm, "certificate");
+    const struct json_value *chain = json_object_get_object(vm, "x509CertificateChain");
+    if (cert && chain)
+        return error_set(err, ERROR_INPUT, "%s: verificationMaterial has both certificate and x509CertificateChain",
+                         what);
+    if (cert) {
+        struct buffer der = BUFFER_INIT;
+        int rc = decode_field(cert, "rawBytes", what, "verificationMaterial.certificate.rawBytes", &der, err);
+        if (rc == 0)
+            rc = x509_chain_parse_der((const unsigned char *)der.data, der.len, what, leaf, err);
+        buffer_free(&der);
+        return rc;
+    }
+    if (!chain)
+        return 0;
+    const struct json_value *certs = json_object_get_array(chain, "certificates");
+    if (!certs || certs->count == 0 || certs->count > 16)
+        return error_set(err, ERROR_INPUT, "%s: x509CertificateChain.certificates must hold 1 to 16 certificates",
+                         what);
+    *rest = sk_X509_new_null();
+    if (!*rest)
+        return error_set(err, ERROR_RUNTIME, "%s: out of memory", what);
+    for (size_t i = 0; i < certs->count; i++) {
+        struct buffer der = BUFFER_INIT;
+        X509 *x = NULL;
+        int rc = certs->items[i]->type == JSON_OBJECT
+                     ? decode_field(certs->items[i], "rawBytes", what, "x509CertificateChain certificate", &der, err)
+                     : error_set(err, ERROR_INPUT, "%s: x509CertificateChain entry is not an object", what);
+        if (rc == 0)
+            rc = x509_chain_parse_der((const unsigned char *)der.data, der.len, what, &x, err);
+        buffer_free(&der);
+        if (rc != 0) {
+            X509_free(*leaf);
+            *leaf = NULL;
+            sk_X509_pop_free(*rest, X509_free);
+            *rest = NULL;
+            return -1;
+        }
+        if (i == 0)
+            *leaf = x;
+        else if (!sk_X509_push(*rest, x))
+            X509_free(x);
+    }
+    return 0;
+}
+
+/* Find a tlog entry that verifies and logs this signature; fills entry. */
+static int verify_tlog(const struct verify_trust *trust, const struct json_value *vm, const struct buffer *signature,
+                       X509 *leaf, const struct buffer *payload, const char *what, struct rekor_entry *entry,
+                       struct error *err)
+{
+    const struct json_value *entries = json_object_get_array(vm, "tlogEntries");
+    if (!entries || entries->count == 0)
+        return error_set(err, ERROR_INPUT,
+                         "%s: keyless bundle has no transparency log entry; offline verification needs Rekor's signed "
+                         "entry timestamp as proof of the signing time",
+                         what);
+    unsigned char payload_sha[SHA256_BYTES];
+    sha256_bytes(payload->data, payload->len, payload_sha);
+    struct buffer failures = BUFFER_INIT;
+    for (size_t i = 0; i < entries->count && i < SIGSTORE_BUNDLE_MAX_TLOG_ENTRIES; i++) {
+        char *sub = xasprintf("%s tlogEntries[%zu]", what, i);
+        struct error e = {0};
+        struct rekor_body body;
+        memset(&body, 0, sizeof body);
+        struct rekor_entry_result result;
+        int ok = rekor_entry_from_bundle_json(entries->items[i], sub, entry, &e) == 0;
+        if (ok && rekor_entry_verify(entry, trust->root, sub, &result, &e) != 0)
+            ok = 0;
+        if (ok && !result.set_verified) {
+            error_set(&e, ERROR_INPUT,
+                      "%s: entry has an inclusion proof but no signed entry timestamp; its signing time would need an "
+                      "RFC 3161 timestamp, which this verifier does not check",
+                      sub);
+            ok = 0;
+        }
+        if (ok && rekor_body_parse(entry->body.data, entry->body.len, sub, &body, &e) != 0)
+            ok = 0;
+        if (ok && (strcmp(body.kind, entry->kind) != 0 || strcmp(body.api_version, entry->version) != 0)) {
+            error_set(&e, ERROR_INPUT, "%s: kindVersion %s %s does not match the logged body's %s %s", sub, entry->kind,
+                      entry->version, body.kind, body.api_version);
+            ok = 0;
+        }
+        if (ok && rekor_body_check(&body, signature->data, signature->len, leaf, NULL, payload_sha, sub, &e) != 0)
+            ok = 0;
+        rekor_body_free(&body);
+        free(sub);
+        if (ok) {
+            buffer_free(&failures);
+            return 0;
+        }
+        rekor_entry_free(entry);
+        if (e.code == ERROR_RUNTIME) {
+            *err = e;
+            buffer_free(&failures);
+            return -1;
+        }
+        buffer_appendf(&failures, "%s%s", failures.len ? "; " : "", e.message);
+    }
+    error_set(err, ERROR_INPUT, "%s", buffer_cstr(&failures));
+    buffer_free(&failures);
+    return -1;
+}
+
+int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, size_t len, const char *what,
+                           const char *manifest_digest, struct verify_receipt *receipt, struct error *err)
+{
+    struct json_value *doc = NULL;
+    if (json_parse(json, len, what, &doc, err) != 0)
+        return -1;
+    int rc = -1;
+    struct buffer payload = BUFFER_INIT, signature = BUFFER_INIT, pae = BUFFER_INIT;
+    X509 *leaf = NULL;
+    STACK_OF(X509) *rest = NULL;
+    struct public_key *cert_key = NULL;
+    struct rekor_entry entry;
+    struct verify_trust_signer signer;
+    memset(&entry, 0, sizeof entry);
+    memset(&signer, 0, sizeof signer);
+    const char *media_type = doc->type == JSON_OBJECT ? json_object_get_string(doc, "mediaType") : NULL;
+    if (!media_type || !media_type_known(media_type)) {
+        error_set(err, ERROR_INPUT, "%s: mediaType %s is not a Sigstore bundle version this verifier reads (v0.1-v0.3)",
+                  what, media_type ? media_type : "(none)");
+        goto out;
+    }
+    const struct json_value *vm = json_object_get_object(doc, "verificationMaterial");
+    const struct json_value *env = json_object_get_object(doc, "dsseEnvelope");
+    if (!vm) {
+        error_set(err, ERROR_INPUT, "%s: bundle has no verificationMaterial", what);
+        goto out;
+    }
+    if (!env) {
+        error_set(err, ERROR_INPUT, "%s: bundle holds %s, not a DSSE envelope; cosign signs images with DSSE in-toto "
+                                    "statements", what,
+                  json_object_get(doc, "messageSignature") ? "a messageSignature" : "no signature content");
+        goto out;
+    }
+    const char *payload_type = json_object_get_string(env, "payloadType");
+    if (!payload_type || strcmp(payload_type, SIGSTORE_BUNDLE_PAYLOAD_TYPE) != 0) {
+        error_set(err, ERROR_INPUT, "%s: DSSE payloadType is '%s', not %s", what, payload_type ? payload_type : "(none)",
+                  SIGSTORE_BUNDLE_PAYLOAD_TYPE);
+        goto out;
+    }
+    if (decode_field(env, "payload", what, "dsseEnvelope.payload", &payload, err) != 0)
+        goto out;
+    const struct json_value *sigs = json_object_get_array(env, "signatures");
+    if (!sigs || sigs->count != 1 || sigs->items[0]->type != JSON_OBJECT) {
+        error_set(err, ERROR_INPUT, "%s: DSSE envelope must carry exactly one signature (has %zu)", what,
+                  sigs ? sigs->count : 0);
+        goto out;
+    }
+    if (decode_field(sigs->items[0], "sig", what, "dsseEnvelope.signatures[0].sig", &signature, err) != 0)
+        goto out;
+    sigstore_bundle_pae(payload_type, payload.data, payload.len, &pae);
+    char statement_digest[8 + SHA256_HEX_LEN];
+    {
+        char hex[SHA256_HEX_LEN + 1];
+        sha256_hex(payload.data, payload.len, hex);
+        snprintf(statement_digest, sizeof statement_digest, "sha256:%s", hex);
+    }
+    if (read_certificates(vm, what, &leaf, &rest, err) != 0)
+        goto out;
+    struct verify_receipt attempt = *receipt;
+    snprintf(attempt.method, sizeof attempt.method, "sigstore-bundle");
+    if (!leaf) {
+        if (!json_object_get(vm, "publicKey")) {
+            error_set(err, ERROR_INPUT, "%s: verificationMaterial has neither a certificate nor a publicKey", what);
+            goto out;
+        }
+        if (trust->key_count == 0) {
+            error_set(err, ERROR_INPUT,
+                      "%s: bundle was signed with a key but policy %s has no public keys; add the signer's public "
+                      "key to the policy",
+                      what, trust->policy->name ? trust->policy->name : "(unnamed)");
+            goto out;
+        }
+        const struct public_key *matched = NULL;
+        int v = verify_trust_check_keys(trust, pae.data, pae.len, signature.data, signature.len, &matched, err);
+        if (v < 0)
+            goto out;
+        if (v == 0) {
+            char keys[1024];
+            verify_trust_describe_keys(trust, keys, sizeof keys);
+            error_set(err, ERROR_INPUT, "%s: DSSE signature by %s %s does not verify over statement %s", what,
+                      trust->key_count == 1 ? "key" : "none of the keys", keys, statement_digest);
+            goto out;
+        }
+        snprintf(attempt.key_fingerprint, sizeof attempt.key_fingerprint, "%s", public_key_fingerprint(matched));
+    } else {
+        if (!trust->keyless) {
+            error_set(err, ERROR_INPUT,
+                      "%s: signed keyless (Fulcio certificate) but policy %s has no keyless identity; add issuer, "
+                      "identity regexp and trusted root to it",
+                      what, trust->policy->name ? trust->policy->name : "(unnamed)");
+            goto out;
+        }
+        if (public_key_from_evp(X509_get0_pubkey(leaf), what, &cert_key, err) != 0)
+            goto out;
+        int v = public_key_verify(cert_key, PUBLIC_KEY_ANY_HASH, pae.data, pae.len, signature.data, signature.len, err);
+        if (v < 0)
+            goto out;
+        if (v == 0) {
+            error_set(err, ERROR_INPUT, "%s: DSSE signature does not verify with the bundle's certificate over statement %s",
+                      what, statement_digest);
+            goto out;
+        }
+        if (verify_tlog(trust, vm, &signature, leaf, &payload, what, &entry, err) != 0)
+            goto out;
+        if (verify_trust_check_signer(trust, leaf, rest, entry.integrated_time, what, &signer, err) != 0)
+            goto out;
+        snprintf(attempt.identity, sizeof attempt.identity, "%s", signer.identity);
+        snprintf(attempt.issuer, sizeof attempt.issuer, "%s", signer.issuer);
+        snprintf(attempt.cert_fingerprint, sizeof attempt.cert_fingerprint, "%s", signer.cert_fingerprint);
+        snprintf(attempt.key_fingerprint, sizeof attempt.key_fingerprint, "%s", public_key_fingerprint(cert_key));
+        attempt.log_index = entry.log_index;
+        attempt.integrated_time = entry.integrated_time;
+    }
+    char *sub = xasprintf("%s statement %s", what, statement_digest);
+    int claims = sigstore_bundle_check_statement(payload.data, payload.len, manifest_digest, sub, err);
+    free(sub);
+    if (claims != 0)
+        goto out;
+    *receipt = attempt;
+    rc = 0;
+out:
+    verify_trust_signer_free(&signer);
+    rekor_entry_free(&entry);
+    public_key_free(cert_key);
+    X509_free(leaf);
+    sk_X509_pop_free(rest, X509_free);
+    buffer_free(&payload);
+    buffer_free(&signature);
+    buffer_free(&pae);
+    json_free(doc);
+    return rc;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* One referrer manifest: 0 not a bundle (skip), 1 verified, -1 rejected (err). */
+static int verify_referrer(const struct verify_trust *trust, const struct verify_source *source,
+                           const char *referrer, const char *manifest_digest, struct verify_receipt *receipt,
+                           struct error *err)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    struct error ignored = {0};
+    if (digest_parse(referrer, hex, &ignored) != 0)
+        return error_set(err, ERROR_INPUT, "referrer '%s' is not a sha256 digest", referrer);
+    struct buffer manifest = BUFFER_INIT, bundle = BUFFER_INIT;
+    struct json_value *doc = NULL;
+    char *what = xasprintf("Sigstore bundle referrer %s", referrer);
+    int rc = -1;
+    int found = source->read_blob(source->context, referrer, SIGSTORE_BUNDLE_MANIFEST_MAX, &manifest, err);
+    if (found <= 0) {
+        if (found == 0)
+            error_set(err, ERROR_INPUT, "%s: manifest is missing from the source", what);
+        goto out;
+    }
+    char got[SHA256_HEX_LEN + 1];
+    sha256_hex(manifest.data, manifest.len, got);
+    if (strcmp(got, hex) != 0) {
+        error_set(err, ERROR_INPUT, "%s: manifest bytes hash to sha256:%s", what, got);
+        goto out;
+    }
+    if (json_parse(buffer_cstr(&manifest), manifest.len, what, &doc, err) != 0)
+        goto out;
+    if (doc->type != JSON_OBJECT) {
+        rc = 0;
+        goto out;
+    }
+    const struct json_value *layers = json_object_get_array(doc, "layers");
+    const struct json_value *config = json_object_get_object(doc, "config");
+    bool bundle_layer = false;
+    for (size_t i = 0; layers && i < layers->count; i++)
+        if (layers->items[i]->type == JSON_OBJECT &&
+            has_prefix(json_object_get_string(layers->items[i], "mediaType"), SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX))
+            bundle_layer = true;
+    if (!has_prefix(json_object_get_string(doc, "artifactType"), SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX) &&
+        !(config && has_prefix(json_object_get_string(config, "mediaType"), SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX)) &&
+        !bundle_layer) {
+        rc = 0; /* an SBOM, an attestation of another kind, …: not ours to judge */
+        goto out;
+    }
+    const struct json_value *subject = json_object_get_object(doc, "subject");
+    const char *subject_digest = subject ? json_object_get_string(subject, "digest") : NULL;
+    if (!subject_digest || strcmp(subject_digest, manifest_digest) != 0) {
+        error_set(err, ERROR_INPUT, "%s: subject is %s, not %s", what, subject_digest ? subject_digest : "(none)",
+                  manifest_digest);
+        goto out;
+    }
+    /* cosign reads exactly one layer, of a bundle media type. */
+    if (!layers || layers->count != 1 || !bundle_layer) {
+        error_set(err, ERROR_INPUT, "%s: a bundle manifest has exactly one layer of type %s*", what,
+                  SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX);
+        goto out;
+    }
+    const struct json_value *layer = layers->items[0];
+    const char *layer_digest = json_object_get_string(layer, "digest");
+    int64_t size = -1;
+    char layer_hex[SHA256_HEX_LEN + 1];
+    if (!layer_digest || digest_parse(layer_digest, layer_hex, &ignored) != 0 ||
+        !json_object_get_int64(layer, "size", &size) || size < 0 || size > SIGSTORE_BUNDLE_MAX_SIZE) {
+        error_set(err, ERROR_INPUT, "%s: bundle layer digest or size is missing, malformed or over %d bytes", what,
+                  SIGSTORE_BUNDLE_MAX_SIZE);
+        goto out;
+    }
+    found = source->read_blob(source->context, layer_digest, SIGSTORE_BUNDLE_MAX_SIZE, &bundle, err);
+    if (found <= 0) {
+        if (found == 0)
+            error_set(err, ERROR_INPUT, "%s: bundle blob %s is missing from the source", what, layer_digest);
+        goto out;
+    }
+    sha256_hex(bundle.data, bundle.len, got);
+    if (strcmp(got, layer_hex) != 0 || bundle.len != (size_t)size) {
+        error_set(err, ERROR_INPUT, "%s: bundle blob is sha256:%s (%zu bytes), not %s (%lld bytes)", what, got,
+                  bundle.len, layer_digest, (long long)size);
+        goto out;
+    }
+    char *bundle_what = xasprintf("%s bundle %s", what, layer_digest);
+    int v = sigstore_bundle_verify(trust, buffer_cstr(&bundle), bundle.len, bundle_what, manifest_digest, receipt, err);
+    free(bundle_what);
+    rc = v == 0 ? 1 : -1;
+out:
+    json_free(doc);
+    buffer_free(&manifest);
+    buffer_free(&bundle);
+    free(what);
+    return rc;
+}
+
+int sigstore_bundle_verify_image(const struct verify_trust *trust, const struct verify_source *source,
+                                 const char *manifest_digest, struct verify_receipt *receipt, struct error *err)
+{
+    if (!source->list_referrers || !source->read_blob)
+        return 0;
+    char **referrers = NULL;
+    int found = source->list_referrers(source->context, manifest_digest, &referrers, err);
+    if (found <= 0) {
+        if (referrers)
+            for (size_t i = 0; referrers[i]; i++)
+                free(referrers[i]);
+        free(referrers);
+        return found;
+    }
+    struct buffer failures = BUFFER_INIT;
+    int rc = 0;
+    size_t candidates = 0;
+    for (size_t i = 0; referrers && referrers[i] && rc != 1; i++) {
+        if (i >= SIGSTORE_BUNDLE_MAX_REFERRERS) {
+            buffer_appendf(&failures, "%smore than %d referrers; the rest were not examined", failures.len ? "; " : "",
+                           SIGSTORE_BUNDLE_MAX_REFERRERS);
+            break;
+        }
+        struct error e = {0};
+        struct verify_receipt attempt = *receipt;
+        int v = verify_referrer(trust, source, referrers[i], manifest_digest, &attempt, &e);
+        if (v == 1) {
+            *receipt = attempt;
+            rc = 1;
+        } else if (v < 0) {
+            candidates++;
+            if (e.code == ERROR_RUNTIME) {
+                *err = e;
+                rc = -1;
+                break;
+            }
+            buffer_appendf(&failures, "%s%s", failures.len ? "; " : "", e.message);
+        }
+    }
+    for (size_t i = 0; referrers && referrers[i]; i++)
+        free(referrers[i]);
+    free(referrers);
+    if (rc == 0 && candidates > 0) {
+        error_set(err, ERROR_INPUT, "%s", buffer_cstr(&failures));
+        rc = -1;
+    }
+    buffer_free(&failures);
+    return rc;
+}

@@ -1,0 +1,536 @@
+/* test_oci_flatten — applying layers into a directory (whiteouts, opaque directories, replacement
+ * across layers), every escape and bomb refused, diff_ids checked, output atomic; extracting
+ * single files; and the same flattened tree as `umoci unpack --rootless` produces. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "airfactory/layer_flatten.h"
+#include "airfactory/oci_import.h"
+#include "oci_test_layout.h"
+#include "test.h"
+
+struct env {
+    char *root;
+    char *store_dir;
+    struct store *store;
+    int seq;
+};
+
+static void env_open(struct env *e)
+{
+    memset(e, 0, sizeof *e);
+    e->root = tl_scratch();
+    e->store_dir = xasprintf("%s/store", e->root);
+    struct error err;
+    if (store_open(e->store_dir, STORE_WRITE, &e->store, &err) != 0)
+        printf("  %s\n", err.message);
+}
+
+static void env_close(struct env *e)
+{
+    store_close(e->store);
+    tl_rm(e->root);
+    free(e->root);
+    free(e->store_dir);
+}
+
+/* Import an image made of these layers; fills img. mangle_diff_id breaks the config's first diff_id. */
+static int make_image(struct env *e, const struct tl_entry *const *layers, const size_t *counts, size_t n,
+                      enum tl_compression c, bool mangle_diff_id, struct oci_image *img)
+{
+    struct tl_layer *ls = xcalloc(n, sizeof *ls);
+    for (size_t i = 0; i < n; i++)
+        tl_make_layer(layers[i], counts[i], c, &ls[i]);
+    if (mangle_diff_id)
+        ls[0].diff_id[10] = ls[0].diff_id[10] == '0' ? '1' : '0';
+    char *layout = xasprintf("%s/layout%d", e->root, e->seq);
+    char *tag = xasprintf("img%d", e->seq++);
+    char manifest[72];
+    size_t size;
+    tl_make_image(layout, "amd64", ls, n, manifest, &size);
+    char *entry = xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
+                            "\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}}",
+                            manifest, size, tag);
+    tl_write_index(layout, entry);
+    struct verify_policy policy = {.name = "test", .insecure = true};
+    struct oci_import_options opts = {.policy = &policy};
+    struct oci_import_result *r;
+    size_t count;
+    struct error err;
+    int rc = oci_import(e->store, layout, &opts, &r, &count, NULL, &err);
+    if (rc == 0) {
+        oci_import_results_free(r, count);
+        rc = oci_image_load(e->store, tag, NULL, img, &err);
+    }
+    if (rc != 0)
+        printf("  make_image: %s\n", err.message);
+    for (size_t i = 0; i < n; i++)
+        buffer_free(&ls[i].blob);
+    free(ls);
+    free(entry);
+    free(tag);
+    free(layout);
+    return rc;
+}
+
+static char *read_text(const char *dir, const char *rel)
+{
+    char *p = xasprintf("%s/%s", dir, rel);
+    struct buffer b = BUFFER_INIT;
+    struct error err;
+    char *out = fs_read_file(p, 1 << 20, &b, &err) == 0 ? buffer_take(&b) : NULL;
+    buffer_free(&b);
+    free(p);
+    return out;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+    char *p = xasprintf("%s/%s", dir, rel);
+    bool r = fs_exists(p);
+    free(p);
+    return r;
+}
+
+static void check_text(const char *dir, const char *rel, const char *want)
+{
+    char *got = read_text(dir, rel);
+    CHECK_STR(got, want);
+    free(got);
+}
+
+static int flatten(struct env *e, const struct oci_image *img, const char *name, const struct layer_flatten_options *o,
+                   struct error *err)
+{
+    char *dest = xasprintf("%s/%s", e->root, name);
+    int rc = layer_flatten(e->store, img, dest, o, err);
+    free(dest);
+    return rc;
+}
+
+#define LAYER(...) ((const struct tl_entry[]){__VA_ARGS__})
+#define COUNT(...) (sizeof((const struct tl_entry[]){__VA_ARGS__}) / sizeof(struct tl_entry))
+
+static void test_flatten_whiteouts(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"etc/", 'd', NULL, 0755, 0},     {"etc/keep", 'f', "keep", 0600, 0}, {"etc/gone", 'f', "gone", 0, 0},
+        {"bin/", 'd', NULL, 0750, 0},     {"bin/tool", 'f', "#!/bin/sh\n", 0755, 0},
+        {"d/old1", 'f', "old", 0, 0},     {"d/sub/old2", 'f', "old", 0, 0},
+        {"replace-me", 'f', "file", 0, 0}, {"was-dir/x", 'f', "x", 0, 0},
+    };
+    const struct tl_entry l2[] = {
+        {"etc/.wh.gone", 'f', "", 0, 0},
+        {".wh.bin", 'f', "", 0, 0},
+        {"d/new", 'f', "new", 0, 0},
+        {"d/sub/new2", 'f', "new2", 0, 0}, /* an implicit child this layer writes before the marker */
+        {"d/.wh..wh..opq", 'f', "", 0, 0},
+        {"replace-me/", 'd', NULL, 0755, 0}, /* a directory entry replaces the lower file */
+        {"replace-me/inside", 'f', "now a dir", 0, 0},
+        {"was-dir", 'f', "now a file", 0, 0},
+        {"etc/keep", 'f', "updated", 0640, 0},
+    };
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {sizeof l1 / sizeof l1[0], sizeof l2 / sizeof l2[0]};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    struct error err;
+    error_clear(&err);
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    char *out = xasprintf("%s/out", e.root);
+    check_text(out, "etc/keep", "updated");
+    CHECK(!exists(out, "etc/gone"));
+    CHECK(!exists(out, "etc/.wh.gone"));
+    CHECK(!exists(out, "bin"));
+    check_text(out, "d/new", "new");
+    check_text(out, "d/sub/new2", "new2");
+    CHECK(!exists(out, "d/old1"));
+    CHECK(!exists(out, "d/sub/old2"));
+    CHECK(!exists(out, "d/.wh..wh..opq"));
+    check_text(out, "replace-me/inside", "now a dir");
+    check_text(out, "was-dir", "now a file");
+    struct stat st;
+    char *p = xasprintf("%s/etc/keep", out);
+    CHECK_INT(stat(p, &st), 0);
+    CHECK_INT(st.st_mode & 07777, 0640);
+    CHECK_INT(st.st_mtime, 1700000000);
+    free(p);
+    p = xasprintf("%s/etc", out);
+    CHECK_INT(stat(p, &st), 0);
+    CHECK_INT(st.st_mtime, 1700000000); /* directory times applied after their contents */
+    free(p);
+    free(out);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_flatten_links(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"usr/bin/busybox", 'f', "bb", 0755, 0},
+        {"usr/bin/sh", 'l', "busybox", 0, 0},
+        {"bin", 'l', "/usr/bin", 0, 0}, /* absolute targets are rooted in the image */
+        {"usr/bin/ls", 'h', "usr/bin/busybox", 0, 0},
+    };
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {4};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_ZSTD, false, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
+    char *p = xasprintf("%s/out/usr/bin/sh", e.root);
+    char target[64] = {0};
+    CHECK(readlink(p, target, sizeof target - 1) > 0);
+    CHECK_STR(target, "busybox");
+    free(p);
+    struct stat a, b;
+    char *pa = xasprintf("%s/out/usr/bin/busybox", e.root), *pb = xasprintf("%s/out/usr/bin/ls", e.root);
+    CHECK_INT(stat(pa, &a), 0);
+    CHECK_INT(stat(pb, &b), 0);
+    CHECK(a.st_ino == b.st_ino);
+    CHECK_INT(a.st_nlink, 2);
+    free(pa);
+    free(pb);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+/* A hostile layer: refused, with no output directory left behind. */
+static void expect_flatten_refused(const struct tl_entry *entries, size_t n, const char *want, const char *want2)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry *layers[] = {entries};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, &n, 1, TL_GZIP, false, &img), 0);
+    struct error err;
+    error_clear(&err);
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
+    if (!strstr(err.message, want) || (want2 && !strstr(err.message, want2)))
+        printf("  message: %s\n  wanted: '%s' '%s'\n", err.message, want, want2 ? want2 : "");
+    CHECK(strstr(err.message, want) != NULL);
+    CHECK(!want2 || strstr(err.message, want2) != NULL);
+    CHECK(strstr(err.message, img.layers[0].digest) != NULL); /* which layer */
+    size_t count;
+    char **names = tl_list_dir(e.root, &count);
+    for (size_t i = 0; i < count; i++)
+        CHECK(strncmp(names[i], "out", 3) != 0); /* neither out nor out.tmp-* */
+    tl_free_list(names, count);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_flatten_refuses_traversal(void)
+{
+    expect_flatten_refused(LAYER({"../escape", 'f', "x", 0, 0}), 1, "path-traversal", "../escape");
+    expect_flatten_refused(LAYER({"/etc/passwd", 'f', "x", 0, 0}), 1, "path-traversal", NULL);
+    expect_flatten_refused(LAYER({"a/../../b", 'f', "x", 0, 0}), 1, "path-traversal", NULL);
+}
+
+static void test_flatten_refuses_symlink_escape(void)
+{
+    expect_flatten_refused(LAYER({"usr/lib/evil", 'l', "../../../etc", 0, 0}), 1, "leads outside", "usr/lib/evil");
+    expect_flatten_refused(LAYER({"evil", 'l', "/../../etc", 0, 0}), 1, "leads outside", NULL);
+}
+
+static void test_flatten_refuses_write_through_symlink(void)
+{
+    /* the link itself points inside; writing through it is still refused */
+    expect_flatten_refused(LAYER({"usr/", 'd', NULL, 0, 0}, {"lnk", 'l', "usr", 0, 0}, {"lnk/file", 'f', "x", 0, 0}),
+                           3, "goes through 'lnk', which is a symlink", NULL);
+    /* and across layers */
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"etc", 'l', "/tmp", 0, 0}};
+    const struct tl_entry l2[] = {{"etc/cron.d/evil", 'f', "x", 0, 0}};
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {1, 1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
+    CHECK(strstr(err.message, "symlink") != NULL);
+    CHECK(strstr(err.message, "layer 2/2") != NULL);
+    CHECK(!fs_exists("/tmp/cron.d/evil"));
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_flatten_refuses_hardlink_outside(void)
+{
+    expect_flatten_refused(LAYER({"h", 'h', "../../etc/passwd", 0, 0}), 1, "points outside", NULL);
+    expect_flatten_refused(LAYER({"h", 'h', "/etc/passwd", 0, 0}), 1, "points outside", NULL);
+    expect_flatten_refused(LAYER({"h", 'h', "not/there", 0, 0}), 1, "not a file earlier in the image", NULL);
+}
+
+static void test_flatten_refuses_special_files(void)
+{
+    expect_flatten_refused(LAYER({"dev/null", 'c', NULL, 0, 0}), 1, "device node", "dev/null");
+    expect_flatten_refused(LAYER({"run/fifo", 'p', NULL, 0, 0}), 1, "FIFO", NULL);
+}
+
+static void test_flatten_bombs(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"zeros", 'f', NULL, 0644, 24u << 20}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    struct error err;
+    struct layer_flatten_options ratio = {.limits = {.ratio_floor = 4u << 20}};
+    CHECK_INT(flatten(&e, &img, "out", &ratio, &err), -1);
+    CHECK(strstr(err.message, "decompression bomb") != NULL);
+    CHECK(strstr(err.message, img.layers[0].digest) != NULL);
+    struct layer_flatten_options bytes = {.limits = {.max_bytes = 1u << 20}};
+    CHECK_INT(flatten(&e, &img, "out", &bytes, &err), -1);
+    CHECK(strstr(err.message, "past 1048576 bytes") != NULL);
+    CHECK(!exists(e.root, "out"));
+    /* within the defaults it is fine: 24 MiB is below the ratio floor */
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
+    char *p = xasprintf("%s/out/zeros", e.root);
+    struct stat st;
+    CHECK_INT(stat(p, &st), 0);
+    CHECK_INT(st.st_size, 24u << 20);
+    free(p);
+    oci_image_free(&img);
+    /* entry count */
+    struct tl_entry many[50];
+    char names[50][16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(names[i], sizeof names[i], "f%d", i);
+        many[i] = (struct tl_entry){names[i], 'f', "x", 0, 0};
+    }
+    const struct tl_entry *ml[] = {many};
+    size_t mc[] = {50};
+    CHECK_INT(make_image(&e, ml, mc, 1, TL_NONE, false, &img), 0);
+    struct layer_flatten_options entries = {.limits = {.max_entries = 10}};
+    CHECK_INT(flatten(&e, &img, "out2", &entries, &err), -1);
+    CHECK(strstr(err.message, "more than 10 entries") != NULL);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_flatten_diff_id_mismatch(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"a", 'f', "a", 0, 0}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, true, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
+    CHECK(strstr(err.message, "diff_id") != NULL);
+    CHECK(strstr(err.message, img.diff_ids[0]) != NULL);
+    CHECK(!exists(e.root, "out"));
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_flatten_dest_rules(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"a", 'f', "a", 0, 0}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    struct error err;
+    char *dest = xasprintf("%s/full", e.root);
+    fs_mkdir_p(dest, 0755, &err);
+    char *f = xasprintf("%s/existing", dest);
+    fs_write_file_atomic(f, "x", 1, 0644, &err);
+    CHECK_INT(layer_flatten(e.store, &img, dest, NULL, &err), -1);
+    CHECK(strstr(err.message, "not empty") != NULL);
+    unlink(f);
+    CHECK_INT(layer_flatten(e.store, &img, dest, NULL, &err), 0); /* an empty directory is fine */
+    check_text(dest, "a", "a");
+    free(f);
+    free(dest);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+/* An extension image: flatten only rootfs/, re-rooted */
+static void test_flatten_prefix(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"manifest.yaml", 'f', "version: v1alpha1\n", 0, 0},
+        {"rootfs/usr/lib/firmware/fw.bin", 'f', "fw", 0, 0},
+        {"rootfs/usr/local/bin/tool", 'f', "tool", 0755, 0},
+        {"rootfs/usr/local/lib/old", 'f', "old", 0, 0},
+    };
+    const struct tl_entry l2[] = {{"rootfs/usr/local/lib/.wh.old", 'f', "", 0, 0}};
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {4, 1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    struct error err;
+    struct layer_flatten_options o = {.prefix = "/rootfs"};
+    CHECK_INT(flatten(&e, &img, "rootfs", &o, &err), 0);
+    char *out = xasprintf("%s/rootfs", e.root);
+    check_text(out, "usr/lib/firmware/fw.bin", "fw");
+    check_text(out, "usr/local/bin/tool", "tool");
+    CHECK(!exists(out, "usr/local/lib/old"));
+    CHECK(!exists(out, "manifest.yaml"));
+    CHECK(!exists(out, "rootfs"));
+    free(out);
+    struct layer_flatten_options bad = {.prefix = "../x"};
+    CHECK_INT(flatten(&e, &img, "bad", &bad, &err), -1);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_extract_files(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"usr/install/amd64/vmlinuz", 'f', "kernel-1", 0644, 0},
+        {"usr/install/amd64/initramfs.xz", 'f', "initramfs-1", 0644, 0},
+        {"usr/install/amd64/systemd-boot.efi", 'f', "sd-boot", 0644, 0},
+        {"image-digests", 'f', "ghcr.io/siderolabs/gvisor:20231214.0-v1.7.0@sha256:abc\n", 0644, 0},
+        {"deleted-later", 'f', "x", 0, 0},
+        {"link", 'l', "image-digests", 0, 0},
+    };
+    const struct tl_entry l2[] = {
+        {"usr/install/amd64/vmlinuz", 'f', "kernel-2", 0600, 0}, /* the upper layer wins */
+        {".wh.deleted-later", 'f', "", 0, 0},
+        {"usr/install/amd64/alias.efi", 'h', "usr/install/amd64/sd-copy", 0, 0},
+        {"usr/install/amd64/sd-copy", 'f', "sd-copy", 0, 0},
+    };
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {6, 4};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    char *k = xasprintf("%s/vmlinuz", e.root), *i = xasprintf("%s/initramfs.xz", e.root);
+    struct layer_extract_file files[] = {
+        {.path = "/usr/install/amd64/vmlinuz", .dest = k},
+        {.path = "usr/install/amd64/initramfs.xz", .dest = i},
+    };
+    struct error err;
+    CHECK_INT(layer_extract(e.store, &img, files, 2, false, NULL, &err), 0);
+    check_text(e.root, "vmlinuz", "kernel-2");
+    check_text(e.root, "initramfs.xz", "initramfs-1");
+    CHECK(files[0].found && files[0].size == 8 && files[0].mode == 0600);
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(layer_read_file(e.store, &img, "/image-digests", 0, &b, &err), 1);
+    CHECK(strstr(buffer_cstr(&b), "gvisor") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "deleted-later", 0, &b, &err), 0);
+    CHECK_INT(layer_read_file(e.store, &img, "never-there", 0, &b, &err), 0);
+    CHECK_INT(layer_read_file(e.store, &img, "usr/install/amd64/alias.efi", 0, &b, &err), 1);
+    CHECK_STR(buffer_cstr(&b), "sd-copy");
+    CHECK_INT(layer_read_file(e.store, &img, "link", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "symlink") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "usr/install", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "directory") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "image-digests", 10, &b, &err), -1); /* over max_size */
+    struct layer_extract_file missing = {.path = "deleted-later", .dest = k};
+    CHECK_INT(layer_extract(e.store, &img, &missing, 1, false, NULL, &err), -1);
+    CHECK(strstr(err.message, "a layer deletes it") != NULL);
+    check_text(e.root, "vmlinuz", "kernel-2"); /* the failed extraction left the old file alone */
+    buffer_free(&b);
+    free(k);
+    free(i);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+static void test_corrupt_layer_data(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"a", 'f', "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0, 0}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {1};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    /* damage the stored blob behind the store's back */
+    char *p = store_blob_path(e.store, img.layers[0].digest);
+    struct buffer b = BUFFER_INIT;
+    struct error err;
+    fs_read_file(p, 1 << 20, &b, &err);
+    for (size_t i = 12; i < b.len - 8; i++)
+        b.data[i] ^= 0x5a;
+    fs_write_file_atomic(p, b.data, b.len, 0644, &err);
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
+    CHECK(strstr(err.message, "corrupt") != NULL || strstr(err.message, "truncated") != NULL);
+    buffer_free(&b);
+    free(p);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+/* Outside check: umoci unpacks the same store (it is an OCI layout) to the same tree. */
+static void test_same_tree_as_umoci(void)
+{
+    if (access("/usr/bin/umoci", X_OK) != 0) {
+        printf("  umoci not installed: comparison skipped\n");
+        return;
+    }
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"etc/", 'd', NULL, 0755, 0},      {"etc/hostname", 'f', "talos\n", 0644, 0},
+        {"etc/gone", 'f', "gone", 0, 0},   {"usr/bin/busybox", 'f', "bb", 0755, 0},
+        {"usr/bin/sh", 'l', "busybox", 0, 0}, {"opt/a/b", 'f', "b", 0, 0},
+    };
+    const struct tl_entry l2[] = {
+        {"etc/.wh.gone", 'f', "", 0, 0}, {"opt/a/.wh..wh..opq", 'f', "", 0, 0}, {"opt/a/c", 'f', "c", 0, 0},
+        {"usr/bin/ls", 'h', "usr/bin/busybox", 0, 0},
+    };
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {6, 4};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "ours", NULL, &err), 0);
+    char *cmd = xasprintf("cd %s && umoci unpack --rootless --image store:%s bundle >umoci.log 2>&1 && "
+                          "diff -r --no-dereference ours bundle/rootfs >diff.log 2>&1",
+                          e.root, img.reference);
+    int rc = system(cmd);
+    if (rc != 0) {
+        char *log = xasprintf("cat %s/umoci.log %s/diff.log", e.root, e.root);
+        if (system(log) != 0)
+            printf("  (no logs)\n");
+        free(log);
+    }
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    free(cmd);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+int main(void)
+{
+    RUN(test_flatten_whiteouts);
+    RUN(test_flatten_links);
+    RUN(test_flatten_refuses_traversal);
+    RUN(test_flatten_refuses_symlink_escape);
+    RUN(test_flatten_refuses_write_through_symlink);
+    RUN(test_flatten_refuses_hardlink_outside);
+    RUN(test_flatten_refuses_special_files);
+    RUN(test_flatten_bombs);
+    RUN(test_flatten_diff_id_mismatch);
+    RUN(test_flatten_dest_rules);
+    RUN(test_flatten_prefix);
+    RUN(test_extract_files);
+    RUN(test_corrupt_layer_data);
+    RUN(test_same_tree_as_umoci);
+    return TEST_MAIN_END();
+}
