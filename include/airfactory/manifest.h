@@ -110,7 +110,7 @@ struct plan_source {
 };
 
 struct plan {
-    struct plan_model *models;    /* deduplicated, in manifest order (schematic, version, arch, output) */
+    struct plan_model *models;    /* deduplicated; order: schematic, version, output, arch (manifest order) */
     size_t model_count;
     struct plan_source *sources;  /* manifest order */
     size_t source_count;
