@@ -554,6 +554,27 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
+#ifdef FACTORY_HAVE_CMDLINE
+/* Glue to the cmdline module: the Talos kernel command line for this model and asset kind. */
+static int factory_cmdline_build(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
+                                 struct error *err)
+{
+    struct profile_set *profiles;
+    if (profile_set_load(&profiles, err) != 0)
+        return -1;
+    enum cmdline_kind kind = iso                                        ? CMDLINE_KIND_ISO
+                             : name->kind == FACTORY_ASSET_UKI          ? CMDLINE_KIND_UKI
+                             : name->kind == FACTORY_ASSET_INSTALLER    ? CMDLINE_KIND_INSTALLER
+                             : name->kind == FACTORY_ASSET_DISK         ? CMDLINE_KIND_IMAGE
+                                                                        : CMDLINE_KIND_CMDLINE;
+    struct cmdline_request req = {m->version, name->platform[0] ? name->platform : "metal", m->arch, kind,
+                                  name->secureboot, m->schematic->schematic, NULL, 0};
+    int rc = cmdline_build(profiles, &req, out, err);
+    profile_set_free(profiles);
+    return rc;
+}
+#endif
+
 static int model_cmdline(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
                          struct error *err)
 {
