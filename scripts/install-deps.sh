@@ -19,7 +19,7 @@ builder_tools=(
 test_packages=(
   python3 openssl sqlite3 curl socat cpio zstd xz-utils squashfs-tools gdisk fdisk
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
-  skopeo umoci containerd python3-pefile sbsigntool binutils file jq
+  skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq
 )
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine
 # image may already carry its own Node.js, which Debian's npm conflicts with.
