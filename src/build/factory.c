@@ -19,6 +19,7 @@
 #include "airfactory/bundle_writer.h"
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
+#include "airfactory/disk_image.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
 #include "airfactory/json.h"
@@ -621,6 +622,74 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
 
+/* ---- disk images (owned by the disks branch): helpers for FACTORY_ASSET_DISK in build_asset ---- */
+static int build_disk_image(struct model *m, const char *path, const struct factory_asset_name *name,
+                            const char *cache_key, struct error *err)
+{
+#ifdef FACTORY_HAVE_CMDLINE
+    struct factory *f = m->f;
+    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    const struct schematic *s = m->schematic->schematic;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return -1;
+    struct disk_image_plan plan;
+    if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
+                            err) != 0)
+        return -1;
+    if (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot))
+        return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-{stub,boot}.efi", path,
+                         m->imager.imager->result.image.reference, m->arch);
+    struct buffer cmdline = BUFFER_INIT;
+    if (model_cmdline(m, name, CMDLINE_KIND_IMAGE, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+        buffer_free(&cmdline);
+        return -1;
+    }
+    struct uki_profile_set profiles;
+    uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+    struct uki_options o = {
+        .stub_path = m->imager.stub,
+        .kernel_path = m->imager.vmlinuz,
+        .initrd_path = m->initramfs_path,
+        .cmdline = buffer_cstr(&cmdline),
+        .talos_version = m->version,
+        .profiles = profiles.profiles,
+        .profile_count = profiles.count,
+        .timestamp = f->epoch,
+    };
+    char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
+    int rc = uki_build(&o, uki, err);
+    uki_profile_set_free(&profiles);
+    buffer_free(&cmdline);
+    struct meta_value meta[256];
+    size_t meta_count = 0;
+    disk_image_meta_values(&plan, s, meta, &meta_count);
+    struct disk_image_inputs in = {
+        .talos_version = m->version,
+        .arch = m->arch,
+        .sdboot_path = m->imager.systemd_boot,
+        .uki_path = uki,
+        .meta = meta,
+        .meta_count = meta_count,
+        .mtime = f->epoch,
+        .threads = (int)f->request->jobs,
+        .work_dir = scratch,
+    };
+    char *out = path_join(scratch, path);
+    if (rc == 0)
+        rc = disk_image_build(&plan, &in, out, err);
+    unlink(uki);
+    free(uki);
+    if (rc == 0)
+        rc = add_built_file(m, path, out, true, cache_key, err);
+    free(out);
+    return rc;
+#else
+    (void)cache_key;
+    return error_set(err, ERROR_RUNTIME, "%s: this build of airfactory has no kernel command line builder", path);
+#endif
+}
+/* ---- end of disk image helpers ---- */
+
 static int build_asset(struct model *m, const char *path, const struct factory_asset_name *name,
                        const char *cache_key, struct error *err)
 {
@@ -682,9 +751,10 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
+    case FACTORY_ASSET_DISK:
+        return build_disk_image(m, path, name, cache_key, err);
     case FACTORY_ASSET_ISO:
     case FACTORY_ASSET_INSTALLER:
-    case FACTORY_ASSET_DISK:
     case FACTORY_ASSET_UNKNOWN:
         break;
     }
