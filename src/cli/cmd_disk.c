@@ -50,15 +50,16 @@ static int disk_build(int argc, char **argv)
         {"initrd", required_argument, NULL, 'i'},     {"sd-boot", required_argument, NULL, 'b'},
         {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
-        {"output", required_argument, NULL, 'o'},     {NULL, 0, NULL, 0},
+        {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
     };
     const char *usage = "--talos-version V --stub EFI --kernel VMLINUZ --initrd INITRAMFS --sd-boot EFI "
                         "[--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
-                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] -o OUT   (the name, default OUT's file "
+                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] -o OUT   (the name, default OUT's file "
                         "name, picks platform, arch, format and compression)";
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
                *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
-               *out = NULL;
+               *out = NULL, *disk_size_text = NULL;
     bool secureboot = false;
     int c;
     optind = 1;
@@ -77,6 +78,7 @@ static int disk_build(int argc, char **argv)
         case 't': threads_text = optarg; break;
         case 'w': work = optarg; break;
         case 'o': out = optarg; break;
+        case 'D': disk_size_text = optarg; break;
         default: return cli_usage("disk build", usage);
         }
     }
@@ -106,7 +108,7 @@ static int disk_build(int argc, char **argv)
         rc = profile_set_load(&profiles, &err);
 
     /* platform and arch from the name: "metal-amd64.raw.zst" */
-    char platform[64] = "", arch[16] = "";
+    char platform[128] = "", arch[128] = "";
     if (rc == 0) {
         const char *dot = strchr(name, '.');
         size_t stem = dot ? (size_t)(dot - name) : strlen(name);
@@ -129,6 +131,13 @@ static int disk_build(int argc, char **argv)
     struct disk_image_plan plan;
     if (rc == 0)
         rc = disk_image_plan_for(profiles, name, platform, version, arch, secureboot, schematic, &plan, &err);
+    if (rc == 0 && disk_size_text) {
+        /* an explicit size (benchmarks, custom disks); the partitions must still fit */
+        uint32_t mib = 0;
+        rc = parse_u32(disk_size_text, "--disk-size-mib", &mib, &err);
+        if (rc == 0)
+            plan.disk_size = (uint64_t)mib << 20;
+    }
     if (rc == 0) {
         if (cmdline_text)
             buffer_append(&cmdline, cmdline_text, strlen(cmdline_text));
