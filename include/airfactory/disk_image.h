@@ -5,7 +5,8 @@
  * §2.4, partitions and sizes per version §7.3, sector size, output format and compression from
  * the Image Factory file name), the raw image (GPT via gpt.h, the EFI system partition via
  * fat.h: systemd-boot, the UKI under EFI/Linux, loader/loader.conf; META via meta_partition.h),
- * and the output formats: raw, fixed VHD (footer appended, qemu-img's force_size semantics),
+ * and the output formats: raw, qcow2 (qcow2.h, cluster size from the profile's diskFormatOptions),
+ * fixed VHD (footer appended, qemu-img's force_size semantics),
  * each optionally compressed as one stream (compress.h: zstd -18, xz -0, gzip -6, as the imager
  * runs them). Every step streams: the raw image is sparse (ftruncate + writes of data only) and
  * holes are never read back, so peak memory does not grow with the disk size.

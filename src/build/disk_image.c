@@ -15,6 +15,7 @@
 #include "airfactory/fs.h"
 #include "airfactory/gpt.h"
 #include "airfactory/memory.h"
+#include "airfactory/qcow2.h"
 
 #define MIB (1024ull * 1024ull)
 #define COPY_CHUNK (1u << 20)
@@ -400,49 +401,90 @@ static int compress_sparse(int in, const char *src, uint64_t size, struct compre
     return rc;
 }
 
+static int open_temp(const char *dir, const char *tag, char **path, struct error *err)
+{
+    *path = xasprintf("%s/disk-%s-%ld.img", dir, tag, (long)getpid());
+    int fd = open(*path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        error_errno(err, errno, "%s: create", *path);
+    return fd;
+}
+
+static void close_temp(int fd, char *path)
+{
+    if (fd >= 0)
+        close(fd);
+    if (path)
+        unlink(path);
+    free(path);
+}
+
+/* raw image -> [qcow2 | vhd footer] -> [compressed stream]; each stage's last one writes the
+ * atomic output file, earlier ones write temporary files in work_dir. */
 int disk_image_build(const struct disk_image_plan *plan, const struct disk_image_inputs *in, const char *out_path,
                      struct error *err)
 {
-    if (plan->format == DISK_IMAGE_QCOW2 || plan->format == DISK_IMAGE_OVA || plan->tar)
-        return error_set(err, ERROR_INPUT, "%s: %s%s disk images are not built by airfactory yet (raw and vhd are)",
-                         out_path, disk_image_format_name(plan->format), plan->tar ? ".tar.gz" : "");
+    if (plan->format == DISK_IMAGE_OVA || plan->tar)
+        return error_set(err, ERROR_INPUT,
+                         "%s: %s%s disk images are not built by airfactory yet (raw, qcow2 and vhd are)", out_path,
+                         disk_image_format_name(plan->format), plan->tar ? ".tar.gz" : "");
+    uint32_t cluster = 0;
+    if (plan->format == DISK_IMAGE_QCOW2 && qcow2_cluster_size_parse(plan->format_options, &cluster, err) != 0)
+        return error_prefix(err, "%s: ", out_path);
     struct atomic_file out;
     if (atomic_file_open(&out, out_path, 0644, err) != 0)
         return -1;
-    int rc = 0;
-    int image_fd = out.fd;
-    char *tmp = NULL;
-    if (plan->compression != COMPRESS_NONE) {
-        tmp = xasprintf("%s/disk-raw-%ld.img", in->work_dir, (long)getpid());
-        image_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (image_fd < 0)
-            rc = error_errno(err, errno, "%s: create", tmp);
+    bool compress = plan->compression != COMPRESS_NONE;
+    bool qcow2 = plan->format == DISK_IMAGE_QCOW2;
+    char *raw_tmp = NULL, *q_tmp = NULL;
+    int rc = 0, raw_fd = out.fd, q_fd = -1;
+    if (compress || qcow2) {
+        raw_fd = open_temp(in->work_dir, "raw", &raw_tmp, err);
+        if (raw_fd < 0)
+            rc = -1;
     }
-    const char *what = tmp ? tmp : out_path;
+    const char *raw_what = raw_tmp ? raw_tmp : out_path;
     uint64_t image_size = plan->disk_size;
     if (rc == 0)
-        rc = disk_image_write_raw(plan, in, image_fd, what, err);
+        rc = disk_image_write_raw(plan, in, raw_fd, raw_what, err);
     if (rc == 0 && plan->format == DISK_IMAGE_VHD) {
-        rc = disk_image_vhd_footer(image_fd, what, plan->disk_size, in->mtime, err);
+        rc = disk_image_vhd_footer(raw_fd, raw_what, plan->disk_size, in->mtime, err);
         image_size += 512;
     }
-    if (rc == 0 && tmp) {
+    int last_fd = raw_fd;
+    const char *last_what = raw_what;
+    if (rc == 0 && qcow2) {
+        if (compress) {
+            q_fd = open_temp(in->work_dir, "qcow2", &q_tmp, err);
+            if (q_fd < 0)
+                rc = -1;
+        } else
+            q_fd = out.fd;
+        if (rc == 0)
+            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, q_fd, q_tmp ? q_tmp : out_path, err);
+        struct stat st;
+        if (rc == 0 && fstat(q_fd, &st) != 0)
+            rc = error_errno(err, errno, "%s: stat", q_tmp ? q_tmp : out_path);
+        if (rc == 0)
+            image_size = (uint64_t)st.st_size;
+        last_fd = q_fd;
+        last_what = q_tmp ? q_tmp : out_path;
+    }
+    if (rc == 0 && compress) {
         struct compress_fd_sink sink_state = {.fd = out.fd, .what = out_path};
         struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
         struct compress_writer *w = NULL;
         rc = compress_writer_open(&w, &co, compress_sink_fd(&sink_state), err);
         if (rc == 0)
-            rc = compress_sparse(image_fd, what, image_size, w, err);
+            rc = compress_sparse(last_fd, last_what, image_size, w, err);
         if (rc == 0)
             rc = compress_writer_finish(w, err);
         compress_writer_free(w);
     }
-    if (tmp) {
-        if (image_fd >= 0)
-            close(image_fd);
-        unlink(tmp);
-        free(tmp);
-    }
+    if (raw_tmp)
+        close_temp(raw_fd, raw_tmp);
+    if (q_tmp)
+        close_temp(q_fd, q_tmp);
     if (rc == 0)
         rc = atomic_file_commit(&out, err); /* cleans up after itself on failure */
     else

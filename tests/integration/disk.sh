@@ -95,6 +95,19 @@ check_contains "qemu-img info: virtual size exact" "$info" "\"virtual-size\": $(
 check "qemu-img compare vhd vs raw" qemu-img compare -f vpc -F raw "$V" "$R"
 rm -f "$V"
 
+# qcow2 (oracle/exoscale/alibabacloud: cluster_size=8k), written in C: qemu-img checks and compares
+check "build oracle-amd64.raw (2246 MiB)" build "$S/a/oracle-amd64.raw" --disk-size-mib 2246
+check "build oracle-amd64.qcow2 (2246 MiB)" build "$S/a/oracle-amd64.qcow2" --disk-size-mib 2246
+Q=$S/a/oracle-amd64.qcow2
+check_contains "qemu-img check qcow2: no errors" "$(qemu-img check "$Q" 2>&1)" "No errors were found on the image."
+qi=$(qemu-img info --output=json "$Q" 2>&1)
+check_contains "qemu-img info: qcow2" "$qi" '"format": "qcow2"'
+check_contains "qemu-img info: cluster_size 8k (profile diskFormatOptions)" "$qi" '"cluster-size": 8192'
+check_contains "qemu-img info: virtual size" "$qi" "\"virtual-size\": $((2246 * 1048576))"
+check "qemu-img compare qcow2 vs raw" qemu-img compare -f qcow2 -F raw "$Q" "$S/a/oracle-amd64.raw"
+check "qcow2 holds only data clusters (< 64 MiB)" test "$(stat -c %s "$Q")" -lt 67108864
+rm -f "$Q" "$S/a/oracle-amd64.raw"
+
 # refusals
 check_fails "dual-boot (no GRUB yet) is refused" env SOURCE_DATE_EPOCH=1 $AIRFACTORY disk build --talos-version v1.11.3 \
   --stub "$I/systemd-stub.efi" --kernel "$I/vmlinuz" --initrd "$I/initramfs.xz" --sd-boot "$I/systemd-boot.efi" -o "$S/a/metal-amd64.raw.zst"

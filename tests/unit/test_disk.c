@@ -11,6 +11,7 @@
 #include "airfactory/memory.h"
 #include "airfactory/meta_partition.h"
 #include "airfactory/profile.h"
+#include "airfactory/qcow2.h"
 #include "airfactory/schematic.h"
 #include "test.h"
 
@@ -289,6 +290,22 @@ static void test_vhd_footer(void)
     unlink(path);
 }
 
+static void test_qcow2_options(void)
+{
+    uint32_t cs = 0;
+    struct error err = {0};
+    CHECK_INT(qcow2_cluster_size_parse("", &cs, &err), 0);
+    CHECK_INT(cs, 65536);
+    CHECK_INT(qcow2_cluster_size_parse("cluster_size=8k", &cs, &err), 0);
+    CHECK_INT(cs, 8192);
+    CHECK_INT(qcow2_cluster_size_parse("cluster_size=2M", &cs, &err), 0);
+    CHECK_INT(cs, 2u << 20);
+    CHECK_INT(qcow2_cluster_size_parse("cluster_size=3k", &cs, &err), -1);
+    CHECK_INT(qcow2_cluster_size_parse("cluster_size=8k,lazy_refcounts=on", &cs, &err), -1);
+    CHECK_INT(qcow2_cluster_size_parse("compat=0.10", &cs, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+}
+
 int main(void)
 {
     RUN(test_guid_from_label);
@@ -296,5 +313,6 @@ int main(void)
     RUN(test_meta_round_trip);
     RUN(test_plans);
     RUN(test_vhd_footer);
+    RUN(test_qcow2_options);
     return TEST_MAIN_END();
 }
