@@ -85,6 +85,10 @@ $(A)/airfactory-serve: $(call objs,$(A),$(SERVE_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
 
+# src/build/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
+PROFILE_DATA := $(wildcard profiles/*.yaml)
+$(R)/obj/src/build/profile.o $(A)/obj/src/build/profile.o: $(PROFILE_DATA)
+
 UNIT_BINS := $(patsubst tests/unit/%.c,$(A)/tests/%,$(UNIT_SRC))
 $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 	@mkdir -p $(dir $@)
@@ -109,7 +113,7 @@ run: demo
 # ---- fuzzing: libFuzzer needs clang ----
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
-$(A)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS)
+$(A)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS) $(PROFILE_DATA)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(DEFS) $(INCS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 fuzz: $(patsubst tests/fuzz/%.c,$(A)/fuzz/%,$(FUZZ_SRC))

@@ -35,10 +35,10 @@ check_contains() {
   case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not found in: $(echo "$2" | head -c 400)" ;; esac
 }
 
-# A scratch directory removed at exit. Usually called as T=$(scratch): that runs in a subshell,
-# whose own EXIT trap would delete the directory at once, so the directories are listed in a file
-# and the suite's shell removes them when it exits.
-_SCRATCH_LIST=${TMPDIR:-/tmp}/airfactory-scratch.$$   # $$ is the suite's pid, in subshells too
+# A scratch directory removed at exit. Used as S=$(scratch), it runs in a subshell, so the EXIT
+# trap that removes it must be set here, in the sourcing shell, not inside scratch().
+# ($$ is the sourcing shell's PID in subshells too; the list exists only once scratch() ran.)
+_SCRATCH_LIST=${TMPDIR:-/tmp}/airfactory-scratch-list.$$
 _scratch_cleanup() {
   local d
   [ -f "$_SCRATCH_LIST" ] || return 0

@@ -121,7 +121,8 @@ int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_
         free(line);
         p = nl ? nl + 1 : end;
     }
-    qsort(c->extensions, c->extension_count, sizeof *c->extensions, compare_extensions);
+    if (c->extension_count)
+        qsort(c->extensions, c->extension_count, sizeof *c->extensions, compare_extensions);
     for (size_t i = 1; i < c->extension_count; i++)
         if (strcmp(c->extensions[i].name, c->extensions[i - 1].name) == 0)
             return error_set(err, ERROR_INPUT, "%s: image-digests lists extension %s twice", what,

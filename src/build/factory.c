@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
+#include "airfactory/bundle_key.h"
 #include "airfactory/bundle_writer.h"
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
@@ -30,115 +31,11 @@
 #if __has_include("airfactory/cmdline.h")
 #include "airfactory/cmdline.h"
 #define FACTORY_HAVE_CMDLINE 1
+#else
+enum { CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI, CMDLINE_KIND_INSTALLER, CMDLINE_KIND_IMAGE };
+struct profile_set;
+static inline void profile_set_free(struct profile_set *p) { (void)p; }
 #endif
-
-/* ------------------------------------------------------------------ asset names */
-
-static bool is_arch(const char *s, size_t n, char out[16])
-{
-    static const struct {
-        const char *name, *canonical;
-    } arches[] = {{"amd64", "amd64"}, {"arm64", "arm64"}, {"x86_64", "amd64"}, {"i386", "amd64"}};
-    for (size_t i = 0; i < sizeof arches / sizeof arches[0]; i++) {
-        if (strlen(arches[i].name) == n && memcmp(s, arches[i].name, n) == 0) {
-            snprintf(out, 16, "%s", arches[i].canonical);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* "P-A[-secureboot]" (whole string s..s+n) into platform, arch, secureboot. */
-static bool split_platform_arch(const char *s, size_t n, struct factory_asset_name *out)
-{
-    static const char sb[] = "-secureboot";
-    if (n > sizeof sb - 1 && memcmp(s + n - (sizeof sb - 1), sb, sizeof sb - 1) == 0) {
-        out->secureboot = true;
-        n -= sizeof sb - 1;
-    }
-    const char *dash = NULL;
-    for (size_t i = n; i > 0; i--)
-        if (s[i - 1] == '-') {
-            dash = s + i - 1;
-            break;
-        }
-    if (!dash || dash == s)
-        return false;
-    size_t plen = (size_t)(dash - s);
-    if (plen >= sizeof out->platform || !is_arch(dash + 1, n - plen - 1, out->arch))
-        return false;
-    memcpy(out->platform, s, plen);
-    out->platform[plen] = '\0';
-    return true;
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err)
-{
-    memset(out, 0, sizeof *out);
-    size_t n = strlen(path);
-    if (strncmp(path, "kernel-", 7) == 0 && is_arch(path + 7, n - 7, out->arch)) {
-        out->kind = FACTORY_ASSET_KERNEL;
-        return 0;
-    }
-    if (strncmp(path, "initramfs-", 10) == 0 && has_suffix(path, ".xz") &&
-        is_arch(path + 10, n - 13, out->arch)) {
-        out->kind = FACTORY_ASSET_INITRAMFS;
-        return 0;
-    }
-    if (strncmp(path, "cmdline-", 8) == 0 && split_platform_arch(path + 8, n - 8, out)) {
-        out->kind = FACTORY_ASSET_CMDLINE;
-        return 0;
-    }
-    if (has_suffix(path, "-uki.efi") && split_platform_arch(path, n - 8, out)) {
-        out->kind = FACTORY_ASSET_UKI;
-        return 0;
-    }
-    if (has_suffix(path, ".iso") && split_platform_arch(path, n - 4, out)) {
-        out->kind = FACTORY_ASSET_ISO;
-        return 0;
-    }
-    if (has_suffix(path, ".tar")) {
-        const char *installer = strstr(path, "installer-");
-        if (installer && (installer == path || installer[-1] == '-')) {
-            struct factory_asset_name tmp = {0};
-            const char *rest = installer + 10;
-            /* "installer-A[-secureboot].tar": reuse the splitter with a dummy platform */
-            char buf[96];
-            snprintf(buf, sizeof buf, "x-%.*s", (int)(strlen(rest) - 4), rest);
-            if (split_platform_arch(buf, strlen(buf), &tmp)) {
-                out->kind = FACTORY_ASSET_INSTALLER;
-                snprintf(out->arch, sizeof out->arch, "%s", tmp.arch);
-                out->secureboot = tmp.secureboot;
-                if (installer != path)
-                    snprintf(out->platform, sizeof out->platform, "%.*s", (int)(installer - path - 1), path);
-                return 0;
-            }
-        }
-    }
-    static const char *const disk_formats[] = {".raw", ".qcow2", ".vhd", ".ova"};
-    static const char *const compressions[] = {"", ".xz", ".zst", ".gz", ".tar.gz"};
-    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
-        for (size_t f = 0; f < sizeof disk_formats / sizeof disk_formats[0]; f++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "%s%s", disk_formats[f], compressions[c]);
-            if (has_suffix(path, suffix) && split_platform_arch(path, n - strlen(suffix), out)) {
-                out->kind = FACTORY_ASSET_DISK;
-                return 0;
-            }
-        }
-    }
-    return error_set(err, ERROR_INPUT,
-                     "'%s' is not an Image Factory asset name; expected kernel-ARCH, initramfs-ARCH.xz, "
-                     "cmdline-PLATFORM-ARCH, PLATFORM-ARCH-uki.efi, PLATFORM-ARCH.iso, installer-ARCH.tar or "
-                     "PLATFORM-ARCH.raw.zst (and other disk formats)",
-                     path);
-}
 
 /* ------------------------------------------------------------------ progress events */
 
@@ -150,6 +47,7 @@ struct factory {
     char *work_dir;
     struct bundle_writer *writer;
     uint32_t epoch;
+    struct profile_set *profiles; /* loaded on first use */
 
     /* imported sources: one entry per (source, platform) */
     struct imported {
@@ -441,7 +339,7 @@ struct model {
     char **extension_dirs;
     const struct imported **extension_images;
     size_t extension_count;
-    char inputs_digest[SHA256_HEX_LEN + 1]; /* over every input digest: part of every cache key */
+    bool extensions_resolved;
     char *initramfs_path;                   /* built lazily, in the writer's scratch dir */
     const char **source_digests;            /* provenance */
     size_t source_digest_count;
@@ -473,6 +371,19 @@ static int model_prepare(struct model *m, struct error *err)
     m->yaml = buffer_take(&yaml);
     if (extract_imager(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
+    m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
+    m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
+    return 0;
+}
+
+/* Resolve and flatten the schematic's extensions (only assets that contain an initramfs need
+ * them: an amd64-only microcode extension must not stop kernel-arm64). */
+static int model_extensions(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    if (m->extensions_resolved)
+        return 0;
     if (s->extension_count) {
         struct version_catalog *vc = catalog_for(f, m->version, err);
         if (!vc)
@@ -506,17 +417,9 @@ static int model_prepare(struct model *m, struct error *err)
             m->extension_count++;
         }
     }
-    /* inputs digest: imager manifest + extension manifests, in order */
-    struct sha256_stream h;
-    sha256_stream_init(&h);
-    m->source_digests = xcalloc(m->extension_count + 1, sizeof *m->source_digests);
-    m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
-    sha256_stream_update(&h, m->imager.imager->result.image.manifest_digest, OCI_DIGEST_SIZE - 1);
-    for (size_t i = 0; i < m->extension_count; i++) {
-        sha256_stream_update(&h, m->extension_images[i]->result.image.manifest_digest, OCI_DIGEST_SIZE - 1);
+    for (size_t i = 0; i < m->extension_count; i++)
         m->source_digests[m->source_digest_count++] = m->extension_images[i]->result.image.digest;
-    }
-    sha256_stream_final_hex(&h, m->inputs_digest);
+    m->extensions_resolved = true;
     return 0;
 }
 
@@ -524,6 +427,8 @@ static int model_initramfs(struct model *m, struct error *err)
 {
     if (m->initramfs_path)
         return 0;
+    if (model_extensions(m, err) != 0)
+        return -1;
     struct initramfs_options o = {0};
     if (initramfs_options_for_version(&o, m->version, err) != 0)
         return -1;
@@ -546,27 +451,54 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
-static int model_cmdline(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
+/* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
+static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
-    return factory_cmdline_build(m, name, iso, out, err);
+    struct factory *f = m->f;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return -1;
+    struct cmdline_request request = {
+        .version = m->version,
+        .platform = name->platform,
+        .arch = m->arch,
+        .kind = (enum cmdline_kind)kind,
+        .secureboot = name->secureboot,
+        .schematic = m->schematic->schematic,
+    };
+    return cmdline_build(f->profiles, &request, out, err);
 #else
     (void)out;
-    (void)iso;
+    (void)kind;
     return error_set(err, ERROR_RUNTIME, "cmdline-%s-%s: this build of airfactory has no kernel command line builder",
                      name->platform, m->arch);
 #endif
 }
 
-/* Cache key: every input that can change the bytes of an asset. */
-static void asset_cache_key(const struct model *m, const char *path, char key[SHA256_HEX_LEN + 1])
+/* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
+ * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
+ * version and platform profile (part of the builder), everything holding an initramfs on the imager
+ * and every extension image. */
+static int asset_cache_key(struct model *m, const char *path, const struct asset_path *name,
+                           char key[SHA256_HEX_LEN + 1], struct error *err)
 {
     struct buffer b = BUFFER_INIT;
-    buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\ninputs=%s\n",
-                   AIRFACTORY_VERSION, path, m->id, m->version, m->arch, m->inputs_digest);
+    buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\n",
+                   AIRFACTORY_VERSION, path, m->id, m->version, m->arch);
+    if (name->kind != ASSET_CMDLINE)
+        buffer_appendf(&b, "imager=%s\n", m->imager.imager->result.image.manifest_digest);
+    if (name->kind != ASSET_CMDLINE && name->kind != ASSET_KERNEL) {
+        if (model_extensions(m, err) != 0) {
+            buffer_free(&b);
+            return -1;
+        }
+        for (size_t i = 0; i < m->extension_count; i++)
+            buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+    }
     sha256_hex(b.data, b.len, key);
     buffer_free(&b);
+    return 0;
 }
 
 static int add_built_file(struct model *m, const char *path, const char *file, bool move, const char *cache_key,
@@ -581,13 +513,13 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
 
-static int build_asset(struct model *m, const char *path, const struct factory_asset_name *name,
+static int build_asset(struct model *m, const char *path, const struct asset_path *name,
                        const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
     const char *scratch = bundle_writer_scratch_dir(f->writer);
     switch (name->kind) {
-    case FACTORY_ASSET_KERNEL: {
+    case ASSET_KERNEL: {
         char *out = path_join(scratch, path);
         int rc = kernel_build(m->imager.vmlinuz, out, err);
         if (rc == 0)
@@ -595,14 +527,14 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_INITRAMFS:
+    case ASSET_INITRAMFS:
         if (model_initramfs(m, err) != 0)
             return -1;
         return add_built_file(m, path, m->initramfs_path, false, cache_key, err);
-    case FACTORY_ASSET_CMDLINE: {
+    case ASSET_CMDLINE: {
         struct buffer cmdline = BUFFER_INIT;
         char digest[BUNDLE_DIGEST_SIZE];
-        int rc = model_cmdline(m, name, false, &cmdline, err);
+        int rc = model_cmdline(m, name, CMDLINE_KIND_CMDLINE, &cmdline, err);
         if (rc == 0)
             rc = bundle_writer_add_blob_bytes(f->writer, cmdline.data ? cmdline.data : "", cmdline.len,
                                               bundle_asset_media_type(path), digest, err);
@@ -612,12 +544,12 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         buffer_free(&cmdline);
         return rc;
     }
-    case FACTORY_ASSET_UKI: {
+    case ASSET_UKI: {
         if (!fs_exists(m->imager.stub))
             return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi", path,
                              m->imager.imager->result.image.reference, m->arch);
         struct buffer cmdline = BUFFER_INIT;
-        if (model_cmdline(m, name, false, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+        if (model_cmdline(m, name, CMDLINE_KIND_UKI, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
             buffer_free(&cmdline);
             return -1;
         }
@@ -642,10 +574,9 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_ISO:
-    case FACTORY_ASSET_INSTALLER:
-    case FACTORY_ASSET_DISK:
-    case FACTORY_ASSET_UNKNOWN:
+    case ASSET_ISO:
+    case ASSET_INSTALLER:
+    case ASSET_IMAGE:
         break;
     }
     return error_set(err, ERROR_INPUT,
@@ -654,15 +585,26 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
                      path, AIRFACTORY_VERSION);
 }
 
-static int provenance(struct model *m, const char *path, struct error *err)
+/* The imager profile an asset comes from: its platform, or the output kind for kernel/initramfs. */
+static const char *asset_profile(const struct asset_path *name)
 {
-    for (size_t i = 0; i < m->source_digest_count; i++) {
+    /* asset_path says "metal" for the platform-less kernel and initramfs: name them by kind */
+    if (name->kind == ASSET_KERNEL || name->kind == ASSET_INITRAMFS)
+        return asset_kind_name(name->kind);
+    return name->platform;
+}
+
+static int provenance(struct model *m, const char *path, const struct asset_path *name, struct error *err)
+{
+    const char *profile = asset_profile(name);
+    size_t count = name->kind == ASSET_KERNEL || name->kind == ASSET_CMDLINE ? 1 : m->source_digest_count;
+    for (size_t i = 0; i < count; i++) {
         struct bundle_provenance p = {
             .schematic = m->id,
             .version = m->version,
             .path = path,
             .source_digest = m->source_digests[i],
-            .profile = "",
+            .profile = profile,
             .builder = "airfactory " AIRFACTORY_VERSION,
         };
         if (bundle_writer_add_provenance(m->f->writer, &p, err) != 0)
@@ -684,13 +626,17 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
     int rc = model_prepare(&m, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         const struct factory_asset *a = &r->assets[indexes[i]];
-        struct factory_asset_name name;
-        if (factory_asset_name_parse(a->path, &name, err) != 0) {
+        struct asset_path name;
+        if (asset_path_parse(a->path, &name, err) != 0) {
             rc = -1;
             break;
         }
         char key[SHA256_HEX_LEN + 1];
-        asset_cache_key(&m, a->path, key);
+        if (asset_cache_key(&m, a->path, &name, key, err) != 0) {
+            rc = -1;
+            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
+            break;
+        }
         struct bundle_writer_hit hit;
         int reuse = bundle_writer_reuse_asset(f->writer, key, &hit, err);
         if (reuse < 0) {
@@ -707,7 +653,7 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
             f->stats.assets_built++;
         }
         if (rc == 0)
-            rc = provenance(&m, a->path, err);
+            rc = provenance(&m, a->path, &name, err);
         if (rc != 0) {
             error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
             break;
@@ -778,24 +724,17 @@ static int add_source_rows(struct factory *f, struct error *err)
     return 0;
 }
 
-/* The bundle's public key, served at /oci/cosign/signing-key.pub. */
+/* The bundle's public key, served at /oci/cosign/signing-key.pub: the half of the signing key. */
 static int add_public_key(struct factory *f, struct error *err)
 {
-    char *pub = xasprintf("%s.pub", f->request->signing_key);
-    size_t n = strlen(f->request->signing_key);
-    if (n > 4 && strcmp(f->request->signing_key + n - 4, ".key") == 0) {
-        free(pub);
-        pub = xasprintf("%.*s.pub", (int)(n - 4), f->request->signing_key);
-    }
-    int rc = 0;
-    if (fs_exists(pub)) {
-        struct buffer pem = BUFFER_INIT;
-        rc = fs_read_file(pub, 64 << 10, &pem, err);
-        if (rc == 0)
-            rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
-        buffer_free(&pem);
-    }
-    free(pub);
+    struct bundle_key *key = NULL;
+    if (bundle_key_load_private(f->request->signing_key, &key, err) != 0)
+        return -1;
+    struct buffer pem = BUFFER_INIT;
+    bundle_key_public_pem(key, &pem);
+    int rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
+    buffer_free(&pem);
+    bundle_key_free(key);
     return rc;
 }
 
@@ -818,7 +757,7 @@ static void factory_free(struct factory *f)
 {
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
-        oci_import_results_free(&f->imported[i].result, 1);
+        oci_image_free(&f->imported[i].result.image);
     }
     free(f->imported);
     for (size_t i = 0; i < f->catalog_count; i++) {
@@ -826,6 +765,8 @@ static void factory_free(struct factory *f)
         catalog_free(&f->catalogs[i].catalog);
     }
     free(f->catalogs);
+    if (f->profiles)
+        profile_set_free(f->profiles);
     if (f->store)
         store_close(f->store);
     free(f->store_dir);

@@ -393,8 +393,9 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         layers[i].image = images[i];
         layers[i].metadata = &e->manifest;
     }
+    if (!rc)
+        rc = extensions_yaml_write(layers, s->ext_count, &s->yaml, err);
     if (!rc) {
-        extensions_yaml_write(layers, s->ext_count, &s->yaml);
         struct item *it = items_add(&s->archive, "extensions.yaml");
         it->kind = ITEM_DATA;
         it->data = &s->yaml;
@@ -425,7 +426,8 @@ static int write_early_cpio(int fd, const char *out_path, struct build_state *s,
 static int write_appended(int fd, const char *out_path, const struct initramfs_options *o, struct build_state *s,
                           struct error *err)
 {
-    qsort(s->archive.v, s->archive.n, sizeof *s->archive.v, walk_order);
+    if (s->archive.n)
+        qsort(s->archive.v, s->archive.n, sizeof *s->archive.v, walk_order);
     if (o->archive_compression == COMPRESS_NONE) {
         /* an uncompressed archive must start on a 4-byte boundary, or the kernel drops it */
         off_t end = lseek(fd, 0, SEEK_CUR);

@@ -170,7 +170,8 @@ static int scan_dir(const struct squashfs_image_options *opts, struct node *n, s
     closedir(d);
     if (rc)
         return rc;
-    qsort(n->children, n->child_count, sizeof *n->children, by_name);
+    if (n->child_count) /* children is NULL for an empty directory: qsort(NULL, 0) is undefined */
+        qsort(n->children, n->child_count, sizeof *n->children, by_name);
     n->link_count = 2;
     for (size_t i = 0; i < n->child_count; i++) {
         struct node *c = n->children[i];

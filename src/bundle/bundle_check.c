@@ -295,7 +295,8 @@ static void check_extra(struct checker *c)
     char *sha = path_join(c->o->dir, "blobs/sha256");
     d = opendir(sha);
     if (d) {
-        qsort(c->listed, c->listed_count, sizeof *c->listed, compare_hex);
+        if (c->listed_count)
+            qsort(c->listed, c->listed_count, sizeof *c->listed, compare_hex);
         while ((e = readdir(d)) != NULL) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
                 continue;

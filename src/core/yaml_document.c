@@ -279,10 +279,9 @@ static int check_duplicate_keys(struct loader *l, struct yaml_node *map)
         const struct yaml_node *first = map->items[2 * order[i - 1]];
         const struct yaml_node *again = map->items[2 * order[i]];
         if (!compare_key_text(first, again)) {
-            char quoted[300];
-            snprintf(quoted, sizeof quoted, "%.200s' (first defined at line %d", again->value, first->line);
             rc = fail_at(l, (size_t)again->line - 1, (size_t)again->column - 1,
-                         "duplicate key '%s'); remove one of them", quoted);
+                         "duplicate key '%.200s' (first defined at line %d); remove one of them", again->value,
+                         first->line);
             break;
         }
     }

@@ -613,10 +613,10 @@ static int key_value(const struct yaml_node *key, const char *what, bool string_
     if (scalar_value(key, what, out, err) < 0)
         return -1;
     struct yaml_value *k = *out;
-    if (k->type == YAML_VALUE_TIMESTAMP) {
+    if (k->type == YAML_VALUE_TIMESTAMP && string_keys) {
         yaml_value_free(k);
         *out = NULL;
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: a timestamp cannot be used as a key; quote it",
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: a timestamp cannot be used as a key here; quote it",
                          what, key->line, key->column);
     }
     if (k->type == YAML_VALUE_FLOAT && isnan(k->number)) {
@@ -672,6 +672,18 @@ static int value_from_node(const struct yaml_node *node, const char *what, bool 
             yaml_value_free(k);
             yaml_value_free(map);
             return -1;
+        }
+        /* Go orders time.Time keys among themselves by map iteration (random): refuse a second */
+        if (k->type == YAML_VALUE_TIMESTAMP) {
+            for (size_t j = 0; j < map->count; j += 2)
+                if (map->items[j]->type == YAML_VALUE_TIMESTAMP && !yaml_value_equal(map->items[j], k)) {
+                    const struct yaml_node *kn = yaml_mapping_key(node, i);
+                    yaml_value_free(k);
+                    yaml_value_free(v);
+                    yaml_value_free(map);
+                    return error_set(err, ERROR_INPUT, "%s:%d:%d: two timestamp keys in one mapping have no "
+                                     "stable order in Image Factory; quote them", what, kn->line, kn->column);
+                }
         }
         /* a Go map: an equal key (0x1 and 1 are both int 1) overwrites */
         bool replaced = false;

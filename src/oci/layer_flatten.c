@@ -720,7 +720,8 @@ static int apply_dir_meta(struct flatten *f, struct error *err)
     for (size_t i = f->dir_count; i-- > 0;)
         if (string_set_add(&done, f->dirs[i].path))
             keep[n++] = f->dirs[i];
-    qsort(keep, n, sizeof *keep, compare_depth);
+    if (n)
+        qsort(keep, n, sizeof *keep, compare_depth);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         int pfd;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airfactory/bundle.h"
 #include "airfactory/serve_routes.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -202,30 +203,8 @@ int serve_asset_path_parse(const char *path, struct serve_asset_path *out, char 
 
 const char *serve_mime_type(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    const char *dot = strrchr(base, '.');
-    if (!dot)
-        return "application/octet-stream";
-    static const struct {
-        const char *ext, *type;
-    } table[] = {
-        /* internal/mime/mime.go */
-        {".efi", "application/efi"},
-        {".iso", "application/x-iso9660-image"},
-        {".xz", "application/x-xz"},
-        {".gz", "application/gzip"},
-        {".qcow2", "application/x-qemu-disk"},
-        /* Go's mime.TypeByExtension with the usual system table */
-        {".tar", "application/x-tar"},
-        {".json", "application/json"},
-        {".pem", "application/x-pem-file"},
-        {".txt", "text/plain; charset=utf-8"},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(dot, table[i].ext) == 0)
-            return table[i].type;
-    return "application/octet-stream";
+    /* one table for the whole project: the bundle module owns it (internal/mime/mime.go) */
+    return bundle_asset_media_type(path);
 }
 
 struct list_ctx {

@@ -143,6 +143,40 @@ static void serve_content(struct serve_context *ctx, struct serve_response *res,
     api_version_header(res);
 }
 
+struct latest_ctx {
+    struct serve_context *ctx;
+    const char *repository;
+    char digest[72];
+    bool found;
+};
+
+static int latest_row(void *p, const char *const *columns, int column_count)
+{
+    struct latest_ctx *l = p;
+    if (column_count < 1 || strchr(columns[0], '-') || strchr(columns[0], '+'))
+        return 0; /* prereleases never become latest */
+    char digest[72];
+    struct error err = {0};
+    if (serve_index_tag(l->ctx->index, l->repository, columns[0], digest, &err) == 1) {
+        memcpy(l->digest, digest, sizeof digest);
+        l->found = true; /* versions come in ascending order: keep the last */
+    }
+    return 0;
+}
+
+/* Image Factory: tag "latest" is the newest stable Talos version (spec §4.2). A bundle may tag
+ * "latest" itself; if not, resolve it from the versions table. */
+static int resolve_latest(struct serve_context *ctx, const char *repository, char digest[72], struct error *err)
+{
+    struct latest_ctx l = {ctx, repository, "", false};
+    if (serve_index_versions(ctx->index, latest_row, &l, err) != 0)
+        return -1;
+    if (!l.found)
+        return 0;
+    memcpy(digest, l.digest, sizeof l.digest);
+    return 1;
+}
+
 static void handle_manifest(struct serve_context *ctx, const char *repository, const char *reference,
                             struct serve_response *res)
 {
@@ -158,6 +192,8 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
         if (!tag_valid(reference))
             return oci_error(res, 400, "TAG_INVALID", "manifest tag did not match URI", "tag", reference);
         int found = serve_index_tag(ctx->index, repository, reference, digest, &err);
+        if (found == 0 && strcmp(reference, "latest") == 0)
+            found = resolve_latest(ctx, repository, digest, &err);
         if (found < 0)
             return serve_response_internal_error(res, &err);
         if (found == 0)

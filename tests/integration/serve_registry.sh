@@ -55,6 +55,7 @@ check_contains "referrers filter keeps the match" "$(cat body)" "$REFERRER"
 check_eq "referrers filter without match: empty list" \
   "$(curl -s "$R/referrers/$INDEX_DIGEST?artifactType=text/plain")" \
   '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+check_eq "latest = newest stable version when not tagged" "$(curl -s -I "$URL/v2/metal-installer/$SCHEMATIC/manifests/latest" | header Docker-Content-Digest /dev/stdin)" "$INDEX_DIGEST"
 check_eq "other repository of the same image" "$(curl -s -I "$URL/v2/metal-installer/$SCHEMATIC/manifests/v1.11.3" | header Docker-Content-Digest /dev/stdin)" "$INDEX_DIGEST"
 
 # ---- OCI errors ----

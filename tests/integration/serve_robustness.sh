@@ -166,12 +166,16 @@ check_eq "graceful exit status" "$rc" "0"
 start_serve deadline "$BUNDLE" --key "$PUB" --shutdown-timeout 1 || fail "deadline server starts"
 python3 - "$PORT" "$SCHEMATIC" <<'EOF' &
 import socket, sys, time
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c = socket.socket()
 c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+c.connect(("127.0.0.1", int(sys.argv[1])))
 c.sendall(b"GET /image/%s/v1.11.3/metal-amd64.iso HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2].encode())
+open("stuck.connected", "w").write("yes")
 time.sleep(20)
 EOF
 SERVE_EXTRA_PIDS+=($!)
+for _ in $(seq 1 50); do [ -f stuck.connected ] && break; sleep 0.1; done
+check "stuck client connected" test -f stuck.connected
 sleep 0.5
 start=$SECONDS
 stop_serve
@@ -192,7 +196,7 @@ cp -r "$BUNDLE" tampered
 python3 -c "import sqlite3; d=sqlite3.connect('tampered/index.db'); d.execute(\"UPDATE schematics SET yaml='x' WHERE id='$SCHEMATIC2'\"); d.commit()"
 rc=0; "$AIRFACTORY_SERVE" tampered --listen 127.0.0.1:0 --key "$PUB" 2>tampered.log || rc=$?
 check_eq "tampered index.db: refused, exit 2" "$rc" "2"
-check_contains "tampered: says why" "$(cat tampered.log)" "signature does not match index.db"
+check_contains "tampered: says why" "$(cat tampered.log)" "signature does not verify"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null
 openssl pkey -in other.key -pubout -out other.pub
 rc=0; "$AIRFACTORY_SERVE" "$BUNDLE" --listen 127.0.0.1:0 --key other.pub 2>other.log || rc=$?
