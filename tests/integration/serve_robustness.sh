@@ -50,8 +50,8 @@ printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r
 check_eq "chunked body: 501" "$(raw req)" "HTTP/1.1 501 Not Implemented"
 printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef' >req
 check_eq "conflicting Content-Length: 400" "$(raw req)" "HTTP/1.1 400 Bad Request"
-printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n' >req
-check_eq "body over 1 MiB: 413" "$(raw req)" "HTTP/1.1 413 Request Entity Too Large"
+printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n' >req
+check_eq "body over 4 MiB: 413" "$(raw req)" "HTTP/1.1 413 Request Entity Too Large"
 printf 'GET /image/%%zz HTTP/1.1\r\nHost: x\r\n\r\n' >req
 check_eq "bad percent-encoding: 400" "$(raw req)" "HTTP/1.1 400 Bad Request"
 printf 'GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n' >req
