@@ -191,6 +191,18 @@ check_contains "metrics shared across workers" "$(curl -s "$URL/metrics")" 'airf
 stop_serve
 check_eq "workers stop on SIGTERM" "$STOP_RC" "0"
 
+# ---- privilege drop ----
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  chmod 755 "$SCR" "$SCR/b"
+  start_serve user "$BUNDLE" --key "$PUB" --user nobody || fail "--user nobody starts"
+  check_eq "--user nobody: workers run as nobody" "$(awk '/^Uid:/{print $2}' "/proc/$SERVE_PID/status")" "$(id -u nobody)"
+  check_eq "--user nobody: serves" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/image/$SCHEMATIC/$VERSION/kernel-amd64")" "200"
+  stop_serve
+  chmod 700 "$SCR"
+else
+  skip "--user" "not root"
+fi
+
 # ---- the signature gate ----
 cp -r "$BUNDLE" tampered
 python3 -c "import sqlite3; d=sqlite3.connect('tampered/index.db'); d.execute(\"UPDATE schematics SET yaml='x' WHERE id='$SCHEMATIC2'\"); d.commit()"
