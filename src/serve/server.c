@@ -50,6 +50,7 @@
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
 #define LINGER_MS 2000
+#define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
 enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE };
 enum timer_list { TIMER_NONE = -1, TIMER_IDLE = 0, TIMER_HEADER, TIMER_WRITE, TIMER_LINGER, TIMER_COUNT };
@@ -64,6 +65,7 @@ struct conn {
     char *in; /* NULL while idle */
     size_t in_len, in_cap;
     bool continue_sent;
+    size_t body_reserved; /* share of the worker's BODY_BUDGET this connection holds */
 
     char *out; /* response head (+ memory body) */
     size_t out_len, out_off;
@@ -95,6 +97,7 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     long connections;
+    size_t body_reserved;
     struct timer_queue timers[TIMER_COUNT];
     uint64_t now_ms;
     uint64_t rng;
@@ -235,8 +238,15 @@ static void finish_log(struct conn *c)
     c->log = NULL;
 }
 
+static void release_body(struct worker *w, struct conn *c)
+{
+    w->body_reserved -= c->body_reserved;
+    c->body_reserved = 0;
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
+    release_body(w, c);
     if (c->log) {
         c->log->status = c->log->status ? c->log->status : 499; /* client went away mid-response */
         finish_log(c);
@@ -739,6 +749,20 @@ static int drive(struct worker *w, struct conn *c)
         }
         size_t total = req.head_length + (size_t)req.content_length;
         if (c->in_len < total) {
+            if (total > c->in_cap && !c->body_reserved) {
+                /* bodies are rare (POST /schematics) but up to 4 MiB: bound what one worker
+                 * buffers at once, so many slow uploaders cannot exhaust memory */
+                if (w->body_reserved + total > BODY_BUDGET) {
+                    begin_log(w, c, &req, start);
+                    prepare_error(w, c, 503, "too many request bodies in flight; retry later");
+                    c->state = ST_WRITE;
+                    continue;
+                }
+                c->body_reserved = total;
+                w->body_reserved += total;
+                c->in = xrealloc(c->in, total); /* exact: no doubling for bodies */
+                c->in_cap = total;
+            }
             ensure_capacity(c, total);
             if (req.expect_continue && !c->continue_sent && c->in_len == req.head_length) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -755,6 +779,7 @@ static int drive(struct worker *w, struct conn *c)
         begin_log(w, c, &req, start);
         handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length);
         consume_input(c, total);
+        release_body(w, c);
         c->state = ST_WRITE;
     }
 }
