@@ -49,6 +49,7 @@
 #define READ_CHUNK 4096
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
+#define CORK_MIN (256u << 10)      /* file bodies at least this large are sent corked */
 #define LINGER_MS 2000
 #define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
@@ -74,6 +75,7 @@ struct conn {
     char *tls_chunk; /* TLS file body staging */
     size_t chunk_len, chunk_off;
     bool close_after;
+    bool corked; /* TCP_CORK set for a large file body */
 
     struct serve_access_log_entry *log;
     int route;
@@ -527,6 +529,12 @@ static int write_pending(struct worker *w, struct conn *c)
         return -1;
     }
     uint64_t burst = 0;
+    if (!c->tls && !c->corked && c->file_fd >= 0 && c->file_end - c->file_off >= CORK_MIN) {
+        /* large body: only full segments (what nginx's tcp_nopush does); uncorked at the end */
+        int one = 1;
+        if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0)
+            c->corked = true;
+    }
     while (c->file_fd >= 0 && c->file_off < c->file_end) {
         if (burst >= SENDFILE_BURST) {
             /* yield to other connections; level-triggered EPOLLOUT brings us back */
@@ -598,6 +606,11 @@ static int write_pending(struct worker *w, struct conn *c)
             return 0;
         }
         return -1;
+    }
+    if (c->corked) {
+        int zero = 0;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero); /* flush the tail now */
+        c->corked = false;
     }
     return 1;
 }
