@@ -383,6 +383,15 @@ static int verify_referrer(const struct verify_trust *trust, const struct verify
         rc = 0; /* an SBOM, an attestation of another kind, …: not ours to judge */
         goto out;
     }
+    /* cosign attest stores in-toto attestations (SLSA, SBOM, …) as bundle referrers too, and says
+     * so in this annotation: they are claims about the image, not its signature. */
+    const struct json_value *annotations = json_object_get_object(doc, "annotations");
+    const char *predicate = annotations ? json_object_get_string(annotations, "dev.sigstore.bundle.predicateType")
+                                        : NULL;
+    if (predicate && strcmp(predicate, SIGSTORE_BUNDLE_PREDICATE_TYPE) != 0) {
+        rc = 0;
+        goto out;
+    }
     const struct json_value *subject = json_object_get_object(doc, "subject");
     const char *subject_digest = subject ? json_object_get_string(subject, "digest") : NULL;
     if (!subject_digest || strcmp(subject_digest, manifest_digest) != 0) {

@@ -501,6 +501,27 @@ static void referrers_of_other_kinds_are_skipped(void)
     run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     CHECK(has(&t, "no signature found"));
+    /* an attestation stored as a bundle referrer (cosign attest): a claim, not a signature */
+    char *st = tl_statement(t.image);
+    char *slsa = xasprintf("{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"note\":\"%s\"}", "x");
+    const char *ad = tl_add_blob(&t.src, slsa, strlen(slsa));
+    m = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                  "\"artifactType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"config\":{\"mediaType\":"
+                  "\"application/vnd.oci.empty.v1+json\",\"size\":2,\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8"
+                  "649e94fb4fc21fe77e8310c060f61caaff8a\"},\"layers\":[{\"mediaType\":"
+                  "\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"size\":%zu,\"digest\":\"%s\"}],"
+                  "\"annotations\":{\"dev.sigstore.bundle.predicateType\":\"https://slsa.dev/provenance/v1\"},"
+                  "\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"size\":1,"
+                  "\"digest\":\"%s\"}}",
+                  strlen(slsa), ad, t.image);
+    md = tl_add_blob(&t.src, m, strlen(m));
+    t.src.referrers[t.src.referrer_count++] = xstrdup(md);
+    free(m);
+    free(slsa);
+    free(st);
+    run_verify(&t, &p);
+    CHECK_INT(t.rc, -1);
+    CHECK(has(&t, "no signature found"));
     /* plus a valid bundle: found and verified */
     char *bundle = tl_keyless_bundle(&W, t.image, true, false);
     tl_publish_bundle(&t.src, t.image, bundle, NULL, NULL);

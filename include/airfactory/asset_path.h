@@ -1,0 +1,48 @@
+/* asset_path — Image Factory's asset file names ("profiles from path").
+ *
+ * Owns: the grammar of image-factory internal/profile/profile.go ParseFromPath, in its order:
+ *   kernel-A | cmdline-P-A[-secureboot] | initramfs-A.xz | P-A[-secureboot].iso |
+ *   P-A[-secureboot]-uki.efi | installer-A[-secureboot].tar | P-installer-A[-secureboot].tar |
+ *   P-A[-secureboot].{raw|qcow2|vhd|ova}[.tar.gz|.gz|.xz|.zst]
+ * with A in amd64, arm64, x86_64 (= amd64), i386 (= amd64) and the digital-ocean special case.
+ * Error messages are Image Factory's ("invalid profile path: ...", "invalid architecture: ...").
+ * Platform names are not checked here (Image Factory leaves that to the imager); the manifest
+ * checks them against the profile data. The canonical name always spells the arch amd64/arm64. */
+#ifndef AIRFACTORY_ASSET_PATH_H
+#define AIRFACTORY_ASSET_PATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "airfactory/error.h"
+
+enum asset_kind {
+    ASSET_KERNEL,
+    ASSET_CMDLINE,
+    ASSET_INITRAMFS,
+    ASSET_ISO,
+    ASSET_UKI,
+    ASSET_INSTALLER,
+    ASSET_IMAGE,
+};
+
+#define ASSET_PATH_MAX 160
+
+struct asset_path {
+    enum asset_kind kind;
+    char platform[64];     /* "metal" for kernel, initramfs and plain installer paths */
+    char arch[8];          /* "amd64" or "arm64" */
+    bool secureboot;
+    bool platform_installer; /* P-installer-A.tar (an overlay/platform installer) */
+    char disk_format[8];   /* ASSET_IMAGE: "raw", "qcow2", "vhd", "ova" */
+    char compression[8];   /* ASSET_IMAGE: "", ".tar.gz", ".gz", ".xz", ".zst" */
+};
+
+/* ERROR_INPUT with Image Factory's message on a path it would refuse. */
+int asset_path_parse(const char *path, struct asset_path *out, struct error *err);
+/* The canonical file name (what Image Factory's UI links to). */
+void asset_path_format(const struct asset_path *asset, char out[ASSET_PATH_MAX]);
+/* "kernel", "cmdline", "initramfs", "iso", "uki", "installer", "image" */
+const char *asset_kind_name(enum asset_kind kind);
+
+#endif

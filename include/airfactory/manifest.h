@@ -1,0 +1,129 @@
+/* manifest — the build manifest: what to build, from which sources, trusted how, signed with what.
+ *
+ * Owns: parsing a manifest file (strict YAML, every error "<file>:<line>:<col>: what; how to fix"),
+ * its schematics (inline or from files, canonical form and ID computed here), output names
+ * (Image Factory asset names, arch-less shorthands and all-<platform>), sources (OCI tarballs with
+ * a role, a reference and a trust policy), trust policies (filled into struct verify_policy),
+ * and the plan: the deduplicated list of models (schematic x version x arch x asset path) plus
+ * the sources with absolute paths, after checking every combination the build would trip over
+ * (unknown platform or arch, platform not in that Talos version, missing imager/installer/catalog
+ * source for a version, missing files, unknown trust policy, SecureBoot without keys, ...).
+ * Relative paths resolve against the manifest's directory. docs/manifest.md is the reference. */
+#ifndef AIRFACTORY_MANIFEST_H
+#define AIRFACTORY_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "airfactory/asset_path.h"
+#include "airfactory/error.h"
+#include "airfactory/profile.h"
+#include "airfactory/schematic.h"
+#include "airfactory/verify.h"
+
+#define MANIFEST_MAX_SIZE (16u << 20)
+
+enum manifest_role {
+    MANIFEST_ROLE_IMAGER,         /* ghcr.io/siderolabs/imager:vX: kernel, initramfs, sd-boot, stub */
+    MANIFEST_ROLE_INSTALLER_BASE, /* ghcr.io/siderolabs/installer-base:vX (Talos >= 1.10) */
+    MANIFEST_ROLE_INSTALLER,      /* ghcr.io/siderolabs/installer:vX (Talos < 1.10) */
+    MANIFEST_ROLE_EXTENSIONS,     /* ghcr.io/siderolabs/extensions:vX catalog */
+    MANIFEST_ROLE_OVERLAYS,       /* ghcr.io/siderolabs/overlays:vX catalog */
+    MANIFEST_ROLE_EXTENSION,      /* one system extension image */
+    MANIFEST_ROLE_OVERLAY,        /* one overlay image */
+};
+
+/* "imager", "installer-base", "installer", "extensions", "overlays", "extension", "overlay" */
+const char *manifest_role_name(enum manifest_role role);
+
+/* A list of strings with the position of each (for errors). */
+struct manifest_list {
+    char **items;
+    int *lines, *columns;
+    size_t count;
+    int line, column; /* the list itself */
+    bool present;     /* the key was given */
+};
+
+struct manifest_schematic {
+    char *name;
+    struct schematic *schematic;
+    char id[SCHEMATIC_ID_HEX_LEN + 1];
+    char *canonical;   /* canonical YAML (what the bundle stores) */
+    char *file;        /* absolute path when given with `file:`, else NULL */
+    struct manifest_list versions, architectures, outputs; /* per-schematic overrides (present=false: none) */
+    int line, column;
+};
+
+struct manifest_source {
+    char *path;        /* absolute */
+    enum manifest_role role;
+    char *reference;   /* e.g. ghcr.io/siderolabs/imager:v1.11.3 */
+    char *version;     /* "v1.11.3", from `version:` or the reference tag; "" when none */
+    char *trust;       /* policy name */
+    int line, column;
+};
+
+struct manifest_trust {
+    struct verify_policy policy; /* name and absolute paths filled in */
+    int line, column;
+};
+
+struct manifest {
+    char *path;        /* absolute path of the manifest */
+    char *dir;         /* its directory: the base of relative paths */
+    struct manifest_schematic *schematics;
+    size_t schematic_count;
+    struct manifest_list versions, architectures, outputs;
+    struct manifest_source *sources;
+    size_t source_count;
+    struct manifest_trust *trust;
+    size_t trust_count;
+    char *signing_key; /* absolute */
+    char *output;      /* absolute */
+    /* optional `secureboot:` section, required by -secureboot outputs; absolute paths or NULL */
+    char *secureboot_signing_key, *secureboot_signing_cert, *secureboot_pcr_key;
+    int line, column;
+};
+
+/* Parse and check the manifest's own syntax (field names and types, schematics). Checks that
+ * need the whole picture (sources per version, files on disk) are done by manifest_plan. */
+int manifest_load(const char *path, struct manifest **out, struct error *err);
+/* The same from text; base_dir resolves relative paths (what names the text in errors). */
+int manifest_parse(const char *text, size_t len, const char *what, const char *base_dir, struct manifest **out,
+                   struct error *err);
+void manifest_free(struct manifest *m);
+
+/* ---- plan ---- */
+
+struct plan_model {
+    const struct manifest_schematic *schematic; /* points into the manifest */
+    char version[48];
+    char arch[8];
+    char path[ASSET_PATH_MAX]; /* Image Factory's asset file name, e.g. "metal-amd64.iso" */
+    struct asset_path asset;
+};
+
+struct plan_source {
+    const struct manifest_source *source; /* points into the manifest (path, role, reference, version) */
+    struct verify_policy policy;          /* a copy owned by the plan */
+};
+
+struct plan {
+    struct plan_model *models;    /* deduplicated; order: schematic, version, output, arch (manifest order) */
+    size_t model_count;
+    struct plan_source *sources;  /* manifest order */
+    size_t source_count;
+    char **versions;              /* every Talos version used, semver order */
+    size_t version_count;
+    struct profile_set *profiles; /* the profile data the plan was checked against (owned) */
+};
+
+/* Expand and check. The plan points into m: free the plan before the manifest. */
+int manifest_plan(const struct manifest *m, struct plan **out, struct error *err);
+void plan_free(struct plan *plan);
+
+/* The plan's sources for one role and version ("" matches any), first match or NULL. */
+const struct plan_source *plan_find_source(const struct plan *plan, enum manifest_role role, const char *version);
+
+#endif

@@ -1,0 +1,715 @@
+/* profile — see include/airfactory/profile.h.
+ *
+ * The three data files are compiled in with the assembler's .incbin (paths relative to the
+ * repository root, where make runs the compiler; the Makefile makes this object depend on the
+ * YAML files under profiles/). That keeps them plain YAML in the tree and needs no generator step. */
+#include "airfactory/profile.h"
+#include "airfactory/buffer.h"
+#include "airfactory/memory.h"
+#include "airfactory/yaml_document.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMBED(symbol, path)                                                                        \
+    __asm__(".pushsection .rodata\n"                                                               \
+            ".global " #symbol "\n"                                                                \
+            ".hidden " #symbol "\n"                                                                \
+            #symbol ":\n"                                                                          \
+            ".incbin \"" path "\"\n"                                                               \
+            ".byte 0\n"                                                                            \
+            ".popsection\n");                                                                      \
+    extern const char symbol[]
+
+EMBED(airfactory_profiles_platforms_yaml, "profiles/platforms.yaml");
+EMBED(airfactory_profiles_profiles_yaml, "profiles/profiles.yaml");
+EMBED(airfactory_profiles_versions_yaml, "profiles/versions.yaml");
+
+/* ---------------------------------------------------------------- versions */
+
+static bool parse_number(const char **p, unsigned *out)
+{
+    const char *s = *p;
+    if (*s < '0' || *s > '9')
+        return false;
+    unsigned long v = 0;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (unsigned long)(*s - '0');
+        if (v > 100000)
+            return false;
+        s++;
+    }
+    *out = (unsigned)v;
+    *p = s;
+    return true;
+}
+
+int profile_version_parse(const char *text, struct profile_version *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = text;
+    if (*p == 'v')
+        p++;
+    if (!parse_number(&p, &out->major) || *p++ != '.' || !parse_number(&p, &out->minor) || *p++ != '.' ||
+        !parse_number(&p, &out->patch))
+        return -1;
+    if (*p == '-') {
+        p++;
+        size_t n = strcspn(p, "+");
+        if (n == 0 || n >= sizeof out->prerelease)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            char c = p[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '.'))
+                return -1;
+        }
+        memcpy(out->prerelease, p, n);
+        out->prerelease[n] = '\0';
+        p += n;
+    }
+    if (*p == '+') {
+        p++;
+        if (!*p)
+            return -1;
+        for (; *p; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
+                  *p == '.'))
+                return -1;
+    }
+    return *p ? -1 : 0;
+}
+
+static int cmp_unsigned(unsigned a, unsigned b)
+{
+    return a < b ? -1 : a > b;
+}
+
+int profile_version_compare(const struct profile_version *a, const struct profile_version *b)
+{
+    int c = cmp_unsigned(a->major, b->major);
+    if (!c)
+        c = cmp_unsigned(a->minor, b->minor);
+    if (!c)
+        c = cmp_unsigned(a->patch, b->patch);
+    return c;
+}
+
+/* semver 2.0 precedence of dot-separated pre-release identifiers */
+static int compare_prerelease(const char *a, const char *b)
+{
+    if (!*a || !*b)
+        return !*a && !*b ? 0 : !*a ? 1 : -1; /* a release is newer than its pre-releases */
+    while (*a && *b) {
+        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+        bool na = la && strspn(a, "0123456789") >= la, nb = lb && strspn(b, "0123456789") >= lb;
+        int c;
+        if (na && nb) {
+            c = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, la);
+        } else if (na != nb) {
+            c = na ? -1 : 1;
+        } else {
+            size_t l = la < lb ? la : lb;
+            c = strncmp(a, b, l);
+            if (!c && la != lb)
+                c = la < lb ? -1 : 1;
+        }
+        if (c)
+            return c < 0 ? -1 : 1;
+        a += la + (a[la] == '.');
+        b += lb + (b[lb] == '.');
+    }
+    return *a ? 1 : *b ? -1 : 0;
+}
+
+int profile_version_compare_semver(const struct profile_version *a, const struct profile_version *b)
+{
+    int c = profile_version_compare(a, b);
+    return c ? c : compare_prerelease(a->prerelease, b->prerelease);
+}
+
+/* -------------------------------------------------------------------- data */
+
+struct rule {
+    bool has_since, has_before;
+    struct profile_version since, before;
+    char *arch;    /* NULL = any */
+    int secureboot; /* -1 = any */
+    char **args;
+    size_t arg_count;
+    char *value;
+};
+
+struct rule_list {
+    struct rule *rules;
+    size_t count;
+};
+
+struct platform_entry {
+    struct profile_platform pub;
+    char **owned[3];      /* aliases, arches, boot methods */
+    struct rule_list kernel_args;
+};
+
+struct quirk {
+    char *name;
+    struct rule_list rules;
+};
+
+struct profile_set {
+    struct platform_entry *platforms;
+    size_t platform_count;
+    struct profile *profiles;
+    size_t profile_count;
+    struct rule_list default_args, secureboot_args, iso_args;
+    struct quirk *quirks;
+    size_t quirk_count;
+    char *platform_names;
+    char **strings; /* every string handed out, freed with the set */
+    size_t string_count, string_cap;
+};
+
+static const char *keep(struct profile_set *set, char *s)
+{
+    if (set->string_count == set->string_cap) {
+        set->string_cap = set->string_cap ? set->string_cap * 2 : 64;
+        set->strings = xrealloc(set->strings, set->string_cap * sizeof *set->strings);
+    }
+    set->strings[set->string_count++] = s;
+    return s;
+}
+
+static void free_rules(struct rule_list *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        for (size_t k = 0; k < l->rules[i].arg_count; k++)
+            free(l->rules[i].args[k]);
+        free(l->rules[i].args);
+        free(l->rules[i].arch);
+        free(l->rules[i].value);
+    }
+    free(l->rules);
+}
+
+void profile_set_free(struct profile_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->platform_count; i++) {
+        for (int k = 0; k < 3; k++)
+            free(set->platforms[i].owned[k]);
+        free_rules(&set->platforms[i].kernel_args);
+    }
+    free(set->platforms);
+    free(set->profiles);
+    free_rules(&set->default_args);
+    free_rules(&set->secureboot_args);
+    free_rules(&set->iso_args);
+    for (size_t i = 0; i < set->quirk_count; i++) {
+        free(set->quirks[i].name);
+        free_rules(&set->quirks[i].rules);
+    }
+    free(set->quirks);
+    free(set->platform_names);
+    for (size_t i = 0; i < set->string_count; i++)
+        free(set->strings[i]);
+    free(set->strings);
+    free(set);
+}
+
+void profile_args_free(struct profile_args *args)
+{
+    for (size_t i = 0; i < args->count; i++)
+        free(args->items[i]);
+    free(args->items);
+    args->items = NULL;
+    args->count = 0;
+}
+
+static void args_push(struct profile_args *out, const char *s)
+{
+    out->items = xrealloc(out->items, (out->count + 1) * sizeof *out->items);
+    out->items[out->count++] = xstrdup(s);
+}
+
+/* ----------------------------------------------------------------- loading */
+
+struct loader {
+    const char *what;
+    struct error *err;
+};
+
+static int bad(struct loader *l, const struct yaml_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(struct loader *l, const struct yaml_node *n, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_set(l->err, ERROR_RUNTIME, "%s:%d:%d: built-in profile data: %s", l->what, n->line, n->column, msg);
+}
+
+static int get_string(struct loader *l, const struct yaml_node *n, char **out)
+{
+    if (n->kind != YAML_NODE_SCALAR)
+        return bad(l, n, "expected a string");
+    *out = xstrndup(n->value, n->length);
+    return 0;
+}
+
+static int get_bool(struct loader *l, const struct yaml_node *n, bool *out)
+{
+    struct yaml_resolved r;
+    if (n->kind != YAML_NODE_SCALAR || yaml_node_resolve(n, l->what, &r, NULL) < 0 || r.type != YAML_RESOLVED_BOOL)
+        return bad(l, n, "expected true or false");
+    *out = r.boolean;
+    return 0;
+}
+
+static int get_uint(struct loader *l, const struct yaml_node *n, uint64_t *out)
+{
+    struct yaml_resolved r;
+    if (n->kind != YAML_NODE_SCALAR || yaml_node_resolve(n, l->what, &r, NULL) < 0 || r.type != YAML_RESOLVED_INT ||
+        r.integer < 0)
+        return bad(l, n, "expected a non-negative integer");
+    *out = (uint64_t)r.integer;
+    return 0;
+}
+
+static int get_list(struct loader *l, const struct yaml_node *n, char ***out, size_t *count)
+{
+    if (n->kind != YAML_NODE_SEQUENCE)
+        return bad(l, n, "expected a list of strings");
+    *out = xcalloc(n->count + 1, sizeof **out);
+    *count = 0;
+    for (size_t i = 0; i < n->count; i++) {
+        if (get_string(l, n->items[i], &(*out)[i]) < 0)
+            return -1;
+        (*count)++;
+    }
+    return 0;
+}
+
+static int get_version(struct loader *l, const struct yaml_node *n, struct profile_version *v)
+{
+    if (n->kind != YAML_NODE_SCALAR || profile_version_parse(n->value, v) < 0)
+        return bad(l, n, "expected a version like v1.8.0");
+    return 0;
+}
+
+/* rules: [{since, before, arch, secureBoot, args | value}] */
+static int get_rules(struct loader *l, const struct yaml_node *n, bool want_value, struct rule_list *out)
+{
+    if (n->kind != YAML_NODE_SEQUENCE)
+        return bad(l, n, "expected a list of rules");
+    out->rules = xcalloc(n->count + 1, sizeof *out->rules);
+    for (size_t i = 0; i < n->count; i++) {
+        const struct yaml_node *r = n->items[i];
+        struct rule *rule = &out->rules[out->count++];
+        rule->secureboot = -1;
+        if (r->kind != YAML_NODE_MAPPING)
+            return bad(l, r, "expected a rule mapping");
+        bool have_payload = false;
+        for (size_t k = 0; k < yaml_mapping_pairs(r); k++) {
+            const char *key = yaml_mapping_key(r, k)->value;
+            const struct yaml_node *v = yaml_mapping_value(r, k);
+            int rc;
+            if (!strcmp(key, "since")) {
+                rc = get_version(l, v, &rule->since);
+                rule->has_since = true;
+            } else if (!strcmp(key, "before")) {
+                rc = get_version(l, v, &rule->before);
+                rule->has_before = true;
+            } else if (!strcmp(key, "arch")) {
+                rc = get_string(l, v, &rule->arch);
+            } else if (!strcmp(key, "secureBoot")) {
+                bool b;
+                rc = get_bool(l, v, &b);
+                rule->secureboot = b;
+            } else if (!strcmp(key, "args") && !want_value) {
+                rc = get_list(l, v, &rule->args, &rule->arg_count);
+                have_payload = true;
+            } else if (!strcmp(key, "value") && want_value) {
+                rc = get_string(l, v, &rule->value);
+                have_payload = true;
+            } else {
+                rc = bad(l, yaml_mapping_key(r, k), "unknown rule field '%s'", key);
+            }
+            if (rc < 0)
+                return -1;
+        }
+        if (!have_payload)
+            return bad(l, r, "rule without %s", want_value ? "value" : "args");
+    }
+    return 0;
+}
+
+static bool rule_matches(const struct rule *r, const struct profile_version *v, const char *arch, bool secureboot)
+{
+    if (r->has_since && profile_version_compare(v, &r->since) < 0)
+        return false;
+    if (r->has_before && profile_version_compare(v, &r->before) >= 0)
+        return false;
+    if (r->arch && (!arch || strcmp(r->arch, arch)))
+        return false;
+    if (r->secureboot >= 0 && r->secureboot != (int)secureboot)
+        return false;
+    return true;
+}
+
+static void collect_args(const struct rule_list *l, const struct profile_version *v, const char *arch,
+                         struct profile_args *out)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (rule_matches(&l->rules[i], v, arch, false))
+            for (size_t k = 0; k < l->rules[i].arg_count; k++)
+                args_push(out, l->rules[i].args[k]);
+}
+
+static int load_platforms(struct profile_set *set, const struct yaml_node *root, struct loader *l)
+{
+    const struct yaml_node *list = yaml_mapping_get(root, "platforms");
+    if (!list || list->kind != YAML_NODE_SEQUENCE)
+        return bad(l, root, "missing 'platforms' list");
+    set->platforms = xcalloc(list->count + 1, sizeof *set->platforms);
+    for (size_t i = 0; i < list->count; i++) {
+        const struct yaml_node *m = list->items[i];
+        struct platform_entry *e = &set->platforms[set->platform_count++];
+        if (m->kind != YAML_NODE_MAPPING)
+            return bad(l, m, "expected a platform mapping");
+        e->pub.disk_image_suffix = "";
+        e->pub.since = "";
+        e->pub.label = "";
+        for (size_t k = 0; k < yaml_mapping_pairs(m); k++) {
+            const char *key = yaml_mapping_key(m, k)->value;
+            const struct yaml_node *v = yaml_mapping_value(m, k);
+            char *s = NULL;
+            int rc = 0;
+            if (!strcmp(key, "name") || !strcmp(key, "label") || !strcmp(key, "diskImageSuffix") ||
+                !strcmp(key, "since")) {
+                rc = get_string(l, v, &s);
+                if (rc == 0) {
+                    keep(set, s);
+                    if (!strcmp(key, "name"))
+                        e->pub.name = s;
+                    else if (!strcmp(key, "label"))
+                        e->pub.label = s;
+                    else if (!strcmp(key, "diskImageSuffix"))
+                        e->pub.disk_image_suffix = s;
+                    else {
+                        struct profile_version pv;
+                        rc = get_version(l, v, &pv);
+                        e->pub.since = s;
+                    }
+                }
+            } else if (!strcmp(key, "aliases") || !strcmp(key, "arches") || !strcmp(key, "bootMethods")) {
+                int which = !strcmp(key, "aliases") ? 0 : !strcmp(key, "arches") ? 1 : 2;
+                char **items;
+                size_t n;
+                rc = get_list(l, v, &items, &n);
+                if (rc == 0) {
+                    for (size_t j = 0; j < n; j++)
+                        keep(set, items[j]);
+                    e->owned[which] = items;
+                    if (which == 0) {
+                        e->pub.aliases = (const char *const *)items;
+                        e->pub.alias_count = n;
+                    } else if (which == 1) {
+                        e->pub.arches = (const char *const *)items;
+                        e->pub.arch_count = n;
+                    } else {
+                        e->pub.boot_methods = (const char *const *)items;
+                        e->pub.boot_method_count = n;
+                    }
+                } else {
+                    for (size_t j = 0; j < n; j++)
+                        keep(set, items[j]);
+                    free(items);
+                }
+            } else if (!strcmp(key, "secureBoot")) {
+                rc = get_bool(l, v, &e->pub.secureboot);
+            } else if (!strcmp(key, "kernelArgs")) {
+                rc = get_rules(l, v, false, &e->kernel_args);
+            } else {
+                rc = bad(l, yaml_mapping_key(m, k), "unknown platform field '%s'", key);
+            }
+            if (rc < 0)
+                return -1;
+        }
+        if (!e->pub.name)
+            return bad(l, m, "platform without a name");
+    }
+    struct buffer names = BUFFER_INIT;
+    for (size_t i = 0; i < set->platform_count; i++)
+        buffer_appendf(&names, "%s%s", i ? ", " : "", set->platforms[i].pub.name);
+    set->platform_names = buffer_take(&names);
+    return 0;
+}
+
+static int load_profiles(struct profile_set *set, const struct yaml_node *root, struct loader *l)
+{
+    const struct yaml_node *list = yaml_mapping_get(root, "profiles");
+    if (!list || list->kind != YAML_NODE_SEQUENCE)
+        return bad(l, root, "missing 'profiles' list");
+    set->profiles = xcalloc(list->count + 1, sizeof *set->profiles);
+    for (size_t i = 0; i < list->count; i++) {
+        const struct yaml_node *m = list->items[i];
+        struct profile *p = &set->profiles[set->profile_count++];
+        p->disk_format = p->disk_format_options = p->sdboot_enroll_keys = "";
+        if (m->kind != YAML_NODE_MAPPING)
+            return bad(l, m, "expected a profile mapping");
+        for (size_t k = 0; k < yaml_mapping_pairs(m); k++) {
+            const char *key = yaml_mapping_key(m, k)->value;
+            const struct yaml_node *v = yaml_mapping_value(m, k);
+            static const char *const string_keys[] = {"name", "platform", "kind", "outFormat", "diskFormat",
+                                                      "diskFormatOptions", "sdBootEnrollKeys", NULL};
+            const char **slots[] = {&p->name, &p->platform, &p->kind, &p->out_format, &p->disk_format,
+                                    &p->disk_format_options, &p->sdboot_enroll_keys};
+            int rc = 1;
+            for (int s = 0; string_keys[s]; s++)
+                if (!strcmp(key, string_keys[s])) {
+                    char *str = NULL;
+                    rc = get_string(l, v, &str);
+                    if (rc == 0)
+                        *slots[s] = keep(set, str);
+                }
+            if (rc == 1) {
+                uint64_t u;
+                if (!strcmp(key, "secureBoot")) {
+                    rc = get_bool(l, v, &p->secureboot);
+                } else if (!strcmp(key, "diskSize")) {
+                    rc = get_uint(l, v, &p->disk_size_mib);
+                } else if (!strcmp(key, "diskSectorSize")) {
+                    rc = get_uint(l, v, &u);
+                    p->disk_sector_size = (uint32_t)u;
+                } else {
+                    rc = bad(l, yaml_mapping_key(m, k), "unknown profile field '%s'", key);
+                }
+            }
+            if (rc < 0)
+                return -1;
+        }
+        if (!p->name || !p->platform || !p->kind || !p->out_format)
+            return bad(l, m, "profile needs name, platform, kind and outFormat");
+        if (!profile_platform_find(set, p->platform))
+            return bad(l, m, "profile %s names unknown platform %s", p->name, p->platform);
+    }
+    return 0;
+}
+
+static int load_versions(struct profile_set *set, const struct yaml_node *root, struct loader *l)
+{
+    for (size_t k = 0; k < yaml_mapping_pairs(root); k++) {
+        const char *key = yaml_mapping_key(root, k)->value;
+        const struct yaml_node *v = yaml_mapping_value(root, k);
+        int rc;
+        if (!strcmp(key, "defaultKernelArgs")) {
+            rc = get_rules(l, v, false, &set->default_args);
+        } else if (!strcmp(key, "secureBootKernelArgs")) {
+            rc = get_rules(l, v, false, &set->secureboot_args);
+        } else if (!strcmp(key, "isoKernelArgs")) {
+            rc = get_rules(l, v, false, &set->iso_args);
+        } else if (!strcmp(key, "quirks")) {
+            if (v->kind != YAML_NODE_MAPPING)
+                return bad(l, v, "expected a mapping of quirks");
+            set->quirks = xcalloc(yaml_mapping_pairs(v) + 1, sizeof *set->quirks);
+            rc = 0;
+            for (size_t q = 0; rc == 0 && q < yaml_mapping_pairs(v); q++) {
+                struct quirk *quirk = &set->quirks[set->quirk_count++];
+                quirk->name = xstrdup(yaml_mapping_key(v, q)->value);
+                rc = get_rules(l, yaml_mapping_value(v, q), true, &quirk->rules);
+            }
+        } else {
+            rc = bad(l, yaml_mapping_key(root, k), "unknown field '%s'", key);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int load_one(struct profile_set *set, const char *text, const char *what,
+                    int (*fn)(struct profile_set *, const struct yaml_node *, struct loader *), struct error *err)
+{
+    struct yaml_node *root;
+    if (yaml_document_load(text, strlen(text), what, &root, err) < 0) {
+        err->code = ERROR_RUNTIME;
+        return -1;
+    }
+    struct loader l = {what, err};
+    int rc = root->kind == YAML_NODE_MAPPING ? fn(set, root, &l) : bad(&l, root, "expected a mapping");
+    yaml_node_free(root);
+    return rc;
+}
+
+int profile_set_load_texts(const char *platforms_yaml, const char *profiles_yaml, const char *versions_yaml,
+                           struct profile_set **out, struct error *err)
+{
+    *out = NULL;
+    struct profile_set *set = xcalloc(1, sizeof *set);
+    if (load_one(set, platforms_yaml, "profiles/platforms.yaml", load_platforms, err) < 0 ||
+        load_one(set, profiles_yaml, "profiles/profiles.yaml", load_profiles, err) < 0 ||
+        load_one(set, versions_yaml, "profiles/versions.yaml", load_versions, err) < 0) {
+        profile_set_free(set);
+        return -1;
+    }
+    *out = set;
+    return 0;
+}
+
+int profile_set_load(struct profile_set **out, struct error *err)
+{
+    return profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml,
+                                  airfactory_profiles_versions_yaml, out, err);
+}
+
+/* ----------------------------------------------------------------- lookups */
+
+size_t profile_platform_count(const struct profile_set *set)
+{
+    return set->platform_count;
+}
+
+const struct profile_platform *profile_platform_at(const struct profile_set *set, size_t i)
+{
+    return i < set->platform_count ? &set->platforms[i].pub : NULL;
+}
+
+const struct profile_platform *profile_platform_find(const struct profile_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->platform_count; i++) {
+        const struct profile_platform *p = &set->platforms[i].pub;
+        if (!strcmp(p->name, name))
+            return p;
+        for (size_t a = 0; a < p->alias_count; a++)
+            if (!strcmp(p->aliases[a], name))
+                return p;
+    }
+    return NULL;
+}
+
+static bool in_list(const char *const *list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], s))
+            return true;
+    return false;
+}
+
+bool profile_platform_has_arch(const struct profile_platform *p, const char *arch)
+{
+    return in_list(p->arches, p->arch_count, arch);
+}
+
+bool profile_platform_has_boot_method(const struct profile_platform *p, const char *method)
+{
+    return in_list(p->boot_methods, p->boot_method_count, method);
+}
+
+bool profile_platform_available(const struct profile_platform *p, const struct profile_version *v)
+{
+    struct profile_version since;
+    if (!p->since[0] || profile_version_parse(p->since, &since) < 0)
+        return true;
+    return profile_version_compare(v, &since) >= 0;
+}
+
+const char *profile_platform_names(const struct profile_set *set)
+{
+    return set->platform_names;
+}
+
+size_t profile_count(const struct profile_set *set)
+{
+    return set->profile_count;
+}
+
+const struct profile *profile_at(const struct profile_set *set, size_t i)
+{
+    return i < set->profile_count ? &set->profiles[i] : NULL;
+}
+
+const struct profile *profile_find(const struct profile_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->profile_count; i++)
+        if (!strcmp(set->profiles[i].name, name))
+            return &set->profiles[i];
+    return NULL;
+}
+
+void profile_disk_defaults(const struct profile_set *set, const char *platform, uint64_t *disk_size_mib,
+                           const char **disk_format_options)
+{
+    /* Image Factory: ImageOptions{DiskSize: 8192 MiB}, then Default[P] values when non-zero */
+    *disk_size_mib = 8192;
+    *disk_format_options = "";
+    const struct profile *p = profile_find(set, platform);
+    if (!p)
+        return;
+    if (p->disk_size_mib)
+        *disk_size_mib = p->disk_size_mib;
+    if (p->disk_format_options[0])
+        *disk_format_options = p->disk_format_options;
+}
+
+void profile_platform_kernel_args(const struct profile_set *set, const struct profile_platform *p, const char *arch,
+                                  const struct profile_version *v, struct profile_args *out)
+{
+    (void)set;
+    const struct platform_entry *e = (const struct platform_entry *)p; /* pub is the first member */
+    collect_args(&e->kernel_args, v, arch, out);
+}
+
+void profile_default_kernel_args(const struct profile_set *set, const struct profile_version *v,
+                                 struct profile_args *out)
+{
+    collect_args(&set->default_args, v, NULL, out);
+}
+
+void profile_secureboot_kernel_args(const struct profile_set *set, const struct profile_version *v,
+                                    struct profile_args *out)
+{
+    collect_args(&set->secureboot_args, v, NULL, out);
+}
+
+void profile_iso_kernel_args(const struct profile_set *set, const struct profile_version *v, struct profile_args *out)
+{
+    collect_args(&set->iso_args, v, NULL, out);
+}
+
+const char *profile_quirk(const struct profile_set *set, const char *name, const struct profile_version *v,
+                          const char *arch, bool secureboot)
+{
+    for (size_t i = 0; i < set->quirk_count; i++) {
+        if (strcmp(set->quirks[i].name, name))
+            continue;
+        const struct rule_list *l = &set->quirks[i].rules;
+        for (size_t r = 0; r < l->count; r++)
+            if (rule_matches(&l->rules[r], v, arch, secureboot))
+                return l->rules[r].value;
+        return NULL;
+    }
+    return NULL;
+}
+
+bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct profile_version *v,
+                        const char *arch, bool secureboot, bool fallback)
+{
+    const char *s = profile_quirk(set, name, v, arch, secureboot);
+    if (!s)
+        return fallback;
+    return !strcmp(s, "true");
+}
+
+long long profile_quirk_int(const struct profile_set *set, const char *name, const struct profile_version *v,
+                            const char *arch, bool secureboot, long long fallback)
+{
+    const char *s = profile_quirk(set, name, v, arch, secureboot);
+    if (!s || !*s)
+        return fallback;
+    char *end;
+    long long n = strtoll(s, &end, 10);
+    return *end ? fallback : n;
+}

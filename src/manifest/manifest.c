@@ -1,0 +1,1028 @@
+/* manifest — see include/airfactory/manifest.h and docs/manifest.md. */
+#include "airfactory/manifest.h"
+#include "airfactory/fs.h"
+#include "airfactory/memory.h"
+#include "airfactory/yaml_document.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
+                                         "overlays", "extension", "overlay"};
+
+const char *manifest_role_name(enum manifest_role role)
+{
+    if ((unsigned)role < sizeof role_names / sizeof role_names[0])
+        return role_names[role];
+    return "unknown";
+}
+
+/* ------------------------------------------------------------------ memory */
+
+static void list_free(struct manifest_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    free(l->lines);
+    free(l->columns);
+    memset(l, 0, sizeof *l);
+}
+
+static void policy_free(struct verify_policy *p)
+{
+    free(p->name);
+    for (size_t i = 0; i < p->public_key_count; i++)
+        free(p->public_keys[i]);
+    free(p->public_keys);
+    free(p->keyless_issuer);
+    free(p->keyless_identity_regexp);
+    free(p->trusted_root_path);
+    memset(p, 0, sizeof *p);
+}
+
+static void policy_copy(struct verify_policy *dst, const struct verify_policy *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->name = src->name ? xstrdup(src->name) : NULL;
+    dst->insecure = src->insecure;
+    if (src->public_key_count) {
+        dst->public_keys = xcalloc(src->public_key_count, sizeof *dst->public_keys);
+        for (size_t i = 0; i < src->public_key_count; i++)
+            dst->public_keys[i] = xstrdup(src->public_keys[i]);
+        dst->public_key_count = src->public_key_count;
+    }
+    dst->keyless_issuer = src->keyless_issuer ? xstrdup(src->keyless_issuer) : NULL;
+    dst->keyless_identity_regexp = src->keyless_identity_regexp ? xstrdup(src->keyless_identity_regexp) : NULL;
+    dst->trusted_root_path = src->trusted_root_path ? xstrdup(src->trusted_root_path) : NULL;
+}
+
+void manifest_free(struct manifest *m)
+{
+    if (!m)
+        return;
+    free(m->path);
+    free(m->dir);
+    for (size_t i = 0; i < m->schematic_count; i++) {
+        struct manifest_schematic *s = &m->schematics[i];
+        free(s->name);
+        schematic_free(s->schematic);
+        free(s->canonical);
+        free(s->file);
+        list_free(&s->versions);
+        list_free(&s->architectures);
+        list_free(&s->outputs);
+    }
+    free(m->schematics);
+    list_free(&m->versions);
+    list_free(&m->architectures);
+    list_free(&m->outputs);
+    for (size_t i = 0; i < m->source_count; i++) {
+        free(m->sources[i].path);
+        free(m->sources[i].reference);
+        free(m->sources[i].version);
+        free(m->sources[i].trust);
+    }
+    free(m->sources);
+    for (size_t i = 0; i < m->trust_count; i++)
+        policy_free(&m->trust[i].policy);
+    free(m->trust);
+    free(m->signing_key);
+    free(m->output);
+    free(m->secureboot_signing_key);
+    free(m->secureboot_signing_cert);
+    free(m->secureboot_pcr_key);
+    free(m);
+}
+
+/* ------------------------------------------------------------------- paths */
+
+/* Lexically clean an absolute path: collapse //, /./ and /x/../ (never touches the disk). */
+static char *clean_path(const char *path)
+{
+    size_t len = strlen(path);
+    char *out = xmalloc(len + 2);
+    size_t o = 0;
+    out[o++] = '/';
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, "/");
+        if (n == 1 && p[0] == '.') {
+            /* skip */
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (o > 1) {
+                o--; /* drop the trailing slash, then the last component */
+                while (o > 1 && out[o - 1] != '/')
+                    o--;
+            }
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+            out[o++] = '/';
+        }
+        p += n;
+    }
+    if (o > 1)
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+static char *resolve_path(const char *base_dir, const char *path)
+{
+    if (path[0] == '/')
+        return clean_path(path);
+    char *joined = path_join(base_dir, path);
+    char *clean = clean_path(joined);
+    free(joined);
+    return clean;
+}
+
+/* ------------------------------------------------------------------ parser */
+
+struct parser {
+    const char *what;
+    const char *base_dir;
+    struct error *err;
+};
+
+static int fail(struct parser *p, const struct yaml_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct parser *p, const struct yaml_node *n, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_set(p->err, ERROR_INPUT, "%s:%d:%d: %s", p->what, n->line, n->column, msg);
+}
+
+static bool node_is_null(const struct yaml_node *n)
+{
+    struct yaml_resolved r;
+    return n->kind == YAML_NODE_SCALAR && yaml_node_resolve(n, "", &r, NULL) == 0 && r.type == YAML_RESOLVED_NULL;
+}
+
+/* A non-empty scalar's text. */
+static int get_text(struct parser *p, const struct yaml_node *n, const char *field, char **out)
+{
+    if (n->kind != YAML_NODE_SCALAR || node_is_null(n) || n->length == 0)
+        return fail(p, n, "%s: expected a non-empty string, found %s", field, yaml_node_describe(n));
+    free(*out);
+    *out = xstrndup(n->value, n->length);
+    return 0;
+}
+
+static int get_path(struct parser *p, const struct yaml_node *n, const char *field, char **out)
+{
+    char *text = NULL;
+    if (get_text(p, n, field, &text) < 0)
+        return -1;
+    free(*out);
+    *out = resolve_path(p->base_dir, text);
+    free(text);
+    return 0;
+}
+
+static int get_bool(struct parser *p, const struct yaml_node *n, const char *field, bool *out)
+{
+    struct yaml_resolved r;
+    if (n->kind != YAML_NODE_SCALAR || yaml_node_resolve(n, p->what, &r, NULL) < 0 || r.type != YAML_RESOLVED_BOOL)
+        return fail(p, n, "%s: expected true or false, found %s", field, yaml_node_describe(n));
+    *out = r.boolean;
+    return 0;
+}
+
+static int get_list(struct parser *p, const struct yaml_node *n, const char *field, struct manifest_list *out)
+{
+    list_free(out);
+    out->present = true;
+    out->line = n->line;
+    out->column = n->column;
+    if (n->kind != YAML_NODE_SEQUENCE)
+        return fail(p, n, "%s: expected a list, found %s", field, yaml_node_describe(n));
+    out->items = xcalloc(n->count + 1, sizeof *out->items);
+    out->lines = xcalloc(n->count + 1, sizeof *out->lines);
+    out->columns = xcalloc(n->count + 1, sizeof *out->columns);
+    for (size_t i = 0; i < n->count; i++) {
+        char sub[96];
+        snprintf(sub, sizeof sub, "%s[%zu]", field, i);
+        if (get_text(p, n->items[i], sub, &out->items[i]) < 0)
+            return -1;
+        out->lines[i] = n->items[i]->line;
+        out->columns[i] = n->items[i]->column;
+        out->count++;
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(out->items[k], out->items[i]))
+                return fail(p, n->items[i], "%s: '%s' is listed twice (first at line %d)", field, out->items[i],
+                            out->lines[k]);
+    }
+    return 0;
+}
+
+/* Walk a mapping, matching keys against `fields`; returns the field index via *index. */
+static int field_of(struct parser *p, const struct yaml_node *map, size_t i, const char *where,
+                    const char *const *fields, int *index)
+{
+    const struct yaml_node *k = yaml_mapping_key(map, i);
+    for (int f = 0; fields[f]; f++)
+        if (!strcmp(k->value, fields[f])) {
+            *index = f;
+            return 0;
+        }
+    char expected[512] = "";
+    for (int f = 0; fields[f]; f++) {
+        if (f)
+            strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
+        strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
+    }
+    return fail(p, k, "%s: unknown field '%.100s'; expected one of: %s", where, k->value, expected);
+}
+
+static int expect_mapping(struct parser *p, const struct yaml_node *n, const char *where)
+{
+    if (n->kind != YAML_NODE_MAPPING)
+        return fail(p, n, "%s: expected a mapping, found %s", where, yaml_node_describe(n));
+    return 0;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-' || s[i] == '_' || s[i] == '.'))
+            return false;
+    return true;
+}
+
+static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, size_t index,
+                                 struct manifest_schematic *s)
+{
+    static const char *const fields[] = {"name", "schematic", "file", "versions", "architectures", "outputs", NULL};
+    char where[64];
+    snprintf(where, sizeof where, "schematics[%zu]", index);
+    s->line = n->line;
+    s->column = n->column;
+    if (expect_mapping(p, n, where) < 0)
+        return -1;
+    const struct yaml_node *inline_node = NULL, *file_node = NULL;
+    for (size_t i = 0; i < yaml_mapping_pairs(n); i++) {
+        int f;
+        if (field_of(p, n, i, where, fields, &f) < 0)
+            return -1;
+        const struct yaml_node *v = yaml_mapping_value(n, i);
+        int rc = 0;
+        switch (f) {
+        case 0:
+            rc = get_text(p, v, "name", &s->name);
+            if (rc == 0 && !valid_name(s->name))
+                rc = fail(p, v, "%s.name: '%s' is not a valid name; use letters, digits, '-', '_' and '.' "
+                          "(at most 64)", where, s->name);
+            break;
+        case 1: inline_node = v; break;
+        case 2: file_node = v; break;
+        case 3: rc = get_list(p, v, "versions", &s->versions); break;
+        case 4: rc = get_list(p, v, "architectures", &s->architectures); break;
+        case 5: rc = get_list(p, v, "outputs", &s->outputs); break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (!s->name)
+        return fail(p, n, "%s: missing 'name'; every schematic needs a name (e.g. name: vanilla)", where);
+    if (!inline_node == !file_node)
+        return fail(p, n, "%s (%s): give exactly one of 'schematic:' (inline) or 'file:' (a schematic file)", where,
+                    s->name);
+    if (inline_node) {
+        if (schematic_decode(inline_node, p->what, &s->schematic, p->err) < 0)
+            return -1;
+    } else {
+        if (get_path(p, file_node, "file", &s->file) < 0)
+            return -1;
+        if (!fs_exists(s->file))
+            return fail(p, file_node, "schematic '%s': file %s does not exist (relative paths resolve against "
+                        "the manifest's directory)", s->name, s->file);
+        if (schematic_load_file(s->file, &s->schematic, p->err) < 0) {
+            error_prefix(p->err, "%s:%d:%d: schematic '%s': ", p->what, file_node->line, file_node->column, s->name);
+            p->err->code = ERROR_INPUT;
+            return -1;
+        }
+    }
+    struct buffer canonical = BUFFER_INIT;
+    if (schematic_marshal(s->schematic, &canonical, p->err) < 0 || schematic_id(s->schematic, s->id, p->err) < 0) {
+        buffer_free(&canonical);
+        return -1;
+    }
+    s->canonical = buffer_take(&canonical);
+    return 0;
+}
+
+static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest_role *out)
+{
+    if (n->kind == YAML_NODE_SCALAR)
+        for (size_t r = 0; r < sizeof role_names / sizeof role_names[0]; r++)
+            if (!strcmp(n->value, role_names[r])) {
+                *out = (enum manifest_role)r;
+                return 0;
+            }
+    return fail(p, n, "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
+                "extensions, overlays, extension, overlay", n->kind == YAML_NODE_SCALAR ? n->value : "?");
+}
+
+/* The tag of an image reference ("host/repo:tag[@digest]"), or NULL. */
+static char *reference_tag(const char *ref)
+{
+    const char *slash = strrchr(ref, '/');
+    const char *name = slash ? slash + 1 : ref;
+    const char *colon = strchr(name, ':');
+    if (!colon)
+        return NULL;
+    size_t n = strcspn(colon + 1, "@");
+    return n ? xstrndup(colon + 1, n) : NULL;
+}
+
+static bool is_version(const char *s)
+{
+    struct profile_version v;
+    return s[0] == 'v' && profile_version_parse(s, &v) == 0;
+}
+
+static int parse_source(struct parser *p, const struct yaml_node *n, size_t index, struct manifest_source *s)
+{
+    static const char *const fields[] = {"path", "role", "reference", "version", "trust", NULL};
+    char where[64];
+    snprintf(where, sizeof where, "sources[%zu]", index);
+    s->line = n->line;
+    s->column = n->column;
+    if (expect_mapping(p, n, where) < 0)
+        return -1;
+    const struct yaml_node *role = NULL, *version = NULL, *reference = NULL;
+    for (size_t i = 0; i < yaml_mapping_pairs(n); i++) {
+        int f;
+        if (field_of(p, n, i, where, fields, &f) < 0)
+            return -1;
+        const struct yaml_node *v = yaml_mapping_value(n, i);
+        int rc = 0;
+        switch (f) {
+        case 0: rc = get_path(p, v, "path", &s->path); break;
+        case 1: rc = parse_role(p, v, &s->role); role = v; break;
+        case 2: rc = get_text(p, v, "reference", &s->reference); reference = v; break;
+        case 3: rc = get_text(p, v, "version", &s->version); version = v; break;
+        case 4: rc = get_text(p, v, "trust", &s->trust); break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (!s->path)
+        return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
+    if (!role)
+        return fail(p, n, "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
+                    "overlays, extension, overlay", where);
+    if (!s->reference)
+        return fail(p, n, "%s: missing 'reference' (what the image is called upstream, e.g. "
+                    "ghcr.io/siderolabs/imager:v1.11.3)", where);
+    if (strpbrk(s->reference, " \t\n") || strlen(s->reference) > 512)
+        return fail(p, reference, "reference: '%.80s' is not an image reference", s->reference);
+    char *tag = reference_tag(s->reference);
+    if (version && !is_version(s->version)) {
+        free(tag);
+        return fail(p, version, "version: '%.60s' is not a Talos version; expected vX.Y.Z", s->version);
+    }
+    if (version && tag && is_version(tag) && strcmp(tag, s->version)) {
+        int rc = fail(p, version, "version: %s does not match the reference tag %s; drop 'version' or fix it",
+                      s->version, tag);
+        free(tag);
+        return rc;
+    }
+    if (!version && tag && is_version(tag)) {
+        s->version = tag;
+        tag = NULL;
+    }
+    free(tag);
+    if (!s->version)
+        s->version = xstrdup("");
+    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS;
+    if (versioned && !s->version[0])
+        return fail(p, n, "%s: a %s source needs a Talos version: tag the reference (…:v1.11.3) or add 'version:'",
+                    where, manifest_role_name(s->role));
+    if (!s->trust)
+        s->trust = xstrdup("default");
+    return 0;
+}
+
+static int parse_trust(struct parser *p, const struct yaml_node *n, struct manifest *m)
+{
+    if (expect_mapping(p, n, "trust") < 0)
+        return -1;
+    size_t pairs = yaml_mapping_pairs(n);
+    m->trust = xcalloc(pairs + 1, sizeof *m->trust);
+    for (size_t i = 0; i < pairs; i++) {
+        const struct yaml_node *k = yaml_mapping_key(n, i), *v = yaml_mapping_value(n, i);
+        struct manifest_trust *t = &m->trust[m->trust_count++];
+        struct verify_policy *pol = &t->policy;
+        t->line = k->line;
+        t->column = k->column;
+        pol->name = xstrndup(k->value, k->length);
+        if (!valid_name(pol->name))
+            return fail(p, k, "trust: '%.60s' is not a valid policy name; use letters, digits, '-', '_', '.'",
+                        pol->name);
+        char where[128];
+        snprintf(where, sizeof where, "trust.%s", pol->name);
+        if (expect_mapping(p, v, where) < 0)
+            return -1;
+        static const char *const fields[] = {"keys", "keyless", "insecure", NULL};
+        bool has_keyless = false;
+        for (size_t j = 0; j < yaml_mapping_pairs(v); j++) {
+            int f;
+            if (field_of(p, v, j, where, fields, &f) < 0)
+                return -1;
+            const struct yaml_node *fv = yaml_mapping_value(v, j);
+            if (f == 0) {
+                struct manifest_list keys = {0};
+                int rc = get_list(p, fv, "keys", &keys);
+                if (rc == 0) {
+                    pol->public_keys = xcalloc(keys.count + 1, sizeof *pol->public_keys);
+                    for (size_t q = 0; q < keys.count; q++)
+                        pol->public_keys[pol->public_key_count++] = resolve_path(p->base_dir, keys.items[q]);
+                }
+                list_free(&keys);
+                if (rc < 0)
+                    return -1;
+            } else if (f == 1) {
+                static const char *const kfields[] = {"issuer", "identity", "trusted_root", NULL};
+                char kwhere[160];
+                snprintf(kwhere, sizeof kwhere, "%s.keyless", where);
+                if (expect_mapping(p, fv, kwhere) < 0)
+                    return -1;
+                has_keyless = true;
+                for (size_t q = 0; q < yaml_mapping_pairs(fv); q++) {
+                    int g;
+                    if (field_of(p, fv, q, kwhere, kfields, &g) < 0)
+                        return -1;
+                    const struct yaml_node *kv = yaml_mapping_value(fv, q);
+                    int rc = g == 0   ? get_text(p, kv, "issuer", &pol->keyless_issuer)
+                             : g == 1 ? get_text(p, kv, "identity", &pol->keyless_identity_regexp)
+                                      : get_path(p, kv, "trusted_root", &pol->trusted_root_path);
+                    if (rc < 0)
+                        return -1;
+                    if (g == 1) {
+                        regex_t re;
+                        int rrc = regcomp(&re, pol->keyless_identity_regexp, REG_EXTENDED | REG_NOSUB);
+                        if (rrc != 0) {
+                            char msg[256];
+                            regerror(rrc, &re, msg, sizeof msg);
+                            return fail(p, kv, "%s.identity: not a POSIX extended regular expression: %s", kwhere, msg);
+                        }
+                        regfree(&re);
+                    }
+                }
+                if (!pol->keyless_issuer || !pol->keyless_identity_regexp || !pol->trusted_root_path)
+                    return fail(p, fv, "%s: give all of issuer, identity (a regular expression over the "
+                                "certificate identity) and trusted_root (a Sigstore trusted_root.json)", kwhere);
+            } else {
+                if (get_bool(p, fv, "insecure", &pol->insecure) < 0)
+                    return -1;
+            }
+        }
+        if (pol->insecure && (pol->public_key_count || has_keyless))
+            return fail(p, v, "%s: insecure: true cannot be combined with keys or keyless; choose one", where);
+        if (!pol->insecure && !pol->public_key_count && !has_keyless)
+            return fail(p, v, "%s: the policy accepts nothing; give keys, keyless, or insecure: true", where);
+    }
+    return 0;
+}
+
+static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct manifest *m)
+{
+    static const char *const fields[] = {"signing_key", "signing_cert", "pcr_key", NULL};
+    if (expect_mapping(p, n, "secureboot") < 0)
+        return -1;
+    for (size_t i = 0; i < yaml_mapping_pairs(n); i++) {
+        int f;
+        if (field_of(p, n, i, "secureboot", fields, &f) < 0)
+            return -1;
+        char **slot = f == 0 ? &m->secureboot_signing_key : f == 1 ? &m->secureboot_signing_cert : &m->secureboot_pcr_key;
+        if (get_path(p, yaml_mapping_value(n, i), fields[f], slot) < 0)
+            return -1;
+    }
+    if (!m->secureboot_signing_key || !m->secureboot_signing_cert || !m->secureboot_pcr_key)
+        return fail(p, n, "secureboot: give signing_key (PKCS#1 RSA key for UKI and sd-boot), signing_cert and "
+                    "pcr_key");
+    return 0;
+}
+
+static int parse_root(struct parser *p, const struct yaml_node *root, struct manifest *m)
+{
+    static const char *const fields[] = {"schematics", "versions", "architectures", "outputs", "sources",
+                                         "trust", "signing_key", "output", "secureboot", NULL};
+    m->line = root->line;
+    m->column = root->column;
+    if (expect_mapping(p, root, "manifest") < 0)
+        return -1;
+    const struct yaml_node *schematics = NULL, *sources = NULL;
+    for (size_t i = 0; i < yaml_mapping_pairs(root); i++) {
+        int f;
+        if (field_of(p, root, i, "manifest", fields, &f) < 0)
+            return -1;
+        const struct yaml_node *v = yaml_mapping_value(root, i);
+        int rc = 0;
+        switch (f) {
+        case 0: schematics = v; break;
+        case 1: rc = get_list(p, v, "versions", &m->versions); break;
+        case 2: rc = get_list(p, v, "architectures", &m->architectures); break;
+        case 3: rc = get_list(p, v, "outputs", &m->outputs); break;
+        case 4: sources = v; break;
+        case 5: rc = parse_trust(p, v, m); break;
+        case 6: rc = get_path(p, v, "signing_key", &m->signing_key); break;
+        case 7: rc = get_path(p, v, "output", &m->output); break;
+        case 8: rc = parse_secureboot(p, v, m); break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (!schematics)
+        return fail(p, root, "manifest: missing 'schematics'; list at least one (e.g. - name: vanilla\n  schematic: {})");
+    if (schematics->kind != YAML_NODE_SEQUENCE || schematics->count == 0)
+        return fail(p, schematics, "schematics: expected a non-empty list of schematics");
+    m->schematics = xcalloc(schematics->count, sizeof *m->schematics);
+    for (size_t i = 0; i < schematics->count; i++) {
+        struct manifest_schematic *s = &m->schematics[m->schematic_count++];
+        if (parse_schematic_entry(p, schematics->items[i], i, s) < 0)
+            return -1;
+        for (size_t k = 0; k < i; k++) {
+            if (!strcmp(m->schematics[k].name, s->name))
+                return fail(p, schematics->items[i], "schematics[%zu]: duplicate schematic name '%s' (first at "
+                            "line %d)", i, s->name, m->schematics[k].line);
+            if (!strcmp(m->schematics[k].id, s->id))
+                return fail(p, schematics->items[i], "schematics[%zu]: duplicate schematic: '%s' has the same ID "
+                            "%.12s... as '%s' (line %d); list it once", i, s->name, s->id, m->schematics[k].name,
+                            m->schematics[k].line);
+        }
+    }
+    if (sources) {
+        if (sources->kind != YAML_NODE_SEQUENCE)
+            return fail(p, sources, "sources: expected a list of sources");
+        m->sources = xcalloc(sources->count + 1, sizeof *m->sources);
+        for (size_t i = 0; i < sources->count; i++)
+            if (parse_source(p, sources->items[i], i, &m->sources[m->source_count++]) < 0)
+                return -1;
+    }
+    /* every source names an existing policy */
+    for (size_t i = 0; i < m->source_count; i++) {
+        bool found = false;
+        for (size_t t = 0; t < m->trust_count && !found; t++)
+            found = !strcmp(m->trust[t].policy.name, m->sources[i].trust);
+        if (!found)
+            return fail(p, sources->items[i], "sources[%zu]: unknown trust policy '%s'; define it under 'trust:'%s",
+                        i, m->sources[i].trust,
+                        strcmp(m->sources[i].trust, "default") ? "" : " (a source without 'trust:' uses 'default')");
+    }
+    if (!m->signing_key)
+        return fail(p, root, "manifest: missing 'signing_key' (the private key that signs the bundle; make one with "
+                    "'airfactory keygen')");
+    if (!m->output)
+        return fail(p, root, "manifest: missing 'output' (the bundle directory to write)");
+    return 0;
+}
+
+int manifest_parse(const char *text, size_t len, const char *what, const char *base_dir, struct manifest **out,
+                   struct error *err)
+{
+    *out = NULL;
+    if (len > MANIFEST_MAX_SIZE)
+        return error_set(err, ERROR_INPUT, "%s: manifest larger than %u bytes", what, MANIFEST_MAX_SIZE);
+    struct yaml_node *root;
+    if (yaml_document_load(text, len, what, &root, err) < 0)
+        return -1;
+    struct manifest *m = xcalloc(1, sizeof *m);
+    char cwd[PATH_MAX];
+    const char *base = base_dir;
+    if (!base || base[0] != '/') {
+        if (!getcwd(cwd, sizeof cwd)) {
+            yaml_node_free(root);
+            free(m);
+            return error_errno(err, errno, "getcwd");
+        }
+        char *joined = base ? path_join(cwd, base) : xstrdup(cwd);
+        m->dir = clean_path(joined);
+        free(joined);
+    } else {
+        m->dir = clean_path(base);
+    }
+    m->path = xstrdup(what);
+    struct parser p = {what, m->dir, err};
+    int rc = parse_root(&p, root, m);
+    yaml_node_free(root);
+    if (rc < 0) {
+        manifest_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+int manifest_load(const char *path, struct manifest **out, struct error *err)
+{
+    *out = NULL;
+    struct buffer text = BUFFER_INIT;
+    if (fs_read_file(path, MANIFEST_MAX_SIZE, &text, err) < 0) {
+        if (!fs_exists(path))
+            err->code = ERROR_INPUT;
+        return -1;
+    }
+    char *dir;
+    const char *slash = strrchr(path, '/');
+    dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+    int rc = manifest_parse(buffer_cstr(&text), text.len, path, dir, out, err);
+    free(dir);
+    buffer_free(&text);
+    if (rc == 0) {
+        char *abs = resolve_path((*out)->dir, slash ? slash + 1 : path);
+        free((*out)->path);
+        (*out)->path = abs;
+    }
+    return rc;
+}
+
+/* -------------------------------------------------------------------- plan */
+
+struct planner {
+    const struct manifest *m;
+    struct plan *plan;
+    struct error *err;
+    size_t model_cap;
+};
+
+static int plan_fail(struct planner *pl, int line, int column, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int plan_fail(struct planner *pl, int line, int column, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return error_set(pl->err, ERROR_INPUT, "%s:%d:%d: %s", pl->m->path, line, column, msg);
+}
+
+void plan_free(struct plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->models);
+    for (size_t i = 0; i < plan->source_count; i++)
+        policy_free(&plan->sources[i].policy);
+    free(plan->sources);
+    for (size_t i = 0; i < plan->version_count; i++)
+        free(plan->versions[i]);
+    free(plan->versions);
+    profile_set_free(plan->profiles);
+    free(plan);
+}
+
+const struct plan_source *plan_find_source(const struct plan *plan, enum manifest_role role, const char *version)
+{
+    for (size_t i = 0; i < plan->source_count; i++) {
+        const struct manifest_source *s = plan->sources[i].source;
+        if (s->role == role && (!version || !version[0] || !strcmp(s->version, version)))
+            return &plan->sources[i];
+    }
+    return NULL;
+}
+
+static const struct manifest_source *find_source(const struct manifest *m, enum manifest_role role, const char *version)
+{
+    for (size_t i = 0; i < m->source_count; i++)
+        if (m->sources[i].role == role && !strcmp(m->sources[i].version, version))
+            return &m->sources[i];
+    return NULL;
+}
+
+/* Insert the architecture into an arch-less output name; false when the name is not a shorthand. */
+static bool shorthand_to_path(const char *name, const char *arch, char out[ASSET_PATH_MAX])
+{
+    size_t len = strlen(name);
+    const char *sbs = "-secureboot";
+    size_t sbl = strlen(sbs);
+#define ENDS(s) (len >= strlen(s) && !strcmp(name + len - strlen(s), s))
+    if (!strcmp(name, "kernel")) {
+        snprintf(out, ASSET_PATH_MAX, "kernel-%s", arch);
+        return true;
+    }
+    if (!strcmp(name, "initramfs.xz")) {
+        snprintf(out, ASSET_PATH_MAX, "initramfs-%s.xz", arch);
+        return true;
+    }
+    if (!strcmp(name, "installer.tar") || !strcmp(name, "installer-secureboot.tar")) {
+        snprintf(out, ASSET_PATH_MAX, "installer-%s%s.tar", arch, name[9] == '-' ? sbs : "");
+        return true;
+    }
+    if (!strncmp(name, "cmdline-", 8) && len > 8) {
+        bool sb = ENDS(sbs);
+        snprintf(out, ASSET_PATH_MAX, "cmdline-%.*s-%s%s", (int)(len - 8 - (sb ? sbl : 0)), name + 8, arch, sb ? sbs : "");
+        return true;
+    }
+    if (ENDS("-installer.tar") || ENDS("-installer-secureboot.tar")) {
+        bool sb = ENDS("-installer-secureboot.tar");
+        size_t plen = len - strlen(sb ? "-installer-secureboot.tar" : "-installer.tar");
+        snprintf(out, ASSET_PATH_MAX, "%.*s-installer-%s%s.tar", (int)plen, name, arch, sb ? sbs : "");
+        return true;
+    }
+    const char *suffix = NULL;
+    if (ENDS(".iso"))
+        suffix = ".iso";
+    else if (ENDS("-uki.efi"))
+        suffix = "-uki.efi";
+    size_t base_len;
+    if (suffix) {
+        base_len = len - strlen(suffix);
+    } else {
+        const char *dot = strchr(name, '.');
+        if (!dot)
+            return false;
+        suffix = dot;
+        base_len = (size_t)(dot - name);
+    }
+    bool sb = base_len >= sbl && !strncmp(name + base_len - sbl, sbs, sbl);
+    if (sb)
+        base_len -= sbl;
+    if (!base_len)
+        return false;
+    snprintf(out, ASSET_PATH_MAX, "%.*s-%s%s%s", (int)base_len, name, arch, sb ? sbs : "", suffix);
+    return true;
+#undef ENDS
+}
+
+static int add_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
+                     const struct asset_path *asset)
+{
+    struct plan *plan = pl->plan;
+    char path[ASSET_PATH_MAX];
+    asset_path_format(asset, path);
+    for (size_t i = 0; i < plan->model_count; i++)
+        if (plan->models[i].schematic == s && !strcmp(plan->models[i].version, version) &&
+            !strcmp(plan->models[i].path, path))
+            return 0;
+    if (plan->model_count == pl->model_cap) {
+        pl->model_cap = pl->model_cap ? pl->model_cap * 2 : 64;
+        plan->models = xrealloc(plan->models, pl->model_cap * sizeof *plan->models);
+    }
+    struct plan_model *model = &plan->models[plan->model_count++];
+    memset(model, 0, sizeof *model);
+    model->schematic = s;
+    snprintf(model->version, sizeof model->version, "%s", version);
+    snprintf(model->arch, sizeof model->arch, "%s", asset->arch);
+    snprintf(model->path, sizeof model->path, "%s", path);
+    model->asset = *asset;
+    return 0;
+}
+
+/* Check one asset for one schematic and version; the output item's position is for errors. */
+static int check_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
+                       const struct profile_version *v, const struct asset_path *a, const char *output, int line,
+                       int column)
+{
+    const struct profile_set *ps = pl->plan->profiles;
+    const struct manifest *m = pl->m;
+    const struct profile_platform *platform = profile_platform_find(ps, a->platform);
+    if (!platform)
+        return plan_fail(pl, line, column, "output '%s': unknown platform '%s'; expected one of %s", output,
+                         a->platform, profile_platform_names(ps));
+    if (!profile_platform_available(platform, v))
+        return plan_fail(pl, line, column, "output '%s': platform %s needs Talos %s or later, not %s", output,
+                         platform->name, platform->since, version);
+    if ((a->secureboot || a->kind == ASSET_UKI) && !profile_quirk_bool(ps, "supportsUKI", v, a->arch, a->secureboot, true))
+        return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
+                         output, version);
+    if (a->secureboot && !m->secureboot_signing_key)
+        return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
+                         "signing_key, signing_cert and pcr_key", output);
+    const struct schematic *sch = s->schematic;
+    bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
+    if (sch->embedded_machine_configuration[0] && needs_customization &&
+        !profile_quirk_bool(ps, "embeddedConfig", v, a->arch, a->secureboot, true))
+        return plan_fail(pl, line, column, "schematic '%s' embeds a machine configuration, which Talos %s cannot "
+                         "(needs v1.12.0 or later); output '%s'", s->name, version, output);
+    if (schematic_has_overlay(sch) && a->kind != ASSET_KERNEL) {
+        if (!profile_quirk_bool(ps, "supportsOverlay", v, a->arch, a->secureboot, true))
+            return plan_fail(pl, line, column, "schematic '%s' has an overlay, which Talos %s does not support "
+                             "(needs v1.7.0 or later)", s->name, version);
+        if (a->kind != ASSET_INITRAMFS && !find_source(m, MANIFEST_ROLE_OVERLAYS, version))
+            return plan_fail(pl, line, column, "schematic '%s' has an overlay but no 'overlays' catalog source is "
+                             "listed for %s; add one (reference ghcr.io/siderolabs/overlays:%s)", s->name, version,
+                             version);
+    }
+    if (sch->extension_count && needs_customization && !find_source(m, MANIFEST_ROLE_EXTENSIONS, version))
+        return plan_fail(pl, line, column, "schematic '%s' lists system extensions but no 'extensions' catalog "
+                         "source is listed for %s; add one (reference ghcr.io/siderolabs/extensions:%s)", s->name,
+                         version, version);
+    if (a->kind == ASSET_INSTALLER) {
+        const char *image = profile_quirk(ps, "installerBaseImage", v, a->arch, a->secureboot);
+        enum manifest_role role = image && !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER
+                                                                                  : MANIFEST_ROLE_INSTALLER_BASE;
+        if (!find_source(m, role, version))
+            return plan_fail(pl, line, column, "output '%s' needs an '%s' source for %s; add one (reference "
+                             "ghcr.io/%s:%s)", output, manifest_role_name(role), version, image ? image : "", version);
+    }
+    return 0;
+}
+
+/* Expand one output name for one arch; appends models. */
+static int expand_output(struct planner *pl, const struct manifest_schematic *s, const char *version,
+                         const struct profile_version *v, const char *arch, const char *output, int line, int column)
+{
+    const struct profile_set *ps = pl->plan->profiles;
+    struct asset_path a;
+    struct error perr = {0};
+    if (!strncmp(output, "all-", 4)) {
+        const struct profile_platform *p = profile_platform_find(ps, output + 4);
+        if (!p)
+            return plan_fail(pl, line, column, "output '%s': unknown platform '%s'; expected one of %s", output,
+                             output + 4, profile_platform_names(ps));
+        if (!profile_platform_has_arch(p, arch) || !profile_platform_available(p, v))
+            return 1; /* nothing for this arch/version: not an error for the all- shorthand */
+        char names[8][ASSET_PATH_MAX];
+        int n = 0;
+        snprintf(names[n++], ASSET_PATH_MAX, "installer-%s.tar", arch);
+        if (profile_platform_has_boot_method(p, "pxe")) {
+            snprintf(names[n++], ASSET_PATH_MAX, "kernel-%s", arch);
+            snprintf(names[n++], ASSET_PATH_MAX, "initramfs-%s.xz", arch);
+            snprintf(names[n++], ASSET_PATH_MAX, "cmdline-%s-%s", p->name, arch);
+        }
+        if (profile_platform_has_boot_method(p, "iso")) {
+            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s.iso", p->name, arch);
+            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s-uki.efi", p->name, arch);
+        }
+        if (profile_platform_has_boot_method(p, "disk-image") && p->disk_image_suffix[0])
+            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s.%s", p->name, arch, p->disk_image_suffix);
+        int added = 0;
+        for (int i = 0; i < n; i++) {
+            if (asset_path_parse(names[i], &a, &perr) < 0)
+                return plan_fail(pl, line, column, "output '%s': %s", output, perr.message);
+            if (check_model(pl, s, version, v, &a, output, line, column) < 0 || add_model(pl, s, version, &a) < 0)
+                return -1;
+            added++;
+        }
+        return added ? 0 : 1;
+    }
+    if (asset_path_parse(output, &a, &perr) == 0) {
+        /* explicit architecture: built once, whatever the architectures list says */
+        if (check_model(pl, s, version, v, &a, output, line, column) < 0)
+            return -1;
+        return add_model(pl, s, version, &a);
+    }
+    char path[ASSET_PATH_MAX];
+    struct error serr = {0};
+    if (!shorthand_to_path(output, arch, path) || asset_path_parse(path, &a, &serr) < 0 || strcmp(a.arch, arch))
+        return plan_fail(pl, line, column, "unknown output '%s' (%s); expected an Image Factory file name such as "
+                         "metal-amd64.iso, kernel-arm64, installer-amd64.tar, aws-amd64.raw.xz, an arch-less form "
+                         "(kernel, initramfs.xz, cmdline-metal, metal.iso, metal-uki.efi, installer.tar, "
+                         "metal.raw.zst) or all-<platform>", output, perr.message);
+    const struct profile_platform *p = profile_platform_find(ps, a.platform);
+    if (p && !profile_platform_has_arch(p, arch) && a.kind != ASSET_KERNEL && a.kind != ASSET_INITRAMFS &&
+        a.kind != ASSET_INSTALLER)
+        return 1; /* the platform is not offered on this arch: skip this arch */
+    if (check_model(pl, s, version, v, &a, output, line, column) < 0)
+        return -1;
+    return add_model(pl, s, version, &a);
+}
+
+static const struct manifest_list *pick(const struct manifest_list *own, const struct manifest_list *global)
+{
+    return own->present ? own : global;
+}
+
+static int add_version(struct plan *plan, const char *version)
+{
+    for (size_t i = 0; i < plan->version_count; i++)
+        if (!strcmp(plan->versions[i], version))
+            return 0;
+    plan->versions = xrealloc(plan->versions, (plan->version_count + 1) * sizeof *plan->versions);
+    plan->versions[plan->version_count++] = xstrdup(version);
+    return 0;
+}
+
+static int compare_versions(const void *pa, const void *pb)
+{
+    struct profile_version a, b;
+    profile_version_parse(*(char *const *)pa, &a);
+    profile_version_parse(*(char *const *)pb, &b);
+    return profile_version_compare_semver(&a, &b);
+}
+
+static int plan_schematic(struct planner *pl, const struct manifest_schematic *s)
+{
+    const struct manifest *m = pl->m;
+    const struct manifest_list *versions = pick(&s->versions, &m->versions);
+    const struct manifest_list *arches = pick(&s->architectures, &m->architectures);
+    const struct manifest_list *outputs = pick(&s->outputs, &m->outputs);
+    const char *missing = !versions->present ? "versions" : !arches->present ? "architectures"
+                          : !outputs->present ? "outputs" : NULL;
+    if (missing)
+        return plan_fail(pl, s->line, s->column, "schematic '%s': no %s; give '%s:' at the top level or in the "
+                         "schematic", s->name, missing, missing);
+    if (!versions->count || !arches->count || !outputs->count)
+        return plan_fail(pl, !versions->count ? versions->line : !arches->count ? arches->line : outputs->line,
+                         !versions->count ? versions->column : !arches->count ? arches->column : outputs->column,
+                         "schematic '%s': an empty list builds nothing", s->name);
+    for (size_t a = 0; a < arches->count; a++)
+        if (strcmp(arches->items[a], "amd64") && strcmp(arches->items[a], "arm64"))
+            return plan_fail(pl, arches->lines[a], arches->columns[a], "unknown architecture '%s'; expected amd64 or "
+                             "arm64", arches->items[a]);
+    for (size_t vi = 0; vi < versions->count; vi++) {
+        const char *version = versions->items[vi];
+        struct profile_version v;
+        if (version[0] != 'v' || profile_version_parse(version, &v) < 0)
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "'%s' is not a Talos version; expected "
+                             "vX.Y.Z (e.g. v1.11.3)", version);
+        if (v.major != 1 || v.minor < 2)
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "Talos %s is not supported; Image "
+                             "Factory builds v1.2.0 and later", version);
+        if (!find_source(m, MANIFEST_ROLE_IMAGER, version))
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "missing imager source for %s; add a "
+                             "source with role: imager and reference ghcr.io/siderolabs/imager:%s", version, version);
+        add_version(pl->plan, version);
+        for (size_t o = 0; o < outputs->count; o++) {
+            bool any = false;
+            for (size_t a = 0; a < arches->count; a++) {
+                int rc = expand_output(pl, s, version, &v, arches->items[a], outputs->items[o], outputs->lines[o],
+                                       outputs->columns[o]);
+                if (rc < 0)
+                    return -1;
+                any |= rc == 0;
+            }
+            if (!any)
+                return plan_fail(pl, outputs->lines[o], outputs->columns[o], "output '%s' builds nothing for Talos "
+                                 "%s on the listed architectures (platform not offered there or not in that "
+                                 "version)", outputs->items[o], version);
+        }
+    }
+    return 0;
+}
+
+int manifest_plan(const struct manifest *m, struct plan **out, struct error *err)
+{
+    *out = NULL;
+    struct plan *plan = xcalloc(1, sizeof *plan);
+    struct planner pl = {m, plan, err, 0};
+    if (profile_set_load(&plan->profiles, err) < 0) {
+        plan_free(plan);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m->schematic_count && rc == 0; i++)
+        rc = plan_schematic(&pl, &m->schematics[i]);
+    /* sources: files must exist; each gets its policy */
+    if (rc == 0) {
+        plan->sources = xcalloc(m->source_count + 1, sizeof *plan->sources);
+        for (size_t i = 0; i < m->source_count && rc == 0; i++) {
+            const struct manifest_source *src = &m->sources[i];
+            if (!fs_exists(src->path)) {
+                rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); create it (e.g. skopeo "
+                               "copy docker://%s oci-archive:%s) or fix 'path'", src->path,
+                               manifest_role_name(src->role), src->reference, src->reference, src->path);
+                break;
+            }
+            const struct manifest_trust *t = NULL;
+            for (size_t k = 0; k < m->trust_count; k++)
+                if (!strcmp(m->trust[k].policy.name, src->trust))
+                    t = &m->trust[k];
+            plan->sources[plan->source_count].source = src;
+            policy_copy(&plan->sources[plan->source_count].policy, &t->policy);
+            plan->source_count++;
+        }
+    }
+    for (size_t i = 0; i < m->trust_count && rc == 0; i++) {
+        const struct verify_policy *p = &m->trust[i].policy;
+        for (size_t k = 0; k < p->public_key_count && rc == 0; k++)
+            if (!fs_exists(p->public_keys[k]))
+                rc = plan_fail(&pl, m->trust[i].line, m->trust[i].column, "trust.%s: public key file %s does not "
+                               "exist", p->name, p->public_keys[k]);
+        if (rc == 0 && p->trusted_root_path && !fs_exists(p->trusted_root_path))
+            rc = plan_fail(&pl, m->trust[i].line, m->trust[i].column, "trust.%s: trusted root %s does not exist",
+                           p->name, p->trusted_root_path);
+    }
+    const char *sb[] = {m->secureboot_signing_key, m->secureboot_signing_cert, m->secureboot_pcr_key};
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (sb[i] && !fs_exists(sb[i]))
+            rc = error_set(err, ERROR_INPUT, "%s: secureboot: file %s does not exist", m->path, sb[i]);
+    if (rc < 0) {
+        plan_free(plan);
+        return -1;
+    }
+    qsort(plan->versions, plan->version_count, sizeof *plan->versions, compare_versions);
+    *out = plan;
+    return 0;
+}
