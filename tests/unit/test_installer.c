@@ -22,6 +22,7 @@
 static char *fixtures;
 static char scratch_dir[] = "/tmp/airfactory-installer-XXXXXX";
 static struct verify_policy policy;
+static char *key_path, *store_path; /* signing key and store of build() */
 
 static char *scratch(const char *name)
 {
@@ -270,7 +271,7 @@ static int src_blob(void *context, const char *digest, size_t max, struct buffer
 static int build(const char *version, const struct factory_asset *assets, size_t asset_count, const char *output,
                  struct factory_stats *stats, struct error *err)
 {
-    const char *text = "customization:\n  extraKernelArgs: [console=ttyS0]\n";
+    const char *text = "customization:\n  extraKernelArgs: [console=ttyS0, talos.dashboard.disabled=1]\n";
     struct schematic *s = NULL;
     if (schematic_parse(text, strlen(text), "test", &s, err) != 0)
         return -1;
@@ -285,8 +286,8 @@ static int build(const char *version, const struct factory_asset *assets, size_t
         {paths[1], old ? "installer" : "installer-base", base_ref, NULL, &policy},
     };
     struct factory_schematic schematics[] = {{"test", s}};
-    char *key = scratch("bundle.key");
-    char *store = scratch("store");
+    char *key = xstrdup(key_path);
+    char *store = xstrdup(store_path);
     struct factory_request r = {
         .sources = sources,
         .source_count = 2,
@@ -315,7 +316,7 @@ static int build(const char *version, const struct factory_asset *assets, size_t
 static const char *schematic_id_of_test(void)
 {
     static char id[65];
-    const char *text = "customization:\n  extraKernelArgs: [console=ttyS0]\n";
+    const char *text = "customization:\n  extraKernelArgs: [console=ttyS0, talos.dashboard.disabled=1]\n";
     struct schematic *s = NULL;
     struct error err = {0};
     if (schematic_parse(text, strlen(text), "t", &s, &err) == 0)
@@ -490,11 +491,49 @@ static void missing_installer_base_is_a_clear_error(void)
     free(out);
 }
 
-int main(void)
+/* `test_installer make-bundle OUT`: OUT.key/OUT.pub, OUT.store and bundle OUT with the v1.11.3
+ * installers for amd64 and arm64 (for tests/integration/installer.sh); prints the schematic ID. */
+static int make_bundle(const char *out)
+{
+    struct error err = {0};
+    char fingerprint[BUNDLE_KEY_FINGERPRINT_SIZE];
+    if (bundle_key_generate(out, true, fingerprint, &err) != 0) {
+        fprintf(stderr, "keygen: %s\n", err.message);
+        return 1;
+    }
+    key_path = xasprintf("%s.key", out);
+    store_path = xasprintf("%s.store", out);
+    struct factory_asset assets[] = {
+        {0, "v1.11.3", "amd64", "installer-amd64.tar"},
+        {0, "v1.11.3", "arm64", "installer-arm64.tar"},
+    };
+    int rc = build("v1.11.3", assets, 2, out, NULL, &err);
+    if (rc != 0)
+        fprintf(stderr, "build: %s\n", err.message);
+    else
+        printf("%s\n", schematic_id_of_test());
+    free(key_path);
+    free(store_path);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
     fixtures = getenv("FIXTURES") ? xstrdup(getenv("FIXTURES")) : xstrdup("build/fixtures");
+    char *key = xstrdup("tests/keys/cosign.pub");
+    policy.name = "fixtures";
+    policy.public_keys = &key;
+    policy.public_key_count = 1;
+    if (argc == 3 && strcmp(argv[1], "make-bundle") == 0) {
+        int rc = make_bundle(argv[2]);
+        free(key);
+        free(fixtures);
+        return rc;
+    }
     if (!mkdtemp(scratch_dir))
         return 1;
+    key_path = scratch("bundle.key");
+    store_path = scratch("store");
     struct error err = {0};
     char *prefix = scratch("bundle");
     char fingerprint[BUNDLE_KEY_FINGERPRINT_SIZE];
@@ -503,10 +542,6 @@ int main(void)
         return 1;
     }
     free(prefix);
-    char *key = xstrdup("tests/keys/cosign.pub");
-    policy.name = "fixtures";
-    policy.public_keys = &key;
-    policy.public_key_count = 1;
     RUN(layer_is_sorted_deterministic_tar_gzip);
     RUN(config_extends_the_base_config);
     RUN(manifest_and_index_bytes);
@@ -514,6 +549,8 @@ int main(void)
     RUN(factory_builds_pre_1_10_installer_from_installer_image);
     RUN(missing_installer_base_is_a_clear_error);
     fs_remove_tree(scratch_dir, &err);
+    free(key_path);
+    free(store_path);
     free(key);
     free(fixtures);
     return TEST_MAIN_END();
