@@ -38,114 +38,6 @@ struct profile_set;
 static inline void profile_set_free(struct profile_set *p) { (void)p; }
 #endif
 
-/* ------------------------------------------------------------------ asset names */
-
-static bool is_arch(const char *s, size_t n, char out[16])
-{
-    static const struct {
-        const char *name, *canonical;
-    } arches[] = {{"amd64", "amd64"}, {"arm64", "arm64"}, {"x86_64", "amd64"}, {"i386", "amd64"}};
-    for (size_t i = 0; i < sizeof arches / sizeof arches[0]; i++) {
-        if (strlen(arches[i].name) == n && memcmp(s, arches[i].name, n) == 0) {
-            snprintf(out, 16, "%s", arches[i].canonical);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* "P-A[-secureboot]" (whole string s..s+n) into platform, arch, secureboot. */
-static bool split_platform_arch(const char *s, size_t n, struct factory_asset_name *out)
-{
-    static const char sb[] = "-secureboot";
-    if (n > sizeof sb - 1 && memcmp(s + n - (sizeof sb - 1), sb, sizeof sb - 1) == 0) {
-        out->secureboot = true;
-        n -= sizeof sb - 1;
-    }
-    const char *dash = NULL;
-    for (size_t i = n; i > 0; i--)
-        if (s[i - 1] == '-') {
-            dash = s + i - 1;
-            break;
-        }
-    if (!dash || dash == s)
-        return false;
-    size_t plen = (size_t)(dash - s);
-    if (plen >= sizeof out->platform || !is_arch(dash + 1, n - plen - 1, out->arch))
-        return false;
-    memcpy(out->platform, s, plen);
-    out->platform[plen] = '\0';
-    return true;
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err)
-{
-    memset(out, 0, sizeof *out);
-    size_t n = strlen(path);
-    if (strncmp(path, "kernel-", 7) == 0 && is_arch(path + 7, n - 7, out->arch)) {
-        out->kind = FACTORY_ASSET_KERNEL;
-        return 0;
-    }
-    if (strncmp(path, "initramfs-", 10) == 0 && has_suffix(path, ".xz") &&
-        is_arch(path + 10, n - 13, out->arch)) {
-        out->kind = FACTORY_ASSET_INITRAMFS;
-        return 0;
-    }
-    if (strncmp(path, "cmdline-", 8) == 0 && split_platform_arch(path + 8, n - 8, out)) {
-        out->kind = FACTORY_ASSET_CMDLINE;
-        return 0;
-    }
-    if (has_suffix(path, "-uki.efi") && split_platform_arch(path, n - 8, out)) {
-        out->kind = FACTORY_ASSET_UKI;
-        return 0;
-    }
-    if (has_suffix(path, ".iso") && split_platform_arch(path, n - 4, out)) {
-        out->kind = FACTORY_ASSET_ISO;
-        return 0;
-    }
-    if (has_suffix(path, ".tar")) {
-        const char *installer = strstr(path, "installer-");
-        if (installer && (installer == path || installer[-1] == '-')) {
-            struct factory_asset_name tmp = {0};
-            const char *rest = installer + 10;
-            /* "installer-A[-secureboot].tar": reuse the splitter with a dummy platform */
-            char buf[96];
-            snprintf(buf, sizeof buf, "x-%.*s", (int)(strlen(rest) - 4), rest);
-            if (split_platform_arch(buf, strlen(buf), &tmp)) {
-                out->kind = FACTORY_ASSET_INSTALLER;
-                snprintf(out->arch, sizeof out->arch, "%s", tmp.arch);
-                out->secureboot = tmp.secureboot;
-                if (installer != path)
-                    snprintf(out->platform, sizeof out->platform, "%.*s", (int)(installer - path - 1), path);
-                return 0;
-            }
-        }
-    }
-    static const char *const disk_formats[] = {".raw", ".qcow2", ".vhd", ".ova"};
-    static const char *const compressions[] = {"", ".xz", ".zst", ".gz", ".tar.gz"};
-    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
-        for (size_t f = 0; f < sizeof disk_formats / sizeof disk_formats[0]; f++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "%s%s", disk_formats[f], compressions[c]);
-            if (has_suffix(path, suffix) && split_platform_arch(path, n - strlen(suffix), out)) {
-                out->kind = FACTORY_ASSET_DISK;
-                return 0;
-            }
-        }
-    }
-    return error_set(err, ERROR_INPUT,
-                     "'%s' is not an Image Factory asset name; expected kernel-ARCH, initramfs-ARCH.xz, "
-                     "cmdline-PLATFORM-ARCH, PLATFORM-ARCH-uki.efi, PLATFORM-ARCH.iso, installer-ARCH.tar or "
-                     "PLATFORM-ARCH.raw.zst (and other disk formats)",
-                     path);
-}
-
 /* ------------------------------------------------------------------ progress events */
 
 struct factory {
@@ -563,7 +455,7 @@ static int model_initramfs(struct model *m, struct error *err)
 }
 
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
-static int model_cmdline(struct model *m, const struct factory_asset_name *name, int kind, struct buffer *out,
+static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
@@ -588,22 +480,22 @@ static int model_cmdline(struct model *m, const struct factory_asset_name *name,
 }
 
 /* installer: defined with the installer helpers above build_asset */
-static int installer_cache_inputs(struct model *m, const struct factory_asset_name *name, struct buffer *b,
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
                                   struct error *err);
 
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
  * version and platform profile (part of the builder), everything holding an initramfs on the imager
  * and every extension image. */
-static int asset_cache_key(struct model *m, const char *path, const struct factory_asset_name *name,
+static int asset_cache_key(struct model *m, const char *path, const struct asset_path *name,
                            char key[SHA256_HEX_LEN + 1], struct error *err)
 {
     struct buffer b = BUFFER_INIT;
     buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\n",
                    AIRFACTORY_VERSION, path, m->id, m->version, m->arch);
-    if (name->kind != FACTORY_ASSET_CMDLINE)
+    if (name->kind != ASSET_CMDLINE)
         buffer_appendf(&b, "imager=%s\n", m->imager.imager->result.image.manifest_digest);
-    if (name->kind != FACTORY_ASSET_CMDLINE && name->kind != FACTORY_ASSET_KERNEL) {
+    if (name->kind != ASSET_CMDLINE && name->kind != ASSET_KERNEL) {
         if (model_extensions(m, err) != 0) {
             buffer_free(&b);
             return -1;
@@ -611,7 +503,7 @@ static int asset_cache_key(struct model *m, const char *path, const struct facto
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
     }
-    if (name->kind == FACTORY_ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
+    if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
         buffer_free(&b);
         return -1;
     }
@@ -638,7 +530,7 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
  * cosign signature and the tags installer/<schematic>:<version>. */
 
 /* Talos >= 1.10 customises installer-base, before that the full installer (profiles quirk). */
-static const struct imported *installer_base_for(struct model *m, const struct factory_asset_name *name,
+static const struct imported *installer_base_for(struct model *m, const struct asset_path *name,
                                                  struct error *err)
 {
     struct factory *f = m->f;
@@ -662,7 +554,7 @@ static const struct imported *installer_base_for(struct model *m, const struct f
     return im;
 }
 
-static int installer_cache_inputs(struct model *m, const struct factory_asset_name *name, struct buffer *b,
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
                                   struct error *err)
 {
     const struct imported *base = installer_base_for(m, name, err);
@@ -672,13 +564,14 @@ static int installer_cache_inputs(struct model *m, const struct factory_asset_na
     return 0;
 }
 
-static void installer_repository(struct model *m, const struct factory_asset_name *name, char *out, size_t size)
+static void installer_repository(struct model *m, const struct asset_path *name, char *out, size_t size)
 {
-    installer_repository_name(name->platform, name->secureboot, m->id, out, size);
+    /* installer-A.tar is the "installer" repository, P-installer-A.tar "<P>-installer" */
+    installer_repository_name(name->platform_installer ? name->platform : "", name->secureboot, m->id, out, size);
 }
 
 /* A reused installer-<arch>.tar: recover its image blobs for the registry. */
-static int installer_asset_reused(struct model *m, const struct factory_asset_name *name, const char *digest,
+static int installer_asset_reused(struct model *m, const struct asset_path *name, const char *digest,
                                   struct error *err)
 {
     struct factory *f = m->f;
@@ -694,7 +587,7 @@ static int installer_asset_reused(struct model *m, const struct factory_asset_na
     return rc;
 }
 
-static int installer_asset_build(struct model *m, const char *path, const struct factory_asset_name *name,
+static int installer_asset_build(struct model *m, const char *path, const struct asset_path *name,
                                  const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
@@ -707,7 +600,7 @@ static int installer_asset_build(struct model *m, const char *path, const struct
     const struct imported *base = installer_base_for(m, name, err);
     if (!base)
         return -1;
-    struct factory_asset_name metal = *name;
+    struct asset_path metal = *name; /* a plain installer is metal's */
     if (!metal.platform[0])
         snprintf(metal.platform, sizeof metal.platform, "metal");
     struct profile_version v;
@@ -784,13 +677,13 @@ static int installer_asset_build(struct model *m, const char *path, const struct
 }
 /* ---------------- end of installer helpers */
 
-static int build_asset(struct model *m, const char *path, const struct factory_asset_name *name,
+static int build_asset(struct model *m, const char *path, const struct asset_path *name,
                        const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
     const char *scratch = bundle_writer_scratch_dir(f->writer);
     switch (name->kind) {
-    case FACTORY_ASSET_KERNEL: {
+    case ASSET_KERNEL: {
         char *out = path_join(scratch, path);
         int rc = kernel_build(m->imager.vmlinuz, out, err);
         if (rc == 0)
@@ -798,11 +691,11 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_INITRAMFS:
+    case ASSET_INITRAMFS:
         if (model_initramfs(m, err) != 0)
             return -1;
         return add_built_file(m, path, m->initramfs_path, false, cache_key, err);
-    case FACTORY_ASSET_CMDLINE: {
+    case ASSET_CMDLINE: {
         struct buffer cmdline = BUFFER_INIT;
         char digest[BUNDLE_DIGEST_SIZE];
         int rc = model_cmdline(m, name, CMDLINE_KIND_CMDLINE, &cmdline, err);
@@ -815,7 +708,7 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         buffer_free(&cmdline);
         return rc;
     }
-    case FACTORY_ASSET_UKI: {
+    case ASSET_UKI: {
         if (!fs_exists(m->imager.stub))
             return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi", path,
                              m->imager.imager->result.image.reference, m->arch);
@@ -845,11 +738,10 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_INSTALLER:
+    case ASSET_INSTALLER:
         return installer_asset_build(m, path, name, cache_key, err);
-    case FACTORY_ASSET_ISO:
-    case FACTORY_ASSET_DISK:
-    case FACTORY_ASSET_UNKNOWN:
+    case ASSET_ISO:
+    case ASSET_IMAGE:
         break;
     }
     return error_set(err, ERROR_INPUT,
@@ -859,22 +751,18 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
 }
 
 /* The imager profile an asset comes from: its platform, or the output kind for kernel/initramfs. */
-static const char *asset_profile(const struct factory_asset_name *name)
+static const char *asset_profile(const struct asset_path *name)
 {
-    if (name->platform[0])
-        return name->platform;
-    switch (name->kind) {
-    case FACTORY_ASSET_KERNEL: return "kernel";
-    case FACTORY_ASSET_INITRAMFS: return "initramfs";
-    case FACTORY_ASSET_INSTALLER: return "installer";
-    default: return "unknown";
-    }
+    /* asset_path says "metal" for the platform-less kernel and initramfs: name them by kind */
+    if (name->kind == ASSET_KERNEL || name->kind == ASSET_INITRAMFS)
+        return asset_kind_name(name->kind);
+    return name->platform;
 }
 
-static int provenance(struct model *m, const char *path, const struct factory_asset_name *name, struct error *err)
+static int provenance(struct model *m, const char *path, const struct asset_path *name, struct error *err)
 {
     const char *profile = asset_profile(name);
-    size_t count = name->kind == FACTORY_ASSET_KERNEL || name->kind == FACTORY_ASSET_CMDLINE ? 1 : m->source_digest_count;
+    size_t count = name->kind == ASSET_KERNEL || name->kind == ASSET_CMDLINE ? 1 : m->source_digest_count;
     for (size_t i = 0; i < count; i++) {
         struct bundle_provenance p = {
             .schematic = m->id,
@@ -903,8 +791,8 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
     int rc = model_prepare(&m, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         const struct factory_asset *a = &r->assets[indexes[i]];
-        struct factory_asset_name name;
-        if (factory_asset_name_parse(a->path, &name, err) != 0) {
+        struct asset_path name;
+        if (asset_path_parse(a->path, &name, err) != 0) {
             rc = -1;
             break;
         }
@@ -924,7 +812,7 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (reuse == 1) {
             rc = bundle_writer_add_asset(f->writer, m.id, m.version, a->path, hit.digest, key, err);
-            if (rc == 0 && name.kind == FACTORY_ASSET_INSTALLER)
+            if (rc == 0 && name.kind == ASSET_INSTALLER)
                 rc = installer_asset_reused(&m, &name, hit.digest, err);
             f->stats.assets_reused++;
         } else {

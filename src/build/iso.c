@@ -529,6 +529,10 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     if (!rc) {
         iso_write_opts_set_iso_level(opts, 3);
         iso_write_opts_set_rockridge(opts, 1);
+        /* Rock Ridge 1.10 PX entries carry no file serial numbers: libisofs derives those from
+         * the host inode numbers of the sources (scratch files here), which differ per run */
+        iso_write_opts_set_rrip_version_1_10(opts, 1);
+        iso_write_opts_set_rrip_1_10_px_ino(opts, 0);
         iso_write_opts_set_joliet(opts, 1);
         iso_write_opts_set_allow_deep_paths(opts, 1);
         iso_write_opts_set_replace_mode(opts, 1, 1, 1, 1); /* 0555/0444, root:root */

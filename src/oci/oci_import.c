@@ -463,6 +463,12 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
             goto done;
         }
     }
+    for (size_t i = 0; i < n; i++) { /* named first, so messages use the recorded name */
+        char *reference = opts->reference ? xstrdup(opts->reference)
+                                          : default_reference(input, images[i].image.reference);
+        free(images[i].image.reference);
+        images[i].image.reference = reference;
+    }
     receipts = xcalloc(n, sizeof *receipts);
     /* 1. verify everything before anything reaches the store */
     for (size_t i = 0; i < n; i++) {
@@ -489,10 +495,6 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
         struct oci_import_result *r = &(*results)[i];
         oci_platform_format(&images[i].image.platform, r->platform);
         verify_receipt_to_json(&receipts[i], &receipt_text[i]);
-        char *reference = opts->reference ? xstrdup(opts->reference)
-                                          : default_reference(input, images[i].image.reference);
-        free(images[i].image.reference);
-        images[i].image.reference = reference;
         rows[i].reference = images[i].image.reference;
         rows[i].platform = r->platform;
         rows[i].digest = images[i].image.digest;

@@ -38,13 +38,14 @@
 #include "airfactory/fs.h"
 #include "airfactory/http_parser.h"
 #include "airfactory/memory.h"
+#include "airfactory/schematic.h"
 #include "airfactory/serve_access_log.h"
 #include "airfactory/serve_index.h"
 #include "airfactory/serve_metrics.h"
 #include "airfactory/serve_routes.h"
 #include "airfactory/serve_tls.h"
 
-#define MAX_BODY (1u << 20)       /* POST /schematics bodies */
+#define MAX_BODY SCHEMATIC_MAX_SIZE /* POST /schematics bodies (embedded machine configs) */
 #define READ_CHUNK 4096
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
@@ -732,7 +733,7 @@ static int drive(struct worker *w, struct conn *c)
         }
         if (req.has_content_length && req.content_length > MAX_BODY) {
             begin_log(w, c, &req, start);
-            prepare_error(w, c, 413, "request body larger than 1 MiB");
+            prepare_error(w, c, 413, "request body larger than 4 MiB");
             c->state = ST_WRITE;
             continue;
         }

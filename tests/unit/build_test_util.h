@@ -88,9 +88,10 @@ static inline int bt_run(struct buffer *out, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     struct buffer cmd = BUFFER_INIT;
+    buffer_append_str(&cmd, "( ");
     buffer_vappendf(&cmd, fmt, ap);
     va_end(ap);
-    buffer_append_str(&cmd, " 2>&1");
+    buffer_append_str(&cmd, " ) 2>&1");
     FILE *p = popen(cmd.data, "r");
     buffer_free(&cmd);
     if (!p)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# tests/integration/plan.sh — `airfactory plan` on docs/examples/demo.yaml: the expected model
+# list (text and NDJSON), and the file:line:column errors a broken manifest gets (exit 2).
+# The demo's sources live in build/fixtures (scripts/make-fixtures); when they are absent the
+# demo runs from a scratch copy of the tree with empty stand-ins, since plan only checks that the
+# files exist.
+source "$(dirname "$0")/../lib.sh"
+T=$(scratch)
+VANILLA=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba
+# the demo schematic's ID, computed with go-yaml (tests/data/schematic/tools/oracle.go)
+DEMO=d816e0843170f9070674c8f1d526b33ccad0aab8e1ec6c06d65a55dbd69fd547
+
+demo_sources() { grep -o '\.\./\.\./build/fixtures/[^,}]*\.oci\.tar' "$ROOT/docs/examples/demo.yaml"; }
+MANIFEST=$ROOT/docs/examples/demo.yaml
+missing=0
+for f in $(demo_sources); do [ -f "$ROOT/docs/examples/$f" ] || missing=1; done
+if [ "$missing" -eq 1 ]; then
+  mkdir -p "$T/tree/docs/examples" "$T/tree/tests/keys"
+  cp "$MANIFEST" "$T/tree/docs/examples/"
+  cp "$ROOT/tests/keys/cosign.pub" "$T/tree/tests/keys/"
+  for f in $(demo_sources); do mkdir -p "$(dirname "$T/tree/docs/examples/$f")"; : >"$T/tree/docs/examples/$f"; done
+  MANIFEST=$T/tree/docs/examples/demo.yaml
+fi
+
+out=$("$AIRFACTORY" plan "$MANIFEST" 2>"$T/err"); rc=$?
+check_eq "demo plans" "$rc" 0
+[ "$rc" -eq 0 ] || cat "$T/err"
+check_eq "48 models: 2 schematics x 2 versions x 2 arches x 6 outputs" "$(echo "$out" | wc -l)" 48
+check_eq "first model" "$(echo "$out" | head -1)" "$VANILLA vanilla v1.11.3 amd64 kernel-amd64"
+check_eq "last model" "$(echo "$out" | tail -1)" "$DEMO demo v1.9.5 arm64 installer-arm64.tar"
+check_eq "two schematic IDs" "$(echo "$out" | cut -d' ' -f1,2 | sort -u | tr '\n' ' ')" "$VANILLA vanilla $DEMO demo "
+check_eq "24 models per version" "$(echo "$out" | awk '{print $3}' | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "24 24 "
+expected_paths="cmdline-metal-amd64 cmdline-metal-arm64 initramfs-amd64.xz initramfs-arm64.xz installer-amd64.tar \
+installer-arm64.tar kernel-amd64 kernel-arm64 metal-amd64-uki.efi metal-amd64.iso metal-arm64-uki.efi metal-arm64.iso "
+check_eq "asset paths" "$(echo "$out" | awk '{print $5}' | sort -u | tr '\n' ' ')" "$expected_paths"
+check_eq "no duplicates" "$(echo "$out" | sort | uniq -d | wc -l)" 0
+# the IDs are the schematic module's: fmt of the inline schematic gives the same ID
+printf 'customization: {}\n' | check_eq "vanilla ID agrees with 'schematic id'" "$("$AIRFACTORY" schematic id -)" "$VANILLA"
+
+json=$("$AIRFACTORY" plan "$MANIFEST" --json)
+check_eq "NDJSON: 48 objects" "$(echo "$json" | jq -c . | wc -l)" 48
+check_eq "NDJSON fields" "$(echo "$json" | sed -n 7p | jq -r '[.schematic,.name,.version,.arch,.path,.kind,.platform,.secureboot] | join(" ")')" \
+  "$VANILLA vanilla v1.11.3 amd64 metal-amd64-uki.efi uki metal false"
+check_eq "NDJSON agrees with text" "$(echo "$json" | jq -r '[.schematic,.name,.version,.arch,.path] | join(" ")')" "$out"
+
+# ---- broken manifests: status 2 and file:line:column ----
+expect_plan_error() { # NAME MANIFEST-TEXT FRAGMENT
+  printf '%b' "$2" >"$T/m.yaml"
+  local msg rc
+  msg=$("$AIRFACTORY" plan "$T/m.yaml" 2>&1); rc=$?
+  if [ "$rc" -ne 2 ]; then fail "$1" "exit status $rc, expected 2: $msg"; return; fi
+  check_contains "$1" "$msg" "$3"
+}
+: >"$T/imager.oci.tar"
+cp "$ROOT/tests/keys/cosign.pub" "$T/cosign.pub"
+HEAD='schematics:\n  - {name: v, schematic: {}}\nversions: [v1.11.3]\narchitectures: [amd64]\n'
+TAIL='sources:\n  - {role: imager, path: imager.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}\ntrust:\n  default: {keys: [cosign.pub]}\nsigning_key: k\noutput: o\n'
+expect_plan_error "unknown output" "${HEAD}outputs: [kernel, banana]\n$TAIL" "$T/m.yaml:5:19: unknown output 'banana'"
+expect_plan_error "unknown platform" "${HEAD}outputs: [metl.iso]\n$TAIL" \
+  "$T/m.yaml:5:11: output 'metl.iso': unknown platform 'metl'; expected one of metal,"
+expect_plan_error "unknown arch" 'schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [x86]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/m.yaml:3:17: unknown architecture 'x86'; expected amd64 or arm64"
+expect_plan_error "version format" 'schematics: [{name: v, schematic: {}}]\nversions: [1.11]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/m.yaml:2:12: '1.11' is not a Talos version; expected vX.Y.Z"
+expect_plan_error "missing imager for a version" 'schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3, v1.10.7]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/m.yaml:2:21: missing imager source for v1.10.7"
+expect_plan_error "duplicate schematic" 'schematics:\n  - {name: a, schematic: {}}\n  - {name: b, schematic: {customization: ~}}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/m.yaml:3:5: schematics[1]: duplicate schematic: 'b' has the same ID"
+expect_plan_error "schematic error inside the manifest" 'schematics:\n  - name: a\n    schematic:\n      customization: {meta: [{key: 300}]}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/m.yaml:4:36: customization.meta[0].key: 300 is out of range"
+expect_plan_error "missing source file" "${HEAD}outputs: [kernel]\n"'sources:\n  - {role: imager, path: nope.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}\ntrust:\n  default: {insecure: true}\nsigning_key: k\noutput: o\n' \
+  "$T/m.yaml:7:5: missing source file $T/nope.oci.tar"
+expect_plan_error "unknown trust policy" "${HEAD}outputs: [kernel]\n"'sources:\n  - {role: imager, path: imager.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3, trust: strict}\ntrust:\n  default: {insecure: true}\nsigning_key: k\noutput: o\n' \
+  "$T/m.yaml:7:5: sources[0]: unknown trust policy 'strict'"
+expect_plan_error "installer needs installer-base" "${HEAD}outputs: [installer.tar]\n$TAIL" \
+  "$T/m.yaml:5:11: output 'installer.tar' needs an 'installer-base' source for v1.11.3"
+expect_plan_error "unknown manifest field" "${HEAD}outputs: [kernel]\n${TAIL}colour: blue\n" \
+  "$T/m.yaml:12:1: manifest: unknown field 'colour'"
+expect_plan_error "YAML syntax" 'schematics: [\n' "$T/m.yaml:2:1:"
+out=$("$AIRFACTORY" plan 2>&1); rc=$?
+check_eq "plan without a manifest is a usage error" "$rc" 2
+out=$("$AIRFACTORY" plan "$T/nothing.yaml" 2>&1); rc=$?
+check_eq "a missing manifest is an input error" "$rc" 2
+check_contains "the missing manifest is named" "$out" "$T/nothing.yaml"
