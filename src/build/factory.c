@@ -22,6 +22,7 @@
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
 #include "airfactory/installer.h"
+#include "airfactory/iso.h"
 #include "airfactory/json.h"
 #include "airfactory/kernel.h"
 #include "airfactory/layer_flatten.h"
@@ -310,6 +311,20 @@ static char *flatten_extension(struct factory *f, const struct imported *im, str
     int rc = fs_mkdir_p(parent, 0755, err);
     free(parent);
     if (rc != 0 || layer_flatten(f->store, &im->result.image, dir, NULL, err) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* The imager's usr/lib/grub tree (GRUB modules for grub-mkimage), flattened once per imager. */
+static char *imager_grub_dir(struct factory *f, const struct imported *imager, struct error *err)
+{
+    char *dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
+    if (fs_is_dir(dir))
+        return dir;
+    struct layer_flatten_options options = {.prefix = "usr/lib/grub"};
+    if (layer_flatten(f->store, &imager->result.image, dir, &options, err) != 0) {
         free(dir);
         return NULL;
     }
@@ -738,15 +753,65 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         free(out);
         return rc;
     }
+    case ASSET_ISO: {
+        struct buffer cmdline = BUFFER_INIT;
+        struct iso_options o = {0};
+        char *grub = NULL, *uki = NULL, *out = NULL;
+        struct uki_profile_set profiles = {0};
+        int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
+        if (rc == 0)
+            rc = model_initramfs(m, err);
+        if (rc == 0)
+            rc = iso_options_for_version(&o, m->version, m->arch, err);
+        if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
+            rc = -1;
+        if (rc == 0 && o.layout != ISO_GRUB) {
+            /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
+            uki_profiles_for(&profiles, m->version, UKI_FOR_ISO, buffer_cstr(&cmdline));
+            struct uki_options u = {
+                .stub_path = m->imager.stub,
+                .kernel_path = m->imager.vmlinuz,
+                .initrd_path = m->initramfs_path,
+                .cmdline = buffer_cstr(&cmdline),
+                .talos_version = m->version,
+                .profiles = profiles.profiles,
+                .profile_count = profiles.count,
+                .timestamp = f->epoch,
+            };
+            uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
+            rc = uki_build(&u, uki, err);
+        }
+        if (rc == 0) {
+            o.kernel_path = m->imager.vmlinuz;
+            o.initramfs_path = m->initramfs_path;
+            o.cmdline = buffer_cstr(&cmdline);
+            o.grub_dir = grub;
+            o.uki_path = uki;
+            o.sdboot_path = m->imager.systemd_boot;
+            o.mtime = f->epoch;
+            o.work_dir = scratch;
+            out = path_join(scratch, path);
+            rc = iso_build(&o, out, err);
+        }
+        if (rc == 0)
+            rc = add_built_file(m, path, out, true, cache_key, err);
+        if (uki)
+            unlink(uki);
+        uki_profile_set_free(&profiles);
+        free(uki);
+        free(out);
+        free(grub);
+        buffer_free(&cmdline);
+        return rc;
+    }
     case ASSET_INSTALLER:
         return installer_asset_build(m, path, name, cache_key, err);
-    case ASSET_ISO:
     case ASSET_IMAGE:
         break;
     }
     return error_set(err, ERROR_INPUT,
                      "%s: this kind of asset is not built by airfactory %s yet (built today: kernel, initramfs, "
-                     "cmdline, UKI); remove it from the manifest's outputs",
+                     "cmdline, UKI, ISO, installer); remove it from the manifest's outputs",
                      path, AIRFACTORY_VERSION);
 }
 

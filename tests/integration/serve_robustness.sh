@@ -60,6 +60,10 @@ check_eq "HTTP/1.0 request served and closed" "$(printf 'GET /healthz HTTP/1.0\r
 out=$(curl -s -H 'Expect: 100-continue' --data-binary $'customization: {}\n' "$URL/schematics" | cut -c1-10)
 check_eq "Expect: 100-continue body accepted" "$out" '{"id":"376'
 
+python3 -c 'print("customization:\n    embeddedMachineConfiguration: " + "a" * 3000000)' >big.yaml
+out=$(curl -s -w '|%{http_code}' -X POST --data-binary @big.yaml "$URL/schematics")
+check_contains "3 MB schematic body read and decoded (404: not in the bundle)" "$out" "is not in this bundle"
+
 # ---- random junk: 300 requests of random bytes and mutated request lines ----
 python3 - "$PORT" <<'EOF' >junk.out
 import random, socket, sys
