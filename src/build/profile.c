@@ -470,7 +470,7 @@ static int load_profiles(struct profile_set *set, const struct yaml_node *root, 
             int rc = 1;
             for (int s = 0; string_keys[s]; s++)
                 if (!strcmp(key, string_keys[s])) {
-                    char *str;
+                    char *str = NULL;
                     rc = get_string(l, v, &str);
                     if (rc == 0)
                         *slots[s] = keep(set, str);
