@@ -21,6 +21,10 @@ test_packages=(
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq
 )
+# Benchmarks (bench/serve.sh): load generator and the baseline web server.
+bench_packages=(wrk nginx-light)
+# The reference registry the server is compared with (tests/integration/serve_distribution.sh).
+test_packages+=(docker-registry)
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine
 # image may already carry its own Node.js, which Debian's npm conflicts with.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -30,7 +34,7 @@ fi
 # Debian's arm64 archive; dpkg needs the foreign architecture to download them.
 foreign_arch=arm64
 
-want=("${build_packages[@]}" "${builder_tools[@]}" "${test_packages[@]}")
+want=("${build_packages[@]}" "${builder_tools[@]}" "${test_packages[@]}" "${bench_packages[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -37,9 +37,11 @@ check_contains() {
 
 # A scratch directory removed at exit. Used as S=$(scratch), it runs in a subshell, so the EXIT
 # trap that removes it must be set here, in the sourcing shell, not inside scratch().
-_SCRATCH_LIST=$(mktemp "${TMPDIR:-/tmp}/airfactory-scratch-list.XXXXXX")
+# ($$ is the sourcing shell's PID in subshells too; the list exists only once scratch() ran.)
+_SCRATCH_LIST=${TMPDIR:-/tmp}/airfactory-scratch-list.$$
 _scratch_cleanup() {
   local d
+  [ -f "$_SCRATCH_LIST" ] || return 0
   while read -r d; do rm -rf "$d"; done <"$_SCRATCH_LIST"
   rm -f "$_SCRATCH_LIST"
 }

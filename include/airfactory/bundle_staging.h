@@ -5,8 +5,9 @@
  * and `unpack --onto` all go through it.
  *
  * For a target T (a directory path):
- *   T.lock           flock()ed for the whole run: one writer per target at a time. Never removed
- *                    (removing a lock file races with the next locker).
+ *   T.lock           flock()ed for the whole run: one writer per target at a time. Its holder
+ *                    removes it when done (before unlocking; a locker re-checks that the path still
+ *                    names the file it locked, so two processes can never both hold "the" lock).
  *   T.tmp-XXXXXX     the new bundle while it is built (mkdtemp). A `.resume` file inside marks a
  *                    directory an interrupted writer may resume from.
  *   T.old-XXXXXX     only on file systems without renameat2(RENAME_EXCHANGE): the previous bundle
@@ -36,6 +37,7 @@ struct bundle_staging {
     char *target;  /* final path */
     char *tmp;     /* where the new bundle is built */
     int lock_fd;
+    char *lock_path;
     bool resumed;  /* tmp was adopted from an interrupted run (it holds `.resume`) */
     bool swapped;  /* commit got as far as putting the new bundle in place */
 };

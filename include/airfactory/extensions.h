@@ -2,8 +2,9 @@
  * manifest.yaml and rootfs/.
  *
  * Owns: reading and validating manifest.yaml (version v1alpha1, metadata, Talos version
- * constraint as a blang/semver range), writing /extensions.yaml exactly as Talos' Go yaml.v3
- * encoder does (`layers:` list of `image:` + `metadata:`), and creating the Image Factory's
+ * constraint as a blang/semver range), writing /extensions.yaml exactly as Talos' Go yaml
+ * encoder does (`layers:` list of `image:` + `metadata:`; the bytes come from yaml_value, the
+ * go-yaml-compatible encoder schematic IDs rely on), and creating the Image Factory's
  * virtual `schematic` extension. Errors name the extension directory and the file. */
 #ifndef AIRFACTORY_EXTENSIONS_H
 #define AIRFACTORY_EXTENSIONS_H
@@ -56,12 +57,7 @@ struct extensions_layer {
     const char *image;
     const struct extension_manifest *metadata;
 };
-void extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out);
-
-/* One YAML scalar the way Go yaml.v3 emits it at a block-mapping value position: plain when it
- * cannot be mistaken for another type, otherwise quoted; multi-line text as a literal block
- * whose lines are indented by `indent` spaces. Appends the scalar and its final newline. */
-void go_yaml_append_scalar(struct buffer *out, const char *s, int indent);
+int extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out, struct error *err);
 
 /* The Image Factory's virtual extension: name "schematic", version = the schematic ID, an empty
  * file rootfs/usr/local/share/schematic/<id>. Written as an extension directory at dir. */

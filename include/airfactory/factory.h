@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "airfactory/asset_path.h"
 #include "airfactory/error.h"
 #include "airfactory/schematic.h"
 #include "airfactory/verify.h"
@@ -67,27 +68,5 @@ struct factory_stats {
 };
 
 int factory_build(const struct factory_request *request, struct factory_stats *stats, struct error *err);
-
-/* The kinds of asset this build knows, from an Image Factory file name (image-factory-spec §2.1). */
-enum factory_asset_kind {
-    FACTORY_ASSET_UNKNOWN,
-    FACTORY_ASSET_KERNEL,    /* kernel-A */
-    FACTORY_ASSET_INITRAMFS, /* initramfs-A.xz */
-    FACTORY_ASSET_CMDLINE,   /* cmdline-P-A[-secureboot] */
-    FACTORY_ASSET_UKI,       /* P-A[-secureboot]-uki.efi */
-    FACTORY_ASSET_ISO,       /* P-A[-secureboot].iso */
-    FACTORY_ASSET_INSTALLER, /* [P-]installer-A[-secureboot].tar */
-    FACTORY_ASSET_DISK,      /* P-A[-secureboot].{raw,qcow2,vhd,ova}[.compression] */
-};
-
-struct factory_asset_name {
-    enum factory_asset_kind kind;
-    char platform[64]; /* "metal", "aws", ... ("" for kernel/initramfs/installer) */
-    char arch[16];
-    bool secureboot;
-};
-
-/* Parse a file name; ERROR_INPUT when it is not one of Image Factory's. */
-int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err);
 
 #endif

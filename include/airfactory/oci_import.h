@@ -27,8 +27,10 @@ struct oci_import_options {
     const char *tag;                    /* NULL: every image the input names */
     const struct oci_platform *platforms;
     size_t platform_count; /* 0: every platform */
-    const char *reference; /* name to record (e.g. "ghcr.io/siderolabs/imager:v1.10.3"); NULL: the tag
-                              the input carries. Only valid when one image is selected. */
+    const char *reference; /* name to record (e.g. "ghcr.io/siderolabs/imager:v1.10.3"); only valid
+                              when one image is selected. NULL: the input's own full reference (docker
+                              save RepoTags, a full ref.name), else "<input name>:<tag>", e.g.
+                              imager-v1.11.3.oci.tar tagged v1.11.3 -> "imager:v1.11.3" */
     const char *role;      /* recorded as is; NULL: "" */
     struct oci_layout_limits limits;
 };
@@ -44,10 +46,12 @@ struct oci_import_stats {
     uint64_t images;
 };
 
-/* Import one input (directory, tar, compressed tar, docker save). On success *results holds one
- * entry per (image, platform) recorded. stats may be NULL. */
+/* Import one input (directory, tar, compressed tar, docker save). On success *results (an array
+ * the caller frees with free()) holds one entry per (image, platform) recorded. stats may be NULL. */
 int oci_import(struct store *store, const char *input, const struct oci_import_options *options,
                struct oci_import_result **results, size_t *count, struct oci_import_stats *stats, struct error *err);
+/* Free what each of count results owns, but not the array itself: callers often move results
+ * into arrays of their own (free(results) once they have). */
 void oci_import_results_free(struct oci_import_result *results, size_t count);
 
 /* Read a trust policy file, YAML or JSON:

@@ -68,6 +68,11 @@ void oci_layout_verify_source(struct oci_layout *layout, struct verify_source *o
  * fields, or append them to an image's list). */
 void oci_layout_take_verified_blobs(struct oci_layout *layout, struct store_source_blob **blobs, size_t *count);
 
+/* Mark for keeping every signature artifact of digest the layout holds, verified or not: the
+ * `sha256-<hex>.sig/.att/.sbom` tags and OCI referrers, with their configs and layers, so the
+ * store (and a bundle built from it) can serve them. Collected by take_verified_blobs. */
+void oci_layout_touch_signatures(struct oci_layout *layout, const char *digest);
+
 /* Move these blobs from staging into the store (already-stored ones are left alone), then fsync. */
 int oci_layout_commit(struct oci_layout *layout, const struct store_source_blob *blobs, size_t count,
                       struct error *err);

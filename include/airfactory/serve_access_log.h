@@ -2,7 +2,7 @@
  *
  * Lines are gathered in a per-process buffer and written with one write(2) per event-loop turn
  * (or when the buffer fills), so logging costs no syscall per request under load, and a line is
- * never split between two worker processes (each write is < PIPE_BUF or a whole batch of lines).
+ * never split between two worker processes (writes are whole lines, at most PIPE_BUF bytes).
  * Text is the combined log format plus duration and request ID; JSON has one object per line. */
 #ifndef AIRFACTORY_SERVE_ACCESS_LOG_H
 #define AIRFACTORY_SERVE_ACCESS_LOG_H

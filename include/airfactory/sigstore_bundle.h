@@ -36,7 +36,8 @@
 
 /* Returns 1 when a bundle referrer verified (receipt filled), 0 when the image has no Sigstore
  * bundle referrer, -1 otherwise: ERROR_INPUT listing why each bundle was rejected, or the source's
- * ERROR_RUNTIME. Referrers of other artifact types (SBOMs, …) are skipped. */
+ * ERROR_RUNTIME. Referrers of other artifact types (SBOMs, …) and attestation bundles (annotation
+ * dev.sigstore.bundle.predicateType other than cosign's signing predicate) are skipped. */
 int sigstore_bundle_verify_image(const struct verify_trust *trust, const struct verify_source *source,
                                  const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
 

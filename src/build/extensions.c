@@ -3,11 +3,11 @@
 #include "airfactory/digest.h"
 #include "airfactory/fs.h"
 #include "airfactory/memory.h"
+#include "airfactory/yaml_value.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,490 +564,40 @@ int extension_check_compatibility(const struct extension *e, const char *talos_v
     return 0;
 }
 
-/* ---- Go yaml.v3 scalar emission ---- */
+/* ---- extensions.yaml: Go's yaml encoder, through yaml_value (byte-compatible with go-yaml) ---- */
 
-static bool go_float_syntax(const char *s)
+/* The Metadata struct: name, version, author, description, compatibility, extraInfo (omitempty). */
+static struct yaml_value *metadata_value(const struct extension_manifest *m)
 {
-    /* ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    } else {
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-        if (*p == '.') {
-            p++;
-            while (isdigit((unsigned char)*p))
-                p++;
-        }
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return *p == '\0';
-}
-
-static bool go_parse_float_ok(const char *s)
-{
-    errno = 0;
-    char *end;
-    double d = strtod(s, &end);
-    return *end == '\0' && !isinf(d);
-}
-
-/* Go strconv.ParseInt/ParseUint with base 0 on text without underscores. */
-static bool go_int_syntax(const char *s)
-{
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!*p)
-        return false;
-    int base = 10;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-        base = 16, p += 2;
-    else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O'))
-        base = 8, p += 2;
-    else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
-        base = 2, p += 2;
-    else if (p[0] == '0' && p[1])
-        base = 8, p += 1;
-    if (!*p)
-        return false;
-    int bits = 0;
-    for (const char *q = p; *q; q++) {
-        int d;
-        if (isdigit((unsigned char)*q))
-            d = *q - '0';
-        else if (isxdigit((unsigned char)*q))
-            d = tolower((unsigned char)*q) - 'a' + 10;
-        else
-            return false;
-        if (d >= base)
-            return false;
-        bits++;
-    }
-    /* overflow of 64 bits: a rough but safe bound (longer numbers are floats or strings) */
-    errno = 0;
-    unsigned long long u = strtoull(p, NULL, base);
-    (void)u;
-    return errno != ERANGE && bits > 0;
-}
-
-static bool go_timestamp_syntax(const char *s)
-{
-    /* parseTimestamp: exactly 4 digits then '-', then a date (optionally with a time) */
-    for (int i = 0; i < 4; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    if (s[4] != '-')
-        return false;
-    const char *p = s + 5;
-    int n = 0;
-    while (isdigit((unsigned char)p[n]))
-        n++;
-    if (n < 1 || n > 2 || p[n] != '-')
-        return false;
-    p += n + 1;
-    n = 0;
-    while (isdigit((unsigned char)p[n]))
-        n++;
-    if (n < 1 || n > 2)
-        return false;
-    p += n;
-    return *p == '\0' || *p == 'T' || *p == 't' || *p == ' ';
-}
-
-static bool go_base60_float(const char *s)
-{
-    /* ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$ */
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return false;
-    while (isdigit((unsigned char)*p) || *p == '_')
-        p++;
-    int groups = 0;
-    while (*p == ':') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        if (isdigit((unsigned char)p[1])) {
-            if (*p > '5')
-                return false;
-            p += 2;
-        } else {
-            p++;
-        }
-        groups++;
-    }
-    if (!groups)
-        return false;
-    if (*p == '.') {
-        p++;
-        while (isdigit((unsigned char)*p) || *p == '_')
-            p++;
-    }
-    return *p == '\0';
-}
-
-/* True when yaml.v3 would resolve the plain text to something other than a string. */
-static bool go_yaml_resolves_non_string(const char *s)
-{
-    static const char *const words[] = {"",      "~",     "null",  "Null",  "NULL",  "true",  "True",  "TRUE",
-                                        "false", "False", "FALSE", ".nan",  ".NaN",  ".NAN",  ".inf",  ".Inf",
-                                        ".INF",  "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
-                                        /* isOldBool: YAML 1.1 booleans are quoted too */
-                                        "y",     "Y",     "yes",   "Yes",   "YES",   "on",    "On",    "ON",
-                                        "n",     "N",     "no",    "No",    "NO",    "off",   "Off",   "OFF"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (!strcmp(s, words[i]))
-            return true;
-    if (go_base60_float(s))
-        return true;
-    char c = s[0];
-    if (c == '.')
-        return go_float_syntax(s) && go_parse_float_ok(s);
-    if (c == '+' || c == '-' || isdigit((unsigned char)c)) {
-        if (go_timestamp_syntax(s))
-            return true;
-        size_t n = strlen(s);
-        char *plain = xmalloc(n + 1);
-        size_t o = 0;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] != '_')
-                plain[o++] = s[i];
-        plain[o] = '\0';
-        bool r = go_int_syntax(plain) || (go_float_syntax(plain) && go_parse_float_ok(plain));
-        free(plain);
-        return r;
-    }
-    return false;
-}
-
-/* Decode one UTF-8 character; returns its length (1 for invalid bytes, with *cp = 0xFFFD). */
-static size_t utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!n) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    uint32_t v = s[0] & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = 0xfffd;
-            return 1;
-        }
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return n;
-}
-
-static bool yaml_printable(uint32_t c)
-{
-    return c == 0x0a || (c >= 0x20 && c <= 0x7e) || c == 0x85 || (c >= 0xa0 && c <= 0xd7ff) ||
-           (c >= 0xe000 && c <= 0xfffd && c != 0xfeff) || (c >= 0x10000 && c <= 0x10ffff);
-}
-
-static bool is_break(uint32_t c)
-{
-    return c == '\n' || c == '\r' || c == 0x85 || c == 0x2028 || c == 0x2029;
-}
-
-struct scalar_analysis {
-    bool block_plain_allowed, single_quoted_allowed, block_allowed, multiline;
-};
-
-/* libyaml's yaml_emitter_analyze_scalar, for block context. */
-static struct scalar_analysis analyze(const char *s)
-{
-    struct scalar_analysis a = {true, true, true, false};
-    size_t len = strlen(s);
-    if (!len) {
-        a.block_plain_allowed = false;
-        a.block_allowed = false;
-        return a;
-    }
-    bool block_indicators = false, flow_indicators = false, line_breaks = false, special = false;
-    bool leading_space = false, leading_break = false, trailing_space = false, trailing_break = false;
-    bool break_space = false, space_break = false, previous_space = false, previous_break = false;
-    if (len >= 3 && (!strncmp(s, "---", 3) || !strncmp(s, "...", 3)))
-        block_indicators = flow_indicators = true;
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    bool preceded_by_ws = true;
-    uint32_t c;
-    size_t w = utf8_next(p, &c);
-    bool followed_by_ws = p + w >= end || p[w] == ' ' || p[w] == '\t' || p[w] == '\n' || p[w] == '\r';
-    bool first = true;
-    while (p < end) {
-        w = utf8_next(p, &c);
-        bool last = p + w >= end;
-        if (first) {
-            if (c && strchr("#,[]{}&*!|>'\"%@`", (int)c)) {
-                flow_indicators = block_indicators = true;
-            }
-            if (c == '?' || c == ':') {
-                flow_indicators = true;
-                if (followed_by_ws)
-                    block_indicators = true;
-            }
-            if (c == '-' && followed_by_ws)
-                flow_indicators = block_indicators = true;
-        } else {
-            if (c && strchr(",?[]{}", (int)c))
-                flow_indicators = true;
-            if (c == ':') {
-                flow_indicators = true;
-                if (followed_by_ws)
-                    block_indicators = true;
-            }
-            if (c == '#' && preceded_by_ws)
-                flow_indicators = block_indicators = true;
-        }
-        if (!yaml_printable(c))
-            special = true;
-        if (is_break(c))
-            line_breaks = true;
-        if (c == ' ') {
-            if (first)
-                leading_space = true;
-            if (last)
-                trailing_space = true;
-            if (previous_break)
-                break_space = true;
-            previous_space = true;
-            previous_break = false;
-        } else if (is_break(c)) {
-            if (first)
-                leading_break = true;
-            if (last)
-                trailing_break = true;
-            if (previous_space)
-                space_break = true;
-            previous_break = true;
-            previous_space = false;
-        } else {
-            previous_space = previous_break = false;
-        }
-        preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
-        p += w;
-        if (p < end) {
-            uint32_t nc;
-            size_t nw = utf8_next(p, &nc);
-            followed_by_ws = p + nw >= end || p[nw] == ' ' || p[nw] == '\t' || p[nw] == '\n' || p[nw] == '\r';
-        }
-        first = false;
-    }
-    (void)flow_indicators;
-    a.multiline = line_breaks;
-    if (leading_space || leading_break || trailing_space || trailing_break)
-        a.block_plain_allowed = false;
-    if (trailing_space)
-        a.block_allowed = false;
-    if (break_space)
-        a.block_plain_allowed = a.single_quoted_allowed = false;
-    if (space_break || special)
-        a.block_plain_allowed = a.single_quoted_allowed = a.block_allowed = false;
-    if (line_breaks)
-        a.block_plain_allowed = false;
-    if (block_indicators)
-        a.block_plain_allowed = false;
-    return a;
-}
-
-static void append_double_quoted(struct buffer *out, const char *s)
-{
-    buffer_append_char(out, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        uint32_t c;
-        size_t w = utf8_next(p, &c);
-        if (!yaml_printable(c) || c == 0xfeff || is_break(c) || c == '"' || c == '\\') {
-            switch (c) {
-            case 0:
-                buffer_append_str(out, "\\0");
-                break;
-            case 7:
-                buffer_append_str(out, "\\a");
-                break;
-            case 8:
-                buffer_append_str(out, "\\b");
-                break;
-            case 9:
-                buffer_append_str(out, "\\t");
-                break;
-            case 0xa:
-                buffer_append_str(out, "\\n");
-                break;
-            case 0xb:
-                buffer_append_str(out, "\\v");
-                break;
-            case 0xc:
-                buffer_append_str(out, "\\f");
-                break;
-            case 0xd:
-                buffer_append_str(out, "\\r");
-                break;
-            case 0x1b:
-                buffer_append_str(out, "\\e");
-                break;
-            case '"':
-                buffer_append_str(out, "\\\"");
-                break;
-            case '\\':
-                buffer_append_str(out, "\\\\");
-                break;
-            case 0x85:
-                buffer_append_str(out, "\\N");
-                break;
-            case 0xa0:
-                buffer_append_str(out, "\\_");
-                break;
-            case 0x2028:
-                buffer_append_str(out, "\\L");
-                break;
-            case 0x2029:
-                buffer_append_str(out, "\\P");
-                break;
-            default:
-                if (c <= 0xff)
-                    buffer_appendf(out, "\\x%02X", c);
-                else if (c <= 0xffff)
-                    buffer_appendf(out, "\\u%04X", c);
-                else
-                    buffer_appendf(out, "\\U%08X", c);
-            }
-        } else {
-            buffer_append(out, p, w);
-        }
-        p += w;
-    }
-    buffer_append_char(out, '"');
-}
-
-void go_yaml_append_scalar(struct buffer *out, const char *s, int indent)
-{
-    struct scalar_analysis a = analyze(s);
-    bool quote_double = go_yaml_resolves_non_string(s);
-    if (!quote_double && strchr(s, '\n')) {
-        if (a.block_allowed) {
-            /* literal block: "|", indentation hint when it starts with a blank, chomping hint */
-            size_t len = strlen(s);
-            buffer_append_char(out, '|');
-            if (s[0] == ' ' || is_break((unsigned char)s[0]))
-                buffer_appendf(out, "%d", 4);
-            if (s[len - 1] != '\n')
-                buffer_append_char(out, '-');
-            else if (len == 1 || s[len - 2] == '\n')
-                buffer_append_char(out, '+');
-            buffer_append_char(out, '\n');
-            const char *line = s;
-            while (*line) {
-                const char *nl = strchr(line, '\n');
-                size_t n = nl ? (size_t)(nl - line) : strlen(line);
-                if (n) {
-                    for (int i = 0; i < indent; i++)
-                        buffer_append_char(out, ' ');
-                    buffer_append(out, line, n);
-                }
-                buffer_append_char(out, '\n');
-                if (!nl)
-                    return;
-                line = nl + 1;
-            }
-            return;
-        }
-        quote_double = true;
-    }
-    if (!quote_double && a.block_plain_allowed) {
-        buffer_append_str(out, s);
-    } else if (!quote_double && a.single_quoted_allowed) {
-        buffer_append_char(out, '\'');
-        for (const char *p = s; *p; p++) {
-            if (*p == '\'')
-                buffer_append_char(out, '\'');
-            buffer_append_char(out, *p);
-        }
-        buffer_append_char(out, '\'');
-    } else {
-        append_double_quoted(out, s);
-    }
-    buffer_append_char(out, '\n');
-}
-
-/* key: value at column `col`; nested content of the value goes 4 columns further in, rounded to a
- * multiple of 4 (yaml.v3: "everything else aligns to the chosen indentation"). */
-static void emit_pair(struct buffer *out, int col, const char *key, const char *value)
-{
-    for (int i = 0; i < col; i++)
-        buffer_append_char(out, ' ');
-    buffer_appendf(out, "%s: ", key);
-    go_yaml_append_scalar(out, value, 4 * ((col + 4) / 4));
-}
-
-static void emit_key(struct buffer *out, int col, const char *key)
-{
-    for (int i = 0; i < col; i++)
-        buffer_append_char(out, ' ');
-    buffer_appendf(out, "%s:\n", key);
-}
-
-static int nested(int col)
-{
-    return 4 * ((col + 4) / 4);
-}
-
-/* The Metadata struct (name, version, author, description, compatibility, extraInfo,omitempty)
- * as a block mapping whose keys sit at column col. */
-static void emit_metadata(struct buffer *out, int col, const struct extension_manifest *m)
-{
-    emit_pair(out, col, "name", m->name);
-    emit_pair(out, col, "version", m->version);
-    emit_pair(out, col, "author", m->author);
-    emit_pair(out, col, "description", m->description);
-    emit_key(out, col, "compatibility");
-    int c2 = nested(col);
-    emit_key(out, c2, "talos");
-    emit_pair(out, nested(c2), "version", m->talos_constraint);
+    struct yaml_value *md = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(md, "name", yaml_value_string(m->name));
+    yaml_value_put_str(md, "version", yaml_value_string(m->version));
+    yaml_value_put_str(md, "author", yaml_value_string(m->author));
+    yaml_value_put_str(md, "description", yaml_value_string(m->description));
+    struct yaml_value *talos = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(talos, "version", yaml_value_string(m->talos_constraint));
+    struct yaml_value *compat = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(compat, "talos", talos);
+    yaml_value_put_str(md, "compatibility", compat);
     if (m->extra_info && m->extra_info[0])
-        emit_pair(out, col, "extraInfo", m->extra_info);
+        yaml_value_put_str(md, "extraInfo", yaml_value_string(m->extra_info));
+    return md;
 }
 
-void extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out)
+int extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out, struct error *err)
 {
-    if (!count) {
-        buffer_append_str(out, "layers: []\n");
-        return;
-    }
-    buffer_append_str(out, "layers:\n");
+    struct yaml_value *list = yaml_value_new(YAML_VALUE_SEQUENCE);
     for (size_t i = 0; i < count; i++) {
-        /* "    - " then the item mapping at column 6 (yaml.v3 skips the "- " indicator) */
-        buffer_append_str(out, "    - image: ");
-        go_yaml_append_scalar(out, layers[i].image, 8);
-        emit_key(out, 6, "metadata");
-        emit_metadata(out, nested(6), layers[i].metadata);
+        struct yaml_value *layer = yaml_value_new(YAML_VALUE_MAPPING);
+        yaml_value_put_str(layer, "image", yaml_value_string(layers[i].image));
+        yaml_value_put_str(layer, "metadata", metadata_value(layers[i].metadata));
+        yaml_value_append(list, layer);
     }
+    struct yaml_value *root = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(root, "layers", list);
+    int rc = yaml_value_encode(root, out, err);
+    yaml_value_free(root);
+    return rc ? error_prefix(err, "extensions.yaml") : 0;
 }
 
 /* ---- the virtual schematic extension ---- */
@@ -1068,13 +618,21 @@ int extension_schematic_create(const char *dir, const struct schematic_extension
         .talos_constraint = (char *)">= 1.0.0",
         .extra_info = (char *)(opts->schematic_yaml ? opts->schematic_yaml : ""),
     };
+    /* the Manifest struct: version, metadata */
+    struct yaml_value *root = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(root, "version", yaml_value_string("v1alpha1"));
+    yaml_value_put_str(root, "metadata", metadata_value(&m));
     struct buffer yaml = BUFFER_INIT;
-    buffer_append_str(&yaml, "version: v1alpha1\nmetadata:\n");
-    emit_metadata(&yaml, 4, &m);
+    int rc = yaml_value_encode(root, &yaml, err);
+    yaml_value_free(root);
+    if (rc) {
+        buffer_free(&yaml);
+        return error_prefix(err, "schematic extension manifest");
+    }
     char *schematic_dir = xasprintf("%s/rootfs/usr/local/share/schematic", dir);
     char *manifest = path_join(dir, "manifest.yaml");
     char *marker = path_join(schematic_dir, opts->schematic_id);
-    int rc = fs_mkdir_p(schematic_dir, 0755, err);
+    rc = fs_mkdir_p(schematic_dir, 0755, err);
     if (!rc)
         rc = fs_write_file_atomic(manifest, yaml.data, yaml.len, 0644, err);
     if (!rc)

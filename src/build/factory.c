@@ -21,6 +21,7 @@
 #include "airfactory/digest.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
+#include "airfactory/iso.h"
 #include "airfactory/json.h"
 #include "airfactory/kernel.h"
 #include "airfactory/layer_flatten.h"
@@ -31,115 +32,11 @@
 #if __has_include("airfactory/cmdline.h")
 #include "airfactory/cmdline.h"
 #define FACTORY_HAVE_CMDLINE 1
+#else
+enum { CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI, CMDLINE_KIND_INSTALLER, CMDLINE_KIND_IMAGE };
+struct profile_set;
+static inline void profile_set_free(struct profile_set *p) { (void)p; }
 #endif
-
-/* ------------------------------------------------------------------ asset names */
-
-static bool is_arch(const char *s, size_t n, char out[16])
-{
-    static const struct {
-        const char *name, *canonical;
-    } arches[] = {{"amd64", "amd64"}, {"arm64", "arm64"}, {"x86_64", "amd64"}, {"i386", "amd64"}};
-    for (size_t i = 0; i < sizeof arches / sizeof arches[0]; i++) {
-        if (strlen(arches[i].name) == n && memcmp(s, arches[i].name, n) == 0) {
-            snprintf(out, 16, "%s", arches[i].canonical);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* "P-A[-secureboot]" (whole string s..s+n) into platform, arch, secureboot. */
-static bool split_platform_arch(const char *s, size_t n, struct factory_asset_name *out)
-{
-    static const char sb[] = "-secureboot";
-    if (n > sizeof sb - 1 && memcmp(s + n - (sizeof sb - 1), sb, sizeof sb - 1) == 0) {
-        out->secureboot = true;
-        n -= sizeof sb - 1;
-    }
-    const char *dash = NULL;
-    for (size_t i = n; i > 0; i--)
-        if (s[i - 1] == '-') {
-            dash = s + i - 1;
-            break;
-        }
-    if (!dash || dash == s)
-        return false;
-    size_t plen = (size_t)(dash - s);
-    if (plen >= sizeof out->platform || !is_arch(dash + 1, n - plen - 1, out->arch))
-        return false;
-    memcpy(out->platform, s, plen);
-    out->platform[plen] = '\0';
-    return true;
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-int factory_asset_name_parse(const char *path, struct factory_asset_name *out, struct error *err)
-{
-    memset(out, 0, sizeof *out);
-    size_t n = strlen(path);
-    if (strncmp(path, "kernel-", 7) == 0 && is_arch(path + 7, n - 7, out->arch)) {
-        out->kind = FACTORY_ASSET_KERNEL;
-        return 0;
-    }
-    if (strncmp(path, "initramfs-", 10) == 0 && has_suffix(path, ".xz") &&
-        is_arch(path + 10, n - 13, out->arch)) {
-        out->kind = FACTORY_ASSET_INITRAMFS;
-        return 0;
-    }
-    if (strncmp(path, "cmdline-", 8) == 0 && split_platform_arch(path + 8, n - 8, out)) {
-        out->kind = FACTORY_ASSET_CMDLINE;
-        return 0;
-    }
-    if (has_suffix(path, "-uki.efi") && split_platform_arch(path, n - 8, out)) {
-        out->kind = FACTORY_ASSET_UKI;
-        return 0;
-    }
-    if (has_suffix(path, ".iso") && split_platform_arch(path, n - 4, out)) {
-        out->kind = FACTORY_ASSET_ISO;
-        return 0;
-    }
-    if (has_suffix(path, ".tar")) {
-        const char *installer = strstr(path, "installer-");
-        if (installer && (installer == path || installer[-1] == '-')) {
-            struct factory_asset_name tmp = {0};
-            const char *rest = installer + 10;
-            /* "installer-A[-secureboot].tar": reuse the splitter with a dummy platform */
-            char buf[96];
-            snprintf(buf, sizeof buf, "x-%.*s", (int)(strlen(rest) - 4), rest);
-            if (split_platform_arch(buf, strlen(buf), &tmp)) {
-                out->kind = FACTORY_ASSET_INSTALLER;
-                snprintf(out->arch, sizeof out->arch, "%s", tmp.arch);
-                out->secureboot = tmp.secureboot;
-                if (installer != path)
-                    snprintf(out->platform, sizeof out->platform, "%.*s", (int)(installer - path - 1), path);
-                return 0;
-            }
-        }
-    }
-    static const char *const disk_formats[] = {".raw", ".qcow2", ".vhd", ".ova"};
-    static const char *const compressions[] = {"", ".xz", ".zst", ".gz", ".tar.gz"};
-    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
-        for (size_t f = 0; f < sizeof disk_formats / sizeof disk_formats[0]; f++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "%s%s", disk_formats[f], compressions[c]);
-            if (has_suffix(path, suffix) && split_platform_arch(path, n - strlen(suffix), out)) {
-                out->kind = FACTORY_ASSET_DISK;
-                return 0;
-            }
-        }
-    }
-    return error_set(err, ERROR_INPUT,
-                     "'%s' is not an Image Factory asset name; expected kernel-ARCH, initramfs-ARCH.xz, "
-                     "cmdline-PLATFORM-ARCH, PLATFORM-ARCH-uki.efi, PLATFORM-ARCH.iso, installer-ARCH.tar or "
-                     "PLATFORM-ARCH.raw.zst (and other disk formats)",
-                     path);
-}
 
 /* ------------------------------------------------------------------ progress events */
 
@@ -151,6 +48,7 @@ struct factory {
     char *work_dir;
     struct bundle_writer *writer;
     uint32_t epoch;
+    struct profile_set *profiles; /* loaded on first use */
 
     /* imported sources: one entry per (source, platform) */
     struct imported {
@@ -416,6 +314,20 @@ static char *flatten_extension(struct factory *f, const struct imported *im, str
     return dir;
 }
 
+/* The imager's usr/lib/grub tree (GRUB modules for grub-mkimage), flattened once per imager. */
+static char *imager_grub_dir(struct factory *f, const struct imported *imager, struct error *err)
+{
+    char *dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
+    if (fs_is_dir(dir))
+        return dir;
+    struct layer_flatten_options options = {.prefix = "usr/lib/grub"};
+    if (layer_flatten(f->store, &imager->result.image, dir, &options, err) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
 /* The imported extension image behind a catalog entry, for one arch. */
 static const struct imported *find_extension_image(struct factory *f, const char *digest, const char *arch)
 {
@@ -554,35 +466,26 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
-#ifdef FACTORY_HAVE_CMDLINE
-/* Glue to the cmdline module: the Talos kernel command line for this model and asset kind. */
-static int factory_cmdline_build(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
-                                 struct error *err)
-{
-    struct profile_set *profiles;
-    if (profile_set_load(&profiles, err) != 0)
-        return -1;
-    enum cmdline_kind kind = iso                                        ? CMDLINE_KIND_ISO
-                             : name->kind == FACTORY_ASSET_UKI          ? CMDLINE_KIND_UKI
-                             : name->kind == FACTORY_ASSET_INSTALLER    ? CMDLINE_KIND_INSTALLER
-                             : name->kind == FACTORY_ASSET_DISK         ? CMDLINE_KIND_IMAGE
-                                                                        : CMDLINE_KIND_CMDLINE;
-    struct cmdline_request req = {m->version, name->platform[0] ? name->platform : "metal", m->arch, kind,
-                                  name->secureboot, m->schematic->schematic, NULL, 0};
-    int rc = cmdline_build(profiles, &req, out, err);
-    profile_set_free(profiles);
-    return rc;
-}
-#endif
-
-static int model_cmdline(struct model *m, const struct factory_asset_name *name, bool iso, struct buffer *out,
+/* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
+static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
-    return factory_cmdline_build(m, name, iso, out, err);
+    struct factory *f = m->f;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return -1;
+    struct cmdline_request request = {
+        .version = m->version,
+        .platform = name->platform,
+        .arch = m->arch,
+        .kind = (enum cmdline_kind)kind,
+        .secureboot = name->secureboot,
+        .schematic = m->schematic->schematic,
+    };
+    return cmdline_build(f->profiles, &request, out, err);
 #else
     (void)out;
-    (void)iso;
+    (void)kind;
     return error_set(err, ERROR_RUNTIME, "cmdline-%s-%s: this build of airfactory has no kernel command line builder",
                      name->platform, m->arch);
 #endif
@@ -592,15 +495,15 @@ static int model_cmdline(struct model *m, const struct factory_asset_name *name,
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
  * version and platform profile (part of the builder), everything holding an initramfs on the imager
  * and every extension image. */
-static int asset_cache_key(struct model *m, const char *path, const struct factory_asset_name *name,
+static int asset_cache_key(struct model *m, const char *path, const struct asset_path *name,
                            char key[SHA256_HEX_LEN + 1], struct error *err)
 {
     struct buffer b = BUFFER_INIT;
     buffer_appendf(&b, "airfactory-asset-v1\nbuilder=%s\npath=%s\nschematic=%s\nversion=%s\narch=%s\n",
                    AIRFACTORY_VERSION, path, m->id, m->version, m->arch);
-    if (name->kind != FACTORY_ASSET_CMDLINE)
+    if (name->kind != ASSET_CMDLINE)
         buffer_appendf(&b, "imager=%s\n", m->imager.imager->result.image.manifest_digest);
-    if (name->kind != FACTORY_ASSET_CMDLINE && name->kind != FACTORY_ASSET_KERNEL) {
+    if (name->kind != ASSET_CMDLINE && name->kind != ASSET_KERNEL) {
         if (model_extensions(m, err) != 0) {
             buffer_free(&b);
             return -1;
@@ -625,13 +528,13 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
 
-static int build_asset(struct model *m, const char *path, const struct factory_asset_name *name,
+static int build_asset(struct model *m, const char *path, const struct asset_path *name,
                        const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
     const char *scratch = bundle_writer_scratch_dir(f->writer);
     switch (name->kind) {
-    case FACTORY_ASSET_KERNEL: {
+    case ASSET_KERNEL: {
         char *out = path_join(scratch, path);
         int rc = kernel_build(m->imager.vmlinuz, out, err);
         if (rc == 0)
@@ -639,14 +542,14 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_INITRAMFS:
+    case ASSET_INITRAMFS:
         if (model_initramfs(m, err) != 0)
             return -1;
         return add_built_file(m, path, m->initramfs_path, false, cache_key, err);
-    case FACTORY_ASSET_CMDLINE: {
+    case ASSET_CMDLINE: {
         struct buffer cmdline = BUFFER_INIT;
         char digest[BUNDLE_DIGEST_SIZE];
-        int rc = model_cmdline(m, name, false, &cmdline, err);
+        int rc = model_cmdline(m, name, CMDLINE_KIND_CMDLINE, &cmdline, err);
         if (rc == 0)
             rc = bundle_writer_add_blob_bytes(f->writer, cmdline.data ? cmdline.data : "", cmdline.len,
                                               bundle_asset_media_type(path), digest, err);
@@ -656,12 +559,12 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         buffer_free(&cmdline);
         return rc;
     }
-    case FACTORY_ASSET_UKI: {
+    case ASSET_UKI: {
         if (!fs_exists(m->imager.stub))
             return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi", path,
                              m->imager.imager->result.image.reference, m->arch);
         struct buffer cmdline = BUFFER_INIT;
-        if (model_cmdline(m, name, false, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+        if (model_cmdline(m, name, CMDLINE_KIND_UKI, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
             buffer_free(&cmdline);
             return -1;
         }
@@ -686,35 +589,80 @@ static int build_asset(struct model *m, const char *path, const struct factory_a
         free(out);
         return rc;
     }
-    case FACTORY_ASSET_ISO:
-    case FACTORY_ASSET_INSTALLER:
-    case FACTORY_ASSET_DISK:
-    case FACTORY_ASSET_UNKNOWN:
+    case ASSET_ISO: {
+        struct buffer cmdline = BUFFER_INIT;
+        struct iso_options o = {0};
+        char *grub = NULL, *uki = NULL, *out = NULL;
+        struct uki_profile_set profiles = {0};
+        int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
+        if (rc == 0)
+            rc = model_initramfs(m, err);
+        if (rc == 0)
+            rc = iso_options_for_version(&o, m->version, m->arch, err);
+        if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
+            rc = -1;
+        if (rc == 0 && o.layout != ISO_GRUB) {
+            /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
+            uki_profiles_for(&profiles, m->version, UKI_FOR_ISO, buffer_cstr(&cmdline));
+            struct uki_options u = {
+                .stub_path = m->imager.stub,
+                .kernel_path = m->imager.vmlinuz,
+                .initrd_path = m->initramfs_path,
+                .cmdline = buffer_cstr(&cmdline),
+                .talos_version = m->version,
+                .profiles = profiles.profiles,
+                .profile_count = profiles.count,
+                .timestamp = f->epoch,
+            };
+            uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
+            rc = uki_build(&u, uki, err);
+        }
+        if (rc == 0) {
+            o.kernel_path = m->imager.vmlinuz;
+            o.initramfs_path = m->initramfs_path;
+            o.cmdline = buffer_cstr(&cmdline);
+            o.grub_dir = grub;
+            o.uki_path = uki;
+            o.sdboot_path = m->imager.systemd_boot;
+            o.mtime = f->epoch;
+            o.work_dir = scratch;
+            out = path_join(scratch, path);
+            rc = iso_build(&o, out, err);
+        }
+        if (rc == 0)
+            rc = add_built_file(m, path, out, true, cache_key, err);
+        if (uki)
+            unlink(uki);
+        uki_profile_set_free(&profiles);
+        free(uki);
+        free(out);
+        free(grub);
+        buffer_free(&cmdline);
+        return rc;
+    }
+    case ASSET_INSTALLER:
+    case ASSET_IMAGE:
         break;
     }
     return error_set(err, ERROR_INPUT,
                      "%s: this kind of asset is not built by airfactory %s yet (built today: kernel, initramfs, "
-                     "cmdline, UKI); remove it from the manifest's outputs",
+                     "cmdline, UKI, ISO); remove it from the manifest's outputs",
                      path, AIRFACTORY_VERSION);
 }
 
 /* The imager profile an asset comes from: its platform, or the output kind for kernel/initramfs. */
-static const char *asset_profile(const struct factory_asset_name *name)
+static const char *asset_profile(const struct asset_path *name)
 {
-    if (name->platform[0])
-        return name->platform;
-    switch (name->kind) {
-    case FACTORY_ASSET_KERNEL: return "kernel";
-    case FACTORY_ASSET_INITRAMFS: return "initramfs";
-    case FACTORY_ASSET_INSTALLER: return "installer";
-    default: return "unknown";
-    }
+    /* asset_path says "metal" for the platform-less kernel and initramfs: name them by kind */
+    if (name->kind == ASSET_KERNEL || name->kind == ASSET_INITRAMFS)
+        return asset_kind_name(name->kind);
+    return name->platform;
 }
 
-static int provenance(struct model *m, const char *path, const struct factory_asset_name *name, struct error *err)
+static int provenance(struct model *m, const char *path, const struct asset_path *name, struct error *err)
 {
     const char *profile = asset_profile(name);
-    size_t count = name->kind == FACTORY_ASSET_KERNEL || name->kind == FACTORY_ASSET_CMDLINE ? 1 : m->source_digest_count;
+    size_t count = name->kind == ASSET_KERNEL || name->kind == ASSET_CMDLINE ? 1 : m->source_digest_count;
     for (size_t i = 0; i < count; i++) {
         struct bundle_provenance p = {
             .schematic = m->id,
@@ -743,8 +691,8 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
     int rc = model_prepare(&m, err);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         const struct factory_asset *a = &r->assets[indexes[i]];
-        struct factory_asset_name name;
-        if (factory_asset_name_parse(a->path, &name, err) != 0) {
+        struct asset_path name;
+        if (asset_path_parse(a->path, &name, err) != 0) {
             rc = -1;
             break;
         }
@@ -882,6 +830,8 @@ static void factory_free(struct factory *f)
         catalog_free(&f->catalogs[i].catalog);
     }
     free(f->catalogs);
+    if (f->profiles)
+        profile_set_free(f->profiles);
     if (f->store)
         store_close(f->store);
     free(f->store_dir);

@@ -393,8 +393,9 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         layers[i].image = images[i];
         layers[i].metadata = &e->manifest;
     }
+    if (!rc)
+        rc = extensions_yaml_write(layers, s->ext_count, &s->yaml, err);
     if (!rc) {
-        extensions_yaml_write(layers, s->ext_count, &s->yaml);
         struct item *it = items_add(&s->archive, "extensions.yaml");
         it->kind = ITEM_DATA;
         it->data = &s->yaml;

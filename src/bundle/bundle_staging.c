@@ -168,6 +168,35 @@ out:
     return rc;
 }
 
+/* flock T.lock. The holder removes the file when it is done (so a finished or failed run leaves
+ * nothing beside the bundle); a process that locked a file which was removed meanwhile holds a
+ * lock nobody else can see, so it checks that the path still names its file, and retries if not. */
+static int take_lock(struct bundle_staging *s, struct error *err)
+{
+    s->lock_path = xasprintf("%s.lock", s->target);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (s->lock_fd < 0)
+            return error_errno(err, errno, "%s: cannot create lock file", s->lock_path);
+        if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            int saved = errno;
+            close(s->lock_fd);
+            s->lock_fd = -1;
+            if (saved == EWOULDBLOCK)
+                return error_set(err, ERROR_RUNTIME, "%s: another airfactory process is writing this bundle (%s "
+                                 "is locked); wait for it to finish", s->target, s->lock_path);
+            return error_errno(err, saved, "%s: cannot lock", s->lock_path);
+        }
+        struct stat held, named;
+        if (fstat(s->lock_fd, &held) == 0 && stat(s->lock_path, &named) == 0 && held.st_dev == named.st_dev &&
+            held.st_ino == named.st_ino)
+            return 0;
+        close(s->lock_fd); /* removed by its previous holder after we opened it: try again */
+        s->lock_fd = -1;
+    }
+    return error_set(err, ERROR_RUNTIME, "%s: cannot take the lock (it keeps changing)", s->lock_path);
+}
+
 int bundle_staging_open(struct bundle_staging *s, const char *target, bool allow_resume, struct error *err)
 {
     memset(s, 0, sizeof *s);
@@ -182,23 +211,8 @@ int bundle_staging_open(struct bundle_staging *s, const char *target, bool allow
     }
     free(parent);
 
-    char *lock_path = xasprintf("%s.lock", s->target);
-    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (s->lock_fd < 0) {
-        error_errno(err, errno, "%s: cannot create lock file", lock_path);
-        free(lock_path);
+    if (take_lock(s, err) != 0)
         goto fail;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK)
-            error_set(err, ERROR_RUNTIME, "%s: another airfactory process is writing this bundle (%s is "
-                      "locked); wait for it to finish", s->target, lock_path);
-        else
-            error_errno(err, errno, "%s: cannot lock", lock_path);
-        free(lock_path);
-        goto fail;
-    }
-    free(lock_path);
 
     char *adopt = NULL;
     if (recover(s, allow_resume, &adopt, err) != 0)
@@ -358,9 +372,13 @@ void bundle_staging_abort(struct bundle_staging *s)
     free(s->tmp);
     free(s->target);
     s->tmp = s->target = NULL;
-    if (s->lock_fd >= 0)
+    if (s->lock_fd >= 0) {
+        unlink(s->lock_path); /* while still holding it: see take_lock */
         close(s->lock_fd);
+    }
     s->lock_fd = -1;
+    free(s->lock_path);
+    s->lock_path = NULL;
     s->resumed = false;
     s->swapped = false;
 }

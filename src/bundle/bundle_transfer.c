@@ -238,7 +238,11 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
     p.buf = xmalloc(CHUNK);
     int rc = -1;
     if (archive_write_set_format_pax_restricted(p.a) != ARCHIVE_OK ||
-        archive_write_add_filter_none(p.a) != ARCHIVE_OK || archive_write_open_fd(p.a, fd) != ARCHIVE_OK) {
+        archive_write_add_filter_none(p.a) != ARCHIVE_OK ||
+        /* no padding after the end-of-archive blocks: libarchive would otherwise pad to 10 KiB
+         * for stdout but not for files, and the same bundle must give the same bytes anywhere */
+        archive_write_set_bytes_in_last_block(p.a, 1) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(p.a, CHUNK) != ARCHIVE_OK || archive_write_open_fd(p.a, fd) != ARCHIVE_OK) {
         archive_failed(p.a, p.output_name, err);
         goto out;
     }

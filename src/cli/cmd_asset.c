@@ -13,8 +13,10 @@
 #include "airfactory/buffer.h"
 #include "airfactory/compress.h"
 #include "airfactory/cpio.h"
+#include "airfactory/fat.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
+#include "airfactory/iso.h"
 #include "airfactory/kernel.h"
 #include "airfactory/memory.h"
 #include "airfactory/squashfs_image.h"
@@ -275,6 +277,134 @@ static int asset_uki(int argc, char **argv)
     return rc;
 }
 
+static int asset_fat(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"size-mib", required_argument, NULL, 's'}, {"label", required_argument, NULL, 'l'},
+        {"serial", required_argument, NULL, 'n'},   {"mtime", required_argument, NULL, 'm'},
+        {"read-only", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--size-mib N [--label L] [--serial N] [--mtime EPOCH] [--read-only PATH]... OUT "
+                        "PATH=SOURCE...";
+    struct fat_options o = {0, "EFI", 0, 0};
+    const char *mtime = NULL;
+    const char **ro = xcalloc((size_t)argc + 1, sizeof *ro);
+    size_t ro_n = 0;
+    unsigned long long v;
+    struct error err = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (parse_uint(optarg, "--size-mib", 1u << 20, &v, &err) != 0) {
+                free(ro);
+                return cli_report(&err);
+            }
+            o.size = v << 20;
+            break;
+        case 'l': o.label = optarg; break;
+        case 'n':
+            if (parse_uint(optarg, "--serial", 0xffffffffull, &v, &err) != 0) {
+                free(ro);
+                return cli_report(&err);
+            }
+            o.serial = (uint32_t)v;
+            break;
+        case 'm': mtime = optarg; break;
+        case 'r': ro[ro_n++] = optarg; break;
+        default: free(ro); return cli_usage("asset fat", usage);
+        }
+    }
+    if (argc - optind < 1 || !o.size) {
+        free(ro);
+        return cli_usage("asset fat", usage);
+    }
+    const char *out = argv[optind++];
+    size_t n = (size_t)(argc - optind);
+    struct fat_file *files = xcalloc(n ? n : 1, sizeof *files);
+    char **paths = xcalloc(n ? n : 1, sizeof *paths);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *arg = argv[optind + (int)i];
+        const char *eq = strchr(arg, '=');
+        if (!eq) {
+            rc = cli_usage("asset fat", usage);
+            break;
+        }
+        paths[i] = xstrndup(arg, (size_t)(eq - arg));
+        files[i].path = paths[i];
+        files[i].source = eq + 1;
+        for (size_t k = 0; k < ro_n; k++)
+            if (!strcmp(ro[k], paths[i]))
+                files[i].read_only = true;
+    }
+    if (!rc && (pick_mtime(NULL, mtime, &o.mtime, &err) != 0 || fat_image_write(out, &o, files, n, &err) != 0))
+        rc = cli_report(&err);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    free(files);
+    free(ro);
+    return rc;
+}
+
+static int asset_iso(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"talos-version", required_argument, NULL, 'v'}, {"arch", required_argument, NULL, 'a'},
+        {"kernel", required_argument, NULL, 'k'},        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},       {"grub-dir", required_argument, NULL, 'g'},
+        {"uki", required_argument, NULL, 'u'},           {"sd-boot", required_argument, NULL, 's'},
+        {"layout", required_argument, NULL, 'l'},        {"mtime", required_argument, NULL, 'm'},
+        {"work-dir", required_argument, NULL, 'w'},      {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--talos-version V --arch amd64|arm64 [--layout grub|hybrid|uefi] [--kernel F --initrd F "
+                        "--cmdline TEXT --grub-dir DIR] [--uki F --sd-boot F] [--mtime EPOCH] [--work-dir D] -o OUT";
+    struct iso_options o;
+    memset(&o, 0, sizeof o);
+    const char *out = NULL, *mtime = NULL, *layout = NULL, *version = NULL, *arch = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'v': version = optarg; break;
+        case 'a': arch = optarg; break;
+        case 'k': o.kernel_path = optarg; break;
+        case 'i': o.initramfs_path = optarg; break;
+        case 'c': o.cmdline = optarg; break;
+        case 'g': o.grub_dir = optarg; break;
+        case 'u': o.uki_path = optarg; break;
+        case 's': o.sdboot_path = optarg; break;
+        case 'l': layout = optarg; break;
+        case 'm': mtime = optarg; break;
+        case 'w': o.work_dir = optarg; break;
+        case 'o': out = optarg; break;
+        default: return cli_usage("asset iso", usage);
+        }
+    }
+    if (!out || !version || !arch || optind != argc)
+        return cli_usage("asset iso", usage);
+    struct error err = {0};
+    if (iso_options_for_version(&o, version, arch, &err) != 0)
+        return cli_report(&err);
+    if (layout) {
+        if (!strcmp(layout, "grub"))
+            o.layout = ISO_GRUB;
+        else if (!strcmp(layout, "hybrid"))
+            o.layout = ISO_HYBRID;
+        else if (!strcmp(layout, "uefi"))
+            o.layout = ISO_UEFI;
+        else
+            return cli_usage("asset iso", usage);
+    }
+    if (pick_mtime(o.kernel_path ? o.kernel_path : o.uki_path, mtime, &o.mtime, &err) != 0 ||
+        iso_build(&o, out, &err) != 0)
+        return cli_report(&err);
+    return 0;
+}
+
 int cmd_asset(int argc, char **argv)
 {
     const char *usage = "initramfs|squashfs|segments|kernel|uki|iso ARGS (see each with --help)";
@@ -291,5 +421,9 @@ int cmd_asset(int argc, char **argv)
         return asset_kernel(argc - 1, argv + 1);
     if (!strcmp(sub, "uki"))
         return asset_uki(argc - 1, argv + 1);
+    if (!strcmp(sub, "fat"))
+        return asset_fat(argc - 1, argv + 1);
+    if (!strcmp(sub, "iso"))
+        return asset_iso(argc - 1, argv + 1);
     return cli_usage("asset", usage);
 }

@@ -1,12 +1,146 @@
-/* airfactory build — placeholder until its module lands; says so plainly instead of pretending. */
+/* airfactory build MANIFEST — plan, import and verify sources, build every model, write one signed
+ * bundle. A thin layer: the manifest module plans, the factory module builds. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "airfactory/digest.h"
+#include "airfactory/factory.h"
+#include "airfactory/fs.h"
+#include "airfactory/manifest.h"
+#include "airfactory/memory.h"
 #include "cli/cli.h"
+
+static const char usage[] =
+    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json]";
+
+static void help(void)
+{
+    printf("usage: airfactory build %s\n"
+           "  -o BUNDLE    output bundle directory (default: the manifest's `output:`)\n"
+           "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
+           "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle)\n"
+           "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
+           "  -j N         parallel jobs for compression (default: number of CPUs)\n"
+           "  --json       progress as NDJSON events on standard error\n"
+           "The bundle is written beside the target and swapped in only when complete and signed.\n",
+           usage);
+}
 
 int cmd_build(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "airfactory build: not available in this build yet\n");
-    return 1;
+    const char *path = NULL, *output = NULL, *key = NULL, *base = NULL, *store = NULL;
+    unsigned jobs = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            help();
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            output = argv[++i];
+        } else if (!strcmp(a, "--key") && i + 1 < argc) {
+            key = argv[++i];
+        } else if (!strcmp(a, "--base") && i + 1 < argc) {
+            base = argv[++i];
+        } else if (!strcmp(a, "--store") && i + 1 < argc) {
+            store = argv[++i];
+        } else if (!strcmp(a, "-j") && i + 1 < argc) {
+            char *end = NULL;
+            long n = strtol(argv[++i], &end, 10);
+            if (!end || *end || n < 1 || n > 1024)
+                return cli_usage("build", usage);
+            jobs = (unsigned)n;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage("build", usage);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_usage("build", usage);
+        }
+    }
+    if (!path)
+        return cli_usage("build", usage);
+
+    struct error err = {0};
+    struct manifest *m = NULL;
+    struct plan *plan = NULL;
+    if (manifest_load(path, &m, &err) < 0)
+        return cli_report(&err);
+    if (manifest_plan(m, &plan, &err) < 0) {
+        manifest_free(m);
+        return cli_report(&err);
+    }
+    if (!output)
+        output = m->output;
+    if (!key)
+        key = m->signing_key;
+    int status = 0;
+    if (!output || !key) {
+        fprintf(stderr, "airfactory build: %s: no %s; set it in the manifest or give %s\n", path,
+                !output ? "output" : "signing_key", !output ? "-o BUNDLE" : "--key KEY");
+        status = 2;
+    }
+
+    /* manifest digest: which manifest made this bundle (meta manifest_digest) */
+    char manifest_hex[SHA256_HEX_LEN + 1] = "";
+    char manifest_digest[7 + SHA256_HEX_LEN + 1] = "";
+    if (status == 0 && sha256_file_hex(m->path, manifest_hex, NULL, &err) != 0)
+        status = cli_report(&err);
+    snprintf(manifest_digest, sizeof manifest_digest, "sha256:%s", manifest_hex);
+
+    struct factory_source *sources = xcalloc(plan->source_count + 1, sizeof *sources);
+    for (size_t i = 0; i < plan->source_count; i++) {
+        const struct manifest_source *s = plan->sources[i].source;
+        sources[i] = (struct factory_source){
+            .path = s->path,
+            .role = manifest_role_name(s->role),
+            .reference = s->reference,
+            .version = s->version && s->version[0] ? s->version : NULL,
+            .policy = &plan->sources[i].policy,
+        };
+    }
+    struct factory_schematic *schematics = xcalloc(m->schematic_count + 1, sizeof *schematics);
+    for (size_t i = 0; i < m->schematic_count; i++)
+        schematics[i] = (struct factory_schematic){m->schematics[i].name, m->schematics[i].schematic};
+    struct factory_asset *assets = xcalloc(plan->model_count + 1, sizeof *assets);
+    for (size_t i = 0; i < plan->model_count; i++) {
+        const struct plan_model *model = &plan->models[i];
+        assets[i] = (struct factory_asset){
+            .schematic = (size_t)(model->schematic - m->schematics),
+            .version = model->version,
+            .arch = model->arch,
+            .path = model->path,
+        };
+    }
+    if (status == 0) {
+        struct factory_request request = {
+            .sources = sources,
+            .source_count = plan->source_count,
+            .schematics = schematics,
+            .schematic_count = m->schematic_count,
+            .assets = assets,
+            .asset_count = plan->model_count,
+            .output = output,
+            .signing_key = key,
+            .store = store,
+            .base = base,
+            .manifest_digest = manifest_digest,
+            .jobs = jobs,
+            .events = stderr,
+            .json = json,
+        };
+        struct factory_stats stats = {0};
+        if (factory_build(&request, &stats, &err) != 0)
+            status = cli_report(&err);
+    }
+    free(sources);
+    free(schematics);
+    free(assets);
+    plan_free(plan);
+    manifest_free(m);
+    return status;
 }

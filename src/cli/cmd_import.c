@@ -10,6 +10,7 @@
 #include "airfactory/memory.h"
 #include "airfactory/oci_import.h"
 #include "airfactory/store.h"
+#include "airfactory/verify.h"
 #include "cli/cli.h"
 
 static const char usage[] =
@@ -42,6 +43,9 @@ static void print_result(const char *input, const struct oci_import_result *r, b
         json_kv_string(&w, "config_digest", r->image.config.digest);
         json_kv_int(&w, "layers", (int64_t)r->image.layer_count);
         json_kv_string(&w, "verified", r->receipt.method);
+        verify_receipt_to_json(&r->receipt, &receipt);
+        json_key(&w, "receipt");
+        json_raw(&w, buffer_cstr(&receipt));
         json_object_end(&w);
         printf("%s\n", buffer_cstr(&out));
         buffer_free(&out);
@@ -169,6 +173,7 @@ int cmd_import(int argc, char **argv)
             print_result(argv[i], &results[j], json);
         print_summary(argv[i], &stats, json);
         oci_import_results_free(results, n);
+        free(results);
     }
 done:
     store_close(store);

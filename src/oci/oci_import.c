@@ -328,45 +328,6 @@ int64_t oci_import_timestamp(void)
     return (int64_t)v;
 }
 
-/* ---- verification ----
- * TEMPORARY: the verify module is written in a parallel branch. Until it is merged, these weak
- * references let this module link; without it only an insecure policy can import anything (and
- * the receipt says so). Remove the pragmas and the fallbacks once verify is on main. */
-#pragma weak verify_image
-#pragma weak verify_receipt_to_json
-
-static int run_verify(const struct verify_policy *policy, const struct verify_source *source, const char *digest,
-                      struct verify_receipt *receipt, struct error *err)
-{
-    memset(receipt, 0, sizeof *receipt);
-    if (verify_image)
-        return verify_image(policy, source, digest, receipt, err);
-    if (policy->insecure) {
-        snprintf(receipt->method, sizeof receipt->method, "insecure");
-        snprintf(receipt->policy, sizeof receipt->policy, "%s", policy->name ? policy->name : "");
-        receipt->log_index = receipt->integrated_time = -1;
-        return 0;
-    }
-    return error_set(err, ERROR_RUNTIME,
-                     "%s: cannot check its signature: this airfactory was built without the verify module; use a "
-                     "complete build, or set insecure: true to import it unverified",
-                     digest);
-}
-
-static void receipt_json(const struct verify_receipt *r, struct buffer *out)
-{
-    if (verify_receipt_to_json) {
-        verify_receipt_to_json(r, out);
-        return;
-    }
-    struct json_writer w;
-    json_writer_init(&w, out);
-    json_object_begin(&w);
-    json_kv_string(&w, "method", r->method);
-    json_kv_string(&w, "policy", r->policy);
-    json_object_end(&w);
-}
-
 /* ---- import ---- */
 
 static void append_blobs(struct oci_layout_image *img, const struct store_source_blob *extra, size_t n)
@@ -374,7 +335,7 @@ static void append_blobs(struct oci_layout_image *img, const struct store_source
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
         for (size_t j = 0; j < img->blob_count && !dup; j++)
-            dup = !strcmp(img->blobs[j].digest, extra[i].digest) && !strcmp(img->blobs[j].tag, extra[i].tag);
+            dup = !strcmp(img->blobs[j].digest, extra[i].digest); /* the image's own kinds win */
         if (dup)
             continue;
         img->blobs = xrealloc(img->blobs, (img->blob_count + 1) * sizeof *img->blobs);
@@ -398,6 +359,42 @@ static void free_blob_list(struct store_source_blob *b, size_t n)
     free(b);
 }
 
+/* The name an image is recorded under when the caller gives none. A full reference in the input
+ * (docker save's RepoTags, a ref.name like "ghcr.io/siderolabs/imager:v1.11.3") is kept. skopeo's
+ * oci-archive carries only the tag ("v1.11.3"), and many images share one, so it is qualified by
+ * the input's name: "imager-v1.11.3.oci.tar" + "v1.11.3" -> "imager:v1.11.3"; an untagged image
+ * becomes "imager@sha256:...". */
+static char *default_reference(const char *input, const char *name)
+{
+    bool digest = !strncmp(name, "sha256:", 7);
+    if (!digest && (strchr(name, '/') || strchr(name, ':') || strchr(name, '@')))
+        return xstrdup(name);
+    char *base = xstrdup(input);
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/')
+        base[--n] = '\0';
+    const char *slash = strrchr(base, '/');
+    char *stem = xstrdup(slash ? slash + 1 : base);
+    free(base);
+    static const char *suffixes[] = {".gz", ".tgz", ".zst", ".xz", ".tar", ".oci"};
+    for (bool again = true; again;) {
+        again = false;
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+            size_t sl = strlen(suffixes[i]), len = strlen(stem);
+            if (len > sl && !strcmp(stem + len - sl, suffixes[i])) {
+                stem[len - sl] = '\0';
+                again = true;
+            }
+        }
+    }
+    size_t len = strlen(stem), tl = strlen(name);
+    if (!digest && len > tl + 1 && stem[len - tl - 1] == '-' && !strcmp(stem + len - tl, name))
+        stem[len - tl - 1] = '\0';
+    char *ref = xasprintf("%s%s%s", stem, digest ? "@" : ":", name);
+    free(stem);
+    return ref;
+}
+
 /* Verify one image: what its tag names first (an index covers every platform's manifest by
  * digest), then the platform manifest on its own (cosign sign --recursive signs those too). */
 static int verify_one(struct oci_layout *layout, const struct verify_policy *policy, struct oci_layout_image *img,
@@ -407,7 +404,10 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
     oci_layout_verify_source(layout, &source);
     struct store_source_blob *used;
     size_t used_count;
-    if (run_verify(policy, &source, img->image.digest, receipt, err) == 0) {
+    if (verify_image(policy, &source, img->image.digest, receipt, err) == 0) {
+        oci_layout_touch_signatures(layout, img->image.digest);
+        if (strcmp(img->image.digest, img->image.manifest_digest) != 0)
+            oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -418,7 +418,8 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
     if (!strcmp(img->image.digest, img->image.manifest_digest))
         return error_prefix(err, "%s: %s: ", oci_layout_input(layout), img->image.reference);
     struct error second;
-    if (run_verify(policy, &source, img->image.manifest_digest, receipt, &second) == 0) {
+    if (verify_image(policy, &source, img->image.manifest_digest, receipt, &second) == 0) {
+        oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
         free_blob_list(used, used_count);
@@ -462,6 +463,12 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
             goto done;
         }
     }
+    for (size_t i = 0; i < n; i++) { /* named first, so messages use the recorded name */
+        char *reference = opts->reference ? xstrdup(opts->reference)
+                                          : default_reference(input, images[i].image.reference);
+        free(images[i].image.reference);
+        images[i].image.reference = reference;
+    }
     receipts = xcalloc(n, sizeof *receipts);
     /* 1. verify everything before anything reaches the store */
     for (size_t i = 0; i < n; i++) {
@@ -487,11 +494,7 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
     for (size_t i = 0; i < n; i++) {
         struct oci_import_result *r = &(*results)[i];
         oci_platform_format(&images[i].image.platform, r->platform);
-        receipt_json(&receipts[i], &receipt_text[i]);
-        if (opts->reference) {
-            free(images[i].image.reference);
-            images[i].image.reference = xstrdup(opts->reference);
-        }
+        verify_receipt_to_json(&receipts[i], &receipt_text[i]);
         rows[i].reference = images[i].image.reference;
         rows[i].platform = r->platform;
         rows[i].digest = images[i].image.digest;
@@ -534,7 +537,6 @@ done:
 
 void oci_import_results_free(struct oci_import_result *results, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; results && i < count; i++)
         oci_image_free(&results[i].image);
-    free(results);
 }

@@ -46,6 +46,9 @@ struct referrer {
     char subject[OCI_DIGEST_SIZE];
     char digest[OCI_DIGEST_SIZE];
     char *media_type;
+    /* the referrers index that listed it (the OCI fallback tag sha256-<hex>), kept with it */
+    struct oci_descriptor parent;
+    bool has_parent;
 };
 
 struct oci_layout {
@@ -857,8 +860,10 @@ void oci_layout_close(struct oci_layout *l)
         free(l->names[i].link);
     }
     free(l->names);
-    for (size_t i = 0; i < l->referrer_count; i++)
+    for (size_t i = 0; i < l->referrer_count; i++) {
         free(l->referrers[i].media_type);
+        oci_descriptor_free(&l->referrers[i].parent);
+    }
     free(l->referrers);
     free_touched(l->touched, l->touched_count);
     buffer_free(&l->index_json);
@@ -1283,9 +1288,21 @@ void oci_layout_images_free(struct oci_layout_image *images, size_t count)
 static void touch(struct oci_layout *l, const char *digest, int64_t size, const char *media_type, const char *kind,
                   const char *tag)
 {
-    for (size_t i = 0; i < l->touched_count; i++)
-        if (!strcmp(l->touched[i].digest, digest) && !strcmp(l->touched[i].tag, tag ? tag : ""))
-            return;
+    /* one entry per digest (the store keys blobs by digest); a tagged sighting wins */
+    for (size_t i = 0; i < l->touched_count; i++) {
+        struct store_source_blob *b = &l->touched[i];
+        if (strcmp(b->digest, digest) != 0)
+            continue;
+        if (tag && *tag && !*b->tag) {
+            free(b->tag);
+            free(b->kind);
+            free(b->media_type);
+            b->tag = xstrdup(tag);
+            b->kind = xstrdup(kind);
+            b->media_type = xstrdup(media_type ? media_type : "");
+        }
+        return;
+    }
     if (l->touched_count == l->touched_cap) {
         l->touched_cap = l->touched_cap ? l->touched_cap * 2 : 8;
         l->touched = xrealloc(l->touched, l->touched_cap * sizeof *l->touched);
@@ -1345,24 +1362,35 @@ static int source_read_tagged_manifest(void *context, const char *tag, struct bu
     return rc == 0 ? 1 : -1;
 }
 
-static void add_referrer(struct oci_layout *l, size_t *cap, const char *subject, const struct oci_descriptor *d)
+static void add_referrer(struct oci_layout *l, size_t *cap, const char *subject, const struct oci_descriptor *d,
+                         const struct oci_descriptor *parent)
 {
     if (l->referrer_count == *cap) {
         *cap = *cap ? *cap * 2 : 8;
         l->referrers = xrealloc(l->referrers, *cap * sizeof *l->referrers);
     }
     struct referrer *r = &l->referrers[l->referrer_count++];
+    memset(r, 0, sizeof *r);
     snprintf(r->subject, sizeof r->subject, "%s", subject);
     snprintf(r->digest, sizeof r->digest, "%s", d->digest);
     r->media_type = xstrdup(d->media_type);
+    if (parent) {
+        oci_descriptor_copy(&r->parent, parent);
+        r->has_parent = true;
+    }
 }
+
+struct scan_item {
+    struct oci_descriptor desc;
+    ssize_t parent; /* queue position of the index that listed it, -1 for index.json */
+};
 
 /* Walk every document reachable from index.json once, noting each one's subject. Missing or
  * unreadable children are skipped: a partial export may omit platforms it does not carry. */
 static void scan_referrers(struct oci_layout *l)
 {
     l->referrers_scanned = true;
-    struct oci_descriptor *queue = NULL;
+    struct scan_item *queue = NULL;
     size_t qlen = 0, qcap = 0, rcap = 0;
     struct string_set seen = STRING_SET_INIT;
     for (size_t i = 0; i < l->index.count; i++) {
@@ -1370,17 +1398,18 @@ static void scan_referrers(struct oci_layout *l)
             qcap = qcap ? qcap * 2 : 16;
             queue = xrealloc(queue, qcap * sizeof *queue);
         }
-        oci_descriptor_copy(&queue[qlen++], &l->index.manifests[i]);
+        oci_descriptor_copy(&queue[qlen].desc, &l->index.manifests[i]);
+        queue[qlen++].parent = -1;
     }
     struct buffer doc = BUFFER_INIT;
     for (size_t q = 0; q < qlen && q < 10000; q++) {
-        struct oci_descriptor *d = &queue[q];
+        struct oci_descriptor *d = &queue[q].desc;
         struct error ignored;
         if (!string_set_add(&seen, d->digest) || read_document(l, d, "index.json", &doc, &ignored) != 0)
             continue;
         char subject[OCI_DIGEST_SIZE];
         if (oci_document_subject(doc.data, doc.len, subject))
-            add_referrer(l, &rcap, subject, d);
+            add_referrer(l, &rcap, subject, d, queue[q].parent >= 0 ? &queue[queue[q].parent].desc : NULL);
         if (d->type->kind != OCI_MEDIA_INDEX)
             continue;
         struct oci_index child;
@@ -1390,14 +1419,16 @@ static void scan_referrers(struct oci_layout *l)
             if (qlen == qcap) {
                 qcap = qcap * 2;
                 queue = xrealloc(queue, qcap * sizeof *queue);
+                d = &queue[q].desc;
             }
-            oci_descriptor_copy(&queue[qlen++], &child.manifests[i]);
+            oci_descriptor_copy(&queue[qlen].desc, &child.manifests[i]);
+            queue[qlen++].parent = (ssize_t)q;
         }
         oci_index_free(&child);
     }
     buffer_free(&doc);
     for (size_t i = 0; i < qlen; i++)
-        oci_descriptor_free(&queue[i]);
+        oci_descriptor_free(&queue[i].desc);
     free(queue);
     string_set_clear(&seen);
 }
@@ -1436,13 +1467,79 @@ static int source_read_blob(void *context, const char *digest, size_t max_size, 
     if (fs_read_file(b->path, max_size, out, err) != 0)
         return -1;
     const char *kind = "signature-blob", *media_type = "";
-    for (size_t i = 0; i < l->referrer_count; i++)
-        if (!strcmp(l->referrers[i].digest, digest)) {
-            kind = "referrer";
-            media_type = l->referrers[i].media_type;
-        }
+    for (size_t i = 0; i < l->referrer_count; i++) {
+        const struct referrer *ref = &l->referrers[i];
+        if (strcmp(ref->digest, digest) != 0)
+            continue;
+        kind = "referrer";
+        media_type = ref->media_type;
+        if (ref->has_parent) /* keep the list too: a bundle can serve the fallback tag */
+            touch(l, ref->parent.digest, ref->parent.size, ref->parent.media_type, "referrers-index",
+                  ref->parent.ref_name);
+    }
     touch(l, digest, b->size, media_type, kind, NULL);
     return 1;
+}
+
+/* Touch a signature-ish manifest and every blob it names (config, layers), leniently: what is
+ * missing from a partial export is skipped. */
+static void touch_artifact(struct oci_layout *l, const char *digest)
+{
+    struct buffer doc = BUFFER_INIT;
+    struct error ignored;
+    if (source_read_blob(l, digest, OCI_DOCUMENT_MAX, &doc, &ignored) != 1) {
+        buffer_free(&doc);
+        return;
+    }
+    struct json_value *root;
+    if (json_parse(doc.data, doc.len, "artifact", &root, &ignored) == 0) {
+        const struct json_value *config = json_object_get_object(root, "config");
+        const struct json_value *layers = json_object_get_array(root, "layers");
+        const char *d = config ? json_object_get_string(config, "digest") : NULL;
+        struct buffer blob = BUFFER_INIT;
+        if (d)
+            (void)source_read_blob(l, d, OCI_DOCUMENT_MAX, &blob, &ignored);
+        for (size_t i = 0; layers && i < layers->count; i++) {
+            d = json_object_get_string(layers->items[i], "digest");
+            buffer_reset(&blob);
+            if (d)
+                (void)source_read_blob(l, d, OCI_DOCUMENT_MAX, &blob, &ignored);
+        }
+        buffer_free(&blob);
+        json_free(root);
+    }
+    buffer_free(&doc);
+}
+
+void oci_layout_touch_signatures(struct oci_layout *l, const char *digest)
+{
+    static const char *suffixes[] = {".sig", ".att", ".sbom"};
+    struct buffer doc = BUFFER_INIT;
+    struct error ignored;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *tag = xasprintf("sha256-%s%s", digest + 7, suffixes[i]);
+        buffer_reset(&doc);
+        if (source_read_tagged_manifest(l, tag, &doc, &ignored) == 1) {
+            for (size_t j = 0; j < l->touched_count; j++) {
+                if (!strcmp(l->touched[j].tag, tag)) {
+                    char *manifest = xstrdup(l->touched[j].digest);
+                    touch_artifact(l, manifest);
+                    free(manifest);
+                    break;
+                }
+            }
+        }
+        free(tag);
+    }
+    buffer_free(&doc);
+    char **referrers = NULL;
+    if (source_list_referrers(l, digest, &referrers, &ignored) == 1) {
+        for (size_t i = 0; referrers[i]; i++) {
+            touch_artifact(l, referrers[i]);
+            free(referrers[i]);
+        }
+        free(referrers);
+    }
 }
 
 void oci_layout_verify_source(struct oci_layout *l, struct verify_source *out)

@@ -2,6 +2,7 @@
 #include "airfactory/serve_access_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -89,14 +90,22 @@ void serve_access_log_write(const struct serve_access_log_entry *e, uint64_t end
 
 void serve_access_log_flush(void)
 {
+    /* Write whole lines in pieces of at most PIPE_BUF bytes: such writes to a pipe are atomic, so
+     * lines of several worker processes sharing stderr never interleave mid-line. */
     size_t off = 0;
     while (off < pending.len) {
-        ssize_t n = write(STDERR_FILENO, pending.data + off, pending.len - off);
-        if (n < 0 && errno == EINTR)
+        size_t n = pending.len - off;
+        if (n > PIPE_BUF) {
+            const char *start = pending.data + off;
+            const char *nl = memrchr(start, '\n', PIPE_BUF);
+            n = nl ? (size_t)(nl - start) + 1 : PIPE_BUF; /* a single line longer than PIPE_BUF */
+        }
+        ssize_t w = write(STDERR_FILENO, pending.data + off, n);
+        if (w < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (w <= 0)
             break; /* stderr gone or full: drop the log rather than stall the server */
-        off += (size_t)n;
+        off += (size_t)w;
     }
     buffer_reset(&pending);
 }

@@ -10,40 +10,30 @@
 
 #include "airfactory/digest.h"
 #include "airfactory/json.h"
+#include "airfactory/schematic.h"
 #include "airfactory/serve_routes.h"
-
-/* Schematic ID of a POST body. Until the schematic module (canonical re-marshal of any
- * equivalent YAML/JSON) is linked in, the body must already be canonical YAML: its SHA-256 is
- * then the ID; a missing final newline is tolerated. */
-static int schematic_lookup_body(struct serve_context *ctx, const char *body, size_t len, char id[SHA256_HEX_LEN + 1],
-                                 struct buffer *yaml, struct error *err)
-{
-    sha256_hex(body, len, id);
-    int found = serve_index_schematic(ctx->index, id, yaml, err);
-    if (found != 0 || len == 0 || body[len - 1] == '\n')
-        return found;
-    struct buffer with_newline = BUFFER_INIT;
-    buffer_append(&with_newline, body, len);
-    buffer_append_char(&with_newline, '\n');
-    char id2[SHA256_HEX_LEN + 1];
-    sha256_hex(with_newline.data, with_newline.len, id2);
-    buffer_free(&with_newline);
-    found = serve_index_schematic(ctx->index, id2, yaml, err);
-    if (found == 1)
-        memcpy(id, id2, sizeof id2);
-    return found;
-}
 
 void serve_api_schematics_post(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {
     if (req->body_len == 0) {
-        serve_response_text_error(res, 400, "EOF");
+        serve_response_text_error(res, 400, "EOF"); /* go-yaml's decoder on an empty body */
         return;
     }
-    char id[SHA256_HEX_LEN + 1];
-    struct buffer yaml = BUFFER_INIT;
+    /* Image Factory's own decoding and canonical re-marshal (schematic module): any equivalent
+     * YAML or JSON spelling of a schematic maps to the same ID as on factory.talos.dev. */
+    struct schematic *schematic = NULL;
     struct error err = {0};
-    int found = schematic_lookup_body(ctx, req->body, req->body_len, id, &yaml, &err);
+    if (schematic_parse(req->body, req->body_len, "schematic", &schematic, &err) != 0) {
+        serve_response_text_error(res, 400, "%s", err.message);
+        return;
+    }
+    char id[SCHEMATIC_ID_HEX_LEN + 1];
+    int rc = schematic_id(schematic, id, &err);
+    schematic_free(schematic);
+    if (rc != 0)
+        return serve_response_internal_error(res, &err);
+    struct buffer yaml = BUFFER_INIT;
+    int found = serve_index_schematic(ctx->index, id, &yaml, &err);
     if (found < 0) {
         buffer_free(&yaml);
         return serve_response_internal_error(res, &err);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -31,20 +32,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "airfactory/base64.h"
 #include "airfactory/bundle.h"
+#include "airfactory/bundle_key.h"
+#include "airfactory/fs.h"
 #include "airfactory/http_parser.h"
 #include "airfactory/memory.h"
+#include "airfactory/schematic.h"
 #include "airfactory/serve_access_log.h"
 #include "airfactory/serve_index.h"
 #include "airfactory/serve_metrics.h"
 #include "airfactory/serve_routes.h"
 #include "airfactory/serve_tls.h"
 
-#define MAX_BODY (1u << 20)       /* POST /schematics bodies */
+#define MAX_BODY SCHEMATIC_MAX_SIZE /* POST /schematics bodies (embedded machine configs) */
 #define READ_CHUNK 4096
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
+#define CORK_MIN (256u << 10)      /* file bodies at least this large are sent corked */
 #define LINGER_MS 2000
+#define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
 enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE };
 enum timer_list { TIMER_NONE = -1, TIMER_IDLE = 0, TIMER_HEADER, TIMER_WRITE, TIMER_LINGER, TIMER_COUNT };
@@ -59,6 +66,7 @@ struct conn {
     char *in; /* NULL while idle */
     size_t in_len, in_cap;
     bool continue_sent;
+    size_t body_reserved; /* share of the worker's BODY_BUDGET this connection holds */
 
     char *out; /* response head (+ memory body) */
     size_t out_len, out_off;
@@ -67,6 +75,7 @@ struct conn {
     char *tls_chunk; /* TLS file body staging */
     size_t chunk_len, chunk_off;
     bool close_after;
+    bool corked; /* TCP_CORK set for a large file body */
 
     struct serve_access_log_entry *log;
     int route;
@@ -90,6 +99,7 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     long connections;
+    size_t body_reserved;
     struct timer_queue timers[TIMER_COUNT];
     uint64_t now_ms;
     uint64_t rng;
@@ -230,8 +240,15 @@ static void finish_log(struct conn *c)
     c->log = NULL;
 }
 
+static void release_body(struct worker *w, struct conn *c)
+{
+    w->body_reserved -= c->body_reserved;
+    c->body_reserved = 0;
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
+    release_body(w, c);
     if (c->log) {
         c->log->status = c->log->status ? c->log->status : 499; /* client went away mid-response */
         finish_log(c);
@@ -512,6 +529,12 @@ static int write_pending(struct worker *w, struct conn *c)
         return -1;
     }
     uint64_t burst = 0;
+    if (!c->tls && !c->corked && c->file_fd >= 0 && c->file_end - c->file_off >= CORK_MIN) {
+        /* large body: only full segments (what nginx's tcp_nopush does); uncorked at the end */
+        int one = 1;
+        if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0)
+            c->corked = true;
+    }
     while (c->file_fd >= 0 && c->file_off < c->file_end) {
         if (burst >= SENDFILE_BURST) {
             /* yield to other connections; level-triggered EPOLLOUT brings us back */
@@ -531,6 +554,13 @@ static int write_pending(struct worker *w, struct conn *c)
                     c->log->bytes += (uint64_t)n;
                 burst += (uint64_t)n;
                 progressed = true;
+                if ((uint64_t)n < want && c->file_off < c->file_end) {
+                    /* short write: the socket buffer is full. Wait for EPOLLOUT instead of
+                     * spending a syscall to hear EAGAIN (what nginx does too). */
+                    set_events(w, c, EPOLLOUT);
+                    timer_set(w, c, TIMER_WRITE);
+                    return 0;
+                }
                 continue;
             }
             if (n < 0 && errno == EINTR)
@@ -576,6 +606,11 @@ static int write_pending(struct worker *w, struct conn *c)
             return 0;
         }
         return -1;
+    }
+    if (c->corked) {
+        int zero = 0;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero); /* flush the tail now */
+        c->corked = false;
     }
     return 1;
 }
@@ -721,12 +756,26 @@ static int drive(struct worker *w, struct conn *c)
         }
         if (req.has_content_length && req.content_length > MAX_BODY) {
             begin_log(w, c, &req, start);
-            prepare_error(w, c, 413, "request body larger than 1 MiB");
+            prepare_error(w, c, 413, "request body larger than 4 MiB");
             c->state = ST_WRITE;
             continue;
         }
         size_t total = req.head_length + (size_t)req.content_length;
         if (c->in_len < total) {
+            if (total > c->in_cap && !c->body_reserved) {
+                /* bodies are rare (POST /schematics) but up to 4 MiB: bound what one worker
+                 * buffers at once, so many slow uploaders cannot exhaust memory */
+                if (w->body_reserved + total > BODY_BUDGET) {
+                    begin_log(w, c, &req, start);
+                    prepare_error(w, c, 503, "too many request bodies in flight; retry later");
+                    c->state = ST_WRITE;
+                    continue;
+                }
+                c->body_reserved = total;
+                w->body_reserved += total;
+                c->in = xrealloc(c->in, total); /* exact: no doubling for bodies */
+                c->in_cap = total;
+            }
             ensure_capacity(c, total);
             if (req.expect_continue && !c->continue_sent && c->in_len == req.head_length) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -743,6 +792,7 @@ static int drive(struct worker *w, struct conn *c)
         begin_log(w, c, &req, start);
         handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length);
         consume_input(c, total);
+        release_body(w, c);
         c->state = ST_WRITE;
     }
 }
@@ -1108,6 +1158,88 @@ struct index_identity {
 static struct index_identity verified_index;
 static bool have_verified_index;
 
+/* The bundle module's signature check (bundle_verify_signature) reads index.db into a buffer;
+ * for a 100 000-asset bundle (21 MB) that copy dominated start-up. This is the same check — same
+ * key loading, same index.db.sig/.der rules, same bundle_key_verify and error texts — over the
+ * file mapped read-only, so start-up costs one SHA-256 pass over index.db and no copy. */
+static int verify_index_signature(const char *dir, const char *key_path, struct index_identity *identity,
+                                  struct error *err)
+{
+    struct bundle_key *key = NULL;
+    if (bundle_key_load_public(key_path, &key, err) != 0)
+        return -1;
+    char *db_path = xasprintf("%s/index.db", dir);
+    char *sig_path = xasprintf("%s/index.db.sig", dir);
+    char *der_path = xasprintf("%s/index.db.sig.der", dir);
+    struct buffer text = BUFFER_INIT, der = BUFFER_INIT, raw = BUFFER_INIT;
+    void *map = MAP_FAILED;
+    size_t map_len = 0;
+    int rc = -1;
+    int fd = open(db_path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        error_set(err, ERROR_INPUT, "%s: cannot open (%s); is %s a bundle directory?", db_path, strerror(errno), dir);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+        error_set(err, ERROR_INPUT, "%s: not a bundle index (empty or not a file)", db_path);
+        goto out;
+    }
+    if (!fs_exists(sig_path)) {
+        error_set(err, ERROR_INPUT, "%s: missing; the bundle is unsigned or incomplete — rebuild or re-copy it",
+                  sig_path);
+        goto out;
+    }
+    if (fs_read_file(sig_path, 64 * 1024, &text, err) != 0)
+        goto out;
+    if (text.len == 0 || base64_decode(text.data, text.len, &der) != 0 || der.len == 0) {
+        error_set(err, ERROR_INPUT, "%s: not a base64 signature", sig_path);
+        goto out;
+    }
+    if (fs_exists(der_path)) {
+        if (fs_read_file(der_path, 64 * 1024, &raw, err) != 0)
+            goto out;
+        if (raw.len != der.len || memcmp(raw.data, der.data, raw.len) != 0) {
+            error_set(err, ERROR_INPUT, "%s: differs from %s; one of them was modified", der_path, sig_path);
+            goto out;
+        }
+    }
+    map_len = (size_t)st.st_size;
+    map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        error_errno(err, errno, "%s: mmap", db_path);
+        goto out;
+    }
+    madvise(map, map_len, MADV_SEQUENTIAL);
+    if (bundle_key_verify(key, map, map_len, der.data, der.len, db_path, err) != 0)
+        goto out;
+    /* identity of the bytes just verified (the inode behind fd) */
+    struct stat after;
+    if (fstat(fd, &after) != 0 || after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+        error_set(err, ERROR_INPUT, "%s: changed while its signature was checked", db_path);
+        goto out;
+    }
+    identity->dev = st.st_dev;
+    identity->ino = st.st_ino;
+    identity->size = st.st_size;
+    identity->mtime = st.st_mtim;
+    rc = 0;
+out:
+    if (map != MAP_FAILED)
+        munmap(map, map_len);
+    if (fd >= 0)
+        close(fd);
+    buffer_free(&text);
+    buffer_free(&der);
+    buffer_free(&raw);
+    free(db_path);
+    free(sig_path);
+    free(der_path);
+    bundle_key_free(key);
+    return rc;
+}
+
 static int stat_index(const char *bundle_dir, struct index_identity *out)
 {
     char *path = xasprintf("%s/index.db", bundle_dir);
@@ -1208,13 +1340,7 @@ int serve_run(const struct serve_config *config, struct error *err)
                              "signature of index.db is checked, or --insecure-no-verify to skip the check");
         /* index.db pins every blob by digest and size, so its signature vouches for the whole
          * bundle without reading a blob: start-up time does not grow with the bundle. */
-        if (stat_index(config->bundle_dir, &verified_index) != 0) {
-            error_set(err, ERROR_INPUT, "%s/index.db: not found; is %s a bundle directory?", config->bundle_dir,
-                      config->bundle_dir);
-            return -1;
-        }
-        if (
-            bundle_verify_signature(config->bundle_dir, config->key_path, err) != 0)
+        if (verify_index_signature(config->bundle_dir, config->key_path, &verified_index, err) != 0)
             return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
         have_verified_index = true;
     }

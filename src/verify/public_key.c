@@ -146,6 +146,8 @@ int public_key_from_pem(const char *pem, size_t len, const char *what, struct pu
 
 int public_key_load_pem_file(const char *path, struct public_key **out, struct error *err)
 {
+    if (!fs_exists(path))
+        return error_set(err, ERROR_INPUT, "%s: no such file", path);
     struct buffer b = BUFFER_INIT;
     if (fs_read_file(path, PUBLIC_KEY_PEM_MAX, &b, err) != 0) {
         buffer_free(&b);

@@ -310,7 +310,6 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
         snprintf(attempt.identity, sizeof attempt.identity, "%s", signer.identity);
         snprintf(attempt.issuer, sizeof attempt.issuer, "%s", signer.issuer);
         snprintf(attempt.cert_fingerprint, sizeof attempt.cert_fingerprint, "%s", signer.cert_fingerprint);
-        snprintf(attempt.key_fingerprint, sizeof attempt.key_fingerprint, "%s", public_key_fingerprint(cert_key));
         attempt.log_index = entry.log_index;
         attempt.integrated_time = entry.integrated_time;
     }
@@ -381,6 +380,15 @@ static int verify_referrer(const struct verify_trust *trust, const struct verify
         !(config && has_prefix(json_object_get_string(config, "mediaType"), SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX)) &&
         !bundle_layer) {
         rc = 0; /* an SBOM, an attestation of another kind, …: not ours to judge */
+        goto out;
+    }
+    /* cosign attest stores in-toto attestations (SLSA, SBOM, …) as bundle referrers too, and says
+     * so in this annotation: they are claims about the image, not its signature. */
+    const struct json_value *annotations = json_object_get_object(doc, "annotations");
+    const char *predicate = annotations ? json_object_get_string(annotations, "dev.sigstore.bundle.predicateType")
+                                        : NULL;
+    if (predicate && strcmp(predicate, SIGSTORE_BUNDLE_PREDICATE_TYPE) != 0) {
+        rc = 0;
         goto out;
     }
     const struct json_value *subject = json_object_get_object(doc, "subject");

@@ -290,6 +290,8 @@ out:
 
 int trusted_root_load(const char *path, struct trusted_root **out, struct error *err)
 {
+    if (!fs_exists(path))
+        return error_set(err, ERROR_INPUT, "%s: no such file", path);
     struct buffer b = BUFFER_INIT;
     if (fs_read_file(path, TRUSTED_ROOT_MAX_SIZE, &b, err) != 0) {
         buffer_free(&b);

@@ -19,6 +19,7 @@ for bin in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   seeds=()
   [ -d "$ROOT/tests/fuzz/seeds/$name" ] && seeds+=("$ROOT/tests/fuzz/seeds/$name")
+  [ -d "$ROOT/tests/fuzz/corpus/$name" ] && seeds+=("$ROOT/tests/fuzz/corpus/$name")
   if [ "$name" = fuzz_schematic ] && [ -f "$ROOT/tests/data/schematic/go-yaml-vectors.jsonl" ] &&
      [ ! -e "$corpus/.vectors" ]; then
     # every input of the go-yaml vectors is a seed

@@ -38,6 +38,13 @@ curl -s -D h -o body -X POST -H 'Content-Type: application/yaml' --data-binary $
 check_eq "POST /schematics 201 body" "$(cat body)" '{"id":"376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba","schematic":"customization: {}\n"}'
 check_eq "POST /schematics status" "$(head -1 h | tr -d '\r')" "HTTP/1.1 201 Created"
 check_eq "POST /schematics content type" "$(header Content-Type h)" "application/json"
+check_eq "POST JSON: same ID (canonical re-marshal)" "$(curl -s -X POST --data-binary '{"customization":{}}' "$URL/schematics" | cut -c1-19)" '{"id":"376567988ad3'
+check_eq "POST other spelling of schematic 2 maps to its ID" \
+  "$(curl -s -X POST --data-binary $'customization:\n  extraKernelArgs: [ console=ttyS0 ]\n' "$URL/schematics" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" "$SCHEMATIC2"
+out=$(curl -s -w '|%{http_code}' -X POST --data-binary 'something: 1' "$URL/schematics")
+check_contains "POST unknown field: 400" "$out" "|400"
+check_contains "POST unknown field: says which" "$out" "something"
+check_contains "POST owner (Enterprise only): 400" "$(curl -s -w '|%{http_code}' -X POST --data-binary 'owner: me' "$URL/schematics")" "|400"
 check_eq "POST without final newline" "$(curl -s -X POST --data-binary 'customization: {}' "$URL/schematics" | cut -c1-19)" '{"id":"376567988ad3'
 out=$(curl -s -w '|%{http_code}' -X POST --data-binary $'customization:\n    extraKernelArgs:\n        - quiet\n' "$URL/schematics")
 check_contains "POST unknown schematic: 404" "$out" "|404"

@@ -50,8 +50,8 @@ printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r
 check_eq "chunked body: 501" "$(raw req)" "HTTP/1.1 501 Not Implemented"
 printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef' >req
 check_eq "conflicting Content-Length: 400" "$(raw req)" "HTTP/1.1 400 Bad Request"
-printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n' >req
-check_eq "body over 1 MiB: 413" "$(raw req)" "HTTP/1.1 413 Request Entity Too Large"
+printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n' >req
+check_eq "body over 4 MiB: 413" "$(raw req)" "HTTP/1.1 413 Request Entity Too Large"
 printf 'GET /image/%%zz HTTP/1.1\r\nHost: x\r\n\r\n' >req
 check_eq "bad percent-encoding: 400" "$(raw req)" "HTTP/1.1 400 Bad Request"
 printf 'GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n' >req
@@ -59,6 +59,10 @@ check_eq "dot-dot path: plain 404" "$(raw req)" "HTTP/1.1 404 Not Found"
 check_eq "HTTP/1.0 request served and closed" "$(printf 'GET /healthz HTTP/1.0\r\n\r\n' >req; raw req)" "HTTP/1.1 200 OK"
 out=$(curl -s -H 'Expect: 100-continue' --data-binary $'customization: {}\n' "$URL/schematics" | cut -c1-10)
 check_eq "Expect: 100-continue body accepted" "$out" '{"id":"376'
+
+python3 -c 'print("customization:\n    embeddedMachineConfiguration: " + "a" * 3000000)' >big.yaml
+out=$(curl -s -w '|%{http_code}' -X POST --data-binary @big.yaml "$URL/schematics")
+check_contains "3 MB schematic body read and decoded (404: not in the bundle)" "$out" "is not in this bundle"
 
 # ---- random junk: 300 requests of random bytes and mutated request lines ----
 python3 - "$PORT" <<'EOF' >junk.out
@@ -190,6 +194,18 @@ check_eq "3 worker processes" "$(pgrep -c -P "$SERVE_PID")" "3"
 check_contains "metrics shared across workers" "$(curl -s "$URL/metrics")" 'airfactory_http_requests_total{route="versions",status="200"} 30'
 stop_serve
 check_eq "workers stop on SIGTERM" "$STOP_RC" "0"
+
+# ---- privilege drop ----
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  chmod 755 "$SCR" "$SCR/b"
+  start_serve user "$BUNDLE" --key "$PUB" --user nobody || fail "--user nobody starts"
+  check_eq "--user nobody: workers run as nobody" "$(awk '/^Uid:/{print $2}' "/proc/$SERVE_PID/status")" "$(id -u nobody)"
+  check_eq "--user nobody: serves" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/image/$SCHEMATIC/$VERSION/kernel-amd64")" "200"
+  stop_serve
+  chmod 700 "$SCR"
+else
+  skip "--user" "not root"
+fi
 
 # ---- the signature gate ----
 cp -r "$BUNDLE" tampered

@@ -257,6 +257,7 @@ static void writer_round_trip_is_readable_and_verifies(void)
     /* nothing but the bundle next to it */
     CHECK_INT(test_count_prefixed(scratch, "rt.tmp-"), 0);
     CHECK_INT(test_count_prefixed(scratch, "rt.old-"), 0);
+    CHECK_INT(test_count_prefixed(scratch, "rt.lock"), 0);
     free(target);
 }
 

@@ -153,33 +153,6 @@ static void missing_imager_version_is_a_clear_error(void)
     free(out);
 }
 
-static void asset_names_follow_image_factory_grammar(void)
-{
-    struct factory_asset_name n;
-    struct error err = {0};
-    CHECK_INT(factory_asset_name_parse("metal-amd64-secureboot-uki.efi", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_UKI);
-    CHECK_STR(n.platform, "metal");
-    CHECK(n.secureboot);
-    CHECK_INT(factory_asset_name_parse("cmdline-digital-ocean-x86_64", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_CMDLINE);
-    CHECK_STR(n.platform, "digital-ocean");
-    CHECK_STR(n.arch, "amd64");
-    CHECK_INT(factory_asset_name_parse("aws-arm64.raw.xz", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_DISK);
-    CHECK_INT(factory_asset_name_parse("metal-installer-arm64.tar", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_INSTALLER);
-    CHECK_STR(n.platform, "metal");
-    CHECK_INT(factory_asset_name_parse("installer-amd64-secureboot.tar", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_INSTALLER);
-    CHECK(n.secureboot);
-    CHECK_INT(factory_asset_name_parse("initramfs-arm64.xz", &n, &err), 0);
-    CHECK_INT(n.kind, FACTORY_ASSET_INITRAMFS);
-    CHECK_INT(factory_asset_name_parse("kernel-riscv64", &n, &err), -1);
-    CHECK_INT(factory_asset_name_parse("metal.iso", &n, &err), -1);
-    CHECK_INT(err.code, ERROR_INPUT);
-}
-
 int main(void)
 {
     fixtures = getenv("FIXTURES") ? xstrdup(getenv("FIXTURES")) : xstrdup("build/fixtures");
@@ -197,7 +170,6 @@ int main(void)
     policy.name = "fixtures";
     policy.public_keys = &key;
     policy.public_key_count = 1;
-    RUN(asset_names_follow_image_factory_grammar);
     RUN(builds_signed_bundle_with_kernel_and_initramfs);
     RUN(unknown_extension_is_a_clear_error_and_writes_nothing);
     RUN(missing_imager_version_is_a_clear_error);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "airfactory/json.h"
 #include "airfactory/layer_flatten.h"
 #include "airfactory/oci_import.h"
 #include "oci_test_layout.h"
@@ -56,13 +57,14 @@ static int make_image(struct env *e, const struct tl_entry *const *layers, const
                             manifest, size, tag);
     tl_write_index(layout, entry);
     struct verify_policy policy = {.name = "test", .insecure = true};
-    struct oci_import_options opts = {.policy = &policy};
+    struct oci_import_options opts = {.policy = &policy, .reference = tag};
     struct oci_import_result *r;
     size_t count;
     struct error err;
     int rc = oci_import(e->store, layout, &opts, &r, &count, NULL, &err);
     if (rc == 0) {
         oci_import_results_free(r, count);
+        free(r);
         rc = oci_image_load(e->store, tag, NULL, img, &err);
     }
     if (rc != 0)
@@ -516,6 +518,208 @@ static void test_same_tree_as_umoci(void)
     env_close(&e);
 }
 
+static void test_flatten_refuses_duplicate_entries(void)
+{
+    expect_flatten_refused(LAYER({"etc/motd", 'f', "one", 0, 0}, {"etc/motd", 'f', "two", 0, 0}), 2, "appears twice",
+                           "etc/motd");
+    expect_flatten_refused(LAYER({"x/", 'd', NULL, 0, 0}, {"x", 'f', "file", 0, 0}), 2, "appears twice", NULL);
+    /* a repeated directory is harmless */
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"d/", 'd', NULL, 0755, 0}, {"d/a", 'f', "a", 0, 0}, {"d/", 'd', NULL, 0700, 0}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {3};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
+    oci_image_free(&img);
+    /* extraction refuses the ambiguity too, even after it found the first copy */
+    const struct tl_entry l2[] = {{"boot/vmlinuz", 'f', "first", 0, 0}, {"other", 'f', "x", 0, 0},
+                                  {"boot/vmlinuz", 'f', "second", 0, 0}};
+    const struct tl_entry *layers2[] = {l2};
+    CHECK_INT(make_image(&e, layers2, counts, 1, TL_GZIP, false, &img), 0);
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(layer_read_file(e.store, &img, "boot/vmlinuz", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "appears twice") != NULL);
+    buffer_free(&b);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+/* The fixture generator's hostile layers (broken/…, stage "layer"): signed and valid as blobs, so
+ * they import; flattening each one is refused for the reason fixtures.json names. */
+static void test_fixture_broken_layers(void)
+{
+    const char *dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    char *catalog_path = xasprintf("%s/fixtures.json", dir);
+    struct buffer text = BUFFER_INIT;
+    struct error err;
+    if (fs_read_file(catalog_path, 16u << 20, &text, &err) != 0) {
+        printf("  no fixtures (%s): nothing checked\n", catalog_path);
+        free(catalog_path);
+        return;
+    }
+    static const char *reasons[][2] = {
+        {"decompression-bomb", "decompression bomb"}, {"path-traversal", "path-traversal"},
+        {"absolute-path", "path-traversal"},          {"symlink-escape", "leads outside"},
+        {"hardlink-escape", "points outside"},         {"device-node", "device node"},
+        {"duplicate-entry", "appears twice"},          {"diffid-mismatch", "diff_id"},
+    };
+    struct json_value *catalog;
+    CHECK_INT(json_parse(text.data, text.len, catalog_path, &catalog, &err), 0);
+    struct env e;
+    env_open(&e);
+    char *key = xstrdup("tests/keys/cosign.pub");
+    struct verify_policy policy = {.name = "fixtures", .public_keys = &key, .public_key_count = 1};
+    const struct json_value *fixtures = json_object_get_array(catalog, "fixtures");
+    size_t checked = 0;
+    for (size_t i = 0; fixtures && i < fixtures->count; i++) {
+        const struct json_value *broken = json_object_get_object(fixtures->items[i], "broken");
+        const char *stage = broken ? json_object_get_string(broken, "stage") : NULL;
+        if (!stage || strcmp(stage, "layer") != 0)
+            continue;
+        const char *why = json_object_get_string(broken, "expected_failure");
+        const char *want = NULL;
+        for (size_t k = 0; k < sizeof reasons / sizeof reasons[0]; k++)
+            if (why && !strcmp(reasons[k][0], why))
+                want = reasons[k][1];
+        const char *path = json_object_get_string(fixtures->items[i], "path");
+        char *input = xasprintf("%s/%s", dir, path);
+        char *reference = xasprintf("broken-%zu", i);
+        struct oci_import_options opts = {.policy = &policy, .reference = reference};
+        struct oci_import_result *r = NULL;
+        size_t n = 0;
+        error_clear(&err);
+        int rc = oci_import(e.store, input, &opts, &r, &n, NULL, &err);
+        if (rc != 0)
+            printf("  %s: import: %s\n", path, err.message);
+        CHECK_INT(rc, 0);
+        for (size_t k = 0; k < n; k++) {
+            char *out = xasprintf("%s/out-%zu-%zu", e.root, i, k);
+            error_clear(&err);
+            CHECK_INT(layer_flatten(e.store, &r[k].image, out, NULL, &err), -1);
+            if (!want || !strstr(err.message, want))
+                printf("  %s (%s): %s\n", path, why ? why : "?", err.message);
+            CHECK(want && strstr(err.message, want) != NULL);
+            CHECK(!fs_exists(out));
+            checked++;
+            free(out);
+        }
+        CHECK(!fs_exists("/tmp/airfactory-escape") && !fs_exists("/tmp/airfactory-absolute"));
+        oci_import_results_free(r, n);
+        free(r);
+        free(reference);
+        free(input);
+    }
+    printf("  %zu hostile fixture layers refused\n", checked);
+    CHECK(checked >= 8);
+    free(key);
+    env_close(&e);
+    json_free(catalog);
+    buffer_free(&text);
+    free(catalog_path);
+}
+
+/* Every fixture image (signed, Talos-shaped; scripts/make-fixtures) flattens to exactly the files
+ * the generator put in it (build/fixtures/rootfs/<image>-<arch>), and the imager's boot files
+ * extract alone to the same bytes. */
+static void test_fixture_rootfs(void)
+{
+    const char *dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    char *catalog_path = xasprintf("%s/fixtures.json", dir);
+    struct buffer text = BUFFER_INIT;
+    struct error err;
+    if (fs_read_file(catalog_path, 16u << 20, &text, &err) != 0) {
+        printf("  no fixtures (%s): run scripts/make-fixtures; nothing compared\n", catalog_path);
+        free(catalog_path);
+        return;
+    }
+    struct json_value *catalog;
+    CHECK_INT(json_parse(text.data, text.len, catalog_path, &catalog, &err), 0);
+    struct env e;
+    env_open(&e);
+    char *key = xstrdup("tests/keys/cosign.pub");
+    struct verify_policy policy = {.name = "fixtures", .public_keys = &key, .public_key_count = 1};
+    const struct json_value *fixtures = json_object_get_array(catalog, "fixtures");
+    size_t compared = 0;
+    for (size_t i = 0; fixtures && i < fixtures->count; i++) {
+        const struct json_value *fx = fixtures->items[i];
+        const char *expect = json_object_get_string(fx, "expect");
+        if (!expect || strcmp(expect, "ok") != 0)
+            continue;
+        const char *file = json_object_get_string(fx, "path");
+        const char *reference = json_object_get_string(fx, "reference");
+        const char *role = json_object_get_string(fx, "role");
+        char *input = xasprintf("%s/%s", dir, file);
+        /* the big images (tens of MB each) are alike: one imager and one installer stand for them */
+        struct stat st;
+        bool big = stat(input, &st) == 0 && st.st_size > (1 << 20);
+        if (big && strcmp(file, "imager-v1.11.3.oci.tar") != 0 && strcmp(file, "installer-base-v1.11.3.oci.tar") != 0) {
+            free(input);
+            continue;
+        }
+        struct oci_import_options opts = {.policy = &policy, .reference = reference};
+        struct oci_import_result *r = NULL;
+        size_t n = 0;
+        error_clear(&err);
+        CHECK_INT(oci_import(e.store, input, &opts, &r, &n, NULL, &err), 0);
+        if (err.message[0])
+            printf("  %s: %s\n", file, err.message);
+        oci_import_results_free(r, n);
+        free(r);
+        const struct json_value *platforms = json_object_get_array(fx, "platforms");
+        for (size_t p = 0; platforms && p < platforms->count; p++) {
+            const char *platform = json_object_get_string(platforms->items[p], "platform");
+            const char *rootfs = json_object_get_string(platforms->items[p], "rootfs");
+            if (!platform || !rootfs)
+                continue;
+            if (big && strcmp(rootfs, "rootfs/imager-v1.11.3-amd64") != 0 &&
+                strcmp(rootfs, "rootfs/installer-base-v1.11.3-arm64") != 0)
+                continue;
+            struct oci_image img;
+            if (oci_image_load(e.store, reference, platform, &img, &err) != 0) {
+                printf("  %s %s: %s\n", reference, platform, err.message);
+                CHECK(0);
+                continue;
+            }
+            CHECK_STR(img.manifest_digest, json_object_get_string(platforms->items[p], "digest"));
+            char *out = xasprintf("%s/flat-%zu-%zu", e.root, i, p);
+            CHECK_INT(layer_flatten(e.store, &img, out, NULL, &err), 0);
+            char *cmd = xasprintf("diff -r --no-dereference '%s' '%s/%s' >&2", out, dir, rootfs);
+            int rc = system(cmd);
+            if (rc != 0)
+                printf("  %s %s differs from %s/%s\n", reference, platform, dir, rootfs);
+            CHECK(rc == 0);
+            compared++;
+            free(cmd);
+            if (role && !strcmp(role, "imager")) {
+                const char *arch = strchr(platform, '/') + 1;
+                char *path = xasprintf("usr/install/%s/vmlinuz", arch);
+                char *dest = xasprintf("%s/vmlinuz-%zu-%zu", e.root, i, p);
+                struct layer_extract_file f = {.path = path, .dest = dest};
+                CHECK_INT(layer_extract(e.store, &img, &f, 1, false, NULL, &err), 0);
+                cmd = xasprintf("cmp '%s' '%s/%s/%s'", dest, dir, rootfs, path);
+                CHECK(system(cmd) == 0);
+                free(cmd);
+                free(path);
+                free(dest);
+            }
+            tl_rm(out);
+            free(out);
+            oci_image_free(&img);
+        }
+        free(input);
+    }
+    printf("  %zu fixture images flattened and compared\n", compared);
+    CHECK(compared >= 20);
+    free(key);
+    env_close(&e);
+    json_free(catalog);
+    buffer_free(&text);
+    free(catalog_path);
+}
+
 int main(void)
 {
     RUN(test_flatten_whiteouts);
@@ -532,5 +736,8 @@ int main(void)
     RUN(test_extract_files);
     RUN(test_corrupt_layer_data);
     RUN(test_same_tree_as_umoci);
+    RUN(test_flatten_refuses_duplicate_entries);
+    RUN(test_fixture_rootfs);
+    RUN(test_fixture_broken_layers);
     return TEST_MAIN_END();
 }

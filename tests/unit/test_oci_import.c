@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "airfactory/oci_import.h"
 #include "oci_test_layout.h"
 #include "test.h"
@@ -90,6 +93,7 @@ static void expect_refused(struct fixture *f, const char *input, const struct oc
     CHECK_INT(rc, -1);
     if (rc == 0)
         oci_import_results_free(r, n);
+    free(r);
     if (!strstr(err.message, want) || (want2 && !strstr(err.message, want2)))
         printf("  message: %s\n  wanted: '%s' and '%s'\n", err.message, want, want2 ? want2 : "");
     CHECK(strstr(err.message, want) != NULL);
@@ -110,7 +114,7 @@ static void test_import_directory(void)
     struct error err;
     CHECK_INT(import(&f, f.layout, NULL, &r, &n, &st, &err), 0);
     CHECK_INT(n, 1);
-    CHECK_STR(r[0].image.reference, "v1");
+    CHECK_STR(r[0].image.reference, "layout:v1"); /* skopeo-style tag-only ref.name, qualified */
     CHECK_STR(r[0].image.manifest_digest, f.manifest);
     CHECK_STR(r[0].image.digest, f.manifest);
     CHECK_STR(r[0].platform, "linux/amd64");
@@ -122,16 +126,17 @@ static void test_import_directory(void)
     CHECK_INT(st.layout.blobs_committed, 4); /* manifest, config, 2 layers */
     CHECK(store_has_blob(f.store, f.layers[1].digest));
     oci_import_results_free(r, n);
+    free(r);
     /* the image reads back from the store */
     struct oci_image img;
-    CHECK_INT(oci_image_load(f.store, "v1", NULL, &img, &err), 0);
+    CHECK_INT(oci_image_load(f.store, "layout:v1", NULL, &img, &err), 0);
     CHECK(store_has_blob(f.store, img.config.digest));
     CHECK_INT(img.layer_count, 2);
     CHECK_STR(img.manifest_digest, f.manifest);
     CHECK_STR(img.platform.architecture, "amd64");
     oci_image_free(&img);
-    CHECK_INT(oci_image_load(f.store, "v2", NULL, &img, &err), -1);
-    CHECK(strstr(err.message, "no source 'v2'") != NULL);
+    CHECK_INT(oci_image_load(f.store, "v1", NULL, &img, &err), -1);
+    CHECK(strstr(err.message, "no source 'v1'") != NULL);
     fixture_close(&f);
 }
 
@@ -150,6 +155,7 @@ static void test_import_tar_twice_copies_nothing(void)
     CHECK(st.layout.bytes_written > 0);
     CHECK_INT(st.layout.blobs_committed, 4);
     oci_import_results_free(r, n);
+    free(r);
     CHECK_INT(import(&f, tar, NULL, &r, &n, &st, &err), 0);
     CHECK_INT(st.layout.bytes_written, 0); /* every blob was already there: hashed, not copied */
     CHECK_INT(st.layout.blobs_written, 0);
@@ -157,6 +163,7 @@ static void test_import_tar_twice_copies_nothing(void)
     CHECK_INT(st.layout.blobs_read, 4);
     CHECK_INT(n, 1);
     oci_import_results_free(r, n);
+    free(r);
     free(tar);
     fixture_close(&f);
 }
@@ -177,6 +184,7 @@ static void test_import_compressed_tars(void)
         if (n)
             CHECK_STR(r[0].image.manifest_digest, f.manifest);
         oci_import_results_free(r, n);
+        free(r);
         free(tar);
         fixture_close(&f);
     }
@@ -248,10 +256,12 @@ static void test_import_docker_save(void)
     }
     CHECK_INT(n, 1);
     oci_import_results_free(r, n);
+    free(r);
     /* --tag by the tag part of the RepoTag */
     struct oci_import_options opts = {.tag = "v2"};
     CHECK_INT(import(&f, path, &opts, &r, &n, NULL, &err), 0);
     oci_import_results_free(r, n);
+    free(r);
     buffer_free(&tar);
     buffer_free(&plain[0].blob);
     buffer_free(&plain[1].blob);
@@ -323,6 +333,7 @@ static void test_platform_selection(void)
         CHECK(!store_has_blob(f.store, f.layers[0].digest)); /* amd64 layers were not kept */
     }
     oci_import_results_free(r, n);
+    free(r);
     /* no platform: every real platform, attestation manifest skipped */
     CHECK_INT(import(&f, tar, NULL, &r, &n, NULL, &err), 0);
     CHECK_INT(n, 2);
@@ -331,6 +342,7 @@ static void test_platform_selection(void)
         CHECK_STR(r[1].platform, "linux/arm64/v8");
     }
     oci_import_results_free(r, n);
+    free(r);
     struct store_source *list;
     CHECK_INT(store_sources_list(f.store, &list, &n, &err), 0);
     CHECK_INT(n, 2);
@@ -376,6 +388,7 @@ static void test_partial_export(void)
     size_t n;
     CHECK_INT(import(&f, f.layout, &opts, &r, &n, NULL, &err), 0);
     oci_import_results_free(r, n);
+    free(r);
     fixture_close(&f);
 }
 
@@ -407,6 +420,7 @@ static void test_tag_selection(void)
     if (n)
         CHECK_STR(r[0].image.manifest_digest, m2);
     oci_import_results_free(r, n);
+    free(r);
     struct store_source src;
     CHECK_INT(store_source_get(f.store, "mirror.local/imager:v2", "linux/amd64", &src, &err), 1);
     CHECK_STR(src.role, "imager");
@@ -419,6 +433,7 @@ static void test_tag_selection(void)
     if (n)
         CHECK_STR(r[0].image.manifest_digest, f.manifest);
     oci_import_results_free(r, n);
+    free(r);
     struct oci_import_options unknown = {.tag = "v3"};
     expect_refused(&f, f.layout, &unknown, "no image tagged 'v3'", "v1, ghcr.io/siderolabs/imager:v2");
     /* one reference for two images is refused */
@@ -503,11 +518,12 @@ static void test_verify_source(void)
     struct store_source_blob *used;
     size_t used_n;
     oci_layout_take_verified_blobs(layout, &used, &used_n);
-    CHECK_INT(used_n, 3);
-    bool saw_sig = false, saw_ref = false;
+    CHECK_INT(used_n, 4); /* .sig manifest, payload, referrer and the referrers index listing it */
+    bool saw_sig = false, saw_ref = false, saw_list = false;
     for (size_t i = 0; i < used_n; i++) {
         saw_sig |= !strcmp(used[i].digest, sig) && !strcmp(used[i].tag, tag) && !strcmp(used[i].kind, "signature");
         saw_ref |= !strcmp(used[i].digest, referrer) && !strcmp(used[i].kind, "referrer");
+        saw_list |= !strcmp(used[i].digest, ref_index_digest) && !strcmp(used[i].kind, "referrers-index");
         free(used[i].digest);
         free(used[i].media_type);
         free(used[i].kind);
@@ -516,6 +532,7 @@ static void test_verify_source(void)
     free(used);
     CHECK(saw_sig);
     CHECK(saw_ref);
+    CHECK(saw_list);
     oci_layout_close(layout);
     /* default selection imports the image, not the signature or the referrers index */
     struct oci_import_result *r;
@@ -528,6 +545,7 @@ static void test_verify_source(void)
     if (n)
         CHECK_STR(r[0].image.manifest_digest, f.manifest);
     oci_import_results_free(r, n);
+    free(r);
     buffer_free(&b);
     free(tag);
     free(tar);
@@ -576,9 +594,12 @@ static void test_cosign_save_kinds(void)
     size_t n;
     CHECK_INT(import(&f, f.layout, NULL, &r, &n, NULL, &err), 0);
     CHECK_INT(n, 1);
+    char *by_digest = xasprintf("layout@%s", f.manifest);
     if (n)
-        CHECK_STR(r[0].image.reference, f.manifest);
+        CHECK_STR(r[0].image.reference, by_digest);
+    free(by_digest);
     oci_import_results_free(r, n);
+    free(r);
     buffer_free(&b);
     free(tag);
     free(entries);
@@ -785,16 +806,16 @@ static void test_unsigned_refused_by_key_policy(void)
     struct fixture f;
     fixture_open(&f);
     char *key = xasprintf("%s/cosign.pub", f.root);
-    struct error err;
-    const char *pem = "-----BEGIN PUBLIC KEY-----\n"
-                      "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7lN7cIQ8Y+fK0nH7hRA3pGv4qgNq\n"
-                      "0H0CKfK+m0bUo0xx8pM1nC9Xg0WJ8W9Jt3vQ2Fh4n6O8Wv5q4wzJ4iS9Pg==\n"
-                      "-----END PUBLIC KEY-----\n";
-    fs_write_file_atomic(key, pem, strlen(pem), 0644, &err);
+    EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    FILE *fp = fopen(key, "w");
+    CHECK(pkey && fp && PEM_write_PUBKEY(fp, pkey) == 1);
+    if (fp)
+        fclose(fp);
+    EVP_PKEY_free(pkey);
     char *keys[] = {key};
     struct verify_policy policy = {.name = "key-only", .public_keys = keys, .public_key_count = 1};
     struct oci_import_options opts = {.policy = &policy};
-    expect_refused(&f, f.layout, &opts, f.manifest, NULL);
+    expect_refused(&f, f.layout, &opts, f.manifest, "no signature found");
     free(key);
     fixture_close(&f);
 }

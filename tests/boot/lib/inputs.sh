@@ -1,39 +1,47 @@
 # tests/boot/lib/inputs.sh — inputs for the builders' boot tests and benchmark (sourced).
 #
-# boot_inputs sets:
+# boot_inputs [VERSION] (v1.11.3 or v1.9.5) sets:
 #   IMAGER         a tree shaped like the imager image: usr/install/amd64/{vmlinuz,initramfs.xz,
 #                  systemd-stub.efi,systemd-boot.efi} and usr/lib/grub/{i386-pc,x86_64-efi}
 #   EXT_DIRS       extension directories (manifest.yaml + rootfs/), one of them with firmware and
 #                  Intel + AMD microcode
 #   TALOS_VERSION  the version those inputs stand for
-# It prefers the fixture staging trees of scripts/make-fixtures (build/fixtures/rootfs/...); without
+# It prefers the fixture staging trees of scripts/make-fixtures (build/fixtures/rootfs/...: the imager,
+# test-firmware, intel-ucode and hello-world-service extensions of that version); without
 # them it builds its own once into build/boot-inputs from Debian's cloud kernel and busybox-static.
 # Both kinds of /init print "AIRFACTORY-FIXTURE-BOOT", "CMDLINE: <cmdline>" and one
 # "EXT-FILE: <path>" per file an appended or prepended archive brought, then power off.
 
 boot_inputs() {
-  local root=${ROOT:?} fx=${FIXTURES:-$ROOT/build/fixtures}
-  TALOS_VERSION=v1.11.3
-  if [ -f "$fx/rootfs/imager-$TALOS_VERSION-amd64/usr/install/amd64/initramfs.xz" ]; then
-    IMAGER=$fx/rootfs/imager-$TALOS_VERSION-amd64
+  local version=${1:-v1.11.3} fx=${FIXTURES:-$ROOT/build/fixtures}/rootfs
+  TALOS_VERSION=$version
+  local exts
+  case $version in
+    v1.11.3) exts="test-firmware-20250101 intel-ucode-20250812 hello-world-service-v1.11.3" ;;
+    v1.9.5) exts="test-firmware-20240101 intel-ucode-20241112 hello-world-service-v1.9.5" ;;
+    *) echo "boot_inputs: no fixture set for $version" >&2; return 1 ;;
+  esac
+  if [ -f "$fx/imager-$version-amd64/usr/install/amd64/initramfs.xz" ]; then
+    IMAGER=$fx/imager-$version-amd64
     EXT_DIRS=()
-    local d
-    for d in "$fx"/rootfs/*-amd64; do
-      case $d in *imager-*|*installer*) continue ;; esac
-      [ -f "$d/manifest.yaml" ] && [ -d "$d/rootfs" ] || continue
-      # only extensions this Talos version admits (the fixtures carry one that needs >= v1.10.0)
-      case $(basename "$d") in *-"$TALOS_VERSION"-amd64|*-v1.1[0-9]*-amd64|*-v[0-9]*-amd64) EXT_DIRS+=("$d") ;; esac
+    local e ok=1
+    for e in $exts; do
+      if [ -f "$fx/$e-amd64/manifest.yaml" ]; then EXT_DIRS+=("$fx/$e-amd64"); else ok=0; fi
     done
-    [ ${#EXT_DIRS[@]} -gt 0 ] && return 0
+    [ $ok = 1 ] && return 0
   fi
-  own_boot_inputs
+  own_boot_inputs "$version"
 }
 
 own_boot_inputs() {
   local base=$ROOT/build/boot-inputs
   IMAGER=$base/imager
-  EXT_DIRS=("$base/ext/0-firmware" "$base/ext/1-hello" "$base/ext/2-tools")
-  TALOS_VERSION=v1.11.3
+  TALOS_VERSION=${1:-v1.11.3}
+  if [ "$TALOS_VERSION" = v1.11.3 ]; then
+    EXT_DIRS=("$base/ext/0-firmware" "$base/ext/1-hello" "$base/ext/2-tools")
+  else  # the firmware test extension needs >= v1.10
+    EXT_DIRS=("$base/ext/1-hello" "$base/ext/2-tools")
+  fi
   if [ -f "$base/.done" ]; then return 0; fi
   (
     set -euo pipefail

@@ -1,0 +1,64 @@
+/* iso — bootable ISO 9660 images, written in-process with libisofs (talos-imager.md §6).
+ *
+ * Owns the three layouts Talos produces and which one a version/arch gets:
+ *   ISO_GRUB   (< 1.10): GRUB for BIOS (El Torito, i386-pc) and UEFI (El Torito FAT image with
+ *              GRUB EFI for every EFI platform the imager ships), /boot/{vmlinuz,initramfs.xz}.
+ *   ISO_HYBRID (>= 1.10, amd64): GRUB for BIOS + systemd-boot and the UKI in a FAT ESP for UEFI.
+ *   ISO_UEFI   (>= 1.10, arm64): systemd-boot and the UKI in a FAT ESP only.
+ * GRUB core images come from `grub-mkimage` run on the imager's own GRUB module directories (the
+ * tool Talos' grub-mkrescue runs); the ESP comes from fat.h. An ESP appended as a partition does
+ * not boot from CD under OVMF (validators.md §2d), so the ESP is a file inside the ISO tree
+ * (/efiboot.img; /efi.img for GRUB's) that is both the El Torito EFI image and, through a GPT
+ * behind a protective MBR (grub-mkrescue's -efi-boot-part --efi-boot-image), the EFI system
+ * partition when the ISO is written to a USB stick. BIOS boots GRUB from CD (El Torito) and
+ * from disk (GRUB's boot_hybrid.img MBR). tests/boot/boot-iso.sh boots CD and disk under
+ * SeaBIOS and OVMF. Volume ID TALOS_V1_x_y and volume set Talos-<version> from 1.8.
+ * Reproducible: every timestamp, the volume UUID and the GPT GUIDs derive from `mtime`, Rock
+ * Ridge 1.10 carries no inode numbers, and 300 KiB of padding follow the last file (GRUB's BIOS
+ * CD reader reads past a file that ends at the end of the medium). */
+#ifndef AIRFACTORY_ISO_H
+#define AIRFACTORY_ISO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airfactory/error.h"
+
+enum iso_layout { ISO_GRUB, ISO_HYBRID, ISO_UEFI };
+
+struct iso_options {
+    enum iso_layout layout;
+    const char *arch;          /* "amd64" or "arm64" */
+    const char *talos_version; /* volume ID, UKI file name */
+    /* GRUB (ISO_GRUB, and BIOS of ISO_HYBRID) */
+    const char *kernel_path;    /* -> /boot/vmlinuz */
+    const char *initramfs_path; /* -> /boot/initramfs.xz */
+    const char *cmdline;        /* GRUB menu entries */
+    bool grub_reset_entry;      /* "Reset Talos installation" (>= 1.4) */
+    const char *grub_dir;       /* the imager's usr/lib/grub: i386-pc/, x86_64-efi/, arm64-efi/ */
+    const char *grub_mkimage;   /* NULL = "grub-mkimage" from PATH */
+    /* systemd-boot (ISO_HYBRID, ISO_UEFI) */
+    const char *uki_path;
+    const char *sdboot_path;
+    const char *secure_boot_enroll; /* loader.conf; NULL = "off" */
+    bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (>= 1.14) */
+    const char *volume_id;          /* NULL = iso_volume_id(talos_version) */
+    const char *volume_set_id;      /* NULL = "Talos-<version>" from 1.8, none before */
+    uint32_t mtime;                 /* SOURCE_DATE_EPOCH */
+    const char *work_dir;           /* scratch; NULL = the output's directory */
+};
+
+/* Layout, GRUB reset entry, random seed and labels as Talos <version> does for arch. */
+int iso_options_for_version(struct iso_options *o, const char *talos_version, const char *arch, struct error *err);
+
+/* "v1.15.0" -> "TALOS_V1_15_0" (>= 1.8); "ISOIMAGE" (grub-mkrescue's default) before. Caller frees. */
+char *iso_volume_id(const char *talos_version);
+
+/* GRUB's quoting of a kernel command line: \ { } & $ | ; < > " get a backslash. Caller frees. */
+char *iso_grub_quote(const char *cmdline);
+/* The /boot/grub/grub.cfg text. Caller frees. */
+char *iso_grub_cfg(const char *cmdline, bool reset_entry);
+
+int iso_build(const struct iso_options *o, const char *out_path, struct error *err);
+
+#endif

@@ -1,0 +1,210 @@
+/* Unit tests for src/build/compress.c: round trips, reproducibility across thread counts, the
+ * kernel-relevant stream details (xz CRC32 check, gzip without a timestamp), checked with the
+ * zstd/xz/gzip command-line tools as outside readers. */
+#include "airfactory/compress.h"
+#include "build_test_util.h"
+#include "test.h"
+
+static int buffer_sink_write(void *ctx, const void *data, size_t len, struct error *err)
+{
+    (void)err;
+    buffer_append(ctx, data, len);
+    return 0;
+}
+
+static struct compress_sink buffer_sink(struct buffer *b)
+{
+    struct compress_sink s = {buffer_sink_write, b};
+    return s;
+}
+
+static int compress_buffer(enum compress_kind kind, int level, bool extreme, int threads, const void *data,
+                           size_t len, struct buffer *out)
+{
+    struct compress_options o = {kind, level, extreme, threads};
+    struct compress_writer *w;
+    struct error err = {0};
+    if (compress_writer_open(&w, &o, buffer_sink(out), &err) != 0)
+        return -1;
+    /* odd-sized writes exercise the streaming paths */
+    const char *p = data;
+    size_t left = len;
+    int rc = 0;
+    while (left && !rc) {
+        size_t n = left < 77777 ? left : 77777;
+        rc = compress_writer_write(w, p, n, &err);
+        p += n;
+        left -= n;
+    }
+    if (!rc)
+        rc = compress_writer_finish(w, &err);
+    compress_writer_free(w);
+    if (rc)
+        printf("  compress: %s\n", err.message);
+    return rc;
+}
+
+static int decompress_buffer(enum compress_kind kind, const struct buffer *in, struct buffer *out, size_t *used)
+{
+    struct decompressor *d;
+    struct error err = {0};
+    if (decompressor_open(&d, kind, &err) != 0)
+        return -1;
+    size_t pos = 0;
+    bool done = false;
+    int rc = 0;
+    while (!done && !rc) {
+        size_t chunk = in->len - pos > 5000 ? 5000 : in->len - pos;
+        size_t c = 0;
+        rc = decompressor_feed(d, in->data + pos, chunk, &c, &done, buffer_sink(out), &err);
+        pos += c;
+        if (!chunk)
+            break;
+    }
+    decompressor_free(d);
+    *used = pos;
+    if (rc)
+        printf("  decompress: %s\n", err.message);
+    return rc;
+}
+
+static void round_trips_every_kind(void)
+{
+    size_t n = 3u << 20;
+    unsigned char *data = xmalloc(n);
+    bt_fill(data, n, 42, 1);
+    enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP};
+    for (size_t k = 0; k < 3; k++) {
+        struct buffer c = BUFFER_INIT, d = BUFFER_INIT;
+        CHECK_INT(compress_buffer(kinds[k], kinds[k] == COMPRESS_XZ ? 0 : 3, kinds[k] == COMPRESS_XZ, 2, data, n, &c),
+                  0);
+        CHECK(c.len > 0 && c.len < n);
+        CHECK_INT(compress_detect(c.data, c.len), kinds[k]);
+        /* a second stream right behind the first: the decoder stops at the first one's end */
+        size_t first = c.len;
+        buffer_append(&c, "\x28\xb5\x2f\xfd trailing", 14);
+        size_t used = 0;
+        CHECK_INT(decompress_buffer(kinds[k], &c, &d, &used), 0);
+        CHECK_INT(used, first);
+        CHECK_INT(d.len, n);
+        CHECK(d.len == n && memcmp(d.data, data, n) == 0);
+        buffer_free(&c);
+        buffer_free(&d);
+    }
+    struct buffer c = BUFFER_INIT;
+    CHECK_INT(compress_buffer(COMPRESS_NONE, 0, false, 1, "plain", 5, &c), 0);
+    CHECK(c.len == 5 && !memcmp(c.data, "plain", 5));
+    buffer_free(&c);
+    free(data);
+}
+
+/* Same bytes whatever the thread count (the reason zstd never runs with 0 workers). */
+static void output_does_not_depend_on_threads(void)
+{
+    size_t n = 12u << 20; /* > one zstd job at level 3, so several workers really run */
+    unsigned char *data = xmalloc(n);
+    bt_fill(data, n, 7, 1);
+    enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ};
+    for (size_t k = 0; k < 2; k++) {
+        struct buffer one = BUFFER_INIT, two = BUFFER_INIT, four = BUFFER_INIT;
+        int level = kinds[k] == COMPRESS_ZSTD ? 3 : 0;
+        size_t len = kinds[k] == COMPRESS_XZ ? (4u << 20) : n; /* xz is slow; 4 MiB is 4 blocks */
+        CHECK_INT(compress_buffer(kinds[k], level, false, 1, data, len, &one), 0);
+        CHECK_INT(compress_buffer(kinds[k], level, false, 2, data, len, &two), 0);
+        CHECK_INT(compress_buffer(kinds[k], level, false, 4, data, len, &four), 0);
+        CHECK(one.len == two.len && !memcmp(one.data, two.data, one.len));
+        CHECK(one.len == four.len && !memcmp(one.data, four.data, one.len));
+        buffer_free(&one);
+        buffer_free(&two);
+        buffer_free(&four);
+    }
+    free(data);
+}
+
+/* The kernel accepts xz only with CRC32 (or no) check; gzip must carry no timestamp. The CLI
+ * tools read our streams back. */
+static void stream_details_match_what_the_kernel_and_tools_need(void)
+{
+    char *dir = bt_scratch();
+    unsigned char data[5000];
+    bt_fill(data, sizeof data, 3, 1);
+    struct buffer xz = BUFFER_INIT, gz = BUFFER_INIT, zst = BUFFER_INIT;
+    CHECK_INT(compress_buffer(COMPRESS_XZ, 0, true, 0, data, sizeof data, &xz), 0);
+    CHECK_INT(compress_buffer(COMPRESS_GZIP, 6, false, 0, data, sizeof data, &gz), 0);
+    CHECK_INT(compress_buffer(COMPRESS_ZSTD, 18, false, 0, data, sizeof data, &zst), 0);
+    CHECK(xz.len > 8 && (unsigned char)xz.data[7] == 0x01); /* stream flags: check type CRC32 */
+    CHECK(gz.len > 10 && !memcmp(gz.data + 4, "\0\0\0\0", 4)); /* MTIME = 0 */
+    CHECK(gz.len > 10 && (gz.data[3] & 0x08) == 0);            /* no file name */
+    char *raw = path_join(dir, "raw"), *fx = path_join(dir, "a.xz"), *fg = path_join(dir, "a.gz"),
+         *fz = path_join(dir, "a.zst");
+    bt_write(raw, data, sizeof data);
+    bt_write(fx, xz.data, xz.len);
+    bt_write(fg, gz.data, gz.len);
+    bt_write(fz, zst.data, zst.len);
+    struct buffer out = BUFFER_INIT;
+    CHECK_INT(bt_run(&out, "xz --robot --list '%s'", fx), 0);
+    CHECK(strstr(buffer_cstr(&out), "CRC32") != NULL);
+    CHECK_INT(bt_run(NULL, "xz -dc '%s' | cmp - '%s'", fx, raw), 0);
+    CHECK_INT(bt_run(NULL, "gzip -dc '%s' | cmp - '%s'", fg, raw), 0);
+    CHECK_INT(bt_run(NULL, "zstd -q -dc '%s' | cmp - '%s'", fz, raw), 0);
+    buffer_free(&out);
+    buffer_free(&xz);
+    buffer_free(&gz);
+    buffer_free(&zst);
+    free(raw);
+    free(fx);
+    free(fg);
+    free(fz);
+    bt_remove(dir);
+    free(dir);
+}
+
+static void corrupt_and_truncated_streams_are_input_errors(void)
+{
+    unsigned char data[100000];
+    bt_fill(data, sizeof data, 9, 0);
+    enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP};
+    for (size_t k = 0; k < 3; k++) {
+        struct buffer c = BUFFER_INIT, d = BUFFER_INIT;
+        CHECK_INT(compress_buffer(kinds[k], kinds[k] == COMPRESS_XZ ? 1 : 3, false, 1, data, sizeof data, &c), 0);
+        struct buffer cut = BUFFER_INIT;
+        buffer_append(&cut, c.data, c.len / 2);
+        size_t used;
+        CHECK_INT(decompress_buffer(kinds[k], &cut, &d, &used), -1);
+        buffer_reset(&d);
+        c.data[c.len / 2] ^= 0x55;
+        c.data[c.len / 2 + 1] ^= 0x55;
+        CHECK_INT(decompress_buffer(kinds[k], &c, &d, &used), -1);
+        buffer_free(&c);
+        buffer_free(&d);
+        buffer_free(&cut);
+    }
+}
+
+static void kinds_have_names(void)
+{
+    enum compress_kind k;
+    CHECK_INT(compress_kind_parse("zstd", &k), 0);
+    CHECK_INT(k, COMPRESS_ZSTD);
+    CHECK_INT(compress_kind_parse("xz", &k), 0);
+    CHECK_INT(k, COMPRESS_XZ);
+    CHECK_INT(compress_kind_parse("lzo", &k), -1);
+    CHECK_STR(compress_kind_name(COMPRESS_GZIP), "gzip");
+    CHECK_INT(compress_detect("070701", 6), COMPRESS_NONE);
+    struct compress_options bad = {COMPRESS_ZSTD, 40, false, 1};
+    struct compress_writer *w;
+    struct error err = {0};
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(compress_writer_open(&w, &bad, buffer_sink(&b), &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+}
+
+int main(void)
+{
+    RUN(round_trips_every_kind);
+    RUN(output_does_not_depend_on_threads);
+    RUN(stream_details_match_what_the_kernel_and_tools_need);
+    RUN(corrupt_and_truncated_streams_are_input_errors);
+    RUN(kinds_have_names);
+    return TEST_MAIN_END();
+}

@@ -1,0 +1,335 @@
+/* Unit tests for src/build/initramfs.c: the Talos layout (early microcode cpio, base bytes
+ * unchanged, appended compressed archive with N.sqsh + extensions.yaml + firmware), version
+ * quirks, reproducibility, and bad inputs that must fail without leaving an output file. */
+#include "airfactory/compress.h"
+#include "airfactory/cpio.h"
+#include "airfactory/initramfs.h"
+#include "build_test_util.h"
+#include "test.h"
+
+#include <fcntl.h>
+
+#define SCHEMATIC "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+
+/* A base initramfs like the imager's: newc of /init + rootfs.sqsh, zstd-compressed. */
+static void make_base(const char *path, enum compress_kind kind)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    struct compress_fd_sink s = {fd, path, 0};
+    struct compress_options o = {kind, kind == COMPRESS_XZ ? 0 : 3, false, 1};
+    struct compress_writer *w;
+    struct error err = {0};
+    CHECK_INT(compress_writer_open(&w, &o, compress_sink_fd(&s), &err), 0);
+    struct cpio_writer cw;
+    cpio_writer_init(&cw, compress_writer_sink(w), 1);
+    CHECK_INT(cpio_write_data(&cw, "init", 0755, "#!/bin/sh\n", 10, &err), 0);
+    CHECK_INT(cpio_write_data(&cw, "rootfs.sqsh", 0644, "hsqs-stand-in", 13, &err), 0);
+    CHECK_INT(cpio_write_trailer(&cw, 512, &err), 0);
+    CHECK_INT(compress_writer_finish(w, &err), 0);
+    compress_writer_free(w);
+    close(fd);
+}
+
+static char *make_extension(const char *dir, const char *name, const char *constraint, const char *fw)
+{
+    char *ext = path_join(dir, name), *p;
+    char *manifest = xasprintf("version: v1alpha1\nmetadata:\n  name: %s\n  version: 1.0.0\n  author: test\n"
+                               "  description: %s extension\n  compatibility:\n    talos:\n      version: \"%s\"\n",
+                               name, name, constraint);
+    p = path_join(ext, "manifest.yaml");
+    bt_write_str(p, manifest);
+    free(p);
+    free(manifest);
+    p = xasprintf("%s/rootfs/usr/local/share/%s/README", ext, name);
+    bt_write_str(p, name);
+    free(p);
+    if (fw) {
+        p = xasprintf("%s/rootfs/%s/vendor/%s.bin", ext, fw, name);
+        bt_write_str(p, "firmware blob\n");
+        free(p);
+        p = xasprintf("%s/rootfs/%s/intel-ucode/06-55-04", ext, fw);
+        bt_write_str(p, "INTEL-A");
+        free(p);
+        p = xasprintf("%s/rootfs/%s/intel-ucode/06-8f-08", ext, fw);
+        bt_write_str(p, "INTEL-B");
+        free(p);
+        p = xasprintf("%s/rootfs/%s/amd-ucode/microcode_amd_fam19h.bin", ext, fw);
+        bt_write_str(p, "AMD-19");
+        free(p);
+        p = xasprintf("%s/rootfs/%s/amd-ucode/README", ext, fw); /* not microcode_amd*.bin: stays firmware */
+        bt_write_str(p, "readme");
+        free(p);
+    }
+    return ext;
+}
+
+static const char *entry_names(const struct cpio_listing *l, size_t seg, struct buffer *out)
+{
+    buffer_reset(out);
+    const struct cpio_segment *s = &l->segments[seg];
+    for (size_t i = s->first_entry; i < s->first_entry + s->entry_count; i++)
+        buffer_appendf(out, "%s\n", l->entries[i].name);
+    return buffer_cstr(out);
+}
+
+static void layout_matches_talos(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *fw = make_extension(dir, "firmware", ">= v1.10.0", "usr/lib/firmware");
+    char *hello = make_extension(dir, "hello", ">= v1.0.0", NULL);
+    const char *exts[] = {fw, hello};
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    CHECK_INT(o.archive_compression, COMPRESS_ZSTD);
+    CHECK_INT(o.archive_level, 18);
+    CHECK_STR(o.firmware_path, "usr/lib/firmware");
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 2;
+    o.schematic_id = SCHEMATIC;
+    o.mtime = 1735689600;
+    o.threads = 2;
+    char *out = path_join(dir, "out.xz");
+    CHECK_INT(initramfs_build(&o, out, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+
+    struct cpio_listing l;
+    char *x = path_join(dir, "x");
+    struct cpio_read_options ro = {1 << 20, x};
+    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0);
+    CHECK_INT(l.segment_count, 3);
+    struct buffer names = BUFFER_INIT;
+    if (l.segment_count == 3) {
+        /* 1: uncompressed early microcode, first in the file */
+        CHECK_INT(l.segments[0].compression, COMPRESS_NONE);
+        CHECK_STR(entry_names(&l, 0, &names), "kernel\nkernel/x86\nkernel/x86/microcode\n"
+                                              "kernel/x86/microcode/AuthenticAMD.bin\n"
+                                              "kernel/x86/microcode/GenuineIntel.bin\n");
+        CHECK_INT(l.segments[1].offset % 512, 0); /* GNU cpio pads the early archive to 512 */
+        /* 2: the base, byte for byte */
+        CHECK_INT(l.segments[1].compression, COMPRESS_ZSTD);
+        CHECK_STR(entry_names(&l, 1, &names), "init\nrootfs.sqsh\n");
+        /* 3: the extensions, in Go's sorted walk order */
+        CHECK_INT(l.segments[2].compression, COMPRESS_ZSTD);
+        CHECK_STR(entry_names(&l, 2, &names),
+                  "0.sqsh\n1.sqsh\n2.sqsh\nextensions.yaml\nusr\nusr/lib\nusr/lib/firmware\n"
+                  "usr/lib/firmware/amd-ucode\nusr/lib/firmware/amd-ucode/README\nusr/lib/firmware/intel-ucode\n"
+                  "usr/lib/firmware/vendor\nusr/lib/firmware/vendor/firmware.bin\n");
+    }
+    const struct cpio_entry *e = cpio_listing_find(&l, "kernel/x86/microcode/GenuineIntel.bin");
+    CHECK(e && !strcmp(buffer_cstr((struct buffer *)&e->data), "INTEL-AINTEL-B"));
+    e = cpio_listing_find(&l, "kernel/x86/microcode/AuthenticAMD.bin");
+    CHECK(e && !strcmp(buffer_cstr((struct buffer *)&e->data), "AMD-19"));
+    e = cpio_listing_find(&l, "extensions.yaml");
+    CHECK(e != NULL);
+    if (e) {
+        const char *y = buffer_cstr((struct buffer *)&e->data);
+        CHECK(strstr(y, "layers:\n    - image: 0.sqsh\n      metadata:\n        name: firmware\n") != NULL);
+        CHECK(strstr(y, "    - image: 2.sqsh\n      metadata:\n        name: schematic\n        version: " SCHEMATIC
+                        "\n") != NULL);
+        CHECK(e->mode == 0100644 && e->uid == 0 && e->mtime == 1735689600);
+    }
+    /* base bytes unchanged: the segment equals the input file */
+    struct stat st;
+    stat(base, &st);
+    if (l.segment_count == 3)
+        CHECK_INT(l.segments[1].length, st.st_size);
+    CHECK_INT(bt_run(NULL, "tail -c +%llu '%s' | head -c %lld | cmp - '%s'",
+                     l.segment_count == 3 ? (unsigned long long)l.segments[1].offset + 1 : 1ull, out,
+                     (long long)st.st_size, base),
+              0);
+    /* the squashfs images: firmware moved out, content in, schematic marker present */
+    struct buffer lst = BUFFER_INIT;
+    CHECK_INT(bt_run(&lst, "unsquashfs -l '%s/0.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&lst), "squashfs-root/usr/local/share/firmware/README") != NULL);
+    CHECK(strstr(buffer_cstr(&lst), "firmware/vendor") == NULL);
+    CHECK(strstr(buffer_cstr(&lst), "intel-ucode") == NULL);
+    buffer_reset(&lst);
+    CHECK_INT(bt_run(&lst, "unsquashfs -l '%s/2.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&lst), "usr/local/share/schematic/" SCHEMATIC) != NULL);
+    buffer_reset(&lst);
+    CHECK_INT(bt_run(&lst, "unsquashfs -s '%s/1.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&lst), "compression-level 18") != NULL);
+    /* inputs untouched */
+    char *src_ucode = xasprintf("%s/rootfs/usr/lib/firmware/intel-ucode/06-55-04", fw);
+    CHECK(fs_exists(src_ucode));
+    free(src_ucode);
+    buffer_free(&lst);
+    buffer_free(&names);
+    cpio_listing_free(&l);
+    free(x);
+    free(out);
+    free(fw);
+    free(hello);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
+static void older_versions_use_xz_and_lib_firmware(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_XZ);
+    char *fw = make_extension(dir, "firmware", ">= v1.5.0", "lib/firmware");
+    const char *exts[] = {fw};
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.7.6", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 1;
+    o.mtime = 1;
+    char *out = path_join(dir, "out.xz");
+    CHECK_INT(initramfs_build(&o, out, &err), 0);
+    struct cpio_listing l;
+    char *x = path_join(dir, "x");
+    struct cpio_read_options ro = {4096, x};
+    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0); /* would fail on a CRC64 stream */
+    CHECK_INT(l.segment_count, 3);
+    if (l.segment_count == 3)
+        CHECK_INT(l.segments[2].compression, COMPRESS_XZ);
+    CHECK(cpio_listing_find(&l, "lib/firmware/vendor/firmware.bin") != NULL);
+    CHECK(cpio_listing_find(&l, "kernel/x86/microcode/GenuineIntel.bin") != NULL);
+    struct buffer s = BUFFER_INIT;
+    CHECK_INT(bt_run(&s, "unsquashfs -s '%s/0.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&s), "Compression xz") != NULL);
+    buffer_free(&s);
+    cpio_listing_free(&l);
+    free(x);
+    free(out);
+    free(fw);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
+static void output_is_reproducible(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *fw = make_extension(dir, "firmware", ">= v1.10.0", "usr/lib/firmware");
+    char *hello = make_extension(dir, "hello", ">= v1.0.0", NULL);
+    const char *exts[] = {fw, hello};
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.10.0", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 2;
+    o.schematic_id = SCHEMATIC;
+    o.mtime = 1735689600;
+    o.threads = 1;
+    char *a = path_join(dir, "a.xz"), *b = path_join(dir, "b.xz");
+    CHECK_INT(initramfs_build(&o, a, &err), 0);
+    o.threads = 3;
+    CHECK_INT(initramfs_build(&o, b, &err), 0);
+    CHECK(bt_files_equal(a, b));
+    CHECK_INT(bt_dir_entries(dir), 5); /* base, 2 extensions, a, b: no scratch left */
+    free(a);
+    free(b);
+    free(fw);
+    free(hello);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
+static void expect_failure(struct initramfs_options *o, const char *dir, const char *needle, int code)
+{
+    char *out = path_join(dir, "out.xz");
+    struct error err = {0};
+    int before = bt_dir_entries(dir);
+    CHECK_INT(initramfs_build(o, out, &err), -1);
+    CHECK_INT(err.code, code);
+    if (!strstr(err.message, needle))
+        printf("  message \"%s\" lacks \"%s\"\n", err.message, needle);
+    CHECK(strstr(err.message, needle) != NULL);
+    CHECK(!fs_exists(out));
+    CHECK_INT(bt_dir_entries(dir), before);
+    free(out);
+}
+
+static void bad_inputs_fail_cleanly(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *hello = make_extension(dir, "hello", ">= v1.0.0", NULL);
+    const char *exts[] = {hello};
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 1;
+
+    /* corrupt base: garbage, and a truncated zstd stream */
+    char *junk = path_join(dir, "junk.xz");
+    bt_write_random(junk, 4096, 1, 0);
+    o.base_path = junk;
+    expect_failure(&o, dir, "not an initramfs", ERROR_INPUT);
+    char *cut = path_join(dir, "cut.xz");
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(fs_read_file(base, 1 << 20, &b, &err), 0);
+    bt_write(cut, b.data, b.len - 10);
+    buffer_free(&b);
+    o.base_path = cut;
+    expect_failure(&o, dir, "base initramfs is corrupt", ERROR_INPUT);
+    char *missing = path_join(dir, "missing.xz");
+    o.base_path = missing;
+    expect_failure(&o, dir, "missing.xz", ERROR_RUNTIME);
+    o.base_path = base;
+
+    /* extension problems name the extension and the file */
+    char *nomanifest = path_join(dir, "nomanifest"), *p;
+    p = path_join(nomanifest, "rootfs/x");
+    bt_write_str(p, "x");
+    free(p);
+    exts[0] = nomanifest;
+    expect_failure(&o, dir, "nomanifest/manifest.yaml is missing", ERROR_INPUT);
+    char *invalid = make_extension(dir, "invalid", ">= v1.0.0", NULL);
+    p = path_join(invalid, "manifest.yaml");
+    bt_write_str(p, "version: v1alpha1\nmetadata:\n  name: invalid\n  version: [1]\n");
+    free(p);
+    exts[0] = invalid;
+    expect_failure(&o, dir, "invalid/manifest.yaml:4:12", ERROR_INPUT);
+    char *future = make_extension(dir, "future", ">= v1.12.0", NULL);
+    exts[0] = future;
+    expect_failure(&o, dir, "requires Talos >= v1.12.0", ERROR_INPUT);
+    exts[0] = hello;
+    o.schematic_id = "abc";
+    expect_failure(&o, dir, "schematic ID", ERROR_INPUT);
+
+    /* no extensions and no schematic: the base as it is */
+    o.schematic_id = NULL;
+    o.extension_count = 0;
+    char *copy = path_join(dir, "copy.xz");
+    CHECK_INT(initramfs_build(&o, copy, &err), 0);
+    CHECK(bt_files_equal(copy, base));
+    free(copy);
+    free(junk);
+    free(cut);
+    free(missing);
+    free(nomanifest);
+    free(invalid);
+    free(future);
+    free(hello);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    RUN(layout_matches_talos);
+    RUN(older_versions_use_xz_and_lib_firmware);
+    RUN(output_is_reproducible);
+    RUN(bad_inputs_fail_cleanly);
+    return TEST_MAIN_END();
+}
