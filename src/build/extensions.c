@@ -191,7 +191,7 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
     if (!rc && out->talos_constraint[0]) {
         bool ok;
         if (semver_range_check(out->talos_constraint, "1.0.0", &ok, err) != 0)
-            rc = error_prefix(err, "%s: metadata.compatibility.talos.version", where);
+            rc = error_prefix(err, "%s: metadata.compatibility.talos.version: ", where);
     }
     free(mp.version);
     yaml_document_delete(&doc);
@@ -555,7 +555,7 @@ int extension_check_compatibility(const struct extension *e, const char *talos_v
         return 0;
     bool ok;
     if (semver_range_check(c, talos_version, &ok, err) != 0)
-        return error_prefix(err, "extension %s (%s)", e->manifest.name, e->dir);
+        return error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
     if (!ok)
         return error_set(err, ERROR_INPUT,
                          "extension %s %s (%s): requires Talos %s, but the image is for %s; drop the extension "
@@ -597,7 +597,7 @@ int extensions_yaml_write(const struct extensions_layer *layers, size_t count, s
     yaml_value_put_str(root, "layers", list);
     int rc = yaml_value_encode(root, out, err);
     yaml_value_free(root);
-    return rc ? error_prefix(err, "extensions.yaml") : 0;
+    return rc ? error_prefix(err, "extensions.yaml: ") : 0;
 }
 
 int extension_manifest_write(const char *path, const struct extension_manifest *m, struct error *err)
@@ -610,7 +610,7 @@ int extension_manifest_write(const char *path, const struct extension_manifest *
     int rc = yaml_value_encode(root, &yaml, err);
     yaml_value_free(root);
     if (rc)
-        rc = error_prefix(err, "%s", path);
+        rc = error_prefix(err, "%s: ", path);
     else
         rc = fs_write_file_atomic(path, yaml.data, yaml.len, 0644, err);
     buffer_free(&yaml);

@@ -314,7 +314,7 @@ static int check_base(const struct initramfs_options *o, struct error *err)
     struct cpio_read_options ro = {0, NULL};
     if (cpio_read_segments(o->base_path, &ro, &l, err) != 0) {
         err->code = ERROR_INPUT;
-        return error_prefix(err, "base initramfs is corrupt");
+        return error_prefix(err, "base initramfs is corrupt: ");
     }
     cpio_listing_free(&l);
     return 0;
@@ -480,7 +480,7 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
         rc = -1;
     }
     if (rc)
-        error_prefix(err, "combining kernel modules (modules.dep)");
+        error_prefix(err, "combining kernel modules (modules.dep): ");
     struct error ignored;
     fs_remove_tree(base_x, &ignored);
     fs_remove_tree(root, &ignored);
@@ -548,7 +548,7 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         };
         rc = squashfs_image_write(e->rootfs, out, &so, err);
         if (rc)
-            error_prefix(err, "extension %s (%s)", e->manifest.name, e->dir);
+            error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
         struct item *it = rc ? NULL : items_add(&s->archive, images[i]);
         if (it) {
             it->kind = ITEM_FILE;

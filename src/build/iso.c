@@ -220,7 +220,7 @@ static int grub_mkimage(const struct iso_options *o, const char *work, const cha
     argv[n] = NULL;
     int rc = tool_run((char *const *)argv, log, err);
     if (rc)
-        error_prefix(err, "GRUB %s image from %s", format, dir);
+        error_prefix(err, "GRUB %s image from %s: ", format, dir);
     free(dir);
     free(log);
     return rc;
