@@ -19,7 +19,7 @@ BASE=$IMAGER/usr/install/amd64/initramfs.xz
 W=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-bench-initramfs.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 SMOKE=${SMOKE:-0}
-RUNS=3; SCALE=25
+RUNS=${BENCH_RUNS:-3}; SCALE=${BENCH_SCALE:-25}
 [ "$SMOKE" = 1 ] && { RUNS=1; SCALE=1; }
 
 # ---- three extensions of different kinds: binaries, text, firmware blobs ----
@@ -78,6 +78,7 @@ done
 ta=$(printf '%s\n' "${a[@]}" | median); tb=$(printf '%s\n' "${b[@]}" | median)
 "$AF" asset segments "$W/ours.xz" >/dev/null  # the result must read back
 sa=$(stat -c %s "$W/ours.xz"); sb=$(stat -c %s "$W/baseline.xz")
-label="initramfs, 3 extensions ($((CONTENT / 1048576)) MiB)$([ "$SMOKE" = 1 ] && echo ', smoke')"
+label="initramfs, 3 extensions ($((CONTENT / 1048576)) MiB)"
+[ "$SMOKE" = 1 ] && label="$label, smoke"
 printf 'BENCH|%s: build time|%.2f|mksquashfs+cpio+zstd -18|%.2f|s|%.2f\n' "$label" "$ta" "$tb" "$(echo "$tb / $ta" | bc -l)"
 printf 'BENCH|%s: output size|%d|mksquashfs+cpio+zstd -18|%d|bytes|%.3f\n' "$label" "$sa" "$sb" "$(echo "$sb / $sa" | bc -l)"

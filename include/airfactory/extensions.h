@@ -59,6 +59,9 @@ struct extensions_layer {
 };
 int extensions_yaml_write(const struct extensions_layer *layers, size_t count, struct buffer *out, struct error *err);
 
+/* Write a manifest.yaml (version v1alpha1 + metadata) as Go's encoder would. */
+int extension_manifest_write(const char *path, const struct extension_manifest *m, struct error *err);
+
 /* The Image Factory's virtual extension: name "schematic", version = the schematic ID, an empty
  * file rootfs/usr/local/share/schematic/<id>. Written as an extension directory at dir. */
 struct schematic_extension {

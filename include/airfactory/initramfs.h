@@ -5,10 +5,12 @@
  *   [base initramfs bytes, unchanged]
  *   [compressed newc: <i>.sqsh per extension, extensions.yaml, <firmware path>/...]
  * Extensions are plain directories (manifest.yaml + rootfs/); the Image Factory's virtual
- * `schematic` extension is added last when a schematic ID is given. Firmware is moved out of
- * the squashfs images into the appended archive; microcode goes to the early cpio. Inputs are
- * never modified. Output is reproducible: same inputs and options, same bytes, whatever the
- * thread count. */
+ * `schematic` extension is added after them when a schematic ID is given, and when extensions
+ * ship kernel modules a `modules.dep` extension (depmod over the base rootfs' modules plus
+ * theirs; unsquashfs and depmod run as external tools, as in the imager) comes last. Firmware is
+ * moved out of the squashfs images into the appended archive; microcode goes to the early cpio.
+ * Inputs are never modified. Output is reproducible: same inputs and options, same bytes,
+ * whatever the thread count. */
 #ifndef AIRFACTORY_INITRAMFS_H
 #define AIRFACTORY_INITRAMFS_H
 
@@ -37,6 +39,7 @@ struct initramfs_options {
     enum compress_kind squashfs_compression; /* zstd level 18 (>= 1.8) or xz dict 100% */
     int squashfs_level;
     const char *firmware_path;     /* "usr/lib/firmware" (>= 1.10) or "lib/firmware" */
+    const char *modules_path;      /* "usr/lib/modules" (>= 1.10) or "lib/modules" */
     const char *squashfs_selinux_label; /* xattr on every squashfs inode; NULL = none */
 
     uint32_t mtime;       /* every archive entry and squashfs inode (SOURCE_DATE_EPOCH) */

@@ -523,7 +523,7 @@ int cpio_read_segments(const char *path, const struct cpio_read_options *opts, s
             size_t chunk = size - pos > (8u << 20) ? (8u << 20) : size - pos;
             size_t c = 0;
             if (decompressor_feed(d, data + pos, chunk, &c, &done, sink, err) != 0) {
-                error_prefix(err, "%s: %s segment at offset %zu", path, compress_kind_name(kind), off);
+                error_prefix(err, "%s: %s segment at offset %zu: ", path, compress_kind_name(kind), off);
                 rc = -1;
                 break;
             }

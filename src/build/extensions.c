@@ -191,7 +191,7 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
     if (!rc && out->talos_constraint[0]) {
         bool ok;
         if (semver_range_check(out->talos_constraint, "1.0.0", &ok, err) != 0)
-            rc = error_prefix(err, "%s: metadata.compatibility.talos.version", where);
+            rc = error_prefix(err, "%s: metadata.compatibility.talos.version: ", where);
     }
     free(mp.version);
     yaml_document_delete(&doc);
@@ -555,7 +555,7 @@ int extension_check_compatibility(const struct extension *e, const char *talos_v
         return 0;
     bool ok;
     if (semver_range_check(c, talos_version, &ok, err) != 0)
-        return error_prefix(err, "extension %s (%s)", e->manifest.name, e->dir);
+        return error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
     if (!ok)
         return error_set(err, ERROR_INPUT,
                          "extension %s %s (%s): requires Talos %s, but the image is for %s; drop the extension "
@@ -597,7 +597,24 @@ int extensions_yaml_write(const struct extensions_layer *layers, size_t count, s
     yaml_value_put_str(root, "layers", list);
     int rc = yaml_value_encode(root, out, err);
     yaml_value_free(root);
-    return rc ? error_prefix(err, "extensions.yaml") : 0;
+    return rc ? error_prefix(err, "extensions.yaml: ") : 0;
+}
+
+int extension_manifest_write(const char *path, const struct extension_manifest *m, struct error *err)
+{
+    /* the Manifest struct: version, metadata */
+    struct yaml_value *root = yaml_value_new(YAML_VALUE_MAPPING);
+    yaml_value_put_str(root, "version", yaml_value_string("v1alpha1"));
+    yaml_value_put_str(root, "metadata", metadata_value(m));
+    struct buffer yaml = BUFFER_INIT;
+    int rc = yaml_value_encode(root, &yaml, err);
+    yaml_value_free(root);
+    if (rc)
+        rc = error_prefix(err, "%s: ", path);
+    else
+        rc = fs_write_file_atomic(path, yaml.data, yaml.len, 0644, err);
+    buffer_free(&yaml);
+    return rc;
 }
 
 /* ---- the virtual schematic extension ---- */
@@ -618,28 +635,16 @@ int extension_schematic_create(const char *dir, const struct schematic_extension
         .talos_constraint = (char *)">= 1.0.0",
         .extra_info = (char *)(opts->schematic_yaml ? opts->schematic_yaml : ""),
     };
-    /* the Manifest struct: version, metadata */
-    struct yaml_value *root = yaml_value_new(YAML_VALUE_MAPPING);
-    yaml_value_put_str(root, "version", yaml_value_string("v1alpha1"));
-    yaml_value_put_str(root, "metadata", metadata_value(&m));
-    struct buffer yaml = BUFFER_INIT;
-    int rc = yaml_value_encode(root, &yaml, err);
-    yaml_value_free(root);
-    if (rc) {
-        buffer_free(&yaml);
-        return error_prefix(err, "schematic extension manifest");
-    }
     char *schematic_dir = xasprintf("%s/rootfs/usr/local/share/schematic", dir);
     char *manifest = path_join(dir, "manifest.yaml");
     char *marker = path_join(schematic_dir, opts->schematic_id);
-    rc = fs_mkdir_p(schematic_dir, 0755, err);
+    int rc = fs_mkdir_p(schematic_dir, 0755, err);
     if (!rc)
-        rc = fs_write_file_atomic(manifest, yaml.data, yaml.len, 0644, err);
+        rc = extension_manifest_write(manifest, &m, err);
     if (!rc)
         rc = fs_write_file_atomic(marker, "", 0, 0644, err);
     free(schematic_dir);
     free(manifest);
     free(marker);
-    buffer_free(&yaml);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "airfactory/fs.h"
 #include "airfactory/memory.h"
 #include "airfactory/squashfs_image.h"
+#include "airfactory/tool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,9 +39,11 @@ int initramfs_options_for_version(struct initramfs_options *o, const char *talos
     }
     if (talos_version_at_least(talos_version, 1, 10)) {
         o->firmware_path = "usr/lib/firmware";
+        o->modules_path = "usr/lib/modules";
         o->squashfs_selinux_label = "system_u:object_r:system_extension_t:s0";
     } else {
         o->firmware_path = "lib/firmware";
+        o->modules_path = "lib/modules";
         o->squashfs_selinux_label = NULL;
     }
     return 0;
@@ -311,7 +314,7 @@ static int check_base(const struct initramfs_options *o, struct error *err)
     struct cpio_read_options ro = {0, NULL};
     if (cpio_read_segments(o->base_path, &ro, &l, err) != 0) {
         err->code = ERROR_INPUT;
-        return error_prefix(err, "base initramfs is corrupt");
+        return error_prefix(err, "base initramfs is corrupt: ");
     }
     cpio_listing_free(&l);
     return 0;
@@ -328,7 +331,171 @@ struct build_state {
     size_t ucode_files_n;
     struct buffer yaml;
     char *intel_path, *amd_path;
+    bool has_modules_dep; /* the last extension is the synthetic modules.dep one */
 };
+
+/* ---- modules.dep: depmod over the base's modules plus every extension's ---- */
+
+static int copy_tree(const char *src, const char *dst, struct error *err)
+{
+    struct stat st;
+    if (lstat(src, &st) != 0)
+        return error_errno(err, errno, "%s: cannot stat", src);
+    if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = readlink(src, target, sizeof target - 1);
+        if (n < 0)
+            return error_errno(err, errno, "%s: cannot read link", src);
+        target[n] = '\0';
+        unlink(dst);
+        if (symlink(target, dst) != 0)
+            return error_errno(err, errno, "%s: cannot create link", dst);
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return fs_copy_file(src, dst, err);
+    if (fs_mkdir_p(dst, 0755, err) != 0)
+        return -1;
+    DIR *d = opendir(src);
+    if (!d)
+        return error_errno(err, errno, "%s: cannot open directory", src);
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *a = path_join(src, de->d_name), *b = path_join(dst, de->d_name);
+        rc = copy_tree(a, b, err);
+        free(a);
+        free(b);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* talos-imager.md §4.2 step 3 (internal/pkg/extensions/kernel_modules.go): when extensions ship
+ * kernel modules, unpack the base rootfs' modules directory (exactly one kernel version), lay
+ * every extension's modules for that version over it, run depmod, and package the resulting
+ * top-level modules.* files as one more extension, "modules.dep", added last. */
+static int build_modules_dep(const struct initramfs_options *o, struct build_state *s, struct error *err)
+{
+    const char *mp = o->modules_path ? o->modules_path : "usr/lib/modules";
+    bool any = false;
+    for (size_t i = 0; i < s->ext_count && !any; i++) {
+        char *m = path_join(s->exts[i].rootfs, mp);
+        any = fs_is_dir(m);
+        free(m);
+    }
+    if (!any)
+        return 0;
+    char *base_x = path_join(s->work, "base"), *root = path_join(s->work, "modules-root");
+    char *sqsh = path_join(base_x, "rootfs.sqsh"), *log = path_join(s->work, "modules.log");
+    char *mods = path_join(root, mp), *conf = path_join(s->work, "depmod.conf");
+    char *kver = NULL, *kdir = NULL, *ext = NULL, *dest = NULL;
+    struct cpio_listing l;
+    struct cpio_read_options ro = {0, base_x};
+    int rc = cpio_read_segments(o->base_path, &ro, &l, err);
+    if (!rc) {
+        cpio_listing_free(&l);
+        if (!fs_exists(sqsh))
+            rc = error_set(err, ERROR_INPUT, "base initramfs %s has no rootfs.sqsh; cannot combine kernel modules",
+                           o->base_path);
+    }
+    if (!rc) {
+        char *argv[] = {(char *)"unsquashfs", (char *)"-no-xattrs", (char *)"-d", root, (char *)"-f", (char *)"-n",
+                        sqsh, (char *)mp, NULL};
+        rc = tool_run(argv, log, err);
+    }
+    if (!rc) {
+        DIR *d = opendir(mods);
+        size_t n = 0;
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                if (de->d_name[0] == '.')
+                    continue;
+                char *p = path_join(mods, de->d_name);
+                if (fs_is_dir(p)) {
+                    n++;
+                    free(kver);
+                    kver = xstrdup(de->d_name);
+                }
+                free(p);
+            }
+            closedir(d);
+        }
+        if (n != 1)
+            rc = error_set(err, ERROR_INPUT,
+                           "base initramfs %s: expected exactly one kernel version under /%s of rootfs.sqsh, found %zu",
+                           o->base_path, mp, n);
+    }
+    if (!rc) {
+        kdir = path_join(mods, kver);
+        for (size_t i = 0; i < s->ext_count && !rc; i++) {
+            char *src = xasprintf("%s/%s/%s", s->exts[i].rootfs, mp, kver);
+            if (fs_is_dir(src))
+                rc = copy_tree(src, kdir, err);
+            free(src);
+        }
+    }
+    if (!rc) /* the imager's /etc/modules.d/10-extra-modules.conf (hack/extra-modules.conf) */
+        rc = fs_write_file_atomic(conf, "search extras built-in\n", 23, 0644, err);
+    if (!rc) {
+        char *basedir = strncmp(mp, "usr/", 4) ? xstrdup(root) : path_join(root, "usr");
+        char *argv[] = {(char *)"depmod", (char *)"--all", (char *)"--basedir", basedir, (char *)"--config", conf,
+                        kver, NULL};
+        rc = tool_run(argv, log, err);
+        free(basedir);
+    }
+    if (!rc) {
+        ext = path_join(s->work, "modules.dep");
+        dest = xasprintf("%s/rootfs/%s/%s", ext, mp, kver);
+        rc = fs_mkdir_p(dest, 0755, err);
+        DIR *d = rc ? NULL : opendir(kdir);
+        struct dirent *de;
+        while (d && !rc && (de = readdir(d)) != NULL) {
+            if (strncmp(de->d_name, "modules.", 8))
+                continue;
+            char *a = path_join(kdir, de->d_name), *b = path_join(dest, de->d_name);
+            struct stat st;
+            if (lstat(a, &st) == 0 && S_ISREG(st.st_mode) && rename(a, b) != 0)
+                rc = error_errno(err, errno, "%s: cannot move", a);
+            free(a);
+            free(b);
+        }
+        if (d)
+            closedir(d);
+    }
+    if (!rc) {
+        struct extension_manifest m = {(char *)"modules.dep", kver, (char *)"Talos Machinery",
+                                       (char *)"Combined modules.dep for all extensions", (char *)"", (char *)""};
+        char *manifest = path_join(ext, "manifest.yaml");
+        rc = extension_manifest_write(manifest, &m, err);
+        free(manifest);
+    }
+    if (!rc && extension_load(ext, &s->exts[s->ext_count], err) == 0) {
+        s->ext_count++;
+        s->has_modules_dep = true;
+    } else {
+        rc = -1;
+    }
+    if (rc)
+        error_prefix(err, "combining kernel modules (modules.dep): ");
+    struct error ignored;
+    fs_remove_tree(base_x, &ignored);
+    fs_remove_tree(root, &ignored);
+    free(base_x);
+    free(root);
+    free(sqsh);
+    free(log);
+    free(mods);
+    free(conf);
+    free(kver);
+    free(kdir);
+    free(ext);
+    free(dest);
+    return rc;
+}
 
 static int write_squashfs_images(const struct initramfs_options *o, struct build_state *s, struct error *err)
 {
@@ -365,7 +532,7 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         free(fwdir);
         if (rc)
             break;
-        images[i] = xasprintf("%zu.sqsh", i);
+        images[i] = s->has_modules_dep && i == s->ext_count - 1 ? xstrdup("modules.dep.sqsh") : xasprintf("%zu.sqsh", i);
         char *out = path_join(s->work, images[i]);
         const char *exclude[] = {fw, NULL};
         /* microcode is inside the firmware tree, which is excluded whole */
@@ -381,7 +548,7 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         };
         rc = squashfs_image_write(e->rootfs, out, &so, err);
         if (rc)
-            error_prefix(err, "extension %s (%s)", e->manifest.name, e->dir);
+            error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
         struct item *it = rc ? NULL : items_add(&s->archive, images[i]);
         if (it) {
             it->kind = ITEM_FILE;
@@ -520,7 +687,7 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
     struct build_state s;
     memset(&s, 0, sizeof s);
     int rc = 0;
-    size_t total = o->extension_count + (o->schematic_id ? 1 : 0);
+    size_t total = o->extension_count + (o->schematic_id ? 1 : 0) + 1; /* + modules.dep */
     s.exts = xcalloc(total, sizeof *s.exts);
     for (size_t i = 0; i < o->extension_count; i++) {
         if (extension_load(o->extension_dirs[i], &s.exts[i], err) != 0) {
@@ -541,7 +708,13 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
             rc = error_errno(err, errno, "%s: cannot create a scratch directory", tmpl);
             free(tmpl);
         } else {
-            s.work = tmpl;
+            /* absolute: depmod (kmod 30) crashes on a relative --basedir */
+            s.work = realpath(tmpl, NULL);
+            if (!s.work) {
+                rc = error_errno(err, errno, "%s: cannot resolve", tmpl);
+                rmdir(tmpl);
+            }
+            free(tmpl);
         }
     }
     if (!rc && o->schematic_id) {
@@ -554,6 +727,8 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
             rc = -1;
         free(dir);
     }
+    if (!rc)
+        rc = build_modules_dep(o, &s, err);
     if (!rc)
         rc = write_squashfs_images(o, &s, err);
     if (!rc && s.intel_n) {

@@ -5,6 +5,7 @@
 #include "airfactory/fat.h"
 #include "airfactory/fs.h"
 #include "airfactory/memory.h"
+#include "airfactory/tool.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -15,16 +16,12 @@
 #include <libisofs.h>
 #pragma GCC diagnostic pop
 #include <pthread.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define MIB (1024ull * 1024ull)
 
@@ -96,36 +93,6 @@ char *iso_grub_cfg(const char *cmdline, bool reset_entry)
 }
 
 /* ---- helpers ---- */
-
-static int run_tool(char *const argv[], const char *log_path, struct error *err)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return error_errno(err, rc, "cannot run %s (install GRUB's tools: grub-common)", argv[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return error_errno(err, errno, "waiting for %s", argv[0]);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    struct buffer log = BUFFER_INIT;
-    struct error ignored;
-    fs_read_file(log_path, 4096, &log, &ignored);
-    char *nl;
-    while (log.len && (nl = strrchr(buffer_cstr(&log), '\n')) && nl == log.data + log.len - 1)
-        log.data[--log.len] = '\0';
-    error_set(err, ERROR_RUNTIME, "%s failed (%s %d): %s", argv[0], WIFEXITED(status) ? "exit" : "signal",
-              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), buffer_cstr(&log));
-    buffer_free(&log);
-    return -1;
-}
 
 static int iso_fail(struct error *err, int code, const char *what)
 {
@@ -251,9 +218,9 @@ static int grub_mkimage(const struct iso_options *o, const char *work, const cha
     for (const char *const *m = modules; *m && n < 31; m++)
         argv[n++] = *m;
     argv[n] = NULL;
-    int rc = run_tool((char *const *)argv, log, err);
+    int rc = tool_run((char *const *)argv, log, err);
     if (rc)
-        error_prefix(err, "GRUB %s image from %s", format, dir);
+        error_prefix(err, "GRUB %s image from %s: ", format, dir);
     free(dir);
     free(log);
     return rc;

@@ -229,13 +229,13 @@ int pe_assemble(const char *stub_path, const struct pe_section_input *sections, 
     if (read_small_file(stub_path, &stub, err) != 0) {
         if (err)
             err->code = ERROR_INPUT;
-        return error_prefix(err, "UKI stub");
+        return error_prefix(err, "UKI stub: ");
     }
     const unsigned char *data = (const unsigned char *)stub.data;
     struct pe_view v;
     if (pe_parse(stub_path, data, stub.len, stub.len, &v, err) != 0) {
         buffer_free(&stub);
-        return error_prefix(err, "UKI stub");
+        return error_prefix(err, "UKI stub: ");
     }
     uint32_t salign = rd32(v.opt + 32), falign = rd32(v.opt + 36);
     size_t total = (size_t)v.nsections + count;

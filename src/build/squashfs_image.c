@@ -209,9 +209,14 @@ static int add_file_data(struct builder *b, struct node *n, struct error *err)
     int fd = open(n->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "%s: cannot open", n->path);
-    /* No block deduplication: libsquashfs matches data blocks by a 32-bit hash and size only,
-     * and a false match would silently corrupt a file. */
-    int r = sqfs_block_processor_begin_file(b->proc, &n->inode, NULL, SQFS_BLK_DONT_DEDUPLICATE);
+    /* libsquashfs' block writer matches whole data blocks by a 32-bit hash and the size only, so
+     * a false match would silently corrupt a file: files with full blocks are never deduplicated,
+     * and their tail is a block of its own (libsquashfs 1.2 leaks the fragment record when an
+     * undeduplicated tail equals an earlier fragment). Small files live in fragments, whose
+     * deduplication compares the bytes (desc.file/desc.uncmp), as mksquashfs does. */
+    uint32_t block_size = b->opts->block_size ? b->opts->block_size : 131072;
+    sqfs_u32 flags = n->size >= block_size ? SQFS_BLK_DONT_DEDUPLICATE | SQFS_BLK_DONT_FRAGMENT : 0;
+    int r = sqfs_block_processor_begin_file(b->proc, &n->inode, NULL, flags);
     if (r) {
         close(fd);
         return sqfs_fail(err, r, n->path, "starting a file");

@@ -259,9 +259,10 @@ static int asset_uki(int argc, char **argv)
     struct error err = {0};
     struct uki_profile_set set;
     memset(&set, 0, sizeof set);
-    if (!strcmp(profiles, "auto-iso") || !strcmp(profiles, "auto-image"))
-        uki_profiles_for(&set, o.talos_version, profiles[5] == 'i' && profiles[6] == 's' ? UKI_FOR_ISO : UKI_FOR_IMAGE,
-                         o.cmdline);
+    if (!strcmp(profiles, "auto-iso"))
+        uki_profiles_for(&set, o.talos_version, UKI_FOR_ISO, o.cmdline);
+    else if (!strcmp(profiles, "auto-image"))
+        uki_profiles_for(&set, o.talos_version, UKI_FOR_IMAGE, o.cmdline);
     else if (strcmp(profiles, "none"))
         return cli_usage("asset uki", usage);
     o.profiles = set.profiles;
@@ -407,7 +408,7 @@ static int asset_iso(int argc, char **argv)
 
 int cmd_asset(int argc, char **argv)
 {
-    const char *usage = "initramfs|squashfs|segments|kernel|uki|iso ARGS (see each with --help)";
+    const char *usage = "initramfs|squashfs|segments|kernel|uki|fat|iso ARGS (see each with --help)";
     if (argc < 2)
         return cli_usage("asset", usage);
     const char *sub = argv[1];

@@ -4,6 +4,7 @@
 #include "airfactory/compress.h"
 #include "airfactory/cpio.h"
 #include "airfactory/initramfs.h"
+#include "airfactory/squashfs_image.h"
 #include "build_test_util.h"
 #include "test.h"
 
@@ -325,11 +326,115 @@ static void bad_inputs_fail_cleanly(void)
     free(dir);
 }
 
+/* A base whose rootfs.sqsh has usr/lib/modules/<each version>/modules.order. */
+static void make_base_with_modules(const char *dir, const char *path, const char *const *kvers)
+{
+    char *tree = path_join(dir, "base-rootfs");
+    for (const char *const *k = kvers; *k; k++) {
+        char *p = xasprintf("%s/usr/lib/modules/%s/modules.order", tree, *k);
+        bt_write_str(p, "kernel/fs/squashfs/squashfs.ko\n");
+        free(p);
+    }
+    char *sqsh = path_join(dir, "rootfs.sqsh");
+    struct squashfs_image_options so = {COMPRESS_ZSTD, 3, 0, 1, 1, NULL, NULL, NULL};
+    struct error err = {0};
+    CHECK_INT(squashfs_image_write(tree, sqsh, &so, &err), 0);
+    char *cpio = path_join(dir, "base.cpio");
+    CHECK_INT(bt_run(NULL, "cd '%s' && printf 'rootfs.sqsh\\n' | cpio --quiet -o -H newc -R 0:0 | zstd -q -c > '%s'",
+                     dir, path),
+              0);
+    bt_remove(tree);
+    unlink(sqsh);
+    free(tree);
+    free(sqsh);
+    free(cpio);
+}
+
+/* Extensions with kernel modules get a modules.dep extension, made by depmod, added last. */
+static void kernel_modules_get_a_modules_dep_extension(void)
+{
+    if (!bt_have_tool("depmod") || !bt_have_tool("cc") || !bt_have_tool("unsquashfs")) {
+        printf("  (depmod, cc or unsquashfs missing: nothing to check)\n");
+        return;
+    }
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    const char *one[] = {"6.1.0-test", NULL};
+    make_base_with_modules(dir, base, one);
+    char *kmod = make_extension(dir, "kmod", ">= v1.10.0", NULL);
+    /* a module-shaped object: depmod reads its .modinfo */
+    char *c = path_join(dir, "m.c"), *ko = xasprintf("%s/rootfs/usr/lib/modules/6.1.0-test/extras/aftest.ko", kmod);
+    bt_write_str(c, "__attribute__((section(\".modinfo\"), used)) static const char info[] = "
+                    "\"name=aftest\\0alias=airfactory-test-device\\0license=GPL\\0\";\n"
+                    "__attribute__((section(\".gnu.linkonce.this_module\"), used)) static char m[0x400];\n"
+                    "int init_module(void) { return 0; }\n");
+    char *extras = xasprintf("%s/rootfs/usr/lib/modules/6.1.0-test/extras", kmod);
+    struct error err = {0};
+    CHECK_INT(fs_mkdir_p(extras, 0755, &err), 0);
+    CHECK_INT(bt_run(NULL, "cc -c -o '%s' '%s'", ko, c), 0);
+    char *other = xasprintf("%s/rootfs/usr/lib/modules/9.9.9/extras/ignored.ko", kmod);
+    bt_write_str(other, "not for this kernel");
+    char *hello = make_extension(dir, "hello", ">= v1.0.0", NULL);
+    const char *exts[] = {kmod, hello};
+    struct initramfs_options o = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 2;
+    o.schematic_id = SCHEMATIC;
+    o.mtime = 1735689600;
+    char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
+    CHECK_INT(initramfs_build(&o, out, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    struct cpio_listing l;
+    struct cpio_read_options ro = {1 << 16, x};
+    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0);
+    const struct cpio_entry *y = cpio_listing_find(&l, "extensions.yaml");
+    CHECK(y && strstr(buffer_cstr((struct buffer *)&y->data),
+                      "    - image: 2.sqsh\n      metadata:\n        name: schematic\n") != NULL);
+    CHECK(y && strstr(buffer_cstr((struct buffer *)&y->data),
+                      "    - image: modules.dep.sqsh\n      metadata:\n        name: modules.dep\n"
+                      "        version: 6.1.0-test\n        author: Talos Machinery\n"
+                      "        description: Combined modules.dep for all extensions\n") != NULL);
+    struct buffer t = BUFFER_INIT;
+    CHECK_INT(bt_run(&t, "unsquashfs -cat '%s/modules.dep.sqsh' usr/lib/modules/6.1.0-test/modules.dep", x), 0);
+    CHECK(strstr(buffer_cstr(&t), "extras/aftest.ko:") != NULL);
+    buffer_reset(&t);
+    CHECK_INT(bt_run(&t, "unsquashfs -cat '%s/modules.dep.sqsh' usr/lib/modules/6.1.0-test/modules.alias", x), 0);
+    CHECK(strstr(buffer_cstr(&t), "alias airfactory-test-device aftest") != NULL);
+    buffer_reset(&t);
+    CHECK_INT(bt_run(&t, "unsquashfs -l '%s/modules.dep.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&t), "modules.order") != NULL && strstr(buffer_cstr(&t), ".ko") == NULL);
+    buffer_free(&t);
+    cpio_listing_free(&l);
+    /* a base with two kernel versions is refused */
+    const char *two[] = {"6.1.0-a", "6.1.0-b", NULL};
+    unlink(base);
+    make_base_with_modules(dir, base, two);
+    unlink(out);
+    CHECK_INT(initramfs_build(&o, out, &err), -1);
+    CHECK(strstr(err.message, "exactly one kernel version") != NULL);
+    CHECK(!fs_exists(out));
+    free(c);
+    free(ko);
+    free(extras);
+    free(other);
+    free(out);
+    free(x);
+    free(kmod);
+    free(hello);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(layout_matches_talos);
     RUN(older_versions_use_xz_and_lib_firmware);
     RUN(output_is_reproducible);
     RUN(bad_inputs_fail_cleanly);
+    RUN(kernel_modules_get_a_modules_dep_extension);
     return TEST_MAIN_END();
 }

@@ -18,9 +18,14 @@ static char *make_tree(const char *dir)
     W("usr/lib/firmware/vendor/fw.bin", "firmware\n");
     W("usr/lib/firmware/intel-ucode/06-55-04", "ucode\n");
     W("etc/cri/conf.d/10-x.part", "[plugins]\n");
+    W("usr/local/share/dup-a", "same small content\n"); /* identical fragments: deduplicated */
+    W("usr/local/share/dup-b", "same small content\n");
 #undef W
     p = path_join(src, "usr/local/bin/big");
-    bt_write_random(p, 400000, 11, 0); /* several blocks plus a fragment */
+    bt_write_random(p, 400000, 11, 0); /* several blocks plus a tail */
+    free(p);
+    p = path_join(src, "usr/local/bin/big-copy"); /* identical blocks must not be merged by hash */
+    bt_write_random(p, 400000, 11, 0);
     free(p);
     p = path_join(src, "usr/local/bin/tool");
     bt_write_random(p, 5000, 12, 1);
