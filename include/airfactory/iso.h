@@ -6,11 +6,16 @@
  *   ISO_HYBRID (>= 1.10, amd64): GRUB for BIOS + systemd-boot and the UKI in a FAT ESP for UEFI.
  *   ISO_UEFI   (>= 1.10, arm64): systemd-boot and the UKI in a FAT ESP only.
  * GRUB core images come from `grub-mkimage` run on the imager's own GRUB module directories (the
- * tool Talos' grub-mkrescue runs); the ESP comes from fat.h. Boot tests showed an ESP appended as
- * a partition does not boot from CD under OVMF (validators.md §2d), so the ESP is a file inside
- * the ISO tree (/efiboot.img), listed in El Torito and as a GPT basic-data partition for USB
- * use. Volume ID TALOS_V1_x_y and volume set Talos-<version> from 1.8. Reproducible: every
- * timestamp, the volume UUID and the GPT GUIDs derive from `mtime`. */
+ * tool Talos' grub-mkrescue runs); the ESP comes from fat.h. An ESP appended as a partition does
+ * not boot from CD under OVMF (validators.md §2d), so the ESP is a file inside the ISO tree
+ * (/efiboot.img; /efi.img for GRUB's) that is both the El Torito EFI image and, through a GPT
+ * behind a protective MBR (grub-mkrescue's -efi-boot-part --efi-boot-image), the EFI system
+ * partition when the ISO is written to a USB stick. BIOS boots GRUB from CD (El Torito) and
+ * from disk (GRUB's boot_hybrid.img MBR). tests/boot/boot-iso.sh boots CD and disk under
+ * SeaBIOS and OVMF. Volume ID TALOS_V1_x_y and volume set Talos-<version> from 1.8.
+ * Reproducible: every timestamp, the volume UUID and the GPT GUIDs derive from `mtime`, Rock
+ * Ridge 1.10 carries no inode numbers, and 300 KiB of padding follow the last file (GRUB's BIOS
+ * CD reader reads past a file that ends at the end of the medium). */
 #ifndef AIRFACTORY_ISO_H
 #define AIRFACTORY_ISO_H
 

@@ -494,6 +494,11 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
         if (!rc)
             rc = iso_file(image, "efiboot.img", esp_img, err);
     }
+    if (!rc) {
+        int r = iso_write_opts_new(&opts, 0);
+        if (r < 0)
+            rc = iso_fail(err, r, "write options");
+    }
     ElToritoBootImage *bios_boot = NULL, *efi_boot = NULL;
     const char *efi_path = esp ? "/efiboot.img" : (efi_count ? "/efi.img" : NULL);
     if (!rc && grub_bios) {
@@ -514,17 +519,15 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
             rc = iso_fail(err, r, "El Torito EFI image");
         else {
             el_torito_set_boot_platform_id(efi_boot, 0xef);
+            /* the same bytes are also the GPT's EFI system partition (grub-mkrescue's
+             * -efi-boot-part --efi-boot-image), so the ISO boots as a USB stick too */
+            int rp = iso_write_opts_set_efi_bootp(opts, (char *)"--efi-boot-image", 0);
+            if (rp < 0)
+                rc = iso_fail(err, rp, "EFI boot partition");
             /* the El Torito sector count is 16 bits; larger images record 0 (= to the end), as xorriso does */
             uint64_t sectors = (file_size_or_zero(esp ? esp_img : efi_img) + 511) / 512;
             el_torito_set_load_size(efi_boot, sectors <= 0x7fff ? (short)sectors : 0);
-            /* also a GPT basic-data partition, so the ESP is found when the ISO is a USB stick */
-            el_torito_set_isolinux_options(efi_boot, 1 << 2, 0);
         }
-    }
-    if (!rc) {
-        int r = iso_write_opts_new(&opts, 0);
-        if (r < 0)
-            rc = iso_fail(err, r, "write options");
     }
     if (!rc) {
         iso_write_opts_set_iso_level(opts, 3);
@@ -557,14 +560,19 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
                 if (got != 512)
                     rc = error_set(err, ERROR_INPUT, "GRUB hybrid MBR %s: expected 512 bytes", mbr);
             }
-            /* --grub2-mbr: GRUB2 boot provisions patch the MBR with the El Torito image address */
+            /* --grub2-mbr (GRUB2 boot provisions patch the MBR with the El Torito image address)
+             * and --protective-msdos-label, as grub-mkrescue asks xorriso for */
             if (!rc) {
-                int r = iso_write_opts_set_system_area(opts, sa, 1 << 14, 0);
+                int r = iso_write_opts_set_system_area(opts, sa, (1 << 14) | 1, 0);
                 if (r < 0)
                     rc = iso_fail(err, r, "system area");
             }
             free(mbr);
             free(sa);
+        } else {
+            int r = iso_write_opts_set_system_area(opts, NULL, 1, 0); /* protective MBR for the GPT */
+            if (r < 0)
+                rc = iso_fail(err, r, "system area");
         }
     }
     if (!rc)

@@ -58,7 +58,7 @@ static int build(struct iso_inputs *in, const char *version, const char *arch, c
 static char *report(const char *iso)
 {
     struct buffer out = BUFFER_INIT;
-    bt_run(&out, "xorriso -indev '%s' -report_el_torito plain -find / -type f 2>&1", iso);
+    bt_run(&out, "xorriso -indev '%s' -report_el_torito plain -report_system_area plain -find / -type f 2>&1", iso);
     return buffer_take(&out);
 }
 
@@ -77,6 +77,9 @@ static void hybrid_layout_from_1_10(void)
     CHECK(strstr(r, "'/EFI/BOOT/BOOTX64.EFI'") && strstr(r, "'/EFI/Linux/Talos-v1.11.3.efi'"));
     CHECK(strstr(r, "'/loader/loader.conf'") && !strstr(r, "random-seed"));
     CHECK(!strstr(r, "x86_64-efi")); /* UEFI boots systemd-boot, not GRUB */
+    /* as a USB stick: GRUB's hybrid MBR for BIOS, a GPT whose EFI partition is /efiboot.img */
+    CHECK(strstr(r, "System area summary: MBR protective-msdos-label grub2-mbr cyl-align-off GPT") != NULL);
+    CHECK(strstr(r, "GPT partition path :   2  /efiboot.img") != NULL);
     free(r);
     /* grub.cfg is Talos' template with GRUB quoting */
     char *cfg = path_join(in.dir, "grub.cfg"), *esp = path_join(in.dir, "efiboot.img");
@@ -122,6 +125,7 @@ static void grub_layout_before_1_10(void)
     CHECK(strstr(r, "El Torito boot img :   1  BIOS") && strstr(r, "El Torito img path :   2  /efi.img"));
     CHECK(strstr(r, "'/boot/grub/x86_64-efi/normal.mod'") != NULL);
     CHECK(!strstr(r, "/EFI/Linux") && !strstr(r, "efiboot.img"));
+    CHECK(strstr(r, "GPT partition path :   2  /efi.img") != NULL);
     free(r);
     char *efi = path_join(in.dir, "efi.img");
     CHECK_INT(bt_run(NULL, "xorriso -osirrox on -indev '%s' -extract /efi.img '%s' && chmod u+w '%s'", in.out, efi, efi),
@@ -161,6 +165,7 @@ static void uefi_layout_for_arm64(void)
     CHECK(strstr(r, "El Torito boot img :   1  UEFI") && !strstr(r, "BIOS"));
     CHECK(strstr(r, "'/EFI/BOOT/BOOTAA64.EFI'") && strstr(r, "'/EFI/Linux/Talos-v1.14.0.efi'"));
     CHECK(strstr(r, "'/loader/random-seed'") != NULL); /* 1.14 */
+    CHECK(strstr(r, "GPT partition path :   2  /efiboot.img") && !strstr(r, "grub2-mbr"));
     CHECK(!strstr(r, "/boot/"));
     free(r);
     inputs_free(&in);
