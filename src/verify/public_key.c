@@ -148,6 +148,8 @@ int public_key_load_pem_file(const char *path, struct public_key **out, struct e
 {
     if (!fs_exists(path))
         return error_set(err, ERROR_INPUT, "%s: no such file", path);
+    if (fs_is_dir(path))
+        return error_set(err, ERROR_INPUT, "%s: is a directory, not a file", path);
     struct buffer b = BUFFER_INIT;
     if (fs_read_file(path, PUBLIC_KEY_PEM_MAX, &b, err) != 0) {
         buffer_free(&b);

@@ -292,6 +292,8 @@ int trusted_root_load(const char *path, struct trusted_root **out, struct error 
 {
     if (!fs_exists(path))
         return error_set(err, ERROR_INPUT, "%s: no such file", path);
+    if (fs_is_dir(path))
+        return error_set(err, ERROR_INPUT, "%s: is a directory, not a file", path);
     struct buffer b = BUFFER_INIT;
     if (fs_read_file(path, TRUSTED_ROOT_MAX_SIZE, &b, err) != 0) {
         buffer_free(&b);
