@@ -98,7 +98,7 @@ $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 unit-tests: $(UNIT_BINS)
 
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check: $(A)/airfactory $(A)/airfactory-serve $(UNIT_BINS) fixtures
+check: $(A)/airfactory $(A)/airfactory-serve $(UNIT_BINS) all fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:

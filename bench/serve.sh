@@ -133,7 +133,9 @@ measure() {
   rate=$(wrk_rate "$2" 1 "$3" | awk -v f="$4" '{print $f}')
   after=$(cpu_ticks "$1")
   echo "$rate" >>"$5"
-  awk -v r="$rate" -v d="$DUR" -v t=$((after - before)) -v hz="$HZ" \
+  local ticks=$((after - before))
+  [ "$ticks" -gt 0 ] || ticks=1 # below the clock-tick resolution (short smoke runs)
+  awk -v r="$rate" -v d="$DUR" -v t="$ticks" -v hz="$HZ" \
     'BEGIN { if (t > 0) printf "%.6g\n", r * d / (t / hz); else print 0 }' >>"$5.cpu"
 }
 for round in $(seq 1 "$ROUNDS"); do

@@ -23,6 +23,8 @@ test_packages=(
 )
 # Benchmarks (bench/serve.sh): load generator and the baseline web server.
 bench_packages=(wrk nginx-light)
+# The reference registry the server is compared with (tests/integration/serve_distribution.sh).
+test_packages+=(docker-registry)
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine
 # image may already carry its own Node.js, which Debian's npm conflicts with.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

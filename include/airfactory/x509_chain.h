@@ -8,7 +8,9 @@
  * certificate is the trust anchor (accepted even if not self-signed, like Go's root pool), its
  * other certificates and those carried by the signature are untrusted intermediates; the leaf must
  * carry the codeSigning extended key usage, and any CA certificate that restricts extended key
- * usage must allow codeSigning. */
+ * usage must allow codeSigning. When the trusted root lists CT logs, the leaf must also embed a
+ * signed certificate timestamp (RFC 6962 precertificate SCT) that verifies with one of them, as
+ * cosign and sigstore-go require; a root without CT logs (private Fulcio) requires none. */
 #ifndef AIRFACTORY_X509_CHAIN_H
 #define AIRFACTORY_X509_CHAIN_H
 

@@ -19,8 +19,11 @@
 #include "airfactory/bundle_writer.h"
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
+#include "airfactory/disk_image.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
+#include "airfactory/installer.h"
+#include "airfactory/iso.h"
 #include "airfactory/json.h"
 #include "airfactory/kernel.h"
 #include "airfactory/layer_flatten.h"
@@ -64,6 +67,8 @@ struct factory {
         bool have_extensions, have_overlays;
     } *catalogs;
     size_t catalog_count;
+
+    struct installer_registry *installers; /* per-arch installer images awaiting their index */
 };
 
 static void event_begin(struct factory *f, struct json_writer *w, struct buffer *b, const char *type)
@@ -313,6 +318,20 @@ static char *flatten_extension(struct factory *f, const struct imported *im, str
     return dir;
 }
 
+/* The imager's usr/lib/grub tree (GRUB modules for grub-mkimage), flattened once per imager. */
+static char *imager_grub_dir(struct factory *f, const struct imported *imager, struct error *err)
+{
+    char *dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
+    if (fs_is_dir(dir))
+        return dir;
+    struct layer_flatten_options options = {.prefix = "usr/lib/grub"};
+    if (layer_flatten(f->store, &imager->result.image, dir, &options, err) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
 /* The imported extension image behind a catalog entry, for one arch. */
 static const struct imported *find_extension_image(struct factory *f, const char *digest, const char *arch)
 {
@@ -476,6 +495,10 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
 #endif
 }
 
+/* installer: defined with the installer helpers above build_asset */
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
+                                  struct error *err);
+
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
  * version and platform profile (part of the builder), everything holding an initramfs on the imager
@@ -496,6 +519,10 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
     }
+    if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
+        buffer_free(&b);
+        return -1;
+    }
     sha256_hex(b.data, b.len, key);
     buffer_free(&b);
     return 0;
@@ -512,6 +539,227 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     m->f->stats.bytes_built += size;
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
+
+/* ---- disk images (owned by the disks branch): helpers for FACTORY_ASSET_DISK in build_asset ---- */
+static int build_disk_image(struct model *m, const char *path, const struct asset_path *name,
+                            const char *cache_key, struct error *err)
+{
+#ifdef FACTORY_HAVE_CMDLINE
+    struct factory *f = m->f;
+    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    const struct schematic *s = m->schematic->schematic;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return -1;
+    struct disk_image_plan plan;
+    if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
+                            err) != 0)
+        return -1;
+    if (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot))
+        return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-{stub,boot}.efi", path,
+                         m->imager.imager->result.image.reference, m->arch);
+    struct buffer cmdline = BUFFER_INIT;
+    if (model_cmdline(m, name, CMDLINE_KIND_IMAGE, &cmdline, err) != 0 || model_initramfs(m, err) != 0) {
+        buffer_free(&cmdline);
+        return -1;
+    }
+    struct uki_profile_set profiles;
+    uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+    struct uki_options o = {
+        .stub_path = m->imager.stub,
+        .kernel_path = m->imager.vmlinuz,
+        .initrd_path = m->initramfs_path,
+        .cmdline = buffer_cstr(&cmdline),
+        .talos_version = m->version,
+        .profiles = profiles.profiles,
+        .profile_count = profiles.count,
+        .timestamp = f->epoch,
+    };
+    char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
+    int rc = uki_build(&o, uki, err);
+    uki_profile_set_free(&profiles);
+    buffer_free(&cmdline);
+    struct meta_value meta[256];
+    size_t meta_count = 0;
+    disk_image_meta_values(&plan, s, meta, &meta_count);
+    struct disk_image_inputs in = {
+        .talos_version = m->version,
+        .arch = m->arch,
+        .sdboot_path = m->imager.systemd_boot,
+        .uki_path = uki,
+        .meta = meta,
+        .meta_count = meta_count,
+        .mtime = f->epoch,
+        .threads = (int)f->request->jobs,
+        .work_dir = scratch,
+    };
+    char *out = path_join(scratch, path);
+    if (rc == 0)
+        rc = disk_image_build(&plan, &in, out, err);
+    unlink(uki);
+    free(uki);
+    if (rc == 0)
+        rc = add_built_file(m, path, out, true, cache_key, err);
+    free(out);
+    return rc;
+#else
+    (void)cache_key;
+    return error_set(err, ERROR_RUNTIME, "%s: this build of airfactory has no kernel command line builder", path);
+#endif
+}
+/* ---- end of disk image helpers ---- */
+
+/* ---------------- installer images (owned by the installer module's author; see installer.h) ----
+ * installer-<arch>.tar is built per arch here; its image is remembered in f->installers, and
+ * installer_registry_finish (called once before the commit) writes the multi-arch index, the
+ * cosign signature and the tags installer/<schematic>:<version>. */
+
+/* Talos >= 1.10 customises installer-base, before that the full installer (profiles quirk). */
+static const struct imported *installer_base_for(struct model *m, const struct asset_path *name,
+                                                 struct error *err)
+{
+    struct factory *f = m->f;
+    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+        return NULL;
+    struct profile_version v;
+    if (profile_version_parse(m->version, &v) != 0) {
+        error_set(err, ERROR_INPUT, "installer: '%s' is not a Talos version", m->version);
+        return NULL;
+    }
+    const char *image = profile_quirk(f->profiles, "installerBaseImage", &v, m->arch, name->secureboot);
+    const char *role = image && strcmp(image, "siderolabs/installer") == 0 ? "installer" : "installer-base";
+    const struct imported *im = find_role(f, role, NULL, m->version, m->arch);
+    if (!im || !platform_has_arch(im->result.platform, m->arch)) {
+        error_set(err, ERROR_INPUT,
+                  "no %s source for Talos %s linux/%s; add the OCI tarball of ghcr.io/siderolabs/%s:%s to the "
+                  "manifest's sources with role: %s",
+                  role, m->version, m->arch, role, m->version, role);
+        return NULL;
+    }
+    return im;
+}
+
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
+                                  struct error *err)
+{
+    const struct imported *base = installer_base_for(m, name, err);
+    if (!base)
+        return -1;
+    buffer_appendf(b, "installer-base=%s\n", base->result.image.manifest_digest);
+    return 0;
+}
+
+static void installer_repository(struct model *m, const struct asset_path *name, char *out, size_t size)
+{
+    /* installer-A.tar is the "installer" repository, P-installer-A.tar "<P>-installer" */
+    installer_repository_name(name->platform_installer ? name->platform : "", name->secureboot, m->id, out, size);
+}
+
+/* A reused installer-<arch>.tar: recover its image blobs for the registry. */
+static int installer_asset_reused(struct model *m, const struct asset_path *name, const char *digest,
+                                  struct error *err)
+{
+    struct factory *f = m->f;
+    char *archive = xasprintf("%s/blobs/sha256/%s", bundle_writer_staging_dir(f->writer), digest + 7);
+    struct installer_image image;
+    int rc = installer_image_from_archive(f->writer, f->store, archive, bundle_writer_scratch_dir(f->writer), &image,
+                                          err);
+    free(archive);
+    char repository[256];
+    installer_repository(m, name, repository, sizeof repository);
+    if (rc == 0)
+        rc = installer_registry_add(&f->installers, repository, m->version, &image, err);
+    return rc;
+}
+
+static int installer_asset_build(struct model *m, const char *path, const struct asset_path *name,
+                                 const char *cache_key, struct error *err)
+{
+    struct factory *f = m->f;
+    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    if (name->secureboot)
+        return error_set(err, ERROR_INPUT,
+                         "%s: SecureBoot installers need a UKI signed with the SecureBoot key, which airfactory %s "
+                         "does not do yet; remove it from the manifest's outputs",
+                         path, AIRFACTORY_VERSION);
+    const struct imported *base = installer_base_for(m, name, err);
+    if (!base)
+        return -1;
+    struct asset_path metal = *name; /* a plain installer is metal's */
+    if (!metal.platform[0])
+        snprintf(metal.platform, sizeof metal.platform, "metal");
+    struct profile_version v;
+    (void)profile_version_parse(m->version, &v); /* checked by installer_base_for */
+    bool sdboot = profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
+    char *p_boot = xasprintf("usr/install/%s/systemd-boot.efi", m->arch);
+    char *p_uki = xasprintf("usr/install/%s/vmlinuz.efi", m->arch);
+    char *p_kernel = xasprintf("usr/install/%s/vmlinuz", m->arch);
+    char *p_initramfs = xasprintf("usr/install/%s/initramfs.xz", m->arch);
+    char *uki = xasprintf("%s/installer-%s-%s-%s-vmlinuz.efi", scratch, m->id, m->version, m->arch);
+    struct installer_file files[2];
+    int rc = model_initramfs(m, err);
+    if (rc == 0 && sdboot) {
+        /* 1.10+: the UKI (kernel + initramfs + installer cmdline, reset-maintenance profile) */
+        if (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot))
+            rc = error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-stub.efi or systemd-boot.efi",
+                           path, m->imager.imager->result.image.reference, m->arch);
+        struct buffer cmdline = BUFFER_INIT;
+        if (rc == 0)
+            rc = model_cmdline(m, &metal, CMDLINE_KIND_INSTALLER, &cmdline, err);
+        if (rc == 0) {
+            struct uki_profile_set profiles;
+            uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+            struct uki_options o = {
+                .stub_path = m->imager.stub,
+                .kernel_path = m->imager.vmlinuz,
+                .initrd_path = m->initramfs_path,
+                .cmdline = buffer_cstr(&cmdline),
+                .talos_version = m->version,
+                .profiles = profiles.profiles,
+                .profile_count = profiles.count,
+                .timestamp = f->epoch,
+            };
+            rc = uki_build(&o, uki, err);
+            uki_profile_set_free(&profiles);
+        }
+        buffer_free(&cmdline);
+        files[0] = (struct installer_file){p_boot, m->imager.systemd_boot};
+        files[1] = (struct installer_file){p_uki, uki};
+    } else {
+        /* before 1.10: GRUB installs the kernel and initramfs; the cmdline is made at install time */
+        files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz};
+        files[1] = (struct installer_file){p_initramfs, m->initramfs_path};
+    }
+    struct installer_image image;
+    if (rc == 0) {
+        struct installer_build_options o = {
+            .store = f->store,
+            .base = &base->result.image,
+            .arch = m->arch,
+            .files = files,
+            .file_count = 2,
+            .mtime = f->epoch,
+            .repo_tag = base->result.image.reference,
+            .scratch_dir = scratch,
+        };
+        rc = installer_image_build(f->writer, &o, &image, err);
+    }
+    unlink(uki);
+    if (rc == 0) {
+        f->stats.bytes_built += image.archive_size;
+        rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, image.archive_digest, cache_key, err);
+    }
+    char repository[256];
+    installer_repository(m, name, repository, sizeof repository);
+    if (rc == 0)
+        rc = installer_registry_add(&f->installers, repository, m->version, &image, err);
+    free(p_boot);
+    free(p_uki);
+    free(p_kernel);
+    free(p_initramfs);
+    free(uki);
+    return rc;
+}
+/* ---------------- end of installer helpers */
 
 static int build_asset(struct model *m, const char *path, const struct asset_path *name,
                        const char *cache_key, struct error *err)
@@ -574,14 +822,65 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         free(out);
         return rc;
     }
-    case ASSET_ISO:
-    case ASSET_INSTALLER:
     case ASSET_IMAGE:
-        break;
+        return build_disk_image(m, path, name, cache_key, err);
+    case ASSET_ISO: {
+        struct buffer cmdline = BUFFER_INIT;
+        struct iso_options o = {0};
+        char *grub = NULL, *uki = NULL, *out = NULL;
+        struct uki_profile_set profiles = {0};
+        int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
+        if (rc == 0)
+            rc = model_initramfs(m, err);
+        if (rc == 0)
+            rc = iso_options_for_version(&o, m->version, m->arch, err);
+        if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
+            rc = -1;
+        if (rc == 0 && o.layout != ISO_GRUB) {
+            /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
+            uki_profiles_for(&profiles, m->version, UKI_FOR_ISO, buffer_cstr(&cmdline));
+            struct uki_options u = {
+                .stub_path = m->imager.stub,
+                .kernel_path = m->imager.vmlinuz,
+                .initrd_path = m->initramfs_path,
+                .cmdline = buffer_cstr(&cmdline),
+                .talos_version = m->version,
+                .profiles = profiles.profiles,
+                .profile_count = profiles.count,
+                .timestamp = f->epoch,
+            };
+            uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
+            rc = uki_build(&u, uki, err);
+        }
+        if (rc == 0) {
+            o.kernel_path = m->imager.vmlinuz;
+            o.initramfs_path = m->initramfs_path;
+            o.cmdline = buffer_cstr(&cmdline);
+            o.grub_dir = grub;
+            o.uki_path = uki;
+            o.sdboot_path = m->imager.systemd_boot;
+            o.mtime = f->epoch;
+            o.work_dir = scratch;
+            out = path_join(scratch, path);
+            rc = iso_build(&o, out, err);
+        }
+        if (rc == 0)
+            rc = add_built_file(m, path, out, true, cache_key, err);
+        if (uki)
+            unlink(uki);
+        uki_profile_set_free(&profiles);
+        free(uki);
+        free(out);
+        free(grub);
+        buffer_free(&cmdline);
+        return rc;
+    }
+    case ASSET_INSTALLER:
+        return installer_asset_build(m, path, name, cache_key, err);
     }
     return error_set(err, ERROR_INPUT,
                      "%s: this kind of asset is not built by airfactory %s yet (built today: kernel, initramfs, "
-                     "cmdline, UKI); remove it from the manifest's outputs",
+                     "cmdline, UKI, ISO, installer); remove it from the manifest's outputs",
                      path, AIRFACTORY_VERSION);
 }
 
@@ -647,6 +946,8 @@ static int build_model_assets(struct factory *f, const struct factory_asset *fir
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (reuse == 1) {
             rc = bundle_writer_add_asset(f->writer, m.id, m.version, a->path, hit.digest, key, err);
+            if (rc == 0 && name.kind == ASSET_INSTALLER)
+                rc = installer_asset_reused(&m, &name, hit.digest, err);
             f->stats.assets_reused++;
         } else {
             rc = build_asset(&m, a->path, &name, key, err);
@@ -765,6 +1066,7 @@ static void factory_free(struct factory *f)
         catalog_free(&f->catalogs[i].catalog);
     }
     free(f->catalogs);
+    installer_registry_free(f->installers);
     if (f->profiles)
         profile_set_free(f->profiles);
     if (f->store)
@@ -846,6 +1148,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         rc = add_public_key(&f, err);
     if (rc == 0 && r->manifest_digest)
         rc = bundle_writer_set_meta(f.writer, "manifest_digest", r->manifest_digest, err);
+    if (rc == 0)
+        rc = installer_registry_finish(f.installers, f.writer, r->signing_key, err);
     if (rc == 0) {
         rc = bundle_writer_commit(f.writer, err);
         f.writer = NULL;

@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"unpack", cmd_unpack, "unpack (and verify) a packed bundle or delta"},
     {"delta", cmd_delta, "write only what a newer bundle adds to an older one"},
     {"asset", cmd_asset, "build one boot asset (initramfs, UKI, ISO, ...) from plain files"},
+    {"disk", cmd_disk, "Talos disk images from plain files: build, plan, meta"},
 };
 
 int cli_report(const struct error *err)

@@ -252,12 +252,11 @@ static int compare_key_text(const struct yaml_node *a, const struct yaml_node *b
     return a->length < b->length ? -1 : a->length > b->length;
 }
 
-static const struct yaml_node *const *sort_keys_base;
-
-static int compare_key_index(const void *pa, const void *pb)
+static int compare_key_index(const void *pa, const void *pb, void *context)
 {
+    const struct yaml_node *const *items = context;
     size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    int c = compare_key_text(sort_keys_base[2 * a], sort_keys_base[2 * b]);
+    int c = compare_key_text(items[2 * a], items[2 * b]);
     if (c)
         return c;
     return a < b ? -1 : a > b;
@@ -272,8 +271,7 @@ static int check_duplicate_keys(struct loader *l, struct yaml_node *map)
     size_t *order = xmalloc(pairs * sizeof *order);
     for (size_t i = 0; i < pairs; i++)
         order[i] = i;
-    sort_keys_base = (const struct yaml_node *const *)map->items;
-    qsort(order, pairs, sizeof *order, compare_key_index);
+    qsort_r(order, pairs, sizeof *order, compare_key_index, map->items); /* reentrant: no globals */
     int rc = 0;
     for (size_t i = 1; i < pairs; i++) {
         const struct yaml_node *first = map->items[2 * order[i - 1]];

@@ -561,6 +561,41 @@ void yaml_value_sort_map(struct yaml_value *mapping)
     free(p);
 }
 
+/* go-yaml's natural order sums digit runs in int64, which wraps for long runs (or non-ASCII
+ * digits, counted as rune - '0'); the order is then not transitive and Go's result depends on
+ * random map iteration. True when a key's digit runs stay in range. */
+static bool digit_runs_fit(const struct yaml_value *key)
+{
+    size_t n;
+    uint32_t *r = to_runes(key->text, key->length, &n);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok;) {
+        if (!rune_is_digit(r[i])) {
+            i++;
+            continue;
+        }
+        int64_t acc = 1; /* the zero rule may start a run at 1 */
+        for (; i < n && rune_is_digit(r[i]); i++)
+            if (__builtin_mul_overflow(acc, 10, &acc) || __builtin_add_overflow(acc, (int64_t)r[i] - '0', &acc))
+                ok = false;
+    }
+    free(r);
+    return ok;
+}
+
+/* True when every pair of the (sorted) mapping's keys compares in order, both ways. */
+static bool order_is_total(const struct yaml_value *map)
+{
+    size_t pairs = map->count / 2;
+    if (pairs > 512)
+        return false;
+    for (size_t i = 0; i < pairs; i++)
+        for (size_t j = i + 1; j < pairs; j++)
+            if (!key_less(map->items[2 * i], map->items[2 * j]) || key_less(map->items[2 * j], map->items[2 * i]))
+                return false;
+    return true;
+}
+
 /* -------------------------------------------------------- node -> value */
 
 static int value_from_node(const struct yaml_node *node, const char *what, bool string_keys, int depth,
@@ -699,6 +734,18 @@ static int value_from_node(const struct yaml_node *node, const char *what, bool 
             yaml_value_put(map, k, v);
     }
     yaml_value_sort_map(map);
+    /* only keys with overflowing digit runs can make the order non-transitive; then the sorted
+     * keys must still be a strict total order, or Image Factory's order is random */
+    bool overflow = false;
+    for (size_t j = 0; j < map->count && !overflow; j += 2)
+        overflow = map->items[j]->type == YAML_VALUE_STRING && !digit_runs_fit(map->items[j]);
+    if (overflow && !order_is_total(map)) {
+        int rc = error_set(err, ERROR_INPUT, "%s:%d:%d: keys with very long digit runs have no stable order in "
+                           "Image Factory (go-yaml's natural sort overflows); shorten them", what, node->line,
+                           node->column);
+        yaml_value_free(map);
+        return rc;
+    }
     *out = map;
     return 0;
 }

@@ -360,6 +360,7 @@ struct flatten {
     struct layer_flatten_limits limits;
     uint64_t bytes, entries;
     struct string_set touched; /* paths this layer wrote, and their ancestors */
+    struct string_set layer_files, layer_dirs; /* this layer's entries: a repeat is refused */
     struct dir_meta *dirs;
     size_t dir_count, dir_cap;
 };
@@ -546,6 +547,17 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
     mode_t type = archive_entry_filetype(e);
     const char *hardlink = archive_entry_hardlink(e);
     mode_t mode = archive_entry_perm(e) & 07777;
+    /* One layer naming a path twice can be read two ways (first or last wins): refuse it. A
+     * directory may repeat (harmless), a file may not, nor may a file and a directory share a path. */
+    bool is_dir = type == AE_IFDIR && !hardlink;
+    if (string_set_contains(&f->layer_files, path) || (!is_dir && string_set_contains(&f->layer_dirs, path))) {
+        error_set(err, ERROR_INPUT,
+                  "%s: entry '%s' appears twice in the layer; readers disagree on which one counts, so the "
+                  "layer is refused: rebuild the image",
+                  f->what, path);
+        goto done;
+    }
+    string_set_add(is_dir ? &f->layer_dirs : &f->layer_files, path);
     struct timespec mtime = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
     if (!hardlink && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO || type == AE_IFSOCK)) {
         error_set(err, ERROR_INPUT,
@@ -673,6 +685,8 @@ static int flatten_layer(struct flatten *f, const char *layer_path, const char *
     struct layer_stream s;
     f->what = what;
     string_set_clear(&f->touched);
+    string_set_clear(&f->layer_files);
+    string_set_clear(&f->layer_dirs);
     int rc = -1;
     if (stream_open(&s, layer_path, what, &f->limits, err) != 0) {
         stream_close(&s);
@@ -749,6 +763,8 @@ static int apply_dir_meta(struct flatten *f, struct error *err)
 static void flatten_free(struct flatten *f)
 {
     string_set_clear(&f->touched);
+    string_set_clear(&f->layer_files);
+    string_set_clear(&f->layer_dirs);
     for (size_t i = 0; i < f->dir_count; i++)
         free(f->dirs[i].path);
     free(f->dirs);
@@ -854,6 +870,7 @@ struct request {
     char *link_to;   /* hard link seen in this layer: look for this path in the same layer */
     enum request_state state;
     bool hidden_here; /* a whiteout in the current layer hides lower layers */
+    bool seen_here;   /* the current layer has the path: a second entry for it is refused */
 };
 
 static int extract_data(struct archive *a, struct layer_stream *s, struct layer_extract_file *file,
@@ -943,11 +960,13 @@ static int extract_pass(const char *layer_path, const char *what, struct request
     int rc = -1;
     uint64_t entries = 0;
     for (;;) {
+        /* read on while something is undecided, and to the end of a layer that had a requested
+         * path: a later second entry for it would make the layer ambiguous (flatten refuses it too) */
         bool pending = false;
         for (size_t i = 0; i < count; i++)
-            pending |= links_only ? req[i].link_to != NULL : req[i].state == REQUEST_PENDING;
+            pending |= links_only ? req[i].link_to != NULL : req[i].state == REQUEST_PENDING || req[i].seen_here;
         if (!pending)
-            break; /* everything decided: stop reading this layer */
+            break;
         struct archive_entry *e;
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
@@ -985,6 +1004,14 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                 }
                 continue;
             }
+            if (!strcmp(path, q->path) && q->seen_here) {
+                error_set(err, ERROR_INPUT, "%s: %s appears twice in the layer; readers disagree on which one counts, "
+                          "so it is refused: rebuild the image", what, path);
+                free(path);
+                goto done;
+            }
+            if (!strcmp(path, q->path))
+                q->seen_here = true;
             if (q->state != REQUEST_PENDING)
                 continue;
             if (!strncmp(name, ".wh.", 4)) {
@@ -1089,6 +1116,7 @@ int layer_extract(struct store *store, const struct oci_image *image, struct lay
                 req[i].state = REQUEST_GONE;
             }
             req[i].hidden_here = false;
+            req[i].seen_here = false;
         }
         free(lpath);
         free(what);

@@ -49,7 +49,9 @@
 #define READ_CHUNK 4096
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
+#define CORK_MIN (256u << 10)      /* file bodies at least this large are sent corked */
 #define LINGER_MS 2000
+#define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
 enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE };
 enum timer_list { TIMER_NONE = -1, TIMER_IDLE = 0, TIMER_HEADER, TIMER_WRITE, TIMER_LINGER, TIMER_COUNT };
@@ -64,6 +66,7 @@ struct conn {
     char *in; /* NULL while idle */
     size_t in_len, in_cap;
     bool continue_sent;
+    size_t body_reserved; /* share of the worker's BODY_BUDGET this connection holds */
 
     char *out; /* response head (+ memory body) */
     size_t out_len, out_off;
@@ -72,6 +75,7 @@ struct conn {
     char *tls_chunk; /* TLS file body staging */
     size_t chunk_len, chunk_off;
     bool close_after;
+    bool corked; /* TCP_CORK set for a large file body */
 
     struct serve_access_log_entry *log;
     int route;
@@ -95,6 +99,7 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     long connections;
+    size_t body_reserved;
     struct timer_queue timers[TIMER_COUNT];
     uint64_t now_ms;
     uint64_t rng;
@@ -235,8 +240,15 @@ static void finish_log(struct conn *c)
     c->log = NULL;
 }
 
+static void release_body(struct worker *w, struct conn *c)
+{
+    w->body_reserved -= c->body_reserved;
+    c->body_reserved = 0;
+}
+
 static void conn_close(struct worker *w, struct conn *c)
 {
+    release_body(w, c);
     if (c->log) {
         c->log->status = c->log->status ? c->log->status : 499; /* client went away mid-response */
         finish_log(c);
@@ -517,6 +529,12 @@ static int write_pending(struct worker *w, struct conn *c)
         return -1;
     }
     uint64_t burst = 0;
+    if (!c->tls && !c->corked && c->file_fd >= 0 && c->file_end - c->file_off >= CORK_MIN) {
+        /* large body: only full segments (what nginx's tcp_nopush does); uncorked at the end */
+        int one = 1;
+        if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0)
+            c->corked = true;
+    }
     while (c->file_fd >= 0 && c->file_off < c->file_end) {
         if (burst >= SENDFILE_BURST) {
             /* yield to other connections; level-triggered EPOLLOUT brings us back */
@@ -588,6 +606,11 @@ static int write_pending(struct worker *w, struct conn *c)
             return 0;
         }
         return -1;
+    }
+    if (c->corked) {
+        int zero = 0;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero); /* flush the tail now */
+        c->corked = false;
     }
     return 1;
 }
@@ -739,6 +762,20 @@ static int drive(struct worker *w, struct conn *c)
         }
         size_t total = req.head_length + (size_t)req.content_length;
         if (c->in_len < total) {
+            if (total > c->in_cap && !c->body_reserved) {
+                /* bodies are rare (POST /schematics) but up to 4 MiB: bound what one worker
+                 * buffers at once, so many slow uploaders cannot exhaust memory */
+                if (w->body_reserved + total > BODY_BUDGET) {
+                    begin_log(w, c, &req, start);
+                    prepare_error(w, c, 503, "too many request bodies in flight; retry later");
+                    c->state = ST_WRITE;
+                    continue;
+                }
+                c->body_reserved = total;
+                w->body_reserved += total;
+                c->in = xrealloc(c->in, total); /* exact: no doubling for bodies */
+                c->in_cap = total;
+            }
             ensure_capacity(c, total);
             if (req.expect_continue && !c->continue_sent && c->in_len == req.head_length) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -755,6 +792,7 @@ static int drive(struct worker *w, struct conn *c)
         begin_log(w, c, &req, start);
         handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length);
         consume_input(c, total);
+        release_body(w, c);
         c->state = ST_WRITE;
     }
 }

@@ -118,7 +118,6 @@ static int verify_keyless(const struct verify_trust *trust, const struct json_va
     snprintf(r->identity, sizeof r->identity, "%s", signer.identity);
     snprintf(r->issuer, sizeof r->issuer, "%s", signer.issuer);
     snprintf(r->cert_fingerprint, sizeof r->cert_fingerprint, "%s", signer.cert_fingerprint);
-    snprintf(r->key_fingerprint, sizeof r->key_fingerprint, "%s", public_key_fingerprint(signer.key));
     r->log_index = entry.log_index;
     r->integrated_time = entry.integrated_time;
     rc = 0;

@@ -310,7 +310,6 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
         snprintf(attempt.identity, sizeof attempt.identity, "%s", signer.identity);
         snprintf(attempt.issuer, sizeof attempt.issuer, "%s", signer.issuer);
         snprintf(attempt.cert_fingerprint, sizeof attempt.cert_fingerprint, "%s", signer.cert_fingerprint);
-        snprintf(attempt.key_fingerprint, sizeof attempt.key_fingerprint, "%s", public_key_fingerprint(cert_key));
         attempt.log_index = entry.log_index;
         attempt.integrated_time = entry.integrated_time;
     }

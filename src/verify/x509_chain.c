@@ -6,11 +6,13 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/ct.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "airfactory/buffer.h"
 #include "airfactory/digest.h"
 #include "airfactory/memory.h"
 
@@ -129,6 +131,120 @@ static int check_code_signing(STACK_OF(X509) *chain, const char *what, struct er
     return 0;
 }
 
+/* RFC 6962 §3.2: what a CT log signs for a precertificate, rebuilt from the final certificate:
+ * version 0, signature_type certificate_timestamp (0), timestamp, entry_type precert_entry (1),
+ * SHA-256 of the issuer's SubjectPublicKeyInfo, the TBSCertificate without the SCT list extension
+ * (the precertificate's poison extension is what the SCT list replaced), then the SCT extensions. */
+static int sct_signed_data(const SCT *sct, const unsigned char *tbs, size_t tbs_len,
+                           const unsigned char issuer_key_hash[SHA256_BYTES], struct buffer *out)
+{
+    unsigned char head[12];
+    uint64_t ts = SCT_get_timestamp(sct);
+    head[0] = 0;
+    head[1] = 0;
+    for (int i = 0; i < 8; i++)
+        head[2 + i] = (unsigned char)(ts >> (56 - 8 * i));
+    head[10] = 0;
+    head[11] = 1;
+    buffer_append(out, head, sizeof head);
+    buffer_append(out, issuer_key_hash, SHA256_BYTES);
+    if (tbs_len >= (1u << 24))
+        return -1;
+    unsigned char len3[3] = {(unsigned char)(tbs_len >> 16), (unsigned char)(tbs_len >> 8), (unsigned char)tbs_len};
+    buffer_append(out, len3, 3);
+    buffer_append(out, tbs, tbs_len);
+    unsigned char *ext = NULL;
+    size_t ext_len = SCT_get0_extensions(sct, &ext);
+    if (ext_len >= (1u << 16))
+        return -1;
+    unsigned char len2[2] = {(unsigned char)(ext_len >> 8), (unsigned char)ext_len};
+    buffer_append(out, len2, 2);
+    if (ext_len)
+        buffer_append(out, ext, ext_len);
+    return 0;
+}
+
+static const struct trusted_root_log *find_ctlog(const struct trusted_root *root, const unsigned char *id, size_t n)
+{
+    for (size_t i = 0; i < root->ctlog_count; i++) {
+        const struct trusted_root_log *l = &root->ctlogs[i];
+        if (!l->key)
+            continue;
+        if ((n == SHA256_BYTES && memcmp(public_key_id(l->key), id, n) == 0) ||
+            (l->key_id_len == n && memcmp(l->key_id, id, n) == 0))
+            return l;
+    }
+    return NULL;
+}
+
+/* Cosign and sigstore-go require an embedded SCT from a CT log of the trusted root. A trusted root
+ * without CT logs (a private Fulcio without CT) means there is nothing to require. */
+static int verify_scts(X509 *leaf, X509 *issuer, const struct trusted_root *root, const char *what, struct error *err)
+{
+    if (root->ctlog_count == 0)
+        return 0;
+    int crit = 0;
+    STACK_OF(SCT) *scts = X509_get_ext_d2i(leaf, NID_ct_precert_scts, &crit, NULL);
+    if (!scts) {
+        ERR_clear_error();
+        return error_set(err, ERROR_INPUT,
+                         "%s: certificate carries no signed certificate timestamp, but trusted root %s lists CT logs; "
+                         "Fulcio certificates embed one",
+                         what, root->what);
+    }
+    int rc = -1;
+    X509 *copy = X509_dup(leaf);
+    unsigned char *tbs = NULL;
+    int tbs_len = -1;
+    unsigned char issuer_hash[SHA256_BYTES];
+    unsigned char *spki = NULL;
+    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(issuer), &spki);
+    if (copy && spki_len > 0) {
+        int idx = X509_get_ext_by_NID(copy, NID_ct_precert_scts, -1);
+        X509_EXTENSION_free(X509_delete_ext(copy, idx));
+        tbs_len = i2d_re_X509_tbs(copy, &tbs);
+        sha256_bytes(spki, (size_t)spki_len, issuer_hash);
+    }
+    if (tbs_len <= 0) {
+        error_set(err, ERROR_RUNTIME, "%s: cannot re-encode the certificate to check its SCT", what);
+        goto out;
+    }
+    int known = 0;
+    for (int i = 0; i < sk_SCT_num(scts) && rc != 0; i++) {
+        const SCT *sct = sk_SCT_value(scts, i);
+        unsigned char *id = NULL, *sig = NULL;
+        size_t id_len = SCT_get0_log_id(sct, &id), sig_len = SCT_get0_signature(sct, &sig);
+        const struct trusted_root_log *log = find_ctlog(root, id, id_len);
+        if (!log || SCT_get_version(sct) != SCT_VERSION_V1 || SCT_get_signature_nid(sct) == NID_undef)
+            continue;
+        known++;
+        int64_t when = (int64_t)(SCT_get_timestamp(sct) / 1000);
+        if (when < log->valid_from || when > log->valid_until)
+            continue;
+        struct buffer data = BUFFER_INIT;
+        int v = sct_signed_data(sct, tbs, (size_t)tbs_len, issuer_hash, &data) == 0
+                    ? public_key_verify(log->key, PUBLIC_KEY_SHA256, data.data, data.len, sig, sig_len, err)
+                    : 0;
+        buffer_free(&data);
+        if (v < 0)
+            goto out;
+        if (v == 1)
+            rc = 0;
+    }
+    if (rc != 0)
+        error_set(err, ERROR_INPUT,
+                  "%s: none of the certificate's %d signed certificate timestamps verifies with a CT log of %s (%d "
+                  "from a known log)",
+                  what, sk_SCT_num(scts), root->what, known);
+out:
+    OPENSSL_free(tbs);
+    OPENSSL_free(spki);
+    X509_free(copy);
+    SCT_LIST_free(scts);
+    ERR_clear_error();
+    return rc;
+}
+
 int x509_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, const struct trusted_root *root, int64_t at,
                       const char *what, struct error *err)
 {
@@ -167,7 +283,9 @@ int x509_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, const struct truste
         X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
         if (X509_verify_cert(ctx) == 1) {
             verified = 1;
-            if (check_code_signing(X509_STORE_CTX_get0_chain(ctx), what, err) != 0)
+            STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+            if (check_code_signing(chain, what, err) != 0 ||
+                (sk_X509_num(chain) > 1 && verify_scts(leaf, sk_X509_value(chain, 1), root, what, err) != 0))
                 verified = -1;
         } else {
             int e = X509_STORE_CTX_get_error(ctx);

@@ -27,7 +27,7 @@ schematics:
           officialExtensions: [siderolabs/hello-world-service, siderolabs/test-firmware, siderolabs/intel-ucode]
 versions: [v1.11.3, v1.9.5]
 architectures: [amd64]
-outputs: [kernel, initramfs.xz, cmdline-metal, metal-uki.efi]
+outputs: [kernel, initramfs.xz, cmdline-metal, metal-uki.efi, metal.iso]
 sources:
   - {role: imager, path: $FX/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
   - {role: extensions, path: $FX/extensions-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/extensions:v1.11.3}
@@ -46,13 +46,13 @@ output: $S/bundle
 YAML
 
 check "keygen" "$AIRFACTORY" keygen -o "$S/bundle"
-check "plan lists 16 models" bash -c "[ \$('$AIRFACTORY' plan '$S/manifest.yaml' | wc -l) -eq 16 ]"
+check "plan lists 20 models" bash -c "[ \$('$AIRFACTORY' plan '$S/manifest.yaml' | wc -l) -eq 20 ]"
 check "build from signed fixtures" "$AIRFACTORY" build "$S/manifest.yaml"
 check "verify --full" "$AIRFACTORY" verify "$S/bundle" --key "$S/bundle.pub" --full
 check "openssl verifies the bundle signature" \
   openssl dgst -sha256 -verify "$S/bundle.pub" -signature "$S/bundle/index.db.sig.der" "$S/bundle/index.db"
 out=$("$AIRFACTORY" build "$S/manifest.yaml" 2>&1)
-check_contains "no-op rerun reuses every asset" "$out" "0 assets built, 16 reused"
+check_contains "no-op rerun reuses every asset" "$out" "0 assets built, 20 reused"
 
 ID=$("$AIRFACTORY" plan "$S/manifest.yaml" | awk '$2 == "demo" { print $1; exit }')
 check_eq "schematic ID from plan is 64 hex" "$(echo -n "$ID" | grep -cE '^[0-9a-f]{64}$')" 1
@@ -64,7 +64,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && b
 fetch() { # VERSION: the demo schematic's assets into $S/VERSION/, checked against their ETags
   local v=$1 f etag
   mkdir -p "$S/$v"
-  for f in kernel-amd64 initramfs-amd64.xz cmdline-metal-amd64 metal-amd64-uki.efi; do
+  for f in kernel-amd64 initramfs-amd64.xz cmdline-metal-amd64 metal-amd64-uki.efi metal-amd64.iso; do
     etag=$(curl -sf -D "$S/$v/$f.headers" -o "$S/$v/$f" "http://127.0.0.1:$PORT/image/$ID/$v/$f" &&
       grep -i '^etag:' "$S/$v/$f.headers" | tr -d '\r"' | sed 's/.*sha256://')
     check_eq "$v: served $f matches its ETag digest" "$(sha256sum "$S/$v/$f" | cut -d' ' -f1)" "${etag:-none}"
@@ -109,7 +109,12 @@ assert_guest() { # WHAT LOG CMDLINE FIRMWARE-DIR
   local what=$1 log=$2 CMDLINE=$3 fw=$4
   if grep -q 'AIRFACTORY-FIXTURE-BOOT' "$log"; then pass "$what: fixture init ran"; else
     fail "$what: fixture init ran" "$(tail -5 "$log" | tr '\n' ' ')"; return; fi
-  check_eq "$what: kernel got the bundle's cmdline" "$(grep -a '^CMDLINE: ' "$log" | head -1 | tr -d '\r' | sed 's/^CMDLINE: //')" "$CMDLINE"
+  local got; got=$(grep -a '^CMDLINE: ' "$log" | head -1 | tr -d '\r' | sed 's/^CMDLINE: //')
+  if [ "${CMDLINE#contains:}" != "$CMDLINE" ]; then
+    local word; for word in ${CMDLINE#contains:}; do check_contains "$what: cmdline has $word" " $got " " $word "; done
+  else
+    check_eq "$what: kernel got the bundle's cmdline" "$got" "$CMDLINE"
+  fi
   local files; files=$(grep -a '^EXT-FILE: ' "$log" | tr -d '\r')
   check_contains "$what: appended /extensions.yaml" "$files" "EXT-FILE: /extensions.yaml"
   # three extensions plus the virtual schematic extension, one squashfs each
@@ -142,3 +147,13 @@ mformat -i "$S/esp.img" -F -v ESP :: && mmd -i "$S/esp.img" ::/EFI ::/EFI/BOOT &
   mcopy -i "$S/esp.img" "$S/v1.11.3/metal-amd64-uki.efi" ::/EFI/BOOT/BOOTX64.EFI
 qemu_run "$S/uki.log" -bios /usr/share/ovmf/OVMF.fd -drive "file=$S/esp.img,format=raw,if=ide,snapshot=on"
 assert_guest "v1.11.3 UKI under OVMF" "$S/uki.log" "$UKI_CMDLINE talos.experimental.wipe=system:EPHEMERAL,STATE" usr/lib/firmware
+
+# ISOs: GRUB boots them with the ISO command line (talos.halt_if_installed=1, META, extra args).
+META=$(echo "$CMDLINE" | grep -o 'talos.environment=[^ ]*')
+qemu_run "$S/iso-bios.log" -cdrom "$S/v1.11.3/metal-amd64.iso"
+assert_guest "v1.11.3 hybrid ISO under SeaBIOS (GRUB)" "$S/iso-bios.log" \
+  "contains:talos.platform=metal console=ttyS0 talos.halt_if_installed=1 selinux=1 $META" usr/lib/firmware
+check_eq "v1.11.3 ISO volume ID" "$(xorriso -indev "$S/v1.11.3/metal-amd64.iso" -pvd_info 2>/dev/null | sed -n 's/^Volume Id *: *//p')" TALOS_V1_11_3
+qemu_run "$S/iso-efi.log" -bios /usr/share/ovmf/OVMF.fd -cdrom "$S/v1.9.5/metal-amd64.iso"
+assert_guest "v1.9.5 GRUB ISO under OVMF" "$S/iso-efi.log" \
+  "contains:talos.platform=metal console=ttyS0 talos.halt_if_installed=1 ima_hash=sha512" lib/firmware

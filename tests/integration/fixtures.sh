@@ -34,6 +34,8 @@ check_eq "catalogue: broken kinds are distinct" \
   "$(q '[.fixtures[] | select(.expect == "fail") | .broken.kind] | unique | length')" "$n_broken"
 check_eq "catalogue: every broken fixture names its expected failure" \
   "$(q '[.fixtures[] | select(.expect == "fail" and (.broken.expected_failure | length) > 0)] | length')" "$n_broken"
+check_eq "catalogue: every broken fixture names the step that must refuse it" \
+  "$(q '[.fixtures[] | select(.expect == "fail" and (.broken.detected_by | IN("import", "verify", "flatten", "select-platform")))] | length')" "$n_broken"
 missing=$(q '.fixtures[].file' | while read -r f; do [ -s "$FIXTURES/$f" ] || echo "$f"; done)
 check_eq "catalogue: every file exists" "$missing" ""
 for role in imager installer-base installer extension extensions-catalog overlay overlays-catalog; do

@@ -247,17 +247,46 @@ check_contains "keyless: identity recorded" "$("$AIRFACTORY" sources --store "$T
   '"identity":"airfactory-fixtures@siderolabs.com"'
 S=$F before=$(snapshot "$F")
 refuse "fixture with the wrong key refused" "no valid signature" "$hws" --policy fx-wrong.yaml
-# broken copies: each must be refused, leaving the store as it was
-if [ -d "$FIXTURES/broken" ]; then
-  $PY - "$FIXTURES/fixtures.json" >broken.list <<'EOF2'
+# broken copies (fixtures.json `broken`): refused at import with the policy each names, the store
+# left as it was; "platform" ones when arm64 is asked for; "layer" ones (hostile layer contents,
+# signed and valid as blobs) import, and test_oci_flatten checks that flattening refuses them.
+$PY - "$FIXTURES/fixtures.json" "$ROOT" >broken.list <<'EOF2'
 import json, sys
-for f in json.load(open(sys.argv[1])).get("broken", []) + [f for f in json.load(open(sys.argv[1]))["fixtures"] if f.get("expect") not in (None, "ok")]:
-    print(f["path"])
+catalog, root = sys.argv[1], sys.argv[2]
+words = {"digest-mismatch": "hashes to", "signature-invalid": "no valid signature",
+         "signature-digest-mismatch": "no valid signature", "signature-missing": "no signature found",
+         "archive-truncated": "truncated", "duplicate-entry": "appears twice", "malformed-json": "index.json",
+         "unsupported-media-type": "unknown media type", "platform-missing": "no manifest for platform linux/arm64",
+         "certificate-expired": "no valid signature", "identity-mismatch": "no valid signature",
+         "untrusted-chain": "no valid signature", "set-invalid": "no valid signature",
+         "inclusion-proof-invalid": "no valid signature"}
+for i, f in enumerate(json.load(open(catalog))["fixtures"]):
+    b = f.get("broken")
+    if not b:
+        continue
+    p = b["policy"]
+    name = "broken-policy-%d.yaml" % i
+    with open(name, "w") as out:
+        if p["kind"] == "key":
+            out.write("keys: [%s]\n" % ", ".join("%s/%s" % (root, k) for k in p["public_keys"]))
+        else:
+            out.write("keyless:\n  issuer: %s\n  identity: '%s'\n  trusted_root: %s/%s\n"
+                      % (p["issuer"], p["identity_regexp"], root, p["trusted_root"]))
+    print(f["path"], b["stage"], name, words.get(b["expected_failure"], "-"))
 EOF2
-  while read -r path; do
-    out=$("$AIRFACTORY" import --store "$F" --policy fx-key.yaml "$FIXTURES/$path" 2>&1); rc=$?
-    if [ $rc -eq 0 ]; then fail "broken fixture $path refused" "imported: $out"
-    elif [ "$(snapshot "$F")" != "$before" ]; then fail "broken fixture $path refused" "store changed"
-    else pass "broken fixture $path refused"; fi
-  done <broken.list
-fi
+check "broken fixtures listed" test -s broken.list
+while read -r path stage policy word; do
+  name="broken fixture $path ($stage)"
+  extra=()
+  [ "$stage" = platform ] && extra=(--platform linux/arm64)
+  before=$(snapshot "$F")
+  out=$("$AIRFACTORY" import --store "$F" --policy "$policy" "${extra[@]}" "$FIXTURES/$path" 2>&1); rc=$?
+  if [ "$stage" = layer ]; then
+    if [ $rc -eq 0 ]; then pass "$name imports (flatten refuses it)"; else fail "$name imports" "$out"; fi
+    continue
+  fi
+  if [ $rc -ne 2 ]; then fail "$name refused" "exit $rc: $out"
+  elif [ "$word" != - ] && [[ "$out" != *"$word"* ]]; then fail "$name refused" "'$word' not in: $out"
+  elif [ "$(snapshot "$F")" != "$before" ]; then fail "$name refused" "store changed"
+  else pass "$name refused"; fi
+done <broken.list

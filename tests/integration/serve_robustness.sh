@@ -29,7 +29,8 @@ print(data.split(b"\r\n")[0].decode(errors="replace") if data else "closed")
 EOF
 }
 
-start_serve main "$BUNDLE" --key "$PUB" --header-timeout 2 --idle-timeout 3 || { fail "server starts"; exit 1; }
+# a long idle timeout here: the 2000 held connections below must outlive a slow download
+start_serve main "$BUNDLE" --key "$PUB" --header-timeout 2 --idle-timeout 120 || { fail "server starts"; exit 1; }
 alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/healthz")" = 200 ]; }
 
 # ---- refusals ----
@@ -59,6 +60,10 @@ check_eq "dot-dot path: plain 404" "$(raw req)" "HTTP/1.1 404 Not Found"
 check_eq "HTTP/1.0 request served and closed" "$(printf 'GET /healthz HTTP/1.0\r\n\r\n' >req; raw req)" "HTTP/1.1 200 OK"
 out=$(curl -s -H 'Expect: 100-continue' --data-binary $'customization: {}\n' "$URL/schematics" | cut -c1-10)
 check_eq "Expect: 100-continue body accepted" "$out" '{"id":"376'
+
+python3 -c 'print("customization:\n    embeddedMachineConfiguration: " + "a" * 3000000)' >big.yaml
+out=$(curl -s -w '|%{http_code}' -X POST --data-binary @big.yaml "$URL/schematics")
+check_contains "3 MB schematic body read and decoded (404: not in the bundle)" "$out" "is not in this bundle"
 
 # ---- random junk: 300 requests of random bytes and mutated request lines ----
 python3 - "$PORT" <<'EOF' >junk.out
@@ -138,6 +143,12 @@ except OSError:
 print("cut" if time.time() - start < 25 else "not cut", data.split(b"\r\n")[0].decode())
 EOF
 check_eq "slowloris client cut off with 408" "$(cat slow.out)" "cut HTTP/1.1 408 Request Timeout"
+check "server alive after timeouts" alive
+check_contains "metrics count timeouts" "$(curl -s "$URL/metrics")" "airfactory_http_timeouts_total 1"
+
+# ---- idle keep-alive timeout (own server: --idle-timeout 1) ----
+MAIN_PID=$SERVE_PID MAIN_PORT=$PORT MAIN_URL=$URL
+start_serve idle "$BUNDLE" --key "$PUB" --idle-timeout 1 || fail "idle-timeout server starts"
 python3 - "$PORT" <<'EOF' >idle1.out
 import socket, sys, time
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
@@ -147,8 +158,8 @@ start = time.time()
 print("closed" if c.recv(4096) == b"" and time.time() - start < 15 else "open")
 EOF
 check_eq "idle keep-alive connection closed by --idle-timeout" "$(cat idle1.out)" "closed"
-check "server alive after timeouts" alive
-check_contains "metrics count timeouts" "$(curl -s "$URL/metrics")" "airfactory_http_timeouts_total 1"
+stop_serve
+SERVE_PID=$MAIN_PID PORT=$MAIN_PORT URL=$MAIN_URL
 
 # ---- graceful SIGTERM: a slow download in flight finishes, new connections are refused ----
 curl -s --limit-rate 300k -o slow.iso "$URL/image/$SCHEMATIC/$VERSION/metal-amd64.iso" &

@@ -518,6 +518,109 @@ static void test_same_tree_as_umoci(void)
     env_close(&e);
 }
 
+static void test_flatten_refuses_duplicate_entries(void)
+{
+    expect_flatten_refused(LAYER({"etc/motd", 'f', "one", 0, 0}, {"etc/motd", 'f', "two", 0, 0}), 2, "appears twice",
+                           "etc/motd");
+    expect_flatten_refused(LAYER({"x/", 'd', NULL, 0, 0}, {"x", 'f', "file", 0, 0}), 2, "appears twice", NULL);
+    /* a repeated directory is harmless */
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {{"d/", 'd', NULL, 0755, 0}, {"d/a", 'f', "a", 0, 0}, {"d/", 'd', NULL, 0700, 0}};
+    const struct tl_entry *layers[] = {l1};
+    size_t counts[] = {3};
+    struct oci_image img;
+    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
+    oci_image_free(&img);
+    /* extraction refuses the ambiguity too, even after it found the first copy */
+    const struct tl_entry l2[] = {{"boot/vmlinuz", 'f', "first", 0, 0}, {"other", 'f', "x", 0, 0},
+                                  {"boot/vmlinuz", 'f', "second", 0, 0}};
+    const struct tl_entry *layers2[] = {l2};
+    CHECK_INT(make_image(&e, layers2, counts, 1, TL_GZIP, false, &img), 0);
+    struct buffer b = BUFFER_INIT;
+    CHECK_INT(layer_read_file(e.store, &img, "boot/vmlinuz", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "appears twice") != NULL);
+    buffer_free(&b);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
+/* The fixture generator's hostile layers (broken/…, stage "layer"): signed and valid as blobs, so
+ * they import; flattening each one is refused for the reason fixtures.json names. */
+static void test_fixture_broken_layers(void)
+{
+    const char *dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    char *catalog_path = xasprintf("%s/fixtures.json", dir);
+    struct buffer text = BUFFER_INIT;
+    struct error err;
+    if (fs_read_file(catalog_path, 16u << 20, &text, &err) != 0) {
+        printf("  no fixtures (%s): nothing checked\n", catalog_path);
+        free(catalog_path);
+        return;
+    }
+    static const char *reasons[][2] = {
+        {"decompression-bomb", "decompression bomb"}, {"path-traversal", "path-traversal"},
+        {"absolute-path", "path-traversal"},          {"symlink-escape", "leads outside"},
+        {"hardlink-escape", "points outside"},         {"device-node", "device node"},
+        {"duplicate-entry", "appears twice"},          {"diffid-mismatch", "diff_id"},
+    };
+    struct json_value *catalog;
+    CHECK_INT(json_parse(text.data, text.len, catalog_path, &catalog, &err), 0);
+    struct env e;
+    env_open(&e);
+    char *key = xstrdup("tests/keys/cosign.pub");
+    struct verify_policy policy = {.name = "fixtures", .public_keys = &key, .public_key_count = 1};
+    const struct json_value *fixtures = json_object_get_array(catalog, "fixtures");
+    size_t checked = 0;
+    for (size_t i = 0; fixtures && i < fixtures->count; i++) {
+        const struct json_value *broken = json_object_get_object(fixtures->items[i], "broken");
+        const char *stage = broken ? json_object_get_string(broken, "stage") : NULL;
+        if (!stage || strcmp(stage, "layer") != 0)
+            continue;
+        const char *why = json_object_get_string(broken, "expected_failure");
+        const char *want = NULL;
+        for (size_t k = 0; k < sizeof reasons / sizeof reasons[0]; k++)
+            if (why && !strcmp(reasons[k][0], why))
+                want = reasons[k][1];
+        const char *path = json_object_get_string(fixtures->items[i], "path");
+        char *input = xasprintf("%s/%s", dir, path);
+        char *reference = xasprintf("broken-%zu", i);
+        struct oci_import_options opts = {.policy = &policy, .reference = reference};
+        struct oci_import_result *r = NULL;
+        size_t n = 0;
+        error_clear(&err);
+        int rc = oci_import(e.store, input, &opts, &r, &n, NULL, &err);
+        if (rc != 0)
+            printf("  %s: import: %s\n", path, err.message);
+        CHECK_INT(rc, 0);
+        for (size_t k = 0; k < n; k++) {
+            char *out = xasprintf("%s/out-%zu-%zu", e.root, i, k);
+            error_clear(&err);
+            CHECK_INT(layer_flatten(e.store, &r[k].image, out, NULL, &err), -1);
+            if (!want || !strstr(err.message, want))
+                printf("  %s (%s): %s\n", path, why ? why : "?", err.message);
+            CHECK(want && strstr(err.message, want) != NULL);
+            CHECK(!fs_exists(out));
+            checked++;
+            free(out);
+        }
+        CHECK(!fs_exists("/tmp/airfactory-escape") && !fs_exists("/tmp/airfactory-absolute"));
+        oci_import_results_free(r, n);
+        free(r);
+        free(reference);
+        free(input);
+    }
+    printf("  %zu hostile fixture layers refused\n", checked);
+    CHECK(checked >= 8);
+    free(key);
+    env_close(&e);
+    json_free(catalog);
+    buffer_free(&text);
+    free(catalog_path);
+}
+
 /* Every fixture image (signed, Talos-shaped; scripts/make-fixtures) flattens to exactly the files
  * the generator put in it (build/fixtures/rootfs/<image>-<arch>), and the imager's boot files
  * extract alone to the same bytes. */
@@ -633,6 +736,8 @@ int main(void)
     RUN(test_extract_files);
     RUN(test_corrupt_layer_data);
     RUN(test_same_tree_as_umoci);
+    RUN(test_flatten_refuses_duplicate_entries);
     RUN(test_fixture_rootfs);
+    RUN(test_fixture_broken_layers);
     return TEST_MAIN_END();
 }

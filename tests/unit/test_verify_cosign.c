@@ -405,6 +405,7 @@ static void keyless_signature_verifies_with_receipt(void)
     CHECK_STR(t.r.issuer, TL_ISSUER);
     char *fp = tl_cert_fingerprint(W.leaf);
     CHECK_STR(t.r.cert_fingerprint, fp);
+    CHECK_STR(t.r.key_fingerprint, "");
     free(fp);
     CHECK_INT(t.r.log_index, 123456789);
     CHECK_INT(t.r.integrated_time, TL_SIGNED_AT);

@@ -268,6 +268,47 @@ static void x509_chain_refuses_untrusted_issuers_and_non_code_signing(void)
     trusted_root_free(r);
 }
 
+static void x509_chain_requires_an_sct_when_the_root_has_ct_logs(void)
+{
+    EVP_PKEY *ct = tl_keygen("P-256"), *other = tl_keygen("P-256");
+    char *json = tl_trusted_root_json_ct(W.inter, W.root, W.rekor_key, ct);
+    struct trusted_root *r = NULL;
+    struct error err = {0};
+    CHECK_INT(trusted_root_parse(json, strlen(json), "ct-root.json", &r, &err), 0);
+    free(json);
+    if (!r)
+        return;
+    CHECK_INT(r->ctlog_count, 1);
+    /* a leaf without SCT: refused (the world's root, without CT logs, accepts it) */
+    CHECK_INT(x509_chain_verify(W.leaf, NULL, r, TL_SIGNED_AT, "leaf", &err), -1);
+    CHECK(strstr(err.message, "certificate carries no signed certificate timestamp") != NULL);
+    /* a genuine SCT */
+    X509 *x = tl_fulcio_leaf(&W, W.leaf_key, "email:" TL_EMAIL, TL_ISSUER, TL_T0);
+    tl_embed_sct(x, W.inter, W.inter_key, ct, TL_T0, false);
+    error_clear(&err);
+    CHECK_INT(x509_chain_verify(x, NULL, r, TL_SIGNED_AT, "leaf", &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    X509_free(x);
+    /* an SCT over other bytes, and one from a log the root does not list */
+    const struct {
+        EVP_PKEY *key;
+        bool corrupt;
+        const char *message;
+    } bad[] = {{ct, true, "(1 from a known log)"}, {other, false, "(0 from a known log)"}};
+    for (int i = 0; i < 2; i++) {
+        x = tl_fulcio_leaf(&W, W.leaf_key, "email:" TL_EMAIL, TL_ISSUER, TL_T0);
+        tl_embed_sct(x, W.inter, W.inter_key, bad[i].key, TL_T0, bad[i].corrupt);
+        CHECK_INT(x509_chain_verify(x, NULL, r, TL_SIGNED_AT, "leaf", &err), -1);
+        CHECK(strstr(err.message, "none of the certificate's 1 signed certificate timestamps verifies") != NULL);
+        CHECK(strstr(err.message, bad[i].message) != NULL);
+        X509_free(x);
+    }
+    trusted_root_free(r);
+    EVP_PKEY_free(ct);
+    EVP_PKEY_free(other);
+}
+
 static void x509_chain_reads_fulcio_identity(void)
 {
     struct x509_chain_identity id;
@@ -688,6 +729,7 @@ int main(void)
     RUN(trusted_root_reports_malformed_input);
     RUN(x509_chain_verifies_at_the_signing_time_only);
     RUN(x509_chain_refuses_untrusted_issuers_and_non_code_signing);
+    RUN(x509_chain_requires_an_sct_when_the_root_has_ct_logs);
     RUN(x509_chain_reads_fulcio_identity);
     RUN(x509_chain_parses_pem_bundles);
     RUN(rekor_set_payload_is_canonical_json);

@@ -20,6 +20,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/ct.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -360,6 +361,74 @@ TL char *tl_trusted_root_json(X509 *inter, X509 *root, EVP_PKEY *rekor_key, cons
     free(root_b64);
     free(chain);
     return json;
+}
+
+/* The same trusted root with one CT log (ct_key) added. */
+TL char *tl_trusted_root_json_ct(X509 *inter, X509 *root, EVP_PKEY *rekor_key, EVP_PKEY *ct_key)
+{
+    char *json = tl_trusted_root_json(inter, root, rekor_key, NULL, NULL);
+    struct buffer der = BUFFER_INIT;
+    tl_pubkey_der(ct_key, &der);
+    char *key_b64 = tl_b64(der.data, der.len);
+    unsigned char id[32];
+    sha256_bytes(der.data, der.len, id);
+    char *id_b64 = tl_b64(id, 32);
+    buffer_free(&der);
+    char *ct = xasprintf("\"ctlogs\": [{\"baseUrl\": \"https://ctfe.test\", \"hashAlgorithm\": \"SHA2_256\", "
+                         "\"publicKey\": {\"rawBytes\": \"%s\", \"keyDetails\": \"PKIX_ECDSA_P256_SHA_256\", "
+                         "\"validFor\": {\"start\": \"2020-01-01T00:00:00Z\"}}, \"logId\": {\"keyId\": \"%s\"}}]",
+                         key_b64, id_b64);
+    char *pos = strstr(json, "\"ctlogs\": []");
+    char *out = xasprintf("%.*s%s%s", (int)(pos - json), json, ct, pos + strlen("\"ctlogs\": []"));
+    free(json);
+    free(ct);
+    free(key_b64);
+    free(id_b64);
+    return out;
+}
+
+/* Embed an RFC 6962 precertificate SCT from ct_key into x (issued by issuer/issuer_key) and
+ * re-sign it, as Fulcio does. corrupt: sign something else, so the SCT does not verify. */
+TL void tl_embed_sct(X509 *x, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *ct_key, int64_t when, bool corrupt)
+{
+    unsigned char *tbs = NULL;
+    int tbs_len = i2d_re_X509_tbs(x, &tbs);
+    struct buffer spki = BUFFER_INIT, data = BUFFER_INIT, sig = BUFFER_INIT;
+    tl_pubkey_der(X509_get0_pubkey(issuer), &spki);
+    unsigned char issuer_hash[32], log_id[32];
+    sha256_bytes(spki.data, spki.len, issuer_hash);
+    tl_key_id(ct_key, log_id);
+    uint64_t ms = (uint64_t)when * 1000;
+    unsigned char head[12] = {0, 0};
+    for (int i = 0; i < 8; i++)
+        head[2 + i] = (unsigned char)(ms >> (56 - 8 * i));
+    head[10] = 0;
+    head[11] = 1; /* precert_entry */
+    buffer_append(&data, head, 12);
+    buffer_append(&data, issuer_hash, 32);
+    unsigned char len3[3] = {(unsigned char)(tbs_len >> 16), (unsigned char)(tbs_len >> 8), (unsigned char)tbs_len};
+    buffer_append(&data, len3, 3);
+    buffer_append(&data, tbs, (size_t)tbs_len);
+    buffer_append(&data, "\0\0", 2); /* no extensions */
+    if (corrupt)
+        data.data[20] ^= 1;
+    tl_sign(ct_key, "SHA256", false, data.data, data.len, &sig);
+    SCT *sct = SCT_new();
+    STACK_OF(SCT) *list = sk_SCT_new_null();
+    if (!sct || !list || !SCT_set_version(sct, SCT_VERSION_V1) ||
+        !SCT_set_log_entry_type(sct, CT_LOG_ENTRY_TYPE_PRECERT) || !SCT_set1_log_id(sct, log_id, 32) ||
+        !SCT_set_signature_nid(sct, NID_ecdsa_with_SHA256) ||
+        !SCT_set1_signature(sct, (unsigned char *)sig.data, sig.len) || !sk_SCT_push(list, sct))
+        tl_die("SCT");
+    SCT_set_timestamp(sct, ms);
+    if (X509_add1_ext_i2d(x, NID_ct_precert_scts, list, 0, X509V3_ADD_APPEND) != 1 ||
+        !X509_sign(x, issuer_key, EVP_sha384()))
+        tl_die("embedding the SCT");
+    SCT_LIST_free(list);
+    OPENSSL_free(tbs);
+    buffer_free(&spki);
+    buffer_free(&data);
+    buffer_free(&sig);
 }
 
 TL void tl_world_init(struct tl_world *w)

@@ -1,0 +1,96 @@
+/* disk_image — Talos disk images (metal-amd64.raw.zst, aws-amd64.raw.xz, azure-amd64.vhd, ...)
+ * built rootless into plain, sparse files (talos-imager.md §7; the imager's buildImage).
+ *
+ * Owns: the plan of an image from profile data and the schematic (bootloader, disk size per
+ * §2.4, partitions and sizes per version §7.3, sector size, output format and compression from
+ * the Image Factory file name), the raw image (GPT via gpt.h, the EFI system partition via
+ * fat.h: systemd-boot, the UKI under EFI/Linux, loader/loader.conf; META via meta_partition.h),
+ * and the output formats: raw, qcow2 (qcow2.h, cluster size from the profile's diskFormatOptions),
+ * fixed VHD (footer appended, qemu-img's force_size semantics),
+ * each optionally compressed as one stream (compress.h: zstd -18, xz -0, gzip -6, as the imager
+ * runs them). Every step streams: the raw image is sparse (ftruncate + writes of data only) and
+ * holes are never read back, so peak memory does not grow with the disk size.
+ *
+ * Today the sd-boot layout (EFI 2101/1101 MiB + META) is built; GRUB and dual-boot (BIOS + BOOT
+ * XFS partitions) are refused with ERROR_INPUT naming the schematic fix (bootloader: sd-boot). */
+#ifndef AIRFACTORY_DISK_IMAGE_H
+#define AIRFACTORY_DISK_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airfactory/compress.h"
+#include "airfactory/error.h"
+#include "airfactory/meta_partition.h"
+#include "airfactory/profile.h"
+#include "airfactory/schematic.h"
+
+enum disk_image_bootloader { DISK_IMAGE_SD_BOOT, DISK_IMAGE_GRUB, DISK_IMAGE_DUAL_BOOT };
+enum disk_image_format { DISK_IMAGE_RAW, DISK_IMAGE_QCOW2, DISK_IMAGE_VHD, DISK_IMAGE_OVA };
+
+#define DISK_IMAGE_MAX_PARTITIONS 8
+
+struct disk_image_partition {
+    char name[16];     /* GPT name = label: "EFI", "BIOS", "BOOT", "META" */
+    uint64_t size;     /* bytes */
+};
+
+struct disk_image_plan {
+    enum disk_image_bootloader bootloader;
+    uint64_t disk_size;   /* bytes */
+    uint32_t sector_size; /* 512 or 4096 */
+    struct disk_image_partition partitions[DISK_IMAGE_MAX_PARTITIONS];
+    size_t partition_count;
+    enum disk_image_format format;
+    char format_options[64]; /* the profile's diskFormatOptions, e.g. "cluster_size=8k" */
+    enum compress_kind compression;
+    int level;
+    bool tar; /* gcp: .tar.gz with member disk.raw */
+};
+
+/* "raw", "qcow2", "vhd", "ova" */
+const char *disk_image_format_name(enum disk_image_format f);
+const char *disk_image_bootloader_name(enum disk_image_bootloader b);
+
+/* The plan for the Image Factory asset `path` (e.g. "metal-amd64.raw.zst") of a schematic:
+ * bootloader (schematic, else the defaultBootloader quirk; SecureBoot forces sd-boot), disk size
+ * (the platform profile's diskSize, + bootPartitionSize − 1000 MiB, + BIOS + BOOT for dual-boot),
+ * partitions (ukiEFIPartitionSize / grubEFIPartitionSize, biosPartitionSize, bootPartitionSize,
+ * metaPartitionSize), sector size (schematic diskImage.sectorSize, default 512), format and
+ * compression from the name. ERROR_INPUT for names that are not disk images or bad values. */
+int disk_image_plan_for(const struct profile_set *profiles, const char *path, const char *platform,
+                        const char *version, const char *arch, bool secureboot, const struct schematic *schematic, struct disk_image_plan *out,
+                        struct error *err);
+
+struct disk_image_inputs {
+    const char *talos_version; /* "v1.11.3": EFI/Linux/Talos-<version>.efi */
+    const char *arch;          /* "amd64" (BOOTX64.efi) or "arm64" (BOOTAA64.efi) */
+    const char *sdboot_path;   /* systemd-boot EFI binary (imager usr/install/<arch>/systemd-boot.efi) */
+    const char *uki_path;      /* the UKI built with the disk-image command line and profiles */
+    const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
+    size_t meta_count;
+    uint32_t mtime;            /* FAT timestamps (SOURCE_DATE_EPOCH) */
+    int threads;               /* compression workers; 0 = online CPUs (bytes do not depend on it) */
+    const char *work_dir;      /* temporary files (ESP image, uncompressed image) */
+};
+
+/* The META values Talos writes into a disk image: the schematic's, then 0x11=dual-boot for
+ * dual-boot images. values[i].value points into the schematic. */
+void disk_image_meta_values(const struct disk_image_plan *plan, const struct schematic *schematic,
+                            struct meta_value values[256], size_t *count);
+
+/* Write the raw image into fd (an empty file; it is extended to plan->disk_size, sparse). */
+int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
+                         const char *what, struct error *err);
+
+/* Build the asset at out_path (atomically): raw image, format conversion, compression. */
+int disk_image_build(const struct disk_image_plan *plan, const struct disk_image_inputs *in, const char *out_path,
+                     struct error *err);
+
+/* Append a fixed-VHD footer to fd holding `size` bytes of raw image (qemu-img convert -O vpc
+ * -o subformat=fixed,force_size: current size = size, creator "qem2"). Deterministic: the
+ * timestamp is mtime, the unique ID derived from the disk GUID label. */
+int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtime, struct error *err);
+
+#endif

@@ -1,0 +1,493 @@
+/* disk_image — see include/airfactory/disk_image.h. */
+#include "airfactory/disk_image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airfactory/digest.h"
+#include "airfactory/fat.h"
+#include "airfactory/fs.h"
+#include "airfactory/gpt.h"
+#include "airfactory/memory.h"
+#include "airfactory/qcow2.h"
+
+#define MIB (1024ull * 1024ull)
+#define COPY_CHUNK (1u << 20)
+/* mkfs.vfat --invariant's volume ID (dosfstools mkfs.fat.c) */
+#define FAT_INVARIANT_SERIAL 0x1234abcdu
+
+const char *disk_image_format_name(enum disk_image_format f)
+{
+    switch (f) {
+    case DISK_IMAGE_RAW: return "raw";
+    case DISK_IMAGE_QCOW2: return "qcow2";
+    case DISK_IMAGE_VHD: return "vhd";
+    case DISK_IMAGE_OVA: return "ova";
+    }
+    return "?";
+}
+
+const char *disk_image_bootloader_name(enum disk_image_bootloader b)
+{
+    switch (b) {
+    case DISK_IMAGE_SD_BOOT: return "sd-boot";
+    case DISK_IMAGE_GRUB: return "grub";
+    case DISK_IMAGE_DUAL_BOOT: return "dual-boot";
+    }
+    return "?";
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* ".raw.zst" -> format, compression (the imager's post-processing levels, talos-imager.md §7.7) */
+static int parse_output_suffix(const char *path, struct disk_image_plan *p, struct error *err)
+{
+    static const struct {
+        const char *suffix;
+        enum compress_kind kind;
+        int level;
+        bool tar;
+    } compressions[] = {
+        {".tar.gz", COMPRESS_GZIP, 6, true}, {".zst", COMPRESS_ZSTD, 18, false},
+        {".xz", COMPRESS_XZ, 0, false},      {".gz", COMPRESS_GZIP, 6, false},
+        {"", COMPRESS_NONE, 0, false},
+    };
+    static const struct {
+        const char *suffix;
+        enum disk_image_format format;
+    } formats[] = {{".raw", DISK_IMAGE_RAW}, {".qcow2", DISK_IMAGE_QCOW2}, {".vhd", DISK_IMAGE_VHD}, {".ova", DISK_IMAGE_OVA}};
+    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
+        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "%s%s", formats[f].suffix, compressions[c].suffix);
+            if (ends_with(path, suffix)) {
+                p->format = formats[f].format;
+                p->compression = compressions[c].kind;
+                p->level = compressions[c].level;
+                p->tar = compressions[c].tar;
+                return 0;
+            }
+        }
+    }
+    return error_set(err, ERROR_INPUT,
+                     "%s: not a disk image name; expected PLATFORM-ARCH.{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+}
+
+static void add_partition(struct disk_image_plan *p, const char *name, uint64_t size_mib)
+{
+    struct disk_image_partition *d = &p->partitions[p->partition_count++];
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->size = size_mib * MIB;
+}
+
+int disk_image_plan_for(const struct profile_set *profiles, const char *path, const char *platform,
+                        const char *version, const char *arch, bool secureboot, const struct schematic *schematic,
+                        struct disk_image_plan *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (parse_output_suffix(path, out, err) != 0)
+        return -1;
+    struct profile_version v;
+    if (profile_version_parse(version, &v) != 0)
+        return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
+
+    /* bootloader: output.go selectBootloader */
+    const char *dflt = profile_quirk(profiles, "defaultBootloader", &v, arch, secureboot);
+    enum schematic_bootloader chosen = schematic ? schematic->bootloader : SCHEMATIC_BOOTLOADER_NONE;
+    if (secureboot || chosen == SCHEMATIC_BOOTLOADER_NONE) {
+        if (!dflt)
+            return error_set(err, ERROR_RUNTIME, "%s: profile data has no defaultBootloader for %s", path, version);
+        chosen = !strcmp(dflt, "sd-boot")     ? SCHEMATIC_BOOTLOADER_SD_BOOT
+                 : !strcmp(dflt, "grub")      ? SCHEMATIC_BOOTLOADER_GRUB
+                                              : SCHEMATIC_BOOTLOADER_DUAL_BOOT;
+    }
+    out->bootloader = chosen == SCHEMATIC_BOOTLOADER_SD_BOOT ? DISK_IMAGE_SD_BOOT
+                      : chosen == SCHEMATIC_BOOTLOADER_GRUB  ? DISK_IMAGE_GRUB
+                                                             : DISK_IMAGE_DUAL_BOOT;
+    if (out->bootloader == DISK_IMAGE_DUAL_BOOT && strcmp(arch, "amd64") != 0)
+        out->bootloader = DISK_IMAGE_SD_BOOT; /* dual-boot exists for amd64 only */
+
+    /* sizes: profile diskSize, then FillDefaults (talos-imager.md §2.4) */
+    uint64_t base_mib = 0;
+    const char *options = "";
+    profile_disk_defaults(profiles, platform, &base_mib, &options);
+    snprintf(out->format_options, sizeof out->format_options, "%s", options ? options : "");
+    long long boot = profile_quirk_int(profiles, "bootPartitionSize", &v, arch, secureboot, -1);
+    long long bios = profile_quirk_int(profiles, "biosPartitionSize", &v, arch, secureboot, -1);
+    long long uki_efi = profile_quirk_int(profiles, "ukiEFIPartitionSize", &v, arch, secureboot, -1);
+    long long grub_efi = profile_quirk_int(profiles, "grubEFIPartitionSize", &v, arch, secureboot, -1);
+    long long meta = profile_quirk_int(profiles, "metaPartitionSize", &v, arch, secureboot, -1);
+    if (boot <= 0 || bios <= 0 || uki_efi <= 0 || grub_efi <= 0 || meta <= 0 || base_mib == 0)
+        return error_set(err, ERROR_RUNTIME, "%s: profile data lacks partition sizes for Talos %s", path, version);
+    uint64_t disk_mib = base_mib + (uint64_t)boot - 1000;
+    if (out->bootloader == DISK_IMAGE_DUAL_BOOT)
+        disk_mib += (uint64_t)bios + (uint64_t)boot;
+    out->disk_size = disk_mib * MIB;
+    out->sector_size = schematic && schematic->sector_size ? (uint32_t)schematic->sector_size : 512;
+    if (schematic && schematic->sector_size && schematic->sector_size != 512 && schematic->sector_size != 4096)
+        return error_set(err, ERROR_INPUT, "%s: diskImage.sectorSize %" PRIu64 " is not supported; use 512 or 4096",
+                         path, schematic->sector_size);
+
+    switch (out->bootloader) {
+    case DISK_IMAGE_SD_BOOT:
+        add_partition(out, "EFI", (uint64_t)uki_efi);
+        break;
+    case DISK_IMAGE_GRUB:
+        add_partition(out, "EFI", (uint64_t)grub_efi);
+        add_partition(out, "BIOS", (uint64_t)bios);
+        add_partition(out, "BOOT", (uint64_t)boot);
+        break;
+    case DISK_IMAGE_DUAL_BOOT:
+        add_partition(out, "EFI", (uint64_t)uki_efi);
+        add_partition(out, "BIOS", (uint64_t)bios);
+        add_partition(out, "BOOT", (uint64_t)boot);
+        break;
+    }
+    add_partition(out, "META", (uint64_t)meta);
+    if (!profile_quirk_bool(profiles, "skipDataPartitions", &v, arch, secureboot, true))
+        return error_set(err, ERROR_INPUT,
+                         "%s: Talos %s disk images carry STATE/EPHEMERAL partitions, which airfactory does not build "
+                         "yet; use Talos 1.8 or later",
+                         path, version);
+    return 0;
+}
+
+void disk_image_meta_values(const struct disk_image_plan *plan, const struct schematic *schematic,
+                            struct meta_value values[256], size_t *count)
+{
+    size_t n = 0;
+    for (size_t i = 0; schematic && i < schematic->meta_count && n < 255; i++) {
+        values[n].key = schematic->meta[i].key;
+        values[n].value = schematic->meta[i].value;
+        values[n].len = strlen(schematic->meta[i].value);
+        n++;
+    }
+    if (plan->bootloader == DISK_IMAGE_DUAL_BOOT) {
+        /* out.go buildImage: first boot removes the loader that did not boot */
+        values[n].key = META_KEY_DISK_IMAGE_BOOTLOADER;
+        values[n].value = "dual-boot";
+        values[n].len = strlen("dual-boot");
+        n++;
+    }
+    *count = n;
+}
+
+/* Copy the data extents of a sparse file to fd at offset (holes stay holes: the target is zero). */
+static int copy_sparse_into(const char *src, int fd, const char *what, uint64_t offset, uint64_t max,
+                            struct error *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return error_errno(err, errno, "%s: open", src);
+    struct stat st;
+    if (fstat(in, &st) != 0) {
+        close(in);
+        return error_errno(err, errno, "%s: stat", src);
+    }
+    if ((uint64_t)st.st_size != max) {
+        close(in);
+        return error_set(err, ERROR_RUNTIME, "%s: %lld bytes, the partition has %" PRIu64 " (sizes must match exactly)",
+                         src, (long long)st.st_size, max);
+    }
+    unsigned char *buf = xmalloc(COPY_CHUNK);
+    int rc = 0;
+    off_t pos = 0;
+    while (rc == 0 && pos < st.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO)
+                break; /* only a hole remains */
+            rc = error_errno(err, errno, "%s: SEEK_DATA", src);
+            break;
+        }
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = st.st_size;
+        for (off_t p = data; rc == 0 && p < hole;) {
+            size_t n = (size_t)(hole - p < COPY_CHUNK ? hole - p : COPY_CHUNK);
+            ssize_t r = pread(in, buf, n, p);
+            if (r <= 0) {
+                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+                break;
+            }
+            rc = fs_pwrite_all(fd, buf, (size_t)r, offset + (uint64_t)p, what, err);
+            p += r;
+        }
+        pos = hole;
+    }
+    free(buf);
+    close(in);
+    return rc;
+}
+
+static int write_esp(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size, int fd,
+                     const char *what, uint64_t offset, struct error *err)
+{
+    if (plan->bootloader == DISK_IMAGE_GRUB)
+        return error_set(err, ERROR_INPUT,
+                         "%s: GRUB disk images are not built by airfactory yet; set customization.bootloader: sd-boot "
+                         "in the schematic (Talos >= 1.10)",
+                         what);
+    if (!in->sdboot_path || !fs_exists(in->sdboot_path))
+        return error_set(err, ERROR_INPUT, "%s: systemd-boot EFI binary %s is missing from the imager", what,
+                         in->sdboot_path ? in->sdboot_path : "(none)");
+    static const char loader_conf[] = "# systemd-boot configuration\n\ntimeout 10\n";
+    char *uki_name = xasprintf("EFI/Linux/Talos-%s.efi", in->talos_version);
+    const char *boot_name = strcmp(in->arch, "arm64") == 0 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
+    struct fat_file files[3] = {
+        {.path = boot_name, .source = in->sdboot_path},
+        {.path = uki_name, .source = in->uki_path},
+        {.path = "loader/loader.conf", .data = loader_conf, .size = sizeof loader_conf - 1},
+    };
+    struct fat_options fo = {.size = size, .label = "EFI", .serial = FAT_INVARIANT_SERIAL, .mtime = in->mtime};
+    char *tmp = xasprintf("%s/disk-esp-%ld.img", in->work_dir, (long)getpid());
+    int rc = fat_image_write(tmp, &fo, files, 3, err);
+    if (rc == 0)
+        rc = copy_sparse_into(tmp, fd, what, offset, size, err);
+    unlink(tmp);
+    free(tmp);
+    free(uki_name);
+    return rc == 0 ? 0 : error_prefix(err, "EFI partition: ");
+}
+
+int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
+                         const char *what, struct error *err)
+{
+    if (plan->bootloader == DISK_IMAGE_DUAL_BOOT)
+        return error_set(err, ERROR_INPUT,
+                         "%s: dual-boot (UEFI + BIOS GRUB) disk images are not built by airfactory yet; set "
+                         "customization.bootloader: sd-boot in the schematic for a UEFI-only image",
+                         what);
+    if (ftruncate(fd, (off_t)plan->disk_size) != 0)
+        return error_errno(err, errno, "%s: extending to %" PRIu64 " bytes", what, plan->disk_size);
+    struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
+    uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
+    memset(parts, 0, sizeof parts);
+    for (size_t i = 0; i < plan->partition_count; i++) {
+        const struct disk_image_partition *d = &plan->partitions[i];
+        snprintf(parts[i].name, sizeof parts[i].name, "%s", d->name);
+        const char *type = !strcmp(d->name, "EFI")    ? GPT_TYPE_EFI
+                           : !strcmp(d->name, "BIOS") ? GPT_TYPE_BIOS
+                                                      : GPT_TYPE_LINUX;
+        if (gpt_guid_parse(type, parts[i].type) != 0)
+            return error_set(err, ERROR_RUNTIME, "gpt type %s", type);
+        gpt_guid_from_label(d->name, parts[i].guid);
+        if (!strcmp(d->name, "BIOS"))
+            parts[i].attributes = GPT_ATTR_LEGACY_BIOS_BOOTABLE;
+        sizes[i] = d->size;
+    }
+    struct gpt_table t = {.partitions = parts, .count = plan->partition_count};
+    gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t.disk_guid);
+    if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0 || gpt_write(fd, what, &t, err) != 0)
+        return -1;
+    for (size_t i = 0; i < plan->partition_count; i++) {
+        uint64_t off = parts[i].first_lba * plan->sector_size;
+        if (!strcmp(parts[i].name, "EFI")) {
+            if (write_esp(plan, in, sizes[i], fd, what, off, err) != 0)
+                return -1;
+        } else if (!strcmp(parts[i].name, "META")) {
+            if (meta_partition_write(fd, what, off, sizes[i], in->meta, in->meta_count, err) != 0)
+                return error_prefix(err, "META partition: ");
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ VHD (fixed) */
+
+static void be_put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtime, struct error *err)
+{
+    uint8_t f[512];
+    memset(f, 0, sizeof f);
+    memcpy(f, "conectix", 8);
+    be_put(f + 8, 2, 4);           /* features: reserved bit */
+    be_put(f + 12, 0x00010000, 4); /* format version */
+    be_put(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
+    uint32_t vhd_epoch = 946684800u; /* 2000-01-01 */
+    be_put(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
+    memcpy(f + 28, "qem2", 4);     /* qemu-img's force_size marker: current size is exact */
+    be_put(f + 32, 0x00050003, 4);
+    memcpy(f + 36, "Wi2k", 4);
+    be_put(f + 40, size, 8);
+    be_put(f + 48, size, 8);
+    /* CHS geometry, VHD specification appendix */
+    uint64_t total = size / 512, cth;
+    unsigned spt, heads;
+    if (total > 65535ull * 16 * 255)
+        total = 65535ull * 16 * 255;
+    if (total >= 65535ull * 16 * 63) {
+        spt = 255, heads = 16, cth = total / spt;
+    } else {
+        spt = 17, cth = total / spt;
+        heads = (unsigned)((cth + 1023) / 1024);
+        if (heads < 4)
+            heads = 4;
+        if (cth >= heads * 1024ull || heads > 16)
+            spt = 31, heads = 16, cth = total / spt;
+        if (cth >= heads * 1024ull)
+            spt = 63, heads = 16, cth = total / spt;
+    }
+    be_put(f + 56, cth / heads, 2);
+    f[58] = (uint8_t)heads;
+    f[59] = (uint8_t)spt;
+    be_put(f + 60, 2, 4); /* fixed disk */
+    uint8_t id[16];
+    gpt_guid_from_label(GPT_TALOS_DISK_LABEL, id);
+    memcpy(f + 68, id, 16);
+    uint32_t sum = 0;
+    for (size_t i = 0; i < sizeof f; i++)
+        sum += f[i];
+    be_put(f + 64, ~sum, 4);
+    return fs_pwrite_all(fd, f, sizeof f, size, what, err);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static const uint8_t zero_chunk[COPY_CHUNK];
+
+/* Stream a sparse file through a compressor: data extents are read, holes are fed as zeros from
+ * a static buffer (never read from disk). */
+static int compress_sparse(int in, const char *src, uint64_t size, struct compress_writer *w, struct error *err)
+{
+    unsigned char *buf = xmalloc(COPY_CHUNK);
+    int rc = 0;
+    uint64_t pos = 0;
+    while (rc == 0 && pos < size) {
+        off_t data = lseek(in, (off_t)pos, SEEK_DATA);
+        uint64_t data_at = data < 0 ? size : (uint64_t)data;
+        if (data < 0 && errno != ENXIO) {
+            rc = error_errno(err, errno, "%s: SEEK_DATA", src);
+            break;
+        }
+        for (; rc == 0 && pos < data_at;) {
+            size_t n = (size_t)(data_at - pos < COPY_CHUNK ? data_at - pos : COPY_CHUNK);
+            rc = compress_writer_write(w, zero_chunk, n, err);
+            pos += n;
+        }
+        if (rc || pos >= size)
+            break;
+        off_t hole = lseek(in, (off_t)pos, SEEK_HOLE);
+        uint64_t hole_at = hole < 0 ? size : (uint64_t)hole;
+        if (hole_at > size)
+            hole_at = size;
+        while (rc == 0 && pos < hole_at) {
+            size_t n = (size_t)(hole_at - pos < COPY_CHUNK ? hole_at - pos : COPY_CHUNK);
+            ssize_t r = pread(in, buf, n, (off_t)pos);
+            if (r <= 0) {
+                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+                break;
+            }
+            rc = compress_writer_write(w, buf, (size_t)r, err);
+            pos += (uint64_t)r;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+static int open_temp(const char *dir, const char *tag, char **path, struct error *err)
+{
+    *path = xasprintf("%s/disk-%s-%ld.img", dir, tag, (long)getpid());
+    int fd = open(*path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        error_errno(err, errno, "%s: create", *path);
+    return fd;
+}
+
+static void close_temp(int fd, char *path)
+{
+    if (fd >= 0)
+        close(fd);
+    if (path)
+        unlink(path);
+    free(path);
+}
+
+/* raw image -> [qcow2 | vhd footer] -> [compressed stream]; each stage's last one writes the
+ * atomic output file, earlier ones write temporary files in work_dir. */
+int disk_image_build(const struct disk_image_plan *plan, const struct disk_image_inputs *in, const char *out_path,
+                     struct error *err)
+{
+    if (plan->format == DISK_IMAGE_OVA || plan->tar)
+        return error_set(err, ERROR_INPUT,
+                         "%s: %s%s disk images are not built by airfactory yet (raw, qcow2 and vhd are)", out_path,
+                         disk_image_format_name(plan->format), plan->tar ? ".tar.gz" : "");
+    uint32_t cluster = 0;
+    if (plan->format == DISK_IMAGE_QCOW2 && qcow2_cluster_size_parse(plan->format_options, &cluster, err) != 0)
+        return error_prefix(err, "%s: ", out_path);
+    struct atomic_file out;
+    if (atomic_file_open(&out, out_path, 0644, err) != 0)
+        return -1;
+    bool compress = plan->compression != COMPRESS_NONE;
+    bool qcow2 = plan->format == DISK_IMAGE_QCOW2;
+    char *raw_tmp = NULL, *q_tmp = NULL;
+    int rc = 0, raw_fd = out.fd, q_fd = -1;
+    if (compress || qcow2) {
+        raw_fd = open_temp(in->work_dir, "raw", &raw_tmp, err);
+        if (raw_fd < 0)
+            rc = -1;
+    }
+    const char *raw_what = raw_tmp ? raw_tmp : out_path;
+    uint64_t image_size = plan->disk_size;
+    if (rc == 0)
+        rc = disk_image_write_raw(plan, in, raw_fd, raw_what, err);
+    if (rc == 0 && plan->format == DISK_IMAGE_VHD) {
+        rc = disk_image_vhd_footer(raw_fd, raw_what, plan->disk_size, in->mtime, err);
+        image_size += 512;
+    }
+    int last_fd = raw_fd;
+    const char *last_what = raw_what;
+    if (rc == 0 && qcow2) {
+        if (compress) {
+            q_fd = open_temp(in->work_dir, "qcow2", &q_tmp, err);
+            if (q_fd < 0)
+                rc = -1;
+        } else
+            q_fd = out.fd;
+        if (rc == 0)
+            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, q_fd, q_tmp ? q_tmp : out_path, err);
+        struct stat st;
+        if (rc == 0 && fstat(q_fd, &st) != 0)
+            rc = error_errno(err, errno, "%s: stat", q_tmp ? q_tmp : out_path);
+        if (rc == 0)
+            image_size = (uint64_t)st.st_size;
+        last_fd = q_fd;
+        last_what = q_tmp ? q_tmp : out_path;
+    }
+    if (rc == 0 && compress) {
+        struct compress_fd_sink sink_state = {.fd = out.fd, .what = out_path};
+        struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
+        struct compress_writer *w = NULL;
+        rc = compress_writer_open(&w, &co, compress_sink_fd(&sink_state), err);
+        if (rc == 0)
+            rc = compress_sparse(last_fd, last_what, image_size, w, err);
+        if (rc == 0)
+            rc = compress_writer_finish(w, err);
+        compress_writer_free(w);
+    }
+    if (raw_tmp)
+        close_temp(raw_fd, raw_tmp);
+    if (q_tmp)
+        close_temp(q_fd, q_tmp);
+    if (rc == 0)
+        rc = atomic_file_commit(&out, err); /* cleans up after itself on failure */
+    else
+        atomic_file_abort(&out);
+    return rc == 0 ? 0 : error_prefix(err, "disk image %s: ", out_path);
+}

@@ -1,0 +1,276 @@
+/* airfactory disk — Talos disk images from plain files (the same code the build runs for
+ * PLATFORM-ARCH.raw.zst and friends), and readers for what they hold:
+ *   disk build   schematic + imager files -> UKI (disk-image command line) -> disk image
+ *   disk meta    print the META partition's values of an image
+ *   disk plan    print the partition plan for an asset name */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/cmdline.h"
+#include "airfactory/disk_image.h"
+#include "airfactory/fs.h"
+#include "airfactory/gpt.h"
+#include "airfactory/memory.h"
+#include "airfactory/meta_partition.h"
+#include "airfactory/profile.h"
+#include "airfactory/schematic.h"
+#include "airfactory/uki.h"
+#include "cli/cli.h"
+
+static int parse_u32(const char *s, const char *what, uint32_t *out, struct error *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !*s || *end || v > 0xffffffffull || s[0] == '-')
+        return error_set(err, ERROR_INPUT, "%s: \"%s\" is not a number in 0..4294967295", what, s);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static int disk_build(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"name", required_argument, NULL, 'n'},       {"talos-version", required_argument, NULL, 'v'},
+        {"schematic", required_argument, NULL, 's'},  {"secureboot", no_argument, NULL, 'S'},
+        {"stub", required_argument, NULL, 'u'},       {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},     {"sd-boot", required_argument, NULL, 'b'},
+        {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
+        {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = "--talos-version V --stub EFI --kernel VMLINUZ --initrd INITRAMFS --sd-boot EFI "
+                        "[--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
+                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] -o OUT   (the name, default OUT's file "
+                        "name, picks platform, arch, format and compression)";
+    const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
+               *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
+               *out = NULL, *disk_size_text = NULL;
+    bool secureboot = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'v': version = optarg; break;
+        case 's': schematic_path = optarg; break;
+        case 'S': secureboot = true; break;
+        case 'u': stub = optarg; break;
+        case 'k': kernel = optarg; break;
+        case 'i': initrd = optarg; break;
+        case 'b': sdboot = optarg; break;
+        case 'c': cmdline_text = optarg; break;
+        case 'm': mtime_text = optarg; break;
+        case 't': threads_text = optarg; break;
+        case 'w': work = optarg; break;
+        case 'o': out = optarg; break;
+        case 'D': disk_size_text = optarg; break;
+        default: return cli_usage("disk build", usage);
+        }
+    }
+    if (optind != argc || !version || !stub || !kernel || !initrd || !sdboot || !out)
+        return cli_usage("disk build", usage);
+    if (!name)
+        name = base_name(out);
+
+    struct error err = {0};
+    struct schematic *schematic = NULL;
+    struct profile_set *profiles = NULL;
+    struct buffer cmdline = BUFFER_INIT;
+    struct uki_profile_set uki_profiles = {0};
+    char *uki = NULL, *work_owned = NULL;
+    uint32_t mtime = 0, threads = 0;
+    const char *env = getenv("SOURCE_DATE_EPOCH");
+    int rc = 0;
+    if (mtime_text || (env && *env))
+        rc = parse_u32(mtime_text ? mtime_text : env, mtime_text ? "--mtime" : "SOURCE_DATE_EPOCH", &mtime, &err);
+    if (rc == 0 && threads_text)
+        rc = parse_u32(threads_text, "--threads", &threads, &err);
+    if (rc == 0)
+        rc = schematic_path ? schematic_load_file(schematic_path, &schematic, &err) : 0;
+    if (rc == 0 && !schematic)
+        schematic = schematic_new();
+    if (rc == 0)
+        rc = profile_set_load(&profiles, &err);
+
+    /* platform and arch from the name: "metal-amd64.raw.zst" */
+    char platform[128] = "", arch[128] = "";
+    if (rc == 0) {
+        const char *dot = strchr(name, '.');
+        size_t stem = dot ? (size_t)(dot - name) : strlen(name);
+        char buf[128];
+        snprintf(buf, sizeof buf, "%.*s", (int)stem, name);
+        size_t bl = strlen(buf);
+        if (bl > 11 && !strcmp(buf + bl - 11, "-secureboot")) {
+            buf[bl - 11] = '\0';
+            secureboot = true;
+        }
+        char *dash = strrchr(buf, '-');
+        if (!dash || dash == buf || !dot)
+            rc = error_set(&err, ERROR_INPUT, "%s: expected PLATFORM-ARCH[-secureboot].FORMAT[.COMPRESSION]", name);
+        else {
+            *dash = '\0';
+            snprintf(platform, sizeof platform, "%s", buf);
+            snprintf(arch, sizeof arch, "%s", dash + 1);
+        }
+    }
+    struct disk_image_plan plan;
+    if (rc == 0)
+        rc = disk_image_plan_for(profiles, name, platform, version, arch, secureboot, schematic, &plan, &err);
+    if (rc == 0 && disk_size_text) {
+        /* an explicit size (benchmarks, custom disks); the partitions must still fit */
+        uint32_t mib = 0;
+        rc = parse_u32(disk_size_text, "--disk-size-mib", &mib, &err);
+        if (rc == 0)
+            plan.disk_size = (uint64_t)mib << 20;
+    }
+    if (rc == 0) {
+        if (cmdline_text)
+            buffer_append(&cmdline, cmdline_text, strlen(cmdline_text));
+        else {
+            struct cmdline_request request = {.version = version, .platform = platform, .arch = arch,
+                                              .kind = CMDLINE_KIND_IMAGE, .secureboot = secureboot,
+                                              .schematic = schematic};
+            rc = cmdline_build(profiles, &request, &cmdline, &err);
+        }
+    }
+    if (rc == 0 && !work) {
+        work_owned = xstrdup(out);
+        char *slash = strrchr(work_owned, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(work_owned, strlen(work_owned) + 1, ".");
+        work = work_owned;
+    }
+    if (rc == 0) {
+        uki_profiles_for(&uki_profiles, version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+        struct uki_options o = {.stub_path = stub, .kernel_path = kernel, .initrd_path = initrd,
+                                .cmdline = buffer_cstr(&cmdline), .talos_version = version,
+                                .profiles = uki_profiles.profiles, .profile_count = uki_profiles.count,
+                                .timestamp = mtime};
+        uki = xasprintf("%s/disk-uki-%ld.efi", work, (long)getpid());
+        rc = uki_build(&o, uki, &err);
+    }
+    if (rc == 0) {
+        struct meta_value meta[256];
+        size_t meta_count = 0;
+        disk_image_meta_values(&plan, schematic, meta, &meta_count);
+        struct disk_image_inputs in = {.talos_version = version, .arch = arch, .sdboot_path = sdboot, .uki_path = uki,
+                                       .meta = meta, .meta_count = meta_count, .mtime = mtime,
+                                       .threads = (int)threads, .work_dir = work};
+        rc = disk_image_build(&plan, &in, out, &err);
+    }
+    if (uki)
+        unlink(uki);
+    free(uki);
+    free(work_owned);
+    uki_profile_set_free(&uki_profiles);
+    buffer_free(&cmdline);
+    profile_set_free(profiles);
+    schematic_free(schematic);
+    return rc == 0 ? 0 : cli_report(&err);
+}
+
+static int disk_plan(int argc, char **argv)
+{
+    const char *usage = "NAME TALOS_VERSION [SCHEMATIC]   e.g. metal-amd64.raw.zst v1.11.3";
+    if (argc != 3 && argc != 4)
+        return cli_usage("disk plan", usage);
+    struct error err = {0};
+    struct schematic *s = NULL;
+    struct profile_set *profiles = NULL;
+    int rc = argc == 4 ? schematic_load_file(argv[3], &s, &err) : 0;
+    if (rc == 0)
+        rc = profile_set_load(&profiles, &err);
+    char platform[64] = "", arch[16] = "";
+    bool sb = strstr(argv[1], "-secureboot.") != NULL;
+    if (rc == 0 && sscanf(argv[1], "%63[^-]-%15[a-z0-9]", platform, arch) != 2)
+        rc = error_set(&err, ERROR_INPUT, "%s: expected PLATFORM-ARCH.FORMAT", argv[1]);
+    struct disk_image_plan p;
+    if (rc == 0)
+        rc = disk_image_plan_for(profiles, argv[1], platform, argv[2], arch, sb, s, &p, &err);
+    if (rc == 0) {
+        printf("bootloader %s\ndisk_size %llu\nsector_size %u\nformat %s\nformat_options %s\ncompression %s\n",
+               disk_image_bootloader_name(p.bootloader), (unsigned long long)p.disk_size, p.sector_size,
+               disk_image_format_name(p.format), p.format_options, compress_kind_name(p.compression));
+        for (size_t i = 0; i < p.partition_count; i++)
+            printf("partition %s %llu\n", p.partitions[i].name, (unsigned long long)p.partitions[i].size);
+    }
+    profile_set_free(profiles);
+    schematic_free(s);
+    return rc == 0 ? 0 : cli_report(&err);
+}
+
+/* META values of a raw image: "0xKEY=VALUE" per line (values printed as they are). */
+static int disk_meta(int argc, char **argv)
+{
+    const char *usage = "[--sector-size 512|4096] RAW_IMAGE";
+    uint32_t ss = 512;
+    int i = 1;
+    struct error err = {0};
+    if (argc == 4 && !strcmp(argv[1], "--sector-size")) {
+        if (parse_u32(argv[2], "--sector-size", &ss, &err) != 0)
+            return cli_report(&err);
+        i = 3;
+    }
+    if (argc != i + 1)
+        return cli_usage("disk meta", usage);
+    int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error_errno(&err, errno, "%s: open", argv[i]);
+        return cli_report(&err);
+    }
+    struct stat st;
+    struct gpt_table t = {0};
+    int rc = fstat(fd, &st) == 0 ? gpt_read(fd, argv[i], ss, (uint64_t)st.st_size, &t, &err)
+                                 : error_errno(&err, errno, "%s: stat", argv[i]);
+    const struct gpt_partition *meta = NULL;
+    for (size_t k = 0; rc == 0 && k < t.count; k++)
+        if (!strcmp(t.partitions[k].name, "META"))
+            meta = &t.partitions[k];
+    if (rc == 0 && !meta)
+        rc = error_set(&err, ERROR_INPUT, "%s: no META partition", argv[i]);
+    if (rc == 0) {
+        uint8_t *block = NULL;
+        struct meta_value *v = NULL;
+        size_t n = 0;
+        rc = meta_partition_read(fd, argv[i], meta->first_lba * ss, (meta->last_lba - meta->first_lba + 1) * ss,
+                                 &block, &v, &n, &err);
+        for (size_t k = 0; rc == 0 && k < n; k++)
+            printf("0x%x=%.*s\n", v[k].key, (int)v[k].len, v[k].value);
+        free(v);
+        free(block);
+    }
+    gpt_table_free(&t);
+    close(fd);
+    return rc == 0 ? 0 : cli_report(&err);
+}
+
+int cmd_disk(int argc, char **argv)
+{
+    const char *usage = "build|plan|meta ...";
+    if (argc < 2)
+        return cli_usage("disk", usage);
+    if (!strcmp(argv[1], "build"))
+        return disk_build(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "plan"))
+        return disk_plan(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "meta"))
+        return disk_meta(argc - 1, argv + 1);
+    return cli_usage("disk", usage);
+}
