@@ -166,7 +166,8 @@ static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *p
     while ((de = readdir(d)) != NULL) {
         char *p = path_join(src, de->d_name);
         struct stat st;
-        if (de->d_name[0] != '.' && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* eltorito.img is ours (built from load.cfg), never a stale one from the source dir */
+        if (de->d_name[0] != '.' && strcmp(de->d_name, "eltorito.img") && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
             names = xrealloc(names, (n + 1) * sizeof *names);
             names[n++] = xstrdup(de->d_name);
         }
