@@ -470,6 +470,31 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
+/* The model's UKI for one output: the imager's systemd-stub + kernel + this model's initramfs + the
+ * given command line, with Talos' profiles for that kind of output (one place for every caller:
+ * UKI, ISO, disk image and installer assets). */
+static int model_uki(struct model *m, const char *cmdline, enum uki_output output, const char *out_path,
+                     struct error *err)
+{
+    if (model_initramfs(m, err) != 0)
+        return -1;
+    struct uki_profile_set profiles;
+    uki_profiles_for(&profiles, m->version, output, cmdline);
+    struct uki_options o = {
+        .stub_path = m->imager.stub,
+        .kernel_path = m->imager.vmlinuz,
+        .initrd_path = m->initramfs_path,
+        .cmdline = cmdline,
+        .talos_version = m->version,
+        .profiles = profiles.profiles,
+        .profile_count = profiles.count,
+        .timestamp = m->f->epoch,
+    };
+    int rc = uki_build(&o, out_path, err);
+    uki_profile_set_free(&profiles);
+    return rc;
+}
+
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
 static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
@@ -562,21 +587,8 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         buffer_free(&cmdline);
         return -1;
     }
-    struct uki_profile_set profiles;
-    uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
-    struct uki_options o = {
-        .stub_path = m->imager.stub,
-        .kernel_path = m->imager.vmlinuz,
-        .initrd_path = m->initramfs_path,
-        .cmdline = buffer_cstr(&cmdline),
-        .talos_version = m->version,
-        .profiles = profiles.profiles,
-        .profile_count = profiles.count,
-        .timestamp = f->epoch,
-    };
     char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
-    int rc = uki_build(&o, uki, err);
-    uki_profile_set_free(&profiles);
+    int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
     buffer_free(&cmdline);
     struct meta_value meta[256];
     size_t meta_count = 0;
@@ -705,22 +717,8 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         struct buffer cmdline = BUFFER_INIT;
         if (rc == 0)
             rc = model_cmdline(m, &metal, CMDLINE_KIND_INSTALLER, &cmdline, err);
-        if (rc == 0) {
-            struct uki_profile_set profiles;
-            uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
-            struct uki_options o = {
-                .stub_path = m->imager.stub,
-                .kernel_path = m->imager.vmlinuz,
-                .initrd_path = m->initramfs_path,
-                .cmdline = buffer_cstr(&cmdline),
-                .talos_version = m->version,
-                .profiles = profiles.profiles,
-                .profile_count = profiles.count,
-                .timestamp = f->epoch,
-            };
-            rc = uki_build(&o, uki, err);
-            uki_profile_set_free(&profiles);
-        }
+        if (rc == 0)
+            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
         buffer_free(&cmdline);
         files[0] = (struct installer_file){p_boot, m->imager.systemd_boot};
         files[1] = (struct installer_file){p_uki, uki};
@@ -801,21 +799,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             buffer_free(&cmdline);
             return -1;
         }
-        struct uki_profile_set profiles;
-        uki_profiles_for(&profiles, m->version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
-        struct uki_options o = {
-            .stub_path = m->imager.stub,
-            .kernel_path = m->imager.vmlinuz,
-            .initrd_path = m->initramfs_path,
-            .cmdline = buffer_cstr(&cmdline),
-            .talos_version = m->version,
-            .profiles = profiles.profiles,
-            .profile_count = profiles.count,
-            .timestamp = f->epoch,
-        };
         char *out = path_join(scratch, path);
-        int rc = uki_build(&o, out, err);
-        uki_profile_set_free(&profiles);
+        int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
         buffer_free(&cmdline);
         if (rc == 0)
             rc = add_built_file(m, path, out, true, cache_key, err);
@@ -828,7 +813,6 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         struct buffer cmdline = BUFFER_INIT;
         struct iso_options o = {0};
         char *grub = NULL, *uki = NULL, *out = NULL;
-        struct uki_profile_set profiles = {0};
         int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
         if (rc == 0)
             rc = model_initramfs(m, err);
@@ -838,19 +822,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = -1;
         if (rc == 0 && o.layout != ISO_GRUB) {
             /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
-            uki_profiles_for(&profiles, m->version, UKI_FOR_ISO, buffer_cstr(&cmdline));
-            struct uki_options u = {
-                .stub_path = m->imager.stub,
-                .kernel_path = m->imager.vmlinuz,
-                .initrd_path = m->initramfs_path,
-                .cmdline = buffer_cstr(&cmdline),
-                .talos_version = m->version,
-                .profiles = profiles.profiles,
-                .profile_count = profiles.count,
-                .timestamp = f->epoch,
-            };
             uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
-            rc = uki_build(&u, uki, err);
+            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_ISO, uki, err);
         }
         if (rc == 0) {
             o.kernel_path = m->imager.vmlinuz;
@@ -868,7 +841,6 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = add_built_file(m, path, out, true, cache_key, err);
         if (uki)
             unlink(uki);
-        uki_profile_set_free(&profiles);
         free(uki);
         free(out);
         free(grub);
