@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "airfactory/digest.h"
+#include "airfactory/disk_archive.h"
 #include "airfactory/fat.h"
 #include "airfactory/fs.h"
 #include "airfactory/gpt.h"
@@ -419,15 +420,13 @@ static void close_temp(int fd, char *path)
     free(path);
 }
 
-/* raw image -> [qcow2 | vhd footer] -> [compressed stream]; each stage's last one writes the
- * atomic output file, earlier ones write temporary files in work_dir. */
+/* The output pipeline: raw image [+ vhd footer] -> [qcow2 | ova] -> [sparse tar] -> [compressed
+ * stream] -> out_path. A stage that is last writes into the atomic output (through the
+ * compressor when there is one); the stages before it write temporary files in work_dir, so
+ * the next one can seek over holes and know sizes before it writes a header. */
 int disk_image_build(const struct disk_image_plan *plan, const struct disk_image_inputs *in, const char *out_path,
                      struct error *err)
 {
-    if (plan->format == DISK_IMAGE_OVA || plan->tar)
-        return error_set(err, ERROR_INPUT,
-                         "%s: %s%s disk images are not built by airfactory yet (raw, qcow2 and vhd are)", out_path,
-                         disk_image_format_name(plan->format), plan->tar ? ".tar.gz" : "");
     uint32_t cluster = 0;
     if (plan->format == DISK_IMAGE_QCOW2 && qcow2_cluster_size_parse(plan->format_options, &cluster, err) != 0)
         return error_prefix(err, "%s: ", out_path);
@@ -435,10 +434,20 @@ int disk_image_build(const struct disk_image_plan *plan, const struct disk_image
     if (atomic_file_open(&out, out_path, 0644, err) != 0)
         return -1;
     bool compress = plan->compression != COMPRESS_NONE;
-    bool qcow2 = plan->format == DISK_IMAGE_QCOW2;
-    char *raw_tmp = NULL, *q_tmp = NULL;
-    int rc = 0, raw_fd = out.fd, q_fd = -1;
-    if (compress || qcow2) {
+    bool converted = plan->format == DISK_IMAGE_QCOW2 || plan->format == DISK_IMAGE_OVA;
+    bool streamed_after_raw = compress || plan->tar; /* the raw (or converted) file is read back */
+    char *raw_tmp = NULL, *conv_tmp = NULL;
+    int rc = 0, raw_fd = out.fd, conv_fd = -1;
+    struct compress_fd_sink fd_sink = {.fd = out.fd, .what = out_path};
+    struct compress_writer *w = NULL;
+    struct compress_sink sink = compress_sink_fd(&fd_sink);
+    if (compress) {
+        struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
+        rc = compress_writer_open(&w, &co, compress_sink_fd(&fd_sink), err);
+        if (rc == 0)
+            sink = compress_writer_sink(w);
+    }
+    if (rc == 0 && (converted || streamed_after_raw)) {
         raw_fd = open_temp(in->work_dir, "raw", &raw_tmp, err);
         if (raw_fd < 0)
             rc = -1;
@@ -453,38 +462,50 @@ int disk_image_build(const struct disk_image_plan *plan, const struct disk_image
     }
     int last_fd = raw_fd;
     const char *last_what = raw_what;
-    if (rc == 0 && qcow2) {
-        if (compress) {
-            q_fd = open_temp(in->work_dir, "qcow2", &q_tmp, err);
-            if (q_fd < 0)
+    bool done = !converted && !streamed_after_raw; /* the raw image was the output */
+    if (rc == 0 && converted) {
+        const char *conv_what = out_path;
+        if (plan->tar) { /* the converted file is itself archived: stage it */
+            conv_fd = open_temp(in->work_dir, disk_image_format_name(plan->format), &conv_tmp, err);
+            if (conv_fd < 0)
                 rc = -1;
-        } else
-            q_fd = out.fd;
-        if (rc == 0)
-            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, q_fd, q_tmp ? q_tmp : out_path, err);
+            conv_what = conv_tmp;
+        } else if (plan->format == DISK_IMAGE_QCOW2 && compress) {
+            conv_fd = open_temp(in->work_dir, "qcow2", &conv_tmp, err); /* qcow2 writes by offset */
+            if (conv_fd < 0)
+                rc = -1;
+            conv_what = conv_tmp;
+        } else {
+            conv_fd = out.fd; /* qcow2 uncompressed, or the OVA through the compressor */
+            done = true;
+        }
+        struct compress_fd_sink conv_sink_state = {.fd = conv_fd, .what = conv_what};
+        struct compress_sink conv_sink = conv_fd == out.fd ? sink : compress_sink_fd(&conv_sink_state);
+        if (rc == 0 && plan->format == DISK_IMAGE_QCOW2)
+            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, conv_fd, conv_what, err);
+        else if (rc == 0)
+            rc = disk_archive_write_ova(raw_fd, raw_what, plan->disk_size, in->mtime, in->work_dir, conv_sink, err);
         struct stat st;
-        if (rc == 0 && fstat(q_fd, &st) != 0)
-            rc = error_errno(err, errno, "%s: stat", q_tmp ? q_tmp : out_path);
+        if (rc == 0 && fstat(conv_fd, &st) != 0)
+            rc = error_errno(err, errno, "%s: stat", conv_what);
         if (rc == 0)
             image_size = (uint64_t)st.st_size;
-        last_fd = q_fd;
-        last_what = q_tmp ? q_tmp : out_path;
+        last_fd = conv_fd;
+        last_what = conv_what;
     }
-    if (rc == 0 && compress) {
-        struct compress_fd_sink sink_state = {.fd = out.fd, .what = out_path};
-        struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
-        struct compress_writer *w = NULL;
-        rc = compress_writer_open(&w, &co, compress_sink_fd(&sink_state), err);
-        if (rc == 0)
+    if (rc == 0 && !done) {
+        if (plan->tar) /* GCP: `tar --sparse ... disk.raw | pigz` */
+            rc = disk_archive_write_sparse_tar(last_fd, last_what, image_size, "disk.raw", in->mtime, sink, err);
+        else
             rc = compress_sparse(last_fd, last_what, image_size, w, err);
-        if (rc == 0)
-            rc = compress_writer_finish(w, err);
-        compress_writer_free(w);
     }
+    if (rc == 0 && w)
+        rc = compress_writer_finish(w, err);
+    compress_writer_free(w);
     if (raw_tmp)
         close_temp(raw_fd, raw_tmp);
-    if (q_tmp)
-        close_temp(q_fd, q_tmp);
+    if (conv_tmp)
+        close_temp(conv_fd, conv_tmp);
     if (rc == 0)
         rc = atomic_file_commit(&out, err); /* cleans up after itself on failure */
     else
