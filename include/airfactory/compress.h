@@ -55,6 +55,13 @@ struct compress_writer;
 int compress_writer_open(struct compress_writer **out, const struct compress_options *opts,
                          struct compress_sink sink, struct error *err);
 int compress_writer_write(struct compress_writer *w, const void *data, size_t len, struct error *err);
+/* n zero bytes, cheaply: a long run ends the current frame (zstd) / stream (xz) / member (gzip)
+ * and is written as its own frame built without running the compressor over it (RLE blocks;
+ * a cached block of zeros repeated). The file still decodes to the same bytes with zstd, xz,
+ * gzip (they decode concatenated frames), but it is not byte-identical to writing the zeros with
+ * compress_writer_write. Callers pick the runs by content (disk images: >= 16 MiB), so the
+ * output stays deterministic. COMPRESS_NONE writes the zeros. */
+int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct error *err);
 /* End the stream (trailer, checksums). The writer must still be freed. */
 int compress_writer_finish(struct compress_writer *w, struct error *err);
 void compress_writer_free(struct compress_writer *w);

@@ -362,42 +362,83 @@ int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtim
 
 static const uint8_t zero_chunk[COPY_CHUNK];
 
-/* Stream a sparse file through a compressor: data extents are read, holes are fed as zeros from
- * a static buffer (never read from disk). */
-static int compress_sparse(int in, const char *src, uint64_t size, struct compress_writer *w, struct error *err)
+/* Zero runs of at least this many bytes (whole 1 MiB blocks) skip the compressor
+ * (compress_writer_write_zeros); shorter ones are compressed like data.
+ * Not for zstd: libzstd already turns all-zero blocks into RLE blocks cheaply (measured: an
+ * 8 GiB aws image costs 8.9 s CPU with the zeros compressed, 8.4 s without; the time is the
+ * ~20 MiB of UKI at level 18), so zstd output stays one frame, byte-identical to before. xz and
+ * gzip spend their match finders on every zero byte (xz -0 of metal: 11.8 s -> 3.2 s CPU). */
+#define ZERO_RUN_MIN (16ull * MIB)
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static int flush_zeros(struct compress_writer *w, bool fast_zeros, uint64_t n, struct error *err)
+{
+    if (fast_zeros && n >= ZERO_RUN_MIN)
+        return compress_writer_write_zeros(w, n, err);
+    for (uint64_t left = n; left;) {
+        size_t k = (size_t)(left < COPY_CHUNK ? left : COPY_CHUNK);
+        if (compress_writer_write(w, zero_chunk, k, err) != 0)
+            return -1;
+        left -= k;
+    }
+    return 0;
+}
+
+/* Stream a sparse file through a compressor in 1 MiB blocks. A block is zero by its content
+ * (blocks in holes are known to be zero and never read), so which runs skip the compressor does
+ * not depend on how the file system stored the image: the output is reproducible anywhere. */
+static int compress_sparse(int in, const char *src, uint64_t size, struct compress_writer *w, bool fast_zeros,
+                           struct error *err)
 {
     unsigned char *buf = xmalloc(COPY_CHUNK);
     int rc = 0;
-    uint64_t pos = 0;
+    uint64_t pos = 0, zeros = 0, next_data = 0;
     while (rc == 0 && pos < size) {
-        off_t data = lseek(in, (off_t)pos, SEEK_DATA);
-        uint64_t data_at = data < 0 ? size : (uint64_t)data;
-        if (data < 0 && errno != ENXIO) {
-            rc = error_errno(err, errno, "%s: SEEK_DATA", src);
-            break;
-        }
-        for (; rc == 0 && pos < data_at;) {
-            size_t n = (size_t)(data_at - pos < COPY_CHUNK ? data_at - pos : COPY_CHUNK);
-            rc = compress_writer_write(w, zero_chunk, n, err);
-            pos += n;
-        }
-        if (rc || pos >= size)
-            break;
-        off_t hole = lseek(in, (off_t)pos, SEEK_HOLE);
-        uint64_t hole_at = hole < 0 ? size : (uint64_t)hole;
-        if (hole_at > size)
-            hole_at = size;
-        while (rc == 0 && pos < hole_at) {
-            size_t n = (size_t)(hole_at - pos < COPY_CHUNK ? hole_at - pos : COPY_CHUNK);
-            ssize_t r = pread(in, buf, n, (off_t)pos);
-            if (r <= 0) {
-                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+        if (next_data < pos) {
+            off_t data = lseek(in, (off_t)pos, SEEK_DATA);
+            if (data < 0 && errno != ENXIO) {
+                rc = error_errno(err, errno, "%s: SEEK_DATA", src);
                 break;
             }
-            rc = compress_writer_write(w, buf, (size_t)r, err);
-            pos += (uint64_t)r;
+            next_data = data < 0 ? size : (uint64_t)data;
         }
+        uint64_t block_end = pos + COPY_CHUNK < size ? pos + COPY_CHUNK : size;
+        if (next_data >= block_end) { /* whole blocks in a hole */
+            uint64_t hole_end = next_data / COPY_CHUNK * COPY_CHUNK;
+            if (hole_end < block_end)
+                hole_end = block_end;
+            if (hole_end > size)
+                hole_end = size;
+            zeros += hole_end - pos;
+            pos = hole_end;
+            continue;
+        }
+        size_t n = (size_t)(block_end - pos);
+        for (size_t got = 0; rc == 0 && got < n;) {
+            ssize_t r = pread(in, buf + got, n - got, (off_t)(pos + got));
+            if (r <= 0)
+                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+            else
+                got += (size_t)r;
+        }
+        if (rc)
+            break;
+        if (all_zero(buf, n)) {
+            zeros += n;
+        } else {
+            rc = flush_zeros(w, fast_zeros, zeros, err);
+            zeros = 0;
+            if (rc == 0)
+                rc = compress_writer_write(w, buf, n, err);
+        }
+        pos = block_end;
     }
+    if (rc == 0)
+        rc = flush_zeros(w, fast_zeros, zeros, err);
     free(buf);
     return rc;
 }
@@ -497,7 +538,7 @@ int disk_image_build(const struct disk_image_plan *plan, const struct disk_image
         if (plan->tar) /* GCP: `tar --sparse ... disk.raw | pigz` */
             rc = disk_archive_write_sparse_tar(last_fd, last_what, image_size, "disk.raw", in->mtime, sink, err);
         else
-            rc = compress_sparse(last_fd, last_what, image_size, w, err);
+            rc = compress_sparse(last_fd, last_what, image_size, w, plan->compression != COMPRESS_ZSTD, err);
     }
     if (rc == 0 && w)
         rc = compress_writer_finish(w, err);

@@ -187,6 +187,67 @@ static void corrupt_and_truncated_streams_are_input_errors(void)
     }
 }
 
+/* compress_writer_write_zeros: data, a long zero run (own frame/stream/member, not compressed),
+ * data, zeros at the end, an odd-sized run, and a file that is only zeros: the zstd, xz and gzip
+ * tools decode each file to exactly the bytes written, and verify the checksums (zstd's XXH64,
+ * xz's CRC32s and index, gzip's CRC32/ISIZE). */
+static void zero_runs_decode_with_the_tools(void)
+{
+    char *dir = bt_scratch();
+    size_t dn = 300000;
+    unsigned char *data = xmalloc(dn);
+    bt_fill(data, dn, 11, 1);
+    static const uint64_t runs[] = {(64ull << 20) + 12345, 3, (1ull << 20) + 7};
+    char *expected = xasprintf("%s/expected", dir);
+    /* the expected plain bytes: data, run0, data, run1, data, run2 */
+    FILE *f = fopen(expected, "wb");
+    CHECK(f != NULL);
+    for (size_t r = 0; f && r < 3; r++) {
+        CHECK_INT((int)fwrite(data, 1, dn, f), (int)dn);
+        CHECK_INT(fseeko(f, (off_t)runs[r], SEEK_CUR), 0);
+    }
+    if (f) {
+        CHECK_INT(ftruncate(fileno(f), ftello(f)), 0);
+        fclose(f);
+    }
+    enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP, COMPRESS_NONE};
+    const char *tools[] = {"zstd -q -dc", "xz -dc", "gzip -dc", "cat"};
+    for (size_t k = 0; k < 4; k++) {
+        struct buffer c = BUFFER_INIT, z = BUFFER_INIT;
+        struct compress_options o = {kinds[k], kinds[k] == COMPRESS_XZ ? 0 : 3, false, 2};
+        struct compress_writer *w;
+        struct error err = {0};
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&c), &err), 0);
+        for (size_t r = 0; r < 3; r++) {
+            CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+            CHECK_INT(compress_writer_write_zeros(w, runs[r], &err), 0);
+        }
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        CHECK(compress_writer_bytes_in(w) == 3 * dn + runs[0] + runs[1] + runs[2]);
+        compress_writer_free(w);
+        if (kinds[k] != COMPRESS_NONE)
+            CHECK(c.len < (4u << 20)); /* the 64 MiB run did not turn into 64 MiB */
+        char *file = xasprintf("%s/out.%zu", dir, k);
+        bt_write(file, c.data, c.len);
+        CHECK_INT(bt_run(NULL, "%s '%s' | cmp - '%s'", tools[k], file, expected), 0);
+        /* only zeros: one frame/stream/member and nothing else */
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&z), &err), 0);
+        CHECK_INT(compress_writer_write_zeros(w, 5000000, &err), 0);
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        compress_writer_free(w);
+        bt_write(file, z.data, z.len);
+        CHECK_INT(bt_run(NULL, "%s '%s' | cmp - /dev/zero 2>&1 | grep -q 'EOF on -'", tools[k], file), 0);
+        CHECK_INT(bt_run(NULL, "test $(%s '%s' | wc -c) = 5000000", tools[k], file), 0);
+        buffer_free(&c);
+        buffer_free(&z);
+        free(file);
+    }
+    free(expected);
+    free(data);
+    bt_remove(dir);
+    free(dir);
+}
+
 static void kinds_have_names(void)
 {
     enum compress_kind k;
@@ -211,6 +272,7 @@ int main(void)
     RUN(output_does_not_depend_on_threads);
     RUN(stream_details_match_what_the_kernel_and_tools_need);
     RUN(corrupt_and_truncated_streams_are_input_errors);
+    RUN(zero_runs_decode_with_the_tools);
     RUN(kinds_have_names);
     return TEST_MAIN_END();
 }
