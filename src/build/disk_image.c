@@ -252,7 +252,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
     };
     struct fat_options fo = {.size = size, .label = "EFI", .serial = FAT_INVARIANT_SERIAL, .mtime = in->mtime};
     char *tmp = xasprintf("%s/disk-esp-%ld.img", in->work_dir, (long)getpid());
-    int rc = fat_image_write(tmp, &fo, files, 3, err);
+    int rc = fat_image_write_sectors(tmp, &fo, plan->sector_size, files, 3, err); /* mkfs.vfat -S on 4Kn */
     if (rc == 0)
         rc = copy_sparse_into(tmp, fd, what, offset, size, err);
     unlink(tmp);

@@ -51,15 +51,16 @@ static int disk_build(int argc, char **argv)
         {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
         {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0},
+        {"sector-size", required_argument, NULL, 'z'}, {NULL, 0, NULL, 0},
     };
     const char *usage = "--talos-version V --stub EFI --kernel VMLINUZ --initrd INITRAMFS --sd-boot EFI "
                         "[--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
-                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] -o OUT   (the name, default OUT's file "
-                        "name, picks platform, arch, format and compression)";
+                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   (the "
+                        "name, default OUT's file name, picks platform, arch, format and compression; --sector-size "
+                        "overrides the schematic's diskImage.sectorSize)";
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
                *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
-               *out = NULL, *disk_size_text = NULL;
+               *out = NULL, *disk_size_text = NULL, *sector_text = NULL;
     bool secureboot = false;
     int c;
     optind = 1;
@@ -79,6 +80,7 @@ static int disk_build(int argc, char **argv)
         case 'w': work = optarg; break;
         case 'o': out = optarg; break;
         case 'D': disk_size_text = optarg; break;
+        case 'z': sector_text = optarg; break;
         default: return cli_usage("disk build", usage);
         }
     }
@@ -104,6 +106,14 @@ static int disk_build(int argc, char **argv)
         rc = schematic_path ? schematic_load_file(schematic_path, &schematic, &err) : 0;
     if (rc == 0 && !schematic)
         schematic = schematic_new();
+    if (rc == 0 && sector_text) {
+        /* as if the schematic said customization.diskImage.sectorSize (Talos' metal-4k profile);
+         * the plan checks the value */
+        uint32_t ss = 0;
+        rc = parse_u32(sector_text, "--sector-size", &ss, &err);
+        if (rc == 0)
+            schematic->sector_size = ss;
+    }
     if (rc == 0)
         rc = profile_set_load(&profiles, &err);
 
