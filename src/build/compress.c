@@ -32,7 +32,19 @@ struct compress_writer {
     bool restart;
     int xz_preset;
     int xz_threads;
-    uint8_t *xz_zero_block; /* cached .xz block of XZ_ZERO_BLOCK zero bytes */
+    /* xz is written as ONE stream assembled here: the blocks come from the multi-threaded
+     * encoder (its stream header, index and footer are dropped, see xz_splice_feed) or, for
+     * zero runs, from a cached block; the index and footer are rebuilt from the blocks. The
+     * bytes equal the encoder's own stream, and zero runs need not go through it. */
+    uint64_t xz_block_size;  /* the encoder's block size for the preset */
+    lzma_index *xz_index;    /* every block of the stream, in order */
+    bool xz_header_done;
+    size_t xz_skip;          /* bytes of the current encoder's stream header still to drop */
+    bool xz_in_index;        /* the current encoder is writing its index/footer: drop */
+    size_t xz_hdr_need, xz_hdr_have;
+    uint8_t xz_hdr[1024];    /* a block header being collected */
+    uint64_t xz_body_left;   /* bytes of the current block after its header */
+    uint8_t *xz_zero_block;  /* cached block of xz_block_size zero bytes, as the encoder writes it */
     size_t xz_zero_block_len;
     lzma_vli xz_zero_block_unpadded;
     uint8_t *gz_zero_chunk; /* cached raw-deflate bytes of GZ_ZERO_CHUNK zeros, full-flushed */
@@ -74,6 +86,137 @@ static int online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 64 ? 64 : (int)n);
+}
+
+static int sink_out(struct compress_writer *w, const void *data, size_t len, struct error *err);
+
+/* A new multi-threaded encoder for the next run of data; its stream header is dropped. */
+static int xz_encoder_start(struct compress_writer *w, struct error *err)
+{
+    lzma_mt mt;
+    memset(&mt, 0, sizeof mt);
+    mt.threads = (uint32_t)w->xz_threads;
+    mt.block_size = w->xz_block_size;
+    mt.preset = (uint32_t)w->xz_preset;
+    mt.check = LZMA_CHECK_CRC32; /* the kernel's decoder rejects CRC64 */
+    w->xz = (lzma_stream)LZMA_STREAM_INIT;
+    lzma_ret r = lzma_stream_encoder_mt(&w->xz, &mt);
+    if (r != LZMA_OK)
+        return error_set(err, ERROR_RUNTIME, "xz: cannot start the encoder (liblzma error %d)", (int)r);
+    w->xz_ready = true;
+    w->xz_skip = LZMA_STREAM_HEADER_SIZE;
+    w->xz_in_index = false;
+    w->xz_hdr_need = w->xz_hdr_have = 0;
+    w->xz_body_left = 0;
+    return 0;
+}
+
+static int xz_stream_header(struct compress_writer *w, struct error *err)
+{
+    if (w->xz_header_done)
+        return 0;
+    lzma_stream_flags flags;
+    memset(&flags, 0, sizeof flags);
+    flags.version = 0;
+    flags.check = LZMA_CHECK_CRC32;
+    uint8_t h[LZMA_STREAM_HEADER_SIZE];
+    if (lzma_stream_header_encode(&flags, h) != LZMA_OK)
+        return error_set(err, ERROR_RUNTIME, "xz: cannot encode a stream header");
+    w->xz_header_done = true;
+    return sink_out(w, h, sizeof h, err);
+}
+
+/* A block header's recorded sizes (the multi-threaded encoder always records both). */
+static int xz_block_sizes(const uint8_t *header, size_t header_size, lzma_vli *unpadded, lzma_vli *uncompressed,
+                          lzma_vli *body, struct error *err)
+{
+    lzma_filter filters[LZMA_FILTERS_MAX + 1];
+    lzma_block block;
+    memset(&block, 0, sizeof block);
+    block.version = 1;
+    block.header_size = (uint32_t)header_size;
+    block.check = LZMA_CHECK_CRC32;
+    block.filters = filters;
+    lzma_ret r = lzma_block_header_decode(&block, NULL, header);
+    if (r == LZMA_OK)
+        for (size_t i = 0; filters[i].id != LZMA_VLI_UNKNOWN; i++)
+            free(filters[i].options);
+    if (r != LZMA_OK || block.compressed_size == LZMA_VLI_UNKNOWN || block.uncompressed_size == LZMA_VLI_UNKNOWN)
+        return error_set(err, ERROR_RUNTIME, "xz: the encoder wrote a block header without sizes");
+    *unpadded = lzma_block_unpadded_size(&block);
+    *uncompressed = block.uncompressed_size;
+    *body = (block.compressed_size + 3) / 4 * 4 + lzma_check_size(LZMA_CHECK_CRC32);
+    return 0;
+}
+
+/* The current encoder's output: drop its stream header, pass each block through and record it
+ * in the index, drop its index and footer (the index indicator is a 0x00 where a block header
+ * would start). */
+static int xz_splice_feed(struct compress_writer *w, const uint8_t *p, size_t len, struct error *err)
+{
+    while (len) {
+        if (w->xz_skip) {
+            size_t k = len < w->xz_skip ? len : w->xz_skip;
+            w->xz_skip -= k, p += k, len -= k;
+        } else if (w->xz_in_index) {
+            return 0;
+        } else if (w->xz_body_left) {
+            size_t k = len < w->xz_body_left ? len : (size_t)w->xz_body_left;
+            if (sink_out(w, p, k, err) != 0)
+                return -1;
+            w->xz_body_left -= k, p += k, len -= k;
+        } else {
+            if (w->xz_hdr_have == 0) {
+                if (p[0] == 0) {
+                    w->xz_in_index = true;
+                    continue;
+                }
+                w->xz_hdr_need = ((size_t)p[0] + 1) * 4;
+            }
+            size_t k = w->xz_hdr_need - w->xz_hdr_have;
+            if (k > len)
+                k = len;
+            memcpy(w->xz_hdr + w->xz_hdr_have, p, k);
+            w->xz_hdr_have += k, p += k, len -= k;
+            if (w->xz_hdr_have < w->xz_hdr_need)
+                continue;
+            lzma_vli unpadded, uncompressed, body;
+            if (xz_block_sizes(w->xz_hdr, w->xz_hdr_need, &unpadded, &uncompressed, &body, err) != 0 ||
+                xz_stream_header(w, err) != 0 || sink_out(w, w->xz_hdr, w->xz_hdr_need, err) != 0)
+                return -1;
+            if (lzma_index_append(w->xz_index, NULL, unpadded, uncompressed) != LZMA_OK)
+                return error_set(err, ERROR_RUNTIME, "xz: index append failed");
+            w->xz_body_left = body;
+            w->xz_hdr_have = 0;
+        }
+    }
+    return 0;
+}
+
+/* The end of the stream: index of every block, footer. */
+static int xz_stream_end(struct compress_writer *w, struct error *err)
+{
+    if (xz_stream_header(w, err) != 0)
+        return -1;
+    size_t isz = (size_t)lzma_index_size(w->xz_index), pos = 0;
+    uint8_t *ib = xmalloc(isz);
+    int rc = 0;
+    if (lzma_index_buffer_encode(w->xz_index, ib, &pos, isz) != LZMA_OK)
+        rc = error_set(err, ERROR_RUNTIME, "xz: cannot encode the index");
+    if (rc == 0)
+        rc = sink_out(w, ib, pos, err);
+    free(ib);
+    lzma_stream_flags flags;
+    memset(&flags, 0, sizeof flags);
+    flags.version = 0;
+    flags.check = LZMA_CHECK_CRC32;
+    flags.backward_size = isz;
+    uint8_t f[LZMA_STREAM_HEADER_SIZE];
+    if (rc == 0 && lzma_stream_footer_encode(&flags, f) != LZMA_OK)
+        rc = error_set(err, ERROR_RUNTIME, "xz: cannot encode the stream footer");
+    if (rc == 0)
+        rc = sink_out(w, f, sizeof f, err);
+    return rc;
 }
 
 int compress_writer_open(struct compress_writer **out, const struct compress_options *opts,
@@ -121,22 +264,28 @@ int compress_writer_open(struct compress_writer **out, const struct compress_opt
             free(w);
             return error_set(err, ERROR_INPUT, "xz: level %d out of range 0..9", level);
         }
-        lzma_mt mt;
-        memset(&mt, 0, sizeof mt);
-        mt.threads = (uint32_t)threads;
-        mt.block_size = 0; /* liblzma's default for the preset: independent of the thread count */
-        mt.preset = (uint32_t)level | (opts->xz_extreme ? LZMA_PRESET_EXTREME : 0);
-        mt.check = LZMA_CHECK_CRC32; /* the kernel's decoder rejects CRC64 */
-        w->xz_preset = (int)mt.preset;
+        w->xz_preset = level | (opts->xz_extreme ? (int)LZMA_PRESET_EXTREME : 0);
         w->xz_threads = threads;
-        w->xz = (lzma_stream)LZMA_STREAM_INIT;
-        lzma_ret r = lzma_stream_encoder_mt(&w->xz, &mt);
-        if (r != LZMA_OK) {
+        /* liblzma's default block size for LZMA2 (lzma2_block_size: 3 x dictionary, at least
+         * 1 MiB), made explicit because zero runs are cut at block boundaries; independent of
+         * the thread count. test_build_compress checks the bytes against liblzma's own default. */
+        lzma_options_lzma preset;
+        if (lzma_lzma_preset(&preset, (uint32_t)w->xz_preset)) {
             free(w);
-            return error_set(err, ERROR_RUNTIME, "xz: cannot start the encoder (liblzma error %d)", (int)r);
+            return error_set(err, ERROR_RUNTIME, "xz: preset %d unknown to liblzma", level);
         }
-        w->xz_ready = true;
+        w->xz_block_size = 3ull * preset.dict_size > (1ull << 20) ? 3ull * preset.dict_size : (1ull << 20);
+        w->xz_index = lzma_index_init(NULL);
+        if (!w->xz_index) {
+            free(w);
+            return error_set(err, ERROR_RUNTIME, "xz: cannot allocate an index");
+        }
         w->out_cap = OUT_CHUNK;
+        if (xz_encoder_start(w, err) != 0) {
+            lzma_index_end(w->xz_index, NULL);
+            free(w);
+            return -1;
+        }
         break;
     }
     case COMPRESS_GZIP: {
@@ -204,7 +353,7 @@ static int xz_step(struct compress_writer *w, const void *data, size_t len, lzma
         w->xz.avail_out = w->out_cap;
         lzma_ret r = lzma_code(&w->xz, action);
         size_t produced = w->out_cap - w->xz.avail_out;
-        if (sink_out(w, w->out, produced, err) != 0)
+        if (xz_splice_feed(w, w->out, produced, err) != 0)
             return -1;
         if (r == LZMA_STREAM_END)
             return 0;
@@ -233,22 +382,6 @@ static int gz_step(struct compress_writer *w, const void *data, size_t len, int 
         if (flush == Z_NO_FLUSH && w->gz.avail_in == 0)
             return 0;
     }
-}
-
-static int xz_encoder_start(struct compress_writer *w, struct error *err)
-{
-    lzma_mt mt;
-    memset(&mt, 0, sizeof mt);
-    mt.threads = (uint32_t)w->xz_threads;
-    mt.block_size = 0;
-    mt.preset = (uint32_t)w->xz_preset;
-    mt.check = LZMA_CHECK_CRC32;
-    w->xz = (lzma_stream)LZMA_STREAM_INIT;
-    lzma_ret r = lzma_stream_encoder_mt(&w->xz, &mt);
-    if (r != LZMA_OK)
-        return error_set(err, ERROR_RUNTIME, "xz: cannot start the encoder (liblzma error %d)", (int)r);
-    w->xz_ready = true;
-    return 0;
 }
 
 /* A new frame/stream/member after a zero run (zstd starts one by itself after ZSTD_e_end). */
@@ -311,6 +444,11 @@ int compress_writer_finish(struct compress_writer *w, struct error *err)
     if (w->finished)
         return 0;
     w->finished = true;
+    if (w->opts.kind == COMPRESS_XZ) {
+        if (!w->restart && xz_step(w, NULL, 0, LZMA_FINISH, err) != 0)
+            return -1;
+        return xz_stream_end(w, err);
+    }
     if (!w->frame_open && w->emitted)
         return 0; /* the last thing written was a zero run, whose frame is complete */
     switch (w->opts.kind) {
@@ -331,15 +469,14 @@ int compress_writer_finish(struct compress_writer *w, struct error *err)
  * their match finder on every byte), so a long zero run ends the current frame and is written
  * as its own frame, built here without the compressor:
  *  - zstd: a frame of RLE blocks (128 KiB each, 4 bytes each), content size and XXH64 checksum;
- *  - xz: a stream whose blocks are one cached block of 64 MiB of zeros (encoded once with the
- *    writer's preset and CRC32 check) repeated, plus a block for the remainder and the index;
+ *  - xz: no new stream; whole blocks of zeros inside the one stream are a cached copy of the
+ *    block the encoder writes for them (see struct compress_writer), so the bytes do not change;
  *  - gzip: a member whose deflate data is one cached full-flushed chunk of 1 MiB of zeros
  *    repeated, an empty final block, CRC32 (combined, not recomputed) and ISIZE.
  * Concatenated frames/streams/members are what zstd, xz and gzip decode as one file. */
 
 #define ZERO_BUF (1u << 20)
 #define ZSTD_RLE_BLOCK (128u * 1024u)
-#define XZ_ZERO_BLOCK (64ull << 20)
 #define GZ_ZERO_CHUNK ZERO_BUF
 
 static const uint8_t zero_buf[ZERO_BUF];
@@ -435,31 +572,23 @@ static int zstd_zero_frame(struct compress_writer *w, uint64_t n, struct error *
     return sink_out(w, sum, sizeof sum, err);
 }
 
-/* One .xz block (header with unknown sizes, LZMA2 data, padding, CRC32) of n zeros. */
-static int xz_zero_block(const struct compress_writer *w, uint64_t n, struct buffer *out, lzma_vli *unpadded,
-                         struct error *err)
+/* The block the encoder writes for xz_block_size zero bytes: run it once on them and take the
+ * block out of its stream (after the 12-byte header, up to the index). */
+static int xz_zero_block_cache(struct compress_writer *w, struct error *err)
 {
-    lzma_options_lzma opt;
-    if (lzma_lzma_preset(&opt, (uint32_t)w->xz_preset))
-        return error_set(err, ERROR_RUNTIME, "xz: bad preset %d", w->xz_preset);
-    lzma_filter filters[2] = {{LZMA_FILTER_LZMA2, &opt}, {LZMA_VLI_UNKNOWN, NULL}};
-    lzma_block block;
-    memset(&block, 0, sizeof block);
-    block.version = 0;
-    block.check = LZMA_CHECK_CRC32;
-    block.filters = filters;
-    block.compressed_size = LZMA_VLI_UNKNOWN;
-    block.uncompressed_size = LZMA_VLI_UNKNOWN;
-    uint8_t header[LZMA_BLOCK_HEADER_SIZE_MAX];
-    if (lzma_block_header_size(&block) != LZMA_OK || lzma_block_header_encode(&block, header) != LZMA_OK)
-        return error_set(err, ERROR_RUNTIME, "xz: cannot encode a block header");
-    buffer_append(out, header, block.header_size);
+    lzma_mt mt;
+    memset(&mt, 0, sizeof mt);
+    mt.threads = (uint32_t)w->xz_threads;
+    mt.block_size = w->xz_block_size;
+    mt.preset = (uint32_t)w->xz_preset;
+    mt.check = LZMA_CHECK_CRC32;
     lzma_stream s = LZMA_STREAM_INIT;
-    if (lzma_block_encoder(&s, &block) != LZMA_OK)
-        return error_set(err, ERROR_RUNTIME, "xz: cannot start a block encoder");
+    if (lzma_stream_encoder_mt(&s, &mt) != LZMA_OK)
+        return error_set(err, ERROR_RUNTIME, "xz: cannot start the encoder");
+    struct buffer out = BUFFER_INIT;
     uint8_t chunk[64 * 1024];
-    uint64_t left = n;
-    lzma_ret r = LZMA_OK;
+    uint64_t left = w->xz_block_size;
+    lzma_ret r;
     for (;;) {
         if (s.avail_in == 0 && left) {
             size_t take = left > ZERO_BUF ? ZERO_BUF : (size_t)left;
@@ -470,73 +599,73 @@ static int xz_zero_block(const struct compress_writer *w, uint64_t n, struct buf
         s.next_out = chunk;
         s.avail_out = sizeof chunk;
         r = lzma_code(&s, left || s.avail_in ? LZMA_RUN : LZMA_FINISH);
-        buffer_append(out, chunk, sizeof chunk - s.avail_out);
+        buffer_append(&out, chunk, sizeof chunk - s.avail_out);
         if (r != LZMA_OK)
             break;
     }
     lzma_end(&s);
-    if (r != LZMA_STREAM_END)
-        return error_set(err, ERROR_RUNTIME, "xz: block encoder failed (liblzma error %d)", (int)r);
-    *unpadded = lzma_block_unpadded_size(&block);
-    return 0;
+    int rc = 0;
+    lzma_vli unpadded = 0, uncompressed = 0, body = 0;
+    size_t header_size = out.len > LZMA_STREAM_HEADER_SIZE ? ((size_t)out.data[LZMA_STREAM_HEADER_SIZE] + 1) * 4 : 0;
+    if (r != LZMA_STREAM_END || out.len < LZMA_STREAM_HEADER_SIZE + header_size)
+        rc = error_set(err, ERROR_RUNTIME, "xz: encoding a block of zeros failed (liblzma error %d)", (int)r);
+    if (rc == 0)
+        rc = xz_block_sizes((const uint8_t *)out.data + LZMA_STREAM_HEADER_SIZE, header_size, &unpadded, &uncompressed,
+                            &body, err);
+    if (rc == 0 && (uncompressed != w->xz_block_size || LZMA_STREAM_HEADER_SIZE + header_size + body > out.len))
+        rc = error_set(err, ERROR_RUNTIME, "xz: the encoder did not write one block for one block of zeros");
+    if (rc == 0) {
+        w->xz_zero_block_len = header_size + (size_t)body;
+        w->xz_zero_block = xmalloc(w->xz_zero_block_len);
+        memcpy(w->xz_zero_block, out.data + LZMA_STREAM_HEADER_SIZE, w->xz_zero_block_len);
+        w->xz_zero_block_unpadded = unpadded;
+    }
+    buffer_free(&out);
+    return rc;
 }
 
-static int xz_zero_stream(struct compress_writer *w, uint64_t n, struct error *err)
+/* Zeros inside the one stream: up to the next block boundary through the encoder, whole blocks
+ * as the cached zero block, the rest through a new encoder (so its blocks start on the same
+ * boundaries as they would in one encoder's stream, and every byte comes out the same). */
+static int xz_zeros(struct compress_writer *w, uint64_t n, struct error *err)
 {
-    if (!w->xz_zero_block) {
-        struct buffer b = BUFFER_INIT;
-        if (xz_zero_block(w, XZ_ZERO_BLOCK, &b, &w->xz_zero_block_unpadded, err) != 0) {
-            buffer_free(&b);
+    const uint64_t bs = w->xz_block_size;
+    uint64_t head = (bs - w->bytes_in % bs) % bs;
+    if (head > n)
+        head = n;
+    for (uint64_t left = head; left;) {
+        size_t k = left > ZERO_BUF ? ZERO_BUF : (size_t)left;
+        if (compress_writer_write(w, zero_buf, k, err) != 0)
             return -1;
+        left -= k;
+    }
+    uint64_t blocks = (n - head) / bs;
+    if (blocks) {
+        if (!w->restart) { /* end the encoder: its blocks so far are complete */
+            if (xz_step(w, NULL, 0, LZMA_FINISH, err) != 0)
+                return -1;
+            w->restart = true;
         }
-        w->xz_zero_block_len = b.len;
-        w->xz_zero_block = (uint8_t *)buffer_take(&b);
+        w->frame_open = false;
+        if (!w->xz_zero_block && xz_zero_block_cache(w, err) != 0)
+            return -1;
+        if (xz_stream_header(w, err) != 0)
+            return -1;
+        for (uint64_t k = 0; k < blocks; k++) {
+            if (sink_out(w, w->xz_zero_block, w->xz_zero_block_len, err) != 0)
+                return -1;
+            if (lzma_index_append(w->xz_index, NULL, w->xz_zero_block_unpadded, bs) != LZMA_OK)
+                return error_set(err, ERROR_RUNTIME, "xz: index append failed");
+        }
+        w->bytes_in += blocks * bs;
     }
-    lzma_stream_flags flags;
-    memset(&flags, 0, sizeof flags);
-    flags.version = 0;
-    flags.check = LZMA_CHECK_CRC32;
-    uint8_t sh[LZMA_STREAM_HEADER_SIZE];
-    if (lzma_stream_header_encode(&flags, sh) != LZMA_OK)
-        return error_set(err, ERROR_RUNTIME, "xz: cannot encode a stream header");
-    if (sink_out(w, sh, sizeof sh, err) != 0)
-        return -1;
-    lzma_index *idx = lzma_index_init(NULL);
-    if (!idx)
-        return error_set(err, ERROR_RUNTIME, "xz: cannot allocate an index");
-    int rc = 0;
-    for (uint64_t k = n / XZ_ZERO_BLOCK; rc == 0 && k; k--) {
-        rc = sink_out(w, w->xz_zero_block, w->xz_zero_block_len, err);
-        if (rc == 0 && lzma_index_append(idx, NULL, w->xz_zero_block_unpadded, XZ_ZERO_BLOCK) != LZMA_OK)
-            rc = error_set(err, ERROR_RUNTIME, "xz: index append failed");
+    for (uint64_t left = n - head - blocks * bs; left;) {
+        size_t k = left > ZERO_BUF ? ZERO_BUF : (size_t)left;
+        if (compress_writer_write(w, zero_buf, k, err) != 0)
+            return -1;
+        left -= k;
     }
-    if (rc == 0 && n % XZ_ZERO_BLOCK) {
-        struct buffer b = BUFFER_INIT;
-        lzma_vli unpadded = 0;
-        rc = xz_zero_block(w, n % XZ_ZERO_BLOCK, &b, &unpadded, err);
-        if (rc == 0)
-            rc = sink_out(w, b.data, b.len, err);
-        if (rc == 0 && lzma_index_append(idx, NULL, unpadded, n % XZ_ZERO_BLOCK) != LZMA_OK)
-            rc = error_set(err, ERROR_RUNTIME, "xz: index append failed");
-        buffer_free(&b);
-    }
-    if (rc == 0) {
-        size_t isz = (size_t)lzma_index_size(idx), pos = 0;
-        uint8_t *ib = xmalloc(isz);
-        if (lzma_index_buffer_encode(idx, ib, &pos, isz) != LZMA_OK)
-            rc = error_set(err, ERROR_RUNTIME, "xz: cannot encode the index");
-        if (rc == 0)
-            rc = sink_out(w, ib, pos, err);
-        flags.backward_size = isz;
-        uint8_t sf[LZMA_STREAM_HEADER_SIZE];
-        if (rc == 0 && lzma_stream_footer_encode(&flags, sf) != LZMA_OK)
-            rc = error_set(err, ERROR_RUNTIME, "xz: cannot encode a stream footer");
-        if (rc == 0)
-            rc = sink_out(w, sf, sizeof sf, err);
-        free(ib);
-    }
-    lzma_index_end(idx, NULL);
-    return rc;
+    return 0;
 }
 
 /* raw deflate of n zeros (n <= ZERO_BUF) ending with a full flush: byte-aligned, no reference
@@ -618,10 +747,11 @@ int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct er
         }
         return 0;
     }
+    if (w->opts.kind == COMPRESS_XZ)
+        return xz_zeros(w, n, err);
     if (w->frame_open) { /* end the data frame before the zero frame */
         int rc = w->opts.kind == COMPRESS_ZSTD ? zstd_step(w, NULL, 0, ZSTD_e_end, err)
-                 : w->opts.kind == COMPRESS_XZ ? xz_step(w, NULL, 0, LZMA_FINISH, err)
-                                               : gz_step(w, NULL, 0, Z_FINISH, err);
+                                                 : gz_step(w, NULL, 0, Z_FINISH, err);
         if (rc != 0)
             return -1;
         w->frame_open = false;
@@ -631,8 +761,6 @@ int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct er
     switch (w->opts.kind) {
     case COMPRESS_ZSTD:
         return zstd_zero_frame(w, n, err);
-    case COMPRESS_XZ:
-        return xz_zero_stream(w, n, err);
     case COMPRESS_GZIP:
         return gz_zero_member(w, n, err);
     default:
@@ -650,6 +778,8 @@ void compress_writer_free(struct compress_writer *w)
         lzma_end(&w->xz);
     if (w->gz_ready)
         deflateEnd(&w->gz);
+    if (w->xz_index)
+        lzma_index_end(w->xz_index, NULL);
     free(w->xz_zero_block);
     free(w->gz_zero_chunk);
     free(w->out);

@@ -89,14 +89,17 @@ check "build gcp-amd64.raw.tar.gz again" build "$S/b/gcp-amd64.raw.tar.gz"
 check "tar.gz is deterministic" cmp "$G" "$S/b/gcp-amd64.raw.tar.gz"
 rm -f "$S/a/gcp-amd64.raw" "$G" "$S/b/gcp-amd64.raw.tar.gz"
 
-# ---- .raw.xz / .raw.gz: zero runs skip the compressor, the tools still decode the image --------
+# ---- .raw.xz / .raw.gz: zero runs skip the compressor, the tools still decode the image -------
 check "build metal-amd64.raw" build "$S/a/metal-amd64.raw"
 for c in xz gz; do
   check "build metal-amd64.raw.$c" build "$S/a/metal-amd64.raw.$c"
 done
 check "xz -dc .raw.xz = raw (checks every stream's CRC32 and index)" sh -c "xz -dc '$S/a/metal-amd64.raw.xz' | cmp - '$S/a/metal-amd64.raw'"
 check "gzip -dc .raw.gz = raw (checks every member's CRC32/ISIZE)" sh -c "gzip -dc '$S/a/metal-amd64.raw.gz' | cmp - '$S/a/metal-amd64.raw'"
-check_contains "xz -l: CRC32 check" "$(xz -lv "$S/a/metal-amd64.raw.xz")" "Check:             CRC32"
+xl=$(xz -lv "$S/a/metal-amd64.raw.xz")
+check_contains "xz -l: CRC32 check" "$xl" "Check:             CRC32"
+check_contains "xz -l: one stream (zero runs are blocks inside it)" "$xl" "Streams:           1"
+check_contains "xz -l: 1 MiB blocks, as xz -0 -T makes them" "$xl" "Blocks:            2246"
 check "zero runs make the .xz small (< 16 MiB)" test "$(stat -c %s "$S/a/metal-amd64.raw.xz")" -lt 16777216
 check "build metal-amd64.raw.xz again" build "$S/b/metal-amd64.raw.xz"
 check ".raw.xz is deterministic" cmp "$S/a/metal-amd64.raw.xz" "$S/b/metal-amd64.raw.xz"

@@ -2,6 +2,10 @@
  * kernel-relevant stream details (xz CRC32 check, gzip without a timestamp), checked with the
  * zstd/xz/gzip command-line tools as outside readers. */
 #include "airfactory/compress.h"
+
+#include <lzma.h>
+#include <string.h>
+
 #include "build_test_util.h"
 #include "test.h"
 
@@ -248,6 +252,65 @@ static void zero_runs_decode_with_the_tools(void)
     free(dir);
 }
 
+/* xz is one stream assembled from the encoder's blocks: the bytes equal liblzma's own
+ * multi-threaded stream (default block size for the preset), and writing a zero run with
+ * compress_writer_write_zeros gives the same bytes as writing the zeros. */
+static void xz_stream_is_liblzmas_and_zero_runs_keep_it(void)
+{
+    size_t dn = 700000;
+    uint64_t zn = (5ull << 20) + 4321; /* not block-aligned on either side */
+    unsigned char *data = xmalloc(dn);
+    bt_fill(data, dn, 5, 1);
+    size_t total = 2 * dn + (size_t)zn;
+    unsigned char *plain = xcalloc(1, total);
+    memcpy(plain, data, dn);
+    memcpy(plain + dn + zn, data, dn);
+    for (int preset = 0; preset <= 1; preset++) {
+        /* liblzma directly */
+        lzma_mt mt;
+        memset(&mt, 0, sizeof mt);
+        mt.threads = 2;
+        mt.block_size = 0;
+        mt.preset = (uint32_t)preset;
+        mt.check = LZMA_CHECK_CRC32;
+        lzma_stream ls = LZMA_STREAM_INIT;
+        CHECK_INT(lzma_stream_encoder_mt(&ls, &mt), LZMA_OK);
+        size_t cap = total + (1u << 20);
+        unsigned char *ref = xmalloc(cap);
+        ls.next_in = plain;
+        ls.avail_in = total;
+        ls.next_out = ref;
+        ls.avail_out = cap;
+        lzma_ret r;
+        do
+            r = lzma_code(&ls, LZMA_FINISH);
+        while (r == LZMA_OK);
+        CHECK_INT(r, LZMA_STREAM_END);
+        size_t ref_len = cap - ls.avail_out;
+        lzma_end(&ls);
+        /* the writer, plain */
+        struct buffer a = BUFFER_INIT, b = BUFFER_INIT;
+        CHECK_INT(compress_buffer(COMPRESS_XZ, preset, false, 2, plain, total, &a), 0);
+        CHECK(a.len == ref_len && memcmp(a.data, ref, ref_len) == 0);
+        /* the writer, with a zero run */
+        struct compress_options o = {COMPRESS_XZ, preset, false, 2};
+        struct compress_writer *w;
+        struct error err = {0};
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&b), &err), 0);
+        CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+        CHECK_INT(compress_writer_write_zeros(w, zn, &err), 0);
+        CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        compress_writer_free(w);
+        CHECK(b.len == ref_len && memcmp(b.data, ref, ref_len) == 0);
+        buffer_free(&a);
+        buffer_free(&b);
+        free(ref);
+    }
+    free(plain);
+    free(data);
+}
+
 static void kinds_have_names(void)
 {
     enum compress_kind k;
@@ -273,6 +336,7 @@ int main(void)
     RUN(stream_details_match_what_the_kernel_and_tools_need);
     RUN(corrupt_and_truncated_streams_are_input_errors);
     RUN(zero_runs_decode_with_the_tools);
+    RUN(xz_stream_is_liblzmas_and_zero_runs_keep_it);
     RUN(kinds_have_names);
     return TEST_MAIN_END();
 }
