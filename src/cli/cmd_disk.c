@@ -218,6 +218,10 @@ static int disk_plan(int argc, char **argv)
         printf("bootloader %s\ndisk_size %llu\nsector_size %u\nformat %s\nformat_options %s\ncompression %s\n",
                disk_image_bootloader_name(p.bootloader), (unsigned long long)p.disk_size, p.sector_size,
                disk_image_format_name(p.format), p.format_options, compress_kind_name(p.compression));
+        if (p.tar)
+            printf("archive tar disk.raw (GNU sparse)\n");
+        if (p.format == DISK_IMAGE_OVA)
+            printf("archive ova disk.ovf disk.mf disk.vmdk (stream-optimised)\n");
         for (size_t i = 0; i < p.partition_count; i++)
             printf("partition %s %llu\n", p.partitions[i].name, (unsigned long long)p.partitions[i].size);
     }
