@@ -56,6 +56,9 @@ struct factory_request {
     const char *store;           /* NULL: OUTPUT.store */
     const char *base;            /* bundle to reuse assets from; NULL: the existing output */
     const char *manifest_digest; /* recorded in meta; may be NULL */
+    /* SecureBoot signer for `-secureboot` assets (secureboot.h); NULL when none is configured.
+     * pcr_key NULL: the signing key also signs the PCR policy. */
+    const char *secureboot_key, *secureboot_cert, *secureboot_pcr_key;
     unsigned jobs;               /* 0: online CPUs */
     FILE *events;                /* progress: human lines, or NDJSON when json */
     bool json;

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
 #include "airfactory/disk_image.h"
+#include "airfactory/extensions.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
 #include "airfactory/installer.h"
@@ -29,6 +31,8 @@
 #include "airfactory/layer_flatten.h"
 #include "airfactory/memory.h"
 #include "airfactory/oci_import.h"
+#include "airfactory/authenticode.h"
+#include "airfactory/secureboot.h"
 #include "airfactory/store.h"
 #include "airfactory/uki.h"
 #if __has_include("airfactory/cmdline.h")
@@ -69,6 +73,7 @@ struct factory {
     size_t catalog_count;
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
+    struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
 };
 
 static void event_begin(struct factory *f, struct json_writer *w, struct buffer *b, const char *type)
@@ -473,8 +478,8 @@ static int model_initramfs(struct model *m, struct error *err)
 /* The model's UKI for one output: the imager's systemd-stub + kernel + this model's initramfs + the
  * given command line, with Talos' profiles for that kind of output (one place for every caller:
  * UKI, ISO, disk image and installer assets). */
-static int model_uki(struct model *m, const char *cmdline, enum uki_output output, const char *out_path,
-                     struct error *err)
+static int model_uki(struct model *m, const struct secureboot_signer *signer, const char *cmdline,
+                     enum uki_output output, const char *out_path, struct error *err)
 {
     if (model_initramfs(m, err) != 0)
         return -1;
@@ -489,6 +494,7 @@ static int model_uki(struct model *m, const char *cmdline, enum uki_output outpu
         .profiles = profiles.profiles,
         .profile_count = profiles.count,
         .timestamp = m->f->epoch,
+        .signer = signer,
     };
     int rc = uki_build(&o, out_path, err);
     uki_profile_set_free(&profiles);
@@ -524,6 +530,8 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
 static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
                                   struct error *err);
 
+static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b);
+
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
  * version and platform profile (part of the builder), everything holding an initramfs on the imager
@@ -544,6 +552,7 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
     }
+    secureboot_cache_inputs(m, name, &b);
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
         buffer_free(&b);
         return -1;
@@ -564,6 +573,157 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     m->f->stats.bytes_built += size;
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
+
+/* ---- SecureBoot (owned by the secureboot branch): helpers for the -secureboot assets ---- */
+
+/* Load the SecureBoot signer once, before anything is built, so a bad key fails the build early. */
+static int load_secureboot(struct factory *f, struct error *err)
+{
+    const struct factory_request *r = f->request;
+    if (!r->secureboot_key && !r->secureboot_cert)
+        return 0;
+    return secureboot_signer_load(r->secureboot_key, r->secureboot_cert, r->secureboot_pcr_key, &f->signer, err);
+}
+
+/* The signer of a -secureboot asset (an input error when none is configured), NULL for others. */
+static int asset_signer(struct model *m, const char *path, const struct asset_path *name,
+                        const struct secureboot_signer **out, struct error *err)
+{
+    *out = NULL;
+    if (!name->secureboot)
+        return 0;
+    if (!m->f->signer)
+        return error_set(err, ERROR_INPUT, "%s: SecureBoot assets are signed; give the manifest a 'secureboot:' "
+                         "section {signing_key, signing_cert[, pcr_key]} or `airfactory build --secureboot-key KEY "
+                         "--secureboot-cert CERT` (make a pair with `airfactory keygen --secureboot`)", path);
+    *out = m->f->signer;
+    return 0;
+}
+
+/* Signed assets change with the keys: the certificate and the PCR public key are cache inputs. */
+static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b)
+{
+    const struct secureboot_signer *s = m->f->signer;
+    if (!name->secureboot || !s)
+        return;
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(s->cert_der, s->cert_der_len, hex);
+    buffer_appendf(b, "secureboot-cert=%s\n", hex);
+    struct buffer pcr = BUFFER_INIT;
+    secureboot_pcr_public_key(s, &pcr);
+    sha256_hex(pcr.data, pcr.len, hex);
+    buffer_appendf(b, "secureboot-pcr-key=%s\n", hex);
+    buffer_free(&pcr);
+}
+
+/* systemd-boot for an asset: the imager's, or for SecureBoot a copy signed with the SecureBoot key
+ * in the scratch directory (*owned: the caller unlinks and frees it). */
+static int asset_sdboot(struct model *m, const char *path, const struct asset_path *name, const char **out,
+                        char **owned, struct error *err)
+{
+    *owned = NULL;
+    *out = m->imager.systemd_boot;
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
+    if (!signer)
+        return 0;
+    char *signed_path = xasprintf("%s/sd-boot-%s-%s-%s-%s.efi", bundle_writer_scratch_dir(m->f->writer), m->id,
+                                  m->version, m->arch, path);
+    if (authenticode_sign(m->imager.systemd_boot, signed_path, signer->key, signer->cert, m->f->epoch, err) != 0) {
+        free(signed_path);
+        return error_prefix(err, "signing systemd-boot: ");
+    }
+    *owned = signed_path;
+    *out = signed_path;
+    return 0;
+}
+
+/* secure-boot-enroll for loader.conf: the schematic's secureboot.enrollKeys (case-insensitive, as
+ * Image Factory parses it), else `dflt`. */
+static int secureboot_enroll_mode(struct model *m, const char *path, const char *dflt, const char **out,
+                                  struct error *err)
+{
+    static const char *const modes[] = {"if-safe", "manual", "force", "off", NULL};
+    const char *want = m->schematic->schematic->secureboot_enroll_keys;
+    *out = dflt;
+    if (!want || !want[0])
+        return 0;
+    for (const char *const *mode = modes; *mode; mode++)
+        if (strcasecmp(want, *mode) == 0) {
+            *out = *mode;
+            return 0;
+        }
+    return error_set(err, ERROR_INPUT, "%s: schematic %s: invalid secureboot enrollKeys value \"%s\"; use if-safe, "
+                     "manual, force or off", path, m->schematic->name, want);
+}
+
+/* What a SecureBoot ISO adds (talos-imager.md §6.3-6.5): UEFI only, signed systemd-boot,
+ * loader.conf secure-boot-enroll (if-safe unless the schematic says otherwise), the signing
+ * certificate as EFI/keys/uki-signing-cert.der and PK/KEK/db.auth under loader/keys/auto/. */
+struct iso_secureboot {
+    char *dir, *sdboot;
+    char *paths[4];
+    struct iso_extra_file files[4];
+};
+
+static int iso_secureboot_prepare(struct model *m, const char *path, const struct asset_path *name,
+                                  struct iso_options *o, struct iso_secureboot *sb, struct error *err)
+{
+    memset(sb, 0, sizeof *sb);
+    if (!name->secureboot)
+        return 0;
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
+    if (m->schematic->schematic->include_well_known_certificates)
+        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates (Microsoft's KEK "
+                         "and db certificates in the enrollment databases), which airfactory does not ship; remove it "
+                         "from the schematic", path, m->schematic->name);
+    o->layout = ISO_UEFI;
+    if (secureboot_enroll_mode(m, path, "if-safe", &o->secure_boot_enroll, err) != 0)
+        return -1;
+    const char *sdboot;
+    if (asset_sdboot(m, path, name, &sdboot, &sb->sdboot, err) != 0)
+        return -1;
+    o->sdboot_path = sdboot;
+    sb->dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch,
+                        path);
+    if (secureboot_write_enrollment(signer, sb->dir, m->f->epoch, err) != 0)
+        return -1;
+    static const char *const names[] = {"PK", "KEK", "db"};
+    for (int i = 0; i < 3; i++) {
+        sb->paths[i] = xasprintf("%s/%s.auth", sb->dir, names[i]);
+        sb->files[i].source = sb->paths[i];
+    }
+    sb->files[0].path = "loader/keys/auto/PK.auth";
+    sb->files[1].path = "loader/keys/auto/KEK.auth";
+    sb->files[2].path = "loader/keys/auto/db.auth";
+    sb->paths[3] = xasprintf("%s/uki-signing-cert.der", sb->dir);
+    sb->files[3] = (struct iso_extra_file){"EFI/keys/uki-signing-cert.der", sb->paths[3]};
+    if (fs_write_file_atomic(sb->paths[3], signer->cert_der, signer->cert_der_len, 0644, err) != 0)
+        return -1;
+    o->extra_files = sb->files;
+    o->extra_file_count = 4;
+    return 0;
+}
+
+static void iso_secureboot_cleanup(struct iso_secureboot *sb)
+{
+    if (sb->sdboot)
+        unlink(sb->sdboot);
+    free(sb->sdboot);
+    for (int i = 0; i < 4; i++) {
+        if (sb->paths[i])
+            unlink(sb->paths[i]);
+        free(sb->paths[i]);
+    }
+    if (sb->dir)
+        rmdir(sb->dir);
+    free(sb->dir);
+    memset(sb, 0, sizeof *sb);
+}
+/* ---- end of SecureBoot helpers ---- */
 
 /* ---- disk images (owned by the disks branch): helpers for FACTORY_ASSET_DISK in build_asset ---- */
 static int build_disk_image(struct model *m, const char *path, const struct asset_path *name,
@@ -588,7 +748,14 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         return -1;
     }
     char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
-    int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+    const struct secureboot_signer *signer = NULL;
+    const char *sdboot = NULL;
+    char *signed_sdboot = NULL;
+    int rc = asset_signer(m, path, name, &signer, err);
+    if (rc == 0)
+        rc = asset_sdboot(m, path, name, &sdboot, &signed_sdboot, err);
+    if (rc == 0)
+        rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
     buffer_free(&cmdline);
     struct meta_value meta[256];
     size_t meta_count = 0;
@@ -596,7 +763,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     struct disk_image_inputs in = {
         .talos_version = m->version,
         .arch = m->arch,
-        .sdboot_path = m->imager.systemd_boot,
+        .sdboot_path = sdboot,
         .uki_path = uki,
         .meta = meta,
         .meta_count = meta_count,
@@ -609,6 +776,9 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         rc = disk_image_build(&plan, &in, out, err);
     unlink(uki);
     free(uki);
+    if (signed_sdboot)
+        unlink(signed_sdboot);
+    free(signed_sdboot);
     if (rc == 0)
         rc = add_built_file(m, path, out, true, cache_key, err);
     free(out);
@@ -688,11 +858,9 @@ static int installer_asset_build(struct model *m, const char *path, const struct
 {
     struct factory *f = m->f;
     const char *scratch = bundle_writer_scratch_dir(f->writer);
-    if (name->secureboot)
-        return error_set(err, ERROR_INPUT,
-                         "%s: SecureBoot installers need a UKI signed with the SecureBoot key, which airfactory %s "
-                         "does not do yet; remove it from the manifest's outputs",
-                         path, AIRFACTORY_VERSION);
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
     const struct imported *base = installer_base_for(m, name, err);
     if (!base)
         return -1;
@@ -701,9 +869,14 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         snprintf(metal.platform, sizeof metal.platform, "metal");
     struct profile_version v;
     (void)profile_version_parse(m->version, &v); /* checked by installer_base_for */
-    bool sdboot = profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
+    /* SecureBoot installers always carry the signed UKI and systemd-boot (talos-imager.md §9) */
+    bool sdboot = signer || profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
     char *p_boot = xasprintf("usr/install/%s/systemd-boot.efi", m->arch);
-    char *p_uki = xasprintf("usr/install/%s/vmlinuz.efi", m->arch);
+    char *p_uki = xasprintf(signer && !talos_version_at_least(m->version, 1, 10) ? "usr/install/%s/vmlinuz.efi.signed"
+                                                                                  : "usr/install/%s/vmlinuz.efi",
+                            m->arch);
+    const char *sdboot_file = m->imager.systemd_boot;
+    char *signed_sdboot = NULL;
     char *p_kernel = xasprintf("usr/install/%s/vmlinuz", m->arch);
     char *p_initramfs = xasprintf("usr/install/%s/initramfs.xz", m->arch);
     char *uki = xasprintf("%s/installer-%s-%s-%s-vmlinuz.efi", scratch, m->id, m->version, m->arch);
@@ -718,9 +891,11 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         if (rc == 0)
             rc = model_cmdline(m, &metal, CMDLINE_KIND_INSTALLER, &cmdline, err);
         if (rc == 0)
-            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+        if (rc == 0)
+            rc = asset_sdboot(m, path, name, &sdboot_file, &signed_sdboot, err);
         buffer_free(&cmdline);
-        files[0] = (struct installer_file){p_boot, m->imager.systemd_boot};
+        files[0] = (struct installer_file){p_boot, sdboot_file};
         files[1] = (struct installer_file){p_uki, uki};
     } else {
         /* before 1.10: GRUB installs the kernel and initramfs; the cmdline is made at install time */
@@ -742,6 +917,9 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         rc = installer_image_build(f->writer, &o, &image, err);
     }
     unlink(uki);
+    if (signed_sdboot)
+        unlink(signed_sdboot);
+    free(signed_sdboot);
     if (rc == 0) {
         f->stats.bytes_built += image.archive_size;
         rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, image.archive_digest, cache_key, err);
@@ -800,7 +978,10 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             return -1;
         }
         char *out = path_join(scratch, path);
-        int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
+        const struct secureboot_signer *signer;
+        int rc = asset_signer(m, path, name, &signer, err);
+        if (rc == 0)
+            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
         buffer_free(&cmdline);
         if (rc == 0)
             rc = add_built_file(m, path, out, true, cache_key, err);
@@ -812,6 +993,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
     case ASSET_ISO: {
         struct buffer cmdline = BUFFER_INIT;
         struct iso_options o = {0};
+        struct iso_secureboot sb;
+        memset(&sb, 0, sizeof sb);
         char *grub = NULL, *uki = NULL, *out = NULL;
         int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
         if (rc == 0)
@@ -820,10 +1003,12 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = iso_options_for_version(&o, m->version, m->arch, err);
         if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
             rc = -1;
+        if (rc == 0)
+            rc = iso_secureboot_prepare(m, path, name, &o, &sb, err);
         if (rc == 0 && o.layout != ISO_GRUB) {
             /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
             uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
-            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_ISO, uki, err);
+            rc = model_uki(m, name->secureboot ? f->signer : NULL, buffer_cstr(&cmdline), UKI_FOR_ISO, uki, err);
         }
         if (rc == 0) {
             o.kernel_path = m->imager.vmlinuz;
@@ -831,7 +1016,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             o.cmdline = buffer_cstr(&cmdline);
             o.grub_dir = grub;
             o.uki_path = uki;
-            o.sdboot_path = m->imager.systemd_boot;
+            if (!o.sdboot_path)
+                o.sdboot_path = m->imager.systemd_boot;
             o.mtime = f->epoch;
             o.work_dir = scratch;
             out = path_join(scratch, path);
@@ -841,6 +1027,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = add_built_file(m, path, out, true, cache_key, err);
         if (uki)
             unlink(uki);
+        iso_secureboot_cleanup(&sb);
         free(uki);
         free(out);
         free(grub);
@@ -1008,6 +1195,9 @@ static int add_public_key(struct factory *f, struct error *err)
     int rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
     buffer_free(&pem);
     bundle_key_free(key);
+    /* the SecureBoot signing certificate, served at /secureboot/signing-cert.pem */
+    if (rc == 0 && f->signer)
+        rc = bundle_writer_add_public_key(f->writer, "secureboot", f->signer->cert_pem, err);
     return rc;
 }
 
@@ -1039,6 +1229,7 @@ static void factory_free(struct factory *f)
     }
     free(f->catalogs);
     installer_registry_free(f->installers);
+    secureboot_signer_free(f->signer);
     if (f->profiles)
         profile_set_free(f->profiles);
     if (f->store)
@@ -1060,6 +1251,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     int rc = store_open(f.store_dir, STORE_WRITE, &f.store, err);
     if (rc == 0)
         rc = fs_mkdir_p(f.work_dir, 0755, err);
+    if (rc == 0)
+        rc = load_secureboot(&f, err);
     if (rc == 0)
         rc = import_sources(&f, err);
     if (rc == 0) {

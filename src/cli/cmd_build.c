@@ -13,7 +13,8 @@
 #include "cli/cli.h"
 
 static const char usage[] =
-    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json]";
+    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json] "
+    "[--secureboot-key KEY --secureboot-cert CERT [--secureboot-pcr-key KEY]]";
 
 static void help(void)
 {
@@ -24,6 +25,9 @@ static void help(void)
            "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
            "  -j N         parallel jobs for compression (default: number of CPUs)\n"
            "  --json       progress as NDJSON events on standard error\n"
+           "  --secureboot-key KEY, --secureboot-cert CERT, --secureboot-pcr-key KEY\n"
+           "               SecureBoot signer for -secureboot assets (PEM RSA key, its X.509 certificate, PCR key;\n"
+           "               default: the manifest's `secureboot:`; the PCR key defaults to the signing key)\n"
            "The bundle is written beside the target and swapped in only when complete and signed.\n",
            usage);
 }
@@ -31,6 +35,7 @@ static void help(void)
 int cmd_build(int argc, char **argv)
 {
     const char *path = NULL, *output = NULL, *key = NULL, *base = NULL, *store = NULL;
+    const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL;
     unsigned jobs = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -44,6 +49,12 @@ int cmd_build(int argc, char **argv)
             output = argv[++i];
         } else if (!strcmp(a, "--key") && i + 1 < argc) {
             key = argv[++i];
+        } else if (!strcmp(a, "--secureboot-key") && i + 1 < argc) {
+            sb_key = argv[++i];
+        } else if (!strcmp(a, "--secureboot-cert") && i + 1 < argc) {
+            sb_cert = argv[++i];
+        } else if (!strcmp(a, "--secureboot-pcr-key") && i + 1 < argc) {
+            sb_pcr = argv[++i];
         } else if (!strcmp(a, "--base") && i + 1 < argc) {
             base = argv[++i];
         } else if (!strcmp(a, "--store") && i + 1 < argc) {
@@ -78,6 +89,12 @@ int cmd_build(int argc, char **argv)
         output = m->output;
     if (!key)
         key = m->signing_key;
+    if (!sb_key && !sb_cert) {
+        sb_key = m->secureboot_signing_key;
+        sb_cert = m->secureboot_signing_cert;
+        if (!sb_pcr)
+            sb_pcr = m->secureboot_pcr_key;
+    }
     int status = 0;
     if (!output || !key) {
         fprintf(stderr, "airfactory build: %s: no %s; set it in the manifest or give %s\n", path,
@@ -129,6 +146,9 @@ int cmd_build(int argc, char **argv)
             .store = store,
             .base = base,
             .manifest_digest = manifest_digest,
+            .secureboot_key = sb_key,
+            .secureboot_cert = sb_cert,
+            .secureboot_pcr_key = sb_pcr,
             .jobs = jobs,
             .events = stderr,
             .json = json,

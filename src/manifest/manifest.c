@@ -518,9 +518,10 @@ static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct 
         if (get_path(p, yaml_mapping_value(n, i), fields[f], slot) < 0)
             return -1;
     }
-    if (!m->secureboot_signing_key || !m->secureboot_signing_cert || !m->secureboot_pcr_key)
-        return fail(p, n, "secureboot: give signing_key (PKCS#1 RSA key for UKI and sd-boot), signing_cert and "
-                    "pcr_key");
+    if (!m->secureboot_signing_key || !m->secureboot_signing_cert)
+        return fail(p, n, "secureboot: give signing_key (PEM RSA key for UKI and sd-boot) and signing_cert (its "
+                    "certificate); pcr_key is optional (default: signing_key); make a pair with `airfactory keygen "
+                    "--secureboot`");
     return 0;
 }
 
@@ -808,7 +809,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                          output, version);
     if (a->secureboot && !m->secureboot_signing_key)
         return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
-                         "signing_key, signing_cert and pcr_key", output);
+                         "signing_key and signing_cert [and pcr_key]", output);
     const struct schematic *sch = s->schematic;
     bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
     if (sch->embedded_machine_configuration[0] && needs_customization &&
