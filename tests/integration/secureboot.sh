@@ -9,6 +9,7 @@
 #     UKI's own sections by secureboot-check.py (+ openssl dgst -verify of each bank's signature);
 #   - the ISO's ESP (mtools) holds the signed files, loader.conf with secure-boot-enroll, the
 #     certificate as DER and PK/KEK/db.auth whose PKCS#7 openssl cms verifies over the variable;
+#   - the metal-amd64-secureboot.raw disk image has the sd-boot layout with both files signed;
 #   - the installer layer carries the signed systemd-boot.efi and vmlinuz.efi, tagged
 #     installer-secureboot/<id>:v1.11.3;
 #   - airfactory-serve answers /secureboot/signing-cert.pem with the certificate;
@@ -19,7 +20,7 @@ cd "$ROOT" || exit 1
 export SOURCE_DATE_EPOCH=1735689600
 CHECK=(/usr/bin/python3 "$ROOT/tests/integration/secureboot-check.py")
 
-for tool in sbverify sbsign sbattach osslsigncode mcopy mdir xorriso openssl sqlite3 curl objdump; do
+for tool in sbverify sbsign sbattach osslsigncode mcopy mdir xorriso openssl sqlite3 curl objdump sgdisk; do
   command -v $tool >/dev/null || { skip "secureboot.sh" "$tool not installed (scripts/install-deps.sh)"; exit 0; }
 done
 /usr/bin/python3 -c 'import pefile' 2>/dev/null || { skip "secureboot.sh" "python3-pefile not installed"; exit 0; }
@@ -42,7 +43,7 @@ schematics:
         secureboot: {enrollKeys: Force}
 versions: [v1.11.3]
 architectures: [amd64]
-outputs: [metal-secureboot-uki.efi, metal-secureboot.iso, installer-secureboot.tar, cmdline-metal-secureboot]
+outputs: [metal-secureboot-uki.efi, metal-secureboot.iso, installer-secureboot.tar, cmdline-metal-secureboot${4:-}]
 sources:
   - {role: imager, path: $FIXTURES/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
   - {role: installer-base, path: $FIXTURES/installer-base-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/installer-base:v1.11.3}
@@ -54,7 +55,7 @@ signing_key: $S/b.key
 output: $1
 EOF
 }
-manifest "$S/out" "$S/sb.key" "$S/sb.crt" >"$S/m.yaml"
+manifest "$S/out" "$S/sb.key" "$S/sb.crt" ", metal-secureboot.raw" >"$S/m.yaml"
 out=$("$AIRFACTORY" build "$S/m.yaml" --store "$S/store" 2>&1)
 check_eq "build of the SecureBoot assets exits 0" "$?" 0
 check_contains "it built the SecureBoot installer" "$out" "installer-amd64-secureboot.tar"
@@ -140,6 +141,15 @@ ID=$(sqlite3 "$B/index.db" "SELECT id FROM schematics LIMIT 1")
 check_eq "installer tagged installer-secureboot/<id>:v1.11.3" \
   "$(sqlite3 "$B/index.db" "SELECT count(*) FROM images WHERE repository = 'installer-secureboot/$ID' AND tag = 'v1.11.3'")" 1
 
+# ---- the disk image: sd-boot layout, signed systemd-boot and UKI on the ESP
+RAW=$(blob metal-amd64-secureboot.raw)
+check_contains "disk image: EFI + META only (sd-boot)" "$(sgdisk -p "$RAW" 2>&1 | awk '/^ +[0-9]/ {print $NF}' | tr '\n' ' ')" "EFI META "
+mcopy -n -i "$RAW@@1M" ::/EFI/boot/BOOTX64.efi "$S/disk-sd-boot.efi"
+mcopy -n -i "$RAW@@1M" ::/EFI/Linux/Talos-v1.11.3.efi "$S/disk-uki.efi"
+check "disk image: sbverify accepts its systemd-boot" sbverify --cert "$S/sb.crt" "$S/disk-sd-boot.efi"
+check "disk image: sbverify accepts its UKI" sbverify --cert "$S/sb.crt" "$S/disk-uki.efi"
+check_fails "disk image: sbverify rejects its UKI with another certificate" sbverify --cert "$S/other.crt" "$S/disk-uki.efi"
+
 # ---- the server
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$AIRFACTORY_SERVE" "$B" --listen "127.0.0.1:$PORT" --key "$S/b.pub" 2>"$S/serve.log" &
@@ -156,7 +166,7 @@ wait $SERVE_PID 2>/dev/null
 # ---- determinism: a fresh build with the same inputs and SOURCE_DATE_EPOCH
 manifest "$S/again" "$S/sb.key" "$S/sb.crt" >"$S/m2.yaml"
 "$AIRFACTORY" build "$S/m2.yaml" --store "$S/store" >/dev/null 2>&1
-q="SELECT path || ' ' || digest FROM assets ORDER BY path"
+q="SELECT path || ' ' || digest FROM assets WHERE path NOT LIKE '%.raw' ORDER BY path"
 check_eq "a second build is byte-identical" "$(sqlite3 "$S/again/index.db" "$q")" "$(sqlite3 "$B/index.db" "$q")"
 
 # ---- bad keys: input errors naming the file
