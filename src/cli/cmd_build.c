@@ -81,6 +81,17 @@ int cmd_build(int argc, char **argv)
     struct plan *plan = NULL;
     if (manifest_load(path, &m, &err) < 0)
         return cli_report(&err);
+    if (sb_key || sb_cert) {
+        /* the flags replace the manifest's secureboot: section (and satisfy -secureboot outputs) */
+        free(m->secureboot_signing_key);
+        free(m->secureboot_signing_cert);
+        m->secureboot_signing_key = sb_key ? xstrdup(sb_key) : NULL;
+        m->secureboot_signing_cert = sb_cert ? xstrdup(sb_cert) : NULL;
+        if (sb_pcr) {
+            free(m->secureboot_pcr_key);
+            m->secureboot_pcr_key = xstrdup(sb_pcr);
+        }
+    }
     if (manifest_plan(m, &plan, &err) < 0) {
         manifest_free(m);
         return cli_report(&err);
@@ -89,12 +100,9 @@ int cmd_build(int argc, char **argv)
         output = m->output;
     if (!key)
         key = m->signing_key;
-    if (!sb_key && !sb_cert) {
-        sb_key = m->secureboot_signing_key;
-        sb_cert = m->secureboot_signing_cert;
-        if (!sb_pcr)
-            sb_pcr = m->secureboot_pcr_key;
-    }
+    sb_key = m->secureboot_signing_key;
+    sb_cert = m->secureboot_signing_cert;
+    sb_pcr = m->secureboot_pcr_key;
     int status = 0;
     if (!output || !key) {
         fprintf(stderr, "airfactory build: %s: no %s; set it in the manifest or give %s\n", path,

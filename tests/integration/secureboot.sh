@@ -50,7 +50,7 @@ sources:
 trust:
   default:
     keys: [$ROOT/tests/keys/cosign.pub]
-secureboot: {signing_key: $2, signing_cert: $3}
+$([ -n "$2" ] && echo "secureboot: {signing_key: $2, signing_cert: $3}")
 signing_key: $S/b.key
 output: $1
 EOF
@@ -178,8 +178,12 @@ manifest "$S/bad" "$S/b.key" "$S/sb.crt" >"$S/m4.yaml"
 out=$("$AIRFACTORY" build "$S/m4.yaml" --store "$S/store" 2>&1)
 check_eq "an ECDSA signing key: exit 2" "$?" 2
 check_contains "... naming the key" "$out" "$S/b.key: secureboot signing key is not an RSA key"
+manifest "$S/bad" "" "" >"$S/m5.yaml"
+out=$("$AIRFACTORY" build "$S/m5.yaml" --store "$S/store" 2>&1)
+check_eq "SecureBoot outputs without a signer: exit 2" "$?" 2
+check_contains "... saying what to add" "$out" "SecureBoot assets need a 'secureboot:' section"
 echo garbage >"$S/garbage.pem"
-out=$("$AIRFACTORY" build "$S/m.yaml" --store "$S/store" -o "$S/bad" --secureboot-key "$S/garbage.pem" \
+out=$("$AIRFACTORY" build "$S/m5.yaml" --store "$S/store" --secureboot-key "$S/garbage.pem" \
   --secureboot-cert "$S/sb.crt" 2>&1)
 check_eq "--secureboot-key with a non-PEM file: exit 2" "$?" 2
 check_contains "... naming it and how to make one" "$out" "$S/garbage.pem: secureboot signing key is not a PEM private key"
