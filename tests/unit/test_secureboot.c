@@ -152,6 +152,81 @@ static void signer_errors_name_the_file(void)
     free(other);
 }
 
+/* "Current message digest" as osslsigncode reads it from a signed file, or "" */
+static void embedded_digest(const char *path, char *out, size_t size)
+{
+    out[0] = '\0';
+    char *cmd = xasprintf("osslsigncode verify -in '%s' 2>/dev/null", path);
+    FILE *p = popen(cmd, "r");
+    char line[512];
+    while (p && fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, "Current message digest");
+        const char *colon = k ? strchr(k, ':') : NULL;
+        if (colon) {
+            snprintf(out, size, "%s", colon + 2);
+            out[strcspn(out, " \n")] = '\0';
+        }
+    }
+    if (p)
+        pclose(p);
+    free(cmd);
+}
+
+/* An image whose size is not a multiple of 8 (padding is hashed, as sbsign does), and re-signing a
+ * signed image (the signature is replaced, not nested): same embedded digest as sbsign's, and
+ * sbverify accepts the result. */
+static void sign_odd_sized_and_signed_images(void)
+{
+    static const char sdboot[] = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+    if (access(sdboot, R_OK) != 0 || system("command -v sbsign >/dev/null && command -v osslsigncode >/dev/null && "
+                                            "command -v sbverify >/dev/null") != 0) {
+        printf("  (systemd-boot-efi, sbsigntool or osslsigncode not installed: skipped)\n");
+        return;
+    }
+    struct error err = {0};
+    struct buffer data = BUFFER_INIT;
+    CHECK(fs_read_file(sdboot, 16u << 20, &data, &err) == 0);
+    buffer_append(&data, "odd", 3);
+    char *odd = write_file("odd.efi", data.data, data.len);
+    buffer_free(&data);
+    char *prefix = path_join(dir, "sign");
+    CHECK(secureboot_keygen(prefix, "signer", 2048, 1735689600, false, &err) == 0);
+    char *k = xasprintf("%s.key", prefix), *c = xasprintf("%s.crt", prefix);
+    struct secureboot_signer *s = NULL;
+    CHECK(secureboot_signer_load(k, c, NULL, &s, &err) == 0);
+    char *ours = path_join(dir, "odd.ours"), *again = path_join(dir, "odd.again"), *theirs = path_join(dir, "odd.sbsign");
+    if (s) {
+        CHECK(authenticode_sign(odd, ours, s->key, s->cert, 1735689600, &err) == 0);
+        CHECK(authenticode_sign(ours, again, s->key, s->cert, 1735689600, &err) == 0);
+        secureboot_signer_free(s);
+    }
+    char *cmd = xasprintf("sbsign --key '%s' --cert '%s' --output '%s' '%s' >/dev/null 2>&1", k, c, theirs, odd);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+    char d_ours[200], d_again[200], d_theirs[200];
+    embedded_digest(ours, d_ours, sizeof d_ours);
+    embedded_digest(again, d_again, sizeof d_again);
+    embedded_digest(theirs, d_theirs, sizeof d_theirs);
+    CHECK(strlen(d_ours) == 64);
+    CHECK_STR(d_ours, d_theirs);
+    CHECK_STR(d_again, d_theirs);
+    struct buffer a = BUFFER_INIT, b = BUFFER_INIT;
+    CHECK(fs_read_file(ours, 16u << 20, &a, &err) == 0 && fs_read_file(again, 16u << 20, &b, &err) == 0);
+    CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0); /* re-signing replaces: same bytes */
+    buffer_free(&a);
+    buffer_free(&b);
+    cmd = xasprintf("sbverify --cert '%s' '%s' >/dev/null 2>&1", c, again);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+    free(odd);
+    free(prefix);
+    free(k);
+    free(c);
+    free(ours);
+    free(again);
+    free(theirs);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -160,6 +235,7 @@ int main(void)
     }
     RUN(pcr11_matches_systemd_measure);
     RUN(signer_errors_name_the_file);
+    RUN(sign_odd_sized_and_signed_images);
     struct error err = {0};
     fs_remove_tree(dir, &err);
     return TEST_MAIN_END();
