@@ -4,7 +4,7 @@
  * Owns: the read side of the format described in docs/bundle-format.md and bundle_schema.h, the
  * signature check every consumer runs first, and the Image Factory Content-Type of an asset path.
  *
- * There is one signature check: bundle_verify_index (below) hashes index.db mapped in place —
+ * There is one signature check: bundle_verify_index (below) hashes index.db where it lies —
  * airfactory-serve, `verify` and `unpack` start with it. bundle_open applies the same rules
  * (read_signature + bundle_key_verify) to the copy it answers from: it reads index.db into memory
  * once, checks its signature on exactly those bytes and
@@ -58,8 +58,8 @@ struct bundle_index_stamp {
     struct timespec mtime;
 };
 /* The one signature check (bundle_verify_signature and bundle_open use the same signature-file
- * rules and bundle_key_verify): index.db is mapped read-only and hashed in place — no copy, so it
- * costs one SHA-256 pass over index.db and never reads a blob (index.db pins every blob by digest
+ * rules and bundle_key_verify): index.db is streamed through a small buffer (bundle_key_verify_fd)
+ * and never copied whole, so it costs one SHA-256 pass over index.db and never reads a blob (index.db pins every blob by digest
  * and size, so its signature vouches for the whole bundle). A file that changes while it is read is
  * refused. With stamp, the verified file's identity is recorded for consumers that open index.db
  * again afterwards (airfactory-serve's workers, through sqlite): bundle_index_stamp_matches tells

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,16 +149,15 @@ static int verify_index_bytes(const char *dir, const struct bundle_key *key, con
     return rc;
 }
 
-/* The signature check over index.db as it lies on disk: mapped read-only, never copied, so the
- * cost is one SHA-256 pass over index.db (rows, not assets) and nothing proportional to the
- * blobs. airfactory-serve starts through here; a 100 000-asset index is ~21 MB. */
+/* The signature check over index.db as it lies on disk: streamed through a cache-sized buffer,
+ * never copied whole, so the cost is one SHA-256 pass over index.db (rows, not assets) and
+ * nothing proportional to the blobs. airfactory-serve starts through here; a 100 000-asset index
+ * is ~21 MB. */
 int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, struct bundle_index_stamp *stamp,
                         struct error *err)
 {
     char *path = path_join(bundle_dir, "index.db");
     struct buffer der = BUFFER_INIT;
-    void *map = MAP_FAILED;
-    size_t map_len = 0;
     int rc = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat before;
@@ -186,17 +184,10 @@ int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, st
     }
     if (read_signature(bundle_dir, &der, err) != 0)
         goto out;
-    map_len = (size_t)before.st_size;
-    /* MAP_POPULATE: the page tables are filled in one batch instead of one fault per 4 KiB page */
-    map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (map == MAP_FAILED) {
-        error_errno(err, errno, "%s: mmap", path);
+    if (bundle_key_verify_fd(key, fd, (uint64_t)before.st_size, der.data, der.len, path, err) != 0)
         goto out;
-    }
-    if (bundle_key_verify(key, map, map_len, der.data, der.len, path, err) != 0)
-        goto out;
-    /* A mapping shows later in-place writes, so the bytes just hashed are only vouched for if
-     * the file did not change while they were read. */
+    /* The bytes just hashed are only vouched for if the file did not change while they were
+     * read (an in-place write changes size or mtime). */
     struct stat after;
     if (fstat(fd, &after) != 0 || after.st_size != before.st_size ||
         after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
@@ -212,8 +203,6 @@ int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, st
     }
     rc = 0;
 out:
-    if (map != MAP_FAILED)
-        munmap(map, map_len);
     if (fd >= 0)
         close(fd);
     buffer_free(&der);
