@@ -34,6 +34,7 @@
 #include "airfactory/authenticode.h"
 #include "airfactory/secureboot.h"
 #include "airfactory/store.h"
+#include "airfactory/talosctl.h"
 #include "airfactory/uki.h"
 #if __has_include("airfactory/cmdline.h")
 #include "airfactory/cmdline.h"
@@ -1163,6 +1164,26 @@ static int add_catalog_rows(struct factory *f, const char *version, struct error
     return 0;
 }
 
+/* The talosctl binaries of the version's talosctl-all source, if the manifest has one. */
+static int add_talosctl_rows(struct factory *f, const char *version, struct error *err)
+{
+    const struct imported *im = find_role(f, "talosctl-all", NULL, version, "amd64");
+    if (!im)
+        return 0;
+    size_t count = 0;
+    if (talosctl_add_files(f->store, &im->result.image, f->work_dir, version, f->writer, &count, err) != 0)
+        return -1;
+    struct json_writer w;
+    struct buffer b = BUFFER_INIT;
+    event_begin(f, &w, &b, "talosctl_added");
+    json_kv_string(&w, "version", version);
+    json_kv_int(&w, "files", (int64_t)count);
+    char *human = xasprintf("talosctl %s: %zu files from %s", version, count, im->result.image.reference);
+    event_end(f, &w, &b, human);
+    free(human);
+    return 0;
+}
+
 static int add_source_rows(struct factory *f, struct error *err)
 {
     for (size_t i = 0; i < f->imported_count; i++) {
@@ -1294,6 +1315,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         rc = bundle_writer_add_version(f.writer, versions[i], err);
         if (rc == 0)
             rc = add_catalog_rows(&f, versions[i], err);
+        if (rc == 0)
+            rc = add_talosctl_rows(&f, versions[i], err);
     }
     free(versions);
     /* every schematic is listed, even one whose assets all failed to be asked for */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
-                                         "overlays", "extension", "overlay"};
+                                         "overlays", "extension", "overlay", "talosctl-all"};
 
 const char *manifest_role_name(enum manifest_role role)
 {
@@ -339,7 +339,7 @@ static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest
                 return 0;
             }
     return fail(p, n, "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
-                "extensions, overlays, extension, overlay", n->kind == YAML_NODE_SCALAR ? n->value : "?");
+                "extensions, overlays, extension, overlay, talosctl-all", n->kind == YAML_NODE_SCALAR ? n->value : "?");
 }
 
 /* The tag of an image reference ("host/repo:tag[@digest]"), or NULL. */
@@ -390,7 +390,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
         return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
     if (!role)
         return fail(p, n, "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
-                    "overlays, extension, overlay", where);
+                    "overlays, extension, overlay, talosctl-all", where);
     if (!s->reference)
         return fail(p, n, "%s: missing 'reference' (what the image is called upstream, e.g. "
                     "ghcr.io/siderolabs/imager:v1.11.3)", where);
@@ -414,7 +414,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     free(tag);
     if (!s->version)
         s->version = xstrdup("");
-    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS;
+    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS || s->role == MANIFEST_ROLE_TALOSCTL_ALL;
     if (versioned && !s->version[0])
         return fail(p, n, "%s: a %s source needs a Talos version: tag the reference (…:v1.11.3) or add 'version:'",
                     where, manifest_role_name(s->role));
