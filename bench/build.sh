@@ -21,7 +21,7 @@
 #   squashfs   `airfactory asset squashfs` (zstd 18) vs `mksquashfs -comp zstd
 #              -Xcompression-level 18 -all-root`, time and size
 # Rows: BENCH|workload|airfactory|baseline-name|baseline|unit|ratio (ratio > 1: airfactory better).
-#   bash bench/build.sh            demo manifest, 5 runs; assets 9 runs; squashfs of the imager rootfs
+#   bash bench/build.sh            demo manifest, 5 runs; assets 5 runs; squashfs of the imager rootfs (~15 min)
 #   SMOKE=1 bash bench/build.sh    small manifest, 1 run; assets 1 run, small squashfs tree
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -37,7 +37,7 @@ done
 if [ "${SMOKE:-0}" = 1 ]; then
   RUNS=1 ASSET_RUNS=1 SQUASH_TREE=$FIX/rootfs/hello-world-service-v1.11.3-amd64
 else
-  RUNS=${RUNS:-5} ASSET_RUNS=${ASSET_RUNS:-9} SQUASH_TREE=${SQUASH_TREE:-$FIX/rootfs/imager-v1.11.3-amd64}
+  RUNS=${RUNS:-5} ASSET_RUNS=${ASSET_RUNS:-5} SQUASH_TREE=${SQUASH_TREE:-$FIX/rootfs/imager-v1.11.3-amd64}
 fi
 bench_workdir build || exit 1
 W=$BENCH_WORKDIR
