@@ -112,11 +112,11 @@ conc_pulls() { # PORT NAME: CONC pulls at once; pulls/s >> NAME.rate
 
 pull "$DP" warm-d && pull "$AP" warm-a || { echo "bench/registry.sh: warm-up pulls failed" >&2; exit 1; }
 same_as_reference warm-d && same_as_reference warm-a || { echo "bench/registry.sh: the servers' images differ" >&2; exit 1; }
-for r in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   seq_pulls "$APID" "$AP" airfactory || exit 1
   seq_pulls "$DPID" "$DP" distribution || exit 1
 done
-for r in $(seq 1 "$CROUNDS"); do
+for _ in $(seq 1 "$CROUNDS"); do
   conc_pulls "$AP" airfactory || exit 1
   conc_pulls "$DP" distribution || exit 1
 done

@@ -10,7 +10,7 @@
 #   bash bench/run.sh serve      only benchmarks whose file name contains "serve"
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 OUT=bench/results
 mkdir -p "$OUT"
 mode=full

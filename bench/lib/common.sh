@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib/common.sh — helpers shared by the benchmarks (source it; bench/run.sh runs only
 # bench/*.sh, so nothing under bench/lib/ is taken for a benchmark).
 #   BENCH_ROOT     the repository root
@@ -30,6 +31,7 @@ bench_workdir() {
   local d
   d=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-bench-$1.XXXXXX") || return 1
   BENCH_DIRS+=("$d")
+  # shellcheck disable=SC2034 # read by the caller
   BENCH_WORKDIR=$d
 }
 

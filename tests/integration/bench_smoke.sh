@@ -5,7 +5,7 @@
 # installed, and skip the charts with a note, not fail, when it is not.
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 if SMOKE=1 bash bench/run.sh >"$S/out" 2>"$S/err"; then pass "bench/run.sh smoke run"; else
   fail "bench/run.sh smoke run" "$(grep -i 'fail\|error' "$S/err" | tail -5 | tr '\n' ' ')"; fi
 report=bench/results/REPORT-smoke.md
@@ -40,7 +40,7 @@ echo gamma >"$S/rows/failed"
 check "report without gnuplot succeeds" env GNUPLOT=/nonexistent/gnuplot bash bench/lib/report.sh "$S/rows" "$S/out1" full
 r=$(cat "$S/out1/REPORT.md" 2>/dev/null)
 check_contains "without gnuplot: the report says the plots were skipped" "$r" "plots skipped: gnuplot not found"
-check_eq "without gnuplot: no PNG written" "$(ls "$S/out1" | grep -c png)" 0
+check_eq "without gnuplot: no PNG written" "$(find "$S/out1" -name "*.png" | wc -l)" 0
 check_contains "report table row" "$r" "| alpha | w one (s) | 1.5 | base one | 3.0 | s | 2.00 |"
 check_contains "report table row of the second benchmark" "$r" "| beta | w three (MiB) | 10 | base three | 5 | MiB | 0.50 |"
 check_contains "report names the failed benchmark" "$r" "FAILED (no or partial rows): gamma"
