@@ -22,9 +22,11 @@ static void help(void)
            "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
            "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle)\n"
            "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
-           "  -j N         parallel jobs for compression (default: number of CPUs)\n"
+           "  -j N         build N assets at once; their compressors share N threads (default: number of CPUs)\n"
            "  --json       progress as NDJSON events on standard error\n"
-           "The bundle is written beside the target and swapped in only when complete and signed.\n",
+           "On a terminal, standard error shows a live display (running assets with bytes and ETA, overall\n"
+           "progress); otherwise one line per event. The bundle does not depend on -j: assets are added in\n"
+           "manifest order. It is written beside the target and swapped in only when complete and signed.\n",
            usage);
 }
 
@@ -132,6 +134,7 @@ int cmd_build(int argc, char **argv)
             .jobs = jobs,
             .events = stderr,
             .json = json,
+            .progress = isatty(STDERR_FILENO) == 1,
         };
         struct factory_stats stats = {0};
         if (factory_build(&request, &stats, &err) != 0)
