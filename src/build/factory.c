@@ -751,6 +751,7 @@ struct job {
     bool move;
     struct error err;
     double seconds;
+    uint64_t bytes;               /* built: what it added to the bundle (for its event) */
     struct timespec started;
     size_t number;                /* in plan order, for the display */
 };
@@ -1168,6 +1169,8 @@ static void *worker_main(void *arg)
         struct error err = {0};
         int rc = job_run(j, &err);
         current_job = NULL;
+        if (rc == 0)
+            BUNDLE_TEST_POINT("factory-asset-built"); /* other workers may still be building */
 
         pthread_mutex_lock(&f->lock);
         f->busy--;
@@ -1256,7 +1259,7 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
         rc = provenance(m, j->path, &j->name, err);
     if (rc != 0)
         return error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
-    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : f->stats.bytes_built - bytes_before;
+    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : j->bytes + (f->stats.bytes_built - bytes_before);
     f->committed++;
 
     struct json_writer w;
@@ -1317,7 +1320,9 @@ static int run_plan(struct factory *f, struct error *err)
             f->busy++;
             pthread_mutex_unlock(&f->lock);
             struct error job_err = {0};
+            uint64_t bytes_before = f->stats.bytes_built; /* its builder adds to the bundle itself */
             int job_rc = job_run(j, &job_err);
+            j->bytes = f->stats.bytes_built - bytes_before;
             pthread_mutex_lock(&f->lock);
             f->busy--;
             job_finished(f, j, job_rc, &job_err);

@@ -1,16 +1,49 @@
 /* airfactory build MANIFEST — plan, import and verify sources, build every model, write one signed
  * bundle. A thin layer: the manifest module plans, the factory module builds. */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "airfactory/bundle_staging.h"
 #include "airfactory/digest.h"
 #include "airfactory/factory.h"
 #include "airfactory/fs.h"
 #include "airfactory/manifest.h"
 #include "airfactory/memory.h"
 #include "cli/cli.h"
+
+/* Test hook: AIRFACTORY_TEST_KILL_AT=POINT[:N] kills the process with SIGKILL the N-th time (default
+ * 1) the build passes POINT — one of bundle_staging.h's test points ("writer-signed",
+ * "staging-before-swap", ...) or the factory's "factory-asset-built" (a worker finished an asset)
+ * and "factory-asset-committed" — so the crash tests (tests/integration/build_kill.sh) stop a real
+ * build at an exact place instead of guessing with timers. Unset: no hook at all. */
+static char kill_point[64];
+static atomic_int kill_countdown;
+
+static void kill_hook(const char *name)
+{
+    if (strcmp(name, kill_point) == 0 && atomic_fetch_sub(&kill_countdown, 1) <= 1)
+        kill(getpid(), SIGKILL);
+}
+
+static void install_kill_hook(void)
+{
+    const char *spec = getenv("AIRFACTORY_TEST_KILL_AT");
+    if (!spec || !*spec)
+        return;
+    snprintf(kill_point, sizeof kill_point, "%s", spec);
+    char *colon = strchr(kill_point, ':');
+    int count = 1;
+    if (colon) {
+        *colon = '\0';
+        count = atoi(colon + 1);
+    }
+    atomic_store(&kill_countdown, count > 0 ? count : 1);
+    bundle_test_point = kill_hook;
+}
 
 static const char usage[] =
     "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json]";
@@ -119,6 +152,7 @@ int cmd_build(int argc, char **argv)
         };
     }
     if (status == 0) {
+        install_kill_hook();
         struct factory_request request = {
             .sources = sources,
             .source_count = plan->source_count,
