@@ -81,3 +81,27 @@ kill_case mid-blobs writer-blob-added:3 2 store old
 kill_case signed writer-signed:1 2 store old
 kill_case before-swap staging-before-swap:1 2 store old
 kill_case after-swap staging-after-swap:1 2 store new
+
+# ---- an asset that fails while others are being built (-j 4) ----
+# The GRUB tree the ISO needs is cached in the store; a file where that directory belongs makes the
+# ISO (and only the ISO) fail, in a worker, while the kernel, initramfs and UKI are in flight.
+grub=$(ls -d "$S"/store/work/imager/*/grub 2>/dev/null | head -1)
+check "the store caches the imager's GRUB tree" test -d "$grub"
+rm -rf "$grub" && echo "not a directory" >"$grub"
+T=$S/failing
+cp -a "$S/old" "$T"
+"$AIRFACTORY" build "$S/new.yaml" -o "$T" --store "$S/store" -j 4 --json >"$S/failing.log" 2>&1
+rc=$?
+check "failing asset: the build fails with an error status, not a crash (got $rc)" test "$rc" -ge 1 -a "$rc" -le 2
+err=$(grep -v '^{' "$S/failing.log")
+check_contains "failing asset: the error names the asset" "$err" "/v1.11.3/metal-amd64.iso: "
+check_eq "failing asset: exactly one error is reported" "$(echo "$err" | grep -c '^airfactory: ')" 1
+check_eq "failing asset: no event after the failure reports the ISO built" \
+  "$(grep -c '"path":"metal-amd64.iso"' "$S/failing.log")" 0
+check "failing asset: the target is still the previous bundle" cmp "$T/index.db" "$S/old/index.db"
+check "failing asset: the target passes verify --full" "$AIRFACTORY" verify "$T" --key "$S/bundle.pub" --full
+check "failing asset: nothing half-written is left beside the target" bash -c "! ls -d '$T'.tmp-* >/dev/null 2>&1"
+rm -f "$grub"
+check "failing asset: with the cache repaired the same build completes" \
+  "$AIRFACTORY" build "$S/new.yaml" -o "$T" --store "$S/store" -j 4
+check "failing asset: ... and gives the uninterrupted build's index.db" cmp "$T/index.db" "$S/reference/index.db"
