@@ -3,7 +3,12 @@
  * Reading order: factory_build() at the bottom drives everything; above it, one section per stage.
  * Every intermediate file lives either in STORE/work/ (extracted sources: immutable, keyed by the
  * manifest digest they came from, so they are reused across builds) or in the bundle writer's
- * scratch directory (built assets, moved into the bundle without a copy). */
+ * scratch directory (built assets, moved into the bundle without a copy).
+ *
+ * Threads (stage 4, "running the plan"): assets are built by -j worker threads, but only the main
+ * thread touches the bundle writer, the catalogs and the counters, and it commits assets in plan
+ * order — so the bundle is the same for any -j. What workers share is either settled before they
+ * start (plan_jobs) or produced by a once-step (once_run) under f->lock. */
 #include "airfactory/factory.h"
 
 #include <dirent.h>

@@ -83,9 +83,10 @@ int cmd_build(int argc, char **argv)
             base = argv[++i];
         } else if (!strcmp(a, "--store") && i + 1 < argc) {
             store = argv[++i];
-        } else if (!strcmp(a, "-j") && i + 1 < argc) {
+        } else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
+            /* -j N and make's -jN */
             char *end = NULL;
-            long n = strtol(argv[++i], &end, 10);
+            long n = strtol(a[2] ? a + 2 : argv[++i], &end, 10);
             if (!end || *end || n < 1 || n > 1024)
                 return cli_usage("build", usage);
             jobs = (unsigned)n;
