@@ -12,7 +12,10 @@
  * outputs of different schematics and versions are of similar size); without one only its bytes and
  * elapsed time are shown. The overall ETA is the mean time per built asset times the assets left
  * to build (reused ones take no time), shown once one asset was built.
- * The clock and the width are parameters so tests can drive it without a terminal or waiting. */
+ * The clock and the width are parameters so tests can drive it without a terminal or waiting.
+ * Not thread-safe: callers serialise every call (the factory redraws from its own display thread,
+ * so that the display moves while the main thread hashes a large asset, and holds a lock around
+ * each call). */
 #ifndef AIRFACTORY_PROGRESS_H
 #define AIRFACTORY_PROGRESS_H
 

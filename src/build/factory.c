@@ -97,6 +97,11 @@ struct factory {
     size_t model_count;
     size_t committed;      /* main thread: jobs committed so far */
     struct progress *progress; /* the TTY display; NULL: line events */
+    pthread_mutex_t display_lock; /* one writer of the terminal at a time: redraws and log lines */
+    pthread_t display_thread;
+    bool display_running, display_stop;
+    size_t shown_committed, shown_reused; /* the main thread's counters, published for the display */
+    uint64_t shown_bytes;
 };
 
 static void event_begin(struct factory *f, struct json_writer *w, struct buffer *b, const char *type)
@@ -113,7 +118,9 @@ static void event_end(struct factory *f, struct json_writer *w, struct buffer *b
     json_object_end(w);
     FILE *out = f->request->events;
     if (f->progress) {
+        pthread_mutex_lock(&f->display_lock);
         progress_log(f->progress, human); /* above the live display, which redraws below it */
+        pthread_mutex_unlock(&f->display_lock);
     } else if (out) {
         if (f->request->json)
             fprintf(out, "%s\n", buffer_cstr(b));
@@ -1212,35 +1219,90 @@ static uint64_t tree_bytes(const char *dir, int depth)
     return total;
 }
 
+/* One redraw (rate-limited by progress_update). Runs on the display thread: it reads only what is
+ * published under f->lock (job states, the shown_* counters) and measures files outside it. */
 static void show_progress(struct factory *f)
 {
-    struct progress_asset *running = xcalloc(f->jobs + 2, sizeof *running);
-    char **labels = xcalloc(f->jobs + 2, sizeof *labels);
+    size_t max = f->jobs + 2; /* every worker, plus the main thread's own job */
+    struct progress_asset *running = xcalloc(max, sizeof *running);
+    char **labels = xcalloc(max, sizeof *labels);
+    char **dirs = xcalloc(2 * max, sizeof *dirs);
     struct progress_state st = {.total = f->plan_count, .running = running};
     pthread_mutex_lock(&f->lock);
-    for (size_t i = 0; i < f->plan_count; i++) {
+    for (size_t i = 0; i < f->plan_count && st.running_count < max; i++) {
         struct job *j = &f->plan[i];
-        if (j->state == JOB_RUNNING && st.running_count < f->jobs + 2) {
-            struct progress_asset *a = &running[st.running_count];
-            labels[st.running_count] = xasprintf("%s/%s/%s", j->model->schematic->name, j->model->version, j->path);
-            a->label = labels[st.running_count];
-            a->kind = j->path;
-            a->seconds = seconds_since(&j->started);
-            /* the initramfs grows in the model's directory, under the job that builds it */
-            a->bytes = tree_bytes(j->scratch, 2) +
-                       (j->model->initramfs_builder == j ? tree_bytes(j->model->scratch, 0) : 0);
-            st.running_count++;
-        }
+        if (j->state != JOB_RUNNING)
+            continue;
+        size_t n = st.running_count++;
+        labels[n] = xasprintf("%s/%s/%s", j->model->schematic->name, j->model->version, j->path);
+        running[n].label = labels[n];
+        running[n].kind = j->path;
+        running[n].seconds = seconds_since(&j->started);
+        /* its output grows in its directory; the initramfs in the model's, under the job building it */
+        dirs[2 * n] = j->scratch ? xstrdup(j->scratch) : NULL;
+        dirs[2 * n + 1] = j->model->initramfs_builder == j ? xstrdup(j->model->scratch) : NULL;
     }
+    st.done = f->shown_committed;
+    st.reused = f->shown_reused;
+    st.bytes = f->shown_bytes;
     pthread_mutex_unlock(&f->lock);
-    st.done = f->committed;
-    st.reused = f->stats.assets_reused;
-    st.bytes = f->stats.bytes_built;
+    for (size_t n = 0; n < st.running_count; n++)
+        running[n].bytes = (dirs[2 * n] ? tree_bytes(dirs[2 * n], 2) : 0) +
+                           (dirs[2 * n + 1] ? tree_bytes(dirs[2 * n + 1], 0) : 0);
+    pthread_mutex_lock(&f->display_lock);
     progress_update(f->progress, &st);
+    pthread_mutex_unlock(&f->display_lock);
+    for (size_t i = 0; i < 2 * max; i++)
+        free(dirs[i]);
     for (size_t i = 0; i < st.running_count; i++)
         free(labels[i]);
+    free(dirs);
     free(labels);
     free(running);
+}
+
+/* The display has its own thread so that it keeps moving while the main thread is busy for seconds
+ * (hashing a large asset into the bundle, assembling an installer image): ~10 redraws a second. */
+static void *display_main(void *arg)
+{
+    struct factory *f = arg;
+    pthread_mutex_lock(&f->lock);
+    while (!f->display_stop) {
+        pthread_mutex_unlock(&f->lock);
+        show_progress(f);
+        pthread_mutex_lock(&f->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!f->display_stop)
+            pthread_cond_timedwait(&f->cond, &f->lock, &until);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static void display_start(struct factory *f)
+{
+    if (!f->progress)
+        return;
+    /* no display thread is no reason to fail a build: line events are not lost either way */
+    f->display_running = pthread_create(&f->display_thread, NULL, display_main, f) == 0;
+}
+
+static void display_stop(struct factory *f)
+{
+    if (!f->display_running)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->display_stop = true;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->display_thread, NULL);
+    f->display_running = false;
 }
 
 /* ---- committing, on the main thread ---- */
@@ -1284,8 +1346,11 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
                             m->version, j->path, j->seconds);
     event_end(f, &w, &b, human);
     free(human);
-    if (f->progress && j->state != JOB_REUSED)
+    if (f->progress && j->state != JOB_REUSED) {
+        pthread_mutex_lock(&f->display_lock);
         progress_asset_done(f->progress, j->path, bytes);
+        pthread_mutex_unlock(&f->display_lock);
+    }
 
     if (j->scratch) {
         struct error ignored;
@@ -1332,31 +1397,20 @@ static int run_plan(struct factory *f, struct error *err)
             f->busy--;
             job_finished(f, j, job_rc, &job_err);
         }
-        while (!f->stopping && (j->state == JOB_PENDING || j->state == JOB_RUNNING)) {
-            if (f->progress) {
-                pthread_mutex_unlock(&f->lock);
-                show_progress(f);
-                pthread_mutex_lock(&f->lock);
-                if (f->stopping || !(j->state == JOB_PENDING || j->state == JOB_RUNNING))
-                    break;
-            }
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += 100 * 1000 * 1000; /* the display's pace: ~10 redraws a second */
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&f->cond, &f->lock, &until);
-        }
+        while (!f->stopping && (j->state == JOB_PENDING || j->state == JOB_RUNNING))
+            pthread_cond_wait(&f->cond, &f->lock);
         bool stop = f->stopping;
         pthread_mutex_unlock(&f->lock);
         if (stop)
             break;
         struct error commit_err = {0};
         int commit_rc = job_commit(f, j, &commit_err);
-        if (f->progress)
-            show_progress(f); /* commits can take a while too (hashing): keep the display moving */
+        /* publish the counters for the display thread */
+        pthread_mutex_lock(&f->lock);
+        f->shown_committed = f->committed;
+        f->shown_reused = f->stats.assets_reused;
+        f->shown_bytes = f->stats.bytes_built;
+        pthread_mutex_unlock(&f->lock);
         if (commit_rc != 0) {
             pthread_mutex_lock(&f->lock);
             j->err = commit_err;
@@ -1528,6 +1582,7 @@ static void factory_free(struct factory *f)
         progress_free(f->progress);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
+    pthread_mutex_destroy(&f->display_lock);
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
         oci_image_free(&f->imported[i].result.image);
@@ -1558,9 +1613,10 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     f.jobs = r->jobs ? r->jobs : cpus > 0 ? (unsigned)cpus : 1;
     pthread_mutex_init(&f.lock, NULL);
+    pthread_mutex_init(&f.display_lock, NULL);
     pthread_condattr_t cond_attr;
     pthread_condattr_init(&cond_attr);
-    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* run_plan's timed waits */
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* the display thread's timed waits */
     pthread_cond_init(&f.cond, &cond_attr);
     pthread_condattr_destroy(&cond_attr);
     if (r->progress && !r->json && r->events)
@@ -1592,6 +1648,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         for (size_t i = 0; i < f.plan_count; i++)
             reused += f.plan[i].state == JOB_REUSED;
         progress_start(f.progress, f.plan_count, reused, f.jobs);
+        display_start(&f);
     }
     if (rc == 0)
         rc = run_plan(&f, err);
@@ -1646,6 +1703,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         bundle_writer_abort(f.writer);
         f.writer = NULL;
     }
+    display_stop(&f);
     if (f.progress) {
         if (f.plan_count)
             show_progress(&f); /* the final counts, for the summary line */
