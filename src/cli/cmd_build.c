@@ -1,16 +1,49 @@
 /* airfactory build MANIFEST — plan, import and verify sources, build every model, write one signed
  * bundle. A thin layer: the manifest module plans, the factory module builds. */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "airfactory/bundle_staging.h"
 #include "airfactory/digest.h"
 #include "airfactory/factory.h"
 #include "airfactory/fs.h"
 #include "airfactory/manifest.h"
 #include "airfactory/memory.h"
 #include "cli/cli.h"
+
+/* Test hook: AIRFACTORY_TEST_KILL_AT=POINT[:N] kills the process with SIGKILL the N-th time (default
+ * 1) the build passes POINT — one of bundle_staging.h's test points ("writer-signed",
+ * "staging-before-swap", ...) or the factory's "factory-asset-built" (a worker finished an asset)
+ * and "factory-asset-committed" — so the crash tests (tests/integration/build_kill.sh) stop a real
+ * build at an exact place instead of guessing with timers. Unset: no hook at all. */
+static char kill_point[64];
+static atomic_int kill_countdown;
+
+static void kill_hook(const char *name)
+{
+    if (strcmp(name, kill_point) == 0 && atomic_fetch_sub(&kill_countdown, 1) <= 1)
+        kill(getpid(), SIGKILL);
+}
+
+static void install_kill_hook(void)
+{
+    const char *spec = getenv("AIRFACTORY_TEST_KILL_AT");
+    if (!spec || !*spec)
+        return;
+    snprintf(kill_point, sizeof kill_point, "%s", spec);
+    char *colon = strchr(kill_point, ':');
+    int count = 1;
+    if (colon) {
+        *colon = '\0';
+        count = atoi(colon + 1);
+    }
+    atomic_store(&kill_countdown, count > 0 ? count : 1);
+    bundle_test_point = kill_hook;
+}
 
 static const char usage[] =
     "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json] "
@@ -23,12 +56,14 @@ static void help(void)
            "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
            "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle)\n"
            "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
-           "  -j N         parallel jobs for compression (default: number of CPUs)\n"
+           "  -j N         build N assets at once; their compressors share N threads (default: number of CPUs)\n"
            "  --json       progress as NDJSON events on standard error\n"
            "  --secureboot-key KEY, --secureboot-cert CERT, --secureboot-pcr-key KEY\n"
            "               SecureBoot signer for -secureboot assets (PEM RSA key, its X.509 certificate, PCR key;\n"
            "               default: the manifest's `secureboot:`; the PCR key defaults to the signing key)\n"
-           "The bundle is written beside the target and swapped in only when complete and signed.\n",
+           "On a terminal, standard error shows a live display (running assets with bytes and ETA, overall\n"
+           "progress); otherwise one line per event. The bundle does not depend on -j: assets are added in\n"
+           "manifest order. It is written beside the target and swapped in only when complete and signed.\n",
            usage);
 }
 
@@ -59,9 +94,10 @@ int cmd_build(int argc, char **argv)
             base = argv[++i];
         } else if (!strcmp(a, "--store") && i + 1 < argc) {
             store = argv[++i];
-        } else if (!strcmp(a, "-j") && i + 1 < argc) {
+        } else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
+            /* -j N and make's -jN */
             char *end = NULL;
-            long n = strtol(argv[++i], &end, 10);
+            long n = strtol(a[2] ? a + 2 : argv[++i], &end, 10);
             if (!end || *end || n < 1 || n > 1024)
                 return cli_usage("build", usage);
             jobs = (unsigned)n;
@@ -142,6 +178,7 @@ int cmd_build(int argc, char **argv)
         };
     }
     if (status == 0) {
+        install_kill_hook();
         struct factory_request request = {
             .sources = sources,
             .source_count = plan->source_count,
@@ -160,6 +197,7 @@ int cmd_build(int argc, char **argv)
             .jobs = jobs,
             .events = stderr,
             .json = json,
+            .progress = isatty(STDERR_FILENO) == 1,
         };
         struct factory_stats stats = {0};
         if (factory_build(&request, &stats, &err) != 0)
