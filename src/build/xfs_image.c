@@ -76,8 +76,8 @@ static int read_geometry(int fd, const char *what, struct xfs_geometry *g, struc
     g->inode_size = (uint16_t)be_get(sb + 104, 2);
     g->ag_block_log = sb[124];
     g->inodes_per_block_log = sb[123];
-    uint32_t incompat = (uint32_t)be_get(sb + 224, 4);
-    memcpy(g->uuid, (incompat & 0x4) ? sb + 256 : sb + 32, 16); /* XFS_SB_FEAT_INCOMPAT_META_UUID */
+    uint32_t incompat = (uint32_t)be_get(sb + 216, 4); /* sb_features_incompat */
+    memcpy(g->uuid, (incompat & 0x4) ? sb + 248 : sb + 32, 16); /* XFS_SB_FEAT_INCOMPAT_META_UUID */
     if ((version & 0xf) != 5)
         return error_set(err, ERROR_RUNTIME, "%s: XFS version %u; only v5 (CRC) file systems are supported", what,
                          version & 0xf);
