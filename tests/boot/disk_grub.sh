@@ -11,13 +11,15 @@
 #     under OVMF (systemd-boot -> UKI).
 #   * metal-amd64.raw for v1.9.5 (the profile's default there is GRUB): EFI 100 MiB holding
 #     grub-mkimage's x86_64-efi image as EFI/boot/BOOTX64.efi; boots under SeaBIOS and OVMF.
+#   * both again through `airfactory build` (manifest output metal.raw): the bundle's blobs boot
+#     under SeaBIOS.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib/qemu.sh"
 S=$(scratch)
 R11=$FIXTURES/rootfs/imager-v1.11.3-amd64
 R95=$FIXTURES/rootfs/imager-v1.9.5-amd64
 I=$R11/usr/install/amd64
-for t in mkfs.xfs xfs_db xfs_repair sgdisk grub-mkimage mcopy qemu-system-x86_64 python3; do
+for t in mkfs.xfs xfs_db xfs_repair sgdisk grub-mkimage mcopy qemu-system-x86_64 python3 sqlite3; do
   command -v $t >/dev/null || { fail "disk-grub/tools" "$t missing; run scripts/install-deps.sh"; exit 0; }
 done
 if [ ! -d "$R11/usr/lib/grub/i386-pc" ] || [ ! -d "$R95/usr/lib/grub/x86_64-efi" ] || [ ! -f "$OVMF_FD" ]; then
@@ -125,7 +127,8 @@ boot_check() {
 }
 qemu_boot "$S/dual-seabios.log" 240 -drive "file=$IMG,format=raw,if=virtio,snapshot=on"
 boot_check "dual-boot SeaBIOS (GRUB)" "$S/dual-seabios.log" "BOOT_IMAGE=/A/vmlinuz $EXPECTED"
-check_contains "dual-boot SeaBIOS: GRUB booted entry A" "$(tr -d '\r' <"$S/dual-seabios.log")" "Booting \`A - Talos v1.11.3'"
+check_contains "dual-boot SeaBIOS: GRUB shows entry A" \
+  "$(tr -d '\r' <"$S/dual-seabios.log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')" "A - Talos v1.11.3"
 qemu_boot "$S/dual-ovmf.log" 240 -bios "$OVMF_FD" -drive "file=$IMG,format=raw,if=virtio,snapshot=on"
 # Debian's systemd-stub 252 boots the UKI's last .cmdline (reset-maintenance), see boot/disk.sh
 boot_check "dual-boot OVMF (systemd-boot + UKI)" "$S/dual-ovmf.log" \
@@ -153,3 +156,36 @@ qemu_boot "$S/grub-seabios.log" 240 -drive "file=$G,format=raw,if=virtio,snapsho
 boot_check "grub SeaBIOS" "$S/grub-seabios.log" "BOOT_IMAGE=/A/vmlinuz $EXPECTED95"
 qemu_boot "$S/grub-ovmf.log" 240 -bios "$OVMF_FD" -drive "file=$G,format=raw,if=virtio,snapshot=on"
 boot_check "grub OVMF (GRUB EFI)" "$S/grub-ovmf.log" "BOOT_IMAGE=/A/vmlinuz $EXPECTED95"
+
+# --- the same through `airfactory build`: the default metal-amd64.raw of Talos 1.11.3 (dual-boot)
+# and 1.9.5 (GRUB) in a bundle, the GRUB side booted under SeaBIOS from the bundle's blobs
+FX=$FIXTURES
+cat >"$S/manifest.yaml" <<YAML
+schematics:
+  - name: serial
+    schematic: {customization: {extraKernelArgs: [console=ttyS0]}}
+versions: [v1.11.3, v1.9.5]
+architectures: [amd64]
+outputs: [metal.raw]
+sources:
+  - {role: imager, path: $FX/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
+  - {role: imager, path: $FX/imager-v1.9.5.oci.tar, reference: ghcr.io/siderolabs/imager:v1.9.5}
+trust:
+  default: {keys: [$ROOT/tests/keys/cosign.pub]}
+signing_key: $S/bundle.key
+output: $S/bundle
+YAML
+check "bundle: keygen" "$AIRFACTORY" keygen -o "$S/bundle"
+check "bundle: build metal-amd64.raw for v1.11.3 and v1.9.5" env SOURCE_DATE_EPOCH=1700000000 "$AIRFACTORY" build "$S/manifest.yaml"
+for v in v1.11.3 v1.9.5; do
+  d=$(sqlite3 "$S/bundle/index.db" "select digest from assets where version = '$v' and path = 'metal-amd64.raw'")
+  blob=$S/bundle/blobs/sha256/${d#sha256:}
+  check "bundle $v: metal-amd64.raw blob present" test -f "$blob"
+  [ -f "$blob" ] || continue
+  want=$([ $v = v1.11.3 ] && echo "EF00  EFI" || echo "100.0 MiB   EF00  EFI")
+  p=$(sgdisk -p "$blob" 2>&1)
+  check_contains "bundle $v: sgdisk EFI" "$p" "$want"
+  check_contains "bundle $v: sgdisk BIOS" "$p" "EF02  BIOS"
+  qemu_boot "$S/bundle-$v.log" 240 -drive "file=$blob,format=raw,if=virtio,snapshot=on"
+  boot_check "bundle $v SeaBIOS (GRUB)" "$S/bundle-$v.log" "BOOT_IMAGE=/A/vmlinuz talos.platform=metal console=ttyS0 "
+done
