@@ -30,11 +30,11 @@ struct xfs_image_options {
     const char *uuid;     /* -m uuid=, "24c73076-4092-85dd-9d98-686a2dbf6d81" */
     uint32_t sector_size; /* 512 or 4096 (-s size=) */
     uint32_t mtime;       /* every inode's timestamps */
-    const char *work_dir; /* protofile, in-memory files' copies, mkfs log */
     const char *mkfs;     /* program; NULL = "mkfs.xfs" from PATH */
 };
 
 /* Create out_path (a new file of o->size bytes, sparse) holding an XFS file system with files.
+ * Helper files (protofile, copies of in-memory files, mkfs log) go next to it, named after it.
  * ERROR_INPUT for unusable names; ERROR_RUNTIME when mkfs.xfs fails (its output is quoted). */
 int xfs_image_write(const char *out_path, const struct xfs_image_options *o, const struct xfs_image_file *files,
                     size_t count, struct error *err);

@@ -255,7 +255,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
             rc = error_set(err, ERROR_INPUT, "%s: GRUB disk images need the imager's usr/lib/grub directory", what);
         grub_efi = work_file(in, "grub.efi");
         if (rc == 0)
-            rc = grub_disk_mkimage(in->grub_dir, arm64 ? "arm64-efi" : "x86_64-efi", grub_efi, in->work_dir, NULL, err);
+            rc = grub_disk_mkimage(in->grub_dir, arm64 ? "arm64-efi" : "x86_64-efi", grub_efi, NULL, err);
         files[count++] = (struct fat_file){.path = boot_name, .source = grub_efi};
     } else {
         if (!in->sdboot_path || !fs_exists(in->sdboot_path))
@@ -291,7 +291,7 @@ static int write_bios(const struct disk_image_plan *plan, const struct disk_imag
         return error_set(err, ERROR_INPUT, "%s: BIOS boot needs the imager's usr/lib/grub directory", what);
     char *core = work_file(in, "core.img");
     char *boot = xasprintf("%s/i386-pc/boot.img", in->grub_dir);
-    int rc = grub_disk_mkimage(in->grub_dir, "i386-pc", core, in->work_dir, NULL, err);
+    int rc = grub_disk_mkimage(in->grub_dir, "i386-pc", core, NULL, err);
     if (rc == 0)
         rc = grub_disk_install_bios(fd, what, boot, core, first_lba, size, plan->sector_size, err);
     unlink(core);
@@ -318,7 +318,7 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
     gpt_guid_from_label("BOOT", guid); /* Talos: file-system UUID = GUIDFromLabel(label) (§7.2) */
     gpt_guid_format(guid, uuid);
     struct xfs_image_options xo = {.size = size, .label = "BOOT", .uuid = uuid, .sector_size = plan->sector_size,
-                                   .mtime = in->mtime, .work_dir = in->work_dir};
+                                   .mtime = in->mtime};
     char *tmp = work_file(in, "boot.xfs");
     int rc = xfs_image_write(tmp, &xo, files, 3, err);
     if (rc == 0)

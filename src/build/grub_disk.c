@@ -36,8 +36,8 @@ char *grub_disk_cfg(const char *talos_version, const char *cmdline)
     return buffer_take(&b);
 }
 
-int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const char *work_dir,
-                      const char *grub_mkimage, struct error *err)
+int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const char *grub_mkimage,
+                      struct error *err)
 {
     /* the modules Talos bakes into every GRUB image (bootloader/grub/install.go), so nothing
      * has to be loaded from the BOOT partition before grub.cfg runs */
@@ -54,7 +54,7 @@ int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *ou
         free(dir);
         return rc;
     }
-    char *log = xasprintf("%s/grub-mkimage-%s.log", work_dir, platform);
+    char *log = xasprintf("%s.log", out_path); /* next to the output: never shared */
     const char *argv[48];
     size_t n = 0;
     argv[n++] = grub_mkimage ? grub_mkimage : "grub-mkimage";

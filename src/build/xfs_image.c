@@ -275,21 +275,22 @@ static void proto_dir(struct buffer *b, const struct xfs_image_file *files, char
 int xfs_image_write(const char *out_path, const struct xfs_image_options *o, const struct xfs_image_file *files,
                     size_t count, struct error *err)
 {
-    if (!o->label || strlen(o->label) > 12 || has_space(o->label) || !o->uuid || !o->work_dir)
-        return error_set(err, ERROR_INPUT, "%s: XFS label (1..12 characters, no spaces), UUID and work dir are required",
+    if (!o->label || strlen(o->label) > 12 || has_space(o->label) || !o->uuid)
+        return error_set(err, ERROR_INPUT, "%s: XFS label (1..12 characters, no spaces) and UUID are required",
                          out_path);
-    if (has_space(o->work_dir))
+    if (has_space(out_path))
         return error_set(err, ERROR_INPUT,
-                         "%s: the work directory \"%s\" contains white space, which mkfs.xfs protofiles cannot name; "
-                         "use another one",
-                         out_path, o->work_dir);
+                         "%s: the path contains white space, which mkfs.xfs protofiles cannot name; use another work "
+                         "directory",
+                         out_path);
     struct xfs_image_file *sorted = xcalloc(count ? count : 1, sizeof *sorted);
     if (count)
         memcpy(sorted, files, count * sizeof *sorted);
     qsort(sorted, count, sizeof *sorted, by_path);
     char **sources = xcalloc(count ? count : 1, sizeof *sources);
-    char *proto = xasprintf("%s/xfs-%ld.proto", o->work_dir, (long)getpid());
-    char *log = xasprintf("%s/xfs-%ld.log", o->work_dir, (long)getpid());
+    /* helper files are named after the output, so concurrent images never share them */
+    char *proto = xasprintf("%s.proto", out_path);
+    char *log = xasprintf("%s.mkfs.log", out_path);
     struct buffer b = BUFFER_INIT;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < count; i++) {
@@ -306,7 +307,7 @@ int xfs_image_write(const char *out_path, const struct xfs_image_options *o, con
             else
                 sources[i] = xstrdup(sorted[i].source);
         } else {
-            sources[i] = xasprintf("%s/xfs-%ld-%zu.data", o->work_dir, (long)getpid(), i);
+            sources[i] = xasprintf("%s.%zu.data", out_path, i);
             rc = fs_write_file_atomic(sources[i], sorted[i].data ? sorted[i].data : "", sorted[i].size, 0600, err);
         }
     }

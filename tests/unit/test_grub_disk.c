@@ -147,7 +147,7 @@ static void test_xfs_image(void)
         {.path = "A/initramfs.xz", .data = "initramfs", .size = 9},
     };
     struct xfs_image_options o = {.size = 300ull << 20, .label = "BOOT", .uuid = "24c73076-4092-85dd-9d98-686a2dbf6d81",
-                                  .sector_size = 512, .mtime = 1700000000, .work_dir = dir};
+                                  .sector_size = 512, .mtime = 1700000000};
     CHECK_INT(xfs_image_write(a, &o, files, 3, &err), 0);
     if (err.message[0])
         printf("  %s\n", err.message);
