@@ -968,7 +968,8 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
                             err) != 0)
         return -1;
-    if (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot))
+    bool uki_layout = plan.bootloader != DISK_IMAGE_GRUB, grub_layout = plan.bootloader != DISK_IMAGE_SD_BOOT;
+    if (uki_layout && (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot)))
         return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-{stub,boot}.efi", path,
                          m->imager.imager->result.image.reference, m->arch);
     struct buffer cmdline = BUFFER_INIT;
@@ -976,16 +977,22 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         buffer_free(&cmdline);
         return -1;
     }
-    char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
+    /* GRUB and dual-boot: the imager's GRUB modules, kernel and the schematic's initramfs on BOOT */
+    char *grub = NULL;
+    if (grub_layout && !(grub = imager_grub_dir(f, m->imager.imager, err))) {
+        buffer_free(&cmdline);
+        return -1;
+    }
+    /* sd-boot and the UKI (signed for -secureboot images, which are always sd-boot) */
+    char *uki = uki_layout ? xasprintf("%s/%s.uki.efi", scratch, path) : NULL;
     const struct secureboot_signer *signer = NULL;
-    const char *sdboot = NULL;
+    const char *sdboot = m->imager.systemd_boot;
     char *signed_sdboot = NULL;
     int rc = asset_signer(m, path, name, &signer, err);
-    if (rc == 0)
+    if (rc == 0 && uki)
         rc = asset_sdboot(m, path, name, &sdboot, &signed_sdboot, err);
-    if (rc == 0)
+    if (rc == 0 && uki)
         rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
-    buffer_free(&cmdline);
     struct meta_value meta[256];
     size_t meta_count = 0;
     disk_image_meta_values(&plan, s, meta, &meta_count);
@@ -994,6 +1001,10 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         .arch = m->arch,
         .sdboot_path = sdboot,
         .uki_path = uki,
+        .kernel_path = m->imager.vmlinuz,
+        .initramfs_path = m->initramfs_path,
+        .cmdline = buffer_cstr(&cmdline),
+        .grub_dir = grub,
         .meta = meta,
         .meta_count = meta_count,
         .mtime = f->epoch,
@@ -1003,7 +1014,10 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     char *out = path_join(scratch, path);
     if (rc == 0)
         rc = disk_image_build(&plan, &in, out, err);
-    unlink(uki);
+    buffer_free(&cmdline);
+    free(grub);
+    if (uki)
+        unlink(uki);
     free(uki);
     if (signed_sdboot)
         unlink(signed_sdboot);
