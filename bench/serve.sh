@@ -220,3 +220,53 @@ st=$(awk '{print $1}' "$W/start" | median) sc=$(awk '{print $2}' "$W/start" | me
 row "start-up to first answer, $ROWS asset rows, signature checked (ms wall)" "$st" "target" 100 ms "$(ratio 100 "$st")"
 row "start-up CPU time (exec, verify, open, first answer), $ROWS asset rows (ms)" "$sc" "target" 100 ms "$(ratio 100 "$sc")"
 echo "bench/serve: index.db of the $ROWS-row bundle: $(du -h "$BUNDLE/index.db" | cut -f1)" >&2
+
+# ---- route lookup latency on the ROWS-row bundle ----
+# Every asset row gets its schematic row (the server answers 404 for an unknown schematic) and the
+# index is signed again. wrk requests /image/<random row>/VERSION/kernel-amd64 (1-byte asset);
+# nginx serves the same ROWS paths as 1-byte files, so both look a path
+# up among ROWS: airfactory in index.db, nginx in the file system. p50/p99 from wrk --latency.
+sqlite3 "$BUNDLE/index.db" "INSERT OR IGNORE INTO schematics SELECT DISTINCT schematic, 'customization: {}' FROM assets" ||
+  { echo "bench/serve.sh: cannot add the schematic rows" >&2; exit 1; }
+openssl dgst -sha256 -sign "$KEY" "$BUNDLE/index.db" | base64 -w0 >"$BUNDLE/index.db.sig" && echo >>"$BUNDLE/index.db.sig"
+python3 - "$BUNDLE/index.db" "$W/www" <<'PY' || { echo "bench/serve.sh: cannot build nginx's file tree" >&2; exit 1; }
+import os, sqlite3, sys
+db, www = sys.argv[1:3]
+for schematic, version, path in sqlite3.connect(db).execute("SELECT schematic, version, path FROM assets"):
+    d = os.path.join(www, "image", schematic, version)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, path), "wb") as f:  # a file each: ext4 allows 65 000 hard links
+        f.write(b"x")
+PY
+LP=$(free_port)
+"$SERVE" "$BUNDLE" --key "$PUB" --listen "127.0.0.1:$LP" 2>"$W/lookup.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$LP/healthz" || { echo "airfactory-serve (lookup bundle) did not start: $(tail -3 "$W/lookup.log")" >&2; exit 1; }
+probe=image/$(printf '%064x' "$ROWS")/$VERSION/kernel-amd64
+[ "$(curl -s "http://127.0.0.1:$LP/$probe")" = x ] && [ "$(curl -s "http://127.0.0.1:$NP/$probe")" = x ] ||
+  { echo "bench/serve.sh: the lookup probe $probe does not answer 'x' on both servers" >&2; exit 1; }
+cat >"$W/lookup.lua" <<LUA
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", string.format("/image/%064x/$VERSION/kernel-amd64", math.random($ROWS)))
+end
+LUA
+# lookup_latency PORT OUT: "p50_ms p99_ms req/s" >> OUT
+lookup_latency() {
+  timeout $((DUR + 30)) wrk -t1 -c8 -d"${DUR}s" --latency -s "$W/lookup.lua" "http://127.0.0.1:$1/" 2>&1 | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } /Requests\/sec:/ { r = $2 }
+    /Non-2xx/ { bad = 1 }
+    END { if (bad || p50 == "") exit 1; printf "%.4f %.4f %s\n", p50, p99, r }' >>"$2"
+}
+: >"$W/lookup.a"; : >"$W/lookup.n"
+for round in $(seq 1 "$ROUNDS"); do
+  lookup_latency "$LP" "$W/lookup.a" || { echo "bench/serve.sh: wrk on airfactory-serve failed (or non-2xx answers)" >&2; exit 1; }
+  lookup_latency "$NP" "$W/lookup.n" || { echo "bench/serve.sh: wrk on nginx failed (or non-2xx answers)" >&2; exit 1; }
+done
+la50=$(awk '{print $1}' "$W/lookup.a" | median) la99=$(awk '{print $2}' "$W/lookup.a" | median)
+ln50=$(awk '{print $1}' "$W/lookup.n" | median) ln99=$(awk '{print $2}' "$W/lookup.n" | median)
+lar=$(awk '{print $3}' "$W/lookup.a" | median) lnr=$(awk '{print $3}' "$W/lookup.n" | median)
+row "route lookup, random /image paths over $ROWS asset rows: p50 latency, wrk -c8 (ms)" "$la50" "nginx ($ROWS files)" "$ln50" ms "$(ratio "$ln50" "$la50")"
+row "route lookup, random /image paths over $ROWS asset rows: p99 latency, wrk -c8 (ms)" "$la99" "nginx ($ROWS files)" "$ln99" ms "$(ratio "$ln99" "$la99")"
+row "route lookup, random /image paths over $ROWS asset rows: req/s, wrk -c8" "$(printf '%.0f' "$lar")" "nginx ($ROWS files)" "$(printf '%.0f' "$lnr")" req/s "$(ratio "$lar" "$lnr")"

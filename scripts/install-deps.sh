@@ -21,8 +21,9 @@ test_packages=(
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq
 )
-# Benchmarks (bench/serve.sh): load generator and the baseline web server.
-bench_packages=(wrk nginx-light)
+# Benchmarks (bench/serve.sh): load generator and the baseline web server; gnuplot draws the
+# per-benchmark PNGs of bench/results/ (bench/run.sh skips plotting when it is missing).
+bench_packages=(wrk nginx-light gnuplot-nox)
 # The reference registry the server is compared with (tests/integration/serve_distribution.sh).
 test_packages+=(docker-registry)
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine

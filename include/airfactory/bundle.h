@@ -4,7 +4,10 @@
  * Owns: the read side of the format described in docs/bundle-format.md and bundle_schema.h, the
  * signature check every consumer runs first, and the Image Factory Content-Type of an asset path.
  *
- * bundle_open reads index.db into memory once, checks its signature on exactly those bytes and
+ * There is one signature check: bundle_verify_index (below) hashes index.db where it lies —
+ * airfactory-serve, `verify` and `unpack` start with it. bundle_open applies the same rules
+ * (read_signature + bundle_key_verify) to the copy it answers from: it reads index.db into memory
+ * once, checks its signature on exactly those bytes and
  * queries them through sqlite3_deserialize (read-only). So the bytes that were verified are the
  * bytes answered from — nobody can swap index.db between the check and the use — and the file is
  * never opened for writing. index.db is small (rows, not assets; ~200 bytes per asset).
@@ -16,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "airfactory/error.h"
 
@@ -44,6 +49,24 @@ void bundle_close(struct bundle *b);
  * Returns 0, or -1 with ERROR_INPUT naming the bundle and the key fingerprint on any mismatch or
  * missing file, ERROR_RUNTIME on I/O failure. */
 int bundle_verify_signature(const char *bundle_dir, const char *public_key_pem_path, struct error *err);
+
+/* The identity of the index.db file whose bytes bundle_verify_index checked. */
+struct bundle_index_stamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+/* The one signature check (bundle_verify_signature and bundle_open use the same signature-file
+ * rules and bundle_key_verify): index.db is streamed through a small buffer (bundle_key_verify_fd)
+ * and never copied whole, so it costs one SHA-256 pass over index.db and never reads a blob (index.db pins every blob by digest
+ * and size, so its signature vouches for the whole bundle). A file that changes while it is read is
+ * refused. With stamp, the verified file's identity is recorded for consumers that open index.db
+ * again afterwards (airfactory-serve's workers, through sqlite): bundle_index_stamp_matches tells
+ * them whether it is still the same file. */
+int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, struct bundle_index_stamp *stamp,
+                        struct error *err);
+bool bundle_index_stamp_matches(const char *bundle_dir, const struct bundle_index_stamp *stamp);
 
 const char *bundle_dir(const struct bundle *b);
 /* Whether bundle_open verified the signature, and with which key ("sha256:<hex>", "" if not). */

@@ -55,6 +55,11 @@
     " PRIMARY KEY (schematic, version, path, source_digest)) WITHOUT ROWID;\n"                     \
     /* public keys served by the API: name "cosign" -> /oci/cosign/signing-key.pub,        */      \
     /* "secureboot" -> the UKI signing certificate                                          */     \
-    "CREATE TABLE public_keys (name TEXT PRIMARY KEY, pem TEXT NOT NULL) WITHOUT ROWID;\n"
+    "CREATE TABLE public_keys (name TEXT PRIMARY KEY, pem TEXT NOT NULL) WITHOUT ROWID;\n"         \
+    /* GET /talosctl/{version}/{name}: the files of siderolabs/talosctl-all:<version>        */   \
+    /* (name "talosctl-<os>-<arch>[.exe]"); size and media type from blobs. Added in format 1 */    \
+    /* without a version bump: readers treat a bundle without this table as having no rows.  */    \
+    "CREATE TABLE talosctl (version TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL,"      \
+    " PRIMARY KEY (version, name)) WITHOUT ROWID;\n"
 
 #endif

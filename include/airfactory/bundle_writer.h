@@ -123,6 +123,11 @@ int bundle_writer_add_overlay(struct bundle_writer *w, const struct bundle_overl
 int bundle_writer_add_asset(struct bundle_writer *w, const char *schematic, const char *version, const char *path,
                             const char *digest, const char *cache_key, struct error *err);
 
+/* A talosctl binary (GET /talosctl/{version}/{name}), name "talosctl-<os>-<arch>[.exe]"; digest
+ * must already be a blob of the new bundle. */
+int bundle_writer_add_talosctl(struct bundle_writer *w, const char *version, const char *name, const char *digest,
+                               struct error *err);
+
 /* Registry tag. digest names a manifest or index blob of the new bundle; every blob reachable from
  * it (child manifests, configs, layers) must be in the bundle too and is recorded in
  * repository_blobs. Every image also appears in index.json as "<repository>:<tag>". */

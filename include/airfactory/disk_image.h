@@ -12,8 +12,10 @@
  * runs them). Every step streams: the raw image is sparse (ftruncate + writes of data only) and
  * holes are never read back, so peak memory does not grow with the disk size.
  *
- * Today the sd-boot layout (EFI 2101/1101 MiB + META) is built; GRUB and dual-boot (BIOS + BOOT
- * XFS partitions) are refused with ERROR_INPUT naming the schematic fix (bootloader: sd-boot). */
+ * All three layouts are built: sd-boot (EFI 2101/1101 MiB: systemd-boot + UKI, META), dual-boot
+ * (amd64: the same ESP, then BIOS boot with GRUB i386-pc core.img and boot.img in the MBR, BOOT
+ * XFS with A/vmlinuz, A/initramfs.xz, grub/grub.cfg, META) and GRUB-only (EFI 100 MiB holding the
+ * GRUB EFI image, BIOS, BOOT, META); GRUB pieces come from grub_disk.h, XFS from xfs_image.h. */
 #ifndef AIRFACTORY_DISK_IMAGE_H
 #define AIRFACTORY_DISK_IMAGE_H
 
@@ -68,10 +70,16 @@ struct disk_image_inputs {
     const char *talos_version; /* "v1.11.3": EFI/Linux/Talos-<version>.efi */
     const char *arch;          /* "amd64" (BOOTX64.efi) or "arm64" (BOOTAA64.efi) */
     const char *sdboot_path;   /* systemd-boot EFI binary (imager usr/install/<arch>/systemd-boot.efi) */
-    const char *uki_path;      /* the UKI built with the disk-image command line and profiles */
+    const char *uki_path;      /* the UKI built with the disk-image command line and profiles
+                                  (sd-boot and dual-boot layouts) */
+    /* GRUB and dual-boot layouts (BOOT partition, GRUB images): */
+    const char *kernel_path;    /* BOOT A/vmlinuz (imager usr/install/<arch>/vmlinuz) */
+    const char *initramfs_path; /* BOOT A/initramfs.xz (the schematic's initramfs) */
+    const char *cmdline;        /* grub.cfg's command line: the disk-image one, as in the UKI */
+    const char *grub_dir;       /* the imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi) */
     const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
     size_t meta_count;
-    uint32_t mtime;            /* FAT timestamps (SOURCE_DATE_EPOCH) */
+    uint32_t mtime;            /* FAT and XFS timestamps (SOURCE_DATE_EPOCH) */
     int threads;               /* compression workers; 0 = online CPUs (bytes do not depend on it) */
     const char *work_dir;      /* temporary files (ESP image, uncompressed image) */
 };

@@ -7,7 +7,9 @@
  *   3. extract the imager's boot inputs per version and architecture, and flatten each extension
  *      image a schematic names (cached in STORE/work/ by manifest digest);
  *   4. build every requested asset once — or reuse it from the base bundle when its cache key
- *      (builder, asset, schematic, version, arch and the digests of every input) is unchanged;
+ *      (builder, asset, schematic, version, arch and the digests of every input) is unchanged —
+ *      with `jobs` worker threads; the bundle does not depend on their number or timing (assets
+ *      are committed in request order by one thread);
  *   5. write one signed bundle (bundle_writer): assets, schematics, versions, catalogs, sources
  *      with their verification receipts, provenance, the public key; swap it into place.
  * The request is plain data, so the manifest module, tests and future front ends can all drive it. */
@@ -56,9 +58,13 @@ struct factory_request {
     const char *store;           /* NULL: OUTPUT.store */
     const char *base;            /* bundle to reuse assets from; NULL: the existing output */
     const char *manifest_digest; /* recorded in meta; may be NULL */
-    unsigned jobs;               /* 0: online CPUs */
+    /* SecureBoot signer for `-secureboot` assets (secureboot.h); NULL when none is configured.
+     * pcr_key NULL: the signing key also signs the PCR policy. */
+    const char *secureboot_key, *secureboot_cert, *secureboot_pcr_key;
+    unsigned jobs;               /* assets built at once, and compressor threads split between them; 0: online CPUs */
     FILE *events;                /* progress: human lines, or NDJSON when json */
     bool json;
+    bool progress;               /* events is a terminal: a live display (progress.h), unless json */
 };
 
 struct factory_stats {

@@ -41,6 +41,13 @@ struct iso_options {
     const char *uki_path;
     const char *sdboot_path;
     const char *secure_boot_enroll; /* loader.conf; NULL = "off" */
+    /* More files for the ESP and the ISO tree (SecureBoot: EFI/keys/uki-signing-cert.der,
+     * loader/keys/auto/{PK,KEK,db}.auth); each is {path inside, source file}. */
+    const struct iso_extra_file {
+        const char *path;
+        const char *source;
+    } *extra_files;
+    size_t extra_file_count;
     bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (>= 1.14) */
     const char *volume_id;          /* NULL = iso_volume_id(talos_version) */
     const char *volume_set_id;      /* NULL = "Talos-<version>" from 1.8, none before */

@@ -31,9 +31,11 @@ enum manifest_role {
     MANIFEST_ROLE_OVERLAYS,       /* ghcr.io/siderolabs/overlays:vX catalog */
     MANIFEST_ROLE_EXTENSION,      /* one system extension image */
     MANIFEST_ROLE_OVERLAY,        /* one overlay image */
+    MANIFEST_ROLE_TALOSCTL_ALL,   /* ghcr.io/siderolabs/talosctl-all:vX (Talos >= 1.11): /talosctl/ files */
 };
 
-/* "imager", "installer-base", "installer", "extensions", "overlays", "extension", "overlay" */
+/* "imager", "installer-base", "installer", "extensions", "overlays", "extension", "overlay",
+ * "talosctl-all" */
 const char *manifest_role_name(enum manifest_role role);
 
 /* A list of strings with the position of each (for errors). */

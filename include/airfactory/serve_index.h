@@ -66,4 +66,11 @@ int serve_index_tags(struct serve_index *index, const char *repository, const ch
 int serve_index_referrers(struct serve_index *index, const char *repository, const char *subject,
                           const char *artifact_type, serve_index_row_fn fn, void *ctx, struct error *err);
 
+/* talosctl (a table newer bundles have; without it both answer "none"): the file names of a
+ * version, sorted, and one file's blob. */
+int serve_index_talosctl_files(struct serve_index *index, const char *version, serve_index_row_fn fn, void *ctx,
+                               struct error *err);
+int serve_index_talosctl_file(struct serve_index *index, const char *version, const char *name,
+                              struct serve_blob *out, struct error *err);
+
 #endif

@@ -7,7 +7,7 @@
  *
  * Sources: routes.c (dispatch, error helpers, CORS, HTML page), api.c (schematics, versions,
  * catalogs, keys), image.c (/image/ and the asset path grammar), pxe.c (/pxe/ iPXE scripts),
- * registry.c (/v2/ read-only OCI distribution). Bodies, status codes and headers follow Image
+ * registry.c (/v2/ read-only OCI distribution), talosctl.c (/talosctl/), llms.c (/llms.txt). Bodies, status codes and headers follow Image
  * Factory (shared/reference/image-factory-spec.md §1–§4); /v2/ follows CNCF distribution. */
 #ifndef AIRFACTORY_SERVE_ROUTES_H
 #define AIRFACTORY_SERVE_ROUTES_H
@@ -39,6 +39,7 @@ enum serve_route_id {
     SERVE_ROUTE_HEALTH,
     SERVE_ROUTE_METRICS,
     SERVE_ROUTE_PAGE,
+    SERVE_ROUTE_TALOSCTL,
     SERVE_ROUTE_BAD_REQUEST, /* refused by the parser or the limits */
     SERVE_ROUTE_COUNT
 };
@@ -98,6 +99,11 @@ void serve_api_versions(struct serve_context *ctx, const struct serve_request *r
 void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res);
 void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res);
 void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+/* GET /llms.txt (llms.c) */
+void serve_api_llms_txt(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+/* GET /talosctl/{version}, GET|HEAD /talosctl/{version}/{name} (talosctl.c); rest after "/talosctl/" */
+void serve_talosctl_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                           struct serve_response *res);
 void serve_image_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
                         struct serve_response *res);
 void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,

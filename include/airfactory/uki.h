@@ -4,7 +4,8 @@
  * .osrel .cmdline [.uname] [.splash] .linux .initrd, then for Talos >= 1.10 one .profile per
  * profile (main first), each profile with its own command line followed by its .cmdline. The
  * stub's own sections (.sbat included) stay in place; assembly is pe_assemble (pe.h).
- * The kernel command line is an input here (cmdline.c builds it). */
+ * The kernel command line is an input here (cmdline.c builds it). Signed UKIs (`-secureboot`
+ * assets) add .pcrpkey/.pcrsig and an Authenticode signature (secureboot.h, authenticode.h). */
 #ifndef AIRFACTORY_UKI_H
 #define AIRFACTORY_UKI_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
+#include "airfactory/secureboot.h"
 
 struct uki_profile {
     const char *id;      /* "main", "reset", "reset-maintenance" */
@@ -30,7 +32,11 @@ struct uki_options {
     const char *splash_path; /* NULL = no .splash section */
     const struct uki_profile *profiles;
     size_t profile_count;
-    uint32_t timestamp; /* COFF TimeDateStamp (SOURCE_DATE_EPOCH) */
+    uint32_t timestamp; /* COFF TimeDateStamp (SOURCE_DATE_EPOCH); also the signingTime when signed */
+    /* SecureBoot (BuildSigned, talos-imager.md §5.1, §5.3, §5.4): NULL = unsigned. Otherwise
+     * .pcrpkey follows .splash, each profile (or, before 1.10, the whole UKI) ends in a .pcrsig
+     * predicting PCR 11 for it, and the result is Authenticode-signed. */
+    const struct secureboot_signer *signer;
 };
 
 /* Talos' profiles for an output: none before 1.10; from 1.10 "main" plus "reset" (ISO, extra

@@ -15,8 +15,10 @@
 #include "airfactory/fat.h"
 #include "airfactory/fs.h"
 #include "airfactory/gpt.h"
+#include "airfactory/grub_disk.h"
 #include "airfactory/memory.h"
 #include "airfactory/qcow2.h"
+#include "airfactory/xfs_image.h"
 
 #define MIB (1024ull * 1024ull)
 #define COPY_CHUNK (1u << 20)
@@ -231,44 +233,106 @@ static int copy_sparse_into(const char *src, int fd, const char *what, uint64_t 
     return rc;
 }
 
+/* A file in work_dir named for this process and a tag. */
+static char *work_file(const struct disk_image_inputs *in, const char *tag)
+{
+    return xasprintf("%s/disk-%s-%ld", in->work_dir, tag, (long)getpid());
+}
+
 static int write_esp(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size, int fd,
                      const char *what, uint64_t offset, struct error *err)
 {
-    if (plan->bootloader == DISK_IMAGE_GRUB)
-        return error_set(err, ERROR_INPUT,
-                         "%s: GRUB disk images are not built by airfactory yet; set customization.bootloader: sd-boot "
-                         "in the schematic (Talos >= 1.10)",
-                         what);
-    if (!in->sdboot_path || !fs_exists(in->sdboot_path))
-        return error_set(err, ERROR_INPUT, "%s: systemd-boot EFI binary %s is missing from the imager", what,
-                         in->sdboot_path ? in->sdboot_path : "(none)");
+    bool arm64 = strcmp(in->arch, "arm64") == 0;
+    const char *boot_name = arm64 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
     static const char loader_conf[] = "# systemd-boot configuration\n\ntimeout 10\n";
     char *uki_name = xasprintf("EFI/Linux/Talos-%s.efi", in->talos_version);
-    const char *boot_name = strcmp(in->arch, "arm64") == 0 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
-    struct fat_file files[3] = {
-        {.path = boot_name, .source = in->sdboot_path},
-        {.path = uki_name, .source = in->uki_path},
-        {.path = "loader/loader.conf", .data = loader_conf, .size = sizeof loader_conf - 1},
-    };
+    char *grub_efi = NULL;
+    struct fat_file files[3];
+    size_t count = 0;
+    int rc = 0;
+    if (plan->bootloader == DISK_IMAGE_GRUB) {
+        /* GRUB-only: the GRUB EFI application Talos builds with grub-mkimage (§7.4) */
+        if (!in->grub_dir)
+            rc = error_set(err, ERROR_INPUT, "%s: GRUB disk images need the imager's usr/lib/grub directory", what);
+        grub_efi = work_file(in, "grub.efi");
+        if (rc == 0)
+            rc = grub_disk_mkimage(in->grub_dir, arm64 ? "arm64-efi" : "x86_64-efi", grub_efi, NULL, err);
+        files[count++] = (struct fat_file){.path = boot_name, .source = grub_efi};
+    } else {
+        if (!in->sdboot_path || !fs_exists(in->sdboot_path))
+            rc = error_set(err, ERROR_INPUT, "%s: systemd-boot EFI binary %s is missing from the imager", what,
+                           in->sdboot_path ? in->sdboot_path : "(none)");
+        files[count++] = (struct fat_file){.path = boot_name, .source = in->sdboot_path};
+        files[count++] = (struct fat_file){.path = uki_name, .source = in->uki_path};
+        files[count++] = (struct fat_file){.path = "loader/loader.conf", .data = loader_conf,
+                                           .size = sizeof loader_conf - 1};
+    }
     struct fat_options fo = {.size = size, .label = "EFI", .serial = FAT_INVARIANT_SERIAL, .mtime = in->mtime};
-    char *tmp = xasprintf("%s/disk-esp-%ld.img", in->work_dir, (long)getpid());
-    int rc = fat_image_write_sectors(tmp, &fo, plan->sector_size, files, 3, err); /* mkfs.vfat -S on 4Kn */
+    char *tmp = work_file(in, "esp.img");
+    if (rc == 0)
+        rc = fat_image_write_sectors(tmp, &fo, plan->sector_size, files, count, err); /* mkfs.vfat -S on 4Kn */
     if (rc == 0)
         rc = copy_sparse_into(tmp, fd, what, offset, size, err);
     unlink(tmp);
     free(tmp);
+    if (grub_efi)
+        unlink(grub_efi);
+    free(grub_efi);
     free(uki_name);
     return rc == 0 ? 0 : error_prefix(err, "EFI partition: ");
+}
+
+/* BIOS boot partition + MBR boot code: GRUB i386-pc (amd64 only; Talos skips it on arm64). */
+static int write_bios(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t first_lba,
+                      uint64_t size, int fd, const char *what, struct error *err)
+{
+    if (strcmp(in->arch, "amd64") != 0)
+        return 0;
+    if (!in->grub_dir)
+        return error_set(err, ERROR_INPUT, "%s: BIOS boot needs the imager's usr/lib/grub directory", what);
+    char *core = work_file(in, "core.img");
+    char *boot = xasprintf("%s/i386-pc/boot.img", in->grub_dir);
+    int rc = grub_disk_mkimage(in->grub_dir, "i386-pc", core, NULL, err);
+    if (rc == 0)
+        rc = grub_disk_install_bios(fd, what, boot, core, first_lba, size, plan->sector_size, err);
+    unlink(core);
+    free(core);
+    free(boot);
+    return rc == 0 ? 0 : error_prefix(err, "BIOS partition: ");
+}
+
+/* BOOT: XFS labelled BOOT with A/vmlinuz, A/initramfs.xz and grub/grub.cfg (§7.3, §7.5). */
+static int write_boot(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size, int fd,
+                      const char *what, uint64_t offset, struct error *err)
+{
+    if (!in->kernel_path || !in->initramfs_path || !in->cmdline)
+        return error_set(err, ERROR_INPUT, "%s: the BOOT partition needs the kernel, the initramfs and the command line",
+                         what);
+    char *cfg = grub_disk_cfg(in->talos_version, in->cmdline);
+    struct xfs_image_file files[3] = {
+        {.path = "A/vmlinuz", .source = in->kernel_path},
+        {.path = "A/initramfs.xz", .source = in->initramfs_path},
+        {.path = "grub/grub.cfg", .data = cfg, .size = strlen(cfg), .mode = 0600},
+    };
+    char uuid[40];
+    uint8_t guid[16];
+    gpt_guid_from_label("BOOT", guid); /* Talos: file-system UUID = GUIDFromLabel(label) (§7.2) */
+    gpt_guid_format(guid, uuid);
+    struct xfs_image_options xo = {.size = size, .label = "BOOT", .uuid = uuid, .sector_size = plan->sector_size,
+                                   .mtime = in->mtime};
+    char *tmp = work_file(in, "boot.xfs");
+    int rc = xfs_image_write(tmp, &xo, files, 3, err);
+    if (rc == 0)
+        rc = copy_sparse_into(tmp, fd, what, offset, size, err);
+    unlink(tmp);
+    free(tmp);
+    free(cfg);
+    return rc == 0 ? 0 : error_prefix(err, "BOOT partition: ");
 }
 
 int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
                          const char *what, struct error *err)
 {
-    if (plan->bootloader == DISK_IMAGE_DUAL_BOOT)
-        return error_set(err, ERROR_INPUT,
-                         "%s: dual-boot (UEFI + BIOS GRUB) disk images are not built by airfactory yet; set "
-                         "customization.bootloader: sd-boot in the schematic for a UEFI-only image",
-                         what);
     if (ftruncate(fd, (off_t)plan->disk_size) != 0)
         return error_errno(err, errno, "%s: extending to %" PRIu64 " bytes", what, plan->disk_size);
     struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
@@ -295,6 +359,12 @@ int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_i
         uint64_t off = parts[i].first_lba * plan->sector_size;
         if (!strcmp(parts[i].name, "EFI")) {
             if (write_esp(plan, in, sizes[i], fd, what, off, err) != 0)
+                return -1;
+        } else if (!strcmp(parts[i].name, "BIOS")) {
+            if (write_bios(plan, in, parts[i].first_lba, sizes[i], fd, what, err) != 0)
+                return -1;
+        } else if (!strcmp(parts[i].name, "BOOT")) {
+            if (write_boot(plan, in, sizes[i], fd, what, off, err) != 0)
                 return -1;
         } else if (!strcmp(parts[i].name, "META")) {
             if (meta_partition_write(fd, what, off, sizes[i], in->meta, in->meta_count, err) != 0)

@@ -3,23 +3,33 @@
  * Reading order: factory_build() at the bottom drives everything; above it, one section per stage.
  * Every intermediate file lives either in STORE/work/ (extracted sources: immutable, keyed by the
  * manifest digest they came from, so they are reused across builds) or in the bundle writer's
- * scratch directory (built assets, moved into the bundle without a copy). */
+ * scratch directory (built assets, moved into the bundle without a copy).
+ *
+ * Threads (stage 4, "running the plan"): assets are built by -j worker threads, but only the main
+ * thread touches the bundle writer, the catalogs and the counters, and it commits assets in plan
+ * order — so the bundle is the same for any -j. What workers share is either settled before they
+ * start (plan_jobs) or produced by a once-step (once_run) under f->lock. */
 #include "airfactory/factory.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
+#include "airfactory/bundle_staging.h"
 #include "airfactory/bundle_writer.h"
 #include "airfactory/catalog.h"
 #include "airfactory/digest.h"
 #include "airfactory/disk_image.h"
+#include "airfactory/extensions.h"
 #include "airfactory/fs.h"
 #include "airfactory/initramfs.h"
 #include "airfactory/installer.h"
@@ -29,7 +39,11 @@
 #include "airfactory/layer_flatten.h"
 #include "airfactory/memory.h"
 #include "airfactory/oci_import.h"
+#include "airfactory/authenticode.h"
+#include "airfactory/secureboot.h"
+#include "airfactory/progress.h"
 #include "airfactory/store.h"
+#include "airfactory/talosctl.h"
 #include "airfactory/uki.h"
 #if __has_include("airfactory/cmdline.h")
 #include "airfactory/cmdline.h"
@@ -69,6 +83,31 @@ struct factory {
     size_t catalog_count;
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
+    struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
+
+    /* ---- parallel builds (stage 4). Worker threads build assets into their own scratch
+     * directories; the main thread alone touches the writer, the catalogs and everything above,
+     * committing finished assets in plan order so the bundle and the event stream do not depend
+     * on which thread finished first. Below: the little state the threads share. */
+    unsigned jobs;         /* -j: worker threads, and the compressor threads they split */
+    pthread_mutex_t lock;  /* guards every field below, the jobs' states and the models' steps */
+    pthread_cond_t cond;   /* broadcast whenever a job or a once-step finishes */
+    struct once_step **once; /* STORE/work/ caches being filled, one per key (once_run) */
+    size_t once_count;
+    unsigned busy;         /* threads working right now (not waiting): compressor threads split by it */
+    bool stopping;         /* a job failed: start nothing new */
+    struct job *failed;    /* the first job that failed, in time */
+    struct job *plan;      /* one per requested asset, in request order grouped by model */
+    size_t plan_count;
+    struct model *models;
+    size_t model_count;
+    size_t committed;      /* main thread: jobs committed so far */
+    struct progress *progress; /* the TTY display; NULL: line events */
+    pthread_mutex_t display_lock; /* one writer of the terminal at a time: redraws and log lines */
+    pthread_t display_thread;
+    bool display_running, display_stop;
+    size_t shown_committed, shown_reused; /* the main thread's counters, published for the display */
+    uint64_t shown_bytes;
 };
 
 static void event_begin(struct factory *f, struct json_writer *w, struct buffer *b, const char *type)
@@ -84,7 +123,11 @@ static void event_end(struct factory *f, struct json_writer *w, struct buffer *b
 {
     json_object_end(w);
     FILE *out = f->request->events;
-    if (out) {
+    if (f->progress) {
+        pthread_mutex_lock(&f->display_lock);
+        progress_log(f->progress, human); /* above the live display, which redraws below it */
+        pthread_mutex_unlock(&f->display_lock);
+    } else if (out) {
         if (f->request->json)
             fprintf(out, "%s\n", buffer_cstr(b));
         else
@@ -234,6 +277,79 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
 
 /* ------------------------------------------------------------------ stage 3: extracted inputs */
 
+/* Once-steps. STORE/work/ caches (an imager's boot files, a flattened extension, the GRUB tree)
+ * are shared by every model of a version and arch, and models build in parallel: the first thread
+ * that needs one fills it while the others wait for it on f->cond instead of extracting the same
+ * layer twice into the same directory. A failure is remembered and handed to every waiter, so each
+ * asset that needed the step reports why. Keys are the cache directories themselves. */
+enum once_state { ONCE_RUNNING, ONCE_DONE, ONCE_FAILED };
+
+struct once_step {
+    char *key;
+    enum once_state state;
+    struct error err;
+};
+
+/* Waiting is not working: while a thread sleeps on f->cond its compressor threads belong to the
+ * others (factory_threads). Called with f->lock held. */
+static void factory_wait(struct factory *f)
+{
+    if (f->busy > 0)
+        f->busy--;
+    pthread_cond_wait(&f->cond, &f->lock);
+    f->busy++;
+}
+
+/* Compressor threads for a step starting now: -j split between the threads that are working, so
+ * one initramfs alone gets every core and four parallel ones a quarter each (output bytes do not
+ * depend on it: compress.h). */
+static int factory_threads(struct factory *f)
+{
+    pthread_mutex_lock(&f->lock);
+    unsigned busy = f->busy ? f->busy : 1;
+    pthread_mutex_unlock(&f->lock);
+    unsigned n = f->jobs / busy;
+    return n ? (int)n : 1;
+}
+
+typedef int once_fn(struct factory *f, void *arg, struct error *err);
+
+static int once_run(struct factory *f, const char *key, once_fn *fn, void *arg, struct error *err)
+{
+    pthread_mutex_lock(&f->lock);
+    struct once_step *s = NULL;
+    for (size_t i = 0; i < f->once_count && !s; i++)
+        if (strcmp(f->once[i]->key, key) == 0)
+            s = f->once[i];
+    if (s) {
+        while (s->state == ONCE_RUNNING)
+            factory_wait(f);
+        int rc = s->state == ONCE_DONE ? 0 : -1;
+        if (rc != 0 && err)
+            *err = s->err;
+        pthread_mutex_unlock(&f->lock);
+        return rc;
+    }
+    s = xcalloc(1, sizeof *s);
+    s->key = xstrdup(key);
+    s->state = ONCE_RUNNING;
+    f->once = xrealloc(f->once, (f->once_count + 1) * sizeof *f->once);
+    f->once[f->once_count++] = s;
+    pthread_mutex_unlock(&f->lock);
+
+    struct error mine = {0};
+    int rc = fn(f, arg, &mine);
+
+    pthread_mutex_lock(&f->lock);
+    s->state = rc == 0 ? ONCE_DONE : ONCE_FAILED;
+    s->err = mine;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    if (rc != 0 && err)
+        *err = mine;
+    return rc;
+}
+
 struct imager_files {
     char *dir; /* STORE/work/imager/<hex>/<arch> */
     char *vmlinuz, *initramfs, *stub, *systemd_boot;
@@ -250,8 +366,9 @@ static void imager_files_free(struct imager_files *x)
     memset(x, 0, sizeof *x);
 }
 
-static int extract_imager(struct factory *f, const char *version, const char *arch, struct imager_files *out,
-                          struct error *err)
+/* Where a version's boot files for arch live (no I/O: the plan needs only the imager's digest). */
+static int imager_files_locate(struct factory *f, const char *version, const char *arch, struct imager_files *out,
+                               struct error *err)
 {
     memset(out, 0, sizeof *out);
     const struct imported *im = find_role(f, "imager", NULL, version, arch);
@@ -267,10 +384,25 @@ static int extract_imager(struct factory *f, const char *version, const char *ar
     out->initramfs = path_join(base, "initramfs.xz");
     out->stub = path_join(base, "systemd-stub.efi");
     out->systemd_boot = path_join(base, "systemd-boot.efi");
-    char *done = path_join(base, ".complete");
+    return 0;
+}
+
+struct imager_extraction {
+    const struct imager_files *files;
+    const char *version, *arch;
+};
+
+/* A once-step (once_run, keyed by the directory): fill it unless a previous build did. */
+static int imager_files_extract_step(struct factory *f, void *arg, struct error *err)
+{
+    const struct imager_extraction *x = arg;
+    const struct imager_files *out = x->files;
+    const struct imported *im = out->imager;
+    const char *arch = x->arch, *version = x->version;
+    char *done = path_join(out->dir, ".complete");
     bool complete = fs_exists(done);
     if (!complete) {
-        if (fs_mkdir_p(base, 0755, err) != 0) {
+        if (fs_mkdir_p(out->dir, 0755, err) != 0) {
             free(done);
             return -1;
         }
@@ -302,16 +434,45 @@ static int extract_imager(struct factory *f, const char *version, const char *ar
     return 0;
 }
 
+/* The imager's boot files, extracted on first use (by whichever thread gets there first). */
+static int imager_files_extract(struct factory *f, const struct imager_files *files, const char *version,
+                                const char *arch, struct error *err)
+{
+    struct imager_extraction x = {files, version, arch};
+    return once_run(f, files->dir, imager_files_extract_step, &x, err);
+}
+
+struct flatten_request {
+    const struct imported *image;
+    const char *dir;
+    const char *prefix; /* NULL: the whole image */
+};
+
+/* A once-step: layer_flatten renames its temporary directory into place when complete, so an
+ * existing directory is a finished one (even after a kill -9). */
+static int flatten_step(struct factory *f, void *arg, struct error *err)
+{
+    const struct flatten_request *x = arg;
+    if (fs_is_dir(x->dir))
+        return 0;
+    char *parent = xstrdup(x->dir);
+    char *slash = strrchr(parent, '/');
+    if (slash)
+        *slash = '\0';
+    int rc = fs_mkdir_p(parent, 0755, err);
+    free(parent);
+    struct layer_flatten_options options = {.prefix = x->prefix};
+    if (rc == 0)
+        rc = layer_flatten(f->store, &x->image->result.image, x->dir, x->prefix ? &options : NULL, err);
+    return rc;
+}
+
 /* Flatten an extension image into STORE/work/ext/<manifest hex>; returns the directory. */
 static char *flatten_extension(struct factory *f, const struct imported *im, struct error *err)
 {
     char *dir = xasprintf("%s/ext/%s", f->work_dir, im->result.image.manifest_digest + 7);
-    if (fs_is_dir(dir))
-        return dir;
-    char *parent = xasprintf("%s/ext", f->work_dir);
-    int rc = fs_mkdir_p(parent, 0755, err);
-    free(parent);
-    if (rc != 0 || layer_flatten(f->store, &im->result.image, dir, NULL, err) != 0) {
+    struct flatten_request x = {im, dir, NULL};
+    if (once_run(f, dir, flatten_step, &x, err) != 0) {
         free(dir);
         return NULL;
     }
@@ -322,10 +483,8 @@ static char *flatten_extension(struct factory *f, const struct imported *im, str
 static char *imager_grub_dir(struct factory *f, const struct imported *imager, struct error *err)
 {
     char *dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
-    if (fs_is_dir(dir))
-        return dir;
-    struct layer_flatten_options options = {.prefix = "usr/lib/grub"};
-    if (layer_flatten(f->store, &imager->result.image, dir, &options, err) != 0) {
+    struct flatten_request x = {imager, dir, "usr/lib/grub"};
+    if (once_run(f, dir, flatten_step, &x, err) != 0) {
         free(dir);
         return NULL;
     }
@@ -347,38 +506,58 @@ static const struct imported *find_extension_image(struct factory *f, const char
 
 /* ------------------------------------------------------------------ stage 4: models */
 
-/* Everything one schematic x version x arch needs; the initramfs is built at most once. */
+struct job;
+/* The job the calling worker thread is running; NULL on the main thread. The asset builders below
+ * predate parallel builds and call add_built_file / job_scratch_dir with just the model: this is
+ * how those two find the job without every builder passing it along. */
+static _Thread_local struct job *current_job;
+
+/* Everything one schematic x version x arch needs. What its assets share — the imager's boot
+ * files, the flattened extensions, the initramfs — is resolved cheaply at plan time (cache keys
+ * need digests only) and produced by whichever of its jobs needs it first (once_run); the model's
+ * other jobs wait for it. Everything a job may read is set before the jobs start or by a once-step,
+ * and never changes afterwards. */
 struct model {
     struct factory *f;
     const struct factory_schematic *schematic;
     char id[SCHEMATIC_ID_HEX_LEN + 1];
     char *yaml;
     const char *version, *arch;
-    struct imager_files imager;
-    char **extension_dirs;
-    const struct imported **extension_images;
+    struct imager_files imager;               /* located at plan time, extracted on first use */
+    char **extension_dirs;                    /* flattened by the initramfs step */
+    const struct imported **extension_images; /* resolved at plan time */
     size_t extension_count;
     bool extensions_resolved;
-    char *initramfs_path;                   /* built lazily, in the writer's scratch dir */
-    const char **source_digests;            /* provenance */
+    char *scratch;                            /* WRITER_SCRATCH/model-N: files its jobs share */
+    char *initramfs_path;                     /* set by the initramfs once-step */
+    const char **source_digests;              /* provenance */
     size_t source_digest_count;
+    size_t jobs_left;                         /* not committed yet; freed (scratch too) at 0 */
+    struct job *initramfs_builder;            /* under f->lock: for the display */
 };
 
 static void model_free(struct model *m)
 {
     imager_files_free(&m->imager);
     for (size_t i = 0; i < m->extension_count; i++)
-        free(m->extension_dirs[i]);
+        free(m->extension_dirs ? m->extension_dirs[i] : NULL);
     free(m->extension_dirs);
     free(m->extension_images);
     if (m->initramfs_path)
         unlink(m->initramfs_path);
     free(m->initramfs_path);
+    if (m->scratch) {
+        struct error ignored;
+        fs_remove_tree(m->scratch, &ignored);
+    }
+    free(m->scratch);
     free(m->yaml);
     free(m->source_digests);
+    memset(m, 0, sizeof *m);
 }
 
-static int model_prepare(struct model *m, struct error *err)
+/* Plan time (main thread): the schematic's ID and YAML, where the imager's files go. */
+static int model_prepare(struct model *m, size_t number, struct error *err)
 {
     struct factory *f = m->f;
     const struct schematic *s = m->schematic->schematic;
@@ -388,15 +567,23 @@ static int model_prepare(struct model *m, struct error *err)
         return -1;
     }
     m->yaml = buffer_take(&yaml);
-    if (extract_imager(f, m->version, m->arch, &m->imager, err) != 0)
+    if (imager_files_locate(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
     m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
     m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
-    return 0;
+    m->scratch = xasprintf("%s/model-%zu", bundle_writer_scratch_dir(f->writer), number);
+    return fs_mkdir_p(m->scratch, 0700, err);
 }
 
-/* Resolve and flatten the schematic's extensions (only assets that contain an initramfs need
- * them: an amd64-only microcode extension must not stop kernel-arm64). */
+/* The imager's boot files on disk (a job's first step). */
+static int model_imager(struct model *m, struct error *err)
+{
+    return imager_files_extract(m->f, &m->imager, m->version, m->arch, err);
+}
+
+/* Plan time (main thread: the catalogs are not shared with workers): which imported image each of
+ * the schematic's extensions is. Only assets that contain an initramfs need them: an amd64-only
+ * microcode extension must not stop kernel-arm64. */
 static int model_extensions(struct model *m, struct error *err)
 {
     struct factory *f = m->f;
@@ -412,7 +599,6 @@ static int model_extensions(struct model *m, struct error *err)
                              "schematic %s (%s) asks for system extensions, but the manifest has no extensions "
                              "catalog for Talos %s; add ghcr.io/siderolabs/extensions:%s with role: extensions",
                              m->schematic->name, m->id, m->version, m->version);
-        m->extension_dirs = xcalloc(s->extension_count, sizeof *m->extension_dirs);
         m->extension_images = xcalloc(s->extension_count, sizeof *m->extension_images);
         for (size_t i = 0; i < s->extension_count; i++) {
             const struct catalog_extension *ce = catalog_find_extension(&vc->catalog, s->extensions[i]);
@@ -428,12 +614,7 @@ static int model_extensions(struct model *m, struct error *err)
                                  "schematic %s (%s), Talos %s, %s: extension %s is %s, which is not among the "
                                  "imported sources for linux/%s; add its OCI tarball to the manifest's sources",
                                  m->schematic->name, m->id, m->version, m->arch, ce->name, ce->reference, m->arch);
-            char *dir = flatten_extension(f, im, err);
-            if (!dir)
-                return error_prefix(err, "extension %s (%s): ", ce->name, im->result.image.digest);
-            m->extension_dirs[m->extension_count] = dir;
-            m->extension_images[m->extension_count] = im;
-            m->extension_count++;
+            m->extension_images[m->extension_count++] = im;
         }
     }
     for (size_t i = 0; i < m->extension_count; i++)
@@ -442,12 +623,21 @@ static int model_extensions(struct model *m, struct error *err)
     return 0;
 }
 
-static int model_initramfs(struct model *m, struct error *err)
+/* The model's initramfs: a once-step, run by the first of its jobs that needs it. */
+static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
 {
-    if (m->initramfs_path)
-        return 0;
-    if (model_extensions(m, err) != 0)
+    struct model *m = arg;
+    pthread_mutex_lock(&f->lock);
+    m->initramfs_builder = current_job;
+    pthread_mutex_unlock(&f->lock);
+    if (model_imager(m, err) != 0)
         return -1;
+    m->extension_dirs = xcalloc(m->extension_count + 1, sizeof *m->extension_dirs);
+    for (size_t i = 0; i < m->extension_count; i++) {
+        const struct imported *im = m->extension_images[i];
+        if (!(m->extension_dirs[i] = flatten_extension(f, im, err)))
+            return error_prefix(err, "extension %s (%s): ", im->result.image.reference, im->result.image.digest);
+    }
     struct initramfs_options o = {0};
     if (initramfs_options_for_version(&o, m->version, err) != 0)
         return -1;
@@ -457,11 +647,10 @@ static int model_initramfs(struct model *m, struct error *err)
     o.talos_version = m->version;
     o.schematic_id = m->id;
     o.schematic_yaml = m->yaml;
-    o.mtime = m->f->epoch;
-    o.threads = m->f->request->jobs;
-    o.work_dir = bundle_writer_scratch_dir(m->f->writer);
-    char *out = xasprintf("%s/initramfs-%s-%s-%s.xz", bundle_writer_scratch_dir(m->f->writer), m->id, m->version,
-                          m->arch);
+    o.mtime = f->epoch;
+    o.threads = factory_threads(f);
+    o.work_dir = m->scratch;
+    char *out = xasprintf("%s/initramfs-%s-%s-%s.xz", m->scratch, m->id, m->version, m->arch);
     if (initramfs_build(&o, out, err) != 0) {
         free(out);
         return error_prefix(err, "initramfs for schematic %s, Talos %s, %s: ", m->id, m->version, m->arch);
@@ -470,11 +659,19 @@ static int model_initramfs(struct model *m, struct error *err)
     return 0;
 }
 
+static int model_initramfs(struct model *m, struct error *err)
+{
+    char *key = xasprintf("%s/initramfs", m->scratch);
+    int rc = once_run(m->f, key, model_initramfs_step, m, err);
+    free(key);
+    return rc;
+}
+
 /* The model's UKI for one output: the imager's systemd-stub + kernel + this model's initramfs + the
  * given command line, with Talos' profiles for that kind of output (one place for every caller:
  * UKI, ISO, disk image and installer assets). */
-static int model_uki(struct model *m, const char *cmdline, enum uki_output output, const char *out_path,
-                     struct error *err)
+static int model_uki(struct model *m, const struct secureboot_signer *signer, const char *cmdline,
+                     enum uki_output output, const char *out_path, struct error *err)
 {
     if (model_initramfs(m, err) != 0)
         return -1;
@@ -489,6 +686,7 @@ static int model_uki(struct model *m, const char *cmdline, enum uki_output outpu
         .profiles = profiles.profiles,
         .profile_count = profiles.count,
         .timestamp = m->f->epoch,
+        .signer = signer,
     };
     int rc = uki_build(&o, out_path, err);
     uki_profile_set_free(&profiles);
@@ -524,6 +722,8 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
 static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
                                   struct error *err);
 
+static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b);
+
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
  * version and platform profile (part of the builder), everything holding an initramfs on the imager
@@ -544,6 +744,7 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
     }
+    secureboot_cache_inputs(m, name, &b);
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
         buffer_free(&b);
         return -1;
@@ -553,9 +754,46 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
     return 0;
 }
 
+/* One asset of the plan. Worker threads take jobs in plan order and run them; the main thread
+ * commits them in plan order (blob, index rows, provenance, event) as they finish. A job whose
+ * builder itself writes into the bundle (cmdline, installer: bundle_writer_add_blob_bytes,
+ * installer_image_build) is run by the main thread when its turn to be committed comes. */
+enum job_state { JOB_PENDING, JOB_RUNNING, JOB_BUILT, JOB_FAILED, JOB_REUSED };
+
+struct job {
+    struct model *model;
+    const char *path; /* "metal-amd64.iso" */
+    struct asset_path name;
+    char key[SHA256_HEX_LEN + 1];
+    struct bundle_writer_hit hit; /* JOB_REUSED */
+    bool on_main;
+    enum job_state state;         /* under f->lock */
+    char *scratch;                /* WRITER_SCRATCH/job-N: the builder's own files */
+    char *output;                 /* the built file (add_built_file), added by the main thread */
+    bool move;
+    struct error err;
+    double seconds;
+    uint64_t bytes;               /* built: what it added to the bundle (for its event) */
+    struct timespec started;
+    size_t number;                /* in plan order, for the display */
+};
+
+/* Where a builder puts its files: the job's own directory in a worker (two models' metal-amd64.iso
+ * may be built at the same time), the writer's scratch directory on the main thread. */
+static const char *job_scratch_dir(struct factory *f)
+{
+    return current_job ? current_job->scratch : bundle_writer_scratch_dir(f->writer);
+}
+
 static int add_built_file(struct model *m, const char *path, const char *file, bool move, const char *cache_key,
                           struct error *err)
 {
+    if (current_job) {
+        /* a worker: the main thread adds it when it commits this job, in plan order */
+        current_job->output = xstrdup(file);
+        current_job->move = move;
+        return 0;
+    }
     char digest[BUNDLE_DIGEST_SIZE];
     uint64_t size = 0;
     if (bundle_writer_add_blob_file(m->f->writer, file, bundle_asset_media_type(path),
@@ -565,13 +803,164 @@ static int add_built_file(struct model *m, const char *path, const char *file, b
     return bundle_writer_add_asset(m->f->writer, m->id, m->version, path, digest, cache_key, err);
 }
 
+/* ---- SecureBoot (owned by the secureboot branch): helpers for the -secureboot assets ---- */
+
+/* Load the SecureBoot signer once, before anything is built, so a bad key fails the build early. */
+static int load_secureboot(struct factory *f, struct error *err)
+{
+    const struct factory_request *r = f->request;
+    if (!r->secureboot_key && !r->secureboot_cert)
+        return 0;
+    return secureboot_signer_load(r->secureboot_key, r->secureboot_cert, r->secureboot_pcr_key, &f->signer, err);
+}
+
+/* The signer of a -secureboot asset (an input error when none is configured), NULL for others. */
+static int asset_signer(struct model *m, const char *path, const struct asset_path *name,
+                        const struct secureboot_signer **out, struct error *err)
+{
+    *out = NULL;
+    if (!name->secureboot)
+        return 0;
+    if (!m->f->signer)
+        return error_set(err, ERROR_INPUT, "%s: SecureBoot assets are signed; give the manifest a 'secureboot:' "
+                         "section {signing_key, signing_cert[, pcr_key]} or `airfactory build --secureboot-key KEY "
+                         "--secureboot-cert CERT` (make a pair with `airfactory keygen --secureboot`)", path);
+    *out = m->f->signer;
+    return 0;
+}
+
+/* Signed assets change with the keys: the certificate and the PCR public key are cache inputs. */
+static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b)
+{
+    const struct secureboot_signer *s = m->f->signer;
+    if (!name->secureboot || !s)
+        return;
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(s->cert_der, s->cert_der_len, hex);
+    buffer_appendf(b, "secureboot-cert=%s\n", hex);
+    struct buffer pcr = BUFFER_INIT;
+    secureboot_pcr_public_key(s, &pcr);
+    sha256_hex(pcr.data, pcr.len, hex);
+    buffer_appendf(b, "secureboot-pcr-key=%s\n", hex);
+    buffer_free(&pcr);
+}
+
+/* systemd-boot for an asset: the imager's, or for SecureBoot a copy signed with the SecureBoot key
+ * in the scratch directory (*owned: the caller unlinks and frees it). */
+static int asset_sdboot(struct model *m, const char *path, const struct asset_path *name, const char **out,
+                        char **owned, struct error *err)
+{
+    *owned = NULL;
+    *out = m->imager.systemd_boot;
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
+    if (!signer)
+        return 0;
+    char *signed_path = xasprintf("%s/sd-boot-%s-%s-%s-%s.efi", bundle_writer_scratch_dir(m->f->writer), m->id,
+                                  m->version, m->arch, path);
+    if (authenticode_sign(m->imager.systemd_boot, signed_path, signer->key, signer->cert, m->f->epoch, err) != 0) {
+        free(signed_path);
+        return error_prefix(err, "signing systemd-boot: ");
+    }
+    *owned = signed_path;
+    *out = signed_path;
+    return 0;
+}
+
+/* secure-boot-enroll for loader.conf: the schematic's secureboot.enrollKeys (case-insensitive, as
+ * Image Factory parses it), else `dflt`. */
+static int secureboot_enroll_mode(struct model *m, const char *path, const char *dflt, const char **out,
+                                  struct error *err)
+{
+    static const char *const modes[] = {"if-safe", "manual", "force", "off", NULL};
+    const char *want = m->schematic->schematic->secureboot_enroll_keys;
+    *out = dflt;
+    if (!want || !want[0])
+        return 0;
+    for (const char *const *mode = modes; *mode; mode++)
+        if (strcasecmp(want, *mode) == 0) {
+            *out = *mode;
+            return 0;
+        }
+    return error_set(err, ERROR_INPUT, "%s: schematic %s: invalid secureboot enrollKeys value \"%s\"; use if-safe, "
+                     "manual, force or off", path, m->schematic->name, want);
+}
+
+/* What a SecureBoot ISO adds (talos-imager.md §6.3-6.5): UEFI only, signed systemd-boot,
+ * loader.conf secure-boot-enroll (if-safe unless the schematic says otherwise), the signing
+ * certificate as EFI/keys/uki-signing-cert.der and PK/KEK/db.auth under loader/keys/auto/. */
+struct iso_secureboot {
+    char *dir, *sdboot;
+    char *paths[4];
+    struct iso_extra_file files[4];
+};
+
+static int iso_secureboot_prepare(struct model *m, const char *path, const struct asset_path *name,
+                                  struct iso_options *o, struct iso_secureboot *sb, struct error *err)
+{
+    memset(sb, 0, sizeof *sb);
+    if (!name->secureboot)
+        return 0;
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
+    if (m->schematic->schematic->include_well_known_certificates)
+        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates (Microsoft's KEK "
+                         "and db certificates in the enrollment databases), which airfactory does not ship; remove it "
+                         "from the schematic", path, m->schematic->name);
+    o->layout = ISO_UEFI;
+    if (secureboot_enroll_mode(m, path, "if-safe", &o->secure_boot_enroll, err) != 0)
+        return -1;
+    const char *sdboot;
+    if (asset_sdboot(m, path, name, &sdboot, &sb->sdboot, err) != 0)
+        return -1;
+    o->sdboot_path = sdboot;
+    sb->dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch,
+                        path);
+    if (secureboot_write_enrollment(signer, sb->dir, m->f->epoch, err) != 0)
+        return -1;
+    static const char *const names[] = {"PK", "KEK", "db"};
+    for (int i = 0; i < 3; i++) {
+        sb->paths[i] = xasprintf("%s/%s.auth", sb->dir, names[i]);
+        sb->files[i].source = sb->paths[i];
+    }
+    sb->files[0].path = "loader/keys/auto/PK.auth";
+    sb->files[1].path = "loader/keys/auto/KEK.auth";
+    sb->files[2].path = "loader/keys/auto/db.auth";
+    sb->paths[3] = xasprintf("%s/uki-signing-cert.der", sb->dir);
+    sb->files[3] = (struct iso_extra_file){"EFI/keys/uki-signing-cert.der", sb->paths[3]};
+    if (fs_write_file_atomic(sb->paths[3], signer->cert_der, signer->cert_der_len, 0644, err) != 0)
+        return -1;
+    o->extra_files = sb->files;
+    o->extra_file_count = 4;
+    return 0;
+}
+
+static void iso_secureboot_cleanup(struct iso_secureboot *sb)
+{
+    if (sb->sdboot)
+        unlink(sb->sdboot);
+    free(sb->sdboot);
+    for (int i = 0; i < 4; i++) {
+        if (sb->paths[i])
+            unlink(sb->paths[i]);
+        free(sb->paths[i]);
+    }
+    if (sb->dir)
+        rmdir(sb->dir);
+    free(sb->dir);
+    memset(sb, 0, sizeof *sb);
+}
+/* ---- end of SecureBoot helpers ---- */
+
 /* ---- disk images (owned by the disks branch): helpers for FACTORY_ASSET_DISK in build_asset ---- */
 static int build_disk_image(struct model *m, const char *path, const struct asset_path *name,
                             const char *cache_key, struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
     struct factory *f = m->f;
-    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    const char *scratch = job_scratch_dir(f);
     const struct schematic *s = m->schematic->schematic;
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return -1;
@@ -579,7 +968,8 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
                             err) != 0)
         return -1;
-    if (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot))
+    bool uki_layout = plan.bootloader != DISK_IMAGE_GRUB, grub_layout = plan.bootloader != DISK_IMAGE_SD_BOOT;
+    if (uki_layout && (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot)))
         return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-{stub,boot}.efi", path,
                          m->imager.imager->result.image.reference, m->arch);
     struct buffer cmdline = BUFFER_INIT;
@@ -587,28 +977,51 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         buffer_free(&cmdline);
         return -1;
     }
-    char *uki = xasprintf("%s/%s.uki.efi", scratch, path);
-    int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
-    buffer_free(&cmdline);
+    /* GRUB and dual-boot: the imager's GRUB modules, kernel and the schematic's initramfs on BOOT */
+    char *grub = NULL;
+    if (grub_layout && !(grub = imager_grub_dir(f, m->imager.imager, err))) {
+        buffer_free(&cmdline);
+        return -1;
+    }
+    /* sd-boot and the UKI (signed for -secureboot images, which are always sd-boot) */
+    char *uki = uki_layout ? xasprintf("%s/%s.uki.efi", scratch, path) : NULL;
+    const struct secureboot_signer *signer = NULL;
+    const char *sdboot = m->imager.systemd_boot;
+    char *signed_sdboot = NULL;
+    int rc = asset_signer(m, path, name, &signer, err);
+    if (rc == 0 && uki)
+        rc = asset_sdboot(m, path, name, &sdboot, &signed_sdboot, err);
+    if (rc == 0 && uki)
+        rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
     struct meta_value meta[256];
     size_t meta_count = 0;
     disk_image_meta_values(&plan, s, meta, &meta_count);
     struct disk_image_inputs in = {
         .talos_version = m->version,
         .arch = m->arch,
-        .sdboot_path = m->imager.systemd_boot,
+        .sdboot_path = sdboot,
         .uki_path = uki,
+        .kernel_path = m->imager.vmlinuz,
+        .initramfs_path = m->initramfs_path,
+        .cmdline = buffer_cstr(&cmdline),
+        .grub_dir = grub,
         .meta = meta,
         .meta_count = meta_count,
         .mtime = f->epoch,
-        .threads = (int)f->request->jobs,
+        .threads = factory_threads(f),
         .work_dir = scratch,
     };
     char *out = path_join(scratch, path);
     if (rc == 0)
         rc = disk_image_build(&plan, &in, out, err);
-    unlink(uki);
+    buffer_free(&cmdline);
+    free(grub);
+    if (uki)
+        unlink(uki);
     free(uki);
+    if (signed_sdboot)
+        unlink(signed_sdboot);
+    free(signed_sdboot);
     if (rc == 0)
         rc = add_built_file(m, path, out, true, cache_key, err);
     free(out);
@@ -688,11 +1101,9 @@ static int installer_asset_build(struct model *m, const char *path, const struct
 {
     struct factory *f = m->f;
     const char *scratch = bundle_writer_scratch_dir(f->writer);
-    if (name->secureboot)
-        return error_set(err, ERROR_INPUT,
-                         "%s: SecureBoot installers need a UKI signed with the SecureBoot key, which airfactory %s "
-                         "does not do yet; remove it from the manifest's outputs",
-                         path, AIRFACTORY_VERSION);
+    const struct secureboot_signer *signer;
+    if (asset_signer(m, path, name, &signer, err) != 0)
+        return -1;
     const struct imported *base = installer_base_for(m, name, err);
     if (!base)
         return -1;
@@ -701,9 +1112,14 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         snprintf(metal.platform, sizeof metal.platform, "metal");
     struct profile_version v;
     (void)profile_version_parse(m->version, &v); /* checked by installer_base_for */
-    bool sdboot = profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
+    /* SecureBoot installers always carry the signed UKI and systemd-boot (talos-imager.md §9) */
+    bool sdboot = signer || profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
     char *p_boot = xasprintf("usr/install/%s/systemd-boot.efi", m->arch);
-    char *p_uki = xasprintf("usr/install/%s/vmlinuz.efi", m->arch);
+    char *p_uki = xasprintf(signer && !talos_version_at_least(m->version, 1, 10) ? "usr/install/%s/vmlinuz.efi.signed"
+                                                                                  : "usr/install/%s/vmlinuz.efi",
+                            m->arch);
+    const char *sdboot_file = m->imager.systemd_boot;
+    char *signed_sdboot = NULL;
     char *p_kernel = xasprintf("usr/install/%s/vmlinuz", m->arch);
     char *p_initramfs = xasprintf("usr/install/%s/initramfs.xz", m->arch);
     char *uki = xasprintf("%s/installer-%s-%s-%s-vmlinuz.efi", scratch, m->id, m->version, m->arch);
@@ -718,9 +1134,11 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         if (rc == 0)
             rc = model_cmdline(m, &metal, CMDLINE_KIND_INSTALLER, &cmdline, err);
         if (rc == 0)
-            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+        if (rc == 0)
+            rc = asset_sdboot(m, path, name, &sdboot_file, &signed_sdboot, err);
         buffer_free(&cmdline);
-        files[0] = (struct installer_file){p_boot, m->imager.systemd_boot};
+        files[0] = (struct installer_file){p_boot, sdboot_file};
         files[1] = (struct installer_file){p_uki, uki};
     } else {
         /* before 1.10: GRUB installs the kernel and initramfs; the cmdline is made at install time */
@@ -742,6 +1160,9 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         rc = installer_image_build(f->writer, &o, &image, err);
     }
     unlink(uki);
+    if (signed_sdboot)
+        unlink(signed_sdboot);
+    free(signed_sdboot);
     if (rc == 0) {
         f->stats.bytes_built += image.archive_size;
         rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, image.archive_digest, cache_key, err);
@@ -763,7 +1184,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
                        const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
-    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    const char *scratch = job_scratch_dir(f);
     switch (name->kind) {
     case ASSET_KERNEL: {
         char *out = path_join(scratch, path);
@@ -800,7 +1221,10 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             return -1;
         }
         char *out = path_join(scratch, path);
-        int rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
+        const struct secureboot_signer *signer;
+        int rc = asset_signer(m, path, name, &signer, err);
+        if (rc == 0)
+            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
         buffer_free(&cmdline);
         if (rc == 0)
             rc = add_built_file(m, path, out, true, cache_key, err);
@@ -812,6 +1236,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
     case ASSET_ISO: {
         struct buffer cmdline = BUFFER_INIT;
         struct iso_options o = {0};
+        struct iso_secureboot sb;
+        memset(&sb, 0, sizeof sb);
         char *grub = NULL, *uki = NULL, *out = NULL;
         int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
         if (rc == 0)
@@ -820,10 +1246,12 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = iso_options_for_version(&o, m->version, m->arch, err);
         if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
             rc = -1;
+        if (rc == 0)
+            rc = iso_secureboot_prepare(m, path, name, &o, &sb, err);
         if (rc == 0 && o.layout != ISO_GRUB) {
             /* sd-boot layouts boot a UKI built for the ISO (its own profiles and command line) */
             uki = xasprintf("%s/iso-uki-%s-%s-%s.efi", scratch, m->id, m->version, m->arch);
-            rc = model_uki(m, buffer_cstr(&cmdline), UKI_FOR_ISO, uki, err);
+            rc = model_uki(m, name->secureboot ? f->signer : NULL, buffer_cstr(&cmdline), UKI_FOR_ISO, uki, err);
         }
         if (rc == 0) {
             o.kernel_path = m->imager.vmlinuz;
@@ -831,7 +1259,8 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             o.cmdline = buffer_cstr(&cmdline);
             o.grub_dir = grub;
             o.uki_path = uki;
-            o.sdboot_path = m->imager.systemd_boot;
+            if (!o.sdboot_path)
+                o.sdboot_path = m->imager.systemd_boot;
             o.mtime = f->epoch;
             o.work_dir = scratch;
             out = path_join(scratch, path);
@@ -841,6 +1270,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             rc = add_built_file(m, path, out, true, cache_key, err);
         if (uki)
             unlink(uki);
+        iso_secureboot_cleanup(&sb);
         free(uki);
         free(out);
         free(grub);
@@ -884,73 +1314,382 @@ static int provenance(struct model *m, const char *path, const struct asset_path
     return 0;
 }
 
-static int build_model_assets(struct factory *f, const struct factory_asset *first, const size_t *indexes,
-                              size_t count, struct error *err)
+/* ---- running the plan ----
+ *
+ * factory_build groups the requested assets into models and makes one job per asset, in request
+ * order; plan_jobs decides for each whether it is reused (cache key hit) or built. Then:
+ *   - -j worker threads take the pending jobs in plan order and build them (job_run);
+ *   - the main thread walks the plan in order, waits for each job, and commits it (job_commit):
+ *     the blob goes into the bundle, then its rows and its event. Because commits happen in plan
+ *     order whatever the order in which builds finish, -j 1 and -j 8 give the same bundle, byte for
+ *     byte, and the same event stream;
+ *   - the first failure stops scheduling: jobs already running finish (their files are discarded
+ *     with the writer's scratch directory), then the error is reported with its asset's path, and
+ *     the writer is aborted, so the target keeps its previous bundle. */
+
+static double seconds_since(const struct timespec *t0)
 {
-    const struct factory_request *r = f->request;
-    struct model m = {
-        .f = f,
-        .schematic = &r->schematics[first->schematic],
-        .version = first->version,
-        .arch = first->arch,
-    };
-    int rc = model_prepare(&m, err);
-    for (size_t i = 0; rc == 0 && i < count; i++) {
-        const struct factory_asset *a = &r->assets[indexes[i]];
-        struct asset_path name;
-        if (asset_path_parse(a->path, &name, err) != 0) {
-            rc = -1;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Build one job's asset: in a worker thread, or on the main thread for writer-bound jobs. */
+static int job_run(struct job *j, struct error *err)
+{
+    struct model *m = j->model;
+    if (model_imager(m, err) != 0 || build_asset(m, j->path, &j->name, j->key, err) != 0)
+        return -1;
+    if (!j->on_main && !j->output)
+        return error_set(err, ERROR_RUNTIME, "%s: the builder produced no file (airfactory bug)", j->path);
+    return 0;
+}
+
+/* Mark j finished (or failed) and wake the main thread. Called with f->lock held. */
+static void job_finished(struct factory *f, struct job *j, int rc, const struct error *err)
+{
+    j->seconds = seconds_since(&j->started);
+    if (rc == 0) {
+        j->state = JOB_BUILT;
+    } else {
+        j->state = JOB_FAILED;
+        j->err = *err;
+        error_prefix(&j->err, "%s/%s/%s: ", j->model->id, j->model->version, j->path);
+        if (!f->failed)
+            f->failed = j;
+        f->stopping = true;
+    }
+    pthread_cond_broadcast(&f->cond);
+}
+
+static void *worker_main(void *arg)
+{
+    struct factory *f = arg;
+    size_t next = 0; /* jobs before it are taken: every worker scans forward from where it was */
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        struct job *j = NULL;
+        for (; !f->stopping && next < f->plan_count && !j; next++)
+            if (f->plan[next].state == JOB_PENDING && !f->plan[next].on_main)
+                j = &f->plan[next];
+        if (!j)
             break;
-        }
-        char key[SHA256_HEX_LEN + 1];
-        if (asset_cache_key(&m, a->path, &name, key, err) != 0) {
-            rc = -1;
-            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
-            break;
-        }
-        struct bundle_writer_hit hit;
-        int reuse = bundle_writer_reuse_asset(f->writer, key, &hit, err);
-        if (reuse < 0) {
-            rc = -1;
-            break;
-        }
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (reuse == 1) {
-            rc = bundle_writer_add_asset(f->writer, m.id, m.version, a->path, hit.digest, key, err);
-            if (rc == 0 && name.kind == ASSET_INSTALLER)
-                rc = installer_asset_reused(&m, &name, hit.digest, err);
-            f->stats.assets_reused++;
-        } else {
-            rc = build_asset(&m, a->path, &name, key, err);
-            f->stats.assets_built++;
-        }
+        j->state = JOB_RUNNING;
+        clock_gettime(CLOCK_MONOTONIC, &j->started);
+        f->busy++;
+        pthread_mutex_unlock(&f->lock);
+
+        current_job = j;
+        struct error err = {0};
+        int rc = job_run(j, &err);
+        current_job = NULL;
         if (rc == 0)
-            rc = provenance(&m, a->path, &name, err);
-        if (rc != 0) {
-            error_prefix(err, "%s/%s/%s: ", m.id, m.version, a->path);
-            break;
+            BUNDLE_TEST_POINT("factory-asset-built"); /* other workers may still be building */
+
+        pthread_mutex_lock(&f->lock);
+        f->busy--;
+        job_finished(f, j, rc, &err);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+/* ---- the live display (TTY only): what runs, how far, and the overall count ---- */
+
+/* Bytes of the regular files under dir (a job's scratch directory holds its output as it grows). */
+static uint64_t tree_bytes(const char *dir, int depth)
+{
+    uint64_t total = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+            continue;
+        char *path = path_join(dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+            if (S_ISREG(st.st_mode))
+                total += (uint64_t)st.st_size;
+            else if (S_ISDIR(st.st_mode) && depth > 0)
+                total += tree_bytes(path, depth - 1);
         }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        struct json_writer w;
-        struct buffer b = BUFFER_INIT;
-        event_begin(f, &w, &b, reuse == 1 ? "asset_reused" : "asset_built");
-        json_kv_string(&w, "schematic", m.id);
-        json_kv_string(&w, "version", m.version);
-        json_kv_string(&w, "path", a->path);
-        json_key(&w, "seconds");
-        char secs[32];
-        snprintf(secs, sizeof secs, "%.3f", seconds);
-        json_raw(&w, secs);
-        char *human = xasprintf("%s %s/%s/%s (%.1fs)", reuse == 1 ? "reused" : "built ", m.schematic->name,
-                                m.version, a->path, seconds);
-        event_end(f, &w, &b, human);
-        free(human);
+        free(path);
+    }
+    closedir(d);
+    return total;
+}
+
+/* One redraw (rate-limited by progress_update). Runs on the display thread: it reads only what is
+ * published under f->lock (job states, the shown_* counters) and measures files outside it. */
+static void show_progress(struct factory *f)
+{
+    size_t max = f->jobs + 2; /* every worker, plus the main thread's own job */
+    struct progress_asset *running = xcalloc(max, sizeof *running);
+    char **labels = xcalloc(max, sizeof *labels);
+    char **dirs = xcalloc(2 * max, sizeof *dirs);
+    struct progress_state st = {.total = f->plan_count, .running = running};
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->plan_count && st.running_count < max; i++) {
+        struct job *j = &f->plan[i];
+        if (j->state != JOB_RUNNING)
+            continue;
+        size_t n = st.running_count++;
+        labels[n] = xasprintf("%s/%s/%s", j->model->schematic->name, j->model->version, j->path);
+        running[n].label = labels[n];
+        running[n].kind = j->path;
+        running[n].seconds = seconds_since(&j->started);
+        /* its output grows in its directory; the initramfs in the model's, under the job building it */
+        dirs[2 * n] = j->scratch ? xstrdup(j->scratch) : NULL;
+        dirs[2 * n + 1] = j->model->initramfs_builder == j ? xstrdup(j->model->scratch) : NULL;
+    }
+    st.done = f->shown_committed;
+    st.reused = f->shown_reused;
+    st.bytes = f->shown_bytes;
+    pthread_mutex_unlock(&f->lock);
+    for (size_t n = 0; n < st.running_count; n++)
+        running[n].bytes = (dirs[2 * n] ? tree_bytes(dirs[2 * n], 2) : 0) +
+                           (dirs[2 * n + 1] ? tree_bytes(dirs[2 * n + 1], 0) : 0);
+    pthread_mutex_lock(&f->display_lock);
+    progress_update(f->progress, &st);
+    pthread_mutex_unlock(&f->display_lock);
+    for (size_t i = 0; i < 2 * max; i++)
+        free(dirs[i]);
+    for (size_t i = 0; i < st.running_count; i++)
+        free(labels[i]);
+    free(dirs);
+    free(labels);
+    free(running);
+}
+
+/* The display has its own thread so that it keeps moving while the main thread is busy for seconds
+ * (hashing a large asset into the bundle, assembling an installer image): ~10 redraws a second. */
+static void *display_main(void *arg)
+{
+    struct factory *f = arg;
+    pthread_mutex_lock(&f->lock);
+    while (!f->display_stop) {
+        pthread_mutex_unlock(&f->lock);
+        show_progress(f);
+        pthread_mutex_lock(&f->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!f->display_stop)
+            pthread_cond_timedwait(&f->cond, &f->lock, &until);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static void display_start(struct factory *f)
+{
+    if (!f->progress)
+        return;
+    /* no display thread is no reason to fail a build: line events are not lost either way */
+    f->display_running = pthread_create(&f->display_thread, NULL, display_main, f) == 0;
+}
+
+static void display_stop(struct factory *f)
+{
+    if (!f->display_running)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->display_stop = true;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->display_thread, NULL);
+    f->display_running = false;
+}
+
+/* ---- committing, on the main thread ---- */
+
+static int job_commit(struct factory *f, struct job *j, struct error *err)
+{
+    struct model *m = j->model;
+    uint64_t bytes_before = f->stats.bytes_built;
+    int rc = 0;
+    if (j->state == JOB_REUSED) {
+        rc = bundle_writer_add_asset(f->writer, m->id, m->version, j->path, j->hit.digest, j->key, err);
+        if (rc == 0 && j->name.kind == ASSET_INSTALLER)
+            rc = installer_asset_reused(m, &j->name, j->hit.digest, err);
+        f->stats.assets_reused++;
+    } else {
+        if (j->output)
+            rc = add_built_file(m, j->path, j->output, j->move, j->key, err);
+        f->stats.assets_built++;
     }
     if (rc == 0)
-        rc = bundle_writer_add_schematic(f->writer, m.id, m.yaml, err);
-    model_free(&m);
+        rc = provenance(m, j->path, &j->name, err);
+    if (rc != 0)
+        return error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
+    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : j->bytes + (f->stats.bytes_built - bytes_before);
+    f->committed++;
+
+    struct json_writer w;
+    struct buffer b = BUFFER_INIT;
+    event_begin(f, &w, &b, j->state == JOB_REUSED ? "asset_reused" : "asset_built");
+    json_kv_string(&w, "schematic", m->id);
+    json_kv_string(&w, "version", m->version);
+    json_kv_string(&w, "path", j->path);
+    json_key(&w, "seconds");
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.3f", j->seconds);
+    json_raw(&w, secs);
+    json_kv_int(&w, "bytes", (int64_t)bytes);
+    json_kv_int(&w, "index", (int64_t)j->number + 1);
+    json_kv_int(&w, "total", (int64_t)f->plan_count);
+    char *human = xasprintf("%s %s/%s/%s (%.1fs)", j->state == JOB_REUSED ? "reused" : "built ", m->schematic->name,
+                            m->version, j->path, j->seconds);
+    event_end(f, &w, &b, human);
+    free(human);
+    if (f->progress && j->state != JOB_REUSED) {
+        pthread_mutex_lock(&f->display_lock);
+        progress_asset_done(f->progress, j->path, bytes);
+        pthread_mutex_unlock(&f->display_lock);
+    }
+
+    if (j->scratch) {
+        struct error ignored;
+        fs_remove_tree(j->scratch, &ignored);
+    }
+    BUNDLE_TEST_POINT("factory-asset-committed");
+    /* the model's last asset: its shared files (the initramfs) can go */
+    if (--m->jobs_left == 0) {
+        rc = bundle_writer_add_schematic(f->writer, m->id, m->yaml, err);
+        model_free(m);
+    }
+    return rc;
+}
+
+static int run_plan(struct factory *f, struct error *err)
+{
+    size_t buildable = 0;
+    for (size_t i = 0; i < f->plan_count; i++)
+        buildable += f->plan[i].state == JOB_PENDING && !f->plan[i].on_main;
+    size_t workers = buildable < f->jobs ? buildable : f->jobs;
+    pthread_t *threads = xcalloc(workers + 1, sizeof *threads);
+    size_t started = 0;
+    for (; started < workers; started++)
+        if ((errno = pthread_create(&threads[started], NULL, worker_main, f)) != 0)
+            break;
+    int rc = 0;
+    if (workers > 0 && started == 0)
+        rc = error_errno(err, errno, "cannot start a build thread");
+    /* (fewer threads than asked for only means less parallelism) */
+
+    for (size_t i = 0; rc == 0 && i < f->plan_count; i++) {
+        struct job *j = &f->plan[i];
+        pthread_mutex_lock(&f->lock);
+        if (j->state == JOB_PENDING && j->on_main && !f->stopping) {
+            j->state = JOB_RUNNING;
+            clock_gettime(CLOCK_MONOTONIC, &j->started);
+            f->busy++;
+            pthread_mutex_unlock(&f->lock);
+            struct error job_err = {0};
+            uint64_t bytes_before = f->stats.bytes_built; /* its builder adds to the bundle itself */
+            int job_rc = job_run(j, &job_err);
+            j->bytes = f->stats.bytes_built - bytes_before;
+            pthread_mutex_lock(&f->lock);
+            f->busy--;
+            job_finished(f, j, job_rc, &job_err);
+        }
+        while (!f->stopping && (j->state == JOB_PENDING || j->state == JOB_RUNNING))
+            pthread_cond_wait(&f->cond, &f->lock);
+        bool stop = f->stopping;
+        pthread_mutex_unlock(&f->lock);
+        if (stop)
+            break;
+        struct error commit_err = {0};
+        int commit_rc = job_commit(f, j, &commit_err);
+        /* publish the counters for the display thread */
+        pthread_mutex_lock(&f->lock);
+        f->shown_committed = f->committed;
+        f->shown_reused = f->stats.assets_reused;
+        f->shown_bytes = f->stats.bytes_built;
+        pthread_mutex_unlock(&f->lock);
+        if (commit_rc != 0) {
+            pthread_mutex_lock(&f->lock);
+            j->err = commit_err;
+            if (!f->failed)
+                f->failed = j;
+            f->stopping = true;
+            pthread_cond_broadcast(&f->cond);
+            pthread_mutex_unlock(&f->lock);
+        }
+    }
+    /* on failure: running jobs finish, nothing new starts; then nobody touches the plan but us */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    if (rc == 0 && f->failed) {
+        *err = f->failed->err;
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Plan time, main thread: models, jobs, cache keys, and which assets the base bundle (or an
+ * interrupted run) already has. Everything workers will read is settled here. */
+static int plan_jobs(struct factory *f, struct error *err)
+{
+    const struct factory_request *r = f->request;
+    size_t n = r->asset_count;
+    f->plan = xcalloc(n ? n : 1, sizeof *f->plan);
+    f->models = xcalloc(n ? n : 1, sizeof *f->models);
+    /* models: group assets by (schematic, version, arch), in request order */
+    bool *taken = xcalloc(n ? n : 1, sizeof *taken);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (taken[i])
+            continue;
+        const struct factory_asset *a = &r->assets[i];
+        struct model *m = &f->models[f->model_count++];
+        *m = (struct model){
+            .f = f,
+            .schematic = &r->schematics[a->schematic],
+            .version = a->version,
+            .arch = a->arch,
+        };
+        rc = model_prepare(m, f->model_count - 1, err);
+        for (size_t k = i; rc == 0 && k < n; k++) {
+            const struct factory_asset *b = &r->assets[k];
+            if (taken[k] || b->schematic != a->schematic || strcmp(b->version, a->version) != 0 ||
+                strcmp(b->arch, a->arch) != 0)
+                continue;
+            taken[k] = true;
+            struct job *j = &f->plan[f->plan_count];
+            j->number = f->plan_count++;
+            j->model = m;
+            j->path = b->path;
+            m->jobs_left++;
+            if (asset_path_parse(b->path, &j->name, err) != 0) {
+                rc = -1;
+                break;
+            }
+            if (asset_cache_key(m, b->path, &j->name, j->key, err) != 0) {
+                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, b->path);
+                break;
+            }
+            int reuse = bundle_writer_reuse_asset(f->writer, j->key, &j->hit, err);
+            if (reuse < 0) {
+                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, b->path);
+                break;
+            }
+            j->state = reuse == 1 ? JOB_REUSED : JOB_PENDING;
+            j->on_main = j->name.kind == ASSET_CMDLINE || j->name.kind == ASSET_INSTALLER;
+            if (j->state == JOB_PENDING && !j->on_main) {
+                j->scratch = xasprintf("%s/job-%zu", bundle_writer_scratch_dir(f->writer), j->number);
+                rc = fs_mkdir_p(j->scratch, 0700, err);
+            }
+        }
+    }
+    free(taken);
     return rc;
 }
 
@@ -973,6 +1712,26 @@ static int add_catalog_rows(struct factory *f, const char *version, struct error
         if (bundle_writer_add_overlay(f->writer, &row, err) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* The talosctl binaries of the version's talosctl-all source, if the manifest has one. */
+static int add_talosctl_rows(struct factory *f, const char *version, struct error *err)
+{
+    const struct imported *im = find_role(f, "talosctl-all", NULL, version, "amd64");
+    if (!im)
+        return 0;
+    size_t count = 0;
+    if (talosctl_add_files(f->store, &im->result.image, f->work_dir, version, f->writer, &count, err) != 0)
+        return -1;
+    struct json_writer w;
+    struct buffer b = BUFFER_INIT;
+    event_begin(f, &w, &b, "talosctl_added");
+    json_kv_string(&w, "version", version);
+    json_kv_int(&w, "files", (int64_t)count);
+    char *human = xasprintf("talosctl %s: %zu files from %s", version, count, im->result.image.reference);
+    event_end(f, &w, &b, human);
+    free(human);
     return 0;
 }
 
@@ -1008,6 +1767,9 @@ static int add_public_key(struct factory *f, struct error *err)
     int rc = bundle_writer_add_public_key(f->writer, "cosign", buffer_cstr(&pem), err);
     buffer_free(&pem);
     bundle_key_free(key);
+    /* the SecureBoot signing certificate, served at /secureboot/signing-cert.pem */
+    if (rc == 0 && f->signer)
+        rc = bundle_writer_add_public_key(f->writer, "secureboot", f->signer->cert_pem, err);
     return rc;
 }
 
@@ -1028,6 +1790,24 @@ static uint32_t build_epoch(void)
 
 static void factory_free(struct factory *f)
 {
+    for (size_t i = 0; i < f->model_count; i++)
+        model_free(&f->models[i]);
+    free(f->models);
+    for (size_t i = 0; i < f->plan_count; i++) {
+        free(f->plan[i].scratch);
+        free(f->plan[i].output);
+    }
+    free(f->plan);
+    for (size_t i = 0; i < f->once_count; i++) {
+        free(f->once[i]->key);
+        free(f->once[i]);
+    }
+    free(f->once);
+    if (f->progress)
+        progress_free(f->progress);
+    pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->lock);
+    pthread_mutex_destroy(&f->display_lock);
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
         oci_image_free(&f->imported[i].result.image);
@@ -1039,6 +1819,7 @@ static void factory_free(struct factory *f)
     }
     free(f->catalogs);
     installer_registry_free(f->installers);
+    secureboot_signer_free(f->signer);
     if (f->profiles)
         profile_set_free(f->profiles);
     if (f->store)
@@ -1055,11 +1836,24 @@ static int compare_strings(const void *a, const void *b)
 int factory_build(const struct factory_request *r, struct factory_stats *stats, struct error *err)
 {
     struct factory f = {.request = r, .epoch = build_epoch()};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    f.jobs = r->jobs ? r->jobs : cpus > 0 ? (unsigned)cpus : 1;
+    pthread_mutex_init(&f.lock, NULL);
+    pthread_mutex_init(&f.display_lock, NULL);
+    pthread_condattr_t cond_attr;
+    pthread_condattr_init(&cond_attr);
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* the display thread's timed waits */
+    pthread_cond_init(&f.cond, &cond_attr);
+    pthread_condattr_destroy(&cond_attr);
+    if (r->progress && !r->json && r->events)
+        f.progress = progress_new(r->events, 0, NULL);
     f.store_dir = r->store ? xstrdup(r->store) : xasprintf("%s.store", r->output);
     f.work_dir = path_join(f.store_dir, "work");
     int rc = store_open(f.store_dir, STORE_WRITE, &f.store, err);
     if (rc == 0)
         rc = fs_mkdir_p(f.work_dir, 0755, err);
+    if (rc == 0)
+        rc = load_secureboot(&f, err);
     if (rc == 0)
         rc = import_sources(&f, err);
     if (rc == 0) {
@@ -1070,26 +1864,22 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         };
         rc = bundle_writer_open(&options, &f.writer, err);
     }
-    /* models: group assets by (schematic, version, arch), in request order */
-    bool *done = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *done);
-    size_t *group = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *group);
-    for (size_t i = 0; rc == 0 && i < r->asset_count; i++) {
-        if (done[i])
-            continue;
-        const struct factory_asset *a = &r->assets[i];
-        size_t n = 0;
-        for (size_t k = i; k < r->asset_count; k++) {
-            const struct factory_asset *b = &r->assets[k];
-            if (!done[k] && b->schematic == a->schematic && !strcmp(b->version, a->version) &&
-                !strcmp(b->arch, a->arch)) {
-                group[n++] = k;
-                done[k] = true;
-            }
-        }
-        rc = build_model_assets(&f, a, group, n, err);
+#ifdef FACTORY_HAVE_CMDLINE
+    /* loaded before the threads start, so they only ever read it */
+    if (rc == 0 && !f.profiles)
+        rc = profile_set_load(&f.profiles, err);
+#endif
+    if (rc == 0)
+        rc = plan_jobs(&f, err);
+    if (rc == 0 && f.progress) {
+        size_t reused = 0;
+        for (size_t i = 0; i < f.plan_count; i++)
+            reused += f.plan[i].state == JOB_REUSED;
+        progress_start(f.progress, f.plan_count, reused, f.jobs);
+        display_start(&f);
     }
-    free(done);
-    free(group);
+    if (rc == 0)
+        rc = run_plan(&f, err);
     /* versions and their catalogs */
     const char **versions = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *versions);
     for (size_t i = 0; i < r->asset_count; i++)
@@ -1101,6 +1891,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         rc = bundle_writer_add_version(f.writer, versions[i], err);
         if (rc == 0)
             rc = add_catalog_rows(&f, versions[i], err);
+        if (rc == 0)
+            rc = add_talosctl_rows(&f, versions[i], err);
     }
     free(versions);
     /* every schematic is listed, even one whose assets all failed to be asked for */
@@ -1140,6 +1932,12 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     } else if (f.writer) {
         bundle_writer_abort(f.writer);
         f.writer = NULL;
+    }
+    display_stop(&f);
+    if (f.progress) {
+        if (f.plan_count)
+            show_progress(&f); /* the final counts, for the summary line */
+        progress_finish(f.progress, rc == 0);
     }
     if (stats)
         *stats = f.stats;

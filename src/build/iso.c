@@ -397,18 +397,22 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
         static const char zeros[32] = {0};
         if (!rc && o->random_seed)
             rc = fs_write_file_atomic(seed, zeros, sizeof zeros, 0644, err);
-        struct fat_file ff[4] = {
-            {sd_name, o->sdboot_path, NULL, 0, false},
-            {uki_name, o->uki_path, NULL, 0, false},
-            {"loader/loader.conf", loader_conf, NULL, 0, false},
-            {"loader/random-seed", seed, NULL, 0, true},
-        };
+        struct fat_file *ff = xcalloc(4 + o->extra_file_count, sizeof *ff);
+        size_t nff = 0;
+        ff[nff++] = (struct fat_file){sd_name, o->sdboot_path, NULL, 0, false};
+        ff[nff++] = (struct fat_file){uki_name, o->uki_path, NULL, 0, false};
+        ff[nff++] = (struct fat_file){"loader/loader.conf", loader_conf, NULL, 0, false};
+        if (o->random_seed)
+            ff[nff++] = (struct fat_file){"loader/random-seed", seed, NULL, 0, true};
+        for (size_t i = 0; i < o->extra_file_count; i++)
+            ff[nff++] = (struct fat_file){o->extra_files[i].path, o->extra_files[i].source, NULL, 0, false};
         /* Talos: 10 MiB + every asset rounded up to a MiB */
         uint64_t size = 10 * MIB + (file_size_or_zero(o->sdboot_path) + MIB - 1) / MIB * MIB +
                         (file_size_or_zero(o->uki_path) + MIB - 1) / MIB * MIB;
         struct fat_options fo = {size, "EFI", o->mtime, o->mtime};
         if (!rc)
-            rc = fat_image_write(esp_img, &fo, ff, o->random_seed ? 4 : 3, err);
+            rc = fat_image_write(esp_img, &fo, ff, nff, err);
+        free(ff);
     }
 
     /* libisofs keeps global state; one image at a time */
@@ -459,6 +463,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
             rc = iso_file(image, "loader/loader.conf", loader_conf, err);
         if (!rc && o->random_seed)
             rc = iso_file(image, "loader/random-seed", seed, err);
+        for (size_t i = 0; !rc && i < o->extra_file_count; i++)
+            rc = iso_file(image, o->extra_files[i].path, o->extra_files[i].source, err);
         if (!rc)
             rc = iso_file(image, "efiboot.img", esp_img, err);
     }

@@ -1,6 +1,8 @@
 /* bundle_key — see include/airfactory/bundle_key.h. */
 #include "airfactory/bundle_key.h"
 
+#include <errno.h>
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -222,6 +224,49 @@ int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len
     return error_set(err, ERROR_INPUT,
                      "%s: signature does not verify with key %s (%s); the file was modified after "
                      "signing, or it was signed with another key", what, key->fingerprint, key->source);
+}
+
+/* 256 KiB: measured on a 21 MB index.db, 64-256 KiB reads hash twice as fast as one mmap (page
+ * faults and cache misses dominate there) and 1 MiB already falls out of L2. */
+#define VERIFY_CHUNK (256u << 10)
+
+int bundle_key_verify_fd(const struct bundle_key *key, int fd, uint64_t len, const void *der, size_t der_len,
+                         const char *what, struct error *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        abort();
+    unsigned char *chunk = xmalloc(VERIFY_CHUNK);
+    int ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) == 1;
+    int rc = -1;
+    uint64_t done = 0;
+    while (ok && done < len) {
+        size_t want = len - done < VERIFY_CHUNK ? (size_t)(len - done) : VERIFY_CHUNK;
+        ssize_t n = read(fd, chunk, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            error_errno(err, errno, "%s: read", what);
+            goto out;
+        }
+        if (n == 0) {
+            error_set(err, ERROR_INPUT, "%s: shorter than it was a moment ago; it is being modified", what);
+            goto out;
+        }
+        ok = EVP_DigestVerifyUpdate(ctx, chunk, (size_t)n) == 1;
+        done += (uint64_t)n;
+    }
+    if (ok && EVP_DigestVerifyFinal(ctx, der, der_len) == 1)
+        rc = 0;
+    else
+        error_set(err, ERROR_INPUT,
+                  "%s: signature does not verify with key %s (%s); the file was modified after "
+                  "signing, or it was signed with another key", what, key->fingerprint, key->source);
+out:
+    free(chunk);
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    return rc;
 }
 
 static int write_bio_file(BIO *bio, const char *path, mode_t mode, struct error *err)

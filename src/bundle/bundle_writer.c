@@ -51,6 +51,7 @@ enum table {
     T_SOURCES,
     T_PROVENANCE,
     T_PUBLIC_KEYS,
+    T_TALOSCTL,
     T_COUNT,
 };
 
@@ -78,6 +79,7 @@ static const struct table_info tables[T_COUNT] = {
     [T_PROVENANCE] = {"provenance", 6, 4, 0,
                       {"schematic", "version", "path", "source_digest", "profile", "builder"}},
     [T_PUBLIC_KEYS] = {"public_keys", 2, 1, 0, {"name", "pem"}},
+    [T_TALOSCTL] = {"talosctl", 3, 2, 0, {"version", "name", "digest"}},
 };
 
 struct value {
@@ -966,6 +968,21 @@ int bundle_writer_add_public_key(struct bundle_writer *w, const char *name, cons
         return error_set(err, ERROR_INPUT, "public key %s: not PEM text", name);
     struct value v[2] = {{name, 0}, {pem, 0}};
     return stage_row(w, T_PUBLIC_KEYS, v, err);
+}
+
+int bundle_writer_add_talosctl(struct bundle_writer *w, const char *version, const char *name, const char *digest,
+                               struct error *err)
+{
+    if (need_version(version, err) != 0 || need_text("talosctl file name", name, false, err) != 0 ||
+        need_digest(name, digest, NULL, err) != 0)
+        return -1;
+    if (strncmp(name, "talosctl-", 9) != 0 || strchr(name, '/'))
+        return error_set(err, ERROR_INPUT, "talosctl file '%s': expected talosctl-<os>-<arch>[.exe]", name);
+    if (lookup_blob(w, digest, NULL, NULL, 0) != 1)
+        return error_set(err, ERROR_INPUT, "talosctl %s/%s: blob %s is not in the bundle; add the blob first",
+                         version, name, digest);
+    struct value v[3] = {{version, 0}, {name, 0}, {digest, 0}};
+    return stage_row(w, T_TALOSCTL, v, err);
 }
 
 static int put_meta(struct bundle_writer *w, const char *key, const char *value, struct error *err)

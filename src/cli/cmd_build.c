@@ -1,10 +1,13 @@
 /* airfactory build MANIFEST — plan, import and verify sources, build every model, write one signed
  * bundle. A thin layer: the manifest module plans, the factory module builds. */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "airfactory/bundle_staging.h"
 #include "airfactory/digest.h"
 #include "airfactory/factory.h"
 #include "airfactory/fs.h"
@@ -12,8 +15,39 @@
 #include "airfactory/memory.h"
 #include "cli/cli.h"
 
+/* Test hook: AIRFACTORY_TEST_KILL_AT=POINT[:N] kills the process with SIGKILL the N-th time (default
+ * 1) the build passes POINT — one of bundle_staging.h's test points ("writer-signed",
+ * "staging-before-swap", ...) or the factory's "factory-asset-built" (a worker finished an asset)
+ * and "factory-asset-committed" — so the crash tests (tests/integration/build_kill.sh) stop a real
+ * build at an exact place instead of guessing with timers. Unset: no hook at all. */
+static char kill_point[64];
+static atomic_int kill_countdown;
+
+static void kill_hook(const char *name)
+{
+    if (strcmp(name, kill_point) == 0 && atomic_fetch_sub(&kill_countdown, 1) <= 1)
+        kill(getpid(), SIGKILL);
+}
+
+static void install_kill_hook(void)
+{
+    const char *spec = getenv("AIRFACTORY_TEST_KILL_AT");
+    if (!spec || !*spec)
+        return;
+    snprintf(kill_point, sizeof kill_point, "%s", spec);
+    char *colon = strchr(kill_point, ':');
+    int count = 1;
+    if (colon) {
+        *colon = '\0';
+        count = atoi(colon + 1);
+    }
+    atomic_store(&kill_countdown, count > 0 ? count : 1);
+    bundle_test_point = kill_hook;
+}
+
 static const char usage[] =
-    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json]";
+    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json] "
+    "[--secureboot-key KEY --secureboot-cert CERT [--secureboot-pcr-key KEY]]";
 
 static void help(void)
 {
@@ -22,15 +56,21 @@ static void help(void)
            "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
            "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle)\n"
            "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
-           "  -j N         parallel jobs for compression (default: number of CPUs)\n"
+           "  -j N         build N assets at once; their compressors share N threads (default: number of CPUs)\n"
            "  --json       progress as NDJSON events on standard error\n"
-           "The bundle is written beside the target and swapped in only when complete and signed.\n",
+           "  --secureboot-key KEY, --secureboot-cert CERT, --secureboot-pcr-key KEY\n"
+           "               SecureBoot signer for -secureboot assets (PEM RSA key, its X.509 certificate, PCR key;\n"
+           "               default: the manifest's `secureboot:`; the PCR key defaults to the signing key)\n"
+           "On a terminal, standard error shows a live display (running assets with bytes and ETA, overall\n"
+           "progress); otherwise one line per event. The bundle does not depend on -j: assets are added in\n"
+           "manifest order. It is written beside the target and swapped in only when complete and signed.\n",
            usage);
 }
 
 int cmd_build(int argc, char **argv)
 {
     const char *path = NULL, *output = NULL, *key = NULL, *base = NULL, *store = NULL;
+    const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL;
     unsigned jobs = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -44,13 +84,20 @@ int cmd_build(int argc, char **argv)
             output = argv[++i];
         } else if (!strcmp(a, "--key") && i + 1 < argc) {
             key = argv[++i];
+        } else if (!strcmp(a, "--secureboot-key") && i + 1 < argc) {
+            sb_key = argv[++i];
+        } else if (!strcmp(a, "--secureboot-cert") && i + 1 < argc) {
+            sb_cert = argv[++i];
+        } else if (!strcmp(a, "--secureboot-pcr-key") && i + 1 < argc) {
+            sb_pcr = argv[++i];
         } else if (!strcmp(a, "--base") && i + 1 < argc) {
             base = argv[++i];
         } else if (!strcmp(a, "--store") && i + 1 < argc) {
             store = argv[++i];
-        } else if (!strcmp(a, "-j") && i + 1 < argc) {
+        } else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
+            /* -j N and make's -jN */
             char *end = NULL;
-            long n = strtol(argv[++i], &end, 10);
+            long n = strtol(a[2] ? a + 2 : argv[++i], &end, 10);
             if (!end || *end || n < 1 || n > 1024)
                 return cli_usage("build", usage);
             jobs = (unsigned)n;
@@ -70,6 +117,17 @@ int cmd_build(int argc, char **argv)
     struct plan *plan = NULL;
     if (manifest_load(path, &m, &err) < 0)
         return cli_report(&err);
+    if (sb_key || sb_cert) {
+        /* the flags replace the manifest's secureboot: section (and satisfy -secureboot outputs) */
+        free(m->secureboot_signing_key);
+        free(m->secureboot_signing_cert);
+        m->secureboot_signing_key = sb_key ? xstrdup(sb_key) : NULL;
+        m->secureboot_signing_cert = sb_cert ? xstrdup(sb_cert) : NULL;
+        if (sb_pcr) {
+            free(m->secureboot_pcr_key);
+            m->secureboot_pcr_key = xstrdup(sb_pcr);
+        }
+    }
     if (manifest_plan(m, &plan, &err) < 0) {
         manifest_free(m);
         return cli_report(&err);
@@ -78,6 +136,9 @@ int cmd_build(int argc, char **argv)
         output = m->output;
     if (!key)
         key = m->signing_key;
+    sb_key = m->secureboot_signing_key;
+    sb_cert = m->secureboot_signing_cert;
+    sb_pcr = m->secureboot_pcr_key;
     int status = 0;
     if (!output || !key) {
         fprintf(stderr, "airfactory build: %s: no %s; set it in the manifest or give %s\n", path,
@@ -117,6 +178,7 @@ int cmd_build(int argc, char **argv)
         };
     }
     if (status == 0) {
+        install_kill_hook();
         struct factory_request request = {
             .sources = sources,
             .source_count = plan->source_count,
@@ -129,9 +191,13 @@ int cmd_build(int argc, char **argv)
             .store = store,
             .base = base,
             .manifest_digest = manifest_digest,
+            .secureboot_key = sb_key,
+            .secureboot_cert = sb_cert,
+            .secureboot_pcr_key = sb_pcr,
             .jobs = jobs,
             .events = stderr,
             .json = json,
+            .progress = isatty(STDERR_FILENO) == 1,
         };
         struct factory_stats stats = {0};
         if (factory_build(&request, &stats, &err) != 0)

@@ -51,16 +51,18 @@ static int disk_build(int argc, char **argv)
         {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
         {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
-        {"sector-size", required_argument, NULL, 'z'}, {NULL, 0, NULL, 0},
+        {"grub-dir", required_argument, NULL, 'g'},   {"sector-size", required_argument, NULL, 'z'},
+        {NULL, 0, NULL, 0},
     };
-    const char *usage = "--talos-version V --stub EFI --kernel VMLINUZ --initrd INITRAMFS --sd-boot EFI "
-                        "[--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
-                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   (the "
-                        "name, default OUT's file name, picks platform, arch, format and compression; --sector-size "
-                        "overrides the schematic's diskImage.sectorSize)";
+    const char *usage = "--talos-version V --kernel VMLINUZ --initrd INITRAMFS [--stub EFI --sd-boot EFI] "
+                        "[--grub-dir IMAGER/usr/lib/grub] [--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
+                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   "
+                        "(the name, default OUT's file name, picks platform, arch, format and compression; --stub and "
+                        "--sd-boot are needed for sd-boot and dual-boot images, --grub-dir for GRUB and dual-boot ones; "
+                        "--sector-size overrides the schematic's diskImage.sectorSize)";
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
                *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
-               *out = NULL, *disk_size_text = NULL, *sector_text = NULL;
+               *out = NULL, *disk_size_text = NULL, *grub_dir = NULL, *sector_text = NULL;
     bool secureboot = false;
     int c;
     optind = 1;
@@ -81,10 +83,11 @@ static int disk_build(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'D': disk_size_text = optarg; break;
         case 'z': sector_text = optarg; break;
+        case 'g': grub_dir = optarg; break;
         default: return cli_usage("disk build", usage);
         }
     }
-    if (optind != argc || !version || !stub || !kernel || !initrd || !sdboot || !out)
+    if (optind != argc || !version || !kernel || !initrd || !out)
         return cli_usage("disk build", usage);
     if (!name)
         name = base_name(out);
@@ -167,7 +170,15 @@ static int disk_build(int argc, char **argv)
             snprintf(work_owned, strlen(work_owned) + 1, ".");
         work = work_owned;
     }
-    if (rc == 0) {
+    bool need_uki = rc == 0 && plan.bootloader != DISK_IMAGE_GRUB;
+    bool need_grub = rc == 0 && plan.bootloader != DISK_IMAGE_SD_BOOT;
+    if (need_uki && (!stub || !sdboot))
+        rc = error_set(&err, ERROR_INPUT, "%s: a %s disk image needs --stub and --sd-boot (the imager's "
+                       "usr/install/%s/systemd-{stub,boot}.efi)", name, disk_image_bootloader_name(plan.bootloader), arch);
+    if (rc == 0 && need_grub && !grub_dir)
+        rc = error_set(&err, ERROR_INPUT, "%s: a %s disk image needs --grub-dir (the imager's usr/lib/grub)", name,
+                       disk_image_bootloader_name(plan.bootloader));
+    if (rc == 0 && need_uki) {
         uki_profiles_for(&uki_profiles, version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
         struct uki_options o = {.stub_path = stub, .kernel_path = kernel, .initrd_path = initrd,
                                 .cmdline = buffer_cstr(&cmdline), .talos_version = version,
@@ -181,6 +192,8 @@ static int disk_build(int argc, char **argv)
         size_t meta_count = 0;
         disk_image_meta_values(&plan, schematic, meta, &meta_count);
         struct disk_image_inputs in = {.talos_version = version, .arch = arch, .sdboot_path = sdboot, .uki_path = uki,
+                                       .kernel_path = kernel, .initramfs_path = initrd,
+                                       .cmdline = buffer_cstr(&cmdline), .grub_dir = grub_dir,
                                        .meta = meta, .meta_count = meta_count, .mtime = mtime,
                                        .threads = (int)threads, .work_dir = work};
         rc = disk_image_build(&plan, &in, out, &err);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
-                                         "overlays", "extension", "overlay"};
+                                         "overlays", "extension", "overlay", "talosctl-all"};
 
 const char *manifest_role_name(enum manifest_role role)
 {
@@ -339,7 +339,7 @@ static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest
                 return 0;
             }
     return fail(p, n, "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
-                "extensions, overlays, extension, overlay", n->kind == YAML_NODE_SCALAR ? n->value : "?");
+                "extensions, overlays, extension, overlay, talosctl-all", n->kind == YAML_NODE_SCALAR ? n->value : "?");
 }
 
 /* The tag of an image reference ("host/repo:tag[@digest]"), or NULL. */
@@ -390,7 +390,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
         return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
     if (!role)
         return fail(p, n, "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
-                    "overlays, extension, overlay", where);
+                    "overlays, extension, overlay, talosctl-all", where);
     if (!s->reference)
         return fail(p, n, "%s: missing 'reference' (what the image is called upstream, e.g. "
                     "ghcr.io/siderolabs/imager:v1.11.3)", where);
@@ -414,7 +414,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     free(tag);
     if (!s->version)
         s->version = xstrdup("");
-    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS;
+    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS || s->role == MANIFEST_ROLE_TALOSCTL_ALL;
     if (versioned && !s->version[0])
         return fail(p, n, "%s: a %s source needs a Talos version: tag the reference (…:v1.11.3) or add 'version:'",
                     where, manifest_role_name(s->role));
@@ -518,9 +518,10 @@ static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct 
         if (get_path(p, yaml_mapping_value(n, i), fields[f], slot) < 0)
             return -1;
     }
-    if (!m->secureboot_signing_key || !m->secureboot_signing_cert || !m->secureboot_pcr_key)
-        return fail(p, n, "secureboot: give signing_key (PKCS#1 RSA key for UKI and sd-boot), signing_cert and "
-                    "pcr_key");
+    if (!m->secureboot_signing_key || !m->secureboot_signing_cert)
+        return fail(p, n, "secureboot: give signing_key (PEM RSA key for UKI and sd-boot) and signing_cert (its "
+                    "certificate); pcr_key is optional (default: signing_key); make a pair with `airfactory keygen "
+                    "--secureboot`");
     return 0;
 }
 
@@ -808,7 +809,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                          output, version);
     if (a->secureboot && !m->secureboot_signing_key)
         return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
-                         "signing_key, signing_cert and pcr_key", output);
+                         "signing_key and signing_cert [and pcr_key]", output);
     const struct schematic *sch = s->schematic;
     bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
     if (sch->embedded_machine_configuration[0] && needs_customization &&

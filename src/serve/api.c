@@ -198,8 +198,9 @@ void serve_api_public_key(struct serve_context *ctx, const char *name, struct se
     if (found == 0) {
         if (strcmp(name, "cosign") == 0)
             serve_response_text_error(res, 404, "this bundle has no cosign signing key");
-        else
-            serve_response_text_error(res, 404, "this bundle has no secure boot signing certificate");
+        else /* Image Factory answers 500 when SecureBoot is disabled (spec §1.8) */
+            serve_response_text_error(res, 500, "secure boot is not enabled: this bundle has no SecureBoot signing "
+                                                "certificate");
     } else {
         serve_response_body(res, 200, "application/x-pem-file", pem.data ? pem.data : "", pem.len);
     }

@@ -27,6 +27,7 @@ static const char *const route_names[SERVE_ROUTE_COUNT] = {
     [SERVE_ROUTE_HEALTH] = "health",
     [SERVE_ROUTE_METRICS] = "metrics",
     [SERVE_ROUTE_PAGE] = "page",
+    [SERVE_ROUTE_TALOSCTL] = "talosctl",
     [SERVE_ROUTE_BAD_REQUEST] = "bad_request",
 };
 

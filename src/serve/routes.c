@@ -341,6 +341,18 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
         serve_api_public_key(ctx, path[1] == 'o' ? "cosign" : "secureboot", res);
         return;
     }
+    if (starts_with(path, "/talosctl/")) {
+        res->route = SERVE_ROUTE_TALOSCTL;
+        serve_talosctl_handle(ctx, req, path + 10, res);
+        return;
+    }
+    if (strcmp(path, "/llms.txt") == 0) {
+        res->route = SERVE_ROUTE_PAGE;
+        if (m != HTTP_METHOD_GET)
+            return method_not_allowed(req, res, "GET, OPTIONS");
+        serve_api_llms_txt(ctx, req, res);
+        return;
+    }
     if (strcmp(path, "/") == 0) {
         res->route = SERVE_ROUTE_PAGE;
         if (!get)

@@ -26,10 +26,14 @@ enum statement {
     STMT_TAGS,
     STMT_REFERRERS,
     STMT_REFERRERS_FILTERED,
-    STMT_COUNT
+    STMT_COUNT,
+    /* optional: tables added to format 1 later; a bundle without them answers "no rows" */
+    STMT_TALOSCTL_FILES = STMT_COUNT,
+    STMT_TALOSCTL_FILE,
+    STMT_ALL
 };
 
-static const char *const statement_sql[STMT_COUNT] = {
+static const char *const statement_sql[STMT_ALL] = {
     [STMT_SCHEMATIC] = "SELECT yaml FROM schematics WHERE id = ?1",
     [STMT_VERSION_EXISTS] = "SELECT 1 FROM versions WHERE version = ?1",
     [STMT_ASSET] = "SELECT digest, size, media_type FROM assets WHERE schematic = ?1 AND version = ?2 AND path = ?3",
@@ -52,12 +56,15 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_REFERRERS_FILTERED] = "SELECT r.digest, r.artifact_type, b.media_type, b.size FROM referrers r JOIN "
                                 "blobs b ON b.digest = r.digest WHERE r.repository = ?1 AND r.subject = ?2 AND "
                                 "r.artifact_type = ?3 ORDER BY r.digest",
+    [STMT_TALOSCTL_FILES] = "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name",
+    [STMT_TALOSCTL_FILE] = "SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest "
+                           "WHERE t.version = ?1 AND t.name = ?2",
 };
 
 struct serve_index {
     sqlite3 *db;
     char *path;
-    sqlite3_stmt *statements[STMT_COUNT];
+    sqlite3_stmt *statements[STMT_ALL];
 };
 
 static int db_error(struct serve_index *index, struct error *err, const char *what)
@@ -113,6 +120,10 @@ int serve_index_open(const char *bundle_dir, struct serve_index **out, struct er
             return -1;
         }
     }
+    for (int i = STMT_COUNT; i < STMT_ALL; i++)
+        if (sqlite3_prepare_v3(index->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &index->statements[i],
+                               NULL) != SQLITE_OK)
+            index->statements[i] = NULL; /* an older format-1 bundle: the table is absent */
     /* application_id marks the file as ours; 0 means the writer did not set it (tolerated). */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(index->db, "PRAGMA application_id", -1, &st, NULL) == SQLITE_OK &&
@@ -150,7 +161,7 @@ void serve_index_close(struct serve_index *index)
 {
     if (!index)
         return;
-    for (int i = 0; i < STMT_COUNT; i++)
+    for (int i = 0; i < STMT_ALL; i++)
         sqlite3_finalize(index->statements[i]);
     sqlite3_close(index->db);
     free(index->path);
@@ -341,4 +352,20 @@ int serve_index_referrers(struct serve_index *index, const char *repository, con
         return each_row(index, bind(index, STMT_REFERRERS_FILTERED, repository, subject, artifact_type), fn, ctx,
                         err);
     return each_row(index, bind(index, STMT_REFERRERS, repository, subject, NULL), fn, ctx, err);
+}
+
+int serve_index_talosctl_files(struct serve_index *index, const char *version, serve_index_row_fn fn, void *ctx,
+                               struct error *err)
+{
+    if (!index->statements[STMT_TALOSCTL_FILES])
+        return 0;
+    return each_row(index, bind(index, STMT_TALOSCTL_FILES, version, NULL, NULL), fn, ctx, err);
+}
+
+int serve_index_talosctl_file(struct serve_index *index, const char *version, const char *name,
+                              struct serve_blob *out, struct error *err)
+{
+    if (!index->statements[STMT_TALOSCTL_FILE])
+        return 0;
+    return blob_row(index, bind(index, STMT_TALOSCTL_FILE, version, name, NULL), out, err);
 }

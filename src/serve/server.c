@@ -1148,121 +1148,14 @@ static int drop_privileges(const char *user, struct error *err)
     return 0;
 }
 
-/* index.db's identity, to notice a file swapped between the signature check and the opens. */
-struct index_identity {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-};
-static struct index_identity verified_index;
+/* What the signature check saw, to notice an index.db swapped between the check and the workers'
+ * sqlite opens. */
+static struct bundle_index_stamp verified_index;
 static bool have_verified_index;
-
-/* The bundle module's signature check (bundle_verify_signature) reads index.db into a buffer;
- * for a 100 000-asset bundle (21 MB) that copy dominated start-up. This is the same check — same
- * key loading, same index.db.sig/.der rules, same bundle_key_verify and error texts — over the
- * file mapped read-only, so start-up costs one SHA-256 pass over index.db and no copy. */
-static int verify_index_signature(const char *dir, const char *key_path, struct index_identity *identity,
-                                  struct error *err)
-{
-    struct bundle_key *key = NULL;
-    if (bundle_key_load_public(key_path, &key, err) != 0)
-        return -1;
-    char *db_path = xasprintf("%s/index.db", dir);
-    char *sig_path = xasprintf("%s/index.db.sig", dir);
-    char *der_path = xasprintf("%s/index.db.sig.der", dir);
-    struct buffer text = BUFFER_INIT, der = BUFFER_INIT, raw = BUFFER_INIT;
-    void *map = MAP_FAILED;
-    size_t map_len = 0;
-    int rc = -1;
-    int fd = open(db_path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        error_set(err, ERROR_INPUT, "%s: cannot open (%s); is %s a bundle directory?", db_path, strerror(errno), dir);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
-        error_set(err, ERROR_INPUT, "%s: not a bundle index (empty or not a file)", db_path);
-        goto out;
-    }
-    if (!fs_exists(sig_path)) {
-        error_set(err, ERROR_INPUT, "%s: missing; the bundle is unsigned or incomplete — rebuild or re-copy it",
-                  sig_path);
-        goto out;
-    }
-    if (fs_read_file(sig_path, 64 * 1024, &text, err) != 0)
-        goto out;
-    if (text.len == 0 || base64_decode(text.data, text.len, &der) != 0 || der.len == 0) {
-        error_set(err, ERROR_INPUT, "%s: not a base64 signature", sig_path);
-        goto out;
-    }
-    if (fs_exists(der_path)) {
-        if (fs_read_file(der_path, 64 * 1024, &raw, err) != 0)
-            goto out;
-        if (raw.len != der.len || memcmp(raw.data, der.data, raw.len) != 0) {
-            error_set(err, ERROR_INPUT, "%s: differs from %s; one of them was modified", der_path, sig_path);
-            goto out;
-        }
-    }
-    map_len = (size_t)st.st_size;
-    map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) {
-        error_errno(err, errno, "%s: mmap", db_path);
-        goto out;
-    }
-    madvise(map, map_len, MADV_SEQUENTIAL);
-    if (bundle_key_verify(key, map, map_len, der.data, der.len, db_path, err) != 0)
-        goto out;
-    /* identity of the bytes just verified (the inode behind fd) */
-    struct stat after;
-    if (fstat(fd, &after) != 0 || after.st_size != st.st_size || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
-        error_set(err, ERROR_INPUT, "%s: changed while its signature was checked", db_path);
-        goto out;
-    }
-    identity->dev = st.st_dev;
-    identity->ino = st.st_ino;
-    identity->size = st.st_size;
-    identity->mtime = st.st_mtim;
-    rc = 0;
-out:
-    if (map != MAP_FAILED)
-        munmap(map, map_len);
-    if (fd >= 0)
-        close(fd);
-    buffer_free(&text);
-    buffer_free(&der);
-    buffer_free(&raw);
-    free(db_path);
-    free(sig_path);
-    free(der_path);
-    bundle_key_free(key);
-    return rc;
-}
-
-static int stat_index(const char *bundle_dir, struct index_identity *out)
-{
-    char *path = xasprintf("%s/index.db", bundle_dir);
-    struct stat st;
-    int rc = stat(path, &st);
-    free(path);
-    if (rc != 0)
-        return -1;
-    out->dev = st.st_dev;
-    out->ino = st.st_ino;
-    out->size = st.st_size;
-    out->mtime = st.st_mtim;
-    return 0;
-}
 
 static bool index_unchanged(const char *bundle_dir)
 {
-    if (!have_verified_index)
-        return true;
-    struct index_identity now;
-    return stat_index(bundle_dir, &now) == 0 && now.dev == verified_index.dev && now.ino == verified_index.ino &&
-           now.size == verified_index.size && now.mtime.tv_sec == verified_index.mtime.tv_sec &&
-           now.mtime.tv_nsec == verified_index.mtime.tv_nsec;
+    return !have_verified_index || bundle_index_stamp_matches(bundle_dir, &verified_index);
 }
 
 static int worker_main(const struct serve_config *config, int listen_fd, struct serve_tls_context *tls,
@@ -1340,7 +1233,12 @@ int serve_run(const struct serve_config *config, struct error *err)
                              "signature of index.db is checked, or --insecure-no-verify to skip the check");
         /* index.db pins every blob by digest and size, so its signature vouches for the whole
          * bundle without reading a blob: start-up time does not grow with the bundle. */
-        if (verify_index_signature(config->bundle_dir, config->key_path, &verified_index, err) != 0)
+        struct bundle_key *key = NULL;
+        if (bundle_key_load_public(config->key_path, &key, err) != 0)
+            return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
+        int verified = bundle_verify_index(config->bundle_dir, key, &verified_index, err);
+        bundle_key_free(key);
+        if (verified != 0)
             return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
         have_verified_index = true;
     }

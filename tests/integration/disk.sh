@@ -2,7 +2,7 @@
 # disk.sh — `airfactory disk build` from the fixture imager files, checked with outside tools:
 # sgdisk/sfdisk (table, Talos GUIDs, names, alignment), mtools (ESP content), fsck.fat, zstd/xz/
 # gzip CLIs (compressed streams decode to the raw image), qemu-img (fixed VHD), determinism,
-# sparseness, and refusals (dual-boot without GRUB support, bad sector size).
+# sparseness, and refusals (dual-boot without the imager's GRUB modules, bad sector size).
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 I=$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64
@@ -109,11 +109,11 @@ check "qcow2 holds only data clusters (< 64 MiB)" test "$(stat -c %s "$Q")" -lt 
 rm -f "$Q" "$S/a/oracle-amd64.raw"
 
 # refusals
-check_fails "dual-boot (no GRUB yet) is refused" env SOURCE_DATE_EPOCH=1 $AIRFACTORY disk build --talos-version v1.11.3 \
+check_fails "dual-boot without --grub-dir is refused" env SOURCE_DATE_EPOCH=1 $AIRFACTORY disk build --talos-version v1.11.3 \
   --stub "$I/systemd-stub.efi" --kernel "$I/vmlinuz" --initrd "$I/initramfs.xz" --sd-boot "$I/systemd-boot.efi" -o "$S/a/metal-amd64.raw.zst"
 out=$($AIRFACTORY disk build --talos-version v1.11.3 --stub "$I/systemd-stub.efi" --kernel "$I/vmlinuz" \
   --initrd "$I/initramfs.xz" --sd-boot "$I/systemd-boot.efi" -o "$S/a/metal-amd64.raw" 2>&1); rc=$?
 check_eq "dual-boot refusal is an input error (exit 2)" "$rc" 2
-check_contains "dual-boot refusal says how to fix" "$out" "bootloader: sd-boot"
+check_contains "dual-boot refusal says how to fix" "$out" "needs --grub-dir"
 check_eq "no partial output after a refusal" "$(ls "$S/a" | grep -c 'metal-amd64.raw.')" 0
 check_fails "unknown output name is refused" build "$S/a/metal-amd64.img"

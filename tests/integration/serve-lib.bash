@@ -66,3 +66,34 @@ stop_serve() {
 header() {
   grep -i "^$1:" "$2" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'
 }
+
+# containerd_start: a private containerd (no CRI, unix socket under $SCR/ctrd) for `ctr` pulls;
+# sets CTR (the ctr command line, namespace airfactory). Returns non-zero when containerd/ctr are
+# missing or the socket does not appear. Stopped with the other extra processes.
+containerd_start() {
+  command -v containerd >/dev/null && command -v ctr >/dev/null || return 1
+  mkdir -p "$SCR/ctrd"
+  cat >"$SCR/ctrd/config.toml" <<EOF
+version = 2
+root = "$SCR/ctrd/root"
+state = "$SCR/ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$SCR/ctrd/containerd.sock"
+[ttrpc]
+  address = "$SCR/ctrd/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+  timeout 300 containerd --config "$SCR/ctrd/config.toml" >"$SCR/ctrd/log" 2>&1 &
+  SERVE_EXTRA_PIDS+=($!)
+  local i
+  for i in $(seq 1 50); do [ -S "$SCR/ctrd/containerd.sock" ] && break; sleep 0.1; done
+  [ -S "$SCR/ctrd/containerd.sock" ] || return 1
+  CTR="ctr -a $SCR/ctrd/containerd.sock -n airfactory"
+}

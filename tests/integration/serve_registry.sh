@@ -94,29 +94,8 @@ else
 fi
 
 # ---- containerd ----
-if command -v containerd >/dev/null && command -v ctr >/dev/null; then
-  mkdir -p ctrd
-  cat >ctrd/config.toml <<EOF
-version = 2
-root = "$SCR/ctrd/root"
-state = "$SCR/ctrd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$SCR/ctrd/containerd.sock"
-[ttrpc]
-  address = "$SCR/ctrd/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-  timeout 300 containerd --config ctrd/config.toml >ctrd/log 2>&1 &
-  SERVE_EXTRA_PIDS+=($!)
-  for _ in $(seq 1 50); do [ -S ctrd/containerd.sock ] && break; sleep 0.1; done
-  C="ctr -a $SCR/ctrd/containerd.sock -n airfactory"
+if containerd_start; then
+  C=$CTR
   check "ctr content fetch" timeout 60 $C content fetch --plain-http "127.0.0.1:$PORT/$REPO:v1.11.3"
   check "ctr images pull (fetch + unpack, diff_ids checked)" timeout 60 $C images pull --plain-http "127.0.0.1:$PORT/$REPO:v1.11.3"
   check_contains "ctr image digest is the bundle's index" "$($C images ls)" "$INDEX_DIGEST"

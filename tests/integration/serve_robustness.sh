@@ -220,10 +220,24 @@ python3 -c "import sqlite3; d=sqlite3.connect('tampered/index.db'); d.execute(\"
 rc=0; "$AIRFACTORY_SERVE" tampered --listen 127.0.0.1:0 --key "$PUB" 2>tampered.log || rc=$?
 check_eq "tampered index.db: refused, exit 2" "$rc" "2"
 check_contains "tampered: says why" "$(cat tampered.log)" "signature does not verify"
+cp -r "$BUNDLE" truncated
+truncate -s 4096 truncated/index.db
+rc=0; "$AIRFACTORY_SERVE" truncated --listen 127.0.0.1:0 --key "$PUB" 2>truncated.log || rc=$?
+check_eq "truncated index.db: refused, exit 2" "$rc" "2"
+check_contains "truncated: names index.db and says why" "$(cat truncated.log)" "truncated/index.db: signature does not verify"
+: >truncated/index.db
+rc=0; "$AIRFACTORY_SERVE" truncated --listen 127.0.0.1:0 --key "$PUB" 2>empty.log || rc=$?
+check_eq "empty index.db: refused, exit 2" "$rc" "2"
+check_contains "empty index.db: says so" "$(cat empty.log)" "empty or not a regular file"
+cp -r "$BUNDLE" unsigned && rm unsigned/index.db.sig
+rc=0; "$AIRFACTORY_SERVE" unsigned --listen 127.0.0.1:0 --key "$PUB" 2>unsigned.log || rc=$?
+check_eq "missing index.db.sig: refused, exit 2" "$rc" "2"
+check_contains "missing signature: says so" "$(cat unsigned.log)" "index.db.sig: missing"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null
 openssl pkey -in other.key -pubout -out other.pub
 rc=0; "$AIRFACTORY_SERVE" "$BUNDLE" --listen 127.0.0.1:0 --key other.pub 2>other.log || rc=$?
 check_eq "wrong key: refused" "$rc" "2"
+check_contains "wrong key: says the signature does not verify" "$(cat other.log)" "signature does not verify"
 rc=0; "$AIRFACTORY_SERVE" "$BUNDLE" --listen 127.0.0.1:0 2>nokey.log || rc=$?
 check_eq "no --key and no --insecure-no-verify: usage error" "$rc" "2"
 check_contains "no key: explains" "$(cat nokey.log)" "--insecure-no-verify"

@@ -20,7 +20,7 @@ static void inputs(struct iso_inputs *in)
     in->out = path_join(in->dir, "out.iso");
     bt_fake_bzimage(in->kernel, "6.12.40-talos", 200000);
     bt_write_random(in->initrd, 100000, 5, 0);
-    struct uki_options u = {BT_STUB, in->kernel, in->initrd, "console=ttyS0", "v1.11.3", NULL, NULL, NULL, 0, 1};
+    struct uki_options u = {BT_STUB, in->kernel, in->initrd, "console=ttyS0", "v1.11.3", NULL, NULL, NULL, 0, 1, NULL};
     struct error err = {0};
     CHECK_INT(uki_build(&u, in->uki, &err), 0);
 }

@@ -63,7 +63,7 @@ static void uki_sections_and_headers(void)
     uki_profiles_for(&ps, "v1.11.3", UKI_FOR_ISO, cmdline);
     CHECK_INT(ps.count, 2);
     struct uki_options o = {BT_STUB, f.kernel, f.initrd, cmdline, "v1.11.3", NULL, NULL, ps.profiles, ps.count,
-                            1735689600};
+                            1735689600, NULL};
     struct error err = {0};
     CHECK_INT(uki_build(&o, f.out, &err), 0);
     if (err.message[0])
@@ -164,7 +164,7 @@ static void uki_is_reproducible_and_bad_inputs_fail(void)
 {
     struct uki_fixture f;
     fixture(&f);
-    struct uki_options o = {BT_STUB, f.kernel, f.initrd, "a", "v1.9.5", NULL, NULL, NULL, 0, 7};
+    struct uki_options o = {BT_STUB, f.kernel, f.initrd, "a", "v1.9.5", NULL, NULL, NULL, 0, 7, NULL};
     struct error err = {0};
     char *again = path_join(f.dir, "again.efi");
     CHECK_INT(uki_build(&o, f.out, &err), 0);

@@ -45,53 +45,41 @@ static char *build(const char *version, const char *platform, const char *arch, 
 
 /* ---- talos pkg/imager/imager_test.go (reference §3.4) ---- */
 
+/* metal's line is the same on both architectures but for the consoles in front */
+static void check_metal_both_arches(const char *version, const char *amd64_consoles, const char *rest)
+{
+    static const char *const arm64_consoles = "console=ttyAMA0 console=tty0";
+    char *amd64 = xasprintf("talos.platform=metal %s %s", amd64_consoles, rest);
+    char *arm64 = xasprintf("talos.platform=metal %s %s", arm64_consoles, rest);
+    CHECK_CMDLINE(amd64, version, "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
+    CHECK_CMDLINE(arm64, version, "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
+    free(amd64);
+    free(arm64);
+}
+
 static void imager_test_vectors(void)
 {
-    CHECK_CMDLINE("talos.platform=metal console=ttyS0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512",
-                  "1.7.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512",
-                  "1.7.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512",
-                  "1.8.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512",
-                  "1.8.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512 "
-                  "selinux=1",
-                  "1.10.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512 "
-                  "selinux=1",
-                  "1.10.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1",
-                  "1.11.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1",
-                  "1.11.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
-                  "proc_mem.force_override=never",
-                  "1.13.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                  "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
-                  "proc_mem.force_override=never",
-                  "1.13.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
+    const char *ima = "init_on_alloc=1 slab_nomerge pti=on consoleblank=0 nvme_core.io_timeout=4294967295 "
+                      "printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512";
+    check_metal_both_arches("1.7.0", "console=ttyS0 console=tty0", ima);
+    check_metal_both_arches("1.8.0", "console=tty0", ima);
+    check_metal_both_arches("1.10.0", "console=tty0",
+                            "init_on_alloc=1 slab_nomerge pti=on consoleblank=0 nvme_core.io_timeout=4294967295 "
+                            "printk.devkmsg=on ima_template=ima-ng ima_appraise=fix ima_hash=sha512 selinux=1");
+    check_metal_both_arches("1.11.0", "console=tty0",
+                            "init_on_alloc=1 slab_nomerge pti=on consoleblank=0 nvme_core.io_timeout=4294967295 "
+                            "printk.devkmsg=on selinux=1");
+    check_metal_both_arches("1.13.0", "console=tty0",
+                            "init_on_alloc=1 slab_nomerge pti=on consoleblank=0 nvme_core.io_timeout=4294967295 "
+                            "printk.devkmsg=on selinux=1 module.sig_enforce=1 proc_mem.force_override=never");
     const char *aws13 = "talos.platform=aws console=tty1 console=ttyS0 net.ifnames=0 init_on_alloc=1 slab_nomerge pti=on "
                         "consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
                         "proc_mem.force_override=never";
     CHECK_CMDLINE(aws13, "1.13.0", "aws", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
     CHECK_CMDLINE(aws13, "1.13.0", "aws", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=tty0 slab_nomerge pti=on consoleblank=0 printk.devkmsg=on selinux=1 "
-                  "module.sig_enforce=1 proc_mem.force_override=never",
-                  "1.14.0", "metal", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
-    CHECK_CMDLINE("talos.platform=metal console=ttyAMA0 console=tty0 slab_nomerge pti=on consoleblank=0 printk.devkmsg=on "
-                  "selinux=1 module.sig_enforce=1 proc_mem.force_override=never",
-                  "1.14.0", "metal", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
+    check_metal_both_arches("1.14.0", "console=tty0",
+                            "slab_nomerge pti=on consoleblank=0 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
+                            "proc_mem.force_override=never");
     const char *aws14 = "talos.platform=aws console=tty1 console=ttyS0 net.ifnames=0 nvme_core.io_timeout=4294967295 "
                         "slab_nomerge pti=on consoleblank=0 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
                         "proc_mem.force_override=never";

@@ -78,6 +78,25 @@ static int make_image(struct env *e, const struct tl_entry *const *layers, const
     return rc;
 }
 
+#define N_ENTRIES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* make_image of one layer of n entries. */
+static int make_image1(struct env *e, const struct tl_entry *layer, size_t n, enum tl_compression c,
+                       bool mangle_diff_id, struct oci_image *img)
+{
+    const struct tl_entry *layers[] = {layer};
+    return make_image(e, layers, &n, 1, c, mangle_diff_id, img);
+}
+
+/* make_image of two gzip layers. */
+static int make_image2(struct env *e, const struct tl_entry *l1, size_t n1, const struct tl_entry *l2, size_t n2,
+                       struct oci_image *img)
+{
+    const struct tl_entry *layers[] = {l1, l2};
+    size_t counts[] = {n1, n2};
+    return make_image(e, layers, counts, 2, TL_GZIP, false, img);
+}
+
 static char *read_text(const char *dir, const char *rel)
 {
     char *p = xasprintf("%s/%s", dir, rel);
@@ -137,10 +156,8 @@ static void test_flatten_whiteouts(void)
         {"was-dir", 'f', "now a file", 0, 0},
         {"etc/keep", 'f', "updated", 0640, 0},
     };
-    const struct tl_entry *layers[] = {l1, l2};
-    size_t counts[] = {sizeof l1 / sizeof l1[0], sizeof l2 / sizeof l2[0]};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img), 0);
     struct error err;
     error_clear(&err);
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
@@ -183,10 +200,8 @@ static void test_flatten_links(void)
         {"bin", 'l', "/usr/bin", 0, 0}, /* absolute targets are rooted in the image */
         {"usr/bin/ls", 'h', "usr/bin/busybox", 0, 0},
     };
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {4};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_ZSTD, false, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_ZSTD, false, &img), 0);
     struct error err;
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
     char *p = xasprintf("%s/out/usr/bin/sh", e.root);
@@ -211,9 +226,8 @@ static void expect_flatten_refused(const struct tl_entry *entries, size_t n, con
 {
     struct env e;
     env_open(&e);
-    const struct tl_entry *layers[] = {entries};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, &n, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, entries, n, TL_GZIP, false, &img), 0);
     struct error err;
     error_clear(&err);
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
@@ -254,10 +268,8 @@ static void test_flatten_refuses_write_through_symlink(void)
     env_open(&e);
     const struct tl_entry l1[] = {{"etc", 'l', "/tmp", 0, 0}};
     const struct tl_entry l2[] = {{"etc/cron.d/evil", 'f', "x", 0, 0}};
-    const struct tl_entry *layers[] = {l1, l2};
-    size_t counts[] = {1, 1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img), 0);
     struct error err;
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
     CHECK(strstr(err.message, "symlink") != NULL);
@@ -285,10 +297,8 @@ static void test_flatten_bombs(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {{"zeros", 'f', NULL, 0644, 24u << 20}};
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_GZIP, false, &img), 0);
     struct error err;
     struct layer_flatten_options ratio = {.limits = {.ratio_floor = 4u << 20}};
     CHECK_INT(flatten(&e, &img, "out", &ratio, &err), -1);
@@ -313,9 +323,7 @@ static void test_flatten_bombs(void)
         snprintf(names[i], sizeof names[i], "f%d", i);
         many[i] = (struct tl_entry){names[i], 'f', "x", 0, 0};
     }
-    const struct tl_entry *ml[] = {many};
-    size_t mc[] = {50};
-    CHECK_INT(make_image(&e, ml, mc, 1, TL_NONE, false, &img), 0);
+    CHECK_INT(make_image1(&e, many, 50, TL_NONE, false, &img), 0);
     struct layer_flatten_options entries = {.limits = {.max_entries = 10}};
     CHECK_INT(flatten(&e, &img, "out2", &entries, &err), -1);
     CHECK(strstr(err.message, "more than 10 entries") != NULL);
@@ -328,10 +336,8 @@ static void test_flatten_diff_id_mismatch(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {{"a", 'f', "a", 0, 0}};
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, true, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_GZIP, true, &img), 0);
     struct error err;
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), -1);
     CHECK(strstr(err.message, "diff_id") != NULL);
@@ -346,10 +352,8 @@ static void test_flatten_dest_rules(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {{"a", 'f', "a", 0, 0}};
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_GZIP, false, &img), 0);
     struct error err;
     char *dest = xasprintf("%s/full", e.root);
     fs_mkdir_p(dest, 0755, &err);
@@ -378,10 +382,8 @@ static void test_flatten_prefix(void)
         {"rootfs/usr/local/lib/old", 'f', "old", 0, 0},
     };
     const struct tl_entry l2[] = {{"rootfs/usr/local/lib/.wh.old", 'f', "", 0, 0}};
-    const struct tl_entry *layers[] = {l1, l2};
-    size_t counts[] = {4, 1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img), 0);
     struct error err;
     struct layer_flatten_options o = {.prefix = "/rootfs"};
     CHECK_INT(flatten(&e, &img, "rootfs", &o, &err), 0);
@@ -416,10 +418,8 @@ static void test_extract_files(void)
         {"usr/install/amd64/alias.efi", 'h', "usr/install/amd64/sd-copy", 0, 0},
         {"usr/install/amd64/sd-copy", 'f', "sd-copy", 0, 0},
     };
-    const struct tl_entry *layers[] = {l1, l2};
-    size_t counts[] = {6, 4};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img), 0);
     char *k = xasprintf("%s/vmlinuz", e.root), *i = xasprintf("%s/initramfs.xz", e.root);
     struct layer_extract_file files[] = {
         {.path = "/usr/install/amd64/vmlinuz", .dest = k},
@@ -458,10 +458,8 @@ static void test_corrupt_layer_data(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {{"a", 'f', "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0, 0}};
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {1};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_GZIP, false, &img), 0);
     /* damage the stored blob behind the store's back */
     char *p = store_blob_path(e.store, img.layers[0].digest);
     struct buffer b = BUFFER_INIT;
@@ -496,10 +494,8 @@ static void test_same_tree_as_umoci(void)
         {"etc/.wh.gone", 'f', "", 0, 0}, {"opt/a/.wh..wh..opq", 'f', "", 0, 0}, {"opt/a/c", 'f', "c", 0, 0},
         {"usr/bin/ls", 'h', "usr/bin/busybox", 0, 0},
     };
-    const struct tl_entry *layers[] = {l1, l2};
-    size_t counts[] = {6, 4};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 2, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img), 0);
     struct error err;
     CHECK_INT(flatten(&e, &img, "ours", NULL, &err), 0);
     char *cmd = xasprintf("cd %s && umoci unpack --rootless --image store:%s bundle >umoci.log 2>&1 && "
@@ -527,18 +523,15 @@ static void test_flatten_refuses_duplicate_entries(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {{"d/", 'd', NULL, 0755, 0}, {"d/a", 'f', "a", 0, 0}, {"d/", 'd', NULL, 0700, 0}};
-    const struct tl_entry *layers[] = {l1};
-    size_t counts[] = {3};
     struct oci_image img;
-    CHECK_INT(make_image(&e, layers, counts, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, l1, N_ENTRIES(l1), TL_GZIP, false, &img), 0);
     struct error err;
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
     oci_image_free(&img);
     /* extraction refuses the ambiguity too, even after it found the first copy */
     const struct tl_entry l2[] = {{"boot/vmlinuz", 'f', "first", 0, 0}, {"other", 'f', "x", 0, 0},
                                   {"boot/vmlinuz", 'f', "second", 0, 0}};
-    const struct tl_entry *layers2[] = {l2};
-    CHECK_INT(make_image(&e, layers2, counts, 1, TL_GZIP, false, &img), 0);
+    CHECK_INT(make_image1(&e, l2, N_ENTRIES(l2), TL_GZIP, false, &img), 0);
     struct buffer b = BUFFER_INIT;
     CHECK_INT(layer_read_file(e.store, &img, "boot/vmlinuz", 0, &b, &err), -1);
     CHECK(strstr(err.message, "appears twice") != NULL);
@@ -547,32 +540,63 @@ static void test_flatten_refuses_duplicate_entries(void)
     env_close(&e);
 }
 
+/* The fixture generator's catalog (FIXTURES or build/fixtures: fixtures.json), parsed, and an env
+ * whose imports check the fixtures' cosign key. */
+struct fixture_env {
+    const char *dir;
+    char *catalog_path;
+    struct buffer text;
+    struct json_value *catalog;
+    struct env e;
+    char *key;
+    struct verify_policy policy;
+};
+
+/* false (and nothing to close) when there are no fixtures; missing says what the test then skips */
+static bool fixture_env_open(struct fixture_env *f, const char *missing)
+{
+    memset(f, 0, sizeof *f);
+    f->dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
+    f->catalog_path = xasprintf("%s/fixtures.json", f->dir);
+    struct error err;
+    if (fs_read_file(f->catalog_path, 16u << 20, &f->text, &err) != 0) {
+        printf("  no fixtures (%s): %s\n", f->catalog_path, missing);
+        buffer_free(&f->text);
+        free(f->catalog_path);
+        return false;
+    }
+    CHECK_INT(json_parse(f->text.data, f->text.len, f->catalog_path, &f->catalog, &err), 0);
+    env_open(&f->e);
+    f->key = xstrdup("tests/keys/cosign.pub");
+    f->policy = (struct verify_policy){.name = "fixtures", .public_keys = &f->key, .public_key_count = 1};
+    return true;
+}
+
+static void fixture_env_close(struct fixture_env *f)
+{
+    free(f->key);
+    env_close(&f->e);
+    json_free(f->catalog);
+    buffer_free(&f->text);
+    free(f->catalog_path);
+}
+
 /* The fixture generator's hostile layers (broken/…, stage "layer"): signed and valid as blobs, so
  * they import; flattening each one is refused for the reason fixtures.json names. */
 static void test_fixture_broken_layers(void)
 {
-    const char *dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
-    char *catalog_path = xasprintf("%s/fixtures.json", dir);
-    struct buffer text = BUFFER_INIT;
-    struct error err;
-    if (fs_read_file(catalog_path, 16u << 20, &text, &err) != 0) {
-        printf("  no fixtures (%s): nothing checked\n", catalog_path);
-        free(catalog_path);
+    struct fixture_env fe;
+    if (!fixture_env_open(&fe, "nothing checked"))
         return;
-    }
+    struct error err;
+    const char *dir = fe.dir;
     static const char *reasons[][2] = {
         {"decompression-bomb", "decompression bomb"}, {"path-traversal", "path-traversal"},
         {"absolute-path", "path-traversal"},          {"symlink-escape", "leads outside"},
         {"hardlink-escape", "points outside"},         {"device-node", "device node"},
         {"duplicate-entry", "appears twice"},          {"diffid-mismatch", "diff_id"},
     };
-    struct json_value *catalog;
-    CHECK_INT(json_parse(text.data, text.len, catalog_path, &catalog, &err), 0);
-    struct env e;
-    env_open(&e);
-    char *key = xstrdup("tests/keys/cosign.pub");
-    struct verify_policy policy = {.name = "fixtures", .public_keys = &key, .public_key_count = 1};
-    const struct json_value *fixtures = json_object_get_array(catalog, "fixtures");
+    const struct json_value *fixtures = json_object_get_array(fe.catalog, "fixtures");
     size_t checked = 0;
     for (size_t i = 0; fixtures && i < fixtures->count; i++) {
         const struct json_value *broken = json_object_get_object(fixtures->items[i], "broken");
@@ -587,18 +611,18 @@ static void test_fixture_broken_layers(void)
         const char *path = json_object_get_string(fixtures->items[i], "path");
         char *input = xasprintf("%s/%s", dir, path);
         char *reference = xasprintf("broken-%zu", i);
-        struct oci_import_options opts = {.policy = &policy, .reference = reference};
+        struct oci_import_options opts = {.policy = &fe.policy, .reference = reference};
         struct oci_import_result *r = NULL;
         size_t n = 0;
         error_clear(&err);
-        int rc = oci_import(e.store, input, &opts, &r, &n, NULL, &err);
+        int rc = oci_import(fe.e.store, input, &opts, &r, &n, NULL, &err);
         if (rc != 0)
             printf("  %s: import: %s\n", path, err.message);
         CHECK_INT(rc, 0);
         for (size_t k = 0; k < n; k++) {
-            char *out = xasprintf("%s/out-%zu-%zu", e.root, i, k);
+            char *out = xasprintf("%s/out-%zu-%zu", fe.e.root, i, k);
             error_clear(&err);
-            CHECK_INT(layer_flatten(e.store, &r[k].image, out, NULL, &err), -1);
+            CHECK_INT(layer_flatten(fe.e.store, &r[k].image, out, NULL, &err), -1);
             if (!want || !strstr(err.message, want))
                 printf("  %s (%s): %s\n", path, why ? why : "?", err.message);
             CHECK(want && strstr(err.message, want) != NULL);
@@ -614,11 +638,7 @@ static void test_fixture_broken_layers(void)
     }
     printf("  %zu hostile fixture layers refused\n", checked);
     CHECK(checked >= 8);
-    free(key);
-    env_close(&e);
-    json_free(catalog);
-    buffer_free(&text);
-    free(catalog_path);
+    fixture_env_close(&fe);
 }
 
 /* Every fixture image (signed, Talos-shaped; scripts/make-fixtures) flattens to exactly the files
@@ -626,22 +646,12 @@ static void test_fixture_broken_layers(void)
  * extract alone to the same bytes. */
 static void test_fixture_rootfs(void)
 {
-    const char *dir = getenv("FIXTURES") ? getenv("FIXTURES") : "build/fixtures";
-    char *catalog_path = xasprintf("%s/fixtures.json", dir);
-    struct buffer text = BUFFER_INIT;
-    struct error err;
-    if (fs_read_file(catalog_path, 16u << 20, &text, &err) != 0) {
-        printf("  no fixtures (%s): run scripts/make-fixtures; nothing compared\n", catalog_path);
-        free(catalog_path);
+    struct fixture_env fe;
+    if (!fixture_env_open(&fe, "run scripts/make-fixtures; nothing compared"))
         return;
-    }
-    struct json_value *catalog;
-    CHECK_INT(json_parse(text.data, text.len, catalog_path, &catalog, &err), 0);
-    struct env e;
-    env_open(&e);
-    char *key = xstrdup("tests/keys/cosign.pub");
-    struct verify_policy policy = {.name = "fixtures", .public_keys = &key, .public_key_count = 1};
-    const struct json_value *fixtures = json_object_get_array(catalog, "fixtures");
+    struct error err;
+    const char *dir = fe.dir;
+    const struct json_value *fixtures = json_object_get_array(fe.catalog, "fixtures");
     size_t compared = 0;
     for (size_t i = 0; fixtures && i < fixtures->count; i++) {
         const struct json_value *fx = fixtures->items[i];
@@ -659,11 +669,11 @@ static void test_fixture_rootfs(void)
             free(input);
             continue;
         }
-        struct oci_import_options opts = {.policy = &policy, .reference = reference};
+        struct oci_import_options opts = {.policy = &fe.policy, .reference = reference};
         struct oci_import_result *r = NULL;
         size_t n = 0;
         error_clear(&err);
-        CHECK_INT(oci_import(e.store, input, &opts, &r, &n, NULL, &err), 0);
+        CHECK_INT(oci_import(fe.e.store, input, &opts, &r, &n, NULL, &err), 0);
         if (err.message[0])
             printf("  %s: %s\n", file, err.message);
         oci_import_results_free(r, n);
@@ -678,14 +688,14 @@ static void test_fixture_rootfs(void)
                 strcmp(rootfs, "rootfs/installer-base-v1.11.3-arm64") != 0)
                 continue;
             struct oci_image img;
-            if (oci_image_load(e.store, reference, platform, &img, &err) != 0) {
+            if (oci_image_load(fe.e.store, reference, platform, &img, &err) != 0) {
                 printf("  %s %s: %s\n", reference, platform, err.message);
                 CHECK(0);
                 continue;
             }
             CHECK_STR(img.manifest_digest, json_object_get_string(platforms->items[p], "digest"));
-            char *out = xasprintf("%s/flat-%zu-%zu", e.root, i, p);
-            CHECK_INT(layer_flatten(e.store, &img, out, NULL, &err), 0);
+            char *out = xasprintf("%s/flat-%zu-%zu", fe.e.root, i, p);
+            CHECK_INT(layer_flatten(fe.e.store, &img, out, NULL, &err), 0);
             char *cmd = xasprintf("diff -r --no-dereference '%s' '%s/%s' >&2", out, dir, rootfs);
             int rc = system(cmd);
             if (rc != 0)
@@ -696,9 +706,9 @@ static void test_fixture_rootfs(void)
             if (role && !strcmp(role, "imager")) {
                 const char *arch = strchr(platform, '/') + 1;
                 char *path = xasprintf("usr/install/%s/vmlinuz", arch);
-                char *dest = xasprintf("%s/vmlinuz-%zu-%zu", e.root, i, p);
+                char *dest = xasprintf("%s/vmlinuz-%zu-%zu", fe.e.root, i, p);
                 struct layer_extract_file f = {.path = path, .dest = dest};
-                CHECK_INT(layer_extract(e.store, &img, &f, 1, false, NULL, &err), 0);
+                CHECK_INT(layer_extract(fe.e.store, &img, &f, 1, false, NULL, &err), 0);
                 cmd = xasprintf("cmp '%s' '%s/%s/%s'", dest, dir, rootfs, path);
                 CHECK(system(cmd) == 0);
                 free(cmd);
@@ -713,11 +723,7 @@ static void test_fixture_rootfs(void)
     }
     printf("  %zu fixture images flattened and compared\n", compared);
     CHECK(compared >= 20);
-    free(key);
-    env_close(&e);
-    json_free(catalog);
-    buffer_free(&text);
-    free(catalog_path);
+    fixture_env_close(&fe);
 }
 
 int main(void)

@@ -9,29 +9,6 @@
 
 static struct tl_world W;
 
-struct run {
-    struct tl_source src;
-    const char *image;
-    struct verify_receipt r;
-    struct error err;
-    int rc;
-};
-
-static void run_verify(struct run *t, struct verify_policy *p)
-{
-    struct verify_source vs = tl_source_make(&t->src);
-    memset(&t->err, 0, sizeof t->err);
-    t->rc = verify_image(p, &vs, t->image, &t->r, &t->err);
-}
-
-static bool has(const struct run *t, const char *needle)
-{
-    if (strstr(t->err.message, needle))
-        return true;
-    printf("  missing '%s' in: %s\n", needle, t->err.message);
-    return false;
-}
-
 /* Everything a keyless DSSE bundle is made of, so tests can change one part at a time. */
 struct parts {
     const char *payload_type;
@@ -103,20 +80,20 @@ static void parts_free(struct parts *p)
 }
 
 /* Publish p for t's image and verify with the keyless policy. */
-static void publish_and_verify(struct run *t, struct parts *p)
+static void publish_and_verify(struct tl_run *t, struct parts *p)
 {
     char *bundle = parts_bundle(p);
     tl_publish_bundle(&t->src, t->image, bundle, NULL, NULL);
     free(bundle);
     struct verify_policy pol;
     tl_keyless_policy(&W, &pol, NULL, NULL);
-    run_verify(t, &pol);
+    tl_run_verify(t, &pol);
     verify_policy_free(&pol);
 }
 
 static void keyless_bundle_verifies_with_receipt(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "bundle");
     struct parts p;
@@ -142,7 +119,7 @@ static void keyless_bundle_forms_cosign_and_rekor_write(void)
 {
     /* SET only (no proof); intoto 0.0.2 body; x509CertificateChain in a v0.2 bundle */
     for (int variant = 0; variant < 3; variant++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "forms");
         struct parts p;
@@ -191,7 +168,7 @@ static void transparency_log_evidence_must_hold(void)
         {7, "is not in trusted root"},                         /* logged by an unknown log */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "tlog");
         struct parts p;
@@ -239,7 +216,7 @@ static void transparency_log_evidence_must_hold(void)
             tl_publish_bundle(&t.src, t.image, b, NULL, NULL);
             struct verify_policy pol;
             tl_keyless_policy(&W, &pol, NULL, NULL);
-            run_verify(&t, &pol);
+            tl_run_verify(&t, &pol);
             verify_policy_free(&pol);
             free(cert);
             free(material);
@@ -249,8 +226,8 @@ static void transparency_log_evidence_must_hold(void)
         }
         CHECK_INT(t.rc, -1);
         CHECK_INT(t.err.code, ERROR_INPUT);
-        CHECK(has(&t, cases[i].message));
-        CHECK(has(&t, "Sigstore bundle referrer sha256:"));
+        CHECK(tl_run_error_has(&t, cases[i].message));
+        CHECK(tl_run_error_has(&t, "Sigstore bundle referrer sha256:"));
         EVP_PKEY_free(other);
         parts_free(&p);
         tl_source_free(&t.src);
@@ -275,7 +252,7 @@ static void statement_and_envelope_must_be_cosign_s(void)
         {9, "statement _type is 'https://in-toto.io/Statement/v0.1'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "statement");
         const char *other = tl_image(&t.src, "other image");
@@ -343,10 +320,10 @@ static void statement_and_envelope_must_be_cosign_s(void)
         tl_publish_bundle(&t.src, t.image, bundle, NULL, NULL);
         struct verify_policy pol;
         tl_keyless_policy(&W, &pol, NULL, NULL);
-        run_verify(&t, &pol);
+        tl_run_verify(&t, &pol);
         CHECK_INT(t.rc, -1);
         CHECK_INT(t.err.code, ERROR_INPUT);
-        CHECK(has(&t, cases[i].message));
+        CHECK(tl_run_error_has(&t, cases[i].message));
         verify_policy_free(&pol);
         free(bundle);
         parts_free(&p);
@@ -358,7 +335,7 @@ static void key_bundle_verifies_against_policy_keys(void)
 {
     EVP_PKEY *key = tl_keygen("P-256"), *stranger = tl_keygen("P-256");
     for (int good = 1; good >= 0; good--) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "key-bundle");
         char *st = tl_statement(t.image);
@@ -375,7 +352,7 @@ static void key_bundle_verifies_against_policy_keys(void)
         tl_publish_bundle(&t.src, t.image, bundle, NULL, NULL);
         struct verify_policy p;
         tl_key_policy(W.dir, &p, &key, 1);
-        run_verify(&t, &p);
+        tl_run_verify(&t, &p);
         char *fp = tl_key_fingerprint(key);
         if (good) {
             CHECK_INT(t.rc, 0);
@@ -387,15 +364,15 @@ static void key_bundle_verifies_against_policy_keys(void)
         } else {
             CHECK_INT(t.rc, -1);
             char *want = xasprintf("DSSE signature by key %s does not verify over statement sha256:", fp);
-            CHECK(has(&t, want));
+            CHECK(tl_run_error_has(&t, want));
             free(want);
         }
         /* a keyless-only policy facing a key bundle */
         verify_policy_free(&p);
         tl_keyless_policy(&W, &p, NULL, NULL);
-        run_verify(&t, &p);
+        tl_run_verify(&t, &p);
         CHECK_INT(t.rc, -1);
-        CHECK(has(&t, "bundle was signed with a key but policy keyless-test has no public keys"));
+        CHECK(tl_run_error_has(&t, "bundle was signed with a key but policy keyless-test has no public keys"));
         verify_policy_free(&p);
         free(fp);
         free(st);
@@ -422,7 +399,7 @@ static void bundle_is_checked_first_then_legacy(void)
     p.public_key_count = 1;
     free(pem);
     /* both valid: the bundle wins */
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "both");
     char *bundle = tl_keyless_bundle(&W, t.image, true, true);
@@ -433,7 +410,7 @@ static void bundle_is_checked_first_then_legacy(void)
     char *sig_b64 = tl_b64(sig.data, sig.len);
     struct tl_layer l = {payload, sig_b64, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     CHECK_STR(t.r.method, "sigstore-bundle");
     tl_source_free(&t.src);
@@ -444,7 +421,7 @@ static void bundle_is_checked_first_then_legacy(void)
     char *wrong = tl_keyless_bundle(&W, other, true, true);
     tl_publish_bundle(&t.src, t.image, wrong, NULL, NULL);
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     CHECK_STR(t.r.method, "cosign-key");
     tl_source_free(&t.src);
@@ -459,11 +436,11 @@ static void bundle_is_checked_first_then_legacy(void)
     char *other_b64 = tl_b64(other_sig.data, other_sig.len);
     struct tl_layer replay = {other_payload, other_b64, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &replay, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "statement subject is"));
-    CHECK(has(&t, "payload signs"));
-    CHECK(has(&t, "check the policy's keys and keyless identity, or set insecure: true in it"));
+    CHECK(tl_run_error_has(&t, "statement subject is"));
+    CHECK(tl_run_error_has(&t, "payload signs"));
+    CHECK(tl_run_error_has(&t, "check the policy's keys and keyless identity, or set insecure: true in it"));
     tl_source_free(&t.src);
     free(other_payload);
     buffer_free(&other_sig);
@@ -482,7 +459,7 @@ static void referrers_of_other_kinds_are_skipped(void)
     struct verify_policy p;
     tl_keyless_policy(&W, &p, NULL, NULL);
     /* an SBOM referrer only: nothing found */
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "sbom");
     const char *sbom = "{\"spdxVersion\":\"SPDX-2.3\"}";
@@ -497,9 +474,9 @@ static void referrers_of_other_kinds_are_skipped(void)
     const char *md = tl_add_blob(&t.src, m, strlen(m));
     t.src.referrers[t.src.referrer_count++] = xstrdup(md);
     free(m);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "no signature found"));
+    CHECK(tl_run_error_has(&t, "no signature found"));
     /* an attestation stored as a bundle referrer (cosign attest): a claim, not a signature */
     char *st = tl_statement(t.image);
     char *slsa = xasprintf("{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"note\":\"%s\"}", "x");
@@ -518,13 +495,13 @@ static void referrers_of_other_kinds_are_skipped(void)
     free(m);
     free(slsa);
     free(st);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "no signature found"));
+    CHECK(tl_run_error_has(&t, "no signature found"));
     /* plus a valid bundle: found and verified */
     char *bundle = tl_keyless_bundle(&W, t.image, true, false);
     tl_publish_bundle(&t.src, t.image, bundle, NULL, NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     tl_source_free(&t.src);
     /* a bundle referrer whose subject is another image */
@@ -532,10 +509,10 @@ static void referrers_of_other_kinds_are_skipped(void)
     t.image = tl_image(&t.src, "subject");
     const char *other = tl_image(&t.src, "someone else");
     tl_publish_bundle(&t.src, t.image, bundle, NULL, other);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     char *want = xasprintf("subject is %s, not %s", other, t.image);
-    CHECK(has(&t, want));
+    CHECK(tl_run_error_has(&t, want));
     free(want);
     tl_source_free(&t.src);
     free(bundle);

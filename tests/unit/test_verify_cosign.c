@@ -9,29 +9,6 @@
 
 static struct tl_world W;
 
-struct run {
-    struct tl_source src;
-    const char *image;
-    struct verify_receipt r;
-    struct error err;
-    int rc;
-};
-
-static void run_verify(struct run *t, struct verify_policy *p)
-{
-    struct verify_source vs = tl_source_make(&t->src);
-    memset(&t->err, 0, sizeof t->err);
-    t->rc = verify_image(p, &vs, t->image, &t->r, &t->err);
-}
-
-static bool has(const struct run *t, const char *needle)
-{
-    if (strstr(t->err.message, needle))
-        return true;
-    printf("  missing '%s' in: %s\n", needle, t->err.message);
-    return false;
-}
-
 /* A key-signed layer for image with key (md, pss as the signer uses them). */
 static struct tl_layer key_layer(const char *payload, EVP_PKEY *key, const char *md, bool pss, char **sig_b64)
 {
@@ -51,7 +28,7 @@ static void key_signatures_of_each_type_verify(void)
     } cases[] = {{"P-256", "SHA256", false}, {"P-384", "SHA384", false}, {"RSA", "SHA256", false},
                  {"RSA", "SHA256", true},    {"ED25519", NULL, false}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, cases[i].type);
         EVP_PKEY *key = tl_keygen(cases[i].type);
@@ -60,7 +37,7 @@ static void key_signatures_of_each_type_verify(void)
         tl_publish_legacy(&t.src, t.image, &l, 1);
         struct verify_policy p;
         tl_key_policy(W.dir, &p, &key, 1);
-        run_verify(&t, &p);
+        tl_run_verify(&t, &p);
         CHECK_INT(t.rc, 0);
         if (t.rc != 0)
             printf("  %s: %s\n", cases[i].type, t.err.message);
@@ -82,7 +59,7 @@ static void key_signatures_of_each_type_verify(void)
 
 static void any_policy_key_may_match_and_any_layer_may_verify(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "two");
     EVP_PKEY *keys[2] = {tl_keygen("P-256"), tl_keygen("P-256")};
@@ -93,7 +70,7 @@ static void any_policy_key_may_match_and_any_layer_may_verify(void)
     tl_publish_legacy(&t.src, t.image, layers, 2);
     struct verify_policy p;
     tl_key_policy(W.dir, &p, keys, 2);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     char *fp = tl_key_fingerprint(keys[1]);
     CHECK_STR(t.r.key_fingerprint, fp);
@@ -110,7 +87,7 @@ static void any_policy_key_may_match_and_any_layer_may_verify(void)
 
 static void wrong_key_is_named_with_key_and_payload(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "wrong-key");
     EVP_PKEY *signer = tl_keygen("P-256"), *trusted = tl_keygen("P-256");
@@ -119,14 +96,14 @@ static void wrong_key_is_named_with_key_and_payload(void)
     tl_publish_legacy(&t.src, t.image, &l, 1);
     struct verify_policy p;
     tl_key_policy(W.dir, &p, &trusted, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     CHECK_INT(t.err.code, ERROR_INPUT);
     char *fp = tl_key_fingerprint(trusted), *pd = tl_sha256_digest(payload, strlen(payload));
     char *want = xasprintf("signature by key %s does not verify over payload %s", fp, pd);
-    CHECK(has(&t, want));
+    CHECK(tl_run_error_has(&t, want));
     CHECK(strncmp(t.err.message, t.image, strlen(t.image)) == 0); /* the message starts with the digest */
-    CHECK(has(&t, "add the signer's public key to the policy's keys, or set insecure: true"));
+    CHECK(tl_run_error_has(&t, "add the signer's public key to the policy's keys, or set insecure: true"));
     free(want);
     free(fp);
     free(pd);
@@ -140,7 +117,7 @@ static void wrong_key_is_named_with_key_and_payload(void)
 
 static void signature_for_another_digest_is_refused(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "target");
     const char *other = tl_image(&t.src, "other");
@@ -151,10 +128,10 @@ static void signature_for_another_digest_is_refused(void)
     tl_publish_legacy(&t.src, t.image, &l, 1);
     struct verify_policy p;
     tl_key_policy(W.dir, &p, &key, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     char *want = xasprintf("payload signs %s, not %s: this is a signature for another image", other, t.image);
-    CHECK(has(&t, want));
+    CHECK(tl_run_error_has(&t, want));
     free(want);
     verify_policy_free(&p);
     free(payload);
@@ -169,7 +146,7 @@ static void payload_is_verified_as_stored(void)
     struct verify_policy p;
     tl_key_policy(W.dir, &p, &key, 1);
     /* 1. tampered payload: a space added (same meaning as JSON, different bytes) */
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "tamper");
     char *payload = tl_simple_payload(t.image), *sig = NULL;
@@ -177,9 +154,9 @@ static void payload_is_verified_as_stored(void)
     char *tampered = xasprintf("%s ", payload);
     l.payload = tampered;
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "does not verify over payload"));
+    CHECK(tl_run_error_has(&t, "does not verify over payload"));
     tl_source_free(&t.src);
     /* 2. a payload with an unexpected type */
     memset(&t, 0, sizeof t);
@@ -190,9 +167,9 @@ static void payload_is_verified_as_stored(void)
     free(sig);
     l = key_layer(odd, key, "SHA256", false, &sig);
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "payload type is 'atomic container signature', not 'cosign container image signature'"));
+    CHECK(tl_run_error_has(&t, "payload type is 'atomic container signature', not 'cosign container image signature'"));
     tl_source_free(&t.src);
     /* 3. duplicate keys in the payload: two readers could disagree, so it is refused */
     memset(&t, 0, sizeof t);
@@ -204,9 +181,9 @@ static void payload_is_verified_as_stored(void)
     free(sig);
     l = key_layer(dup, key, "SHA256", false, &sig);
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "duplicate"));
+    CHECK(tl_run_error_has(&t, "duplicate"));
     tl_source_free(&t.src);
     free(dup);
     free(odd);
@@ -229,31 +206,31 @@ static void malformed_signature_objects_are_input_errors(void)
         {NULL, "layer has no dev.cosignproject.cosign/signature annotation"},
     };
     for (size_t i = 0; i < 2; i++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "malformed");
         char *payload = tl_simple_payload(t.image);
         struct tl_layer l = {payload, cases[i].signature, NULL, NULL, NULL, NULL};
         tl_publish_legacy(&t.src, t.image, &l, 1);
-        run_verify(&t, &p);
+        tl_run_verify(&t, &p);
         CHECK_INT(t.rc, -1);
         CHECK_INT(t.err.code, ERROR_INPUT);
-        CHECK(has(&t, cases[i].message));
+        CHECK(tl_run_error_has(&t, cases[i].message));
         free(payload);
         tl_source_free(&t.src);
     }
     /* a manifest that is not JSON */
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "notjson");
     const char *m = tl_add_blob(&t.src, "{\"layers\":[", 11);
     char tag[80];
     snprintf(tag, sizeof tag, "sha256-%s.sig", t.image + 7);
     tl_tag(&t.src, tag, m);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "cosign signature sha256-"));
-    CHECK(has(&t, ".sig:1:12: invalid JSON"));
+    CHECK(tl_run_error_has(&t, "cosign signature sha256-"));
+    CHECK(tl_run_error_has(&t, ".sig:1:12: invalid JSON"));
     tl_source_free(&t.src);
     /* a manifest without simple-signing layers */
     memset(&t, 0, sizeof t);
@@ -261,9 +238,9 @@ static void malformed_signature_objects_are_input_errors(void)
     char *payload = tl_simple_payload(t.image);
     struct tl_layer l = {payload, "AAAA", NULL, NULL, NULL, "application/vnd.oci.image.layer.v1.tar+gzip"};
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "manifest has no application/vnd.dev.cosign.simplesigning.v1+json layer"));
+    CHECK(tl_run_error_has(&t, "manifest has no application/vnd.dev.cosign.simplesigning.v1+json layer"));
     tl_source_free(&t.src);
     /* the payload blob is absent */
     memset(&t, 0, sizeof t);
@@ -271,9 +248,9 @@ static void malformed_signature_objects_are_input_errors(void)
     l.media_type = NULL;
     tl_publish_legacy(&t.src, t.image, &l, 1);
     t.src.omit_blobs = true;
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "is missing from the source"));
+    CHECK(tl_run_error_has(&t, "is missing from the source"));
     tl_source_free(&t.src);
     free(payload);
     verify_policy_free(&p);
@@ -285,10 +262,10 @@ static void missing_signature_and_insecure_policies(void)
     EVP_PKEY *key = tl_keygen("P-256");
     struct verify_policy p;
     tl_key_policy(W.dir, &p, &key, 1);
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "unsigned");
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     CHECK_INT(t.err.code, ERROR_INPUT);
     char *want = xasprintf("%s: no signature found: neither a Sigstore bundle referrer nor the tag sha256-%s.sig; "
@@ -298,7 +275,7 @@ static void missing_signature_and_insecure_policies(void)
     free(want);
     /* insecure: accepted, and the receipt says why */
     p.insecure = true;
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     CHECK_STR(t.r.method, "insecure");
     CHECK(strncmp(t.r.detail, "no signature found", 18) == 0);
@@ -311,7 +288,7 @@ static void missing_signature_and_insecure_policies(void)
     char *payload = tl_simple_payload(t.image), *sig = NULL;
     struct tl_layer l = key_layer(payload, stranger, "SHA256", false, &sig);
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     CHECK_STR(t.r.method, "insecure");
     CHECK(strstr(t.r.detail, "signature present but not valid: ") == t.r.detail);
@@ -325,21 +302,21 @@ static void missing_signature_and_insecure_policies(void)
     payload = tl_simple_payload(t.image);
     l = key_layer(payload, key, "SHA256", false, &sig);
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     CHECK_STR(t.r.method, "cosign-key");
     CHECK_STR(t.r.detail, "");
     /* a source failure is never an insecure acceptance */
     t.src.fail = true;
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     CHECK_INT(t.err.code, ERROR_RUNTIME);
-    CHECK(has(&t, "test source: listing referrers failed"));
+    CHECK(tl_run_error_has(&t, "test source: listing referrers failed"));
     tl_source_free(&t.src);
     /* a bad digest argument */
     memset(&t, 0, sizeof t);
     t.image = "sha512:abcd";
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
     CHECK_INT(t.err.code, ERROR_INPUT);
     free(payload);
@@ -380,7 +357,7 @@ static void keyless_free(struct keyless *k)
     tl_entry_free(&k->entry);
 }
 
-static void keyless_publish(struct run *t, struct keyless *k, const char *cert_pem, const char *chain)
+static void keyless_publish(struct tl_run *t, struct keyless *k, const char *cert_pem, const char *chain)
 {
     struct tl_layer l = {k->payload, k->sig_b64, cert_pem, chain, k->bundle, NULL};
     tl_publish_legacy(&t->src, t->image, &l, 1);
@@ -388,7 +365,7 @@ static void keyless_publish(struct run *t, struct keyless *k, const char *cert_p
 
 static void keyless_signature_verifies_with_receipt(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "keyless");
     struct keyless k;
@@ -396,7 +373,7 @@ static void keyless_signature_verifies_with_receipt(void)
     keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
     struct verify_policy p;
     tl_keyless_policy(&W, &p, NULL, NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     if (t.rc)
         printf("  %s\n", t.err.message);
@@ -414,7 +391,7 @@ static void keyless_signature_verifies_with_receipt(void)
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "keyless");
     keyless_publish(&t, &k, W.leaf_pem, NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     tl_source_free(&t.src);
     keyless_free(&k);
@@ -423,7 +400,7 @@ static void keyless_signature_verifies_with_receipt(void)
 
 static void keyless_identity_and_issuer_must_match(void)
 {
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "who");
     struct keyless k;
@@ -431,27 +408,29 @@ static void keyless_identity_and_issuer_must_match(void)
     keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
     struct verify_policy p;
     tl_keyless_policy(&W, &p, "^bob@example\\.com$", NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "certificate SAN alice@example.com does not match identity regexp '^bob@example\\.com$'"));
-    CHECK(has(&t, "check the policy's identity regexp, issuer and trusted root, or set insecure: true"));
+    CHECK(tl_run_error_has(
+        &t, "certificate SAN alice@example.com does not match identity regexp '^bob@example\\.com$'"));
+    CHECK(tl_run_error_has(&t, "check the policy's identity regexp, issuer and trusted root, or set insecure: true"));
     verify_policy_free(&p);
     /* unanchored, as Go's MatchString: a suffix regexp matches */
     tl_keyless_policy(&W, &p, "@example\\.com$", NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
     verify_policy_free(&p);
     tl_keyless_policy(&W, &p, NULL, "https://accounts.google.com");
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "certificate issuer https://accounts.example.com does not match https://accounts.google.com"));
+    CHECK(tl_run_error_has(
+        &t, "certificate issuer https://accounts.example.com does not match https://accounts.google.com"));
     verify_policy_free(&p);
     /* a key-only policy facing a keyless signature says what is missing */
     EVP_PKEY *key = tl_keygen("P-256");
     tl_key_policy(W.dir, &p, &key, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "does not verify over payload"));
+    CHECK(tl_run_error_has(&t, "does not verify over payload"));
     verify_policy_free(&p);
     EVP_PKEY_free(key);
     keyless_free(&k);
@@ -467,17 +446,17 @@ static void keyless_certificate_must_be_valid_at_integrated_time(void)
         const char *message;
     } cases[] = {{TL_T0 + 3600, "certificate has expired"}, {TL_T0 - 3600, "certificate is not yet valid"}};
     for (size_t i = 0; i < 2; i++) {
-        struct run t;
+        struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "time");
         struct keyless k;
         /* The log vouches for a time outside the leaf's ten minutes. */
         keyless_make(&k, t.image, W.leaf_key, W.leaf_pem, W.rekor_key, cases[i].at);
         keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
-        run_verify(&t, &p);
+        tl_run_verify(&t, &p);
         CHECK_INT(t.rc, -1);
-        CHECK(has(&t, cases[i].message));
-        CHECK(has(&t, "at the signing time"));
+        CHECK(tl_run_error_has(&t, cases[i].message));
+        CHECK(tl_run_error_has(&t, "at the signing time"));
         keyless_free(&k);
         tl_source_free(&t.src);
     }
@@ -492,7 +471,7 @@ static void keyless_chain_must_lead_to_the_trusted_root(void)
     struct tl_cert_spec leaf = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, true, NULL, TL_T0, TL_T0 + 600};
     X509 *forged = tl_cert(W.leaf_key, evil, evil_key, &leaf);
     char *forged_pem = tl_cert_pem(forged), *evil_pem = tl_cert_pem(evil);
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "evil");
     struct keyless k;
@@ -500,9 +479,9 @@ static void keyless_chain_must_lead_to_the_trusted_root(void)
     keyless_publish(&t, &k, forged_pem, evil_pem);
     struct verify_policy p;
     tl_keyless_policy(&W, &p, NULL, NULL);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "certificate does not chain to a Fulcio CA of"));
+    CHECK(tl_run_error_has(&t, "certificate does not chain to a Fulcio CA of"));
     verify_policy_free(&p);
     keyless_free(&k);
     tl_source_free(&t.src);
@@ -518,7 +497,7 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     struct verify_policy p;
     tl_keyless_policy(&W, &p, NULL, NULL);
     /* forged SET: the bundle signed by a key that is not the trusted log's, same log ID */
-    struct run t;
+    struct tl_run t;
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "forged-set");
     struct keyless k;
@@ -530,9 +509,9 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     free(k.bundle);
     k.bundle = tl_cosign_bundle(&k.entry);
     keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "signed entry timestamp of Rekor entry 123456789 does not verify with log key"));
+    CHECK(tl_run_error_has(&t, "signed entry timestamp of Rekor entry 123456789 does not verify with log key"));
     tl_source_free(&t.src);
     keyless_free(&k);
     free(b64);
@@ -548,9 +527,9 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     k.sig_b64 = tl_b64(sig2.data, sig2.len);
     buffer_free(&sig2);
     keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "the Rekor entry logged a different signature than the one being verified"));
+    CHECK(tl_run_error_has(&t, "the Rekor entry logged a different signature than the one being verified"));
     tl_source_free(&t.src);
     keyless_free(&k);
     /* the entry logged another payload hash */
@@ -564,9 +543,9 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     free(k.bundle);
     k.bundle = tl_cosign_bundle(&k.entry);
     keyless_publish(&t, &k, W.leaf_pem, W.chain_pem);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "but the signed payload is sha256:"));
+    CHECK(tl_run_error_has(&t, "but the signed payload is sha256:"));
     tl_source_free(&t.src);
     keyless_free(&k);
     /* no bundle at all */
@@ -575,27 +554,27 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     keyless_make(&k, t.image, W.leaf_key, W.leaf_pem, W.rekor_key, TL_SIGNED_AT);
     struct tl_layer l = {k.payload, k.sig_b64, W.leaf_pem, W.chain_pem, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &l, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "keyless signature has no Rekor bundle (annotation dev.sigstore.cosign/bundle)"));
+    CHECK(tl_run_error_has(&t, "keyless signature has no Rekor bundle (annotation dev.sigstore.cosign/bundle)"));
     tl_source_free(&t.src);
     /* malformed bundle JSON and certificate PEM */
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "malformed");
     struct tl_layer bad = {k.payload, k.sig_b64, W.leaf_pem, NULL, "{\"Payload\": 1}", NULL};
     tl_publish_legacy(&t.src, t.image, &bad, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "not a Rekor bundle (no Payload object)"));
+    CHECK(tl_run_error_has(&t, "not a Rekor bundle (no Payload object)"));
     tl_source_free(&t.src);
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "malformed-cert");
     struct tl_layer bad_cert = {k.payload, k.sig_b64, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
                                 NULL, k.bundle, NULL};
     tl_publish_legacy(&t.src, t.image, &bad_cert, 1);
-    run_verify(&t, &p);
+    tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(has(&t, "certificate: certificate 1 is not valid PEM/DER"));
+    CHECK(tl_run_error_has(&t, "certificate: certificate 1 is not valid PEM/DER"));
     tl_source_free(&t.src);
     keyless_free(&k);
     verify_policy_free(&p);

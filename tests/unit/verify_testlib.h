@@ -838,6 +838,31 @@ TL struct verify_source tl_source_make(struct tl_source *s)
     return v;
 }
 
+/* One verify_image call of a suite: the source it reads, the image digest, and what it returned. */
+struct tl_run {
+    struct tl_source src;
+    const char *image;
+    struct verify_receipt r;
+    struct error err;
+    int rc;
+};
+
+TL void tl_run_verify(struct tl_run *t, struct verify_policy *p)
+{
+    struct verify_source vs = tl_source_make(&t->src);
+    memset(&t->err, 0, sizeof t->err);
+    t->rc = verify_image(p, &vs, t->image, &t->r, &t->err);
+}
+
+/* Whether the run's error message names needle; prints the message when it does not. */
+TL bool tl_run_error_has(const struct tl_run *t, const char *needle)
+{
+    if (strstr(t->err.message, needle))
+        return true;
+    printf("  missing '%s' in: %s\n", needle, t->err.message);
+    return false;
+}
+
 TL void tl_source_free(struct tl_source *s)
 {
     for (size_t i = 0; i < s->blob_count; i++) {

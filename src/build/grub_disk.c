@@ -1,0 +1,132 @@
+/* grub_disk — see include/airfactory/grub_disk.h. */
+#include "airfactory/grub_disk.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airfactory/buffer.h"
+#include "airfactory/extensions.h"
+#include "airfactory/fs.h"
+#include "airfactory/iso.h"
+#include "airfactory/memory.h"
+#include "airfactory/tool.h"
+
+char *grub_disk_cfg(const char *talos_version, const char *cmdline)
+{
+    /* bootloader/grub/encode.go's template, as in its testdata grub_write_test.cfg: the default
+     * entry is named by its boot label and version; two-space indentation inside entries */
+    char *q = iso_grub_quote(cmdline);
+    struct buffer b = BUFFER_INIT;
+    buffer_appendf(&b,
+                   "set default=\"A - Talos %s\"\n\nset timeout=3\n\ninsmod all_video\n\nterminal_input "
+                   "console\nterminal_output console\n\nmenuentry \"A - Talos %s\" {\n  set gfxmode=auto\n  set "
+                   "gfxpayload=text\n  linux /A/vmlinuz %s\n  initrd /A/initramfs.xz\n}\n",
+                   talos_version, talos_version, q);
+    if (talos_version_at_least(talos_version, 1, 4))
+        buffer_appendf(&b,
+                       "menuentry \"Reset Talos installation and return to maintenance mode\" {\n  set "
+                       "gfxmode=auto\n  set gfxpayload=text\n  linux /A/vmlinuz %s "
+                       "talos.experimental.wipe=system:EPHEMERAL,STATE\n  initrd /A/initramfs.xz\n}\n",
+                       q);
+    free(q);
+    return buffer_take(&b);
+}
+
+int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const char *grub_mkimage,
+                      struct error *err)
+{
+    /* the modules Talos bakes into every GRUB image (bootloader/grub/install.go), so nothing
+     * has to be loaded from the BOOT partition before grub.cfg runs */
+    static const char *const modules[] = {"part_gpt", "ext2", "fat", "xfs", "normal", "configfile", "linux",
+                                          "boot", "search", "search_fs_uuid", "search_fs_file", "ls", "cat", "echo",
+                                          "test", "help", "reboot", "halt", "all_video", NULL};
+    bool bios = strcmp(platform, "i386-pc") == 0;
+    if (!bios && strcmp(platform, "x86_64-efi") && strcmp(platform, "arm64-efi"))
+        return error_set(err, ERROR_INPUT, "GRUB platform \"%s\" is not i386-pc, x86_64-efi or arm64-efi", platform);
+    char *dir = path_join(grub_dir, platform);
+    if (!fs_is_dir(dir)) {
+        int rc = error_set(err, ERROR_INPUT, "%s: no GRUB %s modules (the imager's usr/lib/grub/%s)", dir, platform,
+                           platform);
+        free(dir);
+        return rc;
+    }
+    char *log = xasprintf("%s.log", out_path); /* next to the output: never shared */
+    const char *argv[48];
+    size_t n = 0;
+    argv[n++] = grub_mkimage ? grub_mkimage : "grub-mkimage";
+    argv[n++] = "--directory";
+    argv[n++] = dir;
+    argv[n++] = "--format";
+    argv[n++] = platform;
+    argv[n++] = "--output";
+    argv[n++] = out_path;
+    argv[n++] = "--prefix";
+    argv[n++] = GRUB_DISK_PREFIX;
+    if (!bios) {
+        argv[n++] = "--compression";
+        argv[n++] = "xz";
+    }
+    for (size_t i = 0; modules[i]; i++)
+        argv[n++] = modules[i];
+    if (bios) {
+        argv[n++] = "biosdisk";
+        argv[n++] = "part_msdos";
+    }
+    argv[n] = NULL;
+    int rc = tool_run((char *const *)argv, log, err);
+    if (rc == 0)
+        unlink(log);
+    free(log);
+    free(dir);
+    return rc == 0 ? 0 : error_prefix(err, "GRUB %s image: ", platform);
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int grub_disk_install_bios(int fd, const char *what, const char *boot_img_path, const char *core_img_path,
+                           uint64_t bios_first_lba, uint64_t bios_bytes, uint32_t sector_size, struct error *err)
+{
+    struct buffer boot = BUFFER_INIT, core = BUFFER_INIT;
+    int rc = fs_read_file(boot_img_path, 4096, &boot, err);
+    if (rc == 0)
+        rc = fs_read_file(core_img_path, bios_bytes, &core, err);
+    if (rc == 0 && boot.len != 512)
+        rc = error_set(err, ERROR_INPUT, "%s: %zu bytes; GRUB's i386-pc boot.img is one 512-byte sector",
+                       boot_img_path, boot.len);
+    if (rc == 0 && (core.len < 512 || core.len > bios_bytes))
+        rc = error_set(err, ERROR_INPUT, "%s: %zu bytes; core.img must hold its 512-byte diskboot sector and fit "
+                       "the %" PRIu64 "-byte BIOS boot partition",
+                       core_img_path, core.len, bios_bytes);
+    if (rc == 0) {
+        uint8_t *b = (uint8_t *)boot.data, *c = (uint8_t *)core.data;
+        /* boot.img (grub-core/boot/i386/pc/boot.S) loads ONE sector, core.img's first (diskboot),
+         * from the LBA stored at GRUB_BOOT_MACHINE_KERNEL_SECTOR (0x5c, LE64); grub-bios-setup's
+         * write_rootdev() stores it there. */
+        le64_put(b + GRUB_DISK_BOOT_KERNEL_SECTOR, bios_first_lba);
+        /* 0x66: a short jump over the "boot drive in %dl looks wrong, use 0x80" workaround for
+         * buggy BIOSes; setup.c replaces it with two NOPs (0x90 0x90) when installing to a hard
+         * disk, and so does Talos. */
+        b[GRUB_DISK_BOOT_JUMP] = 0x90;
+        b[GRUB_DISK_BOOT_JUMP + 1] = 0x90;
+        /* diskboot.img ends with a blocklist {start LE64 @0x1f4, sectors LE16 @0x1fc, segment
+         * LE16 @0x1fe}: grub-mkimage fills in the length and segment, the installer the start.
+         * core.img is contiguous in the BIOS partition, so the rest starts one sector later. */
+        le64_put(c + GRUB_DISK_CORE_BLOCKLIST, bios_first_lba + 1);
+        rc = fs_pwrite_all(fd, c, core.len, bios_first_lba * sector_size, what, err);
+        /* bytes 0..445 only: the protective MBR's partition entries (446..509) and the 55 AA
+         * signature that gpt_write put there stay. */
+        if (rc == 0)
+            rc = fs_pwrite_all(fd, b, GRUB_DISK_MBR_CODE, 0, what, err);
+    }
+    buffer_free(&boot);
+    buffer_free(&core);
+    return rc == 0 ? 0 : error_prefix(err, "GRUB BIOS install: ");
+}
