@@ -205,9 +205,14 @@ void bundle_key_public_pem(const struct bundle_key *key, struct buffer *out)
  * s is not normalised to the low half (n/2): RFC 6979 does not, OpenSSL, cosign and Go accept
  * either half, and keeping the textbook value lets the RFC's test vectors check us digit by digit.
  *
- * Secrets (d, k, the HMAC state) live in BIGNUMs flagged BN_FLG_CONSTTIME — OpenSSL then takes its
- * constant-time paths for the scalar multiplication and the division inside BN_mod_mul — k^-1 is
- * k^(n-2) by BN_mod_exp_mont_consttime (n is prime), and everything is cleared before it is freed. */
+ * Side channels, with the public API only: the secret scalars (d, k, k^-1 and the intermediate
+ * r·d + z) are BIGNUMs flagged BN_FLG_CONSTTIME (secure heap when one is configured); kG uses
+ * OpenSSL's constant-time scalar multiplication; k^-1 is k^(n-2) by BN_mod_exp_mont_consttime (n
+ * is prime); the products mod n are Montgomery multiplications (BN_mod_mul_montgomery) and the sum
+ * BN_mod_add_quick, the same primitives OpenSSL's own ECDSA uses for s (it calls their internal
+ * fixed-top variants, which also hide the operands' word count; ours may reveal that one scalar
+ * has leading zero words, as OpenSSL 1.1.1 did). The HMAC state, the key octets and every secret
+ * BIGNUM are cleared before they are freed. */
 
 #define P256_BYTES 32 /* qlen = 256 bits = rlen; SHA-256 output = hlen = 256 bits too */
 
@@ -305,8 +310,9 @@ static int ecdsa_sign_deterministic(EVP_PKEY *pkey, const unsigned char h1[32], 
     BN_CTX *ctx = BN_CTX_secure_new();
     EC_GROUP *group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
     EC_POINT *point = NULL;
-    BIGNUM *d = NULL, *k = NULL, *kinv = NULL, *t = NULL, *z = NULL, *r = NULL, *s = NULL, *rx = NULL,
-           *n_minus_2 = NULL;
+    BN_MONT_CTX *mont = NULL;
+    BIGNUM *d = NULL, *k = NULL, *kinv = NULL, *kinv_mont = NULL, *t = NULL, *z = NULL, *r = NULL, *r_mont = NULL,
+           *s = NULL, *rx = NULL, *n_minus_2 = NULL;
     ECDSA_SIG *sig = NULL;
     struct rfc6979_state st;
     unsigned char x_octets[P256_BYTES], h_octets[P256_BYTES];
@@ -316,21 +322,27 @@ static int ecdsa_sign_deterministic(EVP_PKEY *pkey, const unsigned char h1[32], 
     int qlen = BN_num_bits(order);
     k = BN_secure_new();
     kinv = BN_secure_new();
+    kinv_mont = BN_secure_new();
     t = BN_secure_new();
     z = BN_new();
     r = BN_new();
+    r_mont = BN_new();
     s = BN_new();
     rx = BN_new();
     n_minus_2 = BN_new();
     point = EC_POINT_new(group);
-    if (!order || !k || !kinv || !t || !z || !r || !s || !rx || !n_minus_2 || !point)
+    mont = BN_MONT_CTX_new();
+    if (!order || !k || !kinv || !kinv_mont || !t || !z || !r || !r_mont || !s || !rx || !n_minus_2 || !point ||
+        !mont || BN_MONT_CTX_set(mont, order, ctx) != 1)
         goto out;
     BN_set_flags(d, BN_FLG_CONSTTIME);
     BN_set_flags(k, BN_FLG_CONSTTIME);
     BN_set_flags(kinv, BN_FLG_CONSTTIME);
+    BN_set_flags(kinv_mont, BN_FLG_CONSTTIME);
     BN_set_flags(t, BN_FLG_CONSTTIME);
     if (!BN_copy(n_minus_2, order) || !BN_sub_word(n_minus_2, 2) || rfc6979_int2octets(d, x_octets) != 0 ||
         rfc6979_bits2octets(h1, 32, order, ctx, h_octets) != 0 || rfc6979_bits2int(h1, 32, qlen, z) != 0 ||
+        !BN_nnmod(z, z, order, ctx) || BN_is_zero(d) || BN_cmp(d, order) >= 0 ||
         rfc6979_init(&st, x_octets, h_octets) != 0)
         goto out;
     /* A candidate is rejected with probability about 2^-32 (k >= n) plus 2^-256 (r or s = 0): a
@@ -345,9 +357,12 @@ static int ecdsa_sign_deterministic(EVP_PKEY *pkey, const unsigned char h1[32], 
             goto out;
         if (BN_is_zero(r))
             continue;
-        /* k^-1 = k^(n-2) mod n (Fermat; n is prime) through the constant-time ladder */
-        if (!BN_mod_exp_mont_consttime(kinv, k, n_minus_2, order, ctx, NULL) || !BN_mod_mul(t, r, d, order, ctx) ||
-            !BN_mod_add(t, t, z, order, ctx) || !BN_mod_mul(s, t, kinv, order, ctx))
+        /* k^-1 = k^(n-2) mod n (Fermat; n is prime) by the constant-time exponentiation; then
+         * t = mont(rR, d) = r·d, t = t + z, s = mont(t, k^-1·R) = t·k^-1, all mod n (z, d < n) */
+        if (!BN_mod_exp_mont_consttime(kinv, k, n_minus_2, order, ctx, mont) ||
+            !BN_to_montgomery(r_mont, r, mont, ctx) || !BN_mod_mul_montgomery(t, r_mont, d, mont, ctx) ||
+            !BN_mod_add_quick(t, t, z, order) || !BN_to_montgomery(kinv_mont, kinv, mont, ctx) ||
+            !BN_mod_mul_montgomery(s, t, kinv_mont, mont, ctx))
             goto out;
         if (!BN_is_zero(s))
             break;
@@ -370,13 +385,16 @@ out:
     BN_clear_free(d);
     BN_clear_free(k);
     BN_clear_free(kinv);
+    BN_clear_free(kinv_mont);
     BN_clear_free(t);
     BN_free(z);
     BN_free(r);
+    BN_free(r_mont);
     BN_free(s);
     BN_free(rx);
     BN_free(n_minus_2);
     ECDSA_SIG_free(sig);
+    BN_MONT_CTX_free(mont);
     EC_POINT_clear_free(point);
     EC_GROUP_free(group);
     BN_CTX_free(ctx);
