@@ -3,7 +3,7 @@
  * Owns: generating key pairs (`airfactory keygen`), loading PEM keys, the key fingerprint, and
  * signing/verifying bytes. Signatures are ASN.1 DER ECDSA over SHA-256 of the signed bytes: the
  * form `openssl dgst -sha256 -sign/-verify` and cosign `sign-blob`/`verify-blob` use, so a bundle
- * can be checked with either tool, not only with ours.
+ * can be checked with either tool, not only with ours. Signing is deterministic ECDSA (RFC 6979).
  *
  * Keys are PEM: private keys as PKCS#8 ("BEGIN PRIVATE KEY", what `keygen` writes and OpenSSL 3
  * emits) or SEC1 ("BEGIN EC PRIVATE KEY", as Image Factory's e2e signing key); public keys as
@@ -41,7 +41,11 @@ const char *bundle_key_source(const struct bundle_key *key);
 /* Append the public half as PEM ("-----BEGIN PUBLIC KEY-----..."). */
 void bundle_key_public_pem(const struct bundle_key *key, struct buffer *out);
 
-/* DER ECDSA signature over SHA-256(data), appended to der_out. Needs a private key. */
+/* DER ECDSA signature over SHA-256(data), appended to der_out. Needs a private key.
+ * Deterministic (RFC 6979): the nonce is derived from the key and SHA-256(data), so the same key
+ * and bytes always give the same signature — what makes two builds of a bundle byte-identical —
+ * and any ECDSA verifier accepts it. s is not normalised to the low half (RFC 6979 does not;
+ * OpenSSL, cosign and Go accept both). Each signature is verified before it is returned. */
 int bundle_key_sign(const struct bundle_key *key, const void *data, size_t len, struct buffer *der_out,
                     struct error *err);
 /* 0 when der is a valid signature of SHA-256(data) by key; otherwise -1 with ERROR_INPUT naming

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `airfactory build` is deterministic whatever the parallelism: the same manifest and fixtures,
 # built into different targets with fresh stores, with -j 1, -j 4 and -j 2 on a warm store, give a
-# byte-identical index.db (cmp), the same blob set and the same order of asset events (assets are
+# byte-identical index.db (cmp) and index.db.sig (RFC 6979 signatures), identical bundle
+# directories (diff -r), the same blob set and the same order of asset events (assets are
 # committed in plan order by one thread, whichever worker finishes first). The manifest is small
 # (one schematic with extensions, one version, amd64; kernel, initramfs, cmdline, UKI, ISO) but
 # has every dependency the parallel scheduler must respect: four assets wait for one initramfs,
@@ -60,6 +61,10 @@ check "build 2 verifies (--full)" "$AIRFACTORY" verify "$S/two" --key "$S/bundle
 check "index.db: -j 1 and -j 4 (fresh stores) are byte-identical" cmp "$S/one/index.db" "$S/two/index.db"
 check "index.db: -j 1 and -j 2 (warm store) are byte-identical" cmp "$S/one/index.db" "$S/three/index.db"
 check "index.json is identical" cmp "$S/one/index.json" "$S/two/index.json"
+# signatures are deterministic ECDSA (RFC 6979), so the signed bundle is identical too
+check "index.db.sig: -j 1 and -j 4 are byte-identical" cmp "$S/one/index.db.sig" "$S/two/index.db.sig"
+check "diff -r: the whole bundles of -j 1 and -j 4 are identical" diff -r "$S/one" "$S/two"
+check "diff -r: the whole bundles of -j 1 and -j 2 (warm store) are identical" diff -r "$S/one" "$S/three"
 blobs1=$(cd "$S/one/blobs/sha256" && ls | sort)
 check_eq "blob sets of -j 1 and -j 4 are identical" "$(cd "$S/two/blobs/sha256" && ls | sort)" "$blobs1"
 check_eq "blob sets of -j 1 and -j 2 are identical" "$(cd "$S/three/blobs/sha256" && ls | sort)" "$blobs1"
