@@ -125,6 +125,19 @@ static bool digest_valid(const char *d)
     return digest_parse(d, hex, NULL) == 0;
 }
 
+/* A well-formed digest of a registered algorithm a bundle never holds (OCI image-spec
+ * descriptor.md: sha512 is registered, 128 lowercase hex). Such content is simply not here:
+ * 404 (or an empty referrers list), not the 400 DIGEST_INVALID that malformed digests get. */
+static bool digest_foreign(const char *d)
+{
+    if (strncmp(d, "sha512:", 7) != 0 || strlen(d + 7) != 128)
+        return false;
+    for (const char *p = d + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
 /* Serve a manifest or blob file with registry headers. */
 static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob,
                           bool manifest)
@@ -184,13 +197,18 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
     struct error err = {0};
     char digest[72];
     if (strncmp(reference, "sha256:", 7) == 0 || strchr(reference, ':')) {
+        if (digest_foreign(reference))
+            return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", reference);
         if (!digest_valid(reference))
             return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
                              "digest", reference);
         snprintf(digest, sizeof digest, "%s", reference);
     } else {
+        /* Not a valid tag, so no manifest has it: the spec's "Pulling manifests" asks 404 for a
+         * manifest not found, and the conformance suite pulls ".INVALID_MANIFEST_NAME" expecting
+         * exactly that (TAG_INVALID is a legacy push error, not in the spec's error table). */
         if (!tag_valid(reference))
-            return oci_error(res, 400, "TAG_INVALID", "manifest tag did not match URI", "tag", reference);
+            return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
         int found = serve_index_tag(ctx->index, repository, reference, digest, &err);
         if (found == 0 && strcmp(reference, "latest") == 0)
             found = resolve_latest(ctx, repository, digest, &err);
@@ -212,6 +230,8 @@ static void handle_blob(struct serve_context *ctx, const char *repository, const
                         struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_BLOB;
+    if (digest_foreign(digest))
+        return oci_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry", "digest", digest);
     if (!digest_valid(digest))
         return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
                          digest);
@@ -277,8 +297,9 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
     json_array_begin(&w);
     struct tags_ctx t = {&w, 0, limit, false, ""};
     struct error err = {0};
-    /* ask one row more than needed to know whether a next page exists */
-    if (serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
+    /* ask one row more than needed to know whether a next page exists; n=0 asks for nothing
+     * (spec "Listing Tags": an empty list and no Link header) */
+    if (limit != 0 && serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
                          &t, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
@@ -354,7 +375,7 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
                              const char *digest, struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_REFERRERS;
-    if (!digest_valid(digest))
+    if (!digest_valid(digest) && !digest_foreign(digest))
         return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
                          digest);
     char artifact_type[512];
