@@ -42,6 +42,23 @@ req() {
   [ "$method" = HEAD ] && : >resp.body # curl -I also writes the headers to -o
   return 0
 }
+# head_body_bytes URL: bytes a raw HTTP/1.1 HEAD gets after the header block (must be 0; curl -I
+# would not notice a body, so this reads the connection to its end)
+head_body_bytes() {
+  python3 - "$1" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=20)
+s.sendall(b"HEAD %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (u.path.encode(), u.netloc.encode()))
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(len(data.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in data else "no-header-end")
+PY
+}
 hdr() { header "$1" resp.head; }
 sha() { echo "sha256:$(sha256sum <"$1" | cut -d' ' -f1)"; }
 error_code() { jq -r '.errors[0].code // empty' resp.body 2>/dev/null; }
@@ -91,6 +108,7 @@ suite() {
   curl -s -o blob.config "$R/blobs/$AMD64_CONFIG"
   expect_eq "checking if content exists: HEAD blob Content-Length is the blob size" \
     "$(hdr Content-Length)" "$(wc -c <blob.config | tr -d ' ')"
+  expect_eq "checking if content exists: HEAD blob sends no body" "$(head_body_bytes "$R/blobs/$AMD64_CONFIG")" 0
   req GET "$R/blobs/$DUMMY_DIGEST"
   expect_eq "pulling blobs: GET nonexistent blob is 404" "$ST" 404
   expect_eq "error codes: GET nonexistent blob says BLOB_UNKNOWN" "$(error_code)" BLOB_UNKNOWN
@@ -98,6 +116,7 @@ suite() {
   expect_eq "pulling blobs: GET existing blob is 200" "$ST" 200
   expect_eq "pulling blobs: GET blob body hashes to the digest" "$(sha resp.body)" "$AMD64_CONFIG"
   expect_eq "pulling blobs: GET blob Docker-Content-Digest matches the body" "$(hdr Docker-Content-Digest)" "$(sha resp.body)"
+  expect_eq "pulling blobs: GET blob Content-Length is the body length" "$(hdr Content-Length)" "$(wc -c <resp.body | tr -d ' ')"
   req GET "$R/blobs/$AMD64_LAYER" -r 0-9
   expect_eq "pulling blobs: Range request is 206 with the asked bytes (RFC 9110)" "$ST:$(wc -c <resp.body | tr -d ' ')" "206:10"
   req GET "$R/blobs/$SHA512_DIGEST"
@@ -136,6 +155,8 @@ suite() {
   expect_eq "pulling manifests: GET by tag Content-Type is the index mediaType" "$(hdr Content-Type)" "$(jq -r .mediaType resp.body)"
   expect_eq "checking if content exists: HEAD manifest Content-Type and Content-Length as GET" \
     "$head_type $head_len" "$(hdr Content-Type) $(wc -c <resp.body | tr -d ' ')"
+  expect_eq "pulling manifests: GET manifest Content-Length is the body length" "$(hdr Content-Length)" "$(wc -c <resp.body | tr -d ' ')"
+  expect_eq "checking if content exists: HEAD manifest sends no body" "$(head_body_bytes "$R/manifests/$VERSION")" 0
   req GET "$R/manifests/$VERSION-docker" -H "$ACCEPT"
   expect_eq "pulling manifests: Content-Type is what was pushed (docker schema2 stays docker)" \
     "$(hdr Content-Type)" application/vnd.docker.distribution.manifest.v2+json
