@@ -323,34 +323,24 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
 struct referrers_ctx {
     struct serve_context *ctx;
     struct json_writer *w;
+    const char *artifact_type_filter; /* NULL: no filter */
     int count;
 };
 
-/* Copy the manifest's "annotations" object (if any) into the descriptor, as the OCI spec asks. */
-static void copy_annotations(struct serve_context *ctx, struct json_writer *w, const char *digest, uint64_t size)
+/* The referrer manifest's JSON, or NULL when it cannot be read or parsed (it is then listed with
+ * what index.db says and no annotations: a listing never fails for one bad referrer). */
+static struct json_value *referrer_document(struct serve_context *ctx, const char *digest, uint64_t size)
 {
     if (size > MANIFEST_MAX)
-        return;
+        return NULL;
     struct buffer text = BUFFER_INIT;
     struct error err = {0};
-    if (serve_blob_read(ctx, digest, MANIFEST_MAX, &text) == 0) {
-        struct json_value *doc = NULL;
-        if (json_parse(text.data ? text.data : "", text.len, digest, &doc, &err) == 0) {
-            const struct json_value *ann = json_object_get_object(doc, "annotations");
-            if (ann && ann->count > 0) {
-                json_key(w, "annotations");
-                json_object_begin(w);
-                for (size_t i = 0; i < ann->count; i++)
-                    if (ann->items[i]->type == JSON_STRING) {
-                        json_key(w, ann->keys[i]);
-                        json_string_len(w, ann->items[i]->text, ann->items[i]->text_len);
-                    }
-                json_object_end(w);
-            }
-            json_free(doc);
-        }
-    }
+    struct json_value *doc = NULL;
+    if (serve_blob_read(ctx, digest, MANIFEST_MAX, &text) != 0 ||
+        json_parse(text.data ? text.data : "", text.len, digest, &doc, &err) != 0)
+        doc = NULL;
     buffer_free(&text);
+    return doc;
 }
 
 static int referrer_row(void *p, const char *const *columns, int column_count)
@@ -359,14 +349,40 @@ static int referrer_row(void *p, const char *const *columns, int column_count)
     if (column_count < 4)
         return 0;
     uint64_t size = strtoull(columns[3], NULL, 10);
+    struct json_value *doc = referrer_document(r->ctx, columns[0], size);
+    /* spec "Listing Referrers": artifactType is the manifest's, else (image manifest only) its
+     * config mediaType, else omitted. index.db may leave it empty; derive it here so the answer
+     * and the artifactType filter do not depend on how the bundle was built. */
+    const char *artifact_type = columns[1];
+    if (!artifact_type[0] && doc && strcmp(columns[2], "application/vnd.oci.image.index.v1+json") != 0) {
+        const char *config_type = json_object_get_string(json_object_get_object(doc, "config"), "mediaType");
+        if (config_type)
+            artifact_type = config_type;
+    }
+    if (r->artifact_type_filter && strcmp(artifact_type, r->artifact_type_filter) != 0) {
+        json_free(doc);
+        return 0;
+    }
     json_object_begin(r->w);
     json_kv_string(r->w, "mediaType", columns[2]);
     json_kv_string(r->w, "digest", columns[0]);
     json_kv_int(r->w, "size", (int64_t)size);
-    if (columns[1][0])
-        json_kv_string(r->w, "artifactType", columns[1]);
-    copy_annotations(r->ctx, r->w, columns[0], size);
+    if (artifact_type[0])
+        json_kv_string(r->w, "artifactType", artifact_type);
+    /* the manifest's annotations are copied into the descriptor, as the spec asks */
+    const struct json_value *ann = doc ? json_object_get_object(doc, "annotations") : NULL;
+    if (ann && ann->count > 0) {
+        json_key(r->w, "annotations");
+        json_object_begin(r->w);
+        for (size_t i = 0; i < ann->count; i++)
+            if (ann->items[i]->type == JSON_STRING) {
+                json_key(r->w, ann->keys[i]);
+                json_string_len(r->w, ann->items[i]->text, ann->items[i]->text_len);
+            }
+        json_object_end(r->w);
+    }
     json_object_end(r->w);
+    json_free(doc);
     r->count++;
     return 0;
 }
@@ -389,10 +405,10 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
     json_kv_string(&w, "mediaType", "application/vnd.oci.image.index.v1+json");
     json_key(&w, "manifests");
     json_array_begin(&w);
-    struct referrers_ctx r = {ctx, &w, 0};
+    /* filtered here, not in SQL: the effective artifactType may come from the manifest */
+    struct referrers_ctx r = {ctx, &w, filtered > 0 ? artifact_type : NULL, 0};
     struct error err = {0};
-    if (serve_index_referrers(ctx->index, repository, digest, filtered > 0 ? artifact_type : NULL, referrer_row, &r,
-                              &err) != 0) {
+    if (serve_index_referrers(ctx->index, repository, digest, NULL, referrer_row, &r, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }

@@ -254,6 +254,10 @@ suite() {
     "$ST $(hdr OCI-Filters-Applied)" "200 artifactType"
   expect_eq "listing referrers: artifactType filter keeps only matching descriptors" \
     "$(jq -r '.manifests[].digest' resp.body 2>/dev/null | tr '\n' ' ')" "$CONF_REF_SBOM "
+  req GET "$R/referrers/$CONF_SUBJECT?artifactType=application/vnd.example.signature.config.v1%2Bjson"
+  expect_eq "listing referrers: the artifactType filter matches a config mediaType artifactType" \
+    "$ST $(hdr OCI-Filters-Applied) $(jq -r '.manifests[].digest' resp.body 2>/dev/null | tr '\n' ' ')" \
+    "200 artifactType $CONF_REF_SIG "
   req GET "$R/referrers/$CONF_SUBJECT?artifactType=application/vnd.example.none"
   expect_eq "listing referrers: a filter matching nothing gives 200 and an empty list" \
     "$ST $(jq -c .manifests resp.body 2>/dev/null)" "200 []"
@@ -344,6 +348,7 @@ declare -A DIST_EXPECTED_FAILURES=(
   ["listing referrers: an index without artifactType has none"]=1
   ["listing referrers: artifactType filter gives 200 and OCI-Filters-Applied: artifactType"]=1
   ["listing referrers: artifactType filter keeps only matching descriptors"]=1
+  ["listing referrers: the artifactType filter matches a config mediaType artifactType"]=1
   ["listing referrers: a filter matching nothing gives 200 and an empty list"]=1
   ["listing referrers: referrers of a subject that is not in the registry are listed"]=1
   # distribution has no referrers route: an unknown path is 404, not the 400 the spec asks
