@@ -138,6 +138,24 @@ static bool digest_foreign(const char *d)
     return true;
 }
 
+/* The manifest media types (OCI image-spec, Docker schema 2 and 1). /manifests/<digest> serves only
+ * these: a layer or config is a blob, and distribution answers 404 MANIFEST_UNKNOWN for it too. */
+static bool manifest_media_type(const char *media_type)
+{
+    static const char *const types[] = {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(media_type, types[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Serve a manifest or blob file with registry headers. */
 static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob,
                           bool manifest)
@@ -221,7 +239,7 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
     int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
-    if (found == 0 || blob.size > MANIFEST_MAX)
+    if (found == 0 || blob.size > MANIFEST_MAX || !manifest_media_type(blob.media_type))
         return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", digest);
     serve_content(ctx, res, &blob, true);
 }

@@ -93,7 +93,7 @@ expect_true() { # NAME DETAIL CMD...
 # suite BASE: every check against the registry at BASE (repository $REPO holds the test images)
 suite() {
   local base=$1 R=$1/v2/$REPO
-  local tags all_tags n2 page1 page2 link next last cnt
+  local all_tags page1 page2 link next last cnt head_type head_len
 
   # ---- spec "Determining Support" (end-1) ----
   req GET "$base/v2/"
@@ -136,6 +136,12 @@ suite() {
   expect_eq "pulling manifests: GET unknown digest is 404 MANIFEST_UNKNOWN" "$ST $(error_code)" "404 MANIFEST_UNKNOWN"
   req HEAD "$R/manifests/$SHA512_DIGEST" -H "$ACCEPT"
   expect_eq "pulling manifests: HEAD a well-formed sha512 digest not held is 404" "$ST" 404
+  for d in "$AMD64_LAYER" "$AMD64_CONFIG"; do
+    req HEAD "$R/manifests/$d" -H "$ACCEPT"
+    expect_eq "pulling manifests: a layer or config digest is not a manifest (404) — $( [ "$d" = "$AMD64_LAYER" ] && echo layer || echo config)" "$ST" 404
+  done
+  req GET "$R/blobs/$KERNEL_DIGEST"
+  expect_eq "pulling blobs: a blob not in this repository is 404 BLOB_UNKNOWN" "$ST $(error_code)" "404 BLOB_UNKNOWN"
   local i=0 d
   for d in "$AMD64_MANIFEST" "$ARM64_MANIFEST"; do
     req HEAD "$R/manifests/$d" -H "$ACCEPT"
@@ -149,7 +155,7 @@ suite() {
   done
   req HEAD "$R/manifests/$VERSION" -H "$ACCEPT"
   expect_eq "pulling manifests: HEAD by tag is 200 with the tagged digest" "$ST $(hdr Docker-Content-Digest)" "200 $INDEX_DIGEST"
-  local head_type=$(hdr Content-Type) head_len=$(hdr Content-Length)
+  head_type=$(hdr Content-Type) head_len=$(hdr Content-Length)
   req GET "$R/manifests/$VERSION" -H "$ACCEPT"
   expect_eq "pulling manifests: GET by tag is 200 with the tagged manifest" "$ST $(sha resp.body)" "200 $INDEX_DIGEST"
   expect_eq "pulling manifests: GET by tag Content-Type is the index mediaType" "$(hdr Content-Type)" "$(jq -r .mediaType resp.body)"
@@ -371,6 +377,11 @@ declare -A DIST_EXPECTED_FAILURES=(
   # treats "sha256:totallywrong" as a tag path and its storage driver rejects the path); the
   # conformance suite accepts only 400 or 404 there
   ["error codes: GET manifest sha256:totallywrong is 404, or 400 with an OCI error code"]=1
+  # distribution 2.8 finds a layer or config digest in the repository's blob links, fails to
+  # decode it as a manifest and answers 500; the spec: "If the manifest is not found in the
+  # repository, the response code MUST be 404 Not Found"
+  ["pulling manifests: a layer or config digest is not a manifest (404) — layer"]=1
+  ["pulling manifests: a layer or config digest is not a manifest (404) — config"]=1
   # distribution is a writable registry: it opens uploads (202), accepts monolithic POSTs (201)
   # and moves tags on PUT — the read-only checks are meant to fail on it.
   ["pushing blobs: a read-only registry refuses to open an upload (no 202)"]=1
