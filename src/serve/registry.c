@@ -125,6 +125,37 @@ static bool digest_valid(const char *d)
     return digest_parse(d, hex, NULL) == 0;
 }
 
+/* A well-formed digest of a registered algorithm a bundle never holds (OCI image-spec
+ * descriptor.md: sha512 is registered, 128 lowercase hex). Such content is simply not here:
+ * 404 (or an empty referrers list), not the 400 DIGEST_INVALID that malformed digests get. */
+static bool digest_foreign(const char *d)
+{
+    if (strncmp(d, "sha512:", 7) != 0 || strlen(d + 7) != 128)
+        return false;
+    for (const char *p = d + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* The manifest media types (OCI image-spec, Docker schema 2 and 1). /manifests/<digest> serves only
+ * these: a layer or config is a blob, and distribution answers 404 MANIFEST_UNKNOWN for it too. */
+static bool manifest_media_type(const char *media_type)
+{
+    static const char *const types[] = {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(media_type, types[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Serve a manifest or blob file with registry headers. */
 static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob,
                           bool manifest)
@@ -184,13 +215,18 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
     struct error err = {0};
     char digest[72];
     if (strncmp(reference, "sha256:", 7) == 0 || strchr(reference, ':')) {
+        if (digest_foreign(reference))
+            return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", reference);
         if (!digest_valid(reference))
             return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
                              "digest", reference);
         snprintf(digest, sizeof digest, "%s", reference);
     } else {
+        /* Not a valid tag, so no manifest has it: the spec's "Pulling manifests" asks 404 for a
+         * manifest not found, and the conformance suite pulls ".INVALID_MANIFEST_NAME" expecting
+         * exactly that (TAG_INVALID is a legacy push error, not in the spec's error table). */
         if (!tag_valid(reference))
-            return oci_error(res, 400, "TAG_INVALID", "manifest tag did not match URI", "tag", reference);
+            return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
         int found = serve_index_tag(ctx->index, repository, reference, digest, &err);
         if (found == 0 && strcmp(reference, "latest") == 0)
             found = resolve_latest(ctx, repository, digest, &err);
@@ -203,7 +239,7 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
     int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
-    if (found == 0 || blob.size > MANIFEST_MAX)
+    if (found == 0 || blob.size > MANIFEST_MAX || !manifest_media_type(blob.media_type))
         return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", digest);
     serve_content(ctx, res, &blob, true);
 }
@@ -212,6 +248,8 @@ static void handle_blob(struct serve_context *ctx, const char *repository, const
                         struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_BLOB;
+    if (digest_foreign(digest))
+        return oci_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry", "digest", digest);
     if (!digest_valid(digest))
         return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
                          digest);
@@ -277,8 +315,9 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
     json_array_begin(&w);
     struct tags_ctx t = {&w, 0, limit, false, ""};
     struct error err = {0};
-    /* ask one row more than needed to know whether a next page exists */
-    if (serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
+    /* ask one row more than needed to know whether a next page exists; n=0 asks for nothing
+     * (spec "Listing Tags": an empty list and no Link header) */
+    if (limit != 0 && serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
                          &t, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
@@ -302,34 +341,24 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
 struct referrers_ctx {
     struct serve_context *ctx;
     struct json_writer *w;
+    const char *artifact_type_filter; /* NULL: no filter */
     int count;
 };
 
-/* Copy the manifest's "annotations" object (if any) into the descriptor, as the OCI spec asks. */
-static void copy_annotations(struct serve_context *ctx, struct json_writer *w, const char *digest, uint64_t size)
+/* The referrer manifest's JSON, or NULL when it cannot be read or parsed (it is then listed with
+ * what index.db says and no annotations: a listing never fails for one bad referrer). */
+static struct json_value *referrer_document(struct serve_context *ctx, const char *digest, uint64_t size)
 {
     if (size > MANIFEST_MAX)
-        return;
+        return NULL;
     struct buffer text = BUFFER_INIT;
     struct error err = {0};
-    if (serve_blob_read(ctx, digest, MANIFEST_MAX, &text) == 0) {
-        struct json_value *doc = NULL;
-        if (json_parse(text.data ? text.data : "", text.len, digest, &doc, &err) == 0) {
-            const struct json_value *ann = json_object_get_object(doc, "annotations");
-            if (ann && ann->count > 0) {
-                json_key(w, "annotations");
-                json_object_begin(w);
-                for (size_t i = 0; i < ann->count; i++)
-                    if (ann->items[i]->type == JSON_STRING) {
-                        json_key(w, ann->keys[i]);
-                        json_string_len(w, ann->items[i]->text, ann->items[i]->text_len);
-                    }
-                json_object_end(w);
-            }
-            json_free(doc);
-        }
-    }
+    struct json_value *doc = NULL;
+    if (serve_blob_read(ctx, digest, MANIFEST_MAX, &text) != 0 ||
+        json_parse(text.data ? text.data : "", text.len, digest, &doc, &err) != 0)
+        doc = NULL;
     buffer_free(&text);
+    return doc;
 }
 
 static int referrer_row(void *p, const char *const *columns, int column_count)
@@ -338,14 +367,40 @@ static int referrer_row(void *p, const char *const *columns, int column_count)
     if (column_count < 4)
         return 0;
     uint64_t size = strtoull(columns[3], NULL, 10);
+    struct json_value *doc = referrer_document(r->ctx, columns[0], size);
+    /* spec "Listing Referrers": artifactType is the manifest's, else (image manifest only) its
+     * config mediaType, else omitted. index.db may leave it empty; derive it here so the answer
+     * and the artifactType filter do not depend on how the bundle was built. */
+    const char *artifact_type = columns[1];
+    if (!artifact_type[0] && doc && strcmp(columns[2], "application/vnd.oci.image.index.v1+json") != 0) {
+        const char *config_type = json_object_get_string(json_object_get_object(doc, "config"), "mediaType");
+        if (config_type)
+            artifact_type = config_type;
+    }
+    if (r->artifact_type_filter && strcmp(artifact_type, r->artifact_type_filter) != 0) {
+        json_free(doc);
+        return 0;
+    }
     json_object_begin(r->w);
     json_kv_string(r->w, "mediaType", columns[2]);
     json_kv_string(r->w, "digest", columns[0]);
     json_kv_int(r->w, "size", (int64_t)size);
-    if (columns[1][0])
-        json_kv_string(r->w, "artifactType", columns[1]);
-    copy_annotations(r->ctx, r->w, columns[0], size);
+    if (artifact_type[0])
+        json_kv_string(r->w, "artifactType", artifact_type);
+    /* the manifest's annotations are copied into the descriptor, as the spec asks */
+    const struct json_value *ann = doc ? json_object_get_object(doc, "annotations") : NULL;
+    if (ann && ann->count > 0) {
+        json_key(r->w, "annotations");
+        json_object_begin(r->w);
+        for (size_t i = 0; i < ann->count; i++)
+            if (ann->items[i]->type == JSON_STRING) {
+                json_key(r->w, ann->keys[i]);
+                json_string_len(r->w, ann->items[i]->text, ann->items[i]->text_len);
+            }
+        json_object_end(r->w);
+    }
     json_object_end(r->w);
+    json_free(doc);
     r->count++;
     return 0;
 }
@@ -354,7 +409,7 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
                              const char *digest, struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_REFERRERS;
-    if (!digest_valid(digest))
+    if (!digest_valid(digest) && !digest_foreign(digest))
         return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
                          digest);
     char artifact_type[512];
@@ -368,10 +423,10 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
     json_kv_string(&w, "mediaType", "application/vnd.oci.image.index.v1+json");
     json_key(&w, "manifests");
     json_array_begin(&w);
-    struct referrers_ctx r = {ctx, &w, 0};
+    /* filtered here, not in SQL: the effective artifactType may come from the manifest */
+    struct referrers_ctx r = {ctx, &w, filtered > 0 ? artifact_type : NULL, 0};
     struct error err = {0};
-    if (serve_index_referrers(ctx->index, repository, digest, filtered > 0 ? artifact_type : NULL, referrer_row, &r,
-                              &err) != 0) {
+    if (serve_index_referrers(ctx->index, repository, digest, NULL, referrer_row, &r, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
