@@ -143,3 +143,12 @@ check_eq "asset events come in plan order with -j 4 (installers too)" "$(asset_e
   "$(asset_events "$S/ione.events")"
 check_eq "every installer asset reports its bytes" \
   "$(grep -c '"event":"asset_built".*"path":"installer-[a-z0-9]*.tar".*"bytes":[1-9]' "$S/ifour.events")" 2
+# a rerun into the same target reuses the installers by cache key (installer_asset_reused recovers
+# their image blobs from the archives) and gives the same registry rows
+check "installer no-op rerun with -j 4" ibuild ifour istore4 4
+check_eq "the rerun reuses all four assets" "$(grep -c '"event":"asset_reused"' "$S/ifour.events")" 4
+check_eq "the rerun's index, manifests and layers are unchanged" "$(image_digests "$S/ifour")" "$digests1"
+sigs=$(printf '%s\n%s' "$sigs" "$(sqlite3 "$S/ifour/index.db" "SELECT digest FROM images WHERE tag LIKE '%.sig'")")
+check_eq "the rerun's index.db equals the -j 1 build's apart from the signature manifests" \
+  "$(dump "$S/ifour/index.db")" "$(dump "$S/ione/index.db")"
+check "the rerun verifies (--full)" "$AIRFACTORY" verify "$S/ifour" --key "$S/bundle.pub" --full
