@@ -451,6 +451,22 @@ static void docker_manifest_json(const char *config_digest, const char *repo_tag
 
 /* ------------------------------------------------------------------ one arch */
 
+/* A byte sink into a scratch file, hashing as it goes. */
+struct scratch_sink {
+    int fd;
+    const char *path;
+    struct sha256_stream digest;
+    uint64_t size;
+};
+
+static int scratch_sink_write(void *ctx, const void *data, size_t len, struct error *err)
+{
+    struct scratch_sink *s = ctx;
+    sha256_stream_update(&s->digest, data, len);
+    s->size += len;
+    return fs_write_all(s->fd, data, len, s->path, err);
+}
+
 /* A scratch file name unique in dir (the file is created empty; atomic writers replace it). */
 static int scratch_file(const char *dir, const char *what, const char *arch, char **out, struct error *err)
 {
@@ -537,11 +553,15 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
     if (rc == 0)
         rc = scratch_file(o->scratch_dir, "archive", o->arch, &out->archive_path, err);
     if (rc == 0) {
-        struct layer_sink sink = {0};
-        rc = atomic_file_open(&sink.file, out->archive_path, 0644, err);
+        /* a plain file, not an atomic one: it is scratch (removed on failure), and the bundle
+         * writer fsyncs it when it moves it in */
+        struct scratch_sink sink = {.path = out->archive_path};
+        sink.fd = open(out->archive_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (sink.fd < 0)
+            rc = error_errno(err, errno, "%s: open", out->archive_path);
         if (rc == 0) {
             sha256_stream_init(&sink.digest);
-            struct tar_out t = {layer_sink_write, &sink, 0};
+            struct tar_out t = {scratch_sink_write, &sink, 0};
             rc = tar_add_bytes(&t, out->config_digest, out->config.data, out->config.len, o->mtime, err);
             for (size_t i = 0; rc == 0 && i <= keep; i++) {
                 bool dup = false;
@@ -562,10 +582,8 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
             sha256_stream_final_hex(&sink.digest, hex);
             snprintf(out->archive_digest, sizeof out->archive_digest, "sha256:%s", hex);
             out->archive_size = sink.size;
-            if (rc == 0)
-                rc = atomic_file_commit(&sink.file, err);
-            else
-                atomic_file_abort(&sink.file);
+            if (close(sink.fd) != 0 && rc == 0)
+                rc = error_errno(err, errno, "%s: close", out->archive_path);
         }
     }
     buffer_free(&base_config);
