@@ -10,6 +10,8 @@
  *    threads >= 1 (single-threaded mode, workers = 0, would produce different bytes).
  *  - xz always uses liblzma's multi-threaded encoder (block size from the preset) and the CRC32
  *    check: the kernel's XZ decoder rejects CRC64, the default of the xz tool and of libarchive.
+ *    The writer re-assembles the encoder's blocks into the stream itself (same bytes), so that
+ *    zero runs can skip the encoder (compress_writer_write_zeros).
  *  - gzip is zlib's gzip wrapper with no file name and mtime 0 (like `pigz --no-time`). */
 #ifndef AIRFACTORY_COMPRESS_H
 #define AIRFACTORY_COMPRESS_H
@@ -55,6 +57,17 @@ struct compress_writer;
 int compress_writer_open(struct compress_writer **out, const struct compress_options *opts,
                          struct compress_sink sink, struct error *err);
 int compress_writer_write(struct compress_writer *w, const void *data, size_t len, struct error *err);
+/* n zero bytes, cheaply.
+ *  - xz: byte-identical to compress_writer_write of the zeros: the writer assembles one stream
+ *    from the encoder's blocks, and whole blocks of zeros are a cached copy of the block the
+ *    encoder writes for them (only the partial blocks at the run's ends are compressed);
+ *  - zstd and gzip: the current frame (zstd) / member (gzip) ends and the run is its own frame
+ *    (RLE blocks, XXH64) / member (a cached full-flushed deflate chunk repeated, combined
+ *    CRC32). zstd, gzip and Go's readers decode concatenated frames/members as one file, but
+ *    the bytes differ from compressing the zeros, whose encoding depends on what came before.
+ * Callers pick the runs by content (disk images: >= 16 MiB), so the output stays
+ * deterministic. COMPRESS_NONE writes the zeros. */
+int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct error *err);
 /* End the stream (trailer, checksums). The writer must still be freed. */
 int compress_writer_finish(struct compress_writer *w, struct error *err);
 void compress_writer_free(struct compress_writer *w);

@@ -6,7 +6,8 @@
  * the Image Factory file name), the raw image (GPT via gpt.h, the EFI system partition via
  * fat.h: systemd-boot, the UKI under EFI/Linux, loader/loader.conf; META via meta_partition.h),
  * and the output formats: raw, qcow2 (qcow2.h, cluster size from the profile's diskFormatOptions),
- * fixed VHD (footer appended, qemu-img's force_size semantics),
+ * fixed VHD (footer appended, qemu-img's force_size semantics), OVA (disk_archive.h: OVF +
+ * manifest + stream-optimised VMDK from vmdk.h), GCP's sparse `disk.raw` tar (.tar.gz),
  * each optionally compressed as one stream (compress.h: zstd -18, xz -0, gzip -6, as the imager
  * runs them). Every step streams: the raw image is sparse (ftruncate + writes of data only) and
  * holes are never read back, so peak memory does not grow with the disk size.

@@ -25,7 +25,7 @@ struct fat_file {
 };
 
 struct fat_options {
-    uint64_t size;      /* image size in bytes (rounded down to 512) */
+    uint64_t size;      /* image size in bytes (rounded down to the sector size) */
     const char *label;  /* volume label, up to 11 characters, e.g. "EFI" */
     uint32_t serial;    /* volume ID */
     uint32_t mtime;     /* every entry's timestamps (UTC) */
@@ -34,5 +34,9 @@ struct fat_options {
 /* Write the image to out_path (atomically). ERROR_INPUT when the files do not fit. */
 int fat_image_write(const char *out_path, const struct fat_options *o, const struct fat_file *files, size_t count,
                     struct error *err);
+/* The same with another logical sector size: 512, or 4096 for the ESP of a 4Kn disk image
+ * (`mkfs.vfat -S 4096`; clusters stay at most 4 KiB, so one sector per cluster). */
+int fat_image_write_sectors(const char *out_path, const struct fat_options *o, uint32_t sector_size,
+                            const struct fat_file *files, size_t count, struct error *err);
 
 #endif

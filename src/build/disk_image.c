@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "airfactory/digest.h"
+#include "airfactory/disk_archive.h"
 #include "airfactory/fat.h"
 #include "airfactory/fs.h"
 #include "airfactory/gpt.h"
@@ -269,7 +270,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
     struct fat_options fo = {.size = size, .label = "EFI", .serial = FAT_INVARIANT_SERIAL, .mtime = in->mtime};
     char *tmp = work_file(in, "esp.img");
     if (rc == 0)
-        rc = fat_image_write(tmp, &fo, files, count, err);
+        rc = fat_image_write_sectors(tmp, &fo, plan->sector_size, files, count, err); /* mkfs.vfat -S on 4Kn */
     if (rc == 0)
         rc = copy_sparse_into(tmp, fd, what, offset, size, err);
     unlink(tmp);
@@ -431,42 +432,86 @@ int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtim
 
 static const uint8_t zero_chunk[COPY_CHUNK];
 
-/* Stream a sparse file through a compressor: data extents are read, holes are fed as zeros from
- * a static buffer (never read from disk). */
-static int compress_sparse(int in, const char *src, uint64_t size, struct compress_writer *w, struct error *err)
+/* Zero runs of at least this many bytes (whole 1 MiB blocks) skip the compressor
+ * (compress_writer_write_zeros); shorter ones are compressed like data.
+ *  - xz: same bytes as before, the run's blocks are a cached block (metal .raw.xz: 11.8 s ->
+ *    1.9 s CPU);
+ *  - gzip: the run is its own gzip member (metal .raw.gz: 16.6 s -> 1.3 s); different bytes,
+ *    same decoded image;
+ *  - not zstd: libzstd already turns all-zero blocks into RLE blocks cheaply (an 8 GiB aws
+ *    image costs 8.9 s CPU with the zeros compressed, 8.4 s without; the time is the ~20 MiB of
+ *    UKI at level 18), so .zst stays one frame, byte-identical to before. */
+#define ZERO_RUN_MIN (16ull * MIB)
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static int flush_zeros(struct compress_writer *w, bool fast_zeros, uint64_t n, struct error *err)
+{
+    if (fast_zeros && n >= ZERO_RUN_MIN)
+        return compress_writer_write_zeros(w, n, err);
+    for (uint64_t left = n; left;) {
+        size_t k = (size_t)(left < COPY_CHUNK ? left : COPY_CHUNK);
+        if (compress_writer_write(w, zero_chunk, k, err) != 0)
+            return -1;
+        left -= k;
+    }
+    return 0;
+}
+
+/* Stream a sparse file through a compressor in 1 MiB blocks. A block is zero by its content
+ * (blocks in holes are known to be zero and never read), so which runs skip the compressor does
+ * not depend on how the file system stored the image: the output is reproducible anywhere. */
+static int compress_sparse(int in, const char *src, uint64_t size, struct compress_writer *w, bool fast_zeros,
+                           struct error *err)
 {
     unsigned char *buf = xmalloc(COPY_CHUNK);
     int rc = 0;
-    uint64_t pos = 0;
+    uint64_t pos = 0, zeros = 0, next_data = 0;
     while (rc == 0 && pos < size) {
-        off_t data = lseek(in, (off_t)pos, SEEK_DATA);
-        uint64_t data_at = data < 0 ? size : (uint64_t)data;
-        if (data < 0 && errno != ENXIO) {
-            rc = error_errno(err, errno, "%s: SEEK_DATA", src);
-            break;
-        }
-        for (; rc == 0 && pos < data_at;) {
-            size_t n = (size_t)(data_at - pos < COPY_CHUNK ? data_at - pos : COPY_CHUNK);
-            rc = compress_writer_write(w, zero_chunk, n, err);
-            pos += n;
-        }
-        if (rc || pos >= size)
-            break;
-        off_t hole = lseek(in, (off_t)pos, SEEK_HOLE);
-        uint64_t hole_at = hole < 0 ? size : (uint64_t)hole;
-        if (hole_at > size)
-            hole_at = size;
-        while (rc == 0 && pos < hole_at) {
-            size_t n = (size_t)(hole_at - pos < COPY_CHUNK ? hole_at - pos : COPY_CHUNK);
-            ssize_t r = pread(in, buf, n, (off_t)pos);
-            if (r <= 0) {
-                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+        if (next_data < pos) {
+            off_t data = lseek(in, (off_t)pos, SEEK_DATA);
+            if (data < 0 && errno != ENXIO) {
+                rc = error_errno(err, errno, "%s: SEEK_DATA", src);
                 break;
             }
-            rc = compress_writer_write(w, buf, (size_t)r, err);
-            pos += (uint64_t)r;
+            next_data = data < 0 ? size : (uint64_t)data;
         }
+        uint64_t block_end = pos + COPY_CHUNK < size ? pos + COPY_CHUNK : size;
+        if (next_data >= block_end) { /* whole blocks in a hole */
+            uint64_t hole_end = next_data / COPY_CHUNK * COPY_CHUNK;
+            if (hole_end < block_end)
+                hole_end = block_end;
+            if (hole_end > size)
+                hole_end = size;
+            zeros += hole_end - pos;
+            pos = hole_end;
+            continue;
+        }
+        size_t n = (size_t)(block_end - pos);
+        for (size_t got = 0; rc == 0 && got < n;) {
+            ssize_t r = pread(in, buf + got, n - got, (off_t)(pos + got));
+            if (r <= 0)
+                rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
+            else
+                got += (size_t)r;
+        }
+        if (rc)
+            break;
+        if (all_zero(buf, n)) {
+            zeros += n;
+        } else {
+            rc = flush_zeros(w, fast_zeros, zeros, err);
+            zeros = 0;
+            if (rc == 0)
+                rc = compress_writer_write(w, buf, n, err);
+        }
+        pos = block_end;
     }
+    if (rc == 0)
+        rc = flush_zeros(w, fast_zeros, zeros, err);
     free(buf);
     return rc;
 }
@@ -489,15 +534,13 @@ static void close_temp(int fd, char *path)
     free(path);
 }
 
-/* raw image -> [qcow2 | vhd footer] -> [compressed stream]; each stage's last one writes the
- * atomic output file, earlier ones write temporary files in work_dir. */
+/* The output pipeline: raw image [+ vhd footer] -> [qcow2 | ova] -> [sparse tar] -> [compressed
+ * stream] -> out_path. A stage that is last writes into the atomic output (through the
+ * compressor when there is one); the stages before it write temporary files in work_dir, so
+ * the next one can seek over holes and know sizes before it writes a header. */
 int disk_image_build(const struct disk_image_plan *plan, const struct disk_image_inputs *in, const char *out_path,
                      struct error *err)
 {
-    if (plan->format == DISK_IMAGE_OVA || plan->tar)
-        return error_set(err, ERROR_INPUT,
-                         "%s: %s%s disk images are not built by airfactory yet (raw, qcow2 and vhd are)", out_path,
-                         disk_image_format_name(plan->format), plan->tar ? ".tar.gz" : "");
     uint32_t cluster = 0;
     if (plan->format == DISK_IMAGE_QCOW2 && qcow2_cluster_size_parse(plan->format_options, &cluster, err) != 0)
         return error_prefix(err, "%s: ", out_path);
@@ -505,10 +548,20 @@ int disk_image_build(const struct disk_image_plan *plan, const struct disk_image
     if (atomic_file_open(&out, out_path, 0644, err) != 0)
         return -1;
     bool compress = plan->compression != COMPRESS_NONE;
-    bool qcow2 = plan->format == DISK_IMAGE_QCOW2;
-    char *raw_tmp = NULL, *q_tmp = NULL;
-    int rc = 0, raw_fd = out.fd, q_fd = -1;
-    if (compress || qcow2) {
+    bool converted = plan->format == DISK_IMAGE_QCOW2 || plan->format == DISK_IMAGE_OVA;
+    bool streamed_after_raw = compress || plan->tar; /* the raw (or converted) file is read back */
+    char *raw_tmp = NULL, *conv_tmp = NULL;
+    int rc = 0, raw_fd = out.fd, conv_fd = -1;
+    struct compress_fd_sink fd_sink = {.fd = out.fd, .what = out_path};
+    struct compress_writer *w = NULL;
+    struct compress_sink sink = compress_sink_fd(&fd_sink);
+    if (compress) {
+        struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
+        rc = compress_writer_open(&w, &co, compress_sink_fd(&fd_sink), err);
+        if (rc == 0)
+            sink = compress_writer_sink(w);
+    }
+    if (rc == 0 && (converted || streamed_after_raw)) {
         raw_fd = open_temp(in->work_dir, "raw", &raw_tmp, err);
         if (raw_fd < 0)
             rc = -1;
@@ -523,38 +576,50 @@ int disk_image_build(const struct disk_image_plan *plan, const struct disk_image
     }
     int last_fd = raw_fd;
     const char *last_what = raw_what;
-    if (rc == 0 && qcow2) {
-        if (compress) {
-            q_fd = open_temp(in->work_dir, "qcow2", &q_tmp, err);
-            if (q_fd < 0)
+    bool done = !converted && !streamed_after_raw; /* the raw image was the output */
+    if (rc == 0 && converted) {
+        const char *conv_what = out_path;
+        if (plan->tar) { /* the converted file is itself archived: stage it */
+            conv_fd = open_temp(in->work_dir, disk_image_format_name(plan->format), &conv_tmp, err);
+            if (conv_fd < 0)
                 rc = -1;
-        } else
-            q_fd = out.fd;
-        if (rc == 0)
-            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, q_fd, q_tmp ? q_tmp : out_path, err);
+            conv_what = conv_tmp;
+        } else if (plan->format == DISK_IMAGE_QCOW2 && compress) {
+            conv_fd = open_temp(in->work_dir, "qcow2", &conv_tmp, err); /* qcow2 writes by offset */
+            if (conv_fd < 0)
+                rc = -1;
+            conv_what = conv_tmp;
+        } else {
+            conv_fd = out.fd; /* qcow2 uncompressed, or the OVA through the compressor */
+            done = true;
+        }
+        struct compress_fd_sink conv_sink_state = {.fd = conv_fd, .what = conv_what};
+        struct compress_sink conv_sink = conv_fd == out.fd ? sink : compress_sink_fd(&conv_sink_state);
+        if (rc == 0 && plan->format == DISK_IMAGE_QCOW2)
+            rc = qcow2_write_from_raw(raw_fd, raw_what, plan->disk_size, cluster, conv_fd, conv_what, err);
+        else if (rc == 0)
+            rc = disk_archive_write_ova(raw_fd, raw_what, plan->disk_size, in->mtime, in->work_dir, conv_sink, err);
         struct stat st;
-        if (rc == 0 && fstat(q_fd, &st) != 0)
-            rc = error_errno(err, errno, "%s: stat", q_tmp ? q_tmp : out_path);
+        if (rc == 0 && fstat(conv_fd, &st) != 0)
+            rc = error_errno(err, errno, "%s: stat", conv_what);
         if (rc == 0)
             image_size = (uint64_t)st.st_size;
-        last_fd = q_fd;
-        last_what = q_tmp ? q_tmp : out_path;
+        last_fd = conv_fd;
+        last_what = conv_what;
     }
-    if (rc == 0 && compress) {
-        struct compress_fd_sink sink_state = {.fd = out.fd, .what = out_path};
-        struct compress_options co = {.kind = plan->compression, .level = plan->level, .threads = in->threads};
-        struct compress_writer *w = NULL;
-        rc = compress_writer_open(&w, &co, compress_sink_fd(&sink_state), err);
-        if (rc == 0)
-            rc = compress_sparse(last_fd, last_what, image_size, w, err);
-        if (rc == 0)
-            rc = compress_writer_finish(w, err);
-        compress_writer_free(w);
+    if (rc == 0 && !done) {
+        if (plan->tar) /* GCP: `tar --sparse ... disk.raw | pigz` */
+            rc = disk_archive_write_sparse_tar(last_fd, last_what, image_size, "disk.raw", in->mtime, sink, err);
+        else
+            rc = compress_sparse(last_fd, last_what, image_size, w, plan->compression != COMPRESS_ZSTD, err);
     }
+    if (rc == 0 && w)
+        rc = compress_writer_finish(w, err);
+    compress_writer_free(w);
     if (raw_tmp)
         close_temp(raw_fd, raw_tmp);
-    if (q_tmp)
-        close_temp(q_fd, q_tmp);
+    if (conv_tmp)
+        close_temp(conv_fd, conv_tmp);
     if (rc == 0)
         rc = atomic_file_commit(&out, err); /* cleans up after itself on failure */
     else

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SECTOR 512u
+#define MAX_SECTOR 4096u
 #define ATTR_READ_ONLY 0x01
 #define ATTR_VOLUME_ID 0x08
 #define ATTR_DIRECTORY 0x10
@@ -36,6 +36,7 @@ struct fnode {
 
 struct layout {
     bool fat32;
+    uint32_t sector; /* logical sector size: 512, or 4096 for 4Kn disks (mkfs.vfat -S 4096) */
     uint32_t sectors, spc, reserved, fat_sectors, root_sectors, clusters, cluster_size;
     uint64_t data_offset;
     uint32_t next_cluster;
@@ -242,21 +243,28 @@ static void prepare_dir(struct fnode *dir, bool is_root, const char *label)
     }
 }
 
-static int compute_layout(struct layout *l, uint64_t size, struct error *err)
+static int compute_layout(struct layout *l, uint64_t size, uint32_t sector, struct error *err)
 {
     memset(l, 0, sizeof *l);
-    if (size / SECTOR > 0xffffffffu)
+    if (sector == 0)
+        sector = 512;
+    if (sector != 512 && sector != 1024 && sector != 2048 && sector != 4096)
+        return error_set(err, ERROR_INPUT, "FAT image: sector size %u is not 512, 1024, 2048 or 4096", sector);
+    l->sector = sector;
+    const uint32_t ss = sector;
+    if (size / ss > 0xffffffffu)
         return error_set(err, ERROR_INPUT, "FAT image: %llu bytes is too large", (unsigned long long)size);
-    l->sectors = (uint32_t)(size / SECTOR);
-    /* FAT32 with the largest cluster (of 1, 2, 4, 8 sectors) that keeps >= 65525 + 2048 clusters */
-    for (uint32_t spc = 8; spc >= 1; spc /= 2) {
+    l->sectors = (uint32_t)(size / ss);
+    /* FAT32 with the largest cluster of at most 4 KiB (1, 2, 4, 8 sectors of 512; one sector of
+     * 4096) that keeps >= 65525 + 2048 clusters */
+    for (uint32_t spc = 4096 / ss > 0 ? 4096 / ss : 1; spc >= 1; spc /= 2) {
         if (l->sectors / spc < 65525 + 2048)
             continue;
         uint32_t fat = 1;
         for (;;) {
             uint32_t data = l->sectors - 32 - 2 * fat;
             uint32_t clusters = data / spc;
-            uint32_t need = (uint32_t)(((uint64_t)clusters + 2) * 4 + SECTOR - 1) / SECTOR;
+            uint32_t need = (uint32_t)(((uint64_t)clusters + 2) * 4 + ss - 1) / ss;
             if (need <= fat) {
                 l->clusters = clusters;
                 break;
@@ -274,8 +282,8 @@ static int compute_layout(struct layout *l, uint64_t size, struct error *err)
     }
     if (!l->fat32) {
         l->reserved = 1;
-        l->root_sectors = 32; /* 512 root entries */
-        for (uint32_t spc = 1; spc <= 64; spc *= 2) {
+        l->root_sectors = 512 * 32 / ss; /* 512 root entries */
+        for (uint32_t spc = 1; spc <= 64 && spc * ss <= 32768; spc *= 2) {
             uint32_t fat = 1;
             uint32_t clusters = 0;
             for (;;) {
@@ -284,7 +292,7 @@ static int compute_layout(struct layout *l, uint64_t size, struct error *err)
                                      (unsigned long long)size);
                 uint32_t data = l->sectors - l->reserved - l->root_sectors - 2 * fat;
                 clusters = data / spc;
-                uint32_t need = ((clusters + 2) * 2 + SECTOR - 1) / SECTOR;
+                uint32_t need = ((clusters + 2) * 2 + ss - 1) / ss;
                 if (need <= fat)
                     break;
                 fat = need;
@@ -304,8 +312,8 @@ static int compute_layout(struct layout *l, uint64_t size, struct error *err)
             return error_set(err, ERROR_INPUT, "FAT image: no FAT16 geometry for %llu bytes",
                              (unsigned long long)size);
     }
-    l->cluster_size = l->spc * SECTOR;
-    l->data_offset = (uint64_t)(l->reserved + 2 * l->fat_sectors + l->root_sectors) * SECTOR;
+    l->cluster_size = l->spc * ss;
+    l->data_offset = (uint64_t)(l->reserved + 2 * l->fat_sectors + l->root_sectors) * ss;
     l->next_cluster = 2;
     return 0;
 }
@@ -325,7 +333,7 @@ static int allocate(struct layout *l, struct fnode *n, bool is_root, struct erro
         if ((uint64_t)l->next_cluster - 2 + clusters > l->clusters)
             return error_set(err, ERROR_INPUT,
                              "FAT image: the files do not fit in %llu bytes; make the image larger",
-                             (unsigned long long)l->sectors * SECTOR);
+                             (unsigned long long)l->sectors * l->sector);
         n->first_cluster = l->next_cluster;
         n->clusters = clusters;
         l->next_cluster += clusters;
@@ -385,7 +393,7 @@ static uint8_t lfn_checksum(const unsigned char sn[11])
 static unsigned char *dir_bytes(const struct layout *l, const struct fnode *dir, bool is_root, const char *label,
                                 uint32_t mtime, size_t *len)
 {
-    size_t cap = is_root && !l->fat32 ? (size_t)l->root_sectors * SECTOR : (size_t)dir->clusters * l->cluster_size;
+    size_t cap = is_root && !l->fat32 ? (size_t)l->root_sectors * l->sector : (size_t)dir->clusters * l->cluster_size;
     unsigned char *buf = xcalloc(1, cap ? cap : 1);
     unsigned char *e = buf;
     if (is_root && label) {
@@ -453,7 +461,7 @@ static int write_dirs(int fd, const struct layout *l, const struct fnode *dir, b
 {
     size_t len;
     unsigned char *buf = dir_bytes(l, dir, is_root, label, mtime, &len);
-    uint64_t off = is_root && !l->fat32 ? (uint64_t)(l->reserved + 2 * l->fat_sectors) * SECTOR
+    uint64_t off = is_root && !l->fat32 ? (uint64_t)(l->reserved + 2 * l->fat_sectors) * l->sector
                                         : l->data_offset + (uint64_t)(dir->first_cluster - 2) * l->cluster_size;
     int rc = len ? fs_pwrite_all(fd, buf, len, off, what, err) : 0;
     free(buf);
@@ -514,12 +522,12 @@ static int write_files(int fd, const struct layout *l, const struct fnode *dir, 
 
 static void boot_sector(unsigned char *s, const struct layout *l, const struct fat_options *o)
 {
-    memset(s, 0, SECTOR);
+    memset(s, 0, l->sector);
     s[0] = 0xeb;
     s[1] = l->fat32 ? 0x58 : 0x3c;
     s[2] = 0x90;
     memcpy(s + 3, "mkfs.fat", 8);
-    put16(s + 11, SECTOR);
+    put16(s + 11, l->sector);
     s[13] = (unsigned char)l->spc;
     put16(s + 14, l->reserved);
     s[16] = 2;
@@ -559,6 +567,12 @@ static void boot_sector(unsigned char *s, const struct layout *l, const struct f
 int fat_image_write(const char *out_path, const struct fat_options *o, const struct fat_file *files, size_t count,
                     struct error *err)
 {
+    return fat_image_write_sectors(out_path, o, 512, files, count, err);
+}
+
+int fat_image_write_sectors(const char *out_path, const struct fat_options *o, uint32_t sector_size,
+                            const struct fat_file *files, size_t count, struct error *err)
+{
     struct fnode *root = xcalloc(1, sizeof *root);
     root->name = xstrdup("");
     root->dir = true;
@@ -570,7 +584,7 @@ int fat_image_write(const char *out_path, const struct fat_options *o, const str
     }
     struct layout l;
     if (!rc)
-        rc = compute_layout(&l, o->size, err);
+        rc = compute_layout(&l, o->size, sector_size, err);
     if (!rc) {
         prepare_dir(root, true, o->label);
         /* file sizes from their sources */
@@ -609,16 +623,17 @@ int fat_image_write(const char *out_path, const struct fat_options *o, const str
         rc = atomic_file_open(&af, out_path, 0644, err);
         open_ok = rc == 0;
     }
-    if (!rc && ftruncate(af.fd, (off_t)l.sectors * SECTOR) != 0)
+    if (!rc && ftruncate(af.fd, (off_t)l.sectors * l.sector) != 0)
         rc = error_errno(err, errno, "%s: cannot size the image", out_path);
     if (!rc) {
-        unsigned char sec[SECTOR];
+        const uint32_t ss = l.sector;
+        unsigned char sec[MAX_SECTOR];
         boot_sector(sec, &l, o);
-        rc = fs_pwrite_all(af.fd, sec, SECTOR, 0, out_path, err);
+        rc = fs_pwrite_all(af.fd, sec, ss, 0, out_path, err);
         if (!rc && l.fat32) {
-            rc = fs_pwrite_all(af.fd, sec, SECTOR, 6 * SECTOR, out_path, err);
-            unsigned char fsi[SECTOR];
-            memset(fsi, 0, SECTOR);
+            rc = fs_pwrite_all(af.fd, sec, ss, 6 * ss, out_path, err);
+            unsigned char fsi[MAX_SECTOR];
+            memset(fsi, 0, ss);
             put32(fsi, 0x41615252);
             put32(fsi + 484, 0x61417272);
             put32(fsi + 488, l.clusters - (l.next_cluster - 2));
@@ -626,13 +641,13 @@ int fat_image_write(const char *out_path, const struct fat_options *o, const str
             fsi[510] = 0x55;
             fsi[511] = 0xaa;
             if (!rc)
-                rc = fs_pwrite_all(af.fd, fsi, SECTOR, 1 * SECTOR, out_path, err);
+                rc = fs_pwrite_all(af.fd, fsi, ss, 1 * ss, out_path, err);
             if (!rc)
-                rc = fs_pwrite_all(af.fd, fsi, SECTOR, 7 * SECTOR, out_path, err);
+                rc = fs_pwrite_all(af.fd, fsi, ss, 7 * ss, out_path, err);
         }
     }
     if (!rc) {
-        size_t fat_bytes = (size_t)l.fat_sectors * SECTOR;
+        size_t fat_bytes = (size_t)l.fat_sectors * l.sector;
         unsigned char *fat = xcalloc(1, fat_bytes);
         if (l.fat32) {
             put32(fat, 0x0ffffff8);
@@ -643,7 +658,7 @@ int fat_image_write(const char *out_path, const struct fat_options *o, const str
         }
         fat_chain(&l, fat, root);
         for (int k = 0; k < 2 && !rc; k++)
-            rc = fs_pwrite_all(af.fd, fat, fat_bytes, (uint64_t)(l.reserved + (uint32_t)k * l.fat_sectors) * SECTOR,
+            rc = fs_pwrite_all(af.fd, fat, fat_bytes, (uint64_t)(l.reserved + (uint32_t)k * l.fat_sectors) * l.sector,
                                out_path, err);
         free(fat);
     }

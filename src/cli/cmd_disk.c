@@ -51,16 +51,18 @@ static int disk_build(int argc, char **argv)
         {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
         {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
-        {"grub-dir", required_argument, NULL, 'g'},   {NULL, 0, NULL, 0},
+        {"grub-dir", required_argument, NULL, 'g'},   {"sector-size", required_argument, NULL, 'z'},
+        {NULL, 0, NULL, 0},
     };
     const char *usage = "--talos-version V --kernel VMLINUZ --initrd INITRAMFS [--stub EFI --sd-boot EFI] "
                         "[--grub-dir IMAGER/usr/lib/grub] [--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
-                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] -o OUT   (the name, default OUT's file "
-                        "name, picks platform, arch, format and compression; --stub and --sd-boot are needed for sd-boot and "
-                        "dual-boot images, --grub-dir for GRUB and dual-boot ones)";
+                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   "
+                        "(the name, default OUT's file name, picks platform, arch, format and compression; --stub and "
+                        "--sd-boot are needed for sd-boot and dual-boot images, --grub-dir for GRUB and dual-boot ones; "
+                        "--sector-size overrides the schematic's diskImage.sectorSize)";
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
                *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
-               *out = NULL, *disk_size_text = NULL, *grub_dir = NULL;
+               *out = NULL, *disk_size_text = NULL, *grub_dir = NULL, *sector_text = NULL;
     bool secureboot = false;
     int c;
     optind = 1;
@@ -80,6 +82,7 @@ static int disk_build(int argc, char **argv)
         case 'w': work = optarg; break;
         case 'o': out = optarg; break;
         case 'D': disk_size_text = optarg; break;
+        case 'z': sector_text = optarg; break;
         case 'g': grub_dir = optarg; break;
         default: return cli_usage("disk build", usage);
         }
@@ -106,6 +109,14 @@ static int disk_build(int argc, char **argv)
         rc = schematic_path ? schematic_load_file(schematic_path, &schematic, &err) : 0;
     if (rc == 0 && !schematic)
         schematic = schematic_new();
+    if (rc == 0 && sector_text) {
+        /* as if the schematic said customization.diskImage.sectorSize (Talos' metal-4k profile);
+         * the plan checks the value */
+        uint32_t ss = 0;
+        rc = parse_u32(sector_text, "--sector-size", &ss, &err);
+        if (rc == 0)
+            schematic->sector_size = ss;
+    }
     if (rc == 0)
         rc = profile_set_load(&profiles, &err);
 
@@ -220,6 +231,10 @@ static int disk_plan(int argc, char **argv)
         printf("bootloader %s\ndisk_size %llu\nsector_size %u\nformat %s\nformat_options %s\ncompression %s\n",
                disk_image_bootloader_name(p.bootloader), (unsigned long long)p.disk_size, p.sector_size,
                disk_image_format_name(p.format), p.format_options, compress_kind_name(p.compression));
+        if (p.tar)
+            printf("archive tar disk.raw (GNU sparse)\n");
+        if (p.format == DISK_IMAGE_OVA)
+            printf("archive ova disk.ovf disk.mf disk.vmdk (stream-optimised)\n");
         for (size_t i = 0; i < p.partition_count; i++)
             printf("partition %s %llu\n", p.partitions[i].name, (unsigned long long)p.partitions[i].size);
     }

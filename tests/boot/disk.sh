@@ -6,6 +6,7 @@
 # The fixture's systemd-stub is Debian's 252, which predates UKI profiles (257) and so boots the
 # LAST .cmdline section: the reset-maintenance profile's (main cmdline + wipe argument). A current
 # stub boots the main profile; the main .cmdline is checked in tests/integration/disk.sh.
+# The OVA's disk.vmdk (stream-optimised) is booted the same way.
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 I=$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64
@@ -53,3 +54,16 @@ check_contains "raw image: CMDLINE is the disk-image command line" "$out" \
 check_contains "raw image: init finished" "$out" "AIRFACTORY-FIXTURE-DONE"
 case $out in *"Kernel panic"*|*"No bootable option"*|*"Shell>"*) fail "raw image: no boot failure marker" "$out" ;;
   *) pass "raw image: no boot failure marker" ;; esac
+
+# The OVA's stream-optimised VMDK boots too (QEMU reads it through its vmdk driver, snapshot=on):
+# the same firmware -> sd-boot -> UKI chain as the raw image, for the vmware platform.
+OVA=$S/vmware-amd64.ova
+check "build vmware-amd64.ova (sd-boot)" env SOURCE_DATE_EPOCH=1700000000 $AIRFACTORY disk build --talos-version v1.11.3 \
+  --schematic "$S/s.yaml" --stub "$I/systemd-stub.efi" --kernel "$I/vmlinuz" --initrd "$I/initramfs.xz" \
+  --sd-boot "$I/systemd-boot.efi" -o "$OVA"
+mkdir -p "$S/ova" && tar xf "$OVA" -C "$S/ova" disk.vmdk
+boot "$S/ova/disk.vmdk" vmdk "$S/vmdk.log"
+out=$(grep -a -E 'AIRFACTORY|CMDLINE:|Kernel panic|No bootable|Shell>' "$S/vmdk.log.txt")
+check_contains "vmdk (OVA): fixture marker under OVMF" "$out" "AIRFACTORY-FIXTURE-BOOT v1.11.3 amd64"
+check_contains "vmdk (OVA): CMDLINE is vmware's disk-image command line" "$out" "CMDLINE: talos.platform=vmware"
+check_contains "vmdk (OVA): init finished" "$out" "AIRFACTORY-FIXTURE-DONE"

@@ -2,6 +2,10 @@
  * kernel-relevant stream details (xz CRC32 check, gzip without a timestamp), checked with the
  * zstd/xz/gzip command-line tools as outside readers. */
 #include "airfactory/compress.h"
+
+#include <lzma.h>
+#include <string.h>
+
 #include "build_test_util.h"
 #include "test.h"
 
@@ -187,6 +191,126 @@ static void corrupt_and_truncated_streams_are_input_errors(void)
     }
 }
 
+/* compress_writer_write_zeros: data, a long zero run (own frame/stream/member, not compressed),
+ * data, zeros at the end, an odd-sized run, and a file that is only zeros: the zstd, xz and gzip
+ * tools decode each file to exactly the bytes written, and verify the checksums (zstd's XXH64,
+ * xz's CRC32s and index, gzip's CRC32/ISIZE). */
+static void zero_runs_decode_with_the_tools(void)
+{
+    char *dir = bt_scratch();
+    size_t dn = 300000;
+    unsigned char *data = xmalloc(dn);
+    bt_fill(data, dn, 11, 1);
+    static const uint64_t runs[] = {(64ull << 20) + 12345, 3, (1ull << 20) + 7};
+    char *expected = xasprintf("%s/expected", dir);
+    /* the expected plain bytes: data, run0, data, run1, data, run2 */
+    FILE *f = fopen(expected, "wb");
+    CHECK(f != NULL);
+    for (size_t r = 0; f && r < 3; r++) {
+        CHECK_INT((int)fwrite(data, 1, dn, f), (int)dn);
+        CHECK_INT(fseeko(f, (off_t)runs[r], SEEK_CUR), 0);
+    }
+    if (f) {
+        CHECK_INT(ftruncate(fileno(f), ftello(f)), 0);
+        fclose(f);
+    }
+    enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP, COMPRESS_NONE};
+    const char *tools[] = {"zstd -q -dc", "xz -dc", "gzip -dc", "cat"};
+    for (size_t k = 0; k < 4; k++) {
+        struct buffer c = BUFFER_INIT, z = BUFFER_INIT;
+        struct compress_options o = {kinds[k], kinds[k] == COMPRESS_XZ ? 0 : 3, false, 2};
+        struct compress_writer *w;
+        struct error err = {0};
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&c), &err), 0);
+        for (size_t r = 0; r < 3; r++) {
+            CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+            CHECK_INT(compress_writer_write_zeros(w, runs[r], &err), 0);
+        }
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        CHECK(compress_writer_bytes_in(w) == 3 * dn + runs[0] + runs[1] + runs[2]);
+        compress_writer_free(w);
+        if (kinds[k] != COMPRESS_NONE)
+            CHECK(c.len < (4u << 20)); /* the 64 MiB run did not turn into 64 MiB */
+        char *file = xasprintf("%s/out.%zu", dir, k);
+        bt_write(file, c.data, c.len);
+        CHECK_INT(bt_run(NULL, "%s '%s' | cmp - '%s'", tools[k], file, expected), 0);
+        /* only zeros: one frame/stream/member and nothing else */
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&z), &err), 0);
+        CHECK_INT(compress_writer_write_zeros(w, 5000000, &err), 0);
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        compress_writer_free(w);
+        bt_write(file, z.data, z.len);
+        CHECK_INT(bt_run(NULL, "%s '%s' | cmp - /dev/zero 2>&1 | grep -q 'EOF on -'", tools[k], file), 0);
+        CHECK_INT(bt_run(NULL, "test $(%s '%s' | wc -c) = 5000000", tools[k], file), 0);
+        buffer_free(&c);
+        buffer_free(&z);
+        free(file);
+    }
+    free(expected);
+    free(data);
+    bt_remove(dir);
+    free(dir);
+}
+
+/* xz is one stream assembled from the encoder's blocks: the bytes equal liblzma's own
+ * multi-threaded stream (default block size for the preset), and writing a zero run with
+ * compress_writer_write_zeros gives the same bytes as writing the zeros. */
+static void xz_stream_is_liblzmas_and_zero_runs_keep_it(void)
+{
+    size_t dn = 700000;
+    uint64_t zn = (5ull << 20) + 4321; /* not block-aligned on either side */
+    unsigned char *data = xmalloc(dn);
+    bt_fill(data, dn, 5, 1);
+    size_t total = 2 * dn + (size_t)zn;
+    unsigned char *plain = xcalloc(1, total);
+    memcpy(plain, data, dn);
+    memcpy(plain + dn + zn, data, dn);
+    for (int preset = 0; preset <= 1; preset++) {
+        /* liblzma directly */
+        lzma_mt mt;
+        memset(&mt, 0, sizeof mt);
+        mt.threads = 2;
+        mt.block_size = 0;
+        mt.preset = (uint32_t)preset;
+        mt.check = LZMA_CHECK_CRC32;
+        lzma_stream ls = LZMA_STREAM_INIT;
+        CHECK_INT(lzma_stream_encoder_mt(&ls, &mt), LZMA_OK);
+        size_t cap = total + (1u << 20);
+        unsigned char *ref = xmalloc(cap);
+        ls.next_in = plain;
+        ls.avail_in = total;
+        ls.next_out = ref;
+        ls.avail_out = cap;
+        lzma_ret r;
+        do
+            r = lzma_code(&ls, LZMA_FINISH);
+        while (r == LZMA_OK);
+        CHECK_INT(r, LZMA_STREAM_END);
+        size_t ref_len = cap - ls.avail_out;
+        lzma_end(&ls);
+        /* the writer, plain */
+        struct buffer a = BUFFER_INIT, b = BUFFER_INIT;
+        CHECK_INT(compress_buffer(COMPRESS_XZ, preset, false, 2, plain, total, &a), 0);
+        CHECK(a.len == ref_len && memcmp(a.data, ref, ref_len) == 0);
+        /* the writer, with a zero run */
+        struct compress_options o = {COMPRESS_XZ, preset, false, 2};
+        struct compress_writer *w;
+        struct error err = {0};
+        CHECK_INT(compress_writer_open(&w, &o, buffer_sink(&b), &err), 0);
+        CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+        CHECK_INT(compress_writer_write_zeros(w, zn, &err), 0);
+        CHECK_INT(compress_writer_write(w, data, dn, &err), 0);
+        CHECK_INT(compress_writer_finish(w, &err), 0);
+        compress_writer_free(w);
+        CHECK(b.len == ref_len && memcmp(b.data, ref, ref_len) == 0);
+        buffer_free(&a);
+        buffer_free(&b);
+        free(ref);
+    }
+    free(plain);
+    free(data);
+}
+
 static void kinds_have_names(void)
 {
     enum compress_kind k;
@@ -211,6 +335,8 @@ int main(void)
     RUN(output_does_not_depend_on_threads);
     RUN(stream_details_match_what_the_kernel_and_tools_need);
     RUN(corrupt_and_truncated_streams_are_input_errors);
+    RUN(zero_runs_decode_with_the_tools);
+    RUN(xz_stream_is_liblzmas_and_zero_runs_keep_it);
     RUN(kinds_have_names);
     return TEST_MAIN_END();
 }

@@ -126,10 +126,49 @@ static void bad_requests_fail_without_output(void)
     esp_free(&e);
 }
 
+/* 4096-byte logical sectors (the ESP of a 4Kn disk image, mkfs.vfat -S 4096): FAT16 and FAT32,
+ * read back by fsck.fat and mtools; a sector size that is no power of two in 512..4096 fails. */
+static void sector_size_4096_is_read_by_dosfstools_and_mtools(void)
+{
+    struct esp e;
+    esp_inputs(&e);
+    struct fat_file files[] = {
+        {"EFI/BOOT/BOOTX64.EFI", e.sdboot, NULL, 0, false},
+        {"EFI/Linux/Talos-v1.14.0.efi", e.uki, NULL, 0, false},
+        {"loader/loader.conf", e.conf, NULL, 0, false},
+    };
+    struct fat_options o = {0, "EFI", 0x6774a580, 1735689600};
+    uint64_t sizes[] = {64ull << 20, 300ull << 20}; /* FAT16, FAT32 (>= 65525 4 KiB clusters) */
+    const char *types[] = {"16 bit entries", "32 bit entries"};
+    for (int i = 0; i < 2; i++) {
+        o.size = sizes[i];
+        struct error err = {0};
+        CHECK_INT(fat_image_write_sectors(e.img, &o, 4096, files, 3, &err), 0);
+        struct buffer out = BUFFER_INIT;
+        CHECK_INT(bt_run(&out, "fsck.fat -n -v '%s'", e.img), 0);
+        CHECK(strstr(buffer_cstr(&out), "4096 bytes per logical sector") != NULL);
+        CHECK(strstr(buffer_cstr(&out), types[i]) != NULL);
+        buffer_reset(&out);
+        char *copy = path_join(e.dir, "uki.copy");
+        CHECK_INT(bt_run(&out, "mcopy -n -i '%s' ::/EFI/Linux/Talos-v1.14.0.efi '%s'", e.img, copy), 0);
+        CHECK(bt_files_equal(copy, e.uki));
+        bt_remove(copy);
+        free(copy);
+        buffer_free(&out);
+    }
+    struct error err = {0};
+    bt_remove(e.img);
+    CHECK_INT(fat_image_write_sectors(e.img, &o, 1000, files, 3, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK(!fs_exists(e.img));
+    esp_free(&e);
+}
+
 int main(void)
 {
     RUN(image_is_read_by_dosfstools_and_mtools);
     RUN(image_is_reproducible);
+    RUN(sector_size_4096_is_read_by_dosfstools_and_mtools);
     RUN(bad_requests_fail_without_output);
     return TEST_MAIN_END();
 }
