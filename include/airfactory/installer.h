@@ -12,7 +12,9 @@
  * Design: the factory builds per (schematic, version, arch), but a registry tag spans every arch.
  * So the work is split in two:
  *   1. installer_image_build (one arch): layer file, config, manifest and the docker-archive are
- *      added to the bundle as blobs; the archive is the `installer-<arch>.tar` asset. Base layers
+ *      added to the bundle as blobs — in two steps so the factory can build in worker threads:
+ *      installer_image_prepare writes files to a scratch directory only, installer_image_add (the
+ *      writer's thread) adds them; the archive is the `installer-<arch>.tar` asset. Base layers
  *      are hard-linked from the store, never copied through memory.
  *      On a nightly rebuild the archive may come back by cache key instead;
  *      installer_image_from_archive then recovers the same per-arch blobs from it (its config and
@@ -82,9 +84,37 @@ struct installer_build_options {
     const char *scratch_dir; /* for the layer file (bundle_writer_scratch_dir: moved, not copied) */
 };
 
-/* Build one arch's image into the bundle: layer, config, manifest, docker-archive blobs. */
+/* Build one arch's image into the bundle: layer, config, manifest, docker-archive blobs.
+ * = installer_image_prepare + installer_image_add. */
 int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o,
                           struct installer_image *out, struct error *err);
+
+/* One arch's image built outside the bundle (parallel builds: any thread may prepare, only the
+ * writer's owner adds). Plain data: files in o->scratch_dir, small documents, digests, sizes. */
+struct installer_prepared {
+    char arch[16];
+    size_t layer_count;            /* the base layers kept, then the artifacts layer */
+    struct installer_layer *layers;
+    char **layer_paths;            /* base layers: their store files (linked); last: the new layer file (moved) */
+    struct buffer config;          /* the image config, digest config_digest */
+    char config_digest[OCI_DIGEST_SIZE];
+    struct buffer manifest;        /* the OCI manifest, digest manifest_digest */
+    char manifest_digest[OCI_DIGEST_SIZE];
+    char *archive_path;            /* the docker-archive (installer-<arch>.tar), in o->scratch_dir */
+    char archive_digest[OCI_DIGEST_SIZE];
+    uint64_t archive_size;
+};
+/* Everything expensive: the artifacts layer (tar + gzip + hashes), config, manifest and the
+ * docker-archive, written only into o->scratch_dir; touches no bundle writer (thread-safe for
+ * distinct scratch files). */
+int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out,
+                            struct error *err);
+/* Add a prepared image's blobs to the bundle in a fixed order (base layers, config, manifest,
+ * docker-archive, artifacts layer; the scratch files are moved), checking every digest. */
+int installer_image_add(struct bundle_writer *w, const struct installer_prepared *p, struct installer_image *out,
+                        struct error *err);
+/* Free p's memory and remove its scratch files (those not moved into a bundle). */
+void installer_prepared_free(struct installer_prepared *p);
 
 /* Recover the per-arch image from a docker-archive this module wrote (a reused asset): its config
  * and manifest become blobs again, layers come from the bundle, the store or the archive. */

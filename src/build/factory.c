@@ -755,9 +755,10 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
 }
 
 /* One asset of the plan. Worker threads take jobs in plan order and run them; the main thread
- * commits them in plan order (blob, index rows, provenance, event) as they finish. A job whose
- * builder itself writes into the bundle (cmdline, installer: bundle_writer_add_blob_bytes,
- * installer_image_build) is run by the main thread when its turn to be committed comes. */
+ * commits them in plan order (blob, index rows, provenance, event) as they finish. Builders leave
+ * only files in the job's scratch directory: one output file (add_built_file), or for an installer
+ * a prepared image (installer_image_prepare) whose blobs, rows and registry entry the main thread
+ * adds. A job marked on_main (none today) would be run by the main thread at its commit turn. */
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_BUILT, JOB_FAILED, JOB_REUSED };
 
 struct job {
@@ -771,6 +772,7 @@ struct job {
     char *scratch;                /* WRITER_SCRATCH/job-N: the builder's own files */
     char *output;                 /* the built file (add_built_file), added by the main thread */
     bool move;
+    struct installer_prepared *installer; /* an installer's image, added by the main thread */
     struct error err;
     double seconds;
     uint64_t bytes;               /* built: what it added to the bundle (for its event) */
@@ -1096,11 +1098,32 @@ static int installer_asset_reused(struct model *m, const struct asset_path *name
     return rc;
 }
 
+/* Main thread: a prepared installer image into the bundle (blobs, the asset row) and the registry. */
+static int installer_asset_commit(struct model *m, const char *path, const struct asset_path *name,
+                                  const struct installer_prepared *prepared, const char *cache_key,
+                                  struct error *err)
+{
+    struct factory *f = m->f;
+    struct installer_image image;
+    int rc = installer_image_add(f->writer, prepared, &image, err);
+    if (rc == 0) {
+        f->stats.bytes_built += image.archive_size;
+        rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, image.archive_digest, cache_key, err);
+    }
+    char repository[256];
+    installer_repository(m, name, repository, sizeof repository);
+    if (rc == 0)
+        rc = installer_registry_add(&f->installers, repository, m->version, &image, err);
+    return rc;
+}
+
+/* Any thread: the UKI (or kernel + initramfs), the artifacts layer and the docker-archive, all in
+ * the job's scratch directory; a worker leaves the prepared image to its job, for job_commit. */
 static int installer_asset_build(struct model *m, const char *path, const struct asset_path *name,
                                  const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
-    const char *scratch = bundle_writer_scratch_dir(f->writer);
+    const char *scratch = job_scratch_dir(f);
     const struct secureboot_signer *signer;
     if (asset_signer(m, path, name, &signer, err) != 0)
         return -1;
@@ -1145,7 +1168,7 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz};
         files[1] = (struct installer_file){p_initramfs, m->initramfs_path};
     }
-    struct installer_image image;
+    struct installer_prepared *prepared = xcalloc(1, sizeof *prepared);
     if (rc == 0) {
         struct installer_build_options o = {
             .store = f->store,
@@ -1157,20 +1180,24 @@ static int installer_asset_build(struct model *m, const char *path, const struct
             .repo_tag = base->result.image.reference,
             .scratch_dir = scratch,
         };
-        rc = installer_image_build(f->writer, &o, &image, err);
+        rc = installer_image_prepare(&o, prepared, err);
+        if (rc != 0)
+            memset(prepared, 0, sizeof *prepared);
     }
     unlink(uki);
     if (signed_sdboot)
         unlink(signed_sdboot);
     free(signed_sdboot);
-    if (rc == 0) {
-        f->stats.bytes_built += image.archive_size;
-        rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, image.archive_digest, cache_key, err);
+    if (rc == 0 && current_job) {
+        current_job->installer = prepared; /* job_commit adds it, in plan order */
+        prepared = NULL;
+    } else if (rc == 0) {
+        rc = installer_asset_commit(m, path, name, prepared, cache_key, err);
     }
-    char repository[256];
-    installer_repository(m, name, repository, sizeof repository);
-    if (rc == 0)
-        rc = installer_registry_add(&f->installers, repository, m->version, &image, err);
+    if (prepared) {
+        installer_prepared_free(prepared);
+        free(prepared);
+    }
     free(p_boot);
     free(p_uki);
     free(p_kernel);
@@ -1199,16 +1226,16 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             return -1;
         return add_built_file(m, path, m->initramfs_path, false, cache_key, err);
     case ASSET_CMDLINE: {
+        /* a file like any other asset's, so that a worker can build it */
         struct buffer cmdline = BUFFER_INIT;
-        char digest[BUNDLE_DIGEST_SIZE];
+        char *out = path_join(scratch, path);
         int rc = model_cmdline(m, name, CMDLINE_KIND_CMDLINE, &cmdline, err);
         if (rc == 0)
-            rc = bundle_writer_add_blob_bytes(f->writer, cmdline.data ? cmdline.data : "", cmdline.len,
-                                              bundle_asset_media_type(path), digest, err);
+            rc = fs_write_file_atomic(out, cmdline.data ? cmdline.data : "", cmdline.len, 0644, err);
         if (rc == 0)
-            rc = bundle_writer_add_asset(f->writer, m->id, m->version, path, digest, cache_key, err);
-        f->stats.bytes_built += cmdline.len;
+            rc = add_built_file(m, path, out, true, cache_key, err);
         buffer_free(&cmdline);
+        free(out);
         return rc;
     }
     case ASSET_UKI: {
@@ -1340,7 +1367,7 @@ static int job_run(struct job *j, struct error *err)
     struct model *m = j->model;
     if (model_imager(m, err) != 0 || build_asset(m, j->path, &j->name, j->key, err) != 0)
         return -1;
-    if (!j->on_main && !j->output)
+    if (!j->on_main && !j->output && !j->installer)
         return error_set(err, ERROR_RUNTIME, "%s: the builder produced no file (airfactory bug)", j->path);
     return 0;
 }
@@ -1520,7 +1547,12 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
             rc = installer_asset_reused(m, &j->name, j->hit.digest, err);
         f->stats.assets_reused++;
     } else {
-        if (j->output)
+        if (j->installer) {
+            rc = installer_asset_commit(m, j->path, &j->name, j->installer, j->key, err);
+            installer_prepared_free(j->installer);
+            free(j->installer);
+            j->installer = NULL;
+        } else if (j->output)
             rc = add_built_file(m, j->path, j->output, j->move, j->key, err);
         f->stats.assets_built++;
     }
@@ -1682,7 +1714,7 @@ static int plan_jobs(struct factory *f, struct error *err)
                 break;
             }
             j->state = reuse == 1 ? JOB_REUSED : JOB_PENDING;
-            j->on_main = j->name.kind == ASSET_CMDLINE || j->name.kind == ASSET_INSTALLER;
+            j->on_main = false; /* every builder leaves its output in its scratch directory */
             if (j->state == JOB_PENDING && !j->on_main) {
                 j->scratch = xasprintf("%s/job-%zu", bundle_writer_scratch_dir(f->writer), j->number);
                 rc = fs_mkdir_p(j->scratch, 0700, err);
@@ -1796,6 +1828,10 @@ static void factory_free(struct factory *f)
     for (size_t i = 0; i < f->plan_count; i++) {
         free(f->plan[i].scratch);
         free(f->plan[i].output);
+        if (f->plan[i].installer) {
+            installer_prepared_free(f->plan[i].installer);
+            free(f->plan[i].installer);
+        }
     }
     free(f->plan);
     for (size_t i = 0; i < f->once_count; i++) {

@@ -422,16 +422,6 @@ static const char *layer_media_type(enum oci_compression c)
 
 /* ------------------------------------------------------------------ docker-archive */
 
-struct archive_blob_sink {
-    struct bundle_blob_stream *stream;
-};
-
-static int archive_blob_write(void *ctx, const void *data, size_t len, struct error *err)
-{
-    struct archive_blob_sink *s = ctx;
-    return bundle_blob_stream_write(s->stream, data, len, err);
-}
-
 /* manifest.json of a docker-archive (go-containerregistry tarball.Write). */
 static void docker_manifest_json(const char *config_digest, const char *repo_tag, const struct installer_layer *layers,
                                  size_t count, struct buffer *out)
@@ -461,27 +451,74 @@ static void docker_manifest_json(const char *config_digest, const char *repo_tag
 
 /* ------------------------------------------------------------------ one arch */
 
-int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o,
-                          struct installer_image *out, struct error *err)
+/* A byte sink into a scratch file, hashing as it goes. */
+struct scratch_sink {
+    int fd;
+    const char *path;
+    struct sha256_stream digest;
+    uint64_t size;
+};
+
+static int scratch_sink_write(void *ctx, const void *data, size_t len, struct error *err)
+{
+    struct scratch_sink *s = ctx;
+    sha256_stream_update(&s->digest, data, len);
+    s->size += len;
+    return fs_write_all(s->fd, data, len, s->path, err);
+}
+
+/* A scratch file name unique in dir (the file is created empty; atomic writers replace it). */
+static int scratch_file(const char *dir, const char *what, const char *arch, char **out, struct error *err)
+{
+    char *path = xasprintf("%s/installer-%s-%s-XXXXXX", dir, what, arch);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        int e = errno;
+        free(path);
+        return error_errno(err, e, "%s: cannot create a scratch file", dir);
+    }
+    close(fd);
+    *out = path;
+    return 0;
+}
+
+void installer_prepared_free(struct installer_prepared *p)
+{
+    for (size_t i = 0; p->layer_paths && i < p->layer_count; i++) {
+        /* the last is our own scratch file; the others are the store's */
+        if (i + 1 == p->layer_count && p->layer_paths[i])
+            unlink(p->layer_paths[i]);
+        free(p->layer_paths[i]);
+    }
+    free(p->layer_paths);
+    free(p->layers);
+    buffer_free(&p->config);
+    buffer_free(&p->manifest);
+    if (p->archive_path)
+        unlink(p->archive_path);
+    free(p->archive_path);
+    memset(p, 0, sizeof *p);
+}
+
+int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out,
+                            struct error *err)
 {
     memset(out, 0, sizeof *out);
     const struct oci_image *base = o->base;
+    snprintf(out->arch, sizeof out->arch, "%s", o->arch);
     /* Talos outInstaller: a 2-layer base (pre-1.10 installer) carried the boot assets in layer 2 */
     size_t keep = base->layer_count == 2 ? 1 : base->layer_count;
-    char *layer_path = xasprintf("%s/installer-layer-%s-XXXXXX", o->scratch_dir, o->arch);
-    int tmpfd = mkstemp(layer_path);
-    if (tmpfd < 0) {
-        int e = errno;
-        free(layer_path);
-        return error_errno(err, e, "%s: cannot create a scratch file", o->scratch_dir);
-    }
-    close(tmpfd);
-    struct installer_layer *layers = xcalloc(keep + 1, sizeof *layers);
-    struct buffer config = BUFFER_INIT, base_config = BUFFER_INIT, manifest = BUFFER_INIT, mj = BUFFER_INIT;
-    char diff_id[OCI_DIGEST_SIZE], config_digest[BUNDLE_DIGEST_SIZE];
+    out->layer_count = keep + 1;
+    out->layers = xcalloc(keep + 1, sizeof *out->layers);
+    out->layer_paths = xcalloc(keep + 1, sizeof *out->layer_paths);
+    struct installer_layer *layers = out->layers;
+    int rc = scratch_file(o->scratch_dir, "layer", o->arch, &out->layer_paths[keep], err);
+    struct buffer base_config = BUFFER_INIT, mj = BUFFER_INIT;
+    char diff_id[OCI_DIGEST_SIZE], hex[SHA256_HEX_LEN + 1];
     uint64_t new_size = 0;
-    int rc = installer_layer_write(o->files, o->file_count, o->mtime, layer_path, diff_id, layers[keep].digest,
-                                   &new_size, err);
+    if (rc == 0)
+        rc = installer_layer_write(o->files, o->file_count, o->mtime, out->layer_paths[keep], diff_id,
+                                   layers[keep].digest, &new_size, err);
     layers[keep].size = (int64_t)new_size;
     snprintf(layers[keep].media_type, sizeof layers[keep].media_type, "%s", OCI_MEDIA_TYPE_LAYER_GZIP);
     if (rc == 0) {
@@ -493,71 +530,115 @@ int installer_image_build(struct bundle_writer *w, const struct installer_build_
             rc = -1;
     }
     if (rc == 0)
-        rc = installer_config_build(base_config.data, base_config.len, o->arch, keep, diff_id, o->mtime, &config,
-                                    err);
-    /* base layers: hard links from the immutable store */
+        rc = installer_config_build(base_config.data, base_config.len, o->arch, keep, diff_id, o->mtime,
+                                    &out->config, err);
+    if (rc == 0) {
+        sha256_hex(out->config.data ? out->config.data : "", out->config.len, hex);
+        snprintf(out->config_digest, sizeof out->config_digest, "sha256:%s", hex);
+    }
+    /* base layers: the store's immutable files (hard-linked into the bundle by installer_image_add) */
     for (size_t i = 0; rc == 0 && i < keep; i++) {
         const struct oci_descriptor *d = &base->layers[i];
         snprintf(layers[i].digest, sizeof layers[i].digest, "%s", d->digest);
         layers[i].size = d->size;
         snprintf(layers[i].media_type, sizeof layers[i].media_type, "%s", layer_media_type(d->type->compression));
-        char *path = store_blob_path(o->store, d->digest);
-        rc = bundle_writer_add_blob_file(w, path, layers[i].media_type, BUNDLE_BLOB_LINK, d->digest, NULL, NULL,
-                                         err);
-        free(path);
+        out->layer_paths[i] = store_blob_path(o->store, d->digest);
     }
+    if (rc == 0) {
+        installer_manifest_build(out->config_digest, (int64_t)out->config.len, layers, keep + 1, &out->manifest);
+        sha256_hex(out->manifest.data, out->manifest.len, hex);
+        snprintf(out->manifest_digest, sizeof out->manifest_digest, "sha256:%s", hex);
+    }
+    /* the docker-archive, streamed into a scratch file: config, each distinct layer, manifest.json last */
     if (rc == 0)
-        rc = bundle_writer_add_blob_bytes(w, config.data, config.len, OCI_MEDIA_TYPE_CONFIG, config_digest, err);
+        rc = scratch_file(o->scratch_dir, "archive", o->arch, &out->archive_path, err);
     if (rc == 0) {
-        installer_manifest_build(config_digest, (int64_t)config.len, layers, keep + 1, &manifest);
-        rc = bundle_writer_add_blob_bytes(w, manifest.data, manifest.len, OCI_MEDIA_TYPE_MANIFEST,
-                                          out->manifest_digest, err);
-        out->manifest_size = (int64_t)manifest.len;
-        snprintf(out->arch, sizeof out->arch, "%s", o->arch);
-    }
-    /* the docker-archive, streamed: config, each distinct layer, manifest.json last */
-    if (rc == 0) {
-        struct archive_blob_sink sink = {0};
-        rc = bundle_writer_blob_begin(w, &sink.stream, err);
-        struct tar_out t = {archive_blob_write, &sink, 0};
-        if (rc == 0)
-            rc = tar_add_bytes(&t, config_digest, config.data, config.len, o->mtime, err);
-        for (size_t i = 0; rc == 0 && i <= keep; i++) {
-            bool dup = false;
-            for (size_t k = 0; k < i; k++)
-                dup = dup || strcmp(layers[k].digest, layers[i].digest) == 0;
-            if (dup)
-                continue;
-            char name[SHA256_HEX_LEN + 8];
-            snprintf(name, sizeof name, "%s.tar.gz", layers[i].digest + 7);
-            char *path = i < keep ? store_blob_path(o->store, layers[i].digest) : xstrdup(layer_path);
-            rc = tar_add_file(&t, name, path, o->mtime, err);
-            free(path);
-        }
+        /* a plain file, not an atomic one: it is scratch (removed on failure), and the bundle
+         * writer fsyncs it when it moves it in */
+        struct scratch_sink sink = {.path = out->archive_path};
+        sink.fd = open(out->archive_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (sink.fd < 0)
+            rc = error_errno(err, errno, "%s: open", out->archive_path);
         if (rc == 0) {
-            docker_manifest_json(config_digest, o->repo_tag, layers, keep + 1, &mj);
-            rc = tar_add_bytes(&t, "manifest.json", mj.data, mj.len, o->mtime, err);
+            sha256_stream_init(&sink.digest);
+            struct tar_out t = {scratch_sink_write, &sink, 0};
+            rc = tar_add_bytes(&t, out->config_digest, out->config.data, out->config.len, o->mtime, err);
+            for (size_t i = 0; rc == 0 && i <= keep; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < i; k++)
+                    dup = dup || strcmp(layers[k].digest, layers[i].digest) == 0;
+                if (dup)
+                    continue;
+                char name[SHA256_HEX_LEN + 8];
+                snprintf(name, sizeof name, "%s.tar.gz", layers[i].digest + 7);
+                rc = tar_add_file(&t, name, out->layer_paths[i], o->mtime, err);
+            }
+            if (rc == 0) {
+                docker_manifest_json(out->config_digest, o->repo_tag, layers, keep + 1, &mj);
+                rc = tar_add_bytes(&t, "manifest.json", mj.data, mj.len, o->mtime, err);
+            }
+            if (rc == 0)
+                rc = tar_end(&t, err);
+            sha256_stream_final_hex(&sink.digest, hex);
+            snprintf(out->archive_digest, sizeof out->archive_digest, "sha256:%s", hex);
+            out->archive_size = sink.size;
+            if (close(sink.fd) != 0 && rc == 0)
+                rc = error_errno(err, errno, "%s: close", out->archive_path);
         }
-        if (rc == 0)
-            rc = tar_end(&t, err);
-        if (rc == 0)
-            rc = bundle_writer_blob_finish(w, sink.stream, "application/x-tar", out->archive_digest,
-                                           &out->archive_size, err);
-        else if (sink.stream)
-            bundle_writer_blob_cancel(w, sink.stream);
     }
-    /* the new layer last: moved, not copied */
-    if (rc == 0)
-        rc = bundle_writer_add_blob_file(w, layer_path, OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE,
-                                         layers[keep].digest, NULL, NULL, err);
-    unlink(layer_path);
-    free(layer_path);
-    free(layers);
-    buffer_free(&config);
     buffer_free(&base_config);
-    buffer_free(&manifest);
     buffer_free(&mj);
-    return rc == 0 ? 0 : error_prefix(err, "installer image (%s, base %s): ", o->arch, base->reference);
+    if (rc != 0) {
+        installer_prepared_free(out);
+        return error_prefix(err, "installer image (%s, base %s): ", o->arch, base->reference);
+    }
+    return 0;
+}
+
+int installer_image_add(struct bundle_writer *w, const struct installer_prepared *p, struct installer_image *out,
+                        struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t keep = p->layer_count - 1;
+    char digest[BUNDLE_DIGEST_SIZE];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < keep; i++)
+        rc = bundle_writer_add_blob_file(w, p->layer_paths[i], p->layers[i].media_type, BUNDLE_BLOB_LINK,
+                                         p->layers[i].digest, NULL, NULL, err);
+    if (rc == 0)
+        rc = bundle_writer_add_blob_bytes(w, p->config.data ? p->config.data : "", p->config.len,
+                                          OCI_MEDIA_TYPE_CONFIG, digest, err);
+    if (rc == 0 && strcmp(digest, p->config_digest) != 0)
+        rc = error_set(err, ERROR_RUNTIME, "installer config: stored as %s, prepared as %s (airfactory bug)", digest,
+                       p->config_digest);
+    if (rc == 0)
+        rc = bundle_writer_add_blob_bytes(w, p->manifest.data, p->manifest.len, OCI_MEDIA_TYPE_MANIFEST,
+                                          out->manifest_digest, err);
+    if (rc == 0 && strcmp(out->manifest_digest, p->manifest_digest) != 0)
+        rc = error_set(err, ERROR_RUNTIME, "installer manifest: stored as %s, prepared as %s (airfactory bug)",
+                       out->manifest_digest, p->manifest_digest);
+    out->manifest_size = (int64_t)p->manifest.len;
+    snprintf(out->arch, sizeof out->arch, "%s", p->arch);
+    /* the docker-archive, then the new layer last: moved, not copied */
+    if (rc == 0)
+        rc = bundle_writer_add_blob_file(w, p->archive_path, "application/x-tar", BUNDLE_BLOB_MOVE,
+                                         p->archive_digest, out->archive_digest, &out->archive_size, err);
+    if (rc == 0)
+        rc = bundle_writer_add_blob_file(w, p->layer_paths[keep], OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE,
+                                         p->layers[keep].digest, NULL, NULL, err);
+    return rc == 0 ? 0 : error_prefix(err, "installer image (%s): ", p->arch);
+}
+
+int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o,
+                          struct installer_image *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct installer_prepared p;
+    if (installer_image_prepare(o, &p, err) != 0)
+        return -1;
+    int rc = installer_image_add(w, &p, out, err);
+    installer_prepared_free(&p);
+    return rc == 0 ? 0 : error_prefix(err, "installer image (base %s): ", o->base->reference);
 }
 
 /* ------------------------------------------------------------------ reuse: back from an archive */

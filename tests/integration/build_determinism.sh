@@ -86,3 +86,74 @@ cp "$S/two/index.db" "$S/two.index.db.before"
 check "no-op rerun with -j 4" build two store2 4
 check_eq "no-op rerun reuses every asset" "$(grep -c '"event":"asset_reused"' "$S/two.events")" 5
 check "no-op rerun: index.db unchanged" cmp "$S/two/index.db" "$S/two.index.db.before"
+
+# ---- installer (and cmdline) assets, built in worker threads, committed in plan order ----
+# Two arches of installer-<arch>.tar plus cmdline-metal: -j 1 and -j 4 (fresh stores) give the same
+# assets, the same per-arch manifests, configs and layers, the same multi-arch index and tags.
+# The index's cosign signature is still a randomized ECDSA signature (until bundle_key signs
+# deterministically), so index.db is compared row by row with the signature manifests' rows left
+# out; everything else must be equal.
+cat >"$S/installer.yaml" <<YAML
+schematics:
+  - name: demo
+    schematic:
+      customization:
+        extraKernelArgs: [console=ttyS0]
+versions: [v1.11.3]
+architectures: [amd64, arm64]
+outputs: [cmdline-metal, installer.tar]
+sources:
+  - {role: imager, path: $FX/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
+  - {role: installer-base, path: $FX/installer-base-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/installer-base:v1.11.3}
+trust:
+  default: {keys: [$ROOT/tests/keys/cosign.pub]}
+signing_key: $S/bundle.key
+output: $S/unused
+YAML
+ibuild() { # NAME STORE JOBS
+  "$AIRFACTORY" build "$S/installer.yaml" -o "$S/$1" --store "$S/$2" -j "$3" --json 2>"$S/$1.events"
+}
+check "installer build: -j 1, fresh store" ibuild ione istore1 1
+check "installer build: -j 4, fresh store" ibuild ifour istore4 4
+check "installer build -j 4 verifies (--full)" "$AIRFACTORY" verify "$S/ifour" --key "$S/bundle.pub" --full
+rows() { sqlite3 "$1" "SELECT path, digest, size, media_type FROM assets ORDER BY path"; }
+check_eq "installer assets: -j 4 rows equal -j 1's" "$(rows "$S/ifour/index.db")" "$(rows "$S/ione/index.db")"
+check_eq "the four assets are listed" "$(sqlite3 "$S/ione/index.db" "SELECT path FROM assets ORDER BY path" | tr '\n' ' ')" \
+  "cmdline-metal-amd64 cmdline-metal-arm64 installer-amd64.tar installer-arm64.tar "
+repo=$(sqlite3 "$S/ione/index.db" "SELECT repository FROM images WHERE tag='v1.11.3'")
+check_contains "the installer is tagged installer/<id>:v1.11.3" "$repo" "installer/"
+# the per-arch manifests and their layers, read from each bundle's own index blob
+image_digests() { # BUNDLE: index digest, then per arch: manifest digest, config digest, layer digests
+  local b=$1 index
+  index=$(sqlite3 "$b/index.db" "SELECT digest FROM images WHERE repository='$repo' AND tag='v1.11.3'")
+  echo "index $index"
+  for m in $(jq -r '.manifests[] | .platform.architecture + "=" + .digest' "$b/blobs/sha256/${index#sha256:}"); do
+    local d=${m#*=}
+    echo "${m%%=*} manifest $d config $(jq -r .config.digest "$b/blobs/sha256/${d#sha256:}")" \
+      "layers $(jq -r '[.layers[].digest] | join(",")' "$b/blobs/sha256/${d#sha256:}")"
+  done
+}
+digests1=$(image_digests "$S/ione")
+check_eq "installer index, manifests, configs and layers: -j 4 equal -j 1's" "$(image_digests "$S/ifour")" "$digests1"
+check_eq "the index has both arches, two layers each" "$(grep -c 'layers sha256:[0-9a-f]*,sha256:' <<<"$digests1")" 2
+# index.db without the signature manifests (randomized today): every other row is equal
+sigs=$(sqlite3 "$S/ione/index.db" "SELECT digest FROM images WHERE tag LIKE '%.sig'"; \
+       sqlite3 "$S/ifour/index.db" "SELECT digest FROM images WHERE tag LIKE '%.sig'")
+check_eq "one signature tag per build" "$(wc -l <<<"$sigs")" 2
+# (meta oci_index_digest is the digest of index.json, which lists the signature manifests too)
+dump() { sqlite3 "$1" .dump | grep -v -F "$sigs" | grep -v "^INSERT INTO meta VALUES('oci_index_digest',"; }
+check_eq "index.db of -j 4 equals -j 1's apart from the signature manifests" "$(dump "$S/ifour/index.db")" \
+  "$(dump "$S/ione/index.db")"
+check_eq "asset events come in plan order with -j 4 (installers too)" "$(asset_events "$S/ifour.events")" \
+  "$(asset_events "$S/ione.events")"
+check_eq "every installer asset reports its bytes" \
+  "$(grep -c '"event":"asset_built".*"path":"installer-[a-z0-9]*.tar".*"bytes":[1-9]' "$S/ifour.events")" 2
+# a rerun into the same target reuses the installers by cache key (installer_asset_reused recovers
+# their image blobs from the archives) and gives the same registry rows
+check "installer no-op rerun with -j 4" ibuild ifour istore4 4
+check_eq "the rerun reuses all four assets" "$(grep -c '"event":"asset_reused"' "$S/ifour.events")" 4
+check_eq "the rerun's index, manifests and layers are unchanged" "$(image_digests "$S/ifour")" "$digests1"
+sigs=$(printf '%s\n%s' "$sigs" "$(sqlite3 "$S/ifour/index.db" "SELECT digest FROM images WHERE tag LIKE '%.sig'")")
+check_eq "the rerun's index.db equals the -j 1 build's apart from the signature manifests" \
+  "$(dump "$S/ifour/index.db")" "$(dump "$S/ione/index.db")"
+check "the rerun verifies (--full)" "$AIRFACTORY" verify "$S/ifour" --key "$S/bundle.pub" --full
