@@ -804,6 +804,22 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
     if (!profile_platform_available(platform, v))
         return plan_fail(pl, line, column, "output '%s': platform %s needs Talos %s or later, not %s", output,
                          platform->name, platform->since, version);
+    /* Image Factory offers each platform for some arches only (platforms.go): digital-ocean-arm64.raw.gz
+     * names nothing it serves. kernel/initramfs/installer are metal's and exist for every arch. */
+    if (!profile_platform_has_arch(platform, a->arch) && a->kind != ASSET_KERNEL && a->kind != ASSET_INITRAMFS &&
+        a->kind != ASSET_INSTALLER)
+        return plan_fail(pl, line, column, "output '%s': platform %s is not offered for %s; Image Factory offers it for "
+                         "%s%s", output, platform->name, a->arch, platform->arch_count ? platform->arches[0] : "no arch",
+                         platform->arch_count > 1 ? " and others" : " only");
+    /* a SecureBoot disk image needs the imager's secureboot-<platform> profile (default.go) */
+    if (a->secureboot && a->kind == ASSET_IMAGE) {
+        char name[ASSET_PATH_MAX];
+        snprintf(name, sizeof name, "secureboot-%s", platform->name);
+        if (!profile_find(ps, name))
+            return plan_fail(pl, line, column, "output '%s': platform %s has no SecureBoot disk image (the imager "
+                             "has no '%s' profile); drop '-secureboot' or use metal, azure, cloudstack, nocloud, "
+                             "opennebula, openstack or vmware", output, platform->name, name);
+    }
     if ((a->secureboot || a->kind == ASSET_UKI) && !profile_quirk_bool(ps, "supportsUKI", v, a->arch, a->secureboot, true))
         return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
                          output, version);
