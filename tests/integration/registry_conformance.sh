@@ -309,24 +309,7 @@ if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; th
   stop_serve
   exit 0
 fi
-DP=$(free_port)
-mkdir -p registry-data
-cat >registry.yml <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $SCR/registry-data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$DP
-EOF
-docker-registry serve registry.yml >registry.log 2>&1 &
-SERVE_EXTRA_PIDS+=($!)
-DIST=http://127.0.0.1:$DP
-for _ in $(seq 1 100); do curl -s -o /dev/null "$DIST/v2/" && break; sleep 0.1; done
+distribution_start
 fill_ok=0
 for t in $(curl -s "$OURS/v2/$REPO/tags/list" | jq -r '.tags[]'); do
   skopeo copy -q --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false \

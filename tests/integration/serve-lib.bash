@@ -97,3 +97,31 @@ EOF
   [ -S "$SCR/ctrd/containerd.sock" ] || return 1
   CTR="ctr -a $SCR/ctrd/containerd.sock -n airfactory"
 }
+
+# distribution_start: CNCF distribution (Debian docker-registry) on a free loopback port with
+# filesystem storage under $SCR/registry-data (deletes disabled); sets DP (its port) and DIST (its
+# base URL). Returns non-zero when docker-registry is missing or /v2/ does not answer within 10 s.
+# Stopped with the other extra processes.
+distribution_start() {
+  command -v docker-registry >/dev/null || return 1
+  DP=$(free_port)
+  mkdir -p "$SCR/registry-data"
+  cat >"$SCR/registry.yml" <<EOF2
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $SCR/registry-data
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:$DP
+EOF2
+  docker-registry serve "$SCR/registry.yml" >"$SCR/registry.log" 2>&1 &
+  SERVE_EXTRA_PIDS+=($!)
+  DIST=http://127.0.0.1:$DP
+  local i
+  for i in $(seq 1 100); do curl -s -o /dev/null "$DIST/v2/" && return 0; sleep 0.1; done
+  return 1
+}

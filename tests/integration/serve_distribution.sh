@@ -14,24 +14,7 @@ cd "$SCR" || exit 1
 start_serve ours "$BUNDLE" --key "$PUB" || { fail "server starts"; exit 1; }
 OURS=$URL
 
-DP=$(free_port)
-mkdir -p registry-data
-cat >registry.yml <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $SCR/registry-data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$DP
-EOF
-docker-registry serve registry.yml >registry.log 2>&1 &
-SERVE_EXTRA_PIDS+=($!)
-DIST=http://127.0.0.1:$DP
-for _ in $(seq 1 100); do curl -s -o /dev/null "$DIST/v2/" && break; sleep 0.1; done
+distribution_start
 check "distribution started" curl -sf -o /dev/null "$DIST/v2/"
 
 check "skopeo copy --all: airfactory-serve -> distribution" \
