@@ -51,8 +51,6 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 R := build/release
 A := build/asan
 
-# keep objects of unit tests (make deletes intermediates otherwise)
-.SECONDARY:
 
 .PHONY: all check run demo fuzz bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
@@ -85,20 +83,22 @@ $(A)/airfactory-serve: $(call objs,$(A),$(SERVE_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
 
-# src/build/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
+# src/talos/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
 PROFILE_DATA := $(wildcard profiles/*.yaml)
-$(R)/obj/src/build/profile.o $(A)/obj/src/build/profile.o: $(PROFILE_DATA)
+$(R)/obj/src/talos/profile.o $(A)/obj/src/talos/profile.o: $(PROFILE_DATA)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(A)/tests/%,$(UNIT_SRC))
+# named explicitly, so make keeps them (a pattern rule's prerequisites would be intermediates)
+UNIT_OBJS := $(call objs,$(A),$(UNIT_SRC))
 $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 	@mkdir -p $(dir $@)
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-unit-tests: $(UNIT_BINS)
+unit-tests: $(UNIT_BINS) $(UNIT_OBJS)
 
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check: $(A)/airfactory $(A)/airfactory-serve $(UNIT_BINS) all fixtures
+check: $(A)/airfactory $(A)/airfactory-serve unit-tests all fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:

@@ -1,4 +1,4 @@
-/* Unit tests for src/build/cpio.c: the newc writer (read back by GNU cpio) and the initramfs
+/* Unit tests for src/format/cpio.c: the newc writer (read back by GNU cpio) and the initramfs
  * segment reader, including the cases the kernel rejects silently (unaligned raw archive, xz
  * with CRC64) which the reader must report. */
 #include "airfactory/compress.h"

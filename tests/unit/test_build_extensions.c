@@ -1,4 +1,4 @@
-/* Unit tests for src/build/extensions.c: manifest validation (errors name the file and the
+/* Unit tests for src/imager/extensions.c: manifest validation (errors name the file and the
  * line), extension directory layout, blang/semver ranges, the exact extensions.yaml bytes, and
  * the virtual schematic extension. */
 #include "airfactory/extensions.h"

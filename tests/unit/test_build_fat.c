@@ -1,4 +1,4 @@
-/* Unit tests for src/build/fat.c, read back with dosfstools (fsck.fat) and mtools. */
+/* Unit tests for src/format/fat.c, read back with dosfstools (fsck.fat) and mtools. */
 #include "airfactory/fat.h"
 #include "build_test_util.h"
 #include "test.h"

@@ -1,4 +1,4 @@
-/* Unit tests for src/build/initramfs.c: the Talos layout (early microcode cpio, base bytes
+/* Unit tests for src/imager/initramfs.c: the Talos layout (early microcode cpio, base bytes
  * unchanged, appended compressed archive with N.sqsh + extensions.yaml + firmware), version
  * quirks, reproducibility, and bad inputs that must fail without leaving an output file. */
 #include "airfactory/compress.h"

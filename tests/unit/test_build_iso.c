@@ -1,4 +1,4 @@
-/* Unit tests for src/build/iso.c, read back with xorriso (El Torito report, file tree,
+/* Unit tests for src/imager/iso.c, read back with xorriso (El Torito report, file tree,
  * extraction) and mtools (the ESP inside). Booting is tests/boot/boot-iso.sh's job. */
 #include "airfactory/iso.h"
 #include "airfactory/uki.h"

@@ -1,4 +1,4 @@
-/* Unit tests for src/build/squashfs_image.c, checked with squashfs-tools' unsquashfs (an
+/* Unit tests for src/format/squashfs_image.c, checked with squashfs-tools' unsquashfs (an
  * independent reader): listing, owner, mtime, content, exclusions, compressors, xattrs, and
  * byte-identical output for any thread count. */
 #include "airfactory/squashfs_image.h"

@@ -1,4 +1,4 @@
-/* Unit tests for src/build/{pe,uki,kernel}.c: section order and contents, the PE header fields
+/* Unit tests for src/format/pe.c, src/imager/{uki,kernel}.c: section order and contents, the PE header fields
  * native.go computes, and three outside readers (objdump, python3-pefile, sbverify). */
 #include "airfactory/kernel.h"
 #include "airfactory/pe.h"

@@ -1,4 +1,4 @@
-/* Unit tests for src/build/cmdline.c and src/build/profile.c (the profile data it reads).
+/* Unit tests for src/imager/cmdline.c and src/talos/profile.c (the profile data it reads).
  *
  * The expected command lines are the worked examples of reference/talos-imager.md §3.4, which
  * come from talos pkg/imager/imager_test.go, plus the go-procfs semantics they rely on. */
