@@ -17,9 +17,10 @@
 
 #include "airfactory/asset_path.h"
 #include "airfactory/error.h"
-#include "airfactory/profile.h"
 #include "airfactory/schematic.h"
 #include "airfactory/verify.h"
+
+struct profile_set; /* talos/profile.h */
 
 #define MANIFEST_MAX_SIZE (16u << 20)
 

@@ -22,8 +22,9 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/yaml_document.h"
-#include "airfactory/yaml_value.h"
+
+struct yaml_node;  /* core/yaml_document.h */
+struct yaml_value; /* core/yaml_value.h */
 
 #define SCHEMATIC_ID_HEX_LEN 64
 #define SCHEMATIC_VANILLA_ID "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"

@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/bundle_schema.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "bundle/bundle_schema.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 /* A signature file holds one base64 DER ECDSA signature: ~100 bytes. */
 #define SIGNATURE_FILE_MAX 4096

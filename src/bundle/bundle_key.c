@@ -1,4 +1,4 @@
-/* bundle_key — see include/airfactory/bundle_key.h. */
+/* bundle_key — see bundle_key.h. */
 #include "airfactory/bundle_key.h"
 
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 /* PEM files are a few hundred bytes; anything much larger is not a key. */
 #define KEY_FILE_MAX (64 * 1024)

@@ -1,5 +1,5 @@
-/* bundle_staging — see include/airfactory/bundle_staging.h for the crash windows. */
-#include "airfactory/bundle_staging.h"
+/* bundle_staging — see bundle_staging.h for the crash windows. */
+#include "bundle/bundle_staging.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 void (*bundle_test_point)(const char *name);
 bool bundle_test_no_exchange;

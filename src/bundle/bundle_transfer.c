@@ -11,13 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/bundle_staging.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "bundle/bundle_staging.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #define CHUNK (1 << 20)
 #define SMALL_FILE_MAX ((size_t)64 << 20) /* oci-layout, index.json, signatures */

@@ -1,11 +1,11 @@
-/* bundle_writer — see include/airfactory/bundle_writer.h.
+/* bundle_writer — see bundle_writer.h.
  *
  * Rows are staged in an in-memory SQLite database with the final schema (its PRIMARY KEYs catch
  * conflicting rows as they arrive). Commit writes index.db with `VACUUM INTO`: SQLite copies
  * every table in primary-key order into a fresh file in one transaction, so the file's bytes
  * depend only on the set of rows — not on the order builders added them — and hold no free
  * pages or journal leftovers. */
-#include "airfactory/bundle_writer.h"
+#include "bundle/bundle_writer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,15 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/bundle_schema.h"
-#include "airfactory/bundle_staging.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "bundle/bundle_schema.h"
+#include "bundle/bundle_staging.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 
 #define COPY_CHUNK (1 << 20)
 #define MANIFEST_MAX (4u << 20) /* OCI manifests are kilobytes; registries cap them at 4 MiB */

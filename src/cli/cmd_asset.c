@@ -11,16 +11,16 @@
 #include <sys/stat.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/compress.h"
-#include "airfactory/cpio.h"
-#include "airfactory/fat.h"
-#include "airfactory/fs.h"
-#include "airfactory/initramfs.h"
-#include "airfactory/iso.h"
-#include "airfactory/kernel.h"
-#include "airfactory/memory.h"
-#include "airfactory/squashfs_image.h"
-#include "airfactory/uki.h"
+#include "format/compress.h"
+#include "format/cpio.h"
+#include "format/fat.h"
+#include "core/fs.h"
+#include "imager/initramfs.h"
+#include "imager/iso.h"
+#include "imager/kernel.h"
+#include "core/memory.h"
+#include "format/squashfs_image.h"
+#include "imager/uki.h"
 #include "cli/cli.h"
 
 static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out,

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "airfactory/bundle_staging.h"
-#include "airfactory/digest.h"
+#include "bundle/bundle_staging.h"
+#include "core/digest.h"
 #include "airfactory/factory.h"
-#include "airfactory/fs.h"
+#include "core/fs.h"
 #include "airfactory/manifest.h"
-#include "airfactory/memory.h"
+#include "core/memory.h"
 #include "cli/cli.h"
 
 /* Test hook: AIRFACTORY_TEST_KILL_AT=POINT[:N] kills the process with SIGKILL the N-th time (default

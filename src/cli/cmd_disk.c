@@ -13,15 +13,15 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/cmdline.h"
-#include "airfactory/disk_image.h"
-#include "airfactory/fs.h"
-#include "airfactory/gpt.h"
-#include "airfactory/memory.h"
-#include "airfactory/meta_partition.h"
-#include "airfactory/profile.h"
+#include "imager/cmdline.h"
+#include "imager/disk_image.h"
+#include "core/fs.h"
+#include "format/gpt.h"
+#include "core/memory.h"
+#include "imager/meta_partition.h"
+#include "talos/profile.h"
 #include "airfactory/schematic.h"
-#include "airfactory/uki.h"
+#include "imager/uki.h"
 #include "cli/cli.h"
 
 static int parse_u32(const char *s, const char *what, uint32_t *out, struct error *err)

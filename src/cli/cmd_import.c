@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/oci_import.h"
-#include "airfactory/store.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "oci/oci_import.h"
+#include "oci/store.h"
 #include "airfactory/verify.h"
 #include "cli/cli.h"
 

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "airfactory/bundle_key.h"
-#include "airfactory/secureboot.h"
+#include "imager/secureboot.h"
 #include "cli/cli.h"
 
 static const char usage[] = "[-o PREFIX] [--force]   (writes PREFIX.key, mode 0600, and PREFIX.pub; "

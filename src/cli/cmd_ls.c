@@ -8,8 +8,8 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/bundle.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "cli/cli.h"
 
 static const char usage[] = "BUNDLE [--key PUBLIC.pem] [--json]";

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "airfactory/json.h"
+#include "core/json.h"
 #include "airfactory/manifest.h"
 #include "cli/cli.h"
 

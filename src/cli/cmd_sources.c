@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/store.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "oci/store.h"
 #include "cli/cli.h"
 
 static const char usage[] = "[--store DIR] [--json]\n"

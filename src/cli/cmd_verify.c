@@ -5,7 +5,7 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_check.h"
-#include "airfactory/json.h"
+#include "core/json.h"
 #include "cli/cli.h"
 
 static const char usage[] = "BUNDLE --key PUBLIC.pem [--full] [--json]";

@@ -1,5 +1,5 @@
-/* base64 — see include/airfactory/base64.h. */
-#include "airfactory/base64.h"
+/* base64 — see base64.h. */
+#include "core/base64.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -1,6 +1,6 @@
 /* buffer — see include/airfactory/buffer.h. */
 #include "airfactory/buffer.h"
-#include "airfactory/memory.h"
+#include "core/memory.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* digest — see include/airfactory/digest.h. */
-#include "airfactory/digest.h"
+/* digest — see digest.h. */
+#include "core/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* fs — see include/airfactory/fs.h. */
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+/* fs — see fs.h. */
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <dirent.h>
 #include <errno.h>

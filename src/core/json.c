@@ -1,6 +1,6 @@
-/* json — see include/airfactory/json.h. */
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+/* json — see json.h. */
+#include "core/json.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <inttypes.h>

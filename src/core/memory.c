@@ -1,5 +1,5 @@
-/* memory — see include/airfactory/memory.h. */
-#include "airfactory/memory.h"
+/* memory — see memory.h. */
+#include "core/memory.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-/* tool — see include/airfactory/tool.h. */
-#include "airfactory/tool.h"
+/* tool — see tool.h. */
+#include "core/tool.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
+#include "core/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>

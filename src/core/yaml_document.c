@@ -1,10 +1,10 @@
-/* yaml_document — see include/airfactory/yaml_document.h.
+/* yaml_document — see yaml_document.h.
  *
  * The resolution half follows go.yaml.in/yaml/v4 (internal/libyaml/resolver.go) and Go's strconv
  * and time.Parse rules closely, because whether a string is quoted in a canonical schematic (and
  * so its ID) depends on exactly what go-yaml thinks a plain scalar means. */
-#include "airfactory/yaml_document.h"
-#include "airfactory/memory.h"
+#include "core/yaml_document.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,10 +1,10 @@
-/* yaml_value — see include/airfactory/yaml_value.h.
+/* yaml_value — see yaml_value.h.
  *
  * The emitter is a port of the parts of go-yaml v4's emitter (internal/libyaml/emitter.go) that
  * a block-style document without comments, anchors or tags can reach. State names follow it
  * (column, whitespace, indention, indent) so the two can be compared line by line. */
-#include "airfactory/yaml_value.h"
-#include "airfactory/memory.h"
+#include "core/yaml_value.h"
+#include "core/memory.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -1,5 +1,5 @@
-/* progress — see include/airfactory/progress.h. */
-#include "airfactory/progress.h"
+/* progress — see progress.h. */
+#include "factory/progress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/memory.h"
+#include "core/memory.h"
 
 struct learned_size {
     char *kind;

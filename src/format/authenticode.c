@@ -1,5 +1,5 @@
-/* authenticode — see include/airfactory/authenticode.h. */
-#include "airfactory/authenticode.h"
+/* authenticode — see authenticode.h. */
+#include "format/authenticode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,8 @@
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #define HEADER_READ_MAX (1u << 20)
 #define COFF_HEADER 20

@@ -1,8 +1,8 @@
-/* compress — see include/airfactory/compress.h. */
-#include "airfactory/compress.h"
+/* compress — see compress.h. */
+#include "format/compress.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <lzma.h>
 #include <stdlib.h>

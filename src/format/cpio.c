@@ -1,8 +1,8 @@
-/* cpio — see include/airfactory/cpio.h. */
-#include "airfactory/cpio.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+/* cpio — see cpio.h. */
+#include "format/cpio.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* disk_archive — see include/airfactory/disk_archive.h. Tar layout: GNU tar's tar.h (struct
+/* disk_archive — see disk_archive.h. Tar layout: GNU tar's tar.h (struct
  * posix_header, struct oldgnu_header, struct sparse, struct sparse_header). */
-#include "airfactory/disk_archive.h"
+#include "format/disk_archive.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/vmdk.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "format/vmdk.h"
 
 #define BLOCK 512u
 #define RECORD (20u * BLOCK) /* GNU tar's default blocking factor */

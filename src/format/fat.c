@@ -1,7 +1,7 @@
-/* fat — see include/airfactory/fat.h. Layout per Microsoft's FAT specification (fatgen103). */
-#include "airfactory/fat.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+/* fat — see fat.h. Layout per Microsoft's FAT specification (fatgen103). */
+#include "format/fat.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <ctype.h>
 #include <errno.h>

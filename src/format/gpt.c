@@ -1,5 +1,5 @@
-/* gpt — see include/airfactory/gpt.h. Layout per UEFI 2.10 §5.3. */
-#include "airfactory/gpt.h"
+/* gpt — see gpt.h. Layout per UEFI 2.10 §5.3. */
+#include "format/gpt.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #define MIB (1024u * 1024u)
 

@@ -1,7 +1,7 @@
-/* pe — see include/airfactory/pe.h. Offsets follow the PE/COFF specification. */
-#include "airfactory/pe.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+/* pe — see pe.h. Offsets follow the PE/COFF specification. */
+#include "format/pe.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* qcow2 — see include/airfactory/qcow2.h. Format: qemu docs/interop/qcow2.txt. */
-#include "airfactory/qcow2.h"
+/* qcow2 — see qcow2.h. Format: qemu docs/interop/qcow2.txt. */
+#include "format/qcow2.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #define COPIED (1ull << 63)
 

@@ -1,4 +1,4 @@
-/* squashfs_image — see include/airfactory/squashfs_image.h.
+/* squashfs_image — see squashfs_image.h.
  *
  * The order of work follows the SquashFS layout: superblock placeholder, compressor options,
  * data and fragment blocks (block processor), inode table, directory table, fragment table,
@@ -6,9 +6,9 @@
  *
  * Inodes are numbered the way gensquashfs and mksquashfs do it, children before their parent,
  * so a directory's entries can point at inodes that are already written. */
-#include "airfactory/squashfs_image.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "format/squashfs_image.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #include <dirent.h>
 #include <errno.h>

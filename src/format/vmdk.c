@@ -1,6 +1,6 @@
-/* vmdk — see include/airfactory/vmdk.h. Format: VMware "Virtual Disk Format 1.1" (sparse extents,
+/* vmdk — see vmdk.h. Format: VMware "Virtual Disk Format 1.1" (sparse extents,
  * stream-optimised compressed extents); what qemu's block/vmdk.c reads back. */
-#include "airfactory/vmdk.h"
+#include "format/vmdk.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/memory.h"
 
 #define SECTOR 512u
 #define GRAIN_SECTORS 128u /* 64 KiB grains, as VMware and qemu write them */

@@ -1,5 +1,5 @@
-/* xfs_image — see include/airfactory/xfs_image.h. */
-#include "airfactory/xfs_image.h"
+/* xfs_image — see xfs_image.h. */
+#include "format/xfs_image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/tool.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "core/tool.h"
 
 /* ------------------------------------------------------------------ CRC32c */
 

@@ -1,7 +1,7 @@
-/* catalog — see include/airfactory/catalog.h. */
-#include "airfactory/catalog.h"
-#include "airfactory/digest.h"
-#include "airfactory/memory.h"
+/* catalog — see catalog.h. */
+#include "imager/catalog.h"
+#include "core/digest.h"
+#include "core/memory.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
-/* cmdline — see include/airfactory/cmdline.h.
+/* cmdline — see cmdline.h.
  *
  * The list algebra is a line-by-line port of siderolabs/go-procfs procfs/cmdline.go v0.1.2
  * (parse merges repeated keys, Set replaces in place, Delete removes matching values). */
-#include "airfactory/cmdline.h"
-#include "airfactory/base64.h"
-#include "airfactory/memory.h"
+#include "imager/cmdline.h"
+#include "core/base64.h"
+#include "core/memory.h"
 
 #include <stdint.h>
 #include <stdio.h>

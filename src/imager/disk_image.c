@@ -1,5 +1,5 @@
-/* disk_image — see include/airfactory/disk_image.h. */
-#include "airfactory/disk_image.h"
+/* disk_image — see disk_image.h. */
+#include "imager/disk_image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,15 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/disk_archive.h"
-#include "airfactory/fat.h"
-#include "airfactory/fs.h"
-#include "airfactory/gpt.h"
-#include "airfactory/grub_disk.h"
-#include "airfactory/memory.h"
-#include "airfactory/qcow2.h"
-#include "airfactory/xfs_image.h"
+#include "core/digest.h"
+#include "format/disk_archive.h"
+#include "format/fat.h"
+#include "core/fs.h"
+#include "format/gpt.h"
+#include "imager/grub_disk.h"
+#include "core/memory.h"
+#include "format/qcow2.h"
+#include "format/xfs_image.h"
 
 #define MIB (1024ull * 1024ull)
 #define COPY_CHUNK (1u << 20)

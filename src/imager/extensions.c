@@ -1,9 +1,9 @@
-/* extensions — see include/airfactory/extensions.h. */
-#include "airfactory/extensions.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/yaml_value.h"
+/* extensions — see extensions.h. */
+#include "imager/extensions.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "core/yaml_value.h"
 
 #include <ctype.h>
 #include <dirent.h>

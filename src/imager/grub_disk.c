@@ -1,5 +1,5 @@
-/* grub_disk — see include/airfactory/grub_disk.h. */
-#include "airfactory/grub_disk.h"
+/* grub_disk — see grub_disk.h. */
+#include "imager/grub_disk.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/extensions.h"
-#include "airfactory/fs.h"
-#include "airfactory/iso.h"
-#include "airfactory/memory.h"
-#include "airfactory/tool.h"
+#include "imager/extensions.h"
+#include "core/fs.h"
+#include "imager/iso.h"
+#include "core/memory.h"
+#include "core/tool.h"
 
 char *grub_disk_cfg(const char *talos_version, const char *cmdline)
 {

@@ -1,12 +1,12 @@
-/* initramfs — see include/airfactory/initramfs.h. */
-#include "airfactory/initramfs.h"
-#include "airfactory/cpio.h"
-#include "airfactory/digest.h"
-#include "airfactory/extensions.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/squashfs_image.h"
-#include "airfactory/tool.h"
+/* initramfs — see initramfs.h. */
+#include "imager/initramfs.h"
+#include "format/cpio.h"
+#include "core/digest.h"
+#include "imager/extensions.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "format/squashfs_image.h"
+#include "core/tool.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
-/* installer — see include/airfactory/installer.h.
+/* installer — see installer.h.
  *
  * Tar headers are written here, not by libarchive: the bytes of the artifacts layer decide its
  * digest, and ustar headers we fill field by field cannot change with a library version. */
-#include "airfactory/installer.h"
+#include "imager/installer.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/compress.h"
-#include "airfactory/cosign_legacy.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "format/compress.h"
+#include "verify/cosign_legacy.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 
 #define TAR_BLOCK 512
 #define COPY_CHUNK (1u << 20)

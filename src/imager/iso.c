@@ -1,11 +1,11 @@
-/* iso — see include/airfactory/iso.h. */
+/* iso — see iso.h. */
 #define LIBISOFS_WITHOUT_LIBBURN 1
-#include "airfactory/iso.h"
-#include "airfactory/extensions.h"
-#include "airfactory/fat.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/tool.h"
+#include "imager/iso.h"
+#include "imager/extensions.h"
+#include "format/fat.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "core/tool.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,6 +1,6 @@
-/* kernel — see include/airfactory/kernel.h. */
-#include "airfactory/kernel.h"
-#include "airfactory/fs.h"
+/* kernel — see kernel.h. */
+#include "imager/kernel.h"
+#include "core/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,14 +1,14 @@
-/* meta_partition — see include/airfactory/meta_partition.h. Format from Talos
+/* meta_partition — see meta_partition.h. Format from Talos
  * internal/pkg/meta/internal/adv/talos (last in-tree at a6edcf6f3^, now siderolabs/go-adv). */
-#include "airfactory/meta_partition.h"
+#include "imager/meta_partition.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 static void be32_put(uint8_t *p, uint32_t v)
 {

@@ -1,5 +1,5 @@
-/* secureboot — see include/airfactory/secureboot.h. */
-#include "airfactory/secureboot.h"
+/* secureboot — see secureboot.h. */
+#include "imager/secureboot.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,10 +20,10 @@
 #include <openssl/bn.h>
 #include <openssl/sha.h>
 
-#include "airfactory/base64.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/base64.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 #define PEM_MAX (1u << 20)
 

@@ -1,5 +1,5 @@
-/* talosctl — see include/airfactory/talosctl.h. */
-#include "airfactory/talosctl.h"
+/* talosctl — see talosctl.h. */
+#include "imager/talosctl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "airfactory/fs.h"
-#include "airfactory/layer_flatten.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "oci/layer_flatten.h"
+#include "core/memory.h"
 
 static bool is_word(const char *s, size_t n)
 {

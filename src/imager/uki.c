@@ -1,12 +1,12 @@
-/* uki — see include/airfactory/uki.h. */
-#include "airfactory/uki.h"
-#include "airfactory/authenticode.h"
+/* uki — see uki.h. */
+#include "imager/uki.h"
+#include "format/authenticode.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/extensions.h"
-#include "airfactory/kernel.h"
-#include "airfactory/memory.h"
-#include "airfactory/pe.h"
+#include "core/fs.h"
+#include "imager/extensions.h"
+#include "imager/kernel.h"
+#include "core/memory.h"
+#include "format/pe.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* manifest — see include/airfactory/manifest.h and docs/manifest.md. */
 #include "airfactory/manifest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/yaml_document.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "core/yaml_document.h"
+#include "talos/profile.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,10 +1,10 @@
-/* layer_flatten — see include/airfactory/layer_flatten.h. */
-#include "airfactory/layer_flatten.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/oci_layout.h"
-#include "airfactory/string_set.h"
+/* layer_flatten — see layer_flatten.h. */
+#include "oci/layer_flatten.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "oci/oci_layout.h"
+#include "oci/string_set.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,9 +1,9 @@
-/* oci_image — see include/airfactory/oci_image.h. */
-#include "airfactory/oci_image.h"
+/* oci_image — see oci_image.h. */
+#include "oci/oci_image.h"
 #include "airfactory/buffer.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/store.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "oci/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

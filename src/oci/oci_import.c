@@ -1,9 +1,9 @@
-/* oci_import — see include/airfactory/oci_import.h. */
-#include "airfactory/oci_import.h"
+/* oci_import — see oci_import.h. */
+#include "oci/oci_import.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
-/* oci_layout — see include/airfactory/oci_layout.h. */
-#include "airfactory/oci_layout.h"
+/* oci_layout — see oci_layout.h. */
+#include "oci/oci_layout.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/string_set.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "oci/string_set.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,8 +1,8 @@
-/* store — see include/airfactory/store.h. */
-#include "airfactory/store.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+/* store — see store.h. */
+#include "oci/store.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 
 #include <dirent.h>
 #include <errno.h>

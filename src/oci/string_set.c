@@ -1,6 +1,6 @@
-/* string_set — see include/airfactory/string_set.h. */
-#include "airfactory/string_set.h"
-#include "airfactory/memory.h"
+/* string_set — see string_set.h. */
+#include "oci/string_set.h"
+#include "core/memory.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,9 +3,11 @@
  * Decoding mirrors go-yaml v4 constructing into image-factory's Go structs (constructor.go):
  * which scalar types a field accepts, what null does, and which shapes are errors. */
 #include "airfactory/schematic.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "core/yaml_document.h"
+#include "core/yaml_value.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
-/* access_log — see include/airfactory/serve_access_log.h. */
-#include "airfactory/serve_access_log.h"
+/* access_log — see serve_access_log.h. */
+#include "serve/serve_access_log.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/json.h"
+#include "core/json.h"
 
 static enum serve_log_format log_format = SERVE_LOG_TEXT;
 static struct buffer pending = BUFFER_INIT;

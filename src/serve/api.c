@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/json.h"
+#include "core/digest.h"
+#include "core/json.h"
 #include "airfactory/schematic.h"
-#include "airfactory/serve_routes.h"
+#include "serve/serve_routes.h"
 
 void serve_api_schematics_post(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {

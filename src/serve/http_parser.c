@@ -1,5 +1,5 @@
-/* http_parser — see include/airfactory/http_parser.h. */
-#include "airfactory/http_parser.h"
+/* http_parser — see http_parser.h. */
+#include "serve/http_parser.h"
 
 #include <string.h>
 #include <strings.h>

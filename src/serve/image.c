@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "airfactory/bundle.h"
-#include "airfactory/serve_routes.h"
+#include "serve/serve_routes.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {

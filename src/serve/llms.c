@@ -4,7 +4,7 @@
  * It describes airfactory-serve as it is: read-only, offline, only what the bundle holds. */
 #include <string.h>
 
-#include "airfactory/serve_routes.h"
+#include "serve/serve_routes.h"
 
 /* {BASE} -> "http://host:port", {HOST} -> "host:port", {VERSIONS} -> the bundle's versions */
 static const char llms_template[] =

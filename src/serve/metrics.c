@@ -1,10 +1,10 @@
-/* metrics — see include/airfactory/serve_metrics.h. */
-#include "airfactory/serve_metrics.h"
+/* metrics — see serve_metrics.h. */
+#include "serve/serve_metrics.h"
 
 #include <stddef.h>
 #include <sys/mman.h>
 
-#include "airfactory/memory.h"
+#include "core/memory.h"
 
 static const int tracked_status[] = {200, 201, 204, 206, 304, 400, 402, 404, 405, 408,
                                      413, 414, 416, 431, 500, 501, 503, 505};

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/memory.h"
-#include "airfactory/serve_routes.h"
+#include "core/memory.h"
+#include "serve/serve_routes.h"
 
 #define PXE_CACHE_SLOTS 64
 #define PXE_CMDLINE_MAX 65536

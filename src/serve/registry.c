@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/serve_routes.h"
+#include "core/digest.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "serve/serve_routes.h"
 
 #define MANIFEST_MAX (4u << 20) /* OCI recommends registries accept at least 4 MiB manifests */
 

@@ -1,5 +1,5 @@
 /* routes — the router and the response helpers every handler uses (see serve_routes.h). */
-#include "airfactory/serve_routes.h"
+#include "serve/serve_routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/serve_metrics.h"
+#include "core/digest.h"
+#include "serve/serve_metrics.h"
 
 void serve_response_init(struct serve_response *res)
 {

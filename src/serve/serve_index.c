@@ -1,13 +1,13 @@
-/* serve_index — see include/airfactory/serve_index.h. */
-#include "airfactory/serve_index.h"
+/* serve_index — see serve_index.h. */
+#include "serve/serve_index.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/bundle_schema.h"
-#include "airfactory/memory.h"
+#include "bundle/bundle_schema.h"
+#include "core/memory.h"
 
 enum statement {
     STMT_SCHEMATIC,

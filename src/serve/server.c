@@ -32,18 +32,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/bundle.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/fs.h"
-#include "airfactory/http_parser.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "serve/http_parser.h"
+#include "core/memory.h"
 #include "airfactory/schematic.h"
-#include "airfactory/serve_access_log.h"
-#include "airfactory/serve_index.h"
-#include "airfactory/serve_metrics.h"
-#include "airfactory/serve_routes.h"
-#include "airfactory/serve_tls.h"
+#include "serve/serve_access_log.h"
+#include "serve/serve_index.h"
+#include "serve/serve_metrics.h"
+#include "serve/serve_routes.h"
+#include "serve/serve_tls.h"
 
 #define MAX_BODY SCHEMATIC_MAX_SIZE /* POST /schematics bodies (embedded machine configs) */
 #define READ_CHUNK 4096

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "airfactory/bundle.h"
-#include "airfactory/json.h"
-#include "airfactory/serve_routes.h"
+#include "core/json.h"
+#include "serve/serve_routes.h"
 
 /* quirks.SupportsFactoryTalosctlDownload */
 static bool talosctl_supported(const char *version_tag)

@@ -1,12 +1,12 @@
-/* tls — see include/airfactory/serve_tls.h. */
-#include "airfactory/serve_tls.h"
+/* tls — see serve_tls.h. */
+#include "serve/serve_tls.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <stdlib.h>
 
-#include "airfactory/memory.h"
+#include "core/memory.h"
 
 struct serve_tls_context {
     SSL_CTX *ctx;

@@ -1,12 +1,12 @@
-/* profile — see include/airfactory/profile.h.
+/* profile — see profile.h.
  *
  * The three data files are compiled in with the assembler's .incbin (paths relative to the
  * repository root, where make runs the compiler; the Makefile makes this object depend on the
  * YAML files under profiles/). That keeps them plain YAML in the tree and needs no generator step. */
-#include "airfactory/profile.h"
+#include "talos/profile.h"
 #include "airfactory/buffer.h"
-#include "airfactory/memory.h"
-#include "airfactory/yaml_document.h"
+#include "core/memory.h"
+#include "core/yaml_document.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,15 +1,15 @@
 /* cosign_legacy — verify `sha256-<hex>.sig` simple-signing signatures (see cosign_legacy.h). */
-#include "airfactory/cosign_legacy.h"
+#include "verify/cosign_legacy.h"
 
 #include <string.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/rekor_entry.h"
-#include "airfactory/x509_chain.h"
+#include "core/digest.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "verify/rekor_entry.h"
+#include "verify/x509_chain.h"
 
 #define COSIGN_LEGACY_MANIFEST_MAX (4 * 1024 * 1024)
 

@@ -1,5 +1,5 @@
 /* public_key — load, name and verify with cosign/Sigstore signature keys (see public_key.h). */
-#include "airfactory/public_key.h"
+#include "verify/public_key.h"
 
 #include <string.h>
 
@@ -11,9 +11,9 @@
 #include <openssl/x509.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 enum key_kind { KEY_ECDSA, KEY_RSA, KEY_RSA_PSS, KEY_ED25519 };
 

@@ -1,6 +1,6 @@
 /* rekor_entry — Rekor entries checked offline: SET, Merkle inclusion, checkpoint, body (see
  * rekor_entry.h). */
-#include "airfactory/rekor_entry.h"
+#include "verify/rekor_entry.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,10 +9,10 @@
 
 #include <openssl/evp.h>
 
-#include "airfactory/base64.h"
-#include "airfactory/digest.h"
-#include "airfactory/memory.h"
-#include "airfactory/x509_chain.h"
+#include "core/base64.h"
+#include "core/digest.h"
+#include "core/memory.h"
+#include "verify/x509_chain.h"
 
 #define REKOR_CHECKPOINT_MAX (64 * 1024)
 

@@ -1,14 +1,14 @@
 /* sigstore_bundle — verify Sigstore bundle referrers (DSSE in-toto) offline (see sigstore_bundle.h). */
-#include "airfactory/sigstore_bundle.h"
+#include "verify/sigstore_bundle.h"
 
 #include <string.h>
 
-#include "airfactory/base64.h"
-#include "airfactory/digest.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/rekor_entry.h"
-#include "airfactory/x509_chain.h"
+#include "core/base64.h"
+#include "core/digest.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "verify/rekor_entry.h"
+#include "verify/x509_chain.h"
 
 #define SIGSTORE_BUNDLE_MANIFEST_MAX (256 * 1024)
 

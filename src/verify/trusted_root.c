@@ -1,5 +1,5 @@
 /* trusted_root — read a Sigstore trusted_root.json (see trusted_root.h). */
-#include "airfactory/trusted_root.h"
+#include "verify/trusted_root.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -9,12 +9,12 @@
 
 #include <openssl/err.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 
 int trusted_root_parse_time(const char *text, int round_up, int64_t *out)
 {

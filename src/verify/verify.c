@@ -11,12 +11,12 @@
 
 #include <string.h>
 
-#include "airfactory/cosign_legacy.h"
-#include "airfactory/digest.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
-#include "airfactory/sigstore_bundle.h"
-#include "airfactory/verify_trust.h"
+#include "verify/cosign_legacy.h"
+#include "core/digest.h"
+#include "core/json.h"
+#include "core/memory.h"
+#include "verify/sigstore_bundle.h"
+#include "verify/verify_trust.h"
 
 #define TALOS_ISSUER "https://accounts.google.com"
 #define TALOS_IDENTITY_REGEXP "(@siderolabs\\.com$|^releasemgr-svc@talos-production\\.iam\\.gserviceaccount\\.com$)"

@@ -1,11 +1,11 @@
 /* verify_trust — a loaded policy and the shared signer checks (see verify_trust.h). */
-#include "airfactory/verify_trust.h"
+#include "verify/verify_trust.h"
 
 #include <string.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/memory.h"
-#include "airfactory/x509_chain.h"
+#include "core/memory.h"
+#include "verify/x509_chain.h"
 
 static const char *policy_name(const struct verify_policy *p)
 {

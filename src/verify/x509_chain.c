@@ -1,5 +1,5 @@
 /* x509_chain — Fulcio certificate chains and identities (see x509_chain.h). */
-#include "airfactory/x509_chain.h"
+#include "verify/x509_chain.h"
 
 #include <string.h>
 #include <time.h>
@@ -13,8 +13,8 @@
 #include <openssl/x509v3.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/memory.h"
 
 #define X509_CHAIN_PEM_MAX (256 * 1024)
 #define X509_CHAIN_MAX_CERTS 16

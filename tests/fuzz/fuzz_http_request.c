@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/http_parser.h"
-#include "airfactory/serve_routes.h"
+#include "serve/http_parser.h"
+#include "serve/serve_routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

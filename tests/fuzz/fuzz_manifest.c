@@ -7,7 +7,7 @@
 
 #include "airfactory/asset_path.h"
 #include "airfactory/manifest.h"
-#include "airfactory/memory.h"
+#include "core/memory.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/cmdline.h"
-#include "airfactory/profile.h"
+#include "imager/cmdline.h"
+#include "talos/profile.h"
 #include "airfactory/schematic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,14 +10,14 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "airfactory/cosign_legacy.h"
-#include "airfactory/json.h"
-#include "airfactory/public_key.h"
-#include "airfactory/rekor_entry.h"
-#include "airfactory/sigstore_bundle.h"
-#include "airfactory/trusted_root.h"
-#include "airfactory/verify_trust.h"
-#include "airfactory/x509_chain.h"
+#include "verify/cosign_legacy.h"
+#include "core/json.h"
+#include "verify/public_key.h"
+#include "verify/rekor_entry.h"
+#include "verify/sigstore_bundle.h"
+#include "verify/trusted_root.h"
+#include "verify/verify_trust.h"
+#include "verify/x509_chain.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

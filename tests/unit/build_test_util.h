@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 static inline char *bt_scratch(void)
 {

@@ -17,10 +17,10 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/bundle_writer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "bundle/bundle_writer.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 struct sample_options {
     const char *target;

@@ -12,8 +12,8 @@
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_check.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 static char *test_scratch(void)
 {

@@ -19,9 +19,9 @@
 #include <zstd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/memory.h"
 
 enum tl_compression { TL_NONE, TL_GZIP, TL_ZSTD };
 

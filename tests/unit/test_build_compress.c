@@ -1,7 +1,7 @@
 /* Unit tests for src/format/compress.c: round trips, reproducibility across thread counts, the
  * kernel-relevant stream details (xz CRC32 check, gzip without a timestamp), checked with the
  * zstd/xz/gzip command-line tools as outside readers. */
-#include "airfactory/compress.h"
+#include "format/compress.h"
 
 #include <lzma.h>
 #include <string.h>

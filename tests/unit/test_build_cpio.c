@@ -1,8 +1,8 @@
 /* Unit tests for src/format/cpio.c: the newc writer (read back by GNU cpio) and the initramfs
  * segment reader, including the cases the kernel rejects silently (unaligned raw archive, xz
  * with CRC64) which the reader must report. */
-#include "airfactory/compress.h"
-#include "airfactory/cpio.h"
+#include "format/compress.h"
+#include "format/cpio.h"
 #include "build_test_util.h"
 #include "test.h"
 

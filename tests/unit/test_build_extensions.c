@@ -1,7 +1,7 @@
 /* Unit tests for src/imager/extensions.c: manifest validation (errors name the file and the
  * line), extension directory layout, blang/semver ranges, the exact extensions.yaml bytes, and
  * the virtual schematic extension. */
-#include "airfactory/extensions.h"
+#include "imager/extensions.h"
 #include "build_test_util.h"
 #include "test.h"
 

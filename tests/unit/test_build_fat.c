@@ -1,5 +1,5 @@
 /* Unit tests for src/format/fat.c, read back with dosfstools (fsck.fat) and mtools. */
-#include "airfactory/fat.h"
+#include "format/fat.h"
 #include "build_test_util.h"
 #include "test.h"
 

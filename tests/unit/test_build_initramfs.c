@@ -1,10 +1,10 @@
 /* Unit tests for src/imager/initramfs.c: the Talos layout (early microcode cpio, base bytes
  * unchanged, appended compressed archive with N.sqsh + extensions.yaml + firmware), version
  * quirks, reproducibility, and bad inputs that must fail without leaving an output file. */
-#include "airfactory/compress.h"
-#include "airfactory/cpio.h"
-#include "airfactory/initramfs.h"
-#include "airfactory/squashfs_image.h"
+#include "format/compress.h"
+#include "format/cpio.h"
+#include "imager/initramfs.h"
+#include "format/squashfs_image.h"
 #include "build_test_util.h"
 #include "test.h"
 

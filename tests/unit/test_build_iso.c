@@ -1,7 +1,7 @@
 /* Unit tests for src/imager/iso.c, read back with xorriso (El Torito report, file tree,
  * extraction) and mtools (the ESP inside). Booting is tests/boot/boot-iso.sh's job. */
-#include "airfactory/iso.h"
-#include "airfactory/uki.h"
+#include "imager/iso.h"
+#include "imager/uki.h"
 #include "build_test_util.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* Unit tests for src/format/squashfs_image.c, checked with squashfs-tools' unsquashfs (an
  * independent reader): listing, owner, mtime, content, exclusions, compressors, xattrs, and
  * byte-identical output for any thread count. */
-#include "airfactory/squashfs_image.h"
+#include "format/squashfs_image.h"
 #include "build_test_util.h"
 #include "test.h"
 

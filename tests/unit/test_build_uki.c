@@ -1,8 +1,8 @@
 /* Unit tests for src/format/pe.c, src/imager/{uki,kernel}.c: section order and contents, the PE header fields
  * native.go computes, and three outside readers (objdump, python3-pefile, sbverify). */
-#include "airfactory/kernel.h"
-#include "airfactory/pe.h"
-#include "airfactory/uki.h"
+#include "imager/kernel.h"
+#include "format/pe.h"
+#include "imager/uki.h"
 #include "build_test_util.h"
 #include "test.h"
 

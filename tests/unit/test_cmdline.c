@@ -6,10 +6,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "airfactory/base64.h"
-#include "airfactory/cmdline.h"
-#include "airfactory/memory.h"
-#include "airfactory/profile.h"
+#include "core/base64.h"
+#include "imager/cmdline.h"
+#include "core/memory.h"
+#include "talos/profile.h"
 #include "airfactory/schematic.h"
 #include "test.h"
 

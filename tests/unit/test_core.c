@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "test.h"
 
 static void buffer_appends_and_formats(void)

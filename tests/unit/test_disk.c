@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "airfactory/disk_image.h"
-#include "airfactory/gpt.h"
-#include "airfactory/memory.h"
-#include "airfactory/meta_partition.h"
-#include "airfactory/profile.h"
-#include "airfactory/qcow2.h"
+#include "imager/disk_image.h"
+#include "format/gpt.h"
+#include "core/memory.h"
+#include "imager/meta_partition.h"
+#include "talos/profile.h"
+#include "format/qcow2.h"
 #include "airfactory/schematic.h"
 #include "test.h"
 

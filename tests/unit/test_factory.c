@@ -6,11 +6,11 @@
 
 #include "airfactory/bundle.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/cpio.h"
+#include "format/cpio.h"
 #include "airfactory/factory.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/oci_import.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "oci/oci_import.h"
 #include "test.h"
 
 static char *fixtures;

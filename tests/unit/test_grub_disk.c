@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/grub_disk.h"
-#include "airfactory/memory.h"
-#include "airfactory/xfs_image.h"
+#include "core/fs.h"
+#include "imager/grub_disk.h"
+#include "core/memory.h"
+#include "format/xfs_image.h"
 #include "test.h"
 
 static char *scratch_dir(void)

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/http_parser.h"
-#include "airfactory/serve_routes.h"
+#include "serve/http_parser.h"
+#include "serve/serve_routes.h"
 #include "test.h"
 
 static enum http_parse_result parse(const char *text, struct http_request *r, int *status)

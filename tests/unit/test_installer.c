@@ -10,12 +10,12 @@
 
 #include "airfactory/bundle.h"
 #include "airfactory/bundle_key.h"
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/factory.h"
-#include "airfactory/fs.h"
-#include "airfactory/installer.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/fs.h"
+#include "imager/installer.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "airfactory/verify.h"
 #include "test.h"
 

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "airfactory/asset_path.h"
-#include "airfactory/fs.h"
+#include "core/fs.h"
 #include "airfactory/manifest.h"
-#include "airfactory/memory.h"
+#include "core/memory.h"
 #include "test.h"
 
 /* ---- asset paths ---- */

@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "airfactory/json.h"
-#include "airfactory/layer_flatten.h"
-#include "airfactory/oci_import.h"
+#include "core/json.h"
+#include "oci/layer_flatten.h"
+#include "oci/oci_import.h"
 #include "oci_test_layout.h"
 #include "test.h"
 

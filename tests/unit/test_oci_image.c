@@ -2,7 +2,7 @@
  * manifests (OCI and Docker v2s2) and configs. */
 #include <string.h>
 
-#include "airfactory/oci_image.h"
+#include "oci/oci_image.h"
 #include "test.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"

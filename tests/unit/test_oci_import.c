@@ -9,7 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "airfactory/oci_import.h"
+#include "oci/oci_import.h"
 #include "oci_test_layout.h"
 #include "test.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/progress.h"
+#include "factory/progress.h"
 #include "test.h"
 
 static double fake_now;

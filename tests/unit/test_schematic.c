@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "airfactory/schematic.h"
-#include "airfactory/yaml_document.h"
-#include "airfactory/yaml_value.h"
+#include "core/yaml_document.h"
+#include "core/yaml_value.h"
 #include "test.h"
 
 static char *canonical_of(const char *text)

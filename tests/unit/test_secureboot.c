@@ -8,11 +8,11 @@
 
 #include <openssl/evp.h>
 
-#include "airfactory/authenticode.h"
+#include "format/authenticode.h"
 #include "airfactory/buffer.h"
-#include "airfactory/fs.h"
-#include "airfactory/memory.h"
-#include "airfactory/secureboot.h"
+#include "core/fs.h"
+#include "core/memory.h"
+#include "imager/secureboot.h"
 #include "test.h"
 
 static char dir[] = "/tmp/airfactory-test-secureboot.XXXXXX";

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/store.h"
+#include "oci/store.h"
 #include "oci_test_layout.h"
 #include "test.h"
 

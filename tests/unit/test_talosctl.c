@@ -1,6 +1,6 @@
 /* test_talosctl — which files of a talosctl-all image become /talosctl/ downloads, and their
  * Content-Type. */
-#include "airfactory/talosctl.h"
+#include "imager/talosctl.h"
 #include "test.h"
 
 static void file_names(void)

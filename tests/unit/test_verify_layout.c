@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/memory.h"
+#include "core/memory.h"
 #include "airfactory/verify.h"
 #include "test.h"
 #include "verify_layout_source.h"

@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airfactory/public_key.h"
-#include "airfactory/rekor_entry.h"
-#include "airfactory/sigstore_bundle.h"
-#include "airfactory/trusted_root.h"
+#include "verify/public_key.h"
+#include "verify/rekor_entry.h"
+#include "verify/sigstore_bundle.h"
+#include "verify/trusted_root.h"
 #include "airfactory/verify.h"
-#include "airfactory/verify_trust.h"
-#include "airfactory/x509_chain.h"
+#include "verify/verify_trust.h"
+#include "verify/x509_chain.h"
 #include "test.h"
 #include "verify_testlib.h"
 

@@ -13,10 +13,10 @@
 #include <string.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "airfactory/verify.h"
 
 struct layout_source {

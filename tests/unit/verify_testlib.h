@@ -29,12 +29,12 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "airfactory/base64.h"
+#include "core/base64.h"
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
-#include "airfactory/fs.h"
-#include "airfactory/json.h"
-#include "airfactory/memory.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/memory.h"
 #include "airfactory/verify.h"
 
 #define TL __attribute__((unused)) static

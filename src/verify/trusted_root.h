@@ -19,7 +19,7 @@
 #include <openssl/x509.h>
 
 #include "airfactory/error.h"
-#include "airfactory/public_key.h"
+#include "verify/public_key.h"
 
 #define TRUSTED_ROOT_MAX_SIZE (4 * 1024 * 1024)
 #define TRUSTED_ROOT_TIME_MIN INT64_MIN

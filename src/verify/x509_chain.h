@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 
 #include "airfactory/error.h"
-#include "airfactory/trusted_root.h"
+#include "verify/trusted_root.h"
 
 /* Fulcio certificate extensions (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md). */
 #define X509_CHAIN_OID_ISSUER_V1 "1.3.6.1.4.1.57264.1.1" /* raw bytes of the issuer URL */

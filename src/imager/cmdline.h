@@ -19,7 +19,7 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/profile.h"
+#include "talos/profile.h"
 #include "airfactory/schematic.h"
 
 /* ---- go-procfs list algebra ---- */

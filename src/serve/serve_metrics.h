@@ -11,7 +11,7 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/serve_routes.h"
+#include "serve/serve_routes.h"
 
 /* Create the shared mapping (call once, before fork). */
 int serve_metrics_init(struct error *err);

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
 
 /* ---- writer ---- */

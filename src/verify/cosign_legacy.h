@@ -20,7 +20,7 @@
 
 #include "airfactory/error.h"
 #include "airfactory/verify.h"
-#include "airfactory/verify_trust.h"
+#include "verify/verify_trust.h"
 
 #define COSIGN_LEGACY_LAYER_MEDIA_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
 #define COSIGN_LEGACY_SIGNATURE_ANNOTATION "dev.cosignproject.cosign/signature"

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
 
 struct squashfs_image_options {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
-#include "airfactory/secureboot.h"
+#include "imager/secureboot.h"
 
 struct uki_profile {
     const char *id;      /* "main", "reset", "reset-maintenance" */

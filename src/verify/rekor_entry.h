@@ -25,9 +25,9 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/json.h"
-#include "airfactory/public_key.h"
-#include "airfactory/trusted_root.h"
+#include "core/json.h"
+#include "verify/public_key.h"
+#include "verify/trusted_root.h"
 
 #define REKOR_HASH_BYTES 32
 #define REKOR_MAX_PROOF_HASHES 64

@@ -21,7 +21,7 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/yaml_document.h"
+#include "core/yaml_document.h"
 
 enum yaml_value_type {
     YAML_VALUE_NULL,

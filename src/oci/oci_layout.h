@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
-#include "airfactory/oci_image.h"
-#include "airfactory/store.h"
+#include "oci/oci_image.h"
+#include "oci/store.h"
 #include "airfactory/verify.h"
 
 /* Limits against hostile inputs; zero fields take the defaults. */

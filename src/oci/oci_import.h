@@ -17,9 +17,9 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
-#include "airfactory/oci_image.h"
-#include "airfactory/oci_layout.h"
-#include "airfactory/store.h"
+#include "oci/oci_image.h"
+#include "oci/oci_layout.h"
+#include "oci/store.h"
 #include "airfactory/verify.h"
 
 struct oci_import_options {

@@ -11,10 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "airfactory/bundle_writer.h"
+#include "bundle/bundle_writer.h"
 #include "airfactory/error.h"
-#include "airfactory/oci_image.h"
-#include "airfactory/store.h"
+#include "oci/oci_image.h"
+#include "oci/store.h"
 
 /* "talosctl-<os>-<arch>" or "talosctl-<os>-<arch>.exe" with os and arch of [a-z0-9]. */
 bool talosctl_file_name_valid(const char *name);

@@ -23,7 +23,7 @@
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
 #include "airfactory/verify.h"
-#include "airfactory/verify_trust.h"
+#include "verify/verify_trust.h"
 
 #define SIGSTORE_BUNDLE_MEDIA_TYPE_PREFIX "application/vnd.dev.sigstore.bundle"
 #define SIGSTORE_BUNDLE_MEDIA_TYPE_V03 "application/vnd.dev.sigstore.bundle.v0.3+json"

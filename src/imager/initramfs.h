@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
 
 struct initramfs_options {

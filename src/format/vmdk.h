@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
 
 /* Convert raw_fd (size bytes, a multiple of 512) into the sink, which receives the VMDK from its

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "airfactory/digest.h"
+#include "core/digest.h"
 #include "airfactory/error.h"
 
 struct store;

@@ -23,10 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
-#include "airfactory/meta_partition.h"
-#include "airfactory/profile.h"
+#include "imager/meta_partition.h"
+#include "talos/profile.h"
 #include "airfactory/schematic.h"
 
 enum disk_image_bootloader { DISK_IMAGE_SD_BOOT, DISK_IMAGE_GRUB, DISK_IMAGE_DUAL_BOOT };

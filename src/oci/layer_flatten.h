@@ -22,8 +22,8 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
-#include "airfactory/oci_image.h"
-#include "airfactory/store.h"
+#include "oci/oci_image.h"
+#include "oci/store.h"
 
 /* Zero fields take the defaults. */
 struct layer_flatten_limits {

@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/http_parser.h"
-#include "airfactory/serve_index.h"
+#include "serve/http_parser.h"
+#include "serve/serve_index.h"
 
 #define SERVE_PATH_MAX 4096
 

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "airfactory/compress.h"
+#include "format/compress.h"
 #include "airfactory/error.h"
 
 /* The OVF descriptor for a VMDK of vmdk_size bytes holding a disk of disk_size bytes. */

@@ -21,8 +21,8 @@
 #include <openssl/x509.h>
 
 #include "airfactory/error.h"
-#include "airfactory/public_key.h"
-#include "airfactory/trusted_root.h"
+#include "verify/public_key.h"
+#include "verify/trusted_root.h"
 #include "airfactory/verify.h"
 
 struct verify_trust {

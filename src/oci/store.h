@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/digest.h"
+#include "core/digest.h"
 #include "airfactory/error.h"
 
 struct store;

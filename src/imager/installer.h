@@ -32,10 +32,10 @@
 #include <stdint.h>
 
 #include "airfactory/buffer.h"
-#include "airfactory/bundle_writer.h"
+#include "bundle/bundle_writer.h"
 #include "airfactory/error.h"
-#include "airfactory/oci_image.h"
-#include "airfactory/store.h"
+#include "oci/oci_image.h"
+#include "oci/store.h"
 
 /* One file of the artifacts layer. */
 struct installer_file {
