@@ -268,7 +268,7 @@ int compress_writer_open(struct compress_writer **out, const struct compress_opt
         w->xz_threads = threads;
         /* liblzma's default block size for LZMA2 (lzma2_block_size: 3 x dictionary, at least
          * 1 MiB), made explicit because zero runs are cut at block boundaries; independent of
-         * the thread count. test_build_compress checks the bytes against liblzma's own default. */
+         * the thread count. test_compress checks the bytes against liblzma's own default. */
         lzma_options_lzma preset;
         if (lzma_lzma_preset(&preset, (uint32_t)w->xz_preset)) {
             free(w);

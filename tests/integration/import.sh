@@ -249,7 +249,7 @@ S=$F before=$(snapshot "$F")
 refuse "fixture with the wrong key refused" "no valid signature" "$hws" --policy fx-wrong.yaml
 # broken copies (fixtures.json `broken`): refused at import with the policy each names, the store
 # left as it was; "platform" ones when arm64 is asked for; "layer" ones (hostile layer contents,
-# signed and valid as blobs) import, and test_oci_flatten checks that flattening refuses them.
+# signed and valid as blobs) import, and test_layer_flatten checks that flattening refuses them.
 $PY - "$FIXTURES/fixtures.json" "$ROOT" >broken.list <<'EOF2'
 import json, sys
 catalog, root = sys.argv[1], sys.argv[2]

@@ -4,7 +4,7 @@
 # 1. verify_vectors.py makes every key, certificate and signature with the openssl CLI (cosign
 #    simple-signing payloads signed with `openssl dgst -sha256 -sign`, a private Fulcio CA chain and
 #    Rekor log, SETs, RFC 6962 proofs, checkpoints, DSSE bundles) and lays them out as OCI layouts.
-# 2. The C verifier (build/asan/tests/test_verify_layout, a driver over an OCI-layout
+# 2. The C verifier (build/asan/tests/test_verify, a driver over an OCI-layout
 #    verify_source) must accept exactly the good ones, with the receipt and error texts expected;
 #    fingerprints are recomputed with openssl.
 # 3. @sigstore/verify (pinned, installed into build/node) checks the same vectors and must agree.
@@ -13,7 +13,7 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
 
-DRIVER=$BUILD/tests/test_verify_layout
+DRIVER=$BUILD/tests/test_verify
 if [ ! -x "$DRIVER" ]; then
   fail verify-driver "missing $DRIVER; build it with make unit-tests"
   exit 1

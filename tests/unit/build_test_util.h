@@ -1,4 +1,4 @@
-/* build_test_util — helpers shared by the builders' unit tests (tests/unit/test_build_*.c):
+/* build_test_util — helpers shared by the builders' unit tests (tests/unit/test_{cpio,fat,iso,uki,...}.c):
  * scratch directories, small files, running outside validators (unsquashfs, objdump, xorriso,
  * fsck.fat, mtools, python3-pefile) and capturing what they print. */
 #ifndef AIRFACTORY_BUILD_TEST_UTIL_H

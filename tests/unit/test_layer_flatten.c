@@ -1,4 +1,4 @@
-/* test_oci_flatten — applying layers into a directory (whiteouts, opaque directories, replacement
+/* test_layer_flatten — applying layers into a directory (whiteouts, opaque directories, replacement
  * across layers), every escape and bomb refused, diff_ids checked, output atomic; extracting
  * single files; and the same flattened tree as `umoci unpack --rootless` produces. */
 #include <fcntl.h>

@@ -1,8 +1,8 @@
-/* test_verify_layout — verify_image over OCI layout directories on disk.
+/* test_verify — verify_image over OCI layout directories on disk.
  *
  * Without arguments: runs the suite (layouts written by the integration test and the fixtures, when
  * present). With arguments it is the tool the integration test drives:
- *   test_verify_layout verify --layout DIR [--layout DIR…] --digest sha256:… [--name POLICY]
+ *   test_verify verify --layout DIR [--layout DIR…] --digest sha256:… [--name POLICY]
  *       [--key PEM]… [--issuer URL --identity REGEXP --trusted-root FILE] [--insecure]
  * prints the receipt JSON and exits 0, or prints the error and exits with its code (2 input, 1
  * runtime). */

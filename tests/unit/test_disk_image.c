@@ -1,4 +1,4 @@
-/* test_disk — GPT (deterministic GUIDs, layout, write/read, damage detection), META ADV round
+/* test_disk_image — GPT (deterministic GUIDs, layout, write/read, damage detection), META ADV round
  * trips, disk image plans from profile data (sizes checked against Talos' testdata), VHD footer. */
 #include <fcntl.h>
 #include <stdio.h>
