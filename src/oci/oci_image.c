@@ -222,6 +222,14 @@ void oci_descriptor_free(struct oci_descriptor *d)
     memset(d, 0, sizeof *d);
 }
 
+bool oci_descriptor_is_artifact(const struct oci_descriptor *d)
+{
+    if (!d->artifact_type)
+        return false;
+    const struct oci_media_type *t = oci_media_type_find(d->artifact_type);
+    return !t || t->kind != OCI_MEDIA_CONFIG;
+}
+
 void oci_descriptor_copy(struct oci_descriptor *to, const struct oci_descriptor *from)
 {
     *to = *from;

@@ -115,6 +115,11 @@ void oci_index_free(struct oci_index *index);
 void oci_manifest_free(struct oci_manifest *manifest);
 void oci_config_free(struct oci_config *config);
 void oci_descriptor_copy(struct oci_descriptor *to, const struct oci_descriptor *from);
+/* True when the descriptor's artifactType names something other than an image: a signature,
+ * Sigstore bundle, SBOM, attestation, … An artifactType that is an image configuration media type
+ * (go-containerregistry's layout writer copies the config's media type there since 2023) is an
+ * image, as is a descriptor without one. */
+bool oci_descriptor_is_artifact(const struct oci_descriptor *d);
 
 /* Lenient look at any JSON document: its subject digest (OCI referrers). 1 has one, 0 not. */
 int oci_document_subject(const char *data, size_t len, char subject[OCI_DIGEST_SIZE]);

@@ -940,7 +940,7 @@ static bool tag_matches(const char *ref_name, const char *tag)
 
 static bool is_image_candidate(const struct oci_descriptor *d)
 {
-    if (is_signature_tag(d->ref_name) || d->attestation || d->artifact_type)
+    if (is_signature_tag(d->ref_name) || d->attestation || oci_descriptor_is_artifact(d))
         return false;
     if (d->kind && (!strcmp(d->kind, "dev.cosignproject.cosign/sigs") || !strcmp(d->kind, "dev.cosignproject.cosign/atts") ||
                     !strcmp(d->kind, "dev.cosignproject.cosign/sboms")))
@@ -993,7 +993,7 @@ static int collect_platforms(struct oci_layout *l, const struct oci_descriptor *
     next_chain[chain_len] = *index_desc;
     for (size_t i = 0; i < index.count; i++) {
         const struct oci_descriptor *d = &index.manifests[i];
-        if (d->attestation || d->artifact_type)
+        if (d->attestation || oci_descriptor_is_artifact(d))
             continue;
         if (d->has_platform && !strcmp(d->platform.os, "unknown"))
             continue;
