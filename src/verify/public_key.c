@@ -109,10 +109,20 @@ int public_key_from_der(const unsigned char *der, size_t len, const char *what, 
         return error_set(err, ERROR_INPUT, "%s: public key of %zu bytes is not a DER SubjectPublicKeyInfo", what, len);
     EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)len);
     if (!pkey || p != der + len) {
+        /* A PKCS#1 RSAPublicKey (trusted-root keyDetails PKCS1_RSA_PKCS1V5, which Sigstore's staging
+         * root still uses): SEQUENCE {modulus, exponent}, never mistaken for an SPKI, whose first
+         * element is a SEQUENCE. */
+        EVP_PKEY_free(pkey);
+        p = der;
+        pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)len);
+    }
+    if (!pkey || p != der + len) {
         EVP_PKEY_free(pkey);
         ERR_clear_error();
-        return error_set(err, ERROR_INPUT, "%s: not a DER SubjectPublicKeyInfo public key", what);
+        return error_set(err, ERROR_INPUT,
+                         "%s: not a DER SubjectPublicKeyInfo public key (nor a PKCS#1 RSA public key)", what);
     }
+    ERR_clear_error();
     return finish(pkey, what, out, err);
 }
 

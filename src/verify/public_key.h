@@ -33,7 +33,7 @@ enum public_key_hashes {
 int public_key_load_pem_file(const char *path, struct public_key **out, struct error *err);
 /* what names the input in messages ("annotation …", "trusted_root.json tlogs[0]"). */
 int public_key_from_pem(const char *pem, size_t len, const char *what, struct public_key **out, struct error *err);
-/* DER SubjectPublicKeyInfo; trailing bytes are an error. */
+/* DER SubjectPublicKeyInfo, or a DER PKCS#1 RSAPublicKey; trailing bytes are an error. */
 int public_key_from_der(const unsigned char *der, size_t len, const char *what, struct public_key **out,
                         struct error *err);
 /* Takes its own reference to pkey (e.g. a certificate's key). */

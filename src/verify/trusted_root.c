@@ -92,25 +92,38 @@ void trusted_root_format_time(int64_t t, char out[32])
         snprintf(out, 32, "@%lld", (long long)t);
 }
 
-/* "validFor": {"start": …, "end": …}; both optional. */
-static int parse_valid_for(const struct json_value *obj, const char *what, const char *where, int64_t *from,
-                           int64_t *until, struct error *err)
+/* "validFor": {"start": …, "end": …}. A missing or null end is an open window. A missing start is
+ * open too, except where require_start: sigstore-go refuses a transparency or CT log key without a
+ * start (pkg/root/trusted_root.go ParseTransparencyLogs), and so does this reader. */
+static int parse_valid_for(const struct json_value *obj, const char *what, const char *where, bool require_start,
+                           int64_t *from, int64_t *until, struct error *err)
 {
     *from = TRUSTED_ROOT_TIME_MIN;
     *until = TRUSTED_ROOT_TIME_MAX;
     const struct json_value *vf = json_object_get(obj, "validFor");
-    if (!vf)
-        return 0;
-    if (vf->type != JSON_OBJECT)
+    if (vf && vf->type == JSON_NULL)
+        vf = NULL;
+    if (vf && vf->type != JSON_OBJECT)
         return error_set(err, ERROR_INPUT, "%s:%d:%d: %s.validFor must be an object", what, vf->line, vf->column,
                          where);
-    const struct json_value *s = json_object_get(vf, "start"), *e = json_object_get(vf, "end");
+    const struct json_value *s = vf ? json_object_get(vf, "start") : NULL, *e = vf ? json_object_get(vf, "end") : NULL;
+    if (s && s->type == JSON_NULL)
+        s = NULL;
+    if (e && e->type == JSON_NULL)
+        e = NULL;
+    if (!s && require_start)
+        return error_set(err, ERROR_INPUT,
+                         "%s: %s.validFor.start is missing; a log key needs the time its validity starts (as "
+                         "sigstore-go requires); use the trusted root Sigstore's TUF repository publishes",
+                         what, where);
     if (s && (s->type != JSON_STRING || trusted_root_parse_time(s->text, 1, from) != 0))
         return error_set(err, ERROR_INPUT, "%s:%d:%d: %s.validFor.start is not an RFC 3339 time", what, s->line,
                          s->column, where);
     if (e && (e->type != JSON_STRING || trusted_root_parse_time(e->text, 0, until) != 0))
         return error_set(err, ERROR_INPUT, "%s:%d:%d: %s.validFor.end is not an RFC 3339 time", what, e->line,
                          e->column, where);
+    if (*until < *from)
+        return error_set(err, ERROR_INPUT, "%s: %s.validFor ends before it starts", what, where);
     return 0;
 }
 
@@ -119,9 +132,8 @@ static int decode_bytes(const struct json_value *v, const char *what, const char
 {
     if (!v || v->type != JSON_STRING || v->text_len == 0)
         return error_set(err, ERROR_INPUT, "%s: %s is missing or not a base64 string", what, where);
-    if (base64_decode(v->text, v->text_len, out) != 0)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid standard base64", what, v->line, v->column,
-                         where);
+    if (base64_decode_any(v->text, v->text_len, out) != 0)
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid base64", what, v->line, v->column, where);
     return 0;
 }
 
@@ -132,6 +144,9 @@ static int parse_log(const struct json_value *item, const char *what, const char
         return error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be an object", what, item->line, item->column, where);
     const char *url = json_object_get_string(item, "baseUrl");
     log->base_url = xstrdup(url ? url : "");
+    const char *host = strstr(log->base_url, "://");
+    host = host ? host + 3 : log->base_url;
+    log->host = xstrndup(host, strcspn(host, ":/?#"));
     const struct json_value *pk = json_object_get_object(item, "publicKey");
     if (!pk)
         return error_set(err, ERROR_INPUT, "%s: %s.publicKey is missing", what, where);
@@ -147,7 +162,10 @@ static int parse_log(const struct json_value *item, const char *what, const char
     buffer_free(&der);
     if (rc != 0)
         return -1;
-    if (parse_valid_for(pk, what, where, &log->valid_from, &log->valid_until, err) != 0)
+    char *pk_where = xasprintf("%s.publicKey", where);
+    rc = parse_valid_for(pk, what, pk_where, true, &log->valid_from, &log->valid_until, err);
+    free(pk_where);
+    if (rc != 0)
         return -1;
     const struct json_value *log_id = json_object_get_object(item, "logId");
     if (log_id) {
@@ -206,7 +224,7 @@ static int parse_authority(const struct json_value *item, const char *what, cons
         if (rc != 0)
             return -1;
     }
-    return parse_valid_for(item, what, where, &ca->valid_from, &ca->valid_until, err);
+    return parse_valid_for(item, what, where, false, &ca->valid_from, &ca->valid_until, err);
 }
 
 int trusted_root_parse(const char *json, size_t len, const char *what, struct trusted_root **out, struct error *err)
@@ -308,6 +326,7 @@ static void free_logs(struct trusted_root_log *logs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(logs[i].base_url);
+        free(logs[i].host);
         public_key_free(logs[i].key);
     }
     free(logs);

@@ -6,6 +6,10 @@
  * whoever writes the policy supplies the file (Sigstore's public-good root, or a private
  * Fulcio/Rekor deployment's root, e.g. one made with `cosign trusted-root create`).
  *
+ * Strict where sigstore-go is: a transparency or CT log key without validFor.start is refused.
+ * Tolerant of what the protobuf JSON mapping allows: "end": null, URL-safe or unpadded base64, and
+ * log keys as PKCS#1 RSA (keyDetails PKCS1_RSA_PKCS1V5) as well as SubjectPublicKeyInfo.
+ *
  * Accepted media types: application/vnd.dev.sigstore.trustedroot+json;version=0.1 and
  * application/vnd.dev.sigstore.trustedroot.v0.1+json (and a missing mediaType). Bytes fields are
  * standard base64; timestamps RFC 3339 in UTC. */
@@ -28,6 +32,8 @@
 /* A transparency log (Rekor) or a CT log. */
 struct trusted_root_log {
     char *base_url;
+    char *host;               /* host of base_url ("" when none): the key name a Rekor v2 log signs
+                                 its checkpoints with (sigstore-go pkg/verify/tlog.go) */
     struct public_key *key;
     unsigned char key_id[64]; /* logId.keyId as stored; Rekor's log ID is sha256(DER SPKI) */
     size_t key_id_len;
