@@ -57,7 +57,10 @@ struct verify_receipt {
     char issuer[256];           /* OIDC issuer extension (keyless) */
     char cert_fingerprint[80];  /* "sha256:<hex>" of the leaf certificate DER (keyless) */
     int64_t log_index;          /* Rekor log index, -1 if none */
-    int64_t integrated_time;    /* Rekor integrated time (Unix seconds), -1 if none */
+    int64_t integrated_time;    /* Rekor integrated time (Unix seconds) a verified SET vouches for, -1 if none
+                                   (a Rekor v2 entry has none) */
+    int64_t timestamp;          /* RFC 3161 genTime (Unix seconds) of a verified timestamp, 0 if none */
+    char timestamp_authority[128]; /* the trusted root's uri of the authority that signed it */
     /* Added by the verify module: why an "insecure" acceptance happened ("no signature found", or
      * "signature present but not valid: …" — an insecure policy accepts an image whose signature
      * does not verify, and this field is the record of it). Empty otherwise. */
@@ -71,8 +74,8 @@ int verify_image(const struct verify_policy *policy, const struct verify_source 
                  const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
 
 /* Receipt as a JSON object (for index tables and `airfactory sources --json`): method and policy
- * always; key_fingerprint, identity, issuer, cert_fingerprint, log_index, integrated_time, detail
- * only when set. Keys in that order, compact, no HTML escaping. */
+ * always; key_fingerprint, identity, issuer, cert_fingerprint, log_index, integrated_time,
+ * timestamp, timestamp_authority, detail only when set. Keys in that order, compact, no HTML escaping. */
 void verify_receipt_to_json(const struct verify_receipt *receipt, struct buffer *out);
 
 #endif

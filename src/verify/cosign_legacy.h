@@ -27,6 +27,7 @@
 #define COSIGN_LEGACY_CERTIFICATE_ANNOTATION "dev.sigstore.cosign/certificate"
 #define COSIGN_LEGACY_CHAIN_ANNOTATION "dev.sigstore.cosign/chain"
 #define COSIGN_LEGACY_BUNDLE_ANNOTATION "dev.sigstore.cosign/bundle"
+#define COSIGN_LEGACY_TIMESTAMP_ANNOTATION "dev.sigstore.cosign/rfc3161timestamp"
 #define COSIGN_LEGACY_PAYLOAD_TYPE "cosign container image signature"
 #define COSIGN_LEGACY_PAYLOAD_MAX (1024 * 1024)
 #define COSIGN_LEGACY_MAX_LAYERS 64

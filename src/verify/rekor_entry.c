@@ -1,5 +1,5 @@
-/* rekor_entry — Rekor entries checked offline: SET, Merkle inclusion, checkpoint, body (see
- * rekor_entry.h). */
+/* rekor_entry — Rekor v1 and v2 entries checked offline: SET, Merkle inclusion, signed-note
+ * checkpoint, body (see rekor_entry.h). */
 #include "verify/rekor_entry.h"
 
 #include <ctype.h>
@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "core/base64.h"
@@ -68,9 +70,8 @@ static int decode_b64_field(const struct json_value *v, const char *what, const 
 {
     if (!v || v->type != JSON_STRING || v->text_len == 0)
         return error_set(err, ERROR_INPUT, "%s: %s is missing or not a string", what, field);
-    if (base64_decode(v->text, v->text_len, out) != 0)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid standard base64", what, v->line, v->column,
-                         field);
+    if (base64_decode_any(v->text, v->text_len, out) != 0)
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid base64", what, v->line, v->column, field);
     return 0;
 }
 
@@ -219,6 +220,7 @@ int rekor_entry_from_bundle_json(const struct json_value *obj, const char *what,
     }
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     snprintf(out->version, sizeof out->version, "%s", version);
+    out->rekor_v2 = rekor_kind_is_v2(kind, version);
     if (decode_b64_field(json_object_get(obj, "canonicalizedBody"), what, "canonicalizedBody", &out->body, err) != 0)
         goto out;
     /* sigstore-go signs over the re-encoded body, so padding or line breaks in the stored text
@@ -306,8 +308,64 @@ bool rekor_merkle_verify_inclusion(uint64_t index, uint64_t size, const unsigned
     return sn == 0 && CRYPTO_memcmp(r, root, REKOR_HASH_BYTES) == 0;
 }
 
-int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key, const char *what, uint64_t *size,
-                            unsigned char root[REKOR_HASH_BYTES], struct error *err)
+bool rekor_kind_is_v2(const char *kind, const char *version)
+{
+    return strcmp(version, "0.0.2") == 0 && (strcmp(kind, "hashedrekord") == 0 || strcmp(kind, "dsse") == 0);
+}
+
+void rekor_note_key_hint(const struct public_key *key, const char *name, size_t name_len, unsigned char hint[4])
+{
+    EVP_PKEY *pkey = public_key_evp(key);
+    size_t der_len = 0;
+    const unsigned char *der = public_key_der(key, &der_len);
+    unsigned char md[SHA256_BYTES];
+    struct sha256_stream s;
+    sha256_stream_init(&s);
+    if (EVP_PKEY_is_a(pkey, "ED25519")) {
+        /* C2SP signed-note: SHA-256(name || 0x0A || 0x01 || 32-byte public key). */
+        unsigned char raw[32];
+        size_t raw_len = sizeof raw;
+        if (EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) != 1 || raw_len != sizeof raw)
+            raw_len = 0;
+        sha256_stream_update(&s, name, name_len);
+        sha256_stream_update(&s, "\n\x01", 2);
+        sha256_stream_update(&s, raw, raw_len);
+    } else if (EVP_PKEY_is_a(pkey, "RSA")) {
+        /* rekor-tiles pkg/note: signature type 0xff, identifier "PKIX-RSA-PKCS#1v1.5", then the
+         * DER SubjectPublicKeyInfo. */
+        static const char id[] = "PKIX-RSA-PKCS#1v1.5";
+        sha256_stream_update(&s, name, name_len);
+        sha256_stream_update(&s, "\n\xff", 2);
+        sha256_stream_update(&s, id, sizeof id - 1);
+        sha256_stream_update(&s, der, der_len);
+    } else {
+        /* ECDSA: Rekor's convention (v1 and v2), SHA-256 of the DER SubjectPublicKeyInfo. */
+        sha256_stream_update(&s, der, der_len);
+    }
+    sha256_stream_final(&s, md);
+    memcpy(hint, md, 4);
+    ERR_clear_error();
+}
+
+/* Rekor v1 origins are "<host> - <tree ID>" (sigstore-go pkg/verify/tlog.go hasRekorV1STH). */
+static bool origin_is_v1(const char *origin)
+{
+    const char *dash = strstr(origin, " - ");
+    if (!dash)
+        return false;
+    const char *p = dash + 3;
+    while (strstr(p, " - "))
+        p = strstr(p, " - ") + 3;
+    if (!*p)
+        return false;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    return true;
+}
+
+int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key, const char *log_name,
+                            const char *what, uint64_t *size, unsigned char root[REKOR_HASH_BYTES], struct error *err)
 {
     size_t len = strlen(checkpoint);
     if (len > REKOR_CHECKPOINT_MAX)
@@ -346,9 +404,16 @@ int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key
     memcpy(root, hash.data, REKOR_HASH_BYTES);
     buffer_free(&hash);
     *size = n;
-    /* Signature lines: "\u2014 <name> <base64(4-byte key hint || signature)>". The hint is the first
-     * four bytes of SHA-256 over the signer's DER public key; lines of other signers (witnesses)
-     * are skipped. */
+    /* A Rekor v2 (tlog-checkpoint) note is named after the log: its origin line and the signer name
+     * must be the host of the trusted root's baseUrl, as sigstore-go's note verifier requires. */
+    bool named = log_name && *log_name && !origin_is_v1(note);
+    if (named && strcmp(note, log_name) != 0) {
+        rc = error_set(err, ERROR_INPUT, "%s: checkpoint origin '%s' is not the log's name %s", what, note, log_name);
+        goto out;
+    }
+    /* Signature lines: "\u2014 <name> <base64(4-byte key hint || signature)>". The hint is the
+     * C2SP signed-note key ID (rekor_note_key_hint); lines of other signers (witnesses) are
+     * skipped. */
     bool verified = false, hinted = false;
     const char *p = split + 2;
     while (*p && !verified) {
@@ -359,18 +424,24 @@ int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key
             rc = error_set(err, ERROR_INPUT, "%s: checkpoint signature line does not start with an em dash", what);
             goto out;
         }
-        const char *name_end = memchr(p + 4, ' ', (size_t)(eol - p - 4));
-        if (!name_end || name_end == p + 4) {
+        const char *name = p + 4;
+        const char *name_end = memchr(name, ' ', (size_t)(eol - name));
+        if (!name_end || name_end == name) {
             rc = error_set(err, ERROR_INPUT, "%s: checkpoint signature line has no signer name", what);
             goto out;
         }
+        size_t name_len = (size_t)(name_end - name);
         struct buffer sig = BUFFER_INIT;
         if (base64_decode(name_end + 1, (size_t)(eol - name_end - 1), &sig) != 0 || sig.len < 5) {
             buffer_free(&sig);
             rc = error_set(err, ERROR_INPUT, "%s: checkpoint signature is not base64", what);
             goto out;
         }
-        if (memcmp(sig.data, public_key_id(key), 4) == 0) {
+        unsigned char hint[4];
+        rekor_note_key_hint(key, name, name_len, hint);
+        bool ours = memcmp(sig.data, hint, 4) == 0 &&
+                    (!named || (name_len == strlen(log_name) && memcmp(name, log_name, name_len) == 0));
+        if (ours) {
             hinted = true;
             int v = public_key_verify(key, PUBLIC_KEY_SHA256, checkpoint, note_len, sig.data + 4, sig.len - 4, err);
             if (v < 0) {
@@ -384,8 +455,9 @@ int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key
         p = eol + 1;
     }
     if (!verified)
-        rc = error_set(err, ERROR_INPUT, "%s: checkpoint is %s by the log key %s", what,
-                       hinted ? "not validly signed" : "not signed", public_key_fingerprint(key));
+        rc = error_set(err, ERROR_INPUT, "%s: checkpoint is %s by the log key %s%s%s", what,
+                       hinted ? "not validly signed" : "not signed", public_key_fingerprint(key),
+                       named ? " named " : "", named ? log_name : "");
 out:
     free(note);
     return rc;
@@ -414,6 +486,16 @@ int rekor_entry_verify(const struct rekor_entry *e, const struct trusted_root *r
         return error_set(err, ERROR_INPUT,
                          "%s: Rekor entry %lld has neither a signed entry timestamp nor an inclusion proof", what,
                          (long long)e->log_index);
+    if (e->rekor_v2 && !e->has_inclusion_proof)
+        return error_set(err, ERROR_INPUT,
+                         "%s: Rekor v2 entry %lld (%s %s) has no inclusion proof; a Rekor v2 log proves an entry "
+                         "only by its inclusion proof and signed checkpoint",
+                         what, (long long)e->log_index, e->kind, e->version);
+    if (e->rekor_v2 && e->proof_log_index != e->log_index)
+        return error_set(err, ERROR_INPUT,
+                         "%s: Rekor v2 entry logIndex %lld differs from its inclusionProof.logIndex %lld; a Rekor v2 "
+                         "log has one tree",
+                         what, (long long)e->log_index, (long long)e->proof_log_index);
     if (e->signed_entry_timestamp.len > 0) {
         struct buffer payload = BUFFER_INIT;
         rekor_entry_set_payload(e, &payload);
@@ -442,7 +524,7 @@ int rekor_entry_verify(const struct rekor_entry *e, const struct trusted_root *r
                              (long long)e->proof_tree_size);
         uint64_t size = 0;
         unsigned char cp_root[REKOR_HASH_BYTES];
-        if (rekor_checkpoint_verify(e->checkpoint, log->key, what, &size, cp_root, err) != 0)
+        if (rekor_checkpoint_verify(e->checkpoint, log->key, log->host, what, &size, cp_root, err) != 0)
             return -1;
         if (size != (uint64_t)e->proof_tree_size || memcmp(cp_root, e->proof_root_hash, REKOR_HASH_BYTES) != 0)
             return error_set(err, ERROR_INPUT,
@@ -472,6 +554,62 @@ static int read_hash(const struct json_value *h, const char *what, const char *f
         hex_decode(value, out->hash, sizeof out->hash, &out->hash_len) != 0)
         return error_set(err, ERROR_INPUT, "%s: Rekor body %s.algorithm/value are missing or malformed", what, field);
     snprintf(out->hash_algorithm, sizeof out->hash_algorithm, "%s", alg);
+    snprintf(out->hash_field, sizeof out->hash_field, "%s.value", field);
+    return 0;
+}
+
+/* Rekor v2 (protobuf JSON) HashOutput {algorithm: "SHA2_256", digest: base64}. */
+static int read_hash_v2(const struct json_value *h, const char *what, const char *field, struct rekor_body *out,
+                        struct error *err)
+{
+    static const char *const names[][2] = {{"SHA2_256", "sha256"}, {"SHA2_384", "sha384"}, {"SHA2_512", "sha512"}};
+    const char *alg = h && h->type == JSON_OBJECT ? json_object_get_string(h, "algorithm") : NULL;
+    const char *normal = NULL;
+    for (size_t i = 0; alg && i < sizeof names / sizeof *names; i++)
+        if (strcmp(alg, names[i][0]) == 0)
+            normal = names[i][1];
+    if (!normal)
+        return error_set(err, ERROR_INPUT, "%s: Rekor body %s.algorithm is %s, not SHA2_256, SHA2_384 or SHA2_512", what,
+                         field, alg ? alg : "missing");
+    snprintf(out->hash_algorithm, sizeof out->hash_algorithm, "%s", normal);
+    snprintf(out->hash_field, sizeof out->hash_field, "%s.digest", field);
+    struct buffer d = BUFFER_INIT;
+    if (decode_b64_field(json_object_get(h, "digest"), what, out->hash_field, &d, err) != 0) {
+        buffer_free(&d);
+        return -1;
+    }
+    if (d.len == 0 || d.len > sizeof out->hash) {
+        buffer_free(&d);
+        return error_set(err, ERROR_INPUT, "%s: Rekor body %s is not a hash", what, out->hash_field);
+    }
+    memcpy(out->hash, d.data, d.len);
+    out->hash_len = d.len;
+    buffer_free(&d);
+    return 0;
+}
+
+/* Rekor v2 Signature {content, verifier {publicKey {rawBytes} | x509Certificate {rawBytes},
+ * keyDetails}} (rekor-tiles api/proto/rekor/v2/verifier.proto). */
+static int read_signature_v2(const struct json_value *sig, const char *what, const char *field, struct rekor_body *out,
+                             struct error *err)
+{
+    char sub[96];
+    if (!sig || sig->type != JSON_OBJECT)
+        return error_set(err, ERROR_INPUT, "%s: Rekor body %s is missing", what, field);
+    snprintf(sub, sizeof sub, "%s.content", field);
+    if (decode_b64_field(json_object_get(sig, "content"), what, sub, &out->signature, err) != 0)
+        return -1;
+    const struct json_value *v = json_object_get_object(sig, "verifier");
+    const struct json_value *cert = v ? json_object_get_object(v, "x509Certificate") : NULL;
+    const struct json_value *key = v ? json_object_get_object(v, "publicKey") : NULL;
+    if (!v || (cert != NULL) == (key != NULL))
+        return error_set(err, ERROR_INPUT, "%s: Rekor body %s.verifier must hold one x509Certificate or publicKey",
+                         what, field);
+    snprintf(sub, sizeof sub, "%s.verifier.%s.rawBytes", field, cert ? "x509Certificate" : "publicKey");
+    if (decode_b64_field(json_object_get(cert ? cert : key, "rawBytes"), what, sub, &out->verifier, err) != 0)
+        return -1;
+    out->verifier_der = true;
+    out->verifier_is_certificate = cert != NULL;
     return 0;
 }
 
@@ -491,6 +629,7 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
     }
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     snprintf(out->api_version, sizeof out->api_version, "%s", version);
+    out->v2 = rekor_kind_is_v2(kind, version);
     if (strcmp(kind, "hashedrekord") == 0 && strcmp(version, "0.0.1") == 0) {
         const struct json_value *sig = json_object_get_object(spec, "signature");
         const struct json_value *pk = sig ? json_object_get_object(sig, "publicKey") : NULL;
@@ -504,6 +643,15 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
                              err) != 0 ||
             read_hash(json_object_get_object(data, "hash"), what, "spec.data.hash", out, err) != 0)
             goto out;
+    } else if (strcmp(kind, "hashedrekord") == 0 && strcmp(version, "0.0.2") == 0) {
+        const struct json_value *v2 = json_object_get_object(spec, "hashedRekordV002");
+        if (!v2) {
+            error_set(err, ERROR_INPUT, "%s: hashedrekord 0.0.2 body needs spec.hashedRekordV002", what);
+            goto out;
+        }
+        if (read_hash_v2(json_object_get(v2, "data"), what, "spec.hashedRekordV002.data", out, err) != 0 ||
+            read_signature_v2(json_object_get(v2, "signature"), what, "spec.hashedRekordV002.signature", out, err) != 0)
+            goto out;
     } else if (strcmp(kind, "dsse") == 0 && strcmp(version, "0.0.1") == 0) {
         const struct json_value *sigs = json_object_get_array(spec, "signatures");
         if (!sigs || sigs->count != 1 || sigs->items[0]->type != JSON_OBJECT) {
@@ -516,6 +664,18 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
             decode_b64_field(json_object_get(s, "verifier"), what, "spec.signatures[0].verifier", &out->verifier,
                              err) != 0 ||
             read_hash(json_object_get_object(spec, "payloadHash"), what, "spec.payloadHash", out, err) != 0)
+            goto out;
+    } else if (strcmp(kind, "dsse") == 0 && strcmp(version, "0.0.2") == 0) {
+        /* rekor-tiles' DSSELogEntryV002 (deprecated there, but logged by early Rekor v2 clients). */
+        const struct json_value *v2 = json_object_get_object(spec, "dsseV002");
+        const struct json_value *sigs = v2 ? json_object_get_array(v2, "signatures") : NULL;
+        if (!sigs || sigs->count != 1) {
+            error_set(err, ERROR_INPUT, "%s: dsse 0.0.2 body must log exactly one signature in spec.dsseV002.signatures",
+                      what);
+            goto out;
+        }
+        if (read_hash_v2(json_object_get(v2, "payloadHash"), what, "spec.dsseV002.payloadHash", out, err) != 0 ||
+            read_signature_v2(sigs->items[0], what, "spec.dsseV002.signatures[0]", out, err) != 0)
             goto out;
     } else if (strcmp(kind, "intoto") == 0 && strcmp(version, "0.0.2") == 0) {
         const struct json_value *content = json_object_get_object(spec, "content");
@@ -540,8 +700,8 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
             goto out;
     } else {
         error_set(err, ERROR_INPUT,
-                  "%s: Rekor entry kind %s %s is not supported offline (supported: hashedrekord 0.0.1, dsse 0.0.1, "
-                  "intoto 0.0.2)",
+                  "%s: Rekor entry kind %s %s is not supported offline (supported: hashedrekord 0.0.1 and 0.0.2, dsse "
+                  "0.0.1 and 0.0.2, intoto 0.0.2)",
                   what, kind, version);
         goto out;
     }
@@ -553,47 +713,83 @@ out:
     return rc;
 }
 
+/* The logged certificate (v1: PEM, v2: DER), or NULL when the verifier is not one certificate. */
+static X509 *logged_certificate(const struct rekor_body *b)
+{
+    struct error ignored = {0};
+    if (b->verifier_der) {
+        X509 *x = NULL;
+        if (!b->verifier_is_certificate ||
+            x509_chain_parse_der((const unsigned char *)b->verifier.data, b->verifier.len, "logged", &x, &ignored) != 0)
+            return NULL;
+        return x;
+    }
+    STACK_OF(X509) *certs = NULL;
+    if (x509_chain_parse_pem(b->verifier.data, b->verifier.len, "logged", &certs, &ignored) != 0)
+        return NULL;
+    X509 *x = sk_X509_num(certs) == 1 ? X509_dup(sk_X509_value(certs, 0)) : NULL;
+    sk_X509_pop_free(certs, X509_free);
+    return x;
+}
+
+/* The logged public key: a key, or the key of a logged certificate. */
+static struct public_key *logged_key(const struct rekor_body *b)
+{
+    struct error ignored = {0};
+    struct public_key *key = NULL;
+    if (b->verifier_der && !b->verifier_is_certificate) {
+        public_key_from_der((const unsigned char *)b->verifier.data, b->verifier.len, "logged", &key, &ignored);
+        return key;
+    }
+    if (!b->verifier_der && public_key_from_pem(b->verifier.data, b->verifier.len, "logged", &key, &ignored) == 0)
+        return key;
+    X509 *x = logged_certificate(b);
+    if (x)
+        public_key_from_evp(X509_get0_pubkey(x), "logged", &key, &ignored);
+    X509_free(x);
+    return key;
+}
+
 int rekor_body_check(const struct rekor_body *b, const void *signature, size_t signature_len, X509 *cert,
-                     const struct public_key *key, const unsigned char sha256[REKOR_HASH_BYTES], const char *what,
+                     const struct public_key *key, const void *content, size_t content_len, const char *what,
                      struct error *err)
 {
     if (b->signature.len != signature_len || memcmp(b->signature.data, signature, signature_len) != 0)
-        return error_set(err, ERROR_INPUT, "%s: the Rekor entry logged a different signature than the one being "
-                                           "verified", what);
-    if (strcmp(b->hash_algorithm, "sha256") != 0 || b->hash_len != REKOR_HASH_BYTES ||
-        memcmp(b->hash, sha256, REKOR_HASH_BYTES) != 0) {
-        char got[2 * sizeof b->hash + 1], want[2 * REKOR_HASH_BYTES + 1];
+        return error_set(err, ERROR_INPUT,
+                         "%s: the Rekor entry (%s %s) logged a different signature than the one being verified", what,
+                         b->kind, b->api_version);
+    const char *md_name = strcmp(b->hash_algorithm, "sha256") == 0   ? "SHA256"
+                          : strcmp(b->hash_algorithm, "sha384") == 0 ? "SHA384"
+                          : strcmp(b->hash_algorithm, "sha512") == 0 ? "SHA512"
+                                                                     : NULL;
+    if (!md_name)
+        return error_set(err, ERROR_INPUT, "%s: the Rekor entry logs a %s hash in %s; only SHA-256/384/512 are read",
+                         what, b->hash_algorithm, b->hash_field);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD *evp = EVP_MD_fetch(NULL, md_name, NULL);
+    int ok = evp && EVP_Digest(content, content_len, md, &md_len, evp, NULL) == 1;
+    EVP_MD_free(evp);
+    if (!ok)
+        return error_set(err, ERROR_RUNTIME, "%s: computing %s failed", what, md_name);
+    if (b->hash_len != md_len || CRYPTO_memcmp(b->hash, md, md_len) != 0) {
+        char got[2 * sizeof b->hash + 1], want[2 * EVP_MAX_MD_SIZE + 1];
         hex_encode(b->hash, b->hash_len, got);
-        hex_encode(sha256, REKOR_HASH_BYTES, want);
-        return error_set(err, ERROR_INPUT, "%s: the Rekor entry logged %s:%s, but the signed payload is sha256:%s", what,
-                         b->hash_algorithm, got, want);
+        hex_encode(md, md_len, want);
+        return error_set(err, ERROR_INPUT, "%s: the Rekor entry's %s is %s:%s, but what was signed hashes to %s:%s", what,
+                         b->hash_field, b->hash_algorithm, got, b->hash_algorithm, want);
     }
-    /* The verifier is PEM: a certificate (keyless) or a public key. */
     if (cert) {
-        STACK_OF(X509) *logged = NULL;
-        struct error ignored = {0};
-        if (x509_chain_parse_pem(b->verifier.data, b->verifier.len, what, &logged, &ignored) != 0)
-            return error_set(err, ERROR_INPUT, "%s: the Rekor entry did not log a certificate", what);
-        bool same = sk_X509_num(logged) == 1 && x509_chain_equal(sk_X509_value(logged, 0), cert);
-        sk_X509_pop_free(logged, X509_free);
+        X509 *logged = logged_certificate(b);
+        bool same = logged && x509_chain_equal(logged, cert);
+        X509_free(logged);
         if (!same)
             return error_set(err, ERROR_INPUT, "%s: the Rekor entry logged a different certificate than the signer's",
                              what);
         return 0;
     }
     if (key) {
-        struct public_key *logged = NULL;
-        struct error ignored = {0};
-        if (public_key_from_pem(b->verifier.data, b->verifier.len, what, &logged, &ignored) != 0) {
-            /* A key-based signature can also be logged with a certificate that carries the key. */
-            STACK_OF(X509) *certs = NULL;
-            if (x509_chain_parse_pem(b->verifier.data, b->verifier.len, what, &certs, &ignored) == 0) {
-                EVP_PKEY *pk = X509_get0_pubkey(sk_X509_value(certs, 0));
-                if (pk)
-                    public_key_from_evp(pk, what, &logged, &ignored);
-                sk_X509_pop_free(certs, X509_free);
-            }
-        }
+        struct public_key *logged = logged_key(b);
         bool same = logged && public_key_equal(logged, key);
         public_key_free(logged);
         if (!same)

@@ -1,19 +1,27 @@
-/* rekor_entry — offline checks of a Rekor (v1) transparency-log entry, in both forms cosign stores:
- * the legacy `dev.sigstore.cosign/bundle` annotation ({SignedEntryTimestamp, Payload{body,
- * integratedTime, logIndex, logID}}) and a Sigstore bundle's verificationMaterial.tlogEntries[].
+/* rekor_entry — offline checks of a transparency-log entry, Rekor v1 and Rekor v2 (rekor-tiles), in
+ * both forms cosign stores: the legacy `dev.sigstore.cosign/bundle` annotation
+ * ({SignedEntryTimestamp, Payload{body, integratedTime, logIndex, logID}}) and a Sigstore bundle's
+ * verificationMaterial.tlogEntries[].
  *
  * What makes an entry trustworthy offline:
- *   - the Signed Entry Timestamp (SET, "inclusion promise"): the log's ECDSA signature over the
- *     RFC 8785 canonical JSON {"body":<base64 body>,"integratedTime":N,"logID":"<hex>","logIndex":N};
- *     only a verified SET makes integratedTime a trusted signing time;
+ *   - the Signed Entry Timestamp (SET, "inclusion promise", Rekor v1 only): the log's ECDSA
+ *     signature over the RFC 8785 canonical JSON {"body":<base64 body>,"integratedTime":N,
+ *     "logID":"<hex>","logIndex":N}; only a verified SET makes integratedTime a trusted signing
+ *     time;
  *   - the inclusion proof: RFC 6962/9162 Merkle audit path from leaf hash SHA-256(0x00 || body) to
- *     rootHash, and the checkpoint (a signed note "origin\nsize\nbase64(root)\n\n— name
- *     base64(keyhint4 || sig)\n") signed by the same log key over that root and size.
- * The log is found in the trusted root by log ID (SHA-256 of its DER public key) and its validFor
- * must cover integratedTime.
+ *     rootHash, and the checkpoint, a C2SP signed note ("origin\nsize\nbase64(root)\n\n— name
+ *     base64(keyhint4 || sig)\n", c2sp.org/signed-note, c2sp.org/tlog-checkpoint) signed by the same
+ *     log key over that root and size. The key hint is the signed-note key ID (rekor_note_key_hint).
+ *     A Rekor v2 entry has no SET and no trusted time: it is proven by its inclusion proof alone
+ *     (required), its checkpoint must be named after the log (the host of the trusted root's
+ *     baseUrl), and the signing time must come from an RFC 3161 timestamp (rfc3161.h).
+ * The log is found in the trusted root by log ID (SHA-256 of its DER public key, or the keyId the
+ * trusted root stores: for an Ed25519 Rekor v2 log that is the full signed-note key ID) and its
+ * validFor must cover integratedTime.
  *
  * The entry body says what was logged; rekor_body reads it (hashedrekord 0.0.1, dsse 0.0.1,
- * intoto 0.0.2) so callers can require that it binds THEIR signature, key/certificate and payload. */
+ * intoto 0.0.2 from Rekor v1; hashedrekord 0.0.2 and dsse 0.0.2 from Rekor v2) so callers can
+ * require that it binds THEIR signature, key/certificate and signed content. */
 #ifndef AIRFACTORY_REKOR_ENTRY_H
 #define AIRFACTORY_REKOR_ENTRY_H
 
@@ -47,6 +55,7 @@ struct rekor_entry {
     size_t proof_hash_count;
     char *checkpoint;
     char kind[32], version[16]; /* kindVersion of a bundle entry; empty for the legacy form */
+    bool rekor_v2;              /* kindVersion names a Rekor v2 body (hashedrekord/dsse 0.0.2) */
 };
 
 /* The legacy annotation JSON. */
@@ -65,8 +74,8 @@ struct rekor_entry_result {
 };
 
 /* Check the entry against root: log known and valid at integratedTime, SET (if present) and
- * inclusion proof (if present) verify, at least one of them present. ERROR_INPUT says which check
- * failed. */
+ * inclusion proof (if present) verify, at least one of them present; a Rekor v2 entry needs its
+ * inclusion proof, at the entry's own logIndex. ERROR_INPUT says which check failed. */
 int rekor_entry_verify(const struct rekor_entry *e, const struct trusted_root *root, const char *what,
                        struct rekor_entry_result *result, struct error *err);
 
@@ -81,28 +90,42 @@ void rekor_merkle_node_hash(const unsigned char left[REKOR_HASH_BYTES], const un
 bool rekor_merkle_verify_inclusion(uint64_t index, uint64_t size, const unsigned char leaf[REKOR_HASH_BYTES],
                                    const unsigned char (*proof)[REKOR_HASH_BYTES], size_t proof_count,
                                    const unsigned char root[REKOR_HASH_BYTES]);
-/* Verify a signed-note checkpoint with key; on success the note's tree size and root hash. */
-int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key, const char *what, uint64_t *size,
-                            unsigned char root[REKOR_HASH_BYTES], struct error *err);
+/* Verify a signed-note checkpoint with key; on success the note's tree size and root hash.
+ * log_name (the log's host; NULL or "" for none): a checkpoint whose origin is not Rekor v1's
+ * "<host> - <tree ID>" must have exactly this origin and be signed under this name. */
+int rekor_checkpoint_verify(const char *checkpoint, const struct public_key *key, const char *log_name,
+                            const char *what, uint64_t *size, unsigned char root[REKOR_HASH_BYTES], struct error *err);
+/* The 4-byte signed-note key hint of key signing under name: Ed25519, C2SP signed-note
+ * SHA-256(name || 0x0A || 0x01 || key)[:4]; RSA, rekor-tiles' SHA-256(name || 0x0A || 0xFF ||
+ * "PKIX-RSA-PKCS#1v1.5" || DER SPKI)[:4]; ECDSA, Rekor's SHA-256(DER SPKI)[:4]. */
+void rekor_note_key_hint(const struct public_key *key, const char *name, size_t name_len, unsigned char hint[4]);
+/* Whether a kind/version is a Rekor v2 body. */
+bool rekor_kind_is_v2(const char *kind, const char *version);
 
 /* What a log entry body says was logged. */
 struct rekor_body {
     char kind[32], api_version[16];
+    bool v2;                 /* a Rekor v2 body */
     struct buffer signature; /* raw signature bytes */
-    struct buffer verifier;  /* PEM certificate or public key, as logged */
-    char hash_algorithm[16]; /* hashedrekord: data.hash; dsse/intoto: payloadHash */
+    struct buffer verifier;  /* v1: PEM certificate or public key; v2: DER certificate or SPKI */
+    bool verifier_der;       /* v2 */
+    bool verifier_is_certificate; /* v2: x509Certificate (else publicKey) */
+    char hash_algorithm[16]; /* "sha256", "sha384", "sha512" (v2's SHA2_256… written the v1 way) */
     unsigned char hash[64];
     size_t hash_len;
+    char hash_field[64];     /* where the hash is, for messages ("spec.hashedRekordV002.data.digest") */
 };
 
 int rekor_body_parse(const void *body, size_t len, const char *what, struct rekor_body *out, struct error *err);
 void rekor_body_free(struct rekor_body *b);
 
 /* Require that the body logged exactly this signature, by this certificate (cert != NULL) or key,
- * over content whose SHA-256 is sha256 (the payload for hashedrekord, the DSSE payload for dsse and
- * intoto). */
+ * over content (hashed with the body's algorithm). Which content a kind logs is the caller's
+ * business: the payload for hashedrekord 0.0.1 and cosign's legacy signatures, the DSSE payload for
+ * dsse and intoto, the DSSE pre-authentication encoding for a DSSE envelope logged as hashedrekord
+ * 0.0.2 (Rekor v2 logs envelopes that way: sigstore-go pkg/sign/transparency.go). */
 int rekor_body_check(const struct rekor_body *b, const void *signature, size_t signature_len, X509 *cert,
-                     const struct public_key *key, const unsigned char sha256[REKOR_HASH_BYTES], const char *what,
+                     const struct public_key *key, const void *content, size_t content_len, const char *what,
                      struct error *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "verify/rekor_entry.h"
+#include "verify/rfc3161.h"
 #include "verify/x509_chain.h"
 
 #define SIGSTORE_BUNDLE_MANIFEST_MAX (256 * 1024)
@@ -64,18 +65,25 @@ out:
     return rc;
 }
 
-static bool media_type_known(const char *mt)
+/* Bundle minor version (1, 2, 3) of a media type, 0 when not one this verifier reads
+ * (protobuf-specs sigstore_bundle.proto Bundle.media_type). */
+static int media_type_version(const char *mt)
 {
-    static const char *const known[] = {
-        "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "application/vnd.dev.sigstore.bundle+json;version=0.2",
-        "application/vnd.dev.sigstore.bundle+json;version=0.3",
-        SIGSTORE_BUNDLE_MEDIA_TYPE_V03,
+    static const struct {
+        const char *name;
+        int version;
+    } known[] = {
+        {"application/vnd.dev.sigstore.bundle+json;version=0.1", 1},
+        {"application/vnd.dev.sigstore.bundle+json;version=0.2", 2},
+        {"application/vnd.dev.sigstore.bundle+json;version=0.3", 3},
+        {"application/vnd.dev.sigstore.bundle.v0.1+json", 1},
+        {"application/vnd.dev.sigstore.bundle.v0.2+json", 2},
+        {SIGSTORE_BUNDLE_MEDIA_TYPE_V03, 3},
     };
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (strcmp(mt, known[i]) == 0)
-            return true;
-    return false;
+        if (strcmp(mt, known[i].name) == 0)
+            return known[i].version;
+    return 0;
 }
 
 static int decode_field(const struct json_value *obj, const char *key, const char *what, const char *field,
@@ -84,9 +92,8 @@ static int decode_field(const struct json_value *obj, const char *key, const cha
     const struct json_value *v = obj ? json_object_get(obj, key) : NULL;
     if (!v || v->type != JSON_STRING || v->text_len == 0)
         return error_set(err, ERROR_INPUT, "%s: %s is missing", what, field);
-    if (base64_decode(v->text, v->text_len, out) != 0)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid standard base64", what, v->line, v->column,
-                         field);
+    if (base64_decode_any(v->text, v->text_len, out) != 0)
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s is not valid base64", what, v->line, v->column, field);
     return 0;
 }
 
@@ -143,19 +150,20 @@ static int read_certificates(const struct json_value *vm, const char *what, X509
     return 0;
 }
 
-/* Find a tlog entry that verifies and logs this signature; fills entry. */
-static int verify_tlog(const struct verify_trust *trust, const struct json_value *vm, const struct buffer *signature,
-                       X509 *leaf, const struct buffer *payload, const char *what, struct rekor_entry *entry,
+/* Find a tlog entry that verifies and logs this signature; fills entry and whether its SET made
+ * integratedTime trustworthy. version: the bundle's minor version (v0.1 needs an inclusion
+ * promise, v0.2 and later an inclusion proof, as sigstore-go's bundle validation). */
+static int verify_tlog(const struct verify_trust *trust, const struct json_value *vm, int version,
+                       const struct buffer *signature, X509 *leaf, const struct buffer *payload,
+                       const struct buffer *pae, const char *what, struct rekor_entry *entry, bool *set_verified,
                        struct error *err)
 {
     const struct json_value *entries = json_object_get_array(vm, "tlogEntries");
     if (!entries || entries->count == 0)
         return error_set(err, ERROR_INPUT,
-                         "%s: keyless bundle has no transparency log entry; offline verification needs Rekor's signed "
-                         "entry timestamp as proof of the signing time",
+                         "%s: keyless bundle has no transparency log entry; offline verification needs the log "
+                         "entry that vouches for the signature",
                          what);
-    unsigned char payload_sha[SHA256_BYTES];
-    sha256_bytes(payload->data, payload->len, payload_sha);
     struct buffer failures = BUFFER_INIT;
     for (size_t i = 0; i < entries->count && i < SIGSTORE_BUNDLE_MAX_TLOG_ENTRIES; i++) {
         char *sub = xasprintf("%s tlogEntries[%zu]", what, i);
@@ -164,15 +172,19 @@ static int verify_tlog(const struct verify_trust *trust, const struct json_value
         memset(&body, 0, sizeof body);
         struct rekor_entry_result result;
         int ok = rekor_entry_from_bundle_json(entries->items[i], sub, entry, &e) == 0;
-        if (ok && rekor_entry_verify(entry, trust->root, sub, &result, &e) != 0)
-            ok = 0;
-        if (ok && !result.set_verified) {
-            error_set(&e, ERROR_INPUT,
-                      "%s: entry has an inclusion proof but no signed entry timestamp; its signing time would need an "
-                      "RFC 3161 timestamp, which this verifier does not check",
+        if (ok && version == 1 && entry->signed_entry_timestamp.len == 0) {
+            error_set(&e, ERROR_INPUT, "%s: a v0.1 bundle's log entry needs an inclusionPromise (signed entry timestamp)",
                       sub);
             ok = 0;
         }
+        if (ok && version >= 2 && !entry->has_inclusion_proof) {
+            error_set(&e, ERROR_INPUT,
+                      "%s: a v0.%d bundle's log entry needs an inclusionProof (sigstore-go refuses it without one)", sub,
+                      version);
+            ok = 0;
+        }
+        if (ok && rekor_entry_verify(entry, trust->root, sub, &result, &e) != 0)
+            ok = 0;
         if (ok && rekor_body_parse(entry->body.data, entry->body.len, sub, &body, &e) != 0)
             ok = 0;
         if (ok && (strcmp(body.kind, entry->kind) != 0 || strcmp(body.api_version, entry->version) != 0)) {
@@ -180,11 +192,20 @@ static int verify_tlog(const struct verify_trust *trust, const struct json_value
                       entry->version, body.kind, body.api_version);
             ok = 0;
         }
-        if (ok && rekor_body_check(&body, signature->data, signature->len, leaf, NULL, payload_sha, sub, &e) != 0)
+        /* What each kind logs about a DSSE envelope: dsse and intoto the payload's hash, Rekor v2's
+         * hashedrekord the hash of the pre-authentication encoding that was signed. */
+        const struct buffer *content = strcmp(body.kind, "hashedrekord") == 0 ? pae : payload;
+        if (ok && strcmp(body.kind, "hashedrekord") == 0 && !body.v2) {
+            error_set(&e, ERROR_INPUT, "%s: a hashedrekord %s entry cannot log a DSSE envelope", sub, body.api_version);
+            ok = 0;
+        }
+        if (ok && rekor_body_check(&body, signature->data, signature->len, leaf, NULL, content->data, content->len, sub,
+                                   &e) != 0)
             ok = 0;
         rekor_body_free(&body);
         free(sub);
         if (ok) {
+            *set_verified = result.set_verified;
             buffer_free(&failures);
             return 0;
         }
@@ -199,6 +220,45 @@ static int verify_tlog(const struct verify_trust *trust, const struct json_value
     error_set(err, ERROR_INPUT, "%s", buffer_cstr(&failures));
     buffer_free(&failures);
     return -1;
+}
+
+/* Every RFC 3161 timestamp of the bundle, each of which must verify over the signature: a bad
+ * timestamp is an error, never skipped. Fills times[] (at most SIGSTORE_BUNDLE_MAX_TIMESTAMPS). */
+static int verify_timestamps(const struct verify_trust *trust, const struct json_value *vm,
+                             const struct buffer *signature, const char *what, struct rfc3161_time *times,
+                             size_t *count, struct error *err)
+{
+    *count = 0;
+    const struct json_value *tvd = json_object_get(vm, "timestampVerificationData");
+    if (!tvd || tvd->type == JSON_NULL)
+        return 0;
+    const struct json_value *list = tvd->type == JSON_OBJECT ? json_object_get(tvd, "rfc3161Timestamps") : NULL;
+    if (tvd->type != JSON_OBJECT || (list && list->type != JSON_ARRAY && list->type != JSON_NULL))
+        return error_set(err, ERROR_INPUT, "%s: timestampVerificationData.rfc3161Timestamps must be an array", what);
+    size_t n = list && list->type == JSON_ARRAY ? list->count : 0;
+    if (n > SIGSTORE_BUNDLE_MAX_TIMESTAMPS)
+        return error_set(err, ERROR_INPUT, "%s: %zu RFC 3161 timestamps, more than the %d this verifier reads", what, n,
+                         SIGSTORE_BUNDLE_MAX_TIMESTAMPS);
+    if (n > 0 && !trust->root)
+        return error_set(err, ERROR_INPUT,
+                         "%s: bundle carries RFC 3161 timestamps but policy %s has no trusted root to verify them; "
+                         "add keyless.trusted_root to it",
+                         what, trust->policy->name ? trust->policy->name : "(unnamed)");
+    for (size_t i = 0; i < n; i++) {
+        char *sub = xasprintf("%s timestampVerificationData.rfc3161Timestamps[%zu].signedTimestamp", what, i);
+        struct buffer der = BUFFER_INIT;
+        const struct json_value *item = list->items[i];
+        int rc = item->type == JSON_OBJECT ? decode_field(item, "signedTimestamp", what, sub, &der, err)
+                                           : error_set(err, ERROR_INPUT, "%s is not an object", sub);
+        if (rc == 0)
+            rc = rfc3161_verify(der.data, der.len, signature->data, signature->len, trust->root, sub, &times[i], err);
+        buffer_free(&der);
+        free(sub);
+        if (rc != 0)
+            return -1;
+        *count = i + 1;
+    }
+    return 0;
 }
 
 int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, size_t len, const char *what,
@@ -217,7 +277,8 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
     memset(&entry, 0, sizeof entry);
     memset(&signer, 0, sizeof signer);
     const char *media_type = doc->type == JSON_OBJECT ? json_object_get_string(doc, "mediaType") : NULL;
-    if (!media_type || !media_type_known(media_type)) {
+    int version = media_type ? media_type_version(media_type) : 0;
+    if (!version) {
         error_set(err, ERROR_INPUT, "%s: mediaType %s is not a Sigstore bundle version this verifier reads (v0.1-v0.3)",
                   what, media_type ? media_type : "(none)");
         goto out;
@@ -226,6 +287,13 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
     const struct json_value *env = json_object_get_object(doc, "dsseEnvelope");
     if (!vm) {
         error_set(err, ERROR_INPUT, "%s: bundle has no verificationMaterial", what);
+        goto out;
+    }
+    if (version >= 3 && json_object_get(vm, "x509CertificateChain")) {
+        error_set(err, ERROR_INPUT,
+                  "%s: a v0.3 bundle carries its signer as verificationMaterial.certificate, never an "
+                  "x509CertificateChain (protobuf-specs; sigstore-go refuses it)",
+                  what);
         goto out;
     }
     if (!env) {
@@ -285,6 +353,18 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
             goto out;
         }
         snprintf(attempt.key_fingerprint, sizeof attempt.key_fingerprint, "%s", public_key_fingerprint(matched));
+        /* A key policy with a trusted root checks the bundle's timestamps too; without one there
+         * is nothing to check them against (cosign verify --key ignores them likewise). */
+        if (trust->root) {
+            struct rfc3161_time stamps[SIGSTORE_BUNDLE_MAX_TIMESTAMPS];
+            size_t stamp_count = 0;
+            if (verify_timestamps(trust, vm, &signature, what, stamps, &stamp_count, err) != 0)
+                goto out;
+            if (stamp_count > 0) {
+                attempt.timestamp = stamps[0].time;
+                snprintf(attempt.timestamp_authority, sizeof attempt.timestamp_authority, "%s", stamps[0].tsa->uri);
+            }
+        }
     } else {
         if (!trust->keyless) {
             error_set(err, ERROR_INPUT,
@@ -303,15 +383,50 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
                       what, statement_digest);
             goto out;
         }
-        if (verify_tlog(trust, vm, &signature, leaf, &payload, what, &entry, err) != 0)
+        bool set_verified = false;
+        if (verify_tlog(trust, vm, version, &signature, leaf, &payload, &pae, what, &entry, &set_verified, err) != 0)
             goto out;
-        if (verify_trust_check_signer(trust, leaf, rest, entry.integrated_time, what, &signer, err) != 0)
+        struct rfc3161_time stamps[SIGSTORE_BUNDLE_MAX_TIMESTAMPS];
+        size_t stamp_count = 0;
+        if (verify_timestamps(trust, vm, &signature, what, stamps, &stamp_count, err) != 0)
             goto out;
+        /* The signing times: the integrated time a verified SET vouches for and every verified
+         * timestamp. The certificate must be valid at each (sigstore-go VerifyObserverTimestamps);
+         * a Rekor v2 entry vouches for none, so it needs a timestamp. Certificates the bundle
+         * carries besides the leaf are never trusted for the chain (protobuf-specs
+         * VerificationMaterial: superfluous intermediates and roots are ignored). */
+        int64_t times[1 + SIGSTORE_BUNDLE_MAX_TIMESTAMPS];
+        size_t time_count = 0;
+        if (set_verified)
+            times[time_count++] = entry.integrated_time;
+        for (size_t i = 0; i < stamp_count; i++)
+            times[time_count++] = stamps[i].time;
+        if (time_count == 0) {
+            error_set(err, ERROR_INPUT,
+                      "%s: no trusted signing time: the log entry (%s %s) carries no signed entry timestamp and the "
+                      "bundle has no RFC 3161 timestamp; a Rekor v2 signature needs a timestamp from a timestamp "
+                      "authority of the trusted root",
+                      what, entry.kind, entry.version);
+            goto out;
+        }
+        if (verify_trust_check_signer(trust, leaf, NULL, times[0], what, &signer, err) != 0)
+            goto out;
+        for (size_t i = 1; i < time_count; i++) {
+            char *at = xasprintf("%s (at the RFC 3161 timestamp)", what);
+            int chained = x509_chain_verify(leaf, NULL, trust->root, times[i], at, err);
+            free(at);
+            if (chained != 0)
+                goto out;
+        }
         snprintf(attempt.identity, sizeof attempt.identity, "%s", signer.identity);
         snprintf(attempt.issuer, sizeof attempt.issuer, "%s", signer.issuer);
         snprintf(attempt.cert_fingerprint, sizeof attempt.cert_fingerprint, "%s", signer.cert_fingerprint);
         attempt.log_index = entry.log_index;
-        attempt.integrated_time = entry.integrated_time;
+        attempt.integrated_time = set_verified ? entry.integrated_time : -1;
+        if (stamp_count > 0) {
+            attempt.timestamp = stamps[0].time;
+            snprintf(attempt.timestamp_authority, sizeof attempt.timestamp_authority, "%s", stamps[0].tsa->uri);
+        }
     }
     char *sub = xasprintf("%s statement %s", what, statement_digest);
     int claims = sigstore_bundle_check_statement(payload.data, payload.len, manifest_digest, sub, err);

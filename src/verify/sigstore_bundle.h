@@ -7,14 +7,21 @@
  *                 signatures [{sig}]}   signed over PAE = "DSSEv1 <len type> <type> <len body> <body>"
  *   statement    {_type "https://in-toto.io/Statement/v1", subject [{digest {sha256 <image>}}],
  *                 predicateType "https://sigstore.dev/cosign/sign/v1"}
- *   verificationMaterial  certificate | x509CertificateChain (keyless) | publicKey {hint} (key),
- *                 tlogEntries [...] (rekor_entry), timestampVerificationData (not checked here)
+ *   verificationMaterial  certificate | x509CertificateChain (keyless; v0.1/v0.2 only) |
+ *                 publicKey {hint} (key), tlogEntries [...] (rekor_entry),
+ *                 timestampVerificationData.rfc3161Timestamps [...] (rfc3161)
  *
- * Keyless bundles need a tlog entry whose SET verifies (that is the trusted signing time), whose
- * inclusion proof (if any) verifies, and whose body logs this signature, certificate and payload
- * hash; then verify_trust_check_signer at the integrated time. Key bundles are checked against the
- * policy keys and, like Image Factory's key-based mode (cosign --insecure-ignore-tlog), without the
- * log. messageSignature bundles are refused: cosign signs images with DSSE statements. */
+ * Keyless bundles need a tlog entry (Rekor v1 or v2) that verifies and whose body logs this
+ * signature, certificate and signed content: in a v0.1 bundle it needs its inclusion promise
+ * (SET), in v0.2/v0.3 its inclusion proof, as sigstore-go requires. Every RFC 3161 timestamp the
+ * bundle carries must verify over the signature bytes (a bad one refuses the bundle). The signing
+ * times are the integrated time a verified SET vouches for and every timestamp's genTime; there
+ * must be at least one (a Rekor v2 entry alone has none), and verify_trust_check_signer must
+ * accept the certificate at each. Only the leaf of the bundle's certificates is used: the chain to
+ * the Fulcio CA comes from the trusted root alone. Key bundles are checked against the policy keys
+ * and, like Image Factory's key-based mode (cosign --insecure-ignore-tlog), without the log (their
+ * timestamps, if any, still verify). messageSignature bundles are refused: cosign signs images
+ * with DSSE statements. */
 #ifndef AIRFACTORY_SIGSTORE_BUNDLE_H
 #define AIRFACTORY_SIGSTORE_BUNDLE_H
 
@@ -33,6 +40,7 @@
 #define SIGSTORE_BUNDLE_MAX_SIZE (4 * 1024 * 1024)
 #define SIGSTORE_BUNDLE_MAX_REFERRERS 64
 #define SIGSTORE_BUNDLE_MAX_TLOG_ENTRIES 8
+#define SIGSTORE_BUNDLE_MAX_TIMESTAMPS 8
 
 /* Returns 1 when a bundle referrer verified (receipt filled), 0 when the image has no Sigstore
  * bundle referrer, -1 otherwise: ERROR_INPUT listing why each bundle was rejected, or the source's

@@ -63,6 +63,10 @@ void verify_receipt_to_json(const struct verify_receipt *r, struct buffer *out)
         json_kv_int(&w, "log_index", r->log_index);
     if (r->integrated_time >= 0)
         json_kv_int(&w, "integrated_time", r->integrated_time);
+    if (r->timestamp > 0)
+        json_kv_int(&w, "timestamp", r->timestamp);
+    if (r->timestamp_authority[0])
+        json_kv_string(&w, "timestamp_authority", r->timestamp_authority);
     if (r->detail[0])
         json_kv_string(&w, "detail", r->detail);
     json_object_end(&w);

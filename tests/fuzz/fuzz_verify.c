@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 4: {
         uint64_t tree = 0;
         unsigned char root[REKOR_HASH_BYTES];
-        rekor_checkpoint_verify(s, fixed_key(), "fuzz", &tree, root, &err);
+        rekor_checkpoint_verify(s, fixed_key(), NULL, "fuzz", &tree, root, &err);
         break;
     }
     case 5: {

@@ -117,15 +117,17 @@ static void keyless_bundle_verifies_with_receipt(void)
 
 static void keyless_bundle_forms_cosign_and_rekor_write(void)
 {
-    /* SET only (no proof); intoto 0.0.2 body; x509CertificateChain in a v0.2 bundle */
+    /* SET only (no proof) in a v0.1 bundle; intoto 0.0.2 body; x509CertificateChain in a v0.2 bundle */
     for (int variant = 0; variant < 3; variant++) {
         struct tl_run t;
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "forms");
         struct parts p;
         parts_init(&p, t.image);
-        if (variant == 0)
+        if (variant == 0) {
             p.proof = false;
+            p.media_type = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+        }
         if (variant == 1) {
             char *body = tl_body_intoto(p.statement, strlen(p.statement), &p.sig, W.leaf_pem);
             parts_relog(&p, body, W.rekor_key, TL_SIGNED_AT);
@@ -160,10 +162,10 @@ static void transparency_log_evidence_must_hold(void)
     } cases[] = {
         {0, "does not lead to its root hash"},                 /* bad inclusion proof */
         {1, "checkpoint is not signed by the log key"},        /* checkpoint by another key */
-        {2, "entry has an inclusion proof but no signed entry timestamp"},
+        {2, "no trusted signing time: the log entry (dsse 0.0.1) carries no signed entry timestamp"},
         {3, "signed entry timestamp of Rekor entry 123456789 does not verify"}, /* forged SET */
         {4, "kindVersion hashedrekord 0.0.1 does not match the logged body's dsse 0.0.1"},
-        {5, "the Rekor entry logged sha256:"},                /* body about another payload */
+        {5, "the Rekor entry's spec.payloadHash.value is sha256:"}, /* body about another payload */
         {6, "keyless bundle has no transparency log entry"},
         {7, "is not in trusted root"},                         /* logged by an unknown log */
     };
@@ -248,7 +250,7 @@ static void statement_and_envelope_must_be_cosign_s(void)
         {5, "bundle holds a messageSignature, not a DSSE envelope"},
         {6, "mediaType application/vnd.dev.sigstore.bundle.v0.9+json is not a Sigstore bundle version"},
         {7, "invalid JSON"},
-        {8, "dsseEnvelope.payload is not valid standard base64"},
+        {8, "dsseEnvelope.payload is not valid base64"},
         {9, "statement _type is 'https://in-toto.io/Statement/v0.1'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -499,7 +501,7 @@ static void referrers_of_other_kinds_are_skipped(void)
     CHECK_INT(t.rc, -1);
     CHECK(tl_run_error_has(&t, "no signature found"));
     /* plus a valid bundle: found and verified */
-    char *bundle = tl_keyless_bundle(&W, t.image, true, false);
+    char *bundle = tl_keyless_bundle(&W, t.image, true, true);
     tl_publish_bundle(&t.src, t.image, bundle, NULL, NULL);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
