@@ -120,7 +120,10 @@ static int verify_keyless(const struct verify_trust *trust, const struct json_va
             goto out;
     }
     /* The cheap, decisive check first: does the certificate's key verify the signature at all? */
-    if (public_key_from_evp(X509_get0_pubkey(leaf), what, &cert_key, err) != 0)
+    sub = xasprintf("%s certificate", what);
+    int keyed = public_key_from_evp(X509_get0_pubkey(leaf), sub, &cert_key, err);
+    free(sub);
+    if (keyed != 0)
         goto out;
     int v = public_key_verify(cert_key, PUBLIC_KEY_ANY_HASH, payload->data, payload->len, signature->data,
                               signature->len, err);

@@ -173,7 +173,7 @@ int public_key_load_pem_file(const char *path, struct public_key **out, struct e
 int public_key_from_evp(EVP_PKEY *pkey, const char *what, struct public_key **out, struct error *err)
 {
     if (!pkey || !EVP_PKEY_up_ref(pkey))
-        return error_set(err, ERROR_INPUT, "%s: no public key", what);
+        return error_set(err, ERROR_INPUT, "%s: no public key, or one OpenSSL cannot decode", what);
     return finish(pkey, what, out, err);
 }
 

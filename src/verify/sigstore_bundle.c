@@ -112,8 +112,10 @@ static int read_certificates(const struct json_value *vm, const char *what, X509
     if (cert) {
         struct buffer der = BUFFER_INIT;
         int rc = decode_field(cert, "rawBytes", what, "verificationMaterial.certificate.rawBytes", &der, err);
+        char *sub = xasprintf("%s verificationMaterial.certificate.rawBytes", what);
         if (rc == 0)
-            rc = x509_chain_parse_der((const unsigned char *)der.data, der.len, what, leaf, err);
+            rc = x509_chain_parse_der((const unsigned char *)der.data, der.len, sub, leaf, err);
+        free(sub);
         buffer_free(&der);
         return rc;
     }
@@ -373,7 +375,10 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
                       what, trust->policy->name ? trust->policy->name : "(unnamed)");
             goto out;
         }
-        if (public_key_from_evp(X509_get0_pubkey(leaf), what, &cert_key, err) != 0)
+        char *cert_what = xasprintf("%s verificationMaterial certificate", what);
+        int keyed = public_key_from_evp(X509_get0_pubkey(leaf), cert_what, &cert_key, err);
+        free(cert_what);
+        if (keyed != 0)
             goto out;
         int v = public_key_verify(cert_key, PUBLIC_KEY_ANY_HASH, pae.data, pae.len, signature.data, signature.len, err);
         if (v < 0)

@@ -40,6 +40,26 @@ static void base64_round_trips_rfc4648_vectors(void)
     }
 }
 
+/* Protobuf JSON bytes: standard or URL-safe alphabet, padding optional; never mixed alphabets. */
+static void base64_any_reads_protobuf_json_forms(void)
+{
+    const char *forms[] = {"+/8=", "+/8", "-_8=", "-_8"};
+    for (int i = 0; i < 4; i++) {
+        struct buffer d = BUFFER_INIT;
+        CHECK_INT(base64_decode_any(forms[i], strlen(forms[i]), &d), 0);
+        CHECK_INT(d.len, 2);
+        CHECK(d.len == 2 && (unsigned char)d.data[0] == 0xfb && (unsigned char)d.data[1] == 0xff);
+        buffer_free(&d);
+    }
+    const char *bad[] = {"+_8=", "Z", "Zh==", "-_8=", "+/8"};
+    for (int i = 0; i < 5; i++) {
+        struct buffer d = BUFFER_INIT;
+        int (*decode)(const char *, size_t, struct buffer *) = i < 3 ? base64_decode_any : base64_decode;
+        CHECK_INT(decode(bad[i], strlen(bad[i]), &d), -1);
+        buffer_free(&d);
+    }
+}
+
 static void base64_rejects_malformed_input(void)
 {
     const char *bad[] = {"Zg=", "Z===", "Zm9v!", "Zg==Zg==", "Zh=="};
@@ -227,6 +247,7 @@ int main(void)
     RUN(buffer_appends_and_formats);
     RUN(base64_round_trips_rfc4648_vectors);
     RUN(base64_rejects_malformed_input);
+    RUN(base64_any_reads_protobuf_json_forms);
     RUN(sha256_matches_known_vectors);
     RUN(digest_parse_is_strict);
     RUN(json_parses_nested_documents);

@@ -140,6 +140,38 @@ static void test_import_directory(void)
     fixture_close(&f);
 }
 
+/* go-containerregistry's layout writer (Image Factory's tooling) puts the config media type in
+ * each index entry's artifactType: such an entry is an image. An entry whose artifactType names
+ * anything else (a Sigstore bundle, an SBOM) is not. */
+static void test_artifact_type_entries_are_images(void)
+{
+    const char *types[] = {"application/vnd.docker.container.image.v1+json", "application/vnd.oci.image.config.v1+json",
+                           "application/vnd.dev.sigstore.bundle.v0.3+json"};
+    for (int i = 0; i < 3; i++) {
+        struct fixture f;
+        fixture_open(&f);
+        char *entries = xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
+                                  "\"size\":%zu,\"artifactType\":\"%s\"}",
+                                  f.manifest, f.manifest_size, types[i]);
+        tl_write_index(f.layout, entries);
+        free(entries);
+        if (i < 2) {
+            struct oci_import_result *r;
+            size_t n;
+            struct error err;
+            CHECK_INT(import(&f, f.layout, NULL, &r, &n, NULL, &err), 0);
+            CHECK_INT(n, 1);
+            if (n == 1)
+                CHECK_STR(r[0].image.manifest_digest, f.manifest);
+            oci_import_results_free(r, n);
+            free(r);
+        } else {
+            expect_refused(&f, f.layout, NULL, "names no image", NULL);
+        }
+        fixture_close(&f);
+    }
+}
+
 static void test_import_tar_twice_copies_nothing(void)
 {
     struct fixture f;
@@ -910,6 +942,7 @@ static void test_normalize_paths(void)
 int main(void)
 {
     RUN(test_import_directory);
+    RUN(test_artifact_type_entries_are_images);
     RUN(test_import_tar_twice_copies_nothing);
     RUN(test_import_compressed_tars);
     RUN(test_import_docker_save);

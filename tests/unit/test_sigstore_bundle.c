@@ -456,6 +456,82 @@ static void bundle_is_checked_first_then_legacy(void)
     EVP_PKEY_free(key);
 }
 
+/* The bundle's certificates besides the leaf are never trusted: neither an intermediate the CA
+ * signed but the trusted root does not list (it could reopen a closed CA window) nor a root the
+ * bundle brings along (protobuf-specs VerificationMaterial; sigstore-go uses the leaf only). */
+static void bundle_chain_certificates_are_never_trusted(void)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        struct tl_run t;
+        memset(&t, 0, sizeof t);
+        t.image = tl_image(&t.src, "chain");
+        EVP_PKEY *ca_key = tl_keygen("P-384"), *leaf_key = tl_keygen("P-256");
+        struct tl_cert_spec ca = {variant == 0 ? "unlisted-intermediate" : "rogue-root", true, NULL, NULL, NULL, true,
+                                  NULL, TL_CA_FROM, TL_CA_UNTIL};
+        X509 *issuer = variant == 0 ? tl_cert(ca_key, W.root, W.root_key, &ca) : tl_cert(ca_key, NULL, ca_key, &ca);
+        struct tl_cert_spec ls = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, true, NULL, TL_T0,
+                                  TL_T0 + TL_LEAF_LIFETIME};
+        X509 *leaf = tl_cert(leaf_key, issuer, ca_key, &ls);
+        char *leaf_pem = tl_cert_pem(leaf);
+        struct parts p;
+        parts_init(&p, t.image);
+        free(p.statement);
+        free(p.envelope);
+        char *st = tl_statement(t.image);
+        parts_sign(&p, st, leaf_key);
+        free(st);
+        char *body = tl_body_dsse(p.statement, strlen(p.statement), p.envelope, &p.sig, leaf_pem);
+        parts_relog(&p, body, W.rekor_key, TL_SIGNED_AT);
+        free(body);
+        char *l64 = tl_cert_b64(leaf), *i64 = tl_cert_b64(issuer), *r64 = tl_cert_b64(W.root);
+        p.material_extra = variant == 0 ? xasprintf("\"x509CertificateChain\":{\"certificates\":[{\"rawBytes\":\"%s\"},"
+                                                    "{\"rawBytes\":\"%s\"},{\"rawBytes\":\"%s\"}]}",
+                                                    l64, i64, r64)
+                                        : xasprintf("\"x509CertificateChain\":{\"certificates\":[{\"rawBytes\":\"%s\"},"
+                                                    "{\"rawBytes\":\"%s\"}]}",
+                                                    l64, i64);
+        p.media_type = "application/vnd.dev.sigstore.bundle+json;version=0.2";
+        publish_and_verify(&t, &p);
+        CHECK_INT(t.rc, -1);
+        CHECK(tl_run_error_has(&t, "certificate does not chain to a Fulcio CA"));
+        free(l64);
+        free(i64);
+        free(r64);
+        free(leaf_pem);
+        X509_free(leaf);
+        X509_free(issuer);
+        EVP_PKEY_free(ca_key);
+        EVP_PKEY_free(leaf_key);
+        parts_free(&p);
+        tl_source_free(&t.src);
+    }
+}
+
+/* v0.3 bundles carry the inclusion proof sigstore-go requires; a SET alone is a v0.1 bundle. */
+static void bundle_version_rules_match_sigstore_go(void)
+{
+    struct tl_run t;
+    memset(&t, 0, sizeof t);
+    t.image = tl_image(&t.src, "versions");
+    struct parts p;
+    parts_init(&p, t.image);
+    p.proof = false;
+    publish_and_verify(&t, &p);
+    CHECK_INT(t.rc, -1);
+    CHECK(tl_run_error_has(&t, "a v0.3 bundle's log entry needs an inclusionProof"));
+    tl_source_free(&t.src);
+    memset(&t, 0, sizeof t);
+    t.image = tl_image(&t.src, "versions-0.1");
+    p.proof = true;
+    p.promise = false;
+    p.media_type = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+    publish_and_verify(&t, &p);
+    CHECK_INT(t.rc, -1);
+    CHECK(tl_run_error_has(&t, "a v0.1 bundle's log entry needs an inclusionPromise"));
+    parts_free(&p);
+    tl_source_free(&t.src);
+}
+
 static void referrers_of_other_kinds_are_skipped(void)
 {
     struct verify_policy p;
@@ -531,6 +607,8 @@ int main(void)
     RUN(key_bundle_verifies_against_policy_keys);
     RUN(bundle_is_checked_first_then_legacy);
     RUN(referrers_of_other_kinds_are_skipped);
+    RUN(bundle_chain_certificates_are_never_trusted);
+    RUN(bundle_version_rules_match_sigstore_go);
     tl_world_free(&W);
     return TEST_MAIN_END();
 }

@@ -204,6 +204,70 @@ static void trusted_root_reports_malformed_input(void)
     free(json);
 }
 
+/* As strict as sigstore-go: a log key needs validFor.start. As tolerant as protobuf JSON: "end":
+ * null, URL-safe unpadded base64, a PKCS#1 RSA log key (Sigstore's staging root has one). */
+static void trusted_root_strict_and_tolerant_like_sigstore_go(void)
+{
+    struct trusted_root *r = NULL;
+    struct error err = {0};
+    const char *no_start[] = {"{}", "{\"end\": \"2030-01-01T00:00:00Z\"}", "{\"start\": null}"};
+    for (int i = 0; i < 3; i++) {
+        char *json = tl_trusted_root_json(W.inter, W.root, W.rekor_key, NULL, no_start[i]);
+        CHECK_INT(trusted_root_parse(json, strlen(json), "root.json", &r, &err), -1);
+        CHECK(strstr(err.message, "tlogs[0].publicKey.validFor.start is missing") != NULL);
+        free(json);
+    }
+    char *json = tl_trusted_root_json(W.inter, W.root, W.rekor_key, "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}",
+                                      "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}");
+    CHECK_INT(trusted_root_parse(json, strlen(json), "root.json", &r, &err), 0);
+    if (r)
+        CHECK(r->tlogs[0].valid_until == TRUSTED_ROOT_TIME_MAX &&
+              r->certificate_authorities[0].valid_until == TRUSTED_ROOT_TIME_MAX);
+    CHECK_STR(r ? r->tlogs[0].host : "", "rekor.test");
+    trusted_root_free(r);
+    r = NULL;
+    free(json);
+    /* the key as URL-safe base64 without padding */
+    json = tl_trusted_root_json(W.inter, W.root, W.rekor_key, NULL, NULL);
+    struct buffer der = BUFFER_INIT;
+    tl_pubkey_der(W.rekor_key, &der);
+    char *std = tl_b64(der.data, der.len), *url = xstrdup(std);
+    for (char *c = url; *c; c++)
+        *c = *c == '+' ? '-' : *c == '/' ? '_' : *c == '=' ? '\0' : *c;
+    char *pos = strstr(json, std);
+    char *j2 = xasprintf("%.*s%s%s", (int)(pos - json), json, url, pos + strlen(std));
+    CHECK_INT(trusted_root_parse(j2, strlen(j2), "root.json", &r, &err), 0);
+    trusted_root_free(r);
+    r = NULL;
+    free(j2);
+    free(json);
+    free(std);
+    free(url);
+    buffer_free(&der);
+    /* a PKCS#1 RSAPublicKey as log key (keyDetails PKCS1_RSA_PKCS1V5), found by its stored logId */
+    EVP_PKEY *rsa = tl_keygen("RSA");
+    unsigned char *pkcs1 = NULL;
+    int n = i2d_PublicKey(rsa, &pkcs1);
+    CHECK(n > 0);
+    char *k = tl_b64(pkcs1, (size_t)n);
+    json = xasprintf("{\"tlogs\":[{\"baseUrl\":\"https://rekor.staging.test\",\"publicKey\":{\"rawBytes\":\"%s\","
+                     "\"keyDetails\":\"PKCS1_RSA_PKCS1V5\",\"validFor\":{\"start\":\"2021-01-01T00:00:00Z\"}},"
+                     "\"logId\":{\"keyId\":\"AAECAw==\"}}]}",
+                     k);
+    CHECK_INT(trusted_root_parse(json, strlen(json), "root.json", &r, &err), 0);
+    if (!r)
+        printf("  %s\n", err.message);
+    if (r) {
+        CHECK(trusted_root_find_tlog(r, (const unsigned char *)"\x00\x01\x02\x03", 4) == &r->tlogs[0]);
+        CHECK_STR(public_key_describe(r->tlogs[0].key), "RSA 2048");
+    }
+    trusted_root_free(r);
+    OPENSSL_free(pkcs1);
+    free(k);
+    free(json);
+    EVP_PKEY_free(rsa);
+}
+
 /* ------------------------------------------------------------------------------ x509_chain */
 
 static struct trusted_root *world_root(void)
@@ -721,6 +785,7 @@ int main(void)
     RUN(trusted_root_times_parse_rfc3339);
     RUN(trusted_root_reads_cas_and_logs);
     RUN(trusted_root_reports_malformed_input);
+    RUN(trusted_root_strict_and_tolerant_like_sigstore_go);
     RUN(x509_chain_verifies_at_the_signing_time_only);
     RUN(x509_chain_refuses_untrusted_issuers_and_non_code_signing);
     RUN(x509_chain_requires_an_sct_when_the_root_has_ct_logs);

@@ -26,6 +26,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -1030,6 +1031,283 @@ TL char *tl_keyless_bundle(struct tl_world *w, const char *digest, bool promise,
     buffer_free(&pae);
     buffer_free(&sig);
     return bundle;
+}
+
+/* ------------------------------------------------------------- Rekor v2 and a timestamp authority */
+
+/* A Rekor v2 log (rekor-tiles): Ed25519 key, checkpoints named after the host of its baseUrl, log
+ * ID the C2SP signed-note key ID SHA-256(name || 0x0A || 0x01 || key) as Sigstore's trusted root
+ * stores it. A TSA: a self-signed root and a leaf with the critical timeStamping EKU. */
+#define TL_V2_HOST "log2026-1.rekor-v2.test"
+#define TL_TSA_URI "https://tsa.test/api/v1/timestamp"
+
+struct tl_v2 {
+    EVP_PKEY *log_key;
+    unsigned char log_id[32];
+    EVP_PKEY *tsa_root_key, *tsa_key;
+    X509 *tsa_root, *tsa_leaf;
+    char *trusted_root_path; /* the world's root plus this log and TSA */
+};
+
+/* The C2SP signed-note key ID of an Ed25519 key under name, written here from c2sp.org/signed-note
+ * (not from src/verify). */
+TL void tl_c2sp_key_id(EVP_PKEY *k, const char *name, unsigned char out[32])
+{
+    unsigned char raw[32];
+    size_t n = sizeof raw;
+    if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != 32)
+        tl_die("EVP_PKEY_get_raw_public_key");
+    struct buffer b = BUFFER_INIT;
+    buffer_append(&b, name, strlen(name));
+    buffer_append(&b, "\n\x01", 2);
+    buffer_append(&b, raw, 32);
+    sha256_bytes(b.data, b.len, out);
+    buffer_free(&b);
+}
+
+/* trusted_root.json of the world with the v2 log and the TSA added; tsa_valid_for overrides the
+ * TSA's validFor JSON. */
+TL char *tl_trusted_root_json_v2(struct tl_world *w, struct tl_v2 *v, const char *tsa_valid_for)
+{
+    char *json = tl_trusted_root_json(w->inter, w->root, w->rekor_key, NULL, NULL);
+    struct buffer der = BUFFER_INIT;
+    tl_pubkey_der(v->log_key, &der);
+    char *key_b64 = tl_b64(der.data, der.len), *id_b64 = tl_b64(v->log_id, 32);
+    buffer_free(&der);
+    char *log = xasprintf("}, {\"baseUrl\": \"https://" TL_V2_HOST "\", \"hashAlgorithm\": \"SHA2_256\", \"publicKey\": "
+                          "{\"rawBytes\": \"%s\", \"keyDetails\": \"PKIX_ED25519\", \"validFor\": {\"start\": "
+                          "\"2025-01-01T00:00:00Z\", \"end\": null}}, \"logId\": {\"keyId\": \"%s\"}}],\n"
+                          "  \"certificateAuthorities\"",
+                          key_b64, id_b64);
+    const char *anchor = "}],\n  \"certificateAuthorities\"";
+    char *pos = strstr(json, anchor);
+    if (!pos)
+        tl_die("trusted root layout");
+    char *with_log = xasprintf("%.*s%s%s", (int)(pos - json), json, log, pos + strlen(anchor));
+    char *leaf = tl_cert_b64(v->tsa_leaf), *root = tl_cert_b64(v->tsa_root);
+    char *tsa = xasprintf("\"timestampAuthorities\": [{\"subject\": {\"organization\": \"airfactory-test\", "
+                          "\"commonName\": \"tsa\"}, \"uri\": \"" TL_TSA_URI "\", \"certChain\": {\"certificates\": "
+                          "[{\"rawBytes\": \"%s\"}, {\"rawBytes\": \"%s\"}]}, \"validFor\": %s}]",
+                          leaf, root, tsa_valid_for ? tsa_valid_for : "{\"start\": \"2025-01-01T00:00:00Z\"}");
+    pos = strstr(with_log, "\"timestampAuthorities\": []");
+    char *out = xasprintf("%.*s%s%s", (int)(pos - with_log), with_log, tsa, pos + strlen("\"timestampAuthorities\": []"));
+    free(json);
+    free(key_b64);
+    free(id_b64);
+    free(log);
+    free(with_log);
+    free(leaf);
+    free(root);
+    free(tsa);
+    return out;
+}
+
+TL void tl_v2_init(struct tl_v2 *v, struct tl_world *w)
+{
+    memset(v, 0, sizeof *v);
+    v->log_key = tl_keygen("ED25519");
+    tl_c2sp_key_id(v->log_key, TL_V2_HOST, v->log_id);
+    v->tsa_root_key = tl_keygen("P-384");
+    v->tsa_key = tl_keygen("P-256");
+    struct tl_cert_spec root = {"test-tsa-root", true, NULL, NULL, NULL, false, NULL, TL_CA_FROM, TL_CA_UNTIL};
+    v->tsa_root = tl_cert(v->tsa_root_key, NULL, v->tsa_root_key, &root);
+    struct tl_cert_spec leaf = {"test-tsa", false, NULL, NULL, NULL, false, "critical,timeStamping", TL_CA_FROM,
+                                TL_CA_UNTIL};
+    v->tsa_leaf = tl_cert(v->tsa_key, v->tsa_root, v->tsa_root_key, &leaf);
+    char *json = tl_trusted_root_json_v2(w, v, NULL);
+    v->trusted_root_path = tl_write(w->dir, "trusted_root_v2.json", json, strlen(json));
+    free(json);
+}
+
+TL void tl_v2_free(struct tl_v2 *v)
+{
+    EVP_PKEY_free(v->log_key);
+    EVP_PKEY_free(v->tsa_root_key);
+    EVP_PKEY_free(v->tsa_key);
+    X509_free(v->tsa_root);
+    X509_free(v->tsa_leaf);
+    free(v->trusted_root_path);
+    memset(v, 0, sizeof *v);
+}
+
+/* A C2SP checkpoint: origin line = name, signed by key (Ed25519, pure) under name. */
+TL char *tl_checkpoint_v2(EVP_PKEY *key, const char *name, int64_t size, const unsigned char root[32])
+{
+    char *root_b64 = tl_b64(root, 32);
+    char *note = xasprintf("%s\n%lld\n%s\n", name, (long long)size, root_b64);
+    struct buffer sig = BUFFER_INIT, blob = BUFFER_INIT;
+    tl_sign(key, NULL, false, note, strlen(note), &sig);
+    unsigned char id[32];
+    tl_c2sp_key_id(key, name, id);
+    buffer_append(&blob, id, 4);
+    buffer_append(&blob, sig.data, sig.len);
+    char *sig_b64 = tl_b64(blob.data, blob.len);
+    char *cp = xasprintf("%s\n\xE2\x80\x94 %s %s\n", note, name, sig_b64);
+    free(root_b64);
+    free(note);
+    free(sig_b64);
+    buffer_free(&sig);
+    buffer_free(&blob);
+    return cp;
+}
+
+/* A Rekor v2 entry: no SET, no integrated time; body at index 5 of a 13-leaf tree, proven by a
+ * checkpoint of key under name. */
+TL void tl_entry_make_v2(struct tl_entry *e, EVP_PKEY *key, const char *name, const char *body)
+{
+    memset(e, 0, sizeof *e);
+    e->body = xstrdup(body);
+    e->log_index = 5;
+    tl_c2sp_key_id(key, name, e->log_id);
+    e->tree_size = 13;
+    e->proof_index = 5;
+    unsigned char leaves[13][32];
+    for (int i = 0; i < 13; i++) {
+        char other[32];
+        snprintf(other, sizeof other, "other v2 entry %d", i);
+        if (i == 5)
+            tl_leaf_hash(body, strlen(body), leaves[i]);
+        else
+            tl_leaf_hash(other, strlen(other), leaves[i]);
+    }
+    tl_mth(leaves, 13, e->root_hash);
+    tl_path(leaves, 5, 13, e->hashes, &e->hash_count);
+    e->checkpoint = tl_checkpoint_v2(key, name, e->tree_size, e->root_hash);
+}
+
+/* protobuf-JSON Rekor v2 Signature {content, verifier {x509Certificate {rawBytes}, keyDetails}},
+ * keys in RFC 8785 order. */
+TL char *tl_v2_signature(const struct buffer *sig, X509 *cert)
+{
+    char *s = tl_b64(sig->data, sig->len), *c = tl_cert_b64(cert);
+    char *out = xasprintf("{\"content\":\"%s\",\"verifier\":{\"keyDetails\":\"PKIX_ECDSA_P256_SHA_256\","
+                          "\"x509Certificate\":{\"rawBytes\":\"%s\"}}}",
+                          s, c);
+    free(s);
+    free(c);
+    return out;
+}
+
+/* hashedrekord 0.0.2 body over content (for a DSSE envelope: its PAE), canonical JSON. */
+TL char *tl_body_hashedrekord_v2(const void *content, size_t len, const struct buffer *sig, X509 *cert)
+{
+    unsigned char md[32];
+    sha256_bytes(content, len, md);
+    char *d = tl_b64(md, 32), *signature = tl_v2_signature(sig, cert);
+    char *out = xasprintf("{\"apiVersion\":\"0.0.2\",\"kind\":\"hashedrekord\",\"spec\":{\"hashedRekordV002\":{"
+                          "\"data\":{\"algorithm\":\"SHA2_256\",\"digest\":\"%s\"},\"signature\":%s}}}",
+                          d, signature);
+    free(d);
+    free(signature);
+    return out;
+}
+
+/* dsse 0.0.2 body: payloadHash of the DSSE payload, one signature. */
+TL char *tl_body_dsse_v2(const void *payload, size_t len, const struct buffer *sig, X509 *cert)
+{
+    unsigned char md[32];
+    sha256_bytes(payload, len, md);
+    char *d = tl_b64(md, 32), *signature = tl_v2_signature(sig, cert);
+    char *out = xasprintf("{\"apiVersion\":\"0.0.2\",\"kind\":\"dsse\",\"spec\":{\"dsseV002\":{\"payloadHash\":{"
+                          "\"algorithm\":\"SHA2_256\",\"digest\":\"%s\"},\"signatures\":[%s]}}}",
+                          d, signature);
+    free(d);
+    free(signature);
+    return out;
+}
+
+/* A bundle tlogEntries[] element for a Rekor v2 entry (no integratedTime, no inclusionPromise). */
+TL char *tl_tlog_entry_v2(const struct tl_entry *e, const char *kind)
+{
+    struct buffer b = BUFFER_INIT;
+    char *id = tl_b64(e->log_id, 32), *body = tl_b64(e->body, strlen(e->body)), *root = tl_b64(e->root_hash, 32);
+    char *cp = tl_json_string(e->checkpoint);
+    buffer_appendf(&b, "{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{\"kind\":\"%s\","
+                       "\"version\":\"0.0.2\"},\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\","
+                       "\"treeSize\":\"%lld\",\"hashes\":[",
+                   (long long)e->log_index, id, kind, (long long)e->proof_index, root, (long long)e->tree_size);
+    for (size_t i = 0; i < e->hash_count; i++) {
+        char *h = tl_b64(e->hashes[i], 32);
+        buffer_appendf(&b, "%s\"%s\"", i ? "," : "", h);
+        free(h);
+    }
+    buffer_appendf(&b, "],\"checkpoint\":{\"envelope\":%s}},\"canonicalizedBody\":\"%s\"}", cp, body);
+    free(id);
+    free(body);
+    free(root);
+    free(cp);
+    return buffer_take(&b);
+}
+
+__attribute__((unused)) static long tl_tsa_time_value;
+TL int tl_tsa_time_cb(TS_RESP_CTX *ctx, void *data, long *sec, long *usec)
+{
+    (void)ctx;
+    (void)data;
+    *sec = tl_tsa_time_value;
+    *usec = 0;
+    return 1;
+}
+
+TL ASN1_INTEGER *tl_tsa_serial_cb(TS_RESP_CTX *ctx, void *data)
+{
+    (void)ctx;
+    (void)data;
+    ASN1_INTEGER *n = ASN1_INTEGER_new();
+    if (!n || !ASN1_INTEGER_set(n, 42))
+        tl_die("serial");
+    return n;
+}
+
+/* A DER TimeStampResp from key/cert (ESSCertIDv2, SHA-256 imprint of data) at Unix time at. */
+TL void tl_timestamp(EVP_PKEY *key, X509 *cert, const void *data, size_t len, int64_t at, struct buffer *out)
+{
+    unsigned char md[32];
+    sha256_bytes(data, len, md);
+    TS_REQ *req = TS_REQ_new();
+    TS_MSG_IMPRINT *imprint = TS_MSG_IMPRINT_new();
+    X509_ALGOR *alg = X509_ALGOR_new();
+    if (!req || !imprint || !alg || !X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL) ||
+        !TS_MSG_IMPRINT_set_algo(imprint, alg) || !TS_MSG_IMPRINT_set_msg(imprint, md, 32) ||
+        !TS_REQ_set_version(req, 1) || !TS_REQ_set_msg_imprint(req, imprint) || !TS_REQ_set_cert_req(req, 1))
+        tl_die("TS_REQ");
+    unsigned char *req_der = NULL;
+    int req_len = i2d_TS_REQ(req, &req_der);
+    BIO *req_bio = BIO_new_mem_buf(req_der, req_len);
+    TS_RESP_CTX *ctx = TS_RESP_CTX_new();
+    ASN1_OBJECT *policy = OBJ_txt2obj("1.3.6.1.4.1.57264.2", 1);
+    if (!req_bio || !ctx || !policy || !TS_RESP_CTX_set_signer_cert(ctx, cert) || !TS_RESP_CTX_set_signer_key(ctx, key) ||
+        !TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) || !TS_RESP_CTX_set_def_policy(ctx, policy) ||
+        !TS_RESP_CTX_add_md(ctx, EVP_sha256()) || !TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()))
+        tl_die("TS_RESP_CTX");
+    tl_tsa_time_value = (long)at;
+    TS_RESP_CTX_set_time_cb(ctx, tl_tsa_time_cb, NULL);
+    TS_RESP_CTX_set_serial_cb(ctx, tl_tsa_serial_cb, NULL);
+    TS_RESP *resp = TS_RESP_create_response(ctx, req_bio);
+    unsigned char *der = NULL;
+    int n = resp ? i2d_TS_RESP(resp, &der) : -1;
+    if (n <= 0 || ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(TS_RESP_get_status_info(resp))) != 0)
+        tl_die("TS_RESP_create_response");
+    buffer_reset(out);
+    buffer_append(out, der, (size_t)n);
+    OPENSSL_free(der);
+    OPENSSL_free(req_der);
+    TS_RESP_free(resp);
+    TS_RESP_CTX_free(ctx);
+    ASN1_OBJECT_free(policy);
+    BIO_free(req_bio);
+    TS_MSG_IMPRINT_free(imprint);
+    X509_ALGOR_free(alg);
+    TS_REQ_free(req);
+}
+
+/* "timestampVerificationData":{"rfc3161Timestamps":[{"signedTimestamp":…}]} */
+TL char *tl_timestamp_material(const struct buffer *der)
+{
+    char *b = tl_b64(der->data, der->len);
+    char *out = xasprintf("\"timestampVerificationData\":{\"rfc3161Timestamps\":[{\"signedTimestamp\":\"%s\"}]}", b);
+    free(b);
+    return out;
 }
 
 #endif
