@@ -87,8 +87,9 @@ else
     expect=$(jq -r .expect "$f")
     got=$(awk -v n="$name" '$1 == n {print $2}' "$S/node.out")
     check_eq "verify-sigstore-js-$name" "$got" "$expect"
-    # agreement: both accept or both reject, except the documented RSA-PSS leniency
-    if [ -n "${C_RESULT[$name]:-}" ] && [ "$name" != key-rsa-pss ]; then
+    # agreement: both accept or both reject, except the documented RSA-PSS leniency and
+    # @sigstore/verify 3.1.1's pre-PAE reading of a DSSE envelope logged as hashedrekord 0.0.2
+    if [ -n "${C_RESULT[$name]:-}" ] && [ "$name" != key-rsa-pss ] && [ "$name" != keyless-v2-hashedrekord ]; then
       js=fail; [ "$got" = VALID ] && js=ok
       check_eq "verify-agree-$name" "${C_RESULT[$name]}" "$js"
     fi
@@ -102,7 +103,7 @@ for d in "$ROOT/../shared" "$ROOT/../../shared"; do  # ../shared beside a clone 
 done
 REAL=${REAL:-$ROOT/../shared/testdata/image-factory}
 if [ ! -f "$REAL/trusted_root.json" ]; then
-  skip verify-real-world "no Image Factory testdata at $REAL"
+  skip verify-real-world "no Image Factory testdata at $REAL (../shared/testdata beside the clone)"
 else
   TALOS_RE='(@siderolabs\.com$|^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com$)'
   for pair in extensions-catalog-signature:sha256:35b6021450b858574e182bbee95d6b9c8ab95f3623fdcc38e62997f763af631e \
@@ -114,6 +115,19 @@ else
     out=$("$DRIVER" verify --layout "$REAL/$layout" --digest "$digest" --issuer https://token.actions.githubusercontent.com \
       --identity "$TALOS_RE" --trusted-root "$REAL/trusted_root.json" 2>&1)
     check_contains "verify-real-world-$layout-wrong-issuer" "$out" "does not match https://token.actions"
+    out=$("$DRIVER" verify --layout "$REAL/$layout" --digest "$digest" --issuer https://accounts.google.com \
+      --identity '^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com$' --trusted-root "$REAL/trusted_root.json" 2>&1)
+    check_contains "verify-real-world-$layout-wrong-identity" "$out" "does not match identity regexp"
+    # the bundles carry RFC 3161 timestamps from timestamp.sigstore.dev: verified, not skipped
+    out=$("$DRIVER" verify --layout "$REAL/$layout" --digest "$digest" --issuer https://accounts.google.com \
+      --identity "$TALOS_RE" --trusted-root "$REAL/trusted_root.json" 2>&1)
+    check_eq "verify-real-world-$layout-timestamp-authority" "$(jq -r .timestamp_authority <<<"$out")" \
+      https://timestamp.sigstore.dev/api/v1/timestamp
+    # a trusted root without that timestamp authority cannot vouch for the timestamp: refused
+    jq '.timestampAuthorities = []' "$REAL/trusted_root.json" >"$S/root-without-tsa.json"
+    out=$("$DRIVER" verify --layout "$REAL/$layout" --digest "$digest" --issuer https://accounts.google.com \
+      --identity "$TALOS_RE" --trusted-root "$S/root-without-tsa.json" 2>&1)
+    check_contains "verify-real-world-$layout-timestamp-needs-its-authority" "$out" "lists no timestampAuthorities"
   done
   # the same bundles through sigstore-js, this time with the CT log (SCT) check on as well
   if [ -f "$NODE_DIR/node_modules/@sigstore/verify/package.json" ]; then
@@ -192,6 +206,7 @@ PY
     [untrusted-chain]="does not chain to a Fulcio CA"
     [set-invalid]="signed entry timestamp of Rekor entry"
     [inclusion-proof-invalid]="does not lead to its root hash"
+    [timestamp-invalid]="message imprint mismatch"
   )
   # broken.detected_by names the step that must refuse a broken fixture; the steps before it must
   # accept it, so fixtures broken later (flatten, select-platform) must verify here.

@@ -2,14 +2,16 @@
 """verify_vectors.py OUT — cosign/Sigstore test vectors made with the openssl CLI, for
 tests/integration/verify.sh.
 
-Every key, certificate and signature is made by `openssl` (genpkey, req, x509, dgst, pkeyutl);
+Every key, certificate, signature and timestamp is made by `openssl` (genpkey, req, x509, dgst,
+pkeyutl, ts);
 this script only arranges bytes with the Python standard library (JSON, base64, SHA-256 for the
 RFC 6962 Merkle tree and OCI digests). Nothing here shares code with src/verify, so agreement
 between it, the C verifier and @sigstore/verify is evidence, not an echo.
 
 OUT receives:
   keys/…                 signing keys (PEM) of each type, the private Sigstore instance
-  trusted_root.json      Fulcio CA chain + Rekor key of that instance (protobuf-specs JSON)
+  trusted_root.json      Fulcio CA chain, Rekor v1 key, Rekor v2 (Ed25519) log and TSA of that instance
+                         (protobuf-specs JSON)
   layouts/<case>/        one OCI image layout per case: the image and its signature objects
   node/<case>.json       inputs for tests/integration/verify_sigstore.cjs
   cases.json             [{name, layout, digest, args, expect, method, message}]
@@ -219,7 +221,97 @@ class Log:
                                        "logIndex": e["logIndex"], "logID": self.log_id.hex()}})
 
 
-def trusted_root(log, inter, root):
+TSA_EXTENSIONS = """
+[tsa_leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping
+authorityKeyIdentifier = keyid
+[tsa]
+default_tsa = tsa1
+[tsa1]
+serial = {serial}
+crypto_device = builtin
+signer_cert = {cert}
+signer_key = {key}
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.57264.2
+digests = sha256
+accuracy = secs:1
+ordering = no
+tsa_name = no
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+"""
+
+
+class TSA:
+    """A timestamp authority: self-signed root, leaf with the critical timeStamping usage; its
+    responses come from `openssl ts -reply` (RFC 3161 TimeStampResp, ESSCertIDv2)."""
+
+    def __init__(self):
+        self.root_key, self.key = genkey("tsa-root", "p384"), genkey("tsa", "p256")
+        self.root = path("keys", "tsa-root.pem")
+        self.leaf = path("keys", "tsa.pem")
+        write(path("keys", "tsa.serial"), "01\n")
+        self.cnf = write(path("keys", "tsa.cnf"), TSA_EXTENSIONS.format(
+            serial=path("keys", "tsa.serial"), cert=self.leaf, key=self.key) + "[req]\ndistinguished_name = dn\n[dn]\n")
+        run("openssl", "req", "-x509", "-new", "-key", self.root_key, "-subj", "/O=airfactory-test/CN=tsa-root",
+            "-days", "3650", "-sha384", "-out", self.root)
+        csr = path("tmp", "tsa.csr")
+        run("openssl", "req", "-new", "-key", self.key, "-subj", "/O=airfactory-test/CN=tsa", "-config", self.cnf,
+            "-out", csr)
+        run("openssl", "x509", "-req", "-in", csr, "-CA", self.root, "-CAkey", self.root_key, "-set_serial", "7",
+            "-days", "3650", "-sha384", "-extfile", self.cnf, "-extensions", "tsa_leaf", "-out", self.leaf)
+
+    def stamp(self, data):
+        """DER TimeStampResp over data (SHA-256 imprint), stamped now."""
+        msg = write(path("tmp", "ts-data"), data)
+        query, reply = path("tmp", "ts.tsq"), path("tmp", "ts.tsr")
+        run("openssl", "ts", "-query", "-data", msg, "-sha256", "-cert", "-no_nonce", "-out", query)
+        run("openssl", "ts", "-reply", "-config", self.cnf, "-section", "tsa1", "-queryfile", query, "-out", reply)
+        with open(reply, "rb") as f:
+            return f.read()
+
+
+V2_HOST = "log2026-1.rekor-v2.test"
+
+
+class LogV2:
+    """A Rekor v2 (rekor-tiles) log: Ed25519 key, no SETs, checkpoints as C2SP signed notes named
+    after the log's host, whose key ID is SHA-256(name || 0x0A || 0x01 || key) (c2sp.org/signed-note)."""
+
+    def __init__(self):
+        self.key = genkey("rekor-v2", "ed25519")
+        self.der = pub_der(self.key)
+        raw = self.der[-32:]
+        self.log_id = hashlib.sha256(V2_HOST.encode() + b"\n\x01" + raw).digest()
+
+    def checkpoint(self, size, root, name=V2_HOST, hint=None):
+        note = "%s\n%d\n%s\n" % (name, size, b64(root))
+        sig = sign(self.key, note.encode(), ed25519=True)
+        return note + "\n\u2014 %s %s\n" % (name, b64((hint or self.log_id[:4]) + sig))
+
+    def bundle_entry(self, body, kind, hint=None, proof=True):
+        leaves = [leaf_hash(("unrelated v2 entry %d" % i).encode()) for i in range(10)]
+        leaves[6] = leaf_hash(body)
+        root = mth(leaves)
+        out = {"logIndex": "6", "logId": {"keyId": b64(self.log_id)},
+               "kindVersion": {"kind": kind, "version": "0.0.2"}}
+        if proof:
+            out["inclusionProof"] = {"logIndex": "6", "rootHash": b64(root), "treeSize": "10",
+                                     "hashes": [b64(h) for h in audit_path(6, leaves)],
+                                     "checkpoint": {"envelope": self.checkpoint(10, root, hint=hint)}}
+        out["canonicalizedBody"] = b64(body)
+        return out
+
+
+def v2_signature(sig, cert_der):
+    return {"content": b64(sig), "verifier": {"keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                                              "x509Certificate": {"rawBytes": b64(cert_der)}}}
+
+
+def trusted_root(log, inter, root, log_v2=None, tsa=None):
     doc = {
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
         "tlogs": [{"baseUrl": "https://rekor.test", "hashAlgorithm": "SHA2_256",
@@ -233,6 +325,17 @@ def trusted_root(log, inter, root):
                                     "validFor": {"start": "2020-01-01T00:00:00Z"}}],
         "ctlogs": [], "timestampAuthorities": [],
     }
+    if log_v2:
+        doc["tlogs"].append({"baseUrl": "https://" + V2_HOST, "hashAlgorithm": "SHA2_256",
+                             "publicKey": {"rawBytes": b64(log_v2.der), "keyDetails": "PKIX_ED25519",
+                                           "validFor": {"start": "2020-01-01T00:00:00Z", "end": None}},
+                             "logId": {"keyId": b64(log_v2.log_id)}})
+    if tsa:
+        doc["timestampAuthorities"].append({"subject": {"organization": "airfactory-test", "commonName": "tsa"},
+                                            "uri": "https://tsa.test/api/v1/timestamp",
+                                            "certChain": {"certificates": [{"rawBytes": b64(der_of_cert(tsa.leaf))},
+                                                                           {"rawBytes": b64(der_of_cert(tsa.root))}]},
+                                            "validFor": {"start": "2020-01-01T00:00:00Z"}})
     return write(path("trusted_root.json"), json.dumps(doc, indent=2))
 
 
@@ -336,7 +439,9 @@ def main():
         leaf_pem = f.read()
     chain_pem = open(inter, "rb").read() + open(root, "rb").read()
     log = Log()
-    root_json = trusted_root(log, inter, root)
+    log_v2 = LogV2()
+    tsa = TSA()
+    root_json = trusted_root(log, inter, root, log_v2, tsa)
     keyless_args = ["--issuer", ISSUER, "--identity", "^alice@example\\.com$", "--trusted-root", root_json]
 
     def case(name, layout, digest, args, expect, method="", message=""):
@@ -462,6 +567,79 @@ def main():
          message="does not lead to its root hash")
     node.append({"name": "keyless-bundle-bad-proof", "mode": "keyless", "bundle": bundle,
                  "expect": "TLOG_INCLUSION_PROOF_ERROR"})
+
+    # --- Rekor v2 (Ed25519 log, C2SP checkpoints, no SET) with RFC 3161 timestamps from the test TSA
+    def v2_bundle(name, kind="hashedrekord", stamp=True, stamp_over=None, hint=None, proof=True,
+                  media_type=BUNDLE_TYPE):
+        lay = Layout(name)
+        digest = image(lay, name)
+        st = statement(digest)
+        signed = pae(INTOTO, st)
+        sig = sign(leaf_key, signed)
+        cert_der = der_of_cert(leaf)
+        if kind == "hashedrekord":  # cosign v3 on Rekor v2: the envelope logged as hashedrekord over its PAE
+            spec = {"hashedRekordV002": {"data": {"algorithm": "SHA2_256",
+                                                  "digest": b64(hashlib.sha256(signed).digest())},
+                                         "signature": v2_signature(sig, cert_der)}}
+        else:
+            spec = {"dsseV002": {"payloadHash": {"algorithm": "SHA2_256", "digest": b64(hashlib.sha256(st).digest())},
+                                 "signatures": [v2_signature(sig, cert_der)]}}
+        body = canonical({"apiVersion": "0.0.2", "kind": kind, "spec": spec})
+        material = {"certificate": {"rawBytes": b64(cert_der)},
+                    "tlogEntries": [log_v2.bundle_entry(body, kind, hint=hint, proof=proof)],
+                    "timestampVerificationData": {}}
+        if stamp:
+            material["timestampVerificationData"] = {
+                "rfc3161Timestamps": [{"signedTimestamp": b64(tsa.stamp(stamp_over or sig))}]}
+        bundle = {"mediaType": media_type, "verificationMaterial": material,
+                  "dsseEnvelope": {"payload": b64(st), "payloadType": INTOTO, "signatures": [{"sig": b64(sig)}]}}
+        publish_bundle(lay, digest, bundle)
+        lay.close()
+        write(path("bundles", name + ".sigstore.json"), json.dumps(bundle))
+        return lay, digest, bundle
+
+    lay, digest, bundle = v2_bundle("keyless-v2-hashedrekord")
+    case("keyless-v2-hashedrekord", lay, digest, keyless_args, "ok", "sigstore-bundle")
+    # Known divergence: @sigstore/verify 3.1.1 (the last on Node 20) compares a hashedrekord 0.0.2
+    # digest with SHA-256 of the DSSE payload; sigstore-go, cosign v3 and @sigstore/verify 4.x log
+    # and check the PAE's hash, as airfactory does.
+    node.append({"name": "keyless-v2-hashedrekord", "mode": "keyless", "bundle": bundle,
+                 "expect": "TLOG_BODY_ERROR"})
+    lay, digest, bundle = v2_bundle("keyless-v2-dsse", kind="dsse")
+    case("keyless-v2-dsse", lay, digest, keyless_args, "ok", "sigstore-bundle")
+    node.append({"name": "keyless-v2-dsse", "mode": "keyless", "bundle": bundle, "expect": "VALID"})
+    lay, digest, bundle = v2_bundle("keyless-v2-no-timestamp", kind="dsse", stamp=False)
+    case("keyless-v2-no-timestamp", lay, digest, keyless_args, "fail", message="no trusted signing time")
+    node.append({"name": "keyless-v2-no-timestamp", "mode": "keyless", "bundle": bundle,
+                 "expect": "TIMESTAMP_ERROR"})
+    lay, digest, bundle = v2_bundle("keyless-v2-bad-timestamp", kind="dsse", stamp_over=b"not the signature")
+    case("keyless-v2-bad-timestamp", lay, digest, keyless_args, "fail", message="message imprint mismatch")
+    node.append({"name": "keyless-v2-bad-timestamp", "mode": "keyless", "bundle": bundle,
+                 "expect": "TIMESTAMP_ERROR"})
+    # the checkpoint's key hint computed the Rekor v1 way (SHA-256 of the SPKI), not C2SP's
+    lay, digest, bundle = v2_bundle("keyless-v2-v1-hint", kind="dsse",
+                                    hint=hashlib.sha256(log_v2.der).digest()[:4])
+    case("keyless-v2-v1-hint", lay, digest, keyless_args, "fail", message="checkpoint is not signed by the log key")
+    node.append({"name": "keyless-v2-v1-hint", "mode": "keyless", "bundle": bundle,
+                 "expect": "TLOG_INCLUSION_PROOF_ERROR"})
+    lay, digest, bundle = v2_bundle("keyless-v2-no-proof", kind="dsse", proof=False)
+    case("keyless-v2-no-proof", lay, digest, keyless_args, "fail", message="needs an inclusionProof")
+    # the same Rekor v2 material as a messageSignature bundle: sigstore-js' own hashedrekord 0.0.2 path
+    payload = b"airfactory rekor v2 message"
+    msig = sign(leaf_key, payload)
+    mbody = canonical({"apiVersion": "0.0.2", "kind": "hashedrekord",
+                       "spec": {"hashedRekordV002": {"data": {"algorithm": "SHA2_256",
+                                                              "digest": b64(hashlib.sha256(payload).digest())},
+                                                     "signature": v2_signature(msig, der_of_cert(leaf))}}})
+    node.append({"name": "keyless-v2-message", "mode": "keyless", "artifact": b64(payload), "expect": "VALID",
+                 "bundle": {"mediaType": BUNDLE_TYPE,
+                            "verificationMaterial": {"certificate": {"rawBytes": b64(der_of_cert(leaf))},
+                                                     "tlogEntries": [log_v2.bundle_entry(mbody, "hashedrekord")],
+                                                     "timestampVerificationData": {"rfc3161Timestamps": [
+                                                         {"signedTimestamp": b64(tsa.stamp(msig))}]}},
+                            "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
+                                                                   "digest": b64(hashlib.sha256(payload).digest())},
+                                                 "signature": b64(msig)}}})
 
     # --- a key-based DSSE bundle (Image Factory's key signer shape: publicKey hint)
     lay = Layout("key-bundle")
