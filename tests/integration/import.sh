@@ -245,6 +245,12 @@ out=$("$AIRFACTORY" import --store "$T/store-keyless" --policy fx-keyless.yaml "
 check_contains "keyless: Sigstore bundle verified offline" "$out" "verified: sigstore-bundle"
 check_contains "keyless: identity recorded" "$("$AIRFACTORY" sources --store "$T/store-keyless" --json)" \
   '"identity":"airfactory-fixtures@siderolabs.com"'
+# hello-world-service v1.9.5 is signed through a Rekor v2 log (no SET) with a test-TSA timestamp
+out=$("$AIRFACTORY" import --store "$T/store-keyless" --json --policy fx-keyless.yaml \
+  "$FIXTURES/hello-world-service-v1.9.5.oci.tar" 2>&1)
+check_eq "keyless: Rekor v2 bundle verified by its inclusion proof and RFC 3161 timestamp" \
+  "$(jq -r 'select(.event == "imported") | [.verified, .receipt.timestamp_authority, (.receipt.integrated_time // "none")] | join(" ")' <<<"$out" 2>&1 | sort -u)" \
+  "sigstore-bundle https://timestamp.airfactory.test/api/v1/timestamp none"
 S=$F before=$(snapshot "$F")
 refuse "fixture with the wrong key refused" "no valid signature" "$hws" --policy fx-wrong.yaml
 # broken copies (fixtures.json `broken`): refused at import with the policy each names, the store
@@ -259,7 +265,7 @@ words = {"digest-mismatch": "hashes to", "signature-invalid": "no valid signatur
          "unsupported-media-type": "unknown media type", "platform-missing": "no manifest for platform linux/arm64",
          "certificate-expired": "no valid signature", "identity-mismatch": "no valid signature",
          "untrusted-chain": "no valid signature", "set-invalid": "no valid signature",
-         "inclusion-proof-invalid": "no valid signature"}
+         "inclusion-proof-invalid": "no valid signature", "timestamp-invalid": "no valid signature"}
 for i, f in enumerate(json.load(open(catalog))["fixtures"]):
     b = f.get("broken")
     if not b:
@@ -290,3 +296,60 @@ while read -r path stage policy word; do
   elif [ "$(snapshot "$F")" != "$before" ]; then fail "$name refused" "store changed"
   else pass "$name refused"; fi
 done <broken.list
+
+# ---- Image Factory's own layouts (real keyless signatures; ../shared/testdata beside the clone) ----
+# Each image layout and its signature layout, exactly as Image Factory's tooling wrote them (index
+# entries with artifactType), merged into one layout as a mirror holds them: the image imports with
+# the keyless Talos policy and Sigstore's public-good trusted root, and any other issuer or identity
+# is refused with the store unchanged. my-extension-image lacks one large layer upstream too, so its
+# import is refused for that missing blob, naming it.
+REAL=
+for d in "$ROOT/../shared" "$ROOT/../../shared"; do  # ../shared beside a clone, ../../shared beside a worktree
+  [ -z "$REAL" ] && [ -f "$d/testdata/image-factory/trusted_root.json" ] && REAL=$d/testdata/image-factory
+done
+if [ -z "$REAL" ]; then
+  skip "import-real-world" "no Image Factory testdata at $ROOT/../shared/testdata/image-factory"
+else
+  TALOS_RE='(@siderolabs\.com$|^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com$)'
+  policy() { # ISSUER IDENTITY -> policy file
+    printf 'name: talos-keyless\nkeyless:\n  issuer: %s\n  identity: '\''%s'\''\n  trusted_root: %s\n' \
+      "$1" "$2" "$REAL/trusted_root.json" >"$T/real-policy.yaml"
+    echo "$T/real-policy.yaml"
+  }
+  for name in extensions-catalog my-extension; do
+    L=$T/real-$name
+    mkdir -p "$L/blobs/sha256"
+    cp "$REAL/$name-image/blobs/sha256/"* "$REAL/$name-signature/blobs/sha256/"* "$L/blobs/sha256/"
+    cp "$REAL/$name-image/oci-layout" "$L/"
+    jq -s '.[0] + {manifests: (.[0].manifests + .[1].manifests)}' "$REAL/$name-image/index.json" \
+      "$REAL/$name-signature/index.json" >"$L/index.json"
+  done
+  RS=$T/real-store
+  out=$("$AIRFACTORY" import --store "$RS" --json --policy "$(policy https://accounts.google.com "$TALOS_RE")" \
+    "$T/real-extensions-catalog" 2>&1)
+  check_eq "import-real-world-extensions-catalog-keyless-talos" \
+    "$(jq -r 'select(.event == "imported") | [.manifest_digest, .verified, .receipt.identity, .receipt.issuer] | join(" ")' <<<"$out" 2>&1)" \
+    "sha256:35b6021450b858574e182bbee95d6b9c8ab95f3623fdcc38e62997f763af631e sigstore-bundle albert.kostusev@siderolabs.com https://accounts.google.com"
+  check_contains "import-real-world-extensions-catalog-timestamp-authority" "$out" \
+    '"timestamp_authority":"https://timestamp.sigstore.dev/api/v1/timestamp"'
+  # any other issuer or identity: refused, nothing from the image in the store (my-extension is
+  # refused for its missing layer before its signature is looked at; verify.sh checks its identity)
+  while IFS='|' read -r issuer identity want; do
+    for name in extensions-catalog; do
+      before=$(snapshot "$RS")
+      out=$("$AIRFACTORY" import --store "$RS" --policy "$(policy "$issuer" "$identity")" "$T/real-$name" 2>&1); rc=$?
+      label="import-real-world-$name-refused-${want// /-}"
+      if [ $rc -ne 2 ]; then fail "$label" "exit $rc: $out"
+      elif [[ "$out" != *"$want"* ]]; then fail "$label" "'$want' not in: $out"
+      elif [ "$(snapshot "$RS")" != "$before" ]; then fail "$label" "store changed"
+      else pass "$label"; fi
+    done
+  done <<EOT
+https://token.actions.githubusercontent.com|$TALOS_RE|does not match https://token.actions.githubusercontent.com
+https://accounts.google.com|^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com\$|does not match identity regexp
+EOT
+  out=$("$AIRFACTORY" import --store "$RS" --policy "$(policy https://accounts.google.com "$TALOS_RE")" \
+    "$T/real-my-extension" 2>&1)
+  check_contains "import-real-world-my-extension-refused-for-its-missing-layer" "$out" \
+    "blob sha256:086e43973d31229179b5ba1c11e4cfbb4cafec2c051ab62f2de9b745c1ec24e6"
+fi
