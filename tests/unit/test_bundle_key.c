@@ -287,7 +287,7 @@ static void cosign_legacy_verification_accepts_the_signatures(void)
     struct error err;
     CHECK_INT(bundle_key_sign(key, payload, strlen(payload), &der, &err), 0);
     char *b64 = tl_b64(der.data, der.len);
-    struct tl_layer layer = {payload, b64, NULL, NULL, NULL, NULL};
+    struct tl_layer layer = {payload, b64, NULL, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &layer, 1);
     struct verify_policy policy;
     tl_key_policy(scratch, &policy, &rfc_pkey, 1);
@@ -305,7 +305,7 @@ static void cosign_legacy_verification_accepts_the_signatures(void)
     struct tl_run t2;
     memset(&t2, 0, sizeof t2);
     t2.image = tl_image(&t2.src, "another");
-    struct tl_layer reused = {payload, b64, NULL, NULL, NULL, NULL};
+    struct tl_layer reused = {payload, b64, NULL, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t2.src, t2.image, &reused, 1);
     tl_run_verify(&t2, &policy);
     CHECK_INT(t2.rc, -1);

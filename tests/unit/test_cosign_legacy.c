@@ -16,7 +16,7 @@ static struct tl_layer key_layer(const char *payload, EVP_PKEY *key, const char 
     tl_sign(key, md, pss, payload, strlen(payload), &sig);
     *sig_b64 = tl_b64(sig.data, sig.len);
     buffer_free(&sig);
-    struct tl_layer l = {payload, *sig_b64, NULL, NULL, NULL, NULL};
+    struct tl_layer l = {payload, *sig_b64, NULL, NULL, NULL, NULL, NULL};
     return l;
 }
 
@@ -210,7 +210,7 @@ static void malformed_signature_objects_are_input_errors(void)
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "malformed");
         char *payload = tl_simple_payload(t.image);
-        struct tl_layer l = {payload, cases[i].signature, NULL, NULL, NULL, NULL};
+        struct tl_layer l = {payload, cases[i].signature, NULL, NULL, NULL, NULL, NULL};
         tl_publish_legacy(&t.src, t.image, &l, 1);
         tl_run_verify(&t, &p);
         CHECK_INT(t.rc, -1);
@@ -236,7 +236,7 @@ static void malformed_signature_objects_are_input_errors(void)
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "nolayers");
     char *payload = tl_simple_payload(t.image);
-    struct tl_layer l = {payload, "AAAA", NULL, NULL, NULL, "application/vnd.oci.image.layer.v1.tar+gzip"};
+    struct tl_layer l = {payload, "AAAA", NULL, NULL, NULL, "application/vnd.oci.image.layer.v1.tar+gzip", NULL};
     tl_publish_legacy(&t.src, t.image, &l, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
@@ -359,7 +359,7 @@ static void keyless_free(struct keyless *k)
 
 static void keyless_publish(struct tl_run *t, struct keyless *k, const char *cert_pem, const char *chain)
 {
-    struct tl_layer l = {k->payload, k->sig_b64, cert_pem, chain, k->bundle, NULL};
+    struct tl_layer l = {k->payload, k->sig_b64, cert_pem, chain, k->bundle, NULL, NULL};
     tl_publish_legacy(&t->src, t->image, &l, 1);
 }
 
@@ -552,7 +552,7 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "nobundle");
     keyless_make(&k, t.image, W.leaf_key, W.leaf_pem, W.rekor_key, TL_SIGNED_AT);
-    struct tl_layer l = {k.payload, k.sig_b64, W.leaf_pem, W.chain_pem, NULL, NULL};
+    struct tl_layer l = {k.payload, k.sig_b64, W.leaf_pem, W.chain_pem, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &l, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
@@ -561,7 +561,7 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     /* malformed bundle JSON and certificate PEM */
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "malformed");
-    struct tl_layer bad = {k.payload, k.sig_b64, W.leaf_pem, NULL, "{\"Payload\": 1}", NULL};
+    struct tl_layer bad = {k.payload, k.sig_b64, W.leaf_pem, NULL, "{\"Payload\": 1}", NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &bad, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
@@ -570,7 +570,7 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "malformed-cert");
     struct tl_layer bad_cert = {k.payload, k.sig_b64, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                                NULL, k.bundle, NULL};
+                                NULL, k.bundle, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &bad_cert, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
@@ -578,6 +578,60 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     tl_source_free(&t.src);
     keyless_free(&k);
     verify_policy_free(&p);
+}
+
+/* cosign's legacy RFC 3161 annotation ({"SignedRFC3161Timestamp": base64 TimeStampResp} over the
+ * raw signature bytes): verified when present, its time a second signing time the certificate
+ * must cover; a bad one refuses the signature. */
+static void legacy_timestamp_annotation_is_verified(void)
+{
+    struct tl_v2 v;
+    tl_v2_init(&v, &W);
+    struct {
+        const char *over; /* NULL: the signature */
+        int64_t at;
+        const char *message;
+    } cases[] = {
+        {NULL, TL_SIGNED_AT + 20, NULL},
+        {"other bytes", TL_SIGNED_AT, "message imprint mismatch"},
+        {NULL, TL_T0 + TL_LEAF_LIFETIME + 30, "certificate has expired"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct tl_run t;
+        memset(&t, 0, sizeof t);
+        t.image = tl_image(&t.src, "legacy-timestamp");
+        struct keyless k;
+        keyless_make(&k, t.image, W.leaf_key, W.leaf_pem, W.rekor_key, TL_SIGNED_AT);
+        struct buffer tst = BUFFER_INIT;
+        tl_timestamp(v.tsa_key, v.tsa_leaf, cases[i].over ? cases[i].over : k.sig.data,
+                     cases[i].over ? strlen(cases[i].over) : k.sig.len, cases[i].at, &tst);
+        char *b = tl_b64(tst.data, tst.len);
+        char *ann = xasprintf("{\"SignedRFC3161Timestamp\":\"%s\"}", b);
+        struct tl_layer l = {k.payload, k.sig_b64, W.leaf_pem, W.chain_pem, k.bundle, NULL, ann};
+        tl_publish_legacy(&t.src, t.image, &l, 1);
+        struct verify_policy p;
+        tl_keyless_policy(&W, &p, NULL, NULL);
+        free(p.trusted_root_path);
+        p.trusted_root_path = xstrdup(v.trusted_root_path);
+        tl_run_verify(&t, &p);
+        if (!cases[i].message) {
+            CHECK_INT(t.rc, 0);
+            if (t.rc)
+                printf("  %s\n", t.err.message);
+            CHECK_INT(t.r.timestamp, TL_SIGNED_AT + 20);
+            CHECK_STR(t.r.timestamp_authority, TL_TSA_URI);
+        } else {
+            CHECK_INT(t.rc, -1);
+            CHECK(tl_run_error_has(&t, cases[i].message));
+        }
+        verify_policy_free(&p);
+        free(b);
+        free(ann);
+        buffer_free(&tst);
+        keyless_free(&k);
+        tl_source_free(&t.src);
+    }
+    tl_v2_free(&v);
 }
 
 int main(void)
@@ -595,6 +649,7 @@ int main(void)
     RUN(keyless_certificate_must_be_valid_at_integrated_time);
     RUN(keyless_chain_must_lead_to_the_trusted_root);
     RUN(keyless_rekor_bundle_must_be_genuine_and_bind_the_signature);
+    RUN(legacy_timestamp_annotation_is_verified);
     tl_world_free(&W);
     return TEST_MAIN_END();
 }

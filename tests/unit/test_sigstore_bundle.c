@@ -410,7 +410,7 @@ static void bundle_is_checked_first_then_legacy(void)
     struct buffer sig = BUFFER_INIT;
     tl_sign(key, "SHA256", false, payload, strlen(payload), &sig);
     char *sig_b64 = tl_b64(sig.data, sig.len);
-    struct tl_layer l = {payload, sig_b64, NULL, NULL, NULL, NULL};
+    struct tl_layer l = {payload, sig_b64, NULL, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &l, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, 0);
@@ -436,7 +436,7 @@ static void bundle_is_checked_first_then_legacy(void)
     struct buffer other_sig = BUFFER_INIT;
     tl_sign(key, "SHA256", false, other_payload, strlen(other_payload), &other_sig);
     char *other_b64 = tl_b64(other_sig.data, other_sig.len);
-    struct tl_layer replay = {other_payload, other_b64, NULL, NULL, NULL, NULL};
+    struct tl_layer replay = {other_payload, other_b64, NULL, NULL, NULL, NULL, NULL};
     tl_publish_legacy(&t.src, t.image, &replay, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);

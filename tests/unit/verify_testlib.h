@@ -910,6 +910,7 @@ struct tl_layer {
     const char *chain;       /* PEM */
     const char *bundle;      /* Rekor bundle JSON */
     const char *media_type;  /* default: simple signing */
+    const char *timestamp;   /* dev.sigstore.cosign/rfc3161timestamp JSON */
 };
 
 TL void tl_annotation(struct buffer *b, bool *first, const char *key, const char *value)
@@ -942,6 +943,7 @@ TL void tl_publish_legacy(struct tl_source *s, const char *image_digest, const s
         tl_annotation(&m, &first, "dev.sigstore.cosign/certificate", l->certificate);
         tl_annotation(&m, &first, "dev.sigstore.cosign/chain", l->chain);
         tl_annotation(&m, &first, "dev.sigstore.cosign/bundle", l->bundle);
+        tl_annotation(&m, &first, "dev.sigstore.cosign/rfc3161timestamp", l->timestamp);
         buffer_appendf(&m, "}}");
     }
     buffer_appendf(&m, "]}");
