@@ -44,8 +44,8 @@ static void v2_make(struct v2 *p, const char *digest, const char *kind, int64_t 
     tl_pae(p->payload_type, st, &pae);
     tl_sign(W.leaf_key, "SHA256", false, pae.data, pae.len, &p->sig);
     tl_cert_der(W.leaf, &p->cert);
-    char *body = strcmp(kind, "dsse") == 0 ? tl_body_dsse_v2(st, strlen(st), &p->sig, W.leaf)
-                                           : tl_body_hashedrekord_v2(pae.data, pae.len, &p->sig, W.leaf);
+    char *body = strcmp(kind, "dsse") == 0 ? tl_body_v2(kind, st, strlen(st), &p->sig, W.leaf)
+                                           : tl_body_v2(kind, pae.data, pae.len, &p->sig, W.leaf);
     buf_set(&p->body, body, strlen(body));
     struct tl_entry e;
     tl_entry_make_v2(&e, V.log_key, TL_V2_HOST, body);

@@ -1190,29 +1190,18 @@ TL char *tl_v2_signature(const struct buffer *sig, X509 *cert)
     return out;
 }
 
-/* hashedrekord 0.0.2 body over content (for a DSSE envelope: its PAE), canonical JSON. */
-TL char *tl_body_hashedrekord_v2(const void *content, size_t len, const struct buffer *sig, X509 *cert)
+/* A Rekor v2 body, canonical JSON: kind "hashedrekord" logs SHA-256 of content (for a DSSE
+ * envelope: its PAE), kind "dsse" the payloadHash of content (the DSSE payload); one signature. */
+TL char *tl_body_v2(const char *kind, const void *content, size_t len, const struct buffer *sig, X509 *cert)
 {
     unsigned char md[32];
     sha256_bytes(content, len, md);
     char *d = tl_b64(md, 32), *signature = tl_v2_signature(sig, cert);
-    char *out = xasprintf("{\"apiVersion\":\"0.0.2\",\"kind\":\"hashedrekord\",\"spec\":{\"hashedRekordV002\":{"
-                          "\"data\":{\"algorithm\":\"SHA2_256\",\"digest\":\"%s\"},\"signature\":%s}}}",
-                          d, signature);
-    free(d);
-    free(signature);
-    return out;
-}
-
-/* dsse 0.0.2 body: payloadHash of the DSSE payload, one signature. */
-TL char *tl_body_dsse_v2(const void *payload, size_t len, const struct buffer *sig, X509 *cert)
-{
-    unsigned char md[32];
-    sha256_bytes(payload, len, md);
-    char *d = tl_b64(md, 32), *signature = tl_v2_signature(sig, cert);
-    char *out = xasprintf("{\"apiVersion\":\"0.0.2\",\"kind\":\"dsse\",\"spec\":{\"dsseV002\":{\"payloadHash\":{"
-                          "\"algorithm\":\"SHA2_256\",\"digest\":\"%s\"},\"signatures\":[%s]}}}",
-                          d, signature);
+    bool dsse = strcmp(kind, "dsse") == 0;
+    char *out = xasprintf("{\"apiVersion\":\"0.0.2\",\"kind\":\"%s\",\"spec\":{\"%s\":{\"%s\":{\"algorithm\":"
+                          "\"SHA2_256\",\"digest\":\"%s\"},\"%s\":%s%s%s}}}",
+                          kind, dsse ? "dsseV002" : "hashedRekordV002", dsse ? "payloadHash" : "data", d,
+                          dsse ? "signatures" : "signature", dsse ? "[" : "", signature, dsse ? "]" : "");
     free(d);
     free(signature);
     return out;
