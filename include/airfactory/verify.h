@@ -26,7 +26,7 @@ struct verify_policy {
     /* keyless: all three set, or none */
     char *keyless_issuer;          /* exact OIDC issuer, e.g. https://accounts.google.com */
     char *keyless_identity_regexp; /* POSIX ERE over the certificate SAN (email or URI) */
-    char *trusted_root_path;       /* Sigstore trusted_root.json (Fulcio CAs, Rekor keys) */
+    char *trusted_root_path;       /* Sigstore trusted_root.json (Fulcio CAs, Rekor logs, TSAs) */
 };
 
 /* Image Factory's default policy for official Talos images (keyless, Google issuer, signer a

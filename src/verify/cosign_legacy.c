@@ -162,13 +162,13 @@ static int verify_keyless(const struct verify_trust *trust, const struct json_va
     /* The chain annotation is not trusted: the trusted root alone supplies the CA chain, so a
      * signature cannot bring intermediates (or a root) of its own (sigstore-go uses only the leaf). */
     (void)chain;
-    if (verify_trust_check_signer(trust, leaf, NULL, entry.integrated_time, what, &signer, err) != 0)
+    if (verify_trust_check_signer(trust, leaf, entry.integrated_time, what, &signer, err) != 0)
         goto out;
     struct rfc3161_time stamp;
     int stamped = cosign_legacy_timestamp(trust, annotations, signature, what, &stamp, err);
     if (stamped < 0)
         goto out;
-    if (stamped == 1 && x509_chain_verify(leaf, NULL, trust->root, stamp.time, what, err) != 0)
+    if (stamped == 1 && x509_chain_verify(leaf, trust->root, stamp.time, what, err) != 0)
         goto out;
     if (stamped == 1) {
         r->timestamp = stamp.time;

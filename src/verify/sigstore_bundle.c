@@ -414,11 +414,11 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
                       what, entry.kind, entry.version);
             goto out;
         }
-        if (verify_trust_check_signer(trust, leaf, NULL, times[0], what, &signer, err) != 0)
+        if (verify_trust_check_signer(trust, leaf, times[0], what, &signer, err) != 0)
             goto out;
         for (size_t i = 1; i < time_count; i++) {
             char *at = xasprintf("%s (at the RFC 3161 timestamp)", what);
-            int chained = x509_chain_verify(leaf, NULL, trust->root, times[i], at, err);
+            int chained = x509_chain_verify(leaf, trust->root, times[i], at, err);
             free(at);
             if (chained != 0)
                 goto out;

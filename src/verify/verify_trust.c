@@ -116,7 +116,7 @@ int verify_trust_check_keys(const struct verify_trust *trust, const void *messag
     return 0;
 }
 
-int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted, int64_t at,
+int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at,
                               const char *what, struct verify_trust_signer *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
@@ -125,7 +125,7 @@ int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, STAC
                          "%s: signed keyless (Fulcio certificate) but policy %s has no keyless identity; add issuer, "
                          "identity regexp and trusted root to it",
                          what, policy_name(trust->policy));
-    if (x509_chain_verify(leaf, untrusted, trust->root, at, what, err) != 0)
+    if (x509_chain_verify(leaf, trust->root, at, what, err) != 0)
         return -1;
     struct x509_chain_identity id;
     if (x509_chain_identity_read(leaf, what, &id, err) != 0)

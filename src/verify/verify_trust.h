@@ -48,8 +48,8 @@ struct verify_trust_signer {
     struct public_key *key; /* the certificate's key; owned */
 };
 
-/* Check leaf (plus untrusted intermediates) as a keyless signer at Unix time at. */
-int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted, int64_t at,
+/* Check leaf as a keyless signer at Unix time at; its chain comes from the trusted root alone. */
+int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at,
                               const char *what, struct verify_trust_signer *out, struct error *err);
 void verify_trust_signer_free(struct verify_trust_signer *signer);
 

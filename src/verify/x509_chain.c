@@ -245,7 +245,7 @@ out:
     return rc;
 }
 
-int x509_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, const struct trusted_root *root, int64_t at,
+int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at,
                       const char *what, struct error *err)
 {
     char when[32];
@@ -272,9 +272,6 @@ int x509_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, const struct truste
         }
         for (int j = 0; j < n - 1; j++)
             if (!sk_X509_push(pool, sk_X509_value(ca->chain, j)))
-                goto next;
-        for (int j = 0; untrusted && j < sk_X509_num(untrusted); j++)
-            if (!sk_X509_push(pool, sk_X509_value(untrusted, j)))
                 goto next;
         if (!X509_STORE_CTX_init(ctx, store, leaf, pool))
             goto next;

@@ -6,7 +6,10 @@
  *
  * Chain rules, as sigstore-go applies them: the CA entry's validFor must cover the time; its last
  * certificate is the trust anchor (accepted even if not self-signed, like Go's root pool), its
- * other certificates and those carried by the signature are untrusted intermediates; the leaf must
+ * other certificates are the intermediates. Certificates a signature carries besides its leaf
+ * (a bundle's x509CertificateChain, cosign's chain annotation) take no part: an intermediate
+ * brought along could reopen a CA entry whose window has closed, so the chain comes from the
+ * trusted root alone (protobuf-specs VerificationMaterial; sigstore-go uses the leaf). The leaf must
  * carry the codeSigning extended key usage, and any CA certificate that restricts extended key
  * usage must allow codeSigning. When the trusted root lists CT logs, the leaf must also embed a
  * signed certificate timestamp (RFC 6962 precertificate SCT) that verifies with one of them, as
@@ -33,9 +36,8 @@ int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF
 /* One DER certificate; trailing bytes are an error. */
 int x509_chain_parse_der(const unsigned char *der, size_t len, const char *what, X509 **out, struct error *err);
 
-/* Verify leaf (with optional untrusted intermediates) against root's certificate authorities at
- * Unix time at. ERROR_INPUT says why no CA accepted it (expired at that time, unknown issuer, …). */
-int x509_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, const struct trusted_root *root, int64_t at,
+/* Verify leaf against root's certificate authorities at Unix time at. ERROR_INPUT says why no CA accepted it (expired at that time, unknown issuer, …). */
+int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at,
                       const char *what, struct error *err);
 
 struct x509_chain_identity {
