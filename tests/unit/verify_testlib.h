@@ -598,8 +598,26 @@ TL char *tl_checkpoint(EVP_PKEY *key, const char *origin, int64_t size, const un
     return cp;
 }
 
-/* Log body at a fixed position (index 5 of a 13-leaf tree, so the path has every shape of step),
- * with a SET and a checkpoint signed by key. */
+/* body at a fixed position (index 5 of a 13-leaf tree, so the path has every shape of step)
+ * among filler leaves: e's tree size, proof index, root hash and audit path. */
+TL void tl_entry_tree(struct tl_entry *e, const char *body, const char *filler)
+{
+    e->tree_size = 13;
+    e->proof_index = 5;
+    unsigned char leaves[13][32];
+    for (int i = 0; i < 13; i++) {
+        char other[48];
+        snprintf(other, sizeof other, "%s %d", filler, i);
+        if (i == 5)
+            tl_leaf_hash(body, strlen(body), leaves[i]);
+        else
+            tl_leaf_hash(other, strlen(other), leaves[i]);
+    }
+    tl_mth(leaves, 13, e->root_hash);
+    tl_path(leaves, 5, 13, e->hashes, &e->hash_count);
+}
+
+/* Log body in that tree, with a SET and a checkpoint signed by key. */
 TL void tl_entry_make(struct tl_entry *e, EVP_PKEY *key, const char *body, int64_t t)
 {
     memset(e, 0, sizeof *e);
@@ -612,19 +630,7 @@ TL void tl_entry_make(struct tl_entry *e, EVP_PKEY *key, const char *body, int64
     tl_sign(key, "SHA256", false, payload, strlen(payload), &e->set);
     free(payload);
     free(b64);
-    e->tree_size = 13;
-    e->proof_index = 5;
-    unsigned char leaves[13][32];
-    for (int i = 0; i < 13; i++) {
-        char other[32];
-        snprintf(other, sizeof other, "other entry %d", i);
-        if (i == 5)
-            tl_leaf_hash(body, strlen(body), leaves[i]);
-        else
-            tl_leaf_hash(other, strlen(other), leaves[i]);
-    }
-    tl_mth(leaves, 13, e->root_hash);
-    tl_path(leaves, 5, 13, e->hashes, &e->hash_count);
+    tl_entry_tree(e, body, "other entry");
     e->checkpoint = tl_checkpoint(key, "rekor.test - 42", e->tree_size, e->root_hash);
 }
 
@@ -1161,19 +1167,7 @@ TL void tl_entry_make_v2(struct tl_entry *e, EVP_PKEY *key, const char *name, co
     e->body = xstrdup(body);
     e->log_index = 5;
     tl_c2sp_key_id(key, name, e->log_id);
-    e->tree_size = 13;
-    e->proof_index = 5;
-    unsigned char leaves[13][32];
-    for (int i = 0; i < 13; i++) {
-        char other[32];
-        snprintf(other, sizeof other, "other v2 entry %d", i);
-        if (i == 5)
-            tl_leaf_hash(body, strlen(body), leaves[i]);
-        else
-            tl_leaf_hash(other, strlen(other), leaves[i]);
-    }
-    tl_mth(leaves, 13, e->root_hash);
-    tl_path(leaves, 5, 13, e->hashes, &e->hash_count);
+    tl_entry_tree(e, body, "other v2 entry");
     e->checkpoint = tl_checkpoint_v2(key, name, e->tree_size, e->root_hash);
 }
 
