@@ -18,14 +18,18 @@ CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
 PKGS := libarchive liblzma openssl yaml-0.1 sqlite3 libzstd libsquashfs1 libisofs-1 zlib
+# libcurl is linked into the airfactory program only (`airfactory pull`, src/registry): the server,
+# airfactory-serve, must not carry an HTTP client (tests/integration/pull.sh checks with ldd).
+PULL_PKGS := libcurl
 
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
-PKG_MISSING := $(shell for p in $(PKGS); do $(PKG_CONFIG) --exists $$p || echo $$p; done)
+PKG_MISSING := $(shell for p in $(PKGS) $(PULL_PKGS); do $(PKG_CONFIG) --exists $$p || echo $$p; done)
 ifneq ($(strip $(PKG_MISSING)),)
 $(error missing libraries: $(PKG_MISSING) — run scripts/install-deps.sh (Debian) and retry)
 endif
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(PULL_PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+PULL_LIBS  := $(shell $(PKG_CONFIG) --libs $(PULL_PKGS))
 endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -72,13 +76,13 @@ $(A)/libairfactory.a: $(call objs,$(A),$(LIB_SRC))
 
 $(R)/airfactory: $(call objs,$(R),$(CLI_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 $(R)/airfactory-serve: $(call objs,$(R),$(SERVE_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(RELEASE_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
 $(A)/airfactory: $(call objs,$(A),$(CLI_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 $(A)/airfactory-serve: $(call objs,$(A),$(SERVE_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
@@ -93,7 +97,7 @@ UNIT_OBJS := $(call objs,$(A),$(UNIT_SRC))
 $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 	@mkdir -p $(dir $@)
 	@echo '  LINK   $@'
-	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 
 unit-tests: $(UNIT_BINS) $(UNIT_OBJS)
 
@@ -115,7 +119,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(A)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS) $(PROFILE_DATA)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(DEFS) $(INCS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+	clang $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(DEFS) $(INCS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) $(PULL_LIBS)
 fuzz: $(patsubst tests/fuzz/%.c,$(A)/fuzz/%,$(FUZZ_SRC))
 	@bash tests/fuzz/run.sh $(A)/fuzz
 

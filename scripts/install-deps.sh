@@ -9,6 +9,7 @@ build_packages=(
   build-essential pkg-config clang llvm
   libarchive-dev liblzma-dev libssl-dev libyaml-dev libsqlite3-dev libzstd-dev
   libsquashfs-dev libisofs-dev zlib1g-dev
+  libcurl4-openssl-dev   # airfactory pull (registry client); linked into airfactory only
 )
 # Tools the builders call, as Talos' imager does.
 builder_tools=(
