@@ -124,6 +124,10 @@ struct plan {
 
 /* Expand and check. The plan points into m: free the plan before the manifest. */
 int manifest_plan(const struct manifest *m, struct plan **out, struct error *err);
+/* manifest_plan with flags: MANIFEST_PLAN_SOURCES_ABSENT accepts source files that do not exist
+ * yet (what `airfactory pull` plans before it writes them); every other check is the same. */
+enum { MANIFEST_PLAN_SOURCES_ABSENT = 1u };
+int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **out, struct error *err);
 void plan_free(struct plan *plan);
 
 /* The plan's sources for one role and version ("" matches any), first match or NULL. */

@@ -992,6 +992,11 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
 
 int manifest_plan(const struct manifest *m, struct plan **out, struct error *err)
 {
+    return manifest_plan_flags(m, 0, out, err);
+}
+
+int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **out, struct error *err)
+{
     *out = NULL;
     struct plan *plan = xcalloc(1, sizeof *plan);
     struct planner pl = {m, plan, err, 0};
@@ -1007,7 +1012,7 @@ int manifest_plan(const struct manifest *m, struct plan **out, struct error *err
         plan->sources = xcalloc(m->source_count + 1, sizeof *plan->sources);
         for (size_t i = 0; i < m->source_count && rc == 0; i++) {
             const struct manifest_source *src = &m->sources[i];
-            if (!fs_exists(src->path)) {
+            if (!(flags & MANIFEST_PLAN_SOURCES_ABSENT) && !fs_exists(src->path)) {
                 rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); create it (e.g. skopeo "
                                "copy docker://%s oci-archive:%s) or fix 'path'", src->path,
                                manifest_role_name(src->role), src->reference, src->reference, src->path);
