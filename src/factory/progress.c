@@ -28,6 +28,7 @@ struct progress {
     int frame_lines;            /* lines of it on the screen now; 0: nothing to erase */
     struct learned_size *sizes;
     size_t size_count;
+    const char *items, *made, *kept; /* "assets", "built", "reused" */
 };
 
 static double monotonic_seconds(void)
@@ -57,7 +58,15 @@ struct progress *progress_new(FILE *out, int width, double (*clock)(void))
         p->width = 20;
     p->started = p->clock();
     p->frame = (struct buffer)BUFFER_INIT;
+    progress_set_words(p, "assets", "built", "reused");
     return p;
+}
+
+void progress_set_words(struct progress *p, const char *items, const char *made, const char *kept)
+{
+    p->items = items;
+    p->made = made;
+    p->kept = kept;
 }
 
 void progress_free(struct progress *p)
@@ -157,8 +166,9 @@ static void render(struct progress *p, const struct progress_state *s, double no
         char elapsed[32], estimate[48] = "";
         format_duration(a->seconds, elapsed, sizeof elapsed);
         const struct learned_size *l = learned(p, a->kind);
-        if (l && l->bytes > 0 && a->bytes > 0) {
-            double fraction = (double)a->bytes / (double)l->bytes;
+        uint64_t expected = a->expected ? a->expected : l ? l->bytes : 0;
+        if (expected > 0 && a->bytes > 0) {
+            double fraction = (double)a->bytes / (double)expected;
             if (fraction > 0.99)
                 fraction = 0.99; /* an estimate: never claim done before it is */
             format_duration(a->seconds / fraction - a->seconds, eta, sizeof eta);
@@ -196,8 +206,9 @@ static void render(struct progress *p, const struct progress_state *s, double no
     progress_format_bytes(s->bytes, bytes, sizeof bytes);
     char elapsed_text[32];
     format_duration(elapsed, elapsed_text, sizeof elapsed_text);
-    snprintf(line, sizeof line, "[%s] %3d%% %zu/%zu assets, %zu reused  %s  %s  ETA %s", bar_text,
-             (int)((double)s->done / (double)total * 100), s->done, s->total, s->reused, bytes, elapsed_text, eta);
+    snprintf(line, sizeof line, "[%s] %3d%% %zu/%zu %s, %zu %s  %s  %s  ETA %s", bar_text,
+             (int)((double)s->done / (double)total * 100), s->done, s->total, p->items, s->reused, p->kept, bytes,
+             elapsed_text, eta);
     frame_line(p, line);
 }
 
@@ -238,8 +249,8 @@ void progress_finish(struct progress *p, bool ok)
         progress_format_bytes(p->last.bytes, bytes, sizeof bytes);
         format_duration(p->clock() - p->started, elapsed, sizeof elapsed);
         size_t reused = p->last.reused;
-        fprintf(p->out, "done: %zu assets, %zu built, %zu reused, %s built in %s (-j %u)\n", p->last.done,
-                p->last.done - reused, reused, bytes, elapsed, p->jobs);
+        fprintf(p->out, "done: %zu %s, %zu %s, %zu %s, %s %s in %s (-j %u)\n", p->last.done, p->items,
+                p->last.done - reused, p->made, reused, p->kept, bytes, p->made, elapsed, p->jobs);
     }
     fflush(p->out);
     buffer_reset(&p->frame);

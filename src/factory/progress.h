@@ -1,4 +1,4 @@
-/* progress — the live display of `airfactory build` on a terminal.
+/* progress — the live display of `airfactory build` (and `airfactory pull`) on a terminal.
  *
  * Owns the rendering only: the factory feeds it snapshots (what runs, how many bytes each has
  * written so far, how many assets are done) and log lines (each committed asset); it draws one line
@@ -31,6 +31,10 @@ struct progress;
 struct progress *progress_new(FILE *out, int width, double (*clock)(void));
 void progress_free(struct progress *p);
 
+/* What the display counts, for runs other than a build: `airfactory pull` shows "blobs", "fetched",
+ * "present". Default "assets", "built", "reused". The strings must outlive p. */
+void progress_set_words(struct progress *p, const char *items, const char *made, const char *kept);
+
 /* total assets of the build, of which reused will come back from the base without work. */
 void progress_start(struct progress *p, size_t total, size_t reused, unsigned jobs);
 
@@ -39,6 +43,7 @@ struct progress_asset {
     const char *kind;  /* "metal-amd64.iso": what expected sizes are learned by */
     uint64_t bytes;    /* written so far */
     double seconds;    /* since it started */
+    uint64_t expected; /* its size when known in advance (a download); 0: learned by kind */
 };
 
 struct progress_state {
