@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"pull", cmd_pull, "fetch and verify every signed source a manifest needs from its registries"},
     {"build", cmd_build, "build every model of a manifest into one signed bundle"},
     {"plan", cmd_plan, "expand a manifest into the list of models it would build"},
     {"schematic", cmd_schematic, "schematic tools: id (print the ID), fmt (canonical YAML)"},

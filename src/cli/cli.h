@@ -23,5 +23,6 @@ int cmd_unpack(int argc, char **argv);
 int cmd_delta(int argc, char **argv);
 int cmd_asset(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif
