@@ -42,6 +42,8 @@ struct registry_client {
     pthread_mutex_t lock; /* tokens */
     struct token *tokens;
     size_t token_count;
+    char **no_referrers;  /* hosts whose referrers route does not exist (tag schema only) */
+    size_t no_referrers_count;
     _Atomic uint64_t requests, bytes, retries, resumed;
 };
 
@@ -118,6 +120,9 @@ void registry_client_free(struct registry_client *c)
         free(c->tokens[i].header);
     }
     free(c->tokens);
+    for (size_t i = 0; i < c->no_referrers_count; i++)
+        free(c->no_referrers[i]);
+    free(c->no_referrers);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -859,21 +864,49 @@ done:
     return rc;
 }
 
+/* Whether host is known to have no referrers API; with add, remember that it has none. */
+static bool no_referrers_api(struct registry_client *c, const char *host, bool add)
+{
+    pthread_mutex_lock(&c->lock);
+    bool known = false;
+    for (size_t i = 0; i < c->no_referrers_count && !known; i++)
+        known = !strcmp(c->no_referrers[i], host);
+    if (add && !known) {
+        c->no_referrers = xrealloc(c->no_referrers, (c->no_referrers_count + 1) * sizeof *c->no_referrers);
+        c->no_referrers[c->no_referrers_count++] = xstrdup(host);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return known;
+}
+
 int registry_get_referrers(struct registry_session *s, const struct registry_ref *ref, const char *digest,
                            struct registry_document *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
+    char *host, *repository;
+    registry_ref_endpoint(ref, s->c->o.mirrors, s->c->o.mirror_count, &host, &repository);
+    free(repository);
+    if (no_referrers_api(s->c, host, false)) {
+        free(host);
+        return 0;
+    }
     char *what = registry_describe(s->c, ref);
     struct xfer x = {.what = what, .accept = "Accept: application/vnd.oci.image.index.v1+json", .body = &out->data,
                      .max = REFERRERS_MAX, .sink_size = -1};
     char *path = xasprintf("referrers/%s", digest);
     int rc = registry_request(s, ref, path, &x, err);
     if (rc == 0 && x.status != 200) {
-        /* 404 (CNCF distribution 2.x: no such route), 405, 400: the API is not there */
-        if (x.status == 404 || x.status == 405 || x.status == 400 || x.status == 501)
+        /* 404 (CNCF distribution 2.x: no such route), 405, 400: the API is not there. Without an
+         * OCI error code the route itself is missing: do not ask this host again. */
+        if (x.status == 404 || x.status == 405 || x.status == 400 || x.status == 501) {
+            char code[64];
+            error_code(&x, code, sizeof code);
+            if (!code[0])
+                no_referrers_api(s->c, host, true);
             rc = 0;
-        else
+        } else {
             rc = status_error(s, &x, "the referrers API", err);
+        }
         registry_document_free(out);
         goto done;
     }
@@ -884,6 +917,7 @@ int registry_get_referrers(struct registry_session *s, const struct registry_ref
     out->media_type = media_type_of(x.content_type);
     if (strcmp(out->media_type, "application/vnd.oci.image.index.v1+json") != 0) {
         /* a registry that answers 200 with something else (an HTML page) has no referrers API */
+        no_referrers_api(s->c, host, true);
         registry_document_free(out);
         goto done;
     }
@@ -892,6 +926,7 @@ int registry_get_referrers(struct registry_session *s, const struct registry_ref
     snprintf(out->digest, sizeof out->digest, "sha256:%s", hex);
     rc = 1;
 done:
+    free(host);
     free(path);
     free(what);
     xfer_free(&x);
