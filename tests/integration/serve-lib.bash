@@ -98,15 +98,20 @@ EOF
   CTR="ctr -a $SCR/ctrd/containerd.sock -n airfactory"
 }
 
-# distribution_start: CNCF distribution (Debian docker-registry) on a free loopback port with
-# filesystem storage under $SCR/registry-data (deletes disabled); sets DP (its port) and DIST (its
-# base URL). Returns non-zero when docker-registry is missing or /v2/ does not answer within 10 s.
+# distribution_start [NAME [HTTP_YAML [TOP_YAML]]]: CNCF distribution (Debian docker-registry) on a
+# free loopback port with filesystem storage under $SCR/registry-data (deletes disabled; every
+# instance shares it, so images pushed to one are served by all); sets DP (its port) and DIST (its
+# base URL). HTTP_YAML adds lines under `http:` (a `tls:` block makes DIST https://), TOP_YAML
+# top-level sections (`auth:`). NAME names its config and log ($SCR/NAME.yml, .log; default
+# registry). Returns non-zero when docker-registry is missing or /v2/ does not answer within 10 s.
 # Stopped with the other extra processes.
 distribution_start() {
   command -v docker-registry >/dev/null || return 1
+  local name=${1:-registry} http_extra=${2:-} top_extra=${3:-} scheme=http
+  case $http_extra in *tls:*) scheme=https ;; esac
   DP=$(free_port)
   mkdir -p "$SCR/registry-data"
-  cat >"$SCR/registry.yml" <<EOF2
+  cat >"$SCR/$name.yml" <<EOF2
 version: 0.1
 log:
   level: warn
@@ -117,11 +122,17 @@ storage:
     enabled: false
 http:
   addr: 127.0.0.1:$DP
+$http_extra
+$top_extra
 EOF2
-  docker-registry serve "$SCR/registry.yml" >"$SCR/registry.log" 2>&1 &
+  docker-registry serve "$SCR/$name.yml" >"$SCR/$name.log" 2>&1 &
   SERVE_EXTRA_PIDS+=($!)
-  DIST=http://127.0.0.1:$DP
+  DIST=$scheme://127.0.0.1:$DP
   local i
-  for i in $(seq 1 100); do curl -s -o /dev/null "$DIST/v2/" && return 0; sleep 0.1; done
+  # any HTTP answer means it is up (an auth-protected one says 401)
+  for i in $(seq 1 100); do
+    [ "$(curl -sk -o /dev/null -w '%{http_code}' "$DIST/v2/")" != 000 ] && return 0
+    sleep 0.1
+  done
   return 1
 }
