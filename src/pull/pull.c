@@ -517,7 +517,10 @@ static int fetch_layers(struct pull *p, struct item **items, size_t count, struc
             pool.stop_display = true;
             pthread_mutex_unlock(&pool.lock);
             pthread_join(display, NULL);
-            draw(&pool);
+            /* erased: the lines about the archives follow, and the next phase draws its own */
+            pthread_mutex_lock(&p->display_lock);
+            progress_finish(p->progress, false);
+            pthread_mutex_unlock(&p->display_lock);
         }
         free(tids);
         if (pool.failed) {

@@ -49,8 +49,8 @@ static void running_assets_show_bytes_percent_and_eta(void)
     progress_asset_done(p, "metal-amd64.iso", 100u << 20);
     fake_now = 110;
     struct progress_asset running[] = {
-        {"demo/v1.11.3/metal-amd64.iso", "metal-amd64.iso", 25u << 20, 4.0},
-        {"vanilla/v1.9.5/initramfs-amd64.xz", "initramfs-amd64.xz", 3u << 20, 2.0},
+        {"demo/v1.11.3/metal-amd64.iso", "metal-amd64.iso", 25u << 20, 4.0, 0},
+        {"vanilla/v1.9.5/initramfs-amd64.xz", "initramfs-amd64.xz", 3u << 20, 2.0, 0},
     };
     struct progress_state st = {.total = 36, .done = 18, .reused = 6, .bytes = 300u << 20,
                                 .running = running, .running_count = 2};
@@ -80,7 +80,7 @@ static void redraws_are_rate_limited_and_erase_in_place(void)
     fake_now = 0;
     struct progress *p = progress_new(s.out, 80, fake_clock);
     progress_start(p, 4, 0, 2);
-    struct progress_asset a = {"x/v1.11.3/kernel-amd64", "kernel-amd64", 1024, 0.5};
+    struct progress_asset a = {"x/v1.11.3/kernel-amd64", "kernel-amd64", 1024, 0.5, 0};
     struct progress_state st = {.total = 4, .done = 1, .running = &a, .running_count = 1};
     progress_update(p, &st);
     fflush(s.out);
@@ -107,7 +107,7 @@ static void no_eta_before_anything_was_built(void)
     fake_now = 0;
     struct progress *p = progress_new(s.out, 80, fake_clock);
     progress_start(p, 3, 0, 1);
-    struct progress_asset a = {"x/v1/kernel-amd64", "kernel-amd64", 0, 1};
+    struct progress_asset a = {"x/v1/kernel-amd64", "kernel-amd64", 0, 1, 0};
     struct progress_state st = {.total = 3, .running = &a, .running_count = 1};
     progress_update(p, &st);
     const char *out = since(&s, 0);
@@ -125,7 +125,7 @@ static void lines_never_wrap_at_the_width(void)
     struct progress *p = progress_new(s.out, 50, fake_clock);
     progress_start(p, 2, 0, 1);
     struct progress_asset a = {"a-schematic-with-a-very-long-name/v1.11.3/metal-amd64-secureboot-uki.efi",
-                               "metal-amd64-secureboot-uki.efi", 5ull << 30, 10};
+                               "metal-amd64-secureboot-uki.efi", 5ull << 30, 10, 0};
     struct progress_state st = {.total = 2, .running = &a, .running_count = 1};
     progress_update(p, &st);
     const char *out = since(&s, 0);
@@ -191,6 +191,33 @@ static void bytes_are_formatted_in_binary_units(void)
     CHECK_STR(b, "3.0 TiB");
 }
 
+/* airfactory pull: blobs, not assets; a download's size is known, so its percentage is exact */
+static void pull_counts_blobs_with_known_sizes(void)
+{
+    struct screen s;
+    screen_open(&s);
+    fake_now = 0;
+    struct progress *p = progress_new(s.out, 100, fake_clock);
+    progress_set_words(p, "blobs", "fetched", "present");
+    progress_start(p, 10, 4, 2);
+    fake_now = 2;
+    struct progress_asset running[] = {{"imager sha256:28b711a5a07e", "imager sha256:28b711a5a07e", 6u << 20, 2.0,
+                                        24u << 20}};
+    struct progress_state st = {.total = 10, .done = 6, .reused = 4, .bytes = 1u << 20, .running = running,
+                                .running_count = 1};
+    progress_update(p, &st);
+    const char *out = since(&s, 0);
+    /* 6 of 24 MiB in 2 s: 25 %, 6 s to go, without any finished blob of that kind */
+    CHECK(strstr(out, " 25%  ETA 0:06") != NULL);
+    CHECK(strstr(out, "6/10 blobs, 4 present") != NULL);
+    fflush(s.out);
+    size_t mark = s.len;
+    progress_finish(p, true);
+    CHECK(strstr(since(&s, mark), "done: 6 blobs, 2 fetched, 4 present, 1.0 MiB fetched in 0:02 (-j 2)") != NULL);
+    progress_free(p);
+    screen_close(&s);
+}
+
 int main(void)
 {
     RUN(running_assets_show_bytes_percent_and_eta);
@@ -199,5 +226,6 @@ int main(void)
     RUN(lines_never_wrap_at_the_width);
     RUN(log_lines_scroll_above_and_finish_prints_a_summary);
     RUN(bytes_are_formatted_in_binary_units);
+    RUN(pull_counts_blobs_with_known_sizes);
     return TEST_MAIN_END();
 }
