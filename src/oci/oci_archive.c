@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,6 +103,11 @@ static int write_blob(struct archive *a, struct store *store, const char *what, 
     char hex[SHA256_HEX_LEN + 1];
     if (digest_parse(b->digest, hex, err) != 0)
         return -1;
+    if (b->data) {
+        char name[32 + SHA256_HEX_LEN];
+        snprintf(name, sizeof name, "blobs/sha256/%s", hex);
+        return write_entry(a, what, name, false, b->data, b->size, mtime, err);
+    }
     char *src = store_blob_path(store, b->digest);
     int fd = open(src, O_RDONLY | O_CLOEXEC);
     int rc = -1;
@@ -216,7 +222,7 @@ int oci_archive_same(const char *path, const struct oci_archive_blob *blobs, siz
         } else if (!strncmp(name, "blobs/sha256/", 13) && name[13]) {
             char digest[OCI_DIGEST_SIZE];
             snprintf(digest, sizeof digest, "sha256:%s", name + 13);
-            struct oci_archive_blob key = {digest, 0};
+            struct oci_archive_blob key = {digest, 0, NULL};
             struct oci_archive_blob *hit = bsearch(&key, want, n, sizeof *want, compare_blobs);
             if (!hit || seen[hit - want] || hit->size != size) {
                 same = false;

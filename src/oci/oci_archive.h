@@ -31,13 +31,14 @@ struct oci_archive_ref {
 struct oci_archive_blob {
     const char *digest;
     int64_t size;
+    const void *data; /* the bytes when the caller holds them (size of them), NULL: read from the store */
 };
 
 /* index.json for refs, in the given order. */
 void oci_archive_index_json(const struct oci_archive_ref *refs, size_t count, struct buffer *out);
 
-/* Write the archive to fd (left open): the blobs (each must be in the store; duplicates are
- * written once) read from the store, then index_json. what names the file in errors. */
+/* Write the archive to fd (left open): the blobs (from memory, or read from the store, where each
+ * must then be; duplicates are written once), then index_json. what names the file in errors. */
 int oci_archive_write(struct store *store, int fd, const char *what, const struct oci_archive_blob *blobs,
                       size_t count, const struct buffer *index_json, int64_t mtime, struct error *err);
 

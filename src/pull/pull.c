@@ -57,7 +57,6 @@ struct pull {
     struct store *store;
     char *scratch;                 /* dry run: the throw-away store's directory */
     struct registry_client *client;
-    struct registry_session *session;
     struct version_catalog *catalogs;
     size_t catalog_count;
     unsigned jobs;
@@ -540,21 +539,82 @@ static int fetch_layers(struct pull *p, struct item **items, size_t count, struc
 
 /* ------------------------------------------------------------------ one item */
 
-/* Its documents and signatures, verified. */
-static int item_metadata(struct pull *p, struct item *it, struct error *err)
+/* Its documents and signatures, verified. Runs on the metadata threads: touches nothing shared
+ * but the registry client (which locks its own state). */
+static int item_metadata(struct registry_session *s, struct item *it, struct error *err)
 {
-    item_finish_setup(p, it);
-    if (pull_image_resolve(p->session, &it->img, err) != 0 || pull_image_signatures(p->session, &it->img, err) != 0 ||
+    if (pull_image_resolve(s, &it->img, err) != 0 || pull_image_signatures(s, &it->img, err) != 0 ||
         pull_image_verify(&it->img, err) != 0)
         return -1;
-    p->stats->images++;
-    const struct verify_receipt *rc = &it->img.receipt;
-    const char *detail = rc->key_fingerprint[0] ? rc->key_fingerprint : rc->identity;
-    char *human = xasprintf("verified %s@%s: %s%s%s", it->reference, it->img.digest, rc->method, detail[0] ? " " : "",
-                            detail);
-    item_event(p, "source_verified", it, human);
-    free(human);
     return 0;
+}
+
+struct metadata_pool {
+    struct pull *p;
+    struct item *items;
+    size_t count, next;
+    int *rc;
+    struct error *errors;
+    pthread_mutex_t lock;
+};
+
+static void *metadata_main(void *arg)
+{
+    struct metadata_pool *m = arg;
+    struct registry_session *s = registry_session_new(m->p->client);
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        size_t i = m->next < m->count ? m->next++ : m->count;
+        pthread_mutex_unlock(&m->lock);
+        if (i == m->count)
+            break;
+        m->rc[i] = item_metadata(s, &m->items[i], &m->errors[i]);
+    }
+    registry_session_free(s);
+    return NULL;
+}
+
+/* Every item's metadata, p->jobs images at once (on a far registry the many small requests of one
+ * image are round trips, not bandwidth). Results and events in manifest order, whatever finished
+ * first; the first failure in that order is the one reported. */
+static int items_metadata(struct pull *p, struct item *items, size_t count, struct error *err)
+{
+    struct metadata_pool m = {.p = p, .items = items, .count = count};
+    m.rc = xcalloc(count + 1, sizeof *m.rc);
+    m.errors = xcalloc(count + 1, sizeof *m.errors);
+    pthread_mutex_init(&m.lock, NULL);
+    for (size_t i = 0; i < count; i++)
+        item_finish_setup(p, &items[i]);
+    unsigned threads = p->jobs < count ? p->jobs : (unsigned)count;
+    pthread_t *tids = xcalloc(threads + 1, sizeof *tids);
+    unsigned started = 0;
+    for (unsigned i = 0; i < threads; i++)
+        started += pthread_create(&tids[started], NULL, metadata_main, &m) == 0;
+    if (started == 0)
+        metadata_main(&m);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        if (m.rc[i] != 0) {
+            *err = m.errors[i];
+            rc = -1;
+            break;
+        }
+        struct item *it = &items[i];
+        p->stats->images++;
+        const struct verify_receipt *r = &it->img.receipt;
+        const char *detail = r->key_fingerprint[0] ? r->key_fingerprint : r->identity;
+        char *human = xasprintf("verified %s@%s: %s%s%s", it->reference, it->img.digest, r->method,
+                                detail[0] ? " " : "", detail);
+        item_event(p, "source_verified", it, human);
+        free(human);
+    }
+    pthread_mutex_destroy(&m.lock);
+    free(tids);
+    free(m.rc);
+    free(m.errors);
+    return rc;
 }
 
 /* Write it: beside the destination, imported (verified) like the build will, then renamed. */
@@ -601,9 +661,9 @@ static int item_write(struct pull *p, struct item *it, const struct oci_archive_
 static int pull_items(struct pull *p, struct item *items, size_t count, bool keep_layers, struct error *err)
 {
     const struct pull_request *r = p->r;
+    if (items_metadata(p, items, count, err) != 0)
+        return -1;
     for (size_t i = 0; i < count; i++) {
-        if (item_metadata(p, &items[i], err) != 0)
-            return -1;
         if (r->dry_run && r->out) {
             struct item *it = &items[i];
             if (r->json) {
@@ -637,12 +697,8 @@ static int pull_items(struct pull *p, struct item *items, size_t count, bool kee
     for (size_t i = 0; i < count && rc == 0; i++) {
         struct item *it = &items[i];
         pull_image_archive(&it->img, it->tag, &blobs[i], &blob_counts[i], &indexes[i]);
-        if (!r->dry_run) {
+        if (!r->dry_run)
             it->unchanged = oci_archive_same(it->dest, blobs[i], blob_counts[i], &indexes[i]) == 1;
-            rc = pull_image_store_documents(p->store, &it->img, err);
-        } else if (keep_layers) {
-            rc = pull_image_store_documents(p->store, &it->img, err);
-        }
         if (keep_layers || (!r->dry_run && !it->unchanged))
             fetch[fetch_count++] = it;
     }
@@ -974,7 +1030,6 @@ int pull_run(const struct pull_request *r, struct pull_stats *stats, struct erro
     if (store_open(p.scratch ? p.scratch : r->store, STORE_WRITE, &p.store, err) != 0)
         goto out;
     p.client = registry_client_new(r->registry);
-    p.session = registry_session_new(p.client);
     if (r->progress && !r->json && r->events) {
         p.progress = progress_new(r->events, 0, NULL);
         progress_set_words(p.progress, "blobs", "fetched", "present");
@@ -1034,7 +1089,6 @@ out:
         catalog_free(&p.catalogs[i].catalog);
     }
     free(p.catalogs);
-    registry_session_free(p.session);
     registry_client_free(p.client);
     store_close(p.store);
     if (p.scratch) {

@@ -587,26 +587,16 @@ int pull_image_verify(struct pull_image *img, struct error *err)
 
 /* ---- store and archive ---- */
 
-int pull_image_store_documents(struct store *store, const struct pull_image *img, struct error *err)
-{
-    for (size_t i = 0; i < img->doc_count; i++) {
-        char digest[OCI_DIGEST_SIZE];
-        if (store_put_blob(store, img->docs[i].data.data ? img->docs[i].data.data : "", img->docs[i].data.len, digest,
-                           err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 void pull_image_archive(const struct pull_image *img, const char *tag, struct oci_archive_blob **blobs, size_t *count,
                         struct buffer *index_json)
 {
     *count = 0;
     *blobs = xcalloc(img->doc_count + img->layer_count + 1, sizeof **blobs);
     for (size_t i = 0; i < img->doc_count; i++)
-        (*blobs)[(*count)++] = (struct oci_archive_blob){img->docs[i].digest, (int64_t)img->docs[i].data.len};
+        (*blobs)[(*count)++] = (struct oci_archive_blob){img->docs[i].digest, (int64_t)img->docs[i].data.len,
+                                                         img->docs[i].data.data ? img->docs[i].data.data : ""};
     for (size_t i = 0; i < img->layer_count; i++)
-        (*blobs)[(*count)++] = (struct oci_archive_blob){img->layers[i].digest, img->layers[i].size};
+        (*blobs)[(*count)++] = (struct oci_archive_blob){img->layers[i].digest, img->layers[i].size, NULL};
     struct oci_archive_ref *refs = xcalloc(img->tag_count + 1, sizeof *refs);
     refs[0] = (struct oci_archive_ref){img->media_type, img->digest, img->size, tag,
                                        img->is_index ? COSIGN_KIND_INDEX : COSIGN_KIND_IMAGE};

@@ -87,10 +87,8 @@ int pull_image_signatures(struct registry_session *s, struct pull_image *img, st
 /* verify_image over what was fetched: the top digest, or (as oci_import does) every platform
  * manifest on its own when the index itself is not signed. Fills img->receipt. */
 int pull_image_verify(struct pull_image *img, struct error *err);
-/* Put every in-memory document into the store (store_put_blob). */
-int pull_image_store_documents(struct store *store, const struct pull_image *img, struct error *err);
-/* The archive's blobs (documents and layers; the caller frees the array, not the digests) and its
- * index.json. */
+/* The archive's blobs (documents from memory, layers from the store; the caller frees the array,
+ * not what it points to, which stays img's) and its index.json. */
 void pull_image_archive(const struct pull_image *img, const char *tag, struct oci_archive_blob **blobs, size_t *count,
                         struct buffer *index_json);
 /* Read one file from the image's linux/amd64 (else first) platform, whose layers must be in the

@@ -24,6 +24,7 @@
 #define TOKEN_MAX (1u << 20)
 #define PROGRESS_ATTEMPTS_MAX 64     /* resumptions that made progress, beyond `retries` */
 #define REFERRERS_MAX (4u << 20)     /* a referrers index, like any index (OCI_DOCUMENT_MAX) */
+#define RECEIVE_BUFFER (256L << 10)  /* curl's default 16 KiB means a callback per 16 KiB of layer */
 
 #define ACCEPT_MANIFESTS                                                                                          \
     "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "              \
@@ -343,6 +344,7 @@ static CURLcode perform(struct registry_session *s, struct xfer *x, uint64_t ran
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->o.plain_http ? "http,https" : "https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, c->o.plain_http ? "http,https" : "https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, RECEIVE_BUFFER);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_SECONDS);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);

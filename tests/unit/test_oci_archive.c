@@ -45,7 +45,7 @@ static void fixture_open(struct fixture *f)
         struct buffer data = BUFFER_INIT;
         fs_read_file(path, 1 << 20, &data, &err);
         store_put_blob(f->store, data.data, data.len, f->digests[i], &err);
-        f->blobs[i] = (struct oci_archive_blob){f->digests[i], (int64_t)data.len};
+        f->blobs[i] = (struct oci_archive_blob){f->digests[i], (int64_t)data.len, NULL};
         buffer_free(&data);
         free(path);
     }
@@ -198,7 +198,7 @@ static void test_missing_blob_is_an_error(void)
     struct oci_archive_blob blobs[9];
     memcpy(blobs, f.blobs, f.blob_count * sizeof *blobs);
     blobs[f.blob_count] = (struct oci_archive_blob){
-        "sha256:0000000000000000000000000000000000000000000000000000000000000000", 5};
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000", 5, NULL};
     CHECK_INT(write_archive(&f, blobs, f.blob_count + 1, &err), -1);
     CHECK(strstr(err.message, "is not in the store") != NULL);
     fixture_close(&f);
