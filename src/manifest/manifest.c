@@ -1013,9 +1013,9 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
         for (size_t i = 0; i < m->source_count && rc == 0; i++) {
             const struct manifest_source *src = &m->sources[i];
             if (!(flags & MANIFEST_PLAN_SOURCES_ABSENT) && !fs_exists(src->path)) {
-                rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); create it (e.g. skopeo "
-                               "copy docker://%s oci-archive:%s) or fix 'path'", src->path,
-                               manifest_role_name(src->role), src->reference, src->reference, src->path);
+                rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); fetch it with its "
+                               "signatures by `airfactory pull %s` (docs/pulling.md) or fix 'path'", src->path,
+                               manifest_role_name(src->role), src->reference, m->path);
                 break;
             }
             const struct manifest_trust *t = NULL;
