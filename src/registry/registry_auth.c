@@ -33,7 +33,6 @@ struct registry_auth {
     struct auth_helper *helpers;
     size_t helper_count;
     char *searched;
-    char *helper_note;
 };
 
 /* Docker Hub answers to several names; credentials are filed under any of them. */
@@ -236,7 +235,6 @@ void registry_auth_free(struct registry_auth *a)
     free(a->entries);
     free(a->helpers);
     free(a->searched);
-    free(a->helper_note);
     free(a);
 }
 
@@ -306,7 +304,7 @@ void registry_credentials_free(struct registry_credentials *c)
     memset(c, 0, sizeof *c);
 }
 
-const char *registry_auth_helper(const struct registry_auth *a, const char *host)
+char *registry_auth_helper(const struct registry_auth *a, const char *host)
 {
     if (!a)
         return NULL;
@@ -320,11 +318,8 @@ const char *registry_auth_helper(const struct registry_auth *a, const char *host
             found = &a->helpers[i];
     if (!found)
         return NULL;
-    struct registry_auth *mutable = (struct registry_auth *)a;
-    free(mutable->helper_note);
-    mutable->helper_note = found->host ? xasprintf("%s: credHelpers.\"%s\" = %s", found->file, found->host, found->helper)
-                                       : xasprintf("%s: credsStore = %s", found->file, found->helper);
-    return mutable->helper_note;
+    return found->host ? xasprintf("%s: credHelpers.\"%s\" = %s", found->file, found->host, found->helper)
+                       : xasprintf("%s: credsStore = %s", found->file, found->helper);
 }
 
 /* ---- WWW-Authenticate ---- */

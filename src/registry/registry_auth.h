@@ -45,9 +45,9 @@ int registry_auth_find(const struct registry_auth *auth, const char *host, const
 void registry_credentials_free(struct registry_credentials *c);
 /* "the auth files (A, B)" or "no auth file (looked for A, B, C)": for messages. */
 const char *registry_auth_searched(const struct registry_auth *auth);
-/* A credential helper configured for host ("credHelpers.HOST = ecr-login", "credsStore = desktop"),
- * or NULL. */
-const char *registry_auth_helper(const struct registry_auth *auth, const char *host);
+/* A credential helper configured for host ("FILE: credHelpers.\"HOST\" = ecr-login", "FILE:
+ * credsStore = desktop"), newly allocated, or NULL. */
+char *registry_auth_helper(const struct registry_auth *auth, const char *host);
 
 struct registry_challenge {
     char *scheme; /* "Bearer", "Basic" (as sent) */

@@ -491,8 +491,14 @@ static int transfer(struct registry_session *s, struct xfer *x, struct error *er
 {
     struct registry_client *c = s->c;
     unsigned failures = 0, progressed = 0;
+    size_t body_start = x->body ? x->body->len : 0;
     for (;;) {
         uint64_t before = x->sink_bytes;
+        if (x->body && x->body->data) {
+            /* a document is asked for again whole: drop what a failed attempt left */
+            x->body->len = body_start;
+            x->body->data[body_start] = '\0';
+        }
         x->attempts++;
         CURLcode rc = perform(s, x, x->sink ? x->sink_bytes : 0);
         if (x->sink_failed) {
@@ -675,7 +681,7 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
     struct registry_client *c = s->c;
     struct registry_credentials cred;
     bool have = registry_auth_find(c->o.auth, host, repository, &cred) == 1;
-    const char *helper = have ? NULL : registry_auth_helper(c->o.auth, host);
+    char *helper = have ? NULL : registry_auth_helper(c->o.auth, host);
     int rc = 0;
     if (second) {
         /* we answered once and the registry still says 401 */
@@ -688,11 +694,13 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
                            "REGISTRY_AUTH_FILE", x->what, host, registry_auth_searched(c->o.auth),
                            helper ? "; credential helpers are not run: " : "", helper ? helper : "", host, host);
         registry_credentials_free(&cred);
+        free(helper);
         return rc;
     }
     struct registry_challenge ch;
     if (registry_challenge_parse(x->www_authenticate, &ch) != 0) {
         registry_credentials_free(&cred);
+        free(helper);
         return error_set(err, ERROR_INPUT, "%s: registry %s answered 401 without a usable WWW-Authenticate "
                          "challenge; check the registry's auth configuration", x->what, host);
     }
@@ -721,6 +729,7 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
     }
     registry_challenge_free(&ch);
     registry_credentials_free(&cred);
+    free(helper);
     return rc;
 }
 
@@ -941,33 +950,20 @@ int registry_fetch_blob(struct registry_session *s, const struct registry_ref *r
     char *what = registry_describe(s->c, ref);
     struct xfer x = {.what = what, .sink = sink, .sink_size = size};
     char *path = xasprintf("blobs/%s", digest);
-    int rc = 0;
-    for (;;) {
-        rc = registry_request(s, ref, path, &x, err);
-        if (rc != 0)
-            break;
-        if (x.status == 404) {
-            rc = 0;
-            break;
-        }
-        if (x.status != 200 && x.status != 206) {
-            char *asked = xasprintf("blob %s", digest);
-            rc = status_error(s, &x, asked, err);
-            free(asked);
-            break;
-        }
-        if (size >= 0 && x.sink_bytes != (uint64_t)size) {
-            /* the body ended early without a transport error: ask for the rest */
-            if (x.attempts > s->c->o.retries + PROGRESS_ATTEMPTS_MAX) {
-                rc = error_set(err, ERROR_RUNTIME, "%s: blob %s ended after %llu of %lld bytes, %u times; re-run "
-                               "pull", what, digest, (unsigned long long)x.sink_bytes, (long long)size, x.attempts);
-                break;
-            }
-            atomic_fetch_add(&s->c->resumed, 1);
-            continue;
-        }
+    int rc = registry_request(s, ref, path, &x, err);
+    if (rc == 0 && x.status == 404) {
+        rc = 0;
+    } else if (rc == 0 && x.status != 200 && x.status != 206) {
+        char *asked = xasprintf("blob %s", digest);
+        rc = status_error(s, &x, asked, err);
+        free(asked);
+    } else if (rc == 0 && size >= 0 && x.sink_bytes != (uint64_t)size) {
+        /* a complete answer (cuts are resumed inside transfer) of the wrong length */
+        rc = error_set(err, ERROR_INPUT, "%s: blob %s is %llu bytes on the registry, not %lld as its descriptor says; "
+                       "the registry's copy is damaged: push the image again", what, digest,
+                       (unsigned long long)x.sink_bytes, (long long)size);
+    } else if (rc == 0) {
         rc = 1;
-        break;
     }
     free(path);
     free(what);

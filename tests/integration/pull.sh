@@ -204,6 +204,9 @@ done
 check_contains "dry run: the catalog is listed first" "$(echo "$out" | head -1)" \
   "ghcr.io/siderolabs/extensions:v1.11.3@sha256:"
 check_eq "dry run writes nothing" "$(find dry -name '*.tar' -o -name '*.store' | wc -l)" 0
+out=$(cd dry && env REGISTRY_AUTH_FILE="$SCR/basic-auth.json" "${AF[@]}" --dry-run --to "$SCR/elsewhere" \
+  "${TLS_ARGS[@]}" 2>/dev/null)
+check_contains "--to DIR: the same file names under DIR" "$out" "@sha256:49fd6812bbb74559306561e05c80a956ba0149e88a69b3a9c9279adc2db49842 $SCR/elsewhere/imager-v1.11.3.oci.tar"
 
 # ---- TLS + basic auth: pull, import, build byte-identically to the fixtures ----
 manifest tls

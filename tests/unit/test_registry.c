@@ -226,8 +226,12 @@ static void test_auth_files(void)
     CHECK(strstr(c.source, "run/containers/auth.json") != NULL);
     registry_credentials_free(&c);
     CHECK_INT(registry_auth_find(auth, "example.com", "a", &c), 0);
-    CHECK(strstr(registry_auth_helper(auth, "gcr.io"), "credHelpers.\"gcr.io\" = gcloud") != NULL);
-    CHECK(strstr(registry_auth_helper(auth, "example.com"), "credsStore = desktop") != NULL);
+    char *helper = registry_auth_helper(auth, "gcr.io");
+    CHECK(helper && strstr(helper, "credHelpers.\"gcr.io\" = gcloud") != NULL);
+    free(helper);
+    helper = registry_auth_helper(auth, "example.com");
+    CHECK(helper && strstr(helper, "credsStore = desktop") != NULL);
+    free(helper);
     CHECK(strstr(registry_auth_searched(auth), "the auth files (") != NULL);
     registry_auth_free(auth);
 
