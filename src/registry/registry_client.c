@@ -792,6 +792,19 @@ static char *media_type_of(const char *content_type)
     return xstrndup(content_type, n);
 }
 
+/* GET path into x's buffer: 1 a 200 answer, 0 a 404, -1 err (any other answer, named as asked). */
+static int get_document(struct registry_session *s, const struct registry_ref *ref, const char *path,
+                        const char *asked, struct xfer *x, struct error *err)
+{
+    if (registry_request(s, ref, path, x, err) != 0)
+        return -1;
+    if (x->status == 404)
+        return 0;
+    if (x->status != 200)
+        return status_error(s, x, asked, err);
+    return 1;
+}
+
 int registry_get_manifest(struct registry_session *s, const struct registry_ref *ref, const char *reference,
                           size_t max_size, struct registry_document *out, struct error *err)
 {
@@ -799,19 +812,10 @@ int registry_get_manifest(struct registry_session *s, const struct registry_ref 
     char *what = registry_describe(s->c, ref);
     struct xfer x = {.what = what, .accept = ACCEPT_MANIFESTS, .body = &out->data, .max = max_size, .sink_size = -1};
     char *path = xasprintf("manifests/%s", reference);
-    int rc = registry_request(s, ref, path, &x, err);
-    if (rc == 0 && x.status == 404) {
-        rc = 0;
-        buffer_free(&out->data);
-        goto done;
-    }
-    if (rc == 0 && x.status != 200) {
-        char *asked = xasprintf("manifest %s", reference);
-        rc = status_error(s, &x, asked, err);
-        free(asked);
-        goto done;
-    }
-    if (rc != 0)
+    char *asked = xasprintf("manifest %s", reference);
+    int rc = get_document(s, ref, path, asked, &x, err);
+    free(asked);
+    if (rc != 1)
         goto done;
     char hex[SHA256_HEX_LEN + 1];
     sha256_hex(out->data.data ? out->data.data : "", out->data.len, hex);
@@ -842,18 +846,10 @@ int registry_get_blob(struct registry_session *s, const struct registry_ref *ref
     size_t start = out->len;
     struct xfer x = {.what = what, .body = out, .max = start + max_size, .sink_size = -1};
     char *path = xasprintf("blobs/%s", digest);
-    int rc = registry_request(s, ref, path, &x, err);
-    if (rc == 0 && x.status == 404) {
-        out->len = start;
-        goto done;
-    }
-    if (rc == 0 && x.status != 200) {
-        char *asked = xasprintf("blob %s", digest);
-        rc = status_error(s, &x, asked, err);
-        free(asked);
-        goto done;
-    }
-    if (rc != 0)
+    char *asked = xasprintf("blob %s", digest);
+    int rc = get_document(s, ref, path, asked, &x, err);
+    free(asked);
+    if (rc != 1)
         goto done;
     char hex[SHA256_HEX_LEN + 1];
     sha256_hex(out->data ? out->data + start : "", out->len - start, hex);
