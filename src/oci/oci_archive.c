@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/digest.h"
@@ -239,4 +240,63 @@ int oci_archive_same(const char *path, const struct oci_archive_blob *blobs, siz
     free(seen);
     free(want);
     return same && have_index && have_layout ? 1 : 0;
+}
+
+int oci_archive_write_dir(struct store *store, const char *dir, const struct oci_archive_blob *blobs, size_t count,
+                          const struct buffer *index_json, struct error *err)
+{
+    char *blob_dir = path_join(dir, "blobs/sha256");
+    int rc = fs_mkdir_p(blob_dir, 0755, err);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        char hex[SHA256_HEX_LEN + 1];
+        if (digest_parse(blobs[i].digest, hex, err) != 0) {
+            rc = -1;
+            break;
+        }
+        char *to = path_join(blob_dir, hex);
+        if (fs_exists(to)) {
+            /* listed twice */
+        } else if (blobs[i].data) {
+            rc = fs_write_file_atomic(to, blobs[i].data, (size_t)blobs[i].size, 0644, err);
+        } else {
+            char *from = store_blob_path(store, blobs[i].digest);
+            rc = fs_copy_file(from, to, err);
+            free(from);
+        }
+        free(to);
+    }
+    char *index = path_join(dir, "index.json"), *layout = path_join(dir, "oci-layout");
+    if (rc == 0)
+        rc = fs_write_file_atomic(index, index_json->data, index_json->len, 0644, err);
+    if (rc == 0)
+        rc = fs_write_file_atomic(layout, OCI_LAYOUT_FILE, strlen(OCI_LAYOUT_FILE), 0644, err);
+    free(index);
+    free(layout);
+    free(blob_dir);
+    return rc;
+}
+
+int oci_archive_same_dir(const char *dir, const struct oci_archive_blob *blobs, size_t count,
+                         const struct buffer *index_json)
+{
+    char *index = path_join(dir, "index.json"), *layout = path_join(dir, "oci-layout");
+    struct buffer have = BUFFER_INIT;
+    struct error ignored;
+    bool same = fs_exists(layout) && fs_read_file(index, index_json->len + 1, &have, &ignored) == 0 &&
+                have.len == index_json->len && memcmp(have.data, index_json->data, have.len) == 0;
+    for (size_t i = 0; i < count && same; i++) {
+        char hex[SHA256_HEX_LEN + 1];
+        if (digest_parse(blobs[i].digest, hex, &ignored) != 0) {
+            same = false;
+            break;
+        }
+        char *path = xasprintf("%s/blobs/sha256/%s", dir, hex);
+        struct stat st;
+        same = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == blobs[i].size;
+        free(path);
+    }
+    buffer_free(&have);
+    free(index);
+    free(layout);
+    return same ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /* oci_archive — writing an OCI image layout as one tar file (`oci-archive`, what
- * `skopeo copy … oci-archive:FILE` and `cosign save` produce), from blobs in a store.
+ * `skopeo copy … oci-archive:FILE` and `cosign save` produce) or as a directory (`oci:DIR`), from
+ * blobs in a store or in memory.
  *
  * Owns the layout of the file (opencontainers/image-spec@v1.1.0 image-layout.md): entries
  * `blobs/`, `blobs/sha256/`, every blob once in digest order, `index.json`, `oci-layout`
@@ -46,5 +47,13 @@ int oci_archive_write(struct store *store, int fd, const char *what, const struc
  * sizes; contents are not hashed again), 0 when it is missing or differs in any way. */
 int oci_archive_same(const char *path, const struct oci_archive_blob *blobs, size_t count,
                      const struct buffer *index_json);
+
+/* The same layout as a directory: dir/blobs/sha256/<hex> (copied from the store, or written from
+ * memory), dir/index.json, dir/oci-layout, each file fsynced. dir must exist (empty). */
+int oci_archive_write_dir(struct store *store, const char *dir, const struct oci_archive_blob *blobs, size_t count,
+                          const struct buffer *index_json, struct error *err);
+/* 1 when dir holds exactly this index.json and every blob with its size, 0 otherwise. */
+int oci_archive_same_dir(const char *dir, const struct oci_archive_blob *blobs, size_t count,
+                         const struct buffer *index_json);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
+#include "bundle/bundle_staging.h"
 #include "core/digest.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -33,7 +34,8 @@ struct item {
     char *version;    /* Talos version, "" for extension and overlay images */
     char *reference;  /* the name the import records: the manifest's, or the catalog's */
     char *tag;        /* index.json name of the image */
-    char *dest;       /* the archive's path */
+    char *dest;       /* the archive's path (or the layout directory's) */
+    bool layout_dir;  /* write an OCI layout directory, not an archive */
     const struct verify_policy *policy;
     bool listed;      /* among the manifest's sources */
     char *note;       /* unlisted: how to add it */
@@ -162,12 +164,32 @@ static char *image_tag(const struct registry_ref *ref)
     return xasprintf("digest-%.12s", ref->digest + 7);
 }
 
-static char *dest_for(const struct pull_request *r, const char *path)
+static bool ends_with(const char *s, const char *suffix)
 {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Where a source goes: its path, or DIR/<its last component> with --to. A path that names an
+ * existing directory or does not end like a tar (.tar, .tar.gz, .tgz, .tar.zst, .tar.xz) is an OCI
+ * layout directory; the rest are archive files (written uncompressed: the reader detects it). */
+static char *dest_for(const struct pull_request *r, const char *path, bool *layout_dir)
+{
+    char *p = xstrdup(path);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    static const char *const archives[] = {".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz"};
+    bool archive = false;
+    for (size_t i = 0; i < sizeof archives / sizeof archives[0]; i++)
+        archive |= ends_with(p, archives[i]);
+    *layout_dir = fs_is_dir(p) || !archive;
     if (!r->to)
-        return xstrdup(path);
-    const char *slash = strrchr(path, '/');
-    return path_join(r->to, slash ? slash + 1 : path);
+        return p;
+    const char *slash = strrchr(p, '/');
+    char *out = path_join(r->to, slash ? slash + 1 : p);
+    free(p);
+    return out;
 }
 
 static void item_free(struct item *it)
@@ -213,7 +235,7 @@ static int item_from_source(const struct pull_request *r, const struct plan_sour
     it->version = xstrdup(s->version ? s->version : "");
     it->reference = xstrdup(s->reference);
     it->tag = image_tag(&it->img.ref);
-    it->dest = dest_for(r, s->path);
+    it->dest = dest_for(r, s->path, &it->layout_dir);
     it->policy = &ps->policy;
     it->listed = true;
     return 0;
@@ -617,7 +639,27 @@ static int items_metadata(struct pull *p, struct item *items, size_t count, stru
     return rc;
 }
 
-/* Write it: beside the destination, imported (verified) like the build will, then renamed. */
+/* The import check: the written layout read back by the code `airfactory build` runs. */
+static int import_check(struct pull *p, struct item *it, const char *path, struct error *err)
+{
+    struct oci_import_options options = {
+        .policy = it->policy,
+        .tag = it->tag,
+        .reference = it->reference,
+        .role = manifest_role_name(it->role),
+    };
+    struct oci_import_result *results = NULL;
+    size_t n = 0;
+    int rc = oci_import(p->store, path, &options, &results, &n, NULL, err);
+    if (rc != 0)
+        error_prefix(err, "%s: what was pulled for %s does not import: ", it->dest, it->reference);
+    oci_import_results_free(results, n);
+    free(results);
+    return rc;
+}
+
+/* Write it beside the destination, import it (verified) like the build will, then put it in
+ * place: an archive by rename, a layout directory by bundle_staging's atomic swap. */
 static int item_write(struct pull *p, struct item *it, const struct oci_archive_blob *blobs, size_t count,
                       const struct buffer *index_json, struct error *err)
 {
@@ -629,25 +671,25 @@ static int item_write(struct pull *p, struct item *it, const struct oci_archive_
     free(dir);
     if (rc != 0)
         return -1;
+    if (it->layout_dir) {
+        struct bundle_staging staging;
+        memset(&staging, 0, sizeof staging);
+        if (bundle_staging_open(&staging, it->dest, false, err) != 0)
+            return -1;
+        rc = oci_archive_write_dir(p->store, staging.tmp, blobs, count, index_json, err);
+        if (rc == 0)
+            rc = import_check(p, it, staging.tmp, err);
+        if (rc == 0)
+            return bundle_staging_commit(&staging, err);
+        bundle_staging_abort(&staging);
+        return -1;
+    }
     struct atomic_file f;
     if (atomic_file_open(&f, it->dest, 0644, err) != 0)
         return -1;
     rc = oci_archive_write(p->store, f.fd, it->dest, blobs, count, index_json, oci_import_timestamp(), err);
-    if (rc == 0) {
-        struct oci_import_options options = {
-            .policy = it->policy,
-            .tag = it->tag,
-            .reference = it->reference,
-            .role = manifest_role_name(it->role),
-        };
-        struct oci_import_result *results = NULL;
-        size_t n = 0;
-        rc = oci_import(p->store, f.tmp_path, &options, &results, &n, NULL, err);
-        if (rc != 0)
-            error_prefix(err, "%s: the archive pulled for %s does not import: ", it->dest, it->reference);
-        oci_import_results_free(results, n);
-        free(results);
-    }
+    if (rc == 0)
+        rc = import_check(p, it, f.tmp_path, err);
     if (rc != 0) {
         atomic_file_abort(&f);
         return -1;
@@ -698,7 +740,8 @@ static int pull_items(struct pull *p, struct item *items, size_t count, bool kee
         struct item *it = &items[i];
         pull_image_archive(&it->img, it->tag, &blobs[i], &blob_counts[i], &indexes[i]);
         if (!r->dry_run)
-            it->unchanged = oci_archive_same(it->dest, blobs[i], blob_counts[i], &indexes[i]) == 1;
+            it->unchanged = (it->layout_dir ? oci_archive_same_dir(it->dest, blobs[i], blob_counts[i], &indexes[i])
+                                            : oci_archive_same(it->dest, blobs[i], blob_counts[i], &indexes[i])) == 1;
         if (keep_layers || (!r->dry_run && !it->unchanged))
             fetch[fetch_count++] = it;
     }

@@ -252,6 +252,18 @@ check_contains "an extension no source names is pulled and the fix is printed" "
   "note: ghcr.io/siderolabs/intel-ucode:20250812 is not among the manifest's sources, so build will not use it: add \`- {role: extension, path: $SCR/unlisted/sources/intel-ucode-20250812.oci.tar"
 check "... and it is there" test -s unlisted/sources/intel-ucode-20250812.oci.tar
 
+# a source given as an OCI layout directory (a path not ending like a tar) is written as one
+manifest layoutdir
+sed -i 's|path: sources/imager-v1.11.3.oci.tar|path: sources/imager-v1.11.3/|' layoutdir/m.yaml
+check "a layout-directory source is pulled as a directory" run_in layoutdir env REGISTRY_AUTH_FILE="$SCR/basic-auth.json" \
+  "${AF[@]}" --store "$SCR/shared.store" "${TLS_ARGS[@]}"
+check "... an OCI layout skopeo reads" skopeo inspect --raw "oci:$SCR/layoutdir/sources/imager-v1.11.3:v1.11.3"
+check "... that imports" "$AIRFACTORY" import --store "$SCR/layoutdir/check.store" --policy <(echo "keys: [$KEYS/cosign.pub]") \
+  "$SCR/layoutdir/sources/imager-v1.11.3"
+run_in layoutdir env REGISTRY_AUTH_FILE="$SCR/basic-auth.json" "${AF[@]}" --store "$SCR/shared.store" "${TLS_ARGS[@]}"
+check_contains "... and is left alone when unchanged" "$(cat layoutdir/pull.err)" "unchanged $SCR/layoutdir/sources/imager-v1.11.3 "
+check_eq "... no staging left beside it" "$(ls layoutdir/sources | grep -c 'tmp-\|lock\|old-')" 0
+
 mkdir -p "$HOME/.docker"
 cp basic-auth.json "$HOME/.docker/config.json"
 manifest dockercfg
