@@ -204,6 +204,47 @@ static void test_missing_blob_is_an_error(void)
     fixture_close(&f);
 }
 
+static void test_layout_directory(void)
+{
+    struct fixture f;
+    fixture_open(&f);
+    struct error err;
+    char *dir = xasprintf("%s/layout-out", f.root);
+    CHECK_INT(oci_archive_same_dir(dir, f.blobs, f.blob_count, &f.index), 0);
+    fs_mkdir_p(dir, 0755, &err);
+    /* one blob from memory, the rest from the store */
+    struct oci_archive_blob blobs[8];
+    memcpy(blobs, f.blobs, sizeof blobs);
+    char *first = store_blob_path(f.store, f.blobs[0].digest);
+    struct buffer data = BUFFER_INIT;
+    fs_read_file(first, 1 << 20, &data, &err);
+    blobs[0].data = data.data;
+    CHECK_INT(oci_archive_write_dir(f.store, dir, blobs, f.blob_count, &f.index, &err), 0);
+    CHECK_INT(oci_archive_same_dir(dir, f.blobs, f.blob_count, &f.index), 1);
+    char *other_dir = xasprintf("%s/other-store", f.root);
+    struct store *other;
+    CHECK_INT(store_open(other_dir, STORE_WRITE, &other, &err), 0);
+    struct verify_policy insecure = {.name = "test", .insecure = true};
+    struct oci_import_options options = {.policy = &insecure, .reference = "ghcr.io/x/image:v1"};
+    struct oci_import_result *results = NULL;
+    size_t count = 0;
+    CHECK_INT(oci_import(other, dir, &options, &results, &count, NULL, &err), 0);
+    CHECK(count == 1 && !strcmp(results[0].image.digest, f.manifest));
+    oci_import_results_free(results, count);
+    free(results);
+    store_close(other);
+    /* a blob gone: not the same */
+    char *victim = xasprintf("%s/blobs/sha256/%s", dir, f.digests[0] + 7);
+    unlink(victim);
+    CHECK_INT(oci_archive_same_dir(dir, f.blobs, f.blob_count, &f.index), 0);
+    free(victim);
+    free(other_dir);
+    free(first);
+    buffer_free(&data);
+    free(dir);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     RUN(test_index_json_shape);
@@ -211,5 +252,6 @@ int main(void)
     RUN(test_imports_back);
     RUN(test_same_notices_differences);
     RUN(test_missing_blob_is_an_error);
+    RUN(test_layout_directory);
     return TEST_MAIN_END();
 }
