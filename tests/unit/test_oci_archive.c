@@ -136,32 +136,39 @@ static void test_entries_sorted_and_deterministic(void)
     fixture_close(&f);
 }
 
-static void test_imports_back(void)
+/* The importer reads what was written (archive or directory) back to the fixture's image. */
+static void check_imports_back(struct fixture *f, const char *path)
 {
-    struct fixture f;
-    fixture_open(&f);
     struct error err;
-    CHECK_INT(write_archive(&f, f.blobs, f.blob_count, &err), 0);
-    char *other_dir = xasprintf("%s/other-store", f.root);
+    char *other_dir = xasprintf("%s/other-store", f->root);
     struct store *other;
     CHECK_INT(store_open(other_dir, STORE_WRITE, &other, &err), 0);
     struct verify_policy insecure = {.name = "test", .insecure = true};
     struct oci_import_options options = {.policy = &insecure, .reference = "ghcr.io/x/image:v1"};
     struct oci_import_result *results = NULL;
     size_t count = 0;
-    int rc = oci_import(other, f.archive, &options, &results, &count, NULL, &err);
+    int rc = oci_import(other, path, &options, &results, &count, NULL, &err);
     if (rc != 0)
         printf("  import: %s\n", err.message);
     CHECK_INT(rc, 0);
     CHECK_INT(count, 1);
     if (count == 1) {
-        CHECK_STR(results[0].image.digest, f.manifest);
+        CHECK_STR(results[0].image.digest, f->manifest);
         CHECK_STR(results[0].platform, "linux/amd64");
     }
     oci_import_results_free(results, count);
     free(results);
     store_close(other);
     free(other_dir);
+}
+
+static void test_imports_back(void)
+{
+    struct fixture f;
+    fixture_open(&f);
+    struct error err;
+    CHECK_INT(write_archive(&f, f.blobs, f.blob_count, &err), 0);
+    check_imports_back(&f, f.archive);
     fixture_close(&f);
 }
 
@@ -221,24 +228,12 @@ static void test_layout_directory(void)
     blobs[0].data = data.data;
     CHECK_INT(oci_archive_write_dir(f.store, dir, blobs, f.blob_count, &f.index, &err), 0);
     CHECK_INT(oci_archive_same_dir(dir, f.blobs, f.blob_count, &f.index), 1);
-    char *other_dir = xasprintf("%s/other-store", f.root);
-    struct store *other;
-    CHECK_INT(store_open(other_dir, STORE_WRITE, &other, &err), 0);
-    struct verify_policy insecure = {.name = "test", .insecure = true};
-    struct oci_import_options options = {.policy = &insecure, .reference = "ghcr.io/x/image:v1"};
-    struct oci_import_result *results = NULL;
-    size_t count = 0;
-    CHECK_INT(oci_import(other, dir, &options, &results, &count, NULL, &err), 0);
-    CHECK(count == 1 && !strcmp(results[0].image.digest, f.manifest));
-    oci_import_results_free(results, count);
-    free(results);
-    store_close(other);
+    check_imports_back(&f, dir);
     /* a blob gone: not the same */
     char *victim = xasprintf("%s/blobs/sha256/%s", dir, f.digests[0] + 7);
     unlink(victim);
     CHECK_INT(oci_archive_same_dir(dir, f.blobs, f.blob_count, &f.index), 0);
     free(victim);
-    free(other_dir);
     free(first);
     buffer_free(&data);
     free(dir);
