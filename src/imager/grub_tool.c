@@ -173,6 +173,29 @@ int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err
     return 1;
 }
 
+int grub_tool_for_dir(const char *grub_dir, const char *log_path, struct grub_tool *t, struct error *err)
+{
+    static const char suffix[] = "/usr/lib/grub";
+    size_t n = strlen(grub_dir);
+    while (n > 1 && grub_dir[n - 1] == '/')
+        n--;
+    int found = 0;
+    if (n >= sizeof suffix && !strncmp(grub_dir + n - (sizeof suffix - 1), suffix, sizeof suffix - 1)) {
+        char *root = xasprintf("%.*s", (int)(n - (sizeof suffix - 1)), grub_dir);
+        found = grub_tool_from_tree(root[0] ? root : "/", t, err);
+        free(root);
+        if (found < 0)
+            return -1;
+    }
+    if (!found)
+        grub_tool_host(t);
+    if (grub_tool_check(t, grub_dir, log_path, err) != 0) {
+        grub_tool_free(t);
+        return -1;
+    }
+    return 0;
+}
+
 /* "VALUE" of a line KEY="VALUE" (or KEY='VALUE') in modinfo.sh, or NULL. */
 static char *modinfo_value(const char *text, const char *key)
 {

@@ -43,6 +43,11 @@ void grub_tool_host(struct grub_tool *t);
  * tree). */
 int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err);
 
+/* For a module directory given on the command line: when grub_dir is IMAGE/usr/lib/grub of an
+ * extracted image tree carrying IMAGE/usr/bin/grub-mkimage, that tool (grub_tool_from_tree), else
+ * the host's; then grub_tool_check (log_path: its output). The CLI's --grub-dir builders use it. */
+int grub_tool_for_dir(const char *grub_dir, const char *log_path, struct grub_tool *t, struct error *err);
+
 /* Run `tool --version` (output to log_path) and compare its version with modinfo.sh's
  * grub_package_version (else grub_version) of the first platform directory of grub_dir
  * (i386-pc, x86_64-efi, arm64-efi). A mismatch, a tool that does not run or a tree without
