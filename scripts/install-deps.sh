@@ -20,7 +20,8 @@ builder_tools=(
 test_packages=(
   python3 openssl sqlite3 curl socat cpio zstd xz-utils squashfs-tools gdisk fdisk
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
-  skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq
+  skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq lld
+  debian-archive-keyring
 )
 # Benchmarks (bench/serve.sh): load generator and the baseline web server; gnuplot draws the
 # per-benchmark PNGs of bench/results/ (bench/run.sh skips plotting when it is missing).

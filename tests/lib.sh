@@ -51,3 +51,27 @@ scratch() {
   echo "$d" >>"$_SCRATCH_LIST"
   echo "$d"
 }
+
+# image_tool ROOT PROGRAM ARGS... : run a dynamically linked program of an extracted image tree
+# (e.g. the imager's usr/bin/grub-mkimage) through that tree's own ELF interpreter and library
+# directories, the way airfactory runs the imager's grub-mkimage (src/imager/grub_tool.h) — an
+# independent shell version for reference outputs.
+image_tool() {
+  local root=$1 prog=$2 interp ld t n=0 libs="" d triplet
+  shift 2
+  interp=$(readelf -l "$root/$prog" | sed -n 's/.*interpreter: \(.*\)]$/\1/p')
+  if [ -z "$interp" ]; then "$root/$prog" "$@"; return; fi
+  ld=$root$interp
+  while [ -L "$ld" ] && [ $n -lt 16 ]; do   # symlinks resolved inside the tree
+    t=$(readlink "$ld"); n=$((n + 1))
+    case $t in /*) ld=$root$t ;; *) ld=$(dirname "$ld")/$t ;; esac
+  done
+  case $(uname -m) in x86_64) triplet=x86_64-linux-gnu ;; *) triplet=aarch64-linux-gnu ;; esac
+  for d in lib/$triplet usr/lib/$triplet lib usr/lib lib64 usr/lib64; do
+    [ -d "$root/$d" ] && libs=${libs:+$libs:}$root/$d
+  done
+  case ${ld##*/} in
+    ld-linux*) "$ld" --inhibit-cache --library-path "$libs" "$root/$prog" "$@" ;;
+    *) "$ld" --library-path "$libs" "$root/$prog" "$@" ;;
+  esac
+}

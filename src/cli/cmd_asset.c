@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "airfactory/buffer.h"
 #include "format/compress.h"
@@ -16,6 +17,7 @@
 #include "format/fat.h"
 #include "core/fs.h"
 #include "imager/initramfs.h"
+#include "imager/grub_tool.h"
 #include "imager/iso.h"
 #include "imager/kernel.h"
 #include "core/memory.h"
@@ -400,10 +402,25 @@ static int asset_iso(int argc, char **argv)
         else
             return cli_usage("asset iso", usage);
     }
+    /* the grub-mkimage of the modules' GRUB build: IMAGER/usr/bin/grub-mkimage beside
+     * IMAGER/usr/lib/grub, else the host's (grub_tool.h) */
+    struct grub_tool grub_tool = {0};
+    if (o.grub_dir && o.layout != ISO_UEFI) {
+        char *log = xasprintf("%s.grub-version.log", out);
+        int rc = grub_tool_for_dir(o.grub_dir, log, &grub_tool, &err);
+        unlink(log);
+        free(log);
+        if (rc != 0)
+            return cli_report(&err);
+        o.grub_tool = &grub_tool;
+    }
+    int rc = 0;
     if (pick_mtime(o.kernel_path ? o.kernel_path : o.uki_path, mtime, &o.mtime, &err) != 0 ||
         iso_build(&o, out, &err) != 0)
-        return cli_report(&err);
-    return 0;
+        rc = cli_report(&err);
+    if (o.grub_tool)
+        grub_tool_free(&grub_tool);
+    return rc;
 }
 
 int cmd_asset(int argc, char **argv)

@@ -15,6 +15,7 @@
 #include "airfactory/buffer.h"
 #include "imager/cmdline.h"
 #include "imager/disk_image.h"
+#include "imager/grub_tool.h"
 #include "core/fs.h"
 #include "format/gpt.h"
 #include "core/memory.h"
@@ -178,6 +179,17 @@ static int disk_build(int argc, char **argv)
     if (rc == 0 && need_grub && !grub_dir)
         rc = error_set(&err, ERROR_INPUT, "%s: a %s disk image needs --grub-dir (the imager's usr/lib/grub)", name,
                        disk_image_bootloader_name(plan.bootloader));
+    /* the grub-mkimage of the modules' GRUB build: IMAGER/usr/bin/grub-mkimage beside
+     * IMAGER/usr/lib/grub, else the host's (grub_tool.h) */
+    struct grub_tool grub_tool = {0};
+    bool have_grub_tool = false;
+    if (rc == 0 && need_grub) {
+        char *log = xasprintf("%s/disk-grub-version-%ld.log", work, (long)getpid());
+        rc = grub_tool_for_dir(grub_dir, log, &grub_tool, &err);
+        have_grub_tool = rc == 0;
+        unlink(log);
+        free(log);
+    }
     if (rc == 0 && need_uki) {
         uki_profiles_for(&uki_profiles, version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
         struct uki_options o = {.stub_path = stub, .kernel_path = kernel, .initrd_path = initrd,
@@ -194,12 +206,14 @@ static int disk_build(int argc, char **argv)
         struct disk_image_inputs in = {.talos_version = version, .arch = arch, .sdboot_path = sdboot, .uki_path = uki,
                                        .kernel_path = kernel, .initramfs_path = initrd,
                                        .cmdline = buffer_cstr(&cmdline), .grub_dir = grub_dir,
-                                       .meta = meta, .meta_count = meta_count, .mtime = mtime,
+                                       .grub_tool = have_grub_tool ? &grub_tool : NULL, .meta = meta, .meta_count = meta_count, .mtime = mtime,
                                        .threads = (int)threads, .work_dir = work};
         rc = disk_image_build(&plan, &in, out, &err);
     }
     if (uki)
         unlink(uki);
+    if (have_grub_tool)
+        grub_tool_free(&grub_tool);
     free(uki);
     free(work_owned);
     uki_profile_set_free(&uki_profiles);

@@ -30,6 +30,7 @@
 #include "core/digest.h"
 #include "imager/disk_image.h"
 #include "imager/extensions.h"
+#include "imager/grub_tool.h"
 #include "core/fs.h"
 #include "imager/initramfs.h"
 #include "imager/installer.h"
@@ -479,12 +480,65 @@ static char *flatten_extension(struct factory *f, const struct imported *im, str
     return dir;
 }
 
-/* The imager's usr/lib/grub tree (GRUB modules for grub-mkimage), flattened once per imager. */
-static char *imager_grub_dir(struct factory *f, const struct imported *imager, struct error *err)
+struct grub_check_request {
+    const struct grub_tool *tool;
+    const char *grub_dir;
+};
+
+static int grub_check_step(struct factory *f, void *arg, struct error *err)
 {
-    char *dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
-    struct flatten_request x = {imager, dir, "usr/lib/grub"};
-    if (once_run(f, dir, flatten_step, &x, err) != 0) {
+    (void)f;
+    const struct grub_check_request *x = arg;
+    char *log = xasprintf("%s.grub-mkimage-version.log", x->grub_dir);
+    int rc = grub_tool_check(x->tool, x->grub_dir, log, err);
+    free(log);
+    return rc;
+}
+
+/* The imager's GRUB pair (grub_tool.h): its usr/lib/grub and the grub-mkimage of the same GRUB
+ * build. Both come from the imager platform of the build host's arch when that platform was
+ * verified (an unverified image's programs are never run) and carries usr/bin/grub-mkimage: that
+ * platform is flattened once per imager. Otherwise the model's platform gives the modules
+ * (usr/lib/grub only) and the host gives grub-mkimage. The pair's versions are checked once.
+ * imager is the model's platform of the version's imager. Returns the module directory (caller
+ * frees) and fills tool (caller frees), or NULL. */
+static char *imager_grub(struct factory *f, const char *version, const struct imported *imager,
+                         struct grub_tool *tool, struct error *err)
+{
+    const char *host = grub_tool_host_arch();
+    const struct imported *h = host ? find_role(f, "imager", NULL, version, host) : NULL;
+    char *dir = NULL;
+    int found = 0;
+    if (h && platform_has_arch(h->result.platform, host) && strcmp(h->result.receipt.method, "insecure") != 0) {
+        char *root = xasprintf("%s/imager/%s/root", f->work_dir, h->result.image.manifest_digest + 7);
+        struct flatten_request x = {h, root, NULL};
+        if (once_run(f, root, flatten_step, &x, err) != 0) {
+            free(root);
+            return NULL;
+        }
+        found = grub_tool_from_tree(root, tool, err);
+        if (found == 1)
+            dir = path_join(root, "usr/lib/grub");
+        free(root);
+        if (found < 0)
+            return NULL;
+    }
+    if (!found) {
+        dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
+        struct flatten_request x = {imager, dir, "usr/lib/grub"};
+        if (once_run(f, dir, flatten_step, &x, err) != 0) {
+            free(dir);
+            return NULL;
+        }
+        grub_tool_host(tool);
+    }
+    char *key = xasprintf("%s#grub-mkimage", dir);
+    struct grub_check_request c = {tool, dir};
+    int rc = once_run(f, key, grub_check_step, &c, err);
+    free(key);
+    if (rc != 0) {
+        error_prefix(err, "imager %s: ", imager->result.image.reference);
+        grub_tool_free(tool);
         free(dir);
         return NULL;
     }
@@ -979,9 +1033,10 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         buffer_free(&cmdline);
         return -1;
     }
-    /* GRUB and dual-boot: the imager's GRUB modules, kernel and the schematic's initramfs on BOOT */
+    /* GRUB and dual-boot: the imager's GRUB pair, kernel and the schematic's initramfs on BOOT */
     char *grub = NULL;
-    if (grub_layout && !(grub = imager_grub_dir(f, m->imager.imager, err))) {
+    struct grub_tool grub_tool = {0};
+    if (grub_layout && !(grub = imager_grub(f, m->version, m->imager.imager, &grub_tool, err))) {
         buffer_free(&cmdline);
         return -1;
     }
@@ -1007,6 +1062,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         .initramfs_path = m->initramfs_path,
         .cmdline = buffer_cstr(&cmdline),
         .grub_dir = grub,
+        .grub_tool = grub ? &grub_tool : NULL,
         .meta = meta,
         .meta_count = meta_count,
         .mtime = f->epoch,
@@ -1018,6 +1074,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         rc = disk_image_build(&plan, &in, out, err);
     buffer_free(&cmdline);
     free(grub);
+    grub_tool_free(&grub_tool);
     if (uki)
         unlink(uki);
     free(uki);
@@ -1266,12 +1323,13 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         struct iso_secureboot sb;
         memset(&sb, 0, sizeof sb);
         char *grub = NULL, *uki = NULL, *out = NULL;
+        struct grub_tool grub_tool = {0};
         int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
         if (rc == 0)
             rc = model_initramfs(m, err);
         if (rc == 0)
             rc = iso_options_for_version(&o, m->version, m->arch, err);
-        if (rc == 0 && !(grub = imager_grub_dir(f, m->imager.imager, err)))
+        if (rc == 0 && !(grub = imager_grub(f, m->version, m->imager.imager, &grub_tool, err)))
             rc = -1;
         if (rc == 0)
             rc = iso_secureboot_prepare(m, path, name, &o, &sb, err);
@@ -1285,6 +1343,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
             o.initramfs_path = m->initramfs_path;
             o.cmdline = buffer_cstr(&cmdline);
             o.grub_dir = grub;
+            o.grub_tool = &grub_tool;
             o.uki_path = uki;
             if (!o.sdboot_path)
                 o.sdboot_path = m->imager.systemd_boot;
@@ -1301,6 +1360,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         free(uki);
         free(out);
         free(grub);
+        grub_tool_free(&grub_tool);
         buffer_free(&cmdline);
         return rc;
     }

@@ -256,7 +256,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
             rc = error_set(err, ERROR_INPUT, "%s: GRUB disk images need the imager's usr/lib/grub directory", what);
         grub_efi = work_file(in, "grub.efi");
         if (rc == 0)
-            rc = grub_disk_mkimage(in->grub_dir, arm64 ? "arm64-efi" : "x86_64-efi", grub_efi, NULL, err);
+            rc = grub_disk_mkimage(in->grub_dir, arm64 ? "arm64-efi" : "x86_64-efi", grub_efi, in->grub_tool, err);
         files[count++] = (struct fat_file){.path = boot_name, .source = grub_efi};
     } else {
         if (!in->sdboot_path || !fs_exists(in->sdboot_path))
@@ -292,7 +292,7 @@ static int write_bios(const struct disk_image_plan *plan, const struct disk_imag
         return error_set(err, ERROR_INPUT, "%s: BIOS boot needs the imager's usr/lib/grub directory", what);
     char *core = work_file(in, "core.img");
     char *boot = xasprintf("%s/i386-pc/boot.img", in->grub_dir);
-    int rc = grub_disk_mkimage(in->grub_dir, "i386-pc", core, NULL, err);
+    int rc = grub_disk_mkimage(in->grub_dir, "i386-pc", core, in->grub_tool, err);
     if (rc == 0)
         rc = grub_disk_install_bios(fd, what, boot, core, first_lba, size, plan->sector_size, err);
     unlink(core);

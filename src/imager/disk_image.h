@@ -25,6 +25,8 @@
 
 #include "format/compress.h"
 #include "airfactory/error.h"
+
+struct grub_tool;
 #include "imager/meta_partition.h"
 #include "talos/profile.h"
 #include "airfactory/schematic.h"
@@ -77,6 +79,7 @@ struct disk_image_inputs {
     const char *initramfs_path; /* BOOT A/initramfs.xz (the schematic's initramfs) */
     const char *cmdline;        /* grub.cfg's command line: the disk-image one, as in the UKI */
     const char *grub_dir;       /* the imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi) */
+    const struct grub_tool *grub_tool; /* grub-mkimage of the same GRUB build (NULL: PATH's) */
     const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
     size_t meta_count;
     uint32_t mtime;            /* FAT and XFS timestamps (SOURCE_DATE_EPOCH) */

@@ -10,6 +10,7 @@
 
 #include "airfactory/buffer.h"
 #include "imager/extensions.h"
+#include "imager/grub_tool.h"
 #include "core/fs.h"
 #include "imager/iso.h"
 #include "core/memory.h"
@@ -36,7 +37,7 @@ char *grub_disk_cfg(const char *talos_version, const char *cmdline)
     return buffer_take(&b);
 }
 
-int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const char *grub_mkimage,
+int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const struct grub_tool *tool,
                       struct error *err)
 {
     /* the modules Talos bakes into every GRUB image (bootloader/grub/install.go), so nothing
@@ -57,7 +58,11 @@ int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *ou
     char *log = xasprintf("%s.log", out_path); /* next to the output: never shared */
     const char *argv[48];
     size_t n = 0;
-    argv[n++] = grub_mkimage ? grub_mkimage : "grub-mkimage";
+    if (tool)
+        for (size_t i = 0; i < tool->argc; i++)
+            argv[n++] = tool->argv[i];
+    else
+        argv[n++] = "grub-mkimage";
     argv[n++] = "--directory";
     argv[n++] = dir;
     argv[n++] = "--format";

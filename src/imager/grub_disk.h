@@ -30,10 +30,11 @@
 char *grub_disk_cfg(const char *talos_version, const char *cmdline);
 
 /* grub-mkimage for platform "i386-pc" (core.img: + biosdisk part_msdos), "x86_64-efi" or
- * "arm64-efi" (EFI application, --compression xz) from grub_dir/<platform>; grub_mkimage NULL =
- * "grub-mkimage" from PATH; its output goes to out_path.log. The image is a function of the
- * module files only. */
-int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const char *grub_mkimage,
+ * "arm64-efi" (EFI application, --compression xz) from grub_dir/<platform>; tool is the
+ * grub-mkimage of the same GRUB build (grub_tool.h; NULL = "grub-mkimage" from PATH); its output
+ * goes to out_path.log. The image is a function of the module files and the tool's version. */
+struct grub_tool;
+int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const struct grub_tool *tool,
                       struct error *err);
 
 /* The BIOS install into the raw image fd (its GPT already written): reads boot.img (512 bytes)

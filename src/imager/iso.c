@@ -2,6 +2,7 @@
 #define LIBISOFS_WITHOUT_LIBBURN 1
 #include "imager/iso.h"
 #include "imager/extensions.h"
+#include "imager/grub_tool.h"
 #include "format/fat.h"
 #include "core/fs.h"
 #include "core/memory.h"
@@ -205,7 +206,11 @@ static int grub_mkimage(const struct iso_options *o, const char *work, const cha
     char *log = path_join(work, "grub-mkimage.log");
     const char *argv[32];
     size_t n = 0;
-    argv[n++] = o->grub_mkimage ? o->grub_mkimage : "grub-mkimage";
+    if (o->grub_tool)
+        for (size_t i = 0; i < o->grub_tool->argc; i++)
+            argv[n++] = o->grub_tool->argv[i];
+    else
+        argv[n++] = "grub-mkimage";
     argv[n++] = "-d";
     argv[n++] = dir;
     argv[n++] = "-O";

@@ -26,6 +26,8 @@
 
 enum iso_layout { ISO_GRUB, ISO_HYBRID, ISO_UEFI };
 
+struct grub_tool;
+
 struct iso_options {
     enum iso_layout layout;
     const char *arch;          /* "amd64" or "arm64" */
@@ -36,7 +38,8 @@ struct iso_options {
     const char *cmdline;        /* GRUB menu entries */
     bool grub_reset_entry;      /* "Reset Talos installation" (>= 1.4) */
     const char *grub_dir;       /* the imager's usr/lib/grub: i386-pc/, x86_64-efi/, arm64-efi/ */
-    const char *grub_mkimage;   /* NULL = "grub-mkimage" from PATH */
+    const struct grub_tool *grub_tool; /* the grub-mkimage of grub_dir's GRUB build (grub_tool.h);
+                                          NULL = "grub-mkimage" from PATH */
     /* systemd-boot (ISO_HYBRID, ISO_UEFI) */
     const char *uki_path;
     const char *sdboot_path;

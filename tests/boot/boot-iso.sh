@@ -4,8 +4,8 @@
 #   v1.11.3 hybrid: GRUB (BIOS) + systemd-boot/UKI in the ESP (UEFI): CD/SeaBIOS, CD/OVMF, disk/OVMF
 #   v1.9.5 GRUB-only: GRUB for BIOS and UEFI: CD/SeaBIOS, CD/OVMF
 #   UEFI-only (the arm64 layout, built from amd64 inputs): CD/OVMF
-# GRUB passes the kernel "BOOT_IMAGE=/boot/vmlinuz" first; systemd-stub 252 (Debian's) boots the
-# UKI's last .cmdline, the reset profile's (see boot-uki.sh).
+# GRUB passes the kernel "BOOT_IMAGE=/boot/vmlinuz" first; the fixture's systemd-stub 257 boots the
+# UKI's first profile, main (see boot-uki.sh).
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/boot/lib/inputs.sh"
 source "$ROOT/tests/boot/lib/qemu.sh"
@@ -13,7 +13,6 @@ need_qemu boot-iso ovmf || exit 0
 T=$(scratch)
 SCHEMATIC=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba
 CMDLINE="talos.platform=metal console=ttyS0 panic=-1 talos.halt_if_installed=1"
-RESET="$CMDLINE talos.experimental.wipe=system"
 
 build_inputs() {  # VERSION: initramfs (+ UKI from 1.10) into $T
   local v=$1
@@ -41,12 +40,12 @@ if build_inputs v1.11.3; then
   qemu_boot "$T/hybrid-cd-seabios.log" 300 -boot d -cdrom "$T/hybrid.iso"
   check_boot boot-iso-hybrid/cd-seabios "$T/hybrid-cd-seabios.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE"
   qemu_boot "$T/hybrid-cd-ovmf.log" 300 -bios "$OVMF_FD" -cdrom "$T/hybrid.iso"
-  check_boot boot-iso-hybrid/cd-ovmf "$T/hybrid-cd-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE" "$RESET"
+  check_boot boot-iso-hybrid/cd-ovmf "$T/hybrid-cd-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE"
   qemu_boot "$T/hybrid-disk-ovmf.log" 300 -bios "$OVMF_FD" -drive "file=$T/hybrid.iso,format=raw,if=ide,snapshot=on"
-  check_boot boot-iso-hybrid/disk-ovmf "$T/hybrid-disk-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE" "$RESET"
+  check_boot boot-iso-hybrid/disk-ovmf "$T/hybrid-disk-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE"
   iso uefi v1.11.3 --layout uefi
   qemu_boot "$T/uefi-cd-ovmf.log" 300 -bios "$OVMF_FD" -cdrom "$T/uefi.iso"
-  check_boot boot-iso-uefi/cd-ovmf "$T/uefi-cd-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE" "$RESET"
+  check_boot boot-iso-uefi/cd-ovmf "$T/uefi-cd-ovmf.log" "$T/initramfs-v1.11.3.xz" "$CMDLINE"
   rm -f "$T/hybrid.iso" "$T/uefi.iso"
 fi
 

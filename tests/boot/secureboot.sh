@@ -7,8 +7,8 @@
 #      prints its marker, the kernel reports "Secure boot enabled" and loaded our db certificate;
 #   3. with the same enrolled variables, the ISO's ESP booted as a disk boots, but the same ESP with
 #      its UKI signed by another key, or unsigned, must NOT boot (the firmware refuses the image).
-# Debian's systemd-boot 252 auto-enrolls with `secure-boot-enroll force` (not `if-safe`, added in
-# 253), so the schematic asks for force.
+# The schematic asks for `secure-boot-enroll force`, which every systemd-boot that auto-enrolls
+# understands (`if-safe` came in 253; the v1.11.3 fixture's is 257, v1.9.5's 252).
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/boot/lib/qemu.sh"
 CODE=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd

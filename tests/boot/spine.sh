@@ -140,13 +140,13 @@ qemu_run() { # LOG ARGS...: TCG boot, bounded, early exit on a dead end
 qemu_run "$S/direct.log" -kernel "$S/v1.11.3/kernel-amd64" -initrd "$S/v1.11.3/initramfs-amd64.xz" -append "$CMDLINE"
 assert_guest "v1.11.3 direct boot" "$S/direct.log" "$CMDLINE" usr/lib/firmware
 
-# Debian's systemd-stub 252 (the fixtures' stub) predates multi-profile UKIs and boots the LAST
-# .cmdline section, the reset-maintenance profile's; Talos' own stub boots the main profile.
+# The fixtures' systemd-stub is 257 (Debian 13, as Talos 1.10-1.12 ship): it understands multi-profile
+# UKIs and boots the first profile, main, with the main .cmdline (252 took the LAST .cmdline).
 rm -f "$S/esp.img"; truncate -s 64M "$S/esp.img"
 mformat -i "$S/esp.img" -F -v ESP :: && mmd -i "$S/esp.img" ::/EFI ::/EFI/BOOT &&
   mcopy -i "$S/esp.img" "$S/v1.11.3/metal-amd64-uki.efi" ::/EFI/BOOT/BOOTX64.EFI
 qemu_run "$S/uki.log" -bios /usr/share/ovmf/OVMF.fd -drive "file=$S/esp.img,format=raw,if=ide,snapshot=on"
-assert_guest "v1.11.3 UKI under OVMF" "$S/uki.log" "$UKI_CMDLINE talos.experimental.wipe=system:EPHEMERAL,STATE" usr/lib/firmware
+assert_guest "v1.11.3 UKI under OVMF" "$S/uki.log" "$UKI_CMDLINE" usr/lib/firmware
 
 # ISOs: GRUB boots them with the ISO command line (talos.halt_if_installed=1, META, extra args).
 META=$(echo "$CMDLINE" | grep -o 'talos.environment=[^ ]*')

@@ -83,10 +83,11 @@ kill_case before-swap staging-before-swap:1 2 store old
 kill_case after-swap staging-after-swap:1 2 store new
 
 # ---- an asset that fails while others are being built (-j 4) ----
-# The GRUB tree the ISO needs is cached in the store; a file where that directory belongs makes the
-# ISO (and only the ISO) fail, in a worker, while the kernel, initramfs and UKI are in flight.
-grub=$(ls -d "$S"/store/work/imager/*/grub 2>/dev/null | head -1)
-check "the store caches the imager's GRUB tree" test -d "$grub"
+# The imager tree the ISO's GRUB pair comes from (modules and grub-mkimage of the host-arch platform)
+# is cached in the store; a file where that directory belongs makes the ISO (and only the ISO)
+# fail, in a worker, while the kernel, initramfs and UKI are in flight.
+grub=$(ls -d "$S"/store/work/imager/*/root 2>/dev/null | head -1)
+check "the store caches the imager's tree with its GRUB pair" test -x "$grub/usr/bin/grub-mkimage"
 rm -rf "$grub" && echo "not a directory" >"$grub"
 T=$S/failing
 cp -a "$S/old" "$T"

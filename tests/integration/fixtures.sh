@@ -41,7 +41,7 @@ check_eq "catalogue: every file exists" "$missing" ""
 for role in imager installer-base installer extension extensions-catalog overlay overlays-catalog; do
   check "catalogue: has role $role" test "$(q --arg r "$role" '[.fixtures[] | select(.role == $r)] | length')" -ge 1
 done
-for v in v1.11.3 v1.9.5; do
+for v in v1.12.0 v1.11.3 v1.9.5; do
   check "catalogue: imager $v is amd64+arm64" test \
     "$(q --arg v "$v" '.fixtures[] | select(.role == "imager" and .version == $v) | [.platforms[].platform] | sort | join(",")')" \
     = "linux/amd64,linux/arm64"
@@ -75,7 +75,7 @@ section umoci
 # the gzip/zstd CLI and hashed against the config's diff_id instead.
 umoci_wanted() {  # FILE PLATFORM
   case "$1" in
-  imager-v1.11.3.oci.tar) [ "$2" = linux/amd64 ] ;;
+  imager-v1.11.3.oci.tar|imager-v1.9.5.oci.tar) [ "$2" = linux/amd64 ] ;;
   installer-v1.9.5.oci.tar) [ "$2" = linux/arm64 ] ;;
   imager-*|installer*) false ;;
   *) true ;;
@@ -130,7 +130,7 @@ check "whiteout: opaque dir kept fresh.txt" test -f "$H/share/hello-world-servic
 
 # ---------------------------------------------------------------- image contents
 section contents
-for v in v1.11.3 v1.9.5; do
+for v in v1.12.0 v1.11.3 v1.9.5; do
   for arch in amd64 arm64; do
     R=$FIXTURES/rootfs/imager-$v-$arch
     for a in amd64 arm64; do
@@ -143,8 +143,37 @@ for v in v1.11.3 v1.9.5; do
     for g in i386-pc x86_64-efi arm64-efi; do
       check "imager $v/$arch has /usr/lib/grub/$g" test -s "$R/usr/lib/grub/$g/normal.mod"
     done
+    # the platform's own grub-mkimage, as pkg-grub puts it beside the modules
+    want=$([ $arch = amd64 ] && echo x86-64 || echo aarch64)
+    check_contains "imager $v/$arch: usr/bin/grub-mkimage is a $arch ELF" "$(file -b "$R/usr/bin/grub-mkimage")" "$want"
   done
 done
+# the real imager (>= 1.10) is ONE squashed layer (Dockerfile imager-image-squashed); v1.9.5 keeps
+# the alpine-era two layers (base with GRUB, install-artifacts)
+for v in v1.12.0 v1.11.3; do
+  check_eq "imager $v is one squashed layer per platform" \
+    "$(q --arg v "$v" '.fixtures[] | select(.role == "imager" and .version == $v) | [.platforms[].layers | length] | unique | join(",")')" 1
+done
+check_eq "imager v1.9.5 is two layers" \
+  "$(q '.fixtures[] | select(.role == "imager" and .version == "v1.9.5") | [.platforms[].layers | length] | unique | join(",")')" 2
+check "imager v1.9.5: /bin/imager is a hard link to /bin/installer (alpine era)" test \
+  "$FIXTURES/rootfs/imager-v1.9.5-amd64/bin/imager" -ef "$FIXTURES/rootfs/imager-v1.9.5-amd64/bin/installer"
+check "imager v1.9.5: unicode.pf2" test -s "$FIXTURES/rootfs/imager-v1.9.5-amd64/usr/share/grub/unicode.pf2"
+# GRUB tool and modules are one build: the tool runs through the image's own ELF interpreter and
+# libraries and names the version the modules were built from (modinfo.sh)
+for v in v1.11.3 v1.9.5; do
+  R=$FIXTURES/rootfs/imager-$v-amd64
+  got=$(image_tool "$R" usr/bin/grub-mkimage --version 2>&1)
+  modver=$(sed -n 's/^grub_package_version="\(.*\)"/\1/p' "$R/usr/lib/grub/i386-pc/modinfo.sh")
+  check_contains "imager $v: its grub-mkimage runs and matches its modules ($modver)" "$got" "(GRUB) $modver"
+  check_eq "imager $v: fixtures.json names the GRUB version" "$(q --arg v "$v" '.fixtures[] | select(.role == "imager" and .version == $v) | .boot.grub')" "$modver"
+done
+check_contains "v1.11.3 modules are GRUB 2.12 (trixie)" "$(q '.fixtures[] | select(.role == "imager" and .version == "v1.11.3") | .boot.grub')" "2.12"
+check_contains "v1.9.5 modules are GRUB 2.06 (bookworm)" "$(q '.fixtures[] | select(.role == "imager" and .version == "v1.9.5") | .boot.grub')" "2.06"
+# systemd-boot 257 (trixie) stubs know multi-profile UKIs; their arm64 stub has .sbat like amd64
+check_contains "v1.11.3 systemd-boot is 257" "$(q '.fixtures[] | select(.role == "imager" and .version == "v1.11.3") | .boot.systemd_boot')" "257."
+check_contains "v1.11.3 arm64 stub has .sbat (pefile)" "$($PY -c "import pefile,sys; print([s.Name.rstrip(b'\\0').decode() for s in pefile.PE(sys.argv[1]).sections])" "$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/arm64/systemd-stub.efi")" ".sbat"
+check_contains "v1.9.5 systemd-boot is 252" "$(q '.fixtures[] | select(.role == "imager" and .version == "v1.9.5") | .boot.systemd_boot')" "252."
 check_contains "amd64 vmlinuz is a bzImage" "$(file -b "$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64/vmlinuz")" "bzImage"
 check_contains "arm64 vmlinuz is an arm64 Image" "$(file -b "$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/arm64/vmlinuz")" "ARM64"
 check "v1.11.3 imager has talos.spdx.json" jq -e .spdxVersion "$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64/talos.spdx.json"
@@ -153,6 +182,9 @@ check "installer v1.9.5 carries the kernel (2nd layer)" test -s "$FIXTURES/rootf
 check "installer-base v1.11.3 carries no boot assets" test ! -e "$FIXTURES/rootfs/installer-base-v1.11.3-amd64/usr/install"
 check_eq "installer-base v1.11.3 is one layer" \
   "$(q '.fixtures[] | select(.file == "installer-base-v1.11.3.oci.tar") | [.platforms[].layers | length] | unique | join(",")')" 1
+check "installer v1.9.5 carries GRUB for every arch (alpine era)" test -s "$FIXTURES/rootfs/installer-v1.9.5-amd64/usr/lib/grub/arm64-efi/normal.mod"
+check "installer-base v1.11.3 carries GRUB of its own arch only" test ! -e "$FIXTURES/rootfs/installer-base-v1.11.3-amd64/usr/lib/grub/arm64-efi"
+check "installer-base v1.11.3 carries grub-mkimage" test -x "$FIXTURES/rootfs/installer-base-v1.11.3-arm64/usr/bin/grub-mkimage"
 check_eq "installer v1.9.5 is two layers" \
   "$(q '.fixtures[] | select(.file == "installer-v1.9.5.oci.tar") | [.platforms[].layers | length] | unique | join(",")')" 2
 C=$(jq -r '.fixtures[] | select(.file == "installer-base-v1.11.3.oci.tar") | .platforms[0].config_digest' "$FIXTURES/fixtures.json")
@@ -164,6 +196,12 @@ E=$FIXTURES/rootfs/intel-ucode-20250812-amd64
 check "intel-ucode (1.11) under /usr/lib/firmware/intel-ucode" test -s "$E/rootfs/usr/lib/firmware/intel-ucode/06-8e-0c"
 check "intel-ucode (1.9) under /lib/firmware/intel-ucode" test -s "$FIXTURES/rootfs/intel-ucode-20241112-amd64/rootfs/lib/firmware/intel-ucode/06-8e-0c"
 check_eq "extension root holds exactly manifest.yaml and rootfs" "$(ls "$E" | tr '\n' ' ')" "manifest.yaml rootfs "
+# bldr's finalize puts an SPDX document into every extension's rootfs
+for e in intel-ucode-20250812-amd64 test-firmware-20250101-arm64 hello-world-service-v1.11.3-arm64 hello-world-next-v1.10.0-amd64; do
+  n=${e%-*}; n=${n%-*}
+  check_eq "extension $e: rootfs/usr/local/share/spdx/$n.spdx.json" \
+    "$(jq -r '.spdxVersion + " " + .packages[0].name' "$FIXTURES/rootfs/$e/rootfs/usr/local/share/spdx/$n.spdx.json" 2>&1)" "SPDX-2.3 $n"
+done
 check_contains "extension manifest: v1alpha1" "$(cat "$E/manifest.yaml")" "version: v1alpha1"
 check_contains "extension manifest: constraint" "$(cat "$E/manifest.yaml")" 'version: ">= v1.10.0"'
 CAT=$FIXTURES/rootfs/extensions-v1.11.3-amd64
@@ -172,10 +210,44 @@ check_contains "extensions catalog: image-digests line" "$(cat "$CAT/image-diges
 check_contains "extensions catalog: descriptions.yaml keyed by the line" "$(cat "$CAT/descriptions.yaml")" "ghcr.io/siderolabs/hello-world-service:v1.11.3@$hws:"
 ov=$(q '.fixtures[] | select(.role == "overlay") | .digest')
 check_contains "overlays catalog names the overlay digest" "$(cat "$FIXTURES/rootfs/overlays-v1.9.5-arm64/overlays.yaml")" "digest: $ov"
-O=$FIXTURES/rootfs/sbc-test-v0.1.0-arm64/overlay
-check_contains "overlay installer get-options" "$(echo '{}' | sh "$O/installers/sbc_test" get-options)" "console=ttyAMA0,115200"
-check "overlay profile present" test -s "$O/profiles/sbc_test.yaml"
-check "overlay artifacts present" test -s "$O/artifacts/arm64/u-boot/sbc_test/u-boot.bin"
+check_eq "overlays catalog: two names share the one image" \
+  "$(grep -c "image: ghcr.io/siderolabs/sbc-test:v0.1.0" "$FIXTURES/rootfs/overlays-v1.11.3-amd64/overlays.yaml")" 2
+# the real overlay layout: artifacts/, installers/<name>, profiles/<name>.yaml at the image root,
+# installers built for the platform's arch, artifacts for the target (arm64) in both platforms
+for arch in amd64 arm64; do
+  O=$FIXTURES/rootfs/sbc-test-v0.1.0-$arch
+  check_eq "overlay $arch: image root" "$(ls "$O" | tr '\n' ' ')" "artifacts installers profiles "
+  want=$([ $arch = amd64 ] && echo x86-64 || echo aarch64)
+  for b in sbc_test sbc_test_mini; do
+    check_contains "overlay $arch: installers/$b is a static $arch ELF" "$(file -b "$O/installers/$b")" "$want, version 1 (SYSV), statically linked"
+    check "overlay $arch: profiles/$b.yaml" test -s "$O/profiles/$b.yaml"
+  done
+  check_contains "overlay $arch: U-Boot is Debian's qemu_arm64 build" "$(strings "$O/artifacts/arm64/u-boot/sbc_test/u-boot.bin" | grep -m1 '^U-Boot 20')" "U-Boot 20"
+done
+check_contains "overlay profile sbc_test: bootloader grub (as sbc-rockchip's)" "$(cat "$FIXTURES/rootfs/sbc-test-v0.1.0-amd64/profiles/sbc_test.yaml")" "bootloader: grub"
+# the installer stand-in answers the protocol of talos pkg/machinery/overlay/adapter (host arch:
+# amd64 here; the arm64 binary is checked for its ELF header above)
+O=$FIXTURES/rootfs/sbc-test-v0.1.0-amd64
+opts=$(printf '{}\n' | "$O/installers/sbc_test" get-options)
+check_eq "overlay get-options: YAML overlay.Options" "$opts" "$(printf 'name: sbc_test\nkernelArgs:\n    - console=tty0\n    - console=ttyAMA0,115200\n    - sysctl.kernel.kexec_load_disabled=1\n    - talos.dashboard.disabled=1\npartitionOptions:\n    offset: 20480')"
+check_eq "overlay get-options (parsed with PyYAML): offset and args" \
+  "$(printf '%s\n' "$opts" | $PY -c 'import sys, yaml; o = yaml.safe_load(sys.stdin); print(o["partitionOptions"]["offset"], len(o["kernelArgs"]))')" "20480 4"
+check_eq "overlay get-options: fixtures.json agrees" \
+  "$(q '.fixtures[] | select(.role == "overlay") | .overlay.boards[] | select(.name == "sbc_test") | [.partition_offset, (.kernel_args | length)] | join(" ")')" "20480 4"
+check_fails "overlay get-options: no partitionOptions for sbc_test_mini (omitempty)" grep -q partitionOptions \
+  <(printf '{}\n' | "$O/installers/sbc_test_mini" get-options)
+IT=$T/overlay-install; mkdir -p "$IT/mnt"; truncate -s 4M "$IT/disk.raw"
+printf 'installDisk: %s\nmountPrefix: %s\nartifactsPath: %s\nextraOptions:\n    configTxtAppend: |-\n        dtoverlay=airfactory\n        gpu_mem=16\n' \
+  "$IT/disk.raw" "$IT/mnt" "$O/artifacts" >"$IT/opts.yaml"
+check "overlay install: exits 0" "$O/installers/sbc_test" install <"$IT/opts.yaml"
+ub=$O/artifacts/arm64/u-boot/sbc_test/u-boot.bin
+check "overlay install: U-Boot written at byte 32768 of installDisk" cmp -n "$(stat -c %s "$ub")" "$ub" <(tail -c +32769 "$IT/disk.raw")
+check_eq "overlay install: nothing before byte 32768" "$(head -c 32768 "$IT/disk.raw" | tr -d '\0' | wc -c)" 0
+check "overlay install: dtb under mountPrefix/boot/EFI/dtb" cmp "$O/artifacts/arm64/dtb/airfactory/sbc-test.dtb" "$IT/mnt/boot/EFI/dtb/airfactory/sbc-test.dtb"
+check_eq "overlay install: config.txt with extraOptions.configTxtAppend" "$(tail -n2 "$IT/mnt/boot/EFI/config.txt")" "$(printf 'dtoverlay=airfactory\ngpu_mem=16')"
+err=$(printf 'installDisk: %s/missing\nmountPrefix: %s\nartifactsPath: %s\n' "$IT" "$IT/mnt" "$O/artifacts" | "$O/installers/sbc_test" install 2>&1 >/dev/null; echo " rc=$?")
+check_contains "overlay install: a missing disk fails with exit 1 and a message" "$err" "failed to open $IT/missing rc=1"
+check_contains "overlay: unknown command exits 1" "$("$O/installers/sbc_test" frobnicate </dev/null 2>&1; echo " rc=$?")" "unknown command: frobnicate rc=1"
 check_eq "some layer is zstd" "$(q '[.fixtures[] | select(.expect == "ok") | .platforms[].layers[].media_type] | map(select(endswith("+zstd"))) | length > 0')" true
 
 # ---------------------------------------------------------------- signatures with openssl

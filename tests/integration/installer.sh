@@ -54,7 +54,7 @@ info=$(skopeo --override-arch amd64 inspect "oci:$B:$REPO:v1.11.3")
 check_eq "amd64 image architecture" "$(jq -r .Architecture <<<"$info")" amd64
 check_eq "two layers: installer-base + artifacts" "$(jq -r '.Layers | length' <<<"$info")" 2
 check_eq "first layer is installer-base's" "$(jq -r '.Layers[0]' <<<"$info")" \
-  "$(jq -r '.fixtures[] | select(.name=="installer-base") | .platforms[0].layers[0].digest' "$FIXTURES/fixtures.json")"
+  "$(jq -r '.fixtures[] | select(.name=="installer-base" and .version=="v1.11.3") | .platforms[0].layers[0].digest' "$FIXTURES/fixtures.json")"
 check_eq "created = SOURCE_DATE_EPOCH" "$(jq -r .Created <<<"$info")" "2025-01-01T00:00:00Z"
 check_eq "base labels are kept" "$(jq -r '.Labels["alpha.talos.dev/version"]' <<<"$info")" v1.11.3
 

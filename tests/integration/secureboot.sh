@@ -78,8 +78,13 @@ sbsign --key "$S/sb.key" --cert "$S/sb.crt" --output "$S/uki.sbsign.efi" "$S/uki
 theirs=$(osslsigncode verify -in "$S/uki.sbsign.efi" 2>&1 | grep 'Current message digest' | awk '{print $NF}')
 check_eq "sbsign embeds the same Authenticode digest" "${theirs:-none}" "${cur:-ours}"
 layout=$(objdump -h "$UKI" | awk '$2 ~ /^\./ {print $2}' | tr '\n' ' ')
-check_contains "UKI sections in Talos' signed order" "$layout" \
-  ".sbat .sdmagic .osrel .cmdline .uname .pcrpkey .linux .initrd .profile .pcrsig .profile .cmdline .pcrsig "
+# the stub's own sections stay first, in its order (systemd 257: .text .rodata .data .sbat .sdmagic
+# .reloc), then Talos' sections (talos internal/pkg/uki/internal/pe/native.go appends after the
+# stub's last section)
+stub=$(objdump -h "$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64/systemd-stub.efi" | awk '$2 ~ /^\./ {print $2}' | tr '\n' ' ')
+check_contains "the fixture stub has .sbat and .sdmagic" "$stub" ".sbat .sdmagic "
+check_eq "UKI sections: the stub's, then Talos' signed order" "$layout" \
+  "$stub.osrel .cmdline .uname .pcrpkey .linux .initrd .profile .pcrsig .profile .cmdline .pcrsig "
 check_contains "the SecureBoot cmdline asset has lockdown (Talos < 1.14)" "$CMDLINE" "lockdown=confidentiality"
 openssl pkey -in "$S/sb.key" -pubout -out "$S/pcr.pub"
 mkdir -p "$S/pcr"
