@@ -90,7 +90,9 @@ struct loader {
     size_t len;
     const char *what;
     struct error *err;
-    size_t nodes;
+    size_t nodes;       /* go-yaml's constructCount */
+    size_t alias_nodes; /* go-yaml's aliasCount: nodes counted while expanding an alias */
+    size_t alias_bytes; /* scalar bytes copied by alias expansion */
     struct anchor *anchors;
     size_t anchor_count, anchor_cap;
 };
@@ -152,11 +154,37 @@ static int next_event(struct loader *l, yaml_event_t *ev)
     return 0;
 }
 
-static int count_node(struct loader *l, yaml_mark_t mark)
+double yaml_allowed_alias_ratio(size_t nodes)
 {
-    if (++l->nodes > YAML_DOCUMENT_MAX_NODES)
-        return fail_mark(l, mark, "document too large (more than %d nodes, aliases expanded)",
-                         YAML_DOCUMENT_MAX_NODES);
+    if (nodes <= YAML_ALIAS_RATIO_RANGE_LOW)
+        return 0.99;
+    if (nodes >= YAML_ALIAS_RATIO_RANGE_HIGH)
+        return 0.10;
+    return 0.99 - 0.89 * ((double)(nodes - YAML_ALIAS_RATIO_RANGE_LOW) /
+                          (double)(YAML_ALIAS_RATIO_RANGE_HIGH - YAML_ALIAS_RATIO_RANGE_LOW));
+}
+
+bool yaml_alias_ratio_exceeded(size_t aliases, size_t nodes)
+{
+    if (aliases <= YAML_ALIAS_RATIO_MIN_ALIASES || nodes <= YAML_ALIAS_RATIO_MIN_NODES)
+        return false;
+    return (double)aliases / (double)nodes > yaml_allowed_alias_ratio(nodes);
+}
+
+/* One go-yaml Construct call: counted, then both limits checked, as go-yaml does before it
+ * looks at the node. in_alias: the node is part of an alias expansion (go-yaml aliasDepth > 0). */
+static int count_node(struct loader *l, yaml_mark_t mark, bool in_alias)
+{
+    l->nodes++;
+    if (in_alias)
+        l->alias_nodes++;
+    if (yaml_alias_ratio_exceeded(l->alias_nodes, l->nodes))
+        return fail_mark(l, mark, "excessive aliasing: %zu of the first %zu nodes are alias copies (go-yaml "
+                         "refuses more than %.0f%%); write the repeated values out", l->alias_nodes, l->nodes,
+                         yaml_allowed_alias_ratio(l->nodes) * 100);
+    if (l->nodes > YAML_DOCUMENT_MAX_NODES)
+        return fail_mark(l, mark, "document too large (more than %d nodes, aliases expanded); split it or "
+                         "write fewer values", YAML_DOCUMENT_MAX_NODES);
     return 0;
 }
 
@@ -220,10 +248,25 @@ static int remember_anchor(struct loader *l, const yaml_char_t *name, struct yam
     return 0;
 }
 
-static struct yaml_node *clone_node(struct loader *l, const struct yaml_node *src, yaml_mark_t mark)
+/* Copy what an alias stands for, counting as go-yaml counts its expansion: every node once, and
+ * an alias met inside it (a node that is itself an alias copy) once more for the alias node.
+ * depth: the nesting level the copy lands at. Limits are checked before anything is copied. */
+static struct yaml_node *clone_node(struct loader *l, const struct yaml_node *src, int depth, yaml_mark_t mark)
 {
-    if (count_node(l, mark) < 0)
+    if (depth > YAML_DOCUMENT_MAX_DEPTH) {
+        fail_mark(l, mark, "nesting deeper than %d levels (aliases expanded)", YAML_DOCUMENT_MAX_DEPTH);
         return NULL;
+    }
+    if ((src->aliased && count_node(l, mark, true) < 0) || count_node(l, mark, true) < 0)
+        return NULL;
+    if (src->value) {
+        l->alias_bytes += src->length;
+        if (l->alias_bytes > YAML_DOCUMENT_MAX_ALIAS_BYTES) {
+            fail_mark(l, mark, "aliases expand to more than %u MiB of text; write the repeated values out "
+                      "or shorten them", YAML_DOCUMENT_MAX_ALIAS_BYTES >> 20);
+            return NULL;
+        }
+    }
     struct yaml_node *n = xcalloc(1, sizeof *n);
     *n = *src;
     n->items = NULL;
@@ -232,7 +275,7 @@ static struct yaml_node *clone_node(struct loader *l, const struct yaml_node *sr
     if (src->count) {
         n->items = xcalloc(src->count, sizeof *n->items);
         for (size_t i = 0; i < src->count; i++) {
-            n->items[i] = clone_node(l, src->items[i], mark);
+            n->items[i] = clone_node(l, src->items[i], depth + 1, mark);
             if (!n->items[i]) {
                 yaml_node_free(n);
                 return NULL;
@@ -330,15 +373,18 @@ static int parse_node(struct loader *l, yaml_event_t *ev, int depth, struct yaml
     *out = NULL;
     if (depth > YAML_DOCUMENT_MAX_DEPTH)
         return fail_mark(l, ev->start_mark, "nesting deeper than %d levels", YAML_DOCUMENT_MAX_DEPTH);
-    if (count_node(l, ev->start_mark) < 0)
+    if (count_node(l, ev->start_mark, false) < 0)
         return -1;
     switch (ev->type) {
     case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
         for (size_t i = l->anchor_count; i-- > 0;)
             if (!strcmp(l->anchors[i].name, name)) {
-                *out = clone_node(l, l->anchors[i].node, ev->start_mark);
-                return *out ? 0 : -1;
+                *out = clone_node(l, l->anchors[i].node, depth, ev->start_mark);
+                if (!*out)
+                    return -1;
+                (*out)->aliased = true;
+                return 0;
             }
         return fail_mark(l, ev->start_mark, "unknown anchor '%s' (an alias must follow its complete "
                          "anchored node)", name);
@@ -391,12 +437,16 @@ int yaml_document_load(const char *text, size_t len, const char *what, struct ya
                        struct error *err)
 {
     *root = NULL;
+    if (len > YAML_DOCUMENT_MAX_INPUT_BYTES)
+        return error_set(err, ERROR_INPUT, "%s: larger than %u MiB; YAML documents this large are not "
+                         "accepted", what, YAML_DOCUMENT_MAX_INPUT_BYTES >> 20);
     struct loader l;
     memset(&l, 0, sizeof l);
     l.text = text;
     l.len = len;
     l.what = what;
     l.err = err;
+    l.nodes = 1; /* go-yaml counts the document node first */
     if (!yaml_parser_initialize(&l.parser))
         return error_set(err, ERROR_RUNTIME, "%s: cannot initialise the YAML parser", what);
     yaml_parser_set_input_string(&l.parser, (const unsigned char *)text, len);

@@ -10,7 +10,8 @@
  *   - a second document in the stream is an error (Image Factory silently ignores it);
  *   - duplicate mapping keys (same spelling) are errors, as go-yaml's UniqueKeys;
  *   - mapping keys must be scalars; merge keys (`<<`) are refused;
- *   - aliases are expanded (copied), counted against a node budget so "billion laughs" fails;
+ *   - aliases are expanded (copied) under the limits below, so "billion laughs" and alias bombs
+ *     fail fast with a bounded cost;
  *   - NUL characters (possible through "\0" escapes) are refused: no field can carry them;
  *   - tags other than the standard !!str !!int !!float !!bool !!null !!timestamp !!seq !!map
  *     (and "!" on quoted scalars) are refused. */
@@ -56,10 +57,37 @@ struct yaml_node {
     struct yaml_node **items;   /* sequence: items; mapping: key, value, key, value, ... */
     size_t count;               /* number of entries in items (mapping: 2 * pairs) */
     int line, column;           /* 1-based, columns counted in characters */
+    bool aliased;               /* this node is the copy an alias (*name) stands for */
 };
 
-#define YAML_DOCUMENT_MAX_DEPTH 100
-#define YAML_DOCUMENT_MAX_NODES 200000
+/* Limits; every document (schematic, manifest, profile data; server and CLI alike) obeys them,
+ * so the memory and time one load costs are bounded whatever the text says (docs/security.md).
+ *
+ * Nodes are counted the way go-yaml v4 counts Construct calls while decoding (the document node,
+ * every key and value, an alias node and then every node of its expansion again), and the alias
+ * share of that count follows go-yaml's DefaultAliasCheck exactly
+ * (go.yaml.in/yaml/v4@v4.0.0-rc.6 internal/libyaml/options.go:71-95 DefaultAliasCheck and
+ * constructor.go:81-90 Construct; gopkg.in/yaml.v3@v3.0.1 decode.go:455-491 allowedAliasRatio): once more than 100 nodes came from aliases and more
+ * than 1000 were counted, the alias share may not exceed 99 % (tapering to 10 % between 400 000
+ * and 4 000 000 nodes). Anything go-yaml refuses as "excessive aliasing" is refused here too.
+ *
+ * go-yaml shares an aliased scalar's bytes (a Go string); this loader copies them, so aliases
+ * are also bounded in bytes: the scalar text they copy may not exceed MAX_ALIAS_BYTES. The other
+ * limits are stricter than go-yaml on purpose (go-yaml: depth 10 000, no node or size cap). */
+#define YAML_DOCUMENT_MAX_DEPTH 100                     /* nesting levels (go-yaml: 10 000) */
+#define YAML_DOCUMENT_MAX_NODES 200000                  /* nodes, aliases expanded */
+#define YAML_DOCUMENT_MAX_INPUT_BYTES (16u << 20)       /* the text itself */
+#define YAML_DOCUMENT_MAX_ALIAS_BYTES (4u << 20)        /* scalar text copied by aliases */
+#define YAML_ALIAS_RATIO_MIN_ALIASES 100                /* go-yaml aliasCount <= 100: no check */
+#define YAML_ALIAS_RATIO_MIN_NODES 1000                 /* go-yaml constructCount <= 1000: no check */
+#define YAML_ALIAS_RATIO_RANGE_LOW 400000               /* go-yaml aliasRatioRangeLow */
+#define YAML_ALIAS_RATIO_RANGE_HIGH 4000000             /* go-yaml aliasRatioRangeHigh */
+
+/* go-yaml's allowed alias share for a document of `nodes` nodes: 0.99, falling linearly to 0.10
+ * between RANGE_LOW and RANGE_HIGH. */
+double yaml_allowed_alias_ratio(size_t nodes);
+/* go-yaml's DefaultAliasCheck: true when `aliases` of `nodes` is excessive aliasing. */
+bool yaml_alias_ratio_exceeded(size_t aliases, size_t nodes);
 
 /* Parse exactly one document. what names the input in errors (a path, "<stdin>").
  * An empty stream (nothing but comments/whitespace) is an error, as in Image Factory (EOF). */

@@ -659,7 +659,7 @@ static void aliases_expand_and_billion_laughs_fails(void)
         buffer_appendf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1,
                        i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     char *e = error_of(b.data);
-    CHECK(e && strstr(e, "document too large"));
+    CHECK(e && strstr(e, "excessive aliasing"));
     free(e);
     buffer_free(&b);
     /* deep nesting is refused, not a stack overflow */
@@ -670,6 +670,206 @@ static void aliases_expand_and_billion_laughs_fails(void)
     CHECK(e != NULL);
     free(e);
     buffer_free(&deep);
+}
+
+/* ---- yaml_document limits: go-yaml's alias ratio, counted as go-yaml counts; bytes ---- */
+
+/* Load text with yaml_document_load; NULL when it loads, else the error message (caller frees). */
+static char *load_error(const char *text, size_t len)
+{
+    struct error err = {0};
+    struct yaml_node *root = NULL;
+    if (yaml_document_load(text, len, "d.yaml", &root, &err) == 0) {
+        yaml_node_free(root);
+        return NULL;
+    }
+    CHECK_INT(err.code, ERROR_INPUT);
+    return xstrdup(err.message);
+}
+
+/* "a: &a [x * k]\nb: [*a * m]\n" */
+static void flat_alias_doc(struct buffer *b, int k, int m)
+{
+    buffer_reset(b);
+    buffer_append_str(b, "a: &a [x");
+    for (int i = 1; i < k; i++)
+        buffer_append_str(b, ", x");
+    buffer_append_str(b, "]\nb: [*a");
+    for (int i = 1; i < m; i++)
+        buffer_append_str(b, ", *a");
+    buffer_append_str(b, "]\n");
+}
+
+/* "a: &a [x * k]\nb: &b [*a, *a]\nc: [*b * m]\n": aliases inside what an alias copies */
+static void nested_alias_doc(struct buffer *b, int k, int m)
+{
+    buffer_reset(b);
+    buffer_append_str(b, "a: &a [x");
+    for (int i = 1; i < k; i++)
+        buffer_append_str(b, ", x");
+    buffer_append_str(b, "]\nb: &b [*a, *a]\nc: [*b");
+    for (int i = 1; i < m; i++)
+        buffer_append_str(b, ", *b");
+    buffer_append_str(b, "]\n");
+}
+
+static void yaml_alias_ratio_is_go_yamls(void)
+{
+    /* go.yaml.in/yaml/v4 internal/libyaml/options.go DefaultAliasCheck */
+    CHECK(yaml_allowed_alias_ratio(1000) == 0.99);
+    CHECK(yaml_allowed_alias_ratio(400000) == 0.99);
+    CHECK(yaml_allowed_alias_ratio(4000000) == 0.10);
+    CHECK(yaml_allowed_alias_ratio(9000000) == 0.10);
+    double mid = yaml_allowed_alias_ratio(2200000);
+    CHECK(mid > 0.5449 && mid < 0.5451);
+    CHECK(!yaml_alias_ratio_exceeded(100, 100000));  /* aliasCount <= 100: never */
+    CHECK(!yaml_alias_ratio_exceeded(1000, 1000));   /* constructCount <= 1000: never */
+    CHECK(yaml_alias_ratio_exceeded(1000, 1001));
+    CHECK(!yaml_alias_ratio_exceeded(990, 1001));
+    CHECK(yaml_alias_ratio_exceeded(991, 1001));
+    CHECK(!yaml_alias_ratio_exceeded(1000000, 2000000));
+    CHECK(yaml_alias_ratio_exceeded(1300000, 2000000));
+    CHECK(!yaml_alias_ratio_exceeded(400000, 4000000));
+    CHECK(yaml_alias_ratio_exceeded(400001, 4000000));
+}
+
+static void yaml_alias_count_matches_go_yaml(void)
+{
+    /* The first m that go-yaml refuses, from its Construct counting (document node, each key
+     * and value, the alias node, then its whole expansion counted as alias; an alias met inside
+     * an expansion is one more alias node): flat k=198 -> 202, nested k=100 -> 101. Counting the
+     * nested alias nodes wrongly would move the second boundary to 103. */
+    struct buffer b = BUFFER_INIT;
+    char *e;
+    flat_alias_doc(&b, 198, 201);
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    flat_alias_doc(&b, 198, 202);
+    e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "excessive aliasing") && !strncmp(e, "d.yaml:", 7));
+    free(e);
+    nested_alias_doc(&b, 100, 100);
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    nested_alias_doc(&b, 100, 101);
+    e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "excessive aliasing"));
+    free(e);
+    /* aliases of scalars never reach go-yaml's ratio (each costs an alias node too) */
+    flat_alias_doc(&b, 1, 3000);
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    buffer_free(&b);
+}
+
+static void yaml_alias_bytes_are_bounded(void)
+{
+    /* the bomb: a 1 MiB scalar aliased 1 500 times (1.5 GB once copied) */
+    size_t big = 1u << 20;
+    struct buffer b = BUFFER_INIT;
+    buffer_append_str(&b, "customization:\n  extraKernelArgs:\n    - &a ");
+    buffer_reserve(&b, big + 1);
+    memset(b.data + b.len, 'x', big);
+    b.len += big;
+    buffer_append_str(&b, "\n");
+    size_t head = b.len;
+    for (int m = 0; m < 1500; m++)
+        buffer_append_str(&b, "    - *a\n");
+    char *e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "aliases expand to more than 4 MiB of text"));
+    CHECK(e && !strncmp(e, "d.yaml:", 7));
+    free(e);
+    /* and through the schematic decoder (POST /schematics, `airfactory schematic id`) */
+    struct error err = {0};
+    struct schematic *s = NULL;
+    CHECK(schematic_parse(b.data, b.len, "bomb.yaml", &s, &err) < 0);
+    CHECK(strstr(err.message, "bomb.yaml:") && strstr(err.message, "aliases expand"));
+    /* three copies (3 MiB) are still fine */
+    b.len = head;
+    for (int m = 0; m < 3; m++)
+        buffer_append_str(&b, "    - *a\n");
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    buffer_free(&b);
+    /* keys count too */
+    struct buffer k = BUFFER_INIT;
+    buffer_append_str(&k, "a: &k\n  ? ");
+    buffer_reserve(&k, big + 16);
+    memset(k.data + k.len, 'k', big);
+    k.len += big;
+    buffer_append_str(&k, "\n  : 1\nb: [*k, *k, *k, *k, *k]\n");
+    e = load_error(k.data, k.len);
+    CHECK(e && strstr(e, "aliases expand"));
+    free(e);
+    buffer_free(&k);
+}
+
+static void yaml_size_depth_and_node_limits(void)
+{
+    /* the text itself */
+    size_t n = YAML_DOCUMENT_MAX_INPUT_BYTES + 1;
+    char *text = xmalloc(n);
+    memset(text, ' ', n);
+    text[0] = 'a';
+    char *e = load_error(text, n);
+    CHECK(e && strstr(e, "d.yaml: larger than 16 MiB"));
+    free(e);
+    free(text);
+    /* nodes (aliases expanded): the document, the sequence and 199 998 items */
+    struct buffer b = BUFFER_INIT;
+    buffer_append_char(&b, '[');
+    for (int i = 0; i < YAML_DOCUMENT_MAX_NODES - 3; i++)
+        buffer_append_str(&b, "1,");
+    buffer_append_str(&b, "1]");
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    buffer_reset(&b);
+    buffer_append_char(&b, '[');
+    for (int i = 0; i < YAML_DOCUMENT_MAX_NODES - 2; i++)
+        buffer_append_str(&b, "1,");
+    buffer_append_str(&b, "1]");
+    e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "document too large (more than 200000 nodes"));
+    free(e);
+    /* nesting: levels 0..100 load, 101 does not; nor does an alias copying 61 levels to level 60 */
+    buffer_reset(&b);
+    for (int i = 0; i <= YAML_DOCUMENT_MAX_DEPTH; i++)
+        buffer_append_char(&b, '[');
+    for (int i = 0; i <= YAML_DOCUMENT_MAX_DEPTH; i++)
+        buffer_append_char(&b, ']');
+    e = load_error(b.data, b.len);
+    CHECK(e == NULL);
+    free(e);
+    buffer_reset(&b);
+    for (int i = 0; i <= YAML_DOCUMENT_MAX_DEPTH + 1; i++)
+        buffer_append_char(&b, '[');
+    for (int i = 0; i <= YAML_DOCUMENT_MAX_DEPTH + 1; i++)
+        buffer_append_char(&b, ']');
+    e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "nesting deeper than 100 levels"));
+    free(e);
+    buffer_reset(&b);
+    buffer_append_str(&b, "a: &a ");
+    for (int i = 0; i < 60; i++)
+        buffer_append_char(&b, '[');
+    for (int i = 0; i < 60; i++)
+        buffer_append_char(&b, ']');
+    buffer_append_str(&b, "\nb: ");
+    for (int i = 0; i < 60; i++)
+        buffer_append_char(&b, '[');
+    buffer_append_str(&b, "*a");
+    for (int i = 0; i < 60; i++)
+        buffer_append_char(&b, ']');
+    buffer_append_str(&b, "\n");
+    e = load_error(b.data, b.len);
+    CHECK(e && strstr(e, "nesting deeper than 100 levels (aliases expanded)"));
+    free(e);
+    buffer_free(&b);
 }
 
 int main(void)
@@ -692,5 +892,9 @@ int main(void)
     RUN(resolution_matches_go_yaml);
     RUN(errors_name_file_line_column);
     RUN(aliases_expand_and_billion_laughs_fails);
+    RUN(yaml_alias_ratio_is_go_yamls);
+    RUN(yaml_alias_count_matches_go_yaml);
+    RUN(yaml_alias_bytes_are_bounded);
+    RUN(yaml_size_depth_and_node_limits);
     return TEST_MAIN_END();
 }
