@@ -583,11 +583,22 @@ static bool digit_runs_fit(const struct yaml_value *key)
     return ok;
 }
 
-/* True when every pair of the (sorted) mapping's keys compares in order, both ways. */
+/* True when every pair of the (sorted) mapping's keys compares in order, both ways. The check is
+ * quadratic, each comparison linear in the keys' length: beyond 512 pairs or 16 M characters
+ * compared (a few hundred keys of kilobytes of digits) the order counts as unproven and the
+ * mapping is refused, so no input can buy seconds of CPU here. */
+#define ORDER_CHECK_MAX_PAIRS 512
+#define ORDER_CHECK_MAX_WORK (16u << 20)
+
 static bool order_is_total(const struct yaml_value *map)
 {
     size_t pairs = map->count / 2;
-    if (pairs > 512)
+    if (pairs > ORDER_CHECK_MAX_PAIRS)
+        return false;
+    size_t chars = 0;
+    for (size_t i = 0; i < pairs; i++)
+        chars += map->items[2 * i]->length;
+    if (chars > ORDER_CHECK_MAX_WORK / (pairs ? pairs : 1))
         return false;
     for (size_t i = 0; i < pairs; i++)
         for (size_t j = i + 1; j < pairs; j++)
@@ -597,6 +608,62 @@ static bool order_is_total(const struct yaml_value *map)
 }
 
 /* -------------------------------------------------------- node -> value */
+
+/* A Go map: assigning an equal key (0x1 and 1 are both int 1; 0.0 and -0.0 are equal floats)
+ * overwrites the value AND the stored key, since Go updates interface and float keys on
+ * assignment (runtime mapassign, needkeyupdate). So of equal keys the later pair survives whole.
+ * Only non-string keys can be equal here: string keys with the same text are refused earlier as
+ * duplicates (yaml_document, go-yaml UniqueKeys). Sorted, not pairwise, so a mapping of 100 000
+ * keys costs O(n log n); non-string keys are totally ordered by key_less (no digit-run strings),
+ * ties broken by position so equal keys end adjacent with the later one last. */
+struct key_slot {
+    const struct yaml_value *key;
+    size_t pair;
+};
+
+static int compare_key_slots(const void *pa, const void *pb)
+{
+    const struct key_slot *a = pa, *b = pb;
+    if (key_less(a->key, b->key))
+        return -1;
+    if (key_less(b->key, a->key))
+        return 1;
+    return a->pair < b->pair ? -1 : a->pair > b->pair;
+}
+
+static void drop_overwritten_keys(struct yaml_value *map)
+{
+    size_t pairs = map->count / 2, n = 0;
+    struct key_slot *slots = xmalloc((pairs ? pairs : 1) * sizeof *slots);
+    for (size_t i = 0; i < pairs; i++)
+        if (map->items[2 * i]->type != YAML_VALUE_STRING)
+            slots[n++] = (struct key_slot){map->items[2 * i], i};
+    qsort(slots, n, sizeof *slots, compare_key_slots);
+    bool *dropped = NULL;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (!yaml_value_equal(slots[i].key, slots[i + 1].key))
+            continue;
+        if (!dropped)
+            dropped = xcalloc(pairs, sizeof *dropped);
+        dropped[slots[i].pair] = true;
+    }
+    free(slots);
+    if (!dropped)
+        return;
+    size_t out = 0;
+    for (size_t i = 0; i < pairs; i++) {
+        if (dropped[i]) {
+            yaml_value_free(map->items[2 * i]);
+            yaml_value_free(map->items[2 * i + 1]);
+            continue;
+        }
+        map->items[2 * out] = map->items[2 * i];
+        map->items[2 * out + 1] = map->items[2 * i + 1];
+        out++;
+    }
+    map->count = 2 * out;
+    free(dropped);
+}
 
 static int value_from_node(const struct yaml_node *node, const char *what, bool string_keys, int depth,
                            struct yaml_value **out, struct error *err);
@@ -697,6 +764,7 @@ static int value_from_node(const struct yaml_node *node, const char *what, bool 
     }
     bool keys_are_strings = string_keys || all_keys_strings(node);
     struct yaml_value *map = yaml_value_new(YAML_VALUE_MAPPING);
+    const struct yaml_value *first_timestamp = NULL;
     for (size_t i = 0; i < yaml_mapping_pairs(node); i++) {
         struct yaml_value *k, *v;
         if (key_value(yaml_mapping_key(node, i), what, keys_are_strings, &k, err) < 0) {
@@ -710,29 +778,20 @@ static int value_from_node(const struct yaml_node *node, const char *what, bool 
         }
         /* Go orders time.Time keys among themselves by map iteration (random): refuse a second */
         if (k->type == YAML_VALUE_TIMESTAMP) {
-            for (size_t j = 0; j < map->count; j += 2)
-                if (map->items[j]->type == YAML_VALUE_TIMESTAMP && !yaml_value_equal(map->items[j], k)) {
-                    const struct yaml_node *kn = yaml_mapping_key(node, i);
-                    yaml_value_free(k);
-                    yaml_value_free(v);
-                    yaml_value_free(map);
-                    return error_set(err, ERROR_INPUT, "%s:%d:%d: two timestamp keys in one mapping have no "
-                                     "stable order in Image Factory; quote them", what, kn->line, kn->column);
-                }
-        }
-        /* a Go map: an equal key (0x1 and 1 are both int 1) overwrites */
-        bool replaced = false;
-        for (size_t j = 0; j < map->count; j += 2)
-            if (yaml_value_equal(map->items[j], k)) {
-                yaml_value_free(map->items[j + 1]);
-                map->items[j + 1] = v;
+            if (first_timestamp && !yaml_value_equal(first_timestamp, k)) {
+                const struct yaml_node *kn = yaml_mapping_key(node, i);
                 yaml_value_free(k);
-                replaced = true;
-                break;
+                yaml_value_free(v);
+                yaml_value_free(map);
+                return error_set(err, ERROR_INPUT, "%s:%d:%d: two timestamp keys in one mapping have no "
+                                 "stable order in Image Factory; quote them", what, kn->line, kn->column);
             }
-        if (!replaced)
-            yaml_value_put(map, k, v);
+            if (!first_timestamp)
+                first_timestamp = k;
+        }
+        yaml_value_put(map, k, v);
     }
+    drop_overwritten_keys(map);
     yaml_value_sort_map(map);
     /* only keys with overflowing digit runs can make the order non-transitive; then the sorted
      * keys must still be a strict total order, or Image Factory's order is random */

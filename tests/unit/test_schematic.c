@@ -572,6 +572,53 @@ static void overlay_options_keep_types_and_sort(void)
     CHECK_ERROR("overlay:\n  options: [a]\n", "s.yaml:2:12: overlay.options: expected a mapping");
 }
 
+/* Keys of an `any` mapping behave as Go map keys: equal keys overwrite value and key (Go's
+ * mapassign updates float and interface keys), different Go values that print alike stay apart. */
+static void overlay_option_keys_follow_go_maps(void)
+{
+#define OPT(keys) "overlay:\n  image: i\n  name: n\n  options:\n    k: " keys "\n"
+#define OUT(lines) "overlay:\n    image: i\n    name: 'n'\n    options:\n        k:\n" lines "customization: {}\n"
+    CHECK_CANONICAL(OPT("{0x1: a, 1: b}"), OUT("            1: b\n"));
+    CHECK_CANONICAL(OPT("{0.0: a, -0.0: b}"), OUT("            -0: b\n"));
+    CHECK_CANONICAL(OPT("{-0.0: a, 0.0: b}"), OUT("            0: b\n"));
+    CHECK_CANONICAL(OPT("{~: a, null: b, true: c, True: d}"), OUT("            true: d\n            null: b\n"));
+    /* int 1 and float 1 are two Go keys; go-yaml v4 writes float64(1) as `1` (its desolver drops
+     * !!float when the text reads back as a number), so the canonical form repeats the key,
+     * exactly as Image Factory stores it (and, like go-yaml, cannot read it back) */
+    CHECK_CANONICAL(OPT("{1: a, 1.: b, 0x1: c}"), OUT("            1: c\n            1: b\n"));
+    CHECK_ERROR("overlay:\n    image: i\n    name: 'n'\n    options:\n        k:\n            1: c\n            1: b\n",
+                "s.yaml:7:13: duplicate key '1' (first defined at line 6)");
+    /* many keys, half of them respelled: 40 000 pairs become 20 000 (sorted, not pairwise) */
+    struct buffer b = BUFFER_INIT;
+    buffer_append_str(&b, "overlay:\n  image: i\n  name: n\n  options:\n    k:\n");
+    for (int i = 0; i < 20000; i++)
+        buffer_appendf(&b, "      %d: a\n      0x%x: b\n", i + 1, i + 1);
+    struct error err = {0};
+    struct schematic *s = NULL;
+    CHECK(schematic_parse(b.data, b.len, "s.yaml", &s, &err) == 0);
+    if (s) {
+        const struct yaml_value *k = s->overlay_options->items[1];
+        CHECK_INT(k->count, 2 * 20000);
+        CHECK_STR(k->items[1]->text, "b");
+        schematic_free(s);
+    }
+    /* proving a total order for keys with overflowing digit runs is bounded work */
+    buffer_reset(&b);
+    buffer_append_str(&b, "overlay:\n  image: i\n  name: n\n  options:\n    k:\n");
+    for (int i = 0; i < 300; i++) {
+        buffer_appendf(&b, "      ? k%d", i);
+        for (int j = 0; j < 200; j++)
+            buffer_append_str(&b, "9876543210");
+        buffer_append_str(&b, "\n      : 1\n");
+    }
+    char *e = error_of(b.data);
+    CHECK(e && strstr(e, "keys with very long digit runs have no stable order"));
+    free(e);
+    buffer_free(&b);
+#undef OPT
+#undef OUT
+}
+
 static void float_formatting(void)
 {
     static const struct {
@@ -888,6 +935,7 @@ int main(void)
     RUN(quoting_rules);
     RUN(literal_blocks);
     RUN(overlay_options_keep_types_and_sort);
+    RUN(overlay_option_keys_follow_go_maps);
     RUN(float_formatting);
     RUN(resolution_matches_go_yaml);
     RUN(errors_name_file_line_column);
