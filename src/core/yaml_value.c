@@ -459,12 +459,9 @@ static uint32_t *to_runes(const char *s, size_t len, size_t *n)
     return r;
 }
 
-/* go-yaml keyList.Less for two strings ("natural" order). */
-static bool string_less(const struct yaml_value *a, const struct yaml_value *b)
+/* go-yaml keyList.Less for two strings ("natural" order), on their runes. */
+static bool runes_less(const uint32_t *ar, size_t na, const uint32_t *br, size_t nb)
 {
-    size_t na, nb;
-    uint32_t *ar = to_runes(a->text, a->length, &na);
-    uint32_t *br = to_runes(b->text, b->length, &nb);
     bool digits = false, result = na < nb;
     for (size_t i = 0; i < na && i < nb; i++) {
         if (ar[i] == br[i]) {
@@ -507,12 +504,36 @@ static bool string_less(const struct yaml_value *a, const struct yaml_value *b)
         goto done;
     }
 done:
-    free(ar);
-    free(br);
     return result;
 }
 
-static bool key_less(const struct yaml_value *a, const struct yaml_value *b)
+/* A string key's runes, decoded once per sort instead of once per comparison. */
+struct key_runes {
+    uint32_t *runes;
+    size_t count;
+};
+
+static bool string_less(const struct yaml_value *a, const struct key_runes *ra, const struct yaml_value *b,
+                        const struct key_runes *rb)
+{
+    struct key_runes ta = {0}, tb = {0};
+    if (!ra || !ra->runes) {
+        ta.runes = to_runes(a->text, a->length, &ta.count);
+        ra = &ta;
+    }
+    if (!rb || !rb->runes) {
+        tb.runes = to_runes(b->text, b->length, &tb.count);
+        rb = &tb;
+    }
+    bool result = runes_less(ra->runes, ra->count, rb->runes, rb->count);
+    free(ta.runes);
+    free(tb.runes);
+    return result;
+}
+
+/* go-yaml keyList.Less; ra/rb: the keys' runes when already decoded, else NULL. */
+static bool key_less_runes(const struct yaml_value *a, const struct key_runes *ra, const struct yaml_value *b,
+                           const struct key_runes *rb)
 {
     double af, bf;
     bool aok = key_float(a, &af), bok = key_float(b, &bf);
@@ -526,19 +547,25 @@ static bool key_less(const struct yaml_value *a, const struct yaml_value *b)
     }
     if (a->type != YAML_VALUE_STRING || b->type != YAML_VALUE_STRING)
         return ak < bk;
-    return string_less(a, b);
+    return string_less(a, ra, b, rb);
+}
+
+static bool key_less(const struct yaml_value *a, const struct yaml_value *b)
+{
+    return key_less_runes(a, NULL, b, NULL);
 }
 
 struct pair {
     struct yaml_value *key, *value;
+    struct key_runes runes; /* string keys */
 };
 
 static int compare_pairs(const void *pa, const void *pb)
 {
     const struct pair *a = pa, *b = pb;
-    if (key_less(a->key, b->key))
+    if (key_less_runes(a->key, &a->runes, b->key, &b->runes))
         return -1;
-    if (key_less(b->key, a->key))
+    if (key_less_runes(b->key, &b->runes, a->key, &a->runes))
         return 1;
     return 0;
 }
@@ -548,15 +575,18 @@ void yaml_value_sort_map(struct yaml_value *mapping)
     size_t pairs = mapping->count / 2;
     if (pairs < 2)
         return;
-    struct pair *p = xmalloc(pairs * sizeof *p);
+    struct pair *p = xcalloc(pairs, sizeof *p);
     for (size_t i = 0; i < pairs; i++) {
         p[i].key = mapping->items[2 * i];
         p[i].value = mapping->items[2 * i + 1];
+        if (p[i].key->type == YAML_VALUE_STRING)
+            p[i].runes.runes = to_runes(p[i].key->text, p[i].key->length, &p[i].runes.count);
     }
     qsort(p, pairs, sizeof *p, compare_pairs);
     for (size_t i = 0; i < pairs; i++) {
         mapping->items[2 * i] = p[i].key;
         mapping->items[2 * i + 1] = p[i].value;
+        free(p[i].runes.runes);
     }
     free(p);
 }
