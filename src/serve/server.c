@@ -355,34 +355,39 @@ static bool etag_matches(struct http_string header, const char *etag)
     return false;
 }
 
-/* Single byte range "bytes=a-b", "bytes=a-", "bytes=-n". Returns 1 satisfiable (first/last set),
- * 0 ignore the header (malformed or several ranges: a full 200 is allowed), -1 unsatisfiable. */
+/* Single byte range "bytes=a-b", "bytes=a-", "bytes=-n" (RFC 9110 §14.1.2, §14.2). Returns 1
+ * satisfiable (first/last set), 0 ignore the header (malformed or several ranges: a full 200 is
+ * allowed), -1 unsatisfiable (416). Positions are unbounded digit strings: one too large for 64
+ * bits saturates, so `bytes=0-18446744073709551615` (or more digits) is clamped to the last byte,
+ * an oversized suffix means the whole representation, and an oversized first position is past
+ * any end (416). The range unit is case-insensitive. */
+static uint64_t range_number(const char **p, const char *end, bool *any)
+{
+    uint64_t v = 0;
+    *any = false;
+    while (*p < end && **p >= '0' && **p <= '9') {
+        unsigned d = (unsigned)(*(*p)++ - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+        *any = true;
+    }
+    return v;
+}
+
 static int parse_range(struct http_string h, uint64_t size, uint64_t *first, uint64_t *last)
 {
-    if (h.len < 7 || strncmp(h.data, "bytes=", 6) != 0)
+    if (h.len < 7 || strncasecmp(h.data, "bytes=", 6) != 0)
         return 0;
     const char *p = h.data + 6, *end = h.data + h.len;
     if (memchr(p, ',', (size_t)(end - p)))
         return 0;
     while (p < end && *p == ' ')
         p++;
-    bool have_a = false, have_b = false;
-    uint64_t a = 0, b = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
-        if (a > (UINT64_MAX - 9) / 10)
-            return 0;
-        a = a * 10 + (uint64_t)(*p++ - '0');
-        have_a = true;
-    }
+    bool have_a, have_b;
+    uint64_t a = range_number(&p, end, &have_a);
     if (p >= end || *p != '-')
         return 0;
     p++;
-    while (p < end && *p >= '0' && *p <= '9') {
-        if (b > (UINT64_MAX - 9) / 10)
-            return 0;
-        b = b * 10 + (uint64_t)(*p++ - '0');
-        have_b = true;
-    }
+    uint64_t b = range_number(&p, end, &have_b);
     while (p < end && *p == ' ')
         p++;
     if (p != end || (!have_a && !have_b))
