@@ -198,7 +198,9 @@ bool serve_version_normalize(const char *in, char *out, size_t out_cap)
     return n > 0 && (size_t)n < out_cap;
 }
 
-/* httprouter: OPTIONS on a known path answers 200 with Allow; other methods 405. */
+/* httprouter: OPTIONS on a known path answers 200 with Allow; other methods 405. HEAD is allowed
+ * wherever GET is (RFC 9110 §9.3.2; Image Factory registers GET alone on most routes and answers
+ * HEAD there with 405, a divergence we take on purpose: docs/serving.md). */
 static void method_not_allowed(const struct serve_request *req, struct serve_response *res, const char *allow)
 {
     serve_response_header(res, "Allow", "%s", allow);
@@ -270,8 +272,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
     }
     if (starts_with(path, "/pxe/")) {
         res->route = SERVE_ROUTE_PXE;
-        if (!get) /* Image Factory registers GET only; HEAD is harmless and handy for probes */
-            return method_not_allowed(req, res, "GET, OPTIONS");
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         serve_pxe_handle(ctx, req, path + 5, res);
         return;
     }
@@ -300,15 +302,15 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
     }
     if (starts_with(path, "/schematics/") && path[12] && !strchr(path + 12, '/')) {
         res->route = SERVE_ROUTE_SCHEMATICS;
-        if (m != HTTP_METHOD_GET)
-            return method_not_allowed(req, res, "GET, OPTIONS");
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         serve_api_schematic_get(ctx, path + 12, res);
         return;
     }
     if (strcmp(path, "/versions") == 0) {
         res->route = SERVE_ROUTE_VERSIONS;
-        if (m != HTTP_METHOD_GET)
-            return method_not_allowed(req, res, "GET, OPTIONS");
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         serve_api_versions(ctx, req, res);
         return;
     }
@@ -320,8 +322,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
             bool ovl = strcmp(slash, "/overlays/official") == 0;
             if (ext || ovl) {
                 res->route = SERVE_ROUTE_CATALOG;
-                if (m != HTTP_METHOD_GET)
-                    return method_not_allowed(req, res, "GET, OPTIONS");
+                if (!get)
+                    return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
                 char version[256];
                 size_t n = (size_t)(slash - v);
                 if (n >= sizeof version)
@@ -336,8 +338,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
     }
     if (strcmp(path, "/oci/cosign/signing-key.pub") == 0 || strcmp(path, "/secureboot/signing-cert.pem") == 0) {
         res->route = SERVE_ROUTE_KEYS;
-        if (m != HTTP_METHOD_GET)
-            return method_not_allowed(req, res, "GET, OPTIONS");
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         serve_api_public_key(ctx, path[1] == 'o' ? "cosign" : "secureboot", res);
         return;
     }
@@ -348,8 +350,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
     }
     if (strcmp(path, "/llms.txt") == 0) {
         res->route = SERVE_ROUTE_PAGE;
-        if (m != HTTP_METHOD_GET)
-            return method_not_allowed(req, res, "GET, OPTIONS");
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         serve_api_llms_txt(ctx, req, res);
         return;
     }

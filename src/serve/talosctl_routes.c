@@ -163,8 +163,8 @@ void serve_talosctl_handle(struct serve_context *ctx, const struct serve_request
     memcpy(version, rest, version_len);
     version[version_len] = '\0';
     enum http_method m = req->http->method;
-    if (file ? (m != HTTP_METHOD_GET && m != HTTP_METHOD_HEAD) : m != HTTP_METHOD_GET) {
-        serve_response_header(res, "Allow", "%s", file ? "GET, HEAD, OPTIONS" : "GET, OPTIONS");
+    if (m != HTTP_METHOD_GET && m != HTTP_METHOD_HEAD) { /* HEAD wherever GET (RFC 9110 §9.3.2) */
+        serve_response_header(res, "Allow", "GET, HEAD, OPTIONS");
         if (m == HTTP_METHOD_OPTIONS)
             res->status = 200;
         else

@@ -131,7 +131,18 @@ if grep -q "$SCHEMATIC" body; then fail "page lists no schematics" "found $SCHEM
 check_eq "unknown path: 404 page not found" "$(curl -s -w '|%{http_code}' "$URL/nope")" $'404 page not found\n|404'
 curl -s -D h -o /dev/null -X DELETE "$URL/versions"
 check_eq "wrong method: 405" "$(head -1 h | cut -d' ' -f2)" "405"
-check_eq "wrong method: Allow" "$(header Allow h)" "GET, OPTIONS"
+check_eq "wrong method: Allow (HEAD wherever GET)" "$(header Allow h)" "GET, HEAD, OPTIONS"
+# HEAD wherever GET is served (RFC 9110 §9.3.2): same status and headers, no body
+for p in /versions "/version/v1.11.3/extensions/official" "/version/1.11.3/overlays/official" "/schematics/$S" \
+         /oci/cosign/signing-key.pub /llms.txt / /healthz /metrics "/pxe/$S/$V/metal-amd64" \
+         "/image/$S/$V/kernel-amd64" "/talosctl/v1.11.3"; do
+  curl -s -D get.h -o get.body "$URL$p"
+  curl -s -I -o head.h "$URL$p"
+  g="$(head -1 get.h | cut -d' ' -f2) $(header Content-Type get.h) $(header Content-Length get.h)"
+  h="$(head -1 head.h | cut -d' ' -f2) $(header Content-Type head.h) $(header Content-Length head.h)"
+  [ "$p" = /metrics ] && g=${g% *} h=${h% *} # the counters move between the two requests
+  check_eq "HEAD $p: as GET, no body" "$h" "$g"
+done
 check_eq "CORS: allow origin" "$(curl -s -D - -o /dev/null -H 'Origin: https://ui.example' "$URL/versions" | header Access-Control-Allow-Origin /dev/stdin)" "*"
 check_eq "CORS preflight: 204" "$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS -H 'Origin: https://x' -H 'Access-Control-Request-Method: GET' "$URL/versions")" "204"
 check_eq "X-Request-ID echoed" "$(curl -s -D - -o /dev/null -H 'X-Request-ID: abc-123' "$URL/healthz" | header X-Request-Id /dev/stdin)" "abc-123"

@@ -29,7 +29,7 @@ check_eq "list: unknown version 404" "$(status "$T/v1.2.3")" 404
 check_eq "list: unknown version body" "$(curl -s "$T/v1.2.3")" "version 1.2.3 is not available"
 check_eq "list: malformed version 500 (as Image Factory)" "$(status "$T/v1.x")" 500
 check_eq "list: POST 405" "$(status -X POST "$T/v1.11.3")" 405
-check_eq "list: HEAD 405 (GET-only route)" "$(status -I "$T/v1.11.3")" 405
+check_eq "list: HEAD 200 (HEAD wherever GET, RFC 9110)" "$(status -I "$T/v1.11.3")" 200
 
 # ---- files ----
 curl -s -D f.h -o f.bin "$T/v1.11.3/talosctl-linux-amd64"
