@@ -28,6 +28,7 @@ struct serve_config {
     int write_timeout_ms;          /* no write progress for this long */
     int shutdown_timeout_ms;       /* in-flight responses get this long after SIGTERM */
     int max_connections;           /* per worker */
+    int max_conns_per_client;      /* per worker and client (IPv4 address, IPv6 /64); 0 = no limit */
 };
 
 void serve_config_defaults(struct serve_config *config);

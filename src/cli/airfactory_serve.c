@@ -26,6 +26,8 @@ static const char usage_text[] =
     "  --write-timeout SEC       close a connection whose client reads nothing for SEC; default 60\n"
     "  --shutdown-timeout SEC    on SIGTERM/SIGINT, in-flight responses get SEC; default 10\n"
     "  --max-connections N       per worker; default 100000 (also bounded by `ulimit -n`)\n"
+    "  --max-conns-per-client N  per worker and client address (IPv6: per /64); default 256,\n"
+    "                            0 = no limit (e.g. behind a reverse proxy, all clients are one)\n"
     "  --version, --help\n";
 
 static int parse_seconds(const char *flag, const char *text, int *out_ms)
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
     enum {
         OPT_LISTEN = 256, OPT_KEY, OPT_INSECURE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_WORKERS, OPT_USER, OPT_LOG_FORMAT,
         OPT_EXTERNAL_URL, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_WRITE_TIMEOUT, OPT_SHUTDOWN_TIMEOUT,
-        OPT_MAX_CONNECTIONS, OPT_VERSION, OPT_HELP
+        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_VERSION, OPT_HELP
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
         {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-conns-per-client", required_argument, NULL, OPT_MAX_CONNS_PER_CLIENT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -122,6 +125,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_CONNECTIONS:
             bad = parse_int("--max-connections", optarg, 1, 10000000, &config.max_connections);
+            break;
+        case OPT_MAX_CONNS_PER_CLIENT:
+            bad = parse_int("--max-conns-per-client", optarg, 0, 10000000, &config.max_conns_per_client);
             break;
         case OPT_VERSION: printf("airfactory-serve %s\n", AIRFACTORY_VERSION); return 0;
         case 'h':

@@ -13,25 +13,41 @@
 #include "airfactory/schematic.h"
 #include "serve/serve_routes.h"
 
+void serve_schematic_decode(const char *body, size_t len, struct serve_schematic_result *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Image Factory's own decoding and canonical re-marshal (schematic module): any equivalent
+     * YAML or JSON spelling of a schematic maps to the same ID as on factory.talos.dev. */
+    struct schematic *schematic = NULL;
+    if (schematic_parse(body, len, "schematic", &schematic, &out->err) != 0) {
+        out->status = out->err.code == ERROR_INPUT ? 400 : 500;
+        return;
+    }
+    if (schematic_id(schematic, out->id, &out->err) != 0)
+        out->status = 500;
+    schematic_free(schematic);
+}
+
 void serve_api_schematics_post(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {
     if (req->body_len == 0) {
         serve_response_text_error(res, 400, "EOF"); /* go-yaml's decoder on an empty body */
         return;
     }
-    /* Image Factory's own decoding and canonical re-marshal (schematic module): any equivalent
-     * YAML or JSON spelling of a schematic maps to the same ID as on factory.talos.dev. */
-    struct schematic *schematic = NULL;
-    struct error err = {0};
-    if (schematic_parse(req->body, req->body_len, "schematic", &schematic, &err) != 0) {
-        serve_response_text_error(res, 400, "%s", err.message);
+    struct serve_schematic_result inline_result;
+    const struct serve_schematic_result *decoded = req->schematic;
+    if (!decoded) {
+        serve_schematic_decode(req->body, req->body_len, &inline_result);
+        decoded = &inline_result;
+    }
+    if (decoded->status == 400) {
+        serve_response_text_error(res, 400, "%s", decoded->err.message);
         return;
     }
-    char id[SCHEMATIC_ID_HEX_LEN + 1];
-    int rc = schematic_id(schematic, id, &err);
-    schematic_free(schematic);
-    if (rc != 0)
-        return serve_response_internal_error(res, &err);
+    if (decoded->status != 0)
+        return serve_response_internal_error(res, &decoded->err);
+    const char *id = decoded->id;
+    struct error err = {0};
     struct buffer yaml = BUFFER_INIT;
     int found = serve_index_schematic(ctx->index, id, &yaml, &err);
     if (found < 0) {

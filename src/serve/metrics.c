@@ -37,6 +37,7 @@ struct shared_counters {
     int64_t open_connections;
     uint64_t connections_total;
     uint64_t timeouts_total;
+    uint64_t refused_total;
 };
 
 static struct shared_counters *counters;
@@ -81,6 +82,11 @@ void serve_metrics_connection_opened(void)
 void serve_metrics_connection_closed(void)
 {
     __atomic_sub_fetch(&c()->open_connections, 1, __ATOMIC_RELAXED);
+}
+
+void serve_metrics_connection_refused(void)
+{
+    __atomic_add_fetch(&c()->refused_total, 1, __ATOMIC_RELAXED);
 }
 
 void serve_metrics_timeout(void)
@@ -130,8 +136,13 @@ void serve_metrics_render(struct buffer *out)
                    "airfactory_http_connections_total %llu\n"
                    "# HELP airfactory_http_timeouts_total Connections closed by a read, idle or write timeout.\n"
                    "# TYPE airfactory_http_timeouts_total counter\n"
-                   "airfactory_http_timeouts_total %llu\n",
+                   "airfactory_http_timeouts_total %llu\n"
+                   "# HELP airfactory_http_connections_refused_total Connections closed at accept: the client "
+                   "held --max-conns-per-client.\n"
+                   "# TYPE airfactory_http_connections_refused_total counter\n"
+                   "airfactory_http_connections_refused_total %llu\n",
                    (long long)__atomic_load_n(&s->open_connections, __ATOMIC_RELAXED),
                    (unsigned long long)__atomic_load_n(&s->connections_total, __ATOMIC_RELAXED),
-                   (unsigned long long)__atomic_load_n(&s->timeouts_total, __ATOMIC_RELAXED));
+                   (unsigned long long)__atomic_load_n(&s->timeouts_total, __ATOMIC_RELAXED),
+                   (unsigned long long)__atomic_load_n(&s->refused_total, __ATOMIC_RELAXED));
 }

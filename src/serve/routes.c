@@ -249,6 +249,11 @@ static bool starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool serve_route_decodes_schematic(const struct serve_request *req)
+{
+    return req->http->method == HTTP_METHOD_POST && req->body_len > 0 && strcmp(req->path, "/schematics") == 0;
+}
+
 void serve_route(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {
     enum http_method m = req->http->method;

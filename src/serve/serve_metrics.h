@@ -19,6 +19,8 @@ void serve_metrics_request(enum serve_route_id route, int status, uint64_t bytes
 void serve_metrics_connection_opened(void);
 void serve_metrics_connection_closed(void);
 void serve_metrics_timeout(void);
+/* A connection closed at accept: its client held --max-conns-per-client already. */
+void serve_metrics_connection_refused(void);
 /* The label of a route ("image", "registry_blob", …). */
 const char *serve_metrics_route_name(enum serve_route_id route);
 /* Prometheus text exposition format 0.0.4. */

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "airfactory/buffer.h"
+#include "airfactory/error.h"
+#include "airfactory/schematic.h"
 #include "serve/http_parser.h"
 #include "serve/serve_index.h"
 
@@ -52,13 +54,26 @@ struct serve_context {
     const char *server_name;  /* "Server" header value */
 };
 
+/* A POST /schematics body decoded into its ID: the CPU-heavy half of that route, pure and
+ * thread-safe (bounded by yaml_document's limits), so the server runs it off its event loop. */
+struct serve_schematic_result {
+    int status;                         /* 0: decoded, id set; 400: bad schematic, err says why */
+    char id[SCHEMATIC_ID_HEX_LEN + 1];
+    struct error err;
+};
+void serve_schematic_decode(const char *body, size_t len, struct serve_schematic_result *out);
+
 struct serve_request {
     const struct http_request *http;
     char path[SERVE_PATH_MAX]; /* percent-decoded path */
     const char *body;          /* request body (POST), body_len bytes */
     size_t body_len;
     bool tls;
+    const struct serve_schematic_result *schematic; /* body already decoded (off the loop), or NULL */
 };
+
+/* True for the requests whose body serve_schematic_decode reads (POST /schematics with a body). */
+bool serve_route_decodes_schematic(const struct serve_request *req);
 
 struct serve_response {
     int status;

@@ -6,7 +6,13 @@
  * buffer (it is allocated when bytes arrive and freed when the request is consumed), which keeps
  * 10 000 idle keep-alive connections in a few MiB. Timeouts use three FIFO lists, one per kind
  * (idle, header, write): every connection in a list has the same timeout, so appending at the
- * tail keeps each list sorted and all timer work is O(1). */
+ * tail keeps each list sorted and all timer work is O(1).
+ *
+ * Nothing slow runs on the loop: decoding a POST /schematics body (up to ~1 s of CPU for a
+ * hostile one within the YAML limits) goes to the worker's helper thread (serve_offload.h) while
+ * its connection is parked, out of epoll; every other request is answered from memory, sqlite
+ * or sendfile. One client holds at most --max-conns-per-client connections per worker
+ * (serve_client_limit.h); limits and their defaults are listed in docs/security.md. */
 #include "airfactory/serve.h"
 
 #include <arpa/inet.h>
@@ -40,8 +46,10 @@
 #include "core/memory.h"
 #include "airfactory/schematic.h"
 #include "serve/serve_access_log.h"
+#include "serve/serve_client_limit.h"
 #include "serve/serve_index.h"
 #include "serve/serve_metrics.h"
+#include "serve/serve_offload.h"
 #include "serve/serve_routes.h"
 #include "serve/serve_tls.h"
 
@@ -53,8 +61,19 @@
 #define LINGER_MS 2000
 #define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
-enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE };
+enum conn_state { ST_READ, ST_WRITE, ST_LINGER, ST_HANDSHAKE, ST_PARKED };
 enum timer_list { TIMER_NONE = -1, TIMER_IDLE = 0, TIMER_HEADER, TIMER_WRITE, TIMER_LINGER, TIMER_COUNT };
+
+/* A request whose body the helper thread is decoding; its connection is out of epoll meanwhile
+ * and c->in (head and body) stays untouched, so req and job.body keep pointing into it. */
+struct parked {
+    struct serve_offload_job job; /* first: the thread hands back &job */
+    struct http_request req;
+    size_t total; /* head + body bytes to consume afterwards */
+    const char *body;
+    size_t body_len;
+    struct serve_schematic_result result;
+};
 
 struct conn {
     int fd;
@@ -62,6 +81,8 @@ struct conn {
     uint32_t events; /* current epoll interest */
     struct serve_tls_connection *tls;
     struct sockaddr_storage peer;
+    struct serve_client_key client;
+    struct parked *parked; /* ST_PARKED */
 
     char *in; /* NULL while idle */
     size_t in_len, in_cap;
@@ -99,6 +120,9 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     long connections;
+    struct serve_client_table *clients;
+    uint64_t refusal_logged_ms;
+    struct serve_offload *offload;
     size_t body_reserved;
     struct timer_queue timers[TIMER_COUNT];
     uint64_t now_ms;
@@ -249,6 +273,9 @@ static void release_body(struct worker *w, struct conn *c)
 static void conn_close(struct worker *w, struct conn *c)
 {
     release_body(w, c);
+    free(c->parked); /* only at shutdown, after the helper thread stopped */
+    c->parked = NULL;
+    serve_client_release(w->clients, &c->client);
     if (c->log) {
         c->log->status = c->log->status ? c->log->status : 499; /* client went away mid-response */
         finish_log(c);
@@ -669,18 +696,37 @@ static void ensure_capacity(struct conn *c, size_t need)
     c->in_cap = cap;
 }
 
+/* The route-level request: 0, or the status (414, 400) when the path cannot be one. A path is
+ * at most SERVE_PATH_MAX - 1 bytes, percent-encoded or not: a longer one (the request line
+ * allows 8 KiB) is 414 URI Too Long (RFC 9110 §15.5.15), not a decoding error. */
+static int make_request(const struct http_request *req, const char *body, size_t body_len, bool tls,
+                        struct serve_request *sreq)
+{
+    memset(sreq, 0, sizeof *sreq);
+    sreq->http = req;
+    sreq->body = body;
+    sreq->body_len = body_len;
+    sreq->tls = tls;
+    if (req->path.len >= sizeof sreq->path)
+        return 414;
+    if (http_percent_decode(req->path.data, req->path.len, sreq->path, sizeof sreq->path, true, false) < 0)
+        return 400;
+    return 0;
+}
+
 static void handle_request(struct worker *w, struct conn *c, const struct http_request *req, const char *body,
-                           size_t body_len)
+                           size_t body_len, const struct serve_schematic_result *decoded)
 {
     struct serve_request sreq;
-    memset(&sreq, 0, sizeof sreq);
-    sreq.http = req;
-    sreq.body = body;
-    sreq.body_len = body_len;
-    sreq.tls = c->tls != NULL;
     struct serve_response res;
     serve_response_init(&res);
-    if (http_percent_decode(req->path.data, req->path.len, sreq.path, sizeof sreq.path, true, false) < 0) {
+    int bad = make_request(req, body, body_len, c->tls != NULL, &sreq);
+    sreq.schematic = decoded;
+    if (bad == 414) {
+        res.route = SERVE_ROUTE_BAD_REQUEST;
+        serve_response_text_error(&res, 414, "414 Request URI Too Long: the path is longer than %d bytes",
+                                  SERVE_PATH_MAX - 1);
+    } else if (bad) {
         res.route = SERVE_ROUTE_BAD_REQUEST;
         serve_response_text_error(&res, 400, "400 Bad Request: malformed percent-encoding in path");
     } else {
@@ -688,6 +734,60 @@ static void handle_request(struct worker *w, struct conn *c, const struct http_r
     }
     prepare_response(w, c, req, &res, req->method == HTTP_METHOD_HEAD);
     serve_response_free(&res);
+}
+
+/* ---- the helper thread: POST /schematics bodies are decoded off the loop ---- */
+
+static void run_schematic_job(struct serve_offload_job *job)
+{
+    struct parked *p = (struct parked *)job;
+    serve_schematic_decode(p->body, p->body_len, &p->result);
+}
+
+/* Hand the request to the helper thread when its body needs decoding; true when parked. */
+static bool park(struct worker *w, struct conn *c, const struct http_request *req, size_t total)
+{
+    struct serve_request sreq;
+    if (!w->offload || make_request(req, c->in + req->head_length, (size_t)req->content_length, false, &sreq) ||
+        !serve_route_decodes_schematic(&sreq))
+        return false;
+    struct parked *p = xcalloc(1, sizeof *p);
+    p->job.run = run_schematic_job;
+    p->job.owner = c;
+    p->req = *req;
+    p->total = total;
+    p->body = c->in + req->head_length;
+    p->body_len = (size_t)req->content_length;
+    c->parked = p;
+    c->state = ST_PARKED;
+    timer_remove(w, c);
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL); /* no events until the answer is ready */
+    c->events = 0;
+    serve_offload_submit(w->offload, &p->job);
+    return true;
+}
+
+static int drive(struct worker *w, struct conn *c);
+static void read_tls_pending(struct worker *w, struct conn *c);
+
+/* The helper thread decoded a parked request's body: answer it and carry on with the connection. */
+static void unpark(struct worker *w, struct conn *c)
+{
+    struct parked *p = c->parked;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        conn_close(w, c);
+        return;
+    }
+    c->events = EPOLLIN;
+    handle_request(w, c, &p->req, p->body, p->body_len, &p->result);
+    consume_input(c, p->total);
+    release_body(w, c);
+    free(p);
+    c->parked = NULL;
+    c->state = ST_WRITE;
+    if (drive(w, c) == 0)
+        read_tls_pending(w, c);
 }
 
 /* Half-close and drain what the client still sends, so our last response is not destroyed by
@@ -795,7 +895,9 @@ static int drive(struct worker *w, struct conn *c)
         }
         c->continue_sent = false;
         begin_log(w, c, &req, start);
-        handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length);
+        if (park(w, c, &req, total))
+            return 0;
+        handle_request(w, c, &req, c->in + req.head_length, (size_t)req.content_length, NULL);
         consume_input(c, total);
         release_body(w, c);
         c->state = ST_WRITE;
@@ -882,7 +984,12 @@ static void on_event(struct worker *w, struct conn *c, uint32_t events)
     } else if (on_readable(w, c) != 0) {
         return;
     }
-    /* TLS may hold decrypted bytes that epoll cannot see */
+    read_tls_pending(w, c);
+}
+
+/* TLS may hold decrypted bytes that epoll cannot see */
+static void read_tls_pending(struct worker *w, struct conn *c)
+{
     while (c->state == ST_READ && c->tls && serve_tls_pending(c->tls) > 0 && c->in_len < HTTP_MAX_HEAD)
         if (on_readable(w, c) != 0)
             return;
@@ -895,6 +1002,27 @@ static void stop_listening(struct worker *w)
     if (w->listening) {
         epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, w->listen_fd, NULL);
         w->listening = false;
+    }
+}
+
+/* A client at --max-conns-per-client: one best-effort 503 (plain HTTP; a TLS client just sees
+ * the connection close) and close at once, so the refusal costs a descriptor for microseconds.
+ * Logged at most once a second per worker, with the address, so an operator sees who. */
+static void refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                              "Connection: close\r\nContent-Length: 61\r\n\r\n"
+                              "too many connections from your address; close some and retry\n";
+    if (!w->tls)
+        (void)!send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+    serve_metrics_connection_refused();
+    if (w->now_ms >= w->refusal_logged_ms + 1000) {
+        char addr[128];
+        format_peer(peer, addr, sizeof addr);
+        fprintf(stderr, "airfactory-serve: %s holds %d connections (--max-conns-per-client); refusing more\n",
+                addr, w->config->max_conns_per_client);
+        w->refusal_logged_ms = w->now_ms;
     }
 }
 
@@ -918,10 +1046,17 @@ static void on_accept(struct worker *w)
             }
             return;
         }
+        struct serve_client_key client;
+        serve_client_key_of(&peer, &client);
+        if (!serve_client_acquire(w->clients, &client, w->config->max_conns_per_client)) {
+            refuse_client(w, fd, &peer);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct conn *c = xcalloc(1, sizeof *c);
         c->fd = fd;
+        c->client = client;
         c->file_fd = -1;
         c->timer = TIMER_NONE;
         c->peer = peer;
@@ -929,6 +1064,7 @@ static void on_accept(struct worker *w)
         if (w->tls) {
             c->tls = serve_tls_connection_new(w->tls, fd);
             if (!c->tls) {
+                serve_client_release(w->clients, &client);
                 close(fd);
                 free(c);
                 continue;
@@ -937,6 +1073,7 @@ static void on_accept(struct worker *w)
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            serve_client_release(w->clients, &client);
             serve_tls_connection_free(c->tls);
             close(fd);
             free(c);
@@ -1027,6 +1164,11 @@ static int worker_loop(struct worker *w)
                 struct signalfd_siginfo si;
                 while (read(w->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
                     begin_drain(w);
+            } else if (p == (void *)&w->offload) {
+                for (struct serve_offload_job *job = serve_offload_finished(w->offload), *next; job; job = next) {
+                    next = job->next;
+                    unpark(w, job->owner);
+                }
             } else {
                 on_event(w, p, events[i].events);
             }
@@ -1034,7 +1176,12 @@ static int worker_loop(struct worker *w)
         expire_timers(w);
         serve_access_log_flush();
     }
-    /* deadline passed: drop whatever is still open */
+    /* deadline passed: drop whatever is still open; parked requests once the helper stopped */
+    for (struct serve_offload_job *job = serve_offload_stop(w->offload), *next; job; job = next) {
+        next = job->next;
+        conn_close(w, job->owner);
+    }
+    w->offload = NULL;
     for (int q = 0; q < TIMER_COUNT; q++)
         while (w->timers[q].head)
             conn_close(w, w->timers[q].head);
@@ -1055,6 +1202,7 @@ void serve_config_defaults(struct serve_config *config)
     config->write_timeout_ms = 60000;
     config->shutdown_timeout_ms = 10000;
     config->max_connections = 100000;
+    config->max_conns_per_client = 256;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, struct error *err)
@@ -1212,8 +1360,16 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     w.listening = true;
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &w.signal_fd};
     epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, w.signal_fd, &sev);
+    w.clients = serve_client_table_new();
+    if (serve_offload_start(&w.offload, &err) != 0) {
+        fprintf(stderr, "airfactory-serve: %s\n", err.message);
+        return 1;
+    }
+    struct epoll_event oev = {.events = EPOLLIN, .data.ptr = &w.offload};
+    epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, serve_offload_fd(w.offload), &oev);
 
     int rc = worker_loop(&w) == 0 ? 0 : 1;
+    serve_client_table_free(w.clients);
     if (w.listen_fd >= 0)
         close(w.listen_fd);
     close(w.signal_fd);
