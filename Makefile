@@ -4,7 +4,8 @@
 #   make check    ASan+UBSan build, then every test suite; last line "N passed, M failed"
 #   make run      fixtures -> demo bundle -> airfactory-serve on 127.0.0.1:8080
 #   make demo     fixtures -> demo bundle (build/demo/bundle), no server
-#   make fuzz     libFuzzer targets under tests/fuzz (clang), a short run each
+#   make fuzz     libFuzzer targets under tests/fuzz (clang), a short run each (20 s)
+#   make fuzz-long the campaign: one hour per target, on an idle machine (docs/testing.md)
 #   make bench    benchmarks under bench/, report in bench/results/REPORT.md
 #   make install  PREFIX=/usr/local DESTDIR=
 #
@@ -56,7 +57,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: all check run demo fuzz bench install clean fixtures unit-tests
+.PHONY: all check run demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -120,8 +121,11 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined
 $(A)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HEADERS) $(PROFILE_DATA)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(DEFS) $(INCS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) $(PULL_LIBS)
-fuzz: $(patsubst tests/fuzz/%.c,$(A)/fuzz/%,$(FUZZ_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(A)/fuzz/%,$(FUZZ_SRC))
+fuzz: $(FUZZ_BINS)
 	@bash tests/fuzz/run.sh $(A)/fuzz
+fuzz-long: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-3600} bash tests/fuzz/run.sh $(A)/fuzz
 
 bench: all
 	@bash bench/run.sh
