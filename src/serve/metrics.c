@@ -38,6 +38,8 @@ struct shared_counters {
     uint64_t connections_total;
     uint64_t timeouts_total;
     uint64_t refused_total;
+    uint64_t longest_iteration_ns;
+    uint64_t longest_iteration_cpu_ns;
 };
 
 static struct shared_counters *counters;
@@ -87,6 +89,19 @@ void serve_metrics_connection_closed(void)
 void serve_metrics_connection_refused(void)
 {
     __atomic_add_fetch(&c()->refused_total, 1, __ATOMIC_RELAXED);
+}
+
+static void atomic_max(uint64_t *max, uint64_t v)
+{
+    uint64_t seen = __atomic_load_n(max, __ATOMIC_RELAXED);
+    while (v > seen && !__atomic_compare_exchange_n(max, &seen, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+void serve_metrics_loop_iteration(uint64_t wall_ns, uint64_t cpu_ns)
+{
+    atomic_max(&c()->longest_iteration_ns, wall_ns);
+    atomic_max(&c()->longest_iteration_cpu_ns, cpu_ns);
 }
 
 void serve_metrics_timeout(void)
@@ -140,9 +155,20 @@ void serve_metrics_render(struct buffer *out)
                    "# HELP airfactory_http_connections_refused_total Connections closed at accept: the client "
                    "held --max-conns-per-client.\n"
                    "# TYPE airfactory_http_connections_refused_total counter\n"
-                   "airfactory_http_connections_refused_total %llu\n",
+                   "airfactory_http_connections_refused_total %llu\n"
+                   "# HELP airfactory_event_loop_longest_iteration_seconds The longest time an event loop spent "
+                   "between two waits since start (any worker): how long a client could wait on the others.\n"
+                   "# TYPE airfactory_event_loop_longest_iteration_seconds gauge\n"
+                   "airfactory_event_loop_longest_iteration_seconds %.6f\n"
+                   "# HELP airfactory_event_loop_longest_iteration_cpu_seconds The most CPU time one pass of an "
+                   "event loop used (the loop's own work; the wall-clock figure adds time the machine gave "
+                   "to others).\n"
+                   "# TYPE airfactory_event_loop_longest_iteration_cpu_seconds gauge\n"
+                   "airfactory_event_loop_longest_iteration_cpu_seconds %.6f\n",
                    (long long)__atomic_load_n(&s->open_connections, __ATOMIC_RELAXED),
                    (unsigned long long)__atomic_load_n(&s->connections_total, __ATOMIC_RELAXED),
                    (unsigned long long)__atomic_load_n(&s->timeouts_total, __ATOMIC_RELAXED),
-                   (unsigned long long)__atomic_load_n(&s->refused_total, __ATOMIC_RELAXED));
+                   (unsigned long long)__atomic_load_n(&s->refused_total, __ATOMIC_RELAXED),
+                   (double)__atomic_load_n(&s->longest_iteration_ns, __ATOMIC_RELAXED) / 1e9,
+                   (double)__atomic_load_n(&s->longest_iteration_cpu_ns, __ATOMIC_RELAXED) / 1e9);
 }

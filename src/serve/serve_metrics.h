@@ -21,6 +21,9 @@ void serve_metrics_connection_closed(void);
 void serve_metrics_timeout(void);
 /* A connection closed at accept: its client held --max-conns-per-client already. */
 void serve_metrics_connection_refused(void);
+/* One pass of an event loop, between two epoll waits, took wall_ns and used cpu_ns of its
+ * thread's CPU (kept: the longest of each, across workers). */
+void serve_metrics_loop_iteration(uint64_t wall_ns, uint64_t cpu_ns);
 /* The label of a route ("image", "registry_blob", …). */
 const char *serve_metrics_route_name(enum serve_route_id route);
 /* Prometheus text exposition format 0.0.4. */

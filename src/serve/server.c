@@ -1007,14 +1007,21 @@ static void stop_listening(struct worker *w)
 
 /* A client at --max-conns-per-client: one best-effort 503 (plain HTTP; a TLS client just sees
  * the connection close) and close at once, so the refusal costs a descriptor for microseconds.
+ * What the client already sent is read first, so the close is a FIN that lets the 503 arrive
+ * (closing with unread input sends a reset); a request still on its way may still reset it.
  * Logged at most once a second per worker, with the address, so an operator sees who. */
 static void refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
     static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                               "Connection: close\r\nContent-Length: 61\r\n\r\n"
                               "too many connections from your address; close some and retry\n";
-    if (!w->tls)
+    if (!w->tls) {
+        char sink[4096];
+        for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+            ;
         (void)!send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(fd, SHUT_WR);
+    }
     close(fd);
     serve_metrics_connection_refused();
     if (w->now_ms >= w->refusal_logged_ms + 1000) {
@@ -1143,6 +1150,13 @@ static void begin_drain(struct worker *w)
         conn_close(w, w->timers[TIMER_IDLE].head);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int worker_loop(struct worker *w)
 {
     struct epoll_event events[256];
@@ -1151,6 +1165,7 @@ static int worker_loop(struct worker *w)
             break;
         int n = epoll_wait(w->epoll_fd, events, 256, next_timeout_ms(w));
         update_now(w);
+        uint64_t busy_start = monotonic_ns(), cpu_start = thread_cpu_ns();
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "airfactory-serve: epoll_wait: %s\n", strerror(errno));
             return -1;
@@ -1175,6 +1190,7 @@ static int worker_loop(struct worker *w)
         }
         expire_timers(w);
         serve_access_log_flush();
+        serve_metrics_loop_iteration(monotonic_ns() - busy_start, thread_cpu_ns() - cpu_start);
     }
     /* deadline passed: drop whatever is still open; parked requests once the helper stopped */
     for (struct serve_offload_job *job = serve_offload_stop(w->offload), *next; job; job = next) {
