@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # serve_robustness — hostile and unusual clients: TLS bytes on the plain port, malformed and
-# oversized requests, random junk, 2 000 idle connections held while a download runs, slowloris
-# and idle timeouts, graceful SIGTERM with a download in flight, several workers, and the
-# start-up signature gate (a tampered bundle is refused).
+# oversized requests, 4-8 KiB paths (414), random junk, 2 000 idle connections held while a
+# download runs, 5 000 idle connections from one address while another is served
+# (--max-conns-per-client), slowloris and idle timeouts, graceful SIGTERM with a download in
+# flight, several workers, and the start-up signature gate (a tampered bundle is refused).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/serve-lib.bash"
 serve_setup
 cd "$SCR" || exit 1
 sha() { sha256sum | cut -d' ' -f1; }
-ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null # the idle-connection tests below hold thousands of sockets
 
 # raw REQUEST_FILE: send the bytes, print the status line of the answer (or "closed")
 raw() {
@@ -55,6 +56,12 @@ printf 'POST /schematics HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n'
 check_eq "body over 4 MiB: 413" "$(raw req)" "HTTP/1.1 413 Request Entity Too Large"
 printf 'GET /image/%%zz HTTP/1.1\r\nHost: x\r\n\r\n' >req
 check_eq "bad percent-encoding: 400" "$(raw req)" "HTTP/1.1 400 Bad Request"
+for n in 4096 6000 8100; do
+  { printf 'GET /image/'; head -c "$n" /dev/zero | tr '\0' a; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } >req
+  check_eq "path of $n bytes: 414" "$(raw req)" "HTTP/1.1 414 Request URI Too Long"
+done
+{ printf 'GET /'; head -c 4094 /dev/zero | tr '\0' a; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } >req
+check_eq "path of 4095 bytes: routed (404)" "$(raw req)" "HTTP/1.1 404 Not Found"
 printf 'GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n' >req
 check_eq "dot-dot path: plain 404" "$(raw req)" "HTTP/1.1 404 Not Found"
 check_eq "HTTP/1.0 request served and closed" "$(printf 'GET /healthz HTTP/1.0\r\n\r\n' >req; raw req)" "HTTP/1.1 200 OK"
@@ -92,11 +99,13 @@ EOF
 check_eq "300 junk requests sent" "$(cat junk.out)" "done"
 check "server alive after junk" alive
 
-# ---- 2 000 idle connections held while a download runs ----
+# ---- 2 000 idle connections held while a download runs (from 10 addresses: 200 each, within
+# the default --max-conns-per-client of 256) ----
 python3 - "$PORT" 2000 <<'EOF' >idle.out &
 import socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
-conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+conns = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.%d" % (2 + i % 10), 0))
+         for i in range(n)]
 open("idle.ready", "w").write("ready")
 while not __import__("os").path.exists("idle.go"):
     time.sleep(0.05)
@@ -117,6 +126,85 @@ check_eq "download completes while 2000 connections idle" "sha256:$(sha <iso)" "
 touch idle.go
 wait "$IDLE_PID"
 check_eq "held connections still answer" "$(cat idle.out)" "50"
+
+# ---- one client cannot take every descriptor: 5 000 idle sockets from 127.0.0.1 against a
+# server limited to 1 024 descriptors; 127.0.0.2 is still served. Then the same without the
+# per-client limit, to show the starvation the limit prevents. ----
+MAIN_PID=$SERVE_PID MAIN_PORT=$PORT MAIN_URL=$URL
+hold_idle() { # PORT N: hold N idle connections from 127.0.0.1 until hold.go exists (5 min at most)
+  rm -f hold.ready hold.go
+  python3 - "$1" "$2" <<'EOF' >hold.out 2>&1 &
+import os, socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for i in range(n):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        pass
+    conns.append(s)
+open("hold.ready", "w").write("%d" % len(conns))
+deadline = time.time() + 300
+while not os.path.exists("hold.go") and time.time() < deadline:
+    time.sleep(0.05)
+EOF
+  HOLD_PID=$!
+  SERVE_EXTRA_PIDS+=("$HOLD_PID")
+  local i
+  for i in $(seq 1 3000); do [ -f hold.ready ] && break; sleep 0.1; done
+}
+other_client() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 --interface 127.0.0.2 "$URL/healthz"; }
+# 5 000 by default: five times the server's descriptors, and quick; SERVE_IDLE_N=19000 for the
+# issue's figure (takes minutes on a busy machine: the accept queue overflows and SYNs retry)
+IDLE_N=${SERVE_IDLE_N:-5000}
+[ "$IDLE_N" -gt $(( $(ulimit -n) - 500 )) ] && IDLE_N=$(( $(ulimit -n) - 500 ))
+PORT=$(free_port) URL=http://127.0.0.1:$PORT
+prlimit --nofile=1024 -- "$AIRFACTORY_SERVE" "$BUNDLE" --key "$PUB" --listen "127.0.0.1:$PORT" --idle-timeout 120 \
+  --log-format none 2>"$SCR/serve-limit.log" &
+SERVE_PID=$!; SERVE_PIDS+=("$SERVE_PID")
+for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "$URL/healthz" && break; sleep 0.1; done
+hold_idle "$PORT" "$IDLE_N"
+check_eq "$IDLE_N idle sockets opened from 127.0.0.1" "$(cat hold.ready 2>/dev/null)" "$IDLE_N"
+check_eq "127.0.0.2 is served while 127.0.0.1 holds $IDLE_N sockets" "$(other_client)" "200"
+for _ in $(seq 1 100); do # the last connections may still wait in the accept queue
+  m=$(curl -s --interface 127.0.0.3 "$URL/metrics")
+  open=$(awk '/^airfactory_http_open_connections /{print $2}' <<<"$m")
+  refused=$(awk '/^airfactory_http_connections_refused_total /{print $2}' <<<"$m")
+  [ "${refused:-0}" -ge "$((IDLE_N - 256))" ] && break
+  sleep 0.1
+done
+check_eq "the server holds 256 of them (+ the metrics request)" "$open" "257"
+check_eq "and refused the rest at accept" "$refused" "$((IDLE_N - 256))"
+refusal=$(python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+data = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    data += d
+print(data.split(b"\r\n")[0].decode(), "/", data.split(b"\r\n\r\n")[-1].decode().strip())' "$PORT")
+check_eq "one more connection from 127.0.0.1: 503 and closed" "$refusal" \
+  "HTTP/1.1 503 Service Unavailable / too many connections from your address; close some and retry"
+check_contains "the refusal is logged with the address" "$(cat "$SCR/serve-limit.log")" "127.0.0.1:"
+touch hold.go; wait "$HOLD_PID"
+for _ in $(seq 1 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200 ] && break; sleep 0.1; done
+check_eq "127.0.0.1 is served again once it closed its sockets" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")" "200"
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+PORT=$(free_port) URL=http://127.0.0.1:$PORT
+prlimit --nofile=1024 -- "$AIRFACTORY_SERVE" "$BUNDLE" --key "$PUB" --listen "127.0.0.1:$PORT" --idle-timeout 120 \
+  --log-format none --max-conns-per-client 0 2>"$SCR/serve-nolimit.log" &
+SERVE_PID=$!; SERVE_PIDS+=("$SERVE_PID")
+for _ in $(seq 1 100); do curl -s -o /dev/null --max-time 1 "$URL/healthz" && break; sleep 0.1; done
+hold_idle "$PORT" 3000
+check_eq "without the limit (--max-conns-per-client 0), 127.0.0.2 starves" "$(other_client)" "000"
+touch hold.go; wait "$HOLD_PID"
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null
+SERVE_PID=$MAIN_PID PORT=$MAIN_PORT URL=$MAIN_URL
 
 # ---- slowloris: a request head trickling in is cut off by --header-timeout ----
 python3 - "$PORT" <<'EOF' >slow.out
