@@ -3,6 +3,7 @@
 #include "core/fs.h"
 #include "core/memory.h"
 #include "core/yaml_document.h"
+#include "oci/string_set.h"
 #include "talos/profile.h"
 
 #include <errno.h>
@@ -215,20 +216,27 @@ static int get_list(struct parser *p, const struct yaml_node *n, const char *fie
     out->items = xcalloc(n->count + 1, sizeof *out->items);
     out->lines = xcalloc(n->count + 1, sizeof *out->lines);
     out->columns = xcalloc(n->count + 1, sizeof *out->columns);
-    for (size_t i = 0; i < n->count; i++) {
+    struct string_set seen = STRING_SET_INIT; /* a pairwise check was quadratic in the list's length */
+    int rc = 0;
+    for (size_t i = 0; i < n->count && rc == 0; i++) {
         char sub[96];
         snprintf(sub, sizeof sub, "%s[%zu]", field, i);
-        if (get_text(p, n->items[i], sub, &out->items[i]) < 0)
-            return -1;
+        if (get_text(p, n->items[i], sub, &out->items[i]) < 0) {
+            rc = -1;
+            break;
+        }
         out->lines[i] = n->items[i]->line;
         out->columns[i] = n->items[i]->column;
         out->count++;
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(out->items[k], out->items[i]))
-                return fail(p, n->items[i], "%s: '%s' is listed twice (first at line %d)", field, out->items[i],
-                            out->lines[k]);
+        if (string_set_add(&seen, out->items[i]))
+            continue;
+        size_t k = 0;
+        while (strcmp(out->items[k], out->items[i]))
+            k++;
+        rc = fail(p, n->items[i], "%s: '%s' is listed twice (first at line %d)", field, out->items[i], out->lines[k]);
     }
-    return 0;
+    string_set_clear(&seen);
+    return rc;
 }
 
 /* Walk a mapping, matching keys against `fields`; returns the field index via *index. */
