@@ -10,7 +10,7 @@
 #
 # The memory cap is an address-space limit (prlimit --as), which ASan cannot run under, so this
 # suite runs the release build (build/release, made by `make check`) and skips when it is
-# missing. About 30 s.
+# missing. About 20 s. The CLI (`schematic id`, `plan`) is fed the same bombs at the end.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/serve-lib.bash"
 serve_setup
@@ -210,3 +210,8 @@ for b in alias-1500 laughs nest-flow; do
   check_eq "airfactory schematic id $b: input error (exit 2)" "$rc" "2"
 done
 check_contains "the CLI names the file, line and limit" "$(cat cli.err)" "nest-flow.yaml:1:"
+{ printf 'schematics:\n  - name: bomb\n    schematic:\n'; sed 's/^/      /' alias-3000.yaml
+  printf 'versions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'; } >bomb-manifest.yaml
+rc=0; "$AIRFACTORY" plan bomb-manifest.yaml >/dev/null 2>cli.err || rc=$?
+check_eq "airfactory plan with the bomb inline: input error (exit 2)" "$rc" "2"
+check_contains "plan says which limit" "$(cat cli.err)" "aliases expand to more than 4 MiB of text"
