@@ -81,6 +81,16 @@ check_eq "suffix range" "$(curl -s -r -7 "$URL/image/$S/$V/metal-amd64.iso" | sh
 curl -s -D h -o /dev/null -r 2000000- "$URL/image/$S/$V/metal-amd64.iso"
 check_eq "unsatisfiable range: 416" "$(head -1 h | cut -d' ' -f2)" "416"
 check_eq "416 Content-Range" "$(header Content-Range h)" "bytes */1000003"
+# RFC 9110 §14.1.2: a last position past the end is clamped, however large; an unparsable range
+# is ignored; a first position past the end (even beyond 64 bits) is unsatisfiable
+rng() { curl -s -D h -o part -H "Range: $1" "$URL/image/$S/$V/metal-amd64.iso"; echo "$(head -1 h | cut -d' ' -f2) $(header Content-Range h) $(wc -c <part)"; }
+check_eq "Range 0-18446744073709551615: the whole file as 206" "$(rng bytes=0-18446744073709551615)" "206 bytes 0-1000002/1000003 1000003"
+check_eq "Range last position beyond 64 bits: clamped" "$(rng bytes=999990-99999999999999999999999)" "206 bytes 999990-1000002/1000003 13"
+check_eq "Range suffix beyond 64 bits: the whole file" "$(rng bytes=-99999999999999999999999)" "206 bytes 0-1000002/1000003 1000003"
+check_eq "Range first position beyond 64 bits: 416" "$(rng bytes=99999999999999999999999-)" "416 bytes */1000003 0"
+check_eq "Range unit in capitals" "$(rng BYTES=0-9)" "206 bytes 0-9/1000003 10"
+check_eq "Range unparsable: ignored (200)" "$(rng bytes=5-2)" "200  1000003"
+check_eq "Range on HEAD: ignored" "$(curl -s -I -H 'Range: bytes=0-9' "$URL/image/$S/$V/metal-amd64.iso" | head -1 | cut -d' ' -f2)" "200"
 check_eq "If-None-Match: 304" "$(curl -s -o /dev/null -w '%{http_code}:%{size_download}' -H "If-None-Match: \"$ISO_DIGEST\"" "$URL/image/$S/$V/metal-amd64.iso")" "304:0"
 check_eq "If-None-Match other etag: 200" "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "sha256:00"' "$URL/image/$S/$V/metal-amd64.iso")" "200"
 curl -s -D h -o body "$URL/image/aaaaaaaaaaaa/$V/metal-amd64.iso"
