@@ -208,6 +208,11 @@ static int walk_run(struct walk *w, const char *path, enum fs_root_want want, in
         if (w->n < w->pre_n) { /* above the extracted part: only the prefix's own directories */
             if (strcmp(c, w->pre[w->n]) != 0) {
                 char *s = walk_subject(w, path), *to = walk_where(w, c);
+                if (rest[pos]) {
+                    char *full = xasprintf("%s/%s", to, rest + pos);
+                    free(to);
+                    to = full;
+                }
                 error_set(err, ERROR_INPUT, "%s: leads to %s, outside /%s (the only part of the image extracted): "
                           "refused (%s)", s, to, w->r->prefix, hint);
                 free(s);

@@ -920,7 +920,7 @@ static int read_document(struct oci_layout *l, const struct oci_descriptor *d, c
 
 /* ---- resolution ---- */
 
-static bool tag_matches(const char *ref_name, const char *tag)
+bool oci_layout_tag_matches(const char *ref_name, const char *tag)
 {
     if (!ref_name)
         return false;
@@ -1233,13 +1233,13 @@ int oci_layout_resolve(struct oci_layout *l, const struct oci_layout_selection *
     size_t matched = 0;
     for (size_t i = 0; i < l->index.count; i++) {
         const struct oci_descriptor *top = &l->index.manifests[i];
-        if (sel->tag ? !tag_matches(top->ref_name, sel->tag) : !is_image_candidate(top))
+        if (sel->tag ? !oci_layout_tag_matches(top->ref_name, sel->tag) : !is_image_candidate(top))
             continue;
         /* the same digest under two tags is one image (the first tag names it) */
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = !strcmp(l->index.manifests[j].digest, top->digest) &&
-                  (sel->tag ? tag_matches(l->index.manifests[j].ref_name, sel->tag)
+                  (sel->tag ? oci_layout_tag_matches(l->index.manifests[j].ref_name, sel->tag)
                             : is_image_candidate(&l->index.manifests[j]));
         if (dup)
             continue;

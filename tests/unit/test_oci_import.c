@@ -468,9 +468,18 @@ static void test_tag_selection(void)
     free(r);
     struct oci_import_options unknown = {.tag = "v3"};
     expect_refused(&f, f.layout, &unknown, "no image tagged 'v3'", "v1, ghcr.io/siderolabs/imager:v2");
-    /* one reference for two images is refused */
+    /* one reference for two images is refused, unless its tag picks one of them */
     struct oci_import_options one_ref = {.reference = "x:y"};
     expect_refused(&f, f.layout, &one_ref, "several images", NULL);
+    struct oci_import_options picks = {.reference = "ghcr.io/siderolabs/imager:v1"};
+    CHECK_INT(import(&f, f.layout, &picks, &r, &n, NULL, &err), 0);
+    CHECK_INT(n, 1);
+    if (n) {
+        CHECK_STR(r[0].image.manifest_digest, f.manifest);
+        CHECK_STR(r[0].image.reference, "ghcr.io/siderolabs/imager:v1");
+    }
+    oci_import_results_free(r, n);
+    free(r);
     free(entries);
     buffer_free(&other[0].blob);
     fixture_close(&f);
