@@ -359,7 +359,8 @@ struct flatten {
     const char *what; /* current layer, for messages */
     const char *prefix;
     struct layer_flatten_limits limits;
-    uint64_t bytes, entries;
+    uint64_t bytes, entries; /* bytes: DECLARED sizes of the files written, all layers */
+    uint64_t layer_declared;  /* declared sizes of this layer's files (the sparse-entry ratio check) */
     struct string_set touched; /* paths this layer wrote, and their ancestors */
     struct string_set layer_files, layer_dirs; /* this layer's entries: a repeat is refused */
     struct dir_meta *dirs;
@@ -499,12 +500,29 @@ static int write_data(struct flatten *f, struct archive *a, struct layer_stream 
             return archive_failed(s, a, path);
         if (offset < 0 || (uint64_t)offset + len > (uint64_t)size)
             return error_set(err, ERROR_INPUT, "%s: %s: data beyond the entry's size", f->what, path);
-        f->bytes += len;
         if (fs_pwrite_all(fd, data, len, (uint64_t)offset, path, err) != 0)
             return -1;
     }
     if (ftruncate(fd, size) != 0) /* sparse entries end in a hole */
         return error_errno(err, errno, "%s: %s: truncate failed", f->what, path);
+    return 0;
+}
+
+/* The expansion check on DECLARED sizes: files of `declared` bytes so far from the s->stored bytes
+ * of the layer read up to here. A sparse entry (or a pax size) can declare gigabytes in a few
+ * kilobytes of tar that decompress to little, so the stream check alone never sees it. */
+static int declared_bomb(struct layer_stream *s, uint64_t declared, uint64_t size, const char *path,
+                         struct error *err)
+{
+    const struct layer_flatten_limits *l = s->limits;
+    uint64_t stored = s->stored ? s->stored : 1;
+    if (declared > l->ratio_floor && declared / stored >= l->max_ratio)
+        return error_set(err, ERROR_INPUT,
+                         "%s: entry '%s' (%llu bytes declared) brings the layer's files to %llu bytes from %llu "
+                         "stored (over %llu times; sparse or oversized tar entries): refusing a likely decompression "
+                         "bomb before writing it; if the layer is genuine, raise layer_flatten_limits.max_ratio",
+                         s->what, path, (unsigned long long)size, (unsigned long long)declared,
+                         (unsigned long long)s->stored, (unsigned long long)l->max_ratio);
     return 0;
 }
 
@@ -645,6 +663,8 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
             struct timespec times[2] = {mtime, mtime};
             utimensat(pfd, base, times, AT_SYMLINK_NOFOLLOW); /* best effort: some file systems refuse */
         } else {
+            /* the declared size (tar header, pax size, sparse map) is checked before a byte is
+             * written: a sparse entry's holes become real bytes for whoever reads the file */
             int64_t size = archive_entry_size(e);
             if (size < 0 || f->bytes + (uint64_t)size > f->limits.max_bytes) {
                 error_set(err, ERROR_INPUT,
@@ -653,6 +673,10 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
                           f->what, path, (long long)size, (unsigned long long)f->limits.max_bytes);
                 goto close_parent;
             }
+            if (declared_bomb(s, f->layer_declared + (uint64_t)size, (uint64_t)size, path, err) != 0)
+                goto close_parent;
+            f->bytes += (uint64_t)size;
+            f->layer_declared += (uint64_t)size;
             int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd < 0) {
                 error_errno(err, errno, "%s: %s: cannot create", f->what, path);
@@ -685,6 +709,7 @@ static int flatten_layer(struct flatten *f, const char *layer_path, const char *
 {
     struct layer_stream s;
     f->what = what;
+    f->layer_declared = 0;
     string_set_clear(&f->touched);
     string_set_clear(&f->layer_files);
     string_set_clear(&f->layer_dirs);
@@ -905,9 +930,12 @@ static int extract_data(struct archive *a, struct layer_stream *s, struct layer_
 {
     int64_t size = archive_entry_size(e);
     size_t max = file->max_size ? file->max_size : (file->dest ? SIZE_MAX : BUFFER_MAX_DEFAULT);
-    if (size < 0 || (uint64_t)size > max)
-        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %zu allowed here", what, file->path,
-                         (long long)size, max);
+    if (size < 0 || (uint64_t)size > max || (uint64_t)size > s->limits->max_bytes)
+        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %llu allowed here", what, file->path,
+                         (long long)size, (unsigned long long)((uint64_t)max < s->limits->max_bytes
+                                                                   ? (uint64_t)max : s->limits->max_bytes));
+    if (declared_bomb(s, (uint64_t)size, (uint64_t)size, file->path, err) != 0) /* before a byte is written */
+        return -1;
     struct atomic_file af = {.fd = -1};
     if (file->dest) {
         if (atomic_file_open(&af, file->dest, 0644, err) != 0)

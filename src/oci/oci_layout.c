@@ -510,6 +510,23 @@ static int read_tar(struct oci_layout *l, struct error *err)
         char hex[SHA256_HEX_LEN + 1];
         int step = 0;
         const char *hardlink = archive_entry_hardlink(e);
+        /* declared sizes are checked before a byte is staged: a sparse entry (its holes would read
+         * as zeros) or a size past the import's cap is refused from its header alone */
+        int64_t declared = archive_entry_size(e);
+        if (!hardlink && type == AE_IFREG && archive_entry_sparse_count(e) > 0) {
+            error_set(err, ERROR_INPUT, "%s: entry '%s' is a sparse file (%lld bytes declared); an image export never "
+                      "holds one: refused", l->input, name, (long long)declared);
+            free(name);
+            goto done;
+        }
+        if (!hardlink && type == AE_IFREG &&
+            (declared < 0 || (uint64_t)declared > l->limits.max_bytes - l->stats.bytes_read)) {
+            error_set(err, ERROR_INPUT, "%s: entry '%s' declares %lld bytes, past the %llu bytes of blobs one import "
+                      "may hold: refused before reading it (split the input or raise the limit)", l->input, name,
+                      (long long)declared, (unsigned long long)l->limits.max_bytes);
+            free(name);
+            goto done;
+        }
         if (hardlink || (type != AE_IFREG && type != AE_IFLNK)) {
             if (hardlink && strncmp(name, "blobs/", 6) != 0) {
                 char *target = NULL;

@@ -799,6 +799,51 @@ static void test_flatten_resolve_links(void)
     env_close(&e);
 }
 
+/* Declared sizes are checked before a byte is written: a few KB of tar whose sparse entry (or pax
+ * size) declares gigabytes is refused by flatten and by extract, naming the entry; a small
+ * genuine sparse file still extracts with its holes. */
+static void test_declared_sizes_checked_first(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry bomb[] = {
+        {"manifest.yaml", 'f', "version: v1alpha1\n", 0, 0},
+        {"rootfs/usr/lib/firmware/big.bin", 's', "header", 0, (size_t)2 << 30},
+    };
+    struct oci_image img;
+    CHECK_INT(make_image1(&e, bomb, N_ENTRIES(bomb), TL_GZIP, false, &img), 0);
+    uint64_t layer_size = (uint64_t)img.layers[0].size;
+    CHECK(layer_size < 8192); /* the whole layer is a few KB */
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "bomb", NULL, &err), -1);
+    CHECK(strstr(err.message, "rootfs/usr/lib/firmware/big.bin") != NULL);
+    CHECK(strstr(err.message, "2147483648 bytes declared") != NULL);
+    CHECK(strstr(err.message, "decompression bomb") != NULL);
+    CHECK(!exists(e.root, "bomb"));
+    char *dest = xasprintf("%s/big.bin", e.root);
+    struct layer_extract_file f = {.path = "rootfs/usr/lib/firmware/big.bin", .dest = dest};
+    CHECK_INT(layer_extract(e.store, &img, &f, 1, false, NULL, &err), -1);
+    CHECK(strstr(err.message, "decompression bomb") != NULL);
+    CHECK(!fs_exists(dest));
+    /* the absolute cap counts declared bytes too */
+    struct layer_flatten_limits small = {.max_bytes = 1 << 20, .max_ratio = 1000000000};
+    struct layer_flatten_options o = {.limits = small};
+    CHECK_INT(flatten(&e, &img, "bomb2", &o, &err), -1);
+    CHECK(strstr(err.message, "would take the output past 1048576 bytes") != NULL);
+    oci_image_free(&img);
+    /* a genuine small sparse file: 1 MiB declared, holes kept */
+    const struct tl_entry small_sparse[] = {{"var/log/lastlog", 's', "entry", 0, 1 << 20}};
+    CHECK_INT(make_image1(&e, small_sparse, N_ENTRIES(small_sparse), TL_GZIP, false, &img), 0);
+    CHECK_INT(flatten(&e, &img, "ok", NULL, &err), 0);
+    char *p = xasprintf("%s/ok/var/log/lastlog", e.root);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size == 1 << 20);
+    free(p);
+    oci_image_free(&img);
+    free(dest);
+    env_close(&e);
+}
+
 int main(void)
 {
     RUN(test_flatten_whiteouts);
@@ -809,6 +854,7 @@ int main(void)
     RUN(test_flatten_refuses_hardlink_outside);
     RUN(test_flatten_refuses_special_files);
     RUN(test_flatten_bombs);
+    RUN(test_declared_sizes_checked_first);
     RUN(test_flatten_diff_id_mismatch);
     RUN(test_flatten_dest_rules);
     RUN(test_flatten_prefix);

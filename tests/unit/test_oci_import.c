@@ -773,6 +773,19 @@ static void test_bad_tar_entries(void)
     struct tl_entry sha512[] = {{"blobs/sha512/abcd", 'f', "x", 0, 0}};
     tl_tar_layout(f.layout, tar, TL_NONE, sha512, 1);
     expect_refused(&f, tar, NULL, "only sha256", NULL);
+    /* declared sizes count before a byte is staged: a few KB of tar declaring 2 GiB (sparse), and
+     * a blob declaring more than the import may hold */
+    char *sparse_blob = xasprintf("blobs/sha256/%064d", 7);
+    struct tl_entry sparse[] = {{sparse_blob, 's', "head", 0, (size_t)2 << 30}};
+    tl_tar_layout(f.layout, tar, TL_NONE, sparse, 1);
+    struct stat st;
+    CHECK(stat(tar, &st) == 0 && st.st_size < 64 * 1024);
+    expect_refused(&f, tar, NULL, "is a sparse file (2147483648 bytes declared)", sparse_blob);
+    struct tl_entry big[] = {{"blobs/sha256/0000", 'f', "0123456789", 0, 0}};
+    tl_tar_layout(f.layout, tar, TL_NONE, big, 1);
+    struct oci_import_options tiny = {.limits = {.max_bytes = 5}};
+    expect_refused(&f, tar, &tiny, "declares", "refused before reading it");
+    free(sparse_blob);
     free(dup_blob);
     free(link_name);
     free(tar);
