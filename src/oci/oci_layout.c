@@ -346,14 +346,13 @@ static int fd_read(void *context, const void **data, size_t *len, struct error *
 static int stage_file(struct oci_layout *l, const char *path, const char *expected_hex, const char *entry,
                       struct layout_blob **out, struct error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : error_errno(err, errno, "%s: cannot open", path);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return error_set(err, ERROR_INPUT, "%s: not a regular file; an OCI layout holds blobs as plain files", path);
-    }
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    /* regular files only, refused at once otherwise: a FIFO named like a blob must not hang the import */
+    int fd = fs_open_regular(path, "OCI layout blob", err);
+    if (fd < 0)
+        return -1;
     struct fd_reader r = {fd, path, xmalloc(1 << 20), 1 << 20};
     int rc = stage(l, fd_read, &r, expected_hex, entry, out, err);
     free(r.buf);
@@ -824,6 +823,14 @@ int oci_layout_open(struct store *store, const char *path, const struct oci_layo
         return -1;
     }
     l->is_dir = S_ISDIR(st.st_mode);
+    /* a pipe is a tarball being streamed in (`import <(zstd -dc x.tar.zst)`); a device or a socket
+     * is never an image export */
+    if (!l->is_dir && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        error_set(err, ERROR_INPUT, "%s: is %s, not a tarball or an OCI layout directory; save the image to a file "
+                  "first", path, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
+        oci_layout_close(l);
+        return -1;
+    }
     int rc = l->is_dir ? read_dir(l, err) : read_tar(l, err);
     if (rc == 0) {
         if (l->have_index_json) {
