@@ -1056,7 +1056,7 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
         const struct verify_policy *p = &m->trust[i].policy;
         char what[128];
         for (size_t k = 0; k < p->public_key_count && rc == 0; k++) {
-            snprintf(what, sizeof what, "trust.%s: public key", p->name);
+            snprintf(what, sizeof what, "trust.%s: public key file", p->name);
             rc = plan_file(&pl, m->trust[i].line, m->trust[i].column, what, p->public_keys[k], "");
         }
         snprintf(what, sizeof what, "trust.%s: trusted root", p->name);

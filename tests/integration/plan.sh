@@ -101,7 +101,7 @@ expect_plan_error "a schematic file that is a FIFO is refused at once (no hang)"
   'schematics:\n  - {name: f, file: fifo}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
   "$T/fifo: is a FIFO (named pipe), not a regular file"
 expect_plan_error "a trust key that is a FIFO is refused at once" \
-  "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/keys: [fifo]}" "public key $T/fifo: is a FIFO"
+  "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/keys: [fifo]}" "public key file $T/fifo: is a FIFO"
 expect_plan_error "a source that is a FIFO is refused at once" \
   "${HEAD}outputs: [kernel]\n${TAIL/path: imager.oci.tar/path: fifo}" "source $T/fifo (imager ghcr.io/siderolabs/imager:v1.11.3) is neither a file nor"
 out=$(timeout 20 "$AIRFACTORY" plan "$T/fifo" 2>&1); rc=$?
