@@ -64,6 +64,19 @@ static char *make_extension(const char *dir, const char *name, const char *const
     return ext;
 }
 
+/* initramfs_build(o) into out, then its listing (entries up to max bytes kept, extracted into x). */
+static void build_and_list(const struct initramfs_options *o, const char *out, const char *x, size_t max,
+                           struct cpio_listing *l)
+{
+    struct error err = {0};
+    CHECK_INT(initramfs_build(o, out, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    struct cpio_read_options ro = {max, x};
+    memset(l, 0, sizeof *l);
+    CHECK_INT(cpio_read_segments(out, &ro, l, &err), 0);
+}
+
 static const char *entry_names(const struct cpio_listing *l, size_t seg, struct buffer *out)
 {
     buffer_reset(out);
@@ -384,12 +397,8 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     o.schematic_id = SCHEMATIC;
     o.mtime = 1735689600;
     char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
-    CHECK_INT(initramfs_build(&o, out, &err), 0);
-    if (err.message[0])
-        printf("  %s\n", err.message);
     struct cpio_listing l;
-    struct cpio_read_options ro = {1 << 16, x};
-    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0);
+    build_and_list(&o, out, x, 1 << 16, &l);
     const struct cpio_entry *y = cpio_listing_find(&l, "extensions.yaml");
     CHECK(y && strstr(buffer_cstr((struct buffer *)&y->data),
                       "    - image: 2.sqsh\n      metadata:\n        name: schematic\n") != NULL);
@@ -498,12 +507,8 @@ static void links_resolve_inside_the_extension_never_on_the_host(void)
     o.extension_count = 1;
     o.mtime = 1735689600;
     char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
-    CHECK_INT(initramfs_build(&o, out, &err), 0);
-    if (err.message[0])
-        printf("  %s\n", err.message);
     struct cpio_listing l;
-    struct cpio_read_options ro = {1 << 20, x};
-    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0);
+    build_and_list(&o, out, x, 1 << 20, &l);
     const char *want[][2] = {{"usr/lib/firmware/vendor/abs.bin", "REAL-FIRMWARE\n"},
                              {"usr/lib/firmware/vendor/rel.bin", "REAL-FIRMWARE\n"},
                              {"usr/lib/firmware/viadir/real.bin", "REAL-FIRMWARE\n"},
