@@ -60,7 +60,12 @@ int layer_flatten_apply_file(const char *layer_path, const char *what, const cha
                              const struct layer_flatten_options *options, struct error *err);
 
 /* Extract single files, streaming, without flattening: the topmost layer that has (or deletes)
- * a path decides. Paths are image paths ("usr/install/amd64/vmlinuz", leading '/' allowed). */
+ * a path decides. Paths are image paths ("usr/install/amd64/vmlinuz", leading '/' allowed). A
+ * symlink at the path, or on a directory of it, is followed INSIDE the image as the kernel would
+ * with the image as root (an absolute target starts at the image's root, `..` above it is an
+ * error, at most 40 links), looking the target up again from the top layer; a link whose target
+ * the image lacks is an error naming the link and its target, even with allow_missing. Declared
+ * sizes are checked against max_size and the limits before a byte is written. */
 struct layer_extract_file {
     const char *path;
     const char *dest;      /* write the file here (atomically), or */
