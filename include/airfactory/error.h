@@ -29,5 +29,10 @@ int error_errno(struct error *err, int errno_value, const char *fmt, ...) __attr
 /* Prepend context ("while reading X: ") to an error already set; returns -1. */
 int error_prefix(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void error_clear(struct error *err);
+/* Whether text read from an input file may be quoted in an error: a short name (at most 64 of
+ * letters, digits, '_', '-', '.', starting with a letter or '_'), as a mistyped field is. Any
+ * other text is described, never shown: a manifest or schematic path that points at /etc/shadow
+ * by mistake must not put its first line into a log. */
+int error_text_is_name(const char *text);
 
 #endif

@@ -63,3 +63,17 @@ void error_clear(struct error *err)
         err->message[0] = '\0';
     }
 }
+
+int error_text_is_name(const char *text)
+{
+    if (!text || !((*text >= 'a' && *text <= 'z') || (*text >= 'A' && *text <= 'Z') || *text == '_'))
+        return 0;
+    size_t n = 0;
+    for (const char *p = text; *p; p++, n++) {
+        char c = *p;
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                         c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}

@@ -169,11 +169,35 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
     return atomic_file_commit(&f, err);
 }
 
-int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err)
+int fs_open_regular(const char *path, const char *what, struct error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; on a
+     * regular file it changes nothing. O_NOCTTY: a terminal never becomes ours. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return error_errno(err, errno, "%s: cannot open", path);
+        return error_errno(err, errno, "%s%s%s: cannot open", what ? what : "", what ? " " : "", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        return error_errno(err, saved, "%s%s%s: cannot stat", what ? what : "", what ? " " : "", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return error_set(err, ERROR_INPUT, "%s%s%s: is %s, not a regular file", what ? what : "", what ? " " : "",
+                         path, S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                                                   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                   : S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
+    }
+    return fd;
+}
+
+int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, struct error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_size)
+        return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file", what,
+                         max_size);
     char chunk[65536];
     size_t start = out->len;
     for (;;) {
@@ -182,71 +206,76 @@ int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct e
             if (errno == EINTR)
                 continue;
             int saved = errno;
-            close(fd);
             out->len = start;
-            return error_errno(err, saved, "%s: read failed", path);
+            return error_errno(err, saved, "%s: read failed", what);
         }
         if (n == 0)
             break;
         if (out->len - start + (size_t)n > max_size) {
-            close(fd);
             out->len = start;
             return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file",
-                             path, max_size);
+                             what, max_size);
         }
         buffer_append(out, chunk, (size_t)n);
     }
-    close(fd);
     buffer_reserve(out, 0);
     return 0;
 }
 
-int fs_copy_file(const char *from, const char *to, struct error *err)
+int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err)
 {
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return error_errno(err, errno, "%s: cannot open", from);
-    struct atomic_file f;
-    if (atomic_file_open(&f, to, 0644, err) != 0) {
-        close(in);
+    int fd = fs_open_regular(path, NULL, err);
+    if (fd < 0)
         return -1;
-    }
+    int rc = fs_read_fd(fd, path, max_size, out, err);
+    close(fd);
+    return rc;
+}
+
+int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err)
+{
     for (;;) {
-        ssize_t n = copy_file_range(in, NULL, f.fd, NULL, 1 << 30, 0);
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
         if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
             char buf[1 << 16];
             for (;;) {
                 ssize_t r = read(in, buf, sizeof buf);
                 if (r < 0 && errno == EINTR)
                     continue;
-                if (r < 0) {
-                    int saved = errno;
-                    close(in);
-                    atomic_file_abort(&f);
-                    return error_errno(err, saved, "%s: read failed", from);
-                }
+                if (r < 0)
+                    return error_errno(err, errno, "%s: read failed", from);
                 if (r == 0)
-                    break;
-                if (atomic_file_write(&f, buf, (size_t)r, err) != 0) {
-                    close(in);
-                    atomic_file_abort(&f);
+                    return 0;
+                if (fs_write_all(out, buf, (size_t)r, to, err) != 0)
                     return -1;
-                }
             }
-            break;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            int saved = errno;
-            close(in);
-            atomic_file_abort(&f);
-            return error_errno(err, saved, "copying %s to %s failed", from, to);
+            return error_errno(err, errno, "copying %s to %s failed", from, to);
         }
         if (n == 0)
-            break;
+            return 0;
     }
+}
+
+int fs_copy_file(const char *from, const char *to, struct error *err)
+{
+    int in = fs_open_regular(from, NULL, err);
+    if (in < 0)
+        return -1;
+    struct atomic_file f;
+    if (atomic_file_open(&f, to, 0644, err) != 0) {
+        close(in);
+        return -1;
+    }
+    int rc = fs_copy_fd(in, f.fd, from, to, err);
     close(in);
+    if (rc != 0) {
+        atomic_file_abort(&f);
+        return -1;
+    }
     return atomic_file_commit(&f, err);
 }
 
@@ -354,4 +383,42 @@ bool fs_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int fs_list_dir(int dir_fd, const char *what, char ***names, size_t *count, struct error *err)
+{
+    *names = NULL;
+    *count = 0;
+    int fd = dup(dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        return error_errno(err, saved, "%s: cannot list", what);
+    }
+    rewinddir(d); /* the duplicate shares dir_fd's position */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        *names = xrealloc(*names, (*count + 1) * sizeof **names);
+        (*names)[(*count)++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (*count > 1)
+        qsort(*names, *count, sizeof **names, compare_names);
+    return 0;
+}
+
+void fs_names_free(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
 }

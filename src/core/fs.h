@@ -32,9 +32,19 @@ int fs_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int fs_write_all(int fd, const void *data, size_t len, const char *what, struct error *err);
 int fs_pwrite_all(int fd, const void *data, size_t len, uint64_t offset, const char *what, struct error *err);
 int fs_read_all(int fd, void *data, size_t len, const char *what, struct error *err); /* exact length */
-/* Read a whole (small) file; files larger than max_size are ERROR_INPUT. */
+/* Open a file that must be a regular file (schematic, manifest, key, blob, layout file...):
+ * read-only, without blocking on a FIFO, without ever reading from a directory, device, FIFO or
+ * socket, which are refused at once ("PATH: is a FIFO (named pipe), not a regular file"). `what`
+ * (may be NULL) goes before the path in errors. Returns the descriptor or -1. */
+int fs_open_regular(const char *path, const char *what, struct error *err);
+/* Append what is left of an open file to out; more than max_size bytes is ERROR_INPUT (checked from
+ * the size first when fd is a regular file). `what` names it in errors. */
+int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, struct error *err);
+/* Read a whole (small) regular file (fs_open_regular); files larger than max_size are ERROR_INPUT. */
 int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err);
-/* Copy a file by streaming (copy_file_range when possible); the copy is fsynced. */
+/* Copy what is left of in to out (copy_file_range when possible); from/to name them in errors. */
+int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err);
+/* Copy a regular file by streaming (fs_copy_fd); the copy is fsynced. */
 int fs_copy_file(const char *from, const char *to, struct error *err);
 
 int fs_mkdir_p(const char *path, mode_t mode, struct error *err);
@@ -44,6 +54,10 @@ int fs_fsync_path(const char *path, struct error *err);
 int fs_remove_tree(const char *path, struct error *err);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
+/* The names in the open directory dir_fd (its position is not used up), bytewise sorted, without
+ * "." and ".."; free with fs_names_free. */
+int fs_list_dir(int dir_fd, const char *what, char ***names, size_t *count, struct error *err);
+void fs_names_free(char **names, size_t count);
 /* Join two path parts with exactly one '/'. Returns a new string. */
 char *path_join(const char *a, const char *b);
 

@@ -440,6 +440,12 @@ int yaml_document_load(const char *text, size_t len, const char *what, struct ya
     if (len > YAML_DOCUMENT_MAX_INPUT_BYTES)
         return error_set(err, ERROR_INPUT, "%s: larger than %u MiB; YAML documents this large are not "
                          "accepted", what, YAML_DOCUMENT_MAX_INPUT_BYTES >> 20);
+    /* a UTF-8 byte order mark is accepted and skipped, as go-yaml does; libyaml, told the encoding,
+     * would count it as a column and misread the indentation of every top-level key after the first */
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+        text += 3;
+        len -= 3;
+    }
     struct loader l;
     memset(&l, 0, sizeof l);
     l.text = text;

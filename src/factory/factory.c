@@ -446,7 +446,8 @@ static int imager_files_extract(struct factory *f, const struct imager_files *fi
 struct flatten_request {
     const struct imported *image;
     const char *dir;
-    const char *prefix; /* NULL: the whole image */
+    const char *prefix;        /* NULL: the whole image */
+    const char *resolve_links; /* image directory whose links are resolved (layer_flatten_options) */
 };
 
 /* A once-step: layer_flatten renames its temporary directory into place when complete, so an
@@ -462,9 +463,9 @@ static int flatten_step(struct factory *f, void *arg, struct error *err)
         *slash = '\0';
     int rc = fs_mkdir_p(parent, 0755, err);
     free(parent);
-    struct layer_flatten_options options = {.prefix = x->prefix};
+    struct layer_flatten_options options = {.prefix = x->prefix, .resolve_links = x->resolve_links};
     if (rc == 0)
-        rc = layer_flatten(f->store, &x->image->result.image, x->dir, x->prefix ? &options : NULL, err);
+        rc = layer_flatten(f->store, &x->image->result.image, x->dir, &options, err);
     return rc;
 }
 
@@ -472,7 +473,7 @@ static int flatten_step(struct factory *f, void *arg, struct error *err)
 static char *flatten_extension(struct factory *f, const struct imported *im, struct error *err)
 {
     char *dir = xasprintf("%s/ext/%s", f->work_dir, im->result.image.manifest_digest + 7);
-    struct flatten_request x = {im, dir, NULL};
+    struct flatten_request x = {im, dir, NULL, NULL}; /* links stay: readers resolve them in the tree */
     if (once_run(f, dir, flatten_step, &x, err) != 0) {
         free(dir);
         return NULL;
@@ -500,6 +501,10 @@ static int grub_check_step(struct factory *f, void *arg, struct error *err)
  * verified (an unverified image's programs are never run) and carries usr/bin/grub-mkimage: that
  * platform is flattened once per imager. Otherwise the model's platform gives the modules
  * (usr/lib/grub only) and the host gives grub-mkimage. The pair's versions are checked once.
+ * Either way the module tree is handed over with every symlink under usr/lib/grub replaced by
+ * what it resolves to inside the imager (grub-mkimage and libisofs read it by name and must never
+ * follow a link onto the build host); the cache directories were renamed (tree, grub-resolved)
+ * when that began, so trees cached by older builds are not reused.
  * imager is the model's platform of the version's imager. Returns the module directory (caller
  * frees) and fills tool (caller frees), or NULL. */
 static char *imager_grub(struct factory *f, const char *version, const struct imported *imager,
@@ -510,8 +515,8 @@ static char *imager_grub(struct factory *f, const char *version, const struct im
     char *dir = NULL;
     int found = 0;
     if (h && platform_has_arch(h->result.platform, host) && strcmp(h->result.receipt.method, "insecure") != 0) {
-        char *root = xasprintf("%s/imager/%s/root", f->work_dir, h->result.image.manifest_digest + 7);
-        struct flatten_request x = {h, root, NULL};
+        char *root = xasprintf("%s/imager/%s/tree", f->work_dir, h->result.image.manifest_digest + 7);
+        struct flatten_request x = {h, root, NULL, "usr/lib/grub"};
         if (once_run(f, root, flatten_step, &x, err) != 0) {
             free(root);
             return NULL;
@@ -524,8 +529,8 @@ static char *imager_grub(struct factory *f, const char *version, const struct im
             return NULL;
     }
     if (!found) {
-        dir = xasprintf("%s/imager/%s/grub", f->work_dir, imager->result.image.manifest_digest + 7);
-        struct flatten_request x = {imager, dir, "usr/lib/grub"};
+        dir = xasprintf("%s/imager/%s/grub-resolved", f->work_dir, imager->result.image.manifest_digest + 7);
+        struct flatten_request x = {imager, dir, "usr/lib/grub", "usr/lib/grub"};
         if (once_run(f, dir, flatten_step, &x, err) != 0) {
             free(dir);
             return NULL;
@@ -695,8 +700,18 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     struct initramfs_options o = {0};
     if (initramfs_options_for_version(&o, m->version, err) != 0)
         return -1;
+    /* errors about what is inside an image name the image, not the cache directory */
+    char **labels = xcalloc(m->extension_count + 1, sizeof *labels);
+    for (size_t i = 0; i < m->extension_count; i++)
+        labels[i] = xasprintf("extension %s (%s)", m->extension_images[i]->result.image.reference,
+                              m->extension_images[i]->result.image.digest);
+    char *base_label = xasprintf("imager %s (%s): usr/install/%s/initramfs.xz",
+                                 m->imager.imager->result.image.reference, m->imager.imager->result.image.digest,
+                                 m->arch);
     o.base_path = m->imager.initramfs;
+    o.base_label = base_label;
     o.extension_dirs = (const char *const *)m->extension_dirs;
+    o.extension_labels = (const char *const *)labels;
     o.extension_count = m->extension_count;
     o.talos_version = m->version;
     o.schematic_id = m->id;
@@ -705,7 +720,12 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     o.threads = factory_threads(f);
     o.work_dir = m->scratch;
     char *out = xasprintf("%s/initramfs-%s-%s-%s.xz", m->scratch, m->id, m->version, m->arch);
-    if (initramfs_build(&o, out, err) != 0) {
+    int rc = initramfs_build(&o, out, err);
+    for (size_t i = 0; i < m->extension_count; i++)
+        free(labels[i]);
+    free(labels);
+    free(base_label);
+    if (rc != 0) {
         free(out);
         return error_prefix(err, "initramfs for schematic %s, Talos %s, %s: ", m->id, m->version, m->arch);
     }

@@ -206,7 +206,8 @@ static void map_children(struct builder *b, struct node *dir)
 
 static int add_file_data(struct builder *b, struct node *n, struct error *err)
 {
-    int fd = open(n->path, O_RDONLY | O_CLOEXEC);
+    /* O_NOFOLLOW: the scan saw a regular file here; never read through a link put in its place */
+    int fd = open(n->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return error_errno(err, errno, "%s: cannot open", n->path);
     /* libsquashfs' block writer matches whole data blocks by a 32-bit hash and the size only, so

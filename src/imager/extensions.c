@@ -2,6 +2,7 @@
 #include "imager/extensions.h"
 #include "core/digest.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "core/memory.h"
 #include "core/yaml_value.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* ---- manifest.yaml ---- */
@@ -200,12 +202,16 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
     return rc;
 }
 
-int extension_load(const char *dir, struct extension *out, struct error *err)
+int extension_load(const char *dir, const char *label, struct extension *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
+    char *name = label ? xstrdup(label) : xasprintf("extension %s", dir);
     DIR *d = opendir(dir);
-    if (!d)
-        return error_errno(err, errno, "extension %s: cannot open the directory", dir);
+    if (!d) {
+        error_errno(err, errno, "%s: cannot open the directory %s", name, dir);
+        free(name);
+        return -1;
+    }
     bool have_manifest = false, have_rootfs = false;
     char *unexpected = NULL;
     struct dirent *de;
@@ -220,46 +226,64 @@ int extension_load(const char *dir, struct extension *out, struct error *err)
             unexpected = xstrdup(de->d_name);
     }
     closedir(d);
-    if (unexpected) {
-        error_set(err, ERROR_INPUT,
-                  "extension %s: unexpected entry \"%s\"; an extension holds only manifest.yaml and rootfs/", dir,
-                  unexpected);
-        free(unexpected);
-        return -1;
-    }
-    char *manifest_path = path_join(dir, "manifest.yaml");
-    if (!have_manifest) {
-        error_set(err, ERROR_INPUT, "extension %s: %s is missing", dir, manifest_path);
-        free(manifest_path);
-        return -1;
-    }
-    out->rootfs = path_join(dir, "rootfs");
-    if (!have_rootfs || !fs_is_dir(out->rootfs)) {
-        error_set(err, ERROR_INPUT, "extension %s: %s is missing or not a directory", dir, out->rootfs);
-        free(manifest_path);
-        free(out->rootfs);
-        out->rootfs = NULL;
-        return -1;
-    }
+    int rc = -1;
+    char *rootfs = path_join(dir, "rootfs"), *where = NULL;
+    struct fs_root root = {.fd = -1};
     struct buffer text = BUFFER_INIT;
-    int rc = fs_read_file(manifest_path, 1 << 20, &text, err);
-    if (rc == 0)
-        rc = extension_manifest_parse(buffer_cstr(&text), text.len, manifest_path, &out->manifest, err);
-    buffer_free(&text);
-    free(manifest_path);
-    if (rc) {
-        free(out->rootfs);
-        out->rootfs = NULL;
-        return -1;
+    struct stat st;
+    if (unexpected) {
+        error_set(err, ERROR_INPUT, "%s: unexpected entry \"%s\"; an extension holds only manifest.yaml and rootfs/",
+                  name, unexpected);
+        goto out;
     }
-    out->dir = xstrdup(dir);
-    return 0;
+    if (!have_manifest) {
+        error_set(err, ERROR_INPUT, "%s: %s/manifest.yaml is missing", name, dir);
+        goto out;
+    }
+    /* rootfs is the extension's root at runtime: a real directory, never a link (a link to / would
+     * make the build host's root file system the extension's content) */
+    if (!have_rootfs || lstat(rootfs, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        error_set(err, ERROR_INPUT, "%s: %s is missing or not a directory%s", name, rootfs,
+                  have_rootfs && S_ISLNK(st.st_mode) ? " (it is a symlink; an extension's rootfs must be a directory)"
+                                                     : "");
+        goto out;
+    }
+    /* manifest.yaml is read inside the image: a link resolves there, never on the build host */
+    int fd = -1;
+    if (fs_root_open(&root, dir, NULL, name, err) != 0)
+        goto out;
+    int found = fs_open_in_root(&root, "manifest.yaml", FS_ROOT_FILE, &fd, NULL, err);
+    if (found == 0)
+        error_set(err, ERROR_INPUT, "%s: %s/manifest.yaml is missing", name, dir);
+    if (found <= 0)
+        goto out;
+    where = label ? xasprintf("%s: /manifest.yaml", label) : path_join(dir, "manifest.yaml");
+    rc = fs_read_fd(fd, where, 1 << 20, &text, err);
+    close(fd);
+    if (rc == 0)
+        rc = extension_manifest_parse(buffer_cstr(&text), text.len, where, &out->manifest, err);
+    if (rc == 0) {
+        out->dir = xstrdup(dir);
+        out->rootfs = rootfs;
+        out->label = name;
+        rootfs = name = NULL;
+    }
+out:
+    if (root.fd >= 0)
+        fs_root_close(&root);
+    buffer_free(&text);
+    free(unexpected);
+    free(rootfs);
+    free(where);
+    free(name);
+    return rc;
 }
 
 void extension_free(struct extension *e)
 {
     free(e->dir);
     free(e->rootfs);
+    free(e->label);
     extension_manifest_free(&e->manifest);
     memset(e, 0, sizeof *e);
 }
@@ -555,12 +579,12 @@ int extension_check_compatibility(const struct extension *e, const char *talos_v
         return 0;
     bool ok;
     if (semver_range_check(c, talos_version, &ok, err) != 0)
-        return error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
+        return error_prefix(err, "%s (%s): ", e->label, e->manifest.name);
     if (!ok)
         return error_set(err, ERROR_INPUT,
-                         "extension %s %s (%s): requires Talos %s, but the image is for %s; drop the extension "
+                         "%s (%s %s): requires Talos %s, but the image is for %s; drop the extension "
                          "or pick a version it supports",
-                         e->manifest.name, e->manifest.version, e->dir, c, talos_version);
+                         e->label, e->manifest.name, e->manifest.version, c, talos_version);
     return 0;
 }
 

@@ -26,7 +26,8 @@ struct extension_manifest {
 
 struct extension {
     char *dir;    /* the extension directory */
-    char *rootfs; /* <dir>/rootfs */
+    char *rootfs; /* <dir>/rootfs: a real directory, never a symlink */
+    char *label;  /* what errors call it: the image ("extension ghcr.io/...:tag (sha256:...)") or its directory */
     struct extension_manifest manifest;
 };
 
@@ -35,8 +36,10 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
                              struct error *err);
 void extension_manifest_free(struct extension_manifest *m);
 
-/* Load <dir>: exactly manifest.yaml and rootfs/ (a directory), nothing else, as Talos requires. */
-int extension_load(const char *dir, struct extension *out, struct error *err);
+/* Load <dir>: exactly manifest.yaml and rootfs/ (a directory, not a symlink), nothing else, as Talos
+ * requires. manifest.yaml is read inside the extension (core/fs_root.h): a symlink resolves in the
+ * image, never on the build host. label names the extension in errors (NULL: "extension <dir>"). */
+int extension_load(const char *dir, const char *label, struct extension *out, struct error *err);
 void extension_free(struct extension *e);
 
 /* Check the manifest's Talos constraint against talos_version ("v1.8.0", "1.10.2-beta.0"): like

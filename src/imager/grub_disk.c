@@ -2,10 +2,12 @@
 #include "imager/grub_disk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
@@ -37,6 +39,32 @@ char *grub_disk_cfg(const char *talos_version, const char *cmdline)
     return buffer_take(&b);
 }
 
+int grub_dir_check(const char *grub_dir, const char *platform, struct error *err)
+{
+    char *dir = path_join(grub_dir, platform);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno == ENOENT ? error_set(err, ERROR_INPUT, "%s: no GRUB %s modules (the imager's usr/lib/grub/%s)",
+                                             dir, platform, platform)
+                                 : error_errno(err, errno, "%s: not a directory GRUB modules can be read from", dir);
+        free(dir);
+        return rc;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    int rc = fs_list_dir(fd, dir, &names, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct stat st;
+        if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            rc = error_set(err, ERROR_INPUT, "%s/%s is a symlink: GRUB trees are read by name, so their links must be "
+                           "resolved inside the imager first (layer_flatten resolve_links)", dir, names[i]);
+    }
+    fs_names_free(names, n);
+    close(fd);
+    free(dir);
+    return rc;
+}
+
 int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *out_path, const struct grub_tool *tool,
                       struct error *err)
 {
@@ -48,13 +76,9 @@ int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *ou
     bool bios = strcmp(platform, "i386-pc") == 0;
     if (!bios && strcmp(platform, "x86_64-efi") && strcmp(platform, "arm64-efi"))
         return error_set(err, ERROR_INPUT, "GRUB platform \"%s\" is not i386-pc, x86_64-efi or arm64-efi", platform);
+    if (grub_dir_check(grub_dir, platform, err) != 0)
+        return -1;
     char *dir = path_join(grub_dir, platform);
-    if (!fs_is_dir(dir)) {
-        int rc = error_set(err, ERROR_INPUT, "%s: no GRUB %s modules (the imager's usr/lib/grub/%s)", dir, platform,
-                           platform);
-        free(dir);
-        return rc;
-    }
     char *log = xasprintf("%s.log", out_path); /* next to the output: never shared */
     const char *argv[48];
     size_t n = 0;

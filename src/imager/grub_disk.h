@@ -29,6 +29,12 @@
 /* grub.cfg for the BOOT partition (caller frees). The cmdline is quoted as Talos' quote.go does. */
 char *grub_disk_cfg(const char *talos_version, const char *cmdline);
 
+/* grub_dir/<platform> is a real directory holding no symlink: GRUB module trees are read by name
+ * (grub-mkimage, libisofs, boot.img), so a link in one would be followed on the build host. The
+ * factory hands over trees whose links were resolved inside the imager (layer_flatten
+ * resolve_links); this check refuses any other. */
+int grub_dir_check(const char *grub_dir, const char *platform, struct error *err);
+
 /* grub-mkimage for platform "i386-pc" (core.img: + biosdisk part_msdos), "x86_64-efi" or
  * "arm64-efi" (EFI application, --compression xz) from grub_dir/<platform>; tool is the
  * grub-mkimage of the same GRUB build (grub_tool.h; NULL = "grub-mkimage" from PATH); its output

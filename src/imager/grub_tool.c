@@ -6,16 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "core/memory.h"
 #include "core/tool.h"
 
@@ -86,61 +85,63 @@ static int elf_interp(const char *path, char *interp, size_t cap, struct error *
     return rc;
 }
 
-/* The real path of rel resolved inside root (symlinks, absolute ones included, never leave it),
- * or NULL when it does not exist there. */
-static char *resolve_in_root(int root_fd, const char *rel, bool directory)
+/* The host path of image path rel resolved inside the tree r (core/fs_root.h: every symlink,
+ * absolute ones included, resolves inside it; the result holds no link). 1 and *out, 0 absent,
+ * -1 error (a link that leaves the tree, a wrong type). */
+static int resolve_in_root(const struct fs_root *r, const char *rel, enum fs_root_want want, char **out,
+                           struct error *err)
 {
-    struct open_how how = {
-        .flags = O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
-    if (fd < 0)
-        return NULL;
-    char proc[64], buf[PATH_MAX];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, buf, sizeof buf - 1);
+    int fd;
+    struct fs_root_entry e;
+    int found = fs_open_in_root(r, rel, want, &fd, &e, err);
+    if (found != 1)
+        return found;
     close(fd);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
-    return xstrdup(buf);
+    *out = e.host_path;
+    e.host_path = NULL;
+    fs_root_entry_free(&e);
+    return 1;
 }
 
 int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err)
 {
-    char *tool = path_join(root, "usr/bin/grub-mkimage");
-    if (!fs_exists(tool)) {
-        free(tool);
-        return 0;
+    char *label = xasprintf("imager tree %s", root);
+    struct fs_root r;
+    if (fs_root_open(&r, root, NULL, label, err) != 0) {
+        free(label);
+        return -1;
+    }
+    free(label);
+    char *tool = NULL;
+    int found = resolve_in_root(&r, "usr/bin/grub-mkimage", FS_ROOT_FILE, &tool, err);
+    if (found <= 0) {
+        fs_root_close(&r);
+        return found < 0 ? error_prefix(err, "the imager's GRUB tool: ") : 0;
     }
     char interp[256];
     if (elf_interp(tool, interp, sizeof interp, err) != 0) {
         free(tool);
+        fs_root_close(&r);
         return error_prefix(err, "the imager's GRUB tool: ");
     }
     memset(t, 0, sizeof *t);
     t->what = xasprintf("grub-mkimage of the imager (%s)", tool);
     if (!interp[0]) { /* a static program runs as it is */
         t->argv[t->argc++] = tool;
+        fs_root_close(&r);
         return 1;
     }
-    int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) {
-        int rc = error_errno(err, errno, "%s", root);
+    char *loader = NULL;
+    found = resolve_in_root(&r, interp + 1, FS_ROOT_FILE, &loader, err);
+    if (found <= 0) {
+        if (found == 0)
+            error_set(err, ERROR_INPUT,
+                      "%s needs the ELF interpreter %s, which the imager does not carry; is it a Talos imager?", tool,
+                      interp);
         free(tool);
         grub_tool_free(t);
-        return rc;
-    }
-    char *loader = resolve_in_root(root_fd, interp + 1, false);
-    if (!loader) {
-        close(root_fd);
-        int rc = error_set(err, ERROR_INPUT,
-                           "%s needs the ELF interpreter %s, which the imager does not carry; is it a Talos imager?",
-                           tool, interp);
-        free(tool);
-        grub_tool_free(t);
-        return rc;
+        fs_root_close(&r);
+        return -1;
     }
     /* the image's library directories, in the order both glibc and musl search them */
     static const char *const dirs[] = {"lib/" HOST_MULTIARCH, "usr/lib/" HOST_MULTIARCH, "lib", "usr/lib",
@@ -148,9 +149,13 @@ int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err
     struct buffer libs = BUFFER_INIT;
     char *seen[sizeof dirs / sizeof *dirs];
     size_t nseen = 0;
-    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *real = resolve_in_root(root_fd, dirs[i], true);
-        bool dup = !real;
+    int rc = 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs && rc == 0; i++) {
+        char *real = NULL;
+        int r2 = resolve_in_root(&r, dirs[i], FS_ROOT_DIR, &real, err);
+        if (r2 < 0)
+            rc = -1;
+        bool dup = r2 != 1;
         for (size_t k = 0; real && k < nseen && !dup; k++)
             dup = strcmp(seen[k], real) == 0;
         if (dup) {
@@ -162,7 +167,14 @@ int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err
     }
     for (size_t k = 0; k < nseen; k++)
         free(seen[k]);
-    close(root_fd);
+    fs_root_close(&r);
+    if (rc != 0) {
+        buffer_free(&libs);
+        free(loader);
+        free(tool);
+        grub_tool_free(t);
+        return error_prefix(err, "the imager's GRUB tool: ");
+    }
     const char *base = strrchr(loader, '/') ? strrchr(loader, '/') + 1 : loader;
     t->argv[t->argc++] = loader;
     if (!strncmp(base, "ld-linux", 8)) /* glibc: never the host's ld.so.cache */

@@ -7,8 +7,11 @@
  * the tool from there too: the imager's usr/bin/grub-mkimage for the build host's architecture,
  * run without a shell through the ELF interpreter and shared libraries of that same image tree
  * (the program of another distribution — musl in real imagers — cannot use the host's libc).
- * The interpreter is resolved inside the tree (openat2 RESOLVE_IN_ROOT), so no symlink in the
- * image can point the run at a host file.
+ * The tool, its interpreter and the library directories are resolved inside the tree
+ * (core/fs_root.h), so no symlink in the image can point the run at a host file; one that tries is
+ * an error naming the link. (The libraries the interpreter then loads from those directories, and
+ * whatever the tool does when it runs, are the imager's: running it trusts the imager's signer
+ * with code execution on the build host, docs/security.md.)
  *
  * Without such a tool (an imager without usr/bin/grub-mkimage, no platform for the host arch, or
  * an unverified imager, whose programs are never run) the host's grub-mkimage from PATH is used.

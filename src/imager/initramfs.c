@@ -4,6 +4,7 @@
 #include "core/digest.h"
 #include "imager/extensions.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "core/memory.h"
 #include "format/squashfs_image.h"
 #include "core/tool.h"
@@ -140,94 +141,103 @@ static bool is_listed(char **list, size_t n, const char *s)
     return false;
 }
 
-/* Merge an extension's firmware tree (src, archived as rel) into the list. Like Talos'
- * moveFiles, symlinks are followed (their targets are copied as files). */
-static int merge_firmware(struct items *l, const char *src, const char *rel, char **skip, size_t skip_count,
-                          const char *ext_dir, struct error *err)
+/* Merge the firmware at image path `path` of an extension (its rootfs r), archived as rel, into
+ * the list. Like Talos' moveFiles (internal/pkg/extensions/compress.go handleFilesOp), symlinks are
+ * followed and what they lead to is archived as files: but inside the extension (core/fs_root.h),
+ * never on the build host. skip: microcode entries (image paths as listed) already taken. At most
+ * *left bytes in all; directories nest at most 64 deep (a link to an ancestor is a loop). */
+static int merge_firmware(struct items *l, const struct fs_root *r, const char *path, const char *rel, char **skip,
+                          size_t skip_count, int depth, uint64_t *left, struct error *err)
 {
-    struct stat st;
-    if (stat(src, &st) != 0)
-        return error_errno(err, errno, "extension %s: firmware entry %s cannot be read (broken symlink?)", ext_dir,
-                           src);
-    if (S_ISDIR(st.st_mode)) {
+    if (depth > 64)
+        return error_set(err, ERROR_INPUT, "%s: /%s: firmware directories nest more than 64 deep through links (a "
+                         "link to an ancestor?): refused", r->label, path);
+    int fd;
+    struct fs_root_entry e;
+    int found = fs_open_in_root(r, path, FS_ROOT_ANY, &fd, &e, err);
+    if (found <= 0)
+        return found == 0 ? error_set(err, ERROR_INPUT, "%s: firmware entry /%s is missing", r->label, path) : -1;
+    int rc = 0;
+    if (S_ISDIR(e.st.st_mode)) {
         struct item *it = items_find(l, rel);
         if (!it) {
             it = items_add(l, rel);
             it->kind = ITEM_DIR;
-            it->perm = st.st_mode & 07777;
+            it->perm = e.st.st_mode & 07777;
         }
-        DIR *d = opendir(src);
-        if (!d)
-            return error_errno(err, errno, "%s: cannot open directory", src);
         char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 32;
-                names = xrealloc(names, cap * sizeof *names);
-            }
-            names[n++] = xstrdup(de->d_name);
+        size_t n = 0;
+        rc = fs_list_dir(fd, e.host_path, &names, &n, err);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char *child = xasprintf("%s/%s", e.image_path, names[i]);
+            char *crel = xasprintf("%s/%s", rel, names[i]);
+            if (!is_listed(skip, skip_count, child))
+                rc = merge_firmware(l, r, child, crel, skip, skip_count, depth + 1, left, err);
+            free(child);
+            free(crel);
         }
-        closedir(d);
-        int rc = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!rc) {
-                char *csrc = path_join(src, names[i]);
-                char *crel = xasprintf("%s/%s", rel, names[i]);
-                if (!is_listed(skip, skip_count, csrc))
-                    rc = merge_firmware(l, csrc, crel, skip, skip_count, ext_dir, err);
-                free(csrc);
-                free(crel);
-            }
-            free(names[i]);
-        }
-        free(names);
-        return rc;
+        fs_names_free(names, n);
+    } else if ((uint64_t)e.st.st_size > *left) {
+        rc = error_set(err, ERROR_INPUT, "%s: firmware /%s: the extensions' firmware comes to more than %llu bytes "
+                       "(links to big files count once per link): refused", r->label, path,
+                       (unsigned long long)INITRAMFS_FIRMWARE_MAX);
+    } else {
+        *left -= (uint64_t)e.st.st_size;
+        struct item *it = items_add(l, rel);
+        it->kind = ITEM_FILE;
+        it->src = xstrdup(e.host_path); /* no symlink in it: read exactly what was resolved */
+        it->perm = e.st.st_mode & 07777;
     }
-    if (!S_ISREG(st.st_mode))
-        return error_set(err, ERROR_INPUT, "extension %s: firmware entry %s is not a regular file or directory",
-                         ext_dir, src);
-    struct item *it = items_add(l, rel);
-    it->kind = ITEM_FILE;
-    it->src = xstrdup(src);
-    it->perm = st.st_mode & 07777;
-    return 0;
+    close(fd);
+    fs_root_entry_free(&e);
+    return rc;
 }
 
-static int by_string(const void *a, const void *b)
+/* Go filepath.Glob(<dir>/<prefix>*<suffix>) inside an extension, over what resolves to regular
+ * files, sorted by name: listed gets each match's image path (to skip it in the firmware), files
+ * the host path of what it resolves to. A missing dir matches nothing. */
+static int glob_ucode(const struct fs_root *r, const char *dir, const char *prefix, const char *suffix,
+                      char ***listed, size_t *listed_n, char ***files, size_t *files_n, struct error *err)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Go filepath.Glob(dir/<prefix>*<suffix>) over regular files, sorted. */
-static void glob_files(const char *dir, const char *prefix, const char *suffix, char ***out, size_t *count)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    size_t first = *count;
-    while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name;
-        size_t ln = strlen(n), lp = strlen(prefix), ls = strlen(suffix);
-        if (n[0] == '.' && prefix[0] != '.')
+    int dfd;
+    struct fs_root_entry de;
+    int found = fs_open_in_root(r, dir, FS_ROOT_ANY, &dfd, &de, err);
+    if (found <= 0)
+        return found;
+    int rc = 0;
+    char **names = NULL;
+    size_t n = 0;
+    if (S_ISDIR(de.st.st_mode))
+        rc = fs_list_dir(dfd, de.host_path, &names, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *nm = names[i];
+        size_t ln = strlen(nm), lp = strlen(prefix), ls = strlen(suffix);
+        if (nm[0] == '.' && prefix[0] != '.')
             continue; /* Go's Glob "*" matches dot files too, but "." and ".." never */
-        if (ln < lp + ls || strncmp(n, prefix, lp) || strcmp(n + ln - ls, suffix))
+        if (ln < lp + ls || strncmp(nm, prefix, lp) || strcmp(nm + ln - ls, suffix))
             continue;
-        char *p = path_join(dir, n);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-            *out = xrealloc(*out, (*count + 1) * sizeof **out);
-            (*out)[(*count)++] = p;
-        } else {
-            free(p);
+        char *child = xasprintf("%s/%s", de.image_path, nm);
+        int fd;
+        struct fs_root_entry e;
+        int got = fs_open_in_root(r, child, FS_ROOT_ANY, &fd, &e, err);
+        if (got < 0)
+            rc = -1;
+        if (got == 1) {
+            if (S_ISREG(e.st.st_mode)) {
+                *listed = xrealloc(*listed, (*listed_n + 1) * sizeof **listed);
+                (*listed)[(*listed_n)++] = xstrdup(child);
+                *files = xrealloc(*files, (*files_n + 1) * sizeof **files);
+                (*files)[(*files_n)++] = xstrdup(e.host_path);
+            }
+            close(fd);
+            fs_root_entry_free(&e);
         }
+        free(child);
     }
-    closedir(d);
-    qsort(*out + first, *count - first, sizeof **out, by_string);
+    fs_names_free(names, n);
+    close(dfd);
+    fs_root_entry_free(&de);
+    return rc;
 }
 
 static int concat_files(char **files, size_t n, const char *out_path, struct error *err)
@@ -327,8 +337,9 @@ struct build_state {
     struct items archive;
     char **intel, **amd;
     size_t intel_n, amd_n;
-    char **ucode_files; /* microcode source files: they go to the early cpio, not the appended one */
+    char **ucode_files; /* microcode entries (image paths): they go to the early cpio, not the appended one */
     size_t ucode_files_n;
+    uint64_t firmware_left; /* bytes the appended firmware may still take (INITRAMFS_FIRMWARE_MAX) */
     struct buffer yaml;
     char *intel_path, *amd_path;
     bool has_modules_dep; /* the last extension is the synthetic modules.dep one */
@@ -336,41 +347,23 @@ struct build_state {
 
 /* ---- modules.dep: depmod over the base's modules plus every extension's ---- */
 
-static int copy_tree(const char *src, const char *dst, struct error *err)
+/* Whether an extension's rootfs has a directory at image path `path`, resolved inside it. */
+static int ext_has_dir(const struct extension *e, const char *path, bool *have, struct error *err)
 {
-    struct stat st;
-    if (lstat(src, &st) != 0)
-        return error_errno(err, errno, "%s: cannot stat", src);
-    if (S_ISLNK(st.st_mode)) {
-        char target[4096];
-        ssize_t n = readlink(src, target, sizeof target - 1);
-        if (n < 0)
-            return error_errno(err, errno, "%s: cannot read link", src);
-        target[n] = '\0';
-        unlink(dst);
-        if (symlink(target, dst) != 0)
-            return error_errno(err, errno, "%s: cannot create link", dst);
-        return 0;
-    }
-    if (!S_ISDIR(st.st_mode))
-        return fs_copy_file(src, dst, err);
-    if (fs_mkdir_p(dst, 0755, err) != 0)
+    *have = false;
+    struct fs_root r;
+    if (fs_root_open(&r, e->rootfs, NULL, e->label, err) != 0)
         return -1;
-    DIR *d = opendir(src);
-    if (!d)
-        return error_errno(err, errno, "%s: cannot open directory", src);
-    struct dirent *de;
-    int rc = 0;
-    while (!rc && (de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char *a = path_join(src, de->d_name), *b = path_join(dst, de->d_name);
-        rc = copy_tree(a, b, err);
-        free(a);
-        free(b);
+    int fd;
+    struct fs_root_entry en;
+    int found = fs_open_in_root(&r, path, FS_ROOT_ANY, &fd, &en, err);
+    if (found == 1) {
+        *have = S_ISDIR(en.st.st_mode);
+        close(fd);
+        fs_root_entry_free(&en);
     }
-    closedir(d);
-    return rc;
+    fs_root_close(&r);
+    return found < 0 ? -1 : 0;
 }
 
 /* talos-imager.md §4.2 step 3 (internal/pkg/extensions/kernel_modules.go): when extensions ship
@@ -382,9 +375,9 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
     const char *mp = o->modules_path ? o->modules_path : "usr/lib/modules";
     bool any = false;
     for (size_t i = 0; i < s->ext_count && !any; i++) {
-        char *m = path_join(s->exts[i].rootfs, mp);
-        any = fs_is_dir(m);
-        free(m);
+        int r = ext_has_dir(&s->exts[i], mp, &any, err);
+        if (r < 0)
+            return -1;
     }
     if (!any)
         return 0;
@@ -405,6 +398,19 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
         char *argv[] = {(char *)"unsquashfs", (char *)"-no-xattrs", (char *)"-d", root, (char *)"-f", (char *)"-n",
                         sqsh, (char *)mp, NULL};
         rc = tool_run(argv, log, err);
+    }
+    if (!rc) {
+        /* depmod reads the tree by name on the host: every link in it becomes what it resolves to
+         * inside the base rootfs first */
+        char *label = xasprintf("%s: rootfs.sqsh", o->base_label ? o->base_label : o->base_path);
+        struct fs_root r;
+        rc = fs_root_open(&r, root, NULL, label, err);
+        if (!rc) {
+            if (fs_is_dir(mods))
+                rc = fs_root_resolve_links(&r, mp, INITRAMFS_FIRMWARE_MAX, err);
+            fs_root_close(&r);
+        }
+        free(label);
     }
     if (!rc) {
         DIR *d = opendir(mods);
@@ -432,9 +438,15 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
     if (!rc) {
         kdir = path_join(mods, kver);
         for (size_t i = 0; i < s->ext_count && !rc; i++) {
-            char *src = xasprintf("%s/%s/%s", s->exts[i].rootfs, mp, kver);
-            if (fs_is_dir(src))
-                rc = copy_tree(src, kdir, err);
+            /* each extension's modules, links resolved inside that extension (core/fs_root.h) */
+            char *src = xasprintf("%s/%s", mp, kver);
+            bool have = false;
+            rc = ext_has_dir(&s->exts[i], src, &have, err);
+            struct fs_root r;
+            if (!rc && have && (rc = fs_root_open(&r, s->exts[i].rootfs, NULL, s->exts[i].label, err)) == 0) {
+                rc = fs_root_copy_tree(&r, src, kdir, INITRAMFS_FIRMWARE_MAX, err);
+                fs_root_close(&r);
+            }
             free(src);
         }
     }
@@ -473,7 +485,7 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
         rc = extension_manifest_write(manifest, &m, err);
         free(manifest);
     }
-    if (!rc && extension_load(ext, &s->exts[s->ext_count], err) == 0) {
+    if (!rc && extension_load(ext, NULL, &s->exts[s->ext_count], err) == 0) {
         s->ext_count++;
         s->has_modules_dep = true;
     } else {
@@ -505,31 +517,31 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
     int rc = 0;
     for (size_t i = 0; i < s->ext_count && !rc; i++) {
         struct extension *e = &s->exts[i];
-        /* microcode: <fw>/intel-ucode/(all) and <fw>/amd-ucode/microcode_amd(*).bin, concatenated */
-        char *fwdir = path_join(e->rootfs, fw);
-        char *intel_dir = path_join(fwdir, "intel-ucode"), *amd_dir = path_join(fwdir, "amd-ucode");
-        size_t intel_before = s->intel_n, amd_before = s->amd_n;
-        glob_files(intel_dir, "", "", &s->intel, &s->intel_n);
-        glob_files(amd_dir, "microcode_amd", ".bin", &s->amd, &s->amd_n);
+        /* microcode: <fw>/intel-ucode/(all) and <fw>/amd-ucode/microcode_amd(*).bin, concatenated;
+         * firmware moves to the appended archive (minus the microcode). Both are read inside the
+         * extension: a link resolves in its rootfs, never on the build host. */
+        struct fs_root r;
+        rc = fs_root_open(&r, e->rootfs, NULL, e->label, err);
+        if (rc)
+            break;
+        char *intel_dir = path_join(fw, "intel-ucode"), *amd_dir = path_join(fw, "amd-ucode");
         size_t skip_first = s->ucode_files_n;
-        for (size_t k = intel_before; k < s->intel_n; k++) {
-            s->ucode_files = xrealloc(s->ucode_files, (s->ucode_files_n + 1) * sizeof *s->ucode_files);
-            s->ucode_files[s->ucode_files_n++] = xstrdup(s->intel[k]);
-        }
-        for (size_t k = amd_before; k < s->amd_n; k++) {
-            s->ucode_files = xrealloc(s->ucode_files, (s->ucode_files_n + 1) * sizeof *s->ucode_files);
-            s->ucode_files[s->ucode_files_n++] = xstrdup(s->amd[k]);
-        }
-        /* firmware moves to the appended archive (minus the microcode) */
-        struct stat st;
-        if (stat(fwdir, &st) == 0) {
+        rc = glob_ucode(&r, intel_dir, "", "", &s->ucode_files, &s->ucode_files_n, &s->intel, &s->intel_n, err);
+        if (rc >= 0)
+            rc = glob_ucode(&r, amd_dir, "microcode_amd", ".bin", &s->ucode_files, &s->ucode_files_n, &s->amd,
+                            &s->amd_n, err);
+        rc = rc < 0 ? -1 : 0;
+        bool have_fw = false;
+        if (!rc)
+            rc = ext_has_dir(e, fw, &have_fw, err);
+        if (!rc && have_fw) {
             add_parent_dirs(&s->archive, fw);
-            rc = merge_firmware(&s->archive, fwdir, fw, s->ucode_files + skip_first, s->ucode_files_n - skip_first,
-                                e->dir, err);
+            rc = merge_firmware(&s->archive, &r, fw, fw, s->ucode_files + skip_first, s->ucode_files_n - skip_first, 0,
+                                &s->firmware_left, err);
         }
+        fs_root_close(&r);
         free(intel_dir);
         free(amd_dir);
-        free(fwdir);
         if (rc)
             break;
         images[i] = s->has_modules_dep && i == s->ext_count - 1 ? xstrdup("modules.dep.sqsh") : xasprintf("%zu.sqsh", i);
@@ -548,7 +560,7 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         };
         rc = squashfs_image_write(e->rootfs, out, &so, err);
         if (rc)
-            error_prefix(err, "extension %s (%s): ", e->manifest.name, e->dir);
+            error_prefix(err, "%s (%s): ", e->label, e->manifest.name);
         struct item *it = rc ? NULL : items_add(&s->archive, images[i]);
         if (it) {
             it->kind = ITEM_FILE;
@@ -686,11 +698,13 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
 
     struct build_state s;
     memset(&s, 0, sizeof s);
+    s.firmware_left = INITRAMFS_FIRMWARE_MAX;
     int rc = 0;
     size_t total = o->extension_count + (o->schematic_id ? 1 : 0) + 1; /* + modules.dep */
     s.exts = xcalloc(total, sizeof *s.exts);
     for (size_t i = 0; i < o->extension_count; i++) {
-        if (extension_load(o->extension_dirs[i], &s.exts[i], err) != 0) {
+        const char *label = o->extension_labels ? o->extension_labels[i] : NULL;
+        if (extension_load(o->extension_dirs[i], label, &s.exts[i], err) != 0) {
             rc = -1;
             break;
         }
@@ -721,7 +735,7 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
         char *dir = path_join(s.work, "schematic-extension");
         struct schematic_extension se = {o->schematic_id, o->schematic_author, NULL, o->schematic_yaml};
         rc = extension_schematic_create(dir, &se, err);
-        if (!rc && extension_load(dir, &s.exts[s.ext_count], err) == 0)
+        if (!rc && extension_load(dir, NULL, &s.exts[s.ext_count], err) == 0)
             s.ext_count++;
         else
             rc = -1;

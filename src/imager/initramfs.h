@@ -9,6 +9,11 @@
  * ship kernel modules a `modules.dep` extension (depmod over the base rootfs' modules plus
  * theirs; unsquashfs and depmod run as external tools, as in the imager) comes last. Firmware is
  * moved out of the squashfs images into the appended archive; microcode goes to the early cpio.
+ * Every path read out of an extension (manifest, firmware, microcode, modules) is resolved inside
+ * it (core/fs_root.h): a symlink to /etc/shadow means the extension's /etc/shadow (an error when it
+ * has none), never the build host's. Links are followed for firmware and microcode, as Talos'
+ * moveFiles does, up to INITRAMFS_FIRMWARE_MAX bytes of firmware in all; the module trees depmod
+ * reads are copied with their links resolved.
  * Inputs are never modified. Output is reproducible: same inputs and options, same bytes,
  * whatever the thread count. */
 #ifndef AIRFACTORY_INITRAMFS_H
@@ -21,9 +26,15 @@
 #include "format/compress.h"
 #include "airfactory/error.h"
 
+/* Firmware (and module) bytes one initramfs may take once links are followed: a few links to one
+ * big file must not multiply it without bound. Real firmware extensions hold well under 1 GiB. */
+#define INITRAMFS_FIRMWARE_MAX (4ull << 30)
+
 struct initramfs_options {
     const char *base_path;             /* the imager's usr/install/<arch>/initramfs.xz */
+    const char *base_label;            /* the imager, for errors; NULL = base_path */
     const char *const *extension_dirs; /* profile order; each holds manifest.yaml and rootfs/ */
+    const char *const *extension_labels; /* NULL, or the image of each extension, for errors */
     size_t extension_count;
     const char *talos_version; /* checked against each manifest's constraint; NULL = no check */
 

@@ -755,6 +755,11 @@ int installer_image_from_archive(struct bundle_writer *w, struct store *store, c
         }
         const char *name = archive_entry_pathname(e);
         size_t n = strlen(name);
+        if (archive_entry_sparse_count(e) > 0) { /* its holes would be read back as real zeros */
+            rc = error_set(err, ERROR_INPUT, "%s: entry %s is a sparse file; an installer archive never holds one",
+                           archive_path, name);
+            break;
+        }
         if (strcmp(name, "manifest.json") == 0) {
             rc = read_entry(a, name, &manifest_json, err);
         } else if (strncmp(name, "sha256:", 7) == 0 && sha256_hex_valid(name + 7)) {

@@ -3,6 +3,7 @@
 #include "imager/iso.h"
 #include "imager/extensions.h"
 #include "imager/grub_tool.h"
+#include "imager/grub_disk.h"
 #include "format/fat.h"
 #include "core/fs.h"
 #include "core/memory.h"
@@ -154,6 +155,8 @@ static int iso_file(IsoImage *image, const char *path, const char *src, struct e
 /* Every regular file of a GRUB platform directory under boot/grub/<platform>/, as grub-mkrescue does. */
 static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *platform, struct error *err)
 {
+    if (grub_dir_check(grub_dir, platform, err) != 0)
+        return -1;
     char *src = path_join(grub_dir, platform);
     DIR *d = opendir(src);
     if (!d) {
@@ -168,7 +171,7 @@ static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *p
         char *p = path_join(src, de->d_name);
         struct stat st;
         /* eltorito.img is ours (built from load.cfg), never a stale one from the source dir */
-        if (de->d_name[0] != '.' && strcmp(de->d_name, "eltorito.img") && stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (de->d_name[0] != '.' && strcmp(de->d_name, "eltorito.img") && lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
             names = xrealloc(names, (n + 1) * sizeof *names);
             names[n++] = xstrdup(de->d_name);
         }
@@ -202,6 +205,8 @@ static const struct efi_platform efi_platforms[] = {
 static int grub_mkimage(const struct iso_options *o, const char *work, const char *platform, const char *format,
                         const char *load_cfg, const char *out, const char *const *modules, struct error *err)
 {
+    if (grub_dir_check(o->grub_dir, platform, err) != 0)
+        return -1;
     char *dir = path_join(o->grub_dir, platform);
     char *log = path_join(work, "grub-mkimage.log");
     const char *argv[32];

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "oci/layer_flatten.h"
 #include "core/memory.h"
 
@@ -44,38 +46,45 @@ const char *talosctl_media_type(const char *name)
     return "application/octet-stream";
 }
 
-static int compare_names(const void *a, const void *b)
+/* The talosctl files at the root of the flattened image, sorted (stable rows and blob order):
+ * names[i] and the host path of what each resolves to. A talosctl-* entry that is a symlink is
+ * resolved inside the image (core/fs_root.h), as a container of the image would see it; one that
+ * leads out of the image is an error naming the image, the link and its target. */
+static int list_files(const char *dir, const char *label, char ***out, char ***paths, size_t *count,
+                      struct error *err)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The talosctl files at the root of dir, sorted (stable rows and blob order). */
-static int list_files(const char *dir, char ***out, size_t *count, struct error *err)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return error_errno(err, errno, "%s: cannot list", dir);
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!talosctl_file_name_valid(e->d_name))
+    *out = *paths = NULL;
+    *count = 0;
+    struct fs_root r;
+    if (fs_root_open(&r, dir, NULL, label, err) != 0)
+        return -1;
+    char **all = NULL;
+    size_t n_all = 0;
+    int rc = fs_list_dir(r.fd, dir, &all, &n_all, err);
+    for (size_t i = 0; rc == 0 && i < n_all; i++) {
+        if (!talosctl_file_name_valid(all[i]))
             continue;
-        char *path = path_join(dir, e->d_name);
-        struct stat st;
-        bool regular = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-        free(path);
-        if (!regular)
+        int fd;
+        struct fs_root_entry e;
+        int found = fs_open_in_root(&r, all[i], FS_ROOT_ANY, &fd, &e, err);
+        if (found < 0) {
+            rc = -1;
+            break;
+        }
+        if (found == 0)
             continue;
-        names = xrealloc(names, (n + 1) * sizeof *names);
-        names[n++] = xstrdup(e->d_name);
+        close(fd);
+        if (S_ISREG(e.st.st_mode)) {
+            *out = xrealloc(*out, (*count + 1) * sizeof **out);
+            *paths = xrealloc(*paths, (*count + 1) * sizeof **paths);
+            (*out)[*count] = xstrdup(all[i]);
+            (*paths)[(*count)++] = xstrdup(e.host_path);
+        }
+        fs_root_entry_free(&e);
     }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, compare_names);
-    *out = names;
-    *count = n;
-    return 0;
+    fs_names_free(all, n_all);
+    fs_root_close(&r);
+    return rc;
 }
 
 int talosctl_add_files(struct store *store, const struct oci_image *image, const char *work_dir, const char *version,
@@ -85,11 +94,13 @@ int talosctl_add_files(struct store *store, const struct oci_image *image, const
     char *parent = path_join(work_dir, "talosctl");
     char *dir = path_join(parent, image->manifest_digest + 7); /* after "sha256:" */
     int rc = -1;
-    char **names = NULL;
+    char **names = NULL, **paths = NULL;
     size_t n = 0;
+    char *label = xasprintf("talosctl-all %s (%s)", image->reference ? image->reference : "image",
+                            image->manifest_digest);
     if (!fs_is_dir(dir) && (fs_mkdir_p(parent, 0755, err) != 0 || layer_flatten(store, image, dir, NULL, err) != 0))
         goto out;
-    if (list_files(dir, &names, &n, err) != 0)
+    if (list_files(dir, label, &names, &paths, &n, err) != 0)
         goto out;
     if (n == 0) {
         error_set(err, ERROR_INPUT, "%s (talosctl-all): no talosctl-<os>-<arch>[.exe] file at the image root; is "
@@ -97,20 +108,18 @@ int talosctl_add_files(struct store *store, const struct oci_image *image, const
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        char *path = path_join(dir, names[i]);
         char digest[BUNDLE_DIGEST_SIZE];
-        int added = bundle_writer_add_blob_file(writer, path, talosctl_media_type(names[i]), BUNDLE_BLOB_COPY, NULL,
-                                                digest, NULL, err);
-        free(path);
+        int added = bundle_writer_add_blob_file(writer, paths[i], talosctl_media_type(names[i]), BUNDLE_BLOB_COPY,
+                                                NULL, digest, NULL, err);
         if (added != 0 || bundle_writer_add_talosctl(writer, version, names[i], digest, err) != 0)
             goto out;
     }
     *count = n;
     rc = 0;
 out:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    fs_names_free(names, n);
+    fs_names_free(paths, n);
+    free(label);
     free(dir);
     free(parent);
     return rc;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
@@ -255,7 +256,10 @@ static int field_of(struct parser *p, const struct yaml_node *map, size_t i, con
             strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
         strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
     }
-    return fail(p, k, "%s: unknown field '%.100s'; expected one of: %s", where, k->value, expected);
+    if (!error_text_is_name(k->value)) /* not a name: never echo what a wrong file holds */
+        return fail(p, k, "%s: unknown field (not shown: it is not a field name; is this a manifest?); expected one "
+                    "of: %s", where, expected);
+    return fail(p, k, "%s: unknown field '%s'; expected one of: %s", where, k->value, expected);
 }
 
 static int expect_mapping(struct parser *p, const struct yaml_node *n, const char *where)
@@ -687,6 +691,19 @@ static int plan_fail(struct planner *pl, int line, int column, const char *fmt, 
     return error_set(pl->err, ERROR_INPUT, "%s:%d:%d: %s", pl->m->path, line, column, msg);
 }
 
+/* A file the manifest names must be a readable regular file now (fs_open_regular: a missing file,
+ * a directory or a FIFO is refused at once, without blocking): "FILE:L:C: WHAT PATH: why[hint]". */
+static int plan_file(struct planner *pl, int line, int column, const char *what, const char *path, const char *hint)
+{
+    struct error e;
+    int fd = fs_open_regular(path, NULL, &e);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    return plan_fail(pl, line, column, "%s %s%s", what, e.message, hint);
+}
+
 void plan_free(struct plan *plan)
 {
     if (!plan)
@@ -1020,10 +1037,18 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
         plan->sources = xcalloc(m->source_count + 1, sizeof *plan->sources);
         for (size_t i = 0; i < m->source_count && rc == 0; i++) {
             const struct manifest_source *src = &m->sources[i];
-            if (!(flags & MANIFEST_PLAN_SOURCES_ABSENT) && !fs_exists(src->path)) {
+            struct stat st;
+            bool absent = stat(src->path, &st) != 0;
+            if (absent && !(flags & MANIFEST_PLAN_SOURCES_ABSENT)) {
                 rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); fetch it with its "
                                "signatures by `airfactory pull %s` (docs/pulling.md) or fix 'path'", src->path,
                                manifest_role_name(src->role), src->reference, m->path);
+                break;
+            }
+            if (!absent && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+                rc = plan_fail(&pl, src->line, src->column, "source %s (%s %s) is neither a file nor an OCI layout "
+                               "directory (a FIFO or a device?); give the tarball or layout itself", src->path,
+                               manifest_role_name(src->role), src->reference);
                 break;
             }
             const struct manifest_trust *t = NULL;
@@ -1037,18 +1062,24 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
     }
     for (size_t i = 0; i < m->trust_count && rc == 0; i++) {
         const struct verify_policy *p = &m->trust[i].policy;
-        for (size_t k = 0; k < p->public_key_count && rc == 0; k++)
-            if (!fs_exists(p->public_keys[k]))
-                rc = plan_fail(&pl, m->trust[i].line, m->trust[i].column, "trust.%s: public key file %s does not "
-                               "exist", p->name, p->public_keys[k]);
-        if (rc == 0 && p->trusted_root_path && !fs_exists(p->trusted_root_path))
-            rc = plan_fail(&pl, m->trust[i].line, m->trust[i].column, "trust.%s: trusted root %s does not exist",
-                           p->name, p->trusted_root_path);
+        char what[128];
+        for (size_t k = 0; k < p->public_key_count && rc == 0; k++) {
+            snprintf(what, sizeof what, "trust.%s: public key file", p->name);
+            rc = plan_file(&pl, m->trust[i].line, m->trust[i].column, what, p->public_keys[k], "");
+        }
+        snprintf(what, sizeof what, "trust.%s: trusted root", p->name);
+        if (rc == 0 && p->trusted_root_path)
+            rc = plan_file(&pl, m->trust[i].line, m->trust[i].column, what, p->trusted_root_path, "");
     }
+    /* the bundle's signing key: a build that fails at its very end for a missing key is found now
+     * (pull, which plans before its sources exist, signs nothing) */
+    if (rc == 0 && !(flags & MANIFEST_PLAN_SOURCES_ABSENT))
+        rc = plan_file(&pl, m->line, m->column, "signing_key", m->signing_key,
+                       "; make a key pair with `airfactory keygen -o NAME` (NAME.key signs, NAME.pub verifies)");
     const char *sb[] = {m->secureboot_signing_key, m->secureboot_signing_cert, m->secureboot_pcr_key};
     for (int i = 0; i < 3 && rc == 0; i++)
-        if (sb[i] && !fs_exists(sb[i]))
-            rc = error_set(err, ERROR_INPUT, "%s: secureboot: file %s does not exist", m->path, sb[i]);
+        if (sb[i])
+            rc = plan_file(&pl, m->line, m->column, "secureboot", sb[i], "");
     if (rc < 0) {
         plan_free(plan);
         return -1;

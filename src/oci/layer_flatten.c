@@ -2,6 +2,7 @@
 #include "oci/layer_flatten.h"
 #include "core/digest.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "core/memory.h"
 #include "oci/oci_layout.h"
 #include "oci/string_set.h"
@@ -358,7 +359,8 @@ struct flatten {
     const char *what; /* current layer, for messages */
     const char *prefix;
     struct layer_flatten_limits limits;
-    uint64_t bytes, entries;
+    uint64_t bytes, entries; /* bytes: DECLARED sizes of the files written, all layers */
+    uint64_t layer_declared;  /* declared sizes of this layer's files (the sparse-entry ratio check) */
     struct string_set touched; /* paths this layer wrote, and their ancestors */
     struct string_set layer_files, layer_dirs; /* this layer's entries: a repeat is refused */
     struct dir_meta *dirs;
@@ -498,12 +500,29 @@ static int write_data(struct flatten *f, struct archive *a, struct layer_stream 
             return archive_failed(s, a, path);
         if (offset < 0 || (uint64_t)offset + len > (uint64_t)size)
             return error_set(err, ERROR_INPUT, "%s: %s: data beyond the entry's size", f->what, path);
-        f->bytes += len;
         if (fs_pwrite_all(fd, data, len, (uint64_t)offset, path, err) != 0)
             return -1;
     }
     if (ftruncate(fd, size) != 0) /* sparse entries end in a hole */
         return error_errno(err, errno, "%s: %s: truncate failed", f->what, path);
+    return 0;
+}
+
+/* The expansion check on DECLARED sizes: files of `declared` bytes so far from the s->stored bytes
+ * of the layer read up to here. A sparse entry (or a pax size) can declare gigabytes in a few
+ * kilobytes of tar that decompress to little, so the stream check alone never sees it. */
+static int declared_bomb(struct layer_stream *s, uint64_t declared, uint64_t size, const char *path,
+                         struct error *err)
+{
+    const struct layer_flatten_limits *l = s->limits;
+    uint64_t stored = s->stored ? s->stored : 1;
+    if (declared > l->ratio_floor && declared / stored >= l->max_ratio)
+        return error_set(err, ERROR_INPUT,
+                         "%s: entry '%s' (%llu bytes declared) brings the layer's files to %llu bytes from %llu "
+                         "stored (over %llu times; sparse or oversized tar entries): refusing a likely decompression "
+                         "bomb before writing it; if the layer is genuine, raise layer_flatten_limits.max_ratio",
+                         s->what, path, (unsigned long long)size, (unsigned long long)declared,
+                         (unsigned long long)s->stored, (unsigned long long)l->max_ratio);
     return 0;
 }
 
@@ -644,6 +663,8 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
             struct timespec times[2] = {mtime, mtime};
             utimensat(pfd, base, times, AT_SYMLINK_NOFOLLOW); /* best effort: some file systems refuse */
         } else {
+            /* the declared size (tar header, pax size, sparse map) is checked before a byte is
+             * written: a sparse entry's holes become real bytes for whoever reads the file */
             int64_t size = archive_entry_size(e);
             if (size < 0 || f->bytes + (uint64_t)size > f->limits.max_bytes) {
                 error_set(err, ERROR_INPUT,
@@ -652,6 +673,10 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
                           f->what, path, (long long)size, (unsigned long long)f->limits.max_bytes);
                 goto close_parent;
             }
+            if (declared_bomb(s, f->layer_declared + (uint64_t)size, (uint64_t)size, path, err) != 0)
+                goto close_parent;
+            f->bytes += (uint64_t)size;
+            f->layer_declared += (uint64_t)size;
             int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd < 0) {
                 error_errno(err, errno, "%s: %s: cannot create", f->what, path);
@@ -684,6 +709,7 @@ static int flatten_layer(struct flatten *f, const char *layer_path, const char *
 {
     struct layer_stream s;
     f->what = what;
+    f->layer_declared = 0;
     string_set_clear(&f->touched);
     string_set_clear(&f->layer_files);
     string_set_clear(&f->layer_dirs);
@@ -845,6 +871,25 @@ int layer_flatten(struct store *store, const struct oci_image *image, const char
         free(path);
         free(what);
     }
+    if (rc == 0 && options && options->resolve_links) {
+        /* before the directory modes: a read-only directory would refuse the copies */
+        struct fs_root r;
+        char *label = xasprintf("%s (%s)", image->reference ? image->reference : "image", image->manifest_digest);
+        rc = fs_root_open(&r, tmp, f.prefix, label, err);
+        if (rc == 0) {
+            uint64_t left = f.limits.max_bytes > f.bytes ? f.limits.max_bytes - f.bytes : 0;
+            int dfd;
+            int found = fs_open_in_root(&r, options->resolve_links, FS_ROOT_DIR, &dfd, NULL, err);
+            if (found == 1) {
+                close(dfd);
+                rc = fs_root_resolve_links(&r, options->resolve_links, left, err);
+            } else if (found < 0) {
+                rc = -1;
+            }
+            fs_root_close(&r);
+        }
+        free(label);
+    }
     if (rc == 0)
         rc = apply_dir_meta(&f, err);
     free((char *)f.prefix);
@@ -863,11 +908,18 @@ int layer_flatten(struct store *store, const struct oci_image *image, const char
 
 /* ---- extracting single files ---- */
 
-enum request_state { REQUEST_PENDING, REQUEST_FOUND, REQUEST_GONE };
+/* REQUEST_REDIRECTED: the path (or a directory on it) is a symlink in the topmost layer that has
+ * it; the lookup starts again, from the top layer, at the path the link leads to. */
+enum request_state { REQUEST_PENDING, REQUEST_FOUND, REQUEST_GONE, REQUEST_REDIRECTED };
+
+#define EXTRACT_FOLLOW_MAX 40 /* symlinks followed for one file, as the kernel allows */
 
 struct request {
     char *path;      /* normalised image path being looked for */
     char *link_to;   /* hard link seen in this layer: look for this path in the same layer */
+    char *redirect;  /* REQUEST_REDIRECTED: where the symlink leads (normalised image path) */
+    char *via;       /* the first symlink followed, "/link -> target", for errors */
+    unsigned hops;
     enum request_state state;
     bool hidden_here; /* a whiteout in the current layer hides lower layers */
     bool seen_here;   /* the current layer has the path: a second entry for it is refused */
@@ -878,9 +930,12 @@ static int extract_data(struct archive *a, struct layer_stream *s, struct layer_
 {
     int64_t size = archive_entry_size(e);
     size_t max = file->max_size ? file->max_size : (file->dest ? SIZE_MAX : BUFFER_MAX_DEFAULT);
-    if (size < 0 || (uint64_t)size > max)
-        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %zu allowed here", what, file->path,
-                         (long long)size, max);
+    if (size < 0 || (uint64_t)size > max || (uint64_t)size > s->limits->max_bytes)
+        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %llu allowed here", what, file->path,
+                         (long long)size, (unsigned long long)((uint64_t)max < s->limits->max_bytes
+                                                                   ? (uint64_t)max : s->limits->max_bytes));
+    if (declared_bomb(s, (uint64_t)size, (uint64_t)size, file->path, err) != 0) /* before a byte is written */
+        return -1;
     struct atomic_file af = {.fd = -1};
     if (file->dest) {
         if (atomic_file_open(&af, file->dest, 0644, err) != 0)
@@ -939,6 +994,35 @@ static int extract_data(struct archive *a, struct layer_stream *s, struct layer_
     file->found = true;
     file->size = (uint64_t)size;
     file->mode = archive_entry_perm(e) & 07777;
+    return 0;
+}
+
+/* The topmost layer holding link (an ancestor of q->path, or q->path itself) makes it a symlink to
+ * target: resolve it inside the image, as the kernel would with the image as root (an absolute
+ * target starts at the image's root; `..` above the root is refused), and look the rest up again
+ * from the top layer. Nothing of the build host is ever consulted. */
+static int redirect(struct request *q, const char *link, const char *path, const char *target, const char *what,
+                    struct error *err)
+{
+    char *to = NULL;
+    if (!target || !target[0] || oci_layout_resolve_link(link, target, &to) != 0)
+        return error_set(err, ERROR_INPUT, "%s: /%s -> %.200s climbs above the image's root: refused (links in an "
+                         "image are resolved inside the image, never on the build host)", what, link,
+                         target ? target : "");
+    if (!q->via)
+        q->via = xasprintf("/%s -> %s", link, target);
+    if (++q->hops > EXTRACT_FOLLOW_MAX) {
+        free(to);
+        return error_set(err, ERROR_INPUT, "%s: /%s: more than %d levels of symbolic links (a loop?)", what, q->path,
+                         EXTRACT_FOLLOW_MAX);
+    }
+    const char *rest = path + strlen(link); /* "" or "/tail" */
+    free(q->redirect);
+    q->redirect = !strcmp(to, ".") ? xstrdup(*rest ? rest + 1 : ".") : xasprintf("%s%s", to, rest);
+    free(to);
+    if (!strcmp(q->redirect, "."))
+        return error_set(err, ERROR_INPUT, "%s: %s leads to the image's root directory, not a file", what, q->via);
+    q->state = REQUEST_REDIRECTED;
     return 0;
 }
 
@@ -1040,10 +1124,16 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                     q->link_to = t;
                     continue;
                 }
-                if (type == AE_IFLNK || type == AE_IFDIR || type != AE_IFREG) {
-                    error_set(err, ERROR_INPUT, "%s: %s is %s%s%s, not a regular file; extract the file it names", what,
-                              path, type == AE_IFLNK ? "a symlink to " : type == AE_IFDIR ? "a directory" : "special",
-                              type == AE_IFLNK ? archive_entry_symlink(e) : "", "");
+                if (type == AE_IFLNK) {
+                    if (redirect(q, path, path, archive_entry_symlink(e), what, err) != 0) {
+                        free(path);
+                        goto done;
+                    }
+                    continue;
+                }
+                if (type != AE_IFREG) {
+                    error_set(err, ERROR_INPUT, "%s: %s is %s, not a regular file", what, path,
+                              type == AE_IFDIR ? "a directory" : "a special file");
                     free(path);
                     goto done;
                 }
@@ -1057,11 +1147,12 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                 free(path);
                 goto done;
             } else if (is_ancestor_or_same(path, q->path) && type != AE_IFDIR) {
-                if (type == AE_IFLNK) {
-                    error_set(err, ERROR_INPUT, "%s: %s goes through the symlink %s -> %s; extract the real path",
-                              what, q->path, path, archive_entry_symlink(e));
-                    free(path);
-                    goto done;
+                if (type == AE_IFLNK) { /* a directory on the way is a link: continue where it leads */
+                    if (redirect(q, path, q->path, archive_entry_symlink(e), what, err) != 0) {
+                        free(path);
+                        goto done;
+                    }
+                    continue;
                 }
                 q->hidden_here = true; /* a file where a parent directory should be */
             }
@@ -1093,37 +1184,61 @@ int layer_extract(struct store *store, const struct oci_image *image, struct lay
             goto done;
         }
     }
-    for (size_t layer = image->layer_count; layer-- > 0;) {
-        bool pending = false;
-        for (size_t i = 0; i < count; i++)
-            pending |= req[i].state == REQUEST_PENDING;
-        if (!pending)
-            break;
-        char *lpath = store_blob_path(store, image->layers[layer].digest);
-        char *what = xasprintf("layer %zu/%zu %s of %s", layer + 1, image->layer_count, image->layers[layer].digest,
-                               image->reference ? image->reference : image->manifest_digest);
-        int r = extract_pass(lpath, what, req, files, count, false, &limits, err);
-        bool links = false;
-        for (size_t i = 0; i < count && r == 0; i++)
-            links |= req[i].link_to != NULL;
-        if (r == 0 && links)
-            r = extract_pass(lpath, what, req, files, count, true, &limits, err);
-        for (size_t i = 0; i < count && r == 0; i++) {
-            if (req[i].link_to) {
-                r = error_set(err, ERROR_INPUT, "%s: %s is a hard link to %s, which is not in the same layer", what,
-                              req[i].path, req[i].link_to);
-            } else if (req[i].state == REQUEST_PENDING && req[i].hidden_here) {
-                req[i].state = REQUEST_GONE;
+    for (;;) {
+        for (size_t layer = image->layer_count; layer-- > 0;) {
+            bool pending = false;
+            for (size_t i = 0; i < count; i++)
+                pending |= req[i].state == REQUEST_PENDING;
+            if (!pending)
+                break;
+            char *lpath = store_blob_path(store, image->layers[layer].digest);
+            char *what = xasprintf("layer %zu/%zu %s of %s", layer + 1, image->layer_count,
+                                   image->layers[layer].digest, image->reference ? image->reference
+                                                                                 : image->manifest_digest);
+            int r = extract_pass(lpath, what, req, files, count, false, &limits, err);
+            bool links = false;
+            for (size_t i = 0; i < count && r == 0; i++)
+                links |= req[i].link_to != NULL;
+            if (r == 0 && links)
+                r = extract_pass(lpath, what, req, files, count, true, &limits, err);
+            for (size_t i = 0; i < count && r == 0; i++) {
+                if (req[i].link_to) {
+                    r = error_set(err, ERROR_INPUT, "%s: %s is a hard link to %s, which is not in the same layer", what,
+                                  req[i].path, req[i].link_to);
+                } else if (req[i].state == REQUEST_PENDING && req[i].hidden_here) {
+                    req[i].state = REQUEST_GONE;
+                }
+                req[i].hidden_here = false;
+                req[i].seen_here = false;
             }
-            req[i].hidden_here = false;
-            req[i].seen_here = false;
+            free(lpath);
+            free(what);
+            if (r != 0)
+                goto done;
         }
-        free(lpath);
-        free(what);
-        if (r != 0)
-            goto done;
+        /* symlinks met: look their targets up again from the top layer */
+        bool again = false;
+        for (size_t i = 0; i < count; i++) {
+            if (req[i].state != REQUEST_REDIRECTED)
+                continue;
+            free(req[i].path);
+            req[i].path = req[i].redirect;
+            req[i].redirect = NULL;
+            req[i].state = REQUEST_PENDING;
+            again = true;
+        }
+        if (!again)
+            break;
     }
     for (size_t i = 0; i < count; i++) {
+        if (req[i].state != REQUEST_FOUND && req[i].via) {
+            /* a link that leads nowhere in the image is never just "missing": it names its target */
+            error_set(err, ERROR_INPUT, "%s (%s): %s: /%s is not in the image%s: refused (links in an image are "
+                      "resolved inside the image, never on the build host)",
+                      image->reference ? image->reference : "image", image->manifest_digest, req[i].via, req[i].path,
+                      req[i].state == REQUEST_GONE ? " (a layer deletes it)" : "");
+            goto done;
+        }
         if (req[i].state != REQUEST_FOUND && !allow_missing) {
             error_set(err, ERROR_INPUT, "%s (%s): has no file /%s%s; is this the right image?",
                       image->reference ? image->reference : "image", image->manifest_digest, req[i].path,
@@ -1136,6 +1251,8 @@ done:
     for (size_t i = 0; i < count; i++) {
         free(req[i].path);
         free(req[i].link_to);
+        free(req[i].redirect);
+        free(req[i].via);
     }
     free(req);
     return rc;

@@ -7,6 +7,10 @@
  *   - every path is resolved component by component with O_NOFOLLOW from the destination root:
  *     absolute paths, `..`, symlinks whose target leaves the root, writes through a symlink, hard
  *     links to anything outside the image, device nodes, FIFOs and sockets are errors;
+ *   - symlinks are kept as they are (an absolute target means the IMAGE's root, as at runtime):
+ *     whoever reads the tree resolves them inside it with core/fs_root.h, never on the host; or,
+ *     with resolve_links, the tree is handed over with every link under that directory already
+ *     replaced by what it resolves to inside the image (for trees outside programs read by name);
  *   - caps on total bytes written, entry count and expansion ratio (decompressed bytes per stored
  *     byte) stop decompression bombs with an error saying which layer and which limit;
  *   - each layer's decompressed stream is hashed and checked against the config's diff_id.
@@ -38,6 +42,12 @@ struct layer_flatten_options {
      * NULL: everything. */
     const char *prefix;
     struct layer_flatten_limits limits;
+    /* An image directory ("usr/lib/grub") whose symlinks are replaced by copies of what they resolve
+     * to inside the image (fs_root_resolve_links), for trees that programs outside airfactory read
+     * by name; NULL: none. Absent from the image: nothing to do. A link that leaves the image (or
+     * the prefix), dangles or loops fails the flatten, naming the image, the link and its target.
+     * The copies count against max_bytes. */
+    const char *resolve_links;
 };
 
 /* Apply image's layers in order into a new directory dest (which must not exist, or be empty). */
@@ -50,7 +60,12 @@ int layer_flatten_apply_file(const char *layer_path, const char *what, const cha
                              const struct layer_flatten_options *options, struct error *err);
 
 /* Extract single files, streaming, without flattening: the topmost layer that has (or deletes)
- * a path decides. Paths are image paths ("usr/install/amd64/vmlinuz", leading '/' allowed). */
+ * a path decides. Paths are image paths ("usr/install/amd64/vmlinuz", leading '/' allowed). A
+ * symlink at the path, or on a directory of it, is followed INSIDE the image as the kernel would
+ * with the image as root (an absolute target starts at the image's root, `..` above it is an
+ * error, at most 40 links), looking the target up again from the top layer; a link whose target
+ * the image lacks is an error naming the link and its target, even with allow_missing. Declared
+ * sizes are checked against max_size and the limits before a byte is written. */
 struct layer_extract_file {
     const char *path;
     const char *dest;      /* write the file here (atomically), or */

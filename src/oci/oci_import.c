@@ -434,6 +434,26 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
                         img->image.reference, img->image.digest, p, img->image.manifest_digest);
 }
 
+/* A layout holding several images, imported under one reference: keep the images tagged as the
+ * reference says (oci_layout_tag_matches), as skopeo's oci-archive:FILE:TAG picks one; when none
+ * is, keep them all (the caller's ambiguity error then names them). */
+static void keep_referenced(const char *reference, struct oci_layout_image *images, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++)
+        kept += oci_layout_tag_matches(images[i].image.reference, reference);
+    if (!kept)
+        return;
+    size_t out = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (oci_layout_tag_matches(images[i].image.reference, reference))
+            images[out++] = images[i];
+        else
+            oci_layout_images_free(&images[i], 1);
+    }
+    *n = out;
+}
+
 int oci_import(struct store *store, const char *input, const struct oci_import_options *opts,
                struct oci_import_result **results, size_t *count, struct oci_import_stats *stats, struct error *err)
 {
@@ -455,6 +475,8 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
     int rc = -1;
     if (oci_layout_resolve(layout, &sel, &images, &n, err) != 0)
         goto done;
+    if (opts->reference && !opts->tag && n > 1)
+        keep_referenced(opts->reference, images, &n);
     for (size_t i = 1; i < n && opts->reference; i++) {
         if (strcmp(images[i].image.digest, images[0].image.digest) != 0) {
             error_set(err, ERROR_INPUT,

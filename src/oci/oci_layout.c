@@ -346,14 +346,13 @@ static int fd_read(void *context, const void **data, size_t *len, struct error *
 static int stage_file(struct oci_layout *l, const char *path, const char *expected_hex, const char *entry,
                       struct layout_blob **out, struct error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : error_errno(err, errno, "%s: cannot open", path);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return error_set(err, ERROR_INPUT, "%s: not a regular file; an OCI layout holds blobs as plain files", path);
-    }
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    /* regular files only, refused at once otherwise: a FIFO named like a blob must not hang the import */
+    int fd = fs_open_regular(path, "OCI layout blob", err);
+    if (fd < 0)
+        return -1;
     struct fd_reader r = {fd, path, xmalloc(1 << 20), 1 << 20};
     int rc = stage(l, fd_read, &r, expected_hex, entry, out, err);
     free(r.buf);
@@ -510,6 +509,23 @@ static int read_tar(struct oci_layout *l, struct error *err)
         char hex[SHA256_HEX_LEN + 1];
         int step = 0;
         const char *hardlink = archive_entry_hardlink(e);
+        /* declared sizes are checked before a byte is staged: a sparse entry (its holes would read
+         * as zeros) or a size past the import's cap is refused from its header alone */
+        int64_t declared = archive_entry_size(e);
+        if (!hardlink && type == AE_IFREG && archive_entry_sparse_count(e) > 0) {
+            error_set(err, ERROR_INPUT, "%s: entry '%s' is a sparse file (%lld bytes declared); an image export never "
+                      "holds one: refused", l->input, name, (long long)declared);
+            free(name);
+            goto done;
+        }
+        if (!hardlink && type == AE_IFREG &&
+            (declared < 0 || (uint64_t)declared > l->limits.max_bytes - l->stats.bytes_read)) {
+            error_set(err, ERROR_INPUT, "%s: entry '%s' declares %lld bytes, past the %llu bytes of blobs one import "
+                      "may hold: refused before reading it (split the input or raise the limit)", l->input, name,
+                      (long long)declared, (unsigned long long)l->limits.max_bytes);
+            free(name);
+            goto done;
+        }
         if (hardlink || (type != AE_IFREG && type != AE_IFLNK)) {
             if (hardlink && strncmp(name, "blobs/", 6) != 0) {
                 char *target = NULL;
@@ -807,6 +823,14 @@ int oci_layout_open(struct store *store, const char *path, const struct oci_layo
         return -1;
     }
     l->is_dir = S_ISDIR(st.st_mode);
+    /* a pipe is a tarball being streamed in (`import <(zstd -dc x.tar.zst)`); a device or a socket
+     * is never an image export */
+    if (!l->is_dir && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        error_set(err, ERROR_INPUT, "%s: is %s, not a tarball or an OCI layout directory; save the image to a file "
+                  "first", path, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
+        oci_layout_close(l);
+        return -1;
+    }
     int rc = l->is_dir ? read_dir(l, err) : read_tar(l, err);
     if (rc == 0) {
         if (l->have_index_json) {
@@ -920,7 +944,7 @@ static int read_document(struct oci_layout *l, const struct oci_descriptor *d, c
 
 /* ---- resolution ---- */
 
-static bool tag_matches(const char *ref_name, const char *tag)
+bool oci_layout_tag_matches(const char *ref_name, const char *tag)
 {
     if (!ref_name)
         return false;
@@ -1233,13 +1257,13 @@ int oci_layout_resolve(struct oci_layout *l, const struct oci_layout_selection *
     size_t matched = 0;
     for (size_t i = 0; i < l->index.count; i++) {
         const struct oci_descriptor *top = &l->index.manifests[i];
-        if (sel->tag ? !tag_matches(top->ref_name, sel->tag) : !is_image_candidate(top))
+        if (sel->tag ? !oci_layout_tag_matches(top->ref_name, sel->tag) : !is_image_candidate(top))
             continue;
         /* the same digest under two tags is one image (the first tag names it) */
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = !strcmp(l->index.manifests[j].digest, top->digest) &&
-                  (sel->tag ? tag_matches(l->index.manifests[j].ref_name, sel->tag)
+                  (sel->tag ? oci_layout_tag_matches(l->index.manifests[j].ref_name, sel->tag)
                             : is_image_candidate(&l->index.manifests[j]));
         if (dup)
             continue;

@@ -36,6 +36,10 @@ int oci_layout_open(struct store *store, const char *path, const struct oci_layo
 /* Discards every staged blob that was not committed. */
 void oci_layout_close(struct oci_layout *layout);
 
+/* Whether a ref.name (or RepoTag) answers to tag: equal, or the tag part of one equals the other
+ * when only one of them is a full reference ("v1.10.3" ~ "ghcr.io/siderolabs/imager:v1.10.3"). */
+bool oci_layout_tag_matches(const char *ref_name, const char *tag);
+
 /* Which images to resolve. tag NULL: every image index.json names (signatures and attestations
  * excluded). No platforms: every platform of an index (attestation manifests excluded), or the one
  * image a manifest describes. */

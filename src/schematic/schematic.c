@@ -246,7 +246,10 @@ static int struct_key(struct decoder *d, const struct yaml_node *map, size_t i, 
             strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
         strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
     }
-    return fail(d, k, field, "unknown field '%.100s'; expected one of: %s", k->value, expected);
+    if (!error_text_is_name(k->value)) /* not a name: never echo what a wrong file holds */
+        return fail(d, k, field, "unknown field (not shown: it is not a field name; is this a schematic?); "
+                    "expected one of: %s", expected);
+    return fail(d, k, field, "unknown field '%s'; expected one of: %s", k->value, expected);
 }
 
 static int decode_meta(struct decoder *d, const struct yaml_node *n, struct schematic *s)

@@ -86,7 +86,7 @@ kill_case after-swap staging-after-swap:1 2 store new
 # The imager tree the ISO's GRUB pair comes from (modules and grub-mkimage of the host-arch platform)
 # is cached in the store; a file where that directory belongs makes the ISO (and only the ISO)
 # fail, in a worker, while the kernel, initramfs and UKI are in flight.
-grub=$(ls -d "$S"/store/work/imager/*/root 2>/dev/null | head -1)
+grub=$(ls -d "$S"/store/work/imager/*/tree 2>/dev/null | head -1)
 check "the store caches the imager's tree with its GRUB pair" test -x "$grub/usr/bin/grub-mkimage"
 rm -rf "$grub" && echo "not a directory" >"$grub"
 T=$S/failing

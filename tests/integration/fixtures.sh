@@ -49,6 +49,14 @@ done
 check "catalogue: an extension excludes v1.9.5" test \
   "$(q '[.fixtures[] | select(.role == "extension" and (.talos_versions | index("v1.9.5") | not))] | length')" -ge 1
 
+# hostile sources (hostile_sources.sh builds with them): signed, links to build-host files
+check "catalogue: >= 18 hostile cases that must fail" \
+  test "$(q '[.fixtures[] | select(.expect == "hostile" and .hostile.expect == "error")] | length')" -ge 18
+check "catalogue: >= 3 in-image link cases that must succeed" \
+  test "$(q '[.fixtures[] | select(.expect == "hostile" and .hostile.expect == "ok")] | length')" -ge 3
+check_eq "catalogue: every failing hostile case names the error it expects" \
+  "$(q '[.fixtures[] | select(.hostile.expect == "error" and (.hostile.error_contains | length) == 0)] | length')" 0
+
 # ---------------------------------------------------------------- skopeo
 section skopeo
 good=$(q '.fixtures[] | select(.expect == "ok") | [.file, .tag, .digest, (.skopeo_lookup != false | tostring)] | @tsv')
@@ -255,6 +263,9 @@ section openssl
 S=$T/sigs
 $PY "$EXTRACT" sigs "$FIXTURES" "$S"
 check "signatures: at least one per good fixture" test "$(wc -l <"$S/list.tsv")" -ge "$n_good"
+n_hostile=$(q '[.fixtures[] | select(.expect == "hostile")] | length')
+check_eq "signatures: every hostile fixture is validly signed too (listed for openssl below)" \
+  "$(awk -F'\t' '{ print $3 }' "$S/list.tsv" | grep -c '^hostile/')" "$n_hostile"
 for k in cosign-key cosign-keyless sigstore-bundle; do
   check "signatures: some of kind $k" grep -q "	$k	" "$S/list.tsv"
 done

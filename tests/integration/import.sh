@@ -355,3 +355,19 @@ else
   check_contains "import-real-world-my-extension-refused-for-its-missing-layer" "$out" \
     "blob sha256:086e43973d31229179b5ba1c11e4cfbb4cafec2c051ab62f2de9b745c1ec24e6"
 fi
+
+# ---- what is not a file is refused at once, never waited on (docs/security.md) ----
+# (a FIFO as the input itself is a tarball streamed in, as the kill test above uses it)
+out=$(timeout 20 "$AIRFACTORY" import --store "$T/s-fifo" --insecure /dev/null 2>&1); rc=$?
+check_eq "a device as the input: status 2 at once" "$rc" 2
+check_contains "a device as the input: says so" "$out" "/dev/null: is a device, not a tarball or an OCI layout directory"
+mkdir -p "$T/fifo-layout/blobs/sha256" && mkfifo "$T/fifo-layout/index.json"
+out=$(timeout 20 "$AIRFACTORY" import --store "$T/s-fifo" --insecure "$T/fifo-layout" 2>&1); rc=$?
+check_eq "a FIFO as index.json: status 2 at once" "$rc" 2
+check_contains "a FIFO as index.json: says so" "$out" "index.json: is a FIFO (named pipe), not a regular file"
+cp -r "$T/L" "$T/fifo-blob" 2>/dev/null || cp -r L "$T/fifo-blob"
+blob=$(jq -r '.manifests[0].digest' "$T/fifo-blob/index.json" | cut -d: -f2)  # the manifest: always read
+rm "$T/fifo-blob/blobs/sha256/$blob" && mkfifo "$T/fifo-blob/blobs/sha256/$blob"
+out=$(timeout 20 "$AIRFACTORY" import --store "$T/s-fifo" --insecure "$T/fifo-blob" 2>&1); rc=$?
+check_eq "a FIFO as a blob: status 2 at once" "$rc" 2
+check_contains "a FIFO as a blob: says so" "$out" "is a FIFO (named pipe), not a regular file"

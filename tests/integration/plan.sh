@@ -21,6 +21,13 @@ if [ "$missing" -eq 1 ]; then
   for f in $(demo_sources); do mkdir -p "$(dirname "$T/tree/docs/examples/$f")"; : >"$T/tree/docs/examples/$f"; done
   MANIFEST=$T/tree/docs/examples/demo.yaml
 fi
+# plan checks that the bundle's signing key is there: the demo's (build/demo/bundle.key) is made by
+# `make run`, so plan a copy whose relative paths are absolute and whose key is made here (the
+# line numbers stay those of docs/examples/demo.yaml)
+BASE=$(cd "$(dirname "$MANIFEST")/../.." && pwd)
+"$AIRFACTORY" keygen -o "$T/demo" >/dev/null 2>&1
+sed -e "s|signing_key: .*|signing_key: $T/demo.key|" -e "s|\.\./\.\./|$BASE/|g" "$MANIFEST" >"$T/demo.yaml"
+MANIFEST=$T/demo.yaml
 
 out=$("$AIRFACTORY" plan "$MANIFEST" 2>"$T/err"); rc=$?
 check_eq "demo plans" "$rc" 0
@@ -54,6 +61,7 @@ expect_plan_error() { # NAME MANIFEST-TEXT FRAGMENT
   check_contains "$1" "$msg" "$3"
 }
 : >"$T/imager.oci.tar"
+: >"$T/k"  # the signing key TAIL names: plan checks it is a readable file, build that it is a key
 cp "$ROOT/tests/keys/cosign.pub" "$T/cosign.pub"
 HEAD='schematics:\n  - {name: v, schematic: {}}\nversions: [v1.11.3]\narchitectures: [amd64]\n'
 TAIL='sources:\n  - {role: imager, path: imager.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}\ntrust:\n  default: {keys: [cosign.pub]}\nsigning_key: k\noutput: o\n'
@@ -79,6 +87,46 @@ expect_plan_error "installer needs installer-base" "${HEAD}outputs: [installer.t
 expect_plan_error "unknown manifest field" "${HEAD}outputs: [kernel]\n${TAIL}colour: blue\n" \
   "$T/m.yaml:12:1: manifest: unknown field 'colour'"
 expect_plan_error "YAML syntax" 'schematics: [\n' "$T/m.yaml:2:1:"
+
+# ---- files that are not what they should be (docs/security.md) ----
+expect_plan_error "a missing signing_key is found by plan" "${HEAD}outputs: [kernel]\n${TAIL/signing_key: k/signing_key: nokey}" \
+  "signing_key $T/nokey: cannot open: No such file or directory; make a key pair with \`airfactory keygen"
+mkdir -p "$T/keydir"
+expect_plan_error "a signing_key that is a directory is refused" \
+  "${HEAD}outputs: [kernel]\n${TAIL/signing_key: k/signing_key: keydir}" "signing_key $T/keydir: is a directory, not a regular file"
+mkfifo "$T/fifo"
+expect_plan_error "a signing_key that is a FIFO is refused at once" \
+  "${HEAD}outputs: [kernel]\n${TAIL/signing_key: k/signing_key: fifo}" "signing_key $T/fifo: is a FIFO (named pipe), not a regular file"
+expect_plan_error "a schematic file that is a FIFO is refused at once (no hang)" \
+  'schematics:\n  - {name: f, file: fifo}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/fifo: is a FIFO (named pipe), not a regular file"
+expect_plan_error "a trust key that is a FIFO is refused at once" \
+  "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/keys: [fifo]}" "public key file $T/fifo: is a FIFO"
+expect_plan_error "a source that is a FIFO is refused at once" \
+  "${HEAD}outputs: [kernel]\n${TAIL/path: imager.oci.tar/path: fifo}" "source $T/fifo (imager ghcr.io/siderolabs/imager:v1.11.3) is neither a file nor"
+out=$(timeout 20 "$AIRFACTORY" plan "$T/fifo" 2>&1); rc=$?
+check_eq "a manifest that is a FIFO: status 2 at once" "$rc" 2
+check_contains "a manifest that is a FIFO: says so" "$out" "$T/fifo: is a FIFO (named pipe), not a regular file"
+out=$(timeout 20 "$AIRFACTORY" schematic id "$T/fifo" 2>&1); rc=$?
+check_eq "schematic id of a FIFO: status 2 at once" "$rc" 2
+# a wrong file: (here a stand-in for /etc/shadow) must not put its first line into the error
+printf 'root:$6$AIRFACTORYSECRETHASH$x:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n' >"$T/shadow"
+expect_plan_error "a wrong schematic file: the error says what is wrong" \
+  'schematics:\n  - {name: w, file: shadow}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" \
+  "$T/shadow:1:1: schematic: unknown field (not shown: it is not a field name; is this a schematic?)"
+printf '%b' 'schematics:\n  - {name: w, file: shadow}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n'"$TAIL" >"$T/m.yaml"
+case $("$AIRFACTORY" plan "$T/m.yaml" 2>&1) in *AIRFACTORYSECRET*) fail "a wrong schematic file: its content is never echoed" ;;
+  *) pass "a wrong schematic file: its content is never echoed" ;; esac
+case $("$AIRFACTORY" plan "$T/shadow" 2>&1; "$AIRFACTORY" schematic id "$T/shadow" 2>&1) in
+  *AIRFACTORYSECRET*) fail "a wrong manifest or schematic: its content is never echoed" ;;
+  *) pass "a wrong manifest or schematic: its content is never echoed" ;; esac
+# a UTF-8 byte order mark is accepted, as go-yaml accepts it
+printf '\xef\xbb\xbf%b' "${HEAD}outputs: [kernel]\n$TAIL" >"$T/bom.yaml"
+check_eq "a manifest with a UTF-8 BOM plans" "$("$AIRFACTORY" plan "$T/bom.yaml" 2>&1)" "$VANILLA v v1.11.3 amd64 kernel-amd64"
+printf '\xef\xbb\xbfcustomization:\n  extraKernelArgs: [a]\nowner:\n' >"$T/bom-schematic.yaml"
+printf 'customization:\n  extraKernelArgs: [a]\nowner:\n' >"$T/plain-schematic.yaml"
+check_eq "a schematic with a UTF-8 BOM has the ID it has without" \
+  "$("$AIRFACTORY" schematic id "$T/bom-schematic.yaml" 2>&1)" "$("$AIRFACTORY" schematic id "$T/plain-schematic.yaml" 2>&1)"
 out=$("$AIRFACTORY" plan 2>&1); rc=$?
 check_eq "plan without a manifest is a usage error" "$rc" 2
 out=$("$AIRFACTORY" plan "$T/nothing.yaml" 2>&1); rc=$?

@@ -27,7 +27,8 @@ enum tl_compression { TL_NONE, TL_GZIP, TL_ZSTD };
 
 struct tl_entry {
     const char *path;
-    char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link, 'c' char device, 'p' fifo */
+    char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link, 'c' char device, 'p' fifo,
+                * 's' sparse file: `zeros` bytes declared, `data` stored at offset 0 (pax GNU.sparse 1.0) */
     const char *data; /* file content, or link target */
     unsigned mode;    /* 0: 0644 files, 0755 dirs */
     size_t zeros;     /* 'f' with data NULL: this many zero bytes */
@@ -78,6 +79,12 @@ static inline void tl_tar(const struct tl_entry *e, size_t n, struct buffer *out
             archive_entry_set_filetype(ae, AE_IFIFO);
             archive_entry_set_perm(ae, 0600);
             break;
+        case 's':
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_perm(ae, 0644);
+            archive_entry_set_size(ae, (la_int64_t)e[i].zeros);
+            archive_entry_sparse_add_entry(ae, 0, (la_int64_t)strlen(e[i].data));
+            break;
         default:
             archive_entry_set_filetype(ae, AE_IFREG);
             archive_entry_set_perm(ae, e[i].mode ? e[i].mode : 0644);
@@ -85,6 +92,8 @@ static inline void tl_tar(const struct tl_entry *e, size_t n, struct buffer *out
             archive_entry_set_size(ae, (la_int64_t)size);
         }
         archive_write_header(a, ae);
+        if (e[i].type == 's')
+            archive_write_data(a, e[i].data, strlen(e[i].data));
         if (e[i].type == 'f' || e[i].type == 0) {
             if (e[i].data) {
                 archive_write_data(a, e[i].data, size);
@@ -312,6 +321,11 @@ static inline void tl_tar_layout(const char *dir, const char *out, enum tl_compr
             if (extra[i].type == 'l')
                 archive_entry_set_symlink(ae, extra[i].data);
             archive_entry_set_size(ae, (la_int64_t)size);
+            if (extra[i].type == 's') { /* sparse: `zeros` declared, data at offset 0 */
+                size = strlen(extra[i].data);
+                archive_entry_set_size(ae, (la_int64_t)extra[i].zeros);
+                archive_entry_sparse_add_entry(ae, 0, (la_int64_t)size);
+            }
             archive_write_header(a, ae);
             if (size)
                 archive_write_data(a, extra[i].data, size);

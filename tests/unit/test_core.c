@@ -242,8 +242,26 @@ static void path_join_normalises_slashes(void)
     free(p);
 }
 
+static void error_text_shows_only_names(void)
+{
+    CHECK(error_text_is_name("customization"));
+    CHECK(error_text_is_name("extra_Kernel-Args.v2"));
+    CHECK(!error_text_is_name("root:$6$salt$hash:19000:0:99999:7:::"));
+    CHECK(!error_text_is_name("root:x:0:0:root:/root:/bin/bash"));
+    CHECK(!error_text_is_name("-----BEGIN EC PRIVATE KEY-----"));
+    CHECK(!error_text_is_name("MHcCAQEEIB+base64=="));
+    CHECK(!error_text_is_name("9lives"));
+    CHECK(!error_text_is_name(""));
+    CHECK(!error_text_is_name(NULL));
+    char long_name[80];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    CHECK(!error_text_is_name(long_name));
+}
+
 int main(void)
 {
+    RUN(error_text_shows_only_names);
     RUN(buffer_appends_and_formats);
     RUN(base64_round_trips_rfc4648_vectors);
     RUN(base64_rejects_malformed_input);

@@ -72,7 +72,7 @@ static void extension_directories_are_validated(void)
     free(p);
     struct extension e;
     struct error err = {0};
-    CHECK_INT(extension_load(ok, &e, &err), 0);
+    CHECK_INT(extension_load(ok, NULL, &e, &err), 0);
     CHECK(e.rootfs && strstr(e.rootfs, "/ok/rootfs"));
     CHECK_INT(extension_check_compatibility(&e, "v1.7.0", &err), 0);
     CHECK_INT(extension_check_compatibility(&e, "v1.11.3", &err), 0);
@@ -90,21 +90,21 @@ static void extension_directories_are_validated(void)
     p = path_join(extra, "README");
     bt_write_str(p, "not allowed");
     free(p);
-    CHECK_INT(extension_load(extra, &e, &err), -1);
+    CHECK_INT(extension_load(extra, NULL, &e, &err), -1);
     CHECK(strstr(err.message, "unexpected entry \"README\"") && strstr(err.message, extra));
 
     char *nomanifest = path_join(dir, "nomanifest");
     p = path_join(nomanifest, "rootfs/a");
     bt_write_str(p, "a");
     free(p);
-    CHECK_INT(extension_load(nomanifest, &e, &err), -1);
+    CHECK_INT(extension_load(nomanifest, NULL, &e, &err), -1);
     CHECK(strstr(err.message, "manifest.yaml is missing"));
 
     char *norootfs = path_join(dir, "norootfs");
     p = path_join(norootfs, "manifest.yaml");
     bt_write_str(p, good_manifest);
     free(p);
-    CHECK_INT(extension_load(norootfs, &e, &err), -1);
+    CHECK_INT(extension_load(norootfs, NULL, &e, &err), -1);
     CHECK(strstr(err.message, "rootfs is missing"));
 
     char *bad = path_join(dir, "bad");
@@ -114,7 +114,7 @@ static void extension_directories_are_validated(void)
     p = path_join(bad, "rootfs/a");
     bt_write_str(p, "a");
     free(p);
-    CHECK_INT(extension_load(bad, &e, &err), -1);
+    CHECK_INT(extension_load(bad, NULL, &e, &err), -1);
     CHECK(strstr(err.message, "bad/manifest.yaml:2:11"));
     free(ok);
     free(extra);
@@ -223,7 +223,7 @@ static void schematic_extension_is_an_extension(void)
     struct error err = {0};
     CHECK_INT(extension_schematic_create(ext, &se, &err), 0);
     struct extension e;
-    CHECK_INT(extension_load(ext, &e, &err), 0);
+    CHECK_INT(extension_load(ext, NULL, &e, &err), 0);
     CHECK_STR(e.manifest.name, "schematic");
     CHECK_STR(e.manifest.version, id);
     CHECK_STR(e.manifest.author, "Image Factory");

@@ -64,6 +64,19 @@ static char *make_extension(const char *dir, const char *name, const char *const
     return ext;
 }
 
+/* initramfs_build(o) into out, then its listing (entries up to max bytes kept, extracted into x). */
+static void build_and_list(const struct initramfs_options *o, const char *out, const char *x, size_t max,
+                           struct cpio_listing *l)
+{
+    struct error err = {0};
+    CHECK_INT(initramfs_build(o, out, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    struct cpio_read_options ro = {max, x};
+    memset(l, 0, sizeof *l);
+    CHECK_INT(cpio_read_segments(out, &ro, l, &err), 0);
+}
+
 static const char *entry_names(const struct cpio_listing *l, size_t seg, struct buffer *out)
 {
     buffer_reset(out);
@@ -384,12 +397,8 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     o.schematic_id = SCHEMATIC;
     o.mtime = 1735689600;
     char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
-    CHECK_INT(initramfs_build(&o, out, &err), 0);
-    if (err.message[0])
-        printf("  %s\n", err.message);
     struct cpio_listing l;
-    struct cpio_read_options ro = {1 << 16, x};
-    CHECK_INT(cpio_read_segments(out, &ro, &l, &err), 0);
+    build_and_list(&o, out, x, 1 << 16, &l);
     const struct cpio_entry *y = cpio_listing_find(&l, "extensions.yaml");
     CHECK(y && strstr(buffer_cstr((struct buffer *)&y->data),
                       "    - image: 2.sqsh\n      metadata:\n        name: schematic\n") != NULL);
@@ -408,6 +417,23 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     CHECK(strstr(buffer_cstr(&t), "modules.order") != NULL && strstr(buffer_cstr(&t), ".ko") == NULL);
     buffer_free(&t);
     cpio_listing_free(&l);
+    /* depmod reads the modules by name on the host: a module that is a link to a host file is
+     * refused before depmod runs (the extension's links resolve inside it) */
+    char *secret = path_join(dir, "host-secret"), *link = xasprintf("%s/rootfs/usr/lib/modules/6.1.0-test/extras/"
+                                                                     "host.ko", kmod);
+    bt_write_str(secret, "HOST-SECRET\n");
+    CHECK_INT(symlink(secret, link), 0);
+    unlink(out);
+    CHECK_INT(initramfs_build(&o, out, &err), -1);
+    CHECK(strstr(err.message, "/usr/lib/modules/6.1.0-test/extras/host.ko -> ") != NULL);
+    CHECK(!fs_exists(out));
+    unlink(link);
+    /* an in-tree link is copied as the module it names */
+    CHECK_INT(symlink("/usr/lib/modules/6.1.0-test/extras/aftest.ko", link), 0);
+    CHECK_INT(initramfs_build(&o, out, &err), 0);
+    unlink(link);
+    free(link);
+    free(secret);
     /* a base with two kernel versions is refused */
     const char *two[] = {"6.1.0-a", "6.1.0-b", NULL};
     unlink(base);
@@ -429,6 +455,128 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     free(dir);
 }
 
+/* Symlinks in an extension resolve inside the extension, as Talos resolves them at runtime: in-tree
+ * links give the in-tree bytes, links to the build host's files are refused naming the extension,
+ * the link and its target, and no byte of the host file reaches the output. */
+static void links_resolve_inside_the_extension_never_on_the_host(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *secret = path_join(dir, "host/secret"), *hostdir = path_join(dir, "host");
+    bt_write_str(secret, "HOST-SECRET-6c2f0e\n");
+    char *climb = xasprintf("../../../../../../../../../../../../../../../../../../../..%s", secret);
+
+    /* in-tree links: followed inside the extension */
+    char *good = make_extension(dir, "goodlinks", ">= v1.0.0", NULL), *p;
+    const char *fw = "rootfs/usr/lib/firmware";
+    p = xasprintf("%s/%s/vendor/real.bin", good, fw);
+    bt_write_str(p, "REAL-FIRMWARE\n");
+    free(p);
+    p = xasprintf("%s/%s/vendor/ucode.bin", good, fw);
+    bt_write_str(p, "UCODE-IN-TREE");
+    free(p);
+    struct { const char *at, *to; } links[] = {
+        {"vendor/abs.bin", "/usr/lib/firmware/vendor/real.bin"},
+        {"vendor/rel.bin", "real.bin"},
+        {"viadir", "vendor"},
+        {"intel-ucode/06-aa-00", "/usr/lib/firmware/vendor/ucode.bin"},
+        {"etc-shadow.bin", "/etc/shadow"}, /* the extension's own /etc/shadow, planted below */
+    };
+    for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+        p = xasprintf("%s/%s/%s", good, fw, links[i].at);
+        char *parent = xstrdup(p);
+        *strrchr(parent, '/') = '\0';
+        struct error e;
+        fs_mkdir_p(parent, 0755, &e);
+        CHECK_INT(symlink(links[i].to, p), 0);
+        free(parent);
+        free(p);
+    }
+    p = xasprintf("%s/rootfs/etc/shadow", good);
+    bt_write_str(p, "the extension's own shadow\n");
+    free(p);
+    const char *exts[] = {good};
+    const char *labels[] = {"extension ghcr.io/test/links:1 (sha256:0000)"};
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_labels = labels;
+    o.extension_count = 1;
+    o.mtime = 1735689600;
+    char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
+    struct cpio_listing l;
+    build_and_list(&o, out, x, 1 << 20, &l);
+    const char *want[][2] = {{"usr/lib/firmware/vendor/abs.bin", "REAL-FIRMWARE\n"},
+                             {"usr/lib/firmware/vendor/rel.bin", "REAL-FIRMWARE\n"},
+                             {"usr/lib/firmware/viadir/real.bin", "REAL-FIRMWARE\n"},
+                             {"usr/lib/firmware/etc-shadow.bin", "the extension's own shadow\n"},
+                             {"kernel/x86/microcode/GenuineIntel.bin", "UCODE-IN-TREE"}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const struct cpio_entry *e = cpio_listing_find(&l, want[i][0]);
+        CHECK(e && (e->mode & 0170000) == 0100000 && !strcmp(buffer_cstr((struct buffer *)&e->data), want[i][1]));
+        if (!e)
+            printf("  %s missing\n", want[i][0]);
+    }
+    CHECK(cpio_listing_find(&l, "usr/lib/firmware/intel-ucode/06-aa-00") == NULL); /* taken as microcode */
+    cpio_listing_free(&l);
+    struct buffer all = BUFFER_INIT;
+    CHECK_INT(bt_run(&all, "cat '%s' | zstd -dcq 2>/dev/null | grep -c HOST-SECRET || true", out), 0);
+    CHECK_STR(buffer_cstr(&all), "0\n");
+    buffer_free(&all);
+    unlink(out);
+
+    /* hostile links: each one alone in an otherwise valid extension */
+    struct { const char *at, *to, *needle; } bad[] = {
+        {"rootfs/usr/lib/firmware/vendor/secret.bin", secret, "/usr/lib/firmware/vendor/secret.bin -> "},
+        {"rootfs/usr/lib/firmware/vendor/climb.bin", climb, "climbs above the image's root"},
+        {"rootfs/usr/lib/firmware/hostdir", hostdir, "/usr/lib/firmware/hostdir -> "},
+        {"rootfs/usr/lib/firmware/intel-ucode/06-bb-00", secret, "/usr/lib/firmware/intel-ucode/06-bb-00 -> "},
+        {"rootfs/usr/lib/firmware/amd-ucode/microcode_amd.bin", climb, "/usr/lib/firmware/amd-ucode/microcode_amd.bin"},
+        {"rootfs/usr/lib/firmware", hostdir, "/usr/lib/firmware -> "},
+        {"manifest.yaml", secret, "/manifest.yaml -> "},
+        {"rootfs", hostdir, "is a symlink; an extension's rootfs must be a directory"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *name = xasprintf("bad%zu", i);
+        char *ext = make_extension(dir, name, ">= v1.0.0", "usr/lib/firmware");
+        p = path_join(ext, bad[i].at);
+        char *parent = xstrdup(p);
+        *strrchr(parent, '/') = '\0';
+        fs_mkdir_p(parent, 0755, &err);
+        bt_remove(p);
+        CHECK_INT(symlink(bad[i].to, p), 0);
+        exts[0] = ext;
+        labels[0] = "extension ghcr.io/test/hostile:1 (sha256:0000)";
+        expect_failure(&o, dir, bad[i].needle, ERROR_INPUT);
+        CHECK(strstr(err.message, "HOST-SECRET") == NULL);
+        free(parent);
+        free(p);
+        free(ext);
+        free(name);
+    }
+    /* and every such error names the extension */
+    exts[0] = good;
+    p = xasprintf("%s/%s/vendor/zz.bin", good, fw);
+    CHECK_INT(symlink(secret, p), 0);
+    free(p);
+    CHECK_INT(initramfs_build(&o, out, &err), -1);
+    CHECK(strstr(err.message, "extension ghcr.io/test/hostile:1 (sha256:0000): /usr/lib/firmware/vendor/zz.bin -> ") !=
+          NULL);
+    CHECK(strstr(err.message, secret) != NULL && strstr(err.message, "HOST-SECRET") == NULL);
+    free(out);
+    free(x);
+    free(good);
+    free(climb);
+    free(secret);
+    free(hostdir);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(layout_matches_talos);
@@ -436,5 +584,6 @@ int main(void)
     RUN(output_is_reproducible);
     RUN(bad_inputs_fail_cleanly);
     RUN(kernel_modules_get_a_modules_dep_extension);
+    RUN(links_resolve_inside_the_extension_never_on_the_host);
     return TEST_MAIN_END();
 }

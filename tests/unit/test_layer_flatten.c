@@ -411,6 +411,11 @@ static void test_extract_files(void)
         {"image-digests", 'f', "ghcr.io/siderolabs/gvisor:20231214.0-v1.7.0@sha256:abc\n", 0644, 0},
         {"deleted-later", 'f', "x", 0, 0},
         {"link", 'l', "image-digests", 0, 0},
+        {"usr/install/amd64/abs", 'l', "/usr/install/amd64/vmlinuz", 0, 0},
+        {"usr/install/amd64/host", 'l', "/etc/shadow", 0, 0},
+        {"usr/install/amd64/climb", 'l', "../../../../etc/shadow", 0, 0},
+        {"boot", 'l', "usr/install/amd64", 0, 0},
+        {"loop", 'l', "loop", 0, 0},
     };
     const struct tl_entry l2[] = {
         {"usr/install/amd64/vmlinuz", 'f', "kernel-2", 0600, 0}, /* the upper layer wins */
@@ -437,8 +442,22 @@ static void test_extract_files(void)
     CHECK_INT(layer_read_file(e.store, &img, "never-there", 0, &b, &err), 0);
     CHECK_INT(layer_read_file(e.store, &img, "usr/install/amd64/alias.efi", 0, &b, &err), 1);
     CHECK_STR(buffer_cstr(&b), "sd-copy");
-    CHECK_INT(layer_read_file(e.store, &img, "link", 0, &b, &err), -1);
-    CHECK(strstr(err.message, "symlink") != NULL);
+    /* symlinks resolve inside the image, as at runtime: relative, absolute, through a directory,
+     * across layers (the upper layer's file counts); never on the build host */
+    CHECK_INT(layer_read_file(e.store, &img, "link", 0, &b, &err), 1);
+    CHECK(strstr(buffer_cstr(&b), "gvisor") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "usr/install/amd64/abs", 0, &b, &err), 1);
+    CHECK_STR(buffer_cstr(&b), "kernel-2");
+    CHECK_INT(layer_read_file(e.store, &img, "boot/vmlinuz", 0, &b, &err), 1);
+    CHECK_STR(buffer_cstr(&b), "kernel-2");
+    CHECK_INT(layer_read_file(e.store, &img, "usr/install/amd64/host", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "/usr/install/amd64/host -> /etc/shadow: /etc/shadow is not in the image") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "usr/install/amd64/climb", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "/usr/install/amd64/climb -> ../../../../etc/shadow climbs above") != NULL);
+    CHECK_INT(layer_read_file(e.store, &img, "loop", 0, &b, &err), -1);
+    CHECK(strstr(err.message, "levels of symbolic links") != NULL);
+    struct layer_extract_file optional = {.path = "usr/install/amd64/host", .dest = k};
+    CHECK_INT(layer_extract(e.store, &img, &optional, 1, true, NULL, &err), -1); /* dangling is never "missing" */
     CHECK_INT(layer_read_file(e.store, &img, "usr/install", 0, &b, &err), -1);
     CHECK(strstr(err.message, "directory") != NULL);
     CHECK_INT(layer_read_file(e.store, &img, "image-digests", 10, &b, &err), -1); /* over max_size */
@@ -726,6 +745,105 @@ static void test_fixture_rootfs(void)
     fixture_env_close(&fe);
 }
 
+/* resolve_links: an imager's usr/lib/grub handed to programs that read it by name holds no link;
+ * links in it become what they resolve to inside the image, and one that leads to the build host
+ * (or out of the extracted part) fails the flatten naming the image, the link and its target. */
+static void test_flatten_resolve_links(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry good[] = {
+        {"usr/lib/grub/i386-pc/normal.mod", 'f', "normal", 0, 0},
+        {"usr/lib/grub/i386-pc/abs.mod", 'l', "/usr/lib/grub/i386-pc/normal.mod", 0, 0},
+        {"usr/lib/grub/i386-pc/rel.mod", 'l', "normal.mod", 0, 0},
+        {"usr/lib/grub/x86_64-efi", 'l', "i386-pc", 0, 0},
+        {"etc/shadow", 'f', "image shadow", 0, 0},
+    };
+    struct oci_image img;
+    CHECK_INT(make_image1(&e, good, N_ENTRIES(good), TL_GZIP, false, &img), 0);
+    struct error err;
+    struct layer_flatten_options o = {.prefix = "usr/lib/grub", .resolve_links = "usr/lib/grub"};
+    CHECK_INT(flatten(&e, &img, "grub", &o, &err), 0);
+    char *out = xasprintf("%s/grub", e.root);
+    check_text(out, "i386-pc/abs.mod", "normal");
+    check_text(out, "i386-pc/rel.mod", "normal");
+    check_text(out, "x86_64-efi/normal.mod", "normal");
+    struct stat st;
+    char *p = xasprintf("%s/x86_64-efi", out);
+    CHECK(lstat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    free(p);
+    p = xasprintf("%s/i386-pc/abs.mod", out);
+    CHECK(lstat(p, &st) == 0 && S_ISREG(st.st_mode));
+    free(p);
+    free(out);
+    oci_image_free(&img);
+    const char *targets[] = {"/etc/passwd", "/etc/shadow", "../../../../../../../../../etc/passwd"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct tl_entry bad[] = {
+            {"usr/lib/grub/i386-pc/normal.mod", 'f', "normal", 0, 0},
+            {"usr/lib/grub/i386-pc/linux.mod", 'l', targets[i], 0, 0},
+        };
+        CHECK_INT(make_image1(&e, bad, N_ENTRIES(bad), TL_GZIP, false, &img), 0);
+        char *name = xasprintf("bad%zu", i);
+        int rc = flatten(&e, &img, name, &o, &err);
+        CHECK_INT(rc, -1);
+        if (rc == -1 && i < 2) {
+            CHECK(strstr(err.message, "/usr/lib/grub/i386-pc/linux.mod -> ") != NULL);
+            CHECK(strstr(err.message, targets[i]) != NULL);
+            CHECK(strstr(err.message, img.reference) != NULL);
+        }
+        CHECK(!exists(e.root, name));
+        free(name);
+        oci_image_free(&img);
+    }
+    env_close(&e);
+}
+
+/* Declared sizes are checked before a byte is written: a few KB of tar whose sparse entry (or pax
+ * size) declares gigabytes is refused by flatten and by extract, naming the entry; a small
+ * genuine sparse file still extracts with its holes. */
+static void test_declared_sizes_checked_first(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry bomb[] = {
+        {"manifest.yaml", 'f', "version: v1alpha1\n", 0, 0},
+        {"rootfs/usr/lib/firmware/big.bin", 's', "header", 0, (size_t)2 << 30},
+    };
+    struct oci_image img;
+    CHECK_INT(make_image1(&e, bomb, N_ENTRIES(bomb), TL_GZIP, false, &img), 0);
+    uint64_t layer_size = (uint64_t)img.layers[0].size;
+    CHECK(layer_size < 8192); /* the whole layer is a few KB */
+    struct error err;
+    CHECK_INT(flatten(&e, &img, "bomb", NULL, &err), -1);
+    CHECK(strstr(err.message, "rootfs/usr/lib/firmware/big.bin") != NULL);
+    CHECK(strstr(err.message, "2147483648 bytes declared") != NULL);
+    CHECK(strstr(err.message, "decompression bomb") != NULL);
+    CHECK(!exists(e.root, "bomb"));
+    char *dest = xasprintf("%s/big.bin", e.root);
+    struct layer_extract_file f = {.path = "rootfs/usr/lib/firmware/big.bin", .dest = dest};
+    CHECK_INT(layer_extract(e.store, &img, &f, 1, false, NULL, &err), -1);
+    CHECK(strstr(err.message, "decompression bomb") != NULL);
+    CHECK(!fs_exists(dest));
+    /* the absolute cap counts declared bytes too */
+    struct layer_flatten_limits small = {.max_bytes = 1 << 20, .max_ratio = 1000000000};
+    struct layer_flatten_options o = {.limits = small};
+    CHECK_INT(flatten(&e, &img, "bomb2", &o, &err), -1);
+    CHECK(strstr(err.message, "would take the output past 1048576 bytes") != NULL);
+    oci_image_free(&img);
+    /* a genuine small sparse file: 1 MiB declared, holes kept */
+    const struct tl_entry small_sparse[] = {{"var/log/lastlog", 's', "entry", 0, 1 << 20}};
+    CHECK_INT(make_image1(&e, small_sparse, N_ENTRIES(small_sparse), TL_GZIP, false, &img), 0);
+    CHECK_INT(flatten(&e, &img, "ok", NULL, &err), 0);
+    char *p = xasprintf("%s/ok/var/log/lastlog", e.root);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size == 1 << 20);
+    free(p);
+    oci_image_free(&img);
+    free(dest);
+    env_close(&e);
+}
+
 int main(void)
 {
     RUN(test_flatten_whiteouts);
@@ -736,9 +854,11 @@ int main(void)
     RUN(test_flatten_refuses_hardlink_outside);
     RUN(test_flatten_refuses_special_files);
     RUN(test_flatten_bombs);
+    RUN(test_declared_sizes_checked_first);
     RUN(test_flatten_diff_id_mismatch);
     RUN(test_flatten_dest_rules);
     RUN(test_flatten_prefix);
+    RUN(test_flatten_resolve_links);
     RUN(test_extract_files);
     RUN(test_corrupt_layer_data);
     RUN(test_same_tree_as_umoci);

@@ -109,7 +109,8 @@ static void make_fixture_files(void)
 {
     const char *files[] = {"fx/imager-v1.11.3.oci.tar", "fx/installer-base-v1.11.3.oci.tar", "fx/extensions-v1.11.3.oci.tar",
                            "fx/overlays-v1.11.3.oci.tar", "fx/intel-ucode.oci.tar", "fx/imager-v1.9.5.oci.tar",
-                           "fx/installer-v1.9.5.oci.tar", "keys/cosign.pub", "keys/trusted_root.json"};
+                           "fx/installer-v1.9.5.oci.tar", "keys/cosign.pub", "keys/trusted_root.json",
+                           "out/bundle.key", "k" /* plan checks the signing key is a readable file */};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         write_file(files[i], "x");
     write_file("schematics/ext.yaml", "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/intel-ucode]\n");
@@ -404,6 +405,17 @@ static void sources_and_trust_are_checked(void)
     CHECK_INT(manifest_parse(text, strlen(text), "m.yaml", scratch_dir, &mm, &err), 0);
     CHECK_INT(manifest_plan(mm, &p, &err), -1);
     CHECK(strstr(err.message, "m.yaml:6:9: trust.default: public key file") && strstr(err.message, "keys/nope.pub"));
+    manifest_free(mm);
+    free(text);
+    /* and so must the bundle's signing key, as a regular file (a directory is refused) */
+    text = xasprintf("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
+                     "outputs: [kernel]\nsources: [{role: imager, path: fx/imager-v1.11.3.oci.tar, reference: r:v1.11.3}]\n"
+                     "trust: {default: {keys: [keys/cosign.pub]}}\nsigning_key: keys\noutput: o\n");
+    mm = NULL;
+    p = NULL;
+    CHECK_INT(manifest_parse(text, strlen(text), "m.yaml", scratch_dir, &mm, &err), 0);
+    CHECK_INT(manifest_plan(mm, &p, &err), -1);
+    CHECK(strstr(err.message, "signing_key") && strstr(err.message, "/keys: is a directory, not a regular file"));
     manifest_free(mm);
     free(text);
     free(path);

@@ -468,9 +468,18 @@ static void test_tag_selection(void)
     free(r);
     struct oci_import_options unknown = {.tag = "v3"};
     expect_refused(&f, f.layout, &unknown, "no image tagged 'v3'", "v1, ghcr.io/siderolabs/imager:v2");
-    /* one reference for two images is refused */
+    /* one reference for two images is refused, unless its tag picks one of them */
     struct oci_import_options one_ref = {.reference = "x:y"};
     expect_refused(&f, f.layout, &one_ref, "several images", NULL);
+    struct oci_import_options picks = {.reference = "ghcr.io/siderolabs/imager:v1"};
+    CHECK_INT(import(&f, f.layout, &picks, &r, &n, NULL, &err), 0);
+    CHECK_INT(n, 1);
+    if (n) {
+        CHECK_STR(r[0].image.manifest_digest, f.manifest);
+        CHECK_STR(r[0].image.reference, "ghcr.io/siderolabs/imager:v1");
+    }
+    oci_import_results_free(r, n);
+    free(r);
     free(entries);
     buffer_free(&other[0].blob);
     fixture_close(&f);
@@ -764,6 +773,19 @@ static void test_bad_tar_entries(void)
     struct tl_entry sha512[] = {{"blobs/sha512/abcd", 'f', "x", 0, 0}};
     tl_tar_layout(f.layout, tar, TL_NONE, sha512, 1);
     expect_refused(&f, tar, NULL, "only sha256", NULL);
+    /* declared sizes count before a byte is staged: a few KB of tar declaring 2 GiB (sparse), and
+     * a blob declaring more than the import may hold */
+    char *sparse_blob = xasprintf("blobs/sha256/%064d", 7);
+    struct tl_entry sparse[] = {{sparse_blob, 's', "head", 0, (size_t)2 << 30}};
+    tl_tar_layout(f.layout, tar, TL_NONE, sparse, 1);
+    struct stat st;
+    CHECK(stat(tar, &st) == 0 && st.st_size < 64 * 1024);
+    expect_refused(&f, tar, NULL, "is a sparse file (2147483648 bytes declared)", sparse_blob);
+    struct tl_entry big[] = {{"blobs/sha256/0000", 'f', "0123456789", 0, 0}};
+    tl_tar_layout(f.layout, tar, TL_NONE, big, 1);
+    struct oci_import_options tiny = {.limits = {.max_bytes = 5}};
+    expect_refused(&f, tar, &tiny, "declares", "refused before reading it");
+    free(sparse_blob);
     free(dup_blob);
     free(link_name);
     free(tar);
