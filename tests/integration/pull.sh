@@ -15,6 +15,15 @@ for tool in docker-registry skopeo openssl; do
   fi
 done
 FX=$FIXTURES
+# digests of the fixtures this suite names, from the fixtures' own catalogue (they change when the
+# fixture generator does)
+fixture_hex() {
+  python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print([f["digest"] for f in d["fixtures"] if f["file"] == sys.argv[2]][0].split(":")[1])' "$FX/fixtures.json" "$1"
+}
+HWS_HEX=$(fixture_hex hello-world-service-v1.11.3.oci.tar)
+IMAGER_HEX=$(fixture_hex imager-v1.11.3.oci.tar)
 KEYS=$ROOT/tests/keys
 SMALL_SET="imager-v1.11.3:imager extensions-v1.11.3:extensions hello-world-service-v1.11.3:hello-world-service
   test-firmware-20250101:test-firmware intel-ucode-20250812:intel-ucode"
@@ -77,7 +86,7 @@ push_fixture "$FX/hello-world-service-v1.9.5.oci.tar" bad/siderolabs/hello-world
 check_eq "fixtures pushed with skopeo (with .sig and sha256-<hex> tags)" "$pushed" 13
 check_contains "the registry has the referrers tag schema" \
   "$(curl -s "http://$PLAIN/v2/siderolabs/hello-world-service/tags/list")" \
-  '"sha256-78a11fe92ff26234b9b9c25c5a4a745bc40e52e5af9a5c21b0035a10f9735c1c"'
+  "\"sha256-$HWS_HEX\""
 
 # ---- TLS + htpasswd, TLS + token: the same storage served two more ways ----
 # bcrypt at cost 4: distribution checks it on every request, and cost 12 makes a pull take minutes
@@ -209,7 +218,7 @@ check_contains "dry run: the catalog is listed first" "$(echo "$out" | head -1)"
 check_eq "dry run writes nothing" "$(find dry -name '*.tar' -o -name '*.store' | wc -l)" 0
 out=$(cd dry && env REGISTRY_AUTH_FILE="$SCR/basic-auth.json" "${AF[@]}" --dry-run --to "$SCR/elsewhere" \
   "${TLS_ARGS[@]}" 2>/dev/null)
-check_contains "--to DIR: the same file names under DIR" "$out" "@sha256:49fd6812bbb74559306561e05c80a956ba0149e88a69b3a9c9279adc2db49842 $SCR/elsewhere/imager-v1.11.3.oci.tar"
+check_contains "--to DIR: the same file names under DIR" "$out" "@sha256:$IMAGER_HEX $SCR/elsewhere/imager-v1.11.3.oci.tar"
 
 # ---- TLS + basic auth: pull, import, build byte-identically to the fixtures ----
 manifest tls
@@ -217,14 +226,14 @@ check "TLS + htpasswd: pull succeeds" run_in tls env REGISTRY_AUTH_FILE="$SCR/ba
   "${TLS_ARGS[@]}"
 check "TLS + htpasswd: every pulled archive imports with the policy" imports tls
 check_contains "verified as it arrives: keyless Sigstore bundle (tag-schema referrers)" "$(cat tls/pull.err)" \
-  "verified ghcr.io/siderolabs/hello-world-service:v1.11.3@sha256:78a11fe92ff26234b9b9c25c5a4a745bc40e52e5af9a5c21b0035a10f9735c1c: sigstore-bundle"
+  "verified ghcr.io/siderolabs/hello-world-service:v1.11.3@sha256:$HWS_HEX: sigstore-bundle"
 check_eq "every signature form is in the archive (3 .sig tags, 1 referrers index)" "$(python3 -c 'import json,sys,tarfile
 names = [m["annotations"]["org.opencontainers.image.ref.name"]
          for m in json.load(tarfile.open(sys.argv[1]).extractfile("index.json"))["manifests"]]
 print(sum(n.endswith(".sig") for n in names), sum(n.startswith("sha256-") and not n.endswith(".sig") for n in names))' \
   tls/sources/hello-world-service-v1.11.3.oci.tar)" "3 1"
 check_eq "all platforms pulled (imager amd64 + arm64)" "$(tar xOf tls/sources/imager-v1.11.3.oci.tar \
-  blobs/sha256/49fd6812bbb74559306561e05c80a956ba0149e88a69b3a9c9279adc2db49842 | python3 -c 'import json,sys
+  blobs/sha256/$IMAGER_HEX | python3 -c 'import json,sys
 print(" ".join(sorted(m["platform"]["architecture"] for m in json.load(sys.stdin)["manifests"])))')" "amd64 arm64"
 
 manifest fixture
@@ -311,9 +320,9 @@ manifest fromserve
 check "pull from airfactory-serve" run_in fromserve "${AF[@]}" --plain-http --mirror "ghcr.io=127.0.0.1:$PORT"
 check "... the archives import" imports fromserve
 check_contains "... the Sigstore bundle came through the referrers API" "$(cat "$SERVE_LOG")" \
-  "GET /v2/siderolabs/hello-world-service/referrers/sha256:78a11fe92ff26234b9b9c25c5a4a745bc40e52e5af9a5c21b0035a10f9735c1c HTTP/1.1\" 200"
+  "GET /v2/siderolabs/hello-world-service/referrers/sha256:$HWS_HEX HTTP/1.1\" 200"
 check_contains "... and verified" "$(cat fromserve/pull.err)" \
-  "hello-world-service:v1.11.3@sha256:78a11fe92ff26234b9b9c25c5a4a745bc40e52e5af9a5c21b0035a10f9735c1c: sigstore-bundle"
+  "hello-world-service:v1.11.3@sha256:$HWS_HEX: sigstore-bundle"
 check "... and build" run_in fromserve "$AIRFACTORY" build m.yaml -j 2
 check "... the same index.db" cmp fixture/out/index.db fromserve/out/index.db
 stop_serve
@@ -392,7 +401,7 @@ expect_error "unknown registry host: one line naming the host and --mirror" notf
   "${AF[@]}" --mirror ghcr.io=registry.invalid
 manifest wrongpin
 expect_error "wrong-digest catalog entry: one line naming the pinned digest and the catalog" wrongpin \
-  hello-world-service-v1.11.3.oci.tar "ghcr.io/siderolabs/hello-world-service:v1.11.3@sha256:78a11fe9" \
+  hello-world-service-v1.11.3.oci.tar "ghcr.io/siderolabs/hello-world-service:v1.11.3@sha256:${HWS_HEX:0:8}" \
   "the digest the extensions catalog ghcr.io/siderolabs/extensions:v1.11.3 pins" -- \
   "${AF[@]}" --plain-http --mirror "ghcr.io=$PLAIN/bad" --store "$SCR/shared.store"
 # damage the registry's copy of one layer (the talosctl-all layer, pushed as siderolabs/tampered)
