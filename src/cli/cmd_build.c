@@ -117,6 +117,11 @@ int cmd_build(int argc, char **argv)
     struct plan *plan = NULL;
     if (manifest_load(path, &m, &err) < 0)
         return cli_report(&err);
+    if (key) {
+        /* --key replaces the manifest's signing_key: (the plan checks the key that will sign) */
+        free(m->signing_key);
+        m->signing_key = xstrdup(key);
+    }
     if (sb_key || sb_cert) {
         /* the flags replace the manifest's secureboot: section (and satisfy -secureboot outputs) */
         free(m->secureboot_signing_key);

@@ -1073,7 +1073,7 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
     }
     /* the bundle's signing key: a build that fails at its very end for a missing key is found now
      * (pull, which plans before its sources exist, signs nothing) */
-    if (rc == 0 && !(flags & MANIFEST_PLAN_SOURCES_ABSENT))
+    if (rc == 0 && m->signing_key && !(flags & MANIFEST_PLAN_SOURCES_ABSENT))
         rc = plan_file(&pl, m->line, m->column, "signing_key", m->signing_key,
                        "; make a key pair with `airfactory keygen -o NAME` (NAME.key signs, NAME.pub verifies)");
     const char *sb[] = {m->secureboot_signing_key, m->secureboot_signing_cert, m->secureboot_pcr_key};

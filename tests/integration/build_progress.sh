@@ -62,6 +62,14 @@ check_eq "file: one line per asset, in plan order" "$(grep -E '^(built |reused)'
   "$(printf 'demo/v1.11.3/kernel-amd64\ndemo/v1.11.3/initramfs-amd64.xz\ndemo/v1.11.3/cmdline-metal-amd64')"
 check_eq "file: no summary display line" "$(grep -c '^done: ' "$S/plain.log")" 0
 
+# --key replaces the manifest's signing_key: a manifest naming a key this host lacks still builds
+sed "s|signing_key: .*|signing_key: $S/absent.key|" "$S/manifest.yaml" >"$S/manifest-nokey.yaml"
+out=$("$AIRFACTORY" build "$S/manifest-nokey.yaml" -o "$S/keyflag" --store "$S/store" --key "$S/bundle.key" 2>&1)
+check_eq "build --key with the manifest's signing_key absent exits 0" "$?" 0
+check "the --key bundle verifies with that key" "$AIRFACTORY" verify "$S/keyflag" --key "$S/bundle.pub"
+check_contains "without --key the absent signing_key is named" \
+  "$("$AIRFACTORY" build "$S/manifest-nokey.yaml" -o "$S/keyflag2" --store "$S/store" 2>&1)" "signing_key $S/absent.key: cannot open"
+
 # ---- --json on a terminal: NDJSON only ----
 COLUMNS=100 script -qec "'$AIRFACTORY' build '$S/manifest.yaml' -o '$S/json' --store '$S/store' -j 2 --json" \
   "$S/json.typescript" >/dev/null 2>&1
