@@ -1041,8 +1041,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return -1;
     struct disk_image_plan plan;
-    if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
-                            err) != 0)
+    if (disk_image_plan_for(f->profiles, name, m->version, s, &plan, err) != 0)
         return -1;
     bool uki_layout = plan.bootloader != DISK_IMAGE_GRUB, grub_layout = plan.bootloader != DISK_IMAGE_SD_BOOT;
     if (uki_layout && (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot)))

@@ -46,14 +46,10 @@ const char *disk_image_bootloader_name(enum disk_image_bootloader b)
     return "?";
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-/* ".raw.zst" -> format, compression (the imager's post-processing levels, talos-imager.md §7.7) */
-static int parse_output_suffix(const char *path, struct disk_image_plan *p, struct error *err)
+/* The parsed name's disk format and compression -> the plan's, with the imager's post-processing
+ * levels (talos-imager.md §7.7). */
+static int plan_output(const struct asset_path *asset, const char *path, struct disk_image_plan *p,
+                       struct error *err)
 {
     static const struct {
         const char *suffix;
@@ -66,24 +62,23 @@ static int parse_output_suffix(const char *path, struct disk_image_plan *p, stru
         {"", COMPRESS_NONE, 0, false},
     };
     static const struct {
-        const char *suffix;
+        const char *name;
         enum disk_image_format format;
-    } formats[] = {{".raw", DISK_IMAGE_RAW}, {".qcow2", DISK_IMAGE_QCOW2}, {".vhd", DISK_IMAGE_VHD}, {".ova", DISK_IMAGE_OVA}};
-    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
-        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "%s%s", formats[f].suffix, compressions[c].suffix);
-            if (ends_with(path, suffix)) {
-                p->format = formats[f].format;
-                p->compression = compressions[c].kind;
-                p->level = compressions[c].level;
-                p->tar = compressions[c].tar;
-                return 0;
-            }
-        }
-    }
-    return error_set(err, ERROR_INPUT,
-                     "%s: not a disk image name; expected PLATFORM-ARCH.{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+    } formats[] = {{"raw", DISK_IMAGE_RAW}, {"qcow2", DISK_IMAGE_QCOW2}, {"vhd", DISK_IMAGE_VHD}, {"ova", DISK_IMAGE_OVA}};
+    size_t c = 0, f = 0;
+    while (c < sizeof compressions / sizeof compressions[0] && strcmp(compressions[c].suffix, asset->compression))
+        c++;
+    while (f < sizeof formats / sizeof formats[0] && strcmp(formats[f].name, asset->disk_format))
+        f++;
+    if (asset->kind != ASSET_IMAGE || c == sizeof compressions / sizeof compressions[0] ||
+        f == sizeof formats / sizeof formats[0])
+        return error_set(err, ERROR_INPUT, "%s: not a disk image name; expected "
+                         "PLATFORM-ARCH[-secureboot].{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+    p->format = formats[f].format;
+    p->compression = compressions[c].kind;
+    p->level = compressions[c].level;
+    p->tar = compressions[c].tar;
+    return 0;
 }
 
 static void add_partition(struct disk_image_plan *p, const char *name, uint64_t size_mib)
@@ -93,13 +88,19 @@ static void add_partition(struct disk_image_plan *p, const char *name, uint64_t 
     d->size = size_mib * MIB;
 }
 
-int disk_image_plan_for(const struct profile_set *profiles, const char *path, const char *platform,
-                        const char *version, const char *arch, bool secureboot, const struct schematic *schematic,
-                        struct disk_image_plan *out, struct error *err)
+int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
+                        const struct schematic *schematic, struct disk_image_plan *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
-    if (parse_output_suffix(path, out, err) != 0)
+    char path[ASSET_PATH_MAX];
+    asset_path_format(asset, path);
+    const char *platform = asset->platform, *arch = asset->arch;
+    bool secureboot = asset->secureboot;
+    if (plan_output(asset, path, out, err) != 0)
         return -1;
+    if (!profile_platform_find(profiles, platform))
+        return error_set(err, ERROR_INPUT, "%s: unknown platform '%s'; expected one of %s", path, platform,
+                         profile_platform_names(profiles));
     struct profile_version v;
     if (profile_version_parse(version, &v) != 0)
         return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
