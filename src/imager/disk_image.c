@@ -101,8 +101,8 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
     if (!profile_platform_find(profiles, platform))
         return error_set(err, ERROR_INPUT, "%s: unknown platform '%s'; expected one of %s", path, platform,
                          profile_platform_names(profiles));
-    struct profile_version v;
-    if (profile_version_parse(version, &v) != 0)
+    struct talos_version v;
+    if (talos_version_parse(version, &v) != 0)
         return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
 
     /* bootloader: output.go selectBootloader */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "imager/extensions.h"
+#include "talos/version.h"
 #include "imager/grub_tool.h"
 #include "core/fs.h"
 #include "imager/iso.h"

@@ -369,8 +369,8 @@ static char *reference_tag(const char *ref)
 
 static bool is_version(const char *s)
 {
-    struct profile_version v;
-    return s[0] == 'v' && profile_version_parse(s, &v) == 0;
+    struct talos_version v;
+    return s[0] == 'v' && talos_version_parse(s, &v) == 0;
 }
 
 static int parse_source(struct parser *p, const struct yaml_node *n, size_t index, struct manifest_source *s)
@@ -763,7 +763,7 @@ static int add_model(struct planner *pl, const struct manifest_schematic *s, con
 
 /* Check one asset for one schematic and version; the output item's position is for errors. */
 static int check_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
-                       const struct profile_version *v, const struct asset_path *a, const char *output, int line,
+                       const struct talos_version *v, const struct asset_path *a, const char *output, int line,
                        int column)
 {
     const struct profile_set *ps = pl->plan->profiles;
@@ -829,7 +829,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
 
 /* Expand one output name for one arch; appends models. */
 static int expand_output(struct planner *pl, const struct manifest_schematic *s, const char *version,
-                         const struct profile_version *v, const char *arch, const char *output, int line, int column)
+                         const struct talos_version *v, const char *arch, const char *output, int line, int column)
 {
     const struct profile_set *ps = pl->plan->profiles;
     struct asset_path a;
@@ -906,10 +906,10 @@ static int add_version(struct plan *plan, const char *version)
 
 static int compare_versions(const void *pa, const void *pb)
 {
-    struct profile_version a, b;
-    profile_version_parse(*(char *const *)pa, &a);
-    profile_version_parse(*(char *const *)pb, &b);
-    return profile_version_compare_semver(&a, &b);
+    struct talos_version a, b;
+    talos_version_parse(*(char *const *)pa, &a);
+    talos_version_parse(*(char *const *)pb, &b);
+    return talos_version_compare_semver(&a, &b);
 }
 
 static int plan_schematic(struct planner *pl, const struct manifest_schematic *s)
@@ -933,8 +933,8 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
                              "arm64", arches->items[a]);
     for (size_t vi = 0; vi < versions->count; vi++) {
         const char *version = versions->items[vi];
-        struct profile_version v;
-        if (version[0] != 'v' || profile_version_parse(version, &v) < 0)
+        struct talos_version v;
+        if (version[0] != 'v' || talos_version_parse(version, &v) < 0)
             return plan_fail(pl, versions->lines[vi], versions->columns[vi], "'%s' is not a Talos version; expected "
                              "vX.Y.Z (e.g. v1.11.3)", version);
         if (v.major != 1 || v.minor < 2)
