@@ -13,6 +13,7 @@
 #include "core/digest.h"
 #include "format/disk_archive.h"
 #include "format/fat.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "format/gpt.h"
 #include "imager/grub_disk.h"
@@ -377,27 +378,21 @@ int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_i
 
 /* ------------------------------------------------------------------ VHD (fixed) */
 
-static void be_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
 int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtime, struct error *err)
 {
     uint8_t f[512];
     memset(f, 0, sizeof f);
     memcpy(f, "conectix", 8);
-    be_put(f + 8, 2, 4);           /* features: reserved bit */
-    be_put(f + 12, 0x00010000, 4); /* format version */
-    be_put(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
+    be_put_n(f + 8, 2, 4);           /* features: reserved bit */
+    be_put_n(f + 12, 0x00010000, 4); /* format version */
+    be_put_n(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
     uint32_t vhd_epoch = 946684800u; /* 2000-01-01 */
-    be_put(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
+    be_put_n(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
     memcpy(f + 28, "qem2", 4);     /* qemu-img's force_size marker: current size is exact */
-    be_put(f + 32, 0x00050003, 4);
+    be_put_n(f + 32, 0x00050003, 4);
     memcpy(f + 36, "Wi2k", 4);
-    be_put(f + 40, size, 8);
-    be_put(f + 48, size, 8);
+    be_put_n(f + 40, size, 8);
+    be_put_n(f + 48, size, 8);
     /* CHS geometry, VHD specification appendix */
     uint64_t total = size / 512, cth;
     unsigned spt, heads;
@@ -415,17 +410,17 @@ int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtim
         if (cth >= heads * 1024ull)
             spt = 63, heads = 16, cth = total / spt;
     }
-    be_put(f + 56, cth / heads, 2);
+    be_put_n(f + 56, cth / heads, 2);
     f[58] = (uint8_t)heads;
     f[59] = (uint8_t)spt;
-    be_put(f + 60, 2, 4); /* fixed disk */
+    be_put_n(f + 60, 2, 4); /* fixed disk */
     uint8_t id[16];
     gpt_guid_from_label(GPT_TALOS_DISK_LABEL, id);
     memcpy(f + 68, id, 16);
     uint32_t sum = 0;
     for (size_t i = 0; i < sizeof f; i++)
         sum += f[i];
-    be_put(f + 64, ~sum, 4);
+    be_put_n(f + 64, ~sum, 4);
     return fs_pwrite_all(fd, f, sizeof f, size, what, err);
 }
 
