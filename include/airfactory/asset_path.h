@@ -7,7 +7,12 @@
  * with A in amd64, arm64, x86_64 (= amd64), i386 (= amd64) and the digital-ocean special case.
  * Error messages are Image Factory's ("invalid profile path: ...", "invalid architecture: ...").
  * Platform names are not checked here (Image Factory leaves that to the imager); the manifest
- * checks them against the profile data. The canonical name always spells the arch amd64/arm64. */
+ * checks them against the profile data. The canonical name always spells the arch amd64/arm64.
+ * Where Image Factory accepts a name without a platform ("-amd64.iso") and fails later, in the
+ * imager, this grammar refuses it at once ("invalid platform-arch: ...").
+ *
+ * This is the only parser and composer of asset names: the manifest, the factory, airfactory-serve
+ * (/image, /pxe) and `airfactory disk` use it (tests/data/asset-names.tsv pins every entry point). */
 #ifndef AIRFACTORY_ASSET_PATH_H
 #define AIRFACTORY_ASSET_PATH_H
 
@@ -42,6 +47,18 @@ struct asset_path {
 int asset_path_parse(const char *path, struct asset_path *out, struct error *err);
 /* The canonical file name (what Image Factory's UI links to). */
 void asset_path_format(const struct asset_path *asset, char out[ASSET_PATH_MAX]);
+/* A name from its parts: platform NULL means "metal" (kernel, initramfs, plain installer);
+ * disk_format and compression stay empty (asset_path_set_image_suffix sets them). */
+void asset_path_init(struct asset_path *out, enum asset_kind kind, const char *platform, const char *arch,
+                     bool secureboot);
+/* Make `a` a disk image with the suffix "FORMAT[.COMPRESSION]" ("raw.zst", as the profile data
+ * spells a platform's disk image); ERROR_INPUT for anything else. */
+int asset_path_set_image_suffix(struct asset_path *a, const char *suffix, struct error *err);
+/* A build manifest's arch-less output name ("kernel", "initramfs.xz", "installer[-secureboot].tar",
+ * "cmdline-P[-secureboot]", "P[-secureboot].iso", "P[-secureboot]-uki.efi",
+ * "P-installer[-secureboot].tar", "P[-secureboot].FORMAT[.COMPRESSION]") for `arch`; ERROR_INPUT
+ * when the name is no such form. */
+int asset_path_parse_archless(const char *name, const char *arch, struct asset_path *out, struct error *err);
 /* "kernel", "cmdline", "initramfs", "iso", "uki", "installer", "image" */
 const char *asset_kind_name(enum asset_kind kind);
 

@@ -1,7 +1,6 @@
 /* bundle — the read side; see include/airfactory/bundle.h. */
 #include "airfactory/bundle.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -19,6 +18,7 @@
 #include "core/digest.h"
 #include "core/fs.h"
 #include "core/memory.h"
+#include "talos/version.h"
 
 /* A signature file holds one base64 DER ECDSA signature: ~100 bytes. */
 #define SIGNATURE_FILE_MAX 4096
@@ -625,153 +625,23 @@ const char *bundle_asset_media_type(const char *path)
     return "application/octet-stream";
 }
 
-/* ---- semantic versions ---- */
-
-struct semver {
-    const char *core;       /* after "v" */
-    const char *prerelease; /* after '-', NULL if none */
-    size_t prerelease_len;
-    uint64_t numbers[3];
-};
-
-static bool is_ident_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '-';
-}
-
-/* Dot-separated non-empty identifiers of [0-9A-Za-z-]; numeric ones without leading zeros when
- * numeric_rule is set (prerelease). Returns the length consumed. */
-static size_t scan_identifiers(const char *s, bool numeric_rule, bool *ok)
-{
-    size_t i = 0;
-    *ok = true;
-    for (;;) {
-        size_t start = i;
-        bool all_digits = true;
-        while (is_ident_char(s[i])) {
-            if (!isdigit((unsigned char)s[i]))
-                all_digits = false;
-            i++;
-        }
-        if (i == start || (numeric_rule && all_digits && i - start > 1 && s[start] == '0')) {
-            *ok = false;
-            return i;
-        }
-        if (s[i] != '.')
-            return i;
-        i++;
-    }
-}
-
-static bool semver_parse(const char *v, struct semver *out)
-{
-    memset(out, 0, sizeof *out);
-    if (!v || v[0] != 'v')
-        return false;
-    const char *p = v + 1;
-    out->core = p;
-    for (int i = 0; i < 3; i++) {
-        if (!isdigit((unsigned char)*p))
-            return false;
-        if (*p == '0' && isdigit((unsigned char)p[1]))
-            return false; /* leading zero */
-        uint64_t n = 0;
-        int digits = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (++digits > 18)
-                return false;
-            n = n * 10 + (uint64_t)(*p++ - '0');
-        }
-        out->numbers[i] = n;
-        if (i < 2 && *p++ != '.')
-            return false;
-    }
-    bool ok = true;
-    if (*p == '-') {
-        p++;
-        out->prerelease = p;
-        out->prerelease_len = scan_identifiers(p, true, &ok);
-        if (!ok)
-            return false;
-        p += out->prerelease_len;
-    }
-    if (*p == '+') {
-        p++;
-        p += scan_identifiers(p, false, &ok);
-        if (!ok)
-            return false;
-    }
-    return *p == '\0';
-}
+/* ---- semantic versions: talos/version's, with the bundle's "v" and total order ---- */
 
 bool bundle_version_valid(const char *version)
 {
-    struct semver s;
-    return semver_parse(version, &s);
-}
-
-static bool all_digits_n(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return n > 0;
-}
-
-static int compare_identifiers(const char *a, size_t alen, const char *b, size_t blen)
-{
-    bool an = all_digits_n(a, alen), bn = all_digits_n(b, blen);
-    if (an && bn) {
-        if (alen != blen) /* no leading zeros: longer is larger */
-            return alen < blen ? -1 : 1;
-        int c = memcmp(a, b, alen);
-        return c < 0 ? -1 : c > 0;
-    }
-    if (an != bn)
-        return an ? -1 : 1; /* numeric identifiers have lower precedence */
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c < 0 ? -1 : 1;
-    return alen == blen ? 0 : (alen < blen ? -1 : 1);
-}
-
-static int compare_prerelease(const struct semver *a, const struct semver *b)
-{
-    if (!a->prerelease || !b->prerelease)
-        return a->prerelease == b->prerelease ? 0 : (a->prerelease ? -1 : 1);
-    const char *pa = a->prerelease, *ea = pa + a->prerelease_len;
-    const char *pb = b->prerelease, *eb = pb + b->prerelease_len;
-    for (;;) {
-        if (pa >= ea || pb >= eb)
-            return (pa >= ea && pb >= eb) ? 0 : (pa >= ea ? -1 : 1);
-        const char *da = memchr(pa, '.', (size_t)(ea - pa));
-        const char *db = memchr(pb, '.', (size_t)(eb - pb));
-        size_t la = da ? (size_t)(da - pa) : (size_t)(ea - pa);
-        size_t lb = db ? (size_t)(db - pb) : (size_t)(eb - pb);
-        int c = compare_identifiers(pa, la, pb, lb);
-        if (c)
-            return c;
-        pa += la + (da ? 1 : 0);
-        pb += lb + (db ? 1 : 0);
-        if (da && pa >= ea)
-            pa = ea;
-        if (db && pb >= eb)
-            pb = eb;
-    }
+    struct talos_version v;
+    return version && version[0] == 'v' && talos_version_parse(version, &v) == 0;
 }
 
 int bundle_version_compare(const char *a, const char *b)
 {
-    struct semver sa, sb;
-    bool va = semver_parse(a, &sa), vb = semver_parse(b, &sb);
+    struct talos_version sa, sb;
+    bool va = bundle_version_valid(a) && talos_version_parse(a, &sa) == 0;
+    bool vb = bundle_version_valid(b) && talos_version_parse(b, &sb) == 0;
     if (va != vb)
         return va ? 1 : -1;
     if (va) {
-        for (int i = 0; i < 3; i++)
-            if (sa.numbers[i] != sb.numbers[i])
-                return sa.numbers[i] < sb.numbers[i] ? -1 : 1;
-        int c = compare_prerelease(&sa, &sb);
+        int c = talos_version_compare_semver(&sa, &sb);
         if (c)
             return c;
     }

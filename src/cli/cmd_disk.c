@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "airfactory/asset_path.h"
 #include "airfactory/buffer.h"
 #include "imager/cmdline.h"
 #include "imager/disk_image.h"
@@ -121,30 +122,17 @@ static int disk_build(int argc, char **argv)
     if (rc == 0)
         rc = profile_set_load(&profiles, &err);
 
-    /* platform and arch from the name: "metal-amd64.raw.zst" */
-    char platform[128] = "", arch[128] = "";
-    if (rc == 0) {
-        const char *dot = strchr(name, '.');
-        size_t stem = dot ? (size_t)(dot - name) : strlen(name);
-        char buf[128];
-        snprintf(buf, sizeof buf, "%.*s", (int)stem, name);
-        size_t bl = strlen(buf);
-        if (bl > 11 && !strcmp(buf + bl - 11, "-secureboot")) {
-            buf[bl - 11] = '\0';
-            secureboot = true;
-        }
-        char *dash = strrchr(buf, '-');
-        if (!dash || dash == buf || !dot)
-            rc = error_set(&err, ERROR_INPUT, "%s: expected PLATFORM-ARCH[-secureboot].FORMAT[.COMPRESSION]", name);
-        else {
-            *dash = '\0';
-            snprintf(platform, sizeof platform, "%s", buf);
-            snprintf(arch, sizeof arch, "%s", dash + 1);
-        }
-    }
+    /* platform, arch, format and compression from the name: "metal-amd64.raw.zst" */
+    struct asset_path asset;
+    if (rc == 0 && asset_path_parse(name, &asset, &err) != 0)
+        rc = error_prefix(&err, "%s", name);
+    if (rc == 0 && secureboot)
+        asset.secureboot = true; /* --secureboot: as if the name said -secureboot */
+    const char *platform = rc == 0 ? asset.platform : "", *arch = rc == 0 ? asset.arch : "";
+    secureboot = rc == 0 && asset.secureboot;
     struct disk_image_plan plan;
     if (rc == 0)
-        rc = disk_image_plan_for(profiles, name, platform, version, arch, secureboot, schematic, &plan, &err);
+        rc = disk_image_plan_for(profiles, &asset, version, schematic, &plan, &err);
     if (rc == 0 && disk_size_text) {
         /* an explicit size (benchmarks, custom disks); the partitions must still fit */
         uint32_t mib = 0;
@@ -234,13 +222,12 @@ static int disk_plan(int argc, char **argv)
     int rc = argc == 4 ? schematic_load_file(argv[3], &s, &err) : 0;
     if (rc == 0)
         rc = profile_set_load(&profiles, &err);
-    char platform[64] = "", arch[16] = "";
-    bool sb = strstr(argv[1], "-secureboot.") != NULL;
-    if (rc == 0 && sscanf(argv[1], "%63[^-]-%15[a-z0-9]", platform, arch) != 2)
-        rc = error_set(&err, ERROR_INPUT, "%s: expected PLATFORM-ARCH.FORMAT", argv[1]);
+    struct asset_path asset;
+    if (rc == 0 && asset_path_parse(argv[1], &asset, &err) != 0)
+        rc = error_prefix(&err, "%s", argv[1]);
     struct disk_image_plan p;
     if (rc == 0)
-        rc = disk_image_plan_for(profiles, argv[1], platform, argv[2], arch, sb, s, &p, &err);
+        rc = disk_image_plan_for(profiles, &asset, argv[2], s, &p, &err);
     if (rc == 0) {
         printf("bootloader %s\ndisk_size %llu\nsector_size %u\nformat %s\nformat_options %s\ncompression %s\n",
                disk_image_bootloader_name(p.bootloader), (unsigned long long)p.disk_size, p.sector_size,

@@ -1041,8 +1041,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return -1;
     struct disk_image_plan plan;
-    if (disk_image_plan_for(f->profiles, path, name->platform, m->version, m->arch, name->secureboot, s, &plan,
-                            err) != 0)
+    if (disk_image_plan_for(f->profiles, name, m->version, s, &plan, err) != 0)
         return -1;
     bool uki_layout = plan.bootloader != DISK_IMAGE_GRUB, grub_layout = plan.bootloader != DISK_IMAGE_SD_BOOT;
     if (uki_layout && (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot)))
@@ -1124,8 +1123,8 @@ static const struct imported *installer_base_for(struct model *m, const struct a
     struct factory *f = m->f;
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return NULL;
-    struct profile_version v;
-    if (profile_version_parse(m->version, &v) != 0) {
+    struct talos_version v;
+    if (talos_version_parse(m->version, &v) != 0) {
         error_set(err, ERROR_INPUT, "installer: '%s' is not a Talos version", m->version);
         return NULL;
     }
@@ -1210,8 +1209,8 @@ static int installer_asset_build(struct model *m, const char *path, const struct
     struct asset_path metal = *name; /* a plain installer is metal's */
     if (!metal.platform[0])
         snprintf(metal.platform, sizeof metal.platform, "metal");
-    struct profile_version v;
-    (void)profile_version_parse(m->version, &v); /* checked by installer_base_for */
+    struct talos_version v;
+    (void)talos_version_parse(m->version, &v); /* checked by installer_base_for */
     /* SecureBoot installers always carry the signed UKI and systemd-boot (talos-imager.md §9) */
     bool sdboot = signer || profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
     char *p_boot = xasprintf("usr/install/%s/systemd-boot.efi", m->arch);

@@ -15,6 +15,7 @@
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -23,20 +24,6 @@
 #define SECTION_HEADER 40
 #define WIN_CERT_REVISION_2_0 0x0200
 #define WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002
-
-static uint16_t rd16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static void wr32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 struct pe_range {
     uint64_t offset, size;
@@ -87,28 +74,28 @@ static int pe_layout_read(const char *path, struct pe_layout *l, struct error *e
         return -1;
     if (want < 0x40 || d[0] != 'M' || d[1] != 'Z')
         return error_set(err, ERROR_INPUT, "%s: not a PE file (no \"MZ\" DOS header)", path);
-    uint32_t lfanew = rd32(d + 0x3c);
+    uint32_t lfanew = le32_get(d + 0x3c);
     if ((uint64_t)lfanew + 4 + COFF_HEADER + 112 > want || memcmp(d + lfanew, "PE\0\0", 4) != 0)
         return error_set(err, ERROR_INPUT, "%s: not a PE file (no \"PE\\0\\0\" signature at 0x%x)", path, lfanew);
     const unsigned char *coff = d + lfanew + 4;
-    uint16_t nsections = rd16(coff + 2), opt_size = rd16(coff + 16);
+    uint16_t nsections = le16_get(coff + 2), opt_size = le16_get(coff + 16);
     const unsigned char *opt = coff + COFF_HEADER;
     uint64_t opt_offset = (uint64_t)(opt - d);
-    if (rd16(opt) != 0x20b)
+    if (le16_get(opt) != 0x20b)
         return error_set(err, ERROR_INPUT, "%s: not PE32+ (optional header magic 0x%x); EFI binaries for x86-64 and "
-                         "arm64 are PE32+", path, rd16(opt));
-    uint32_t ndirs = rd32(opt + 108);
+                         "arm64 are PE32+", path, le16_get(opt));
+    uint32_t ndirs = le32_get(opt + 108);
     if (ndirs < 5 || opt_size < 112 + 8 * 5 || opt_offset + opt_size > want)
         return error_set(err, ERROR_INPUT, "%s: the optional header has no certificate table entry (%u data "
                          "directories)", path, ndirs);
     l->checksum_offset = (uint32_t)opt_offset + 64;
     l->cert_dir_offset = (uint32_t)opt_offset + 112 + 4 * 8;
-    l->size_of_headers = rd32(opt + 60);
+    l->size_of_headers = le32_get(opt + 60);
     uint64_t table = opt_offset + opt_size;
     if (l->size_of_headers > want || l->size_of_headers < table + (uint64_t)nsections * SECTION_HEADER)
         return error_set(err, ERROR_INPUT, "%s: SizeOfHeaders 0x%x does not cover the section table", path,
                          l->size_of_headers);
-    uint32_t cert_offset = rd32(d + l->cert_dir_offset), cert_size = rd32(d + l->cert_dir_offset + 4);
+    uint32_t cert_offset = le32_get(d + l->cert_dir_offset), cert_size = le32_get(d + l->cert_dir_offset + 4);
     l->file_size = size;
     if (cert_size) {
         /* an existing signature: only one at the very end can be replaced */
@@ -121,7 +108,7 @@ static int pe_layout_read(const char *path, struct pe_layout *l, struct error *e
     l->sections = xcalloc(nsections ? nsections : 1, sizeof *l->sections);
     for (uint16_t i = 0; i < nsections; i++) {
         const unsigned char *s = d + table + (size_t)i * SECTION_HEADER;
-        uint32_t raw = rd32(s + 16), ptr = rd32(s + 20);
+        uint32_t raw = le32_get(s + 16), ptr = le32_get(s + 20);
         if (!raw)
             continue;
         if ((uint64_t)ptr + raw > l->file_size || ptr < l->size_of_headers)
@@ -442,8 +429,8 @@ int authenticode_sign(const char *in_path, const char *out_path, EVP_PKEY *key, 
         /* headers with data directory 4 pointing at the new table (CheckSum stays as it is: UEFI
          * ignores it and it is outside the hash) */
         unsigned char *h = l.headers;
-        wr32(h + l.cert_dir_offset, (uint32_t)l.padded_size);
-        wr32(h + l.cert_dir_offset + 4, (uint32_t)table_aligned);
+        le32_put(h + l.cert_dir_offset, (uint32_t)l.padded_size);
+        le32_put(h + l.cert_dir_offset + 4, (uint32_t)table_aligned);
         rc = atomic_file_write(&out, h, l.size_of_headers, err);
     }
     if (rc == 0)
@@ -452,11 +439,9 @@ int authenticode_sign(const char *in_path, const char *out_path, EVP_PKEY *key, 
         /* zero padding to 8, then WIN_CERTIFICATE { dwLength, wRevision, wCertificateType, bCertificate } */
         static const unsigned char zeros[8];
         unsigned char win[8];
-        wr32(win, (uint32_t)table_aligned);
-        win[4] = (unsigned char)(WIN_CERT_REVISION_2_0 & 0xff);
-        win[5] = (unsigned char)(WIN_CERT_REVISION_2_0 >> 8);
-        win[6] = (unsigned char)(WIN_CERT_TYPE_PKCS_SIGNED_DATA & 0xff);
-        win[7] = (unsigned char)(WIN_CERT_TYPE_PKCS_SIGNED_DATA >> 8);
+        le32_put(win, (uint32_t)table_aligned);
+        le16_put(win + 4, WIN_CERT_REVISION_2_0);
+        le16_put(win + 6, WIN_CERT_TYPE_PKCS_SIGNED_DATA);
         rc = atomic_file_write(&out, zeros, (size_t)(l.padded_size - l.file_size), err);
         if (rc == 0)
             rc = atomic_file_write(&out, win, sizeof win, err);

@@ -1,6 +1,7 @@
 /* compress — see compress.h. */
 #include "format/compress.h"
 #include "airfactory/buffer.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -481,12 +482,6 @@ int compress_writer_finish(struct compress_writer *w, struct error *err)
 
 static const uint8_t zero_buf[ZERO_BUF];
 
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 #define XXH_P1 11400714785074694791ull
 #define XXH_P2 14029467366897019727ull
 #define XXH_P3 1609587929392839161ull
@@ -548,17 +543,17 @@ static uint64_t xxh64_zeros(uint64_t len)
 static int zstd_zero_frame(struct compress_writer *w, uint64_t n, struct error *err)
 {
     uint8_t h[14];
-    put_le(h, 0xFD2FB528u, 4);
+    le_put_n(h, 0xFD2FB528u, 4);
     h[4] = 0xC4; /* 8-byte content size, content checksum, not single-segment */
     h[5] = 0x38; /* window 128 KiB: decoders need no more memory than one block */
-    put_le(h + 6, n, 8);
+    le_put_n(h + 6, n, 8);
     if (sink_out(w, h, sizeof h, err) != 0)
         return -1;
     size_t fill = 0;
     for (uint64_t left = n; left;) {
         uint32_t b = left > ZSTD_RLE_BLOCK ? ZSTD_RLE_BLOCK : (uint32_t)left;
         left -= b;
-        put_le(w->out + fill, (left == 0) | (1u << 1) | (b << 3), 3); /* RLE block */
+        le_put_n(w->out + fill, (left == 0) | (1u << 1) | (b << 3), 3); /* RLE block */
         w->out[fill + 3] = 0;
         fill += 4;
         if (fill + 4 > w->out_cap || left == 0) {
@@ -568,7 +563,7 @@ static int zstd_zero_frame(struct compress_writer *w, uint64_t n, struct error *
         }
     }
     uint8_t sum[4];
-    put_le(sum, xxh64_zeros(n), 4);
+    le_put_n(sum, xxh64_zeros(n), 4);
     return sink_out(w, sum, sizeof sum, err);
 }
 
@@ -727,8 +722,8 @@ static int gz_zero_member(struct compress_writer *w, uint64_t n, struct error *e
         crc = crc32_combine(crc, crc32(0, zero_buf, (uInt)rem), (z_off_t)rem);
     }
     uint8_t t[10] = {0x03, 0x00}; /* final fixed-Huffman block holding only end-of-block */
-    put_le(t + 2, crc, 4);
-    put_le(t + 6, n & 0xffffffffu, 4);
+    le_put_n(t + 2, crc, 4);
+    le_put_n(t + 6, n & 0xffffffffu, 4);
     return sink_out(w, t, sizeof t, err);
 }
 

@@ -1,5 +1,6 @@
 /* fat — see fat.h. Layout per Microsoft's FAT specification (fatgen103). */
 #include "format/fat.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -41,17 +42,6 @@ struct layout {
     uint64_t data_offset;
     uint32_t next_cluster;
 };
-
-static void put16(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 static void fnode_free(struct fnode *n)
 {
@@ -371,14 +361,14 @@ static void short_entry(unsigned char *e, const unsigned char name[11], uint8_t 
     memset(e, 0, 32);
     memcpy(e, name, 11);
     e[11] = attr;
-    put16(e + 14, t);
-    put16(e + 16, d);
-    put16(e + 18, d);
-    put16(e + 20, cluster >> 16);
-    put16(e + 22, t);
-    put16(e + 24, d);
-    put16(e + 26, cluster & 0xffff);
-    put32(e + 28, size);
+    le16_put(e + 14, t);
+    le16_put(e + 16, d);
+    le16_put(e + 18, d);
+    le16_put(e + 20, cluster >> 16);
+    le16_put(e + 22, t);
+    le16_put(e + 24, d);
+    le16_put(e + 26, cluster & 0xffff);
+    le32_put(e + 28, size);
 }
 
 static uint8_t lfn_checksum(const unsigned char sn[11])
@@ -429,7 +419,7 @@ static unsigned char *dir_bytes(const struct layout *l, const struct fnode *dir,
                 for (int j = 0; j < 13; j++) {
                     size_t idx = k * 13 + (size_t)j;
                     uint16_t ch = idx < n ? u[idx] : (idx == n ? 0x0000 : 0xffff);
-                    put16(e + pos[j], ch);
+                    le16_put(e + pos[j], ch);
                 }
                 e += 32;
             }
@@ -448,9 +438,9 @@ static void fat_chain(const struct layout *l, unsigned char *fat, const struct f
         uint32_t c = n->first_cluster + i;
         uint32_t next = i + 1 < n->clusters ? c + 1 : (l->fat32 ? 0x0fffffffu : 0xffffu);
         if (l->fat32)
-            put32(fat + 4 * (size_t)c, next);
+            le32_put(fat + 4 * (size_t)c, next);
         else
-            put16(fat + 2 * (size_t)c, next);
+            le16_put(fat + 2 * (size_t)c, next);
     }
     for (size_t i = 0; i < n->nkids; i++)
         fat_chain(l, fat, n->kids[i]);
@@ -527,18 +517,18 @@ static void boot_sector(unsigned char *s, const struct layout *l, const struct f
     s[1] = l->fat32 ? 0x58 : 0x3c;
     s[2] = 0x90;
     memcpy(s + 3, "mkfs.fat", 8);
-    put16(s + 11, l->sector);
+    le16_put(s + 11, l->sector);
     s[13] = (unsigned char)l->spc;
-    put16(s + 14, l->reserved);
+    le16_put(s + 14, l->reserved);
     s[16] = 2;
-    put16(s + 17, l->fat32 ? 0 : 512);
+    le16_put(s + 17, l->fat32 ? 0 : 512);
     if (!l->fat32 && l->sectors < 65536)
-        put16(s + 19, l->sectors);
+        le16_put(s + 19, l->sectors);
     else
-        put32(s + 32, l->sectors);
+        le32_put(s + 32, l->sectors);
     s[21] = 0xf8;
-    put16(s + 24, 32); /* geometry hints, as mkfs.fat uses for images */
-    put16(s + 26, 64);
+    le16_put(s + 24, 32); /* geometry hints, as mkfs.fat uses for images */
+    le16_put(s + 26, 64);
     unsigned char label[11];
     memset(label, ' ', 11);
     const char *lb = o->label && *o->label ? o->label : "NO NAME";
@@ -546,18 +536,18 @@ static void boot_sector(unsigned char *s, const struct layout *l, const struct f
         label[i] = (unsigned char)toupper((unsigned char)lb[i]);
     unsigned char *ext;
     if (l->fat32) {
-        put32(s + 36, l->fat_sectors);
-        put32(s + 44, 2); /* root directory cluster */
-        put16(s + 48, 1); /* FSInfo */
-        put16(s + 50, 6); /* backup boot sector */
+        le32_put(s + 36, l->fat_sectors);
+        le32_put(s + 44, 2); /* root directory cluster */
+        le16_put(s + 48, 1); /* FSInfo */
+        le16_put(s + 50, 6); /* backup boot sector */
         ext = s + 64;
     } else {
-        put16(s + 22, l->fat_sectors);
+        le16_put(s + 22, l->fat_sectors);
         ext = s + 36;
     }
     ext[0] = 0x80;
     ext[2] = 0x29;
-    put32(ext + 3, o->serial);
+    le32_put(ext + 3, o->serial);
     memcpy(ext + 7, label, 11);
     memcpy(ext + 18, l->fat32 ? "FAT32   " : "FAT16   ", 8);
     s[510] = 0x55;
@@ -634,10 +624,10 @@ int fat_image_write_sectors(const char *out_path, const struct fat_options *o, u
             rc = fs_pwrite_all(af.fd, sec, ss, 6 * ss, out_path, err);
             unsigned char fsi[MAX_SECTOR];
             memset(fsi, 0, ss);
-            put32(fsi, 0x41615252);
-            put32(fsi + 484, 0x61417272);
-            put32(fsi + 488, l.clusters - (l.next_cluster - 2));
-            put32(fsi + 492, l.next_cluster);
+            le32_put(fsi, 0x41615252);
+            le32_put(fsi + 484, 0x61417272);
+            le32_put(fsi + 488, l.clusters - (l.next_cluster - 2));
+            le32_put(fsi + 492, l.next_cluster);
             fsi[510] = 0x55;
             fsi[511] = 0xaa;
             if (!rc)
@@ -650,11 +640,11 @@ int fat_image_write_sectors(const char *out_path, const struct fat_options *o, u
         size_t fat_bytes = (size_t)l.fat_sectors * l.sector;
         unsigned char *fat = xcalloc(1, fat_bytes);
         if (l.fat32) {
-            put32(fat, 0x0ffffff8);
-            put32(fat + 4, 0x0fffffff);
+            le32_put(fat, 0x0ffffff8);
+            le32_put(fat + 4, 0x0fffffff);
         } else {
-            put16(fat, 0xfff8);
-            put16(fat + 2, 0xffff);
+            le16_put(fat, 0xfff8);
+            le16_put(fat + 2, 0xffff);
         }
         fat_chain(&l, fat, root);
         for (int k = 0; k < 2 && !rc; k++)

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -75,24 +76,6 @@ static void guid_to_disk(const uint8_t g[16], uint8_t d[16])
 }
 static void guid_from_disk(const uint8_t d[16], uint8_t g[16]) { guid_to_disk(d, g); /* an involution */ }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-
 static uint64_t entry_sectors(uint32_t sector_size)
 {
     return ((uint64_t)GPT_ENTRY_COUNT * GPT_ENTRY_SIZE + sector_size - 1) / sector_size;
@@ -140,11 +123,11 @@ static void encode_entries(const struct gpt_table *t, uint8_t *entries)
         uint8_t *e = entries + i * GPT_ENTRY_SIZE;
         guid_to_disk(p->type, e);
         guid_to_disk(p->guid, e + 16);
-        put64(e + 32, p->first_lba);
-        put64(e + 40, p->last_lba);
-        put64(e + 48, p->attributes);
+        le64_put(e + 32, p->first_lba);
+        le64_put(e + 40, p->last_lba);
+        le64_put(e + 48, p->attributes);
         for (size_t c = 0; c < GPT_NAME_MAX && p->name[c]; c++)
-            put16(e + 56 + 2 * c, (uint8_t)p->name[c]);
+            le16_put(e + 56 + 2 * c, (uint8_t)p->name[c]);
     }
 }
 
@@ -153,18 +136,18 @@ static void encode_header(const struct gpt_table *t, uint8_t *h, uint64_t my_lba
 {
     memset(h, 0, 92);
     memcpy(h, "EFI PART", 8);
-    put32(h + 8, 0x00010000);
-    put32(h + 12, 92);
-    put64(h + 24, my_lba);
-    put64(h + 32, alternate_lba);
-    put64(h + 40, t->first_usable_lba);
-    put64(h + 48, t->last_usable_lba);
+    le32_put(h + 8, 0x00010000);
+    le32_put(h + 12, 92);
+    le64_put(h + 24, my_lba);
+    le64_put(h + 32, alternate_lba);
+    le64_put(h + 40, t->first_usable_lba);
+    le64_put(h + 48, t->last_usable_lba);
     guid_to_disk(t->disk_guid, h + 56);
-    put64(h + 72, entries_lba);
-    put32(h + 80, GPT_ENTRY_COUNT);
-    put32(h + 84, GPT_ENTRY_SIZE);
-    put32(h + 88, entries_crc);
-    put32(h + 16, (uint32_t)crc32(0, h, 92));
+    le64_put(h + 72, entries_lba);
+    le32_put(h + 80, GPT_ENTRY_COUNT);
+    le32_put(h + 84, GPT_ENTRY_SIZE);
+    le32_put(h + 88, entries_crc);
+    le32_put(h + 16, (uint32_t)crc32(0, h, 92));
 }
 
 int gpt_write(int fd, const char *what, const struct gpt_table *t, struct error *err)
@@ -184,8 +167,8 @@ int gpt_write(int fd, const char *what, const struct gpt_table *t, struct error 
     pe[1] = 0x00, pe[2] = 0x02, pe[3] = 0x00;
     pe[4] = 0xEE;
     pe[5] = 0xFF, pe[6] = 0xFF, pe[7] = 0xFF;
-    put32(pe + 8, 1);
-    put32(pe + 12, last > 0xFFFFFFFFull ? 0xFFFFFFFFu : (uint32_t)last);
+    le32_put(pe + 8, 1);
+    le32_put(pe + 12, last > 0xFFFFFFFFull ? 0xFFFFFFFFu : (uint32_t)last);
     mbr[510] = 0x55, mbr[511] = 0xAA;
     int rc = fs_pwrite_all(fd, mbr, ss, 0, what, err);
 
@@ -216,13 +199,13 @@ static int read_header(int fd, const char *what, uint32_t ss, uint64_t lba, uint
         return error_set(err, ERROR_INPUT, "%s: cannot read GPT header at LBA %llu", what, (unsigned long long)lba);
     if (memcmp(h, "EFI PART", 8) != 0)
         return error_set(err, ERROR_INPUT, "%s: no GPT signature at LBA %llu", what, (unsigned long long)lba);
-    uint32_t size = get32(h + 12);
+    uint32_t size = le32_get(h + 12);
     if (size < 92 || size > ss)
         return error_set(err, ERROR_INPUT, "%s: GPT header size %u at LBA %llu", what, size, (unsigned long long)lba);
-    uint32_t crc = get32(h + 16);
-    put32(h + 16, 0);
+    uint32_t crc = le32_get(h + 16);
+    le32_put(h + 16, 0);
     uint32_t want = (uint32_t)crc32(0, h, size);
-    put32(h + 16, crc);
+    le32_put(h + 16, crc);
     if (crc != want)
         return error_set(err, ERROR_INPUT, "%s: GPT header CRC mismatch at LBA %llu", what, (unsigned long long)lba);
     return 0;
@@ -237,22 +220,22 @@ int gpt_read(int fd, const char *what, uint32_t ss, uint64_t disk_size, struct g
     uint8_t *entries = NULL;
     int rc = read_header(fd, what, ss, 1, h, err);
     uint64_t last = disk_size / ss - 1;
-    if (rc == 0 && get64(h + 32) != last)
+    if (rc == 0 && le64_get(h + 32) != last)
         rc = error_set(err, ERROR_INPUT, "%s: backup GPT header LBA %llu, disk ends at %llu", what,
-                       (unsigned long long)get64(h + 32), (unsigned long long)last);
+                       (unsigned long long)le64_get(h + 32), (unsigned long long)last);
     if (rc == 0)
         rc = read_header(fd, what, ss, last, b, err);
-    if (rc == 0 && (get32(h + 80) != GPT_ENTRY_COUNT || get32(h + 84) != GPT_ENTRY_SIZE))
+    if (rc == 0 && (le32_get(h + 80) != GPT_ENTRY_COUNT || le32_get(h + 84) != GPT_ENTRY_SIZE))
         rc = error_set(err, ERROR_INPUT, "%s: GPT with %u entries of %u bytes; expected 128 x 128", what,
-                       get32(h + 80), get32(h + 84));
+                       le32_get(h + 80), le32_get(h + 84));
     if (rc == 0) {
         size_t len = GPT_ENTRY_COUNT * GPT_ENTRY_SIZE;
         entries = xmalloc(len);
         for (int copy = 0; copy < 2 && rc == 0; copy++) {
             const uint8_t *hdr = copy ? b : h;
-            if (pread(fd, entries, len, (off_t)(get64(hdr + 72) * ss)) != (ssize_t)len)
+            if (pread(fd, entries, len, (off_t)(le64_get(hdr + 72) * ss)) != (ssize_t)len)
                 rc = error_set(err, ERROR_INPUT, "%s: cannot read GPT entries", what);
-            else if ((uint32_t)crc32(0, entries, (uInt)len) != get32(hdr + 88))
+            else if ((uint32_t)crc32(0, entries, (uInt)len) != le32_get(hdr + 88))
                 rc = error_set(err, ERROR_INPUT, "%s: %s GPT entry array CRC mismatch", what,
                                copy ? "backup" : "primary");
         }
@@ -261,8 +244,8 @@ int gpt_read(int fd, const char *what, uint32_t ss, uint64_t disk_size, struct g
         out->sector_size = ss;
         out->sector_count = disk_size / ss;
         guid_from_disk(h + 56, out->disk_guid);
-        out->first_usable_lba = get64(h + 40);
-        out->last_usable_lba = get64(h + 48);
+        out->first_usable_lba = le64_get(h + 40);
+        out->last_usable_lba = le64_get(h + 48);
         out->partitions = xcalloc(GPT_ENTRY_COUNT, sizeof *out->partitions);
         for (size_t i = 0; i < GPT_ENTRY_COUNT; i++) {
             const uint8_t *e = entries + i * GPT_ENTRY_SIZE;
@@ -272,11 +255,11 @@ int gpt_read(int fd, const char *what, uint32_t ss, uint64_t disk_size, struct g
             struct gpt_partition *p = &out->partitions[out->count++];
             guid_from_disk(e, p->type);
             guid_from_disk(e + 16, p->guid);
-            p->first_lba = get64(e + 32);
-            p->last_lba = get64(e + 40);
-            p->attributes = get64(e + 48);
+            p->first_lba = le64_get(e + 32);
+            p->last_lba = le64_get(e + 40);
+            p->attributes = le64_get(e + 48);
             for (size_t c = 0; c < GPT_NAME_MAX; c++) {
-                unsigned u = (unsigned)e[56 + 2 * c] | (unsigned)e[57 + 2 * c] << 8;
+                unsigned u = le16_get(e + 56 + 2 * c);
                 if (!u)
                     break;
                 p->name[c] = u < 0x80 ? (char)u : '?';

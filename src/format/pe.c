@@ -1,5 +1,6 @@
 /* pe — see pe.h. Offsets follow the PE/COFF specification. */
 #include "format/pe.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -19,29 +20,6 @@
 #define SCN_CNT_INITIALIZED_DATA 0x00000040u
 #define SCN_MEM_READ 0x40000000u
 #define STUB_MAX (64u << 20)
-
-static uint16_t rd16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const unsigned char *p)
-{
-    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-static void wr16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-static void wr32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -67,30 +45,30 @@ static int pe_parse(const char *path, const unsigned char *data, size_t size, ui
     v->size = size;
     if (size < DOS_HEADER || data[0] != 'M' || data[1] != 'Z')
         return error_set(err, ERROR_INPUT, "%s: not a PE file (no \"MZ\" DOS header)", path);
-    v->lfanew = rd32(data + 0x3c);
+    v->lfanew = le32_get(data + 0x3c);
     if ((uint64_t)v->lfanew + 4 + COFF_HEADER > size || memcmp(data + v->lfanew, "PE\0\0", 4))
         return error_set(err, ERROR_INPUT, "%s: not a PE file (no \"PE\\0\\0\" signature at 0x%x)", path, v->lfanew);
     v->coff = data + v->lfanew + 4;
-    v->nsections = rd16(v->coff + 2);
-    v->opt_size = rd16(v->coff + 16);
+    v->nsections = le16_get(v->coff + 2);
+    v->opt_size = le16_get(v->coff + 16);
     v->opt = v->coff + COFF_HEADER;
     if ((size_t)(v->opt - data) + v->opt_size > size || v->opt_size < 112)
         return error_set(err, ERROR_INPUT, "%s: truncated optional header", path);
-    if (rd16(v->opt) != 0x20b)
+    if (le16_get(v->opt) != 0x20b)
         return error_set(err, ERROR_INPUT, "%s: not PE32+ (optional header magic 0x%x); EFI stubs are PE32+", path,
-                         rd16(v->opt));
-    v->ndirs = rd32(v->opt + 108);
+                         le16_get(v->opt));
+    v->ndirs = le32_get(v->opt + 108);
     if (v->ndirs > DATA_DIRS || 112 + 8 * v->ndirs > v->opt_size)
         return error_set(err, ERROR_INPUT, "%s: bad data directory count %u", path, v->ndirs);
     v->sections = v->opt + v->opt_size;
     if ((size_t)(v->sections - data) + (size_t)v->nsections * SECTION_HEADER > size || v->nsections == 0)
         return error_set(err, ERROR_INPUT, "%s: truncated or empty section table", path);
-    uint32_t salign = rd32(v->opt + 32), falign = rd32(v->opt + 36);
+    uint32_t salign = le32_get(v->opt + 32), falign = le32_get(v->opt + 36);
     if (!salign || !falign || (salign & (salign - 1)) || (falign & (falign - 1)))
         return error_set(err, ERROR_INPUT, "%s: alignments 0x%x/0x%x are not powers of two", path, salign, falign);
     for (uint16_t i = 0; i < v->nsections; i++) {
         const unsigned char *s = v->sections + (size_t)i * SECTION_HEADER;
-        uint32_t raw = rd32(s + 16), ptr = rd32(s + 20);
+        uint32_t raw = le32_get(s + 16), ptr = le32_get(s + 20);
         if (raw && ((uint64_t)ptr + raw > file_size))
             return error_set(err, ERROR_INPUT, "%s: section %.8s runs past the end of the file", path,
                              (const char *)s);
@@ -124,22 +102,22 @@ int pe_read_info(const char *path, struct pe_info *out, struct error *err)
     if (rc == 0)
         rc = pe_parse(path, data, want, (uint64_t)st.st_size, &v, err);
     if (rc == 0) {
-        out->machine = rd16(v.coff);
-        out->timestamp = rd32(v.coff + 4);
-        out->symbol_count = rd32(v.coff + 12);
-        out->characteristics = rd16(v.coff + 18);
-        out->size_of_code = rd32(v.opt + 4);
-        out->size_of_initialized_data = rd32(v.opt + 8);
-        out->image_base = rd64(v.opt + 24);
-        out->section_alignment = rd32(v.opt + 32);
-        out->file_alignment = rd32(v.opt + 36);
-        out->size_of_image = rd32(v.opt + 56);
-        out->size_of_headers = rd32(v.opt + 60);
-        out->checksum = rd32(v.opt + 64);
-        out->subsystem = rd16(v.opt + 68);
+        out->machine = le16_get(v.coff);
+        out->timestamp = le32_get(v.coff + 4);
+        out->symbol_count = le32_get(v.coff + 12);
+        out->characteristics = le16_get(v.coff + 18);
+        out->size_of_code = le32_get(v.opt + 4);
+        out->size_of_initialized_data = le32_get(v.opt + 8);
+        out->image_base = le64_get(v.opt + 24);
+        out->section_alignment = le32_get(v.opt + 32);
+        out->file_alignment = le32_get(v.opt + 36);
+        out->size_of_image = le32_get(v.opt + 56);
+        out->size_of_headers = le32_get(v.opt + 60);
+        out->checksum = le32_get(v.opt + 64);
+        out->subsystem = le16_get(v.opt + 68);
         if (v.ndirs > 4) {
-            out->cert_table_offset = rd32(v.opt + 112 + 32);
-            out->cert_table_size = rd32(v.opt + 112 + 36);
+            out->cert_table_offset = le32_get(v.opt + 112 + 32);
+            out->cert_table_size = le32_get(v.opt + 112 + 36);
         }
         out->section_count = v.nsections;
         out->sections = xcalloc(v.nsections, sizeof *out->sections);
@@ -148,11 +126,11 @@ int pe_read_info(const char *path, struct pe_info *out, struct error *err)
             struct pe_section_info *si = &out->sections[i];
             memcpy(si->name, s, PE_SECTION_NAME_MAX);
             si->name[PE_SECTION_NAME_MAX] = '\0';
-            si->virtual_size = rd32(s + 8);
-            si->virtual_address = rd32(s + 12);
-            si->raw_size = rd32(s + 16);
-            si->raw_offset = rd32(s + 20);
-            si->characteristics = rd32(s + 36);
+            si->virtual_size = le32_get(s + 8);
+            si->virtual_address = le32_get(s + 12);
+            si->raw_size = le32_get(s + 16);
+            si->raw_offset = le32_get(s + 20);
+            si->characteristics = le32_get(s + 36);
         }
     }
     free(data);
@@ -237,7 +215,7 @@ int pe_assemble(const char *stub_path, const struct pe_section_input *sections, 
         buffer_free(&stub);
         return error_prefix(err, "UKI stub: ");
     }
-    uint32_t salign = rd32(v.opt + 32), falign = rd32(v.opt + 36);
+    uint32_t salign = le32_get(v.opt + 32), falign = le32_get(v.opt + 36);
     size_t total = (size_t)v.nsections + count;
     if (total > 96) {
         buffer_free(&stub);
@@ -249,11 +227,11 @@ int pe_assemble(const char *stub_path, const struct pe_section_input *sections, 
         const unsigned char *s = v.sections + (size_t)i * SECTION_HEADER;
         struct out_section *o = &outs[i];
         memcpy(o->name, s, PE_SECTION_NAME_MAX);
-        o->vsize = rd32(s + 8);
-        o->vaddr = rd32(s + 12);
-        o->raw_size = rd32(s + 16);
-        o->characteristics = rd32(s + 36);
-        o->stub_data = o->raw_size ? data + rd32(s + 20) : NULL;
+        o->vsize = le32_get(s + 8);
+        o->vaddr = le32_get(s + 12);
+        o->raw_size = le32_get(s + 16);
+        o->characteristics = le32_get(s + 36);
+        o->stub_data = o->raw_size ? data + le32_get(s + 20) : NULL;
         if (i == v.nsections - 1)
             next_va = align_up((uint64_t)o->vaddr + o->vsize, salign);
     }
@@ -319,36 +297,36 @@ int pe_assemble(const char *stub_path, const struct pe_section_input *sections, 
 
     unsigned char *hdr = xcalloc(1, size_of_headers);
     memcpy(hdr, data, DOS_HEADER);
-    wr32(hdr + 0x3c, NEW_LFANEW);
+    le32_put(hdr + 0x3c, NEW_LFANEW);
     memcpy(hdr + NEW_LFANEW, "PE\0\0", 4);
     unsigned char *coff = hdr + NEW_LFANEW + 4;
     memcpy(coff, v.coff, COFF_HEADER);
-    wr16(coff + 2, (uint16_t)total);
-    wr32(coff + 4, timestamp);
-    wr32(coff + 8, 0);  /* no COFF symbol table (stripped) */
-    wr32(coff + 12, 0);
-    wr16(coff + 16, OPT_HEADER_PE32PLUS);
+    le16_put(coff + 2, (uint16_t)total);
+    le32_put(coff + 4, timestamp);
+    le32_put(coff + 8, 0);  /* no COFF symbol table (stripped) */
+    le32_put(coff + 12, 0);
+    le16_put(coff + 16, OPT_HEADER_PE32PLUS);
     unsigned char *opt = coff + COFF_HEADER;
     memcpy(opt, v.opt, v.opt_size < OPT_HEADER_PE32PLUS ? v.opt_size : OPT_HEADER_PE32PLUS);
     opt[2] = 0; /* linker version */
     opt[3] = 0;
-    wr32(opt + 4, size_code);
-    wr32(opt + 8, size_init);
-    wr32(opt + 56, size_of_image);
-    wr32(opt + 60, size_of_headers);
-    wr32(opt + 64, 0); /* CheckSum: 0, as Talos writes it; UEFI does not check it */
-    wr32(opt + 108, DATA_DIRS);
-    wr32(opt + 112 + 32, 0); /* a stub's Authenticode signature would not match the new image */
-    wr32(opt + 112 + 36, 0);
+    le32_put(opt + 4, size_code);
+    le32_put(opt + 8, size_init);
+    le32_put(opt + 56, size_of_image);
+    le32_put(opt + 60, size_of_headers);
+    le32_put(opt + 64, 0); /* CheckSum: 0, as Talos writes it; UEFI does not check it */
+    le32_put(opt + 108, DATA_DIRS);
+    le32_put(opt + 112 + 32, 0); /* a stub's Authenticode signature would not match the new image */
+    le32_put(opt + 112 + 36, 0);
     unsigned char *sh = opt + OPT_HEADER_PE32PLUS;
     for (size_t i = 0; i < total; i++, sh += SECTION_HEADER) {
         const struct out_section *o = &outs[i];
         memcpy(sh, o->name, PE_SECTION_NAME_MAX);
-        wr32(sh + 8, o->vsize);
-        wr32(sh + 12, o->vaddr);
-        wr32(sh + 16, o->raw_size);
-        wr32(sh + 20, o->raw_ptr);
-        wr32(sh + 36, o->characteristics);
+        le32_put(sh + 8, o->vsize);
+        le32_put(sh + 12, o->vaddr);
+        le32_put(sh + 16, o->raw_size);
+        le32_put(sh + 20, o->raw_ptr);
+        le32_put(sh + 36, o->characteristics);
     }
 
     struct atomic_file af;

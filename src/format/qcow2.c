@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -33,17 +34,6 @@ int qcow2_cluster_size_parse(const char *options, uint32_t *cluster_size, struct
         return error_set(err, ERROR_INPUT, "qcow2 cluster_size '%s': a power of two from 512 to 2M", v);
     *cluster_size = (uint32_t)n;
     return 0;
-}
-
-static void be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-static void be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -125,26 +115,26 @@ int qcow2_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, uint32
     } while (0)
     memset(buf, 0, cs);
     memcpy(buf, "QFI\xfb", 4);
-    be32(buf + 4, 3);
-    be32(buf + 20, bits);
-    be64(buf + 24, size);
-    be32(buf + 36, (uint32_t)l1_size);
-    be64(buf + 40, l1_at * cs);
-    be64(buf + 48, rt_at * cs);
-    be32(buf + 56, (uint32_t)rt);
-    be32(buf + 96, 4);   /* refcount_order: 16-bit */
-    be32(buf + 100, 104); /* header length; the end-of-extensions marker (8 zero bytes) follows */
+    be32_put(buf + 4, 3);
+    be32_put(buf + 20, bits);
+    be64_put(buf + 24, size);
+    be32_put(buf + 36, (uint32_t)l1_size);
+    be64_put(buf + 40, l1_at * cs);
+    be64_put(buf + 48, rt_at * cs);
+    be32_put(buf + 56, (uint32_t)rt);
+    be32_put(buf + 96, 4);   /* refcount_order: 16-bit */
+    be32_put(buf + 100, 104); /* header length; the end-of-extensions marker (8 zero bytes) follows */
     EMIT(buf, cs);
     for (uint64_t c = 0; c < l1_clusters; c++) {
         memset(buf, 0, cs);
         for (uint64_t e = 0; e < l2_entries && c * l2_entries + e < l1_size; e++)
-            be64(buf + 8 * e, l1[c * l2_entries + e]);
+            be64_put(buf + 8 * e, l1[c * l2_entries + e]);
         EMIT(buf, cs);
     }
     for (uint64_t c = 0; c < rt; c++) {
         memset(buf, 0, cs);
         for (uint64_t e = 0; e < l2_entries && c * l2_entries + e < rb; e++)
-            be64(buf + 8 * e, (rb_at + c * l2_entries + e) * cs);
+            be64_put(buf + 8 * e, (rb_at + c * l2_entries + e) * cs);
         EMIT(buf, cs);
     }
     for (uint64_t b = 0; b < rb; b++) {
@@ -161,7 +151,7 @@ int qcow2_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, uint32
         for (uint64_t e = 0; e < l2_entries; e++) {
             uint64_t c = i * l2_entries + e;
             if (c < guest_clusters && (used[c / 8] & (1u << (c % 8))))
-                be64(buf + 8 * e, (next_data++ * cs) | COPIED);
+                be64_put(buf + 8 * e, (next_data++ * cs) | COPIED);
         }
         EMIT(buf, cs);
     }

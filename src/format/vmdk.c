@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/memory.h"
 
 #define SECTOR 512u
@@ -27,12 +28,6 @@
 #define GD_AT_END UINT64_MAX
 
 enum { MARKER_EOS = 0, MARKER_GT = 1, MARKER_GD = 2, MARKER_FOOTER = 3 };
-
-static void le_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 struct vmdk_out {
     struct compress_sink sink;
@@ -60,27 +55,27 @@ static void header_fill(uint8_t h[SECTOR], uint64_t capacity_sectors, uint64_t g
 {
     memset(h, 0, SECTOR);
     memcpy(h, "KDMV", 4);
-    le_put(h + 4, 3, 4); /* version 3: stream-optimised */
-    le_put(h + 8, FLAG_NEWLINE_TEST | FLAG_COMPRESSED | FLAG_MARKERS, 4);
-    le_put(h + 12, capacity_sectors, 8);
-    le_put(h + 20, GRAIN_SECTORS, 8);
-    le_put(h + 28, 1, 8); /* descriptor at sector 1 */
-    le_put(h + 36, DESCRIPTOR_SECTORS, 8);
-    le_put(h + 44, GTES_PER_GT, 4);
-    le_put(h + 48, 0, 8); /* no redundant grain directory */
-    le_put(h + 56, gd_offset, 8);
-    le_put(h + 64, GRAIN_SECTORS, 8); /* overhead: header + descriptor, rounded up to a grain */
+    le_put_n(h + 4, 3, 4); /* version 3: stream-optimised */
+    le_put_n(h + 8, FLAG_NEWLINE_TEST | FLAG_COMPRESSED | FLAG_MARKERS, 4);
+    le_put_n(h + 12, capacity_sectors, 8);
+    le_put_n(h + 20, GRAIN_SECTORS, 8);
+    le_put_n(h + 28, 1, 8); /* descriptor at sector 1 */
+    le_put_n(h + 36, DESCRIPTOR_SECTORS, 8);
+    le_put_n(h + 44, GTES_PER_GT, 4);
+    le_put_n(h + 48, 0, 8); /* no redundant grain directory */
+    le_put_n(h + 56, gd_offset, 8);
+    le_put_n(h + 64, GRAIN_SECTORS, 8); /* overhead: header + descriptor, rounded up to a grain */
     h[72] = 0;                        /* clean */
     h[73] = '\n', h[74] = ' ', h[75] = '\r', h[76] = '\n';
-    le_put(h + 77, 1, 2); /* deflate */
+    le_put_n(h + 77, 1, 2); /* deflate */
 }
 
 static int write_marker(struct vmdk_out *o, uint64_t sectors, uint32_t type, struct error *err)
 {
     uint8_t m[SECTOR];
     memset(m, 0, sizeof m);
-    le_put(m, sectors, 8);
-    le_put(m + 12, type, 4);
+    le_put_n(m, sectors, 8);
+    le_put_n(m + 12, type, 4);
     return out_write(o, m, sizeof m, err);
 }
 
@@ -96,8 +91,8 @@ static int write_grain(struct vmdk_out *o, uint64_t lba, const uint8_t *data, ui
     uLongf zlen = (uLongf)z_cap - 12;
     if (compress2(z + 12, &zlen, data, GRAIN_BYTES, Z_DEFAULT_COMPRESSION) != Z_OK)
         return error_set(err, ERROR_RUNTIME, "vmdk: deflate of grain at sector %" PRIu64 " failed", lba);
-    le_put(z, lba, 8);
-    le_put(z + 8, zlen, 4);
+    le_put_n(z, lba, 8);
+    le_put_n(z + 8, zlen, 4);
     if (out_write(o, z, 12 + (size_t)zlen, err) != 0)
         return -1;
     return out_pad(o, err);
@@ -111,7 +106,7 @@ static int write_descriptor(struct vmdk_out *o, uint64_t capacity, const char *f
     snprintf(seed, sizeof seed, "airfactory-vmdk %" PRIu64 " %s", capacity, file_name);
     unsigned char h[SHA256_BYTES];
     sha256_bytes(seed, strlen(seed), h);
-    uint32_t cid = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    uint32_t cid = be32_get(h);
     if (cid == 0xffffffffu)
         cid = 0xfffffffeu;
     uint64_t cylinders = capacity / (255 * 63);
@@ -233,7 +228,7 @@ int vmdk_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, const c
             break;
         gd[t] = (uint32_t)(o.pos / SECTOR);
         for (unsigned i = 0; i < GTES_PER_GT; i++)
-            le_put(table + 4 * i, e[i], 4);
+            le_put_n(table + 4 * i, e[i], 4);
         rc = out_write(&o, table, GTES_PER_GT * 4, err);
     }
     uint64_t gd_bytes = tables * 4, gd_sectors = (gd_bytes + SECTOR - 1) / SECTOR, gd_offset = 0;
@@ -243,7 +238,7 @@ int vmdk_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, const c
         gd_offset = o.pos / SECTOR;
         uint8_t *dir = xcalloc((size_t)(gd_sectors * SECTOR), 1);
         for (uint64_t t = 0; t < tables; t++)
-            le_put(dir + 4 * t, gd[t], 4);
+            le_put_n(dir + 4 * t, gd[t], 4);
         rc = out_write(&o, dir, (size_t)(gd_sectors * SECTOR), err);
         free(dir);
     }

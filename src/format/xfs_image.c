@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 #include "core/tool.h"
@@ -40,20 +41,6 @@ uint32_t xfs_image_crc32c(const void *data, size_t len)
 
 /* ------------------------------------------------------------------ timestamps */
 
-static uint64_t be_get(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void be_set(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
 /* The superblock fields the inode scan needs (xfs_format.h struct xfs_dsb, big-endian). */
 struct xfs_geometry {
     uint32_t block_size, ag_blocks, ag_count;
@@ -69,14 +56,14 @@ static int read_geometry(int fd, const char *what, struct xfs_geometry *g, struc
         return error_errno(err, errno ? errno : EIO, "%s: reading the XFS superblock", what);
     if (memcmp(sb, "XFSB", 4) != 0)
         return error_set(err, ERROR_RUNTIME, "%s: no XFS superblock (magic XFSB) at offset 0", what);
-    g->block_size = (uint32_t)be_get(sb + 4, 4);
-    g->ag_blocks = (uint32_t)be_get(sb + 84, 4);
-    g->ag_count = (uint32_t)be_get(sb + 88, 4);
-    uint16_t version = (uint16_t)be_get(sb + 100, 2);
-    g->inode_size = (uint16_t)be_get(sb + 104, 2);
+    g->block_size = (uint32_t)be_get_n(sb + 4, 4);
+    g->ag_blocks = (uint32_t)be_get_n(sb + 84, 4);
+    g->ag_count = (uint32_t)be_get_n(sb + 88, 4);
+    uint16_t version = (uint16_t)be_get_n(sb + 100, 2);
+    g->inode_size = (uint16_t)be_get_n(sb + 104, 2);
     g->ag_block_log = sb[124];
     g->inodes_per_block_log = sb[123];
-    uint32_t incompat = (uint32_t)be_get(sb + 216, 4); /* sb_features_incompat */
+    uint32_t incompat = (uint32_t)be_get_n(sb + 216, 4); /* sb_features_incompat */
     memcpy(g->uuid, (incompat & 0x4) ? sb + 248 : sb + 32, 16); /* XFS_SB_FEAT_INCOMPAT_META_UUID */
     if ((version & 0xf) != 5)
         return error_set(err, ERROR_RUNTIME, "%s: XFS version %u; only v5 (CRC) file systems are supported", what,
@@ -122,37 +109,34 @@ static bool inode_crc_ok(uint8_t *inode, size_t size)
     memset(inode + DI_CRC, 0, 4);
     uint32_t crc = xfs_image_crc32c(inode, size);
     memcpy(inode + DI_CRC, stored, 4);
-    uint32_t have = (uint32_t)stored[0] | (uint32_t)stored[1] << 8 | (uint32_t)stored[2] << 16 |
-                    (uint32_t)stored[3] << 24; /* the CRC is stored little-endian */
+    uint32_t have = le32_get(stored); /* the CRC is stored little-endian */
     return crc == have;
 }
 
 static void inode_set_crc(uint8_t *inode, size_t size)
 {
     memset(inode + DI_CRC, 0, 4);
-    uint32_t crc = xfs_image_crc32c(inode, size);
-    for (int i = 0; i < 4; i++)
-        inode[DI_CRC + i] = (uint8_t)(crc >> (8 * i));
+    le32_put(inode + DI_CRC, xfs_image_crc32c(inode, size));
 }
 
 /* Returns true when the slot at `offset` is an in-use inode of this file system (see the header). */
 static bool inode_here(const struct xfs_geometry *g, uint8_t *inode, uint64_t offset)
 {
     return inode[DI_MAGIC] == 'I' && inode[DI_MAGIC + 1] == 'N' && inode[DI_VERSION] == 3 &&
-           be_get(inode + DI_MODE, 2) != 0 && memcmp(inode + DI_UUID, g->uuid, 16) == 0 &&
-           inode_offset(g, be_get(inode + DI_INO, 8)) == offset && inode_crc_ok(inode, g->inode_size);
+           be_get_n(inode + DI_MODE, 2) != 0 && memcmp(inode + DI_UUID, g->uuid, 16) == 0 &&
+           inode_offset(g, be_get_n(inode + DI_INO, 8)) == offset && inode_crc_ok(inode, g->inode_size);
 }
 
 static void inode_set_times(uint8_t *inode, uint32_t seconds)
 {
     static const int fields[] = {DI_ATIME, DI_MTIME, DI_CTIME, DI_CRTIME};
-    bool bigtime = (be_get(inode + DI_FLAGS2, 8) & DIFLAG2_BIGTIME) != 0;
+    bool bigtime = (be_get_n(inode + DI_FLAGS2, 8) & DIFLAG2_BIGTIME) != 0;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (bigtime)
-            be_set(inode + fields[i], ((uint64_t)seconds + BIGTIME_EPOCH_OFFSET) * 1000000000ull, 8);
+            be_put_n(inode + fields[i], ((uint64_t)seconds + BIGTIME_EPOCH_OFFSET) * 1000000000ull, 8);
         else {
-            be_set(inode + fields[i], seconds, 4); /* t_sec */
-            be_set(inode + fields[i] + 4, 0, 4);   /* t_nsec */
+            be_put_n(inode + fields[i], seconds, 4); /* t_sec */
+            be_put_n(inode + fields[i] + 4, 0, 4);   /* t_nsec */
         }
     }
 }

@@ -282,8 +282,8 @@ static void append_list(struct cmdline *c, const struct profile_args *args)
 int cmdline_build(const struct profile_set *profiles, const struct cmdline_request *req, struct buffer *out,
                   struct error *err)
 {
-    struct profile_version v;
-    if (!req->version || profile_version_parse(req->version, &v) < 0)
+    struct talos_version v;
+    if (!req->version || talos_version_parse(req->version, &v) < 0)
         return error_set(err, ERROR_INPUT, "cmdline: invalid Talos version '%s'; expected vX.Y.Z",
                          req->version ? req->version : "(none)");
     const struct profile_platform *p = req->platform ? profile_platform_find(profiles, req->platform) : NULL;

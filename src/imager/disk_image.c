@@ -13,6 +13,7 @@
 #include "core/digest.h"
 #include "format/disk_archive.h"
 #include "format/fat.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "format/gpt.h"
 #include "imager/grub_disk.h"
@@ -46,14 +47,10 @@ const char *disk_image_bootloader_name(enum disk_image_bootloader b)
     return "?";
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-/* ".raw.zst" -> format, compression (the imager's post-processing levels, talos-imager.md §7.7) */
-static int parse_output_suffix(const char *path, struct disk_image_plan *p, struct error *err)
+/* The parsed name's disk format and compression -> the plan's, with the imager's post-processing
+ * levels (talos-imager.md §7.7). */
+static int plan_output(const struct asset_path *asset, const char *path, struct disk_image_plan *p,
+                       struct error *err)
 {
     static const struct {
         const char *suffix;
@@ -66,24 +63,23 @@ static int parse_output_suffix(const char *path, struct disk_image_plan *p, stru
         {"", COMPRESS_NONE, 0, false},
     };
     static const struct {
-        const char *suffix;
+        const char *name;
         enum disk_image_format format;
-    } formats[] = {{".raw", DISK_IMAGE_RAW}, {".qcow2", DISK_IMAGE_QCOW2}, {".vhd", DISK_IMAGE_VHD}, {".ova", DISK_IMAGE_OVA}};
-    for (size_t c = 0; c < sizeof compressions / sizeof compressions[0]; c++) {
-        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, "%s%s", formats[f].suffix, compressions[c].suffix);
-            if (ends_with(path, suffix)) {
-                p->format = formats[f].format;
-                p->compression = compressions[c].kind;
-                p->level = compressions[c].level;
-                p->tar = compressions[c].tar;
-                return 0;
-            }
-        }
-    }
-    return error_set(err, ERROR_INPUT,
-                     "%s: not a disk image name; expected PLATFORM-ARCH.{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+    } formats[] = {{"raw", DISK_IMAGE_RAW}, {"qcow2", DISK_IMAGE_QCOW2}, {"vhd", DISK_IMAGE_VHD}, {"ova", DISK_IMAGE_OVA}};
+    size_t c = 0, f = 0;
+    while (c < sizeof compressions / sizeof compressions[0] && strcmp(compressions[c].suffix, asset->compression))
+        c++;
+    while (f < sizeof formats / sizeof formats[0] && strcmp(formats[f].name, asset->disk_format))
+        f++;
+    if (asset->kind != ASSET_IMAGE || c == sizeof compressions / sizeof compressions[0] ||
+        f == sizeof formats / sizeof formats[0])
+        return error_set(err, ERROR_INPUT, "%s: not a disk image name; expected "
+                         "PLATFORM-ARCH[-secureboot].{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+    p->format = formats[f].format;
+    p->compression = compressions[c].kind;
+    p->level = compressions[c].level;
+    p->tar = compressions[c].tar;
+    return 0;
 }
 
 static void add_partition(struct disk_image_plan *p, const char *name, uint64_t size_mib)
@@ -93,15 +89,21 @@ static void add_partition(struct disk_image_plan *p, const char *name, uint64_t 
     d->size = size_mib * MIB;
 }
 
-int disk_image_plan_for(const struct profile_set *profiles, const char *path, const char *platform,
-                        const char *version, const char *arch, bool secureboot, const struct schematic *schematic,
-                        struct disk_image_plan *out, struct error *err)
+int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
+                        const struct schematic *schematic, struct disk_image_plan *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
-    if (parse_output_suffix(path, out, err) != 0)
+    char path[ASSET_PATH_MAX];
+    asset_path_format(asset, path);
+    const char *platform = asset->platform, *arch = asset->arch;
+    bool secureboot = asset->secureboot;
+    if (plan_output(asset, path, out, err) != 0)
         return -1;
-    struct profile_version v;
-    if (profile_version_parse(version, &v) != 0)
+    if (!profile_platform_find(profiles, platform))
+        return error_set(err, ERROR_INPUT, "%s: unknown platform '%s'; expected one of %s", path, platform,
+                         profile_platform_names(profiles));
+    struct talos_version v;
+    if (talos_version_parse(version, &v) != 0)
         return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
 
     /* bootloader: output.go selectBootloader */
@@ -376,27 +378,21 @@ int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_i
 
 /* ------------------------------------------------------------------ VHD (fixed) */
 
-static void be_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
 int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtime, struct error *err)
 {
     uint8_t f[512];
     memset(f, 0, sizeof f);
     memcpy(f, "conectix", 8);
-    be_put(f + 8, 2, 4);           /* features: reserved bit */
-    be_put(f + 12, 0x00010000, 4); /* format version */
-    be_put(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
+    be_put_n(f + 8, 2, 4);           /* features: reserved bit */
+    be_put_n(f + 12, 0x00010000, 4); /* format version */
+    be_put_n(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
     uint32_t vhd_epoch = 946684800u; /* 2000-01-01 */
-    be_put(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
+    be_put_n(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
     memcpy(f + 28, "qem2", 4);     /* qemu-img's force_size marker: current size is exact */
-    be_put(f + 32, 0x00050003, 4);
+    be_put_n(f + 32, 0x00050003, 4);
     memcpy(f + 36, "Wi2k", 4);
-    be_put(f + 40, size, 8);
-    be_put(f + 48, size, 8);
+    be_put_n(f + 40, size, 8);
+    be_put_n(f + 48, size, 8);
     /* CHS geometry, VHD specification appendix */
     uint64_t total = size / 512, cth;
     unsigned spt, heads;
@@ -414,17 +410,17 @@ int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtim
         if (cth >= heads * 1024ull)
             spt = 63, heads = 16, cth = total / spt;
     }
-    be_put(f + 56, cth / heads, 2);
+    be_put_n(f + 56, cth / heads, 2);
     f[58] = (uint8_t)heads;
     f[59] = (uint8_t)spt;
-    be_put(f + 60, 2, 4); /* fixed disk */
+    be_put_n(f + 60, 2, 4); /* fixed disk */
     uint8_t id[16];
     gpt_guid_from_label(GPT_TALOS_DISK_LABEL, id);
     memcpy(f + 68, id, 16);
     uint32_t sum = 0;
     for (size_t i = 0; i < sizeof f; i++)
         sum += f[i];
-    be_put(f + 64, ~sum, 4);
+    be_put_n(f + 64, ~sum, 4);
     return fs_pwrite_all(fd, f, sizeof f, size, what, err);
 }
 

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "airfactory/asset_path.h"
 #include "format/compress.h"
 #include "airfactory/error.h"
 
@@ -58,15 +59,14 @@ struct disk_image_plan {
 const char *disk_image_format_name(enum disk_image_format f);
 const char *disk_image_bootloader_name(enum disk_image_bootloader b);
 
-/* The plan for the Image Factory asset `path` (e.g. "metal-amd64.raw.zst") of a schematic:
+/* The plan for the Image Factory disk image `asset` (e.g. metal-amd64.raw.zst) of a schematic:
  * bootloader (schematic, else the defaultBootloader quirk; SecureBoot forces sd-boot), disk size
  * (the platform profile's diskSize, + bootPartitionSize − 1000 MiB, + BIOS + BOOT for dual-boot),
  * partitions (ukiEFIPartitionSize / grubEFIPartitionSize, biosPartitionSize, bootPartitionSize,
  * metaPartitionSize), sector size (schematic diskImage.sectorSize, default 512), format and
  * compression from the name. ERROR_INPUT for names that are not disk images or bad values. */
-int disk_image_plan_for(const struct profile_set *profiles, const char *path, const char *platform,
-                        const char *version, const char *arch, bool secureboot, const struct schematic *schematic, struct disk_image_plan *out,
-                        struct error *err);
+int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
+                        const struct schematic *schematic, struct disk_image_plan *out, struct error *err);
 
 struct disk_image_inputs {
     const char *talos_version; /* "v1.11.3": EFI/Linux/Talos-<version>.efi */

@@ -5,6 +5,7 @@
 #include "core/fs_root.h"
 #include "core/memory.h"
 #include "core/yaml_value.h"
+#include "talos/version.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -288,106 +289,20 @@ void extension_free(struct extension *e)
     memset(e, 0, sizeof *e);
 }
 
-/* ---- semver ranges (blang/semver v4) ---- */
+/* ---- semver ranges (blang/semver v4) over talos/version ---- */
 
-struct semver {
-    uint64_t major, minor, patch;
-    char pre[128]; /* dot-separated pre-release identifiers, "" for a release */
-};
-
-static bool all_digits(const char *s, size_t n)
-{
-    if (!n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
+/* A wildcard's number ("1" of "1.x"): digits without a leading zero, at most 100000. */
 static int parse_number(const char **p, uint64_t *out)
 {
     const char *s = *p;
     size_t n = 0;
     while (isdigit((unsigned char)s[n]))
         n++;
-    if (!n || (n > 1 && s[0] == '0') || n > 18)
+    if (!n || (n > 1 && s[0] == '0') || n > 6)
         return -1;
     *out = strtoull(s, NULL, 10);
     *p = s + n;
-    return 0;
-}
-
-/* Strict X.Y.Z[-pre][+build]; a leading 'v' is dropped. */
-static int semver_parse(const char *s, struct semver *v)
-{
-    memset(v, 0, sizeof *v);
-    if (s[0] == 'v' && isdigit((unsigned char)s[1]))
-        s++;
-    if (parse_number(&s, &v->major) || *s++ != '.' || parse_number(&s, &v->minor) || *s++ != '.' ||
-        parse_number(&s, &v->patch))
-        return -1;
-    if (*s == '-') {
-        s++;
-        size_t n = strcspn(s, "+");
-        if (!n || n >= sizeof v->pre)
-            return -1;
-        memcpy(v->pre, s, n);
-        v->pre[n] = '\0';
-        s += n;
-        for (const char *c = v->pre; *c; c++)
-            if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.')
-                return -1;
-    }
-    if (*s == '+') {
-        s++;
-        if (!*s)
-            return -1;
-        s += strlen(s);
-    }
-    return *s ? -1 : 0;
-}
-
-static int compare_identifiers(const char *a, size_t la, const char *b, size_t lb)
-{
-    bool na = all_digits(a, la), nb = all_digits(b, lb);
-    if (na && nb) {
-        if (la != lb)
-            return la < lb ? -1 : 1;
-        int c = memcmp(a, b, la);
-        return c < 0 ? -1 : c > 0;
-    }
-    if (na != nb)
-        return na ? -1 : 1; /* numeric identifiers sort first */
-    int c = memcmp(a, b, la < lb ? la : lb);
-    if (c)
-        return c < 0 ? -1 : 1;
-    return la == lb ? 0 : (la < lb ? -1 : 1);
-}
-
-static int semver_compare(const struct semver *a, const struct semver *b)
-{
-    if (a->major != b->major)
-        return a->major < b->major ? -1 : 1;
-    if (a->minor != b->minor)
-        return a->minor < b->minor ? -1 : 1;
-    if (a->patch != b->patch)
-        return a->patch < b->patch ? -1 : 1;
-    if (!a->pre[0] || !b->pre[0])
-        return a->pre[0] == b->pre[0] ? 0 : (a->pre[0] ? -1 : 1); /* a release sorts after its pre-releases */
-    const char *pa = a->pre, *pb = b->pre;
-    for (;;) {
-        size_t la = strcspn(pa, "."), lb = strcspn(pb, ".");
-        int c = compare_identifiers(pa, la, pb, lb);
-        if (c)
-            return c;
-        pa += la;
-        pb += lb;
-        if (!*pa || !*pb)
-            return *pa == *pb ? 0 : (*pa ? 1 : -1);
-        pa++;
-        pb++;
-    }
+    return *out > 100000 ? -1 : 0;
 }
 
 enum semver_op { OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE };
@@ -412,7 +327,7 @@ static bool op_holds(enum semver_op op, int cmp)
 }
 
 /* One comparator token such as ">=1.2.3", "1.x", "!=v2.0.0"; evaluates it against v. */
-static int comparator_check(const char *tok, const struct semver *v, bool *holds, const char *range,
+static int comparator_check(const char *tok, const struct talos_version *v, bool *holds, const char *range,
                             struct error *err)
 {
     const char *s = tok;
@@ -452,9 +367,10 @@ static int comparator_check(const char *tok, const struct semver *v, bool *holds
         }
         if (*p)
             goto bad;
-        struct semver lo = {major, minor_given ? minor : 0, 0, ""};
-        struct semver hi = {minor_given ? major : major + 1, minor_given ? minor + 1 : 0, 0, ""};
-        int cl = semver_compare(v, &lo), ch = semver_compare(v, &hi);
+        struct talos_version lo = {(unsigned)major, minor_given ? (unsigned)minor : 0, 0, ""};
+        struct talos_version hi = {minor_given ? (unsigned)major : (unsigned)major + 1,
+                                   minor_given ? (unsigned)minor + 1 : 0, 0, ""};
+        int cl = talos_version_compare_semver(v, &lo), ch = talos_version_compare_semver(v, &hi);
         switch (op) {
         case OP_GT:
             *holds = ch >= 0;
@@ -477,10 +393,10 @@ static int comparator_check(const char *tok, const struct semver *v, bool *holds
         }
         return 0;
     }
-    struct semver c;
-    if (semver_parse(s, &c) != 0)
+    struct talos_version c;
+    if (talos_version_parse(s, &c) != 0)
         goto bad;
-    *holds = op_holds(op, semver_compare(v, &c));
+    *holds = op_holds(op, talos_version_compare_semver(v, &c));
     return 0;
 bad:
     return error_set(err, ERROR_INPUT, "\"%s\": \"%s\" is not a version comparator like \">= 1.8.0\"", range, tok);
@@ -488,10 +404,10 @@ bad:
 
 int semver_range_check(const char *range, const char *version, bool *satisfied, struct error *err)
 {
-    struct semver v;
-    if (semver_parse(version, &v) != 0)
+    struct talos_version v;
+    if (talos_version_parse(version, &v) != 0)
         return error_set(err, ERROR_INPUT, "\"%s\" is not a semantic version (X.Y.Z)", version);
-    v.pre[0] = '\0'; /* the imager compares major.minor.patch only */
+    v.prerelease[0] = '\0'; /* the imager compares major.minor.patch only */
     /* tokens: split on blanks, but a blank right after an operator character joins (">= 1.0") */
     size_t n = strlen(range);
     char *norm = xmalloc(n + 2);
@@ -551,25 +467,6 @@ int semver_range_check(const char *range, const char *version, bool *satisfied, 
         return error_set(err, ERROR_INPUT, "\"%s\": empty version range", range);
     *satisfied = result;
     return 0;
-}
-
-int talos_version_parse(const char *version, unsigned *major, unsigned *minor, unsigned *patch)
-{
-    struct semver v;
-    if (!version || semver_parse(version, &v) != 0 || v.major > 1000 || v.minor > 1000 || v.patch > 100000)
-        return -1;
-    *major = (unsigned)v.major;
-    *minor = (unsigned)v.minor;
-    *patch = (unsigned)v.patch;
-    return 0;
-}
-
-bool talos_version_at_least(const char *version, unsigned major, unsigned minor)
-{
-    unsigned a, b, c;
-    if (talos_version_parse(version, &a, &b, &c) != 0)
-        return false;
-    return a > major || (a == major && b >= minor);
 }
 
 int extension_check_compatibility(const struct extension *e, const char *talos_version, struct error *err)

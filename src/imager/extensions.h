@@ -50,11 +50,6 @@ int extension_check_compatibility(const struct extension *e, const char *talos_v
  * "||" (OR); "x" wildcards; a 'v' before a digit is dropped. ERROR_INPUT on malformed ranges. */
 int semver_range_check(const char *range, const char *version, bool *satisfied, struct error *err);
 
-/* Major, minor and patch of a Talos version ("v1.10.2", "1.8.0-alpha.1"); -1 if malformed. */
-int talos_version_parse(const char *version, unsigned *major, unsigned *minor, unsigned *patch);
-/* version >= major.minor.0 (pre-releases of major.minor count as that release, as quirks.go does) */
-bool talos_version_at_least(const char *version, unsigned major, unsigned minor);
-
 /* /extensions.yaml for layers[i] = (image name, manifest metadata), byte-compatible with Talos. */
 struct extensions_layer {
     const char *image;

@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
-#include "imager/extensions.h"
+#include "talos/version.h"
 #include "imager/grub_tool.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "imager/iso.h"
 #include "core/memory.h"
@@ -112,12 +113,6 @@ int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *ou
     free(log);
     free(dir);
     return rc == 0 ? 0 : error_prefix(err, "GRUB %s image: ", platform);
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 int grub_disk_install_bios(int fd, const char *what, const char *boot_img_path, const char *core_img_path,

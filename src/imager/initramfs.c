@@ -3,6 +3,7 @@
 #include "format/cpio.h"
 #include "core/digest.h"
 #include "imager/extensions.h"
+#include "talos/version.h"
 #include "core/fs.h"
 #include "core/fs_root.h"
 #include "core/memory.h"
@@ -20,8 +21,8 @@
 
 int initramfs_options_for_version(struct initramfs_options *o, const char *talos_version, struct error *err)
 {
-    unsigned a, b, c;
-    if (talos_version_parse(talos_version, &a, &b, &c) != 0)
+    struct talos_version parsed;
+    if (talos_version_parse(talos_version, &parsed) != 0)
         return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.10.3)",
                          talos_version ? talos_version : "");
     o->talos_version = talos_version;

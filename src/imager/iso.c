@@ -1,7 +1,7 @@
 /* iso — see iso.h. */
 #define LIBISOFS_WITHOUT_LIBBURN 1
 #include "imager/iso.h"
-#include "imager/extensions.h"
+#include "talos/version.h"
 #include "imager/grub_tool.h"
 #include "imager/grub_disk.h"
 #include "format/fat.h"
@@ -29,8 +29,8 @@
 
 int iso_options_for_version(struct iso_options *o, const char *talos_version, const char *arch, struct error *err)
 {
-    unsigned a, b, c;
-    if (talos_version_parse(talos_version, &a, &b, &c) != 0)
+    struct talos_version parsed;
+    if (talos_version_parse(talos_version, &parsed) != 0)
         return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.10.3)",
                          talos_version ? talos_version : "");
     if (!arch || (strcmp(arch, "amd64") && strcmp(arch, "arm64")))

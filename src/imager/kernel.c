@@ -1,5 +1,6 @@
 /* kernel — see kernel.h. */
 #include "imager/kernel.h"
+#include "core/endian.h"
 #include "core/fs.h"
 
 #include <errno.h>
@@ -75,7 +76,7 @@ int kernel_version(const char *path, char *version, size_t size, struct error *e
     size_t got = 0;
     int rc = read_at(fd, h, sizeof h, 0, &got);
     if (rc == 0 && got == sizeof h) {
-        unsigned offset = (unsigned)(h[0x20e] | h[0x20f] << 8);
+        unsigned offset = le16_get(h + 0x20e);
         char buf[256];
         if (offset) {
             /* the pointer is relative to the end of the 512-byte boot sector */

@@ -7,17 +7,9 @@
 #include <unistd.h>
 
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
-
-static void be32_put(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static uint32_t be32_get(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* data area: after the leading magic, before the checksum and trailing magic */
 #define DATA_START 4u

@@ -22,6 +22,7 @@
 
 #include "core/base64.h"
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/memory.h"
 
@@ -409,8 +410,7 @@ int secureboot_pcr_signature(const struct secureboot_signer *signer, const struc
         size_t size = (size_t)EVP_MD_get_size(b.md[i]);
         memset(msg, 0, 32);
         memcpy(msg + 32, "\x00\x00\x01\x7f\x00\x00\x00\x01", 8);
-        msg[40] = (unsigned char)(tpm_alg[i] >> 8);
-        msg[41] = (unsigned char)tpm_alg[i];
+        be16_put(msg + 40, (uint16_t)tpm_alg[i]);
         memcpy(msg + 42, "\x03\x00\x08\x00", 4);
         SHA256(b.value[i], size, msg + 46);
         unsigned char pol[32];
@@ -456,12 +456,6 @@ static void efi_guid(const char *text, unsigned char out[16])
         out[i] = be[order[i]];
 }
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Talos' owner GUID: uuid.NewHash(sha256.New(), uuid.NameSpaceX500, certificate PEM, 4). */
 static void owner_guid(const struct secureboot_signer *s, unsigned char out[16])
 {
@@ -492,9 +486,9 @@ int secureboot_enrollment_auth(const struct secureboot_signer *s, const char *na
     unsigned char head[28], guid[16];
     efi_guid("a5c059a1-94e4-4aa7-87b5-ab155c2bf072", head); /* EFI_CERT_X509_GUID */
     uint32_t sig_size = 16 + (uint32_t)s->cert_der_len;
-    put32(head + 16, 28 + sig_size);
-    put32(head + 20, 0);
-    put32(head + 24, sig_size);
+    le32_put(head + 16, 28 + sig_size);
+    le32_put(head + 20, 0);
+    le32_put(head + 24, sig_size);
     buffer_append(&esl, head, sizeof head);
     owner_guid(s, guid);
     buffer_append(&esl, guid, sizeof guid);
@@ -506,8 +500,7 @@ int secureboot_enrollment_auth(const struct secureboot_signer *s, const char *na
     struct tm tm;
     gmtime_r(&t, &tm);
     int year = tm.tm_year + 1900;
-    when[0] = (unsigned char)year;
-    when[1] = (unsigned char)(year >> 8);
+    le16_put(when, (uint16_t)year);
     when[2] = (unsigned char)(tm.tm_mon + 1);
     when[3] = (unsigned char)tm.tm_mday;
     when[4] = (unsigned char)tm.tm_hour;
@@ -524,7 +517,7 @@ int secureboot_enrollment_auth(const struct secureboot_signer *s, const char *na
     buffer_append(&tbs, guid, sizeof guid);
     unsigned char attrs[4];
     /* NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS | TIME_BASED_AUTHENTICATED_WRITE_ACCESS */
-    put32(attrs, 0x27);
+    le32_put(attrs, 0x27);
     buffer_append(&tbs, attrs, sizeof attrs);
     buffer_append(&tbs, when, sizeof when);
     buffer_append(&tbs, esl.data, esl.len);
@@ -548,7 +541,7 @@ int secureboot_enrollment_auth(const struct secureboot_signer *s, const char *na
     }
     buffer_append(out, when, sizeof when);
     unsigned char win[8 + 16];
-    put32(win, 8 + 16 + (uint32_t)der_len);
+    le32_put(win, 8 + 16 + (uint32_t)der_len);
     win[4] = 0x00;
     win[5] = 0x02; /* WIN_CERT_REVISION_2_0 */
     win[6] = 0xf1;

@@ -3,7 +3,7 @@
 #include "format/authenticode.h"
 #include "airfactory/buffer.h"
 #include "core/fs.h"
-#include "imager/extensions.h"
+#include "talos/version.h"
 #include "imager/kernel.h"
 #include "core/memory.h"
 #include "format/pe.h"

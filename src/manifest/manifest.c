@@ -369,8 +369,8 @@ static char *reference_tag(const char *ref)
 
 static bool is_version(const char *s)
 {
-    struct profile_version v;
-    return s[0] == 'v' && profile_version_parse(s, &v) == 0;
+    struct talos_version v;
+    return s[0] == 'v' && talos_version_parse(s, &v) == 0;
 }
 
 static int parse_source(struct parser *p, const struct yaml_node *n, size_t index, struct manifest_source *s)
@@ -737,61 +737,6 @@ static const struct manifest_source *find_source(const struct manifest *m, enum 
     return NULL;
 }
 
-/* Insert the architecture into an arch-less output name; false when the name is not a shorthand. */
-static bool shorthand_to_path(const char *name, const char *arch, char out[ASSET_PATH_MAX])
-{
-    size_t len = strlen(name);
-    const char *sbs = "-secureboot";
-    size_t sbl = strlen(sbs);
-#define ENDS(s) (len >= strlen(s) && !strcmp(name + len - strlen(s), s))
-    if (!strcmp(name, "kernel")) {
-        snprintf(out, ASSET_PATH_MAX, "kernel-%s", arch);
-        return true;
-    }
-    if (!strcmp(name, "initramfs.xz")) {
-        snprintf(out, ASSET_PATH_MAX, "initramfs-%s.xz", arch);
-        return true;
-    }
-    if (!strcmp(name, "installer.tar") || !strcmp(name, "installer-secureboot.tar")) {
-        snprintf(out, ASSET_PATH_MAX, "installer-%s%s.tar", arch, name[9] == '-' ? sbs : "");
-        return true;
-    }
-    if (!strncmp(name, "cmdline-", 8) && len > 8) {
-        bool sb = ENDS(sbs);
-        snprintf(out, ASSET_PATH_MAX, "cmdline-%.*s-%s%s", (int)(len - 8 - (sb ? sbl : 0)), name + 8, arch, sb ? sbs : "");
-        return true;
-    }
-    if (ENDS("-installer.tar") || ENDS("-installer-secureboot.tar")) {
-        bool sb = ENDS("-installer-secureboot.tar");
-        size_t plen = len - strlen(sb ? "-installer-secureboot.tar" : "-installer.tar");
-        snprintf(out, ASSET_PATH_MAX, "%.*s-installer-%s%s.tar", (int)plen, name, arch, sb ? sbs : "");
-        return true;
-    }
-    const char *suffix = NULL;
-    if (ENDS(".iso"))
-        suffix = ".iso";
-    else if (ENDS("-uki.efi"))
-        suffix = "-uki.efi";
-    size_t base_len;
-    if (suffix) {
-        base_len = len - strlen(suffix);
-    } else {
-        const char *dot = strchr(name, '.');
-        if (!dot)
-            return false;
-        suffix = dot;
-        base_len = (size_t)(dot - name);
-    }
-    bool sb = base_len >= sbl && !strncmp(name + base_len - sbl, sbs, sbl);
-    if (sb)
-        base_len -= sbl;
-    if (!base_len)
-        return false;
-    snprintf(out, ASSET_PATH_MAX, "%.*s-%s%s%s", (int)base_len, name, arch, sb ? sbs : "", suffix);
-    return true;
-#undef ENDS
-}
-
 static int add_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
                      const struct asset_path *asset)
 {
@@ -818,7 +763,7 @@ static int add_model(struct planner *pl, const struct manifest_schematic *s, con
 
 /* Check one asset for one schematic and version; the output item's position is for errors. */
 static int check_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
-                       const struct profile_version *v, const struct asset_path *a, const char *output, int line,
+                       const struct talos_version *v, const struct asset_path *a, const char *output, int line,
                        int column)
 {
     const struct profile_set *ps = pl->plan->profiles;
@@ -884,7 +829,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
 
 /* Expand one output name for one arch; appends models. */
 static int expand_output(struct planner *pl, const struct manifest_schematic *s, const char *version,
-                         const struct profile_version *v, const char *arch, const char *output, int line, int column)
+                         const struct talos_version *v, const char *arch, const char *output, int line, int column)
 {
     const struct profile_set *ps = pl->plan->profiles;
     struct asset_path a;
@@ -896,25 +841,28 @@ static int expand_output(struct planner *pl, const struct manifest_schematic *s,
                              output + 4, profile_platform_names(ps));
         if (!profile_platform_has_arch(p, arch) || !profile_platform_available(p, v))
             return 1; /* nothing for this arch/version: not an error for the all- shorthand */
-        char names[8][ASSET_PATH_MAX];
+        /* what Image Factory's UI offers for the platform's boot methods */
+        struct asset_path assets[8];
         int n = 0;
-        snprintf(names[n++], ASSET_PATH_MAX, "installer-%s.tar", arch);
+        asset_path_init(&assets[n++], ASSET_INSTALLER, NULL, arch, false);
         if (profile_platform_has_boot_method(p, "pxe")) {
-            snprintf(names[n++], ASSET_PATH_MAX, "kernel-%s", arch);
-            snprintf(names[n++], ASSET_PATH_MAX, "initramfs-%s.xz", arch);
-            snprintf(names[n++], ASSET_PATH_MAX, "cmdline-%s-%s", p->name, arch);
+            asset_path_init(&assets[n++], ASSET_KERNEL, NULL, arch, false);
+            asset_path_init(&assets[n++], ASSET_INITRAMFS, NULL, arch, false);
+            asset_path_init(&assets[n++], ASSET_CMDLINE, p->name, arch, false);
         }
         if (profile_platform_has_boot_method(p, "iso")) {
-            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s.iso", p->name, arch);
-            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s-uki.efi", p->name, arch);
+            asset_path_init(&assets[n++], ASSET_ISO, p->name, arch, false);
+            asset_path_init(&assets[n++], ASSET_UKI, p->name, arch, false);
         }
-        if (profile_platform_has_boot_method(p, "disk-image") && p->disk_image_suffix[0])
-            snprintf(names[n++], ASSET_PATH_MAX, "%s-%s.%s", p->name, arch, p->disk_image_suffix);
+        if (profile_platform_has_boot_method(p, "disk-image") && p->disk_image_suffix[0]) {
+            asset_path_init(&assets[n], ASSET_IMAGE, p->name, arch, false);
+            if (asset_path_set_image_suffix(&assets[n++], p->disk_image_suffix, &perr) < 0)
+                return plan_fail(pl, line, column, "output '%s': %s (profile data)", output, perr.message);
+        }
         int added = 0;
         for (int i = 0; i < n; i++) {
-            if (asset_path_parse(names[i], &a, &perr) < 0)
-                return plan_fail(pl, line, column, "output '%s': %s", output, perr.message);
-            if (check_model(pl, s, version, v, &a, output, line, column) < 0 || add_model(pl, s, version, &a) < 0)
+            if (check_model(pl, s, version, v, &assets[i], output, line, column) < 0 ||
+                add_model(pl, s, version, &assets[i]) < 0)
                 return -1;
             added++;
         }
@@ -926,9 +874,8 @@ static int expand_output(struct planner *pl, const struct manifest_schematic *s,
             return -1;
         return add_model(pl, s, version, &a);
     }
-    char path[ASSET_PATH_MAX];
     struct error serr = {0};
-    if (!shorthand_to_path(output, arch, path) || asset_path_parse(path, &a, &serr) < 0 || strcmp(a.arch, arch))
+    if (asset_path_parse_archless(output, arch, &a, &serr) < 0)
         return plan_fail(pl, line, column, "unknown output '%s' (%s); expected an Image Factory file name such as "
                          "metal-amd64.iso, kernel-arm64, installer-amd64.tar, aws-amd64.raw.xz, an arch-less form "
                          "(kernel, initramfs.xz, cmdline-metal, metal.iso, metal-uki.efi, installer.tar, "
@@ -959,10 +906,10 @@ static int add_version(struct plan *plan, const char *version)
 
 static int compare_versions(const void *pa, const void *pb)
 {
-    struct profile_version a, b;
-    profile_version_parse(*(char *const *)pa, &a);
-    profile_version_parse(*(char *const *)pb, &b);
-    return profile_version_compare_semver(&a, &b);
+    struct talos_version a, b;
+    talos_version_parse(*(char *const *)pa, &a);
+    talos_version_parse(*(char *const *)pb, &b);
+    return talos_version_compare_semver(&a, &b);
 }
 
 static int plan_schematic(struct planner *pl, const struct manifest_schematic *s)
@@ -986,8 +933,8 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
                              "arm64", arches->items[a]);
     for (size_t vi = 0; vi < versions->count; vi++) {
         const char *version = versions->items[vi];
-        struct profile_version v;
-        if (version[0] != 'v' || profile_version_parse(version, &v) < 0)
+        struct talos_version v;
+        if (version[0] != 'v' || talos_version_parse(version, &v) < 0)
             return plan_fail(pl, versions->lines[vi], versions->columns[vi], "'%s' is not a Talos version; expected "
                              "vX.Y.Z (e.g. v1.11.3)", version);
         if (v.major != 1 || v.minor < 2)

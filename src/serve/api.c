@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "airfactory/schematic.h"
 #include "serve/serve_routes.h"
+#include "talos/version.h"
 
 void serve_schematic_decode(const char *body, size_t len, struct serve_schematic_result *out)
 {
@@ -162,10 +163,8 @@ void serve_api_versions(struct serve_context *ctx, const struct serve_request *r
 /* semver major.minor < 1.7 (overlays unsupported: Image Factory answers [] without a catalog). */
 static bool before_1_7(const char *version_tag)
 {
-    unsigned major = 0, minor = 0;
-    if (sscanf(version_tag, "v%u.%u", &major, &minor) != 2)
-        return false;
-    return major < 1 || (major == 1 && minor < 7);
+    struct talos_version v;
+    return talos_version_parse(version_tag, &v) == 0 && !talos_version_at_least(version_tag, 1, 7);
 }
 
 void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res)

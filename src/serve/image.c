@@ -1,16 +1,20 @@
 /* image — GET/HEAD /image/{schematic}/{version}/{path}: boot assets straight from blob files.
  *
- * The path grammar is Image Factory's ParseFromPath (spec §2.1), including its error texts, so a
- * client sees the same 400s; arch aliases (x86_64, i386 -> amd64) resolve to the name the bundle
- * stores. Where Image Factory would build an asset on demand, the bundle can only have it or not:
+ * The path grammar is Image Factory's ParseFromPath, owned by talos/asset_path (its error texts,
+ * so a client sees the same 400s); arch aliases (x86_64, i386 -> amd64) resolve to the canonical
+ * name the bundle stores. Where Image Factory would build an asset on demand, the bundle can only have it or not:
  * the 404 then says what the bundle does hold, so the operator knows what to add to the build
  * manifest. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "airfactory/asset_path.h"
 #include "airfactory/bundle.h"
 #include "serve/serve_routes.h"
+#include "talos/profile.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -18,187 +22,13 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-static bool starts_with(const char *s, const char *prefix)
+/* The platform data, loaded once (for the 404 of a name whose platform Talos does not have). */
+static struct profile_set *platforms;
+static void platforms_load(void)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Accepts amd64, arm64, x86_64, i386 (the last two for iPXE's ${buildarch}). */
-static int arch_parse(const char *text, struct serve_asset_path *out, char *msg, size_t msg_cap)
-{
-    if (strcmp(text, "amd64") == 0 || strcmp(text, "x86_64") == 0 || strcmp(text, "i386") == 0) {
-        snprintf(out->arch, sizeof out->arch, "amd64");
-        return 0;
-    }
-    if (strcmp(text, "arm64") == 0) {
-        snprintf(out->arch, sizeof out->arch, "arm64");
-        return 0;
-    }
-    snprintf(msg, msg_cap, "invalid architecture: \"%s\"", text);
-    return -1;
-}
-
-int serve_platform_arch_parse(const char *text, struct serve_asset_path *out, char *msg, size_t msg_cap)
-{
-    char buf[SERVE_PATH_MAX];
-    int n = snprintf(buf, sizeof buf, "%s", text);
-    if (n < 0 || (size_t)n >= sizeof buf) {
-        snprintf(msg, msg_cap, "invalid platform-arch: path too long");
-        return -1;
-    }
-    out->secureboot = false;
-    if (ends_with(buf, "-secureboot")) {
-        buf[strlen(buf) - strlen("-secureboot")] = '\0';
-        out->secureboot = true;
-    }
-    char *dash = strchr(buf, '-');
-    if (!dash) {
-        snprintf(msg, msg_cap, "invalid platform-arch: \"%s\"", text);
-        return -1;
-    }
-    *dash = '\0';
-    const char *rest = dash + 1;
-    if (strcmp(buf, "digital") == 0 && starts_with(rest, "ocean-")) {
-        snprintf(out->platform, sizeof out->platform, "digital-ocean");
-        rest += strlen("ocean-");
-    } else {
-        if (strlen(buf) >= sizeof out->platform) {
-            snprintf(msg, msg_cap, "invalid platform-arch: \"%s\"", text);
-            return -1;
-        }
-        memcpy(out->platform, buf, strlen(buf) + 1);
-    }
-    return arch_parse(rest, out, msg, msg_cap);
-}
-
-/* "P-A[-secureboot]" with the canonical arch. */
-static void platform_arch_text(const struct serve_asset_path *p, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s-%s%s", p->platform, p->arch, p->secureboot ? "-secureboot" : "");
-}
-
-int serve_asset_path_parse(const char *path, struct serve_asset_path *out, char *msg, size_t msg_cap)
-{
-    memset(out, 0, sizeof *out);
-    size_t len = strlen(path);
-    char mid[SERVE_PATH_MAX], pa[128];
-    if (len >= SERVE_PATH_MAX - 64) {
-        snprintf(msg, msg_cap, "invalid profile path: path too long");
-        return -1;
-    }
-    if (starts_with(path, "kernel-")) {
-        snprintf(out->kind, sizeof out->kind, "kernel");
-        snprintf(out->platform, sizeof out->platform, "metal");
-        if (arch_parse(path + 7, out, msg, msg_cap) != 0)
-            return -1;
-        snprintf(out->stored, sizeof out->stored, "kernel-%s", out->arch);
-        return 0;
-    }
-    if (starts_with(path, "cmdline-")) {
-        snprintf(out->kind, sizeof out->kind, "cmdline");
-        if (serve_platform_arch_parse(path + 8, out, msg, msg_cap) != 0)
-            return -1;
-        platform_arch_text(out, pa, sizeof pa);
-        snprintf(out->stored, sizeof out->stored, "cmdline-%s", pa);
-        return 0;
-    }
-    if (starts_with(path, "initramfs-") && ends_with(path, ".xz")) {
-        snprintf(out->kind, sizeof out->kind, "initramfs");
-        snprintf(out->platform, sizeof out->platform, "metal");
-        size_t n = len - strlen("initramfs-") - strlen(".xz");
-        if (len < strlen("initramfs-") + strlen(".xz"))
-            n = 0;
-        memcpy(mid, path + 10, n);
-        mid[n] = '\0';
-        if (arch_parse(mid, out, msg, msg_cap) != 0)
-            return -1;
-        snprintf(out->stored, sizeof out->stored, "initramfs-%s.xz", out->arch);
-        return 0;
-    }
-    if (ends_with(path, ".iso")) {
-        snprintf(out->kind, sizeof out->kind, "iso");
-        memcpy(mid, path, len - 4);
-        mid[len - 4] = '\0';
-        if (serve_platform_arch_parse(mid, out, msg, msg_cap) != 0)
-            return -1;
-        platform_arch_text(out, pa, sizeof pa);
-        snprintf(out->stored, sizeof out->stored, "%s.iso", pa);
-        return 0;
-    }
-    if (ends_with(path, "-uki.efi")) {
-        snprintf(out->kind, sizeof out->kind, "uki");
-        memcpy(mid, path, len - 8);
-        mid[len - 8] = '\0';
-        if (serve_platform_arch_parse(mid, out, msg, msg_cap) != 0)
-            return -1;
-        platform_arch_text(out, pa, sizeof pa);
-        snprintf(out->stored, sizeof out->stored, "%s-uki.efi", pa);
-        return 0;
-    }
-    const char *installer = strstr(path, "-installer-");
-    if ((starts_with(path, "installer-") || installer) && ends_with(path, ".tar")) {
-        snprintf(out->kind, sizeof out->kind, "installer");
-        const char *rest;
-        bool prefixed = !starts_with(path, "installer-");
-        if (prefixed) {
-            size_t plen = (size_t)(installer - path);
-            if (plen >= sizeof out->platform) {
-                snprintf(msg, msg_cap, "invalid profile path: \"%s\"", path);
-                return -1;
-            }
-            memcpy(out->platform, path, plen);
-            out->platform[plen] = '\0';
-            rest = installer + strlen("-installer-");
-        } else {
-            snprintf(out->platform, sizeof out->platform, "metal");
-            rest = path + strlen("installer-");
-        }
-        size_t n = strlen(rest) >= 4 ? strlen(rest) - 4 : 0;
-        memcpy(mid, rest, n);
-        mid[n] = '\0';
-        if (ends_with(mid, "-secureboot")) {
-            mid[n - strlen("-secureboot")] = '\0';
-            out->secureboot = true;
-        }
-        if (arch_parse(mid, out, msg, msg_cap) != 0)
-            return -1;
-        const char *sb = out->secureboot ? "-secureboot" : "";
-        if (prefixed)
-            snprintf(out->stored, sizeof out->stored, "%s-installer-%s%s.tar", out->platform, out->arch, sb);
-        else
-            snprintf(out->stored, sizeof out->stored, "installer-%s%s.tar", out->arch, sb);
-        return 0;
-    }
-    /* Disk image: output suffix first, then the disk format. */
-    snprintf(out->kind, sizeof out->kind, "image");
-    static const char *const out_suffixes[] = {".tar.gz", ".gz", ".xz", ".zst"};
-    static const char *const formats[] = {".raw", ".qcow2", ".vhd", ".ova"};
-    snprintf(mid, sizeof mid, "%s", path);
-    const char *out_suffix = "";
-    for (size_t i = 0; i < 4; i++) {
-        if (ends_with(mid, out_suffixes[i])) {
-            out_suffix = out_suffixes[i];
-            mid[strlen(mid) - strlen(out_suffix)] = '\0';
-            break;
-        }
-    }
-    const char *format = NULL;
-    for (size_t i = 0; i < 4; i++) {
-        if (ends_with(mid, formats[i])) {
-            format = formats[i];
-            mid[strlen(mid) - strlen(format)] = '\0';
-            break;
-        }
-    }
-    if (!format) {
-        snprintf(msg, msg_cap, "invalid profile path: \"%s\"", mid);
-        return -1;
-    }
-    if (serve_platform_arch_parse(mid, out, msg, msg_cap) != 0)
-        return -1;
-    platform_arch_text(out, pa, sizeof pa);
-    snprintf(out->stored, sizeof out->stored, "%s%s%s", pa, format, out_suffix);
-    return 0;
+    struct error err = {0};
+    if (profile_set_load(&platforms, &err) != 0)
+        platforms = NULL; /* the embedded data is broken: the 404 then says what it always says */
 }
 
 const char *serve_mime_type(const char *path)
@@ -285,17 +115,26 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
     char version_tag[160];
     if (serve_schematic_version_check(ctx, schematic, version, version_tag, sizeof version_tag, res) != 0)
         return;
-    struct serve_asset_path parsed;
-    char msg[SERVE_PATH_MAX + 128];
-    if (serve_asset_path_parse(path, &parsed, msg, sizeof msg) != 0) {
-        serve_response_text_error(res, 400, "error parsing profile from path: %s", msg);
+    struct asset_path parsed;
+    struct error err = {0};
+    if (asset_path_parse(path, &parsed, &err) != 0) {
+        serve_response_text_error(res, 400, "error parsing profile from path: %s", err.message);
         return;
     }
-    struct error err = {0};
+    char stored[ASSET_PATH_MAX];
+    asset_path_format(&parsed, stored);
     struct serve_blob blob;
-    int found = serve_index_asset(ctx->index, schematic, version_tag, parsed.stored, &blob, &err);
+    int found = serve_index_asset(ctx->index, schematic, version_tag, stored, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
+    static pthread_once_t platforms_once = PTHREAD_ONCE_INIT;
+    if (found == 0 && pthread_once(&platforms_once, platforms_load) == 0 && platforms &&
+        !profile_platform_find(platforms, parsed.platform)) {
+        /* the manifest refuses such a name: no advice to add it */
+        serve_response_text_error(res, 404, "asset %s names platform '%s', which Talos does not have; expected one "
+                                  "of %s", stored, parsed.platform, profile_platform_names(platforms));
+        return;
+    }
     if (found == 0) {
         struct buffer list = BUFFER_INIT;
         struct list_ctx l = {&list, 0};
@@ -307,7 +146,7 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
             serve_response_text_error(res, 404,
                                       "asset %s of schematic %s for Talos %s is not in this bundle; add it to the "
                                       "build manifest's outputs. This bundle has: %s",
-                                      parsed.stored, schematic, version_tag, buffer_cstr(&list));
+                                      stored, schematic, version_tag, buffer_cstr(&list));
         } else {
             buffer_reset(&list);
             l.count = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airfactory/asset_path.h"
 #include "core/memory.h"
 #include "serve/serve_routes.h"
 
@@ -95,29 +96,36 @@ void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req
         buffer_free(&base);
         return;
     }
-    struct serve_asset_path parsed;
-    char msg[SERVE_PATH_MAX + 128], cmdline_path[SERVE_PATH_MAX + 16];
+    /* Image Factory: the path is P-A[-secureboot], parsed as the cmdline asset's name */
+    struct asset_path parsed;
+    struct error err = {0};
+    char cmdline_path[SERVE_PATH_MAX + 16];
     snprintf(cmdline_path, sizeof cmdline_path, "cmdline-%s", path);
-    if (serve_asset_path_parse(cmdline_path, &parsed, msg, sizeof msg) != 0) {
-        serve_response_text_error(res, 400, "error parsing profile from path: %s", msg);
+    if (asset_path_parse(cmdline_path, &parsed, &err) != 0) {
+        serve_response_text_error(res, 400, "error parsing profile from path: %s", err.message);
         buffer_free(&base);
         return;
     }
     struct serve_blob cmdline_blob, blob;
-    char kernel[SERVE_PATH_MAX + 32], initrd[64];
-    if (require_asset(ctx, schematic, version_tag, parsed.stored, &cmdline_blob, res) != 0) {
+    struct asset_path kernel_asset, initrd_asset;
+    char stored[ASSET_PATH_MAX], kernel[ASSET_PATH_MAX], initrd[ASSET_PATH_MAX];
+    asset_path_format(&parsed, stored);
+    if (require_asset(ctx, schematic, version_tag, stored, &cmdline_blob, res) != 0) {
         buffer_free(&base);
         return;
     }
     if (parsed.secureboot) {
-        snprintf(kernel, sizeof kernel, "%s-%s-secureboot-uki.efi", parsed.platform, parsed.arch);
+        asset_path_init(&kernel_asset, ASSET_UKI, parsed.platform, parsed.arch, true);
+        asset_path_format(&kernel_asset, kernel);
         if (require_asset(ctx, schematic, version_tag, kernel, &blob, res) != 0) {
             buffer_free(&base);
             return;
         }
     } else {
-        snprintf(kernel, sizeof kernel, "kernel-%s", parsed.arch);
-        snprintf(initrd, sizeof initrd, "initramfs-%s.xz", parsed.arch);
+        asset_path_init(&kernel_asset, ASSET_KERNEL, NULL, parsed.arch, false);
+        asset_path_init(&initrd_asset, ASSET_INITRAMFS, NULL, parsed.arch, false);
+        asset_path_format(&kernel_asset, kernel);
+        asset_path_format(&initrd_asset, initrd);
         if (require_asset(ctx, schematic, version_tag, kernel, &blob, res) != 0 ||
             require_asset(ctx, schematic, version_tag, initrd, &blob, res) != 0) {
             buffer_free(&base);

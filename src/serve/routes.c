@@ -12,6 +12,7 @@
 
 #include "core/digest.h"
 #include "serve/serve_metrics.h"
+#include "talos/version.h"
 
 void serve_response_init(struct serve_response *res)
 {
@@ -166,34 +167,11 @@ void serve_request_base_url(const struct serve_context *ctx, const struct serve_
 
 bool serve_version_normalize(const char *in, char *out, size_t out_cap)
 {
+    /* Image Factory: blang/semver's Parse after adding the 'v' (talos/version) */
+    struct talos_version v;
     const char *s = in[0] == 'v' ? in + 1 : in;
-    /* semver 2.0: MAJOR.MINOR.PATCH[-prerelease][+build], no leading zeros in numbers */
-    const char *p = s;
-    for (int part = 0; part < 3; part++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        if (*p == '0' && p[1] >= '0' && p[1] <= '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        if (part < 2) {
-            if (*p != '.')
-                return false;
-            p++;
-        }
-    }
-    if (*p == '-' || *p == '+') {
-        for (const char *q = p + 1; *q; q++) {
-            char c = *q;
-            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-                  c == '.' || c == '+'))
-                return false;
-        }
-        if (p[1] == '\0')
-            return false;
-    } else if (*p != '\0') {
+    if (talos_version_parse(s, &v) != 0 || s[0] == 'v')
         return false;
-    }
     int n = snprintf(out, out_cap, "v%s", s);
     return n > 0 && (size_t)n < out_cap;
 }

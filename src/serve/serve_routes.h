@@ -132,18 +132,6 @@ void serve_request_base_url(const struct serve_context *ctx, const struct serve_
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 
-/* Image Factory's asset path grammar (ParseFromPath, spec §2.1). */
-struct serve_asset_path {
-    char kind[16];     /* kernel cmdline initramfs iso uki installer image */
-    char platform[64];
-    char arch[16];     /* canonical: amd64 or arm64 */
-    bool secureboot;
-    char stored[SERVE_PATH_MAX]; /* the file name with the arch alias resolved (what the bundle stores) */
-};
-/* 0 on success; -1 with Image Factory's 400 message in msg (e.g. `invalid profile path: "x"`). */
-int serve_asset_path_parse(const char *path, struct serve_asset_path *out, char *msg, size_t msg_cap);
-/* Parse "P-A[-secureboot]" (used by /pxe/). */
-int serve_platform_arch_parse(const char *text, struct serve_asset_path *out, char *msg, size_t msg_cap);
 /* The checks /image/ and /pxe/ share: schematic known (404), version well-formed (500, as Image
  * Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
 int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,

@@ -1,4 +1,4 @@
-/* asset_path — see include/airfactory/asset_path.h. */
+/* asset_path — Image Factory's asset file names, parsed and formatted: see include/airfactory/asset_path.h. */
 #include "airfactory/asset_path.h"
 
 #include <stdio.h>
@@ -50,7 +50,8 @@ static int set_platform(const char *s, size_t len, struct asset_path *out, struc
     return 0;
 }
 
-/* parsePlatformArch: P-A[-secureboot] */
+/* parsePlatformArch: P-A[-secureboot]. The platform is the text before the first dash
+ * (digital-ocean excepted), so "foo-bar-amd64" is arch "bar-amd64", as Image Factory says. */
 static int parse_platform_arch(const char *s, size_t len, struct asset_path *out, struct error *err)
 {
     if (has_suffix(s, len, "-secureboot")) {
@@ -68,6 +69,11 @@ static int parse_platform_arch(const char *s, size_t len, struct asset_path *out
         rest += strlen("ocean-");
         rlen -= strlen("ocean-");
     }
+    /* Image Factory parses an empty platform and fails later, in the imager; a name without a
+     * platform names nothing, so it is refused here, where every entry point sees it */
+    if (plen == 0)
+        return error_set(err, ERROR_INPUT, "invalid platform-arch: \"%.*s\" (no platform before the architecture)",
+                         (int)len, s);
     if (set_platform(s, plen, out, err) < 0)
         return -1;
     return parse_arch(rest, rlen, out, err);
@@ -81,6 +87,29 @@ static int parse_arch_secureboot(const char *s, size_t len, struct asset_path *o
         len -= strlen("-secureboot");
     }
     return parse_arch(s, len, out, err);
+}
+
+/* Cut the output suffix, then the disk format, off name[0..len) (Image Factory's order); sets
+ * a->compression and a->disk_format (left empty when no disk format matches); returns what is left. */
+static size_t cut_image_suffix(const char *name, size_t len, struct asset_path *a)
+{
+    static const char *const compressions[] = {".tar.gz", ".gz", ".xz", ".zst"};
+    for (size_t i = 0; i < 4; i++)
+        if (has_suffix(name, len, compressions[i])) {
+            strcpy(a->compression, compressions[i]);
+            len -= strlen(compressions[i]);
+            break;
+        }
+    static const char *const formats[] = {"raw", "qcow2", "vhd", "ova"};
+    for (size_t i = 0; i < 4; i++) {
+        char ext[8];
+        snprintf(ext, sizeof ext, ".%s", formats[i]);
+        if (has_suffix(name, len, ext)) {
+            strcpy(a->disk_format, formats[i]);
+            return len - strlen(ext);
+        }
+    }
+    return len;
 }
 
 int asset_path_parse(const char *path, struct asset_path *out, struct error *err)
@@ -118,36 +147,107 @@ int asset_path_parse(const char *path, struct asset_path *out, struct error *err
         strcpy(out->platform, "metal");
         return parse_arch_secureboot(path + 10, len - 14, out, err);
     }
+    /* P-installer-A[-secureboot].tar: Image Factory parses "P-A[-secureboot]" */
     const char *inst = strstr(path, "-installer-");
     if (inst && has_suffix(path, len, ".tar") && (size_t)(inst - path) + 11 <= len - 4) {
         out->kind = ASSET_INSTALLER;
         out->platform_installer = true;
-        if (set_platform(path, (size_t)(inst - path), out, err) < 0)
-            return -1;
-        const char *rest = inst + 11;
-        return parse_arch_secureboot(rest, (size_t)(path + len - 4 - rest), out, err);
+        char joined[ASSET_PATH_MAX];
+        int n = snprintf(joined, sizeof joined, "%.*s-%.*s", (int)(inst - path), path,
+                         (int)(len - 4 - (size_t)(inst + 11 - path)), inst + 11);
+        if (n < 0 || (size_t)n >= sizeof joined)
+            return error_set(err, ERROR_INPUT, "invalid profile path: \"%s\"", path);
+        return parse_platform_arch(joined, (size_t)n, out, err);
     }
-    /* disk image: output suffix, then disk format */
+    /* otherwise a disk image: P-A[-secureboot].FORMAT[.COMPRESSION] */
     out->kind = ASSET_IMAGE;
-    static const char *const compressions[] = {".tar.gz", ".gz", ".xz", ".zst"};
-    size_t rest = len;
-    for (size_t i = 0; i < 4; i++)
-        if (has_suffix(path, rest, compressions[i])) {
-            strcpy(out->compression, compressions[i]);
-            rest -= strlen(compressions[i]);
-            break;
-        }
-    static const char *const formats[] = {"raw", "qcow2", "vhd", "ova"};
-    for (size_t i = 0; i < 4; i++) {
-        char ext[8];
-        snprintf(ext, sizeof ext, ".%s", formats[i]);
-        if (has_suffix(path, rest, ext)) {
-            strcpy(out->disk_format, formats[i]);
-            rest -= strlen(ext);
-            return parse_platform_arch(path, rest, out, err);
-        }
+    size_t rest = cut_image_suffix(path, len, out);
+    if (!out->disk_format[0])
+        return error_set(err, ERROR_INPUT, "invalid profile path: \"%.*s\"", (int)rest, path);
+    return parse_platform_arch(path, rest, out, err);
+}
+
+int asset_path_set_image_suffix(struct asset_path *a, const char *suffix, struct error *err)
+{
+    /* "raw.zst" -> ".raw.zst": cut as from a whole name; nothing may be left but the dot */
+    char dotted[32];
+    int n = snprintf(dotted, sizeof dotted, ".%s", suffix);
+    a->disk_format[0] = a->compression[0] = '\0';
+    if (n > 0 && (size_t)n < sizeof dotted && cut_image_suffix(dotted, (size_t)n, a) == 0 && a->disk_format[0]) {
+        a->kind = ASSET_IMAGE;
+        return 0;
     }
-    return error_set(err, ERROR_INPUT, "invalid profile path: \"%.*s\"", (int)rest, path);
+    return error_set(err, ERROR_INPUT, "invalid disk image suffix \"%s\"; expected {raw|qcow2|vhd|ova}[.tar.gz|.gz|.xz|.zst]",
+                     suffix);
+}
+
+void asset_path_init(struct asset_path *out, enum asset_kind kind, const char *platform, const char *arch,
+                     bool secureboot)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    snprintf(out->platform, sizeof out->platform, "%s", platform ? platform : "metal");
+    snprintf(out->arch, sizeof out->arch, "%s", arch);
+    out->secureboot = secureboot;
+}
+
+/* Insert the architecture into an arch-less name; false when the name is not one. */
+static bool insert_arch(const char *name, const char *arch, char out[ASSET_PATH_MAX])
+{
+    size_t len = strlen(name);
+    const char *sbs = "-secureboot";
+    size_t sbl = strlen(sbs);
+    if (!strcmp(name, "kernel"))
+        return snprintf(out, ASSET_PATH_MAX, "kernel-%s", arch) < ASSET_PATH_MAX;
+    if (!strcmp(name, "initramfs.xz"))
+        return snprintf(out, ASSET_PATH_MAX, "initramfs-%s.xz", arch) < ASSET_PATH_MAX;
+    if (!strcmp(name, "installer.tar") || !strcmp(name, "installer-secureboot.tar"))
+        return snprintf(out, ASSET_PATH_MAX, "installer-%s%s.tar", arch, name[9] == '-' ? sbs : "") < ASSET_PATH_MAX;
+    if (has_prefix(name, len, "cmdline-") && len > 8) {
+        bool sb = has_suffix(name, len, sbs);
+        return snprintf(out, ASSET_PATH_MAX, "cmdline-%.*s-%s%s", (int)(len - 8 - (sb ? sbl : 0)), name + 8, arch,
+                        sb ? sbs : "") < ASSET_PATH_MAX;
+    }
+    if (has_suffix(name, len, "-installer.tar") || has_suffix(name, len, "-installer-secureboot.tar")) {
+        bool sb = has_suffix(name, len, "-installer-secureboot.tar");
+        size_t plen = len - strlen(sb ? "-installer-secureboot.tar" : "-installer.tar");
+        return snprintf(out, ASSET_PATH_MAX, "%.*s-installer-%s%s.tar", (int)plen, name, arch, sb ? sbs : "") <
+               ASSET_PATH_MAX;
+    }
+    const char *suffix = NULL;
+    if (has_suffix(name, len, ".iso"))
+        suffix = ".iso";
+    else if (has_suffix(name, len, "-uki.efi"))
+        suffix = "-uki.efi";
+    size_t base_len;
+    if (suffix) {
+        base_len = len - strlen(suffix);
+    } else {
+        const char *dot = strchr(name, '.');
+        if (!dot)
+            return false;
+        suffix = dot;
+        base_len = (size_t)(dot - name);
+    }
+    bool sb = base_len >= sbl && !strncmp(name + base_len - sbl, sbs, sbl);
+    if (sb)
+        base_len -= sbl;
+    if (!base_len)
+        return false;
+    return snprintf(out, ASSET_PATH_MAX, "%.*s-%s%s%s", (int)base_len, name, arch, sb ? sbs : "", suffix) <
+           ASSET_PATH_MAX;
+}
+
+int asset_path_parse_archless(const char *name, const char *arch, struct asset_path *out, struct error *err)
+{
+    char path[ASSET_PATH_MAX];
+    if (strlen(name) >= ASSET_PATH_MAX || !insert_arch(name, arch, path))
+        return error_set(err, ERROR_INPUT, "\"%.60s\" is not an arch-less asset name", name);
+    if (asset_path_parse(path, out, err) < 0)
+        return -1;
+    if (strcmp(out->arch, arch))
+        return error_set(err, ERROR_INPUT, "\"%.60s\" is not an arch-less asset name (it names %s)", name, out->arch);
+    return 0;
 }
 
 void asset_path_format(const struct asset_path *a, char out[ASSET_PATH_MAX])

@@ -27,113 +27,11 @@ EMBED(airfactory_profiles_platforms_yaml, "profiles/platforms.yaml");
 EMBED(airfactory_profiles_profiles_yaml, "profiles/profiles.yaml");
 EMBED(airfactory_profiles_versions_yaml, "profiles/versions.yaml");
 
-/* ---------------------------------------------------------------- versions */
-
-static bool parse_number(const char **p, unsigned *out)
-{
-    const char *s = *p;
-    if (*s < '0' || *s > '9')
-        return false;
-    unsigned long v = 0;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > 100000)
-            return false;
-        s++;
-    }
-    *out = (unsigned)v;
-    *p = s;
-    return true;
-}
-
-int profile_version_parse(const char *text, struct profile_version *out)
-{
-    memset(out, 0, sizeof *out);
-    const char *p = text;
-    if (*p == 'v')
-        p++;
-    if (!parse_number(&p, &out->major) || *p++ != '.' || !parse_number(&p, &out->minor) || *p++ != '.' ||
-        !parse_number(&p, &out->patch))
-        return -1;
-    if (*p == '-') {
-        p++;
-        size_t n = strcspn(p, "+");
-        if (n == 0 || n >= sizeof out->prerelease)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            char c = p[i];
-            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '.'))
-                return -1;
-        }
-        memcpy(out->prerelease, p, n);
-        out->prerelease[n] = '\0';
-        p += n;
-    }
-    if (*p == '+') {
-        p++;
-        if (!*p)
-            return -1;
-        for (; *p; p++)
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
-                  *p == '.'))
-                return -1;
-    }
-    return *p ? -1 : 0;
-}
-
-static int cmp_unsigned(unsigned a, unsigned b)
-{
-    return a < b ? -1 : a > b;
-}
-
-int profile_version_compare(const struct profile_version *a, const struct profile_version *b)
-{
-    int c = cmp_unsigned(a->major, b->major);
-    if (!c)
-        c = cmp_unsigned(a->minor, b->minor);
-    if (!c)
-        c = cmp_unsigned(a->patch, b->patch);
-    return c;
-}
-
-/* semver 2.0 precedence of dot-separated pre-release identifiers */
-static int compare_prerelease(const char *a, const char *b)
-{
-    if (!*a || !*b)
-        return !*a && !*b ? 0 : !*a ? 1 : -1; /* a release is newer than its pre-releases */
-    while (*a && *b) {
-        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-        bool na = la && strspn(a, "0123456789") >= la, nb = lb && strspn(b, "0123456789") >= lb;
-        int c;
-        if (na && nb) {
-            c = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, la);
-        } else if (na != nb) {
-            c = na ? -1 : 1;
-        } else {
-            size_t l = la < lb ? la : lb;
-            c = strncmp(a, b, l);
-            if (!c && la != lb)
-                c = la < lb ? -1 : 1;
-        }
-        if (c)
-            return c < 0 ? -1 : 1;
-        a += la + (a[la] == '.');
-        b += lb + (b[lb] == '.');
-    }
-    return *a ? 1 : *b ? -1 : 0;
-}
-
-int profile_version_compare_semver(const struct profile_version *a, const struct profile_version *b)
-{
-    int c = profile_version_compare(a, b);
-    return c ? c : compare_prerelease(a->prerelease, b->prerelease);
-}
-
 /* -------------------------------------------------------------------- data */
 
 struct rule {
     bool has_since, has_before;
-    struct profile_version since, before;
+    struct talos_version since, before;
     char *arch;    /* NULL = any */
     int secureboot; /* -1 = any */
     char **args;
@@ -292,9 +190,9 @@ static int get_list(struct loader *l, const struct yaml_node *n, char ***out, si
     return 0;
 }
 
-static int get_version(struct loader *l, const struct yaml_node *n, struct profile_version *v)
+static int get_version(struct loader *l, const struct yaml_node *n, struct talos_version *v)
 {
-    if (n->kind != YAML_NODE_SCALAR || profile_version_parse(n->value, v) < 0)
+    if (n->kind != YAML_NODE_SCALAR || talos_version_parse(n->value, v) < 0)
         return bad(l, n, "expected a version like v1.8.0");
     return 0;
 }
@@ -346,11 +244,11 @@ static int get_rules(struct loader *l, const struct yaml_node *n, bool want_valu
     return 0;
 }
 
-static bool rule_matches(const struct rule *r, const struct profile_version *v, const char *arch, bool secureboot)
+static bool rule_matches(const struct rule *r, const struct talos_version *v, const char *arch, bool secureboot)
 {
-    if (r->has_since && profile_version_compare(v, &r->since) < 0)
+    if (r->has_since && talos_version_compare(v, &r->since) < 0)
         return false;
-    if (r->has_before && profile_version_compare(v, &r->before) >= 0)
+    if (r->has_before && talos_version_compare(v, &r->before) >= 0)
         return false;
     if (r->arch && (!arch || strcmp(r->arch, arch)))
         return false;
@@ -359,7 +257,7 @@ static bool rule_matches(const struct rule *r, const struct profile_version *v, 
     return true;
 }
 
-static void collect_args(const struct rule_list *l, const struct profile_version *v, const char *arch,
+static void collect_args(const struct rule_list *l, const struct talos_version *v, const char *arch,
                          struct profile_args *out)
 {
     for (size_t i = 0; i < l->count; i++)
@@ -399,7 +297,7 @@ static int load_platforms(struct profile_set *set, const struct yaml_node *root,
                     else if (!strcmp(key, "diskImageSuffix"))
                         e->pub.disk_image_suffix = s;
                     else {
-                        struct profile_version pv;
+                        struct talos_version pv;
                         rc = get_version(l, v, &pv);
                         e->pub.since = s;
                     }
@@ -608,12 +506,12 @@ bool profile_platform_has_boot_method(const struct profile_platform *p, const ch
     return in_list(p->boot_methods, p->boot_method_count, method);
 }
 
-bool profile_platform_available(const struct profile_platform *p, const struct profile_version *v)
+bool profile_platform_available(const struct profile_platform *p, const struct talos_version *v)
 {
-    struct profile_version since;
-    if (!p->since[0] || profile_version_parse(p->since, &since) < 0)
+    struct talos_version since;
+    if (!p->since[0] || talos_version_parse(p->since, &since) < 0)
         return true;
-    return profile_version_compare(v, &since) >= 0;
+    return talos_version_compare(v, &since) >= 0;
 }
 
 const char *profile_platform_names(const struct profile_set *set)
@@ -655,31 +553,31 @@ void profile_disk_defaults(const struct profile_set *set, const char *platform, 
 }
 
 void profile_platform_kernel_args(const struct profile_set *set, const struct profile_platform *p, const char *arch,
-                                  const struct profile_version *v, struct profile_args *out)
+                                  const struct talos_version *v, struct profile_args *out)
 {
     (void)set;
     const struct platform_entry *e = (const struct platform_entry *)p; /* pub is the first member */
     collect_args(&e->kernel_args, v, arch, out);
 }
 
-void profile_default_kernel_args(const struct profile_set *set, const struct profile_version *v,
+void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v,
                                  struct profile_args *out)
 {
     collect_args(&set->default_args, v, NULL, out);
 }
 
-void profile_secureboot_kernel_args(const struct profile_set *set, const struct profile_version *v,
+void profile_secureboot_kernel_args(const struct profile_set *set, const struct talos_version *v,
                                     struct profile_args *out)
 {
     collect_args(&set->secureboot_args, v, NULL, out);
 }
 
-void profile_iso_kernel_args(const struct profile_set *set, const struct profile_version *v, struct profile_args *out)
+void profile_iso_kernel_args(const struct profile_set *set, const struct talos_version *v, struct profile_args *out)
 {
     collect_args(&set->iso_args, v, NULL, out);
 }
 
-const char *profile_quirk(const struct profile_set *set, const char *name, const struct profile_version *v,
+const char *profile_quirk(const struct profile_set *set, const char *name, const struct talos_version *v,
                           const char *arch, bool secureboot)
 {
     for (size_t i = 0; i < set->quirk_count; i++) {
@@ -694,7 +592,7 @@ const char *profile_quirk(const struct profile_set *set, const char *name, const
     return NULL;
 }
 
-bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct profile_version *v,
+bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct talos_version *v,
                         const char *arch, bool secureboot, bool fallback)
 {
     const char *s = profile_quirk(set, name, v, arch, secureboot);
@@ -703,7 +601,7 @@ bool profile_quirk_bool(const struct profile_set *set, const char *name, const s
     return !strcmp(s, "true");
 }
 
-long long profile_quirk_int(const struct profile_set *set, const char *name, const struct profile_version *v,
+long long profile_quirk_int(const struct profile_set *set, const char *name, const struct talos_version *v,
                             const char *arch, bool secureboot, long long fallback)
 {
     const char *s = profile_quirk(set, name, v, arch, secureboot);

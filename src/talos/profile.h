@@ -1,7 +1,7 @@
 /* profile — Talos platforms, the imager's built-in profiles and per-version behaviour, as data.
  *
  * Owns: loading profiles/{platforms,profiles,versions}.yaml (compiled into the library, so an
- * installed binary needs no source tree), Talos version parsing and comparison, and the lookups
+ * installed binary needs no source tree) and the lookups
  * every builder makes: "which kernel arguments does platform P add on arch A for version V",
  * "which default arguments does version V add", "what is quirk Q for version V" (compression,
  * partition sizes, ISO kind, UKI profiles, installer image, ...). No version `if` chains live in
@@ -14,20 +14,7 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
-
-/* ---- Talos versions ---- */
-
-struct profile_version {
-    unsigned major, minor, patch;
-    char prerelease[32]; /* "" for a release, e.g. "beta.1" */
-};
-
-/* Parse "vX.Y.Z" or "X.Y.Z" with an optional "-prerelease" and "+build". Returns 0 or -1. */
-int profile_version_parse(const char *text, struct profile_version *out);
-/* Compare major.minor.patch only (what Talos' quirks do): <0, 0, >0. */
-int profile_version_compare(const struct profile_version *a, const struct profile_version *b);
-/* Full semver order (a pre-release sorts before its release), for sorting version lists. */
-int profile_version_compare_semver(const struct profile_version *a, const struct profile_version *b);
+#include "talos/version.h"
 
 /* ---- data ---- */
 
@@ -82,7 +69,7 @@ const struct profile_platform *profile_platform_find(const struct profile_set *s
 bool profile_platform_has_arch(const struct profile_platform *p, const char *arch);
 bool profile_platform_has_boot_method(const struct profile_platform *p, const char *method);
 /* True when the platform exists in version v (its `since`). */
-bool profile_platform_available(const struct profile_platform *p, const struct profile_version *v);
+bool profile_platform_available(const struct profile_platform *p, const struct talos_version *v);
 /* Comma-separated names of all platforms, for error messages. */
 const char *profile_platform_names(const struct profile_set *set);
 
@@ -98,22 +85,22 @@ void profile_disk_defaults(const struct profile_set *set, const char *platform, 
 /* Kernel arguments (appended to out): the platform's own, the version defaults, SecureBoot's and
  * the ISO-only ones. Each item is one "key[=value]" as Talos writes it ("slab_nomerge=" too). */
 void profile_platform_kernel_args(const struct profile_set *set, const struct profile_platform *p,
-                                  const char *arch, const struct profile_version *v, struct profile_args *out);
-void profile_default_kernel_args(const struct profile_set *set, const struct profile_version *v,
+                                  const char *arch, const struct talos_version *v, struct profile_args *out);
+void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v,
                                  struct profile_args *out);
-void profile_secureboot_kernel_args(const struct profile_set *set, const struct profile_version *v,
+void profile_secureboot_kernel_args(const struct profile_set *set, const struct talos_version *v,
                                     struct profile_args *out);
-void profile_iso_kernel_args(const struct profile_set *set, const struct profile_version *v,
+void profile_iso_kernel_args(const struct profile_set *set, const struct talos_version *v,
                              struct profile_args *out);
 
 /* Quirks: the value of quirk `name` for version v on arch (may be NULL) with or without
  * SecureBoot. NULL when the quirk does not exist or no rule matches (a data bug). */
-const char *profile_quirk(const struct profile_set *set, const char *name, const struct profile_version *v,
+const char *profile_quirk(const struct profile_set *set, const char *name, const struct talos_version *v,
                           const char *arch, bool secureboot);
 /* Typed shorthands; fallback is returned when the quirk is missing. */
-bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct profile_version *v,
+bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct talos_version *v,
                         const char *arch, bool secureboot, bool fallback);
-long long profile_quirk_int(const struct profile_set *set, const char *name, const struct profile_version *v,
+long long profile_quirk_int(const struct profile_set *set, const char *name, const struct talos_version *v,
                             const char *arch, bool secureboot, long long fallback);
 
 #endif

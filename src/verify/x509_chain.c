@@ -14,6 +14,7 @@
 
 #include "airfactory/buffer.h"
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/memory.h"
 
 #define X509_CHAIN_PEM_MAX (256 * 1024)
@@ -150,14 +151,16 @@ static int sct_signed_data(const SCT *sct, const unsigned char *tbs, size_t tbs_
     buffer_append(out, issuer_key_hash, SHA256_BYTES);
     if (tbs_len >= (1u << 24))
         return -1;
-    unsigned char len3[3] = {(unsigned char)(tbs_len >> 16), (unsigned char)(tbs_len >> 8), (unsigned char)tbs_len};
+    unsigned char len3[3];
+    be_put_n(len3, tbs_len, 3);
     buffer_append(out, len3, 3);
     buffer_append(out, tbs, tbs_len);
     unsigned char *ext = NULL;
     size_t ext_len = SCT_get0_extensions(sct, &ext);
     if (ext_len >= (1u << 16))
         return -1;
-    unsigned char len2[2] = {(unsigned char)(ext_len >> 8), (unsigned char)ext_len};
+    unsigned char len2[2];
+    be16_put(len2, (uint16_t)ext_len);
     buffer_append(out, len2, 2);
     if (ext_len)
         buffer_append(out, ext, ext_len);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airfactory/asset_path.h"
 #include "serve/http_parser.h"
 #include "serve/serve_routes.h"
 
@@ -52,10 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n >= 0) {
         must((size_t)n == strlen(path));
         const char *last = strrchr(path, '/');
-        struct serve_asset_path parsed;
-        char msg[SERVE_PATH_MAX + 128];
-        if (last && serve_asset_path_parse(last + 1, &parsed, msg, sizeof msg) == 0)
-            must(strlen(parsed.stored) > 0 && (strcmp(parsed.arch, "amd64") == 0 || strcmp(parsed.arch, "arm64") == 0));
+        struct asset_path parsed, again;
+        struct error err = {0};
+        if (last && asset_path_parse(last + 1, &parsed, &err) == 0) {
+            /* the canonical name parses back to the same asset */
+            char stored[ASSET_PATH_MAX];
+            asset_path_format(&parsed, stored);
+            must(strlen(stored) > 0 && (strcmp(parsed.arch, "amd64") == 0 || strcmp(parsed.arch, "arm64") == 0));
+            must(asset_path_parse(stored, &again, &err) == 0 && memcmp(&parsed, &again, sizeof parsed) == 0);
+        }
     }
     char value[256];
     http_query_get(r.query, "filename", value, sizeof value);

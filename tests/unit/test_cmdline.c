@@ -360,9 +360,9 @@ static void platforms_describe_image_factory(void)
     p = profile_platform_find(profiles, "metal");
     CHECK(p->secureboot && profile_platform_has_boot_method(p, "pxe") && profile_platform_has_boot_method(p, "iso"));
     p = profile_platform_find(profiles, "akamai");
-    struct profile_version v16, v17;
-    profile_version_parse("v1.6.9", &v16);
-    profile_version_parse("v1.7.0-alpha.1", &v17);
+    struct talos_version v16, v17;
+    talos_version_parse("v1.6.9", &v16);
+    talos_version_parse("v1.7.0-alpha.1", &v17);
     CHECK(!profile_platform_available(p, &v16));
     CHECK(profile_platform_available(p, &v17)); /* pre-releases count as their release */
     CHECK(profile_platform_find(profiles, "packet") == profile_platform_find(profiles, "equinixMetal"));
@@ -372,14 +372,14 @@ static void platforms_describe_image_factory(void)
 
 static void quirks_by_version(void)
 {
-    struct profile_version v17, v18, v19, v110, v111, v112, v114;
-    profile_version_parse("v1.7.7", &v17);
-    profile_version_parse("v1.8.0", &v18);
-    profile_version_parse("v1.9.5", &v19);
-    profile_version_parse("v1.10.0", &v110);
-    profile_version_parse("v1.11.3", &v111);
-    profile_version_parse("v1.12.0-beta.0", &v112);
-    profile_version_parse("v1.14.0", &v114);
+    struct talos_version v17, v18, v19, v110, v111, v112, v114;
+    talos_version_parse("v1.7.7", &v17);
+    talos_version_parse("v1.8.0", &v18);
+    talos_version_parse("v1.9.5", &v19);
+    talos_version_parse("v1.10.0", &v110);
+    talos_version_parse("v1.11.3", &v111);
+    talos_version_parse("v1.12.0-beta.0", &v112);
+    talos_version_parse("v1.14.0", &v114);
     CHECK_STR(profile_quirk(profiles, "compression", &v17, NULL, false), "xz");
     CHECK_STR(profile_quirk(profiles, "compression", &v18, NULL, false), "zstd");
     CHECK_INT(profile_quirk_int(profiles, "bootPartitionSize", &v110, NULL, false, 0), 1000);
@@ -401,29 +401,6 @@ static void quirks_by_version(void)
     CHECK(profile_quirk_bool(profiles, "secureBootDiskEnrollKeys", &v114, NULL, false, false));
     CHECK_STR(profile_quirk(profiles, "xfsConfig", &v111, NULL, false), "/usr/share/xfsprogs/mkfs/lts_6.12.conf");
     CHECK(profile_quirk(profiles, "no-such-quirk", &v111, NULL, false) == NULL);
-}
-
-static void versions_parse_and_order(void)
-{
-    struct profile_version a, b;
-    CHECK_INT(profile_version_parse("v1.11.3", &a), 0);
-    CHECK(a.major == 1 && a.minor == 11 && a.patch == 3 && !a.prerelease[0]);
-    CHECK_INT(profile_version_parse("1.12.0-beta.1+build.5", &b), 0);
-    CHECK_STR(b.prerelease, "beta.1");
-    const char *bad[] = {"", "v1", "v1.2", "v1.2.x", "v1.2.3-", "v1.2.3+", "vv1.2.3", "v1.2.3 ", "v1.2.3-a b"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_INT(profile_version_parse(bad[i], &a), -1);
-    profile_version_parse("v1.12.0-beta.1", &a);
-    profile_version_parse("v1.12.0", &b);
-    CHECK_INT(profile_version_compare(&a, &b), 0);
-    CHECK(profile_version_compare_semver(&a, &b) < 0);
-    profile_version_parse("v1.12.0-beta.2", &b);
-    CHECK(profile_version_compare_semver(&a, &b) < 0);
-    profile_version_parse("v1.12.0-beta.10", &a);
-    CHECK(profile_version_compare_semver(&b, &a) < 0);
-    profile_version_parse("v1.9.5", &a);
-    profile_version_parse("v1.11.3", &b);
-    CHECK(profile_version_compare(&a, &b) < 0);
 }
 
 static void broken_profile_data_is_reported(void)
@@ -456,7 +433,6 @@ int main(void)
     RUN(profiles_hold_the_32_builtin_profiles);
     RUN(platforms_describe_image_factory);
     RUN(quirks_by_version);
-    RUN(versions_parse_and_order);
     RUN(broken_profile_data_is_reported);
     profile_set_free(profiles);
     return TEST_MAIN_END();

@@ -195,6 +195,16 @@ static void test_meta_round_trip(void)
     free(block);
 }
 
+/* the plan for an asset name, parsed by the one grammar */
+static int plan_for(const struct profile_set *ps, const char *name, const char *version, const struct schematic *s,
+                    struct disk_image_plan *p, struct error *err)
+{
+    struct asset_path a;
+    if (asset_path_parse(name, &a, err) != 0)
+        return -1;
+    return disk_image_plan_for(ps, &a, version, s, p, err);
+}
+
 static void test_plans(void)
 {
     struct profile_set *ps = NULL;
@@ -204,13 +214,13 @@ static void test_plans(void)
         return;
     struct disk_image_plan p;
     /* sizes from talos pkg/imager/profile/testdata (talos-imager.md §2.4) */
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64.raw.zst", "metal", "v1.11.3", "amd64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw.zst", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_DUAL_BOOT);
     CHECK_INT(p.disk_size, 4247ull << 20);
     CHECK_INT(p.partition_count, 4);
     CHECK_INT(p.compression, COMPRESS_ZSTD);
     CHECK_INT(p.level, 18);
-    CHECK_INT(disk_image_plan_for(ps, "metal-arm64.raw.xz", "metal", "v1.11.3", "arm64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "metal-arm64.raw.xz", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_SD_BOOT);
     CHECK_INT(p.disk_size, 2246ull << 20);
     CHECK_INT(p.partition_count, 2);
@@ -218,38 +228,38 @@ static void test_plans(void)
     CHECK_INT(p.partitions[0].size, 2101ull << 20);
     CHECK_INT(p.compression, COMPRESS_XZ);
     CHECK_INT(p.level, 0);
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64.raw", "metal", "v1.10.0", "amd64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.10.0", NULL, &p, &err), 0);
     CHECK_INT(p.disk_size, 2247ull << 20);
     CHECK_INT(p.partitions[0].size, 1101ull << 20);
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64.raw", "metal", "v1.9.5", "amd64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.9.5", NULL, &p, &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_GRUB);
     CHECK_INT(p.disk_size, 1246ull << 20);
     CHECK_INT(p.partitions[0].size, 100ull << 20);
-    CHECK_INT(disk_image_plan_for(ps, "aws-amd64.raw.xz", "aws", "v1.11.3", "amd64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "aws-amd64.raw.xz", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.disk_size, 11193ull << 20);
-    CHECK_INT(disk_image_plan_for(ps, "aws-arm64.raw.xz", "aws", "v1.11.3", "arm64", false, NULL, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "aws-arm64.raw.xz", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.disk_size, 9192ull << 20);
     /* SecureBoot forces sd-boot; the schematic's choice and sector size are honoured */
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64-secureboot.raw.zst", "metal", "v1.11.3", "amd64", true, NULL, &p,
+    CHECK_INT(plan_for(ps, "metal-amd64-secureboot.raw.zst", "v1.11.3", NULL, &p,
                                   &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_SD_BOOT);
     struct schematic *s = schematic_new();
     s->bootloader = SCHEMATIC_BOOTLOADER_SD_BOOT;
     s->sector_size = 4096;
-    CHECK_INT(disk_image_plan_for(ps, "azure-amd64.vhd.zst", "azure", "v1.11.3", "amd64", false, s, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "azure-amd64.vhd.zst", "v1.11.3", s, &p, &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_SD_BOOT);
     CHECK_INT(p.sector_size, 4096);
     CHECK_INT(p.format, DISK_IMAGE_VHD);
     CHECK_INT(p.disk_size, 9192ull << 20);
-    CHECK_INT(disk_image_plan_for(ps, "oracle-amd64.qcow2", "oracle", "v1.11.3", "amd64", false, s, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "oracle-amd64.qcow2", "v1.11.3", s, &p, &err), 0);
     CHECK_INT(p.format, DISK_IMAGE_QCOW2);
     CHECK_STR(p.format_options, "cluster_size=8k");
-    CHECK_INT(disk_image_plan_for(ps, "gcp-amd64.raw.tar.gz", "gcp", "v1.11.3", "amd64", false, s, &p, &err), 0);
+    CHECK_INT(plan_for(ps, "gcp-amd64.raw.tar.gz", "v1.11.3", s, &p, &err), 0);
     CHECK(p.tar);
     s->sector_size = 1024;
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64.raw", "metal", "v1.11.3", "amd64", false, s, &p, &err), -1);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", s, &p, &err), -1);
     CHECK_INT(err.code, ERROR_INPUT);
-    CHECK_INT(disk_image_plan_for(ps, "metal-amd64.iso", "metal", "v1.11.3", "amd64", false, NULL, &p, &err), -1);
+    CHECK_INT(plan_for(ps, "metal-amd64.iso", "v1.11.3", NULL, &p, &err), -1);
     /* META values: schematic's, plus 0x11=dual-boot on dual-boot images */
     s->meta = xcalloc(1, sizeof *s->meta);
     s->meta[0].key = 0x0a;

@@ -1,5 +1,5 @@
 /* test_http_parser — the request parser's acceptance and refusals, plus the route helpers that
- * are pure functions (asset path grammar, MIME map, version normalization). */
+ * are pure functions (MIME map, version normalization). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,56 +152,6 @@ static void test_percent_and_query(void)
     CHECK_INT(http_query_get(q, "missing", out, sizeof out), -1);
 }
 
-static void expect_path(const char *path, const char *kind, const char *platform, const char *arch, int secureboot,
-                        const char *stored)
-{
-    struct serve_asset_path p;
-    char msg[512];
-    int rc = serve_asset_path_parse(path, &p, msg, sizeof msg);
-    if (rc != 0)
-        printf("  %s: %s\n", path, msg);
-    CHECK_INT(rc, 0);
-    CHECK_STR(p.kind, kind);
-    CHECK_STR(p.platform, platform);
-    CHECK_STR(p.arch, arch);
-    CHECK_INT(p.secureboot, secureboot);
-    CHECK_STR(p.stored, stored);
-}
-
-static void expect_path_error(const char *path, const char *message)
-{
-    struct serve_asset_path p;
-    char msg[512];
-    CHECK_INT(serve_asset_path_parse(path, &p, msg, sizeof msg), -1);
-    CHECK_STR(msg, message);
-}
-
-static void test_asset_path_grammar(void)
-{
-    expect_path("kernel-amd64", "kernel", "metal", "amd64", 0, "kernel-amd64");
-    expect_path("kernel-x86_64", "kernel", "metal", "amd64", 0, "kernel-amd64");
-    expect_path("kernel-i386", "kernel", "metal", "amd64", 0, "kernel-amd64");
-    expect_path("initramfs-arm64.xz", "initramfs", "metal", "arm64", 0, "initramfs-arm64.xz");
-    expect_path("cmdline-metal-x86_64-secureboot", "cmdline", "metal", "amd64", 1, "cmdline-metal-amd64-secureboot");
-    expect_path("metal-amd64.iso", "iso", "metal", "amd64", 0, "metal-amd64.iso");
-    expect_path("metal-amd64-secureboot-uki.efi", "uki", "metal", "amd64", 1, "metal-amd64-secureboot-uki.efi");
-    expect_path("installer-x86_64.tar", "installer", "metal", "amd64", 0, "installer-amd64.tar");
-    expect_path("aws-installer-arm64-secureboot.tar", "installer", "aws", "arm64", 1,
-                "aws-installer-arm64-secureboot.tar");
-    expect_path("metal-amd64.raw.zst", "image", "metal", "amd64", 0, "metal-amd64.raw.zst");
-    expect_path("gcp-amd64.raw.tar.gz", "image", "gcp", "amd64", 0, "gcp-amd64.raw.tar.gz");
-    expect_path("azure-amd64-secureboot.vhd.xz", "image", "azure", "amd64", 1, "azure-amd64-secureboot.vhd.xz");
-    expect_path("digital-ocean-amd64.raw.gz", "image", "digital-ocean", "amd64", 0, "digital-ocean-amd64.raw.gz");
-    expect_path("oracle-arm64.qcow2", "image", "oracle", "arm64", 0, "oracle-arm64.qcow2");
-    expect_path("vmware-amd64.ova", "image", "vmware", "amd64", 0, "vmware-amd64.ova");
-    /* Image Factory's error texts (spec §2.1) */
-    expect_path_error("metal-amd64.ssd", "invalid profile path: \"metal-amd64.ssd\"");
-    expect_path_error("kernel-foo", "invalid architecture: \"foo\"");
-    expect_path_error("kernel-amd64-secureboot", "invalid architecture: \"amd64-secureboot\"");
-    expect_path_error("metal-rpi_generic-arm64.raw.xz", "invalid architecture: \"rpi_generic-arm64\"");
-    expect_path_error("metal.iso", "invalid platform-arch: \"metal\"");
-}
-
 static void test_mime(void)
 {
     CHECK_STR(serve_mime_type("metal-amd64.iso"), "application/x-iso9660-image");
@@ -235,7 +185,6 @@ int main(void)
     RUN(test_refusals);
     RUN(test_limits);
     RUN(test_percent_and_query);
-    RUN(test_asset_path_grammar);
     RUN(test_mime);
     RUN(test_version_normalize);
     return TEST_MAIN_END();

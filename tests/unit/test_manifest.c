@@ -1,70 +1,14 @@
-/* Unit tests for src/manifest: the asset path grammar (Image Factory ParseFromPath), manifest
- * parsing (every error names file:line:column) and the plan (expansion, dedup, every check). */
+/* Unit tests for src/manifest: manifest parsing
+ * (every error names file:line:column) and the plan (expansion, dedup, every check). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airfactory/asset_path.h"
 #include "core/fs.h"
 #include "airfactory/manifest.h"
 #include "core/memory.h"
 #include "test.h"
-
-/* ---- asset paths ---- */
-
-static char *canonical_path(const char *path)
-{
-    struct asset_path a;
-    struct error err = {0};
-    if (asset_path_parse(path, &a, &err) < 0)
-        return xasprintf("ERROR %s", err.message);
-    char out[ASSET_PATH_MAX];
-    asset_path_format(&a, out);
-    return xasprintf("%s %s %s %s%s", asset_kind_name(a.kind), a.platform, a.arch, out, a.secureboot ? " sb" : "");
-}
-
-#define CHECK_ASSET(path, expected)                                                                \
-    do {                                                                                           \
-        char *got_ = canonical_path(path);                                                         \
-        CHECK_STR(got_, expected);                                                                 \
-        free(got_);                                                                                \
-    } while (0)
-
-static void asset_paths_follow_image_factory(void)
-{
-    CHECK_ASSET("kernel-amd64", "kernel metal amd64 kernel-amd64");
-    CHECK_ASSET("kernel-x86_64", "kernel metal amd64 kernel-amd64");
-    CHECK_ASSET("kernel-i386", "kernel metal amd64 kernel-amd64");
-    CHECK_ASSET("initramfs-arm64.xz", "initramfs metal arm64 initramfs-arm64.xz");
-    CHECK_ASSET("cmdline-metal-amd64", "cmdline metal amd64 cmdline-metal-amd64");
-    CHECK_ASSET("cmdline-metal-amd64-secureboot", "cmdline metal amd64 cmdline-metal-amd64-secureboot sb");
-    CHECK_ASSET("metal-arm64.iso", "iso metal arm64 metal-arm64.iso");
-    CHECK_ASSET("metal-amd64-secureboot.iso", "iso metal amd64 metal-amd64-secureboot.iso sb");
-    CHECK_ASSET("metal-amd64-uki.efi", "uki metal amd64 metal-amd64-uki.efi");
-    CHECK_ASSET("metal-amd64-secureboot-uki.efi", "uki metal amd64 metal-amd64-secureboot-uki.efi sb");
-    CHECK_ASSET("installer-amd64.tar", "installer metal amd64 installer-amd64.tar");
-    CHECK_ASSET("installer-arm64-secureboot.tar", "installer metal arm64 installer-arm64-secureboot.tar sb");
-    CHECK_ASSET("rpi_generic-installer-arm64.tar", "installer rpi_generic arm64 rpi_generic-installer-arm64.tar");
-    CHECK_ASSET("metal-amd64.raw.zst", "image metal amd64 metal-amd64.raw.zst");
-    CHECK_ASSET("metal-amd64.raw", "image metal amd64 metal-amd64.raw");
-    CHECK_ASSET("gcp-amd64.raw.tar.gz", "image gcp amd64 gcp-amd64.raw.tar.gz");
-    CHECK_ASSET("azure-arm64-secureboot.vhd.xz", "image azure arm64 azure-arm64-secureboot.vhd.xz sb");
-    CHECK_ASSET("vmware-amd64.ova", "image vmware amd64 vmware-amd64.ova");
-    CHECK_ASSET("oracle-arm64.qcow2", "image oracle arm64 oracle-arm64.qcow2");
-    CHECK_ASSET("digital-ocean-amd64.raw.gz", "image digital-ocean amd64 digital-ocean-amd64.raw.gz");
-    CHECK_ASSET("nocloud-x86_64.raw.xz", "image nocloud amd64 nocloud-amd64.raw.xz");
-    /* the error texts Image Factory answers with */
-    CHECK_ASSET("metal-amd64.ssd", "ERROR invalid profile path: \"metal-amd64.ssd\"");
-    CHECK_ASSET("kernel-foo", "ERROR invalid architecture: \"foo\"");
-    CHECK_ASSET("kernel-amd64-secureboot", "ERROR invalid architecture: \"amd64-secureboot\"");
-    CHECK_ASSET("metal-rpi_generic-arm64.raw.xz", "ERROR invalid architecture: \"rpi_generic-arm64\"");
-    CHECK_ASSET("metal.iso", "ERROR invalid platform-arch: \"metal\"");
-    CHECK_ASSET("metal-amd64.vmdk", "ERROR invalid profile path: \"metal-amd64.vmdk\"");
-    CHECK_ASSET("metal-amd64.img.xz", "ERROR invalid profile path: \"metal-amd64.img\"");
-    CHECK_ASSET("initramfs-amd64-secureboot.xz", "ERROR invalid architecture: \"amd64-secureboot\"");
-    CHECK_ASSET("", "ERROR invalid profile path: \"\"");
-}
 
 /* ---- manifests ---- */
 
@@ -482,7 +426,6 @@ int main(void)
         return 1;
     }
     make_fixture_files();
-    RUN(asset_paths_follow_image_factory);
     RUN(plan_expands_and_dedups);
     RUN(shorthands_and_all_platform);
     RUN(plan_rejects_bad_combinations);
