@@ -3,6 +3,9 @@
 #   make          release build: build/release/{libairfactory.a,airfactory,airfactory-serve}
 #   make check    ASan+UBSan build, then every test suite; last line "N passed, M failed"
 #   make run      fixtures -> demo bundle -> airfactory-serve on 127.0.0.1:8080
+#                 (check and run first run scripts/install-deps.sh: all the set-up a fresh Debian
+#                 machine needs; a second make then does the work, on every core unless -j is given)
+#   make deps     scripts/install-deps.sh only
 #   make demo     fixtures -> demo bundle (build/demo/bundle), no server
 #   make fuzz     libFuzzer targets under tests/fuzz (clang), a short run each (20 s)
 #   make fuzz-long the campaign: one hour per target, on an idle machine (docs/testing.md)
@@ -23,7 +26,9 @@ PKGS := libarchive liblzma openssl yaml-0.1 sqlite3 libzstd libsquashfs1 libisof
 # airfactory-serve, must not carry an HTTP client (tests/integration/pull.sh checks with ldd).
 PULL_PKGS := libcurl
 
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
+# Goals that need no library: `make check` and `make run` install them first (see below).
+NO_LIB_GOALS := clean deps check run
+ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 PKG_MISSING := $(shell for p in $(PKGS) $(PULL_PKGS); do $(PKG_CONFIG) --exists $$p || echo $$p; done)
 ifneq ($(strip $(PKG_MISSING)),)
 $(error missing libraries: $(PKG_MISSING) — run scripts/install-deps.sh (Debian) and retry)
@@ -57,7 +62,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: all check run demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -102,8 +107,16 @@ $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 
 unit-tests: $(UNIT_BINS) $(UNIT_OBJS)
 
+# ---- set-up: the README's two commands, `make run` and `make check`, each install what is missing
+# (idempotent, about a second when nothing is), then run a second make that reads this Makefile
+# with the libraries present. Without -j that make uses every core (CI runs exactly `make check`).
+deps:
+	@bash scripts/install-deps.sh
+check run: deps
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) $@-now
+
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check: $(A)/airfactory $(A)/airfactory-serve unit-tests all fixtures
+check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:
@@ -112,7 +125,7 @@ fixtures:
 demo: all fixtures
 	@bash scripts/make-demo
 
-run: demo
+run-now: demo
 	@bash scripts/run-demo
 
 # ---- fuzzing: libFuzzer needs clang ----
