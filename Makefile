@@ -43,7 +43,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CSTD    := -std=c17 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 DEFS    := -DAIRFACTORY_VERSION='"$(VERSION)"'
-INCS    := -Iinclude -Isrc
+GEN     := build/gen
+INCS    := -Iinclude -Isrc -I$(GEN)
 
 RELEASE_CFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 ASAN_CFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -62,7 +63,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -92,6 +93,17 @@ $(A)/airfactory: $(call objs,$(A),$(CLI_SRC)) $(A)/libairfactory.a
 $(A)/airfactory-serve: $(call objs,$(A),$(SERVE_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+
+# --version: the commit (`-dirty` for a changed tree) and the build date (SOURCE_DATE_EPOCH, else
+# the commit's), baked into the two programs. Regenerated on every make, rewritten only when its
+# text changes, so only a new commit or a change of dirtiness rebuilds the two main files.
+BUILD_INFO := $(GEN)/airfactory_build.h
+$(BUILD_INFO): FORCE
+	@mkdir -p $(dir $@)
+	@bash scripts/version-header >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+FORCE:
+$(call objs,$(R),src/cli/airfactory.c $(SERVE_SRC)) $(call objs,$(A),src/cli/airfactory.c $(SERVE_SRC)): $(BUILD_INFO)
 
 # src/talos/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
 PROFILE_DATA := $(wildcard profiles/*.yaml)
