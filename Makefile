@@ -11,6 +11,7 @@
 #   make fuzz-long the campaign: one hour per target, on an idle machine (docs/testing.md)
 #   make bench    benchmarks under bench/, report in bench/results/REPORT.md
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make deb      Debian packages (debian/, debhelper) in build/deb/: airfactory, airfactory-dev, -dbgsym
 #
 # Every library is found through pkg-config; nothing else is searched for.
 
@@ -18,6 +19,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
@@ -47,6 +49,7 @@ GEN     := build/gen
 INCS    := -Iinclude -Isrc -I$(GEN)
 
 RELEASE_CFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+RELEASE_LDFLAGS := -Wl,-z,relro,-z,now
 ASAN_CFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 
@@ -63,7 +66,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: FORCE all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE deb all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -83,10 +86,10 @@ $(A)/libairfactory.a: $(call objs,$(A),$(LIB_SRC))
 
 $(R)/airfactory: $(call objs,$(R),$(CLI_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 $(R)/airfactory-serve: $(call objs,$(R),$(SERVE_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(RELEASE_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
 $(A)/airfactory: $(call objs,$(A),$(CLI_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
@@ -128,7 +131,7 @@ check run: deps
 	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) $@-now
 
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all fixtures
+check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all deb fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:
@@ -155,11 +158,36 @@ fuzz-long: $(FUZZ_BINS)
 bench: all
 	@bash bench/run.sh
 
+# the pkg-config file names the libraries libairfactory.a links as Requires (it is static only)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/airfactory
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/airfactory \
+	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(R)/airfactory $(R)/airfactory-serve $(DESTDIR)$(BINDIR)/
 	install -m 644 $(R)/libairfactory.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/airfactory/*.h $(DESTDIR)$(INCDIR)/airfactory/
+	install -m 644 docs/man/airfactory.1 docs/man/airfactory-serve.1 $(DESTDIR)$(MANDIR)/man1/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: airfactory' \
+	  'Description: Talos Image Factory for air-gapped sites: manifests, verification, bundles, serving' \
+	  'Version: $(VERSION)' 'Requires: $(PKGS) $(PULL_PKGS)' \
+	  'Libs: -L$${libdir} -lairfactory -lpthread' 'Cflags: -I$${includedir}' \
+	  >$(DESTDIR)$(LIBDIR)/pkgconfig/airfactory.pc
+
+# ---- packages: dpkg-buildpackage over debian/ (debhelper), on this tree as it is: the release
+# build is reused, the .deb files land in build/deb/ (debian/rules), lintian checks them. The
+# build date stays the release build's (dpkg-buildpackage would take debian/changelog's).
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE := build/deb/airfactory_$(VERSION)_$(DEB_ARCH).deb
+deb: $(DEB_FILE)
+$(DEB_FILE): $(R)/airfactory $(R)/airfactory-serve $(R)/libairfactory.a \
+             $(wildcard debian/control debian/rules debian/changelog debian/copyright debian/*.install \
+                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.1 include/airfactory/*.h) Makefile VERSION CHANGELOG.md LICENSE
+	@rm -rf build/deb && mkdir -p build/deb
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
+	dpkg-buildpackage -b --no-sign -nc -uc -us \
+	  --buildinfo-option=-ubuild/deb --buildinfo-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).buildinfo \
+	  --changes-option=-ubuild/deb --changes-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
+	lintian --fail-on error build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
 
 clean:
 	rm -rf build/release build/asan
