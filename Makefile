@@ -11,6 +11,7 @@
 #   make fuzz-long the campaign: one hour per target, on an idle machine (docs/testing.md)
 #   make bench    benchmarks under bench/, report in bench/results/REPORT.md
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make image    OCI images (oci-archive) of airfactory-serve and airfactory in build/image/
 #   make deb      Debian packages (debian/, debhelper) in build/deb/: airfactory, airfactory-dev, -dbgsym
 #
 # Every library is found through pkg-config; nothing else is searched for.
@@ -66,7 +67,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: FORCE deb all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE deb image all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -90,6 +91,10 @@ $(R)/airfactory: $(call objs,$(R),$(CLI_SRC)) $(R)/libairfactory.a
 $(R)/airfactory-serve: $(call objs,$(R),$(SERVE_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+# the image writer of `make image` (tools/oci_image.c): a build tool on the library, not installed
+$(R)/airfactory-oci-image: $(R)/obj/tools/oci_image.o $(R)/libairfactory.a
+	@echo '  LINK   $@'
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(A)/airfactory: $(call objs,$(A),$(CLI_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
@@ -131,7 +136,7 @@ check run: deps
 	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) $@-now
 
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all deb fixtures
+check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all deb image fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:
@@ -188,6 +193,13 @@ $(DEB_FILE): $(R)/airfactory $(R)/airfactory-serve $(R)/libairfactory.a \
 	  --buildinfo-option=-ubuild/deb --buildinfo-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).buildinfo \
 	  --changes-option=-ubuild/deb --changes-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
 	lintian --fail-on error build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
+
+# ---- container images: scripts/make-image (the release binaries, exactly the shared libraries ldd
+# names, /etc/passwd with a non-root user, no shell) -> build/image/*.oci.tar, deterministic
+IMAGE_FILES := build/image/airfactory-serve.oci.tar build/image/airfactory.oci.tar
+image: $(IMAGE_FILES)
+$(IMAGE_FILES) &: $(R)/airfactory $(R)/airfactory-serve $(R)/airfactory-oci-image scripts/make-image VERSION
+	@bash scripts/make-image
 
 clean:
 	rm -rf build/release build/asan
