@@ -3,11 +3,16 @@
 #   make          release build: build/release/{libairfactory.a,airfactory,airfactory-serve}
 #   make check    ASan+UBSan build, then every test suite; last line "N passed, M failed"
 #   make run      fixtures -> demo bundle -> airfactory-serve on 127.0.0.1:8080
+#                 (check and run first run scripts/install-deps.sh: all the set-up a fresh Debian
+#                 machine needs; a second make then does the work, on every core unless -j is given)
+#   make deps     scripts/install-deps.sh only
 #   make demo     fixtures -> demo bundle (build/demo/bundle), no server
 #   make fuzz     libFuzzer targets under tests/fuzz (clang), a short run each (20 s)
 #   make fuzz-long the campaign: one hour per target, on an idle machine (docs/testing.md)
 #   make bench    benchmarks under bench/, report in bench/results/REPORT.md
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make image    OCI images (oci-archive) of airfactory-serve and airfactory in build/image/
+#   make deb      Debian packages (debian/, debhelper) in build/deb/: airfactory, airfactory-dev, -dbgsym
 #
 # Every library is found through pkg-config; nothing else is searched for.
 
@@ -15,6 +20,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
@@ -23,7 +29,9 @@ PKGS := libarchive liblzma openssl yaml-0.1 sqlite3 libzstd libsquashfs1 libisof
 # airfactory-serve, must not carry an HTTP client (tests/integration/pull.sh checks with ldd).
 PULL_PKGS := libcurl
 
-ifeq ($(filter clean,$(MAKECMDGOALS)),)
+# Goals that need no library: `make check` and `make run` install them first (see below).
+NO_LIB_GOALS := clean deps check run
+ifneq ($(filter-out $(NO_LIB_GOALS),$(or $(MAKECMDGOALS),all)),)
 PKG_MISSING := $(shell for p in $(PKGS) $(PULL_PKGS); do $(PKG_CONFIG) --exists $$p || echo $$p; done)
 ifneq ($(strip $(PKG_MISSING)),)
 $(error missing libraries: $(PKG_MISSING) — run scripts/install-deps.sh (Debian) and retry)
@@ -38,9 +46,11 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CSTD    := -std=c17 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 DEFS    := -DAIRFACTORY_VERSION='"$(VERSION)"'
-INCS    := -Iinclude -Isrc
+GEN     := build/gen
+INCS    := -Iinclude -Isrc -I$(GEN)
 
 RELEASE_CFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+RELEASE_LDFLAGS := -Wl,-z,relro,-z,now
 ASAN_CFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 
@@ -57,7 +67,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: all check run demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE deb image all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -77,16 +87,31 @@ $(A)/libairfactory.a: $(call objs,$(A),$(LIB_SRC))
 
 $(R)/airfactory: $(call objs,$(R),$(CLI_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(RELEASE_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 $(R)/airfactory-serve: $(call objs,$(R),$(SERVE_SRC)) $(R)/libairfactory.a
 	@echo '  LINK   $@'
-	@$(CC) $(RELEASE_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+# the image writer of `make image` (tools/oci_image.c): a build tool on the library, not installed
+$(R)/airfactory-oci-image: $(R)/obj/tools/oci_image.o $(R)/libairfactory.a
+	@echo '  LINK   $@'
+	@$(CC) $(RELEASE_CFLAGS) $(RELEASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(A)/airfactory: $(call objs,$(A),$(CLI_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -o $@ $^ $(PKG_LIBS) $(PULL_LIBS)
 $(A)/airfactory-serve: $(call objs,$(A),$(SERVE_SRC)) $(A)/libairfactory.a
 	@echo '  LINK   $@'
 	@$(CC) $(ASAN_CFLAGS) -Wl,--as-needed -o $@ $^ $(PKG_LIBS)
+
+# --version: the commit (`-dirty` for a changed tree) and the build date (SOURCE_DATE_EPOCH, else
+# the commit's), baked into the two programs. Regenerated on every make, rewritten only when its
+# text changes, so only a new commit or a change of dirtiness rebuilds the two main files.
+BUILD_INFO := $(GEN)/airfactory_build.h
+$(BUILD_INFO): FORCE
+	@mkdir -p $(dir $@)
+	@bash scripts/version-header >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+FORCE:
+$(call objs,$(R),src/cli/airfactory.c $(SERVE_SRC)) $(call objs,$(A),src/cli/airfactory.c $(SERVE_SRC)): $(BUILD_INFO)
 
 # src/talos/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
 PROFILE_DATA := $(wildcard profiles/*.yaml)
@@ -102,8 +127,16 @@ $(A)/tests/%: $(A)/obj/tests/unit/%.o $(A)/libairfactory.a
 
 unit-tests: $(UNIT_BINS) $(UNIT_OBJS)
 
+# ---- set-up: the README's two commands, `make run` and `make check`, each install what is missing
+# (idempotent, about a second when nothing is), then run a second make that reads this Makefile
+# with the libraries present. Without -j that make uses every core (CI runs exactly `make check`).
+deps:
+	@bash scripts/install-deps.sh
+check run: deps
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) $@-now
+
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check: $(A)/airfactory $(A)/airfactory-serve unit-tests all fixtures
+check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all deb image fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:
@@ -112,7 +145,7 @@ fixtures:
 demo: all fixtures
 	@bash scripts/make-demo
 
-run: demo
+run-now: demo
 	@bash scripts/run-demo
 
 # ---- fuzzing: libFuzzer needs clang ----
@@ -130,11 +163,43 @@ fuzz-long: $(FUZZ_BINS)
 bench: all
 	@bash bench/run.sh
 
+# the pkg-config file names the libraries libairfactory.a links as Requires (it is static only)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/airfactory
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/airfactory \
+	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(R)/airfactory $(R)/airfactory-serve $(DESTDIR)$(BINDIR)/
 	install -m 644 $(R)/libairfactory.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/airfactory/*.h $(DESTDIR)$(INCDIR)/airfactory/
+	install -m 644 docs/man/airfactory.1 docs/man/airfactory-serve.1 $(DESTDIR)$(MANDIR)/man1/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: airfactory' \
+	  'Description: Talos Image Factory for air-gapped sites: manifests, verification, bundles, serving' \
+	  'Version: $(VERSION)' 'Requires: $(PKGS) $(PULL_PKGS)' \
+	  'Libs: -L$${libdir} -lairfactory -lpthread' 'Cflags: -I$${includedir}' \
+	  >$(DESTDIR)$(LIBDIR)/pkgconfig/airfactory.pc
+
+# ---- packages: dpkg-buildpackage over debian/ (debhelper), on this tree as it is: the release
+# build is reused, the .deb files land in build/deb/ (debian/rules), lintian checks them. The
+# build date stays the release build's (dpkg-buildpackage would take debian/changelog's).
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE := build/deb/airfactory_$(VERSION)_$(DEB_ARCH).deb
+deb: $(DEB_FILE)
+$(DEB_FILE): $(R)/airfactory $(R)/airfactory-serve $(R)/libairfactory.a \
+             $(wildcard debian/control debian/rules debian/changelog debian/copyright debian/*.install \
+                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.1 include/airfactory/*.h) Makefile VERSION CHANGELOG.md LICENSE
+	@rm -rf build/deb && mkdir -p build/deb
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
+	dpkg-buildpackage -b --no-sign -nc -uc -us \
+	  --buildinfo-option=-ubuild/deb --buildinfo-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).buildinfo \
+	  --changes-option=-ubuild/deb --changes-file=build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
+	lintian --fail-on error build/deb/airfactory_$(VERSION)_$(DEB_ARCH).changes
+
+# ---- container images: scripts/make-image (the release binaries, exactly the shared libraries ldd
+# names, /etc/passwd with a non-root user, no shell) -> build/image/*.oci.tar, deterministic
+IMAGE_FILES := build/image/airfactory-serve.oci.tar build/image/airfactory.oci.tar
+image: $(IMAGE_FILES)
+$(IMAGE_FILES) &: $(R)/airfactory $(R)/airfactory-serve $(R)/airfactory-oci-image scripts/make-image VERSION
+	@bash scripts/make-image
 
 clean:
 	rm -rf build/release build/asan

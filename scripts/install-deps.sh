@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every build, test and demo dependency of airfactory from Debian's
 # package archive. Non-interactive and idempotent: when everything is already
-# present it only runs dpkg-query and exits.
+# present it runs dpkg-query once and exits (well under a second). `make check`
+# and `make run` run it first; as root it calls apt-get directly, otherwise
+# through sudo.
 set -euo pipefail
 
 # Build: the libraries on the design card, plus the tools to compile and fuzz.
@@ -28,6 +30,9 @@ test_packages=(
 bench_packages=(wrk nginx-light gnuplot-nox)
 # The reference registry the server is compared with (tests/integration/serve_distribution.sh).
 test_packages+=(docker-registry)
+# Packaging (make deb, make image; tests/integration/package_*.sh): debhelper builds the .deb,
+# lintian checks it.
+build_packages+=(debhelper fakeroot lintian)
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine
 # image may already carry its own Node.js, which Debian's npm conflicts with.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -39,21 +44,25 @@ foreign_arch=arm64
 
 want=("${build_packages[@]}" "${builder_tools[@]}" "${test_packages[@]}" "${bench_packages[@]}")
 
+# one dpkg-query for every package (one call per package took seconds); a package dpkg has never
+# heard of is not printed at all, so "installed" is looked up, never "missing"
+declare -A installed=()
+while read -r name status; do
+  [ "$status" = installed ] && installed[$name]=1
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${want[@]}" 2>/dev/null || true)
 missing=()
 for p in "${want[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
-  fi
+  [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
-
-need_update=0
-if ! dpkg --print-foreign-architectures | grep -qx "$foreign_arch"; then
-  dpkg --add-architecture "$foreign_arch"
-  need_update=1
-fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+need_update=0
+if ! dpkg --print-foreign-architectures | grep -qx "$foreign_arch"; then
+  "${sudo_cmd[@]}" dpkg --add-architecture "$foreign_arch"
+  need_update=1
+fi
 
 if [ ${#missing[@]} -gt 0 ] || [ $need_update -eq 1 ]; then
   export DEBIAN_FRONTEND=noninteractive

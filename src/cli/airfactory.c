@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "airfactory_build.h"
 #include "cli/cli.h"
 
 struct command {
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        printf("airfactory %s\n", AIRFACTORY_VERSION);
+        puts(AIRFACTORY_VERSION_LINE("airfactory"));
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "airfactory/serve.h"
+#include "airfactory_build.h"
 
 static const char usage_text[] =
     "usage: airfactory-serve BUNDLE --listen ADDR:PORT (--key PUB.pem | --insecure-no-verify) [options]\n"
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
         case OPT_MAX_CONNS_PER_CLIENT:
             bad = parse_int("--max-conns-per-client", optarg, 0, 10000000, &config.max_conns_per_client);
             break;
-        case OPT_VERSION: printf("airfactory-serve %s\n", AIRFACTORY_VERSION); return 0;
+        case OPT_VERSION: puts(AIRFACTORY_VERSION_LINE("airfactory-serve")); return 0;
         case 'h':
         case OPT_HELP: fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;

@@ -49,7 +49,7 @@ static void tar_number(unsigned char *field, size_t width, uint64_t value)
         field[i] = (unsigned char)(value & 0xff);
 }
 
-static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime,
+static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime, unsigned mode,
                       struct error *err)
 {
     size_t n = strlen(name);
@@ -57,7 +57,7 @@ static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t siz
         return error_set(err, ERROR_INPUT, "tar entry '%s': names must be 1..99 bytes", name);
     memset(h, 0, TAR_BLOCK);
     memcpy(h, name, n);
-    tar_number(h + 100, 8, 0644);
+    tar_number(h + 100, 8, mode & 07777);
     tar_number(h + 108, 8, 0);
     tar_number(h + 116, 8, 0);
     tar_number(h + 124, 12, size);
@@ -103,14 +103,15 @@ static int tar_add_bytes(struct tar_out *t, const char *name, const void *data, 
                          struct error *err)
 {
     unsigned char h[TAR_BLOCK];
-    if (tar_header(h, name, len, mtime, err) != 0 || tar_put(t, h, sizeof h, err) != 0 ||
+    if (tar_header(h, name, len, mtime, 0644, err) != 0 || tar_put(t, h, sizeof h, err) != 0 ||
         tar_put(t, data, len, err) != 0)
         return -1;
     return tar_pad(t, err);
 }
 
 /* Stream a file as one entry; its size is taken once and must not change while it is read. */
-static int tar_add_file(struct tar_out *t, const char *name, const char *path, uint32_t mtime, struct error *err)
+static int tar_add_file(struct tar_out *t, const char *name, const char *path, uint32_t mtime, unsigned mode,
+                        struct error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -122,7 +123,7 @@ static int tar_add_file(struct tar_out *t, const char *name, const char *path, u
         return error_errno(err, e, "%s: stat", path);
     }
     unsigned char h[TAR_BLOCK];
-    int rc = tar_header(h, name, (uint64_t)st.st_size, mtime, err);
+    int rc = tar_header(h, name, (uint64_t)st.st_size, mtime, mode, err);
     if (rc == 0)
         rc = tar_put(t, h, sizeof h, err);
     unsigned char *buf = xmalloc(COPY_CHUNK);
@@ -181,22 +182,34 @@ static int layer_tar_write(void *ctx, const void *data, size_t len, struct error
     return compress_writer_write(l->gzip, data, len, err);
 }
 
+struct layer_entry {
+    struct installer_file file;
+    unsigned mode;
+};
+
 static int compare_files(const void *a, const void *b)
 {
-    return strcmp(((const struct installer_file *)a)->image_path, ((const struct installer_file *)b)->image_path);
+    return strcmp(((const struct layer_entry *)a)->file.image_path, ((const struct layer_entry *)b)->file.image_path);
 }
 
 int installer_layer_write(const struct installer_file *files, size_t count, uint32_t mtime, const char *out_path,
                           char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size,
                           struct error *err)
 {
-    struct installer_file *sorted = xcalloc(count ? count : 1, sizeof *sorted);
-    if (count)
-        memcpy(sorted, files, count * sizeof *sorted);
+    return installer_layer_write_modes(files, NULL, count, mtime, out_path, diff_id, digest, size, err);
+}
+
+int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count,
+                                uint32_t mtime, const char *out_path, char diff_id[OCI_DIGEST_SIZE],
+                                char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err)
+{
+    struct layer_entry *sorted = xcalloc(count ? count : 1, sizeof *sorted);
+    for (size_t i = 0; i < count; i++)
+        sorted[i] = (struct layer_entry){files[i], modes ? modes[i] : 0644};
     qsort(sorted, count, sizeof *sorted, compare_files);
     for (size_t i = 1; i < count; i++)
-        if (strcmp(sorted[i].image_path, sorted[i - 1].image_path) == 0) {
-            int rc = error_set(err, ERROR_INPUT, "installer layer: %s given twice", sorted[i].image_path);
+        if (strcmp(sorted[i].file.image_path, sorted[i - 1].file.image_path) == 0) {
+            int rc = error_set(err, ERROR_INPUT, "installer layer: %s given twice", sorted[i].file.image_path);
             free(sorted);
             return rc;
         }
@@ -214,7 +227,7 @@ int installer_layer_write(const struct installer_file *files, size_t count, uint
     int rc = compress_writer_open(&lt.gzip, &copts, cs, err);
     struct tar_out t = {layer_tar_write, &lt, 0};
     for (size_t i = 0; rc == 0 && i < count; i++)
-        rc = tar_add_file(&t, sorted[i].image_path, sorted[i].source_path, mtime, err);
+        rc = tar_add_file(&t, sorted[i].file.image_path, sorted[i].file.source_path, mtime, sorted[i].mode, err);
     if (rc == 0)
         rc = tar_end(&t, err);
     if (rc == 0)
@@ -571,7 +584,7 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
                     continue;
                 char name[SHA256_HEX_LEN + 8];
                 snprintf(name, sizeof name, "%s.tar.gz", layers[i].digest + 7);
-                rc = tar_add_file(&t, name, out->layer_paths[i], o->mtime, err);
+                rc = tar_add_file(&t, name, out->layer_paths[i], o->mtime, 0644, err);
             }
             if (rc == 0) {
                 docker_manifest_json(out->config_digest, o->repo_tag, layers, keep + 1, &mj);

@@ -48,6 +48,11 @@ struct installer_file {
 int installer_layer_write(const struct installer_file *files, size_t count, uint32_t mtime, const char *out_path,
                           char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size,
                           struct error *err);
+/* The same with each entry's permission bits (modes[i] for files[i]; installer_layer_write: 0644),
+ * for container images whose layer holds programs (tools/oci_image.c). */
+int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count,
+                                uint32_t mtime, const char *out_path, char diff_id[OCI_DIGEST_SIZE],
+                                char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err);
 
 /* The new image config from the base config's bytes: architecture/os, the base `config` object as
  * is, created = mtime (RFC 3339), history and diff_ids of the first keep_layers base layers, then
