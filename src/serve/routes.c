@@ -164,6 +164,17 @@ void serve_request_base_url(const struct serve_context *ctx, const struct serve_
         buffer_append_str(out, "localhost");
 }
 
+void serve_schematic_label(struct serve_context *ctx, const char *id, struct buffer *out)
+{
+    struct buffer name = BUFFER_INIT;
+    struct error err = {0};
+    if (serve_index_schematic_name(ctx->index, id, &name, &err) == 1 && name.len > 0)
+        buffer_appendf(out, "%s (%s)", buffer_cstr(&name), id);
+    else
+        buffer_append_str(out, id);
+    buffer_free(&name);
+}
+
 bool serve_version_normalize(const char *in, char *out, size_t out_cap)
 {
     const char *s = in[0] == 'v' ? in + 1 : in;

@@ -129,6 +129,10 @@ void serve_registry_handle(struct serve_context *ctx, const struct serve_request
 /* The base URL "scheme://host" for URLs the server writes into bodies. */
 void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out);
 
+/* How messages name a schematic: "NAME (ID)" when the bundle records the manifest's name, else
+ * "ID". Appends to out. */
+void serve_schematic_label(struct serve_context *ctx, const char *id, struct buffer *out);
+
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 

@@ -104,6 +104,7 @@ check_eq "bad arch: 400" "$(curl -s -w '|%{http_code}' "$URL/image/$S/$V/kernel-
   $'error parsing profile from path: invalid architecture: "foo"\n|400'
 out=$(curl -s -w '|%{http_code}' "$URL/image/$S/$V/metal-arm64.iso")
 check_contains "missing asset: 404" "$out" "|404"
+check_contains "missing asset names the schematic by its manifest name" "$out" "of schematic vanilla ($S) for Talos"
 check_contains "missing asset lists what the bundle has" "$out" "This bundle has: cmdline-metal-amd64, cmdline-metal-amd64-secureboot, initramfs-amd64.xz, kernel-amd64"
 out=$(curl -s -w '|%{http_code}' "$URL/image/$S/v1.10.0/kernel-amd64")
 check_contains "missing version: 404 naming the versions it has" "$out" "it has versions: v1.11.3, v1.12.0-beta.1"
@@ -126,6 +127,7 @@ check_contains "pxe URLs follow Host and X-Forwarded-Proto" \
 check_contains "pxe of another schematic uses its own cmdline" "$(curl -s "$URL/pxe/$SCHEMATIC2/$V/metal-amd64")" "pti=on console=ttyS0"
 out=$(curl -s -w '|%{http_code}' "$URL/pxe/$SCHEMATIC2/$V/metal-amd64-secureboot")
 check_contains "pxe without the assets: 404" "$out" "is not in this bundle"
+check_contains "pxe 404 names the schematic (its name verbatim: text/plain)" "$out" "of schematic $NAME2 ($SCHEMATIC2) for Talos"
 check_eq "pxe bad platform-arch: 400" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/pxe/$S/$V/metal")" "400"
 check_eq "pxe unknown schematic: 404" "$(curl -s -w '|%{http_code}' "$URL/pxe/bbbb/$V/metal-amd64")" $'schematic ID "bbbb" not found\n|404'
 
