@@ -352,6 +352,13 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
         }
         return not_found(res);
     }
+    if (strcmp(path, "/v1/extensions") == 0 || strcmp(path, "/v1/overlays") == 0) {
+        res->route = SERVE_ROUTE_CATALOG;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_api_catalog_v1(ctx, req, path[4] == 'o', res);
+        return;
+    }
     if (strcmp(path, "/oci/cosign/signing-key.pub") == 0 || strcmp(path, "/secureboot/signing-cert.pem") == 0) {
         res->route = SERVE_ROUTE_KEYS;
         if (!get)

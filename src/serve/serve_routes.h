@@ -112,6 +112,8 @@ void serve_api_schematics_post(struct serve_context *ctx, const struct serve_req
 void serve_api_schematic_get(struct serve_context *ctx, const char *id, struct serve_response *res);
 void serve_api_versions(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res);
+void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request *req, bool overlays,
+                          struct serve_response *res);
 void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res);
 void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 /* GET /llms.txt (llms.c) */

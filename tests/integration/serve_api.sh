@@ -26,6 +26,13 @@ check_eq "extensions catalog (field order, HTML escaping)" "$(curl -s "$URL/vers
   '[{"name":"siderolabs/amd-ucode","ref":"ghcr.io/siderolabs/amd-ucode:20240115","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","author":"Sidero Labs","description":"This system extension provides AMD microcode binaries."},{"name":"siderolabs/gvisor","ref":"ghcr.io/siderolabs/gvisor:20231214.0-v1.11.3","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","author":"Sidero Labs","description":"\u003cgVisor\u003e \u0026 runsc"}]'
 check_eq "overlays catalog, version without v" "$(curl -s "$URL/version/1.11.3/overlays/official")" \
   '[{"name":"rpi_generic","image":"siderolabs/sbc-raspberrypi","ref":"ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}]'
+check_eq "/v1/extensions?talos_version= (runbooks' listing): the catalog" "$(curl -s "$URL/v1/extensions?talos_version=v1.11.3" | jq -r '.[].name' | tr '\n' ' ')" \
+  "siderolabs/amd-ucode siderolabs/gvisor "
+check_eq "/v1/overlays?talos_version=1.11.3" "$(curl -s "$URL/v1/overlays?talos_version=1.11.3" | jq -r '.[].name')" rpi_generic
+check_eq "/v1/extensions of a version with none: [] (not null: jq .[] must not fail)" \
+  "$(curl -s "$URL/v1/extensions?talos_version=v1.9.5")" "[]"
+check_eq "/v1/extensions of an unknown version: 404" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/extensions?talos_version=v1.10.0")" 404
+check_contains "/v1/extensions without talos_version: 400 saying so" "$(curl -s -w '|%{http_code}' "$URL/v1/extensions")" "missing talos_version"
 check_eq "overlays before 1.7 are []" "$(curl -s "$URL/version/v1.6.0/overlays/official")" "[]"
 check_eq "catalog of a version with no entries is null" "$(curl -s "$URL/version/v1.9.5/extensions/official")" "null"
 check_eq "catalog of unknown version: 404 text" \
