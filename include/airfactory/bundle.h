@@ -121,7 +121,7 @@ int bundle_find_public_key(struct bundle *b, const char *name, char **pem, struc
  * the same way. Parameters (params[]) and columns are text; integers come as decimal text. */
 enum bundle_list {
     BUNDLE_LIST_VERSIONS,   /* ()                 -> version                        (semver order) */
-    BUNDLE_LIST_SCHEMATICS, /* ()                 -> id, yaml                       (by id) */
+    BUNDLE_LIST_SCHEMATICS, /* ()                 -> id, yaml, name ("" if none)    (by id) */
     BUNDLE_LIST_EXTENSIONS, /* (version)          -> name, ref, digest, author, description (by name) */
     BUNDLE_LIST_OVERLAYS,   /* (version)          -> name, image, ref, digest       (by name) */
     BUNDLE_LIST_ASSETS,     /* ()                 -> schematic, version, path, digest, size, media_type,

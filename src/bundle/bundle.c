@@ -52,9 +52,12 @@ static const char *const query_sql[QUERY_COUNT] = {
 static const struct {
     int params;
     const char *sql;
+    const char *fallback; /* for a format-1 bundle older than a table sql reads, or NULL */
 } list_sql[] = {
     [BUNDLE_LIST_VERSIONS] = {0, "SELECT version FROM versions ORDER BY sort_key, version"},
-    [BUNDLE_LIST_SCHEMATICS] = {0, "SELECT id, yaml FROM schematics ORDER BY id"},
+    [BUNDLE_LIST_SCHEMATICS] = {0, "SELECT s.id, s.yaml, coalesce(n.name, '') FROM schematics s"
+                                   " LEFT JOIN schematic_names n ON n.id = s.id ORDER BY s.id",
+                                "SELECT id, yaml, '' FROM schematics ORDER BY id"},
     [BUNDLE_LIST_EXTENSIONS] = {1, "SELECT name, ref, digest, author, description FROM extensions"
                                    " WHERE version = ?1 ORDER BY name"},
     [BUNDLE_LIST_OVERLAYS] = {1, "SELECT name, image, ref, digest FROM overlays WHERE version = ?1 ORDER BY name"},
@@ -573,7 +576,8 @@ int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *p
     if ((unsigned)list >= sizeof list_sql / sizeof list_sql[0] || !list_sql[list].sql)
         return error_set(err, ERROR_RUNTIME, "bundle_foreach: unknown list %d", (int)list);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(b->db, list_sql[list].sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(b->db, list_sql[list].sql, -1, &st, NULL) != SQLITE_OK &&
+        (!list_sql[list].fallback || sqlite3_prepare_v2(b->db, list_sql[list].fallback, -1, &st, NULL) != SQLITE_OK))
         return db_error(b, list_sql[list].sql, err);
     bind_texts(st, list_sql[list].params, params);
     int columns = sqlite3_column_count(st);

@@ -27,7 +27,7 @@
     /* catalog per version: GET /version/{v}/extensions/official */                                \
     "CREATE TABLE extensions (version TEXT NOT NULL, name TEXT NOT NULL, ref TEXT NOT NULL,"       \
     " digest TEXT NOT NULL, author TEXT NOT NULL, description TEXT NOT NULL,"                      \
-    " PRIMARY KEY (version, name)) WITHOUT ROWID;\n"                                               \
+    " PRIMARY KEY (version, name)) WITHOUT ROWID;\n"                                              \
     /* catalog per version: GET /version/{v}/overlays/official */                                  \
     "CREATE TABLE overlays (version TEXT NOT NULL, name TEXT NOT NULL, image TEXT NOT NULL,"       \
     " ref TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (version, name)) WITHOUT ROWID;\n"      \
@@ -60,6 +60,10 @@
     /* (name "talosctl-<os>-<arch>[.exe]"); size and media type from blobs. Added in format 1 */    \
     /* without a version bump: readers treat a bundle without this table as having no rows.  */    \
     "CREATE TABLE talosctl (version TEXT NOT NULL, name TEXT NOT NULL, digest TEXT NOT NULL,"      \
-    " PRIMARY KEY (version, name)) WITHOUT ROWID;\n"
+    " PRIMARY KEY (version, name)) WITHOUT ROWID;\n"                                              \
+    /* the manifest's name of each schematic (shown beside IDs: UI, ls, 404 messages); one name  */ \
+    /* per ID (the manifest lists a schematic once). Added in format 1 like talosctl: readers     */ \
+    /* treat a bundle without this table as having no names.                                     */ \
+    "CREATE TABLE schematic_names (id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;\n"
 
 #endif

@@ -52,6 +52,7 @@ enum table {
     T_PROVENANCE,
     T_PUBLIC_KEYS,
     T_TALOSCTL,
+    T_SCHEMATIC_NAMES,
     T_COUNT,
 };
 
@@ -80,6 +81,7 @@ static const struct table_info tables[T_COUNT] = {
                       {"schematic", "version", "path", "source_digest", "profile", "builder"}},
     [T_PUBLIC_KEYS] = {"public_keys", 2, 1, 0, {"name", "pem"}},
     [T_TALOSCTL] = {"talosctl", 3, 2, 0, {"version", "name", "digest"}},
+    [T_SCHEMATIC_NAMES] = {"schematic_names", 2, 1, 0, {"id", "name"}},
 };
 
 struct value {
@@ -983,6 +985,17 @@ int bundle_writer_add_talosctl(struct bundle_writer *w, const char *version, con
                          version, name, digest);
     struct value v[3] = {{version, 0}, {name, 0}, {digest, 0}};
     return stage_row(w, T_TALOSCTL, v, err);
+}
+
+int bundle_writer_add_schematic_name(struct bundle_writer *w, const char *id, const char *name, struct error *err)
+{
+    if (need_schematic_id(id, err) != 0 || need_text("schematic name", name, false, err) != 0)
+        return -1;
+    if (strlen(name) > BUNDLE_SCHEMATIC_NAME_MAX)
+        return error_set(err, ERROR_INPUT, "schematic %s: name '%.40s...' is longer than %d bytes", id, name,
+                         BUNDLE_SCHEMATIC_NAME_MAX);
+    struct value v[2] = {{id, 0}, {name, 0}};
+    return stage_row(w, T_SCHEMATIC_NAMES, v, err);
 }
 
 static int put_meta(struct bundle_writer *w, const char *key, const char *value, struct error *err)

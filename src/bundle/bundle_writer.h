@@ -105,6 +105,10 @@ int bundle_writer_reuse_asset(struct bundle_writer *w, const char *cache_key, st
 
 /* id: 64 lowercase hex; yaml: the canonical YAML the id is the sha256 of (checked). */
 int bundle_writer_add_schematic(struct bundle_writer *w, const char *id, const char *yaml, struct error *err);
+/* The manifest's name for schematic id (printable, no spaces, at most BUNDLE_SCHEMATIC_NAME_MAX
+ * bytes); one name per id. */
+#define BUNDLE_SCHEMATIC_NAME_MAX 128
+int bundle_writer_add_schematic_name(struct bundle_writer *w, const char *id, const char *name, struct error *err);
 /* "v1.10.3": SemVer with a "v"; sort_key is assigned at commit (rank in SemVer order). */
 int bundle_writer_add_version(struct bundle_writer *w, const char *version, struct error *err);
 

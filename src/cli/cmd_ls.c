@@ -1,4 +1,5 @@
-/* airfactory ls — what a bundle holds: versions, schematics, assets with sizes, images. */
+/* airfactory ls — what a bundle holds: versions, schematics (with their manifest names), assets with sizes,
+ * images. */
 #include <getopt.h>
 #include <sqlite3.h>
 #include <inttypes.h>
@@ -50,6 +51,8 @@ static int row(void *context, int columns, const char *const *v)
         case BUNDLE_LIST_SCHEMATICS:
             json_object_begin(w);
             json_kv_string(w, "id", v[0]);
+            if (columns > 2 && v[2][0])
+                json_kv_string(w, "name", v[2]);
             json_kv_string(w, "yaml", v[1]);
             json_object_end(w);
             break;
@@ -86,6 +89,8 @@ static int row(void *context, int columns, const char *const *v)
     case BUNDLE_LIST_SCHEMATICS: {
         /* the YAML on one line: enough to tell schematics apart */
         printf("  %s  ", v[0]);
+        if (columns > 2 && v[2][0])
+            printf("%s  ", v[2]);
         for (const char *p = v[1]; *p && p - v[1] < 100; p++)
             putchar(*p == '\n' ? ' ' : *p);
         printf("%s\n", strlen(v[1]) > 100 ? "..." : "");
@@ -108,7 +113,6 @@ static int row(void *context, int columns, const char *const *v)
     default:
         break;
     }
-    (void)columns;
     return 0;
 }
 

@@ -2019,6 +2019,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
             rc = schematic_id(r->schematics[i].schematic, id, err);
         if (rc == 0)
             rc = bundle_writer_add_schematic(f.writer, id, buffer_cstr(&yaml), err);
+        if (rc == 0 && r->schematics[i].name)
+            rc = bundle_writer_add_schematic_name(f.writer, id, r->schematics[i].name, err);
         buffer_free(&yaml);
     }
     if (rc == 0)

@@ -167,7 +167,32 @@ static bool before_1_7(const char *version_tag)
     return talos_version_parse(version_tag, &v) == 0 && !talos_version_at_least(version_tag, 1, 7);
 }
 
+static void catalog(struct serve_context *ctx, const char *version, bool overlays, bool empty_array,
+                    struct serve_response *res);
+
 void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res)
+{
+    catalog(ctx, version, overlays, false, res);
+}
+
+/* GET /v1/extensions?talos_version=v… and /v1/overlays?talos_version=v…: not Image Factory routes,
+ * but what operators' scripts call (shared/reference/runbook-factory-download.md pipes them to
+ * `jq -r '.[].name'`), so they answer the bundle's catalog, an empty one as [] rather than null. */
+void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request *req, bool overlays,
+                          struct serve_response *res)
+{
+    char version[128];
+    long n = http_query_get(req->http->query, "talos_version", version, sizeof version);
+    if (n <= 0) {
+        serve_response_text_error(res, 400, "missing talos_version query parameter (e.g. ?talos_version=v1.11.3); "
+                                            "GET /versions lists the versions this bundle holds");
+        return;
+    }
+    catalog(ctx, version, overlays, true, res);
+}
+
+static void catalog(struct serve_context *ctx, const char *version, bool overlays, bool empty_array,
+                    struct serve_response *res)
 {
     char tag[300];
     if (!serve_version_normalize(version, tag, sizeof tag)) {
@@ -196,7 +221,10 @@ void serve_api_catalog(struct serve_context *ctx, const char *version, bool over
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
-    finish_array(&a, &out);
+    if (a.count == 0 && empty_array)
+        buffer_append_str(&out, "[]\n");
+    else
+        finish_array(&a, &out);
     serve_response_body(res, 200, "text/plain; charset=utf-8", out.data, out.len);
     buffer_free(&out);
 }

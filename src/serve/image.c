@@ -136,17 +136,19 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         return;
     }
     if (found == 0) {
-        struct buffer list = BUFFER_INIT;
+        struct buffer list = BUFFER_INIT, label = BUFFER_INIT;
         struct list_ctx l = {&list, 0};
+        serve_schematic_label(ctx, schematic, &label);
         if (serve_index_asset_paths(ctx->index, schematic, version_tag, 200, append_row, &l, &err) != 0) {
             buffer_free(&list);
+            buffer_free(&label);
             return serve_response_internal_error(res, &err);
         }
         if (l.count > 0) {
             serve_response_text_error(res, 404,
                                       "asset %s of schematic %s for Talos %s is not in this bundle; add it to the "
                                       "build manifest's outputs. This bundle has: %s",
-                                      stored, schematic, version_tag, buffer_cstr(&list));
+                                      stored, buffer_cstr(&label), version_tag, buffer_cstr(&list));
         } else {
             buffer_reset(&list);
             l.count = 0;
@@ -157,9 +159,11 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
             serve_response_text_error(res, 404,
                                       "version %s is not available: this bundle has no assets of schematic %s for "
                                       "Talos %s; it has versions: %s",
-                                      version_tag + 1, schematic, version_tag, l.count ? buffer_cstr(&list) : "none");
+                                      version_tag + 1, buffer_cstr(&label), version_tag,
+                                      l.count ? buffer_cstr(&list) : "none");
         }
         buffer_free(&list);
+        buffer_free(&label);
         return;
     }
     if (serve_response_blob(ctx, res, &blob) != 0)

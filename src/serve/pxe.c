@@ -59,11 +59,14 @@ static int require_asset(struct serve_context *ctx, const char *schematic, const
         return -1;
     }
     if (found == 0) {
+        struct buffer label = BUFFER_INIT;
+        serve_schematic_label(ctx, schematic, &label);
         serve_response_text_error(res, 404,
                                   "asset %s of schematic %s for Talos %s is not in this bundle, so it cannot be "
                                   "PXE-booted; add the kernel, initramfs and cmdline (or the secureboot UKI) of "
                                   "this platform to the build manifest's outputs",
-                                  path, schematic, version_tag);
+                                  path, buffer_cstr(&label), version_tag);
+        buffer_free(&label);
         return -1;
     }
     return 0;

@@ -165,6 +165,17 @@ void serve_request_base_url(const struct serve_context *ctx, const struct serve_
         buffer_append_str(out, "localhost");
 }
 
+void serve_schematic_label(struct serve_context *ctx, const char *id, struct buffer *out)
+{
+    struct buffer name = BUFFER_INIT;
+    struct error err = {0};
+    if (serve_index_schematic_name(ctx->index, id, &name, &err) == 1 && name.len > 0)
+        buffer_appendf(out, "%s (%s)", buffer_cstr(&name), id);
+    else
+        buffer_append_str(out, id);
+    buffer_free(&name);
+}
+
 bool serve_version_normalize(const char *in, char *out, size_t out_cap)
 {
     /* Image Factory: blang/semver's Parse after adding the 'v' (talos/version) */
@@ -318,6 +329,13 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
             }
         }
         return not_found(res);
+    }
+    if (strcmp(path, "/v1/extensions") == 0 || strcmp(path, "/v1/overlays") == 0) {
+        res->route = SERVE_ROUTE_CATALOG;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_api_catalog_v1(ctx, req, path[4] == 'o', res);
+        return;
     }
     if (strcmp(path, "/oci/cosign/signing-key.pub") == 0 || strcmp(path, "/secureboot/signing-cert.pem") == 0) {
         res->route = SERVE_ROUTE_KEYS;

@@ -30,6 +30,7 @@ enum statement {
     /* optional: tables added to format 1 later; a bundle without them answers "no rows" */
     STMT_TALOSCTL_FILES = STMT_COUNT,
     STMT_TALOSCTL_FILE,
+    STMT_SCHEMATIC_NAME,
     STMT_ALL
 };
 
@@ -59,6 +60,7 @@ static const char *const statement_sql[STMT_ALL] = {
     [STMT_TALOSCTL_FILES] = "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name",
     [STMT_TALOSCTL_FILE] = "SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest "
                            "WHERE t.version = ?1 AND t.name = ?2",
+    [STMT_SCHEMATIC_NAME] = "SELECT name FROM schematic_names WHERE id = ?1",
 };
 
 struct serve_index {
@@ -368,4 +370,11 @@ int serve_index_talosctl_file(struct serve_index *index, const char *version, co
     if (!index->statements[STMT_TALOSCTL_FILE])
         return 0;
     return blob_row(index, bind(index, STMT_TALOSCTL_FILE, version, name, NULL), out, err);
+}
+
+int serve_index_schematic_name(struct serve_index *index, const char *id, struct buffer *name_out, struct error *err)
+{
+    if (!index->statements[STMT_SCHEMATIC_NAME])
+        return 0;
+    return one_text(index, bind(index, STMT_SCHEMATIC_NAME, id, NULL, NULL), name_out, err);
 }

@@ -26,6 +26,9 @@ void serve_index_close(struct serve_index *index);
 
 /* Lookups answer 1 (found, out filled), 0 (absent) or -1 (database error, *err filled). */
 int serve_index_schematic(struct serve_index *index, const char *id, struct buffer *yaml_out, struct error *err);
+/* The manifest's name of a schematic (a table newer bundles have; without it: 0). */
+int serve_index_schematic_name(struct serve_index *index, const char *id, struct buffer *name_out,
+                               struct error *err);
 int serve_index_version_exists(struct serve_index *index, const char *version, struct error *err);
 int serve_index_asset(struct serve_index *index, const char *schematic, const char *version, const char *path,
                       struct serve_blob *out, struct error *err);

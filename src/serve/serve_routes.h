@@ -112,6 +112,8 @@ void serve_api_schematics_post(struct serve_context *ctx, const struct serve_req
 void serve_api_schematic_get(struct serve_context *ctx, const char *id, struct serve_response *res);
 void serve_api_versions(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 void serve_api_catalog(struct serve_context *ctx, const char *version, bool overlays, struct serve_response *res);
+void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request *req, bool overlays,
+                          struct serve_response *res);
 void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res);
 void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 /* GET /llms.txt (llms.c) */
@@ -128,6 +130,10 @@ void serve_registry_handle(struct serve_context *ctx, const struct serve_request
 
 /* The base URL "scheme://host" for URLs the server writes into bodies. */
 void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out);
+
+/* How messages name a schematic: "NAME (ID)" when the bundle records the manifest's name, else
+ * "ID". Appends to out. */
+void serve_schematic_label(struct serve_context *ctx, const char *id, struct buffer *out);
 
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);

@@ -26,6 +26,13 @@ check_eq "extensions catalog (field order, HTML escaping)" "$(curl -s "$URL/vers
   '[{"name":"siderolabs/amd-ucode","ref":"ghcr.io/siderolabs/amd-ucode:20240115","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","author":"Sidero Labs","description":"This system extension provides AMD microcode binaries."},{"name":"siderolabs/gvisor","ref":"ghcr.io/siderolabs/gvisor:20231214.0-v1.11.3","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","author":"Sidero Labs","description":"\u003cgVisor\u003e \u0026 runsc"}]'
 check_eq "overlays catalog, version without v" "$(curl -s "$URL/version/1.11.3/overlays/official")" \
   '[{"name":"rpi_generic","image":"siderolabs/sbc-raspberrypi","ref":"ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}]'
+check_eq "/v1/extensions?talos_version= (runbooks' listing): the catalog" "$(curl -s "$URL/v1/extensions?talos_version=v1.11.3" | jq -r '.[].name' | tr '\n' ' ')" \
+  "siderolabs/amd-ucode siderolabs/gvisor "
+check_eq "/v1/overlays?talos_version=1.11.3" "$(curl -s "$URL/v1/overlays?talos_version=1.11.3" | jq -r '.[].name')" rpi_generic
+check_eq "/v1/extensions of a version with none: [] (not null: jq .[] must not fail)" \
+  "$(curl -s "$URL/v1/extensions?talos_version=v1.9.5")" "[]"
+check_eq "/v1/extensions of an unknown version: 404" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/extensions?talos_version=v1.10.0")" 404
+check_contains "/v1/extensions without talos_version: 400 saying so" "$(curl -s -w '|%{http_code}' "$URL/v1/extensions")" "missing talos_version"
 check_eq "overlays before 1.7 are []" "$(curl -s "$URL/version/v1.6.0/overlays/official")" "[]"
 check_eq "catalog of a version with no entries is null" "$(curl -s "$URL/version/v1.9.5/extensions/official")" "null"
 check_eq "catalog of unknown version: 404 text" \
@@ -104,6 +111,7 @@ check_eq "bad arch: 400" "$(curl -s -w '|%{http_code}' "$URL/image/$S/$V/kernel-
   $'error parsing profile from path: invalid architecture: "foo"\n|400'
 out=$(curl -s -w '|%{http_code}' "$URL/image/$S/$V/metal-arm64.iso")
 check_contains "missing asset: 404" "$out" "|404"
+check_contains "missing asset names the schematic by its manifest name" "$out" "of schematic vanilla ($S) for Talos"
 check_contains "missing asset lists what the bundle has" "$out" "This bundle has: cmdline-metal-amd64, cmdline-metal-amd64-secureboot, initramfs-amd64.xz, kernel-amd64"
 out=$(curl -s -w '|%{http_code}' "$URL/image/$S/v1.10.0/kernel-amd64")
 check_contains "missing version: 404 naming the versions it has" "$out" "it has versions: v1.11.3, v1.12.0-beta.1"
@@ -126,6 +134,7 @@ check_contains "pxe URLs follow Host and X-Forwarded-Proto" \
 check_contains "pxe of another schematic uses its own cmdline" "$(curl -s "$URL/pxe/$SCHEMATIC2/$V/metal-amd64")" "pti=on console=ttyS0"
 out=$(curl -s -w '|%{http_code}' "$URL/pxe/$SCHEMATIC2/$V/metal-amd64-secureboot")
 check_contains "pxe without the assets: 404" "$out" "is not in this bundle"
+check_contains "pxe 404 names the schematic (its name verbatim: text/plain)" "$out" "of schematic $NAME2 ($SCHEMATIC2) for Talos"
 check_eq "pxe bad platform-arch: 400" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/pxe/$S/$V/metal")" "400"
 check_eq "pxe unknown schematic: 404" "$(curl -s -w '|%{http_code}' "$URL/pxe/bbbb/$V/metal-amd64")" $'schematic ID "bbbb" not found\n|404'
 

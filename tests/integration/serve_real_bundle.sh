@@ -52,6 +52,8 @@ REPO=installer/$ID
 INDEX=$(jq -r --arg r "$REPO" '.images[] | select(.repository == $r and .tag == "v1.11.3") | .digest' <<<"$LS")
 SIGTAG=$(jq -r --arg r "$REPO" '.images[] | select(.repository == $r and (.tag | endswith(".sig"))) | .tag' <<<"$LS")
 SIGDIGEST=$(jq -r --arg r "$REPO" '.images[] | select(.repository == $r and (.tag | endswith(".sig"))) | .digest' <<<"$LS")
+check_eq "ls --json names the schematic as the manifest does" "$(jq -r '.schematics[0].name' <<<"$LS")" hello
+check_contains "ls shows the name beside the ID" "$($AIRFACTORY ls "$B" --key "$B.pub")" "$ID  hello  "
 check_eq "the bundle's schematic is the extension schematic" "$(jq -r '.schematics[0].yaml' <<<"$LS" | grep -c hello-world-service)" 1
 check_eq "the bundle tags installer/<id>:v1.11.3 with an index digest" "${INDEX:0:7}" "sha256:"
 check_eq "the cosign signature tag names the index" "$SIGTAG" "sha256-${INDEX#sha256:}.sig"

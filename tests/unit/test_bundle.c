@@ -295,6 +295,12 @@ static void writer_rejects_bad_and_conflicting_input(void)
     CHECK_INT(bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, "customization: {}", &err), -1); /* no \n */
     CHECK_INT(bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err), 0);
     CHECK_INT(bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err), 0); /* idempotent */
+    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "vanilla", &err), 0);
+    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "vanilla", &err), 0); /* idempotent */
+    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "other", &err), -1); /* one name per id */
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "two words", &err), -1);
+    CHECK_INT(bundle_writer_add_schematic_name(w, "abc", "x", &err), -1);
     char d1[BUNDLE_DIGEST_SIZE], d2[BUNDLE_DIGEST_SIZE];
     CHECK_INT(bundle_writer_add_blob_bytes(w, "one", 3, "application/octet-stream", d1, &err), 0);
     CHECK_INT(bundle_writer_add_blob_bytes(w, "two", 3, "application/octet-stream", d2, &err), 0);
