@@ -23,6 +23,7 @@
 #                           appended archives of INITRAMFS hold (read with `airfactory asset
 #                           segments`): the kernel keeps booting after an unpack error, so only
 #                           this proves the appended archive arrived
+#     It prints "TIME NAME Ns", the guest's wall time (docs/testing.md boot matrix).
 #     A guest that did not reach its marker gets the last 40 lines of its serial console printed
 #     after the FAIL line (indented "  | ").
 
@@ -85,6 +86,7 @@ appended_files() {
 check_boot() {
   local name=$1 log=$2 initrd=$3 want=$4 alt=${5:-}
   local clean
+  [ ! -f "$log.time" ] || echo "TIME $name $(cat "$log.time")s"
   clean=$(tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')
   if ! grep -aq 'AIRFACTORY-FIXTURE-BOOT' <<<"$clean"; then
     fail "$name/marker" "no AIRFACTORY-FIXTURE-BOOT after $(cat "$log.time" 2>/dev/null || echo ?) s; the serial console's last 40 lines:"
