@@ -22,6 +22,7 @@ builder_tools=(
 test_packages=(
   python3 openssl sqlite3 curl socat cpio zstd xz-utils squashfs-tools gdisk fdisk
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
+  qemu-efi-aarch64   # AAVMF, the arm64 UEFI firmware of tests/boot/arm64.sh
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq lld
   debian-archive-keyring
 )

@@ -30,7 +30,10 @@ run_suite() {
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   printf '%-40s %4d passed %3d failed %3d skipped  (%ds)\n' "$name" "$p" "$f" "$s" $((SECONDS - start))
   if [ "$f" -gt 0 ]; then
-    grep -A12 '^FAIL \|check failed\|ERROR: AddressSanitizer\|runtime error' "$log" | head -60 | sed 's/^/    /'
+    # each failure with 12 lines of context, plus a failed guest's serial console ("  | " lines)
+    awk '/^FAIL |check failed|ERROR: AddressSanitizer|runtime error/ { n = 13 }
+         /^  \| / && (n > 0 || t) { print; t = 1; next } { t = 0 } n > 0 { print; n-- }' "$log" |
+      head -120 | sed 's/^/    /'
   fi
 }
 

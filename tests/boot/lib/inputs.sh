@@ -145,3 +145,36 @@ M
     touch "$base/.done"
   ) || { echo "boot_inputs: cannot build test inputs" >&2; return 1; }
 }
+
+# ipxe_arm64_efi: prints the path of iPXE's arm64 UEFI binary. Debian 12's ipxe package carries
+# only x86 binaries; Debian 13's (1.21.1+git20250501) carries usr/lib/ipxe/ipxe-arm64.efi. It is
+# downloaded once through the private trixie apt configuration scripts/make-fixtures keeps in
+# build/debs/apt-trixie (the system's apt sources are never touched) and extracted beside the
+# fixtures' other packages in build/debs/x/.
+ipxe_arm64_efi() {
+  local cache=${AIRFACTORY_DEB_CACHE:-$ROOT/build/debs}
+  local conf=$cache/apt-trixie/apt.conf dir
+  [ -f "$conf" ] || { echo "ipxe_arm64_efi: $conf missing; run: bash scripts/make-fixtures" >&2; return 1; }
+  (
+    set -eo pipefail
+    exec 9>"$cache/.ipxe.lock"; flock 9
+    local v deb have
+    have=$(ls "$cache"/x/ipxe_*_all/usr/lib/ipxe/ipxe-arm64.efi 2>/dev/null | tail -1)
+    [ -z "$have" ] || { echo "$have"; exit 0; }
+    v=$(APT_CONFIG=$conf apt-cache show --no-all-versions ipxe 2>/dev/null | sed -n 's/^Version: //p' | head -1)
+    [ -n "$v" ] || { echo "ipxe_arm64_efi: trixie's apt lists know no ipxe (APT_CONFIG=$conf apt-get update)" >&2; exit 1; }
+    deb=ipxe_${v//:/%3a}_all.deb
+    dir=$cache/x/${deb%.deb}
+    if [ ! -f "$dir/.extracted" ]; then
+      if [ ! -s "$cache/$deb" ]; then
+        (cd "$cache" && APT_CONFIG=$conf apt-get download -q "ipxe=$v" >/dev/null 2>&1) ||
+          { echo "ipxe_arm64_efi: apt-get download ipxe=$v (trixie) failed" >&2; exit 1; }
+      fi
+      rm -rf "$dir"; mkdir -p "$dir"
+      dpkg-deb -x "$cache/$deb" "$dir"
+      touch "$dir/.extracted"
+    fi
+    [ -f "$dir/usr/lib/ipxe/ipxe-arm64.efi" ] || { echo "ipxe_arm64_efi: $deb has no usr/lib/ipxe/ipxe-arm64.efi" >&2; exit 1; }
+    echo "$dir/usr/lib/ipxe/ipxe-arm64.efi"
+  )
+}

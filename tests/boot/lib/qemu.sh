@@ -1,27 +1,50 @@
 # tests/boot/lib/qemu.sh — run QEMU (TCG) against a built asset and check what the guest printed
 # (sourced by tests/boot/*.sh after tests/lib.sh).
 #
-# qemu_boot LOG TIMEOUT QEMU-ARGS...   boots in the background and returns when the guest's /init
-#     says it is done, a dead end shows up (EFI shell, no bootable device, kernel panic), QEMU
-#     exits, or TIMEOUT seconds pass. It presses Enter once when systemd-boot shows its menu
-#     ("Boot in 10 s") so loader.conf's timeout does not cost ten seconds of a test run.
+# qemu_boot LOG TIMEOUT QEMU-ARGS...   amd64 guest (qemu-system-x86_64, 1 GiB), see qemu_boot_arch.
+# qemu_boot_arch ARCH LOG TIMEOUT QEMU-ARGS...   boots an ARCH guest (amd64 | arm64) in the
+#     background and returns when the guest's /init says it is done, a dead end shows up (EFI
+#     shell, no bootable device, GRUB rescue, kernel panic), QEMU exits, or TIMEOUT seconds pass.
+#     It presses Enter once when systemd-boot shows its menu ("Boot in 10 s") so loader.conf's
+#     timeout does not cost ten seconds of a test run. It writes the guest's wall time in seconds
+#     to LOG.time. arm64 is `qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 512`:
+#     `-cpu max` with the architected (QARMA) pointer-authentication algorithm costs about 3x the
+#     boot time under TCG, pauth-impdef=on keeps pointer authentication with QEMU's cheap hash.
+#     Firmware is the caller's: $(aavmf_args) for AAVMF, nothing for a direct kernel boot.
+# aavmf_args [VARS [rw]]   the pflash pair for AAVMF (arm64 UEFI, package qemu-efi-aarch64): its
+#     code read-only and VARS (default: Debian's empty variable store) as the variable store, a
+#     snapshot unless "rw" is given (the guest then writes VARS). Words for an unquoted $(...).
 # check_boot NAME LOG INITRAMFS CMDLINE [ALT-CMDLINE]   PASS/FAIL lines:
 #     NAME/marker           the fixture /init ran
 #     NAME/cmdline          its "CMDLINE:" line is CMDLINE (GRUB's "BOOT_IMAGE=/boot/vmlinuz "
-#                           prefix allowed), or ALT-CMDLINE when given
+#                           prefix allowed), or ALT-CMDLINE when given; CMDLINE "contains:W1 W2 ..."
+#                           asks for each word W instead of the whole line
 #     NAME/extension-files  its "EXT-FILE:" lines are exactly the regular files the prepended and
 #                           appended archives of INITRAMFS hold (read with `airfactory asset
 #                           segments`): the kernel keeps booting after an unpack error, so only
 #                           this proves the appended archive arrived
+#     It prints "TIME NAME Ns", the guest's wall time (docs/testing.md boot matrix).
+#     A guest that did not reach its marker gets the last 40 lines of its serial console printed
+#     after the FAIL line (indented "  | ").
 
 OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
+AAVMF_CODE=${AAVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
+AAVMF_VARS=${AAVMF_VARS:-/usr/share/AAVMF/AAVMF_VARS.fd}
 
-qemu_boot() {
-  local log=$1 tmo=$2; shift 2
-  local fifo
+qemu_boot() { qemu_boot_arch amd64 "$@"; }
+
+qemu_boot_arch() {
+  local arch=$1 log=$2 tmo=$3; shift 3
+  local base
+  case $arch in
+    amd64) base=(qemu-system-x86_64 -accel tcg -m 1024) ;;
+    arm64) base=(qemu-system-aarch64 -M virt -accel tcg -cpu max,pauth-impdef=on -m "${QEMU_ARM64_MEM:-512}") ;;
+    *) echo "qemu_boot_arch: unknown arch $arch" >&2; return 1 ;;
+  esac
+  local fifo start=$SECONDS
   fifo=$(mktemp -u "${TMPDIR:-/tmp}/airfactory-qemu-in.XXXXXX")
   mkfifo "$fifo"
-  qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot -nic none "$@" <"$fifo" >"$log" 2>&1 &
+  "${base[@]}" -smp 1 -nographic -no-reboot -nic none "$@" <"$fifo" >"$log" 2>&1 &
   local pid=$!
   exec 7>"$fifo"
   rm -f "$fifo"
@@ -30,13 +53,26 @@ qemu_boot() {
     sleep 0.25
     kill -0 "$pid" 2>/dev/null || break
     if [ $sent = 0 ] && grep -aq 'Boot in ' "$log"; then printf '\r' >&7; sent=1; fi
-    grep -aqE 'AIRFACTORY-FIXTURE-DONE|Shell> |No bootable option|No bootable device|Kernel panic' "$log" && break
+    grep -aqE 'AIRFACTORY-FIXTURE-DONE|Shell> |No bootable option|No bootable device|grub rescue>|Kernel panic' "$log" && break
   done
   sleep 0.5
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   exec 7>&-
+  echo $((SECONDS - start)) >"$log.time"
   return 0
+}
+
+aavmf_args() {
+  local vars=${1:-$AAVMF_VARS} snap=on
+  [ "${2:-}" = rw ] && snap=off
+  echo "-drive if=pflash,format=raw,unit=0,file=$AAVMF_CODE,readonly=on"
+  echo "-drive if=pflash,format=raw,unit=1,file=$vars,snapshot=$snap"
+}
+
+# serial_tail LOG: the last 40 lines of a guest's serial console, escapes removed, indented
+serial_tail() {
+  tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1b[()][A-Z0-9]//g' | tail -40 | sed 's/^/  | /'
 }
 
 # Regular files of every segment except the base one (the segment holding /init).
@@ -50,9 +86,11 @@ appended_files() {
 check_boot() {
   local name=$1 log=$2 initrd=$3 want=$4 alt=${5:-}
   local clean
+  [ ! -f "$log.time" ] || echo "TIME $name $(cat "$log.time")s"
   clean=$(tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')
   if ! grep -aq 'AIRFACTORY-FIXTURE-BOOT' <<<"$clean"; then
-    fail "$name/marker" "no AIRFACTORY-FIXTURE-BOOT; log tail: $(tail -c 600 <<<"$clean" | tr '\n' ' ')"
+    fail "$name/marker" "no AIRFACTORY-FIXTURE-BOOT after $(cat "$log.time" 2>/dev/null || echo ?) s; the serial console's last 40 lines:"
+    serial_tail "$log"
     fail "$name/cmdline" "guest did not boot"
     fail "$name/extension-files" "guest did not boot"
     return
@@ -60,7 +98,13 @@ check_boot() {
   pass "$name/marker"
   local got
   got=$(grep -a '^CMDLINE: ' <<<"$clean" | head -1 | sed 's/^CMDLINE: //; s/^BOOT_IMAGE=[^ ]* //')
-  if [ "$got" == "$want" ] || { [ -n "$alt" ] && [ "$got" == "$alt" ]; }; then
+  if [ "${want#contains:}" != "$want" ]; then
+    local w missing=""
+    for w in ${want#contains:}; do
+      case " $got " in *" $w "*) ;; *) missing="$missing $w" ;; esac
+    done
+    if [ -z "$missing" ]; then pass "$name/cmdline"; else fail "$name/cmdline" "got '$got', missing:$missing"; fi
+  elif [ "$got" == "$want" ] || { [ -n "$alt" ] && [ "$got" == "$alt" ]; }; then
     pass "$name/cmdline"
   else
     fail "$name/cmdline" "got '$got', expected '$want'${alt:+ or '$alt'}"
@@ -78,4 +122,12 @@ check_boot() {
 need_qemu() {
   command -v qemu-system-x86_64 >/dev/null || { skip "$1" "qemu-system-x86_64 not installed"; return 1; }
   [ -z "${2:-}" ] || [ -f "$OVMF_FD" ] || { skip "$1" "$OVMF_FD not installed"; return 1; }
+}
+
+# need_qemu_arm64 NAME: qemu-system-aarch64 and AAVMF are there, else a FAIL line naming the fix
+need_qemu_arm64() {
+  command -v qemu-system-aarch64 >/dev/null ||
+    { fail "$1" "qemu-system-aarch64 missing; run scripts/install-deps.sh (qemu-system-arm)"; return 1; }
+  [ -f "$AAVMF_CODE" ] && [ -f "$AAVMF_VARS" ] ||
+    { fail "$1" "$AAVMF_CODE missing; run scripts/install-deps.sh (qemu-efi-aarch64)"; return 1; }
 }
