@@ -113,9 +113,11 @@ $(BUILD_INFO): FORCE
 FORCE:
 $(call objs,$(R),src/cli/airfactory.c $(SERVE_SRC)) $(call objs,$(A),src/cli/airfactory.c $(SERVE_SRC)): $(BUILD_INFO)
 
-# src/talos/profile.c embeds profiles/*.yaml (assembler .incbin): rebuild it when they change
+# src/talos/profile.c and src/imager/catalog.c embed profiles/*.yaml (core/embed.h, assembler
+# .incbin): rebuild them when the data changes
 PROFILE_DATA := $(wildcard profiles/*.yaml)
 $(R)/obj/src/talos/profile.o $(A)/obj/src/talos/profile.o: $(PROFILE_DATA)
+$(R)/obj/src/imager/catalog.o $(A)/obj/src/imager/catalog.o: $(PROFILE_DATA)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(A)/tests/%,$(UNIT_SRC))
 # named explicitly, so make keeps them (a pattern rule's prerequisites would be intermediates)

@@ -235,10 +235,12 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
 
     const struct imported *ext = find_role(f, "extensions", "extensions-catalog", version, "amd64");
     if (ext) {
+        /* only image-digests is required: descriptions.yaml came with the Talos 1.7 catalogs */
         struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
         int rc = layer_read_file(f->store, &ext->result.image, "image-digests", 16u << 20, &digests, err);
-        if (rc == 1)
-            rc = layer_read_file(f->store, &ext->result.image, "descriptions.yaml", 16u << 20, &descriptions, err);
+        if (rc == 1 && layer_read_file(f->store, &ext->result.image, "descriptions.yaml", 16u << 20, &descriptions,
+                                       err) < 0)
+            rc = -1;
         if (rc < 0) {
             buffer_free(&digests);
             buffer_free(&descriptions);
@@ -247,8 +249,8 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
         if (rc == 0) {
             buffer_free(&digests);
             buffer_free(&descriptions);
-            error_set(err, ERROR_INPUT, "extensions catalog %s has no /image-digests or /descriptions.yaml",
-                      ext->result.image.reference);
+            error_set(err, ERROR_INPUT, "extensions catalog %s has no /image-digests; check the source's role and "
+                      "reference", ext->result.image.reference);
             return NULL;
         }
         if (catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len, buffer_cstr(&descriptions),

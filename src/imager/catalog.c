@@ -1,11 +1,14 @@
 /* catalog — see catalog.h. */
 #include "imager/catalog.h"
 #include "core/digest.h"
+#include "core/embed.h"
 #include "core/memory.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+EMBED(airfactory_profiles_extension_aliases_yaml, "profiles/extension-aliases.yaml");
 
 /* "ghcr.io/siderolabs/gvisor:v1@sha256:…" -> name "siderolabs/gvisor", tag, digest. The first
  * path component is a registry host when it holds a '.' or ':' or is "localhost" (Docker's rule). */
@@ -87,10 +90,45 @@ static int load_yaml(yaml_document_t *doc, const char *text, size_t len, const c
     return 0;
 }
 
+/* profiles/extension-aliases.yaml: `aliases:` mapping old name -> new name, nothing else. The data
+ * is compiled in, so an error here is a broken build (ERROR_RUNTIME). */
+static int load_aliases(struct catalog *c, struct error *err)
+{
+    const char *file = "profiles/extension-aliases.yaml";
+    const char *text = airfactory_profiles_extension_aliases_yaml;
+    yaml_document_t doc;
+    if (load_yaml(&doc, text, strlen(text), "built-in data", file, err) != 0)
+        return -1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_node_t *map = mapping_get(&doc, root, "aliases");
+    if (!map || map->type != YAML_MAPPING_NODE || root->data.mapping.pairs.top - root->data.mapping.pairs.start != 1) {
+        yaml_document_delete(&doc);
+        return error_set(err, ERROR_RUNTIME, "built-in data: %s: expected only `aliases:` with a mapping", file);
+    }
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    c->aliases = xcalloc(n ? n : 1, sizeof *c->aliases);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);
+        const char *name = scalar(&doc, k), *alias = scalar(&doc, v);
+        if (!name || !alias || !*name || !*alias) {
+            yaml_document_delete(&doc);
+            return error_set(err, ERROR_RUNTIME, "built-in data: %s:%zu: expected `old-name: new-name`", file,
+                             k ? k->start_mark.line + 1 : 0);
+        }
+        c->aliases[c->alias_count].name = xstrdup(name);
+        c->aliases[c->alias_count].alias = xstrdup(alias);
+        c->alias_count++;
+    }
+    yaml_document_delete(&doc);
+    return 0;
+}
+
 int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_t image_digests_len,
                              const char *descriptions_yaml, size_t descriptions_len, const char *what,
                              struct error *err)
 {
+    if (!c->aliases && load_aliases(c, err) != 0)
+        return -1;
     size_t cap = 0;
     int lineno = 0;
     const char *p = image_digests, *end = image_digests + image_digests_len;
@@ -205,12 +243,21 @@ int catalog_parse_overlays(struct catalog *c, const char *text, size_t len, cons
     return 0;
 }
 
-const struct catalog_extension *catalog_find_extension(const struct catalog *c, const char *name)
+static const struct catalog_extension *find_extension_exact(const struct catalog *c, const char *name)
 {
     for (size_t i = 0; i < c->extension_count; i++)
         if (strcmp(c->extensions[i].name, name) == 0)
             return &c->extensions[i];
     return NULL;
+}
+
+const struct catalog_extension *catalog_find_extension(const struct catalog *c, const char *name)
+{
+    const struct catalog_extension *e = find_extension_exact(c, name);
+    for (size_t i = 0; !e && i < c->alias_count; i++)
+        if (strcmp(c->aliases[i].name, name) == 0)
+            e = find_extension_exact(c, c->aliases[i].alias);
+    return e;
 }
 
 const struct catalog_overlay *catalog_find_overlay(const struct catalog *c, const char *name)
@@ -238,7 +285,12 @@ void catalog_free(struct catalog *c)
         free(c->overlays[i].reference);
         free(c->overlays[i].digest);
     }
+    for (size_t i = 0; i < c->alias_count; i++) {
+        free(c->aliases[i].name);
+        free(c->aliases[i].alias);
+    }
     free(c->extensions);
     free(c->overlays);
+    free(c->aliases);
     memset(c, 0, sizeof *c);
 }

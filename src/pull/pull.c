@@ -275,12 +275,14 @@ static int read_catalog(struct pull *p, const struct item *it, struct error *err
     int rc = 0;
     if (it->role == MANIFEST_ROLE_EXTENSIONS) {
         struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
+        /* only image-digests is required: descriptions.yaml came with the Talos 1.7 catalogs */
         rc = pull_image_read_file(p->store, &it->img, "image-digests", CATALOG_FILE_MAX, &digests, err);
-        if (rc == 1)
-            rc = pull_image_read_file(p->store, &it->img, "descriptions.yaml", CATALOG_FILE_MAX, &descriptions, err);
+        if (rc == 1 &&
+            pull_image_read_file(p->store, &it->img, "descriptions.yaml", CATALOG_FILE_MAX, &descriptions, err) < 0)
+            rc = -1;
         if (rc == 0)
-            rc = error_set(err, ERROR_INPUT, "%s: not an extensions catalog (no /image-digests or /descriptions.yaml); "
-                           "check the source's role and reference", what);
+            rc = error_set(err, ERROR_INPUT, "%s: not an extensions catalog (no /image-digests); check the source's "
+                           "role and reference", what);
         if (rc == 1)
             rc = catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len,
                                           buffer_cstr(&descriptions), descriptions.len, what, err);

@@ -1,10 +1,9 @@
 /* profile — see profile.h.
  *
- * The three data files are compiled in with the assembler's .incbin (paths relative to the
- * repository root, where make runs the compiler; the Makefile makes this object depend on the
- * YAML files under profiles/). That keeps them plain YAML in the tree and needs no generator step. */
+ * The three data files are compiled in (core/embed.h). */
 #include "talos/profile.h"
 #include "airfactory/buffer.h"
+#include "core/embed.h"
 #include "core/memory.h"
 #include "core/yaml_document.h"
 
@@ -12,16 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EMBED(symbol, path)                                                                        \
-    __asm__(".pushsection .rodata\n"                                                               \
-            ".global " #symbol "\n"                                                                \
-            ".hidden " #symbol "\n"                                                                \
-            #symbol ":\n"                                                                          \
-            ".incbin \"" path "\"\n"                                                               \
-            ".byte 0\n"                                                                            \
-            ".popsection\n");                                                                      \
-    extern const char symbol[]
 
 EMBED(airfactory_profiles_platforms_yaml, "profiles/platforms.yaml");
 EMBED(airfactory_profiles_profiles_yaml, "profiles/profiles.yaml");
