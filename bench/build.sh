@@ -2,7 +2,7 @@
 # bench/build.sh — `airfactory build` on a whole manifest, and single asset kinds against the CLI
 # pipeline Talos' imager runs for the same job.
 #
-# Manifest builds (full: docs/examples/demo.yaml, 36 assets; SMOKE: vanilla, v1.11.3, amd64, 4
+# Manifest builds (full: docs/examples/demo.yaml, 38 assets; SMOKE: vanilla, v1.11.3, amd64, 4
 # outputs), each run interleaving:
 #   full       `airfactory build M1` into an empty target with an empty store (imports included)
 #   no-op      the same command again: every asset is reused from the existing bundle

@@ -9,6 +9,8 @@ T=$(scratch)
 VANILLA=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba
 # the demo schematic's ID, computed with go-yaml (tests/data/schematic/tools/oracle.go)
 DEMO=d816e0843170f9070674c8f1d526b33ccad0aab8e1ec6c06d65a55dbd69fd547
+# the pve-nocloud schematic (qemu-guest-agent + iscsi-tools, the factory runbook's), computed by `airfactory schematic id`
+PVE=6ebbfe35c8225645c05d4d19eaad385bd1ec795954932d0ada671388272fec19
 
 demo_sources() { grep -o '\.\./\.\./build/fixtures/[^,}]*\.oci\.tar' "$ROOT/docs/examples/demo.yaml"; }
 MANIFEST=$ROOT/docs/examples/demo.yaml
@@ -32,22 +34,24 @@ MANIFEST=$T/demo.yaml
 out=$("$AIRFACTORY" plan "$MANIFEST" 2>"$T/err"); rc=$?
 check_eq "demo plans" "$rc" 0
 [ "$rc" -eq 0 ] || cat "$T/err"
-# vanilla: 2 versions x 2 arches x 6 outputs; demo is amd64 only (intel-ucode is an amd64 extension)
-check_eq "36 models" "$(echo "$out" | wc -l)" 36
+# vanilla: 2 versions x 2 arches x 6 outputs; demo is amd64 only (intel-ucode is an amd64 extension);
+# pve-nocloud (the factory runbook's schematic): v1.11.3 amd64, nocloud disk + installer
+check_eq "38 models" "$(echo "$out" | wc -l)" 38
 check_eq "first model" "$(echo "$out" | head -1)" "$VANILLA vanilla v1.11.3 amd64 kernel-amd64"
-check_eq "last model" "$(echo "$out" | tail -1)" "$DEMO demo v1.9.5 amd64 installer-amd64.tar"
+check_eq "last model" "$(echo "$out" | tail -1)" "$PVE pve-nocloud v1.11.3 amd64 installer-amd64.tar"
 check_eq "demo only on amd64" "$(echo "$out" | grep " demo " | awk '{print $4}' | sort -u)" amd64
-check_eq "two schematic IDs" "$(echo "$out" | cut -d' ' -f1,2 | sort -u | tr '\n' ' ')" "$VANILLA vanilla $DEMO demo "
-check_eq "18 models per version" "$(echo "$out" | awk '{print $3}' | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "18 18 "
+check_eq "two schematic IDs" "$(echo "$out" | cut -d' ' -f1,2 | sort -u | tr '\n' ' ')" "$VANILLA vanilla $PVE pve-nocloud $DEMO demo "
+check_eq "models per version (v1.11.3, v1.9.5)" "$(echo "$out" | awk '{print $3}' | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "20 18 "
 expected_paths="cmdline-metal-amd64 cmdline-metal-arm64 initramfs-amd64.xz initramfs-arm64.xz installer-amd64.tar \
-installer-arm64.tar kernel-amd64 kernel-arm64 metal-amd64-uki.efi metal-amd64.iso metal-arm64-uki.efi metal-arm64.iso "
+installer-arm64.tar kernel-amd64 kernel-arm64 metal-amd64-uki.efi metal-amd64.iso metal-arm64-uki.efi metal-arm64.iso \
+nocloud-amd64.raw.xz "
 check_eq "asset paths" "$(echo "$out" | awk '{print $5}' | sort -u | tr '\n' ' ')" "$expected_paths"
 check_eq "no duplicates" "$(echo "$out" | sort | uniq -d | wc -l)" 0
 # the IDs are the schematic module's: fmt of the inline schematic gives the same ID
 printf 'customization: {}\n' | check_eq "vanilla ID agrees with 'schematic id'" "$("$AIRFACTORY" schematic id -)" "$VANILLA"
 
 json=$("$AIRFACTORY" plan "$MANIFEST" --json)
-check_eq "NDJSON: 36 objects" "$(echo "$json" | jq -c . | wc -l)" 36
+check_eq "NDJSON: 38 objects" "$(echo "$json" | jq -c . | wc -l)" 38
 check_eq "NDJSON fields" "$(echo "$json" | sed -n 7p | jq -r '[.schematic,.name,.version,.arch,.path,.kind,.platform,.secureboot] | join(" ")')" \
   "$VANILLA vanilla v1.11.3 amd64 metal-amd64-uki.efi uki metal false"
 check_eq "NDJSON agrees with text" "$(echo "$json" | jq -r '[.schematic,.name,.version,.arch,.path] | join(" ")')" "$out"
