@@ -188,7 +188,8 @@ DEB_FILE := build/deb/airfactory_$(VERSION)_$(DEB_ARCH).deb
 deb: $(DEB_FILE)
 $(DEB_FILE): $(R)/airfactory $(R)/airfactory-serve $(R)/libairfactory.a \
              $(wildcard debian/control debian/rules debian/changelog debian/copyright debian/*.install \
-                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.1 include/airfactory/*.h) Makefile VERSION CHANGELOG.md LICENSE
+                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.1 \
+                        contrib/systemd/* include/airfactory/*.h) Makefile VERSION CHANGELOG.md LICENSE
 	@rm -rf build/deb && mkdir -p build/deb
 	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
 	dpkg-buildpackage -b --no-sign -nc -uc -us \

@@ -34,6 +34,7 @@ test_packages+=(docker-registry)
 # Packaging (make deb, make image; tests/integration/package_*.sh): debhelper builds the .deb,
 # lintian checks it.
 build_packages+=(debhelper fakeroot lintian)
+test_packages+=(groff-base bsdextrautils)   # package_deb.sh renders the man pages (groff, col)
 # Node.js runs @sigstore/verify, an independent cosign verifier; the machine
 # image may already carry its own Node.js, which Debian's npm conflicts with.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
