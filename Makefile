@@ -205,4 +205,6 @@ $(IMAGE_FILES) &: $(R)/airfactory $(R)/airfactory-serve $(R)/airfactory-oci-imag
 	@bash scripts/make-image
 
 clean:
-	rm -rf build/release build/asan
+	rm -rf build/release build/asan build/gen build/deb build/image
+	rm -rf debian/.debhelper debian/airfactory debian/airfactory-dev debian/tmp debian/files \
+	  debian/*.substvars debian/*.debhelper.log debian/debhelper-build-stamp

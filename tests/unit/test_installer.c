@@ -123,6 +123,37 @@ static void layer_is_sorted_deterministic_tar_gzip(void)
     free(out2);
 }
 
+/* installer_layer_write_modes (container images, tools/oci_image.c): each entry keeps its mode,
+ * whatever the order the files come in */
+static void layer_modes_follow_their_files(void)
+{
+    char *a = scratch("prog"), *b = scratch("passwd"), *out = scratch("modes.tar.gz");
+    write_text(a, "\177ELF program");
+    write_text(b, "airfactory:x:65532:65532::/nonexistent:/nonexistent\n");
+    struct installer_file files[] = {{"usr/bin/prog", a}, {"etc/passwd", b}};
+    const unsigned modes[] = {0755, 0644};
+    struct error err = {0};
+    char diff[OCI_DIGEST_SIZE], dig[OCI_DIGEST_SIZE];
+    CHECK_INT(installer_layer_write_modes(files, modes, 2, 1735689600, out, diff, dig, NULL, &err), 0);
+    struct archive *ar = archive_read_new();
+    archive_read_support_filter_gzip(ar);
+    archive_read_support_format_tar(ar);
+    CHECK_INT(archive_read_open_filename(ar, out, 10240), ARCHIVE_OK);
+    struct archive_entry *e;
+    int count = 0;
+    while (archive_read_next_header(ar, &e) == ARCHIVE_OK) {
+        /* sorted: etc/passwd first */
+        CHECK_STR(archive_entry_pathname(e), count == 0 ? "etc/passwd" : "usr/bin/prog");
+        CHECK_INT(archive_entry_perm(e), count == 0 ? 0644 : 0755);
+        count++;
+    }
+    CHECK_INT(count, 2);
+    archive_read_free(ar);
+    free(a);
+    free(b);
+    free(out);
+}
+
 /* ---------------------------------------------------------------- documents */
 
 static void config_extends_the_base_config(void)
@@ -543,6 +574,7 @@ int main(int argc, char **argv)
     }
     free(prefix);
     RUN(layer_is_sorted_deterministic_tar_gzip);
+    RUN(layer_modes_follow_their_files);
     RUN(config_extends_the_base_config);
     RUN(manifest_and_index_bytes);
     RUN(factory_builds_signed_multi_arch_installer);
