@@ -20,6 +20,9 @@ for p in airfactory airfactory-dev airfactory-dbgsym; do
   fi
 done
 check_eq "package version is VERSION" "$(dpkg-deb -f "$DEB/airfactory_${PKG_VERSION}_$ARCH.deb" Version)" "$PKG_VERSION"
+check_eq "package names the programs' commit (-dirty for a changed tree)" \
+  "$(dpkg-deb -f "$DEB/airfactory_${PKG_VERSION}_$ARCH.deb" Airfactory-Commit)" \
+  "$("$ROOT/build/release/airfactory" --version | sed -n 's/.*(commit \([^,]*\),.*/\1/p')"
 
 R=$T/root
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/log" "$R/bin"

@@ -60,6 +60,9 @@ for d in serve cli; do
 done
 check_eq "serve image: entrypoint" "$(jq -c .process.args "$T/serve/config.json")" \
   '["/usr/bin/airfactory-serve","/bundle","--listen","0.0.0.0:8080","--key","/bundle.pub"]'
+commit=$("$ROOT/build/release/airfactory-serve" --version | sed -n 's/.*(commit \([^,]*\),.*/\1/p')
+check_eq "serve image: revision label is the programs' commit" \
+  "$(skopeo inspect --config "oci-archive:$IMG/airfactory-serve.oci.tar" | jq -r '.config.Labels["org.opencontainers.image.revision"]')" "$commit"
 check_eq "serve image: no HTTP client library" "$(find "$T/serve/rootfs" -name 'libcurl*')" ""
 
 if ! in_image "$T/cli" /usr/bin/airfactory --version >"$T/probe" 2>&1; then
