@@ -138,7 +138,10 @@ check run: deps
 	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) $@-now
 
 # ---- tests: unit (C), integration (shell + real clients), boot (QEMU) ----
-check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all deb image fixtures
+# the packages and images only when a package suite is among those TESTS selects
+PACKAGE_SUITES := integration/package_deb.sh integration/package_image.sh
+PACKAGES := $(if $(TESTS),$(if $(findstring $(TESTS),$(PACKAGE_SUITES)),deb image),deb image)
+check-now: $(A)/airfactory $(A)/airfactory-serve unit-tests all $(PACKAGES) fixtures
 	@AIRFACTORY_BUILD=$(A) bash tests/run.sh
 
 fixtures:
