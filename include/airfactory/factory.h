@@ -28,10 +28,13 @@
 
 struct factory_source {
     const char *path;      /* OCI layout directory or tarball */
-    const char *role;      /* imager, installer-base, installer, extensions, overlays, extension, overlay */
+    const char *role;      /* imager, installer-base, installer, extensions, overlays, extension, overlay,
+                              talosctl-all, image (a cluster image: served by the registry as is) */
     const char *reference; /* name recorded for it, e.g. ghcr.io/siderolabs/imager:v1.11.3 */
     const char *version;   /* Talos version it serves (imager/installer/catalogs); NULL: the tag */
     const struct verify_policy *policy;
+    const char *const *platforms; /* "os/arch[/variant]" to import; platform_count 0: every one */
+    size_t platform_count;
 };
 
 struct factory_schematic {

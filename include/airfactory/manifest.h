@@ -33,10 +33,11 @@ enum manifest_role {
     MANIFEST_ROLE_EXTENSION,      /* one system extension image */
     MANIFEST_ROLE_OVERLAY,        /* one overlay image */
     MANIFEST_ROLE_TALOSCTL_ALL,   /* ghcr.io/siderolabs/talosctl-all:vX (Talos >= 1.11): /talosctl/ files */
+    MANIFEST_ROLE_IMAGE,          /* a cluster image (`images:`, `talos-images:`): served by the registry */
 };
 
 /* "imager", "installer-base", "installer", "extensions", "overlays", "extension", "overlay",
- * "talosctl-all" */
+ * "talosctl-all", "image" */
 const char *manifest_role_name(enum manifest_role role);
 
 /* A list of strings with the position of each (for errors). */
@@ -64,6 +65,7 @@ struct manifest_source {
     char *reference;   /* e.g. ghcr.io/siderolabs/imager:v1.11.3 */
     char *version;     /* "v1.11.3", from `version:` or the reference tag; "" when none */
     char *trust;       /* policy name */
+    struct manifest_list platforms; /* role image: "os/arch[/variant]" to keep; count 0: every platform */
     int line, column;
 };
 

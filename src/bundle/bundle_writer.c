@@ -847,7 +847,7 @@ static int need_listed(struct bundle_writer *w, const char *repository, const ch
 
 /* Record digest and everything reachable from it in repository_blobs. */
 static int walk_manifest(struct bundle_writer *w, const char *repository, const char *digest, int depth,
-                         struct error *err)
+                         bool partial, struct error *err)
 {
     char media_type[MEDIA_TYPE_MAX + 1];
     uint64_t size = 0;
@@ -880,9 +880,11 @@ static int walk_manifest(struct bundle_writer *w, const char *repository, const 
         const struct json_value *list = json_object_get_array(doc, "manifests");
         for (size_t i = 0; rc == 0 && list && i < list->count; i++) {
             const char *child = json_object_get_string(list->items[i], "digest");
+            if (partial && child && !bundle_writer_has_blob(w, child))
+                continue; /* a platform the image was not imported with */
             rc = need_listed(w, repository, digest, child, err);
             if (rc == 0)
-                rc = walk_manifest(w, repository, child, depth + 1, err);
+                rc = walk_manifest(w, repository, child, depth + 1, partial, err);
         }
     } else {
         const struct json_value *config = json_object_get_object(doc, "config");
@@ -908,8 +910,22 @@ int bundle_writer_add_image(struct bundle_writer *w, const char *repository, con
     if (need_repository(repository, err) != 0 || need_tag(tag, err) != 0 ||
         need_digest(tag, digest, NULL, err) != 0)
         return -1;
-    if (walk_manifest(w, repository, digest, 0, err) != 0)
+    if (walk_manifest(w, repository, digest, 0, false, err) != 0)
         return -1;
+    struct value v[3] = {{repository, 0}, {tag, 0}, {digest, 0}};
+    return stage_row(w, T_IMAGES, v, err);
+}
+
+int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag,
+                                   const char *digest, struct error *err)
+{
+    if (need_repository(repository, err) != 0 || (tag && need_tag(tag, err) != 0) ||
+        need_digest(repository, digest, NULL, err) != 0)
+        return -1;
+    if (walk_manifest(w, repository, digest, 0, true, err) != 0)
+        return -1;
+    if (!tag)
+        return 0;
     struct value v[3] = {{repository, 0}, {tag, 0}, {digest, 0}};
     return stage_row(w, T_IMAGES, v, err);
 }
@@ -930,7 +946,7 @@ int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, 
     if (need_repository(repository, err) != 0 || need_digest("referrer subject", subject, NULL, err) != 0 ||
         need_digest("referrer", digest, NULL, err) != 0 || need_media_type(artifact_type, err) != 0)
         return -1;
-    if (walk_manifest(w, repository, digest, 0, err) != 0)
+    if (walk_manifest(w, repository, digest, 0, false, err) != 0)
         return -1;
     struct value v[4] = {{repository, 0}, {subject, 0}, {digest, 0}, {artifact_type, 0}};
     return stage_row(w, T_REFERRERS, v, err);

@@ -137,6 +137,12 @@ int bundle_writer_add_talosctl(struct bundle_writer *w, const char *version, con
  * repository_blobs. Every image also appears in index.json as "<repository>:<tag>". */
 int bundle_writer_add_image(struct bundle_writer *w, const char *repository, const char *tag, const char *digest,
                             struct error *err);
+/* The same for an image imported with some of its platforms (manifest `images:` with
+ * `platforms:`): an index's children that are not in the bundle are skipped, so the index is served
+ * as signed and a client asking for a missing platform gets MANIFEST_UNKNOWN. tag NULL: record the
+ * blobs only (an image named by digest; some other tag, e.g. its signature's, names the repository). */
+int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag,
+                                   const char *digest, struct error *err);
 /* One more blob servable from repository (recorded as is; must be a blob of the new bundle). */
 int bundle_writer_add_repository_blob(struct bundle_writer *w, const char *repository, const char *digest,
                                       struct error *err);

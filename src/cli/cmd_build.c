@@ -167,6 +167,8 @@ int cmd_build(int argc, char **argv)
             .reference = s->reference,
             .version = s->version && s->version[0] ? s->version : NULL,
             .policy = &plan->sources[i].policy,
+            .platforms = (const char *const *)s->platforms.items,
+            .platform_count = s->platforms.count,
         };
     }
     struct factory_schematic *schematics = xcalloc(m->schematic_count + 1, sizeof *schematics);

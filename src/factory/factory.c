@@ -44,6 +44,7 @@
 #include "imager/secureboot.h"
 #include "factory/progress.h"
 #include "oci/store.h"
+#include "registry/registry_ref.h"
 #include "imager/talosctl.h"
 #include "imager/uki.h"
 #if __has_include("imager/cmdline.h")
@@ -161,9 +162,19 @@ static int import_sources(struct factory *f, struct error *err)
             .reference = s->reference,
             .role = s->role,
         };
+        struct oci_platform *platforms = s->platform_count ? xcalloc(s->platform_count, sizeof *platforms) : NULL;
+        for (size_t k = 0; k < s->platform_count; k++)
+            if (oci_platform_parse(s->platforms[k], &platforms[k], err) != 0) {
+                free(platforms);
+                return error_prefix(err, "source %s (%s): ", s->path, s->reference);
+            }
+        options.platforms = platforms;
+        options.platform_count = s->platform_count;
         struct oci_import_result *results = NULL;
         size_t count = 0;
-        if (oci_import(f->store, s->path, &options, &results, &count, NULL, err) != 0)
+        int irc = oci_import(f->store, s->path, &options, &results, &count, NULL, err);
+        free(platforms);
+        if (irc != 0)
             return error_prefix(err, "source %s (%s): ", s->path, s->role ? s->role : "");
         const char *version = s->version ? s->version : reference_tag(s->reference);
         f->imported = xrealloc(f->imported, (f->imported_count + count) * sizeof *f->imported);
@@ -1869,6 +1880,94 @@ static int add_source_rows(struct factory *f, struct error *err)
     return 0;
 }
 
+/* ------------------------------------------------------------------ cluster images */
+
+/* A manifest blob's subject and artifactType (a referrer's row); 0 done, -1 error. */
+static int referrer_facts(struct factory *f, const char *digest, char subject[OCI_DIGEST_SIZE], char *artifact_type,
+                          size_t size, struct error *err)
+{
+    struct buffer text = BUFFER_INIT;
+    if (store_read_blob(f->store, digest, OCI_DOCUMENT_MAX, &text, err) != 0)
+        return -1;
+    int rc = oci_document_subject(text.data ? text.data : "", text.len, subject) == 1 ? 0 : -1;
+    struct json_value *doc = NULL;
+    snprintf(artifact_type, size, "application/vnd.oci.image.manifest.v1+json");
+    if (rc == 0 && json_parse(text.data, text.len, digest, &doc, err) == 0) {
+        const char *at = json_object_get_string(doc, "artifactType");
+        const struct json_value *config = json_object_get_object(doc, "config");
+        const char *ct = config ? json_object_get_string(config, "mediaType") : NULL;
+        if (at || ct)
+            snprintf(artifact_type, size, "%s", at ? at : ct);
+        json_free(doc);
+    }
+    error_clear(err);
+    buffer_free(&text);
+    return rc;
+}
+
+/* One imported platform of a cluster image into the bundle: every blob the import recorded (index,
+ * manifest, config, layers, signatures, referrers), hard-linked from the store (a blob the bundle
+ * already holds, e.g. a layer two images share, is stored once), then its registry rows in the
+ * repository named after the reference ("registry.k8s.io/pause"): the reference's tag, the
+ * signature tags and the referrers. */
+static int add_cluster_platform(struct factory *f, const struct imported *im, const char *repository,
+                                const char *tag, struct error *err)
+{
+    struct store_source src;
+    int found = store_source_get(f->store, im->result.image.reference, im->result.platform, &src, err);
+    if (found <= 0)
+        return found < 0 ? -1 : error_set(err, ERROR_RUNTIME, "%s (%s): not in the store after its import",
+                                          im->result.image.reference, im->result.platform);
+    int rc = 0;
+    for (size_t b = 0; b < src.blob_count && rc == 0; b++) {
+        const struct store_source_blob *blob = &src.blobs[b];
+        if (bundle_writer_has_blob(f->writer, blob->digest))
+            continue;
+        char *path = store_blob_path(f->store, blob->digest);
+        char digest[BUNDLE_DIGEST_SIZE];
+        rc = bundle_writer_add_blob_file(f->writer, path, blob->media_type[0] ? blob->media_type
+                                                                                : "application/octet-stream",
+                                         BUNDLE_BLOB_LINK, blob->digest, digest, NULL, err);
+        free(path);
+    }
+    if (rc == 0)
+        rc = bundle_writer_add_image_subset(f->writer, repository, tag, im->result.image.digest, err);
+    for (size_t b = 0; b < src.blob_count && rc == 0; b++) {
+        const struct store_source_blob *blob = &src.blobs[b];
+        if (!strcmp(blob->kind, "referrer")) {
+            char subject[OCI_DIGEST_SIZE], artifact_type[256];
+            if (referrer_facts(f, blob->digest, subject, artifact_type, sizeof artifact_type, err) == 0)
+                rc = bundle_writer_add_referrer(f->writer, repository, subject, blob->digest, artifact_type, err);
+        } else if (blob->tag && blob->tag[0] && (!strcmp(blob->kind, "signature") ||
+                                                 !strcmp(blob->kind, "referrers-index"))) {
+            rc = bundle_writer_add_image(f->writer, repository, blob->tag, blob->digest, err);
+        }
+    }
+    store_source_free(&src);
+    if (rc != 0)
+        return error_prefix(err, "image %s (%s): ", im->result.image.reference, im->result.platform);
+    return 0;
+}
+
+static int add_cluster_images(struct factory *f, struct error *err)
+{
+    for (size_t i = 0; i < f->imported_count; i++) {
+        const struct imported *im = &f->imported[i];
+        if (!role_is(im->source, "image", NULL))
+            continue;
+        struct registry_ref ref;
+        if (registry_ref_parse(im->result.image.reference, &ref, err) != 0)
+            return error_prefix(err, "image %s: ", im->source->path);
+        char *repository = registry_ref_name(&ref);
+        int rc = add_cluster_platform(f, im, repository, ref.tag, err);
+        free(repository);
+        registry_ref_free(&ref);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The bundle's public key, served at /oci/cosign/signing-key.pub: the half of the signing key. */
 static int add_public_key(struct factory *f, struct error *err)
 {
@@ -2027,6 +2126,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     }
     if (rc == 0)
         rc = add_source_rows(&f, err);
+    if (rc == 0)
+        rc = add_cluster_images(&f, err);
     if (rc == 0)
         rc = add_public_key(&f, err);
     if (rc == 0 && r->manifest_digest)

@@ -3,7 +3,9 @@
 #include "core/fs.h"
 #include "core/memory.h"
 #include "core/yaml_document.h"
+#include "oci/oci_image.h"
 #include "oci/string_set.h"
+#include "registry/registry_ref.h"
 #include "talos/profile.h"
 
 #include <errno.h>
@@ -17,7 +19,7 @@
 #include <unistd.h>
 
 static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
-                                         "overlays", "extension", "overlay", "talosctl-all"};
+                                         "overlays", "extension", "overlay", "talosctl-all", "image"};
 
 const char *manifest_role_name(enum manifest_role role)
 {
@@ -91,6 +93,7 @@ void manifest_free(struct manifest *m)
         free(m->sources[i].reference);
         free(m->sources[i].version);
         free(m->sources[i].trust);
+        list_free(&m->sources[i].platforms);
     }
     free(m->sources);
     for (size_t i = 0; i < m->trust_count; i++)
@@ -352,7 +355,7 @@ static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest
                 return 0;
             }
     return fail(p, n, "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
-                "extensions, overlays, extension, overlay, talosctl-all", n->kind == YAML_NODE_SCALAR ? n->value : "?");
+                "extensions, overlays, extension, overlay, talosctl-all, image", n->kind == YAML_NODE_SCALAR ? n->value : "?");
 }
 
 /* The tag of an image reference ("host/repo:tag[@digest]"), or NULL. */
@@ -403,7 +406,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
         return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
     if (!role)
         return fail(p, n, "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
-                    "overlays, extension, overlay, talosctl-all", where);
+                    "overlays, extension, overlay, talosctl-all, image", where);
     if (!s->reference)
         return fail(p, n, "%s: missing 'reference' (what the image is called upstream, e.g. "
                     "ghcr.io/siderolabs/imager:v1.11.3)", where);
@@ -538,15 +541,209 @@ static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct 
     return 0;
 }
 
+/* ------------------------------------------------------- images, talos-images */
+
+/* Where an image listed without 'path:' is read from (and `airfactory pull` writes it):
+ * images/<reference with '/', ':' and '@' as '_'>.oci.tar beside the manifest. */
+static char *image_default_path(struct parser *p, const char *reference)
+{
+    char *name = xasprintf("images/%s.oci.tar", reference);
+    for (char *c = name + 7; *c; c++)
+        if (*c == '/' || *c == ':' || *c == '@')
+            *c = '_';
+    char *path = resolve_path(p->base_dir, name);
+    free(name);
+    return path;
+}
+
+static int check_platforms(struct parser *p, const struct manifest_list *platforms)
+{
+    for (size_t i = 0; i < platforms->count; i++) {
+        struct oci_platform plat;
+        struct error perr = {0};
+        if (oci_platform_parse(platforms->items[i], &plat, &perr) != 0)
+            return error_set(p->err, ERROR_INPUT, "%s:%d:%d: platforms: '%.60s' is not os/arch[/variant] (e.g. "
+                             "linux/amd64)", p->what, platforms->lines[i], platforms->columns[i], platforms->items[i]);
+    }
+    return 0;
+}
+
+static struct manifest_source *append_image(struct manifest *m, size_t *cap)
+{
+    if (m->source_count + 1 >= *cap) {
+        *cap = *cap * 2 + 8;
+        m->sources = xrealloc(m->sources, *cap * sizeof *m->sources);
+    }
+    struct manifest_source *s = &m->sources[m->source_count++];
+    memset(s, 0, sizeof *s);
+    memset(&m->sources[m->source_count], 0, sizeof *s);
+    return s;
+}
+
+/* One cluster image: the reference normalised (docker.io/library/… for Docker Hub short names). */
+static int add_image(struct parser *p, struct manifest *m, size_t *cap, const struct yaml_node *at,
+                     const char *reference, const char *path, const char *trust,
+                     const struct manifest_list *platforms)
+{
+    struct registry_ref ref;
+    struct error rerr = {0};
+    if (registry_ref_parse(reference, &ref, &rerr) != 0)
+        return fail(p, at, "image '%.120s': %s", reference, rerr.message);
+    char *canonical = registry_ref_format(&ref);
+    registry_ref_free(&ref);
+    for (size_t i = 0; i < m->source_count; i++)
+        if (m->sources[i].role == MANIFEST_ROLE_IMAGE && !strcmp(m->sources[i].reference, canonical)) {
+            int rc = fail(p, at, "image %s is listed twice (first at line %d)", canonical, m->sources[i].line);
+            free(canonical);
+            return rc;
+        }
+    struct manifest_source *s = append_image(m, cap);
+    s->role = MANIFEST_ROLE_IMAGE;
+    s->reference = canonical;
+    s->path = path ? xstrdup(path) : image_default_path(p, canonical);
+    s->version = xstrdup("");
+    s->trust = xstrdup(trust ? trust : "default");
+    s->line = at->line;
+    s->column = at->column;
+    if (platforms && platforms->count) {
+        s->platforms.present = true;
+        s->platforms.line = platforms->line;
+        s->platforms.column = platforms->column;
+        s->platforms.items = xcalloc(platforms->count + 1, sizeof *s->platforms.items);
+        s->platforms.lines = xcalloc(platforms->count + 1, sizeof *s->platforms.lines);
+        s->platforms.columns = xcalloc(platforms->count + 1, sizeof *s->platforms.columns);
+        for (size_t i = 0; i < platforms->count; i++) {
+            s->platforms.items[i] = xstrdup(platforms->items[i]);
+            s->platforms.lines[i] = platforms->lines[i];
+            s->platforms.columns[i] = platforms->columns[i];
+        }
+        s->platforms.count = platforms->count;
+    }
+    bool known = false;
+    for (size_t t = 0; t < m->trust_count && !known; t++)
+        known = !strcmp(m->trust[t].policy.name, s->trust);
+    if (!known)
+        return fail(p, at, "image %s: unknown trust policy '%s'; define it under 'trust:'%s", s->reference, s->trust,
+                    strcmp(s->trust, "default") ? "" : " (an image without 'trust:' uses 'default')");
+    return 0;
+}
+
+/* images: [{reference, path?, platforms?, trust?}, ...] */
+static int parse_images(struct parser *p, const struct yaml_node *n, struct manifest *m, size_t *cap)
+{
+    if (n->kind != YAML_NODE_SEQUENCE)
+        return fail(p, n, "images: expected a list of images (- reference: registry.k8s.io/pause:3.10)");
+    static const char *const fields[] = {"reference", "path", "platforms", "trust", NULL};
+    for (size_t i = 0; i < n->count; i++) {
+        const struct yaml_node *e = n->items[i];
+        char where[64];
+        snprintf(where, sizeof where, "images[%zu]", i);
+        if (expect_mapping(p, e, where) < 0)
+            return -1;
+        char *reference = NULL, *path = NULL, *trust = NULL;
+        struct manifest_list platforms = {0};
+        int rc = 0;
+        for (size_t k = 0; k < yaml_mapping_pairs(e) && rc == 0; k++) {
+            int f;
+            rc = field_of(p, e, k, where, fields, &f);
+            const struct yaml_node *v = yaml_mapping_value(e, k);
+            if (rc == 0)
+                rc = f == 0 ? get_text(p, v, "reference", &reference)
+                     : f == 1 ? get_path(p, v, "path", &path)
+                     : f == 2 ? get_list(p, v, "platforms", &platforms)
+                              : get_text(p, v, "trust", &trust);
+        }
+        if (rc == 0 && !reference)
+            rc = fail(p, e, "%s: missing 'reference' (e.g. registry.k8s.io/pause:3.10 or name@sha256:<hex>)", where);
+        if (rc == 0)
+            rc = check_platforms(p, &platforms);
+        if (rc == 0)
+            rc = add_image(p, m, cap, e, reference, path, trust, &platforms);
+        free(reference);
+        free(path);
+        free(trust);
+        list_free(&platforms);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* talos-images: {talos: vX, kubernetes: vY, platforms?, trust?} or a list of them: what
+ * `talosctl images default` prints for that pair (profiles/talos-images.yaml). */
+static int parse_talos_images_one(struct parser *p, const struct yaml_node *e, const char *where, struct manifest *m,
+                                  size_t *cap)
+{
+    static const char *const fields[] = {"talos", "kubernetes", "platforms", "trust", NULL};
+    if (expect_mapping(p, e, where) < 0)
+        return -1;
+    char *talos = NULL, *kubernetes = NULL, *trust = NULL;
+    struct manifest_list platforms = {0};
+    int rc = 0;
+    for (size_t k = 0; k < yaml_mapping_pairs(e) && rc == 0; k++) {
+        int f;
+        rc = field_of(p, e, k, where, fields, &f);
+        const struct yaml_node *v = yaml_mapping_value(e, k);
+        if (rc == 0)
+            rc = f == 0 ? get_text(p, v, "talos", &talos)
+                 : f == 1 ? get_text(p, v, "kubernetes", &kubernetes)
+                 : f == 2 ? get_list(p, v, "platforms", &platforms)
+                          : get_text(p, v, "trust", &trust);
+    }
+    if (rc == 0 && (!talos || !kubernetes))
+        rc = fail(p, e, "%s: give both 'talos' and 'kubernetes' (e.g. {talos: v1.11.3, kubernetes: v1.34.1})", where);
+    if (rc == 0)
+        rc = check_platforms(p, &platforms);
+    char **refs = NULL;
+    size_t count = 0;
+    if (rc == 0) {
+        struct error perr = {0};
+        if (profile_talos_images(talos, kubernetes, &refs, &count, &perr) != 0) {
+            rc = error_set(p->err, perr.code, "%s:%d:%d: %s", p->what, e->line, e->column, perr.message);
+        }
+    }
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        bool listed = false; /* also under images: (or an earlier pair): the first entry wins */
+        for (size_t k = 0; k < m->source_count && !listed; k++)
+            listed = m->sources[k].role == MANIFEST_ROLE_IMAGE && !strcmp(m->sources[k].reference, refs[i]);
+        if (!listed)
+            rc = add_image(p, m, cap, e, refs[i], NULL, trust, &platforms);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(refs[i]);
+    free(refs);
+    free(talos);
+    free(kubernetes);
+    free(trust);
+    list_free(&platforms);
+    return rc;
+}
+
+static int parse_talos_images(struct parser *p, const struct yaml_node *n, struct manifest *m, size_t *cap)
+{
+    if (n->kind == YAML_NODE_MAPPING)
+        return parse_talos_images_one(p, n, "talos-images", m, cap);
+    if (n->kind != YAML_NODE_SEQUENCE)
+        return fail(p, n, "talos-images: expected {talos: vX.Y.Z, kubernetes: vA.B.C} or a list of them");
+    for (size_t i = 0; i < n->count; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "talos-images[%zu]", i);
+        if (parse_talos_images_one(p, n->items[i], where, m, cap) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_root(struct parser *p, const struct yaml_node *root, struct manifest *m)
 {
     static const char *const fields[] = {"schematics", "versions", "architectures", "outputs", "sources",
-                                         "trust", "signing_key", "output", "secureboot", NULL};
+                                         "trust", "signing_key", "output", "secureboot", "images",
+                                         "talos-images", NULL};
     m->line = root->line;
     m->column = root->column;
     if (expect_mapping(p, root, "manifest") < 0)
         return -1;
-    const struct yaml_node *schematics = NULL, *sources = NULL;
+    const struct yaml_node *schematics = NULL, *sources = NULL, *images = NULL, *talos_images = NULL;
     for (size_t i = 0; i < yaml_mapping_pairs(root); i++) {
         int f;
         if (field_of(p, root, i, "manifest", fields, &f) < 0)
@@ -563,6 +760,8 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
         case 6: rc = get_path(p, v, "signing_key", &m->signing_key); break;
         case 7: rc = get_path(p, v, "output", &m->output); break;
         case 8: rc = parse_secureboot(p, v, m); break;
+        case 9: images = v; break;
+        case 10: talos_images = v; break;
         }
         if (rc < 0)
             return -1;
@@ -594,8 +793,9 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
             if (parse_source(p, sources->items[i], i, &m->sources[m->source_count++]) < 0)
                 return -1;
     }
-    /* every source names an existing policy */
-    for (size_t i = 0; i < m->source_count; i++) {
+    /* every source names an existing policy (images check their own as they are added) */
+    size_t listed = m->source_count;
+    for (size_t i = 0; i < listed; i++) {
         bool found = false;
         for (size_t t = 0; t < m->trust_count && !found; t++)
             found = !strcmp(m->trust[t].policy.name, m->sources[i].trust);
@@ -604,6 +804,11 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
                         i, m->sources[i].trust,
                         strcmp(m->sources[i].trust, "default") ? "" : " (a source without 'trust:' uses 'default')");
     }
+    size_t cap = m->source_count + 1;
+    if (images && parse_images(p, images, m, &cap) < 0)
+        return -1;
+    if (talos_images && parse_talos_images(p, talos_images, m, &cap) < 0)
+        return -1;
     if (!m->signing_key)
         return fail(p, root, "manifest: missing 'signing_key' (the private key that signs the bundle; make one with "
                     "'airfactory keygen')");

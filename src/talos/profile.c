@@ -15,6 +15,7 @@
 EMBED(airfactory_profiles_platforms_yaml, "profiles/platforms.yaml");
 EMBED(airfactory_profiles_profiles_yaml, "profiles/profiles.yaml");
 EMBED(airfactory_profiles_versions_yaml, "profiles/versions.yaml");
+EMBED(airfactory_profiles_talos_images_yaml, "profiles/talos-images.yaml");
 
 /* -------------------------------------------------------------------- data */
 
@@ -450,6 +451,78 @@ int profile_set_load(struct profile_set **out, struct error *err)
 {
     return profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml,
                                   airfactory_profiles_versions_yaml, out, err);
+}
+
+/* ------------------------------------------------------------ talos-images */
+
+static void replace_all(struct buffer *out, const char *text, size_t len, const char *talos, const char *k8s)
+{
+    for (size_t i = 0; i < len;) {
+        if (len - i >= 12 && !memcmp(text + i, "{kubernetes}", 12)) {
+            buffer_append_str(out, k8s);
+            i += 12;
+        } else if (len - i >= 7 && !memcmp(text + i, "{talos}", 7)) {
+            buffer_append_str(out, talos);
+            i += 7;
+        } else {
+            buffer_append_char(out, text[i++]);
+        }
+    }
+}
+
+int profile_talos_images(const char *talos, const char *kubernetes, char ***refs, size_t *count, struct error *err)
+{
+    *refs = NULL;
+    *count = 0;
+    struct talos_version kv;
+    const char *k = kubernetes[0] == 'v' ? kubernetes + 1 : kubernetes;
+    if (!k[0] || talos_version_parse(k, &kv) < 0)
+        return error_set(err, ERROR_INPUT, "Kubernetes version '%.60s' is not X.Y.Z (e.g. v1.34.1)", kubernetes);
+    const char *what = "profiles/talos-images.yaml";
+    struct yaml_node *root;
+    if (yaml_document_load(airfactory_profiles_talos_images_yaml, strlen(airfactory_profiles_talos_images_yaml),
+                           what, &root, err) < 0) {
+        err->code = ERROR_RUNTIME;
+        return -1;
+    }
+    int rc = 0;
+    const struct yaml_node *list = root->kind == YAML_NODE_MAPPING ? yaml_mapping_get(root, talos) : NULL;
+    if (root->kind != YAML_NODE_MAPPING) {
+        rc = error_set(err, ERROR_RUNTIME, "%s: expected a mapping of Talos versions", what);
+    } else if (!list) {
+        struct buffer known = BUFFER_INIT;
+        for (size_t i = 0; i < yaml_mapping_pairs(root); i++)
+            buffer_appendf(&known, "%s%s", i ? ", " : "", yaml_mapping_key(root, i)->value);
+        rc = error_set(err, ERROR_INPUT, "talos-images: no image list for Talos '%.60s' in %s (it has %s); list "
+                       "the images under 'images:' instead, or add the release to the data", talos, what,
+                       buffer_cstr(&known));
+        buffer_free(&known);
+    } else if (list->kind != YAML_NODE_SEQUENCE) {
+        rc = error_set(err, ERROR_RUNTIME, "%s:%d: %s: expected a list of image references", what, list->line, talos);
+    } else {
+        *refs = xcalloc(list->count + 1, sizeof **refs);
+        char *k8s = xasprintf("v%s", k);
+        for (size_t i = 0; i < list->count && rc == 0; i++) {
+            const struct yaml_node *item = list->items[i];
+            if (item->kind != YAML_NODE_SCALAR) {
+                rc = error_set(err, ERROR_RUNTIME, "%s:%d: expected an image reference", what, item->line);
+                break;
+            }
+            struct buffer b = BUFFER_INIT;
+            replace_all(&b, item->value, item->length, talos, k8s);
+            (*refs)[(*count)++] = buffer_take(&b);
+        }
+        free(k8s);
+        if (rc != 0) {
+            for (size_t i = 0; i < *count; i++)
+                free((*refs)[i]);
+            free(*refs);
+            *refs = NULL;
+            *count = 0;
+        }
+    }
+    yaml_node_free(root);
+    return rc;
 }
 
 /* ----------------------------------------------------------------- lookups */

@@ -100,6 +100,11 @@ const char *profile_quirk(const struct profile_set *set, const char *name, const
 /* Typed shorthands; fallback is returned when the quirk is missing. */
 bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct talos_version *v,
                         const char *arch, bool secureboot, bool fallback);
+/* `talosctl images default` of Talos `talos` with Kubernetes `kubernetes` ("v1.34.1" or "1.34.1"),
+ * from profiles/talos-images.yaml, in talosctl's order: *refs (count entries, each and the array
+ * freed by the caller). ERROR_INPUT naming the releases the data has when `talos` is not one. */
+int profile_talos_images(const char *talos, const char *kubernetes, char ***refs, size_t *count, struct error *err);
+
 long long profile_quirk_int(const struct profile_set *set, const char *name, const struct talos_version *v,
                             const char *arch, bool secureboot, long long fallback);
 

@@ -36,11 +36,11 @@ static int build(const char *schematic_text, const struct factory_asset *assets,
         fixture("intel-ucode-20250812.oci.tar"),
     };
     struct factory_source sources[] = {
-        {paths[0], "imager", "ghcr.io/siderolabs/imager:v1.11.3", NULL, &policy},
-        {paths[1], "extensions", "ghcr.io/siderolabs/extensions:v1.11.3", NULL, &policy},
-        {paths[2], "extension", "ghcr.io/siderolabs/hello-world-service:v1.11.3", NULL, &policy},
-        {paths[3], "extension", "ghcr.io/siderolabs/test-firmware:20250101", NULL, &policy},
-        {paths[4], "extension", "ghcr.io/siderolabs/intel-ucode:20250812", NULL, &policy},
+        {paths[0], "imager", "ghcr.io/siderolabs/imager:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[1], "extensions", "ghcr.io/siderolabs/extensions:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[2], "extension", "ghcr.io/siderolabs/hello-world-service:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[3], "extension", "ghcr.io/siderolabs/test-firmware:20250101", NULL, &policy, NULL, 0},
+        {paths[4], "extension", "ghcr.io/siderolabs/intel-ucode:20250812", NULL, &policy, NULL, 0},
     };
     struct factory_schematic schematics[] = {{"test", s}};
     char *key = path_join(scratch_dir, "bundle.key");

@@ -313,8 +313,8 @@ static int build(const char *version, const struct factory_asset *assets, size_t
     char *base_ref = xasprintf("ghcr.io/siderolabs/%s:%s", old ? "installer" : "installer-base", version);
     char *paths[] = {path_join(fixtures, imager_name), path_join(fixtures, base_name)};
     struct factory_source sources[] = {
-        {paths[0], "imager", imager_ref, NULL, &policy},
-        {paths[1], old ? "installer" : "installer-base", base_ref, NULL, &policy},
+        {paths[0], "imager", imager_ref, NULL, &policy, NULL, 0},
+        {paths[1], old ? "installer" : "installer-base", base_ref, NULL, &policy, NULL, 0},
     };
     struct factory_schematic schematics[] = {{"test", s}};
     char *key = xstrdup(key_path);

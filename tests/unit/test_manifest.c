@@ -417,6 +417,69 @@ static void relative_paths_resolve_against_the_manifest(void)
     CHECK_INT(err.code, ERROR_INPUT);
 }
 
+/* images: and talos-images: become role-image sources, references normalised, paths defaulted. */
+static void cluster_images_are_sources(void)
+{
+    const char *head = "schematics: [{name: v, schematic: {}}]\ntrust: {default: {insecure: true}, lab: {insecure: true}}\n"
+                       "signing_key: k\noutput: o\n";
+    char *text = xasprintf("%simages:\n  - {reference: 'busybox:1.36', platforms: [linux/arm64/v8]}\n"
+                           "  - {reference: registry.k8s.io/pause:3.10, path: x/p.tar, trust: lab}\n"
+                           "talos-images: {talos: v1.11.3, kubernetes: 1.34.1}\n", head);
+    struct manifest *m = NULL;
+    struct error err = {0};
+    CHECK_INT(manifest_parse(text, strlen(text), "m.yaml", "/site", &m, &err), 0);
+    free(text);
+    if (!m) {
+        printf("  %s\n", err.message);
+        return;
+    }
+    /* busybox, pause, then the nine talosctl images not already listed (pause is) */
+    CHECK_INT(m->source_count, 11);
+    CHECK_STR(m->sources[0].reference, "docker.io/library/busybox:1.36");
+    CHECK_STR(m->sources[0].path, "/site/images/docker.io_library_busybox_1.36.oci.tar");
+    CHECK_STR(manifest_role_name(m->sources[0].role), "image");
+    CHECK_INT(m->sources[0].platforms.count, 1);
+    CHECK_STR(m->sources[1].path, "/site/x/p.tar");
+    CHECK_STR(m->sources[1].trust, "lab");
+    static const char *const talosctl[] = {
+        "ghcr.io/siderolabs/flannel:v0.27.4", "registry.k8s.io/coredns/coredns:v1.12.4",
+        "gcr.io/etcd-development/etcd:v3.6.5", "registry.k8s.io/kube-apiserver:v1.34.1",
+        "registry.k8s.io/kube-controller-manager:v1.34.1", "registry.k8s.io/kube-scheduler:v1.34.1",
+        "registry.k8s.io/kube-proxy:v1.34.1", "ghcr.io/siderolabs/kubelet:v1.34.1",
+        "ghcr.io/siderolabs/installer:v1.11.3"};
+    for (size_t i = 0; i < 9 && m->source_count == 11; i++) {
+        CHECK_STR(m->sources[2 + i].reference, talosctl[i]);
+        CHECK_STR(m->sources[2 + i].trust, "default");
+    }
+    manifest_free(m);
+    /* errors: position, what, how to fix */
+    static const struct {
+        const char *body, *fragment;
+    } cases[] = {
+        {"images: [{reference: 'Bad Name'}]\n", "m.yaml:5:10: image 'Bad Name':"},
+        {"images: [{reference: 'busybox'}]\n", "busybox"},
+        {"images: [{reference: a.io/x:1, platforms: [amd64]}]\n", "platforms: 'amd64' is not os/arch"},
+        {"images: [{reference: a.io/x:1, trust: nope}]\n", "unknown trust policy 'nope'"},
+        {"images: [{reference: a.io/x:1}, {reference: a.io/x:1}]\n", "image a.io/x:1 is listed twice"},
+        {"images: [{path: x}]\n", "missing 'reference'"},
+        {"images: [{reference: a.io/x:1, tag: y}]\n", "unknown field 'tag'"},
+        {"talos-images: {talos: v1.0.0, kubernetes: v1.34.1}\n", "no image list for Talos 'v1.0.0'"},
+        {"talos-images: {talos: v1.11.3}\n", "give both 'talos' and 'kubernetes'"},
+        {"talos-images: {talos: v1.11.3, kubernetes: latest}\n", "Kubernetes version 'latest'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        text = xasprintf("%s%s", head, cases[i].body);
+        m = NULL;
+        CHECK_INT(manifest_parse(text, strlen(text), "m.yaml", "/site", &m, &err), -1);
+        if (!strstr(err.message, cases[i].fragment)) {
+            printf("  case %zu: '%s' lacks '%s'\n", i, err.message, cases[i].fragment);
+            CHECK(strstr(err.message, cases[i].fragment) != NULL);
+        }
+        manifest_free(m);
+        free(text);
+    }
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/airfactory-test-manifest.XXXXXX";
@@ -432,6 +495,7 @@ int main(void)
     RUN(sources_and_trust_are_checked);
     RUN(keyless_policy_is_filled);
     RUN(relative_paths_resolve_against_the_manifest);
+    RUN(cluster_images_are_sources);
     struct error err = {0};
     fs_remove_tree(scratch_dir, &err);
     return TEST_MAIN_END();
