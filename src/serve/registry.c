@@ -4,7 +4,15 @@
  * referrers); bytes come from the blob files. What real clients need (validators.md §3): the
  * manifest's exact media type as Content-Type, a correct Docker-Content-Digest on HEAD and GET
  * (containerd trusts the HEAD digest), Content-Length always. Errors are OCI JSON as distribution
- * writes them; every write method answers 405 UNSUPPORTED: a bundle is signed and immutable. */
+ * writes them; every write method answers 405 UNSUPPORTED: a bundle is signed and immutable.
+ *
+ * Names (resolve_repository): cluster images are stored under their upstream names
+ * ("registry.k8s.io/pause"). As containerd asks a mirror — /v2/pause/manifests/3.10?ns=registry.k8s.io
+ * — `ns` picks the upstream registry; without it, the full name works and a name without its host
+ * resolves when exactly one registry in the bundle has it. The factory's own repositories
+ * (installer/<id>, <platform>-installer/<id>) have no host and answer whatever `ns` the node calls
+ * the factory by; metal-installer/<id> (Image Factory's name for Talos >= 1.10) is installer/<id>
+ * when the bundle has no repository of that name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +294,8 @@ static int tag_row(void *p, const char *const *columns, int column_count)
     return 0;
 }
 
-static void handle_tags(struct serve_context *ctx, const struct serve_request *req, const char *repository,
-                        struct serve_response *res)
+static void handle_tags(struct serve_context *ctx, const struct serve_request *req, const char *name,
+                        const char *repository, struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_TAGS;
     char n_text[32], last[160];
@@ -310,7 +318,7 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
     json_writer_init(&w, &out);
     w.escape_html = false;
     json_object_begin(&w);
-    json_kv_string(&w, "name", repository);
+    json_kv_string(&w, "name", name);
     json_key(&w, "tags");
     json_array_begin(&w);
     struct tags_ctx t = {&w, 0, limit, false, ""};
@@ -329,8 +337,10 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
         struct buffer enc = BUFFER_INIT;
         for (const char *p = t.last; *p; p++) /* tags are [A-Za-z0-9_.-]: nothing to escape */
             buffer_append_char(&enc, *p);
-        serve_response_header(res, "Link", "</v2/%s/tags/list?last=%s&n=%ld>; rel=\"next\"", repository,
-                              buffer_cstr(&enc), limit);
+        char ns[256];
+        bool has_ns = http_query_get(req->http->query, "ns", ns, sizeof ns) > 0 && repository_name_valid(ns);
+        serve_response_header(res, "Link", "</v2/%s/tags/list?last=%s&n=%ld%s%s>; rel=\"next\"", name,
+                              buffer_cstr(&enc), limit, has_ns ? "&ns=" : "", has_ns ? ns : "");
         buffer_free(&enc);
     }
     serve_response_body(res, 200, "application/json", out.data, out.len);
@@ -442,6 +452,72 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
     buffer_free(&out);
 }
 
+struct suffix_ctx {
+    char first[SERVE_PATH_MAX];
+    int count;
+};
+
+static int suffix_row(void *p, const char *const *columns, int column_count)
+{
+    struct suffix_ctx *s = p;
+    if (column_count >= 1 && s->count++ == 0)
+        snprintf(s->first, sizeof s->first, "%s", columns[0]);
+    return 0;
+}
+
+static void copy_name(char *out, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= size)
+        n = size - 1; /* callers checked: names are shorter than SERVE_PATH_MAX */
+    memcpy(out, name, n);
+    out[n] = '\0';
+}
+
+/* The stored repository a request names (see the top comment): 1 found (out filled), 0 unknown,
+ * -1 database error. */
+static int resolve_repository(struct serve_context *ctx, const char *name, const char *ns, char *out, size_t size,
+                              struct error *err)
+{
+    int exists;
+    if (ns) {
+        char full[SERVE_PATH_MAX + 256];
+        snprintf(full, sizeof full, "%s/%s", ns, name);
+        /* Docker Hub: containerd already sends library/busybox; a bare name is library/<name> */
+        if (!strcmp(ns, "docker.io") && !strchr(name, '/'))
+            snprintf(full, sizeof full, "docker.io/library/%s", name);
+        if (strlen(full) < size && (exists = serve_index_repository_exists(ctx->index, full, err)) != 0) {
+            if (exists > 0)
+                copy_name(out, size, full);
+            return exists;
+        }
+    }
+    if ((exists = serve_index_repository_exists(ctx->index, name, err)) != 0) {
+        copy_name(out, size, name);
+        /* with ns: only the factory's own (host-less) repositories, whatever the node calls us */
+        if (exists > 0 && ns && strchr(name, '/') && strchr(name, '.') && strchr(name, '.') < strchr(name, '/'))
+            return 0;
+        return exists;
+    }
+    if (!strncmp(name, "metal-installer/", 16)) {
+        char alias[SERVE_PATH_MAX];
+        snprintf(alias, sizeof alias, "installer/%s", name + 16);
+        if ((exists = serve_index_repository_exists(ctx->index, alias, err)) != 0) {
+            copy_name(out, size, alias);
+            return exists;
+        }
+    }
+    if (ns)
+        return 0;
+    struct suffix_ctx s = {"", 0};
+    if (serve_index_repository_suffix(ctx->index, name, suffix_row, &s, err) != 0)
+        return -1;
+    if (s.count != 1)
+        return 0;
+    copy_name(out, size, s.first);
+    return 1;
+}
+
 void serve_registry_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
                            struct serve_response *res)
 {
@@ -481,21 +557,32 @@ void serve_registry_handle(struct serve_context *ctx, const struct serve_request
     if (!repository_name_valid(repository))
         return oci_error(res, 400, "NAME_INVALID", "invalid repository name", "name", repository);
     struct error err = {0};
-    int exists = serve_index_repository_exists(ctx->index, repository, &err);
+    char ns[256];
+    long got_ns = http_query_get(req->http->query, "ns", ns, sizeof ns);
+    if (got_ns > 0 && !repository_name_valid(ns))
+        return oci_error(res, 404, "NAME_UNKNOWN", "repository name not known to registry", "ns", "");
+    char stored[SERVE_PATH_MAX];
+    int exists = resolve_repository(ctx, repository, got_ns > 0 ? ns : NULL, stored, sizeof stored, &err);
     if (exists < 0)
         return serve_response_internal_error(res, &err);
+    if (exists == 0 && got_ns > 0) {
+        char detail[SERVE_PATH_MAX + 256];
+        snprintf(detail, sizeof detail, "%s/%s", ns, repository);
+        return oci_error(res, 404, "NAME_UNKNOWN", "repository name not known to registry", "name", detail);
+    }
     if (exists == 0)
         return oci_error(res, 404, "NAME_UNKNOWN", "repository name not known to registry", "name", repository);
     if (tags)
-        return handle_tags(ctx, req, repository, res);
+        return handle_tags(ctx, req, repository, stored, res);
     if (strcmp(resource, "manifests") == 0)
-        return handle_manifest(ctx, repository, reference, res);
+        return handle_manifest(ctx, stored, reference, res);
     if (strcmp(resource, "blobs") == 0)
-        return handle_blob(ctx, repository, reference, res);
-    return handle_referrers(ctx, req, repository, reference, res);
+        return handle_blob(ctx, stored, reference, res);
+    return handle_referrers(ctx, req, stored, reference, res);
 
 not_found:
     res->route = SERVE_ROUTE_NOT_FOUND;
     serve_response_text_error(res, 404, "404 page not found");
     api_version_header(res);
 }
+

@@ -26,6 +26,8 @@ enum statement {
     STMT_TAGS,
     STMT_REFERRERS,
     STMT_REFERRERS_FILTERED,
+    STMT_REPOSITORY_SUFFIX,
+    STMT_REGISTRY_HOSTS,
     STMT_COUNT,
     /* optional: tables added to format 1 later; a bundle without them answers "no rows" */
     STMT_TALOSCTL_FILES = STMT_COUNT,
@@ -57,6 +59,14 @@ static const char *const statement_sql[STMT_ALL] = {
     [STMT_REFERRERS_FILTERED] = "SELECT r.digest, r.artifact_type, b.media_type, b.size FROM referrers r JOIN "
                                 "blobs b ON b.digest = r.digest WHERE r.repository = ?1 AND r.subject = ?2 AND "
                                 "r.artifact_type = ?3 ORDER BY r.digest",
+    /* "<host>/<name>" repositories for a name without its host (at most two: unique or not) */
+    [STMT_REPOSITORY_SUFFIX] = "SELECT DISTINCT repository FROM images WHERE length(repository) > length(?1) + 1 AND "
+                               "substr(repository, -length(?1) - 1) = '/' || ?1 AND instr(substr(repository, 1, "
+                               "length(repository) - length(?1) - 1), '/') = 0 AND instr(substr(repository, 1, "
+                               "instr(repository, '/')), '.') > 0 ORDER BY repository LIMIT 2",
+    /* upstream registries: the first component of repositories named "<host>/<path>" */
+    [STMT_REGISTRY_HOSTS] = "SELECT DISTINCT substr(repository, 1, instr(repository, '/') - 1) AS host FROM images "
+                            "WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0 ORDER BY host",
     [STMT_TALOSCTL_FILES] = "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name",
     [STMT_TALOSCTL_FILE] = "SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest "
                            "WHERE t.version = ?1 AND t.name = ?2",
@@ -263,6 +273,20 @@ int serve_index_repository_blob(struct serve_index *index, const char *repositor
 int serve_index_repository_exists(struct serve_index *index, const char *repository, struct error *err)
 {
     return one_text(index, bind(index, STMT_REPOSITORY_EXISTS, repository, NULL, NULL), NULL, err);
+}
+
+static int each_row(struct serve_index *index, sqlite3_stmt *st, serve_index_row_fn fn, void *ctx,
+                    struct error *err);
+
+int serve_index_repository_suffix(struct serve_index *index, const char *name, serve_index_row_fn fn, void *ctx,
+                                  struct error *err)
+{
+    return each_row(index, bind(index, STMT_REPOSITORY_SUFFIX, name, NULL, NULL), fn, ctx, err);
+}
+
+int serve_index_registry_hosts(struct serve_index *index, serve_index_row_fn fn, void *ctx, struct error *err)
+{
+    return each_row(index, bind(index, STMT_REGISTRY_HOSTS, NULL, NULL, NULL), fn, ctx, err);
 }
 
 int serve_index_tag(struct serve_index *index, const char *repository, const char *tag, char digest_out[72],

@@ -55,6 +55,12 @@ int serve_index_overlays(struct serve_index *index, const char *version, serve_i
 
 /* Registry. */
 int serve_index_repository_exists(struct serve_index *index, const char *repository, struct error *err);
+/* Cluster images are stored under "<registry host>/<path>" (a host has a '.'). The repositories
+ * named "<host>/<name>" for a name given without its host: at most two rows (one: unique). */
+int serve_index_repository_suffix(struct serve_index *index, const char *name, serve_index_row_fn fn, void *ctx,
+                                  struct error *err);
+/* The upstream registry hosts of those repositories, sorted ("docker.io", "registry.k8s.io"). */
+int serve_index_registry_hosts(struct serve_index *index, serve_index_row_fn fn, void *ctx, struct error *err);
 /* tag -> manifest digest (then serve_index_repository_blob for size and media type). */
 int serve_index_tag(struct serve_index *index, const char *repository, const char *tag, char digest_out[72],
                     struct error *err);
