@@ -12,8 +12,9 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "cli/cli.h"
+#include "talos/mirror_patch.h"
 
-static const char usage[] = "BUNDLE [--key PUBLIC.pem] [--json]";
+static const char usage[] = "BUNDLE [--key PUBLIC.pem] [--json | --mirrors URL]";
 
 static void human_size(uint64_t bytes, char *out, size_t size)
 {
@@ -137,19 +138,60 @@ static int list(struct bundle *b, struct lister *l, enum bundle_list which, stru
     return bundle_foreach(b, which, NULL, row, l, err);
 }
 
+/* --mirrors URL: the Talos machine-config patch airfactory-serve answers at /registry-mirrors.yaml,
+ * for the upstream registries of the bundle's cluster images (repositories "<host>/<path>", a host
+ * holding a '.'; the same rule as serve_index_registry_hosts). */
+static int print_mirror_patch(struct bundle *b, const char *url, struct error *err)
+{
+    static const char sql[] = "SELECT DISTINCT substr(repository, 1, instr(repository, '/') - 1) AS host FROM images "
+                              "WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0 ORDER BY host";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(bundle_database(b), sql, -1, &st, NULL) != SQLITE_OK)
+        return error_set(err, ERROR_RUNTIME, "%s: index.db: %s", bundle_dir(b), sqlite3_errmsg(bundle_database(b)));
+    char **hosts = NULL;
+    size_t count = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        hosts = xrealloc(hosts, (count + 1) * sizeof *hosts);
+        hosts[count++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    char *endpoint = xstrndup(url, n);
+    struct buffer out = BUFFER_INIT;
+    talos_mirror_patch((const char *const *)hosts, count, endpoint, &out);
+    fputs(buffer_cstr(&out), stdout);
+    buffer_free(&out);
+    free(endpoint);
+    for (size_t i = 0; i < count; i++)
+        free(hosts[i]);
+    free(hosts);
+    return 0;
+}
+
 int cmd_ls(int argc, char **argv)
 {
     static const struct option options[] = {
         {"key", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
+        {"mirrors", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *key = NULL;
+    const char *key = NULL, *mirrors = NULL;
     bool json = false;
     int c;
     while ((c = getopt_long(argc, argv, "k:jh", options, NULL)) != -1) {
         switch (c) {
+        case 'm':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "airfactory ls: --mirrors %s: expected the server's URL, http://HOST[:PORT] or "
+                        "https://HOST[:PORT] (what nodes reach airfactory-serve at)\n", optarg);
+                return 2;
+            }
+            mirrors = optarg;
+            break;
         case 'k':
             key = optarg;
             break;
@@ -171,6 +213,11 @@ int cmd_ls(int argc, char **argv)
     struct bundle *b = NULL;
     if (bundle_open(dir, key, &b, &err) != 0)
         return cli_report(&err);
+    if (mirrors) {
+        int mrc = print_mirror_patch(b, mirrors, &err);
+        bundle_close(b);
+        return mrc == 0 ? 0 : cli_report(&err);
+    }
     struct buffer out = BUFFER_INIT;
     struct json_writer w;
     json_writer_init(&w, &out);

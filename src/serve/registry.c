@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/memory.h"
 #include "serve/serve_routes.h"
+#include "talos/mirror_patch.h"
 
 #define MANIFEST_MAX (4u << 20) /* OCI recommends registries accept at least 4 MiB manifests */
 
@@ -586,3 +587,39 @@ not_found:
     api_version_header(res);
 }
 
+struct hosts_ctx {
+    char **hosts;
+    size_t count;
+};
+
+static int host_row(void *p, const char *const *columns, int column_count)
+{
+    struct hosts_ctx *h = p;
+    if (column_count < 1)
+        return 0;
+    h->hosts = xrealloc(h->hosts, (h->count + 1) * sizeof *h->hosts);
+    h->hosts[h->count++] = xstrdup(columns[0]);
+    return 0;
+}
+
+void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req,
+                                 struct serve_response *res)
+{
+    struct hosts_ctx h = {NULL, 0};
+    struct error err = {0};
+    if (serve_index_registry_hosts(ctx->index, host_row, &h, &err) != 0) {
+        for (size_t i = 0; i < h.count; i++)
+            free(h.hosts[i]);
+        free(h.hosts);
+        return serve_response_internal_error(res, &err);
+    }
+    struct buffer base = BUFFER_INIT, out = BUFFER_INIT;
+    serve_request_base_url(ctx, req, &base);
+    talos_mirror_patch((const char *const *)h.hosts, h.count, buffer_cstr(&base), &out);
+    serve_response_body(res, 200, "application/yaml", out.data, out.len);
+    buffer_free(&out);
+    buffer_free(&base);
+    for (size_t i = 0; i < h.count; i++)
+        free(h.hosts[i]);
+    free(h.hosts);
+}

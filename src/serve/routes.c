@@ -349,6 +349,13 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
         serve_talosctl_handle(ctx, req, path + 10, res);
         return;
     }
+    if (strcmp(path, "/registry-mirrors.yaml") == 0) {
+        res->route = SERVE_ROUTE_REGISTRY_OTHER;
+        if (!get)
+            return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
+        serve_registry_mirror_patch(ctx, req, res);
+        return;
+    }
     if (strcmp(path, "/llms.txt") == 0) {
         res->route = SERVE_ROUTE_PAGE;
         if (!get)

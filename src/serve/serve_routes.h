@@ -127,6 +127,10 @@ void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req
                       struct serve_response *res);
 void serve_registry_handle(struct serve_context *ctx, const struct serve_request *req, const char *rest,
                            struct serve_response *res);
+/* GET /registry-mirrors.yaml: the Talos machine-config patch (talos/mirror_patch.h) pointing every
+ * upstream registry of the bundle's cluster images at this server's base URL. */
+void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req,
+                                 struct serve_response *res);
 
 /* The base URL "scheme://host" for URLs the server writes into bodies. */
 void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out);

@@ -93,8 +93,27 @@ else
   skip "containerd" "containerd not installed (scripts/install-deps.sh)"
 fi
 
+# ---- the machine-config patch (Talos RegistryMirrorConfig: endpoints[, overridePath, skipFallback]) ----
+curl -s -D h -o patch.yaml "$URL/registry-mirrors.yaml"
+check_eq "patch: 200 application/yaml" "$(head -1 h | cut -d' ' -f2) $(header Content-Type h)" "200 application/yaml"
+check_eq "patch: Talos' shape, one mirror per upstream registry, endpoint = this server" "$(python3 - "$URL" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open("patch.yaml"))
+assert list(doc) == ["machine"] and list(doc["machine"]) == ["registries"], doc
+mirrors = doc["machine"]["registries"]["mirrors"]
+for host, cfg in mirrors.items():
+    assert set(cfg) <= {"endpoints", "overridePath", "skipFallback"}, cfg   # RegistryMirrorConfig fields
+    assert isinstance(cfg["endpoints"], list) and all(isinstance(e, str) for e in cfg["endpoints"]), cfg
+    assert cfg["endpoints"] == [sys.argv[1]], cfg
+print(" ".join(sorted(mirrors)))
+PY
+)" "docker.io ghcr.io registry.k8s.io"
+check_eq "airfactory ls --mirrors prints the same patch" "$("$AIRFACTORY" ls "$SCR/out" --key bundle.pub --mirrors "$URL/")" "$(cat patch.yaml)"
 stop_serve
 check_eq "SIGTERM: clean exit" "$STOP_RC" "0"
+start_serve external "$SCR/out" --key bundle.pub --external-url http://mirror.site.example:5000 || { fail "server starts" "see above"; exit 1; }
+check_contains "patch: --external-url is the endpoint" "$(curl -s "$URL/registry-mirrors.yaml")" '- "http://mirror.site.example:5000"'
+stop_serve
 
 # ---- Image Factory's metal-installer/<id> name: the installer/<id> image when the bundle has no
 # repository of that name (a bundle built from installer-<arch>.tar outputs) ----
