@@ -53,7 +53,7 @@ static const char llms_template[] =
     "- `GET /oci/cosign/signing-key.pub` - PEM public key the installer images are signed with.\n"
     "- `GET /secureboot/signing-cert.pem` - SecureBoot signing certificate, when the bundle has one.\n"
     "- `GET /healthz`, `GET /readyz` - 200 when serving; `GET /metrics` - Prometheus metrics.\n"
-    "- `GET /` - a short HTML page; `GET /llms.txt` - this text.\n"
+    "- `GET /` - the web wizard (HTML; `/ui/schematic/{schematic}/{version}` lists every asset); `GET /llms.txt` - this text.\n"
     "\n"
     "## PXE\n"
     "\n"

@@ -28,11 +28,13 @@ enum statement {
     STMT_REFERRERS_FILTERED,
     STMT_REPOSITORY_SUFFIX,
     STMT_REGISTRY_HOSTS,
+    STMT_ASSET_ROWS,
     STMT_COUNT,
     /* optional: tables added to format 1 later; a bundle without them answers "no rows" */
     STMT_TALOSCTL_FILES = STMT_COUNT,
     STMT_TALOSCTL_FILE,
     STMT_SCHEMATIC_NAME,
+    STMT_MODELS,
     STMT_ALL
 };
 
@@ -70,7 +72,17 @@ static const char *const statement_sql[STMT_ALL] = {
     [STMT_TALOSCTL_FILES] = "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name",
     [STMT_TALOSCTL_FILE] = "SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest "
                            "WHERE t.version = ?1 AND t.name = ?2",
+    [STMT_ASSET_ROWS] = "SELECT path, digest, size FROM assets WHERE schematic = ?1 AND version = ?2 ORDER BY path",
     [STMT_SCHEMATIC_NAME] = "SELECT name FROM schematic_names WHERE id = ?1",
+    [STMT_MODELS] = "SELECT a.schematic, coalesce(n.name, ''), a.version, a.path FROM assets a JOIN versions v ON "
+                    "v.version = a.version LEFT JOIN schematic_names n ON n.id = a.schematic ORDER BY "
+                    "coalesce(n.name, a.schematic), a.schematic, v.sort_key, a.path",
+};
+
+/* What an optional statement falls back to on a bundle without its table (NULL: no rows). */
+static const char *const statement_fallback[STMT_ALL] = {
+    [STMT_MODELS] = "SELECT a.schematic, '', a.version, a.path FROM assets a JOIN versions v ON v.version = "
+                    "a.version ORDER BY a.schematic, v.sort_key, a.path",
 };
 
 struct serve_index {
@@ -134,7 +146,10 @@ int serve_index_open(const char *bundle_dir, struct serve_index **out, struct er
     }
     for (int i = STMT_COUNT; i < STMT_ALL; i++)
         if (sqlite3_prepare_v3(index->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &index->statements[i],
-                               NULL) != SQLITE_OK)
+                               NULL) != SQLITE_OK &&
+            (!statement_fallback[i] || sqlite3_prepare_v3(index->db, statement_fallback[i], -1,
+                                                          SQLITE_PREPARE_PERSISTENT, &index->statements[i],
+                                                          NULL) != SQLITE_OK))
             index->statements[i] = NULL; /* an older format-1 bundle: the table is absent */
     /* application_id marks the file as ours; 0 means the writer did not set it (tolerated). */
     sqlite3_stmt *st = NULL;
@@ -401,4 +416,17 @@ int serve_index_schematic_name(struct serve_index *index, const char *id, struct
     if (!index->statements[STMT_SCHEMATIC_NAME])
         return 0;
     return one_text(index, bind(index, STMT_SCHEMATIC_NAME, id, NULL, NULL), name_out, err);
+}
+
+int serve_index_asset_rows(struct serve_index *index, const char *schematic, const char *version,
+                           serve_index_row_fn fn, void *ctx, struct error *err)
+{
+    return each_row(index, bind(index, STMT_ASSET_ROWS, schematic, version, NULL), fn, ctx, err);
+}
+
+int serve_index_models(struct serve_index *index, serve_index_row_fn fn, void *ctx, struct error *err)
+{
+    if (!index->statements[STMT_MODELS])
+        return 0;
+    return each_row(index, bind(index, STMT_MODELS, NULL, NULL, NULL), fn, ctx, err);
 }

@@ -53,6 +53,12 @@ int serve_index_extensions(struct serve_index *index, const char *version, serve
 int serve_index_overlays(struct serve_index *index, const char *version, serve_index_row_fn fn, void *ctx,
                          struct error *err);
 
+/* path, digest, size of every asset of schematic+version, sorted by path. */
+int serve_index_asset_rows(struct serve_index *index, const char *schematic, const char *version,
+                           serve_index_row_fn fn, void *ctx, struct error *err);
+/* schematic, name ("" if none), version, path of every asset: by name (else ID), version order, path. */
+int serve_index_models(struct serve_index *index, serve_index_row_fn fn, void *ctx, struct error *err);
+
 /* Registry. */
 int serve_index_repository_exists(struct serve_index *index, const char *repository, struct error *err);
 /* Cluster images are stored under "<registry host>/<path>" (a host has a '.'). The repositories

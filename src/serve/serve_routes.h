@@ -5,7 +5,7 @@
  * body gets: HEAD, ETag/If-None-Match, Range, Content-Length. That split keeps each route small
  * and lets unit tests call a handler without a network.
  *
- * Sources: routes.c (dispatch, error helpers, CORS, HTML page), api.c (schematics, versions,
+ * Sources: routes.c (dispatch, error helpers, CORS), ui.c + ui_html.c (the web wizard), api.c (schematics, versions,
  * catalogs, keys), image.c (/image/ and the asset path grammar), pxe.c (/pxe/ iPXE scripts),
  * registry.c (/v2/ read-only OCI distribution), talosctl.c (/talosctl/), llms.c (/llms.txt). Bodies, status codes and headers follow Image
  * Factory (shared/reference/image-factory-spec.md §1–§4); /v2/ follows CNCF distribution. */
@@ -115,7 +115,17 @@ void serve_api_catalog(struct serve_context *ctx, const char *version, bool over
 void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request *req, bool overlays,
                           struct serve_response *res);
 void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res);
-void serve_api_page(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+/* ui_html.c: the HTML escaping every page uses, query-value percent-encoding, the page frame. */
+void serve_html_escape(struct buffer *out, const char *s);
+void serve_url_escape(struct buffer *out, const char *s);
+void serve_html_begin(struct buffer *out, const char *title);
+void serve_html_end(struct buffer *out);
+/* ui.c: the wizard. / (home: hardware step and every schematic x version), /ui/wizard?… (one step
+ * per query state), /ui/schematic/<id>/<version> (the final page; rest is "<id>/<version>"). */
+void serve_ui_home(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
+void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, const char *rest,
+                    struct serve_response *res);
 /* GET /llms.txt (llms.c) */
 void serve_api_llms_txt(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 /* GET /talosctl/{version}, GET|HEAD /talosctl/{version}/{name} (talosctl.c); rest after "/talosctl/" */
