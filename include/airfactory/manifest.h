@@ -17,6 +17,7 @@
 
 #include "airfactory/asset_path.h"
 #include "airfactory/error.h"
+#include "airfactory/buffer.h"
 #include "airfactory/schematic.h"
 #include "airfactory/verify.h"
 
@@ -131,6 +132,25 @@ int manifest_plan(const struct manifest *m, struct plan **out, struct error *err
 enum { MANIFEST_PLAN_SOURCES_ABSENT = 1u };
 int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **out, struct error *err);
 void plan_free(struct plan *plan);
+
+/* ---- requests: airfactory-serve's --requests-dir requests.jsonl (src/manifest/manifest_requests.c) ---- */
+
+struct manifest_request {
+    char *schematic, *yaml, *version, *asset; /* "" when the line has none */
+};
+struct manifest_requests {
+    struct manifest_request *items; /* deduplicated, first-seen order */
+    size_t count;
+};
+/* Add a file's requests (several files: call once per file). ERROR_INPUT names file:line. */
+int manifest_requests_load(const char *path, struct manifest_requests *r, struct error *err);
+void manifest_requests_free(struct manifest_requests *r);
+/* The manifest additions (YAML: a schematics list) `airfactory requests merge` prints. */
+int manifest_requests_additions(const struct manifest_requests *r, struct buffer *out, struct error *err);
+/* Change m in memory as the additions would: requested versions, architectures and outputs are
+ * added to the schematic with the same ID (starting from the manifest's lists when it has no
+ * own), unknown schematics with known YAML become "requested-<id12>" entries. */
+int manifest_requests_apply(struct manifest *m, const struct manifest_requests *r, struct error *err);
 
 /* The plan's sources for one role and version ("" matches any), first match or NULL. */
 const struct plan_source *plan_find_source(const struct plan *plan, enum manifest_role role, const char *version);

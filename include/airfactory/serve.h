@@ -23,6 +23,7 @@ struct serve_config {
     const char *user;              /* drop to this user after binding, when started as root */
     enum serve_log_format log_format;
     const char *external_url;      /* base URL for generated links instead of Host */
+    const char *requests_dir;      /* record misses here (never inside the bundle), or NULL */
     int header_timeout_ms;         /* whole request head (and body) must arrive within this */
     int idle_timeout_ms;           /* keep-alive connection with no request */
     int write_timeout_ms;          /* no write progress for this long */

@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"pull", cmd_pull, "fetch and verify every signed source a manifest needs from its registries"},
     {"build", cmd_build, "build every model of a manifest into one signed bundle"},
     {"plan", cmd_plan, "expand a manifest into the list of models it would build"},
+    {"requests", cmd_requests, "merge airfactory-serve's requests files into manifest additions"},
     {"schematic", cmd_schematic, "schematic tools: id (print the ID), fmt (canonical YAML)"},
     {"import", cmd_import, "verify and import OCI source images into a store"},
     {"sources", cmd_sources, "list the sources a store holds and how each was verified"},

@@ -22,6 +22,8 @@ static const char usage_text[] =
     "  --user NAME               when started as root: switch to this user after binding the port\n"
     "  --log-format FMT          access log on stderr: text (default), json or none\n"
     "  --external-url URL        base URL for links the server writes (PXE scripts) instead of Host\n"
+    "  --requests-dir DIR        record requests for what the bundle lacks in DIR/requests.jsonl\n"
+    "                            (deduplicated, at most 1 MiB; DIR must be outside the bundle)\n"
     "  --header-timeout SEC      a request head and body must arrive within SEC; default 10\n"
     "  --idle-timeout SEC        close keep-alive connections idle for SEC; default 75\n"
     "  --write-timeout SEC       close a connection whose client reads nothing for SEC; default 60\n"
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
     enum {
         OPT_LISTEN = 256, OPT_KEY, OPT_INSECURE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_WORKERS, OPT_USER, OPT_LOG_FORMAT,
         OPT_EXTERNAL_URL, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_WRITE_TIMEOUT, OPT_SHUTDOWN_TIMEOUT,
-        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_VERSION, OPT_HELP
+        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_REQUESTS_DIR, OPT_VERSION, OPT_HELP
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
         {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"max-conns-per-client", required_argument, NULL, OPT_MAX_CONNS_PER_CLIENT},
+        {"requests-dir", required_argument, NULL, OPT_REQUESTS_DIR},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -124,6 +127,7 @@ int main(int argc, char **argv)
         case OPT_SHUTDOWN_TIMEOUT:
             bad = parse_seconds("--shutdown-timeout", optarg, &config.shutdown_timeout_ms);
             break;
+        case OPT_REQUESTS_DIR: config.requests_dir = optarg; break;
         case OPT_MAX_CONNECTIONS:
             bad = parse_int("--max-connections", optarg, 1, 10000000, &config.max_connections);
             break;

@@ -1,4 +1,6 @@
-/* airfactory plan MANIFEST [--json] — expand a manifest into the models it would build.
+/* airfactory plan MANIFEST [--json] [--with-requests FILE]... — expand a manifest into the models
+ * it would build; with --with-requests, only the models that adding airfactory-serve's recorded
+ * requests (manifest_requests_apply) would build on top of the manifest's own.
  *
  * One line per model: "<schematic id> <schematic name> <version> <arch> <asset path>", or with
  * --json one JSON object per line (NDJSON) with the same facts plus kind, platform and
@@ -11,19 +13,34 @@
 #include "airfactory/manifest.h"
 #include "cli/cli.h"
 
-static const char usage[] = "MANIFEST [--json]";
+static const char usage[] = "MANIFEST [--json] [--with-requests FILE]...";
+
+static bool in_plan(const struct plan *p, const struct plan_model *x)
+{
+    for (size_t i = 0; i < p->model_count; i++)
+        if (!strcmp(p->models[i].schematic->id, x->schematic->id) && !strcmp(p->models[i].version, x->version) &&
+            !strcmp(p->models[i].path, x->path))
+            return true;
+    return false;
+}
 
 int cmd_plan(int argc, char **argv)
 {
     const char *path = NULL;
     bool json = false;
+    const char *requests[64];
+    size_t request_files = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--with-requests") && i + 1 < argc && request_files < 64) {
+            requests[request_files++] = argv[++i];
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: airfactory plan %s\n"
                    "  prints one line per model: schematic-id name version arch asset-path\n"
-                   "  --json  one JSON object per line instead\n", usage);
+                   "  --json  one JSON object per line instead\n"
+                   "  --with-requests FILE  only what adding airfactory-serve's recorded requests\n"
+                   "                        (requests.jsonl) to the manifest would build\n", usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage("plan", usage);
@@ -45,9 +62,40 @@ int cmd_plan(int argc, char **argv)
         manifest_free(m);
         return cli_report(&err);
     }
+    struct plan *before = NULL;
+    struct manifest *m_before = NULL; /* before points into it */
+    if (request_files) {
+        struct manifest_requests r = {0};
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < request_files; i++)
+            rc = manifest_requests_load(requests[i], &r, &err);
+        /* the plan points into m's schematics, which applying may move: keep a copy of the first
+         * plan's keys by planning a second manifest */
+        struct manifest *m2 = NULL;
+        if (rc == 0)
+            rc = manifest_load(path, &m2, &err);
+        if (rc == 0)
+            rc = manifest_requests_apply(m2, &r, &err);
+        manifest_requests_free(&r);
+        struct plan *after = NULL;
+        if (rc == 0)
+            rc = manifest_plan(m2, &after, &err);
+        if (rc != 0) {
+            plan_free(plan);
+            manifest_free(m);
+            manifest_free(m2);
+            return cli_report(&err);
+        }
+        before = plan;
+        plan = after;
+        m_before = m;
+        m = m2;
+    }
     struct buffer out = BUFFER_INIT;
     for (size_t i = 0; i < plan->model_count; i++) {
         const struct plan_model *model = &plan->models[i];
+        if (before && in_plan(before, model))
+            continue;
         if (json) {
             struct json_writer w;
             json_writer_init(&w, &out);
@@ -70,6 +118,8 @@ int cmd_plan(int argc, char **argv)
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
     buffer_free(&out);
     plan_free(plan);
+    plan_free(before);
+    manifest_free(m_before);
     manifest_free(m);
     if (fflush(stdout) != 0) {
         perror("airfactory plan: writing output");

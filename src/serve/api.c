@@ -1,7 +1,8 @@
 /* api — Image Factory's JSON/YAML API and small fixed routes, answered from index.db.
  *
- * POST /schematics never builds anything: a schematic the bundle holds gets Image Factory's 201
- * answer, any other gets a 404 that names its ID and says how to add it. JSON bodies are what
+ * POST /schematics never builds anything: every valid schematic gets Image Factory's 201 answer
+ * (its ID); one the bundle does not hold also gets an X-Airfactory-Bundle: absent header and is
+ * recorded as a request (requests.c). JSON bodies are what
  * Go's json.Encoder writes (compact, HTML-escaped, trailing newline, nil slices as null), with the
  * Content-Type Go would sniff for them (spec §1.1, §1.6). */
 #include <stdio.h>
@@ -55,14 +56,24 @@ void serve_api_schematics_post(struct serve_context *ctx, const struct serve_req
         buffer_free(&yaml);
         return serve_response_internal_error(res, &err);
     }
-    if (found == 0) {
-        serve_response_text_error(res, 404,
-                                  "schematic %s is not in this bundle: this server only serves what was built "
-                                  "offline; add the schematic to the build manifest's schematics, rebuild the "
-                                  "bundle and serve the new one",
-                                  id);
-        buffer_free(&yaml);
-        return;
+    bool absent = found == 0;
+    if (absent) {
+        /* Image Factory answers 201 with the ID for any valid schematic (the ID is a pure function of
+         * the content; Terraform/talhelper-style clients need it); downloads then 404. The header
+         * says the bundle lacks it, and the request is recorded for the builders. */
+        struct schematic *schematic = NULL;
+        struct error perr = {0};
+        /* the canonical YAML again, on the loop: only for small bodies (decoding is bounded but a
+         * 4 MiB body is the helper thread's job); a larger one is answered without the YAML text */
+        if (req->body_len <= SERVE_REQUESTS_YAML_MAX &&
+            schematic_parse(req->body, req->body_len, "schematic", &schematic, &perr) == 0) {
+            if (schematic_marshal(schematic, &yaml, &perr) != 0)
+                buffer_reset(&yaml);
+            schematic_free(schematic);
+        }
+        serve_requests_record(ctx, id, buffer_cstr(&yaml), NULL, NULL);
+        serve_response_header(res, "X-Airfactory-Bundle", "absent; add the schematic to the build manifest%s",
+                              ctx->requests_dir ? " (request recorded)" : "");
     }
     struct buffer out = BUFFER_INIT;
     struct json_writer w;

@@ -13,6 +13,7 @@
 
 #include "airfactory/asset_path.h"
 #include "airfactory/bundle.h"
+#include "core/digest.h"
 #include "serve/serve_routes.h"
 #include "talos/profile.h"
 
@@ -75,7 +76,7 @@ bool serve_split3(const char *rest, char *a, size_t acap, char *b, size_t bcap, 
 }
 
 int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,
-                                  char *version_tag, size_t tag_cap, struct serve_response *res)
+                                  const char *asset, char *version_tag, size_t tag_cap, struct serve_response *res)
 {
     struct error err = {0};
     int found = serve_index_schematic(ctx->index, schematic, NULL, &err);
@@ -84,7 +85,11 @@ int serve_schematic_version_check(struct serve_context *ctx, const char *schemat
         return -1;
     }
     if (found == 0) {
-        serve_response_text_error(res, 404, "schematic ID \"%s\" not found", schematic);
+        bool recorded = false;
+        if (sha256_hex_valid(schematic) && serve_version_normalize(version, version_tag, tag_cap))
+            recorded = serve_requests_record(ctx, schematic, NULL, version_tag, asset) >= 0 && ctx->requests_dir;
+        serve_response_text_error(res, 404, "schematic ID \"%s\" not found%s", schematic,
+                                  recorded ? SERVE_REQUESTED_NOTE : "");
         return -1;
     }
     if (!serve_version_normalize(version, version_tag, tag_cap)) {
@@ -113,7 +118,7 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         return;
     }
     char version_tag[160];
-    if (serve_schematic_version_check(ctx, schematic, version, version_tag, sizeof version_tag, res) != 0)
+    if (serve_schematic_version_check(ctx, schematic, version, path, version_tag, sizeof version_tag, res) != 0)
         return;
     struct asset_path parsed;
     struct error err = {0};
@@ -144,11 +149,13 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
             buffer_free(&label);
             return serve_response_internal_error(res, &err);
         }
+        bool recorded = serve_requests_record(ctx, schematic, NULL, version_tag, stored) >= 0 && ctx->requests_dir;
         if (l.count > 0) {
             serve_response_text_error(res, 404,
                                       "asset %s of schematic %s for Talos %s is not in this bundle; add it to the "
-                                      "build manifest's outputs. This bundle has: %s",
-                                      stored, buffer_cstr(&label), version_tag, buffer_cstr(&list));
+                                      "build manifest's outputs%s. This bundle has: %s",
+                                      stored, buffer_cstr(&label), version_tag, recorded ? SERVE_REQUESTED_NOTE : "",
+                                      buffer_cstr(&list));
         } else {
             buffer_reset(&list);
             l.count = 0;
@@ -158,9 +165,9 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
             }
             serve_response_text_error(res, 404,
                                       "version %s is not available: this bundle has no assets of schematic %s for "
-                                      "Talos %s; it has versions: %s",
+                                      "Talos %s; it has versions: %s%s",
                                       version_tag + 1, buffer_cstr(&label), version_tag,
-                                      l.count ? buffer_cstr(&list) : "none");
+                                      l.count ? buffer_cstr(&list) : "none", recorded ? SERVE_REQUESTED_NOTE : "");
         }
         buffer_free(&list);
         buffer_free(&label);

@@ -61,11 +61,12 @@ static int require_asset(struct serve_context *ctx, const char *schematic, const
     if (found == 0) {
         struct buffer label = BUFFER_INIT;
         serve_schematic_label(ctx, schematic, &label);
+        bool recorded = serve_requests_record(ctx, schematic, NULL, version_tag, path) >= 0 && ctx->requests_dir;
         serve_response_text_error(res, 404,
                                   "asset %s of schematic %s for Talos %s is not in this bundle, so it cannot be "
                                   "PXE-booted; add the kernel, initramfs and cmdline (or the secureboot UKI) of "
-                                  "this platform to the build manifest's outputs",
-                                  path, buffer_cstr(&label), version_tag);
+                                  "this platform to the build manifest's outputs%s",
+                                  path, buffer_cstr(&label), version_tag, recorded ? SERVE_REQUESTED_NOTE : "");
         buffer_free(&label);
         return -1;
     }
@@ -94,8 +95,9 @@ void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req
         buffer_free(&base);
         return;
     }
-    char version_tag[160];
-    if (serve_schematic_version_check(ctx, schematic, version, version_tag, sizeof version_tag, res) != 0) {
+    char version_tag[160], wanted[SERVE_PATH_MAX + 16];
+    snprintf(wanted, sizeof wanted, "cmdline-%s", path); /* PXE needs it, with the kernel and initramfs */
+    if (serve_schematic_version_check(ctx, schematic, version, wanted, version_tag, sizeof version_tag, res) != 0) {
         buffer_free(&base);
         return;
     }

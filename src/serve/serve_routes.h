@@ -52,7 +52,21 @@ struct serve_context {
     int blobs_fd;             /* directory BUNDLE/blobs/sha256, opened once */
     const char *external_url; /* overrides the request's scheme://host in generated URLs, or NULL */
     const char *server_name;  /* "Server" header value */
+    const char *requests_dir; /* --requests-dir: where misses are recorded (requests.c), or NULL */
 };
+
+/* requests.c: record a miss (dedup, bounded) in requests_dir/requests.jsonl. yaml, version and
+ * asset may be NULL. 1 recorded now, 0 already there / not recording / full, -1 error (logged). */
+#define SERVE_REQUESTS_MAX_BYTES (1u << 20)
+#define SERVE_REQUESTS_YAML_MAX 16384
+int serve_requests_record(struct serve_context *ctx, const char *schematic, const char *yaml, const char *version,
+                          const char *asset);
+/* At start: create dir if needed; ERROR_INPUT when it is inside bundle_dir or not writable. */
+int serve_requests_dir_check(const char *dir, const char *bundle_dir, struct error *err);
+/* What a 404 adds when requests are recorded: how the request reaches the builders. */
+#define SERVE_REQUESTED_NOTE                                                                         \
+    " (this request was recorded for the bundle's builders: `airfactory requests merge` turns it into " \
+    "manifest additions; the next bundle built with them will hold it)"
 
 /* A POST /schematics body decoded into its ID: the CPU-heavy half of that route, pure and
  * thread-safe (bounded by yaml_document's limits), so the server runs it off its event loop. */
@@ -152,10 +166,10 @@ void serve_schematic_label(struct serve_context *ctx, const char *id, struct buf
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 
-/* The checks /image/ and /pxe/ share: schematic known (404), version well-formed (500, as Image
- * Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
+/* The checks /image/ and /pxe/ share: schematic known (404; the miss is recorded with asset),
+ * version well-formed (500, as Image Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
 int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,
-                                  char *version_tag, size_t tag_cap, struct serve_response *res);
+                                  const char *asset, char *version_tag, size_t tag_cap, struct serve_response *res);
 /* Split "a/b/c" into exactly three non-empty segments (httprouter :a/:b/:c). */
 bool serve_split3(const char *rest, char *a, size_t acap, char *b, size_t bcap, char *c, size_t ccap);
 /* Content-Type Image Factory sends for a file name (internal/mime). */

@@ -1340,6 +1340,7 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     w.timers[TIMER_WRITE].timeout_ms = (uint64_t)config->write_timeout_ms;
     w.timers[TIMER_LINGER].timeout_ms = LINGER_MS;
     w.ctx.external_url = config->external_url;
+    w.ctx.requests_dir = config->requests_dir;
     w.ctx.server_name = "airfactory-serve/" AIRFACTORY_VERSION;
     if (getrandom(&w.rng, sizeof w.rng, 0) != (ssize_t)sizeof w.rng || w.rng == 0)
         w.rng = monotonic_ns() | 1;
@@ -1400,6 +1401,8 @@ int serve_run(const struct serve_config *config, struct error *err)
     uint64_t t0 = monotonic_ns();
     if (config->workers < 1 || config->workers > 256)
         return error_set(err, ERROR_INPUT, "--workers %d: expected 1..256", config->workers);
+    if (config->requests_dir && serve_requests_dir_check(config->requests_dir, config->bundle_dir, err) != 0)
+        return -1;
     /* 1. the bundle: signature first, then a trial open of the index (fail before binding) */
     if (config->insecure_no_verify) {
         fprintf(stderr, "airfactory-serve: WARNING: --insecure-no-verify: the bundle signature is NOT checked; "

@@ -155,7 +155,8 @@ static void page_done(struct serve_response *res, int status, struct buffer *out
     serve_response_body(res, status, "text/html; charset=utf-8", out->data, out->len);
 }
 
-static void not_in_bundle(struct serve_response *res, struct buffer *out, const char *what)
+static void not_in_bundle(struct serve_context *ctx, struct serve_response *res, struct buffer *out,
+                          const char *what)
 {
     buffer_reset(out);
     serve_html_begin(out, "Not in this bundle");
@@ -163,8 +164,12 @@ static void not_in_bundle(struct serve_response *res, struct buffer *out, const 
     serve_html_escape(out, what);
     buffer_append_str(out, " is not in this bundle. This offline Image Factory serves only what was built into "
                            "its bundle: ask the people who build it to add the schematic, version or output to "
-                           "the build manifest; the next bundle will hold it.</p>\n<p><a href=\"/\">Start "
-                           "over</a></p>\n");
+                           "the build manifest; the next bundle will hold it.</p>\n");
+    if (ctx->requests_dir)
+        buffer_append_str(out, "<p>This server records such requests for the connected side: its operator hands "
+                               "the requests file to the bundle's builders, whose <code>airfactory requests "
+                               "merge</code> turns it into manifest additions for the next nightly bundle.</p>\n");
+    buffer_append_str(out, "<p><a href=\"/\">Start over</a></p>\n");
     page_done(res, 404, out);
 }
 
@@ -354,7 +359,7 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
                        s.version[0] ? s.version : "any", s.platform[0] ? s.platform : "any",
                        s.arch[0] ? s.arch : "any", strcmp(s.secureboot, "true") == 0 ? ", SecureBoot" : "",
                        s.schematic[0] ? ", schematic " : "", s.schematic);
-        not_in_bundle(res, &out, buffer_cstr(&what));
+        not_in_bundle(ctx, res, &out, buffer_cstr(&what));
         buffer_free(&what);
         buffer_free(&out);
         free(m.v);
@@ -538,7 +543,7 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
     struct buffer out = BUFFER_INIT;
     if (!slash || slash == rest || (size_t)(slash - rest) >= sizeof id || strchr(slash + 1, '/') ||
         strlen(slash + 1) >= sizeof version || !slash[1]) {
-        not_in_bundle(res, &out, "This page");
+        not_in_bundle(ctx, res, &out, "This page");
         buffer_free(&out);
         return;
     }
@@ -560,9 +565,11 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
         goto done;
     }
     if (found == 0 || a.n == 0) {
+        if (sha256_hex_valid(id) && tag[0] == 'v')
+            serve_requests_record(ctx, id, NULL, tag, NULL);
         struct buffer what = BUFFER_INIT;
         buffer_appendf(&what, "Schematic %s for Talos %s", id, tag);
-        not_in_bundle(res, &out, buffer_cstr(&what));
+        not_in_bundle(ctx, res, &out, buffer_cstr(&what));
         buffer_free(&what);
         goto done;
     }

@@ -44,7 +44,7 @@ write("keys.yaml", "overlay:\n  image: i\n  name: n\n  options:\n    k:\n"
 digits = "9876543210" * 200
 write("digits.yaml", "overlay:\n  image: i\n  name: n\n  options:\n    k:\n"
       + "".join("      ? k%d%s\n      : 1\n" % (i, digits) for i in range(400)))
-# legal bodies at the size limit: decoded, then 404 (not in the bundle)
+# legal bodies at the size limit: decoded, then 201 with the ID (not in the bundle: X-Airfactory-Bundle)
 line = "    machine: {type: worker, install: {disk: /dev/sda}}\n"
 hd = "customization:\n  embeddedMachineConfiguration: |\n"
 write("max-literal.yaml", hd + line * ((4 * MIB - len(hd)) // len(line)))
@@ -186,9 +186,9 @@ for b in alias-1500 alias-3000 laughs nest-flow nest-block nodes digits; do
   check_eq "bomb $b: 400 both times" "$(st "$b")" "400,400"
 done
 check_eq "body over 4 MiB: 413" "$(st over-limit)" "413,413"
-check_eq "legal 4 MiB literal body: decoded (404, not in the bundle)" "$(st max-literal)" "404,404"
-check_eq "legal 4 MiB of aliases: decoded (404, not in the bundle)" "$(st max-aliases)" "404,404"
-check_eq "legal 60 000-key body: decoded (404, not in the bundle)" "$(st keys)" "404,404"
+check_eq "legal 4 MiB literal body: decoded (201 with the ID, not in the bundle)" "$(st max-literal)" "201,201"
+check_eq "legal 4 MiB of aliases: decoded (201 with the ID, not in the bundle)" "$(st max-aliases)" "201,201"
+check_eq "legal 60 000-key body: decoded (201 with the ID, not in the bundle)" "$(st keys)" "201,201"
 probe=$(awk '$1 == "PROBE" {print $2}' bombs.out)
 if [ -n "$probe" ] && [ "${probe%/*}" = "${probe#*/}" ] && [ "${probe#*/}" -gt 0 ]; then
   pass "every small request answered while the bombs went off ($probe)"

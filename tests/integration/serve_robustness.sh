@@ -70,7 +70,8 @@ check_eq "Expect: 100-continue body accepted" "$out" '{"id":"376'
 
 python3 -c 'print("customization:\n    embeddedMachineConfiguration: " + "a" * 3000000)' >big.yaml
 out=$(curl -s -w '|%{http_code}' -X POST --data-binary @big.yaml "$URL/schematics")
-check_contains "3 MB schematic body read and decoded (404: not in the bundle)" "$out" "is not in this bundle"
+check_contains "3 MB schematic body read and decoded (201 with its ID: not in the bundle)" "$out" "|201"
+check_contains "... the ID of the content" "$out" "{\"id\":\"$(sha256sum <big.yaml | cut -c1-64)\""
 
 # ---- random junk: 300 requests of random bytes and mutated request lines ----
 python3 - "$PORT" <<'EOF' >junk.out
