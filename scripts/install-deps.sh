@@ -31,6 +31,9 @@ test_packages=(
 bench_packages=(wrk nginx-light gnuplot-nox)
 # The reference registry the server is compared with (tests/integration/serve_distribution.sh).
 test_packages+=(docker-registry)
+# The web UI's browser test (tests/integration/serve_browser.sh): Debian's headless Chromium,
+# driven by puppeteer-core with axe-core (npm packages the test installs into build/node-ui).
+test_packages+=(chromium)
 # Packaging (make deb, make image; tests/integration/package_*.sh): debhelper builds the .deb,
 # lintian checks it.
 build_packages+=(debhelper fakeroot lintian)

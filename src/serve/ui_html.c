@@ -45,7 +45,7 @@ void serve_html_begin(struct buffer *out, const char *title)
                       " - Talos Linux Image Factory (offline)</title>\n<style>\n"
                       "body{font-family:system-ui,sans-serif;max-width:60em;margin:0 auto;padding:1em;"
                       "line-height:1.5;color:#1e293b;background:#fff}\n"
-                      "a{color:#1d4ed8}a:focus,input:focus,button:focus{outline:3px solid #f59e0b;outline-offset:2px}\n"
+                      "main{overflow-wrap:anywhere}a{color:#1d4ed8}a:focus,input:focus,button:focus{outline:3px solid #f59e0b;outline-offset:2px}\n"
                       "code,pre{font-family:ui-monospace,monospace;background:#e2e8f0;overflow-wrap:anywhere}\n"
                       "pre{padding:.5em;overflow-x:auto;white-space:pre-wrap}\n"
                       ".table{overflow-x:auto}table{border-collapse:collapse;width:100%}"
