@@ -217,6 +217,26 @@ static int resolve_latest(struct serve_context *ctx, const char *repository, cha
     return 1;
 }
 
+/* A pull of installer/<id>:<version> (or metal-installer/, -secureboot) the bundle lacks is a
+ * request for that installer (requests.c); the URL does not say the arch: recorded as amd64. */
+static void record_installer_miss(struct serve_context *ctx, const char *repository, const char *tag)
+{
+    static const char *const prefixes[] = {"installer/", "metal-installer/", "installer-secureboot/",
+                                           "metal-installer-secureboot/"};
+    char version[160];
+    if (!ctx->requests_dir || !serve_version_normalize(tag, version, sizeof version) || tag[0] != 'v')
+        return;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(repository, prefixes[i], n) == 0 && sha256_hex_valid(repository + n)) {
+            serve_requests_record(ctx, repository + n, NULL, version,
+                                  strstr(prefixes[i], "secureboot") ? "installer-amd64-secureboot.tar"
+                                                                    : "installer-amd64.tar");
+            return;
+        }
+    }
+}
+
 static void handle_manifest(struct serve_context *ctx, const char *repository, const char *reference,
                             struct serve_response *res)
 {
@@ -241,8 +261,10 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
             found = resolve_latest(ctx, repository, digest, &err);
         if (found < 0)
             return serve_response_internal_error(res, &err);
-        if (found == 0)
+        if (found == 0) {
+            record_installer_miss(ctx, repository, reference);
             return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
+        }
     }
     struct serve_blob blob;
     int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
@@ -566,6 +588,8 @@ void serve_registry_handle(struct serve_context *ctx, const struct serve_request
     int exists = resolve_repository(ctx, repository, got_ns > 0 ? ns : NULL, stored, sizeof stored, &err);
     if (exists < 0)
         return serve_response_internal_error(res, &err);
+    if (exists == 0 && strcmp(resource, "manifests") == 0 && reference)
+        record_installer_miss(ctx, repository, reference);
     if (exists == 0 && got_ns > 0) {
         char detail[SERVE_PATH_MAX + 256];
         snprintf(detail, sizeof detail, "%s/%s", ns, repository);

@@ -36,7 +36,11 @@ check_contains "the wizard's page for it: 404 saying how the request travels" "$
 curl -s -o /dev/null "$URL/image/$S/v1.11.3/metal-arm64.iso"
 curl -s -o /dev/null "$URL/pxe/$SCHEMATIC2/v1.11.3/metal-amd64-secureboot"
 curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$URL/schematics"
-check_eq "the requests file: one line per distinct request" "$(wc -l <"$F")" 5
+curl -s -o /dev/null "$URL/v2/installer/$NEW/manifests/v1.11.3"
+curl -s -o /dev/null "$URL/v2/installer/$NEW/manifests/v1.11.3"
+check_contains "a registry pull of its installer is recorded (as amd64: the URL has no arch)" \
+  "$(jq -c "select(.schematic == \"$NEW\" and .asset == \"installer-amd64.tar\")" "$F")" '"version":"v1.11.3"'
+check_eq "the requests file: one line per distinct request" "$(wc -l <"$F")" 6
 check_eq "the POST is recorded once, with its canonical YAML" "$(jq -r "select(.schematic == \"$NEW\" and .yaml) | .yaml" "$F" | grep -c qemu-guest-agent)" 1
 check_eq "the UI's miss and curl's are distinct requests, each once" \
   "$(jq -c "select(.schematic == \"$NEW\" and .version == \"v1.11.3\")" "$F" | sort | uniq -d | wc -l)" 0
@@ -48,7 +52,7 @@ cp "$F" requests.jsonl
 check "requests merge -o" $AIRFACTORY requests merge requests.jsonl -o add.yaml
 check_contains "merge: the new schematic as an entry" "$(cat add.yaml)" "- name: requested-${NEW:0:12}"
 check_contains "merge: its versions" "$(cat add.yaml)" "versions: [v1.11.3]"
-check_contains "merge: its outputs" "$(cat add.yaml)" "outputs: [nocloud-amd64.raw.xz]"
+check_contains "merge: its outputs" "$(cat add.yaml)" "outputs: [nocloud-amd64.raw.xz, installer-amd64.tar]"
 check_contains "merge: PXE brings the UKI (the bundle's schematic: its YAML is recorded too)" "$(cat add.yaml)" "metal-amd64-secureboot-uki.efi"
 check "merge: the additions are YAML" python3 -c 'import sys, yaml; d = yaml.safe_load(open("add.yaml")); assert len(d["schematics"]) == 3'
 check_eq "merge: two files, deduplicated" "$($AIRFACTORY requests merge requests.jsonl requests.jsonl | head -1)" \
@@ -82,7 +86,8 @@ out=$($AIRFACTORY plan manifest.yaml --with-requests plan-req.jsonl 2>&1)
 check_eq "plan --with-requests exits 0" "$?" 0 || echo "$out"
 check_eq "plan --with-requests: exactly the missing models" "$out" \
 "$S vanilla v1.11.3 arm64 metal-arm64.iso
-$NEW requested-${NEW:0:12} v1.11.3 amd64 nocloud-amd64.raw.xz"
+$NEW requested-${NEW:0:12} v1.11.3 amd64 nocloud-amd64.raw.xz
+$NEW requested-${NEW:0:12} v1.11.3 amd64 installer-amd64.tar"
 check_eq "plan without requests is unchanged" "$($AIRFACTORY plan manifest.yaml)" "$S vanilla v1.11.3 amd64 kernel-amd64"
 
 # ---- a flood of distinct misses: the file stays bounded, the server answers ----
