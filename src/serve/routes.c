@@ -363,7 +363,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
         serve_api_llms_txt(ctx, req, res);
         return;
     }
-    if (strcmp(path, "/") == 0 || strcmp(path, "/ui/wizard") == 0 || starts_with(path, "/ui/schematic/")) {
+    if (strcmp(path, "/") == 0 || strcmp(path, "/ui/wizard") == 0 || strcmp(path, "/ui/request") == 0 ||
+        starts_with(path, "/ui/schematic/")) {
         res->route = SERVE_ROUTE_PAGE;
         if (!get)
             return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
@@ -371,6 +372,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
             serve_ui_home(ctx, req, res);
         else if (path[4] == 'w')
             serve_ui_wizard(ctx, req, res);
+        else if (path[4] == 'r')
+            serve_ui_request(ctx, req, res);
         else
             serve_ui_final(ctx, req, path + strlen("/ui/schematic/"), res);
         return;

@@ -140,6 +140,8 @@ void serve_ui_home(struct serve_context *ctx, const struct serve_request *req, s
 void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, const char *rest,
                     struct serve_response *res);
+/* GET /ui/request?schematic=&version=&asset=: record a request from the UI (202 page). */
+void serve_ui_request(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 /* GET /llms.txt (llms.c) */
 void serve_api_llms_txt(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 /* GET /talosctl/{version}, GET|HEAD /talosctl/{version}/{name} (talosctl.c); rest after "/talosctl/" */

@@ -155,8 +155,11 @@ static void page_done(struct serve_response *res, int status, struct buffer *out
     serve_response_body(res, status, "text/html; charset=utf-8", out->data, out->len);
 }
 
-static void not_in_bundle(struct serve_context *ctx, struct serve_response *res, struct buffer *out,
-                          const char *what)
+static void request_form(struct serve_context *ctx, struct buffer *out, const char *id, const char *version);
+
+/* The 404 page; with form_id and form_version, the form that requests one of their outputs. */
+static void not_in_bundle_form(struct serve_context *ctx, struct serve_response *res, struct buffer *out,
+                               const char *what, const char *form_id, const char *form_version)
 {
     buffer_reset(out);
     serve_html_begin(out, "Not in this bundle");
@@ -169,8 +172,15 @@ static void not_in_bundle(struct serve_context *ctx, struct serve_response *res,
         buffer_append_str(out, "<p>This server records such requests for the connected side: its operator hands "
                                "the requests file to the bundle's builders, whose <code>airfactory requests "
                                "merge</code> turns it into manifest additions for the next nightly bundle.</p>\n");
+    if (form_id)
+        request_form(ctx, out, form_id, form_version);
     buffer_append_str(out, "<p><a href=\"/\">Start over</a></p>\n");
     page_done(res, 404, out);
+}
+
+static void not_in_bundle(struct serve_context *ctx, struct serve_response *res, struct buffer *out, const char *what)
+{
+    not_in_bundle_form(ctx, res, out, what, NULL, NULL);
 }
 
 static void schematic_summary(struct buffer *out, const char *yaml)
@@ -474,6 +484,80 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
     free(m.v);
 }
 
+/* A GET form asking for an output the bundle does not hold (recorded as curl's /image miss is). */
+static void request_form(struct serve_context *ctx, struct buffer *out, const char *id, const char *version)
+{
+    if (!ctx->requests_dir)
+        return;
+    buffer_append_str(out, "<h2>Request another output</h2>\n<form method=\"get\" action=\"/ui/request\">\n");
+    hidden(out, "schematic", id);
+    hidden(out, "version", version);
+    buffer_append_str(out, "<p><label for=\"asset\">Image Factory file name (e.g. <code>nocloud-amd64.raw.xz</code>, "
+                           "<code>metal-arm64.iso</code>)</label> <input id=\"asset\" name=\"asset\" required "
+                           "maxlength=\"150\"> <button type=\"submit\">Request</button></p>\n</form>\n");
+}
+
+/* GET /ui/request?schematic=&version=&asset=: record the request, say where it goes. */
+void serve_ui_request(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
+{
+    char id[80], version[80], tag[160], asset[200];
+    query(req, "schematic", id, sizeof id);
+    query(req, "version", version, sizeof version);
+    query(req, "asset", asset, sizeof asset);
+    struct buffer out = BUFFER_INIT;
+    struct asset_path ap;
+    struct error err = {0};
+    if (!sha256_hex_valid(id) || !serve_version_normalize(version, tag, sizeof tag) ||
+        asset_path_parse(asset, &ap, &err) != 0) {
+        serve_html_begin(&out, "Request not understood");
+        buffer_append_str(&out, "<p class=\"note\">A request names a schematic ID (64 hex digits), a Talos version "
+                                "and an Image Factory file name");
+        if (asset[0] && err.message[0]) {
+            buffer_append_str(&out, ": ");
+            serve_html_escape(&out, err.message);
+        }
+        buffer_append_str(&out, ".</p>\n<p><a href=\"/\">Start over</a></p>\n");
+        page_done(res, 400, &out);
+        buffer_free(&out);
+        return;
+    }
+    char name[ASSET_PATH_MAX];
+    asset_path_format(&ap, name);
+    struct serve_blob blob;
+    int found = serve_index_asset(ctx->index, id, tag, name, &blob, &err);
+    if (found < 0) {
+        buffer_free(&out);
+        return serve_response_internal_error(res, &err);
+    }
+    if (found == 1) {
+        serve_html_begin(&out, "Already in this bundle");
+        buffer_append_str(&out, "<p><a href=\"");
+        final_link(&out, id, tag, NULL);
+        buffer_append_str(&out, "\">The final page</a> lists it.</p>\n");
+        page_done(res, 200, &out);
+        buffer_free(&out);
+        return;
+    }
+    int rc = serve_requests_record(ctx, id, NULL, tag, name);
+    serve_html_begin(&out, rc >= 0 && ctx->requests_dir ? "Requested" : "Not recorded");
+    buffer_append_str(&out, "<p><code>");
+    serve_html_escape(&out, name);
+    buffer_append_str(&out, "</code> of schematic <code>");
+    serve_html_escape(&out, id);
+    buffer_append_str(&out, "</code> for Talos <code>");
+    serve_html_escape(&out, tag);
+    if (rc >= 0 && ctx->requests_dir)
+        buffer_append_str(&out, "</code> is recorded (once, however often it is asked for). This server's operator "
+                                "hands the requests file to the bundle's builders, whose <code>airfactory requests "
+                                "merge</code> turns it into manifest additions; the next bundle will hold it.</p>\n");
+    else
+        buffer_append_str(&out, "</code> could not be recorded: this server records requests only when started "
+                                "with <code>--requests-dir</code>. Ask its operator.</p>\n");
+    buffer_append_str(&out, "<p><a href=\"/\">Start over</a></p>\n");
+    page_done(res, rc >= 0 && ctx->requests_dir ? 202 : 503, &out);
+    buffer_free(&out);
+}
+
 /* ---- the final page ---- */
 
 struct asset_row {
@@ -569,7 +653,8 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
             serve_requests_record(ctx, id, NULL, tag, NULL);
         struct buffer what = BUFFER_INIT;
         buffer_appendf(&what, "Schematic %s for Talos %s", id, tag);
-        not_in_bundle(ctx, res, &out, buffer_cstr(&what));
+        bool form = sha256_hex_valid(id) && tag[0] == 'v';
+        not_in_bundle_form(ctx, res, &out, buffer_cstr(&what), form ? id : NULL, tag);
         buffer_free(&what);
         goto done;
     }
@@ -690,7 +775,9 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
         serve_html_escape(&out, a.v[i].digest);
         buffer_append_str(&out, "</code></td></tr>\n");
     }
-    buffer_append_str(&out, "</tbody></table></div>\n<p>Schematic YAML: <a href=\"/schematics/");
+    buffer_append_str(&out, "</tbody></table></div>\n");
+    request_form(ctx, &out, id, tag);
+    buffer_append_str(&out, "<p>Schematic YAML: <a href=\"/schematics/");
     serve_html_escape(&out, id);
     buffer_append_str(&out, "\">/schematics/");
     serve_html_escape(&out, id);

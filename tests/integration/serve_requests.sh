@@ -36,6 +36,17 @@ check_contains "the wizard's page for it: 404 saying how the request travels" "$
 curl -s -o /dev/null "$URL/image/$S/v1.11.3/metal-arm64.iso"
 curl -s -o /dev/null "$URL/pxe/$SCHEMATIC2/v1.11.3/metal-amd64-secureboot"
 curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$URL/schematics"
+# the UI's request form records the same line as curl's miss: once in the file
+check_contains "the 404 page offers the request form" "$out" 'action="/ui/request"'
+check_eq "UI request: 202" "$(curl -s -o ui.html -w '%{http_code}' "$URL/ui/request?schematic=$NEW&version=1.11.3&asset=nocloud-x86_64.raw.xz")" 202
+check_contains "UI request: says where it goes" "$(cat ui.html)" "airfactory requests merge"
+check_eq "UI request of nocloud-amd64.raw.xz and curl's /image miss: one line" \
+  "$(grep -c "\"schematic\":\"$NEW\",\"yaml\":.*\"asset\":\"nocloud-amd64.raw.xz\"\|\"schematic\":\"$NEW\",\"version\":\"v1.11.3\",\"asset\":\"nocloud-amd64.raw.xz\"" "$F")" 1
+check_eq "UI request of something the bundle holds: 200, nothing recorded" \
+  "$(curl -s -o /dev/null -w '%{http_code}' "$URL/ui/request?schematic=$S&version=v1.11.3&asset=kernel-amd64")" 200
+out=$(curl -s -w '|%{http_code}' "$URL/ui/request?schematic=$NEW&version=v1.11.3&asset=%3Cb%3E.iso")
+check_contains "UI request of a bad file name: 400, escaped" "$out" "|400"
+if grep -q "<b>" <<<"$out"; then fail "UI request: no raw request text"; else pass "UI request: no raw request text"; fi
 curl -s -o /dev/null "$URL/v2/installer/$NEW/manifests/v1.11.3"
 curl -s -o /dev/null "$URL/v2/installer/$NEW/manifests/v1.11.3"
 check_contains "a registry pull of its installer is recorded (as amd64: the URL has no arch)" \
