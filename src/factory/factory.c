@@ -729,6 +729,12 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     o.talos_version = m->version;
     o.schematic_id = m->id;
     o.schematic_yaml = m->yaml;
+    /* the plan refused it before Talos 1.12 (the embeddedConfig quirk), as Image Factory does */
+    const char *config = m->schematic->schematic->embedded_machine_configuration;
+    if (config && config[0]) {
+        o.embedded_config = config;
+        o.embedded_config_len = strlen(config);
+    }
     o.mtime = f->epoch;
     o.threads = factory_threads(f);
     o.work_dir = m->scratch;
