@@ -32,11 +32,13 @@
 #include "imager/extensions.h"
 #include "imager/grub_tool.h"
 #include "core/fs.h"
+#include "core/yaml_value.h"
 #include "imager/initramfs.h"
 #include "imager/installer.h"
 #include "imager/iso.h"
 #include "core/json.h"
 #include "imager/kernel.h"
+#include "imager/overlay.h"
 #include "oci/layer_flatten.h"
 #include "core/memory.h"
 #include "oci/oci_import.h"
@@ -606,6 +608,11 @@ struct model {
     size_t source_digest_count;
     size_t jobs_left;                         /* not committed yet; freed (scratch too) at 0 */
     struct job *initramfs_builder;            /* under f->lock: for the display */
+    /* the schematic's overlay: its image for the build host's arch (its installer runs here),
+     * resolved at plan time with the extensions; its get-options answer, a once-step */
+    const struct imported *overlay_image;
+    char *overlay_label;
+    struct overlay_options overlay;
 };
 
 static void model_free(struct model *m)
@@ -625,6 +632,8 @@ static void model_free(struct model *m)
     free(m->scratch);
     free(m->yaml);
     free(m->source_digests);
+    free(m->overlay_label);
+    overlay_options_free(&m->overlay);
     memset(m, 0, sizeof *m);
 }
 
@@ -641,7 +650,7 @@ static int model_prepare(struct model *m, size_t number, struct error *err)
     m->yaml = buffer_take(&yaml);
     if (imager_files_locate(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
-    m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
+    m->source_digests = xcalloc(s->extension_count + 2, sizeof *m->source_digests);
     m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
     m->scratch = xasprintf("%s/model-%zu", bundle_writer_scratch_dir(f->writer), number);
     return fs_mkdir_p(m->scratch, 0700, err);
@@ -651,6 +660,40 @@ static int model_prepare(struct model *m, size_t number, struct error *err)
 static int model_imager(struct model *m, struct error *err)
 {
     return imager_files_extract(m->f, &m->imager, m->version, m->arch, err);
+}
+
+/* Plan time (main thread): the overlay image the schematic names, through its version's overlays
+ * catalog, for the build host's arch: Image Factory runs the overlay's installer from the image of
+ * its own arch (profile.go: runtime.GOARCH). Only imported, hence verified, images qualify. */
+static int model_overlay_image(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    struct version_catalog *vc = catalog_for(f, m->version, err);
+    if (!vc)
+        return -1;
+    if (!vc->have_overlays)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s) has an overlay, but the manifest has no overlays catalog for Talos %s; "
+                         "add ghcr.io/siderolabs/overlays:%s with role: overlays",
+                         m->schematic->name, m->id, m->version, m->version);
+    const struct catalog_overlay *co = catalog_find_overlay(&vc->catalog, s->overlay_name);
+    if (!co)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s): overlay %s is not available for Talos %s (its catalog lists %zu "
+                         "overlays); fix overlay.name or pick a version that has it",
+                         m->schematic->name, m->id, s->overlay_name, m->version, vc->catalog.overlay_count);
+    const char *host = grub_tool_host_arch();
+    const struct imported *im = find_extension_image(f, co->digest, host);
+    if (!im)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s), Talos %s: overlay %s is %s, which is not among the imported sources "
+                         "for linux/%s (its installer runs on this build host); add its OCI tarball with every "
+                         "platform to the manifest's sources",
+                         m->schematic->name, m->id, m->version, co->name, co->reference, host);
+    m->overlay_image = im;
+    m->overlay_label = xasprintf("overlay %s (%s@%s)", co->name, im->result.image.reference, im->result.image.digest);
+    return 0;
 }
 
 /* Plan time (main thread: the catalogs are not shared with workers): which imported image each of
@@ -689,8 +732,12 @@ static int model_extensions(struct model *m, struct error *err)
             m->extension_images[m->extension_count++] = im;
         }
     }
+    if (schematic_has_overlay(s) && model_overlay_image(m, err) != 0)
+        return -1;
     for (size_t i = 0; i < m->extension_count; i++)
         m->source_digests[m->source_digest_count++] = m->extension_images[i]->result.image.digest;
+    if (m->overlay_image)
+        m->source_digests[m->source_digest_count++] = m->overlay_image->result.image.digest;
     m->extensions_resolved = true;
     return 0;
 }
@@ -786,6 +833,43 @@ static int model_uki(struct model *m, const struct secureboot_signer *signer, co
     return rc;
 }
 
+/* The overlay installer's get-options (overlay.h), once per model: its image flattened (shared
+ * cache), run in a scratch directory of the model with the schematic's overlay.options. */
+static int model_overlay_step(struct factory *f, void *arg, struct error *err)
+{
+    struct model *m = arg;
+    char *root = flatten_extension(f, m->overlay_image, err);
+    if (!root)
+        return error_prefix(err, "%s: ", m->overlay_label);
+    const struct schematic *s = m->schematic->schematic;
+    struct buffer options = BUFFER_INIT;
+    char *scratch = xasprintf("%s/overlay-get-options", m->scratch);
+    int rc = s->overlay_options ? yaml_value_encode(s->overlay_options, &options, err) : 0;
+    if (!rc)
+        rc = fs_mkdir_p(scratch, 0700, err);
+    struct overlay_installer o = {root, s->overlay_name, m->overlay_label, 0};
+    if (!rc)
+        rc = overlay_get_options(&o, buffer_cstr(&options), scratch, &m->overlay, err);
+    if (!rc) {
+        struct error ignored;
+        fs_remove_tree(scratch, &ignored);
+    }
+    buffer_free(&options);
+    free(scratch);
+    free(root);
+    return rc;
+}
+
+static int model_overlay(struct model *m, struct error *err)
+{
+    if (!m->overlay_image)
+        return 0;
+    char *key = xasprintf("%s/overlay", m->scratch);
+    int rc = once_run(m->f, key, model_overlay_step, m, err);
+    free(key);
+    return rc;
+}
+
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
 static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
@@ -802,6 +886,14 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
         .secureboot = name->secureboot,
         .schematic = m->schematic->schematic,
     };
+    /* the overlay's kernel args (SetAll after the platform's), for everything but the cmdline asset,
+     * which Image Factory builds without the overlay (profile.go) */
+    if (kind != CMDLINE_KIND_CMDLINE) {
+        if (model_overlay(m, err) != 0)
+            return -1;
+        request.overlay_args = (const char *const *)m->overlay.kernel_args;
+        request.overlay_arg_count = m->overlay.kernel_arg_count;
+    }
     return cmdline_build(f->profiles, &request, out, err);
 #else
     (void)out;
@@ -836,6 +928,8 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
         }
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+        if (m->overlay_image)
+            buffer_appendf(&b, "overlay=%s\n", m->overlay_image->result.image.manifest_digest);
     }
     secureboot_cache_inputs(m, name, &b);
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
