@@ -32,6 +32,7 @@
 #include "imager/extensions.h"
 #include "imager/grub_tool.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
 #include "core/yaml_value.h"
 #include "imager/initramfs.h"
 #include "imager/installer.h"
@@ -611,6 +612,7 @@ struct model {
     /* the schematic's overlay: its image for the build host's arch (its installer runs here),
      * resolved at plan time with the extensions; its get-options answer, a once-step */
     const struct imported *overlay_image;
+    const struct imported *overlay_target;    /* the same overlay for the model's arch: its artifacts */
     char *overlay_label;
     struct overlay_options overlay;
 };
@@ -691,7 +693,14 @@ static int model_overlay_image(struct model *m, struct error *err)
                          "for linux/%s (its installer runs on this build host); add its OCI tarball with every "
                          "platform to the manifest's sources",
                          m->schematic->name, m->id, m->version, co->name, co->reference, host);
+    const struct imported *target = find_extension_image(f, co->digest, m->arch);
+    if (!target)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s), Talos %s: overlay %s is %s, which is not among the imported sources "
+                         "for linux/%s (its artifacts go into %s assets); add its OCI tarball with every platform",
+                         m->schematic->name, m->id, m->version, co->name, co->reference, m->arch, m->arch);
     m->overlay_image = im;
+    m->overlay_target = target;
     m->overlay_label = xasprintf("overlay %s (%s@%s)", co->name, im->result.image.reference, im->result.image.digest);
     return 0;
 }
@@ -1306,6 +1315,130 @@ static int installer_asset_commit(struct model *m, const char *path, const struc
     return rc;
 }
 
+
+/* The installer's overlay layer (Talos out.go): the target-arch overlay image's artifacts/ as
+ * /overlay/artifacts (filemap.Walk: directories and files with their modes, the root included),
+ * installers/<name> as /overlay/installers/default and the schematic's overlay.options as
+ * /overlay/extra-options. Only directories and regular files: anything else in artifacts/ is an
+ * error naming the overlay. */
+struct overlay_layer {
+    struct installer_file *files;
+    size_t count, cap;
+    char **strings; /* owned image and source paths */
+    size_t string_count;
+};
+
+static char *overlay_layer_own(struct overlay_layer *l, char *s)
+{
+    l->strings = xrealloc(l->strings, (l->string_count + 1) * sizeof *l->strings);
+    return l->strings[l->string_count++] = s;
+}
+
+static void overlay_layer_add(struct overlay_layer *l, char *image_path, char *source, unsigned mode)
+{
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 32;
+        l->files = xrealloc(l->files, l->cap * sizeof *l->files);
+    }
+    l->files[l->count++] = (struct installer_file){overlay_layer_own(l, image_path),
+                                                   source ? overlay_layer_own(l, source) : NULL, mode};
+}
+
+static int overlay_layer_walk(struct overlay_layer *l, const char *label, const char *dir, const char *image_path,
+                              struct error *err)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return error_errno(err, errno, "%s: %s", label, dir);
+    overlay_layer_add(l, xstrdup(image_path), NULL, (unsigned)(st.st_mode & 07777));
+    DIR *d = opendir(dir);
+    if (!d)
+        return error_errno(err, errno, "%s: %s: cannot open", label, dir);
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *src = path_join(dir, de->d_name);
+        char *img = xasprintf("%s/%s", image_path, de->d_name);
+        if (lstat(src, &st) != 0)
+            rc = error_errno(err, errno, "%s: %s", label, src);
+        else if (S_ISDIR(st.st_mode))
+            rc = overlay_layer_walk(l, label, src, img, err);
+        else if (S_ISREG(st.st_mode)) {
+            overlay_layer_add(l, img, src, (unsigned)(st.st_mode & 07777));
+            img = src = NULL;
+        } else
+            rc = error_set(err, ERROR_INPUT, "%s: /%s is neither a file nor a directory; the installer's overlay "
+                           "layer holds only those", label, img + strlen("overlay/"));
+        free(src);
+        free(img);
+    }
+    closedir(d);
+    return rc;
+}
+
+static void overlay_layer_free(struct overlay_layer *l)
+{
+    for (size_t i = 0; i < l->string_count; i++)
+        free(l->strings[i]);
+    free(l->strings);
+    free(l->files);
+    memset(l, 0, sizeof *l);
+}
+
+static int overlay_layer_build(struct model *m, const char *scratch, struct overlay_layer *l, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    char *root = flatten_extension(f, m->overlay_target, err);
+    if (!root)
+        return error_prefix(err, "%s: ", m->overlay_label);
+    char *artifacts = path_join(root, "artifacts");
+    int rc = 0;
+    if (fs_is_dir(artifacts))
+        rc = overlay_layer_walk(l, m->overlay_label, artifacts, "overlay/artifacts", err);
+    struct fs_root r;
+    char *installer = xasprintf("installers/%s", s->overlay_name);
+    if (rc == 0 && fs_root_open(&r, root, NULL, m->overlay_label, err) == 0) {
+        int fd = -1;
+        struct fs_root_entry e = {0};
+        int found = fs_open_in_root(&r, installer, FS_ROOT_FILE, &fd, &e, err);
+        if (found == 0)
+            rc = error_set(err, ERROR_INPUT, "%s: the image for linux/%s has no /%s; check overlay.name",
+                           m->overlay_label, m->arch, installer);
+        else if (found < 0)
+            rc = -1;
+        else {
+            overlay_layer_add(l, xstrdup("overlay/installers/default"), xstrdup(e.host_path),
+                              (unsigned)(e.st.st_mode & 07777));
+            close(fd);
+            fs_root_entry_free(&e);
+        }
+        fs_root_close(&r);
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    struct buffer options = BUFFER_INIT;
+    if (rc == 0 && s->overlay_options)
+        rc = yaml_value_encode(s->overlay_options, &options, err);
+    else if (rc == 0)
+        buffer_append(&options, "{}\n", 3);
+    char *extra = xasprintf("%s/overlay-extra-options", scratch);
+    if (rc == 0)
+        rc = fs_write_file_atomic(extra, options.data, options.len, 0644, err);
+    if (rc == 0) {
+        overlay_layer_add(l, xstrdup("overlay/extra-options"), extra, 0644);
+        extra = NULL;
+    }
+    free(extra);
+    buffer_free(&options);
+    free(installer);
+    free(artifacts);
+    free(root);
+    return rc;
+}
+
 /* Any thread: the UKI (or kernel + initramfs), the artifacts layer and the docker-archive, all in
  * the job's scratch directory; a worker leaves the prepared image to its job, for job_commit. */
 static int installer_asset_build(struct model *m, const char *path, const struct asset_path *name,
@@ -1350,14 +1483,17 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         if (rc == 0)
             rc = asset_sdboot(m, path, name, &sdboot_file, &signed_sdboot, err);
         buffer_free(&cmdline);
-        files[0] = (struct installer_file){p_boot, sdboot_file};
-        files[1] = (struct installer_file){p_uki, uki};
+        files[0] = (struct installer_file){p_boot, sdboot_file, 0};
+        files[1] = (struct installer_file){p_uki, uki, 0};
     } else {
         /* before 1.10: GRUB installs the kernel and initramfs; the cmdline is made at install time */
-        files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz};
-        files[1] = (struct installer_file){p_initramfs, m->initramfs_path};
+        files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz, 0};
+        files[1] = (struct installer_file){p_initramfs, m->initramfs_path, 0};
     }
     struct installer_prepared *prepared = xcalloc(1, sizeof *prepared);
+    struct overlay_layer overlay = {0};
+    if (rc == 0 && m->overlay_image)
+        rc = overlay_layer_build(m, scratch, &overlay, err);
     if (rc == 0) {
         struct installer_build_options o = {
             .store = f->store,
@@ -1368,6 +1504,8 @@ static int installer_asset_build(struct model *m, const char *path, const struct
             .mtime = f->epoch,
             .repo_tag = base->result.image.reference,
             .scratch_dir = scratch,
+            .overlay_files = overlay.files,
+            .overlay_file_count = overlay.count,
         };
         rc = installer_image_prepare(&o, prepared, err);
         if (rc != 0)
@@ -1387,6 +1525,7 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         installer_prepared_free(prepared);
         free(prepared);
     }
+    overlay_layer_free(&overlay);
     free(p_boot);
     free(p_uki);
     free(p_kernel);

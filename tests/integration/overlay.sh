@@ -2,7 +2,7 @@
 # overlay.sh — overlay (SBC) schematics as Image Factory builds them, against the sbc-test fixture
 # (the real overlay layout; its installers are static ELFs answering the Go overlay SDK's protocol):
 # the overlay image of the build host's arch is imported and verified, its installers/<name>
-# get-options is run, and the kernelArgs it prints land in the UKI's .cmdline (objcopy) after the
+# get-options is run, the kernelArgs it prints land in the UKI's .cmdline (objcopy) after the
 # platform's (read with pefile), while the cmdline asset stays without them (Image Factory builds it without the
 # overlay). An installer that fails or floods its output fails the asset with a message naming the
 # overlay and the step, and no bundle is written.
@@ -29,9 +29,10 @@ schematics:
         extraKernelArgs: [net.ifnames=0]
 versions: [v1.11.3]
 architectures: [arm64]
-outputs: [metal-uki.efi, cmdline-metal]
+outputs: [metal-uki.efi, cmdline-metal, installer.tar]
 sources:
   - {role: imager, path: $FIXTURES/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
+  - {role: installer-base, path: $FIXTURES/installer-base-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/installer-base:v1.11.3}
   - {role: overlays, path: $2, reference: ghcr.io/siderolabs/overlays:v1.11.3, trust: any}
   - {role: overlay, path: $3, reference: ghcr.io/siderolabs/sbc-test:v0.1.0, trust: any}
 trust:
@@ -65,6 +66,36 @@ if cl=$(blob cmdline-metal-arm64); then
   check_eq "the cmdline asset carries no overlay args (as Image Factory)" "$(grep -c 'ttyAMA0,115200' "$cl")" 0
 else
   fail "cmdline-metal-arm64 in the bundle" "not listed by airfactory ls"
+fi
+
+# The installer image's third layer (Talos out.go): /overlay/artifacts from the arm64 overlay image,
+# the board's installer as /overlay/installers/default, /overlay/extra-options. Read from the
+# installer-arm64.tar docker archive with tar and jq, and through skopeo + umoci (diff_ids checked).
+if arc=$(blob installer-arm64.tar); then
+  mj=$(tar -xOf "$arc" manifest.json)
+  check_eq "installer-arm64.tar: three layers (base, artifacts, overlay)" "$(jq -r '.[0].Layers | length' <<<"$mj")" 3
+  last=$(jq -r '.[0].Layers[2]' <<<"$mj")
+  tar -xOf "$arc" "$last" | tar -tzvf - >"$S/overlay-layer.txt" 2>&1
+  l=$(cat "$S/overlay-layer.txt")
+  check_contains "overlay layer: the default installer, executable" "$l" "-rwxr-xr-x 0/0"
+  check_contains "overlay layer: overlay/installers/default" "$l" " overlay/installers/default"
+  check_contains "overlay layer: the u-boot artifact" "$l" " overlay/artifacts/arm64/u-boot/sbc_test/u-boot.bin"
+  check_contains "overlay layer: the artifacts directory itself" "$l" " overlay/artifacts/"
+  check_contains "overlay layer: extra-options" "$l" " overlay/extra-options"
+  tar -xOf "$arc" "$last" | tar -xzf - -C "$S" overlay/installers/default overlay/extra-options
+  check_eq "the default installer is the arm64 image's installers/sbc_test" \
+    "$(sha256sum <"$S/overlay/installers/default" | cut -d' ' -f1)" \
+    "$(sha256sum <"$FIXTURES/rootfs/sbc-test-v0.1.0-arm64/installers/sbc_test" | cut -d' ' -f1)"
+  check_eq "extra-options: the schematic has no overlay.options" "$(cat "$S/overlay/extra-options")" "{}"
+  if command -v skopeo >/dev/null && command -v umoci >/dev/null; then
+    ID=$(sqlite3 "$S/out/index.db" "SELECT id FROM schematics" 2>/dev/null)
+    check "skopeo copy of the arm64 installer" skopeo copy -q --override-arch arm64 \
+      "oci:$S/out:installer/$ID:v1.11.3" "oci:$S/copy:arm64"
+    check "umoci unpacks it (diff_ids match)" umoci unpack --rootless --image "$S/copy:arm64" "$S/unpacked"
+    check "the unpacked image has /overlay/installers/default" test -x "$S/unpacked/rootfs/overlay/installers/default"
+  fi
+else
+  fail "installer-arm64.tar in the bundle" "not listed by airfactory ls"
 fi
 
 # Hostile installers, in an unsigned copy of the overlay (trusted as `insecure` here): one exits 1
