@@ -1162,6 +1162,24 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     const struct schematic *s = m->schematic->schematic;
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return -1;
+    /* the overlay's profile is merged first and the schematic's bootloader wins (profile.go) */
+    struct schematic merged;
+    if (m->overlay_target && s->bootloader == SCHEMATIC_BOOTLOADER_NONE) {
+        char *root = flatten_extension(f, m->overlay_target, err);
+        char *bootloader = NULL;
+        int rc = root ? overlay_profile_bootloader(root, s->overlay_name, m->overlay_label, &bootloader, err) : -1;
+        free(root);
+        if (rc < 0)
+            return error_prefix(err, "%s: ", path);
+        if (bootloader) {
+            merged = *s;
+            merged.bootloader = !strcmp(bootloader, "grub")      ? SCHEMATIC_BOOTLOADER_GRUB
+                                : !strcmp(bootloader, "sd-boot") ? SCHEMATIC_BOOTLOADER_SD_BOOT
+                                                                 : SCHEMATIC_BOOTLOADER_DUAL_BOOT;
+            s = &merged;
+            free(bootloader);
+        }
+    }
     struct disk_image_plan plan;
     if (disk_image_plan_for(f->profiles, name, m->version, s, &plan, err) != 0)
         return -1;

@@ -294,3 +294,58 @@ void overlay_options_free(struct overlay_options *o)
     free(o->name);
     memset(o, 0, sizeof *o);
 }
+
+/* ---- profiles/<name>.yaml ---- */
+
+int overlay_profile_bootloader(const char *root, const char *name, const char *label, char **bootloader,
+                               struct error *err)
+{
+    *bootloader = NULL;
+    struct fs_root r;
+    if (fs_root_open(&r, root, NULL, label, err) != 0)
+        return -1;
+    char *path = xasprintf("profiles/%s.yaml", name);
+    int fd = -1;
+    int found = fs_open_in_root(&r, path, FS_ROOT_FILE, &fd, NULL, err);
+    fs_root_close(&r);
+    if (found <= 0) {
+        free(path);
+        return found; /* 0: no profile for this board, nothing to merge */
+    }
+    struct buffer text = BUFFER_INIT;
+    char chunk[4096];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0 && text.len < OVERLAY_OUTPUT_MAX)
+        buffer_append(&text, chunk, (size_t)n);
+    if (n < 0)
+        rc = error_errno(err, errno, "%s: /%s: read", label, path);
+    close(fd);
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (rc == 0 && !yaml_parser_initialize(&parser))
+        rc = error_set(err, ERROR_RUNTIME, "%s: cannot initialise the YAML parser", label);
+    else if (rc == 0) {
+        yaml_parser_set_input_string(&parser, (const unsigned char *)(text.data ? text.data : ""), text.len);
+        if (!yaml_parser_load(&parser, &doc)) {
+            rc = error_set(err, ERROR_INPUT, "%s: /%s:%zu:%zu: %s", label, path, parser.problem_mark.line + 1,
+                           parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+        } else {
+            yaml_node_t *root_node = yaml_document_get_root_node(&doc);
+            yaml_node_t *b = get(&doc, get(&doc, get(&doc, root_node, "output"), "imageOptions"), "bootloader");
+            const char *value = scalar(b);
+            if (b && !value)
+                rc = error_set(err, ERROR_INPUT, "%s: /%s: output.imageOptions.bootloader is not a string", label, path);
+            else if (value && strcmp(value, "grub") && strcmp(value, "sd-boot") && strcmp(value, "dual-boot"))
+                rc = error_set(err, ERROR_INPUT, "%s: /%s: unknown bootloader \"%s\" (grub, sd-boot or dual-boot)",
+                               label, path, value);
+            else if (value)
+                *bootloader = xstrdup(value);
+            yaml_document_delete(&doc);
+        }
+        yaml_parser_delete(&parser);
+    }
+    buffer_free(&text);
+    free(path);
+    return rc == 0 ? 1 : -1;
+}

@@ -2,7 +2,8 @@
  * (pkg/imager/overlay/executor/executor.go, protocol pkg/machinery/overlay):
  *   installers/<name> get-options   stdin: the schematic's overlay.options as YAML ("{}" when
  *                                   none); stdout: overlay.Options — name, kernelArgs,
- *                                   partitionOptions.offset.
+ *                                   partitionOptions.offset;
+ * and reading the board's profile (profiles/<name>.yaml) that Image Factory merges.
  * The installer is a program inside a signed image that airfactory verified: the caller hands
  * over only the tree of an imported (verified) image. It runs without a shell (fexecve of the file
  * resolved inside the tree, core/fs_root.h, so a link cannot point at a host program), with an
@@ -47,5 +48,12 @@ int overlay_get_options(const struct overlay_installer *o, const char *extra_opt
 int overlay_options_parse(const char *text, size_t len, const char *what, struct overlay_options *out,
                           struct error *err);
 void overlay_options_free(struct overlay_options *o);
+
+/* The overlay's profile profiles/<name>.yaml (read inside the image tree at root): what Image
+ * Factory merges into the asset's profile (profile.go MergeOverlayProfile) that airfactory obeys:
+ * output.imageOptions.bootloader ("grub", "sd-boot", "dual-boot"; *bootloader NULL when unset or
+ * when the image has no profile for the board). */
+int overlay_profile_bootloader(const char *root, const char *name, const char *label, char **bootloader,
+                               struct error *err);
 
 #endif

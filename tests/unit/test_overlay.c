@@ -134,6 +134,35 @@ static void hostile_installers_fail_with_the_overlay_and_step_named(void)
     free(scratch);
 }
 
+static void reads_the_board_profile_bootloader(void)
+{
+    struct error err = {0};
+    char *dir = path_join(tree, "profiles");
+    fs_mkdir_p(dir, 0755, &err);
+    char *good = path_join(dir, "grubby.yaml"), *bad = path_join(dir, "weird.yaml"), *none = path_join(dir, "plain.yaml");
+    const char *g = "arch: arm64\nplatform: metal\noutput:\n  kind: image\n  imageOptions:\n    diskSize: 1306525696\n"
+                    "    bootloader: grub\n";
+    const char *w = "output:\n  imageOptions:\n    bootloader: lilo\n";
+    const char *p = "output:\n  kind: image\n";
+    CHECK_INT(fs_write_file_atomic(good, g, strlen(g), 0644, &err), 0);
+    CHECK_INT(fs_write_file_atomic(bad, w, strlen(w), 0644, &err), 0);
+    CHECK_INT(fs_write_file_atomic(none, p, strlen(p), 0644, &err), 0);
+    char *b = NULL;
+    CHECK_INT(overlay_profile_bootloader(tree, "grubby", "overlay grubby", &b, &err), 1);
+    CHECK_STR(b, "grub");
+    free(b);
+    CHECK_INT(overlay_profile_bootloader(tree, "plain", "overlay plain", &b, &err), 1);
+    CHECK(b == NULL);
+    CHECK_INT(overlay_profile_bootloader(tree, "absent", "overlay absent", &b, &err), 0);
+    CHECK(b == NULL);
+    CHECK_INT(overlay_profile_bootloader(tree, "weird", "overlay weird", &b, &err), -1);
+    CHECK(strstr(err.message, "overlay weird: /profiles/weird.yaml: unknown bootloader \"lilo\"") != NULL);
+    free(good);
+    free(bad);
+    free(none);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     const char *base = strrchr(argv[0], '/');
@@ -147,6 +176,7 @@ int main(int argc, char **argv)
     RUN(parses_options_as_the_sdk_writes_them);
     RUN(runs_the_installer_with_the_options_on_stdin);
     RUN(hostile_installers_fail_with_the_overlay_and_step_named);
+    RUN(reads_the_board_profile_bootloader);
     struct error err = {0};
     fs_remove_tree(tree, &err);
     return TEST_MAIN_END();
