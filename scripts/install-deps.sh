@@ -24,7 +24,7 @@ test_packages=(
   busybox-static systemd-boot-efi xorriso qemu-system-x86 qemu-system-arm ovmf ipxe-qemu
   qemu-efi-aarch64   # AAVMF, the arm64 UEFI firmware of tests/boot/arm64.sh
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq lld
-  debian-archive-keyring
+  debian-archive-keyring attr
 )
 # Benchmarks (bench/serve.sh): load generator and the baseline web server; gnuplot draws the
 # per-benchmark PNGs of bench/results/ (bench/run.sh skips plotting when it is missing).

@@ -32,11 +32,14 @@
 #include "imager/extensions.h"
 #include "imager/grub_tool.h"
 #include "core/fs.h"
+#include "core/fs_root.h"
+#include "core/yaml_value.h"
 #include "imager/initramfs.h"
 #include "imager/installer.h"
 #include "imager/iso.h"
 #include "core/json.h"
 #include "imager/kernel.h"
+#include "imager/overlay.h"
 #include "oci/layer_flatten.h"
 #include "core/memory.h"
 #include "oci/oci_import.h"
@@ -606,6 +609,12 @@ struct model {
     size_t source_digest_count;
     size_t jobs_left;                         /* not committed yet; freed (scratch too) at 0 */
     struct job *initramfs_builder;            /* under f->lock: for the display */
+    /* the schematic's overlay: its image for the build host's arch (its installer runs here),
+     * resolved at plan time with the extensions; its get-options answer, a once-step */
+    const struct imported *overlay_image;
+    const struct imported *overlay_target;    /* the same overlay for the model's arch: its artifacts */
+    char *overlay_label;
+    struct overlay_options overlay;
 };
 
 static void model_free(struct model *m)
@@ -625,6 +634,8 @@ static void model_free(struct model *m)
     free(m->scratch);
     free(m->yaml);
     free(m->source_digests);
+    free(m->overlay_label);
+    overlay_options_free(&m->overlay);
     memset(m, 0, sizeof *m);
 }
 
@@ -641,7 +652,7 @@ static int model_prepare(struct model *m, size_t number, struct error *err)
     m->yaml = buffer_take(&yaml);
     if (imager_files_locate(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
-    m->source_digests = xcalloc(s->extension_count + 1, sizeof *m->source_digests);
+    m->source_digests = xcalloc(s->extension_count + 2, sizeof *m->source_digests);
     m->source_digests[m->source_digest_count++] = m->imager.imager->result.image.digest;
     m->scratch = xasprintf("%s/model-%zu", bundle_writer_scratch_dir(f->writer), number);
     return fs_mkdir_p(m->scratch, 0700, err);
@@ -651,6 +662,47 @@ static int model_prepare(struct model *m, size_t number, struct error *err)
 static int model_imager(struct model *m, struct error *err)
 {
     return imager_files_extract(m->f, &m->imager, m->version, m->arch, err);
+}
+
+/* Plan time (main thread): the overlay image the schematic names, through its version's overlays
+ * catalog, for the build host's arch: Image Factory runs the overlay's installer from the image of
+ * its own arch (profile.go: runtime.GOARCH). Only imported, hence verified, images qualify. */
+static int model_overlay_image(struct model *m, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    struct version_catalog *vc = catalog_for(f, m->version, err);
+    if (!vc)
+        return -1;
+    if (!vc->have_overlays)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s) has an overlay, but the manifest has no overlays catalog for Talos %s; "
+                         "add ghcr.io/siderolabs/overlays:%s with role: overlays",
+                         m->schematic->name, m->id, m->version, m->version);
+    const struct catalog_overlay *co = catalog_find_overlay(&vc->catalog, s->overlay_name);
+    if (!co)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s): overlay %s is not available for Talos %s (its catalog lists %zu "
+                         "overlays); fix overlay.name or pick a version that has it",
+                         m->schematic->name, m->id, s->overlay_name, m->version, vc->catalog.overlay_count);
+    const char *host = grub_tool_host_arch();
+    const struct imported *im = find_extension_image(f, co->digest, host);
+    if (!im)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s), Talos %s: overlay %s is %s, which is not among the imported sources "
+                         "for linux/%s (its installer runs on this build host); add its OCI tarball with every "
+                         "platform to the manifest's sources",
+                         m->schematic->name, m->id, m->version, co->name, co->reference, host);
+    const struct imported *target = find_extension_image(f, co->digest, m->arch);
+    if (!target)
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s (%s), Talos %s: overlay %s is %s, which is not among the imported sources "
+                         "for linux/%s (its artifacts go into %s assets); add its OCI tarball with every platform",
+                         m->schematic->name, m->id, m->version, co->name, co->reference, m->arch, m->arch);
+    m->overlay_image = im;
+    m->overlay_target = target;
+    m->overlay_label = xasprintf("overlay %s (%s@%s)", co->name, im->result.image.reference, im->result.image.digest);
+    return 0;
 }
 
 /* Plan time (main thread: the catalogs are not shared with workers): which imported image each of
@@ -689,8 +741,12 @@ static int model_extensions(struct model *m, struct error *err)
             m->extension_images[m->extension_count++] = im;
         }
     }
+    if (schematic_has_overlay(s) && model_overlay_image(m, err) != 0)
+        return -1;
     for (size_t i = 0; i < m->extension_count; i++)
         m->source_digests[m->source_digest_count++] = m->extension_images[i]->result.image.digest;
+    if (m->overlay_image)
+        m->source_digests[m->source_digest_count++] = m->overlay_image->result.image.digest;
     m->extensions_resolved = true;
     return 0;
 }
@@ -729,6 +785,12 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     o.talos_version = m->version;
     o.schematic_id = m->id;
     o.schematic_yaml = m->yaml;
+    /* the plan refused it before Talos 1.12 (the embeddedConfig quirk), as Image Factory does */
+    const char *config = m->schematic->schematic->embedded_machine_configuration;
+    if (config && config[0]) {
+        o.embedded_config = config;
+        o.embedded_config_len = strlen(config);
+    }
     o.mtime = f->epoch;
     o.threads = factory_threads(f);
     o.work_dir = m->scratch;
@@ -780,6 +842,43 @@ static int model_uki(struct model *m, const struct secureboot_signer *signer, co
     return rc;
 }
 
+/* The overlay installer's get-options (overlay.h), once per model: its image flattened (shared
+ * cache), run in a scratch directory of the model with the schematic's overlay.options. */
+static int model_overlay_step(struct factory *f, void *arg, struct error *err)
+{
+    struct model *m = arg;
+    char *root = flatten_extension(f, m->overlay_image, err);
+    if (!root)
+        return error_prefix(err, "%s: ", m->overlay_label);
+    const struct schematic *s = m->schematic->schematic;
+    struct buffer options = BUFFER_INIT;
+    char *scratch = xasprintf("%s/overlay-get-options", m->scratch);
+    int rc = s->overlay_options ? yaml_value_encode(s->overlay_options, &options, err) : 0;
+    if (!rc)
+        rc = fs_mkdir_p(scratch, 0700, err);
+    struct overlay_installer o = {root, s->overlay_name, m->overlay_label, 0};
+    if (!rc)
+        rc = overlay_get_options(&o, buffer_cstr(&options), scratch, &m->overlay, err);
+    if (!rc) {
+        struct error ignored;
+        fs_remove_tree(scratch, &ignored);
+    }
+    buffer_free(&options);
+    free(scratch);
+    free(root);
+    return rc;
+}
+
+static int model_overlay(struct model *m, struct error *err)
+{
+    if (!m->overlay_image)
+        return 0;
+    char *key = xasprintf("%s/overlay", m->scratch);
+    int rc = once_run(m->f, key, model_overlay_step, m, err);
+    free(key);
+    return rc;
+}
+
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
 static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
                          struct error *err)
@@ -796,6 +895,14 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
         .secureboot = name->secureboot,
         .schematic = m->schematic->schematic,
     };
+    /* the overlay's kernel args (SetAll after the platform's), for everything but the cmdline asset,
+     * which Image Factory builds without the overlay (profile.go) */
+    if (kind != CMDLINE_KIND_CMDLINE) {
+        if (model_overlay(m, err) != 0)
+            return -1;
+        request.overlay_args = (const char *const *)m->overlay.kernel_args;
+        request.overlay_arg_count = m->overlay.kernel_arg_count;
+    }
     return cmdline_build(f->profiles, &request, out, err);
 #else
     (void)out;
@@ -830,6 +937,8 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
         }
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+        if (m->overlay_image)
+            buffer_appendf(&b, "overlay=%s\n", m->overlay_image->result.image.manifest_digest);
     }
     secureboot_cache_inputs(m, name, &b);
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
@@ -1053,6 +1162,24 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     const struct schematic *s = m->schematic->schematic;
     if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
         return -1;
+    /* the overlay's profile is merged first and the schematic's bootloader wins (profile.go) */
+    struct schematic merged;
+    if (m->overlay_target && s->bootloader == SCHEMATIC_BOOTLOADER_NONE) {
+        char *root = flatten_extension(f, m->overlay_target, err);
+        char *bootloader = NULL;
+        int rc = root ? overlay_profile_bootloader(root, s->overlay_name, m->overlay_label, &bootloader, err) : -1;
+        free(root);
+        if (rc < 0)
+            return error_prefix(err, "%s: ", path);
+        if (bootloader) {
+            merged = *s;
+            merged.bootloader = !strcmp(bootloader, "grub")      ? SCHEMATIC_BOOTLOADER_GRUB
+                                : !strcmp(bootloader, "sd-boot") ? SCHEMATIC_BOOTLOADER_SD_BOOT
+                                                                 : SCHEMATIC_BOOTLOADER_DUAL_BOOT;
+            s = &merged;
+            free(bootloader);
+        }
+    }
     struct disk_image_plan plan;
     if (disk_image_plan_for(f->profiles, name, m->version, s, &plan, err) != 0)
         return -1;
@@ -1206,6 +1333,130 @@ static int installer_asset_commit(struct model *m, const char *path, const struc
     return rc;
 }
 
+
+/* The installer's overlay layer (Talos out.go): the target-arch overlay image's artifacts/ as
+ * /overlay/artifacts (filemap.Walk: directories and files with their modes, the root included),
+ * installers/<name> as /overlay/installers/default and the schematic's overlay.options as
+ * /overlay/extra-options. Only directories and regular files: anything else in artifacts/ is an
+ * error naming the overlay. */
+struct overlay_layer {
+    struct installer_file *files;
+    size_t count, cap;
+    char **strings; /* owned image and source paths */
+    size_t string_count;
+};
+
+static char *overlay_layer_own(struct overlay_layer *l, char *s)
+{
+    l->strings = xrealloc(l->strings, (l->string_count + 1) * sizeof *l->strings);
+    return l->strings[l->string_count++] = s;
+}
+
+static void overlay_layer_add(struct overlay_layer *l, char *image_path, char *source, unsigned mode)
+{
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 32;
+        l->files = xrealloc(l->files, l->cap * sizeof *l->files);
+    }
+    l->files[l->count++] = (struct installer_file){overlay_layer_own(l, image_path),
+                                                   source ? overlay_layer_own(l, source) : NULL, mode};
+}
+
+static int overlay_layer_walk(struct overlay_layer *l, const char *label, const char *dir, const char *image_path,
+                              struct error *err)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return error_errno(err, errno, "%s: %s", label, dir);
+    overlay_layer_add(l, xstrdup(image_path), NULL, (unsigned)(st.st_mode & 07777));
+    DIR *d = opendir(dir);
+    if (!d)
+        return error_errno(err, errno, "%s: %s: cannot open", label, dir);
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *src = path_join(dir, de->d_name);
+        char *img = xasprintf("%s/%s", image_path, de->d_name);
+        if (lstat(src, &st) != 0)
+            rc = error_errno(err, errno, "%s: %s", label, src);
+        else if (S_ISDIR(st.st_mode))
+            rc = overlay_layer_walk(l, label, src, img, err);
+        else if (S_ISREG(st.st_mode)) {
+            overlay_layer_add(l, img, src, (unsigned)(st.st_mode & 07777));
+            img = src = NULL;
+        } else
+            rc = error_set(err, ERROR_INPUT, "%s: /%s is neither a file nor a directory; the installer's overlay "
+                           "layer holds only those", label, img + strlen("overlay/"));
+        free(src);
+        free(img);
+    }
+    closedir(d);
+    return rc;
+}
+
+static void overlay_layer_free(struct overlay_layer *l)
+{
+    for (size_t i = 0; i < l->string_count; i++)
+        free(l->strings[i]);
+    free(l->strings);
+    free(l->files);
+    memset(l, 0, sizeof *l);
+}
+
+static int overlay_layer_build(struct model *m, const char *scratch, struct overlay_layer *l, struct error *err)
+{
+    struct factory *f = m->f;
+    const struct schematic *s = m->schematic->schematic;
+    char *root = flatten_extension(f, m->overlay_target, err);
+    if (!root)
+        return error_prefix(err, "%s: ", m->overlay_label);
+    char *artifacts = path_join(root, "artifacts");
+    int rc = 0;
+    if (fs_is_dir(artifacts))
+        rc = overlay_layer_walk(l, m->overlay_label, artifacts, "overlay/artifacts", err);
+    struct fs_root r;
+    char *installer = xasprintf("installers/%s", s->overlay_name);
+    if (rc == 0 && fs_root_open(&r, root, NULL, m->overlay_label, err) == 0) {
+        int fd = -1;
+        struct fs_root_entry e = {0};
+        int found = fs_open_in_root(&r, installer, FS_ROOT_FILE, &fd, &e, err);
+        if (found == 0)
+            rc = error_set(err, ERROR_INPUT, "%s: the image for linux/%s has no /%s; check overlay.name",
+                           m->overlay_label, m->arch, installer);
+        else if (found < 0)
+            rc = -1;
+        else {
+            overlay_layer_add(l, xstrdup("overlay/installers/default"), xstrdup(e.host_path),
+                              (unsigned)(e.st.st_mode & 07777));
+            close(fd);
+            fs_root_entry_free(&e);
+        }
+        fs_root_close(&r);
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    struct buffer options = BUFFER_INIT;
+    if (rc == 0 && s->overlay_options)
+        rc = yaml_value_encode(s->overlay_options, &options, err);
+    else if (rc == 0)
+        buffer_append(&options, "{}\n", 3);
+    char *extra = xasprintf("%s/overlay-extra-options", scratch);
+    if (rc == 0)
+        rc = fs_write_file_atomic(extra, options.data, options.len, 0644, err);
+    if (rc == 0) {
+        overlay_layer_add(l, xstrdup("overlay/extra-options"), extra, 0644);
+        extra = NULL;
+    }
+    free(extra);
+    buffer_free(&options);
+    free(installer);
+    free(artifacts);
+    free(root);
+    return rc;
+}
+
 /* Any thread: the UKI (or kernel + initramfs), the artifacts layer and the docker-archive, all in
  * the job's scratch directory; a worker leaves the prepared image to its job, for job_commit. */
 static int installer_asset_build(struct model *m, const char *path, const struct asset_path *name,
@@ -1250,14 +1501,17 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         if (rc == 0)
             rc = asset_sdboot(m, path, name, &sdboot_file, &signed_sdboot, err);
         buffer_free(&cmdline);
-        files[0] = (struct installer_file){p_boot, sdboot_file};
-        files[1] = (struct installer_file){p_uki, uki};
+        files[0] = (struct installer_file){p_boot, sdboot_file, 0};
+        files[1] = (struct installer_file){p_uki, uki, 0};
     } else {
         /* before 1.10: GRUB installs the kernel and initramfs; the cmdline is made at install time */
-        files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz};
-        files[1] = (struct installer_file){p_initramfs, m->initramfs_path};
+        files[0] = (struct installer_file){p_kernel, m->imager.vmlinuz, 0};
+        files[1] = (struct installer_file){p_initramfs, m->initramfs_path, 0};
     }
     struct installer_prepared *prepared = xcalloc(1, sizeof *prepared);
+    struct overlay_layer overlay = {0};
+    if (rc == 0 && m->overlay_image)
+        rc = overlay_layer_build(m, scratch, &overlay, err);
     if (rc == 0) {
         struct installer_build_options o = {
             .store = f->store,
@@ -1268,6 +1522,8 @@ static int installer_asset_build(struct model *m, const char *path, const struct
             .mtime = f->epoch,
             .repo_tag = base->result.image.reference,
             .scratch_dir = scratch,
+            .overlay_files = overlay.files,
+            .overlay_file_count = overlay.count,
         };
         rc = installer_image_prepare(&o, prepared, err);
         if (rc != 0)
@@ -1287,6 +1543,7 @@ static int installer_asset_build(struct model *m, const char *path, const struct
         installer_prepared_free(prepared);
         free(prepared);
     }
+    overlay_layer_free(&overlay);
     free(p_boot);
     free(p_uki);
     free(p_kernel);

@@ -48,6 +48,8 @@ struct node {
     uint32_t inode_num;
     uint64_t inode_ref;
     uint32_t link_count;
+    bool labelled;        /* a squashfs_label names it: xattr_index is its own xattr block */
+    uint32_t xattr_index;
     sqfs_inode_generic_t *inode; /* regular files: filled by the block processor */
 };
 
@@ -101,6 +103,44 @@ static void node_free(struct node *n)
     free(n->target);
     free(n->inode);
     free(n);
+}
+
+/* The node at rel ("" = root), or NULL. */
+static struct node *find_node(struct node *root, const char *rel)
+{
+    struct node *n = root;
+    while (n && *rel) {
+        const char *slash = strchr(rel, '/');
+        size_t len = slash ? (size_t)(slash - rel) : strlen(rel);
+        struct node *next = NULL;
+        for (size_t i = 0; i < n->child_count && !next; i++)
+            if (strlen(n->children[i]->name) == len && !memcmp(n->children[i]->name, rel, len))
+                next = n->children[i];
+        n = next;
+        rel = slash ? slash + 1 : rel + len;
+    }
+    return n;
+}
+
+/* Each squashfs_label: its own xattr block, attached to its inode. */
+static int add_labels(struct builder *b, struct node *root, struct error *err)
+{
+    const struct squashfs_image_options *o = b->opts;
+    for (size_t i = 0; i < o->label_count; i++) {
+        struct node *n = find_node(root, o->labels[i].path);
+        if (!n)
+            return error_set(err, ERROR_INPUT, "%s: cannot label /%s: no such path in the tree", b->out_path,
+                             o->labels[i].path);
+        int r = sqfs_xattr_writer_begin(b->xwr, 0);
+        if (!r)
+            r = sqfs_xattr_writer_add(b->xwr, "security.selinux", o->labels[i].label, strlen(o->labels[i].label));
+        if (!r)
+            r = sqfs_xattr_writer_end(b->xwr, &n->xattr_index);
+        if (r)
+            return sqfs_fail(err, r, b->out_path, "recording an SELinux label");
+        n->labelled = true;
+    }
+    return 0;
 }
 
 /* Read the tree under n (a directory). */
@@ -293,6 +333,7 @@ static int write_inode(struct builder *b, struct node *n, struct error *err)
 {
     sqfs_inode_generic_t *inode;
     int r;
+    uint32_t xattr_index = n->labelled ? n->xattr_index : b->xattr_index;
     if (S_ISDIR(n->mode)) {
         r = sqfs_dir_writer_begin(b->dirwr, 0);
         for (size_t i = 0; !r && i < n->child_count; i++) {
@@ -303,7 +344,7 @@ static int write_inode(struct builder *b, struct node *n, struct error *err)
             r = sqfs_dir_writer_end(b->dirwr);
         if (r)
             return sqfs_fail(err, r, n->path, "writing directory entries");
-        inode = sqfs_dir_writer_create_inode(b->dirwr, 0, b->xattr_index, n->parent ? n->parent->inode_num : 0);
+        inode = sqfs_dir_writer_create_inode(b->dirwr, 0, xattr_index, n->parent ? n->parent->inode_num : 0);
         if (!inode)
             return sqfs_fail(err, SQFS_ERROR_ALLOC, n->path, "creating a directory inode");
         if (inode->base.type == SQFS_INODE_DIR)
@@ -324,8 +365,8 @@ static int write_inode(struct builder *b, struct node *n, struct error *err)
     inode->base.mod_time = b->opts->mtime;
     inode->base.inode_number = n->inode_num;
     int rc = 0;
-    if (b->xattr_index != 0xffffffffu && !S_ISDIR(n->mode)) {
-        r = sqfs_inode_set_xattr_index(inode, b->xattr_index);
+    if (xattr_index != 0xffffffffu && !S_ISDIR(n->mode)) {
+        r = sqfs_inode_set_xattr_index(inode, xattr_index);
         if (r)
             rc = sqfs_fail(err, r, n->path, "attaching xattrs");
     }
@@ -430,8 +471,12 @@ static int build(struct builder *b, struct node *root, const char *tmp_path, str
         return sqfs_fail(err, r, b->out_path, "creating the block processor");
 
     b->xattr_index = 0xffffffffu;
-    if (o->selinux_label) {
+    if (o->selinux_label || o->label_count) {
         b->xwr = sqfs_xattr_writer_create(0);
+        if (!b->xwr)
+            return sqfs_fail(err, SQFS_ERROR_ALLOC, b->out_path, "creating the xattr writer");
+    }
+    if (o->selinux_label) {
         if (!b->xwr)
             return sqfs_fail(err, SQFS_ERROR_ALLOC, b->out_path, "creating the xattr writer");
         r = sqfs_xattr_writer_begin(b->xwr, 0);
@@ -442,6 +487,9 @@ static int build(struct builder *b, struct node *root, const char *tmp_path, str
         if (r)
             return sqfs_fail(err, r, b->out_path, "recording the SELinux label");
     }
+
+    if (o->label_count && add_labels(b, root, err) != 0)
+        return -1;
 
     /* numbering and data, in serialisation order */
     map_children(b, root);

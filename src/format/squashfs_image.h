@@ -13,6 +13,12 @@
 #include "format/compress.h"
 #include "airfactory/error.h"
 
+/* One inode's own SELinux label (path relative, no leading '/'; "" is the root). */
+struct squashfs_label {
+    const char *path;
+    const char *label;
+};
+
 struct squashfs_image_options {
     enum compress_kind compression; /* COMPRESS_ZSTD, COMPRESS_XZ or COMPRESS_GZIP */
     int level;                      /* zstd 1..22 (Talos: 18); ignored for xz; <= 0 = library default */
@@ -27,6 +33,11 @@ struct squashfs_image_options {
     const char *const *exclude;
     /* Relative paths of single files left out (microcode moved to the early cpio); may be NULL. */
     const char *const *exclude_files;
+    /* Single inodes labelled as Talos' mksquashfs `-p "<path> x security.selinux=<label>"` does for
+     * a layer's PAX record (the value as given, without a NUL); they take precedence over
+     * selinux_label. A path missing from the tree is ERROR_INPUT. */
+    const struct squashfs_label *labels;
+    size_t label_count;
 };
 
 /* Write the image of source_dir to out_path (atomically: a temp file renamed at the end). */

@@ -569,3 +569,31 @@ int extension_schematic_create(const char *dir, const struct schematic_extension
     free(marker);
     return rc;
 }
+
+/* ---- the virtual embedded-config extension ---- */
+
+int extension_embedded_config_create(const char *dir, const char *config, size_t len, struct error *err)
+{
+    char version[SHA256_HEX_LEN + 1];
+    sha256_hex(config, len, version);
+    struct extension_manifest m = {
+        .name = (char *)"embedded-config",
+        .version = version,
+        .author = (char *)"Imager",
+        .description = (char *)"Virtual extension which embeds the machine configuration.",
+        .talos_constraint = (char *)">= 1.0.0",
+        .extra_info = (char *)"",
+    };
+    char *config_dir = xasprintf("%s/rootfs/usr/local/etc/talos", dir);
+    char *manifest = path_join(dir, "manifest.yaml");
+    char *file = xasprintf("%s/rootfs/%s", dir, EXTENSION_EMBEDDED_CONFIG_PATH);
+    int rc = fs_mkdir_p(config_dir, 0755, err);
+    if (!rc)
+        rc = extension_manifest_write(manifest, &m, err);
+    if (!rc)
+        rc = fs_write_file_atomic(file, config, len, 0400, err);
+    free(config_dir);
+    free(manifest);
+    free(file);
+    return rc;
+}

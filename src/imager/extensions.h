@@ -4,8 +4,8 @@
  * Owns: reading and validating manifest.yaml (version v1alpha1, metadata, Talos version
  * constraint as a blang/semver range), writing /extensions.yaml exactly as Talos' Go yaml
  * encoder does (`layers:` list of `image:` + `metadata:`; the bytes come from yaml_value, the
- * go-yaml-compatible encoder schematic IDs rely on), and creating the Image Factory's
- * virtual `schematic` extension. Errors name the extension directory and the file. */
+ * go-yaml-compatible encoder schematic IDs rely on), and creating the virtual extensions: the
+ * Image Factory's `schematic` and the imager's `embedded-config`. Errors name the extension directory and the file. */
 #ifndef AIRFACTORY_EXTENSIONS_H
 #define AIRFACTORY_EXTENSIONS_H
 
@@ -69,5 +69,14 @@ struct schematic_extension {
     const char *schematic_yaml; /* extraInfo (Talos >= 1.7); NULL or "" = none */
 };
 int extension_schematic_create(const char *dir, const struct schematic_extension *opts, struct error *err);
+
+/* The imager's virtual extension for a schematic's embeddedMachineConfiguration (Talos >= 1.12,
+ * talos pkg/imager/embed.go): name "embedded-config", version = sha256 hex of the config, author
+ * "Imager", rootfs/usr/local/etc/talos/config.yaml (mode 0400) holding the config as given. The
+ * file's SELinux label (EXTENSION_EMBEDDED_CONFIG_LABEL, a PAX record upstream) is the squashfs
+ * writer's to attach. Written as an extension directory at dir. */
+#define EXTENSION_EMBEDDED_CONFIG_PATH "usr/local/etc/talos/config.yaml"
+#define EXTENSION_EMBEDDED_CONFIG_LABEL "system_u:object_r:system_state_t:s0"
+int extension_embedded_config_create(const char *dir, const char *config, size_t len, struct error *err);
 
 #endif

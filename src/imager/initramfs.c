@@ -344,6 +344,7 @@ struct build_state {
     struct buffer yaml;
     char *intel_path, *amd_path;
     bool has_modules_dep; /* the last extension is the synthetic modules.dep one */
+    size_t embedded_config; /* index of the embedded-config extension, or SIZE_MAX */
 };
 
 /* ---- modules.dep: depmod over the base's modules plus every extension's ---- */
@@ -510,13 +511,31 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
     return rc;
 }
 
+/* Directory indexes ordered as their names sort as strings. */
+static int compare_index_names(const void *a, const void *b)
+{
+    char x[24], y[24];
+    snprintf(x, sizeof x, "%zu", *(const size_t *)a);
+    snprintf(y, sizeof y, "%zu", *(const size_t *)b);
+    return strcmp(x, y);
+}
+
 static int write_squashfs_images(const struct initramfs_options *o, struct build_state *s, struct error *err)
 {
     const char *fw = o->firmware_path ? o->firmware_path : "usr/lib/firmware";
     struct extensions_layer *layers = xcalloc(s->ext_count ? s->ext_count : 1, sizeof *layers);
     char **images = xcalloc(s->ext_count ? s->ext_count : 1, sizeof *images);
     int rc = 0;
-    for (size_t i = 0; i < s->ext_count && !rc; i++) {
+    /* Talos extracts the extensions into directories 0..N (profile order, then schematic and
+     * embedded-config), lists them sorted by name as strings (0, 1, 10, 11, 2, ...) and names each
+     * squashfs after its directory; modules.dep comes last. */
+    size_t regular = s->ext_count - (s->has_modules_dep ? 1 : 0);
+    size_t *order = xcalloc(s->ext_count ? s->ext_count : 1, sizeof *order);
+    for (size_t i = 0; i < s->ext_count; i++)
+        order[i] = i;
+    qsort(order, regular, sizeof *order, compare_index_names);
+    for (size_t k = 0; k < s->ext_count && !rc; k++) {
+        size_t i = order[k];
         struct extension *e = &s->exts[i];
         /* microcode: <fw>/intel-ucode/(all) and <fw>/amd-ucode/microcode_amd(*).bin, concatenated;
          * firmware moves to the appended archive (minus the microcode). Both are read inside the
@@ -559,6 +578,13 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
             .exclude = exclude,
             .exclude_files = NULL,
         };
+        /* the imager's embedded-config: only config.yaml is labelled, from its PAX record */
+        const struct squashfs_label config_label = {EXTENSION_EMBEDDED_CONFIG_PATH, EXTENSION_EMBEDDED_CONFIG_LABEL};
+        if (i == s->embedded_config) {
+            so.selinux_label = NULL;
+            so.labels = &config_label;
+            so.label_count = 1;
+        }
         rc = squashfs_image_write(e->rootfs, out, &so, err);
         if (rc)
             error_prefix(err, "%s (%s): ", e->label, e->manifest.name);
@@ -570,8 +596,8 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         } else {
             free(out);
         }
-        layers[i].image = images[i];
-        layers[i].metadata = &e->manifest;
+        layers[k].image = images[i];
+        layers[k].metadata = &e->manifest;
     }
     if (!rc)
         rc = extensions_yaml_write(layers, s->ext_count, &s->yaml, err);
@@ -585,6 +611,7 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
         free(images[i]);
     free(images);
     free(layers);
+    free(order);
     return rc;
 }
 
@@ -691,7 +718,7 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
         return -1;
     if (o->schematic_id && !sha256_hex_valid(o->schematic_id))
         return error_set(err, ERROR_INPUT, "schematic ID \"%s\" is not 64 lowercase hex digits", o->schematic_id);
-    if (o->extension_count == 0 && !o->schematic_id)
+    if (o->extension_count == 0 && !o->schematic_id && !o->embedded_config)
         return fs_copy_file(o->base_path, out_path, err);
     if (o->squashfs_compression == COMPRESS_NONE)
         return error_set(err, ERROR_INPUT, "initramfs: no squashfs compression chosen; "
@@ -701,7 +728,8 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
     memset(&s, 0, sizeof s);
     s.firmware_left = INITRAMFS_FIRMWARE_MAX;
     int rc = 0;
-    size_t total = o->extension_count + (o->schematic_id ? 1 : 0) + 1; /* + modules.dep */
+    s.embedded_config = SIZE_MAX;
+    size_t total = o->extension_count + (o->schematic_id ? 1 : 0) + (o->embedded_config ? 1 : 0) + 1; /* + modules.dep */
     s.exts = xcalloc(total, sizeof *s.exts);
     for (size_t i = 0; i < o->extension_count; i++) {
         const char *label = o->extension_labels ? o->extension_labels[i] : NULL;
@@ -738,6 +766,15 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
         rc = extension_schematic_create(dir, &se, err);
         if (!rc && extension_load(dir, NULL, &s.exts[s.ext_count], err) == 0)
             s.ext_count++;
+        else
+            rc = -1;
+        free(dir);
+    }
+    if (!rc && o->embedded_config) {
+        char *dir = path_join(s.work, "embedded-config-extension");
+        rc = extension_embedded_config_create(dir, o->embedded_config, o->embedded_config_len, err);
+        if (!rc && extension_load(dir, NULL, &s.exts[s.ext_count], err) == 0)
+            s.embedded_config = s.ext_count++;
         else
             rc = -1;
         free(dir);

@@ -5,7 +5,9 @@
  *   [base initramfs bytes, unchanged]
  *   [compressed newc: <i>.sqsh per extension, extensions.yaml, <firmware path>/...]
  * Extensions are plain directories (manifest.yaml + rootfs/); the Image Factory's virtual
- * `schematic` extension is added after them when a schematic ID is given, and when extensions
+ * `schematic` extension is added after them when a schematic ID is given, then the imager's
+ * `embedded-config` one when a machine configuration is embedded; directories are listed as Talos
+ * lists them (names sorted as strings: 0, 1, 10, 2, ...), and when extensions
  * ship kernel modules a `modules.dep` extension (depmod over the base rootfs' modules plus
  * theirs; unsquashfs and depmod run as external tools, as in the imager) comes last. Firmware is
  * moved out of the squashfs images into the appended archive; microcode goes to the early cpio.
@@ -42,6 +44,10 @@ struct initramfs_options {
     const char *schematic_id;
     const char *schematic_author; /* NULL = "Image Factory" */
     const char *schematic_yaml;   /* extraInfo (Talos >= 1.7), NULL = none */
+    /* the imager's embedded-config extension (Talos >= 1.12; the caller checks): the schematic's
+     * embeddedMachineConfiguration, added after the schematic extension; NULL = none */
+    const char *embedded_config;
+    size_t embedded_config_len;
 
     /* version quirks (initramfs_options_for_version fills them) */
     enum compress_kind archive_compression; /* appended cpio: zstd (>= 1.8) or xz (< 1.8) */

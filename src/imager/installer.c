@@ -49,8 +49,8 @@ static void tar_number(unsigned char *field, size_t width, uint64_t value)
         field[i] = (unsigned char)(value & 0xff);
 }
 
-static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime, unsigned mode,
-                      struct error *err)
+static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime,
+                      unsigned mode, char type, struct error *err)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 99)
@@ -62,7 +62,7 @@ static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t siz
     tar_number(h + 116, 8, 0);
     tar_number(h + 124, 12, size);
     tar_number(h + 136, 12, mtime);
-    h[156] = '0';
+    h[156] = type;
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
     memset(h + 148, ' ', 8);
@@ -103,7 +103,7 @@ static int tar_add_bytes(struct tar_out *t, const char *name, const void *data, 
                          struct error *err)
 {
     unsigned char h[TAR_BLOCK];
-    if (tar_header(h, name, len, mtime, 0644, err) != 0 || tar_put(t, h, sizeof h, err) != 0 ||
+    if (tar_header(h, name, len, mtime, 0644, '0', err) != 0 || tar_put(t, h, sizeof h, err) != 0 ||
         tar_put(t, data, len, err) != 0)
         return -1;
     return tar_pad(t, err);
@@ -123,7 +123,7 @@ static int tar_add_file(struct tar_out *t, const char *name, const char *path, u
         return error_errno(err, e, "%s: stat", path);
     }
     unsigned char h[TAR_BLOCK];
-    int rc = tar_header(h, name, (uint64_t)st.st_size, mtime, mode, err);
+    int rc = tar_header(h, name, (uint64_t)st.st_size, mtime, mode, '0', err);
     if (rc == 0)
         rc = tar_put(t, h, sizeof h, err);
     unsigned char *buf = xmalloc(COPY_CHUNK);
@@ -205,7 +205,9 @@ int installer_layer_write_modes(const struct installer_file *files, const unsign
 {
     struct layer_entry *sorted = xcalloc(count ? count : 1, sizeof *sorted);
     for (size_t i = 0; i < count; i++)
-        sorted[i] = (struct layer_entry){files[i], modes ? modes[i] : 0644};
+        sorted[i] = (struct layer_entry){files[i], modes             ? modes[i]
+                                                   : files[i].mode ? files[i].mode
+                                                   : files[i].source_path ? 0644 : 0755};
     qsort(sorted, count, sizeof *sorted, compare_files);
     for (size_t i = 1; i < count; i++)
         if (strcmp(sorted[i].file.image_path, sorted[i - 1].file.image_path) == 0) {
@@ -226,8 +228,16 @@ int installer_layer_write_modes(const struct installer_file *files, const unsign
     struct compress_sink cs = {layer_sink_write, &sink};
     int rc = compress_writer_open(&lt.gzip, &copts, cs, err);
     struct tar_out t = {layer_tar_write, &lt, 0};
-    for (size_t i = 0; rc == 0 && i < count; i++)
-        rc = tar_add_file(&t, sorted[i].file.image_path, sorted[i].file.source_path, mtime, sorted[i].mode, err);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (sorted[i].file.source_path) {
+            rc = tar_add_file(&t, sorted[i].file.image_path, sorted[i].file.source_path, mtime, sorted[i].mode, err);
+        } else {
+            unsigned char h[TAR_BLOCK];
+            rc = tar_header(h, sorted[i].file.image_path, 0, mtime, sorted[i].mode, '5', err);
+            if (rc == 0)
+                rc = tar_put(&t, h, sizeof h, err);
+        }
+    }
     if (rc == 0)
         rc = tar_end(&t, err);
     if (rc == 0)
@@ -290,7 +300,8 @@ static bool history_empty_layer(const struct json_value *h)
 }
 
 int installer_config_build(const char *base_config, size_t len, const char *arch, size_t keep_layers,
-                           const char *new_diff_id, uint32_t mtime, struct buffer *out, struct error *err)
+                           const char *new_diff_id, const char *overlay_diff_id, uint32_t mtime, struct buffer *out,
+                           struct error *err)
 {
     struct json_value *base = NULL;
     if (json_parse(base_config, len, "installer base config", &base, err) != 0)
@@ -329,6 +340,12 @@ int installer_config_build(const char *base_config, size_t len, const char *arch
     json_kv_string(&w, "created_by", by);
     free(by);
     json_object_end(&w);
+    if (overlay_diff_id) {
+        json_object_begin(&w);
+        json_kv_string(&w, "created", created);
+        json_kv_string(&w, "created_by", "airfactory: /overlay (overlay artifacts, installer, extra-options)");
+        json_object_end(&w);
+    }
     json_array_end(&w);
     json_kv_string(&w, "os", "linux");
     json_key(&w, "rootfs");
@@ -339,6 +356,8 @@ int installer_config_build(const char *base_config, size_t len, const char *arch
     for (size_t i = 0; i < keep_layers; i++)
         json_write_value(&w, diff_ids->items[i]);
     json_string(&w, new_diff_id);
+    if (overlay_diff_id)
+        json_string(&w, overlay_diff_id);
     json_array_end(&w);
     json_object_end(&w);
     json_key(&w, "config");
@@ -498,8 +517,8 @@ static int scratch_file(const char *dir, const char *what, const char *arch, cha
 void installer_prepared_free(struct installer_prepared *p)
 {
     for (size_t i = 0; p->layer_paths && i < p->layer_count; i++) {
-        /* the last is our own scratch file; the others are the store's */
-        if (i + 1 == p->layer_count && p->layer_paths[i])
+        /* the last own_layers are our scratch files; the others are the store's */
+        if (i + (p->own_layers ? p->own_layers : 1) >= p->layer_count && p->layer_paths[i])
             unlink(p->layer_paths[i]);
         free(p->layer_paths[i]);
     }
@@ -521,9 +540,11 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
     snprintf(out->arch, sizeof out->arch, "%s", o->arch);
     /* Talos outInstaller: a 2-layer base (pre-1.10 installer) carried the boot assets in layer 2 */
     size_t keep = base->layer_count == 2 ? 1 : base->layer_count;
-    out->layer_count = keep + 1;
-    out->layers = xcalloc(keep + 1, sizeof *out->layers);
-    out->layer_paths = xcalloc(keep + 1, sizeof *out->layer_paths);
+    size_t added = o->overlay_file_count ? 2 : 1; /* artifacts, then the overlay layer */
+    out->layer_count = keep + added;
+    out->own_layers = added;
+    out->layers = xcalloc(keep + added, sizeof *out->layers);
+    out->layer_paths = xcalloc(keep + added, sizeof *out->layer_paths);
     struct installer_layer *layers = out->layers;
     int rc = scratch_file(o->scratch_dir, "layer", o->arch, &out->layer_paths[keep], err);
     struct buffer base_config = BUFFER_INIT, mj = BUFFER_INIT;
@@ -534,6 +555,15 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
                                    layers[keep].digest, &new_size, err);
     layers[keep].size = (int64_t)new_size;
     snprintf(layers[keep].media_type, sizeof layers[keep].media_type, "%s", OCI_MEDIA_TYPE_LAYER_GZIP);
+    char overlay_diff_id[OCI_DIGEST_SIZE];
+    if (rc == 0 && added == 2) {
+        rc = scratch_file(o->scratch_dir, "overlay-layer", o->arch, &out->layer_paths[keep + 1], err);
+        if (rc == 0)
+            rc = installer_layer_write(o->overlay_files, o->overlay_file_count, o->mtime, out->layer_paths[keep + 1],
+                                       overlay_diff_id, layers[keep + 1].digest, &new_size, err);
+        layers[keep + 1].size = (int64_t)new_size;
+        snprintf(layers[keep + 1].media_type, sizeof layers[keep + 1].media_type, "%s", OCI_MEDIA_TYPE_LAYER_GZIP);
+    }
     if (rc == 0) {
         int found = store_read_blob(o->store, base->config.digest, OCI_DOCUMENT_MAX, &base_config, err);
         if (found == 0)
@@ -543,8 +573,8 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
             rc = -1;
     }
     if (rc == 0)
-        rc = installer_config_build(base_config.data, base_config.len, o->arch, keep, diff_id, o->mtime,
-                                    &out->config, err);
+        rc = installer_config_build(base_config.data, base_config.len, o->arch, keep, diff_id,
+                                    added == 2 ? overlay_diff_id : NULL, o->mtime, &out->config, err);
     if (rc == 0) {
         sha256_hex(out->config.data ? out->config.data : "", out->config.len, hex);
         snprintf(out->config_digest, sizeof out->config_digest, "sha256:%s", hex);
@@ -558,7 +588,7 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
         out->layer_paths[i] = store_blob_path(o->store, d->digest);
     }
     if (rc == 0) {
-        installer_manifest_build(out->config_digest, (int64_t)out->config.len, layers, keep + 1, &out->manifest);
+        installer_manifest_build(out->config_digest, (int64_t)out->config.len, layers, keep + added, &out->manifest);
         sha256_hex(out->manifest.data, out->manifest.len, hex);
         snprintf(out->manifest_digest, sizeof out->manifest_digest, "sha256:%s", hex);
     }
@@ -576,7 +606,7 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
             sha256_stream_init(&sink.digest);
             struct tar_out t = {scratch_sink_write, &sink, 0};
             rc = tar_add_bytes(&t, out->config_digest, out->config.data, out->config.len, o->mtime, err);
-            for (size_t i = 0; rc == 0 && i <= keep; i++) {
+            for (size_t i = 0; rc == 0 && i < out->layer_count; i++) {
                 bool dup = false;
                 for (size_t k = 0; k < i; k++)
                     dup = dup || strcmp(layers[k].digest, layers[i].digest) == 0;
@@ -587,7 +617,7 @@ int installer_image_prepare(const struct installer_build_options *o, struct inst
                 rc = tar_add_file(&t, name, out->layer_paths[i], o->mtime, 0644, err);
             }
             if (rc == 0) {
-                docker_manifest_json(out->config_digest, o->repo_tag, layers, keep + 1, &mj);
+                docker_manifest_json(out->config_digest, o->repo_tag, layers, out->layer_count, &mj);
                 rc = tar_add_bytes(&t, "manifest.json", mj.data, mj.len, o->mtime, err);
             }
             if (rc == 0)
@@ -612,7 +642,8 @@ int installer_image_add(struct bundle_writer *w, const struct installer_prepared
                         struct error *err)
 {
     memset(out, 0, sizeof *out);
-    size_t keep = p->layer_count - 1;
+    size_t own = p->own_layers ? p->own_layers : 1;
+    size_t keep = p->layer_count - own;
     char digest[BUNDLE_DIGEST_SIZE];
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < keep; i++)
@@ -632,13 +663,13 @@ int installer_image_add(struct bundle_writer *w, const struct installer_prepared
                        out->manifest_digest, p->manifest_digest);
     out->manifest_size = (int64_t)p->manifest.len;
     snprintf(out->arch, sizeof out->arch, "%s", p->arch);
-    /* the docker-archive, then the new layer last: moved, not copied */
+    /* the docker-archive, then the new layers last: moved, not copied */
     if (rc == 0)
         rc = bundle_writer_add_blob_file(w, p->archive_path, "application/x-tar", BUNDLE_BLOB_MOVE,
                                          p->archive_digest, out->archive_digest, &out->archive_size, err);
-    if (rc == 0)
-        rc = bundle_writer_add_blob_file(w, p->layer_paths[keep], OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE,
-                                         p->layers[keep].digest, NULL, NULL, err);
+    for (size_t i = keep; rc == 0 && i < p->layer_count; i++)
+        rc = bundle_writer_add_blob_file(w, p->layer_paths[i], OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE,
+                                         p->layers[i].digest, NULL, NULL, err);
     return rc == 0 ? 0 : error_prefix(err, "installer image (%s): ", p->arch);
 }
 

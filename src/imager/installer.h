@@ -37,10 +37,11 @@
 #include "oci/oci_image.h"
 #include "oci/store.h"
 
-/* One file of the artifacts layer. */
+/* One entry of an added layer. */
 struct installer_file {
     const char *image_path;  /* "usr/install/amd64/vmlinuz.efi" (no leading '/') */
-    const char *source_path; /* where the bytes are */
+    const char *source_path; /* where the bytes are; NULL: a directory entry */
+    unsigned mode;           /* permission bits; 0 = 0644 (files) / 0755 (directories) */
 };
 
 /* Write the artifacts layer (files sorted by image_path whatever their order here) as tar+gzip to
@@ -56,9 +57,11 @@ int installer_layer_write_modes(const struct installer_file *files, const unsign
 
 /* The new image config from the base config's bytes: architecture/os, the base `config` object as
  * is, created = mtime (RFC 3339), history and diff_ids of the first keep_layers base layers, then
- * the artifacts layer (new_diff_id). Compact JSON, go-containerregistry key order. */
+ * the artifacts layer (new_diff_id) and, when overlay_diff_id is not NULL, the overlay layer.
+ * Compact JSON, go-containerregistry key order. */
 int installer_config_build(const char *base_config, size_t len, const char *arch, size_t keep_layers,
-                           const char *new_diff_id, uint32_t mtime, struct buffer *out, struct error *err);
+                           const char *new_diff_id, const char *overlay_diff_id, uint32_t mtime, struct buffer *out,
+                           struct error *err);
 
 struct installer_layer {
     char media_type[80];
@@ -87,6 +90,10 @@ struct installer_build_options {
     uint32_t mtime;          /* SOURCE_DATE_EPOCH */
     const char *repo_tag;    /* manifest.json RepoTags entry (Talos: the base installer's reference) */
     const char *scratch_dir; /* for the layer file (bundle_writer_scratch_dir: moved, not copied) */
+    /* the overlay layer (Talos out.go, for overlay schematics): /overlay/artifacts/..., the
+     * board's installer as /overlay/installers/default, /overlay/extra-options; none when 0 */
+    const struct installer_file *overlay_files;
+    size_t overlay_file_count;
 };
 
 /* Build one arch's image into the bundle: layer, config, manifest, docker-archive blobs.
@@ -98,9 +105,10 @@ int installer_image_build(struct bundle_writer *w, const struct installer_build_
  * writer's owner adds). Plain data: files in o->scratch_dir, small documents, digests, sizes. */
 struct installer_prepared {
     char arch[16];
-    size_t layer_count;            /* the base layers kept, then the artifacts layer */
+    size_t layer_count;            /* the base layers kept, then the artifacts [and overlay] layer */
+    size_t own_layers;             /* the last 1 or 2: our scratch files, moved into the bundle */
     struct installer_layer *layers;
-    char **layer_paths;            /* base layers: their store files (linked); last: the new layer file (moved) */
+    char **layer_paths;            /* base layers: their store files (linked); own layers: scratch files (moved) */
     struct buffer config;          /* the image config, digest config_digest */
     char config_digest[OCI_DIGEST_SIZE];
     struct buffer manifest;        /* the OCI manifest, digest manifest_digest */

@@ -349,7 +349,7 @@ static void make_base_with_modules(const char *dir, const char *path, const char
         free(p);
     }
     char *sqsh = path_join(dir, "rootfs.sqsh");
-    struct squashfs_image_options so = {COMPRESS_ZSTD, 3, 0, 1, 1, NULL, NULL, NULL};
+    struct squashfs_image_options so = {COMPRESS_ZSTD, 3, 0, 1, 1, NULL, NULL, NULL, NULL, 0};
     struct error err = {0};
     CHECK_INT(squashfs_image_write(tree, sqsh, &so, &err), 0);
     char *cpio = path_join(dir, "base.cpio");

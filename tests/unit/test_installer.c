@@ -44,8 +44,8 @@ static void layer_is_sorted_deterministic_tar_gzip(void)
     write_text(b, "systemd-boot bytes, a bit longer than the other");
     /* given out of order: the layer must list them sorted */
     struct installer_file files[] = {
-        {"usr/install/amd64/vmlinuz.efi", a},
-        {"usr/install/amd64/systemd-boot.efi", b},
+        {"usr/install/amd64/vmlinuz.efi", a, 0},
+        {"usr/install/amd64/systemd-boot.efi", b, 0},
     };
     struct error err = {0};
     char diff1[OCI_DIGEST_SIZE], dig1[OCI_DIGEST_SIZE], diff2[OCI_DIGEST_SIZE], dig2[OCI_DIGEST_SIZE];
@@ -130,7 +130,7 @@ static void layer_modes_follow_their_files(void)
     char *a = scratch("prog"), *b = scratch("passwd"), *out = scratch("modes.tar.gz");
     write_text(a, "\177ELF program");
     write_text(b, "airfactory:x:65532:65532::/nonexistent:/nonexistent\n");
-    struct installer_file files[] = {{"usr/bin/prog", a}, {"etc/passwd", b}};
+    struct installer_file files[] = {{"usr/bin/prog", a, 0}, {"etc/passwd", b, 0}};
     const unsigned modes[] = {0755, 0644};
     struct error err = {0};
     char diff[OCI_DIGEST_SIZE], dig[OCI_DIGEST_SIZE];
@@ -170,7 +170,7 @@ static void config_extends_the_base_config(void)
     struct error err = {0};
     CHECK_INT(installer_config_build(base, strlen(base), "amd64", 1,
                                      "sha256:3333333333333333333333333333333333333333333333333333333333333333",
-                                     1735689600, &out, &err),
+                                     NULL, 1735689600, &out, &err),
               0);
     CHECK_STR(buffer_cstr(&out),
               "{\"architecture\":\"amd64\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":"
@@ -188,8 +188,8 @@ static void config_extends_the_base_config(void)
     oci_config_free(&c);
     buffer_reset(&out);
     /* a base with fewer layers than asked is an input error */
-    CHECK_INT(installer_config_build(base, strlen(base), "amd64", 3, "sha256:33", 0, &out, &err), -1);
-    CHECK_INT(installer_config_build("[]", 2, "amd64", 0, "sha256:33", 0, &out, &err), -1);
+    CHECK_INT(installer_config_build(base, strlen(base), "amd64", 3, "sha256:33", NULL, 0, &out, &err), -1);
+    CHECK_INT(installer_config_build("[]", 2, "amd64", 0, "sha256:33", NULL, 0, &out, &err), -1);
     buffer_free(&out);
 }
 

@@ -1,6 +1,10 @@
 /* Unit tests for src/format/squashfs_image.c, checked with squashfs-tools' unsquashfs (an
  * independent reader): listing, owner, mtime, content, exclusions, compressors, xattrs, and
  * byte-identical output for any thread count. */
+#include <errno.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
 #include "format/squashfs_image.h"
 #include "build_test_util.h"
 #include "test.h"
@@ -59,7 +63,7 @@ static void image_is_read_by_unsquashfs(void)
     char *src = make_tree(dir);
     char *img = path_join(dir, "0.sqsh");
     const char *exclude[] = {"usr/lib/firmware", NULL};
-    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 1735689600, 2, NULL, exclude, NULL};
+    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 1735689600, 2, NULL, exclude, NULL, NULL, 0};
     struct error err = {0};
     CHECK_INT(squashfs_image_write(src, img, &o, &err), 0);
     struct stat st;
@@ -95,7 +99,7 @@ static void output_is_reproducible_and_compressors_selectable(void)
     char *dir = bt_scratch();
     char *src = make_tree(dir);
     char *a = path_join(dir, "a.sqsh"), *b = path_join(dir, "b.sqsh"), *c = path_join(dir, "c.sqsh");
-    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 1735689600, 1, NULL, NULL, NULL};
+    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 1735689600, 1, NULL, NULL, NULL, NULL, 0};
     struct error err = {0};
     CHECK_INT(squashfs_image_write(src, a, &o, &err), 0);
     o.threads = 4;
@@ -103,7 +107,7 @@ static void output_is_reproducible_and_compressors_selectable(void)
     CHECK(bt_files_equal(a, b));
     /* xz (Talos < 1.8) with an SELinux label on every inode (>= 1.10) */
     struct squashfs_image_options x = {COMPRESS_XZ, 0, 0, 1735689600, 2, "system_u:object_r:system_extension_t:s0",
-                                       NULL, NULL};
+                                       NULL, NULL, NULL, 0};
     CHECK_INT(squashfs_image_write(src, c, &x, &err), 0);
     struct buffer out = BUFFER_INIT;
     CHECK_INT(bt_run(&out, "unsquashfs -s '%s'", c), 0);
@@ -121,12 +125,53 @@ static void output_is_reproducible_and_compressors_selectable(void)
     free(dir);
 }
 
+/* A label on one path (Talos' mksquashfs `-p "<path> x security.selinux=<label>"`) lands on that
+ * inode only, without a NUL, when the tree is unpacked with unsquashfs -xattrs (read back with
+ * getxattr where the file system keeps security.* attributes); a path not in the tree is an error. */
+static void single_paths_get_their_own_label(void)
+{
+    char *dir = bt_scratch();
+    char *src = make_tree(dir);
+    char *img = path_join(dir, "l.sqsh"), *x = path_join(dir, "l");
+    const struct squashfs_label label = {"usr/local/share/hello/README", "system_u:object_r:system_state_t:s0"};
+    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 1735689600, 1, NULL, NULL, NULL, &label, 1};
+    struct error err = {0};
+    CHECK_INT(squashfs_image_write(src, img, &o, &err), 0);
+    struct buffer out = BUFFER_INIT;
+    CHECK_INT(bt_run(&out, "unsquashfs -s '%s'", img), 0);
+    CHECK(strstr(buffer_cstr(&out), "Number of xattr ids 1"));
+    buffer_reset(&out);
+    if (geteuid() == 0 && bt_run(&out, "unsquashfs -xattrs -no-progress -d '%s' '%s'", x, img) == 0) {
+        char *file = path_join(x, "usr/local/share/hello/README");
+        char value[128];
+        ssize_t n = getxattr(file, "security.selinux", value, sizeof value);
+        if (n >= 0 || errno != ENOTSUP) {
+            CHECK_INT(n, (ssize_t)strlen(label.label));
+            CHECK(n > 0 && memcmp(value, label.label, (size_t)n) == 0);
+            char *other = path_join(x, "usr/local/share/hello");
+            CHECK(getxattr(other, "security.selinux", value, sizeof value) < 0);
+            free(other);
+        }
+        free(file);
+    }
+    buffer_free(&out);
+    const struct squashfs_label missing = {"no/such/file", "x"};
+    o.labels = &missing;
+    CHECK_INT(squashfs_image_write(src, img, &o, &err), -1);
+    CHECK(strstr(err.message, "cannot label /no/such/file") != NULL);
+    free(img);
+    free(x);
+    free(src);
+    bt_remove(dir);
+    free(dir);
+}
+
 static void bad_sources_fail_without_output(void)
 {
     char *dir = bt_scratch();
     char *img = path_join(dir, "out.sqsh");
     char *missing = path_join(dir, "nope");
-    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 0, 1, NULL, NULL, NULL};
+    struct squashfs_image_options o = {COMPRESS_ZSTD, 18, 0, 0, 1, NULL, NULL, NULL, NULL, 0};
     struct error err = {0};
     CHECK_INT(squashfs_image_write(missing, img, &o, &err), -1);
     CHECK(strstr(err.message, missing) != NULL);
@@ -149,6 +194,7 @@ int main(void)
 {
     RUN(image_is_read_by_unsquashfs);
     RUN(output_is_reproducible_and_compressors_selectable);
+    RUN(single_paths_get_their_own_label);
     RUN(bad_sources_fail_without_output);
     return TEST_MAIN_END();
 }
