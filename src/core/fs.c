@@ -232,6 +232,25 @@ int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct e
     return rc;
 }
 
+int fs_next_extent(int fd, uint64_t pos, uint64_t size, uint64_t *start, uint64_t *end, const char *what,
+                   struct error *err)
+{
+    if (pos >= size)
+        return 0;
+    off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+    if (data < 0) {
+        if (errno == ENXIO)
+            return 0; /* only a hole is left */
+        return error_errno(err, errno, "%s: SEEK_DATA", what);
+    }
+    if ((uint64_t)data >= size)
+        return 0;
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    *start = (uint64_t)data;
+    *end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+    return 1;
+}
+
 int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err)
 {
     for (;;) {

@@ -44,6 +44,11 @@ int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, st
 int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err);
 /* Copy what is left of in to out (copy_file_range when possible); from/to name them in errors. */
 int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err);
+/* The extent walker of sparse files: the first data extent of fd at or after pos and before
+ * size, found with SEEK_DATA/SEEK_HOLE, as [*start, *end) (end clamped to size). Returns 1 with an
+ * extent, 0 when only a hole is left, -1 on error (naming what). Loop with pos = *end. */
+int fs_next_extent(int fd, uint64_t pos, uint64_t size, uint64_t *start, uint64_t *end, const char *what,
+                   struct error *err);
 /* Copy a regular file by streaming (fs_copy_fd); the copy is fsynced. */
 int fs_copy_file(const char *from, const char *to, struct error *err);
 

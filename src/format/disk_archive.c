@@ -334,18 +334,16 @@ static int sparse_map(int fd, const char *what, uint64_t size, struct sparse_reg
     uint8_t *buf = xmalloc(COPY_CHUNK);
     uint64_t pos = 0;
     int rc = 0;
-    while (rc == 0 && pos < size) {
-        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
-        if (data < 0) {
-            if (errno != ENXIO)
-                rc = error_errno(err, errno, "%s: SEEK_DATA", what);
+    uint64_t data, end;
+    int more;
+    while (rc == 0 && (more = fs_next_extent(fd, pos, size, &data, &end, what, err)) != 0) {
+        if (more < 0) {
+            rc = -1;
             break;
         }
-        off_t hole = lseek(fd, data, SEEK_HOLE);
-        uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
         /* whole 4 KiB blocks around the extent (pread returns zeros for hole parts), so every
          * region starts and ends on a block boundary or at the end of the file */
-        uint64_t at = (uint64_t)data / SPARSE_BLOCK * SPARSE_BLOCK;
+        uint64_t at = data / SPARSE_BLOCK * SPARSE_BLOCK;
         if (at < pos)
             at = pos;
         uint64_t scan_end = (end + SPARSE_BLOCK - 1) / SPARSE_BLOCK * SPARSE_BLOCK;

@@ -58,16 +58,14 @@ int qcow2_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, uint32
 
     /* pass 1: which guest clusters hold non-zero bytes (only data extents are read) */
     uint64_t pos = 0, data_clusters = 0;
-    while (rc == 0 && pos < size) {
-        off_t d = lseek(raw_fd, (off_t)pos, SEEK_DATA);
-        if (d < 0) {
-            if (errno != ENXIO)
-                rc = error_errno(err, errno, "%s: SEEK_DATA", raw_what);
+    uint64_t d, hole;
+    int more;
+    while (rc == 0 && (more = fs_next_extent(raw_fd, pos, size, &d, &hole, raw_what, err)) != 0) {
+        if (more < 0) {
+            rc = -1;
             break;
         }
-        off_t h = lseek(raw_fd, d, SEEK_HOLE);
-        uint64_t hole = h < 0 || (uint64_t)h > size ? size : (uint64_t)h;
-        for (uint64_t c = (uint64_t)d / cs; rc == 0 && c * cs < hole; c++) {
+        for (uint64_t c = d / cs; rc == 0 && c * cs < hole; c++) {
             size_t n = (size_t)(size - c * cs < cs ? size - c * cs : cs);
             if (pread(raw_fd, buf, n, (off_t)(c * cs)) != (ssize_t)n)
                 rc = error_set(err, ERROR_RUNTIME, "%s: short read at %llu", raw_what, (unsigned long long)(c * cs));
@@ -76,7 +74,7 @@ int qcow2_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, uint32
                 data_clusters++;
             }
         }
-        pos = hole > (uint64_t)d ? div_up(hole, cs) * cs : hole + 1;
+        pos = div_up(hole, cs) * cs;
     }
 
     /* layout: header | L1 | refcount table | refcount blocks | L2 tables | data */

@@ -13,6 +13,7 @@
 
 #include "core/digest.h"
 #include "core/endian.h"
+#include "core/fs.h"
 #include "core/memory.h"
 
 #define SECTOR 512u
@@ -168,19 +169,15 @@ int vmdk_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, const c
         rc = out_write(&o, zero_sector, SECTOR, err);
 
     /* grains, in guest order, only where the input has data */
-    uint64_t pos = 0;
-    while (rc == 0 && pos < size) {
-        off_t data = lseek(raw_fd, (off_t)pos, SEEK_DATA);
-        if (data < 0) {
-            if (errno == ENXIO)
-                break; /* a hole up to the end */
-            rc = error_errno(err, errno, "%s: SEEK_DATA", raw_what);
+    uint64_t pos = 0, data, end;
+    int more;
+    while (rc == 0 && (more = fs_next_extent(raw_fd, pos, size, &data, &end, raw_what, err)) != 0) {
+        if (more < 0) {
+            rc = -1;
             break;
         }
-        off_t hole = lseek(raw_fd, data, SEEK_HOLE);
-        uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
         /* the grains that overlap [data, end) */
-        uint64_t g = (uint64_t)data / GRAIN_BYTES;
+        uint64_t g = data / GRAIN_BYTES;
         uint64_t g_end = (end + GRAIN_BYTES - 1) / GRAIN_BYTES;
         while (rc == 0 && g < g_end) {
             uint64_t n = g_end - g < READ_GRAINS ? g_end - g : READ_GRAINS;

@@ -155,18 +155,16 @@ int xfs_image_set_times(int fd, const char *what, uint32_t seconds, size_t *coun
     uint8_t *buf = xmalloc(SCAN_CHUNK);
     size_t changed = 0;
     int rc = 0;
-    while (rc == 0 && pos < size) {
-        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
-        if (data < 0) {
-            if (errno != ENXIO)
-                rc = error_errno(err, errno, "%s: SEEK_DATA", what);
+    uint64_t data, end;
+    int more;
+    while (rc == 0 && (more = fs_next_extent(fd, pos, size, &data, &end, what, err)) != 0) {
+        if (more < 0) {
+            rc = -1;
             break;
         }
-        off_t hole = lseek(fd, data, SEEK_HOLE);
-        uint64_t end = hole < 0 ? size : (uint64_t)hole;
         /* inode chunks are block-aligned, so scanning in inode-size steps from an aligned start
          * visits every inode slot of this extent */
-        uint64_t p = (uint64_t)data & ~((uint64_t)g.inode_size - 1);
+        uint64_t p = data & ~((uint64_t)g.inode_size - 1);
         while (rc == 0 && p < end) {
             size_t n = end - p < SCAN_CHUNK ? (size_t)(end - p) : SCAN_CHUNK;
             n -= n % g.inode_size;

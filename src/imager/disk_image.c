@@ -206,27 +206,22 @@ static int copy_sparse_into(const char *src, int fd, const char *what, uint64_t 
     }
     unsigned char *buf = xmalloc(COPY_CHUNK);
     int rc = 0;
-    off_t pos = 0;
-    while (rc == 0 && pos < st.st_size) {
-        off_t data = lseek(in, pos, SEEK_DATA);
-        if (data < 0) {
-            if (errno == ENXIO)
-                break; /* only a hole remains */
-            rc = error_errno(err, errno, "%s: SEEK_DATA", src);
+    uint64_t pos = 0, data, hole;
+    int more;
+    while (rc == 0 && (more = fs_next_extent(in, pos, (uint64_t)st.st_size, &data, &hole, src, err)) != 0) {
+        if (more < 0) {
+            rc = -1;
             break;
         }
-        off_t hole = lseek(in, data, SEEK_HOLE);
-        if (hole < 0)
-            hole = st.st_size;
-        for (off_t p = data; rc == 0 && p < hole;) {
+        for (uint64_t p = data; rc == 0 && p < hole;) {
             size_t n = (size_t)(hole - p < COPY_CHUNK ? hole - p : COPY_CHUNK);
-            ssize_t r = pread(in, buf, n, p);
+            ssize_t r = pread(in, buf, n, (off_t)p);
             if (r <= 0) {
                 rc = error_errno(err, r < 0 ? errno : EIO, "%s: read", src);
                 break;
             }
-            rc = fs_pwrite_all(fd, buf, (size_t)r, offset + (uint64_t)p, what, err);
-            p += r;
+            rc = fs_pwrite_all(fd, buf, (size_t)r, offset + p, what, err);
+            p += (uint64_t)r;
         }
         pos = hole;
     }
@@ -468,12 +463,13 @@ static int compress_sparse(int in, const char *src, uint64_t size, struct compre
     uint64_t pos = 0, zeros = 0, next_data = 0;
     while (rc == 0 && pos < size) {
         if (next_data < pos) {
-            off_t data = lseek(in, (off_t)pos, SEEK_DATA);
-            if (data < 0 && errno != ENXIO) {
-                rc = error_errno(err, errno, "%s: SEEK_DATA", src);
+            uint64_t data, hole;
+            int more = fs_next_extent(in, pos, size, &data, &hole, src, err);
+            if (more < 0) {
+                rc = -1;
                 break;
             }
-            next_data = data < 0 ? size : (uint64_t)data;
+            next_data = more ? data : size;
         }
         uint64_t block_end = pos + COPY_CHUNK < size ? pos + COPY_CHUNK : size;
         if (next_data >= block_end) { /* whole blocks in a hole */

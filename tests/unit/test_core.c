@@ -1,4 +1,5 @@
 /* Unit tests for src/core: buffer, base64, digest, json, fs. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,6 +7,7 @@
 #include "core/base64.h"
 #include "airfactory/buffer.h"
 #include "core/digest.h"
+#include "core/endian.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/memory.h"
@@ -232,6 +234,60 @@ static void atomic_write_replaces_or_leaves_old_file(void)
     free(copy);
 }
 
+static void byte_order_round_trips(void)
+{
+    unsigned char b[8];
+    le32_put(b, 0x11223344u);
+    CHECK(b[0] == 0x44 && b[3] == 0x11);
+    CHECK_INT(le32_get(b), 0x11223344u);
+    be32_put(b, 0x11223344u);
+    CHECK(b[0] == 0x11 && b[3] == 0x44);
+    CHECK_INT(be32_get(b), 0x11223344u);
+    le64_put(b, 0x0102030405060708ull);
+    CHECK(b[0] == 8 && b[7] == 1 && le64_get(b) == 0x0102030405060708ull);
+    be64_put(b, 0x0102030405060708ull);
+    CHECK(b[0] == 1 && b[7] == 8 && be64_get(b) == 0x0102030405060708ull);
+    le16_put(b + 1, 0xabcd); /* any alignment */
+    CHECK(b[1] == 0xcd && b[2] == 0xab && le16_get(b + 1) == 0xabcd && be16_get(b + 1) == 0xcdab);
+    be_put_n(b, 0x123456, 3);
+    CHECK(b[0] == 0x12 && b[2] == 0x56 && be_get_n(b, 3) == 0x123456 && le_get_n(b, 3) == 0x563412);
+}
+
+/* data at [0, 4 KiB) and [1 MiB, 1 MiB + 4 KiB) of a 2 MiB sparse file: the extents found cover
+ * both, never reach past the size, and the walk ends */
+static void extents_cover_the_data(void)
+{
+    char path[] = "/tmp/airfactory-extent-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    unlink(path);
+    static unsigned char block[4096];
+    memset(block, 0xa5, sizeof block);
+    CHECK(pwrite(fd, block, sizeof block, 0) == (ssize_t)sizeof block);
+    CHECK(pwrite(fd, block, sizeof block, 1 << 20) == (ssize_t)sizeof block);
+    CHECK(ftruncate(fd, 2 << 20) == 0);
+    struct error err = {0};
+    uint64_t pos = 0, start, end, covered = 0;
+    int more, steps = 0;
+    bool saw_first = false, saw_second = false;
+    while ((more = fs_next_extent(fd, pos, 2 << 20, &start, &end, "test file", &err)) > 0 && steps++ < 1000) {
+        CHECK(start >= pos && end > start && end <= (2u << 20));
+        saw_first |= start == 0 && end >= 4096;
+        saw_second |= start <= (1u << 20) && end >= (1u << 20) + 4096;
+        covered += end - start;
+        pos = end;
+    }
+    CHECK_INT(more, 0);
+    CHECK(saw_first && saw_second);
+    CHECK(covered <= (2u << 20));
+    CHECK_INT(fs_next_extent(fd, 2 << 20, 2 << 20, &start, &end, "test file", &err), 0);
+    close(fd);
+    CHECK_INT(fs_next_extent(fd, 0, 1, &start, &end, "closed file", &err), -1);
+    CHECK(strstr(err.message, "closed file: SEEK_DATA") != NULL);
+}
+
 static void path_join_normalises_slashes(void)
 {
     char *p = path_join("a/", "/b");
@@ -274,5 +330,7 @@ int main(void)
     RUN(json_writer_escapes_like_go);
     RUN(atomic_write_replaces_or_leaves_old_file);
     RUN(path_join_normalises_slashes);
+    RUN(byte_order_round_trips);
+    RUN(extents_cover_the_data);
     return TEST_MAIN_END();
 }
