@@ -44,6 +44,7 @@ struct bundle_unpack_options {
     const char *public_key_path; /* required: the stream's index.db must verify with it */
     const char *onto;            /* old bundle that holds the blobs a delta leaves out; NULL for a full pack */
     bool full;                   /* re-hash blobs taken from onto (streamed ones are always hashed) */
+    bool allow_downgrade;        /* replace a bundle newer than the stream's (bundle_freshness) */
 };
 int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
                   struct error *err);

@@ -423,6 +423,16 @@ static int accept_index(struct unpacker *u, struct error *err)
         return -1;
     }
     snprintf(u->stats->index_digest, sizeof u->stats->index_digest, "%s", bundle_index_digest(u->b));
+    /* freshness before any blob: an older bundle never replaces a newer one by accident */
+    if (!u->o->allow_downgrade) {
+        struct bundle_freshness incoming, current;
+        int found = bundle_dir_freshness(u->staging.target, &current, err);
+        if (found < 0 || bundle_read_freshness(u->b, &incoming, err) != 0)
+            return -1;
+        if (found == 1 && bundle_freshness_check_not_older(u->input_name, &incoming, u->staging.target, &current,
+                                                           err) != 0)
+            return -1;
+    }
     struct error ignored;
     if (bundle_meta(u->b, "oci_index_digest", &u->oci_index_digest, &ignored) != 1)
         return error_set(err, ERROR_INPUT, "%s: index.db has no oci_index_digest; not a bundle", u->input_name);

@@ -6,9 +6,11 @@
 #include "airfactory/bundle_transfer.h"
 #include "cli/cli.h"
 
-static const char usage[] = "FILE|- DIR --key PUBLIC.pem\n"
-                            "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full]\n"
-                            "  (without -o, OLD is replaced in place, atomically)";
+static const char usage[] = "FILE|- DIR --key PUBLIC.pem [--allow-downgrade]\n"
+                            "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full] "
+                            "[--allow-downgrade]\n"
+                            "  (without -o, OLD is replaced in place, atomically; a bundle older than the one it\n"
+                            "  would replace is refused unless --allow-downgrade)";
 
 int cmd_unpack(int argc, char **argv)
 {
@@ -17,6 +19,7 @@ int cmd_unpack(int argc, char **argv)
         {"onto", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
         {"full", no_argument, NULL, 'f'},
+        {"allow-downgrade", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -35,6 +38,9 @@ int cmd_unpack(int argc, char **argv)
             break;
         case 'f':
             o.full = true;
+            break;
+        case 'D':
+            o.allow_downgrade = true;
             break;
         case 'h':
             printf("usage: airfactory unpack %s\n", usage);
