@@ -49,7 +49,15 @@ enum serve_route_id {
 /* Per-worker state shared by all handlers. */
 struct serve_context {
     struct serve_index *index;
-    int blobs_fd;             /* directory BUNDLE/blobs/sha256, opened once */
+    int blobs_fd;             /* directory blobs/sha256 of the bundle served (changes on a live switch) */
+    int bundle_fd;            /* that bundle's directory: st_nlink 0 once a writer removed its tree */
+    /* Set by serve_response_blob and serve_blob_read when a listed blob file is missing or has
+     * the wrong size, instead of logging: the server first checks whether the bundle was
+     * replaced (and answers from the new one); only if not is the bundle called damaged. */
+    bool blob_trouble;
+    char blob_trouble_detail[192];
+    /* /readyz: NULL while the bundle at the path is the one served, else why it is refused */
+    const char *refused;
     const char *external_url; /* overrides the request's scheme://host in generated URLs, or NULL */
     const char *server_name;  /* "Server" header value */
     const char *requests_dir; /* --requests-dir: where misses are recorded (requests.c), or NULL */
