@@ -131,6 +131,11 @@ void serve_metrics_bundle_switch(bool accepted)
     __atomic_store_n(&c()->bundle_refused, accepted ? 0 : 1, __ATOMIC_RELAXED);
 }
 
+void serve_metrics_bundle_unrefused(void)
+{
+    __atomic_store_n(&c()->bundle_refused, 0, __ATOMIC_RELAXED);
+}
+
 const char *serve_metrics_route_name(enum serve_route_id route)
 {
     if ((int)route < 0 || route >= SERVE_ROUTE_COUNT)

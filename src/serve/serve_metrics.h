@@ -30,6 +30,8 @@ void serve_metrics_bundle_served(uint64_t generation, int64_t built_at);
 void serve_metrics_bundle_get(uint64_t *generation, int64_t *built_at);
 /* A worker switched to a new bundle (accepted) or refused the one at the path. */
 void serve_metrics_bundle_switch(bool accepted);
+/* The refused bundle is gone from the path again: nothing is refused any more. */
+void serve_metrics_bundle_unrefused(void);
 /* The label of a route ("image", "registry_blob", …). */
 const char *serve_metrics_route_name(enum serve_route_id route);
 /* Prometheus text exposition format 0.0.4. */

@@ -176,6 +176,8 @@ void serve_schematic_label(struct serve_context *ctx, const char *id, struct buf
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 
+/* Forget the rendered iPXE scripts (they depend on the bundle: called on a live switch). */
+void serve_pxe_cache_clear(void);
 /* The checks /image/ and /pxe/ share: schematic known (404; the miss is recorded with asset),
  * version well-formed (500, as Image Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
 int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,

@@ -1494,6 +1494,7 @@ static void install_bundle(struct worker *w, struct opened *o)
         close(w->ctx.blobs_fd);
     if (w->ctx.bundle_fd >= 0)
         close(w->ctx.bundle_fd);
+    serve_pxe_cache_clear();
     w->ctx.index = o->index;
     w->ctx.blobs_fd = o->blobs_fd;
     w->ctx.bundle_fd = o->dir_fd;
@@ -1523,6 +1524,13 @@ static bool bundle_check(struct worker *w, bool forced)
         return false; /* between the two renames of a swap without RENAME_EXCHANGE, or gone */
     }
     if (stamp_equal(&now, &w->stamp)) {
+        if (w->have_refused) { /* the refused bundle was taken away again: nothing to report */
+            fprintf(stderr, "airfactory-serve: %s holds the bundle served again (generation %llu)\n",
+                    config->bundle_dir, (unsigned long long)w->fresh.generation);
+            w->have_refused = false;
+            w->ctx.refused = NULL;
+            serve_metrics_bundle_unrefused();
+        }
         if (forced)
             fprintf(stderr, "airfactory-serve: reload: %s is unchanged (generation %llu)\n", config->bundle_dir,
                     (unsigned long long)w->fresh.generation);
