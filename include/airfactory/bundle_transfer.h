@@ -34,6 +34,13 @@ struct bundle_transfer_stats {
 int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats,
                 struct error *err);
 
+/* bundle_pack (old_dir NULL) or bundle_delta (old_dir) cut into parts for media with a file-size
+ * limit: output is a new directory holding bundle.tar.000, .001, … of split bytes each (the last
+ * shorter), SHA256SUMS (`sha256sum -c` format) and README.txt. Written beside output and renamed
+ * into place when complete. */
+int bundle_pack_split(const char *bundle_dir, const char *old_dir, const char *output, uint64_t split,
+                      struct bundle_transfer_stats *stats, struct error *err);
+
 /* Like bundle_pack of new_dir, leaving out every blob old_dir's index lists. */
 int bundle_delta(const char *old_dir, const char *new_dir, const char *output, struct bundle_transfer_stats *stats,
                  struct error *err);

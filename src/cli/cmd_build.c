@@ -29,7 +29,7 @@ static void kill_hook(const char *name)
         kill(getpid(), SIGKILL);
 }
 
-static void install_kill_hook(void)
+void cli_install_kill_hook(void)
 {
     const char *spec = getenv("AIRFACTORY_TEST_KILL_AT");
     if (!spec || !*spec)
@@ -189,7 +189,7 @@ int cmd_build(int argc, char **argv)
         };
     }
     if (status == 0) {
-        install_kill_hook();
+        cli_install_kill_hook();
         struct factory_request request = {
             .sources = sources,
             .source_count = plan->source_count,

@@ -6,7 +6,7 @@
 #include "airfactory/bundle_transfer.h"
 #include "cli/cli.h"
 
-static const char usage[] = "FILE|- DIR --key PUBLIC.pem [--allow-downgrade]\n"
+static const char usage[] = "FILE|PARTS-DIR|- DIR --key PUBLIC.pem [--allow-downgrade]\n"
                             "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full] "
                             "[--allow-downgrade]\n"
                             "  (without -o, OLD is replaced in place, atomically; a bundle older than the one it\n"
@@ -60,6 +60,7 @@ int cmd_unpack(int argc, char **argv)
     struct error err;
     error_clear(&err);
     struct bundle_transfer_stats stats;
+    cli_install_kill_hook();
     if (bundle_unpack(&o, &stats, &err) != 0)
         return cli_report(&err);
     fprintf(stderr, "unpacked %s into %s (index %s, verified): %llu blobs, %llu bytes from the stream",
