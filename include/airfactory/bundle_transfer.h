@@ -27,6 +27,7 @@ struct bundle_transfer_stats {
     uint64_t blobs_streamed, bytes_streamed; /* blobs carried by the tar stream */
     uint64_t blobs_from_base, bytes_from_base; /* unpack --onto: taken from the old bundle */
     char index_digest[BUNDLE_DIGEST_SIZE];   /* sha256 of the bundle's index.db */
+    uint64_t blobs_missing;                  /* check_only: listed blobs the stream does not carry */
 };
 
 /* Write bundle_dir as a tar stream to output: a file path (written atomically) or "-" (stdout).
@@ -52,6 +53,10 @@ struct bundle_unpack_options {
     const char *onto;            /* old bundle that holds the blobs a delta leaves out; NULL for a full pack */
     bool full;                   /* re-hash blobs taken from onto (streamed ones are always hashed) */
     bool allow_downgrade;        /* replace a bundle newer than the stream's (bundle_freshness) */
+    /* `verify` of a pack or a parts directory: every check of an unpack (signature, each part,
+     * each blob's hash), nothing written (target unused); blobs a delta leaves out are counted
+     * in stats->blobs_missing instead of failing. */
+    bool check_only;
 };
 int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
                   struct error *err);

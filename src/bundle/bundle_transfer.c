@@ -549,6 +549,18 @@ static int take_blob(struct unpacker *u, const char *name, const char *hex, int6
     if ((uint64_t)size != item->size)
         return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, the signed index.db says %llu; the stream was "
                          "altered", u->input_name, name, (long long)size, (unsigned long long)item->size);
+    if (u->o->check_only) { /* hashed, not written */
+        char got[SHA256_HEX_LEN + 1];
+        if (read_entry(u, name, size, -1, NULL, NULL, got, err) != 0)
+            return -1;
+        if (strcmp(got, hex) != 0)
+            return error_set(err, ERROR_INPUT, "%s: %s: content hashes to sha256:%s; the stream was altered or "
+                             "corrupted", u->input_name, name, got);
+        item->seen = true;
+        u->stats->blobs_streamed++;
+        u->stats->bytes_streamed += (uint64_t)size;
+        return 0;
+    }
     char *path = path_join(u->blob_dir, hex);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) {
@@ -583,7 +595,7 @@ static int accept_index(struct unpacker *u, struct error *err)
     }
     snprintf(u->stats->index_digest, sizeof u->stats->index_digest, "%s", bundle_index_digest(u->b));
     /* freshness before any blob: an older bundle never replaces a newer one by accident */
-    if (!u->o->allow_downgrade) {
+    if (!u->o->allow_downgrade && !u->o->check_only) {
         struct bundle_freshness incoming, current;
         int found = bundle_dir_freshness(u->staging.target, &current, err);
         if (found < 0 || bundle_read_freshness(u->b, &incoming, err) != 0)
@@ -733,6 +745,10 @@ static int unpack_entries(struct unpacker *u, struct error *err)
         struct listed_blob *item = &u->listing.items[i];
         if (item->seen)
             continue;
+        if (u->o->check_only) {
+            u->stats->blobs_missing++;
+            continue;
+        }
         if (u->o->onto) {
             if (take_from_base(u, item, err) != 0)
                 return -1;
@@ -890,7 +906,7 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
     if (!o->input || !o->public_key_path)
         return error_set(err, ERROR_INPUT, "unpack: an input and a public key (--key) are required");
     const char *target = o->target ? o->target : o->onto;
-    if (!target)
+    if (!target && !o->check_only)
         return error_set(err, ERROR_INPUT, "unpack: no target directory given");
     if (o->onto && !fs_is_dir(o->onto))
         return error_set(err, ERROR_INPUT, "%s: not a directory (--onto names the old bundle the delta applies to)",
@@ -923,7 +939,15 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
         bundle_key_free(u.key);
         return -1;
     }
-    if (bundle_staging_open(&u.staging, target, false, err) != 0)
+    if (o->check_only) {
+        /* only the small signed files are written, to a private directory removed at the end */
+        const char *tmpdir = getenv("TMPDIR");
+        u.staging.tmp = xasprintf("%s/airfactory-verify-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+        if (!mkdtemp(u.staging.tmp)) {
+            error_errno(err, errno, "%s: cannot create", u.staging.tmp);
+            goto out;
+        }
+    } else if (bundle_staging_open(&u.staging, target, false, err) != 0)
         goto out;
     char *blobs = path_join(u.staging.tmp, "blobs");
     u.blob_dir = path_join(blobs, "sha256");
@@ -966,6 +990,10 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
         goto out;
     }
     BUNDLE_TEST_POINT("unpack-verified");
+    if (o->check_only) {
+        rc = 0;
+        goto out;
+    }
     if (bundle_staging_commit(&u.staging, err) != 0)
         goto out;
     rc = 0;
@@ -980,7 +1008,7 @@ out:
     free(u.blob_dir);
     free(u.oci_index_digest);
     parts_free(&parts);
-    if (rc != 0)
-        bundle_staging_abort(&u.staging);
+    if (rc != 0 || o->check_only)
+        bundle_staging_abort(&u.staging); /* check_only: removes the private directory */
     return rc;
 }

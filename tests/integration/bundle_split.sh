@@ -32,6 +32,15 @@ cp -a "$S/old" "$S/live"
 check "unpack DELTA-PARTS --onto" $AIRFACTORY unpack "$S/dparts" --onto "$S/live" --key "$S/k.pub"
 check "delta parts applied equal NEW" diff -r "$S/new" "$S/live"
 
+check_contains "verify a parts directory: checks without unpacking" \
+  "$($AIRFACTORY verify "$S/parts" --key "$S/k.pub")" "OK: a pack of bundle index"
+check_contains "verify a pack file" "$($AIRFACTORY verify "$S/whole.tar" --key "$S/k.pub")" "signature verified"
+check_contains "verify delta parts: says it is a delta" "$($AIRFACTORY verify "$S/dparts" --key "$S/k.pub")" "a delta"
+rm -rf "$S/vbad" && cp -a "$S/parts" "$S/vbad" && truncate -s 1000 "$S/vbad/bundle.tar.001"
+out=$($AIRFACTORY verify "$S/vbad" --key "$S/k.pub" 2>&1); rc=$?
+check_eq "verify a corrupt part: exit 2" "$rc" 2
+check_contains "verify a corrupt part: names it" "$out" "$S/vbad/bundle.tar.001: corrupt or from another pack"
+
 # ---- bad parts: named, the target untouched ----
 bad() { # NAME SETUP EXPECTED
   rm -rf "$S/bad" && cp -a "$S/parts" "$S/bad" && (cd "$S/bad" && eval "$2")
