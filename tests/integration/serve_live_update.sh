@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The site side of the nightly loop under a live airfactory-serve (issue #17): build → serve → a
 # client loop (assets, iPXE scripts, downloads in flight) → `build --base` into the served path,
-# then `delta` + `unpack --onto` → zero failed requests and each new schematic served; a bundle
+# then `delta --split` + `unpack --onto` → zero failed requests and each new schematic served; a bundle
 # signed with another key and an older bundle put in place are refused while the previous one keeps
 # serving (logged, /metrics, /readyz); SIGHUP re-checks.
 source "$(dirname "$0")/../lib.sh"
@@ -85,8 +85,9 @@ sleep 0.5
 # ---- 2. delta + unpack --onto the served path ----
 check "build generation 3 elsewhere (--base LIVE)" \
   "$AIRFACTORY" build "$S/m3.yaml" -o "$S/next" --base "$S/live" --store "$S/store" -j 2
-check "delta LIVE NEXT" "$AIRFACTORY" delta "$S/live" "$S/next" -o "$S/d.tar"
-check "unpack --onto LIVE under the running server" "$AIRFACTORY" unpack "$S/d.tar" --onto "$S/live" --key "$S/k.pub"
+check "delta --split LIVE NEXT" "$AIRFACTORY" delta "$S/live" "$S/next" --split 1M -o "$S/d.parts"
+check "unpack the parts --onto LIVE under the running server" \
+  "$AIRFACTORY" unpack "$S/d.parts" --onto "$S/live" --key "$S/k.pub"
 ms=$(wait_for "/schematics/$C" 200)
 check_eq "the delta's schematic is served" "$([ "$ms" != never ] && echo yes)" yes
 check_eq "generation metric: 3" "$(metric airfactory_bundle_generation)" 3
