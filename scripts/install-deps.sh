@@ -25,6 +25,7 @@ test_packages=(
   qemu-efi-aarch64   # AAVMF, the arm64 UEFI firmware of tests/boot/arm64.sh
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq lld
   debian-archive-keyring attr
+  systemd   # systemd-analyze verify of contrib/systemd (tests/integration/contrib.sh)
 )
 # Benchmarks (bench/serve.sh): load generator and the baseline web server; gnuplot draws the
 # per-benchmark PNGs of bench/results/ (bench/run.sh skips plotting when it is missing).

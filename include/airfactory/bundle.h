@@ -81,6 +81,32 @@ struct sqlite3 *bundle_database(struct bundle *b);
  * Returns 1 found (*value malloc'ed), 0 absent, -1 error. */
 int bundle_meta(struct bundle *b, const char *key, char **value, struct error *err);
 
+/* Freshness (docs/bundle-format.md, "Freshness"): meta `generation`, a counter carried forward
+ * from the bundle a build started from (+1 when the content changed), and meta `built_at`, Unix
+ * seconds ($SOURCE_DATE_EPOCH, else the clock). A bundle written before these keys reads as
+ * generation 0 built at its `created`. Newer = higher generation, then later built_at. */
+struct bundle_freshness {
+    uint64_t generation;
+    int64_t built_at;
+};
+/* From the meta values (any may be NULL: absent). -1 with ERROR_INPUT naming the bad value. */
+int bundle_freshness_parse(const char *generation, const char *built_at, const char *created,
+                           struct bundle_freshness *out, struct error *err);
+int bundle_read_freshness(struct bundle *b, struct bundle_freshness *out, struct error *err);
+/* <0: a is older than b; 0: as fresh; >0: newer. */
+int bundle_freshness_compare(const struct bundle_freshness *a, const struct bundle_freshness *b);
+/* "generation 3, built 2026-12-07T17:27:00Z" */
+void bundle_freshness_describe(const struct bundle_freshness *f, char *out, size_t size);
+/* The one downgrade rule: 0 when `candidate` may replace `current`, else -1 with ERROR_INPUT:
+ * "<what>: generation 2, built … is older than <current_name> (generation 3, built …); refusing
+ * to replace it (pass --allow-downgrade to roll back on purpose)". */
+int bundle_freshness_check_not_older(const char *what, const struct bundle_freshness *candidate,
+                                     const char *current_name, const struct bundle_freshness *current,
+                                     struct error *err);
+/* The freshness of the bundle at dir, read without a signature check (what it would replace).
+ * 1 read, 0 dir holds no bundle index (absent or not a bundle), -1 error. */
+int bundle_dir_freshness(const char *dir, struct bundle_freshness *out, struct error *err);
+
 struct bundle_blob {
     char digest[BUNDLE_DIGEST_SIZE];
     uint64_t size;

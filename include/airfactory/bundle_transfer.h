@@ -27,12 +27,20 @@ struct bundle_transfer_stats {
     uint64_t blobs_streamed, bytes_streamed; /* blobs carried by the tar stream */
     uint64_t blobs_from_base, bytes_from_base; /* unpack --onto: taken from the old bundle */
     char index_digest[BUNDLE_DIGEST_SIZE];   /* sha256 of the bundle's index.db */
+    uint64_t blobs_missing;                  /* check_only: listed blobs the stream does not carry */
 };
 
 /* Write bundle_dir as a tar stream to output: a file path (written atomically) or "-" (stdout).
  * Checks each blob's size against the index while reading it (ERROR_INPUT: a damaged bundle). */
 int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats,
                 struct error *err);
+
+/* bundle_pack (old_dir NULL) or bundle_delta (old_dir) cut into parts for media with a file-size
+ * limit: output is a new directory holding bundle.tar.000, .001, … of split bytes each (the last
+ * shorter), SHA256SUMS (`sha256sum -c` format) and README.txt. Written beside output and renamed
+ * into place when complete. */
+int bundle_pack_split(const char *bundle_dir, const char *old_dir, const char *output, uint64_t split,
+                      struct bundle_transfer_stats *stats, struct error *err);
 
 /* Like bundle_pack of new_dir, leaving out every blob old_dir's index lists. */
 int bundle_delta(const char *old_dir, const char *new_dir, const char *output, struct bundle_transfer_stats *stats,
@@ -44,6 +52,11 @@ struct bundle_unpack_options {
     const char *public_key_path; /* required: the stream's index.db must verify with it */
     const char *onto;            /* old bundle that holds the blobs a delta leaves out; NULL for a full pack */
     bool full;                   /* re-hash blobs taken from onto (streamed ones are always hashed) */
+    bool allow_downgrade;        /* replace a bundle newer than the stream's (bundle_freshness) */
+    /* `verify` of a pack or a parts directory: every check of an unpack (signature, each part,
+     * each blob's hash), nothing written (target unused); blobs a delta leaves out are counted
+     * in stats->blobs_missing instead of failing. */
+    bool check_only;
 };
 int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
                   struct error *err);

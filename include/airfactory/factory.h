@@ -60,6 +60,7 @@ struct factory_request {
     const char *signing_key;     /* PEM ECDSA P-256 private key */
     const char *store;           /* NULL: OUTPUT.store */
     const char *base;            /* bundle to reuse assets from; NULL: the existing output */
+    bool allow_downgrade;        /* replace an output bundle newer than the result (bundle_freshness) */
     const char *manifest_digest; /* recorded in meta; may be NULL */
     /* SecureBoot signer for `-secureboot` assets (secureboot.h); NULL when none is configured.
      * pcr_key NULL: the signing key also signs the PCR policy. */

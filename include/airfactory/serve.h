@@ -3,7 +3,10 @@
  * Owns start-up (signature check, privilege drop, listeners, worker processes) and the event
  * loop: one epoll loop per worker process, non-blocking sockets, HTTP/1.1 keep-alive with
  * in-order pipelining (one response at a time), sendfile(2) for blob bodies, optional TLS in the
- * same loop, timeouts for slow clients, graceful shutdown. Routes are in serve_routes.h. */
+ * same loop, timeouts for slow clients, graceful shutdown, and the live switch: a new bundle at
+ * BUNDLE (the atomic swap build and unpack do; noticed by polling index.db's identity, at once on
+ * SIGHUP) is verified and served from the next request on, while responses already running finish
+ * from the files they opened. Routes are in serve_routes.h. */
 #ifndef AIRFACTORY_SERVE_H
 #define AIRFACTORY_SERVE_H
 
@@ -18,6 +21,8 @@ struct serve_config {
     const char *listen;            /* "ADDR:PORT", "[v6]:PORT" or ":PORT" */
     const char *key_path;          /* public key PEM to verify index.db.sig, or NULL */
     bool insecure_no_verify;       /* serve without checking the signature (loud warning) */
+    bool allow_downgrade;          /* live switch to an older bundle (bundle_freshness) */
+    int reload_poll_ms;            /* how often BUNDLE/index.db is checked for a new bundle */
     const char *tls_cert, *tls_key;
     int workers;                   /* processes; 1 = no fork */
     const char *user;              /* drop to this user after binding, when started as root */

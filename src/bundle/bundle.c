@@ -437,6 +437,102 @@ int bundle_meta(struct bundle *b, const char *key, char **value, struct error *e
     return lookup_text(b, QUERY_META, 1, (const char *const[]){key}, value, err);
 }
 
+/* ---- freshness ---- */
+
+static int parse_meta_integer(const char *key, const char *text, long long min, long long *out, struct error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min)
+        return error_set(err, ERROR_INPUT, "index.db meta %s='%s': expected an integer >= %lld", key, text, min);
+    *out = v;
+    return 0;
+}
+
+int bundle_freshness_parse(const char *generation, const char *built_at, const char *created,
+                           struct bundle_freshness *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    long long v = 0;
+    if (generation) {
+        if (parse_meta_integer("generation", generation, 0, &v, err) != 0)
+            return -1;
+        out->generation = (uint64_t)v;
+    }
+    const char *when = built_at ? built_at : created;
+    if (when) {
+        if (parse_meta_integer(built_at ? "built_at" : "created", when, 0, &v, err) != 0)
+            return -1;
+        out->built_at = (int64_t)v;
+    }
+    return 0;
+}
+
+int bundle_read_freshness(struct bundle *b, struct bundle_freshness *out, struct error *err)
+{
+    static const char *const keys[] = {"generation", "built_at", "created"};
+    char *v[3] = {NULL, NULL, NULL};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (bundle_meta(b, keys[i], &v[i], err) < 0)
+            rc = -1;
+    if (rc == 0 && bundle_freshness_parse(v[0], v[1], v[2], out, err) != 0)
+        rc = error_prefix(err, "%s: ", b->dir);
+    for (int i = 0; i < 3; i++)
+        free(v[i]);
+    return rc;
+}
+
+int bundle_freshness_compare(const struct bundle_freshness *a, const struct bundle_freshness *b)
+{
+    if (a->generation != b->generation)
+        return a->generation < b->generation ? -1 : 1;
+    if (a->built_at != b->built_at)
+        return a->built_at < b->built_at ? -1 : 1;
+    return 0;
+}
+
+void bundle_freshness_describe(const struct bundle_freshness *f, char *out, size_t size)
+{
+    char when[32] = "?";
+    struct tm tm;
+    time_t t = (time_t)f->built_at;
+    if (gmtime_r(&t, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(out, size, "generation %llu, built %s", (unsigned long long)f->generation, when);
+}
+
+int bundle_freshness_check_not_older(const char *what, const struct bundle_freshness *candidate,
+                                     const char *current_name, const struct bundle_freshness *current,
+                                     struct error *err)
+{
+    if (bundle_freshness_compare(candidate, current) >= 0)
+        return 0;
+    char a[96], b[96];
+    bundle_freshness_describe(candidate, a, sizeof a);
+    bundle_freshness_describe(current, b, sizeof b);
+    return error_set(err, ERROR_INPUT, "%s: %s is older than %s (%s); refusing to replace it (pass "
+                     "--allow-downgrade to roll back on purpose)", what, a, current_name, b);
+}
+
+int bundle_dir_freshness(const char *dir, struct bundle_freshness *out, struct error *err)
+{
+    char *index = path_join(dir, "index.db");
+    bool present = fs_exists(index);
+    free(index);
+    if (!present)
+        return 0;
+    struct bundle *b = NULL;
+    struct error why;
+    error_clear(&why);
+    if (bundle_open(dir, NULL, &b, &why) != 0)
+        return 0; /* not a readable bundle: nothing to compare with (staging refuses what it must) */
+    int rc = bundle_read_freshness(b, out, err);
+    bundle_close(b);
+    return rc == 0 ? 1 : -1;
+}
+
 int bundle_find_schematic(struct bundle *b, const char *id, char **yaml, struct error *err)
 {
     return lookup_text(b, QUERY_SCHEMATIC, 1, (const char *const[]){id}, yaml, err);

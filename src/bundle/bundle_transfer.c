@@ -92,6 +92,9 @@ static int archive_failed(struct archive *a, const char *what, struct error *err
 {
     const char *why = archive_error_string(a);
     int e = archive_errno(a);
+    if (e == EFBIG)
+        return error_errno(err, e, "%s: %s; the file system cannot hold a file this large (FAT32: 4 GiB): write "
+                           "parts with --split SIZE (e.g. --split 4000M)", what, why ? why : "failed");
     if (e > 0 && e != EILSEQ) /* EILSEQ is libarchive's "bad format" */
         return error_errno(err, e, "%s: %s", what, why ? why : "failed");
     return error_set(err, ERROR_RUNTIME, "%s: %s", what, why ? why : "failed");
@@ -199,8 +202,123 @@ static int pack_blob_row(void *context, int columns, const char *const *v)
     return 0;
 }
 
+/* ---- split output: numbered parts of at most `split` bytes, SHA256SUMS, README.txt ---- */
+
+struct splitter {
+    char *tmp;        /* OUTPUT.tmp-XXXXXX, renamed to OUTPUT when complete */
+    uint64_t split, in_part;
+    unsigned count;
+    int fd;
+    char name[64];
+    struct sha256_stream hash;
+    struct buffer sums;
+};
+
+static int split_finish_part(struct archive *a, struct splitter *sp)
+{
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_stream_final_hex(&sp->hash, hex);
+    int failed = fsync(sp->fd) != 0;
+    failed |= close(sp->fd) != 0;
+    sp->fd = -1;
+    if (failed) {
+        archive_set_error(a, errno, "%s/%s: cannot write", sp->tmp, sp->name);
+        return -1;
+    }
+    buffer_appendf(&sp->sums, "%s  %s\n", hex, sp->name);
+    sp->in_part = 0;
+    return 0;
+}
+
+static la_ssize_t split_write(struct archive *a, void *context, const void *data, size_t len)
+{
+    struct splitter *sp = context;
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        if (sp->fd < 0) {
+            snprintf(sp->name, sizeof sp->name, "bundle.tar.%03u", sp->count);
+            char *path = path_join(sp->tmp, sp->name);
+            sp->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            free(path);
+            if (sp->fd < 0) {
+                archive_set_error(a, errno, "%s/%s: cannot create", sp->tmp, sp->name);
+                return -1;
+            }
+            sp->count++;
+            sha256_stream_init(&sp->hash);
+        }
+        size_t n = left;
+        if (n > sp->split - sp->in_part)
+            n = (size_t)(sp->split - sp->in_part);
+        for (size_t done = 0; done < n;) {
+            ssize_t w = write(sp->fd, p + done, n - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                archive_set_error(a, w < 0 ? errno : EIO, "%s/%s: write failed", sp->tmp, sp->name);
+                return -1;
+            }
+            done += (size_t)w;
+        }
+        sha256_stream_update(&sp->hash, p, n);
+        sp->in_part += n;
+        p += n;
+        left -= n;
+        if (sp->in_part == sp->split && split_finish_part(a, sp) != 0)
+            return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+static int split_close(struct archive *a, void *context)
+{
+    struct splitter *sp = context;
+    return sp->fd >= 0 ? split_finish_part(a, sp) : 0;
+}
+
+static const char split_readme[] =
+    "This directory is one airfactory bundle stream (a signed bundle or a delta), cut into parts\n"
+    "so it fits media with a file-size limit (FAT32: 4 GiB).\n\n"
+    "Check the parts:        sha256sum -c SHA256SUMS\n"
+    "Unpack (checks them too): airfactory unpack DIR TARGET --key PUBLIC.pem\n"
+    "                        airfactory unpack DIR --onto LIVE --key PUBLIC.pem   (a delta)\n"
+    "Reassemble by hand:     cat bundle.tar.[0-9][0-9][0-9] > bundle.tar\n\n"
+    "airfactory unpack names a missing or corrupt part; copy that part again and rerun it.\n";
+
+static void splitter_abort(struct splitter *sp)
+{
+    if (sp->fd >= 0)
+        close(sp->fd);
+    sp->fd = -1;
+    if (sp->tmp) {
+        struct error ignored;
+        fs_remove_tree(sp->tmp, &ignored);
+    }
+    free(sp->tmp);
+    buffer_free(&sp->sums);
+    sp->tmp = NULL;
+}
+
+static int splitter_commit(struct splitter *sp, const char *output, struct error *err)
+{
+    char *sums = path_join(sp->tmp, "SHA256SUMS"), *readme = path_join(sp->tmp, "README.txt");
+    int rc = fs_write_file_atomic(sums, sp->sums.data ? sp->sums.data : "", sp->sums.len, 0644, err);
+    if (rc == 0)
+        rc = fs_write_file_atomic(readme, split_readme, sizeof split_readme - 1, 0644, err);
+    free(sums);
+    free(readme);
+    if (rc == 0 && rename(sp->tmp, output) != 0)
+        rc = error_errno(err, errno, "%s: cannot rename %s to it (does it exist already?)", output, sp->tmp);
+    if (rc == 0) {
+        free(sp->tmp);
+        sp->tmp = NULL;
+    }
+    return rc;
+}
+
 static int write_stream(const char *dir, struct listing *skip, const char *output, struct bundle_transfer_stats *stats,
-                        struct error *err)
+                        uint64_t split, struct error *err)
 {
     struct bundle_transfer_stats local;
     if (!stats)
@@ -218,8 +336,22 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
     free(created);
 
     struct atomic_file file = {.fd = -1};
+    struct splitter sp = {.fd = -1, .split = split};
     int fd = -1;
-    if (!strcmp(output, "-")) {
+    if (split) {
+        if (!strcmp(output, "-") || fs_exists(output)) {
+            bundle_close(b);
+            return error_set(err, ERROR_INPUT, "%s: --split writes a new directory of parts; give a path that does "
+                             "not exist yet", output);
+        }
+        sp.tmp = xasprintf("%s.tmp-XXXXXX", output);
+        if (!mkdtemp(sp.tmp)) {
+            int e = errno;
+            free(sp.tmp);
+            bundle_close(b);
+            return error_errno(err, e, "%s: cannot create a directory beside it", output);
+        }
+    } else if (!strcmp(output, "-")) {
         if (isatty(STDOUT_FILENO)) {
             bundle_close(b);
             return error_set(err, ERROR_INPUT, "refusing to write a tar stream to a terminal; use -o FILE or "
@@ -242,7 +374,9 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
         /* no padding after the end-of-archive blocks: libarchive would otherwise pad to 10 KiB
          * for stdout but not for files, and the same bundle must give the same bytes anywhere */
         archive_write_set_bytes_in_last_block(p.a, 1) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(p.a, CHUNK) != ARCHIVE_OK || archive_write_open_fd(p.a, fd) != ARCHIVE_OK) {
+        archive_write_set_bytes_per_block(p.a, CHUNK) != ARCHIVE_OK ||
+        (split ? archive_write_open2(p.a, &sp, NULL, split_write, split_close, NULL)
+               : archive_write_open_fd(p.a, fd)) != ARCHIVE_OK) {
         archive_failed(p.a, p.output_name, err);
         goto out;
     }
@@ -270,6 +404,11 @@ out:
     archive_write_free(p.a);
     free(p.buf);
     bundle_close(b);
+    if (split) {
+        if (rc == 0)
+            rc = splitter_commit(&sp, output, err);
+        splitter_abort(&sp);
+    }
     if (file.path) {
         if (rc == 0)
             rc = atomic_file_commit(&file, err);
@@ -281,7 +420,27 @@ out:
 
 int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats, struct error *err)
 {
-    return write_stream(bundle_dir, NULL, output, stats, err);
+    return write_stream(bundle_dir, NULL, output, stats, 0, err);
+}
+
+int bundle_pack_split(const char *bundle_dir, const char *old_dir, const char *output, uint64_t split,
+                      struct bundle_transfer_stats *stats, struct error *err)
+{
+    if (split < 1024 * 1024)
+        return error_set(err, ERROR_INPUT, "--split %llu: parts must be at least 1 MiB",
+                         (unsigned long long)split);
+    if (!old_dir)
+        return write_stream(bundle_dir, NULL, output, stats, split, err);
+    struct bundle *old = NULL;
+    if (bundle_open(old_dir, NULL, &old, err) != 0)
+        return error_prefix(err, "old bundle: ");
+    struct listing skip;
+    int rc = listing_load(old, &skip, err);
+    bundle_close(old);
+    if (rc == 0)
+        rc = write_stream(bundle_dir, &skip, output, stats, split, err);
+    listing_free(&skip);
+    return rc;
 }
 
 int bundle_delta(const char *old_dir, const char *new_dir, const char *output, struct bundle_transfer_stats *stats,
@@ -294,7 +453,7 @@ int bundle_delta(const char *old_dir, const char *new_dir, const char *output, s
     int rc = listing_load(old, &skip, err);
     bundle_close(old);
     if (rc == 0)
-        rc = write_stream(new_dir, &skip, output, stats, err);
+        rc = write_stream(new_dir, &skip, output, stats, 0, err);
     listing_free(&skip);
     return rc;
 }
@@ -390,6 +549,18 @@ static int take_blob(struct unpacker *u, const char *name, const char *hex, int6
     if ((uint64_t)size != item->size)
         return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, the signed index.db says %llu; the stream was "
                          "altered", u->input_name, name, (long long)size, (unsigned long long)item->size);
+    if (u->o->check_only) { /* hashed, not written */
+        char got[SHA256_HEX_LEN + 1];
+        if (read_entry(u, name, size, -1, NULL, NULL, got, err) != 0)
+            return -1;
+        if (strcmp(got, hex) != 0)
+            return error_set(err, ERROR_INPUT, "%s: %s: content hashes to sha256:%s; the stream was altered or "
+                             "corrupted", u->input_name, name, got);
+        item->seen = true;
+        u->stats->blobs_streamed++;
+        u->stats->bytes_streamed += (uint64_t)size;
+        return 0;
+    }
     char *path = path_join(u->blob_dir, hex);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) {
@@ -423,6 +594,16 @@ static int accept_index(struct unpacker *u, struct error *err)
         return -1;
     }
     snprintf(u->stats->index_digest, sizeof u->stats->index_digest, "%s", bundle_index_digest(u->b));
+    /* freshness before any blob: an older bundle never replaces a newer one by accident */
+    if (!u->o->allow_downgrade && !u->o->check_only) {
+        struct bundle_freshness incoming, current;
+        int found = bundle_dir_freshness(u->staging.target, &current, err);
+        if (found < 0 || bundle_read_freshness(u->b, &incoming, err) != 0)
+            return -1;
+        if (found == 1 && bundle_freshness_check_not_older(u->input_name, &incoming, u->staging.target, &current,
+                                                           err) != 0)
+            return -1;
+    }
     struct error ignored;
     if (bundle_meta(u->b, "oci_index_digest", &u->oci_index_digest, &ignored) != 1)
         return error_set(err, ERROR_INPUT, "%s: index.db has no oci_index_digest; not a bundle", u->input_name);
@@ -564,6 +745,10 @@ static int unpack_entries(struct unpacker *u, struct error *err)
         struct listed_blob *item = &u->listing.items[i];
         if (item->seen)
             continue;
+        if (u->o->check_only) {
+            u->stats->blobs_missing++;
+            continue;
+        }
         if (u->o->onto) {
             if (take_from_base(u, item, err) != 0)
                 return -1;
@@ -580,6 +765,138 @@ static int unpack_entries(struct unpacker *u, struct error *err)
     return 0;
 }
 
+/* ---- reading a split pack: the parts in SHA256SUMS order, each hashed as it streams ---- */
+
+struct part {
+    char *path;
+    char hex[SHA256_HEX_LEN + 1];
+};
+
+struct parts_reader {
+    struct part *parts;
+    size_t count, current;
+    int fd;
+    struct sha256_stream hash;
+    char *buf;
+    struct error *err; /* the first failure, named; libarchive gets a short copy */
+    bool failed;
+};
+
+/* dir/SHA256SUMS: "<hex>  bundle.tar.NNN" lines, in order. Every part must exist. */
+static int parts_load(const char *dir, struct parts_reader *r, struct error *err)
+{
+    char *sums_path = path_join(dir, "SHA256SUMS");
+    struct buffer text = BUFFER_INIT;
+    int rc = fs_read_file(sums_path, 1 << 20, &text, err);
+    if (rc != 0) {
+        free(sums_path);
+        return error_prefix(err, "%s is not a split pack (no SHA256SUMS): ", dir);
+    }
+    const char *p = buffer_cstr(&text);
+    unsigned line = 0;
+    while (rc == 0 && *p) {
+        line++;
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char name[64];
+        if (len < SHA256_HEX_LEN + 3 || len - SHA256_HEX_LEN - 2 >= sizeof name || p[SHA256_HEX_LEN] != ' ' ||
+            p[SHA256_HEX_LEN + 1] != ' ') {
+            rc = error_set(err, ERROR_INPUT, "%s:%u: expected '<sha256>  bundle.tar.NNN'", sums_path, line);
+            break;
+        }
+        memcpy(name, p + SHA256_HEX_LEN + 2, len - SHA256_HEX_LEN - 2);
+        name[len - SHA256_HEX_LEN - 2] = '\0';
+        char want[32];
+        snprintf(want, sizeof want, "bundle.tar.%03u", line - 1);
+        if (strcmp(name, want) != 0 || strchr(name, '/')) {
+            rc = error_set(err, ERROR_INPUT, "%s:%u: part '%s', expected %s; SHA256SUMS was edited", sums_path, line,
+                           name, want);
+            break;
+        }
+        r->parts = xrealloc(r->parts, (r->count + 1) * sizeof *r->parts);
+        struct part *part = &r->parts[r->count++];
+        part->path = path_join(dir, name);
+        memcpy(part->hex, p, SHA256_HEX_LEN);
+        part->hex[SHA256_HEX_LEN] = '\0';
+        if (!sha256_hex_valid(part->hex))
+            rc = error_set(err, ERROR_INPUT, "%s:%u: not a SHA-256", sums_path, line);
+        else if (!fs_exists(part->path))
+            rc = error_set(err, ERROR_INPUT, "%s: missing (part %u of the pack, listed in SHA256SUMS); copy it "
+                           "from the media again and rerun", part->path, line);
+        p = nl ? nl + 1 : p + len;
+    }
+    if (rc == 0 && r->count == 0)
+        rc = error_set(err, ERROR_INPUT, "%s: lists no parts", sums_path);
+    buffer_free(&text);
+    free(sums_path);
+    return rc;
+}
+
+static void parts_free(struct parts_reader *r)
+{
+    if (r->fd >= 0) { /* stopped inside a part */
+        sha256_stream_abort(&r->hash);
+        close(r->fd);
+    }
+    for (size_t i = 0; i < r->count; i++)
+        free(r->parts[i].path);
+    free(r->parts);
+    free(r->buf);
+}
+
+static int parts_fail(struct archive *a, struct parts_reader *r, int e, struct error *err)
+{
+    r->failed = true;
+    *r->err = *err;
+    archive_set_error(a, e ? e : EINVAL, "%s", err->message);
+    return -1;
+}
+
+static la_ssize_t parts_read(struct archive *a, void *context, const void **block)
+{
+    struct parts_reader *r = context;
+    for (;;) {
+        if (r->current >= r->count)
+            return 0;
+        struct part *part = &r->parts[r->current];
+        if (r->fd < 0) {
+            r->fd = open(part->path, O_RDONLY | O_CLOEXEC);
+            if (r->fd < 0) {
+                struct error e;
+                error_errno(&e, errno, "%s: cannot open", part->path);
+                return parts_fail(a, r, errno, &e);
+            }
+            sha256_stream_init(&r->hash);
+        }
+        ssize_t n = read(r->fd, r->buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            struct error e;
+            error_errno(&e, errno, "%s: read failed", part->path);
+            return parts_fail(a, r, errno, &e);
+        }
+        if (n > 0) {
+            sha256_stream_update(&r->hash, r->buf, (size_t)n);
+            *block = r->buf;
+            return n;
+        }
+        /* end of this part: it must be the part SHA256SUMS lists, before its bytes are used further */
+        char got[SHA256_HEX_LEN + 1];
+        sha256_stream_final_hex(&r->hash, got);
+        close(r->fd);
+        r->fd = -1;
+        if (strcmp(got, part->hex) != 0) {
+            struct error e;
+            error_set(&e, ERROR_INPUT, "%s: corrupt or from another pack (hashes to %.12s…, SHA256SUMS says "
+                      "%.12s…); copy that part again and rerun", part->path, got, part->hex);
+            return parts_fail(a, r, EINVAL, &e);
+        }
+        r->current++;
+        BUNDLE_TEST_POINT("unpack-part-done");
+    }
+}
+
 int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_stats *stats, struct error *err)
 {
     struct bundle_transfer_stats local;
@@ -589,7 +906,7 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
     if (!o->input || !o->public_key_path)
         return error_set(err, ERROR_INPUT, "unpack: an input and a public key (--key) are required");
     const char *target = o->target ? o->target : o->onto;
-    if (!target)
+    if (!target && !o->check_only)
         return error_set(err, ERROR_INPUT, "unpack: no target directory given");
     if (o->onto && !fs_is_dir(o->onto))
         return error_set(err, ERROR_INPUT, "%s: not a directory (--onto names the old bundle the delta applies to)",
@@ -597,16 +914,40 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
     struct unpacker u = {.o = o, .stats = stats, .input_name = strcmp(o->input, "-") ? o->input : "stdin"};
     u.staging.lock_fd = -1;
     int fd = -1, rc = -1;
-    if (bundle_key_load_public(o->public_key_path, &u.key, err) != 0)
+    struct parts_reader parts = {.fd = -1};
+    struct error parts_err;
+    error_clear(&parts_err);
+    parts.err = &parts_err;
+    bool split = strcmp(o->input, "-") != 0 && fs_is_dir(o->input);
+    if (split) {
+        if (parts_load(o->input, &parts, err) != 0) {
+            parts_free(&parts);
+            return -1;
+        }
+        parts.buf = xmalloc(CHUNK);
+    }
+    if (bundle_key_load_public(o->public_key_path, &u.key, err) != 0) {
+        parts_free(&parts);
         return -1;
-    if (!strcmp(o->input, "-")) {
+    }
+    if (split) {
+        /* the parts are read by parts_read */
+    } else if (!strcmp(o->input, "-")) {
         fd = STDIN_FILENO;
     } else if ((fd = open(o->input, O_RDONLY | O_CLOEXEC)) < 0) {
         error_errno(err, errno, "%s: cannot open", o->input);
         bundle_key_free(u.key);
         return -1;
     }
-    if (bundle_staging_open(&u.staging, target, false, err) != 0)
+    if (o->check_only) {
+        /* only the small signed files are written, to a private directory removed at the end */
+        const char *tmpdir = getenv("TMPDIR");
+        u.staging.tmp = xasprintf("%s/airfactory-verify-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+        if (!mkdtemp(u.staging.tmp)) {
+            error_errno(err, errno, "%s: cannot create", u.staging.tmp);
+            goto out;
+        }
+    } else if (bundle_staging_open(&u.staging, target, false, err) != 0)
         goto out;
     char *blobs = path_join(u.staging.tmp, "blobs");
     u.blob_dir = path_join(blobs, "sha256");
@@ -618,12 +959,29 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
     archive_read_support_filter_gzip(u.a);
     archive_read_support_filter_xz(u.a);
     archive_read_support_filter_zstd(u.a);
-    if (archive_read_open_fd(u.a, fd, CHUNK) != ARCHIVE_OK) {
-        stream_error(&u, "opening", err);
+    if ((split ? archive_read_open2(u.a, &parts, NULL, parts_read, NULL, NULL) : archive_read_open_fd(u.a, fd, CHUNK)) !=
+        ARCHIVE_OK) {
+        if (parts.failed)
+            *err = parts_err;
+        else
+            stream_error(&u, "opening", err);
         goto out;
     }
-    if (unpack_entries(&u, err) != 0)
+    if (unpack_entries(&u, err) != 0) {
+        if (parts.failed)
+            *err = parts_err; /* the part at fault, rather than what libarchive made of it */
         goto out;
+    }
+    /* every part read to its end and checked (a tar's end blocks may leave the last unread) */
+    if (split) {
+        const void *ignored;
+        while (!parts.failed && parts.current < parts.count && parts_read(u.a, &parts, &ignored) > 0)
+            ;
+        if (parts.failed) {
+            *err = parts_err;
+            goto out;
+        }
+    }
     /* the files as they now lie on disk, once more: index, signature, .sig.der agreement */
     char *check_dir = u.staging.tmp;
     struct error verr;
@@ -632,6 +990,10 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
         goto out;
     }
     BUNDLE_TEST_POINT("unpack-verified");
+    if (o->check_only) {
+        rc = 0;
+        goto out;
+    }
     if (bundle_staging_commit(&u.staging, err) != 0)
         goto out;
     rc = 0;
@@ -645,7 +1007,8 @@ out:
     listing_free(&u.listing);
     free(u.blob_dir);
     free(u.oci_index_digest);
-    if (rc != 0)
-        bundle_staging_abort(&u.staging);
+    parts_free(&parts);
+    if (rc != 0 || o->check_only)
+        bundle_staging_abort(&u.staging); /* check_only: removes the private directory */
     return rc;
 }

@@ -33,7 +33,7 @@
 #define MEDIA_TYPE_MAX 255
 
 static const char *const reserved_meta[] = {"format_version", "builder", "created", "signing_key",
-                                            "oci_index_digest"};
+                                            "oci_index_digest", "generation", "built_at"};
 
 /* ---- staged tables ---- */
 
@@ -101,6 +101,11 @@ struct bundle_writer {
     int journal_fd;    /* <tmp>/.resume, O_APPEND */
     char *builder;
     int64_t created;
+    int64_t built_at;
+    bool allow_downgrade;
+    bool have_base_freshness, have_target_freshness;
+    struct bundle_freshness base_freshness, target_freshness;
+    char base_content[SHA256_HEX_LEN + 1]; /* content_digest of the base, "" without one */
     struct bundle_writer_stats stats;
 };
 
@@ -1136,6 +1141,79 @@ static int load_reuse_from_journal(struct bundle_writer *w, struct error *err)
     return rc;
 }
 
+/* What a bundle holds, less its freshness stamp: every row of every table in primary-key order
+ * (WITHOUT ROWID tables scan in key order), meta without generation and built_at. Equal digests
+ * mean a rebuild changed nothing, so it keeps the base's generation and built_at (and a no-op
+ * nightly rebuild stays byte-identical). A table one side lacks hashes as absent. */
+static void content_digest(sqlite3 *db, char hex[SHA256_HEX_LEN + 1])
+{
+    struct sha256_stream h;
+    sha256_stream_init(&h);
+    for (int t = 0; t < T_COUNT; t++) {
+        const char *name = tables[t].name;
+        char *sql = t == T_META ? xstrdup("SELECT key, value FROM main.meta WHERE key NOT IN ('generation', "
+                                          "'built_at') ORDER BY key")
+                                : xasprintf("SELECT * FROM main.%s", name);
+        sqlite3_stmt *st = NULL;
+        sha256_stream_update(&h, name, strlen(name) + 1);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+            sha256_stream_update(&h, "(absent)", 8);
+            free(sql);
+            continue;
+        }
+        free(sql);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int n = sqlite3_column_count(st);
+            for (int i = 0; i < n; i++) {
+                const unsigned char *text = sqlite3_column_text(st, i);
+                uint64_t len = (uint64_t)sqlite3_column_bytes(st, i);
+                sha256_stream_update(&h, &len, sizeof len);
+                if (text)
+                    sha256_stream_update(&h, text, (size_t)len);
+            }
+            sha256_stream_update(&h, "\n", 1);
+        }
+        sqlite3_finalize(st);
+    }
+    sha256_stream_final_hex(&h, hex);
+}
+
+static int built_at_now(const struct bundle_writer_options *o, int64_t *out, struct error *err)
+{
+    if (o->created_set) {
+        *out = o->created;
+        return 0;
+    }
+    const char *s = getenv("SOURCE_DATE_EPOCH");
+    if (s && *s)
+        return created_from_environment(out, err);
+    *out = (int64_t)time(NULL);
+    return 0;
+}
+
+/* The freshness of what the target holds now and of the base, and the early downgrade check:
+ * the new bundle is at most (base generation + 1, built_at), so if even that is older than the
+ * target the build is refused before anything is built. */
+static int load_freshness(struct bundle_writer *w, struct error *err)
+{
+    if (w->base) {
+        if (bundle_read_freshness(w->base, &w->base_freshness, err) != 0)
+            return -1;
+        w->have_base_freshness = true;
+        content_digest(bundle_database(w->base), w->base_content);
+    }
+    int found = bundle_dir_freshness(w->staging.target, &w->target_freshness, err);
+    if (found < 0)
+        return -1;
+    w->have_target_freshness = found == 1;
+    if (!w->have_target_freshness || w->allow_downgrade)
+        return 0;
+    struct bundle_freshness best = {.generation = (w->have_base_freshness ? w->base_freshness.generation
+                                                                           : w->target_freshness.generation) + 1,
+                                    .built_at = w->built_at};
+    return bundle_freshness_check_not_older("the new bundle (at most)", &best, w->staging.target, &w->target_freshness, err);
+}
+
 static int open_base(struct bundle_writer *w, const struct bundle_writer_options *o, struct error *err)
 {
     const char *base = o->base ? o->base : (fs_exists(w->staging.target) ? w->staging.target : NULL);
@@ -1199,6 +1277,9 @@ int bundle_writer_open(const struct bundle_writer_options *o, struct bundle_writ
         prepare_tables(w, err) != 0)
         goto fail;
     if (open_base(w, o, err) != 0)
+        goto fail;
+    w->allow_downgrade = o->allow_downgrade;
+    if (built_at_now(o, &w->built_at, err) != 0 || load_freshness(w, err) != 0)
         goto fail;
     if (w->staging.resumed && load_reuse_from_journal(w, err) != 0)
         goto fail;
@@ -1423,6 +1504,32 @@ static int sign_index(struct bundle_writer *w, const char *index_path, struct er
     return rc;
 }
 
+/* meta generation and built_at: the base's when the content did not change, else base + 1 and
+ * now; then the downgrade rule against what the target holds. */
+static int stamp_freshness(struct bundle_writer *w, struct error *err)
+{
+    struct bundle_freshness f = {.generation = 1, .built_at = w->built_at};
+    if (!w->have_base_freshness && w->have_target_freshness)
+        f.generation = w->target_freshness.generation + 1; /* a target not reused still counts */
+    if (w->have_base_freshness) {
+        char now[SHA256_HEX_LEN + 1];
+        content_digest(w->db, now);
+        if (!strcmp(now, w->base_content))
+            f = w->base_freshness;
+        else
+            f.generation = w->base_freshness.generation + 1;
+    }
+    if (w->have_target_freshness && !w->allow_downgrade &&
+        bundle_freshness_check_not_older("the new bundle", &f, w->staging.target, &w->target_freshness, err) != 0)
+        return -1;
+    char generation[32], built_at[32];
+    snprintf(generation, sizeof generation, "%llu", (unsigned long long)f.generation);
+    snprintf(built_at, sizeof built_at, "%" PRId64, f.built_at);
+    if (put_meta(w, "generation", generation, err) != 0 || put_meta(w, "built_at", built_at, err) != 0)
+        return -1;
+    return 0;
+}
+
 int bundle_writer_commit(struct bundle_writer *w, struct error *err)
 {
     char oci_index_digest[BUNDLE_DIGEST_SIZE];
@@ -1440,6 +1547,8 @@ int bundle_writer_commit(struct bundle_writer *w, struct error *err)
         put_meta(w, "created", created, err) != 0 ||
         put_meta(w, "signing_key", bundle_key_fingerprint(w->key), err) != 0 ||
         put_meta(w, "oci_index_digest", oci_index_digest, err) != 0)
+        goto out;
+    if (stamp_freshness(w, err) != 0)
         goto out;
     if (write_index_db(w, index_path, err) != 0)
         goto out;

@@ -43,6 +43,11 @@ struct bundle_writer_options {
     bool created_set;                 /* false: meta "created" = $SOURCE_DATE_EPOCH, or 0 if unset */
     int64_t created;                  /* Unix seconds, when created_set */
     bool no_resume;                   /* ignore (remove) an interrupted run's directory */
+    /* Replacing an existing target with an older bundle (generation, then built_at; see
+     * bundle_freshness) is ERROR_INPUT unless this is set. The new bundle's generation is the
+     * base's (explicit or the existing target) + 1, or the base's own when the content is the
+     * same; built_at is `created` when created_set, else $SOURCE_DATE_EPOCH, else the clock. */
+    bool allow_downgrade;
 };
 
 int bundle_writer_open(const struct bundle_writer_options *options, struct bundle_writer **out, struct error *err);

@@ -1,5 +1,7 @@
 /* airfactory — the build-side program: one table of subcommands, each in src/cli/cmd_<name>.c. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "airfactory_build.h"
@@ -28,6 +30,28 @@ static const struct command commands[] = {
     {"asset", cmd_asset, "build one boot asset (initramfs, UKI, ISO, ...) from plain files"},
     {"disk", cmd_disk, "Talos disk images from plain files: build, plan, meta"},
 };
+
+int cli_parse_size(const char *option, const char *text, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    unsigned shift = 0;
+    if (end && *end) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+        if (u && *u)
+            shift = 10u * (unsigned)(u - units + 1);
+        if (!u || !*u || (end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B")))
+            shift = 99;
+    }
+    if (errno || end == text || text[0] == '-' || shift == 99 || (shift && v > (UINT64_MAX >> shift))) {
+        fprintf(stderr, "airfactory: %s '%s': expected a size in bytes, e.g. 4000M or 2G\n", option, text);
+        return -1;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
 
 int cli_report(const struct error *err)
 {

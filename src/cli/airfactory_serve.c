@@ -16,9 +16,10 @@ static const char usage_text[] =
     "  --listen ADDR:PORT        address to listen on (127.0.0.1:8080, 0.0.0.0:80, [::]:443, :8080)\n"
     "  --key PUB.pem             public key; index.db.sig must verify or the server refuses to start\n"
     "  --insecure-no-verify      serve without checking the bundle signature (testing only)\n"
+    "  --allow-downgrade         switch live to a bundle older than the one served (generation, built_at)\n"
     "  --tls-cert FILE           PEM certificate chain: serve HTTPS\n"
     "  --tls-key FILE            PEM private key of --tls-cert\n"
-    "  --workers N               worker processes sharing the port (SO_REUSEPORT); default 1\n"
+    "  --workers N               worker processes sharing the one listening socket; default 1\n"
     "  --user NAME               when started as root: switch to this user after binding the port\n"
     "  --log-format FMT          access log on stderr: text (default), json or none\n"
     "  --external-url URL        base URL for links the server writes (PXE scripts) instead of Host\n"
@@ -28,6 +29,8 @@ static const char usage_text[] =
     "  --idle-timeout SEC        close keep-alive connections idle for SEC; default 75\n"
     "  --write-timeout SEC       close a connection whose client reads nothing for SEC; default 60\n"
     "  --shutdown-timeout SEC    on SIGTERM/SIGINT, in-flight responses get SEC; default 10\n"
+    "  (a new bundle at BUNDLE, swapped in by build or unpack, is verified and served live: checked\n"
+    "  four times a second, at once on SIGHUP; downloads already running finish from the old files)\n"
     "  --max-connections N       per worker; default 100000 (also bounded by `ulimit -n`)\n"
     "  --max-conns-per-client N  per worker and client address (IPv6: per /64); default 256,\n"
     "                            0 = no limit (e.g. behind a reverse proxy, all clients are one)\n"
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
     enum {
         OPT_LISTEN = 256, OPT_KEY, OPT_INSECURE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_WORKERS, OPT_USER, OPT_LOG_FORMAT,
         OPT_EXTERNAL_URL, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_WRITE_TIMEOUT, OPT_SHUTDOWN_TIMEOUT,
-        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_REQUESTS_DIR, OPT_VERSION, OPT_HELP
+        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_REQUESTS_DIR, OPT_ALLOW_DOWNGRADE, OPT_VERSION, OPT_HELP
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"max-conns-per-client", required_argument, NULL, OPT_MAX_CONNS_PER_CLIENT},
         {"requests-dir", required_argument, NULL, OPT_REQUESTS_DIR},
+        {"allow-downgrade", no_argument, NULL, OPT_ALLOW_DOWNGRADE},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -134,6 +138,7 @@ int main(int argc, char **argv)
         case OPT_MAX_CONNS_PER_CLIENT:
             bad = parse_int("--max-conns-per-client", optarg, 0, 10000000, &config.max_conns_per_client);
             break;
+        case OPT_ALLOW_DOWNGRADE: config.allow_downgrade = true; break;
         case OPT_VERSION: puts(AIRFACTORY_VERSION_LINE("airfactory-serve")); return 0;
         case 'h':
         case OPT_HELP: fputs(usage_text, stdout); return 0;

@@ -3,12 +3,20 @@
 #ifndef AIRFACTORY_CLI_H
 #define AIRFACTORY_CLI_H
 
+#include <stdint.h>
+
 #include "airfactory/error.h"
 
 /* Print "airfactory: <message>" to stderr and return the exit status for err (1 or 2). */
 int cli_report(const struct error *err);
 /* Print "airfactory <command>: usage: <usage>" to stderr and return 2. */
 int cli_usage(const char *command, const char *usage);
+/* "--split SIZE": bytes, with an optional K, M, G or T suffix (powers of 1024). 0, or -1 with a
+ * message on stderr. */
+int cli_parse_size(const char *option, const char *text, uint64_t *out);
+/* Tests only: AIRFACTORY_TEST_KILL_AT=POINT[:N] kills the process (SIGKILL) at the N-th time the
+ * library passes test point POINT (bundle_staging.h); unset, nothing is installed. */
+void cli_install_kill_hook(void);
 
 int cmd_schematic(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

@@ -29,7 +29,7 @@ static void kill_hook(const char *name)
         kill(getpid(), SIGKILL);
 }
 
-static void install_kill_hook(void)
+void cli_install_kill_hook(void)
 {
     const char *spec = getenv("AIRFACTORY_TEST_KILL_AT");
     if (!spec || !*spec)
@@ -46,7 +46,7 @@ static void install_kill_hook(void)
 }
 
 static const char usage[] =
-    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--store DIR] [-j N] [--json] "
+    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--allow-downgrade] [--store DIR] [-j N] [--json] "
     "[--secureboot-key KEY --secureboot-cert CERT [--secureboot-pcr-key KEY]]";
 
 static void help(void)
@@ -54,7 +54,9 @@ static void help(void)
     printf("usage: airfactory build %s\n"
            "  -o BUNDLE    output bundle directory (default: the manifest's `output:`)\n"
            "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
-           "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle)\n"
+           "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle);\n"
+           "               the new bundle's generation is OLD's + 1 (OLD's own when nothing changed)\n"
+           "  --allow-downgrade  replace an output bundle that is newer (generation, then built_at)\n"
            "  --store DIR  where verified sources and extracted inputs are kept (default: BUNDLE.store)\n"
            "  -j N         build N assets at once; their compressors share N threads (default: number of CPUs)\n"
            "  --json       progress as NDJSON events on standard error\n"
@@ -72,7 +74,7 @@ int cmd_build(int argc, char **argv)
     const char *path = NULL, *output = NULL, *key = NULL, *base = NULL, *store = NULL;
     const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL;
     unsigned jobs = 0;
-    bool json = false;
+    bool json = false, allow_downgrade = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -80,6 +82,8 @@ int cmd_build(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--allow-downgrade")) {
+            allow_downgrade = true;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
             output = argv[++i];
         } else if (!strcmp(a, "--key") && i + 1 < argc) {
@@ -185,7 +189,7 @@ int cmd_build(int argc, char **argv)
         };
     }
     if (status == 0) {
-        install_kill_hook();
+        cli_install_kill_hook();
         struct factory_request request = {
             .sources = sources,
             .source_count = plan->source_count,
@@ -197,6 +201,7 @@ int cmd_build(int argc, char **argv)
             .signing_key = key,
             .store = store,
             .base = base,
+            .allow_downgrade = allow_downgrade,
             .manifest_digest = manifest_digest,
             .secureboot_key = sb_key,
             .secureboot_cert = sb_cert,

@@ -218,6 +218,13 @@ int cmd_ls(int argc, char **argv)
         bundle_close(b);
         return mrc == 0 ? 0 : cli_report(&err);
     }
+    struct bundle_freshness fresh;
+    if (bundle_read_freshness(b, &fresh, &err) != 0) {
+        bundle_close(b);
+        return cli_report(&err);
+    }
+    char fresh_text[96];
+    bundle_freshness_describe(&fresh, fresh_text, sizeof fresh_text);
     struct buffer out = BUFFER_INIT;
     struct json_writer w;
     json_writer_init(&w, &out);
@@ -237,6 +244,8 @@ int cmd_ls(int argc, char **argv)
         json_kv_string(&w, "bundle", dir);
         json_kv_string(&w, "index_digest", bundle_index_digest(b));
         json_kv_bool(&w, "verified", bundle_is_verified(b));
+        json_kv_int(&w, "generation", (int64_t)fresh.generation);
+        json_kv_int(&w, "built_at", fresh.built_at);
         json_key(&w, "meta");
         json_object_begin(&w);
         rc = list(b, &l, BUNDLE_LIST_META, &err);
@@ -253,6 +262,7 @@ int cmd_ls(int argc, char **argv)
     } else {
         printf("bundle %s\n  index %s (%s)\n", dir, bundle_index_digest(b),
                bundle_is_verified(b) ? "signature verified" : "signature NOT checked: pass --key");
+        printf("  %s\n", fresh_text);
         rc = list(b, &l, BUNDLE_LIST_META, &err);
         for (size_t i = 0; rc == 0 && i < sizeof sections / sizeof sections[0]; i++) {
             int64_t count = table_count(b, sections[i].name);

@@ -6,9 +6,11 @@
 #include "airfactory/bundle_transfer.h"
 #include "cli/cli.h"
 
-static const char usage[] = "FILE|- DIR --key PUBLIC.pem\n"
-                            "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full]\n"
-                            "  (without -o, OLD is replaced in place, atomically)";
+static const char usage[] = "FILE|PARTS-DIR|- DIR --key PUBLIC.pem [--allow-downgrade]\n"
+                            "       airfactory unpack DELTA|- --onto OLD [-o NEWDIR] --key PUBLIC.pem [--full] "
+                            "[--allow-downgrade]\n"
+                            "  (without -o, OLD is replaced in place, atomically; a bundle older than the one it\n"
+                            "  would replace is refused unless --allow-downgrade)";
 
 int cmd_unpack(int argc, char **argv)
 {
@@ -17,6 +19,7 @@ int cmd_unpack(int argc, char **argv)
         {"onto", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
         {"full", no_argument, NULL, 'f'},
+        {"allow-downgrade", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -36,6 +39,9 @@ int cmd_unpack(int argc, char **argv)
         case 'f':
             o.full = true;
             break;
+        case 'D':
+            o.allow_downgrade = true;
+            break;
         case 'h':
             printf("usage: airfactory unpack %s\n", usage);
             return 0;
@@ -54,6 +60,7 @@ int cmd_unpack(int argc, char **argv)
     struct error err;
     error_clear(&err);
     struct bundle_transfer_stats stats;
+    cli_install_kill_hook();
     if (bundle_unpack(&o, &stats, &err) != 0)
         return cli_report(&err);
     fprintf(stderr, "unpacked %s into %s (index %s, verified): %llu blobs, %llu bytes from the stream",

@@ -2334,6 +2334,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
             .target = r->output,
             .signing_key_path = r->signing_key,
             .base = r->base,
+            .allow_downgrade = r->allow_downgrade,
         };
         rc = bundle_writer_open(&options, &f.writer, err);
     }

@@ -40,6 +40,10 @@ struct shared_counters {
     uint64_t refused_total;
     uint64_t longest_iteration_ns;
     uint64_t longest_iteration_cpu_ns;
+    uint64_t bundle_generation;
+    int64_t bundle_built_at;
+    uint64_t bundle_switches_total, bundle_refusals_total;
+    int64_t bundle_refused;
 };
 
 static struct shared_counters *counters;
@@ -109,6 +113,29 @@ void serve_metrics_timeout(void)
     __atomic_add_fetch(&c()->timeouts_total, 1, __ATOMIC_RELAXED);
 }
 
+void serve_metrics_bundle_served(uint64_t generation, int64_t built_at)
+{
+    __atomic_store_n(&c()->bundle_generation, generation, __ATOMIC_RELAXED);
+    __atomic_store_n(&c()->bundle_built_at, built_at, __ATOMIC_RELAXED);
+}
+
+void serve_metrics_bundle_get(uint64_t *generation, int64_t *built_at)
+{
+    *generation = __atomic_load_n(&c()->bundle_generation, __ATOMIC_RELAXED);
+    *built_at = __atomic_load_n(&c()->bundle_built_at, __ATOMIC_RELAXED);
+}
+
+void serve_metrics_bundle_switch(bool accepted)
+{
+    __atomic_add_fetch(accepted ? &c()->bundle_switches_total : &c()->bundle_refusals_total, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&c()->bundle_refused, accepted ? 0 : 1, __ATOMIC_RELAXED);
+}
+
+void serve_metrics_bundle_unrefused(void)
+{
+    __atomic_store_n(&c()->bundle_refused, 0, __ATOMIC_RELAXED);
+}
+
 const char *serve_metrics_route_name(enum serve_route_id route)
 {
     if ((int)route < 0 || route >= SERVE_ROUTE_COUNT)
@@ -171,4 +198,27 @@ void serve_metrics_render(struct buffer *out)
                    (unsigned long long)__atomic_load_n(&s->refused_total, __ATOMIC_RELAXED),
                    (double)__atomic_load_n(&s->longest_iteration_ns, __ATOMIC_RELAXED) / 1e9,
                    (double)__atomic_load_n(&s->longest_iteration_cpu_ns, __ATOMIC_RELAXED) / 1e9);
+    buffer_appendf(out,
+                   "# HELP airfactory_bundle_generation Generation of the bundle served (meta generation).\n"
+                   "# TYPE airfactory_bundle_generation gauge\n"
+                   "airfactory_bundle_generation %llu\n"
+                   "# HELP airfactory_bundle_built_at_seconds When the bundle served was built (meta built_at).\n"
+                   "# TYPE airfactory_bundle_built_at_seconds gauge\n"
+                   "airfactory_bundle_built_at_seconds %lld\n"
+                   "# HELP airfactory_bundle_switches_total Live switches to a new bundle, counted per worker.\n"
+                   "# TYPE airfactory_bundle_switches_total counter\n"
+                   "airfactory_bundle_switches_total %llu\n"
+                   "# HELP airfactory_bundle_refusals_total New bundles at the path refused (signature, format or "
+                   "downgrade), counted per worker.\n"
+                   "# TYPE airfactory_bundle_refusals_total counter\n"
+                   "airfactory_bundle_refusals_total %llu\n"
+                   "# HELP airfactory_bundle_refused 1 while the bundle at the path is refused and the previous one "
+                   "is served.\n"
+                   "# TYPE airfactory_bundle_refused gauge\n"
+                   "airfactory_bundle_refused %lld\n",
+                   (unsigned long long)__atomic_load_n(&s->bundle_generation, __ATOMIC_RELAXED),
+                   (long long)__atomic_load_n(&s->bundle_built_at, __ATOMIC_RELAXED),
+                   (unsigned long long)__atomic_load_n(&s->bundle_switches_total, __ATOMIC_RELAXED),
+                   (unsigned long long)__atomic_load_n(&s->bundle_refusals_total, __ATOMIC_RELAXED),
+                   (long long)__atomic_load_n(&s->bundle_refused, __ATOMIC_RELAXED));
 }

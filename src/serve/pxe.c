@@ -25,6 +25,15 @@ struct pxe_cache_entry {
 
 static struct pxe_cache_entry pxe_cache[PXE_CACHE_SLOTS];
 
+void serve_pxe_cache_clear(void)
+{
+    for (size_t i = 0; i < PXE_CACHE_SLOTS; i++) {
+        free(pxe_cache[i].key);
+        free(pxe_cache[i].body);
+        pxe_cache[i] = (struct pxe_cache_entry){0};
+    }
+}
+
 static size_t key_hash(const char *s)
 {
     size_t h = 1469598103934665603ull;

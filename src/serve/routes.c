@@ -88,9 +88,11 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
     int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != blob->size) {
-        /* The index is signed, so a missing or resized blob means a damaged bundle directory. */
-        fprintf(stderr, "airfactory-serve: error: blobs/sha256/%s: %s; the bundle is damaged, re-copy it\n", hex,
-                fd < 0 ? strerror(errno) : "size differs from index.db");
+        /* The index is signed, so a missing or resized blob means a damaged bundle directory, or
+         * one replaced under us: the server tells which (serve_context.blob_trouble). */
+        ctx->blob_trouble = true;
+        snprintf(ctx->blob_trouble_detail, sizeof ctx->blob_trouble_detail, "blobs/sha256/%s: %s", hex,
+                 fd < 0 ? strerror(errno) : "size differs from index.db");
         if (fd >= 0)
             close(fd);
         serve_response_text_error(res, 500, "internal server error");
@@ -108,8 +110,12 @@ int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, s
     if (digest_parse(digest, hex, NULL) != 0)
         return -1;
     int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
+    if (fd < 0) {
+        ctx->blob_trouble = true;
+        snprintf(ctx->blob_trouble_detail, sizeof ctx->blob_trouble_detail, "blobs/sha256/%s: %s", hex,
+                 strerror(errno));
         return -1;
+    }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
         close(fd);
@@ -243,6 +249,24 @@ bool serve_route_decodes_schematic(const struct serve_request *req)
     return req->http->method == HTTP_METHOD_POST && req->body_len > 0 && strcmp(req->path, "/schematics") == 0;
 }
 
+/* /readyz: 200 while the bundle served is whole; with a refused replacement at the path still
+ * 200 (the previous bundle answers) but the body says why; 503 once the served bundle's files
+ * were removed under it (a refused bundle was swapped in by a writer), since blobs will fail. */
+static void readiness(struct serve_context *ctx, struct serve_response *res)
+{
+    struct stat st;
+    bool removed = ctx->bundle_fd >= 0 && fstat(ctx->bundle_fd, &st) == 0 && st.st_nlink == 0;
+    if (removed)
+        serve_response_text_error(res, 503, "not ready: the bundle being served was removed from disk and the one "
+                                  "now at its path is refused: %s", ctx->refused ? ctx->refused : "(see the log)");
+    else if (ctx->refused) {
+        serve_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+        res->content_type_set = true;
+        buffer_appendf(&res->body, "ready (previous bundle); the bundle now at the path is refused: %s\n",
+                       ctx->refused);
+    }
+}
+
 void serve_route(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {
     enum http_method m = req->http->method;
@@ -276,6 +300,8 @@ void serve_route(struct serve_context *ctx, const struct serve_request *req, str
         if (!get)
             return method_not_allowed(req, res, "GET, HEAD, OPTIONS");
         res->status = 200;
+        if (path[1] == 'r')
+            readiness(ctx, res);
         return;
     }
     if (strcmp(path, "/metrics") == 0) {

@@ -7,6 +7,7 @@
 #ifndef AIRFACTORY_SERVE_METRICS_H
 #define AIRFACTORY_SERVE_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "airfactory/buffer.h"
@@ -24,6 +25,13 @@ void serve_metrics_connection_refused(void);
 /* One pass of an event loop, between two epoll waits, took wall_ns and used cpu_ns of its
  * thread's CPU (kept: the longest of each, across workers). */
 void serve_metrics_loop_iteration(uint64_t wall_ns, uint64_t cpu_ns);
+/* The bundle served: its freshness (gauges, and what a restarted worker must not go below). */
+void serve_metrics_bundle_served(uint64_t generation, int64_t built_at);
+void serve_metrics_bundle_get(uint64_t *generation, int64_t *built_at);
+/* A worker switched to a new bundle (accepted) or refused the one at the path. */
+void serve_metrics_bundle_switch(bool accepted);
+/* The refused bundle is gone from the path again: nothing is refused any more. */
+void serve_metrics_bundle_unrefused(void);
 /* The label of a route ("image", "registry_blob", …). */
 const char *serve_metrics_route_name(enum serve_route_id route);
 /* Prometheus text exposition format 0.0.4. */

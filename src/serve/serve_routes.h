@@ -49,7 +49,15 @@ enum serve_route_id {
 /* Per-worker state shared by all handlers. */
 struct serve_context {
     struct serve_index *index;
-    int blobs_fd;             /* directory BUNDLE/blobs/sha256, opened once */
+    int blobs_fd;             /* directory blobs/sha256 of the bundle served (changes on a live switch) */
+    int bundle_fd;            /* that bundle's directory: st_nlink 0 once a writer removed its tree */
+    /* Set by serve_response_blob and serve_blob_read when a listed blob file is missing or has
+     * the wrong size, instead of logging: the server first checks whether the bundle was
+     * replaced (and answers from the new one); only if not is the bundle called damaged. */
+    bool blob_trouble;
+    char blob_trouble_detail[192];
+    /* /readyz: NULL while the bundle at the path is the one served, else why it is refused */
+    const char *refused;
     const char *external_url; /* overrides the request's scheme://host in generated URLs, or NULL */
     const char *server_name;  /* "Server" header value */
     const char *requests_dir; /* --requests-dir: where misses are recorded (requests.c), or NULL */
@@ -168,6 +176,8 @@ void serve_schematic_label(struct serve_context *ctx, const char *id, struct buf
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 
+/* Forget the rendered iPXE scripts (they depend on the bundle: called on a live switch). */
+void serve_pxe_cache_clear(void);
 /* The checks /image/ and /pxe/ share: schematic known (404; the miss is recorded with asset),
  * version well-formed (500, as Image Factory). Returns 0 and fills version_tag ("v1.11.3"), or -1 with the response filled. */
 int serve_schematic_version_check(struct serve_context *ctx, const char *schematic, const char *version,

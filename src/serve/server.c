@@ -116,6 +116,7 @@ struct worker {
     struct serve_context ctx;
     struct serve_tls_context *tls;
     int epoll_fd, listen_fd, signal_fd;
+    uint32_t listen_events; /* EPOLLIN, | EPOLLEXCLUSIVE when workers share the socket */
     bool listening;
     bool draining;
     uint64_t drain_deadline_ms;
@@ -126,6 +127,13 @@ struct worker {
     size_t body_reserved;
     struct timer_queue timers[TIMER_COUNT];
     uint64_t now_ms;
+    /* the bundle served (serve_context holds its index and descriptors) */
+    struct bundle_index_stamp stamp;
+    struct bundle_freshness fresh;
+    bool have_refused;
+    struct bundle_index_stamp refused_stamp;
+    char refused_reason[sizeof(((struct error *)0)->message)];
+    uint64_t next_check_ms;
     uint64_t rng;
     char date[64];
     time_t date_second;
@@ -291,7 +299,7 @@ static void conn_close(struct worker *w, struct conn *c)
     serve_metrics_connection_closed();
     if (!w->listening && !w->draining && w->listen_fd >= 0) {
         /* we had stopped accepting at the fd or connection limit: resume */
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        struct epoll_event ev = {.events = w->listen_events, .data.ptr = NULL};
         if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &ev) == 0)
             w->listening = true;
     }
@@ -714,6 +722,22 @@ static int make_request(const struct http_request *req, const char *body, size_t
     return 0;
 }
 
+static bool bundle_check(struct worker *w, bool forced);
+
+/* A listed blob is missing or has the wrong size, and the bundle at the path is still the one
+ * served (or one that is refused): say which it is. */
+static void report_blob_trouble(struct worker *w)
+{
+    struct stat st;
+    if (fstat(w->ctx.bundle_fd, &st) == 0 && st.st_nlink == 0)
+        fprintf(stderr, "airfactory-serve: error: %s: the bundle being served was removed from disk and the one now "
+                        "at %s is refused (%s); fix that bundle or restart\n", w->ctx.blob_trouble_detail,
+                w->config->bundle_dir, w->have_refused ? w->refused_reason : "see above");
+    else
+        fprintf(stderr, "airfactory-serve: error: %s; the bundle is damaged, re-copy it (airfactory verify --full "
+                        "%s)\n", w->ctx.blob_trouble_detail, w->config->bundle_dir);
+}
+
 static void handle_request(struct worker *w, struct conn *c, const struct http_request *req, const char *body,
                            size_t body_len, const struct serve_schematic_result *decoded)
 {
@@ -730,7 +754,17 @@ static void handle_request(struct worker *w, struct conn *c, const struct http_r
         res.route = SERVE_ROUTE_BAD_REQUEST;
         serve_response_text_error(&res, 400, "400 Bad Request: malformed percent-encoding in path");
     } else {
+        w->ctx.blob_trouble = false;
         serve_route(&w->ctx, &sreq, &res);
+        if (w->ctx.blob_trouble && bundle_check(w, false)) {
+            /* the bundle was replaced under us and the new one is accepted: answer from it */
+            serve_response_free(&res);
+            serve_response_init(&res);
+            w->ctx.blob_trouble = false;
+            serve_route(&w->ctx, &sreq, &res);
+        }
+        if (w->ctx.blob_trouble)
+            report_blob_trouble(w);
     }
     prepare_response(w, c, req, &res, req->method == HTTP_METHOD_HEAD);
     serve_response_free(&res);
@@ -1126,6 +1160,8 @@ static int next_timeout_ms(struct worker *w)
             next = w->timers[q].head->deadline_ms;
     if (w->draining && w->drain_deadline_ms < next)
         next = w->drain_deadline_ms;
+    if (!w->draining && w->next_check_ms < next)
+        next = w->next_check_ms;
     if (next == UINT64_MAX)
         return -1;
     if (next <= w->now_ms)
@@ -1177,8 +1213,14 @@ static int worker_loop(struct worker *w)
                     on_accept(w);
             } else if (p == (void *)&w->signal_fd) {
                 struct signalfd_siginfo si;
-                while (read(w->signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
-                    begin_drain(w);
+                while (read(w->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                    if (si.ssi_signo == SIGHUP) {
+                        if (!w->draining)
+                            bundle_check(w, true);
+                    } else {
+                        begin_drain(w);
+                    }
+                }
             } else if (p == (void *)&w->offload) {
                 for (struct serve_offload_job *job = serve_offload_finished(w->offload), *next; job; job = next) {
                     next = job->next;
@@ -1189,6 +1231,8 @@ static int worker_loop(struct worker *w)
             }
         }
         expire_timers(w);
+        if (!w->draining && w->now_ms >= w->next_check_ms)
+            bundle_check(w, false);
         serve_access_log_flush();
         serve_metrics_loop_iteration(monotonic_ns() - busy_start, thread_cpu_ns() - cpu_start);
     }
@@ -1219,6 +1263,7 @@ void serve_config_defaults(struct serve_config *config)
     config->shutdown_timeout_ms = 10000;
     config->max_connections = 100000;
     config->max_conns_per_client = 256;
+    config->reload_poll_ms = 250;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, struct error *err)
@@ -1271,19 +1316,22 @@ static int open_listener(const struct sockaddr_storage *ss, socklen_t len, const
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return error_errno(err, errno, "--listen %s: socket", what);
+    /* SO_REUSEADDR only (rebinding over TIME_WAIT). No SO_REUSEPORT: with it a second server on
+     * the same address would bind silently and take a share of the connections; this way it fails
+     * at start, and the workers share the one socket by inheritance. */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        error_errno(err, errno, "--listen %s: SO_REUSEPORT", what);
-        close(fd);
-        return -1;
-    }
     if (ss->ss_family == AF_INET6) {
         int zero = 0;
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     }
     if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
-        error_errno(err, errno, "--listen %s: bind (is another server on that port?)", what);
+        if (errno == EADDRINUSE)
+            error_set(err, ERROR_INPUT, "--listen %s: address already in use: another server (another "
+                      "airfactory-serve?) listens there; stop it or choose another --listen (one server per port)",
+                      what);
+        else
+            error_errno(err, errno, "--listen %s: bind", what);
         close(fd);
         return -1;
     }
@@ -1317,14 +1365,203 @@ static int drop_privileges(const char *user, struct error *err)
     return 0;
 }
 
-/* What the signature check saw, to notice an index.db swapped between the check and the workers'
- * sqlite opens. */
-static struct bundle_index_stamp verified_index;
+/* ---- the bundle served: opening it, and the live switch ---- */
+
+static struct bundle_key *serve_key;             /* loaded before fork; NULL with --insecure-no-verify */
+static struct bundle_index_stamp verified_index; /* the index.db serve_run verified at start */
 static bool have_verified_index;
 
-static bool index_unchanged(const char *bundle_dir)
+struct opened {
+    struct serve_index *index;
+    int dir_fd, blobs_fd;
+    struct bundle_index_stamp stamp;
+    struct bundle_freshness fresh;
+};
+
+static bool stamp_equal(const struct bundle_index_stamp *a, const struct bundle_index_stamp *b)
 {
-    return !have_verified_index || bundle_index_stamp_matches(bundle_dir, &verified_index);
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* The identity of index.db in directory dir_fd (AT_FDCWD: path is "BUNDLE/index.db"). */
+static int stamp_at(int dir_fd, const char *path, struct bundle_index_stamp *out)
+{
+    struct stat st;
+    if (fstatat(dir_fd, path, &st, 0) != 0)
+        return -1;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->size = st.st_size;
+    out->mtime = st.st_mtim;
+    return 0;
+}
+
+static void opened_close(struct opened *o)
+{
+    if (o->index)
+        serve_index_close(o->index);
+    if (o->blobs_fd >= 0)
+        close(o->blobs_fd);
+    if (o->dir_fd >= 0)
+        close(o->dir_fd);
+    o->index = NULL;
+    o->blobs_fd = o->dir_fd = -1;
+}
+
+static int index_freshness(struct serve_index *index, const char *dir, struct bundle_freshness *out,
+                           struct error *err)
+{
+    static const char *const keys[] = {"generation", "built_at", "created"};
+    struct buffer v[3] = {BUFFER_INIT, BUFFER_INIT, BUFFER_INIT};
+    int found[3] = {0, 0, 0}, rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if ((found[i] = serve_index_meta(index, keys[i], &v[i], err)) < 0)
+            rc = -1;
+    if (rc == 0 && bundle_freshness_parse(found[0] ? buffer_cstr(&v[0]) : NULL, found[1] ? buffer_cstr(&v[1]) : NULL,
+                                          found[2] ? buffer_cstr(&v[2]) : NULL, out, err) != 0)
+        rc = error_prefix(err, "%s: ", dir);
+    for (int i = 0; i < 3; i++)
+        buffer_free(&v[i]);
+    return rc;
+}
+
+/* Open the bundle now at config->bundle_dir: its directory first, so index and blobs come from
+ * one tree even if another swap happens meanwhile; the signature over index.db (not again for the
+ * very file serve_run verified at start); sqlite; blobs/sha256; then the downgrade rule against
+ * floor (NULL: none). A tree swapped between these steps is an error; the next check retries. */
+static int open_bundle(const struct serve_config *config, const struct bundle_freshness *floor, struct opened *o,
+                       struct error *err)
+{
+    const char *dir = config->bundle_dir;
+    memset(o, 0, sizeof *o);
+    o->blobs_fd = -1;
+    o->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (o->dir_fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return error_set(err, ERROR_INPUT, "%s: %s; give a bundle directory (airfactory build output)", dir,
+                         strerror(errno));
+    if (o->dir_fd < 0)
+        return error_errno(err, errno, "%s: cannot open the bundle directory", dir);
+    struct bundle_index_stamp here;
+    if (stamp_at(o->dir_fd, "index.db", &here) != 0) {
+        error_set(err, ERROR_INPUT, "%s/index.db: %s; is %s a bundle directory (airfactory build output)?", dir,
+                  strerror(errno), dir);
+        goto fail;
+    }
+    if (have_verified_index && stamp_equal(&here, &verified_index))
+        o->stamp = here;
+    else if (serve_key) {
+        if (bundle_verify_index(dir, serve_key, &o->stamp, err) != 0)
+            goto fail;
+    } else {
+        o->stamp = here;
+    }
+    if (!stamp_equal(&o->stamp, &here)) {
+        error_set(err, ERROR_RUNTIME, "%s was replaced again while it was checked; trying again", dir);
+        goto fail;
+    }
+    if (serve_index_open(dir, &o->index, err) != 0)
+        goto fail;
+    if (stamp_at(o->dir_fd, "index.db", &here) != 0 || !stamp_equal(&here, &o->stamp) ||
+        !bundle_index_stamp_matches(dir, &o->stamp)) {
+        error_set(err, ERROR_RUNTIME, "%s was replaced again while it was opened; trying again", dir);
+        goto fail;
+    }
+    o->blobs_fd = openat(o->dir_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (o->blobs_fd < 0) {
+        error_set(err, ERROR_INPUT, "%s/blobs/sha256: %s; is this a complete bundle?", dir, strerror(errno));
+        goto fail;
+    }
+    if (index_freshness(o->index, dir, &o->fresh, err) != 0)
+        goto fail;
+    if (floor && !config->allow_downgrade &&
+        bundle_freshness_check_not_older(dir, &o->fresh, "the bundle served", floor, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    opened_close(o);
+    return -1;
+}
+
+/* Make o the bundle the worker answers from. Nothing else holds the previous one: a response
+ * being sent owns its own descriptor of its blob file (unlinked files stay readable), parked
+ * requests are answered from whatever is current when they resume. */
+static void install_bundle(struct worker *w, struct opened *o)
+{
+    if (w->ctx.index)
+        serve_index_close(w->ctx.index);
+    if (w->ctx.blobs_fd >= 0)
+        close(w->ctx.blobs_fd);
+    if (w->ctx.bundle_fd >= 0)
+        close(w->ctx.bundle_fd);
+    serve_pxe_cache_clear();
+    w->ctx.index = o->index;
+    w->ctx.blobs_fd = o->blobs_fd;
+    w->ctx.bundle_fd = o->dir_fd;
+    w->stamp = o->stamp;
+    w->fresh = o->fresh;
+    w->have_refused = false;
+    w->ctx.refused = NULL;
+    o->index = NULL;
+    o->blobs_fd = o->dir_fd = -1;
+}
+
+/* Is there a new bundle at the path? Switch to it if it verifies and is not older; else keep
+ * the one served, log why once, and report it (/metrics, /readyz). forced (SIGHUP) re-checks a
+ * bundle already refused. True when the worker switched. Runs between requests. */
+static bool bundle_check(struct worker *w, bool forced)
+{
+    const struct serve_config *config = w->config;
+    w->next_check_ms = w->now_ms + (uint64_t)config->reload_poll_ms;
+    struct bundle_index_stamp now;
+    char *index_path = xasprintf("%s/index.db", config->bundle_dir);
+    int found = stamp_at(AT_FDCWD, index_path, &now);
+    free(index_path);
+    if (found != 0) {
+        if (forced)
+            fprintf(stderr, "airfactory-serve: reload: %s/index.db: %s; still serving generation %llu\n",
+                    config->bundle_dir, strerror(errno), (unsigned long long)w->fresh.generation);
+        return false; /* between the two renames of a swap without RENAME_EXCHANGE, or gone */
+    }
+    if (stamp_equal(&now, &w->stamp)) {
+        if (w->have_refused) { /* the refused bundle was taken away again: nothing to report */
+            fprintf(stderr, "airfactory-serve: %s holds the bundle served again (generation %llu)\n",
+                    config->bundle_dir, (unsigned long long)w->fresh.generation);
+            w->have_refused = false;
+            w->ctx.refused = NULL;
+            serve_metrics_bundle_unrefused();
+        }
+        if (forced)
+            fprintf(stderr, "airfactory-serve: reload: %s is unchanged (generation %llu)\n", config->bundle_dir,
+                    (unsigned long long)w->fresh.generation);
+        return false;
+    }
+    if (!forced && w->have_refused && stamp_equal(&now, &w->refused_stamp))
+        return false;
+    struct opened o;
+    struct error err;
+    error_clear(&err);
+    struct bundle_freshness floor = w->fresh;
+    if (open_bundle(config, &floor, &o, &err) != 0) {
+        bool again = w->have_refused && !strcmp(w->refused_reason, err.message);
+        w->have_refused = true;
+        w->refused_stamp = now;
+        snprintf(w->refused_reason, sizeof w->refused_reason, "%s", err.message);
+        w->ctx.refused = w->refused_reason;
+        serve_metrics_bundle_switch(false);
+        if (!again || forced)
+            fprintf(stderr, "airfactory-serve: the bundle now at %s is refused, still serving generation %llu: %s\n",
+                    config->bundle_dir, (unsigned long long)w->fresh.generation, err.message);
+        return false;
+    }
+    char was[96], is[96];
+    bundle_freshness_describe(&w->fresh, was, sizeof was);
+    bundle_freshness_describe(&o.fresh, is, sizeof is);
+    install_bundle(w, &o);
+    serve_metrics_bundle_served(w->fresh.generation, w->fresh.built_at);
+    serve_metrics_bundle_switch(true);
+    fprintf(stderr, "airfactory-serve: switched to the new bundle at %s (%s; was %s)\n", config->bundle_dir, is, was);
+    return true;
 }
 
 static int worker_main(const struct serve_config *config, int listen_fd, struct serve_tls_context *tls,
@@ -1347,32 +1584,26 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     update_now(&w);
 
     struct error err = {0};
-    if (serve_index_open(config->bundle_dir, &w.ctx.index, &err) != 0) {
+    /* a worker restarted after a live switch must not go back below what was served */
+    struct bundle_freshness floor;
+    serve_metrics_bundle_get(&floor.generation, &floor.built_at);
+    struct opened o;
+    w.ctx.blobs_fd = w.ctx.bundle_fd = -1;
+    if (open_bundle(config, &floor, &o, &err) != 0) {
         fprintf(stderr, "airfactory-serve: %s\n", err.message);
         return 1;
     }
-    if (!index_unchanged(config->bundle_dir)) {
-        fprintf(stderr, "airfactory-serve: %s/index.db changed after its signature was checked; refusing to "
-                        "serve it (restart to verify the new one)\n", config->bundle_dir);
-        serve_index_close(w.ctx.index);
-        return 1;
-    }
-    char *blobs = xasprintf("%s/blobs/sha256", config->bundle_dir);
-    w.ctx.blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w.ctx.blobs_fd < 0) {
-        fprintf(stderr, "airfactory-serve: %s: %s; is this a complete bundle?\n", blobs, strerror(errno));
-        free(blobs);
-        serve_index_close(w.ctx.index);
-        return 1;
-    }
-    free(blobs);
+    install_bundle(&w, &o);
+    w.next_check_ms = w.now_ms + (uint64_t)config->reload_poll_ms;
     w.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     w.signal_fd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w.epoll_fd < 0 || w.signal_fd < 0) {
         fprintf(stderr, "airfactory-serve: epoll/signalfd: %s\n", strerror(errno));
         return 1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    /* workers share one socket: wake one of them per connection, not all */
+    w.listen_events = EPOLLIN | (config->workers > 1 ? EPOLLEXCLUSIVE : 0);
+    struct epoll_event ev = {.events = w.listen_events, .data.ptr = NULL};
     epoll_ctl(w.epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
     w.listening = true;
     struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &w.signal_fd};
@@ -1392,6 +1623,7 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     close(w.signal_fd);
     close(w.epoll_fd);
     close(w.ctx.blobs_fd);
+    close(w.ctx.bundle_fd);
     serve_index_close(w.ctx.index);
     return rc;
 }
@@ -1412,55 +1644,47 @@ int serve_run(const struct serve_config *config, struct error *err)
             return error_set(err, ERROR_INPUT, "no --key: give the bundle's public key (--key bundle.pub) so the "
                              "signature of index.db is checked, or --insecure-no-verify to skip the check");
         /* index.db pins every blob by digest and size, so its signature vouches for the whole
-         * bundle without reading a blob: start-up time does not grow with the bundle. */
-        struct bundle_key *key = NULL;
-        if (bundle_key_load_public(config->key_path, &key, err) != 0)
+         * bundle without reading a blob: start-up time does not grow with the bundle. The key
+         * stays loaded: workers check every new bundle at the path with it (live switch). */
+        if (bundle_key_load_public(config->key_path, &serve_key, err) != 0)
             return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
-        int verified = bundle_verify_index(config->bundle_dir, key, &verified_index, err);
-        bundle_key_free(key);
-        if (verified != 0)
+        if (bundle_verify_index(config->bundle_dir, serve_key, &verified_index, err) != 0)
             return error_prefix(err, "refusing to serve %s: ", config->bundle_dir);
         have_verified_index = true;
     }
-    struct serve_index *probe = NULL;
-    if (serve_index_open(config->bundle_dir, &probe, err) != 0)
+    if (config->reload_poll_ms < 1)
+        return error_set(err, ERROR_INPUT, "reload poll interval %d ms: expected at least 1", config->reload_poll_ms);
+    if (serve_metrics_init(err) != 0)
         return -1;
-    serve_index_close(probe);
+    struct opened probe;
+    if (open_bundle(config, NULL, &probe, err) != 0)
+        return -1;
+    serve_metrics_bundle_served(probe.fresh.generation, probe.fresh.built_at);
+    char fresh_text[96];
+    bundle_freshness_describe(&probe.fresh, fresh_text, sizeof fresh_text);
+    opened_close(&probe);
 
     struct serve_tls_context *tls = NULL;
     if ((config->tls_cert != NULL) != (config->tls_key != NULL))
         return error_set(err, ERROR_INPUT, "--tls-cert and --tls-key go together");
     if (config->tls_cert && serve_tls_context_new(config->tls_cert, config->tls_key, &tls, err) != 0)
         return -1;
-    if (serve_metrics_init(err) != 0)
-        return -1;
     serve_access_log_init(config->log_format);
 
-    /* 2. listeners: one SO_REUSEPORT socket per worker, bound while we may still be root */
+    /* 2. the listener: one socket, bound while we may still be root, shared by the workers */
     struct sockaddr_storage ss;
     socklen_t slen = 0;
     if (parse_listen(config->listen, &ss, &slen, err) != 0)
         return -1;
-    int *fds = xcalloc((size_t)config->workers, sizeof *fds);
-    for (int i = 0; i < config->workers; i++) {
-        fds[i] = open_listener(&ss, slen, config->listen, err);
-        if (fds[i] < 0) {
-            for (int k = 0; k < i; k++)
-                close(fds[k]);
-            free(fds);
-            serve_tls_context_free(tls);
-            return -1;
-        }
-        if (i == 0 && ((struct sockaddr_in *)&ss)->sin_port == 0) {
-            /* port 0: let the kernel pick, and have every worker share it */
-            socklen_t l = slen;
-            getsockname(fds[0], (struct sockaddr *)&ss, &l);
-        }
+    int listen_fd = open_listener(&ss, slen, config->listen, err);
+    if (listen_fd < 0) {
+        serve_tls_context_free(tls);
+        return -1;
     }
+    socklen_t l = slen;
+    getsockname(listen_fd, (struct sockaddr *)&ss, &l); /* port 0: the one the kernel picked */
     if (drop_privileges(config->user, err) != 0) {
-        for (int k = 0; k < config->workers; k++)
-            close(fds[k]);
-        free(fds);
+        close(listen_fd);
         serve_tls_context_free(tls);
         return -1;
     }
@@ -1469,18 +1693,20 @@ int serve_run(const struct serve_config *config, struct error *err)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP); /* re-check the bundle at the path now */
     sigprocmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     char addr[128];
     format_peer(&ss, addr, sizeof addr);
-    fprintf(stderr, "airfactory-serve: serving %s on %s://%s (%d worker%s, ready in %.1f ms)\n", config->bundle_dir,
-            tls ? "https" : "http", addr, config->workers, config->workers == 1 ? "" : "s",
-            (double)(monotonic_ns() - t0) / 1e6);
+    fprintf(stderr, "airfactory-serve: serving %s (%s) on %s://%s (%d worker%s, ready in %.1f ms)\n",
+            config->bundle_dir, fresh_text, tls ? "https" : "http", addr, config->workers,
+            config->workers == 1 ? "" : "s", (double)(monotonic_ns() - t0) / 1e6);
 
     int rc = 0;
     if (config->workers == 1) {
-        rc = worker_main(config, fds[0], tls, &signals);
+        rc = worker_main(config, listen_fd, tls, &signals);
+        listen_fd = -1; /* closed by the worker when it drained */
     } else {
         /* master: start workers, forward SIGTERM/SIGINT, restart a worker that dies unexpectedly */
         sigset_t master_signals = signals;
@@ -1489,12 +1715,8 @@ int serve_run(const struct serve_config *config, struct error *err)
         pid_t *pids = xcalloc((size_t)config->workers, sizeof *pids);
         for (int i = 0; i < config->workers; i++) {
             pids[i] = fork();
-            if (pids[i] == 0) {
-                for (int k = 0; k < config->workers; k++)
-                    if (k != i)
-                        close(fds[k]);
-                _exit(worker_main(config, fds[i], tls, &signals));
-            }
+            if (pids[i] == 0)
+                _exit(worker_main(config, listen_fd, tls, &signals));
         }
         bool stopping = false;
         int alive = config->workers;
@@ -1503,15 +1725,19 @@ int serve_run(const struct serve_config *config, struct error *err)
             struct timespec ts = {1, 0};
             siginfo_t info;
             sig = sigtimedwait(&master_signals, &info, &ts);
+            if (sig == SIGHUP && !stopping)
+                for (int i = 0; i < config->workers; i++)
+                    if (pids[i] > 0)
+                        kill(pids[i], SIGHUP);
             if (sig == SIGTERM || sig == SIGINT) {
                 if (!stopping) {
                     stopping = true;
-                    for (int i = 0; i < config->workers; i++) {
-                        close(fds[i]); /* the master's copies must not keep queueing connections */
-                        fds[i] = -1;
+                    if (listen_fd >= 0)
+                        close(listen_fd); /* the master's copy must not keep queueing connections */
+                    listen_fd = -1;
+                    for (int i = 0; i < config->workers; i++)
                         if (pids[i] > 0)
                             kill(pids[i], SIGTERM);
-                    }
                 }
             }
             for (;;) {
@@ -1527,12 +1753,8 @@ int serve_run(const struct serve_config *config, struct error *err)
                         fprintf(stderr, "airfactory-serve: worker %d (pid %d) killed by signal %d; "
                                         "restarting it\n", i, (int)pid, WTERMSIG(status));
                         pid_t np = fork();
-                        if (np == 0) {
-                            for (int k = 0; k < config->workers; k++)
-                                if (k != i && fds[k] >= 0)
-                                    close(fds[k]);
-                            _exit(worker_main(config, fds[i], tls, &signals));
-                        }
+                        if (np == 0)
+                            _exit(worker_main(config, listen_fd, tls, &signals));
                         pids[i] = np;
                     } else {
                         alive--;
@@ -1551,10 +1773,8 @@ int serve_run(const struct serve_config *config, struct error *err)
         }
         free(pids);
     }
-    for (int i = 0; i < config->workers; i++)
-        if (fds[i] >= 0 && config->workers > 1)
-            close(fds[i]);
-    free(fds);
+    if (listen_fd >= 0)
+        close(listen_fd);
     serve_tls_context_free(tls);
     fprintf(stderr, "airfactory-serve: stopped\n");
     if (rc != 0)

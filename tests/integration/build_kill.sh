@@ -46,8 +46,9 @@ manifest "$S/old.yaml" ttyS0
 manifest "$S/new.yaml" ttyS1
 check "keygen" "$AIRFACTORY" keygen -o "$S/bundle"
 check "the previous bundle builds" "$AIRFACTORY" build "$S/old.yaml" -o "$S/old" --store "$S/store" -j 2
+# from the previous bundle, as every build below (the bundle's generation is the base's + 1)
 check "an uninterrupted build of the new manifest (the reference)" \
-  "$AIRFACTORY" build "$S/new.yaml" -o "$S/reference" --store "$S/store" -j 2
+  "$AIRFACTORY" build "$S/new.yaml" -o "$S/reference" --base "$S/old" --store "$S/store" -j 2
 check "the two bundles differ (the kill tests can tell them apart)" \
   bash -c "! cmp -s '$S/old/index.db' '$S/reference/index.db'"
 

@@ -86,3 +86,24 @@ check "in-place result equals NEW" diff -r "$S/new" "$S/inplace"
 check_eq "in place: no temporary directory left" "$(ls -d "$S"/inplace.tmp-* 2>/dev/null | wc -l)" 0
 cat "$S/d.tar" | $AIRFACTORY unpack - --onto "$S/old" -o "$S/applied2" --key "$S/k.pub" 2>/dev/null
 check "delta from stdin equals NEW" diff -r "$S/new" "$S/applied2"
+
+# ---- freshness: an older bundle never replaces a newer one by accident ----
+"$GEN" make-bundle "$S/gen2" "$S/k.key" --variant 1 --base "$S/old" --created 1700000500 >/dev/null
+check_contains "ls shows generation and built_at" "$($AIRFACTORY ls "$S/gen2" --key "$S/k.pub")" \
+  "generation 2, built 2023-11-14T22:21:40Z"
+check_eq "ls --json: generation" "$($AIRFACTORY ls "$S/gen2" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["generation"], d["built_at"])')" \
+  "2 1700000500"
+$AIRFACTORY pack "$S/old" -o "$S/old.tar" 2>/dev/null
+cp -a "$S/gen2" "$S/live"
+out=$($AIRFACTORY unpack "$S/old.tar" "$S/live" --key "$S/k.pub" 2>&1); rc=$?
+check_eq "unpack of an older pack over a newer bundle: exit 2" "$rc" 2
+check_contains "downgrade: says which is older and how to force it" "$out" \
+  "generation 1, built 2023-11-14T22:13:20Z is older than $S/live (generation 2, built 2023-11-14T22:21:40Z); refusing to replace it (pass --allow-downgrade"
+check "downgrade refused: the newer bundle is untouched" diff -r "$S/gen2" "$S/live"
+check_eq "downgrade refused: no temporary directory left" "$(ls -d "$S"/live.tmp-* 2>/dev/null | wc -l)" 0
+$AIRFACTORY delta "$S/gen2" "$S/old" -o "$S/back.tar" 2>/dev/null
+out=$($AIRFACTORY unpack "$S/back.tar" --onto "$S/live" --key "$S/k.pub" 2>&1); rc=$?
+check_eq "unpack --onto of an older delta: exit 2" "$rc" 2
+check_contains "unpack --onto downgrade: says so" "$out" "refusing to replace it"
+check "--allow-downgrade rolls back on purpose" $AIRFACTORY unpack "$S/old.tar" "$S/live" --key "$S/k.pub" --allow-downgrade
+check "rolled back: equals the old bundle" diff -r "$S/old" "$S/live"

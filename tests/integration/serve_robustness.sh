@@ -288,6 +288,15 @@ for _ in $(seq 1 30); do [ "$(curl -s "$URL/versions" | cut -c1-9)" = '["v1.9.5"
 check_eq "3 workers answer" "$ok" "30"
 check_eq "3 worker processes" "$(pgrep -c -P "$SERVE_PID")" "3"
 check_contains "metrics shared across workers" "$(curl -s "$URL/metrics")" 'airfactory_http_requests_total{route="versions",status="200"} 30'
+# one server per port: a second one on the same address fails at start, saying why
+out=$(timeout 10 "$AIRFACTORY_SERVE" "$BUNDLE" --key "$PUB" --listen "127.0.0.1:$PORT" --workers 2 2>&1); rc=$?
+check_eq "second server on a busy port: exits 2 at start" "$rc" "2"
+check_contains "second server on a busy port: says why" "$out" "address already in use: another server"
+out=$(timeout 10 "$AIRFACTORY_SERVE" "$BUNDLE" --key "$PUB" --listen "0.0.0.0:$PORT" 2>&1); rc=$?
+check_eq "second server on the wildcard address of a busy port: refused too" "$rc" "2"
+ok=0
+for _ in $(seq 1 10); do [ "$(curl -s "$URL/versions" | cut -c1-9)" = '["v1.9.5"' ] && ok=$((ok + 1)); done
+check_eq "the first server still answers every request" "$ok" "10"
 stop_serve
 check_eq "workers stop on SIGTERM" "$STOP_RC" "0"
 

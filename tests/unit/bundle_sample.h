@@ -30,6 +30,7 @@ struct sample_options {
     int64_t created;
     uint64_t big;      /* extra asset of this many bytes (benchmarks), 0 = none */
     const char *base;  /* explicit base bundle, NULL = default */
+    bool allow_downgrade;
     struct bundle_writer_stats *stats; /* filled on success if not NULL */
 };
 
@@ -216,6 +217,7 @@ static int sample_write(const struct sample_options *o, struct error *err)
         .builder = "airfactory test",
         .created_set = true,
         .created = o->created,
+        .allow_downgrade = o->allow_downgrade,
     };
     if (bundle_writer_open(&wo, &w, err) != 0)
         return -1;

@@ -363,6 +363,74 @@ static void same_blob_with_two_media_types_keeps_the_smaller(void)
     free(b);
 }
 
+static int freshness_of(const char *dir, struct bundle_freshness *f)
+{
+    struct bundle *b = NULL;
+    struct error err;
+    if (bundle_open(dir, NULL, &b, &err) != 0)
+        return -1;
+    int rc = bundle_read_freshness(b, f, &err);
+    bundle_close(b);
+    return rc;
+}
+
+static void generation_is_carried_forward_and_downgrades_are_refused(void)
+{
+    char *target = path_join(scratch, "fresh"), *old = path_join(scratch, "fresh-old");
+    struct bundle_freshness f;
+    struct error err;
+    struct sample_options o = {.target = target, .key = key_path, .variant = 0, .created = 1700000000};
+    CHECK_INT(sample_write(&o, &err), 0);
+    CHECK_INT(freshness_of(target, &f), 0);
+    CHECK_INT(f.generation, 1);
+    CHECK_INT(f.built_at, 1700000000);
+    char *index = path_join(target, "index.db"), *copy = path_join(scratch, "fresh-index.db");
+    CHECK_INT(fs_copy_file(index, copy, &err), 0);
+    /* the same content again: the generation and built_at stay, index.db is byte-identical */
+    CHECK_INT(sample_write(&o, &err), 0);
+    CHECK_INT(freshness_of(target, &f), 0);
+    CHECK_INT(f.generation, 1);
+    CHECK_INT(f.built_at, 1700000000);
+    CHECK(test_files_equal(index, copy));
+    /* changed content: base + 1 and the new built_at */
+    struct sample_options old_o = {.target = old, .key = key_path, .variant = 0, .created = 1600000000};
+    CHECK_INT(sample_write(&old_o, &err), 0); /* generation 1, older */
+    o.variant = 1;
+    o.created = 1700000100;
+    CHECK_INT(sample_write(&o, &err), 0);
+    CHECK_INT(freshness_of(target, &f), 0);
+    CHECK_INT(f.generation, 2);
+    CHECK_INT(f.built_at, 1700000100);
+    /* a build from the older base into the target would be generation 2 built earlier: refused
+     * before anything is built, and the target is untouched */
+    struct sample_options back = {.target = target, .key = key_path, .variant = 0, .created = 1600000000,
+                                  .base = old};
+    CHECK_INT(sample_write(&back, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK(strstr(err.message, "is older than") != NULL);
+    CHECK(strstr(err.message, "--allow-downgrade") != NULL);
+    CHECK_INT(freshness_of(target, &f), 0);
+    CHECK_INT(f.generation, 2);
+    back.allow_downgrade = true;
+    CHECK_INT(sample_write(&back, &err), 0); /* the same content as the base: its stamp */
+    CHECK_INT(freshness_of(target, &f), 0);
+    CHECK_INT(f.generation, 1);
+    CHECK_INT(f.built_at, 1600000000);
+    /* the rule itself */
+    struct bundle_freshness a = {2, 5}, b = {3, 1}, c = {3, 2};
+    CHECK(bundle_freshness_compare(&a, &b) < 0);
+    CHECK(bundle_freshness_compare(&c, &b) > 0);
+    CHECK(bundle_freshness_compare(&c, &c) == 0);
+    CHECK_INT(bundle_freshness_parse(NULL, NULL, "7", &a, &err), 0); /* a bundle from before the keys */
+    CHECK_INT(a.generation, 0);
+    CHECK_INT(a.built_at, 7);
+    CHECK_INT(bundle_freshness_parse("x", NULL, NULL, &a, &err), -1);
+    free(index);
+    free(copy);
+    free(target);
+    free(old);
+}
+
 static void nightly_run_reuses_unchanged_assets_by_hard_link(void)
 {
     char *target = path_join(scratch, "nightly");
@@ -697,8 +765,8 @@ static void check_finds_every_kind_of_damage(void)
 static int make_bundle(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s make-bundle TARGET KEY [--variant N] [--created S] [--big BYTES] [--reverse]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s make-bundle TARGET KEY [--variant N] [--created S] [--big BYTES] [--reverse] "
+                "[--base DIR] [--allow-downgrade]\n", argv[0]);
         return 2;
     }
     struct sample_options o = {.target = argv[2], .key = argv[3], .created = 1700000000};
@@ -711,6 +779,10 @@ static int make_bundle(int argc, char **argv)
             o.big = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--reverse"))
             o.reverse = true;
+        else if (!strcmp(argv[i], "--base") && i + 1 < argc)
+            o.base = argv[++i];
+        else if (!strcmp(argv[i], "--allow-downgrade"))
+            o.allow_downgrade = true;
         else {
             fprintf(stderr, "make-bundle: unknown option %s\n", argv[i]);
             return 2;
@@ -745,6 +817,7 @@ int main(int argc, char **argv)
     RUN(writer_rejects_bad_and_conflicting_input);
     RUN(same_blob_with_two_media_types_keeps_the_smaller);
     RUN(nightly_run_reuses_unchanged_assets_by_hard_link);
+    RUN(generation_is_carried_forward_and_downgrades_are_refused);
     RUN(crash_at_every_point_keeps_a_valid_bundle_and_a_rerun_completes);
     RUN(fallback_window_restores_the_previous_bundle);
     RUN(rerun_after_a_crash_resumes_finished_assets);

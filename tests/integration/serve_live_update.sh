@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The site side of the nightly loop under a live airfactory-serve (issue #17): build → serve → a
+# client loop (assets, iPXE scripts, downloads in flight) → `build --base` into the served path,
+# then `delta --split` + `unpack --onto` → zero failed requests and each new schematic served; a bundle
+# signed with another key and an older bundle put in place are refused while the previous one keeps
+# serving (logged, /metrics, /readyz); SIGHUP re-checks.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/serve-lib.bash"
+FX=$ROOT/build/fixtures
+if [ ! -f "$FX/imager-v1.11.3.oci.tar" ]; then
+  fail "fixtures present" "run scripts/make-fixtures first ($FX)"; exit 1
+fi
+SCR=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-live-test.XXXXXX")
+trap serve_cleanup EXIT
+S=$SCR
+export SOURCE_DATE_EPOCH=1700000000
+
+manifest() { # NAME KERNEL-ARG...: a manifest with the schematics named by their kernel args
+  local name=$1; shift
+  {
+    echo "schematics:"
+    local a
+    for a in "$@"; do
+      printf '  - name: s-%s\n    schematic:\n      customization:\n        extraKernelArgs: [%s]\n' "${a%%=*}" "$a"
+    done
+    cat <<YAML
+versions: [v1.11.3]
+architectures: [amd64]
+outputs: [kernel, initramfs.xz, cmdline-metal]
+sources:
+  - {role: imager, path: $FX/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
+trust:
+  default: {keys: [$ROOT/tests/keys/cosign.pub]}
+signing_key: $S/k.key
+output: $S/unused
+YAML
+  } >"$S/$name.yaml"
+}
+schematic_id() { # KERNEL-ARG
+  printf 'customization:\n    extraKernelArgs:\n        - %s\n' "$1" | sha256sum | cut -d' ' -f1
+}
+code() { curl -s -o /dev/null -w '%{http_code}' "$URL$1"; }
+# wait_for PATH CODE: poll up to 10 s; prints the milliseconds it took
+wait_for() {
+  local t0 i
+  t0=$(date +%s%N)
+  for i in $(seq 1 200); do
+    [ "$(code "$1")" = "$2" ] && { echo $(( ($(date +%s%N) - t0) / 1000000 )); return 0; }
+    sleep 0.05
+  done
+  echo never; return 1
+}
+metric() { curl -s "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+
+"$AIRFACTORY" keygen -o "$S/k" >/dev/null
+"$AIRFACTORY" keygen -o "$S/other" >/dev/null
+A=$(schematic_id console=ttyS0); B=$(schematic_id quiet); C=$(schematic_id nomodeset)
+manifest m1 console=ttyS0
+manifest m2 console=ttyS0 quiet
+manifest m3 console=ttyS0 quiet nomodeset
+check "build generation 1" "$AIRFACTORY" build "$S/m1.yaml" -o "$S/live" --store "$S/store" -j 2
+cp -a "$S/live" "$S/gen1"
+
+start_serve live "$S/live" --key "$S/k.pub" --workers 2 || { fail "serve starts"; exit 1; }
+check_contains "start-up names the generation" "$(cat "$SERVE_LOG")" "(generation 1, built 2023-11-14T22:13:20Z)"
+check_eq "generation metric" "$(metric airfactory_bundle_generation)" 1
+check_eq "B not served yet" "$(code "/schematics/$B")" 404
+
+python3 "$ROOT/tests/integration/live-client.py" "$URL" "$A" v1.11.3 "$S/stop" "$S/report.json" &
+CLIENT=$!
+SERVE_EXTRA_PIDS+=("$CLIENT")
+sleep 1
+
+# ---- 1. build --base into the served path ----
+check "build --base LIVE -o LIVE (generation 2) under the running server" \
+  "$AIRFACTORY" build "$S/m2.yaml" -o "$S/live" --base "$S/live" --store "$S/store" -j 2
+ms=$(wait_for "/schematics/$B" 200)
+check_eq "the new schematic is served after build's swap" "$([ "$ms" != never ] && echo yes)" yes
+echo "  (new schematic served ${ms} ms after build returned; polled every 250 ms)"
+check_eq "... within a second" "$([ "$ms" != never ] && [ "$ms" -le 1000 ] && echo yes)" yes
+check_eq "its boot assets too" "$(code "/image/$B/v1.11.3/kernel-amd64")" 200
+check_eq "generation metric: 2" "$(metric airfactory_bundle_generation)" 2
+sleep 0.5
+
+# ---- 2. delta + unpack --onto the served path ----
+check "build generation 3 elsewhere (--base LIVE)" \
+  "$AIRFACTORY" build "$S/m3.yaml" -o "$S/next" --base "$S/live" --store "$S/store" -j 2
+check "delta --split LIVE NEXT" "$AIRFACTORY" delta "$S/live" "$S/next" --split 1M -o "$S/d.parts"
+check "unpack the parts --onto LIVE under the running server" \
+  "$AIRFACTORY" unpack "$S/d.parts" --onto "$S/live" --key "$S/k.pub"
+ms=$(wait_for "/schematics/$C" 200)
+check_eq "the delta's schematic is served" "$([ "$ms" != never ] && echo yes)" yes
+check_eq "generation metric: 3" "$(metric airfactory_bundle_generation)" 3
+check_eq "/readyz: 200 while the bundle at the path is the one served" "$(code /readyz)" 200
+sleep 0.5
+
+# ---- 3. a bundle signed with another key, put in place with mv: refused ----
+"$AIRFACTORY" build "$S/m3.yaml" -o "$S/forged" --key "$S/other.key" --store "$S/store" -j 2 2>/dev/null
+mv "$S/live" "$S/live.prev" && mv "$S/forged" "$S/live"
+for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
+check_eq "forged bundle: refused (metric)" "$(metric airfactory_bundle_refused)" 1
+check_contains "forged bundle: logged" "$(cat "$SERVE_LOG")" "the bundle now at $S/live is refused, still serving generation 3"
+check_contains "forged bundle: the log says why" "$(cat "$SERVE_LOG")" "signature does not verify"
+check_eq "forged bundle: /readyz still 200 (the previous bundle answers)" "$(code /readyz)" 200
+check_contains "forged bundle: /readyz says why" "$(curl -s "$URL/readyz")" "refused"
+check_eq "forged bundle: the previous bundle keeps serving" "$(code "/image/$C/v1.11.3/kernel-amd64")" 200
+kill -HUP "$SERVE_PID"
+sleep 0.5
+check_eq "SIGHUP re-checks: refused again, logged per worker" "$(grep -c "refused, still serving generation 3" "$SERVE_LOG")" 4
+mv "$S/live" "$S/forged" && mv "$S/live.prev" "$S/live"
+for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
+check_eq "the served bundle back at the path: nothing refused" "$(metric airfactory_bundle_refused)" 0
+
+# ---- 4. an older bundle put in place: refused ----
+mv "$S/live" "$S/live.prev" && cp -a "$S/gen1" "$S/live"
+for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
+check_contains "older bundle: refused, saying so" "$(cat "$SERVE_LOG")" "is older than the bundle served (generation 3"
+check_eq "older bundle: the newer one keeps serving" "$(code "/schematics/$C")" 200
+rm -rf "$S/live" && mv "$S/live.prev" "$S/live"
+for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
+kill -HUP "$SERVE_PID"
+sleep 0.5
+check_contains "SIGHUP with nothing new: says unchanged" "$(cat "$SERVE_LOG")" "is unchanged (generation 3)"
+
+touch "$S/stop"
+wait "$CLIENT"
+report=$(cat "$S/report.json")
+read -r requests failures slow <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["failures"], d["slow_downloads"])' "$S/report.json")"
+check_eq "client loop: zero failed requests" "$failures" 0
+[ "$failures" = 0 ] || echo "  $report"
+check_eq "client loop: it ran (many requests, slow downloads completed)" "$([ "$requests" -gt 100 ] && [ "$slow" -gt 1 ] && echo yes)" yes
+echo "  ($requests requests, $slow slow downloads)"
+check_eq "no 'damaged' message: no blob was ever really missing" "$(grep -c damaged "$SERVE_LOG")" 0
+check_eq "every switch logged by both workers" "$(grep -c "switched to the new bundle" "$SERVE_LOG")" 4
+stop_serve
+check_eq "server stops cleanly" "$STOP_RC" 0
