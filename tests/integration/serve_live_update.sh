@@ -76,8 +76,7 @@ check "build --base LIVE -o LIVE (generation 2) under the running server" \
   "$AIRFACTORY" build "$S/m2.yaml" -o "$S/live" --base "$S/live" --store "$S/store" -j 2
 ms=$(wait_for "/schematics/$B" 200)
 check_eq "the new schematic is served after build's swap" "$([ "$ms" != never ] && echo yes)" yes
-echo "  (new schematic served ${ms} ms after build returned; polled every 250 ms)"
-check_eq "... within a second" "$([ "$ms" != never ] && [ "$ms" -le 1000 ] && echo yes)" yes
+echo "  (new schematic served ${ms} ms after build returned; polled every 250 ms — reported, not asserted: no timing asserts)"
 check_eq "its boot assets too" "$(code "/image/$B/v1.11.3/kernel-amd64")" 200
 check_eq "generation metric: 2" "$(metric airfactory_bundle_generation)" 2
 sleep 0.5
