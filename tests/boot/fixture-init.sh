@@ -6,6 +6,7 @@
 # layout: [raw newc: kernel/x86/microcode/GenuineIntel.bin] [base initramfs (zstd)]
 # [zstd newc: extensions.yaml, 0.sqsh, usr/lib/firmware/...].
 source "$(dirname "$0")/../lib.sh"
+source "$ROOT/tests/boot/lib/qemu.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-boot-test.XXXXXX")
 trap '[ -n "${KEEP_BOOT_LOGS:-}" ] || rm -rf "$T"' EXIT
 
@@ -14,15 +15,10 @@ if [ ! -f "$FIXTURES/fixtures.json" ]; then
   exit 1
 fi
 
-# boot ARCH KERNEL INITRD APPEND LOG: direct kernel boot, bounded, powers off by itself
+# boot ARCH KERNEL INITRD APPEND LOG: direct kernel boot (lib/qemu.sh qemu_boot_arch), bounded
 boot() {
   local arch=$1 kernel=$2 initrd=$3 append=$4 log=$5
-  case $arch in
-  amd64) timeout 180 qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -no-reboot -nic none \
-           -kernel "$kernel" -initrd "$initrd" -append "$append" </dev/null >"$log" 2>&1 ;;
-  arm64) timeout 240 qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -smp 1 -nographic \
-           -no-reboot -nic none -kernel "$kernel" -initrd "$initrd" -append "$append" </dev/null >"$log" 2>&1 ;;
-  esac
+  qemu_boot_arch "$arch" "$log" 240 -kernel "$kernel" -initrd "$initrd" -append "$append"
   tr -d '\r' <"$log" >"$log.txt"
 }
 

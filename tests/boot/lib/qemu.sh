@@ -6,8 +6,9 @@
 #     background and returns when the guest's /init says it is done, a dead end shows up (EFI
 #     shell, no bootable device, GRUB rescue, kernel panic), QEMU exits, or TIMEOUT seconds pass.
 #     It presses Enter once when systemd-boot shows its menu ("Boot in 10 s") so loader.conf's
-#     timeout does not cost ten seconds of a test run. It writes the guest's wall time in seconds
-#     to LOG.time. arm64 is `qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 512`:
+#     timeout does not cost ten seconds of a test run. It prints the guest's wall time as
+#     "TIME <LOG's name without .log> Ns" (docs/testing.md boot matrix) and writes it to LOG.time.
+#     arm64 is `qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 512`:
 #     `-cpu max` with the architected (QARMA) pointer-authentication algorithm costs about 3x the
 #     boot time under TCG, pauth-impdef=on keeps pointer authentication with QEMU's cheap hash.
 #     Firmware is the caller's: $(aavmf_args) for AAVMF, nothing for a direct kernel boot.
@@ -23,7 +24,6 @@
 #                           appended archives of INITRAMFS hold (read with `airfactory asset
 #                           segments`): the kernel keeps booting after an unpack error, so only
 #                           this proves the appended archive arrived
-#     It prints "TIME NAME Ns", the guest's wall time (docs/testing.md boot matrix).
 #     A guest that did not reach its marker gets the last 40 lines of its serial console printed
 #     after the FAIL line (indented "  | ").
 
@@ -60,6 +60,8 @@ qemu_boot_arch() {
   wait "$pid" 2>/dev/null
   exec 7>&-
   echo $((SECONDS - start)) >"$log.time"
+  local n=${log##*/}
+  echo "TIME ${n%.log} $((SECONDS - start))s"
   return 0
 }
 
@@ -86,7 +88,6 @@ appended_files() {
 check_boot() {
   local name=$1 log=$2 initrd=$3 want=$4 alt=${5:-}
   local clean
-  [ ! -f "$log.time" ] || echo "TIME $name $(cat "$log.time")s"
   clean=$(tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')
   if ! grep -aq 'AIRFACTORY-FIXTURE-BOOT' <<<"$clean"; then
     fail "$name/marker" "no AIRFACTORY-FIXTURE-BOOT after $(cat "$log.time" 2>/dev/null || echo ?) s; the serial console's last 40 lines:"
