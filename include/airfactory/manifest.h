@@ -49,6 +49,8 @@ struct manifest_list {
     int line, column; /* the list itself */
     bool present;     /* the key was given */
 };
+/* Free the items and positions of *l and zero it (a zeroed list is a valid empty one). */
+void manifest_list_free(struct manifest_list *l);
 
 struct manifest_schematic {
     char *name;

@@ -30,7 +30,7 @@ const char *manifest_role_name(enum manifest_role role)
 
 /* ------------------------------------------------------------------ memory */
 
-static void list_free(struct manifest_list *l)
+void manifest_list_free(struct manifest_list *l)
 {
     for (size_t i = 0; i < l->count; i++)
         free(l->items[i]);
@@ -80,20 +80,20 @@ void manifest_free(struct manifest *m)
         schematic_free(s->schematic);
         free(s->canonical);
         free(s->file);
-        list_free(&s->versions);
-        list_free(&s->architectures);
-        list_free(&s->outputs);
+        manifest_list_free(&s->versions);
+        manifest_list_free(&s->architectures);
+        manifest_list_free(&s->outputs);
     }
     free(m->schematics);
-    list_free(&m->versions);
-    list_free(&m->architectures);
-    list_free(&m->outputs);
+    manifest_list_free(&m->versions);
+    manifest_list_free(&m->architectures);
+    manifest_list_free(&m->outputs);
     for (size_t i = 0; i < m->source_count; i++) {
         free(m->sources[i].path);
         free(m->sources[i].reference);
         free(m->sources[i].version);
         free(m->sources[i].trust);
-        list_free(&m->sources[i].platforms);
+        manifest_list_free(&m->sources[i].platforms);
     }
     free(m->sources);
     for (size_t i = 0; i < m->trust_count; i++)
@@ -211,7 +211,7 @@ static int get_bool(struct parser *p, const struct yaml_node *n, const char *fie
 
 static int get_list(struct parser *p, const struct yaml_node *n, const char *field, struct manifest_list *out)
 {
-    list_free(out);
+    manifest_list_free(out);
     out->present = true;
     out->line = n->line;
     out->column = n->column;
@@ -474,7 +474,7 @@ static int parse_trust(struct parser *p, const struct yaml_node *n, struct manif
                     for (size_t q = 0; q < keys.count; q++)
                         pol->public_keys[pol->public_key_count++] = resolve_path(p->base_dir, keys.items[q]);
                 }
-                list_free(&keys);
+                manifest_list_free(&keys);
                 if (rc < 0)
                     return -1;
             } else if (f == 1) {
@@ -662,7 +662,7 @@ static int parse_images(struct parser *p, const struct yaml_node *n, struct mani
         free(reference);
         free(path);
         free(trust);
-        list_free(&platforms);
+        manifest_list_free(&platforms);
         if (rc < 0)
             return -1;
     }
@@ -715,7 +715,7 @@ static int parse_talos_images_one(struct parser *p, const struct yaml_node *e, c
     free(talos);
     free(kubernetes);
     free(trust);
-    list_free(&platforms);
+    manifest_list_free(&platforms);
     return rc;
 }
 

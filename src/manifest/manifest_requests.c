@@ -120,16 +120,6 @@ static void list_add(struct manifest_list *l, const char *s)
     l->present = true;
 }
 
-static void list_release(struct manifest_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-    free(l->lines);
-    free(l->columns);
-    memset(l, 0, sizeof *l);
-}
-
 /* An asset and what it needs beside it: PXE (cmdline) also needs the kernel and initramfs, or the UKI. */
 static void add_asset(struct wanted *w, const char *asset)
 {
@@ -184,9 +174,9 @@ static size_t collect(const struct manifest_requests *r, struct wanted **out)
 static void wanted_free(struct wanted *w, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        list_release(&w[i].versions);
-        list_release(&w[i].arches);
-        list_release(&w[i].outputs);
+        manifest_list_free(&w[i].versions);
+        manifest_list_free(&w[i].arches);
+        manifest_list_free(&w[i].outputs);
     }
     free(w);
 }
