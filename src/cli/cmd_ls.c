@@ -9,27 +9,13 @@
 
 #include "airfactory/buffer.h"
 #include "airfactory/bundle.h"
+#include "core/byte_size.h"
 #include "core/json.h"
 #include "core/memory.h"
 #include "cli/cli.h"
 #include "talos/mirror_patch.h"
 
 static const char usage[] = "BUNDLE [--key PUBLIC.pem] [--json | --mirrors URL]";
-
-static void human_size(uint64_t bytes, char *out, size_t size)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, size, "%" PRIu64 " B", bytes);
-    else
-        snprintf(out, size, "%.1f %s", v, units[u]);
-}
 
 struct lister {
     bool json;
@@ -101,7 +87,7 @@ static int row(void *context, int columns, const char *const *v)
         char size[32];
         uint64_t n = strtoull(v[4], NULL, 10);
         l->bytes += n;
-        human_size(n, size, sizeof size);
+        byte_size_text(n, size, sizeof size);
         printf("  %.12s  %-16s %-32s %10s  %.19s\n", v[0], v[1], v[2], size, v[3]);
         break;
     }
@@ -270,7 +256,7 @@ int cmd_ls(int argc, char **argv)
             rc = list(b, &l, sections[i].list, &err);
             if (rc == 0 && sections[i].list == BUNDLE_LIST_ASSETS && l.count) {
                 char total[32];
-                human_size(l.bytes, total, sizeof total);
+                byte_size_text(l.bytes, total, sizeof total);
                 printf("  total %s\n", total);
             }
         }

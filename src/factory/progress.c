@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "airfactory/buffer.h"
+#include "core/byte_size.h"
 #include "core/memory.h"
 
 struct learned_size {
@@ -89,21 +90,6 @@ void progress_start(struct progress *p, size_t total, size_t reused, unsigned jo
     p->last = (struct progress_state){.total = total};
 }
 
-void progress_format_bytes(uint64_t bytes, char *out, size_t size)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, size, "%llu B", (unsigned long long)bytes);
-    else
-        snprintf(out, size, "%.1f %s", v, units[u]);
-}
-
 static void format_duration(double seconds, char *out, size_t size)
 {
     if (seconds < 0)
@@ -162,7 +148,7 @@ static void render(struct progress *p, const struct progress_state *s, double no
         label_width = 10;
     for (size_t i = 0; i < s->running_count; i++) {
         const struct progress_asset *a = &s->running[i];
-        progress_format_bytes(a->bytes, bytes, sizeof bytes);
+        byte_size_text(a->bytes, bytes, sizeof bytes);
         char elapsed[32], estimate[48] = "";
         format_duration(a->seconds, elapsed, sizeof elapsed);
         const struct learned_size *l = learned(p, a->kind);
@@ -203,7 +189,7 @@ static void render(struct progress *p, const struct progress_state *s, double no
     } else {
         snprintf(eta, sizeof eta, "--:--");
     }
-    progress_format_bytes(s->bytes, bytes, sizeof bytes);
+    byte_size_text(s->bytes, bytes, sizeof bytes);
     char elapsed_text[32];
     format_duration(elapsed, elapsed_text, sizeof elapsed_text);
     snprintf(line, sizeof line, "[%s] %3d%% %zu/%zu %s, %zu %s  %s  %s  ETA %s", bar_text,
@@ -246,7 +232,7 @@ void progress_finish(struct progress *p, bool ok)
     erase(p);
     if (ok) {
         char bytes[32], elapsed[32];
-        progress_format_bytes(p->last.bytes, bytes, sizeof bytes);
+        byte_size_text(p->last.bytes, bytes, sizeof bytes);
         format_duration(p->clock() - p->started, elapsed, sizeof elapsed);
         size_t reused = p->last.reused;
         fprintf(p->out, "done: %zu %s, %zu %s, %zu %s, %s %s in %s (-j %u)\n", p->last.done, p->items,

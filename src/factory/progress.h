@@ -62,7 +62,5 @@ void progress_log(struct progress *p, const char *line);
 /* Erase the display; when ok, print the summary line: assets, built, reused, bytes, time. */
 void progress_finish(struct progress *p, bool ok);
 
-/* "12.3 MiB" (exposed for tests). */
-void progress_format_bytes(uint64_t bytes, char *out, size_t size);
 
 #endif

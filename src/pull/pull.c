@@ -12,6 +12,7 @@
 
 #include "airfactory/buffer.h"
 #include "bundle/bundle_staging.h"
+#include "core/byte_size.h"
 #include "core/digest.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -762,7 +763,7 @@ static int pull_items(struct pull *p, struct item *items, size_t count, bool kee
                 break;
             p->stats->written++;
             char size[32];
-            progress_format_bytes(it->bytes_fetched, size, sizeof size);
+            byte_size_text(it->bytes_fetched, size, sizeof size);
             human = xasprintf("wrote %s (%s@%s): %llu blobs fetched (%s), %llu already in the store", it->dest,
                               it->reference, it->img.digest, (unsigned long long)it->blobs_fetched, size,
                               (unsigned long long)it->blobs_present);
@@ -1111,8 +1112,8 @@ out:
         json_kv_int(&w, "bytes_received", (int64_t)stats->registry.bytes);
         json_kv_int(&w, "retries", (int64_t)stats->registry.retries);
         char size[32], received[32];
-        progress_format_bytes(stats->bytes_fetched, size, sizeof size);
-        progress_format_bytes(stats->registry.bytes, received, sizeof received);
+        byte_size_text(stats->bytes_fetched, size, sizeof size);
+        byte_size_text(stats->registry.bytes, received, sizeof received);
         char *human = xasprintf("pulled %llu sources: %llu written, %llu unchanged; %llu blobs fetched (%s), %llu "
                                 "already in the store; %llu requests, %s received, %llu retries",
                                 (unsigned long long)stats->images, (unsigned long long)stats->written,

@@ -16,6 +16,7 @@
 
 #include "airfactory/asset_path.h"
 #include "airfactory/schematic.h"
+#include "core/byte_size.h"
 #include "core/digest.h"
 #include "core/memory.h"
 #include "serve/serve_routes.h"
@@ -595,21 +596,6 @@ static bool has_asset(const struct asset_rows *a, const char *path)
     return false;
 }
 
-static void human_size(struct buffer *out, unsigned long long bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        buffer_appendf(out, "%llu B", bytes);
-    else
-        buffer_appendf(out, "%.1f %s", v, units[u]);
-}
-
 static void link_dd(struct buffer *out, const char *url)
 {
     buffer_append_str(out, "<dd><a href=\"");
@@ -770,7 +756,9 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
         buffer_append_str(&out, "\">");
         serve_html_escape(&out, a.v[i].path);
         buffer_append_str(&out, "</a></td><td>");
-        human_size(&out, a.v[i].size);
+        char size[32];
+        byte_size_text(a.v[i].size, size, sizeof size);
+        buffer_append_str(&out, size);
         buffer_appendf(&out, " <small>(%llu bytes)</small></td><td><code>", a.v[i].size);
         serve_html_escape(&out, a.v[i].digest);
         buffer_append_str(&out, "</code></td></tr>\n");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/base64.h"
+#include "core/byte_size.h"
 #include "airfactory/buffer.h"
 #include "core/digest.h"
 #include "core/endian.h"
@@ -315,10 +316,26 @@ static void error_text_shows_only_names(void)
     CHECK(!error_text_is_name(long_name));
 }
 
+static void byte_size_text_uses_binary_units(void)
+{
+    char b[32];
+    byte_size_text(0, b, sizeof b);
+    CHECK_STR(b, "0 B");
+    byte_size_text(1023, b, sizeof b);
+    CHECK_STR(b, "1023 B");
+    byte_size_text(1536, b, sizeof b);
+    CHECK_STR(b, "1.5 KiB");
+    byte_size_text(623ull << 20, b, sizeof b);
+    CHECK_STR(b, "623.0 MiB");
+    byte_size_text(3ull << 40, b, sizeof b);
+    CHECK_STR(b, "3.0 TiB");
+}
+
 int main(void)
 {
     RUN(error_text_shows_only_names);
     RUN(buffer_appends_and_formats);
+    RUN(byte_size_text_uses_binary_units);
     RUN(base64_round_trips_rfc4648_vectors);
     RUN(base64_rejects_malformed_input);
     RUN(base64_any_reads_protobuf_json_forms);

@@ -176,21 +176,6 @@ static void log_lines_scroll_above_and_finish_prints_a_summary(void)
     screen_close(&s);
 }
 
-static void bytes_are_formatted_in_binary_units(void)
-{
-    char b[32];
-    progress_format_bytes(0, b, sizeof b);
-    CHECK_STR(b, "0 B");
-    progress_format_bytes(1023, b, sizeof b);
-    CHECK_STR(b, "1023 B");
-    progress_format_bytes(1536, b, sizeof b);
-    CHECK_STR(b, "1.5 KiB");
-    progress_format_bytes(623ull << 20, b, sizeof b);
-    CHECK_STR(b, "623.0 MiB");
-    progress_format_bytes(3ull << 40, b, sizeof b);
-    CHECK_STR(b, "3.0 TiB");
-}
-
 /* airfactory pull: blobs, not assets; a download's size is known, so its percentage is exact */
 static void pull_counts_blobs_with_known_sizes(void)
 {
@@ -225,7 +210,6 @@ int main(void)
     RUN(no_eta_before_anything_was_built);
     RUN(lines_never_wrap_at_the_width);
     RUN(log_lines_scroll_above_and_finish_prints_a_summary);
-    RUN(bytes_are_formatted_in_binary_units);
     RUN(pull_counts_blobs_with_known_sizes);
     return TEST_MAIN_END();
 }
