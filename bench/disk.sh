@@ -13,6 +13,7 @@ I=$ROOT/build/fixtures/rootfs/imager-v1.11.3-amd64/usr/install/amd64
 [ -x "$AF" ] || { echo "bench/disk.sh: build first (make)"; exit 1; }
 [ -f "$I/systemd-boot.efi" ] || { echo "bench/disk.sh: run scripts/make-fixtures first"; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-bench-disk.XXXXXX")
+mkdir -p "$T/a"  # airfactory names the disk after the output file: a/metal-amd64.EXT
 trap 'rm -rf "$T"' EXIT
 if [ "${SMOKE:-0}" = 1 ]; then RUNS=1; EXT=raw; SIZES="2246 2300"; else RUNS=3; EXT=raw.zst; SIZES="2246 8192"; fi
 export SOURCE_DATE_EPOCH=1700000000
@@ -50,8 +51,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 first=${SIZES%% *}
 : >"$T/ours"; : >"$T/cli"
 for r in $(seq 1 "$RUNS"); do   # interleaved A B A B
-  ours "$first" "$T/a-metal-amd64.$EXT" | awk '{print $1}' >>"$T/ours" || exit 1
-  rm -f "$T/a-metal-amd64.$EXT"
+  ours "$first" "$T/a/metal-amd64.$EXT" | awk '{print $1}' >>"$T/ours" || exit 1
+  rm -f "$T/a/metal-amd64.$EXT"
   talos_cli "$first" "$T/b-metal-amd64.$EXT" >>"$T/cli" || exit 1
   rm -f "$T/b-metal-amd64.$EXT" "$T/b-metal-amd64.raw"
 done
@@ -59,8 +60,8 @@ a=$(median <"$T/ours"); b=$(median <"$T/cli")
 echo "BENCH|metal-amd64.$EXT build (${first} MiB), s|$a|talos imager CLI pipeline|$b|s|$(echo "scale=2; $b / $a" | bc)"
 rss=""
 for s in $SIZES; do
-  m=$(ours "$s" "$T/r-metal-amd64.$EXT" | awk '{print $2}') || exit 1
-  rm -f "$T/r-metal-amd64.$EXT"
+  m=$(ours "$s" "$T/a/metal-amd64.$EXT" | awk '{print $2}') || exit 1
+  rm -f "$T/a/metal-amd64.$EXT"
   rss="$rss $m"
 done
 set -- $rss

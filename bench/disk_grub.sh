@@ -16,6 +16,7 @@ G=$R/usr/lib/grub
 [ -x "$AF" ] || { echo "bench/disk_grub.sh: build first (make)"; exit 1; }
 [ -d "$G/i386-pc" ] || { echo "bench/disk_grub.sh: run scripts/make-fixtures first"; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/airfactory-bench-disk-grub.XXXXXX")
+mkdir -p "$T/a"  # airfactory names the disk after the output file: a/metal-amd64.EXT
 trap 'rm -rf "$T"' EXIT
 if [ "${SMOKE:-0}" = 1 ]; then RUNS=1; EXT=raw; else RUNS=3; EXT=raw.zst; fi
 export SOURCE_DATE_EPOCH=1700000000
@@ -80,9 +81,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 export -f talos_cli
 export T I G CMDLINE MODULES
 for r in $(seq 1 "$RUNS"); do   # interleaved A B A B
-  ours "$T/a-metal-amd64.$EXT" >"$T/one" || exit 1
+  ours "$T/a/metal-amd64.$EXT" >"$T/one" || exit 1
   awk '{print $1}' "$T/one" >>"$T/ours"; awk '{print $2}' "$T/one" >>"$T/rss"
-  rm -f "$T/a-metal-amd64.$EXT"
+  rm -f "$T/a/metal-amd64.$EXT"
   /usr/bin/time -f '%M' -o "$T/cli-time" bash -c 'talos_cli "$1"' _ "$T/b-metal-amd64.$EXT" >>"$T/cli" || exit 1
   cat "$T/cli-time" >>"$T/cli-rss"
   rm -f "$T/b-metal-amd64.$EXT" "$T/b-metal-amd64.raw"

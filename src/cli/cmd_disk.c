@@ -125,7 +125,7 @@ static int disk_build(int argc, char **argv)
     /* platform, arch, format and compression from the name: "metal-amd64.raw.zst" */
     struct asset_path asset;
     if (rc == 0 && asset_path_parse(name, &asset, &err) != 0)
-        rc = error_prefix(&err, "%s", name);
+        rc = error_prefix(&err, "%s: ", name);
     if (rc == 0 && secureboot)
         asset.secureboot = true; /* --secureboot: as if the name said -secureboot */
     const char *platform = rc == 0 ? asset.platform : "", *arch = rc == 0 ? asset.arch : "";
@@ -224,7 +224,7 @@ static int disk_plan(int argc, char **argv)
         rc = profile_set_load(&profiles, &err);
     struct asset_path asset;
     if (rc == 0 && asset_path_parse(argv[1], &asset, &err) != 0)
-        rc = error_prefix(&err, "%s", argv[1]);
+        rc = error_prefix(&err, "%s: ", argv[1]);
     struct disk_image_plan p;
     if (rc == 0)
         rc = disk_image_plan_for(profiles, &asset, argv[2], s, &p, &err);
