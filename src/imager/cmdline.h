@@ -2,7 +2,7 @@
  *
  * Owns: go-procfs' cmdline algebra (an ordered list of keys, each with ordered values; Append,
  * Set, SetAll, AppendAll with overwrite and "-key" / "-key=value" deletion) and the construction
- * order of talos pkg/imager/imager.go buildCmdline (reference/talos-imager.md §3):
+ * order of talos pkg/imager/imager.go buildCmdline:
  *   talos.platform=<p>, the platform's args (SetAll), ISO-only args, overlay args (SetAll),
  *   version defaults (AppendAll), SecureBoot args, META as
  *   talos.environment=INSTALLER_META_BASE64=<base64>, then the schematic's extraKernelArgs

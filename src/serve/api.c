@@ -187,7 +187,7 @@ void serve_api_catalog(struct serve_context *ctx, const char *version, bool over
 }
 
 /* GET /v1/extensions?talos_version=v… and /v1/overlays?talos_version=v…: not Image Factory routes,
- * but what operators' scripts call (shared/reference/runbook-factory-download.md pipes them to
+ * but what operators' scripts call (docs/serving.md; operators' download runbooks pipe them to
  * `jq -r '.[].name'`), so they answer the bundle's catalog, an empty one as [] rather than null. */
 void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request *req, bool overlays,
                           struct serve_response *res)

@@ -8,7 +8,8 @@
  * Sources: routes.c (dispatch, error helpers, CORS), ui.c + ui_html.c (the web wizard), api.c (schematics, versions,
  * catalogs, keys), image.c (/image/ and the asset path grammar), pxe.c (/pxe/ iPXE scripts),
  * registry.c (/v2/ read-only OCI distribution), talosctl.c (/talosctl/), llms.c (/llms.txt). Bodies, status codes and headers follow Image
- * Factory (shared/reference/image-factory-spec.md §1–§4); /v2/ follows CNCF distribution. */
+ * Factory (siderolabs/image-factory internal/frontend/http; docs/serving.md lists each route); /v2/ follows CNCF
+ * distribution. */
 #ifndef AIRFACTORY_SERVE_ROUTES_H
 #define AIRFACTORY_SERVE_ROUTES_H
 

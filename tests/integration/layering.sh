@@ -27,3 +27,8 @@ mkdir "$T/src/gadgets" && : >"$T/src/gadgets/gadget.c"
 out=$(bash "$ROOT/scripts/check-layering" "$T" 2>&1); rc=$?
 check_eq "a module with no place in the order fails the check" "$rc" 1
 check_contains "... saying where to place it" "$out" "src/gadgets: module not placed in the layering"
+
+# comments cite upstream sources (repository, path) or this repository's docs, never files that
+# live outside the repository (issue #13 item 4): the workplace's shared/reference notes, DESIGN.md
+outside=$(grep -rnE 'shared/reference|\.\./shared|reference/[a-z-]+\.md|DESIGN\.md' "$ROOT/src" "$ROOT/include" "$ROOT/tools" 2>/dev/null | sed "s|$ROOT/||")
+check_eq "no comment in src/, include/, tools/ cites a file outside the repository" "$outside" ""
