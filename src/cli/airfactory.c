@@ -7,13 +7,7 @@
 #include "airfactory_build.h"
 #include "cli/cli.h"
 
-struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-};
-
-static const struct command commands[] = {
+static const struct cli_command commands[] = {
     {"pull", cmd_pull, "fetch and verify every signed source a manifest needs from its registries"},
     {"build", cmd_build, "build every model of a manifest into one signed bundle"},
     {"plan", cmd_plan, "expand a manifest into the list of models it would build"},
@@ -65,33 +59,85 @@ int cli_usage(const char *command, const char *usage)
     return 2;
 }
 
-static void print_help(FILE *f)
+bool cli_help_requested(int argc, char **argv)
 {
-    fprintf(f, "airfactory %s — Talos Image Factory assets for air-gapped sites\n\n"
-               "usage: airfactory COMMAND [ARGS]\n\ncommands:\n", AIRFACTORY_VERSION);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return true;
+    return false;
+}
+
+int cli_help(const char *command, const char *usage)
+{
+    printf("usage: airfactory %s %s\n", command, usage);
+    return 0;
+}
+
+static void list_commands(FILE *f, const char *program, const struct cli_command *table, size_t count)
+{
+    if (!strcmp(program, "airfactory"))
+        fprintf(f, "airfactory %s — Talos Image Factory assets for air-gapped sites\n\n", AIRFACTORY_VERSION);
+    fprintf(f, "usage: %s COMMAND [ARGS]   ('%s help COMMAND' or '%s COMMAND --help' for one)\n\ncommands:\n",
+            program, program, program);
+    for (size_t i = 0; i < count; i++)
+        fprintf(f, "  %-10s %s\n", table[i].name, table[i].summary);
     fprintf(f, "\nexit status: 0 success, 1 runtime failure, 2 bad input or usage\n");
+}
+
+static const struct cli_command *find_command(const struct cli_command *table, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(name, table[i].name))
+            return &table[i];
+    return NULL;
+}
+
+int cli_dispatch(const char *program, const struct cli_command *table, size_t count, int argc, char **argv)
+{
+    if (argc < 2) {
+        list_commands(stderr, program, table, count);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || (!strcmp(name, "help") && argc == 2)) {
+        list_commands(stdout, program, table, count);
+        return 0;
+    }
+    if (!strcmp(name, "help")) {
+        /* help NAME [SUB...] is NAME [SUB...] --help, through the same dispatch */
+        char *asked[16];
+        if (argc > 15) {
+            fprintf(stderr, "%s help: too many words\n", program);
+            return 2;
+        }
+        asked[0] = argv[0];
+        for (int i = 2; i < argc; i++)
+            asked[i - 1] = argv[i];
+        asked[argc - 1] = (char *)"--help";
+        asked[argc] = NULL;
+        return cli_dispatch(program, table, count, argc, asked);
+    }
+    const struct cli_command *c = find_command(table, count, name);
+    if (!c) {
+        fprintf(stderr, "%s: unknown command '%s'; expected ", program, name);
+        for (size_t i = 0; i < count; i++)
+            fprintf(stderr, "%s%s", i ? "|" : "", table[i].name);
+        fprintf(stderr, " (run '%s --help' for what each does)\n", program);
+        return 2;
+    }
+    char full[128];
+    int n = snprintf(full, sizeof full, "%s %s", program, c->name);
+    if (n < 0 || (size_t)n >= sizeof full)
+        return 2;
+    argv[1] = full;
+    return c->run(argc - 1, argv + 1);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_help(stderr);
-        return 2;
-    }
-    const char *name = argv[1];
-    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
-        print_help(stdout);
-        return 0;
-    }
-    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         puts(AIRFACTORY_VERSION_LINE("airfactory"));
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(name, commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "airfactory: unknown command '%s'; run 'airfactory --help' for the list\n", name);
-    return 2;
+    return cli_dispatch("airfactory", commands, sizeof commands / sizeof commands[0], argc, argv);
 }

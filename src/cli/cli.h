@@ -3,6 +3,8 @@
 #ifndef AIRFACTORY_CLI_H
 #define AIRFACTORY_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "airfactory/error.h"
@@ -11,6 +13,24 @@
 int cli_report(const struct error *err);
 /* Print "airfactory <command>: usage: <usage>" to stderr and return 2. */
 int cli_usage(const char *command, const char *usage);
+/* True when ARGV[1..] holds -h or --help before any "--": the caller prints its help and exits 0. */
+bool cli_help_requested(int argc, char **argv);
+/* Print "usage: airfactory <command> <usage>" to stdout and return 0. */
+int cli_help(const char *command, const char *usage);
+
+/* A command (or a subcommand of one: `airfactory asset initramfs`) and the one-line summary
+ * `--help` lists beside its name. */
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+/* The one dispatcher of commands and subcommands. PROGRAM is what precedes the name ("airfactory",
+ * "airfactory asset"). argv[1] names the entry; it runs with argc-1, argv+1 and argv[0] replaced by
+ * "PROGRAM NAME", so getopt's messages name the whole command ("airfactory pull: unrecognized
+ * option '--x'"). "-h", "--help" and "help" list the table on stdout (0); "help NAME" runs
+ * NAME --help; nothing, or an unknown name, lists it on stderr with the name refused (2). */
+int cli_dispatch(const char *program, const struct cli_command *table, size_t count, int argc, char **argv);
 /* "--split SIZE": bytes, with an optional K, M, G or T suffix (powers of 1024). 0, or -1 with a
  * message on stderr. */
 int cli_parse_size(const char *option, const char *text, uint64_t *out);

@@ -66,6 +66,8 @@ static int asset_initramfs(int argc, char **argv)
     const char *usage = "--base INITRAMFS --talos-version V [--extension DIR]... [--schematic-id ID "
                         "[--schematic-yaml FILE] [--schematic-author TEXT]] [--threads N] [--mtime EPOCH] "
                         "[--work-dir DIR] -o OUT";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset initramfs", usage);
     struct initramfs_options o;
     memset(&o, 0, sizeof o);
     const char **exts = xcalloc((size_t)argc + 1, sizeof *exts);
@@ -126,6 +128,8 @@ static int asset_squashfs(int argc, char **argv)
     };
     const char *usage = "[--compression zstd|xz|gzip] [--level N] [--mtime EPOCH] [--selinux-label L] "
                         "[--threads N] SOURCE_DIR OUT";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset squashfs", usage);
     struct squashfs_image_options o;
     memset(&o, 0, sizeof o);
     o.compression = COMPRESS_ZSTD;
@@ -170,6 +174,8 @@ static int asset_segments(int argc, char **argv)
         {"extract", required_argument, NULL, 'x'}, {"cat", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
     };
     const char *usage = "[--extract DIR] [--cat NAME] INITRAMFS";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset segments", usage);
     struct cpio_read_options ro = {0, NULL};
     const char *cat = NULL;
     int c;
@@ -216,6 +222,13 @@ static int asset_segments(int argc, char **argv)
 static int asset_kernel(int argc, char **argv)
 {
     const char *usage = "VMLINUZ OUT";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset kernel", usage);
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    if (getopt_long(argc, argv, "", none, NULL) != -1)
+        return cli_usage("asset kernel", usage);
+    argc -= optind - 1; /* "--" lets a name that begins with '-' through */
+    argv += optind - 1;
     if (argc != 3)
         return cli_usage("asset kernel", usage);
     struct error err = {0};
@@ -236,6 +249,8 @@ static int asset_uki(int argc, char **argv)
     };
     const char *usage = "--stub EFI --kernel VMLINUZ --initrd INITRAMFS --cmdline TEXT --talos-version V "
                         "[--profiles auto-iso|auto-image|none] [--splash BMP] [--uname TEXT] [--mtime EPOCH] -o OUT";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset uki", usage);
     struct uki_options o;
     memset(&o, 0, sizeof o);
     const char *out = NULL, *mtime = NULL, *profiles = "auto-iso";
@@ -289,6 +304,8 @@ static int asset_fat(int argc, char **argv)
     };
     const char *usage = "--size-mib N [--label L] [--serial N] [--mtime EPOCH] [--read-only PATH]... OUT "
                         "PATH=SOURCE...";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset fat", usage);
     struct fat_options o = {0, "EFI", 0, 0};
     const char *mtime = NULL;
     const char **ro = xcalloc((size_t)argc + 1, sizeof *ro);
@@ -365,6 +382,8 @@ static int asset_iso(int argc, char **argv)
     };
     const char *usage = "--talos-version V --arch amd64|arm64 [--layout grub|hybrid|uefi] [--kernel F --initrd F "
                         "--cmdline TEXT --grub-dir DIR] [--uki F --sd-boot F] [--mtime EPOCH] [--work-dir D] -o OUT";
+    if (cli_help_requested(argc, argv))
+        return cli_help("asset iso", usage);
     struct iso_options o;
     memset(&o, 0, sizeof o);
     const char *out = NULL, *mtime = NULL, *layout = NULL, *version = NULL, *arch = NULL;
@@ -425,23 +444,14 @@ static int asset_iso(int argc, char **argv)
 
 int cmd_asset(int argc, char **argv)
 {
-    const char *usage = "initramfs|squashfs|segments|kernel|uki|fat|iso ARGS (see each with --help)";
-    if (argc < 2)
-        return cli_usage("asset", usage);
-    const char *sub = argv[1];
-    if (!strcmp(sub, "initramfs"))
-        return asset_initramfs(argc - 1, argv + 1);
-    if (!strcmp(sub, "squashfs"))
-        return asset_squashfs(argc - 1, argv + 1);
-    if (!strcmp(sub, "segments"))
-        return asset_segments(argc - 1, argv + 1);
-    if (!strcmp(sub, "kernel"))
-        return asset_kernel(argc - 1, argv + 1);
-    if (!strcmp(sub, "uki"))
-        return asset_uki(argc - 1, argv + 1);
-    if (!strcmp(sub, "fat"))
-        return asset_fat(argc - 1, argv + 1);
-    if (!strcmp(sub, "iso"))
-        return asset_iso(argc - 1, argv + 1);
-    return cli_usage("asset", usage);
+    static const struct cli_command subcommands[] = {
+        {"initramfs", asset_initramfs, "an initramfs with extensions appended, as the imager makes it"},
+        {"squashfs", asset_squashfs, "a SquashFS image of a directory (extensions, rootfs)"},
+        {"segments", asset_segments, "list or extract the cpio segments of an initramfs"},
+        {"kernel", asset_kernel, "the kernel asset (a copy checked to be a bzImage/arm64 Image)"},
+        {"uki", asset_uki, "a Unified Kernel Image from a systemd stub"},
+        {"fat", asset_fat, "a FAT image of files"},
+        {"iso", asset_iso, "a bootable ISO (GRUB, hybrid or UEFI)"},
+    };
+    return cli_dispatch("airfactory asset", subcommands, sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

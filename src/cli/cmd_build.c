@@ -1,5 +1,6 @@
 /* airfactory build MANIFEST — plan, import and verify sources, build every model, write one signed
  * bundle. A thin layer: the manifest module plans, the factory module builds. */
+#include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,43 +76,51 @@ int cmd_build(int argc, char **argv)
     const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL;
     unsigned jobs = 0;
     bool json = false, allow_downgrade = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            help();
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--allow-downgrade")) {
-            allow_downgrade = true;
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
-            output = argv[++i];
-        } else if (!strcmp(a, "--key") && i + 1 < argc) {
-            key = argv[++i];
-        } else if (!strcmp(a, "--secureboot-key") && i + 1 < argc) {
-            sb_key = argv[++i];
-        } else if (!strcmp(a, "--secureboot-cert") && i + 1 < argc) {
-            sb_cert = argv[++i];
-        } else if (!strcmp(a, "--secureboot-pcr-key") && i + 1 < argc) {
-            sb_pcr = argv[++i];
-        } else if (!strcmp(a, "--base") && i + 1 < argc) {
-            base = argv[++i];
-        } else if (!strcmp(a, "--store") && i + 1 < argc) {
-            store = argv[++i];
-        } else if ((!strcmp(a, "-j") && i + 1 < argc) || (!strncmp(a, "-j", 2) && a[2])) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'J'},
+        {"allow-downgrade", no_argument, NULL, 'D'},
+        {"output", required_argument, NULL, 'o'},
+        {"key", required_argument, NULL, 'k'},
+        {"secureboot-key", required_argument, NULL, 'S'},
+        {"secureboot-cert", required_argument, NULL, 'C'},
+        {"secureboot-pcr-key", required_argument, NULL, 'P'},
+        {"base", required_argument, NULL, 'b'},
+        {"store", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "ho:j:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': help(); return 0;
+        case 'J': json = true; break;
+        case 'D': allow_downgrade = true; break;
+        case 'o': output = optarg; break;
+        case 'k': key = optarg; break;
+        case 'S': sb_key = optarg; break;
+        case 'C': sb_cert = optarg; break;
+        case 'P': sb_pcr = optarg; break;
+        case 'b': base = optarg; break;
+        case 's': store = optarg; break;
+        case 'j': {
             /* -j N and make's -jN */
             char *end = NULL;
-            long n = strtol(a[2] ? a + 2 : argv[++i], &end, 10);
-            if (!end || *end || n < 1 || n > 1024)
+            long n = strtol(optarg, &end, 10);
+            if (!end || *end || n < 1 || n > 1024) {
+                fprintf(stderr, "airfactory build: -j '%s': expected a number of jobs from 1 to 1024\n", optarg);
                 return cli_usage("build", usage);
+            }
             jobs = (unsigned)n;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage("build", usage);
-        } else if (!path) {
-            path = a;
-        } else {
-            return cli_usage("build", usage);
+            break;
         }
+        default: return cli_usage("build", usage);
+        }
+    }
+    if (optind < argc)
+        path = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "airfactory build: one manifest at a time ('%s' is extra)\n", argv[optind]);
+        return cli_usage("build", usage);
     }
     if (!path)
         return cli_usage("build", usage);

@@ -62,6 +62,8 @@ static int disk_build(int argc, char **argv)
                         "(the name, default OUT's file name, picks platform, arch, format and compression; --stub and "
                         "--sd-boot are needed for sd-boot and dual-boot images, --grub-dir for GRUB and dual-boot ones; "
                         "--sector-size overrides the schematic's diskImage.sectorSize)";
+    if (cli_help_requested(argc, argv))
+        return cli_help("disk build", usage);
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
                *sdboot = NULL, *cmdline_text = NULL, *mtime_text = NULL, *threads_text = NULL, *work = NULL,
                *out = NULL, *disk_size_text = NULL, *grub_dir = NULL, *sector_text = NULL;
@@ -214,6 +216,13 @@ static int disk_build(int argc, char **argv)
 static int disk_plan(int argc, char **argv)
 {
     const char *usage = "NAME TALOS_VERSION [SCHEMATIC]   e.g. metal-amd64.raw.zst v1.11.3";
+    if (cli_help_requested(argc, argv))
+        return cli_help("disk plan", usage);
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    if (getopt_long(argc, argv, "", none, NULL) != -1)
+        return cli_usage("disk plan", usage);
+    argc -= optind - 1; /* "--" lets a name that begins with '-' through */
+    argv += optind - 1;
     if (argc != 3 && argc != 4)
         return cli_usage("disk plan", usage);
     struct error err = {0};
@@ -248,14 +257,19 @@ static int disk_plan(int argc, char **argv)
 static int disk_meta(int argc, char **argv)
 {
     const char *usage = "[--sector-size 512|4096] RAW_IMAGE";
+    if (cli_help_requested(argc, argv))
+        return cli_help("disk meta", usage);
+    static const struct option longopts[] = {{"sector-size", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
     uint32_t ss = 512;
-    int i = 1;
     struct error err = {0};
-    if (argc == 4 && !strcmp(argv[1], "--sector-size")) {
-        if (parse_u32(argv[2], "--sector-size", &ss, &err) != 0)
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c != 's')
+            return cli_usage("disk meta", usage);
+        if (parse_u32(optarg, "--sector-size", &ss, &err) != 0)
             return cli_report(&err);
-        i = 3;
     }
+    int i = optind;
     if (argc != i + 1)
         return cli_usage("disk meta", usage);
     int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
@@ -291,14 +305,10 @@ static int disk_meta(int argc, char **argv)
 
 int cmd_disk(int argc, char **argv)
 {
-    const char *usage = "build|plan|meta ...";
-    if (argc < 2)
-        return cli_usage("disk", usage);
-    if (!strcmp(argv[1], "build"))
-        return disk_build(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "plan"))
-        return disk_plan(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "meta"))
-        return disk_meta(argc - 1, argv + 1);
-    return cli_usage("disk", usage);
+    static const struct cli_command subcommands[] = {
+        {"build", disk_build, "a Talos disk image from plain files"},
+        {"plan", disk_plan, "the partition plan Image Factory's imager would use for an asset name"},
+        {"meta", disk_meta, "the META values of a raw disk image"},
+    };
+    return cli_dispatch("airfactory disk", subcommands, sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

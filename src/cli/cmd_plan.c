@@ -6,6 +6,7 @@
  * --json one JSON object per line (NDJSON) with the same facts plus kind, platform and
  * secureboot. Every check the build would trip over is made here first; input errors name
  * file:line:column and exit with status 2. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,25 +31,38 @@ int cmd_plan(int argc, char **argv)
     bool json = false;
     const char *requests[64];
     size_t request_files = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "--with-requests") && i + 1 < argc && request_files < 64) {
-            requests[request_files++] = argv[++i];
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'J'},
+        {"with-requests", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
             printf("usage: airfactory plan %s\n"
                    "  prints one line per model: schematic-id name version arch asset-path\n"
                    "  --json  one JSON object per line instead\n"
                    "  --with-requests FILE  only what adding airfactory-serve's recorded requests\n"
                    "                        (requests.jsonl) to the manifest would build\n", usage);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage("plan", usage);
-        } else if (!path) {
-            path = argv[i];
-        } else {
-            return cli_usage("plan", usage);
+        case 'J': json = true; break;
+        case 'r':
+            if (request_files == sizeof requests / sizeof requests[0]) {
+                fprintf(stderr, "airfactory plan: at most %zu --with-requests files\n", request_files);
+                return 2;
+            }
+            requests[request_files++] = optarg;
+            break;
+        default: return cli_usage("plan", usage);
         }
+    }
+    if (optind < argc)
+        path = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "airfactory plan: one manifest at a time ('%s' is extra)\n", argv[optind]);
+        return cli_usage("plan", usage);
     }
     if (!path)
         return cli_usage("plan", usage);

@@ -1,5 +1,6 @@
 /* airfactory requests merge FILE... [-o OUT] — airfactory-serve's requests files (--requests-dir
  * DIR/requests.jsonl) merged into the manifest additions that would answer them (stdout or OUT). */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,32 +9,29 @@
 
 static const char usage[] = "merge FILE... [-o OUT]";
 
-int cmd_requests(int argc, char **argv)
+static int requests_merge(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "merge") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-            printf("usage: airfactory requests %s\n  prints the manifest additions (YAML) that answer the "
-                   "requests airfactory-serve recorded (--requests-dir DIR: DIR/requests.jsonl)\n", usage);
-            return 0;
-        }
-        return cli_usage("requests", usage);
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    if (cli_help_requested(argc, argv)) {
+        printf("usage: airfactory requests %s\n  prints the manifest additions (YAML) that answer the "
+               "requests airfactory-serve recorded (--requests-dir DIR: DIR/requests.jsonl)\n", usage);
+        return 0;
     }
     const char *out_path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (c != 'o')
+            return cli_usage("requests", usage);
+        out_path = optarg;
+    }
     struct manifest_requests r = {0};
     struct error err = {0};
     size_t files = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-            out_path = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
+    for (int i = optind; i < argc; i++) {
+        files++;
+        if (manifest_requests_load(argv[i], &r, &err) != 0) {
             manifest_requests_free(&r);
-            return cli_usage("requests", usage);
-        } else {
-            files++;
-            if (manifest_requests_load(argv[i], &r, &err) != 0) {
-                manifest_requests_free(&r);
-                return cli_report(&err);
-            }
+            return cli_report(&err);
         }
     }
     if (files == 0) {
@@ -61,4 +59,12 @@ int cmd_requests(int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+int cmd_requests(int argc, char **argv)
+{
+    static const struct cli_command subcommands[] = {
+        {"merge", requests_merge, "merge requests files into the manifest additions that answer them"},
+    };
+    return cli_dispatch("airfactory requests", subcommands, sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

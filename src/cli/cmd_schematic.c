@@ -2,30 +2,29 @@
  *   id  [FILE|-]   print the schematic ID (what factory.talos.dev answers for the same schematic)
  *   fmt [FILE|-]   print the canonical YAML (what GET /schematics/<id> returns)
  * FILE defaults to standard input. Input errors name file:line:column and exit with status 2. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "airfactory/schematic.h"
 #include "cli/cli.h"
 
-static const char usage[] = "id|fmt [FILE|-]";
 
-int cmd_schematic(int argc, char **argv)
+static int schematic_print(int argc, char **argv, bool want_id)
 {
-    if (argc < 2 || argc > 3)
-        return cli_usage("schematic", usage);
-    const char *action = argv[1];
-    if (!strcmp(action, "-h") || !strcmp(action, "--help")) {
-        printf("usage: airfactory schematic %s\n"
-               "  id   print the schematic ID (sha256 of the canonical YAML)\n"
-               "  fmt  print the canonical YAML, byte-identical to Image Factory's\n"
-               "FILE is YAML or JSON; '-' or nothing reads standard input.\n", usage);
+    const char *command = want_id ? "schematic id" : "schematic fmt";
+    const char *usage = "[FILE|-]";
+    if (cli_help_requested(argc, argv)) {
+        printf("usage: airfactory %s %s\n  %s\nFILE is YAML or JSON; '-' or nothing reads standard input.\n",
+               command, usage,
+               want_id ? "prints the schematic ID (sha256 of the canonical YAML)"
+                       : "prints the canonical YAML, byte-identical to Image Factory's");
         return 0;
     }
-    bool want_id = !strcmp(action, "id");
-    if (!want_id && strcmp(action, "fmt"))
-        return cli_usage("schematic", usage);
-    const char *path = argc == 3 ? argv[2] : "-";
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    if (getopt_long(argc, argv, "", none, NULL) != -1 || argc - optind > 1)
+        return cli_usage(command, usage);
+    const char *path = optind < argc ? argv[optind] : "-";
 
     struct error err = {0};
     struct schematic *s = NULL;
@@ -52,4 +51,23 @@ int cmd_schematic(int argc, char **argv)
         rc = 1;
     }
     return rc;
+}
+
+static int schematic_id_command(int argc, char **argv)
+{
+    return schematic_print(argc, argv, true);
+}
+
+static int schematic_fmt_command(int argc, char **argv)
+{
+    return schematic_print(argc, argv, false);
+}
+
+int cmd_schematic(int argc, char **argv)
+{
+    static const struct cli_command subcommands[] = {
+        {"id", schematic_id_command, "print the schematic ID (what factory.talos.dev answers for it)"},
+        {"fmt", schematic_fmt_command, "print the canonical YAML (what GET /schematics/<id> returns)"},
+    };
+    return cli_dispatch("airfactory schematic", subcommands, sizeof subcommands / sizeof subcommands[0], argc, argv);
 }

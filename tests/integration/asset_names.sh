@@ -2,7 +2,7 @@
 # tests/integration/asset_names.sh — the differential test of Image Factory asset names: every
 # name of tests/data/asset-names.tsv goes to every entry point that reads one, and they must agree
 # with the table (the one grammar, src/talos/asset_path.c) and with each other:
-#   `airfactory disk plan NAME V`   a grammar error is the grammar's message; a disk image plans the
+#   `airfactory disk plan -- NAME V`   a grammar error is the grammar's message; a disk image plans the
 #                                   same as its canonical name (metal-x86_64.raw.zst = metal-amd64…);
 #                                   another kind is "not a disk image name"
 #   a build manifest's outputs      a grammar error is refused with the grammar's message (unless it
@@ -50,7 +50,7 @@ note() { bad=$((bad + 1)); fail "$1" "$(echo "$2" | tr '\n' ' ' | head -c 400)";
 while IFS=$'\t' read -r name expected; do
   case $name in '#'* | '') continue ;; esac
   rows=$((rows + 1))
-  plan_out=$("$AIRFACTORY" disk plan "$name" "$V" 2>&1); plan_rc=$?
+  plan_out=$("$AIRFACTORY" disk plan -- "$name" "$V" 2>&1); plan_rc=$?
   manifest "$name"
   m_out=$("$AIRFACTORY" plan "$SCR/m.yaml" 2>&1); m_rc=$?
   code=$(curl -s -o "$SCR/body" -w '%{http_code}' "$URL/image/$SCHEMATIC/$V/$name"); body=$(head -c 2000 "$SCR/body" | tr -d '\0')
@@ -89,7 +89,7 @@ while IFS=$'\t' read -r name expected; do
           [ "$plan_rc" -ne 0 ] && [[ $plan_out == *"unknown platform '$platform'"* ]] ||
             note "disk plan $name" "plans a platform the manifest refuses: $plan_out"
         else
-          canon_out=$("$AIRFACTORY" disk plan "$canonical" "$V" 2>&1)
+          canon_out=$("$AIRFACTORY" disk plan -- "$canonical" "$V" 2>&1)
           [ "$plan_rc" -eq 0 ] && [ "$plan_out" = "$canon_out" ] ||
             note "disk plan $name" "status $plan_rc, differs from $canonical: $plan_out / $canon_out"
         fi

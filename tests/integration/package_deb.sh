@@ -116,6 +116,12 @@ got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory pl); CO
 check_eq "completion: a command" "$got" plan
 got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory build --secureboot-c); COMP_CWORD=2; _airfactory; echo "${COMPREPLY[*]}"' _ "$comp")
 check_eq "completion: an option of the command" "$got" --secureboot-cert
+got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory asset ini); COMP_CWORD=2; _airfactory; echo "${COMPREPLY[*]}"' _ "$comp")
+check_eq "completion: a subcommand" "$got" initramfs
+got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory disk meta --sec); COMP_CWORD=3; _airfactory; echo "${COMPREPLY[*]}"' _ "$comp")
+check_eq "completion: an option of a subcommand" "$got" --sector-size
+got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory he); COMP_CWORD=1; _airfactory; echo "${COMPREPLY[*]}"' _ "$comp")
+check_eq "completion: help" "$got" help
 got=$(PATH=$R/usr/bin:$PATH bash -c 'source "$1"; COMP_WORDS=(airfactory-serve --max-conns); COMP_CWORD=1; _airfactory_serve; echo "${COMPREPLY[*]}"' _ "$comp")
 check_eq "completion: an airfactory-serve option" "$got" --max-conns-per-client
 
