@@ -10,6 +10,11 @@
 # images, as a control: distribution must pass every check except the ones listed in
 # DIST_EXPECTED_FAILURES, each with the spec wording that explains the difference. That shows the
 # checks test the spec, not airfactory's own behaviour.
+#
+# Then the same suite runs against a repository named as a cluster image is (issue #19: the
+# registry mirror stores `images:` under their upstream names), once by its full name
+# (registry.k8s.io/coredns/coredns) and once by the bare name containerd sends a mirror
+# (coredns/coredns, unique in the bundle), each check prefixed with the name used.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/serve-lib.bash"
 if ! command -v jq >/dev/null; then
@@ -77,7 +82,7 @@ RESULTS=$SCR/results
 result() {
   local name=$1 ok=$2 detail=${3:-}
   if [ "$TARGET" = ours ]; then
-    if [ "$ok" = 0 ]; then pass "$name"; else fail "$name" "$detail"; fi
+    if [ "$ok" = 0 ]; then pass "${PREFIX:-}$name"; else fail "${PREFIX:-}$name" "$detail"; fi
   else
     printf '%s\t%s\t%s\n' "$ok" "$name" "$detail" >>"$RESULTS.$TARGET"
   fi
@@ -388,3 +393,20 @@ while IFS=$'\t' read -r ok name detail; do
 done <"$RESULTS.distribution"
 check_eq "control: distribution passes every other check ($dist_pass)" "${dist_unexpected:-none}" none
 stop_serve
+
+# ---- the same suite against a cluster image's repository (its upstream name) ----
+CLUSTER_REPO=registry.k8s.io/coredns/coredns
+if python3 "$ROOT/tests/integration/serve-make-bundle" "$SCR/cluster" --conformance --repository "$CLUSTER_REPO" \
+    >"$SCR/cluster.log" 2>&1; then
+  # shellcheck disable=SC1091
+  . "$SCR/cluster/facts.env"
+  start_serve conformance-cluster "$SCR/cluster/bundle" --key "$SCR/cluster/bundle.pub" ||
+    { fail "cluster: server starts" "see above"; exit 1; }
+  TARGET=ours
+  for REPO in "$CLUSTER_REPO" coredns/coredns; do
+    PREFIX="[$REPO] " suite "$URL"
+  done
+  stop_serve
+else
+  fail "cluster: make the test bundle" "$(tail -3 "$SCR/cluster.log")"
+fi
