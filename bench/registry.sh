@@ -63,7 +63,9 @@ http:
 EOF
 bench_spawn docker-registry serve registry.yml >distribution.log 2>&1
 DPID=$BENCH_LAST_PID
-bench_spawn "$SERVE" bundle --key bundle.pub --listen "127.0.0.1:$AP" >airfactory.log 2>&1
+# like with like: distribution (Go) runs on every CPU, so airfactory-serve gets one worker per CPU,
+# as contrib/ deploys it
+bench_spawn "$SERVE" bundle --key bundle.pub --listen "127.0.0.1:$AP" --workers "$(nproc)" >airfactory.log 2>&1
 APID=$BENCH_LAST_PID
 bench_wait_http "http://127.0.0.1:$DP/v2/" || { echo "distribution did not start: $(tail -3 distribution.log)" >&2; exit 1; }
 bench_wait_http "http://127.0.0.1:$AP/healthz" || { echo "airfactory-serve did not start: $(tail -3 airfactory.log)" >&2; exit 1; }
