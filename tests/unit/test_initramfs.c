@@ -577,6 +577,80 @@ static void links_resolve_inside_the_extension_never_on_the_host(void)
     free(dir);
 }
 
+/* Eleven extensions and the schematic: directories 0..11, which Talos lists sorted as strings
+ * (0, 1, 10, 11, 2, ..., 9), so extensions.yaml names the layers in that order and each squashfs
+ * keeps its own directory's content; a numeric sort would put 10 and 11 last. */
+static void twelve_layers_sort_as_strings(void)
+{
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *paths[11];
+    const char *exts[11];
+    for (int i = 0; i < 11; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "ext%02d", i);
+        paths[i] = make_extension(dir, name, ">= v1.0.0", NULL);
+        exts[i] = paths[i];
+    }
+    struct initramfs_options o = {0};
+    struct error err = {0};
+    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 11;
+    o.schematic_id = SCHEMATIC;
+    o.mtime = 1735689600;
+    o.threads = 2;
+    char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
+    struct cpio_listing l;
+    build_and_list(&o, out, x, 1 << 20, &l);
+    const struct cpio_entry *e = cpio_listing_find(&l, "extensions.yaml");
+    CHECK(e != NULL);
+    if (e) {
+        struct buffer want = BUFFER_INIT;
+        buffer_appendf(&want, "layers:\n");
+        static const int order[] = {0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9};
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+            if (order[k] == 11)
+                buffer_appendf(&want, "    - image: 11.sqsh\n      metadata:\n        name: schematic\n");
+            else
+                buffer_appendf(&want, "    - image: %d.sqsh\n      metadata:\n        name: ext%02d\n", order[k],
+                               order[k]);
+        }
+        /* the image/name pairs, in order, with the other metadata lines left out */
+        struct buffer got = BUFFER_INIT;
+        const char *y = buffer_cstr((struct buffer *)&e->data);
+        for (const char *line = y; *line;) {
+            const char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+            if (!strncmp(line, "layers:", 7) || strstr(line, "- image: ") == line + 4 ||
+                !strncmp(line, "      metadata:", 15) || !strncmp(line, "        name: ", 14))
+                buffer_append(&got, line, len);
+            line += len;
+        }
+        CHECK_STR(buffer_cstr(&got), buffer_cstr(&want));
+        buffer_free(&got);
+        buffer_free(&want);
+    }
+    /* each squashfs holds its own directory's files: 10.sqsh is ext10, 2.sqsh is ext02 */
+    struct buffer lst = BUFFER_INIT;
+    CHECK_INT(bt_run(&lst, "unsquashfs -l '%s/10.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&lst), "usr/local/share/ext10/README") != NULL);
+    buffer_reset(&lst);
+    CHECK_INT(bt_run(&lst, "unsquashfs -l '%s/2.sqsh'", x), 0);
+    CHECK(strstr(buffer_cstr(&lst), "usr/local/share/ext02/README") != NULL);
+    buffer_free(&lst);
+    cpio_listing_free(&l);
+    for (int i = 0; i < 11; i++)
+        free(paths[i]);
+    free(out);
+    free(x);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(layout_matches_talos);
@@ -585,5 +659,6 @@ int main(void)
     RUN(bad_inputs_fail_cleanly);
     RUN(kernel_modules_get_a_modules_dep_extension);
     RUN(links_resolve_inside_the_extension_never_on_the_host);
+    RUN(twelve_layers_sort_as_strings);
     return TEST_MAIN_END();
 }
