@@ -93,9 +93,14 @@ int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, co
     uint64_t align = MIB / sector_size;
     t->sector_size = sector_size;
     t->sector_count = disk_size / sector_size;
-    if (t->sector_count < align + 2 * (entry_sectors(sector_size) + 1) + 1)
+    if (t->skip_lbas > t->sector_count)
+        return error_set(err, ERROR_INPUT, "gpt: %llu sectors to skip on a disk of %llu bytes",
+                         (unsigned long long)t->skip_lbas, (unsigned long long)disk_size);
+    /* go-blockdevice gpt init: first usable = entries LBA + entry sectors, up to the alignment */
+    uint64_t first = 2 + t->skip_lbas + entry_sectors(sector_size);
+    t->first_usable_lba = (first + align - 1) / align * align;
+    if (t->sector_count < t->first_usable_lba + 2 * (entry_sectors(sector_size) + 1) + 1)
         return error_set(err, ERROR_INPUT, "gpt: disk of %llu bytes is too small", (unsigned long long)disk_size);
-    t->first_usable_lba = align;
     t->last_usable_lba = t->sector_count - 1 - entry_sectors(sector_size) - 1;
     uint64_t next = t->first_usable_lba;
     for (size_t i = 0; i < t->count; i++) {
@@ -175,11 +180,11 @@ int gpt_write(int fd, const char *what, const struct gpt_table *t, struct error 
     uint64_t backup_entries_lba = last - entry_sectors(ss);
     if (rc == 0) {
         memset(sector, 0, ss);
-        encode_header(t, sector, 1, last, 2, entries_crc);
+        encode_header(t, sector, 1, last, 2 + t->skip_lbas, entries_crc);
         rc = fs_pwrite_all(fd, sector, ss, (uint64_t)ss, what, err);
     }
     if (rc == 0)
-        rc = fs_pwrite_all(fd, entries, entries_len, 2ull * ss, what, err);
+        rc = fs_pwrite_all(fd, entries, entries_len, (2 + t->skip_lbas) * ss, what, err);
     if (rc == 0)
         rc = fs_pwrite_all(fd, entries, entries_len, backup_entries_lba * ss, what, err);
     if (rc == 0) {

@@ -49,6 +49,9 @@ struct gpt_table {
     uint64_t sector_count; /* disk size / sector_size */
     uint8_t disk_guid[16];
     uint64_t first_usable_lba, last_usable_lba;
+    uint64_t skip_lbas; /* input: sectors left free after the primary header, before the entries
+                           (go-blockdevice gpt.WithSkipLBAs, an overlay's partitionOptions.offset):
+                           entries at LBA 2 + skip_lbas, partitions from the next 1 MiB boundary */
     struct gpt_partition *partitions;
     size_t count;
 };
@@ -60,7 +63,7 @@ struct gpt_table {
 int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, const uint64_t *sizes,
                struct error *err);
 
-/* Write protective MBR (LBA 0), primary header (LBA 1) and entries (LBA 2..), backup entries and
+/* Write protective MBR (LBA 0), primary header (LBA 1) and entries (LBA 2 + skip_lbas ..), backup entries and
  * header (last LBA) into fd with pwrite. The file must already be disk_size long. */
 int gpt_write(int fd, const char *what, const struct gpt_table *t, struct error *err);
 

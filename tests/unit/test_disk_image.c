@@ -8,6 +8,7 @@
 
 #include "imager/disk_image.h"
 #include "format/gpt.h"
+#include "core/endian.h"
 #include "core/memory.h"
 #include "imager/meta_partition.h"
 #include "talos/profile.h"
@@ -127,6 +128,54 @@ static void test_gpt_layout_and_round_trip(void)
     CHECK_INT(err.code, ERROR_INPUT);
     table_for(&t, p, 200ull << 20, 1024, &err, &rc);
     CHECK_INT(rc, -1);
+}
+
+/* An overlay's partitionOptions.offset (go-blockdevice gpt.WithSkipLBAs): the entry array starts
+ * at LBA 2 + skip, the partitions at the next 1 MiB boundary after it, and nothing is written in
+ * the skipped sectors (where the overlay's U-Boot lives). sbc-rockchip's 2048 * 10 on 512-byte
+ * sectors: entries at 20482, first usable 20514 -> 22528. */
+static void test_gpt_skip_lbas(void)
+{
+    struct gpt_partition p[2];
+    struct gpt_table t;
+    struct error err = {0};
+    memset(p, 0, sizeof p);
+    snprintf(p[0].name, sizeof p[0].name, "EFI");
+    gpt_guid_parse(GPT_TYPE_EFI, p[0].type);
+    snprintf(p[1].name, sizeof p[1].name, "META");
+    gpt_guid_parse(GPT_TYPE_LINUX, p[1].type);
+    memset(&t, 0, sizeof t);
+    t.partitions = p;
+    t.count = 2;
+    t.skip_lbas = 20480;
+    uint64_t sizes[2] = {100ull << 20, 1ull << 20}, disk = 200ull << 20;
+    CHECK_INT(gpt_layout(&t, disk, 512, sizes, &err), 0);
+    CHECK_INT(t.first_usable_lba, 22528);
+    CHECK_INT(p[0].first_lba, 22528);
+    char path[64];
+    int fd = temp_file(path);
+    CHECK(fd >= 0);
+    CHECK_INT(ftruncate(fd, (off_t)disk), 0);
+    uint8_t mark[8] = "U-BOOT!";
+    CHECK_INT(pwrite(fd, mark, 8, 32768), 8);
+    CHECK_INT(gpt_write(fd, path, &t, &err), 0);
+    uint8_t h[512], got[8];
+    CHECK_INT(pread(fd, h, 512, 512), 512);
+    CHECK_INT(le64_get(h + 72), 20482);
+    CHECK_INT(le64_get(h + 40), 22528);
+    CHECK_INT(pread(fd, got, 8, 32768), 8);
+    CHECK(memcmp(got, mark, 8) == 0);
+    struct gpt_table r;
+    CHECK_INT(gpt_read(fd, path, 512, disk, &r, &err), 0);
+    CHECK_INT(r.count, 2);
+    if (r.count == 2)
+        CHECK_INT(r.partitions[0].first_lba, 22528);
+    gpt_table_free(&r);
+    close(fd);
+    unlink(path);
+    /* more than the disk */
+    t.skip_lbas = disk / 512;
+    CHECK_INT(gpt_layout(&t, disk, 512, sizes, &err), -1);
 }
 
 static void test_meta_round_trip(void)
@@ -320,6 +369,7 @@ int main(void)
 {
     RUN(test_guid_from_label);
     RUN(test_gpt_layout_and_round_trip);
+    RUN(test_gpt_skip_lbas);
     RUN(test_meta_round_trip);
     RUN(test_plans);
     RUN(test_vhd_footer);
