@@ -1212,6 +1212,19 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     struct meta_value meta[256];
     size_t meta_count = 0;
     disk_image_meta_values(&plan, s, meta, &meta_count);
+    /* an overlay: its partition offset, and its install step run from the image of the build
+     * host's arch (as get-options) with that image's artifacts/ (imager.go handleOverlay) */
+    char *overlay_root = NULL, *overlay_artifacts = NULL;
+    struct buffer overlay_options = BUFFER_INIT;
+    struct overlay_installer overlay = {0};
+    if (rc == 0 && m->overlay_image) {
+        if (!(overlay_root = flatten_extension(f, m->overlay_image, err)))
+            rc = error_prefix(err, "%s: %s: ", path, m->overlay_label);
+        else if (s->overlay_options)
+            rc = yaml_value_encode(s->overlay_options, &overlay_options, err);
+        overlay = (struct overlay_installer){overlay_root, s->overlay_name, m->overlay_label, 0};
+        overlay_artifacts = overlay_root ? path_join(overlay_root, "artifacts") : NULL;
+    }
     struct disk_image_inputs in = {
         .talos_version = m->version,
         .arch = m->arch,
@@ -1227,10 +1240,17 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         .mtime = f->epoch,
         .threads = factory_threads(f),
         .work_dir = scratch,
+        .overlay = overlay_root ? &overlay : NULL,
+        .overlay_artifacts = overlay_artifacts,
+        .overlay_options = overlay_options.len ? buffer_cstr(&overlay_options) : NULL,
+        .partition_offset = m->overlay.partition_offset,
     };
     char *out = path_join(scratch, path);
     if (rc == 0)
         rc = disk_image_build(&plan, &in, out, err);
+    free(overlay_root);
+    free(overlay_artifacts);
+    buffer_free(&overlay_options);
     buffer_free(&cmdline);
     free(grub);
     grub_tool_free(&grub_tool);

@@ -1,12 +1,14 @@
 /* disk_image — see disk_image.h. */
 #include "imager/disk_image.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -236,15 +238,141 @@ static char *work_file(const struct disk_image_inputs *in, const char *tag)
     return xasprintf("%s/disk-%s-%ld", in->work_dir, tag, (long)getpid());
 }
 
+/* ---- the overlay's install step ---- */
+
+#define OVERLAY_STAGED_MAX 4096 /* files an installer may leave in one partition */
+
+/* Files the overlay installer left under mountPrefix/boot (BOOT) or mountPrefix/EFI (ESP). */
+struct staged {
+    char **paths;   /* inside the partition */
+    char **sources; /* on the build host */
+    unsigned *modes;
+    size_t count;
+};
+
+static void staged_free(struct staged *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->paths[i]);
+        free(s->sources[i]);
+    }
+    free(s->paths);
+    free(s->sources);
+    free(s->modes);
+    memset(s, 0, sizeof *s);
+}
+
+/* Walk dir (rel: its path inside the partition, "" at the top): regular files only; a link,
+ * device, socket or FIFO is refused (a link could name a host file). */
+static int staged_walk(struct staged *s, const char *label, const char *dir, const char *rel, const char *shown,
+                       struct error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT && !*rel ? 0 : error_errno(err, errno, "%s: install: %s", label, dir);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char *src = path_join(dir, e->d_name);
+        char *path = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
+        struct stat st;
+        if (lstat(src, &st) != 0) {
+            rc = error_errno(err, errno, "%s: install: %s", label, src);
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = staged_walk(s, label, src, path, shown, err);
+        } else if (!S_ISREG(st.st_mode)) {
+            rc = error_set(err, ERROR_INPUT, "%s: install left %s/%s, which is not a regular file or directory; only "
+                           "those go into the disk image", label, shown, path);
+        } else if (s->count == OVERLAY_STAGED_MAX) {
+            rc = error_set(err, ERROR_INPUT, "%s: install left more than %d files under %s", label,
+                           OVERLAY_STAGED_MAX, shown);
+        } else {
+            s->paths = xrealloc(s->paths, (s->count + 1) * sizeof *s->paths);
+            s->sources = xrealloc(s->sources, (s->count + 1) * sizeof *s->sources);
+            s->modes = xrealloc(s->modes, (s->count + 1) * sizeof *s->modes);
+            s->paths[s->count] = path;
+            s->sources[s->count] = src;
+            s->modes[s->count++] = (unsigned)(st.st_mode & 0777);
+            continue;
+        }
+        free(src);
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* An installer's file must not replace one the imager writes. */
+static int staged_check(const struct staged *s, const char *label, const char *shown, const char *const *taken,
+                        size_t n, bool fold_case, struct error *err)
+{
+    for (size_t i = 0; i < s->count; i++)
+        for (size_t k = 0; k < n; k++)
+            if (taken[k] && (fold_case ? !strcasecmp(s->paths[i], taken[k]) : !strcmp(s->paths[i], taken[k])))
+                return error_set(err, ERROR_INPUT, "%s: install wrote %s/%s, which the imager writes itself", label,
+                                 shown, s->paths[i]);
+    return 0;
+}
+
+struct overlay_step {
+    char *dir; /* work_dir staging: cwd of the installer, mnt/ = mountPrefix */
+    struct staged boot, efi;
+};
+
+static void overlay_step_free(struct overlay_step *o)
+{
+    if (o->dir) {
+        struct error ignored;
+        fs_remove_tree(o->dir, &ignored);
+    }
+    free(o->dir);
+    staged_free(&o->boot);
+    staged_free(&o->efi);
+}
+
+/* Run the installer's install against the raw image in fd (its file found through /proc). */
+static int overlay_step_run(const struct disk_image_inputs *in, int fd, struct overlay_step *o, struct error *err)
+{
+    const char *label = in->overlay->label ? in->overlay->label : in->overlay->root;
+    char link[64], disk[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, disk, sizeof disk - 1);
+    if (n <= 0 || (size_t)n >= sizeof disk - 1)
+        return error_errno(err, n < 0 ? errno : ENAMETOOLONG, "%s: install: cannot name the disk image file (%s)",
+                           label, link);
+    disk[n] = '\0';
+    if (disk[0] != '/' || strstr(disk, " (deleted)"))
+        return error_set(err, ERROR_RUNTIME, "%s: install: the disk image is not a named file (%s)", label, disk);
+    o->dir = work_file(in, "overlay");
+    char *mnt = path_join(o->dir, "mnt");
+    char *boot = path_join(mnt, "boot"), *efi = path_join(mnt, "EFI");
+    int rc = fs_mkdir_p(boot, 0700, err);
+    if (rc == 0)
+        rc = fs_mkdir_p(efi, 0700, err);
+    struct overlay_install_options io = {disk, mnt, in->overlay_artifacts, in->overlay_options};
+    if (rc == 0)
+        rc = overlay_install(in->overlay, &io, o->dir, err);
+    if (rc == 0)
+        rc = staged_walk(&o->boot, label, boot, "", "mountPrefix/boot", err);
+    if (rc == 0)
+        rc = staged_walk(&o->efi, label, efi, "", "mountPrefix/EFI", err);
+    free(mnt);
+    free(boot);
+    free(efi);
+    return rc;
+}
+
 static int write_esp(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size, int fd,
-                     const char *what, uint64_t offset, struct error *err)
+                     const char *what, uint64_t offset, const struct staged *extra, struct error *err)
 {
     bool arm64 = strcmp(in->arch, "arm64") == 0;
     const char *boot_name = arm64 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
     static const char loader_conf[] = "# systemd-boot configuration\n\ntimeout 10\n";
     char *uki_name = xasprintf("EFI/Linux/Talos-%s.efi", in->talos_version);
     char *grub_efi = NULL;
-    struct fat_file files[3];
+    struct fat_file *files = xcalloc(3 + extra->count, sizeof *files);
     size_t count = 0;
     int rc = 0;
     if (plan->bootloader == DISK_IMAGE_GRUB) {
@@ -264,6 +392,12 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
         files[count++] = (struct fat_file){.path = "loader/loader.conf", .data = loader_conf,
                                            .size = sizeof loader_conf - 1};
     }
+    if (rc == 0 && extra->count) {
+        const char *taken[3] = {files[0].path, count > 1 ? files[1].path : NULL, count > 2 ? files[2].path : NULL};
+        rc = staged_check(extra, in->overlay->label, "mountPrefix/EFI", taken, 3, true, err);
+    }
+    for (size_t i = 0; i < extra->count; i++)
+        files[count++] = (struct fat_file){.path = extra->paths[i], .source = extra->sources[i]};
     struct fat_options fo = {.size = size, .label = "EFI", .serial = FAT_INVARIANT_SERIAL, .mtime = in->mtime};
     char *tmp = work_file(in, "esp.img");
     if (rc == 0)
@@ -276,6 +410,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
         unlink(grub_efi);
     free(grub_efi);
     free(uki_name);
+    free(files);
     return rc == 0 ? 0 : error_prefix(err, "EFI partition: ");
 }
 
@@ -300,17 +435,22 @@ static int write_bios(const struct disk_image_plan *plan, const struct disk_imag
 
 /* BOOT: XFS labelled BOOT with A/vmlinuz, A/initramfs.xz and grub/grub.cfg (§7.3, §7.5). */
 static int write_boot(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size, int fd,
-                      const char *what, uint64_t offset, struct error *err)
+                      const char *what, uint64_t offset, const struct staged *extra, struct error *err)
 {
     if (!in->kernel_path || !in->initramfs_path || !in->cmdline)
         return error_set(err, ERROR_INPUT, "%s: the BOOT partition needs the kernel, the initramfs and the command line",
                          what);
+    static const char *const taken[] = {"A/vmlinuz", "A/initramfs.xz", "grub/grub.cfg"};
+    if (extra->count && staged_check(extra, in->overlay->label, "mountPrefix/boot", taken, 3, false, err) != 0)
+        return error_prefix(err, "BOOT partition: ");
     char *cfg = grub_disk_cfg(in->talos_version, in->cmdline);
-    struct xfs_image_file files[3] = {
-        {.path = "A/vmlinuz", .source = in->kernel_path},
-        {.path = "A/initramfs.xz", .source = in->initramfs_path},
-        {.path = "grub/grub.cfg", .data = cfg, .size = strlen(cfg), .mode = 0600},
-    };
+    struct xfs_image_file *files = xcalloc(3 + extra->count, sizeof *files);
+    files[0] = (struct xfs_image_file){.path = taken[0], .source = in->kernel_path};
+    files[1] = (struct xfs_image_file){.path = taken[1], .source = in->initramfs_path};
+    files[2] = (struct xfs_image_file){.path = taken[2], .data = cfg, .size = strlen(cfg), .mode = 0600};
+    for (size_t i = 0; i < extra->count; i++)
+        files[3 + i] = (struct xfs_image_file){.path = extra->paths[i], .source = extra->sources[i],
+                                               .mode = extra->modes[i] ? extra->modes[i] : 0600};
     char uuid[40];
     uint8_t guid[16];
     gpt_guid_from_label("BOOT", guid); /* Talos: file-system UUID = GUIDFromLabel(label) (§7.2) */
@@ -318,20 +458,28 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
     struct xfs_image_options xo = {.size = size, .label = "BOOT", .uuid = uuid, .sector_size = plan->sector_size,
                                    .mtime = in->mtime};
     char *tmp = work_file(in, "boot.xfs");
-    int rc = xfs_image_write(tmp, &xo, files, 3, err);
+    int rc = xfs_image_write(tmp, &xo, files, 3 + extra->count, err);
     if (rc == 0)
         rc = copy_sparse_into(tmp, fd, what, offset, size, err);
     unlink(tmp);
     free(tmp);
+    free(files);
     free(cfg);
     return rc == 0 ? 0 : error_prefix(err, "BOOT partition: ");
 }
 
-int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
-                         const char *what, struct error *err)
+static int write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd, const char *what,
+                     struct overlay_step *overlay, struct error *err)
 {
     if (ftruncate(fd, (off_t)plan->disk_size) != 0)
         return error_errno(err, errno, "%s: extending to %" PRIu64 " bytes", what, plan->disk_size);
+    /* the overlay's install step: before the GPT and the file systems, as the imager runs it */
+    if (in->overlay && plan->bootloader != DISK_IMAGE_SD_BOOT) {
+        if (!in->overlay_artifacts)
+            return error_set(err, ERROR_RUNTIME, "%s: the overlay's artifacts directory is not set", what);
+        if (overlay_step_run(in, fd, overlay, err) != 0)
+            return -1;
+    }
     struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
     uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
     memset(parts, 0, sizeof parts);
@@ -348,20 +496,21 @@ int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_i
             parts[i].attributes = GPT_ATTR_LEGACY_BIOS_BOOTABLE;
         sizes[i] = d->size;
     }
-    struct gpt_table t = {.partitions = parts, .count = plan->partition_count};
+    struct gpt_table t = {.partitions = parts, .count = plan->partition_count,
+                          .skip_lbas = in->overlay ? in->partition_offset : 0};
     gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t.disk_guid);
     if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0 || gpt_write(fd, what, &t, err) != 0)
         return -1;
     for (size_t i = 0; i < plan->partition_count; i++) {
         uint64_t off = parts[i].first_lba * plan->sector_size;
         if (!strcmp(parts[i].name, "EFI")) {
-            if (write_esp(plan, in, sizes[i], fd, what, off, err) != 0)
+            if (write_esp(plan, in, sizes[i], fd, what, off, &overlay->efi, err) != 0)
                 return -1;
         } else if (!strcmp(parts[i].name, "BIOS")) {
             if (write_bios(plan, in, parts[i].first_lba, sizes[i], fd, what, err) != 0)
                 return -1;
         } else if (!strcmp(parts[i].name, "BOOT")) {
-            if (write_boot(plan, in, sizes[i], fd, what, off, err) != 0)
+            if (write_boot(plan, in, sizes[i], fd, what, off, &overlay->boot, err) != 0)
                 return -1;
         } else if (!strcmp(parts[i].name, "META")) {
             if (meta_partition_write(fd, what, off, sizes[i], in->meta, in->meta_count, err) != 0)
@@ -369,6 +518,15 @@ int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_i
         }
     }
     return 0;
+}
+
+int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
+                         const char *what, struct error *err)
+{
+    struct overlay_step overlay = {0};
+    int rc = write_raw(plan, in, fd, what, &overlay, err);
+    overlay_step_free(&overlay);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ VHD (fixed) */

@@ -29,6 +29,7 @@
 
 struct grub_tool;
 #include "imager/meta_partition.h"
+#include "imager/overlay.h"
 #include "talos/profile.h"
 #include "airfactory/schematic.h"
 
@@ -85,6 +86,17 @@ struct disk_image_inputs {
     uint32_t mtime;            /* FAT and XFS timestamps (SOURCE_DATE_EPOCH) */
     int threads;               /* compression workers; 0 = online CPUs (bytes do not depend on it) */
     const char *work_dir;      /* temporary files (ESP image, uncompressed image) */
+    /* An overlay schematic (overlay.h): partition_offset (get-options partitionOptions.offset)
+     * moves the GPT entries and partitions up in every layout (gpt skip_lbas); the installer's
+     * `install` runs in the GRUB and dual-boot layouts, where Talos' image mode runs it (the GRUB
+     * boot loader's ExtraInstallStep, talos v1.14 bootloader/grub PrepareBootPartitions; the
+     * sd-boot image mode never calls it): after ftruncate, before the GPT and the partitions are
+     * written, with installDisk = the raw image file, mountPrefix = a staging directory in
+     * work_dir whose boot/ files join the BOOT partition and EFI/ files the ESP. */
+    const struct overlay_installer *overlay; /* NULL: no overlay */
+    const char *overlay_artifacts;           /* <overlay image, build-host arch>/artifacts */
+    const char *overlay_options;             /* the schematic's overlay.options as YAML (NULL: none) */
+    uint64_t partition_offset;               /* sectors */
 };
 
 /* The META values Talos writes into a disk image: the schematic's, then 0x11=dual-boot for
@@ -92,7 +104,8 @@ struct disk_image_inputs {
 void disk_image_meta_values(const struct disk_image_plan *plan, const struct schematic *schematic,
                             struct meta_value values[256], size_t *count);
 
-/* Write the raw image into fd (an empty file; it is extended to plan->disk_size, sparse). */
+/* Write the raw image into fd (an empty file; it is extended to plan->disk_size, sparse). With an
+ * overlay install step, fd must be a named file (the installer opens it by its path). */
 int disk_image_write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd,
                          const char *what, struct error *err);
 

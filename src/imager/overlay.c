@@ -5,6 +5,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/landlock.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,8 +38,86 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+/* ---- confinement (Landlock) ----
+ * The rights the installer loses outside its scratch directory: every way to change the file
+ * system (write, truncate, create, remove, link or rename). Reading is left alone: it must read
+ * its own image and libraries. ABI 4 adds TCP (bind/connect refused: no rule allows any port),
+ * ABI 6 scopes abstract unix sockets and signals to the installer's own domain. The bits are the
+ * kernel's (linux/landlock.h), spelled out for the ones older headers lack. */
+#define LL_FS_WRITE_V1                                                                                           \
+    (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |             \
+     LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |                   \
+     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |                \
+     LANDLOCK_ACCESS_FS_MAKE_SYM)
+#define LL_FS_REFER (1ull << 13)    /* ABI 2 */
+#define LL_FS_TRUNCATE (1ull << 14) /* ABI 3 */
+#define LL_NET_TCP (3ull)           /* ABI 4: BIND_TCP | CONNECT_TCP */
+#define LL_SCOPE_ALL (3ull)         /* ABI 6: ABSTRACT_UNIX_SOCKET | SIGNAL */
+#define LL_CREATE_VERSION (1u << 0) /* LANDLOCK_CREATE_RULESET_VERSION */
+
+struct ll_ruleset_attr {
+    uint64_t handled_access_fs, handled_access_net, scoped;
+};
+
+struct ll_path_beneath {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+int overlay_confinement_abi(void)
+{
+    long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
+    return abi < 0 ? 0 : (int)abi;
+}
+
+static int ll_allow(int ruleset, const char *path, uint64_t access, const char *label, struct error *err)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: %s", label, path);
+    struct ll_path_beneath rule = {access, fd};
+    long rc = syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+    int e = errno;
+    close(fd);
+    return rc == 0 ? 0 : error_errno(err, e, "%s: cannot confine the installer to %s", label, path);
+}
+
+/* The ruleset for one run (a file descriptor, -1 with err set): writes only beneath scratch and
+ * into writable_file. */
+static int ll_ruleset(const char *scratch, const char *writable_file, const char *label, struct error *err)
+{
+    int abi = overlay_confinement_abi();
+    if (abi <= 0)
+        return error_set(err, ERROR_RUNTIME,
+                         "%s: this kernel has no Landlock (Linux 5.13 or later with lsm=landlock), which confines "
+                         "the overlay installer's writes to its scratch directory; enable it on the build host",
+                         label);
+    struct ll_ruleset_attr attr = {.handled_access_fs = LL_FS_WRITE_V1};
+    if (abi >= 2)
+        attr.handled_access_fs |= LL_FS_REFER;
+    if (abi >= 3)
+        attr.handled_access_fs |= LL_FS_TRUNCATE;
+    size_t size = sizeof attr.handled_access_fs;
+    if (abi >= 4)
+        attr.handled_access_net = LL_NET_TCP, size = 2 * sizeof(uint64_t);
+    if (abi >= 6)
+        attr.scoped = LL_SCOPE_ALL, size = sizeof attr;
+    int fd = (int)syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot create a Landlock ruleset", label);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int rc = ll_allow(fd, scratch, attr.handled_access_fs, label, err);
+    if (rc == 0 && writable_file)
+        rc = ll_allow(fd, writable_file, LANDLOCK_ACCESS_FS_WRITE_FILE, label, err);
+    if (rc != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int overlay_run(const struct overlay_installer *o, const char *command, const char *input, size_t input_len,
-                const char *scratch, struct buffer *out, struct error *err)
+                const char *scratch, const char *writable_file, struct buffer *out, struct error *err)
 {
     const char *label = o->label ? o->label : o->root;
     if (!o->name[0] || strchr(o->name, '/') || !strcmp(o->name, "..") || !strcmp(o->name, "."))
@@ -53,10 +135,17 @@ int overlay_run(const struct overlay_installer *o, const char *command, const ch
         free(path);
         return -1;
     }
+    int ruleset = ll_ruleset(scratch, writable_file, label, err);
+    if (ruleset < 0) {
+        close(exe);
+        free(path);
+        return -1;
+    }
     int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
     if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
         int e = errno;
         close(exe);
+        close(ruleset);
         close_fd(&in[0]), close_fd(&in[1]), close_fd(&outp[0]), close_fd(&outp[1]), close_fd(&errp[0]);
         close_fd(&errp[1]);
         free(path);
@@ -67,10 +156,17 @@ int overlay_run(const struct overlay_installer *o, const char *command, const ch
     char *const argv[] = {(char *)o->name, (char *)command, NULL};
     pid_t pid = fork();
     if (pid == 0) {
-        /* the child: its own process group (killed whole on timeout), scratch as cwd, no shell */
+        /* the child: its own process group (killed whole on timeout), scratch as cwd, no shell,
+         * no new privileges, writes confined (Landlock) to scratch and the writable file */
         setpgid(0, 0);
         if (chdir(scratch) != 0 || dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
             _exit(126);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(__NR_landlock_restrict_self, ruleset, 0) != 0) {
+            static const char msg[] = "cannot confine the installer (Landlock)";
+            ssize_t ignored = write(2, msg, sizeof msg - 1);
+            (void)ignored;
+            _exit(126);
+        }
         fexecve(exe, argv, envp);
         _exit(127);
     }
@@ -78,6 +174,7 @@ int overlay_run(const struct overlay_installer *o, const char *command, const ch
     free(home);
     free(tmp);
     close(exe);
+    close(ruleset);
     close_fd(&in[0]), close_fd(&outp[1]), close_fd(&errp[1]);
     if (pid < 0) {
         close_fd(&in[1]), close_fd(&outp[0]), close_fd(&errp[0]);
@@ -279,10 +376,80 @@ int overlay_get_options(const struct overlay_installer *o, const char *extra_opt
 {
     const char *input = extra_options && *extra_options ? extra_options : "{}\n";
     struct buffer text = BUFFER_INIT;
-    int rc = overlay_run(o, "get-options", input, strlen(input), scratch, &text, err);
+    int rc = overlay_run(o, "get-options", input, strlen(input), scratch, NULL, &text, err);
     if (!rc)
         rc = overlay_options_parse(text.data ? text.data : "", text.len, o->label ? o->label : o->root, out, err);
     buffer_free(&text);
+    return rc;
+}
+
+/* ---- install ---- */
+
+/* A YAML scalar as Go's encoder writes a path: plain when it is safe, else double-quoted. */
+static void yaml_path(struct buffer *b, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const char *p = s; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("/._+-", *p) != NULL;
+    if (plain) {
+        buffer_appendf(b, "%s\n", s);
+        return;
+    }
+    buffer_append(b, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buffer_appendf(b, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            buffer_appendf(b, "\\x%02x", (unsigned char)*p);
+        else
+            buffer_append(b, p, 1);
+    }
+    buffer_append(b, "\"\n", 2);
+}
+
+void overlay_install_input(const struct overlay_install_options *io, struct buffer *out)
+{
+    buffer_appendf(out, "installDisk: ");
+    yaml_path(out, io->install_disk);
+    buffer_appendf(out, "mountPrefix: ");
+    yaml_path(out, io->mount_prefix);
+    buffer_appendf(out, "artifactsPath: ");
+    yaml_path(out, io->artifacts_path);
+    const char *x = io->extra_options;
+    if (x && *x && strcmp(x, "{}\n") != 0 && strcmp(x, "{}") != 0) {
+        /* extraOptions (omitempty), nested with Go's 4-space indent */
+        buffer_appendf(out, "extraOptions:\n");
+        while (*x) {
+            const char *nl = strchr(x, '\n');
+            size_t n = nl ? (size_t)(nl - x) : strlen(x);
+            if (n)
+                buffer_append(out, "    ", 4);
+            buffer_append(out, x, n);
+            buffer_append(out, "\n", 1);
+            x += n + (nl ? 1 : 0);
+        }
+    }
+}
+
+int overlay_install(const struct overlay_installer *o, const struct overlay_install_options *io, const char *scratch,
+                    struct error *err)
+{
+    const char *label = o->label ? o->label : o->root;
+    struct stat before, after;
+    if (stat(io->install_disk, &before) != 0)
+        return error_errno(err, errno, "%s: install: the disk %s", label, io->install_disk);
+    struct buffer input = BUFFER_INIT, output = BUFFER_INIT;
+    overlay_install_input(io, &input);
+    int rc = overlay_run(o, "install", input.data, input.len, scratch, io->install_disk, &output, err);
+    if (rc == 0 && stat(io->install_disk, &after) != 0)
+        rc = error_errno(err, errno, "%s: install: the disk %s", label, io->install_disk);
+    else if (rc == 0 && (after.st_size != before.st_size || after.st_ino != before.st_ino))
+        rc = error_set(err, ERROR_INPUT, "%s: /installers/%s install changed the size of the disk (%lld -> %lld "
+                       "bytes): it may write only inside it", label, o->name, (long long)before.st_size,
+                       (long long)after.st_size);
+    buffer_free(&input);
+    buffer_free(&output);
     return rc;
 }
 

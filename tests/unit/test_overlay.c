@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "core/fs.h"
@@ -17,9 +18,74 @@
 static char self[4096];
 static char tree[] = "/tmp/airfactory-overlay-XXXXXX";
 
+/* The value of "key: " on its own line of the install input (in one of two static slots). */
+static char *field(const char *text, const char *key, int slot)
+{
+    static char value[2][4096];
+    const char *p = strstr(text, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    size_t n = strcspn(p, "\n");
+    if (n >= sizeof value[slot])
+        return NULL;
+    memcpy(value[slot], p, n);
+    value[slot][n] = '\0';
+    return value[slot];
+}
+
+/* install: as the name says — write into the disk and under mountPrefix, outside both, past the
+ * disk's end, or hang. */
+static int as_install(const char *name)
+{
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    buf[n] = '\0';
+    char *disk = field(buf, "installDisk: ", 0), *prefix = field(buf, "mountPrefix: ", 1);
+    if (!disk || !prefix) {
+        fprintf(stderr, "installDisk or mountPrefix missing");
+        return 1;
+    }
+    if (!strcmp(name, "hang"))
+        for (;;)
+            pause();
+    FILE *d = fopen(disk, "r+");
+    if (!d) {
+        fprintf(stderr, "failed to open %s", disk);
+        return 1;
+    }
+    if (!strcmp(name, "grow"))
+        fseek(d, 0, SEEK_END);
+    else
+        fseek(d, 512, SEEK_SET);
+    fputs(strstr(buf, "extraOptions:\n    fast: true") ? "MARK-FAST" : "MARK", d);
+    if (fclose(d) != 0)
+        return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/boot/EFI", prefix);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/boot/EFI/board.dtb", prefix);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("dtb", f) < 0 || fclose(f) != 0)
+        return 1;
+    if (!strcmp(name, "escape")) {
+        /* beside the disk, outside the scratch directory */
+        snprintf(path, sizeof path, "%s.escaped", disk);
+        FILE *e = fopen(path, "w");
+        if (!e) {
+            fprintf(stderr, "cannot create %s: %s", path, strerror(errno));
+            return 1;
+        }
+        fclose(e);
+    }
+    return 0;
+}
+
 /* The behaviour of a copy started as an installer. */
 static int as_installer(const char *name, const char *command)
 {
+    if (!strcmp(command, "install"))
+        return as_install(name);
     if (strcmp(command, "get-options") != 0) {
         fprintf(stderr, "unknown command");
         return 1;
@@ -134,6 +200,68 @@ static void hostile_installers_fail_with_the_overlay_and_step_named(void)
     free(scratch);
 }
 
+static void runs_install_confined_to_scratch_and_the_disk(void)
+{
+    struct error err = {0};
+    if (overlay_confinement_abi() <= 0) {
+        /* no Landlock: the runner refuses, naming what is missing */
+        struct overlay_installer o = {tree, "good", "overlay good", 10};
+        struct buffer b = BUFFER_INIT;
+        CHECK_INT(overlay_run(&o, "get-options", "{}\n", 3, tree, NULL, &b, &err), -1);
+        CHECK(strstr(err.message, "Landlock") != NULL);
+        buffer_free(&b);
+        return;
+    }
+    install("good");
+    install("escape");
+    install("grow");
+    install("hang");
+    char *scratch = path_join(tree, "install-scratch"), *mnt = path_join(scratch, "mnt");
+    char *disk = path_join(tree, "disk.raw"), *escaped = path_join(tree, "disk.raw.escaped");
+    CHECK_INT(fs_mkdir_p(mnt, 0700, &err), 0);
+    char *boot = path_join(mnt, "boot");
+    CHECK_INT(fs_mkdir_p(boot, 0700, &err), 0);
+    FILE *d = fopen(disk, "w");
+    CHECK(d && ftruncate(fileno(d), 4096) == 0);
+    fclose(d);
+    struct overlay_install_options io = {disk, mnt, tree, "fast: true\n"};
+    struct buffer in = BUFFER_INIT;
+    overlay_install_input(&io, &in);
+    char *want = xasprintf("installDisk: %s\nmountPrefix: %s\nartifactsPath: %s\nextraOptions:\n    fast: true\n", disk,
+                           mnt, tree);
+    CHECK_STR(buffer_cstr(&in), want);
+    free(want);
+    buffer_free(&in);
+    struct overlay_installer good = {tree, "good", "overlay good", 10};
+    CHECK_INT(overlay_install(&good, &io, scratch, &err), 0);
+    struct buffer got = BUFFER_INIT;
+    CHECK_INT(fs_read_file(disk, 1 << 20, &got, &err), 0);
+    CHECK(got.len == 4096 && !memcmp(got.data + 512, "MARK-FAST", 9));
+    buffer_free(&got);
+    char *dtb = path_join(boot, "EFI/board.dtb");
+    CHECK(fs_exists(dtb));
+    /* a write outside scratch and the disk is refused by the kernel: the step fails, naming it */
+    struct overlay_installer escape = {tree, "escape", "overlay escape", 10};
+    CHECK_INT(overlay_install(&escape, &io, scratch, &err), -1);
+    CHECK(strstr(err.message, "overlay escape: /installers/escape install failed (exit 1): cannot create ") != NULL);
+    CHECK(strstr(err.message, "Permission denied") != NULL);
+    CHECK(!fs_exists(escaped));
+    /* growing the disk is refused after the fact */
+    struct overlay_installer grow = {tree, "grow", "overlay grow", 10};
+    CHECK_INT(overlay_install(&grow, &io, scratch, &err), -1);
+    CHECK(strstr(err.message, "overlay grow: /installers/grow install changed the size of the disk (4096 -> 4105 bytes)") !=
+          NULL);
+    struct overlay_installer hang = {tree, "hang", "overlay hang", 1};
+    CHECK_INT(overlay_install(&hang, &io, scratch, &err), -1);
+    CHECK(strstr(err.message, "overlay hang: /installers/hang install did not finish within 1 s: killed") != NULL);
+    free(dtb);
+    free(boot);
+    free(scratch);
+    free(mnt);
+    free(disk);
+    free(escaped);
+}
+
 static void reads_the_board_profile_bootloader(void)
 {
     struct error err = {0};
@@ -176,6 +304,7 @@ int main(int argc, char **argv)
     RUN(parses_options_as_the_sdk_writes_them);
     RUN(runs_the_installer_with_the_options_on_stdin);
     RUN(hostile_installers_fail_with_the_overlay_and_step_named);
+    RUN(runs_install_confined_to_scratch_and_the_disk);
     RUN(reads_the_board_profile_bootloader);
     struct error err = {0};
     fs_remove_tree(tree, &err);
