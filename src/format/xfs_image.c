@@ -226,8 +226,10 @@ static void proto_dir(struct buffer *b, const struct xfs_image_file *files, char
 {
     size_t pl = strlen(prefix);
     for (size_t i = 0; i < n; i++) {
+        if (strncmp(files[i].path, prefix, pl) != 0)
+            continue; /* (a path shorter than the prefix has no rest to look at) */
         const char *rest = files[i].path + pl;
-        if (strncmp(files[i].path, prefix, pl) != 0 || strchr(rest, '/'))
+        if (strchr(rest, '/'))
             continue;
         indent(b, depth);
         buffer_appendf(b, "%s ---%o 0 0 %s\n", rest, files[i].mode ? files[i].mode & 07777 : 0644, sources[i]);
@@ -235,9 +237,11 @@ static void proto_dir(struct buffer *b, const struct xfs_image_file *files, char
     const char *last = NULL;
     size_t last_len = 0;
     for (size_t i = 0; i < n; i++) {
+        if (strncmp(files[i].path, prefix, pl) != 0)
+            continue;
         const char *rest = files[i].path + pl;
         const char *slash = strchr(rest, '/');
-        if (strncmp(files[i].path, prefix, pl) != 0 || !slash)
+        if (!slash)
             continue;
         size_t len = (size_t)(slash - rest);
         if (last && last_len == len && !strncmp(last, rest, len))
