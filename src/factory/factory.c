@@ -939,6 +939,10 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
         if (m->overlay_image)
             buffer_appendf(&b, "overlay=%s\n", m->overlay_image->result.image.manifest_digest);
+        /* disk images of overlay schematics built before the install step and the partition
+         * offset existed (same builder version) must not be reused */
+        if (m->overlay_image && name->kind == ASSET_IMAGE)
+            buffer_appendf(&b, "overlay-disk=install,offset\n");
     }
     secureboot_cache_inputs(m, name, &b);
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
