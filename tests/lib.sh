@@ -75,3 +75,14 @@ image_tool() {
     *) "$ld" --library-path "$libs" "$root/$prog" "$@" ;;
   esac
 }
+
+# have_landlock: the kernel offers Landlock (landlock_create_ruleset(NULL, 0, VERSION) answers an
+# ABI version), which airfactory requires to run an overlay's installer (src/imager/overlay.c);
+# suites that build overlay assets skip on a kernel without it, saying so.
+have_landlock() {
+  python3 - <<'PY' 2>/dev/null
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(0 if libc.syscall(444, None, 0, 1) > 0 else 1)
+PY
+}
