@@ -26,6 +26,7 @@ test_packages=(
   skopeo umoci containerd python3-pefile python3-yaml sbsigntool binutils file jq lld
   debian-archive-keyring attr
   systemd   # systemd-analyze verify of contrib/systemd (tests/integration/contrib.sh)
+  strace    # which parts a resumed unpack opens (tests/integration/bundle_split.sh)
 )
 # Benchmarks (bench/serve.sh): load generator and the baseline web server; gnuplot draws the
 # per-benchmark PNGs of bench/results/ (bench/run.sh skips plotting when it is missing).

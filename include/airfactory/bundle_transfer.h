@@ -13,7 +13,12 @@
  *
  * A delta is the same stream holding only the blobs the older bundle's index does not list;
  * `unpack --onto OLD` takes the others from OLD (hard links) and checks each against the new
- * signed index. unpack reads plain tar or gzip/xz/zstd-compressed tar. */
+ * signed index. unpack reads plain tar or gzip/xz/zstd-compressed tar.
+ *
+ * unpack of a split pack (a parts directory) into a directory resumes after an interruption:
+ * a journal in the staging directory records, at each part boundary, the parts checked and
+ * where the stream goes on, so a rerun does not read those parts again (see "resume" in
+ * bundle_transfer.c). */
 #ifndef AIRFACTORY_BUNDLE_TRANSFER_H
 #define AIRFACTORY_BUNDLE_TRANSFER_H
 
@@ -57,6 +62,9 @@ struct bundle_unpack_options {
      * each blob's hash), nothing written (target unused); blobs a delta leaves out are counted
      * in stats->blobs_missing instead of failing. */
     bool check_only;
+    /* a line for the user (resuming: which parts are skipped), or NULL */
+    void (*progress)(const char *line, void *context);
+    void *progress_context;
 };
 int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
                   struct error *err);

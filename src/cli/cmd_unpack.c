@@ -12,6 +12,12 @@ static const char usage[] = "FILE|PARTS-DIR|- DIR --key PUBLIC.pem [--allow-down
                             "  (without -o, OLD is replaced in place, atomically; a bundle older than the one it\n"
                             "  would replace is refused unless --allow-downgrade)";
 
+static void show_progress(const char *line, void *context)
+{
+    (void)context;
+    fprintf(stderr, "airfactory unpack: %s\n", line);
+}
+
 int cmd_unpack(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -23,7 +29,7 @@ int cmd_unpack(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct bundle_unpack_options o = {0};
+    struct bundle_unpack_options o = {.progress = show_progress};
     int c;
     while ((c = getopt_long(argc, argv, "k:o:fh", options, NULL)) != -1) {
         switch (c) {
