@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The site side of the nightly loop under a live airfactory-serve (issue #17): build → serve → a
-# client loop (assets, iPXE scripts, downloads in flight) → `build --base` into the served path,
+# client loop (assets, iPXE scripts and their chains, downloads in flight, installer pulls through
+# the registry) → `build --base` into the served path,
 # then `delta --split` + `unpack --onto` → zero failed requests and each new schematic served; a bundle
 # signed with another key and an older bundle put in place are refused while the previous one keeps
 # serving (logged, /metrics, /readyz); SIGHUP re-checks.
@@ -26,9 +27,10 @@ manifest() { # NAME KERNEL-ARG...: a manifest with the schematics named by their
     cat <<YAML
 versions: [v1.11.3]
 architectures: [amd64]
-outputs: [kernel, initramfs.xz, cmdline-metal]
+outputs: [kernel, initramfs.xz, cmdline-metal, installer.tar]
 sources:
   - {role: imager, path: $FX/imager-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}
+  - {role: installer-base, path: $FX/installer-base-v1.11.3.oci.tar, reference: ghcr.io/siderolabs/installer-base:v1.11.3}
 trust:
   default: {keys: [$ROOT/tests/keys/cosign.pub]}
 signing_key: $S/k.key
@@ -124,11 +126,14 @@ check_contains "SIGHUP with nothing new: says unchanged" "$(cat "$SERVE_LOG")" "
 touch "$S/stop"
 wait "$CLIENT"
 report=$(cat "$S/report.json")
-read -r requests failures slow <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["failures"], d["slow_downloads"])' "$S/report.json")"
+read -r requests failures slow pulls boots <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["failures"], d["slow_downloads"], d["pulls"], d["ipxe_boots"])' "$S/report.json")"
 check_eq "client loop: zero failed requests" "$failures" 0
 [ "$failures" = 0 ] || echo "  $report"
 check_eq "client loop: it ran (many requests, slow downloads completed)" "$([ "$requests" -gt 100 ] && [ "$slow" -gt 1 ] && echo yes)" yes
-echo "  ($requests requests, $slow slow downloads)"
+check_eq "client loop: installer pulls through the registry (manifest, config, layers) completed throughout" \
+  "$([ "$pulls" -gt 2 ] && echo yes)" yes
+check_eq "client loop: iPXE scripts and the files they chain fetched throughout" "$([ "$boots" -gt 2 ] && echo yes)" yes
+echo "  ($requests requests, $slow slow downloads, $pulls installer pulls, $boots iPXE script + chain fetches)"
 check_eq "no 'damaged' message: no blob was ever really missing" "$(grep -c damaged "$SERVE_LOG")" 0
 check_eq "every switch logged by both workers" "$(grep -c "switched to the new bundle" "$SERVE_LOG")" 4
 stop_serve
