@@ -251,15 +251,18 @@ bool serve_route_decodes_schematic(const struct serve_request *req)
 
 /* /readyz: 200 while the bundle served is whole; with a refused replacement at the path still
  * 200 (the previous bundle answers) but the body says why; 503 once the served bundle's files
- * were removed under it (a refused bundle was swapped in by a writer), since blobs will fail. */
+ * were removed under it (a refused bundle was swapped in by a writer), since downloads fail —
+ * the server says why (serve_context.unavailable) until it accepts a bundle again. */
 static void readiness(struct serve_context *ctx, struct serve_response *res)
 {
     struct stat st;
     bool removed = ctx->bundle_fd >= 0 && fstat(ctx->bundle_fd, &st) == 0 && st.st_nlink == 0;
-    if (removed)
-        serve_response_text_error(res, 503, "not ready: the bundle being served was removed from disk and the one "
-                                  "now at its path is refused: %s", ctx->refused ? ctx->refused : "(see the log)");
-    else if (ctx->refused) {
+    if (ctx->unavailable || removed) {
+        serve_response_text_error(res, 503, "not ready: %s",
+                                  ctx->unavailable ? ctx->unavailable
+                                                   : "the bundle served was removed from disk (see the log)");
+        serve_response_header(res, "Retry-After", "30");
+    } else if (ctx->refused) {
         serve_response_header(res, "Content-Type", "text/plain; charset=utf-8");
         res->content_type_set = true;
         buffer_appendf(&res->body, "ready (previous bundle); the bundle now at the path is refused: %s\n",

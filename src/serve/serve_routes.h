@@ -59,6 +59,9 @@ struct serve_context {
     char blob_trouble_detail[192];
     /* /readyz: NULL while the bundle at the path is the one served, else why it is refused */
     const char *refused;
+    /* NULL, or why downloads cannot be answered: the bundle served lost its files (a writer swapped
+     * a refused bundle in and removed the old tree); /readyz and blob downloads answer 503 */
+    const char *unavailable;
     const char *external_url; /* overrides the request's scheme://host in generated URLs, or NULL */
     const char *server_name;  /* "Server" header value */
     const char *requests_dir; /* --requests-dir: where misses are recorded (requests.c), or NULL */

@@ -42,6 +42,7 @@
 #include "airfactory/bundle.h"
 #include "airfactory/bundle_key.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "serve/http_parser.h"
 #include "core/memory.h"
 #include "airfactory/schematic.h"
@@ -133,6 +134,8 @@ struct worker {
     bool have_refused;
     struct bundle_index_stamp refused_stamp;
     char refused_reason[sizeof(((struct error *)0)->message)];
+    char unavailable[sizeof(((struct error *)0)->message) + 512]; /* serve_context.unavailable's text */
+    uint64_t unavailable_logged_ms;
     uint64_t next_check_ms;
     uint64_t rng;
     char date[64];
@@ -725,17 +728,79 @@ static int make_request(const struct http_request *req, const char *body, size_t
 static bool bundle_check(struct worker *w, bool forced);
 
 /* A listed blob is missing or has the wrong size, and the bundle at the path is still the one
- * served (or one that is refused): say which it is. */
+ * served: it is damaged. */
 static void report_blob_trouble(struct worker *w)
 {
-    struct stat st;
-    if (fstat(w->ctx.bundle_fd, &st) == 0 && st.st_nlink == 0)
-        fprintf(stderr, "airfactory-serve: error: %s: the bundle being served was removed from disk and the one now "
-                        "at %s is refused (%s); fix that bundle or restart\n", w->ctx.blob_trouble_detail,
-                w->config->bundle_dir, w->have_refused ? w->refused_reason : "see above");
+    fprintf(stderr, "airfactory-serve: error: %s; the bundle is damaged, re-copy it (airfactory verify --full %s)\n",
+            w->ctx.blob_trouble_detail, w->config->bundle_dir);
+}
+
+/* Is the tree served no longer the one at the path (swapped away by a writer, being or already
+ * removed)? Then a blob missing from it is not damage: the bundle served is going away. */
+static bool served_tree_replaced(struct worker *w)
+{
+    struct stat served, at_path;
+    if (fstat(w->ctx.bundle_fd, &served) != 0)
+        return false;
+    if (served.st_nlink == 0)
+        return true;
+    if (stat(w->config->bundle_dir, &at_path) != 0)
+        return errno == ENOENT || errno == ENOTDIR;
+    return at_path.st_dev != served.st_dev || at_path.st_ino != served.st_ino;
+}
+
+/* The bundle served lost its files and nothing at the path is accepted: say so once, precisely.
+ * Downloads and /readyz answer 503 until a bundle is accepted (install_bundle clears this). */
+static void mark_unavailable(struct worker *w)
+{
+    if (w->ctx.unavailable)
+        return;
+    char why[sizeof w->refused_reason + 64];
+    if (w->have_refused)
+        snprintf(why, sizeof why, "the one now at %s is refused: %s", w->config->bundle_dir, w->refused_reason);
     else
-        fprintf(stderr, "airfactory-serve: error: %s; the bundle is damaged, re-copy it (airfactory verify --full "
-                        "%s)\n", w->ctx.blob_trouble_detail, w->config->bundle_dir);
+        snprintf(why, sizeof why, "%s holds no bundle", w->config->bundle_dir);
+    snprintf(w->unavailable, sizeof w->unavailable,
+             "the bundle served (generation %llu) was removed from disk and %s; downloads answer 503 until a bundle "
+             "that verifies and is not older is put at %s (or the server is restarted, which serves what is there)",
+             (unsigned long long)w->fresh.generation, why, w->config->bundle_dir);
+    w->ctx.unavailable = w->unavailable;
+    fprintf(stderr, "airfactory-serve: error: %s\n", w->unavailable);
+}
+
+/* The answer to a download whose blob went with the removed bundle: 503 with the reason (the
+ * registry's error JSON under /v2/), Retry-After; logged at most every 10 s per worker. */
+static void unavailable_response(struct worker *w, const struct serve_request *sreq, struct serve_response *res)
+{
+    enum serve_route_id route = res->route;
+    serve_response_free(res);
+    serve_response_init(res);
+    res->route = route;
+    if (!strncmp(sreq->path, "/v2/", 4)) {
+        res->status = 503;
+        struct json_writer j;
+        json_writer_init(&j, &res->body);
+        json_object_begin(&j);
+        json_key(&j, "errors");
+        json_array_begin(&j);
+        json_object_begin(&j);
+        json_kv_string(&j, "code", "UNAVAILABLE");
+        json_kv_string(&j, "message", w->unavailable);
+        json_object_end(&j);
+        json_array_end(&j);
+        json_object_end(&j);
+        buffer_append_char(&res->body, '\n');
+        serve_response_header(res, "Content-Type", "application/json");
+        res->content_type_set = true;
+    } else {
+        serve_response_text_error(res, 503, "503 Service Unavailable: %s", w->unavailable);
+    }
+    serve_response_header(res, "Retry-After", "30");
+    if (w->now_ms >= w->unavailable_logged_ms + 10000) {
+        fprintf(stderr, "airfactory-serve: 503 for %s (%s): the bundle served was removed from disk, see above\n",
+                sreq->path, w->ctx.blob_trouble_detail);
+        w->unavailable_logged_ms = w->now_ms;
+    }
 }
 
 static void handle_request(struct worker *w, struct conn *c, const struct http_request *req, const char *body,
@@ -763,8 +828,12 @@ static void handle_request(struct worker *w, struct conn *c, const struct http_r
             w->ctx.blob_trouble = false;
             serve_route(&w->ctx, &sreq, &res);
         }
-        if (w->ctx.blob_trouble)
+        if (w->ctx.blob_trouble && served_tree_replaced(w)) {
+            mark_unavailable(w);
+            unavailable_response(w, &sreq, &res);
+        } else if (w->ctx.blob_trouble) {
             report_blob_trouble(w);
+        }
     }
     prepare_response(w, c, req, &res, req->method == HTTP_METHOD_HEAD);
     serve_response_free(&res);
@@ -1502,6 +1571,7 @@ static void install_bundle(struct worker *w, struct opened *o)
     w->fresh = o->fresh;
     w->have_refused = false;
     w->ctx.refused = NULL;
+    w->ctx.unavailable = NULL;
     o->index = NULL;
     o->blobs_fd = o->dir_fd = -1;
 }
@@ -1536,8 +1606,12 @@ static bool bundle_check(struct worker *w, bool forced)
                     (unsigned long long)w->fresh.generation);
         return false;
     }
-    if (!forced && w->have_refused && stamp_equal(&now, &w->refused_stamp))
+    struct stat served;
+    if (!forced && w->have_refused && stamp_equal(&now, &w->refused_stamp)) {
+        if (!w->ctx.unavailable && fstat(w->ctx.bundle_fd, &served) == 0 && served.st_nlink == 0)
+            mark_unavailable(w); /* the writer has removed the tree served by now */
         return false;
+    }
     struct opened o;
     struct error err;
     error_clear(&err);
@@ -1552,6 +1626,8 @@ static bool bundle_check(struct worker *w, bool forced)
         if (!again || forced)
             fprintf(stderr, "airfactory-serve: the bundle now at %s is refused, still serving generation %llu: %s\n",
                     config->bundle_dir, (unsigned long long)w->fresh.generation, err.message);
+        if (!w->ctx.unavailable && fstat(w->ctx.bundle_fd, &served) == 0 && served.st_nlink == 0)
+            mark_unavailable(w);
         return false;
     }
     char was[96], is[96];

@@ -4,7 +4,8 @@
 # the registry) → `build --base` into the served path,
 # then `delta --split` + `unpack --onto` → zero failed requests and each new schematic served; a bundle
 # signed with another key and an older bundle put in place are refused while the previous one keeps
-# serving (logged, /metrics, /readyz); SIGHUP re-checks.
+# serving (logged, /metrics, /readyz); SIGHUP re-checks; a refused bundle swapped in by a writer
+# that removed the tree served: /readyz and downloads 503 saying why, recovered at the next good swap.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/serve-lib.bash"
 FX=$ROOT/build/fixtures
@@ -136,5 +137,50 @@ check_eq "client loop: iPXE scripts and the files they chain fetched throughout"
 echo "  ($requests requests, $slow slow downloads, $pulls installer pulls, $boots iPXE script + chain fetches)"
 check_eq "no 'damaged' message: no blob was ever really missing" "$(grep -c damaged "$SERVE_LOG")" 0
 check_eq "every switch logged by both workers" "$(grep -c "switched to the new bundle" "$SERVE_LOG")" 4
+
+# ---- 5. a writer swaps in a bundle the server refuses AND removes the tree served ----
+# (`unpack --allow-downgrade` against a server without that flag): the server cannot serve blobs
+# that are gone; it says so precisely on /readyz, on each download (503, Retry-After) and in the
+# log, and recovers at the next good swap.
+"$AIRFACTORY" pack "$S/gen1" -o "$S/gen1.tar" 2>/dev/null
+layer=$(python3 - "$URL/v2/installer/$A" <<'PY'
+import json, sys, urllib.request
+def get(path, accept):
+    return json.load(urllib.request.urlopen(urllib.request.Request(sys.argv[1] + path, headers={"Accept": accept})))
+index = get("/manifests/v1.11.3", "application/vnd.oci.image.index.v1+json")
+print(get("/manifests/" + index["manifests"][0]["digest"], "application/vnd.oci.image.manifest.v1+json")["layers"][0]["digest"])
+PY
+)
+check "unpack --allow-downgrade of generation 1 onto the served path (the writer removes generation 3)" \
+  "$AIRFACTORY" unpack "$S/gen1.tar" "$S/live" --key "$S/k.pub" --allow-downgrade
+for _ in $(seq 1 40); do [ "$(code /readyz)" = 503 ] && break; sleep 0.05; done
+ready=$(curl -s -D "$S/h" "$URL/readyz")
+check_eq "gone: /readyz 503" "$(code /readyz)" 503
+check_contains "gone: /readyz says the bundle served was removed" "$ready" "the bundle served (generation 3) was removed from disk and the one now at $S/live is refused"
+check_contains "gone: /readyz says why the new one is refused" "$ready" "is older than the bundle served"
+check_contains "gone: /readyz says how it recovers" "$ready" "until a bundle that verifies and is not older is put at $S/live"
+check_contains "gone: /readyz has Retry-After" "$(cat "$S/h")" "Retry-After: 30"
+check_eq "gone: /healthz stays 200 (the process is fine; a restart would serve generation 1)" "$(code /healthz)" 200
+check_eq "gone: metadata from the index still open answers (/versions)" "$(code /versions)" 200
+body=$(curl -s -D "$S/h" "$URL/image/$C/v1.11.3/kernel-amd64")
+check_eq "gone: an asset download is 503, not 500" "$(code "/image/$C/v1.11.3/kernel-amd64")" 503
+check_contains "gone: the download says why" "$body" "503 Service Unavailable: the bundle served (generation 3) was removed from disk"
+check_contains "gone: the download has Retry-After" "$(cat "$S/h")" "Retry-After: 30"
+reg=$(curl -s -w '|%{http_code}' "$URL/v2/installer/$A/blobs/$layer")
+check_contains "gone: a registry blob is 503 with the registry's error JSON (UNAVAILABLE)" "$reg" '"code":"UNAVAILABLE"'
+check_contains "gone: ... status 503" "$reg" "|503"
+sleep 0.5
+check_eq "gone: logged once per worker, precisely" "$(grep -c "error: the bundle served (generation 3) was removed from disk and the one now at $S/live is refused" "$SERVE_LOG")" 2
+check_eq "gone: never called damaged" "$(grep -c damaged "$SERVE_LOG")" 0
+# the next good swap: generation 3 again (the connected side's NEXT), unpacked onto the path
+"$AIRFACTORY" pack "$S/next" -o "$S/next.tar" 2>/dev/null
+check "unpack generation 3 (NEXT) onto the path" "$AIRFACTORY" unpack "$S/next.tar" "$S/live" --key "$S/k.pub"
+ms=$(wait_for /readyz 200)
+check_eq "recovered: /readyz 200 after the good swap" "$([ "$ms" != never ] && echo yes)" yes
+check_eq "recovered: downloads 200 again" "$(code "/image/$C/v1.11.3/kernel-amd64")" 200
+check_eq "recovered: the registry too" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/installer/$A/blobs/$layer")" 200
+check_eq "recovered: generation metric 3" "$(metric airfactory_bundle_generation)" 3
+check_contains "recovered: the switch logged" "$(tail -n 20 "$SERVE_LOG")" "switched to the new bundle at $S/live (generation 3"
+check_eq "recovered: nothing refused" "$(metric airfactory_bundle_refused)" 0
 stop_serve
 check_eq "server stops cleanly" "$STOP_RC" 0
