@@ -182,5 +182,14 @@ check_eq "recovered: the registry too" "$(curl -s -o /dev/null -w '%{http_code}'
 check_eq "recovered: generation metric 3" "$(metric airfactory_bundle_generation)" 3
 check_contains "recovered: the switch logged" "$(tail -n 20 "$SERVE_LOG")" "switched to the new bundle at $S/live (generation 3"
 check_eq "recovered: nothing refused" "$(metric airfactory_bundle_refused)" 0
+# a blob really missing from the bundle served (the path still names it): that is damage
+kernel=$(sqlite3 "$S/live/index.db" "SELECT digest FROM assets WHERE schematic='$C' AND path='kernel-amd64'" 2>/dev/null | head -1)
+if [ -n "$kernel" ]; then
+  rm -f "$S/live/blobs/sha256/${kernel#sha256:}"
+  check_eq "a blob missing from the bundle served: 500" "$(code "/image/$C/v1.11.3/kernel-amd64")" 500
+  check_contains "... logged as damage, with the fix" "$(tail -n 5 "$SERVE_LOG")" "the bundle is damaged, re-copy it (airfactory verify --full $S/live)"
+else
+  fail "the kernel's digest from index.db" "no row in assets for $C"
+fi
 stop_serve
 check_eq "server stops cleanly" "$STOP_RC" 0
