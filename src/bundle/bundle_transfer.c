@@ -533,6 +533,8 @@ static int read_entry(struct unpacker *u, const char *name, int64_t size, int fd
             /* cut the block at a part boundary: a resume point is written exactly there */
             size_t n = len;
             uint64_t at = u->entry_d + (uint64_t)position, boundary = 0;
+            while (u->journal_fd >= 0 && next_boundary(u, &boundary) && boundary < at)
+                u->next_point++; /* passed without a point (cannot happen: points come at headers) */
             bool cut = u->journal_fd >= 0 && next_boundary(u, &boundary) && boundary < at + n;
             if (cut)
                 n = (size_t)(boundary - at);
@@ -1596,12 +1598,13 @@ static int journal_start(struct unpacker *u, const char *sums_hex, bool fresh, s
     return rc;
 }
 
-static int journal_finish(struct unpacker *u, struct error *err)
+static int journal_finish(struct unpacker *u, bool journaled, struct error *err)
 {
-    if (u->journal_fd < 0)
-        return 0;
-    close(u->journal_fd);
+    if (u->journal_fd >= 0)
+        close(u->journal_fd);
     u->journal_fd = -1;
+    if (!journaled)
+        return 0;
     static const char *const names[] = {JOURNAL_NAME, BUNDLE_STAGING_RESUME_FILE};
     for (int i = 0; i < 2; i++) {
         char *path = path_join(u->staging.tmp, names[i]);
@@ -1682,6 +1685,7 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
         if (u.staging.resumed && resumed == 0) {
             /* nothing usable in the adopted directory (another pack, or a build's): start over */
             progress(&u, "the interrupted run's journal does not fit this pack; starting from the first part");
+            u.points = 0;
             bundle_staging_abort(&u.staging);
             free(u.blob_dir);
             u.blob_dir = NULL;
@@ -1733,7 +1737,7 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
         rc = 0;
         goto out;
     }
-    if (journal_finish(&u, err) != 0 || bundle_staging_commit(&u.staging, err) != 0)
+    if (journal_finish(&u, journal, err) != 0 || bundle_staging_commit(&u.staging, err) != 0)
         goto out;
     rc = 0;
 out:
