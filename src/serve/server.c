@@ -820,6 +820,8 @@ static void handle_request(struct worker *w, struct conn *c, const struct http_r
         serve_response_text_error(&res, 400, "400 Bad Request: malformed percent-encoding in path");
     } else {
         w->ctx.blob_trouble = false;
+        if (!strcmp(sreq.path, "/readyz"))
+            bundle_check(w, false); /* answer for the bundle at the path now, not at the last poll */
         serve_route(&w->ctx, &sreq, &res);
         if (w->ctx.blob_trouble && bundle_check(w, false)) {
             /* the bundle was replaced under us and the new one is accepted: answer from it */
