@@ -62,6 +62,7 @@ struct factory_request {
     const char *base;            /* bundle to reuse assets from; NULL: the existing output */
     bool allow_downgrade;        /* replace an output bundle newer than the result (bundle_freshness) */
     const char *manifest_digest; /* recorded in meta; may be NULL */
+    const char *shard;           /* "I/N": a partial bundle for `airfactory merge` (meta shard); NULL: whole */
     /* SecureBoot signer for `-secureboot` assets (secureboot.h); NULL when none is configured.
      * pcr_key NULL: the signing key also signs the PCR policy. */
     const char *secureboot_key, *secureboot_cert, *secureboot_pcr_key;

@@ -1037,6 +1037,119 @@ int bundle_writer_set_meta(struct bundle_writer *w, const char *key, const char 
     return put_meta(w, key, value, err);
 }
 
+/* ---- another bundle's rows and blobs (bundle_merge) ---- */
+
+static bool has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int add_source_blobs(struct bundle_writer *w, struct bundle *source, struct error *err)
+{
+    sqlite3 *db = bundle_database(source);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT digest, size, media_type FROM blobs ORDER BY digest", -1, &st, NULL) !=
+        SQLITE_OK)
+        return error_set(err, ERROR_INPUT, "%s: blobs: %s", bundle_dir(source), sqlite3_errmsg(db));
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *digest = (const char *)sqlite3_column_text(st, 0);
+        uint64_t listed = (uint64_t)sqlite3_column_int64(st, 1);
+        const char *media_type = (const char *)sqlite3_column_text(st, 2);
+        char hex[SHA256_HEX_LEN + 1];
+        if (need_digest("blob", digest, hex, err) != 0 || need_media_type(media_type, err) != 0) {
+            rc = -1;
+            break;
+        }
+        uint64_t size = 0;
+        if (lookup_blob(w, digest, &size, NULL, 0) == 1) {
+            /* these bytes are in already (another shard had them): list the media type only */
+            if (size != listed)
+                rc = error_set(err, ERROR_INPUT, "blob %s: listed with %" PRIu64 " bytes, another part has %" PRIu64,
+                               digest, listed, size);
+            else
+                rc = register_blob(w, hex, size, media_type, NULL, err);
+            continue;
+        }
+        char *path = bundle_blob_path(source, digest);
+        rc = bundle_writer_add_blob_file(w, path, media_type, BUNDLE_BLOB_LINK, digest, NULL, &size, err);
+        if (rc == 0 && size != listed)
+            rc = error_set(err, ERROR_INPUT, "%s: %" PRIu64 " bytes, the signed index lists %" PRIu64, path, size,
+                           listed);
+        free(path);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = error_set(err, ERROR_INPUT, "%s: blobs: %s", bundle_dir(source), sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static bool skipped_meta(const char *key, const char *const *skip, size_t skip_count)
+{
+    for (size_t i = 0; i < sizeof reserved_meta / sizeof reserved_meta[0]; i++)
+        if (!strcmp(key, reserved_meta[i]))
+            return true;
+    for (size_t i = 0; i < skip_count; i++)
+        if (!strcmp(key, skip[i]))
+            return true;
+    return false;
+}
+
+int bundle_writer_add_bundle(struct bundle_writer *w, struct bundle *source, const char *const *skip_meta,
+                             size_t skip_meta_count, struct error *err)
+{
+    if (add_source_blobs(w, source, err) != 0)
+        return -1;
+    sqlite3 *db = bundle_database(source);
+    for (int t = 0; t < T_COUNT; t++) {
+        const struct table_info *ti = &tables[t];
+        if (t == T_BLOBS || !has_table(db, ti->name))
+            continue;
+        struct buffer sql = BUFFER_INIT;
+        buffer_append_str(&sql, "SELECT ");
+        for (int c = 0; c < ti->columns; c++)
+            buffer_appendf(&sql, "%s%s", c ? ", " : "", ti->column_names[c]);
+        buffer_appendf(&sql, " FROM %s", ti->name);
+        sqlite3_stmt *st = NULL;
+        int prepared = sqlite3_prepare_v2(db, buffer_cstr(&sql), -1, &st, NULL);
+        buffer_free(&sql);
+        if (prepared != SQLITE_OK)
+            return error_set(err, ERROR_INPUT, "%s: table %s: %s", bundle_dir(source), ti->name, sqlite3_errmsg(db));
+        int rc = 0, step;
+        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct value v[7] = {{0}};
+            bool null = false;
+            for (int c = 0; c < ti->columns; c++) {
+                if (ti->integer & (1u << c))
+                    v[c].integer = sqlite3_column_int64(st, c);
+                else if (!(v[c].text = (const char *)sqlite3_column_text(st, c)))
+                    null = true;
+            }
+            if (null)
+                rc = error_set(err, ERROR_INPUT, "%s: table %s: a row with an empty column", bundle_dir(source),
+                               ti->name);
+            else if (t == T_META && skipped_meta(v[0].text, skip_meta, skip_meta_count))
+                continue;
+            else
+                rc = stage_row(w, (enum table)t, v, err);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = error_set(err, ERROR_INPUT, "%s: table %s: %s", bundle_dir(source), ti->name, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 void bundle_writer_get_stats(const struct bundle_writer *w, struct bundle_writer_stats *out)
 {
     *out = w->stats;
@@ -1180,6 +1293,10 @@ static void content_digest(sqlite3 *db, char hex[SHA256_HEX_LEN + 1])
 
 static int built_at_now(const struct bundle_writer_options *o, int64_t *out, struct error *err)
 {
+    if (o->built_at_set) {
+        *out = o->built_at;
+        return 0;
+    }
     if (o->created_set) {
         *out = o->created;
         return 0;

@@ -42,6 +42,8 @@ struct bundle_writer_options {
     const char *builder;              /* meta "builder"; NULL: "airfactory <version>" */
     bool created_set;                 /* false: meta "created" = $SOURCE_DATE_EPOCH, or 0 if unset */
     int64_t created;                  /* Unix seconds, when created_set */
+    bool built_at_set;                /* meta "built_at" given (bundle_merge: the parts'), else as below */
+    int64_t built_at;
     bool no_resume;                   /* ignore (remove) an interrupted run's directory */
     /* Replacing an existing target with an older bundle (generation, then built_at; see
      * bundle_freshness) is ERROR_INPUT unless this is set. The new bundle's generation is the
@@ -181,6 +183,14 @@ struct bundle_writer_stats {
     char base_note[512];                 /* why an implicit base is not used, "" otherwise */
 };
 void bundle_writer_get_stats(const struct bundle_writer *w, struct bundle_writer_stats *out);
+
+/* Every row and blob of another bundle (a shard: bundle_merge): its blobs are hashed against their
+ * digests and hard-linked (copied across file systems; a blob the new bundle already has is not read
+ * again), its rows staged as they are (a different row under a key the new bundle has is
+ * ERROR_INPUT), its meta too, except the writer's own keys and the skip_meta ones. The source must
+ * have been opened with its signature checked. */
+int bundle_writer_add_bundle(struct bundle_writer *w, struct bundle *source, const char *const *skip_meta,
+                             size_t skip_meta_count, struct error *err);
 
 /* Write index.json, oci-layout, index.db, the signature; fsync; swap into place. Frees w whether
  * or not it succeeds; on failure the target is untouched and the temporary directory removed. */

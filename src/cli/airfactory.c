@@ -10,6 +10,7 @@
 static const struct cli_command commands[] = {
     {"pull", cmd_pull, "fetch and verify every signed source a manifest needs from its registries"},
     {"build", cmd_build, "build every model of a manifest into one signed bundle"},
+    {"merge", cmd_merge, "join the partial bundles of a sharded build (build --shard I/N) into one bundle"},
     {"plan", cmd_plan, "expand a manifest into the list of models it would build"},
     {"requests", cmd_requests, "merge airfactory-serve's requests files into manifest additions"},
     {"schematic", cmd_schematic, "schematic tools: id (print the ID), fmt (canonical YAML)"},

@@ -53,5 +53,6 @@ int cmd_asset(int argc, char **argv);
 int cmd_disk(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_requests(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "airfactory/bundle_merge.h"
 #include "bundle/bundle_staging.h"
 #include "core/digest.h"
 #include "airfactory/factory.h"
@@ -47,7 +48,7 @@ void cli_install_kill_hook(void)
 }
 
 static const char usage[] =
-    "MANIFEST [-o BUNDLE] [--key KEY] [--base OLD] [--allow-downgrade] [--store DIR] [-j N] [--json] "
+    "MANIFEST [-o BUNDLE] [--key KEY] [--shard I/N] [--base OLD] [--allow-downgrade] [--store DIR] [-j N] [--json] "
     "[--secureboot-key KEY --secureboot-cert CERT [--secureboot-pcr-key KEY]]";
 
 static void help(void)
@@ -55,6 +56,9 @@ static void help(void)
     printf("usage: airfactory build %s\n"
            "  -o BUNDLE    output bundle directory (default: the manifest's `output:`)\n"
            "  --key KEY    bundle signing key, PEM ECDSA P-256 (default: the manifest's `signing_key:`)\n"
+           "  --shard I/N  build only shard I of N (airfactory plan --shard lists it) into a signed partial\n"
+           "               bundle (default -o: the manifest's output + .shard-I-of-N); airfactory merge\n"
+           "               joins the N parts into the bundle one build would write\n"
            "  --base OLD   reuse unchanged assets from bundle OLD (default: the existing output bundle);\n"
            "               the new bundle's generation is OLD's + 1 (OLD's own when nothing changed)\n"
            "  --allow-downgrade  replace an output bundle that is newer (generation, then built_at)\n"
@@ -73,7 +77,7 @@ static void help(void)
 int cmd_build(int argc, char **argv)
 {
     const char *path = NULL, *output = NULL, *key = NULL, *base = NULL, *store = NULL;
-    const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL;
+    const char *sb_key = NULL, *sb_cert = NULL, *sb_pcr = NULL, *shard = NULL;
     unsigned jobs = 0;
     bool json = false, allow_downgrade = false;
     static const struct option longopts[] = {
@@ -87,6 +91,7 @@ int cmd_build(int argc, char **argv)
         {"secureboot-pcr-key", required_argument, NULL, 'P'},
         {"base", required_argument, NULL, 'b'},
         {"store", required_argument, NULL, 's'},
+        {"shard", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -102,6 +107,7 @@ int cmd_build(int argc, char **argv)
         case 'P': sb_pcr = optarg; break;
         case 'b': base = optarg; break;
         case 's': store = optarg; break;
+        case 'I': shard = optarg; break;
         case 'j': {
             /* -j N and make's -jN */
             char *end = NULL;
@@ -126,6 +132,9 @@ int cmd_build(int argc, char **argv)
         return cli_usage("build", usage);
 
     struct error err = {0};
+    unsigned shard_index = 0, shard_count = 0;
+    if (shard && bundle_shard_parse(shard, &shard_index, &shard_count, &err) != 0)
+        return cli_report(&err);
     struct manifest *m = NULL;
     struct plan *plan = NULL;
     if (manifest_load(path, &m, &err) < 0)
@@ -150,6 +159,14 @@ int cmd_build(int argc, char **argv)
         manifest_free(m);
         return cli_report(&err);
     }
+    if (shard && plan_select_shard(plan, shard_index, shard_count, &err) != 0) {
+        plan_free(plan);
+        manifest_free(m);
+        return cli_report(&err);
+    }
+    char *shard_output = NULL; /* the default target of a shard: beside the manifest's output */
+    if (!output && shard && m->output)
+        output = shard_output = xasprintf("%s.shard-%u-of-%u", m->output, shard_index, shard_count);
     if (!output)
         output = m->output;
     if (!key)
@@ -212,6 +229,7 @@ int cmd_build(int argc, char **argv)
             .base = base,
             .allow_downgrade = allow_downgrade,
             .manifest_digest = manifest_digest,
+            .shard = shard,
             .secureboot_key = sb_key,
             .secureboot_cert = sb_cert,
             .secureboot_pcr_key = sb_pcr,
@@ -227,6 +245,7 @@ int cmd_build(int argc, char **argv)
     free(sources);
     free(schematics);
     free(assets);
+    free(shard_output);
     plan_free(plan);
     manifest_free(m);
     return status;

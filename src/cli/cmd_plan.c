@@ -1,6 +1,8 @@
-/* airfactory plan MANIFEST [--json] [--with-requests FILE]... — expand a manifest into the models
- * it would build; with --with-requests, only the models that adding airfactory-serve's recorded
- * requests (manifest_requests_apply) would build on top of the manifest's own.
+/* airfactory plan MANIFEST [--json] [--with-requests FILE]... [--shard I/N] — expand a manifest
+ * into the models it would build; with --with-requests, only the models that adding
+ * airfactory-serve's recorded requests (manifest_requests_apply) would build on top of the
+ * manifest's own; with --shard, only the models `airfactory build --shard I/N` builds
+ * (plan_select_shard; --json then also gives each model's expected cost).
  *
  * One line per model: "<schematic id> <schematic name> <version> <arch> <asset path>", or with
  * --json one JSON object per line (NDJSON) with the same facts plus kind, platform and
@@ -10,11 +12,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "airfactory/bundle_merge.h"
 #include "core/json.h"
 #include "airfactory/manifest.h"
 #include "cli/cli.h"
 
-static const char usage[] = "MANIFEST [--json] [--with-requests FILE]...";
+static const char usage[] = "MANIFEST [--json] [--with-requests FILE]... [--shard I/N]";
 
 static bool in_plan(const struct plan *p, const struct plan_model *x)
 {
@@ -31,10 +34,12 @@ int cmd_plan(int argc, char **argv)
     bool json = false;
     const char *requests[64];
     size_t request_files = 0;
+    const char *shard = NULL;
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"json", no_argument, NULL, 'J'},
         {"with-requests", required_argument, NULL, 'r'},
+        {"shard", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -45,9 +50,13 @@ int cmd_plan(int argc, char **argv)
                    "  prints one line per model: schematic-id name version arch asset-path\n"
                    "  --json  one JSON object per line instead\n"
                    "  --with-requests FILE  only what adding airfactory-serve's recorded requests\n"
-                   "                        (requests.jsonl) to the manifest would build\n", usage);
+                   "                        (requests.jsonl) to the manifest would build\n"
+                   "  --shard I/N  only the models `airfactory build --shard I/N` builds (shard I of N,\n"
+                   "               balanced by expected cost; a schematic x version x arch stays in one shard)\n",
+                   usage);
             return 0;
         case 'J': json = true; break;
+        case 'S': shard = optarg; break;
         case 'r':
             if (request_files == sizeof requests / sizeof requests[0]) {
                 fprintf(stderr, "airfactory plan: at most %zu --with-requests files\n", request_files);
@@ -68,6 +77,9 @@ int cmd_plan(int argc, char **argv)
         return cli_usage("plan", usage);
 
     struct error err = {0};
+    unsigned shard_index = 0, shard_count = 0;
+    if (shard && bundle_shard_parse(shard, &shard_index, &shard_count, &err) != 0)
+        return cli_report(&err);
     struct manifest *m = NULL;
     struct plan *plan = NULL;
     if (manifest_load(path, &m, &err) < 0)
@@ -105,6 +117,13 @@ int cmd_plan(int argc, char **argv)
         m_before = m;
         m = m2;
     }
+    if (shard && plan_select_shard(plan, shard_index, shard_count, &err) != 0) {
+        plan_free(plan);
+        plan_free(before);
+        manifest_free(m_before);
+        manifest_free(m);
+        return cli_report(&err);
+    }
     struct buffer out = BUFFER_INIT;
     for (size_t i = 0; i < plan->model_count; i++) {
         const struct plan_model *model = &plan->models[i];
@@ -122,6 +141,10 @@ int cmd_plan(int argc, char **argv)
             json_kv_string(&w, "kind", asset_kind_name(model->asset.kind));
             json_kv_string(&w, "platform", model->asset.platform);
             json_kv_bool(&w, "secureboot", model->asset.secureboot);
+            if (shard) {
+                json_kv_string(&w, "shard", shard);
+                json_kv_int(&w, "cost", (int64_t)plan_model_cost(plan, model));
+            }
             json_object_end(&w);
             buffer_append_char(&out, '\n');
         } else {

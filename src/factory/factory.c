@@ -25,6 +25,7 @@
 #include "airfactory/buffer.h"
 #include "airfactory/bundle_key.h"
 #include "bundle/bundle_staging.h"
+#include "airfactory/bundle_merge.h"
 #include "bundle/bundle_writer.h"
 #include "imager/catalog.h"
 #include "core/digest.h"
@@ -2414,6 +2415,8 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         rc = add_public_key(&f, err);
     if (rc == 0 && r->manifest_digest)
         rc = bundle_writer_set_meta(f.writer, "manifest_digest", r->manifest_digest, err);
+    if (rc == 0 && r->shard)
+        rc = bundle_writer_set_meta(f.writer, BUNDLE_META_SHARD, r->shard, err);
     if (rc == 0)
         rc = installer_registry_finish(f.installers, f.writer, r->signing_key, err);
     if (rc == 0) {
