@@ -206,10 +206,11 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
             for (unsigned s = 1; s <= n; s++)
                 if (!given[s])
                     buffer_appendf(&missing, "%s%u/%u", missing.len ? ", " : "", s, n);
+            bool several = missing.len && strchr(buffer_cstr(&missing), ',');
             if (missing.len)
-                rc = error_set(err, ERROR_INPUT, "shard %s missing: none of the %zu parts given is %s; build it "
-                               "with --shard and give every shard", buffer_cstr(&missing), o->part_count,
-                               strchr(buffer_cstr(&missing), ',') ? "one of them" : "it");
+                rc = error_set(err, ERROR_INPUT, "shard%s %s missing: none of the %zu parts given is %s; build %s "
+                               "with --shard and give every shard", several ? "s" : "", buffer_cstr(&missing),
+                               o->part_count, several ? "one of them" : "it", several ? "them" : "it");
             buffer_free(&missing);
         }
         free(given);

@@ -1070,16 +1070,20 @@ static int add_source_blobs(struct bundle_writer *w, struct bundle *source, stru
             break;
         }
         uint64_t size = 0;
+        char *path = bundle_blob_path(source, digest);
         if (lookup_blob(w, digest, &size, NULL, 0) == 1) {
-            /* these bytes are in already (another shard had them): list the media type only */
-            if (size != listed)
-                rc = error_set(err, ERROR_INPUT, "blob %s: listed with %" PRIu64 " bytes, another part has %" PRIu64,
-                               digest, listed, size);
-            else
+            /* these bytes are in already (another part had them): check this copy, list its media type */
+            char got[SHA256_HEX_LEN + 1];
+            uint64_t n = 0;
+            rc = sha256_file_hex(path, got, &n, err);
+            if (rc == 0 && (strcmp(got, hex) != 0 || n != listed))
+                rc = error_set(err, ERROR_INPUT, "%s: content is sha256:%s (%" PRIu64 " bytes), the signed index "
+                               "lists %s (%" PRIu64 " bytes)", path, got, n, digest, listed);
+            if (rc == 0)
                 rc = register_blob(w, hex, size, media_type, NULL, err);
+            free(path);
             continue;
         }
-        char *path = bundle_blob_path(source, digest);
         rc = bundle_writer_add_blob_file(w, path, media_type, BUNDLE_BLOB_LINK, digest, NULL, &size, err);
         if (rc == 0 && size != listed)
             rc = error_set(err, ERROR_INPUT, "%s: %" PRIu64 " bytes, the signed index lists %" PRIu64, path, size,

@@ -184,11 +184,11 @@ struct bundle_writer_stats {
 };
 void bundle_writer_get_stats(const struct bundle_writer *w, struct bundle_writer_stats *out);
 
-/* Every row and blob of another bundle (a shard: bundle_merge): its blobs are hashed against their
- * digests and hard-linked (copied across file systems; a blob the new bundle already has is not read
- * again), its rows staged as they are (a different row under a key the new bundle has is
- * ERROR_INPUT), its meta too, except the writer's own keys and the skip_meta ones. The source must
- * have been opened with its signature checked. */
+/* Every row and blob of another bundle (a shard: bundle_merge). Every blob is hashed against its
+ * digest (a mismatch is ERROR_INPUT naming the file) and hard-linked, copied across file systems;
+ * one the new bundle has already is only checked. Rows are staged as they are (a different row
+ * under a key the new bundle has is ERROR_INPUT), meta too, except the writer's own keys and the
+ * skip_meta ones. The source must have been opened with its signature checked. */
 int bundle_writer_add_bundle(struct bundle_writer *w, struct bundle *source, const char *const *skip_meta,
                              size_t skip_meta_count, struct error *err);
 
