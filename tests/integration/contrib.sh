@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # contrib/: the systemd units pass `systemd-analyze verify` (with ExecStart pointing at this
 # build's binaries), the server unit is hardened and reloads with SIGHUP, and the Kubernetes
-# example parses as YAML with the fields operations.md relies on.
+# examples parse as YAML with the fields operations.md and scale.md rely on (the sharded build's
+# Indexed Job and merge Job; tests/integration/shard_merge.sh runs their commands).
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 C=$ROOT/contrib
@@ -29,7 +30,7 @@ check_contains "update unit: unpack --onto the served bundle" "$(cat "$C/systemd
   "unpack /srv/airfactory/incoming/nightly.tar --onto /srv/airfactory/bundle --key /etc/airfactory/bundle.pub"
 check_contains "timer: nightly" "$(cat "$C/systemd/airfactory-update.timer")" "OnCalendar=*-*-* 03:00:00"
 
-out=$(python3 - "$C/kubernetes/airfactory.yaml" <<'PY'
+out=$(python3 - "$C/kubernetes/airfactory.yaml" "$C/kubernetes/airfactory-build.yaml" "$C/kubernetes/airfactory-merge.yaml" <<'PY'
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = {d["kind"]: d for d in docs}
@@ -54,8 +55,49 @@ script = " ".join(job["containers"][0]["args"])
 check("unpack /srv/airfactory/incoming/nightly.tar --onto /srv/airfactory/bundle --key /etc/airfactory/bundle.pub" in script, "cronjob: unpack --onto")
 claims = {v["persistentVolumeClaim"]["claimName"] for v in dep["volumes"] + job["volumes"] if "persistentVolumeClaim" in v}
 check(claims == {kinds["PersistentVolumeClaim"]["metadata"]["name"]}, "both use the one volume claim")
+check(kinds["Deployment"]["spec"]["replicas"] > 1, "serve: several replicas behind the Service")
+pvc = kinds["PersistentVolumeClaim"]
+check(pvc["spec"]["accessModes"] == ["ReadWriteMany"], "the volume is ReadWriteMany (shard pods write at once)")
+
+# the sharded build: an Indexed Job (one shard per pod) and the merge Job, on the same volume
+build_docs = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+merge_docs = [d for d in yaml.safe_load_all(open(sys.argv[3])) if d]
+bk = {d["kind"]: d for d in build_docs}
+check(sorted(bk) == ["ConfigMap", "Job"] and [d["kind"] for d in merge_docs] == ["Job"], "sharded build: kinds")
+bj, mj = bk["Job"]["spec"], merge_docs[0]["spec"]
+check(bj["completionMode"] == "Indexed", "build Job: Indexed")
+bc, mc = bj["template"]["spec"]["containers"][0], mj["template"]["spec"]["containers"][0]
+benv = {e["name"]: e["value"] for e in bc["env"]}
+menv = {e["name"]: e["value"] for e in mc["env"]}
+check(bj["completions"] == bj["parallelism"] == int(benv["SHARDS"]) == int(menv["SHARDS"]) > 1,
+      "completions = parallelism = SHARDS of both Jobs")
+for what, spec in (("build", bj), ("merge", mj)):
+    check(spec["template"]["spec"]["restartPolicy"] == "Never", what + " Job: restartPolicy Never")
+    check(spec["template"]["spec"]["securityContext"]["runAsNonRoot"], what + " Job: runs as non-root")
+bs, ms = bc["args"][0], mc["args"][0]
+check("/usr/local/bin/airfactory build /etc/airfactory-build/manifest.yaml" in bs, "build Job: airfactory build of the ConfigMap's manifest")
+check("shard=$((JOB_COMPLETION_INDEX + 1))" in bs and '--shard "$shard/$SHARDS"' in bs, "build Job: --shard from JOB_COMPLETION_INDEX + 1")
+check('-o "/srv/airfactory/parts/shard-$shard-of-$SHARDS"' in bs, "build Job: one part per shard on the volume")
+check("/usr/local/bin/airfactory merge /srv/airfactory/parts/shard-*-of-\"$SHARDS\"" in ms, "merge Job: merges the parts")
+check("-o /srv/airfactory/bundle" in ms, "merge Job: into the bundle the Deployment serves")
+check(any(m["mountPath"] == "/srv/airfactory" for m in dep["containers"][0]["volumeMounts"]), "serve reads /srv/airfactory")
+for what, c in (("build", bc), ("merge", mc)):
+    check("--key /etc/airfactory-key/bundle.key" in c["args"][0], what + " Job: the signing key from the Secret")
+    check(c["securityContext"]["readOnlyRootFilesystem"] and not c["securityContext"]["allowPrivilegeEscalation"], what + " container hardened")
+vol = lambda spec: {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+for what, spec in (("build", bj), ("merge", mj)):
+    v = vol(spec)
+    check(v["bundle"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"], what + " Job: the serve volume claim")
+    check(v["signing-key"]["secret"]["secretName"] == "airfactory-signing-key", what + " Job: key Secret")
+check(vol(bj)["manifest"]["configMap"]["name"] == bk["ConfigMap"]["metadata"]["name"], "build Job: manifest ConfigMap")
+check("emptyDir" in vol(bj)["store"], "build Job: a store per pod (emptyDir)")
+m = yaml.safe_load(bk["ConfigMap"]["data"]["manifest.yaml"])
+check(m["output"] == "/srv/airfactory/bundle" and m["signing_key"] == "/etc/airfactory-key/bundle.key", "ConfigMap manifest: output and key")
+print("end")
 PY
 )
 while read -r verdict what; do
+  [ "$verdict" = end ] && continue
   if [ "$verdict" = ok ]; then pass "kubernetes: $what"; else fail "kubernetes: $what"; fi
 done <<<"$out"
+check_eq "kubernetes: every YAML check ran (the checker did not stop on an exception)" "$(echo "$out" | tail -1)" end
