@@ -1,9 +1,10 @@
 /* bundle_merge — sharded builds: partial bundles of one manifest, and their merge.
  *
- * Owns: the shard spec "I/N" (1 <= I <= N <= BUNDLE_SHARD_MAX; what `--shard` takes and what a
- * partial bundle records in meta `shard`), and `airfactory merge`: the checks that N parts make
- * one bundle (each part's signature with the merge's key, the same manifest digest, airfactory
- * version, sources, key and `created` in all; shards 1..N each exactly once) and the write of the
+ * Owns: the shard spec "I/N" (0 <= I < N <= BUNDLE_SHARD_MAX: I counts from 0, as Kubernetes'
+ * JOB_COMPLETION_INDEX, so an Indexed Job passes it without a shell; what `--shard` takes and
+ * what a partial bundle records in meta `shard`), and `airfactory merge`: the checks that N
+ * parts make one bundle (each part's signature with the merge's key, the same manifest digest,
+ * airfactory version, sources, key and `created` in all; shards 0..N-1 each exactly once) and the write of the
  * merged bundle through bundle_writer, so it is byte-identical to the one a single `airfactory
  * build` of the manifest writes (index.db holds the set of rows, not their order: bundle_writer.c)
  * and is written atomically with build's freshness rules. Which models a shard builds is the

@@ -139,11 +139,11 @@ void plan_free(struct plan *plan);
 /* ---- shards (src/manifest/manifest_shard.c; `airfactory plan/build --shard I/N`) ---- */
 /* Expected cost of building one model, in relative units (output kind; disk size for images). */
 uint64_t plan_model_cost(const struct plan *plan, const struct plan_model *model);
-/* shard_of_model[i] (1..count) for each plan->models[i]: models that share work (one schematic x
+/* shard_of_model[i] (0..count-1) for each plan->models[i]: models that share work (one schematic x
  * version x arch; all arches of a schematic x version with an installer) get one shard, and the
  * shards are balanced by cost. Deterministic: depends only on the plan. */
 int plan_shard_assign(const struct plan *plan, unsigned count, unsigned *shard_of_model, struct error *err);
-/* Keep only shard index (1-based) of count's models, in plan order (sources and versions stay). */
+/* Keep only shard index (0-based) of count's models, in plan order (sources and versions stay). */
 int plan_select_shard(struct plan *plan, unsigned index, unsigned count, struct error *err);
 
 /* ---- requests: airfactory-serve's --requests-dir requests.jsonl (src/manifest/manifest_requests.c) ---- */

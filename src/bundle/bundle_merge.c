@@ -20,7 +20,8 @@ int bundle_shard_parse(const char *text, unsigned *index, unsigned *count, struc
     unsigned long i = 0, n = 0;
     char *end = NULL;
     const char *s = text ? text : "";
-    bool ok = *s >= '1' && *s <= '9';
+    /* I: "0" or no leading zero; N: no leading zero */
+    bool ok = (*s == '0' && s[1] == '/') || (*s >= '1' && *s <= '9');
     if (ok) {
         errno = 0;
         i = strtoul(s, &end, 10);
@@ -28,11 +29,11 @@ int bundle_shard_parse(const char *text, unsigned *index, unsigned *count, struc
     }
     if (ok) {
         n = strtoul(end + 1, &end, 10);
-        ok = errno == 0 && *end == '\0' && n <= BUNDLE_SHARD_MAX && i <= n;
+        ok = errno == 0 && *end == '\0' && n <= BUNDLE_SHARD_MAX && i < n;
     }
     if (!ok)
-        return error_set(err, ERROR_INPUT, "shard '%s': expected I/N with 1 <= I <= N <= %d, e.g. 2/4", s,
-                         BUNDLE_SHARD_MAX);
+        return error_set(err, ERROR_INPUT, "shard '%s': expected I/N with 0 <= I < N <= %d (I counts from 0, "
+                         "as Kubernetes' JOB_COMPLETION_INDEX), e.g. 0/4", s, BUNDLE_SHARD_MAX);
     *index = (unsigned)i;
     *count = (unsigned)n;
     return 0;
@@ -190,10 +191,10 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
         if (rc == 0 && i == 0)
             rc = same_origin(&parts[0], &parts[0], err);
     }
-    /* shards 1..N, each exactly once */
+    /* shards 0..N-1, each exactly once */
     if (rc == 0) {
         unsigned n = parts[0].count;
-        size_t *given = xcalloc(n + 1, sizeof *given); /* part number + 1, 0: none */
+        size_t *given = xcalloc(n, sizeof *given); /* part number + 1, 0: none */
         for (size_t i = 0; rc == 0 && i < o->part_count; i++) {
             if (given[parts[i].index])
                 rc = error_set(err, ERROR_INPUT, "part %s: shard %u/%u again (part %s is shard %u/%u too); give "
@@ -203,7 +204,7 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
         }
         if (rc == 0) {
             struct buffer missing = BUFFER_INIT;
-            for (unsigned s = 1; s <= n; s++)
+            for (unsigned s = 0; s < n; s++)
                 if (!given[s])
                     buffer_appendf(&missing, "%s%u/%u", missing.len ? ", " : "", s, n);
             bool several = missing.len && strchr(buffer_cstr(&missing), ',');

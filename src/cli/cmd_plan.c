@@ -51,8 +51,9 @@ int cmd_plan(int argc, char **argv)
                    "  --json  one JSON object per line instead\n"
                    "  --with-requests FILE  only what adding airfactory-serve's recorded requests\n"
                    "                        (requests.jsonl) to the manifest would build\n"
-                   "  --shard I/N  only the models `airfactory build --shard I/N` builds (shard I of N,\n"
-                   "               balanced by expected cost; a schematic x version x arch stays in one shard)\n",
+                   "  --shard I/N  only the models `airfactory build --shard I/N` builds: shard I of N, I counting\n"
+                   "               from 0 (as Kubernetes' JOB_COMPLETION_INDEX); balanced by expected cost, a\n"
+                   "               schematic x version x arch stays in one shard; --json adds each model's cost\n",
                    usage);
             return 0;
         case 'J': json = true; break;

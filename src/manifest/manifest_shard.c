@@ -6,7 +6,7 @@
  * twice); when a schematic x version has an installer output, its arches are one group (the
  * installer image is one multi-arch index per schematic x version, written once). Groups are
  * dealt out deterministically: the costliest first (ties: plan order), each to the shard with the
- * least cost so far (ties: the lowest shard number). Costs are relative units from the output
+ * least cost so far (ties: the lowest shard number). Shards count from 0. Costs are relative units from the output
  * kind and, for disk images, the profile's disk size (plan_model_cost). The shard keeps the
  * plan's order. The shard spec itself ("I/N") is bundle_merge.h's. */
 #include <stdint.h>
@@ -117,7 +117,7 @@ int plan_shard_assign(const struct plan *plan, unsigned count, unsigned *shard_o
             if (load[s] < load[best])
                 best = s;
         load[best] += order[k].cost;
-        groups[group_of[order[k].first]].shard = best + 1;
+        groups[group_of[order[k].first]].shard = best;
     }
     for (size_t i = 0; i < n; i++)
         shard_of_model[i] = groups[group_of[i]].shard;
@@ -130,8 +130,8 @@ int plan_shard_assign(const struct plan *plan, unsigned count, unsigned *shard_o
 
 int plan_select_shard(struct plan *plan, unsigned index, unsigned count, struct error *err)
 {
-    if (count < 1 || index < 1 || index > count)
-        return error_set(err, ERROR_INPUT, "shard %u/%u: expected 1 <= I <= N", index, count);
+    if (count < 1 || index >= count)
+        return error_set(err, ERROR_INPUT, "shard %u/%u: expected 0 <= I < N", index, count);
     unsigned *shard = xcalloc(plan->model_count ? plan->model_count : 1, sizeof *shard);
     if (plan_shard_assign(plan, count, shard, err) != 0) {
         free(shard);

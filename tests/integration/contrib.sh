@@ -67,22 +67,25 @@ check(sorted(bk) == ["ConfigMap", "Job"] and [d["kind"] for d in merge_docs] == 
 bj, mj = bk["Job"]["spec"], merge_docs[0]["spec"]
 check(bj["completionMode"] == "Indexed", "build Job: Indexed")
 bc, mc = bj["template"]["spec"]["containers"][0], mj["template"]["spec"]["containers"][0]
-benv = {e["name"]: e["value"] for e in bc["env"]}
-menv = {e["name"]: e["value"] for e in mc["env"]}
-check(bj["completions"] == bj["parallelism"] == int(benv["SHARDS"]) == int(menv["SHARDS"]) > 1,
-      "completions = parallelism = SHARDS of both Jobs")
+benv = {e["name"]: e for e in bc["env"]}
+n = int(benv["SHARDS"]["value"])
+check(bj["completions"] == bj["parallelism"] == n > 1, "build Job: completions = parallelism = SHARDS")
+check(benv["SHARD"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+      "build Job: SHARD is the completion index (from 0)")
 for what, spec in (("build", bj), ("merge", mj)):
     check(spec["template"]["spec"]["restartPolicy"] == "Never", what + " Job: restartPolicy Never")
     check(spec["template"]["spec"]["securityContext"]["runAsNonRoot"], what + " Job: runs as non-root")
-bs, ms = bc["args"][0], mc["args"][0]
-check("/usr/local/bin/airfactory build /etc/airfactory-build/manifest.yaml" in bs, "build Job: airfactory build of the ConfigMap's manifest")
-check("shard=$((JOB_COMPLETION_INDEX + 1))" in bs and '--shard "$shard/$SHARDS"' in bs, "build Job: --shard from JOB_COMPLETION_INDEX + 1")
-check('-o "/srv/airfactory/parts/shard-$shard-of-$SHARDS"' in bs, "build Job: one part per shard on the volume")
-check("/usr/local/bin/airfactory merge /srv/airfactory/parts/shard-*-of-\"$SHARDS\"" in ms, "merge Job: merges the parts")
-check("-o /srv/airfactory/bundle" in ms, "merge Job: into the bundle the Deployment serves")
+bs, ms = bc["command"] + bc["args"], mc["command"] + mc["args"]
+check(bs[:3] == ["/usr/local/bin/airfactory", "build", "/etc/airfactory-build/manifest.yaml"], "build Job: airfactory build of the ConfigMap's manifest, no shell")
+check(bs[bs.index("--shard") + 1] == "$(SHARD)/$(SHARDS)", "build Job: --shard $(SHARD)/$(SHARDS)")
+check(bs[bs.index("-o") + 1] == "/srv/airfactory/parts/shard-$(SHARD)-of-$(SHARDS)", "build Job: one part per shard on the volume")
+check(ms[:2] == ["/usr/local/bin/airfactory", "merge"], "merge Job: airfactory merge, no shell")
+check(ms[2:ms.index("-o")] == ["/srv/airfactory/parts/shard-%d-of-%d" % (k, n) for k in range(n)], "merge Job: merges parts 0..SHARDS-1")
+check(ms[ms.index("-o") + 1] == "/srv/airfactory/bundle", "merge Job: into the bundle the Deployment serves")
 check(any(m["mountPath"] == "/srv/airfactory" for m in dep["containers"][0]["volumeMounts"]), "serve reads /srv/airfactory")
+for what, c in (("build", bs), ("merge", ms)):
+    check(c[c.index("--key") + 1] == "/etc/airfactory-key/bundle.key", what + " Job: the signing key from the Secret")
 for what, c in (("build", bc), ("merge", mc)):
-    check("--key /etc/airfactory-key/bundle.key" in c["args"][0], what + " Job: the signing key from the Secret")
     check(c["securityContext"]["readOnlyRootFilesystem"] and not c["securityContext"]["allowPrivilegeEscalation"], what + " container hardened")
 vol = lambda spec: {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
 for what, spec in (("build", bj), ("merge", mj)):
