@@ -15,7 +15,7 @@ static const char usage[] = "PART... -o BUNDLE --key KEY [--allow-downgrade]";
 static void help(void)
 {
     printf("usage: airfactory merge %s\n"
-           "  PART...      the partial bundles of `airfactory build MANIFEST --shard I/N`, shards 0..N-1 each once\n"
+           "  PART...      the partial bundles of a sharded build (airfactory build), shards 0..N-1 each once\n"
            "  -o BUNDLE    the merged bundle: byte-identical to one `airfactory build` of the manifest\n"
            "  --key KEY    signing key, PEM ECDSA P-256: signs BUNDLE, and every part must verify with it\n"
            "  --allow-downgrade  replace a BUNDLE that is newer (generation, then built_at)\n"
