@@ -16,6 +16,7 @@
 #include "airfactory/bundle.h"
 #include "airfactory/bundle_check.h"
 #include "airfactory/bundle_key.h"
+#include "airfactory/bundle_merge.h"
 #include "bundle/bundle_staging.h"
 #include "bundle/bundle_writer.h"
 #include "core/digest.h"
@@ -801,6 +802,108 @@ static int make_bundle(int argc, char **argv)
     return 0;
 }
 
+/* ---- shards and merge (bundle_merge) ---- */
+
+static void shard_specs_count_from_zero(void)
+{
+    struct error err;
+    unsigned i = 9, n = 9;
+    CHECK_INT(bundle_shard_parse("0/1", &i, &n, &err), 0);
+    CHECK(i == 0 && n == 1);
+    CHECK_INT(bundle_shard_parse("3/4", &i, &n, &err), 0);
+    CHECK(i == 3 && n == 4);
+    CHECK_INT(bundle_shard_parse("1023/1024", &i, &n, &err), 0);
+    static const char *const bad[] = {"", "4/4", "1/0", "0/0", "01/4", "1/04", "-1/4", "1/4 ", " 1/4", "1", "1/",
+                                      "/4", "a/b", "1/1025", "99999999999999999999/4", "1/2/3"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        CHECK_INT(bundle_shard_parse(bad[k], &i, &n, &err), -1);
+        CHECK_INT(err.code, ERROR_INPUT);
+        CHECK(strstr(err.message, "expected I/N") != NULL);
+    }
+}
+
+/* A part: one asset (its own bytes) of the vanilla schematic, meta shard and manifest_digest. */
+static int write_part(const char *target, const char *key, const char *shard, const char *path, const char *bytes,
+                      const char *manifest)
+{
+    struct bundle_writer *w = NULL;
+    struct error err;
+    struct bundle_writer_options o = {.target = target, .signing_key_path = key, .created_set = true,
+                                      .created = 1700000000};
+    char d[BUNDLE_DIGEST_SIZE];
+    int rc = bundle_writer_open(&o, &w, &err);
+    if (rc == 0)
+        rc = bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err);
+    if (rc == 0)
+        rc = bundle_writer_add_version(w, "v1.11.3", &err);
+    if (rc == 0)
+        rc = bundle_writer_add_blob_bytes(w, bytes, strlen(bytes), "application/octet-stream", d, &err);
+    if (rc == 0)
+        rc = bundle_writer_add_asset(w, SAMPLE_VANILLA_ID, "v1.11.3", path, d, path, &err);
+    if (rc == 0)
+        rc = bundle_writer_set_meta(w, "manifest_digest", manifest, &err);
+    if (rc == 0 && shard)
+        rc = bundle_writer_set_meta(w, BUNDLE_META_SHARD, shard, &err);
+    if (rc == 0)
+        return bundle_writer_commit(w, &err);
+    printf("  write_part(%s): %s\n", target, err.message);
+    bundle_writer_abort(w);
+    return -1;
+}
+
+static void merge_of_parts_equals_one_write_and_refuses_conflicts(void)
+{
+    static const char m[] = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    char *p0 = path_join(scratch, "part0"), *p1 = path_join(scratch, "part1"), *whole = path_join(scratch, "whole");
+    char *merged = path_join(scratch, "merged"), *clash = path_join(scratch, "clash");
+    CHECK_INT(write_part(p0, key_path, "0/2", "kernel-amd64", "kernel bytes", m), 0);
+    CHECK_INT(write_part(p1, key_path, "1/2", "kernel-arm64", "arm kernel bytes", m), 0);
+    /* the whole: both assets in one writer */
+    struct bundle_writer *w = NULL;
+    struct error err;
+    struct bundle_writer_options o = {.target = whole, .signing_key_path = key_path, .created_set = true,
+                                      .created = 1700000000};
+    char d[BUNDLE_DIGEST_SIZE];
+    CHECK_INT(bundle_writer_open(&o, &w, &err), 0);
+    if (!w)
+        return;
+    CHECK_INT(bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err), 0);
+    CHECK_INT(bundle_writer_add_version(w, "v1.11.3", &err), 0);
+    CHECK_INT(bundle_writer_add_blob_bytes(w, "arm kernel bytes", 16, "application/octet-stream", d, &err), 0);
+    CHECK_INT(bundle_writer_add_asset(w, SAMPLE_VANILLA_ID, "v1.11.3", "kernel-arm64", d, "kernel-arm64", &err), 0);
+    CHECK_INT(bundle_writer_add_blob_bytes(w, "kernel bytes", 12, "application/octet-stream", d, &err), 0);
+    CHECK_INT(bundle_writer_add_asset(w, SAMPLE_VANILLA_ID, "v1.11.3", "kernel-amd64", d, "kernel-amd64", &err), 0);
+    CHECK_INT(bundle_writer_set_meta(w, "manifest_digest", m, &err), 0);
+    CHECK_INT(bundle_writer_commit(w, &err), 0);
+
+    const char *parts[] = {p1, p0}; /* any order */
+    struct bundle_merge_options mo = {.parts = parts, .part_count = 2, .target = merged, .signing_key_path = key_path};
+    struct bundle_merge_stats stats;
+    CHECK_INT(bundle_merge(&mo, &stats, &err), 0);
+    CHECK_INT(stats.shards, 2);
+    char *la = test_tree_listing(whole), *lb = test_tree_listing(merged);
+    CHECK_STR(lb, la); /* index.db, signature, blobs: byte for byte */
+    free(la);
+    free(lb);
+
+    /* a part whose row for the same key differs: refused naming the part, nothing written */
+    CHECK_INT(write_part(clash, key_path, "1/2", "kernel-amd64", "other kernel bytes", m), 0);
+    const char *bad[] = {p0, clash};
+    char *target = path_join(scratch, "never");
+    mo = (struct bundle_merge_options){.parts = bad, .part_count = 2, .target = target, .signing_key_path = key_path};
+    CHECK_INT(bundle_merge(&mo, NULL, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK(strstr(err.message, clash) != NULL && strstr(err.message, "two different assets rows") != NULL);
+    CHECK(!fs_exists(target));
+    CHECK_INT(test_count_prefixed(scratch, "never"), 0);
+    free(target);
+    free(p0);
+    free(p1);
+    free(whole);
+    free(merged);
+    free(clash);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "make-bundle"))
@@ -824,6 +927,8 @@ int main(int argc, char **argv)
     RUN(a_second_writer_on_the_same_target_is_refused);
     RUN(disk_full_fails_cleanly_and_keeps_the_old_bundle);
     RUN(check_finds_every_kind_of_damage);
+    RUN(shard_specs_count_from_zero);
+    RUN(merge_of_parts_equals_one_write_and_refuses_conflicts);
     test_remove(scratch);
     free(scratch);
     free(key_path);
