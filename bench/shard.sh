@@ -31,6 +31,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   RUNS=${RUNS:-3}
   bench_demo_manifest m.yaml
+  sed -i "s|^signing_key:.*|signing_key: $W/bundle.key|" m.yaml   # the demo's key is build/demo's
   NAME="demo manifest"
 fi
 models=$("$AF" plan m.yaml | wc -l)
