@@ -822,16 +822,21 @@ static void shard_specs_count_from_zero(void)
     }
 }
 
-/* A part: one asset (its own bytes) of the vanilla schematic, meta shard and manifest_digest. */
-static int write_part(const char *target, const char *key, const char *shard, const char *path, const char *bytes,
-                      const char *manifest)
+/* A part: one asset (its own bytes) of the vanilla schematic, meta shard and manifest_digest;
+ * builder NULL: this airfactory's; source_digest NULL: no sources row. */
+static int write_part_from(const char *target, const char *key, const char *shard, const char *path,
+                           const char *bytes, const char *manifest, const char *builder, const char *source_digest)
 {
     struct bundle_writer *w = NULL;
     struct error err;
     struct bundle_writer_options o = {.target = target, .signing_key_path = key, .created_set = true,
-                                      .created = 1700000000};
+                                      .created = 1700000000, .builder = builder};
     char d[BUNDLE_DIGEST_SIZE];
     int rc = bundle_writer_open(&o, &w, &err);
+    struct bundle_source src = {"ghcr.io/siderolabs/imager:v1.11.3", source_digest, "linux/amd64", "imager",
+                                "{\"method\":\"cosign-key\",\"policy\":\"test\",\"log_index\":-1}"};
+    if (rc == 0 && source_digest)
+        rc = bundle_writer_add_source(w, &src, &err);
     if (rc == 0)
         rc = bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err);
     if (rc == 0)
@@ -849,6 +854,47 @@ static int write_part(const char *target, const char *key, const char *shard, co
     printf("  write_part(%s): %s\n", target, err.message);
     bundle_writer_abort(w);
     return -1;
+}
+
+static int write_part(const char *target, const char *key, const char *shard, const char *path, const char *bytes,
+                      const char *manifest)
+{
+    return write_part_from(target, key, shard, path, bytes, manifest, NULL, NULL);
+}
+
+/* parts of another airfactory version, or built from other sources: refused naming the part */
+static void merge_refuses_other_versions_and_sources(void)
+{
+    static const char m[] = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    static const char src1[] = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    static const char src2[] = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    char *p0 = path_join(scratch, "vs-part0"), *old = path_join(scratch, "vs-old1"), *other = path_join(scratch, "vs-src1");
+    char *ok = path_join(scratch, "vs-part1"), *target = path_join(scratch, "vs-never");
+    CHECK_INT(write_part_from(p0, key_path, "0/2", "kernel-amd64", "k", m, NULL, src1), 0);
+    CHECK_INT(write_part_from(ok, key_path, "1/2", "kernel-arm64", "a", m, NULL, src1), 0);
+    CHECK_INT(write_part_from(old, key_path, "1/2", "kernel-arm64", "a", m, "airfactory 0.0.1", src1), 0);
+    CHECK_INT(write_part_from(other, key_path, "1/2", "kernel-arm64", "a", m, NULL, src2), 0);
+    struct error err;
+    const char *good[] = {p0, ok};
+    struct bundle_merge_options mo = {.parts = good, .part_count = 2, .target = target, .signing_key_path = key_path};
+    CHECK_INT(bundle_merge(&mo, NULL, &err), 0); /* the control: these two merge */
+    test_remove(target);
+    const char *with_old[] = {p0, old};
+    mo.parts = with_old;
+    CHECK_INT(bundle_merge(&mo, NULL, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK(strstr(err.message, old) && strstr(err.message, "built by airfactory 0.0.1"));
+    const char *with_other[] = {p0, other};
+    mo.parts = with_other;
+    CHECK_INT(bundle_merge(&mo, NULL, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+    CHECK(strstr(err.message, other) && strstr(err.message, "its sources"));
+    CHECK(!fs_exists(target));
+    free(p0);
+    free(old);
+    free(other);
+    free(ok);
+    free(target);
 }
 
 static void merge_of_parts_equals_one_write_and_refuses_conflicts(void)
@@ -929,6 +975,7 @@ int main(int argc, char **argv)
     RUN(check_finds_every_kind_of_damage);
     RUN(shard_specs_count_from_zero);
     RUN(merge_of_parts_equals_one_write_and_refuses_conflicts);
+    RUN(merge_refuses_other_versions_and_sources);
     test_remove(scratch);
     free(scratch);
     free(key_path);
