@@ -52,6 +52,9 @@ cron = kinds["CronJob"]["spec"]
 job = cron["jobTemplate"]["spec"]["template"]["spec"]
 check(cron["concurrencyPolicy"] == "Forbid" and cron["schedule"] == "0 3 * * *", "cronjob: nightly, one at a time")
 script = " ".join(job["containers"][0]["args"])
+uc = job["containers"][0]
+check(uc.get("command", [""])[0] != "/bin/sh" or uc["image"] != c["image"],
+      "cronjob: its shell runs in an image that has one (the serve image of `make image` has none)")
 check("unpack /srv/airfactory/incoming/nightly.tar --onto /srv/airfactory/bundle --key /etc/airfactory/bundle.pub" in script, "cronjob: unpack --onto")
 claims = {v["persistentVolumeClaim"]["claimName"] for v in dep["volumes"] + job["volumes"] if "persistentVolumeClaim" in v}
 check(claims == {kinds["PersistentVolumeClaim"]["metadata"]["name"]}, "both use the one volume claim")
