@@ -23,6 +23,7 @@
 #include "core/memory.h"
 #include "format/squashfs_image.h"
 #include "imager/uki.h"
+#include "talos/profile.h"
 #include "cli/cli.h"
 
 static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out,
@@ -35,6 +36,15 @@ static int parse_uint(const char *s, const char *what, unsigned long long max, u
         return error_set(err, ERROR_INPUT, "%s: \"%s\" is not a number in 0..%llu", what, s, max);
     *out = v;
     return 0;
+}
+
+/* The version quirks of the built-in profile data (loaded once; the strings point into it). */
+static int asset_quirks(const char *version, const char *arch, struct talos_quirks *q, struct error *err)
+{
+    static struct profile_set *set;
+    if (!set && profile_set_load(&set, err) != 0)
+        return -1;
+    return profile_quirks_for(set, version, arch, false, q, err);
 }
 
 /* SOURCE_DATE_EPOCH, else the mtime of `input`, else 0. */
@@ -105,7 +115,11 @@ static int asset_initramfs(int argc, char **argv)
     }
     o.extension_dirs = exts;
     struct buffer yaml = BUFFER_INIT;
-    if (initramfs_options_for_version(&o, version, &err) != 0 || pick_mtime(o.base_path, mtime, &o.mtime, &err) != 0 ||
+    struct talos_quirks q;
+    int qrc = asset_quirks(version, NULL, &q, &err);
+    if (qrc == 0)
+        initramfs_options_for(&o, &q, version);
+    if (qrc != 0 || pick_mtime(o.base_path, mtime, &o.mtime, &err) != 0 ||
         (yaml_path && fs_read_file(yaml_path, 1 << 20, &yaml, &err) != 0)) {
         rc = cli_report(&err);
     } else {
@@ -276,12 +290,16 @@ static int asset_uki(int argc, char **argv)
     struct error err = {0};
     struct uki_profile_set set;
     memset(&set, 0, sizeof set);
-    if (!strcmp(profiles, "auto-iso"))
-        uki_profiles_for(&set, o.talos_version, UKI_FOR_ISO, o.cmdline);
-    else if (!strcmp(profiles, "auto-image"))
-        uki_profiles_for(&set, o.talos_version, UKI_FOR_IMAGE, o.cmdline);
-    else if (strcmp(profiles, "none"))
+    struct talos_quirks q;
+    bool auto_profiles = !strcmp(profiles, "auto-iso") || !strcmp(profiles, "auto-image");
+    if (!auto_profiles && strcmp(profiles, "none"))
         return cli_usage("asset uki", usage);
+    if (auto_profiles && asset_quirks(o.talos_version, NULL, &q, &err) != 0)
+        return cli_report(&err);
+    if (!strcmp(profiles, "auto-iso"))
+        uki_profiles_for(&set, &q, UKI_FOR_ISO, o.cmdline);
+    else if (!strcmp(profiles, "auto-image"))
+        uki_profiles_for(&set, &q, UKI_FOR_IMAGE, o.cmdline);
     o.profiles = set.profiles;
     o.profile_count = set.count;
     int rc = 0;
@@ -409,7 +427,9 @@ static int asset_iso(int argc, char **argv)
     if (!out || !version || !arch || optind != argc)
         return cli_usage("asset iso", usage);
     struct error err = {0};
-    if (iso_options_for_version(&o, version, arch, &err) != 0)
+    struct talos_quirks q;
+    if (asset_quirks(version, arch, &q, &err) != 0 ||
+        iso_options_for(&o, &q, SCHEMATIC_BOOTLOADER_NONE, version, arch, &err) != 0)
         return cli_report(&err);
     if (layout) {
         if (!strcmp(layout, "grub"))

@@ -180,8 +180,11 @@ static int disk_build(int argc, char **argv)
         unlink(log);
         free(log);
     }
+    struct talos_quirks quirks;
+    if (rc == 0 && need_uki)
+        rc = profile_quirks_for(profiles, version, arch, secureboot, &quirks, &err);
     if (rc == 0 && need_uki) {
-        uki_profiles_for(&uki_profiles, version, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
+        uki_profiles_for(&uki_profiles, &quirks, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
         struct uki_options o = {.stub_path = stub, .kernel_path = kernel, .initrd_path = initrd,
                                 .cmdline = buffer_cstr(&cmdline), .talos_version = version,
                                 .profiles = uki_profiles.profiles, .profile_count = uki_profiles.count,

@@ -752,6 +752,13 @@ static int model_extensions(struct model *m, struct error *err)
     return 0;
 }
 
+/* The version quirks of the model's Talos version and arch, with or without SecureBoot (the
+ * profile set is loaded before the worker threads start). */
+static int model_quirks(struct model *m, bool secureboot, struct talos_quirks *q, struct error *err)
+{
+    return profile_quirks_for(m->f->profiles, m->version, m->arch, secureboot, q, err);
+}
+
 /* The model's initramfs: a once-step, run by the first of its jobs that needs it. */
 static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
 {
@@ -768,8 +775,10 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
             return error_prefix(err, "extension %s (%s): ", im->result.image.reference, im->result.image.digest);
     }
     struct initramfs_options o = {0};
-    if (initramfs_options_for_version(&o, m->version, err) != 0)
+    struct talos_quirks q;
+    if (model_quirks(m, false, &q, err) != 0)
         return -1;
+    initramfs_options_for(&o, &q, m->version);
     /* errors about what is inside an image name the image, not the cache directory */
     char **labels = xcalloc(m->extension_count + 1, sizeof *labels);
     for (size_t i = 0; i < m->extension_count; i++)
@@ -823,10 +832,11 @@ static int model_initramfs(struct model *m, struct error *err)
 static int model_uki(struct model *m, const struct secureboot_signer *signer, const char *cmdline,
                      enum uki_output output, const char *out_path, struct error *err)
 {
-    if (model_initramfs(m, err) != 0)
+    struct talos_quirks q;
+    if (model_initramfs(m, err) != 0 || model_quirks(m, signer != NULL, &q, err) != 0)
         return -1;
     struct uki_profile_set profiles;
-    uki_profiles_for(&profiles, m->version, output, cmdline);
+    uki_profiles_for(&profiles, &q, output, cmdline);
     struct uki_options o = {
         .stub_path = m->imager.stub,
         .kernel_path = m->imager.vmlinuz,
@@ -1286,15 +1296,10 @@ static const struct imported *installer_base_for(struct model *m, const struct a
                                                  struct error *err)
 {
     struct factory *f = m->f;
-    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
+    struct talos_quirks q;
+    if (model_quirks(m, name->secureboot, &q, err) != 0)
         return NULL;
-    struct talos_version v;
-    if (talos_version_parse(m->version, &v) != 0) {
-        error_set(err, ERROR_INPUT, "installer: '%s' is not a Talos version", m->version);
-        return NULL;
-    }
-    const char *image = profile_quirk(f->profiles, "installerBaseImage", &v, m->arch, name->secureboot);
-    const char *role = image && strcmp(image, "siderolabs/installer") == 0 ? "installer" : "installer-base";
+    const char *role = !strcmp(q.installer_base_image, "siderolabs/installer") ? "installer" : "installer-base";
     const struct imported *im = find_role(f, role, NULL, m->version, m->arch);
     if (!im || !platform_has_arch(im->result.platform, m->arch)) {
         error_set(err, ERROR_INPUT,
@@ -1498,14 +1503,13 @@ static int installer_asset_build(struct model *m, const char *path, const struct
     struct asset_path metal = *name; /* a plain installer is metal's */
     if (!metal.platform[0])
         snprintf(metal.platform, sizeof metal.platform, "metal");
-    struct talos_version v;
-    (void)talos_version_parse(m->version, &v); /* checked by installer_base_for */
+    struct talos_quirks q;
+    if (model_quirks(m, signer != NULL, &q, err) != 0)
+        return -1;
     /* SecureBoot installers always carry the signed UKI and systemd-boot (talos-imager.md §9) */
-    bool sdboot = signer || profile_quirk_bool(f->profiles, "sdBootForUEFI", &v, m->arch, false, true);
+    bool sdboot = signer || q.sdboot_for_uefi;
     char *p_boot = xasprintf("usr/install/%s/systemd-boot.efi", m->arch);
-    char *p_uki = xasprintf(signer && !talos_version_at_least(m->version, 1, 10) ? "usr/install/%s/vmlinuz.efi.signed"
-                                                                                  : "usr/install/%s/vmlinuz.efi",
-                            m->arch);
+    char *p_uki = xasprintf("usr/install/%s/%s", m->arch, q.installer_uki_name);
     const char *sdboot_file = m->imager.systemd_boot;
     char *signed_sdboot = NULL;
     char *p_kernel = xasprintf("usr/install/%s/vmlinuz", m->arch);
@@ -1641,8 +1645,11 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         int rc = model_cmdline(m, name, CMDLINE_KIND_ISO, &cmdline, err);
         if (rc == 0)
             rc = model_initramfs(m, err);
+        struct talos_quirks q;
         if (rc == 0)
-            rc = iso_options_for_version(&o, m->version, m->arch, err);
+            rc = model_quirks(m, name->secureboot, &q, err);
+        if (rc == 0)
+            rc = iso_options_for(&o, &q, m->schematic->schematic->bootloader, m->version, m->arch, err);
         if (rc == 0 && !(grub = imager_grub(f, m->version, m->imager.imager, &grub_tool, err)))
             rc = -1;
         if (rc == 0)

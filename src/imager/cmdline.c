@@ -294,6 +294,8 @@ int cmdline_build(const struct profile_set *profiles, const struct cmdline_reque
         return error_set(err, ERROR_INPUT, "cmdline: unknown architecture '%s'; expected amd64 or arm64",
                          req->arch ? req->arch : "(none)");
     const struct schematic *s = req->schematic;
+    struct talos_quirks q;
+    profile_quirks(profiles, &v, req->arch, req->secureboot, &q);
 
     struct cmdline c = CMDLINE_INIT;
     struct profile_args args = {NULL, 0};
@@ -330,16 +332,14 @@ int cmdline_build(const struct profile_set *profiles, const struct cmdline_reque
     if (s && s->meta_count && !no_meta) {
         struct buffer env = BUFFER_INIT;
         buffer_append_str(&env, "INSTALLER_META_BASE64=");
-        cmdline_meta_environment(s->meta, s->meta_count,
-                                 profile_quirk_bool(profiles, "compressedMeta", &v, req->arch, req->secureboot, true),
-                                 &env);
+        cmdline_meta_environment(s->meta, s->meta_count, q.compressed_meta, &env);
         cmdline_append(&c, "talos.environment", env.data);
         buffer_free(&env);
     }
 
     bool extra = s && s->extra_kernel_arg_count;
     if (extra && (req->kind == CMDLINE_KIND_INSTALLER || req->kind == CMDLINE_KIND_UKI))
-        extra = profile_quirk_bool(profiles, "installerExtraKernelArgs", &v, req->arch, req->secureboot, true);
+        extra = q.installer_extra_kernel_args;
     if (extra) {
         static const char *const overwrite[] = {"console", "talos.platform"};
         cmdline_append_all(&c, (const char *const *)s->extra_kernel_args, s->extra_kernel_arg_count, overwrite, 2,

@@ -107,17 +107,14 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
     struct talos_version v;
     if (talos_version_parse(version, &v) != 0)
         return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
+    struct talos_quirks q;
+    profile_quirks(profiles, &v, arch, secureboot, &q);
+    out->grub_reset_entry = q.grub_reset_entry;
 
     /* bootloader: output.go selectBootloader */
-    const char *dflt = profile_quirk(profiles, "defaultBootloader", &v, arch, secureboot);
     enum schematic_bootloader chosen = schematic ? schematic->bootloader : SCHEMATIC_BOOTLOADER_NONE;
-    if (secureboot || chosen == SCHEMATIC_BOOTLOADER_NONE) {
-        if (!dflt)
-            return error_set(err, ERROR_RUNTIME, "%s: profile data has no defaultBootloader for %s", path, version);
-        chosen = !strcmp(dflt, "sd-boot")     ? SCHEMATIC_BOOTLOADER_SD_BOOT
-                 : !strcmp(dflt, "grub")      ? SCHEMATIC_BOOTLOADER_GRUB
-                                              : SCHEMATIC_BOOTLOADER_DUAL_BOOT;
-    }
+    if (secureboot || chosen == SCHEMATIC_BOOTLOADER_NONE)
+        chosen = q.default_bootloader;
     out->bootloader = chosen == SCHEMATIC_BOOTLOADER_SD_BOOT ? DISK_IMAGE_SD_BOOT
                       : chosen == SCHEMATIC_BOOTLOADER_GRUB  ? DISK_IMAGE_GRUB
                                                              : DISK_IMAGE_DUAL_BOOT;
@@ -129,16 +126,13 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
     const char *options = "";
     profile_disk_defaults(profiles, platform, &base_mib, &options);
     snprintf(out->format_options, sizeof out->format_options, "%s", options ? options : "");
-    long long boot = profile_quirk_int(profiles, "bootPartitionSize", &v, arch, secureboot, -1);
-    long long bios = profile_quirk_int(profiles, "biosPartitionSize", &v, arch, secureboot, -1);
-    long long uki_efi = profile_quirk_int(profiles, "ukiEFIPartitionSize", &v, arch, secureboot, -1);
-    long long grub_efi = profile_quirk_int(profiles, "grubEFIPartitionSize", &v, arch, secureboot, -1);
-    long long meta = profile_quirk_int(profiles, "metaPartitionSize", &v, arch, secureboot, -1);
-    if (boot <= 0 || bios <= 0 || uki_efi <= 0 || grub_efi <= 0 || meta <= 0 || base_mib == 0)
-        return error_set(err, ERROR_RUNTIME, "%s: profile data lacks partition sizes for Talos %s", path, version);
-    uint64_t disk_mib = base_mib + (uint64_t)boot - 1000;
+    uint64_t boot = q.boot_partition_mib, bios = q.bios_partition_mib, uki_efi = q.uki_efi_partition_mib,
+             grub_efi = q.grub_efi_partition_mib, meta = q.meta_partition_mib;
+    if (base_mib == 0)
+        return error_set(err, ERROR_RUNTIME, "%s: profile data has no disk size for platform %s", path, platform);
+    uint64_t disk_mib = base_mib + boot - 1000;
     if (out->bootloader == DISK_IMAGE_DUAL_BOOT)
-        disk_mib += (uint64_t)bios + (uint64_t)boot;
+        disk_mib += bios + boot;
     out->disk_size = disk_mib * MIB;
     out->sector_size = schematic && schematic->sector_size ? (uint32_t)schematic->sector_size : 512;
     if (schematic && schematic->sector_size && schematic->sector_size != 512 && schematic->sector_size != 4096)
@@ -147,21 +141,21 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
 
     switch (out->bootloader) {
     case DISK_IMAGE_SD_BOOT:
-        add_partition(out, "EFI", (uint64_t)uki_efi);
+        add_partition(out, "EFI", uki_efi);
         break;
     case DISK_IMAGE_GRUB:
-        add_partition(out, "EFI", (uint64_t)grub_efi);
-        add_partition(out, "BIOS", (uint64_t)bios);
-        add_partition(out, "BOOT", (uint64_t)boot);
+        add_partition(out, "EFI", grub_efi);
+        add_partition(out, "BIOS", bios);
+        add_partition(out, "BOOT", boot);
         break;
     case DISK_IMAGE_DUAL_BOOT:
-        add_partition(out, "EFI", (uint64_t)uki_efi);
-        add_partition(out, "BIOS", (uint64_t)bios);
-        add_partition(out, "BOOT", (uint64_t)boot);
+        add_partition(out, "EFI", uki_efi);
+        add_partition(out, "BIOS", bios);
+        add_partition(out, "BOOT", boot);
         break;
     }
-    add_partition(out, "META", (uint64_t)meta);
-    if (!profile_quirk_bool(profiles, "skipDataPartitions", &v, arch, secureboot, true))
+    add_partition(out, "META", meta);
+    if (!q.skip_data_partitions)
         return error_set(err, ERROR_INPUT,
                          "%s: Talos %s disk images carry STATE/EPHEMERAL partitions, which airfactory does not build "
                          "yet; use Talos 1.8 or later",
@@ -443,7 +437,7 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
     static const char *const taken[] = {"A/vmlinuz", "A/initramfs.xz", "grub/grub.cfg"};
     if (extra->count && staged_check(extra, in->overlay->label, "mountPrefix/boot", taken, 3, false, err) != 0)
         return error_prefix(err, "BOOT partition: ");
-    char *cfg = grub_disk_cfg(in->talos_version, in->cmdline);
+    char *cfg = grub_disk_cfg(in->talos_version, in->cmdline, plan->grub_reset_entry);
     struct xfs_image_file *files = xcalloc(3 + extra->count, sizeof *files);
     files[0] = (struct xfs_image_file){.path = taken[0], .source = in->kernel_path};
     files[1] = (struct xfs_image_file){.path = taken[1], .source = in->initramfs_path};

@@ -54,6 +54,7 @@ struct disk_image_plan {
     enum compress_kind compression;
     int level;
     bool tar; /* gcp: .tar.gz with member disk.raw */
+    bool grub_reset_entry; /* grub.cfg's reset entry (the grubResetEntry quirk) */
 };
 
 /* "raw", "qcow2", "vhd", "ova" */

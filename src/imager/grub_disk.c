@@ -19,7 +19,7 @@
 #include "core/memory.h"
 #include "core/tool.h"
 
-char *grub_disk_cfg(const char *talos_version, const char *cmdline)
+char *grub_disk_cfg(const char *talos_version, const char *cmdline, bool reset_entry)
 {
     /* bootloader/grub/encode.go's template, as in its testdata grub_write_test.cfg: the default
      * entry is named by its boot label and version; two-space indentation inside entries */
@@ -30,7 +30,7 @@ char *grub_disk_cfg(const char *talos_version, const char *cmdline)
                    "console\nterminal_output console\n\nmenuentry \"A - Talos %s\" {\n  set gfxmode=auto\n  set "
                    "gfxpayload=text\n  linux /A/vmlinuz %s\n  initrd /A/initramfs.xz\n}\n",
                    talos_version, talos_version, q);
-    if (talos_version_at_least(talos_version, 1, 4))
+    if (reset_entry)
         buffer_appendf(&b,
                        "menuentry \"Reset Talos installation and return to maintenance mode\" {\n  set "
                        "gfxmode=auto\n  set gfxpayload=text\n  linux /A/vmlinuz %s "

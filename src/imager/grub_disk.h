@@ -26,8 +26,9 @@
 #define GRUB_DISK_CORE_BLOCKLIST 0x1f4    /* core.img (diskboot.img): LE64 start of the rest */
 #define GRUB_DISK_MBR_CODE 446            /* bytes of boot.img written at disk offset 0 */
 
-/* grub.cfg for the BOOT partition (caller frees). The cmdline is quoted as Talos' quote.go does. */
-char *grub_disk_cfg(const char *talos_version, const char *cmdline);
+/* grub.cfg for the BOOT partition (caller frees). The cmdline is quoted as Talos' quote.go does;
+ * reset_entry adds "Reset Talos installation ..." (the grubResetEntry quirk). */
+char *grub_disk_cfg(const char *talos_version, const char *cmdline, bool reset_entry);
 
 /* grub_dir/<platform> is a real directory holding no symlink: GRUB module trees are read by name
  * (grub-mkimage, libisofs, boot.img), so a link in one would be followed on the build host. The

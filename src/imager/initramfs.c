@@ -19,14 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int initramfs_options_for_version(struct initramfs_options *o, const char *talos_version, struct error *err)
+void initramfs_options_for(struct initramfs_options *o, const struct talos_quirks *q, const char *talos_version)
 {
-    struct talos_version parsed;
-    if (talos_version_parse(talos_version, &parsed) != 0)
-        return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.10.3)",
-                         talos_version ? talos_version : "");
     o->talos_version = talos_version;
-    if (talos_version_at_least(talos_version, 1, 8)) {
+    if (q->compression == TALOS_COMPRESSION_ZSTD) {
         o->archive_compression = COMPRESS_ZSTD;
         o->archive_level = 18;
         o->archive_xz_extreme = false;
@@ -39,16 +35,10 @@ int initramfs_options_for_version(struct initramfs_options *o, const char *talos
         o->squashfs_compression = COMPRESS_XZ; /* -comp xz -Xdict-size 100% */
         o->squashfs_level = 0;
     }
-    if (talos_version_at_least(talos_version, 1, 10)) {
-        o->firmware_path = "usr/lib/firmware";
-        o->modules_path = "usr/lib/modules";
-        o->squashfs_selinux_label = "system_u:object_r:system_extension_t:s0";
-    } else {
-        o->firmware_path = "lib/firmware";
-        o->modules_path = "lib/modules";
-        o->squashfs_selinux_label = NULL;
-    }
-    return 0;
+    /* archive paths are relative: "/usr/lib/firmware" -> "usr/lib/firmware" */
+    o->firmware_path = q->firmware_path + (q->firmware_path[0] == '/');
+    o->modules_path = q->kernel_modules_path + (q->kernel_modules_path[0] == '/');
+    o->squashfs_selinux_label = q->sdboot_for_uefi ? "system_u:object_r:system_extension_t:s0" : NULL;
 }
 
 /* ---- the appended archive's contents, as a sorted list of entries ---- */
@@ -722,7 +712,7 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
         return fs_copy_file(o->base_path, out_path, err);
     if (o->squashfs_compression == COMPRESS_NONE)
         return error_set(err, ERROR_INPUT, "initramfs: no squashfs compression chosen; "
-                                           "call initramfs_options_for_version() first");
+                                           "call initramfs_options_for() first");
 
     struct build_state s;
     memset(&s, 0, sizeof s);

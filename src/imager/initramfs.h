@@ -27,6 +27,7 @@
 
 #include "format/compress.h"
 #include "airfactory/error.h"
+#include "talos/profile.h"
 
 /* Firmware (and module) bytes one initramfs may take once links are followed: a few links to one
  * big file must not multiply it without bound. Real firmware extensions hold well under 1 GiB. */
@@ -49,7 +50,7 @@ struct initramfs_options {
     const char *embedded_config;
     size_t embedded_config_len;
 
-    /* version quirks (initramfs_options_for_version fills them) */
+    /* version quirks (initramfs_options_for fills them) */
     enum compress_kind archive_compression; /* appended cpio: zstd (>= 1.8) or xz (< 1.8) */
     int archive_level;                      /* zstd 18; xz 0 (with xz_extreme, like `xz -0 -e`) */
     bool archive_xz_extreme;
@@ -65,9 +66,9 @@ struct initramfs_options {
     bool skip_base_check; /* by default the base is decoded once to reject corrupt input early */
 };
 
-/* Set the version-dependent fields the way Talos `version` does (talos-imager.md §1.3, §4.2,
- * §13). An unparsable version is ERROR_INPUT. */
-int initramfs_options_for_version(struct initramfs_options *o, const char *talos_version, struct error *err);
+/* Set the version-dependent fields from the version's quirks (compression, kernelModulesPath,
+ * firmwarePath; talos-imager.md §1.3, §4.2) and talos_version (the constraint check). */
+void initramfs_options_for(struct initramfs_options *o, const struct talos_quirks *q, const char *talos_version);
 
 /* Build out_path. With no extensions and no schematic the base is copied as it is (Talos skips
  * the rebuild then). On failure no output file is left. */

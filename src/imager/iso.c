@@ -27,29 +27,41 @@
 
 #define MIB (1024ull * 1024ull)
 
-int iso_options_for_version(struct iso_options *o, const char *talos_version, const char *arch, struct error *err)
+int iso_options_for(struct iso_options *o, const struct talos_quirks *q, enum schematic_bootloader bootloader,
+                    const char *talos_version, const char *arch, struct error *err)
 {
     struct talos_version parsed;
-    if (talos_version_parse(talos_version, &parsed) != 0)
+    if (!talos_version || talos_version_parse(talos_version, &parsed) != 0)
         return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.10.3)",
                          talos_version ? talos_version : "");
     if (!arch || (strcmp(arch, "amd64") && strcmp(arch, "arm64")))
         return error_set(err, ERROR_INPUT, "ISO: architecture \"%s\" is not amd64 or arm64", arch ? arch : "");
     o->talos_version = talos_version;
     o->arch = arch;
-    if (!talos_version_at_least(talos_version, 1, 10))
-        o->layout = ISO_GRUB;
-    else
-        o->layout = strcmp(arch, "amd64") ? ISO_UEFI : ISO_HYBRID;
-    o->grub_reset_entry = talos_version_at_least(talos_version, 1, 4);
-    o->random_seed = talos_version_at_least(talos_version, 1, 14);
+    switch (q->iso_kind) {
+    case TALOS_ISO_GRUB: o->layout = ISO_GRUB; break;
+    case TALOS_ISO_UEFI: o->layout = ISO_UEFI; break;
+    case TALOS_ISO_HYBRID: o->layout = ISO_HYBRID; break;
+    case TALOS_ISO_BOOTLOADER: {
+        /* out.go outISO: the profile's ISO bootloader (the schematic's, else the version default) */
+        enum schematic_bootloader b = bootloader != SCHEMATIC_BOOTLOADER_NONE ? bootloader : q->default_bootloader;
+        o->layout = b == SCHEMATIC_BOOTLOADER_GRUB      ? ISO_GRUB
+                    : b == SCHEMATIC_BOOTLOADER_SD_BOOT ? ISO_UEFI
+                                                        : ISO_HYBRID;
+        /* the hybrid's BIOS half is i386-pc GRUB: on arm64 only its UEFI half can boot */
+        if (o->layout == ISO_HYBRID && strcmp(arch, "amd64"))
+            o->layout = ISO_UEFI;
+        break;
+    }
+    }
+    o->grub_reset_entry = q->grub_reset_entry;
+    o->random_seed = q->iso_random_seed;
+    o->volume_label = q->iso_label;
     return 0;
 }
 
 char *iso_volume_id(const char *talos_version)
 {
-    if (!talos_version_at_least(talos_version, 1, 8))
-        return xstrdup("ISOIMAGE");
     char *label = xasprintf("Talos-%s", talos_version);
     char *out = xmalloc(33);
     size_t n = 0;
@@ -429,10 +441,12 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     IsoImage *image = NULL;
     IsoWriteOpts *opts = NULL;
     bool locked = false;
-    char *volid = o->volume_id ? xstrdup(o->volume_id) : iso_volume_id(o->talos_version);
+    char *volid = o->volume_id      ? xstrdup(o->volume_id)
+                  : o->volume_label ? iso_volume_id(o->talos_version)
+                                    : xstrdup("ISOIMAGE"); /* grub-mkrescue's default */
     char *volset = o->volume_set_id ? xstrdup(o->volume_set_id)
-                   : talos_version_at_least(o->talos_version, 1, 8) ? xasprintf("Talos-%s", o->talos_version)
-                                                                    : NULL;
+                   : o->volume_label ? xasprintf("Talos-%s", o->talos_version)
+                                     : NULL;
     if (!rc) {
         pthread_mutex_lock(&iso_lock);
         locked = true;

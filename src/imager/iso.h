@@ -1,10 +1,12 @@
 /* iso — bootable ISO 9660 images, written in-process with libisofs (talos-imager.md §6).
  *
  * Owns the three layouts Talos produces and which one a version/arch gets:
- *   ISO_GRUB   (< 1.10): GRUB for BIOS (El Torito, i386-pc) and UEFI (El Torito FAT image with
- *              GRUB EFI for every EFI platform the imager ships), /boot/{vmlinuz,initramfs.xz}.
- *   ISO_HYBRID (>= 1.10, amd64): GRUB for BIOS + systemd-boot and the UKI in a FAT ESP for UEFI.
- *   ISO_UEFI   (>= 1.10, arm64): systemd-boot and the UKI in a FAT ESP only.
+ *   ISO_GRUB   (< 1.10; >= 1.12 with bootloader grub): GRUB for BIOS (El Torito, i386-pc) and
+ *              UEFI (El Torito FAT image with GRUB EFI for every EFI platform the imager ships),
+ *              /boot/{vmlinuz,initramfs.xz}.
+ *   ISO_HYBRID (>= 1.10, amd64, dual-boot): GRUB for BIOS + systemd-boot and the UKI in a FAT ESP.
+ *   ISO_UEFI   (>= 1.10 arm64, SecureBoot, sd-boot): systemd-boot and the UKI in a FAT ESP only.
+ * Which one is the isoKind quirk's answer (profile.h), see iso_options_for.
  * GRUB core images come from `grub-mkimage` run on the imager's own GRUB module directories (the
  * tool Talos' grub-mkrescue runs); the ESP comes from fat.h. An ESP appended as a partition does
  * not boot from CD under OVMF (validators.md §2d), so the ESP is a file inside the ISO tree
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
+#include "talos/profile.h"
 
 enum iso_layout { ISO_GRUB, ISO_HYBRID, ISO_UEFI };
 
@@ -51,17 +54,23 @@ struct iso_options {
         const char *source;
     } *extra_files;
     size_t extra_file_count;
-    bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (>= 1.14) */
-    const char *volume_id;          /* NULL = iso_volume_id(talos_version) */
-    const char *volume_set_id;      /* NULL = "Talos-<version>" from 1.8, none before */
+    bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (isoRandomSeed) */
+    bool volume_label;              /* isoLabel: volume ID TALOS_V1_x_y and volume set Talos-<version>;
+                                       false: "ISOIMAGE" and no volume set (grub-mkrescue's) */
+    const char *volume_id;          /* NULL = from volume_label */
+    const char *volume_set_id;      /* NULL = from volume_label */
     uint32_t mtime;                 /* SOURCE_DATE_EPOCH */
     const char *work_dir;           /* scratch; NULL = the output's directory */
 };
 
-/* Layout, GRUB reset entry, random seed and labels as Talos <version> does for arch. */
-int iso_options_for_version(struct iso_options *o, const char *talos_version, const char *arch, struct error *err);
+/* Layout, GRUB reset entry, random seed and labels from the version's quirks (isoKind,
+ * grubResetEntry, isoRandomSeed, isoLabel). isoKind "bootloader" (Talos >= 1.12) follows
+ * `bootloader` (the schematic's; NONE = the defaultBootloader quirk): grub = ISO_GRUB, sd-boot =
+ * ISO_UEFI, dual-boot = ISO_HYBRID (ISO_UEFI on arm64, which has no BIOS). */
+int iso_options_for(struct iso_options *o, const struct talos_quirks *q, enum schematic_bootloader bootloader,
+                    const char *talos_version, const char *arch, struct error *err);
 
-/* "v1.15.0" -> "TALOS_V1_15_0" (>= 1.8); "ISOIMAGE" (grub-mkrescue's default) before. Caller frees. */
+/* "v1.15.0" -> "TALOS_V1_15_0" (the isoLabel form). Caller frees. */
 char *iso_volume_id(const char *talos_version);
 
 /* GRUB's quoting of a kernel command line: \ { } & $ | ; < > " get a backslash. Caller frees. */

@@ -21,11 +21,11 @@ char *uki_os_release(const char *talos_version)
                      talos_version, talos_version);
 }
 
-void uki_profiles_for(struct uki_profile_set *set, const char *talos_version, enum uki_output output,
+void uki_profiles_for(struct uki_profile_set *set, const struct talos_quirks *q, enum uki_output output,
                       const char *cmdline)
 {
     memset(set, 0, sizeof *set);
-    if (!talos_version_at_least(talos_version, 1, 10))
+    if (!q->uki_profiles)
         return;
     set->profiles[0].id = "main";
     if (output == UKI_FOR_ISO) {

@@ -15,6 +15,7 @@
 
 #include "airfactory/error.h"
 #include "imager/secureboot.h"
+#include "talos/profile.h"
 
 struct uki_profile {
     const char *id;      /* "main", "reset", "reset-maintenance" */
@@ -39,7 +40,7 @@ struct uki_options {
     const struct secureboot_signer *signer;
 };
 
-/* Talos' profiles for an output: none before 1.10; from 1.10 "main" plus "reset" (ISO, extra
+/* Talos' profiles for an output: none without the ukiProfiles quirk (before 1.10); else "main" plus "reset" (ISO, extra
  * talos.experimental.wipe=system) or "reset-maintenance" (disk image / installer, extra
  * talos.experimental.wipe=system:EPHEMERAL,STATE). */
 enum uki_output { UKI_FOR_ISO, UKI_FOR_IMAGE };
@@ -48,7 +49,7 @@ struct uki_profile_set {
     size_t count;
     char *owned; /* the reset profile's command line */
 };
-void uki_profiles_for(struct uki_profile_set *set, const char *talos_version, enum uki_output output,
+void uki_profiles_for(struct uki_profile_set *set, const struct talos_quirks *q, enum uki_output output,
                       const char *cmdline);
 void uki_profile_set_free(struct uki_profile_set *set);
 

@@ -973,6 +973,8 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
 {
     const struct profile_set *ps = pl->plan->profiles;
     const struct manifest *m = pl->m;
+    struct talos_quirks q;
+    profile_quirks(ps, v, a->arch, a->secureboot, &q);
     const struct profile_platform *platform = profile_platform_find(ps, a->platform);
     if (!platform)
         return plan_fail(pl, line, column, "output '%s': unknown platform '%s'; expected one of %s", output,
@@ -996,7 +998,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                              "has no '%s' profile); drop '-secureboot' or use metal, azure, cloudstack, nocloud, "
                              "opennebula, openstack or vmware", output, platform->name, name);
     }
-    if ((a->secureboot || a->kind == ASSET_UKI) && !profile_quirk_bool(ps, "supportsUKI", v, a->arch, a->secureboot, true))
+    if ((a->secureboot || a->kind == ASSET_UKI) && !q.supports_uki)
         return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
                          output, version);
     if (a->secureboot && !m->secureboot_signing_key)
@@ -1004,12 +1006,11 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                          "signing_key and signing_cert [and pcr_key]", output);
     const struct schematic *sch = s->schematic;
     bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
-    if (sch->embedded_machine_configuration[0] && needs_customization &&
-        !profile_quirk_bool(ps, "embeddedConfig", v, a->arch, a->secureboot, true))
+    if (sch->embedded_machine_configuration[0] && needs_customization && !q.embedded_config)
         return plan_fail(pl, line, column, "schematic '%s' embeds a machine configuration, which Talos %s cannot "
                          "(needs v1.12.0 or later); output '%s'", s->name, version, output);
     if (schematic_has_overlay(sch) && a->kind != ASSET_KERNEL) {
-        if (!profile_quirk_bool(ps, "supportsOverlay", v, a->arch, a->secureboot, true))
+        if (!q.supports_overlay)
             return plan_fail(pl, line, column, "schematic '%s' has an overlay, which Talos %s does not support "
                              "(needs v1.7.0 or later)", s->name, version);
         if (a->kind != ASSET_INITRAMFS && !find_source(m, MANIFEST_ROLE_OVERLAYS, version))
@@ -1022,12 +1023,12 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                          "source is listed for %s; add one (reference ghcr.io/siderolabs/extensions:%s)", s->name,
                          version, version);
     if (a->kind == ASSET_INSTALLER) {
-        const char *image = profile_quirk(ps, "installerBaseImage", v, a->arch, a->secureboot);
-        enum manifest_role role = image && !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER
-                                                                                  : MANIFEST_ROLE_INSTALLER_BASE;
+        const char *image = q.installer_base_image;
+        enum manifest_role role = !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER
+                                                                         : MANIFEST_ROLE_INSTALLER_BASE;
         if (!find_source(m, role, version))
             return plan_fail(pl, line, column, "output '%s' needs an '%s' source for %s; add one (reference "
-                             "ghcr.io/%s:%s)", output, manifest_role_name(role), version, image ? image : "", version);
+                             "ghcr.io/%s:%s)", output, manifest_role_name(role), version, image, version);
     }
     return 0;
 }
@@ -1142,7 +1143,9 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
         if (version[0] != 'v' || talos_version_parse(version, &v) < 0)
             return plan_fail(pl, versions->lines[vi], versions->columns[vi], "'%s' is not a Talos version; expected "
                              "vX.Y.Z (e.g. v1.11.3)", version);
-        if (v.major != 1 || v.minor < 2)
+        struct talos_quirks q;
+        profile_quirks(pl->plan->profiles, &v, NULL, false, &q);
+        if (!q.supported)
             return plan_fail(pl, versions->lines[vi], versions->columns[vi], "Talos %s is not supported; Image "
                              "Factory builds v1.2.0 and later", version);
         if (!find_source(m, MANIFEST_ROLE_IMAGER, version))

@@ -8,6 +8,7 @@
 #include "core/yaml_document.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct rule {
     char **args;
     size_t arg_count;
     char *value;
+    long long number; /* the value as the quirk's type reads it (bool 0/1, MiB, choice index) */
 };
 
 struct rule_list {
@@ -40,10 +42,49 @@ struct platform_entry {
     struct rule_list kernel_args;
 };
 
-struct quirk {
-    char *name;
-    struct rule_list rules;
+/* The quirks the code knows (profile.h struct talos_quirks): YAML key, type, field. */
+enum quirk_type { QUIRK_BOOL, QUIRK_MIB, QUIRK_STRING, QUIRK_CHOICE };
+struct quirk_def {
+    const char *key;
+    enum quirk_type type;
+    size_t offset;
+    const char *const *choices; /* QUIRK_CHOICE: the value is the index into this NULL-terminated list */
 };
+static const char *const compression_choices[] = {"xz", "zstd", NULL};
+/* in enum schematic_bootloader order, NONE excluded (index + 1) */
+static const char *const bootloader_choices[] = {"dual-boot", "sd-boot", "grub", NULL};
+static const char *const iso_kind_choices[] = {"grub", "uefi", "hybrid", "bootloader", NULL};
+#define Q(key, type, field, choices) {key, type, offsetof(struct talos_quirks, field), choices}
+static const struct quirk_def quirk_defs[] = {
+    Q("supported", QUIRK_BOOL, supported, NULL),
+    Q("supportsUKI", QUIRK_BOOL, supports_uki, NULL),
+    Q("compressedMeta", QUIRK_BOOL, compressed_meta, NULL),
+    Q("supportsOverlay", QUIRK_BOOL, supports_overlay, NULL),
+    Q("compression", QUIRK_CHOICE, compression, compression_choices),
+    Q("isoLabel", QUIRK_BOOL, iso_label, NULL),
+    Q("grubResetEntry", QUIRK_BOOL, grub_reset_entry, NULL),
+    Q("skipDataPartitions", QUIRK_BOOL, skip_data_partitions, NULL),
+    Q("supportsImageCache", QUIRK_BOOL, supports_image_cache, NULL),
+    Q("sdBootForUEFI", QUIRK_BOOL, sdboot_for_uefi, NULL),
+    Q("ukiProfiles", QUIRK_BOOL, uki_profiles, NULL),
+    Q("installerBaseImage", QUIRK_STRING, installer_base_image, NULL),
+    Q("installerUKIName", QUIRK_STRING, installer_uki_name, NULL),
+    Q("kernelModulesPath", QUIRK_STRING, kernel_modules_path, NULL),
+    Q("firmwarePath", QUIRK_STRING, firmware_path, NULL),
+    Q("installerExtraKernelArgs", QUIRK_BOOL, installer_extra_kernel_args, NULL),
+    Q("defaultBootloader", QUIRK_CHOICE, default_bootloader, bootloader_choices),
+    Q("isoKind", QUIRK_CHOICE, iso_kind, iso_kind_choices),
+    Q("bootPartitionSize", QUIRK_MIB, boot_partition_mib, NULL),
+    Q("grubEFIPartitionSize", QUIRK_MIB, grub_efi_partition_mib, NULL),
+    Q("biosPartitionSize", QUIRK_MIB, bios_partition_mib, NULL),
+    Q("ukiEFIPartitionSize", QUIRK_MIB, uki_efi_partition_mib, NULL),
+    Q("metaPartitionSize", QUIRK_MIB, meta_partition_mib, NULL),
+    Q("embeddedConfig", QUIRK_BOOL, embedded_config, NULL),
+    Q("secureBootDiskEnrollKeys", QUIRK_BOOL, secureboot_disk_enroll_keys, NULL),
+    Q("isoRandomSeed", QUIRK_BOOL, iso_random_seed, NULL),
+};
+#undef Q
+#define QUIRK_COUNT (sizeof quirk_defs / sizeof quirk_defs[0])
 
 struct profile_set {
     struct platform_entry *platforms;
@@ -51,8 +92,7 @@ struct profile_set {
     struct profile *profiles;
     size_t profile_count;
     struct rule_list default_args, secureboot_args, iso_args;
-    struct quirk *quirks;
-    size_t quirk_count;
+    struct rule_list quirks[QUIRK_COUNT]; /* by quirk_defs index; each rule's value checked at load */
     char *platform_names;
     char **strings; /* every string handed out, freed with the set */
     size_t string_count, string_cap;
@@ -94,11 +134,8 @@ void profile_set_free(struct profile_set *set)
     free_rules(&set->default_args);
     free_rules(&set->secureboot_args);
     free_rules(&set->iso_args);
-    for (size_t i = 0; i < set->quirk_count; i++) {
-        free(set->quirks[i].name);
-        free_rules(&set->quirks[i].rules);
-    }
-    free(set->quirks);
+    for (size_t i = 0; i < QUIRK_COUNT; i++)
+        free_rules(&set->quirks[i]);
     free(set->platform_names);
     for (size_t i = 0; i < set->string_count; i++)
         free(set->strings[i]);
@@ -387,6 +424,81 @@ static int load_profiles(struct profile_set *set, const struct yaml_node *root, 
     return 0;
 }
 
+/* One quirk's rules: every value of the quirk's type, and the last rule unconditional so that
+ * every version, arch and SecureBoot setting gets a value. */
+static int check_quirk_rules(struct loader *l, const struct yaml_node *n, const struct quirk_def *d,
+                             struct rule_list *rules)
+{
+    for (size_t i = 0; i < rules->count; i++) {
+        struct rule *r = &rules->rules[i];
+        const struct yaml_node *item = n->items[i], *vn = yaml_mapping_get(item, "value");
+        const char *v = r->value;
+        switch (d->type) {
+        case QUIRK_BOOL:
+            if (strcmp(v, "true") && strcmp(v, "false"))
+                return bad(l, vn, "quirk %s: value '%s' is not true or false", d->key, v);
+            r->number = !strcmp(v, "true");
+            break;
+        case QUIRK_MIB: {
+            char *end;
+            r->number = strtoll(v, &end, 10);
+            if (!*v || *end || r->number <= 0 || r->number > 1000000)
+                return bad(l, vn, "quirk %s: value '%s' is not a size in MiB (1 to 1000000)", d->key, v);
+            break;
+        }
+        case QUIRK_STRING:
+            if (!*v)
+                return bad(l, vn, "quirk %s: empty value", d->key);
+            break;
+        case QUIRK_CHOICE: {
+            long long c = 0;
+            while (d->choices[c] && strcmp(d->choices[c], v))
+                c++;
+            if (!d->choices[c]) {
+                struct buffer b = BUFFER_INIT;
+                for (size_t k = 0; d->choices[k]; k++)
+                    buffer_appendf(&b, "%s%s", k ? ", " : "", d->choices[k]);
+                int rc = bad(l, vn, "quirk %s: value '%s' is not one of %s", d->key, v, buffer_cstr(&b));
+                buffer_free(&b);
+                return rc;
+            }
+            r->number = c;
+            break;
+        }
+        }
+    }
+    const struct rule *last = rules->count ? &rules->rules[rules->count - 1] : NULL;
+    if (!last || last->has_since || last->has_before || last->arch || last->secureboot >= 0)
+        return bad(l, n, "quirk %s: the last rule must have no condition (the value for every other version)",
+                   d->key);
+    return 0;
+}
+
+static int load_quirks(struct profile_set *set, const struct yaml_node *v, struct loader *l)
+{
+    if (v->kind != YAML_NODE_MAPPING)
+        return bad(l, v, "expected a mapping of quirks");
+    bool seen[QUIRK_COUNT] = {false};
+    for (size_t q = 0; q < yaml_mapping_pairs(v); q++) {
+        const struct yaml_node *key = yaml_mapping_key(v, q), *rules = yaml_mapping_value(v, q);
+        size_t d = 0;
+        while (d < QUIRK_COUNT && strcmp(quirk_defs[d].key, key->value))
+            d++;
+        if (d == QUIRK_COUNT)
+            return bad(l, key, "unknown quirk '%s' (no builder reads it; add it to struct talos_quirks or drop it)",
+                       key->value);
+        if (seen[d])
+            return bad(l, key, "quirk '%s' given twice", key->value);
+        seen[d] = true;
+        if (get_rules(l, rules, true, &set->quirks[d]) < 0 || check_quirk_rules(l, rules, &quirk_defs[d], &set->quirks[d]) < 0)
+            return -1;
+    }
+    for (size_t d = 0; d < QUIRK_COUNT; d++)
+        if (!seen[d])
+            return bad(l, v, "quirk '%s' is missing", quirk_defs[d].key);
+    return 0;
+}
+
 static int load_versions(struct profile_set *set, const struct yaml_node *root, struct loader *l)
 {
     for (size_t k = 0; k < yaml_mapping_pairs(root); k++) {
@@ -400,21 +512,15 @@ static int load_versions(struct profile_set *set, const struct yaml_node *root, 
         } else if (!strcmp(key, "isoKernelArgs")) {
             rc = get_rules(l, v, false, &set->iso_args);
         } else if (!strcmp(key, "quirks")) {
-            if (v->kind != YAML_NODE_MAPPING)
-                return bad(l, v, "expected a mapping of quirks");
-            set->quirks = xcalloc(yaml_mapping_pairs(v) + 1, sizeof *set->quirks);
-            rc = 0;
-            for (size_t q = 0; rc == 0 && q < yaml_mapping_pairs(v); q++) {
-                struct quirk *quirk = &set->quirks[set->quirk_count++];
-                quirk->name = xstrdup(yaml_mapping_key(v, q)->value);
-                rc = get_rules(l, yaml_mapping_value(v, q), true, &quirk->rules);
-            }
+            rc = load_quirks(set, v, l);
         } else {
             rc = bad(l, yaml_mapping_key(root, k), "unknown field '%s'", key);
         }
         if (rc < 0)
             return -1;
     }
+    if (!set->quirks[0].count)
+        return bad(l, root, "missing 'quirks' mapping");
     return 0;
 }
 
@@ -639,37 +745,50 @@ void profile_iso_kernel_args(const struct profile_set *set, const struct talos_v
     collect_args(&set->iso_args, v, NULL, out);
 }
 
-const char *profile_quirk(const struct profile_set *set, const char *name, const struct talos_version *v,
-                          const char *arch, bool secureboot)
+static const struct rule *quirk_rule(const struct rule_list *l, const struct talos_version *v, const char *arch,
+                                     bool secureboot)
 {
-    for (size_t i = 0; i < set->quirk_count; i++) {
-        if (strcmp(set->quirks[i].name, name))
-            continue;
-        const struct rule_list *l = &set->quirks[i].rules;
-        for (size_t r = 0; r < l->count; r++)
-            if (rule_matches(&l->rules[r], v, arch, secureboot))
-                return l->rules[r].value;
-        return NULL;
+    for (size_t r = 0; r < l->count; r++)
+        if (rule_matches(&l->rules[r], v, arch, secureboot))
+            return &l->rules[r];
+    return &l->rules[l->count - 1]; /* unreachable: the loader requires an unconditional last rule */
+}
+
+void profile_quirks(const struct profile_set *set, const struct talos_version *v, const char *arch, bool secureboot,
+                    struct talos_quirks *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t d = 0; d < QUIRK_COUNT; d++) {
+        const struct rule *r = quirk_rule(&set->quirks[d], v, arch, secureboot);
+        char *field = (char *)out + quirk_defs[d].offset;
+        switch (quirk_defs[d].type) {
+        case QUIRK_BOOL:
+            *(bool *)field = r->number != 0;
+            break;
+        case QUIRK_MIB:
+            *(uint64_t *)field = (uint64_t)r->number;
+            break;
+        case QUIRK_STRING:
+            *(const char **)field = r->value;
+            break;
+        case QUIRK_CHOICE:
+            if (quirk_defs[d].choices == compression_choices)
+                *(enum talos_compression *)field = (enum talos_compression)r->number;
+            else if (quirk_defs[d].choices == bootloader_choices)
+                *(enum schematic_bootloader *)field = (enum schematic_bootloader)(r->number + 1);
+            else
+                *(enum talos_iso_kind *)field = (enum talos_iso_kind)r->number;
+            break;
+        }
     }
-    return NULL;
 }
 
-bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct talos_version *v,
-                        const char *arch, bool secureboot, bool fallback)
+int profile_quirks_for(const struct profile_set *set, const char *version, const char *arch, bool secureboot,
+                       struct talos_quirks *out, struct error *err)
 {
-    const char *s = profile_quirk(set, name, v, arch, secureboot);
-    if (!s)
-        return fallback;
-    return !strcmp(s, "true");
-}
-
-long long profile_quirk_int(const struct profile_set *set, const char *name, const struct talos_version *v,
-                            const char *arch, bool secureboot, long long fallback)
-{
-    const char *s = profile_quirk(set, name, v, arch, secureboot);
-    if (!s || !*s)
-        return fallback;
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    return *end ? fallback : n;
+    struct talos_version v;
+    if (!version || talos_version_parse(version, &v) != 0)
+        return error_set(err, ERROR_INPUT, "Talos version \"%s\" is not X.Y.Z (e.g. v1.11.3)", version ? version : "");
+    profile_quirks(set, &v, arch, secureboot, out);
+    return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "airfactory/error.h"
+#include "airfactory/schematic.h"
 #include "talos/version.h"
 
 /* ---- data ---- */
@@ -93,19 +94,57 @@ void profile_secureboot_kernel_args(const struct profile_set *set, const struct 
 void profile_iso_kernel_args(const struct profile_set *set, const struct talos_version *v,
                              struct profile_args *out);
 
-/* Quirks: the value of quirk `name` for version v on arch (may be NULL) with or without
- * SecureBoot. NULL when the quirk does not exist or no rule matches (a data bug). */
-const char *profile_quirk(const struct profile_set *set, const char *name, const struct talos_version *v,
-                          const char *arch, bool secureboot);
-/* Typed shorthands; fallback is returned when the quirk is missing. */
-bool profile_quirk_bool(const struct profile_set *set, const char *name, const struct talos_version *v,
-                        const char *arch, bool secureboot, bool fallback);
+/* ---- quirks: what changes between Talos releases, one typed structure ----
+ *
+ * profiles/versions.yaml's `quirks:` mapping, loaded into these fields (a key the loader does not
+ * know, a value of the wrong type, a quirk missing, or a rule list without a final unconditional
+ * rule is refused at load with file:line). Every builder asks this structure; no C code compares
+ * Talos versions to decide how to build. Strings point into the profile set. */
+enum talos_compression { TALOS_COMPRESSION_XZ, TALOS_COMPRESSION_ZSTD };
+enum talos_iso_kind {
+    TALOS_ISO_GRUB,       /* GRUB for BIOS and UEFI */
+    TALOS_ISO_UEFI,       /* systemd-boot + UKI only */
+    TALOS_ISO_HYBRID,     /* GRUB BIOS + systemd-boot/UKI UEFI */
+    TALOS_ISO_BOOTLOADER, /* the profile's bootloader decides (grub, sd-boot = uefi, dual-boot = hybrid) */
+};
+struct talos_quirks {
+    bool supported;                   /* supported: Image Factory builds this version at all */
+    bool supports_uki;                /* supportsUKI: UKI and SecureBoot assets */
+    bool compressed_meta;             /* compressedMeta: META on the cmdline gzipped past 256 bytes */
+    bool supports_overlay;            /* supportsOverlay */
+    enum talos_compression compression; /* compression: initramfs segment and extension squashfs */
+    bool iso_label;                   /* isoLabel: volume ID TALOS_V1_2_3, volume set Talos-v1.2.3 */
+    bool grub_reset_entry;            /* grubResetEntry: GRUB's "Reset Talos installation" entry */
+    bool skip_data_partitions;        /* skipDataPartitions: no STATE/EPHEMERAL in disk images */
+    bool supports_image_cache;        /* supportsImageCache */
+    bool sdboot_for_uefi;             /* sdBootForUEFI: UEFI boots systemd-boot + UKI */
+    bool uki_profiles;                /* ukiProfiles: main + reset / reset-maintenance profiles */
+    const char *installer_base_image; /* installerBaseImage: "siderolabs/installer-base" or "siderolabs/installer" */
+    const char *installer_uki_name;   /* installerUKIName: "vmlinuz.efi" or "vmlinuz.efi.signed" */
+    const char *kernel_modules_path;  /* kernelModulesPath: "/usr/lib/modules" or "/lib/modules" */
+    const char *firmware_path;        /* firmwarePath: "/usr/lib/firmware" or "/lib/firmware" */
+    bool installer_extra_kernel_args; /* installerExtraKernelArgs */
+    enum schematic_bootloader default_bootloader; /* defaultBootloader (never NONE) */
+    enum talos_iso_kind iso_kind;     /* isoKind */
+    uint64_t boot_partition_mib, grub_efi_partition_mib, bios_partition_mib, uki_efi_partition_mib,
+        meta_partition_mib;           /* bootPartitionSize, grubEFIPartitionSize, biosPartitionSize,
+                                         ukiEFIPartitionSize, metaPartitionSize */
+    bool embedded_config;             /* embeddedConfig: embeddedMachineConfiguration allowed */
+    bool secureboot_disk_enroll_keys; /* secureBootDiskEnrollKeys: loader/keys/auto in SecureBoot disks */
+    bool iso_random_seed;             /* isoRandomSeed: loader/random-seed in an ISO's ESP */
+};
+
+/* The quirks of Talos version v on arch ("amd64", "arm64"; NULL matches no arch rule) with or
+ * without SecureBoot. Always fills every field (the loader guarantees a rule matches). */
+void profile_quirks(const struct profile_set *set, const struct talos_version *v, const char *arch, bool secureboot,
+                    struct talos_quirks *out);
+/* The same from version text ("v1.11.3"); ERROR_INPUT when it is not a version. */
+int profile_quirks_for(const struct profile_set *set, const char *version, const char *arch, bool secureboot,
+                       struct talos_quirks *out, struct error *err);
+
 /* `talosctl images default` of Talos `talos` with Kubernetes `kubernetes` ("v1.34.1" or "1.34.1"),
  * from profiles/talos-images.yaml, in talosctl's order: *refs (count entries, each and the array
  * freed by the caller). ERROR_INPUT naming the releases the data has when `talos` is not one. */
 int profile_talos_images(const char *talos, const char *kubernetes, char ***refs, size_t *count, struct error *err);
-
-long long profile_quirk_int(const struct profile_set *set, const char *name, const struct talos_version *v,
-                            const char *arch, bool secureboot, long long fallback);
 
 #endif

@@ -17,6 +17,21 @@
 #include "airfactory/buffer.h"
 #include "core/fs.h"
 #include "core/memory.h"
+#include "talos/profile.h"
+
+/* The built-in quirks of Talos `version` on arch (NULL = any) with or without SecureBoot; the
+ * structure is static (overwritten by the next call), the profile data stays loaded. */
+static inline const struct talos_quirks *bt_quirks(const char *version, const char *arch, bool secureboot)
+{
+    static struct profile_set *set;
+    static struct talos_quirks q;
+    struct error err = {0};
+    if ((!set && profile_set_load(&set, &err) != 0) || profile_quirks_for(set, version, arch, secureboot, &q, &err) != 0) {
+        printf("FAIL bt_quirks(%s): %s\n", version, err.message);
+        exit(2);
+    }
+    return &q;
+}
 
 static inline char *bt_scratch(void)
 {

@@ -380,27 +380,148 @@ static void quirks_by_version(void)
     talos_version_parse("v1.11.3", &v111);
     talos_version_parse("v1.12.0-beta.0", &v112);
     talos_version_parse("v1.14.0", &v114);
-    CHECK_STR(profile_quirk(profiles, "compression", &v17, NULL, false), "xz");
-    CHECK_STR(profile_quirk(profiles, "compression", &v18, NULL, false), "zstd");
-    CHECK_INT(profile_quirk_int(profiles, "bootPartitionSize", &v110, NULL, false, 0), 1000);
-    CHECK_INT(profile_quirk_int(profiles, "bootPartitionSize", &v111, NULL, false, 0), 2000);
-    CHECK_INT(profile_quirk_int(profiles, "ukiEFIPartitionSize", &v111, NULL, false, 0), 2101);
-    CHECK_STR(profile_quirk(profiles, "isoKind", &v19, "amd64", false), "grub");
-    CHECK_STR(profile_quirk(profiles, "isoKind", &v111, "amd64", false), "hybrid");
-    CHECK_STR(profile_quirk(profiles, "isoKind", &v112, "amd64", false), "bootloader");
-    CHECK_STR(profile_quirk(profiles, "isoKind", &v19, "amd64", true), "uefi");
-    CHECK_STR(profile_quirk(profiles, "defaultBootloader", &v19, "amd64", false), "grub");
-    CHECK_STR(profile_quirk(profiles, "defaultBootloader", &v111, "amd64", false), "dual-boot");
-    CHECK_STR(profile_quirk(profiles, "defaultBootloader", &v111, "arm64", false), "sd-boot");
-    CHECK_STR(profile_quirk(profiles, "defaultBootloader", &v19, "amd64", true), "sd-boot");
-    CHECK_STR(profile_quirk(profiles, "installerBaseImage", &v19, NULL, false), "siderolabs/installer");
-    CHECK_STR(profile_quirk(profiles, "installerBaseImage", &v110, NULL, false), "siderolabs/installer-base");
-    CHECK(!profile_quirk_bool(profiles, "ukiProfiles", &v19, NULL, false, true));
-    CHECK(profile_quirk_bool(profiles, "ukiProfiles", &v110, NULL, false, false));
-    CHECK(profile_quirk_bool(profiles, "embeddedConfig", &v112, NULL, false, false));
-    CHECK(profile_quirk_bool(profiles, "secureBootDiskEnrollKeys", &v114, NULL, false, false));
-    CHECK_STR(profile_quirk(profiles, "xfsConfig", &v111, NULL, false), "/usr/share/xfsprogs/mkfs/lts_6.12.conf");
-    CHECK(profile_quirk(profiles, "no-such-quirk", &v111, NULL, false) == NULL);
+    struct talos_quirks q;
+    profile_quirks(profiles, &v17, NULL, false, &q);
+    CHECK_INT(q.compression, TALOS_COMPRESSION_XZ);
+    CHECK(q.supported && q.supports_overlay && !q.iso_label && !q.skip_data_partitions);
+    CHECK_STR(q.kernel_modules_path, "/lib/modules");
+    profile_quirks(profiles, &v18, NULL, false, &q);
+    CHECK_INT(q.compression, TALOS_COMPRESSION_ZSTD);
+    CHECK(q.iso_label && q.skip_data_partitions && q.grub_reset_entry);
+    profile_quirks(profiles, &v110, NULL, false, &q);
+    CHECK_INT(q.boot_partition_mib, 1000);
+    CHECK_INT(q.uki_efi_partition_mib, 1101);
+    CHECK(q.uki_profiles && q.sdboot_for_uefi);
+    CHECK_STR(q.installer_base_image, "siderolabs/installer-base");
+    CHECK_STR(q.firmware_path, "/usr/lib/firmware");
+    profile_quirks(profiles, &v111, "amd64", false, &q);
+    CHECK_INT(q.boot_partition_mib, 2000);
+    CHECK_INT(q.uki_efi_partition_mib, 2101);
+    CHECK_INT(q.grub_efi_partition_mib, 100);
+    CHECK_INT(q.bios_partition_mib, 1);
+    CHECK_INT(q.meta_partition_mib, 1);
+    CHECK_INT(q.iso_kind, TALOS_ISO_HYBRID);
+    CHECK_INT(q.default_bootloader, SCHEMATIC_BOOTLOADER_DUAL_BOOT);
+    CHECK(!q.embedded_config);
+    profile_quirks(profiles, &v111, "arm64", false, &q);
+    CHECK_INT(q.iso_kind, TALOS_ISO_UEFI);
+    CHECK_INT(q.default_bootloader, SCHEMATIC_BOOTLOADER_SD_BOOT);
+    profile_quirks(profiles, &v112, "amd64", false, &q);
+    CHECK_INT(q.iso_kind, TALOS_ISO_BOOTLOADER);
+    CHECK(q.embedded_config);
+    profile_quirks(profiles, &v19, "amd64", false, &q);
+    CHECK_INT(q.iso_kind, TALOS_ISO_GRUB);
+    CHECK_INT(q.default_bootloader, SCHEMATIC_BOOTLOADER_GRUB);
+    CHECK_STR(q.installer_base_image, "siderolabs/installer");
+    CHECK_STR(q.installer_uki_name, "vmlinuz.efi");
+    CHECK(!q.uki_profiles && q.supports_image_cache);
+    profile_quirks(profiles, &v19, "amd64", true, &q);
+    CHECK_INT(q.iso_kind, TALOS_ISO_UEFI);
+    CHECK_INT(q.default_bootloader, SCHEMATIC_BOOTLOADER_SD_BOOT);
+    CHECK_STR(q.installer_uki_name, "vmlinuz.efi.signed");
+    profile_quirks(profiles, &v114, NULL, false, &q);
+    CHECK(q.secureboot_disk_enroll_keys);
+    struct error err = {0};
+    CHECK_INT(profile_quirks_for(profiles, "v1.1.0", NULL, false, &q, &err), 0);
+    CHECK(!q.supported);
+    CHECK_INT(profile_quirks_for(profiles, "latest", NULL, false, &q, &err), -1);
+    CHECK_INT(err.code, ERROR_INPUT);
+}
+
+/* the profiles/ YAML files as compiled into the library (core/embed.h) */
+extern const char airfactory_profiles_platforms_yaml[], airfactory_profiles_profiles_yaml[],
+    airfactory_profiles_versions_yaml[];
+
+/* The built-in versions.yaml with `from` replaced by `to` once; NULL when `from` is not in it. */
+static char *versions_with(const char *from, const char *to)
+{
+    const char *at = strstr(airfactory_profiles_versions_yaml, from);
+    if (!at)
+        return NULL;
+    return xasprintf("%.*s%s%s", (int)(at - airfactory_profiles_versions_yaml), airfactory_profiles_versions_yaml, to,
+                     at + strlen(from));
+}
+
+/* Load the built-in platforms and profiles with this versions text; the error message, or NULL. */
+static char *versions_error(const char *versions)
+{
+    struct profile_set *set = NULL;
+    struct error err = {0};
+    int rc = profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml, versions,
+                                    &set, &err);
+    profile_set_free(set);
+    return rc == 0 ? NULL : xstrdup(err.message);
+}
+
+/* The line of `needle` in the built-in versions.yaml (1-based). */
+static int versions_line(const char *needle)
+{
+    const char *at = strstr(airfactory_profiles_versions_yaml, needle);
+    int line = 1;
+    for (const char *p = airfactory_profiles_versions_yaml; at && p < at; p++)
+        line += *p == '\n';
+    return at ? line : -1;
+}
+
+static void quirks_loader_refuses_bad_data(void)
+{
+    /* the data as shipped loads */
+    char *msg = versions_error(airfactory_profiles_versions_yaml);
+    CHECK(msg == NULL);
+    free(msg);
+    char where[64];
+
+    /* an unknown key: refused with file:line:column, naming it */
+    char *text = versions_with("  supportsUKI:\n", "  supportsUFO:\n");
+    CHECK(text != NULL);
+    msg = versions_error(text);
+    snprintf(where, sizeof where, "profiles/versions.yaml:%d:3:", versions_line("  supportsUKI:\n"));
+    CHECK(msg && strstr(msg, where) && strstr(msg, "unknown quirk 'supportsUFO'"));
+    free(msg);
+    free(text);
+
+    /* a value of the wrong type: a bool that is not true/false, a size that is not a number, an
+     * enum outside its choices */
+    static const struct {
+        const char *from, *to, *want;
+    } bad[] = {
+        {"    - {since: v1.5.0, value: true}", "    - {since: v1.5.0, value: yes-ish}", "not true or false"},
+        {"    - {before: v1.11.0, value: 1000}", "    - {before: v1.11.0, value: 1000MiB}", "not a size in MiB"},
+        {"    - {before: v1.8.0, value: xz}", "    - {before: v1.8.0, value: lz4}", "not one of xz, zstd"},
+        {"    - {secureBoot: true, value: uefi}", "    - {secureBoot: true, value: floppy}",
+         "not one of grub, uefi, hybrid, bootloader"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        text = versions_with(bad[i].from, bad[i].to);
+        CHECK(text != NULL);
+        msg = text ? versions_error(text) : NULL;
+        snprintf(where, sizeof where, "profiles/versions.yaml:%d:", versions_line(bad[i].from));
+        if (!msg || !strstr(msg, where) || !strstr(msg, bad[i].want))
+            printf("  case %zu: %s\n", i, msg ? msg : "(loaded)");
+        CHECK(msg && strstr(msg, where) && strstr(msg, bad[i].want));
+        free(msg);
+        free(text);
+    }
+
+    /* a missing quirk, and one whose last rule has a condition (some versions would get none) */
+    text = versions_with("  biosPartitionSize:\n    - {value: 1}\n", "");
+    msg = text ? versions_error(text) : NULL;
+    CHECK(msg && strstr(msg, "quirk 'biosPartitionSize' is missing"));
+    free(msg);
+    free(text);
+    text = versions_with("  biosPartitionSize:\n    - {value: 1}\n", "  biosPartitionSize:\n    - {since: v1.0.0, value: 1}\n");
+    msg = text ? versions_error(text) : NULL;
+    CHECK(msg && strstr(msg, "quirk biosPartitionSize: the last rule must have no condition"));
+    free(msg);
+    free(text);
+    /* given twice */
+    text = versions_with("  biosPartitionSize:\n", "  metaPartitionSize:\n    - {value: 1}\n  biosPartitionSize:\n");
+    msg = text ? versions_error(text) : NULL;
+    if (!msg || !strstr(msg, "metaPartitionSize"))
+        printf("  twice: %s\n", msg ? msg : "(loaded)");
+    CHECK(msg && strstr(msg, "metaPartitionSize"));
+    free(msg);
+    free(text);
 }
 
 static void broken_profile_data_is_reported(void)
@@ -434,6 +555,7 @@ int main(void)
     RUN(platforms_describe_image_factory);
     RUN(quirks_by_version);
     RUN(broken_profile_data_is_reported);
+    RUN(quirks_loader_refuses_bad_data);
     profile_set_free(profiles);
     return TEST_MAIN_END();
 }

@@ -27,7 +27,7 @@ static char *scratch_dir(void)
 static void test_grub_cfg(void)
 {
     /* Talos' grub_write_test.cfg layout, with a command line that needs quoting */
-    char *cfg = grub_disk_cfg("v1.11.3", "talos.platform=metal a=b;c $x");
+    char *cfg = grub_disk_cfg("v1.11.3", "talos.platform=metal a=b;c $x", true);
     CHECK_STR(cfg, "set default=\"A - Talos v1.11.3\"\n"
                    "\n"
                    "set timeout=3\n"
@@ -51,7 +51,7 @@ static void test_grub_cfg(void)
                    "}\n");
     free(cfg);
     /* before 1.4 there is no reset entry */
-    cfg = grub_disk_cfg("v1.3.7", "x");
+    cfg = grub_disk_cfg("v1.3.7", "x", false);
     CHECK(strstr(cfg, "menuentry \"A - Talos v1.3.7\"") != NULL);
     CHECK(strstr(cfg, "Reset Talos") == NULL);
     free(cfg);

@@ -96,7 +96,7 @@ static void layout_matches_talos(void)
     const char *exts[] = {fw, hello};
     struct initramfs_options o = {0};
     struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
     CHECK_INT(o.archive_compression, COMPRESS_ZSTD);
     CHECK_INT(o.archive_level, 18);
     CHECK_STR(o.firmware_path, "usr/lib/firmware");
@@ -193,7 +193,7 @@ static void older_versions_use_xz_and_lib_firmware(void)
     const char *exts[] = {fw};
     struct initramfs_options o = {0};
     struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.7.6", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.7.6", NULL, false), "v1.7.6");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_count = 1;
@@ -232,7 +232,7 @@ static void output_is_reproducible(void)
     const char *exts[] = {fw, hello};
     struct initramfs_options o = {0};
     struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.10.0", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.10.0", NULL, false), "v1.10.0");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_count = 2;
@@ -278,7 +278,7 @@ static void bad_inputs_fail_cleanly(void)
     const char *exts[] = {hello};
     struct initramfs_options o = {0};
     struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_count = 1;
@@ -390,7 +390,7 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     char *hello = make_extension(dir, "hello", ">= v1.0.0", NULL);
     const char *exts[] = {kmod, hello};
     struct initramfs_options o = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_count = 2;
@@ -500,7 +500,7 @@ static void links_resolve_inside_the_extension_never_on_the_host(void)
     const char *labels[] = {"extension ghcr.io/test/links:1 (sha256:0000)"};
     struct initramfs_options o = {0};
     struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_labels = labels;

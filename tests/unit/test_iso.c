@@ -40,7 +40,7 @@ static int build(struct iso_inputs *in, const char *version, const char *arch, c
     struct iso_options o;
     memset(&o, 0, sizeof o);
     struct error err = {0};
-    if (iso_options_for_version(&o, version, arch, &err) != 0)
+    if (iso_options_for(&o, bt_quirks(version, arch, false), SCHEMATIC_BOOTLOADER_NONE, version, arch, &err) != 0)
         return -1;
     o.kernel_path = in->kernel;
     o.initramfs_path = in->initrd;
@@ -185,15 +185,43 @@ static void labels_and_quoting(void)
     struct iso_options o;
     memset(&o, 0, sizeof o);
     struct error err = {0};
-    CHECK_INT(iso_options_for_version(&o, "v1.9.5", "arm64", &err), 0);
+#define OPTS(v, a, b) iso_options_for(&o, bt_quirks(v, a, false), SCHEMATIC_BOOTLOADER_##b, v, a, &err)
+    CHECK_INT(OPTS("v1.9.5", "arm64", NONE), 0);
     CHECK_INT(o.layout, ISO_GRUB);
-    CHECK_INT(iso_options_for_version(&o, "v1.10.0", "amd64", &err), 0);
+    CHECK(o.grub_reset_entry && !o.random_seed && o.volume_label);
+    CHECK_INT(OPTS("v1.7.6", "amd64", NONE), 0);
+    CHECK(!o.volume_label);
+    CHECK_INT(OPTS("v1.10.0", "amd64", NONE), 0);
     CHECK_INT(o.layout, ISO_HYBRID);
-    CHECK(!o.random_seed);
-    CHECK_INT(iso_options_for_version(&o, "v1.10.0", "arm64", &err), 0);
+    CHECK_INT(OPTS("v1.10.0", "arm64", NONE), 0);
     CHECK_INT(o.layout, ISO_UEFI);
-    CHECK_INT(iso_options_for_version(&o, "v1.10.0", "riscv64", &err), -1);
-    CHECK_INT(iso_options_for_version(&o, "one", "amd64", &err), -1);
+    /* before 1.12 the schematic's bootloader does not pick the ISO (ISOSupportsSettingBootloader) */
+    CHECK_INT(OPTS("v1.11.3", "amd64", GRUB), 0);
+    CHECK_INT(o.layout, ISO_HYBRID);
+    /* from 1.12 it does: grub, sd-boot = UEFI only, dual-boot = hybrid; none = the default bootloader */
+    CHECK_INT(OPTS("v1.12.0", "amd64", GRUB), 0);
+    CHECK_INT(o.layout, ISO_GRUB);
+    CHECK_INT(OPTS("v1.12.0", "amd64", SD_BOOT), 0);
+    CHECK_INT(o.layout, ISO_UEFI);
+    CHECK_INT(OPTS("v1.12.0", "amd64", DUAL_BOOT), 0);
+    CHECK_INT(o.layout, ISO_HYBRID);
+    CHECK_INT(OPTS("v1.12.0", "amd64", NONE), 0);
+    CHECK_INT(o.layout, ISO_HYBRID);
+    CHECK_INT(OPTS("v1.12.0", "arm64", NONE), 0);
+    CHECK_INT(o.layout, ISO_UEFI);
+    CHECK_INT(OPTS("v1.12.0", "arm64", DUAL_BOOT), 0);
+    CHECK_INT(o.layout, ISO_UEFI);
+    CHECK_INT(OPTS("v1.12.0", "arm64", GRUB), 0);
+    CHECK_INT(o.layout, ISO_GRUB);
+    /* SecureBoot ISOs are UEFI whatever the schematic says */
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.12.0", "amd64", true), SCHEMATIC_BOOTLOADER_GRUB, "v1.12.0", "amd64",
+                              &err), 0);
+    CHECK_INT(o.layout, ISO_UEFI);
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.10.0",
+                              "riscv64", &err), -1);
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "one", "amd64",
+                              &err), -1);
+#undef OPTS
 }
 
 static void missing_inputs_fail_without_output(void)
@@ -204,7 +232,8 @@ static void missing_inputs_fail_without_output(void)
     struct iso_options o;
     memset(&o, 0, sizeof o);
     struct error err = {0};
-    CHECK_INT(iso_options_for_version(&o, "v1.11.3", "amd64", &err), 0);
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.11.3", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.11.3", "amd64",
+                              &err), 0);
     o.kernel_path = in.kernel;
     o.initramfs_path = in.initrd;
     o.cmdline = "x";

@@ -60,7 +60,7 @@ static void uki_sections_and_headers(void)
     fixture(&f);
     const char *cmdline = "talos.platform=metal console=ttyS0 init_on_alloc=1";
     struct uki_profile_set ps;
-    uki_profiles_for(&ps, "v1.11.3", UKI_FOR_ISO, cmdline);
+    uki_profiles_for(&ps, bt_quirks("v1.11.3", NULL, false), UKI_FOR_ISO, cmdline);
     CHECK_INT(ps.count, 2);
     struct uki_options o = {BT_STUB, f.kernel, f.initrd, cmdline, "v1.11.3", NULL, NULL, ps.profiles, ps.count,
                             1735689600, NULL};
@@ -147,10 +147,10 @@ static void uki_sections_and_headers(void)
 static void profiles_by_version_and_output(void)
 {
     struct uki_profile_set ps;
-    uki_profiles_for(&ps, "v1.9.5", UKI_FOR_ISO, "x");
+    uki_profiles_for(&ps, bt_quirks("v1.9.5", NULL, false), UKI_FOR_ISO, "x");
     CHECK_INT(ps.count, 0);
     uki_profile_set_free(&ps);
-    uki_profiles_for(&ps, "v1.10.0", UKI_FOR_IMAGE, "a=b");
+    uki_profiles_for(&ps, bt_quirks("v1.10.0", NULL, false), UKI_FOR_IMAGE, "a=b");
     CHECK_INT(ps.count, 2);
     CHECK_STR(ps.profiles[0].id, "main");
     CHECK(ps.profiles[0].cmdline == NULL && ps.profiles[0].title == NULL);
