@@ -794,7 +794,9 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     o.extension_count = m->extension_count;
     o.talos_version = m->version;
     o.schematic_id = m->id;
-    o.schematic_yaml = m->yaml;
+    /* Image Factory writes the schematic as extraInfo only where overlays exist (schematic.go:
+     * quirks SupportsOverlay, Talos >= 1.7) */
+    o.schematic_yaml = q.supports_overlay ? m->yaml : NULL;
     /* the plan refused it before Talos 1.12 (the embeddedConfig quirk), as Image Factory does */
     const char *config = m->schematic->schematic->embedded_machine_configuration;
     if (config && config[0]) {
@@ -1100,6 +1102,39 @@ static int secureboot_enroll_mode(struct model *m, const char *path, const char 
                      "manual, force or off", path, m->schematic->name, want);
 }
 
+/* The enrollment databases of a SecureBoot asset (out.go prepareEnrollmentDBs): PK, KEK and db
+ * .auth with the signing certificate, in a new scratch directory; dir and paths[3] (PK, KEK, db)
+ * are the caller's to remove (enrollment_remove). */
+static int enrollment_write(struct model *m, const char *path, const struct secureboot_signer *signer, char **dir,
+                            char *paths[3], struct error *err)
+{
+    if (m->schematic->schematic->include_well_known_certificates)
+        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates (Microsoft's KEK "
+                         "and db certificates in the enrollment databases), which airfactory does not ship; remove it "
+                         "from the schematic", path, m->schematic->name);
+    *dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch, path);
+    if (secureboot_write_enrollment(signer, *dir, m->f->epoch, err) != 0)
+        return -1;
+    static const char *const names[] = {"PK", "KEK", "db"};
+    for (int i = 0; i < 3; i++)
+        paths[i] = xasprintf("%s/%s.auth", *dir, names[i]);
+    return 0;
+}
+
+static void enrollment_remove(char **dir, char *paths[], size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (paths[i])
+            unlink(paths[i]);
+        free(paths[i]);
+        paths[i] = NULL;
+    }
+    if (*dir)
+        rmdir(*dir);
+    free(*dir);
+    *dir = NULL;
+}
+
 /* What a SecureBoot ISO adds (talos-imager.md §6.3-6.5): UEFI only, signed systemd-boot,
  * loader.conf secure-boot-enroll (if-safe unless the schematic says otherwise), the signing
  * certificate as EFI/keys/uki-signing-cert.der and PK/KEK/db.auth under loader/keys/auto/. */
@@ -1118,10 +1153,6 @@ static int iso_secureboot_prepare(struct model *m, const char *path, const struc
     const struct secureboot_signer *signer;
     if (asset_signer(m, path, name, &signer, err) != 0)
         return -1;
-    if (m->schematic->schematic->include_well_known_certificates)
-        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates (Microsoft's KEK "
-                         "and db certificates in the enrollment databases), which airfactory does not ship; remove it "
-                         "from the schematic", path, m->schematic->name);
     o->layout = ISO_UEFI;
     if (secureboot_enroll_mode(m, path, "if-safe", &o->secure_boot_enroll, err) != 0)
         return -1;
@@ -1129,15 +1160,10 @@ static int iso_secureboot_prepare(struct model *m, const char *path, const struc
     if (asset_sdboot(m, path, name, &sdboot, &sb->sdboot, err) != 0)
         return -1;
     o->sdboot_path = sdboot;
-    sb->dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch,
-                        path);
-    if (secureboot_write_enrollment(signer, sb->dir, m->f->epoch, err) != 0)
+    if (enrollment_write(m, path, signer, &sb->dir, sb->paths, err) != 0)
         return -1;
-    static const char *const names[] = {"PK", "KEK", "db"};
-    for (int i = 0; i < 3; i++) {
-        sb->paths[i] = xasprintf("%s/%s.auth", sb->dir, names[i]);
+    for (int i = 0; i < 3; i++)
         sb->files[i].source = sb->paths[i];
-    }
     sb->files[0].path = "loader/keys/auto/PK.auth";
     sb->files[1].path = "loader/keys/auto/KEK.auth";
     sb->files[2].path = "loader/keys/auto/db.auth";
@@ -1155,14 +1181,7 @@ static void iso_secureboot_cleanup(struct iso_secureboot *sb)
     if (sb->sdboot)
         unlink(sb->sdboot);
     free(sb->sdboot);
-    for (int i = 0; i < 4; i++) {
-        if (sb->paths[i])
-            unlink(sb->paths[i]);
-        free(sb->paths[i]);
-    }
-    if (sb->dir)
-        rmdir(sb->dir);
-    free(sb->dir);
+    enrollment_remove(&sb->dir, sb->paths, 4);
     memset(sb, 0, sizeof *sb);
 }
 /* ---- end of SecureBoot helpers ---- */
@@ -1224,6 +1243,24 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         rc = asset_sdboot(m, path, name, &sdboot, &signed_sdboot, err);
     if (rc == 0 && uki)
         rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, uki, err);
+    /* SecureBoot images: PK/KEK/db.auth under loader/keys/auto and `secure-boot-enroll` (if-safe
+     * unless the schematic's enrollKeys says otherwise; "off" writes neither), out.go buildImage */
+    struct talos_quirks q;
+    const char *enroll = NULL;
+    char *sb_dir = NULL, *sb_paths[3] = {NULL, NULL, NULL};
+    struct disk_image_esp_file sb_files[3];
+    if (rc == 0)
+        rc = model_quirks(m, name->secureboot, &q, err);
+    if (rc == 0 && signer && q.secureboot_disk_enroll_keys)
+        rc = secureboot_enroll_mode(m, path, "if-safe", &enroll, err);
+    if (rc == 0 && enroll && strcmp(enroll, "off") == 0)
+        enroll = NULL;
+    if (rc == 0 && enroll)
+        rc = enrollment_write(m, path, signer, &sb_dir, sb_paths, err);
+    static const char *const sb_names[] = {"loader/keys/auto/PK.auth", "loader/keys/auto/KEK.auth",
+                                           "loader/keys/auto/db.auth"};
+    for (int i = 0; i < 3; i++)
+        sb_files[i] = (struct disk_image_esp_file){sb_names[i], sb_paths[i]};
     struct meta_value meta[256];
     size_t meta_count = 0;
     disk_image_meta_values(&plan, s, meta, &meta_count);
@@ -1250,6 +1287,9 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         .cmdline = buffer_cstr(&cmdline),
         .grub_dir = grub,
         .grub_tool = grub ? &grub_tool : NULL,
+        .secure_boot_enroll = enroll,
+        .esp_files = sb_dir ? sb_files : NULL,
+        .esp_file_count = sb_dir ? 3 : 0,
         .meta = meta,
         .meta_count = meta_count,
         .mtime = f->epoch,
@@ -1275,6 +1315,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     if (signed_sdboot)
         unlink(signed_sdboot);
     free(signed_sdboot);
+    enrollment_remove(&sb_dir, sb_paths, 3);
     if (rc == 0)
         rc = add_built_file(m, path, out, true, cache_key, err);
     free(out);
@@ -1626,7 +1667,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         const struct secureboot_signer *signer;
         int rc = asset_signer(m, path, name, &signer, err);
         if (rc == 0)
-            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_FOR_IMAGE, out, err);
+            rc = model_uki(m, signer, buffer_cstr(&cmdline), UKI_STANDALONE, out, err);
         buffer_free(&cmdline);
         if (rc == 0)
             rc = add_built_file(m, path, out, true, cache_key, err);

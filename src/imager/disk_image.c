@@ -363,10 +363,14 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
 {
     bool arm64 = strcmp(in->arch, "arm64") == 0;
     const char *boot_name = arm64 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
-    static const char loader_conf[] = "# systemd-boot configuration\n\ntimeout 10\n";
+    /* sdboot's loader.conf, plus the enrollment line for SecureBoot images (copyAssets) */
+    char *loader_conf = in->secure_boot_enroll
+                            ? xasprintf("# systemd-boot configuration\n\ntimeout 10\n\nsecure-boot-enroll %s\n",
+                                        in->secure_boot_enroll)
+                            : xstrdup("# systemd-boot configuration\n\ntimeout 10\n");
     char *uki_name = xasprintf("EFI/Linux/Talos-%s.efi", in->talos_version);
     char *grub_efi = NULL;
-    struct fat_file *files = xcalloc(3 + extra->count, sizeof *files);
+    struct fat_file *files = xcalloc(3 + in->esp_file_count + extra->count, sizeof *files);
     size_t count = 0;
     int rc = 0;
     if (plan->bootloader == DISK_IMAGE_GRUB) {
@@ -384,7 +388,9 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
         files[count++] = (struct fat_file){.path = boot_name, .source = in->sdboot_path};
         files[count++] = (struct fat_file){.path = uki_name, .source = in->uki_path};
         files[count++] = (struct fat_file){.path = "loader/loader.conf", .data = loader_conf,
-                                           .size = sizeof loader_conf - 1};
+                                           .size = strlen(loader_conf)};
+        for (size_t i = 0; i < in->esp_file_count; i++)
+            files[count++] = (struct fat_file){.path = in->esp_files[i].path, .source = in->esp_files[i].source};
     }
     if (rc == 0 && extra->count) {
         const char *taken[3] = {files[0].path, count > 1 ? files[1].path : NULL, count > 2 ? files[2].path : NULL};
@@ -404,6 +410,7 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
         unlink(grub_efi);
     free(grub_efi);
     free(uki_name);
+    free(loader_conf);
     free(files);
     return rc == 0 ? 0 : error_prefix(err, "EFI partition: ");
 }

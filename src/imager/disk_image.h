@@ -82,6 +82,14 @@ struct disk_image_inputs {
     const char *cmdline;        /* grub.cfg's command line: the disk-image one, as in the UKI */
     const char *grub_dir;       /* the imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi) */
     const struct grub_tool *grub_tool; /* grub-mkimage of the same GRUB build (NULL: PATH's) */
+    /* SecureBoot images (sdboot.go copyAssets): loader.conf's `secure-boot-enroll MODE` (NULL =
+     * no such line) and more files for the ESP (loader/keys/auto/{PK,KEK,db}.auth) */
+    const char *secure_boot_enroll;
+    const struct disk_image_esp_file {
+        const char *path;   /* inside the ESP */
+        const char *source; /* a file */
+    } *esp_files;
+    size_t esp_file_count;
     const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
     size_t meta_count;
     uint32_t mtime;            /* FAT and XFS timestamps (SOURCE_DATE_EPOCH) */

@@ -38,7 +38,6 @@ void initramfs_options_for(struct initramfs_options *o, const struct talos_quirk
     /* archive paths are relative: "/usr/lib/firmware" -> "usr/lib/firmware" */
     o->firmware_path = q->firmware_path + (q->firmware_path[0] == '/');
     o->modules_path = q->kernel_modules_path + (q->kernel_modules_path[0] == '/');
-    o->squashfs_selinux_label = q->sdboot_for_uefi ? "system_u:object_r:system_extension_t:s0" : NULL;
 }
 
 /* ---- the appended archive's contents, as a sorted list of entries ---- */
@@ -564,14 +563,13 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
             .block_size = 0,
             .mtime = o->mtime,
             .threads = o->threads,
-            .selinux_label = o->squashfs_selinux_label,
+            .selinux_label = NULL, /* no label of our own: only what the layer's PAX records say */
             .exclude = exclude,
             .exclude_files = NULL,
         };
         /* the imager's embedded-config: only config.yaml is labelled, from its PAX record */
         const struct squashfs_label config_label = {EXTENSION_EMBEDDED_CONFIG_PATH, EXTENSION_EMBEDDED_CONFIG_LABEL};
         if (i == s->embedded_config) {
-            so.selinux_label = NULL;
             so.labels = &config_label;
             so.label_count = 1;
         }

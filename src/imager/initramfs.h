@@ -44,7 +44,7 @@ struct initramfs_options {
     /* the Image Factory's virtual extension; schematic_id NULL = none */
     const char *schematic_id;
     const char *schematic_author; /* NULL = "Image Factory" */
-    const char *schematic_yaml;   /* extraInfo (Talos >= 1.7), NULL = none */
+    const char *schematic_yaml;   /* extraInfo; NULL = none (the caller: supportsOverlay, Talos >= 1.7) */
     /* the imager's embedded-config extension (Talos >= 1.12; the caller checks): the schematic's
      * embeddedMachineConfiguration, added after the schematic extension; NULL = none */
     const char *embedded_config;
@@ -58,7 +58,6 @@ struct initramfs_options {
     int squashfs_level;
     const char *firmware_path;     /* "usr/lib/firmware" (>= 1.10) or "lib/firmware" */
     const char *modules_path;      /* "usr/lib/modules" (>= 1.10) or "lib/modules" */
-    const char *squashfs_selinux_label; /* xattr on every squashfs inode; NULL = none */
 
     uint32_t mtime;       /* every archive entry and squashfs inode (SOURCE_DATE_EPOCH) */
     unsigned threads;     /* 0 = online CPUs */

@@ -28,6 +28,9 @@ void uki_profiles_for(struct uki_profile_set *set, const struct talos_quirks *q,
     if (!q->uki_profiles)
         return;
     set->profiles[0].id = "main";
+    set->count = 1;
+    if (output == UKI_STANDALONE)
+        return; /* imager.go buildUKI: OutKindUKI adds no profile of its own */
     if (output == UKI_FOR_ISO) {
         set->owned = xasprintf("%s talos.experimental.wipe=system", cmdline);
         set->profiles[1].id = "reset";

@@ -40,10 +40,14 @@ struct uki_options {
     const struct secureboot_signer *signer;
 };
 
-/* Talos' profiles for an output: none without the ukiProfiles quirk (before 1.10); else "main" plus "reset" (ISO, extra
+/* Talos' profiles for an output: none without the ukiProfiles quirk (before 1.10); else "main", plus "reset" (ISO, extra
  * talos.experimental.wipe=system) or "reset-maintenance" (disk image / installer, extra
  * talos.experimental.wipe=system:EPHEMERAL,STATE). */
-enum uki_output { UKI_FOR_ISO, UKI_FOR_IMAGE };
+enum uki_output {
+    UKI_FOR_ISO,    /* main + reset */
+    UKI_FOR_IMAGE,  /* main + reset-maintenance (disk images, installers) */
+    UKI_STANDALONE, /* the *-uki.efi asset: main only (imager.go buildUKI, OutKindUKI) */
+};
 struct uki_profile_set {
     struct uki_profile profiles[2];
     size_t count;

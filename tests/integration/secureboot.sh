@@ -9,7 +9,8 @@
 #     UKI's own sections by secureboot-check.py (+ openssl dgst -verify of each bank's signature);
 #   - the ISO's ESP (mtools) holds the signed files, loader.conf with secure-boot-enroll, the
 #     certificate as DER and PK/KEK/db.auth whose PKCS#7 openssl cms verifies over the variable;
-#   - the metal-amd64-secureboot.raw disk image has the sd-boot layout with both files signed;
+#   - the metal-amd64-secureboot.raw disk image has the sd-boot layout with both files signed,
+#     loader/keys/auto/{PK,KEK,db}.auth (the ISO's bytes) and secure-boot-enroll as the schematic says;
 #   - the installer layer carries the signed systemd-boot.efi and vmlinuz.efi, tagged
 #     installer-secureboot/<id>:v1.11.3;
 #   - airfactory-serve answers /secureboot/signing-cert.pem with the certificate;
@@ -154,6 +155,14 @@ mcopy -n -i "$RAW@@1M" ::/EFI/Linux/Talos-v1.11.3.efi "$S/disk-uki.efi"
 check "disk image: sbverify accepts its systemd-boot" sbverify --cert "$S/sb.crt" "$S/disk-sd-boot.efi"
 check "disk image: sbverify accepts its UKI" sbverify --cert "$S/sb.crt" "$S/disk-uki.efi"
 check_fails "disk image: sbverify rejects its UKI with another certificate" sbverify --cert "$S/other.crt" "$S/disk-uki.efi"
+# auto-enrollment as Image Factory's imager writes it on SecureBoot disks (buildImage/copyAssets):
+# the schematic's enrollKeys (Force) in loader.conf, the same PK/KEK/db.auth as the ISO's
+check_eq "disk image: loader.conf enrolls as the schematic says (enrollKeys: Force)" \
+  "$(mtype -i "$RAW@@1M" ::/loader/loader.conf)" "$(printf '# systemd-boot configuration\n\ntimeout 10\n\nsecure-boot-enroll force')"
+for n in PK KEK db; do
+  mcopy -n -i "$RAW@@1M" "::/loader/keys/auto/$n.auth" "$S/disk-$n.auth" 2>/dev/null
+  check "disk image: loader/keys/auto/$n.auth is the ISO's" cmp "$S/auth/$n.auth" "$S/disk-$n.auth"
+done
 
 # ---- the server
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

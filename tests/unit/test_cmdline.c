@@ -420,7 +420,9 @@ static void quirks_by_version(void)
     CHECK_INT(q.default_bootloader, SCHEMATIC_BOOTLOADER_SD_BOOT);
     CHECK_STR(q.installer_uki_name, "vmlinuz.efi.signed");
     profile_quirks(profiles, &v114, NULL, false, &q);
-    CHECK(q.secureboot_disk_enroll_keys);
+    CHECK(q.secureboot_disk_enroll_keys && q.iso_random_seed);
+    profile_quirks(profiles, &v19, NULL, false, &q);
+    CHECK(q.secureboot_disk_enroll_keys && q.iso_random_seed); /* Image Factory's v1.14 library: every version */
     struct error err = {0};
     CHECK_INT(profile_quirks_for(profiles, "v1.1.0", NULL, false, &q, &err), 0);
     CHECK(!q.supported);

@@ -158,6 +158,15 @@ static void profiles_by_version_and_output(void)
     CHECK_STR(ps.profiles[1].title, "Reset to maintenance mode");
     CHECK_STR(ps.profiles[1].cmdline, "a=b talos.experimental.wipe=system:EPHEMERAL,STATE");
     uki_profile_set_free(&ps);
+    /* the standalone *-uki.efi: main only (imager.go buildUKI adds nothing for OutKindUKI) */
+    uki_profiles_for(&ps, bt_quirks("v1.11.3", NULL, false), UKI_STANDALONE, "a=b");
+    CHECK_INT(ps.count, 1);
+    CHECK_STR(ps.profiles[0].id, "main");
+    CHECK(ps.owned == NULL);
+    uki_profile_set_free(&ps);
+    uki_profiles_for(&ps, bt_quirks("v1.9.5", NULL, false), UKI_STANDALONE, "a=b");
+    CHECK_INT(ps.count, 0);
+    uki_profile_set_free(&ps);
 }
 
 static void uki_is_reproducible_and_bad_inputs_fail(void)

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# if_fidelity.sh — UKI, ISO, SecureBoot disk and extension bytes as Image Factory makes them (#15
+# items 4 and 5; ../shared/reference/real-talos-fidelity.md findings 5, 6, 7, 10, 15). Image
+# Factory builds every Talos version with its v1.14 imager library plus the version's quirks, so:
+#   - the standalone metal-amd64-uki.efi has the `main` profile only (imager.go buildUKI adds
+#     reset/reset-maintenance for ISO/image/installer, nothing for OutKindUKI) — python3-pefile;
+#   - for Talos >= 1.12 the schematic's bootloader picks the ISO (out.go outISO): grub = GRUB for
+#     BIOS and UEFI, no systemd-boot; sd-boot = UEFI-only; none = the default (dual-boot: hybrid)
+#     — xorriso's El Torito report and file list; before 1.12 the schematic does not choose;
+#   - every ISO with an ESP has loader/random-seed (uefi.go, no quirk), read-only, also for 1.12;
+#   - a SecureBoot disk image carries loader/keys/auto/{PK,KEK,db}.auth and `secure-boot-enroll
+#     if-safe` (buildImage, SDBootEnrollKeys defaults to if-safe) — mtools on the ESP;
+#   - extension squashfs images carry no security.selinux label of our own — unsquashfs/getfattr;
+#   - the schematic extension's extraInfo is the schematic (Talos >= 1.7).
+source "$(dirname "$0")/../lib.sh"
+S=$(scratch)
+export SOURCE_DATE_EPOCH=1735689600
+for tool in xorriso osirrox mdir mtype mcopy mattrib sgdisk unsquashfs getfattr sqlite3 python3 zstd openssl; do
+  command -v $tool >/dev/null || { skip "if_fidelity.sh" "$tool not installed (scripts/install-deps.sh)"; exit 0; }
+done
+/usr/bin/python3 -c 'import pefile' 2>/dev/null || { skip "if_fidelity.sh" "python3-pefile not installed"; exit 0; }
+for f in imager-v1.12.0 extensions-v1.12.0 hello-world-service-v1.12.0 imager-v1.11.3; do
+  [ -f "$FIXTURES/$f.oci.tar" ] || { fail if-fidelity-fixtures "no $FIXTURES/$f.oci.tar; run: bash scripts/make-fixtures"; exit 0; }
+done
+$AIRFACTORY keygen -o "$S/b" >/dev/null
+$AIRFACTORY keygen --secureboot --bits 2048 -o "$S/sb" >/dev/null
+
+manifest() {  # NAME CUSTOMIZATION VERSION OUTPUTS OUT
+  cat <<EOF
+schematics:
+  - name: $1
+    schematic:
+      customization: $2
+versions: [$3]
+architectures: [amd64]
+outputs: [$4]
+sources:
+  - {role: imager, path: $FIXTURES/imager-$3.oci.tar, reference: ghcr.io/siderolabs/imager:$3}
+  - {role: extensions, path: $FIXTURES/extensions-$3.oci.tar, reference: ghcr.io/siderolabs/extensions:$3}
+  - {role: extension, path: $FIXTURES/hello-world-service-$3.oci.tar, reference: ghcr.io/siderolabs/hello-world-service:$3}
+trust:
+  default:
+    keys: [$ROOT/tests/keys/cosign.pub]
+secureboot: {signing_key: $S/sb.key, signing_cert: $S/sb.crt}
+signing_key: $S/b.key
+output: $5
+EOF
+}
+build() {  # NAME CUSTOMIZATION VERSION OUTPUTS -> bundle $S/NAME
+  manifest "$@" "$S/$1" >"$S/$1.yaml"
+  local out rc
+  out=$($AIRFACTORY build "$S/$1.yaml" --store "$S/store" 2>&1); rc=$?
+  check_eq "build $1 ($3: $4) exits 0" "$rc" 0
+  [ "$rc" -eq 0 ] || echo "$out" | tail -5
+}
+blob() {  # BUNDLE PATH
+  echo "$1/blobs/sha256/$(sqlite3 "$1/index.db" "SELECT substr(digest, 8) FROM assets WHERE path = '$2'")"
+}
+eltorito() { xorriso -indev "$1" -report_el_torito plain 2>/dev/null | grep '^El Torito boot img' | awk '{print $7}' | tr '\n' ' '; }
+tree() { xorriso -indev "$1" -find / 2>/dev/null; }
+
+# ---- v1.12.0: the schematic's bootloader picks the ISO
+build grub '{bootloader: grub}' v1.12.0 "metal.iso"
+ISO=$(blob "$S/grub" metal-amd64.iso)
+check_eq "bootloader grub: GRUB for BIOS and UEFI (El Torito)" "$(eltorito "$ISO")" "BIOS UEFI "
+t=$(tree "$ISO")
+check_contains "... the GRUB ISO boots /boot/vmlinuz" "$t" "'/boot/vmlinuz'"
+check "... no systemd-boot, no UKI, no ESP of sd-boot" bash -c "! grep -qE \"'/(EFI/Linux|loader|efiboot.img)\" <<<\"\$1\"" _ "$t"
+
+build sdboot '{bootloader: sd-boot}' v1.12.0 "metal.iso"
+ISO=$(blob "$S/sdboot" metal-amd64.iso)
+check_eq "bootloader sd-boot: UEFI only" "$(eltorito "$ISO")" "UEFI "
+check "... no GRUB at all" bash -c "! grep -q \"'/boot/\" <<<\"\$1\"" _ "$(tree "$ISO")"
+
+build plain '{systemExtensions: {officialExtensions: [siderolabs/hello-world-service]}}' v1.12.0 \
+  "metal.iso, metal-uki.efi, initramfs.xz, metal-secureboot.raw"
+B=$S/plain
+ISO=$(blob "$B" metal-amd64.iso)
+check_eq "no bootloader: the default (dual-boot) gives the hybrid ISO" "$(eltorito "$ISO")" "BIOS UEFI "
+t=$(tree "$ISO")
+check_contains "... with systemd-boot and the UKI" "$t" "'/EFI/Linux/Talos-v1.12.0.efi'"
+# the random seed: every version (Image Factory's v1.14 library), here 1.12
+check_contains "ISO tree has loader/random-seed (v1.12.0)" "$t" "'/loader/random-seed'"
+osirrox -indev "$ISO" -extract /efiboot.img "$S/esp.img" >/dev/null 2>&1
+chmod u+w "$S/esp.img"
+check_eq "ESP: loader/random-seed is 32 zero bytes" "$(mcopy -n -i "$S/esp.img" ::/loader/random-seed - | od -An -v -tx1 | tr -d ' \n')" \
+  "$(printf '%064d' 0)"
+check_contains "ESP: loader/random-seed is read-only" "$(mattrib -i "$S/esp.img" ::/loader/random-seed)" "R"
+
+# ---- the standalone UKI: main only
+sections=$(/usr/bin/python3 - "$(blob "$B" metal-amd64-uki.efi)" <<'PY'
+import sys, pefile
+pe = pefile.PE(sys.argv[1])
+for s in pe.sections:
+    name = s.Name.rstrip(b"\0").decode()
+    data = s.get_data()[: s.Misc_VirtualSize]
+    print(name, data.decode(errors="replace").strip("\0").replace("\n", " ") if name == ".profile" else "")
+PY
+)
+check_eq "metal-amd64-uki.efi: one .profile section" "$(grep -c '^\.profile' <<<"$sections")" 1
+check_contains "... it is main" "$sections" ".profile ID=main"
+check_eq "... one .cmdline (no reset command line)" "$(grep -c '^\.cmdline' <<<"$sections")" 1
+# the ISO's own UKI keeps its reset profile (ISO -> reset)
+mcopy -n -i "$S/esp.img" ::/EFI/Linux/Talos-v1.12.0.efi "$S/iso-uki.efi"
+check_contains "the ISO's UKI still has the reset profile" \
+  "$(/usr/bin/python3 -c 'import sys,pefile; print(" ".join(s.get_data()[:s.Misc_VirtualSize].decode(errors="replace") for s in pefile.PE(sys.argv[1]).sections if s.Name.startswith(b".profile")))' "$S/iso-uki.efi")" \
+  "ID=reset"
+
+# ---- extension squashfs: no invented SELinux label; the schematic's extraInfo (>= 1.7)
+python3 "$ROOT/tests/integration/initramfs-unpack.py" "$(blob "$B" initramfs-amd64.xz)" "$S/x" >/dev/null
+unsquashfs -xattrs -no-progress -d "$S/sq0" "$S/x/0.sqsh" >/dev/null 2>&1
+check_eq "unsquashfs of 0.sqsh (hello-world-service)" "$?" 0
+check_eq "0.sqsh: no security.selinux on any inode" "$(cd "$S/sq0" && getfattr -R -h -d -m security . 2>/dev/null)" ""
+check "0.sqsh: it has files" test -n "$(find "$S/sq0" -type f | head -1)"
+unsquashfs -xattrs -no-progress -d "$S/sq1" "$S/x/1.sqsh" >/dev/null 2>&1
+check_eq "1.sqsh (schematic): no security.selinux either" "$(cd "$S/sq1" && getfattr -R -h -d -m security . 2>/dev/null)" ""
+check_contains "extensions.yaml: the schematic extension carries extraInfo (>= 1.7)" "$(cat "$S/x/extensions.yaml")" \
+  "extraInfo: |"
+
+# ---- SecureBoot disk image: keys for auto-enrollment, secure-boot-enroll if-safe (the default)
+RAW=$(blob "$B" metal-amd64-secureboot.raw)
+check_contains "SecureBoot disk: EFI + META" "$(sgdisk -p "$RAW" 2>&1 | awk '/^ +[0-9]/ {print $NF}' | tr '\n' ' ')" "EFI META "
+check_eq "SecureBoot disk: loader.conf enrolls if-safe" "$(mtype -i "$RAW@@1M" ::/loader/loader.conf)" \
+  "$(printf '# systemd-boot configuration\n\ntimeout 10\n\nsecure-boot-enroll if-safe')"
+openssl x509 -in "$S/sb.crt" -outform DER -out "$S/sb.der"
+for n in PK KEK db; do
+  mcopy -n -i "$RAW@@1M" "::/loader/keys/auto/$n.auth" "$S/$n.auth" 2>/dev/null
+  check "SecureBoot disk: loader/keys/auto/$n.auth holds the signing certificate" \
+    python3 -c 'import sys; sys.exit(0 if open(sys.argv[2],"rb").read() in open(sys.argv[1],"rb").read() else 1)' "$S/$n.auth" "$S/sb.der"
+done
+check_eq "SecureBoot disk: nothing else under loader/keys/auto" \
+  "$(mdir -b -i "$RAW@@1M" ::/loader/keys/auto 2>/dev/null | sed 's|.*/||' | LC_ALL=C sort | tr '\n' ' ')" "KEK.auth PK.auth db.auth "
+
+# enrollKeys: off writes neither the keys nor the line
+build sboff '{secureboot: {enrollKeys: "off"}}' v1.12.0 "metal-secureboot.raw"
+RAW=$(blob "$S/sboff" metal-amd64-secureboot.raw)
+check_eq "enrollKeys off: loader.conf without secure-boot-enroll" "$(mtype -i "$RAW@@1M" ::/loader/loader.conf)" \
+  "$(printf '# systemd-boot configuration\n\ntimeout 10')"
+check_fails "enrollKeys off: no loader/keys" mdir -i "$RAW@@1M" ::/loader/keys
+
+# ---- before 1.12 the schematic does not pick the ISO (ISOSupportsSettingBootloader): hybrid
+build grub111 '{bootloader: grub}' v1.11.3 "metal.iso"
+ISO=$(blob "$S/grub111" metal-amd64.iso)
+check_eq "v1.11.3 with bootloader grub: still hybrid" "$(eltorito "$ISO")" "BIOS UEFI "
+check_contains "... and has loader/random-seed (every version)" "$(tree "$ISO")" "'/loader/random-seed'"
