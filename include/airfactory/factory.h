@@ -66,6 +66,10 @@ struct factory_request {
     /* SecureBoot signer for `-secureboot` assets (secureboot.h); NULL when none is configured.
      * pcr_key NULL: the signing key also signs the PCR policy. */
     const char *secureboot_key, *secureboot_cert, *secureboot_pcr_key;
+    /* certificate files (DER or PEM) a schematic's includeWellKnownCertificates adds to the KEK and
+     * db enrollment files of SecureBoot ISOs and disk images, in this order */
+    const char *const *secureboot_well_known_kek, *const *secureboot_well_known_db;
+    size_t secureboot_well_known_kek_count, secureboot_well_known_db_count;
     unsigned jobs;               /* assets built at once, and compressor threads split between them; 0: online CPUs */
     FILE *events;                /* progress: human lines, or NDJSON when json */
     bool json;

@@ -92,6 +92,9 @@ struct manifest {
     char *output;      /* absolute */
     /* optional `secureboot:` section, required by -secureboot outputs; absolute paths or NULL */
     char *secureboot_signing_key, *secureboot_signing_cert, *secureboot_pcr_key;
+    /* secureboot.well_known_kek / well_known_db: certificate files (absolute) a schematic's
+     * includeWellKnownCertificates adds to KEK / db (Microsoft's; airfactory ships none) */
+    struct manifest_list secureboot_well_known_kek, secureboot_well_known_db;
     int line, column;
 };
 

@@ -90,6 +90,7 @@ struct factory {
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
     struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
+    struct secureboot_cert *well_known[2]; /* the request's KEK and db certificates, read with the signer */
 
     /* ---- parallel builds (stage 4). Worker threads build assets into their own scratch
      * directories; the main thread alone touches the writer, the catalogs and everything above,
@@ -1026,7 +1027,17 @@ static int load_secureboot(struct factory *f, struct error *err)
     const struct factory_request *r = f->request;
     if (!r->secureboot_key && !r->secureboot_cert)
         return 0;
-    return secureboot_signer_load(r->secureboot_key, r->secureboot_cert, r->secureboot_pcr_key, &f->signer, err);
+    if (secureboot_signer_load(r->secureboot_key, r->secureboot_cert, r->secureboot_pcr_key, &f->signer, err) != 0)
+        return -1;
+    const char *const *files[2] = {r->secureboot_well_known_kek, r->secureboot_well_known_db};
+    size_t counts[2] = {r->secureboot_well_known_kek_count, r->secureboot_well_known_db_count};
+    for (int d = 0; d < 2; d++) {
+        f->well_known[d] = xcalloc(counts[d] + 1, sizeof *f->well_known[d]);
+        for (size_t i = 0; i < counts[d]; i++)
+            if (secureboot_cert_load(files[d][i], &f->well_known[d][i], err) != 0)
+                return error_prefix(err, "secureboot.%s: ", d ? "well_known_db" : "well_known_kek");
+    }
+    return 0;
 }
 
 /* The signer of a -secureboot asset (an input error when none is configured), NULL for others. */
@@ -1058,6 +1069,13 @@ static void secureboot_cache_inputs(struct model *m, const struct asset_path *na
     sha256_hex(pcr.data, pcr.len, hex);
     buffer_appendf(b, "secureboot-pcr-key=%s\n", hex);
     buffer_free(&pcr);
+    /* the enrollment files of ISOs and disk images hold these too */
+    if (m->schematic->schematic->include_well_known_certificates)
+        for (int d = 0; d < 2; d++)
+            for (size_t i = 0; m->f->well_known[d] && m->f->well_known[d][i].der; i++) {
+                sha256_hex(m->f->well_known[d][i].der, m->f->well_known[d][i].der_len, hex);
+                buffer_appendf(b, "secureboot-%s=%s\n", d ? "db" : "kek", hex);
+            }
 }
 
 /* systemd-boot for an asset: the imager's, or for SecureBoot a copy signed with the SecureBoot key
@@ -1108,12 +1126,19 @@ static int secureboot_enroll_mode(struct model *m, const char *path, const char 
 static int enrollment_write(struct model *m, const char *path, const struct secureboot_signer *signer, char **dir,
                             char *paths[3], struct error *err)
 {
-    if (m->schematic->schematic->include_well_known_certificates)
-        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates (Microsoft's KEK "
-                         "and db certificates in the enrollment databases), which airfactory does not ship; remove it "
-                         "from the schematic", path, m->schematic->name);
+    const struct factory_request *r = m->f->request;
+    bool well_known = m->schematic->schematic->include_well_known_certificates;
+    if (well_known && (!r->secureboot_well_known_kek_count || !r->secureboot_well_known_db_count))
+        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates, but no %s "
+                         "certificate files are configured (the manifest's secureboot.well_known_kek and "
+                         "well_known_db); airfactory ships none", path, m->schematic->name,
+                         !r->secureboot_well_known_kek_count ? "KEK" : "db");
     *dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch, path);
-    if (secureboot_write_enrollment(signer, *dir, m->f->epoch, err) != 0)
+    if (secureboot_write_enrollment_with(signer, well_known ? m->f->well_known[0] : NULL,
+                                         well_known ? r->secureboot_well_known_kek_count : 0,
+                                         well_known ? m->f->well_known[1] : NULL,
+                                         well_known ? r->secureboot_well_known_db_count : 0, *dir, m->f->epoch,
+                                         err) != 0)
         return -1;
     static const char *const names[] = {"PK", "KEK", "db"};
     for (int i = 0; i < 3; i++)
@@ -2366,6 +2391,11 @@ static void factory_free(struct factory *f)
     free(f->catalogs);
     installer_registry_free(f->installers);
     secureboot_signer_free(f->signer);
+    for (int d = 0; d < 2; d++) {
+        for (size_t i = 0; f->well_known[d] && f->well_known[d][i].der; i++)
+            secureboot_cert_free(&f->well_known[d][i]);
+        free(f->well_known[d]);
+    }
     if (f->profiles)
         profile_set_free(f->profiles);
     if (f->store)

@@ -476,23 +476,66 @@ static void owner_guid(const struct secureboot_signer *s, unsigned char out[16])
     efi_guid(text, out);
 }
 
+/* go-uefi SignatureDatabase.Append: an X.509 certificate joins the first list of the same
+ * signature size, else starts a new EFI_SIGNATURE_LIST; lists stay in the order they were made. */
+struct esl_entry {
+    const unsigned char *owner; /* 16 bytes */
+    const unsigned char *der;
+    size_t len;
+};
+
+static void esl_build(const struct esl_entry *e, size_t n, struct buffer *esl)
+{
+    bool *done = xcalloc(n + 1, sizeof *done);
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        uint32_t sig_size = 16 + (uint32_t)e[i].len;
+        size_t members = 0;
+        for (size_t k = i; k < n; k++)
+            if (!done[k] && e[k].len == e[i].len)
+                members++;
+        /* EFI_SIGNATURE_LIST { type, list size, header size 0, signature size } + EFI_SIGNATURE_DATA... */
+        unsigned char head[28];
+        efi_guid("a5c059a1-94e4-4aa7-87b5-ab155c2bf072", head); /* EFI_CERT_X509_GUID */
+        le32_put(head + 16, 28 + sig_size * (uint32_t)members);
+        le32_put(head + 20, 0);
+        le32_put(head + 24, sig_size);
+        buffer_append(esl, head, sizeof head);
+        for (size_t k = i; k < n; k++)
+            if (!done[k] && e[k].len == e[i].len) {
+                buffer_append(esl, e[k].owner, 16);
+                buffer_append(esl, e[k].der, e[k].len);
+                done[k] = true;
+            }
+    }
+    free(done);
+}
+
 int secureboot_enrollment_auth(const struct secureboot_signer *s, const char *name, uint32_t timestamp,
                                struct buffer *out, struct error *err)
 {
+    return secureboot_enrollment_auth_with(s, name, NULL, 0, timestamp, out, err);
+}
+
+int secureboot_enrollment_auth_with(const struct secureboot_signer *s, const char *name,
+                                    const struct secureboot_cert *extra, size_t extra_count, uint32_t timestamp,
+                                    struct buffer *out, struct error *err)
+{
     const char *vendor = !strcmp(name, "db") || !strcmp(name, "dbx") ? "d719b2cb-3d3a-4596-a3bc-dad00e67656f"
                                                                       : "8be4df61-93ca-11d2-aa0d-00e098032b8c";
-    /* EFI_SIGNATURE_LIST { type, list size, header size 0, signature size } + EFI_SIGNATURE_DATA */
+    /* the signing certificate (Talos' owner GUID), then the extra ones (Microsoft's owner GUID,
+     * database.go microsoftSignatureOwnerGUID) */
+    unsigned char guid[16], own[16], microsoft[16];
+    owner_guid(s, own);
+    efi_guid("77fa9abd-0359-4d32-bd60-28f4e78f784b", microsoft);
+    struct esl_entry *entries = xcalloc(extra_count + 1, sizeof *entries);
+    entries[0] = (struct esl_entry){own, s->cert_der, s->cert_der_len};
+    for (size_t i = 0; i < extra_count; i++)
+        entries[i + 1] = (struct esl_entry){microsoft, extra[i].der, extra[i].der_len};
     struct buffer esl = BUFFER_INIT;
-    unsigned char head[28], guid[16];
-    efi_guid("a5c059a1-94e4-4aa7-87b5-ab155c2bf072", head); /* EFI_CERT_X509_GUID */
-    uint32_t sig_size = 16 + (uint32_t)s->cert_der_len;
-    le32_put(head + 16, 28 + sig_size);
-    le32_put(head + 20, 0);
-    le32_put(head + 24, sig_size);
-    buffer_append(&esl, head, sizeof head);
-    owner_guid(s, guid);
-    buffer_append(&esl, guid, sizeof guid);
-    buffer_append(&esl, s->cert_der, s->cert_der_len);
+    esl_build(entries, extra_count + 1, &esl);
+    free(entries);
 
     /* EFI_TIME: year, month, day, hour, minute, second; pad, nanosecond, zone, daylight all zero */
     unsigned char when[16] = {0};
@@ -563,13 +606,58 @@ out:
 int secureboot_write_enrollment(const struct secureboot_signer *s, const char *dir, uint32_t timestamp,
                                 struct error *err)
 {
+    return secureboot_write_enrollment_with(s, NULL, 0, NULL, 0, dir, timestamp, err);
+}
+
+int secureboot_cert_load(const char *path, struct secureboot_cert *out, struct error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct buffer file = BUFFER_INIT;
+    if (fs_read_file(path, 1 << 20, &file, err) != 0)
+        return error_prefix(err, "certificate %s: ", path);
+    const unsigned char *p = (const unsigned char *)file.data;
+    X509 *x = d2i_X509(NULL, &p, (long)file.len);
+    if (!x) {
+        BIO *bio = BIO_new_mem_buf(file.data, (int)file.len);
+        x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+    }
+    buffer_free(&file);
+    ERR_clear_error();
+    if (!x)
+        return error_set(err, ERROR_INPUT, "certificate %s: not an X.509 certificate (DER or PEM)", path);
+    int len = i2d_X509(x, NULL);
+    unsigned char *der = len > 0 ? xmalloc((size_t)len) : NULL, *q = der;
+    if (len <= 0 || i2d_X509(x, &q) != len) {
+        X509_free(x);
+        free(der);
+        return error_set(err, ERROR_INPUT, "certificate %s: cannot be encoded as DER", path);
+    }
+    X509_free(x);
+    out->der = der;
+    out->der_len = (size_t)len;
+    return 0;
+}
+
+void secureboot_cert_free(struct secureboot_cert *c)
+{
+    free(c->der);
+    memset(c, 0, sizeof *c);
+}
+
+int secureboot_write_enrollment_with(const struct secureboot_signer *s, const struct secureboot_cert *kek_extra,
+                                     size_t kek_count, const struct secureboot_cert *db_extra, size_t db_count,
+                                     const char *dir, uint32_t timestamp, struct error *err)
+{
     static const char *const names[] = {"PK", "KEK", "db"};
+    const struct secureboot_cert *extra[] = {NULL, kek_extra, db_extra};
+    size_t counts[] = {0, kek_count, db_count};
     if (fs_mkdir_p(dir, 0755, err) != 0)
         return -1;
     for (size_t i = 0; i < 3; i++) {
         struct buffer auth = BUFFER_INIT;
         char *file = xasprintf("%s/%s.auth", dir, names[i]);
-        int rc = secureboot_enrollment_auth(s, names[i], timestamp, &auth, err);
+        int rc = secureboot_enrollment_auth_with(s, names[i], extra[i], counts[i], timestamp, &auth, err);
         if (rc == 0)
             rc = fs_write_file_atomic(file, auth.data, auth.len, 0644, err);
         free(file);

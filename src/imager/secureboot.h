@@ -88,4 +88,24 @@ int secureboot_enrollment_auth(const struct secureboot_signer *signer, const cha
 int secureboot_write_enrollment(const struct secureboot_signer *signer, const char *dir, uint32_t timestamp,
                                 struct error *err);
 
+/* A certificate to enroll besides the signing one (includeWellKnownCertificates: Microsoft's KEK
+ * and db certificates, which airfactory does not ship: the manifest names the files). */
+struct secureboot_cert {
+    unsigned char *der;
+    size_t der_len;
+};
+/* Read a DER or PEM X.509 certificate; ERROR_INPUT naming the file when it is not one. */
+int secureboot_cert_load(const char *path, struct secureboot_cert *out, struct error *err);
+void secureboot_cert_free(struct secureboot_cert *c);
+/* As secureboot_enrollment_auth, with `extra` certificates after the signing one, owned by
+ * Microsoft's GUID (talos internal/pkg/secureboot/database: go-uefi puts certificates of one size
+ * into one EFI_SIGNATURE_LIST, in order). */
+int secureboot_enrollment_auth_with(const struct secureboot_signer *signer, const char *name,
+                                    const struct secureboot_cert *extra, size_t extra_count, uint32_t timestamp,
+                                    struct buffer *out, struct error *err);
+/* PK.auth, KEK.auth (+ kek_extra), db.auth (+ db_extra) into dir. */
+int secureboot_write_enrollment_with(const struct secureboot_signer *signer, const struct secureboot_cert *kek_extra,
+                                     size_t kek_count, const struct secureboot_cert *db_extra, size_t db_count,
+                                     const char *dir, uint32_t timestamp, struct error *err);
+
 #endif

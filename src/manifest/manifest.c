@@ -104,6 +104,8 @@ void manifest_free(struct manifest *m)
     free(m->secureboot_signing_key);
     free(m->secureboot_signing_cert);
     free(m->secureboot_pcr_key);
+    manifest_list_free(&m->secureboot_well_known_kek);
+    manifest_list_free(&m->secureboot_well_known_db);
     free(m);
 }
 
@@ -523,13 +525,27 @@ static int parse_trust(struct parser *p, const struct yaml_node *n, struct manif
 
 static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct manifest *m)
 {
-    static const char *const fields[] = {"signing_key", "signing_cert", "pcr_key", NULL};
+    static const char *const fields[] = {"signing_key", "signing_cert", "pcr_key", "well_known_kek", "well_known_db",
+                                         NULL};
     if (expect_mapping(p, n, "secureboot") < 0)
         return -1;
     for (size_t i = 0; i < yaml_mapping_pairs(n); i++) {
         int f;
         if (field_of(p, n, i, "secureboot", fields, &f) < 0)
             return -1;
+        if (f >= 3) {
+            struct manifest_list *l = f == 3 ? &m->secureboot_well_known_kek : &m->secureboot_well_known_db;
+            char where[40];
+            snprintf(where, sizeof where, "secureboot.%s", fields[f]);
+            if (get_list(p, yaml_mapping_value(n, i), where, l) < 0)
+                return -1;
+            for (size_t k = 0; k < l->count; k++) {
+                char *abs = resolve_path(p->base_dir, l->items[k]);
+                free(l->items[k]);
+                l->items[k] = abs;
+            }
+            continue;
+        }
         char **slot = f == 0 ? &m->secureboot_signing_key : f == 1 ? &m->secureboot_signing_cert : &m->secureboot_pcr_key;
         if (get_path(p, yaml_mapping_value(n, i), fields[f], slot) < 0)
             return -1;
@@ -1004,6 +1020,20 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
     if (a->secureboot && !m->secureboot_signing_key)
         return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
                          "signing_key and signing_cert [and pcr_key]", output);
+    /* includeWellKnownCertificates: Microsoft's KEK and db certificates in the enrollment files of
+     * SecureBoot ISOs and disk images (Talos embeds them; airfactory ships none: the manifest names them) */
+    if (a->secureboot && (a->kind == ASSET_ISO || a->kind == ASSET_IMAGE) &&
+        s->schematic->include_well_known_certificates &&
+        (!m->secureboot_well_known_kek.count || !m->secureboot_well_known_db.count))
+        return plan_fail(pl, line, column, "output '%s': schematic '%s' asks for includeWellKnownCertificates, but "
+                         "the manifest's secureboot section names no %s; list the certificate files Talos enrolls "
+                         "(internal/pkg/secureboot/database/certs: well_known_kek: Microsoft's KEK CA 2011 and "
+                         "KEK 2K CA 2023; well_known_db: Microsoft's UEFI CA 2011, UEFI CA 2023 and Option ROM "
+                         "UEFI CA 2023), airfactory ships none", output, s->name,
+                         !m->secureboot_well_known_kek.count && !m->secureboot_well_known_db.count
+                             ? "well_known_kek and well_known_db"
+                         : !m->secureboot_well_known_kek.count ? "well_known_kek"
+                                                               : "well_known_db");
     const struct schematic *sch = s->schematic;
     bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
     if (sch->embedded_machine_configuration[0] && needs_customization && !q.embedded_config)
@@ -1235,6 +1265,12 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
     for (int i = 0; i < 3 && rc == 0; i++)
         if (sb[i])
             rc = plan_file(&pl, m->line, m->column, "secureboot", sb[i], "");
+    const struct manifest_list *wk[] = {&m->secureboot_well_known_kek, &m->secureboot_well_known_db};
+    for (int i = 0; i < 2 && rc == 0; i++)
+        for (size_t k = 0; k < wk[i]->count && rc == 0; k++)
+            rc = plan_file(&pl, wk[i]->lines[k], wk[i]->columns[k], i ? "secureboot.well_known_db"
+                                                                         : "secureboot.well_known_kek",
+                           wk[i]->items[k], "");
     if (rc < 0) {
         plan_free(plan);
         return -1;

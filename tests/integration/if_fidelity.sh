@@ -11,7 +11,10 @@
 #   - a SecureBoot disk image carries loader/keys/auto/{PK,KEK,db}.auth and `secure-boot-enroll
 #     if-safe` (buildImage, SDBootEnrollKeys defaults to if-safe) — mtools on the ESP;
 #   - extension squashfs images carry no security.selinux label of our own — unsquashfs/getfattr;
-#   - the schematic extension's extraInfo is the schematic (Talos >= 1.7).
+#   - the schematic extension's extraInfo is the schematic (Talos >= 1.7);
+#   - includeWellKnownCertificates: the certificate files the manifest names are enrolled after the
+#     signing certificate (KEK and db, Microsoft's owner GUID), and without them the plan says
+#     what is missing.
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 export SOURCE_DATE_EPOCH=1735689600
@@ -41,13 +44,13 @@ sources:
 trust:
   default:
     keys: [$ROOT/tests/keys/cosign.pub]
-secureboot: {signing_key: $S/sb.key, signing_cert: $S/sb.crt}
+secureboot: {signing_key: $S/sb.key, signing_cert: $S/sb.crt${6:-}}
 signing_key: $S/b.key
 output: $5
 EOF
 }
-build() {  # NAME CUSTOMIZATION VERSION OUTPUTS -> bundle $S/NAME
-  manifest "$@" "$S/$1" >"$S/$1.yaml"
+build() {  # NAME CUSTOMIZATION VERSION OUTPUTS [SECUREBOOT-FIELDS] -> bundle $S/NAME
+  manifest "$1" "$2" "$3" "$4" "$S/$1" "${5:-}" >"$S/$1.yaml"
   local out rc
   out=$($AIRFACTORY build "$S/$1.yaml" --store "$S/store" 2>&1); rc=$?
   check_eq "build $1 ($3: $4) exits 0" "$rc" 0
@@ -143,3 +146,52 @@ build grub111 '{bootloader: grub}' v1.11.3 "metal.iso"
 ISO=$(blob "$S/grub111" metal-amd64.iso)
 check_eq "v1.11.3 with bootloader grub: still hybrid" "$(eltorito "$ISO")" "BIOS UEFI "
 check_contains "... and has loader/random-seed (every version)" "$(tree "$ISO")" "'/loader/random-seed'"
+
+# ---- includeWellKnownCertificates: the manifest names the certificates (airfactory ships none)
+for n in kek1 db1 db2; do
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$S/$n.key" -subj "/CN=stand-in $n" -days 1 -outform DER \
+    -out "$S/$n.der" >/dev/null 2>&1
+done
+openssl x509 -inform DER -in "$S/db2.der" -out "$S/db2.pem"   # PEM is accepted too
+manifest wk '{secureboot: {includeWellKnownCertificates: true}}' v1.12.0 "metal-secureboot.iso" "$S/wk0" >"$S/wk0.yaml"
+out=$($AIRFACTORY plan "$S/wk0.yaml" 2>&1); rc=$?
+check_eq "includeWellKnownCertificates without certificate files: plan exits 2" "$rc" 2
+check_contains "... naming what is missing" "$out" "names no well_known_kek and well_known_db"
+build wk '{secureboot: {includeWellKnownCertificates: true}}' v1.12.0 "metal-secureboot.iso, metal-secureboot.raw" \
+  ", well_known_kek: [$S/kek1.der], well_known_db: [$S/db1.der, $S/db2.pem]"
+ISO=$(blob "$S/wk" metal-amd64-secureboot.iso)
+osirrox -indev "$ISO" -extract /loader/keys/auto "$S/wk-iso" >/dev/null 2>&1
+RAW=$(blob "$S/wk" metal-amd64-secureboot.raw)
+mkdir -p "$S/wk-raw"
+for n in PK KEK db; do mcopy -n -i "$RAW@@1M" "::/loader/keys/auto/$n.auth" "$S/wk-raw/$n.auth" 2>/dev/null; done
+# EFI_SIGNATURE_DATA owner of Microsoft's certificates: 77fa9abd-0359-4d32-bd60-28f4e78f784b
+esl_order() {  # AUTH CERT...: the offsets of each certificate, and whether Microsoft's GUID owns it
+  python3 - "$@" <<'PY'
+import sys, uuid
+auth = open(sys.argv[1], "rb").read()
+ms = uuid.UUID("77fa9abd-0359-4d32-bd60-28f4e78f784b").bytes_le
+out = []
+for c in sys.argv[2:]:
+    der = open(c, "rb").read()
+    at = auth.find(der)
+    out.append("missing" if at < 0 else ("ms" if auth[at - 16:at] == ms else "own") + "@" + str(at))
+offs = [int(o.split("@")[1]) for o in out if "@" in o]
+print(" ".join(o.split("@")[0] for o in out), "ordered" if offs == sorted(offs) else "unordered")
+PY
+}
+for where in iso raw; do
+  check_eq "$where: KEK.auth = signing certificate, then kek1 (Microsoft's owner)" \
+    "$(esl_order "$S/wk-$where/KEK.auth" "$S/sb.der" "$S/kek1.der")" "own ms ordered"
+  check_eq "$where: db.auth = signing certificate, then db1, db2" \
+    "$(esl_order "$S/wk-$where/db.auth" "$S/sb.der" "$S/db1.der" "$S/db2.der")" "own ms ms ordered"
+  check_eq "$where: PK.auth has the signing certificate only" \
+    "$(esl_order "$S/wk-$where/PK.auth" "$S/sb.der" "$S/kek1.der" "$S/db1.der")" "own missing missing ordered"
+done
+check "ISO and disk enroll the same db" cmp "$S/wk-iso/db.auth" "$S/wk-raw/db.auth"
+# a named file that is not a certificate fails the build, naming it
+echo "not a certificate" >"$S/bogus.der"
+manifest wk2 '{secureboot: {includeWellKnownCertificates: true}}' v1.12.0 "metal-secureboot.iso" "$S/wk2" \
+  ", well_known_kek: [$S/bogus.der], well_known_db: [$S/db1.der]" >"$S/wk2.yaml"
+out=$($AIRFACTORY build "$S/wk2.yaml" --store "$S/store" 2>&1); rc=$?
+check_eq "a well_known_kek file that is no certificate: build exits 2" "$rc" 2
+check_contains "... naming the file" "$out" "$S/bogus.der: not an X.509 certificate"
