@@ -594,8 +594,7 @@ static void twelve_layers_sort_as_strings(void)
         exts[i] = paths[i];
     }
     struct initramfs_options o = {0};
-    struct error err = {0};
-    CHECK_INT(initramfs_options_for_version(&o, "v1.11.3", &err), 0);
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
     o.base_path = base;
     o.extension_dirs = exts;
     o.extension_count = 11;
