@@ -11,7 +11,11 @@
  * queries them through sqlite3_deserialize (read-only). So the bytes that were verified are the
  * bytes answered from — nobody can swap index.db between the check and the use — and the file is
  * never opened for writing. index.db is small (rows, not assets; ~200 bytes per asset).
+ * bundle_open_in_place opens the file where it lies instead, for airfactory-serve's workers, which
+ * check its signature on the file first (bundle_verify_index) and its identity after opening.
  *
+ * This is the one reader of index.db: the CLI and the server ask through it, each question a
+ * statement prepared on first use and kept for the life of the struct bundle.
  * A struct bundle is not thread-safe; open one per thread or per worker process. */
 #ifndef AIRFACTORY_BUNDLE_H
 #define AIRFACTORY_BUNDLE_H
@@ -42,6 +46,12 @@ struct sqlite3;    /* from <sqlite3.h> */
 int bundle_open(const char *dir, const char *public_key_path, struct bundle **out, struct error *err);
 /* Same with a key already loaded (NULL: no verification). */
 int bundle_open_with_key(const char *dir, const struct bundle_key *key, struct bundle **out, struct error *err);
+/* Open DIR/index.db where it lies: read-only, immutable (no locks, no journal), memory-mapped, and
+ * neither read whole nor hashed, so opening costs the same for 10 or 100 000 assets. The signature
+ * is NOT checked: the caller checks that very file first (bundle_verify_index with a stamp) and
+ * that it is still the same file after opening (bundle_index_stamp_matches). Same identity
+ * checks and errors as bundle_open; bundle_index_digest is "" and bundle_is_verified false. */
+int bundle_open_in_place(const char *dir, struct bundle **out, struct error *err);
 void bundle_close(struct bundle *b);
 
 /* Verify BUNDLE/index.db.sig (base64 DER ECDSA over SHA-256 of index.db) with the PEM public key.
@@ -131,13 +141,27 @@ int bundle_find_asset(struct bundle *b, const char *schematic, const char *versi
                       struct bundle_asset *out, struct error *err);
 void bundle_asset_clear(struct bundle_asset *a);
 
-/* POST /schematics and GET /schematics/{id}: canonical YAML. 1 found (*yaml malloc'ed), 0, -1. */
+/* POST /schematics and GET /schematics/{id}: canonical YAML. 1 found (*yaml malloc'ed; yaml NULL:
+ * only whether the schematic is there), 0, -1. */
 int bundle_find_schematic(struct bundle *b, const char *id, char **yaml, struct error *err);
+/* The manifest's name of a schematic. 1 found (*name malloc'ed), 0 (also for a bundle older than
+ * the schematic_names table), -1. */
+int bundle_find_schematic_name(struct bundle *b, const char *id, char **name, struct error *err);
+/* Is this Talos version ("v1.11.3") in the bundle? 1 yes, 0 no, -1 error. */
+int bundle_has_version(struct bundle *b, const char *version, struct error *err);
 /* Registry tag -> manifest digest. 1 found, 0 absent, -1. */
 int bundle_find_image(struct bundle *b, const char *repository, const char *tag,
                       char digest[BUNDLE_DIGEST_SIZE], struct error *err);
-/* May /v2/<repository>/{manifests,blobs}/<digest> serve this digest? 1 yes, 0 no, -1 error. */
-int bundle_repository_has_blob(struct bundle *b, const char *repository, const char *digest, struct error *err);
+/* Does the registry have this repository (at least one tag)? 1 yes, 0 no, -1 error. */
+int bundle_has_repository(struct bundle *b, const char *repository, struct error *err);
+/* May /v2/<repository>/{manifests,blobs}/<digest> serve this digest? 1 yes (out, if not NULL,
+ * filled from the blobs table), 0 no, -1 error. */
+int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest,
+                                struct bundle_blob *out, struct error *err);
+/* GET /talosctl/{version}/{name}: 1 found (out filled), 0 (also for a bundle older than the
+ * talosctl table), -1. */
+int bundle_find_talosctl(struct bundle *b, const char *version, const char *name, struct bundle_blob *out,
+                         struct error *err);
 /* Highest non-prerelease version ("latest" in the registry), 1 found (*version malloc'ed), 0, -1. */
 int bundle_latest_version(struct bundle *b, char **version, struct error *err);
 /* public_keys row by name ("cosign", "secureboot"). 1 found (*pem malloc'ed), 0, -1. */
@@ -160,6 +184,14 @@ enum bundle_list {
     BUNDLE_LIST_PROVENANCE, /* ()                 -> schematic, version, path, source_digest, profile, builder */
     BUNDLE_LIST_PUBLIC_KEYS,/* ()                 -> name, pem */
     BUNDLE_LIST_META,       /* ()                 -> key, value */
+    BUNDLE_LIST_SCHEMATIC_VERSIONS, /* (schematic) -> version: those with an asset of it (semver order) */
+    BUNDLE_LIST_MODEL_ASSETS,       /* (schematic, version) -> path, digest, size (by path) */
+    BUNDLE_LIST_MODELS,     /* ()                 -> schematic, name ("" if none), version, path
+                                                     (by name, else ID; version sort_key; path) */
+    BUNDLE_LIST_TAGS_AFTER, /* (repository, last) -> tag: those after last             (by tag) */
+    BUNDLE_LIST_REPOSITORY_SUFFIX, /* (name) -> repository: "<host>/<name>" (a host has a '.'; at most two) */
+    BUNDLE_LIST_REGISTRY_HOSTS,    /* ()     -> host: the first component of "<host>/<path>" repositories */
+    BUNDLE_LIST_TALOSCTL,   /* (version)          -> name: the talosctl files of a version (by name) */
 };
 /* Called once per row; return non-zero to stop early (bundle_foreach then returns that value). */
 typedef int (*bundle_row_fn)(void *context, int column_count, const char *const *columns);

@@ -28,26 +28,47 @@ enum query {
     QUERY_BLOB,
     QUERY_ASSET,
     QUERY_SCHEMATIC,
+    QUERY_SCHEMATIC_EXISTS,
+    QUERY_SCHEMATIC_NAME,
+    QUERY_VERSION_EXISTS,
     QUERY_IMAGE,
+    QUERY_REPOSITORY_EXISTS,
     QUERY_REPOSITORY_BLOB,
     QUERY_LATEST,
     QUERY_PUBLIC_KEY,
+    QUERY_TALOSCTL,
     QUERY_COUNT,
 };
 
-static const char *const query_sql[QUERY_COUNT] = {
-    [QUERY_META] = "SELECT value FROM meta WHERE key = ?1",
-    [QUERY_BLOB] = "SELECT size, media_type FROM blobs WHERE digest = ?1",
-    [QUERY_ASSET] = "SELECT digest, size, media_type, cache_key FROM assets"
-                    " WHERE schematic = ?1 AND version = ?2 AND path = ?3",
-    [QUERY_SCHEMATIC] = "SELECT yaml FROM schematics WHERE id = ?1",
-    [QUERY_IMAGE] = "SELECT digest FROM images WHERE repository = ?1 AND tag = ?2",
-    [QUERY_REPOSITORY_BLOB] = "SELECT 1 FROM repository_blobs WHERE repository = ?1 AND digest = ?2",
+/* One prepared statement per question, prepared on first use and kept (a server worker asks the
+ * same few questions per request). optional: a table added to format 1 later; a bundle without it
+ * answers "not found". */
+static const struct {
+    const char *sql;
+    bool optional;
+} query_sql[QUERY_COUNT] = {
+    [QUERY_META] = {"SELECT value FROM meta WHERE key = ?1"},
+    [QUERY_BLOB] = {"SELECT size, media_type FROM blobs WHERE digest = ?1"},
+    [QUERY_ASSET] = {"SELECT digest, size, media_type, cache_key FROM assets"
+                     " WHERE schematic = ?1 AND version = ?2 AND path = ?3"},
+    [QUERY_SCHEMATIC] = {"SELECT yaml FROM schematics WHERE id = ?1"},
+    [QUERY_SCHEMATIC_EXISTS] = {"SELECT 1 FROM schematics WHERE id = ?1"},
+    [QUERY_SCHEMATIC_NAME] = {"SELECT name FROM schematic_names WHERE id = ?1", true},
+    [QUERY_VERSION_EXISTS] = {"SELECT 1 FROM versions WHERE version = ?1"},
+    [QUERY_IMAGE] = {"SELECT digest FROM images WHERE repository = ?1 AND tag = ?2"},
+    [QUERY_REPOSITORY_EXISTS] = {"SELECT 1 FROM images WHERE repository = ?1 LIMIT 1"},
+    [QUERY_REPOSITORY_BLOB] = {"SELECT b.size, b.media_type FROM repository_blobs r JOIN blobs b"
+                               " ON b.digest = r.digest WHERE r.repository = ?1 AND r.digest = ?2"},
     /* a prerelease has '-' before any '+'; Talos versions carry no build metadata */
-    [QUERY_LATEST] = "SELECT version FROM versions WHERE instr(version, '-') = 0"
-                     " ORDER BY sort_key DESC, version DESC LIMIT 1",
-    [QUERY_PUBLIC_KEY] = "SELECT pem FROM public_keys WHERE name = ?1",
+    [QUERY_LATEST] = {"SELECT version FROM versions WHERE instr(version, '-') = 0"
+                      " ORDER BY sort_key DESC, version DESC LIMIT 1"},
+    [QUERY_PUBLIC_KEY] = {"SELECT pem FROM public_keys WHERE name = ?1"},
+    [QUERY_TALOSCTL] = {"SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest"
+                        " WHERE t.version = ?1 AND t.name = ?2", true},
 };
+
+/* A list over a table a format-1 bundle may lack falls back to this: no rows. */
+#define NO_ROWS(columns) "SELECT " columns " WHERE 0"
 
 static const struct {
     int params;
@@ -76,7 +97,30 @@ static const struct {
                                    " FROM provenance ORDER BY schematic, version, path, source_digest"},
     [BUNDLE_LIST_PUBLIC_KEYS] = {0, "SELECT name, pem FROM public_keys ORDER BY name"},
     [BUNDLE_LIST_META] = {0, "SELECT key, value FROM meta ORDER BY key"},
+    [BUNDLE_LIST_SCHEMATIC_VERSIONS] = {1, "SELECT v.version FROM versions v WHERE EXISTS (SELECT 1 FROM assets a"
+                                           " WHERE a.schematic = ?1 AND a.version = v.version)"
+                                           " ORDER BY v.sort_key, v.version"},
+    [BUNDLE_LIST_MODEL_ASSETS] = {2, "SELECT path, digest, size FROM assets WHERE schematic = ?1 AND version = ?2"
+                                     " ORDER BY path"},
+    [BUNDLE_LIST_MODELS] = {0, "SELECT a.schematic, coalesce(n.name, ''), a.version, a.path FROM assets a"
+                               " JOIN versions v ON v.version = a.version LEFT JOIN schematic_names n ON n.id = a.schematic"
+                               " ORDER BY coalesce(n.name, a.schematic), a.schematic, v.sort_key, a.path",
+                            "SELECT a.schematic, '', a.version, a.path FROM assets a JOIN versions v"
+                            " ON v.version = a.version ORDER BY a.schematic, v.sort_key, a.path"},
+    [BUNDLE_LIST_TAGS_AFTER] = {2, "SELECT tag FROM images WHERE repository = ?1 AND tag > ?2 ORDER BY tag"},
+    /* "<host>/<name>" repositories for a name without its host (at most two: unique or not) */
+    [BUNDLE_LIST_REPOSITORY_SUFFIX] = {1, "SELECT DISTINCT repository FROM images WHERE length(repository) >"
+                                          " length(?1) + 1 AND substr(repository, -length(?1) - 1) = '/' || ?1 AND"
+                                          " instr(substr(repository, 1, length(repository) - length(?1) - 1), '/') = 0"
+                                          " AND instr(substr(repository, 1, instr(repository, '/')), '.') > 0"
+                                          " ORDER BY repository LIMIT 2"},
+    /* upstream registries: the first component of repositories named "<host>/<path>" */
+    [BUNDLE_LIST_REGISTRY_HOSTS] = {0, "SELECT DISTINCT substr(repository, 1, instr(repository, '/') - 1) AS host"
+                                       " FROM images WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0"
+                                       " ORDER BY host"},
+    [BUNDLE_LIST_TALOSCTL] = {1, "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name", NO_ROWS("''")},
 };
+#define LIST_COUNT (sizeof list_sql / sizeof list_sql[0])
 
 struct bundle {
     char *dir;
@@ -87,6 +131,8 @@ struct bundle {
     char verified_key[BUNDLE_KEY_FINGERPRINT_SIZE];
     char index_digest[BUNDLE_DIGEST_SIZE];
     sqlite3_stmt *statements[QUERY_COUNT];
+    bool absent[QUERY_COUNT]; /* an optional query's table is not in this bundle */
+    sqlite3_stmt *lists[LIST_COUNT];
 };
 
 /* ---- signature ---- */
@@ -259,16 +305,25 @@ static int pragma_int(struct bundle *b, const char *sql, int64_t *value, struct 
     return db_error(b, sql, err);
 }
 
-static sqlite3_stmt *statement(struct bundle *b, enum query q, struct error *err)
+/* The prepared statement of q, reset and unbound: 1, 0 when q is optional and its table is not in
+ * this bundle, -1 on error. */
+static int statement(struct bundle *b, enum query q, sqlite3_stmt **out, struct error *err)
 {
-    if (!b->statements[q] &&
-        sqlite3_prepare_v3(b->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &b->statements[q], NULL) != SQLITE_OK) {
-        db_error(b, query_sql[q], err);
-        return NULL;
+    *out = NULL;
+    if (b->absent[q])
+        return 0;
+    if (!b->statements[q] && sqlite3_prepare_v3(b->db, query_sql[q].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                &b->statements[q], NULL) != SQLITE_OK) {
+        if (query_sql[q].optional) {
+            b->absent[q] = true; /* an older format-1 bundle: the table is absent */
+            return 0;
+        }
+        return db_error(b, query_sql[q].sql, err);
     }
     sqlite3_reset(b->statements[q]);
     sqlite3_clear_bindings(b->statements[q]);
-    return b->statements[q];
+    *out = b->statements[q];
+    return 1;
 }
 
 static int check_identity(struct bundle *b, struct error *err)
@@ -344,6 +399,63 @@ fail:
     return -1;
 }
 
+/* sqlite URI file names treat '%', '?' and '#' specially; escape them. */
+static char *index_uri(const char *path)
+{
+    struct buffer b = BUFFER_INIT;
+    buffer_append_str(&b, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#')
+            buffer_appendf(&b, "%%%02X", (unsigned char)*p);
+        else
+            buffer_append_char(&b, *p);
+    }
+    buffer_append_str(&b, "?immutable=1&mode=ro");
+    return buffer_take(&b);
+}
+
+int bundle_open_in_place(const char *dir, struct bundle **out, struct error *err)
+{
+    *out = NULL;
+    struct bundle *b = xcalloc(1, sizeof *b);
+    b->dir = xstrdup(dir);
+    char *path = path_join(dir, "index.db");
+    char *uri = NULL;
+    struct stat st;
+    int found = stat(path, &st);
+    if (found != 0 || !S_ISREG(st.st_mode)) {
+        error_set(err, ERROR_INPUT, "%s: %s; is %s a bundle directory (airfactory build output)?", path,
+                  found != 0 ? strerror(errno) : "not a regular file", dir);
+        goto fail;
+    }
+    uri = index_uri(path);
+    /* immutable: no locks, no journal, no change checks (the file is signed and never changes
+     * under a reader; a new bundle is a new file). */
+    if (sqlite3_open_v2(uri, &b->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        if (b->db)
+            db_error(b, "cannot open", err);
+        else
+            error_set(err, ERROR_RUNTIME, "%s: cannot open: out of memory", path);
+        goto fail;
+    }
+    if (sqlite3_exec(b->db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(b, "PRAGMA", err);
+        goto fail;
+    }
+    if (check_identity(b, err) != 0)
+        goto fail;
+    free(uri);
+    free(path);
+    *out = b;
+    return 0;
+fail:
+    free(uri);
+    free(path);
+    bundle_close(b);
+    return -1;
+}
+
 int bundle_open(const char *dir, const char *public_key_path, struct bundle **out, struct error *err)
 {
     struct bundle_key *key = NULL;
@@ -361,6 +473,8 @@ void bundle_close(struct bundle *b)
         return;
     for (int i = 0; i < QUERY_COUNT; i++)
         sqlite3_finalize(b->statements[i]);
+    for (size_t i = 0; i < LIST_COUNT; i++)
+        sqlite3_finalize(b->lists[i]);
     if (b->db)
         sqlite3_close(b->db);
     free(b->index);
@@ -418,16 +532,45 @@ static char *column_dup(sqlite3_stmt *st, int i)
     return xstrdup(t ? (const char *)t : "");
 }
 
+/* Run the single-row query q; with value, column 0 is copied there (malloc'ed) when found. */
 static int lookup_text(struct bundle *b, enum query q, int count, const char *const *params, char **value,
                        struct error *err)
 {
-    sqlite3_stmt *st = statement(b, q, err);
-    if (!st)
-        return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = statement(b, q, &st, err);
+    if (rc <= 0)
+        return rc;
     bind_texts(st, count, params);
-    int rc = step_one(b, st, err);
-    if (rc == 1)
+    rc = step_one(b, st, err);
+    if (rc == 1 && value)
         *value = column_dup(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Run the single-row query q into out (may be NULL). Its columns are (size, media_type) when
+ * digest is given (the blob's), else (digest, size, media_type). */
+static int lookup_blob(struct bundle *b, enum query q, int count, const char *const *params, const char *digest,
+                       struct bundle_blob *out, struct error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = statement(b, q, &st, err);
+    if (rc <= 0)
+        return rc;
+    bind_texts(st, count, params);
+    rc = step_one(b, st, err);
+    if (rc == 1 && out) {
+        int c = 0;
+        if (!digest) {
+            const unsigned char *d = sqlite3_column_text(st, c++);
+            digest = d ? (const char *)d : "";
+        }
+        snprintf(out->digest, sizeof out->digest, "%s", digest);
+        sqlite3_int64 size = sqlite3_column_int64(st, c++);
+        out->size = size < 0 ? 0 : (uint64_t)size;
+        const unsigned char *mt = sqlite3_column_text(st, c);
+        snprintf(out->media_type, sizeof out->media_type, "%s", mt ? (const char *)mt : "");
+    }
     sqlite3_reset(st);
     return rc;
 }
@@ -535,7 +678,17 @@ int bundle_dir_freshness(const char *dir, struct bundle_freshness *out, struct e
 
 int bundle_find_schematic(struct bundle *b, const char *id, char **yaml, struct error *err)
 {
-    return lookup_text(b, QUERY_SCHEMATIC, 1, (const char *const[]){id}, yaml, err);
+    return lookup_text(b, yaml ? QUERY_SCHEMATIC : QUERY_SCHEMATIC_EXISTS, 1, (const char *const[]){id}, yaml, err);
+}
+
+int bundle_find_schematic_name(struct bundle *b, const char *id, char **name, struct error *err)
+{
+    return lookup_text(b, QUERY_SCHEMATIC_NAME, 1, (const char *const[]){id}, name, err);
+}
+
+int bundle_has_version(struct bundle *b, const char *version, struct error *err)
+{
+    return lookup_text(b, QUERY_VERSION_EXISTS, 1, (const char *const[]){version}, NULL, err);
 }
 
 int bundle_find_public_key(struct bundle *b, const char *name, char **pem, struct error *err)
@@ -560,15 +713,21 @@ int bundle_find_image(struct bundle *b, const char *repository, const char *tag,
     return rc;
 }
 
-int bundle_repository_has_blob(struct bundle *b, const char *repository, const char *digest, struct error *err)
+int bundle_has_repository(struct bundle *b, const char *repository, struct error *err)
 {
-    sqlite3_stmt *st = statement(b, QUERY_REPOSITORY_BLOB, err);
-    if (!st)
-        return -1;
-    bind_texts(st, 2, (const char *const[]){repository, digest});
-    int rc = step_one(b, st, err);
-    sqlite3_reset(st);
-    return rc;
+    return lookup_text(b, QUERY_REPOSITORY_EXISTS, 1, (const char *const[]){repository}, NULL, err);
+}
+
+int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest,
+                                struct bundle_blob *out, struct error *err)
+{
+    return lookup_blob(b, QUERY_REPOSITORY_BLOB, 2, (const char *const[]){repository, digest}, digest, out, err);
+}
+
+int bundle_find_talosctl(struct bundle *b, const char *version, const char *name, struct bundle_blob *out,
+                         struct error *err)
+{
+    return lookup_blob(b, QUERY_TALOSCTL, 2, (const char *const[]){version, name}, NULL, out, err);
 }
 
 int bundle_find_blob(struct bundle *b, const char *digest, struct bundle_blob *out, struct error *err)
@@ -577,19 +736,7 @@ int bundle_find_blob(struct bundle *b, const char *digest, struct bundle_blob *o
     struct error ignored;
     if (digest_parse(digest, hex, &ignored) != 0)
         return 0;
-    sqlite3_stmt *st = statement(b, QUERY_BLOB, err);
-    if (!st)
-        return -1;
-    bind_texts(st, 1, (const char *const[]){digest});
-    int rc = step_one(b, st, err);
-    if (rc == 1) {
-        snprintf(out->digest, sizeof out->digest, "%s", digest);
-        out->size = (uint64_t)sqlite3_column_int64(st, 0);
-        const unsigned char *mt = sqlite3_column_text(st, 1);
-        snprintf(out->media_type, sizeof out->media_type, "%s", mt ? (const char *)mt : "");
-    }
-    sqlite3_reset(st);
-    return rc;
+    return lookup_blob(b, QUERY_BLOB, 1, (const char *const[]){digest}, digest, out, err);
 }
 
 char *bundle_blob_path(const struct bundle *b, const char *digest)
@@ -637,11 +784,12 @@ int bundle_find_asset(struct bundle *b, const char *schematic, const char *versi
                       struct bundle_asset *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = statement(b, QUERY_ASSET, err);
-    if (!st)
-        return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = statement(b, QUERY_ASSET, &st, err);
+    if (rc <= 0)
+        return rc;
     bind_texts(st, 3, (const char *const[]){schematic, version, path});
-    int rc = step_one(b, st, err);
+    rc = step_one(b, st, err);
     if (rc == 1) {
         out->schematic = xstrdup(schematic);
         out->version = xstrdup(version);
@@ -666,17 +814,42 @@ void bundle_asset_clear(struct bundle_asset *a)
     memset(a, 0, sizeof *a);
 }
 
+/* The prepared statement of a list: kept for the next call, or a fresh one (*own) when the kept
+ * one is still stepping (a callback listing the same list again). */
+static sqlite3_stmt *list_statement(struct bundle *b, enum bundle_list list, bool *own, struct error *err)
+{
+    sqlite3_stmt *st = b->lists[list];
+    *own = st && sqlite3_stmt_busy(st);
+    if (st && !*own) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    unsigned flags = *own ? 0 : SQLITE_PREPARE_PERSISTENT;
+    st = NULL;
+    if (sqlite3_prepare_v3(b->db, list_sql[list].sql, -1, flags, &st, NULL) != SQLITE_OK &&
+        (!list_sql[list].fallback || sqlite3_prepare_v3(b->db, list_sql[list].fallback, -1, flags, &st, NULL) != SQLITE_OK)) {
+        db_error(b, list_sql[list].sql, err);
+        return NULL;
+    }
+    if (!*own)
+        b->lists[list] = st;
+    return st;
+}
+
 int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn,
                    void *context, struct error *err)
 {
-    if ((unsigned)list >= sizeof list_sql / sizeof list_sql[0] || !list_sql[list].sql)
+    if ((unsigned)list >= LIST_COUNT || !list_sql[list].sql)
         return error_set(err, ERROR_RUNTIME, "bundle_foreach: unknown list %d", (int)list);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(b->db, list_sql[list].sql, -1, &st, NULL) != SQLITE_OK &&
-        (!list_sql[list].fallback || sqlite3_prepare_v2(b->db, list_sql[list].fallback, -1, &st, NULL) != SQLITE_OK))
-        return db_error(b, list_sql[list].sql, err);
+    bool own = false;
+    sqlite3_stmt *st = list_statement(b, list, &own, err);
+    if (!st)
+        return -1;
     bind_texts(st, list_sql[list].params, params);
     int columns = sqlite3_column_count(st);
+    if (columns > 16)
+        columns = 16;
     const char *values[16];
     int rc = 0;
     for (;;) {
@@ -687,7 +860,7 @@ int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *p
             rc = db_error(b, list_sql[list].sql, err);
             break;
         }
-        for (int i = 0; i < columns && i < 16; i++) {
+        for (int i = 0; i < columns; i++) {
             const unsigned char *t = sqlite3_column_text(st, i);
             values[i] = t ? (const char *)t : "";
         }
@@ -695,7 +868,10 @@ int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *p
         if (rc != 0)
             break;
     }
-    sqlite3_finalize(st);
+    if (own)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
     return rc;
 }
 

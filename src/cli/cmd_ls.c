@@ -124,23 +124,35 @@ static int list(struct bundle *b, struct lister *l, enum bundle_list which, stru
     return bundle_foreach(b, which, NULL, row, l, err);
 }
 
+struct hosts {
+    char **v;
+    size_t count;
+};
+
+static int host_row(void *context, int column_count, const char *const *columns)
+{
+    struct hosts *h = context;
+    if (column_count >= 1) {
+        h->v = xrealloc(h->v, (h->count + 1) * sizeof *h->v);
+        h->v[h->count++] = xstrdup(columns[0]);
+    }
+    return 0;
+}
+
 /* --mirrors URL: the Talos machine-config patch airfactory-serve answers at /registry-mirrors.yaml,
- * for the upstream registries of the bundle's cluster images (repositories "<host>/<path>", a host
- * holding a '.'; the same rule as serve_index_registry_hosts). */
+ * for the upstream registries of the bundle's cluster images (BUNDLE_LIST_REGISTRY_HOSTS, the list
+ * the server reads). */
 static int print_mirror_patch(struct bundle *b, const char *url, struct error *err)
 {
-    static const char sql[] = "SELECT DISTINCT substr(repository, 1, instr(repository, '/') - 1) AS host FROM images "
-                              "WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0 ORDER BY host";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(bundle_database(b), sql, -1, &st, NULL) != SQLITE_OK)
-        return error_set(err, ERROR_RUNTIME, "%s: index.db: %s", bundle_dir(b), sqlite3_errmsg(bundle_database(b)));
-    char **hosts = NULL;
-    size_t count = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        hosts = xrealloc(hosts, (count + 1) * sizeof *hosts);
-        hosts[count++] = xstrdup((const char *)sqlite3_column_text(st, 0));
+    struct hosts h = {NULL, 0};
+    if (bundle_foreach(b, BUNDLE_LIST_REGISTRY_HOSTS, NULL, host_row, &h, err) != 0) {
+        for (size_t i = 0; i < h.count; i++)
+            free(h.v[i]);
+        free(h.v);
+        return -1;
     }
-    sqlite3_finalize(st);
+    char **hosts = h.v;
+    size_t count = h.count;
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/')
         n--;

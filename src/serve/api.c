@@ -51,11 +51,13 @@ void serve_api_schematics_post(struct serve_context *ctx, const struct serve_req
     const char *id = decoded->id;
     struct error err = {0};
     struct buffer yaml = BUFFER_INIT;
-    int found = serve_index_schematic(ctx->index, id, &yaml, &err);
-    if (found < 0) {
-        buffer_free(&yaml);
+    char *known = NULL;
+    int found = bundle_find_schematic(ctx->index, id, &known, &err);
+    if (found < 0)
         return serve_response_internal_error(res, &err);
-    }
+    if (found == 1)
+        buffer_append_str(&yaml, known);
+    free(known);
     bool absent = found == 0;
     if (absent) {
         /* Image Factory answers 201 with the ID for any valid schematic (the ID is a pure function of
@@ -90,18 +92,16 @@ void serve_api_schematics_post(struct serve_context *ctx, const struct serve_req
 
 void serve_api_schematic_get(struct serve_context *ctx, const char *id, struct serve_response *res)
 {
-    struct buffer yaml = BUFFER_INIT;
+    char *yaml = NULL;
     struct error err = {0};
-    int found = sha256_hex_valid(id) ? serve_index_schematic(ctx->index, id, &yaml, &err) : 0;
-    if (found < 0) {
-        buffer_free(&yaml);
+    int found = sha256_hex_valid(id) ? bundle_find_schematic(ctx->index, id, &yaml, &err) : 0;
+    if (found < 0)
         return serve_response_internal_error(res, &err);
-    }
     if (found == 0)
         serve_response_text_error(res, 404, "schematic not found");
     else
-        serve_response_body(res, 200, "application/yaml", yaml.data ? yaml.data : "", yaml.len);
-    buffer_free(&yaml);
+        serve_response_body(res, 200, "application/yaml", yaml, strlen(yaml));
+    free(yaml);
 }
 
 struct array_ctx {
@@ -111,7 +111,7 @@ struct array_ctx {
     bool objects;
 };
 
-static int emit_row(void *p, const char *const *columns, int column_count)
+static int emit_row(void *p, int column_count, const char *const *columns)
 {
     struct array_ctx *a = p;
     if (a->count++ == 0)
@@ -162,7 +162,7 @@ void serve_api_versions(struct serve_context *ctx, const struct serve_request *r
     json_writer_init(&w, &out);
     struct array_ctx a = {&w, 0, false, false};
     struct error err = {0};
-    if (serve_index_versions(ctx->index, emit_row, &a, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_VERSIONS, NULL, emit_row, &a, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
@@ -215,7 +215,7 @@ static void catalog(struct serve_context *ctx, const char *version, bool overlay
         return;
     }
     struct error err = {0};
-    int found = serve_index_version_exists(ctx->index, tag, &err);
+    int found = bundle_has_version(ctx->index, tag, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
     if (found == 0) {
@@ -226,8 +226,8 @@ static void catalog(struct serve_context *ctx, const char *version, bool overlay
     struct json_writer w;
     json_writer_init(&w, &out);
     struct array_ctx a = {&w, 0, overlays, true};
-    int rc = overlays ? serve_index_overlays(ctx->index, tag, emit_row, &a, &err)
-                      : serve_index_extensions(ctx->index, tag, emit_row, &a, &err);
+    int rc = bundle_foreach(ctx->index, overlays ? BUNDLE_LIST_OVERLAYS : BUNDLE_LIST_EXTENSIONS,
+                            (const char *const[]){tag}, emit_row, &a, &err);
     if (rc != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
@@ -242,13 +242,11 @@ static void catalog(struct serve_context *ctx, const char *version, bool overlay
 
 void serve_api_public_key(struct serve_context *ctx, const char *name, struct serve_response *res)
 {
-    struct buffer pem = BUFFER_INIT;
+    char *pem = NULL;
     struct error err = {0};
-    int found = serve_index_public_key(ctx->index, name, &pem, &err);
-    if (found < 0) {
-        buffer_free(&pem);
+    int found = bundle_find_public_key(ctx->index, name, &pem, &err);
+    if (found < 0)
         return serve_response_internal_error(res, &err);
-    }
     if (found == 0) {
         if (strcmp(name, "cosign") == 0)
             serve_response_text_error(res, 404, "this bundle has no cosign signing key");
@@ -256,7 +254,7 @@ void serve_api_public_key(struct serve_context *ctx, const char *name, struct se
             serve_response_text_error(res, 500, "secure boot is not enabled: this bundle has no SecureBoot signing "
                                                 "certificate");
     } else {
-        serve_response_body(res, 200, "application/x-pem-file", pem.data ? pem.data : "", pem.len);
+        serve_response_body(res, 200, "application/x-pem-file", pem, strlen(pem));
     }
-    buffer_free(&pem);
+    free(pem);
 }

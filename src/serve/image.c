@@ -43,11 +43,14 @@ struct list_ctx {
     int count;
 };
 
-static int append_row(void *p, const char *const *columns, int column_count)
+/* The first column of at most 200 rows, comma-separated (a 404's list of what the bundle has). */
+static int append_row(void *p, int column_count, const char *const *columns)
 {
     struct list_ctx *l = p;
     if (column_count < 1)
         return 0;
+    if (l->count == 200)
+        return 1;
     buffer_append_str(l->out, l->count ? ", " : "");
     buffer_append_str(l->out, columns[0]);
     l->count++;
@@ -79,7 +82,7 @@ int serve_schematic_version_check(struct serve_context *ctx, const char *schemat
                                   const char *asset, char *version_tag, size_t tag_cap, struct serve_response *res)
 {
     struct error err = {0};
-    int found = serve_index_schematic(ctx->index, schematic, NULL, &err);
+    int found = bundle_find_schematic(ctx->index, schematic, NULL, &err);
     if (found < 0) {
         serve_response_internal_error(res, &err);
         return -1;
@@ -128,8 +131,8 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
     }
     char stored[ASSET_PATH_MAX];
     asset_path_format(&parsed, stored);
-    struct serve_blob blob;
-    int found = serve_index_asset(ctx->index, schematic, version_tag, stored, &blob, &err);
+    struct bundle_blob blob;
+    int found = serve_find_asset(ctx, schematic, version_tag, stored, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
     static pthread_once_t platforms_once = PTHREAD_ONCE_INIT;
@@ -144,7 +147,8 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         struct buffer list = BUFFER_INIT, label = BUFFER_INIT;
         struct list_ctx l = {&list, 0};
         serve_schematic_label(ctx, schematic, &label);
-        if (serve_index_asset_paths(ctx->index, schematic, version_tag, 200, append_row, &l, &err) != 0) {
+        if (bundle_foreach(ctx->index, BUNDLE_LIST_MODEL_ASSETS, (const char *const[]){schematic, version_tag},
+                           append_row, &l, &err) < 0) {
             buffer_free(&list);
             buffer_free(&label);
             return serve_response_internal_error(res, &err);
@@ -159,7 +163,8 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         } else {
             buffer_reset(&list);
             l.count = 0;
-            if (serve_index_schematic_versions(ctx->index, schematic, append_row, &l, &err) != 0) {
+            if (bundle_foreach(ctx->index, BUNDLE_LIST_SCHEMATIC_VERSIONS, (const char *const[]){schematic},
+                               append_row, &l, &err) < 0) {
                 buffer_free(&list);
                 return serve_response_internal_error(res, &err);
             }

@@ -81,7 +81,7 @@ static const char llms_template[] =
     "    curl {BASE}/version/<version>/extensions/official\n"
     "    curl -o talosctl {BASE}/talosctl/<version>/talosctl-linux-amd64\n";
 
-static int append_version(void *p, const char *const *columns, int column_count)
+static int append_version(void *p, int column_count, const char *const *columns)
 {
     struct buffer *out = p;
     if (column_count >= 1) {
@@ -99,7 +99,7 @@ void serve_api_llms_txt(struct serve_context *ctx, const struct serve_request *r
     const char *host = strstr(buffer_cstr(&base), "://");
     host = host ? host + 3 : buffer_cstr(&base);
     struct error err = {0};
-    if (serve_index_versions(ctx->index, append_version, &versions, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_VERSIONS, NULL, append_version, &versions, &err) != 0) {
         buffer_free(&base);
         buffer_free(&versions);
         return serve_response_internal_error(res, &err);

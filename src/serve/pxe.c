@@ -48,7 +48,7 @@ static void reply(struct serve_response *res, const char *body, size_t len)
 }
 
 /* Read the whole cmdline blob (small text). */
-static int read_cmdline(struct serve_context *ctx, const struct serve_blob *blob, struct buffer *out)
+static int read_cmdline(struct serve_context *ctx, const struct bundle_blob *blob, struct buffer *out)
 {
     if (blob->size > PXE_CMDLINE_MAX || serve_blob_read(ctx, blob->digest, PXE_CMDLINE_MAX, out) != 0)
         return -1;
@@ -59,10 +59,10 @@ static int read_cmdline(struct serve_context *ctx, const struct serve_blob *blob
 }
 
 static int require_asset(struct serve_context *ctx, const char *schematic, const char *version_tag, const char *path,
-                         struct serve_blob *blob, struct serve_response *res)
+                         struct bundle_blob *blob, struct serve_response *res)
 {
     struct error err = {0};
-    int found = serve_index_asset(ctx->index, schematic, version_tag, path, blob, &err);
+    int found = serve_find_asset(ctx, schematic, version_tag, path, blob, &err);
     if (found < 0) {
         serve_response_internal_error(res, &err);
         return -1;
@@ -120,7 +120,7 @@ void serve_pxe_handle(struct serve_context *ctx, const struct serve_request *req
         buffer_free(&base);
         return;
     }
-    struct serve_blob cmdline_blob, blob;
+    struct bundle_blob cmdline_blob, blob;
     struct asset_path kernel_asset, initrd_asset;
     char stored[ASSET_PATH_MAX], kernel[ASSET_PATH_MAX], initrd[ASSET_PATH_MAX];
     asset_path_format(&parsed, stored);

@@ -166,7 +166,7 @@ static bool manifest_media_type(const char *media_type)
 }
 
 /* Serve a manifest or blob file with registry headers. */
-static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob,
+static void serve_content(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob,
                           bool manifest)
 {
     if (serve_response_blob(ctx, res, blob) != 0)
@@ -190,14 +190,14 @@ struct latest_ctx {
     bool found;
 };
 
-static int latest_row(void *p, const char *const *columns, int column_count)
+static int latest_row(void *p, int column_count, const char *const *columns)
 {
     struct latest_ctx *l = p;
     if (column_count < 1 || strchr(columns[0], '-') || strchr(columns[0], '+'))
         return 0; /* prereleases never become latest */
     char digest[72];
     struct error err = {0};
-    if (serve_index_tag(l->ctx->index, l->repository, columns[0], digest, &err) == 1) {
+    if (bundle_find_image(l->ctx->index, l->repository, columns[0], digest, &err) == 1) {
         memcpy(l->digest, digest, sizeof digest);
         l->found = true; /* versions come in ascending order: keep the last */
     }
@@ -209,7 +209,7 @@ static int latest_row(void *p, const char *const *columns, int column_count)
 static int resolve_latest(struct serve_context *ctx, const char *repository, char digest[72], struct error *err)
 {
     struct latest_ctx l = {ctx, repository, "", false};
-    if (serve_index_versions(ctx->index, latest_row, &l, err) != 0)
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_VERSIONS, NULL, latest_row, &l, err) != 0)
         return -1;
     if (!l.found)
         return 0;
@@ -256,7 +256,7 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
          * exactly that (TAG_INVALID is a legacy push error, not in the spec's error table). */
         if (!tag_valid(reference))
             return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
-        int found = serve_index_tag(ctx->index, repository, reference, digest, &err);
+        int found = bundle_find_image(ctx->index, repository, reference, digest, &err);
         if (found == 0 && strcmp(reference, "latest") == 0)
             found = resolve_latest(ctx, repository, digest, &err);
         if (found < 0)
@@ -266,8 +266,8 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
             return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "tag", reference);
         }
     }
-    struct serve_blob blob;
-    int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
+    struct bundle_blob blob;
+    int found = bundle_find_repository_blob(ctx->index, repository, digest, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
     if (found == 0 || blob.size > MANIFEST_MAX || !manifest_media_type(blob.media_type))
@@ -285,8 +285,8 @@ static void handle_blob(struct serve_context *ctx, const char *repository, const
         return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
                          digest);
     struct error err = {0};
-    struct serve_blob blob;
-    int found = serve_index_repository_blob(ctx->index, repository, digest, &blob, &err);
+    struct bundle_blob blob;
+    int found = bundle_find_repository_blob(ctx->index, repository, digest, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
     if (found == 0)
@@ -302,7 +302,7 @@ struct tags_ctx {
     char last[160];
 };
 
-static int tag_row(void *p, const char *const *columns, int column_count)
+static int tag_row(void *p, int column_count, const char *const *columns)
 {
     struct tags_ctx *t = p;
     if (column_count < 1)
@@ -346,10 +346,11 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
     json_array_begin(&w);
     struct tags_ctx t = {&w, 0, limit, false, ""};
     struct error err = {0};
-    /* ask one row more than needed to know whether a next page exists; n=0 asks for nothing
-     * (spec "Listing Tags": an empty list and no Link header) */
-    if (limit != 0 && serve_index_tags(ctx->index, repository, have_last >= 0 ? last : NULL, limit < 0 ? -1 : limit + 1, tag_row,
-                         &t, &err) != 0) {
+    /* tag_row stops at the row after the page, so a next page is known to exist; n=0 asks for
+     * nothing (spec "Listing Tags": an empty list and no Link header) */
+    if (limit != 0 && bundle_foreach(ctx->index, BUNDLE_LIST_TAGS_AFTER,
+                                     (const char *const[]){repository, have_last >= 0 ? last : ""}, tag_row, &t,
+                                     &err) < 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
@@ -394,18 +395,19 @@ static struct json_value *referrer_document(struct serve_context *ctx, const cha
     return doc;
 }
 
-static int referrer_row(void *p, const char *const *columns, int column_count)
+/* columns: digest, artifact_type, size, media_type (BUNDLE_LIST_REFERRERS) */
+static int referrer_row(void *p, int column_count, const char *const *columns)
 {
     struct referrers_ctx *r = p;
     if (column_count < 4)
         return 0;
-    uint64_t size = strtoull(columns[3], NULL, 10);
+    uint64_t size = strtoull(columns[2], NULL, 10);
     struct json_value *doc = referrer_document(r->ctx, columns[0], size);
     /* spec "Listing Referrers": artifactType is the manifest's, else (image manifest only) its
      * config mediaType, else omitted. index.db may leave it empty; derive it here so the answer
      * and the artifactType filter do not depend on how the bundle was built. */
     const char *artifact_type = columns[1];
-    if (!artifact_type[0] && doc && strcmp(columns[2], "application/vnd.oci.image.index.v1+json") != 0) {
+    if (!artifact_type[0] && doc && strcmp(columns[3], "application/vnd.oci.image.index.v1+json") != 0) {
         const char *config_type = json_object_get_string(json_object_get_object(doc, "config"), "mediaType");
         if (config_type)
             artifact_type = config_type;
@@ -415,7 +417,7 @@ static int referrer_row(void *p, const char *const *columns, int column_count)
         return 0;
     }
     json_object_begin(r->w);
-    json_kv_string(r->w, "mediaType", columns[2]);
+    json_kv_string(r->w, "mediaType", columns[3]);
     json_kv_string(r->w, "digest", columns[0]);
     json_kv_int(r->w, "size", (int64_t)size);
     if (artifact_type[0])
@@ -459,7 +461,8 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
     /* filtered here, not in SQL: the effective artifactType may come from the manifest */
     struct referrers_ctx r = {ctx, &w, filtered > 0 ? artifact_type : NULL, 0};
     struct error err = {0};
-    if (serve_index_referrers(ctx->index, repository, digest, NULL, referrer_row, &r, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_REFERRERS, (const char *const[]){repository, digest}, referrer_row,
+                       &r, &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
@@ -480,7 +483,7 @@ struct suffix_ctx {
     int count;
 };
 
-static int suffix_row(void *p, const char *const *columns, int column_count)
+static int suffix_row(void *p, int column_count, const char *const *columns)
 {
     struct suffix_ctx *s = p;
     if (column_count >= 1 && s->count++ == 0)
@@ -509,13 +512,13 @@ static int resolve_repository(struct serve_context *ctx, const char *name, const
         /* Docker Hub: containerd already sends library/busybox; a bare name is library/<name> */
         if (!strcmp(ns, "docker.io") && !strchr(name, '/'))
             snprintf(full, sizeof full, "docker.io/library/%s", name);
-        if (strlen(full) < size && (exists = serve_index_repository_exists(ctx->index, full, err)) != 0) {
+        if (strlen(full) < size && (exists = bundle_has_repository(ctx->index, full, err)) != 0) {
             if (exists > 0)
                 copy_name(out, size, full);
             return exists;
         }
     }
-    if ((exists = serve_index_repository_exists(ctx->index, name, err)) != 0) {
+    if ((exists = bundle_has_repository(ctx->index, name, err)) != 0) {
         copy_name(out, size, name);
         /* with ns: only the factory's own (host-less) repositories, whatever the node calls us */
         if (exists > 0 && ns && strchr(name, '/') && strchr(name, '.') && strchr(name, '.') < strchr(name, '/'))
@@ -525,7 +528,7 @@ static int resolve_repository(struct serve_context *ctx, const char *name, const
     if (!strncmp(name, "metal-installer/", 16)) {
         char alias[SERVE_PATH_MAX];
         snprintf(alias, sizeof alias, "installer/%s", name + 16);
-        if ((exists = serve_index_repository_exists(ctx->index, alias, err)) != 0) {
+        if ((exists = bundle_has_repository(ctx->index, alias, err)) != 0) {
             copy_name(out, size, alias);
             return exists;
         }
@@ -533,7 +536,8 @@ static int resolve_repository(struct serve_context *ctx, const char *name, const
     if (ns)
         return 0;
     struct suffix_ctx s = {"", 0};
-    if (serve_index_repository_suffix(ctx->index, name, suffix_row, &s, err) != 0)
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_REPOSITORY_SUFFIX, (const char *const[]){name}, suffix_row, &s, err) !=
+        0)
         return -1;
     if (s.count != 1)
         return 0;
@@ -616,7 +620,7 @@ struct hosts_ctx {
     size_t count;
 };
 
-static int host_row(void *p, const char *const *columns, int column_count)
+static int host_row(void *p, int column_count, const char *const *columns)
 {
     struct hosts_ctx *h = p;
     if (column_count < 1)
@@ -631,7 +635,7 @@ void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_r
 {
     struct hosts_ctx h = {NULL, 0};
     struct error err = {0};
-    if (serve_index_registry_hosts(ctx->index, host_row, &h, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_REGISTRY_HOSTS, NULL, host_row, &h, &err) != 0) {
         for (size_t i = 0; i < h.count; i++)
             free(h.hosts[i]);
         free(h.hosts);

@@ -34,10 +34,10 @@ int serve_requests_record(struct serve_context *ctx, const char *schematic, cons
         return 0;
     if (!text_safe(schematic, 64) || (version && !text_safe(version, 128)) || (asset && !text_safe(asset, 256)))
         return 0;
-    struct buffer known = BUFFER_INIT; /* a schematic the bundle holds: its YAML, so the request is complete */
+    char *known = NULL; /* a schematic the bundle holds: its YAML, so the request is complete */
     struct error ignored = {0};
-    if (!yaml && serve_index_schematic(ctx->index, schematic, &known, &ignored) == 1)
-        yaml = buffer_cstr(&known);
+    if (!yaml && bundle_find_schematic(ctx->index, schematic, &known, &ignored) == 1)
+        yaml = known;
     if (yaml && strlen(yaml) > SERVE_REQUESTS_YAML_MAX)
         yaml = NULL; /* recorded by ID; a POST of a huge schematic cannot fill the file alone */
     struct buffer line = BUFFER_INIT;
@@ -116,7 +116,7 @@ out:
         close(fd);
     free(path);
     buffer_free(&line);
-    buffer_free(&known);
+    free(known);
     return rc;
 }
 

@@ -77,7 +77,7 @@ void serve_response_internal_error(struct serve_response *res, const struct erro
     serve_response_text_error(res, 500, "internal server error");
 }
 
-int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob)
+int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob)
 {
     char hex[SHA256_HEX_LEN + 1];
     if (digest_parse(blob->digest, hex, NULL) != 0) {
@@ -102,6 +102,20 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
     res->file_size = blob->size;
     snprintf(res->etag, sizeof res->etag, "\"%s\"", blob->digest);
     return 0;
+}
+
+int serve_find_asset(struct serve_context *ctx, const char *schematic, const char *version, const char *path,
+                     struct bundle_blob *out, struct error *err)
+{
+    struct bundle_asset a;
+    int found = bundle_find_asset(ctx->index, schematic, version, path, &a, err);
+    if (found == 1) {
+        snprintf(out->digest, sizeof out->digest, "%s", a.digest);
+        out->size = a.size;
+        snprintf(out->media_type, sizeof out->media_type, "%s", a.media_type);
+        bundle_asset_clear(&a);
+    }
+    return found;
 }
 
 int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, struct buffer *out)
@@ -173,13 +187,13 @@ void serve_request_base_url(const struct serve_context *ctx, const struct serve_
 
 void serve_schematic_label(struct serve_context *ctx, const char *id, struct buffer *out)
 {
-    struct buffer name = BUFFER_INIT;
+    char *name = NULL;
     struct error err = {0};
-    if (serve_index_schematic_name(ctx->index, id, &name, &err) == 1 && name.len > 0)
-        buffer_appendf(out, "%s (%s)", buffer_cstr(&name), id);
+    if (bundle_find_schematic_name(ctx->index, id, &name, &err) == 1 && name[0])
+        buffer_appendf(out, "%s (%s)", name, id);
     else
         buffer_append_str(out, id);
-    buffer_free(&name);
+    free(name);
 }
 
 bool serve_version_normalize(const char *in, char *out, size_t out_cap)

@@ -20,7 +20,7 @@
 #include "airfactory/error.h"
 #include "airfactory/schematic.h"
 #include "serve/http_parser.h"
-#include "serve/serve_index.h"
+#include "airfactory/bundle.h"
 
 #define SERVE_PATH_MAX 4096
 
@@ -49,7 +49,7 @@ enum serve_route_id {
 
 /* Per-worker state shared by all handlers. */
 struct serve_context {
-    struct serve_index *index;
+    struct bundle *index; /* the bundle served: its index.db, opened in place (bundle_open_in_place) */
     int blobs_fd;             /* directory blobs/sha256 of the bundle served (changes on a live switch) */
     int bundle_fd;            /* that bundle's directory: st_nlink 0 once a writer removed its tree */
     /* Set by serve_response_blob and serve_blob_read when a listed blob file is missing or has
@@ -124,7 +124,10 @@ void serve_response_text_error(struct serve_response *res, int status, const cha
 void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data,
                          size_t len);
 /* Open blobs/sha256/<hex> of digest as the response body; on failure answers 500 and logs. */
-int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct serve_blob *blob);
+int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob);
+/* GET /image and /pxe: the blob of schematic+version+path (bundle_find_asset): 1, 0 absent, -1. */
+int serve_find_asset(struct serve_context *ctx, const char *schematic, const char *version, const char *path,
+                     struct bundle_blob *out, struct error *err);
 /* Read a whole small blob (at most max bytes) into out; -1 when missing, larger or unreadable. */
 int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, struct buffer *out);
 /* 500 "internal server error" after a database error (message to the error log). */

@@ -48,7 +48,6 @@
 #include "airfactory/schematic.h"
 #include "serve/serve_access_log.h"
 #include "serve/serve_client_limit.h"
-#include "serve/serve_index.h"
 #include "serve/serve_metrics.h"
 #include "serve/serve_offload.h"
 #include "serve/serve_routes.h"
@@ -1443,7 +1442,7 @@ static struct bundle_index_stamp verified_index; /* the index.db serve_run verif
 static bool have_verified_index;
 
 struct opened {
-    struct serve_index *index;
+    struct bundle *index;
     int dir_fd, blobs_fd;
     struct bundle_index_stamp stamp;
     struct bundle_freshness fresh;
@@ -1471,30 +1470,13 @@ static int stamp_at(int dir_fd, const char *path, struct bundle_index_stamp *out
 static void opened_close(struct opened *o)
 {
     if (o->index)
-        serve_index_close(o->index);
+        bundle_close(o->index);
     if (o->blobs_fd >= 0)
         close(o->blobs_fd);
     if (o->dir_fd >= 0)
         close(o->dir_fd);
     o->index = NULL;
     o->blobs_fd = o->dir_fd = -1;
-}
-
-static int index_freshness(struct serve_index *index, const char *dir, struct bundle_freshness *out,
-                           struct error *err)
-{
-    static const char *const keys[] = {"generation", "built_at", "created"};
-    struct buffer v[3] = {BUFFER_INIT, BUFFER_INIT, BUFFER_INIT};
-    int found[3] = {0, 0, 0}, rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++)
-        if ((found[i] = serve_index_meta(index, keys[i], &v[i], err)) < 0)
-            rc = -1;
-    if (rc == 0 && bundle_freshness_parse(found[0] ? buffer_cstr(&v[0]) : NULL, found[1] ? buffer_cstr(&v[1]) : NULL,
-                                          found[2] ? buffer_cstr(&v[2]) : NULL, out, err) != 0)
-        rc = error_prefix(err, "%s: ", dir);
-    for (int i = 0; i < 3; i++)
-        buffer_free(&v[i]);
-    return rc;
 }
 
 /* Open the bundle now at config->bundle_dir: its directory first, so index and blobs come from
@@ -1531,7 +1513,7 @@ static int open_bundle(const struct serve_config *config, const struct bundle_fr
         error_set(err, ERROR_RUNTIME, "%s was replaced again while it was checked; trying again", dir);
         goto fail;
     }
-    if (serve_index_open(dir, &o->index, err) != 0)
+    if (bundle_open_in_place(dir, &o->index, err) != 0)
         goto fail;
     if (stamp_at(o->dir_fd, "index.db", &here) != 0 || !stamp_equal(&here, &o->stamp) ||
         !bundle_index_stamp_matches(dir, &o->stamp)) {
@@ -1543,7 +1525,7 @@ static int open_bundle(const struct serve_config *config, const struct bundle_fr
         error_set(err, ERROR_INPUT, "%s/blobs/sha256: %s; is this a complete bundle?", dir, strerror(errno));
         goto fail;
     }
-    if (index_freshness(o->index, dir, &o->fresh, err) != 0)
+    if (bundle_read_freshness(o->index, &o->fresh, err) != 0)
         goto fail;
     if (floor && !config->allow_downgrade &&
         bundle_freshness_check_not_older(dir, &o->fresh, "the bundle served", floor, err) != 0)
@@ -1560,7 +1542,7 @@ fail:
 static void install_bundle(struct worker *w, struct opened *o)
 {
     if (w->ctx.index)
-        serve_index_close(w->ctx.index);
+        bundle_close(w->ctx.index);
     if (w->ctx.blobs_fd >= 0)
         close(w->ctx.blobs_fd);
     if (w->ctx.bundle_fd >= 0)
@@ -1702,7 +1684,7 @@ static int worker_main(const struct serve_config *config, int listen_fd, struct 
     close(w.epoll_fd);
     close(w.ctx.blobs_fd);
     close(w.ctx.bundle_fd);
-    serve_index_close(w.ctx.index);
+    bundle_close(w.ctx.index);
     return rc;
 }
 

@@ -28,7 +28,7 @@ struct url_list {
     int count;
 };
 
-static int emit_url(void *p, const char *const *columns, int column_count)
+static int emit_url(void *p, int column_count, const char *const *columns)
 {
     struct url_list *l = p;
     if (column_count < 1)
@@ -47,7 +47,7 @@ struct name_list {
     int count;
 };
 
-static int append_name(void *p, const char *const *columns, int column_count)
+static int append_name(void *p, int column_count, const char *const *columns)
 {
     struct name_list *l = p;
     if (column_count >= 1) {
@@ -66,7 +66,7 @@ static int check_version(struct serve_context *ctx, const char *version, char *t
         return -1;
     }
     struct error err = {0};
-    int found = serve_index_version_exists(ctx->index, tag, &err);
+    int found = bundle_has_version(ctx->index, tag, &err);
     if (found < 0) {
         serve_response_internal_error(res, &err);
         return -1;
@@ -93,7 +93,7 @@ static void list_files(struct serve_context *ctx, const struct serve_request *re
         buffer_appendf(&base, "/talosctl/%s/", tag);
         struct url_list l = {&w, buffer_cstr(&base), 0};
         struct error err = {0};
-        if (serve_index_talosctl_files(ctx->index, tag, emit_url, &l, &err) != 0) {
+        if (bundle_foreach(ctx->index, BUNDLE_LIST_TALOSCTL, (const char *const[]){tag}, emit_url, &l, &err) != 0) {
             buffer_free(&out);
             buffer_free(&base);
             return serve_response_internal_error(res, &err);
@@ -117,14 +117,14 @@ static void send_file(struct serve_context *ctx, const char *version, const char
         return;
     }
     struct error err = {0};
-    struct serve_blob blob;
-    int found = serve_index_talosctl_file(ctx->index, tag, name, &blob, &err);
+    struct bundle_blob blob;
+    int found = bundle_find_talosctl(ctx->index, tag, name, &blob, &err);
     if (found < 0)
         return serve_response_internal_error(res, &err);
     if (found == 0) {
         struct buffer names = BUFFER_INIT;
         struct name_list l = {&names, 0};
-        if (serve_index_talosctl_files(ctx->index, tag, append_name, &l, &err) != 0) {
+        if (bundle_foreach(ctx->index, BUNDLE_LIST_TALOSCTL, (const char *const[]){tag}, append_name, &l, &err) != 0) {
             buffer_free(&names);
             return serve_response_internal_error(res, &err);
         }

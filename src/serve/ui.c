@@ -37,7 +37,7 @@ struct ui_models {
     size_t n, cap;
 };
 
-static int collect_model(void *p, const char *const *c, int count)
+static int collect_model(void *p, int count, const char *const *c)
 {
     struct ui_models *m = p;
     if (count < 4 || strlen(c[0]) > SCHEMATIC_ID_HEX_LEN || m->n >= UI_MODELS_MAX)
@@ -142,7 +142,7 @@ struct version_pick {
     bool only;
 };
 
-static int pick_version(void *p, const char *const *c, int count)
+static int pick_version(void *p, int count, const char *const *c)
 {
     struct version_pick *v = p;
     if (count >= 1 && seen(v->values, v->n, c[0]))
@@ -281,7 +281,7 @@ static void list_models(struct buffer *out, const struct ui_models *m)
 static int load_models(struct serve_context *ctx, struct ui_models *m, struct serve_response *res)
 {
     struct error err = {0};
-    if (serve_index_models(ctx->index, collect_model, m, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_MODELS, NULL, collect_model, m, &err) != 0) {
         serve_response_internal_error(res, &err);
         return -1;
     }
@@ -391,7 +391,7 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
         /* in the bundle's version order (semver), not the models' per-schematic order */
         struct version_pick pick = {values, nv, &out, nv == 1};
         struct error err = {0};
-        if (serve_index_versions(ctx->index, pick_version, &pick, &err) != 0)
+        if (bundle_foreach(ctx->index, BUNDLE_LIST_VERSIONS, NULL, pick_version, &pick, &err) < 0)
             fprintf(stderr, "airfactory-serve: error: %s\n", err.message);
         form_end(&out);
     } else if (step == 2) {
@@ -441,9 +441,10 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
             if (!matches(&m.v[i], &s, 5) || seen(values, nv, m.v[i].id))
                 continue;
             snprintf(values[nv++], sizeof values[0], "%s", m.v[i].id);
-            struct buffer yaml = BUFFER_INIT, desc = BUFFER_INIT, label = BUFFER_INIT;
-            if (serve_index_schematic(ctx->index, m.v[i].id, &yaml, &err) == 1)
-                schematic_summary(&desc, buffer_cstr(&yaml));
+            struct buffer desc = BUFFER_INIT, label = BUFFER_INIT;
+            char *yaml = NULL;
+            if (bundle_find_schematic(ctx->index, m.v[i].id, &yaml, &err) == 1)
+                schematic_summary(&desc, yaml);
             buffer_appendf(&label, "%s%s%s%s", m.v[i].name, m.v[i].name[0] ? " (" : "", m.v[i].id,
                            m.v[i].name[0] ? ")" : "");
             /* desc is already HTML; radio() escapes, so write this one by hand */
@@ -452,7 +453,7 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
             buffer_append_str(&out, "\" required> ");
             serve_html_escape(&out, buffer_cstr(&label));
             buffer_appendf(&out, "<small>%s</small></label>\n", buffer_cstr(&desc));
-            buffer_free(&yaml);
+            free(yaml);
             buffer_free(&desc);
             buffer_free(&label);
         }
@@ -460,9 +461,9 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
     } else {
         serve_html_begin(&out, "Customization");
         breadcrumb(&out, &s);
-        struct buffer yaml = BUFFER_INIT;
+        char *yaml = NULL;
         struct error err = {0};
-        int found = serve_index_schematic(ctx->index, s.schematic, &yaml, &err);
+        int found = bundle_find_schematic(ctx->index, s.schematic, &yaml, &err);
         const struct ui_model *chosen = NULL;
         for (size_t i = 0; i < m.n && !chosen; i++)
             if (matches(&m.v[i], &s, 6))
@@ -473,11 +474,11 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
         buffer_append_str(&out, " fixes the extensions, kernel arguments and other customization of the image "
                                 "(Image Factory's Customization step); this bundle holds it as:</p>\n<pre>");
         if (found == 1)
-            serve_html_escape(&out, buffer_cstr(&yaml));
+            serve_html_escape(&out, yaml);
         buffer_append_str(&out, "</pre>\n<p><a href=\"");
         final_link(&out, s.schematic, s.version, &s);
         buffer_append_str(&out, "\">Next</a> &middot; <a href=\"/\">Start over</a></p>\n");
-        buffer_free(&yaml);
+        free(yaml);
     }
     page_done(res, 200, &out);
     free(values);
@@ -524,8 +525,8 @@ void serve_ui_request(struct serve_context *ctx, const struct serve_request *req
     }
     char name[ASSET_PATH_MAX];
     asset_path_format(&ap, name);
-    struct serve_blob blob;
-    int found = serve_index_asset(ctx->index, id, tag, name, &blob, &err);
+    struct bundle_blob blob;
+    int found = serve_find_asset(ctx, id, tag, name, &blob, &err);
     if (found < 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
@@ -572,7 +573,7 @@ struct asset_rows {
     size_t n, cap;
 };
 
-static int collect_asset(void *p, const char *const *c, int count)
+static int collect_asset(void *p, int count, const char *const *c)
 {
     struct asset_rows *a = p;
     if (count < 3 || strlen(c[0]) >= ASSET_PATH_MAX || a->n >= UI_MODELS_MAX)
@@ -623,12 +624,13 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
     if (!serve_version_normalize(slash + 1, tag, sizeof tag))
         snprintf(tag, sizeof tag, "%s", slash + 1);
     struct error err = {0};
-    struct buffer yaml = BUFFER_INIT, name = BUFFER_INIT;
-    int found = sha256_hex_valid(id) ? serve_index_schematic(ctx->index, id, &yaml, &err) : 0;
+    char *yaml = NULL, *name = NULL;
+    int found = sha256_hex_valid(id) ? bundle_find_schematic(ctx->index, id, &yaml, &err) : 0;
     struct asset_rows a = {0};
-    if (found == 1 && serve_index_asset_rows(ctx->index, id, tag, collect_asset, &a, &err) != 0)
+    if (found == 1 && bundle_foreach(ctx->index, BUNDLE_LIST_MODEL_ASSETS, (const char *const[]){id, tag},
+                                     collect_asset, &a, &err) != 0)
         found = -1;
-    if (found == 1 && serve_index_schematic_name(ctx->index, id, &name, &err) < 0)
+    if (found == 1 && bundle_find_schematic_name(ctx->index, id, &name, &err) < 0)
         found = -1;
     if (found < 0) {
         serve_response_internal_error(res, &err);
@@ -657,15 +659,15 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
     buffer_append_str(&out, "<p>Your image schematic ID is: <code>");
     serve_html_escape(&out, id);
     buffer_append_str(&out, "</code>");
-    if (name.len) {
+    if (name && name[0]) {
         buffer_append_str(&out, " (<strong>");
-        serve_html_escape(&out, buffer_cstr(&name));
+        serve_html_escape(&out, name);
         buffer_append_str(&out, "</strong> in the build manifest)");
     }
     buffer_append_str(&out, ", Talos Linux <code>");
     serve_html_escape(&out, tag);
     buffer_append_str(&out, "</code>.</p>\n<pre>");
-    serve_html_escape(&out, buffer_cstr(&yaml));
+    serve_html_escape(&out, yaml ? yaml : "");
     buffer_append_str(&out, "</pre>\n");
 
     /* First Boot: per platform-arch the bundle has, ISO / disk images / PXE */
@@ -714,7 +716,7 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
     for (size_t r = 0; r < sizeof repos / sizeof repos[0]; r++) {
         char repo[256], digest[72];
         snprintf(repo, sizeof repo, "%s/%s", repos[r], id);
-        if (serve_index_tag(ctx->index, repo, tag, digest, &err) == 1)
+        if (bundle_find_image(ctx->index, repo, tag, digest, &err) == 1)
             buffer_appendf(&refs, "%s/%s:%s\n", host, repo, tag);
     }
     buffer_append_str(&out, "<h2>Initial Installation</h2>\n");
@@ -775,7 +777,7 @@ void serve_ui_final(struct serve_context *ctx, const struct serve_request *req, 
     page_done(res, 200, &out);
 done:
     free(a.v);
-    buffer_free(&yaml);
-    buffer_free(&name);
+    free(yaml);
+    free(name);
     buffer_free(&out);
 }

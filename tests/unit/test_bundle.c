@@ -220,8 +220,8 @@ static void writer_round_trip_is_readable_and_verifies(void)
 
     char digest[BUNDLE_DIGEST_SIZE];
     CHECK_INT(bundle_find_image(b, "installer/" SAMPLE_VANILLA_ID, "v1.10.3", digest, &err), 1);
-    CHECK_INT(bundle_repository_has_blob(b, "installer/" SAMPLE_VANILLA_ID, digest, &err), 1);
-    CHECK_INT(bundle_repository_has_blob(b, "installer/other", digest, &err), 0);
+    CHECK_INT(bundle_find_repository_blob(b, "installer/" SAMPLE_VANILLA_ID, digest, NULL, &err), 1);
+    CHECK_INT(bundle_find_repository_blob(b, "installer/other", digest, NULL, &err), 0);
     CHECK_INT(bundle_find_blob(b, digest, &info, &err), 1);
     CHECK_STR(info.media_type, "application/vnd.oci.image.index.v1+json");
     char *pem = NULL;
@@ -259,6 +259,107 @@ static void writer_round_trip_is_readable_and_verifies(void)
     CHECK_INT(test_count_prefixed(scratch, "rt.tmp-"), 0);
     CHECK_INT(test_count_prefixed(scratch, "rt.old-"), 0);
     CHECK_INT(test_count_prefixed(scratch, "rt.lock"), 0);
+    free(target);
+}
+
+/* A list whose callback lists the same list again (the kept statement is still stepping). */
+struct nested_versions {
+    struct bundle *b;
+    struct buffer out;
+    int depth;
+};
+
+static int nested_version_row(void *context, int columns, const char *const *v)
+{
+    struct nested_versions *n = context;
+    (void)columns;
+    buffer_appendf(&n->out, "%s%s ", n->depth ? "+" : "", v[0]);
+    if (n->depth == 0 && !strcmp(v[0], "v1.9.5")) {
+        struct error err;
+        n->depth++;
+        if (bundle_foreach(n->b, BUNDLE_LIST_VERSIONS, NULL, nested_version_row, n, &err) != 0)
+            buffer_append_str(&n->out, "ERROR ");
+        n->depth--;
+    }
+    return 0;
+}
+
+static int first_row_stops(void *context, int columns, const char *const *v)
+{
+    (void)columns;
+    buffer_appendf(context, "%s ", v[0]);
+    return 7;
+}
+
+/* airfactory-serve's workers open index.db where it lies (mapped, not hashed): every question
+ * answers as from the verified in-memory copy, and the identity checks are the same. */
+static void in_place_reader_answers_as_the_verified_copy(void)
+{
+    char *target = path_join(scratch, "inplace");
+    CHECK_INT(write_sample(target, 1, false, NULL), 0);
+    struct error err;
+    struct bundle *verified = NULL, *b = NULL;
+    CHECK_INT(bundle_open(target, pub_path, &verified, &err), 0);
+    CHECK_INT(bundle_open_in_place(target, &b, &err), 0);
+    if (!b || !verified)
+        goto out;
+    CHECK(!bundle_is_verified(b));
+    CHECK_STR(bundle_index_digest(b), "");
+    struct bundle *both[2] = {verified, b};
+    for (int i = 0; i < 2; i++) {
+        struct bundle *x = both[i];
+        struct bundle_asset a;
+        CHECK_INT(bundle_find_asset(x, SAMPLE_VANILLA_ID, "v1.10.3", "metal-amd64.iso", &a, &err), 1);
+        CHECK_STR(a.media_type, "application/x-iso9660-image");
+        bundle_asset_clear(&a);
+        CHECK_INT(bundle_find_asset(x, SAMPLE_VANILLA_ID, "v1.10.3", "nope.iso", &a, &err), 0);
+        CHECK_INT(bundle_find_schematic(x, SAMPLE_VANILLA_ID, NULL, &err), 1);
+        CHECK_INT(bundle_find_schematic(x, "0000", NULL, &err), 0);
+        CHECK_INT(bundle_has_version(x, "v1.12.0", &err), 1);
+        CHECK_INT(bundle_has_version(x, "v1.8.0", &err), 0);
+        CHECK_INT(bundle_has_repository(x, "installer/" SAMPLE_VANILLA_ID, &err), 1);
+        CHECK_INT(bundle_has_repository(x, "installer", &err), 0);
+        char digest[BUNDLE_DIGEST_SIZE];
+        struct bundle_blob blob;
+        CHECK_INT(bundle_find_image(x, "installer/" SAMPLE_VANILLA_ID, "v1.12.0", digest, &err), 1);
+        CHECK_INT(bundle_find_repository_blob(x, "installer/" SAMPLE_VANILLA_ID, digest, &blob, &err), 1);
+        CHECK_STR(blob.digest, digest);
+        CHECK_STR(blob.media_type, "application/vnd.oci.image.index.v1+json");
+        CHECK_INT(bundle_find_talosctl(x, "v1.12.0", "talosctl-linux-amd64", &blob, &err), 0);
+        struct buffer versions = BUFFER_INIT;
+        CHECK_INT(bundle_foreach(x, BUNDLE_LIST_SCHEMATIC_VERSIONS, (const char *const[]){SAMPLE_VANILLA_ID},
+                                 count_versions, &versions, &err), 0);
+        CHECK(strstr(buffer_cstr(&versions), "v1.10.3 ") != NULL);
+        buffer_reset(&versions);
+        /* a callback's non-zero value stops the list and is returned (never taken for an error) */
+        CHECK_INT(bundle_foreach(x, BUNDLE_LIST_VERSIONS, NULL, first_row_stops, &versions, &err), 7);
+        CHECK_STR(buffer_cstr(&versions), "v1.9.5 ");
+        buffer_free(&versions);
+        struct nested_versions n = {x, BUFFER_INIT, 0};
+        CHECK_INT(bundle_foreach(x, BUNDLE_LIST_VERSIONS, NULL, nested_version_row, &n, &err), 0);
+        CHECK(strncmp(buffer_cstr(&n.out), "v1.9.5 +v1.9.5 +v1.10.3 ", 24) == 0);
+        CHECK(strstr(buffer_cstr(&n.out), "ERROR") == NULL);
+        buffer_free(&n.out);
+    }
+out:
+    bundle_close(b);
+    bundle_close(verified);
+    /* not a bundle: the same refusals as bundle_open */
+    char *other = path_join(scratch, "inplace-other");
+    CHECK_INT(fs_mkdir_p(other, 0755, &err), 0);
+    b = NULL;
+    CHECK_INT(bundle_open_in_place(other, &b, &err), -1);
+    CHECK(strstr(err.message, "index.db") != NULL);
+    char *db_path = path_join(other, "index.db");
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "CREATE TABLE t (x); PRAGMA application_id = 7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(bundle_open_in_place(other, &b, &err), -1);
+    CHECK(strstr(err.message, "not an airfactory bundle index") != NULL);
+    CHECK(b == NULL);
+    free(db_path);
+    free(other);
     free(target);
 }
 
@@ -962,6 +1063,7 @@ int main(int argc, char **argv)
     RUN(versions_sort_as_semver);
     RUN(asset_media_types_follow_image_factory);
     RUN(writer_round_trip_is_readable_and_verifies);
+    RUN(in_place_reader_answers_as_the_verified_copy);
     RUN(writes_of_the_same_content_are_byte_identical);
     RUN(writer_rejects_bad_and_conflicting_input);
     RUN(same_blob_with_two_media_types_keeps_the_smaller);
