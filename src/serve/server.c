@@ -58,6 +58,7 @@
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
 #define CORK_MIN (256u << 10)      /* file bodies at least this large are sent corked */
+#define INLINE_MAX (16u << 10)     /* file bodies at most this large go out with the head, one send */
 #define LINGER_MS 2000
 #define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
@@ -519,6 +520,19 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
     bool send_body = !head_only && body_len > 0;
     if (send_body && res->file_fd < 0)
         buffer_append(&h, res->body.data, (size_t)body_len);
+    if (send_body && res->file_fd >= 0 && body_len <= INLINE_MAX) {
+        /* a small file (cmdline, kernel stand-ins, manifests): read it behind the head, so the
+         * response is one send instead of a send and a sendfile; a short read falls back */
+        size_t head = h.len;
+        buffer_reserve(&h, (size_t)body_len);
+        ssize_t n = pread(res->file_fd, h.data + head, (size_t)body_len, (off_t)(partial ? first : 0));
+        if (n == (ssize_t)body_len) {
+            h.len = head + (size_t)body_len;
+            close(res->file_fd);
+            res->file_fd = -1;
+            send_body = false;
+        }
+    }
     if (send_body && res->file_fd >= 0) {
         c->file_fd = res->file_fd;
         res->file_fd = -1;
