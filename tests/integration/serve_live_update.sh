@@ -116,6 +116,8 @@ check_eq "the served bundle back at the path: nothing refused" "$(metric airfact
 # ---- 4. an older bundle put in place: refused ----
 mv "$S/live" "$S/live.prev" && cp -a "$S/gen1" "$S/live"
 for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
+# the worker counts the refusal before it writes the log line: wait for the line as well
+for _ in $(seq 1 40); do grep -q "is older than the bundle served (generation 3" "$SERVE_LOG" && break; sleep 0.05; done
 check_contains "older bundle: refused, saying so" "$(cat "$SERVE_LOG")" "is older than the bundle served (generation 3"
 check_eq "older bundle: the newer one keeps serving" "$(code "/schematics/$C")" 200
 rm -rf "$S/live" && mv "$S/live.prev" "$S/live"
