@@ -160,6 +160,13 @@ enum bundle_list {
     BUNDLE_LIST_PROVENANCE, /* ()                 -> schematic, version, path, source_digest, profile, builder */
     BUNDLE_LIST_PUBLIC_KEYS,/* ()                 -> name, pem */
     BUNDLE_LIST_META,       /* ()                 -> key, value */
+    /* ()  -> repository, size, adds: per registry repository, the bytes of every blob it serves
+     * (size) and of those no asset and no repository before it already holds (adds), so that a
+     * blob several images share is counted once and the adds column sums to what the images cost
+     * the bundle. Order: the bundle's own repositories (installer/<id>, ...) first, then the cluster
+     * images' (a registry host before the first '/') by name, so a layer a cluster image shares with
+     * an installer counts for the installer. */
+    BUNDLE_LIST_IMAGE_BYTES,
 };
 /* Called once per row; return non-zero to stop early (bundle_foreach then returns that value). */
 typedef int (*bundle_row_fn)(void *context, int column_count, const char *const *columns);

@@ -76,6 +76,19 @@ static const struct {
                                    " FROM provenance ORDER BY schematic, version, path, source_digest"},
     [BUNDLE_LIST_PUBLIC_KEYS] = {0, "SELECT name, pem FROM public_keys ORDER BY name"},
     [BUNDLE_LIST_META] = {0, "SELECT key, value FROM meta ORDER BY key"},
+    [BUNDLE_LIST_IMAGE_BYTES] = {0,
+        "WITH rb AS (SELECT r.repository, r.digest, b.size, (CASE WHEN instr(h.host, '.') > 0 OR"
+        "   instr(h.host, ':') > 0 OR h.host = 'localhost' THEN 1 ELSE 0 END) AS cluster"
+        "   FROM repository_blobs r JOIN blobs b ON b.digest = r.digest"
+        "   JOIN (SELECT DISTINCT repository, substr(repository, 1, instr(repository, '/') - 1) AS host"
+        "         FROM repository_blobs) h ON h.repository = r.repository),"
+        " owner AS (SELECT digest, size, min(cluster || '|' || repository) AS first FROM rb"
+        "   WHERE digest NOT IN (SELECT digest FROM assets) GROUP BY digest),"
+        " repos AS (SELECT repository, cluster, sum(size) AS size FROM rb GROUP BY repository)"
+        " SELECT r.repository, r.size,"
+        "   coalesce((SELECT sum(o.size) FROM owner o WHERE o.first = r.cluster || '|' || r.repository), 0)"
+        " FROM repos r ORDER BY r.cluster, r.repository",
+        "SELECT '', 0, 0 WHERE 0"},
 };
 
 struct bundle {

@@ -154,6 +154,19 @@ check "build again into another bundle" "$AIRFACTORY" build "$S/m2.yaml" -j 1
 check_eq "same ISO bytes" "$(asset "$S/out2" metal-amd64.iso)" "${ISO/\/out\//\/out2\/}"
 check_eq "same disk image bytes" "$(asset "$S/out2" metal-amd64.raw)" "${RAW/\/out\//\/out2\/}"
 
+# ---- airfactory ls: the bytes each image adds, a shared blob counted once
+ls_json=$("$AIRFACTORY" ls "$S/out" --json 2>&1)
+ib() { echo "$ls_json" | python3 -c "import json,sys; d={r['repository']: r for r in json.load(sys.stdin)['image_bytes']}; print($1)"; }
+shared=$(python3 -c "import json; d=json.load(open('$S/fx/cluster.json')); print(d['images'][0]['platforms'][0]['layers'][0]['size'])")
+check_eq "ls: busybox (first to serve the layer it shares with pause) adds all its bytes" \
+  "$(ib "d['docker.io/library/busybox']['adds'] == d['docker.io/library/busybox']['size']")" "True"
+check_eq "ls: pause adds its size less the layer busybox already stored" \
+  "$(ib "d['registry.k8s.io/pause']['size'] - d['registry.k8s.io/pause']['adds']")" "$shared"
+check_eq "ls: the adds column sums to the distinct image blobs (sqlite over index.db)" "$(ib "sum(r['adds'] for r in d.values())")" \
+  "$(sqlite3 "$S/out/index.db" "select sum(size) from blobs where digest in (select digest from repository_blobs) and digest not in (select digest from assets)")"
+check_contains "ls: the column header says a shared blob is counted once" "$("$AIRFACTORY" ls "$S/out" 2>&1)" \
+  "a blob several images share is counted once"
+
 # ---- plan-time refusals, each at the image-cache key's position
 : >"$S/empty.oci.tar"
 cat >"$S/old.yaml" <<YAML
