@@ -288,6 +288,37 @@ static int plan_for(const struct profile_set *ps, const char *name, const char *
     return disk_image_plan_for(ps, &a, version, s, p, err);
 }
 
+/* the IMAGECACHE partition (out.go buildImage with an image cache): the rest of the disk; the
+ * disk grows by the tree + 20 % (MiB-rounded) from Talos 1.13 only; refused before 1.9 */
+static void test_plan_image_cache(void)
+{
+    struct profile_set *ps = NULL;
+    struct error err = {0};
+    CHECK_INT(profile_set_load(&ps, &err), 0);
+    if (!ps)
+        return;
+    struct disk_image_plan p;
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", NULL, &p, &err), 0);
+    uint64_t before = p.disk_size;
+    size_t parts = p.partition_count;
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.11.3", "amd64", 10ull << 20, &err), 0);
+    CHECK_INT(p.disk_size, before);
+    CHECK_INT(p.partition_count, parts + 1);
+    CHECK_STR(p.partitions[parts].name, "IMAGECACHE");
+    CHECK_INT(p.partitions[parts].size, 0);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", NULL, &p, &err), 0);
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.11.3", "amd64", 1ull << 30, &err), -1);
+    CHECK(strstr(err.message, "do not fit into the") != NULL);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.13.0", NULL, &p, &err), 0);
+    before = p.disk_size;
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.13.0", "amd64", 1ull << 30, &err), 0);
+    CHECK_INT(p.disk_size, before + image_cache_partition_size(1ull << 30));
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.8.0", NULL, &p, &err), 0);
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.8.0", "amd64", 1, &err), -1);
+    CHECK(strstr(err.message, "needs v1.9.0 or later") != NULL);
+    profile_set_free(ps);
+}
+
 static void test_plans(void)
 {
     struct profile_set *ps = NULL;
@@ -405,6 +436,7 @@ int main(void)
     RUN(test_gpt_layout_and_round_trip);
     RUN(test_gpt_skip_lbas);
     RUN(test_gpt_layout_rest);
+    RUN(test_plan_image_cache);
     RUN(test_meta_round_trip);
     RUN(test_plans);
     RUN(test_vhd_footer);
