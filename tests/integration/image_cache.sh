@@ -3,21 +3,21 @@
 # manifest's cluster images as Talos' image cache, in the layout Talos' registryd reads. Checked
 # against the fixture generator's own record (scripts/fixtures/cluster.py's cluster.json), not
 # against airfactory's code, file by file:
-#   siderolabs/talos v1.11.3 pkg/imager/cache/cache.go:
-#     :44-45  blobsDir "blob", manifestsDir "manifests"
-#     :48-60  rewriteRegistry: Docker Hub is "docker.io"; ":port" is "_port_"
-#     :320-321 manifests/<registry>/<repository>/{reference,digest}
-#     :360-368 reference/<tag> and digest/sha256-<hex of what the tag names> hold the same bytes
-#     :410-445 cacheImage: digest/sha256-<platform manifest>, blob/sha256-<config>, blob/sha256-<layer>
+#   siderolabs/talos v1.11.3 pkg/imager/cache/cache.go (checked at the tag):
+#     :37-38   blobsDir "blob", manifestsDir "manifests"
+#     :42-54   rewriteRegistry: Docker Hub is "docker.io"; ":port" is "_port_"
+#     :118-119 manifests/<registry>/<repository>/{reference,digest}
+#     :156,161 reference/<tag> and digest/sha256-<hex of what the tag names> hold the same bytes
+#     :194,203,256 digest/sha256-<platform manifest>, blob/sha256-<config>, blob/sha256-<layer>
 #   internal/app/machined/pkg/system/services/registry/registry.go (registryd, what boots read):
-#     :123-128 blobs from blob/, manifests from manifests/<name>/digest/
-#     :188-209 reference/<tag> is hashed and must equal digest/sha256-<that hash>
-#     :247-266 a manifest must carry a non-empty mediaType
-#   pkg/imager/out.go:99-105 the ISO's /imagecache directory; internal/app/machined/pkg/controllers/
-#     cri/image_cache_config.go:211-256 the ISO volume is iso9660 labelled TALOS_*, the cache under
-#     imagecache/ (:504-507); :268-285 the disk volume is the partition labelled IMAGECACHE
-#   internal/pkg/partition/format.go:107-111 IMAGECACHE is ext4 labelled IMAGECACHE;
-#     partition.go:94-100 LinuxFilesystemData, size 0 (the rest of the disk: install.go:515-527)
+#     :124,128 blobs from blob/, manifests from manifests/<name>/digest/
+#     :188-208 reference/<tag> is hashed and must equal digest/sha256-<that hash>
+#     :247-262 a manifest must carry a non-empty mediaType
+#   pkg/imager/out.go:100-104 the ISO's /imagecache directory; internal/app/machined/pkg/controllers/
+#     cri/image_cache_config.go:214-246 the ISO volume is iso9660 labelled TALOS_*, the cache under
+#     imagecache/ (:507); :271-319 the disk volume is the partition labelled IMAGECACHE
+#   internal/pkg/partition/format.go:107-111 IMAGECACHE is ext4 labelled IMAGECACHE; partition.go:94
+#     LinuxFilesystemData, size 0: the rest of the disk (cmd/installer/pkg/install/install.go:515-525)
 # and the cache's content is imported again by airfactory's own OCI reader (`airfactory import`).
 . "$(dirname "$0")/../lib.sh"
 S=$(scratch)
