@@ -154,6 +154,14 @@ check "build again into another bundle" "$AIRFACTORY" build "$S/m2.yaml" -j 1
 check_eq "same ISO bytes" "$(asset "$S/out2" metal-amd64.iso)" "${ISO/\/out\//\/out2\/}"
 check_eq "same disk image bytes" "$(asset "$S/out2" metal-amd64.raw)" "${RAW/\/out\//\/out2\/}"
 
+# ---- the cache is a cache-key input: unchanged, both assets are reused; without it, both rebuilt
+check_contains "an unchanged rebuild reuses the ISO and the disk image" "$("$AIRFACTORY" build "$S/m.yaml" -j 2 2>&1)" \
+  "0 assets built, 2 reused"
+sed 's/^image-cache: true/image-cache: false/' "$S/m.yaml" >"$S/off.yaml"
+check_contains "image-cache: false rebuilds both" "$("$AIRFACTORY" build "$S/off.yaml" -j 2 2>&1)" "2 assets built, 0 reused"
+check_fails "without the cache the ISO has no /imagecache" xorriso -indev "$(asset "$S/out" metal-amd64.iso)" -find /imagecache
+check_eq "without the cache the disk image has no IMAGECACHE" "$(sgdisk -p "$(asset "$S/out" metal-amd64.raw)" | grep -c IMAGECACHE)" "0"
+
 # ---- airfactory ls: the bytes each image adds, a shared blob counted once
 ls_json=$("$AIRFACTORY" ls "$S/out" --json 2>&1)
 ib() { echo "$ls_json" | python3 -c "import json,sys; d={r['repository']: r for r in json.load(sys.stdin)['image_bytes']}; print($1)"; }
