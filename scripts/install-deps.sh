@@ -15,7 +15,7 @@ build_packages=(
 )
 # Tools the builders call, as Talos' imager does.
 builder_tools=(
-  xfsprogs mtools dosfstools grub-common grub-pc-bin grub-efi-amd64-bin grub-efi-arm64-bin
+  xfsprogs e2fsprogs mtools dosfstools grub-common grub-pc-bin grub-efi-amd64-bin grub-efi-arm64-bin
   qemu-utils kmod
 )
 # Fixture generation and tests: outside validators and real clients.

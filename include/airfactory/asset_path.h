@@ -10,6 +10,8 @@
  * checks them against the profile data. The canonical name always spells the arch amd64/arm64.
  * Where Image Factory accepts a name without a platform ("-amd64.iso") and fails later, in the
  * imager, this grammar refuses it at once ("invalid platform-arch: ...").
+ * metal-installer-A[-secureboot].tar is installer-A[-secureboot].tar (Image Factory gives both
+ * the same profile), so it parses to the plain installer and formats as installer-A.tar.
  *
  * This is the only parser and composer of asset names: the manifest, the factory, airfactory-serve
  * (/image, /pxe) and `airfactory disk` use it (tests/data/asset-names.tsv pins every entry point). */
@@ -38,7 +40,7 @@ struct asset_path {
     char platform[64];     /* "metal" for kernel, initramfs and plain installer paths */
     char arch[8];          /* "amd64" or "arm64" */
     bool secureboot;
-    bool platform_installer; /* P-installer-A.tar (an overlay/platform installer) */
+    bool platform_installer; /* P-installer-A.tar, P not metal (an overlay/platform installer) */
     char disk_format[8];   /* ASSET_IMAGE: "raw", "qcow2", "vhd", "ova" */
     char compression[8];   /* ASSET_IMAGE: "", ".tar.gz", ".gz", ".xz", ".zst" */
 };

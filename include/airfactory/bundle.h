@@ -192,6 +192,13 @@ enum bundle_list {
     BUNDLE_LIST_REPOSITORY_SUFFIX, /* (name) -> repository: "<host>/<name>" (a host has a '.'; at most two) */
     BUNDLE_LIST_REGISTRY_HOSTS,    /* ()     -> host: the first component of "<host>/<path>" repositories */
     BUNDLE_LIST_TALOSCTL,   /* (version)          -> name: the talosctl files of a version (by name) */
+    /* ()  -> repository, size, adds: per registry repository, the bytes of every blob it serves
+     * (size) and of those no asset and no repository before it already holds (adds), so that a
+     * blob several images share is counted once and the adds column sums to what the images cost
+     * the bundle. Order: the bundle's own repositories (installer/<id>, ...) first, then the cluster
+     * images' (a registry host before the first '/') by name, so a layer a cluster image shares with
+     * an installer counts for the installer. */
+    BUNDLE_LIST_IMAGE_BYTES,
 };
 /* Called once per row; return non-zero to stop early (bundle_foreach then returns that value). */
 typedef int (*bundle_row_fn)(void *context, int column_count, const char *const *columns);

@@ -40,6 +40,7 @@ struct factory_source {
 struct factory_schematic {
     const char *name; /* for messages */
     const struct schematic *schematic;
+    bool image_cache; /* ISOs and disk images embed the role-image sources as Talos' image cache */
 };
 
 struct factory_asset {

@@ -60,6 +60,8 @@ struct manifest_schematic {
     char *canonical;   /* canonical YAML (what the bundle stores) */
     char *file;        /* absolute path when given with `file:`, else NULL */
     struct manifest_list versions, architectures, outputs; /* per-schematic overrides (present=false: none) */
+    int image_cache;   /* per-schematic `image-cache:`: -1 not given (the manifest's), 0 false, 1 true */
+    int image_cache_line, image_cache_column;
     int line, column;
 };
 
@@ -95,8 +97,15 @@ struct manifest {
     /* secureboot.well_known_kek / well_known_db: certificate files (absolute) a schematic's
      * includeWellKnownCertificates adds to KEK / db (Microsoft's; airfactory ships none) */
     struct manifest_list secureboot_well_known_kek, secureboot_well_known_db;
+    /* `image-cache: true`: ISOs and disk images embed the cluster images (`images:`, `talos-images:`)
+     * as Talos' image cache (Talos >= 1.9); a schematic's own `image-cache:` overrides it */
+    bool image_cache;
+    int image_cache_line, image_cache_column;
     int line, column;
 };
+
+/* Whether s's ISOs and disk images carry the image cache (its own `image-cache:`, else the manifest's). */
+bool manifest_schematic_image_cache(const struct manifest *m, const struct manifest_schematic *s);
 
 /* Parse and check the manifest's own syntax (field names and types, schematics). Checks that
  * need the whole picture (sources per version, files on disk) are done by manifest_plan. */

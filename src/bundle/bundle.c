@@ -119,6 +119,19 @@ static const struct {
                                        " FROM images WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0"
                                        " ORDER BY host"},
     [BUNDLE_LIST_TALOSCTL] = {1, "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name", NO_ROWS("''")},
+    [BUNDLE_LIST_IMAGE_BYTES] = {0,
+        "WITH rb AS (SELECT r.repository, r.digest, b.size, (CASE WHEN instr(h.host, '.') > 0 OR"
+        "   instr(h.host, ':') > 0 OR h.host = 'localhost' THEN 1 ELSE 0 END) AS cluster"
+        "   FROM repository_blobs r JOIN blobs b ON b.digest = r.digest"
+        "   JOIN (SELECT DISTINCT repository, substr(repository, 1, instr(repository, '/') - 1) AS host"
+        "         FROM repository_blobs) h ON h.repository = r.repository),"
+        " owner AS (SELECT digest, size, min(cluster || '|' || repository) AS first FROM rb"
+        "   WHERE digest NOT IN (SELECT digest FROM assets) GROUP BY digest),"
+        " repos AS (SELECT repository, cluster, sum(size) AS size FROM rb GROUP BY repository)"
+        " SELECT r.repository, r.size,"
+        "   coalesce((SELECT sum(o.size) FROM owner o WHERE o.first = r.cluster || '|' || r.repository), 0)"
+        " FROM repos r ORDER BY r.cluster, r.repository",
+        "SELECT '', 0, 0 WHERE 0"},
 };
 #define LIST_COUNT (sizeof list_sql / sizeof list_sql[0])
 

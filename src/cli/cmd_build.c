@@ -203,7 +203,8 @@ int cmd_build(int argc, char **argv)
     }
     struct factory_schematic *schematics = xcalloc(m->schematic_count + 1, sizeof *schematics);
     for (size_t i = 0; i < m->schematic_count; i++)
-        schematics[i] = (struct factory_schematic){m->schematics[i].name, m->schematics[i].schematic};
+        schematics[i] = (struct factory_schematic){m->schematics[i].name, m->schematics[i].schematic,
+                                                   manifest_schematic_image_cache(m, &m->schematics[i])};
     struct factory_asset *assets = xcalloc(plan->model_count + 1, sizeof *assets);
     for (size_t i = 0; i < plan->model_count; i++) {
         const struct plan_model *model = &plan->models[i];

@@ -1,5 +1,5 @@
 /* airfactory ls — what a bundle holds: versions, schematics (with their manifest names), assets with sizes,
- * images. */
+ * images, and the bytes each registry repository serves and adds (a shared blob counted once). */
 #include <getopt.h>
 #include <sqlite3.h>
 #include <inttypes.h>
@@ -64,6 +64,13 @@ static int row(void *context, int columns, const char *const *v)
         case BUNDLE_LIST_META:
             json_kv_string(w, v[0], v[1]);
             break;
+        case BUNDLE_LIST_IMAGE_BYTES:
+            json_object_begin(w);
+            json_kv_string(w, "repository", v[0]);
+            json_kv_int(w, "size", strtoll(v[1], NULL, 10));
+            json_kv_int(w, "adds", strtoll(v[2], NULL, 10));
+            json_object_end(w);
+            break;
         default:
             break;
         }
@@ -97,6 +104,15 @@ static int row(void *context, int columns, const char *const *v)
     case BUNDLE_LIST_META:
         printf("  %-18s %s\n", v[0], v[1]);
         break;
+    case BUNDLE_LIST_IMAGE_BYTES: {
+        char size[32], adds[32];
+        uint64_t n = strtoull(v[2], NULL, 10);
+        l->bytes += n;
+        byte_size_text(strtoull(v[1], NULL, 10), size, sizeof size);
+        byte_size_text(n, adds, sizeof adds);
+        printf("  %-56s %10s %10s\n", v[0], size, adds);
+        break;
+    }
     default:
         break;
     }
@@ -197,7 +213,10 @@ int cmd_ls(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            printf("usage: airfactory ls %s\n", usage);
+            printf("usage: airfactory ls %s\n"
+                   "  image bytes: per registry repository, SIZE is every blob it serves, ADDS the blobs no\n"
+                   "  asset and no repository listed before it already stored (a blob several images or an\n"
+                   "  installer share is counted once, for the first); --json: image_bytes\n", usage);
             return 0;
         default:
             return cli_usage("ls", usage);
@@ -254,6 +273,12 @@ int cmd_ls(int argc, char **argv)
             rc = list(b, &l, sections[i].list, &err);
             json_array_end(&w);
         }
+        if (rc == 0) {
+            json_key(&w, "image_bytes");
+            json_array_begin(&w);
+            rc = list(b, &l, BUNDLE_LIST_IMAGE_BYTES, &err);
+            json_array_end(&w);
+        }
         json_object_end(&w);
         if (rc == 0)
             printf("%s\n", buffer_cstr(&out));
@@ -270,6 +295,19 @@ int cmd_ls(int argc, char **argv)
                 char total[32];
                 byte_size_text(l.bytes, total, sizeof total);
                 printf("  total %s\n", total);
+            }
+        }
+        /* what each registry repository costs the bundle: a blob counted once, for the first
+         * repository in this order that serves it (bundle.h BUNDLE_LIST_IMAGE_BYTES) */
+        if (rc == 0 && table_count(b, "repository_blobs") > 0) {
+            printf("image bytes (ADDS: blobs no asset and no repository above already stored; a blob several "
+                   "images share is counted once)\n");
+            printf("  %-56s %10s %10s\n", "REPOSITORY", "SIZE", "ADDS");
+            rc = list(b, &l, BUNDLE_LIST_IMAGE_BYTES, &err);
+            if (rc == 0) {
+                char total[32];
+                byte_size_text(l.bytes, total, sizeof total);
+                printf("  total added %s\n", total);
             }
         }
     }

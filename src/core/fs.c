@@ -441,3 +441,34 @@ void fs_names_free(char **names, size_t count)
         free(names[i]);
     free(names);
 }
+
+static int walk_dir(const char *dir, const char *relative, fs_walk_fn fn, void *context, struct error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(err, errno, "%s: cannot open directory", dir);
+    char **names = NULL;
+    size_t count = 0;
+    int rc = fs_list_dir(fd, dir, &names, &count, err);
+    close(fd);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char *path = path_join(dir, names[i]);
+        char *rel = relative[0] ? xasprintf("%s/%s", relative, names[i]) : xstrdup(names[i]);
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            rc = error_errno(err, errno, "%s: cannot stat", path);
+        if (rc == 0)
+            rc = fn(context, rel, path, &st, err);
+        if (rc == 0 && S_ISDIR(st.st_mode))
+            rc = walk_dir(path, rel, fn, context, err);
+        free(path);
+        free(rel);
+    }
+    fs_names_free(names, count);
+    return rc;
+}
+
+int fs_walk(const char *dir, fs_walk_fn fn, void *context, struct error *err)
+{
+    return walk_dir(dir, "", fn, context, err);
+}

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "airfactory/buffer.h"
@@ -63,6 +64,12 @@ bool fs_is_dir(const char *path);
  * "." and ".."; free with fs_names_free. */
 int fs_list_dir(int dir_fd, const char *what, char ***names, size_t *count, struct error *err);
 void fs_names_free(char **names, size_t count);
+/* Walk the tree under dir depth-first, names in byte order (fs_list_dir): fn gets each entry's
+ * path relative to dir ("a", "a/b"), its path on disk and its lstat, a directory before its
+ * contents. A non-zero return from fn stops the walk and is returned; -1 with err on I/O errors. */
+typedef int (*fs_walk_fn)(void *context, const char *relative, const char *path, const struct stat *st,
+                          struct error *err);
+int fs_walk(const char *dir, fs_walk_fn fn, void *context, struct error *err);
 /* Join two path parts with exactly one '/'. Returns a new string. */
 char *path_join(const char *a, const char *b);
 

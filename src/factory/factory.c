@@ -38,6 +38,7 @@
 #include "imager/initramfs.h"
 #include "imager/installer.h"
 #include "imager/iso.h"
+#include "imager/image_cache.h"
 #include "core/json.h"
 #include "imager/kernel.h"
 #include "imager/overlay.h"
@@ -89,6 +90,15 @@ struct factory {
     size_t catalog_count;
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
+    /* Talos' image cache per arch (image_cache.h), made at plan time on the main thread (the store's
+     * sqlite handle is not shared with workers), read by the ISO and disk-image jobs */
+    struct built_image_cache {
+        char arch[8];
+        char *dir;   /* the tree */
+        uint64_t bytes;
+        char *key;   /* cache-key lines: every image and platform manifest in it */
+    } *image_caches;
+    size_t image_cache_count;
     struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
     struct secureboot_cert *well_known[2]; /* the request's KEK and db certificates, read with the signer */
 
@@ -931,6 +941,9 @@ static int installer_cache_inputs(struct model *m, const struct asset_path *name
                                   struct error *err);
 
 static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b);
+struct built_image_cache;
+static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out,
+                           struct error *err);
 
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
@@ -959,6 +972,14 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
             buffer_appendf(&b, "overlay-disk=install,offset\n");
     }
     secureboot_cache_inputs(m, name, &b);
+    if (m->schematic->image_cache && (name->kind == ASSET_ISO || name->kind == ASSET_IMAGE)) {
+        const struct built_image_cache *ic;
+        if (image_cache_for(m->f, m->arch, &ic, err) != 0) {
+            buffer_free(&b);
+            return -1;
+        }
+        buffer_append(&b, ic->key, strlen(ic->key));
+    }
     if (name->kind == ASSET_INSTALLER && installer_cache_inputs(m, name, &b, err) != 0) {
         buffer_free(&b);
         return -1;
@@ -966,6 +987,77 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
     sha256_hex(b.data, b.len, key);
     buffer_free(&b);
     return 0;
+}
+
+/* ------------------------------------------------------------------ image cache */
+
+/* The image cache for arch: every cluster image (role image) in its linux/<arch> platform, in the
+ * request's source order; made once per build (main thread, plan time). */
+static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out,
+                           struct error *err)
+{
+    for (size_t i = 0; i < f->image_cache_count; i++)
+        if (!strcmp(f->image_caches[i].arch, arch)) {
+            *out = &f->image_caches[i];
+            return 0;
+        }
+    struct image_cache_entry *entries = xcalloc(f->imported_count + 1, sizeof *entries);
+    size_t count = 0;
+    struct buffer key = BUFFER_INIT;
+    int rc = 0;
+    for (size_t s = 0; rc == 0 && s < f->request->source_count; s++) {
+        const struct factory_source *src = &f->request->sources[s];
+        if (!role_is(src, "image", NULL))
+            continue;
+        const struct imported *pick = NULL;
+        for (size_t i = 0; i < f->imported_count && !pick; i++)
+            if (f->imported[i].source == src && platform_has_arch(f->imported[i].result.platform, arch))
+                pick = &f->imported[i];
+        if (!pick) {
+            rc = error_set(err, ERROR_INPUT, "image cache for %s: image %s has no linux/%s platform; list one that "
+                           "has, or set 'image-cache: false' on the schematics built for %s", arch, src->reference,
+                           arch, arch);
+            break;
+        }
+        entries[count++] = (struct image_cache_entry){pick->result.image.reference, pick->result.platform};
+        buffer_appendf(&key, "image-cache=%s %s %s %s\n", pick->result.image.reference, pick->result.platform,
+                       pick->result.image.digest, pick->result.image.manifest_digest);
+    }
+    if (rc == 0 && count == 0)
+        rc = error_set(err, ERROR_INPUT, "image cache for %s: the build has no cluster images ('images:' or "
+                       "'talos-images:') to put in it", arch);
+    char *dir = rc == 0 ? xasprintf("%s/imagecache-%s", bundle_writer_scratch_dir(f->writer), arch) : NULL;
+    uint64_t bytes = 0;
+    if (rc == 0)
+        rc = image_cache_write_tree(f->store, entries, count, dir, &bytes, err);
+    free(entries);
+    if (rc != 0) {
+        free(dir);
+        buffer_free(&key);
+        return -1;
+    }
+    f->image_caches = xrealloc(f->image_caches, (f->image_cache_count + 1) * sizeof *f->image_caches);
+    struct built_image_cache *c = &f->image_caches[f->image_cache_count++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->arch, sizeof c->arch, "%s", arch);
+    c->dir = dir;
+    c->bytes = bytes;
+    c->key = xstrdup(buffer_cstr(&key));
+    buffer_free(&key);
+    *out = c;
+    return 0;
+}
+
+/* The model's image cache for an ISO or disk image, or NULL when its schematic has none. Workers
+ * only look it up: plan_jobs made every one they need. */
+static const struct built_image_cache *model_image_cache(const struct model *m, const struct asset_path *name)
+{
+    if (!m->schematic->image_cache || (name->kind != ASSET_ISO && name->kind != ASSET_IMAGE))
+        return NULL;
+    for (size_t i = 0; i < m->f->image_cache_count; i++)
+        if (!strcmp(m->f->image_caches[i].arch, m->arch))
+            return &m->f->image_caches[i];
+    return NULL;
 }
 
 /* One asset of the plan. Worker threads take jobs in plan order and run them; the main thread
@@ -1242,6 +1334,9 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
     struct disk_image_plan plan;
     if (disk_image_plan_for(f->profiles, name, m->version, s, &plan, err) != 0)
         return -1;
+    const struct built_image_cache *ic = model_image_cache(m, name);
+    if (ic && disk_image_plan_add_image_cache(f->profiles, &plan, m->version, m->arch, ic->bytes, err) != 0)
+        return error_prefix(err, "%s: ", path);
     bool uki_layout = plan.bootloader != DISK_IMAGE_GRUB, grub_layout = plan.bootloader != DISK_IMAGE_SD_BOOT;
     if (uki_layout && (!fs_exists(m->imager.stub) || !fs_exists(m->imager.systemd_boot)))
         return error_set(err, ERROR_INPUT, "%s: imager %s has no usr/install/%s/systemd-{stub,boot}.efi", path,
@@ -1317,6 +1412,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         .esp_file_count = sb_dir ? 3 : 0,
         .meta = meta,
         .meta_count = meta_count,
+        .image_cache_dir = ic ? ic->dir : NULL,
         .mtime = f->epoch,
         .threads = factory_threads(f),
         .work_dir = scratch,
@@ -1736,6 +1832,11 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
                 o.sdboot_path = m->imager.systemd_boot;
             o.mtime = f->epoch;
             o.work_dir = scratch;
+            const struct built_image_cache *ic = model_image_cache(m, name);
+            if (ic) { /* out.go outISO: the cache tree as /imagecache */
+                o.tree_source = ic->dir;
+                o.tree_path = "imagecache";
+            }
             out = path_join(scratch, path);
             rc = iso_build(&o, out, err);
         }
@@ -2357,6 +2458,13 @@ static uint32_t build_epoch(void)
 
 static void factory_free(struct factory *f)
 {
+    for (size_t i = 0; i < f->image_cache_count; i++) {
+        struct error ignored;
+        fs_remove_tree(f->image_caches[i].dir, &ignored);
+        free(f->image_caches[i].dir);
+        free(f->image_caches[i].key);
+    }
+    free(f->image_caches);
     for (size_t i = 0; i < f->model_count; i++)
         model_free(&f->models[i]);
     free(f->models);

@@ -105,11 +105,20 @@ int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, co
     uint64_t next = t->first_usable_lba;
     for (size_t i = 0; i < t->count; i++) {
         struct gpt_partition *p = &t->partitions[i];
-        if (sizes[i] == 0 || sizes[i] % sector_size)
+        bool rest = sizes[i] == 0 && i + 1 == t->count;
+        if ((sizes[i] == 0 && !rest) || sizes[i] % sector_size)
             return error_set(err, ERROR_INPUT, "gpt: partition %s size %llu is not a positive multiple of %u",
                              p->name, (unsigned long long)sizes[i], sector_size);
         next = (next + align - 1) / align * align;
         p->first_lba = next;
+        if (rest) {
+            uint64_t high = t->last_usable_lba / align * align; /* exclusive, as allocatableRanges */
+            if (high <= next)
+                return error_set(err, ERROR_INPUT, "gpt: no space is left for partition %s on a %llu-byte disk; "
+                                 "make the disk larger", p->name, (unsigned long long)disk_size);
+            p->last_lba = high - 1;
+            break;
+        }
         p->last_lba = next + sizes[i] / sector_size - 1;
         if (p->last_lba > t->last_usable_lba)
             return error_set(err, ERROR_INPUT,

@@ -58,8 +58,10 @@ struct gpt_table {
 
 /* Place partitions of the given byte sizes in order: each starts at the next 1 MiB boundary after
  * the previous one (the first at first_usable_lba = 1 MiB / sector_size); sizes must be multiples
- * of the sector size. Fills first_lba/last_lba and the table geometry. ERROR_INPUT when they do
- * not fit or a size is not a whole number of sectors. */
+ * of the sector size. Size 0 for the LAST partition: all the space left, ending on a 1 MiB
+ * boundary (go-blockdevice's LargestContiguousAllocatable, what Talos allocates IMAGECACHE with).
+ * Fills first_lba/last_lba and the table geometry. ERROR_INPUT when they do not fit or a size is
+ * not a whole number of sectors. */
 int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, const uint64_t *sizes,
                struct error *err);
 

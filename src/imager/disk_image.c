@@ -22,6 +22,8 @@
 #include "core/memory.h"
 #include "format/qcow2.h"
 #include "format/xfs_image.h"
+#include "format/ext4_image.h"
+#include "imager/image_cache.h"
 
 #define MIB (1024ull * 1024ull)
 #define COPY_CHUNK (1u << 20)
@@ -160,6 +162,44 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
                          "%s: Talos %s disk images carry STATE/EPHEMERAL partitions, which airfactory does not build "
                          "yet; use Talos 1.8 or later",
                          path, version);
+    return 0;
+}
+
+int disk_image_plan_add_image_cache(const struct profile_set *profiles, struct disk_image_plan *plan,
+                                    const char *version, const char *arch, uint64_t tree_bytes, struct error *err)
+{
+    struct talos_version v;
+    if (talos_version_parse(version, &v) != 0)
+        return error_set(err, ERROR_INPUT, "image cache: Talos version '%s' is not vX.Y.Z", version);
+    struct talos_quirks q;
+    profile_quirks(profiles, &v, arch, false, &q);
+    if (!q.supports_image_cache)
+        return error_set(err, ERROR_INPUT, "image cache: Talos %s has none (needs v1.9.0 or later)", version);
+    if (plan->partition_count >= DISK_IMAGE_MAX_PARTITIONS)
+        return error_set(err, ERROR_RUNTIME, "image cache: the disk image has no room for another partition");
+    uint64_t want = image_cache_partition_size(tree_bytes);
+    if (q.image_cache_grows_disk)
+        plan->disk_size += want;
+    add_partition(plan, "IMAGECACHE", 0); /* the rest of the disk (install.go: size 0) */
+    /* where it lands: the same layout disk_image_write_raw makes */
+    struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
+    uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
+    memset(parts, 0, sizeof parts);
+    for (size_t i = 0; i < plan->partition_count; i++) {
+        snprintf(parts[i].name, sizeof parts[i].name, "%s", plan->partitions[i].name);
+        sizes[i] = plan->partitions[i].size;
+    }
+    struct gpt_table t = {.partitions = parts, .count = plan->partition_count};
+    if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0)
+        return error_prefix(err, "image cache: ");
+    const struct gpt_partition *last = &parts[plan->partition_count - 1];
+    uint64_t have = (last->last_lba - last->first_lba + 1) * plan->sector_size;
+    /* ext4 needs room beyond the files (journal, inodes, metadata): the imager's 20 % */
+    if (have < want)
+        return error_set(err, ERROR_INPUT, "image cache: %" PRIu64 " MiB of images (%" PRIu64 " MiB with the "
+                         "imager's 20 %% overhead) do not fit into the %" PRIu64 " MiB Talos %s leaves for IMAGECACHE "
+                         "on this disk image (Talos grows the disk for the cache from v1.13.0); cache fewer images",
+                         (uint64_t)((tree_bytes + MIB - 1) / MIB), (uint64_t)(want / MIB), (uint64_t)(have / MIB), version);
     return 0;
 }
 
@@ -469,6 +509,29 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
     return rc == 0 ? 0 : error_prefix(err, "BOOT partition: ");
 }
 
+/* IMAGECACHE: ext4 labelled IMAGECACHE holding the image cache tree (install.go + internal/pkg/cache:
+ * mkfs.ext4 -L IMAGECACHE, then the tree copied into its root) */
+static int write_image_cache(const struct disk_image_plan *plan, const struct disk_image_inputs *in, uint64_t size,
+                             int fd, const char *what, uint64_t offset, struct error *err)
+{
+    (void)plan;
+    if (!in->image_cache_dir)
+        return error_set(err, ERROR_INPUT, "%s: the plan has an IMAGECACHE partition but no image cache was given",
+                         what);
+    char uuid[40];
+    uint8_t guid[16];
+    gpt_guid_from_label("IMAGECACHE", guid); /* fixed, as BOOT's XFS UUID */
+    gpt_guid_format(guid, uuid);
+    struct ext4_image_options eo = {.size = size, .label = "IMAGECACHE", .uuid = uuid, .mtime = in->mtime};
+    char *tmp = work_file(in, "imagecache.ext4");
+    int rc = ext4_image_write(tmp, &eo, in->image_cache_dir, err);
+    if (rc == 0)
+        rc = copy_sparse_into(tmp, fd, what, offset, size, err);
+    unlink(tmp);
+    free(tmp);
+    return rc == 0 ? 0 : error_prefix(err, "IMAGECACHE partition: ");
+}
+
 static int write_raw(const struct disk_image_plan *plan, const struct disk_image_inputs *in, int fd, const char *what,
                      struct overlay_step *overlay, struct error *err)
 {
@@ -502,6 +565,8 @@ static int write_raw(const struct disk_image_plan *plan, const struct disk_image
     gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t.disk_guid);
     if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0 || gpt_write(fd, what, &t, err) != 0)
         return -1;
+    for (size_t i = 0; i < plan->partition_count; i++)
+        sizes[i] = (parts[i].last_lba - parts[i].first_lba + 1) * plan->sector_size; /* a size-0 IMAGECACHE */
     for (size_t i = 0; i < plan->partition_count; i++) {
         uint64_t off = parts[i].first_lba * plan->sector_size;
         if (!strcmp(parts[i].name, "EFI")) {
@@ -512,6 +577,9 @@ static int write_raw(const struct disk_image_plan *plan, const struct disk_image
                 return -1;
         } else if (!strcmp(parts[i].name, "BOOT")) {
             if (write_boot(plan, in, sizes[i], fd, what, off, &overlay->boot, err) != 0)
+                return -1;
+        } else if (!strcmp(parts[i].name, "IMAGECACHE")) {
+            if (write_image_cache(plan, in, sizes[i], fd, what, off, err) != 0)
                 return -1;
         } else if (!strcmp(parts[i].name, "META")) {
             if (meta_partition_write(fd, what, off, sizes[i], in->meta, in->meta_count, err) != 0)

@@ -70,6 +70,14 @@ const char *disk_image_bootloader_name(enum disk_image_bootloader b);
 int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
                         const struct schematic *schematic, struct disk_image_plan *out, struct error *err);
 
+/* Give the plan Talos' IMAGECACHE partition (the last, ext4, all the space after META; out.go
+ * buildImage with an image cache) for a cache tree of tree_bytes (image_cache.h): from Talos 1.13
+ * the disk grows by image_cache_partition_size(tree_bytes) (quirk imageCacheGrowsDisk); before, the
+ * partition takes what the platform's disk size leaves, and ERROR_INPUT says so when the tree does
+ * not fit there. */
+int disk_image_plan_add_image_cache(const struct profile_set *profiles, struct disk_image_plan *plan,
+                                    const char *version, const char *arch, uint64_t tree_bytes, struct error *err);
+
 struct disk_image_inputs {
     const char *talos_version; /* "v1.11.3": EFI/Linux/Talos-<version>.efi */
     const char *arch;          /* "amd64" (BOOTX64.efi) or "arm64" (BOOTAA64.efi) */
@@ -92,7 +100,8 @@ struct disk_image_inputs {
     size_t esp_file_count;
     const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
     size_t meta_count;
-    uint32_t mtime;            /* FAT and XFS timestamps (SOURCE_DATE_EPOCH) */
+    const char *image_cache_dir; /* the IMAGECACHE partition's tree (image_cache.h), when the plan has one */
+    uint32_t mtime;            /* FAT, XFS and ext4 timestamps (SOURCE_DATE_EPOCH) */
     int threads;               /* compression workers; 0 = online CPUs (bytes do not depend on it) */
     const char *work_dir;      /* temporary files (ESP image, uncompressed image) */
     /* An overlay schematic (overlay.h): partition_offset (get-options partitionOptions.offset)

@@ -164,6 +164,35 @@ static int iso_file(IsoImage *image, const char *path, const char *src, struct e
     return 0;
 }
 
+/* Add the tree under the local directory src as path inside the image, names in byte order
+ * (empty directories included); only regular files and directories. */
+struct iso_tree_walk {
+    IsoImage *image;
+    const char *path;
+};
+
+static int iso_tree_entry(void *context, const char *relative, const char *src, const struct stat *st,
+                          struct error *err)
+{
+    struct iso_tree_walk *w = context;
+    char *inside = xasprintf("%s/%s", w->path, relative);
+    IsoDir *dir;
+    int rc = S_ISDIR(st->st_mode)   ? iso_dir(w->image, inside, &dir, err)
+             : S_ISREG(st->st_mode) ? iso_file(w->image, inside, src, err)
+                                    : error_set(err, ERROR_INPUT, "ISO: %s is neither a file nor a directory", src);
+    free(inside);
+    return rc;
+}
+
+static int iso_tree(IsoImage *image, const char *path, const char *src, struct error *err)
+{
+    IsoDir *dir;
+    if (iso_dir(image, path, &dir, err) != 0)
+        return -1;
+    struct iso_tree_walk w = {image, path};
+    return fs_walk(src, iso_tree_entry, &w, err);
+}
+
 /* Every regular file of a GRUB platform directory under boot/grub/<platform>/, as grub-mkrescue does. */
 static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *platform, struct error *err)
 {
@@ -492,6 +521,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
         if (!rc)
             rc = iso_file(image, "efiboot.img", esp_img, err);
     }
+    if (!rc && o->tree_source)
+        rc = iso_tree(image, o->tree_path, o->tree_source, err);
     if (!rc) {
         int r = iso_write_opts_new(&opts, 0);
         if (r < 0)

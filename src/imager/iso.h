@@ -54,6 +54,10 @@ struct iso_options {
         const char *source;
     } *extra_files;
     size_t extra_file_count;
+    /* A directory tree copied into the ISO tree at tree_path (Talos' image cache: "imagecache",
+     * image_cache.h); NULL: none. */
+    const char *tree_source;
+    const char *tree_path;
     bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (isoRandomSeed) */
     bool volume_label;              /* isoLabel: volume ID TALOS_V1_x_y and volume set Talos-<version>;
                                        false: "ISOIMAGE" and no volume set (grub-mkrescue's) */

@@ -289,9 +289,11 @@ static bool valid_name(const char *s)
 static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, size_t index,
                                  struct manifest_schematic *s)
 {
-    static const char *const fields[] = {"name", "schematic", "file", "versions", "architectures", "outputs", NULL};
+    static const char *const fields[] = {"name", "schematic", "file", "versions", "architectures", "outputs",
+                                         "image-cache", NULL};
     char where[64];
     snprintf(where, sizeof where, "schematics[%zu]", index);
+    s->image_cache = -1;
     s->line = n->line;
     s->column = n->column;
     if (expect_mapping(p, n, where) < 0)
@@ -315,6 +317,14 @@ static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, si
         case 3: rc = get_list(p, v, "versions", &s->versions); break;
         case 4: rc = get_list(p, v, "architectures", &s->architectures); break;
         case 5: rc = get_list(p, v, "outputs", &s->outputs); break;
+        case 6: {
+            bool on = false;
+            rc = get_bool(p, v, "image-cache", &on);
+            s->image_cache = on;
+            s->image_cache_line = v->line;
+            s->image_cache_column = v->column;
+            break;
+        }
         }
         if (rc < 0)
             return -1;
@@ -754,7 +764,7 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
 {
     static const char *const fields[] = {"schematics", "versions", "architectures", "outputs", "sources",
                                          "trust", "signing_key", "output", "secureboot", "images",
-                                         "talos-images", NULL};
+                                         "talos-images", "image-cache", NULL};
     m->line = root->line;
     m->column = root->column;
     if (expect_mapping(p, root, "manifest") < 0)
@@ -778,6 +788,11 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
         case 8: rc = parse_secureboot(p, v, m); break;
         case 9: images = v; break;
         case 10: talos_images = v; break;
+        case 11:
+            rc = get_bool(p, v, "image-cache", &m->image_cache);
+            m->image_cache_line = v->line;
+            m->image_cache_column = v->column;
+            break;
         }
         if (rc < 0)
             return -1;
@@ -983,6 +998,19 @@ static int add_model(struct planner *pl, const struct manifest_schematic *s, con
 }
 
 /* Check one asset for one schematic and version; the output item's position is for errors. */
+static bool image_cache_has_images(const struct manifest *m)
+{
+    for (size_t i = 0; i < m->source_count; i++)
+        if (m->sources[i].role == MANIFEST_ROLE_IMAGE)
+            return true;
+    return false;
+}
+
+bool manifest_schematic_image_cache(const struct manifest *m, const struct manifest_schematic *s)
+{
+    return s->image_cache >= 0 ? s->image_cache == 1 : m->image_cache;
+}
+
 static int check_model(struct planner *pl, const struct manifest_schematic *s, const char *version,
                        const struct talos_version *v, const struct asset_path *a, const char *output, int line,
                        int column)
@@ -1017,6 +1045,32 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
     if ((a->secureboot || a->kind == ASSET_UKI) && !q.supports_uki)
         return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
                          output, version);
+    if ((a->kind == ASSET_ISO || a->kind == ASSET_IMAGE) && manifest_schematic_image_cache(m, s)) {
+        int cl = s->image_cache >= 0 ? s->image_cache_line : m->image_cache_line;
+        int cc = s->image_cache >= 0 ? s->image_cache_column : m->image_cache_column;
+        if (!q.supports_image_cache)
+            return plan_fail(pl, cl, cc, "image-cache: Talos %s has no image cache (needs v1.9.0 or later), but "
+                             "schematic '%s' builds '%s' for it; drop that version or set 'image-cache: false' "
+                             "on the schematic", version, s->name, output);
+        if (!image_cache_has_images(m))
+            return plan_fail(pl, cl, cc, "image-cache: true, but the manifest lists no 'images:' or "
+                             "'talos-images:' to put in the cache; add them or drop 'image-cache'");
+        for (size_t i = 0; i < m->source_count; i++) {
+            const struct manifest_source *src = &m->sources[i];
+            if (src->role != MANIFEST_ROLE_IMAGE || !src->platforms.count)
+                continue;
+            bool has = false;
+            for (size_t k = 0; k < src->platforms.count && !has; k++) {
+                const char *pf = src->platforms.items[k];
+                size_t al = strlen(a->arch);
+                has = !strncmp(pf, "linux/", 6) && !strncmp(pf + 6, a->arch, al) && (!pf[6 + al] || pf[6 + al] == '/');
+            }
+            if (!has)
+                return plan_fail(pl, src->platforms.line, src->platforms.column, "image %s: platforms has no "
+                                 "linux/%s, which the image cache of '%s' (schematic '%s') needs; add it",
+                                 src->reference, a->arch, output, s->name);
+        }
+    }
     if (a->secureboot && !m->secureboot_signing_key)
         return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
                          "signing_key and signing_cert [and pcr_key]", output);

@@ -269,6 +269,7 @@ int manifest_requests_apply(struct manifest *m, const struct manifest_requests *
             m->schematics = xrealloc(m->schematics, (m->schematic_count + 1) * sizeof *m->schematics);
             s = &m->schematics[m->schematic_count++];
             memset(s, 0, sizeof *s);
+            s->image_cache = -1; /* the manifest's */
             s->name = xasprintf("requested-%.12s", id);
             s->schematic = parsed;
             memcpy(s->id, id, sizeof s->id);

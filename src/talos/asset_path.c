@@ -157,7 +157,13 @@ int asset_path_parse(const char *path, struct asset_path *out, struct error *err
                          (int)(len - 4 - (size_t)(inst + 11 - path)), inst + 11);
         if (n < 0 || (size_t)n >= sizeof joined)
             return error_set(err, ERROR_INPUT, "invalid profile path: \"%s\"", path);
-        return parse_platform_arch(joined, (size_t)n, out, err);
+        if (parse_platform_arch(joined, (size_t)n, out, err) < 0)
+            return -1;
+        /* metal-installer-A.tar is installer-A.tar: Image Factory's ParseFromPath gives both the
+         * same profile (platform metal, the installer default), so it is one asset, one canonical name */
+        if (!strcmp(out->platform, "metal"))
+            out->platform_installer = false;
+        return 0;
     }
     /* otherwise a disk image: P-A[-secureboot].FORMAT[.COMPRESSION] */
     out->kind = ASSET_IMAGE;

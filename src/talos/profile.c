@@ -65,6 +65,7 @@ static const struct quirk_def quirk_defs[] = {
     Q("grubResetEntry", QUIRK_BOOL, grub_reset_entry, NULL),
     Q("skipDataPartitions", QUIRK_BOOL, skip_data_partitions, NULL),
     Q("supportsImageCache", QUIRK_BOOL, supports_image_cache, NULL),
+    Q("imageCacheGrowsDisk", QUIRK_BOOL, image_cache_grows_disk, NULL),
     Q("sdBootForUEFI", QUIRK_BOOL, sdboot_for_uefi, NULL),
     Q("ukiProfiles", QUIRK_BOOL, uki_profiles, NULL),
     Q("installerBaseImage", QUIRK_STRING, installer_base_image, NULL),

@@ -117,6 +117,7 @@ struct talos_quirks {
     bool grub_reset_entry;            /* grubResetEntry: GRUB's "Reset Talos installation" entry */
     bool skip_data_partitions;        /* skipDataPartitions: no STATE/EPHEMERAL in disk images */
     bool supports_image_cache;        /* supportsImageCache */
+    bool image_cache_grows_disk;      /* imageCacheGrowsDisk: a disk image grows by its image cache + 20 % */
     bool sdboot_for_uefi;             /* sdBootForUEFI: UEFI boots systemd-boot + UKI */
     bool uki_profiles;                /* ukiProfiles: main + reset / reset-maintenance profiles */
     const char *installer_base_image; /* installerBaseImage: "siderolabs/installer-base" or "siderolabs/installer" */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "imager/disk_image.h"
+#include "imager/image_cache.h"
 #include "format/gpt.h"
 #include "core/endian.h"
 #include "core/memory.h"
@@ -178,6 +179,39 @@ static void test_gpt_skip_lbas(void)
     CHECK_INT(gpt_layout(&t, disk, 512, sizes, &err), -1);
 }
 
+/* size 0 for the last partition: the rest, ending on a 1 MiB boundary (go-blockdevice
+ * allocatableRanges: highLBA = lastUsableLBA / alignment * alignment, LastLBA = highLBA - 1);
+ * anywhere else, or with nothing left, an error */
+static void test_gpt_layout_rest(void)
+{
+    for (int k = 0; k < 2; k++) {
+        uint32_t ss = k ? 4096 : 512;
+        uint64_t disk = (200ull << 20) + 7 * ss; /* not a whole number of MiB */
+        struct gpt_partition p[2];
+        memset(p, 0, sizeof p);
+        snprintf(p[0].name, sizeof p[0].name, "META");
+        snprintf(p[1].name, sizeof p[1].name, "IMAGECACHE");
+        struct gpt_table t = {.partitions = p, .count = 2};
+        uint64_t sizes[2] = {1ull << 20, 0};
+        struct error err = {0};
+        CHECK_INT(gpt_layout(&t, disk, ss, sizes, &err), 0);
+        uint64_t align = (1u << 20) / ss;
+        CHECK_INT(p[1].first_lba, 2 * align);
+        CHECK_INT(p[1].last_lba, t.last_usable_lba / align * align - 1);
+        CHECK_INT((p[1].last_lba + 1) % align, 0);
+        uint64_t first_zero[2] = {0, 1ull << 20};
+        CHECK_INT(gpt_layout(&t, disk, ss, first_zero, &err), -1);
+        uint64_t full[2] = {(ss == 512 ? 198ull : 199ull) << 20, 0}; /* ends where the rest would */
+        CHECK_INT(gpt_layout(&t, disk, ss, full, &err), -1);
+        CHECK(strstr(err.message, "no space is left for partition IMAGECACHE") != NULL);
+    }
+    /* out.go calculateDirectorySizeWithOverhead: +20 %, then up to the next MiB */
+    CHECK_INT(image_cache_partition_size(0), 0);
+    CHECK_INT(image_cache_partition_size(1), 1u << 20);
+    CHECK_INT(image_cache_partition_size(5ull << 20), 6ull << 20);
+    CHECK_INT(image_cache_partition_size((5ull << 20) + 1), 7ull << 20);
+}
+
 static void test_meta_round_trip(void)
 {
     struct meta_value v[3] = {
@@ -252,6 +286,37 @@ static int plan_for(const struct profile_set *ps, const char *name, const char *
     if (asset_path_parse(name, &a, err) != 0)
         return -1;
     return disk_image_plan_for(ps, &a, version, s, p, err);
+}
+
+/* the IMAGECACHE partition (out.go buildImage with an image cache): the rest of the disk; the
+ * disk grows by the tree + 20 % (MiB-rounded) from Talos 1.13 only; refused before 1.9 */
+static void test_plan_image_cache(void)
+{
+    struct profile_set *ps = NULL;
+    struct error err = {0};
+    CHECK_INT(profile_set_load(&ps, &err), 0);
+    if (!ps)
+        return;
+    struct disk_image_plan p;
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", NULL, &p, &err), 0);
+    uint64_t before = p.disk_size;
+    size_t parts = p.partition_count;
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.11.3", "amd64", 10ull << 20, &err), 0);
+    CHECK_INT(p.disk_size, before);
+    CHECK_INT(p.partition_count, parts + 1);
+    CHECK_STR(p.partitions[parts].name, "IMAGECACHE");
+    CHECK_INT(p.partitions[parts].size, 0);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", NULL, &p, &err), 0);
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.11.3", "amd64", 1ull << 30, &err), -1);
+    CHECK(strstr(err.message, "do not fit into the") != NULL);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.13.0", NULL, &p, &err), 0);
+    before = p.disk_size;
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.13.0", "amd64", 1ull << 30, &err), 0);
+    CHECK_INT(p.disk_size, before + image_cache_partition_size(1ull << 30));
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.8.0", NULL, &p, &err), 0);
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.8.0", "amd64", 1, &err), -1);
+    CHECK(strstr(err.message, "needs v1.9.0 or later") != NULL);
+    profile_set_free(ps);
 }
 
 static void test_plans(void)
@@ -370,6 +435,8 @@ int main(void)
     RUN(test_guid_from_label);
     RUN(test_gpt_layout_and_round_trip);
     RUN(test_gpt_skip_lbas);
+    RUN(test_gpt_layout_rest);
+    RUN(test_plan_image_cache);
     RUN(test_meta_round_trip);
     RUN(test_plans);
     RUN(test_vhd_footer);

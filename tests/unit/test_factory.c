@@ -42,7 +42,7 @@ static int build(const char *schematic_text, const struct factory_asset *assets,
         {paths[3], "extension", "ghcr.io/siderolabs/test-firmware:20250101", NULL, &policy, NULL, 0},
         {paths[4], "extension", "ghcr.io/siderolabs/intel-ucode:20250812", NULL, &policy, NULL, 0},
     };
-    struct factory_schematic schematics[] = {{"test", s}};
+    struct factory_schematic schematics[] = {{"test", s, false}};
     char *key = path_join(scratch_dir, "bundle.key");
     char *store = path_join(scratch_dir, "store");
     struct factory_request r = {

@@ -316,7 +316,7 @@ static int build(const char *version, const struct factory_asset *assets, size_t
         {paths[0], "imager", imager_ref, NULL, &policy, NULL, 0},
         {paths[1], old ? "installer" : "installer-base", base_ref, NULL, &policy, NULL, 0},
     };
-    struct factory_schematic schematics[] = {{"test", s}};
+    struct factory_schematic schematics[] = {{"test", s, false}};
     char *key = xstrdup(key_path);
     char *store = xstrdup(store_path);
     struct factory_request r = {
