@@ -11,6 +11,7 @@
 #include "oci/oci_import.h"
 #include "oci/store.h"
 #include "airfactory/verify.h"
+#include "verify/verify_policy.h"
 #include "cli/cli.h"
 
 static const char usage[] =
@@ -18,8 +19,8 @@ static const char usage[] =
     "[--role ROLE] [--json] INPUT...\n"
     "  INPUT      OCI layout directory, oci-archive tar (.tar, .tar.gz, .tar.zst) or docker save output\n"
     "  --store    store directory (default $AIRFACTORY_STORE or ./airfactory-store)\n"
-    "  --policy   trust policy, YAML or JSON: {keys: [cosign.pub], keyless: {issuer, identity,\n"
-    "             trusted_root}, insecure: false}\n"
+    "  --policy   trust policy, YAML or JSON, as a manifest's trust: entry (one of keys: [cosign.pub],\n"
+    "             keyless: {issuer, identity, trusted_root}, insecure: true), optional name:\n"
     "  --insecure accept images without a valid signature (recorded as such)\n"
     "  --platform import only this platform of a multi-platform image (repeatable)\n"
     "  --tag      import only the image with this tag (org.opencontainers.image.ref.name)\n"
@@ -137,7 +138,7 @@ int cmd_import(int argc, char **argv)
     struct verify_policy policy;
     memset(&policy, 0, sizeof policy);
     if (policy_path) {
-        if (oci_import_policy_load(policy_path, &policy, &err) != 0) {
+        if (verify_policy_load_file(policy_path, &policy, &err) != 0) {
             free(platforms);
             return cli_report(&err);
         }
@@ -177,7 +178,7 @@ int cmd_import(int argc, char **argv)
     }
 done:
     store_close(store);
-    oci_import_policy_free(&policy);
+    verify_policy_free(&policy);
     free(platforms);
     return status;
 }

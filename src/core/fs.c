@@ -24,6 +24,64 @@ char *path_join(const char *a, const char *b)
     return xasprintf("%.*s/%s", (int)la, a, b);
 }
 
+char *path_clean(const char *path)
+{
+    size_t len = strlen(path);
+    char *out = xmalloc(len + 2);
+    size_t o = 0;
+    out[o++] = '/';
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, "/");
+        if (n == 1 && p[0] == '.') {
+            /* skip */
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (o > 1) {
+                o--; /* drop the trailing slash, then the last component */
+                while (o > 1 && out[o - 1] != '/')
+                    o--;
+            }
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+            out[o++] = '/';
+        }
+        p += n;
+    }
+    if (o > 1)
+        o--;
+    out[o] = '\0';
+    return out;
+}
+
+char *path_resolve(const char *base_dir, const char *path)
+{
+    if (path[0] == '/')
+        return path_clean(path);
+    char *joined = path_join(base_dir, path);
+    char *clean = path_clean(joined);
+    free(joined);
+    return clean;
+}
+
+int path_absolute(const char *dir, char **out, struct error *err)
+{
+    *out = NULL;
+    if (dir && dir[0] == '/') {
+        *out = path_clean(dir);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return error_errno(err, errno, "getcwd");
+    *out = dir ? path_resolve(cwd, dir) : path_clean(cwd);
+    return 0;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');

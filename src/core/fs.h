@@ -72,5 +72,12 @@ typedef int (*fs_walk_fn)(void *context, const char *relative, const char *path,
 int fs_walk(const char *dir, fs_walk_fn fn, void *context, struct error *err);
 /* Join two path parts with exactly one '/'. Returns a new string. */
 char *path_join(const char *a, const char *b);
+/* Lexically clean an absolute path: collapse //, /./ and /x/../ (never touches the disk). */
+char *path_clean(const char *path);
+/* path (absolute, or relative to base_dir, which is absolute), lexically cleaned. */
+char *path_resolve(const char *base_dir, const char *path);
+/* The absolute, cleaned form of dir, a directory relative to the working directory (NULL: the
+ * working directory itself). */
+int path_absolute(const char *dir, char **out, struct error *err);
 
 #endif

@@ -7,10 +7,10 @@
 #include "oci/string_set.h"
 #include "registry/registry_ref.h"
 #include "talos/profile.h"
+#include "verify/verify_policy.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,34 +38,6 @@ void manifest_list_free(struct manifest_list *l)
     free(l->lines);
     free(l->columns);
     memset(l, 0, sizeof *l);
-}
-
-static void policy_free(struct verify_policy *p)
-{
-    free(p->name);
-    for (size_t i = 0; i < p->public_key_count; i++)
-        free(p->public_keys[i]);
-    free(p->public_keys);
-    free(p->keyless_issuer);
-    free(p->keyless_identity_regexp);
-    free(p->trusted_root_path);
-    memset(p, 0, sizeof *p);
-}
-
-static void policy_copy(struct verify_policy *dst, const struct verify_policy *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->name = src->name ? xstrdup(src->name) : NULL;
-    dst->insecure = src->insecure;
-    if (src->public_key_count) {
-        dst->public_keys = xcalloc(src->public_key_count, sizeof *dst->public_keys);
-        for (size_t i = 0; i < src->public_key_count; i++)
-            dst->public_keys[i] = xstrdup(src->public_keys[i]);
-        dst->public_key_count = src->public_key_count;
-    }
-    dst->keyless_issuer = src->keyless_issuer ? xstrdup(src->keyless_issuer) : NULL;
-    dst->keyless_identity_regexp = src->keyless_identity_regexp ? xstrdup(src->keyless_identity_regexp) : NULL;
-    dst->trusted_root_path = src->trusted_root_path ? xstrdup(src->trusted_root_path) : NULL;
 }
 
 void manifest_free(struct manifest *m)
@@ -97,7 +69,7 @@ void manifest_free(struct manifest *m)
     }
     free(m->sources);
     for (size_t i = 0; i < m->trust_count; i++)
-        policy_free(&m->trust[i].policy);
+        verify_policy_free(&m->trust[i].policy);
     free(m->trust);
     free(m->signing_key);
     free(m->output);
@@ -110,51 +82,6 @@ void manifest_free(struct manifest *m)
 }
 
 /* ------------------------------------------------------------------- paths */
-
-/* Lexically clean an absolute path: collapse //, /./ and /x/../ (never touches the disk). */
-static char *clean_path(const char *path)
-{
-    size_t len = strlen(path);
-    char *out = xmalloc(len + 2);
-    size_t o = 0;
-    out[o++] = '/';
-    const char *p = path;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        size_t n = strcspn(p, "/");
-        if (n == 1 && p[0] == '.') {
-            /* skip */
-        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (o > 1) {
-                o--; /* drop the trailing slash, then the last component */
-                while (o > 1 && out[o - 1] != '/')
-                    o--;
-            }
-        } else {
-            memcpy(out + o, p, n);
-            o += n;
-            out[o++] = '/';
-        }
-        p += n;
-    }
-    if (o > 1)
-        o--;
-    out[o] = '\0';
-    return out;
-}
-
-static char *resolve_path(const char *base_dir, const char *path)
-{
-    if (path[0] == '/')
-        return clean_path(path);
-    char *joined = path_join(base_dir, path);
-    char *clean = clean_path(joined);
-    free(joined);
-    return clean;
-}
 
 /* ------------------------------------------------------------------ parser */
 
@@ -197,7 +124,7 @@ static int get_path(struct parser *p, const struct yaml_node *n, const char *fie
     if (get_text(p, n, field, &text) < 0)
         return -1;
     free(*out);
-    *out = resolve_path(p->base_dir, text);
+    *out = path_resolve(p->base_dir, text);
     free(text);
     return 0;
 }
@@ -451,6 +378,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     return 0;
 }
 
+/* trust: {NAME: policy, ...}; each policy decoded by verify_policy (the one decoder). */
 static int parse_trust(struct parser *p, const struct yaml_node *n, struct manifest *m)
 {
     if (expect_mapping(p, n, "trust") < 0)
@@ -459,76 +387,24 @@ static int parse_trust(struct parser *p, const struct yaml_node *n, struct manif
     m->trust = xcalloc(pairs + 1, sizeof *m->trust);
     for (size_t i = 0; i < pairs; i++) {
         const struct yaml_node *k = yaml_mapping_key(n, i), *v = yaml_mapping_value(n, i);
-        struct manifest_trust *t = &m->trust[m->trust_count++];
-        struct verify_policy *pol = &t->policy;
+        char *name = xstrndup(k->value, k->length);
+        if (!valid_name(name)) {
+            fail(p, k, "trust: '%.60s' is not a valid policy name; use letters, digits, '-', '_', '.'", name);
+            free(name);
+            return -1;
+        }
+        char where[128];
+        snprintf(where, sizeof where, "trust.%s", name);
+        struct verify_policy_context ctx = {.what = p->what, .base_dir = p->base_dir, .where = where};
+        struct manifest_trust *t = &m->trust[m->trust_count];
+        if (verify_policy_decode(v, &ctx, &t->policy, p->err) < 0) {
+            free(name);
+            return -1;
+        }
+        t->policy.name = name;
         t->line = k->line;
         t->column = k->column;
-        pol->name = xstrndup(k->value, k->length);
-        if (!valid_name(pol->name))
-            return fail(p, k, "trust: '%.60s' is not a valid policy name; use letters, digits, '-', '_', '.'",
-                        pol->name);
-        char where[128];
-        snprintf(where, sizeof where, "trust.%s", pol->name);
-        if (expect_mapping(p, v, where) < 0)
-            return -1;
-        static const char *const fields[] = {"keys", "keyless", "insecure", NULL};
-        bool has_keyless = false;
-        for (size_t j = 0; j < yaml_mapping_pairs(v); j++) {
-            int f;
-            if (field_of(p, v, j, where, fields, &f) < 0)
-                return -1;
-            const struct yaml_node *fv = yaml_mapping_value(v, j);
-            if (f == 0) {
-                struct manifest_list keys = {0};
-                int rc = get_list(p, fv, "keys", &keys);
-                if (rc == 0) {
-                    pol->public_keys = xcalloc(keys.count + 1, sizeof *pol->public_keys);
-                    for (size_t q = 0; q < keys.count; q++)
-                        pol->public_keys[pol->public_key_count++] = resolve_path(p->base_dir, keys.items[q]);
-                }
-                manifest_list_free(&keys);
-                if (rc < 0)
-                    return -1;
-            } else if (f == 1) {
-                static const char *const kfields[] = {"issuer", "identity", "trusted_root", NULL};
-                char kwhere[160];
-                snprintf(kwhere, sizeof kwhere, "%s.keyless", where);
-                if (expect_mapping(p, fv, kwhere) < 0)
-                    return -1;
-                has_keyless = true;
-                for (size_t q = 0; q < yaml_mapping_pairs(fv); q++) {
-                    int g;
-                    if (field_of(p, fv, q, kwhere, kfields, &g) < 0)
-                        return -1;
-                    const struct yaml_node *kv = yaml_mapping_value(fv, q);
-                    int rc = g == 0   ? get_text(p, kv, "issuer", &pol->keyless_issuer)
-                             : g == 1 ? get_text(p, kv, "identity", &pol->keyless_identity_regexp)
-                                      : get_path(p, kv, "trusted_root", &pol->trusted_root_path);
-                    if (rc < 0)
-                        return -1;
-                    if (g == 1) {
-                        regex_t re;
-                        int rrc = regcomp(&re, pol->keyless_identity_regexp, REG_EXTENDED | REG_NOSUB);
-                        if (rrc != 0) {
-                            char msg[256];
-                            regerror(rrc, &re, msg, sizeof msg);
-                            return fail(p, kv, "%s.identity: not a POSIX extended regular expression: %s", kwhere, msg);
-                        }
-                        regfree(&re);
-                    }
-                }
-                if (!pol->keyless_issuer || !pol->keyless_identity_regexp || !pol->trusted_root_path)
-                    return fail(p, fv, "%s: give all of issuer, identity (a regular expression over the "
-                                "certificate identity) and trusted_root (a Sigstore trusted_root.json)", kwhere);
-            } else {
-                if (get_bool(p, fv, "insecure", &pol->insecure) < 0)
-                    return -1;
-            }
-        }
-        if (pol->insecure && (pol->public_key_count || has_keyless))
-            return fail(p, v, "%s: insecure: true cannot be combined with keys or keyless; choose one", where);
-        if (!pol->insecure && !pol->public_key_count && !has_keyless)
-            return fail(p, v, "%s: the policy accepts nothing; give keys, keyless, or insecure: true", where);
+        m->trust_count++;
     }
     return 0;
 }
@@ -550,7 +426,7 @@ static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct 
             if (get_list(p, yaml_mapping_value(n, i), where, l) < 0)
                 return -1;
             for (size_t k = 0; k < l->count; k++) {
-                char *abs = resolve_path(p->base_dir, l->items[k]);
+                char *abs = path_resolve(p->base_dir, l->items[k]);
                 free(l->items[k]);
                 l->items[k] = abs;
             }
@@ -577,7 +453,7 @@ static char *image_default_path(struct parser *p, const char *reference)
     for (char *c = name + 7; *c; c++)
         if (*c == '/' || *c == ':' || *c == '@')
             *c = '_';
-    char *path = resolve_path(p->base_dir, name);
+    char *path = path_resolve(p->base_dir, name);
     free(name);
     return path;
 }
@@ -858,19 +734,10 @@ int manifest_parse(const char *text, size_t len, const char *what, const char *b
     if (yaml_document_load(text, len, what, &root, err) < 0)
         return -1;
     struct manifest *m = xcalloc(1, sizeof *m);
-    char cwd[PATH_MAX];
-    const char *base = base_dir;
-    if (!base || base[0] != '/') {
-        if (!getcwd(cwd, sizeof cwd)) {
-            yaml_node_free(root);
-            free(m);
-            return error_errno(err, errno, "getcwd");
-        }
-        char *joined = base ? path_join(cwd, base) : xstrdup(cwd);
-        m->dir = clean_path(joined);
-        free(joined);
-    } else {
-        m->dir = clean_path(base);
+    if (path_absolute(base_dir, &m->dir, err) < 0) {
+        yaml_node_free(root);
+        free(m);
+        return -1;
     }
     m->path = xstrdup(what);
     struct parser p = {what, m->dir, err};
@@ -900,7 +767,7 @@ int manifest_load(const char *path, struct manifest **out, struct error *err)
     free(dir);
     buffer_free(&text);
     if (rc == 0) {
-        char *abs = resolve_path((*out)->dir, slash ? slash + 1 : path);
+        char *abs = path_resolve((*out)->dir, slash ? slash + 1 : path);
         free((*out)->path);
         (*out)->path = abs;
     }
@@ -946,7 +813,7 @@ void plan_free(struct plan *plan)
         return;
     free(plan->models);
     for (size_t i = 0; i < plan->source_count; i++)
-        policy_free(&plan->sources[i].policy);
+        verify_policy_free(&plan->sources[i].policy);
     free(plan->sources);
     for (size_t i = 0; i < plan->version_count; i++)
         free(plan->versions[i]);
@@ -1295,7 +1162,7 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
                 if (!strcmp(m->trust[k].policy.name, src->trust))
                     t = &m->trust[k];
             plan->sources[plan->source_count].source = src;
-            policy_copy(&plan->sources[plan->source_count].policy, &t->policy);
+            verify_policy_copy(&plan->sources[plan->source_count].policy, &t->policy);
             plan->source_count++;
         }
     }

@@ -8,8 +8,8 @@
  *      multi-platform image, falling back to the platform manifest's own signature);
  *   4. only then move the blobs into STORE/blobs/ and record one `sources` row per image and
  *      platform, with the verification receipt, in one sqlite transaction.
- * Any refusal before step 4 leaves the store exactly as it was. Also owns the trust-policy file
- * format of `airfactory import --policy`. */
+ * Any refusal before step 4 leaves the store exactly as it was. The policy comes decoded
+ * (verify/verify_policy.h reads `airfactory import --policy` files). */
 #ifndef AIRFACTORY_OCI_IMPORT_H
 #define AIRFACTORY_OCI_IMPORT_H
 
@@ -53,17 +53,6 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
 /* Free what each of count results owns, but not the array itself: callers often move results
  * into arrays of their own (free(results) once they have). */
 void oci_import_results_free(struct oci_import_result *results, size_t count);
-
-/* Read a trust policy file, YAML or JSON:
- *   name: my-mirror                   (optional; default: the file name)
- *   keys: [cosign.pub, other.pem]     (PEM public keys; relative to the policy file)
- *   keyless: {issuer: https://accounts.google.com, identity: '@siderolabs\.com$',
- *             trusted_root: trusted_root.json}
- *   insecure: false
- * Unknown keys are errors (a typo must not weaken a policy). */
-int oci_import_policy_load(const char *path, struct verify_policy *policy, struct error *err);
-/* Free what oci_import_policy_load allocated (same fields as verify_policy_free). */
-void oci_import_policy_free(struct verify_policy *policy);
 
 /* SOURCE_DATE_EPOCH if set and valid, else 0: the import time recorded without a wall clock. */
 int64_t oci_import_timestamp(void);

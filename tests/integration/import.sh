@@ -121,7 +121,18 @@ printf 'keys: [cosign.pub]\ninsecur: true\n' >typo.yaml
 out=$("$AIRFACTORY" import --store "$S" img.tar 2>&1); rc=$?
 check_eq "no policy is a usage error" "$rc" 2
 check_contains "no policy message" "$out" "--policy FILE"
-refuse "policy typo refused" "unknown key 'insecur'" img.tar --policy typo.yaml
+refuse "policy typo refused" "typo.yaml:2:1: policy: unknown field 'insecur'" img.tar --policy typo.yaml
+# one decoder (src/verify/verify_policy.c) for this file and a manifest's trust: entry; what the
+# import used to accept and the manifest refused (plan.sh refuses the same text) is refused here too
+printf 'keys: [cosign.pub]\ninsecure: true\n' >both.yaml
+refuse "insecure beside keys refused, as in a manifest" \
+  "both.yaml:1:1: policy: insecure: true cannot be combined with keys or keyless" img.tar --policy both.yaml
+printf 'keys: cosign.pub\n' >one-key.yaml
+refuse "keys as one string refused, as in a manifest" "one-key.yaml:1:7: policy.keys: expected a list" \
+  img.tar --policy one-key.yaml
+printf 'keys: [nope.pub]\n' >nokey.yaml
+refuse "a missing key file named with its position" "nokey.yaml:1:8: policy.keys[0]: /" \
+  img.tar --policy nokey.yaml
 refuse "unsigned image refused by key policy" "sha256:$MANIFEST" img.tar --policy policy.yaml
 
 # cosign's legacy signature, made with openssl (validators.md §4): tag sha256-<hex>.sig

@@ -86,6 +86,16 @@ expect_plan_error "missing source file" "${HEAD}outputs: [kernel]\n"'sources:\n 
   "$T/m.yaml:7:5: missing source file $T/nope.oci.tar"
 expect_plan_error "unknown trust policy" "${HEAD}outputs: [kernel]\n"'sources:\n  - {role: imager, path: imager.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3, trust: strict}\ntrust:\n  default: {insecure: true}\nsigning_key: k\noutput: o\n' \
   "$T/m.yaml:7:5: sources[0]: unknown trust policy 'strict'"
+# one trust-policy decoder (src/verify/verify_policy.c) for a manifest and `import --policy`: the
+# texts the import used to accept are refused by both (import.sh refuses the same as policy files)
+expect_plan_error "insecure beside keys refused" \
+  "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/insecure: true, keys: [cosign.pub]}" \
+  "$T/m.yaml:9:12: trust.default: insecure: true cannot be combined with keys or keyless"
+expect_plan_error "keys as one string refused" "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/keys: cosign.pub}" \
+  "$T/m.yaml:9:19: trust.default.keys: expected a list of PEM public key files, found a string"
+expect_plan_error "a policy file's name: is not a manifest field" \
+  "${HEAD}outputs: [kernel]\n${TAIL/keys: \[cosign.pub\]/name: x, keys: [cosign.pub]}" \
+  "$T/m.yaml:9:13: trust.default: unknown field 'name'; expected one of: keys, keyless, insecure"
 expect_plan_error "installer needs installer-base" "${HEAD}outputs: [installer.tar]\n$TAIL" \
   "$T/m.yaml:5:11: output 'installer.tar' needs an 'installer-base' source for v1.11.3"
 expect_plan_error "unknown manifest field" "${HEAD}outputs: [kernel]\n${TAIL}colour: blue\n" \

@@ -331,8 +331,32 @@ static void byte_size_text_uses_binary_units(void)
     CHECK_STR(b, "3.0 TiB");
 }
 
+/* path_clean/path_resolve: lexical only (the manifest and the trust-policy decoder use them) */
+static void paths_resolve_lexically(void)
+{
+    static const char *const cases[][3] = {
+        {"/base", "k.pub", "/base/k.pub"},     {"/base/", "./a//b/", "/base/a/b"},
+        {"/base/x", "../k", "/base/k"},        {"/base", "../../../k", "/k"},
+        {"/base", "/abs/./y/../z", "/abs/z"},  {"/", ".", "/"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *r = path_resolve(cases[i][0], cases[i][1]);
+        CHECK_STR(r, cases[i][2]);
+        free(r);
+    }
+    struct error err;
+    char *abs = NULL;
+    CHECK_INT(path_absolute("/a/../b", &abs, &err), 0);
+    CHECK_STR(abs, "/b");
+    free(abs);
+    CHECK_INT(path_absolute("sub/..", &abs, &err), 0);
+    CHECK(abs && abs[0] == '/' && !strstr(abs, ".."));
+    free(abs);
+}
+
 int main(void)
 {
+    RUN(paths_resolve_lexically);
     RUN(error_text_shows_only_names);
     RUN(buffer_appends_and_formats);
     RUN(byte_size_text_uses_binary_units);

@@ -874,66 +874,6 @@ static void test_unsigned_refused_by_key_policy(void)
     fixture_close(&f);
 }
 
-static void test_policy_files(void)
-{
-    char *dir = tl_scratch();
-    struct error err;
-    struct verify_policy p;
-    char *key = xasprintf("%s/cosign.pub", dir);
-    fs_write_file_atomic(key, "pem", 3, 0644, &err);
-    char *root = xasprintf("%s/trusted_root.json", dir);
-    fs_write_file_atomic(root, "{}", 2, 0644, &err);
-    char *yaml = xasprintf("%s/policy.yaml", dir);
-    const char *text = "name: mirror\nkeys:\n  - cosign.pub\nkeyless:\n  issuer: https://accounts.google.com\n"
-                       "  identity: '@siderolabs\\.com$'\n  trusted_root: trusted_root.json\ninsecure: false\n";
-    fs_write_file_atomic(yaml, text, strlen(text), 0644, &err);
-    CHECK_INT(oci_import_policy_load(yaml, &p, &err), 0);
-    CHECK_STR(p.name, "mirror");
-    CHECK_INT(p.public_key_count, 1);
-    if (p.public_key_count)
-        CHECK_STR(p.public_keys[0], key);
-    CHECK_STR(p.keyless_identity_regexp, "@siderolabs\\.com$");
-    CHECK_STR(p.trusted_root_path, root);
-    CHECK(!p.insecure);
-    oci_import_policy_free(&p);
-    /* JSON is read by the same parser */
-    char *json = xasprintf("%s/policy.json", dir);
-    const char *jtext = "{\"keys\": [\"cosign.pub\"], \"insecure\": true}";
-    fs_write_file_atomic(json, jtext, strlen(jtext), 0644, &err);
-    CHECK_INT(oci_import_policy_load(json, &p, &err), 0);
-    CHECK(p.insecure);
-    CHECK_STR(p.name, "policy.json");
-    oci_import_policy_free(&p);
-    /* mistakes are errors with a position */
-    const char *bad[][2] = {
-        {"keys: [cosign.pub]\ninsecur: true\n", "policy.bad:2:10: unknown key 'insecur'"},
-        {"keys: [missing.pub]\n", "missing.pub' not found"},
-        {"insecure: yes\n", "insecure must be true or false"},
-        {"keyless: {issuer: x}\n", "keyless needs all of"},
-        {"name: x\n", "trusts nothing"},
-        {"keys: [a.pub]\nkeys: [b.pub]\n", "duplicate key"},
-        {"keys: [unclosed\n", "policy.bad:"},
-        {"", "empty policy"},
-        {"a: &x 1\nb: *x\n", "aliases"},
-    };
-    char *bad_path = xasprintf("%s/policy.bad", dir);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fs_write_file_atomic(bad_path, bad[i][0], strlen(bad[i][0]), 0644, &err);
-        error_clear(&err);
-        CHECK_INT(oci_import_policy_load(bad_path, &p, &err), -1);
-        if (!strstr(err.message, bad[i][1]))
-            printf("  case %zu: %s\n", i, err.message);
-        CHECK(strstr(err.message, bad[i][1]) != NULL);
-    }
-    free(bad_path);
-    free(json);
-    free(yaml);
-    free(root);
-    free(key);
-    tl_rm(dir);
-    free(dir);
-}
-
 static void test_normalize_paths(void)
 {
     char *p;
@@ -982,7 +922,6 @@ int main(void)
     RUN(test_bad_tar_entries);
     RUN(test_bad_documents);
     RUN(test_unsigned_refused_by_key_policy);
-    RUN(test_policy_files);
     RUN(test_normalize_paths);
     return TEST_MAIN_END();
 }
