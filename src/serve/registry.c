@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airfactory/asset_path.h"
 #include "core/digest.h"
 #include "core/json.h"
 #include "core/memory.h"
@@ -229,9 +230,11 @@ static void record_installer_miss(struct serve_context *ctx, const char *reposit
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t n = strlen(prefixes[i]);
         if (strncmp(repository, prefixes[i], n) == 0 && sha256_hex_valid(repository + n)) {
-            serve_requests_record(ctx, repository + n, NULL, version,
-                                  strstr(prefixes[i], "secureboot") ? "installer-amd64-secureboot.tar"
-                                                                    : "installer-amd64.tar");
+            struct asset_path asset;
+            char name[ASSET_PATH_MAX];
+            asset_path_init(&asset, ASSET_INSTALLER, NULL, "amd64", strstr(prefixes[i], "secureboot") != NULL);
+            asset_path_format(&asset, name);
+            serve_requests_record(ctx, repository + n, NULL, version, name);
             return;
         }
     }

@@ -58,6 +58,10 @@ check_eq "the UI's miss and curl's are distinct requests, each once" \
 check_contains "the PXE miss names its cmdline" "$(cat "$F")" "\"asset\":\"cmdline-metal-amd64-secureboot\""
 check_eq "the bundle is untouched" "$(cd "$BUNDLE" && find . -newer "$SCR/b/facts.env" | grep -v '^\.$' | wc -l)" 0
 cp "$F" requests.jsonl
+# (after the copy: merge and plan below read the six lines above)
+curl -s -o /dev/null "$URL/v2/metal-installer-secureboot/$NEW/manifests/v1.11.3"
+check_contains "a registry pull of its SecureBoot installer is recorded under the asset grammar's name" \
+  "$(jq -c "select(.schematic == \"$NEW\" and .asset == \"installer-amd64-secureboot.tar\")" "$F")" '"version":"v1.11.3"'
 
 # ---- requests merge ----
 check "requests merge -o" $AIRFACTORY requests merge requests.jsonl -o add.yaml
