@@ -3,15 +3,17 @@
 #include "core/digest.h"
 #include "core/embed.h"
 #include "core/memory.h"
+#include "core/yaml_document.h"
+#include "registry/registry_ref.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 EMBED(airfactory_profiles_extension_aliases_yaml, "profiles/extension-aliases.yaml");
 
-/* "ghcr.io/siderolabs/gvisor:v1@sha256:…" -> name "siderolabs/gvisor", tag, digest. The first
- * path component is a registry host when it holds a '.' or ':' or is "localhost" (Docker's rule). */
+/* "ghcr.io/siderolabs/gvisor:v1@sha256:…" -> name "siderolabs/gvisor", tag, digest: the reference
+ * grammar is registry_ref's (distribution/reference, as go-containerregistry's name.NewTag that
+ * Image Factory reads these lines with); the name is the repository path without the host. */
 static int split_reference(const char *line, struct catalog_extension *e, const char *what, int lineno,
                            struct error *err)
 {
@@ -19,29 +21,20 @@ static int split_reference(const char *line, struct catalog_extension *e, const 
     if (!at)
         return error_set(err, ERROR_INPUT, "%s: image-digests line %d: '%s' has no @sha256: digest", what, lineno,
                          line);
-    char hex[SHA256_HEX_LEN + 1];
-    if (digest_parse(at + 1, hex, err) != 0)
+    struct registry_ref ref;
+    if (registry_ref_parse(line, &ref, err) != 0)
         return error_prefix(err, "%s: image-digests line %d: ", what, lineno);
-    char *ref = xstrndup(line, (size_t)(at - line));
-    const char *slash = strchr(ref, '/');
-    const char *path = ref;
-    if (slash) {
-        size_t host_len = (size_t)(slash - ref);
-        if (memchr(ref, '.', host_len) || memchr(ref, ':', host_len) ||
-            (host_len == 9 && memcmp(ref, "localhost", 9) == 0))
-            path = slash + 1;
-    }
-    const char *colon = strrchr(path, ':');
-    if (!colon || colon[1] == '\0' || strchr(colon, '/')) {
-        free(ref);
+    if (!ref.tag) {
+        registry_ref_free(&ref);
         return error_set(err, ERROR_INPUT, "%s: image-digests line %d: '%s' has no :tag", what, lineno, line);
     }
-    e->name = xstrndup(path, (size_t)(colon - path));
-    e->tag = xstrdup(colon + 1);
-    e->reference = ref;
-    e->digest = xstrdup(at + 1);
+    e->name = xstrdup(ref.repository);
+    e->tag = xstrdup(ref.tag);
+    e->reference = xstrndup(line, (size_t)(at - line));
+    e->digest = xstrdup(ref.digest);
     e->author = xstrdup("");
     e->description = xstrdup("");
+    registry_ref_free(&ref);
     return 0;
 }
 
@@ -55,39 +48,27 @@ static int compare_overlays(const void *a, const void *b)
     return strcmp(((const struct catalog_overlay *)a)->name, ((const struct catalog_overlay *)b)->name);
 }
 
-static const char *scalar(yaml_document_t *doc, yaml_node_t *node)
+/* A scalar's text, or NULL (absent or not a scalar). */
+static const char *scalar(const struct yaml_node *node)
 {
-    (void)doc;
-    return node && node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
+    return node && node->kind == YAML_NODE_SCALAR ? node->value : NULL;
 }
 
-static yaml_node_t *mapping_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+static const struct yaml_node *mapping_get(const struct yaml_node *map, const char *key)
 {
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        const char *k = scalar(doc, yaml_document_get_node(doc, p->key));
-        if (k && strcmp(k, key) == 0)
-            return yaml_document_get_node(doc, p->value);
-    }
-    return NULL;
+    return map && map->kind == YAML_NODE_MAPPING ? yaml_mapping_get(map, key) : NULL;
 }
 
-static int load_yaml(yaml_document_t *doc, const char *text, size_t len, const char *what, const char *file,
+/* A catalog file through core/yaml_document (byte, depth and alias limits: these files come from
+ * signed images, but a signature says who made a file, not that it is small). Errors read
+ * "WHAT: FILE:line:column: …". */
+static int load_yaml(const char *text, size_t len, const char *what, const char *file, struct yaml_node **root,
                      struct error *err)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser))
-        return error_set(err, ERROR_RUNTIME, "%s: cannot initialise the YAML parser", what);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, doc)) {
-        error_set(err, ERROR_INPUT, "%s: %s:%zu:%zu: %s", what, file, parser.problem_mark.line + 1,
-                  parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return -1;
-    }
-    yaml_parser_delete(&parser);
-    return 0;
+    char *name = xasprintf("%s: %s", what, file);
+    int rc = yaml_document_load(text, len, name, root, err);
+    free(name);
+    return rc;
 }
 
 /* profiles/extension-aliases.yaml: `aliases:` mapping old name -> new name, nothing else. The data
@@ -96,30 +77,30 @@ static int load_aliases(struct catalog *c, struct error *err)
 {
     const char *file = "profiles/extension-aliases.yaml";
     const char *text = airfactory_profiles_extension_aliases_yaml;
-    yaml_document_t doc;
-    if (load_yaml(&doc, text, strlen(text), "built-in data", file, err) != 0)
+    struct yaml_node *root;
+    if (load_yaml(text, strlen(text), "built-in data", file, &root, err) != 0) {
+        err->code = ERROR_RUNTIME;
         return -1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *map = mapping_get(&doc, root, "aliases");
-    if (!map || map->type != YAML_MAPPING_NODE || root->data.mapping.pairs.top - root->data.mapping.pairs.start != 1) {
-        yaml_document_delete(&doc);
+    }
+    const struct yaml_node *map = mapping_get(root, "aliases");
+    if (!map || map->kind != YAML_NODE_MAPPING || yaml_mapping_pairs(root) != 1) {
+        yaml_node_free(root);
         return error_set(err, ERROR_RUNTIME, "built-in data: %s: expected only `aliases:` with a mapping", file);
     }
-    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    size_t n = yaml_mapping_pairs(map);
     c->aliases = xcalloc(n ? n : 1, sizeof *c->aliases);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);
-        const char *name = scalar(&doc, k), *alias = scalar(&doc, v);
+    for (size_t i = 0; i < n; i++) {
+        const struct yaml_node *k = yaml_mapping_key(map, i);
+        const char *name = scalar(k), *alias = scalar(yaml_mapping_value(map, i));
         if (!name || !alias || !*name || !*alias) {
-            yaml_document_delete(&doc);
-            return error_set(err, ERROR_RUNTIME, "built-in data: %s:%zu: expected `old-name: new-name`", file,
-                             k ? k->start_mark.line + 1 : 0);
+            yaml_node_free(root);
+            return error_set(err, ERROR_RUNTIME, "built-in data: %s:%d: expected `old-name: new-name`", file, k->line);
         }
         c->aliases[c->alias_count].name = xstrdup(name);
         c->aliases[c->alias_count].alias = xstrdup(alias);
         c->alias_count++;
     }
-    yaml_document_delete(&doc);
+    yaml_node_free(root);
     return 0;
 }
 
@@ -168,79 +149,77 @@ int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_
     if (!descriptions_yaml || descriptions_len == 0)
         return 0;
 
-    yaml_document_t doc;
-    if (load_yaml(&doc, descriptions_yaml, descriptions_len, what, "descriptions.yaml", err) != 0)
+    struct yaml_node *root;
+    if (load_yaml(descriptions_yaml, descriptions_len, what, "descriptions.yaml", &root, err) != 0)
         return -1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
-            const char *key = scalar(&doc, yaml_document_get_node(&doc, pair->key));
-            yaml_node_t *value = yaml_document_get_node(&doc, pair->value);
-            if (!key)
-                continue;
-            const char *at = strchr(key, '@');
-            for (size_t i = 0; i < c->extension_count; i++) {
-                struct catalog_extension *e = &c->extensions[i];
-                if (!at || strcmp(at + 1, e->digest) != 0)
-                    continue;
-                const char *author = scalar(&doc, mapping_get(&doc, value, "author"));
-                const char *description = scalar(&doc, mapping_get(&doc, value, "description"));
-                if (author) {
-                    free(e->author);
-                    e->author = xstrdup(author);
-                }
-                if (description) {
-                    free(e->description);
-                    e->description = xstrdup(description);
-                }
-            }
-        }
-    } else if (root) {
-        yaml_document_delete(&doc);
+    if (root->kind != YAML_NODE_MAPPING) {
+        yaml_node_free(root);
         return error_set(err, ERROR_INPUT, "%s: descriptions.yaml: expected a mapping of image references", what);
     }
-    yaml_document_delete(&doc);
+    for (size_t k = 0; k < yaml_mapping_pairs(root); k++) {
+        const char *at = strchr(yaml_mapping_key(root, k)->value, '@');
+        const struct yaml_node *value = yaml_mapping_value(root, k);
+        for (size_t i = 0; at && i < c->extension_count; i++) {
+            struct catalog_extension *e = &c->extensions[i];
+            if (strcmp(at + 1, e->digest) != 0)
+                continue;
+            const char *author = scalar(mapping_get(value, "author"));
+            const char *description = scalar(mapping_get(value, "description"));
+            if (author) {
+                free(e->author);
+                e->author = xstrdup(author);
+            }
+            if (description) {
+                free(e->description);
+                e->description = xstrdup(description);
+            }
+        }
+    }
+    yaml_node_free(root);
     return 0;
 }
 
 int catalog_parse_overlays(struct catalog *c, const char *text, size_t len, const char *what, struct error *err)
 {
-    yaml_document_t doc;
-    if (load_yaml(&doc, text, len, what, "overlays.yaml", err) != 0)
+    struct yaml_node *root;
+    if (load_yaml(text, len, what, "overlays.yaml", &root, err) != 0)
         return -1;
-    yaml_node_t *list = mapping_get(&doc, yaml_document_get_root_node(&doc), "overlays");
-    if (!list || list->type != YAML_SEQUENCE_NODE) {
-        yaml_document_delete(&doc);
+    const struct yaml_node *list = mapping_get(root, "overlays");
+    if (!list || list->kind != YAML_NODE_SEQUENCE) {
+        yaml_node_free(root);
         return error_set(err, ERROR_INPUT, "%s: overlays.yaml: expected `overlays:` with a list", what);
     }
-    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    size_t n = list->count;
     c->overlays = xcalloc(n ? n : 1, sizeof *c->overlays);
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = yaml_document_get_node(&doc, list->data.sequence.items.start[i]);
-        const char *name = scalar(&doc, mapping_get(&doc, item, "name"));
-        const char *image = scalar(&doc, mapping_get(&doc, item, "image"));
-        const char *digest = scalar(&doc, mapping_get(&doc, item, "digest"));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct yaml_node *item = list->items[i];
+        const char *name = scalar(mapping_get(item, "name"));
+        const char *image = scalar(mapping_get(item, "image"));
+        const char *digest = scalar(mapping_get(item, "digest"));
         char hex[SHA256_HEX_LEN + 1];
         if (!name || !image || !digest || digest_parse(digest, hex, NULL) != 0) {
-            yaml_document_delete(&doc);
-            return error_set(err, ERROR_INPUT,
-                             "%s: overlays.yaml: entry %zu needs name, image and a sha256 digest", what, i + 1);
+            rc = error_set(err, ERROR_INPUT, "%s: overlays.yaml:%d:%d: entry %zu needs name, image and a sha256 digest",
+                           what, item->line, item->column, i + 1);
+            break;
+        }
+        /* the image's repository path without registry host and tag, as schematics name overlays */
+        struct registry_ref ref;
+        if (registry_ref_parse(image, &ref, err) != 0) {
+            rc = error_prefix(err, "%s: overlays.yaml:%d:%d: entry %zu: ", what, item->line, item->column, i + 1);
+            break;
         }
         struct catalog_overlay *o = &c->overlays[c->overlay_count++];
         o->name = xstrdup(name);
         o->reference = xstrdup(image);
-        /* image path without registry host and tag, as schematics name overlays */
-        const char *path = image;
-        const char *slash = strchr(image, '/');
-        if (slash && (memchr(image, '.', (size_t)(slash - image)) || memchr(image, ':', (size_t)(slash - image))))
-            path = slash + 1;
-        const char *colon = strrchr(path, ':');
-        o->image = colon ? xstrndup(path, (size_t)(colon - path)) : xstrdup(path);
+        o->image = xstrdup(ref.repository);
         o->digest = xstrdup(digest);
+        registry_ref_free(&ref);
     }
-    yaml_document_delete(&doc);
-    qsort(c->overlays, c->overlay_count, sizeof *c->overlays, compare_overlays);
-    return 0;
+    yaml_node_free(root);
+    if (rc == 0)
+        qsort(c->overlays, c->overlay_count, sizeof *c->overlays, compare_overlays);
+    return rc;
 }
 
 static const struct catalog_extension *find_extension_exact(const struct catalog *c, const char *name)

@@ -5,7 +5,8 @@
  *                     /descriptions.yaml — `REF@DIGEST: {author, description}`;
  *   overlays image:   /overlays.yaml — `overlays: [{name, image, digest}]`.
  * An extension's name is its repository path without the registry host ("siderolabs/gvisor"),
- * which is what schematics list in systemExtensions.officialExtensions. descriptions.yaml is
+ * which is what schematics list in systemExtensions.officialExtensions (references are split by
+ * registry/registry_ref, the YAML files read by core/yaml_document with its limits). descriptions.yaml is
  * optional (the extensions repository added it for Talos 1.7; only image-digests is required, as in
  * image-factory internal/artifacts/versions.go). Lookups by name fall back to Image Factory's table
  * of renamed extensions (profiles/extension-aliases.yaml), as its EnhanceFromSchematic does. */

@@ -4,6 +4,7 @@
 #include "core/fs.h"
 #include "core/fs_root.h"
 #include "core/memory.h"
+#include "core/yaml_document.h"
 #include "core/yaml_value.h"
 #include "talos/version.h"
 
@@ -15,63 +16,42 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
-/* ---- manifest.yaml ---- */
+/* ---- manifest.yaml (read through core/yaml_document: its byte, depth and alias limits) ---- */
 
-static const char *node_type_name(yaml_node_type_t t)
+static int node_error(struct error *err, const char *where, const struct yaml_node *n, const char *what,
+                      const char *problem)
 {
-    return t == YAML_MAPPING_NODE ? "a mapping" : t == YAML_SEQUENCE_NODE ? "a list" : "a scalar";
-}
-
-static int yaml_node_error(struct error *err, const char *where, const yaml_node_t *n, const char *fmt,
-                           const char *a, const char *b)
-{
-    return error_set(err, ERROR_INPUT, "%s:%zu:%zu: %s%s%s", where, n->start_mark.line + 1, n->start_mark.column + 1,
-                     fmt, a ? a : "", b ? b : "");
+    return error_set(err, ERROR_INPUT, "%s:%d:%d: %s%s", where, n->line, n->column, what, problem);
 }
 
 /* Go's yaml.v3 decodes any scalar into a string field as its text; null becomes "". */
-static int scalar_string(yaml_document_t *doc, yaml_node_t *n, const char *where, const char *field, char **out,
+static int scalar_string(const struct yaml_node *n, const char *where, const char *field, char **out,
                          struct error *err)
 {
-    (void)doc;
-    if (n->type != YAML_SCALAR_NODE)
-        return yaml_node_error(err, where, n, "", field, " must be a string");
-    const char *v = (const char *)n->data.scalar.value;
-    if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-        (!strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL")))
-        v = "";
+    if (n->kind != YAML_NODE_SCALAR)
+        return node_error(err, where, n, field, " must be a string");
+    struct yaml_resolved r;
+    bool null = n->style == YAML_NODE_PLAIN && yaml_node_resolve(n, where, &r, NULL) == 0 &&
+                r.type == YAML_RESOLVED_NULL;
     free(*out);
-    *out = xstrndup(v, n->data.scalar.length);
+    *out = null ? xstrdup("") : xstrndup(n->value, n->length);
     return 0;
 }
 
-/* Walk a mapping; reject duplicate keys (yaml.v3 does). Calls fn for every pair. */
-typedef int (*pair_fn)(void *ctx, yaml_document_t *doc, const char *key, yaml_node_t *value, struct error *err);
+/* Walk a mapping (the loader already refused duplicate and non-scalar keys). */
+typedef int (*pair_fn)(void *ctx, const char *key, const struct yaml_node *value, struct error *err);
 
-static int each_pair(yaml_document_t *doc, yaml_node_t *map, const char *where, const char *what, pair_fn fn,
-                     void *ctx, struct error *err)
+static int each_pair(const struct yaml_node *map, const char *where, const char *what, pair_fn fn, void *ctx,
+                     struct error *err)
 {
-    if (map->type != YAML_MAPPING_NODE)
-        return yaml_node_error(err, where, map, "", what, map->type == YAML_SCALAR_NODE &&
-                                                                !map->data.scalar.length
-                                                            ? " is empty; expected a mapping"
-                                                            : " must be a mapping");
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        if (!k || !v || k->type != YAML_SCALAR_NODE)
-            return yaml_node_error(err, where, k ? k : map, "keys of ", what, " must be strings");
-        const char *key = (const char *)k->data.scalar.value;
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = yaml_document_get_node(doc, q->key);
-            if (k2 && k2->type == YAML_SCALAR_NODE && !strcmp((const char *)k2->data.scalar.value, key))
-                return yaml_node_error(err, where, k, "duplicate key ", key, "");
-        }
-        if (fn(ctx, doc, key, v, err) != 0)
+    if (map->kind != YAML_NODE_MAPPING)
+        return node_error(err, where, map, what,
+                          map->kind == YAML_NODE_SCALAR && !map->length ? " is empty; expected a mapping"
+                                                                        : " must be a mapping");
+    for (size_t i = 0; i < yaml_mapping_pairs(map); i++)
+        if (fn(ctx, yaml_mapping_key(map, i)->value, yaml_mapping_value(map, i), err) != 0)
             return -1;
-    }
     return 0;
 }
 
@@ -82,50 +62,49 @@ struct manifest_parse {
     bool have_metadata;
 };
 
-static int talos_pair(void *ctx, yaml_document_t *doc, const char *key, yaml_node_t *v, struct error *err)
+static int talos_pair(void *ctx, const char *key, const struct yaml_node *v, struct error *err)
 {
     struct manifest_parse *mp = ctx;
     if (!strcmp(key, "version"))
-        return scalar_string(doc, v, mp->where, "metadata.compatibility.talos.version", &mp->m->talos_constraint,
-                             err);
+        return scalar_string(v, mp->where, "metadata.compatibility.talos.version", &mp->m->talos_constraint, err);
     return 0; /* unknown fields are ignored, as Go's non-strict decoder does */
 }
 
-static int compat_pair(void *ctx, yaml_document_t *doc, const char *key, yaml_node_t *v, struct error *err)
+static int compat_pair(void *ctx, const char *key, const struct yaml_node *v, struct error *err)
 {
     struct manifest_parse *mp = ctx;
     if (!strcmp(key, "talos"))
-        return each_pair(doc, v, mp->where, "metadata.compatibility.talos", talos_pair, mp, err);
+        return each_pair(v, mp->where, "metadata.compatibility.talos", talos_pair, mp, err);
     return 0;
 }
 
-static int metadata_pair(void *ctx, yaml_document_t *doc, const char *key, yaml_node_t *v, struct error *err)
+static int metadata_pair(void *ctx, const char *key, const struct yaml_node *v, struct error *err)
 {
     struct manifest_parse *mp = ctx;
     struct extension_manifest *m = mp->m;
     if (!strcmp(key, "name"))
-        return scalar_string(doc, v, mp->where, "metadata.name", &m->name, err);
+        return scalar_string(v, mp->where, "metadata.name", &m->name, err);
     if (!strcmp(key, "version"))
-        return scalar_string(doc, v, mp->where, "metadata.version", &m->version, err);
+        return scalar_string(v, mp->where, "metadata.version", &m->version, err);
     if (!strcmp(key, "author"))
-        return scalar_string(doc, v, mp->where, "metadata.author", &m->author, err);
+        return scalar_string(v, mp->where, "metadata.author", &m->author, err);
     if (!strcmp(key, "description"))
-        return scalar_string(doc, v, mp->where, "metadata.description", &m->description, err);
+        return scalar_string(v, mp->where, "metadata.description", &m->description, err);
     if (!strcmp(key, "extraInfo"))
-        return scalar_string(doc, v, mp->where, "metadata.extraInfo", &m->extra_info, err);
+        return scalar_string(v, mp->where, "metadata.extraInfo", &m->extra_info, err);
     if (!strcmp(key, "compatibility"))
-        return each_pair(doc, v, mp->where, "metadata.compatibility", compat_pair, mp, err);
+        return each_pair(v, mp->where, "metadata.compatibility", compat_pair, mp, err);
     return 0;
 }
 
-static int top_pair(void *ctx, yaml_document_t *doc, const char *key, yaml_node_t *v, struct error *err)
+static int top_pair(void *ctx, const char *key, const struct yaml_node *v, struct error *err)
 {
     struct manifest_parse *mp = ctx;
     if (!strcmp(key, "version"))
-        return scalar_string(doc, v, mp->where, "version", &mp->version, err);
+        return scalar_string(v, mp->where, "version", &mp->version, err);
     if (!strcmp(key, "metadata")) {
         mp->have_metadata = true;
-        return each_pair(doc, v, mp->where, "metadata", metadata_pair, mp, err);
+        return each_pair(v, mp->where, "metadata", metadata_pair, mp, err);
     }
     return 0;
 }
@@ -151,31 +130,13 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
                              struct error *err)
 {
     memset(out, 0, sizeof *out);
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser))
-        return error_set(err, ERROR_RUNTIME, "%s: cannot start the YAML parser", where);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = error_set(err, ERROR_INPUT, "%s:%zu:%zu: invalid YAML: %s%s%s", where,
-                           parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                           parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                           parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        return rc;
-    }
-    yaml_parser_delete(&parser);
+    struct yaml_node *root;
+    if (yaml_document_load(text, len, where, &root, err) < 0)
+        return -1;
     struct manifest_parse mp = {where, out, NULL, false};
-    int rc = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root) {
-        rc = error_set(err, ERROR_INPUT, "%s: empty manifest; expected 'version: v1alpha1' and 'metadata:'", where);
-    } else if (root->type != YAML_MAPPING_NODE) {
-        rc = yaml_node_error(err, where, root, "the manifest must be a mapping, not ", node_type_name(root->type),
-                             "");
-    } else {
-        rc = each_pair(&doc, root, where, "the manifest", top_pair, &mp, err);
-    }
+    int rc = root->kind != YAML_NODE_MAPPING
+                 ? node_error(err, where, root, "the manifest must be a mapping, not ", yaml_node_describe(root))
+                 : each_pair(root, where, "the manifest", top_pair, &mp, err);
     if (!rc && (!mp.version || strcmp(mp.version, "v1alpha1")))
         rc = error_set(err, ERROR_INPUT, "%s: unsupported manifest version \"%s\"; expected \"v1alpha1\"", where,
                        mp.version ? mp.version : "");
@@ -197,7 +158,7 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
             rc = error_prefix(err, "%s: metadata.compatibility.talos.version: ", where);
     }
     free(mp.version);
-    yaml_document_delete(&doc);
+    yaml_node_free(root);
     if (rc)
         extension_manifest_free(out);
     return rc;

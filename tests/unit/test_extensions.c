@@ -45,7 +45,8 @@ static void expect_manifest_error(const char *text, const char *needle)
 
 static void bad_manifests_are_rejected_with_positions(void)
 {
-    expect_manifest_error("", "empty manifest");
+    expect_manifest_error("", "the document is empty");
+    expect_manifest_error("# only a comment\n", "the document is empty");
     expect_manifest_error("- a\n- b\n", "must be a mapping");
     expect_manifest_error("version: v1alpha2\nmetadata:\n  name: x\n  version: 1\n", "unsupported manifest version");
     expect_manifest_error("metadata:\n  name: x\n  version: 1\n", "unsupported manifest version \"\"");
@@ -53,8 +54,17 @@ static void bad_manifests_are_rejected_with_positions(void)
     expect_manifest_error("version: v1alpha1\nmetadata:\n  version: 1\n", "metadata.name is missing");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n", "metadata.version is missing");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: [a]\n  version: 1\n", ":3:9: metadata.name must be");
-    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  name: y\n  version: 1\n", ":4:3: duplicate key name");
-    expect_manifest_error("version: v1alpha1\nmetadata: {name: x\n", "invalid YAML");
+    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  name: y\n  version: 1\n", ":4:3: duplicate key 'name'");
+    expect_manifest_error("version: v1alpha1\nmetadata: {name: x\n", "check the YAML syntax");
+    /* core/yaml_document's limits hold for a signed image's manifest too (issue #14) */
+    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: &n x\n  version: *n\n---\nx: 1\n", "ext/manifest.yaml:5:1: a second YAML document");
+    char laughs[2048] = "version: v1alpha1\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 10; i++) /* a billion laughs: refused by the node limit, not expanded */
+        snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
+                 "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1, i - 1,
+                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    expect_manifest_error(laughs, "excessive aliasing");
+    expect_manifest_error("version: !!binary djE=\nmetadata: {name: x, version: 1}\n", "ext/manifest.yaml:1:10: unsupported tag");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  version: 1\n  compatibility:\n    talos:\n"
                           "      version: \">= banana\"\n",
                           "metadata.compatibility.talos.version");
