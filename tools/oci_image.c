@@ -1,6 +1,7 @@
 /* airfactory-oci-image — writes a single-layer container image as an oci-archive with airfactory's
  * own OCI writer: the layer by installer_layer_write_modes (sorted ustar entries, uid/gid 0, one mtime,
- * gzip without timestamp), manifest by installer_manifest_build, the archive by oci_archive_write.
+ * gzip without timestamp), config by oci_config_write, manifest by installer_manifest_build, the archive
+ * by oci_archive_write.
  * Same inputs, same bytes. `make image` (scripts/make-image) gives it the release binaries, the
  * shared libraries they need, /etc/passwd and /etc/group; this program decides nothing about them.
  *
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/digest.h"
@@ -23,6 +23,7 @@
 #include "core/memory.h"
 #include "imager/installer.h"
 #include "oci/oci_archive.h"
+#include "oci/oci_config_writer.h"
 #include "oci/oci_image.h"
 
 #define LAYER_MAX (512u << 20)
@@ -77,6 +78,30 @@ static void string_array(struct json_writer *w, const char *key, const char *fir
     for (size_t i = 0; i < l->count; i++)
         json_string(w, l->items[i]);
     json_array_end(w);
+}
+
+/* The image's "config" (runtime settings), in go-containerregistry's key order. */
+struct runtime {
+    const char *user, *entrypoint, *workdir;
+    const struct list *cmd, *env, *expose, *labels;
+};
+
+static void write_runtime(struct json_writer *w, void *context)
+{
+    const struct runtime *r = context;
+    json_object_begin(w);
+    json_kv_string(w, "User", r->user);
+    if (r->expose->count)
+        kv_object(w, "ExposedPorts", r->expose, true);
+    if (r->env->count)
+        string_array(w, "Env", NULL, r->env);
+    string_array(w, "Entrypoint", r->entrypoint, &(struct list){0});
+    if (r->cmd->count)
+        string_array(w, "Cmd", NULL, r->cmd);
+    json_kv_string(w, "WorkingDir", r->workdir);
+    if (r->labels->count)
+        kv_object(w, "Labels", r->labels, false);
+    json_object_end(w);
 }
 
 int main(int argc, char **argv)
@@ -171,50 +196,24 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* the image config (go-containerregistry's key order) */
-    char created[32];
-    time_t t = (time_t)mtime;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* the image config: the one writer (oci_config_writer); the runtime settings are ours */
+    char created[OCI_CONFIG_TIME_SIZE];
+    oci_config_time(mtime, created);
+    struct runtime runtime = {user, entrypoint, workdir, &cmd, &env, &expose, &labels};
+    const struct oci_config_history history = {.created_by = "airfactory-oci-image"};
+    const char *diff_ids[] = {diff_id};
+    struct oci_config_contents contents = {
+        .architecture = arch,
+        .created = created,
+        .history = &history,
+        .history_count = 1,
+        .diff_ids = diff_ids,
+        .diff_id_count = 1,
+        .write_runtime = write_runtime,
+        .runtime_context = &runtime,
+    };
     struct buffer config = {0};
-    struct json_writer w;
-    json_writer_init(&w, &config);
-    w.escape_html = false;
-    json_object_begin(&w);
-    json_kv_string(&w, "architecture", arch);
-    json_kv_string(&w, "created", created);
-    json_key(&w, "history");
-    json_array_begin(&w);
-    json_object_begin(&w);
-    json_kv_string(&w, "created", created);
-    json_kv_string(&w, "created_by", "airfactory-oci-image");
-    json_object_end(&w);
-    json_array_end(&w);
-    json_kv_string(&w, "os", "linux");
-    json_key(&w, "rootfs");
-    json_object_begin(&w);
-    json_kv_string(&w, "type", "layers");
-    json_key(&w, "diff_ids");
-    json_array_begin(&w);
-    json_string(&w, diff_id);
-    json_array_end(&w);
-    json_object_end(&w);
-    json_key(&w, "config");
-    json_object_begin(&w);
-    json_kv_string(&w, "User", user);
-    if (expose.count)
-        kv_object(&w, "ExposedPorts", &expose, true);
-    if (env.count)
-        string_array(&w, "Env", NULL, &env);
-    string_array(&w, "Entrypoint", entrypoint, &(struct list){0});
-    if (cmd.count)
-        string_array(&w, "Cmd", NULL, &cmd);
-    json_kv_string(&w, "WorkingDir", workdir);
-    if (labels.count)
-        kv_object(&w, "Labels", &labels, false);
-    json_object_end(&w);
-    json_object_end(&w);
+    oci_config_write(&contents, &config);
 
     char hex[SHA256_HEX_LEN + 1];
     char config_digest[OCI_DIGEST_SIZE], manifest_digest[OCI_DIGEST_SIZE];

@@ -559,3 +559,27 @@ void json_raw(struct json_writer *w, const char *raw)
 void json_kv_string(struct json_writer *w, const char *key, const char *s) { json_key(w, key); json_string(w, s); }
 void json_kv_int(struct json_writer *w, const char *key, int64_t v) { json_key(w, key); json_int(w, v); }
 void json_kv_bool(struct json_writer *w, const char *key, bool v) { json_key(w, key); json_bool(w, v); }
+
+void json_write_value(struct json_writer *w, const struct json_value *v)
+{
+    switch (v->type) {
+    case JSON_NULL: json_null(w); break;
+    case JSON_BOOL: json_bool(w, v->boolean); break;
+    case JSON_NUMBER: json_raw(w, v->text); break;
+    case JSON_STRING: json_string_len(w, v->text, v->text_len); break;
+    case JSON_ARRAY:
+        json_array_begin(w);
+        for (size_t i = 0; i < v->count; i++)
+            json_write_value(w, v->items[i]);
+        json_array_end(w);
+        break;
+    case JSON_OBJECT:
+        json_object_begin(w);
+        for (size_t i = 0; i < v->count; i++) {
+            json_key(w, v->keys[i]);
+            json_write_value(w, v->items[i]);
+        }
+        json_object_end(w);
+        break;
+    }
+}

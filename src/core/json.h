@@ -67,6 +67,8 @@ void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 /* Insert an already-encoded JSON value. */
 void json_raw(struct json_writer *w, const char *raw);
+/* Re-emit a parsed value: objects in document order, numbers as written, strings re-escaped. */
+void json_write_value(struct json_writer *w, const struct json_value *v);
 /* Shorthands for key + value. */
 void json_kv_string(struct json_writer *w, const char *key, const char *s);
 void json_kv_int(struct json_writer *w, const char *key, int64_t v);

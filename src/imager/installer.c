@@ -22,6 +22,7 @@
 #include "core/digest.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "oci/oci_config_writer.h"
 #include "core/memory.h"
 
 #define TAR_BLOCK 512
@@ -260,39 +261,6 @@ int installer_layer_write_modes(const struct installer_file *files, const unsign
 
 /* ------------------------------------------------------------------ config, manifest, index */
 
-/* Re-emit a parsed JSON value (objects in document order, numbers as written). */
-static void json_write_value(struct json_writer *w, const struct json_value *v)
-{
-    switch (v->type) {
-    case JSON_NULL: json_null(w); break;
-    case JSON_BOOL: json_bool(w, v->boolean); break;
-    case JSON_NUMBER: json_raw(w, v->text); break;
-    case JSON_STRING: json_string_len(w, v->text, v->text_len); break;
-    case JSON_ARRAY:
-        json_array_begin(w);
-        for (size_t i = 0; i < v->count; i++)
-            json_write_value(w, v->items[i]);
-        json_array_end(w);
-        break;
-    case JSON_OBJECT:
-        json_object_begin(w);
-        for (size_t i = 0; i < v->count; i++) {
-            json_key(w, v->keys[i]);
-            json_write_value(w, v->items[i]);
-        }
-        json_object_end(w);
-        break;
-    }
-}
-
-static void rfc3339(uint32_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static bool history_empty_layer(const struct json_value *h)
 {
     const struct json_value *e = json_object_get(h, "empty_layer");
@@ -317,61 +285,37 @@ int installer_config_build(const char *base_config, size_t len, const char *arch
         return error_set(err, ERROR_INPUT, "installer base config: rootfs.diff_ids has fewer than %zu layers",
                          keep_layers);
     }
-    char created[32];
-    rfc3339(mtime, created);
-    struct json_writer w;
-    json_writer_init(&w, out);
-    w.escape_html = false;
-    json_object_begin(&w);
-    json_kv_string(&w, "architecture", arch);
-    json_kv_string(&w, "created", created);
-    json_key(&w, "history");
-    json_array_begin(&w);
+    /* the base's history up to its kept layers, then one entry per new layer */
     const struct json_value *history = json_object_get_array(base, "history");
-    size_t layers_seen = 0;
+    size_t count = 0, layers_seen = 0;
+    struct oci_config_history *entries = xcalloc((history ? history->count : 0) + 2, sizeof *entries);
     for (size_t i = 0; history && i < history->count && layers_seen < keep_layers; i++) {
         if (!history_empty_layer(history->items[i]))
             layers_seen++;
-        json_write_value(&w, history->items[i]);
+        entries[count++].copy = history->items[i];
     }
-    json_object_begin(&w);
-    json_kv_string(&w, "created", created);
     char *by = xasprintf("airfactory: usr/install/%s (installer artifacts)", arch);
-    json_kv_string(&w, "created_by", by);
-    free(by);
-    json_object_end(&w);
-    if (overlay_diff_id) {
-        json_object_begin(&w);
-        json_kv_string(&w, "created", created);
-        json_kv_string(&w, "created_by", "airfactory: /overlay (overlay artifacts, installer, extra-options)");
-        json_object_end(&w);
-    }
-    json_array_end(&w);
-    json_kv_string(&w, "os", "linux");
-    json_key(&w, "rootfs");
-    json_object_begin(&w);
-    json_kv_string(&w, "type", "layers");
-    json_key(&w, "diff_ids");
-    json_array_begin(&w);
-    for (size_t i = 0; i < keep_layers; i++)
-        json_write_value(&w, diff_ids->items[i]);
-    json_string(&w, new_diff_id);
+    entries[count++].created_by = by;
     if (overlay_diff_id)
-        json_string(&w, overlay_diff_id);
-    json_array_end(&w);
-    json_object_end(&w);
-    json_key(&w, "config");
-    const struct json_value *config = json_object_get_object(base, "config");
-    if (config)
-        json_write_value(&w, config);
-    else {
-        json_object_begin(&w);
-        json_object_end(&w);
-    }
-    const char *variant = json_object_get_string(base, "variant");
-    if (variant)
-        json_kv_string(&w, "variant", variant);
-    json_object_end(&w);
+        entries[count++].created_by = "airfactory: /overlay (overlay artifacts, installer, extra-options)";
+    const char *new_diff_ids[] = {new_diff_id, overlay_diff_id};
+    char created[OCI_CONFIG_TIME_SIZE];
+    oci_config_time(mtime, created);
+    struct oci_config_contents config = {
+        .architecture = arch,
+        .variant = json_object_get_string(base, "variant"),
+        .created = created,
+        .history = entries,
+        .history_count = count,
+        .base_diff_ids = diff_ids->items,
+        .base_diff_id_count = keep_layers,
+        .diff_ids = new_diff_ids,
+        .diff_id_count = overlay_diff_id ? 2 : 1,
+        .runtime = json_object_get_object(base, "config"),
+    };
+    oci_config_write(&config, out);
+    free(by);
+    free(entries);
     json_free(base);
     return 0;
 }

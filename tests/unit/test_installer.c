@@ -187,6 +187,31 @@ static void config_extends_the_base_config(void)
     CHECK_STR(c.platform.architecture, "amd64");
     oci_config_free(&c);
     buffer_reset(&out);
+    /* a base with a variant, an empty-layer entry, non-ASCII and a non-string runtime, and an overlay
+     * layer: the bytes airfactory wrote before the config writer moved to oci_config_writer */
+    const char *base2 =
+        "{\"architecture\":\"arm64\",\"variant\":\"v8\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":"
+        "\"2025-01-01T00:00:00Z\",\"created_by\":\"one <&>\",\"comment\":\"\\u00e9\\u2028\"},{\"created_by\":\"meta\","
+        "\"empty_layer\":true},{\"created_by\":\"two\"}],\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":["
+        "\"sha256:1111111111111111111111111111111111111111111111111111111111111111\","
+        "\"sha256:2222222222222222222222222222222222222222222222222222222222222222\"]},\"config\":{\"Env\":[\"A=<b>\"],"
+        "\"StopSignal\":1.50e3,\"X\":null,\"Y\":[true,false]}}";
+    CHECK_INT(installer_config_build(base2, strlen(base2), "arm64", 2,
+                                     "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+                                     "sha256:4444444444444444444444444444444444444444444444444444444444444444", 1735689600,
+                                     &out, &err),
+              0);
+    CHECK_STR(buffer_cstr(&out), "{\"architecture\":\"arm64\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":\"2025-01"
+              "-01T00:00:00Z\",\"created_by\":\"one <&>\",\"comment\":\"é\\u2028\"},{\"created_by\":\"meta\",\"empt"
+              "y_layer\":true},{\"created_by\":\"two\"},{\"created\":\"2025-01-01T00:00:00Z\",\"created_by\":\"airf"
+              "actory: usr/install/arm64 (installer artifacts)\"},{\"created\":\"2025-01-01T00:00:00Z\",\"created_b"
+              "y\":\"airfactory: /overlay (overlay artifacts, installer, extra-options)\"}],\"os\":\"linux\",\"root"
+              "fs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:111111111111111111111111111111111111111111111111111"
+              "1111111111111\",\"sha256:2222222222222222222222222222222222222222222222222222222222222222\",\"sha256"
+              ":3333333333333333333333333333333333333333333333333333333333333333\",\"sha256:44444444444444444444444"
+              "44444444444444444444444444444444444444444\"]},\"config\":{\"Env\":[\"A=<b>\"],\"StopSignal\":1.50e3,"
+              "\"X\":null,\"Y\":[true,false]},\"variant\":\"v8\"}");
+    buffer_reset(&out);
     /* a base with fewer layers than asked is an input error */
     CHECK_INT(installer_config_build(base, strlen(base), "amd64", 3, "sha256:33", NULL, 0, &out, &err), -1);
     CHECK_INT(installer_config_build("[]", 2, "amd64", 0, "sha256:33", NULL, 0, &out, &err), -1);
