@@ -53,6 +53,26 @@ const struct yaml_node *yaml_mapping_get(const struct yaml_node *map, const char
     return NULL;
 }
 
+int yaml_field_lookup(const struct yaml_node *key, const char *const *fields, const char *noun, char *message,
+                      size_t size)
+{
+    for (int f = 0; fields[f]; f++)
+        if (key->value && !strcmp(key->value, fields[f]))
+            return f;
+    char expected[512] = "";
+    for (int f = 0; fields[f]; f++) {
+        if (f)
+            strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
+        strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
+    }
+    if (!key->value || !error_text_is_name(key->value))
+        snprintf(message, size, "unknown field (not shown: it is not a field name%s%s%s); expected one of: %s",
+                 noun ? "; is this a " : "", noun ? noun : "", noun ? "?" : "", expected);
+    else
+        snprintf(message, size, "unknown field '%s'; expected one of: %s", key->value, expected);
+    return -1;
+}
+
 const char *yaml_node_describe(const struct yaml_node *node)
 {
     if (!node)

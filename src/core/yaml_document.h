@@ -100,6 +100,12 @@ size_t yaml_mapping_pairs(const struct yaml_node *map);
 const struct yaml_node *yaml_mapping_key(const struct yaml_node *map, size_t i);
 const struct yaml_node *yaml_mapping_value(const struct yaml_node *map, size_t i);
 const struct yaml_node *yaml_mapping_get(const struct yaml_node *map, const char *key);
+/* Which of `fields` (NULL-terminated) a mapping key names: its index, or -1 with message set to
+ * "unknown field 'K'; expected one of: A, B" — K is not echoed when it is not a field name (a wrong
+ * file's contents never reach an error), then "(not shown: it is not a field name; is this a
+ * NOUN?)" (noun may be NULL). Callers add the position and where. */
+int yaml_field_lookup(const struct yaml_node *key, const char *const *fields, const char *noun, char *message,
+                      size_t size);
 
 /* ---- go-yaml v4 scalar resolution ---- */
 

@@ -177,21 +177,12 @@ static int field_of(struct parser *p, const struct yaml_node *map, size_t i, con
                     const char *const *fields, int *index)
 {
     const struct yaml_node *k = yaml_mapping_key(map, i);
-    for (int f = 0; fields[f]; f++)
-        if (!strcmp(k->value, fields[f])) {
-            *index = f;
-            return 0;
-        }
-    char expected[512] = "";
-    for (int f = 0; fields[f]; f++) {
-        if (f)
-            strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
-        strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
-    }
-    if (!error_text_is_name(k->value)) /* not a name: never echo what a wrong file holds */
-        return fail(p, k, "%s: unknown field (not shown: it is not a field name; is this a manifest?); expected one "
-                    "of: %s", where, expected);
-    return fail(p, k, "%s: unknown field '%s'; expected one of: %s", where, k->value, expected);
+    char msg[768];
+    int f = yaml_field_lookup(k, fields, "manifest", msg, sizeof msg);
+    *index = f; /* -1 on error: never left unset */
+    if (f < 0)
+        return fail(p, k, "%s: %s", where, msg);
+    return 0;
 }
 
 static int expect_mapping(struct parser *p, const struct yaml_node *n, const char *where)

@@ -235,21 +235,12 @@ static int struct_key(struct decoder *d, const struct yaml_node *map, size_t i, 
         return -1;
     if (r.type == YAML_RESOLVED_NULL)
         return fail(d, k, field, "a null key is not a field name; remove it");
-    for (int f = 0; fields[f]; f++)
-        if (!strcmp(k->value, fields[f])) {
-            *index = f;
-            return 0;
-        }
-    char expected[512] = "";
-    for (int f = 0; fields[f]; f++) {
-        if (f)
-            strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
-        strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
-    }
-    if (!error_text_is_name(k->value)) /* not a name: never echo what a wrong file holds */
-        return fail(d, k, field, "unknown field (not shown: it is not a field name; is this a schematic?); "
-                    "expected one of: %s", expected);
-    return fail(d, k, field, "unknown field '%s'; expected one of: %s", k->value, expected);
+    char msg[768];
+    int f = yaml_field_lookup(k, fields, "schematic", msg, sizeof msg);
+    *index = f; /* -1 on error: never left unset */
+    if (f < 0)
+        return fail(d, k, field, "%s", msg);
+    return 0;
 }
 
 static int decode_meta(struct decoder *d, const struct yaml_node *n, struct schematic *s)

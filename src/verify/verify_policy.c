@@ -69,19 +69,9 @@ static int field_of(const struct verify_policy_context *ctx, const struct yaml_n
                     const char *where, const char *const *fields, struct error *err)
 {
     const struct yaml_node *k = yaml_mapping_key(map, i);
-    for (int f = 0; fields[f]; f++)
-        if (!strcmp(k->value, fields[f]))
-            return f;
-    char expected[256] = "";
-    for (int f = 0; fields[f]; f++) {
-        if (f)
-            strncat(expected, ", ", sizeof expected - strlen(expected) - 1);
-        strncat(expected, fields[f], sizeof expected - strlen(expected) - 1);
-    }
-    if (!error_text_is_name(k->value)) /* not a name: never echo what a wrong file holds */
-        return fail(ctx, k, err, "%s: unknown field (not shown: it is not a field name); expected one of: %s", where,
-                    expected);
-    return fail(ctx, k, err, "%s: unknown field '%s'; expected one of: %s", where, k->value, expected);
+    char msg[768];
+    int f = yaml_field_lookup(k, fields, NULL, msg, sizeof msg);
+    return f >= 0 ? f : fail(ctx, k, err, "%s: %s", where, msg);
 }
 
 static int expect_mapping(const struct verify_policy_context *ctx, const struct yaml_node *n, const char *where,

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/memory.h"
+#include "core/yaml_document.h"
 #include "test.h"
 
 static void buffer_appends_and_formats(void)
@@ -331,6 +332,26 @@ static void byte_size_text_uses_binary_units(void)
     CHECK_STR(b, "3.0 TiB");
 }
 
+/* yaml_field_lookup: the one "unknown field" message of the manifest, schematic and policy decoders */
+static void yaml_field_lookup_names_the_fields(void)
+{
+    static const char *const fields[] = {"keys", "keyless", NULL};
+    struct yaml_node *root;
+    struct error err;
+    const char *text = "keyless: 1\nkeys: 2\ninsecur: 3\n\"a b\": 4\n";
+    CHECK_INT(yaml_document_load(text, strlen(text), "t", &root, &err), 0);
+    char msg[256];
+    CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 0), fields, NULL, msg, sizeof msg), 1);
+    CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 1), fields, NULL, msg, sizeof msg), 0);
+    CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 2), fields, "policy", msg, sizeof msg), -1);
+    CHECK_STR(msg, "unknown field 'insecur'; expected one of: keys, keyless");
+    CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 3), fields, "policy", msg, sizeof msg), -1);
+    CHECK_STR(msg, "unknown field (not shown: it is not a field name; is this a policy?); expected one of: keys, keyless");
+    CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 3), fields, NULL, msg, sizeof msg), -1);
+    CHECK_STR(msg, "unknown field (not shown: it is not a field name); expected one of: keys, keyless");
+    yaml_node_free(root);
+}
+
 /* path_clean/path_resolve: lexical only (the manifest and the trust-policy decoder use them) */
 static void paths_resolve_lexically(void)
 {
@@ -357,6 +378,7 @@ static void paths_resolve_lexically(void)
 int main(void)
 {
     RUN(paths_resolve_lexically);
+    RUN(yaml_field_lookup_names_the_fields);
     RUN(error_text_shows_only_names);
     RUN(buffer_appends_and_formats);
     RUN(byte_size_text_uses_binary_units);
