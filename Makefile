@@ -13,6 +13,7 @@
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make image    OCI images (oci-archive) of airfactory-serve and airfactory in build/image/
 #   make deb      Debian packages (debian/, debhelper) in build/deb/: airfactory, airfactory-dev, -dbgsym
+#   make format   clang-format (.clang-format) over every C file; scripts/check-format checks it
 #
 # Every library is found through pkg-config; nothing else is searched for.
 
@@ -67,7 +68,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: FORCE deb image all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE format deb image all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -206,6 +207,9 @@ IMAGE_FILES := build/image/airfactory-serve.oci.tar build/image/airfactory.oci.t
 image: $(IMAGE_FILES)
 $(IMAGE_FILES) &: $(R)/airfactory $(R)/airfactory-serve $(R)/airfactory-oci-image scripts/make-image VERSION
 	@bash scripts/make-image
+
+format:
+	find src include tools tests/unit tests/fuzz -name '*.[ch]' -print0 | xargs -0 clang-format -i --style=file
 
 clean:
 	rm -rf build/release build/asan build/gen build/deb build/image

@@ -9,6 +9,7 @@ set -euo pipefail
 # Build: the libraries on the design card, plus the tools to compile and fuzz.
 build_packages=(
   build-essential pkg-config clang llvm
+  clang-format   # make format; scripts/check-format (the style is fitted to version 14)
   libarchive-dev liblzma-dev libssl-dev libyaml-dev libsqlite3-dev libzstd-dev
   libsquashfs-dev libisofs-dev zlib1g-dev
   libcurl4-openssl-dev   # airfactory pull (registry client); linked into airfactory only

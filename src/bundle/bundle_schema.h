@@ -13,6 +13,8 @@
 #define BUNDLE_FORMAT_VERSION 1
 #define BUNDLE_APPLICATION_ID 0x41465442 /* "AFTB" in PRAGMA application_id */
 
+/* The schema reads as a table, a comment beside each statement: clang-format keeps off it. */
+/* clang-format off */
 #define BUNDLE_SCHEMA_SQL                                                                          \
     /* key/value facts: format_version, builder, created (SOURCE_DATE_EPOCH seconds),         */   \
     /* manifest_digest, signing_key (sha256 of the public key's DER SubjectPublicKeyInfo),     */   \
@@ -65,5 +67,6 @@
     /* per ID (the manifest lists a schematic once). Added in format 1 like talosctl: readers     */ \
     /* treat a bundle without this table as having no names.                                     */ \
     "CREATE TABLE schematic_names (id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;\n"
+/* clang-format on */
 
 #endif
