@@ -110,11 +110,16 @@ int main(int argc, char **argv)
     long long mtime = -1;
     struct list cmd = {0}, env = {0}, expose = {0}, labels = {0};
     static const struct option opts[] = {
-        {"tag", required_argument, NULL, 't'},    {"arch", required_argument, NULL, 'a'},
-        {"mtime", required_argument, NULL, 'm'},  {"user", required_argument, NULL, 'u'},
-        {"entrypoint", required_argument, NULL, 'e'}, {"cmd", required_argument, NULL, 'c'},
-        {"env", required_argument, NULL, 'E'},    {"expose", required_argument, NULL, 'x'},
-        {"workdir", required_argument, NULL, 'w'}, {"label", required_argument, NULL, 'l'},
+        {"tag", required_argument, NULL, 't'},
+        {"arch", required_argument, NULL, 'a'},
+        {"mtime", required_argument, NULL, 'm'},
+        {"user", required_argument, NULL, 'u'},
+        {"entrypoint", required_argument, NULL, 'e'},
+        {"cmd", required_argument, NULL, 'c'},
+        {"env", required_argument, NULL, 'E'},
+        {"expose", required_argument, NULL, 'x'},
+        {"workdir", required_argument, NULL, 'w'},
+        {"label", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -183,8 +188,8 @@ int main(int argc, char **argv)
     buffer_appendf(&layer_path, "%s.layer.tmp", out);
     char diff_id[OCI_DIGEST_SIZE], layer_digest[OCI_DIGEST_SIZE];
     uint64_t layer_size = 0;
-    if (installer_layer_write_modes(files, modes, nfiles, (uint32_t)mtime, buffer_cstr(&layer_path), diff_id, layer_digest,
-                              &layer_size, &err) != 0) {
+    if (installer_layer_write_modes(files, modes, nfiles, (uint32_t)mtime, buffer_cstr(&layer_path), diff_id,
+                                    layer_digest, &layer_size, &err) != 0) {
         fprintf(stderr, "airfactory-oci-image: %s\n", err.message);
         return 1;
     }

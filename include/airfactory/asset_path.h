@@ -37,12 +37,12 @@ enum asset_kind {
 
 struct asset_path {
     enum asset_kind kind;
-    char platform[64];     /* "metal" for kernel, initramfs and plain installer paths */
-    char arch[8];          /* "amd64" or "arm64" */
+    char platform[64]; /* "metal" for kernel, initramfs and plain installer paths */
+    char arch[8];      /* "amd64" or "arm64" */
     bool secureboot;
     bool platform_installer; /* P-installer-A.tar, P not metal (an overlay/platform installer) */
-    char disk_format[8];   /* ASSET_IMAGE: "raw", "qcow2", "vhd", "ova" */
-    char compression[8];   /* ASSET_IMAGE: "", ".tar.gz", ".gz", ".xz", ".zst" */
+    char disk_format[8];     /* ASSET_IMAGE: "raw", "qcow2", "vhd", "ova" */
+    char compression[8];     /* ASSET_IMAGE: "", ".tar.gz", ".gz", ".xz", ".zst" */
 };
 
 /* ERROR_INPUT with Image Factory's message on a path it would refuse. */

@@ -12,7 +12,10 @@ struct buffer {
     size_t cap;
 };
 
-#define BUFFER_INIT {NULL, 0, 0}
+#define BUFFER_INIT                                                                                                    \
+    {                                                                                                                  \
+        NULL, 0, 0                                                                                                     \
+    }
 
 void buffer_reserve(struct buffer *b, size_t extra);
 void buffer_append(struct buffer *b, const void *data, size_t len);
@@ -20,9 +23,9 @@ void buffer_append_str(struct buffer *b, const char *s);
 void buffer_append_char(struct buffer *b, char c);
 void buffer_appendf(struct buffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buffer_vappendf(struct buffer *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-void buffer_reset(struct buffer *b);           /* len = 0, keeps memory */
-char *buffer_take(struct buffer *b);           /* returns data (never NULL), buffer becomes empty */
-const char *buffer_cstr(struct buffer *b);     /* never NULL */
+void buffer_reset(struct buffer *b);       /* len = 0, keeps memory */
+char *buffer_take(struct buffer *b);       /* returns data (never NULL), buffer becomes empty */
+const char *buffer_cstr(struct buffer *b); /* never NULL */
 void buffer_free(struct buffer *b);
 
 #endif

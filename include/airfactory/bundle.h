@@ -111,8 +111,7 @@ void bundle_freshness_describe(const struct bundle_freshness *f, char *out, size
  * "<what>: generation 2, built … is older than <current_name> (generation 3, built …); refusing
  * to replace it (pass --allow-downgrade to roll back on purpose)". */
 int bundle_freshness_check_not_older(const char *what, const struct bundle_freshness *candidate,
-                                     const char *current_name, const struct bundle_freshness *current,
-                                     struct error *err);
+                                     const char *current_name, const struct bundle_freshness *current, struct error *err);
 /* The freshness of the bundle at dir, read without a signature check (what it would replace).
  * 1 read, 0 dir holds no bundle index (absent or not a bundle), -1 error. */
 int bundle_dir_freshness(const char *dir, struct bundle_freshness *out, struct error *err);
@@ -150,14 +149,14 @@ int bundle_find_schematic_name(struct bundle *b, const char *id, char **name, st
 /* Is this Talos version ("v1.11.3") in the bundle? 1 yes, 0 no, -1 error. */
 int bundle_has_version(struct bundle *b, const char *version, struct error *err);
 /* Registry tag -> manifest digest. 1 found, 0 absent, -1. */
-int bundle_find_image(struct bundle *b, const char *repository, const char *tag,
-                      char digest[BUNDLE_DIGEST_SIZE], struct error *err);
+int bundle_find_image(struct bundle *b, const char *repository, const char *tag, char digest[BUNDLE_DIGEST_SIZE],
+                      struct error *err);
 /* Does the registry have this repository (at least one tag)? 1 yes, 0 no, -1 error. */
 int bundle_has_repository(struct bundle *b, const char *repository, struct error *err);
 /* May /v2/<repository>/{manifests,blobs}/<digest> serve this digest? 1 yes (out, if not NULL,
  * filled from the blobs table), 0 no, -1 error. */
-int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest,
-                                struct bundle_blob *out, struct error *err);
+int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest, struct bundle_blob *out,
+                                struct error *err);
 /* GET /talosctl/{version}/{name}: 1 found (out filled), 0 (also for a bundle older than the
  * talosctl table), -1. */
 int bundle_find_talosctl(struct bundle *b, const char *version, const char *name, struct bundle_blob *out,
@@ -170,28 +169,28 @@ int bundle_find_public_key(struct bundle *b, const char *name, char **pem, struc
 /* Lists, each a fixed query with fixed column order and ORDER BY, so every consumer lists rows
  * the same way. Parameters (params[]) and columns are text; integers come as decimal text. */
 enum bundle_list {
-    BUNDLE_LIST_VERSIONS,   /* ()                 -> version                        (semver order) */
-    BUNDLE_LIST_SCHEMATICS, /* ()                 -> id, yaml, name ("" if none)    (by id) */
-    BUNDLE_LIST_EXTENSIONS, /* (version)          -> name, ref, digest, author, description (by name) */
-    BUNDLE_LIST_OVERLAYS,   /* (version)          -> name, image, ref, digest       (by name) */
-    BUNDLE_LIST_ASSETS,     /* ()                 -> schematic, version, path, digest, size, media_type,
+    BUNDLE_LIST_VERSIONS,    /* ()                 -> version                        (semver order) */
+    BUNDLE_LIST_SCHEMATICS,  /* ()                 -> id, yaml, name ("" if none)    (by id) */
+    BUNDLE_LIST_EXTENSIONS,  /* (version)          -> name, ref, digest, author, description (by name) */
+    BUNDLE_LIST_OVERLAYS,    /* (version)          -> name, image, ref, digest       (by name) */
+    BUNDLE_LIST_ASSETS,      /* ()                 -> schematic, version, path, digest, size, media_type,
                                                      cache_key  (by schematic, version sort_key, path) */
-    BUNDLE_LIST_IMAGES,     /* ()                 -> repository, tag, digest        (by repository, tag) */
-    BUNDLE_LIST_TAGS,       /* (repository)       -> tag                            (by tag) */
-    BUNDLE_LIST_REFERRERS,  /* (repository, subject) -> digest, artifact_type, size, media_type (by digest) */
-    BUNDLE_LIST_BLOBS,      /* ()                 -> digest, size, media_type       (by digest) */
-    BUNDLE_LIST_SOURCES,    /* ()                 -> reference, digest, platform, role, receipt */
-    BUNDLE_LIST_PROVENANCE, /* ()                 -> schematic, version, path, source_digest, profile, builder */
-    BUNDLE_LIST_PUBLIC_KEYS,/* ()                 -> name, pem */
-    BUNDLE_LIST_META,       /* ()                 -> key, value */
+    BUNDLE_LIST_IMAGES,      /* ()                 -> repository, tag, digest        (by repository, tag) */
+    BUNDLE_LIST_TAGS,        /* (repository)       -> tag                            (by tag) */
+    BUNDLE_LIST_REFERRERS,   /* (repository, subject) -> digest, artifact_type, size, media_type (by digest) */
+    BUNDLE_LIST_BLOBS,       /* ()                 -> digest, size, media_type       (by digest) */
+    BUNDLE_LIST_SOURCES,     /* ()                 -> reference, digest, platform, role, receipt */
+    BUNDLE_LIST_PROVENANCE,  /* ()                 -> schematic, version, path, source_digest, profile, builder */
+    BUNDLE_LIST_PUBLIC_KEYS, /* ()                 -> name, pem */
+    BUNDLE_LIST_META,        /* ()                 -> key, value */
     BUNDLE_LIST_SCHEMATIC_VERSIONS, /* (schematic) -> version: those with an asset of it (semver order) */
     BUNDLE_LIST_MODEL_ASSETS,       /* (schematic, version) -> path, digest, size (by path) */
-    BUNDLE_LIST_MODELS,     /* ()                 -> schematic, name ("" if none), version, path
+    BUNDLE_LIST_MODELS,             /* ()                 -> schematic, name ("" if none), version, path
                                                      (by name, else ID; version sort_key; path) */
-    BUNDLE_LIST_TAGS_AFTER, /* (repository, last) -> tag: those after last             (by tag) */
-    BUNDLE_LIST_REPOSITORY_SUFFIX, /* (name) -> repository: "<host>/<name>" (a host has a '.'; at most two) */
-    BUNDLE_LIST_REGISTRY_HOSTS,    /* ()     -> host: the first component of "<host>/<path>" repositories */
-    BUNDLE_LIST_TALOSCTL,   /* (version)          -> name: the talosctl files of a version (by name) */
+    BUNDLE_LIST_TAGS_AFTER,         /* (repository, last) -> tag: those after last             (by tag) */
+    BUNDLE_LIST_REPOSITORY_SUFFIX,  /* (name) -> repository: "<host>/<name>" (a host has a '.'; at most two) */
+    BUNDLE_LIST_REGISTRY_HOSTS,     /* ()     -> host: the first component of "<host>/<path>" repositories */
+    BUNDLE_LIST_TALOSCTL,           /* (version)          -> name: the talosctl files of a version (by name) */
     /* ()  -> repository, size, adds: per registry repository, the bytes of every blob it serves
      * (size) and of those no asset and no repository before it already holds (adds), so that a
      * blob several images share is counted once and the adds column sums to what the images cost
@@ -204,8 +203,8 @@ enum bundle_list {
 typedef int (*bundle_row_fn)(void *context, int column_count, const char *const *columns);
 /* Returns 0 after all rows, the callback's non-zero value if it stopped, -1 on error. params must
  * hold as many strings as the list takes. */
-int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn,
-                   void *context, struct error *err);
+int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn, void *context,
+                   struct error *err);
 
 /* Content-Type Image Factory sends for an asset path (internal/mime/mime.go): by the last
  * extension — .efi application/efi, .iso application/x-iso9660-image, .xz application/x-xz,

@@ -31,12 +31,12 @@ struct bundle_check_options {
 
 struct bundle_check_result {
     size_t problems;
-    uint64_t blobs;         /* listed in index.db */
-    uint64_t bytes;         /* their total size */
-    uint64_t bytes_hashed;  /* full: bytes re-hashed */
+    uint64_t blobs;        /* listed in index.db */
+    uint64_t bytes;        /* their total size */
+    uint64_t bytes_hashed; /* full: bytes re-hashed */
     bool signature_ok;
-    char key[BUNDLE_KEY_FINGERPRINT_SIZE];    /* fingerprint of the key checked against */
-    char index_digest[BUNDLE_DIGEST_SIZE];    /* sha256 of index.db, "" if unreadable */
+    char key[BUNDLE_KEY_FINGERPRINT_SIZE]; /* fingerprint of the key checked against */
+    char index_digest[BUNDLE_DIGEST_SIZE]; /* sha256 of index.db, "" if unreadable */
 };
 
 /* One problem: path is the file concerned (inside the bundle), problem says what is wrong. */

@@ -29,8 +29,7 @@ int bundle_key_load_private(const char *path, struct bundle_key **out, struct er
 /* Load a public key (PEM SubjectPublicKeyInfo, P-256); it can only verify. */
 int bundle_key_load_public(const char *path, struct bundle_key **out, struct error *err);
 /* Same from PEM text held in memory; `what` names it in errors. */
-int bundle_key_parse_public(const char *pem, size_t len, const char *what, struct bundle_key **out,
-                            struct error *err);
+int bundle_key_parse_public(const char *pem, size_t len, const char *what, struct bundle_key **out, struct error *err);
 void bundle_key_free(struct bundle_key *key);
 
 /* "sha256:<hex>" of the DER SubjectPublicKeyInfo — the same value as cosign's key hint
@@ -50,8 +49,8 @@ int bundle_key_sign(const struct bundle_key *key, const void *data, size_t len, 
                     struct error *err);
 /* 0 when der is a valid signature of SHA-256(data) by key; otherwise -1 with ERROR_INPUT naming
  * `what` (e.g. "bundle/index.db") and the key fingerprint. */
-int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len, const void *der,
-                      size_t der_len, const char *what, struct error *err);
+int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len, const void *der, size_t der_len,
+                      const char *what, struct error *err);
 /* The same over the next `len` bytes read from fd, streamed through a small buffer that stays in
  * the CPU cache (no copy of the file, no mapping: on a VM, faulting in a 21 MB mapping costs as
  * much as hashing it). A short read is ERROR_INPUT (the file shrank), a read error ERROR_RUNTIME. */

@@ -24,7 +24,7 @@
 int bundle_shard_parse(const char *text, unsigned *index, unsigned *count, struct error *err);
 
 struct bundle_merge_options {
-    const char *const *parts;     /* partial bundle directories, any order */
+    const char *const *parts; /* partial bundle directories, any order */
     size_t part_count;
     const char *target;           /* the merged bundle (created or atomically replaced) */
     const char *signing_key_path; /* PEM private key: signs the result; every part must verify with it */

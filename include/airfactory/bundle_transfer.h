@@ -29,16 +29,15 @@
 #include "airfactory/error.h"
 
 struct bundle_transfer_stats {
-    uint64_t blobs_streamed, bytes_streamed; /* blobs carried by the tar stream */
+    uint64_t blobs_streamed, bytes_streamed;   /* blobs carried by the tar stream */
     uint64_t blobs_from_base, bytes_from_base; /* unpack --onto: taken from the old bundle */
-    char index_digest[BUNDLE_DIGEST_SIZE];   /* sha256 of the bundle's index.db */
-    uint64_t blobs_missing;                  /* check_only: listed blobs the stream does not carry */
+    char index_digest[BUNDLE_DIGEST_SIZE];     /* sha256 of the bundle's index.db */
+    uint64_t blobs_missing;                    /* check_only: listed blobs the stream does not carry */
 };
 
 /* Write bundle_dir as a tar stream to output: a file path (written atomically) or "-" (stdout).
  * Checks each blob's size against the index while reading it (ERROR_INPUT: a damaged bundle). */
-int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats,
-                struct error *err);
+int bundle_pack(const char *bundle_dir, const char *output, struct bundle_transfer_stats *stats, struct error *err);
 
 /* bundle_pack (old_dir NULL) or bundle_delta (old_dir) cut into parts for media with a file-size
  * limit: output is a new directory holding bundle.tar.000, .001, … of split bytes each (the last
@@ -66,7 +65,6 @@ struct bundle_unpack_options {
     void (*progress)(const char *line, void *context);
     void *progress_context;
 };
-int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats,
-                  struct error *err);
+int bundle_unpack(const struct bundle_unpack_options *options, struct bundle_transfer_stats *stats, struct error *err);
 
 #endif

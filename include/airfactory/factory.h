@@ -71,10 +71,10 @@ struct factory_request {
      * db enrollment files of SecureBoot ISOs and disk images, in this order */
     const char *const *secureboot_well_known_kek, *const *secureboot_well_known_db;
     size_t secureboot_well_known_kek_count, secureboot_well_known_db_count;
-    unsigned jobs;               /* assets built at once, and compressor threads split between them; 0: online CPUs */
-    FILE *events;                /* progress: human lines, or NDJSON when json */
+    unsigned jobs; /* assets built at once, and compressor threads split between them; 0: online CPUs */
+    FILE *events;  /* progress: human lines, or NDJSON when json */
     bool json;
-    bool progress;               /* events is a terminal: a live display (progress.h), unless json */
+    bool progress; /* events is a terminal: a live display (progress.h), unless json */
 };
 
 struct factory_stats {

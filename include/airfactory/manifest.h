@@ -57,20 +57,20 @@ struct manifest_schematic {
     char *name;
     struct schematic *schematic;
     char id[SCHEMATIC_ID_HEX_LEN + 1];
-    char *canonical;   /* canonical YAML (what the bundle stores) */
-    char *file;        /* absolute path when given with `file:`, else NULL */
+    char *canonical;                                       /* canonical YAML (what the bundle stores) */
+    char *file;                                            /* absolute path when given with `file:`, else NULL */
     struct manifest_list versions, architectures, outputs; /* per-schematic overrides (present=false: none) */
-    int image_cache;   /* per-schematic `image-cache:`: -1 not given (the manifest's), 0 false, 1 true */
+    int image_cache; /* per-schematic `image-cache:`: -1 not given (the manifest's), 0 false, 1 true */
     int image_cache_line, image_cache_column;
     int line, column;
 };
 
 struct manifest_source {
-    char *path;        /* absolute */
+    char *path; /* absolute */
     enum manifest_role role;
-    char *reference;   /* e.g. ghcr.io/siderolabs/imager:v1.11.3 */
-    char *version;     /* "v1.11.3", from `version:` or the reference tag; "" when none */
-    char *trust;       /* policy name */
+    char *reference;                /* e.g. ghcr.io/siderolabs/imager:v1.11.3 */
+    char *version;                  /* "v1.11.3", from `version:` or the reference tag; "" when none */
+    char *trust;                    /* policy name */
     struct manifest_list platforms; /* role image: "os/arch[/variant]" to keep; count 0: every platform */
     int line, column;
 };
@@ -81,8 +81,8 @@ struct manifest_trust {
 };
 
 struct manifest {
-    char *path;        /* absolute path of the manifest */
-    char *dir;         /* its directory: the base of relative paths */
+    char *path; /* absolute path of the manifest */
+    char *dir;  /* its directory: the base of relative paths */
     struct manifest_schematic *schematics;
     size_t schematic_count;
     struct manifest_list versions, architectures, outputs;
@@ -131,11 +131,11 @@ struct plan_source {
 };
 
 struct plan {
-    struct plan_model *models;    /* deduplicated; order: schematic, version, output, arch (manifest order) */
+    struct plan_model *models; /* deduplicated; order: schematic, version, output, arch (manifest order) */
     size_t model_count;
-    struct plan_source *sources;  /* manifest order */
+    struct plan_source *sources; /* manifest order */
     size_t source_count;
-    char **versions;              /* every Talos version used, semver order */
+    char **versions; /* every Talos version used, semver order */
     size_t version_count;
     struct profile_set *profiles; /* the profile data the plan was checked against (owned) */
 };

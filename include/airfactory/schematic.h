@@ -39,26 +39,26 @@ enum schematic_bootloader {
 };
 
 struct schematic_meta {
-    uint8_t key;  /* META tag, e.g. 0x0a = metal network configuration */
+    uint8_t key; /* META tag, e.g. 0x0a = metal network configuration */
     char *value;
 };
 
 /* Every string is non-NULL ("" when absent); every list may be empty (count 0). */
 struct schematic {
-    char *overlay_image;                 /* overlay.image, e.g. siderolabs/sbc-raspberrypi */
-    char *overlay_name;                  /* overlay.name, e.g. rpi_generic */
-    struct yaml_value *overlay_options;  /* overlay.options (sorted mapping), NULL when absent/empty */
+    char *overlay_image;                /* overlay.image, e.g. siderolabs/sbc-raspberrypi */
+    char *overlay_name;                 /* overlay.name, e.g. rpi_generic */
+    struct yaml_value *overlay_options; /* overlay.options (sorted mapping), NULL when absent/empty */
     char *embedded_machine_configuration;
     char **extra_kernel_args;
     size_t extra_kernel_arg_count;
     struct schematic_meta *meta;
     size_t meta_count;
-    char **extensions;                   /* systemExtensions.officialExtensions */
+    char **extensions; /* systemExtensions.officialExtensions */
     size_t extension_count;
     enum schematic_bootloader bootloader;
-    char *secureboot_enroll_keys;        /* kept verbatim (Image Factory validates it at build time) */
+    char *secureboot_enroll_keys; /* kept verbatim (Image Factory validates it at build time) */
     bool include_well_known_certificates;
-    uint64_t sector_size;                /* diskImage.sectorSize, 0 = default (512) */
+    uint64_t sector_size; /* diskImage.sectorSize, 0 = default (512) */
 };
 
 /* Parse YAML or JSON text. what names the input in errors ("schematic.yaml", "<stdin>"). */

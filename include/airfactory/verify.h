@@ -19,9 +19,9 @@
 
 /* One trust policy, as named in a manifest (`trust:`) or a --policy file. */
 struct verify_policy {
-    char *name;              /* for messages and receipts */
-    bool insecure;           /* accept unsigned images (recorded in the receipt as "insecure") */
-    char **public_keys;      /* PEM file paths: ECDSA P-256/P-384, RSA, Ed25519 */
+    char *name;         /* for messages and receipts */
+    bool insecure;      /* accept unsigned images (recorded in the receipt as "insecure") */
+    char **public_keys; /* PEM file paths: ECDSA P-256/P-384, RSA, Ed25519 */
     size_t public_key_count;
     /* keyless: all three set, or none */
     char *keyless_issuer;          /* exact OIDC issuer, e.g. https://accounts.google.com */
@@ -50,16 +50,16 @@ struct verify_source {
 
 /* What was checked, stored with every imported source and copied into the bundle. */
 struct verify_receipt {
-    char method[32];            /* "cosign-key", "cosign-keyless", "sigstore-bundle", "insecure" */
+    char method[32]; /* "cosign-key", "cosign-keyless", "sigstore-bundle", "insecure" */
     char policy[128];
-    char key_fingerprint[80];   /* "sha256:<hex>" of the public key's DER SubjectPublicKeyInfo */
-    char identity[256];         /* certificate SAN (keyless) */
-    char issuer[256];           /* OIDC issuer extension (keyless) */
-    char cert_fingerprint[80];  /* "sha256:<hex>" of the leaf certificate DER (keyless) */
-    int64_t log_index;          /* Rekor log index, -1 if none */
-    int64_t integrated_time;    /* Rekor integrated time (Unix seconds) a verified SET vouches for, -1 if none
+    char key_fingerprint[80];      /* "sha256:<hex>" of the public key's DER SubjectPublicKeyInfo */
+    char identity[256];            /* certificate SAN (keyless) */
+    char issuer[256];              /* OIDC issuer extension (keyless) */
+    char cert_fingerprint[80];     /* "sha256:<hex>" of the leaf certificate DER (keyless) */
+    int64_t log_index;             /* Rekor log index, -1 if none */
+    int64_t integrated_time;       /* Rekor integrated time (Unix seconds) a verified SET vouches for, -1 if none
                                    (a Rekor v2 entry has none) */
-    int64_t timestamp;          /* RFC 3161 genTime (Unix seconds) of a verified timestamp, 0 if none */
+    int64_t timestamp;             /* RFC 3161 genTime (Unix seconds) of a verified timestamp, 0 if none */
     char timestamp_authority[128]; /* the trusted root's uri of the authority that signed it */
     /* Added by the verify module: why an "insecure" acceptance happened ("no signature found", or
      * "signature present but not valid: …" — an insecure policy accepts an image whose signature
@@ -70,8 +70,8 @@ struct verify_receipt {
 /* Verify that manifest_digest ("sha256:<hex>") is signed according to policy. On success fills
  * receipt. On failure: ERROR_INPUT naming the digest, what was expected and what to do (e.g.
  * "add the signer's public key to trust.<policy>.keys, or set insecure: true"). */
-int verify_image(const struct verify_policy *policy, const struct verify_source *source,
-                 const char *manifest_digest, struct verify_receipt *receipt, struct error *err);
+int verify_image(const struct verify_policy *policy, const struct verify_source *source, const char *manifest_digest,
+                 struct verify_receipt *receipt, struct error *err);
 
 /* Receipt as a JSON object (for index tables and `airfactory sources --json`): method and policy
  * always; key_fingerprint, identity, issuer, cert_fingerprint, log_index, integrated_time,

@@ -64,7 +64,8 @@ static const struct {
                       " ORDER BY sort_key DESC, version DESC LIMIT 1"},
     [QUERY_PUBLIC_KEY] = {"SELECT pem FROM public_keys WHERE name = ?1"},
     [QUERY_TALOSCTL] = {"SELECT b.digest, b.size, b.media_type FROM talosctl t JOIN blobs b ON b.digest = t.digest"
-                        " WHERE t.version = ?1 AND t.name = ?2", true},
+                        " WHERE t.version = ?1 AND t.name = ?2",
+                        true},
 };
 
 /* A list over a table a format-1 bundle may lack falls back to this: no rows. */
@@ -76,8 +77,9 @@ static const struct {
     const char *fallback; /* for a format-1 bundle older than a table sql reads, or NULL */
 } list_sql[] = {
     [BUNDLE_LIST_VERSIONS] = {0, "SELECT version FROM versions ORDER BY sort_key, version"},
-    [BUNDLE_LIST_SCHEMATICS] = {0, "SELECT s.id, s.yaml, coalesce(n.name, '') FROM schematics s"
-                                   " LEFT JOIN schematic_names n ON n.id = s.id ORDER BY s.id",
+    [BUNDLE_LIST_SCHEMATICS] = {0,
+                                "SELECT s.id, s.yaml, coalesce(n.name, '') FROM schematics s"
+                                " LEFT JOIN schematic_names n ON n.id = s.id ORDER BY s.id",
                                 "SELECT id, yaml, '' FROM schematics ORDER BY id"},
     [BUNDLE_LIST_EXTENSIONS] = {1, "SELECT name, ref, digest, author, description FROM extensions"
                                    " WHERE version = ?1 ORDER BY name"},
@@ -102,9 +104,10 @@ static const struct {
                                            " ORDER BY v.sort_key, v.version"},
     [BUNDLE_LIST_MODEL_ASSETS] = {2, "SELECT path, digest, size FROM assets WHERE schematic = ?1 AND version = ?2"
                                      " ORDER BY path"},
-    [BUNDLE_LIST_MODELS] = {0, "SELECT a.schematic, coalesce(n.name, ''), a.version, a.path FROM assets a"
-                               " JOIN versions v ON v.version = a.version LEFT JOIN schematic_names n ON n.id = a.schematic"
-                               " ORDER BY coalesce(n.name, a.schematic), a.schematic, v.sort_key, a.path",
+    [BUNDLE_LIST_MODELS] = {0,
+                            "SELECT a.schematic, coalesce(n.name, ''), a.version, a.path FROM assets a"
+                            " JOIN versions v ON v.version = a.version LEFT JOIN schematic_names n ON n.id = a.schematic"
+                            " ORDER BY coalesce(n.name, a.schematic), a.schematic, v.sort_key, a.path",
                             "SELECT a.schematic, '', a.version, a.path FROM assets a JOIN versions v"
                             " ON v.version = a.version ORDER BY a.schematic, v.sort_key, a.path"},
     [BUNDLE_LIST_TAGS_AFTER] = {2, "SELECT tag FROM images WHERE repository = ?1 AND tag > ?2 ORDER BY tag"},
@@ -119,19 +122,20 @@ static const struct {
                                        " FROM images WHERE instr(substr(repository, 1, instr(repository, '/')), '.') > 0"
                                        " ORDER BY host"},
     [BUNDLE_LIST_TALOSCTL] = {1, "SELECT name FROM talosctl WHERE version = ?1 ORDER BY name", NO_ROWS("''")},
-    [BUNDLE_LIST_IMAGE_BYTES] = {0,
-        "WITH rb AS (SELECT r.repository, r.digest, b.size, (CASE WHEN instr(h.host, '.') > 0 OR"
-        "   instr(h.host, ':') > 0 OR h.host = 'localhost' THEN 1 ELSE 0 END) AS cluster"
-        "   FROM repository_blobs r JOIN blobs b ON b.digest = r.digest"
-        "   JOIN (SELECT DISTINCT repository, substr(repository, 1, instr(repository, '/') - 1) AS host"
-        "         FROM repository_blobs) h ON h.repository = r.repository),"
-        " owner AS (SELECT digest, size, min(cluster || '|' || repository) AS first FROM rb"
-        "   WHERE digest NOT IN (SELECT digest FROM assets) GROUP BY digest),"
-        " repos AS (SELECT repository, cluster, sum(size) AS size FROM rb GROUP BY repository)"
-        " SELECT r.repository, r.size,"
-        "   coalesce((SELECT sum(o.size) FROM owner o WHERE o.first = r.cluster || '|' || r.repository), 0)"
-        " FROM repos r ORDER BY r.cluster, r.repository",
-        "SELECT '', 0, 0 WHERE 0"},
+    [BUNDLE_LIST_IMAGE_BYTES] =
+        {0,
+         "WITH rb AS (SELECT r.repository, r.digest, b.size, (CASE WHEN instr(h.host, '.') > 0 OR"
+         "   instr(h.host, ':') > 0 OR h.host = 'localhost' THEN 1 ELSE 0 END) AS cluster"
+         "   FROM repository_blobs r JOIN blobs b ON b.digest = r.digest"
+         "   JOIN (SELECT DISTINCT repository, substr(repository, 1, instr(repository, '/') - 1) AS host"
+         "         FROM repository_blobs) h ON h.repository = r.repository),"
+         " owner AS (SELECT digest, size, min(cluster || '|' || repository) AS first FROM rb"
+         "   WHERE digest NOT IN (SELECT digest FROM assets) GROUP BY digest),"
+         " repos AS (SELECT repository, cluster, sum(size) AS size FROM rb GROUP BY repository)"
+         " SELECT r.repository, r.size,"
+         "   coalesce((SELECT sum(o.size) FROM owner o WHERE o.first = r.cluster || '|' || r.repository), 0)"
+         " FROM repos r ORDER BY r.cluster, r.repository",
+         "SELECT '', 0, 0 WHERE 0"},
 };
 #define LIST_COUNT (sizeof list_sql / sizeof list_sql[0])
 
@@ -235,8 +239,8 @@ int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, st
         goto out;
     }
     if (!S_ISREG(before.st_mode) || before.st_size <= 0) {
-        error_set(err, ERROR_INPUT, "%s: empty or not a regular file; %s is not a bundle (or an incomplete one)",
-                  path, bundle_dir);
+        error_set(err, ERROR_INPUT, "%s: empty or not a regular file; %s is not a bundle (or an incomplete one)", path,
+                  bundle_dir);
         goto out;
     }
     if ((uint64_t)before.st_size > BUNDLE_INDEX_MAX) {
@@ -251,10 +255,9 @@ int bundle_verify_index(const char *bundle_dir, const struct bundle_key *key, st
     /* The bytes just hashed are only vouched for if the file did not change while they were
      * read (an in-place write changes size or mtime). */
     struct stat after;
-    if (fstat(fd, &after) != 0 || after.st_size != before.st_size ||
-        after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
-        error_set(err, ERROR_INPUT, "%s: changed while its signature was checked; retry once the copy is complete",
-                  path);
+    if (fstat(fd, &after) != 0 || after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+        error_set(err, ERROR_INPUT, "%s: changed while its signature was checked; retry once the copy is complete", path);
         goto out;
     }
     if (stamp) {
@@ -298,8 +301,7 @@ static int db_error(struct bundle *b, const char *what, struct error *err)
 {
     int code = sqlite3_errcode(b->db);
     /* corruption is a property of the input, not of this machine */
-    int kind = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB || code == SQLITE_ERROR) ? ERROR_INPUT
-                                                                                        : ERROR_RUNTIME;
+    int kind = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB || code == SQLITE_ERROR) ? ERROR_INPUT : ERROR_RUNTIME;
     return error_set(err, kind, "%s/index.db: %s: %s", b->dir, what, sqlite3_errmsg(b->db));
 }
 
@@ -342,16 +344,16 @@ static int statement(struct bundle *b, enum query q, sqlite3_stmt **out, struct 
 static int check_identity(struct bundle *b, struct error *err)
 {
     int64_t app = 0, version = 0;
-    if (pragma_int(b, "PRAGMA application_id", &app, err) != 0 ||
-        pragma_int(b, "PRAGMA user_version", &version, err) != 0)
+    if (pragma_int(b, "PRAGMA application_id", &app, err) != 0 || pragma_int(b, "PRAGMA user_version", &version, err) != 0)
         return -1;
     if (app != BUNDLE_APPLICATION_ID)
-        return error_set(err, ERROR_INPUT, "%s/index.db: not an airfactory bundle index (application_id %lld)",
-                         b->dir, (long long)app);
+        return error_set(err, ERROR_INPUT, "%s/index.db: not an airfactory bundle index (application_id %lld)", b->dir,
+                         (long long)app);
     if (version != BUNDLE_FORMAT_VERSION)
-        return error_set(err, ERROR_INPUT, "%s/index.db: bundle format version %lld; this airfactory reads "
-                         "version %d — use a matching airfactory", b->dir, (long long)version,
-                         BUNDLE_FORMAT_VERSION);
+        return error_set(err, ERROR_INPUT,
+                         "%s/index.db: bundle format version %lld; this airfactory reads "
+                         "version %d — use a matching airfactory",
+                         b->dir, (long long)version, BUNDLE_FORMAT_VERSION);
     char *format = NULL;
     int found = bundle_meta(b, "format_version", &format, err);
     if (found < 0)
@@ -444,8 +446,7 @@ int bundle_open_in_place(const char *dir, struct bundle **out, struct error *err
     uri = index_uri(path);
     /* immutable: no locks, no journal, no change checks (the file is signed and never changes
      * under a reader; a new bundle is a new file). */
-    if (sqlite3_open_v2(uri, &b->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(uri, &b->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         if (b->db)
             db_error(b, "cannot open", err);
         else
@@ -665,16 +666,17 @@ void bundle_freshness_describe(const struct bundle_freshness *f, char *out, size
 }
 
 int bundle_freshness_check_not_older(const char *what, const struct bundle_freshness *candidate,
-                                     const char *current_name, const struct bundle_freshness *current,
-                                     struct error *err)
+                                     const char *current_name, const struct bundle_freshness *current, struct error *err)
 {
     if (bundle_freshness_compare(candidate, current) >= 0)
         return 0;
     char a[96], b[96];
     bundle_freshness_describe(candidate, a, sizeof a);
     bundle_freshness_describe(current, b, sizeof b);
-    return error_set(err, ERROR_INPUT, "%s: %s is older than %s (%s); refusing to replace it (pass "
-                     "--allow-downgrade to roll back on purpose)", what, a, current_name, b);
+    return error_set(err, ERROR_INPUT,
+                     "%s: %s is older than %s (%s); refusing to replace it (pass "
+                     "--allow-downgrade to roll back on purpose)",
+                     what, a, current_name, b);
 }
 
 int bundle_dir_freshness(const char *dir, struct bundle_freshness *out, struct error *err)
@@ -736,8 +738,8 @@ int bundle_has_repository(struct bundle *b, const char *repository, struct error
     return lookup_text(b, QUERY_REPOSITORY_EXISTS, 1, (const char *const[]){repository}, NULL, err);
 }
 
-int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest,
-                                struct bundle_blob *out, struct error *err)
+int bundle_find_repository_blob(struct bundle *b, const char *repository, const char *digest, struct bundle_blob *out,
+                                struct error *err)
 {
     return lookup_blob(b, QUERY_REPOSITORY_BLOB, 2, (const char *const[]){repository, digest}, digest, out, err);
 }
@@ -778,8 +780,10 @@ int bundle_open_blob(struct bundle *b, const char *digest, struct bundle_blob *i
     if (fd < 0) {
         int saved = errno;
         if (saved == ENOENT)
-            error_set(err, ERROR_INPUT, "%s: listed in index.db but missing; the bundle is damaged — run "
-                      "'airfactory verify --full %s'", path, b->dir);
+            error_set(err, ERROR_INPUT,
+                      "%s: listed in index.db but missing; the bundle is damaged — run "
+                      "'airfactory verify --full %s'",
+                      path, b->dir);
         else
             error_errno(err, saved, "%s: cannot open", path);
         free(path);
@@ -787,9 +791,10 @@ int bundle_open_blob(struct bundle *b, const char *digest, struct bundle_blob *i
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != info->size) {
-        error_set(err, ERROR_INPUT, "%s: size %lld, index.db says %llu; the bundle is damaged — run "
-                  "'airfactory verify --full %s'", path, (long long)st.st_size, (unsigned long long)info->size,
-                  b->dir);
+        error_set(err, ERROR_INPUT,
+                  "%s: size %lld, index.db says %llu; the bundle is damaged — run "
+                  "'airfactory verify --full %s'",
+                  path, (long long)st.st_size, (unsigned long long)info->size, b->dir);
         close(fd);
         free(path);
         return -1;
@@ -846,7 +851,8 @@ static sqlite3_stmt *list_statement(struct bundle *b, enum bundle_list list, boo
     unsigned flags = *own ? 0 : SQLITE_PREPARE_PERSISTENT;
     st = NULL;
     if (sqlite3_prepare_v3(b->db, list_sql[list].sql, -1, flags, &st, NULL) != SQLITE_OK &&
-        (!list_sql[list].fallback || sqlite3_prepare_v3(b->db, list_sql[list].fallback, -1, flags, &st, NULL) != SQLITE_OK)) {
+        (!list_sql[list].fallback ||
+         sqlite3_prepare_v3(b->db, list_sql[list].fallback, -1, flags, &st, NULL) != SQLITE_OK)) {
         db_error(b, list_sql[list].sql, err);
         return NULL;
     }
@@ -855,8 +861,8 @@ static sqlite3_stmt *list_statement(struct bundle *b, enum bundle_list list, boo
     return st;
 }
 
-int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn,
-                   void *context, struct error *err)
+int bundle_foreach(struct bundle *b, enum bundle_list list, const char *const *params, bundle_row_fn fn, void *context,
+                   struct error *err)
 {
     if ((unsigned)list >= LIST_COUNT || !list_sql[list].sql)
         return error_set(err, ERROR_RUNTIME, "bundle_foreach: unknown list %d", (int)list);

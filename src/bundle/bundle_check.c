@@ -259,8 +259,8 @@ static int compare_hex(const void *a, const void *b)
 
 static void check_extra(struct checker *c)
 {
-    static const char *const top[] = {"index.db", "index.db.sig", "index.db.sig.der", "oci-layout", "index.json",
-                                      "blobs"};
+    static const char *const top[] = {"index.db",   "index.db.sig", "index.db.sig.der",
+                                      "oci-layout", "index.json",   "blobs"};
     DIR *d = opendir(c->o->dir);
     if (!d) {
         problem(c, NULL, "cannot read directory: %s", strerror(errno));

@@ -65,22 +65,21 @@ static bool is_p256(EVP_PKEY *pkey)
     return !strcasecmp(group, "prime256v1") || !strcasecmp(group, "P-256") || !strcasecmp(group, "secp256r1");
 }
 
-static int finish_key(EVP_PKEY *pkey, bool is_private, const char *source, struct bundle_key **out,
-                      struct error *err)
+static int finish_key(EVP_PKEY *pkey, bool is_private, const char *source, struct bundle_key **out, struct error *err)
 {
     if (!is_p256(pkey)) {
         EVP_PKEY_free(pkey);
         return error_set(err, ERROR_INPUT,
                          "%s: not an ECDSA P-256 key; bundles are signed with P-256 only "
-                         "(make one with 'airfactory keygen')", source);
+                         "(make one with 'airfactory keygen')",
+                         source);
     }
     unsigned char *der = NULL;
     int der_len = i2d_PUBKEY(pkey, &der);
     if (der_len <= 0) {
         char why[256];
         EVP_PKEY_free(pkey);
-        return error_set(err, ERROR_RUNTIME, "%s: cannot encode public key: %s", source,
-                         openssl_reason(why, sizeof why));
+        return error_set(err, ERROR_RUNTIME, "%s: cannot encode public key: %s", source, openssl_reason(why, sizeof why));
     }
     struct bundle_key *key = xcalloc(1, sizeof *key);
     key->pkey = pkey;
@@ -115,7 +114,8 @@ int bundle_key_load_private(const char *path, struct bundle_key **out, struct er
         return error_set(err, ERROR_INPUT,
                          "%s: the private key is encrypted; bundles are signed with an unencrypted "
                          "PKCS#8 key kept on the build host (make one with 'airfactory keygen', or "
-                         "'openssl pkcs8 -topk8 -nocrypt -in KEY -out PLAIN.key')", path);
+                         "'openssl pkcs8 -topk8 -nocrypt -in KEY -out PLAIN.key')",
+                         path);
     }
     BIO *bio = BIO_new_mem_buf(pem.data, (int)pem.len);
     if (!bio)
@@ -125,14 +125,15 @@ int bundle_key_load_private(const char *path, struct bundle_key **out, struct er
     buffer_free(&pem);
     if (!pkey) {
         char why[256];
-        return error_set(err, ERROR_INPUT, "%s: not a PEM private key (%s); expected 'BEGIN PRIVATE KEY' "
-                         "or 'BEGIN EC PRIVATE KEY'", path, openssl_reason(why, sizeof why));
+        return error_set(err, ERROR_INPUT,
+                         "%s: not a PEM private key (%s); expected 'BEGIN PRIVATE KEY' "
+                         "or 'BEGIN EC PRIVATE KEY'",
+                         path, openssl_reason(why, sizeof why));
     }
     return finish_key(pkey, true, path, out, err);
 }
 
-int bundle_key_parse_public(const char *pem, size_t len, const char *what, struct bundle_key **out,
-                            struct error *err)
+int bundle_key_parse_public(const char *pem, size_t len, const char *what, struct bundle_key **out, struct error *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio)
@@ -141,8 +142,10 @@ int bundle_key_parse_public(const char *pem, size_t len, const char *what, struc
     BIO_free(bio);
     if (!pkey) {
         char why[256];
-        return error_set(err, ERROR_INPUT, "%s: not a PEM public key (%s); expected 'BEGIN PUBLIC KEY' "
-                         "as written by 'airfactory keygen' or cosign", what, openssl_reason(why, sizeof why));
+        return error_set(err, ERROR_INPUT,
+                         "%s: not a PEM public key (%s); expected 'BEGIN PUBLIC KEY' "
+                         "as written by 'airfactory keygen' or cosign",
+                         what, openssl_reason(why, sizeof why));
     }
     return finish_key(pkey, false, what, out, err);
 }
@@ -154,8 +157,10 @@ int bundle_key_load_public(const char *path, struct bundle_key **out, struct err
         return -1;
     if (strstr(pem.data, "PRIVATE KEY")) {
         buffer_free(&pem);
-        return error_set(err, ERROR_INPUT, "%s: is a private key; pass the public key (.pub) to verify, "
-                         "the private key never needs to leave the build host", path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: is a private key; pass the public key (.pub) to verify, "
+                         "the private key never needs to leave the build host",
+                         path);
     }
     int rc = bundle_key_parse_public(pem.data, pem.len, path, out, err);
     buffer_free(&pem);
@@ -281,9 +286,9 @@ static int rfc6979_init(struct rfc6979_state *st, const unsigned char x[P256_BYT
 {
     memset(st->v, 0x01, sizeof st->v);
     memset(st->k, 0x00, sizeof st->k);
-    if (rfc6979_hmac(st->k, st->v, 0x00, x, h, st->k) != 0 || /* d */
+    if (rfc6979_hmac(st->k, st->v, 0x00, x, h, st->k) != 0 ||     /* d */
         rfc6979_hmac(st->k, st->v, -1, NULL, NULL, st->v) != 0 || /* e */
-        rfc6979_hmac(st->k, st->v, 0x01, x, h, st->k) != 0 || /* f */
+        rfc6979_hmac(st->k, st->v, 0x01, x, h, st->k) != 0 ||     /* f */
         rfc6979_hmac(st->k, st->v, -1, NULL, NULL, st->v) != 0)   /* g */
         return -1;
     return 0;
@@ -359,10 +364,9 @@ static int ecdsa_sign_deterministic(EVP_PKEY *pkey, const unsigned char h1[32], 
             continue;
         /* k^-1 = k^(n-2) mod n (Fermat; n is prime) by the constant-time exponentiation; then
          * t = mont(rR, d) = r·d, t = t + z, s = mont(t, k^-1·R) = t·k^-1, all mod n (z, d < n) */
-        if (!BN_mod_exp_mont_consttime(kinv, k, n_minus_2, order, ctx, mont) ||
-            !BN_to_montgomery(r_mont, r, mont, ctx) || !BN_mod_mul_montgomery(t, r_mont, d, mont, ctx) ||
-            !BN_mod_add_quick(t, t, z, order) || !BN_to_montgomery(kinv_mont, kinv, mont, ctx) ||
-            !BN_mod_mul_montgomery(s, t, kinv_mont, mont, ctx))
+        if (!BN_mod_exp_mont_consttime(kinv, k, n_minus_2, order, ctx, mont) || !BN_to_montgomery(r_mont, r, mont, ctx) ||
+            !BN_mod_mul_montgomery(t, r_mont, d, mont, ctx) || !BN_mod_add_quick(t, t, z, order) ||
+            !BN_to_montgomery(kinv_mont, kinv, mont, ctx) || !BN_mod_mul_montgomery(s, t, kinv_mont, mont, ctx))
             goto out;
         if (!BN_is_zero(s))
             break;
@@ -413,8 +417,7 @@ static bool ecdsa_verify_digest(EVP_PKEY *pkey, const unsigned char h1[32], cons
     return ok;
 }
 
-int bundle_key_sign(const struct bundle_key *key, const void *data, size_t len, struct buffer *der_out,
-                    struct error *err)
+int bundle_key_sign(const struct bundle_key *key, const void *data, size_t len, struct buffer *der_out, struct error *err)
 {
     if (!key->is_private)
         return error_set(err, ERROR_INPUT, "%s: a public key cannot sign; pass the private key", key->source);
@@ -444,8 +447,8 @@ int bundle_key_sign(const struct bundle_key *key, const void *data, size_t len, 
     return 0;
 }
 
-int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len, const void *der,
-                      size_t der_len, const char *what, struct error *err)
+int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len, const void *der, size_t der_len,
+                      const char *what, struct error *err)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
@@ -459,7 +462,8 @@ int bundle_key_verify(const struct bundle_key *key, const void *data, size_t len
         return 0;
     return error_set(err, ERROR_INPUT,
                      "%s: signature does not verify with key %s (%s); the file was modified after "
-                     "signing, or it was signed with another key", what, key->fingerprint, key->source);
+                     "signing, or it was signed with another key",
+                     what, key->fingerprint, key->source);
 }
 
 /* 256 KiB: measured on a 21 MB index.db, 64-256 KiB reads hash twice as fast as one mmap (page
@@ -497,7 +501,8 @@ int bundle_key_verify_fd(const struct bundle_key *key, int fd, uint64_t len, con
     else
         error_set(err, ERROR_INPUT,
                   "%s: signature does not verify with key %s (%s); the file was modified after "
-                  "signing, or it was signed with another key", what, key->fingerprint, key->source);
+                  "signing, or it was signed with another key",
+                  what, key->fingerprint, key->source);
 out:
     free(chunk);
     EVP_MD_CTX_free(ctx);
@@ -521,8 +526,10 @@ int bundle_key_generate(const char *prefix, bool force, char fingerprint_out[BUN
     EVP_PKEY *pkey = NULL;
     BIO *key_bio = NULL, *pub_bio = NULL;
     if (!force && (fs_exists(key_path) || fs_exists(pub_path))) {
-        error_set(err, ERROR_INPUT, "%s: already exists; refusing to overwrite a key (choose another -o "
-                  "PREFIX, or pass --force)", fs_exists(key_path) ? key_path : pub_path);
+        error_set(err, ERROR_INPUT,
+                  "%s: already exists; refusing to overwrite a key (choose another -o "
+                  "PREFIX, or pass --force)",
+                  fs_exists(key_path) ? key_path : pub_path);
         goto out;
     }
     pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");

@@ -32,8 +32,10 @@ int bundle_shard_parse(const char *text, unsigned *index, unsigned *count, struc
         ok = errno == 0 && *end == '\0' && n <= BUNDLE_SHARD_MAX && i < n;
     }
     if (!ok)
-        return error_set(err, ERROR_INPUT, "shard '%s': expected I/N with 0 <= I < N <= %d (I counts from 0, "
-                         "as Kubernetes' JOB_COMPLETION_INDEX), e.g. 0/4", s, BUNDLE_SHARD_MAX);
+        return error_set(err, ERROR_INPUT,
+                         "shard '%s': expected I/N with 0 <= I < N <= %d (I counts from 0, "
+                         "as Kubernetes' JOB_COMPLETION_INDEX), e.g. 0/4",
+                         s, BUNDLE_SHARD_MAX);
     *index = (unsigned)i;
     *count = (unsigned)n;
     return 0;
@@ -64,8 +66,10 @@ static int meta(struct part *p, const char *key, char **value, struct error *err
         return error_prefix(err, "part %s: ", p->dir);
     if (found == 0) {
         *value = NULL;
-        return error_set(err, ERROR_INPUT, "part %s: no meta %s; it is not a partial bundle (build one with "
-                         "`airfactory build MANIFEST --shard I/N`)", p->dir, key);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: no meta %s; it is not a partial bundle (build one with "
+                         "`airfactory build MANIFEST --shard I/N`)",
+                         p->dir, key);
     }
     return 0;
 }
@@ -75,8 +79,10 @@ static int sources_digest(struct part *p, struct error *err)
 {
     sqlite3 *db = bundle_database(p->bundle);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT reference, digest, platform, role, receipt FROM sources"
-                           " ORDER BY reference, platform", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db,
+                           "SELECT reference, digest, platform, role, receipt FROM sources"
+                           " ORDER BY reference, platform",
+                           -1, &st, NULL) != SQLITE_OK)
         return error_set(err, ERROR_INPUT, "part %s: sources: %s", p->dir, sqlite3_errmsg(db));
     struct sha256_stream h;
     sha256_stream_init(&h);
@@ -103,11 +109,11 @@ static int open_part(struct part *p, const struct bundle_key *key, struct error 
         struct error ignored = {0};
         char *claimed = NULL;
         if (bundle_open_with_key(p->dir, NULL, &raw, &ignored) == 0 &&
-            bundle_meta(raw, "signing_key", &claimed, &ignored) == 1 &&
-            strcmp(claimed, bundle_key_fingerprint(key)) != 0)
-            error_set(err, ERROR_INPUT, "part %s: signed with key %s, not the merge's --key (%s); every shard "
-                      "must be built with the key that signs the merged bundle", p->dir, claimed,
-                      bundle_key_fingerprint(key));
+            bundle_meta(raw, "signing_key", &claimed, &ignored) == 1 && strcmp(claimed, bundle_key_fingerprint(key)) != 0)
+            error_set(err, ERROR_INPUT,
+                      "part %s: signed with key %s, not the merge's --key (%s); every shard "
+                      "must be built with the key that signs the merged bundle",
+                      p->dir, claimed, bundle_key_fingerprint(key));
         else {
             *err = why;
             error_prefix(err, "part %s: ", p->dir);
@@ -151,20 +157,30 @@ static int same_origin(const struct part *first, const struct part *p, struct er
 {
     static const char *const builder = "airfactory " AIRFACTORY_VERSION;
     if (strcmp(p->builder, builder) != 0)
-        return error_set(err, ERROR_INPUT, "part %s: built by %s, this is %s; merge with the airfactory "
-                         "version that built the shards", p->dir, p->builder, builder);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: built by %s, this is %s; merge with the airfactory "
+                         "version that built the shards",
+                         p->dir, p->builder, builder);
     if (p->count != first->count)
-        return error_set(err, ERROR_INPUT, "part %s: shard %u/%u, but part %s is of %u shards; give the shards "
-                         "of one build", p->dir, p->index, p->count, first->dir, first->count);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: shard %u/%u, but part %s is of %u shards; give the shards "
+                         "of one build",
+                         p->dir, p->index, p->count, first->dir, first->count);
     if (strcmp(p->manifest, first->manifest) != 0)
-        return error_set(err, ERROR_INPUT, "part %s: built from manifest %s, part %s from %s; every shard must "
-                         "be built from the same manifest", p->dir, p->manifest, first->dir, first->manifest);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: built from manifest %s, part %s from %s; every shard must "
+                         "be built from the same manifest",
+                         p->dir, p->manifest, first->dir, first->manifest);
     if (strcmp(p->created, first->created) != 0)
-        return error_set(err, ERROR_INPUT, "part %s: created %s, part %s %s; build every shard with the same "
-                         "SOURCE_DATE_EPOCH", p->dir, p->created, first->dir, first->created);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: created %s, part %s %s; build every shard with the same "
+                         "SOURCE_DATE_EPOCH",
+                         p->dir, p->created, first->dir, first->created);
     if (strcmp(p->sources, first->sources) != 0)
-        return error_set(err, ERROR_INPUT, "part %s: its sources (digests or verification receipts) differ from "
-                         "part %s's; build every shard from the same source files", p->dir, first->dir);
+        return error_set(err, ERROR_INPUT,
+                         "part %s: its sources (digests or verification receipts) differ from "
+                         "part %s's; build every shard from the same source files",
+                         p->dir, first->dir);
     return 0;
 }
 
@@ -197,9 +213,10 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
         size_t *given = xcalloc(n, sizeof *given); /* part number + 1, 0: none */
         for (size_t i = 0; rc == 0 && i < o->part_count; i++) {
             if (given[parts[i].index])
-                rc = error_set(err, ERROR_INPUT, "part %s: shard %u/%u again (part %s is shard %u/%u too); give "
-                               "each shard once", parts[i].dir, parts[i].index, n, parts[given[parts[i].index] - 1].dir,
-                               parts[i].index, n);
+                rc = error_set(err, ERROR_INPUT,
+                               "part %s: shard %u/%u again (part %s is shard %u/%u too); give "
+                               "each shard once",
+                               parts[i].dir, parts[i].index, n, parts[given[parts[i].index] - 1].dir, parts[i].index, n);
             given[parts[i].index] = i + 1;
         }
         if (rc == 0) {
@@ -209,9 +226,11 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
                     buffer_appendf(&missing, "%s%u/%u", missing.len ? ", " : "", s, n);
             bool several = missing.len && strchr(buffer_cstr(&missing), ',');
             if (missing.len)
-                rc = error_set(err, ERROR_INPUT, "shard%s %s missing: none of the %zu parts given is %s; build %s "
-                               "with --shard and give every shard", several ? "s" : "", buffer_cstr(&missing),
-                               o->part_count, several ? "one of them" : "it", several ? "them" : "it");
+                rc = error_set(err, ERROR_INPUT,
+                               "shard%s %s missing: none of the %zu parts given is %s; build %s "
+                               "with --shard and give every shard",
+                               several ? "s" : "", buffer_cstr(&missing), o->part_count, several ? "one of them" : "it",
+                               several ? "them" : "it");
             buffer_free(&missing);
         }
         free(given);
@@ -248,8 +267,8 @@ int bundle_merge(const struct bundle_merge_options *o, struct bundle_merge_stats
         struct bundle_writer_stats ws;
         bundle_writer_get_stats(w, &ws);
         if (stats)
-            *stats = (struct bundle_merge_stats){.shards = parts[0].count, .blobs_added = ws.blobs_added,
-                                                 .bytes_added = ws.bytes_added};
+            *stats = (struct bundle_merge_stats){
+                .shards = parts[0].count, .blobs_added = ws.blobs_added, .bytes_added = ws.bytes_added};
         rc = bundle_writer_commit(w, err);
     } else if (w) {
         bundle_writer_abort(w);

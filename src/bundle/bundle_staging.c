@@ -183,8 +183,10 @@ static int take_lock(struct bundle_staging *s, struct error *err)
             close(s->lock_fd);
             s->lock_fd = -1;
             if (saved == EWOULDBLOCK)
-                return error_set(err, ERROR_RUNTIME, "%s: another airfactory process is writing this bundle (%s "
-                                 "is locked); wait for it to finish", s->target, s->lock_path);
+                return error_set(err, ERROR_RUNTIME,
+                                 "%s: another airfactory process is writing this bundle (%s "
+                                 "is locked); wait for it to finish",
+                                 s->target, s->lock_path);
             return error_errno(err, saved, "%s: cannot lock", s->lock_path);
         }
         struct stat held, named;
@@ -219,8 +221,10 @@ int bundle_staging_open(struct bundle_staging *s, const char *target, bool allow
         goto fail;
     if (fs_exists(s->target) && (!fs_is_dir(s->target) || !looks_like_bundle(s->target))) {
         free(adopt);
-        error_set(err, ERROR_INPUT, "%s: exists and is not a bundle (no index.db or oci-layout) nor an empty "
-                  "directory; refusing to replace it — choose another path", s->target);
+        error_set(err, ERROR_INPUT,
+                  "%s: exists and is not a bundle (no index.db or oci-layout) nor an empty "
+                  "directory; refusing to replace it — choose another path",
+                  s->target);
         goto fail;
     }
     if (adopt) {
@@ -299,8 +303,7 @@ int bundle_staging_commit(struct bundle_staging *s, struct error *err)
     char *old = NULL;
     int rc = -1;
     if (fs_exists(s->target)) {
-        int swapped = bundle_test_no_exchange ? -1
-                                              : renameat2(AT_FDCWD, s->tmp, AT_FDCWD, s->target, RENAME_EXCHANGE);
+        int swapped = bundle_test_no_exchange ? -1 : renameat2(AT_FDCWD, s->tmp, AT_FDCWD, s->target, RENAME_EXCHANGE);
         if (swapped == 0) {
             s->swapped = true;
             old = s->tmp; /* the tmp name now holds the previous bundle */

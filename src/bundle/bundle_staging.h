@@ -34,12 +34,12 @@
 #include "airfactory/error.h"
 
 struct bundle_staging {
-    char *target;  /* final path */
-    char *tmp;     /* where the new bundle is built */
+    char *target; /* final path */
+    char *tmp;    /* where the new bundle is built */
     int lock_fd;
     char *lock_path;
-    bool resumed;  /* tmp was adopted from an interrupted run (it holds `.resume`) */
-    bool swapped;  /* commit got as far as putting the new bundle in place */
+    bool resumed; /* tmp was adopted from an interrupted run (it holds `.resume`) */
+    bool swapped; /* commit got as far as putting the new bundle in place */
 };
 
 #define BUNDLE_STAGING_RESUME_FILE ".resume"
@@ -62,10 +62,10 @@ int bundle_staging_sync_tree(const char *path, struct error *err);
  * bundle_test_no_exchange forces the two-rename fallback. */
 extern void (*bundle_test_point)(const char *name);
 extern bool bundle_test_no_exchange;
-#define BUNDLE_TEST_POINT(name)                                                                    \
-    do {                                                                                           \
-        if (bundle_test_point)                                                                     \
-            bundle_test_point(name);                                                               \
+#define BUNDLE_TEST_POINT(name)                                                                                        \
+    do {                                                                                                               \
+        if (bundle_test_point)                                                                                         \
+            bundle_test_point(name);                                                                                   \
     } while (0)
 
 #endif

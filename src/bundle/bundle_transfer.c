@@ -95,8 +95,10 @@ static int archive_failed(struct archive *a, const char *what, struct error *err
     const char *why = archive_error_string(a);
     int e = archive_errno(a);
     if (e == EFBIG)
-        return error_errno(err, e, "%s: %s; the file system cannot hold a file this large (FAT32: 4 GiB): write "
-                           "parts with --split SIZE (e.g. --split 4000M)", what, why ? why : "failed");
+        return error_errno(err, e,
+                           "%s: %s; the file system cannot hold a file this large (FAT32: 4 GiB): write "
+                           "parts with --split SIZE (e.g. --split 4000M)",
+                           what, why ? why : "failed");
     if (e > 0 && e != EILSEQ) /* EILSEQ is libarchive's "bad format" */
         return error_errno(err, e, "%s: %s", what, why ? why : "failed");
     return error_set(err, ERROR_RUNTIME, "%s: %s", what, why ? why : "failed");
@@ -112,8 +114,8 @@ static int pack_file(struct packer *p, const char *dir, const char *name, int64_
     struct archive_entry *e = NULL;
     if (fd < 0) {
         if (errno == ENOENT)
-            error_set(err, ERROR_INPUT, "%s: missing; the bundle is damaged (run 'airfactory verify --full %s')",
-                      path, dir);
+            error_set(err, ERROR_INPUT, "%s: missing; the bundle is damaged (run 'airfactory verify --full %s')", path,
+                      dir);
         else
             error_errno(err, errno, "%s: cannot open", path);
         goto out;
@@ -124,8 +126,10 @@ static int pack_file(struct packer *p, const char *dir, const char *name, int64_
         goto out;
     }
     if (!S_ISREG(st.st_mode) || (expected_size >= 0 && st.st_size != expected_size)) {
-        error_set(err, ERROR_INPUT, "%s: size %lld, index.db says %lld; the bundle is damaged (run 'airfactory "
-                  "verify --full %s')", path, (long long)st.st_size, (long long)expected_size, dir);
+        error_set(err, ERROR_INPUT,
+                  "%s: size %lld, index.db says %lld; the bundle is damaged (run 'airfactory "
+                  "verify --full %s')",
+                  path, (long long)st.st_size, (long long)expected_size, dir);
         goto out;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -197,8 +201,7 @@ static int pack_blob_row(void *context, int columns, const char *const *v)
         return 0;
     char name[128];
     snprintf(name, sizeof name, "blobs/sha256/%s", hex);
-    if (pack_file(pb->p, pb->dir, name, (int64_t)strtoll(v[1], NULL, 10), 0444, &pb->stats->bytes_streamed,
-                  pb->err) != 0)
+    if (pack_file(pb->p, pb->dir, name, (int64_t)strtoll(v[1], NULL, 10), 0444, &pb->stats->bytes_streamed, pb->err) != 0)
         return -1;
     pb->stats->blobs_streamed++;
     return 0;
@@ -207,7 +210,7 @@ static int pack_blob_row(void *context, int columns, const char *const *v)
 /* ---- split output: numbered parts of at most `split` bytes, SHA256SUMS, README.txt ---- */
 
 struct splitter {
-    char *tmp;        /* OUTPUT.tmp-XXXXXX, renamed to OUTPUT when complete */
+    char *tmp; /* OUTPUT.tmp-XXXXXX, renamed to OUTPUT when complete */
     uint64_t split, in_part;
     unsigned count;
     int fd;
@@ -343,8 +346,10 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
     if (split) {
         if (!strcmp(output, "-") || fs_exists(output)) {
             bundle_close(b);
-            return error_set(err, ERROR_INPUT, "%s: --split writes a new directory of parts; give a path that does "
-                             "not exist yet", output);
+            return error_set(err, ERROR_INPUT,
+                             "%s: --split writes a new directory of parts; give a path that does "
+                             "not exist yet",
+                             output);
         }
         sp.tmp = xasprintf("%s.tmp-XXXXXX", output);
         if (!mkdtemp(sp.tmp)) {
@@ -356,7 +361,8 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
     } else if (!strcmp(output, "-")) {
         if (isatty(STDOUT_FILENO)) {
             bundle_close(b);
-            return error_set(err, ERROR_INPUT, "refusing to write a tar stream to a terminal; use -o FILE or "
+            return error_set(err, ERROR_INPUT,
+                             "refusing to write a tar stream to a terminal; use -o FILE or "
                              "redirect stdout");
         }
         fd = STDOUT_FILENO;
@@ -371,14 +377,13 @@ static int write_stream(const char *dir, struct listing *skip, const char *outpu
     p.a = archive_write_new();
     p.buf = xmalloc(CHUNK);
     int rc = -1;
-    if (archive_write_set_format_pax_restricted(p.a) != ARCHIVE_OK ||
-        archive_write_add_filter_none(p.a) != ARCHIVE_OK ||
+    if (archive_write_set_format_pax_restricted(p.a) != ARCHIVE_OK || archive_write_add_filter_none(p.a) != ARCHIVE_OK ||
         /* no padding after the end-of-archive blocks: libarchive would otherwise pad to 10 KiB
          * for stdout but not for files, and the same bundle must give the same bytes anywhere */
         archive_write_set_bytes_in_last_block(p.a, 1) != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(p.a, CHUNK) != ARCHIVE_OK ||
-        (split ? archive_write_open2(p.a, &sp, NULL, split_write, split_close, NULL)
-               : archive_write_open_fd(p.a, fd)) != ARCHIVE_OK) {
+        (split ? archive_write_open2(p.a, &sp, NULL, split_write, split_close, NULL) : archive_write_open_fd(p.a, fd)) !=
+            ARCHIVE_OK) {
         archive_failed(p.a, p.output_name, err);
         goto out;
     }
@@ -429,8 +434,7 @@ int bundle_pack_split(const char *bundle_dir, const char *old_dir, const char *o
                       struct bundle_transfer_stats *stats, struct error *err)
 {
     if (split < 1024 * 1024)
-        return error_set(err, ERROR_INPUT, "--split %llu: parts must be at least 1 MiB",
-                         (unsigned long long)split);
+        return error_set(err, ERROR_INPUT, "--split %llu: parts must be at least 1 MiB", (unsigned long long)split);
     if (!old_dir)
         return write_stream(bundle_dir, NULL, output, stats, split, err);
     struct bundle *old = NULL;
@@ -480,9 +484,9 @@ struct unpacker {
     /* a split pack unpacked into a directory keeps a journal of resume points (see "resume" below) */
     struct parts_reader *parts;
     int journal_fd;
-    unsigned points;        /* resume points in the journal (loaded or written) */
-    size_t next_point;      /* the first part whose resume point is not written yet */
-    uint64_t origin;        /* stream offset of libarchive's offset 0 (a resumed run starts mid-stream) */
+    unsigned points;           /* resume points in the journal (loaded or written) */
+    size_t next_point;         /* the first part whose resume point is not written yet */
+    uint64_t origin;           /* stream offset of libarchive's offset 0 (a resumed run starts mid-stream) */
     uint64_t entry_h, entry_d; /* the entry being read: its header's and its data's stream offsets */
     struct buffer entry_raw;   /* its header's bytes [entry_h, entry_d), when the reader still held them */
     bool entry_raw_ok;
@@ -601,15 +605,19 @@ static int take_blob(struct unpacker *u, const char *name, const char *hex, int6
     if (item->seen)
         return error_set(err, ERROR_INPUT, "%s: %s appears twice; the stream was altered", u->input_name, name);
     if ((uint64_t)size != item->size)
-        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, the signed index.db says %llu; the stream was "
-                         "altered", u->input_name, name, (long long)size, (unsigned long long)item->size);
+        return error_set(err, ERROR_INPUT,
+                         "%s: %s is %lld bytes, the signed index.db says %llu; the stream was "
+                         "altered",
+                         u->input_name, name, (long long)size, (unsigned long long)item->size);
     if (u->o->check_only) { /* hashed, not written */
         char got[SHA256_HEX_LEN + 1];
         if (read_entry(u, name, size, -1, NULL, NULL, 0, got, err) != 0)
             return -1;
         if (strcmp(got, hex) != 0)
-            return error_set(err, ERROR_INPUT, "%s: %s: content hashes to sha256:%s; the stream was altered or "
-                             "corrupted", u->input_name, name, got);
+            return error_set(err, ERROR_INPUT,
+                             "%s: %s: content hashes to sha256:%s; the stream was altered or "
+                             "corrupted",
+                             u->input_name, name, got);
         item->seen = true;
         u->stats->blobs_streamed++;
         u->stats->bytes_streamed += (uint64_t)size;
@@ -656,12 +664,15 @@ static int take_blob(struct unpacker *u, const char *name, const char *hex, int6
             unlink(journal_path);
             free(journal_path);
             u->points = 0;
-            rc = error_set(err, ERROR_INPUT, "%s: %s: content hashes to sha256:%s, with %llu bytes kept from the "
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: %s: content hashes to sha256:%s, with %llu bytes kept from the "
                            "interrupted run; the journal is reset: rerun to unpack from the first part",
                            u->input_name, name, got, (unsigned long long)already);
         } else {
-            rc = error_set(err, ERROR_INPUT, "%s: %s: content hashes to sha256:%s; the stream was altered or "
-                           "corrupted", u->input_name, name, got);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: %s: content hashes to sha256:%s; the stream was altered or "
+                           "corrupted",
+                           u->input_name, name, got);
         }
     }
     if (rc == 0 && journal && rename(partial, path) != 0)
@@ -698,8 +709,8 @@ static int accept_index(struct unpacker *u, struct error *err)
         int found = bundle_dir_freshness(u->staging.target, &current, err);
         if (found < 0 || bundle_read_freshness(u->b, &incoming, err) != 0)
             return -1;
-        if (found == 1 && bundle_freshness_check_not_older(u->input_name, &incoming, u->staging.target, &current,
-                                                           err) != 0)
+        if (found == 1 &&
+            bundle_freshness_check_not_older(u->input_name, &incoming, u->staging.target, &current, err) != 0)
             return -1;
     }
     struct error ignored;
@@ -717,8 +728,10 @@ static int take_from_base(struct unpacker *u, struct listed_blob *item, struct e
     int rc = -1;
     struct stat st;
     if (lstat(from, &st) != 0 || !S_ISREG(st.st_mode)) {
-        error_set(err, ERROR_INPUT, "%s: blob sha256:%s is neither in the stream nor in %s; this delta was made "
-                  "against another bundle", u->input_name, item->hex, u->o->onto);
+        error_set(err, ERROR_INPUT,
+                  "%s: blob sha256:%s is neither in the stream nor in %s; this delta was made "
+                  "against another bundle",
+                  u->input_name, item->hex, u->o->onto);
         goto out;
     }
     if ((uint64_t)st.st_size != item->size) {
@@ -788,14 +801,17 @@ static int unpack_entries(struct unpacker *u, bool resumed_at_end, struct error 
             continue;
         if (type != AE_IFREG || archive_entry_hardlink(e) || archive_entry_sparse_count(e) > 0 ||
             !archive_entry_size_is_set(e))
-            return error_set(err, ERROR_INPUT, "%s: entry '%s' is not a plain file; a bundle stream holds only "
-                             "regular files", u->input_name, name);
+            return error_set(err, ERROR_INPUT,
+                             "%s: entry '%s' is not a plain file; a bundle stream holds only "
+                             "regular files",
+                             u->input_name, name);
         int64_t size = archive_entry_size(e);
         if (u->position < 2 || (u->position == 2 && !strcmp(name, head[2]))) {
             if (strcmp(name, head[u->position]) != 0)
-                return error_set(err, ERROR_INPUT, "%s: entry %d is '%s', expected '%s' — a bundle stream starts "
-                                 "with its signed index (made by 'airfactory pack'?)", u->input_name,
-                                 u->position + 1, name, head[u->position]);
+                return error_set(err, ERROR_INPUT,
+                                 "%s: entry %d is '%s', expected '%s' — a bundle stream starts "
+                                 "with its signed index (made by 'airfactory pack'?)",
+                                 u->input_name, u->position + 1, name, head[u->position]);
             struct buffer data = BUFFER_INIT;
             int rc = take_small(u, name, size, u->position == 0 ? BUNDLE_INDEX_MAX : 4096, &data, err);
             buffer_free(&data);
@@ -820,8 +836,10 @@ static int unpack_entries(struct unpacker *u, bool resumed_at_end, struct error 
                 sha256_hex(data.data ? data.data : "", data.len, hex);
                 snprintf(got, sizeof got, "sha256:%s", hex);
                 if (strcmp(got, u->oci_index_digest) != 0)
-                    rc = error_set(err, ERROR_INPUT, "%s: index.json is %s, the signed index.db says %s; the stream "
-                                   "was altered", u->input_name, got, u->oci_index_digest);
+                    rc = error_set(err, ERROR_INPUT,
+                                   "%s: index.json is %s, the signed index.db says %s; the stream "
+                                   "was altered",
+                                   u->input_name, got, u->oci_index_digest);
             }
             buffer_free(&data);
             if (rc != 0)
@@ -837,12 +855,16 @@ static int unpack_entries(struct unpacker *u, bool resumed_at_end, struct error 
                 return -1;
             continue;
         }
-        return error_set(err, ERROR_INPUT, "%s: unexpected entry '%s'; a bundle stream holds only the index, its "
-                         "signature, the OCI layout files and blobs/sha256/<hex>", u->input_name, name);
+        return error_set(err, ERROR_INPUT,
+                         "%s: unexpected entry '%s'; a bundle stream holds only the index, its "
+                         "signature, the OCI layout files and blobs/sha256/<hex>",
+                         u->input_name, name);
     }
     if (u->position < 2)
-        return error_set(err, ERROR_INPUT, "%s: ended before the signed index.db%s; the stream is truncated or not "
-                         "a bundle", u->input_name, u->position == 1 ? ".sig" : "");
+        return error_set(err, ERROR_INPUT,
+                         "%s: ended before the signed index.db%s; the stream is truncated or not "
+                         "a bundle",
+                         u->input_name, u->position == 1 ? ".sig" : "");
     if (!u->have_layout || !u->have_index_json)
         return error_set(err, ERROR_INPUT, "%s: no %s; the stream is truncated or was not made by 'airfactory pack'",
                          u->input_name, u->have_layout ? "index.json" : "oci-layout");
@@ -868,7 +890,8 @@ static int unpack_entries(struct unpacker *u, bool resumed_at_end, struct error 
         missing++;
     }
     if (missing)
-        return error_set(err, ERROR_INPUT, "%s: %zu blob%s listed in index.db %s not in the stream (first: "
+        return error_set(err, ERROR_INPUT,
+                         "%s: %zu blob%s listed in index.db %s not in the stream (first: "
                          "sha256:%s); the stream is truncated, or it is a delta — unpack it with --onto OLD",
                          u->input_name, missing, missing == 1 ? "" : "s", missing == 1 ? "is" : "are", first_missing);
     return 0;
@@ -902,7 +925,7 @@ struct parts_reader {
     char *carry_mem; /* what carry points into, freed with the reader */
     int partial_fd;
     uint64_t partial_left;
-    uint64_t skip; /* bytes at the start of the first part read that are before the resume point */
+    uint64_t skip;     /* bytes at the start of the first part read that are before the resume point */
     struct error *err; /* the first failure, named; libarchive gets a short copy */
     bool failed;
 };
@@ -949,8 +972,10 @@ static int parts_load(const char *dir, struct parts_reader *r, char sums_hex[SHA
         if (!sha256_hex_valid(part->hex))
             rc = error_set(err, ERROR_INPUT, "%s:%u: not a SHA-256", sums_path, line);
         else if (!fs_exists(part->path))
-            rc = error_set(err, ERROR_INPUT, "%s: missing (part %u of the pack, listed in SHA256SUMS); copy it "
-                           "from the media again and rerun", part->path, line);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: missing (part %u of the pack, listed in SHA256SUMS); copy it "
+                           "from the media again and rerun",
+                           part->path, line);
         p = nl ? nl + 1 : p + len;
     }
     if (rc == 0 && r->count == 0)
@@ -1011,8 +1036,10 @@ static la_ssize_t parts_read(struct archive *a, void *context, const void **bloc
             continue;
         if (n <= 0) {
             struct error e;
-            error_set(&e, ERROR_INPUT, "the part of a blob kept from the interrupted run is shorter than its journal "
-                      "says; remove the %s.tmp-* directory beside the target and rerun", "target");
+            error_set(&e, ERROR_INPUT,
+                      "the part of a blob kept from the interrupted run is shorter than its journal "
+                      "says; remove the %s.tmp-* directory beside the target and rerun",
+                      "target");
             return parts_fail(a, r, EINVAL, &e);
         }
         r->partial_left -= (uint64_t)n;
@@ -1058,8 +1085,10 @@ static la_ssize_t parts_read(struct archive *a, void *context, const void **bloc
         r->fd = -1;
         if (strcmp(got, part->hex) != 0) {
             struct error e;
-            error_set(&e, ERROR_INPUT, "%s: corrupt or from another pack (hashes to %.12s…, SHA256SUMS says "
-                      "%.12s…); copy that part again and rerun", part->path, got, part->hex);
+            error_set(&e, ERROR_INPUT,
+                      "%s: corrupt or from another pack (hashes to %.12s…, SHA256SUMS says "
+                      "%.12s…); copy that part again and rerun",
+                      part->path, got, part->hex);
             return parts_fail(a, r, EINVAL, &e);
         }
         part->end = r->read_at;
@@ -1138,8 +1167,7 @@ static bool ring_copy(struct parts_reader *r, uint64_t from, uint64_t to, struct
 static void capture_header(struct unpacker *u)
 {
     buffer_reset(&u->entry_raw);
-    u->entry_raw_ok = u->entry_d - u->entry_h <= CARRY_MAX &&
-                      ring_copy(u->parts, u->entry_h, u->entry_d, &u->entry_raw);
+    u->entry_raw_ok = u->entry_d - u->entry_h <= CARRY_MAX && ring_copy(u->parts, u->entry_h, u->entry_d, &u->entry_raw);
 }
 
 static int journal_sync(struct unpacker *u, struct error *err)
@@ -1158,10 +1186,10 @@ static int write_point(struct unpacker *u, uint64_t boundary, const char *rest, 
     struct buffer text = BUFFER_INIT;
     for (size_t k = u->parts_lined; k < r->current && r->parts[k].end <= boundary; k++) {
         const struct stat *st = &r->parts[k].st;
-        buffer_appendf(&text, "part %zu %llu %s %llu %llu %lld.%09ld %lld.%09ld\n", k,
-                       (unsigned long long)st->st_size, r->parts[k].hex, (unsigned long long)st->st_dev,
-                       (unsigned long long)st->st_ino, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                       (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+        buffer_appendf(&text, "part %zu %llu %s %llu %llu %lld.%09ld %lld.%09ld\n", k, (unsigned long long)st->st_size,
+                       r->parts[k].hex, (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                       (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+                       st->st_ctim.tv_nsec);
         u->parts_lined = k + 1;
         if (r->parts[k].end == boundary) {
             buffer_appendf(&text, "at %zu %llu %s\n", k, (unsigned long long)boundary, rest);
@@ -1422,8 +1450,7 @@ static int resume_load(struct unpacker *u, const char *sums_hex, bool *at_end, s
         if (!header_ok) {
             char sums[SHA256_HEX_LEN + 2];
             size_t n = 0;
-            if (sscanf(p, "airfactory-unpack 1 %65s %zu", sums, &n) != 2 || strcmp(sums, sums_hex) != 0 ||
-                n != r->count)
+            if (sscanf(p, "airfactory-unpack 1 %65s %zu", sums, &n) != 2 || strcmp(sums, sums_hex) != 0 || n != r->count)
                 goto out; /* another pack (or version): start over */
             header_ok = true;
         } else if (!strncmp(p, "done ", 5)) {
@@ -1433,7 +1460,8 @@ static int resume_load(struct unpacker *u, const char *sums_hex, bool *at_end, s
             struct journal_part j = {.have = true};
             size_t k;
             if (sscanf(p, "part %zu %llu %64s %llu %llu %lld.%ld %lld.%ld", &k, &j.size, j.hex, &j.dev, &j.ino,
-                       &j.mtime_s, &j.mtime_ns, &j.ctime_s, &j.ctime_ns) != 9 || k >= r->count)
+                       &j.mtime_s, &j.mtime_ns, &j.ctime_s, &j.ctime_ns) != 9 ||
+                k >= r->count)
                 break;
             jp[k] = j;
         } else if (!strncmp(p, "at ", 3)) {
@@ -1478,8 +1506,10 @@ static int resume_load(struct unpacker *u, const char *sums_hex, bool *at_end, s
                 goto out;
             }
             if (strcmp(got, part->hex) != 0) {
-                rc = error_set(err, ERROR_INPUT, "%s: corrupt or from another pack, replaced since the interrupted "
-                               "run (hashes to %.12s…, SHA256SUMS says %.12s…); copy that part again and rerun", part->path, got, part->hex);
+                rc = error_set(err, ERROR_INPUT,
+                               "%s: corrupt or from another pack, replaced since the interrupted "
+                               "run (hashes to %.12s…, SHA256SUMS says %.12s…); copy that part again and rerun",
+                               part->path, got, part->hex);
                 goto out;
             }
             progress(u, "part %zu of %zu (%s): changed since the interrupted run, hashed again: matches SHA256SUMS",
@@ -1630,8 +1660,8 @@ int bundle_unpack(const struct bundle_unpack_options *o, struct bundle_transfer_
     if (o->onto && !fs_is_dir(o->onto))
         return error_set(err, ERROR_INPUT, "%s: not a directory (--onto names the old bundle the delta applies to)",
                          o->onto);
-    struct unpacker u = {.o = o, .stats = stats, .input_name = strcmp(o->input, "-") ? o->input : "stdin",
-                         .journal_fd = -1};
+    struct unpacker u = {
+        .o = o, .stats = stats, .input_name = strcmp(o->input, "-") ? o->input : "stdin", .journal_fd = -1};
     u.staging.lock_fd = -1;
     int fd = -1, rc = -1;
     struct parts_reader parts = {.fd = -1, .partial_fd = -1};

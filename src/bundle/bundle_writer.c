@@ -32,7 +32,7 @@
 #define MANIFEST_MAX (4u << 20) /* OCI manifests are kilobytes; registries cap them at 4 MiB */
 #define MEDIA_TYPE_MAX 255
 
-static const char *const reserved_meta[] = {"format_version", "builder", "created", "signing_key",
+static const char *const reserved_meta[] = {"format_version",   "builder",    "created", "signing_key",
                                             "oci_index_digest", "generation", "built_at"};
 
 /* ---- staged tables ---- */
@@ -71,14 +71,12 @@ static const struct table_info tables[T_COUNT] = {
     [T_VERSIONS] = {"versions", 2, 1, 1u << 1, {"version", "sort_key"}},
     [T_EXTENSIONS] = {"extensions", 6, 2, 0, {"version", "name", "ref", "digest", "author", "description"}},
     [T_OVERLAYS] = {"overlays", 5, 2, 0, {"version", "name", "image", "ref", "digest"}},
-    [T_ASSETS] = {"assets", 7, 3, 1u << 4,
-                  {"schematic", "version", "path", "digest", "size", "media_type", "cache_key"}},
+    [T_ASSETS] = {"assets", 7, 3, 1u << 4, {"schematic", "version", "path", "digest", "size", "media_type", "cache_key"}},
     [T_IMAGES] = {"images", 3, 2, 0, {"repository", "tag", "digest"}},
     [T_REPOSITORY_BLOBS] = {"repository_blobs", 2, 2, 0, {"repository", "digest"}},
     [T_REFERRERS] = {"referrers", 4, 3, 0, {"repository", "subject", "digest", "artifact_type"}},
     [T_SOURCES] = {"sources", 5, 2, 0, {"reference", "digest", "platform", "role", "receipt"}},
-    [T_PROVENANCE] = {"provenance", 6, 4, 0,
-                      {"schematic", "version", "path", "source_digest", "profile", "builder"}},
+    [T_PROVENANCE] = {"provenance", 6, 4, 0, {"schematic", "version", "path", "source_digest", "profile", "builder"}},
     [T_PUBLIC_KEYS] = {"public_keys", 2, 1, 0, {"name", "pem"}},
     [T_TALOSCTL] = {"talosctl", 3, 2, 0, {"version", "name", "digest"}},
     [T_SCHEMATIC_NAMES] = {"schematic_names", 2, 1, 0, {"id", "name"}},
@@ -111,16 +109,14 @@ struct bundle_writer {
 
 static int db_error(struct bundle_writer *w, const char *what, struct error *err)
 {
-    return error_set(err, ERROR_RUNTIME, "bundle index (%s): %s: %s", w->staging.target, what,
-                     sqlite3_errmsg(w->db));
+    return error_set(err, ERROR_RUNTIME, "bundle index (%s): %s: %s", w->staging.target, what, sqlite3_errmsg(w->db));
 }
 
 static int exec(struct bundle_writer *w, const char *sql, struct error *err)
 {
     char *message = NULL;
     if (sqlite3_exec(w->db, sql, NULL, NULL, &message) != SQLITE_OK) {
-        error_set(err, ERROR_RUNTIME, "bundle index (%s): %s: %s", w->staging.target, sql,
-                  message ? message : "failed");
+        error_set(err, ERROR_RUNTIME, "bundle index (%s): %s: %s", w->staging.target, sql, message ? message : "failed");
         sqlite3_free(message);
         return -1;
     }
@@ -189,8 +185,10 @@ static int stage_row(struct bundle_writer *w, enum table t, const struct value *
     struct buffer key = BUFFER_INIT;
     for (int c = 0; c < ti->key_columns; c++)
         buffer_appendf(&key, "%s%s=%s", c ? ", " : "", ti->column_names[c], v[c].text);
-    error_set(err, ERROR_INPUT, "bundle %s: two different %s rows for %s; each key may have one value "
-              "(a duplicate model in the manifest?)", w->staging.target, ti->name, buffer_cstr(&key));
+    error_set(err, ERROR_INPUT,
+              "bundle %s: two different %s rows for %s; each key may have one value "
+              "(a duplicate model in the manifest?)",
+              w->staging.target, ti->name, buffer_cstr(&key));
     buffer_free(&key);
     return -1;
 }
@@ -210,8 +208,8 @@ static bool printable(const char *s, bool allow_space)
 static int need_text(const char *what, const char *value, bool allow_space, struct error *err)
 {
     if (!printable(value, allow_space))
-        return error_set(err, ERROR_INPUT, "%s '%s': must be non-empty %s text without control characters",
-                         what, value ? value : "(null)", allow_space ? "" : "space-free");
+        return error_set(err, ERROR_INPUT, "%s '%s': must be non-empty %s text without control characters", what,
+                         value ? value : "(null)", allow_space ? "" : "space-free");
     return 0;
 }
 
@@ -228,16 +226,17 @@ static int need_digest(const char *what, const char *digest, char hex[SHA256_HEX
 static int need_version(const char *version, struct error *err)
 {
     if (!bundle_version_valid(version))
-        return error_set(err, ERROR_INPUT, "version '%s': not a Talos version (expected v<major>.<minor>.<patch>, "
-                         "e.g. v1.10.3)", version ? version : "(null)");
+        return error_set(err, ERROR_INPUT,
+                         "version '%s': not a Talos version (expected v<major>.<minor>.<patch>, "
+                         "e.g. v1.10.3)",
+                         version ? version : "(null)");
     return 0;
 }
 
 static int need_schematic_id(const char *id, struct error *err)
 {
     if (!id || !sha256_hex_valid(id))
-        return error_set(err, ERROR_INPUT, "schematic id '%s': expected 64 lowercase hex digits",
-                         id ? id : "(null)");
+        return error_set(err, ERROR_INPUT, "schematic id '%s': expected 64 lowercase hex digits", id ? id : "(null)");
     return 0;
 }
 
@@ -268,7 +267,8 @@ static int need_repository(const char *repository, struct error *err)
         }
     }
     if (!ok)
-        return error_set(err, ERROR_INPUT, "repository '%s': not an OCI repository name (lowercase "
+        return error_set(err, ERROR_INPUT,
+                         "repository '%s': not an OCI repository name (lowercase "
                          "letters, digits, '.', '_', '-', components joined by '/')",
                          repository ? repository : "(null)");
     return 0;
@@ -289,10 +289,11 @@ static int need_tag(const char *tag, struct error *err)
 
 static int need_asset_path(const char *path, struct error *err)
 {
-    if (!printable(path, false) || strchr(path, '/') || !strcmp(path, ".") || !strcmp(path, "..") ||
-        strlen(path) > 255)
-        return error_set(err, ERROR_INPUT, "asset path '%s': must be an Image Factory file name "
-                         "(e.g. metal-amd64.iso), without '/' or spaces", path ? path : "(null)");
+    if (!printable(path, false) || strchr(path, '/') || !strcmp(path, ".") || !strcmp(path, "..") || strlen(path) > 255)
+        return error_set(err, ERROR_INPUT,
+                         "asset path '%s': must be an Image Factory file name "
+                         "(e.g. metal-amd64.iso), without '/' or spaces",
+                         path ? path : "(null)");
     return 0;
 }
 
@@ -323,8 +324,7 @@ static int lookup_blob(struct bundle_writer *w, const char *digest, uint64_t *si
 {
     sqlite3_stmt *st = NULL;
     int found = 0;
-    if (sqlite3_prepare_v2(w->db, "SELECT size, media_type FROM blobs WHERE digest = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db, "SELECT size, media_type FROM blobs WHERE digest = ?1", -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -584,8 +584,10 @@ int bundle_writer_add_blob_file(struct bundle_writer *w, const char *path, const
                 free(p);
             }
         }
-        return error_set(err, ERROR_INPUT, "%s: content is sha256:%s, expected %s; the file changed or is not "
-                         "what was declared", path, hex, expected_digest);
+        return error_set(err, ERROR_INPUT,
+                         "%s: content is sha256:%s, expected %s; the file changed or is not "
+                         "what was declared",
+                         path, hex, expected_digest);
     }
     char known[BUNDLE_DIGEST_SIZE];
     snprintf(known, sizeof known, "sha256:%s", hex);
@@ -698,8 +700,10 @@ int bundle_writer_reuse_asset(struct bundle_writer *w, const char *cache_key, st
     if (need_text("cache key", cache_key, false, err) != 0)
         return -1;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(w->db, "SELECT digest, size, media_type, origin FROM temp.reuse WHERE cache_key = ?1"
-                           " ORDER BY origin", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT digest, size, media_type, origin FROM temp.reuse WHERE cache_key = ?1"
+                           " ORDER BY origin",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_error(w, "reuse lookup", err);
     sqlite3_bind_text(st, 1, cache_key, -1, SQLITE_STATIC);
     int rc = 0;
@@ -752,8 +756,10 @@ int bundle_writer_add_schematic(struct bundle_writer *w, const char *id, const c
     if (need_schematic_id(id, err) != 0)
         return -1;
     if (!yaml || !sha256_of_text_is(yaml, id))
-        return error_set(err, ERROR_INPUT, "schematic %s: the YAML given does not hash to this id; pass the "
-                         "canonical YAML the id was computed from", id);
+        return error_set(err, ERROR_INPUT,
+                         "schematic %s: the YAML given does not hash to this id; pass the "
+                         "canonical YAML the id was computed from",
+                         id);
     struct value v[2] = {{id, 0}, {yaml, 0}};
     return stage_row(w, T_SCHEMATICS, v, err);
 }
@@ -771,8 +777,12 @@ int bundle_writer_add_extension(struct bundle_writer *w, const struct bundle_ext
     if (need_version(e->version, err) != 0 || need_text("extension name", e->name, false, err) != 0 ||
         need_text("extension ref", e->ref, false, err) != 0 || need_digest(e->name, e->digest, NULL, err) != 0)
         return -1;
-    struct value v[6] = {{e->version, 0}, {e->name, 0}, {e->ref, 0}, {e->digest, 0},
-                         {e->author ? e->author : "", 0}, {e->description ? e->description : "", 0}};
+    struct value v[6] = {{e->version, 0},
+                         {e->name, 0},
+                         {e->ref, 0},
+                         {e->digest, 0},
+                         {e->author ? e->author : "", 0},
+                         {e->description ? e->description : "", 0}};
     return stage_row(w, T_EXTENSIONS, v, err);
 }
 
@@ -802,17 +812,16 @@ static int journal(struct bundle_writer *w, const char *cache_key, const char *d
 int bundle_writer_add_asset(struct bundle_writer *w, const char *schematic, const char *version, const char *path,
                             const char *digest, const char *cache_key, struct error *err)
 {
-    if (need_schematic_id(schematic, err) != 0 || need_version(version, err) != 0 ||
-        need_asset_path(path, err) != 0 || need_digest(path, digest, NULL, err) != 0 ||
-        need_text("cache key", cache_key, false, err) != 0)
+    if (need_schematic_id(schematic, err) != 0 || need_version(version, err) != 0 || need_asset_path(path, err) != 0 ||
+        need_digest(path, digest, NULL, err) != 0 || need_text("cache key", cache_key, false, err) != 0)
         return -1;
     uint64_t size = 0;
     if (lookup_blob(w, digest, &size, NULL, 0) != 1)
         return error_set(err, ERROR_INPUT, "asset %s/%s/%s: blob %s is not in the bundle; add the blob first",
                          schematic, version, path, digest);
     const char *media_type = bundle_asset_media_type(path);
-    struct value v[7] = {{schematic, 0}, {version, 0}, {path, 0}, {digest, 0}, {NULL, (int64_t)size},
-                         {media_type, 0}, {cache_key, 0}};
+    struct value v[7] = {{schematic, 0},        {version, 0},    {path, 0},     {digest, 0},
+                         {NULL, (int64_t)size}, {media_type, 0}, {cache_key, 0}};
     if (stage_row(w, T_ASSETS, v, err) != 0)
         return -1;
     return journal(w, cache_key, digest, size, media_type, err);
@@ -830,8 +839,7 @@ static bool is_manifest_type(const char *media_type)
            !strcmp(media_type, "application/vnd.docker.distribution.manifest.v2+json");
 }
 
-static int add_repository_blob_row(struct bundle_writer *w, const char *repository, const char *digest,
-                                   struct error *err)
+static int add_repository_blob_row(struct bundle_writer *w, const char *repository, const char *digest, struct error *err)
 {
     struct value v[2] = {{repository, 0}, {digest, 0}};
     return stage_row(w, T_REPOSITORY_BLOBS, v, err);
@@ -842,17 +850,19 @@ static int need_listed(struct bundle_writer *w, const char *repository, const ch
 {
     char hex[SHA256_HEX_LEN + 1];
     if (!digest || digest_parse(digest, hex, err) != 0)
-        return error_set(err, ERROR_INPUT, "%s: manifest %s has a descriptor without a valid sha256 digest",
-                         repository, parent);
+        return error_set(err, ERROR_INPUT, "%s: manifest %s has a descriptor without a valid sha256 digest", repository,
+                         parent);
     if (!bundle_writer_has_blob(w, digest))
-        return error_set(err, ERROR_INPUT, "%s: manifest %s references %s, which is not in the bundle; add "
-                         "every blob of an image before tagging it", repository, parent, digest);
+        return error_set(err, ERROR_INPUT,
+                         "%s: manifest %s references %s, which is not in the bundle; add "
+                         "every blob of an image before tagging it",
+                         repository, parent, digest);
     return 0;
 }
 
 /* Record digest and everything reachable from it in repository_blobs. */
-static int walk_manifest(struct bundle_writer *w, const char *repository, const char *digest, int depth,
-                         bool partial, struct error *err)
+static int walk_manifest(struct bundle_writer *w, const char *repository, const char *digest, int depth, bool partial,
+                         struct error *err)
 {
     char media_type[MEDIA_TYPE_MAX + 1];
     uint64_t size = 0;
@@ -862,8 +872,8 @@ static int walk_manifest(struct bundle_writer *w, const char *repository, const 
         return -1;
     bool index = is_index_type(media_type);
     if (!index && !is_manifest_type(media_type))
-        return error_set(err, ERROR_INPUT, "%s: %s has media type %s, not an OCI/Docker manifest or index",
-                         repository, digest, media_type);
+        return error_set(err, ERROR_INPUT, "%s: %s has media type %s, not an OCI/Docker manifest or index", repository,
+                         digest, media_type);
     if (depth > 4)
         return error_set(err, ERROR_INPUT, "%s: %s: image indexes nested too deeply", repository, digest);
     if (size > MANIFEST_MAX)
@@ -912,8 +922,7 @@ static int walk_manifest(struct bundle_writer *w, const char *repository, const 
 int bundle_writer_add_image(struct bundle_writer *w, const char *repository, const char *tag, const char *digest,
                             struct error *err)
 {
-    if (need_repository(repository, err) != 0 || need_tag(tag, err) != 0 ||
-        need_digest(tag, digest, NULL, err) != 0)
+    if (need_repository(repository, err) != 0 || need_tag(tag, err) != 0 || need_digest(tag, digest, NULL, err) != 0)
         return -1;
     if (walk_manifest(w, repository, digest, 0, false, err) != 0)
         return -1;
@@ -921,8 +930,8 @@ int bundle_writer_add_image(struct bundle_writer *w, const char *repository, con
     return stage_row(w, T_IMAGES, v, err);
 }
 
-int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag,
-                                   const char *digest, struct error *err)
+int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag, const char *digest,
+                                   struct error *err)
 {
     if (need_repository(repository, err) != 0 || (tag && need_tag(tag, err) != 0) ||
         need_digest(repository, digest, NULL, err) != 0)
@@ -945,8 +954,8 @@ int bundle_writer_add_repository_blob(struct bundle_writer *w, const char *repos
     return add_repository_blob_row(w, repository, digest, err);
 }
 
-int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, const char *subject,
-                               const char *digest, const char *artifact_type, struct error *err)
+int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, const char *subject, const char *digest,
+                               const char *artifact_type, struct error *err)
 {
     if (need_repository(repository, err) != 0 || need_digest("referrer subject", subject, NULL, err) != 0 ||
         need_digest("referrer", digest, NULL, err) != 0 || need_media_type(artifact_type, err) != 0)
@@ -960,8 +969,8 @@ int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, 
 int bundle_writer_add_source(struct bundle_writer *w, const struct bundle_source *s, struct error *err)
 {
     if (need_text("source reference", s->reference, false, err) != 0 ||
-        need_digest(s->reference, s->digest, NULL, err) != 0 || need_text("source platform", s->platform, false, err) != 0 ||
-        need_text("source role", s->role, false, err) != 0)
+        need_digest(s->reference, s->digest, NULL, err) != 0 ||
+        need_text("source platform", s->platform, false, err) != 0 || need_text("source role", s->role, false, err) != 0)
         return -1;
     struct json_value *doc = NULL;
     const char *receipt = s->receipt ? s->receipt : "";
@@ -978,8 +987,8 @@ int bundle_writer_add_provenance(struct bundle_writer *w, const struct bundle_pr
         need_asset_path(p->path, err) != 0 || need_digest(p->path, p->source_digest, NULL, err) != 0 ||
         need_text("profile", p->profile, true, err) != 0 || need_text("builder", p->builder, true, err) != 0)
         return -1;
-    struct value v[6] = {{p->schematic, 0}, {p->version, 0}, {p->path, 0}, {p->source_digest, 0},
-                         {p->profile, 0}, {p->builder, 0}};
+    struct value v[6] = {{p->schematic, 0},     {p->version, 0}, {p->path, 0},
+                         {p->source_digest, 0}, {p->profile, 0}, {p->builder, 0}};
     return stage_row(w, T_PROVENANCE, v, err);
 }
 
@@ -1002,8 +1011,8 @@ int bundle_writer_add_talosctl(struct bundle_writer *w, const char *version, con
     if (strncmp(name, "talosctl-", 9) != 0 || strchr(name, '/'))
         return error_set(err, ERROR_INPUT, "talosctl file '%s': expected talosctl-<os>-<arch>[.exe]", name);
     if (lookup_blob(w, digest, NULL, NULL, 0) != 1)
-        return error_set(err, ERROR_INPUT, "talosctl %s/%s: blob %s is not in the bundle; add the blob first",
-                         version, name, digest);
+        return error_set(err, ERROR_INPUT, "talosctl %s/%s: blob %s is not in the bundle; add the blob first", version,
+                         name, digest);
     struct value v[3] = {{version, 0}, {name, 0}, {digest, 0}};
     return stage_row(w, T_TALOSCTL, v, err);
 }
@@ -1056,8 +1065,7 @@ static int add_source_blobs(struct bundle_writer *w, struct bundle *source, stru
 {
     sqlite3 *db = bundle_database(source);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT digest, size, media_type FROM blobs ORDER BY digest", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT digest, size, media_type FROM blobs ORDER BY digest", -1, &st, NULL) != SQLITE_OK)
         return error_set(err, ERROR_INPUT, "%s: blobs: %s", bundle_dir(source), sqlite3_errmsg(db));
     int rc = 0, step;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1077,8 +1085,10 @@ static int add_source_blobs(struct bundle_writer *w, struct bundle *source, stru
             uint64_t n = 0;
             rc = sha256_file_hex(path, got, &n, err);
             if (rc == 0 && (strcmp(got, hex) != 0 || n != listed))
-                rc = error_set(err, ERROR_INPUT, "%s: content is sha256:%s (%" PRIu64 " bytes), the signed index "
-                               "lists %s (%" PRIu64 " bytes)", path, got, n, digest, listed);
+                rc = error_set(err, ERROR_INPUT,
+                               "%s: content is sha256:%s (%" PRIu64 " bytes), the signed index "
+                               "lists %s (%" PRIu64 " bytes)",
+                               path, got, n, digest, listed);
             if (rc == 0)
                 rc = register_blob(w, hex, size, media_type, NULL, err);
             free(path);
@@ -1181,8 +1191,7 @@ static int created_from_environment(int64_t *created, struct error *err)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || *end || v < 0)
-        return error_set(err, ERROR_INPUT, "SOURCE_DATE_EPOCH='%s': expected Unix seconds (a non-negative integer)",
-                         s);
+        return error_set(err, ERROR_INPUT, "SOURCE_DATE_EPOCH='%s': expected Unix seconds (a non-negative integer)", s);
     *created = v;
     return 0;
 }
@@ -1190,8 +1199,8 @@ static int created_from_environment(int64_t *created, struct error *err)
 static int load_reuse_from_base(struct bundle_writer *w, struct error *err)
 {
     sqlite3_stmt *ins = NULL;
-    if (sqlite3_prepare_v2(w->db, "INSERT OR IGNORE INTO temp.reuse VALUES (?1, ?2, ?3, ?4, 'base')", -1, &ins,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db, "INSERT OR IGNORE INTO temp.reuse VALUES (?1, ?2, ?3, ?4, 'base')", -1, &ins, NULL) !=
+        SQLITE_OK)
         return db_error(w, "reuse", err);
     sqlite3_stmt *sel = NULL;
     int rc = 0;
@@ -1329,10 +1338,11 @@ static int load_freshness(struct bundle_writer *w, struct error *err)
     w->have_target_freshness = found == 1;
     if (!w->have_target_freshness || w->allow_downgrade)
         return 0;
-    struct bundle_freshness best = {.generation = (w->have_base_freshness ? w->base_freshness.generation
-                                                                           : w->target_freshness.generation) + 1,
-                                    .built_at = w->built_at};
-    return bundle_freshness_check_not_older("the new bundle (at most)", &best, w->staging.target, &w->target_freshness, err);
+    struct bundle_freshness best = {
+        .generation = (w->have_base_freshness ? w->base_freshness.generation : w->target_freshness.generation) + 1,
+        .built_at = w->built_at};
+    return bundle_freshness_check_not_older("the new bundle (at most)", &best, w->staging.target, &w->target_freshness,
+                                            err);
 }
 
 static int open_base(struct bundle_writer *w, const struct bundle_writer_options *o, struct error *err)
@@ -1393,8 +1403,10 @@ int bundle_writer_open(const struct bundle_writer_options *o, struct bundle_writ
         goto fail;
     }
     if (exec(w, BUNDLE_SCHEMA_SQL, err) != 0 ||
-        exec(w, "CREATE TEMP TABLE reuse (cache_key TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
-                " media_type TEXT NOT NULL, origin TEXT NOT NULL, PRIMARY KEY (cache_key, origin))", err) != 0 ||
+        exec(w,
+             "CREATE TEMP TABLE reuse (cache_key TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+             " media_type TEXT NOT NULL, origin TEXT NOT NULL, PRIMARY KEY (cache_key, origin))",
+             err) != 0 ||
         prepare_tables(w, err) != 0)
         goto fail;
     if (open_base(w, o, err) != 0)
@@ -1489,9 +1501,10 @@ static int assign_sort_keys(struct bundle_writer *w, struct error *err)
 static int write_layout(struct bundle_writer *w, char oci_index_digest[BUNDLE_DIGEST_SIZE], struct error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(w->db, "SELECT i.repository, i.tag, i.digest, b.size, b.media_type FROM images i"
-                           " JOIN blobs b ON b.digest = i.digest ORDER BY i.repository, i.tag", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT i.repository, i.tag, i.digest, b.size, b.media_type FROM images i"
+                           " JOIN blobs b ON b.digest = i.digest ORDER BY i.repository, i.tag",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_error(w, "images", err);
     struct buffer out = BUFFER_INIT;
     struct json_writer j;
@@ -1578,8 +1591,8 @@ static int prune(struct bundle_writer *w, struct error *err)
 
 static int write_index_db(struct bundle_writer *w, const char *path, struct error *err)
 {
-    char *sql = xasprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;", BUNDLE_APPLICATION_ID,
-                          BUNDLE_FORMAT_VERSION);
+    char *sql =
+        xasprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;", BUNDLE_APPLICATION_ID, BUNDLE_FORMAT_VERSION);
     int rc = exec(w, sql, err);
     free(sql);
     if (rc != 0)

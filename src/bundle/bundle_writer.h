@@ -44,7 +44,7 @@ struct bundle_writer_options {
     int64_t created;                  /* Unix seconds, when created_set */
     bool built_at_set;                /* meta "built_at" given (bundle_merge: the parts'), else as below */
     int64_t built_at;
-    bool no_resume;                   /* ignore (remove) an interrupted run's directory */
+    bool no_resume; /* ignore (remove) an interrupted run's directory */
     /* Replacing an existing target with an older bundle (generation, then built_at; see
      * bundle_freshness) is ERROR_INPUT unless this is set. The new bundle's generation is the
      * base's (explicit or the existing target) + 1, or the base's own when the content is the
@@ -90,8 +90,7 @@ void bundle_writer_blob_cancel(struct bundle_writer *w, struct bundle_blob_strea
 bool bundle_writer_has_blob(struct bundle_writer *w, const char *digest);
 /* Take the blob from the base bundle (hard link) or the resumed directory (re-hashed) if one has
  * it, listed with media_type: 1 done, 0 neither has it (build or add it), -1 error. */
-int bundle_writer_reuse_blob(struct bundle_writer *w, const char *digest, const char *media_type,
-                             struct error *err);
+int bundle_writer_reuse_blob(struct bundle_writer *w, const char *digest, const char *media_type, struct error *err);
 
 /* ---- nightly reuse by cache key ---- */
 
@@ -148,14 +147,14 @@ int bundle_writer_add_image(struct bundle_writer *w, const char *repository, con
  * `platforms:`): an index's children that are not in the bundle are skipped, so the index is served
  * as signed and a client asking for a missing platform gets MANIFEST_UNKNOWN. tag NULL: record the
  * blobs only (an image named by digest; some other tag, e.g. its signature's, names the repository). */
-int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag,
-                                   const char *digest, struct error *err);
+int bundle_writer_add_image_subset(struct bundle_writer *w, const char *repository, const char *tag, const char *digest,
+                                   struct error *err);
 /* One more blob servable from repository (recorded as is; must be a blob of the new bundle). */
 int bundle_writer_add_repository_blob(struct bundle_writer *w, const char *repository, const char *digest,
                                       struct error *err);
 /* OCI referrer: manifest `digest` (a blob; walked like an image) refers to `subject`. */
-int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, const char *subject,
-                               const char *digest, const char *artifact_type, struct error *err);
+int bundle_writer_add_referrer(struct bundle_writer *w, const char *repository, const char *subject, const char *digest,
+                               const char *artifact_type, struct error *err);
 
 struct bundle_source {
     const char *reference, *digest, *platform, *role;
@@ -178,9 +177,9 @@ struct bundle_writer_stats {
     uint64_t blobs_added, bytes_added;   /* written (copied, moved, linked from outside) */
     uint64_t blobs_reused, bytes_reused; /* hard-linked or adopted from the base / interrupted run */
     uint64_t assets_reused;
-    bool resumed;                        /* adopted an interrupted run's directory */
-    char base[4096];                     /* the base bundle in use, "" if none */
-    char base_note[512];                 /* why an implicit base is not used, "" otherwise */
+    bool resumed;        /* adopted an interrupted run's directory */
+    char base[4096];     /* the base bundle in use, "" if none */
+    char base_note[512]; /* why an implicit base is not used, "" otherwise */
 };
 void bundle_writer_get_stats(const struct bundle_writer *w, struct bundle_writer_stats *out);
 

@@ -78,8 +78,8 @@ static void list_commands(FILE *f, const char *program, const struct cli_command
 {
     if (!strcmp(program, "airfactory"))
         fprintf(f, "airfactory %s — Talos Image Factory assets for air-gapped sites\n\n", AIRFACTORY_VERSION);
-    fprintf(f, "usage: %s COMMAND [ARGS]   ('%s help COMMAND' or '%s COMMAND --help' for one)\n\ncommands:\n",
-            program, program, program);
+    fprintf(f, "usage: %s COMMAND [ARGS]   ('%s help COMMAND' or '%s COMMAND --help' for one)\n\ncommands:\n", program,
+            program, program);
     for (size_t i = 0; i < count; i++)
         fprintf(f, "  %-10s %s\n", table[i].name, table[i].summary);
     fprintf(f, "\nexit status: 0 success, 1 runtime failure, 2 bad input or usage\n");

@@ -68,9 +68,25 @@ int main(int argc, char **argv)
     serve_config_defaults(&config);
     config.listen = NULL;
     enum {
-        OPT_LISTEN = 256, OPT_KEY, OPT_INSECURE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_WORKERS, OPT_USER, OPT_LOG_FORMAT,
-        OPT_EXTERNAL_URL, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_WRITE_TIMEOUT, OPT_SHUTDOWN_TIMEOUT,
-        OPT_MAX_CONNECTIONS, OPT_MAX_CONNS_PER_CLIENT, OPT_REQUESTS_DIR, OPT_ALLOW_DOWNGRADE, OPT_VERSION, OPT_HELP
+        OPT_LISTEN = 256,
+        OPT_KEY,
+        OPT_INSECURE,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
+        OPT_WORKERS,
+        OPT_USER,
+        OPT_LOG_FORMAT,
+        OPT_EXTERNAL_URL,
+        OPT_HEADER_TIMEOUT,
+        OPT_IDLE_TIMEOUT,
+        OPT_WRITE_TIMEOUT,
+        OPT_SHUTDOWN_TIMEOUT,
+        OPT_MAX_CONNECTIONS,
+        OPT_MAX_CONNS_PER_CLIENT,
+        OPT_REQUESTS_DIR,
+        OPT_ALLOW_DOWNGRADE,
+        OPT_VERSION,
+        OPT_HELP
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},

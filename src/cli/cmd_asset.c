@@ -26,8 +26,7 @@
 #include "talos/profile.h"
 #include "cli/cli.h"
 
-static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out,
-                      struct error *err)
+static int parse_uint(const char *s, const char *what, unsigned long long max, unsigned long long *out, struct error *err)
 {
     char *end;
     errno = 0;
@@ -66,11 +65,16 @@ static int pick_mtime(const char *input, const char *given, uint32_t *out, struc
 static int asset_initramfs(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"base", required_argument, NULL, 'b'},       {"extension", required_argument, NULL, 'e'},
-        {"talos-version", required_argument, NULL, 'v'}, {"schematic-id", required_argument, NULL, 's'},
-        {"schematic-yaml", required_argument, NULL, 'y'}, {"schematic-author", required_argument, NULL, 'a'},
-        {"threads", required_argument, NULL, 't'},    {"mtime", required_argument, NULL, 'm'},
-        {"work-dir", required_argument, NULL, 'w'},   {"output", required_argument, NULL, 'o'},
+        {"base", required_argument, NULL, 'b'},
+        {"extension", required_argument, NULL, 'e'},
+        {"talos-version", required_argument, NULL, 'v'},
+        {"schematic-id", required_argument, NULL, 's'},
+        {"schematic-yaml", required_argument, NULL, 'y'},
+        {"schematic-author", required_argument, NULL, 'a'},
+        {"threads", required_argument, NULL, 't'},
+        {"mtime", required_argument, NULL, 'm'},
+        {"work-dir", required_argument, NULL, 'w'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     const char *usage = "--base INITRAMFS --talos-version V [--extension DIR]... [--schematic-id ID "
@@ -185,7 +189,9 @@ static int asset_squashfs(int argc, char **argv)
 static int asset_segments(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"extract", required_argument, NULL, 'x'}, {"cat", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
+        {"extract", required_argument, NULL, 'x'},
+        {"cat", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
     };
     const char *usage = "[--extract DIR] [--cat NAME] INITRAMFS";
     if (cli_help_requested(argc, argv))
@@ -197,7 +203,10 @@ static int asset_segments(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'x': ro.extract_dir = optarg; break;
-        case 'c': cat = optarg; ro.capture_max = 64u << 20; break;
+        case 'c':
+            cat = optarg;
+            ro.capture_max = 64u << 20;
+            break;
         default: return cli_usage("asset segments", usage);
         }
     }
@@ -219,13 +228,12 @@ static int asset_segments(int argc, char **argv)
     } else {
         for (size_t s = 0; s < l.segment_count; s++) {
             const struct cpio_segment *seg = &l.segments[s];
-            printf("segment %zu offset=%llu length=%llu compression=%s entries=%zu\n", s,
-                   (unsigned long long)seg->offset, (unsigned long long)seg->length,
-                   compress_kind_name(seg->compression), seg->entry_count);
+            printf("segment %zu offset=%llu length=%llu compression=%s entries=%zu\n", s, (unsigned long long)seg->offset,
+                   (unsigned long long)seg->length, compress_kind_name(seg->compression), seg->entry_count);
             for (size_t i = seg->first_entry; i < seg->first_entry + seg->entry_count; i++) {
                 const struct cpio_entry *e = &l.entries[i];
-                printf("entry %zu %06o %u:%u %llu %u %s %s\n", s, e->mode, e->uid, e->gid,
-                       (unsigned long long)e->size, e->mtime, e->sha256, e->name);
+                printf("entry %zu %06o %u:%u %llu %u %s %s\n", s, e->mode, e->uid, e->gid, (unsigned long long)e->size,
+                       e->mtime, e->sha256, e->name);
             }
         }
     }
@@ -254,11 +262,16 @@ static int asset_kernel(int argc, char **argv)
 static int asset_uki(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"stub", required_argument, NULL, 's'},          {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},        {"cmdline", required_argument, NULL, 'c'},
-        {"talos-version", required_argument, NULL, 'v'}, {"profiles", required_argument, NULL, 'p'},
-        {"splash", required_argument, NULL, 'S'},        {"uname", required_argument, NULL, 'u'},
-        {"mtime", required_argument, NULL, 'm'},         {"output", required_argument, NULL, 'o'},
+        {"stub", required_argument, NULL, 's'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"talos-version", required_argument, NULL, 'v'},
+        {"profiles", required_argument, NULL, 'p'},
+        {"splash", required_argument, NULL, 'S'},
+        {"uname", required_argument, NULL, 'u'},
+        {"mtime", required_argument, NULL, 'm'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     const char *usage = "--stub EFI --kernel VMLINUZ --initrd INITRAMFS --cmdline TEXT --talos-version V "
@@ -316,8 +329,8 @@ static int asset_uki(int argc, char **argv)
 static int asset_fat(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"size-mib", required_argument, NULL, 's'}, {"label", required_argument, NULL, 'l'},
-        {"serial", required_argument, NULL, 'n'},   {"mtime", required_argument, NULL, 'm'},
+        {"size-mib", required_argument, NULL, 's'},  {"label", required_argument, NULL, 'l'},
+        {"serial", required_argument, NULL, 'n'},    {"mtime", required_argument, NULL, 'm'},
         {"read-only", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
     };
     const char *usage = "--size-mib N [--label L] [--serial N] [--mtime EPOCH] [--read-only PATH]... OUT "
@@ -390,12 +403,18 @@ static int asset_fat(int argc, char **argv)
 static int asset_iso(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"talos-version", required_argument, NULL, 'v'}, {"arch", required_argument, NULL, 'a'},
-        {"kernel", required_argument, NULL, 'k'},        {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'},       {"grub-dir", required_argument, NULL, 'g'},
-        {"uki", required_argument, NULL, 'u'},           {"sd-boot", required_argument, NULL, 's'},
-        {"layout", required_argument, NULL, 'l'},        {"mtime", required_argument, NULL, 'm'},
-        {"work-dir", required_argument, NULL, 'w'},      {"output", required_argument, NULL, 'o'},
+        {"talos-version", required_argument, NULL, 'v'},
+        {"arch", required_argument, NULL, 'a'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"grub-dir", required_argument, NULL, 'g'},
+        {"uki", required_argument, NULL, 'u'},
+        {"sd-boot", required_argument, NULL, 's'},
+        {"layout", required_argument, NULL, 'l'},
+        {"mtime", required_argument, NULL, 'm'},
+        {"work-dir", required_argument, NULL, 'w'},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     const char *usage = "--talos-version V --arch amd64|arm64 [--layout grub|hybrid|uefi] [--kernel F --initrd F "

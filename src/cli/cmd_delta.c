@@ -22,18 +22,13 @@ int cmd_delta(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
-        case 'o':
-            output = optarg;
-            break;
+        case 'o': output = optarg; break;
         case 's':
             if (cli_parse_size("--split", optarg, &split) != 0)
                 return 2;
             break;
-        case 'h':
-            printf("usage: airfactory delta %s\n", usage);
-            return 0;
-        default:
-            return cli_usage("delta", usage);
+        case 'h': printf("usage: airfactory delta %s\n", usage); return 0;
+        default: return cli_usage("delta", usage);
         }
     }
     if (optind != argc - 2 || !output)

@@ -46,22 +46,31 @@ static const char *base_name(const char *p)
 static int disk_build(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"name", required_argument, NULL, 'n'},       {"talos-version", required_argument, NULL, 'v'},
-        {"schematic", required_argument, NULL, 's'},  {"secureboot", no_argument, NULL, 'S'},
-        {"stub", required_argument, NULL, 'u'},       {"kernel", required_argument, NULL, 'k'},
-        {"initrd", required_argument, NULL, 'i'},     {"sd-boot", required_argument, NULL, 'b'},
-        {"cmdline", required_argument, NULL, 'c'},    {"mtime", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 't'},    {"work-dir", required_argument, NULL, 'w'},
-        {"output", required_argument, NULL, 'o'},     {"disk-size-mib", required_argument, NULL, 'D'},
-        {"grub-dir", required_argument, NULL, 'g'},   {"sector-size", required_argument, NULL, 'z'},
+        {"name", required_argument, NULL, 'n'},
+        {"talos-version", required_argument, NULL, 'v'},
+        {"schematic", required_argument, NULL, 's'},
+        {"secureboot", no_argument, NULL, 'S'},
+        {"stub", required_argument, NULL, 'u'},
+        {"kernel", required_argument, NULL, 'k'},
+        {"initrd", required_argument, NULL, 'i'},
+        {"sd-boot", required_argument, NULL, 'b'},
+        {"cmdline", required_argument, NULL, 'c'},
+        {"mtime", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},
+        {"work-dir", required_argument, NULL, 'w'},
+        {"output", required_argument, NULL, 'o'},
+        {"disk-size-mib", required_argument, NULL, 'D'},
+        {"grub-dir", required_argument, NULL, 'g'},
+        {"sector-size", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
-    const char *usage = "--talos-version V --kernel VMLINUZ --initrd INITRAMFS [--stub EFI --sd-boot EFI] "
-                        "[--grub-dir IMAGER/usr/lib/grub] [--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
-                        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   "
-                        "(the name, default OUT's file name, picks platform, arch, format and compression; --stub and "
-                        "--sd-boot are needed for sd-boot and dual-boot images, --grub-dir for GRUB and dual-boot ones; "
-                        "--sector-size overrides the schematic's diskImage.sectorSize)";
+    const char *usage =
+        "--talos-version V --kernel VMLINUZ --initrd INITRAMFS [--stub EFI --sd-boot EFI] "
+        "[--grub-dir IMAGER/usr/lib/grub] [--schematic FILE] [--secureboot] [--name PLATFORM-ARCH.raw.zst] [--cmdline TEXT] "
+        "[--mtime EPOCH] [--threads N] [--work-dir DIR] [--disk-size-mib N] [--sector-size 512|4096] -o OUT   "
+        "(the name, default OUT's file name, picks platform, arch, format and compression; --stub and "
+        "--sd-boot are needed for sd-boot and dual-boot images, --grub-dir for GRUB and dual-boot ones; "
+        "--sector-size overrides the schematic's diskImage.sectorSize)";
     if (cli_help_requested(argc, argv))
         return cli_help("disk build", usage);
     const char *name = NULL, *version = NULL, *schematic_path = NULL, *stub = NULL, *kernel = NULL, *initrd = NULL,
@@ -146,8 +155,11 @@ static int disk_build(int argc, char **argv)
         if (cmdline_text)
             buffer_append(&cmdline, cmdline_text, strlen(cmdline_text));
         else {
-            struct cmdline_request request = {.version = version, .platform = platform, .arch = arch,
-                                              .kind = CMDLINE_KIND_IMAGE, .secureboot = secureboot,
+            struct cmdline_request request = {.version = version,
+                                              .platform = platform,
+                                              .arch = arch,
+                                              .kind = CMDLINE_KIND_IMAGE,
+                                              .secureboot = secureboot,
                                               .schematic = schematic};
             rc = cmdline_build(profiles, &request, &cmdline, &err);
         }
@@ -164,8 +176,10 @@ static int disk_build(int argc, char **argv)
     bool need_uki = rc == 0 && plan.bootloader != DISK_IMAGE_GRUB;
     bool need_grub = rc == 0 && plan.bootloader != DISK_IMAGE_SD_BOOT;
     if (need_uki && (!stub || !sdboot))
-        rc = error_set(&err, ERROR_INPUT, "%s: a %s disk image needs --stub and --sd-boot (the imager's "
-                       "usr/install/%s/systemd-{stub,boot}.efi)", name, disk_image_bootloader_name(plan.bootloader), arch);
+        rc = error_set(&err, ERROR_INPUT,
+                       "%s: a %s disk image needs --stub and --sd-boot (the imager's "
+                       "usr/install/%s/systemd-{stub,boot}.efi)",
+                       name, disk_image_bootloader_name(plan.bootloader), arch);
     if (rc == 0 && need_grub && !grub_dir)
         rc = error_set(&err, ERROR_INPUT, "%s: a %s disk image needs --grub-dir (the imager's usr/lib/grub)", name,
                        disk_image_bootloader_name(plan.bootloader));
@@ -185,9 +199,13 @@ static int disk_build(int argc, char **argv)
         rc = profile_quirks_for(profiles, version, arch, secureboot, &quirks, &err);
     if (rc == 0 && need_uki) {
         uki_profiles_for(&uki_profiles, &quirks, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
-        struct uki_options o = {.stub_path = stub, .kernel_path = kernel, .initrd_path = initrd,
-                                .cmdline = buffer_cstr(&cmdline), .talos_version = version,
-                                .profiles = uki_profiles.profiles, .profile_count = uki_profiles.count,
+        struct uki_options o = {.stub_path = stub,
+                                .kernel_path = kernel,
+                                .initrd_path = initrd,
+                                .cmdline = buffer_cstr(&cmdline),
+                                .talos_version = version,
+                                .profiles = uki_profiles.profiles,
+                                .profile_count = uki_profiles.count,
                                 .timestamp = mtime};
         uki = xasprintf("%s/disk-uki-%ld.efi", work, (long)getpid());
         rc = uki_build(&o, uki, &err);
@@ -196,11 +214,20 @@ static int disk_build(int argc, char **argv)
         struct meta_value meta[256];
         size_t meta_count = 0;
         disk_image_meta_values(&plan, schematic, meta, &meta_count);
-        struct disk_image_inputs in = {.talos_version = version, .arch = arch, .sdboot_path = sdboot, .uki_path = uki,
-                                       .kernel_path = kernel, .initramfs_path = initrd,
-                                       .cmdline = buffer_cstr(&cmdline), .grub_dir = grub_dir,
-                                       .grub_tool = have_grub_tool ? &grub_tool : NULL, .meta = meta, .meta_count = meta_count, .mtime = mtime,
-                                       .threads = (int)threads, .work_dir = work};
+        struct disk_image_inputs in = {.talos_version = version,
+                                       .arch = arch,
+                                       .sdboot_path = sdboot,
+                                       .uki_path = uki,
+                                       .kernel_path = kernel,
+                                       .initramfs_path = initrd,
+                                       .cmdline = buffer_cstr(&cmdline),
+                                       .grub_dir = grub_dir,
+                                       .grub_tool = have_grub_tool ? &grub_tool : NULL,
+                                       .meta = meta,
+                                       .meta_count = meta_count,
+                                       .mtime = mtime,
+                                       .threads = (int)threads,
+                                       .work_dir = work};
         rc = disk_image_build(&plan, &in, out, &err);
     }
     if (uki)
@@ -294,8 +321,8 @@ static int disk_meta(int argc, char **argv)
         uint8_t *block = NULL;
         struct meta_value *v = NULL;
         size_t n = 0;
-        rc = meta_partition_read(fd, argv[i], meta->first_lba * ss, (meta->last_lba - meta->first_lba + 1) * ss,
-                                 &block, &v, &n, &err);
+        rc = meta_partition_read(fd, argv[i], meta->first_lba * ss, (meta->last_lba - meta->first_lba + 1) * ss, &block,
+                                 &v, &n, &err);
         for (size_t k = 0; rc == 0 && k < n; k++)
             printf("0x%x=%.*s\n", v[k].key, (int)v[k].len, v[k].value);
         free(v);

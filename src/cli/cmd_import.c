@@ -90,11 +90,11 @@ const char *cli_store_dir(const char *given)
 int cmd_import(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"store", required_argument, NULL, 's'},     {"policy", required_argument, NULL, 'p'},
-        {"insecure", no_argument, NULL, 'i'},        {"platform", required_argument, NULL, 'P'},
-        {"tag", required_argument, NULL, 't'},       {"reference", required_argument, NULL, 'r'},
-        {"role", required_argument, NULL, 'R'},      {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"store", required_argument, NULL, 's'}, {"policy", required_argument, NULL, 'p'},
+        {"insecure", no_argument, NULL, 'i'},    {"platform", required_argument, NULL, 'P'},
+        {"tag", required_argument, NULL, 't'},   {"reference", required_argument, NULL, 'r'},
+        {"role", required_argument, NULL, 'R'},  {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *store_arg = NULL, *policy_path = NULL;
     bool insecure = false, json = false;
@@ -126,9 +126,7 @@ int cmd_import(int argc, char **argv)
             printf("usage: airfactory import %s\n", usage);
             free(platforms);
             return 0;
-        default:
-            free(platforms);
-            return cli_usage("import", usage);
+        default: free(platforms); return cli_usage("import", usage);
         }
     }
     if (optind >= argc) {

@@ -34,15 +34,9 @@ int cmd_keygen(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "o:fh", options, NULL)) != -1) {
         switch (c) {
-        case 'o':
-            prefix = optarg;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case 's':
-            secureboot = true;
-            break;
+        case 'o': prefix = optarg; break;
+        case 'f': force = true; break;
+        case 's': secureboot = true; break;
         case 'b': {
             char *end = NULL;
             long v = strtol(optarg, &end, 10);
@@ -51,14 +45,9 @@ int cmd_keygen(int argc, char **argv)
             bits = (int)v;
             break;
         }
-        case 'n':
-            name = optarg;
-            break;
-        case 'h':
-            printf("usage: airfactory keygen %s\n", usage);
-            return 0;
-        default:
-            return cli_usage("keygen", usage);
+        case 'n': name = optarg; break;
+        case 'h': printf("usage: airfactory keygen %s\n", usage); return 0;
+        default: return cli_usage("keygen", usage);
         }
     }
     if (!prefix)
@@ -82,6 +71,7 @@ int cmd_keygen(int argc, char **argv)
     if (bundle_key_generate(prefix, force, fingerprint, &err) != 0)
         return cli_report(&err);
     printf("wrote %s.key (private: keep it on the build host) and %s.pub (give it to every verifier)\n"
-           "key %s\n", prefix, prefix, fingerprint);
+           "key %s\n",
+           prefix, prefix, fingerprint);
     return 0;
 }

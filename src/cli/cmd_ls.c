@@ -32,9 +32,7 @@ static int row(void *context, int columns, const char *const *v)
     if (l->json) {
         struct json_writer *w = l->w;
         switch (l->list) {
-        case BUNDLE_LIST_VERSIONS:
-            json_string(w, v[0]);
-            break;
+        case BUNDLE_LIST_VERSIONS: json_string(w, v[0]); break;
         case BUNDLE_LIST_SCHEMATICS:
             json_object_begin(w);
             json_kv_string(w, "id", v[0]);
@@ -61,9 +59,7 @@ static int row(void *context, int columns, const char *const *v)
             json_kv_string(w, "digest", v[2]);
             json_object_end(w);
             break;
-        case BUNDLE_LIST_META:
-            json_kv_string(w, v[0], v[1]);
-            break;
+        case BUNDLE_LIST_META: json_kv_string(w, v[0], v[1]); break;
         case BUNDLE_LIST_IMAGE_BYTES:
             json_object_begin(w);
             json_kv_string(w, "repository", v[0]);
@@ -71,15 +67,12 @@ static int row(void *context, int columns, const char *const *v)
             json_kv_int(w, "adds", strtoll(v[2], NULL, 10));
             json_object_end(w);
             break;
-        default:
-            break;
+        default: break;
         }
         return 0;
     }
     switch (l->list) {
-    case BUNDLE_LIST_VERSIONS:
-        printf("  %s\n", v[0]);
-        break;
+    case BUNDLE_LIST_VERSIONS: printf("  %s\n", v[0]); break;
     case BUNDLE_LIST_SCHEMATICS: {
         /* the YAML on one line: enough to tell schematics apart */
         printf("  %s  ", v[0]);
@@ -98,12 +91,8 @@ static int row(void *context, int columns, const char *const *v)
         printf("  %.12s  %-16s %-32s %10s  %.19s\n", v[0], v[1], v[2], size, v[3]);
         break;
     }
-    case BUNDLE_LIST_IMAGES:
-        printf("  %s:%s  %s\n", v[0], v[1], v[2]);
-        break;
-    case BUNDLE_LIST_META:
-        printf("  %-18s %s\n", v[0], v[1]);
-        break;
+    case BUNDLE_LIST_IMAGES: printf("  %s:%s  %s\n", v[0], v[1], v[2]); break;
+    case BUNDLE_LIST_META: printf("  %-18s %s\n", v[0], v[1]); break;
     case BUNDLE_LIST_IMAGE_BYTES: {
         char size[32], adds[32];
         uint64_t n = strtoull(v[2], NULL, 10);
@@ -113,8 +102,7 @@ static int row(void *context, int columns, const char *const *v)
         printf("  %-56s %10s %10s\n", v[0], size, adds);
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -200,26 +188,24 @@ int cmd_ls(int argc, char **argv)
         switch (c) {
         case 'm':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
-                fprintf(stderr, "airfactory ls: --mirrors %s: expected the server's URL, http://HOST[:PORT] or "
-                        "https://HOST[:PORT] (what nodes reach airfactory-serve at)\n", optarg);
+                fprintf(stderr,
+                        "airfactory ls: --mirrors %s: expected the server's URL, http://HOST[:PORT] or "
+                        "https://HOST[:PORT] (what nodes reach airfactory-serve at)\n",
+                        optarg);
                 return 2;
             }
             mirrors = optarg;
             break;
-        case 'k':
-            key = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
+        case 'k': key = optarg; break;
+        case 'j': json = true; break;
         case 'h':
             printf("usage: airfactory ls %s\n"
                    "  image bytes: per registry repository, SIZE is every blob it serves, ADDS the blobs no\n"
                    "  asset and no repository listed before it already stored (a blob several images or an\n"
-                   "  installer share is counted once, for the first); --json: image_bytes\n", usage);
+                   "  installer share is counted once, for the first); --json: image_bytes\n",
+                   usage);
             return 0;
-        default:
-            return cli_usage("ls", usage);
+        default: return cli_usage("ls", usage);
         }
     }
     if (optind != argc - 1)

@@ -23,18 +23,13 @@ int cmd_pack(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
-        case 'o':
-            output = optarg;
-            break;
+        case 'o': output = optarg; break;
         case 's':
             if (cli_parse_size("--split", optarg, &split) != 0)
                 return 2;
             break;
-        case 'h':
-            printf("usage: airfactory pack %s\n", usage);
-            return 0;
-        default:
-            return cli_usage("pack", usage);
+        case 'h': printf("usage: airfactory pack %s\n", usage); return 0;
+        default: return cli_usage("pack", usage);
         }
     }
     if (optind != argc - 1)

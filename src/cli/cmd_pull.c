@@ -59,12 +59,18 @@ static int parse_count(const char *text, long max, long *out)
 int cmd_pull(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"to", required_argument, NULL, 't'},        {"jobs", required_argument, NULL, 'j'},
-        {"json", no_argument, NULL, 'J'},            {"dry-run", no_argument, NULL, 'n'},
-        {"store", required_argument, NULL, 's'},     {"mirror", required_argument, NULL, 'm'},
-        {"ca-file", required_argument, NULL, 'c'},   {"plain-http", no_argument, NULL, 'p'},
-        {"auth-file", required_argument, NULL, 'a'}, {"retries", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"to", required_argument, NULL, 't'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"json", no_argument, NULL, 'J'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"store", required_argument, NULL, 's'},
+        {"mirror", required_argument, NULL, 'm'},
+        {"ca-file", required_argument, NULL, 'c'},
+        {"plain-http", no_argument, NULL, 'p'},
+        {"auth-file", required_argument, NULL, 'a'},
+        {"retries", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *to = NULL, *store = NULL, *ca_file = NULL, *auth_file = NULL;
     bool json = false, dry_run = false, plain_http = false;
@@ -102,7 +108,10 @@ int cmd_pull(int argc, char **argv)
                 goto done;
             }
             break;
-        case 'h': help(); status = 0; goto done;
+        case 'h':
+            help();
+            status = 0;
+            goto done;
         default: status = cli_usage("pull", usage); goto done;
         }
     }

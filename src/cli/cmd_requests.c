@@ -14,7 +14,8 @@ static int requests_merge(int argc, char **argv)
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
     if (cli_help_requested(argc, argv)) {
         printf("usage: airfactory requests %s\n  prints the manifest additions (YAML) that answer the "
-               "requests airfactory-serve recorded (--requests-dir DIR: DIR/requests.jsonl)\n", usage);
+               "requests airfactory-serve recorded (--requests-dir DIR: DIR/requests.jsonl)\n",
+               usage);
         return 0;
     }
     const char *out_path = NULL;

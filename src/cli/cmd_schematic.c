@@ -9,14 +9,13 @@
 #include "airfactory/schematic.h"
 #include "cli/cli.h"
 
-
 static int schematic_print(int argc, char **argv, bool want_id)
 {
     const char *command = want_id ? "schematic id" : "schematic fmt";
     const char *usage = "[FILE|-]";
     if (cli_help_requested(argc, argv)) {
-        printf("usage: airfactory %s %s\n  %s\nFILE is YAML or JSON; '-' or nothing reads standard input.\n",
-               command, usage,
+        printf("usage: airfactory %s %s\n  %s\nFILE is YAML or JSON; '-' or nothing reads standard input.\n", command,
+               usage,
                want_id ? "prints the schematic ID (sha256 of the canonical YAML)"
                        : "prints the canonical YAML, byte-identical to Image Factory's");
         return 0;

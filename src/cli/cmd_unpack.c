@@ -33,26 +33,13 @@ int cmd_unpack(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "k:o:fh", options, NULL)) != -1) {
         switch (c) {
-        case 'k':
-            o.public_key_path = optarg;
-            break;
-        case 'b':
-            o.onto = optarg;
-            break;
-        case 'o':
-            o.target = optarg;
-            break;
-        case 'f':
-            o.full = true;
-            break;
-        case 'D':
-            o.allow_downgrade = true;
-            break;
-        case 'h':
-            printf("usage: airfactory unpack %s\n", usage);
-            return 0;
-        default:
-            return cli_usage("unpack", usage);
+        case 'k': o.public_key_path = optarg; break;
+        case 'b': o.onto = optarg; break;
+        case 'o': o.target = optarg; break;
+        case 'f': o.full = true; break;
+        case 'D': o.allow_downgrade = true; break;
+        case 'h': printf("usage: airfactory unpack %s\n", usage); return 0;
+        default: return cli_usage("unpack", usage);
         }
     }
     int positional = argc - optind;

@@ -54,20 +54,11 @@ int cmd_verify(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "k:fjh", options, NULL)) != -1) {
         switch (c) {
-        case 'k':
-            o.public_key_path = optarg;
-            break;
-        case 'f':
-            o.full = true;
-            break;
-        case 'j':
-            r.json = true;
-            break;
-        case 'h':
-            printf("usage: airfactory verify %s\n", usage);
-            return 0;
-        default:
-            return cli_usage("verify", usage);
+        case 'k': o.public_key_path = optarg; break;
+        case 'f': o.full = true; break;
+        case 'j': r.json = true; break;
+        case 'h': printf("usage: airfactory verify %s\n", usage); return 0;
+        default: return cli_usage("verify", usage);
         }
     }
     if (optind != argc - 1 || !o.public_key_path)

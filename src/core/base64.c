@@ -28,9 +28,12 @@ void base64_encode(const void *data, size_t len, struct buffer *out)
 /* url: 0 standard alphabet only; 1 either alphabet (fixed by the first character that differs). */
 static int value_of(char c, int *alphabet_seen, int url)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
     int which = c == '+' || c == '/' ? 1 : c == '-' || c == '_' ? 2 : 0;
     if (which == 0 || (which == 2 && !url) || (*alphabet_seen && *alphabet_seen != which))
         return -1;

@@ -121,8 +121,7 @@ bool sha256_hex_valid(const char *s)
 int digest_parse(const char *digest, char hex[SHA256_HEX_LEN + 1], struct error *err)
 {
     if (!digest || strncmp(digest, "sha256:", 7) != 0 || !sha256_hex_valid(digest + 7))
-        return error_set(err, ERROR_INPUT,
-                         "invalid digest '%.80s'; expected sha256: followed by 64 lowercase hex digits",
+        return error_set(err, ERROR_INPUT, "invalid digest '%.80s'; expected sha256: followed by 64 lowercase hex digits",
                          digest ? digest : "(null)");
     memcpy(hex, digest + 7, SHA256_HEX_LEN + 1);
     return 0;

@@ -5,14 +5,13 @@
 #ifndef AIRFACTORY_EMBED_H
 #define AIRFACTORY_EMBED_H
 
-#define EMBED(symbol, path)                                                                        \
-    __asm__(".pushsection .rodata\n"                                                               \
-            ".global " #symbol "\n"                                                                \
-            ".hidden " #symbol "\n"                                                                \
-            #symbol ":\n"                                                                          \
-            ".incbin \"" path "\"\n"                                                               \
-            ".byte 0\n"                                                                            \
-            ".popsection\n");                                                                      \
+#define EMBED(symbol, path)                                                                                            \
+    __asm__(".pushsection .rodata\n"                                                                                   \
+            ".global " #symbol "\n"                                                                                    \
+            ".hidden " #symbol "\n" #symbol ":\n"                                                                      \
+            ".incbin \"" path "\"\n"                                                                                   \
+            ".byte 0\n"                                                                                                \
+            ".popsection\n");                                                                                          \
     extern const char symbol[]
 
 #endif

@@ -41,18 +41,54 @@ static inline void be_put_n(void *p, uint64_t v, int bytes)
         b[i] = (uint8_t)v;
 }
 
-static inline uint16_t le16_get(const void *p) { return (uint16_t)le_get_n(p, 2); }
-static inline uint32_t le32_get(const void *p) { return (uint32_t)le_get_n(p, 4); }
-static inline uint64_t le64_get(const void *p) { return le_get_n(p, 8); }
-static inline void le16_put(void *p, uint16_t v) { le_put_n(p, v, 2); }
-static inline void le32_put(void *p, uint32_t v) { le_put_n(p, v, 4); }
-static inline void le64_put(void *p, uint64_t v) { le_put_n(p, v, 8); }
+static inline uint16_t le16_get(const void *p)
+{
+    return (uint16_t)le_get_n(p, 2);
+}
+static inline uint32_t le32_get(const void *p)
+{
+    return (uint32_t)le_get_n(p, 4);
+}
+static inline uint64_t le64_get(const void *p)
+{
+    return le_get_n(p, 8);
+}
+static inline void le16_put(void *p, uint16_t v)
+{
+    le_put_n(p, v, 2);
+}
+static inline void le32_put(void *p, uint32_t v)
+{
+    le_put_n(p, v, 4);
+}
+static inline void le64_put(void *p, uint64_t v)
+{
+    le_put_n(p, v, 8);
+}
 
-static inline uint16_t be16_get(const void *p) { return (uint16_t)be_get_n(p, 2); }
-static inline uint32_t be32_get(const void *p) { return (uint32_t)be_get_n(p, 4); }
-static inline uint64_t be64_get(const void *p) { return be_get_n(p, 8); }
-static inline void be16_put(void *p, uint16_t v) { be_put_n(p, v, 2); }
-static inline void be32_put(void *p, uint32_t v) { be_put_n(p, v, 4); }
-static inline void be64_put(void *p, uint64_t v) { be_put_n(p, v, 8); }
+static inline uint16_t be16_get(const void *p)
+{
+    return (uint16_t)be_get_n(p, 2);
+}
+static inline uint32_t be32_get(const void *p)
+{
+    return (uint32_t)be_get_n(p, 4);
+}
+static inline uint64_t be64_get(const void *p)
+{
+    return be_get_n(p, 8);
+}
+static inline void be16_put(void *p, uint16_t v)
+{
+    be_put_n(p, v, 2);
+}
+static inline void be32_put(void *p, uint32_t v)
+{
+    be_put_n(p, v, 4);
+}
+static inline void be64_put(void *p, uint64_t v)
+{
+    be_put_n(p, v, 8);
+}
 
 #endif

@@ -242,10 +242,12 @@ int fs_open_regular(const char *path, const char *what, struct error *err)
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return error_set(err, ERROR_INPUT, "%s%s%s: is %s, not a regular file", what ? what : "", what ? " " : "",
-                         path, S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
-                                                   : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                   : S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
+        return error_set(err, ERROR_INPUT, "%s%s%s: is %s, not a regular file", what ? what : "", what ? " " : "", path,
+                         S_ISDIR(st.st_mode)                          ? "a directory"
+                         : S_ISFIFO(st.st_mode)                       ? "a FIFO (named pipe)"
+                         : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                         : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                                      : "not a file");
     }
     return fd;
 }
@@ -254,8 +256,7 @@ int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, st
 {
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_size)
-        return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file", what,
-                         max_size);
+        return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file", what, max_size);
     char chunk[65536];
     size_t start = out->len;
     for (;;) {
@@ -271,8 +272,8 @@ int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, st
             break;
         if (out->len - start + (size_t)n > max_size) {
             out->len = start;
-            return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file",
-                             what, max_size);
+            return error_set(err, ERROR_INPUT, "%s: larger than the %zu bytes allowed for this kind of file", what,
+                             max_size);
         }
         buffer_append(out, chunk, (size_t)n);
     }

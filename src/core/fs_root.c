@@ -164,10 +164,12 @@ static char *walk_subject(const struct walk *w, const char *path)
 
 static const char *type_name(mode_t m)
 {
-    return S_ISDIR(m) ? "a directory" : S_ISREG(m) ? "a regular file" : S_ISCHR(m) || S_ISBLK(m) ? "a device node"
-                                                                      : S_ISFIFO(m) ? "a FIFO"
-                                                                      : S_ISSOCK(m) ? "a socket"
-                                                                                    : "a special file";
+    return S_ISDIR(m)                 ? "a directory"
+           : S_ISREG(m)               ? "a regular file"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device node"
+           : S_ISFIFO(m)              ? "a FIFO"
+           : S_ISSOCK(m)              ? "a socket"
+                                      : "a special file";
 }
 
 static int walk_run(struct walk *w, const char *path, enum fs_root_want want, int *fd_out, struct fs_root_entry *out,
@@ -213,8 +215,10 @@ static int walk_run(struct walk *w, const char *path, enum fs_root_want want, in
                     free(to);
                     to = full;
                 }
-                error_set(err, ERROR_INPUT, "%s: leads to %s, outside /%s (the only part of the image extracted): "
-                          "refused (%s)", s, to, w->r->prefix, hint);
+                error_set(err, ERROR_INPUT,
+                          "%s: leads to %s, outside /%s (the only part of the image extracted): "
+                          "refused (%s)",
+                          s, to, w->r->prefix, hint);
                 free(s);
                 free(to);
                 free(c);
@@ -262,8 +266,8 @@ static int walk_run(struct walk *w, const char *path, enum fs_root_want want, in
                 else if (tn == 0)
                     error_set(err, ERROR_INPUT, "%s: %s is a link to nothing (empty target)", w->r->label, here);
                 else
-                    error_set(err, ERROR_INPUT, "%s: %s: more than %d levels of symbolic links (a loop?)",
-                              w->r->label, here, FOLLOW_MAX);
+                    error_set(err, ERROR_INPUT, "%s: %s: more than %d levels of symbolic links (a loop?)", w->r->label,
+                              here, FOLLOW_MAX);
                 free(here);
                 free(c);
                 goto done;
@@ -398,12 +402,14 @@ static char *child_of(const char *image_path, const char *name)
 }
 
 /* Copy the open regular file in (st) to a new file at host path `to` (replacing a file there). */
-static int copy_file_to(const struct fs_root *r, int in, const struct fs_root_entry *e, const char *to,
-                        uint64_t *left, struct error *err)
+static int copy_file_to(const struct fs_root *r, int in, const struct fs_root_entry *e, const char *to, uint64_t *left,
+                        struct error *err)
 {
     if ((uint64_t)e->st.st_size > *left)
-        return error_set(err, ERROR_INPUT, "%s: resolving its links would copy more than the bytes allowed (at "
-                         "/%s): refused", r->label, e->image_path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: resolving its links would copy more than the bytes allowed (at "
+                         "/%s): refused",
+                         r->label, e->image_path);
     *left -= (uint64_t)e->st.st_size;
     struct stat old;
     if (lstat(to, &old) == 0 && !S_ISDIR(old.st_mode) && unlink(to) != 0)
@@ -425,8 +431,10 @@ static int copy_tree_at(const struct fs_root *r, const char *path, const char *d
                         struct error *err)
 {
     if (depth > COPY_DEPTH_MAX)
-        return error_set(err, ERROR_INPUT, "%s: /%s: directories nest more than %d deep through links (a link to "
-                         "an ancestor?): refused", r->label, path, COPY_DEPTH_MAX);
+        return error_set(err, ERROR_INPUT,
+                         "%s: /%s: directories nest more than %d deep through links (a link to "
+                         "an ancestor?): refused",
+                         r->label, path, COPY_DEPTH_MAX);
     int dfd;
     struct fs_root_entry e;
     int found = fs_open_in_root(r, path, FS_ROOT_DIR, &dfd, &e, err);
@@ -471,8 +479,7 @@ static int copy_tree_at(const struct fs_root *r, const char *path, const char *d
     return rc;
 }
 
-int fs_root_copy_tree(const struct fs_root *r, const char *path, const char *dest, uint64_t max_bytes,
-                      struct error *err)
+int fs_root_copy_tree(const struct fs_root *r, const char *path, const char *dest, uint64_t max_bytes, struct error *err)
 {
     uint64_t left = max_bytes;
     return copy_tree_at(r, path, dest, &left, 0, err);

@@ -70,8 +70,7 @@ void fs_root_entry_free(struct fs_root_entry *e);
  * directories only, with what the links lead to. Modes are kept; at most max_bytes of file data are
  * copied (an image of many links to one big file is refused, not multiplied) and directories nest
  * at most 64 deep (a link to an ancestor is a loop). */
-int fs_root_copy_tree(const struct fs_root *r, const char *path, const char *dest, uint64_t max_bytes,
-                      struct error *err);
+int fs_root_copy_tree(const struct fs_root *r, const char *path, const char *dest, uint64_t max_bytes, struct error *err);
 
 /* Replace, in place, every symlink under the directory at image path `path` by what it resolves to
  * inside the tree (a copy of the file, or of the directory as fs_root_copy_tree makes it), for

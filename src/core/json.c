@@ -79,10 +79,20 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
     uint32_t cp, min;
     if (c < 0x80)
         return 1;
-    if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; min = 0x80; }
-    else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; min = 0x800; }
-    else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2;
+        cp = c & 0x1f;
+        min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        cp = c & 0x0f;
+        min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else
+        return 0;
     if ((size_t)(end - p) < n)
         return 0;
     for (size_t i = 1; i < n; i++) {
@@ -103,10 +113,14 @@ static int hex4(struct parser *ps, uint32_t *out)
     for (int i = 0; i < 4; i++) {
         char c = ps->p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return fail(ps, "bad hex digit in \\u escape");
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return fail(ps, "bad hex digit in \\u escape");
     }
     ps->p += 4;
     *out = v;
@@ -161,9 +175,7 @@ static int parse_string_raw(struct parser *ps, struct buffer *b)
                 append_utf8(b, cp);
                 break;
             }
-            default:
-                ps->p--;
-                return fail(ps, "unknown escape");
+            default: ps->p--; return fail(ps, "unknown escape");
             }
             continue;
         }
@@ -511,10 +523,22 @@ static void close_container(struct json_writer *w, char c)
     buffer_append_char(w->out, c);
 }
 
-void json_object_begin(struct json_writer *w) { open_container(w, '{'); }
-void json_object_end(struct json_writer *w) { close_container(w, '}'); }
-void json_array_begin(struct json_writer *w) { open_container(w, '['); }
-void json_array_end(struct json_writer *w) { close_container(w, ']'); }
+void json_object_begin(struct json_writer *w)
+{
+    open_container(w, '{');
+}
+void json_object_end(struct json_writer *w)
+{
+    close_container(w, '}');
+}
+void json_array_begin(struct json_writer *w)
+{
+    open_container(w, '[');
+}
+void json_array_end(struct json_writer *w)
+{
+    close_container(w, ']');
+}
 
 void json_key(struct json_writer *w, const char *key)
 {
@@ -530,7 +554,10 @@ void json_string_len(struct json_writer *w, const char *s, size_t len)
     json_escape(w->out, s, len, w->escape_html);
 }
 
-void json_string(struct json_writer *w, const char *s) { json_string_len(w, s, strlen(s)); }
+void json_string(struct json_writer *w, const char *s)
+{
+    json_string_len(w, s, strlen(s));
+}
 
 void json_int(struct json_writer *w, int64_t v)
 {
@@ -556,9 +583,21 @@ void json_raw(struct json_writer *w, const char *raw)
     buffer_append_str(w->out, raw);
 }
 
-void json_kv_string(struct json_writer *w, const char *key, const char *s) { json_key(w, key); json_string(w, s); }
-void json_kv_int(struct json_writer *w, const char *key, int64_t v) { json_key(w, key); json_int(w, v); }
-void json_kv_bool(struct json_writer *w, const char *key, bool v) { json_key(w, key); json_bool(w, v); }
+void json_kv_string(struct json_writer *w, const char *key, const char *s)
+{
+    json_key(w, key);
+    json_string(w, s);
+}
+void json_kv_int(struct json_writer *w, const char *key, int64_t v)
+{
+    json_key(w, key);
+    json_int(w, v);
+}
+void json_kv_bool(struct json_writer *w, const char *key, bool v)
+{
+    json_key(w, key);
+    json_bool(w, v);
+}
 
 void json_write_value(struct json_writer *w, const struct json_value *v)
 {

@@ -22,10 +22,10 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 struct json_value {
     enum json_type type;
     bool boolean;
-    char *text;       /* JSON_STRING: decoded UTF-8 (may hold NUL: see text_len); JSON_NUMBER: literal */
+    char *text; /* JSON_STRING: decoded UTF-8 (may hold NUL: see text_len); JSON_NUMBER: literal */
     size_t text_len;
-    size_t count;     /* JSON_ARRAY / JSON_OBJECT */
-    char **keys;      /* JSON_OBJECT: count keys, in document order */
+    size_t count; /* JSON_ARRAY / JSON_OBJECT */
+    char **keys;  /* JSON_OBJECT: count keys, in document order */
     struct json_value **items;
     int line, column; /* where the value starts, 1-based */
 };

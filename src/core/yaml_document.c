@@ -53,8 +53,7 @@ const struct yaml_node *yaml_mapping_get(const struct yaml_node *map, const char
     return NULL;
 }
 
-int yaml_field_lookup(const struct yaml_node *key, const char *const *fields, const char *noun, char *message,
-                      size_t size)
+int yaml_field_lookup(const struct yaml_node *key, const char *const *fields, const char *noun, char *message, size_t size)
 {
     for (int f = 0; fields[f]; f++)
         if (key->value && !strcmp(key->value, fields[f]))
@@ -153,18 +152,21 @@ static int parser_failed(struct loader *l)
     if (p->error == YAML_READER_ERROR) {
         size_t line, col;
         offset_to_line(l->text, l->len, p->problem_offset, &line, &col);
-        return error_set(l->err, ERROR_INPUT, "%s:%zu:%zu: %s; the file must be UTF-8 text without "
-                         "control characters", l->what, line + 1, col + 1, problem);
+        return error_set(l->err, ERROR_INPUT,
+                         "%s:%zu:%zu: %s; the file must be UTF-8 text without "
+                         "control characters",
+                         l->what, line + 1, col + 1, problem);
     }
     if (p->error == YAML_MEMORY_ERROR)
         return error_set(l->err, ERROR_RUNTIME, "%s: out of memory while parsing YAML", l->what);
     if (p->context)
-        return error_set(l->err, ERROR_INPUT, "%s:%zu:%zu: %s %s (line %zu); check the YAML syntax "
-                         "(indentation, quoting, a missing ':' or ',')", l->what,
-                         p->problem_mark.line + 1, p->problem_mark.column + 1, problem, p->context,
+        return error_set(l->err, ERROR_INPUT,
+                         "%s:%zu:%zu: %s %s (line %zu); check the YAML syntax "
+                         "(indentation, quoting, a missing ':' or ',')",
+                         l->what, p->problem_mark.line + 1, p->problem_mark.column + 1, problem, p->context,
                          p->context_mark.line + 1);
-    return error_set(l->err, ERROR_INPUT, "%s:%zu:%zu: %s; check the YAML syntax", l->what,
-                     p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
+    return error_set(l->err, ERROR_INPUT, "%s:%zu:%zu: %s; check the YAML syntax", l->what, p->problem_mark.line + 1,
+                     p->problem_mark.column + 1, problem);
 }
 
 static int next_event(struct loader *l, yaml_event_t *ev)
@@ -199,12 +201,15 @@ static int count_node(struct loader *l, yaml_mark_t mark, bool in_alias)
     if (in_alias)
         l->alias_nodes++;
     if (yaml_alias_ratio_exceeded(l->alias_nodes, l->nodes))
-        return fail_mark(l, mark, "excessive aliasing: %zu of the first %zu nodes are alias copies (go-yaml "
-                         "refuses more than %.0f%%); write the repeated values out", l->alias_nodes, l->nodes,
-                         yaml_allowed_alias_ratio(l->nodes) * 100);
+        return fail_mark(l, mark,
+                         "excessive aliasing: %zu of the first %zu nodes are alias copies (go-yaml "
+                         "refuses more than %.0f%%); write the repeated values out",
+                         l->alias_nodes, l->nodes, yaml_allowed_alias_ratio(l->nodes) * 100);
     if (l->nodes > YAML_DOCUMENT_MAX_NODES)
-        return fail_mark(l, mark, "document too large (more than %d nodes, aliases expanded); split it or "
-                         "write fewer values", YAML_DOCUMENT_MAX_NODES);
+        return fail_mark(l, mark,
+                         "document too large (more than %d nodes, aliases expanded); split it or "
+                         "write fewer values",
+                         YAML_DOCUMENT_MAX_NODES);
     return 0;
 }
 
@@ -250,8 +255,10 @@ static int map_tag(struct loader *l, const yaml_char_t *tag, yaml_mark_t mark, e
             *out = known[i].tag;
             return 0;
         }
-    return fail_mark(l, mark, "unsupported tag '%s'; only the standard tags !!str, !!int, !!float, "
-                     "!!bool, !!null, !!timestamp, !!seq and !!map are accepted", (const char *)tag);
+    return fail_mark(l, mark,
+                     "unsupported tag '%s'; only the standard tags !!str, !!int, !!float, "
+                     "!!bool, !!null, !!timestamp, !!seq and !!map are accepted",
+                     (const char *)tag);
 }
 
 static int remember_anchor(struct loader *l, const yaml_char_t *name, struct yaml_node *node)
@@ -282,8 +289,10 @@ static struct yaml_node *clone_node(struct loader *l, const struct yaml_node *sr
     if (src->value) {
         l->alias_bytes += src->length;
         if (l->alias_bytes > YAML_DOCUMENT_MAX_ALIAS_BYTES) {
-            fail_mark(l, mark, "aliases expand to more than %u MiB of text; write the repeated values out "
-                      "or shorten them", YAML_DOCUMENT_MAX_ALIAS_BYTES >> 20);
+            fail_mark(l, mark,
+                      "aliases expand to more than %u MiB of text; write the repeated values out "
+                      "or shorten them",
+                      YAML_DOCUMENT_MAX_ALIAS_BYTES >> 20);
             return NULL;
         }
     }
@@ -406,8 +415,10 @@ static int parse_node(struct loader *l, yaml_event_t *ev, int depth, struct yaml
                 (*out)->aliased = true;
                 return 0;
             }
-        return fail_mark(l, ev->start_mark, "unknown anchor '%s' (an alias must follow its complete "
-                         "anchored node)", name);
+        return fail_mark(l, ev->start_mark,
+                         "unknown anchor '%s' (an alias must follow its complete "
+                         "anchored node)",
+                         name);
     }
     case YAML_SCALAR_EVENT: {
         struct yaml_node *n = new_node(YAML_NODE_SCALAR, ev->start_mark);
@@ -448,18 +459,18 @@ static int parse_node(struct loader *l, yaml_event_t *ev, int depth, struct yaml
             return -1;
         return remember_anchor(l, seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor, n);
     }
-    default:
-        return fail_mark(l, ev->start_mark, "unexpected YAML event");
+    default: return fail_mark(l, ev->start_mark, "unexpected YAML event");
     }
 }
 
-int yaml_document_load(const char *text, size_t len, const char *what, struct yaml_node **root,
-                       struct error *err)
+int yaml_document_load(const char *text, size_t len, const char *what, struct yaml_node **root, struct error *err)
 {
     *root = NULL;
     if (len > YAML_DOCUMENT_MAX_INPUT_BYTES)
-        return error_set(err, ERROR_INPUT, "%s: larger than %u MiB; YAML documents this large are not "
-                         "accepted", what, YAML_DOCUMENT_MAX_INPUT_BYTES >> 20);
+        return error_set(err, ERROR_INPUT,
+                         "%s: larger than %u MiB; YAML documents this large are not "
+                         "accepted",
+                         what, YAML_DOCUMENT_MAX_INPUT_BYTES >> 20);
     /* a UTF-8 byte order mark is accepted and skipped, as go-yaml does; libyaml, told the encoding,
      * would count it as a column and misread the indentation of every top-level key after the first */
     if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
@@ -505,7 +516,8 @@ int yaml_document_load(const char *text, size_t len, const char *what, struct ya
     if (next_event(&l, &ev) < 0)
         goto out;
     if (ev.type != YAML_STREAM_END_EVENT) {
-        fail_mark(&l, ev.start_mark, "a second YAML document starts here; put exactly one document "
+        fail_mark(&l, ev.start_mark,
+                  "a second YAML document starts here; put exactly one document "
                   "in the file");
         yaml_event_delete(&ev);
         goto out;
@@ -836,8 +848,7 @@ static bool ts_parse_layout(const char *s, size_t len, enum ts_layout layout, ch
         return false;
     if (day < 1 || day > days_in(month, year))
         return false;
-    int n = snprintf(out, YAML_TIMESTAMP_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, hour,
-                     minute, second);
+    int n = snprintf(out, YAML_TIMESTAMP_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, hour, minute, second);
     if (nsec) {
         char frac[24]; /* "." + up to 19 digits of a long: room for any value the compiler can see */
         snprintf(frac, sizeof frac, ".%09ld", nsec);
@@ -850,8 +861,7 @@ static bool ts_parse_layout(const char *s, size_t len, enum ts_layout layout, ch
         snprintf(out + n, YAML_TIMESTAMP_MAX - (size_t)n, "Z");
     } else {
         int a = offset_minutes < 0 ? -offset_minutes : offset_minutes;
-        snprintf(out + n, YAML_TIMESTAMP_MAX - (size_t)n, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+',
-                 a / 60, a % 60);
+        snprintf(out + n, YAML_TIMESTAMP_MAX - (size_t)n, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', a / 60, a % 60);
     }
     return true;
 }
@@ -1008,14 +1018,13 @@ static const char *resolved_tag_name(enum yaml_resolved_type t)
     return "!!str";
 }
 
-int yaml_node_resolve(const struct yaml_node *node, const char *what, struct yaml_resolved *out,
-                      struct error *err)
+int yaml_node_resolve(const struct yaml_node *node, const char *what, struct yaml_resolved *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     out->type = YAML_RESOLVED_STRING;
     if (node->kind != YAML_NODE_SCALAR)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: expected a scalar, found %s", what, node->line,
-                         node->column, yaml_node_describe(node));
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: expected a scalar, found %s", what, node->line, node->column,
+                         yaml_node_describe(node));
     /* go-yaml's indicatedString: !!str, or a quoted/block scalar without a specific tag */
     if (node->tag == YAML_TAG_STR ||
         ((node->tag == YAML_TAG_NONE || node->tag == YAML_TAG_NON_SPECIFIC) && node->style != YAML_NODE_PLAIN))
@@ -1043,7 +1052,8 @@ int yaml_node_resolve(const struct yaml_node *node, const char *what, struct yam
     }
     if (want == out->type)
         return 0;
-    return error_set(err, ERROR_INPUT, "%s:%d:%d: cannot construct %s `%.100s` as a %s; fix the value "
-                     "or drop the tag", what, node->line, node->column, resolved_tag_name(out->type),
-                     node->value, resolved_tag_name(want));
+    return error_set(err, ERROR_INPUT,
+                     "%s:%d:%d: cannot construct %s `%.100s` as a %s; fix the value "
+                     "or drop the tag",
+                     what, node->line, node->column, resolved_tag_name(out->type), node->value, resolved_tag_name(want));
 }

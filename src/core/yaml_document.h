@@ -52,12 +52,12 @@ struct yaml_node {
     enum yaml_node_kind kind;
     enum yaml_node_style style; /* scalars */
     enum yaml_node_tag tag;
-    char *value;                /* scalars: the text, NUL-terminated (never contains NUL) */
+    char *value; /* scalars: the text, NUL-terminated (never contains NUL) */
     size_t length;
-    struct yaml_node **items;   /* sequence: items; mapping: key, value, key, value, ... */
-    size_t count;               /* number of entries in items (mapping: 2 * pairs) */
-    int line, column;           /* 1-based, columns counted in characters */
-    bool aliased;               /* this node is the copy an alias (*name) stands for */
+    struct yaml_node **items; /* sequence: items; mapping: key, value, key, value, ... */
+    size_t count;             /* number of entries in items (mapping: 2 * pairs) */
+    int line, column;         /* 1-based, columns counted in characters */
+    bool aliased;             /* this node is the copy an alias (*name) stands for */
 };
 
 /* Limits; every document (schematic, manifest, profile data; server and CLI alike) obeys them,
@@ -74,14 +74,14 @@ struct yaml_node {
  * go-yaml shares an aliased scalar's bytes (a Go string); this loader copies them, so aliases
  * are also bounded in bytes: the scalar text they copy may not exceed MAX_ALIAS_BYTES. The other
  * limits are stricter than go-yaml on purpose (go-yaml: depth 10 000, no node or size cap). */
-#define YAML_DOCUMENT_MAX_DEPTH 100                     /* nesting levels (go-yaml: 10 000) */
-#define YAML_DOCUMENT_MAX_NODES 200000                  /* nodes, aliases expanded */
-#define YAML_DOCUMENT_MAX_INPUT_BYTES (16u << 20)       /* the text itself */
-#define YAML_DOCUMENT_MAX_ALIAS_BYTES (4u << 20)        /* scalar text copied by aliases */
-#define YAML_ALIAS_RATIO_MIN_ALIASES 100                /* go-yaml aliasCount <= 100: no check */
-#define YAML_ALIAS_RATIO_MIN_NODES 1000                 /* go-yaml constructCount <= 1000: no check */
-#define YAML_ALIAS_RATIO_RANGE_LOW 400000               /* go-yaml aliasRatioRangeLow */
-#define YAML_ALIAS_RATIO_RANGE_HIGH 4000000             /* go-yaml aliasRatioRangeHigh */
+#define YAML_DOCUMENT_MAX_DEPTH 100               /* nesting levels (go-yaml: 10 000) */
+#define YAML_DOCUMENT_MAX_NODES 200000            /* nodes, aliases expanded */
+#define YAML_DOCUMENT_MAX_INPUT_BYTES (16u << 20) /* the text itself */
+#define YAML_DOCUMENT_MAX_ALIAS_BYTES (4u << 20)  /* scalar text copied by aliases */
+#define YAML_ALIAS_RATIO_MIN_ALIASES 100          /* go-yaml aliasCount <= 100: no check */
+#define YAML_ALIAS_RATIO_MIN_NODES 1000           /* go-yaml constructCount <= 1000: no check */
+#define YAML_ALIAS_RATIO_RANGE_LOW 400000         /* go-yaml aliasRatioRangeLow */
+#define YAML_ALIAS_RATIO_RANGE_HIGH 4000000       /* go-yaml aliasRatioRangeHigh */
 
 /* go-yaml's allowed alias share for a document of `nodes` nodes: 0.99, falling linearly to 0.10
  * between RANGE_LOW and RANGE_HIGH. */
@@ -91,8 +91,7 @@ bool yaml_alias_ratio_exceeded(size_t aliases, size_t nodes);
 
 /* Parse exactly one document. what names the input in errors (a path, "<stdin>").
  * An empty stream (nothing but comments/whitespace) is an error, as in Image Factory (EOF). */
-int yaml_document_load(const char *text, size_t len, const char *what, struct yaml_node **root,
-                       struct error *err);
+int yaml_document_load(const char *text, size_t len, const char *what, struct yaml_node **root, struct error *err);
 void yaml_node_free(struct yaml_node *node);
 
 /* Mapping helpers. yaml_mapping_get returns the value for a scalar key spelled `key`, or NULL. */
@@ -112,12 +111,12 @@ int yaml_field_lookup(const struct yaml_node *key, const char *const *fields, co
 enum yaml_resolved_type {
     YAML_RESOLVED_NULL,
     YAML_RESOLVED_BOOL,
-    YAML_RESOLVED_INT,       /* fits int64 */
-    YAML_RESOLVED_UINT,      /* above INT64_MAX, fits uint64 */
+    YAML_RESOLVED_INT,  /* fits int64 */
+    YAML_RESOLVED_UINT, /* above INT64_MAX, fits uint64 */
     YAML_RESOLVED_FLOAT,
     YAML_RESOLVED_TIMESTAMP,
     YAML_RESOLVED_STRING,
-    YAML_RESOLVED_MERGE,     /* the plain scalar "<<" */
+    YAML_RESOLVED_MERGE, /* the plain scalar "<<" */
 };
 
 #define YAML_TIMESTAMP_MAX 48
@@ -135,8 +134,7 @@ struct yaml_resolved {
 void yaml_resolve_plain(const char *s, size_t len, struct yaml_resolved *out);
 /* What a node resolves to, honouring quoting and explicit tags. Errors (ERROR_INPUT, naming
  * what:line:col) for a tag that does not fit the text, e.g. "!!int abc". */
-int yaml_node_resolve(const struct yaml_node *node, const char *what, struct yaml_resolved *out,
-                      struct error *err);
+int yaml_node_resolve(const struct yaml_node *node, const char *what, struct yaml_resolved *out, struct error *err);
 /* True when the plain text would NOT read back as a string (so an encoder must quote it). */
 bool yaml_plain_is_non_string(const char *s, size_t len);
 /* go-yaml's parseTimestamp: the four accepted layouts, formatted back as RFC 3339 (Go). */

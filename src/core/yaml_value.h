@@ -27,7 +27,7 @@ enum yaml_value_type {
     YAML_VALUE_NULL,
     YAML_VALUE_BOOL,
     YAML_VALUE_INT,
-    YAML_VALUE_UINT,      /* only above INT64_MAX, as go-yaml decodes them */
+    YAML_VALUE_UINT, /* only above INT64_MAX, as go-yaml decodes them */
     YAML_VALUE_FLOAT,
     YAML_VALUE_STRING,
     YAML_VALUE_TIMESTAMP, /* text = Go's RFC 3339 rendering */
@@ -41,7 +41,7 @@ struct yaml_value {
     int64_t integer;
     uint64_t uinteger;
     double number;
-    char *text;                /* STRING, TIMESTAMP: NUL-terminated UTF-8 */
+    char *text; /* STRING, TIMESTAMP: NUL-terminated UTF-8 */
     size_t length;
     struct yaml_value **items; /* SEQUENCE items; MAPPING key, value, key, value, ... */
     size_t count;              /* entries in items (MAPPING: 2 * pairs) */
@@ -69,8 +69,8 @@ bool yaml_value_equal(const struct yaml_value *a, const struct yaml_value *b);
  * Go's order; a key that appears twice with the same typed value keeps the later value.
  * Refused (ERROR_INPUT with what:line:col): null keys in string-keyed maps, timestamp and NaN
  * keys, merge keys. */
-int yaml_value_from_node(const struct yaml_node *node, const char *what, bool string_keys,
-                         struct yaml_value **out, struct error *err);
+int yaml_value_from_node(const struct yaml_node *node, const char *what, bool string_keys, struct yaml_value **out,
+                         struct error *err);
 
 /* Sort a mapping's pairs in Go's marshal order (go-yaml keyList.Less). */
 void yaml_value_sort_map(struct yaml_value *mapping);

@@ -58,7 +58,10 @@
 #else
 enum { CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI, CMDLINE_KIND_INSTALLER, CMDLINE_KIND_IMAGE };
 struct profile_set;
-static inline void profile_set_free(struct profile_set *p) { (void)p; }
+static inline void profile_set_free(struct profile_set *p)
+{
+    (void)p;
+}
 #endif
 
 /* ------------------------------------------------------------------ progress events */
@@ -78,7 +81,7 @@ struct factory {
         const struct factory_source *source;
         char *version;
         struct oci_import_result result;
-    } *imported;
+    } * imported;
     size_t imported_count;
 
     /* catalogs per version */
@@ -86,7 +89,7 @@ struct factory {
         char *version;
         struct catalog catalog;
         bool have_extensions, have_overlays;
-    } *catalogs;
+    } * catalogs;
     size_t catalog_count;
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
@@ -94,10 +97,10 @@ struct factory {
      * sqlite handle is not shared with workers), read by the ISO and disk-image jobs */
     struct built_image_cache {
         char arch[8];
-        char *dir;   /* the tree */
+        char *dir; /* the tree */
         uint64_t bytes;
-        char *key;   /* cache-key lines: every image and platform manifest in it */
-    } *image_caches;
+        char *key; /* cache-key lines: every image and platform manifest in it */
+    } * image_caches;
     size_t image_cache_count;
     struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
     struct secureboot_cert *well_known[2]; /* the request's KEK and db certificates, read with the signer */
@@ -106,20 +109,20 @@ struct factory {
      * directories; the main thread alone touches the writer, the catalogs and everything above,
      * committing finished assets in plan order so the bundle and the event stream do not depend
      * on which thread finished first. Below: the little state the threads share. */
-    unsigned jobs;         /* -j: worker threads, and the compressor threads they split */
-    pthread_mutex_t lock;  /* guards every field below, the jobs' states and the models' steps */
-    pthread_cond_t cond;   /* broadcast whenever a job or a once-step finishes */
+    unsigned jobs;           /* -j: worker threads, and the compressor threads they split */
+    pthread_mutex_t lock;    /* guards every field below, the jobs' states and the models' steps */
+    pthread_cond_t cond;     /* broadcast whenever a job or a once-step finishes */
     struct once_step **once; /* STORE/work/ caches being filled, one per key (once_run) */
     size_t once_count;
-    unsigned busy;         /* threads working right now (not waiting): compressor threads split by it */
-    bool stopping;         /* a job failed: start nothing new */
-    struct job *failed;    /* the first job that failed, in time */
-    struct job *plan;      /* one per requested asset, in request order grouped by model */
+    unsigned busy;      /* threads working right now (not waiting): compressor threads split by it */
+    bool stopping;      /* a job failed: start nothing new */
+    struct job *failed; /* the first job that failed, in time */
+    struct job *plan;   /* one per requested asset, in request order grouped by model */
     size_t plan_count;
     struct model *models;
     size_t model_count;
-    size_t committed;      /* main thread: jobs committed so far */
-    struct progress *progress; /* the TTY display; NULL: line events */
+    size_t committed;             /* main thread: jobs committed so far */
+    struct progress *progress;    /* the TTY display; NULL: line events */
     pthread_mutex_t display_lock; /* one writer of the terminal at a time: redraws and log lines */
     pthread_t display_thread;
     bool display_running, display_stop;
@@ -264,8 +267,8 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
         /* only image-digests is required: descriptions.yaml came with the Talos 1.7 catalogs */
         struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
         int rc = layer_read_file(f->store, &ext->result.image, "image-digests", 16u << 20, &digests, err);
-        if (rc == 1 && layer_read_file(f->store, &ext->result.image, "descriptions.yaml", 16u << 20, &descriptions,
-                                       err) < 0)
+        if (rc == 1 &&
+            layer_read_file(f->store, &ext->result.image, "descriptions.yaml", 16u << 20, &descriptions, err) < 0)
             rc = -1;
         if (rc < 0) {
             buffer_free(&digests);
@@ -275,8 +278,10 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
         if (rc == 0) {
             buffer_free(&digests);
             buffer_free(&descriptions);
-            error_set(err, ERROR_INPUT, "extensions catalog %s has no /image-digests; check the source's role and "
-                      "reference", ext->result.image.reference);
+            error_set(err, ERROR_INPUT,
+                      "extensions catalog %s has no /image-digests; check the source's role and "
+                      "reference",
+                      ext->result.image.reference);
             return NULL;
         }
         if (catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len, buffer_cstr(&descriptions),
@@ -535,8 +540,8 @@ static int grub_check_step(struct factory *f, void *arg, struct error *err)
  * when that began, so trees cached by older builds are not reused.
  * imager is the model's platform of the version's imager. Returns the module directory (caller
  * frees) and fills tool (caller frees), or NULL. */
-static char *imager_grub(struct factory *f, const char *version, const struct imported *imager,
-                         struct grub_tool *tool, struct error *err)
+static char *imager_grub(struct factory *f, const char *version, const struct imported *imager, struct grub_tool *tool,
+                         struct error *err)
 {
     const char *host = grub_tool_host_arch();
     const struct imported *h = host ? find_role(f, "imager", NULL, version, host) : NULL;
@@ -615,16 +620,16 @@ struct model {
     const struct imported **extension_images; /* resolved at plan time */
     size_t extension_count;
     bool extensions_resolved;
-    char *scratch;                            /* WRITER_SCRATCH/model-N: files its jobs share */
-    char *initramfs_path;                     /* set by the initramfs once-step */
-    const char **source_digests;              /* provenance */
+    char *scratch;               /* WRITER_SCRATCH/model-N: files its jobs share */
+    char *initramfs_path;        /* set by the initramfs once-step */
+    const char **source_digests; /* provenance */
     size_t source_digest_count;
-    size_t jobs_left;                         /* not committed yet; freed (scratch too) at 0 */
-    struct job *initramfs_builder;            /* under f->lock: for the display */
+    size_t jobs_left;              /* not committed yet; freed (scratch too) at 0 */
+    struct job *initramfs_builder; /* under f->lock: for the display */
     /* the schematic's overlay: its image for the build host's arch (its installer runs here),
      * resolved at plan time with the extensions; its get-options answer, a once-step */
     const struct imported *overlay_image;
-    const struct imported *overlay_target;    /* the same overlay for the model's arch: its artifacts */
+    const struct imported *overlay_target; /* the same overlay for the model's arch: its artifacts */
     char *overlay_label;
     struct overlay_options overlay;
 };
@@ -742,8 +747,7 @@ static int model_extensions(struct model *m, struct error *err)
                 return error_set(err, ERROR_INPUT,
                                  "schematic %s (%s): extension %s is not available for Talos %s (its catalog lists "
                                  "%zu extensions); remove it from the schematic or pick a version that has it",
-                                 m->schematic->name, m->id, s->extensions[i], m->version,
-                                 vc->catalog.extension_count);
+                                 m->schematic->name, m->id, s->extensions[i], m->version, vc->catalog.extension_count);
             const struct imported *im = find_extension_image(f, ce->digest, m->arch);
             if (!im)
                 return error_set(err, ERROR_INPUT,
@@ -795,9 +799,8 @@ static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
     for (size_t i = 0; i < m->extension_count; i++)
         labels[i] = xasprintf("extension %s (%s)", m->extension_images[i]->result.image.reference,
                               m->extension_images[i]->result.image.digest);
-    char *base_label = xasprintf("imager %s (%s): usr/install/%s/initramfs.xz",
-                                 m->imager.imager->result.image.reference, m->imager.imager->result.image.digest,
-                                 m->arch);
+    char *base_label = xasprintf("imager %s (%s): usr/install/%s/initramfs.xz", m->imager.imager->result.image.reference,
+                                 m->imager.imager->result.image.digest, m->arch);
     o.base_path = m->imager.initramfs;
     o.base_label = base_label;
     o.extension_dirs = (const char *const *)m->extension_dirs;
@@ -904,8 +907,7 @@ static int model_overlay(struct model *m, struct error *err)
 }
 
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
-static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out,
-                         struct error *err)
+static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out, struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
     struct factory *f = m->f;
@@ -937,13 +939,11 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
 }
 
 /* installer: defined with the installer helpers above build_asset */
-static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
-                                  struct error *err);
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b, struct error *err);
 
 static void secureboot_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b);
 struct built_image_cache;
-static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out,
-                           struct error *err);
+static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out, struct error *err);
 
 /* Cache key: every input that can change the bytes of an asset — and nothing else, so an asset is
  * rebuilt only when it must be: the kernel depends on the imager alone, a cmdline on the schematic,
@@ -993,8 +993,7 @@ static int asset_cache_key(struct model *m, const char *path, const struct asset
 
 /* The image cache for arch: every cluster image (role image) in its linux/<arch> platform, in the
  * request's source order; made once per build (main thread, plan time). */
-static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out,
-                           struct error *err)
+static int image_cache_for(struct factory *f, const char *arch, const struct built_image_cache **out, struct error *err)
 {
     for (size_t i = 0; i < f->image_cache_count; i++)
         if (!strcmp(f->image_caches[i].arch, arch)) {
@@ -1014,9 +1013,10 @@ static int image_cache_for(struct factory *f, const char *arch, const struct bui
             if (f->imported[i].source == src && platform_has_arch(f->imported[i].result.platform, arch))
                 pick = &f->imported[i];
         if (!pick) {
-            rc = error_set(err, ERROR_INPUT, "image cache for %s: image %s has no linux/%s platform; list one that "
-                           "has, or set 'image-cache: false' on the schematics built for %s", arch, src->reference,
-                           arch, arch);
+            rc = error_set(err, ERROR_INPUT,
+                           "image cache for %s: image %s has no linux/%s platform; list one that "
+                           "has, or set 'image-cache: false' on the schematics built for %s",
+                           arch, src->reference, arch, arch);
             break;
         }
         entries[count++] = (struct image_cache_entry){pick->result.image.reference, pick->result.platform};
@@ -1024,8 +1024,10 @@ static int image_cache_for(struct factory *f, const char *arch, const struct bui
                        pick->result.image.digest, pick->result.image.manifest_digest);
     }
     if (rc == 0 && count == 0)
-        rc = error_set(err, ERROR_INPUT, "image cache for %s: the build has no cluster images ('images:' or "
-                       "'talos-images:') to put in it", arch);
+        rc = error_set(err, ERROR_INPUT,
+                       "image cache for %s: the build has no cluster images ('images:' or "
+                       "'talos-images:') to put in it",
+                       arch);
     char *dir = rc == 0 ? xasprintf("%s/imagecache-%s", bundle_writer_scratch_dir(f->writer), arch) : NULL;
     uint64_t bytes = 0;
     if (rc == 0)
@@ -1074,16 +1076,16 @@ struct job {
     char key[SHA256_HEX_LEN + 1];
     struct bundle_writer_hit hit; /* JOB_REUSED */
     bool on_main;
-    enum job_state state;         /* under f->lock */
-    char *scratch;                /* WRITER_SCRATCH/job-N: the builder's own files */
-    char *output;                 /* the built file (add_built_file), added by the main thread */
+    enum job_state state; /* under f->lock */
+    char *scratch;        /* WRITER_SCRATCH/job-N: the builder's own files */
+    char *output;         /* the built file (add_built_file), added by the main thread */
     bool move;
     struct installer_prepared *installer; /* an installer's image, added by the main thread */
     struct error err;
     double seconds;
-    uint64_t bytes;               /* built: what it added to the bundle (for its event) */
+    uint64_t bytes; /* built: what it added to the bundle (for its event) */
     struct timespec started;
-    size_t number;                /* in plan order, for the display */
+    size_t number; /* in plan order, for the display */
 };
 
 /* Where a builder puts its files: the job's own directory in a worker (two models' metal-amd64.iso
@@ -1140,9 +1142,11 @@ static int asset_signer(struct model *m, const char *path, const struct asset_pa
     if (!name->secureboot)
         return 0;
     if (!m->f->signer)
-        return error_set(err, ERROR_INPUT, "%s: SecureBoot assets are signed; give the manifest a 'secureboot:' "
+        return error_set(err, ERROR_INPUT,
+                         "%s: SecureBoot assets are signed; give the manifest a 'secureboot:' "
                          "section {signing_key, signing_cert[, pcr_key]} or `airfactory build --secureboot-key KEY "
-                         "--secureboot-cert CERT` (make a pair with `airfactory keygen --secureboot`)", path);
+                         "--secureboot-cert CERT` (make a pair with `airfactory keygen --secureboot`)",
+                         path);
     *out = m->f->signer;
     return 0;
 }
@@ -1195,8 +1199,7 @@ static int asset_sdboot(struct model *m, const char *path, const struct asset_pa
 
 /* secure-boot-enroll for loader.conf: the schematic's secureboot.enrollKeys (case-insensitive, as
  * Image Factory parses it), else `dflt`. */
-static int secureboot_enroll_mode(struct model *m, const char *path, const char *dflt, const char **out,
-                                  struct error *err)
+static int secureboot_enroll_mode(struct model *m, const char *path, const char *dflt, const char **out, struct error *err)
 {
     static const char *const modes[] = {"if-safe", "manual", "force", "off", NULL};
     const char *want = m->schematic->schematic->secureboot_enroll_keys;
@@ -1208,8 +1211,10 @@ static int secureboot_enroll_mode(struct model *m, const char *path, const char 
             *out = *mode;
             return 0;
         }
-    return error_set(err, ERROR_INPUT, "%s: schematic %s: invalid secureboot enrollKeys value \"%s\"; use if-safe, "
-                     "manual, force or off", path, m->schematic->name, want);
+    return error_set(err, ERROR_INPUT,
+                     "%s: schematic %s: invalid secureboot enrollKeys value \"%s\"; use if-safe, "
+                     "manual, force or off",
+                     path, m->schematic->name, want);
 }
 
 /* The enrollment databases of a SecureBoot asset (out.go prepareEnrollmentDBs): PK, KEK and db
@@ -1221,16 +1226,16 @@ static int enrollment_write(struct model *m, const char *path, const struct secu
     const struct factory_request *r = m->f->request;
     bool well_known = m->schematic->schematic->include_well_known_certificates;
     if (well_known && (!r->secureboot_well_known_kek_count || !r->secureboot_well_known_db_count))
-        return error_set(err, ERROR_INPUT, "%s: schematic %s asks for includeWellKnownCertificates, but no %s "
+        return error_set(err, ERROR_INPUT,
+                         "%s: schematic %s asks for includeWellKnownCertificates, but no %s "
                          "certificate files are configured (the manifest's secureboot.well_known_kek and "
-                         "well_known_db); airfactory ships none", path, m->schematic->name,
-                         !r->secureboot_well_known_kek_count ? "KEK" : "db");
+                         "well_known_db); airfactory ships none",
+                         path, m->schematic->name, !r->secureboot_well_known_kek_count ? "KEK" : "db");
     *dir = xasprintf("%s/sb-%s-%s-%s-%s", bundle_writer_scratch_dir(m->f->writer), m->id, m->version, m->arch, path);
     if (secureboot_write_enrollment_with(signer, well_known ? m->f->well_known[0] : NULL,
                                          well_known ? r->secureboot_well_known_kek_count : 0,
                                          well_known ? m->f->well_known[1] : NULL,
-                                         well_known ? r->secureboot_well_known_db_count : 0, *dir, m->f->epoch,
-                                         err) != 0)
+                                         well_known ? r->secureboot_well_known_db_count : 0, *dir, m->f->epoch, err) != 0)
         return -1;
     static const char *const names[] = {"PK", "KEK", "db"};
     for (int i = 0; i < 3; i++)
@@ -1304,8 +1309,8 @@ static void iso_secureboot_cleanup(struct iso_secureboot *sb)
 /* ---- end of SecureBoot helpers ---- */
 
 /* ---- disk images (owned by the disks branch): helpers for FACTORY_ASSET_DISK in build_asset ---- */
-static int build_disk_image(struct model *m, const char *path, const struct asset_path *name,
-                            const char *cache_key, struct error *err)
+static int build_disk_image(struct model *m, const char *path, const struct asset_path *name, const char *cache_key,
+                            struct error *err)
 {
 #ifdef FACTORY_HAVE_CMDLINE
     struct factory *f = m->f;
@@ -1454,8 +1459,7 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
  * cosign signature and the tags installer/<schematic>:<version>. */
 
 /* Talos >= 1.10 customises installer-base, before that the full installer (profiles quirk). */
-static const struct imported *installer_base_for(struct model *m, const struct asset_path *name,
-                                                 struct error *err)
+static const struct imported *installer_base_for(struct model *m, const struct asset_path *name, struct error *err)
 {
     struct factory *f = m->f;
     struct talos_quirks q;
@@ -1473,8 +1477,7 @@ static const struct imported *installer_base_for(struct model *m, const struct a
     return im;
 }
 
-static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b,
-                                  struct error *err)
+static int installer_cache_inputs(struct model *m, const struct asset_path *name, struct buffer *b, struct error *err)
 {
     const struct imported *base = installer_base_for(m, name, err);
     if (!base)
@@ -1490,14 +1493,13 @@ static void installer_repository(struct model *m, const struct asset_path *name,
 }
 
 /* A reused installer-<arch>.tar: recover its image blobs for the registry. */
-static int installer_asset_reused(struct model *m, const struct asset_path *name, const char *digest,
-                                  struct error *err)
+static int installer_asset_reused(struct model *m, const struct asset_path *name, const char *digest, struct error *err)
 {
     struct factory *f = m->f;
     char *archive = xasprintf("%s/blobs/sha256/%s", bundle_writer_staging_dir(f->writer), digest + 7);
     struct installer_image image;
-    int rc = installer_image_from_archive(f->writer, f->store, archive, bundle_writer_scratch_dir(f->writer), &image,
-                                          err);
+    int rc =
+        installer_image_from_archive(f->writer, f->store, archive, bundle_writer_scratch_dir(f->writer), &image, err);
     free(archive);
     char repository[256];
     installer_repository(m, name, repository, sizeof repository);
@@ -1508,8 +1510,7 @@ static int installer_asset_reused(struct model *m, const struct asset_path *name
 
 /* Main thread: a prepared installer image into the bundle (blobs, the asset row) and the registry. */
 static int installer_asset_commit(struct model *m, const char *path, const struct asset_path *name,
-                                  const struct installer_prepared *prepared, const char *cache_key,
-                                  struct error *err)
+                                  const struct installer_prepared *prepared, const char *cache_key, struct error *err)
 {
     struct factory *f = m->f;
     struct installer_image image;
@@ -1524,7 +1525,6 @@ static int installer_asset_commit(struct model *m, const char *path, const struc
         rc = installer_registry_add(&f->installers, repository, m->version, &image, err);
     return rc;
 }
-
 
 /* The installer's overlay layer (Talos out.go): the target-arch overlay image's artifacts/ as
  * /overlay/artifacts (filemap.Walk: directories and files with their modes, the root included),
@@ -1550,8 +1550,8 @@ static void overlay_layer_add(struct overlay_layer *l, char *image_path, char *s
         l->cap = l->cap ? l->cap * 2 : 32;
         l->files = xrealloc(l->files, l->cap * sizeof *l->files);
     }
-    l->files[l->count++] = (struct installer_file){overlay_layer_own(l, image_path),
-                                                   source ? overlay_layer_own(l, source) : NULL, mode};
+    l->files[l->count++] =
+        (struct installer_file){overlay_layer_own(l, image_path), source ? overlay_layer_own(l, source) : NULL, mode};
 }
 
 static int overlay_layer_walk(struct overlay_layer *l, const char *label, const char *dir, const char *image_path,
@@ -1579,8 +1579,10 @@ static int overlay_layer_walk(struct overlay_layer *l, const char *label, const 
             overlay_layer_add(l, img, src, (unsigned)(st.st_mode & 07777));
             img = src = NULL;
         } else
-            rc = error_set(err, ERROR_INPUT, "%s: /%s is neither a file nor a directory; the installer's overlay "
-                           "layer holds only those", label, img + strlen("overlay/"));
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: /%s is neither a file nor a directory; the installer's overlay "
+                           "layer holds only those",
+                           label, img + strlen("overlay/"));
         free(src);
         free(img);
     }
@@ -1744,8 +1746,8 @@ static int installer_asset_build(struct model *m, const char *path, const struct
 }
 /* ---------------- end of installer helpers */
 
-static int build_asset(struct model *m, const char *path, const struct asset_path *name,
-                       const char *cache_key, struct error *err)
+static int build_asset(struct model *m, const char *path, const struct asset_path *name, const char *cache_key,
+                       struct error *err)
 {
     struct factory *f = m->f;
     const char *scratch = job_scratch_dir(f);
@@ -1795,8 +1797,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         free(out);
         return rc;
     }
-    case ASSET_IMAGE:
-        return build_disk_image(m, path, name, cache_key, err);
+    case ASSET_IMAGE: return build_disk_image(m, path, name, cache_key, err);
     case ASSET_ISO: {
         struct buffer cmdline = BUFFER_INIT;
         struct iso_options o = {0};
@@ -1852,8 +1853,7 @@ static int build_asset(struct model *m, const char *path, const struct asset_pat
         buffer_free(&cmdline);
         return rc;
     }
-    case ASSET_INSTALLER:
-        return installer_asset_build(m, path, name, cache_key, err);
+    case ASSET_INSTALLER: return installer_asset_build(m, path, name, cache_key, err);
     }
     return error_set(err, ERROR_INPUT,
                      "%s: this kind of asset is not built by airfactory %s yet (built today: kernel, initramfs, "
@@ -2024,8 +2024,8 @@ static void show_progress(struct factory *f)
     st.bytes = f->shown_bytes;
     pthread_mutex_unlock(&f->lock);
     for (size_t n = 0; n < st.running_count; n++)
-        running[n].bytes = (dirs[2 * n] ? tree_bytes(dirs[2 * n], 2) : 0) +
-                           (dirs[2 * n + 1] ? tree_bytes(dirs[2 * n + 1], 0) : 0);
+        running[n].bytes =
+            (dirs[2 * n] ? tree_bytes(dirs[2 * n], 2) : 0) + (dirs[2 * n + 1] ? tree_bytes(dirs[2 * n + 1], 0) : 0);
     pthread_mutex_lock(&f->display_lock);
     progress_update(f->progress, &st);
     pthread_mutex_unlock(&f->display_lock);
@@ -2366,14 +2366,15 @@ static int referrer_facts(struct factory *f, const char *digest, char subject[OC
  * already holds, e.g. a layer two images share, is stored once), then its registry rows in the
  * repository named after the reference ("registry.k8s.io/pause"): the reference's tag, the
  * signature tags and the referrers. */
-static int add_cluster_platform(struct factory *f, const struct imported *im, const char *repository,
-                                const char *tag, struct error *err)
+static int add_cluster_platform(struct factory *f, const struct imported *im, const char *repository, const char *tag,
+                                struct error *err)
 {
     struct store_source src;
     int found = store_source_get(f->store, im->result.image.reference, im->result.platform, &src, err);
     if (found <= 0)
-        return found < 0 ? -1 : error_set(err, ERROR_RUNTIME, "%s (%s): not in the store after its import",
-                                          im->result.image.reference, im->result.platform);
+        return found < 0 ? -1
+                         : error_set(err, ERROR_RUNTIME, "%s (%s): not in the store after its import",
+                                     im->result.image.reference, im->result.platform);
     int rc = 0;
     for (size_t b = 0; b < src.blob_count && rc == 0; b++) {
         const struct store_source_blob *blob = &src.blobs[b];
@@ -2381,8 +2382,8 @@ static int add_cluster_platform(struct factory *f, const struct imported *im, co
             continue;
         char *path = store_blob_path(f->store, blob->digest);
         char digest[BUNDLE_DIGEST_SIZE];
-        rc = bundle_writer_add_blob_file(f->writer, path, blob->media_type[0] ? blob->media_type
-                                                                                : "application/octet-stream",
+        rc = bundle_writer_add_blob_file(f->writer, path,
+                                         blob->media_type[0] ? blob->media_type : "application/octet-stream",
                                          BUNDLE_BLOB_LINK, blob->digest, digest, NULL, err);
         free(path);
     }
@@ -2394,8 +2395,8 @@ static int add_cluster_platform(struct factory *f, const struct imported *im, co
             char subject[OCI_DIGEST_SIZE], artifact_type[256];
             if (referrer_facts(f, blob->digest, subject, artifact_type, sizeof artifact_type, err) == 0)
                 rc = bundle_writer_add_referrer(f->writer, repository, subject, blob->digest, artifact_type, err);
-        } else if (blob->tag && blob->tag[0] && (!strcmp(blob->kind, "signature") ||
-                                                 !strcmp(blob->kind, "referrers-index"))) {
+        } else if (blob->tag && blob->tag[0] &&
+                   (!strcmp(blob->kind, "signature") || !strcmp(blob->kind, "referrers-index"))) {
             rc = bundle_writer_add_image(f->writer, repository, blob->tag, blob->digest, err);
         }
     }

@@ -62,5 +62,4 @@ void progress_log(struct progress *p, const char *line);
 /* Erase the display; when ok, print the summary line: assets, built, reused, bytes, time. */
 void progress_finish(struct progress *p, bool ok);
 
-
 #endif

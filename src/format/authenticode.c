@@ -32,8 +32,8 @@ struct pe_range {
 /* What the hash needs from a PE32+ file. */
 struct pe_layout {
     int fd;
-    uint64_t file_size;    /* without an existing signature */
-    uint64_t padded_size;  /* file_size rounded up to 8: where the certificate table goes */
+    uint64_t file_size;     /* without an existing signature */
+    uint64_t padded_size;   /* file_size rounded up to 8: where the certificate table goes */
     unsigned char *headers; /* the first size_of_headers bytes */
     uint32_t size_of_headers;
     uint32_t checksum_offset, cert_dir_offset;
@@ -82,12 +82,16 @@ static int pe_layout_read(const char *path, struct pe_layout *l, struct error *e
     const unsigned char *opt = coff + COFF_HEADER;
     uint64_t opt_offset = (uint64_t)(opt - d);
     if (le16_get(opt) != 0x20b)
-        return error_set(err, ERROR_INPUT, "%s: not PE32+ (optional header magic 0x%x); EFI binaries for x86-64 and "
-                         "arm64 are PE32+", path, le16_get(opt));
+        return error_set(err, ERROR_INPUT,
+                         "%s: not PE32+ (optional header magic 0x%x); EFI binaries for x86-64 and "
+                         "arm64 are PE32+",
+                         path, le16_get(opt));
     uint32_t ndirs = le32_get(opt + 108);
     if (ndirs < 5 || opt_size < 112 + 8 * 5 || opt_offset + opt_size > want)
-        return error_set(err, ERROR_INPUT, "%s: the optional header has no certificate table entry (%u data "
-                         "directories)", path, ndirs);
+        return error_set(err, ERROR_INPUT,
+                         "%s: the optional header has no certificate table entry (%u data "
+                         "directories)",
+                         path, ndirs);
     l->checksum_offset = (uint32_t)opt_offset + 64;
     l->cert_dir_offset = (uint32_t)opt_offset + 112 + 4 * 8;
     l->size_of_headers = le32_get(opt + 60);
@@ -100,8 +104,10 @@ static int pe_layout_read(const char *path, struct pe_layout *l, struct error *e
     if (cert_size) {
         /* an existing signature: only one at the very end can be replaced */
         if ((uint64_t)cert_offset + cert_size != size || cert_offset < l->size_of_headers)
-            return error_set(err, ERROR_INPUT, "%s: its certificate table (0x%x bytes at 0x%x) is not at the end of "
-                             "the file; strip the signature first (sbattach --remove)", path, cert_size, cert_offset);
+            return error_set(err, ERROR_INPUT,
+                             "%s: its certificate table (0x%x bytes at 0x%x) is not at the end of "
+                             "the file; strip the signature first (sbattach --remove)",
+                             path, cert_size, cert_offset);
         l->file_size = cert_offset;
     }
     l->padded_size = (l->file_size + 7) / 8 * 8;
@@ -179,8 +185,8 @@ static int layout_digest(const struct pe_layout *l, const char *path, const EVP_
     return rc;
 }
 
-int authenticode_digest(const char *path, const EVP_MD *md, unsigned char out[AUTHENTICODE_DIGEST_MAX],
-                        unsigned *len, struct error *err)
+int authenticode_digest(const char *path, const EVP_MD *md, unsigned char out[AUTHENTICODE_DIGEST_MAX], unsigned *len,
+                        struct error *err)
 {
     struct pe_layout l;
     int rc = pe_layout_read(path, &l, err);
@@ -215,8 +221,8 @@ static void spc_indirect_data(const unsigned char *digest, unsigned digest_len, 
                               size_t *content_offset)
 {
     static const char obsolete[] = "<<<Obsolete>>>";
-    struct buffer text = BUFFER_INIT, link = BUFFER_INIT, file = BUFFER_INIT, image = BUFFER_INIT,
-                  attr = BUFFER_INIT, alg = BUFFER_INIT, info = BUFFER_INIT;
+    struct buffer text = BUFFER_INIT, link = BUFFER_INIT, file = BUFFER_INIT, image = BUFFER_INIT, attr = BUFFER_INIT,
+                  alg = BUFFER_INIT, info = BUFFER_INIT;
     for (const char *c = obsolete; *c; c++) {
         buffer_append_char(&text, 0);
         buffer_append_char(&text, *c);
@@ -377,8 +383,7 @@ out:
     return rc;
 }
 
-static int copy_range(int in, uint64_t offset, uint64_t len, struct atomic_file *out, const char *path,
-                      struct error *err)
+static int copy_range(int in, uint64_t offset, uint64_t len, struct atomic_file *out, const char *path, struct error *err)
 {
     enum { BUF = 1 << 20 };
     unsigned char *buf = xmalloc(BUF);
@@ -417,8 +422,7 @@ int authenticode_sign(const char *in_path, const char *out_path, EVP_PKEY *key, 
     uint64_t table = 8 + (uint64_t)sig_len;
     uint64_t table_aligned = (table + 7) / 8 * 8;
     if (rc == 0 && l.padded_size + table_aligned > UINT32_MAX)
-        rc = error_set(err, ERROR_INPUT, "%s: too large to sign (the certificate table must start below 4 GiB)",
-                       in_path);
+        rc = error_set(err, ERROR_INPUT, "%s: too large to sign (the certificate table must start below 4 GiB)", in_path);
     struct atomic_file out;
     bool open = false;
     if (rc == 0 && atomic_file_open(&out, out_path, 0644, err) == 0)

@@ -31,8 +31,8 @@
 
 /* The Authenticode image hash of a PE32+ file with md (EVP_sha256() for UEFI). *len = digest size.
  * An existing signature is excluded, so a signed file hashes like its unsigned original. */
-int authenticode_digest(const char *path, const EVP_MD *md, unsigned char out[AUTHENTICODE_DIGEST_MAX],
-                        unsigned *len, struct error *err);
+int authenticode_digest(const char *path, const EVP_MD *md, unsigned char out[AUTHENTICODE_DIGEST_MAX], unsigned *len,
+                        struct error *err);
 
 /* Sign in_path into out_path (atomically; the two may be the same path). signing_time: seconds
  * since the epoch for the signingTime attribute. */

@@ -29,7 +29,7 @@ struct compress_writer {
     /* zero runs (compress_writer_write_zeros): the current frame/stream/member holds data iff
      * frame_open; after a run the next data write starts a new one (restart) */
     bool frame_open;
-    bool emitted;   /* anything at all went to the sink */
+    bool emitted; /* anything at all went to the sink */
     bool restart;
     int xz_preset;
     int xz_threads;
@@ -37,15 +37,15 @@ struct compress_writer {
      * encoder (its stream header, index and footer are dropped, see xz_splice_feed) or, for
      * zero runs, from a cached block; the index and footer are rebuilt from the blocks. The
      * bytes equal the encoder's own stream, and zero runs need not go through it. */
-    uint64_t xz_block_size;  /* the encoder's block size for the preset */
-    lzma_index *xz_index;    /* every block of the stream, in order */
+    uint64_t xz_block_size; /* the encoder's block size for the preset */
+    lzma_index *xz_index;   /* every block of the stream, in order */
     bool xz_header_done;
-    size_t xz_skip;          /* bytes of the current encoder's stream header still to drop */
-    bool xz_in_index;        /* the current encoder is writing its index/footer: drop */
+    size_t xz_skip;   /* bytes of the current encoder's stream header still to drop */
+    bool xz_in_index; /* the current encoder is writing its index/footer: drop */
     size_t xz_hdr_need, xz_hdr_have;
-    uint8_t xz_hdr[1024];    /* a block header being collected */
-    uint64_t xz_body_left;   /* bytes of the current block after its header */
-    uint8_t *xz_zero_block;  /* cached block of xz_block_size zero bytes, as the encoder writes it */
+    uint8_t xz_hdr[1024];   /* a block header being collected */
+    uint64_t xz_body_left;  /* bytes of the current block after its header */
+    uint8_t *xz_zero_block; /* cached block of xz_block_size zero bytes, as the encoder writes it */
     size_t xz_zero_block_len;
     lzma_vli xz_zero_block_unpadded;
     uint8_t *gz_zero_chunk; /* cached raw-deflate bytes of GZ_ZERO_CHUNK zeros, full-flushed */
@@ -220,8 +220,8 @@ static int xz_stream_end(struct compress_writer *w, struct error *err)
     return rc;
 }
 
-int compress_writer_open(struct compress_writer **out, const struct compress_options *opts,
-                         struct compress_sink sink, struct error *err)
+int compress_writer_open(struct compress_writer **out, const struct compress_options *opts, struct compress_sink sink,
+                         struct error *err)
 {
     *out = NULL;
     struct compress_writer *w = xcalloc(1, sizeof *w);
@@ -229,8 +229,7 @@ int compress_writer_open(struct compress_writer **out, const struct compress_opt
     w->sink = sink;
     int threads = opts->threads > 0 ? opts->threads : online_cpus();
     switch (opts->kind) {
-    case COMPRESS_NONE:
-        break;
+    case COMPRESS_NONE: break;
     case COMPRESS_ZSTD: {
         int level = opts->level > 0 ? opts->level : 3;
         if (level < 1 || level > ZSTD_maxCLevel()) {
@@ -305,9 +304,7 @@ int compress_writer_open(struct compress_writer **out, const struct compress_opt
         w->out_cap = OUT_CHUNK;
         break;
     }
-    default:
-        free(w);
-        return error_set(err, ERROR_INPUT, "compress: unknown compression kind %d", (int)opts->kind);
+    default: free(w); return error_set(err, ERROR_INPUT, "compress: unknown compression kind %d", (int)opts->kind);
     }
     if (w->out_cap)
         w->out = xmalloc(w->out_cap);
@@ -324,8 +321,7 @@ static int sink_out(struct compress_writer *w, const void *data, size_t len, str
     return w->sink.write(w->sink.ctx, data, len, err);
 }
 
-static int zstd_step(struct compress_writer *w, const void *data, size_t len, ZSTD_EndDirective mode,
-                     struct error *err)
+static int zstd_step(struct compress_writer *w, const void *data, size_t len, ZSTD_EndDirective mode, struct error *err)
 {
     ZSTD_inBuffer in = {data, len, 0};
     for (;;) {
@@ -344,8 +340,7 @@ static int zstd_step(struct compress_writer *w, const void *data, size_t len, ZS
     }
 }
 
-static int xz_step(struct compress_writer *w, const void *data, size_t len, lzma_action action,
-                   struct error *err)
+static int xz_step(struct compress_writer *w, const void *data, size_t len, lzma_action action, struct error *err)
 {
     w->xz.next_in = data;
     w->xz.avail_in = len;
@@ -409,10 +404,8 @@ int compress_writer_write(struct compress_writer *w, const void *data, size_t le
         w->frame_open = true;
     w->bytes_in += len;
     switch (w->opts.kind) {
-    case COMPRESS_NONE:
-        return len ? w->sink.write(w->sink.ctx, data, len, err) : 0;
-    case COMPRESS_ZSTD:
-        return len ? zstd_step(w, data, len, ZSTD_e_continue, err) : 0;
+    case COMPRESS_NONE: return len ? w->sink.write(w->sink.ctx, data, len, err) : 0;
+    case COMPRESS_ZSTD: return len ? zstd_step(w, data, len, ZSTD_e_continue, err) : 0;
     case COMPRESS_XZ: {
         /* avail_in is size_t but keep chunks moderate so progress is steady */
         const char *p = data;
@@ -453,14 +446,10 @@ int compress_writer_finish(struct compress_writer *w, struct error *err)
     if (!w->frame_open && w->emitted)
         return 0; /* the last thing written was a zero run, whose frame is complete */
     switch (w->opts.kind) {
-    case COMPRESS_NONE:
-        return 0;
-    case COMPRESS_ZSTD:
-        return zstd_step(w, NULL, 0, ZSTD_e_end, err);
-    case COMPRESS_XZ:
-        return xz_step(w, NULL, 0, LZMA_FINISH, err);
-    case COMPRESS_GZIP:
-        return gz_step(w, NULL, 0, Z_FINISH, err);
+    case COMPRESS_NONE: return 0;
+    case COMPRESS_ZSTD: return zstd_step(w, NULL, 0, ZSTD_e_end, err);
+    case COMPRESS_XZ: return xz_step(w, NULL, 0, LZMA_FINISH, err);
+    case COMPRESS_GZIP: return gz_step(w, NULL, 0, Z_FINISH, err);
     }
     return error_set(err, ERROR_RUNTIME, "compress: bad writer");
 }
@@ -488,7 +477,10 @@ static const uint8_t zero_buf[ZERO_BUF];
 #define XXH_P4 9650029242287828579ull
 #define XXH_P5 2870177450012600261ull
 
-static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
 static uint64_t xxh64_round(uint64_t acc, uint64_t input)
 {
     acc += input * XXH_P2;
@@ -745,8 +737,8 @@ int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct er
     if (w->opts.kind == COMPRESS_XZ)
         return xz_zeros(w, n, err);
     if (w->frame_open) { /* end the data frame before the zero frame */
-        int rc = w->opts.kind == COMPRESS_ZSTD ? zstd_step(w, NULL, 0, ZSTD_e_end, err)
-                                                 : gz_step(w, NULL, 0, Z_FINISH, err);
+        int rc =
+            w->opts.kind == COMPRESS_ZSTD ? zstd_step(w, NULL, 0, ZSTD_e_end, err) : gz_step(w, NULL, 0, Z_FINISH, err);
         if (rc != 0)
             return -1;
         w->frame_open = false;
@@ -754,12 +746,9 @@ int compress_writer_write_zeros(struct compress_writer *w, uint64_t n, struct er
     }
     w->bytes_in += n;
     switch (w->opts.kind) {
-    case COMPRESS_ZSTD:
-        return zstd_zero_frame(w, n, err);
-    case COMPRESS_GZIP:
-        return gz_zero_member(w, n, err);
-    default:
-        return error_set(err, ERROR_RUNTIME, "compress: bad writer");
+    case COMPRESS_ZSTD: return zstd_zero_frame(w, n, err);
+    case COMPRESS_GZIP: return gz_zero_member(w, n, err);
+    default: return error_set(err, ERROR_RUNTIME, "compress: bad writer");
     }
 }
 
@@ -786,7 +775,10 @@ enum compress_kind compress_detect(const void *data, size_t len)
     const unsigned char *p = data;
     if (len >= 2 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9e))
         return COMPRESS_GZIP;
-    if (len >= 6 && !memcmp(p, "\xfd" "7zXZ\0", 6))
+    if (len >= 6 && !memcmp(p,
+                            "\xfd"
+                            "7zXZ\0",
+                            6))
         return COMPRESS_XZ;
     if (len >= 4 && !memcmp(p, "\x28\xb5\x2f\xfd", 4))
         return COMPRESS_ZSTD;
@@ -796,14 +788,10 @@ enum compress_kind compress_detect(const void *data, size_t len)
 const char *compress_kind_name(enum compress_kind kind)
 {
     switch (kind) {
-    case COMPRESS_NONE:
-        return "none";
-    case COMPRESS_GZIP:
-        return "gzip";
-    case COMPRESS_XZ:
-        return "xz";
-    case COMPRESS_ZSTD:
-        return "zstd";
+    case COMPRESS_NONE: return "none";
+    case COMPRESS_GZIP: return "gzip";
+    case COMPRESS_XZ: return "xz";
+    case COMPRESS_ZSTD: return "zstd";
     }
     return "unknown";
 }
@@ -950,8 +938,7 @@ int decompressor_feed(struct decompressor *d, const void *in, size_t len, size_t
         *consumed = len - d->gz.avail_in;
         break;
     }
-    default:
-        return error_set(err, ERROR_RUNTIME, "decompress: bad decompressor");
+    default: return error_set(err, ERROR_RUNTIME, "decompress: bad decompressor");
     }
     if (len == 0 && !d->done)
         return error_set(err, ERROR_INPUT, "%s: data ends before the end of the stream", compress_kind_name(d->kind));

@@ -54,8 +54,8 @@ struct compress_options {
 struct compress_writer;
 
 /* Start a compressed stream into sink. COMPRESS_NONE passes bytes through unchanged. */
-int compress_writer_open(struct compress_writer **out, const struct compress_options *opts,
-                         struct compress_sink sink, struct error *err);
+int compress_writer_open(struct compress_writer **out, const struct compress_options *opts, struct compress_sink sink,
+                         struct error *err);
 int compress_writer_write(struct compress_writer *w, const void *data, size_t len, struct error *err);
 /* n zero bytes, cheaply.
  *  - xz: byte-identical to compress_writer_write of the zeros: the writer assembles one stream

@@ -52,8 +52,8 @@ static int write_header(struct cpio_writer *w, const char *name, uint32_t mode, 
     size_t namesize = strlen(name) + 1;
     char hdr[NEWC_HEADER + 1];
     uint32_t ino = strcmp(name, TRAILER) ? w->next_ino++ : 0;
-    snprintf(hdr, sizeof hdr, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino, mode, 0u, 0u,
-             nlink, strcmp(name, TRAILER) ? w->mtime : 0u, (uint32_t)size, 0u, 0u, 0u, 0u, (uint32_t)namesize, 0u);
+    snprintf(hdr, sizeof hdr, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino, mode, 0u, 0u, nlink,
+             strcmp(name, TRAILER) ? w->mtime : 0u, (uint32_t)size, 0u, 0u, 0u, 0u, (uint32_t)namesize, 0u);
     if (emit(w, hdr, NEWC_HEADER, err) != 0 || emit(w, name, namesize, err) != 0)
         return -1;
     return pad4(w, err);
@@ -64,8 +64,7 @@ int cpio_write_dir(struct cpio_writer *w, const char *name, mode_t perm, struct 
     return write_header(w, name, S_IFDIR | (perm & 07777), 2, 0, err);
 }
 
-int cpio_write_data(struct cpio_writer *w, const char *name, mode_t perm, const void *data, size_t len,
-                    struct error *err)
+int cpio_write_data(struct cpio_writer *w, const char *name, mode_t perm, const void *data, size_t len, struct error *err)
 {
     if (write_header(w, name, S_IFREG | (perm & 07777), 1, len, err) != 0 || emit(w, data, len, err) != 0)
         return -1;
@@ -201,8 +200,8 @@ static int begin_entry(struct parser *ps, struct error *err)
     uint32_t f[13];
     for (int i = 0; i < 13; i++)
         if (parse_hex8(ps->hdr + 6 + 8 * i, &f[i]) != 0)
-            return error_set(err, ERROR_INPUT, "%s: segment at offset %llu: bad hex digits in a newc header",
-                             ps->path, (unsigned long long)ps->segment_offset);
+            return error_set(err, ERROR_INPUT, "%s: segment at offset %llu: bad hex digits in a newc header", ps->path,
+                             (unsigned long long)ps->segment_offset);
     memset(&ps->cur, 0, sizeof ps->cur);
     ps->cur.mode = f[1];
     ps->cur.uid = f[2];
@@ -311,8 +310,8 @@ static int parser_feed(struct parser *ps, const unsigned char *p, size_t len, si
             }
             if (ps->pos & 3)
                 return error_set(err, ERROR_INPUT,
-                                 "%s: segment at offset %llu: archive data at unaligned stream offset %llu",
-                                 ps->path, (unsigned long long)ps->segment_offset, (unsigned long long)ps->pos);
+                                 "%s: segment at offset %llu: archive data at unaligned stream offset %llu", ps->path,
+                                 (unsigned long long)ps->segment_offset, (unsigned long long)ps->pos);
             ps->state = P_HEADER;
             ps->have = 0;
             break;
@@ -328,9 +327,8 @@ static int parser_feed(struct parser *ps, const unsigned char *p, size_t len, si
                 break;
             if (memcmp(ps->hdr, "070701", 6) && memcmp(ps->hdr, "070702", 6))
                 return error_set(err, ERROR_INPUT,
-                                 "%s: segment at offset %llu: no newc magic 070701 at stream offset %llu",
-                                 ps->path, (unsigned long long)ps->segment_offset,
-                                 (unsigned long long)(ps->pos - NEWC_HEADER));
+                                 "%s: segment at offset %llu: no newc magic 070701 at stream offset %llu", ps->path,
+                                 (unsigned long long)ps->segment_offset, (unsigned long long)(ps->pos - NEWC_HEADER));
             if (begin_entry(ps, err) != 0)
                 return -1;
             ps->state = P_NAME;
@@ -424,8 +422,7 @@ static void parser_start(struct parser *ps, uint64_t offset, bool stop_at_traile
     ps->extract_fd = -1;
 }
 
-static int add_segment(struct cpio_listing *l, uint64_t offset, uint64_t length, enum compress_kind kind,
-                       size_t first)
+static int add_segment(struct cpio_listing *l, uint64_t offset, uint64_t length, enum compress_kind kind, size_t first)
 {
     l->segments = xrealloc(l->segments, (l->segment_count + 1) * sizeof *l->segments);
     struct cpio_segment *s = &l->segments[l->segment_count++];
@@ -437,8 +434,7 @@ static int add_segment(struct cpio_listing *l, uint64_t offset, uint64_t length,
     return 0;
 }
 
-int cpio_read_segments(const char *path, const struct cpio_read_options *opts, struct cpio_listing *out,
-                       struct error *err)
+int cpio_read_segments(const char *path, const struct cpio_read_options *opts, struct cpio_listing *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -483,8 +479,8 @@ int cpio_read_segments(const char *path, const struct cpio_read_options *opts, s
                 break;
             }
             if (!ps.trailer_done || ps.state != P_RESET) {
-                rc = error_set(err, ERROR_INPUT, "%s: uncompressed archive at offset %zu has no TRAILER!!! entry",
-                               path, off);
+                rc = error_set(err, ERROR_INPUT, "%s: uncompressed archive at offset %zu has no TRAILER!!! entry", path,
+                               off);
                 break;
             }
             add_segment(out, off, used, COMPRESS_NONE, first);

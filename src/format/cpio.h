@@ -46,8 +46,8 @@ struct cpio_entry {
     uint32_t mode; /* full st_mode: type and permission bits */
     uint32_t uid, gid, mtime, nlink;
     uint64_t size;
-    char sha256[65];      /* of the content, lowercase hex */
-    struct buffer data;   /* content, kept only when size <= capture_max */
+    char sha256[65];    /* of the content, lowercase hex */
+    struct buffer data; /* content, kept only when size <= capture_max */
 };
 
 struct cpio_segment {

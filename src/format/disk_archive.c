@@ -33,7 +33,8 @@ static const char ovf_template[] =
     "  </References>\n"
     "  <DiskSection>\n"
     "    <Info>Virtual disk information</Info>\n"
-    "    <Disk ovf:capacity=\"%" PRIu64 "\" ovf:capacityAllocationUnits=\"byte * 2^20\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
+    "    <Disk ovf:capacity=\"%" PRIu64
+    "\" ovf:capacityAllocationUnits=\"byte * 2^20\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
     "  </DiskSection>\n"
     "  <NetworkSection>\n"
     "    <Info>The list of logical networks</Info>\n"
@@ -259,8 +260,8 @@ int disk_archive_write_ova(int raw_fd, const char *raw_what, uint64_t size, uint
     struct hashing_fd_sink hs = {.fd = vfd, .what = vmdk_path};
     sha256_stream_init(&hs.sha);
     uint64_t vmdk_size = 0;
-    int rc = vmdk_write_from_raw(raw_fd, raw_what, size, "disk.vmdk",
-                                 (struct compress_sink){hashing_fd_write, &hs}, &vmdk_size, err);
+    int rc = vmdk_write_from_raw(raw_fd, raw_what, size, "disk.vmdk", (struct compress_sink){hashing_fd_write, &hs},
+                                 &vmdk_size, err);
     char vmdk_hex[SHA256_HEX_LEN + 1] = "";
     if (rc == 0)
         sha256_stream_final_hex(&hs.sha, vmdk_hex);
@@ -392,8 +393,8 @@ static int sparse_map(int fd, const char *what, uint64_t size, struct sparse_reg
     return 0;
 }
 
-int disk_archive_write_sparse_tar(int raw_fd, const char *raw_what, uint64_t size, const char *member,
-                                  uint32_t mtime, struct compress_sink sink, struct error *err)
+int disk_archive_write_sparse_tar(int raw_fd, const char *raw_what, uint64_t size, const char *member, uint32_t mtime,
+                                  struct compress_sink sink, struct error *err)
 {
     if (strlen(member) >= 100)
         return error_set(err, ERROR_INPUT, "tar: member name '%s' is longer than 99 bytes", member);

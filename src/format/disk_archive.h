@@ -30,7 +30,7 @@ int disk_archive_write_ova(int raw_fd, const char *raw_what, uint64_t size, uint
 
 /* A sparse GNU tar holding raw_fd (size bytes) as `member` ("disk.raw"), streamed into sink
  * (a gzip writer for .tar.gz). */
-int disk_archive_write_sparse_tar(int raw_fd, const char *raw_what, uint64_t size, const char *member,
-                                  uint32_t mtime, struct compress_sink sink, struct error *err);
+int disk_archive_write_sparse_tar(int raw_fd, const char *raw_what, uint64_t size, const char *member, uint32_t mtime,
+                                  struct compress_sink sink, struct error *err);
 
 #endif

@@ -30,8 +30,7 @@ struct walk {
     uint32_t mtime;
 };
 
-static int walk_entry(void *context, const char *relative, const char *path, const struct stat *st,
-                      struct error *err)
+static int walk_entry(void *context, const char *relative, const char *path, const struct stat *st, struct error *err)
 {
     struct walk *w = context;
     if (strpbrk(relative, "\"\\\n"))
@@ -44,8 +43,7 @@ static int walk_entry(void *context, const char *relative, const char *path, con
     return 0;
 }
 
-int ext4_image_write(const char *out_path, const struct ext4_image_options *o, const char *source_dir,
-                     struct error *err)
+int ext4_image_write(const char *out_path, const struct ext4_image_options *o, const char *source_dir, struct error *err)
 {
     if (!o->size || o->size % 4096)
         return error_set(err, ERROR_INPUT, "%s: ext4 image size %" PRIu64 " is not a positive multiple of 4096",
@@ -53,14 +51,15 @@ int ext4_image_write(const char *out_path, const struct ext4_image_options *o, c
     int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return error_errno(err, errno, "%s: create", out_path);
-    int rc = ftruncate(fd, (off_t)o->size) == 0 ? 0 : error_errno(err, errno, "%s: extend to %" PRIu64, out_path,
-                                                                  o->size);
+    int rc =
+        ftruncate(fd, (off_t)o->size) == 0 ? 0 : error_errno(err, errno, "%s: extend to %" PRIu64, out_path, o->size);
     close(fd);
     struct buffer cmds = BUFFER_INIT;
     /* the root and mke2fs' lost+found, then the tree */
     fix_inode(&cmds, "/", true, o->mtime);
-    buffer_appendf(&cmds, "sif /lost+found atime %" PRIu32 "\nsif /lost+found mtime %" PRIu32 "\n"
-                          "sif /lost+found ctime %" PRIu32 "\nsif /lost+found crtime %" PRIu32 "\n",
+    buffer_appendf(&cmds,
+                   "sif /lost+found atime %" PRIu32 "\nsif /lost+found mtime %" PRIu32 "\n"
+                   "sif /lost+found ctime %" PRIu32 "\nsif /lost+found crtime %" PRIu32 "\n",
                    o->mtime, o->mtime, o->mtime, o->mtime);
     struct walk w = {&cmds, o->mtime};
     if (rc == 0)
@@ -71,8 +70,25 @@ int ext4_image_write(const char *out_path, const struct ext4_image_options *o, c
     if (rc == 0)
         rc = fs_write_file_atomic(script, cmds.data, cmds.len, 0644, err);
     if (rc == 0) {
-        char *argv[] = {"env", fake, "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-L", (char *)o->label,
-                        "-U", (char *)o->uuid, "-E", ext, "-d", (char *)source_dir, (char *)out_path, NULL};
+        char *argv[] = {"env",
+                        fake,
+                        "mkfs.ext4",
+                        "-q",
+                        "-F",
+                        "-t",
+                        "ext4",
+                        "-b",
+                        "4096",
+                        "-L",
+                        (char *)o->label,
+                        "-U",
+                        (char *)o->uuid,
+                        "-E",
+                        ext,
+                        "-d",
+                        (char *)source_dir,
+                        (char *)out_path,
+                        NULL};
         rc = tool_run(argv, log, err);
         if (rc != 0)
             error_prefix(err, "mkfs.ext4 -d %s (%" PRIu64 " bytes): ", source_dir, o->size);
@@ -89,8 +105,7 @@ int ext4_image_write(const char *out_path, const struct ext4_image_options *o, c
             const char *nl = strchr(line, '\n');
             size_t len = nl ? (size_t)(nl - line) : strlen(line);
             if (len && strncmp(line, "debugfs", 7) != 0)
-                rc = error_set(err, ERROR_RUNTIME, "debugfs on %s: %.*s", out_path, (int)(len > 300 ? 300 : len),
-                               line);
+                rc = error_set(err, ERROR_RUNTIME, "debugfs on %s: %.*s", out_path, (int)(len > 300 ? 300 : len), line);
             line += len + (nl ? 1 : 0);
         }
         buffer_free(&out);

@@ -28,7 +28,6 @@ struct ext4_image_options {
  * regular files and directories under source_dir (anything else is ERROR_INPUT). Helper files
  * (the debugfs script, tool logs) go next to out_path. ERROR_RUNTIME when mke2fs or debugfs
  * fails (its output is quoted; "No space left" means the size is too small for the tree). */
-int ext4_image_write(const char *out_path, const struct ext4_image_options *o, const char *source_dir,
-                     struct error *err);
+int ext4_image_write(const char *out_path, const struct ext4_image_options *o, const char *source_dir, struct error *err);
 
 #endif

@@ -89,13 +89,11 @@ static int add_path(struct fnode *root, const struct fat_file *f, struct error *
             return error_set(err, ERROR_INPUT, "FAT image: bad path \"%s\"", f->path);
         for (size_t i = 0; i < len; i++)
             if (!valid_name_char((unsigned char)p[i]))
-                return error_set(err, ERROR_INPUT, "FAT image: \"%s\" has a character FAT names cannot hold",
-                                 f->path);
+                return error_set(err, ERROR_INPUT, "FAT image: \"%s\" has a character FAT names cannot hold", f->path);
         struct fnode *c = child(dir, p, len);
         if (!slash) {
             if (c)
-                return error_set(err, ERROR_INPUT, "FAT image: \"%s\" given twice (names are case-insensitive)",
-                                 f->path);
+                return error_set(err, ERROR_INPUT, "FAT image: \"%s\" given twice (names are case-insensitive)", f->path);
             c = add_child(dir, p, len, false);
             c->file = f;
             return 0;
@@ -103,8 +101,8 @@ static int add_path(struct fnode *root, const struct fat_file *f, struct error *
         if (!c)
             c = add_child(dir, p, len, true);
         else if (!c->dir)
-            return error_set(err, ERROR_INPUT, "FAT image: \"%.*s\" is both a file and a directory", (int)(slash - f->path),
-                             f->path);
+            return error_set(err, ERROR_INPUT, "FAT image: \"%.*s\" is both a file and a directory",
+                             (int)(slash - f->path), f->path);
         dir = c;
         p = slash + 1;
         while (*p == '/')
@@ -278,8 +276,7 @@ static int compute_layout(struct layout *l, uint64_t size, uint32_t sector, stru
             uint32_t clusters = 0;
             for (;;) {
                 if (l->sectors < l->reserved + l->root_sectors + 2 * fat)
-                    return error_set(err, ERROR_INPUT, "FAT image: %llu bytes is too small",
-                                     (unsigned long long)size);
+                    return error_set(err, ERROR_INPUT, "FAT image: %llu bytes is too small", (unsigned long long)size);
                 uint32_t data = l->sectors - l->reserved - l->root_sectors - 2 * fat;
                 clusters = data / spc;
                 uint32_t need = ((clusters + 2) * 2 + ss - 1) / ss;
@@ -289,8 +286,7 @@ static int compute_layout(struct layout *l, uint64_t size, uint32_t sector, stru
             }
             if (clusters <= 65524) {
                 if (clusters < 4085)
-                    return error_set(err, ERROR_INPUT,
-                                     "FAT image: %llu bytes is too small for FAT16 (at least 2.1 MiB)",
+                    return error_set(err, ERROR_INPUT, "FAT image: %llu bytes is too small for FAT16 (at least 2.1 MiB)",
                                      (unsigned long long)size);
                 l->spc = spc;
                 l->fat_sectors = fat;
@@ -299,8 +295,7 @@ static int compute_layout(struct layout *l, uint64_t size, uint32_t sector, stru
             }
         }
         if (!l->spc)
-            return error_set(err, ERROR_INPUT, "FAT image: no FAT16 geometry for %llu bytes",
-                             (unsigned long long)size);
+            return error_set(err, ERROR_INPUT, "FAT image: no FAT16 geometry for %llu bytes", (unsigned long long)size);
     }
     l->cluster_size = l->spc * ss;
     l->data_offset = (uint64_t)(l->reserved + 2 * l->fat_sectors + l->root_sectors) * ss;
@@ -321,8 +316,7 @@ static int allocate(struct layout *l, struct fnode *n, bool is_root, struct erro
     uint32_t clusters = (uint32_t)((bytes + l->cluster_size - 1) / l->cluster_size);
     if (clusters) {
         if ((uint64_t)l->next_cluster - 2 + clusters > l->clusters)
-            return error_set(err, ERROR_INPUT,
-                             "FAT image: the files do not fit in %llu bytes; make the image larger",
+            return error_set(err, ERROR_INPUT, "FAT image: the files do not fit in %llu bytes; make the image larger",
                              (unsigned long long)l->sectors * l->sector);
         n->first_cluster = l->next_cluster;
         n->clusters = clusters;
@@ -491,8 +485,7 @@ static int write_files(int fd, const struct layout *l, const struct fnode *dir, 
                 continue;
             if (n <= 0) {
                 rc = n < 0 ? error_errno(err, errno, "%s: read failed", c->file->source)
-                           : error_set(err, ERROR_RUNTIME, "%s: file shrank while it was being copied",
-                                       c->file->source);
+                           : error_set(err, ERROR_RUNTIME, "%s: file shrank while it was being copied", c->file->source);
                 break;
             }
             if (fs_pwrite_all(fd, buf, (size_t)n, off, what, err) != 0) {

@@ -25,10 +25,10 @@ struct fat_file {
 };
 
 struct fat_options {
-    uint64_t size;      /* image size in bytes (rounded down to the sector size) */
-    const char *label;  /* volume label, up to 11 characters, e.g. "EFI" */
-    uint32_t serial;    /* volume ID */
-    uint32_t mtime;     /* every entry's timestamps (UTC) */
+    uint64_t size;     /* image size in bytes (rounded down to the sector size) */
+    const char *label; /* volume label, up to 11 characters, e.g. "EFI" */
+    uint32_t serial;   /* volume ID */
+    uint32_t mtime;    /* every entry's timestamps (UTC) */
 };
 
 /* Write the image to out_path (atomically). ERROR_INPUT when the files do not fit. */

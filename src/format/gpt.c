@@ -61,9 +61,8 @@ int gpt_guid_parse(const char *text, uint8_t guid[16])
 
 void gpt_guid_format(const uint8_t g[16], char text[GPT_GUID_TEXT_LEN + 1])
 {
-    snprintf(text, GPT_GUID_TEXT_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[0], g[1], g[2], g[3], g[4],
-             g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+    snprintf(text, GPT_GUID_TEXT_LEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", g[0],
+             g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
 }
 
 /* RFC byte order <-> the EFI_GUID layout (first three fields little-endian). */
@@ -74,7 +73,10 @@ static void guid_to_disk(const uint8_t g[16], uint8_t d[16])
     d[6] = g[7], d[7] = g[6];
     memcpy(d + 8, g + 8, 8);
 }
-static void guid_from_disk(const uint8_t d[16], uint8_t g[16]) { guid_to_disk(d, g); /* an involution */ }
+static void guid_from_disk(const uint8_t d[16], uint8_t g[16])
+{
+    guid_to_disk(d, g); /* an involution */
+}
 
 static uint64_t entry_sectors(uint32_t sector_size)
 {
@@ -107,15 +109,17 @@ int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, co
         struct gpt_partition *p = &t->partitions[i];
         bool rest = sizes[i] == 0 && i + 1 == t->count;
         if ((sizes[i] == 0 && !rest) || sizes[i] % sector_size)
-            return error_set(err, ERROR_INPUT, "gpt: partition %s size %llu is not a positive multiple of %u",
-                             p->name, (unsigned long long)sizes[i], sector_size);
+            return error_set(err, ERROR_INPUT, "gpt: partition %s size %llu is not a positive multiple of %u", p->name,
+                             (unsigned long long)sizes[i], sector_size);
         next = (next + align - 1) / align * align;
         p->first_lba = next;
         if (rest) {
             uint64_t high = t->last_usable_lba / align * align; /* exclusive, as allocatableRanges */
             if (high <= next)
-                return error_set(err, ERROR_INPUT, "gpt: no space is left for partition %s on a %llu-byte disk; "
-                                 "make the disk larger", p->name, (unsigned long long)disk_size);
+                return error_set(err, ERROR_INPUT,
+                                 "gpt: no space is left for partition %s on a %llu-byte disk; "
+                                 "make the disk larger",
+                                 p->name, (unsigned long long)disk_size);
             p->last_lba = high - 1;
             break;
         }

@@ -62,8 +62,7 @@ struct gpt_table {
  * boundary (go-blockdevice's LargestContiguousAllocatable, what Talos allocates IMAGECACHE with).
  * Fills first_lba/last_lba and the table geometry. ERROR_INPUT when they do not fit or a size is
  * not a whole number of sectors. */
-int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, const uint64_t *sizes,
-               struct error *err);
+int gpt_layout(struct gpt_table *t, uint64_t disk_size, uint32_t sector_size, const uint64_t *sizes, struct error *err);
 
 /* Write protective MBR (LBA 0), primary header (LBA 1) and entries (LBA 2 + skip_lbas ..), backup entries and
  * header (last LBA) into fd with pwrite. The file must already be disk_size long. */

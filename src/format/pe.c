@@ -70,8 +70,7 @@ static int pe_parse(const char *path, const unsigned char *data, size_t size, ui
         const unsigned char *s = v->sections + (size_t)i * SECTION_HEADER;
         uint32_t raw = le32_get(s + 16), ptr = le32_get(s + 20);
         if (raw && ((uint64_t)ptr + raw > file_size))
-            return error_set(err, ERROR_INPUT, "%s: section %.8s runs past the end of the file", path,
-                             (const char *)s);
+            return error_set(err, ERROR_INPUT, "%s: section %.8s runs past the end of the file", path, (const char *)s);
     }
     return 0;
 }
@@ -303,7 +302,7 @@ int pe_assemble(const char *stub_path, const struct pe_section_input *sections, 
     memcpy(coff, v.coff, COFF_HEADER);
     le16_put(coff + 2, (uint16_t)total);
     le32_put(coff + 4, timestamp);
-    le32_put(coff + 8, 0);  /* no COFF symbol table (stripped) */
+    le32_put(coff + 8, 0); /* no COFF symbol table (stripped) */
     le32_put(coff + 12, 0);
     le16_put(coff + 16, OPT_HEADER_PE32PLUS);
     unsigned char *opt = coff + COFF_HEADER;

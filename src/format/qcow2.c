@@ -36,7 +36,10 @@ int qcow2_cluster_size_parse(const char *options, uint32_t *cluster_size, struct
     return 0;
 }
 
-static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+    return (a + b - 1) / b;
+}
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -120,7 +123,7 @@ int qcow2_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, uint32
     be64_put(buf + 40, l1_at * cs);
     be64_put(buf + 48, rt_at * cs);
     be32_put(buf + 56, (uint32_t)rt);
-    be32_put(buf + 96, 4);   /* refcount_order: 16-bit */
+    be32_put(buf + 96, 4);    /* refcount_order: 16-bit */
     be32_put(buf + 100, 104); /* header length; the end-of-extensions marker (8 zero bytes) follows */
     EMIT(buf, cs);
     for (uint64_t c = 0; c < l1_clusters; c++) {

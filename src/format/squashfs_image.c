@@ -48,7 +48,7 @@ struct node {
     uint32_t inode_num;
     uint64_t inode_ref;
     uint32_t link_count;
-    bool labelled;        /* a squashfs_label names it: xattr_index is its own xattr block */
+    bool labelled; /* a squashfs_label names it: xattr_index is its own xattr block */
     uint32_t xattr_index;
     sqfs_inode_generic_t *inode; /* regular files: filled by the block processor */
 };
@@ -314,8 +314,8 @@ static sqfs_inode_generic_t *special_inode(struct node *n)
         inode->base.type = S_ISBLK(n->mode) ? SQFS_INODE_BDEV : SQFS_INODE_CDEV;
         inode->data.dev.nlink = 1;
         /* the kernel's squashfs "new" device encoding */
-        inode->data.dev.devno = (sqfs_u32)((minor(n->rdev) & 0xff) | (major(n->rdev) << 8) |
-                                           ((minor(n->rdev) & ~0xffu) << 12));
+        inode->data.dev.devno =
+            (sqfs_u32)((minor(n->rdev) & 0xff) | (major(n->rdev) << 8) | ((minor(n->rdev) & ~0xffu) << 12));
         break;
     case S_IFIFO:
         inode->base.type = SQFS_INODE_FIFO;
@@ -405,15 +405,9 @@ static int build(struct builder *b, struct node *root, const char *tmp_path, str
     uint32_t block_size = o->block_size ? o->block_size : 131072;
     SQFS_COMPRESSOR id;
     switch (o->compression) {
-    case COMPRESS_ZSTD:
-        id = SQFS_COMP_ZSTD;
-        break;
-    case COMPRESS_XZ:
-        id = SQFS_COMP_XZ;
-        break;
-    case COMPRESS_GZIP:
-        id = SQFS_COMP_GZIP;
-        break;
+    case COMPRESS_ZSTD: id = SQFS_COMP_ZSTD; break;
+    case COMPRESS_XZ: id = SQFS_COMP_XZ; break;
+    case COMPRESS_GZIP: id = SQFS_COMP_GZIP; break;
     default:
         return error_set(err, ERROR_INPUT, "squashfs: compression %s is not supported (zstd, xz or gzip)",
                          compress_kind_name(o->compression));

@@ -19,9 +19,9 @@
 #define SECTOR 512u
 #define GRAIN_SECTORS 128u /* 64 KiB grains, as VMware and qemu write them */
 #define GRAIN_BYTES (GRAIN_SECTORS * SECTOR)
-#define GTES_PER_GT 512u   /* one grain table covers 32 MiB */
+#define GTES_PER_GT 512u /* one grain table covers 32 MiB */
 #define DESCRIPTOR_SECTORS 20u
-#define READ_GRAINS 16u    /* grains read per pread */
+#define READ_GRAINS 16u /* grains read per pread */
 
 #define FLAG_NEWLINE_TEST (1u << 0)
 #define FLAG_COMPRESSED (1u << 16)
@@ -66,7 +66,7 @@ static void header_fill(uint8_t h[SECTOR], uint64_t capacity_sectors, uint64_t g
     le_put_n(h + 48, 0, 8); /* no redundant grain directory */
     le_put_n(h + 56, gd_offset, 8);
     le_put_n(h + 64, GRAIN_SECTORS, 8); /* overhead: header + descriptor, rounded up to a grain */
-    h[72] = 0;                        /* clean */
+    h[72] = 0;                          /* clean */
     h[73] = '\n', h[74] = ' ', h[75] = '\r', h[76] = '\n';
     le_put_n(h + 77, 1, 2); /* deflate */
 }
@@ -86,8 +86,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 /* One grain: marker (LBA, compressed length) + zlib stream, padded to a sector. */
-static int write_grain(struct vmdk_out *o, uint64_t lba, const uint8_t *data, uint8_t *z, size_t z_cap,
-                       struct error *err)
+static int write_grain(struct vmdk_out *o, uint64_t lba, const uint8_t *data, uint8_t *z, size_t z_cap, struct error *err)
 {
     uLongf zlen = (uLongf)z_cap - 12;
     if (compress2(z + 12, &zlen, data, GRAIN_BYTES, Z_DEFAULT_COMPRESSION) != Z_OK)
@@ -143,8 +142,8 @@ int vmdk_write_from_raw(int raw_fd, const char *raw_what, uint64_t size, const c
                         struct compress_sink sink, uint64_t *written, struct error *err)
 {
     if (size == 0 || size % SECTOR)
-        return error_set(err, ERROR_INPUT, "%s: %" PRIu64 " bytes is not a whole number of 512-byte sectors",
-                         raw_what, size);
+        return error_set(err, ERROR_INPUT, "%s: %" PRIu64 " bytes is not a whole number of 512-byte sectors", raw_what,
+                         size);
     struct vmdk_out o = {.sink = sink};
     uint64_t capacity = size / SECTOR;
     uint64_t grains = (capacity + GRAIN_SECTORS - 1) / GRAIN_SECTORS;

@@ -63,14 +63,13 @@ static int read_geometry(int fd, const char *what, struct xfs_geometry *g, struc
     g->inode_size = (uint16_t)be_get_n(sb + 104, 2);
     g->ag_block_log = sb[124];
     g->inodes_per_block_log = sb[123];
-    uint32_t incompat = (uint32_t)be_get_n(sb + 216, 4); /* sb_features_incompat */
+    uint32_t incompat = (uint32_t)be_get_n(sb + 216, 4);        /* sb_features_incompat */
     memcpy(g->uuid, (incompat & 0x4) ? sb + 248 : sb + 32, 16); /* XFS_SB_FEAT_INCOMPAT_META_UUID */
     if ((version & 0xf) != 5)
         return error_set(err, ERROR_RUNTIME, "%s: XFS version %u; only v5 (CRC) file systems are supported", what,
                          version & 0xf);
-    if (g->inode_size < 256 || g->inode_size > 2048 || (g->inode_size & (g->inode_size - 1)) ||
-        g->block_size < 512 || g->block_size > 65536 || g->ag_blocks == 0 || g->ag_block_log > 31 ||
-        g->inodes_per_block_log > 7)
+    if (g->inode_size < 256 || g->inode_size > 2048 || (g->inode_size & (g->inode_size - 1)) || g->block_size < 512 ||
+        g->block_size > 65536 || g->ag_blocks == 0 || g->ag_block_log > 31 || g->inodes_per_block_log > 7)
         return error_set(err, ERROR_RUNTIME, "%s: implausible XFS geometry", what);
     return 0;
 }
@@ -262,8 +261,7 @@ int xfs_image_write(const char *out_path, const struct xfs_image_options *o, con
                     size_t count, struct error *err)
 {
     if (!o->label || strlen(o->label) > 12 || has_space(o->label) || !o->uuid)
-        return error_set(err, ERROR_INPUT, "%s: XFS label (1..12 characters, no spaces) and UUID are required",
-                         out_path);
+        return error_set(err, ERROR_INPUT, "%s: XFS label (1..12 characters, no spaces) and UUID are required", out_path);
     if (has_space(out_path))
         return error_set(err, ERROR_INPUT,
                          "%s: the path contains white space, which mkfs.xfs protofiles cannot name; use another work "
@@ -320,8 +318,23 @@ int xfs_image_write(const char *out_path, const struct xfs_image_options *o, con
         char meta[160], sector[32];
         snprintf(meta, sizeof meta, "crc=1,finobt=1,inobtcount=1,reflink=1,rmapbt=0,bigtime=1,uuid=%s", o->uuid);
         snprintf(sector, sizeof sector, "size=%u", o->sector_size ? o->sector_size : 512);
-        const char *argv[] = {o->mkfs ? o->mkfs : "mkfs.xfs", "-q", "-f", "-n", "ftype=1", "-m", meta, "-i", "sparse=1",
-                              "-L", o->label, "-s", sector, "-p", proto, out_path, NULL};
+        const char *argv[] = {o->mkfs ? o->mkfs : "mkfs.xfs",
+                              "-q",
+                              "-f",
+                              "-n",
+                              "ftype=1",
+                              "-m",
+                              meta,
+                              "-i",
+                              "sparse=1",
+                              "-L",
+                              o->label,
+                              "-s",
+                              sector,
+                              "-p",
+                              proto,
+                              out_path,
+                              NULL};
         rc = tool_run((char *const *)argv, log, err);
     }
     if (rc == 0)

@@ -14,13 +14,11 @@ EMBED(airfactory_profiles_extension_aliases_yaml, "profiles/extension-aliases.ya
 /* "ghcr.io/siderolabs/gvisor:v1@sha256:…" -> name "siderolabs/gvisor", tag, digest: the reference
  * grammar is registry_ref's (distribution/reference, as go-containerregistry's name.NewTag that
  * Image Factory reads these lines with); the name is the repository path without the host. */
-static int split_reference(const char *line, struct catalog_extension *e, const char *what, int lineno,
-                           struct error *err)
+static int split_reference(const char *line, struct catalog_extension *e, const char *what, int lineno, struct error *err)
 {
     const char *at = strchr(line, '@');
     if (!at)
-        return error_set(err, ERROR_INPUT, "%s: image-digests line %d: '%s' has no @sha256: digest", what, lineno,
-                         line);
+        return error_set(err, ERROR_INPUT, "%s: image-digests line %d: '%s' has no @sha256: digest", what, lineno, line);
     struct registry_ref ref;
     if (registry_ref_parse(line, &ref, err) != 0)
         return error_prefix(err, "%s: image-digests line %d: ", what, lineno);
@@ -105,8 +103,7 @@ static int load_aliases(struct catalog *c, struct error *err)
 }
 
 int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_t image_digests_len,
-                             const char *descriptions_yaml, size_t descriptions_len, const char *what,
-                             struct error *err)
+                             const char *descriptions_yaml, size_t descriptions_len, const char *what, struct error *err)
 {
     if (!c->aliases && load_aliases(c, err) != 0)
         return -1;
@@ -144,8 +141,7 @@ int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_
         qsort(c->extensions, c->extension_count, sizeof *c->extensions, compare_extensions);
     for (size_t i = 1; i < c->extension_count; i++)
         if (strcmp(c->extensions[i].name, c->extensions[i - 1].name) == 0)
-            return error_set(err, ERROR_INPUT, "%s: image-digests lists extension %s twice", what,
-                             c->extensions[i].name);
+            return error_set(err, ERROR_INPUT, "%s: image-digests lists extension %s twice", what, c->extensions[i].name);
     if (!descriptions_yaml || descriptions_len == 0)
         return 0;
 

@@ -18,11 +18,11 @@
 #include "airfactory/error.h"
 
 struct catalog_extension {
-    char *name;        /* "siderolabs/hello-world-service" */
-    char *reference;   /* "ghcr.io/siderolabs/hello-world-service:v1.11.3" */
-    char *tag;         /* "v1.11.3" */
-    char *digest;      /* "sha256:<hex>" */
-    char *author;      /* "" when the descriptions do not name one */
+    char *name;      /* "siderolabs/hello-world-service" */
+    char *reference; /* "ghcr.io/siderolabs/hello-world-service:v1.11.3" */
+    char *tag;       /* "v1.11.3" */
+    char *digest;    /* "sha256:<hex>" */
+    char *author;    /* "" when the descriptions do not name one */
     char *description;
 };
 
@@ -41,19 +41,17 @@ struct catalog_alias {
 struct catalog {
     struct catalog_extension *extensions; /* sorted by name */
     size_t extension_count;
-    struct catalog_alias *aliases;        /* loaded with the extensions */
+    struct catalog_alias *aliases; /* loaded with the extensions */
     size_t alias_count;
-    struct catalog_overlay *overlays;     /* sorted by name */
+    struct catalog_overlay *overlays; /* sorted by name */
     size_t overlay_count;
 };
 
 /* Parse the extensions catalog files; what names the source in errors ("extensions:v1.11.3").
  * descriptions_yaml may be NULL or empty (catalogs before Talos 1.7 have none). */
 int catalog_parse_extensions(struct catalog *c, const char *image_digests, size_t image_digests_len,
-                             const char *descriptions_yaml, size_t descriptions_len, const char *what,
-                             struct error *err);
-int catalog_parse_overlays(struct catalog *c, const char *overlays_yaml, size_t len, const char *what,
-                           struct error *err);
+                             const char *descriptions_yaml, size_t descriptions_len, const char *what, struct error *err);
+int catalog_parse_overlays(struct catalog *c, const char *overlays_yaml, size_t len, const char *what, struct error *err);
 /* Lookups by name; NULL when absent. An extension the catalog does not list by the name asked
  * for is looked up by its alias, if the table has one (the entry returned carries the new name). */
 const struct catalog_extension *catalog_find_extension(const struct catalog *c, const char *name);

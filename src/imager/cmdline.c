@@ -76,8 +76,12 @@ static size_t space_at(const unsigned char *s, size_t left)
     if (!left)
         return 0;
     switch (s[0]) {
-    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
-        return 1;
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ': return 1;
     }
     if (left >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0))
         return 2;
@@ -327,8 +331,8 @@ int cmdline_build(const struct profile_set *profiles, const struct cmdline_reque
 
     /* Image Factory: installer and UKI outputs never carry META; disk images write it into the
      * META partition; everything else passes it on the command line */
-    bool no_meta = req->kind == CMDLINE_KIND_INSTALLER || req->kind == CMDLINE_KIND_UKI ||
-                   req->kind == CMDLINE_KIND_IMAGE;
+    bool no_meta =
+        req->kind == CMDLINE_KIND_INSTALLER || req->kind == CMDLINE_KIND_UKI || req->kind == CMDLINE_KIND_IMAGE;
     if (s && s->meta_count && !no_meta) {
         struct buffer env = BUFFER_INIT;
         buffer_append_str(&env, "INSTALLER_META_BASE64=");
@@ -342,8 +346,7 @@ int cmdline_build(const struct profile_set *profiles, const struct cmdline_reque
         extra = q.installer_extra_kernel_args;
     if (extra) {
         static const char *const overwrite[] = {"console", "talos.platform"};
-        cmdline_append_all(&c, (const char *const *)s->extra_kernel_args, s->extra_kernel_arg_count, overwrite, 2,
-                           true);
+        cmdline_append_all(&c, (const char *const *)s->extra_kernel_args, s->extra_kernel_arg_count, overwrite, 2, true);
     }
 
     cmdline_render(&c, out);

@@ -35,7 +35,10 @@ struct cmdline {
     size_t count;
 };
 
-#define CMDLINE_INIT {NULL, 0}
+#define CMDLINE_INIT                                                                                                   \
+    {                                                                                                                  \
+        NULL, 0                                                                                                        \
+    }
 
 void cmdline_free(struct cmdline *c);
 /* Append a value to key (added at the end when new). */
@@ -53,7 +56,7 @@ void cmdline_render(const struct cmdline *c, struct buffer *out);
 /* ---- Talos / Image Factory command lines ---- */
 
 enum cmdline_kind {
-    CMDLINE_KIND_CMDLINE,   /* the cmdline-<platform>-<arch> asset, also what PXE boots with */
+    CMDLINE_KIND_CMDLINE, /* the cmdline-<platform>-<arch> asset, also what PXE boots with */
     CMDLINE_KIND_ISO,
     CMDLINE_KIND_UKI,       /* <platform>-<arch>-uki.efi */
     CMDLINE_KIND_INSTALLER, /* the UKI inside installer images */
@@ -66,8 +69,8 @@ struct cmdline_request {
     const char *arch;     /* "amd64" or "arm64" */
     enum cmdline_kind kind;
     bool secureboot;
-    const struct schematic *schematic;     /* NULL = vanilla */
-    const char *const *overlay_args;       /* kernelArgs from the overlay installer's get-options */
+    const struct schematic *schematic; /* NULL = vanilla */
+    const char *const *overlay_args;   /* kernelArgs from the overlay installer's get-options */
     size_t overlay_arg_count;
 };
 

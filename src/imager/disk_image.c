@@ -53,8 +53,7 @@ const char *disk_image_bootloader_name(enum disk_image_bootloader b)
 
 /* The parsed name's disk format and compression -> the plan's, with the imager's post-processing
  * levels (talos-imager.md §7.7). */
-static int plan_output(const struct asset_path *asset, const char *path, struct disk_image_plan *p,
-                       struct error *err)
+static int plan_output(const struct asset_path *asset, const char *path, struct disk_image_plan *p, struct error *err)
 {
     static const struct {
         const char *suffix;
@@ -62,9 +61,8 @@ static int plan_output(const struct asset_path *asset, const char *path, struct 
         int level;
         bool tar;
     } compressions[] = {
-        {".tar.gz", COMPRESS_GZIP, 6, true}, {".zst", COMPRESS_ZSTD, 18, false},
-        {".xz", COMPRESS_XZ, 0, false},      {".gz", COMPRESS_GZIP, 6, false},
-        {"", COMPRESS_NONE, 0, false},
+        {".tar.gz", COMPRESS_GZIP, 6, true}, {".zst", COMPRESS_ZSTD, 18, false}, {".xz", COMPRESS_XZ, 0, false},
+        {".gz", COMPRESS_GZIP, 6, false},    {"", COMPRESS_NONE, 0, false},
     };
     static const struct {
         const char *name;
@@ -77,8 +75,10 @@ static int plan_output(const struct asset_path *asset, const char *path, struct 
         f++;
     if (asset->kind != ASSET_IMAGE || c == sizeof compressions / sizeof compressions[0] ||
         f == sizeof formats / sizeof formats[0])
-        return error_set(err, ERROR_INPUT, "%s: not a disk image name; expected "
-                         "PLATFORM-ARCH[-secureboot].{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]", path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: not a disk image name; expected "
+                         "PLATFORM-ARCH[-secureboot].{raw,qcow2,vhd,ova}[.xz|.zst|.gz|.tar.gz]",
+                         path);
     p->format = formats[f].format;
     p->compression = compressions[c].kind;
     p->level = compressions[c].level;
@@ -142,9 +142,7 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
                          path, schematic->sector_size);
 
     switch (out->bootloader) {
-    case DISK_IMAGE_SD_BOOT:
-        add_partition(out, "EFI", uki_efi);
-        break;
+    case DISK_IMAGE_SD_BOOT: add_partition(out, "EFI", uki_efi); break;
     case DISK_IMAGE_GRUB:
         add_partition(out, "EFI", grub_efi);
         add_partition(out, "BIOS", bios);
@@ -196,10 +194,12 @@ int disk_image_plan_add_image_cache(const struct profile_set *profiles, struct d
     uint64_t have = (last->last_lba - last->first_lba + 1) * plan->sector_size;
     /* ext4 needs room beyond the files (journal, inodes, metadata): the imager's 20 % */
     if (have < want)
-        return error_set(err, ERROR_INPUT, "image cache: %" PRIu64 " MiB of images (%" PRIu64 " MiB with the "
+        return error_set(err, ERROR_INPUT,
+                         "image cache: %" PRIu64 " MiB of images (%" PRIu64 " MiB with the "
                          "imager's 20 %% overhead) do not fit into the %" PRIu64 " MiB Talos %s leaves for IMAGECACHE "
                          "on this disk image (Talos grows the disk for the cache from v1.13.0); cache fewer images",
-                         (uint64_t)((tree_bytes + MIB - 1) / MIB), (uint64_t)(want / MIB), (uint64_t)(have / MIB), version);
+                         (uint64_t)((tree_bytes + MIB - 1) / MIB), (uint64_t)(want / MIB), (uint64_t)(have / MIB),
+                         version);
     return 0;
 }
 
@@ -224,8 +224,7 @@ void disk_image_meta_values(const struct disk_image_plan *plan, const struct sch
 }
 
 /* Copy the data extents of a sparse file to fd at offset (holes stay holes: the target is zero). */
-static int copy_sparse_into(const char *src, int fd, const char *what, uint64_t offset, uint64_t max,
-                            struct error *err)
+static int copy_sparse_into(const char *src, int fd, const char *what, uint64_t offset, uint64_t max, struct error *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -317,11 +316,13 @@ static int staged_walk(struct staged *s, const char *label, const char *dir, con
         } else if (S_ISDIR(st.st_mode)) {
             rc = staged_walk(s, label, src, path, shown, err);
         } else if (!S_ISREG(st.st_mode)) {
-            rc = error_set(err, ERROR_INPUT, "%s: install left %s/%s, which is not a regular file or directory; only "
-                           "those go into the disk image", label, shown, path);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: install left %s/%s, which is not a regular file or directory; only "
+                           "those go into the disk image",
+                           label, shown, path);
         } else if (s->count == OVERLAY_STAGED_MAX) {
-            rc = error_set(err, ERROR_INPUT, "%s: install left more than %d files under %s", label,
-                           OVERLAY_STAGED_MAX, shown);
+            rc = error_set(err, ERROR_INPUT, "%s: install left more than %d files under %s", label, OVERLAY_STAGED_MAX,
+                           shown);
         } else {
             s->paths = xrealloc(s->paths, (s->count + 1) * sizeof *s->paths);
             s->sources = xrealloc(s->sources, (s->count + 1) * sizeof *s->sources);
@@ -404,10 +405,10 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
     bool arm64 = strcmp(in->arch, "arm64") == 0;
     const char *boot_name = arm64 ? "EFI/boot/BOOTAA64.efi" : "EFI/boot/BOOTX64.efi";
     /* sdboot's loader.conf, plus the enrollment line for SecureBoot images (copyAssets) */
-    char *loader_conf = in->secure_boot_enroll
-                            ? xasprintf("# systemd-boot configuration\n\ntimeout 10\n\nsecure-boot-enroll %s\n",
-                                        in->secure_boot_enroll)
-                            : xstrdup("# systemd-boot configuration\n\ntimeout 10\n");
+    char *loader_conf =
+        in->secure_boot_enroll
+            ? xasprintf("# systemd-boot configuration\n\ntimeout 10\n\nsecure-boot-enroll %s\n", in->secure_boot_enroll)
+            : xstrdup("# systemd-boot configuration\n\ntimeout 10\n");
     char *uki_name = xasprintf("EFI/Linux/Talos-%s.efi", in->talos_version);
     char *grub_efi = NULL;
     struct fat_file *files = xcalloc(3 + in->esp_file_count + extra->count, sizeof *files);
@@ -427,8 +428,8 @@ static int write_esp(const struct disk_image_plan *plan, const struct disk_image
                            in->sdboot_path ? in->sdboot_path : "(none)");
         files[count++] = (struct fat_file){.path = boot_name, .source = in->sdboot_path};
         files[count++] = (struct fat_file){.path = uki_name, .source = in->uki_path};
-        files[count++] = (struct fat_file){.path = "loader/loader.conf", .data = loader_conf,
-                                           .size = strlen(loader_conf)};
+        files[count++] =
+            (struct fat_file){.path = "loader/loader.conf", .data = loader_conf, .size = strlen(loader_conf)};
         for (size_t i = 0; i < in->esp_file_count; i++)
             files[count++] = (struct fat_file){.path = in->esp_files[i].path, .source = in->esp_files[i].source};
     }
@@ -479,8 +480,8 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
                       const char *what, uint64_t offset, const struct staged *extra, struct error *err)
 {
     if (!in->kernel_path || !in->initramfs_path || !in->cmdline)
-        return error_set(err, ERROR_INPUT, "%s: the BOOT partition needs the kernel, the initramfs and the command line",
-                         what);
+        return error_set(err, ERROR_INPUT,
+                         "%s: the BOOT partition needs the kernel, the initramfs and the command line", what);
     static const char *const taken[] = {"A/vmlinuz", "A/initramfs.xz", "grub/grub.cfg"};
     if (extra->count && staged_check(extra, in->overlay->label, "mountPrefix/boot", taken, 3, false, err) != 0)
         return error_prefix(err, "BOOT partition: ");
@@ -490,14 +491,14 @@ static int write_boot(const struct disk_image_plan *plan, const struct disk_imag
     files[1] = (struct xfs_image_file){.path = taken[1], .source = in->initramfs_path};
     files[2] = (struct xfs_image_file){.path = taken[2], .data = cfg, .size = strlen(cfg), .mode = 0600};
     for (size_t i = 0; i < extra->count; i++)
-        files[3 + i] = (struct xfs_image_file){.path = extra->paths[i], .source = extra->sources[i],
-                                               .mode = extra->modes[i] ? extra->modes[i] : 0600};
+        files[3 + i] = (struct xfs_image_file){
+            .path = extra->paths[i], .source = extra->sources[i], .mode = extra->modes[i] ? extra->modes[i] : 0600};
     char uuid[40];
     uint8_t guid[16];
     gpt_guid_from_label("BOOT", guid); /* Talos: file-system UUID = GUIDFromLabel(label) (§7.2) */
     gpt_guid_format(guid, uuid);
-    struct xfs_image_options xo = {.size = size, .label = "BOOT", .uuid = uuid, .sector_size = plan->sector_size,
-                                   .mtime = in->mtime};
+    struct xfs_image_options xo = {
+        .size = size, .label = "BOOT", .uuid = uuid, .sector_size = plan->sector_size, .mtime = in->mtime};
     char *tmp = work_file(in, "boot.xfs");
     int rc = xfs_image_write(tmp, &xo, files, 3 + extra->count, err);
     if (rc == 0)
@@ -516,8 +517,7 @@ static int write_image_cache(const struct disk_image_plan *plan, const struct di
 {
     (void)plan;
     if (!in->image_cache_dir)
-        return error_set(err, ERROR_INPUT, "%s: the plan has an IMAGECACHE partition but no image cache was given",
-                         what);
+        return error_set(err, ERROR_INPUT, "%s: the plan has an IMAGECACHE partition but no image cache was given", what);
     char uuid[40];
     uint8_t guid[16];
     gpt_guid_from_label("IMAGECACHE", guid); /* fixed, as BOOT's XFS UUID */
@@ -560,8 +560,8 @@ static int write_raw(const struct disk_image_plan *plan, const struct disk_image
             parts[i].attributes = GPT_ATTR_LEGACY_BIOS_BOOTABLE;
         sizes[i] = d->size;
     }
-    struct gpt_table t = {.partitions = parts, .count = plan->partition_count,
-                          .skip_lbas = in->overlay ? in->partition_offset : 0};
+    struct gpt_table t = {
+        .partitions = parts, .count = plan->partition_count, .skip_lbas = in->overlay ? in->partition_offset : 0};
     gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t.disk_guid);
     if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0 || gpt_write(fd, what, &t, err) != 0)
         return -1;
@@ -610,7 +610,7 @@ int disk_image_vhd_footer(int fd, const char *what, uint64_t size, uint32_t mtim
     be_put_n(f + 16, UINT64_MAX, 8); /* data offset: none (fixed) */
     uint32_t vhd_epoch = 946684800u; /* 2000-01-01 */
     be_put_n(f + 24, mtime > vhd_epoch ? mtime - vhd_epoch : 0, 4);
-    memcpy(f + 28, "qem2", 4);     /* qemu-img's force_size marker: current size is exact */
+    memcpy(f + 28, "qem2", 4); /* qemu-img's force_size marker: current size is exact */
     be_put_n(f + 32, 0x00050003, 4);
     memcpy(f + 36, "Wi2k", 4);
     be_put_n(f + 40, size, 8);

@@ -39,8 +39,8 @@ enum disk_image_format { DISK_IMAGE_RAW, DISK_IMAGE_QCOW2, DISK_IMAGE_VHD, DISK_
 #define DISK_IMAGE_MAX_PARTITIONS 8
 
 struct disk_image_partition {
-    char name[16];     /* GPT name = label: "EFI", "BIOS", "BOOT", "META" */
-    uint64_t size;     /* bytes */
+    char name[16]; /* GPT name = label: "EFI", "BIOS", "BOOT", "META" */
+    uint64_t size; /* bytes */
 };
 
 struct disk_image_plan {
@@ -53,7 +53,7 @@ struct disk_image_plan {
     char format_options[64]; /* the profile's diskFormatOptions, e.g. "cluster_size=8k" */
     enum compress_kind compression;
     int level;
-    bool tar; /* gcp: .tar.gz with member disk.raw */
+    bool tar;              /* gcp: .tar.gz with member disk.raw */
     bool grub_reset_entry; /* grub.cfg's reset entry (the grubResetEntry quirk) */
 };
 
@@ -85,10 +85,10 @@ struct disk_image_inputs {
     const char *uki_path;      /* the UKI built with the disk-image command line and profiles
                                   (sd-boot and dual-boot layouts) */
     /* GRUB and dual-boot layouts (BOOT partition, GRUB images): */
-    const char *kernel_path;    /* BOOT A/vmlinuz (imager usr/install/<arch>/vmlinuz) */
-    const char *initramfs_path; /* BOOT A/initramfs.xz (the schematic's initramfs) */
-    const char *cmdline;        /* grub.cfg's command line: the disk-image one, as in the UKI */
-    const char *grub_dir;       /* the imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi) */
+    const char *kernel_path;           /* BOOT A/vmlinuz (imager usr/install/<arch>/vmlinuz) */
+    const char *initramfs_path;        /* BOOT A/initramfs.xz (the schematic's initramfs) */
+    const char *cmdline;               /* grub.cfg's command line: the disk-image one, as in the UKI */
+    const char *grub_dir;              /* the imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi) */
     const struct grub_tool *grub_tool; /* grub-mkimage of the same GRUB build (NULL: PATH's) */
     /* SecureBoot images (sdboot.go copyAssets): loader.conf's `secure-boot-enroll MODE` (NULL =
      * no such line) and more files for the ESP (loader/keys/auto/{PK,KEK,db}.auth) */
@@ -96,14 +96,14 @@ struct disk_image_inputs {
     const struct disk_image_esp_file {
         const char *path;   /* inside the ESP */
         const char *source; /* a file */
-    } *esp_files;
+    } * esp_files;
     size_t esp_file_count;
     const struct meta_value *meta; /* values for the META partition (schematic meta, then 0x11) */
     size_t meta_count;
     const char *image_cache_dir; /* the IMAGECACHE partition's tree (image_cache.h), when the plan has one */
-    uint32_t mtime;            /* FAT, XFS and ext4 timestamps (SOURCE_DATE_EPOCH) */
-    int threads;               /* compression workers; 0 = online CPUs (bytes do not depend on it) */
-    const char *work_dir;      /* temporary files (ESP image, uncompressed image) */
+    uint32_t mtime;              /* FAT, XFS and ext4 timestamps (SOURCE_DATE_EPOCH) */
+    int threads;                 /* compression workers; 0 = online CPUs (bytes do not depend on it) */
+    const char *work_dir;        /* temporary files (ESP image, uncompressed image) */
     /* An overlay schematic (overlay.h): partition_offset (get-options partitionOptions.offset)
      * moves the GPT entries and partitions up in every layout (gpt skip_lbas); the installer's
      * `install` runs in the GRUB and dual-boot layouts, where Talos' image mode runs it (the GRUB

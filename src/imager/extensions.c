@@ -26,14 +26,12 @@ static int node_error(struct error *err, const char *where, const struct yaml_no
 }
 
 /* Go's yaml.v3 decodes any scalar into a string field as its text; null becomes "". */
-static int scalar_string(const struct yaml_node *n, const char *where, const char *field, char **out,
-                         struct error *err)
+static int scalar_string(const struct yaml_node *n, const char *where, const char *field, char **out, struct error *err)
 {
     if (n->kind != YAML_NODE_SCALAR)
         return node_error(err, where, n, field, " must be a string");
     struct yaml_resolved r;
-    bool null = n->style == YAML_NODE_PLAIN && yaml_node_resolve(n, where, &r, NULL) == 0 &&
-                r.type == YAML_RESOLVED_NULL;
+    bool null = n->style == YAML_NODE_PLAIN && yaml_node_resolve(n, where, &r, NULL) == 0 && r.type == YAML_RESOLVED_NULL;
     free(*out);
     *out = null ? xstrdup("") : xstrndup(n->value, n->length);
     return 0;
@@ -271,18 +269,12 @@ enum semver_op { OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE };
 static bool op_holds(enum semver_op op, int cmp)
 {
     switch (op) {
-    case OP_EQ:
-        return cmp == 0;
-    case OP_NE:
-        return cmp != 0;
-    case OP_GT:
-        return cmp > 0;
-    case OP_GE:
-        return cmp >= 0;
-    case OP_LT:
-        return cmp < 0;
-    case OP_LE:
-        return cmp <= 0;
+    case OP_EQ: return cmp == 0;
+    case OP_NE: return cmp != 0;
+    case OP_GT: return cmp > 0;
+    case OP_GE: return cmp >= 0;
+    case OP_LT: return cmp < 0;
+    case OP_LE: return cmp <= 0;
     }
     return false;
 }
@@ -333,24 +325,12 @@ static int comparator_check(const char *tok, const struct talos_version *v, bool
                                    minor_given ? (unsigned)minor + 1 : 0, 0, ""};
         int cl = talos_version_compare_semver(v, &lo), ch = talos_version_compare_semver(v, &hi);
         switch (op) {
-        case OP_GT:
-            *holds = ch >= 0;
-            break;
-        case OP_GE:
-            *holds = cl >= 0;
-            break;
-        case OP_LT:
-            *holds = cl < 0;
-            break;
-        case OP_LE:
-            *holds = ch < 0;
-            break;
-        case OP_EQ:
-            *holds = cl >= 0 && ch < 0;
-            break;
-        case OP_NE:
-            *holds = cl < 0 || ch >= 0;
-            break;
+        case OP_GT: *holds = ch >= 0; break;
+        case OP_GE: *holds = cl >= 0; break;
+        case OP_LT: *holds = cl < 0; break;
+        case OP_LE: *holds = ch < 0; break;
+        case OP_EQ: *holds = cl >= 0 && ch < 0; break;
+        case OP_NE: *holds = cl < 0 || ch >= 0; break;
         }
         return 0;
     }
@@ -510,10 +490,10 @@ int extension_schematic_create(const char *dir, const struct schematic_extension
         .name = (char *)"schematic",
         .version = (char *)opts->schematic_id,
         .author = (char *)(opts->author ? opts->author : "Image Factory"),
-        .description = (char *)(opts->description
-                                    ? opts->description
-                                    : "Virtual extension which specifies the schematic of the image built with "
-                                      "schematic."),
+        .description =
+            (char *)(opts->description ? opts->description
+                                       : "Virtual extension which specifies the schematic of the image built with "
+                                         "schematic."),
         .talos_constraint = (char *)">= 1.0.0",
         .extra_info = (char *)(opts->schematic_yaml ? opts->schematic_yaml : ""),
     };

@@ -57,8 +57,10 @@ int grub_dir_check(const char *grub_dir, const char *platform, struct error *err
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct stat st;
         if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-            rc = error_set(err, ERROR_INPUT, "%s/%s is a symlink: GRUB trees are read by name, so their links must be "
-                           "resolved inside the imager first (layer_flatten resolve_links)", dir, names[i]);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s/%s is a symlink: GRUB trees are read by name, so their links must be "
+                           "resolved inside the imager first (layer_flatten resolve_links)",
+                           dir, names[i]);
     }
     fs_names_free(names, n);
     close(fd);
@@ -71,9 +73,10 @@ int grub_disk_mkimage(const char *grub_dir, const char *platform, const char *ou
 {
     /* the modules Talos bakes into every GRUB image (bootloader/grub/install.go), so nothing
      * has to be loaded from the BOOT partition before grub.cfg runs */
-    static const char *const modules[] = {"part_gpt", "ext2", "fat", "xfs", "normal", "configfile", "linux",
-                                          "boot", "search", "search_fs_uuid", "search_fs_file", "ls", "cat", "echo",
-                                          "test", "help", "reboot", "halt", "all_video", NULL};
+    static const char *const modules[] = {"part_gpt",       "ext2",   "fat",  "xfs",       "normal",
+                                          "configfile",     "linux",  "boot", "search",    "search_fs_uuid",
+                                          "search_fs_file", "ls",     "cat",  "echo",      "test",
+                                          "help",           "reboot", "halt", "all_video", NULL};
     bool bios = strcmp(platform, "i386-pc") == 0;
     if (!bios && strcmp(platform, "x86_64-efi") && strcmp(platform, "arm64-efi"))
         return error_set(err, ERROR_INPUT, "GRUB platform \"%s\" is not i386-pc, x86_64-efi or arm64-efi", platform);
@@ -123,10 +126,11 @@ int grub_disk_install_bios(int fd, const char *what, const char *boot_img_path, 
     if (rc == 0)
         rc = fs_read_file(core_img_path, bios_bytes, &core, err);
     if (rc == 0 && boot.len != 512)
-        rc = error_set(err, ERROR_INPUT, "%s: %zu bytes; GRUB's i386-pc boot.img is one 512-byte sector",
-                       boot_img_path, boot.len);
+        rc = error_set(err, ERROR_INPUT, "%s: %zu bytes; GRUB's i386-pc boot.img is one 512-byte sector", boot_img_path,
+                       boot.len);
     if (rc == 0 && (core.len < 512 || core.len > bios_bytes))
-        rc = error_set(err, ERROR_INPUT, "%s: %zu bytes; core.img must hold its 512-byte diskboot sector and fit "
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: %zu bytes; core.img must hold its 512-byte diskboot sector and fit "
                        "the %" PRIu64 "-byte BIOS boot partition",
                        core_img_path, core.len, bios_bytes);
     if (rc == 0) {

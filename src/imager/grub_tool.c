@@ -88,8 +88,7 @@ static int elf_interp(const char *path, char *interp, size_t cap, struct error *
 /* The host path of image path rel resolved inside the tree r (core/fs_root.h: every symlink,
  * absolute ones included, resolves inside it; the result holds no link). 1 and *out, 0 absent,
  * -1 error (a link that leaves the tree, a wrong type). */
-static int resolve_in_root(const struct fs_root *r, const char *rel, enum fs_root_want want, char **out,
-                           struct error *err)
+static int resolve_in_root(const struct fs_root *r, const char *rel, enum fs_root_want want, char **out, struct error *err)
 {
     int fd;
     struct fs_root_entry e;
@@ -144,8 +143,8 @@ int grub_tool_from_tree(const char *root, struct grub_tool *t, struct error *err
         return -1;
     }
     /* the image's library directories, in the order both glibc and musl search them */
-    static const char *const dirs[] = {"lib/" HOST_MULTIARCH, "usr/lib/" HOST_MULTIARCH, "lib", "usr/lib",
-                                       "lib64", "usr/lib64"};
+    static const char *const dirs[] = {
+        "lib/" HOST_MULTIARCH, "usr/lib/" HOST_MULTIARCH, "lib", "usr/lib", "lib64", "usr/lib64"};
     struct buffer libs = BUFFER_INIT;
     char *seen[sizeof dirs / sizeof *dirs];
     size_t nseen = 0;
@@ -238,8 +237,9 @@ int grub_tool_check(const struct grub_tool *t, const char *grub_dir, const char 
             free(p);
     }
     if (!modinfo)
-        return error_set(err, ERROR_INPUT, "%s: no GRUB module directory with a modinfo.sh (i386-pc, x86_64-efi, "
-                                           "arm64-efi); is this a Talos imager's usr/lib/grub?",
+        return error_set(err, ERROR_INPUT,
+                         "%s: no GRUB module directory with a modinfo.sh (i386-pc, x86_64-efi, "
+                         "arm64-efi); is this a Talos imager's usr/lib/grub?",
                          grub_dir);
     struct buffer text = BUFFER_INIT, out = BUFFER_INIT;
     char *want = NULL;

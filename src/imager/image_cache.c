@@ -50,8 +50,7 @@ static int read_document(struct store *store, const char *digest, struct buffer 
     return found < 0 ? -1 : 0;
 }
 
-static int write_file(const char *dir, const char *rel, const void *data, size_t len, uint64_t *bytes,
-                      struct error *err)
+static int write_file(const char *dir, const char *rel, const void *data, size_t len, uint64_t *bytes, struct error *err)
 {
     char *path = path_join(dir, rel);
     int rc = fs_write_file_atomic(path, data, len, 0644, err);
@@ -108,8 +107,11 @@ static int put_entry(struct store *store, const struct image_cache_entry *e, con
     struct store_source src;
     int found = store_source_get(store, e->reference, e->platform, &src, err);
     if (found <= 0)
-        return found < 0 ? -1 : error_set(err, ERROR_RUNTIME, "image cache: %s (%s) is not in the store; import it "
-                                          "first", e->reference, e->platform);
+        return found < 0 ? -1
+                         : error_set(err, ERROR_RUNTIME,
+                                     "image cache: %s (%s) is not in the store; import it "
+                                     "first",
+                                     e->reference, e->platform);
     struct registry_ref ref;
     int rc = registry_ref_parse(e->reference, &ref, err);
     if (rc != 0) {
@@ -151,8 +153,8 @@ static int put_entry(struct store *store, const struct image_cache_entry *e, con
     return rc == 0 ? 0 : error_prefix(err, "image cache: %s (%s): ", e->reference, e->platform);
 }
 
-int image_cache_write_tree(struct store *store, const struct image_cache_entry *entries, size_t count,
-                           const char *dir, uint64_t *bytes, struct error *err)
+int image_cache_write_tree(struct store *store, const struct image_cache_entry *entries, size_t count, const char *dir,
+                           uint64_t *bytes, struct error *err)
 {
     *bytes = 0;
     char *blob = path_join(dir, "blob");

@@ -28,8 +28,8 @@ struct image_cache_entry {
 /* Write the tree for entries into dir (created; must not exist). *bytes: the sum of the regular
  * files' sizes (what the imager sizes the partition from). Blobs are hard-linked from the store
  * when it is on the same file system, else copied. ERROR_RUNTIME when the store lacks a source. */
-int image_cache_write_tree(struct store *store, const struct image_cache_entry *entries, size_t count,
-                           const char *dir, uint64_t *bytes, struct error *err);
+int image_cache_write_tree(struct store *store, const struct image_cache_entry *entries, size_t count, const char *dir,
+                           uint64_t *bytes, struct error *err);
 
 /* The bytes the imager adds to a disk image for a tree of `bytes`: +20 %, rounded up to 1 MiB. */
 uint64_t image_cache_partition_size(uint64_t bytes);

@@ -45,8 +45,8 @@ void initramfs_options_for(struct initramfs_options *o, const struct talos_quirk
 enum item_kind { ITEM_DIR, ITEM_FILE, ITEM_DATA };
 
 struct item {
-    char *rel;  /* path inside the archive */
-    char *src;  /* source file (ITEM_FILE) */
+    char *rel;                 /* path inside the archive */
+    char *src;                 /* source file (ITEM_FILE) */
     const struct buffer *data; /* ITEM_DATA */
     mode_t perm;
     enum item_kind kind;
@@ -140,8 +140,10 @@ static int merge_firmware(struct items *l, const struct fs_root *r, const char *
                           size_t skip_count, int depth, uint64_t *left, struct error *err)
 {
     if (depth > 64)
-        return error_set(err, ERROR_INPUT, "%s: /%s: firmware directories nest more than 64 deep through links (a "
-                         "link to an ancestor?): refused", r->label, path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: /%s: firmware directories nest more than 64 deep through links (a "
+                         "link to an ancestor?): refused",
+                         r->label, path);
     int fd;
     struct fs_root_entry e;
     int found = fs_open_in_root(r, path, FS_ROOT_ANY, &fd, &e, err);
@@ -168,9 +170,10 @@ static int merge_firmware(struct items *l, const struct fs_root *r, const char *
         }
         fs_names_free(names, n);
     } else if ((uint64_t)e.st.st_size > *left) {
-        rc = error_set(err, ERROR_INPUT, "%s: firmware /%s: the extensions' firmware comes to more than %llu bytes "
-                       "(links to big files count once per link): refused", r->label, path,
-                       (unsigned long long)INITRAMFS_FIRMWARE_MAX);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: firmware /%s: the extensions' firmware comes to more than %llu bytes "
+                       "(links to big files count once per link): refused",
+                       r->label, path, (unsigned long long)INITRAMFS_FIRMWARE_MAX);
     } else {
         *left -= (uint64_t)e.st.st_size;
         struct item *it = items_add(l, rel);
@@ -186,8 +189,8 @@ static int merge_firmware(struct items *l, const struct fs_root *r, const char *
 /* Go filepath.Glob(<dir>/<prefix>*<suffix>) inside an extension, over what resolves to regular
  * files, sorted by name: listed gets each match's image path (to skip it in the firmware), files
  * the host path of what it resolves to. A missing dir matches nothing. */
-static int glob_ucode(const struct fs_root *r, const char *dir, const char *prefix, const char *suffix,
-                      char ***listed, size_t *listed_n, char ***files, size_t *files_n, struct error *err)
+static int glob_ucode(const struct fs_root *r, const char *dir, const char *prefix, const char *suffix, char ***listed,
+                      size_t *listed_n, char ***files, size_t *files_n, struct error *err)
 {
     int dfd;
     struct fs_root_entry de;
@@ -332,7 +335,7 @@ struct build_state {
     uint64_t firmware_left; /* bytes the appended firmware may still take (INITRAMFS_FIRMWARE_MAX) */
     struct buffer yaml;
     char *intel_path, *amd_path;
-    bool has_modules_dep; /* the last extension is the synthetic modules.dep one */
+    bool has_modules_dep;   /* the last extension is the synthetic modules.dep one */
     size_t embedded_config; /* index of the embedded-config extension, or SIZE_MAX */
 };
 
@@ -386,8 +389,15 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
                            o->base_path);
     }
     if (!rc) {
-        char *argv[] = {(char *)"unsquashfs", (char *)"-no-xattrs", (char *)"-d", root, (char *)"-f", (char *)"-n",
-                        sqsh, (char *)mp, NULL};
+        char *argv[] = {(char *)"unsquashfs",
+                        (char *)"-no-xattrs",
+                        (char *)"-d",
+                        root,
+                        (char *)"-f",
+                        (char *)"-n",
+                        sqsh,
+                        (char *)mp,
+                        NULL};
         rc = tool_run(argv, log, err);
     }
     if (!rc) {
@@ -445,8 +455,8 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
         rc = fs_write_file_atomic(conf, "search extras built-in\n", 23, 0644, err);
     if (!rc) {
         char *basedir = strncmp(mp, "usr/", 4) ? xstrdup(root) : path_join(root, "usr");
-        char *argv[] = {(char *)"depmod", (char *)"--all", (char *)"--basedir", basedir, (char *)"--config", conf,
-                        kver, NULL};
+        char *argv[] = {
+            (char *)"depmod", (char *)"--all", (char *)"--basedir", basedir, (char *)"--config", conf, kver, NULL};
         rc = tool_run(argv, log, err);
         free(basedir);
     }
@@ -470,8 +480,12 @@ static int build_modules_dep(const struct initramfs_options *o, struct build_sta
             closedir(d);
     }
     if (!rc) {
-        struct extension_manifest m = {(char *)"modules.dep", kver, (char *)"Talos Machinery",
-                                       (char *)"Combined modules.dep for all extensions", (char *)"", (char *)""};
+        struct extension_manifest m = {(char *)"modules.dep",
+                                       kver,
+                                       (char *)"Talos Machinery",
+                                       (char *)"Combined modules.dep for all extensions",
+                                       (char *)"",
+                                       (char *)""};
         char *manifest = path_join(ext, "manifest.yaml");
         rc = extension_manifest_write(manifest, &m, err);
         free(manifest);
@@ -633,8 +647,7 @@ static int write_appended(int fd, const char *out_path, const struct initramfs_o
             return -1;
     }
     struct compress_fd_sink fs_state = {fd, out_path, 0};
-    struct compress_options co = {o->archive_compression, o->archive_level, o->archive_xz_extreme,
-                                  (int)o->threads};
+    struct compress_options co = {o->archive_compression, o->archive_level, o->archive_xz_extreme, (int)o->threads};
     struct compress_writer *cw;
     if (compress_writer_open(&cw, &co, compress_sink_fd(&fs_state), err) != 0)
         return -1;
@@ -644,15 +657,9 @@ static int write_appended(int fd, const char *out_path, const struct initramfs_o
     for (size_t i = 0; i < s->archive.n && !rc; i++) {
         struct item *it = &s->archive.v[i];
         switch (it->kind) {
-        case ITEM_DIR:
-            rc = cpio_write_dir(&w, it->rel, it->perm, err);
-            break;
-        case ITEM_FILE:
-            rc = cpio_write_file(&w, it->rel, it->perm, it->src, err);
-            break;
-        case ITEM_DATA:
-            rc = cpio_write_data(&w, it->rel, it->perm, it->data->data, it->data->len, err);
-            break;
+        case ITEM_DIR: rc = cpio_write_dir(&w, it->rel, it->perm, err); break;
+        case ITEM_FILE: rc = cpio_write_file(&w, it->rel, it->perm, it->src, err); break;
+        case ITEM_DATA: rc = cpio_write_data(&w, it->rel, it->perm, it->data->data, it->data->len, err); break;
         }
     }
     if (!rc)
@@ -709,8 +716,9 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
     if (o->extension_count == 0 && !o->schematic_id && !o->embedded_config)
         return fs_copy_file(o->base_path, out_path, err);
     if (o->squashfs_compression == COMPRESS_NONE)
-        return error_set(err, ERROR_INPUT, "initramfs: no squashfs compression chosen; "
-                                           "call initramfs_options_for() first");
+        return error_set(err, ERROR_INPUT,
+                         "initramfs: no squashfs compression chosen; "
+                         "call initramfs_options_for() first");
 
     struct build_state s;
     memset(&s, 0, sizeof s);

@@ -34,9 +34,9 @@
 #define INITRAMFS_FIRMWARE_MAX (4ull << 30)
 
 struct initramfs_options {
-    const char *base_path;             /* the imager's usr/install/<arch>/initramfs.xz */
-    const char *base_label;            /* the imager, for errors; NULL = base_path */
-    const char *const *extension_dirs; /* profile order; each holds manifest.yaml and rootfs/ */
+    const char *base_path;               /* the imager's usr/install/<arch>/initramfs.xz */
+    const char *base_label;              /* the imager, for errors; NULL = base_path */
+    const char *const *extension_dirs;   /* profile order; each holds manifest.yaml and rootfs/ */
     const char *const *extension_labels; /* NULL, or the image of each extension, for errors */
     size_t extension_count;
     const char *talos_version; /* checked against each manifest's constraint; NULL = no check */
@@ -56,8 +56,8 @@ struct initramfs_options {
     bool archive_xz_extreme;
     enum compress_kind squashfs_compression; /* zstd level 18 (>= 1.8) or xz dict 100% */
     int squashfs_level;
-    const char *firmware_path;     /* "usr/lib/firmware" (>= 1.10) or "lib/firmware" */
-    const char *modules_path;      /* "usr/lib/modules" (>= 1.10) or "lib/modules" */
+    const char *firmware_path; /* "usr/lib/firmware" (>= 1.10) or "lib/firmware" */
+    const char *modules_path;  /* "usr/lib/modules" (>= 1.10) or "lib/modules" */
 
     uint32_t mtime;       /* every archive entry and squashfs inode (SOURCE_DATE_EPOCH) */
     unsigned threads;     /* 0 = online CPUs */

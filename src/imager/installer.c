@@ -50,8 +50,8 @@ static void tar_number(unsigned char *field, size_t width, uint64_t value)
         field[i] = (unsigned char)(value & 0xff);
 }
 
-static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime,
-                      unsigned mode, char type, struct error *err)
+static int tar_header(unsigned char h[TAR_BLOCK], const char *name, uint64_t size, uint32_t mtime, unsigned mode,
+                      char type, struct error *err)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 99)
@@ -194,21 +194,21 @@ static int compare_files(const void *a, const void *b)
 }
 
 int installer_layer_write(const struct installer_file *files, size_t count, uint32_t mtime, const char *out_path,
-                          char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size,
-                          struct error *err)
+                          char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err)
 {
     return installer_layer_write_modes(files, NULL, count, mtime, out_path, diff_id, digest, size, err);
 }
 
-int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count,
-                                uint32_t mtime, const char *out_path, char diff_id[OCI_DIGEST_SIZE],
-                                char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err)
+int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count, uint32_t mtime,
+                                const char *out_path, char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE],
+                                uint64_t *size, struct error *err)
 {
     struct layer_entry *sorted = xcalloc(count ? count : 1, sizeof *sorted);
     for (size_t i = 0; i < count; i++)
-        sorted[i] = (struct layer_entry){files[i], modes             ? modes[i]
-                                                   : files[i].mode ? files[i].mode
-                                                   : files[i].source_path ? 0644 : 0755};
+        sorted[i] = (struct layer_entry){files[i], modes                  ? modes[i]
+                                                   : files[i].mode        ? files[i].mode
+                                                   : files[i].source_path ? 0644
+                                                                          : 0755};
     qsort(sorted, count, sizeof *sorted, compare_files);
     for (size_t i = 1; i < count; i++)
         if (strcmp(sorted[i].file.image_path, sorted[i - 1].file.image_path) == 0) {
@@ -476,8 +476,7 @@ void installer_prepared_free(struct installer_prepared *p)
     memset(p, 0, sizeof *p);
 }
 
-int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out,
-                            struct error *err)
+int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     const struct oci_image *base = o->base;
@@ -594,8 +593,8 @@ int installer_image_add(struct bundle_writer *w, const struct installer_prepared
         rc = bundle_writer_add_blob_file(w, p->layer_paths[i], p->layers[i].media_type, BUNDLE_BLOB_LINK,
                                          p->layers[i].digest, NULL, NULL, err);
     if (rc == 0)
-        rc = bundle_writer_add_blob_bytes(w, p->config.data ? p->config.data : "", p->config.len,
-                                          OCI_MEDIA_TYPE_CONFIG, digest, err);
+        rc = bundle_writer_add_blob_bytes(w, p->config.data ? p->config.data : "", p->config.len, OCI_MEDIA_TYPE_CONFIG,
+                                          digest, err);
     if (rc == 0 && strcmp(digest, p->config_digest) != 0)
         rc = error_set(err, ERROR_RUNTIME, "installer config: stored as %s, prepared as %s (airfactory bug)", digest,
                        p->config_digest);
@@ -609,16 +608,16 @@ int installer_image_add(struct bundle_writer *w, const struct installer_prepared
     snprintf(out->arch, sizeof out->arch, "%s", p->arch);
     /* the docker-archive, then the new layers last: moved, not copied */
     if (rc == 0)
-        rc = bundle_writer_add_blob_file(w, p->archive_path, "application/x-tar", BUNDLE_BLOB_MOVE,
-                                         p->archive_digest, out->archive_digest, &out->archive_size, err);
+        rc = bundle_writer_add_blob_file(w, p->archive_path, "application/x-tar", BUNDLE_BLOB_MOVE, p->archive_digest,
+                                         out->archive_digest, &out->archive_size, err);
     for (size_t i = keep; rc == 0 && i < p->layer_count; i++)
         rc = bundle_writer_add_blob_file(w, p->layer_paths[i], OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE,
                                          p->layers[i].digest, NULL, NULL, err);
     return rc == 0 ? 0 : error_prefix(err, "installer image (%s): ", p->arch);
 }
 
-int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o,
-                          struct installer_image *out, struct error *err)
+int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o, struct installer_image *out,
+                          struct error *err)
 {
     memset(out, 0, sizeof *out);
     struct installer_prepared p;
@@ -654,8 +653,8 @@ static int archive_layer(struct bundle_writer *w, struct store *store, struct ar
         return 0;
     if (store && store_has_blob(store, digest)) {
         char *path = store_blob_path(store, digest);
-        int rc = bundle_writer_add_blob_file(w, path, OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_LINK, digest, NULL, NULL,
-                                             err);
+        int rc =
+            bundle_writer_add_blob_file(w, path, OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_LINK, digest, NULL, NULL, err);
         free(path);
         return rc;
     }
@@ -684,16 +683,14 @@ static int archive_layer(struct bundle_writer *w, struct store *store, struct ar
     free(buf);
     close(fd);
     if (rc == 0)
-        rc = bundle_writer_add_blob_file(w, path, OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE, digest, NULL, NULL,
-                                         err);
+        rc = bundle_writer_add_blob_file(w, path, OCI_MEDIA_TYPE_LAYER_GZIP, BUNDLE_BLOB_MOVE, digest, NULL, NULL, err);
     unlink(path);
     free(path);
     return rc;
 }
 
 /* Compression of a blob the bundle holds, from its first bytes. */
-static int blob_compression(struct bundle_writer *w, const char *digest, enum oci_compression *out,
-                            struct error *err)
+static int blob_compression(struct bundle_writer *w, const char *digest, enum oci_compression *out, struct error *err)
 {
     char *path = xasprintf("%s/blobs/sha256/%s", bundle_writer_staging_dir(w), digest + 7);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -809,8 +806,8 @@ int installer_image_from_archive(struct bundle_writer *w, struct store *store, c
         rc = bundle_writer_add_blob_bytes(w, config.data, config.len, OCI_MEDIA_TYPE_CONFIG, config_digest, err);
     if (rc == 0) {
         installer_manifest_build(config_digest, (int64_t)config.len, layers, layer_names->count, &manifest);
-        rc = bundle_writer_add_blob_bytes(w, manifest.data, manifest.len, OCI_MEDIA_TYPE_MANIFEST,
-                                          out->manifest_digest, err);
+        rc = bundle_writer_add_blob_bytes(w, manifest.data, manifest.len, OCI_MEDIA_TYPE_MANIFEST, out->manifest_digest,
+                                          err);
         out->manifest_size = (int64_t)manifest.len;
         snprintf(out->arch, sizeof out->arch, "%.15s", parsed.platform.architecture);
     }
@@ -867,8 +864,8 @@ int installer_sign(struct bundle_writer *w, const char *key_path, const char *re
     char payload_digest[BUNDLE_DIGEST_SIZE], config_digest[BUNDLE_DIGEST_SIZE], manifest_digest[BUNDLE_DIGEST_SIZE];
     int rc = bundle_key_sign(key, payload.data, payload.len, &der, err);
     if (rc == 0)
-        rc = bundle_writer_add_blob_bytes(w, payload.data, payload.len, COSIGN_LEGACY_LAYER_MEDIA_TYPE,
-                                          payload_digest, err);
+        rc = bundle_writer_add_blob_bytes(w, payload.data, payload.len, COSIGN_LEGACY_LAYER_MEDIA_TYPE, payload_digest,
+                                          err);
     if (rc == 0) {
         base64_encode(der.data, der.len, &b64);
         /* mutate.AppendSignatures(empty.Signatures(), sig): config as cosign writes it */
@@ -901,8 +898,7 @@ int installer_sign(struct bundle_writer *w, const char *key_path, const char *re
         json_object_end(&jw);
         json_array_end(&jw);
         json_object_end(&jw);
-        rc = bundle_writer_add_blob_bytes(w, manifest.data, manifest.len, OCI_MEDIA_TYPE_MANIFEST, manifest_digest,
-                                          err);
+        rc = bundle_writer_add_blob_bytes(w, manifest.data, manifest.len, OCI_MEDIA_TYPE_MANIFEST, manifest_digest, err);
     }
     if (rc == 0) {
         char tag[SHA256_HEX_LEN + 16];
@@ -922,8 +918,7 @@ int installer_sign(struct bundle_writer *w, const char *key_path, const char *re
 
 /* ------------------------------------------------------------------ registry */
 
-void installer_repository_name(const char *platform, bool secureboot, const char *schematic_id, char *out,
-                               size_t size)
+void installer_repository_name(const char *platform, bool secureboot, const char *schematic_id, char *out, size_t size)
 {
     snprintf(out, size, "%s%sinstaller%s/%s", platform && platform[0] ? platform : "",
              platform && platform[0] ? "-" : "", secureboot ? "-secureboot" : "", schematic_id);
@@ -934,7 +929,7 @@ struct installer_registry {
         char *repository, *version;
         struct installer_image *images;
         size_t count;
-    } *tags;
+    } * tags;
     size_t count;
 };
 

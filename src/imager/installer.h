@@ -47,13 +47,12 @@ struct installer_file {
 /* Write the artifacts layer (files sorted by image_path whatever their order here) as tar+gzip to
  * out_path (atomically). diff_id / digest: "sha256:<hex>" of the tar / of the gzip file. */
 int installer_layer_write(const struct installer_file *files, size_t count, uint32_t mtime, const char *out_path,
-                          char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size,
-                          struct error *err);
+                          char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err);
 /* The same with each entry's permission bits (modes[i] for files[i]; installer_layer_write: 0644),
  * for container images whose layer holds programs (tools/oci_image.c). */
-int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count,
-                                uint32_t mtime, const char *out_path, char diff_id[OCI_DIGEST_SIZE],
-                                char digest[OCI_DIGEST_SIZE], uint64_t *size, struct error *err);
+int installer_layer_write_modes(const struct installer_file *files, const unsigned *modes, size_t count, uint32_t mtime,
+                                const char *out_path, char diff_id[OCI_DIGEST_SIZE], char digest[OCI_DIGEST_SIZE],
+                                uint64_t *size, struct error *err);
 
 /* The new image config from the base config's bytes: architecture/os, the base `config` object as
  * is, created = mtime (RFC 3339), history and diff_ids of the first keep_layers base layers, then
@@ -98,30 +97,29 @@ struct installer_build_options {
 
 /* Build one arch's image into the bundle: layer, config, manifest, docker-archive blobs.
  * = installer_image_prepare + installer_image_add. */
-int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o,
-                          struct installer_image *out, struct error *err);
+int installer_image_build(struct bundle_writer *w, const struct installer_build_options *o, struct installer_image *out,
+                          struct error *err);
 
 /* One arch's image built outside the bundle (parallel builds: any thread may prepare, only the
  * writer's owner adds). Plain data: files in o->scratch_dir, small documents, digests, sizes. */
 struct installer_prepared {
     char arch[16];
-    size_t layer_count;            /* the base layers kept, then the artifacts [and overlay] layer */
-    size_t own_layers;             /* the last 1 or 2: our scratch files, moved into the bundle */
+    size_t layer_count; /* the base layers kept, then the artifacts [and overlay] layer */
+    size_t own_layers;  /* the last 1 or 2: our scratch files, moved into the bundle */
     struct installer_layer *layers;
-    char **layer_paths;            /* base layers: their store files (linked); own layers: scratch files (moved) */
-    struct buffer config;          /* the image config, digest config_digest */
+    char **layer_paths;   /* base layers: their store files (linked); own layers: scratch files (moved) */
+    struct buffer config; /* the image config, digest config_digest */
     char config_digest[OCI_DIGEST_SIZE];
-    struct buffer manifest;        /* the OCI manifest, digest manifest_digest */
+    struct buffer manifest; /* the OCI manifest, digest manifest_digest */
     char manifest_digest[OCI_DIGEST_SIZE];
-    char *archive_path;            /* the docker-archive (installer-<arch>.tar), in o->scratch_dir */
+    char *archive_path; /* the docker-archive (installer-<arch>.tar), in o->scratch_dir */
     char archive_digest[OCI_DIGEST_SIZE];
     uint64_t archive_size;
 };
 /* Everything expensive: the artifacts layer (tar + gzip + hashes), config, manifest and the
  * docker-archive, written only into o->scratch_dir; touches no bundle writer (thread-safe for
  * distinct scratch files). */
-int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out,
-                            struct error *err);
+int installer_image_prepare(const struct installer_build_options *o, struct installer_prepared *out, struct error *err);
 /* Add a prepared image's blobs to the bundle in a fixed order (base layers, config, manifest,
  * docker-archive, artifacts layer; the scratch files are moved), checking every digest. */
 int installer_image_add(struct bundle_writer *w, const struct installer_prepared *p, struct installer_image *out,
@@ -148,8 +146,7 @@ int installer_sign(struct bundle_writer *w, const char *key_path, const char *re
 
 /* Repository for an installer asset: "installer", "<platform>-installer", + "-secureboot".
  * platform "" means metal's plain "installer". */
-void installer_repository_name(const char *platform, bool secureboot, const char *schematic_id, char *out,
-                               size_t size);
+void installer_repository_name(const char *platform, bool secureboot, const char *schematic_id, char *out, size_t size);
 
 /* Per-arch images waiting for their index. */
 struct installer_registry;

@@ -171,8 +171,7 @@ struct iso_tree_walk {
     const char *path;
 };
 
-static int iso_tree_entry(void *context, const char *relative, const char *src, const struct stat *st,
-                          struct error *err)
+static int iso_tree_entry(void *context, const char *relative, const char *src, const struct stat *st, struct error *err)
 {
     struct iso_tree_walk *w = context;
     char *inside = xasprintf("%s/%s", w->path, relative);
@@ -350,8 +349,9 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
         return error_set(err, ERROR_INPUT, "ISO: Talos version and architecture are required");
     if (o->layout != ISO_UEFI) {
         if (!o->kernel_path || !o->initramfs_path || !o->cmdline || !o->grub_dir)
-            return error_set(err, ERROR_INPUT, "ISO: the GRUB layouts need kernel, initramfs, command line and the "
-                                               "imager's GRUB directory");
+            return error_set(err, ERROR_INPUT,
+                             "ISO: the GRUB layouts need kernel, initramfs, command line and the "
+                             "imager's GRUB directory");
         char *i386 = path_join(o->grub_dir, "i386-pc");
         grub_bios = fs_is_dir(i386) && !strcmp(o->arch, "amd64");
         free(i386);
@@ -382,8 +382,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     char vol_uuid[64], grub_uuid[64];
     snprintf(vol_uuid, sizeof vol_uuid, "%04d%02d%02d%02d%02d%02d00", g.tm_year + 1900, g.tm_mon + 1, g.tm_mday,
              g.tm_hour, g.tm_min, g.tm_sec);
-    snprintf(grub_uuid, sizeof grub_uuid, "%04d-%02d-%02d-%02d-%02d-%02d-00", g.tm_year + 1900, g.tm_mon + 1,
-             g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec);
+    snprintf(grub_uuid, sizeof grub_uuid, "%04d-%02d-%02d-%02d-%02d-%02d-00", g.tm_year + 1900, g.tm_mon + 1, g.tm_mday,
+             g.tm_hour, g.tm_min, g.tm_sec);
 
     int rc = 0;
     char *load_cfg = path_join(work, "load.cfg");
@@ -417,8 +417,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
             free(d);
             if (!have)
                 continue;
-            static const char *const mods[] = {"iso9660", "search", "search_fs_uuid", "part_gpt", "part_msdos", "fat",
-                                               NULL};
+            static const char *const mods[] = {"iso9660", "search", "search_fs_uuid", "part_gpt", "part_msdos",
+                                               "fat",     NULL};
             efi_bins[efi_count] = path_join(work, efi_platforms[i].boot_name);
             efi_used[efi_count] = &efi_platforms[i];
             rc = grub_mkimage(o, work, efi_platforms[i].dir, efi_platforms[i].format, load_cfg, efi_bins[efi_count],
@@ -430,8 +430,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
             uint64_t total = 0;
             for (size_t i = 0; i < efi_count; i++) {
                 ff[i] = (struct fat_file){NULL, efi_bins[i], NULL, 0, false};
-                ff[i].path = !strcmp(efi_used[i]->boot_name, "BOOTX64.EFI") ? "EFI/BOOT/BOOTX64.EFI"
-                                                                            : "EFI/BOOT/BOOTAA64.EFI";
+                ff[i].path =
+                    !strcmp(efi_used[i]->boot_name, "BOOTX64.EFI") ? "EFI/BOOT/BOOTX64.EFI" : "EFI/BOOT/BOOTAA64.EFI";
                 total += (file_size_or_zero(efi_bins[i]) + MIB - 1) / MIB * MIB;
             }
             struct fat_options fo = {4 * MIB + total, "EFI", o->mtime, o->mtime};
@@ -473,7 +473,7 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     char *volid = o->volume_id      ? xstrdup(o->volume_id)
                   : o->volume_label ? iso_volume_id(o->talos_version)
                                     : xstrdup("ISOIMAGE"); /* grub-mkrescue's default */
-    char *volset = o->volume_set_id ? xstrdup(o->volume_set_id)
+    char *volset = o->volume_set_id  ? xstrdup(o->volume_set_id)
                    : o->volume_label ? xasprintf("Talos-%s", o->talos_version)
                                      : NULL;
     if (!rc) {

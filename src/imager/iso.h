@@ -36,11 +36,11 @@ struct iso_options {
     const char *arch;          /* "amd64" or "arm64" */
     const char *talos_version; /* volume ID, UKI file name */
     /* GRUB (ISO_GRUB, and BIOS of ISO_HYBRID) */
-    const char *kernel_path;    /* -> /boot/vmlinuz */
-    const char *initramfs_path; /* -> /boot/initramfs.xz */
-    const char *cmdline;        /* GRUB menu entries */
-    bool grub_reset_entry;      /* "Reset Talos installation" (>= 1.4) */
-    const char *grub_dir;       /* the imager's usr/lib/grub: i386-pc/, x86_64-efi/, arm64-efi/ */
+    const char *kernel_path;           /* -> /boot/vmlinuz */
+    const char *initramfs_path;        /* -> /boot/initramfs.xz */
+    const char *cmdline;               /* GRUB menu entries */
+    bool grub_reset_entry;             /* "Reset Talos installation" (>= 1.4) */
+    const char *grub_dir;              /* the imager's usr/lib/grub: i386-pc/, x86_64-efi/, arm64-efi/ */
     const struct grub_tool *grub_tool; /* the grub-mkimage of grub_dir's GRUB build (grub_tool.h);
                                           NULL = "grub-mkimage" from PATH */
     /* systemd-boot (ISO_HYBRID, ISO_UEFI) */
@@ -52,19 +52,19 @@ struct iso_options {
     const struct iso_extra_file {
         const char *path;
         const char *source;
-    } *extra_files;
+    } * extra_files;
     size_t extra_file_count;
     /* A directory tree copied into the ISO tree at tree_path (Talos' image cache: "imagecache",
      * image_cache.h); NULL: none. */
     const char *tree_source;
     const char *tree_path;
-    bool random_seed;               /* loader/random-seed, 32 zero bytes, read-only (isoRandomSeed) */
-    bool volume_label;              /* isoLabel: volume ID TALOS_V1_x_y and volume set Talos-<version>;
+    bool random_seed;          /* loader/random-seed, 32 zero bytes, read-only (isoRandomSeed) */
+    bool volume_label;         /* isoLabel: volume ID TALOS_V1_x_y and volume set Talos-<version>;
                                        false: "ISOIMAGE" and no volume set (grub-mkrescue's) */
-    const char *volume_id;          /* NULL = from volume_label */
-    const char *volume_set_id;      /* NULL = from volume_label */
-    uint32_t mtime;                 /* SOURCE_DATE_EPOCH */
-    const char *work_dir;           /* scratch; NULL = the output's directory */
+    const char *volume_id;     /* NULL = from volume_label */
+    const char *volume_set_id; /* NULL = from volume_label */
+    uint32_t mtime;            /* SOURCE_DATE_EPOCH */
+    const char *work_dir;      /* scratch; NULL = the output's directory */
 };
 
 /* Layout, GRUB reset entry, random seed and labels from the version's quirks (isoKind,

@@ -12,9 +12,9 @@
 
 enum kernel_format {
     KERNEL_UNKNOWN = 0,
-    KERNEL_BZIMAGE,   /* x86 boot protocol: "HdrS" at 0x202 */
-    KERNEL_ARM64,     /* arm64 Image: "ARM\x64" at 0x38 */
-    KERNEL_PE,        /* "MZ" + PE (e.g. an EFI zboot image) */
+    KERNEL_BZIMAGE, /* x86 boot protocol: "HdrS" at 0x202 */
+    KERNEL_ARM64,   /* arm64 Image: "ARM\x64" at 0x38 */
+    KERNEL_PE,      /* "MZ" + PE (e.g. an EFI zboot image) */
 };
 
 /* Identify the kernel at path; ERROR_INPUT when it is none of the formats above. */

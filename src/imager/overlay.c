@@ -44,10 +44,10 @@ static void close_fd(int *fd)
  * its own image and libraries. ABI 4 adds TCP (bind/connect refused: no rule allows any port),
  * ABI 6 scopes abstract unix sockets and signals to the installer's own domain. The bits are the
  * kernel's (linux/landlock.h), spelled out for the ones older headers lack. */
-#define LL_FS_WRITE_V1                                                                                           \
-    (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |             \
-     LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |                   \
-     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |                \
+#define LL_FS_WRITE_V1                                                                                                 \
+    (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |                  \
+     LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |                        \
+     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |                     \
      LANDLOCK_ACCESS_FS_MAKE_SYM)
 #define LL_FS_REFER (1ull << 13)    /* ABI 2 */
 #define LL_FS_TRUNCATE (1ull << 14) /* ABI 3 */
@@ -238,7 +238,8 @@ int overlay_run(const struct overlay_installer *o, const char *command, const ch
             if (rd <= 0)
                 close_fd(&errp[0]);
             else if (errbuf.len < STDERR_MAX)
-                buffer_append(&errbuf, chunk, (size_t)rd < STDERR_MAX - errbuf.len ? (size_t)rd : STDERR_MAX - errbuf.len);
+                buffer_append(&errbuf, chunk,
+                              (size_t)rd < STDERR_MAX - errbuf.len ? (size_t)rd : STDERR_MAX - errbuf.len);
         }
     }
     close_fd(&in[1]), close_fd(&outp[0]), close_fd(&errp[0]);
@@ -283,11 +284,13 @@ reaped:;
         rc = error_set(err, ERROR_INPUT, "%s: /%s %s was killed by signal %d%s%s", label, path, command,
                        WTERMSIG(status), *why ? ": " : "", why);
     else if (WEXITSTATUS(status) == 127 && !*why)
-        rc = error_set(err, ERROR_INPUT, "%s: /%s cannot be executed on this build host (it must be a program for "
-                       "the host's architecture)", label, path);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: /%s cannot be executed on this build host (it must be a program for "
+                       "the host's architecture)",
+                       label, path);
     else if (WEXITSTATUS(status) != 0)
-        rc = error_set(err, ERROR_INPUT, "%s: /%s %s failed (exit %d)%s%s", label, path, command,
-                       WEXITSTATUS(status), *why ? ": " : "", why);
+        rc = error_set(err, ERROR_INPUT, "%s: /%s %s failed (exit %d)%s%s", label, path, command, WEXITSTATUS(status),
+                       *why ? ": " : "", why);
     buffer_free(&errbuf);
     free(path);
     return rc;
@@ -312,8 +315,7 @@ static yaml_node_t *get(yaml_document_t *doc, yaml_node_t *map, const char *key)
     return NULL;
 }
 
-int overlay_options_parse(const char *text, size_t len, const char *what, struct overlay_options *out,
-                          struct error *err)
+int overlay_options_parse(const char *text, size_t len, const char *what, struct overlay_options *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     yaml_parser_t parser;
@@ -445,9 +447,10 @@ int overlay_install(const struct overlay_installer *o, const struct overlay_inst
     if (rc == 0 && stat(io->install_disk, &after) != 0)
         rc = error_errno(err, errno, "%s: install: the disk %s", label, io->install_disk);
     else if (rc == 0 && (after.st_size != before.st_size || after.st_ino != before.st_ino))
-        rc = error_set(err, ERROR_INPUT, "%s: /installers/%s install changed the size of the disk (%lld -> %lld "
-                       "bytes): it may write only inside it", label, o->name, (long long)before.st_size,
-                       (long long)after.st_size);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: /installers/%s install changed the size of the disk (%lld -> %lld "
+                       "bytes): it may write only inside it",
+                       label, o->name, (long long)before.st_size, (long long)after.st_size);
     buffer_free(&input);
     buffer_free(&output);
     return rc;
@@ -464,8 +467,7 @@ void overlay_options_free(struct overlay_options *o)
 
 /* ---- profiles/<name>.yaml ---- */
 
-int overlay_profile_bootloader(const char *root, const char *name, const char *label, char **bootloader,
-                               struct error *err)
+int overlay_profile_bootloader(const char *root, const char *name, const char *label, char **bootloader, struct error *err)
 {
     *bootloader = NULL;
     struct fs_root r;

@@ -55,8 +55,7 @@ struct overlay_options {
 int overlay_get_options(const struct overlay_installer *o, const char *extra_options, const char *scratch,
                         struct overlay_options *out, struct error *err);
 /* Parse get-options' stdout (what names it in errors). */
-int overlay_options_parse(const char *text, size_t len, const char *what, struct overlay_options *out,
-                          struct error *err);
+int overlay_options_parse(const char *text, size_t len, const char *what, struct overlay_options *out, struct error *err);
 void overlay_options_free(struct overlay_options *o);
 
 /* install (the imager's ExtraInstallStep in image mode, cmd/installer/pkg/install): the paths

@@ -74,22 +74,27 @@ static int load_rsa_key(const char *path, const char *what, EVP_PKEY **out, stru
     if (!key) {
         ERR_clear_error();
         if (encrypted)
-            return error_set(err, ERROR_INPUT, "%s: secureboot %s is encrypted; decrypt it (openssl rsa -in %s -out "
-                             "KEY.pem) and keep it on the build host only", path, what, path);
-        return error_set(err, ERROR_INPUT, "%s: secureboot %s is not a PEM private key (expected \"-----BEGIN RSA "
+            return error_set(err, ERROR_INPUT,
+                             "%s: secureboot %s is encrypted; decrypt it (openssl rsa -in %s -out "
+                             "KEY.pem) and keep it on the build host only",
+                             path, what, path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: secureboot %s is not a PEM private key (expected \"-----BEGIN RSA "
                          "PRIVATE KEY-----\" or \"-----BEGIN PRIVATE KEY-----\"); make one with `airfactory keygen "
-                         "--secureboot`", path, what);
+                         "--secureboot`",
+                         path, what);
     }
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
         EVP_PKEY_free(key);
-        return error_set(err, ERROR_INPUT, "%s: secureboot %s is not an RSA key; UEFI SecureBoot and Talos need RSA "
-                         "(2048 or 4096 bits)", path, what);
+        return error_set(err, ERROR_INPUT,
+                         "%s: secureboot %s is not an RSA key; UEFI SecureBoot and Talos need RSA "
+                         "(2048 or 4096 bits)",
+                         path, what);
     }
     int bits = EVP_PKEY_get_bits(key);
     if (bits < 2048 || bits > 8192) {
         EVP_PKEY_free(key);
-        return error_set(err, ERROR_INPUT, "%s: secureboot %s is RSA %d bits; use 2048 to 4096 bits", path, what,
-                         bits);
+        return error_set(err, ERROR_INPUT, "%s: secureboot %s is RSA %d bits; use 2048 to 4096 bits", path, what, bits);
     }
     *out = key;
     return 0;
@@ -113,7 +118,8 @@ int secureboot_signer_load(const char *key_path, const char *cert_path, const ch
 {
     *out = NULL;
     if (!key_path || !cert_path)
-        return error_set(err, ERROR_INPUT, "secureboot: both a signing key and its certificate are needed; give "
+        return error_set(err, ERROR_INPUT,
+                         "secureboot: both a signing key and its certificate are needed; give "
                          "secureboot: {signing_key: KEY.pem, signing_cert: CERT.pem} in the manifest");
     struct secureboot_signer *s = xcalloc(1, sizeof *s);
     if (load_rsa_key(key_path, "signing key", &s->key, err) != 0) {
@@ -134,15 +140,19 @@ int secureboot_signer_load(const char *key_path, const char *cert_path, const ch
     if (!s->cert) {
         ERR_clear_error();
         secureboot_signer_free(s);
-        return error_set(err, ERROR_INPUT, "%s: secureboot signing certificate is not a PEM X.509 certificate "
-                         "(\"-----BEGIN CERTIFICATE-----\"); give the certificate of the signing key", cert_path);
+        return error_set(err, ERROR_INPUT,
+                         "%s: secureboot signing certificate is not a PEM X.509 certificate "
+                         "(\"-----BEGIN CERTIFICATE-----\"); give the certificate of the signing key",
+                         cert_path);
     }
     if (X509_check_private_key(s->cert, s->key) != 1) {
         ERR_clear_error();
         secureboot_signer_free(s);
-        return error_set(err, ERROR_INPUT, "%s: secureboot signing certificate does not belong to the signing key %s; "
+        return error_set(err, ERROR_INPUT,
+                         "%s: secureboot signing certificate does not belong to the signing key %s; "
                          "give the matching pair (compare `openssl x509 -noout -pubkey -in CERT` with `openssl pkey "
-                         "-pubout -in KEY`)", cert_path, key_path);
+                         "-pubout -in KEY`)",
+                         cert_path, key_path);
     }
     if (pcr_key_path) {
         if (load_rsa_key(pcr_key_path, "PCR signing key", &s->pcr_key, err) != 0) {
@@ -225,8 +235,8 @@ int secureboot_keygen(const char *prefix, const char *common_name, int bits, uin
     char *key_path = xasprintf("%s.key", prefix), *cert_path = xasprintf("%s.crt", prefix);
     int rc = 0;
     if (!force && (fs_exists(key_path) || fs_exists(cert_path)))
-        rc = error_set(err, ERROR_INPUT, "%s exists; give --force to replace it", fs_exists(key_path) ? key_path
-                                                                                                        : cert_path);
+        rc = error_set(err, ERROR_INPUT, "%s exists; give --force to replace it",
+                       fs_exists(key_path) ? key_path : cert_path);
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     if (rc == 0 && !(key = EVP_RSA_gen((unsigned)bits)))
@@ -264,9 +274,8 @@ int secureboot_keygen(const char *prefix, const char *common_name, int bits, uin
 /* ---- PCR 11 ---- */
 
 /* systemd's unified_sections[] order (what the stub measures, .pcrsig excluded) */
-static const char *const measured_order[] = {".linux", ".osrel", ".cmdline", ".initrd", ".ucode", ".splash",
-                                             ".dtb",   ".uname", ".sbat",    ".pcrpkey", ".profile", ".dtbauto",
-                                             ".hwids", NULL};
+static const char *const measured_order[] = {".linux", ".osrel", ".cmdline", ".initrd",  ".ucode",   ".splash", ".dtb",
+                                             ".uname", ".sbat",  ".pcrpkey", ".profile", ".dtbauto", ".hwids",  NULL};
 
 #define BANKS_MAX 3
 
@@ -523,7 +532,7 @@ int secureboot_enrollment_auth_with(const struct secureboot_signer *s, const cha
                                     struct buffer *out, struct error *err)
 {
     const char *vendor = !strcmp(name, "db") || !strcmp(name, "dbx") ? "d719b2cb-3d3a-4596-a3bc-dad00e67656f"
-                                                                      : "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+                                                                     : "8be4df61-93ca-11d2-aa0d-00e098032b8c";
     /* the signing certificate (Talos' owner GUID), then the extra ones (Microsoft's owner GUID,
      * database.go microsoftSignatureOwnerGUID) */
     unsigned char guid[16], own[16], microsoft[16];
@@ -571,8 +580,7 @@ int secureboot_enrollment_auth_with(const struct secureboot_signer *s, const cha
     BIO *bio = BIO_new_mem_buf(tbs.data, (int)tbs.len);
     unsigned char *der = NULL;
     int der_len = 0;
-    if (!p7 || !bio || !PKCS7_sign_add_signer(p7, s->cert, s->key, EVP_sha256(), flags) ||
-        !PKCS7_final(p7, bio, flags)) {
+    if (!p7 || !bio || !PKCS7_sign_add_signer(p7, s->cert, s->key, EVP_sha256(), flags) || !PKCS7_final(p7, bio, flags)) {
         openssl_error(err, ERROR_RUNTIME, "signing %s.auth failed", name);
         goto out;
     }
@@ -588,7 +596,7 @@ int secureboot_enrollment_auth_with(const struct secureboot_signer *s, const cha
     win[4] = 0x00;
     win[5] = 0x02; /* WIN_CERT_REVISION_2_0 */
     win[6] = 0xf1;
-    win[7] = 0x0e; /* WIN_CERT_TYPE_EFI_GUID */
+    win[7] = 0x0e;                                             /* WIN_CERT_TYPE_EFI_GUID */
     efi_guid("4aafd29d-68df-49ee-8aa9-347d375665a7", win + 8); /* EFI_CERT_TYPE_PKCS7_GUID */
     buffer_append(out, win, sizeof win);
     buffer_append(out, der, (size_t)der_len);
@@ -603,8 +611,7 @@ out:
     return rc;
 }
 
-int secureboot_write_enrollment(const struct secureboot_signer *s, const char *dir, uint32_t timestamp,
-                                struct error *err)
+int secureboot_write_enrollment(const struct secureboot_signer *s, const char *dir, uint32_t timestamp, struct error *err)
 {
     return secureboot_write_enrollment_with(s, NULL, 0, NULL, 0, dir, timestamp, err);
 }

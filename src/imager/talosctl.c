@@ -50,8 +50,7 @@ const char *talosctl_media_type(const char *name)
  * names[i] and the host path of what each resolves to. A talosctl-* entry that is a symlink is
  * resolved inside the image (core/fs_root.h), as a container of the image would see it; one that
  * leads out of the image is an error naming the image, the link and its target. */
-static int list_files(const char *dir, const char *label, char ***out, char ***paths, size_t *count,
-                      struct error *err)
+static int list_files(const char *dir, const char *label, char ***out, char ***paths, size_t *count, struct error *err)
 {
     *out = *paths = NULL;
     *count = 0;
@@ -96,21 +95,23 @@ int talosctl_add_files(struct store *store, const struct oci_image *image, const
     int rc = -1;
     char **names = NULL, **paths = NULL;
     size_t n = 0;
-    char *label = xasprintf("talosctl-all %s (%s)", image->reference ? image->reference : "image",
-                            image->manifest_digest);
+    char *label =
+        xasprintf("talosctl-all %s (%s)", image->reference ? image->reference : "image", image->manifest_digest);
     if (!fs_is_dir(dir) && (fs_mkdir_p(parent, 0755, err) != 0 || layer_flatten(store, image, dir, NULL, err) != 0))
         goto out;
     if (list_files(dir, label, &names, &paths, &n, err) != 0)
         goto out;
     if (n == 0) {
-        error_set(err, ERROR_INPUT, "%s (talosctl-all): no talosctl-<os>-<arch>[.exe] file at the image root; is "
-                  "this a siderolabs/talosctl-all image?", image->reference ? image->reference : image->digest);
+        error_set(err, ERROR_INPUT,
+                  "%s (talosctl-all): no talosctl-<os>-<arch>[.exe] file at the image root; is "
+                  "this a siderolabs/talosctl-all image?",
+                  image->reference ? image->reference : image->digest);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         char digest[BUNDLE_DIGEST_SIZE];
-        int added = bundle_writer_add_blob_file(writer, paths[i], talosctl_media_type(names[i]), BUNDLE_BLOB_COPY,
-                                                NULL, digest, NULL, err);
+        int added = bundle_writer_add_blob_file(writer, paths[i], talosctl_media_type(names[i]), BUNDLE_BLOB_COPY, NULL,
+                                                digest, NULL, err);
         if (added != 0 || bundle_writer_add_talosctl(writer, version, names[i], digest, err) != 0)
             goto out;
     }

@@ -80,8 +80,8 @@ static int stub_sbat(const char *stub_path, struct buffer *out, bool *found, str
 /* The sections a profile measures: the base ones (before the first .profile) with the profile's own
  * replacing those of the same name. */
 static size_t profile_measurement(const struct pe_section_input *base, size_t base_count,
-                                  const struct pe_section_input *own, size_t own_count,
-                                  const struct buffer *sbat, bool have_sbat, struct secureboot_section *out)
+                                  const struct pe_section_input *own, size_t own_count, const struct buffer *sbat,
+                                  bool have_sbat, struct secureboot_section *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < base_count; i++) {
@@ -101,8 +101,9 @@ static size_t profile_measurement(const struct pe_section_input *base, size_t ba
 int uki_build(const struct uki_options *o, const char *out_path, struct error *err)
 {
     if (!o->stub_path || !o->kernel_path || !o->initrd_path || !o->cmdline || !o->talos_version)
-        return error_set(err, ERROR_INPUT, "UKI: stub, kernel, initramfs, command line and Talos version are all "
-                                           "required");
+        return error_set(err, ERROR_INPUT,
+                         "UKI: stub, kernel, initramfs, command line and Talos version are all "
+                         "required");
     char uname[256] = "";
     enum kernel_format f;
     if (kernel_identify(o->kernel_path, &f, err) != 0)

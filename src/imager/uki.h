@@ -24,13 +24,13 @@ struct uki_profile {
 };
 
 struct uki_options {
-    const char *stub_path;   /* imager's usr/install/<arch>/systemd-stub.efi */
-    const char *kernel_path; /* usr/install/<arch>/vmlinuz */
-    const char *initrd_path; /* the (rebuilt) initramfs */
-    const char *cmdline;     /* exact text of .cmdline, no trailing newline added */
+    const char *stub_path;     /* imager's usr/install/<arch>/systemd-stub.efi */
+    const char *kernel_path;   /* usr/install/<arch>/vmlinuz */
+    const char *initrd_path;   /* the (rebuilt) initramfs */
+    const char *cmdline;       /* exact text of .cmdline, no trailing newline added */
     const char *talos_version; /* VERSION_ID of .osrel */
-    const char *uname;       /* NULL = read from the bzImage header; "" = no .uname section */
-    const char *splash_path; /* NULL = no .splash section */
+    const char *uname;         /* NULL = read from the bzImage header; "" = no .uname section */
+    const char *splash_path;   /* NULL = no .splash section */
     const struct uki_profile *profiles;
     size_t profile_count;
     uint32_t timestamp; /* COFF TimeDateStamp (SOURCE_DATE_EPOCH); also the signingTime when signed */

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const role_names[] = {"imager", "installer-base", "installer", "extensions",
-                                         "overlays", "extension", "overlay", "talosctl-all", "image"};
+static const char *const role_names[] = {"imager",    "installer-base", "installer",    "extensions", "overlays",
+                                         "extension", "overlay",        "talosctl-all", "image"};
 
 const char *manifest_role_name(enum manifest_role role)
 {
@@ -204,11 +204,10 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, size_t index,
-                                 struct manifest_schematic *s)
+static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, size_t index, struct manifest_schematic *s)
 {
-    static const char *const fields[] = {"name", "schematic", "file", "versions", "architectures", "outputs",
-                                         "image-cache", NULL};
+    static const char *const fields[] = {"name",          "schematic", "file",        "versions",
+                                         "architectures", "outputs",   "image-cache", NULL};
     char where[64];
     snprintf(where, sizeof where, "schematics[%zu]", index);
     s->image_cache = -1;
@@ -227,8 +226,10 @@ static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, si
         case 0:
             rc = get_text(p, v, "name", &s->name);
             if (rc == 0 && !valid_name(s->name))
-                rc = fail(p, v, "%s.name: '%s' is not a valid name; use letters, digits, '-', '_' and '.' "
-                          "(at most 64)", where, s->name);
+                rc = fail(p, v,
+                          "%s.name: '%s' is not a valid name; use letters, digits, '-', '_' and '.' "
+                          "(at most 64)",
+                          where, s->name);
             break;
         case 1: inline_node = v; break;
         case 2: file_node = v; break;
@@ -259,8 +260,10 @@ static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, si
         if (get_path(p, file_node, "file", &s->file) < 0)
             return -1;
         if (!fs_exists(s->file))
-            return fail(p, file_node, "schematic '%s': file %s does not exist (relative paths resolve against "
-                        "the manifest's directory)", s->name, s->file);
+            return fail(p, file_node,
+                        "schematic '%s': file %s does not exist (relative paths resolve against "
+                        "the manifest's directory)",
+                        s->name, s->file);
         if (schematic_load_file(s->file, &s->schematic, p->err) < 0) {
             error_prefix(p->err, "%s:%d:%d: schematic '%s': ", p->what, file_node->line, file_node->column, s->name);
             p->err->code = ERROR_INPUT;
@@ -284,8 +287,10 @@ static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest
                 *out = (enum manifest_role)r;
                 return 0;
             }
-    return fail(p, n, "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
-                "extensions, overlays, extension, overlay, talosctl-all, image", n->kind == YAML_NODE_SCALAR ? n->value : "?");
+    return fail(p, n,
+                "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
+                "extensions, overlays, extension, overlay, talosctl-all, image",
+                n->kind == YAML_NODE_SCALAR ? n->value : "?");
 }
 
 /* The tag of an image reference ("host/repo:tag[@digest]"), or NULL. */
@@ -324,9 +329,18 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
         int rc = 0;
         switch (f) {
         case 0: rc = get_path(p, v, "path", &s->path); break;
-        case 1: rc = parse_role(p, v, &s->role); role = v; break;
-        case 2: rc = get_text(p, v, "reference", &s->reference); reference = v; break;
-        case 3: rc = get_text(p, v, "version", &s->version); version = v; break;
+        case 1:
+            rc = parse_role(p, v, &s->role);
+            role = v;
+            break;
+        case 2:
+            rc = get_text(p, v, "reference", &s->reference);
+            reference = v;
+            break;
+        case 3:
+            rc = get_text(p, v, "version", &s->version);
+            version = v;
+            break;
         case 4: rc = get_text(p, v, "trust", &s->trust); break;
         }
         if (rc < 0)
@@ -335,11 +349,15 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     if (!s->path)
         return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
     if (!role)
-        return fail(p, n, "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
-                    "overlays, extension, overlay, talosctl-all, image", where);
+        return fail(p, n,
+                    "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
+                    "overlays, extension, overlay, talosctl-all, image",
+                    where);
     if (!s->reference)
-        return fail(p, n, "%s: missing 'reference' (what the image is called upstream, e.g. "
-                    "ghcr.io/siderolabs/imager:v1.11.3)", where);
+        return fail(p, n,
+                    "%s: missing 'reference' (what the image is called upstream, e.g. "
+                    "ghcr.io/siderolabs/imager:v1.11.3)",
+                    where);
     if (strpbrk(s->reference, " \t\n") || strlen(s->reference) > 512)
         return fail(p, reference, "reference: '%.80s' is not an image reference", s->reference);
     char *tag = reference_tag(s->reference);
@@ -402,8 +420,8 @@ static int parse_trust(struct parser *p, const struct yaml_node *n, struct manif
 
 static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct manifest *m)
 {
-    static const char *const fields[] = {"signing_key", "signing_cert", "pcr_key", "well_known_kek", "well_known_db",
-                                         NULL};
+    static const char *const fields[] = {"signing_key",    "signing_cert",  "pcr_key",
+                                         "well_known_kek", "well_known_db", NULL};
     if (expect_mapping(p, n, "secureboot") < 0)
         return -1;
     for (size_t i = 0; i < yaml_mapping_pairs(n); i++) {
@@ -423,12 +441,15 @@ static int parse_secureboot(struct parser *p, const struct yaml_node *n, struct 
             }
             continue;
         }
-        char **slot = f == 0 ? &m->secureboot_signing_key : f == 1 ? &m->secureboot_signing_cert : &m->secureboot_pcr_key;
+        char **slot = f == 0   ? &m->secureboot_signing_key
+                      : f == 1 ? &m->secureboot_signing_cert
+                               : &m->secureboot_pcr_key;
         if (get_path(p, yaml_mapping_value(n, i), fields[f], slot) < 0)
             return -1;
     }
     if (!m->secureboot_signing_key || !m->secureboot_signing_cert)
-        return fail(p, n, "secureboot: give signing_key (PEM RSA key for UKI and sd-boot) and signing_cert (its "
+        return fail(p, n,
+                    "secureboot: give signing_key (PEM RSA key for UKI and sd-boot) and signing_cert (its "
                     "certificate); pcr_key is optional (default: signing_key); make a pair with `airfactory keygen "
                     "--secureboot`");
     return 0;
@@ -455,8 +476,10 @@ static int check_platforms(struct parser *p, const struct manifest_list *platfor
         struct oci_platform plat;
         struct error perr = {0};
         if (oci_platform_parse(platforms->items[i], &plat, &perr) != 0)
-            return error_set(p->err, ERROR_INPUT, "%s:%d:%d: platforms: '%.60s' is not os/arch[/variant] (e.g. "
-                             "linux/amd64)", p->what, platforms->lines[i], platforms->columns[i], platforms->items[i]);
+            return error_set(p->err, ERROR_INPUT,
+                             "%s:%d:%d: platforms: '%.60s' is not os/arch[/variant] (e.g. "
+                             "linux/amd64)",
+                             p->what, platforms->lines[i], platforms->columns[i], platforms->items[i]);
     }
     return 0;
 }
@@ -475,8 +498,7 @@ static struct manifest_source *append_image(struct manifest *m, size_t *cap)
 
 /* One cluster image: the reference normalised (docker.io/library/… for Docker Hub short names). */
 static int add_image(struct parser *p, struct manifest *m, size_t *cap, const struct yaml_node *at,
-                     const char *reference, const char *path, const char *trust,
-                     const struct manifest_list *platforms)
+                     const char *reference, const char *path, const char *trust, const struct manifest_list *platforms)
 {
     struct registry_ref ref;
     struct error rerr = {0};
@@ -541,7 +563,7 @@ static int parse_images(struct parser *p, const struct yaml_node *n, struct mani
             rc = field_of(p, e, k, where, fields, &f);
             const struct yaml_node *v = yaml_mapping_value(e, k);
             if (rc == 0)
-                rc = f == 0 ? get_text(p, v, "reference", &reference)
+                rc = f == 0   ? get_text(p, v, "reference", &reference)
                      : f == 1 ? get_path(p, v, "path", &path)
                      : f == 2 ? get_list(p, v, "platforms", &platforms)
                               : get_text(p, v, "trust", &trust);
@@ -578,7 +600,7 @@ static int parse_talos_images_one(struct parser *p, const struct yaml_node *e, c
         rc = field_of(p, e, k, where, fields, &f);
         const struct yaml_node *v = yaml_mapping_value(e, k);
         if (rc == 0)
-            rc = f == 0 ? get_text(p, v, "talos", &talos)
+            rc = f == 0   ? get_text(p, v, "talos", &talos)
                  : f == 1 ? get_text(p, v, "kubernetes", &kubernetes)
                  : f == 2 ? get_list(p, v, "platforms", &platforms)
                           : get_text(p, v, "trust", &trust);
@@ -629,9 +651,9 @@ static int parse_talos_images(struct parser *p, const struct yaml_node *n, struc
 
 static int parse_root(struct parser *p, const struct yaml_node *root, struct manifest *m)
 {
-    static const char *const fields[] = {"schematics", "versions", "architectures", "outputs", "sources",
-                                         "trust", "signing_key", "output", "secureboot", "images",
-                                         "talos-images", "image-cache", NULL};
+    static const char *const fields[] = {
+        "schematics", "versions",   "architectures", "outputs",      "sources",     "trust", "signing_key",
+        "output",     "secureboot", "images",        "talos-images", "image-cache", NULL};
     m->line = root->line;
     m->column = root->column;
     if (expect_mapping(p, root, "manifest") < 0)
@@ -675,12 +697,15 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
             return -1;
         for (size_t k = 0; k < i; k++) {
             if (!strcmp(m->schematics[k].name, s->name))
-                return fail(p, schematics->items[i], "schematics[%zu]: duplicate schematic name '%s' (first at "
-                            "line %d)", i, s->name, m->schematics[k].line);
+                return fail(p, schematics->items[i],
+                            "schematics[%zu]: duplicate schematic name '%s' (first at "
+                            "line %d)",
+                            i, s->name, m->schematics[k].line);
             if (!strcmp(m->schematics[k].id, s->id))
-                return fail(p, schematics->items[i], "schematics[%zu]: duplicate schematic: '%s' has the same ID "
-                            "%.12s... as '%s' (line %d); list it once", i, s->name, s->id, m->schematics[k].name,
-                            m->schematics[k].line);
+                return fail(p, schematics->items[i],
+                            "schematics[%zu]: duplicate schematic: '%s' has the same ID "
+                            "%.12s... as '%s' (line %d); list it once",
+                            i, s->name, s->id, m->schematics[k].name, m->schematics[k].line);
         }
     }
     if (sources) {
@@ -698,8 +723,8 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
         for (size_t t = 0; t < m->trust_count && !found; t++)
             found = !strcmp(m->trust[t].policy.name, m->sources[i].trust);
         if (!found)
-            return fail(p, sources->items[i], "sources[%zu]: unknown trust policy '%s'; define it under 'trust:'%s",
-                        i, m->sources[i].trust,
+            return fail(p, sources->items[i], "sources[%zu]: unknown trust policy '%s'; define it under 'trust:'%s", i,
+                        m->sources[i].trust,
                         strcmp(m->sources[i].trust, "default") ? "" : " (a source without 'trust:' uses 'default')");
     }
     size_t cap = m->source_count + 1;
@@ -708,7 +733,8 @@ static int parse_root(struct parser *p, const struct yaml_node *root, struct man
     if (talos_images && parse_talos_images(p, talos_images, m, &cap) < 0)
         return -1;
     if (!m->signing_key)
-        return fail(p, root, "manifest: missing 'signing_key' (the private key that signs the bundle; make one with "
+        return fail(p, root,
+                    "manifest: missing 'signing_key' (the private key that signs the bundle; make one with "
                     "'airfactory keygen')");
     if (!m->output)
         return fail(p, root, "manifest: missing 'output' (the bundle directory to write)");
@@ -774,7 +800,8 @@ struct planner {
     size_t model_cap;
 };
 
-static int plan_fail(struct planner *pl, int line, int column, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int plan_fail(struct planner *pl, int line, int column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static int plan_fail(struct planner *pl, int line, int column, const char *fmt, ...)
 {
     char msg[2048];
@@ -888,17 +915,21 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
      * names nothing it serves. kernel/initramfs/installer are metal's and exist for every arch. */
     if (!profile_platform_has_arch(platform, a->arch) && a->kind != ASSET_KERNEL && a->kind != ASSET_INITRAMFS &&
         a->kind != ASSET_INSTALLER)
-        return plan_fail(pl, line, column, "output '%s': platform %s is not offered for %s; Image Factory offers it for "
-                         "%s%s", output, platform->name, a->arch, platform->arch_count ? platform->arches[0] : "no arch",
+        return plan_fail(pl, line, column,
+                         "output '%s': platform %s is not offered for %s; Image Factory offers it for "
+                         "%s%s",
+                         output, platform->name, a->arch, platform->arch_count ? platform->arches[0] : "no arch",
                          platform->arch_count > 1 ? " and others" : " only");
     /* a SecureBoot disk image needs the imager's secureboot-<platform> profile (default.go) */
     if (a->secureboot && a->kind == ASSET_IMAGE) {
         char name[ASSET_PATH_MAX];
         snprintf(name, sizeof name, "secureboot-%s", platform->name);
         if (!profile_find(ps, name))
-            return plan_fail(pl, line, column, "output '%s': platform %s has no SecureBoot disk image (the imager "
+            return plan_fail(pl, line, column,
+                             "output '%s': platform %s has no SecureBoot disk image (the imager "
                              "has no '%s' profile); drop '-secureboot' or use metal, azure, cloudstack, nocloud, "
-                             "opennebula, openstack or vmware", output, platform->name, name);
+                             "opennebula, openstack or vmware",
+                             output, platform->name, name);
     }
     if ((a->secureboot || a->kind == ASSET_UKI) && !q.supports_uki)
         return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
@@ -907,11 +938,14 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
         int cl = s->image_cache >= 0 ? s->image_cache_line : m->image_cache_line;
         int cc = s->image_cache >= 0 ? s->image_cache_column : m->image_cache_column;
         if (!q.supports_image_cache)
-            return plan_fail(pl, cl, cc, "image-cache: Talos %s has no image cache (needs v1.9.0 or later), but "
+            return plan_fail(pl, cl, cc,
+                             "image-cache: Talos %s has no image cache (needs v1.9.0 or later), but "
                              "schematic '%s' builds '%s' for it; drop that version or set 'image-cache: false' "
-                             "on the schematic", version, s->name, output);
+                             "on the schematic",
+                             version, s->name, output);
         if (!image_cache_has_images(m))
-            return plan_fail(pl, cl, cc, "image-cache: true, but the manifest lists no 'images:' or "
+            return plan_fail(pl, cl, cc,
+                             "image-cache: true, but the manifest lists no 'images:' or "
                              "'talos-images:' to put in the cache; add them or drop 'image-cache'");
         for (size_t i = 0; i < m->source_count; i++) {
             const struct manifest_source *src = &m->sources[i];
@@ -924,24 +958,29 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                 has = !strncmp(pf, "linux/", 6) && !strncmp(pf + 6, a->arch, al) && (!pf[6 + al] || pf[6 + al] == '/');
             }
             if (!has)
-                return plan_fail(pl, src->platforms.line, src->platforms.column, "image %s: platforms has no "
+                return plan_fail(pl, src->platforms.line, src->platforms.column,
+                                 "image %s: platforms has no "
                                  "linux/%s, which the image cache of '%s' (schematic '%s') needs; add it",
                                  src->reference, a->arch, output, s->name);
         }
     }
     if (a->secureboot && !m->secureboot_signing_key)
-        return plan_fail(pl, line, column, "output '%s': SecureBoot assets need a 'secureboot:' section with "
-                         "signing_key and signing_cert [and pcr_key]", output);
+        return plan_fail(pl, line, column,
+                         "output '%s': SecureBoot assets need a 'secureboot:' section with "
+                         "signing_key and signing_cert [and pcr_key]",
+                         output);
     /* includeWellKnownCertificates: Microsoft's KEK and db certificates in the enrollment files of
      * SecureBoot ISOs and disk images (Talos embeds them; airfactory ships none: the manifest names them) */
     if (a->secureboot && (a->kind == ASSET_ISO || a->kind == ASSET_IMAGE) &&
         s->schematic->include_well_known_certificates &&
         (!m->secureboot_well_known_kek.count || !m->secureboot_well_known_db.count))
-        return plan_fail(pl, line, column, "output '%s': schematic '%s' asks for includeWellKnownCertificates, but "
+        return plan_fail(pl, line, column,
+                         "output '%s': schematic '%s' asks for includeWellKnownCertificates, but "
                          "the manifest's secureboot section names no %s; list the certificate files Talos enrolls "
                          "(internal/pkg/secureboot/database/certs: well_known_kek: Microsoft's KEK CA 2011 and "
                          "KEK 2K CA 2023; well_known_db: Microsoft's UEFI CA 2011, UEFI CA 2023 and Option ROM "
-                         "UEFI CA 2023), airfactory ships none", output, s->name,
+                         "UEFI CA 2023), airfactory ships none",
+                         output, s->name,
                          !m->secureboot_well_known_kek.count && !m->secureboot_well_known_db.count
                              ? "well_known_kek and well_known_db"
                          : !m->secureboot_well_known_kek.count ? "well_known_kek"
@@ -949,28 +988,36 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
     const struct schematic *sch = s->schematic;
     bool needs_customization = a->kind != ASSET_KERNEL && a->kind != ASSET_CMDLINE;
     if (sch->embedded_machine_configuration[0] && needs_customization && !q.embedded_config)
-        return plan_fail(pl, line, column, "schematic '%s' embeds a machine configuration, which Talos %s cannot "
-                         "(needs v1.12.0 or later); output '%s'", s->name, version, output);
+        return plan_fail(pl, line, column,
+                         "schematic '%s' embeds a machine configuration, which Talos %s cannot "
+                         "(needs v1.12.0 or later); output '%s'",
+                         s->name, version, output);
     if (schematic_has_overlay(sch) && a->kind != ASSET_KERNEL) {
         if (!q.supports_overlay)
-            return plan_fail(pl, line, column, "schematic '%s' has an overlay, which Talos %s does not support "
-                             "(needs v1.7.0 or later)", s->name, version);
+            return plan_fail(pl, line, column,
+                             "schematic '%s' has an overlay, which Talos %s does not support "
+                             "(needs v1.7.0 or later)",
+                             s->name, version);
         if (a->kind != ASSET_INITRAMFS && !find_source(m, MANIFEST_ROLE_OVERLAYS, version))
-            return plan_fail(pl, line, column, "schematic '%s' has an overlay but no 'overlays' catalog source is "
-                             "listed for %s; add one (reference ghcr.io/siderolabs/overlays:%s)", s->name, version,
-                             version);
+            return plan_fail(pl, line, column,
+                             "schematic '%s' has an overlay but no 'overlays' catalog source is "
+                             "listed for %s; add one (reference ghcr.io/siderolabs/overlays:%s)",
+                             s->name, version, version);
     }
     if (sch->extension_count && needs_customization && !find_source(m, MANIFEST_ROLE_EXTENSIONS, version))
-        return plan_fail(pl, line, column, "schematic '%s' lists system extensions but no 'extensions' catalog "
-                         "source is listed for %s; add one (reference ghcr.io/siderolabs/extensions:%s)", s->name,
-                         version, version);
+        return plan_fail(pl, line, column,
+                         "schematic '%s' lists system extensions but no 'extensions' catalog "
+                         "source is listed for %s; add one (reference ghcr.io/siderolabs/extensions:%s)",
+                         s->name, version, version);
     if (a->kind == ASSET_INSTALLER) {
         const char *image = q.installer_base_image;
-        enum manifest_role role = !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER
-                                                                         : MANIFEST_ROLE_INSTALLER_BASE;
+        enum manifest_role role =
+            !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER : MANIFEST_ROLE_INSTALLER_BASE;
         if (!find_source(m, role, version))
-            return plan_fail(pl, line, column, "output '%s' needs an '%s' source for %s; add one (reference "
-                             "ghcr.io/%s:%s)", output, manifest_role_name(role), version, image, version);
+            return plan_fail(pl, line, column,
+                             "output '%s' needs an '%s' source for %s; add one (reference "
+                             "ghcr.io/%s:%s)",
+                             output, manifest_role_name(role), version, image, version);
     }
     return 0;
 }
@@ -1024,10 +1071,12 @@ static int expand_output(struct planner *pl, const struct manifest_schematic *s,
     }
     struct error serr = {0};
     if (asset_path_parse_archless(output, arch, &a, &serr) < 0)
-        return plan_fail(pl, line, column, "unknown output '%s' (%s); expected an Image Factory file name such as "
+        return plan_fail(pl, line, column,
+                         "unknown output '%s' (%s); expected an Image Factory file name such as "
                          "metal-amd64.iso, kernel-arm64, installer-amd64.tar, aws-amd64.raw.xz, an arch-less form "
                          "(kernel, initramfs.xz, cmdline-metal, metal.iso, metal-uki.efi, installer.tar, "
-                         "metal.raw.zst) or all-<platform>", output, perr.message);
+                         "metal.raw.zst) or all-<platform>",
+                         output, perr.message);
     const struct profile_platform *p = profile_platform_find(ps, a.platform);
     if (p && !profile_platform_has_arch(p, arch) && a.kind != ASSET_KERNEL && a.kind != ASSET_INITRAMFS &&
         a.kind != ASSET_INSTALLER)
@@ -1066,33 +1115,50 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
     const struct manifest_list *versions = pick(&s->versions, &m->versions);
     const struct manifest_list *arches = pick(&s->architectures, &m->architectures);
     const struct manifest_list *outputs = pick(&s->outputs, &m->outputs);
-    const char *missing = !versions->present ? "versions" : !arches->present ? "architectures"
-                          : !outputs->present ? "outputs" : NULL;
+    const char *missing = !versions->present  ? "versions"
+                          : !arches->present  ? "architectures"
+                          : !outputs->present ? "outputs"
+                                              : NULL;
     if (missing)
-        return plan_fail(pl, s->line, s->column, "schematic '%s': no %s; give '%s:' at the top level or in the "
-                         "schematic", s->name, missing, missing);
+        return plan_fail(pl, s->line, s->column,
+                         "schematic '%s': no %s; give '%s:' at the top level or in the "
+                         "schematic",
+                         s->name, missing, missing);
     if (!versions->count || !arches->count || !outputs->count)
-        return plan_fail(pl, !versions->count ? versions->line : !arches->count ? arches->line : outputs->line,
-                         !versions->count ? versions->column : !arches->count ? arches->column : outputs->column,
+        return plan_fail(pl,
+                         !versions->count ? versions->line
+                         : !arches->count ? arches->line
+                                          : outputs->line,
+                         !versions->count ? versions->column
+                         : !arches->count ? arches->column
+                                          : outputs->column,
                          "schematic '%s': an empty list builds nothing", s->name);
     for (size_t a = 0; a < arches->count; a++)
         if (strcmp(arches->items[a], "amd64") && strcmp(arches->items[a], "arm64"))
-            return plan_fail(pl, arches->lines[a], arches->columns[a], "unknown architecture '%s'; expected amd64 or "
-                             "arm64", arches->items[a]);
+            return plan_fail(pl, arches->lines[a], arches->columns[a],
+                             "unknown architecture '%s'; expected amd64 or "
+                             "arm64",
+                             arches->items[a]);
     for (size_t vi = 0; vi < versions->count; vi++) {
         const char *version = versions->items[vi];
         struct talos_version v;
         if (version[0] != 'v' || talos_version_parse(version, &v) < 0)
-            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "'%s' is not a Talos version; expected "
-                             "vX.Y.Z (e.g. v1.11.3)", version);
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi],
+                             "'%s' is not a Talos version; expected "
+                             "vX.Y.Z (e.g. v1.11.3)",
+                             version);
         struct talos_quirks q;
         profile_quirks(pl->plan->profiles, &v, NULL, false, &q);
         if (!q.supported)
-            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "Talos %s is not supported; Image "
-                             "Factory builds v1.2.0 and later", version);
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi],
+                             "Talos %s is not supported; Image "
+                             "Factory builds v1.2.0 and later",
+                             version);
         if (!find_source(m, MANIFEST_ROLE_IMAGER, version))
-            return plan_fail(pl, versions->lines[vi], versions->columns[vi], "missing imager source for %s; add a "
-                             "source with role: imager and reference ghcr.io/siderolabs/imager:%s", version, version);
+            return plan_fail(pl, versions->lines[vi], versions->columns[vi],
+                             "missing imager source for %s; add a "
+                             "source with role: imager and reference ghcr.io/siderolabs/imager:%s",
+                             version, version);
         add_version(pl->plan, version);
         for (size_t o = 0; o < outputs->count; o++) {
             bool any = false;
@@ -1104,9 +1170,11 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
                 any |= rc == 0;
             }
             if (!any)
-                return plan_fail(pl, outputs->lines[o], outputs->columns[o], "output '%s' builds nothing for Talos "
+                return plan_fail(pl, outputs->lines[o], outputs->columns[o],
+                                 "output '%s' builds nothing for Talos "
                                  "%s on the listed architectures (platform not offered there or not in that "
-                                 "version)", outputs->items[o], version);
+                                 "version)",
+                                 outputs->items[o], version);
         }
     }
     return 0;
@@ -1137,15 +1205,17 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
             struct stat st;
             bool absent = stat(src->path, &st) != 0;
             if (absent && !(flags & MANIFEST_PLAN_SOURCES_ABSENT)) {
-                rc = plan_fail(&pl, src->line, src->column, "missing source file %s (%s %s); fetch it with its "
-                               "signatures by `airfactory pull %s` (docs/pulling.md) or fix 'path'", src->path,
-                               manifest_role_name(src->role), src->reference, m->path);
+                rc = plan_fail(&pl, src->line, src->column,
+                               "missing source file %s (%s %s); fetch it with its "
+                               "signatures by `airfactory pull %s` (docs/pulling.md) or fix 'path'",
+                               src->path, manifest_role_name(src->role), src->reference, m->path);
                 break;
             }
             if (!absent && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-                rc = plan_fail(&pl, src->line, src->column, "source %s (%s %s) is neither a file nor an OCI layout "
-                               "directory (a FIFO or a device?); give the tarball or layout itself", src->path,
-                               manifest_role_name(src->role), src->reference);
+                rc = plan_fail(&pl, src->line, src->column,
+                               "source %s (%s %s) is neither a file nor an OCI layout "
+                               "directory (a FIFO or a device?); give the tarball or layout itself",
+                               src->path, manifest_role_name(src->role), src->reference);
                 break;
             }
             const struct manifest_trust *t = NULL;
@@ -1180,9 +1250,8 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
     const struct manifest_list *wk[] = {&m->secureboot_well_known_kek, &m->secureboot_well_known_db};
     for (int i = 0; i < 2 && rc == 0; i++)
         for (size_t k = 0; k < wk[i]->count && rc == 0; k++)
-            rc = plan_file(&pl, wk[i]->lines[k], wk[i]->columns[k], i ? "secureboot.well_known_db"
-                                                                         : "secureboot.well_known_kek",
-                           wk[i]->items[k], "");
+            rc = plan_file(&pl, wk[i]->lines[k], wk[i]->columns[k],
+                           i ? "secureboot.well_known_db" : "secureboot.well_known_kek", wk[i]->items[k], "");
     if (rc < 0) {
         plan_free(plan);
         return -1;

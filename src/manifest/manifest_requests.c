@@ -55,9 +55,11 @@ int manifest_requests_load(const char *path, struct manifest_requests *r, struct
         struct error ignored;
         if (!schematic || !sha256_hex_valid(schematic) || (version && version[0] != 'v') ||
             (asset && asset_path_parse(asset, &ap, &ignored) != 0)) {
-            rc = error_set(err, ERROR_INPUT, "%s:%d: not a request line (expected {\"schematic\": 64 hex, "
+            rc = error_set(err, ERROR_INPUT,
+                           "%s:%d: not a request line (expected {\"schematic\": 64 hex, "
                            "\"yaml\", \"version\": \"v…\", \"asset\": an Image Factory file name}); is this "
-                           "airfactory-serve's requests.jsonl?", path, lineno);
+                           "airfactory-serve's requests.jsonl?",
+                           path, lineno);
         } else {
             bool dup = false;
             for (size_t i = 0; i < r->count && !dup; i++)
@@ -196,15 +198,17 @@ int manifest_requests_additions(const struct manifest_requests *r, struct buffer
     (void)err;
     struct wanted *w = NULL;
     size_t n = collect(r, &w);
-    buffer_appendf(out, "# airfactory requests merge: %zu request%s for %zu schematic%s. Add these entries to the\n"
-                        "# manifest's schematics (for a schematic it already has, add the versions and outputs to\n"
-                        "# that entry instead); `airfactory plan MANIFEST --with-requests FILE` shows what it builds.\n"
-                        "schematics:\n",
+    buffer_appendf(out,
+                   "# airfactory requests merge: %zu request%s for %zu schematic%s. Add these entries to the\n"
+                   "# manifest's schematics (for a schematic it already has, add the versions and outputs to\n"
+                   "# that entry instead); `airfactory plan MANIFEST --with-requests FILE` shows what it builds.\n"
+                   "schematics:\n",
                    r->count, r->count == 1 ? "" : "s", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++) {
         if (!w[i].yaml[0]) {
-            buffer_appendf(out, "  # %s: asked for by ID only (no POST /schematics seen), so its content is\n"
-                                "  # unknown; find its YAML (airfactory schematic id FILE) and add it by hand\n",
+            buffer_appendf(out,
+                           "  # %s: asked for by ID only (no POST /schematics seen), so its content is\n"
+                           "  # unknown; find its YAML (airfactory schematic id FILE) and add it by hand\n",
                            w[i].id);
             continue;
         }
@@ -262,8 +266,10 @@ int manifest_requests_apply(struct manifest *m, const struct manifest_requests *
             }
             if (strcmp(id, w[i].id) != 0) {
                 schematic_free(parsed);
-                rc = error_set(err, ERROR_INPUT, "request for schematic %s: its YAML hashes to %s; the requests "
-                               "file is damaged", w[i].id, id);
+                rc = error_set(err, ERROR_INPUT,
+                               "request for schematic %s: its YAML hashes to %s; the requests "
+                               "file is damaged",
+                               w[i].id, id);
                 break;
             }
             m->schematics = xrealloc(m->schematics, (m->schematic_count + 1) * sizeof *m->schematics);

@@ -22,16 +22,11 @@ uint64_t plan_model_cost(const struct plan *plan, const struct plan_model *model
     const struct asset_path *a = &model->asset;
     switch (a->kind) {
     case ASSET_KERNEL:
-    case ASSET_CMDLINE:
-        return 1;
-    case ASSET_INITRAMFS:
-        return 3;
-    case ASSET_UKI:
-        return 6;
-    case ASSET_ISO:
-        return 10;
-    case ASSET_INSTALLER:
-        return 12;
+    case ASSET_CMDLINE: return 1;
+    case ASSET_INITRAMFS: return 3;
+    case ASSET_UKI: return 6;
+    case ASSET_ISO: return 10;
+    case ASSET_INSTALLER: return 12;
     case ASSET_IMAGE: {
         uint64_t mib = 8192;
         const char *options = NULL;

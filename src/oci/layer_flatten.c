@@ -151,8 +151,8 @@ static ssize_t stream_produce(struct layer_stream *s, const void **data)
     }
     return (ssize_t)produced;
 corrupt:
-    error_set(s->err, ERROR_INPUT, "%s: corrupt %s data; the stored layer is damaged: import the image again",
-              s->what, s->compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd");
+    error_set(s->err, ERROR_INPUT, "%s: corrupt %s data; the stored layer is damaged: import the image again", s->what,
+              s->compression == OCI_COMPRESSION_GZIP ? "gzip" : "zstd");
 fail:
     s->failed = true;
     return -1;
@@ -359,9 +359,9 @@ struct flatten {
     const char *what; /* current layer, for messages */
     const char *prefix;
     struct layer_flatten_limits limits;
-    uint64_t bytes, entries; /* bytes: DECLARED sizes of the files written, all layers */
-    uint64_t layer_declared;  /* declared sizes of this layer's files (the sparse-entry ratio check) */
-    struct string_set touched; /* paths this layer wrote, and their ancestors */
+    uint64_t bytes, entries;                   /* bytes: DECLARED sizes of the files written, all layers */
+    uint64_t layer_declared;                   /* declared sizes of this layer's files (the sparse-entry ratio check) */
+    struct string_set touched;                 /* paths this layer wrote, and their ancestors */
     struct string_set layer_files, layer_dirs; /* this layer's entries: a repeat is refused */
     struct dir_meta *dirs;
     size_t dir_count, dir_cap;
@@ -395,8 +395,9 @@ static int clear_untouched(struct flatten *f, const char *dir, struct error *err
         dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(pfd);
         if (dfd < 0)
-            return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0
-                                                                          : error_errno(err, errno, "%s: %s", f->what, dir);
+            return errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+                       ? 0
+                       : error_errno(err, errno, "%s: %s", f->what, dir);
     }
     DIR *d = fdopendir(dfd);
     if (!d) {
@@ -511,8 +512,7 @@ static int write_data(struct flatten *f, struct archive *a, struct layer_stream 
 /* The expansion check on DECLARED sizes: files of `declared` bytes so far from the s->stored bytes
  * of the layer read up to here. A sparse entry (or a pax size) can declare gigabytes in a few
  * kilobytes of tar that decompress to little, so the stream check alone never sees it. */
-static int declared_bomb(struct layer_stream *s, uint64_t declared, uint64_t size, const char *path,
-                         struct error *err)
+static int declared_bomb(struct layer_stream *s, uint64_t declared, uint64_t size, const char *path, struct error *err)
 {
     const struct layer_flatten_limits *l = s->limits;
     uint64_t stored = s->stored ? s->stored : 1;
@@ -539,8 +539,10 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
     int rc = -1;
     char *link_target = NULL;
     if (++f->entries > f->limits.max_entries) {
-        error_set(err, ERROR_INPUT, "%s: more than %llu entries: refusing (raise layer_flatten_limits.max_entries if "
-                  "the image is genuine)", f->what, (unsigned long long)f->limits.max_entries);
+        error_set(err, ERROR_INPUT,
+                  "%s: more than %llu entries: refusing (raise layer_flatten_limits.max_entries if "
+                  "the image is genuine)",
+                  f->what, (unsigned long long)f->limits.max_entries);
         goto done;
     }
     const char *slash = strrchr(path, '/');
@@ -588,8 +590,8 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
         char *target = NULL;
         const char *rt = NULL;
         if (oci_layout_normalize_path(hardlink, &target) != 0 || !(rt = reroot(f, target)) || !strcmp(rt, ".")) {
-            error_set(err, ERROR_INPUT, "%s: hard link '%s' -> '%.200s' points outside the %s: refused", f->what,
-                      path, hardlink, f->prefix ? "extracted directory" : "image");
+            error_set(err, ERROR_INPUT, "%s: hard link '%s' -> '%.200s' points outside the %s: refused", f->what, path,
+                      hardlink, f->prefix ? "extracted directory" : "image");
             free(target);
             goto done;
         }
@@ -644,8 +646,10 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
             if (tr == 0 || fstatat(tfd, tbase, &ts, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(ts.st_mode)) {
                 if (tr > 0)
                     close(tfd);
-                error_set(err, ERROR_INPUT, "%s: hard link '%s' -> '%s': the target is not a file earlier in the "
-                          "image", f->what, path, link_target);
+                error_set(err, ERROR_INPUT,
+                          "%s: hard link '%s' -> '%s': the target is not a file earlier in the "
+                          "image",
+                          f->what, path, link_target);
                 goto close_parent;
             }
             int lr = linkat(tfd, tbase, pfd, base, 0);
@@ -915,25 +919,25 @@ enum request_state { REQUEST_PENDING, REQUEST_FOUND, REQUEST_GONE, REQUEST_REDIR
 #define EXTRACT_FOLLOW_MAX 40 /* symlinks followed for one file, as the kernel allows */
 
 struct request {
-    char *path;      /* normalised image path being looked for */
-    char *link_to;   /* hard link seen in this layer: look for this path in the same layer */
-    char *redirect;  /* REQUEST_REDIRECTED: where the symlink leads (normalised image path) */
-    char *via;       /* the first symlink followed, "/link -> target", for errors */
+    char *path;     /* normalised image path being looked for */
+    char *link_to;  /* hard link seen in this layer: look for this path in the same layer */
+    char *redirect; /* REQUEST_REDIRECTED: where the symlink leads (normalised image path) */
+    char *via;      /* the first symlink followed, "/link -> target", for errors */
     unsigned hops;
     enum request_state state;
     bool hidden_here; /* a whiteout in the current layer hides lower layers */
     bool seen_here;   /* the current layer has the path: a second entry for it is refused */
 };
 
-static int extract_data(struct archive *a, struct layer_stream *s, struct layer_extract_file *file,
-                        const char *what, struct archive_entry *e, struct error *err)
+static int extract_data(struct archive *a, struct layer_stream *s, struct layer_extract_file *file, const char *what,
+                        struct archive_entry *e, struct error *err)
 {
     int64_t size = archive_entry_size(e);
     size_t max = file->max_size ? file->max_size : (file->dest ? SIZE_MAX : BUFFER_MAX_DEFAULT);
     if (size < 0 || (uint64_t)size > max || (uint64_t)size > s->limits->max_bytes)
-        return error_set(err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %llu allowed here", what, file->path,
-                         (long long)size, (unsigned long long)((uint64_t)max < s->limits->max_bytes
-                                                                   ? (uint64_t)max : s->limits->max_bytes));
+        return error_set(
+            err, ERROR_INPUT, "%s: %s is %lld bytes, more than the %llu allowed here", what, file->path, (long long)size,
+            (unsigned long long)((uint64_t)max < s->limits->max_bytes ? (uint64_t)max : s->limits->max_bytes));
     if (declared_bomb(s, (uint64_t)size, (uint64_t)size, file->path, err) != 0) /* before a byte is written */
         return -1;
     struct atomic_file af = {.fd = -1};
@@ -1006,9 +1010,10 @@ static int redirect(struct request *q, const char *link, const char *path, const
 {
     char *to = NULL;
     if (!target || !target[0] || oci_layout_resolve_link(link, target, &to) != 0)
-        return error_set(err, ERROR_INPUT, "%s: /%s -> %.200s climbs above the image's root: refused (links in an "
-                         "image are resolved inside the image, never on the build host)", what, link,
-                         target ? target : "");
+        return error_set(err, ERROR_INPUT,
+                         "%s: /%s -> %.200s climbs above the image's root: refused (links in an "
+                         "image are resolved inside the image, never on the build host)",
+                         what, link, target ? target : "");
     if (!q->via)
         q->via = xasprintf("/%s -> %s", link, target);
     if (++q->hops > EXTRACT_FOLLOW_MAX) {
@@ -1027,9 +1032,8 @@ static int redirect(struct request *q, const char *link, const char *path, const
 }
 
 /* One pass over a layer. links_only: only satisfy requests waiting for a hard link's target. */
-static int extract_pass(const char *layer_path, const char *what, struct request *req,
-                        struct layer_extract_file *files, size_t count, bool links_only,
-                        const struct layer_flatten_limits *limits, struct error *err)
+static int extract_pass(const char *layer_path, const char *what, struct request *req, struct layer_extract_file *files,
+                        size_t count, bool links_only, const struct layer_flatten_limits *limits, struct error *err)
 {
     struct layer_stream s;
     if (stream_open(&s, layer_path, what, limits, err) != 0) {
@@ -1066,8 +1070,7 @@ static int extract_pass(const char *layer_path, const char *what, struct request
         char *path = NULL;
         const char *raw = archive_entry_pathname(e);
         if (!raw || oci_layout_normalize_path(raw, &path) != 0) {
-            error_set(err, ERROR_INPUT, "%s: entry '%.200s' has an absolute path or '..': refused", what,
-                      raw ? raw : "");
+            error_set(err, ERROR_INPUT, "%s: entry '%.200s' has an absolute path or '..': refused", what, raw ? raw : "");
             goto done;
         }
         const char *slash = strrchr(path, '/');
@@ -1089,8 +1092,10 @@ static int extract_pass(const char *layer_path, const char *what, struct request
                 continue;
             }
             if (!strcmp(path, q->path) && q->seen_here) {
-                error_set(err, ERROR_INPUT, "%s: %s appears twice in the layer; readers disagree on which one counts, "
-                          "so it is refused: rebuild the image", what, path);
+                error_set(err, ERROR_INPUT,
+                          "%s: %s appears twice in the layer; readers disagree on which one counts, "
+                          "so it is refused: rebuild the image",
+                          what, path);
                 free(path);
                 goto done;
             }
@@ -1192,9 +1197,8 @@ int layer_extract(struct store *store, const struct oci_image *image, struct lay
             if (!pending)
                 break;
             char *lpath = store_blob_path(store, image->layers[layer].digest);
-            char *what = xasprintf("layer %zu/%zu %s of %s", layer + 1, image->layer_count,
-                                   image->layers[layer].digest, image->reference ? image->reference
-                                                                                 : image->manifest_digest);
+            char *what = xasprintf("layer %zu/%zu %s of %s", layer + 1, image->layer_count, image->layers[layer].digest,
+                                   image->reference ? image->reference : image->manifest_digest);
             int r = extract_pass(lpath, what, req, files, count, false, &limits, err);
             bool links = false;
             for (size_t i = 0; i < count && r == 0; i++)
@@ -1233,7 +1237,8 @@ int layer_extract(struct store *store, const struct oci_image *image, struct lay
     for (size_t i = 0; i < count; i++) {
         if (req[i].state != REQUEST_FOUND && req[i].via) {
             /* a link that leads nowhere in the image is never just "missing": it names its target */
-            error_set(err, ERROR_INPUT, "%s (%s): %s: /%s is not in the image%s: refused (links in an image are "
+            error_set(err, ERROR_INPUT,
+                      "%s (%s): %s: /%s is not in the image%s: refused (links in an image are "
                       "resolved inside the image, never on the build host)",
                       image->reference ? image->reference : "image", image->manifest_digest, req[i].via, req[i].path,
                       req[i].state == REQUEST_GONE ? " (a layer deletes it)" : "");

@@ -87,8 +87,8 @@ static struct archive_entry *header(const char *path, bool dir, int64_t size, in
     return e;
 }
 
-static int write_entry(struct archive *a, const char *what, const char *path, bool dir, const void *data,
-                       int64_t size, int64_t mtime, struct error *err)
+static int write_entry(struct archive *a, const char *what, const char *path, bool dir, const void *data, int64_t size,
+                       int64_t mtime, struct error *err)
 {
     struct archive_entry *e = header(path, dir, size, mtime);
     int rc = archive_write_header(a, e) == ARCHIVE_OK ? 0 : archive_fail(a, what, err);
@@ -132,8 +132,10 @@ static int write_blob(struct archive *a, struct store *store, const char *what, 
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            error_set(err, ERROR_RUNTIME, "%s: blob %s in the store is shorter than its %lld bytes; the store is "
-                      "damaged: delete %s and pull again", what, b->digest, (long long)b->size, src);
+            error_set(err, ERROR_RUNTIME,
+                      "%s: blob %s in the store is shorter than its %lld bytes; the store is "
+                      "damaged: delete %s and pull again",
+                      what, b->digest, (long long)b->size, src);
             goto out;
         }
         if (archive_write_data(a, buf, (size_t)got) != got) {
@@ -150,8 +152,8 @@ out:
     return rc;
 }
 
-int oci_archive_write(struct store *store, int fd, const char *what, const struct oci_archive_blob *blobs,
-                      size_t count, const struct buffer *index_json, int64_t mtime, struct error *err)
+int oci_archive_write(struct store *store, int fd, const char *what, const struct oci_archive_blob *blobs, size_t count,
+                      const struct buffer *index_json, int64_t mtime, struct error *err)
 {
     size_t n;
     struct oci_archive_blob *sorted = sorted_blobs(blobs, count, &n);
@@ -184,8 +186,7 @@ out:
     return rc;
 }
 
-int oci_archive_same(const char *path, const struct oci_archive_blob *blobs, size_t count,
-                     const struct buffer *index_json)
+int oci_archive_same(const char *path, const struct oci_archive_blob *blobs, size_t count, const struct buffer *index_json)
 {
     if (!fs_exists(path))
         return 0;

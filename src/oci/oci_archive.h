@@ -40,8 +40,8 @@ void oci_archive_index_json(const struct oci_archive_ref *refs, size_t count, st
 
 /* Write the archive to fd (left open): the blobs (from memory, or read from the store, where each
  * must then be; duplicates are written once), then index_json. what names the file in errors. */
-int oci_archive_write(struct store *store, int fd, const char *what, const struct oci_archive_blob *blobs,
-                      size_t count, const struct buffer *index_json, int64_t mtime, struct error *err);
+int oci_archive_write(struct store *store, int fd, const char *what, const struct oci_archive_blob *blobs, size_t count,
+                      const struct buffer *index_json, int64_t mtime, struct error *err);
 
 /* 1 when the file at path is an archive with exactly this index.json and these blobs (names and
  * sizes; contents are not hashed again), 0 when it is missing or differs in any way. */

@@ -23,13 +23,13 @@ struct oci_config_history {
 
 struct oci_config_contents {
     const char *architecture;
-    const char *variant;                        /* NULL: none */
-    const char *created;                        /* RFC 3339 (oci_config_time) */
+    const char *variant; /* NULL: none */
+    const char *created; /* RFC 3339 (oci_config_time) */
     const struct oci_config_history *history;
     size_t history_count;
-    struct json_value *const *base_diff_ids;    /* a base image's rootfs.diff_ids, copied first */
+    struct json_value *const *base_diff_ids; /* a base image's rootfs.diff_ids, copied first */
     size_t base_diff_id_count;
-    const char *const *diff_ids;                /* then these ("sha256:<hex>" of each new layer's tar) */
+    const char *const *diff_ids; /* then these ("sha256:<hex>" of each new layer's tar) */
     size_t diff_id_count;
     /* "config" (the runtime settings): copied from a base image, else written by write_runtime
      * (which writes one JSON object), else {} */

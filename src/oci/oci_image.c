@@ -53,8 +53,8 @@ static int copy_field(char *to, size_t cap, const char *from, size_t len, const 
                       struct error *err)
 {
     if (len >= cap)
-        return error_set(err, ERROR_INPUT, "%s: platform %s '%.*s' is too long (at most %zu characters)", what,
-                         field, (int)(len > 80 ? 80 : len), from, cap - 1);
+        return error_set(err, ERROR_INPUT, "%s: platform %s '%.*s' is too long (at most %zu characters)", what, field,
+                         (int)(len > 80 ? 80 : len), from, cap - 1);
     memcpy(to, from, len);
     to[len] = '\0';
     return 0;
@@ -66,8 +66,7 @@ int oci_platform_parse(const char *text, struct oci_platform *out, struct error 
     const char *a = strchr(text, '/');
     const char *v = a ? strchr(a + 1, '/') : NULL;
     if (!a || a == text || a[1] == '\0' || a[1] == '/' || (v && (v[1] == '\0' || strchr(v + 1, '/'))))
-        return error_set(err, ERROR_INPUT, "platform '%s': expected os/arch or os/arch/variant, e.g. linux/amd64",
-                         text);
+        return error_set(err, ERROR_INPUT, "platform '%s': expected os/arch or os/arch/variant, e.g. linux/amd64", text);
     if (copy_field(out->os, sizeof out->os, text, (size_t)(a - text), "--platform", "os", err) != 0 ||
         copy_field(out->architecture, sizeof out->architecture, a + 1, v ? (size_t)(v - a - 1) : strlen(a + 1),
                    "--platform", "architecture", err) != 0 ||
@@ -99,8 +98,8 @@ static const char *json_kind_name(const struct json_value *v)
     return v ? names[v->type] : "missing";
 }
 
-static int want_string(const struct json_value *obj, const char *key, bool required, const char *what,
-                       const char **out, struct error *err)
+static int want_string(const struct json_value *obj, const char *key, bool required, const char *what, const char **out,
+                       struct error *err)
 {
     const struct json_value *v = json_object_get(obj, key);
     *out = NULL;
@@ -111,14 +110,13 @@ static int want_string(const struct json_value *obj, const char *key, bool requi
         return 0;
     }
     if (v->type != JSON_STRING || strlen(v->text) != v->text_len)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: \"%s\" must be a string, found %s", what, v->line, v->column,
-                         key, json_kind_name(v));
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: \"%s\" must be a string, found %s", what, v->line, v->column, key,
+                         json_kind_name(v));
     *out = v->text;
     return 0;
 }
 
-static int parse_digest_field(const struct json_value *d, const char *what, char out[OCI_DIGEST_SIZE],
-                              struct error *err)
+static int parse_digest_field(const struct json_value *d, const char *what, char out[OCI_DIGEST_SIZE], struct error *err)
 {
     const char *digest;
     if (want_string(d, "digest", true, what, &digest, err) != 0)
@@ -145,8 +143,8 @@ static int parse_descriptor(const struct json_value *d, const char *what, const 
 {
     memset(out, 0, sizeof *out);
     if (!d || d->type != JSON_OBJECT)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be a descriptor object, found %s", what,
-                         d ? d->line : 0, d ? d->column : 0, role, json_kind_name(d));
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be a descriptor object, found %s", what, d ? d->line : 0,
+                         d ? d->column : 0, role, json_kind_name(d));
     const char *media_type, *artifact_type;
     if (want_string(d, "mediaType", true, what, &media_type, err) != 0 ||
         want_string(d, "artifactType", false, what, &artifact_type, err) != 0 ||
@@ -176,8 +174,7 @@ static int parse_descriptor(const struct json_value *d, const char *what, const 
     const struct json_value *ann = json_object_get(d, "annotations");
     if (ann && ann->type != JSON_OBJECT) {
         oci_descriptor_free(out);
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: \"annotations\" must be an object", what, ann->line,
-                         ann->column);
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: \"annotations\" must be an object", what, ann->line, ann->column);
     }
     if (ann) {
         const char *ref = json_object_get_string(ann, OCI_ANNOTATION_REF_NAME);
@@ -201,8 +198,8 @@ static int parse_descriptor(const struct json_value *d, const char *what, const 
             copy_field(out->platform.os, sizeof out->platform.os, os, strlen(os), what, "os", err) != 0 ||
             copy_field(out->platform.architecture, sizeof out->platform.architecture, arch, strlen(arch), what,
                        "architecture", err) != 0 ||
-            (variant && copy_field(out->platform.variant, sizeof out->platform.variant, variant, strlen(variant),
-                                   what, "variant", err) != 0)) {
+            (variant && copy_field(out->platform.variant, sizeof out->platform.variant, variant, strlen(variant), what,
+                                   "variant", err) != 0)) {
             oci_descriptor_free(out);
             return -1;
         }
@@ -337,8 +334,8 @@ void oci_index_free(struct oci_index *x)
     memset(x, 0, sizeof *x);
 }
 
-int oci_manifest_parse(const char *data, size_t len, const char *media_type, const char *what,
-                       struct oci_manifest *out, struct error *err)
+int oci_manifest_parse(const char *data, size_t len, const char *media_type, const char *what, struct oci_manifest *out,
+                       struct error *err)
 {
     memset(out, 0, sizeof *out);
     struct json_value *root;
@@ -532,7 +529,8 @@ int oci_image_load(struct store *store, const char *reference, const char *platf
     if (found < 0)
         return -1;
     if (found == 0)
-        return error_set(err, ERROR_INPUT, "%s: no source '%s'%s%s in the store; run `airfactory import` first "
+        return error_set(err, ERROR_INPUT,
+                         "%s: no source '%s'%s%s in the store; run `airfactory import` first "
                          "(`airfactory sources --store %s` lists what it holds)",
                          store_dir(store), reference, platform ? " for " : "", platform ? platform : "",
                          store_dir(store));

@@ -70,10 +70,10 @@ struct oci_descriptor {
     const struct oci_media_type *type; /* never NULL after a successful parse */
     char digest[OCI_DIGEST_SIZE];
     int64_t size;
-    char *artifact_type;   /* or NULL */
-    char *ref_name;        /* annotation org.opencontainers.image.ref.name, or NULL */
-    char *kind;            /* annotation "kind" written by `cosign save`, or NULL */
-    bool attestation;      /* BuildKit attestation manifest (vnd.docker.reference.type) */
+    char *artifact_type; /* or NULL */
+    char *ref_name;      /* annotation org.opencontainers.image.ref.name, or NULL */
+    char *kind;          /* annotation "kind" written by `cosign save`, or NULL */
+    bool attestation;    /* BuildKit attestation manifest (vnd.docker.reference.type) */
     bool has_platform;
     struct oci_platform platform;
 };
@@ -107,8 +107,8 @@ struct oci_config {
  * descriptor's type (NULL for index.json, which has no descriptor). */
 int oci_index_parse(const char *data, size_t len, const char *media_type, const char *what, struct oci_index *out,
                     struct error *err);
-int oci_manifest_parse(const char *data, size_t len, const char *media_type, const char *what,
-                       struct oci_manifest *out, struct error *err);
+int oci_manifest_parse(const char *data, size_t len, const char *media_type, const char *what, struct oci_manifest *out,
+                       struct error *err);
 int oci_config_parse(const char *data, size_t len, const char *what, struct oci_config *out, struct error *err);
 void oci_descriptor_free(struct oci_descriptor *d);
 void oci_index_free(struct oci_index *index);
@@ -126,10 +126,10 @@ int oci_document_subject(const char *data, size_t len, char subject[OCI_DIGEST_S
 
 /* A resolved, verified image for one platform: what the builders read. */
 struct oci_image {
-    char *reference;                      /* the name it was imported under */
-    char digest[OCI_DIGEST_SIZE];         /* what the reference names; what the signature covers */
-    char *media_type;                     /* of digest: an index or a manifest */
-    int64_t size;                         /* of digest */
+    char *reference;                       /* the name it was imported under */
+    char digest[OCI_DIGEST_SIZE];          /* what the reference names; what the signature covers */
+    char *media_type;                      /* of digest: an index or a manifest */
+    int64_t size;                          /* of digest */
     char manifest_digest[OCI_DIGEST_SIZE]; /* the platform's image manifest (== digest if no index) */
     char *manifest_media_type;
     int64_t manifest_size;

@@ -179,8 +179,8 @@ int oci_import(struct store *store, const char *input, const struct oci_import_o
         }
     }
     for (size_t i = 0; i < n; i++) { /* named first, so messages use the recorded name */
-        char *reference = opts->reference ? xstrdup(opts->reference)
-                                          : default_reference(input, images[i].image.reference);
+        char *reference =
+            opts->reference ? xstrdup(opts->reference) : default_reference(input, images[i].image.reference);
         free(images[i].image.reference);
         images[i].image.reference = reference;
     }

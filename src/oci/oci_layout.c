@@ -513,16 +513,19 @@ static int read_tar(struct oci_layout *l, struct error *err)
          * as zeros) or a size past the import's cap is refused from its header alone */
         int64_t declared = archive_entry_size(e);
         if (!hardlink && type == AE_IFREG && archive_entry_sparse_count(e) > 0) {
-            error_set(err, ERROR_INPUT, "%s: entry '%s' is a sparse file (%lld bytes declared); an image export never "
-                      "holds one: refused", l->input, name, (long long)declared);
+            error_set(err, ERROR_INPUT,
+                      "%s: entry '%s' is a sparse file (%lld bytes declared); an image export never "
+                      "holds one: refused",
+                      l->input, name, (long long)declared);
             free(name);
             goto done;
         }
         if (!hardlink && type == AE_IFREG &&
             (declared < 0 || (uint64_t)declared > l->limits.max_bytes - l->stats.bytes_read)) {
-            error_set(err, ERROR_INPUT, "%s: entry '%s' declares %lld bytes, past the %llu bytes of blobs one import "
-                      "may hold: refused before reading it (split the input or raise the limit)", l->input, name,
-                      (long long)declared, (unsigned long long)l->limits.max_bytes);
+            error_set(err, ERROR_INPUT,
+                      "%s: entry '%s' declares %lld bytes, past the %llu bytes of blobs one import "
+                      "may hold: refused before reading it (split the input or raise the limit)",
+                      l->input, name, (long long)declared, (unsigned long long)l->limits.max_bytes);
             free(name);
             goto done;
         }
@@ -539,9 +542,10 @@ static int read_tar(struct oci_layout *l, struct error *err)
                 step = error_set(err, ERROR_INPUT,
                                  "%s: entry '%s' is a %s; an image export holds only regular files (and, in docker "
                                  "save output, symlinks between layer files)",
-                                 l->input, name, hardlink ? "hard link" : type == AE_IFCHR || type == AE_IFBLK
-                                                                              ? "device node"
-                                                                              : "special file");
+                                 l->input, name,
+                                 hardlink                               ? "hard link"
+                                 : type == AE_IFCHR || type == AE_IFBLK ? "device node"
+                                                                        : "special file");
             }
         } else if (type == AE_IFLNK) {
             char *target = NULL;
@@ -684,8 +688,10 @@ static int docker_synthesise(struct oci_layout *l, struct error *err)
         const struct json_value *layers = json_object_get_array(item, "Layers");
         const struct json_value *tags = json_object_get(item, "RepoTags");
         if (!config || !layers || (tags && tags->type != JSON_ARRAY && tags->type != JSON_NULL)) {
-            error_set(err, ERROR_INPUT, "%s:%d:%d: each image needs \"Config\" (string), \"Layers\" (array) and "
-                      "optionally \"RepoTags\" (array)", what, item->line, item->column);
+            error_set(err, ERROR_INPUT,
+                      "%s:%d:%d: each image needs \"Config\" (string), \"Layers\" (array) and "
+                      "optionally \"RepoTags\" (array)",
+                      what, item->line, item->column);
             goto done;
         }
         struct layout_blob *cb;
@@ -826,8 +832,10 @@ int oci_layout_open(struct store *store, const char *path, const struct oci_layo
     /* a pipe is a tarball being streamed in (`import <(zstd -dc x.tar.zst)`); a device or a socket
      * is never an image export */
     if (!l->is_dir && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-        error_set(err, ERROR_INPUT, "%s: is %s, not a tarball or an OCI layout directory; save the image to a file "
-                  "first", path, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
+        error_set(err, ERROR_INPUT,
+                  "%s: is %s, not a tarball or an OCI layout directory; save the image to a file "
+                  "first",
+                  path, S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
         oci_layout_close(l);
         return -1;
     }
@@ -929,8 +937,8 @@ static int check_descriptor(struct oci_layout *l, const struct oci_descriptor *d
     return 0;
 }
 
-static int read_document(struct oci_layout *l, const struct oci_descriptor *d, const char *referrer,
-                         struct buffer *out, struct error *err)
+static int read_document(struct oci_layout *l, const struct oci_descriptor *d, const char *referrer, struct buffer *out,
+                         struct error *err)
 {
     struct layout_blob *b;
     if (check_descriptor(l, d, referrer, &b, err) != 0)
@@ -966,8 +974,9 @@ static bool is_image_candidate(const struct oci_descriptor *d)
 {
     if (is_signature_tag(d->ref_name) || d->attestation || oci_descriptor_is_artifact(d))
         return false;
-    if (d->kind && (!strcmp(d->kind, "dev.cosignproject.cosign/sigs") || !strcmp(d->kind, "dev.cosignproject.cosign/atts") ||
-                    !strcmp(d->kind, "dev.cosignproject.cosign/sboms")))
+    if (d->kind &&
+        (!strcmp(d->kind, "dev.cosignproject.cosign/sigs") || !strcmp(d->kind, "dev.cosignproject.cosign/atts") ||
+         !strcmp(d->kind, "dev.cosignproject.cosign/sboms")))
         return false;
     return true;
 }
@@ -1063,8 +1072,7 @@ static void add_image_blob(struct oci_layout_image *img, size_t *cap, const stru
 }
 
 static int resolve_manifest(struct oci_layout *l, const struct oci_descriptor *top, const struct platform_entry *entry,
-                            const struct oci_descriptor *manifest_desc, struct oci_layout_image *out,
-                            struct error *err)
+                            const struct oci_descriptor *manifest_desc, struct oci_layout_image *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     struct buffer mdoc = BUFFER_INIT, cdoc = BUFFER_INIT;
@@ -1078,8 +1086,7 @@ static int resolve_manifest(struct oci_layout *l, const struct oci_descriptor *t
     int rc = -1;
     if (read_document(l, manifest_desc, parent, &mdoc, err) != 0 ||
         oci_manifest_parse(mdoc.data, mdoc.len, manifest_desc->media_type, what, &m, err) != 0 ||
-        read_document(l, &m.config, what, &cdoc, err) != 0 ||
-        oci_config_parse(cdoc.data, cdoc.len, what, &c, err) != 0)
+        read_document(l, &m.config, what, &cdoc, err) != 0 || oci_config_parse(cdoc.data, cdoc.len, what, &c, err) != 0)
         goto done;
     for (size_t i = 0; i < m.layer_count; i++) {
         struct layout_blob *b;
@@ -1094,8 +1101,10 @@ static int resolve_manifest(struct oci_layout *l, const struct oci_descriptor *t
             char a[OCI_PLATFORM_SIZE], b[OCI_PLATFORM_SIZE];
             oci_platform_format(ip, a);
             oci_platform_format(&c.platform, b);
-            error_set(err, ERROR_INPUT, "%s: the index lists it as %s but its config %s says %s; the image is "
-                      "inconsistent: rebuild or re-export it", what, a, m.config.digest, b);
+            error_set(err, ERROR_INPUT,
+                      "%s: the index lists it as %s but its config %s says %s; the image is "
+                      "inconsistent: rebuild or re-export it",
+                      what, a, m.config.digest, b);
             goto done;
         }
         if (ip->variant[0] && !c.platform.variant[0])

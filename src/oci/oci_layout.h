@@ -24,8 +24,8 @@
 
 /* Limits against hostile inputs; zero fields take the defaults. */
 struct oci_layout_limits {
-    uint64_t max_bytes; /* bytes of blobs one input may hold (default 512 GiB) */
-    uint64_t max_ratio; /* a compressed tar may not expand more than this (default 100) ... */
+    uint64_t max_bytes;   /* bytes of blobs one input may hold (default 512 GiB) */
+    uint64_t max_ratio;   /* a compressed tar may not expand more than this (default 100) ... */
     uint64_t ratio_floor; /* ... once it has produced this many bytes (default 64 MiB) */
 };
 
@@ -78,8 +78,7 @@ void oci_layout_take_verified_blobs(struct oci_layout *layout, struct store_sour
 void oci_layout_touch_signatures(struct oci_layout *layout, const char *digest);
 
 /* Move these blobs from staging into the store (already-stored ones are left alone), then fsync. */
-int oci_layout_commit(struct oci_layout *layout, const struct store_source_blob *blobs, size_t count,
-                      struct error *err);
+int oci_layout_commit(struct oci_layout *layout, const struct store_source_blob *blobs, size_t count, struct error *err);
 
 struct oci_layout_stats {
     uint64_t blobs_read;    /* blobs hashed from the input */

@@ -81,8 +81,8 @@ static int check_schema(struct store *s, struct error *err)
     if (version == 0 && s->mode == STORE_WRITE) {
         if (db_exec(s, store_schema_sql, err) != 0)
             return -1;
-        char *sql = xasprintf("PRAGMA user_version=%d; PRAGMA application_id=%d;", STORE_SCHEMA_VERSION,
-                              STORE_APPLICATION_ID);
+        char *sql =
+            xasprintf("PRAGMA user_version=%d; PRAGMA application_id=%d;", STORE_SCHEMA_VERSION, STORE_APPLICATION_ID);
         int rc = db_exec(s, sql, err);
         free(sql);
         return rc;
@@ -114,8 +114,10 @@ int store_open(const char *dir, enum store_mode mode, struct store **out, struct
         if (fs_mkdir_p(s->blobs_dir, 0755, err) != 0 || fs_mkdir_p(s->tmp_dir, 0700, err) != 0)
             goto done;
     } else if (!fs_exists(db_path)) {
-        error_set(err, ERROR_INPUT, "%s: not an airfactory store (no store.db); import something first "
-                  "with `airfactory import --store %s TARBALL`", dir, dir);
+        error_set(err, ERROR_INPUT,
+                  "%s: not an airfactory store (no store.db); import something first "
+                  "with `airfactory import --store %s TARBALL`",
+                  dir, dir);
         goto done;
     }
     s->lock_fd = open(lock_path, (mode == STORE_WRITE ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
@@ -212,7 +214,8 @@ int store_read_blob(const struct store *s, const char *digest, size_t max_size, 
             out->len = start;
             rc = error_set(err, ERROR_RUNTIME,
                            "%s: content hashes to sha256:%s, not its name; the store is damaged: delete "
-                           "this file and import the source again", p, got);
+                           "this file and import the source again",
+                           p, got);
         }
     }
     free(p);
@@ -230,8 +233,10 @@ int store_temp_create(struct store *s, struct store_temp *t, struct error *err)
         int saved = errno;
         free(t->path);
         t->path = NULL;
-        return error_errno(err, saved, "%s: cannot create a temporary file (is the store writable and "
-                           "is there space?)", s->tmp_dir);
+        return error_errno(err, saved,
+                           "%s: cannot create a temporary file (is the store writable and "
+                           "is there space?)",
+                           s->tmp_dir);
     }
     if (fchmod(t->fd, 0644) != 0) {
         int saved = errno;
@@ -297,8 +302,7 @@ int store_sync_blobs(struct store *s, struct error *err)
     return fs_fsync_dir(s->blobs_dir, err);
 }
 
-int store_put_blob(struct store *s, const void *data, size_t len, char digest[7 + SHA256_HEX_LEN + 1],
-                   struct error *err)
+int store_put_blob(struct store *s, const void *data, size_t len, char digest[7 + SHA256_HEX_LEN + 1], struct error *err)
 {
     char hex[SHA256_HEX_LEN + 1];
     sha256_hex(data, len, hex);
@@ -330,8 +334,8 @@ static int put_one(struct store *s, sqlite3_stmt *src, sqlite3_stmt *del, sqlite
 {
     for (size_t i = 0; i < x->blob_count; i++)
         if (!store_has_blob(s, x->blobs[i].digest))
-            return error_set(err, ERROR_RUNTIME, "%s: source %s lists blob %s that is not in the store",
-                             s->dir, x->reference, x->blobs[i].digest);
+            return error_set(err, ERROR_RUNTIME, "%s: source %s lists blob %s that is not in the store", s->dir,
+                             x->reference, x->blobs[i].digest);
     sqlite3_reset(del);
     bind_text(del, 1, x->reference);
     bind_text(del, 2, x->platform);
@@ -376,8 +380,8 @@ int store_sources_put(struct store *s, const struct store_source *sources, size_
                            "INSERT OR REPLACE INTO sources (reference, platform, digest, media_type, "
                            "manifest_digest, role, receipt, imported_at) VALUES (?,?,?,?,?,?,?,?)",
                            -1, &src, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "DELETE FROM source_blobs WHERE reference = ? AND platform = ?", -1, &del,
-                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "DELETE FROM source_blobs WHERE reference = ? AND platform = ?", -1, &del, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "INSERT OR REPLACE INTO source_blobs (reference, platform, digest, size, media_type, "
                            "kind, tag) VALUES (?,?,?,?,?,?,?)",
@@ -514,8 +518,8 @@ int store_source_get(struct store *s, const char *reference, const char *platfor
     r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         char *other = column_dup(st, 1);
-        error_set(err, ERROR_INPUT, "%s: source %s was imported for several platforms (%s, %s, ...); name one",
-                  s->dir, reference, out->platform, other);
+        error_set(err, ERROR_INPUT, "%s: source %s was imported for several platforms (%s, %s, ...); name one", s->dir,
+                  reference, out->platform, other);
         free(other);
         sqlite3_finalize(st);
         store_source_free(out);
@@ -565,11 +569,10 @@ void store_sources_free(struct store_source *sources, size_t count)
 static int write_index_json(struct store *s, struct error *err)
 {
     sqlite3_stmt *st;
-    const char *sql =
-        "SELECT DISTINCT s.reference, s.digest, s.media_type, b.size FROM sources s JOIN source_blobs b"
-        " ON b.reference = s.reference AND b.platform = s.platform AND b.digest = s.digest"
-        " UNION SELECT DISTINCT b.tag, b.digest, b.media_type, b.size FROM source_blobs b WHERE b.tag != ''"
-        " ORDER BY 1, 2";
+    const char *sql = "SELECT DISTINCT s.reference, s.digest, s.media_type, b.size FROM sources s JOIN source_blobs b"
+                      " ON b.reference = s.reference AND b.platform = s.platform AND b.digest = s.digest"
+                      " UNION SELECT DISTINCT b.tag, b.digest, b.media_type, b.size FROM source_blobs b WHERE b.tag != ''"
+                      " ORDER BY 1, 2";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(s, err, "cannot list images for index.json");
     struct buffer out = BUFFER_INIT;

@@ -13,7 +13,10 @@ struct string_set {
     size_t count;
 };
 
-#define STRING_SET_INIT {NULL, 0, 0}
+#define STRING_SET_INIT                                                                                                \
+    {                                                                                                                  \
+        NULL, 0, 0                                                                                                     \
+    }
 
 /* Adds a copy of s; returns false if it was already there. */
 bool string_set_add(struct string_set *set, const char *s);

@@ -32,16 +32,16 @@ enum { ARCH_AMD64 = 1, ARCH_ARM64 = 2 };
 /* One image to pull and the archive it becomes. */
 struct item {
     enum manifest_role role;
-    char *version;    /* Talos version, "" for extension and overlay images */
-    char *reference;  /* the name the import records: the manifest's, or the catalog's */
-    char *tag;        /* index.json name of the image */
-    char *dest;       /* the archive's path (or the layout directory's) */
-    bool layout_dir;  /* write an OCI layout directory, not an archive */
+    char *version;   /* Talos version, "" for extension and overlay images */
+    char *reference; /* the name the import records: the manifest's, or the catalog's */
+    char *tag;       /* index.json name of the image */
+    char *dest;      /* the archive's path (or the layout directory's) */
+    bool layout_dir; /* write an OCI layout directory, not an archive */
     const struct verify_policy *policy;
-    bool listed;      /* among the manifest's sources */
-    char *note;       /* unlisted: how to add it */
+    bool listed; /* among the manifest's sources */
+    char *note;  /* unlisted: how to add it */
     char *pinned_by;
-    unsigned arches;  /* ARCH_* bits that must be there */
+    unsigned arches; /* ARCH_* bits that must be there */
     char *arch_reason;
     struct pull_image img;
     bool unchanged;
@@ -58,7 +58,7 @@ struct pull {
     const struct pull_request *r;
     struct pull_stats *stats;
     struct store *store;
-    char *scratch;                 /* dry run: the throw-away store's directory */
+    char *scratch; /* dry run: the throw-away store's directory */
     struct registry_client *client;
     struct version_catalog *catalogs;
     size_t catalog_count;
@@ -222,9 +222,10 @@ static int item_from_source(const struct pull_request *r, const struct plan_sour
         return error_prefix(err, "%s:%d:%d: source %s: ", r->manifest->path, s->line, s->column, s->path);
     if (pinned) {
         if (it->img.ref.digest && strcmp(it->img.ref.digest, pinned) != 0) {
-            error_set(err, ERROR_INPUT, "%s:%d:%d: source %s names %s, but %s pins %s; fix the reference or the "
-                      "catalog source", r->manifest->path, s->line, s->column, s->reference, it->img.ref.digest,
-                      pinned_by, pinned);
+            error_set(err, ERROR_INPUT,
+                      "%s:%d:%d: source %s names %s, but %s pins %s; fix the reference or the "
+                      "catalog source",
+                      r->manifest->path, s->line, s->column, s->reference, it->img.ref.digest, pinned_by, pinned);
             registry_ref_free(&it->img.ref);
             return -1;
         }
@@ -282,11 +283,13 @@ static int read_catalog(struct pull *p, const struct item *it, struct error *err
             pull_image_read_file(p->store, &it->img, "descriptions.yaml", CATALOG_FILE_MAX, &descriptions, err) < 0)
             rc = -1;
         if (rc == 0)
-            rc = error_set(err, ERROR_INPUT, "%s: not an extensions catalog (no /image-digests); check the source's "
-                           "role and reference", what);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: not an extensions catalog (no /image-digests); check the source's "
+                           "role and reference",
+                           what);
         if (rc == 1)
-            rc = catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len,
-                                          buffer_cstr(&descriptions), descriptions.len, what, err);
+            rc = catalog_parse_extensions(&vc->catalog, buffer_cstr(&digests), digests.len, buffer_cstr(&descriptions),
+                                          descriptions.len, what, err);
         free(vc->extensions_ref);
         vc->extensions_ref = xstrdup(it->reference);
         buffer_free(&digests);
@@ -295,8 +298,10 @@ static int read_catalog(struct pull *p, const struct item *it, struct error *err
         struct buffer text = BUFFER_INIT;
         rc = pull_image_read_file(p->store, &it->img, "overlays.yaml", CATALOG_FILE_MAX, &text, err);
         if (rc == 0)
-            rc = error_set(err, ERROR_INPUT, "%s: not an overlays catalog (no /overlays.yaml); check the source's role "
-                           "and reference", what);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: not an overlays catalog (no /overlays.yaml); check the source's role "
+                           "and reference",
+                           what);
         if (rc == 1)
             rc = catalog_parse_overlays(&vc->catalog, buffer_cstr(&text), text.len, what, err);
         free(vc->overlays_ref);
@@ -326,7 +331,7 @@ struct pool {
     struct pull *p;
     struct task *tasks;
     size_t count, next, finished, succeeded;
-    size_t present;             /* blobs already in the store (for the display) */
+    size_t present; /* blobs already in the store (for the display) */
     uint64_t bytes_done;
     pthread_mutex_t lock;
     bool failed, stop_display;
@@ -374,11 +379,14 @@ static int fetch_one(struct pull *p, struct registry_session *s, const struct ta
     int rc = -1;
     char hex[SHA256_HEX_LEN + 1];
     if (found == 0) {
-        error_set(err, ERROR_INPUT, "%s: blob %s, named by the image, is not on the registry; the registry's copy is "
-                  "incomplete: push the image again (skopeo copy --all)", img->what, t->layer->digest);
+        error_set(err, ERROR_INPUT,
+                  "%s: blob %s, named by the image, is not on the registry; the registry's copy is "
+                  "incomplete: push the image again (skopeo copy --all)",
+                  img->what, t->layer->digest);
     } else if (found == 1 && store_temp_finish(&b.temp, hex, err) == 0) {
         if (strcmp(hex, t->layer->digest + 7) != 0)
-            error_set(err, ERROR_INPUT, "%s: digest mismatch: blob %s from the registry hashes to sha256:%s; the "
+            error_set(err, ERROR_INPUT,
+                      "%s: digest mismatch: blob %s from the registry hashes to sha256:%s; the "
                       "registry's copy is damaged or a proxy altered it: push the image again or fix the mirror",
                       img->what, t->layer->digest, hex);
         else
@@ -459,11 +467,13 @@ static void draw(struct pool *pool)
         struct slot *s = &pool->slots[i];
         if (!s->busy)
             continue;
-        running[n++] = (struct progress_asset){s->label, s->label, atomic_load(&s->bytes), now - s->started,
-                                               s->expected};
+        running[n++] = (struct progress_asset){s->label, s->label, atomic_load(&s->bytes), now - s->started, s->expected};
     }
-    struct progress_state st = {.total = pool->count + pool->present, .done = pool->finished + pool->present,
-                                .reused = pool->present, .bytes = pool->bytes_done, .running = running,
+    struct progress_state st = {.total = pool->count + pool->present,
+                                .done = pool->finished + pool->present,
+                                .reused = pool->present,
+                                .bytes = pool->bytes_done,
+                                .running = running,
                                 .running_count = n};
     pthread_mutex_lock(&p->display_lock);
     progress_update(p->progress, &st);
@@ -630,8 +640,8 @@ static int items_metadata(struct pull *p, struct item *items, size_t count, stru
         p->stats->images++;
         const struct verify_receipt *r = &it->img.receipt;
         const char *detail = r->key_fingerprint[0] ? r->key_fingerprint : r->identity;
-        char *human = xasprintf("verified %s@%s: %s%s%s", it->reference, it->img.digest, r->method,
-                                detail[0] ? " " : "", detail);
+        char *human =
+            xasprintf("verified %s@%s: %s%s%s", it->reference, it->img.digest, r->method, detail[0] ? " " : "", detail);
         item_event(p, "source_verified", it, human);
         free(human);
     }
@@ -819,7 +829,7 @@ struct need {
     char *digest;
     enum manifest_role role;
     unsigned arches;
-    char *reason;    /* "extension siderolabs/x of schematic demo, Talos v1.11.3" */
+    char *reason; /* "extension siderolabs/x of schematic demo, Talos v1.11.3" */
     char *pinned_by;
     bool covered;
 };
@@ -836,22 +846,23 @@ static void needs_free(struct need *needs, size_t count)
 }
 
 static int add_need(struct need **needs, size_t *count, const char *reference, const char *digest,
-                    enum manifest_role role, unsigned arch, const char *reason, const char *pinned_by,
-                    struct error *err)
+                    enum manifest_role role, unsigned arch, const char *reason, const char *pinned_by, struct error *err)
 {
     for (size_t i = 0; i < *count; i++) {
         struct need *n = &(*needs)[i];
         if (strcmp(n->reference, reference) != 0)
             continue;
         if (strcmp(n->digest, digest) != 0)
-            return error_set(err, ERROR_INPUT, "%s is pinned to %s by %s but to %s by %s; the catalogs disagree: pull "
-                             "them again or drop one version", reference, n->digest, n->pinned_by, digest, pinned_by);
+            return error_set(err, ERROR_INPUT,
+                             "%s is pinned to %s by %s but to %s by %s; the catalogs disagree: pull "
+                             "them again or drop one version",
+                             reference, n->digest, n->pinned_by, digest, pinned_by);
         n->arches |= arch;
         return 0;
     }
     *needs = xrealloc(*needs, (*count + 1) * sizeof **needs);
-    (*needs)[(*count)++] = (struct need){xstrdup(reference), xstrdup(digest), role, arch, xstrdup(reason),
-                                         xstrdup(pinned_by), false};
+    (*needs)[(*count)++] =
+        (struct need){xstrdup(reference), xstrdup(digest), role, arch, xstrdup(reason), xstrdup(pinned_by), false};
     return 0;
 }
 
@@ -870,10 +881,12 @@ static int collect_needs(struct pull *p, struct need **needs, size_t *count, str
         for (size_t e = 0; e < s->extension_count; e++) {
             const struct catalog_extension *ce = vc ? catalog_find_extension(&vc->catalog, s->extensions[e]) : NULL;
             if (!ce)
-                return error_set(err, ERROR_INPUT, "schematic %s (%s): extension %s is not in the extensions catalog "
+                return error_set(err, ERROR_INPUT,
+                                 "schematic %s (%s): extension %s is not in the extensions catalog "
                                  "of Talos %s%s%s; remove it from the schematic or pick a version that has it",
                                  m->schematic->name, m->schematic->id, s->extensions[e], m->version,
-                                 vc && vc->extensions_ref ? ", " : "", vc && vc->extensions_ref ? vc->extensions_ref : "");
+                                 vc && vc->extensions_ref ? ", " : "",
+                                 vc && vc->extensions_ref ? vc->extensions_ref : "");
             char *reason = xasprintf("extension %s of schematic %s, Talos %s", ce->name, m->schematic->name, m->version);
             char *by = xasprintf("the extensions catalog %s", vc->extensions_ref);
             int rc = add_need(needs, count, ce->reference, ce->digest, MANIFEST_ROLE_EXTENSION, arch_bit(m->arch),
@@ -886,14 +899,15 @@ static int collect_needs(struct pull *p, struct need **needs, size_t *count, str
         if (schematic_has_overlay(s) && s->overlay_name) {
             const struct catalog_overlay *co = vc ? catalog_find_overlay(&vc->catalog, s->overlay_name) : NULL;
             if (!co)
-                return error_set(err, ERROR_INPUT, "schematic %s (%s): overlay %s is not in the overlays catalog of "
-                                 "Talos %s%s%s; fix overlay.name or pick a version that has it", m->schematic->name,
-                                 m->schematic->id, s->overlay_name, m->version, vc && vc->overlays_ref ? ", " : "",
-                                 vc && vc->overlays_ref ? vc->overlays_ref : "");
+                return error_set(err, ERROR_INPUT,
+                                 "schematic %s (%s): overlay %s is not in the overlays catalog of "
+                                 "Talos %s%s%s; fix overlay.name or pick a version that has it",
+                                 m->schematic->name, m->schematic->id, s->overlay_name, m->version,
+                                 vc && vc->overlays_ref ? ", " : "", vc && vc->overlays_ref ? vc->overlays_ref : "");
             char *reason = xasprintf("overlay %s of schematic %s, Talos %s", co->name, m->schematic->name, m->version);
             char *by = xasprintf("the overlays catalog %s", vc->overlays_ref);
-            int rc = add_need(needs, count, co->reference, co->digest, MANIFEST_ROLE_OVERLAY, arch_bit(m->arch),
-                              reason, by, err);
+            int rc = add_need(needs, count, co->reference, co->digest, MANIFEST_ROLE_OVERLAY, arch_bit(m->arch), reason,
+                              by, err);
             free(reason);
             free(by);
             if (rc != 0)
@@ -998,12 +1012,12 @@ static int image_items(struct pull *p, struct item **out, size_t *count, struct 
             bool installers = role != MANIFEST_ROLE_IMAGER;
             arches = version_arches(plan, ps->source->version, installers);
             char *words = arch_words(arches);
-            reason = xasprintf("the Talos %s %s%s assets", ps->source->version, words,
-                               installers ? " installer" : "");
+            reason = xasprintf("the Talos %s %s%s assets", ps->source->version, words, installers ? " installer" : "");
             free(words);
         }
         char *by = pinned_by && strncmp(pinned_by, "the ", 4) != 0 ? xasprintf("the catalog %s", pinned_by)
-                                                                   : pinned_by ? xstrdup(pinned_by) : NULL;
+                   : pinned_by                                     ? xstrdup(pinned_by)
+                                                                   : NULL;
         struct item *it = &(*out)[*count];
         rc = item_from_source(r, ps, pinned, by, it, err);
         free(by);
@@ -1043,12 +1057,14 @@ static int image_items(struct pull *p, struct item **out, size_t *count, struct 
         for (size_t i = 0; i < plan->source_count && !it->policy; i++)
             if (plan->sources[i].source->role == MANIFEST_ROLE_EXTENSIONS)
                 it->policy = &plan->sources[i].policy;
-        it->note = xasprintf("- {role: %s, path: %s, reference: %s}", manifest_role_name(n->role), it->dest,
-                             n->reference);
+        it->note =
+            xasprintf("- {role: %s, path: %s, reference: %s}", manifest_role_name(n->role), it->dest, n->reference);
         (*count)++;
         if (!it->policy)
-            rc = error_set(err, ERROR_INPUT, "%s (%s) is needed but the manifest has no trust policy to verify it "
-                           "with; add it to sources with a trust: policy", n->reference, n->reason);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s (%s) is needed but the manifest has no trust policy to verify it "
+                           "with; add it to sources with a trust: policy",
+                           n->reference, n->reason);
     }
     needs_free(needs, need_count);
     return rc;
@@ -1081,8 +1097,7 @@ int pull_run(const struct pull_request *r, struct pull_stats *stats, struct erro
         progress_set_words(p.progress, "blobs", "fetched", "present");
     }
     /* 1. the catalogs, read as soon as they are verified and stored */
-    if (catalog_items(&p, &catalogs, &catalog_count, err) != 0 ||
-        pull_items(&p, catalogs, catalog_count, true, err) != 0)
+    if (catalog_items(&p, &catalogs, &catalog_count, err) != 0 || pull_items(&p, catalogs, catalog_count, true, err) != 0)
         goto out;
     for (size_t i = 0; i < catalog_count; i++)
         if (read_catalog(&p, &catalogs[i], err) != 0)
@@ -1118,9 +1133,8 @@ out:
                                 "already in the store; %llu requests, %s received, %llu retries",
                                 (unsigned long long)stats->images, (unsigned long long)stats->written,
                                 (unsigned long long)stats->unchanged, (unsigned long long)stats->blobs_fetched, size,
-                                (unsigned long long)stats->blobs_present,
-                                (unsigned long long)stats->registry.requests, received,
-                                (unsigned long long)stats->registry.retries);
+                                (unsigned long long)stats->blobs_present, (unsigned long long)stats->registry.requests,
+                                received, (unsigned long long)stats->registry.retries);
         p.progress = NULL;
         event(&p, &w, &b, human);
         free(human);

@@ -35,24 +35,24 @@
 
 struct pull_request {
     const struct manifest *manifest;
-    const struct plan *plan;      /* manifest_plan_flags(manifest, MANIFEST_PLAN_SOURCES_ABSENT) */
-    const char *to;               /* write sources into this directory (file names kept); NULL: their paths */
-    const char *store;            /* blob cache and import check */
+    const struct plan *plan; /* manifest_plan_flags(manifest, MANIFEST_PLAN_SOURCES_ABSENT) */
+    const char *to;          /* write sources into this directory (file names kept); NULL: their paths */
+    const char *store;       /* blob cache and import check */
     const struct registry_options *registry;
-    unsigned jobs;                /* parallel blob downloads; 0: 4 */
+    unsigned jobs; /* parallel blob downloads; 0: 4 */
     bool dry_run;
-    FILE *out;                    /* --dry-run's listing */
-    FILE *events;                 /* progress: human lines, or NDJSON with json */
+    FILE *out;    /* --dry-run's listing */
+    FILE *events; /* progress: human lines, or NDJSON with json */
     bool json;
-    bool progress;                /* events is a terminal: live display (factory/progress.h) */
+    bool progress; /* events is a terminal: live display (factory/progress.h) */
 };
 
 struct pull_stats {
-    uint64_t images;              /* sources resolved (listed ones and the extensions they pull in) */
-    uint64_t written;             /* archives written (new or changed) */
-    uint64_t unchanged;           /* archives already up to date */
+    uint64_t images;    /* sources resolved (listed ones and the extensions they pull in) */
+    uint64_t written;   /* archives written (new or changed) */
+    uint64_t unchanged; /* archives already up to date */
     uint64_t blobs_fetched, blobs_present;
-    uint64_t bytes_fetched;       /* layer bytes downloaded */
+    uint64_t bytes_fetched; /* layer bytes downloaded */
     struct registry_stats registry;
 };
 

@@ -12,7 +12,7 @@
 
 #define ARTIFACT_BLOB_IN_MEMORY (16u << 20) /* signature payloads, bundles; larger ones stream */
 #define REFERRERS_PER_SUBJECT_MAX 64
-#define ARTIFACT_DEPTH_MAX 2               /* an index among referrers: its manifests, no deeper */
+#define ARTIFACT_DEPTH_MAX 2 /* an index among referrers: its manifests, no deeper */
 
 #define COSIGN_KIND_IMAGE "dev.cosignproject.cosign/image"
 #define COSIGN_KIND_INDEX "dev.cosignproject.cosign/imageIndex"
@@ -178,13 +178,16 @@ static char *document_media_type(const struct registry_document *doc, const char
 static int not_found(const struct pull_image *img, const char *reference, struct error *err)
 {
     if (img->pinned_by)
-        return error_set(err, ERROR_INPUT, "%s: the registry has no manifest %s, the digest %s pins; the mirror is "
+        return error_set(err, ERROR_INPUT,
+                         "%s: the registry has no manifest %s, the digest %s pins; the mirror is "
                          "incomplete or the tag was pushed again: copy exactly that digest into it (skopeo copy "
-                         "--all docker://%s/%s@%s ...)", img->what, reference, img->pinned_by, img->ref.registry,
-                         img->ref.repository, reference);
-    return error_set(err, ERROR_INPUT, "%s: manifest not found (no %s on the registry); check the reference, and that "
-                     "the registry or --mirror holds it (skopeo inspect docker://%s/%s:%s)", img->what, reference,
-                     img->ref.registry, img->ref.repository, img->ref.tag ? img->ref.tag : reference);
+                         "--all docker://%s/%s@%s ...)",
+                         img->what, reference, img->pinned_by, img->ref.registry, img->ref.repository, reference);
+    return error_set(err, ERROR_INPUT,
+                     "%s: manifest not found (no %s on the registry); check the reference, and that "
+                     "the registry or --mirror holds it (skopeo inspect docker://%s/%s:%s)",
+                     img->what, reference, img->ref.registry, img->ref.repository,
+                     img->ref.tag ? img->ref.tag : reference);
 }
 
 /* GET a manifest by digest that a document named; it must be there. */
@@ -195,8 +198,10 @@ static int fetch_named_manifest(struct registry_session *s, struct pull_image *i
     if (found < 0)
         return -1;
     if (found == 0)
-        return error_set(err, ERROR_INPUT, "%s: %s %s, named by the image, is not on the registry; the registry's "
-                         "copy is incomplete: push the image again (skopeo copy --all)", img->what, kind, d->digest);
+        return error_set(err, ERROR_INPUT,
+                         "%s: %s %s, named by the image, is not on the registry; the registry's "
+                         "copy is incomplete: push the image again (skopeo copy --all)",
+                         img->what, kind, d->digest);
     if ((int64_t)out->data.len != d->size) {
         registry_document_free(out);
         return error_set(err, ERROR_INPUT, "%s: %s %s is %zu bytes, not %lld as its descriptor says", img->what, kind,
@@ -220,8 +225,10 @@ static int fetch_blob_or_list(struct registry_session *s, struct pull_image *img
     if (found <= 0) {
         buffer_free(&data);
         if (found == 0)
-            return error_set(err, ERROR_INPUT, "%s: blob %s, named by the image, is not on the registry; push the "
-                             "image again (skopeo copy --all)", img->what, d->digest);
+            return error_set(err, ERROR_INPUT,
+                             "%s: blob %s, named by the image, is not on the registry; push the "
+                             "image again (skopeo copy --all)",
+                             img->what, d->digest);
         return -1;
     }
     add_doc(img, d->digest, d->media_type, kind, &data);
@@ -233,8 +240,7 @@ static bool platform_is(const struct oci_platform *p, const char *arch)
     return !strcmp(p->os, "linux") && !strcmp(p->architecture, arch);
 }
 
-static int check_platforms(const struct pull_image *img, const struct oci_platform *have, size_t count,
-                           struct error *err)
+static int check_platforms(const struct pull_image *img, const struct oci_platform *have, size_t count, struct error *err)
 {
     for (size_t a = 0; a < img->arch_count; a++) {
         bool found = false;
@@ -248,9 +254,11 @@ static int check_platforms(const struct pull_image *img, const struct oci_platfo
             oci_platform_format(&have[i], p);
             buffer_appendf(&list, "%s%s", list.len ? ", " : "", p);
         }
-        error_set(err, ERROR_INPUT, "%s (%s): platform missing: no linux/%s image (it has %s), needed for %s; pull "
+        error_set(err, ERROR_INPUT,
+                  "%s (%s): platform missing: no linux/%s image (it has %s), needed for %s; pull "
                   "from a registry that has every platform (mirror with skopeo copy --all) or drop %s from the "
-                  "manifest", img->what, img->digest, img->arches[a], list.len ? buffer_cstr(&list) : "none",
+                  "manifest",
+                  img->what, img->digest, img->arches[a], list.len ? buffer_cstr(&list) : "none",
                   img->arch_reason ? img->arch_reason : "the manifest's assets", img->arches[a]);
         buffer_free(&list);
         return -1;
@@ -335,8 +343,10 @@ int pull_image_resolve(struct registry_session *s, struct pull_image *img, struc
                     &child.data);
             registry_document_free(&child);
             if (d->type->kind == OCI_MEDIA_INDEX) {
-                rc = error_set(err, ERROR_INPUT, "%s: an index inside the index (%s) is not an image airfactory "
-                               "can build from", what, d->digest);
+                rc = error_set(err, ERROR_INPUT,
+                               "%s: an index inside the index (%s) is not an image airfactory "
+                               "can build from",
+                               what, d->digest);
                 break;
             }
             if (d->attestation) {
@@ -459,8 +469,8 @@ static int fetch_referrers(struct registry_session *s, struct pull_image *img, c
         r->count = 0;
         for (size_t i = 0; rc == 0 && i < l.count; i++) {
             if (i >= REFERRERS_PER_SUBJECT_MAX) {
-                rc = error_set(err, ERROR_INPUT, "%s: more than %d referrers; airfactory does not pull that many",
-                               what, REFERRERS_PER_SUBJECT_MAX);
+                rc = error_set(err, ERROR_INPUT, "%s: more than %d referrers; airfactory does not pull that many", what,
+                               REFERRERS_PER_SUBJECT_MAX);
                 break;
             }
             rc = fetch_artifact(s, img, &l.items[i], 1, err);
@@ -477,7 +487,7 @@ int pull_image_signatures(struct registry_session *s, struct pull_image *img, st
 {
     /* the subjects: the top digest and every manifest an index lists */
     size_t count = 0;
-    char (*subjects)[OCI_DIGEST_SIZE] = xcalloc(img->doc_count + 1, sizeof *subjects);
+    char(*subjects)[OCI_DIGEST_SIZE] = xcalloc(img->doc_count + 1, sizeof *subjects);
     snprintf(subjects[count++], OCI_DIGEST_SIZE, "%s", img->digest);
     for (size_t i = 0; img->is_index && i < img->doc_count; i++)
         if (!strcmp(img->docs[i].kind, "manifest"))

@@ -37,7 +37,7 @@ struct pull_doc {
 };
 
 struct pull_tag {
-    char *tag;        /* "sha256-<hex>.sig", "sha256-<hex>" */
+    char *tag; /* "sha256-<hex>.sig", "sha256-<hex>" */
     char digest[OCI_DIGEST_SIZE];
     char *media_type;
     int64_t size;
@@ -57,13 +57,13 @@ struct pull_layer {
 
 struct pull_image {
     /* set by the caller */
-    struct registry_ref ref;            /* fetched by ref.digest when set, else by ref.tag */
-    char *what;                         /* for messages: "ghcr.io/x/y:tag[@digest]" */
-    const char *pinned_by;              /* "the extensions catalog of Talos v1.11.3 (REF)" or NULL */
+    struct registry_ref ref; /* fetched by ref.digest when set, else by ref.tag */
+    char *what;              /* for messages: "ghcr.io/x/y:tag[@digest]" */
+    const char *pinned_by;   /* "the extensions catalog of Talos v1.11.3 (REF)" or NULL */
     const struct verify_policy *policy;
-    char **arches;                      /* linux/<arch> platforms that must be there */
+    char **arches; /* linux/<arch> platforms that must be there */
     size_t arch_count;
-    const char *arch_reason;            /* why, for the message: "Talos v1.11.3 amd64 and arm64 assets" */
+    const char *arch_reason; /* why, for the message: "Talos v1.11.3 amd64 and arm64 assets" */
     /* resolved */
     char digest[OCI_DIGEST_SIZE];
     char *media_type;
@@ -75,7 +75,7 @@ struct pull_image {
     size_t tag_count;
     struct pull_referrers *referrers;
     size_t referrer_count;
-    struct pull_layer *layers;          /* blobs streamed into the store: layers, large artifact blobs */
+    struct pull_layer *layers; /* blobs streamed into the store: layers, large artifact blobs */
     size_t layer_count;
     struct verify_receipt receipt;
 };

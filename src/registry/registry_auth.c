@@ -16,7 +16,7 @@
 #define AUTH_FILE_MAX (1u << 20)
 
 struct auth_entry {
-    char *key;       /* normalised: "host" or "host/namespace" */
+    char *key; /* normalised: "host" or "host/namespace" */
     char *username, *password, *identity_token;
     char *file;
 };
@@ -128,8 +128,10 @@ static int load_file(struct registry_auth *a, const char *path, struct error *er
                 colon = memchr(buffer_cstr(&decoded), ':', decoded.len);
             if (!colon || memchr(decoded.data, '\0', decoded.len)) {
                 buffer_free(&decoded);
-                error_set(err, ERROR_INPUT, "auth file %s: auths.\"%s\".auth is not base64 of \"user:password\"; "
-                          "log in again (docker login / skopeo login)", path, key);
+                error_set(err, ERROR_INPUT,
+                          "auth file %s: auths.\"%s\".auth is not base64 of \"user:password\"; "
+                          "log in again (docker login / skopeo login)",
+                          path, key);
                 goto out;
             }
             user = xstrndup(decoded.data, (size_t)(colon - decoded.data));
@@ -194,9 +196,10 @@ int registry_auth_load(const char *explicit_path, struct registry_auth **out, st
         buffer_appendf(&looked, "%s%s", looked.len ? ", " : "", candidates[i]);
         if (!fs_exists(candidates[i])) {
             if (must_exist)
-                rc = error_set(err, ERROR_INPUT, "auth file %s does not exist; fix %s or log in (skopeo login "
-                               "--authfile %s HOST)", candidates[i], explicit_path ? "--auth-file" : "REGISTRY_AUTH_FILE",
-                               candidates[i]);
+                rc = error_set(err, ERROR_INPUT,
+                               "auth file %s does not exist; fix %s or log in (skopeo login "
+                               "--authfile %s HOST)",
+                               candidates[i], explicit_path ? "--auth-file" : "REGISTRY_AUTH_FILE", candidates[i]);
             continue;
         }
         rc = load_file(a, candidates[i], err);

@@ -25,7 +25,7 @@
 #include "airfactory/error.h"
 
 struct registry_credentials {
-    char *username;       /* NULL when the entry has only an identity token */
+    char *username; /* NULL when the entry has only an identity token */
     char *password;
     char *identity_token; /* OAuth2 refresh token (`docker login` through an identity provider), or NULL */
     char *source;         /* where they came from, for messages: "FILE (auths.KEY)" */
@@ -50,7 +50,7 @@ const char *registry_auth_searched(const struct registry_auth *auth);
 char *registry_auth_helper(const struct registry_auth *auth, const char *host);
 
 struct registry_challenge {
-    char *scheme; /* "Bearer", "Basic" (as sent) */
+    char *scheme;                          /* "Bearer", "Basic" (as sent) */
     char *realm, *service, *scope, *error; /* auth-params; NULL when absent */
 };
 

@@ -17,33 +17,33 @@
 #include "core/json.h"
 #include "core/memory.h"
 
-#define MAX_WAIT_SECONDS 60.0        /* a Retry-After or backoff longer than this is cut to it */
-#define STALL_SECONDS 60L            /* under 1 byte/s for this long: the transfer is cut */
+#define MAX_WAIT_SECONDS 60.0 /* a Retry-After or backoff longer than this is cut to it */
+#define STALL_SECONDS 60L     /* under 1 byte/s for this long: the transfer is cut */
 #define CONNECT_TIMEOUT_SECONDS 30L
-#define ERROR_BODY_MAX 8192          /* of an error answer, kept to read its OCI error code */
+#define ERROR_BODY_MAX 8192 /* of an error answer, kept to read its OCI error code */
 #define TOKEN_MAX (1u << 20)
-#define PROGRESS_ATTEMPTS_MAX 64     /* resumptions that made progress, beyond `retries` */
-#define REFERRERS_MAX (4u << 20)     /* a referrers index, like any index (OCI_DOCUMENT_MAX) */
-#define RECEIVE_BUFFER (256L << 10)  /* curl's default 16 KiB means a callback per 16 KiB of layer */
+#define PROGRESS_ATTEMPTS_MAX 64    /* resumptions that made progress, beyond `retries` */
+#define REFERRERS_MAX (4u << 20)    /* a referrers index, like any index (OCI_DOCUMENT_MAX) */
+#define RECEIVE_BUFFER (256L << 10) /* curl's default 16 KiB means a callback per 16 KiB of layer */
 
-#define ACCEPT_MANIFESTS                                                                                          \
-    "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "              \
-    "application/vnd.docker.distribution.manifest.list.v2+json, "                                                \
+#define ACCEPT_MANIFESTS                                                                                               \
+    "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "                    \
+    "application/vnd.docker.distribution.manifest.list.v2+json, "                                                      \
     "application/vnd.docker.distribution.manifest.v2+json"
 
 struct token {
     char *host, *repository;
-    char *header;  /* "Authorization: Bearer …" / "Authorization: Basic …" */
+    char *header;   /* "Authorization: Bearer …" / "Authorization: Basic …" */
     double expires; /* monotonic seconds; 0: never */
 };
 
 struct registry_client {
     struct registry_options o;
-    const char *capath; /* the system CA directory libcurl was built with */
+    const char *capath;   /* the system CA directory libcurl was built with */
     pthread_mutex_t lock; /* tokens */
     struct token *tokens;
     size_t token_count;
-    char **no_referrers;  /* hosts whose referrers route does not exist (tag schema only) */
+    char **no_referrers; /* hosts whose referrers route does not exist (tag schema only) */
     size_t no_referrers_count;
     _Atomic uint64_t requests, bytes, retries, resumed;
 };
@@ -56,22 +56,22 @@ struct registry_session {
 
 /* One HTTP exchange: what to send and what came back. */
 struct xfer {
-    const char *what;        /* names the reference in messages */
+    const char *what; /* names the reference in messages */
     char *url;
-    const char *method;      /* "GET", "POST" */
-    const char *post;        /* form body for POST */
-    const char *accept;      /* full "Accept: …" header or NULL */
-    const char *auth;        /* full "Authorization: …" header or NULL */
+    const char *method;                      /* "GET", "POST" */
+    const char *post;                        /* form body for POST */
+    const char *accept;                      /* full "Accept: …" header or NULL */
+    const char *auth;                        /* full "Authorization: …" header or NULL */
     const char *basic_user, *basic_password; /* for token requests: curl's own basic auth */
     /* where the body goes (status 200/206 only): a buffer (max) or a sink */
     struct buffer *body;
     size_t max;
     const struct registry_sink *sink;
-    uint64_t sink_bytes;     /* received into the sink so far, across attempts */
-    uint64_t range_from;     /* this attempt asked for bytes from here on (0: the whole blob) */
-    bool body_started;       /* this attempt's first body byte was seen */
-    bool range_wrong;        /* a 206 that does not start where we asked */
-    int64_t sink_size;       /* expected total, -1 unknown */
+    uint64_t sink_bytes; /* received into the sink so far, across attempts */
+    uint64_t range_from; /* this attempt asked for bytes from here on (0: the whole blob) */
+    bool body_started;   /* this attempt's first body byte was seen */
+    bool range_wrong;    /* a 206 that does not start where we asked */
+    int64_t sink_size;   /* expected total, -1 unknown */
     bool sink_failed;
     struct error sink_err;
     bool too_large;
@@ -285,8 +285,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *context)
                     return 0;
                 }
                 x->sink_bytes = 0;
-            } else if (status == 206 &&
-                       (sscanf(x->content_range, "bytes %llu-", &first) != 1 || first != x->range_from)) {
+            } else if (status == 206 && (sscanf(x->content_range, "bytes %llu-", &first) != 1 || first != x->range_from)) {
                 x->range_wrong = true;
                 return 0;
             }
@@ -393,10 +392,8 @@ static bool retryable_transport(CURLcode rc)
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return true;
-    default:
-        return false;
+    case CURLE_HTTP2_STREAM: return true;
+    default: return false;
     }
 }
 
@@ -455,17 +452,20 @@ static int transport_error(struct registry_session *s, struct xfer *x, CURLcode 
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        return error_set(err, ERROR_INPUT, "%s: cannot resolve registry host %s (%s); check the registry name, "
-                         "DNS, or pull through a registry you can reach with --mirror %s=HOST", x->what, host, detail,
-                         host);
+        return error_set(err, ERROR_INPUT,
+                         "%s: cannot resolve registry host %s (%s); check the registry name, "
+                         "DNS, or pull through a registry you can reach with --mirror %s=HOST",
+                         x->what, host, detail, host);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
-        return error_set(err, ERROR_INPUT, "%s: TLS certificate of %s not trusted (%s); pass --ca-file with the "
+        return error_set(err, ERROR_INPUT,
+                         "%s: TLS certificate of %s not trusted (%s); pass --ca-file with the "
                          "registry's CA certificate (PEM) or add it to the system store (update-ca-certificates)",
                          x->what, host, detail);
     case CURLE_SSL_CONNECT_ERROR:
-        return error_set(err, ERROR_INPUT, "%s: TLS handshake with %s failed (%s); if it is a plain-HTTP lab or "
+        return error_set(err, ERROR_INPUT,
+                         "%s: TLS handshake with %s failed (%s); if it is a plain-HTTP lab or "
                          "loopback registry pass --plain-http, else check --ca-file and the registry's TLS setup",
                          x->what, host, detail);
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -475,12 +475,16 @@ static int transport_error(struct registry_session *s, struct xfer *x, CURLcode 
         return error_set(err, ERROR_INPUT, "%s: %s did not answer HTTP (%s); if it speaks HTTPS drop --plain-http",
                          x->what, host, detail);
     case CURLE_COULDNT_CONNECT:
-        return error_set(err, ERROR_RUNTIME, "%s: cannot connect to %s after %u attempts (%s); check the host and "
-                         "port and that the registry is running", x->what, host, x->attempts, detail);
+        return error_set(err, ERROR_RUNTIME,
+                         "%s: cannot connect to %s after %u attempts (%s); check the host and "
+                         "port and that the registry is running",
+                         x->what, host, x->attempts, detail);
     default:
         if (retryable_transport(rc))
-            return error_set(err, ERROR_RUNTIME, "%s: transfer from %s failed %u times (%s); check the network and "
-                             "re-run pull (finished blobs are kept)", x->what, host, x->attempts, detail);
+            return error_set(err, ERROR_RUNTIME,
+                             "%s: transfer from %s failed %u times (%s); check the network and "
+                             "re-run pull (finished blobs are kept)",
+                             x->what, host, x->attempts, detail);
         return error_set(err, ERROR_RUNTIME, "%s: request to %s failed (%s)", x->what, x->url, detail);
     }
 }
@@ -506,11 +510,15 @@ static int transfer(struct registry_session *s, struct xfer *x, struct error *er
             return -1;
         }
         if (x->range_wrong)
-            return error_set(err, ERROR_RUNTIME, "%s: %s resumed the blob at '%s', not at byte %llu as asked; re-run "
-                             "pull", x->what, x->url, x->content_range, (unsigned long long)x->range_from);
+            return error_set(err, ERROR_RUNTIME,
+                             "%s: %s resumed the blob at '%s', not at byte %llu as asked; re-run "
+                             "pull",
+                             x->what, x->url, x->content_range, (unsigned long long)x->range_from);
         if (x->too_large) {
-            return error_set(err, ERROR_INPUT, "%s: %s sent more than the %s allows (%llu bytes); the registry is "
-                             "not serving what was asked for", x->what, x->url, x->sink ? "descriptor" : "limit",
+            return error_set(err, ERROR_INPUT,
+                             "%s: %s sent more than the %s allows (%llu bytes); the registry is "
+                             "not serving what was asked for",
+                             x->what, x->url, x->sink ? "descriptor" : "limit",
                              (unsigned long long)(x->sink ? (uint64_t)x->sink_size : x->max));
         }
         bool retry = false;
@@ -595,11 +603,12 @@ static int fetch_token(struct registry_session *s, const char *what, const char 
                        const struct registry_challenge *ch, const struct registry_credentials *cred, bool have_cred,
                        struct error *err)
 {
-    if (!ch->realm || (strncmp(ch->realm, "https://", 8) != 0 &&
-                       !(s->c->o.plain_http && strncmp(ch->realm, "http://", 7) == 0)))
-        return error_set(err, ERROR_INPUT, "%s: registry %s asks for a bearer token but its realm '%s' is not an "
-                         "https URL; check the registry's auth configuration", what, host,
-                         ch->realm ? ch->realm : "(none)");
+    if (!ch->realm ||
+        (strncmp(ch->realm, "https://", 8) != 0 && !(s->c->o.plain_http && strncmp(ch->realm, "http://", 7) == 0)))
+        return error_set(err, ERROR_INPUT,
+                         "%s: registry %s asks for a bearer token but its realm '%s' is not an "
+                         "https URL; check the registry's auth configuration",
+                         what, host, ch->realm ? ch->realm : "(none)");
     char *scope = ch->scope ? xstrdup(ch->scope) : xasprintf("repository:%s:pull", repository);
     char *service = ch->service ? url_escape(s, ch->service) : NULL;
     char *scope_q = url_escape(s, scope);
@@ -627,17 +636,20 @@ static int fetch_token(struct registry_session *s, const char *what, const char 
     url_host(ch->realm, realm_host, sizeof realm_host);
     if (rc == 0 && (x.status == 401 || x.status == 403)) {
         if (have_cred)
-            rc = error_set(err, ERROR_INPUT, "%s: token server %s refused the credentials from %s (%ld); log in "
-                           "again (skopeo login %s / docker login %s)", what, realm_host, cred->source, x.status, host,
-                           host);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: token server %s refused the credentials from %s (%ld); log in "
+                           "again (skopeo login %s / docker login %s)",
+                           what, realm_host, cred->source, x.status, host, host);
         else
-            rc = error_set(err, ERROR_INPUT, "%s: registry %s does not allow anonymous pulls (token server %s "
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: registry %s does not allow anonymous pulls (token server %s "
                            "answered %ld) and %s has no credentials for it; log in (skopeo login %s / docker login "
-                           "%s) or set REGISTRY_AUTH_FILE", what, host, realm_host, x.status,
-                           registry_auth_searched(s->c->o.auth), host, host);
+                           "%s) or set REGISTRY_AUTH_FILE",
+                           what, host, realm_host, x.status, registry_auth_searched(s->c->o.auth), host, host);
     } else if (rc == 0 && x.status != 200) {
         rc = error_set(err, ERROR_RUNTIME, "%s: token server %s answered %ld to %s; try again later", what, realm_host,
-                       x.status, x.method && !strcmp(x.method, "POST") ? "the refresh-token request" : "the token request");
+                       x.status,
+                       x.method && !strcmp(x.method, "POST") ? "the refresh-token request" : "the token request");
     }
     struct json_value *doc = NULL;
     if (rc == 0 && json_parse(buffer_cstr(&body), body.len, "token response", &doc, err) != 0)
@@ -686,12 +698,16 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
     if (second) {
         /* we answered once and the registry still says 401 */
         if (have)
-            rc = error_set(err, ERROR_INPUT, "%s: registry %s refused the credentials from %s (401); log in again "
-                           "(skopeo login %s / docker login %s)", x->what, host, cred.source, host, host);
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: registry %s refused the credentials from %s (401); log in again "
+                           "(skopeo login %s / docker login %s)",
+                           x->what, host, cred.source, host, host);
         else
-            rc = error_set(err, ERROR_INPUT, "%s: registry %s requires authentication (401) and %s has no "
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: registry %s requires authentication (401) and %s has no "
                            "credentials for it%s%s; log in (skopeo login %s / docker login %s) or set "
-                           "REGISTRY_AUTH_FILE", x->what, host, registry_auth_searched(c->o.auth),
+                           "REGISTRY_AUTH_FILE",
+                           x->what, host, registry_auth_searched(c->o.auth),
                            helper ? "; credential helpers are not run: " : "", helper ? helper : "", host, host);
         registry_credentials_free(&cred);
         free(helper);
@@ -701,14 +717,17 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
     if (registry_challenge_parse(x->www_authenticate, &ch) != 0) {
         registry_credentials_free(&cred);
         free(helper);
-        return error_set(err, ERROR_INPUT, "%s: registry %s answered 401 without a usable WWW-Authenticate "
-                         "challenge; check the registry's auth configuration", x->what, host);
+        return error_set(err, ERROR_INPUT,
+                         "%s: registry %s answered 401 without a usable WWW-Authenticate "
+                         "challenge; check the registry's auth configuration",
+                         x->what, host);
     }
     if (!strcasecmp(ch.scheme, "Bearer")) {
         rc = fetch_token(s, x->what, host, repository, &ch, &cred, have, err);
     } else if (!strcasecmp(ch.scheme, "Basic")) {
         if (!have || !cred.username) {
-            rc = error_set(err, ERROR_INPUT, "%s: registry %s requires a user name and password (Basic) and %s has "
+            rc = error_set(err, ERROR_INPUT,
+                           "%s: registry %s requires a user name and password (Basic) and %s has "
                            "none for it%s%s; log in (skopeo login %s / docker login %s) or set REGISTRY_AUTH_FILE",
                            x->what, host, registry_auth_searched(c->o.auth),
                            helper ? "; credential helpers are not run: " : "", helper ? helper : "", host, host);
@@ -724,8 +743,10 @@ static int answer_challenge(struct registry_session *s, struct xfer *x, const ch
             buffer_free(&b64);
         }
     } else {
-        rc = error_set(err, ERROR_INPUT, "%s: registry %s asks for %s authentication, which airfactory does not "
-                       "speak (Bearer and Basic only)", x->what, host, ch.scheme);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: registry %s asks for %s authentication, which airfactory does not "
+                       "speak (Bearer and Basic only)",
+                       x->what, host, ch.scheme);
     }
     registry_challenge_free(&ch);
     registry_credentials_free(&cred);
@@ -766,15 +787,20 @@ static int status_error(struct registry_session *s, struct xfer *x, const char *
     url_host(x->url, host, sizeof host);
     const char *c_open = code[0] ? " " : "", *c_text = code;
     if (x->status == 429)
-        return error_set(err, ERROR_RUNTIME, "%s: registry %s answered 429 Too Many Requests%s%s %u times "
+        return error_set(err, ERROR_RUNTIME,
+                         "%s: registry %s answered 429 Too Many Requests%s%s %u times "
                          "(Retry-After honoured); wait and re-run pull, or fetch fewer blobs at once (-j)",
                          x->what, host, c_open, c_text, x->attempts);
     if (x->status >= 500)
-        return error_set(err, ERROR_RUNTIME, "%s: registry %s answered %ld%s%s to %s %u times; try again later "
-                         "(finished blobs are kept)", x->what, host, x->status, c_open, c_text, asked, x->attempts);
+        return error_set(err, ERROR_RUNTIME,
+                         "%s: registry %s answered %ld%s%s to %s %u times; try again later "
+                         "(finished blobs are kept)",
+                         x->what, host, x->status, c_open, c_text, asked, x->attempts);
     if (x->status == 403)
-        return error_set(err, ERROR_INPUT, "%s: registry %s denied access to %s (403%s%s); check that the account "
-                         "in your auth file may pull it", x->what, host, asked, c_open, c_text);
+        return error_set(err, ERROR_INPUT,
+                         "%s: registry %s denied access to %s (403%s%s); check that the account "
+                         "in your auth file may pull it",
+                         x->what, host, asked, c_open, c_text);
     return error_set(err, ERROR_RUNTIME, "%s: registry %s answered %ld%s%s to %s; check the registry (%s)", x->what,
                      host, x->status, c_open, c_text, asked, x->url);
 }
@@ -793,8 +819,8 @@ static char *media_type_of(const char *content_type)
 }
 
 /* GET path into x's buffer: 1 a 200 answer, 0 a 404, -1 err (any other answer, named as asked). */
-static int get_document(struct registry_session *s, const struct registry_ref *ref, const char *path,
-                        const char *asked, struct xfer *x, struct error *err)
+static int get_document(struct registry_session *s, const struct registry_ref *ref, const char *path, const char *asked,
+                        struct xfer *x, struct error *err)
 {
     if (registry_request(s, ref, path, x, err) != 0)
         return -1;
@@ -823,9 +849,10 @@ int registry_get_manifest(struct registry_session *s, const struct registry_ref 
     bool by_digest = !strncmp(reference, "sha256:", 7);
     const char *expected = by_digest ? reference : x.docker_digest[0] ? x.docker_digest : NULL;
     if (expected && strcmp(expected, out->digest) != 0) {
-        rc = error_set(err, ERROR_INPUT, "%s: digest mismatch: the manifest the registry sent hashes to %s, not %s "
-                       "(%s); the registry or a proxy altered it: re-push the image or fix the mirror", what,
-                       out->digest, expected, by_digest ? "the digest asked for" : "its Docker-Content-Digest");
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: digest mismatch: the manifest the registry sent hashes to %s, not %s "
+                       "(%s); the registry or a proxy altered it: re-push the image or fix the mirror",
+                       what, out->digest, expected, by_digest ? "the digest asked for" : "its Docker-Content-Digest");
         goto done;
     }
     out->media_type = media_type_of(x.content_type);
@@ -839,8 +866,8 @@ done:
     return rc;
 }
 
-int registry_get_blob(struct registry_session *s, const struct registry_ref *ref, const char *digest,
-                      size_t max_size, struct buffer *out, struct error *err)
+int registry_get_blob(struct registry_session *s, const struct registry_ref *ref, const char *digest, size_t max_size,
+                      struct buffer *out, struct error *err)
 {
     char *what = registry_describe(s->c, ref);
     size_t start = out->len;
@@ -854,9 +881,10 @@ int registry_get_blob(struct registry_session *s, const struct registry_ref *ref
     char hex[SHA256_HEX_LEN + 1];
     sha256_hex(out->data ? out->data + start : "", out->len - start, hex);
     if (strncmp(digest, "sha256:", 7) != 0 || strcmp(digest + 7, hex) != 0) {
-        rc = error_set(err, ERROR_INPUT, "%s: digest mismatch: blob %s from the registry hashes to sha256:%s; the "
-                       "registry's copy is damaged or a proxy altered it: re-push the image or fix the mirror", what,
-                       digest, hex);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: digest mismatch: blob %s from the registry hashes to sha256:%s; the "
+                       "registry's copy is damaged or a proxy altered it: re-push the image or fix the mirror",
+                       what, digest, hex);
         goto done;
     }
     rc = 1;
@@ -898,8 +926,11 @@ int registry_get_referrers(struct registry_session *s, const struct registry_ref
         return 0;
     }
     char *what = registry_describe(s->c, ref);
-    struct xfer x = {.what = what, .accept = "Accept: application/vnd.oci.image.index.v1+json", .body = &out->data,
-                     .max = REFERRERS_MAX, .sink_size = -1};
+    struct xfer x = {.what = what,
+                     .accept = "Accept: application/vnd.oci.image.index.v1+json",
+                     .body = &out->data,
+                     .max = REFERRERS_MAX,
+                     .sink_size = -1};
     char *path = xasprintf("referrers/%s", digest);
     int rc = registry_request(s, ref, path, &x, err);
     if (rc == 0 && x.status != 200) {
@@ -955,9 +986,10 @@ int registry_fetch_blob(struct registry_session *s, const struct registry_ref *r
         free(asked);
     } else if (rc == 0 && size >= 0 && x.sink_bytes != (uint64_t)size) {
         /* a complete answer (cuts are resumed inside transfer) of the wrong length */
-        rc = error_set(err, ERROR_INPUT, "%s: blob %s is %llu bytes on the registry, not %lld as its descriptor says; "
-                       "the registry's copy is damaged: push the image again", what, digest,
-                       (unsigned long long)x.sink_bytes, (long long)size);
+        rc = error_set(err, ERROR_INPUT,
+                       "%s: blob %s is %llu bytes on the registry, not %lld as its descriptor says; "
+                       "the registry's copy is damaged: push the image again",
+                       what, digest, (unsigned long long)x.sink_bytes, (long long)size);
     } else if (rc == 0) {
         rc = 1;
     }

@@ -37,9 +37,9 @@ struct registry_options {
     bool plain_http;                       /* http:// instead of https:// for every registry */
     const struct registry_mirror *mirrors; /* --mirror FROM=HOST[/PREFIX] */
     size_t mirror_count;
-    const struct registry_auth *auth;      /* credentials; NULL: anonymous only */
-    unsigned retries;                      /* extra attempts after a retryable failure */
-    double backoff;                        /* first wait in seconds, doubled per retry; 0: 1 s */
+    const struct registry_auth *auth; /* credentials; NULL: anonymous only */
+    unsigned retries;                 /* extra attempts after a retryable failure */
+    double backoff;                   /* first wait in seconds, doubled per retry; 0: 1 s */
 };
 
 struct registry_client;
@@ -58,10 +58,10 @@ void registry_session_free(struct registry_session *session);
 
 /* Transfer counters of a client (all its sessions), for summaries and benchmarks. */
 struct registry_stats {
-    uint64_t requests;      /* HTTP requests sent (token requests and retries included) */
-    uint64_t bytes;         /* response body bytes received (manifests, blobs, tokens) */
-    uint64_t retries;       /* requests repeated after a 429, 5xx or transport error */
-    uint64_t resumed;       /* blob downloads continued with Range after a cut */
+    uint64_t requests; /* HTTP requests sent (token requests and retries included) */
+    uint64_t bytes;    /* response body bytes received (manifests, blobs, tokens) */
+    uint64_t retries;  /* requests repeated after a 429, 5xx or transport error */
+    uint64_t resumed;  /* blob downloads continued with Range after a cut */
 };
 void registry_client_stats(struct registry_client *client, struct registry_stats *out);
 
@@ -72,7 +72,7 @@ char *registry_describe(const struct registry_client *client, const struct regis
 /* A manifest or index as the registry stores it. */
 struct registry_document {
     struct buffer data;
-    char *media_type;   /* Content-Type without parameters; "" when the registry sent none */
+    char *media_type;                    /* Content-Type without parameters; "" when the registry sent none */
     char digest[7 + SHA256_HEX_LEN + 1]; /* "sha256:<hex>" of data */
 };
 void registry_document_free(struct registry_document *doc);
@@ -84,8 +84,8 @@ int registry_get_manifest(struct registry_session *s, const struct registry_ref 
                           size_t max_size, struct registry_document *out, struct error *err);
 
 /* GET a small blob into memory; its bytes must hash to digest. 1 found, 0 not found, -1 error. */
-int registry_get_blob(struct registry_session *s, const struct registry_ref *ref, const char *digest,
-                      size_t max_size, struct buffer *out, struct error *err);
+int registry_get_blob(struct registry_session *s, const struct registry_ref *ref, const char *digest, size_t max_size,
+                      struct buffer *out, struct error *err);
 
 /* GET /v2/<repo>/referrers/<digest>: 1 and the index when the registry implements the referrers
  * API, 0 when it does not (404/405/400: use the tag schema sha256-<hex> instead), -1 error. */

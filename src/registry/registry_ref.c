@@ -146,16 +146,20 @@ int registry_ref_parse(const char *text, struct registry_ref *out, struct error 
         *colon = '\0';
         tag = colon + 1;
         if (!valid_tag(tag)) {
-            error_set(err, ERROR_INPUT, "image reference '%s': tag '%s' is not valid (letters, digits, _ . -; at most "
-                      "128, not starting with . or -)", text, tag);
+            error_set(err, ERROR_INPUT,
+                      "image reference '%s': tag '%s' is not valid (letters, digits, _ . -; at most "
+                      "128, not starting with . or -)",
+                      text, tag);
             free(work);
             return -1;
         }
     }
     if (!tag && !digest) {
         free(work);
-        return error_set(err, ERROR_INPUT, "image reference '%s' has neither a tag nor a digest; add one (e.g. "
-                         ":v1.11.3 or @sha256:...)", text);
+        return error_set(err, ERROR_INPUT,
+                         "image reference '%s' has neither a tag nor a digest; add one (e.g. "
+                         ":v1.11.3 or @sha256:...)",
+                         text);
     }
     const char *name = work;
     char *registry = NULL;
@@ -180,8 +184,8 @@ int registry_ref_parse(const char *text, struct registry_ref *out, struct error 
         free(registry);
         registry = xstrdup(DOCKER_HUB);
     }
-    char *repository = !strcmp(registry, DOCKER_HUB) && !strchr(name, '/') ? xasprintf("library/%s", name)
-                                                                           : xstrdup(name);
+    char *repository =
+        !strcmp(registry, DOCKER_HUB) && !strchr(name, '/') ? xasprintf("library/%s", name) : xstrdup(name);
     bool ok = *repository && strlen(registry) + 1 + strlen(repository) <= NAME_MAX_LEN;
     for (const char *p = repository; ok;) {
         const char *end = strchr(p, '/');
@@ -192,8 +196,10 @@ int registry_ref_parse(const char *text, struct registry_ref *out, struct error 
         p = end + 1;
     }
     if (!ok) {
-        error_set(err, ERROR_INPUT, "image reference '%s': repository '%s' is not valid (lowercase letters and "
-                  "digits, separated by / . _ __ or -)", text, repository);
+        error_set(err, ERROR_INPUT,
+                  "image reference '%s': repository '%s' is not valid (lowercase letters and "
+                  "digits, separated by / . _ __ or -)",
+                  text, repository);
         free(repository);
         free(registry);
         free(work);
@@ -233,8 +239,10 @@ int registry_mirror_parse(const char *text, struct registry_mirror *out, struct 
     const char *to = eq + 1;
     if (!strncmp(to, "https://", 8) || !strncmp(to, "http://", 7)) {
         free(from);
-        return error_set(err, ERROR_INPUT, "--mirror '%s': give the host without a scheme (plain HTTP is "
-                         "--plain-http); %s", text, usage);
+        return error_set(err, ERROR_INPUT,
+                         "--mirror '%s': give the host without a scheme (plain HTTP is "
+                         "--plain-http); %s",
+                         text, usage);
     }
     const char *slash = strchr(to, '/');
     size_t host_len = slash ? (size_t)(slash - to) : strlen(to);
@@ -280,8 +288,8 @@ void registry_ref_endpoint(const struct registry_ref *ref, const struct registry
         if (strcmp(mirrors[i].from, ref->registry) != 0)
             continue;
         *host = xstrdup(mirrors[i].host);
-        *repository = mirrors[i].prefix[0] ? xasprintf("%s/%s", mirrors[i].prefix, ref->repository)
-                                           : xstrdup(ref->repository);
+        *repository =
+            mirrors[i].prefix[0] ? xasprintf("%s/%s", mirrors[i].prefix, ref->repository) : xstrdup(ref->repository);
         return;
     }
     *host = xstrdup(!strcmp(ref->registry, DOCKER_HUB) ? DOCKER_HUB_ENDPOINT : ref->registry);

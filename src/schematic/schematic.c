@@ -96,8 +96,7 @@ static bool is_null(const struct yaml_node *n)
 }
 
 /* A Go string field: any non-null scalar gives its text; null leaves "" (*present = false). */
-static int decode_string(struct decoder *d, const struct yaml_node *n, const char *field, char **out,
-                         bool *present)
+static int decode_string(struct decoder *d, const struct yaml_node *n, const char *field, char **out, bool *present)
 {
     if (present)
         *present = false;
@@ -118,8 +117,7 @@ static int decode_string(struct decoder *d, const struct yaml_node *n, const cha
     return 0;
 }
 
-static int decode_string_list(struct decoder *d, const struct yaml_node *n, const char *field, char ***list,
-                              size_t *count)
+static int decode_string_list(struct decoder *d, const struct yaml_node *n, const char *field, char ***list, size_t *count)
 {
     if (is_null(n))
         return 0;
@@ -140,8 +138,7 @@ static int decode_string_list(struct decoder *d, const struct yaml_node *n, cons
 }
 
 /* A Go unsigned integer field (uint8 or uint). */
-static int decode_uint(struct decoder *d, const struct yaml_node *n, const char *field, uint64_t max,
-                       uint64_t *out)
+static int decode_uint(struct decoder *d, const struct yaml_node *n, const char *field, uint64_t max, uint64_t *out)
 {
     if (n->kind != YAML_NODE_SCALAR)
         return fail(d, n, field, "expected an integer, found %s", yaml_node_describe(n));
@@ -149,9 +146,7 @@ static int decode_uint(struct decoder *d, const struct yaml_node *n, const char 
     if (resolve(d, n, &r) < 0)
         return -1;
     switch (r.type) {
-    case YAML_RESOLVED_NULL:
-        *out = 0;
-        return 0;
+    case YAML_RESOLVED_NULL: *out = 0; return 0;
     case YAML_RESOLVED_INT:
         if (r.integer >= 0 && (uint64_t)r.integer <= max) {
             *out = (uint64_t)r.integer;
@@ -176,8 +171,7 @@ static int decode_uint(struct decoder *d, const struct yaml_node *n, const char 
         return fail(d, n, field, "expected an integer (0-%llu), found %s '%.60s'", (unsigned long long)max,
                     yaml_node_describe(n), n->value);
     }
-    return fail(d, n, field, "%.60s is out of range; expected an integer 0-%llu", n->value,
-                (unsigned long long)max);
+    return fail(d, n, field, "%.60s is out of range; expected an integer 0-%llu", n->value, (unsigned long long)max);
 }
 
 static int decode_bool(struct decoder *d, const struct yaml_node *n, const char *field, bool *out)
@@ -210,8 +204,7 @@ static int decode_bool(struct decoder *d, const struct yaml_node *n, const char 
                 return 0;
             }
     }
-    return fail(d, n, field, "expected a boolean (true or false), found %s '%.60s'", yaml_node_describe(n),
-                n->value);
+    return fail(d, n, field, "expected a boolean (true or false), found %s '%.60s'", yaml_node_describe(n), n->value);
 }
 
 /* A struct field: null is the zero value, anything but a mapping is an error. Returns 1 when
@@ -259,8 +252,7 @@ static int decode_meta(struct decoder *d, const struct yaml_node *n, struct sche
         if (is_null(item)) /* dropped, as go-yaml drops a null element of a []struct */
             continue;
         if (item->kind != YAML_NODE_MAPPING)
-            return fail(d, item, field, "expected a mapping with 'key' and 'value', found %s",
-                        yaml_node_describe(item));
+            return fail(d, item, field, "expected a mapping with 'key' and 'value', found %s", yaml_node_describe(item));
         struct schematic_meta m = {0, xstrdup("")};
         for (size_t k = 0; k < yaml_mapping_pairs(item); k++) {
             int f;
@@ -293,8 +285,7 @@ static int decode_bootloader(struct decoder *d, const struct yaml_node *n, struc
 {
     const char *field = "customization.bootloader";
     if (n->kind != YAML_NODE_SCALAR)
-        return fail(d, n, field, "expected one of none, dual-boot, sd-boot, grub, found %s",
-                    yaml_node_describe(n));
+        return fail(d, n, field, "expected one of none, dual-boot, sd-boot, grub, found %s", yaml_node_describe(n));
     if (is_null(n)) {
         s->bootloader = SCHEMATIC_BOOTLOADER_NONE;
         return 0;
@@ -311,10 +302,10 @@ static int decode_bootloader(struct decoder *d, const struct yaml_node *n, struc
             return 0;
         }
     if (!strcmp(lower, "auto"))
-        return fail(d, n, field, "'auto' is not a bootloader value (Image Factory rejects it too); omit the "
+        return fail(d, n, field,
+                    "'auto' is not a bootloader value (Image Factory rejects it too); omit the "
                     "field to let the imager choose, or use one of none, dual-boot, sd-boot, grub");
-    return fail(d, n, field, "'%.60s' is not a bootloader; expected one of none, dual-boot, sd-boot, grub",
-                n->value);
+    return fail(d, n, field, "'%.60s' is not a bootloader; expected one of none, dual-boot, sd-boot, grub", n->value);
 }
 
 static int decode_overlay(struct decoder *d, const struct yaml_node *n, struct schematic *s)
@@ -336,8 +327,7 @@ static int decode_overlay(struct decoder *d, const struct yaml_node *n, struct s
                 return -1;
         } else {
             if (v->kind != YAML_NODE_MAPPING && !is_null(v))
-                return fail(d, v, "overlay.options", "expected a mapping of options, found %s",
-                            yaml_node_describe(v));
+                return fail(d, v, "overlay.options", "expected a mapping of options, found %s", yaml_node_describe(v));
             struct yaml_value *options = NULL;
             if (yaml_value_from_node(v, d->what, true, &options, d->err) < 0)
                 return -1;
@@ -354,8 +344,14 @@ static int decode_overlay(struct decoder *d, const struct yaml_node *n, struct s
 
 static int decode_customization(struct decoder *d, const struct yaml_node *n, struct schematic *s)
 {
-    static const char *const fields[] = {"embeddedMachineConfiguration", "extraKernelArgs", "meta",
-                                         "systemExtensions", "bootloader", "secureboot", "diskImage", NULL};
+    static const char *const fields[] = {"embeddedMachineConfiguration",
+                                         "extraKernelArgs",
+                                         "meta",
+                                         "systemExtensions",
+                                         "bootloader",
+                                         "secureboot",
+                                         "diskImage",
+                                         NULL};
     static const char *const extension_fields[] = {"officialExtensions", NULL};
     static const char *const secureboot_fields[] = {"enrollKeys", "includeWellKnownCertificates", NULL};
     static const char *const disk_fields[] = {"sectorSize", NULL};
@@ -369,30 +365,25 @@ static int decode_customization(struct decoder *d, const struct yaml_node *n, st
         const struct yaml_node *v = yaml_mapping_value(n, i);
         switch (f) {
         case 0:
-            rc = decode_string(d, v, "customization.embeddedMachineConfiguration",
-                               &s->embedded_machine_configuration, NULL);
+            rc = decode_string(d, v, "customization.embeddedMachineConfiguration", &s->embedded_machine_configuration,
+                               NULL);
             break;
         case 1:
             rc = decode_string_list(d, v, "customization.extraKernelArgs", &s->extra_kernel_args,
                                     &s->extra_kernel_arg_count);
             break;
-        case 2:
-            rc = decode_meta(d, v, s);
-            break;
+        case 2: rc = decode_meta(d, v, s); break;
         case 3:
             rc = expect_struct(d, v, "customization.systemExtensions");
             for (size_t k = 0; rc > 0 && k < yaml_mapping_pairs(v); k++) {
                 int g;
                 if (struct_key(d, v, k, "customization.systemExtensions", extension_fields, &g) < 0 ||
-                    decode_string_list(d, yaml_mapping_value(v, k),
-                                       "customization.systemExtensions.officialExtensions", &s->extensions,
-                                       &s->extension_count) < 0)
+                    decode_string_list(d, yaml_mapping_value(v, k), "customization.systemExtensions.officialExtensions",
+                                       &s->extensions, &s->extension_count) < 0)
                     return -1;
             }
             break;
-        case 4:
-            rc = decode_bootloader(d, v, s);
-            break;
+        case 4: rc = decode_bootloader(d, v, s); break;
         case 5:
             rc = expect_struct(d, v, "customization.secureboot");
             for (size_t k = 0; rc > 0 && k < yaml_mapping_pairs(v); k++) {
@@ -400,8 +391,7 @@ static int decode_customization(struct decoder *d, const struct yaml_node *n, st
                 if (struct_key(d, v, k, "customization.secureboot", secureboot_fields, &g) < 0)
                     return -1;
                 const struct yaml_node *sv = yaml_mapping_value(v, k);
-                if (g == 0 ? decode_string(d, sv, "customization.secureboot.enrollKeys",
-                                           &s->secureboot_enroll_keys, NULL)
+                if (g == 0 ? decode_string(d, sv, "customization.secureboot.enrollKeys", &s->secureboot_enroll_keys, NULL)
                            : decode_bool(d, sv, "customization.secureboot.includeWellKnownCertificates",
                                          &s->include_well_known_certificates))
                     return -1;
@@ -442,7 +432,8 @@ int schematic_decode(const struct yaml_node *root, const char *what, struct sche
             char *owner = xstrdup("");
             rc = decode_string(&d, v, "owner", &owner, NULL);
             if (rc == 0 && owner[0])
-                rc = fail(&d, v, "owner", "the owner field is only supported in Image Factory's Enterprise "
+                rc = fail(&d, v, "owner",
+                          "the owner field is only supported in Image Factory's Enterprise "
                           "edition; remove it");
             free(owner);
             if (rc == 0)

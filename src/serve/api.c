@@ -195,8 +195,9 @@ void serve_api_catalog_v1(struct serve_context *ctx, const struct serve_request 
     char version[128];
     long n = http_query_get(req->http->query, "talos_version", version, sizeof version);
     if (n <= 0) {
-        serve_response_text_error(res, 400, "missing talos_version query parameter (e.g. ?talos_version=v1.11.3); "
-                                            "GET /versions lists the versions this bundle holds");
+        serve_response_text_error(res, 400,
+                                  "missing talos_version query parameter (e.g. ?talos_version=v1.11.3); "
+                                  "GET /versions lists the versions this bundle holds");
         return;
     }
     catalog(ctx, version, overlays, true, res);
@@ -251,8 +252,9 @@ void serve_api_public_key(struct serve_context *ctx, const char *name, struct se
         if (strcmp(name, "cosign") == 0)
             serve_response_text_error(res, 404, "this bundle has no cosign signing key");
         else /* Image Factory answers 500 when SecureBoot is disabled (spec §1.8) */
-            serve_response_text_error(res, 500, "secure boot is not enabled: this bundle has no SecureBoot signing "
-                                                "certificate");
+            serve_response_text_error(res, 500,
+                                      "secure boot is not enabled: this bundle has no SecureBoot signing "
+                                      "certificate");
     } else {
         serve_response_body(res, 200, "application/x-pem-file", pem, strlen(pem));
     }

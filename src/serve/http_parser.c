@@ -50,8 +50,8 @@ static enum http_method method_from(struct http_string m)
         const char *name;
         enum http_method method;
     } table[] = {
-        {"GET", HTTP_METHOD_GET},     {"HEAD", HTTP_METHOD_HEAD},     {"POST", HTTP_METHOD_POST},
-        {"PUT", HTTP_METHOD_PUT},     {"PATCH", HTTP_METHOD_PATCH},   {"DELETE", HTTP_METHOD_DELETE},
+        {"GET", HTTP_METHOD_GET},         {"HEAD", HTTP_METHOD_HEAD},   {"POST", HTTP_METHOD_POST},
+        {"PUT", HTTP_METHOD_PUT},         {"PATCH", HTTP_METHOD_PATCH}, {"DELETE", HTTP_METHOD_DELETE},
         {"OPTIONS", HTTP_METHOD_OPTIONS},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -80,8 +80,8 @@ static bool list_has_token(struct http_string value, const char *token)
     return false;
 }
 
-static enum http_parse_result parse_request_line(const char *line, size_t n, struct http_request *r,
-                                                 int *status, const char **reason)
+static enum http_parse_result parse_request_line(const char *line, size_t n, struct http_request *r, int *status,
+                                                 const char **reason)
 {
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)line[i]))
@@ -107,8 +107,7 @@ static enum http_parse_result parse_request_line(const char *line, size_t n, str
     } else if (http_string_equals(version, "HTTP/1.0")) {
         r->version_minor = 0;
     } else if (version.len == 8 && memcmp(version.data, "HTTP/", 5) == 0 && version.data[5] >= '0' &&
-               version.data[5] <= '9' && version.data[6] == '.' && version.data[7] >= '0' &&
-               version.data[7] <= '9') {
+               version.data[5] <= '9' && version.data[6] == '.' && version.data[7] >= '0' && version.data[7] <= '9') {
         return fail(status, reason, 505, "HTTP version not supported");
     } else {
         return fail(status, reason, 400, "malformed HTTP version");
@@ -130,8 +129,8 @@ static enum http_parse_result parse_request_line(const char *line, size_t n, str
     return HTTP_PARSE_DONE;
 }
 
-static enum http_parse_result parse_header_line(const char *line, size_t n, struct http_request *r,
-                                                int *status, const char **reason)
+static enum http_parse_result parse_header_line(const char *line, size_t n, struct http_request *r, int *status,
+                                                const char **reason)
 {
     if (line[0] == ' ' || line[0] == '\t')
         return fail(status, reason, 400, "obsolete header line folding");

@@ -37,7 +37,7 @@ struct http_string {
 };
 
 struct http_header {
-    struct http_string name; /* as sent; compare case-insensitively */
+    struct http_string name;  /* as sent; compare case-insensitively */
     struct http_string value; /* leading/trailing whitespace removed */
 };
 
@@ -50,11 +50,11 @@ struct http_request {
     int version_minor;         /* 0 or 1 (HTTP/1.x) */
     size_t header_count;
     struct http_header headers[HTTP_MAX_HEADERS];
-    size_t head_length;        /* bytes of request line + headers + final CRLF */
+    size_t head_length; /* bytes of request line + headers + final CRLF */
     bool has_content_length;
     uint64_t content_length;
-    bool keep_alive;           /* after Connection header and version defaults */
-    bool expect_continue;      /* "Expect: 100-continue" */
+    bool keep_alive;      /* after Connection header and version defaults */
+    bool expect_continue; /* "Expect: 100-continue" */
     struct http_string host;
 };
 
@@ -66,8 +66,8 @@ enum http_parse_result {
 
 /* Parse the request head at the start of data[0..len). On HTTP_PARSE_ERROR *status is 400, 414,
  * 431, 501 or 505 and *reason a short static explanation (for the error body and the log). */
-enum http_parse_result http_request_parse(const char *data, size_t len, struct http_request *request,
-                                          int *status, const char **reason);
+enum http_parse_result http_request_parse(const char *data, size_t len, struct http_request *request, int *status,
+                                          const char **reason);
 
 /* Case-insensitive header lookup; the first occurrence, or NULL. */
 const struct http_header *http_request_header(const struct http_request *request, const char *name);

@@ -139,8 +139,10 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
     if (found == 0 && pthread_once(&platforms_once, platforms_load) == 0 && platforms &&
         !profile_platform_find(platforms, parsed.platform)) {
         /* the manifest refuses such a name: no advice to add it */
-        serve_response_text_error(res, 404, "asset %s names platform '%s', which Talos does not have; expected one "
-                                  "of %s", stored, parsed.platform, profile_platform_names(platforms));
+        serve_response_text_error(res, 404,
+                                  "asset %s names platform '%s', which Talos does not have; expected one "
+                                  "of %s",
+                                  stored, parsed.platform, profile_platform_names(platforms));
         return;
     }
     if (found == 0) {
@@ -163,8 +165,8 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         } else {
             buffer_reset(&list);
             l.count = 0;
-            if (bundle_foreach(ctx->index, BUNDLE_LIST_SCHEMATIC_VERSIONS, (const char *const[]){schematic},
-                               append_row, &l, &err) < 0) {
+            if (bundle_foreach(ctx->index, BUNDLE_LIST_SCHEMATIC_VERSIONS, (const char *const[]){schematic}, append_row,
+                               &l, &err) < 0) {
                 buffer_free(&list);
                 return serve_response_internal_error(res, &err);
             }

@@ -6,8 +6,8 @@
 
 #include "core/memory.h"
 
-static const int tracked_status[] = {200, 201, 204, 206, 304, 400, 402, 404, 405, 408,
-                                     413, 414, 416, 431, 500, 501, 503, 505};
+static const int tracked_status[] = {200, 201, 204, 206, 304, 400, 402, 404, 405,
+                                     408, 413, 414, 416, 431, 500, 501, 503, 505};
 #define STATUS_SLOTS (sizeof tracked_status / sizeof tracked_status[0] + 1) /* + "other" */
 
 static const char *const route_names[SERVE_ROUTE_COUNT] = {
@@ -157,8 +157,8 @@ void serve_metrics_render(struct buffer *out)
                 buffer_appendf(out, "airfactory_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                                route_names[r], (unsigned long long)v);
             else
-                buffer_appendf(out, "airfactory_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                               route_names[r], tracked_status[i], (unsigned long long)v);
+                buffer_appendf(out, "airfactory_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r],
+                               tracked_status[i], (unsigned long long)v);
         }
     }
     buffer_append_str(out, "# HELP airfactory_http_response_bytes_total Bytes sent (headers and bodies), by route.\n"

@@ -18,7 +18,7 @@
 #define PXE_CMDLINE_MAX 65536
 
 struct pxe_cache_entry {
-    char *key;  /* base URL + " " + rest */
+    char *key; /* base URL + " " + rest */
     char *body;
     size_t len;
 };

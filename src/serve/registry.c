@@ -173,8 +173,7 @@ static void serve_content(struct serve_context *ctx, struct serve_response *res,
     if (serve_response_blob(ctx, res, blob) != 0)
         return;
     res->status = 200;
-    serve_response_header(res, "Content-Type", "%s",
-                          manifest ? blob->media_type : "application/octet-stream");
+    serve_response_header(res, "Content-Type", "%s", manifest ? blob->media_type : "application/octet-stream");
     res->content_type_set = true;
     serve_response_header(res, "Docker-Content-Digest", "%s", blob->digest);
     if (!manifest) {
@@ -250,8 +249,8 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
         if (digest_foreign(reference))
             return oci_error(res, 404, "MANIFEST_UNKNOWN", "manifest unknown", "digest", reference);
         if (!digest_valid(reference))
-            return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content",
-                             "digest", reference);
+            return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
+                             reference);
         snprintf(digest, sizeof digest, "%s", reference);
     } else {
         /* Not a valid tag, so no manifest has it: the spec's "Pulling manifests" asks 404 for a
@@ -278,15 +277,13 @@ static void handle_manifest(struct serve_context *ctx, const char *repository, c
     serve_content(ctx, res, &blob, true);
 }
 
-static void handle_blob(struct serve_context *ctx, const char *repository, const char *digest,
-                        struct serve_response *res)
+static void handle_blob(struct serve_context *ctx, const char *repository, const char *digest, struct serve_response *res)
 {
     res->route = SERVE_ROUTE_REGISTRY_BLOB;
     if (digest_foreign(digest))
         return oci_error(res, 404, "BLOB_UNKNOWN", "blob unknown to registry", "digest", digest);
     if (!digest_valid(digest))
-        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
-                         digest);
+        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest", digest);
     struct error err = {0};
     struct bundle_blob blob;
     int found = bundle_find_repository_blob(ctx->index, repository, digest, &blob, &err);
@@ -333,8 +330,7 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
         char *end = NULL;
         limit = strtol(n_text, &end, 10);
         if (*end != '\0' || limit < 0 || n_text[0] == '-' || n_text[0] == '+')
-            return oci_error(res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", "n",
-                             n_text);
+            return oci_error(res, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", "n", n_text);
     }
     long have_last = http_query_get(req->http->query, "last", last, sizeof last);
     if (have_last == -2)
@@ -351,9 +347,9 @@ static void handle_tags(struct serve_context *ctx, const struct serve_request *r
     struct error err = {0};
     /* tag_row stops at the row after the page, so a next page is known to exist; n=0 asks for
      * nothing (spec "Listing Tags": an empty list and no Link header) */
-    if (limit != 0 && bundle_foreach(ctx->index, BUNDLE_LIST_TAGS_AFTER,
-                                     (const char *const[]){repository, have_last >= 0 ? last : ""}, tag_row, &t,
-                                     &err) < 0) {
+    if (limit != 0 &&
+        bundle_foreach(ctx->index, BUNDLE_LIST_TAGS_AFTER,
+                       (const char *const[]){repository, have_last >= 0 ? last : ""}, tag_row, &t, &err) < 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
@@ -448,8 +444,7 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
 {
     res->route = SERVE_ROUTE_REGISTRY_REFERRERS;
     if (!digest_valid(digest) && !digest_foreign(digest))
-        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest",
-                         digest);
+        return oci_error(res, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", "digest", digest);
     char artifact_type[512];
     long filtered = http_query_get(req->http->query, "artifactType", artifact_type, sizeof artifact_type);
     struct buffer out = BUFFER_INIT;
@@ -464,8 +459,8 @@ static void handle_referrers(struct serve_context *ctx, const struct serve_reque
     /* filtered here, not in SQL: the effective artifactType may come from the manifest */
     struct referrers_ctx r = {ctx, &w, filtered > 0 ? artifact_type : NULL, 0};
     struct error err = {0};
-    if (bundle_foreach(ctx->index, BUNDLE_LIST_REFERRERS, (const char *const[]){repository, digest}, referrer_row,
-                       &r, &err) != 0) {
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_REFERRERS, (const char *const[]){repository, digest}, referrer_row, &r,
+                       &err) != 0) {
         buffer_free(&out);
         return serve_response_internal_error(res, &err);
     }
@@ -539,8 +534,7 @@ static int resolve_repository(struct serve_context *ctx, const char *name, const
     if (ns)
         return 0;
     struct suffix_ctx s = {"", 0};
-    if (bundle_foreach(ctx->index, BUNDLE_LIST_REPOSITORY_SUFFIX, (const char *const[]){name}, suffix_row, &s, err) !=
-        0)
+    if (bundle_foreach(ctx->index, BUNDLE_LIST_REPOSITORY_SUFFIX, (const char *const[]){name}, suffix_row, &s, err) != 0)
         return -1;
     if (s.count != 1)
         return 0;
@@ -633,8 +627,7 @@ static int host_row(void *p, int column_count, const char *const *columns)
     return 0;
 }
 
-void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req,
-                                 struct serve_response *res)
+void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res)
 {
     struct hosts_ctx h = {NULL, 0};
     struct error err = {0};

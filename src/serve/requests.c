@@ -73,8 +73,9 @@ int serve_requests_record(struct serve_context *ctx, const char *schematic, cons
     }
     if ((uint64_t)st.st_size + line.len > SERVE_REQUESTS_MAX_BYTES) {
         if (!full_reported)
-            fprintf(stderr, "airfactory-serve: warning: %s holds %lld bytes, the limit; further requests are not "
-                            "recorded (merge it with `airfactory requests merge` and empty it)\n",
+            fprintf(stderr,
+                    "airfactory-serve: warning: %s holds %lld bytes, the limit; further requests are not "
+                    "recorded (merge it with `airfactory requests merge` and empty it)\n",
                     path, (long long)st.st_size);
         full_reported = true;
         rc = 0;
@@ -140,10 +141,12 @@ int serve_requests_dir_check(const char *dir, const char *bundle_dir, struct err
             else if (!(real_dir = realpath(dir, NULL)))
                 rc = error_set(err, ERROR_INPUT, "--requests-dir %s: %s", dir, strerror(errno));
         }
-        if (rc == 0 && (!real_dir || (strncmp(real_dir, real_bundle, n) == 0 &&
-                                      (real_dir[n] == '/' || real_dir[n] == '\0'))))
-            rc = error_set(err, ERROR_INPUT, "--requests-dir %s is inside the bundle %s; the bundle is signed and "
-                           "never written to: pick a directory outside it", dir, bundle_dir);
+        if (rc == 0 &&
+            (!real_dir || (strncmp(real_dir, real_bundle, n) == 0 && (real_dir[n] == '/' || real_dir[n] == '\0'))))
+            rc = error_set(err, ERROR_INPUT,
+                           "--requests-dir %s is inside the bundle %s; the bundle is signed and "
+                           "never written to: pick a directory outside it",
+                           dir, bundle_dir);
         else if (rc == 0 && access(real_dir, W_OK) != 0)
             rc = error_set(err, ERROR_INPUT, "--requests-dir %s: not writable: %s", dir, strerror(errno));
         free(real_dir);

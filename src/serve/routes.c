@@ -59,8 +59,7 @@ void serve_response_text_error(struct serve_response *res, int status, const cha
     res->content_type_set = true;
 }
 
-void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data,
-                         size_t len)
+void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data, size_t len)
 {
     res->status = status;
     buffer_reset(&res->body);
@@ -126,8 +125,7 @@ int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, s
     int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         ctx->blob_trouble = true;
-        snprintf(ctx->blob_trouble_detail, sizeof ctx->blob_trouble_detail, "blobs/sha256/%s: %s", hex,
-                 strerror(errno));
+        snprintf(ctx->blob_trouble_detail, sizeof ctx->blob_trouble_detail, "blobs/sha256/%s: %s", hex, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -238,8 +236,7 @@ static bool cors(const struct serve_request *req, struct serve_response *res)
         if (http_string_equals(acrm->value, "GET") || http_string_equals(acrm->value, "HEAD") ||
             http_string_equals(acrm->value, "OPTIONS")) {
             serve_response_header(res, "Access-Control-Allow-Origin", "*");
-            serve_response_header(res, "Access-Control-Allow-Methods", "%.*s", (int)acrm->value.len,
-                                  acrm->value.data);
+            serve_response_header(res, "Access-Control-Allow-Methods", "%.*s", (int)acrm->value.len, acrm->value.data);
             const struct http_header *acrh = http_request_header(req->http, "Access-Control-Request-Headers");
             if (acrh && http_string_equals_nocase(acrh->value, "cache-control"))
                 serve_response_header(res, "Access-Control-Allow-Headers", "cache-control");
@@ -279,8 +276,7 @@ static void readiness(struct serve_context *ctx, struct serve_response *res)
     } else if (ctx->refused) {
         serve_response_header(res, "Content-Type", "text/plain; charset=utf-8");
         res->content_type_set = true;
-        buffer_appendf(&res->body, "ready (previous bundle); the bundle now at the path is refused: %s\n",
-                       ctx->refused);
+        buffer_appendf(&res->body, "ready (previous bundle); the bundle now at the path is refused: %s\n", ctx->refused);
     }
 }
 

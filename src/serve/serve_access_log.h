@@ -12,16 +12,16 @@
 #include "airfactory/serve.h"
 
 struct serve_access_log_entry {
-    char remote[64];      /* "addr:port" */
+    char remote[64]; /* "addr:port" */
     char method[16];
     char target[1024];    /* truncated */
     char user_agent[256]; /* truncated */
     char request_id[48];
-    int version_minor;    /* -1 unknown (unparsable request) */
+    int version_minor; /* -1 unknown (unparsable request) */
     int status;
-    uint64_t bytes;       /* bytes written to the socket (head + body) */
+    uint64_t bytes; /* bytes written to the socket (head + body) */
     const char *route;
-    uint64_t start_ns;    /* CLOCK_MONOTONIC */
+    uint64_t start_ns; /* CLOCK_MONOTONIC */
     int tls;
 };
 

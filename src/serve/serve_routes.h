@@ -50,8 +50,8 @@ enum serve_route_id {
 /* Per-worker state shared by all handlers. */
 struct serve_context {
     struct bundle *index; /* the bundle served: its index.db, opened in place (bundle_open_in_place) */
-    int blobs_fd;             /* directory blobs/sha256 of the bundle served (changes on a live switch) */
-    int bundle_fd;            /* that bundle's directory: st_nlink 0 once a writer removed its tree */
+    int blobs_fd;         /* directory blobs/sha256 of the bundle served (changes on a live switch) */
+    int bundle_fd;        /* that bundle's directory: st_nlink 0 once a writer removed its tree */
     /* Set by serve_response_blob and serve_blob_read when a listed blob file is missing or has
      * the wrong size, instead of logging: the server first checks whether the bundle was
      * replaced (and answers from the new one); only if not is the bundle called damaged. */
@@ -76,14 +76,14 @@ int serve_requests_record(struct serve_context *ctx, const char *schematic, cons
 /* At start: create dir if needed; ERROR_INPUT when it is inside bundle_dir or not writable. */
 int serve_requests_dir_check(const char *dir, const char *bundle_dir, struct error *err);
 /* What a 404 adds when requests are recorded: how the request reaches the builders. */
-#define SERVE_REQUESTED_NOTE                                                                         \
-    " (this request was recorded for the bundle's builders: `airfactory requests merge` turns it into " \
+#define SERVE_REQUESTED_NOTE                                                                                           \
+    " (this request was recorded for the bundle's builders: `airfactory requests merge` turns it into "                \
     "manifest additions; the next bundle built with them will hold it)"
 
 /* A POST /schematics body decoded into its ID: the CPU-heavy half of that route, pure and
  * thread-safe (bounded by yaml_document's limits), so the server runs it off its event loop. */
 struct serve_schematic_result {
-    int status;                         /* 0: decoded, id set; 400: bad schematic, err says why */
+    int status; /* 0: decoded, id set; 400: bad schematic, err says why */
     char id[SCHEMATIC_ID_HEX_LEN + 1];
     struct error err;
 };
@@ -121,8 +121,7 @@ void serve_response_header(struct serve_response *res, const char *name, const c
 void serve_response_text_error(struct serve_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Body with a Content-Type. */
-void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data,
-                         size_t len);
+void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data, size_t len);
 /* Open blobs/sha256/<hex> of digest as the response body; on failure answers 500 and logs. */
 int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob);
 /* GET /image and /pxe: the blob of schematic+version+path (bundle_find_asset): 1, 0 absent, -1. */
@@ -170,8 +169,7 @@ void serve_registry_handle(struct serve_context *ctx, const struct serve_request
                            struct serve_response *res);
 /* GET /registry-mirrors.yaml: the Talos machine-config patch (talos/mirror_patch.h) pointing every
  * upstream registry of the bundle's cluster images at this server's base URL. */
-void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req,
-                                 struct serve_response *res);
+void serve_registry_mirror_patch(struct serve_context *ctx, const struct serve_request *req, struct serve_response *res);
 
 /* The base URL "scheme://host" for URLs the server writes into bodies. */
 void serve_request_base_url(const struct serve_context *ctx, const struct serve_request *req, struct buffer *out);

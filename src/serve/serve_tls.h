@@ -20,8 +20,7 @@ enum serve_tls_status {
     SERVE_TLS_ERROR = 4,
 };
 
-int serve_tls_context_new(const char *cert_path, const char *key_path, struct serve_tls_context **out,
-                          struct error *err);
+int serve_tls_context_new(const char *cert_path, const char *key_path, struct serve_tls_context **out, struct error *err);
 void serve_tls_context_free(struct serve_tls_context *ctx);
 
 struct serve_tls_connection *serve_tls_connection_new(struct serve_tls_context *ctx, int fd);

@@ -57,8 +57,8 @@
 #define READ_CHUNK 4096
 #define SENDFILE_BURST (16u << 20) /* per wake-up, so one fast client cannot starve the rest */
 #define TLS_CHUNK 65536
-#define CORK_MIN (256u << 10)      /* file bodies at least this large are sent corked */
-#define INLINE_MAX (16u << 10)     /* file bodies at most this large go out with the head, one send */
+#define CORK_MIN (256u << 10)  /* file bodies at least this large are sent corked */
+#define INLINE_MAX (16u << 10) /* file bodies at most this large go out with the head, one send */
 #define LINGER_MS 2000
 #define BODY_BUDGET (64u << 20) /* request bodies buffered at once per worker (DoS bound) */
 
@@ -180,8 +180,8 @@ static uint64_t next_random(struct worker *w)
 static void uuid4(struct worker *w, char out[37])
 {
     uint64_t a = next_random(w), b = next_random(w);
-    a = (a & ~0xf000ull) | 0x4000ull;                          /* version 4 */
-    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;   /* variant 10 */
+    a = (a & ~0xf000ull) | 0x4000ull;                        /* version 4 */
+    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull; /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
              (unsigned)(a & 0xffff), (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
 }
@@ -567,8 +567,7 @@ static int write_pending(struct worker *w, struct conn *c)
     bool progressed = false;
     while (c->out_off < c->out_len) {
         size_t done = 0;
-        enum io_result r = io_write(c, c->out + c->out_off, c->out_len - c->out_off, &done,
-                                    c->file_fd >= 0 && !c->tls);
+        enum io_result r = io_write(c, c->out + c->out_off, c->out_len - c->out_off, &done, c->file_fd >= 0 && !c->tls);
         if (r == IO_DONE) {
             c->out_off += done;
             if (c->log)
@@ -1145,8 +1144,8 @@ static void refuse_client(struct worker *w, int fd, const struct sockaddr_storag
     if (w->now_ms >= w->refusal_logged_ms + 1000) {
         char addr[128];
         format_peer(peer, addr, sizeof addr);
-        fprintf(stderr, "airfactory-serve: %s holds %d connections (--max-conns-per-client); refusing more\n",
-                addr, w->config->max_conns_per_client);
+        fprintf(stderr, "airfactory-serve: %s holds %d connections (--max-conns-per-client); refusing more\n", addr,
+                w->config->max_conns_per_client);
         w->refusal_logged_ms = w->now_ms;
     }
 }
@@ -1165,8 +1164,10 @@ static void on_accept(struct worker *w)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                fprintf(stderr, "airfactory-serve: accept: %s; pausing accepts until a connection closes "
-                                "(raise `ulimit -n`)\n", strerror(errno));
+                fprintf(stderr,
+                        "airfactory-serve: accept: %s; pausing accepts until a connection closes "
+                        "(raise `ulimit -n`)\n",
+                        strerror(errno));
                 stop_listening(w);
             }
             return;
@@ -1411,7 +1412,8 @@ static int open_listener(const struct sockaddr_storage *ss, socklen_t len, const
     }
     if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
         if (errno == EADDRINUSE)
-            error_set(err, ERROR_INPUT, "--listen %s: address already in use: another server (another "
+            error_set(err, ERROR_INPUT,
+                      "--listen %s: address already in use: another server (another "
                       "airfactory-serve?) listens there; stop it or choose another --listen (one server per port)",
                       what);
         else
@@ -1711,11 +1713,14 @@ int serve_run(const struct serve_config *config, struct error *err)
         return -1;
     /* 1. the bundle: signature first, then a trial open of the index (fail before binding) */
     if (config->insecure_no_verify) {
-        fprintf(stderr, "airfactory-serve: WARNING: --insecure-no-verify: the bundle signature is NOT checked; "
-                        "anyone who could write to %s can change what machines boot\n", config->bundle_dir);
+        fprintf(stderr,
+                "airfactory-serve: WARNING: --insecure-no-verify: the bundle signature is NOT checked; "
+                "anyone who could write to %s can change what machines boot\n",
+                config->bundle_dir);
     } else {
         if (!config->key_path)
-            return error_set(err, ERROR_INPUT, "no --key: give the bundle's public key (--key bundle.pub) so the "
+            return error_set(err, ERROR_INPUT,
+                             "no --key: give the bundle's public key (--key bundle.pub) so the "
                              "signature of index.db is checked, or --insecure-no-verify to skip the check");
         /* index.db pins every blob by digest and size, so its signature vouches for the whole
          * bundle without reading a blob: start-up time does not grow with the bundle. The key
@@ -1824,8 +1829,10 @@ int serve_run(const struct serve_config *config, struct error *err)
                         continue;
                     pids[i] = -1;
                     if (!stopping && WIFSIGNALED(status)) {
-                        fprintf(stderr, "airfactory-serve: worker %d (pid %d) killed by signal %d; "
-                                        "restarting it\n", i, (int)pid, WTERMSIG(status));
+                        fprintf(stderr,
+                                "airfactory-serve: worker %d (pid %d) killed by signal %d; "
+                                "restarting it\n",
+                                i, (int)pid, WTERMSIG(status));
                         pid_t np = fork();
                         if (np == 0)
                             _exit(worker_main(config, listen_fd, tls, &signals));

@@ -129,11 +129,13 @@ static void send_file(struct serve_context *ctx, const char *version, const char
             return serve_response_internal_error(res, &err);
         }
         if (l.count > 0)
-            serve_response_text_error(res, 404, "%s is not a talosctl file of Talos %s; this bundle has: %s", name,
-                                      tag, buffer_cstr(&names));
+            serve_response_text_error(res, 404, "%s is not a talosctl file of Talos %s; this bundle has: %s", name, tag,
+                                      buffer_cstr(&names));
         else
-            serve_response_text_error(res, 404, "this bundle has no talosctl files for Talos %s; add a talosctl-all "
-                                      "source (ghcr.io/siderolabs/talosctl-all:%s) to the build manifest", tag, tag);
+            serve_response_text_error(res, 404,
+                                      "this bundle has no talosctl files for Talos %s; add a talosctl-all "
+                                      "source (ghcr.io/siderolabs/talosctl-all:%s) to the build manifest",
+                                      tag, tag);
         buffer_free(&names);
         return;
     }

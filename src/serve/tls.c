@@ -27,15 +27,13 @@ static const char *openssl_error(void)
     return buf;
 }
 
-int serve_tls_context_new(const char *cert_path, const char *key_path, struct serve_tls_context **out,
-                          struct error *err)
+int serve_tls_context_new(const char *cert_path, const char *key_path, struct serve_tls_context **out, struct error *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return error_set(err, ERROR_RUNTIME, "TLS: cannot create context: %s", openssl_error());
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {

@@ -250,11 +250,13 @@ static void step_hardware(struct buffer *out, const struct ui_models *m, const s
     if (metal)
         radio(out, "target", "metal", "Bare-metal Machine",
               "Suitable for x86-64 and arm64 bare-metal machines, as well as generic virtual machines. If unsure, "
-              "choose this option.", strcmp(s->target, "metal") == 0 || !cloud);
+              "choose this option.",
+              strcmp(s->target, "metal") == 0 || !cloud);
     if (cloud)
         radio(out, "target", "cloud", "Cloud Server",
               "Compatible with AWS, GCP, Azure, VMWare, Equinix Metal, and other platforms, including homelab "
-              "environments like Proxmox.", strcmp(s->target, "cloud") == 0 || !metal);
+              "environments like Proxmox.",
+              strcmp(s->target, "cloud") == 0 || !metal);
     if (!metal && !cloud)
         buffer_append_str(out, "<p>This bundle holds no boot assets.</p>\n");
     buffer_append_str(out, "</fieldset>\n<button type=\"submit\">Next</button>\n</form>\n");
@@ -367,16 +369,16 @@ void serve_ui_wizard(struct serve_context *ctx, const struct serve_request *req,
     if (step > 0 && hits == 0) {
         struct buffer what = BUFFER_INIT;
         buffer_appendf(&what, "The choice (target %s, version %s, platform %s, arch %s%s%s%s)", s.target,
-                       s.version[0] ? s.version : "any", s.platform[0] ? s.platform : "any",
-                       s.arch[0] ? s.arch : "any", strcmp(s.secureboot, "true") == 0 ? ", SecureBoot" : "",
-                       s.schematic[0] ? ", schematic " : "", s.schematic);
+                       s.version[0] ? s.version : "any", s.platform[0] ? s.platform : "any", s.arch[0] ? s.arch : "any",
+                       strcmp(s.secureboot, "true") == 0 ? ", SecureBoot" : "", s.schematic[0] ? ", schematic " : "",
+                       s.schematic);
         not_in_bundle(ctx, res, &out, buffer_cstr(&what));
         buffer_free(&what);
         buffer_free(&out);
         free(m.v);
         return;
     }
-    char (*values)[160] = xcalloc(m.n + 1, sizeof *values);
+    char(*values)[160] = xcalloc(m.n + 1, sizeof *values);
     size_t nv = 0;
     if (step == 0) {
         serve_html_begin(&out, "Hardware Type");

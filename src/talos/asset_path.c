@@ -32,7 +32,8 @@ static bool has_suffix(const char *s, size_t len, const char *suffix)
 
 static int parse_arch(const char *s, size_t len, struct asset_path *out, struct error *err)
 {
-    if ((len == 5 && !memcmp(s, "amd64", 5)) || (len == 6 && !memcmp(s, "x86_64", 6)) || (len == 4 && !memcmp(s, "i386", 4)))
+    if ((len == 5 && !memcmp(s, "amd64", 5)) || (len == 6 && !memcmp(s, "x86_64", 6)) ||
+        (len == 4 && !memcmp(s, "i386", 4)))
         strcpy(out->arch, "amd64");
     else if (len == 5 && !memcmp(s, "arm64", 5))
         strcpy(out->arch, "arm64");
@@ -183,12 +184,11 @@ int asset_path_set_image_suffix(struct asset_path *a, const char *suffix, struct
         a->kind = ASSET_IMAGE;
         return 0;
     }
-    return error_set(err, ERROR_INPUT, "invalid disk image suffix \"%s\"; expected {raw|qcow2|vhd|ova}[.tar.gz|.gz|.xz|.zst]",
-                     suffix);
+    return error_set(err, ERROR_INPUT,
+                     "invalid disk image suffix \"%s\"; expected {raw|qcow2|vhd|ova}[.tar.gz|.gz|.xz|.zst]", suffix);
 }
 
-void asset_path_init(struct asset_path *out, enum asset_kind kind, const char *platform, const char *arch,
-                     bool secureboot)
+void asset_path_init(struct asset_path *out, enum asset_kind kind, const char *platform, const char *arch, bool secureboot)
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
@@ -260,21 +260,11 @@ void asset_path_format(const struct asset_path *a, char out[ASSET_PATH_MAX])
 {
     const char *sb = a->secureboot ? "-secureboot" : "";
     switch (a->kind) {
-    case ASSET_KERNEL:
-        snprintf(out, ASSET_PATH_MAX, "kernel-%s", a->arch);
-        break;
-    case ASSET_CMDLINE:
-        snprintf(out, ASSET_PATH_MAX, "cmdline-%s-%s%s", a->platform, a->arch, sb);
-        break;
-    case ASSET_INITRAMFS:
-        snprintf(out, ASSET_PATH_MAX, "initramfs-%s.xz", a->arch);
-        break;
-    case ASSET_ISO:
-        snprintf(out, ASSET_PATH_MAX, "%s-%s%s.iso", a->platform, a->arch, sb);
-        break;
-    case ASSET_UKI:
-        snprintf(out, ASSET_PATH_MAX, "%s-%s%s-uki.efi", a->platform, a->arch, sb);
-        break;
+    case ASSET_KERNEL: snprintf(out, ASSET_PATH_MAX, "kernel-%s", a->arch); break;
+    case ASSET_CMDLINE: snprintf(out, ASSET_PATH_MAX, "cmdline-%s-%s%s", a->platform, a->arch, sb); break;
+    case ASSET_INITRAMFS: snprintf(out, ASSET_PATH_MAX, "initramfs-%s.xz", a->arch); break;
+    case ASSET_ISO: snprintf(out, ASSET_PATH_MAX, "%s-%s%s.iso", a->platform, a->arch, sb); break;
+    case ASSET_UKI: snprintf(out, ASSET_PATH_MAX, "%s-%s%s-uki.efi", a->platform, a->arch, sb); break;
     case ASSET_INSTALLER:
         if (a->platform_installer)
             snprintf(out, ASSET_PATH_MAX, "%s-installer-%s%s.tar", a->platform, a->arch, sb);

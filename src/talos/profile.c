@@ -23,7 +23,7 @@ EMBED(airfactory_profiles_talos_images_yaml, "profiles/talos-images.yaml");
 struct rule {
     bool has_since, has_before;
     struct talos_version since, before;
-    char *arch;    /* NULL = any */
+    char *arch;     /* NULL = any */
     int secureboot; /* -1 = any */
     char **args;
     size_t arg_count;
@@ -38,7 +38,7 @@ struct rule_list {
 
 struct platform_entry {
     struct profile_platform pub;
-    char **owned[3];      /* aliases, arches, boot methods */
+    char **owned[3]; /* aliases, arches, boot methods */
     struct rule_list kernel_args;
 };
 
@@ -54,7 +54,10 @@ static const char *const compression_choices[] = {"xz", "zstd", NULL};
 /* in enum schematic_bootloader order, NONE excluded (index + 1) */
 static const char *const bootloader_choices[] = {"dual-boot", "sd-boot", "grub", NULL};
 static const char *const iso_kind_choices[] = {"grub", "uefi", "hybrid", "bootloader", NULL};
-#define Q(key, type, field, choices) {key, type, offsetof(struct talos_quirks, field), choices}
+#define Q(key, type, field, choices)                                                                                   \
+    {                                                                                                                  \
+        key, type, offsetof(struct talos_quirks, field), choices                                                       \
+    }
 static const struct quirk_def quirk_defs[] = {
     Q("supported", QUIRK_BOOL, supported, NULL),
     Q("supportsUKI", QUIRK_BOOL, supports_uki, NULL),
@@ -389,10 +392,15 @@ static int load_profiles(struct profile_set *set, const struct yaml_node *root, 
         for (size_t k = 0; k < yaml_mapping_pairs(m); k++) {
             const char *key = yaml_mapping_key(m, k)->value;
             const struct yaml_node *v = yaml_mapping_value(m, k);
-            static const char *const string_keys[] = {"name", "platform", "kind", "outFormat", "diskFormat",
-                                                      "diskFormatOptions", "sdBootEnrollKeys", NULL};
-            const char **slots[] = {&p->name, &p->platform, &p->kind, &p->out_format, &p->disk_format,
-                                    &p->disk_format_options, &p->sdboot_enroll_keys};
+            static const char *const string_keys[] = {
+                "name", "platform", "kind", "outFormat", "diskFormat", "diskFormatOptions", "sdBootEnrollKeys", NULL};
+            const char **slots[] = {&p->name,
+                                    &p->platform,
+                                    &p->kind,
+                                    &p->out_format,
+                                    &p->disk_format,
+                                    &p->disk_format_options,
+                                    &p->sdboot_enroll_keys};
             int rc = 1;
             for (int s = 0; string_keys[s]; s++)
                 if (!strcmp(key, string_keys[s])) {
@@ -470,8 +478,7 @@ static int check_quirk_rules(struct loader *l, const struct yaml_node *n, const 
     }
     const struct rule *last = rules->count ? &rules->rules[rules->count - 1] : NULL;
     if (!last || last->has_since || last->has_before || last->arch || last->secureboot >= 0)
-        return bad(l, n, "quirk %s: the last rule must have no condition (the value for every other version)",
-                   d->key);
+        return bad(l, n, "quirk %s: the last rule must have no condition (the value for every other version)", d->key);
     return 0;
 }
 
@@ -491,7 +498,8 @@ static int load_quirks(struct profile_set *set, const struct yaml_node *v, struc
         if (seen[d])
             return bad(l, key, "quirk '%s' given twice", key->value);
         seen[d] = true;
-        if (get_rules(l, rules, true, &set->quirks[d]) < 0 || check_quirk_rules(l, rules, &quirk_defs[d], &set->quirks[d]) < 0)
+        if (get_rules(l, rules, true, &set->quirks[d]) < 0 ||
+            check_quirk_rules(l, rules, &quirk_defs[d], &set->quirks[d]) < 0)
             return -1;
     }
     for (size_t d = 0; d < QUIRK_COUNT; d++)
@@ -587,8 +595,8 @@ int profile_talos_images(const char *talos, const char *kubernetes, char ***refs
         return error_set(err, ERROR_INPUT, "Kubernetes version '%.60s' is not X.Y.Z (e.g. v1.34.1)", kubernetes);
     const char *what = "profiles/talos-images.yaml";
     struct yaml_node *root;
-    if (yaml_document_load(airfactory_profiles_talos_images_yaml, strlen(airfactory_profiles_talos_images_yaml),
-                           what, &root, err) < 0) {
+    if (yaml_document_load(airfactory_profiles_talos_images_yaml, strlen(airfactory_profiles_talos_images_yaml), what,
+                           &root, err) < 0) {
         err->code = ERROR_RUNTIME;
         return -1;
     }
@@ -600,9 +608,10 @@ int profile_talos_images(const char *talos, const char *kubernetes, char ***refs
         struct buffer known = BUFFER_INIT;
         for (size_t i = 0; i < yaml_mapping_pairs(root); i++)
             buffer_appendf(&known, "%s%s", i ? ", " : "", yaml_mapping_key(root, i)->value);
-        rc = error_set(err, ERROR_INPUT, "talos-images: no image list for Talos '%.60s' in %s (it has %s); list "
-                       "the images under 'images:' instead, or add the release to the data", talos, what,
-                       buffer_cstr(&known));
+        rc = error_set(err, ERROR_INPUT,
+                       "talos-images: no image list for Talos '%.60s' in %s (it has %s); list "
+                       "the images under 'images:' instead, or add the release to the data",
+                       talos, what, buffer_cstr(&known));
         buffer_free(&known);
     } else if (list->kind != YAML_NODE_SEQUENCE) {
         rc = error_set(err, ERROR_RUNTIME, "%s:%d: %s: expected a list of image references", what, list->line, talos);
@@ -729,14 +738,12 @@ void profile_platform_kernel_args(const struct profile_set *set, const struct pr
     collect_args(&e->kernel_args, v, arch, out);
 }
 
-void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v,
-                                 struct profile_args *out)
+void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v, struct profile_args *out)
 {
     collect_args(&set->default_args, v, NULL, out);
 }
 
-void profile_secureboot_kernel_args(const struct profile_set *set, const struct talos_version *v,
-                                    struct profile_args *out)
+void profile_secureboot_kernel_args(const struct profile_set *set, const struct talos_version *v, struct profile_args *out)
 {
     collect_args(&set->secureboot_args, v, NULL, out);
 }
@@ -763,15 +770,9 @@ void profile_quirks(const struct profile_set *set, const struct talos_version *v
         const struct rule *r = quirk_rule(&set->quirks[d], v, arch, secureboot);
         char *field = (char *)out + quirk_defs[d].offset;
         switch (quirk_defs[d].type) {
-        case QUIRK_BOOL:
-            *(bool *)field = r->number != 0;
-            break;
-        case QUIRK_MIB:
-            *(uint64_t *)field = (uint64_t)r->number;
-            break;
-        case QUIRK_STRING:
-            *(const char **)field = r->value;
-            break;
+        case QUIRK_BOOL: *(bool *)field = r->number != 0; break;
+        case QUIRK_MIB: *(uint64_t *)field = (uint64_t)r->number; break;
+        case QUIRK_STRING: *(const char **)field = r->value; break;
         case QUIRK_CHOICE:
             if (quirk_defs[d].choices == compression_choices)
                 *(enum talos_compression *)field = (enum talos_compression)r->number;

@@ -20,31 +20,31 @@
 /* ---- data ---- */
 
 struct profile_platform {
-    const char *name;             /* the talos.platform value, e.g. "metal", "digital-ocean" */
+    const char *name; /* the talos.platform value, e.g. "metal", "digital-ocean" */
     const char *label;
-    const char *const *aliases;   /* other spellings Talos accepts ("packet") */
+    const char *const *aliases; /* other spellings Talos accepts ("packet") */
     size_t alias_count;
-    const char *const *arches;    /* arches Image Factory offers it for */
+    const char *const *arches; /* arches Image Factory offers it for */
     size_t arch_count;
     const char *const *boot_methods; /* "iso", "disk-image", "pxe" */
     size_t boot_method_count;
-    const char *disk_image_suffix;   /* Image Factory's default, e.g. "raw.zst"; "" when none */
+    const char *disk_image_suffix; /* Image Factory's default, e.g. "raw.zst"; "" when none */
     bool secureboot;
-    const char *since;               /* first Talos version with it, "" when always */
+    const char *since; /* first Talos version with it, "" when always */
 };
 
 /* One built-in imager profile (talos pkg/imager/profile/default.go). */
 struct profile {
-    const char *name;               /* "metal", "secureboot-iso", ... */
+    const char *name; /* "metal", "secureboot-iso", ... */
     const char *platform;
     bool secureboot;
-    const char *kind;               /* "iso", "image", "installer", "uki" */
-    const char *out_format;         /* "raw", ".zst", ".xz", ".gz", ".tar.gz" */
-    uint64_t disk_size_mib;         /* 0 unless kind is image */
-    const char *disk_format;        /* "raw", "qcow2", "vhd", "ova" or "" */
+    const char *kind;                /* "iso", "image", "installer", "uki" */
+    const char *out_format;          /* "raw", ".zst", ".xz", ".gz", ".tar.gz" */
+    uint64_t disk_size_mib;          /* 0 unless kind is image */
+    const char *disk_format;         /* "raw", "qcow2", "vhd", "ova" or "" */
     const char *disk_format_options; /* e.g. "cluster_size=8k" or "" */
-    uint32_t disk_sector_size;      /* 0 = default */
-    const char *sdboot_enroll_keys; /* "" or e.g. "if-safe" */
+    uint32_t disk_sector_size;       /* 0 = default */
+    const char *sdboot_enroll_keys;  /* "" or e.g. "if-safe" */
 };
 
 struct profile_set;
@@ -85,14 +85,12 @@ void profile_disk_defaults(const struct profile_set *set, const char *platform, 
 
 /* Kernel arguments (appended to out): the platform's own, the version defaults, SecureBoot's and
  * the ISO-only ones. Each item is one "key[=value]" as Talos writes it ("slab_nomerge=" too). */
-void profile_platform_kernel_args(const struct profile_set *set, const struct profile_platform *p,
-                                  const char *arch, const struct talos_version *v, struct profile_args *out);
-void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v,
-                                 struct profile_args *out);
+void profile_platform_kernel_args(const struct profile_set *set, const struct profile_platform *p, const char *arch,
+                                  const struct talos_version *v, struct profile_args *out);
+void profile_default_kernel_args(const struct profile_set *set, const struct talos_version *v, struct profile_args *out);
 void profile_secureboot_kernel_args(const struct profile_set *set, const struct talos_version *v,
                                     struct profile_args *out);
-void profile_iso_kernel_args(const struct profile_set *set, const struct talos_version *v,
-                             struct profile_args *out);
+void profile_iso_kernel_args(const struct profile_set *set, const struct talos_version *v, struct profile_args *out);
 
 /* ---- quirks: what changes between Talos releases, one typed structure ----
  *
@@ -108,25 +106,25 @@ enum talos_iso_kind {
     TALOS_ISO_BOOTLOADER, /* the profile's bootloader decides (grub, sd-boot = uefi, dual-boot = hybrid) */
 };
 struct talos_quirks {
-    bool supported;                   /* supported: Image Factory builds this version at all */
-    bool supports_uki;                /* supportsUKI: UKI and SecureBoot assets */
-    bool compressed_meta;             /* compressedMeta: META on the cmdline gzipped past 256 bytes */
-    bool supports_overlay;            /* supportsOverlay */
+    bool supported;                     /* supported: Image Factory builds this version at all */
+    bool supports_uki;                  /* supportsUKI: UKI and SecureBoot assets */
+    bool compressed_meta;               /* compressedMeta: META on the cmdline gzipped past 256 bytes */
+    bool supports_overlay;              /* supportsOverlay */
     enum talos_compression compression; /* compression: initramfs segment and extension squashfs */
-    bool iso_label;                   /* isoLabel: volume ID TALOS_V1_2_3, volume set Talos-v1.2.3 */
-    bool grub_reset_entry;            /* grubResetEntry: GRUB's "Reset Talos installation" entry */
-    bool skip_data_partitions;        /* skipDataPartitions: no STATE/EPHEMERAL in disk images */
-    bool supports_image_cache;        /* supportsImageCache */
-    bool image_cache_grows_disk;      /* imageCacheGrowsDisk: a disk image grows by its image cache + 20 % */
-    bool sdboot_for_uefi;             /* sdBootForUEFI: UEFI boots systemd-boot + UKI */
-    bool uki_profiles;                /* ukiProfiles: main + reset / reset-maintenance profiles */
-    const char *installer_base_image; /* installerBaseImage: "siderolabs/installer-base" or "siderolabs/installer" */
-    const char *installer_uki_name;   /* installerUKIName: "vmlinuz.efi" or "vmlinuz.efi.signed" */
-    const char *kernel_modules_path;  /* kernelModulesPath: "/usr/lib/modules" or "/lib/modules" */
-    const char *firmware_path;        /* firmwarePath: "/usr/lib/firmware" or "/lib/firmware" */
-    bool installer_extra_kernel_args; /* installerExtraKernelArgs */
+    bool iso_label;                     /* isoLabel: volume ID TALOS_V1_2_3, volume set Talos-v1.2.3 */
+    bool grub_reset_entry;              /* grubResetEntry: GRUB's "Reset Talos installation" entry */
+    bool skip_data_partitions;          /* skipDataPartitions: no STATE/EPHEMERAL in disk images */
+    bool supports_image_cache;          /* supportsImageCache */
+    bool image_cache_grows_disk;        /* imageCacheGrowsDisk: a disk image grows by its image cache + 20 % */
+    bool sdboot_for_uefi;               /* sdBootForUEFI: UEFI boots systemd-boot + UKI */
+    bool uki_profiles;                  /* ukiProfiles: main + reset / reset-maintenance profiles */
+    const char *installer_base_image;   /* installerBaseImage: "siderolabs/installer-base" or "siderolabs/installer" */
+    const char *installer_uki_name;     /* installerUKIName: "vmlinuz.efi" or "vmlinuz.efi.signed" */
+    const char *kernel_modules_path;    /* kernelModulesPath: "/usr/lib/modules" or "/lib/modules" */
+    const char *firmware_path;          /* firmwarePath: "/usr/lib/firmware" or "/lib/firmware" */
+    bool installer_extra_kernel_args;   /* installerExtraKernelArgs */
     enum schematic_bootloader default_bootloader; /* defaultBootloader (never NONE) */
-    enum talos_iso_kind iso_kind;     /* isoKind */
+    enum talos_iso_kind iso_kind;                 /* isoKind */
     uint64_t boot_partition_mib, grub_efi_partition_mib, bios_partition_mib, uki_efi_partition_mib,
         meta_partition_mib;           /* bootPartitionSize, grubEFIPartitionSize, biosPartitionSize,
                                          ukiEFIPartitionSize, metaPartitionSize */

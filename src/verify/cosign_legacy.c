@@ -33,9 +33,8 @@ int cosign_legacy_check_payload(const char *payload, size_t len, const char *man
     else if (strcmp(type, COSIGN_LEGACY_PAYLOAD_TYPE) != 0)
         rc = error_set(err, ERROR_INPUT, "%s: payload type is '%s', not '%s'", what, type, COSIGN_LEGACY_PAYLOAD_TYPE);
     else if (strcmp(named, manifest_digest) != 0)
-        rc = error_set(err, ERROR_INPUT,
-                       "%s: payload signs %s, not %s: this is a signature for another image", what, named,
-                       manifest_digest);
+        rc = error_set(err, ERROR_INPUT, "%s: payload signs %s, not %s: this is a signature for another image", what,
+                       named, manifest_digest);
     json_free(doc);
     return rc;
 }
@@ -156,8 +155,7 @@ static int verify_keyless(const struct verify_trust *trust, const struct json_va
                   what, (long long)entry.log_index, body.kind);
         goto out;
     }
-    if (rekor_body_check(&body, signature->data, signature->len, leaf, NULL, payload->data, payload->len, what, err) !=
-        0)
+    if (rekor_body_check(&body, signature->data, signature->len, leaf, NULL, payload->data, payload->len, what, err) != 0)
         goto out;
     /* The chain annotation is not trusted: the trusted root alone supplies the CA chain, so a
      * signature cannot bring intermediates (or a root) of its own (sigstore-go uses only the leaf). */
@@ -211,8 +209,7 @@ static int verify_layer(const struct verify_trust *trust, const struct verify_so
     struct buffer signature = BUFFER_INIT, payload = BUFFER_INIT;
     int rc = -1;
     if (base64_decode(sig_b64, strlen(sig_b64), &signature) != 0) {
-        error_set(err, ERROR_INPUT, "%s: annotation %s is not standard base64", what,
-                  COSIGN_LEGACY_SIGNATURE_ANNOTATION);
+        error_set(err, ERROR_INPUT, "%s: annotation %s is not standard base64", what, COSIGN_LEGACY_SIGNATURE_ANNOTATION);
         goto out;
     }
     int found = source->read_blob(source->context, digest, COSIGN_LEGACY_PAYLOAD_MAX, &payload, err);

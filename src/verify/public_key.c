@@ -46,8 +46,7 @@ static int classify(struct public_key *k, const char *what, struct error *err)
         else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
             name = "ECDSA P-521";
         if (!name)
-            return error_set(err, ERROR_INPUT, "%s: EC curve %s is not accepted; use P-256, P-384 or P-521", what,
-                             group);
+            return error_set(err, ERROR_INPUT, "%s: EC curve %s is not accepted; use P-256, P-384 or P-521", what, group);
         k->kind = KEY_ECDSA;
         snprintf(k->description, sizeof k->description, "%s", name);
         return 0;
@@ -55,8 +54,7 @@ static int classify(struct public_key *k, const char *what, struct error *err)
     if (EVP_PKEY_is_a(p, "RSA") || EVP_PKEY_is_a(p, "RSA-PSS")) {
         int bits = EVP_PKEY_get_bits(p);
         if (bits < 2048)
-            return error_set(err, ERROR_INPUT, "%s: RSA key of %d bits is too small; use 2048 bits or more", what,
-                             bits);
+            return error_set(err, ERROR_INPUT, "%s: RSA key of %d bits is too small; use 2048 bits or more", what, bits);
         k->kind = EVP_PKEY_is_a(p, "RSA-PSS") ? KEY_RSA_PSS : KEY_RSA;
         snprintf(k->description, sizeof k->description, "%s %d", k->kind == KEY_RSA ? "RSA" : "RSA-PSS", bits);
         return 0;
@@ -101,8 +99,7 @@ static int finish(EVP_PKEY *pkey, const char *what, struct public_key **out, str
     return 0;
 }
 
-int public_key_from_der(const unsigned char *der, size_t len, const char *what, struct public_key **out,
-                        struct error *err)
+int public_key_from_der(const unsigned char *der, size_t len, const char *what, struct public_key **out, struct error *err)
 {
     const unsigned char *p = der;
     if (len == 0 || len > PUBLIC_KEY_PEM_MAX)
@@ -133,11 +130,9 @@ int public_key_from_pem(const char *pem, size_t len, const char *what, struct pu
     /* A policy key file must hold exactly a public key; a private key or a certificate there is a
      * mistake worth naming rather than something to guess around. */
     if (memmem(pem, len, "PRIVATE KEY-----", 16))
-        return error_set(err, ERROR_INPUT, "%s: holds a PRIVATE key; give the public key (openssl pkey -pubout)",
-                         what);
+        return error_set(err, ERROR_INPUT, "%s: holds a PRIVATE key; give the public key (openssl pkey -pubout)", what);
     EVP_PKEY *pkey = NULL;
-    OSSL_DECODER_CTX *dctx =
-        OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
     if (!dctx) {
         ERR_clear_error();
         return error_set(err, ERROR_RUNTIME, "%s: OpenSSL has no PEM public key decoder", what);
@@ -186,10 +181,22 @@ void public_key_free(struct public_key *key)
     free(key);
 }
 
-const char *public_key_fingerprint(const struct public_key *key) { return key->fingerprint; }
-const unsigned char *public_key_id(const struct public_key *key) { return key->id; }
-const char *public_key_describe(const struct public_key *key) { return key->description; }
-EVP_PKEY *public_key_evp(const struct public_key *key) { return key->pkey; }
+const char *public_key_fingerprint(const struct public_key *key)
+{
+    return key->fingerprint;
+}
+const unsigned char *public_key_id(const struct public_key *key)
+{
+    return key->id;
+}
+const char *public_key_describe(const struct public_key *key)
+{
+    return key->description;
+}
+EVP_PKEY *public_key_evp(const struct public_key *key)
+{
+    return key->pkey;
+}
 
 const unsigned char *public_key_der(const struct public_key *key, size_t *len)
 {
@@ -203,8 +210,8 @@ bool public_key_equal(const struct public_key *a, const struct public_key *b)
 }
 
 /* One attempt: md NULL means pure EdDSA. Returns 1 valid, 0 invalid, -1 OpenSSL failure. */
-static int verify_once(const struct public_key *k, const char *md, int padding, const void *message,
-                       size_t message_len, const void *signature, size_t signature_len)
+static int verify_once(const struct public_key *k, const char *md, int padding, const void *message, size_t message_len,
+                       const void *signature, size_t signature_len)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
@@ -216,8 +223,7 @@ static int verify_once(const struct public_key *k, const char *md, int padding, 
     if (padding != 0) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, padding) <= 0)
             goto out;
-        if (padding == RSA_PKCS1_PSS_PADDING &&
-            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) <= 0)
+        if (padding == RSA_PKCS1_PSS_PADDING && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) <= 0)
             goto out;
     }
     int v = EVP_DigestVerify(ctx, signature, signature_len, message, message_len);

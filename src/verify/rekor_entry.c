@@ -128,16 +128,14 @@ out:
     return rc;
 }
 
-static int parse_inclusion_proof(const struct json_value *p, const char *what, struct rekor_entry *out,
-                                 struct error *err)
+static int parse_inclusion_proof(const struct json_value *p, const char *what, struct rekor_entry *out, struct error *err)
 {
     if (p->type != JSON_OBJECT)
         return error_set(err, ERROR_INPUT, "%s: inclusionProof must be an object", what);
     if (!proto_int64(json_object_get(p, "logIndex"), &out->proof_log_index) ||
         !proto_int64(json_object_get(p, "treeSize"), &out->proof_tree_size) || out->proof_log_index < 0 ||
         out->proof_tree_size <= 0)
-        return error_set(err, ERROR_INPUT, "%s: inclusionProof.logIndex/treeSize must be non-negative integers",
-                         what);
+        return error_set(err, ERROR_INPUT, "%s: inclusionProof.logIndex/treeSize must be non-negative integers", what);
     struct buffer root = BUFFER_INIT;
     if (decode_b64_field(json_object_get(p, "rootHash"), what, "inclusionProof.rootHash", &root, err) != 0) {
         buffer_free(&root);
@@ -174,8 +172,10 @@ static int parse_inclusion_proof(const struct json_value *p, const char *what, s
     const struct json_value *cp = json_object_get_object(p, "checkpoint");
     const char *envelope = cp ? json_object_get_string(cp, "envelope") : NULL;
     if (!envelope || !*envelope)
-        return error_set(err, ERROR_INPUT, "%s: inclusionProof has no checkpoint.envelope; a proof without a signed "
-                                           "checkpoint proves nothing", what);
+        return error_set(err, ERROR_INPUT,
+                         "%s: inclusionProof has no checkpoint.envelope; a proof without a signed "
+                         "checkpoint proves nothing",
+                         what);
     out->checkpoint = xstrdup(envelope);
     out->has_inclusion_proof = true;
     return 0;
@@ -256,8 +256,8 @@ void rekor_entry_set_payload(const struct rekor_entry *e, struct buffer *out)
     hex_encode(e->log_id, e->log_id_len, hex);
     buffer_appendf(out, "{\"body\":");
     json_escape(out, e->body_base64, strlen(e->body_base64), false);
-    buffer_appendf(out, ",\"integratedTime\":%lld,\"logID\":\"%s\",\"logIndex\":%lld}",
-                   (long long)e->integrated_time, hex, (long long)e->log_index);
+    buffer_appendf(out, ",\"integratedTime\":%lld,\"logID\":\"%s\",\"logIndex\":%lld}", (long long)e->integrated_time,
+                   hex, (long long)e->log_index);
 }
 
 void rekor_merkle_leaf_hash(const void *data, size_t len, unsigned char out[REKOR_HASH_BYTES])
@@ -520,8 +520,7 @@ int rekor_entry_verify(const struct rekor_entry *e, const struct trusted_root *r
             return error_set(err, ERROR_INPUT,
                              "%s: inclusion proof of Rekor entry %lld (index %lld in a tree of %lld) does not lead "
                              "to its root hash",
-                             what, (long long)e->log_index, (long long)e->proof_log_index,
-                             (long long)e->proof_tree_size);
+                             what, (long long)e->log_index, (long long)e->proof_log_index, (long long)e->proof_tree_size);
         uint64_t size = 0;
         unsigned char cp_root[REKOR_HASH_BYTES];
         if (rekor_checkpoint_verify(e->checkpoint, log->key, log->host, what, &size, cp_root, err) != 0)
@@ -569,8 +568,8 @@ static int read_hash_v2(const struct json_value *h, const char *what, const char
         if (strcmp(alg, names[i][0]) == 0)
             normal = names[i][1];
     if (!normal)
-        return error_set(err, ERROR_INPUT, "%s: Rekor body %s.algorithm is %s, not SHA2_256, SHA2_384 or SHA2_512", what,
-                         field, alg ? alg : "missing");
+        return error_set(err, ERROR_INPUT, "%s: Rekor body %s.algorithm is %s, not SHA2_256, SHA2_384 or SHA2_512",
+                         what, field, alg ? alg : "missing");
     snprintf(out->hash_algorithm, sizeof out->hash_algorithm, "%s", normal);
     snprintf(out->hash_field, sizeof out->hash_field, "%s.digest", field);
     struct buffer d = BUFFER_INIT;
@@ -661,8 +660,8 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
         const struct json_value *s = sigs->items[0];
         if (decode_b64_field(json_object_get(s, "signature"), what, "spec.signatures[0].signature", &out->signature,
                              err) != 0 ||
-            decode_b64_field(json_object_get(s, "verifier"), what, "spec.signatures[0].verifier", &out->verifier,
-                             err) != 0 ||
+            decode_b64_field(json_object_get(s, "verifier"), what, "spec.signatures[0].verifier", &out->verifier, err) !=
+                0 ||
             read_hash(json_object_get_object(spec, "payloadHash"), what, "spec.payloadHash", out, err) != 0)
             goto out;
     } else if (strcmp(kind, "dsse") == 0 && strcmp(version, "0.0.2") == 0) {
@@ -670,8 +669,8 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
         const struct json_value *v2 = json_object_get_object(spec, "dsseV002");
         const struct json_value *sigs = v2 ? json_object_get_array(v2, "signatures") : NULL;
         if (!sigs || sigs->count != 1) {
-            error_set(err, ERROR_INPUT, "%s: dsse 0.0.2 body must log exactly one signature in spec.dsseV002.signatures",
-                      what);
+            error_set(err, ERROR_INPUT,
+                      "%s: dsse 0.0.2 body must log exactly one signature in spec.dsseV002.signatures", what);
             goto out;
         }
         if (read_hash_v2(json_object_get(v2, "payloadHash"), what, "spec.dsseV002.payloadHash", out, err) != 0 ||
@@ -688,8 +687,7 @@ int rekor_body_parse(const void *body, size_t len, const char *what, struct reko
         /* intoto 0.0.2 stores the signature base64 twice over (a base64 "byte" field holding the
          * DSSE signature's own base64 text). */
         struct buffer once = BUFFER_INIT;
-        int r = decode_b64_field(json_object_get(sigs->items[0], "sig"), what, "envelope.signatures[0].sig", &once,
-                                 err);
+        int r = decode_b64_field(json_object_get(sigs->items[0], "sig"), what, "envelope.signatures[0].sig", &once, err);
         if (r == 0 && base64_decode(buffer_cstr(&once), once.len, &out->signature) != 0)
             r = error_set(err, ERROR_INPUT, "%s: intoto envelope signature is not base64 inside base64", what);
         buffer_free(&once);
@@ -776,8 +774,8 @@ int rekor_body_check(const struct rekor_body *b, const void *signature, size_t s
         char got[2 * sizeof b->hash + 1], want[2 * EVP_MAX_MD_SIZE + 1];
         hex_encode(b->hash, b->hash_len, got);
         hex_encode(md, md_len, want);
-        return error_set(err, ERROR_INPUT, "%s: the Rekor entry's %s is %s:%s, but what was signed hashes to %s:%s", what,
-                         b->hash_field, b->hash_algorithm, got, b->hash_algorithm, want);
+        return error_set(err, ERROR_INPUT, "%s: the Rekor entry's %s is %s:%s, but what was signed hashes to %s:%s",
+                         what, b->hash_field, b->hash_algorithm, got, b->hash_algorithm, want);
     }
     if (cert) {
         X509 *logged = logged_certificate(b);

@@ -105,15 +105,15 @@ bool rekor_kind_is_v2(const char *kind, const char *version);
 /* What a log entry body says was logged. */
 struct rekor_body {
     char kind[32], api_version[16];
-    bool v2;                 /* a Rekor v2 body */
-    struct buffer signature; /* raw signature bytes */
-    struct buffer verifier;  /* v1: PEM certificate or public key; v2: DER certificate or SPKI */
-    bool verifier_der;       /* v2 */
+    bool v2;                      /* a Rekor v2 body */
+    struct buffer signature;      /* raw signature bytes */
+    struct buffer verifier;       /* v1: PEM certificate or public key; v2: DER certificate or SPKI */
+    bool verifier_der;            /* v2 */
     bool verifier_is_certificate; /* v2: x509Certificate (else publicKey) */
-    char hash_algorithm[16]; /* "sha256", "sha384", "sha512" (v2's SHA2_256… written the v1 way) */
+    char hash_algorithm[16];      /* "sha256", "sha384", "sha512" (v2's SHA2_256… written the v1 way) */
     unsigned char hash[64];
     size_t hash_len;
-    char hash_field[64];     /* where the hash is, for messages ("spec.hashedRekordV002.data.digest") */
+    char hash_field[64]; /* where the hash is, for messages ("spec.hashedRekordV002.data.digest") */
 };
 
 int rekor_body_parse(const void *body, size_t len, const char *what, struct rekor_body *out, struct error *err);

@@ -182,8 +182,9 @@ int rfc3161_verify(const void *der, size_t len, const void *signed_bytes, size_t
         buffer_appendf(&why_all, "%stimestampAuthorities[%zu] %s: %s", why_all.len ? "; " : "", i,
                        tsa->uri && *tsa->uri ? tsa->uri : "(no uri)", why);
     }
-    error_set(err, ERROR_INPUT, "%s: RFC 3161 timestamp (genTime %s) does not verify with a timestamp authority of %s: %s",
-              what, when, root->what, buffer_cstr(&why_all));
+    error_set(err, ERROR_INPUT,
+              "%s: RFC 3161 timestamp (genTime %s) does not verify with a timestamp authority of %s: %s", what, when,
+              root->what, buffer_cstr(&why_all));
     buffer_free(&why_all);
 out:
     TS_RESP_free(resp);

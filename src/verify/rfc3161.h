@@ -28,8 +28,8 @@
 #define RFC3161_MAX_SIZE (64 * 1024)
 
 struct rfc3161_time {
-    int64_t time;                               /* genTime, Unix seconds (a fraction is dropped) */
-    const struct trusted_root_authority *tsa;   /* the authority that verified it */
+    int64_t time;                             /* genTime, Unix seconds (a fraction is dropped) */
+    const struct trusted_root_authority *tsa; /* the authority that verified it */
 };
 
 /* Verify one DER TimeStampResp over signed_bytes. ERROR_INPUT names what failed (status, imprint,

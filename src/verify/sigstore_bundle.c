@@ -99,7 +99,7 @@ static int decode_field(const struct json_value *obj, const char *key, const cha
 
 /* The signer's certificate and any chain from verificationMaterial; *leaf NULL when the bundle is
  * key-based. */
-static int read_certificates(const struct json_value *vm, const char *what, X509 **leaf, STACK_OF(X509) **rest,
+static int read_certificates(const struct json_value *vm, const char *what, X509 **leaf, STACK_OF(X509) * *rest,
                              struct error *err)
 {
     *leaf = NULL;
@@ -123,8 +123,7 @@ static int read_certificates(const struct json_value *vm, const char *what, X509
         return 0;
     const struct json_value *certs = json_object_get_array(chain, "certificates");
     if (!certs || certs->count == 0 || certs->count > 16)
-        return error_set(err, ERROR_INPUT, "%s: x509CertificateChain.certificates must hold 1 to 16 certificates",
-                         what);
+        return error_set(err, ERROR_INPUT, "%s: x509CertificateChain.certificates must hold 1 to 16 certificates", what);
     *rest = sk_X509_new_null();
     if (!*rest)
         return error_set(err, ERROR_RUNTIME, "%s: out of memory", what);
@@ -156,9 +155,8 @@ static int read_certificates(const struct json_value *vm, const char *what, X509
  * integratedTime trustworthy. version: the bundle's minor version (v0.1 needs an inclusion
  * promise, v0.2 and later an inclusion proof, as sigstore-go's bundle validation). */
 static int verify_tlog(const struct verify_trust *trust, const struct json_value *vm, int version,
-                       const struct buffer *signature, X509 *leaf, const struct buffer *payload,
-                       const struct buffer *pae, const char *what, struct rekor_entry *entry, bool *set_verified,
-                       struct error *err)
+                       const struct buffer *signature, X509 *leaf, const struct buffer *payload, const struct buffer *pae,
+                       const char *what, struct rekor_entry *entry, bool *set_verified, struct error *err)
 {
     const struct json_value *entries = json_object_get_array(vm, "tlogEntries");
     if (!entries || entries->count == 0)
@@ -175,14 +173,14 @@ static int verify_tlog(const struct verify_trust *trust, const struct json_value
         struct rekor_entry_result result;
         int ok = rekor_entry_from_bundle_json(entries->items[i], sub, entry, &e) == 0;
         if (ok && version == 1 && entry->signed_entry_timestamp.len == 0) {
-            error_set(&e, ERROR_INPUT, "%s: a v0.1 bundle's log entry needs an inclusionPromise (signed entry timestamp)",
-                      sub);
+            error_set(&e, ERROR_INPUT,
+                      "%s: a v0.1 bundle's log entry needs an inclusionPromise (signed entry timestamp)", sub);
             ok = 0;
         }
         if (ok && version >= 2 && !entry->has_inclusion_proof) {
             error_set(&e, ERROR_INPUT,
-                      "%s: a v0.%d bundle's log entry needs an inclusionProof (sigstore-go refuses it without one)", sub,
-                      version);
+                      "%s: a v0.%d bundle's log entry needs an inclusionProof (sigstore-go refuses it without one)",
+                      sub, version);
             ok = 0;
         }
         if (ok && rekor_entry_verify(entry, trust->root, sub, &result, &e) != 0)
@@ -299,15 +297,16 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
         goto out;
     }
     if (!env) {
-        error_set(err, ERROR_INPUT, "%s: bundle holds %s, not a DSSE envelope; cosign signs images with DSSE in-toto "
-                                    "statements", what,
-                  json_object_get(doc, "messageSignature") ? "a messageSignature" : "no signature content");
+        error_set(err, ERROR_INPUT,
+                  "%s: bundle holds %s, not a DSSE envelope; cosign signs images with DSSE in-toto "
+                  "statements",
+                  what, json_object_get(doc, "messageSignature") ? "a messageSignature" : "no signature content");
         goto out;
     }
     const char *payload_type = json_object_get_string(env, "payloadType");
     if (!payload_type || strcmp(payload_type, SIGSTORE_BUNDLE_PAYLOAD_TYPE) != 0) {
-        error_set(err, ERROR_INPUT, "%s: DSSE payloadType is '%s', not %s", what, payload_type ? payload_type : "(none)",
-                  SIGSTORE_BUNDLE_PAYLOAD_TYPE);
+        error_set(err, ERROR_INPUT, "%s: DSSE payloadType is '%s', not %s", what,
+                  payload_type ? payload_type : "(none)", SIGSTORE_BUNDLE_PAYLOAD_TYPE);
         goto out;
     }
     if (decode_field(env, "payload", what, "dsseEnvelope.payload", &payload, err) != 0)
@@ -384,8 +383,9 @@ int sigstore_bundle_verify(const struct verify_trust *trust, const char *json, s
         if (v < 0)
             goto out;
         if (v == 0) {
-            error_set(err, ERROR_INPUT, "%s: DSSE signature does not verify with the bundle's certificate over statement %s",
-                      what, statement_digest);
+            error_set(err, ERROR_INPUT,
+                      "%s: DSSE signature does not verify with the bundle's certificate over statement %s", what,
+                      statement_digest);
             goto out;
         }
         bool set_verified = false;
@@ -459,9 +459,8 @@ static bool has_prefix(const char *s, const char *prefix)
 }
 
 /* One referrer manifest: 0 not a bundle (skip), 1 verified, -1 rejected (err). */
-static int verify_referrer(const struct verify_trust *trust, const struct verify_source *source,
-                           const char *referrer, const char *manifest_digest, struct verify_receipt *receipt,
-                           struct error *err)
+static int verify_referrer(const struct verify_trust *trust, const struct verify_source *source, const char *referrer,
+                           const char *manifest_digest, struct verify_receipt *receipt, struct error *err)
 {
     char hex[SHA256_HEX_LEN + 1];
     struct error ignored = {0};
@@ -505,8 +504,7 @@ static int verify_referrer(const struct verify_trust *trust, const struct verify
     /* cosign attest stores in-toto attestations (SLSA, SBOM, …) as bundle referrers too, and says
      * so in this annotation: they are claims about the image, not its signature. */
     const struct json_value *annotations = json_object_get_object(doc, "annotations");
-    const char *predicate = annotations ? json_object_get_string(annotations, "dev.sigstore.bundle.predicateType")
-                                        : NULL;
+    const char *predicate = annotations ? json_object_get_string(annotations, "dev.sigstore.bundle.predicateType") : NULL;
     if (predicate && strcmp(predicate, SIGSTORE_BUNDLE_PREDICATE_TYPE) != 0) {
         rc = 0;
         goto out;

@@ -68,8 +68,7 @@ int trusted_root_parse_time(const char *text, int round_up, int64_t *out)
     }
     if (*p != '\0')
         return -1;
-    if (field[1] < 1 || field[1] > 12 || field[2] < 1 || field[2] > 31 || field[3] > 23 || field[4] > 59 ||
-        field[5] > 60)
+    if (field[1] < 1 || field[1] > 12 || field[2] < 1 || field[2] > 31 || field[3] > 23 || field[4] > 59 || field[5] > 60)
         return -1;
     struct tm tm = {0};
     tm.tm_year = field[0] - 1900;
@@ -104,8 +103,7 @@ static int parse_valid_for(const struct json_value *obj, const char *what, const
     if (vf && vf->type == JSON_NULL)
         vf = NULL;
     if (vf && vf->type != JSON_OBJECT)
-        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s.validFor must be an object", what, vf->line, vf->column,
-                         where);
+        return error_set(err, ERROR_INPUT, "%s:%d:%d: %s.validFor must be an object", what, vf->line, vf->column, where);
     const struct json_value *s = vf ? json_object_get(vf, "start") : NULL, *e = vf ? json_object_get(vf, "end") : NULL;
     if (s && s->type == JSON_NULL)
         s = NULL;
@@ -254,8 +252,7 @@ int trusted_root_parse(const char *json, size_t len, const char *what, struct tr
         if (!arr)
             continue;
         if (arr->type != JSON_ARRAY) {
-            rc = error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be an array", what, arr->line, arr->column,
-                           log_keys[k]);
+            rc = error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be an array", what, arr->line, arr->column, log_keys[k]);
             break;
         }
         struct trusted_root_log *logs = xcalloc(arr->count ? arr->count : 1, sizeof *logs);
@@ -278,8 +275,7 @@ int trusted_root_parse(const char *json, size_t len, const char *what, struct tr
         if (!arr)
             continue;
         if (arr->type != JSON_ARRAY) {
-            rc = error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be an array", what, arr->line, arr->column,
-                           ca_keys[k]);
+            rc = error_set(err, ERROR_INPUT, "%s:%d:%d: %s must be an array", what, arr->line, arr->column, ca_keys[k]);
             break;
         }
         struct trusted_root_authority *cas = xcalloc(arr->count ? arr->count : 1, sizeof *cas);

@@ -32,7 +32,7 @@
 /* A transparency log (Rekor) or a CT log. */
 struct trusted_root_log {
     char *base_url;
-    char *host;               /* host of base_url ("" when none): the key name a Rekor v2 log signs
+    char *host; /* host of base_url ("" when none): the key name a Rekor v2 log signs
                                  its checkpoints with (sigstore-go pkg/verify/tlog.go) */
     struct public_key *key;
     unsigned char key_id[64]; /* logId.keyId as stored; Rekor's log ID is sha256(DER SPKI) */
@@ -43,7 +43,7 @@ struct trusted_root_log {
 /* A Fulcio CA or a timestamp authority: its chain, leaf-most first and root last. */
 struct trusted_root_authority {
     char *uri;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     int64_t valid_from, valid_until;
 };
 

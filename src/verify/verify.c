@@ -84,8 +84,8 @@ static void accept_insecure(struct verify_receipt *r, const char *detail)
     r->integrated_time = -1;
 }
 
-int verify_image(const struct verify_policy *policy, const struct verify_source *source,
-                 const char *manifest_digest, struct verify_receipt *receipt, struct error *err)
+int verify_image(const struct verify_policy *policy, const struct verify_source *source, const char *manifest_digest,
+                 struct verify_receipt *receipt, struct error *err)
 {
     memset(receipt, 0, sizeof *receipt);
     receipt->log_index = -1;
@@ -141,16 +141,15 @@ int verify_image(const struct verify_policy *policy, const struct verify_source 
         goto out;
     }
     /* Something was found and nothing verified. */
-    char *failures = xasprintf("%s%s%s", bundles < 0 ? bundle_err.message : "",
-                               bundles < 0 && legacy < 0 ? "; " : "", legacy < 0 ? legacy_err.message : "");
+    char *failures = xasprintf("%s%s%s", bundles < 0 ? bundle_err.message : "", bundles < 0 && legacy < 0 ? "; " : "",
+                               legacy < 0 ? legacy_err.message : "");
     if (policy->insecure) {
         char *detail = xasprintf("signature present but not valid: %s", failures);
         accept_insecure(receipt, detail);
         free(detail);
         rc = 0;
     } else {
-        const char *advice = trust.key_count > 0 && !trust.keyless
-                                 ? "add the signer's public key to the policy's keys"
+        const char *advice = trust.key_count > 0 && !trust.keyless ? "add the signer's public key to the policy's keys"
                              : trust.keyless && trust.key_count == 0
                                  ? "check the policy's identity regexp, issuer and trusted root"
                                  : "check the policy's keys and keyless identity";

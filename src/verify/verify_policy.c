@@ -12,10 +12,10 @@
 #include "core/fs.h"
 #include "core/memory.h"
 
-static int fail(const struct verify_policy_context *ctx, const struct yaml_node *n, struct error *err,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(const struct verify_policy_context *ctx, const struct yaml_node *n, struct error *err,
-                const char *fmt, ...)
+static int fail(const struct verify_policy_context *ctx, const struct yaml_node *n, struct error *err, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+static int fail(const struct verify_policy_context *ctx, const struct yaml_node *n, struct error *err, const char *fmt,
+                ...)
 {
     char msg[2048];
     va_list ap;
@@ -31,8 +31,8 @@ static bool is_null(const struct yaml_node *n)
     return n->kind == YAML_NODE_SCALAR && yaml_node_resolve(n, "", &r, NULL) == 0 && r.type == YAML_RESOLVED_NULL;
 }
 
-static int get_text(const struct verify_policy_context *ctx, const struct yaml_node *n, const char *field,
-                    char **out, struct error *err)
+static int get_text(const struct verify_policy_context *ctx, const struct yaml_node *n, const char *field, char **out,
+                    struct error *err)
 {
     if (n->kind != YAML_NODE_SCALAR || is_null(n) || n->length == 0)
         return fail(ctx, n, err, "%s: expected a non-empty string, found %s", field, yaml_node_describe(n));
@@ -42,8 +42,8 @@ static int get_text(const struct verify_policy_context *ctx, const struct yaml_n
 }
 
 /* A file named by the policy: resolved against base_dir and, for a policy file, opened now. */
-static int get_file(const struct verify_policy_context *ctx, const struct yaml_node *n, const char *field,
-                    char **out, struct error *err)
+static int get_file(const struct verify_policy_context *ctx, const struct yaml_node *n, const char *field, char **out,
+                    struct error *err)
 {
     char *text = NULL;
     if (get_text(ctx, n, field, &text, err) < 0)
@@ -65,8 +65,8 @@ static int get_file(const struct verify_policy_context *ctx, const struct yaml_n
 }
 
 /* The index of map's i-th key in fields, or an error naming the field and the expected ones. */
-static int field_of(const struct verify_policy_context *ctx, const struct yaml_node *map, size_t i,
-                    const char *where, const char *const *fields, struct error *err)
+static int field_of(const struct verify_policy_context *ctx, const struct yaml_node *map, size_t i, const char *where,
+                    const char *const *fields, struct error *err)
 {
     const struct yaml_node *k = yaml_mapping_key(map, i);
     char msg[768];
@@ -156,7 +156,8 @@ static int decode_keyless(const struct verify_policy_context *ctx, const struct 
         }
     }
     if (!p->keyless_issuer || !p->keyless_identity_regexp || !p->trusted_root_path)
-        return fail(ctx, n, err, "%s: give all of issuer, identity (a regular expression over the certificate "
+        return fail(ctx, n, err,
+                    "%s: give all of issuer, identity (a regular expression over the certificate "
                     "identity) and trusted_root (a Sigstore trusted_root.json: there is no network to fetch it)",
                     kwhere);
     return 0;
@@ -205,8 +206,10 @@ static int decode(const struct yaml_node *node, const struct verify_policy_conte
     if (p->insecure && (p->public_key_count || has_keyless))
         return fail(ctx, node, err, "%s: insecure: true cannot be combined with keys or keyless; choose one", where);
     if (!p->insecure && !p->public_key_count && !has_keyless)
-        return fail(ctx, node, err, "%s: the policy accepts nothing; give keys (e.g. keys: [cosign.pub]), keyless, "
-                    "or insecure: true", where);
+        return fail(ctx, node, err,
+                    "%s: the policy accepts nothing; give keys (e.g. keys: [cosign.pub]), keyless, "
+                    "or insecure: true",
+                    where);
     return 0;
 }
 
@@ -241,8 +244,8 @@ int verify_policy_load_file(const char *path, struct verify_policy *out, struct 
     rc = path_absolute(dir, &base, err);
     free(dir);
     if (rc == 0) {
-        struct verify_policy_context ctx = {.what = path, .base_dir = base, .where = "policy", .allow_name = true,
-                                            .check_files = true};
+        struct verify_policy_context ctx = {
+            .what = path, .base_dir = base, .where = "policy", .allow_name = true, .check_files = true};
         rc = verify_policy_decode(root, &ctx, out, err);
     }
     free(base);

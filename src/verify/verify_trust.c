@@ -104,8 +104,8 @@ int verify_trust_check_keys(const struct verify_trust *trust, const void *messag
                             struct error *err)
 {
     for (size_t i = 0; i < trust->key_count; i++) {
-        int v = public_key_verify(trust->keys[i], PUBLIC_KEY_ANY_HASH, message, message_len, signature, signature_len,
-                                  err);
+        int v =
+            public_key_verify(trust->keys[i], PUBLIC_KEY_ANY_HASH, message, message_len, signature, signature_len, err);
         if (v < 0)
             return -1;
         if (v == 1) {
@@ -116,8 +116,8 @@ int verify_trust_check_keys(const struct verify_trust *trust, const void *messag
     return 0;
 }
 
-int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at,
-                              const char *what, struct verify_trust_signer *out, struct error *err)
+int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at, const char *what,
+                              struct verify_trust_signer *out, struct error *err)
 {
     memset(out, 0, sizeof *out);
     if (!trust->keyless)
@@ -149,8 +149,8 @@ int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int6
     }
     if (!id.issuer) {
         rc = error_set(err, ERROR_INPUT,
-                       "%s: certificate has no OIDC issuer extension (%s or %s); it is not a Fulcio certificate",
-                       what, X509_CHAIN_OID_ISSUER_V2, X509_CHAIN_OID_ISSUER_V1);
+                       "%s: certificate has no OIDC issuer extension (%s or %s); it is not a Fulcio certificate", what,
+                       X509_CHAIN_OID_ISSUER_V2, X509_CHAIN_OID_ISSUER_V1);
         goto out;
     }
     if (strcmp(id.issuer, trust->policy->keyless_issuer) != 0) {

@@ -49,8 +49,8 @@ struct verify_trust_signer {
 };
 
 /* Check leaf as a keyless signer at Unix time at; its chain comes from the trusted root alone. */
-int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at,
-                              const char *what, struct verify_trust_signer *out, struct error *err);
+int verify_trust_check_signer(const struct verify_trust *trust, X509 *leaf, int64_t at, const char *what,
+                              struct verify_trust_signer *out, struct error *err);
 void verify_trust_signer_free(struct verify_trust_signer *signer);
 
 /* Verify signature over message with the policy keys; *matched is the key that verified. Returns 1

@@ -35,7 +35,7 @@ int x509_chain_parse_der(const unsigned char *der, size_t len, const char *what,
     return 0;
 }
 
-int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF(X509) **out, struct error *err)
+int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF(X509) * *out, struct error *err)
 {
     if (len > X509_CHAIN_PEM_MAX)
         return error_set(err, ERROR_INPUT, "%s: %zu bytes is too large for a certificate chain", what, len);
@@ -54,8 +54,7 @@ int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF
             bool at_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
             ERR_clear_error();
             if (!at_end)
-                rc = error_set(err, ERROR_INPUT, "%s: certificate %d is not valid PEM/DER", what,
-                               sk_X509_num(certs) + 1);
+                rc = error_set(err, ERROR_INPUT, "%s: certificate %d is not valid PEM/DER", what, sk_X509_num(certs) + 1);
             break;
         }
         if (sk_X509_num(certs) >= X509_CHAIN_MAX_CERTS || !sk_X509_push(certs, x)) {
@@ -111,7 +110,7 @@ static int asn1_time_to_unix(const ASN1_TIME *t, int64_t *out)
 
 /* Go's rule (crypto/x509 checkChainForKeyUsage): a certificate without the extension allows any
  * usage; one with it must list codeSigning or anyExtendedKeyUsage. The leaf must list it. */
-static int check_code_signing(STACK_OF(X509) *chain, const char *what, struct error *err)
+static int check_code_signing(STACK_OF(X509) * chain, const char *what, struct error *err)
 {
     for (int i = 0; i < sk_X509_num(chain); i++) {
         X509 *c = sk_X509_value(chain, i);
@@ -126,8 +125,7 @@ static int check_code_signing(STACK_OF(X509) *chain, const char *what, struct er
                              "code-signing certificate",
                              what);
         if (i > 0 && has && !(xku & (XKU_CODE_SIGN | XKU_ANYEKU)))
-            return error_set(err, ERROR_INPUT,
-                             "%s: CA certificate %d of the chain does not allow codeSigning", what, i);
+            return error_set(err, ERROR_INPUT, "%s: CA certificate %d of the chain does not allow codeSigning", what, i);
     }
     return 0;
 }
@@ -248,8 +246,7 @@ out:
     return rc;
 }
 
-int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at,
-                      const char *what, struct error *err)
+int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at, const char *what, struct error *err)
 {
     char when[32];
     trusted_root_format_time(at, when);
@@ -345,9 +342,8 @@ static int read_sans(X509 *leaf, const char *what, struct x509_chain_identity *i
             rc = push_san(id, g->d.uniformResourceIdentifier, what, "URI", err);
         else if (g->type == GEN_EMAIL)
             rc = push_san(id, g->d.rfc822Name, what, "email", err);
-        else if (g->type == GEN_OTHERNAME && othername_oid &&
-                 OBJ_cmp(g->d.otherName->type_id, othername_oid) == 0 && g->d.otherName->value &&
-                 g->d.otherName->value->type == V_ASN1_UTF8STRING)
+        else if (g->type == GEN_OTHERNAME && othername_oid && OBJ_cmp(g->d.otherName->type_id, othername_oid) == 0 &&
+                 g->d.otherName->value && g->d.otherName->value->type == V_ASN1_UTF8STRING)
             rc = push_san(id, g->d.otherName->value->value.utf8string, what, "otherName", err);
     }
     ASN1_OBJECT_free(othername_oid);
@@ -356,8 +352,7 @@ static int read_sans(X509 *leaf, const char *what, struct x509_chain_identity *i
 }
 
 /* The extension's value bytes, or NULL when absent. Two extensions with one OID are an error. */
-static int find_extension(X509 *leaf, const char *oid, const ASN1_OCTET_STRING **out, const char *what,
-                          struct error *err)
+static int find_extension(X509 *leaf, const char *oid, const ASN1_OCTET_STRING **out, const char *what, struct error *err)
 {
     *out = NULL;
     ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);

@@ -32,19 +32,18 @@
 #define X509_CHAIN_OID_OTHERNAME "1.3.6.1.4.1.57264.1.7" /* SAN otherName: username identities */
 
 /* Every CERTIFICATE block of a PEM text, in order; at least one. */
-int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF(X509) **out, struct error *err);
+int x509_chain_parse_pem(const char *pem, size_t len, const char *what, STACK_OF(X509) * *out, struct error *err);
 /* One DER certificate; trailing bytes are an error. */
 int x509_chain_parse_der(const unsigned char *der, size_t len, const char *what, X509 **out, struct error *err);
 
 /* Verify leaf against root's certificate authorities at Unix time at. ERROR_INPUT says why no CA accepted it (expired at that time, unknown issuer, …). */
-int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at,
-                      const char *what, struct error *err);
+int x509_chain_verify(X509 *leaf, const struct trusted_root *root, int64_t at, const char *what, struct error *err);
 
 struct x509_chain_identity {
     char **sans; /* URI, email and Fulcio otherName SANs, in certificate order */
     size_t san_count;
-    char *issuer;            /* OIDC issuer (v2 extension, else v1), NULL when absent */
-    char fingerprint[80];    /* "sha256:<hex>" of the DER certificate */
+    char *issuer;         /* OIDC issuer (v2 extension, else v1), NULL when absent */
+    char fingerprint[80]; /* "sha256:<hex>" of the DER certificate */
     int64_t not_before, not_after;
 };
 

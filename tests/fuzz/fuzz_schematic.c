@@ -118,8 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const enum cmdline_kind kinds[] = {CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI};
     static const char *const versions[] = {"v1.5.0", "v1.9.5", "v1.14.0"};
     for (int i = 0; i < 3; i++) {
-        struct cmdline_request req = {versions[i], i == 1 ? "aws" : "metal", i == 2 ? "arm64" : "amd64", kinds[i],
-                                      i == 2, s, NULL, 0};
+        struct cmdline_request req = {
+            versions[i], i == 1 ? "aws" : "metal", i == 2 ? "arm64" : "amd64", kinds[i], i == 2, s, NULL, 0};
         struct buffer line = BUFFER_INIT;
         if (cmdline_build(profiles, &req, &line, &err) < 0)
             abort();

@@ -96,12 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
-    case 6:
-        cosign_legacy_check_payload(text, len, digest, "fuzz", &err);
-        break;
-    case 7:
-        sigstore_bundle_check_statement(text, len, digest, "fuzz", &err);
-        break;
+    case 6: cosign_legacy_check_payload(text, len, digest, "fuzz", &err); break;
+    case 7: sigstore_bundle_check_statement(text, len, digest, "fuzz", &err); break;
     case 8: {
         /* A whole bundle against a trust with one key: exercises envelope, material and PAE. */
         struct verify_policy policy = {0};

@@ -24,19 +24,19 @@
 
 struct sample_options {
     const char *target;
-    const char *key;   /* private key path */
-    int variant;       /* 0 or 1 */
-    bool reverse;      /* add everything in reverse order (determinism) */
+    const char *key; /* private key path */
+    int variant;     /* 0 or 1 */
+    bool reverse;    /* add everything in reverse order (determinism) */
     int64_t created;
-    uint64_t big;      /* extra asset of this many bytes (benchmarks), 0 = none */
-    const char *base;  /* explicit base bundle, NULL = default */
+    uint64_t big;     /* extra asset of this many bytes (benchmarks), 0 = none */
+    const char *base; /* explicit base bundle, NULL = default */
     bool allow_downgrade;
     struct bundle_writer_stats *stats; /* filled on success if not NULL */
 };
 
 #define SAMPLE_VANILLA_ID "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 #define SAMPLE_VANILLA_YAML "customization: {}\n"
-#define SAMPLE_EXT_YAML                                                                            \
+#define SAMPLE_EXT_YAML                                                                                                \
     "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/gvisor\n"
 
 static void sample_bytes(uint64_t seed, unsigned char *out, size_t len)
@@ -59,8 +59,8 @@ static uint64_t sample_seed(const char *s, int salt)
 }
 
 /* "build" one asset: by four different writer paths depending on its index */
-static int sample_asset(struct bundle_writer *w, const char *schematic, const char *version, const char *path,
-                        int how, uint64_t size, int salt, struct error *err)
+static int sample_asset(struct bundle_writer *w, const char *schematic, const char *version, const char *path, int how,
+                        uint64_t size, int salt, struct error *err)
 {
     char key_text[512];
     snprintf(key_text, sizeof key_text, "%s/%s/%s", schematic, version, path);
@@ -103,8 +103,8 @@ static int sample_asset(struct bundle_writer *w, const char *schematic, const ch
             char *file = path_join(bundle_writer_scratch_dir(w), how == 1 ? "built" : "source");
             int rc = fs_write_file_atomic(file, buf, (size_t)size, 0644, err);
             if (rc == 0)
-                rc = bundle_writer_add_blob_file(w, file, media, how == 1 ? BUNDLE_BLOB_MOVE : BUNDLE_BLOB_COPY,
-                                                 NULL, digest, NULL, err);
+                rc = bundle_writer_add_blob_file(w, file, media, how == 1 ? BUNDLE_BLOB_MOVE : BUNDLE_BLOB_COPY, NULL,
+                                                 digest, NULL, err);
             if (rc == 0 && how == 2 && !fs_exists(file)) /* COPY leaves the source alone */
                 rc = error_set(err, ERROR_RUNTIME, "%s: COPY removed its source", file);
             if (rc == 0 && how == 1 && fs_exists(file)) /* MOVE consumes it */
@@ -124,9 +124,9 @@ static int sample_asset(struct bundle_writer *w, const char *schematic, const ch
     }
     if (bundle_writer_add_asset(w, schematic, version, path, digest, cache_key, err) != 0)
         return -1;
-    struct bundle_provenance p = {schematic, version, path,
-                                  "sha256:1111111111111111111111111111111111111111111111111111111111111111",
-                                  "metal", "airfactory test"};
+    struct bundle_provenance p = {schematic, version,
+                                  path,      "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                                  "metal",   "airfactory test"};
     return bundle_writer_add_provenance(w, &p, err);
 }
 
@@ -140,8 +140,7 @@ static int sample_json_blob(struct bundle_writer *w, const char *json, const cha
 static int sample_image(struct bundle_writer *w, const char *schematic, const char *version, struct error *err)
 {
     static unsigned char empty_tar[1024];
-    char layer[BUNDLE_DIGEST_SIZE], config[BUNDLE_DIGEST_SIZE], manifest[BUNDLE_DIGEST_SIZE],
-        index[BUNDLE_DIGEST_SIZE];
+    char layer[BUNDLE_DIGEST_SIZE], config[BUNDLE_DIGEST_SIZE], manifest[BUNDLE_DIGEST_SIZE], index[BUNDLE_DIGEST_SIZE];
     if (bundle_writer_add_blob_bytes(w, empty_tar, sizeof empty_tar, "application/vnd.oci.image.layer.v1.tar", layer,
                                      err) != 0)
         return -1;
@@ -163,11 +162,11 @@ static int sample_image(struct bundle_writer *w, const char *schematic, const ch
     free(manifest_json);
     if (rc != 0)
         return -1;
-    char *index_json = xasprintf(
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{"
-        "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%llu,"
-        "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
-        manifest, (unsigned long long)manifest_size);
+    char *index_json =
+        xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{"
+                  "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%llu,"
+                  "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
+                  manifest, (unsigned long long)manifest_size);
     rc = sample_json_blob(w, index_json, "application/vnd.oci.image.index.v1+json", index, err);
     free(index_json);
     if (rc != 0)
@@ -178,7 +177,8 @@ static int sample_image(struct bundle_writer *w, const char *schematic, const ch
     char payload[BUNDLE_DIGEST_SIZE], sig_config[BUNDLE_DIGEST_SIZE], sig_manifest[BUNDLE_DIGEST_SIZE];
     char *payload_json = xasprintf("{\"critical\":{\"identity\":{\"docker-reference\":\"factory/%s\"},\"image\":"
                                    "{\"docker-manifest-digest\":\"%s\"},\"type\":\"cosign container image "
-                                   "signature\"},\"optional\":null}", repo, index);
+                                   "signature\"},\"optional\":null}",
+                                   repo, index);
     if (rc == 0)
         rc = sample_json_blob(w, payload_json, "application/vnd.dev.cosign.simplesigning.v1+json", payload, err);
     if (rc == 0)
@@ -245,12 +245,16 @@ static int sample_write(const struct sample_options *o, struct error *err)
     for (size_t k = 0; rc == 0 && k < version_count; k++) {
         size_t v = o->reverse ? version_count - 1 - k : k;
         rc = bundle_writer_add_version(w, versions[v], err);
-        struct bundle_extension e = {versions[v], "siderolabs/gvisor", "ghcr.io/siderolabs/gvisor:20240826.0",
+        struct bundle_extension e = {versions[v],
+                                     "siderolabs/gvisor",
+                                     "ghcr.io/siderolabs/gvisor:20240826.0",
                                      "sha256:2222222222222222222222222222222222222222222222222222222222222222",
-                                     "Sidero Labs", "gVisor <container> runtime & more"};
+                                     "Sidero Labs",
+                                     "gVisor <container> runtime & more"};
         if (rc == 0)
             rc = bundle_writer_add_extension(w, &e, err);
-        struct bundle_overlay ov = {versions[v], "rpi_generic", "siderolabs/sbc-raspberrypi", "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0",
+        struct bundle_overlay ov = {versions[v], "rpi_generic", "siderolabs/sbc-raspberrypi",
+                                    "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0",
                                     "sha256:3333333333333333333333333333333333333333333333333333333333333333"};
         if (rc == 0)
             rc = bundle_writer_add_overlay(w, &ov, err);
@@ -266,9 +270,8 @@ static int sample_write(const struct sample_options *o, struct error *err)
     if (rc == 0 && o->variant)
         rc = sample_image(w, SAMPLE_VANILLA_ID, "v1.12.0", err);
     struct bundle_source src = {"ghcr.io/siderolabs/imager:v1.10.3",
-                                "sha256:1111111111111111111111111111111111111111111111111111111111111111",
-                                "linux/amd64", "imager",
-                                "{\"method\":\"cosign-key\",\"policy\":\"test\",\"log_index\":-1}"};
+                                "sha256:1111111111111111111111111111111111111111111111111111111111111111", "linux/amd64",
+                                "imager", "{\"method\":\"cosign-key\",\"policy\":\"test\",\"log_index\":-1}"};
     if (rc == 0)
         rc = bundle_writer_add_source(w, &src, err);
     if (rc == 0)

@@ -27,7 +27,7 @@ enum tl_compression { TL_NONE, TL_GZIP, TL_ZSTD };
 
 struct tl_entry {
     const char *path;
-    char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link, 'c' char device, 'p' fifo,
+    char type;        /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link, 'c' char device, 'p' fifo,
                 * 's' sparse file: `zeros` bytes declared, `data` stored at offset 0 (pax GNU.sparse 1.0) */
     const char *data; /* file content, or link target */
     unsigned mode;    /* 0: 0644 files, 0755 dirs */
@@ -185,19 +185,23 @@ static inline void tl_write_text_blob(const char *dir, const char *text, char di
 
 /* Config + manifest for one image; returns the manifest digest and size. */
 static inline void tl_make_image(const char *dir, const char *arch, struct tl_layer *layers, size_t n, char digest[72],
-                          size_t *size)
+                                 size_t *size)
 {
     struct buffer config = BUFFER_INIT, manifest = BUFFER_INIT;
-    buffer_appendf(&config, "{\"architecture\":\"%s\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
-                            "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[", arch);
+    buffer_appendf(&config,
+                   "{\"architecture\":\"%s\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
+                   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[",
+                   arch);
     for (size_t i = 0; i < n; i++)
         buffer_appendf(&config, "%s\"%s\"", i ? "," : "", layers[i].diff_id);
     buffer_append_str(&config, "]}}");
     char config_digest[72];
     tl_write_text_blob(dir, config.data, config_digest);
-    buffer_appendf(&manifest, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                              "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                              "\"digest\":\"%s\",\"size\":%zu},\"layers\":[", config_digest, config.len);
+    buffer_appendf(&manifest,
+                   "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                   "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                   "\"digest\":\"%s\",\"size\":%zu},\"layers\":[",
+                   config_digest, config.len);
     for (size_t i = 0; i < n; i++) {
         char d[72];
         tl_write_blob(dir, layers[i].blob.data, layers[i].blob.len, d);
@@ -217,7 +221,8 @@ static inline void tl_write_index(const char *dir, const char *manifests)
     struct error err;
     fs_mkdir_p(dir, 0755, &err);
     char *index = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
-                            "\"manifests\":[%s]}", manifests);
+                            "\"manifests\":[%s]}",
+                            manifests);
     char *path = xasprintf("%s/index.json", dir);
     fs_write_file_atomic(path, index, strlen(index), 0644, &err);
     free(path);
@@ -282,7 +287,7 @@ static inline void tl_tar_add_file(struct archive *a, const char *name, const ch
 /* The layout directory as a tar: blobs first (in reverse name order: readers must not depend on
  * order), then index.json and oci-layout. extra (may be NULL) adds raw entries at the end. */
 static inline void tl_tar_layout(const char *dir, const char *out, enum tl_compression c, const struct tl_entry *extra,
-                          size_t extra_count)
+                                 size_t extra_count)
 {
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
@@ -315,8 +320,9 @@ static inline void tl_tar_layout(const char *dir, const char *out, enum tl_compr
             struct archive_entry *ae = archive_entry_new();
             archive_entry_set_pathname(ae, extra[i].path);
             size_t size = extra[i].data && extra[i].type == 'f' ? strlen(extra[i].data) : 0;
-            archive_entry_set_filetype(ae, extra[i].type == 'l' ? AE_IFLNK : extra[i].type == 'c' ? AE_IFCHR
-                                                                                                  : AE_IFREG);
+            archive_entry_set_filetype(ae, extra[i].type == 'l'   ? AE_IFLNK
+                                           : extra[i].type == 'c' ? AE_IFCHR
+                                                                  : AE_IFREG);
             archive_entry_set_perm(ae, 0644);
             if (extra[i].type == 'l')
                 archive_entry_set_symlink(ae, extra[i].data);

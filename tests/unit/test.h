@@ -10,47 +10,45 @@
 static int test_failed_checks;
 static int test_passed, test_failed;
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("  check failed: %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
-            test_failed_checks++;                                                                  \
-        }                                                                                          \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            printf("  check failed: %s:%d: %s\n", __FILE__, __LINE__, #cond);                                          \
+            test_failed_checks++;                                                                                      \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                            \
-    do {                                                                                           \
-        const char *check_a_ = (a), *check_b_ = (b);                                               \
-        if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                           \
-            printf("  check failed: %s:%d: %s == %s\n    got:      \"%s\"\n    expected: \"%s\"\n", \
-                   __FILE__, __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",                     \
-                   check_b_ ? check_b_ : "(null)");                                                \
-            test_failed_checks++;                                                                  \
-        }                                                                                          \
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *check_a_ = (a), *check_b_ = (b);                                                                   \
+        if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                                               \
+            printf("  check failed: %s:%d: %s == %s\n    got:      \"%s\"\n    expected: \"%s\"\n", __FILE__,          \
+                   __LINE__, #a, #b, check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");                  \
+            test_failed_checks++;                                                                                      \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_INT(a, b)                                                                            \
-    do {                                                                                           \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
-        if (check_a_ != check_b_) {                                                                \
-            printf("  check failed: %s:%d: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, #a, #b, \
-                   check_a_, check_b_);                                                            \
-            test_failed_checks++;                                                                  \
-        }                                                                                          \
+#define CHECK_INT(a, b)                                                                                                 \
+    do {                                                                                                                \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                                                 \
+        if (check_a_ != check_b_) {                                                                                     \
+            printf("  check failed: %s:%d: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, #a, #b, check_a_, check_b_); \
+            test_failed_checks++;                                                                                       \
+        }                                                                                                               \
     } while (0)
 
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        int before_ = test_failed_checks;                                                          \
-        fn();                                                                                      \
-        if (test_failed_checks == before_) {                                                       \
-            printf("PASS %s\n", #fn);                                                              \
-            test_passed++;                                                                         \
-        } else {                                                                                   \
-            printf("FAIL %s\n", #fn);                                                              \
-            test_failed++;                                                                         \
-        }                                                                                          \
-        fflush(stdout);                                                                            \
+#define RUN(fn)                                                                                                        \
+    do {                                                                                                               \
+        int before_ = test_failed_checks;                                                                              \
+        fn();                                                                                                          \
+        if (test_failed_checks == before_) {                                                                           \
+            printf("PASS %s\n", #fn);                                                                                  \
+            test_passed++;                                                                                             \
+        } else {                                                                                                       \
+            printf("FAIL %s\n", #fn);                                                                                  \
+            test_failed++;                                                                                             \
+        }                                                                                                              \
+        fflush(stdout);                                                                                                \
     } while (0)
 
 #define TEST_MAIN_END() (test_failed ? 1 : 0)

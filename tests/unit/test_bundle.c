@@ -29,8 +29,8 @@ static char *key_path, *pub_path;
 
 static int write_sample(const char *target, int variant, bool reverse, struct bundle_writer_stats *stats)
 {
-    struct sample_options o = {.target = target, .key = key_path, .variant = variant, .reverse = reverse,
-                               .created = 1700000000, .stats = stats};
+    struct sample_options o = {
+        .target = target, .key = key_path, .variant = variant, .reverse = reverse, .created = 1700000000, .stats = stats};
     struct error err;
     if (sample_write(&o, &err) != 0) {
         printf("  sample_write(%s, variant %d): %s\n", target, variant, err.message);
@@ -116,8 +116,8 @@ static void signatures_verify_only_with_the_right_key_and_bytes(void)
 
 static void versions_sort_as_semver(void)
 {
-    const char *ordered[] = {"v0.9.0", "v1.2.0", "v1.10.0-alpha.0", "v1.10.0-alpha.1", "v1.10.0-alpha.10",
-                             "v1.10.0-beta.0", "v1.10.0-rc.1", "v1.10.0", "v1.10.1", "v1.11.0"};
+    const char *ordered[] = {"v0.9.0",         "v1.2.0",       "v1.10.0-alpha.0", "v1.10.0-alpha.1", "v1.10.0-alpha.10",
+                             "v1.10.0-beta.0", "v1.10.0-rc.1", "v1.10.0",         "v1.10.1",         "v1.11.0"};
     size_t n = sizeof ordered / sizeof ordered[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
@@ -233,8 +233,8 @@ static void writer_round_trip_is_readable_and_verifies(void)
     char *index_json = path_join(target, "index.json");
     struct buffer text = BUFFER_INIT;
     CHECK_INT(fs_read_file(index_json, 1 << 20, &text, &err), 0);
-    CHECK(strstr(buffer_cstr(&text), "\"org.opencontainers.image.ref.name\":\"installer/" SAMPLE_VANILLA_ID
-                                     ":v1.10.3\"") != NULL);
+    CHECK(strstr(buffer_cstr(&text),
+                 "\"org.opencontainers.image.ref.name\":\"installer/" SAMPLE_VANILLA_ID ":v1.10.3\"") != NULL);
     CHECK(strstr(buffer_cstr(&text), digest) != NULL);
     buffer_free(&text);
     free(index_json);
@@ -328,7 +328,8 @@ static void in_place_reader_answers_as_the_verified_copy(void)
         CHECK_INT(bundle_find_talosctl(x, "v1.12.0", "talosctl-linux-amd64", &blob, &err), 0);
         struct buffer versions = BUFFER_INIT;
         CHECK_INT(bundle_foreach(x, BUNDLE_LIST_SCHEMATIC_VERSIONS, (const char *const[]){SAMPLE_VANILLA_ID},
-                                 count_versions, &versions, &err), 0);
+                                 count_versions, &versions, &err),
+                  0);
         CHECK(strstr(buffer_cstr(&versions), "v1.10.3 ") != NULL);
         buffer_reset(&versions);
         /* a callback's non-zero value stops the list and is returned (never taken for an error) */
@@ -399,7 +400,7 @@ static void writer_rejects_bad_and_conflicting_input(void)
     CHECK_INT(bundle_writer_add_schematic(w, SAMPLE_VANILLA_ID, SAMPLE_VANILLA_YAML, &err), 0); /* idempotent */
     CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "vanilla", &err), 0);
     CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "vanilla", &err), 0); /* idempotent */
-    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "other", &err), -1); /* one name per id */
+    CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "other", &err), -1);  /* one name per id */
     CHECK_INT(err.code, ERROR_INPUT);
     CHECK_INT(bundle_writer_add_schematic_name(w, SAMPLE_VANILLA_ID, "two words", &err), -1);
     CHECK_INT(bundle_writer_add_schematic_name(w, "abc", "x", &err), -1);
@@ -412,15 +413,18 @@ static void writer_rejects_bad_and_conflicting_input(void)
     CHECK_INT(bundle_writer_add_asset(w, SAMPLE_VANILLA_ID, "v1.10.3", "../etc", d1, "k", &err), -1);
     CHECK_INT(bundle_writer_add_asset(w, SAMPLE_VANILLA_ID, "v1.10.3", "x.iso",
                                       "sha256:5555555555555555555555555555555555555555555555555555555555555555", "k",
-                                      &err), -1);
+                                      &err),
+              -1);
     CHECK(strstr(err.message, "not in the bundle") != NULL);
     /* an image whose layer is missing cannot be tagged */
-    const char *manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                           "\"config\":{\"digest\":\"sha256:5555555555555555555555555555555555555555555555555555555555555555\"},"
-                           "\"layers\":[]}";
+    const char *manifest =
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+        "\"config\":{\"digest\":\"sha256:5555555555555555555555555555555555555555555555555555555555555555\"},"
+        "\"layers\":[]}";
     char dm[BUNDLE_DIGEST_SIZE];
     CHECK_INT(bundle_writer_add_blob_bytes(w, manifest, strlen(manifest), "application/vnd.oci.image.manifest.v1+json",
-                                           dm, &err), 0);
+                                           dm, &err),
+              0);
     CHECK_INT(bundle_writer_add_image(w, "installer/x", "v1.10.3", dm, &err), -1);
     CHECK(strstr(err.message, "not in the bundle") != NULL);
     CHECK_INT(bundle_writer_add_image(w, "Installer", "v1.10.3", dm, &err), -1); /* upper case */
@@ -449,8 +453,7 @@ static void same_blob_with_two_media_types_keeps_the_smaller(void)
     for (int round = 0; round < 2; round++) {
         struct bundle_writer *w = NULL;
         struct error err;
-        struct bundle_writer_options o = {.target = round ? b : a, .signing_key_path = key_path,
-                                          .created_set = true};
+        struct bundle_writer_options o = {.target = round ? b : a, .signing_key_path = key_path, .created_set = true};
         CHECK_INT(bundle_writer_open(&o, &w, &err), 0);
         char d[BUNDLE_DIGEST_SIZE];
         CHECK_INT(bundle_writer_add_blob_bytes(w, "same", 4, types[round], d, &err), 0);
@@ -505,8 +508,7 @@ static void generation_is_carried_forward_and_downgrades_are_refused(void)
     CHECK_INT(f.built_at, 1700000100);
     /* a build from the older base into the target would be generation 2 built earlier: refused
      * before anything is built, and the target is untouched */
-    struct sample_options back = {.target = target, .key = key_path, .variant = 0, .created = 1600000000,
-                                  .base = old};
+    struct sample_options back = {.target = target, .key = key_path, .variant = 0, .created = 1600000000, .base = old};
     CHECK_INT(sample_write(&back, &err), -1);
     CHECK_INT(err.code, ERROR_INPUT);
     CHECK(strstr(err.message, "is older than") != NULL);
@@ -566,8 +568,8 @@ static void nightly_run_reuses_unchanged_assets_by_hard_link(void)
     char *other_pub = test_pub_of(other);
     CHECK_INT(test_check(target, other_pub, true, NULL), 0);
     struct bundle_writer *w = NULL;
-    struct bundle_writer_options wo = {.target = path_join(scratch, "nightly2"), .signing_key_path = key_path,
-                                       .base = target};
+    struct bundle_writer_options wo = {
+        .target = path_join(scratch, "nightly2"), .signing_key_path = key_path, .base = target};
     CHECK_INT(bundle_writer_open(&wo, &w, &err), -1);
     CHECK_INT(err.code, ERROR_INPUT);
     CHECK(strstr(err.message, "base bundle") != NULL);
@@ -618,9 +620,9 @@ static void crash_at_every_point_keeps_a_valid_bundle_and_a_rerun_completes(void
         bool no_exchange;
         int variant_after; /* what the target holds right after the crash; -1: missing until recovery */
     } cases[] = {
-        {"writer-blob-added", 7, false, 0},  {"writer-commit", 1, false, 0},
-        {"writer-index-written", 1, false, 0}, {"writer-signed", 1, false, 0},
-        {"staging-before-swap", 1, false, 0},  {"staging-after-swap", 1, false, 1},
+        {"writer-blob-added", 7, false, 0},       {"writer-commit", 1, false, 0},
+        {"writer-index-written", 1, false, 0},    {"writer-signed", 1, false, 0},
+        {"staging-before-swap", 1, false, 0},     {"staging-after-swap", 1, false, 1},
         {"staging-between-renames", 1, true, -1}, {"staging-after-swap", 1, true, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -742,8 +744,8 @@ static void disk_full_fails_cleanly_and_keeps_the_old_bundle(void)
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") == 0) {
         char *target = path_join(mnt, "full");
         CHECK_INT(write_sample(target, 0, false, NULL), 0);
-        struct sample_options o = {.target = target, .key = key_path, .variant = 1, .created = 1700000000,
-                                   .big = 4u << 20};
+        struct sample_options o = {
+            .target = target, .key = key_path, .variant = 1, .created = 1700000000, .big = 4u << 20};
         CHECK_INT(sample_write(&o, &err), -1);
         CHECK(strstr(err.message, "No space left on device") != NULL);
         check_disk_full_result(target, mnt, "full");
@@ -763,8 +765,8 @@ static void disk_full_fails_cleanly_and_keeps_the_old_bundle(void)
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit limit = {256 * 1024, 256 * 1024};
         setrlimit(RLIMIT_FSIZE, &limit);
-        struct sample_options o = {.target = target, .key = key_path, .variant = 1, .created = 1700000000,
-                                   .big = 1u << 20};
+        struct sample_options o = {
+            .target = target, .key = key_path, .variant = 1, .created = 1700000000, .big = 1u << 20};
         struct error child_err;
         int rc = sample_write(&o, &child_err);
         _exit(rc == 0 ? 10 : strstr(child_err.message, "File too large") ? 0 : 11);
@@ -867,8 +869,10 @@ static void check_finds_every_kind_of_damage(void)
 static int make_bundle(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s make-bundle TARGET KEY [--variant N] [--created S] [--big BYTES] [--reverse] "
-                "[--base DIR] [--allow-downgrade]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s make-bundle TARGET KEY [--variant N] [--created S] [--big BYTES] [--reverse] "
+                "[--base DIR] [--allow-downgrade]\n",
+                argv[0]);
         return 2;
     }
     struct sample_options o = {.target = argv[2], .key = argv[3], .created = 1700000000};
@@ -914,8 +918,10 @@ static void shard_specs_count_from_zero(void)
     CHECK_INT(bundle_shard_parse("3/4", &i, &n, &err), 0);
     CHECK(i == 3 && n == 4);
     CHECK_INT(bundle_shard_parse("1023/1024", &i, &n, &err), 0);
-    static const char *const bad[] = {"", "4/4", "1/0", "0/0", "01/4", "1/04", "-1/4", "1/4 ", " 1/4", "1", "1/",
-                                      "/4", "a/b", "1/1025", "99999999999999999999/4", "1/2/3"};
+    static const char *const bad[] = {"",     "4/4",  "1/0",  "0/0",    "01/4",
+                                      "1/04", "-1/4", "1/4 ", " 1/4",   "1",
+                                      "1/",   "/4",   "a/b",  "1/1025", "99999999999999999999/4",
+                                      "1/2/3"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         CHECK_INT(bundle_shard_parse(bad[k], &i, &n, &err), -1);
         CHECK_INT(err.code, ERROR_INPUT);
@@ -925,13 +931,13 @@ static void shard_specs_count_from_zero(void)
 
 /* A part: one asset (its own bytes) of the vanilla schematic, meta shard and manifest_digest;
  * builder NULL: this airfactory's; source_digest NULL: no sources row. */
-static int write_part_from(const char *target, const char *key, const char *shard, const char *path,
-                           const char *bytes, const char *manifest, const char *builder, const char *source_digest)
+static int write_part_from(const char *target, const char *key, const char *shard, const char *path, const char *bytes,
+                           const char *manifest, const char *builder, const char *source_digest)
 {
     struct bundle_writer *w = NULL;
     struct error err;
-    struct bundle_writer_options o = {.target = target, .signing_key_path = key, .created_set = true,
-                                      .created = 1700000000, .builder = builder};
+    struct bundle_writer_options o = {
+        .target = target, .signing_key_path = key, .created_set = true, .created = 1700000000, .builder = builder};
     char d[BUNDLE_DIGEST_SIZE];
     int rc = bundle_writer_open(&o, &w, &err);
     struct bundle_source src = {"ghcr.io/siderolabs/imager:v1.11.3", source_digest, "linux/amd64", "imager",
@@ -969,7 +975,8 @@ static void merge_refuses_other_versions_and_sources(void)
     static const char m[] = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
     static const char src1[] = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     static const char src2[] = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    char *p0 = path_join(scratch, "vs-part0"), *old = path_join(scratch, "vs-old1"), *other = path_join(scratch, "vs-src1");
+    char *p0 = path_join(scratch, "vs-part0"), *old = path_join(scratch, "vs-old1"),
+         *other = path_join(scratch, "vs-src1");
     char *ok = path_join(scratch, "vs-part1"), *target = path_join(scratch, "vs-never");
     CHECK_INT(write_part_from(p0, key_path, "0/2", "kernel-amd64", "k", m, NULL, src1), 0);
     CHECK_INT(write_part_from(ok, key_path, "1/2", "kernel-arm64", "a", m, NULL, src1), 0);
@@ -1008,8 +1015,8 @@ static void merge_of_parts_equals_one_write_and_refuses_conflicts(void)
     /* the whole: both assets in one writer */
     struct bundle_writer *w = NULL;
     struct error err;
-    struct bundle_writer_options o = {.target = whole, .signing_key_path = key_path, .created_set = true,
-                                      .created = 1700000000};
+    struct bundle_writer_options o = {
+        .target = whole, .signing_key_path = key_path, .created_set = true, .created = 1700000000};
     char d[BUNDLE_DIGEST_SIZE];
     CHECK_INT(bundle_writer_open(&o, &w, &err), 0);
     if (!w)

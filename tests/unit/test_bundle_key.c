@@ -40,7 +40,7 @@ static const struct rfc_vector {
 #define RFC_VECTOR_COUNT (sizeof rfc_sha256 / sizeof rfc_sha256[0])
 
 static char *scratch;
-static EVP_PKEY *rfc_pkey;                    /* the RFC key as an OpenSSL key object */
+static EVP_PKEY *rfc_pkey;                                /* the RFC key as an OpenSSL key object */
 static char *rfc_key_path, *rfc_sec1_path, *rfc_pub_path; /* PKCS#8, SEC1, SubjectPublicKeyInfo */
 
 static char *make_scratch(void)
@@ -84,8 +84,8 @@ static void bn_hex64(const BIGNUM *bn, char out[65])
 
 static void write_pem(const char *path, EVP_PKEY *pkey, const char *structure, bool public_only)
 {
-    OSSL_ENCODER_CTX *enc = OSSL_ENCODER_CTX_new_for_pkey(
-        pkey, public_only ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEYPAIR, "PEM", structure, NULL);
+    OSSL_ENCODER_CTX *enc = OSSL_ENCODER_CTX_new_for_pkey(pkey, public_only ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEYPAIR,
+                                                          "PEM", structure, NULL);
     unsigned char *data = NULL;
     size_t len = 0;
     if (!enc || OSSL_ENCODER_CTX_get_num_encoders(enc) == 0 || OSSL_ENCODER_to_data(enc, &data, &len) != 1)
@@ -249,13 +249,13 @@ static void openssl_cli_verifies_the_signatures(void)
         CHECK_INT(fs_write_file_atomic(msg, v->message, strlen(v->message), 0644, &err), 0);
         CHECK_INT(fs_write_file_atomic(other, "samplE", 6, 0644, &err), 0);
         CHECK_INT(fs_write_file_atomic(sig, der.data, der.len, 0644, &err), 0);
-        char *cmd = xasprintf("openssl dgst -sha256 -verify '%s' -signature '%s' '%s' >/dev/null 2>&1",
-                              rfc_pub_path, sig, msg);
+        char *cmd =
+            xasprintf("openssl dgst -sha256 -verify '%s' -signature '%s' '%s' >/dev/null 2>&1", rfc_pub_path, sig, msg);
         CHECK_INT(system(cmd), 0);
         free(cmd);
         /* and the CLI can fail: the same signature over other bytes does not verify */
-        cmd = xasprintf("openssl dgst -sha256 -verify '%s' -signature '%s' '%s' >/dev/null 2>&1", rfc_pub_path,
-                        sig, other);
+        cmd = xasprintf("openssl dgst -sha256 -verify '%s' -signature '%s' '%s' >/dev/null 2>&1", rfc_pub_path, sig,
+                        other);
         CHECK(system(cmd) != 0);
         free(cmd);
         /* ours, through the public key file */
@@ -438,7 +438,8 @@ static void sign_time_next_to_evp_digest_sign(void)
     double theirs = (now_seconds() - t0) / ROUNDS;
     CHECK_INT(failures, 0);
     printf("  info: one signature: bundle_key_sign (RFC 6979 + self-verify) %.0f us, "
-           "EVP_DigestSign (random k) %.0f us (this build's flags)\n", ours * 1e6, theirs * 1e6);
+           "EVP_DigestSign (random k) %.0f us (this build's flags)\n",
+           ours * 1e6, theirs * 1e6);
     bundle_key_free(key);
 }
 

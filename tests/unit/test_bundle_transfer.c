@@ -141,15 +141,14 @@ static void truncated_streams_are_refused_and_leave_nothing(void)
     struct stat st;
     CHECK(stat(tar, &st) == 0);
     int64_t cuts[] = {
-        100,                                   /* inside the first header */
-        e[0].header + 512 + e[0].size / 2,     /* inside index.db */
-        e[1].header,                           /* right after index.db */
-        e[6].header + 512 + 10,                /* inside a blob */
-        e[n / 2].header,                       /* at an entry boundary: whole blobs missing */
+        100,                                       /* inside the first header */
+        e[0].header + 512 + e[0].size / 2,         /* inside index.db */
+        e[1].header,                               /* right after index.db */
+        e[6].header + 512 + 10,                    /* inside a blob */
+        e[n / 2].header,                           /* at an entry boundary: whole blobs missing */
         e[n - 1].header + 512 + e[n - 1].size - 1, /* one byte short of the last blob */
     };
-    const char *why[] = {"", "", "ended before the signed index.db.sig", "truncated", "not in the stream",
-                         "truncated"};
+    const char *why[] = {"", "", "ended before the signed index.db.sig", "truncated", "not in the stream", "truncated"};
     char *cut = path_join(scratch, "cut.tar");
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         copy_file(tar, cut);
@@ -261,8 +260,8 @@ static void delta_applied_onto_old_equals_new(void)
     /* into a new directory */
     char *target = path_join(scratch, "applied");
     struct bundle_transfer_stats us;
-    struct bundle_unpack_options o = {.input = delta, .target = target, .public_key_path = pub_path,
-                                      .onto = old_dir, .full = true};
+    struct bundle_unpack_options o = {
+        .input = delta, .target = target, .public_key_path = pub_path, .onto = old_dir, .full = true};
     CHECK_INT(bundle_unpack(&o, &us, &err), 0);
     CHECK_INT(us.blobs_streamed, ds.blobs_streamed);
     CHECK(us.blobs_from_base > 0);

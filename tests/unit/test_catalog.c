@@ -138,8 +138,8 @@ static void catalog_yaml_has_the_core_limits(void)
     char laughs[2048] = "overlays: []\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
     for (int i = 1; i < 10; i++)
         snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
-                 "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1, i - 1,
-                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+                 "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1, i - 1, i - 1,
+                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     struct catalog c = {0};
     struct error err = {0};
     CHECK_INT(catalog_parse_overlays(&c, laughs, strlen(laughs), "overlays:v1.11.3", &err), -1);

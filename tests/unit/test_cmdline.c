@@ -15,8 +15,8 @@
 
 static struct profile_set *profiles;
 
-static char *build(const char *version, const char *platform, const char *arch, enum cmdline_kind kind,
-                   bool secureboot, const char *schematic_yaml)
+static char *build(const char *version, const char *platform, const char *arch, enum cmdline_kind kind, bool secureboot,
+                   const char *schematic_yaml)
 {
     struct error err = {0};
     struct schematic *s = NULL;
@@ -36,11 +36,11 @@ static char *build(const char *version, const char *platform, const char *arch, 
     return buffer_take(&out);
 }
 
-#define CHECK_CMDLINE(expected, ...)                                                               \
-    do {                                                                                           \
-        char *got_ = build(__VA_ARGS__);                                                           \
-        CHECK_STR(got_, expected);                                                                 \
-        free(got_);                                                                                \
+#define CHECK_CMDLINE(expected, ...)                                                                                   \
+    do {                                                                                                               \
+        char *got_ = build(__VA_ARGS__);                                                                               \
+        CHECK_STR(got_, expected);                                                                                     \
+        free(got_);                                                                                                    \
     } while (0)
 
 /* ---- talos pkg/imager/imager_test.go (reference §3.4) ---- */
@@ -72,9 +72,10 @@ static void imager_test_vectors(void)
     check_metal_both_arches("1.13.0", "console=tty0",
                             "init_on_alloc=1 slab_nomerge pti=on consoleblank=0 nvme_core.io_timeout=4294967295 "
                             "printk.devkmsg=on selinux=1 module.sig_enforce=1 proc_mem.force_override=never");
-    const char *aws13 = "talos.platform=aws console=tty1 console=ttyS0 net.ifnames=0 init_on_alloc=1 slab_nomerge pti=on "
-                        "consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
-                        "proc_mem.force_override=never";
+    const char *aws13 =
+        "talos.platform=aws console=tty1 console=ttyS0 net.ifnames=0 init_on_alloc=1 slab_nomerge pti=on "
+        "consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1 module.sig_enforce=1 "
+        "proc_mem.force_override=never";
     CHECK_CMDLINE(aws13, "1.13.0", "aws", "amd64", CMDLINE_KIND_CMDLINE, false, NULL);
     CHECK_CMDLINE(aws13, "1.13.0", "aws", "arm64", CMDLINE_KIND_CMDLINE, false, NULL);
     check_metal_both_arches("1.14.0", "console=tty0",
@@ -131,7 +132,8 @@ static void extra_kernel_args_overwrite_and_delete(void)
     /* deleting every console leaves none */
     CHECK_CMDLINE("talos.platform=aws net.ifnames=0 nvme_core.io_timeout=4294967295 slab_nomerge pti=on consoleblank=0 "
                   "printk.devkmsg=on selinux=1 module.sig_enforce=1 proc_mem.force_override=never",
-                  "v1.14.0", "aws", "amd64", CMDLINE_KIND_IMAGE, false, "customization:\n  extraKernelArgs: [-console]\n");
+                  "v1.14.0", "aws", "amd64", CMDLINE_KIND_IMAGE, false,
+                  "customization:\n  extraKernelArgs: [-console]\n");
 }
 
 static void secureboot_args(void)
@@ -155,9 +157,10 @@ static void platform_args_by_version(void)
                   "pti=on consoleblank=0 nvme_core.io_timeout=4294967295 printk.devkmsg=on ima_template=ima-ng "
                   "ima_appraise=fix ima_hash=sha512",
                   "v1.7.0", "gcp", "amd64", CMDLINE_KIND_IMAGE, false, NULL);
-    const char *vmware_amd64 = "talos.platform=vmware talos.config=guestinfo console=tty0 console=ttyS0 "
-                               "earlyprintk=ttyS0,115200 net.ifnames=0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
-                               "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1";
+    const char *vmware_amd64 =
+        "talos.platform=vmware talos.config=guestinfo console=tty0 console=ttyS0 "
+        "earlyprintk=ttyS0,115200 net.ifnames=0 init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
+        "nvme_core.io_timeout=4294967295 printk.devkmsg=on selinux=1";
     CHECK_CMDLINE(vmware_amd64, "v1.11.2", "vmware", "amd64", CMDLINE_KIND_IMAGE, false, NULL);
     /* vmware arm64: 1.9-1.11 had no platform arguments, 1.12+ its own */
     CHECK_CMDLINE("talos.platform=vmware init_on_alloc=1 slab_nomerge pti=on consoleblank=0 "
@@ -322,12 +325,38 @@ static void rejects_bad_requests(void)
 
 static void profiles_hold_the_32_builtin_profiles(void)
 {
-    static const char *const names[] = {
-        "iso", "secureboot-iso", "metal", "metal-4k", "metal-uki", "secureboot-metal-uki", "secureboot-metal",
-        "installer", "secureboot-installer", "akamai", "alibabacloud", "aws", "azure", "secureboot-azure", "cloudstack",
-        "secureboot-cloudstack", "digital-ocean", "exoscale", "gcp", "hcloud", "nocloud", "secureboot-nocloud",
-        "opennebula", "secureboot-opennebula", "openstack", "secureboot-openstack", "oracle", "scaleway", "upcloud",
-        "vmware", "secureboot-vmware", "vultr"};
+    static const char *const names[] = {"iso",
+                                        "secureboot-iso",
+                                        "metal",
+                                        "metal-4k",
+                                        "metal-uki",
+                                        "secureboot-metal-uki",
+                                        "secureboot-metal",
+                                        "installer",
+                                        "secureboot-installer",
+                                        "akamai",
+                                        "alibabacloud",
+                                        "aws",
+                                        "azure",
+                                        "secureboot-azure",
+                                        "cloudstack",
+                                        "secureboot-cloudstack",
+                                        "digital-ocean",
+                                        "exoscale",
+                                        "gcp",
+                                        "hcloud",
+                                        "nocloud",
+                                        "secureboot-nocloud",
+                                        "opennebula",
+                                        "secureboot-opennebula",
+                                        "openstack",
+                                        "secureboot-openstack",
+                                        "oracle",
+                                        "scaleway",
+                                        "upcloud",
+                                        "vmware",
+                                        "secureboot-vmware",
+                                        "vultr"};
     CHECK_INT(profile_count(profiles), 32);
     for (size_t i = 0; i < 32; i++)
         CHECK(profile_find(profiles, names[i]) != NULL);
@@ -511,7 +540,8 @@ static void quirks_loader_refuses_bad_data(void)
     CHECK(msg && strstr(msg, "quirk 'biosPartitionSize' is missing"));
     free(msg);
     free(text);
-    text = versions_with("  biosPartitionSize:\n    - {value: 1}\n", "  biosPartitionSize:\n    - {since: v1.0.0, value: 1}\n");
+    text = versions_with("  biosPartitionSize:\n    - {value: 1}\n",
+                         "  biosPartitionSize:\n    - {since: v1.0.0, value: 1}\n");
     msg = text ? versions_error(text) : NULL;
     CHECK(msg && strstr(msg, "quirk biosPartitionSize: the last rule must have no condition"));
     free(msg);
@@ -530,7 +560,8 @@ static void broken_profile_data_is_reported(void)
 {
     struct profile_set *set = NULL;
     struct error err = {0};
-    CHECK_INT(profile_set_load_texts("platforms:\n  - name: x\n    colour: red\n", "profiles: []\n", "{}\n", &set, &err), -1);
+    CHECK_INT(profile_set_load_texts("platforms:\n  - name: x\n    colour: red\n", "profiles: []\n", "{}\n", &set, &err),
+              -1);
     CHECK(strstr(err.message, "profiles/platforms.yaml:3:5") && strstr(err.message, "colour"));
     CHECK(set == NULL);
 }

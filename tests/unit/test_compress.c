@@ -22,8 +22,8 @@ static struct compress_sink buffer_sink(struct buffer *b)
     return s;
 }
 
-static int compress_buffer(enum compress_kind kind, int level, bool extreme, int threads, const void *data,
-                           size_t len, struct buffer *out)
+static int compress_buffer(enum compress_kind kind, int level, bool extreme, int threads, const void *data, size_t len,
+                           struct buffer *out)
 {
     struct compress_options o = {kind, level, extreme, threads};
     struct compress_writer *w;
@@ -83,8 +83,7 @@ static void round_trips_every_kind(void)
     enum compress_kind kinds[] = {COMPRESS_ZSTD, COMPRESS_XZ, COMPRESS_GZIP};
     for (size_t k = 0; k < 3; k++) {
         struct buffer c = BUFFER_INIT, d = BUFFER_INIT;
-        CHECK_INT(compress_buffer(kinds[k], kinds[k] == COMPRESS_XZ ? 0 : 3, kinds[k] == COMPRESS_XZ, 2, data, n, &c),
-                  0);
+        CHECK_INT(compress_buffer(kinds[k], kinds[k] == COMPRESS_XZ ? 0 : 3, kinds[k] == COMPRESS_XZ, 2, data, n, &c), 0);
         CHECK(c.len > 0 && c.len < n);
         CHECK_INT(compress_detect(c.data, c.len), kinds[k]);
         /* a second stream right behind the first: the decoder stops at the first one's end */
@@ -139,7 +138,7 @@ static void stream_details_match_what_the_kernel_and_tools_need(void)
     CHECK_INT(compress_buffer(COMPRESS_XZ, 0, true, 0, data, sizeof data, &xz), 0);
     CHECK_INT(compress_buffer(COMPRESS_GZIP, 6, false, 0, data, sizeof data, &gz), 0);
     CHECK_INT(compress_buffer(COMPRESS_ZSTD, 18, false, 0, data, sizeof data, &zst), 0);
-    CHECK(xz.len > 8 && (unsigned char)xz.data[7] == 0x01); /* stream flags: check type CRC32 */
+    CHECK(xz.len > 8 && (unsigned char)xz.data[7] == 0x01);    /* stream flags: check type CRC32 */
     CHECK(gz.len > 10 && !memcmp(gz.data + 4, "\0\0\0\0", 4)); /* MTIME = 0 */
     CHECK(gz.len > 10 && (gz.data[3] & 0x08) == 0);            /* no file name */
     char *raw = path_join(dir, "raw"), *fx = path_join(dir, "a.xz"), *fg = path_join(dir, "a.gz"),

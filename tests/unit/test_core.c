@@ -129,8 +129,9 @@ static void json_parses_nested_documents(void)
 static void json_rejects_bad_documents_with_position(void)
 {
     const char *bad[] = {
-        "{\"a\":1,\"a\":2}", "{\"a\":1,}", "[1 2]", "\"\x01\"", "{\"a\":01}", "\"\\ud800\"", "\"\xc3\x28\"",
-        "{} {}", "", "[", "{\"a\" 1}", "nul", "\"\\x\"", "1.", "-",
+        "{\"a\":1,\"a\":2}", "{\"a\":1,}",   "[1 2]",   "\"\x01\"", "{\"a\":01}",
+        "\"\\ud800\"",       "\"\xc3\x28\"", "{} {}",   "",         "[",
+        "{\"a\" 1}",         "nul",          "\"\\x\"", "1.",       "-",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct json_value *v = NULL;
@@ -346,7 +347,8 @@ static void yaml_field_lookup_names_the_fields(void)
     CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 2), fields, "policy", msg, sizeof msg), -1);
     CHECK_STR(msg, "unknown field 'insecur'; expected one of: keys, keyless");
     CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 3), fields, "policy", msg, sizeof msg), -1);
-    CHECK_STR(msg, "unknown field (not shown: it is not a field name; is this a policy?); expected one of: keys, keyless");
+    CHECK_STR(msg,
+              "unknown field (not shown: it is not a field name; is this a policy?); expected one of: keys, keyless");
     CHECK_INT(yaml_field_lookup(yaml_mapping_key(root, 3), fields, NULL, msg, sizeof msg), -1);
     CHECK_STR(msg, "unknown field (not shown: it is not a field name); expected one of: keys, keyless");
     yaml_node_free(root);
@@ -356,9 +358,8 @@ static void yaml_field_lookup_names_the_fields(void)
 static void paths_resolve_lexically(void)
 {
     static const char *const cases[][3] = {
-        {"/base", "k.pub", "/base/k.pub"},     {"/base/", "./a//b/", "/base/a/b"},
-        {"/base/x", "../k", "/base/k"},        {"/base", "../../../k", "/k"},
-        {"/base", "/abs/./y/../z", "/abs/z"},  {"/", ".", "/"},
+        {"/base", "k.pub", "/base/k.pub"}, {"/base/", "./a//b/", "/base/a/b"},   {"/base/x", "../k", "/base/k"},
+        {"/base", "../../../k", "/k"},     {"/base", "/abs/./y/../z", "/abs/z"}, {"/", ".", "/"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *r = path_resolve(cases[i][0], cases[i][1]);

@@ -25,8 +25,11 @@ static void key_signatures_of_each_type_verify(void)
     static const struct {
         const char *type, *md;
         bool pss;
-    } cases[] = {{"P-256", "SHA256", false}, {"P-384", "SHA384", false}, {"RSA", "SHA256", false},
-                 {"RSA", "SHA256", true},    {"ED25519", NULL, false}};
+    } cases[] = {{"P-256", "SHA256", false},
+                 {"P-384", "SHA384", false},
+                 {"RSA", "SHA256", false},
+                 {"RSA", "SHA256", true},
+                 {"ED25519", NULL, false}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct tl_run t;
         memset(&t, 0, sizeof t);
@@ -410,8 +413,7 @@ static void keyless_identity_and_issuer_must_match(void)
     tl_keyless_policy(&W, &p, "^bob@example\\.com$", NULL);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);
-    CHECK(tl_run_error_has(
-        &t, "certificate SAN alice@example.com does not match identity regexp '^bob@example\\.com$'"));
+    CHECK(tl_run_error_has(&t, "certificate SAN alice@example.com does not match identity regexp '^bob@example\\.com$'"));
     CHECK(tl_run_error_has(&t, "check the policy's identity regexp, issuer and trusted root, or set insecure: true"));
     verify_policy_free(&p);
     /* unanchored, as Go's MatchString: a suffix regexp matches */
@@ -570,7 +572,8 @@ static void keyless_rekor_bundle_must_be_genuine_and_bind_the_signature(void)
     memset(&t, 0, sizeof t);
     t.image = tl_image(&t.src, "malformed-cert");
     struct tl_layer bad_cert = {k.payload, k.sig_b64, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                                NULL, k.bundle, NULL, NULL};
+                                NULL,      k.bundle,  NULL,
+                                NULL};
     tl_publish_legacy(&t.src, t.image, &bad_cert, 1);
     tl_run_verify(&t, &p);
     CHECK_INT(t.rc, -1);

@@ -8,7 +8,6 @@
 
 #include <fcntl.h>
 
-
 /* Write a newc archive (optionally compressed) with a few entries; returns 0. */
 static int write_archive(const char *path, enum compress_kind kind, const char *tag, bool append)
 {

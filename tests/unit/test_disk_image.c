@@ -53,8 +53,7 @@ static int temp_file(char *path)
     return mkstemp(path);
 }
 
-static void table_for(struct gpt_table *t, struct gpt_partition *p, uint64_t disk, uint32_t ss, struct error *err,
-                      int *rc)
+static void table_for(struct gpt_table *t, struct gpt_partition *p, uint64_t disk, uint32_t ss, struct error *err, int *rc)
 {
     memset(p, 0, 2 * sizeof *p);
     snprintf(p[0].name, sizeof p[0].name, "EFI");
@@ -354,8 +353,7 @@ static void test_plans(void)
     CHECK_INT(plan_for(ps, "aws-arm64.raw.xz", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.disk_size, 9192ull << 20);
     /* SecureBoot forces sd-boot; the schematic's choice and sector size are honoured */
-    CHECK_INT(plan_for(ps, "metal-amd64-secureboot.raw.zst", "v1.11.3", NULL, &p,
-                                  &err), 0);
+    CHECK_INT(plan_for(ps, "metal-amd64-secureboot.raw.zst", "v1.11.3", NULL, &p, &err), 0);
     CHECK_INT(p.bootloader, DISK_IMAGE_SD_BOOT);
     struct schematic *s = schematic_new();
     s->bootloader = SCHEMATIC_BOOTLOADER_SD_BOOT;

@@ -54,17 +54,20 @@ static void bad_manifests_are_rejected_with_positions(void)
     expect_manifest_error("version: v1alpha1\nmetadata:\n  version: 1\n", "metadata.name is missing");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n", "metadata.version is missing");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: [a]\n  version: 1\n", ":3:9: metadata.name must be");
-    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  name: y\n  version: 1\n", ":4:3: duplicate key 'name'");
+    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  name: y\n  version: 1\n",
+                          ":4:3: duplicate key 'name'");
     expect_manifest_error("version: v1alpha1\nmetadata: {name: x\n", "check the YAML syntax");
     /* core/yaml_document's limits hold for a signed image's manifest too (issue #14) */
-    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: &n x\n  version: *n\n---\nx: 1\n", "ext/manifest.yaml:5:1: a second YAML document");
+    expect_manifest_error("version: v1alpha1\nmetadata:\n  name: &n x\n  version: *n\n---\nx: 1\n",
+                          "ext/manifest.yaml:5:1: a second YAML document");
     char laughs[2048] = "version: v1alpha1\nl0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
     for (int i = 1; i < 10; i++) /* a billion laughs: refused by the node limit, not expanded */
         snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
-                 "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1, i - 1,
-                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+                 "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1, i - 1, i - 1,
+                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     expect_manifest_error(laughs, "excessive aliasing");
-    expect_manifest_error("version: !!binary djE=\nmetadata: {name: x, version: 1}\n", "ext/manifest.yaml:1:10: unsupported tag");
+    expect_manifest_error("version: !!binary djE=\nmetadata: {name: x, version: 1}\n",
+                          "ext/manifest.yaml:1:10: unsupported tag");
     expect_manifest_error("version: v1alpha1\nmetadata:\n  name: x\n  version: 1\n  compatibility:\n    talos:\n"
                           "      version: \">= banana\"\n",
                           "metadata.compatibility.talos.version");
@@ -170,8 +173,8 @@ static void semver_ranges_follow_blang(void)
         int rc = semver_range_check(cases[i].range, cases[i].version, &ok, &err);
         int got = rc ? -1 : ok;
         if (got != cases[i].expect)
-            printf("  \"%s\" vs %s: got %d, expected %d (%s)\n", cases[i].range, cases[i].version, got,
-                   cases[i].expect, err.message);
+            printf("  \"%s\" vs %s: got %d, expected %d (%s)\n", cases[i].range, cases[i].version, got, cases[i].expect,
+                   err.message);
         CHECK_INT(got, cases[i].expect);
     }
 }
@@ -180,15 +183,16 @@ static void semver_ranges_follow_blang(void)
  * that would read as numbers, single quotes for indicators, literal blocks for multi-line. */
 static void extensions_yaml_matches_go(void)
 {
-    struct extension_manifest a = {(char *)"gvisor", (char *)"20240212.0", (char *)"Sidero Labs",
-                                   (char *)"This system extension provides gVisor.\n", (char *)">= v1.7.0",
-                                   (char *)""};
+    struct extension_manifest a = {(char *)"gvisor",      (char *)"20240212.0",
+                                   (char *)"Sidero Labs", (char *)"This system extension provides gVisor.\n",
+                                   (char *)">= v1.7.0",   (char *)""};
     struct extension_manifest b = {(char *)"schematic",
                                    (char *)"376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba",
                                    (char *)"Image Factory (https://factory.talos.dev)",
                                    (char *)"Virtual extension which specifies the schematic of the image built with "
                                            "schematic.",
-                                   (char *)">= 1.0.0", (char *)"customization: {}\n"};
+                                   (char *)">= 1.0.0",
+                                   (char *)"customization: {}\n"};
     struct extensions_layer layers[] = {{"0.sqsh", &a}, {"1.sqsh", &b}};
     struct buffer out = BUFFER_INIT;
     struct error err = {0};

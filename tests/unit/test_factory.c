@@ -22,8 +22,8 @@ static char *fixture(const char *name)
     return path_join(fixtures, name);
 }
 
-static int build(const char *schematic_text, const struct factory_asset *assets, size_t asset_count,
-                 const char *output, struct factory_stats *stats, struct error *err)
+static int build(const char *schematic_text, const struct factory_asset *assets, size_t asset_count, const char *output,
+                 struct factory_stats *stats, struct error *err)
 {
     struct schematic *s = NULL;
     if (schematic_parse(schematic_text, strlen(schematic_text), "test", &s, err) != 0)

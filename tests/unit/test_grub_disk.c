@@ -98,13 +98,13 @@ static void test_install_bios(void)
     uint8_t got[512], gotcore[1536];
     CHECK_INT(pread(fd, got, sizeof got, 0), 512);
     CHECK_INT(pread(fd, gotcore, sizeof gotcore, 2048 * 512), 1536);
-    CHECK(le64(got + 0x5c) == 2048);                  /* core.img's LBA */
-    CHECK(got[0x66] == 0x90 && got[0x67] == 0x90);    /* jump NOPed */
-    CHECK(memcmp(got, b, 0x5c) == 0);                 /* the rest is boot.img ... */
+    CHECK(le64(got + 0x5c) == 2048);               /* core.img's LBA */
+    CHECK(got[0x66] == 0x90 && got[0x67] == 0x90); /* jump NOPed */
+    CHECK(memcmp(got, b, 0x5c) == 0);              /* the rest is boot.img ... */
     CHECK(memcmp(got + 0x64, b + 0x64, 2) == 0);
     CHECK(memcmp(got + 0x68, b + 0x68, 446 - 0x68) == 0);
-    CHECK(memcmp(got + 446, mbr + 446, 66) == 0);     /* ... up to the partition table */
-    CHECK(le64(gotcore + 0x1f4) == 2049);             /* blocklist: the rest of core.img */
+    CHECK(memcmp(got + 446, mbr + 446, 66) == 0); /* ... up to the partition table */
+    CHECK(le64(gotcore + 0x1f4) == 2049);         /* blocklist: the rest of core.img */
     CHECK(memcmp(gotcore, c, 0x1f4) == 0);
     CHECK(memcmp(gotcore + 0x1fc, c + 0x1fc, sizeof c - 0x1fc) == 0);
     /* a core.img larger than the partition is refused */
@@ -146,8 +146,11 @@ static void test_xfs_image(void)
         {.path = "A/vmlinuz", .source = src},
         {.path = "A/initramfs.xz", .data = "initramfs", .size = 9},
     };
-    struct xfs_image_options o = {.size = 300ull << 20, .label = "BOOT", .uuid = "24c73076-4092-85dd-9d98-686a2dbf6d81",
-                                  .sector_size = 512, .mtime = 1700000000};
+    struct xfs_image_options o = {.size = 300ull << 20,
+                                  .label = "BOOT",
+                                  .uuid = "24c73076-4092-85dd-9d98-686a2dbf6d81",
+                                  .sector_size = 512,
+                                  .mtime = 1700000000};
     CHECK_INT(xfs_image_write(a, &o, files, 3, &err), 0);
     if (err.message[0])
         printf("  %s\n", err.message);

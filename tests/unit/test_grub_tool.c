@@ -67,8 +67,8 @@ static void test_mismatch_refused(void)
         return;
     char *dir = scratch_dir();
     char *mods = path_join(dir, "grub");
-    char *cmd = xasprintf("mkdir -p %s/x86_64-efi && printf 'grub_version=\"2.14\"\\n' > %s/x86_64-efi/modinfo.sh",
-                          mods, mods);
+    char *cmd =
+        xasprintf("mkdir -p %s/x86_64-efi && printf 'grub_version=\"2.14\"\\n' > %s/x86_64-efi/modinfo.sh", mods, mods);
     CHECK_INT(sh(cmd), 0);
     char *log = path_join(dir, "version.log");
     struct grub_tool t;
@@ -105,13 +105,12 @@ static void test_tree_tool(void)
     }
     char *dir = scratch_dir();
     char *root = path_join(dir, "root");
-    char *cmd = xasprintf(
-        "set -e; r=%s; mkdir -p $r/usr/bin; cp /usr/bin/grub-mkimage $r/usr/bin/;"
-        " for l in $(ldd /usr/bin/grub-mkimage | grep -o '/[^ ]*'); do"
-        "   real=$(readlink -f $l); mkdir -p $r$(dirname $real); cp $real $r$real;"
-        "   if [ \"$real\" != \"$l\" ]; then mkdir -p $r$(dirname $l); ln -sf $real $r$l; fi;"
-        " done; ln -s /usr/lib/grub $r/usr/lib/grub 2>/dev/null || true",
-        root);
+    char *cmd = xasprintf("set -e; r=%s; mkdir -p $r/usr/bin; cp /usr/bin/grub-mkimage $r/usr/bin/;"
+                          " for l in $(ldd /usr/bin/grub-mkimage | grep -o '/[^ ]*'); do"
+                          "   real=$(readlink -f $l); mkdir -p $r$(dirname $real); cp $real $r$real;"
+                          "   if [ \"$real\" != \"$l\" ]; then mkdir -p $r$(dirname $l); ln -sf $real $r$l; fi;"
+                          " done; ln -s /usr/lib/grub $r/usr/lib/grub 2>/dev/null || true",
+                          root);
     CHECK_INT(sh(cmd), 0);
     struct grub_tool t;
     struct error err = {0};

@@ -50,8 +50,7 @@ static void test_http10_and_body(void)
 {
     struct http_request r;
     int status = 0;
-    CHECK_INT(parse("POST /schematics HTTP/1.0\r\nContent-Length: 19\r\nConnection: keep-alive\r\n\r\n", &r,
-                    &status),
+    CHECK_INT(parse("POST /schematics HTTP/1.0\r\nContent-Length: 19\r\nConnection: keep-alive\r\n\r\n", &r, &status),
               HTTP_PARSE_DONE);
     CHECK_INT(r.version_minor, 0);
     CHECK(r.keep_alive);
@@ -72,8 +71,8 @@ static void test_refusals(void)
     } cases[] = {
         {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400}, /* TLS ClientHello on a plain port */
         {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-        {"GET / HTTP/1.1\r\n\r\n", 400},                                    /* no Host */
-        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},              /* two Hosts */
+        {"GET / HTTP/1.1\r\n\r\n", 400},                       /* no Host */
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400}, /* two Hosts */
         {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
         {"GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400},
         {"GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},

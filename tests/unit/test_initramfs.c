@@ -420,7 +420,8 @@ static void kernel_modules_get_a_modules_dep_extension(void)
     /* depmod reads the modules by name on the host: a module that is a link to a host file is
      * refused before depmod runs (the extension's links resolve inside it) */
     char *secret = path_join(dir, "host-secret"), *link = xasprintf("%s/rootfs/usr/lib/modules/6.1.0-test/extras/"
-                                                                     "host.ko", kmod);
+                                                                    "host.ko",
+                                                                    kmod);
     bt_write_str(secret, "HOST-SECRET\n");
     CHECK_INT(symlink(secret, link), 0);
     unlink(out);
@@ -476,7 +477,9 @@ static void links_resolve_inside_the_extension_never_on_the_host(void)
     p = xasprintf("%s/%s/vendor/ucode.bin", good, fw);
     bt_write_str(p, "UCODE-IN-TREE");
     free(p);
-    struct { const char *at, *to; } links[] = {
+    struct {
+        const char *at, *to;
+    } links[] = {
         {"vendor/abs.bin", "/usr/lib/firmware/vendor/real.bin"},
         {"vendor/rel.bin", "real.bin"},
         {"viadir", "vendor"},
@@ -529,7 +532,9 @@ static void links_resolve_inside_the_extension_never_on_the_host(void)
     unlink(out);
 
     /* hostile links: each one alone in an otherwise valid extension */
-    struct { const char *at, *to, *needle; } bad[] = {
+    struct {
+        const char *at, *to, *needle;
+    } bad[] = {
         {"rootfs/usr/lib/firmware/vendor/secret.bin", secret, "/usr/lib/firmware/vendor/secret.bin -> "},
         {"rootfs/usr/lib/firmware/vendor/climb.bin", climb, "climbs above the image's root"},
         {"rootfs/usr/lib/firmware/hostdir", hostdir, "/usr/lib/firmware/hostdir -> "},

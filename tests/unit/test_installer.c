@@ -102,7 +102,10 @@ static void layer_is_sorted_deterministic_tar_gzip(void)
     archive_read_free(ar);
     /* the first header's checksum field, as tar computes it */
     const unsigned char *h = (const unsigned char *)tar.data;
-    CHECK(memcmp(h + 257, "ustar\0" "00", 8) == 0);
+    CHECK(memcmp(h + 257,
+                 "ustar\0"
+                 "00",
+                 8) == 0);
     unsigned sum = 0;
     for (int i = 0; i < 512; i++)
         sum += (i >= 148 && i < 156) ? ' ' : h[i];
@@ -169,8 +172,8 @@ static void config_extends_the_base_config(void)
     struct buffer out = BUFFER_INIT;
     struct error err = {0};
     CHECK_INT(installer_config_build(base, strlen(base), "amd64", 1,
-                                     "sha256:3333333333333333333333333333333333333333333333333333333333333333",
-                                     NULL, 1735689600, &out, &err),
+                                     "sha256:3333333333333333333333333333333333333333333333333333333333333333", NULL,
+                                     1735689600, &out, &err),
               0);
     CHECK_STR(buffer_cstr(&out),
               "{\"architecture\":\"amd64\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":"
@@ -198,10 +201,11 @@ static void config_extends_the_base_config(void)
         "\"StopSignal\":1.50e3,\"X\":null,\"Y\":[true,false]}}";
     CHECK_INT(installer_config_build(base2, strlen(base2), "arm64", 2,
                                      "sha256:3333333333333333333333333333333333333333333333333333333333333333",
-                                     "sha256:4444444444444444444444444444444444444444444444444444444444444444", 1735689600,
-                                     &out, &err),
+                                     "sha256:4444444444444444444444444444444444444444444444444444444444444444",
+                                     1735689600, &out, &err),
               0);
-    CHECK_STR(buffer_cstr(&out), "{\"architecture\":\"arm64\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":\"2025-01"
+    CHECK_STR(buffer_cstr(&out),
+              "{\"architecture\":\"arm64\",\"created\":\"2025-01-01T00:00:00Z\",\"history\":[{\"created\":\"2025-01"
               "-01T00:00:00Z\",\"created_by\":\"one <&>\",\"comment\":\"é\\u2028\"},{\"created_by\":\"meta\",\"empt"
               "y_layer\":true},{\"created_by\":\"two\"},{\"created\":\"2025-01-01T00:00:00Z\",\"created_by\":\"airf"
               "actory: usr/install/arm64 (installer artifacts)\"},{\"created\":\"2025-01-01T00:00:00Z\",\"created_b"

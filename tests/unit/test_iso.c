@@ -214,13 +214,14 @@ static void labels_and_quoting(void)
     CHECK_INT(OPTS("v1.12.0", "arm64", GRUB), 0);
     CHECK_INT(o.layout, ISO_GRUB);
     /* SecureBoot ISOs are UEFI whatever the schematic says */
-    CHECK_INT(iso_options_for(&o, bt_quirks("v1.12.0", "amd64", true), SCHEMATIC_BOOTLOADER_GRUB, "v1.12.0", "amd64",
-                              &err), 0);
+    CHECK_INT(
+        iso_options_for(&o, bt_quirks("v1.12.0", "amd64", true), SCHEMATIC_BOOTLOADER_GRUB, "v1.12.0", "amd64", &err), 0);
     CHECK_INT(o.layout, ISO_UEFI);
-    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.10.0",
-                              "riscv64", &err), -1);
-    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "one", "amd64",
-                              &err), -1);
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.10.0", "riscv64",
+                              &err),
+              -1);
+    CHECK_INT(iso_options_for(&o, bt_quirks("v1.10.0", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "one", "amd64", &err),
+              -1);
 #undef OPTS
 }
 
@@ -232,8 +233,9 @@ static void missing_inputs_fail_without_output(void)
     struct iso_options o;
     memset(&o, 0, sizeof o);
     struct error err = {0};
-    CHECK_INT(iso_options_for(&o, bt_quirks("v1.11.3", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.11.3", "amd64",
-                              &err), 0);
+    CHECK_INT(
+        iso_options_for(&o, bt_quirks("v1.11.3", "amd64", false), SCHEMATIC_BOOTLOADER_NONE, "v1.11.3", "amd64", &err),
+        0);
     o.kernel_path = in.kernel;
     o.initramfs_path = in.initrd;
     o.cmdline = "x";

@@ -140,10 +140,9 @@ static void test_flatten_whiteouts(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {
-        {"etc/", 'd', NULL, 0755, 0},     {"etc/keep", 'f', "keep", 0600, 0}, {"etc/gone", 'f', "gone", 0, 0},
-        {"bin/", 'd', NULL, 0750, 0},     {"bin/tool", 'f', "#!/bin/sh\n", 0755, 0},
-        {"d/old1", 'f', "old", 0, 0},     {"d/sub/old2", 'f', "old", 0, 0},
-        {"replace-me", 'f', "file", 0, 0}, {"was-dir/x", 'f', "x", 0, 0},
+        {"etc/", 'd', NULL, 0755, 0},     {"etc/keep", 'f', "keep", 0600, 0},        {"etc/gone", 'f', "gone", 0, 0},
+        {"bin/", 'd', NULL, 0750, 0},     {"bin/tool", 'f', "#!/bin/sh\n", 0755, 0}, {"d/old1", 'f', "old", 0, 0},
+        {"d/sub/old2", 'f', "old", 0, 0}, {"replace-me", 'f', "file", 0, 0},         {"was-dir/x", 'f', "x", 0, 0},
     };
     const struct tl_entry l2[] = {
         {"etc/.wh.gone", 'f', "", 0, 0},
@@ -261,8 +260,8 @@ static void test_flatten_refuses_symlink_escape(void)
 static void test_flatten_refuses_write_through_symlink(void)
 {
     /* the link itself points inside; writing through it is still refused */
-    expect_flatten_refused(LAYER({"usr/", 'd', NULL, 0, 0}, {"lnk", 'l', "usr", 0, 0}, {"lnk/file", 'f', "x", 0, 0}),
-                           3, "goes through 'lnk', which is a symlink", NULL);
+    expect_flatten_refused(LAYER({"usr/", 'd', NULL, 0, 0}, {"lnk", 'l', "usr", 0, 0}, {"lnk/file", 'f', "x", 0, 0}), 3,
+                           "goes through 'lnk', which is a symlink", NULL);
     /* and across layers */
     struct env e;
     env_open(&e);
@@ -505,12 +504,14 @@ static void test_same_tree_as_umoci(void)
     struct env e;
     env_open(&e);
     const struct tl_entry l1[] = {
-        {"etc/", 'd', NULL, 0755, 0},      {"etc/hostname", 'f', "talos\n", 0644, 0},
-        {"etc/gone", 'f', "gone", 0, 0},   {"usr/bin/busybox", 'f', "bb", 0755, 0},
+        {"etc/", 'd', NULL, 0755, 0},         {"etc/hostname", 'f', "talos\n", 0644, 0},
+        {"etc/gone", 'f', "gone", 0, 0},      {"usr/bin/busybox", 'f', "bb", 0755, 0},
         {"usr/bin/sh", 'l', "busybox", 0, 0}, {"opt/a/b", 'f', "b", 0, 0},
     };
     const struct tl_entry l2[] = {
-        {"etc/.wh.gone", 'f', "", 0, 0}, {"opt/a/.wh..wh..opq", 'f', "", 0, 0}, {"opt/a/c", 'f', "c", 0, 0},
+        {"etc/.wh.gone", 'f', "", 0, 0},
+        {"opt/a/.wh..wh..opq", 'f', "", 0, 0},
+        {"opt/a/c", 'f', "c", 0, 0},
         {"usr/bin/ls", 'h', "usr/bin/busybox", 0, 0},
     };
     struct oci_image img;
@@ -548,8 +549,8 @@ static void test_flatten_refuses_duplicate_entries(void)
     CHECK_INT(flatten(&e, &img, "out", NULL, &err), 0);
     oci_image_free(&img);
     /* extraction refuses the ambiguity too, even after it found the first copy */
-    const struct tl_entry l2[] = {{"boot/vmlinuz", 'f', "first", 0, 0}, {"other", 'f', "x", 0, 0},
-                                  {"boot/vmlinuz", 'f', "second", 0, 0}};
+    const struct tl_entry l2[] = {
+        {"boot/vmlinuz", 'f', "first", 0, 0}, {"other", 'f', "x", 0, 0}, {"boot/vmlinuz", 'f', "second", 0, 0}};
     CHECK_INT(make_image1(&e, l2, N_ENTRIES(l2), TL_GZIP, false, &img), 0);
     struct buffer b = BUFFER_INIT;
     CHECK_INT(layer_read_file(e.store, &img, "boot/vmlinuz", 0, &b, &err), -1);
@@ -612,8 +613,8 @@ static void test_fixture_broken_layers(void)
     static const char *reasons[][2] = {
         {"decompression-bomb", "decompression bomb"}, {"path-traversal", "path-traversal"},
         {"absolute-path", "path-traversal"},          {"symlink-escape", "leads outside"},
-        {"hardlink-escape", "points outside"},         {"device-node", "device node"},
-        {"duplicate-entry", "appears twice"},          {"diffid-mismatch", "diff_id"},
+        {"hardlink-escape", "points outside"},        {"device-node", "device node"},
+        {"duplicate-entry", "appears twice"},         {"diffid-mismatch", "diff_id"},
     };
     const struct json_value *fixtures = json_object_get_array(fe.catalog, "fixtures");
     size_t checked = 0;

@@ -35,29 +35,36 @@ static const char sources_v1113[] =
     "  - {role: imager, path: fx/imager-v1.9.5.oci.tar, reference: ghcr.io/siderolabs/imager:v1.9.5}\n"
     "  - {role: installer, path: fx/installer-v1.9.5.oci.tar, reference: ghcr.io/siderolabs/installer:v1.9.5}\n";
 
-static const char tail_common[] =
-    "trust:\n"
-    "  default:\n"
-    "    keys: [keys/cosign.pub]\n"
-    "  open:\n"
-    "    insecure: true\n"
-    "  sigstore:\n"
-    "    keyless:\n"
-    "      issuer: https://accounts.google.com\n"
-    "      identity: '@siderolabs\\.com$'\n"
-    "      trusted_root: keys/trusted_root.json\n"
-    "signing_key: out/bundle.key\n"
-    "output: out/bundle\n";
+static const char tail_common[] = "trust:\n"
+                                  "  default:\n"
+                                  "    keys: [keys/cosign.pub]\n"
+                                  "  open:\n"
+                                  "    insecure: true\n"
+                                  "  sigstore:\n"
+                                  "    keyless:\n"
+                                  "      issuer: https://accounts.google.com\n"
+                                  "      identity: '@siderolabs\\.com$'\n"
+                                  "      trusted_root: keys/trusted_root.json\n"
+                                  "signing_key: out/bundle.key\n"
+                                  "output: out/bundle\n";
 
 static void make_fixture_files(void)
 {
-    const char *files[] = {"fx/imager-v1.11.3.oci.tar", "fx/installer-base-v1.11.3.oci.tar", "fx/extensions-v1.11.3.oci.tar",
-                           "fx/overlays-v1.11.3.oci.tar", "fx/intel-ucode.oci.tar", "fx/imager-v1.9.5.oci.tar",
-                           "fx/installer-v1.9.5.oci.tar", "keys/cosign.pub", "keys/trusted_root.json",
-                           "out/bundle.key", "k" /* plan checks the signing key is a readable file */};
+    const char *files[] = {"fx/imager-v1.11.3.oci.tar",
+                           "fx/installer-base-v1.11.3.oci.tar",
+                           "fx/extensions-v1.11.3.oci.tar",
+                           "fx/overlays-v1.11.3.oci.tar",
+                           "fx/intel-ucode.oci.tar",
+                           "fx/imager-v1.9.5.oci.tar",
+                           "fx/installer-v1.9.5.oci.tar",
+                           "keys/cosign.pub",
+                           "keys/trusted_root.json",
+                           "out/bundle.key",
+                           "k" /* plan checks the signing key is a readable file */};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         write_file(files[i], "x");
-    write_file("schematics/ext.yaml", "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/intel-ucode]\n");
+    write_file("schematics/ext.yaml",
+               "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/intel-ucode]\n");
 }
 
 /* Build a manifest from a head (schematics and lists), the standard sources and the tail. */
@@ -98,40 +105,41 @@ static char *plan_error(const char *head, size_t *models)
     return result;
 }
 
-#define CHECK_PLAN_ERROR(head, fragment)                                                           \
-    do {                                                                                           \
-        char *e_ = plan_error(head, NULL);                                                         \
-        if (!e_ || !strstr(e_, fragment)) {                                                        \
-            printf("  error '%s' lacks '%s'\n", e_ ? e_ : "(none)", fragment);                     \
-            CHECK(e_ && strstr(e_, fragment));                                                     \
-        }                                                                                          \
-        free(e_);                                                                                  \
+#define CHECK_PLAN_ERROR(head, fragment)                                                                               \
+    do {                                                                                                               \
+        char *e_ = plan_error(head, NULL);                                                                             \
+        if (!e_ || !strstr(e_, fragment)) {                                                                            \
+            printf("  error '%s' lacks '%s'\n", e_ ? e_ : "(none)", fragment);                                         \
+            CHECK(e_ &&strstr(e_, fragment));                                                                          \
+        }                                                                                                              \
+        free(e_);                                                                                                      \
     } while (0)
 
-#define CHECK_PLAN_COUNT(head, expected)                                                           \
-    do {                                                                                           \
-        size_t n_ = 0;                                                                             \
-        char *e_ = plan_error(head, &n_);                                                          \
-        if (e_)                                                                                    \
-            printf("  unexpected error: %s\n", e_);                                                \
-        CHECK(e_ == NULL);                                                                         \
-        CHECK_INT(n_, expected);                                                                   \
-        free(e_);                                                                                  \
+#define CHECK_PLAN_COUNT(head, expected)                                                                               \
+    do {                                                                                                               \
+        size_t n_ = 0;                                                                                                 \
+        char *e_ = plan_error(head, &n_);                                                                              \
+        if (e_)                                                                                                        \
+            printf("  unexpected error: %s\n", e_);                                                                    \
+        CHECK(e_ == NULL);                                                                                             \
+        CHECK_INT(n_, expected);                                                                                       \
+        free(e_);                                                                                                      \
     } while (0)
 
 static void plan_expands_and_dedups(void)
 {
     struct error err = {0};
-    struct manifest *m = load("schematics:\n"
-                              "  - name: vanilla\n"
-                              "    schematic: {}\n"
-                              "  - name: ext\n"
-                              "    file: schematics/ext.yaml\n"
-                              "    versions: [v1.11.3]\n"
-                              "versions: [v1.11.3, v1.9.5]\n"
-                              "architectures: [amd64, arm64]\n"
-                              "outputs: [kernel, kernel-amd64, metal-amd64.iso, metal.iso, cmdline-metal, installer.tar]\n",
-                              &err);
+    struct manifest *m =
+        load("schematics:\n"
+             "  - name: vanilla\n"
+             "    schematic: {}\n"
+             "  - name: ext\n"
+             "    file: schematics/ext.yaml\n"
+             "    versions: [v1.11.3]\n"
+             "versions: [v1.11.3, v1.9.5]\n"
+             "architectures: [amd64, arm64]\n"
+             "outputs: [kernel, kernel-amd64, metal-amd64.iso, metal.iso, cmdline-metal, installer.tar]\n",
+             &err);
     CHECK(m != NULL);
     if (!m) {
         printf("  %s\n", err.message);
@@ -185,20 +193,25 @@ static void shorthands_and_all_platform(void)
 {
     /* all-metal: installer, kernel, initramfs, cmdline, iso, uki, raw.zst = 7 per arch */
     CHECK_PLAN_COUNT("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64, arm64]\n"
-                     "outputs: [all-metal]\n", 14);
+                     "outputs: [all-metal]\n",
+                     14);
     /* all-aws: installer + aws-A.raw.xz per arch */
     CHECK_PLAN_COUNT("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64, arm64]\n"
-                     "outputs: [all-aws]\n", 4);
+                     "outputs: [all-aws]\n",
+                     4);
     /* digital-ocean is amd64 only: the arm64 expansion is skipped */
     CHECK_PLAN_COUNT("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64, arm64]\n"
                      "outputs: [digital-ocean.raw.gz, aws.raw.xz, nocloud-secureboot.iso]\nsecureboot: {signing_key: "
-                     "keys/cosign.pub, signing_cert: keys/cosign.pub, pcr_key: keys/cosign.pub}\n", 5);
+                     "keys/cosign.pub, signing_cert: keys/cosign.pub, pcr_key: keys/cosign.pub}\n",
+                     5);
     CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [arm64]\n"
-                     "outputs: [hcloud.raw.xz]\n", "m.yaml:4:11: output 'hcloud.raw.xz' builds nothing");
+                     "outputs: [hcloud.raw.xz]\n",
+                     "m.yaml:4:11: output 'hcloud.raw.xz' builds nothing");
     /* per-schematic overrides */
     CHECK_PLAN_COUNT("schematics:\n  - {name: a, schematic: {}, outputs: [kernel], architectures: [arm64]}\n"
                      "  - {name: b, schematic: {customization: {extraKernelArgs: [x]}}}\n"
-                     "versions: [v1.11.3]\narchitectures: [amd64, arm64]\noutputs: [cmdline-metal]\n", 1 + 2);
+                     "versions: [v1.11.3]\narchitectures: [amd64, arm64]\noutputs: [cmdline-metal]\n",
+                     1 + 2);
 }
 
 static void plan_rejects_bad_combinations(void)
@@ -206,7 +219,8 @@ static void plan_rejects_bad_combinations(void)
     const char *base = "schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n";
     char *head;
 #define WITH_OUTPUTS(list) (head = xasprintf("%soutputs: %s\n", base, list))
-    CHECK_PLAN_ERROR(WITH_OUTPUTS("[metl.iso]"), "m.yaml:4:11: output 'metl.iso': unknown platform 'metl'; expected one of metal, aws");
+    CHECK_PLAN_ERROR(WITH_OUTPUTS("[metl.iso]"),
+                     "m.yaml:4:11: output 'metl.iso': unknown platform 'metl'; expected one of metal, aws");
     free(head);
     CHECK_PLAN_ERROR(WITH_OUTPUTS("[kernel, metal.ssd]"), "m.yaml:4:19: unknown output 'metal.ssd'");
     free(head);
@@ -220,48 +234,64 @@ static void plan_rejects_bad_combinations(void)
     free(head);
 #undef WITH_OUTPUTS
     CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64, riscv64]\n"
-                     "outputs: [kernel]\n", "m.yaml:3:24: unknown architecture 'riscv64'; expected amd64 or arm64");
-    CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
-                     "m.yaml:2:12: '1.11.3' is not a Talos version; expected vX.Y.Z");
-    CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.10.0]\narchitectures: [amd64]\noutputs: [kernel]\n",
-                     "m.yaml:2:12: missing imager source for v1.10.0; add a source with role: imager");
+                     "outputs: [kernel]\n",
+                     "m.yaml:3:24: unknown architecture 'riscv64'; expected amd64 or arm64");
+    CHECK_PLAN_ERROR(
+        "schematics: [{name: v, schematic: {}}]\nversions: [1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "m.yaml:2:12: '1.11.3' is not a Talos version; expected vX.Y.Z");
+    CHECK_PLAN_ERROR(
+        "schematics: [{name: v, schematic: {}}]\nversions: [v1.10.0]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "m.yaml:2:12: missing imager source for v1.10.0; add a source with role: imager");
     CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                     "outputs: [akamai.raw.gz]\nx: 1\n", "m.yaml:5:1: manifest: unknown field 'x'");
+                     "outputs: [akamai.raw.gz]\nx: 1\n",
+                     "m.yaml:5:1: manifest: unknown field 'x'");
     CHECK_PLAN_ERROR("schematics:\n  - {name: a, schematic: {}}\n  - {name: b, schematic: {customization: {}}}\n"
                      "versions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
                      "m.yaml:3:5: schematics[1]: duplicate schematic: 'b' has the same ID 376567988ad3... as 'a'");
-    CHECK_PLAN_ERROR("schematics:\n  - {name: a, schematic: {}}\n  - {name: a, schematic: {customization: {bootloader: grub}}}\n"
-                     "versions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n", "duplicate schematic name 'a'");
+    CHECK_PLAN_ERROR(
+        "schematics:\n  - {name: a, schematic: {}}\n  - {name: a, schematic: {customization: {bootloader: grub}}}\n"
+        "versions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "duplicate schematic name 'a'");
     CHECK_PLAN_ERROR("schematics:\n  - {name: a, schematic: {customization: {bootloader: auto}}}\nversions: [v1.11.3]\n"
                      "architectures: [amd64]\noutputs: [kernel]\n",
                      "m.yaml:2:55: customization.bootloader: 'auto' is not a bootloader value");
-    CHECK_PLAN_ERROR("schematics:\n  - {name: a, file: nope.yaml}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
-                     "m.yaml:2:21: schematic 'a': file");
+    CHECK_PLAN_ERROR(
+        "schematics:\n  - {name: a, file: nope.yaml}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "m.yaml:2:21: schematic 'a': file");
     write_file("schematics/bad.yaml", "customization:\n  extraKernelArgs: 1\n");
     CHECK_PLAN_ERROR("schematics:\n  - {name: a, file: schematics/bad.yaml}\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                     "outputs: [kernel]\n", "m.yaml:2:21: schematic 'a': ");
+                     "outputs: [kernel]\n",
+                     "m.yaml:2:21: schematic 'a': ");
     CHECK_PLAN_ERROR("schematics:\n  - {name: a, file: schematics/bad.yaml}\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                     "outputs: [kernel]\n", "bad.yaml:2:20: customization.extraKernelArgs: expected a sequence");
-    CHECK_PLAN_ERROR("schematics:\n  - {name: 'a b', schematic: {}}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
-                     "m.yaml:2:12: schematics[0].name: 'a b' is not a valid name");
-    CHECK_PLAN_ERROR("schematics:\n  - {name: a, schematic: {}, file: x}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
-                     "give exactly one of 'schematic:'");
+                     "outputs: [kernel]\n",
+                     "bad.yaml:2:20: customization.extraKernelArgs: expected a sequence");
+    CHECK_PLAN_ERROR(
+        "schematics:\n  - {name: 'a b', schematic: {}}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "m.yaml:2:12: schematics[0].name: 'a b' is not a valid name");
+    CHECK_PLAN_ERROR(
+        "schematics:\n  - {name: a, schematic: {}, file: x}\nversions: [v1.11.3]\narchitectures: [amd64]\noutputs: [kernel]\n",
+        "give exactly one of 'schematic:'");
     CHECK_PLAN_ERROR("schematics:\n  - {name: a, schematic: {}}\narchitectures: [amd64]\noutputs: [kernel]\n",
                      "m.yaml:2:5: schematic 'a': no versions");
     CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3, v1.11.3]\narchitectures: [amd64]\n"
-                     "outputs: [kernel]\n", "m.yaml:2:21: versions: 'v1.11.3' is listed twice");
+                     "outputs: [kernel]\n",
+                     "m.yaml:2:21: versions: 'v1.11.3' is listed twice");
     /* extensions need a catalog for the version; kernel and cmdline do not */
-    CHECK_PLAN_ERROR("schematics: [{name: e, file: schematics/ext.yaml}]\nversions: [v1.9.5]\narchitectures: [amd64]\n"
-                     "outputs: [kernel, cmdline-metal, initramfs.xz]\n",
-                     "m.yaml:4:34: schematic 'e' lists system extensions but no 'extensions' catalog source is listed for v1.9.5");
+    CHECK_PLAN_ERROR(
+        "schematics: [{name: e, file: schematics/ext.yaml}]\nversions: [v1.9.5]\narchitectures: [amd64]\n"
+        "outputs: [kernel, cmdline-metal, initramfs.xz]\n",
+        "m.yaml:4:34: schematic 'e' lists system extensions but no 'extensions' catalog source is listed for v1.9.5");
     CHECK_PLAN_COUNT("schematics: [{name: e, file: schematics/ext.yaml}]\nversions: [v1.9.5]\narchitectures: [amd64]\n"
-                     "outputs: [kernel, cmdline-metal]\n", 2);
+                     "outputs: [kernel, cmdline-metal]\n",
+                     2);
     /* installers need installer-base (1.10+) or installer (<1.10) */
     CHECK_PLAN_COUNT("schematics: [{name: v, schematic: {}}]\nversions: [v1.9.5]\narchitectures: [amd64]\n"
-                     "outputs: [installer.tar]\n", 1);
+                     "outputs: [installer.tar]\n",
+                     1);
     /* overlays: catalog needed, and Talos 1.7+ */
     CHECK_PLAN_COUNT("schematics: [{name: o, schematic: {overlay: {name: rpi_generic, image: siderolabs/sbc-raspberrypi}}}]\n"
-                     "versions: [v1.11.3]\narchitectures: [arm64]\noutputs: [metal.raw.xz]\n", 1);
+                     "versions: [v1.11.3]\narchitectures: [arm64]\noutputs: [metal.raw.xz]\n",
+                     1);
     CHECK_PLAN_ERROR("schematics: [{name: o, schematic: {overlay: {name: rpi_generic, image: siderolabs/sbc-raspberrypi}}}]\n"
                      "versions: [v1.9.5]\narchitectures: [arm64]\noutputs: [metal.raw.xz]\n",
                      "no 'overlays' catalog source is listed for v1.9.5");
@@ -271,16 +301,18 @@ static void plan_rejects_bad_combinations(void)
                      "m.yaml:4:26: schematic 'c' embeds a machine configuration, which Talos v1.11.3 cannot");
     /* platforms that appeared later */
     CHECK_PLAN_ERROR("schematics: [{name: v, schematic: {}}]\nversions: [v1.9.5]\narchitectures: [amd64]\n"
-                     "outputs: [alibabacloud.qcow2]\n", "platform alibabacloud needs Talos v1.14.0 or later, not v1.9.5");
+                     "outputs: [alibabacloud.qcow2]\n",
+                     "platform alibabacloud needs Talos v1.14.0 or later, not v1.9.5");
 }
 
 static void sources_and_trust_are_checked(void)
 {
     struct error err = {0};
-    char *text = xasprintf("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                           "outputs: [kernel]\nsources:\n"
-                           "  - {role: imager, path: fx/missing.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}\n%s",
-                           tail_common);
+    char *text =
+        xasprintf("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
+                  "outputs: [kernel]\nsources:\n"
+                  "  - {role: imager, path: fx/missing.oci.tar, reference: ghcr.io/siderolabs/imager:v1.11.3}\n%s",
+                  tail_common);
     write_file("m.yaml", text);
     free(text);
     char *path = path_join(scratch_dir, "m.yaml");
@@ -303,8 +335,8 @@ static void sources_and_trust_are_checked(void)
          "m.yaml:6:12: role: 'imagr' is not a source role"},
         {"  - {role: imager, path: a, reference: r:latest}\n", "trust: {default: {insecure: true}}\n",
          "m.yaml:6:5: sources[0]: a imager source needs a Talos version"},
-        {"  - {role: imager, path: a, reference: r:v1.11.3, version: v1.11.2}\n", "trust: {default: {insecure: true}}\n",
-         "version: v1.11.2 does not match the reference tag v1.11.3"},
+        {"  - {role: imager, path: a, reference: r:v1.11.3, version: v1.11.2}\n",
+         "trust: {default: {insecure: true}}\n", "version: v1.11.2 does not match the reference tag v1.11.3"},
         {"  - {role: imager, path: a}\n", "trust: {default: {insecure: true}}\n", "sources[0]: missing 'reference'"},
         {"  - {role: imager, path: a, reference: r:v1.11.3, extra: 1}\n", "trust: {default: {insecure: true}}\n",
          "m.yaml:6:51: sources[0]: unknown field 'extra'"},
@@ -322,7 +354,8 @@ static void sources_and_trust_are_checked(void)
         if (!cases[i].sources[0]) {
             free(text);
             text = xasprintf("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                             "outputs: [kernel]\nsources: []\n%ssigning_key: k\noutput: o\n", cases[i].trust);
+                             "outputs: [kernel]\nsources: []\n%ssigning_key: k\noutput: o\n",
+                             cases[i].trust);
         }
         struct manifest *mm = NULL;
         struct error e = {0};
@@ -367,10 +400,12 @@ static void sources_and_trust_are_checked(void)
 
 static void keyless_policy_is_filled(void)
 {
-    char *text = xasprintf("schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
-                           "outputs: [kernel]\nsources: [{role: imager, path: fx/imager-v1.11.3.oci.tar, "
-                           "reference: 'ghcr.io/siderolabs/imager:v1.11.3@sha256:0000000000000000000000000000000000000000000000000000000000000000', "
-                           "trust: sigstore}]\n%s", tail_common);
+    char *text = xasprintf(
+        "schematics: [{name: v, schematic: {}}]\nversions: [v1.11.3]\narchitectures: [amd64]\n"
+        "outputs: [kernel]\nsources: [{role: imager, path: fx/imager-v1.11.3.oci.tar, "
+        "reference: 'ghcr.io/siderolabs/imager:v1.11.3@sha256:0000000000000000000000000000000000000000000000000000000000000000', "
+        "trust: sigstore}]\n%s",
+        tail_common);
     struct manifest *m = NULL;
     struct plan *plan = NULL;
     struct error err = {0};
@@ -384,7 +419,8 @@ static void keyless_policy_is_filled(void)
         CHECK_STR(p->name, "sigstore");
         CHECK_STR(p->keyless_issuer, "https://accounts.google.com");
         CHECK_STR(p->keyless_identity_regexp, "@siderolabs\\.com$");
-        CHECK(p->trusted_root_path && p->trusted_root_path[0] == '/' && strstr(p->trusted_root_path, "keys/trusted_root.json"));
+        CHECK(p->trusted_root_path && p->trusted_root_path[0] == '/' &&
+              strstr(p->trusted_root_path, "keys/trusted_root.json"));
         CHECK_INT(p->public_key_count, 0);
     } else {
         printf("  %s\n", err.message);
@@ -420,11 +456,13 @@ static void relative_paths_resolve_against_the_manifest(void)
 /* images: and talos-images: become role-image sources, references normalised, paths defaulted. */
 static void cluster_images_are_sources(void)
 {
-    const char *head = "schematics: [{name: v, schematic: {}}]\ntrust: {default: {insecure: true}, lab: {insecure: true}}\n"
-                       "signing_key: k\noutput: o\n";
+    const char *head =
+        "schematics: [{name: v, schematic: {}}]\ntrust: {default: {insecure: true}, lab: {insecure: true}}\n"
+        "signing_key: k\noutput: o\n";
     char *text = xasprintf("%simages:\n  - {reference: 'busybox:1.36', platforms: [linux/arm64/v8]}\n"
                            "  - {reference: registry.k8s.io/pause:3.10, path: x/p.tar, trust: lab}\n"
-                           "talos-images: {talos: v1.11.3, kubernetes: 1.34.1}\n", head);
+                           "talos-images: {talos: v1.11.3, kubernetes: 1.34.1}\n",
+                           head);
     struct manifest *m = NULL;
     struct error err = {0};
     CHECK_INT(manifest_parse(text, strlen(text), "m.yaml", "/site", &m, &err), 0);
@@ -441,12 +479,15 @@ static void cluster_images_are_sources(void)
     CHECK_INT(m->sources[0].platforms.count, 1);
     CHECK_STR(m->sources[1].path, "/site/x/p.tar");
     CHECK_STR(m->sources[1].trust, "lab");
-    static const char *const talosctl[] = {
-        "ghcr.io/siderolabs/flannel:v0.27.4", "registry.k8s.io/coredns/coredns:v1.12.4",
-        "gcr.io/etcd-development/etcd:v3.6.5", "registry.k8s.io/kube-apiserver:v1.34.1",
-        "registry.k8s.io/kube-controller-manager:v1.34.1", "registry.k8s.io/kube-scheduler:v1.34.1",
-        "registry.k8s.io/kube-proxy:v1.34.1", "ghcr.io/siderolabs/kubelet:v1.34.1",
-        "ghcr.io/siderolabs/installer:v1.11.3"};
+    static const char *const talosctl[] = {"ghcr.io/siderolabs/flannel:v0.27.4",
+                                           "registry.k8s.io/coredns/coredns:v1.12.4",
+                                           "gcr.io/etcd-development/etcd:v3.6.5",
+                                           "registry.k8s.io/kube-apiserver:v1.34.1",
+                                           "registry.k8s.io/kube-controller-manager:v1.34.1",
+                                           "registry.k8s.io/kube-scheduler:v1.34.1",
+                                           "registry.k8s.io/kube-proxy:v1.34.1",
+                                           "ghcr.io/siderolabs/kubelet:v1.34.1",
+                                           "ghcr.io/siderolabs/installer:v1.11.3"};
     for (size_t i = 0; i < 9 && m->source_count == 11; i++) {
         CHECK_STR(m->sources[2 + i].reference, talosctl[i]);
         CHECK_STR(m->sources[2 + i].trust, "default");

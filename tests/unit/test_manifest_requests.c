@@ -34,11 +34,12 @@ static void requests_load_merge_apply(void)
     CHECK_INT(schematic_parse(quiet_yaml, strlen(quiet_yaml), "t", &s, &err), 0);
     CHECK_INT(schematic_id(s, quiet_id, &err), 0);
     schematic_free(s);
-    char *text = xasprintf("{\"schematic\":\"%s\",\"version\":\"v1.9.5\",\"asset\":\"metal-arm64.iso\"}\n"
-                           "{\"schematic\":\"%s\",\"yaml\":\"customization:\\n    extraKernelArgs:\\n        - quiet\\n\"}\n"
-                           "{\"schematic\":\"%s\",\"version\":\"v1.11.3\",\"asset\":\"cmdline-metal-amd64\"}\n"
-                           "\n{\"schematic\":\"%s\",\"version\":\"v1.9.5\",\"asset\":\"metal-arm64.iso\"}\n",
-                           VANILLA, quiet_id, quiet_id, VANILLA);
+    char *text =
+        xasprintf("{\"schematic\":\"%s\",\"version\":\"v1.9.5\",\"asset\":\"metal-arm64.iso\"}\n"
+                  "{\"schematic\":\"%s\",\"yaml\":\"customization:\\n    extraKernelArgs:\\n        - quiet\\n\"}\n"
+                  "{\"schematic\":\"%s\",\"version\":\"v1.11.3\",\"asset\":\"cmdline-metal-amd64\"}\n"
+                  "\n{\"schematic\":\"%s\",\"version\":\"v1.9.5\",\"asset\":\"metal-arm64.iso\"}\n",
+                  VANILLA, quiet_id, quiet_id, VANILLA);
     char *path = write_temp(text);
     struct manifest_requests r = {0};
     CHECK_INT(manifest_requests_load(path, &r, &err), 0);

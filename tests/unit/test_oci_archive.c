@@ -113,8 +113,8 @@ static void test_entries_sorted_and_deterministic(void)
     bool headers_ok = true;
     while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
         buffer_appendf(&names, "%s\n", archive_entry_pathname(e));
-        headers_ok &= archive_entry_uid(e) == 0 && archive_entry_gid(e) == 0 &&
-                      archive_entry_mtime(e) == 1735689600 && !strcmp(archive_entry_uname(e), "root");
+        headers_ok &= archive_entry_uid(e) == 0 && archive_entry_gid(e) == 0 && archive_entry_mtime(e) == 1735689600 &&
+                      !strcmp(archive_entry_uname(e), "root");
     }
     archive_read_free(a);
     struct buffer expected = BUFFER_INIT;
@@ -204,8 +204,8 @@ static void test_missing_blob_is_an_error(void)
     struct error err;
     struct oci_archive_blob blobs[9];
     memcpy(blobs, f.blobs, f.blob_count * sizeof *blobs);
-    blobs[f.blob_count] = (struct oci_archive_blob){
-        "sha256:0000000000000000000000000000000000000000000000000000000000000000", 5, NULL};
+    blobs[f.blob_count] =
+        (struct oci_archive_blob){"sha256:0000000000000000000000000000000000000000000000000000000000000000", 5, NULL};
     CHECK_INT(write_archive(&f, blobs, f.blob_count + 1, &err), -1);
     CHECK(strstr(err.message, "is not in the store") != NULL);
     fixture_close(&f);

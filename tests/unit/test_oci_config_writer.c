@@ -21,9 +21,14 @@ static void writes_a_single_layer_image_config(void)
     CHECK_STR(created, "2025-01-01T00:00:00Z");
     const struct oci_config_history history = {.created_by = "tool <x>"};
     const char *diff_ids[] = {"sha256:aa"};
-    struct oci_config_contents c = {.architecture = "amd64", .created = created, .history = &history,
-                                    .history_count = 1, .diff_ids = diff_ids, .diff_id_count = 1,
-                                    .write_runtime = runtime_env, .runtime_context = "65532:65532"};
+    struct oci_config_contents c = {.architecture = "amd64",
+                                    .created = created,
+                                    .history = &history,
+                                    .history_count = 1,
+                                    .diff_ids = diff_ids,
+                                    .diff_id_count = 1,
+                                    .write_runtime = runtime_env,
+                                    .runtime_context = "65532:65532"};
     struct buffer out = BUFFER_INIT;
     oci_config_write(&c, &out);
     CHECK_STR(buffer_cstr(&out),
@@ -53,10 +58,17 @@ static void copies_base_values_as_written(void)
     struct oci_config_history history[] = {{.copy = json_object_get(v, "h")}, {.created_by = "new"}};
     struct json_value *base_diff_ids[] = {(struct json_value *)json_object_get(v, "d")};
     const char *diff_ids[] = {"sha256:22"};
-    struct oci_config_contents c = {.architecture = "arm64", .created = "T", .history = history, .history_count = 2,
-                                    .base_diff_ids = base_diff_ids, .base_diff_id_count = 1, .diff_ids = diff_ids,
-                                    .diff_id_count = 1, .runtime = json_object_get(v, "config"),
-                                    .write_runtime = runtime_env, .runtime_context = "ignored"};
+    struct oci_config_contents c = {.architecture = "arm64",
+                                    .created = "T",
+                                    .history = history,
+                                    .history_count = 2,
+                                    .base_diff_ids = base_diff_ids,
+                                    .base_diff_id_count = 1,
+                                    .diff_ids = diff_ids,
+                                    .diff_id_count = 1,
+                                    .runtime = json_object_get(v, "config"),
+                                    .write_runtime = runtime_env,
+                                    .runtime_context = "ignored"};
     struct buffer out = BUFFER_INIT;
     oci_config_write(&c, &out);
     CHECK_STR(buffer_cstr(&out),

@@ -89,8 +89,9 @@ static void test_manifest_docker(void)
     CHECK_INT(m.layers[0].type->compression, OCI_COMPRESSION_GZIP);
     oci_manifest_free(&m);
     /* a Docker document must name itself */
-    const char *bare = "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
-                       "\"digest\":\"" D1 "\",\"size\":10},\"layers\":[]}";
+    const char *bare =
+        "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
+        "\"digest\":\"" D1 "\",\"size\":10},\"layers\":[]}";
     CHECK_INT(parse_manifest(bare, "application/vnd.docker.distribution.manifest.v2+json", &m, &err), -1);
 }
 
@@ -154,16 +155,15 @@ static void test_index(void)
 {
     struct oci_index x;
     struct error err;
-    const char *json =
-        "{\"schemaVersion\":2,\"manifests\":["
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
-        "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"},"
-        "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1.10.3\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
-        "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
-        "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"" D3 "\",\"size\":1,"
-        "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/sigs\"}}]}";
+    const char *json = "{\"schemaVersion\":2,\"manifests\":["
+                       "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
+                       "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"},"
+                       "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1.10.3\"}},"
+                       "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
+                       "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+                       "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}},"
+                       "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"" D3 "\",\"size\":1,"
+                       "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/sigs\"}}]}";
     CHECK_INT(oci_index_parse(json, strlen(json), NULL, "index.json", &x, &err), 0);
     CHECK_INT(x.count, 3);
     CHECK_STR(x.manifests[0].ref_name, "v1.10.3");

@@ -232,11 +232,13 @@ static void test_import_docker_save(void)
     tl_make_layer(l1, 1, TL_NONE, &plain[0]);
     tl_make_layer(l1, 1, TL_NONE, &plain[1]);
     char *config = xasprintf("{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\",\"rootfs\":{\"type\":"
-                             "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}", plain[0].diff_id, plain[1].diff_id);
+                             "\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+                             plain[0].diff_id, plain[1].diff_id);
     char cfg_hex[65];
     sha256_hex(config, strlen(config), cfg_hex);
     char *manifest = xasprintf("[{\"Config\":\"%s.json\",\"RepoTags\":[\"example.com/app:v2\"],"
-                               "\"Layers\":[\"aaa/layer.tar\",\"bbb/layer.tar\"]}]", cfg_hex);
+                               "\"Layers\":[\"aaa/layer.tar\",\"bbb/layer.tar\"]}]",
+                               cfg_hex);
     char *cfg_name = xasprintf("%s.json", cfg_hex);
     struct tl_entry entries[] = {
         {"aaa/layer.tar", 'f', NULL, 0, 0}, /* data filled below */
@@ -320,16 +322,16 @@ static void make_multi_arch(struct fixture *f, char amd[72], char arm[72], bool 
         unlink(p);
         free(p);
     }
-    char *index = xasprintf(
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
-        "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}}]}",
-        amd, amd_size, arm, arm_size, amd, amd_size);
+    char *index =
+        xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+                  "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+                  "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+                  "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+                  "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\"}}]}",
+                  amd, amd_size, arm, arm_size, amd, amd_size);
     char index_digest[72];
     tl_write_text_blob(f->layout, index, index_digest);
     char *entry = xasprintf("{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\","
@@ -434,12 +436,12 @@ static void test_tag_selection(void)
     char m2[72];
     size_t m2_size;
     tl_make_image(f.layout, "amd64", other, 1, m2, &m2_size);
-    char *entries = xasprintf(
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"annotations\":{\"org.opencontainers.image.ref.name\":\"ghcr.io/siderolabs/imager:v2\"}}",
-        f.manifest, f.manifest_size, m2, m2_size);
+    char *entries =
+        xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+                  "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"annotations\":{\"org.opencontainers.image.ref.name\":\"ghcr.io/siderolabs/imager:v2\"}}",
+                  f.manifest, f.manifest_size, m2, m2_size);
     tl_write_index(f.layout, entries);
     struct oci_import_options opts = {.tag = "v2", .reference = "mirror.local/imager:v2", .role = "imager"};
     struct oci_import_result *r;
@@ -493,24 +495,25 @@ static void test_verify_source(void)
     char payload[72], empty[72], sig[72], bundle_blob[72], referrer[72];
     char *payload_text = xasprintf("{\"critical\":{\"identity\":{\"docker-reference\":\"x\"},\"image\":{"
                                    "\"docker-manifest-digest\":\"%s\"},\"type\":\"cosign container image "
-                                   "signature\"},\"optional\":null}", f.manifest);
+                                   "signature\"},\"optional\":null}",
+                                   f.manifest);
     tl_write_text_blob(f.layout, payload_text, payload);
     tl_write_text_blob(f.layout, "{}", empty);
-    char *sig_manifest = xasprintf(
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{"
-        "\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[{"
-        "\"mediaType\":\"application/vnd.dev.cosign.simplesigning.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"annotations\":{\"dev.cosignproject.cosign/signature\":\"MEUC\"}}]}",
-        empty, payload, strlen(payload_text));
+    char *sig_manifest =
+        xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{"
+                  "\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[{"
+                  "\"mediaType\":\"application/vnd.dev.cosign.simplesigning.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"annotations\":{\"dev.cosignproject.cosign/signature\":\"MEUC\"}}]}",
+                  empty, payload, strlen(payload_text));
     tl_write_text_blob(f.layout, sig_manifest, sig);
     tl_write_text_blob(f.layout, "{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}", bundle_blob);
-    char *ref_manifest = xasprintf(
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"artifactType\":"
-        "\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"config\":{\"mediaType\":"
-        "\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[{\"mediaType\":"
-        "\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"digest\":\"%s\",\"size\":61}],\"subject\":{"
-        "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}}",
-        empty, bundle_blob, f.manifest, f.manifest_size);
+    char *ref_manifest =
+        xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"artifactType\":"
+                  "\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"config\":{\"mediaType\":"
+                  "\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[{\"mediaType\":"
+                  "\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"digest\":\"%s\",\"size\":61}],\"subject\":{"
+                  "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}}",
+                  empty, bundle_blob, f.manifest, f.manifest_size);
     tl_write_text_blob(f.layout, ref_manifest, referrer);
     /* referrer reached through a nested referrers-style index, as in Image Factory's testdata */
     char *ref_index = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
@@ -554,7 +557,8 @@ static void test_verify_source(void)
     buffer_reset(&b);
     CHECK_INT(vs.read_blob(vs.context, payload, 10, &b, &err), -1); /* over max_size */
     CHECK_INT(vs.read_blob(vs.context, "sha256:0000000000000000000000000000000000000000000000000000000000000000", 10,
-                           &b, &err), 0);
+                           &b, &err),
+              0);
     CHECK_INT(vs.read_blob(vs.context, referrer, 1 << 20, &b, &err), 1);
     struct store_source_blob *used;
     size_t used_n;
@@ -607,14 +611,15 @@ static void test_cosign_save_kinds(void)
     tl_write_text_blob(f.layout, "{}", empty);
     char *sig_manifest = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
                                    "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"%s\","
-                                   "\"size\":2},\"layers\":[]}", empty);
+                                   "\"size\":2},\"layers\":[]}",
+                                   empty);
     tl_write_text_blob(f.layout, sig_manifest, sig);
-    char *entries = xasprintf(
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/image\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-        "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/sigs\"}}",
-        f.manifest, f.manifest_size, sig, strlen(sig_manifest));
+    char *entries =
+        xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/image\"}},"
+                  "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+                  "\"annotations\":{\"kind\":\"dev.cosignproject.cosign/sigs\"}}",
+                  f.manifest, f.manifest_size, sig, strlen(sig_manifest));
     tl_write_index(f.layout, entries);
     struct oci_layout *layout;
     struct error err;
@@ -729,7 +734,8 @@ static void test_bad_gzip_bomb(void)
     size_t ms;
     tl_make_image(bomb_dir, "amd64", big, 1, m, &ms);
     char *entry = xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
-                            "\"size\":%zu}", m, ms);
+                            "\"size\":%zu}",
+                            m, ms);
     tl_write_index(bomb_dir, entry);
     char *tgz = xasprintf("%s/bomb.tar.gz", f.root);
     tl_tar_layout(bomb_dir, tgz, TL_GZIP, NULL, 0);
@@ -809,7 +815,8 @@ static void test_bad_documents(void)
                         config, f.layers[0].digest, f.layers[0].blob.len);
     tl_write_text_blob(f.layout, m, manifest);
     char *entry = xasprintf("{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
-                            "\"size\":%zu}", manifest, strlen(m));
+                            "\"size\":%zu}",
+                            manifest, strlen(m));
     tl_write_index(f.layout, entry);
     expect_refused(&f, f.layout, NULL, "unknown media type 'application/vnd.example.layer.v1.tar+lz4'", manifest);
     /* unknown media type in index.json itself */

@@ -249,8 +249,8 @@ static void runs_install_confined_to_scratch_and_the_disk(void)
     /* growing the disk is refused after the fact */
     struct overlay_installer grow = {tree, "grow", "overlay grow", 10};
     CHECK_INT(overlay_install(&grow, &io, scratch, &err), -1);
-    CHECK(strstr(err.message, "overlay grow: /installers/grow install changed the size of the disk (4096 -> 4105 bytes)") !=
-          NULL);
+    CHECK(strstr(err.message,
+                 "overlay grow: /installers/grow install changed the size of the disk (4096 -> 4105 bytes)") != NULL);
     struct overlay_installer hang = {tree, "hang", "overlay hang", 1};
     CHECK_INT(overlay_install(&hang, &io, scratch, &err), -1);
     CHECK(strstr(err.message, "overlay hang: /installers/hang install did not finish within 1 s: killed") != NULL);

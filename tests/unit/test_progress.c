@@ -52,8 +52,8 @@ static void running_assets_show_bytes_percent_and_eta(void)
         {"demo/v1.11.3/metal-amd64.iso", "metal-amd64.iso", 25u << 20, 4.0, 0},
         {"vanilla/v1.9.5/initramfs-amd64.xz", "initramfs-amd64.xz", 3u << 20, 2.0, 0},
     };
-    struct progress_state st = {.total = 36, .done = 18, .reused = 6, .bytes = 300u << 20,
-                                .running = running, .running_count = 2};
+    struct progress_state st = {
+        .total = 36, .done = 18, .reused = 6, .bytes = 300u << 20, .running = running, .running_count = 2};
     progress_update(p, &st);
     const char *out = since(&s, 0);
     CHECK(strstr(out, "demo/v1.11.3/metal-amd64.iso") != NULL);
@@ -186,10 +186,10 @@ static void pull_counts_blobs_with_known_sizes(void)
     progress_set_words(p, "blobs", "fetched", "present");
     progress_start(p, 10, 4, 2);
     fake_now = 2;
-    struct progress_asset running[] = {{"imager sha256:28b711a5a07e", "imager sha256:28b711a5a07e", 6u << 20, 2.0,
-                                        24u << 20}};
-    struct progress_state st = {.total = 10, .done = 6, .reused = 4, .bytes = 1u << 20, .running = running,
-                                .running_count = 1};
+    struct progress_asset running[] = {
+        {"imager sha256:28b711a5a07e", "imager sha256:28b711a5a07e", 6u << 20, 2.0, 24u << 20}};
+    struct progress_state st = {
+        .total = 10, .done = 6, .reused = 4, .bytes = 1u << 20, .running = running, .running_count = 1};
     progress_update(p, &st);
     const char *out = since(&s, 0);
     /* 6 of 24 MiB in 2 s: 25 %, 6 s to go, without any finished blob of that kind */

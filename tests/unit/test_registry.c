@@ -14,8 +14,7 @@
 
 #define DIGEST "sha256:49fd6812bbb74559306561e05c80a956ba0149e88a69b3a9c9279adc2db49842"
 
-static void check_ref(const char *text, const char *registry, const char *repository, const char *tag,
-                      const char *digest)
+static void check_ref(const char *text, const char *registry, const char *repository, const char *tag, const char *digest)
 {
     struct registry_ref r;
     struct error err;
@@ -128,8 +127,8 @@ static void test_mirrors_and_endpoints(void)
     registry_ref_free(&r);
     registry_mirror_free(&m[0]);
     registry_mirror_free(&m[1]);
-    const char *bad[] = {"ghcr.io", "=reg.local", "ghcr.io=", "ghcr.io=https://reg.local", "ghcr.io=reg.local/BAD",
-                         "ghcr.io=reg local"};
+    const char *bad[] = {
+        "ghcr.io", "=reg.local", "ghcr.io=", "ghcr.io=https://reg.local", "ghcr.io=reg.local/BAD", "ghcr.io=reg local"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct registry_mirror x;
         CHECK_INT(registry_mirror_parse(bad[i], &x, &err), -1);
@@ -141,7 +140,9 @@ static void test_challenges(void)
 {
     struct registry_challenge c;
     CHECK_INT(registry_challenge_parse("Bearer realm=\"https://ghcr.io/token\",service=\"ghcr.io\","
-                                       "scope=\"repository:siderolabs/imager:pull\"", &c), 0);
+                                       "scope=\"repository:siderolabs/imager:pull\"",
+                                       &c),
+              0);
     CHECK_STR(c.scheme, "Bearer");
     CHECK_STR(c.realm, "https://ghcr.io/token");
     CHECK_STR(c.service, "ghcr.io");
@@ -149,7 +150,9 @@ static void test_challenges(void)
     registry_challenge_free(&c);
     /* Docker Hub's, with an error; token values and spaces around '=' */
     CHECK_INT(registry_challenge_parse("Bearer realm=\"https://auth.docker.io/token\", service = registry.docker.io, "
-                                       "error=\"insufficient_scope\"", &c), 0);
+                                       "error=\"insufficient_scope\"",
+                                       &c),
+              0);
     CHECK_STR(c.service, "registry.docker.io");
     CHECK_STR(c.error, "insufficient_scope");
     CHECK(c.scope == NULL);

@@ -68,29 +68,29 @@ static char *error_of(const char *text)
     return xstrdup(err.message);
 }
 
-#define CHECK_ID(text, expected)                                                                   \
-    do {                                                                                           \
-        char *id_ = id_of(text);                                                                   \
-        CHECK_STR(id_, expected);                                                                  \
-        free(id_);                                                                                 \
+#define CHECK_ID(text, expected)                                                                                       \
+    do {                                                                                                               \
+        char *id_ = id_of(text);                                                                                       \
+        CHECK_STR(id_, expected);                                                                                      \
+        free(id_);                                                                                                     \
     } while (0)
 
-#define CHECK_CANONICAL(text, expected)                                                            \
-    do {                                                                                           \
-        char *c_ = canonical_of(text);                                                             \
-        CHECK_STR(c_, expected);                                                                   \
-        free(c_);                                                                                  \
+#define CHECK_CANONICAL(text, expected)                                                                                \
+    do {                                                                                                               \
+        char *c_ = canonical_of(text);                                                                                 \
+        CHECK_STR(c_, expected);                                                                                       \
+        free(c_);                                                                                                      \
     } while (0)
 
-#define CHECK_ERROR(text, fragment)                                                                \
-    do {                                                                                           \
-        char *e_ = error_of(text);                                                                 \
-        CHECK(e_ != NULL);                                                                         \
-        if (e_ && !strstr(e_, fragment)) {                                                         \
-            printf("  error '%s' lacks '%s'\n", e_, fragment);                                     \
-            CHECK(strstr(e_, fragment) != NULL);                                                   \
-        }                                                                                          \
-        free(e_);                                                                                  \
+#define CHECK_ERROR(text, fragment)                                                                                    \
+    do {                                                                                                               \
+        char *e_ = error_of(text);                                                                                     \
+        CHECK(e_ != NULL);                                                                                             \
+        if (e_ && !strstr(e_, fragment)) {                                                                             \
+            printf("  error '%s' lacks '%s'\n", e_, fragment);                                                         \
+            CHECK(strstr(e_, fragment) != NULL);                                                                       \
+        }                                                                                                              \
+        free(e_);                                                                                                      \
     } while (0)
 
 /* ---- reference/image-factory-spec.md §5.4 ---- */
@@ -183,7 +183,8 @@ static void reference_respellings(void)
     CHECK_ID("customization:\n  meta:\n    - key: 0xa\n      value: '{\"externalIPs\":[\"1.2.3.4\"]}'\n",
              "fe866116408a5a13dab7d5003eb57a00954ea81ebeec3fbbcd1a6d4462a00036");
     CHECK_ID("customization:\n  bootloader: grub\n", "39d496b2cbdb6265d3b714514c5334bf010f1b4d31b23b9e38c80fb2f3ad7ecb");
-    CHECK_ID("customization:\n  bootloader: sd-boot\n", "9ed5fecdacb36b5c5427b87d409f1065cfb2df69b0f71c58b868d9d466d8dab3");
+    CHECK_ID("customization:\n  bootloader: sd-boot\n",
+             "9ed5fecdacb36b5c5427b87d409f1065cfb2df69b0f71c58b868d9d466d8dab3");
     CHECK_ID("customization:\n  extraKernelArgs: [noapic, nolapic]\n  meta: [{key: 10, value: foo}]\n  systemExtensions:\n"
              "    officialExtensions: [siderolabs/amd-ucode, siderolabs/intel-ucode]\n",
              "6ba13d510dcc57f233b9b498d34a3c919c1abdd5675b46ad53cf4f2e66362f82");
@@ -191,10 +192,11 @@ static void reference_respellings(void)
              "  extraKernelArgs: [noapic, nolapic]\n  systemExtensions:\n    officialExtensions: [siderolabs/amd-ucode, "
              "siderolabs/intel-ucode]\n",
              "1da25204d18e6db95cb65ce2e38424b2ad94b2519a53aef34e45f07cc73ca5e8");
-    CHECK_ID("customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/nvidia-container-toolkit\n"
-             "      - siderolabs/nvidia-open-gpu-kernel-modules\n      - siderolabs/nonfree-kmod-nvidia\n"
-             "      - siderolabs/nvidia-fabricmanager\n      - siderolabs/i915-ucode\n      - siderolabs/amdgpu-firmware\n",
-             "42c5a897579913a97ad7edc56c0d858bc4dd8639951e02b084edbb2e190a7898");
+    CHECK_ID(
+        "customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/nvidia-container-toolkit\n"
+        "      - siderolabs/nvidia-open-gpu-kernel-modules\n      - siderolabs/nonfree-kmod-nvidia\n"
+        "      - siderolabs/nvidia-fabricmanager\n      - siderolabs/i915-ucode\n      - siderolabs/amdgpu-firmware\n",
+        "42c5a897579913a97ad7edc56c0d858bc4dd8639951e02b084edbb2e190a7898");
     CHECK_ID("customization:\n  embeddedMachineConfiguration: \"apiVersion: v1alpha1\\nkind: HostnameConfig\\nhostname: "
              "worker-33\"\n",
              "02f29f9a702fceec4fc2e2e51314d63710fc1b192ebb1629ac12301949d49c8c");
@@ -203,10 +205,11 @@ static void reference_respellings(void)
 static void reference_computed_vectors(void)
 {
     /* the integration-test constant really uses "/n": one line with ': ' -> single-quoted */
-    CHECK_CANONICAL("customization:\n  embeddedMachineConfiguration: 'apiVersion: v1alpha1/nkind: HostnameConfig/nhostname: "
-                    "my-custom-hostname/nauto: off'\n",
-                    "customization:\n    embeddedMachineConfiguration: 'apiVersion: v1alpha1/nkind: HostnameConfig/nhostname: "
-                    "my-custom-hostname/nauto: off'\n");
+    CHECK_CANONICAL(
+        "customization:\n  embeddedMachineConfiguration: 'apiVersion: v1alpha1/nkind: HostnameConfig/nhostname: "
+        "my-custom-hostname/nauto: off'\n",
+        "customization:\n    embeddedMachineConfiguration: 'apiVersion: v1alpha1/nkind: HostnameConfig/nhostname: "
+        "my-custom-hostname/nauto: off'\n");
     CHECK_ID("customization:\n  embeddedMachineConfiguration: 'apiVersion: v1alpha1/nkind: HostnameConfig/nhostname: "
              "my-custom-hostname/nauto: off'\n",
              "79312a00a1ccfee2c4ecad20fcb972ef75fce4e62053384d97885de26852c413");
@@ -227,9 +230,16 @@ static void reference_computed_vectors(void)
 
 static void vanilla_spellings(void)
 {
-    const char *spellings[] = {"{}", "customization:", "customization: {}", "customization: ~", "~", "null", "---\n",
+    const char *spellings[] = {"{}",
+                               "customization:",
+                               "customization: {}",
+                               "customization: ~",
+                               "~",
+                               "null",
+                               "---\n",
                                "customization:\n  extraKernelArgs: []\n  meta: []\n  systemExtensions: {}\n",
-                               "overlay: {}\ncustomization: {}\n", "overlay:\n  options: {}\n",
+                               "overlay: {}\ncustomization: {}\n",
+                               "overlay:\n  options: {}\n",
                                "customization:\n  bootloader: none\n  secureboot: {includeWellKnownCertificates: false}\n"
                                "  diskImage: {sectorSize: 0}\n",
                                "owner: ''\n"};
@@ -280,8 +290,8 @@ static void go_yaml_vectors(void)
             if (rc < 0 || schematic_marshal(s, &out, &perr) < 0 || schematic_id(s, got_id, &perr) < 0 ||
                 strcmp(buffer_cstr(&out), canonical) || strcmp(got_id, id)) {
                 if (failures++ < 10)
-                    printf("  vector %zu: input %.120s\n    expected %.200s\n    got      %.200s (%s)\n", n, input->text,
-                           canonical, buffer_cstr(&out), rc < 0 ? perr.message : "");
+                    printf("  vector %zu: input %.120s\n    expected %.200s\n    got      %.200s (%s)\n", n,
+                           input->text, canonical, buffer_cstr(&out), rc < 0 ? perr.message : "");
             } else {
                 /* the canonical form is a fixed point, except where go-yaml writes an indentation
                  * indicator inside a sequence item ("- |4-"), which no YAML parser reads back */
@@ -320,27 +330,26 @@ static void go_yaml_vectors(void)
 
 static void every_field_decodes(void)
 {
-    const char *text =
-        "overlay:\n"
-        "  image: siderolabs/sbc-raspberrypi\n"
-        "  name: rpi_generic\n"
-        "  options: {configTxtAppend: 'dtoverlay=x', nested: {b: 2, a: [1, true, ~]}}\n"
-        "customization:\n"
-        "  embeddedMachineConfiguration: |\n"
-        "    kind: HostnameConfig\n"
-        "  extraKernelArgs: [console=ttyS0, -selinux, 10]\n"
-        "  meta:\n"
-        "    - key: 0xa\n"
-        "      value: 'addresses: []'\n"
-        "    - {key: 0o14, value: x}\n"
-        "  systemExtensions:\n"
-        "    officialExtensions: [siderolabs/hello-world-service, siderolabs/intel-ucode]\n"
-        "  bootloader: SD-Boot\n"
-        "  secureboot:\n"
-        "    enrollKeys: Force\n"
-        "    includeWellKnownCertificates: yes\n"
-        "  diskImage:\n"
-        "    sectorSize: 0x1000\n";
+    const char *text = "overlay:\n"
+                       "  image: siderolabs/sbc-raspberrypi\n"
+                       "  name: rpi_generic\n"
+                       "  options: {configTxtAppend: 'dtoverlay=x', nested: {b: 2, a: [1, true, ~]}}\n"
+                       "customization:\n"
+                       "  embeddedMachineConfiguration: |\n"
+                       "    kind: HostnameConfig\n"
+                       "  extraKernelArgs: [console=ttyS0, -selinux, 10]\n"
+                       "  meta:\n"
+                       "    - key: 0xa\n"
+                       "      value: 'addresses: []'\n"
+                       "    - {key: 0o14, value: x}\n"
+                       "  systemExtensions:\n"
+                       "    officialExtensions: [siderolabs/hello-world-service, siderolabs/intel-ucode]\n"
+                       "  bootloader: SD-Boot\n"
+                       "  secureboot:\n"
+                       "    enrollKeys: Force\n"
+                       "    includeWellKnownCertificates: yes\n"
+                       "  diskImage:\n"
+                       "    sectorSize: 0x1000\n";
     struct error err = {0};
     struct schematic *s = NULL;
     CHECK_INT(schematic_parse(text, strlen(text), "t", &s, &err), 0);
@@ -369,40 +378,39 @@ static void every_field_decodes(void)
     CHECK_INT(s->sector_size, 4096);
     struct buffer b = BUFFER_INIT;
     CHECK_INT(schematic_marshal(s, &b, &err), 0);
-    CHECK_STR(buffer_cstr(&b),
-              "overlay:\n"
-              "    image: siderolabs/sbc-raspberrypi\n"
-              "    name: rpi_generic\n"
-              "    options:\n"
-              "        configTxtAppend: dtoverlay=x\n"
-              "        nested:\n"
-              "            a:\n"
-              "                - 1\n"
-              "                - true\n"
-              "                - null\n"
-              "            b: 2\n"
-              "customization:\n"
-              "    embeddedMachineConfiguration: |\n"
-              "        kind: HostnameConfig\n"
-              "    extraKernelArgs:\n"
-              "        - console=ttyS0\n"
-              "        - -selinux\n"
-              "        - \"10\"\n"
-              "    meta:\n"
-              "        - key: 10\n"
-              "          value: 'addresses: []'\n"
-              "        - key: 12\n"
-              "          value: x\n"
-              "    systemExtensions:\n"
-              "        officialExtensions:\n"
-              "            - siderolabs/hello-world-service\n"
-              "            - siderolabs/intel-ucode\n"
-              "    bootloader: sd-boot\n"
-              "    secureboot:\n"
-              "        enrollKeys: Force\n"
-              "        includeWellKnownCertificates: true\n"
-              "    diskImage:\n"
-              "        sectorSize: 4096\n");
+    CHECK_STR(buffer_cstr(&b), "overlay:\n"
+                               "    image: siderolabs/sbc-raspberrypi\n"
+                               "    name: rpi_generic\n"
+                               "    options:\n"
+                               "        configTxtAppend: dtoverlay=x\n"
+                               "        nested:\n"
+                               "            a:\n"
+                               "                - 1\n"
+                               "                - true\n"
+                               "                - null\n"
+                               "            b: 2\n"
+                               "customization:\n"
+                               "    embeddedMachineConfiguration: |\n"
+                               "        kind: HostnameConfig\n"
+                               "    extraKernelArgs:\n"
+                               "        - console=ttyS0\n"
+                               "        - -selinux\n"
+                               "        - \"10\"\n"
+                               "    meta:\n"
+                               "        - key: 10\n"
+                               "          value: 'addresses: []'\n"
+                               "        - key: 12\n"
+                               "          value: x\n"
+                               "    systemExtensions:\n"
+                               "        officialExtensions:\n"
+                               "            - siderolabs/hello-world-service\n"
+                               "            - siderolabs/intel-ucode\n"
+                               "    bootloader: sd-boot\n"
+                               "    secureboot:\n"
+                               "        enrollKeys: Force\n"
+                               "        includeWellKnownCertificates: true\n"
+                               "    diskImage:\n"
+                               "        sectorSize: 4096\n");
     buffer_free(&b);
     schematic_free(s);
 }
@@ -415,14 +423,18 @@ static void meta_keys(void)
         snprintf(text, sizeof text, "customization:\n  meta:\n    - key: %s\n      value: foo\n", ok[i]);
         CHECK_ID(text, "d308a2a5ee2277bed5fbaa104fcbc8d59122abfa737df987a95b4ca763459a7f");
     }
-    CHECK_CANONICAL("customization:\n  meta:\n    - key: 255\n", "customization:\n    meta:\n        - key: 255\n          value: \"\"\n");
-    CHECK_CANONICAL("customization:\n  meta:\n    - value: v\n", "customization:\n    meta:\n        - key: 0\n          value: v\n");
-    CHECK_ERROR("customization:\n  meta:\n    - key: 256\n", "s.yaml:3:12: customization.meta[0].key: 256 is out of range; expected an integer 0-255");
+    CHECK_CANONICAL("customization:\n  meta:\n    - key: 255\n",
+                    "customization:\n    meta:\n        - key: 255\n          value: \"\"\n");
+    CHECK_CANONICAL("customization:\n  meta:\n    - value: v\n",
+                    "customization:\n    meta:\n        - key: 0\n          value: v\n");
+    CHECK_ERROR("customization:\n  meta:\n    - key: 256\n",
+                "s.yaml:3:12: customization.meta[0].key: 256 is out of range; expected an integer 0-255");
     CHECK_ERROR("customization:\n  meta:\n    - key: -1\n", "out of range");
     CHECK_ERROR("customization:\n  meta:\n    - key: 10.5\n", "out of range");
     CHECK_ERROR("customization:\n  meta:\n    - key: \"10\"\n", "expected an integer");
     CHECK_ERROR("customization:\n  meta:\n    - key: true\n", "expected an integer");
-    CHECK_ERROR("customization:\n  meta:\n    - key: 1\n      extra: 2\n", "s.yaml:4:7: customization.meta[0]: unknown field 'extra'");
+    CHECK_ERROR("customization:\n  meta:\n    - key: 1\n      extra: 2\n",
+                "s.yaml:4:7: customization.meta[0]: unknown field 'extra'");
     CHECK_ERROR("customization:\n  meta: {key: 1}\n", "s.yaml:2:9: customization.meta: expected a sequence");
 }
 
@@ -433,7 +445,8 @@ static void bootloader_values(void)
     CHECK_CANONICAL("customization: {bootloader: 'sd-boot'}", "customization:\n    bootloader: sd-boot\n");
     CHECK_CANONICAL("customization: {bootloader: NONE}", "customization: {}\n");
     CHECK_CANONICAL("customization: {bootloader: ~}", "customization: {}\n");
-    CHECK_ERROR("customization:\n  bootloader: auto\n", "s.yaml:2:15: customization.bootloader: 'auto' is not a bootloader value");
+    CHECK_ERROR("customization:\n  bootloader: auto\n",
+                "s.yaml:2:15: customization.bootloader: 'auto' is not a bootloader value");
     CHECK_ERROR("customization:\n  bootloader: systemd\n", "expected one of none, dual-boot, sd-boot, grub");
     CHECK_ERROR("customization:\n  bootloader: ''\n", "is not a bootloader");
     CHECK_ERROR("customization:\n  bootloader: [grub]\n", "found a sequence");
@@ -441,8 +454,10 @@ static void bootloader_values(void)
 
 static void secureboot_and_disk_fields(void)
 {
-    CHECK_CANONICAL("customization: {secureboot: {enrollKeys: off}}", "customization:\n    secureboot:\n        enrollKeys: 'off'\n");
-    CHECK_CANONICAL("customization: {secureboot: {enrollKeys: if-safe}}", "customization:\n    secureboot:\n        enrollKeys: if-safe\n");
+    CHECK_CANONICAL("customization: {secureboot: {enrollKeys: off}}",
+                    "customization:\n    secureboot:\n        enrollKeys: 'off'\n");
+    CHECK_CANONICAL("customization: {secureboot: {enrollKeys: if-safe}}",
+                    "customization:\n    secureboot:\n        enrollKeys: if-safe\n");
     const char *trues[] = {"true", "True", "TRUE", "yes", "on", "Y", "\"yes\"", "!!bool true"};
     for (size_t i = 0; i < sizeof trues / sizeof trues[0]; i++) {
         char text[128];
@@ -451,8 +466,10 @@ static void secureboot_and_disk_fields(void)
     }
     CHECK_ID("customization: {secureboot: {includeWellKnownCertificates: off}}", vanilla);
     CHECK_ERROR("customization:\n  secureboot:\n    includeWellKnownCertificates: \"true\"\n", "expected a boolean");
-    CHECK_ERROR("customization:\n  secureboot:\n    includeWellKnownCertificates: 1\n", "s.yaml:3:35: customization.secureboot.includeWellKnownCertificates");
-    CHECK_CANONICAL("customization: {diskImage: {sectorSize: 4096.0}}", "customization:\n    diskImage:\n        sectorSize: 4096\n");
+    CHECK_ERROR("customization:\n  secureboot:\n    includeWellKnownCertificates: 1\n",
+                "s.yaml:3:35: customization.secureboot.includeWellKnownCertificates");
+    CHECK_CANONICAL("customization: {diskImage: {sectorSize: 4096.0}}",
+                    "customization:\n    diskImage:\n        sectorSize: 4096\n");
     CHECK_CANONICAL("customization: {diskImage: {sectorSize: 18446744073709551615}}",
                     "customization:\n    diskImage:\n        sectorSize: 18446744073709551615\n");
     CHECK_ERROR("customization: {diskImage: {sectorSize: 18446744073709551616}}", "out of range");
@@ -467,9 +484,12 @@ static void string_fields_take_scalar_text(void)
                     "        - \"0x1F\"\n        - \".inf\"\n        - 'off'\n        - \"\"\n        - ' a'\n"
                     "        - 'yes'\n");
     CHECK_CANONICAL("customization: {extraKernelArgs: [~]}", "customization: {}\n");
-    CHECK_ERROR("customization:\n  extraKernelArgs: [2001-12-14]\n", "s.yaml:2:21: customization.extraKernelArgs[0]: '2001-12-14' reads as a timestamp");
-    CHECK_CANONICAL("customization: {extraKernelArgs: ['2001-12-14']}", "customization:\n    extraKernelArgs:\n        - \"2001-12-14\"\n");
-    CHECK_ERROR("customization:\n  extraKernelArgs: a\n", "s.yaml:2:20: customization.extraKernelArgs: expected a sequence of strings, found a string");
+    CHECK_ERROR("customization:\n  extraKernelArgs: [2001-12-14]\n",
+                "s.yaml:2:21: customization.extraKernelArgs[0]: '2001-12-14' reads as a timestamp");
+    CHECK_CANONICAL("customization: {extraKernelArgs: ['2001-12-14']}",
+                    "customization:\n    extraKernelArgs:\n        - \"2001-12-14\"\n");
+    CHECK_ERROR("customization:\n  extraKernelArgs: a\n",
+                "s.yaml:2:20: customization.extraKernelArgs: expected a sequence of strings, found a string");
     CHECK_ERROR("customization:\n  extraKernelArgs: [[a]]\n", "expected a string, found a sequence");
 }
 
@@ -492,8 +512,8 @@ static void quoting_rules(void)
         {"2001-12-14", "\"2001-12-14\""},
         {"2001-02-30", "2001-02-30"}, /* not a date: plain */
         {"-0", "\"-0\""},
-        {"08", "\"08\""},             /* reads as the float 8 */
-        {"1e400", "1e400"},           /* float out of range: a string */
+        {"08", "\"08\""},   /* reads as the float 8 */
+        {"1e400", "1e400"}, /* float out of range: a string */
         {"off", "'off'"},
         {"Y", "'Y'"},
         {"1:20", "'1:20'"},
@@ -542,8 +562,9 @@ static void literal_blocks(void)
                     "customization:\n    embeddedMachineConfiguration: |-\n\n        a\n");
     CHECK_CANONICAL("customization: {extraKernelArgs: [\"x\\ny\"]}",
                     "customization:\n    extraKernelArgs:\n        - |-\n          x\n          y\n");
-    CHECK_CANONICAL("customization: {meta: [{key: 10, value: \"a: 1\\nb: 2\\n\"}]}",
-                    "customization:\n    meta:\n        - key: 10\n          value: |\n            a: 1\n            b: 2\n");
+    CHECK_CANONICAL(
+        "customization: {meta: [{key: 10, value: \"a: 1\\nb: 2\\n\"}]}",
+        "customization:\n    meta:\n        - key: 10\n          value: |\n            a: 1\n            b: 2\n");
     /* no literal when it would not read back: trailing space before a break, or only spaces */
     CHECK_CANONICAL("customization: {embeddedMachineConfiguration: \"a \\nb\"}",
                     "customization:\n    embeddedMachineConfiguration: \"a \\nb\"\n");
@@ -557,17 +578,18 @@ static void literal_blocks(void)
 
 static void overlay_options_keep_types_and_sort(void)
 {
-    CHECK_CANONICAL("overlay:\n  image: i\n  name: n\n  options:\n    a10: x\n    a2: x\n    a1: x\n    B: x\n    _: x\n"
-                    "    10: int-as-key\n    9: x\n    date: 2001-12-14\n    f: 3.0\n    g: 1e6\n    h: -0\n    i: 0x10\n"
-                    "    j: 99999999999999999999\n    k: .nan\n    l: 0.00001\n    m: \"10\"\n    n: {2: b, 10: c, 1: a, x: y}\n"
-                    "    o: [1, a, ~, {}, []]\n",
-                    "overlay:\n    image: i\n    name: 'n'\n    options:\n        _: x\n        \"9\": x\n"
-                    "        \"10\": int-as-key\n        B: x\n        a1: x\n        a2: x\n        a10: x\n"
-                    "        date: 2001-12-14T00:00:00Z\n        f: 3\n        g: 1e+06\n        h: -0\n        i: 16\n"
-                    "        j: 1e+20\n        k: .nan\n        l: 1e-05\n        m: \"10\"\n        'n':\n"
-                    "            1: a\n            2: b\n            10: c\n            x: 'y'\n"
-                    "        o:\n            - 1\n            - a\n            - null\n            - {}\n            - []\n"
-                    "customization: {}\n");
+    CHECK_CANONICAL(
+        "overlay:\n  image: i\n  name: n\n  options:\n    a10: x\n    a2: x\n    a1: x\n    B: x\n    _: x\n"
+        "    10: int-as-key\n    9: x\n    date: 2001-12-14\n    f: 3.0\n    g: 1e6\n    h: -0\n    i: 0x10\n"
+        "    j: 99999999999999999999\n    k: .nan\n    l: 0.00001\n    m: \"10\"\n    n: {2: b, 10: c, 1: a, x: y}\n"
+        "    o: [1, a, ~, {}, []]\n",
+        "overlay:\n    image: i\n    name: 'n'\n    options:\n        _: x\n        \"9\": x\n"
+        "        \"10\": int-as-key\n        B: x\n        a1: x\n        a2: x\n        a10: x\n"
+        "        date: 2001-12-14T00:00:00Z\n        f: 3\n        g: 1e+06\n        h: -0\n        i: 16\n"
+        "        j: 1e+20\n        k: .nan\n        l: 1e-05\n        m: \"10\"\n        'n':\n"
+        "            1: a\n            2: b\n            10: c\n            x: 'y'\n"
+        "        o:\n            - 1\n            - a\n            - null\n            - {}\n            - []\n"
+        "customization: {}\n");
     CHECK_ERROR("overlay:\n  options:\n    ~: x\n", "s.yaml:3:5: a null key is not allowed here");
     CHECK_ERROR("overlay:\n  options: [a]\n", "s.yaml:2:12: overlay.options: expected a mapping");
 }
@@ -624,10 +646,21 @@ static void float_formatting(void)
     static const struct {
         double f;
         const char *s;
-    } cases[] = {{1.0, "1"}, {1.5, "1.5"}, {1e6, "1e+06"}, {123456.0, "123456"}, {1234567.0, "1.234567e+06"},
-                 {0.0001, "0.0001"}, {0.00001, "1e-05"}, {-0.0, "-0"}, {0.1, "0.1"}, {1e21, "1e+21"},
-                 {1e100, "1e+100"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
-                 {3.141592653589793, "3.141592653589793"}, {-2.5e-7, "-2.5e-07"}};
+    } cases[] = {{1.0, "1"},
+                 {1.5, "1.5"},
+                 {1e6, "1e+06"},
+                 {123456.0, "123456"},
+                 {1234567.0, "1.234567e+06"},
+                 {0.0001, "0.0001"},
+                 {0.00001, "1e-05"},
+                 {-0.0, "-0"},
+                 {0.1, "0.1"},
+                 {1e21, "1e+21"},
+                 {1e100, "1e+100"},
+                 {5e-324, "5e-324"},
+                 {1.7976931348623157e308, "1.7976931348623157e+308"},
+                 {3.141592653589793, "3.141592653589793"},
+                 {-2.5e-7, "-2.5e-07"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[40];
         yaml_format_float(cases[i].f, buf);
@@ -641,17 +674,36 @@ static void resolution_matches_go_yaml(void)
         const char *text;
         enum yaml_resolved_type type;
     } cases[] = {
-        {"", YAML_RESOLVED_NULL},          {"~", YAML_RESOLVED_NULL},       {"Null", YAML_RESOLVED_NULL},
-        {"nULL", YAML_RESOLVED_STRING},    {"True", YAML_RESOLVED_BOOL},    {"yes", YAML_RESOLVED_STRING},
-        {"0b101", YAML_RESOLVED_INT},      {"0o17", YAML_RESOLVED_INT},     {"017", YAML_RESOLVED_INT},
-        {"08", YAML_RESOLVED_FLOAT},       {"0x", YAML_RESOLVED_STRING},    {"+1", YAML_RESOLVED_INT},
-        {"1_000", YAML_RESOLVED_INT},      {"_1", YAML_RESOLVED_STRING},    {".5_5", YAML_RESOLVED_FLOAT},
-        {"._5", YAML_RESOLVED_STRING},     {"5.", YAML_RESOLVED_FLOAT},     {"1e400", YAML_RESOLVED_STRING},
-        {"1e-400", YAML_RESOLVED_FLOAT},   {"-0", YAML_RESOLVED_FLOAT},     {"18446744073709551615", YAML_RESOLVED_UINT},
-        {"18446744073709551616", YAML_RESOLVED_FLOAT}, {"2001-12-14", YAML_RESOLVED_TIMESTAMP},
-        {"2001-12-14t21:59:43.10-05:00", YAML_RESOLVED_TIMESTAMP}, {"2001-02-29", YAML_RESOLVED_STRING},
-        {"2000-02-29", YAML_RESOLVED_TIMESTAMP}, {"2001-12-14 21:59:43.10", YAML_RESOLVED_TIMESTAMP},
-        {"2001-12-14T25:00:00Z", YAML_RESOLVED_STRING}, {"<<", YAML_RESOLVED_MERGE}, {".NaN", YAML_RESOLVED_FLOAT},
+        {"", YAML_RESOLVED_NULL},
+        {"~", YAML_RESOLVED_NULL},
+        {"Null", YAML_RESOLVED_NULL},
+        {"nULL", YAML_RESOLVED_STRING},
+        {"True", YAML_RESOLVED_BOOL},
+        {"yes", YAML_RESOLVED_STRING},
+        {"0b101", YAML_RESOLVED_INT},
+        {"0o17", YAML_RESOLVED_INT},
+        {"017", YAML_RESOLVED_INT},
+        {"08", YAML_RESOLVED_FLOAT},
+        {"0x", YAML_RESOLVED_STRING},
+        {"+1", YAML_RESOLVED_INT},
+        {"1_000", YAML_RESOLVED_INT},
+        {"_1", YAML_RESOLVED_STRING},
+        {".5_5", YAML_RESOLVED_FLOAT},
+        {"._5", YAML_RESOLVED_STRING},
+        {"5.", YAML_RESOLVED_FLOAT},
+        {"1e400", YAML_RESOLVED_STRING},
+        {"1e-400", YAML_RESOLVED_FLOAT},
+        {"-0", YAML_RESOLVED_FLOAT},
+        {"18446744073709551615", YAML_RESOLVED_UINT},
+        {"18446744073709551616", YAML_RESOLVED_FLOAT},
+        {"2001-12-14", YAML_RESOLVED_TIMESTAMP},
+        {"2001-12-14t21:59:43.10-05:00", YAML_RESOLVED_TIMESTAMP},
+        {"2001-02-29", YAML_RESOLVED_STRING},
+        {"2000-02-29", YAML_RESOLVED_TIMESTAMP},
+        {"2001-12-14 21:59:43.10", YAML_RESOLVED_TIMESTAMP},
+        {"2001-12-14T25:00:00Z", YAML_RESOLVED_STRING},
+        {"<<", YAML_RESOLVED_MERGE},
+        {".NaN", YAML_RESOLVED_FLOAT},
         {"inf", YAML_RESOLVED_STRING},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -672,12 +724,16 @@ static void resolution_matches_go_yaml(void)
 
 static void errors_name_file_line_column(void)
 {
-    CHECK_ERROR("something:\n", "s.yaml:1:1: schematic: unknown field 'something'; expected one of: owner, overlay, customization");
-    CHECK_ERROR("customization:\n  extraKernelArg: [a]\n",
-                "s.yaml:2:3: customization: unknown field 'extraKernelArg'; expected one of: embeddedMachineConfiguration");
-    CHECK_ERROR("customization:\n  systemExtensions:\n    official: []\n", "s.yaml:3:5: customization.systemExtensions: unknown field 'official'");
+    CHECK_ERROR("something:\n",
+                "s.yaml:1:1: schematic: unknown field 'something'; expected one of: owner, overlay, customization");
+    CHECK_ERROR(
+        "customization:\n  extraKernelArg: [a]\n",
+        "s.yaml:2:3: customization: unknown field 'extraKernelArg'; expected one of: embeddedMachineConfiguration");
+    CHECK_ERROR("customization:\n  systemExtensions:\n    official: []\n",
+                "s.yaml:3:5: customization.systemExtensions: unknown field 'official'");
     CHECK_ERROR("overlay:\n  img: x\n", "s.yaml:2:3: overlay: unknown field 'img'");
-    CHECK_ERROR("customization: {}\ncustomization: {}\n", "s.yaml:2:1: duplicate key 'customization' (first defined at line 1)");
+    CHECK_ERROR("customization: {}\ncustomization: {}\n",
+                "s.yaml:2:1: duplicate key 'customization' (first defined at line 1)");
     CHECK_ERROR("customization: {}\n---\n{}\n", "s.yaml:2:1: a second YAML document starts here");
     CHECK_ERROR("customization: []\n", "s.yaml:1:16: customization: expected a mapping, found a sequence");
     CHECK_ERROR("customization: [\n", "s.yaml:2:1:");
@@ -689,7 +745,8 @@ static void errors_name_file_line_column(void)
     CHECK_ERROR("customization: \"\\0\"\n", "NUL characters");
     CHECK_ERROR("customization:\n  extraKernelArgs: *nope\n", "unknown anchor 'nope'");
     CHECK_ERROR("a: &a [*a]\n", "unknown anchor 'a'");
-    CHECK_ERROR("customization:\n  extraKernelArgs: [!!int abc]\n", "s.yaml:2:21: cannot construct !!str `abc` as a !!int");
+    CHECK_ERROR("customization:\n  extraKernelArgs: [!!int abc]\n",
+                "s.yaml:2:21: cannot construct !!str `abc` as a !!int");
     CHECK_ERROR("customization:\n  <<: {bootloader: grub}\n", "s.yaml:2:3: merge keys ('<<') are not supported");
     CHECK_ERROR("\xff\xfe", "s.yaml:1:1:");
     CHECK_ERROR("customization: {a: 1, a: 2}", "duplicate key 'a'");
@@ -703,8 +760,8 @@ static void aliases_expand_and_billion_laughs_fails(void)
     struct buffer b = BUFFER_INIT;
     buffer_append_str(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for (int i = 1; i < 9; i++)
-        buffer_appendf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1,
-                       i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+        buffer_appendf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i - 1,
+                       i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     char *e = error_of(b.data);
     CHECK(e && strstr(e, "excessive aliasing"));
     free(e);
@@ -769,8 +826,8 @@ static void yaml_alias_ratio_is_go_yamls(void)
     CHECK(yaml_allowed_alias_ratio(9000000) == 0.10);
     double mid = yaml_allowed_alias_ratio(2200000);
     CHECK(mid > 0.5449 && mid < 0.5451);
-    CHECK(!yaml_alias_ratio_exceeded(100, 100000));  /* aliasCount <= 100: never */
-    CHECK(!yaml_alias_ratio_exceeded(1000, 1000));   /* constructCount <= 1000: never */
+    CHECK(!yaml_alias_ratio_exceeded(100, 100000)); /* aliasCount <= 100: never */
+    CHECK(!yaml_alias_ratio_exceeded(1000, 1000));  /* constructCount <= 1000: never */
     CHECK(yaml_alias_ratio_exceeded(1000, 1001));
     CHECK(!yaml_alias_ratio_exceeded(990, 1001));
     CHECK(yaml_alias_ratio_exceeded(991, 1001));

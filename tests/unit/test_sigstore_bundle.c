@@ -160,14 +160,14 @@ static void transparency_log_evidence_must_hold(void)
         int what;
         const char *message;
     } cases[] = {
-        {0, "does not lead to its root hash"},                 /* bad inclusion proof */
-        {1, "checkpoint is not signed by the log key"},        /* checkpoint by another key */
+        {0, "does not lead to its root hash"},          /* bad inclusion proof */
+        {1, "checkpoint is not signed by the log key"}, /* checkpoint by another key */
         {2, "no trusted signing time: the log entry (dsse 0.0.1) carries no signed entry timestamp"},
         {3, "signed entry timestamp of Rekor entry 123456789 does not verify"}, /* forged SET */
         {4, "kindVersion hashedrekord 0.0.1 does not match the logged body's dsse 0.0.1"},
         {5, "the Rekor entry's spec.payloadHash.value is sha256:"}, /* body about another payload */
         {6, "keyless bundle has no transparency log entry"},
-        {7, "is not in trusted root"},                         /* logged by an unknown log */
+        {7, "is not in trusted root"}, /* logged by an unknown log */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct tl_run t;
@@ -177,17 +177,13 @@ static void transparency_log_evidence_must_hold(void)
         parts_init(&p, t.image);
         EVP_PKEY *other = tl_keygen("P-256");
         switch (cases[i].what) {
-        case 0:
-            p.entry.hashes[2][0] ^= 1;
-            break;
+        case 0: p.entry.hashes[2][0] ^= 1; break;
         case 1: {
             free(p.entry.checkpoint);
             p.entry.checkpoint = tl_checkpoint(other, "rekor.test - 42", p.entry.tree_size, p.entry.root_hash);
             break;
         }
-        case 2:
-            p.promise = false;
-            break;
+        case 2: p.promise = false; break;
         case 3: {
             char *b64 = tl_b64(p.body, strlen(p.body));
             char *payload = tl_set_payload(b64, TL_SIGNED_AT + 1, p.entry.log_id, p.entry.log_index);
@@ -196,20 +192,15 @@ static void transparency_log_evidence_must_hold(void)
             free(payload);
             break;
         }
-        case 4:
-            p.kind = "hashedrekord";
-            break;
+        case 4: p.kind = "hashedrekord"; break;
         case 5: {
             char *body = tl_body_dsse("other", 5, p.envelope, &p.sig, W.leaf_pem);
             parts_relog(&p, body, W.rekor_key, TL_SIGNED_AT);
             free(body);
             break;
         }
-        case 6:
-            break;
-        case 7:
-            parts_relog(&p, p.body, other, TL_SIGNED_AT);
-            break;
+        case 6: break;
+        case 7: parts_relog(&p, p.body, other, TL_SIGNED_AT); break;
         }
         if (cases[i].what == 6) {
             char *cert = tl_cert_b64(W.leaf);
@@ -242,7 +233,7 @@ static void statement_and_envelope_must_be_cosign_s(void)
         int what;
         const char *message;
     } cases[] = {
-        {0, "statement subject is sha256:"},                          /* another digest */
+        {0, "statement subject is sha256:"}, /* another digest */
         {1, "statement predicateType is 'https://slsa.dev/provenance/v1'"},
         {2, "DSSE payloadType is 'application/json'"},
         {3, "DSSE signature does not verify with the bundle's certificate"}, /* tampered payload */
@@ -305,9 +296,10 @@ static void statement_and_envelope_must_be_cosign_s(void)
             free(pl);
             bundle = parts_bundle(&p);
         } else if (cases[i].what == 5) {
-            bundle = xasprintf("{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\","
-                               "\"verificationMaterial\":{\"publicKey\":{\"hint\":\"x\"}},\"messageSignature\":{"
-                               "\"messageDigest\":{\"algorithm\":\"SHA2_256\",\"digest\":\"AAAA\"},\"signature\":\"AAAA\"}}");
+            bundle =
+                xasprintf("{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\","
+                          "\"verificationMaterial\":{\"publicKey\":{\"hint\":\"x\"}},\"messageSignature\":{"
+                          "\"messageDigest\":{\"algorithm\":\"SHA2_256\",\"digest\":\"AAAA\"},\"signature\":\"AAAA\"}}");
         } else if (cases[i].what == 6) {
             p.media_type = "application/vnd.dev.sigstore.bundle.v0.9+json";
             bundle = parts_bundle(&p);
@@ -466,11 +458,18 @@ static void bundle_chain_certificates_are_never_trusted(void)
         memset(&t, 0, sizeof t);
         t.image = tl_image(&t.src, "chain");
         EVP_PKEY *ca_key = tl_keygen("P-384"), *leaf_key = tl_keygen("P-256");
-        struct tl_cert_spec ca = {variant == 0 ? "unlisted-intermediate" : "rogue-root", true, NULL, NULL, NULL, true,
-                                  NULL, TL_CA_FROM, TL_CA_UNTIL};
+        struct tl_cert_spec ca = {variant == 0 ? "unlisted-intermediate" : "rogue-root",
+                                  true,
+                                  NULL,
+                                  NULL,
+                                  NULL,
+                                  true,
+                                  NULL,
+                                  TL_CA_FROM,
+                                  TL_CA_UNTIL};
         X509 *issuer = variant == 0 ? tl_cert(ca_key, W.root, W.root_key, &ca) : tl_cert(ca_key, NULL, ca_key, &ca);
-        struct tl_cert_spec ls = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, true, NULL, TL_T0,
-                                  TL_T0 + TL_LEAF_LIFETIME};
+        struct tl_cert_spec ls = {NULL, false, "email:" TL_EMAIL,       TL_ISSUER, TL_ISSUER, true,
+                                  NULL, TL_T0, TL_T0 + TL_LEAF_LIFETIME};
         X509 *leaf = tl_cert(leaf_key, issuer, ca_key, &ls);
         char *leaf_pem = tl_cert_pem(leaf);
         struct parts p;

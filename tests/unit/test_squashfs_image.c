@@ -13,9 +13,9 @@ static char *make_tree(const char *dir)
 {
     char *src = path_join(dir, "src");
     char *p;
-#define W(rel, text)                                                                                               \
-    p = path_join(src, rel);                                                                                       \
-    bt_write_str(p, text);                                                                                         \
+#define W(rel, text)                                                                                                   \
+    p = path_join(src, rel);                                                                                           \
+    bt_write_str(p, text);                                                                                             \
     free(p)
     W("usr/local/share/hello/README", "hello\n");
     W("usr/local/share/empty", "");
@@ -106,8 +106,8 @@ static void output_is_reproducible_and_compressors_selectable(void)
     CHECK_INT(squashfs_image_write(src, b, &o, &err), 0);
     CHECK(bt_files_equal(a, b));
     /* xz (Talos < 1.8) with an SELinux label on every inode (>= 1.10) */
-    struct squashfs_image_options x = {COMPRESS_XZ, 0, 0, 1735689600, 2, "system_u:object_r:system_extension_t:s0",
-                                       NULL, NULL, NULL, 0};
+    struct squashfs_image_options x = {
+        COMPRESS_XZ, 0, 0, 1735689600, 2, "system_u:object_r:system_extension_t:s0", NULL, NULL, NULL, 0};
     CHECK_INT(squashfs_image_write(src, c, &x, &err), 0);
     struct buffer out = BUFFER_INIT;
     CHECK_INT(bt_run(&out, "unsquashfs -s '%s'", c), 0);

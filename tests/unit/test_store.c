@@ -76,8 +76,8 @@ static void test_temp_commit_and_read(void)
     CHECK_INT(store_read_blob(s, digest, 100, &b, &err), -1);
     CHECK(strstr(err.message, "damaged") != NULL);
     /* absent */
-    CHECK_INT(store_read_blob(s, "sha256:0000000000000000000000000000000000000000000000000000000000000000", 100, &b,
-                              &err), 0);
+    CHECK_INT(
+        store_read_blob(s, "sha256:0000000000000000000000000000000000000000000000000000000000000000", 100, &b, &err), 0);
     buffer_free(&b);
     free(path);
     free(digest);
@@ -172,9 +172,16 @@ static void test_sources_roundtrip(void)
         {manifest, 7, "application/vnd.oci.image.manifest.v1+json", "manifest", ""},
         {config, 7, "application/vnd.oci.image.config.v1+json", "config", ""},
     };
-    struct store_source src = {"ghcr.io/siderolabs/imager:v1.10.3", "linux/amd64", manifest,
-                               "application/vnd.oci.image.manifest.v1+json", manifest, "imager",
-                               "{\"method\":\"insecure\"}", 42, blobs, 2};
+    struct store_source src = {"ghcr.io/siderolabs/imager:v1.10.3",
+                               "linux/amd64",
+                               manifest,
+                               "application/vnd.oci.image.manifest.v1+json",
+                               manifest,
+                               "imager",
+                               "{\"method\":\"insecure\"}",
+                               42,
+                               blobs,
+                               2};
     CHECK_INT(store_sources_put(s, &src, 1, &err), 0);
     struct store_source *list;
     size_t n;
@@ -194,8 +201,7 @@ static void test_sources_roundtrip(void)
     char *index = xasprintf("%s/index.json", dir);
     struct buffer b = BUFFER_INIT;
     CHECK_INT(fs_read_file(index, 1 << 20, &b, &err), 0);
-    CHECK(strstr(buffer_cstr(&b), "\"org.opencontainers.image.ref.name\":\"ghcr.io/siderolabs/imager:v1.10.3\"") !=
-          NULL);
+    CHECK(strstr(buffer_cstr(&b), "\"org.opencontainers.image.ref.name\":\"ghcr.io/siderolabs/imager:v1.10.3\"") != NULL);
     CHECK(strstr(buffer_cstr(&b), manifest) != NULL);
     buffer_free(&b);
     free(index);

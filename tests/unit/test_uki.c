@@ -62,8 +62,8 @@ static void uki_sections_and_headers(void)
     struct uki_profile_set ps;
     uki_profiles_for(&ps, bt_quirks("v1.11.3", NULL, false), UKI_FOR_ISO, cmdline);
     CHECK_INT(ps.count, 2);
-    struct uki_options o = {BT_STUB, f.kernel, f.initrd, cmdline, "v1.11.3", NULL, NULL, ps.profiles, ps.count,
-                            1735689600, NULL};
+    struct uki_options o = {BT_STUB, f.kernel,    f.initrd, cmdline,    "v1.11.3", NULL,
+                            NULL,    ps.profiles, ps.count, 1735689600, NULL};
     struct error err = {0};
     CHECK_INT(uki_build(&o, f.out, &err), 0);
     if (err.message[0])
@@ -87,8 +87,8 @@ static void uki_sections_and_headers(void)
             CHECK_STR(s->name, appended[i - stub.section_count]);
             CHECK_INT(s->characteristics, 0x40000040);
             const struct pe_section_info *prev = &pe.sections[i - 1];
-            CHECK_INT(s->virtual_address, align_up((uint64_t)prev->virtual_address + prev->virtual_size,
-                                                   pe.section_alignment));
+            CHECK_INT(s->virtual_address,
+                      align_up((uint64_t)prev->virtual_address + prev->virtual_size, pe.section_alignment));
             CHECK_INT(s->raw_size, align_up(s->virtual_size, pe.file_alignment));
         }
         if (s->raw_size) { /* raw data back to back from SizeOfHeaders */

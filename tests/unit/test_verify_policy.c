@@ -53,7 +53,9 @@ static void decodes_each_kind(void)
     verify_policy_free(&p);
 
     CHECK_INT(decode_text("keyless:\n  issuer: https://accounts.google.com\n  identity: '@siderolabs\\.com$'\n"
-                          "  trusted_root: r.json\n", &p, &err), 0);
+                          "  trusted_root: r.json\n",
+                          &p, &err),
+              0);
     CHECK_STR(p.keyless_issuer, "https://accounts.google.com");
     CHECK_STR(p.keyless_identity_regexp, "@siderolabs\\.com$");
     CHECK_STR(p.trusted_root_path, "/base/r.json");
@@ -86,7 +88,8 @@ static void refuses_with_positions(void)
         {"insecure: true\nkeyless: {issuer: i, identity: x, trusted_root: r}\n", "cannot be combined"},
         {"keys: k.pub\n", "m.yaml:1:7: trust.p.keys: expected a list of PEM public key files, found a string"},
         /* names: a policy file may name itself; a manifest entry is named by its key */
-        {"name: x\ninsecure: true\n", "m.yaml:1:1: trust.p: unknown field 'name'; expected one of: keys, keyless, insecure"},
+        {"name: x\ninsecure: true\n",
+         "m.yaml:1:1: trust.p: unknown field 'name'; expected one of: keys, keyless, insecure"},
         {"keys: [k.pub]\ninsecur: true\n", "m.yaml:2:1: trust.p: unknown field 'insecur'"},
         {"{}", "m.yaml:1:1: trust.p: the policy accepts nothing"},
         {"insecure: false\n", "the policy accepts nothing"},

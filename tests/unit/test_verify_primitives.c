@@ -49,9 +49,9 @@ static void public_key_verifies_each_scheme_cosign_uses(void)
         bool pss;
         const char *describe;
     } cases[] = {
-        {"P-256", "SHA256", false, "ECDSA P-256"}, {"P-384", "SHA384", false, "ECDSA P-384"},
-        {"P-384", "SHA256", false, "ECDSA P-384"}, {"RSA", "SHA256", false, "RSA 2048"},
-        {"RSA", "SHA256", true, "RSA 2048"},       {"RSA", "SHA512", false, "RSA 2048"},
+        {"P-256", "SHA256", false, "ECDSA P-256"},   {"P-384", "SHA384", false, "ECDSA P-384"},
+        {"P-384", "SHA256", false, "ECDSA P-384"},   {"RSA", "SHA256", false, "RSA 2048"},
+        {"RSA", "SHA256", true, "RSA 2048"},         {"RSA", "SHA512", false, "RSA 2048"},
         {"RSA-PSS", "SHA256", true, "RSA-PSS 2048"}, {"ED25519", NULL, false, "Ed25519"},
     };
     const char *msg = "{\"critical\":{}}";
@@ -139,8 +139,13 @@ static void trusted_root_times_parse_rfc3339(void)
     CHECK_INT(t, 1633615019);
     CHECK_INT(trusted_root_parse_time("2021-10-07T15:56:59+02:00", 0, &t), 0);
     CHECK_INT(t, 1633615019);
-    const char *bad[] = {"", "2021-10-07", "2021-10-07T13:56:59", "2021-13-07T13:56:59Z", "2021-10-07T13:56:59Zjunk",
-                         "2021-10-07T25:00:00Z", "21-10-07T13:56:59Z"};
+    const char *bad[] = {"",
+                         "2021-10-07",
+                         "2021-10-07T13:56:59",
+                         "2021-13-07T13:56:59Z",
+                         "2021-10-07T13:56:59Zjunk",
+                         "2021-10-07T25:00:00Z",
+                         "21-10-07T13:56:59Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK_INT(trusted_root_parse_time(bad[i], 0, &t), -1);
     char out[32];
@@ -217,8 +222,9 @@ static void trusted_root_strict_and_tolerant_like_sigstore_go(void)
         CHECK(strstr(err.message, "tlogs[0].publicKey.validFor.start is missing") != NULL);
         free(json);
     }
-    char *json = tl_trusted_root_json(W.inter, W.root, W.rekor_key, "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}",
-                                      "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}");
+    char *json =
+        tl_trusted_root_json(W.inter, W.root, W.rekor_key, "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}",
+                             "{\"start\": \"2020-01-01T00:00:00Z\", \"end\": null}");
     CHECK_INT(trusted_root_parse(json, strlen(json), "root.json", &r, &err), 0);
     if (r)
         CHECK(r->tlogs[0].valid_until == TRUSTED_ROOT_TIME_MAX &&
@@ -305,19 +311,19 @@ static void x509_chain_refuses_untrusted_issuers_and_non_code_signing(void)
     struct error err = {0};
     /* A look-alike CA with the same names, not in the trusted root. */
     EVP_PKEY *evil_key = tl_keygen("P-256");
-    struct tl_cert_spec spec = {"test-fulcio-intermediate", true, NULL, NULL, NULL, true, NULL, TL_CA_FROM,
-                                TL_CA_UNTIL};
+    struct tl_cert_spec spec = {
+        "test-fulcio-intermediate", true, NULL, NULL, NULL, true, NULL, TL_CA_FROM, TL_CA_UNTIL};
     X509 *evil = tl_cert(evil_key, NULL, evil_key, &spec);
-    struct tl_cert_spec leaf_spec = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, true, NULL, TL_T0,
-                                     TL_T0 + 600};
+    struct tl_cert_spec leaf_spec = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, true,
+                                     NULL, TL_T0, TL_T0 + 600};
     X509 *forged = tl_cert(W.leaf_key, evil, evil_key, &leaf_spec);
     CHECK_INT(x509_chain_verify(forged, r, TL_SIGNED_AT, "forged", &err), -1);
     CHECK(strstr(err.message, "does not chain to a Fulcio CA") != NULL);
     /* (A signature cannot bring a CA of its own: x509_chain_verify takes none, and
      * test_sigstore_bundle shows a bundle's chain certificates are ignored.) */
     /* Right CA, wrong usage. */
-    struct tl_cert_spec tls = {NULL, false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, false, "serverAuth", TL_T0,
-                               TL_T0 + 600};
+    struct tl_cert_spec tls = {NULL,         false, "email:" TL_EMAIL, TL_ISSUER, TL_ISSUER, false,
+                               "serverAuth", TL_T0, TL_T0 + 600};
     X509 *server = tl_cert(W.leaf_key, W.inter, W.inter_key, &tls);
     CHECK_INT(x509_chain_verify(server, r, TL_SIGNED_AT, "tls", &err), -1);
     CHECK(strstr(err.message, "lacks the codeSigning extended key usage") != NULL);
@@ -384,9 +390,16 @@ static void x509_chain_reads_fulcio_identity(void)
     CHECK_INT(id.not_before, TL_T0);
     x509_chain_identity_free(&id);
     /* v1 only (old Fulcio), v2 only, URI SAN, otherName SAN */
-    struct tl_cert_spec v1 = {NULL, false, "URI:https://github.com/siderolabs/talos/.github/workflows/release.yaml@refs/"
-                                           "tags/v1.11.0",
-                              "https://token.actions.githubusercontent.com", NULL, true, NULL, TL_T0, TL_T0 + 600};
+    struct tl_cert_spec v1 = {NULL,
+                              false,
+                              "URI:https://github.com/siderolabs/talos/.github/workflows/release.yaml@refs/"
+                              "tags/v1.11.0",
+                              "https://token.actions.githubusercontent.com",
+                              NULL,
+                              true,
+                              NULL,
+                              TL_T0,
+                              TL_T0 + 600};
     X509 *x = tl_cert(W.leaf_key, W.inter, W.inter_key, &v1);
     CHECK_INT(x509_chain_identity_read(x, "v1", &id, &err), 0);
     CHECK_STR(id.issuer, "https://token.actions.githubusercontent.com");
@@ -394,8 +407,15 @@ static void x509_chain_reads_fulcio_identity(void)
                                               "tags/v1.11.0");
     x509_chain_identity_free(&id);
     X509_free(x);
-    struct tl_cert_spec other = {NULL, false, "otherName:1.3.6.1.4.1.57264.1.7;UTF8:bob!example.org", NULL,
-                                 "https://example.org", true, NULL, TL_T0, TL_T0 + 600};
+    struct tl_cert_spec other = {NULL,
+                                 false,
+                                 "otherName:1.3.6.1.4.1.57264.1.7;UTF8:bob!example.org",
+                                 NULL,
+                                 "https://example.org",
+                                 true,
+                                 NULL,
+                                 TL_T0,
+                                 TL_T0 + 600};
     x = tl_cert(W.leaf_key, W.inter, W.inter_key, &other);
     CHECK_INT(x509_chain_identity_read(x, "othername", &id, &err), 0);
     CHECK_STR(id.san_count ? id.sans[0] : "", "bob!example.org");
@@ -403,8 +423,9 @@ static void x509_chain_reads_fulcio_identity(void)
     x509_chain_identity_free(&id);
     X509_free(x);
     /* Two different issuers: refuse, don't pick. */
-    struct tl_cert_spec two = {NULL, false, "email:" TL_EMAIL, "https://accounts.google.com", "https://evil.example",
-                               true, NULL, TL_T0, TL_T0 + 600};
+    struct tl_cert_spec two = {
+        NULL, false, "email:" TL_EMAIL, "https://accounts.google.com", "https://evil.example", true,
+        NULL, TL_T0, TL_T0 + 600};
     x = tl_cert(W.leaf_key, W.inter, W.inter_key, &two);
     CHECK_INT(x509_chain_identity_read(x, "two", &id, &err), -1);
     CHECK(strstr(err.message, "names two OIDC issuers") != NULL);
@@ -755,8 +776,12 @@ static void json_escape_keeps_multibyte_utf8(void)
     /* Regression: the core writer emitted only the lead byte of a multi-byte character, which broke
      * every checkpoint (its signature lines start with U+2014) written into a bundle. */
     struct buffer b = BUFFER_INIT;
-    json_escape(&b, "a\xE2\x80\x94" "b\xC3\xA9\xF0\x9F\x94\x91", 11, false);
-    CHECK_STR(buffer_cstr(&b), "\"a\xE2\x80\x94" "b\xC3\xA9\xF0\x9F\x94\x91\"");
+    json_escape(&b,
+                "a\xE2\x80\x94"
+                "b\xC3\xA9\xF0\x9F\x94\x91",
+                11, false);
+    CHECK_STR(buffer_cstr(&b), "\"a\xE2\x80\x94"
+                               "b\xC3\xA9\xF0\x9F\x94\x91\"");
     buffer_reset(&b);
     json_escape(&b, "\xE2\x80x", 3, false);
     CHECK_STR(buffer_cstr(&b), "\"\\ufffd\\ufffdx\"");

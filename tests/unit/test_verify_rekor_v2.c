@@ -71,10 +71,10 @@ static void v2_copy(struct v2 *to, const struct v2 *from)
     *to = *from;
     to->payload_type = xstrdup(from->payload_type);
     to->checkpoint = xstrdup(from->checkpoint);
-    struct buffer *dst[] = {&to->payload, &to->sig, &to->cert, &to->body, &to->tst, &to->log_id, &to->root_hash,
-                            &to->hashes};
-    const struct buffer *src[] = {&from->payload, &from->sig, &from->cert, &from->body, &from->tst, &from->log_id,
-                                  &from->root_hash, &from->hashes};
+    struct buffer *dst[] = {&to->payload, &to->sig,    &to->cert,      &to->body,
+                            &to->tst,     &to->log_id, &to->root_hash, &to->hashes};
+    const struct buffer *src[] = {&from->payload, &from->sig,    &from->cert,      &from->body,
+                                  &from->tst,     &from->log_id, &from->root_hash, &from->hashes};
     for (size_t i = 0; i < sizeof dst / sizeof *dst; i++) {
         memset(dst[i], 0, sizeof *dst[i]);
         buffer_append(dst[i], src[i]->data, src[i]->len);
@@ -100,13 +100,15 @@ static char *v2_json(const struct v2 *p)
     struct buffer j = BUFFER_INIT;
     char *cert = b64(&p->cert), *id = b64(&p->log_id), *root = b64(&p->root_hash), *body = b64(&p->body);
     char *cp = tl_json_string(p->checkpoint), *payload = b64(&p->payload), *sig = b64(&p->sig);
-    buffer_appendf(&j, "{\"mediaType\":\"%s\",\"verificationMaterial\":{\"certificate\":{\"rawBytes\":\"%s\"},"
-                       "\"tlogEntries\":[{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{"
-                       "\"kind\":\"%s\",\"version\":\"0.0.2\"}",
+    buffer_appendf(&j,
+                   "{\"mediaType\":\"%s\",\"verificationMaterial\":{\"certificate\":{\"rawBytes\":\"%s\"},"
+                   "\"tlogEntries\":[{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{"
+                   "\"kind\":\"%s\",\"version\":\"0.0.2\"}",
                    p->media_type, cert, (long long)p->log_index, id, p->kind);
     if (p->proof) {
-        buffer_appendf(&j, ",\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\",\"treeSize\":\"%lld\","
-                           "\"hashes\":[",
+        buffer_appendf(&j,
+                       ",\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\",\"treeSize\":\"%lld\","
+                       "\"hashes\":[",
                        (long long)p->proof_index, root, (long long)p->tree_size);
         for (size_t i = 0; i * 32 < p->hashes.len; i++) {
             char *h = tl_b64(p->hashes.data + 32 * i, 32);
@@ -226,12 +228,12 @@ static void rekor_v2_needs_proof_timestamp_and_named_checkpoint(void)
     } cases[] = {
         {0, "no trusted signing time: the log entry (hashedrekord 0.0.2) carries no signed entry timestamp"},
         {1, "needs an inclusionProof"},
-        {2, "checkpoint is not signed by the log key"},           /* Rekor v1-style hint on a v2 note */
+        {2, "checkpoint is not signed by the log key"}, /* Rekor v1-style hint on a v2 note */
         {3, "checkpoint origin 'rekor.elsewhere.test' is not the log's name " TL_V2_HOST},
-        {4, "certificate has expired"},                           /* timestamp after the leaf's 10 minutes */
-        {5, "RFC 3161 timestamp (genTime"},                       /* timestamp by an unknown TSA */
-        {6, "is outside its validFor"},                           /* TSA window closed */
-        {7, "message imprint mismatch"},                          /* timestamp over other bytes */
+        {4, "certificate has expired"},     /* timestamp after the leaf's 10 minutes */
+        {5, "RFC 3161 timestamp (genTime"}, /* timestamp by an unknown TSA */
+        {6, "is outside its validFor"},     /* TSA window closed */
+        {7, "message imprint mismatch"},    /* timestamp over other bytes */
         {8, "a v0.3 bundle carries its signer as verificationMaterial.certificate"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -242,12 +244,8 @@ static void rekor_v2_needs_proof_timestamp_and_named_checkpoint(void)
         v2_make(&p, t.image, "hashedrekord", TL_SIGNED_AT);
         char *root_override = NULL;
         switch (cases[i].what) {
-        case 0:
-            p.timestamp = false;
-            break;
-        case 1:
-            p.proof = false;
-            break;
+        case 0: p.timestamp = false; break;
+        case 1: p.proof = false; break;
         case 2: {
             /* the same note, its hint computed the Rekor v1 way (SHA-256 of the SPKI) */
             char *sp = strstr(p.checkpoint, "\xE2\x80\x94 ");
@@ -273,13 +271,11 @@ static void rekor_v2_needs_proof_timestamp_and_named_checkpoint(void)
             p.checkpoint = tl_checkpoint_v2(V.log_key, "rekor.elsewhere.test", p.tree_size, root);
             break;
         }
-        case 4:
-            tl_timestamp(V.tsa_key, V.tsa_leaf, p.sig.data, p.sig.len, TL_T0 + TL_LEAF_LIFETIME + 5, &p.tst);
-            break;
+        case 4: tl_timestamp(V.tsa_key, V.tsa_leaf, p.sig.data, p.sig.len, TL_T0 + TL_LEAF_LIFETIME + 5, &p.tst); break;
         case 5: {
             EVP_PKEY *k = tl_keygen("P-256");
-            struct tl_cert_spec s = {"rogue-tsa", false, NULL, NULL, NULL, false, "critical,timeStamping", TL_CA_FROM,
-                                     TL_CA_UNTIL};
+            struct tl_cert_spec s = {"rogue-tsa", false,      NULL, NULL, NULL, false, "critical,timeStamping",
+                                     TL_CA_FROM,  TL_CA_UNTIL};
             X509 *rogue = tl_cert(k, NULL, k, &s);
             tl_timestamp(k, rogue, p.sig.data, p.sig.len, TL_SIGNED_AT, &p.tst);
             X509_free(rogue);
@@ -292,11 +288,8 @@ static void rekor_v2_needs_proof_timestamp_and_named_checkpoint(void)
             free(json);
             break;
         }
-        case 7:
-            tl_timestamp(V.tsa_key, V.tsa_leaf, "other bytes", 11, TL_SIGNED_AT, &p.tst);
-            break;
-        case 8:
-            break;
+        case 7: tl_timestamp(V.tsa_key, V.tsa_leaf, "other bytes", 11, TL_SIGNED_AT, &p.tst); break;
+        case 8: break;
         }
         char *json = v2_json(&p);
         if (cases[i].what == 8) {
@@ -398,8 +391,8 @@ static void rfc3161_verifies_directly(void)
     CHECK_INT(rfc3161_verify("", 0, "signature", 9, root, "ts", &out, &err), -1);
     /* another TSA certificate of the same root: it chains, but the authority names its leaf */
     EVP_PKEY *k = tl_keygen("P-256");
-    struct tl_cert_spec s = {"other-tsa", false, NULL, NULL, NULL, false, "critical,timeStamping", TL_CA_FROM,
-                             TL_CA_UNTIL};
+    struct tl_cert_spec s = {"other-tsa", false,      NULL, NULL, NULL, false, "critical,timeStamping",
+                             TL_CA_FROM,  TL_CA_UNTIL};
     X509 *x = tl_cert(k, V.tsa_root, V.tsa_root_key, &s);
     tl_timestamp(k, x, "signature", 9, TL_SIGNED_AT, &tst);
     CHECK_INT(rfc3161_verify(tst.data, tst.len, "signature", 9, root, "ts", &out, &err), -1);
@@ -424,13 +417,34 @@ struct field {
     const char *const *checks; /* the message names one of these */
 };
 
-static struct buffer *f_payload(struct v2 *p) { return &p->payload; }
-static struct buffer *f_sig(struct v2 *p) { return &p->sig; }
-static struct buffer *f_cert(struct v2 *p) { return &p->cert; }
-static struct buffer *f_body(struct v2 *p) { return &p->body; }
-static struct buffer *f_log_id(struct v2 *p) { return &p->log_id; }
-static struct buffer *f_root(struct v2 *p) { return &p->root_hash; }
-static struct buffer *f_hashes(struct v2 *p) { return &p->hashes; }
+static struct buffer *f_payload(struct v2 *p)
+{
+    return &p->payload;
+}
+static struct buffer *f_sig(struct v2 *p)
+{
+    return &p->sig;
+}
+static struct buffer *f_cert(struct v2 *p)
+{
+    return &p->cert;
+}
+static struct buffer *f_body(struct v2 *p)
+{
+    return &p->body;
+}
+static struct buffer *f_log_id(struct v2 *p)
+{
+    return &p->log_id;
+}
+static struct buffer *f_root(struct v2 *p)
+{
+    return &p->root_hash;
+}
+static struct buffer *f_hashes(struct v2 *p)
+{
+    return &p->hashes;
+}
 
 static const char *const c_statement[] = {"DSSE signature", "statement", "dsseEnvelope.payload", NULL};
 static const char *const c_cert[] = {"verificationMaterial.certificate", "certificate", NULL};
@@ -506,8 +520,8 @@ static void every_signed_field_mutation_is_refused(void)
         TS_RESP *resp = d2i_TS_RESP(NULL, &p, (long)good.tst.len);
         unsigned char *info = NULL;
         int info_len = resp ? i2d_TS_TST_INFO(TS_RESP_get_tst_info(resp), &info) : -1;
-        PKCS7_SIGNER_INFO *si = resp ? sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(TS_RESP_get_token(resp)), 0)
-                                     : NULL;
+        PKCS7_SIGNER_INFO *si =
+            resp ? sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(TS_RESP_get_token(resp)), 0) : NULL;
         const ASN1_OCTET_STRING *sigval = si ? si->enc_digest : NULL;
         CHECK(info_len > 0 && sigval != NULL);
         const char *at_info = info_len > 0 ? memmem(good.tst.data, good.tst.len, info, (size_t)info_len) : NULL;

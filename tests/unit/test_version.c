@@ -14,9 +14,10 @@ static void versions_parse(void)
     CHECK_STR(b.prerelease, "beta.1");
     CHECK_INT(talos_version_parse("v1.12.0-rc.0", &b), 0);
     CHECK_INT(talos_version_parse("v0.0.0", &b), 0);
-    const char *bad[] = {"", "v", "v1", "v1.2", "v1.2.x", "v1.2.3-", "v1.2.3+", "vv1.2.3", "v1.2.3 ", "v1.2.3-a b",
-                         "V1.2.3", "v01.2.3", "v1.02.3", "v1.2.03", "v1.2.3-01", "v1.2.3-a..b", "v1.2.3-a.",
-                         "v1.2.3+a..b", "v1.2.3+a_b", "v1.100001.0", "latest", "v1.2.3.4", "-1.2.3"};
+    const char *bad[] = {"",           "v",           "v1",        "v1.2",        "v1.2.x",    "v1.2.3-",
+                         "v1.2.3+",    "vv1.2.3",     "v1.2.3 ",   "v1.2.3-a b",  "V1.2.3",    "v01.2.3",
+                         "v1.02.3",    "v1.2.03",     "v1.2.3-01", "v1.2.3-a..b", "v1.2.3-a.", "v1.2.3+a..b",
+                         "v1.2.3+a_b", "v1.100001.0", "latest",    "v1.2.3.4",    "-1.2.3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (talos_version_parse(bad[i], &a) != -1)
             printf("  \"%s\" parsed\n", bad[i]);

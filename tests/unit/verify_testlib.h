@@ -41,11 +41,11 @@
 #define TL __attribute__((unused)) static
 
 /* Fixed times keep the vectors deterministic in meaning (signatures are randomized anyway). */
-#define TL_T0 1750000000LL           /* 2025-06-15T15:06:40Z: leaf notBefore */
-#define TL_LEAF_LIFETIME 600         /* Fulcio leaves live ten minutes */
-#define TL_SIGNED_AT (TL_T0 + 60)    /* integratedTime of good entries */
-#define TL_CA_FROM 1577836800LL      /* 2020-01-01 */
-#define TL_CA_UNTIL 2082758400LL     /* 2036-01-01 */
+#define TL_T0 1750000000LL        /* 2025-06-15T15:06:40Z: leaf notBefore */
+#define TL_LEAF_LIFETIME 600      /* Fulcio leaves live ten minutes */
+#define TL_SIGNED_AT (TL_T0 + 60) /* integratedTime of good entries */
+#define TL_CA_FROM 1577836800LL   /* 2020-01-01 */
+#define TL_CA_UNTIL 2082758400LL  /* 2036-01-01 */
 #define TL_ISSUER "https://accounts.example.com"
 #define TL_EMAIL "alice@example.com"
 
@@ -74,8 +74,7 @@ TL EVP_PKEY *tl_keygen(const char *type)
             EVP_PKEY_generate(ctx, &k) <= 0)
             k = NULL;
         EVP_PKEY_CTX_free(ctx);
-    }
-    else if (strcmp(type, "ED25519") == 0)
+    } else if (strcmp(type, "ED25519") == 0)
         k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!k)
         tl_die(type);
@@ -183,13 +182,13 @@ TL char *tl_sha256_digest(const void *data, size_t len)
 /* ---------------------------------------------------------------------------- certificates */
 
 struct tl_cert_spec {
-    const char *cn;          /* subject CN; NULL for an empty subject (Fulcio leaves) */
+    const char *cn; /* subject CN; NULL for an empty subject (Fulcio leaves) */
     bool ca;
-    const char *san;         /* OpenSSL syntax: "email:a@b", "URI:https://…", "otherName:…" */
-    const char *issuer_v1;   /* raw extension 1.3.6.1.4.1.57264.1.1 */
-    const char *issuer_v2;   /* DER UTF8String extension 1.3.6.1.4.1.57264.1.8 */
-    bool code_signing;       /* extendedKeyUsage codeSigning */
-    const char *eku;         /* other extendedKeyUsage value, e.g. "serverAuth" */
+    const char *san;       /* OpenSSL syntax: "email:a@b", "URI:https://…", "otherName:…" */
+    const char *issuer_v1; /* raw extension 1.3.6.1.4.1.57264.1.1 */
+    const char *issuer_v2; /* DER UTF8String extension 1.3.6.1.4.1.57264.1.8 */
+    bool code_signing;     /* extendedKeyUsage codeSigning */
+    const char *eku;       /* other extendedKeyUsage value, e.g. "serverAuth" */
     int64_t not_before, not_after;
 };
 
@@ -244,8 +243,8 @@ TL X509 *tl_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const struct
     }
     if (s->code_signing || s->eku) {
         char eku[128];
-        snprintf(eku, sizeof eku, "%s%s%s", s->code_signing ? "codeSigning" : "",
-                 s->code_signing && s->eku ? "," : "", s->eku ? s->eku : "");
+        snprintf(eku, sizeof eku, "%s%s%s", s->code_signing ? "codeSigning" : "", s->code_signing && s->eku ? "," : "",
+                 s->eku ? s->eku : "");
         tl_add_ext(x, issuer, NID_ext_key_usage, eku);
     }
     if (issuer)
@@ -267,9 +266,9 @@ TL X509 *tl_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const struct
         memcpy(der + 2, s->issuer_v2, n);
         tl_add_raw_ext(x, "1.3.6.1.4.1.57264.1.8", der, n + 2);
     }
-    const EVP_MD *md = EVP_PKEY_is_a(issuer_key, "ED25519") ? NULL
+    const EVP_MD *md = EVP_PKEY_is_a(issuer_key, "ED25519")                                     ? NULL
                        : EVP_PKEY_is_a(issuer_key, "EC") && EVP_PKEY_get_bits(issuer_key) > 256 ? EVP_sha384()
-                                                                                               : EVP_sha256();
+                                                                                                : EVP_sha256();
     if (!X509_sign(x, issuer_key, md))
         tl_die("X509_sign");
     return x;
@@ -324,8 +323,7 @@ struct tl_world {
 /* A leaf as Fulcio issues it: empty subject, critical SAN, codeSigning, issuer v1 + v2. */
 TL X509 *tl_fulcio_leaf(struct tl_world *w, EVP_PKEY *key, const char *san, const char *issuer, int64_t not_before)
 {
-    struct tl_cert_spec s = {NULL, false, san, issuer, issuer, true, NULL, not_before,
-                             not_before + TL_LEAF_LIFETIME};
+    struct tl_cert_spec s = {NULL, false, san, issuer, issuer, true, NULL, not_before, not_before + TL_LEAF_LIFETIME};
     return tl_cert(key, w->inter, w->inter_key, &s);
 }
 
@@ -444,8 +442,8 @@ TL void tl_world_init(struct tl_world *w)
     w->leaf_key = tl_keygen("P-256");
     struct tl_cert_spec root = {"test-fulcio-root", true, NULL, NULL, NULL, false, NULL, TL_CA_FROM, TL_CA_UNTIL};
     w->root = tl_cert(w->root_key, NULL, w->root_key, &root);
-    struct tl_cert_spec inter = {"test-fulcio-intermediate", true, NULL, NULL, NULL, true, NULL, TL_CA_FROM,
-                                 TL_CA_UNTIL};
+    struct tl_cert_spec inter = {
+        "test-fulcio-intermediate", true, NULL, NULL, NULL, true, NULL, TL_CA_FROM, TL_CA_UNTIL};
     w->inter = tl_cert(w->inter_key, w->root, w->root_key, &inter);
     w->leaf = tl_fulcio_leaf(w, w->leaf_key, "email:" TL_EMAIL, TL_ISSUER, TL_T0);
     w->leaf_pem = tl_cert_pem(w->leaf);
@@ -671,8 +669,9 @@ TL char *tl_tlog_entry(const struct tl_entry *e, const char *kind, const char *v
     struct buffer b = BUFFER_INIT;
     char *id = tl_b64(e->log_id, 32);
     char *body = tl_b64(e->body, strlen(e->body));
-    buffer_appendf(&b, "{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{\"kind\":\"%s\","
-                       "\"version\":\"%s\"},\"integratedTime\":\"%lld\"",
+    buffer_appendf(&b,
+                   "{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{\"kind\":\"%s\","
+                   "\"version\":\"%s\"},\"integratedTime\":\"%lld\"",
                    (long long)e->log_index, id, kind, version, (long long)e->integrated_time);
     if (promise) {
         char *set = tl_b64(e->set.data, e->set.len);
@@ -682,8 +681,9 @@ TL char *tl_tlog_entry(const struct tl_entry *e, const char *kind, const char *v
     if (proof) {
         char *root = tl_b64(e->root_hash, 32);
         char *cp = tl_json_string(e->checkpoint);
-        buffer_appendf(&b, ",\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\",\"treeSize\":\"%lld\","
-                           "\"hashes\":[",
+        buffer_appendf(&b,
+                       ",\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\",\"treeSize\":\"%lld\","
+                       "\"hashes\":[",
                        (long long)e->proof_index, root, (long long)e->tree_size);
         for (size_t i = 0; i < e->hash_count; i++) {
             char *h = tl_b64(e->hashes[i], 32);
@@ -715,8 +715,7 @@ TL char *tl_body_hashedrekord(const void *content, size_t len, const struct buff
     return s;
 }
 
-TL char *tl_body_dsse(const void *payload, size_t len, const char *envelope, const struct buffer *sig,
-                      const char *pem)
+TL char *tl_body_dsse(const void *payload, size_t len, const char *envelope, const struct buffer *sig, const char *pem)
 {
     char phex[65], ehex[65];
     sha256_hex(payload, len, phex);
@@ -763,8 +762,8 @@ struct tl_source {
     size_t tag_count;
     char *referrers[16];
     size_t referrer_count;
-    bool fail;          /* every callback reports an I/O failure */
-    bool omit_blobs;    /* read_blob finds nothing */
+    bool fail;       /* every callback reports an I/O failure */
+    bool omit_blobs; /* read_blob finds nothing */
 };
 
 TL const char *tl_add_blob(struct tl_source *s, const void *data, size_t len)
@@ -985,8 +984,8 @@ TL char *tl_bundle(const char *media_type, const char *material, const char *env
 TL char *tl_envelope(const char *payload_type, const char *payload, const struct buffer *sig)
 {
     char *p = tl_b64(payload, strlen(payload)), *s = tl_b64(sig->data, sig->len);
-    char *e = xasprintf("{\"payload\":\"%s\",\"payloadType\":\"%s\",\"signatures\":[{\"sig\":\"%s\"}]}", p,
-                        payload_type, s);
+    char *e =
+        xasprintf("{\"payload\":\"%s\",\"payloadType\":\"%s\",\"signatures\":[{\"sig\":\"%s\"}]}", p, payload_type, s);
     free(p);
     free(s);
     return e;
@@ -1119,8 +1118,8 @@ TL void tl_v2_init(struct tl_v2 *v, struct tl_world *w)
     v->tsa_key = tl_keygen("P-256");
     struct tl_cert_spec root = {"test-tsa-root", true, NULL, NULL, NULL, false, NULL, TL_CA_FROM, TL_CA_UNTIL};
     v->tsa_root = tl_cert(v->tsa_root_key, NULL, v->tsa_root_key, &root);
-    struct tl_cert_spec leaf = {"test-tsa", false, NULL, NULL, NULL, false, "critical,timeStamping", TL_CA_FROM,
-                                TL_CA_UNTIL};
+    struct tl_cert_spec leaf = {"test-tsa", false,      NULL, NULL, NULL, false, "critical,timeStamping",
+                                TL_CA_FROM, TL_CA_UNTIL};
     v->tsa_leaf = tl_cert(v->tsa_key, v->tsa_root, v->tsa_root_key, &leaf);
     char *json = tl_trusted_root_json_v2(w, v, NULL);
     v->trusted_root_path = tl_write(w->dir, "trusted_root_v2.json", json, strlen(json));
@@ -1207,9 +1206,10 @@ TL char *tl_tlog_entry_v2(const struct tl_entry *e, const char *kind)
     struct buffer b = BUFFER_INIT;
     char *id = tl_b64(e->log_id, 32), *body = tl_b64(e->body, strlen(e->body)), *root = tl_b64(e->root_hash, 32);
     char *cp = tl_json_string(e->checkpoint);
-    buffer_appendf(&b, "{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{\"kind\":\"%s\","
-                       "\"version\":\"0.0.2\"},\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\","
-                       "\"treeSize\":\"%lld\",\"hashes\":[",
+    buffer_appendf(&b,
+                   "{\"logIndex\":\"%lld\",\"logId\":{\"keyId\":\"%s\"},\"kindVersion\":{\"kind\":\"%s\","
+                   "\"version\":\"0.0.2\"},\"inclusionProof\":{\"logIndex\":\"%lld\",\"rootHash\":\"%s\","
+                   "\"treeSize\":\"%lld\",\"hashes\":[",
                    (long long)e->log_index, id, kind, (long long)e->proof_index, root, (long long)e->tree_size);
     for (size_t i = 0; i < e->hash_count; i++) {
         char *h = tl_b64(e->hashes[i], 32);
