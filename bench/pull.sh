@@ -48,21 +48,8 @@ images=$(sed -n 's|.*path: out/\([^,]*\), reference: ghcr.io/\([^}]*\)}.*|\1 \2|
 count=$(echo "$images" | wc -l)
 
 # ---- the registry, filled with skopeo ----
-port=$(bench_free_port)
-mkdir -p data
-cat >registry.yml <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $W/data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$port
-EOF
-bench_spawn docker-registry serve registry.yml >registry.log 2>&1
+bench_distribution registry.log info
+port=$BENCH_DIST_PORT
 bench_wait_http "http://127.0.0.1:$port/v2/" || { echo "bench/pull.sh: distribution did not start" >&2; exit 1; }
 t0=$(bench_now)
 while read -r file ref; do

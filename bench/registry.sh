@@ -47,21 +47,8 @@ for m in json.load(open("bundle/index.json"))["manifests"]:
 [ -n "$REF" ] || { echo "bench/registry.sh: no installer/...:v1.11.3 in the bundle's index.json" >&2; exit 1; }
 REPO=${REF%:*} TAG=${REF##*:}
 
-DP=$(bench_free_port) AP=$(bench_free_port)
-mkdir -p registry-data
-cat >registry.yml <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $W/registry-data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$DP
-EOF
-bench_spawn docker-registry serve registry.yml >distribution.log 2>&1
+bench_distribution distribution.log
+DP=$BENCH_DIST_PORT AP=$(bench_free_port)
 DPID=$BENCH_LAST_PID
 # like with like: distribution (Go) runs on every CPU, so airfactory-serve gets one worker per CPU,
 # as contrib/ deploys it

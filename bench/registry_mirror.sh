@@ -82,23 +82,8 @@ sed -i "s|^trust:|images:\n  - {reference: docker.io/library/bench:1, path: $W/b
 "$AF" build manifest.yaml -o bundle --key bundle.key --store store >build.log 2>&1 ||
   { echo "bench/registry_mirror.sh: airfactory build failed: $(tail -3 build.log)" >&2; exit 1; }
 
-DP=$(bench_free_port) AP=$(bench_free_port)
-mkdir -p registry-data
-cat >registry.yml <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $W/registry-data
-  delete:
-    enabled: false
-http:
-  addr: 127.0.0.1:$DP
-YML
-bench_spawn docker-registry serve registry.yml >distribution.log 2>&1
+bench_distribution distribution.log
+DP=$BENCH_DIST_PORT AP=$(bench_free_port)
 # like with like: distribution (Go) runs on every CPU, so airfactory-serve gets one worker per CPU,
 # as contrib/ deploys it
 bench_spawn "$SERVE" bundle --key bundle.pub --listen "127.0.0.1:$AP" --workers "$(nproc)" >airfactory.log 2>&1

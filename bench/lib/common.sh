@@ -10,6 +10,9 @@
 #   bench_row WORKLOAD OURS BASELINE-NAME BASELINE UNIT RATIO   one "BENCH|..." row for bench/run.sh
 #   bench_free_port             a free TCP port on 127.0.0.1
 #   bench_wait_http URL         wait (at most 10 s) until URL answers
+#   bench_distribution LOG [LEVEL]  CNCF distribution (Debian docker-registry) on a free loopback
+#                               port: ./registry.yml, storage in ./registry-data, deletes off, its
+#                               default access log, stderr/stdout to LOG; sets BENCH_DIST_PORT
 #   bench_cpu_ticks PID         user+system clock ticks of PID and its children so far
 #   bench_manifest OUT VERSIONS ARCHS OUTPUTS [SCHEMATICS-YAML]
 #                               a build manifest over the fixtures of build/fixtures
@@ -52,6 +55,24 @@ bench_row() { echo "BENCH|$1|$2|$3|$4|$5|$6"; }
 
 bench_free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+bench_distribution() {
+  local log=$1 level=${2:-warn}
+  BENCH_DIST_PORT=$(bench_free_port)
+  mkdir -p registry-data
+  cat >registry.yml <<YML
+version: 0.1
+log:
+  level: $level
+storage:
+  filesystem:
+    rootdirectory: $PWD/registry-data
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:$BENCH_DIST_PORT
+YML
+  bench_spawn docker-registry serve registry.yml >"$log" 2>&1
 }
 bench_wait_http() {
   local _
