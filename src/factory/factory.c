@@ -93,11 +93,15 @@ struct factory {
     size_t catalog_count;
 
     struct installer_registry *installers; /* per-arch installer images awaiting their index */
-    /* Talos' image cache per arch (image_cache.h), made at plan time on the main thread (the store's
-     * sqlite handle is not shared with workers), read by the ISO and disk-image jobs */
+    /* Talos' image cache per arch (image_cache.h): its images and cache key at plan time; its tree
+     * written at the end of planning on the main thread (the store's sqlite handle is not shared
+     * with workers), only when an ISO or disk-image job that is not reused reads it */
     struct built_image_cache {
         char arch[8];
-        char *dir; /* the tree */
+        struct image_cache_entry *entries; /* strings owned by the imported sources */
+        size_t entry_count;
+        char *dir; /* the tree, once written */
+        bool written;
         uint64_t bytes;
         char *key; /* cache-key lines: every image and platform manifest in it */
     } * image_caches;
@@ -1028,13 +1032,8 @@ static int image_cache_for(struct factory *f, const char *arch, const struct bui
                        "image cache for %s: the build has no cluster images ('images:' or "
                        "'talos-images:') to put in it",
                        arch);
-    char *dir = rc == 0 ? xasprintf("%s/imagecache-%s", bundle_writer_scratch_dir(f->writer), arch) : NULL;
-    uint64_t bytes = 0;
-    if (rc == 0)
-        rc = image_cache_write_tree(f->store, entries, count, dir, &bytes, err);
-    free(entries);
     if (rc != 0) {
-        free(dir);
+        free(entries);
         buffer_free(&key);
         return -1;
     }
@@ -1042,8 +1041,9 @@ static int image_cache_for(struct factory *f, const char *arch, const struct bui
     struct built_image_cache *c = &f->image_caches[f->image_cache_count++];
     memset(c, 0, sizeof *c);
     snprintf(c->arch, sizeof c->arch, "%s", arch);
-    c->dir = dir;
-    c->bytes = bytes;
+    c->entries = entries;
+    c->entry_count = count;
+    c->dir = xasprintf("%s/imagecache-%s", bundle_writer_scratch_dir(f->writer), arch);
     c->key = xstrdup(buffer_cstr(&key));
     buffer_free(&key);
     *out = c;
@@ -2270,6 +2270,15 @@ static int plan_jobs(struct factory *f, struct error *err)
         }
     }
     free(taken);
+    /* the image-cache trees the jobs to build read (a reused ISO or disk image needs none) */
+    for (size_t i = 0; rc == 0 && i < f->plan_count; i++) {
+        const struct job *j = &f->plan[i];
+        struct built_image_cache *c = (struct built_image_cache *)model_image_cache(j->model, &j->name);
+        if (j->state != JOB_PENDING || !c || c->written)
+            continue;
+        rc = image_cache_write_tree(f->store, c->entries, c->entry_count, c->dir, &c->bytes, err);
+        c->written = rc == 0;
+    }
     return rc;
 }
 
@@ -2461,7 +2470,9 @@ static void factory_free(struct factory *f)
 {
     for (size_t i = 0; i < f->image_cache_count; i++) {
         struct error ignored;
-        fs_remove_tree(f->image_caches[i].dir, &ignored);
+        if (f->image_caches[i].written)
+            fs_remove_tree(f->image_caches[i].dir, &ignored);
+        free(f->image_caches[i].entries);
         free(f->image_caches[i].dir);
         free(f->image_caches[i].key);
     }
