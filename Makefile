@@ -68,7 +68,7 @@ R := build/release
 A := build/asan
 
 
-.PHONY: FORCE format deb image all check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
+.PHONY: FORCE format deb image all man check check-now run run-now deps demo fuzz fuzz-long bench install clean fixtures unit-tests
 all: $(R)/airfactory $(R)/airfactory-serve
 
 # ---- compile rules, one set per flavour ----
@@ -172,14 +172,23 @@ fuzz-long: $(FUZZ_BINS)
 bench: all
 	@bash bench/run.sh
 
+# ---- manual pages: generated from the programs' own --help by help2man (scripts/gen-man), one per
+# command and subcommand, with the prose of docs/man/*.h2m; dated SOURCE_DATE_EPOCH (else the commit's)
+MAN_DIR := build/man
+man: $(MAN_DIR)/.stamp
+$(MAN_DIR)/.stamp: $(R)/airfactory $(R)/airfactory-serve scripts/gen-man $(wildcard docs/man/*.h2m) VERSION
+	@echo '  MAN    $(MAN_DIR)'
+	@rm -rf $(MAN_DIR) && SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+	  bash scripts/gen-man $(R) $(MAN_DIR) $(VERSION) && touch $@
+
 # the pkg-config file names the libraries libairfactory.a links as Requires (it is static only)
-install: all
+install: all man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/airfactory \
 	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(R)/airfactory $(R)/airfactory-serve $(DESTDIR)$(BINDIR)/
 	install -m 644 $(R)/libairfactory.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/airfactory/*.h $(DESTDIR)$(INCDIR)/airfactory/
-	install -m 644 docs/man/airfactory.1 docs/man/airfactory-serve.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN_DIR)/*.1 $(DESTDIR)$(MANDIR)/man1/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
 	  'Name: airfactory' \
 	  'Description: Talos Image Factory for air-gapped sites: manifests, verification, bundles, serving' \
@@ -195,7 +204,7 @@ DEB_FILE := build/deb/airfactory_$(VERSION)_$(DEB_ARCH).deb
 deb: $(DEB_FILE)
 $(DEB_FILE): $(R)/airfactory $(R)/airfactory-serve $(R)/libairfactory.a \
              $(wildcard debian/control debian/rules debian/changelog debian/copyright debian/*.install \
-                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.1 \
+                        debian/*.links debian/source/format debian/bash-completion/* docs/man/*.h2m scripts/gen-man \
                         contrib/systemd/* include/airfactory/*.h) Makefile VERSION CHANGELOG.md LICENSE
 	@rm -rf build/deb && mkdir -p build/deb
 	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null)} \
@@ -215,6 +224,6 @@ format:
 	find src include tools tests/unit tests/fuzz -name '*.[ch]' -print0 | xargs -0 clang-format -i --style=file
 
 clean:
-	rm -rf build/release build/asan build/gen build/deb build/image
+	rm -rf build/release build/asan build/gen build/deb build/image build/man
 	rm -rf debian/.debhelper debian/airfactory debian/airfactory-dev debian/tmp debian/files \
 	  debian/*.substvars debian/*.debhelper.log debian/debhelper-build-stamp

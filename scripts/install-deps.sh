@@ -10,6 +10,7 @@ set -euo pipefail
 build_packages=(
   build-essential pkg-config clang llvm
   clang-format   # make format; scripts/check-format (the style is fitted to version 14)
+  help2man       # make man: the manual pages, from the programs' --help (scripts/gen-man)
   libarchive-dev liblzma-dev libssl-dev libyaml-dev libsqlite3-dev libzstd-dev
   libsquashfs-dev libisofs-dev zlib1g-dev
   libcurl4-openssl-dev   # airfactory pull (registry client); linked into airfactory only
