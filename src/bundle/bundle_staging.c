@@ -17,16 +17,6 @@
 void (*bundle_test_point)(const char *name);
 bool bundle_test_no_exchange;
 
-static char *parent_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return xstrdup(".");
-    if (slash == path)
-        return xstrdup("/");
-    return xstrndup(path, (size_t)(slash - path));
-}
-
 static const char *base_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -79,7 +69,7 @@ static double mtime_of(const char *path)
 /* Recover from earlier crashes: see the header. Runs under the lock. */
 static int recover(struct bundle_staging *s, bool allow_resume, char **adopt, struct error *err)
 {
-    char *parent = parent_of(s->target);
+    char *parent = path_dirname(s->target);
     const char *base = base_of(s->target);
     char *tmp_prefix = xasprintf("%s.tmp-", base);
     char *old_prefix = xasprintf("%s.old-", base);
@@ -206,7 +196,7 @@ int bundle_staging_open(struct bundle_staging *s, const char *target, bool allow
     if (!target || !*target)
         return error_set(err, ERROR_INPUT, "no bundle directory given");
     s->target = normalize(target);
-    char *parent = parent_of(s->target);
+    char *parent = path_dirname(s->target);
     if (fs_mkdir_p(parent, 0755, err) != 0) {
         free(parent);
         goto fail;
@@ -299,7 +289,7 @@ int bundle_staging_commit(struct bundle_staging *s, struct error *err)
     if (bundle_staging_sync_tree(s->tmp, err) != 0)
         return -1;
     BUNDLE_TEST_POINT("staging-before-swap");
-    char *parent = parent_of(s->target);
+    char *parent = path_dirname(s->target);
     char *old = NULL;
     int rc = -1;
     if (fs_exists(s->target)) {

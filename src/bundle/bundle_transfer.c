@@ -1319,15 +1319,6 @@ struct journal_point {
     size_t length;     /* bytes of the journal up to and with its line */
 };
 
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Parse "at ..." (after "at "); false when malformed. */
 static bool parse_point(char *rest, struct journal_point *pt)
 {
@@ -1357,15 +1348,14 @@ static bool parse_point(char *rest, struct journal_point *pt)
     }
     const char *hex = n == 6 ? tok[5] : "-";
     if (strcmp(hex, "-") != 0) {
-        size_t len = strlen(hex);
-        if (len % 2)
+        size_t len = strlen(hex), bytes;
+        unsigned char *raw = xmalloc(len / 2 + 1);
+        bool ok = hex_decode(hex, len, raw, len / 2, &bytes) == 0;
+        if (ok)
+            buffer_append(&pt->carry, raw, bytes);
+        free(raw);
+        if (!ok)
             return false;
-        for (size_t i = 0; i < len; i += 2) {
-            int hi = hex_nibble(hex[i]), lo = hex_nibble(hex[i + 1]);
-            if (hi < 0 || lo < 0)
-                return false;
-            buffer_append_char(&pt->carry, (char)(hi << 4 | lo));
-        }
     }
     if (pt->r < pt->boundary ? pt->carry.len + pt->have != pt->boundary - pt->r : pt->carry.len || pt->have)
         return false;

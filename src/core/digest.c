@@ -78,6 +78,31 @@ void hex_encode(const unsigned char *bytes, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+int hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int hex_decode(const char *hex, size_t len, unsigned char *out, size_t max, size_t *out_len)
+{
+    if (len % 2 != 0 || len / 2 > max)
+        return -1;
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = hex_digit_value((unsigned char)hex[2 * i]), lo = hex_digit_value((unsigned char)hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *out_len = len / 2;
+    return 0;
+}
+
 int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], uint64_t *size, struct error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

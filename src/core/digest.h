@@ -27,6 +27,11 @@ void sha256_stream_abort(struct sha256_stream *s);
 void sha256_bytes(const void *data, size_t len, unsigned char out[SHA256_BYTES]);
 void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);
 void hex_encode(const unsigned char *bytes, size_t len, char *out /* 2*len+1 */);
+/* The value of one hex digit (either case), or -1. */
+int hex_digit_value(int c);
+/* Decode the len hex digits at hex (even, at most 2*max) into out; *out_len bytes. -1 on anything
+ * else (odd length, a non-hex character, too long); out is then unspecified. */
+int hex_decode(const char *hex, size_t len, unsigned char *out, size_t max, size_t *out_len);
 
 /* Hash a whole file by streaming it; size may be NULL. */
 int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], uint64_t *size, struct error *err);

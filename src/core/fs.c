@@ -82,7 +82,7 @@ int path_absolute(const char *dir, char **out, struct error *err)
     return 0;
 }
 
-static char *dir_of(const char *path)
+char *path_dirname(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -193,7 +193,7 @@ int atomic_file_commit(struct atomic_file *f, struct error *err)
         free(p);
         return -1;
     }
-    char *dir = dir_of(f->path);
+    char *dir = path_dirname(f->path);
     free(f->tmp_path);
     f->tmp_path = NULL;
     int rc = fs_fsync_dir(dir, err);

@@ -72,6 +72,8 @@ typedef int (*fs_walk_fn)(void *context, const char *relative, const char *path,
 int fs_walk(const char *dir, fs_walk_fn fn, void *context, struct error *err);
 /* Join two path parts with exactly one '/'. Returns a new string. */
 char *path_join(const char *a, const char *b);
+/* The directory part of path, as dirname(1) prints it ("." without a '/', "/" for "/x"). New string. */
+char *path_dirname(const char *path);
 /* Lexically clean an absolute path: collapse //, /./ and /x/../ (never touches the disk). */
 char *path_clean(const char *path);
 /* path (absolute, or relative to base_dir, which is absolute), lexically cleaned. */

@@ -695,16 +695,6 @@ static void state_free(struct build_state *s)
     buffer_free(&s->yaml);
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return xstrdup(".");
-    if (slash == path)
-        return xstrdup("/");
-    return xstrndup(path, (size_t)(slash - path));
-}
-
 int initramfs_build(const struct initramfs_options *o, const char *out_path, struct error *err)
 {
     if (!o->base_path)
@@ -740,7 +730,7 @@ int initramfs_build(const struct initramfs_options *o, const char *out_path, str
         }
     }
     if (!rc) {
-        char *parent = o->work_dir ? xstrdup(o->work_dir) : dir_of(out_path);
+        char *parent = o->work_dir ? xstrdup(o->work_dir) : path_dirname(out_path);
         char *tmpl = path_join(parent, ".airfactory-initramfs-XXXXXX");
         free(parent);
         if (!mkdtemp(tmpl)) {

@@ -324,16 +324,6 @@ static int write_iso(IsoImage *image, IsoWriteOpts *opts, const char *out_path, 
     return rc;
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return xstrdup(".");
-    if (slash == path)
-        return xstrdup("/");
-    return xstrndup(path, (size_t)(slash - path));
-}
-
 static uint64_t file_size_or_zero(const char *path)
 {
     struct stat st;
@@ -366,7 +356,7 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
         if (inputs[i] && !fs_exists(inputs[i]))
             return error_set(err, ERROR_INPUT, "ISO: input %s does not exist", inputs[i]);
 
-    char *parent = o->work_dir ? xstrdup(o->work_dir) : dir_of(out_path);
+    char *parent = o->work_dir ? xstrdup(o->work_dir) : path_dirname(out_path);
     char *work = path_join(parent, ".airfactory-iso-XXXXXX");
     free(parent);
     if (!mkdtemp(work)) {

@@ -39,32 +39,6 @@ static bool proto_int64(const struct json_value *v, int64_t *out)
     return true;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex_decode(const char *hex, unsigned char *out, size_t max, size_t *len)
-{
-    size_t n = strlen(hex);
-    if (n == 0 || n % 2 != 0 || n / 2 > max)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_value((unsigned char)hex[2 * i]), lo = hex_value((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    *len = n / 2;
-    return 0;
-}
-
 static int decode_b64_field(const struct json_value *v, const char *what, const char *field, struct buffer *out,
                             struct error *err)
 {
@@ -114,7 +88,8 @@ int rekor_entry_from_cosign_bundle(const char *json, size_t len, const char *wha
         goto out;
     }
     const char *log_id = json_object_get_string(payload, "logID");
-    if (!log_id || hex_decode(log_id, out->log_id, sizeof out->log_id, &out->log_id_len) != 0) {
+    if (!log_id || !log_id[0] ||
+        hex_decode(log_id, strlen(log_id), out->log_id, sizeof out->log_id, &out->log_id_len) != 0) {
         rc = error_set(err, ERROR_INPUT, "%s: Payload.logID is missing or not hex", what);
         goto out;
     }
@@ -549,8 +524,8 @@ static int read_hash(const struct json_value *h, const char *what, const char *f
 {
     const char *alg = h ? json_object_get_string(h, "algorithm") : NULL;
     const char *value = h ? json_object_get_string(h, "value") : NULL;
-    if (!alg || !value || strlen(alg) >= sizeof out->hash_algorithm ||
-        hex_decode(value, out->hash, sizeof out->hash, &out->hash_len) != 0)
+    if (!alg || !value || !value[0] || strlen(alg) >= sizeof out->hash_algorithm ||
+        hex_decode(value, strlen(value), out->hash, sizeof out->hash, &out->hash_len) != 0)
         return error_set(err, ERROR_INPUT, "%s: Rekor body %s.algorithm/value are missing or malformed", what, field);
     snprintf(out->hash_algorithm, sizeof out->hash_algorithm, "%s", alg);
     snprintf(out->hash_field, sizeof out->hash_field, "%s.value", field);

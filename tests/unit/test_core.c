@@ -376,9 +376,45 @@ static void paths_resolve_lexically(void)
     free(abs);
 }
 
+/* path_dirname: dirname(1)'s answers (the staging, ISO and initramfs writers' temp-file directory) */
+static void path_dirname_is_dirnames(void)
+{
+    static const char *const cases[][2] = {
+        {"/a/b/c", "/a/b"}, {"/a", "/"}, {"a", "."}, {"a/b", "a"}, {"/", "/"}, {"", "."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *d = path_dirname(cases[i][0]);
+        CHECK_STR(d, cases[i][1]);
+        free(d);
+    }
+}
+
+/* hex_decode: the inverse of hex_encode, either case; odd, too long or non-hex input refused */
+static void hex_decode_round_trips_and_refuses(void)
+{
+    unsigned char raw[4] = {0x00, 0x7f, 0xab, 0xff}, out[4];
+    char hex[9];
+    size_t n = 99;
+    hex_encode(raw, sizeof raw, hex);
+    CHECK_STR(hex, "007fabff");
+    CHECK_INT(hex_decode(hex, 8, out, sizeof out, &n), 0);
+    CHECK(n == 4 && !memcmp(out, raw, 4));
+    CHECK_INT(hex_decode("007FABFF", 8, out, sizeof out, &n), 0);
+    CHECK(n == 4 && !memcmp(out, raw, 4));
+    CHECK_INT(hex_decode("", 0, out, sizeof out, &n), 0);
+    CHECK(n == 0);
+    CHECK_INT(hex_decode("abc", 3, out, sizeof out, &n), -1);
+    CHECK_INT(hex_decode("0g", 2, out, sizeof out, &n), -1);
+    CHECK_INT(hex_decode("0011223344", 10, out, sizeof out, &n), -1);
+    CHECK_INT(hex_digit_value('F'), 15);
+    CHECK_INT(hex_digit_value('/'), -1);
+}
+
 int main(void)
 {
     RUN(paths_resolve_lexically);
+    RUN(path_dirname_is_dirnames);
+    RUN(hex_decode_round_trips_and_refuses);
     RUN(yaml_field_lookup_names_the_fields);
     RUN(error_text_shows_only_names);
     RUN(buffer_appends_and_formats);
