@@ -41,17 +41,6 @@ static void append_blobs(struct oci_layout_image *img, const struct store_source
     }
 }
 
-static void free_blob_list(struct store_source_blob *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(b[i].digest);
-        free(b[i].media_type);
-        free(b[i].kind);
-        free(b[i].tag);
-    }
-    free(b);
-}
-
 /* The name an image is recorded under when the caller gives none. A full reference in the input
  * (docker save's RepoTags, a ref.name like "ghcr.io/siderolabs/imager:v1.11.3") is kept. skopeo's
  * oci-archive carries only the tag ("v1.11.3"), and many images share one, so it is qualified by
@@ -103,11 +92,11 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
             oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
-        free_blob_list(used, used_count);
+        store_source_blobs_free(used, used_count);
         return 0;
     }
     oci_layout_take_verified_blobs(layout, &used, &used_count);
-    free_blob_list(used, used_count);
+    store_source_blobs_free(used, used_count);
     if (!strcmp(img->image.digest, img->image.manifest_digest))
         return error_prefix(err, "%s: %s: ", oci_layout_input(layout), img->image.reference);
     struct error second;
@@ -115,12 +104,12 @@ static int verify_one(struct oci_layout *layout, const struct verify_policy *pol
         oci_layout_touch_signatures(layout, img->image.manifest_digest);
         oci_layout_take_verified_blobs(layout, &used, &used_count);
         append_blobs(img, used, used_count);
-        free_blob_list(used, used_count);
+        store_source_blobs_free(used, used_count);
         error_clear(err);
         return 0;
     }
     oci_layout_take_verified_blobs(layout, &used, &used_count);
-    free_blob_list(used, used_count);
+    store_source_blobs_free(used, used_count);
     char p[OCI_PLATFORM_SIZE];
     oci_platform_format(&img->image.platform, p);
     return error_prefix(err, "%s: %s (%s; its %s manifest %s is not signed either): ", oci_layout_input(layout),

@@ -865,17 +865,6 @@ int oci_layout_open(struct store *store, const char *path, const struct oci_layo
     return 0;
 }
 
-static void free_touched(struct store_source_blob *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(b[i].digest);
-        free(b[i].media_type);
-        free(b[i].kind);
-        free(b[i].tag);
-    }
-    free(b);
-}
-
 void oci_layout_close(struct oci_layout *l)
 {
     if (!l)
@@ -897,7 +886,7 @@ void oci_layout_close(struct oci_layout *l)
         oci_descriptor_free(&l->referrers[i].parent);
     }
     free(l->referrers);
-    free_touched(l->touched, l->touched_count);
+    store_source_blobs_free(l->touched, l->touched_count);
     buffer_free(&l->index_json);
     buffer_free(&l->docker_manifest);
     buffer_free(&l->layout_file);
@@ -1310,7 +1299,7 @@ void oci_layout_images_free(struct oci_layout_image *images, size_t count)
         return;
     for (size_t i = 0; i < count; i++) {
         oci_image_free(&images[i].image);
-        free_touched(images[i].blobs, images[i].blob_count);
+        store_source_blobs_free(images[i].blobs, images[i].blob_count);
         images[i].blobs = NULL;
         images[i].blob_count = 0;
     }

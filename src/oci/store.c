@@ -533,17 +533,22 @@ int store_source_get(struct store *s, const char *reference, const char *platfor
     return 1;
 }
 
+void store_source_blobs_free(struct store_source_blob *blobs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(blobs[i].digest);
+        free(blobs[i].media_type);
+        free(blobs[i].kind);
+        free(blobs[i].tag);
+    }
+    free(blobs);
+}
+
 void store_source_free(struct store_source *x)
 {
     if (!x)
         return;
-    for (size_t i = 0; i < x->blob_count; i++) {
-        free(x->blobs[i].digest);
-        free(x->blobs[i].media_type);
-        free(x->blobs[i].kind);
-        free(x->blobs[i].tag);
-    }
-    free(x->blobs);
+    store_source_blobs_free(x->blobs, x->blob_count);
     free(x->reference);
     free(x->platform);
     free(x->digest);

@@ -99,6 +99,8 @@ int store_sources_list(struct store *store, struct store_source **out, size_t *c
 /* One source; returns 1 found, 0 absent, -1 error. platform NULL: the only one for reference. */
 int store_source_get(struct store *store, const char *reference, const char *platform, struct store_source *out,
                      struct error *err);
+/* Free blobs[0..count) and the array (a list built for store_source_add or read back from it). */
+void store_source_blobs_free(struct store_source_blob *blobs, size_t count);
 void store_source_free(struct store_source *source);
 void store_sources_free(struct store_source *sources, size_t count);
 
