@@ -8,6 +8,7 @@
 # reset-maintenance profile's (which Debian 12's 252 stub used to take, being the last .cmdline).
 # The OVA's disk.vmdk (stream-optimised) is booted the same way.
 source "$(dirname "$0")/../lib.sh"
+source "$ROOT/tests/boot/lib/qemu.sh"
 S=$(scratch)
 I=$FIXTURES/rootfs/imager-v1.11.3-amd64/usr/install/amd64
 if [ ! -f "$I/systemd-boot.efi" ] || [ ! -f /usr/share/ovmf/OVMF.fd ]; then
@@ -54,6 +55,10 @@ check_eq "raw image: CMDLINE is the disk-image command line (profile main)" \
 check_contains "raw image: init finished" "$out" "AIRFACTORY-FIXTURE-DONE"
 case $out in *"Kernel panic"*|*"No bootable option"*|*"Shell>"*) fail "raw image: no boot failure marker" "$out" ;;
   *) pass "raw image: no boot failure marker" ;; esac
+# systemd-boot's menu (loader.conf: timeout 10) lists the UKI's profiles main and reset-maintenance
+# as two entries; the default, main, is the one booted (its CMDLINE above)
+check_menu "raw image: systemd-boot lists an entry per UKI profile" "$S/raw.log" \
+  "Talos (v1.11.3)" "Talos (v1.11.3) (Reset to maintenance mode)"
 
 # The OVA's stream-optimised VMDK boots too (QEMU reads it through its vmdk driver, snapshot=on):
 # the same firmware -> sd-boot -> UKI chain as the raw image, for the vmware platform.

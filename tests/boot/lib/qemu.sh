@@ -1,12 +1,18 @@
 # tests/boot/lib/qemu.sh — run QEMU (TCG) against a built asset and check what the guest printed
 # (sourced by tests/boot/*.sh after tests/lib.sh).
 #
-# qemu_boot LOG TIMEOUT QEMU-ARGS...   amd64 guest (qemu-system-x86_64, 1 GiB), see qemu_boot_arch.
+# qemu_boot LOG TIMEOUT QEMU-ARGS...   amd64 guest (qemu-system-x86_64, $QEMU_AMD64_MEM MiB, default
+#     1024), see qemu_boot_arch.
+# qemu_boot_bg LOG TIMEOUT QEMU-ARGS...   qemu_boot in the background, at most $BOOT_JOBS guests at once
+#     (default 2: CI has two cores and a TCG guest keeps one busy); it first waits for a running one
+#     to end. qemu_wait_guests waits for them (every background job of the suite); check their logs
+#     after it.
 # qemu_boot_arch ARCH LOG TIMEOUT QEMU-ARGS...   boots an ARCH guest (amd64 | arm64) in the
 #     background and returns when the guest's /init says it is done, a dead end shows up (EFI
 #     shell, no bootable device, GRUB rescue, kernel panic), QEMU exits, or TIMEOUT seconds pass.
-#     It presses Enter once when systemd-boot shows its menu ("Boot in 10 s") so loader.conf's
-#     timeout does not cost ten seconds of a test run. It prints the guest's wall time as
+#     It presses Enter once when systemd-boot shows its menu ("Boot in 10 s") or GRUB counts down
+#     ("executed automatically in 3s"), which boots the default entry at once, so a menu timeout
+#     does not cost seconds of a test run. It prints the guest's wall time as
 #     "TIME <LOG's name without .log> Ns" (docs/testing.md boot matrix) and writes it to LOG.time.
 #     arm64 is `qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -m 512`:
 #     `-cpu max` with the architected (QARMA) pointer-authentication algorithm costs about 3x the
@@ -26,6 +32,10 @@
 #                           this proves the appended archive arrived
 #     A guest that did not reach its marker gets the last 40 lines of its serial console printed
 #     after the FAIL line (indented "  | ").
+# check_menu NAME LOG ENTRY...   PASS when each ENTRY is a whole line of the boot menu the guest
+#     drew on its serial console (systemd-boot's or GRUB's: cursor escapes and runs of three or
+#     more spaces read as line breaks, spaces around a line and GRUB's "*" of the highlighted
+#     entry dropped; SeaBIOS' copy of the VGA text puts a whole menu row on one line)
 
 OVMF_FD=${OVMF_FD:-/usr/share/ovmf/OVMF.fd}
 AAVMF_CODE=${AAVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
@@ -37,7 +47,7 @@ qemu_boot_arch() {
   local arch=$1 log=$2 tmo=$3; shift 3
   local base
   case $arch in
-    amd64) base=(qemu-system-x86_64 -accel tcg -m 1024) ;;
+    amd64) base=(qemu-system-x86_64 -accel tcg -m "${QEMU_AMD64_MEM:-1024}") ;;
     arm64) base=(qemu-system-aarch64 -M virt -accel tcg -cpu max,pauth-impdef=on -m "${QEMU_ARM64_MEM:-512}") ;;
     *) echo "qemu_boot_arch: unknown arch $arch" >&2; return 1 ;;
   esac
@@ -52,7 +62,7 @@ qemu_boot_arch() {
   for ((i = 0; i < tmo * 4; i++)); do
     sleep 0.25
     kill -0 "$pid" 2>/dev/null || break
-    if [ $sent = 0 ] && grep -aq 'Boot in ' "$log"; then printf '\r' >&7; sent=1; fi
+    if [ $sent = 0 ] && grep -aqE 'Boot in |executed automatically in' "$log"; then printf '\r' >&7; sent=1; fi
     grep -aqE 'AIRFACTORY-FIXTURE-DONE|Shell> |No bootable option|No bootable device|grub rescue>|Kernel panic' "$log" && break
   done
   sleep 0.5
@@ -63,6 +73,15 @@ qemu_boot_arch() {
   local n=${log##*/}
   echo "TIME ${n%.log} $((SECONDS - start))s"
   return 0
+}
+
+qemu_boot_bg() {
+  while [ "$(jobs -rp | wc -l)" -ge "${BOOT_JOBS:-2}" ]; do wait -n; done
+  qemu_boot "$@" &
+}
+qemu_wait_guests() {
+  local p
+  for p in $(jobs -rp); do wait "$p"; done
 }
 
 aavmf_args() {
@@ -117,6 +136,24 @@ check_boot() {
     pass "$name/extension-files"
   else
     fail "$name/extension-files" "guest saw [$(echo $seen)], archives hold [$(echo $expect)]"
+  fi
+}
+
+# console_lines LOG: the serial console as lines, every escape sequence a line break, trimmed
+console_lines() {
+  tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;:?]*[A-Za-z]/\n/g; s/\x1b[()][A-Z0-9]/\n/g' |
+    sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -av '^$'
+}
+
+check_menu() {
+  local name=$1 log=$2 lines e missing=""
+  shift 2
+  lines=$(console_lines "$log" | sed 's/   \+/\n/g' | sed 's/^[[:space:]*]*//')
+  for e in "$@"; do grep -aqxF -- "$e" <<<"$lines" || missing="$missing '$e'"; done
+  if [ -z "$missing" ]; then
+    pass "$name"
+  else
+    fail "$name" "menu entries missing:$missing; the console's menu-like lines: $(grep -aE 'Talos|Reset|Boot' <<<"$lines" | head -8 | tr '\n' '|')"
   fi
 }
 
