@@ -11,12 +11,13 @@
 # GRUB passes the kernel "BOOT_IMAGE=/boot/vmlinuz" first; the fixture's systemd-stub 257 boots the
 # UKI's first profile, main (see boot-uki.sh). The guests boot two at a time (lib/qemu.sh
 # qemu_boot_bg), 512 MiB each, while the next ISO is made; their logs are checked at the end.
+# Enter skips GRUB's 3 s countdown (QEMU_GRUB_ENTER) as it skips systemd-boot's.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/boot/lib/inputs.sh"
 source "$ROOT/tests/boot/lib/qemu.sh"
 need_qemu boot-iso ovmf || exit 0
 T=$(scratch)
-export QEMU_AMD64_MEM=512
+export QEMU_AMD64_MEM=512 QEMU_GRUB_ENTER=1
 SCHEMATIC=376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba
 CMDLINE="talos.platform=metal console=ttyS0 panic=-1 talos.halt_if_installed=1"
 
