@@ -105,23 +105,8 @@ for s in a:$AP d:$DP; do
   printf 'server = "https://registry-1.docker.io"\n\n[host."http://127.0.0.1:%s"]\n  capabilities = ["pull", "resolve"]\n' \
     "${s#*:}" >"hosts-${s%%:*}/docker.io/hosts.toml"
 done
-cat >ctrd/config.toml <<TOML
-version = 2
-root = "$W/ctrd/root"
-state = "$W/ctrd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$W/ctrd/containerd.sock"
-[ttrpc]
-  address = "$W/ctrd/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-TOML
+source "$ROOT/tests/integration/serve-lib.bash"   # containerd_config, the tests' private containerd
+containerd_config "$W/ctrd" >ctrd/config.toml
 bench_spawn containerd --config ctrd/config.toml >ctrd/log 2>&1
 for _ in $(seq 1 100); do [ -S ctrd/containerd.sock ] && break; sleep 0.1; done
 [ -S ctrd/containerd.sock ] || { echo "bench/registry_mirror.sh: containerd did not start: $(tail -3 ctrd/log)" >&2; exit 1; }

@@ -35,6 +35,73 @@ check_contains() {
   case "$2" in *"$3"*) pass "$1" ;; *) fail "$1" "'$3' not found in: $(echo "$2" | head -c 400)" ;; esac
 }
 
+# need_fixtures FILE...: each FILE (a name under $FIXTURES) is there; else one FAIL line saying how
+# to make them and status 1 (a suite then stops: `need_fixtures imager-v1.11.3.oci.tar || exit 1`).
+need_fixtures() {
+  local f
+  for f in "$@"; do
+    [ -f "$FIXTURES/$f" ] || { fail "fixtures present" "run scripts/make-fixtures first ($FIXTURES)"; return 1; }
+  done
+}
+
+# hostile_overlay OUT PROFILE NAME=INSTALLER...: an unsigned overlay image in the layout of Talos'
+# overlays (installers/NAME, the file INSTALLER, for each NAME; profiles/NAME.yaml holding PROFILE
+# unless it is empty; for amd64 and arm64, tag v0.1.0) as OUT/bad-overlay.oci.tar, and an overlays
+# catalog (tag v1.11.3) naming each NAME with that image's digest as OUT/bad-overlays.oci.tar,
+# written with the fixtures' OCI writer (scripts/fixtures/ocilib.py). A manifest trusts them as
+# `insecure`. Exits non-zero when they could not be written.
+hostile_overlay() {
+  python3 - "$ROOT/scripts/fixtures" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from ocilib import Layout, TarWriter, descriptor, go_json, sha256_hex
+out, profile = sys.argv[2], sys.argv[3]
+installers = [a.split("=", 1) for a in sys.argv[4:]]
+tw = TarWriter(1735689600, "root", "root")
+tw.add_dir("installers")
+for n, path in installers:
+    tw.add_file(f"installers/{n}", open(path, "rb").read(), mode=0o755)
+tw.add_dir("profiles")
+if profile:
+    for n, _ in installers:
+        tw.add_file(f"profiles/{n}.yaml", profile.encode())
+def image_manifest(lay, layer, arch):  # a one-layer image's config and manifest, added to lay
+    config = go_json({"architecture": arch, "os": "linux", "config": {},
+                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
+    lay.add_blob(config)
+    m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+                 "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
+    lay.add_blob(m)
+    return m
+layer = tw.finish()
+lay = Layout()
+lay.add_blob(layer)
+mans = []
+for arch in ("amd64", "arm64"):
+    m = image_manifest(lay, layer, arch)
+    mans.append(descriptor("application/vnd.oci.image.manifest.v1+json", m,
+                           platform={"architecture": arch, "os": "linux"}))
+index = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": mans})
+lay.add_blob(index)
+idx = descriptor("application/vnd.oci.image.index.v1+json", index,
+                 annotations={"org.opencontainers.image.ref.name": "v0.1.0"})
+lay.add_entry(idx)
+open(f"{out}/bad-overlay.oci.tar", "wb").write(lay.to_archive(1735689600))
+cat = "overlays:\n" + "".join(f"  - name: {n}\n    image: ghcr.io/siderolabs/sbc-test:v0.1.0\n    digest: {idx['digest']}\n"
+                              for n, _ in installers)
+tw = TarWriter(1735689600, "root", "root")
+tw.add_file("overlays.yaml", cat.encode())
+layer = tw.finish()
+lay = Layout()
+lay.add_blob(layer)
+m = image_manifest(lay, layer, "amd64")
+lay.add_entry(descriptor("application/vnd.oci.image.manifest.v1+json", m,
+                         annotations={"org.opencontainers.image.ref.name": "v1.11.3"}))
+open(f"{out}/bad-overlays.oci.tar", "wb").write(lay.to_archive(1735689600))
+PY
+}
+
 # A scratch directory removed at exit. Used as S=$(scratch), it runs in a subshell, so the EXIT
 # trap that removes it must be set here, in the sourcing shell, not inside scratch().
 # ($$ is the sourcing shell's PID in subshells too; the list exists only once scratch() ran.)

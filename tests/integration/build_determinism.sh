@@ -8,11 +8,9 @@
 # has every dependency the parallel scheduler must respect: four assets wait for one initramfs,
 # which waits for three flattened extensions and the extracted imager.
 source "$(dirname "$0")/../lib.sh"
+need_fixtures imager-v1.11.3.oci.tar || exit 1
 S=$(scratch)
 FX=$FIXTURES
-if [ ! -f "$FX/imager-v1.11.3.oci.tar" ]; then
-  fail "fixtures present" "run scripts/make-fixtures first ($FX)"; exit 1
-fi
 export SOURCE_DATE_EPOCH=1700000000
 
 cat >"$S/manifest.yaml" <<YAML

@@ -104,56 +104,7 @@ fi
 
 # Hostile installers, in an unsigned copy of the overlay (trusted as `insecure` here): one exits 1
 # with a message, one floods stdout. Each fails the build naming the overlay and the step.
-python3 - "$S" "$FIXTURES" <<'PY'
-import json, os, shutil, sys
-sys.path.insert(0, "scripts/fixtures")
-from ocilib import Layout, TarWriter, descriptor, go_json, sha256_hex
-out, fx = sys.argv[1], sys.argv[2]
-def installer(path):
-    return open(path, "rb").read()
-tw = TarWriter(1735689600, "root", "root")
-tw.add_dir("installers")
-tw.add_file("installers/bad_fail", installer(shutil.which("false")), mode=0o755)
-tw.add_file("installers/bad_flood", installer(shutil.which("yes")), mode=0o755)
-tw.add_dir("profiles")
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-mans = []
-for arch in ("amd64", "arm64"):
-    config = go_json({"architecture": arch, "os": "linux", "config": {},
-                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
-    lay.add_blob(config)
-    m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                 "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-                 "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-    lay.add_blob(m)
-    mans.append(descriptor("application/vnd.oci.image.manifest.v1+json", m,
-                           platform={"architecture": arch, "os": "linux"}))
-index = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": mans})
-lay.add_blob(index)
-idx = descriptor("application/vnd.oci.image.index.v1+json", index,
-                 annotations={"org.opencontainers.image.ref.name": "v0.1.0"})
-lay.add_entry(idx)
-open(f"{out}/bad-overlay.oci.tar", "wb").write(lay.to_archive(1735689600))
-cat = "overlays:\n" + "".join(f"  - name: {n}\n    image: ghcr.io/siderolabs/sbc-test:v0.1.0\n    digest: {idx['digest']}\n"
-                              for n in ("bad_fail", "bad_flood"))
-tw = TarWriter(1735689600, "root", "root")
-tw.add_file("overlays.yaml", cat.encode())
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-config = go_json({"architecture": "amd64", "os": "linux", "config": {},
-                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
-lay.add_blob(config)
-m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-             "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-             "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-lay.add_blob(m)
-lay.add_entry(descriptor("application/vnd.oci.image.manifest.v1+json", m,
-                         annotations={"org.opencontainers.image.ref.name": "v1.11.3"}))
-open(f"{out}/bad-overlays.oci.tar", "wb").write(lay.to_archive(1735689600))
-PY
+hostile_overlay "$S" "" "bad_fail=$(type -P false)" "bad_flood=$(type -P yes)"
 check_eq "the hostile overlay and its catalog were written" "$?" 0
 for board in bad_fail bad_flood; do
   manifest $board "$S/bad-overlays.oci.tar" "$S/bad-overlay.oci.tar" "$S/out-$board" "insecure: true" >"$S/m-$board.yaml"

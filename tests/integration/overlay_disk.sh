@@ -144,53 +144,8 @@ int main(int argc, char **argv)
 C
 cc -O1 -o "$S/bad_install" "$S/bad.c" && cc -O1 -DESCAPE="\"$S/escaped\"" -o "$S/bad_escape" "$S/bad.c"
 check_eq "the hostile installers compile" "$?" 0
-python3 - "$S" <<'PY'
-import sys
-sys.path.insert(0, "scripts/fixtures")
-from ocilib import Layout, TarWriter, descriptor, go_json, sha256_hex
-out = sys.argv[1]
-names = ("bad_install", "bad_escape")
-tw = TarWriter(1735689600, "root", "root")
-tw.add_dir("installers")
-for n in names:
-    tw.add_file(f"installers/{n}", open(f"{out}/{n}", "rb").read(), mode=0o755)
-tw.add_dir("profiles")
-for n in names:
-    tw.add_file(f"profiles/{n}.yaml", b"arch: arm64\noutput:\n  kind: image\n  imageOptions:\n    bootloader: grub\n")
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-mans = []
-for arch in ("amd64", "arm64"):
-    config = go_json({"architecture": arch, "os": "linux", "config": {},
-                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
-    lay.add_blob(config)
-    m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                 "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-                 "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-    lay.add_blob(m)
-    mans.append(descriptor("application/vnd.oci.image.manifest.v1+json", m, platform={"architecture": arch, "os": "linux"}))
-index = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": mans})
-lay.add_blob(index)
-idx = descriptor("application/vnd.oci.image.index.v1+json", index, annotations={"org.opencontainers.image.ref.name": "v0.1.0"})
-lay.add_entry(idx)
-open(f"{out}/bad-overlay.oci.tar", "wb").write(lay.to_archive(1735689600))
-cat = "overlays:\n" + "".join(f"  - name: {n}\n    image: ghcr.io/siderolabs/sbc-test:v0.1.0\n    digest: {idx['digest']}\n" for n in names)
-tw = TarWriter(1735689600, "root", "root")
-tw.add_file("overlays.yaml", cat.encode())
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-config = go_json({"architecture": "amd64", "os": "linux", "config": {},
-                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
-lay.add_blob(config)
-m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-             "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-             "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-lay.add_blob(m)
-lay.add_entry(descriptor("application/vnd.oci.image.manifest.v1+json", m, annotations={"org.opencontainers.image.ref.name": "v1.11.3"}))
-open(f"{out}/bad-overlays.oci.tar", "wb").write(lay.to_archive(1735689600))
-PY
+hostile_overlay "$S" $'arch: arm64\noutput:\n  kind: image\n  imageOptions:\n    bootloader: grub\n' \
+  "bad_install=$S/bad_install" "bad_escape=$S/bad_escape"
 check_eq "the hostile overlay and its catalog were written" "$?" 0
 for board in bad_install bad_escape; do
   manifest "$S/out-$board" "$S/bad-overlays.oci.tar" "$S/bad-overlay.oci.tar" "insecure: true" \

@@ -67,29 +67,37 @@ header() {
   grep -i "^$1:" "$2" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'
 }
 
-# containerd_start: a private containerd (no CRI, unix socket under $SCR/ctrd) for `ctr` pulls;
-# sets CTR (the ctr command line, namespace airfactory). Returns non-zero when containerd/ctr are
-# missing or the socket does not appear. Stopped with the other extra processes.
-containerd_start() {
-  command -v containerd >/dev/null && command -v ctr >/dev/null || return 1
-  mkdir -p "$SCR/ctrd"
-  cat >"$SCR/ctrd/config.toml" <<EOF
+# containerd_config DIR: the config.toml of a private containerd that keeps everything under DIR
+# (root, state, its gRPC and ttrpc unix sockets) and runs no CRI, no snapshotter needing a kernel
+# feature, no tracing and no debug or metrics listener. containerd_start and
+# bench/registry_mirror.sh (which sources this file for it) run containerd with it.
+containerd_config() {
+  cat <<EOF
 version = 2
-root = "$SCR/ctrd/root"
-state = "$SCR/ctrd/state"
+root = "$1/root"
+state = "$1/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp",
   "io.containerd.internal.v1.tracing"]
 [grpc]
-  address = "$SCR/ctrd/containerd.sock"
+  address = "$1/containerd.sock"
 [ttrpc]
-  address = "$SCR/ctrd/containerd.sock.ttrpc"
+  address = "$1/containerd.sock.ttrpc"
 [debug]
   address = ""
 [metrics]
   address = ""
 EOF
+}
+
+# containerd_start: a private containerd (containerd_config, under $SCR/ctrd) for `ctr` pulls;
+# sets CTR (the ctr command line, namespace airfactory). Returns non-zero when containerd/ctr are
+# missing or the socket does not appear. Stopped with the other extra processes.
+containerd_start() {
+  command -v containerd >/dev/null && command -v ctr >/dev/null || return 1
+  mkdir -p "$SCR/ctrd"
+  containerd_config "$SCR/ctrd" >"$SCR/ctrd/config.toml"
   timeout 300 containerd --config "$SCR/ctrd/config.toml" >"$SCR/ctrd/log" 2>&1 &
   SERVE_EXTRA_PIDS+=($!)
   local i

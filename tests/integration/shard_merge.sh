@@ -9,11 +9,9 @@
 # bundle; a refused merge leaves the target as it was. Small manifest: three schematics, one
 # version, two arches; kernel, cmdline, initramfs and (one schematic) the multi-arch installer.
 source "$(dirname "$0")/../lib.sh"
+need_fixtures imager-v1.11.3.oci.tar || exit 1
 S=$(scratch)
 FX=$FIXTURES
-if [ ! -f "$FX/imager-v1.11.3.oci.tar" ]; then
-  fail "fixtures present" "run scripts/make-fixtures first ($FX)"; exit 1
-fi
 export SOURCE_DATE_EPOCH=1700000000
 
 manifest() { # FILE [EXTRA-LINE]: the test manifest
