@@ -9,10 +9,11 @@
 #   (profiles main + reset) as EFI/Linux/Talos-v1.11.3.efi, the fixture's systemd-boot 257 as
 #   EFI/BOOT/BOOTX64.EFI, and loader/loader.conf choosing the reset entry with timeout 0.
 #   systemd-boot 257 lists a multi-profile UKI as one entry per profile; the id of profile N > 0
-#   is "<file name>@<the .profile's ID=>" ("@N" only for a profile without ID=; src/boot/boot.c
-#   boot_entry_add_type2, ids lowercased), so Talos' reset entry is "talos-v1.11.3.efi@reset"
-#   ("...@1" matches nothing and the default entry, main, boots). The kernel must get the reset
-#   profile's own .cmdline: the main one plus talos.experimental.wipe=system.
+#   is "<file name>@<the .profile's ID=>", lowercased ("@N" only for a profile without ID=;
+#   systemd's boot.c boot_entry_add_type2, and the fixture's 257.13 binary carries both formats),
+#   so Talos' reset entry is "talos-v1.11.3.efi@reset" ("...@1" matches nothing and the first
+#   entry, main, boots: the cmdline check then fails). The kernel must get the reset profile's
+#   own .cmdline: the main one plus talos.experimental.wipe=system.
 # The guests boot two at a time (lib/qemu.sh qemu_boot_bg), 512 MiB each.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/boot/lib/inputs.sh"
