@@ -139,6 +139,10 @@ struct bundle_asset {
 int bundle_find_asset(struct bundle *b, const char *schematic, const char *version, const char *path,
                       struct bundle_asset *out, struct error *err);
 void bundle_asset_clear(struct bundle_asset *a);
+/* The same lookup for a server's hot path: fills the caller's fixed struct (the asset's digest,
+ * size and media type) and allocates nothing. 1 found, 0 absent, -1 error. */
+int bundle_find_asset_blob(struct bundle *b, const char *schematic, const char *version, const char *path,
+                           struct bundle_blob *out, struct error *err);
 
 /* POST /schematics and GET /schematics/{id}: canonical YAML. 1 found (*yaml malloc'ed; yaml NULL:
  * only whether the schematic is there), 0, -1. */

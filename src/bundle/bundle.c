@@ -826,6 +826,13 @@ int bundle_find_asset(struct bundle *b, const char *schematic, const char *versi
     return rc;
 }
 
+int bundle_find_asset_blob(struct bundle *b, const char *schematic, const char *version, const char *path,
+                           struct bundle_blob *out, struct error *err)
+{
+    /* QUERY_ASSET's first three columns are (digest, size, media_type), as lookup_blob reads them */
+    return lookup_blob(b, QUERY_ASSET, 3, (const char *const[]){schematic, version, path}, NULL, out, err);
+}
+
 void bundle_asset_clear(struct bundle_asset *a)
 {
     free(a->schematic);

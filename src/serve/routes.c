@@ -106,15 +106,7 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
 int serve_find_asset(struct serve_context *ctx, const char *schematic, const char *version, const char *path,
                      struct bundle_blob *out, struct error *err)
 {
-    struct bundle_asset a;
-    int found = bundle_find_asset(ctx->index, schematic, version, path, &a, err);
-    if (found == 1) {
-        snprintf(out->digest, sizeof out->digest, "%s", a.digest);
-        out->size = a.size;
-        snprintf(out->media_type, sizeof out->media_type, "%s", a.media_type);
-        bundle_asset_clear(&a);
-    }
-    return found;
+    return bundle_find_asset_blob(ctx->index, schematic, version, path, out, err);
 }
 
 int serve_blob_read(struct serve_context *ctx, const char *digest, size_t max, struct buffer *out)

@@ -124,7 +124,8 @@ void serve_response_text_error(struct serve_response *res, int status, const cha
 void serve_response_body(struct serve_response *res, int status, const char *content_type, const char *data, size_t len);
 /* Open blobs/sha256/<hex> of digest as the response body; on failure answers 500 and logs. */
 int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob);
-/* GET /image and /pxe: the blob of schematic+version+path (bundle_find_asset): 1, 0 absent, -1. */
+/* GET /image and /pxe: the blob of schematic+version+path (bundle_find_asset_blob, no
+ * allocation): 1, 0 absent, -1. */
 int serve_find_asset(struct serve_context *ctx, const char *schematic, const char *version, const char *path,
                      struct bundle_blob *out, struct error *err);
 /* Read a whole small blob (at most max bytes) into out; -1 when missing, larger or unreadable. */

@@ -202,6 +202,13 @@ static void writer_round_trip_is_readable_and_verifies(void)
     CHECK_INT(sha256_file_hex(blob, hex, &size, &err), 0);
     CHECK_STR(hex, a.digest + 7);
     free(blob);
+    struct bundle_blob fixed;
+    CHECK_INT(bundle_find_asset_blob(b, SAMPLE_VANILLA_ID, "v1.10.3", "metal-amd64.iso", &fixed, &err), 1);
+    CHECK_STR(fixed.digest, a.digest);
+    CHECK_INT(fixed.size, a.size);
+    CHECK_STR(fixed.media_type, "application/x-iso9660-image");
+    CHECK_INT(bundle_find_asset_blob(b, SAMPLE_VANILLA_ID, "v1.10.3", "nope.iso", &fixed, &err), 0);
+    CHECK_INT(bundle_find_asset_blob(b, SAMPLE_VANILLA_ID, "v9.9.9", "metal-amd64.iso", &fixed, &err), 0);
     bundle_asset_clear(&a);
     CHECK_INT(bundle_find_asset(b, SAMPLE_VANILLA_ID, "v1.10.3", "nope.iso", &a, &err), 0);
 
