@@ -121,20 +121,31 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         return;
     }
     char version_tag[160];
-    if (serve_schematic_version_check(ctx, schematic, version, path, version_tag, sizeof version_tag, res) != 0)
-        return;
     struct asset_path parsed;
     struct error err = {0};
-    if (asset_path_parse(path, &parsed, &err) != 0) {
-        serve_response_text_error(res, 400, "error parsing profile from path: %s", err.message);
-        return;
-    }
     char stored[ASSET_PATH_MAX];
-    asset_path_format(&parsed, stored);
     struct bundle_blob blob;
-    int found = serve_find_asset(ctx, schematic, version_tag, stored, &blob, &err);
-    if (found < 0)
-        return serve_response_internal_error(res, &err);
+    int found = 0;
+    /* The hit: one index lookup. A bundle lists the schematic of every asset it holds (the
+     * factory adds each manifest schematic's row), so a found asset answers exactly as the checks
+     * below would; a miss, a bad version or path goes through them in Image Factory's order
+     * (schematic 404, version 500, path 400, then the asset 404s). */
+    if (serve_version_normalize(version, version_tag, sizeof version_tag) && asset_path_parse(path, &parsed, &err) == 0) {
+        asset_path_format(&parsed, stored);
+        found = serve_find_asset(ctx, schematic, version_tag, stored, &blob, &err);
+        if (found < 0)
+            return serve_response_internal_error(res, &err);
+    }
+    if (found == 0) {
+        if (serve_schematic_version_check(ctx, schematic, version, path, version_tag, sizeof version_tag, res) != 0)
+            return;
+        error_clear(&err);
+        if (asset_path_parse(path, &parsed, &err) != 0) {
+            serve_response_text_error(res, 400, "error parsing profile from path: %s", err.message);
+            return;
+        }
+        /* both passed, so the lookup above ran (and found nothing) */
+    }
     static pthread_once_t platforms_once = PTHREAD_ONCE_INIT;
     if (found == 0 && pthread_once(&platforms_once, platforms_load) == 0 && platforms &&
         !profile_platform_find(platforms, parsed.platform)) {
