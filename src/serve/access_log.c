@@ -2,6 +2,7 @@
 #include "serve/serve_access_log.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,34 +21,138 @@ void serve_access_log_init(enum serve_log_format format)
     log_format = format;
 }
 
+/* The text line is put together with memcpy and hand-written number formatting: it is written
+ * for every request, and printf-style formatting of its ten fields was a tenth of the server's
+ * CPU time on small files. The bytes are exactly what the format strings in the comments say. */
+
+/* Bytes a text field may hold as they are: printable ASCII but '"' and '\\'. */
+static bool text_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* s with '"' and '\\' backslash-escaped and other bytes outside printable ASCII as \xHH */
 static void text_escaped(struct buffer *out, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            buffer_appendf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            buffer_appendf(out, "\\x%02x", c);
-        else
-            buffer_append_char(out, (char)c);
+    static const char hex[] = "0123456789abcdef";
+    while (*s) {
+        const char *run = s;
+        while (*s && text_plain((unsigned char)*s))
+            s++;
+        if (s > run)
+            buffer_append(out, run, (size_t)(s - run));
+        if (!*s)
+            break;
+        unsigned char c = (unsigned char)*s++;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            buffer_append(out, esc, 2);
+        } else {
+            char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            buffer_append(out, esc, 4);
+        }
     }
+}
+
+/* "%llu" */
+static void append_u64(struct buffer *out, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buffer_append(out, digits + sizeof digits - n, n);
+}
+
+/* "%d" */
+static void append_int(struct buffer *out, int v)
+{
+    if (v < 0) {
+        buffer_append_char(out, '-');
+        append_u64(out, (uint64_t)0 - (uint64_t)(int64_t)v);
+    } else {
+        append_u64(out, (uint64_t)v);
+    }
+}
+
+/* "%.6f" of ns / 1e9 seconds, rounded to the microsecond */
+static void append_seconds6(struct buffer *out, uint64_t ns)
+{
+    uint64_t us = (ns + 500) / 1000;
+    append_u64(out, us / 1000000);
+    char frac[7];
+    uint64_t f = us % 1000000;
+    for (int i = 5; i >= 0; i--) {
+        frac[1 + i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    frac[0] = '.';
+    buffer_append(out, frac, sizeof frac);
+}
+
+/* The "[%d/%b/%Y:%H:%M:%S +0000]" time, formatted once per second. */
+static const char *text_time(time_t now)
+{
+    static time_t second = (time_t)-1;
+    static char when[64];
+    if (now != second) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        second = now;
+    }
+    return when;
+}
+
+static void text_line(const struct serve_access_log_entry *e, time_t now, uint64_t duration_ns)
+{
+    /* "%s - - [%s] \"" */
+    buffer_append_str(&pending, e->remote);
+    buffer_append(&pending, " - - [", 6);
+    buffer_append_str(&pending, text_time(now));
+    buffer_append(&pending, "] \"", 3);
+    text_escaped(&pending, e->method[0] ? e->method : "-");
+    buffer_append_char(&pending, ' ');
+    text_escaped(&pending, e->target[0] ? e->target : "-");
+    /* " %s\" %d %llu \"-\" \"" with proto "HTTP/1.%d" or "-" */
+    if (e->version_minor >= 0) {
+        buffer_append(&pending, " HTTP/1.", 8);
+        append_int(&pending, e->version_minor);
+    } else {
+        buffer_append(&pending, " -", 2);
+    }
+    buffer_append(&pending, "\" ", 2);
+    append_int(&pending, e->status);
+    buffer_append_char(&pending, ' ');
+    append_u64(&pending, e->bytes);
+    buffer_append(&pending, " \"-\" \"", 6);
+    text_escaped(&pending, e->user_agent[0] ? e->user_agent : "-");
+    /* "\" %.6f %s\n" */
+    buffer_append(&pending, "\" ", 2);
+    append_seconds6(&pending, duration_ns);
+    buffer_append_char(&pending, ' ');
+    buffer_append_str(&pending, e->request_id[0] ? e->request_id : "-");
+    buffer_append_char(&pending, '\n');
 }
 
 void serve_access_log_write(const struct serve_access_log_entry *e, uint64_t end_ns)
 {
     if (log_format == SERVE_LOG_NONE)
         return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    double duration = end_ns > e->start_ns ? (double)(end_ns - e->start_ns) / 1e9 : 0.0;
-    char proto[32];
-    if (e->version_minor >= 0)
-        snprintf(proto, sizeof proto, "HTTP/1.%d", e->version_minor);
-    else
-        snprintf(proto, sizeof proto, "-");
+    uint64_t duration_ns = end_ns > e->start_ns ? end_ns - e->start_ns : 0;
     if (log_format == SERVE_LOG_JSON) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        double duration = (double)duration_ns / 1e9;
+        char proto[32];
+        if (e->version_minor >= 0)
+            snprintf(proto, sizeof proto, "HTTP/1.%d", e->version_minor);
+        else
+            snprintf(proto, sizeof proto, "-");
         char when[64];
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         struct json_writer w;
@@ -74,15 +179,7 @@ void serve_access_log_write(const struct serve_access_log_entry *e, uint64_t end
         json_object_end(&w);
         buffer_append_char(&pending, '\n');
     } else {
-        char when[64];
-        strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        buffer_appendf(&pending, "%s - - [%s] \"", e->remote, when);
-        text_escaped(&pending, e->method[0] ? e->method : "-");
-        buffer_append_char(&pending, ' ');
-        text_escaped(&pending, e->target[0] ? e->target : "-");
-        buffer_appendf(&pending, " %s\" %d %llu \"-\" \"", proto, e->status, (unsigned long long)e->bytes);
-        text_escaped(&pending, e->user_agent[0] ? e->user_agent : "-");
-        buffer_appendf(&pending, "\" %.6f %s\n", duration, e->request_id[0] ? e->request_id : "-");
+        text_line(e, time(NULL), duration_ns);
     }
     if (pending.len > 32768)
         serve_access_log_flush();
