@@ -205,17 +205,19 @@ void serve_image_handle(struct serve_context *ctx, const struct serve_request *r
         if (ok)
             name = filename;
     }
-    serve_response_header(res, "Content-Type", "%s", serve_mime_type(path));
+    serve_response_header_value(res, "Content-Type", serve_mime_type(path));
     res->content_type_set = true;
-    /* Go's %q: backslash-escape quotes and backslashes. */
-    struct buffer cd = BUFFER_INIT;
-    buffer_append_str(&cd, "attachment; filename=\"");
-    for (const char *p = name; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buffer_append_char(&cd, '\\');
-        buffer_append_char(&cd, *p);
+    /* Go's %q: backslash-escape quotes and backslashes (written straight into the head). */
+    struct buffer *h = &res->headers;
+    buffer_append_str(h, "Content-Disposition: attachment; filename=\"");
+    for (const char *p = name, *run = name;; p++) {
+        if (*p == '"' || *p == '\\' || !*p) {
+            buffer_append(h, run, (size_t)(p - run));
+            if (!*p)
+                break;
+            buffer_append_char(h, '\\');
+            run = p; /* the quote or backslash itself starts the next run */
+        }
     }
-    buffer_append_char(&cd, '"');
-    serve_response_header(res, "Content-Disposition", "%s", buffer_cstr(&cd));
-    buffer_free(&cd);
+    buffer_append_str(h, "\"\r\n");
 }

@@ -41,6 +41,14 @@ void serve_response_header(struct serve_response *res, const char *name, const c
     buffer_append_str(&res->headers, "\r\n");
 }
 
+void serve_response_header_value(struct serve_response *res, const char *name, const char *value)
+{
+    buffer_append_str(&res->headers, name);
+    buffer_append(&res->headers, ": ", 2);
+    buffer_append_str(&res->headers, value);
+    buffer_append(&res->headers, "\r\n", 2);
+}
+
 void serve_response_text_error(struct serve_response *res, int status, const char *fmt, ...)
 {
     res->status = status;
@@ -99,7 +107,11 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
     }
     res->file_fd = fd;
     res->file_size = blob->size;
-    snprintf(res->etag, sizeof res->etag, "\"%s\"", blob->digest);
+    size_t n = strnlen(blob->digest, sizeof res->etag - 3); /* "\"%s\"", truncated as snprintf would */
+    res->etag[0] = '"';
+    memcpy(res->etag + 1, blob->digest, n);
+    res->etag[n + 1] = '"';
+    res->etag[n + 2] = '\0';
     return 0;
 }
 

@@ -117,6 +117,8 @@ void serve_response_init(struct serve_response *res);
 void serve_response_free(struct serve_response *res);
 void serve_response_header(struct serve_response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a value as it is (no formatting: the per-request headers of a download). */
+void serve_response_header_value(struct serve_response *res, const char *name, const char *value);
 /* Image Factory / Go http.Error style: text/plain; charset=utf-8, nosniff, message + "\n". */
 void serve_response_text_error(struct serve_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

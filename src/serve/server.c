@@ -177,13 +177,31 @@ static uint64_t next_random(struct worker *w)
     return w->rng * 2685821657736338717ull;
 }
 
+/* digits lowercase hex digits of v (its low 4*digits bits) */
+static char *put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+    return out + digits;
+}
+
+/* "%08x-%04x-%04x-%04x-%012llx" of a's 64 and b's 64 bits, with the version and variant bits set */
 static void uuid4(struct worker *w, char out[37])
 {
     uint64_t a = next_random(w), b = next_random(w);
     a = (a & ~0xf000ull) | 0x4000ull;                        /* version 4 */
     b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull; /* variant 10 */
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff),
-             (unsigned)(a & 0xffff), (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+    char *p = put_hex(out, a >> 32, 8);
+    *p++ = '-';
+    p = put_hex(p, a >> 16, 4);
+    *p++ = '-';
+    p = put_hex(p, a, 4);
+    *p++ = '-';
+    p = put_hex(p, b >> 48, 4);
+    *p++ = '-';
+    p = put_hex(p, b, 12);
+    *p = '\0';
 }
 
 /* ---- timers ---- */
@@ -231,11 +249,36 @@ static void set_events(struct worker *w, struct conn *c, uint32_t events)
         c->events = events;
 }
 
+/* "%u" of v at out; returns the end */
+static char *put_decimal(char *out, uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *out++ = digits[--n];
+    return out;
+}
+
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
-    if (ss->ss_family == AF_INET) {
+    if (ss->ss_family == AF_INET && cap >= sizeof "255.255.255.255:65535") {
+        /* every request's log line: "a.b.c.d:port" without inet_ntop and snprintf */
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        const unsigned char *a = (const unsigned char *)&in->sin_addr;
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            p = put_decimal(p, a[i]);
+            *p++ = i < 3 ? '.' : ':';
+        }
+        p = put_decimal(p, ntohs(in->sin_port));
+        *p = '\0';
+    } else if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
         port = ntohs(in->sin_port);
@@ -487,16 +530,32 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
         }
     }
 
-    buffer_appendf(&h, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
-    buffer_appendf(&h, "Server: %s\r\nDate: %s\r\n", w->ctx.server_name, http_date(w));
-    if (c->log)
-        buffer_appendf(&h, "X-Request-Id: %s\r\n", c->log->request_id);
+    /* the head is appended piece by piece (no printf): it is built for every request */
+    char number[24];
+    buffer_reserve(&h, 256 + res->headers.len + (res->file_fd < 0 ? res->body.len : 0));
+    buffer_append(&h, "HTTP/1.1 ", 9);
+    buffer_append(&h, number, (size_t)(put_decimal(number, (uint64_t)status) - number));
+    buffer_append_char(&h, ' ');
+    buffer_append_str(&h, http_status_text(status));
+    buffer_append(&h, "\r\nServer: ", 10);
+    buffer_append_str(&h, w->ctx.server_name);
+    buffer_append(&h, "\r\nDate: ", 8);
+    buffer_append_str(&h, http_date(w));
+    buffer_append(&h, "\r\n", 2);
+    if (c->log) {
+        buffer_append(&h, "X-Request-Id: ", 14);
+        buffer_append_str(&h, c->log->request_id);
+        buffer_append(&h, "\r\n", 2);
+    }
     if (res->headers.len)
         buffer_append(&h, res->headers.data, res->headers.len);
     if (!res->content_type_set && body_len > 0 && status != 304)
         buffer_append_str(&h, "Content-Type: text/plain; charset=utf-8\r\n");
-    if (res->etag[0])
-        buffer_appendf(&h, "Etag: %s\r\n", res->etag);
+    if (res->etag[0]) {
+        buffer_append(&h, "Etag: ", 6);
+        buffer_append_str(&h, res->etag);
+        buffer_append(&h, "\r\n", 2);
+    }
     if (status == 304 || status == 204) {
         body_len = 0;
     } else if (status == 416) {
@@ -507,8 +566,11 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
                        (unsigned long long)last, (unsigned long long)res->file_size);
         body_len = last - first + 1;
     }
-    if (status != 304 && status != 204)
-        buffer_appendf(&h, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+    if (status != 304 && status != 204) {
+        buffer_append(&h, "Content-Length: ", 16);
+        buffer_append(&h, number, (size_t)(put_decimal(number, body_len) - number));
+        buffer_append(&h, "\r\n", 2);
+    }
     bool keep = !c->close_after && req && req->keep_alive && !w->draining;
     if (!keep)
         buffer_append_str(&h, "Connection: close\r\n");
@@ -672,6 +734,17 @@ static int write_pending(struct worker *w, struct conn *c)
 
 /* ---- reading and dispatch ---- */
 
+/* snprintf(out, cap, "%.*s", s): s, truncated to cap - 1 bytes, NUL-terminated (stops at a NUL in s) */
+static void copy_truncated(char *out, size_t cap, struct http_string s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    const char *nul = memchr(s.data, '\0', n);
+    if (nul)
+        n = (size_t)(nul - s.data);
+    memcpy(out, s.data, n);
+    out[n] = '\0';
+}
+
 static void begin_log(struct worker *w, struct conn *c, const struct http_request *req, uint64_t start_ns)
 {
     free(c->log);
@@ -682,14 +755,14 @@ static void begin_log(struct worker *w, struct conn *c, const struct http_reques
     e->tls = c->tls != NULL;
     e->version_minor = -1;
     if (req) {
-        snprintf(e->method, sizeof e->method, "%.*s", (int)req->method_text.len, req->method_text.data);
-        snprintf(e->target, sizeof e->target, "%.*s", (int)req->target.len, req->target.data);
+        copy_truncated(e->method, sizeof e->method, req->method_text);
+        copy_truncated(e->target, sizeof e->target, req->target);
         const struct http_header *ua = http_request_header(req, "User-Agent");
         if (ua)
-            snprintf(e->user_agent, sizeof e->user_agent, "%.*s", (int)ua->value.len, ua->value.data);
+            copy_truncated(e->user_agent, sizeof e->user_agent, ua->value);
         const struct http_header *rid = http_request_header(req, "X-Request-Id");
         if (rid && request_id_acceptable(rid->value))
-            snprintf(e->request_id, sizeof e->request_id, "%.*s", (int)rid->value.len, rid->value.data);
+            copy_truncated(e->request_id, sizeof e->request_id, rid->value);
         e->version_minor = req->version_minor;
     }
     if (!e->request_id[0])
