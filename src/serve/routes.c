@@ -23,7 +23,7 @@ void serve_response_init(struct serve_response *res)
 
 void serve_response_free(struct serve_response *res)
 {
-    if (res->file_fd >= 0)
+    if (res->file_fd >= 0 && !res->file_borrowed)
         close(res->file_fd);
     res->file_fd = -1;
     buffer_free(&res->headers);
@@ -53,8 +53,10 @@ void serve_response_text_error(struct serve_response *res, int status, const cha
 {
     res->status = status;
     if (res->file_fd >= 0) {
-        close(res->file_fd);
+        if (!res->file_borrowed)
+            close(res->file_fd);
         res->file_fd = -1;
+        res->file_borrowed = false;
     }
     buffer_reset(&res->body);
     va_list ap;
@@ -84,6 +86,66 @@ void serve_response_internal_error(struct serve_response *res, const struct erro
     serve_response_text_error(res, 500, "internal server error");
 }
 
+/* Small blobs' descriptors, kept open between requests (a PXE storm asks for the same kernel
+ * stand-ins, cmdlines and manifests over and over): a hit costs one fstat instead of openat,
+ * fstat and close. Each hit is checked as a fresh open would be (a regular file of the indexed
+ * size) and also that the file is still linked: a blob removed from the bundle directory is
+ * dropped and looked up again, so a damaged or removed bundle is noticed exactly as before.
+ * Direct-mapped by digest, per worker process; cleared on a live switch (install_bundle). */
+#define BLOB_CACHE_SLOTS 32
+#define BLOB_CACHE_MAX_SIZE (16u << 10) /* bodies server.c sends with the head, from this fd */
+
+static struct {
+    char hex[SHA256_HEX_LEN + 1];
+    int fd; /* -1 free: slots start free through serve_blob_cache_clear */
+} blob_cache[BLOB_CACHE_SLOTS];
+static bool blob_cache_ready;
+
+void serve_blob_cache_clear(void)
+{
+    for (size_t i = 0; i < BLOB_CACHE_SLOTS; i++) {
+        if (blob_cache_ready && blob_cache[i].fd >= 0)
+            close(blob_cache[i].fd);
+        blob_cache[i].fd = -1;
+        blob_cache[i].hex[0] = '\0';
+    }
+    blob_cache_ready = true;
+}
+
+static size_t blob_cache_slot(const char *hex)
+{
+    size_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h * 16 + (size_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+    return h % BLOB_CACHE_SLOTS;
+}
+
+/* The cached descriptor of hex if it is still the blob index.db describes, else -1 (dropped). */
+static int blob_cache_get(const char *hex, uint64_t size)
+{
+    if (!blob_cache_ready)
+        serve_blob_cache_clear();
+    size_t slot = blob_cache_slot(hex);
+    if (blob_cache[slot].fd < 0 || strcmp(blob_cache[slot].hex, hex) != 0)
+        return -1;
+    struct stat st;
+    if (fstat(blob_cache[slot].fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 0 && (uint64_t)st.st_size == size)
+        return blob_cache[slot].fd;
+    close(blob_cache[slot].fd);
+    blob_cache[slot].fd = -1;
+    return -1;
+}
+
+/* Keep fd for hex (the cache owns it now). */
+static void blob_cache_put(const char *hex, int fd)
+{
+    size_t slot = blob_cache_slot(hex);
+    if (blob_cache[slot].fd >= 0)
+        close(blob_cache[slot].fd);
+    memcpy(blob_cache[slot].hex, hex, sizeof blob_cache[slot].hex);
+    blob_cache[slot].fd = fd;
+}
+
 int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob)
 {
     char hex[SHA256_HEX_LEN + 1];
@@ -92,7 +154,15 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
         serve_response_text_error(res, 500, "internal server error");
         return -1;
     }
-    int fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    bool small = blob->size <= BLOB_CACHE_MAX_SIZE;
+    int fd = small ? blob_cache_get(hex, blob->size) : -1;
+    if (fd >= 0) {
+        res->file_fd = fd;
+        res->file_borrowed = true;
+        res->file_size = blob->size;
+        goto etag;
+    }
+    fd = openat(ctx->blobs_fd, hex, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != blob->size) {
         /* The index is signed, so a missing or resized blob means a damaged bundle directory, or
@@ -107,6 +177,11 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
     }
     res->file_fd = fd;
     res->file_size = blob->size;
+    if (small) {
+        blob_cache_put(hex, fd);
+        res->file_borrowed = true;
+    }
+etag:;
     size_t n = strnlen(blob->digest, sizeof res->etag - 3); /* "\"%s\"", truncated as snprintf would */
     res->etag[0] = '"';
     memcpy(res->etag + 1, blob->digest, n);

@@ -107,6 +107,7 @@ struct serve_response {
     struct buffer headers; /* extra header lines, each "Name: value\r\n" */
     struct buffer body;    /* memory body (used when file_fd < 0) */
     int file_fd;           /* >= 0: body is this file's [0, file_size) */
+    bool file_borrowed;    /* file_fd belongs to the blob cache: used, never closed, by the response */
     uint64_t file_size;
     bool ranges;           /* honour Range on the file body */
     char etag[96];         /* quoted entity tag, "" for none */
@@ -184,6 +185,9 @@ void serve_schematic_label(struct serve_context *ctx, const char *id, struct buf
 /* Version handling shared by routes: "1.11.3" -> "v1.11.3"; false when not strict semver. */
 bool serve_version_normalize(const char *in, char *out, size_t out_cap);
 
+/* Close the small blobs' descriptors serve_response_blob keeps (on a live switch: they are the
+ * previous bundle's files). */
+void serve_blob_cache_clear(void);
 /* Forget the rendered iPXE scripts (they depend on the bundle: called on a live switch). */
 void serve_pxe_cache_clear(void);
 /* The checks /image/ and /pxe/ share: schematic known (404; the miss is recorded with asset),

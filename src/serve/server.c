@@ -590,10 +590,19 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
         ssize_t n = pread(res->file_fd, h.data + head, (size_t)body_len, (off_t)(partial ? first : 0));
         if (n == (ssize_t)body_len) {
             h.len = head + (size_t)body_len;
-            close(res->file_fd);
+            if (!res->file_borrowed)
+                close(res->file_fd);
             res->file_fd = -1;
             send_body = false;
         }
+    }
+    if (send_body && res->file_fd >= 0 && res->file_borrowed) {
+        /* the blob cache's descriptor (a short read above): the connection gets its own */
+        int own = fcntl(res->file_fd, F_DUPFD_CLOEXEC, 0);
+        res->file_fd = own;
+        res->file_borrowed = false;
+        if (own < 0)
+            c->close_after = true; /* the head promised a body we cannot send: end the connection */
     }
     if (send_body && res->file_fd >= 0) {
         c->file_fd = res->file_fd;
@@ -1637,6 +1646,7 @@ static void install_bundle(struct worker *w, struct opened *o)
     if (w->ctx.bundle_fd >= 0)
         close(w->ctx.bundle_fd);
     serve_pxe_cache_clear();
+    serve_blob_cache_clear();
     w->ctx.index = o->index;
     w->ctx.blobs_fd = o->blobs_fd;
     w->ctx.bundle_fd = o->dir_fd;

@@ -193,5 +193,24 @@ if [ -n "$kernel" ]; then
 else
   fail "the kernel's digest from index.db" "no row in assets for $C"
 fi
+# a small blob's descriptor is kept between requests (serve_response_blob's cache): a blob changed
+# or removed after it was served is noticed just as on a first request
+cmdline=$(sqlite3 "$S/live/index.db" "SELECT digest FROM assets WHERE schematic='$C' AND path='cmdline-metal-amd64'" 2>/dev/null | head -1)
+if [ -n "$cmdline" ]; then
+  f="$S/live/blobs/sha256/${cmdline#sha256:}"
+  cmd_codes() { for _ in 1 2 3 4 5 6; do code "/image/$C/v1.11.3/cmdline-metal-amd64"; echo; done | sort -u | tr '\n' ' '; }
+  check_eq "a small blob, asked for six times (both workers keep it): 200" "$(cmd_codes)" "200 "
+  cp "$f" "$S/cmdline.saved"
+  printf x >>"$f"
+  check_eq "... then grown in place: 500 every time" "$(cmd_codes)" "500 "
+  cat "$S/cmdline.saved" >"$f"
+  check_eq "... its size back: 200 again" "$(cmd_codes)" "200 "
+  rm -f "$f"
+  check_eq "... then removed: 500 every time" "$(cmd_codes)" "500 "
+  cp "$S/cmdline.saved" "$f"
+  check_eq "... put back (a new file): 200 again" "$(cmd_codes)" "200 "
+else
+  fail "the cmdline's digest from index.db" "no row in assets for $C"
+fi
 stop_serve
 check_eq "server stops cleanly" "$STOP_RC" 0
