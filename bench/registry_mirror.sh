@@ -14,6 +14,10 @@
 #      the layers in parallel; the content store is emptied between runs. Median seconds.
 #   2. a purpose-built concurrent fetcher: `curl --parallel` (libcurl, one process) fetching the
 #      config and every layer of the image 4 times (GET /v2/library/bench/blobs/<digest>) with 1, 8 and 32 transfers at once, bodies to /dev/null. MiB/s.
+#   3. the ceiling of 2: the same curl against nginx (sendfile, one worker per CPU, access log on)
+#      serving the bundle's blob files at the same URLs, interleaved with the other two: what any
+#      server reaches with this client on this machine (when airfactory-serve is at nginx's
+#      figure, the client and the loopback are the limit, not the server).
 # Rows: BENCH|workload|airfactory|baseline-name|baseline|unit|ratio (ratio > 1: airfactory better).
 #   bash bench/registry_mirror.sh          5 fetches per server; curl rounds of 3
 #   SMOKE=1 bash bench/registry_mirror.sh  1 fetch, 1 round (so it cannot rot)
@@ -23,7 +27,7 @@ ROOT=$BENCH_ROOT
 BIN=${AIRFACTORY_BIN:-$ROOT/build/release}
 AF=$BIN/airfactory SERVE=$BIN/airfactory-serve
 if [ "${SMOKE:-0}" = 1 ]; then RUNS=1 ROUNDS=1 LAYERS=2 LAYER_MIB=1; else RUNS=${RUNS:-5} ROUNDS=${ROUNDS:-3} LAYERS=8 LAYER_MIB=25; fi
-for tool in skopeo docker-registry curl python3 containerd ctr; do
+for tool in skopeo docker-registry curl python3 containerd ctr nginx; do
   command -v "$tool" >/dev/null || { echo "bench/registry_mirror.sh: $tool missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ -x "$AF" ] && [ -x "$SERVE" ] || { echo "bench/registry_mirror.sh: build first (make)" >&2; exit 1; }
@@ -99,6 +103,41 @@ done
 [ "$(sort -u index-digests | wc -l)" = 1 ] && [ "$(head -1 index-digests)" = "$(head -1 blobs.txt)" ] ||
   { echo "bench/registry_mirror.sh: the servers answer different index digests: $(tr '\n' ' ' <index-digests)" >&2; exit 1; }
 
+# ---- the ceiling: nginx serving the bundle's blob files at the registry's blob URLs ----
+NP=$(bench_free_port)
+mkdir -p nginx
+cat >nginx/nginx.conf <<EOF
+daemon off;
+master_process on;
+worker_processes $(nproc);
+user root;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $W/nginx/access.log;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path $W/nginx/body;
+  proxy_temp_path $W/nginx/proxy;
+  fastcgi_temp_path $W/nginx/fastcgi;
+  uwsgi_temp_path $W/nginx/uwsgi;
+  scgi_temp_path $W/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NP;
+    location = /healthz { return 200; }
+    location ~ "^/v2/library/bench/blobs/sha256:([0-9a-f]{64})\$" { alias $W/bundle/blobs/sha256/\$1; }
+  }
+}
+EOF
+bench_spawn nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" >nginx/stderr.log 2>&1
+bench_wait_http "http://127.0.0.1:$NP/healthz" || { echo "bench/registry_mirror.sh: nginx did not start: $(cat nginx/stderr.log)" >&2; exit 1; }
+probe=$(tail -n 1 blobs.txt)
+cmp -s <(curl -s "http://127.0.0.1:$NP/v2/library/bench/blobs/$probe") <(curl -s "http://127.0.0.1:$AP/v2/library/bench/blobs/$probe?ns=docker.io") ||
+  { echo "bench/registry_mirror.sh: nginx and airfactory-serve do not send the same bytes for $probe" >&2; exit 1; }
+
 # ---- containerd, with one hosts.toml per server making it the docker.io mirror ----
 mkdir -p ctrd hosts-a/docker.io hosts-d/docker.io
 for s in a:$AP d:$DP; do
@@ -152,6 +191,7 @@ for streams in 1 8 32; do
   for _ in $(seq 1 "$ROUNDS"); do
     curl_fetch "$AP" "$streams" "curl-$streams-airfactory.rate" || { echo "bench/registry_mirror.sh: curl from airfactory-serve failed" >&2; exit 1; }
     curl_fetch "$DP" "$streams" "curl-$streams-distribution.rate" || { echo "bench/registry_mirror.sh: curl from distribution failed" >&2; exit 1; }
+    curl_fetch "$NP" "$streams" "curl-$streams-nginx.rate" || { echo "bench/registry_mirror.sh: curl from nginx failed" >&2; exit 1; }
   done
 done
 
@@ -160,5 +200,9 @@ bench_row "containerd (ctr content fetch) of a $MIB MiB $LAYERS-layer image thro
 for streams in 1 8 32; do
   ra=$(bench_median <"curl-$streams-airfactory.rate") rd=$(bench_median <"curl-$streams-distribution.rate")
   bench_row "blob fetches, $streams at once (curl --parallel, MiB/s)" "$ra" "distribution (docker-registry)" "$rd" MiB/s "$(bench_ratio "$ra" "$rd")"
+done
+for streams in 1 8 32; do
+  ra=$(bench_median <"curl-$streams-airfactory.rate") rn=$(bench_median <"curl-$streams-nginx.rate")
+  bench_row "blob fetches, $streams at once: the ceiling, same client against nginx sending the same blob files (MiB/s)" "$ra" "nginx (sendfile, same files)" "$rn" MiB/s "$(bench_ratio "$ra" "$rn")"
 done
 echo "bench/registry_mirror: ctr airfactory $(tr '\n' ' ' <ctr-airfactory.s)| distribution $(tr '\n' ' ' <ctr-distribution.s)" >&2
