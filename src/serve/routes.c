@@ -87,17 +87,20 @@ void serve_response_internal_error(struct serve_response *res, const struct erro
 }
 
 /* Small blobs' descriptors, kept open between requests (a PXE storm asks for the same kernel
- * stand-ins, cmdlines and manifests over and over): a hit costs one fstat instead of openat,
- * fstat and close. Each hit is checked as a fresh open would be (a regular file of the indexed
- * size) and also that the file is still linked: a blob removed from the bundle directory is
- * dropped and looked up again, so a damaged or removed bundle is noticed exactly as before.
- * Direct-mapped by digest, per worker process; cleared on a live switch (install_bundle). */
+ * stand-ins, cmdlines and manifests over and over): a hit costs one fstatat of the blob's name
+ * instead of openat, fstat and close. The name is resolved as a fresh open would resolve it, and
+ * the hit taken only when it is still the very file kept open (device and inode), a regular file
+ * of the indexed size; otherwise the descriptor is dropped and the blob opened again, so a blob
+ * removed, replaced or resized in the bundle directory is noticed exactly as before. Direct-mapped
+ * by digest, per worker process; cleared on a live switch (install_bundle). */
 #define BLOB_CACHE_SLOTS 32
 #define BLOB_CACHE_MAX_SIZE (16u << 10) /* bodies server.c sends with the head, from this fd */
 
 static struct {
     char hex[SHA256_HEX_LEN + 1];
     int fd; /* -1 free: slots start free through serve_blob_cache_clear */
+    dev_t dev;
+    ino_t ino;
 } blob_cache[BLOB_CACHE_SLOTS];
 static bool blob_cache_ready;
 
@@ -120,8 +123,9 @@ static size_t blob_cache_slot(const char *hex)
     return h % BLOB_CACHE_SLOTS;
 }
 
-/* The cached descriptor of hex if it is still the blob index.db describes, else -1 (dropped). */
-static int blob_cache_get(const char *hex, uint64_t size)
+/* The cached descriptor of hex if blobs_fd/hex still names that file and it is the blob index.db
+ * describes, else -1 (dropped). */
+static int blob_cache_get(int blobs_fd, const char *hex, uint64_t size)
 {
     if (!blob_cache_ready)
         serve_blob_cache_clear();
@@ -129,21 +133,24 @@ static int blob_cache_get(const char *hex, uint64_t size)
     if (blob_cache[slot].fd < 0 || strcmp(blob_cache[slot].hex, hex) != 0)
         return -1;
     struct stat st;
-    if (fstat(blob_cache[slot].fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 0 && (uint64_t)st.st_size == size)
+    if (fstatat(blobs_fd, hex, &st, 0) == 0 && st.st_dev == blob_cache[slot].dev && st.st_ino == blob_cache[slot].ino &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
         return blob_cache[slot].fd;
     close(blob_cache[slot].fd);
     blob_cache[slot].fd = -1;
     return -1;
 }
 
-/* Keep fd for hex (the cache owns it now). */
-static void blob_cache_put(const char *hex, int fd)
+/* Keep fd (the file st describes) for hex: the cache owns it now. */
+static void blob_cache_put(const char *hex, int fd, const struct stat *st)
 {
     size_t slot = blob_cache_slot(hex);
     if (blob_cache[slot].fd >= 0)
         close(blob_cache[slot].fd);
     memcpy(blob_cache[slot].hex, hex, sizeof blob_cache[slot].hex);
     blob_cache[slot].fd = fd;
+    blob_cache[slot].dev = st->st_dev;
+    blob_cache[slot].ino = st->st_ino;
 }
 
 int serve_response_blob(struct serve_context *ctx, struct serve_response *res, const struct bundle_blob *blob)
@@ -155,7 +162,7 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
         return -1;
     }
     bool small = blob->size <= BLOB_CACHE_MAX_SIZE;
-    int fd = small ? blob_cache_get(hex, blob->size) : -1;
+    int fd = small ? blob_cache_get(ctx->blobs_fd, hex, blob->size) : -1;
     if (fd >= 0) {
         res->file_fd = fd;
         res->file_borrowed = true;
@@ -178,7 +185,7 @@ int serve_response_blob(struct serve_context *ctx, struct serve_response *res, c
     res->file_fd = fd;
     res->file_size = blob->size;
     if (small) {
-        blob_cache_put(hex, fd);
+        blob_cache_put(hex, fd, &st);
         res->file_borrowed = true;
     }
 etag:;

@@ -209,6 +209,11 @@ if [ -n "$cmdline" ]; then
   check_eq "... then removed: 500 every time" "$(cmd_codes)" "500 "
   cp "$S/cmdline.saved" "$f"
   check_eq "... put back (a new file): 200 again" "$(cmd_codes)" "200 "
+  ln -f "$f" "$S/cmdline.other-link"
+  rm -f "$f"
+  check_eq "... removed while a hard link to it lives elsewhere: 500 every time" "$(cmd_codes)" "500 "
+  cp "$S/cmdline.saved" "$f"
+  check_eq "... put back again: 200" "$(cmd_codes)" "200 "
 else
   fail "the cmdline's digest from index.db" "no row in assets for $C"
 fi
