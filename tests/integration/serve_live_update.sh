@@ -99,7 +99,7 @@ sleep 0.5
 # ---- 3. a bundle signed with another key, put in place with mv: refused ----
 "$AIRFACTORY" build "$S/m3.yaml" -o "$S/forged" --key "$S/other.key" --store "$S/store" -j 2 2>/dev/null
 mv "$S/live" "$S/live.prev" && mv "$S/forged" "$S/live"
-for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
 check_eq "forged bundle: refused (metric)" "$(metric airfactory_bundle_refused)" 1
 check_contains "forged bundle: logged" "$(cat "$SERVE_LOG")" "the bundle now at $S/live is refused, still serving generation 3"
 check_contains "forged bundle: the log says why" "$(cat "$SERVE_LOG")" "signature does not verify"
@@ -107,23 +107,23 @@ check_eq "forged bundle: /readyz still 200 (the previous bundle answers)" "$(cod
 check_contains "forged bundle: /readyz says why" "$(curl -s "$URL/readyz")" "refused"
 check_eq "forged bundle: the previous bundle keeps serving" "$(code "/image/$C/v1.11.3/kernel-amd64")" 200
 kill -HUP "$SERVE_PID"
-sleep 0.5
+for _ in $(seq 1 200); do [ "$(grep -c "refused, still serving generation 3" "$SERVE_LOG")" -ge 4 ] && break; sleep 0.05; done
 check_eq "SIGHUP re-checks: refused again, logged per worker" "$(grep -c "refused, still serving generation 3" "$SERVE_LOG")" 4
 mv "$S/live" "$S/forged" && mv "$S/live.prev" "$S/live"
-for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
 check_eq "the served bundle back at the path: nothing refused" "$(metric airfactory_bundle_refused)" 0
 
 # ---- 4. an older bundle put in place: refused ----
 mv "$S/live" "$S/live.prev" && cp -a "$S/gen1" "$S/live"
-for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(metric airfactory_bundle_refused)" = 1 ] && break; sleep 0.05; done
 # the worker counts the refusal before it writes the log line: wait for the line as well
-for _ in $(seq 1 40); do grep -q "is older than the bundle served (generation 3" "$SERVE_LOG" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q "is older than the bundle served (generation 3" "$SERVE_LOG" && break; sleep 0.05; done
 check_contains "older bundle: refused, saying so" "$(cat "$SERVE_LOG")" "is older than the bundle served (generation 3"
 check_eq "older bundle: the newer one keeps serving" "$(code "/schematics/$C")" 200
 rm -rf "$S/live" && mv "$S/live.prev" "$S/live"
-for _ in $(seq 1 40); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(metric airfactory_bundle_refused)" = 0 ] && break; sleep 0.05; done
 kill -HUP "$SERVE_PID"
-sleep 0.5
+for _ in $(seq 1 200); do grep -q "is unchanged (generation 3)" "$SERVE_LOG" && break; sleep 0.05; done
 check_contains "SIGHUP with nothing new: says unchanged" "$(cat "$SERVE_LOG")" "is unchanged (generation 3)"
 
 touch "$S/stop"
@@ -155,7 +155,7 @@ PY
 )
 check "unpack --allow-downgrade of generation 1 onto the served path (the writer removes generation 3)" \
   "$AIRFACTORY" unpack "$S/gen1.tar" "$S/live" --key "$S/k.pub" --allow-downgrade
-for _ in $(seq 1 40); do [ "$(code /readyz)" = 503 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(code /readyz)" = 503 ] && break; sleep 0.05; done
 ready=$(curl -s -D "$S/h" "$URL/readyz")
 check_eq "gone: /readyz 503" "$(code /readyz)" 503
 check_contains "gone: /readyz says the bundle served was removed" "$ready" "the bundle served (generation 3) was removed from disk and the one now at $S/live is refused"
@@ -171,7 +171,8 @@ check_contains "gone: the download has Retry-After" "$(cat "$S/h")" "Retry-After
 reg=$(curl -s -w '|%{http_code}' "$URL/v2/installer/$A/blobs/$layer")
 check_contains "gone: a registry blob is 503 with the registry's error JSON (UNAVAILABLE)" "$reg" '"code":"UNAVAILABLE"'
 check_contains "gone: ... status 503" "$reg" "|503"
-sleep 0.5
+for _ in $(seq 1 200); do [ "$(grep -c "was removed from disk and the one now at $S/live is refused" "$SERVE_LOG")" -ge 2 ] && break; sleep 0.05; done
+sleep 0.5 # a third line (a worker logging twice) would show up in this time
 check_eq "gone: logged once per worker, precisely" "$(grep -c "error: the bundle served (generation 3) was removed from disk and the one now at $S/live is refused" "$SERVE_LOG")" 2
 check_eq "gone: never called damaged" "$(grep -c damaged "$SERVE_LOG")" 0
 # the next good swap: generation 3 again (the connected side's NEXT), unpacked onto the path
