@@ -105,6 +105,16 @@ static void check_rows(struct checker *c)
                    " b.digest || ' has ' || b.size FROM assets a JOIN blobs b ON b.digest = a.digest"
                    " WHERE a.size != b.size ORDER BY 1",
                    "asset size disagrees with its blob");
+    /* the server answers a found asset without looking up its schematic and version (one index
+     * lookup per download): every asset's schematic and version must have their rows */
+    query_problems(c, "index.db",
+                   "SELECT schematic || '/' || version || '/' || path FROM assets"
+                   " WHERE schematic NOT IN (SELECT id FROM schematics) ORDER BY 1",
+                   "asset of a schematic the bundle does not list");
+    query_problems(c, "index.db",
+                   "SELECT schematic || '/' || version || '/' || path FROM assets"
+                   " WHERE version NOT IN (SELECT version FROM versions) ORDER BY 1",
+                   "asset of a Talos version the bundle does not list");
     query_problems(c, "index.db",
                    "SELECT repository || ':' || tag || ' -> ' || digest FROM images"
                    " WHERE digest NOT IN (SELECT digest FROM blobs) ORDER BY 1",

@@ -787,6 +787,30 @@ static void disk_full_fails_cleanly_and_keeps_the_old_bundle(void)
 
 /* ---- verify ---- */
 
+/* An asset whose schematic or version has no row: the server answers found assets without looking
+ * those up, so the check names such rows (here index.db is edited, so its signature fails too). */
+static void check_finds_assets_without_their_schematic_or_version(void)
+{
+    char *target = path_join(scratch, "orphan");
+    CHECK_INT(write_sample(target, 0, false, NULL), 0);
+    char *db_path = path_join(target, "index.db");
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    char *sql = sqlite3_mprintf("DELETE FROM schematics WHERE id = %Q; DELETE FROM versions WHERE version = 'v1.10.3';",
+                                SAMPLE_VANILLA_ID);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_free(sql);
+    sqlite3_close(db);
+    char *text = NULL;
+    CHECK(test_check(target, pub_path, false, &text) >= 3);
+    CHECK(text &&
+          strstr(text, "asset of a schematic the bundle does not list: " SAMPLE_VANILLA_ID "/v1.10.3/kernel-amd64"));
+    CHECK(text && strstr(text, "asset of a Talos version the bundle does not list"));
+    free(text);
+    free(db_path);
+    free(target);
+}
+
 static void check_finds_every_kind_of_damage(void)
 {
     char *target = path_join(scratch, "damage");
@@ -1089,6 +1113,7 @@ int main(int argc, char **argv)
     RUN(a_second_writer_on_the_same_target_is_refused);
     RUN(disk_full_fails_cleanly_and_keeps_the_old_bundle);
     RUN(check_finds_every_kind_of_damage);
+    RUN(check_finds_assets_without_their_schematic_or_version);
     RUN(shard_specs_count_from_zero);
     RUN(merge_of_parts_equals_one_write_and_refuses_conflicts);
     RUN(merge_refuses_other_versions_and_sources);
