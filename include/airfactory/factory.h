@@ -12,7 +12,9 @@
  *      are committed in request order by one thread);
  *   5. write one signed bundle (bundle_writer): assets, schematics, versions, catalogs, sources
  *      with their verification receipts, provenance, the public key; swap it into place.
- * The request is plain data, so the manifest module, tests and future front ends can all drive it. */
+ * The request is typed plain data — parsed asset names, role enums, schematic IDs computed by the
+ * caller — so the manifest module, tests and future front ends can all drive it and the factory
+ * never re-parses or recomputes what its caller already knows. */
 #ifndef AIRFACTORY_FACTORY_H
 #define AIRFACTORY_FACTORY_H
 
@@ -24,12 +26,12 @@
 #include "airfactory/asset_path.h"
 #include "airfactory/error.h"
 #include "airfactory/schematic.h"
+#include "airfactory/source_role.h"
 #include "airfactory/verify.h"
 
 struct factory_source {
     const char *path;      /* OCI layout directory or tarball */
-    const char *role;      /* imager, installer-base, installer, extensions, overlays, extension, overlay,
-                              talosctl-all, image (a cluster image: served by the registry as is) */
+    enum source_role role; /* SOURCE_ROLE_IMAGE: a cluster image, served by the registry as is */
     const char *reference; /* name recorded for it, e.g. ghcr.io/siderolabs/imager:v1.11.3 */
     const char *version;   /* Talos version it serves (imager/installer/catalogs); NULL: the tag */
     const struct verify_policy *policy;
@@ -40,14 +42,15 @@ struct factory_source {
 struct factory_schematic {
     const char *name; /* for messages */
     const struct schematic *schematic;
+    const char *id;   /* schematic_id(schematic): the caller's (manifest_schematic.id) */
+    const char *yaml; /* schematic_marshal(schematic): the canonical YAML the bundle stores */
     bool image_cache; /* ISOs and disk images embed the role-image sources as Talos' image cache */
 };
 
 struct factory_asset {
-    size_t schematic;    /* index into factory_request.schematics */
-    const char *version; /* "v1.11.3" */
-    const char *arch;    /* "amd64", "arm64" */
-    const char *path;    /* Image Factory file name: kernel-amd64, metal-amd64.iso, ... */
+    size_t schematic;       /* index into factory_request.schematics */
+    const char *version;    /* "v1.11.3" */
+    struct asset_path name; /* parsed Image Factory file name (kernel-amd64, metal-amd64.iso, ...); its arch */
 };
 
 struct factory_request {

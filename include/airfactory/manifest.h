@@ -20,27 +20,12 @@
 #include "airfactory/error.h"
 #include "airfactory/buffer.h"
 #include "airfactory/schematic.h"
+#include "airfactory/source_role.h"
 #include "airfactory/verify.h"
 
 struct profile_set; /* talos/profile.h */
 
 #define MANIFEST_MAX_SIZE (16u << 20)
-
-enum manifest_role {
-    MANIFEST_ROLE_IMAGER,         /* ghcr.io/siderolabs/imager:vX: kernel, initramfs, sd-boot, stub */
-    MANIFEST_ROLE_INSTALLER_BASE, /* ghcr.io/siderolabs/installer-base:vX (Talos >= 1.10) */
-    MANIFEST_ROLE_INSTALLER,      /* ghcr.io/siderolabs/installer:vX (Talos < 1.10) */
-    MANIFEST_ROLE_EXTENSIONS,     /* ghcr.io/siderolabs/extensions:vX catalog */
-    MANIFEST_ROLE_OVERLAYS,       /* ghcr.io/siderolabs/overlays:vX catalog */
-    MANIFEST_ROLE_EXTENSION,      /* one system extension image */
-    MANIFEST_ROLE_OVERLAY,        /* one overlay image */
-    MANIFEST_ROLE_TALOSCTL_ALL,   /* ghcr.io/siderolabs/talosctl-all:vX (Talos >= 1.11): /talosctl/ files */
-    MANIFEST_ROLE_IMAGE,          /* a cluster image (`images:`, `talos-images:`): served by the registry */
-};
-
-/* "imager", "installer-base", "installer", "extensions", "overlays", "extension", "overlay",
- * "talosctl-all", "image" */
-const char *manifest_role_name(enum manifest_role role);
 
 /* A list of strings with the position of each (for errors). */
 struct manifest_list {
@@ -67,7 +52,7 @@ struct manifest_schematic {
 
 struct manifest_source {
     char *path; /* absolute */
-    enum manifest_role role;
+    enum source_role role;
     char *reference;                /* e.g. ghcr.io/siderolabs/imager:v1.11.3 */
     char *version;                  /* "v1.11.3", from `version:` or the reference tag; "" when none */
     char *trust;                    /* policy name */
@@ -178,6 +163,6 @@ int manifest_requests_additions(const struct manifest_requests *r, struct buffer
 int manifest_requests_apply(struct manifest *m, const struct manifest_requests *r, struct error *err);
 
 /* The plan's sources for one role and version ("" matches any), first match or NULL. */
-const struct plan_source *plan_find_source(const struct plan *plan, enum manifest_role role, const char *version);
+const struct plan_source *plan_find_source(const struct plan *plan, enum source_role role, const char *version);
 
 #endif

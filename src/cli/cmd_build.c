@@ -193,7 +193,7 @@ int cmd_build(int argc, char **argv)
         const struct manifest_source *s = plan->sources[i].source;
         sources[i] = (struct factory_source){
             .path = s->path,
-            .role = manifest_role_name(s->role),
+            .role = s->role,
             .reference = s->reference,
             .version = s->version && s->version[0] ? s->version : NULL,
             .policy = &plan->sources[i].policy,
@@ -203,16 +203,20 @@ int cmd_build(int argc, char **argv)
     }
     struct factory_schematic *schematics = xcalloc(m->schematic_count + 1, sizeof *schematics);
     for (size_t i = 0; i < m->schematic_count; i++)
-        schematics[i] = (struct factory_schematic){m->schematics[i].name, m->schematics[i].schematic,
-                                                   manifest_schematic_image_cache(m, &m->schematics[i])};
+        schematics[i] = (struct factory_schematic){
+            .name = m->schematics[i].name,
+            .schematic = m->schematics[i].schematic,
+            .id = m->schematics[i].id,
+            .yaml = m->schematics[i].canonical,
+            .image_cache = manifest_schematic_image_cache(m, &m->schematics[i]),
+        };
     struct factory_asset *assets = xcalloc(plan->model_count + 1, sizeof *assets);
     for (size_t i = 0; i < plan->model_count; i++) {
         const struct plan_model *model = &plan->models[i];
         assets[i] = (struct factory_asset){
             .schematic = (size_t)(model->schematic - m->schematics),
             .version = model->version,
-            .arch = model->arch,
-            .path = model->path,
+            .name = model->asset,
         };
     }
     if (status == 0) {

@@ -28,6 +28,7 @@
 #include "airfactory/bundle_merge.h"
 #include "bundle/bundle_writer.h"
 #include "imager/catalog.h"
+#include "imager/cmdline.h"
 #include "core/digest.h"
 #include "imager/disk_image.h"
 #include "imager/extensions.h"
@@ -52,17 +53,6 @@
 #include "registry/registry_ref.h"
 #include "imager/talosctl.h"
 #include "imager/uki.h"
-#if __has_include("imager/cmdline.h")
-#include "imager/cmdline.h"
-#define FACTORY_HAVE_CMDLINE 1
-#else
-enum { CMDLINE_KIND_CMDLINE, CMDLINE_KIND_ISO, CMDLINE_KIND_UKI, CMDLINE_KIND_INSTALLER, CMDLINE_KIND_IMAGE };
-struct profile_set;
-static inline void profile_set_free(struct profile_set *p)
-{
-    (void)p;
-}
-#endif
 
 /* ------------------------------------------------------------------ progress events */
 
@@ -182,7 +172,7 @@ static int import_sources(struct factory *f, struct error *err)
         struct oci_import_options options = {
             .policy = s->policy,
             .reference = s->reference,
-            .role = s->role,
+            .role = source_role_name(s->role),
         };
         struct oci_platform *platforms = s->platform_count ? xcalloc(s->platform_count, sizeof *platforms) : NULL;
         for (size_t k = 0; k < s->platform_count; k++)
@@ -197,7 +187,7 @@ static int import_sources(struct factory *f, struct error *err)
         int irc = oci_import(f->store, s->path, &options, &results, &count, NULL, err);
         free(platforms);
         if (irc != 0)
-            return error_prefix(err, "source %s (%s): ", s->path, s->role ? s->role : "");
+            return error_prefix(err, "source %s (%s): ", s->path, source_role_name(s->role));
         const char *version = s->version ? s->version : reference_tag(s->reference);
         f->imported = xrealloc(f->imported, (f->imported_count + count) * sizeof *f->imported);
         for (size_t k = 0; k < count; k++) {
@@ -223,11 +213,6 @@ static int import_sources(struct factory *f, struct error *err)
     return 0;
 }
 
-static bool role_is(const struct factory_source *s, const char *a, const char *b)
-{
-    return s->role && (strcmp(s->role, a) == 0 || (b && strcmp(s->role, b) == 0));
-}
-
 static bool platform_has_arch(const char *platform, const char *arch)
 {
     char want[OCI_PLATFORM_SIZE];
@@ -238,13 +223,12 @@ static bool platform_has_arch(const char *platform, const char *arch)
 
 /* The imported image of a role for a version, preferring the given arch's platform (imager and
  * catalogs carry every arch's files in each platform image, so any platform will do). */
-static const struct imported *find_role(struct factory *f, const char *role, const char *alt, const char *version,
-                                        const char *arch)
+static const struct imported *find_role(struct factory *f, enum source_role role, const char *version, const char *arch)
 {
     const struct imported *any = NULL;
     for (size_t i = 0; i < f->imported_count; i++) {
         const struct imported *im = &f->imported[i];
-        if (!role_is(im->source, role, alt) || !im->version || strcmp(im->version, version) != 0)
+        if (im->source->role != role || !im->version || strcmp(im->version, version) != 0)
             continue;
         if (arch && platform_has_arch(im->result.platform, arch))
             return im;
@@ -266,7 +250,7 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
     memset(vc, 0, sizeof *vc);
     vc->version = xstrdup(version);
 
-    const struct imported *ext = find_role(f, "extensions", "extensions-catalog", version, "amd64");
+    const struct imported *ext = find_role(f, SOURCE_ROLE_EXTENSIONS, version, "amd64");
     if (ext) {
         /* only image-digests is required: descriptions.yaml came with the Talos 1.7 catalogs */
         struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
@@ -298,7 +282,7 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
         buffer_free(&descriptions);
         vc->have_extensions = true;
     }
-    const struct imported *ovl = find_role(f, "overlays", "overlays-catalog", version, "amd64");
+    const struct imported *ovl = find_role(f, SOURCE_ROLE_OVERLAYS, version, "amd64");
     if (ovl) {
         struct buffer text = BUFFER_INIT;
         int rc = layer_read_file(f->store, &ovl->result.image, "overlays.yaml", 16u << 20, &text, err);
@@ -409,7 +393,7 @@ static int imager_files_locate(struct factory *f, const char *version, const cha
                                struct error *err)
 {
     memset(out, 0, sizeof *out);
-    const struct imported *im = find_role(f, "imager", NULL, version, arch);
+    const struct imported *im = find_role(f, SOURCE_ROLE_IMAGER, version, arch);
     if (!im)
         return error_set(err, ERROR_INPUT,
                          "no imager source for Talos %s; add the OCI tarball of ghcr.io/siderolabs/imager:%s to the "
@@ -548,7 +532,7 @@ static char *imager_grub(struct factory *f, const char *version, const struct im
                          struct error *err)
 {
     const char *host = grub_tool_host_arch();
-    const struct imported *h = host ? find_role(f, "imager", NULL, version, host) : NULL;
+    const struct imported *h = host ? find_role(f, SOURCE_ROLE_IMAGER, version, host) : NULL;
     char *dir = NULL;
     int found = 0;
     if (h && platform_has_arch(h->result.platform, host) && strcmp(h->result.receipt.method, "insecure") != 0) {
@@ -616,8 +600,8 @@ static _Thread_local struct job *current_job;
 struct model {
     struct factory *f;
     const struct factory_schematic *schematic;
-    char id[SCHEMATIC_ID_HEX_LEN + 1];
-    char *yaml;
+    const char *id;   /* the request's (factory_schematic.id) */
+    const char *yaml; /* the request's canonical YAML */
     const char *version, *arch;
     struct imager_files imager;               /* located at plan time, extracted on first use */
     char **extension_dirs;                    /* flattened by the initramfs step */
@@ -653,24 +637,17 @@ static void model_free(struct model *m)
         fs_remove_tree(m->scratch, &ignored);
     }
     free(m->scratch);
-    free(m->yaml);
     free(m->source_digests);
     free(m->overlay_label);
     overlay_options_free(&m->overlay);
     memset(m, 0, sizeof *m);
 }
 
-/* Plan time (main thread): the schematic's ID and YAML, where the imager's files go. */
+/* Plan time (main thread): where the imager's files go, the model's scratch directory. */
 static int model_prepare(struct model *m, size_t number, struct error *err)
 {
     struct factory *f = m->f;
     const struct schematic *s = m->schematic->schematic;
-    struct buffer yaml = BUFFER_INIT;
-    if (schematic_marshal(s, &yaml, err) != 0 || schematic_id(s, m->id, err) != 0) {
-        buffer_free(&yaml);
-        return -1;
-    }
-    m->yaml = buffer_take(&yaml);
     if (imager_files_locate(f, m->version, m->arch, &m->imager, err) != 0)
         return -1;
     m->source_digests = xcalloc(s->extension_count + 2, sizeof *m->source_digests);
@@ -911,17 +888,15 @@ static int model_overlay(struct model *m, struct error *err)
 }
 
 /* kind: CMDLINE_KIND_* — the cmdline asset, the ISO's, the UKI's differ (talos-imager.md §3). */
-static int model_cmdline(struct model *m, const struct asset_path *name, int kind, struct buffer *out, struct error *err)
+static int model_cmdline(struct model *m, const struct asset_path *name, enum cmdline_kind kind, struct buffer *out,
+                         struct error *err)
 {
-#ifdef FACTORY_HAVE_CMDLINE
     struct factory *f = m->f;
-    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
-        return -1;
     struct cmdline_request request = {
         .version = m->version,
         .platform = name->platform,
         .arch = m->arch,
-        .kind = (enum cmdline_kind)kind,
+        .kind = kind,
         .secureboot = name->secureboot,
         .schematic = m->schematic->schematic,
     };
@@ -934,12 +909,6 @@ static int model_cmdline(struct model *m, const struct asset_path *name, int kin
         request.overlay_arg_count = m->overlay.kernel_arg_count;
     }
     return cmdline_build(f->profiles, &request, out, err);
-#else
-    (void)out;
-    (void)kind;
-    return error_set(err, ERROR_RUNTIME, "cmdline-%s-%s: this build of airfactory has no kernel command line builder",
-                     name->platform, m->arch);
-#endif
 }
 
 /* installer: defined with the installer helpers above build_asset */
@@ -1010,7 +979,7 @@ static int image_cache_for(struct factory *f, const char *arch, const struct bui
     int rc = 0;
     for (size_t s = 0; rc == 0 && s < f->request->source_count; s++) {
         const struct factory_source *src = &f->request->sources[s];
-        if (!role_is(src, "image", NULL))
+        if (src->role != SOURCE_ROLE_IMAGE)
             continue;
         const struct imported *pick = NULL;
         for (size_t i = 0; i < f->imported_count && !pick; i++)
@@ -1066,24 +1035,22 @@ static const struct built_image_cache *model_image_cache(const struct model *m, 
  * commits them in plan order (blob, index rows, provenance, event) as they finish. Builders leave
  * only files in the job's scratch directory: one output file (add_built_file), or for an installer
  * a prepared image (installer_image_prepare) whose blobs, rows and registry entry the main thread
- * adds. A job marked on_main (none today) would be run by the main thread at its commit turn. */
+ * adds. */
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_BUILT, JOB_FAILED, JOB_REUSED };
 
 struct job {
     struct model *model;
-    const char *path; /* "metal-amd64.iso" */
+    char path[ASSET_PATH_MAX]; /* "metal-amd64.iso": asset_path_format(name) */
     struct asset_path name;
     char key[SHA256_HEX_LEN + 1];
     struct bundle_writer_hit hit; /* JOB_REUSED */
-    bool on_main;
-    enum job_state state; /* under f->lock */
-    char *scratch;        /* WRITER_SCRATCH/job-N: the builder's own files */
-    char *output;         /* the built file (add_built_file), added by the main thread */
+    enum job_state state;         /* under f->lock */
+    char *scratch;                /* WRITER_SCRATCH/job-N: the builder's own files */
+    char *output;                 /* the built file (add_built_file), added by the main thread */
     bool move;
     struct installer_prepared *installer; /* an installer's image, added by the main thread */
     struct error err;
     double seconds;
-    uint64_t bytes; /* built: what it added to the bundle (for its event) */
     struct timespec started;
     size_t number; /* in plan order, for the display */
 };
@@ -1312,12 +1279,9 @@ static void iso_secureboot_cleanup(struct iso_secureboot *sb)
 static int build_disk_image(struct model *m, const char *path, const struct asset_path *name, const char *cache_key,
                             struct error *err)
 {
-#ifdef FACTORY_HAVE_CMDLINE
     struct factory *f = m->f;
     const char *scratch = job_scratch_dir(f);
     const struct schematic *s = m->schematic->schematic;
-    if (!f->profiles && profile_set_load(&f->profiles, err) != 0)
-        return -1;
     /* the overlay's profile is merged first and the schematic's bootloader wins (profile.go) */
     struct schematic merged;
     if (m->overlay_target && s->bootloader == SCHEMATIC_BOOTLOADER_NONE) {
@@ -1446,10 +1410,6 @@ static int build_disk_image(struct model *m, const char *path, const struct asse
         rc = add_built_file(m, path, out, true, cache_key, err);
     free(out);
     return rc;
-#else
-    (void)cache_key;
-    return error_set(err, ERROR_RUNTIME, "%s: this build of airfactory has no kernel command line builder", path);
-#endif
 }
 /* ---- end of disk image helpers ---- */
 
@@ -1465,13 +1425,15 @@ static const struct imported *installer_base_for(struct model *m, const struct a
     struct talos_quirks q;
     if (model_quirks(m, name->secureboot, &q, err) != 0)
         return NULL;
-    const char *role = !strcmp(q.installer_base_image, "siderolabs/installer") ? "installer" : "installer-base";
-    const struct imported *im = find_role(f, role, NULL, m->version, m->arch);
+    enum source_role role =
+        !strcmp(q.installer_base_image, "siderolabs/installer") ? SOURCE_ROLE_INSTALLER : SOURCE_ROLE_INSTALLER_BASE;
+    const struct imported *im = find_role(f, role, m->version, m->arch);
     if (!im || !platform_has_arch(im->result.platform, m->arch)) {
         error_set(err, ERROR_INPUT,
                   "no %s source for Talos %s linux/%s; add the OCI tarball of ghcr.io/siderolabs/%s:%s to the "
                   "manifest's sources with role: %s",
-                  role, m->version, m->arch, role, m->version, role);
+                  source_role_name(role), m->version, m->arch, source_role_name(role), m->version,
+                  source_role_name(role));
         return NULL;
     }
     return im;
@@ -1915,7 +1877,7 @@ static int job_run(struct job *j, struct error *err)
     struct model *m = j->model;
     if (model_imager(m, err) != 0 || build_asset(m, j->path, &j->name, j->key, err) != 0)
         return -1;
-    if (!j->on_main && !j->output && !j->installer)
+    if (!j->output && !j->installer)
         return error_set(err, ERROR_RUNTIME, "%s: the builder produced no file (airfactory bug)", j->path);
     return 0;
 }
@@ -1945,7 +1907,7 @@ static void *worker_main(void *arg)
     for (;;) {
         struct job *j = NULL;
         for (; !f->stopping && next < f->plan_count && !j; next++)
-            if (f->plan[next].state == JOB_PENDING && !f->plan[next].on_main)
+            if (f->plan[next].state == JOB_PENDING)
                 j = &f->plan[next];
         if (!j)
             break;
@@ -2108,7 +2070,7 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
         rc = provenance(m, j->path, &j->name, err);
     if (rc != 0)
         return error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
-    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : j->bytes + (f->stats.bytes_built - bytes_before);
+    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : f->stats.bytes_built - bytes_before;
     f->committed++;
 
     struct json_writer w;
@@ -2151,7 +2113,7 @@ static int run_plan(struct factory *f, struct error *err)
 {
     size_t buildable = 0;
     for (size_t i = 0; i < f->plan_count; i++)
-        buildable += f->plan[i].state == JOB_PENDING && !f->plan[i].on_main;
+        buildable += f->plan[i].state == JOB_PENDING;
     size_t workers = buildable < f->jobs ? buildable : f->jobs;
     pthread_t *threads = xcalloc(workers + 1, sizeof *threads);
     size_t started = 0;
@@ -2166,19 +2128,6 @@ static int run_plan(struct factory *f, struct error *err)
     for (size_t i = 0; rc == 0 && i < f->plan_count; i++) {
         struct job *j = &f->plan[i];
         pthread_mutex_lock(&f->lock);
-        if (j->state == JOB_PENDING && j->on_main && !f->stopping) {
-            j->state = JOB_RUNNING;
-            clock_gettime(CLOCK_MONOTONIC, &j->started);
-            f->busy++;
-            pthread_mutex_unlock(&f->lock);
-            struct error job_err = {0};
-            uint64_t bytes_before = f->stats.bytes_built; /* its builder adds to the bundle itself */
-            int job_rc = job_run(j, &job_err);
-            j->bytes = f->stats.bytes_built - bytes_before;
-            pthread_mutex_lock(&f->lock);
-            f->busy--;
-            job_finished(f, j, job_rc, &job_err);
-        }
         while (!f->stopping && (j->state == JOB_PENDING || j->state == JOB_RUNNING))
             pthread_cond_wait(&f->cond, &f->lock);
         bool stop = f->stopping;
@@ -2233,37 +2182,35 @@ static int plan_jobs(struct factory *f, struct error *err)
         *m = (struct model){
             .f = f,
             .schematic = &r->schematics[a->schematic],
+            .id = r->schematics[a->schematic].id,
+            .yaml = r->schematics[a->schematic].yaml,
             .version = a->version,
-            .arch = a->arch,
+            .arch = a->name.arch,
         };
         rc = model_prepare(m, f->model_count - 1, err);
         for (size_t k = i; rc == 0 && k < n; k++) {
             const struct factory_asset *b = &r->assets[k];
             if (taken[k] || b->schematic != a->schematic || strcmp(b->version, a->version) != 0 ||
-                strcmp(b->arch, a->arch) != 0)
+                strcmp(b->name.arch, a->name.arch) != 0)
                 continue;
             taken[k] = true;
             struct job *j = &f->plan[f->plan_count];
             j->number = f->plan_count++;
             j->model = m;
-            j->path = b->path;
+            j->name = b->name;
+            asset_path_format(&j->name, j->path);
             m->jobs_left++;
-            if (asset_path_parse(b->path, &j->name, err) != 0) {
-                rc = -1;
-                break;
-            }
-            if (asset_cache_key(m, b->path, &j->name, j->key, err) != 0) {
-                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, b->path);
+            if (asset_cache_key(m, j->path, &j->name, j->key, err) != 0) {
+                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
                 break;
             }
             int reuse = bundle_writer_reuse_asset(f->writer, j->key, &j->hit, err);
             if (reuse < 0) {
-                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, b->path);
+                rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
                 break;
             }
             j->state = reuse == 1 ? JOB_REUSED : JOB_PENDING;
-            j->on_main = false; /* every builder leaves its output in its scratch directory */
-            if (j->state == JOB_PENDING && !j->on_main) {
+            if (j->state == JOB_PENDING) {
                 j->scratch = xasprintf("%s/job-%zu", bundle_writer_scratch_dir(f->writer), j->number);
                 rc = fs_mkdir_p(j->scratch, 0700, err);
             }
@@ -2307,7 +2254,7 @@ static int add_catalog_rows(struct factory *f, const char *version, struct error
 /* The talosctl binaries of the version's talosctl-all source, if the manifest has one. */
 static int add_talosctl_rows(struct factory *f, const char *version, struct error *err)
 {
-    const struct imported *im = find_role(f, "talosctl-all", NULL, version, "amd64");
+    const struct imported *im = find_role(f, SOURCE_ROLE_TALOSCTL_ALL, version, "amd64");
     if (!im)
         return 0;
     size_t count = 0;
@@ -2334,7 +2281,7 @@ static int add_source_rows(struct factory *f, struct error *err)
             .reference = im->result.image.reference,
             .digest = im->result.image.digest,
             .platform = im->result.platform,
-            .role = im->source->role ? im->source->role : "",
+            .role = source_role_name(im->source->role),
             .receipt = buffer_cstr(&receipt),
         };
         int rc = bundle_writer_add_source(f->writer, &s, err);
@@ -2419,7 +2366,7 @@ static int add_cluster_images(struct factory *f, struct error *err)
 {
     for (size_t i = 0; i < f->imported_count; i++) {
         const struct imported *im = &f->imported[i];
-        if (!role_is(im->source, "image", NULL))
+        if (im->source->role != SOURCE_ROLE_IMAGE)
             continue;
         struct registry_ref ref;
         if (registry_ref_parse(im->result.image.reference, &ref, err) != 0)
@@ -2561,11 +2508,9 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         };
         rc = bundle_writer_open(&options, &f.writer, err);
     }
-#ifdef FACTORY_HAVE_CMDLINE
     /* loaded before the threads start, so they only ever read it */
-    if (rc == 0 && !f.profiles)
+    if (rc == 0)
         rc = profile_set_load(&f.profiles, err);
-#endif
     if (rc == 0)
         rc = plan_jobs(&f, err);
     if (rc == 0 && f.progress) {
@@ -2594,16 +2539,10 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     free(versions);
     /* every schematic is listed, even one whose assets all failed to be asked for */
     for (size_t i = 0; rc == 0 && i < r->schematic_count; i++) {
-        struct buffer yaml = BUFFER_INIT;
-        char id[SCHEMATIC_ID_HEX_LEN + 1];
-        rc = schematic_marshal(r->schematics[i].schematic, &yaml, err);
-        if (rc == 0)
-            rc = schematic_id(r->schematics[i].schematic, id, err);
-        if (rc == 0)
-            rc = bundle_writer_add_schematic(f.writer, id, buffer_cstr(&yaml), err);
-        if (rc == 0 && r->schematics[i].name)
-            rc = bundle_writer_add_schematic_name(f.writer, id, r->schematics[i].name, err);
-        buffer_free(&yaml);
+        const struct factory_schematic *fs = &r->schematics[i];
+        rc = bundle_writer_add_schematic(f.writer, fs->id, fs->yaml, err);
+        if (rc == 0 && fs->name)
+            rc = bundle_writer_add_schematic_name(f.writer, fs->id, fs->name, err);
     }
     if (rc == 0)
         rc = add_source_rows(&f, err);

@@ -18,16 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const role_names[] = {"imager",    "installer-base", "installer",    "extensions", "overlays",
-                                         "extension", "overlay",        "talosctl-all", "image"};
-
-const char *manifest_role_name(enum manifest_role role)
-{
-    if ((unsigned)role < sizeof role_names / sizeof role_names[0])
-        return role_names[role];
-    return "unknown";
-}
-
 /* ------------------------------------------------------------------ memory */
 
 void manifest_list_free(struct manifest_list *l)
@@ -279,17 +269,11 @@ static int parse_schematic_entry(struct parser *p, const struct yaml_node *n, si
     return 0;
 }
 
-static int parse_role(struct parser *p, const struct yaml_node *n, enum manifest_role *out)
+static int parse_role(struct parser *p, const struct yaml_node *n, enum source_role *out)
 {
-    if (n->kind == YAML_NODE_SCALAR)
-        for (size_t r = 0; r < sizeof role_names / sizeof role_names[0]; r++)
-            if (!strcmp(n->value, role_names[r])) {
-                *out = (enum manifest_role)r;
-                return 0;
-            }
-    return fail(p, n,
-                "role: '%.60s' is not a source role; expected one of imager, installer-base, installer, "
-                "extensions, overlays, extension, overlay, talosctl-all, image",
+    if (n->kind == YAML_NODE_SCALAR && source_role_parse(n->value, out))
+        return 0;
+    return fail(p, n, "role: '%.60s' is not a source role; expected one of " SOURCE_ROLE_NAMES,
                 n->kind == YAML_NODE_SCALAR ? n->value : "?");
 }
 
@@ -349,10 +333,7 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     if (!s->path)
         return fail(p, n, "%s: missing 'path' (the OCI tarball or layout of this source)", where);
     if (!role)
-        return fail(p, n,
-                    "%s: missing 'role'; expected one of imager, installer-base, installer, extensions, "
-                    "overlays, extension, overlay, talosctl-all, image",
-                    where);
+        return fail(p, n, "%s: missing 'role'; expected one of " SOURCE_ROLE_NAMES, where);
     if (!s->reference)
         return fail(p, n,
                     "%s: missing 'reference' (what the image is called upstream, e.g. "
@@ -378,10 +359,10 @@ static int parse_source(struct parser *p, const struct yaml_node *n, size_t inde
     free(tag);
     if (!s->version)
         s->version = xstrdup("");
-    bool versioned = s->role <= MANIFEST_ROLE_OVERLAYS || s->role == MANIFEST_ROLE_TALOSCTL_ALL;
+    bool versioned = s->role <= SOURCE_ROLE_OVERLAYS || s->role == SOURCE_ROLE_TALOSCTL_ALL;
     if (versioned && !s->version[0])
         return fail(p, n, "%s: a %s source needs a Talos version: tag the reference (…:v1.11.3) or add 'version:'",
-                    where, manifest_role_name(s->role));
+                    where, source_role_name(s->role));
     if (!s->trust)
         s->trust = xstrdup("default");
     return 0;
@@ -507,13 +488,13 @@ static int add_image(struct parser *p, struct manifest *m, size_t *cap, const st
     char *canonical = registry_ref_format(&ref);
     registry_ref_free(&ref);
     for (size_t i = 0; i < m->source_count; i++)
-        if (m->sources[i].role == MANIFEST_ROLE_IMAGE && !strcmp(m->sources[i].reference, canonical)) {
+        if (m->sources[i].role == SOURCE_ROLE_IMAGE && !strcmp(m->sources[i].reference, canonical)) {
             int rc = fail(p, at, "image %s is listed twice (first at line %d)", canonical, m->sources[i].line);
             free(canonical);
             return rc;
         }
     struct manifest_source *s = append_image(m, cap);
-    s->role = MANIFEST_ROLE_IMAGE;
+    s->role = SOURCE_ROLE_IMAGE;
     s->reference = canonical;
     s->path = path ? xstrdup(path) : image_default_path(p, canonical);
     s->version = xstrdup("");
@@ -620,7 +601,7 @@ static int parse_talos_images_one(struct parser *p, const struct yaml_node *e, c
     for (size_t i = 0; i < count && rc == 0; i++) {
         bool listed = false; /* also under images: (or an earlier pair): the first entry wins */
         for (size_t k = 0; k < m->source_count && !listed; k++)
-            listed = m->sources[k].role == MANIFEST_ROLE_IMAGE && !strcmp(m->sources[k].reference, refs[i]);
+            listed = m->sources[k].role == SOURCE_ROLE_IMAGE && !strcmp(m->sources[k].reference, refs[i]);
         if (!listed)
             rc = add_image(p, m, cap, e, refs[i], NULL, trust, &platforms);
     }
@@ -840,7 +821,7 @@ void plan_free(struct plan *plan)
     free(plan);
 }
 
-const struct plan_source *plan_find_source(const struct plan *plan, enum manifest_role role, const char *version)
+const struct plan_source *plan_find_source(const struct plan *plan, enum source_role role, const char *version)
 {
     for (size_t i = 0; i < plan->source_count; i++) {
         const struct manifest_source *s = plan->sources[i].source;
@@ -850,7 +831,7 @@ const struct plan_source *plan_find_source(const struct plan *plan, enum manifes
     return NULL;
 }
 
-static const struct manifest_source *find_source(const struct manifest *m, enum manifest_role role, const char *version)
+static const struct manifest_source *find_source(const struct manifest *m, enum source_role role, const char *version)
 {
     for (size_t i = 0; i < m->source_count; i++)
         if (m->sources[i].role == role && !strcmp(m->sources[i].version, version))
@@ -886,7 +867,7 @@ static int add_model(struct planner *pl, const struct manifest_schematic *s, con
 static bool image_cache_has_images(const struct manifest *m)
 {
     for (size_t i = 0; i < m->source_count; i++)
-        if (m->sources[i].role == MANIFEST_ROLE_IMAGE)
+        if (m->sources[i].role == SOURCE_ROLE_IMAGE)
             return true;
     return false;
 }
@@ -949,7 +930,7 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                              "'talos-images:' to put in the cache; add them or drop 'image-cache'");
         for (size_t i = 0; i < m->source_count; i++) {
             const struct manifest_source *src = &m->sources[i];
-            if (src->role != MANIFEST_ROLE_IMAGE || !src->platforms.count)
+            if (src->role != SOURCE_ROLE_IMAGE || !src->platforms.count)
                 continue;
             bool has = false;
             for (size_t k = 0; k < src->platforms.count && !has; k++) {
@@ -998,26 +979,26 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                              "schematic '%s' has an overlay, which Talos %s does not support "
                              "(needs v1.7.0 or later)",
                              s->name, version);
-        if (a->kind != ASSET_INITRAMFS && !find_source(m, MANIFEST_ROLE_OVERLAYS, version))
+        if (a->kind != ASSET_INITRAMFS && !find_source(m, SOURCE_ROLE_OVERLAYS, version))
             return plan_fail(pl, line, column,
                              "schematic '%s' has an overlay but no 'overlays' catalog source is "
                              "listed for %s; add one (reference ghcr.io/siderolabs/overlays:%s)",
                              s->name, version, version);
     }
-    if (sch->extension_count && needs_customization && !find_source(m, MANIFEST_ROLE_EXTENSIONS, version))
+    if (sch->extension_count && needs_customization && !find_source(m, SOURCE_ROLE_EXTENSIONS, version))
         return plan_fail(pl, line, column,
                          "schematic '%s' lists system extensions but no 'extensions' catalog "
                          "source is listed for %s; add one (reference ghcr.io/siderolabs/extensions:%s)",
                          s->name, version, version);
     if (a->kind == ASSET_INSTALLER) {
         const char *image = q.installer_base_image;
-        enum manifest_role role =
-            !strcmp(image, "siderolabs/installer") ? MANIFEST_ROLE_INSTALLER : MANIFEST_ROLE_INSTALLER_BASE;
+        enum source_role role =
+            !strcmp(image, "siderolabs/installer") ? SOURCE_ROLE_INSTALLER : SOURCE_ROLE_INSTALLER_BASE;
         if (!find_source(m, role, version))
             return plan_fail(pl, line, column,
                              "output '%s' needs an '%s' source for %s; add one (reference "
                              "ghcr.io/%s:%s)",
-                             output, manifest_role_name(role), version, image, version);
+                             output, source_role_name(role), version, image, version);
     }
     return 0;
 }
@@ -1154,7 +1135,7 @@ static int plan_schematic(struct planner *pl, const struct manifest_schematic *s
                              "Talos %s is not supported; Image "
                              "Factory builds v1.2.0 and later",
                              version);
-        if (!find_source(m, MANIFEST_ROLE_IMAGER, version))
+        if (!find_source(m, SOURCE_ROLE_IMAGER, version))
             return plan_fail(pl, versions->lines[vi], versions->columns[vi],
                              "missing imager source for %s; add a "
                              "source with role: imager and reference ghcr.io/siderolabs/imager:%s",
@@ -1208,14 +1189,14 @@ int manifest_plan_flags(const struct manifest *m, unsigned flags, struct plan **
                 rc = plan_fail(&pl, src->line, src->column,
                                "missing source file %s (%s %s); fetch it with its "
                                "signatures by `airfactory pull %s` (docs/pulling.md) or fix 'path'",
-                               src->path, manifest_role_name(src->role), src->reference, m->path);
+                               src->path, source_role_name(src->role), src->reference, m->path);
                 break;
             }
             if (!absent && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
                 rc = plan_fail(&pl, src->line, src->column,
                                "source %s (%s %s) is neither a file nor an OCI layout "
                                "directory (a FIFO or a device?); give the tarball or layout itself",
-                               src->path, manifest_role_name(src->role), src->reference);
+                               src->path, source_role_name(src->role), src->reference);
                 break;
             }
             const struct manifest_trust *t = NULL;

@@ -31,7 +31,7 @@ enum { ARCH_AMD64 = 1, ARCH_ARM64 = 2 };
 
 /* One image to pull and the archive it becomes. */
 struct item {
-    enum manifest_role role;
+    enum source_role role;
     char *version;   /* Talos version, "" for extension and overlay images */
     char *reference; /* the name the import records: the manifest's, or the catalog's */
     char *tag;       /* index.json name of the image */
@@ -100,7 +100,7 @@ static void item_event(struct pull *p, const char *type, const struct item *it, 
     event_begin(&w, &b, type);
     json_kv_string(&w, "reference", it->reference);
     json_kv_string(&w, "digest", it->img.digest);
-    json_kv_string(&w, "role", manifest_role_name(it->role));
+    json_kv_string(&w, "role", source_role_name(it->role));
     json_kv_string(&w, "path", it->dest);
     if (!strcmp(type, "source_verified")) {
         json_kv_string(&w, "method", it->img.receipt.method);
@@ -275,7 +275,7 @@ static int read_catalog(struct pull *p, const struct item *it, struct error *err
     struct version_catalog *vc = catalog_of(p, it->version, true);
     char *what = xasprintf("%s@%s", it->reference, it->img.digest);
     int rc = 0;
-    if (it->role == MANIFEST_ROLE_EXTENSIONS) {
+    if (it->role == SOURCE_ROLE_EXTENSIONS) {
         struct buffer digests = BUFFER_INIT, descriptions = BUFFER_INIT;
         /* only image-digests is required: descriptions.yaml came with the Talos 1.7 catalogs */
         rc = pull_image_read_file(p->store, &it->img, "image-digests", CATALOG_FILE_MAX, &digests, err);
@@ -659,7 +659,7 @@ static int import_check(struct pull *p, struct item *it, const char *path, struc
         .policy = it->policy,
         .tag = it->tag,
         .reference = it->reference,
-        .role = manifest_role_name(it->role),
+        .role = source_role_name(it->role),
     };
     struct oci_import_result *results = NULL;
     size_t n = 0;
@@ -727,7 +727,7 @@ static int pull_items(struct pull *p, struct item *items, size_t count, bool kee
                 event_begin(&w, &b, "would_pull");
                 json_kv_string(&w, "reference", it->reference);
                 json_kv_string(&w, "digest", it->img.digest);
-                json_kv_string(&w, "role", manifest_role_name(it->role));
+                json_kv_string(&w, "role", source_role_name(it->role));
                 json_kv_string(&w, "path", it->dest);
                 json_kv_bool(&w, "listed", it->listed);
                 json_object_end(&w);
@@ -814,7 +814,7 @@ static int catalog_items(struct pull *p, struct item **out, size_t *count, struc
     *count = 0;
     for (size_t i = 0; i < plan->source_count; i++) {
         const struct plan_source *ps = &plan->sources[i];
-        if (ps->source->role != MANIFEST_ROLE_EXTENSIONS && ps->source->role != MANIFEST_ROLE_OVERLAYS)
+        if (ps->source->role != SOURCE_ROLE_EXTENSIONS && ps->source->role != SOURCE_ROLE_OVERLAYS)
             continue;
         if (item_from_source(p->r, ps, NULL, NULL, &(*out)[*count], err) != 0)
             return -1;
@@ -827,7 +827,7 @@ static int catalog_items(struct pull *p, struct item **out, size_t *count, struc
 struct need {
     char *reference; /* the catalog's "REGISTRY/REPO:TAG" */
     char *digest;
-    enum manifest_role role;
+    enum source_role role;
     unsigned arches;
     char *reason; /* "extension siderolabs/x of schematic demo, Talos v1.11.3" */
     char *pinned_by;
@@ -846,7 +846,7 @@ static void needs_free(struct need *needs, size_t count)
 }
 
 static int add_need(struct need **needs, size_t *count, const char *reference, const char *digest,
-                    enum manifest_role role, unsigned arch, const char *reason, const char *pinned_by, struct error *err)
+                    enum source_role role, unsigned arch, const char *reason, const char *pinned_by, struct error *err)
 {
     for (size_t i = 0; i < *count; i++) {
         struct need *n = &(*needs)[i];
@@ -889,8 +889,8 @@ static int collect_needs(struct pull *p, struct need **needs, size_t *count, str
                                  vc && vc->extensions_ref ? vc->extensions_ref : "");
             char *reason = xasprintf("extension %s of schematic %s, Talos %s", ce->name, m->schematic->name, m->version);
             char *by = xasprintf("the extensions catalog %s", vc->extensions_ref);
-            int rc = add_need(needs, count, ce->reference, ce->digest, MANIFEST_ROLE_EXTENSION, arch_bit(m->arch),
-                              reason, by, err);
+            int rc = add_need(needs, count, ce->reference, ce->digest, SOURCE_ROLE_EXTENSION, arch_bit(m->arch), reason,
+                              by, err);
             free(reason);
             free(by);
             if (rc != 0)
@@ -906,7 +906,7 @@ static int collect_needs(struct pull *p, struct need **needs, size_t *count, str
                                  vc && vc->overlays_ref ? ", " : "", vc && vc->overlays_ref ? vc->overlays_ref : "");
             char *reason = xasprintf("overlay %s of schematic %s, Talos %s", co->name, m->schematic->name, m->version);
             char *by = xasprintf("the overlays catalog %s", vc->overlays_ref);
-            int rc = add_need(needs, count, co->reference, co->digest, MANIFEST_ROLE_OVERLAY, arch_bit(m->arch), reason,
+            int rc = add_need(needs, count, co->reference, co->digest, SOURCE_ROLE_OVERLAY, arch_bit(m->arch), reason,
                               by, err);
             free(reason);
             free(by);
@@ -924,10 +924,10 @@ static char *unlisted_dest(struct pull *p, const struct registry_ref *ref)
     const struct plan *plan = p->r->plan;
     const char *dir_of = NULL;
     for (size_t i = 0; i < plan->source_count && !dir_of; i++)
-        if (plan->sources[i].source->role == MANIFEST_ROLE_EXTENSION)
+        if (plan->sources[i].source->role == SOURCE_ROLE_EXTENSION)
             dir_of = plan->sources[i].source->path;
     for (size_t i = 0; i < plan->source_count && !dir_of; i++)
-        if (plan->sources[i].source->role == MANIFEST_ROLE_EXTENSIONS)
+        if (plan->sources[i].source->role == SOURCE_ROLE_EXTENSIONS)
             dir_of = plan->sources[i].source->path;
     char *dir = p->r->to ? xstrdup(p->r->to) : xstrdup(dir_of ? dir_of : p->r->manifest->path);
     if (!p->r->to) {
@@ -958,13 +958,13 @@ static int image_items(struct pull *p, struct item **out, size_t *count, struct 
     int rc = 0;
     for (size_t i = 0; i < plan->source_count && rc == 0; i++) {
         const struct plan_source *ps = &plan->sources[i];
-        enum manifest_role role = ps->source->role;
-        if (role == MANIFEST_ROLE_EXTENSIONS || role == MANIFEST_ROLE_OVERLAYS)
+        enum source_role role = ps->source->role;
+        if (role == SOURCE_ROLE_EXTENSIONS || role == SOURCE_ROLE_OVERLAYS)
             continue;
         const char *pinned = NULL, *pinned_by = NULL;
         unsigned arches = 0;
         char *reason = NULL;
-        if (role == MANIFEST_ROLE_EXTENSION || role == MANIFEST_ROLE_OVERLAY) {
+        if (role == SOURCE_ROLE_EXTENSION || role == SOURCE_ROLE_OVERLAY) {
             struct registry_ref listed;
             if (registry_ref_parse(ps->source->reference, &listed, err) != 0) {
                 rc = error_prefix(err, "%s:%d:%d: ", r->manifest->path, ps->source->line, ps->source->column);
@@ -1007,9 +1007,8 @@ static int image_items(struct pull *p, struct item **out, size_t *count, struct 
             registry_ref_free(&listed);
             if (rc != 0)
                 break;
-        } else if (role == MANIFEST_ROLE_IMAGER || role == MANIFEST_ROLE_INSTALLER ||
-                   role == MANIFEST_ROLE_INSTALLER_BASE) {
-            bool installers = role != MANIFEST_ROLE_IMAGER;
+        } else if (role == SOURCE_ROLE_IMAGER || role == SOURCE_ROLE_INSTALLER || role == SOURCE_ROLE_INSTALLER_BASE) {
+            bool installers = role != SOURCE_ROLE_IMAGER;
             arches = version_arches(plan, ps->source->version, installers);
             char *words = arch_words(arches);
             reason = xasprintf("the Talos %s %s%s assets", ps->source->version, words, installers ? " installer" : "");
@@ -1055,10 +1054,9 @@ static int image_items(struct pull *p, struct item **out, size_t *count, struct 
             if (!strcmp(plan->sources[i].source->trust, "default"))
                 it->policy = &plan->sources[i].policy;
         for (size_t i = 0; i < plan->source_count && !it->policy; i++)
-            if (plan->sources[i].source->role == MANIFEST_ROLE_EXTENSIONS)
+            if (plan->sources[i].source->role == SOURCE_ROLE_EXTENSIONS)
                 it->policy = &plan->sources[i].policy;
-        it->note =
-            xasprintf("- {role: %s, path: %s, reference: %s}", manifest_role_name(n->role), it->dest, n->reference);
+        it->note = xasprintf("- {role: %s, path: %s, reference: %s}", source_role_name(n->role), it->dest, n->reference);
         (*count)++;
         if (!it->policy)
             rc = error_set(err, ERROR_INPUT,

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/memory.h"
 #include "oci/oci_import.h"
+#include "factory_test_util.h"
 #include "test.h"
 
 static char *fixtures;
@@ -22,12 +23,18 @@ static char *fixture(const char *name)
     return path_join(fixtures, name);
 }
 
-static int build(const char *schematic_text, const struct factory_asset *assets, size_t asset_count, const char *output,
+static int build(const char *schematic_text, const struct test_asset *wanted, size_t asset_count, const char *output,
                  struct factory_stats *stats, struct error *err)
 {
     struct schematic *s = NULL;
     if (schematic_parse(schematic_text, strlen(schematic_text), "test", &s, err) != 0)
         return -1;
+    struct ft_typed typed;
+    if (ft_typed_init(&typed, s, wanted, asset_count, err) != 0) {
+        ft_typed_free(&typed);
+        schematic_free(s);
+        return -1;
+    }
     char *paths[] = {
         fixture("imager-v1.11.3.oci.tar"),
         fixture("extensions-v1.11.3.oci.tar"),
@@ -36,13 +43,13 @@ static int build(const char *schematic_text, const struct factory_asset *assets,
         fixture("intel-ucode-20250812.oci.tar"),
     };
     struct factory_source sources[] = {
-        {paths[0], "imager", "ghcr.io/siderolabs/imager:v1.11.3", NULL, &policy, NULL, 0},
-        {paths[1], "extensions", "ghcr.io/siderolabs/extensions:v1.11.3", NULL, &policy, NULL, 0},
-        {paths[2], "extension", "ghcr.io/siderolabs/hello-world-service:v1.11.3", NULL, &policy, NULL, 0},
-        {paths[3], "extension", "ghcr.io/siderolabs/test-firmware:20250101", NULL, &policy, NULL, 0},
-        {paths[4], "extension", "ghcr.io/siderolabs/intel-ucode:20250812", NULL, &policy, NULL, 0},
+        {paths[0], SOURCE_ROLE_IMAGER, "ghcr.io/siderolabs/imager:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[1], SOURCE_ROLE_EXTENSIONS, "ghcr.io/siderolabs/extensions:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[2], SOURCE_ROLE_EXTENSION, "ghcr.io/siderolabs/hello-world-service:v1.11.3", NULL, &policy, NULL, 0},
+        {paths[3], SOURCE_ROLE_EXTENSION, "ghcr.io/siderolabs/test-firmware:20250101", NULL, &policy, NULL, 0},
+        {paths[4], SOURCE_ROLE_EXTENSION, "ghcr.io/siderolabs/intel-ucode:20250812", NULL, &policy, NULL, 0},
     };
-    struct factory_schematic schematics[] = {{"test", s, false}};
+    struct factory_schematic schematics[] = {{"test", s, typed.id, buffer_cstr(&typed.yaml), false}};
     char *key = path_join(scratch_dir, "bundle.key");
     char *store = path_join(scratch_dir, "store");
     struct factory_request r = {
@@ -50,7 +57,7 @@ static int build(const char *schematic_text, const struct factory_asset *assets,
         .source_count = 5,
         .schematics = schematics,
         .schematic_count = 1,
-        .assets = assets,
+        .assets = typed.assets,
         .asset_count = asset_count,
         .output = output,
         .signing_key = key,
@@ -63,6 +70,7 @@ static int build(const char *schematic_text, const struct factory_asset *assets,
     free(key);
     free(store);
     schematic_free(s);
+    ft_typed_free(&typed);
     return rc;
 }
 
@@ -74,7 +82,7 @@ static const char *extensions_schematic =
 
 static void builds_signed_bundle_with_kernel_and_initramfs(void)
 {
-    struct factory_asset assets[] = {
+    struct test_asset assets[] = {
         {0, "v1.11.3", "amd64", "kernel-amd64"},
         {0, "v1.11.3", "amd64", "initramfs-amd64.xz"},
         {0, "v1.11.3", "arm64", "kernel-arm64"},
@@ -132,7 +140,7 @@ static void builds_signed_bundle_with_kernel_and_initramfs(void)
 static void unknown_extension_is_a_clear_error_and_writes_nothing(void)
 {
     const char *text = "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/no-such-thing]\n";
-    struct factory_asset assets[] = {{0, "v1.11.3", "amd64", "initramfs-amd64.xz"}};
+    struct test_asset assets[] = {{0, "v1.11.3", "amd64", "initramfs-amd64.xz"}};
     char *out = path_join(scratch_dir, "bad-bundle");
     struct error err = {0};
     CHECK_INT(build(text, assets, 1, out, NULL, &err), -1);
@@ -144,7 +152,7 @@ static void unknown_extension_is_a_clear_error_and_writes_nothing(void)
 
 static void missing_imager_version_is_a_clear_error(void)
 {
-    struct factory_asset assets[] = {{0, "v1.9.5", "amd64", "kernel-amd64"}};
+    struct test_asset assets[] = {{0, "v1.9.5", "amd64", "kernel-amd64"}};
     char *out = path_join(scratch_dir, "bad-bundle2");
     struct error err = {0};
     CHECK_INT(build("customization: {}", assets, 1, out, NULL, &err), -1);

@@ -12,6 +12,7 @@
 #include "airfactory/bundle_key.h"
 #include "format/compress.h"
 #include "airfactory/factory.h"
+#include "factory_test_util.h"
 #include "core/fs.h"
 #include "imager/installer.h"
 #include "core/json.h"
@@ -328,13 +329,19 @@ static int src_blob(void *context, const char *digest, size_t max, struct buffer
     return read_digest(c->bundle, digest, max, out, err);
 }
 
-static int build(const char *version, const struct factory_asset *assets, size_t asset_count, const char *output,
+static int build(const char *version, const struct test_asset *wanted, size_t asset_count, const char *output,
                  struct factory_stats *stats, struct error *err)
 {
     const char *text = "customization:\n  extraKernelArgs: [console=ttyS0, talos.dashboard.disabled=1]\n";
     struct schematic *s = NULL;
     if (schematic_parse(text, strlen(text), "test", &s, err) != 0)
         return -1;
+    struct ft_typed typed;
+    if (ft_typed_init(&typed, s, wanted, asset_count, err) != 0) {
+        ft_typed_free(&typed);
+        schematic_free(s);
+        return -1;
+    }
     bool old = strcmp(version, "v1.9.5") == 0;
     char *imager_name = xasprintf("imager-%s.oci.tar", version);
     char *base_name = xasprintf("%s-%s.oci.tar", old ? "installer" : "installer-base", version);
@@ -342,10 +349,10 @@ static int build(const char *version, const struct factory_asset *assets, size_t
     char *base_ref = xasprintf("ghcr.io/siderolabs/%s:%s", old ? "installer" : "installer-base", version);
     char *paths[] = {path_join(fixtures, imager_name), path_join(fixtures, base_name)};
     struct factory_source sources[] = {
-        {paths[0], "imager", imager_ref, NULL, &policy, NULL, 0},
-        {paths[1], old ? "installer" : "installer-base", base_ref, NULL, &policy, NULL, 0},
+        {paths[0], SOURCE_ROLE_IMAGER, imager_ref, NULL, &policy, NULL, 0},
+        {paths[1], old ? SOURCE_ROLE_INSTALLER : SOURCE_ROLE_INSTALLER_BASE, base_ref, NULL, &policy, NULL, 0},
     };
-    struct factory_schematic schematics[] = {{"test", s, false}};
+    struct factory_schematic schematics[] = {{"test", s, typed.id, buffer_cstr(&typed.yaml), false}};
     char *key = xstrdup(key_path);
     char *store = xstrdup(store_path);
     struct factory_request r = {
@@ -353,7 +360,7 @@ static int build(const char *version, const struct factory_asset *assets, size_t
         .source_count = 2,
         .schematics = schematics,
         .schematic_count = 1,
-        .assets = assets,
+        .assets = typed.assets,
         .asset_count = asset_count,
         .output = output,
         .signing_key = key,
@@ -370,6 +377,7 @@ static int build(const char *version, const struct factory_asset *assets, size_t
     free(key);
     free(store);
     schematic_free(s);
+    ft_typed_free(&typed);
     return rc;
 }
 
@@ -432,7 +440,7 @@ static void check_image(struct bundle *b, const char *index_digest, const char *
 
 static void factory_builds_signed_multi_arch_installer(void)
 {
-    struct factory_asset assets[] = {
+    struct test_asset assets[] = {
         {0, "v1.11.3", "arm64", "installer-arm64.tar"},
         {0, "v1.11.3", "amd64", "installer-amd64.tar"},
     };
@@ -518,7 +526,7 @@ static void factory_builds_signed_multi_arch_installer(void)
 
 static void factory_builds_pre_1_10_installer_from_installer_image(void)
 {
-    struct factory_asset assets[] = {{0, "v1.9.5", "amd64", "installer-amd64.tar"}};
+    struct test_asset assets[] = {{0, "v1.9.5", "amd64", "installer-amd64.tar"}};
     char *out = scratch("bundle-195");
     struct error err = {0};
     int rc = build("v1.9.5", assets, 1, out, NULL, &err);
@@ -542,7 +550,7 @@ static void factory_builds_pre_1_10_installer_from_installer_image(void)
 static void missing_installer_base_is_a_clear_error(void)
 {
     /* v1.11.3 build, but asking for the secureboot installer: refused with a reason */
-    struct factory_asset assets[] = {{0, "v1.11.3", "amd64", "installer-amd64-secureboot.tar"}};
+    struct test_asset assets[] = {{0, "v1.11.3", "amd64", "installer-amd64-secureboot.tar"}};
     char *out = scratch("bundle-sb");
     struct error err = {0};
     CHECK_INT(build("v1.11.3", assets, 1, out, NULL, &err), -1);
@@ -563,7 +571,7 @@ static int make_bundle(const char *out)
     }
     key_path = xasprintf("%s.key", out);
     store_path = xasprintf("%s.store", out);
-    struct factory_asset assets[] = {
+    struct test_asset assets[] = {
         {0, "v1.11.3", "amd64", "installer-amd64.tar"},
         {0, "v1.11.3", "arm64", "installer-arm64.tar"},
     };

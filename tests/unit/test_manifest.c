@@ -173,18 +173,18 @@ static void plan_expands_and_dedups(void)
     CHECK_STR(plan->versions[1], "v1.11.3");
     /* sources: absolute paths, roles, versions from the tags, policies filled in */
     CHECK_INT(plan->source_count, 7);
-    const struct plan_source *imager = plan_find_source(plan, MANIFEST_ROLE_IMAGER, "v1.9.5");
+    const struct plan_source *imager = plan_find_source(plan, SOURCE_ROLE_IMAGER, "v1.9.5");
     CHECK(imager && strstr(imager->source->path, "/fx/imager-v1.9.5.oci.tar") && imager->source->path[0] == '/');
     CHECK_STR(imager->source->version, "v1.9.5");
     CHECK_STR(imager->policy.name, "default");
     CHECK_INT(imager->policy.public_key_count, 1);
     CHECK(imager->policy.public_keys[0][0] == '/' && strstr(imager->policy.public_keys[0], "/keys/cosign.pub"));
     CHECK(!imager->policy.insecure);
-    const struct plan_source *overlays = plan_find_source(plan, MANIFEST_ROLE_OVERLAYS, "v1.11.3");
+    const struct plan_source *overlays = plan_find_source(plan, SOURCE_ROLE_OVERLAYS, "v1.11.3");
     CHECK(overlays && overlays->policy.insecure);
-    const struct plan_source *ext = plan_find_source(plan, MANIFEST_ROLE_EXTENSION, "");
+    const struct plan_source *ext = plan_find_source(plan, SOURCE_ROLE_EXTENSION, "");
     CHECK(ext && !strcmp(ext->source->version, ""));
-    CHECK(plan_find_source(plan, MANIFEST_ROLE_INSTALLER_BASE, "v1.9.5") == NULL);
+    CHECK(plan_find_source(plan, SOURCE_ROLE_INSTALLER_BASE, "v1.9.5") == NULL);
     plan_free(plan);
     manifest_free(m);
 }
@@ -475,7 +475,7 @@ static void cluster_images_are_sources(void)
     CHECK_INT(m->source_count, 11);
     CHECK_STR(m->sources[0].reference, "docker.io/library/busybox:1.36");
     CHECK_STR(m->sources[0].path, "/site/images/docker.io_library_busybox_1.36.oci.tar");
-    CHECK_STR(manifest_role_name(m->sources[0].role), "image");
+    CHECK_STR(source_role_name(m->sources[0].role), "image");
     CHECK_INT(m->sources[0].platforms.count, 1);
     CHECK_STR(m->sources[1].path, "/site/x/p.tar");
     CHECK_STR(m->sources[1].trust, "lab");
