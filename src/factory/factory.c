@@ -8,13 +8,14 @@
  * Threads (stage 4, "running the plan"): assets are built by -j worker threads, but only the main
  * thread touches the bundle writer, the catalogs and the counters, and it commits assets in plan
  * order — so the bundle is the same for any -j. What workers share is either settled before they
- * start (plan_jobs) or produced by a once-step (once_run) under f->lock. */
+ * start (plan_jobs) or produced by a once-step (once_run, job_pool_once). */
 #include "airfactory/factory.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +49,7 @@
 #include "oci/oci_import.h"
 #include "format/authenticode.h"
 #include "imager/secureboot.h"
+#include "factory/job_pool.h"
 #include "factory/progress.h"
 #include "oci/store.h"
 #include "registry/registry_ref.h"
@@ -99,25 +101,20 @@ struct factory {
     struct secureboot_signer *signer;      /* NULL: no SecureBoot keys configured */
     struct secureboot_cert *well_known[2]; /* the request's KEK and db certificates, read with the signer */
 
-    /* ---- parallel builds (stage 4). Worker threads build assets into their own scratch
-     * directories; the main thread alone touches the writer, the catalogs and everything above,
-     * committing finished assets in plan order so the bundle and the event stream do not depend
-     * on which thread finished first. Below: the little state the threads share. */
-    unsigned jobs;           /* -j: worker threads, and the compressor threads they split */
-    pthread_mutex_t lock;    /* guards every field below, the jobs' states and the models' steps */
-    pthread_cond_t cond;     /* broadcast whenever a job or a once-step finishes */
-    struct once_step **once; /* STORE/work/ caches being filled, one per key (once_run) */
-    size_t once_count;
-    unsigned busy;      /* threads working right now (not waiting): compressor threads split by it */
-    bool stopping;      /* a job failed: start nothing new */
-    struct job *failed; /* the first job that failed, in time */
-    struct job *plan;   /* one per requested asset, in request order grouped by model */
+    /* ---- parallel builds (stage 4): the job pool (job_pool.h) runs the plan's jobs on -j worker
+     * threads into their own scratch directories; the main thread alone touches the writer, the
+     * catalogs and everything above, committing finished assets in plan order so the bundle and
+     * the event stream do not depend on which thread finished first. */
+    unsigned jobs;         /* -j: worker threads, and the compressor threads they split */
+    struct job_pool *pool; /* made with the plan; also runs the once-steps */
+    struct job *plan;      /* one per requested asset, in request order grouped by model */
     size_t plan_count;
     struct model *models;
     size_t model_count;
     size_t committed;             /* main thread: jobs committed so far */
     struct progress *progress;    /* the TTY display; NULL: line events */
-    pthread_mutex_t display_lock; /* one writer of the terminal at a time: redraws and log lines */
+    pthread_mutex_t display_lock; /* one writer of the terminal at a time; guards the fields below */
+    pthread_cond_t display_cond;  /* wakes the display thread to stop */
     pthread_t display_thread;
     bool display_running, display_stop;
     size_t shown_committed, shown_reused; /* the main thread's counters, published for the display */
@@ -299,27 +296,29 @@ static struct version_catalog *catalog_for(struct factory *f, const char *versio
 
 /* ------------------------------------------------------------------ stage 3: extracted inputs */
 
-/* Once-steps. STORE/work/ caches (an imager's boot files, a flattened extension, the GRUB tree)
- * are shared by every model of a version and arch, and models build in parallel: the first thread
- * that needs one fills it while the others wait for it on f->cond instead of extracting the same
+/* Once-steps (job_pool_once). STORE/work/ caches (an imager's boot files, a flattened extension, the
+ * GRUB tree) are shared by every model of a version and arch, and models build in parallel: the
+ * first thread that needs one fills it while the others wait for it instead of extracting the same
  * layer twice into the same directory. A failure is remembered and handed to every waiter, so each
  * asset that needed the step reports why. Keys are the cache directories themselves. */
-enum once_state { ONCE_RUNNING, ONCE_DONE, ONCE_FAILED };
+typedef int once_fn(struct factory *f, void *arg, struct error *err);
 
-struct once_step {
-    char *key;
-    enum once_state state;
-    struct error err;
+struct once_call {
+    struct factory *f;
+    once_fn *fn;
+    void *arg;
 };
 
-/* Waiting is not working: while a thread sleeps on f->cond its compressor threads belong to the
- * others (factory_threads). Called with f->lock held. */
-static void factory_wait(struct factory *f)
+static int once_call(void *arg, struct error *err)
 {
-    if (f->busy > 0)
-        f->busy--;
-    pthread_cond_wait(&f->cond, &f->lock);
-    f->busy++;
+    struct once_call *c = arg;
+    return c->fn(c->f, c->arg, err);
+}
+
+static int once_run(struct factory *f, const char *key, once_fn *fn, void *arg, struct error *err)
+{
+    struct once_call c = {f, fn, arg};
+    return job_pool_once(f->pool, key, once_call, &c, err);
 }
 
 /* Compressor threads for a step starting now: -j split between the threads that are working, so
@@ -327,49 +326,7 @@ static void factory_wait(struct factory *f)
  * depend on it: compress.h). */
 static int factory_threads(struct factory *f)
 {
-    pthread_mutex_lock(&f->lock);
-    unsigned busy = f->busy ? f->busy : 1;
-    pthread_mutex_unlock(&f->lock);
-    unsigned n = f->jobs / busy;
-    return n ? (int)n : 1;
-}
-
-typedef int once_fn(struct factory *f, void *arg, struct error *err);
-
-static int once_run(struct factory *f, const char *key, once_fn *fn, void *arg, struct error *err)
-{
-    pthread_mutex_lock(&f->lock);
-    struct once_step *s = NULL;
-    for (size_t i = 0; i < f->once_count && !s; i++)
-        if (strcmp(f->once[i]->key, key) == 0)
-            s = f->once[i];
-    if (s) {
-        while (s->state == ONCE_RUNNING)
-            factory_wait(f);
-        int rc = s->state == ONCE_DONE ? 0 : -1;
-        if (rc != 0 && err)
-            *err = s->err;
-        pthread_mutex_unlock(&f->lock);
-        return rc;
-    }
-    s = xcalloc(1, sizeof *s);
-    s->key = xstrdup(key);
-    s->state = ONCE_RUNNING;
-    f->once = xrealloc(f->once, (f->once_count + 1) * sizeof *f->once);
-    f->once[f->once_count++] = s;
-    pthread_mutex_unlock(&f->lock);
-
-    struct error mine = {0};
-    int rc = fn(f, arg, &mine);
-
-    pthread_mutex_lock(&f->lock);
-    s->state = rc == 0 ? ONCE_DONE : ONCE_FAILED;
-    s->err = mine;
-    pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
-    if (rc != 0 && err)
-        *err = mine;
-    return rc;
+    return job_pool_threads(f->pool);
 }
 
 struct imager_files {
@@ -587,10 +544,7 @@ static const struct imported *find_extension_image(struct factory *f, const char
 /* ------------------------------------------------------------------ stage 4: models */
 
 struct job;
-/* The job the calling worker thread is running; NULL on the main thread. The asset builders below
- * predate parallel builds and call add_built_file / job_scratch_dir with just the model: this is
- * how those two find the job without every builder passing it along. */
-static _Thread_local struct job *current_job;
+static struct job *current_job(struct factory *f);
 
 /* Everything one schematic x version x arch needs. What its assets share — the imager's boot
  * files, the flattened extensions, the initramfs — is resolved cheaply at plan time (cache keys
@@ -612,8 +566,8 @@ struct model {
     char *initramfs_path;        /* set by the initramfs once-step */
     const char **source_digests; /* provenance */
     size_t source_digest_count;
-    size_t jobs_left;              /* not committed yet; freed (scratch too) at 0 */
-    struct job *initramfs_builder; /* under f->lock: for the display */
+    size_t jobs_left;                      /* not committed yet; freed (scratch too) at 0 */
+    struct job *_Atomic initramfs_builder; /* for the display */
     /* the schematic's overlay: its image for the build host's arch (its installer runs here),
      * resolved at plan time with the extensions; its get-options answer, a once-step */
     const struct imported *overlay_image;
@@ -759,9 +713,7 @@ static int model_quirks(struct model *m, bool secureboot, struct talos_quirks *q
 static int model_initramfs_step(struct factory *f, void *arg, struct error *err)
 {
     struct model *m = arg;
-    pthread_mutex_lock(&f->lock);
-    m->initramfs_builder = current_job;
-    pthread_mutex_unlock(&f->lock);
+    atomic_store(&m->initramfs_builder, current_job(f));
     if (model_imager(m, err) != 0)
         return -1;
     m->extension_dirs = xcalloc(m->extension_count + 1, sizeof *m->extension_dirs);
@@ -1036,39 +988,42 @@ static const struct built_image_cache *model_image_cache(const struct model *m, 
  * only files in the job's scratch directory: one output file (add_built_file), or for an installer
  * a prepared image (installer_image_prepare) whose blobs, rows and registry entry the main thread
  * adds. */
-enum job_state { JOB_PENDING, JOB_RUNNING, JOB_BUILT, JOB_FAILED, JOB_REUSED };
-
 struct job {
     struct model *model;
     char path[ASSET_PATH_MAX]; /* "metal-amd64.iso": asset_path_format(name) */
     struct asset_path name;
     char key[SHA256_HEX_LEN + 1];
-    struct bundle_writer_hit hit; /* JOB_REUSED */
-    enum job_state state;         /* under f->lock */
+    struct bundle_writer_hit hit; /* reused */
+    bool reused;                  /* the base bundle has it: committed without a build */
     char *scratch;                /* WRITER_SCRATCH/job-N: the builder's own files */
     char *output;                 /* the built file (add_built_file), added by the main thread */
     bool move;
     struct installer_prepared *installer; /* an installer's image, added by the main thread */
-    struct error err;
-    double seconds;
-    struct timespec started;
-    size_t number; /* in plan order, for the display */
+    size_t number;                        /* in plan order: its index in the job pool */
 };
 
 /* Where a builder puts its files: the job's own directory in a worker (two models' metal-amd64.iso
  * may be built at the same time), the writer's scratch directory on the main thread. */
+static struct job *current_job(struct factory *f)
+{
+    size_t i = f->pool ? job_pool_current(f->pool) : JOB_POOL_NONE;
+    return i == JOB_POOL_NONE ? NULL : &f->plan[i];
+}
+
 static const char *job_scratch_dir(struct factory *f)
 {
-    return current_job ? current_job->scratch : bundle_writer_scratch_dir(f->writer);
+    struct job *j = current_job(f);
+    return j ? j->scratch : bundle_writer_scratch_dir(f->writer);
 }
 
 static int add_built_file(struct model *m, const char *path, const char *file, bool move, const char *cache_key,
                           struct error *err)
 {
-    if (current_job) {
+    struct job *j = current_job(m->f);
+    if (j) {
         /* a worker: the main thread adds it when it commits this job, in plan order */
-        current_job->output = xstrdup(file);
-        current_job->move = move;
+        j->output = xstrdup(file);
+        j->move = move;
         return 0;
     }
     char digest[BUNDLE_DIGEST_SIZE];
@@ -1688,8 +1643,9 @@ static int installer_asset_build(struct model *m, const char *path, const struct
     if (signed_sdboot)
         unlink(signed_sdboot);
     free(signed_sdboot);
-    if (rc == 0 && current_job) {
-        current_job->installer = prepared; /* job_commit adds it, in plan order */
+    struct job *job = current_job(f);
+    if (rc == 0 && job) {
+        job->installer = prepared; /* job_commit adds it, in plan order */
         prepared = NULL;
     } else if (rc == 0) {
         rc = installer_asset_commit(m, path, name, prepared, cache_key, err);
@@ -1864,71 +1820,19 @@ static int provenance(struct model *m, const char *path, const struct asset_path
  *     with the writer's scratch directory), then the error is reported with its asset's path, and
  *     the writer is aborted, so the target keeps its previous bundle. */
 
-static double seconds_since(const struct timespec *t0)
+/* Build one job's asset, in a worker thread (job_pool run). */
+static int job_run(void *ctx, size_t index, struct error *err)
 {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* Build one job's asset: in a worker thread, or on the main thread for writer-bound jobs. */
-static int job_run(struct job *j, struct error *err)
-{
+    struct factory *f = ctx;
+    struct job *j = &f->plan[index];
     struct model *m = j->model;
     if (model_imager(m, err) != 0 || build_asset(m, j->path, &j->name, j->key, err) != 0)
-        return -1;
+        return error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
     if (!j->output && !j->installer)
-        return error_set(err, ERROR_RUNTIME, "%s: the builder produced no file (airfactory bug)", j->path);
+        return error_set(err, ERROR_RUNTIME, "%s/%s/%s: the builder produced no file (airfactory bug)", m->id,
+                         m->version, j->path);
+    BUNDLE_TEST_POINT("factory-asset-built"); /* other workers may still be building */
     return 0;
-}
-
-/* Mark j finished (or failed) and wake the main thread. Called with f->lock held. */
-static void job_finished(struct factory *f, struct job *j, int rc, const struct error *err)
-{
-    j->seconds = seconds_since(&j->started);
-    if (rc == 0) {
-        j->state = JOB_BUILT;
-    } else {
-        j->state = JOB_FAILED;
-        j->err = *err;
-        error_prefix(&j->err, "%s/%s/%s: ", j->model->id, j->model->version, j->path);
-        if (!f->failed)
-            f->failed = j;
-        f->stopping = true;
-    }
-    pthread_cond_broadcast(&f->cond);
-}
-
-static void *worker_main(void *arg)
-{
-    struct factory *f = arg;
-    size_t next = 0; /* jobs before it are taken: every worker scans forward from where it was */
-    pthread_mutex_lock(&f->lock);
-    for (;;) {
-        struct job *j = NULL;
-        for (; !f->stopping && next < f->plan_count && !j; next++)
-            if (f->plan[next].state == JOB_PENDING)
-                j = &f->plan[next];
-        if (!j)
-            break;
-        j->state = JOB_RUNNING;
-        clock_gettime(CLOCK_MONOTONIC, &j->started);
-        f->busy++;
-        pthread_mutex_unlock(&f->lock);
-
-        current_job = j;
-        struct error err = {0};
-        int rc = job_run(j, &err);
-        current_job = NULL;
-        if (rc == 0)
-            BUNDLE_TEST_POINT("factory-asset-built"); /* other workers may still be building */
-
-        pthread_mutex_lock(&f->lock);
-        f->busy--;
-        job_finished(f, j, rc, &err);
-    }
-    pthread_mutex_unlock(&f->lock);
-    return NULL;
 }
 
 /* ---- the live display (TTY only): what runs, how far, and the overall count ---- */
@@ -1958,8 +1862,33 @@ static uint64_t tree_bytes(const char *dir, int depth)
     return total;
 }
 
-/* One redraw (rate-limited by progress_update). Runs on the display thread: it reads only what is
- * published under f->lock (job states, the shown_* counters) and measures files outside it. */
+/* One redraw (rate-limited by progress_update). Runs on the display thread: it takes the running
+ * jobs from the pool (job_pool_each_running, under the pool's lock), the counters under
+ * display_lock, and measures files outside both. */
+struct display_snapshot {
+    struct factory *f;
+    size_t max;
+    struct progress_state *st;
+    struct progress_asset *running;
+    char **labels, **dirs;
+};
+
+static void snapshot_job(void *arg, size_t index, double seconds)
+{
+    struct display_snapshot *s = arg;
+    if (s->st->running_count >= s->max)
+        return;
+    const struct job *j = &s->f->plan[index];
+    size_t n = s->st->running_count++;
+    s->labels[n] = xasprintf("%s/%s/%s", j->model->schematic->name, j->model->version, j->path);
+    s->running[n].label = s->labels[n];
+    s->running[n].kind = j->path;
+    s->running[n].seconds = seconds;
+    /* its output grows in its directory; the initramfs in the model's, under the job building it */
+    s->dirs[2 * n] = j->scratch ? xstrdup(j->scratch) : NULL;
+    s->dirs[2 * n + 1] = atomic_load(&j->model->initramfs_builder) == j ? xstrdup(j->model->scratch) : NULL;
+}
+
 static void show_progress(struct factory *f)
 {
     size_t max = f->jobs + 2; /* every worker, plus the main thread's own job */
@@ -1967,28 +1896,16 @@ static void show_progress(struct factory *f)
     char **labels = xcalloc(max, sizeof *labels);
     char **dirs = xcalloc(2 * max, sizeof *dirs);
     struct progress_state st = {.total = f->plan_count, .running = running};
-    pthread_mutex_lock(&f->lock);
-    for (size_t i = 0; i < f->plan_count && st.running_count < max; i++) {
-        struct job *j = &f->plan[i];
-        if (j->state != JOB_RUNNING)
-            continue;
-        size_t n = st.running_count++;
-        labels[n] = xasprintf("%s/%s/%s", j->model->schematic->name, j->model->version, j->path);
-        running[n].label = labels[n];
-        running[n].kind = j->path;
-        running[n].seconds = seconds_since(&j->started);
-        /* its output grows in its directory; the initramfs in the model's, under the job building it */
-        dirs[2 * n] = j->scratch ? xstrdup(j->scratch) : NULL;
-        dirs[2 * n + 1] = j->model->initramfs_builder == j ? xstrdup(j->model->scratch) : NULL;
-    }
-    st.done = f->shown_committed;
-    st.reused = f->shown_reused;
-    st.bytes = f->shown_bytes;
-    pthread_mutex_unlock(&f->lock);
+    struct display_snapshot snap = {f, max, &st, running, labels, dirs};
+    if (f->pool)
+        job_pool_each_running(f->pool, snapshot_job, &snap);
     for (size_t n = 0; n < st.running_count; n++)
         running[n].bytes =
             (dirs[2 * n] ? tree_bytes(dirs[2 * n], 2) : 0) + (dirs[2 * n + 1] ? tree_bytes(dirs[2 * n + 1], 0) : 0);
     pthread_mutex_lock(&f->display_lock);
+    st.done = f->shown_committed;
+    st.reused = f->shown_reused;
+    st.bytes = f->shown_bytes;
     progress_update(f->progress, &st);
     pthread_mutex_unlock(&f->display_lock);
     for (size_t i = 0; i < 2 * max; i++)
@@ -2005,11 +1922,11 @@ static void show_progress(struct factory *f)
 static void *display_main(void *arg)
 {
     struct factory *f = arg;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->display_lock);
     while (!f->display_stop) {
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->display_lock);
         show_progress(f);
-        pthread_mutex_lock(&f->lock);
+        pthread_mutex_lock(&f->display_lock);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += 100 * 1000 * 1000;
@@ -2018,9 +1935,9 @@ static void *display_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         if (!f->display_stop)
-            pthread_cond_timedwait(&f->cond, &f->lock, &until);
+            pthread_cond_timedwait(&f->display_cond, &f->display_lock, &until);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->display_lock);
     return NULL;
 }
 
@@ -2036,10 +1953,10 @@ static void display_stop(struct factory *f)
 {
     if (!f->display_running)
         return;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->display_lock);
     f->display_stop = true;
-    pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
+    pthread_cond_broadcast(&f->display_cond);
+    pthread_mutex_unlock(&f->display_lock);
     pthread_join(f->display_thread, NULL);
     f->display_running = false;
 }
@@ -2049,9 +1966,10 @@ static void display_stop(struct factory *f)
 static int job_commit(struct factory *f, struct job *j, struct error *err)
 {
     struct model *m = j->model;
+    double seconds = j->reused ? 0 : job_pool_seconds(f->pool, j->number);
     uint64_t bytes_before = f->stats.bytes_built;
     int rc = 0;
-    if (j->state == JOB_REUSED) {
+    if (j->reused) {
         rc = bundle_writer_add_asset(f->writer, m->id, m->version, j->path, j->hit.digest, j->key, err);
         if (rc == 0 && j->name.kind == ASSET_INSTALLER)
             rc = installer_asset_reused(m, &j->name, j->hit.digest, err);
@@ -2070,27 +1988,27 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
         rc = provenance(m, j->path, &j->name, err);
     if (rc != 0)
         return error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
-    uint64_t bytes = j->state == JOB_REUSED ? j->hit.size : f->stats.bytes_built - bytes_before;
+    uint64_t bytes = j->reused ? j->hit.size : f->stats.bytes_built - bytes_before;
     f->committed++;
 
     struct json_writer w;
     struct buffer b = BUFFER_INIT;
-    event_begin(f, &w, &b, j->state == JOB_REUSED ? "asset_reused" : "asset_built");
+    event_begin(f, &w, &b, j->reused ? "asset_reused" : "asset_built");
     json_kv_string(&w, "schematic", m->id);
     json_kv_string(&w, "version", m->version);
     json_kv_string(&w, "path", j->path);
     json_key(&w, "seconds");
     char secs[32];
-    snprintf(secs, sizeof secs, "%.3f", j->seconds);
+    snprintf(secs, sizeof secs, "%.3f", seconds);
     json_raw(&w, secs);
     json_kv_int(&w, "bytes", (int64_t)bytes);
     json_kv_int(&w, "index", (int64_t)j->number + 1);
     json_kv_int(&w, "total", (int64_t)f->plan_count);
-    char *human = xasprintf("%s %s/%s/%s (%.1fs)", j->state == JOB_REUSED ? "reused" : "built ", m->schematic->name,
-                            m->version, j->path, j->seconds);
+    char *human = xasprintf("%s %s/%s/%s (%.1fs)", j->reused ? "reused" : "built ", m->schematic->name, m->version,
+                            j->path, seconds);
     event_end(f, &w, &b, human);
     free(human);
-    if (f->progress && j->state != JOB_REUSED) {
+    if (f->progress && !j->reused) {
         pthread_mutex_lock(&f->display_lock);
         progress_asset_done(f->progress, j->path, bytes);
         pthread_mutex_unlock(&f->display_lock);
@@ -2109,57 +2027,16 @@ static int job_commit(struct factory *f, struct job *j, struct error *err)
     return rc;
 }
 
-static int run_plan(struct factory *f, struct error *err)
+/* The job pool's commit: one job, then the counters published for the display thread. */
+static int pool_commit(void *ctx, size_t index, struct error *err)
 {
-    size_t buildable = 0;
-    for (size_t i = 0; i < f->plan_count; i++)
-        buildable += f->plan[i].state == JOB_PENDING;
-    size_t workers = buildable < f->jobs ? buildable : f->jobs;
-    pthread_t *threads = xcalloc(workers + 1, sizeof *threads);
-    size_t started = 0;
-    for (; started < workers; started++)
-        if ((errno = pthread_create(&threads[started], NULL, worker_main, f)) != 0)
-            break;
-    int rc = 0;
-    if (workers > 0 && started == 0)
-        rc = error_errno(err, errno, "cannot start a build thread");
-    /* (fewer threads than asked for only means less parallelism) */
-
-    for (size_t i = 0; rc == 0 && i < f->plan_count; i++) {
-        struct job *j = &f->plan[i];
-        pthread_mutex_lock(&f->lock);
-        while (!f->stopping && (j->state == JOB_PENDING || j->state == JOB_RUNNING))
-            pthread_cond_wait(&f->cond, &f->lock);
-        bool stop = f->stopping;
-        pthread_mutex_unlock(&f->lock);
-        if (stop)
-            break;
-        struct error commit_err = {0};
-        int commit_rc = job_commit(f, j, &commit_err);
-        /* publish the counters for the display thread */
-        pthread_mutex_lock(&f->lock);
-        f->shown_committed = f->committed;
-        f->shown_reused = f->stats.assets_reused;
-        f->shown_bytes = f->stats.bytes_built;
-        pthread_mutex_unlock(&f->lock);
-        if (commit_rc != 0) {
-            pthread_mutex_lock(&f->lock);
-            j->err = commit_err;
-            if (!f->failed)
-                f->failed = j;
-            f->stopping = true;
-            pthread_cond_broadcast(&f->cond);
-            pthread_mutex_unlock(&f->lock);
-        }
-    }
-    /* on failure: running jobs finish, nothing new starts; then nobody touches the plan but us */
-    for (size_t i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    free(threads);
-    if (rc == 0 && f->failed) {
-        *err = f->failed->err;
-        rc = -1;
-    }
+    struct factory *f = ctx;
+    int rc = job_commit(f, &f->plan[index], err);
+    pthread_mutex_lock(&f->display_lock);
+    f->shown_committed = f->committed;
+    f->shown_reused = f->stats.assets_reused;
+    f->shown_bytes = f->stats.bytes_built;
+    pthread_mutex_unlock(&f->display_lock);
     return rc;
 }
 
@@ -2209,19 +2086,24 @@ static int plan_jobs(struct factory *f, struct error *err)
                 rc = error_prefix(err, "%s/%s/%s: ", m->id, m->version, j->path);
                 break;
             }
-            j->state = reuse == 1 ? JOB_REUSED : JOB_PENDING;
-            if (j->state == JOB_PENDING) {
+            j->reused = reuse == 1;
+            if (!j->reused) {
                 j->scratch = xasprintf("%s/job-%zu", bundle_writer_scratch_dir(f->writer), j->number);
                 rc = fs_mkdir_p(j->scratch, 0700, err);
             }
         }
     }
     free(taken);
+    static const struct job_pool_ops ops = {job_run, pool_commit};
+    f->pool = job_pool_new(f->plan_count, f->jobs, &ops, f);
+    for (size_t i = 0; i < f->plan_count; i++)
+        if (f->plan[i].reused)
+            job_pool_skip(f->pool, i);
     /* the image-cache trees the jobs to build read (a reused ISO or disk image needs none) */
     for (size_t i = 0; rc == 0 && i < f->plan_count; i++) {
         const struct job *j = &f->plan[i];
         struct built_image_cache *c = (struct built_image_cache *)model_image_cache(j->model, &j->name);
-        if (j->state != JOB_PENDING || !c || c->written)
+        if (j->reused || !c || c->written)
             continue;
         rc = image_cache_write_tree(f->store, c->entries, c->entry_count, c->dir, &c->bytes, err);
         c->written = rc == 0;
@@ -2436,15 +2318,10 @@ static void factory_free(struct factory *f)
         }
     }
     free(f->plan);
-    for (size_t i = 0; i < f->once_count; i++) {
-        free(f->once[i]->key);
-        free(f->once[i]);
-    }
-    free(f->once);
     if (f->progress)
         progress_free(f->progress);
-    pthread_cond_destroy(&f->cond);
-    pthread_mutex_destroy(&f->lock);
+    job_pool_free(f->pool);
+    pthread_cond_destroy(&f->display_cond);
     pthread_mutex_destroy(&f->display_lock);
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
@@ -2481,12 +2358,11 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     struct factory f = {.request = r, .epoch = build_epoch()};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     f.jobs = r->jobs ? r->jobs : cpus > 0 ? (unsigned)cpus : 1;
-    pthread_mutex_init(&f.lock, NULL);
     pthread_mutex_init(&f.display_lock, NULL);
     pthread_condattr_t cond_attr;
     pthread_condattr_init(&cond_attr);
     pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* the display thread's timed waits */
-    pthread_cond_init(&f.cond, &cond_attr);
+    pthread_cond_init(&f.display_cond, &cond_attr);
     pthread_condattr_destroy(&cond_attr);
     if (r->progress && !r->json && r->events)
         f.progress = progress_new(r->events, 0, NULL);
@@ -2516,12 +2392,12 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     if (rc == 0 && f.progress) {
         size_t reused = 0;
         for (size_t i = 0; i < f.plan_count; i++)
-            reused += f.plan[i].state == JOB_REUSED;
+            reused += f.plan[i].reused;
         progress_start(f.progress, f.plan_count, reused, f.jobs);
         display_start(&f);
     }
     if (rc == 0)
-        rc = run_plan(&f, err);
+        rc = job_pool_run(f.pool, err);
     /* versions and their catalogs */
     const char **versions = xcalloc(r->asset_count ? r->asset_count : 1, sizeof *versions);
     for (size_t i = 0; i < r->asset_count; i++)
