@@ -18,6 +18,7 @@
 #include "imager/disk_image.h"
 #include "imager/grub_tool.h"
 #include "core/fs.h"
+#include "factory/recipe_files.h"
 #include "format/gpt.h"
 #include "core/memory.h"
 #include "imager/meta_partition.h"
@@ -109,7 +110,6 @@ static int disk_build(int argc, char **argv)
     struct schematic *schematic = NULL;
     struct profile_set *profiles = NULL;
     struct buffer cmdline = BUFFER_INIT;
-    struct uki_profile_set uki_profiles = {0};
     char *uki = NULL, *work_owned = NULL;
     uint32_t mtime = 0, threads = 0;
     const char *env = getenv("SOURCE_DATE_EPOCH");
@@ -198,22 +198,19 @@ static int disk_build(int argc, char **argv)
     if (rc == 0 && need_uki)
         rc = profile_quirks_for(profiles, version, arch, secureboot, &quirks, &err);
     if (rc == 0 && need_uki) {
-        uki_profiles_for(&uki_profiles, &quirks, UKI_FOR_IMAGE, buffer_cstr(&cmdline));
-        struct uki_options o = {.stub_path = stub,
-                                .kernel_path = kernel,
-                                .initrd_path = initrd,
-                                .cmdline = buffer_cstr(&cmdline),
-                                .talos_version = version,
-                                .profiles = uki_profiles.profiles,
-                                .profile_count = uki_profiles.count,
-                                .timestamp = mtime};
+        /* the factory's disk-image recipe makes its UKI and image with the same two steps */
+        struct recipe_uki_files files = {.stub = stub,
+                                         .kernel = kernel,
+                                         .initrd = initrd,
+                                         .cmdline = buffer_cstr(&cmdline),
+                                         .version = version,
+                                         .quirks = &quirks,
+                                         .output = UKI_FOR_IMAGE,
+                                         .timestamp = mtime};
         uki = xasprintf("%s/disk-uki-%ld.efi", work, (long)getpid());
-        rc = uki_build(&o, uki, &err);
+        rc = recipe_uki_build(&files, uki, &err);
     }
     if (rc == 0) {
-        struct meta_value meta[256];
-        size_t meta_count = 0;
-        disk_image_meta_values(&plan, schematic, meta, &meta_count);
         struct disk_image_inputs in = {.talos_version = version,
                                        .arch = arch,
                                        .sdboot_path = sdboot,
@@ -223,12 +220,10 @@ static int disk_build(int argc, char **argv)
                                        .cmdline = buffer_cstr(&cmdline),
                                        .grub_dir = grub_dir,
                                        .grub_tool = have_grub_tool ? &grub_tool : NULL,
-                                       .meta = meta,
-                                       .meta_count = meta_count,
                                        .mtime = mtime,
                                        .threads = (int)threads,
                                        .work_dir = work};
-        rc = disk_image_build(&plan, &in, out, &err);
+        rc = recipe_disk_image_build(&plan, schematic, &in, out, &err);
     }
     if (uki)
         unlink(uki);
@@ -236,7 +231,6 @@ static int disk_build(int argc, char **argv)
         grub_tool_free(&grub_tool);
     free(uki);
     free(work_owned);
-    uki_profile_set_free(&uki_profiles);
     buffer_free(&cmdline);
     profile_set_free(profiles);
     schematic_free(schematic);

@@ -19,6 +19,7 @@
 #include "core/fs.h"
 #include "core/memory.h"
 #include "core/yaml_value.h"
+#include "factory/recipe_files.h"
 #include "format/authenticode.h"
 #include "imager/initramfs.h"
 #include "oci/layer_flatten.h"
@@ -437,22 +438,18 @@ int model_uki(struct model *m, const struct secureboot_signer *signer, const cha
     struct talos_quirks q;
     if (model_initramfs(m, err) != 0 || model_quirks(m, signer != NULL, &q, err) != 0)
         return -1;
-    struct uki_profile_set profiles;
-    uki_profiles_for(&profiles, &q, output, cmdline);
-    struct uki_options o = {
-        .stub_path = m->imager.stub,
-        .kernel_path = m->imager.vmlinuz,
-        .initrd_path = m->initramfs_path,
+    struct recipe_uki_files in = {
+        .stub = m->imager.stub,
+        .kernel = m->imager.vmlinuz,
+        .initrd = m->initramfs_path,
         .cmdline = cmdline,
-        .talos_version = m->version,
-        .profiles = profiles.profiles,
-        .profile_count = profiles.count,
+        .version = m->version,
+        .quirks = &q,
+        .output = output,
         .timestamp = m->f->epoch,
         .signer = signer,
     };
-    int rc = uki_build(&o, out_path, err);
-    uki_profile_set_free(&profiles);
-    return rc;
+    return recipe_uki_build(&in, out_path, err);
 }
 
 /* The overlay installer's get-options (overlay.h), once per model: its image flattened (shared

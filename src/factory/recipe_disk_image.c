@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/memory.h"
 #include "core/yaml_value.h"
+#include "factory/recipe_files.h"
 #include "imager/disk_image.h"
 
 static int build(struct model *m, struct job *j, struct error *err)
@@ -88,9 +89,6 @@ static int build(struct model *m, struct job *j, struct error *err)
                                            "loader/keys/auto/db.auth"};
     for (int i = 0; i < 3; i++)
         sb_files[i] = (struct disk_image_esp_file){sb_names[i], sb_paths[i]};
-    struct meta_value meta[256];
-    size_t meta_count = 0;
-    disk_image_meta_values(&plan, s, meta, &meta_count);
     /* an overlay: its partition offset, and its install step run from the image of the build
      * host's arch (as get-options) with that image's artifacts/ (imager.go handleOverlay) */
     char *overlay_root = NULL, *overlay_artifacts = NULL;
@@ -117,8 +115,6 @@ static int build(struct model *m, struct job *j, struct error *err)
         .secure_boot_enroll = enroll,
         .esp_files = sb_dir ? sb_files : NULL,
         .esp_file_count = sb_dir ? 3 : 0,
-        .meta = meta,
-        .meta_count = meta_count,
         .image_cache_dir = ic ? ic->dir : NULL,
         .mtime = f->epoch,
         .threads = factory_threads(f),
@@ -130,7 +126,7 @@ static int build(struct model *m, struct job *j, struct error *err)
     };
     char *out = path_join(scratch, path);
     if (rc == 0)
-        rc = disk_image_build(&plan, &in, out, err);
+        rc = recipe_disk_image_build(&plan, s, &in, out, err);
     free(overlay_root);
     free(overlay_artifacts);
     buffer_free(&overlay_options);
