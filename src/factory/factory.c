@@ -425,48 +425,11 @@ static void show_progress(struct factory *f)
     free(running);
 }
 
-/* The display has its own thread so that it keeps moving while the main thread is busy for seconds
- * (hashing a large asset into the bundle, assembling an installer image): ~10 redraws a second. */
-static void *display_main(void *arg)
+/* The display has its own thread (progress_thread_start) so that it keeps moving while the main
+ * thread is busy for seconds (hashing a large asset into the bundle, assembling an installer image). */
+static void redraw(void *arg)
 {
-    struct factory *f = arg;
-    pthread_mutex_lock(&f->display_lock);
-    while (!f->display_stop) {
-        pthread_mutex_unlock(&f->display_lock);
-        show_progress(f);
-        pthread_mutex_lock(&f->display_lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 100 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        if (!f->display_stop)
-            pthread_cond_timedwait(&f->display_cond, &f->display_lock, &until);
-    }
-    pthread_mutex_unlock(&f->display_lock);
-    return NULL;
-}
-
-static void display_start(struct factory *f)
-{
-    if (!f->progress)
-        return;
-    /* no display thread is no reason to fail a build: line events are not lost either way */
-    f->display_running = pthread_create(&f->display_thread, NULL, display_main, f) == 0;
-}
-
-static void display_stop(struct factory *f)
-{
-    if (!f->display_running)
-        return;
-    pthread_mutex_lock(&f->display_lock);
-    f->display_stop = true;
-    pthread_cond_broadcast(&f->display_cond);
-    pthread_mutex_unlock(&f->display_lock);
-    pthread_join(f->display_thread, NULL);
-    f->display_running = false;
+    show_progress(arg);
 }
 
 /* ---- committing, on the main thread ---- */
@@ -663,7 +626,6 @@ static void factory_free(struct factory *f)
     if (f->progress)
         progress_free(f->progress);
     job_pool_free(f->pool);
-    pthread_cond_destroy(&f->display_cond);
     pthread_mutex_destroy(&f->display_lock);
     for (size_t i = 0; i < f->imported_count; i++) {
         free(f->imported[i].version);
@@ -701,11 +663,6 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     f.jobs = r->jobs ? r->jobs : cpus > 0 ? (unsigned)cpus : 1;
     pthread_mutex_init(&f.display_lock, NULL);
-    pthread_condattr_t cond_attr;
-    pthread_condattr_init(&cond_attr);
-    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* the display thread's timed waits */
-    pthread_cond_init(&f.display_cond, &cond_attr);
-    pthread_condattr_destroy(&cond_attr);
     if (r->progress && !r->json && r->events)
         f.progress = progress_new(r->events, 0, NULL);
     f.store_dir = r->store ? xstrdup(r->store) : xasprintf("%s.store", r->output);
@@ -736,7 +693,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         for (size_t i = 0; i < f.plan_count; i++)
             reused += f.plan[i].reused;
         progress_start(f.progress, f.plan_count, reused, f.jobs);
-        display_start(&f);
+        f.display = progress_thread_start(redraw, &f);
     }
     if (rc == 0)
         rc = job_pool_run(f.pool, err);
@@ -793,7 +750,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         bundle_writer_abort(f.writer);
         f.writer = NULL;
     }
-    display_stop(&f);
+    progress_thread_stop(f.display);
     if (f.progress) {
         if (f.plan_count)
             show_progress(&f); /* the final counts, for the summary line */

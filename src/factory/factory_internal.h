@@ -38,6 +38,7 @@
 
 struct factory_recipe;
 struct job_pool;
+struct progress_thread;
 struct profile_set;
 struct installer_registry;
 struct installer_prepared;
@@ -95,12 +96,10 @@ struct factory {
     size_t plan_count;
     struct model *models;
     size_t model_count;
-    size_t committed;             /* main thread: jobs committed so far */
-    struct progress *progress;    /* the TTY display; NULL: line events */
-    pthread_mutex_t display_lock; /* one writer of the terminal at a time; guards the fields below */
-    pthread_cond_t display_cond;  /* wakes the display thread to stop */
-    pthread_t display_thread;
-    bool display_running, display_stop;
+    size_t committed;                     /* main thread: jobs committed so far */
+    struct progress *progress;            /* the TTY display; NULL: line events */
+    pthread_mutex_t display_lock;         /* one writer of the terminal at a time; guards the fields below */
+    struct progress_thread *display;      /* its redraw thread (progress.h); NULL: none */
     size_t shown_committed, shown_reused; /* the main thread's counters, published for the display */
     uint64_t shown_bytes;
 };

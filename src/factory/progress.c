@@ -1,6 +1,7 @@
 /* progress — see progress.h. */
 #include "factory/progress.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -240,4 +241,71 @@ void progress_finish(struct progress *p, bool ok)
     }
     fflush(p->out);
     buffer_reset(&p->frame);
+}
+
+/* ---- the display thread ---- */
+
+struct progress_thread {
+    void (*redraw)(void *arg);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC: signalled to stop */
+    bool stop;
+    pthread_t thread;
+};
+
+static void *display_main(void *arg)
+{
+    struct progress_thread *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        pthread_mutex_unlock(&t->lock);
+        t->redraw(t->arg);
+        pthread_mutex_lock(&t->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!t->stop)
+            pthread_cond_timedwait(&t->cond, &t->lock, &until);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+struct progress_thread *progress_thread_start(void (*redraw)(void *arg), void *arg)
+{
+    struct progress_thread *t = xcalloc(1, sizeof *t);
+    t->redraw = redraw;
+    t->arg = arg;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&t->thread, NULL, display_main, t) != 0) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void progress_thread_stop(struct progress_thread *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
 }

@@ -13,9 +13,9 @@
  * elapsed time are shown. The overall ETA is the mean time per built asset times the assets left
  * to build (reused ones take no time), shown once one asset was built.
  * The clock and the width are parameters so tests can drive it without a terminal or waiting.
- * Not thread-safe: callers serialise every call (the factory redraws from its own display thread,
- * so that the display moves while the main thread hashes a large asset, and holds a lock around
- * each call). */
+ * Not thread-safe: callers serialise every call (the factory redraws from a display thread,
+ * progress_thread_start, so that the display moves while the main thread hashes a large asset, and
+ * holds a lock around each call). */
 #ifndef AIRFACTORY_PROGRESS_H
 #define AIRFACTORY_PROGRESS_H
 
@@ -61,5 +61,13 @@ void progress_asset_done(struct progress *p, const char *kind, uint64_t bytes);
 void progress_log(struct progress *p, const char *line);
 /* Erase the display; when ok, print the summary line: assets, built, reused, bytes, time. */
 void progress_finish(struct progress *p, bool ok);
+
+/* The display thread: redraw(arg) about 10 times a second until progress_thread_stop, which
+ * returns once the last call has finished. redraw takes its snapshot and calls progress_update
+ * under the caller's lock. NULL when no thread could be started (a display is no reason to fail:
+ * the caller's log lines still appear). */
+struct progress_thread;
+struct progress_thread *progress_thread_start(void (*redraw)(void *arg), void *arg);
+void progress_thread_stop(struct progress_thread *t);
 
 #endif
