@@ -16,7 +16,7 @@ S=$(scratch)
 export SOURCE_DATE_EPOCH=1735689600
 command -v xorriso >/dev/null || { skip "iso_grub.sh" "xorriso not installed (scripts/install-deps.sh)"; exit 0; }
 command -v sqlite3 >/dev/null || { skip "iso_grub.sh" "sqlite3 not installed (scripts/install-deps.sh)"; exit 0; }
-need_fixtures imager-v1.12.0.oci.tar || exit 0
+need_fixtures imager-v1.12.0.oci.tar || exit 1
 $AIRFACTORY keygen -o "$S/b" >/dev/null
 
 cat >"$S/m.yaml" <<EOF
