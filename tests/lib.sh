@@ -44,19 +44,53 @@ need_fixtures() {
   done
 }
 
+# oci_python ARGS... <SCRIPT: run the Python SCRIPT read from stdin (sys.argv[1:] = ARGS) with the
+# fixtures' OCI writer imported (scripts/fixtures/ocilib.py: Layout, TarWriter, descriptor, go_json,
+# sha256_hex) and write_image, the one owner of an unsigned one-layer test image:
+#   write_image(path, tag, layer, arches=("amd64",)) writes the OCI archive path whose tag names the
+#   image manifest (one arch) or an index of one manifest per arch, all with that layer; it returns
+#   the tagged descriptor.
+oci_python() {
+  python3 -c "import sys
+sys.path.insert(0, sys.argv.pop(1))
+from ocilib import Layout, TarWriter, descriptor, go_json, sha256_hex
+def write_image(path, tag, layer, arches=('amd64',)):
+    lay = Layout()
+    lay.add_blob(layer)
+    mans = []
+    for arch in arches:
+        config = go_json({'architecture': arch, 'os': 'linux', 'config': {},
+                          'rootfs': {'type': 'layers', 'diff_ids': ['sha256:' + sha256_hex(layer)]}})
+        lay.add_blob(config)
+        m = go_json({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+                     'config': descriptor('application/vnd.oci.image.config.v1+json', config),
+                     'layers': [descriptor('application/vnd.oci.image.layer.v1.tar', layer)]})
+        lay.add_blob(m)
+        mans.append((arch, m))
+    ref = {'org.opencontainers.image.ref.name': tag}
+    if len(mans) == 1:
+        top = descriptor('application/vnd.oci.image.manifest.v1+json', mans[0][1], annotations=ref)
+    else:
+        index = go_json({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.index.v1+json',
+                         'manifests': [descriptor('application/vnd.oci.image.manifest.v1+json', m,
+                                                  platform={'architecture': a, 'os': 'linux'}) for a, m in mans]})
+        lay.add_blob(index)
+        top = descriptor('application/vnd.oci.image.index.v1+json', index, annotations=ref)
+    lay.add_entry(top)
+    open(path, 'wb').write(lay.to_archive(1735689600))
+    return top
+$(cat)" "$ROOT/scripts/fixtures" "$@"
+}
+
 # hostile_overlay OUT PROFILE NAME=INSTALLER...: an unsigned overlay image in the layout of Talos'
 # overlays (installers/NAME, the file INSTALLER, for each NAME; profiles/NAME.yaml holding PROFILE
 # unless it is empty; for amd64 and arm64, tag v0.1.0) as OUT/bad-overlay.oci.tar, and an overlays
-# catalog (tag v1.11.3) naming each NAME with that image's digest as OUT/bad-overlays.oci.tar,
-# written with the fixtures' OCI writer (scripts/fixtures/ocilib.py). A manifest trusts them as
-# `insecure`. Exits non-zero when they could not be written.
+# catalog (tag v1.11.3) naming each NAME with that image's digest as OUT/bad-overlays.oci.tar
+# (oci_python). A manifest trusts them as `insecure`. Exits non-zero when they could not be written.
 hostile_overlay() {
-  python3 - "$ROOT/scripts/fixtures" "$@" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[1])
-from ocilib import Layout, TarWriter, descriptor, go_json, sha256_hex
-out, profile = sys.argv[2], sys.argv[3]
-installers = [a.split("=", 1) for a in sys.argv[4:]]
+  oci_python "$@" <<'PY'
+out, profile = sys.argv[1], sys.argv[2]
+installers = [a.split("=", 1) for a in sys.argv[3:]]
 tw = TarWriter(1735689600, "root", "root")
 tw.add_dir("installers")
 for n, path in installers:
@@ -65,40 +99,12 @@ tw.add_dir("profiles")
 if profile:
     for n, _ in installers:
         tw.add_file(f"profiles/{n}.yaml", profile.encode())
-def image_manifest(lay, layer, arch):  # a one-layer image's config and manifest, added to lay
-    config = go_json({"architecture": arch, "os": "linux", "config": {},
-                      "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha256_hex(layer)]}})
-    lay.add_blob(config)
-    m = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                 "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-                 "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-    lay.add_blob(m)
-    return m
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-mans = []
-for arch in ("amd64", "arm64"):
-    m = image_manifest(lay, layer, arch)
-    mans.append(descriptor("application/vnd.oci.image.manifest.v1+json", m,
-                           platform={"architecture": arch, "os": "linux"}))
-index = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": mans})
-lay.add_blob(index)
-idx = descriptor("application/vnd.oci.image.index.v1+json", index,
-                 annotations={"org.opencontainers.image.ref.name": "v0.1.0"})
-lay.add_entry(idx)
-open(f"{out}/bad-overlay.oci.tar", "wb").write(lay.to_archive(1735689600))
+idx = write_image(f"{out}/bad-overlay.oci.tar", "v0.1.0", tw.finish(), ("amd64", "arm64"))
 cat = "overlays:\n" + "".join(f"  - name: {n}\n    image: ghcr.io/siderolabs/sbc-test:v0.1.0\n    digest: {idx['digest']}\n"
                               for n, _ in installers)
 tw = TarWriter(1735689600, "root", "root")
 tw.add_file("overlays.yaml", cat.encode())
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-m = image_manifest(lay, layer, "amd64")
-lay.add_entry(descriptor("application/vnd.oci.image.manifest.v1+json", m,
-                         annotations={"org.opencontainers.image.ref.name": "v1.11.3"}))
-open(f"{out}/bad-overlays.oci.tar", "wb").write(lay.to_archive(1735689600))
+write_image(f"{out}/bad-overlays.oci.tar", "v1.11.3", tw.finish())
 PY
 }
 

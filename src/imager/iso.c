@@ -192,7 +192,24 @@ static int iso_tree(IsoImage *image, const char *path, const char *src, struct e
     return fs_walk(src, iso_tree_entry, &w, err);
 }
 
-/* Every regular file of a GRUB platform directory under boot/grub/<platform>/, as grub-mkrescue does. */
+/* What grub-mkrescue copies of a GRUB platform directory to boot/grub/<platform>/
+ * (grub_install_copy_files, util/grub-install-common.c): every *.mod and the pkglib_DATA list.
+ * Not the boot images (boot.img, cdboot.img, kernel.img, ...), config.h or tools. */
+static bool grub_module_file(const char *name)
+{
+    static const char *const data[] = {"efiemu32.o", "efiemu64.o",   "moddep.lst",   "command.lst",
+                                       "fs.lst",     "partmap.lst",  "parttool.lst", "video.lst",
+                                       "crypto.lst", "terminal.lst", "modinfo.sh"};
+    const char *ext = strrchr(name, '.');
+    if (ext && !strcmp(ext, ".mod"))
+        return true;
+    for (size_t i = 0; i < sizeof data / sizeof *data; i++)
+        if (!strcmp(name, data[i]))
+            return true;
+    return false;
+}
+
+/* The GRUB module files of one platform directory under boot/grub/<platform>/, as grub-mkrescue does. */
 static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *platform, struct error *err)
 {
     if (grub_dir_check(grub_dir, platform, err) != 0)
@@ -210,8 +227,7 @@ static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *p
     while ((de = readdir(d)) != NULL) {
         char *p = path_join(src, de->d_name);
         struct stat st;
-        /* eltorito.img is ours (built from load.cfg), never a stale one from the source dir */
-        if (de->d_name[0] != '.' && strcmp(de->d_name, "eltorito.img") && lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (grub_module_file(de->d_name) && lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
             names = xrealloc(names, (n + 1) * sizeof *names);
             names[n++] = xstrdup(de->d_name);
         }
@@ -231,6 +247,15 @@ static int iso_grub_modules(IsoImage *image, const char *grub_dir, const char *p
     }
     free(names);
     free(src);
+    if (!rc) {
+        /* grub-mkrescue makes these whatever the platform: roms/ (grub-mkrescue.c main), locale/
+         * (grub_install_copy_nls; Talos' GRUB is built --disable-nls, so it stays empty) and fonts/
+         * (grub_install_copy_files; see docs/differences.md for its unicode.pf2) */
+        static const char *const dirs[] = {"boot/grub/fonts", "boot/grub/locale", "boot/grub/roms"};
+        IsoDir *dir;
+        for (size_t i = 0; !rc && i < sizeof dirs / sizeof *dirs; i++)
+            rc = iso_dir(image, dirs[i], &dir, err);
+    }
     return rc;
 }
 
@@ -343,7 +368,9 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
                              "ISO: the GRUB layouts need kernel, initramfs, command line and the "
                              "imager's GRUB directory");
         char *i386 = path_join(o->grub_dir, "i386-pc");
-        grub_bios = fs_is_dir(i386) && !strcmp(o->arch, "amd64");
+        /* grub-mkrescue takes every platform under usr/lib/grub whatever the ISO's arch
+         * (grub.go: no --directory), the hybrid only i386-pc (hybrid.go --directory) */
+        grub_bios = fs_is_dir(i386);
         free(i386);
         if (o->layout == ISO_HYBRID && !grub_bios)
             return error_set(err, ERROR_INPUT, "ISO: %s/i386-pc is missing; the hybrid ISO boots BIOS through it",
@@ -521,8 +548,8 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     ElToritoBootImage *bios_boot = NULL, *efi_boot = NULL;
     const char *efi_path = esp ? "/efiboot.img" : (efi_count ? "/efi.img" : NULL);
     if (!rc && grub_bios) {
-        int r = iso_image_set_boot_image(image, "/boot/grub/i386-pc/eltorito.img", ELTORITO_NO_EMUL,
-                                         "/boot/grub/boot.cat", &bios_boot);
+        int r = iso_image_set_boot_image(image, "/boot/grub/i386-pc/eltorito.img", ELTORITO_NO_EMUL, "/boot.catalog",
+                                         &bios_boot);
         if (r < 0)
             rc = iso_fail(err, r, "El Torito BIOS image");
         else {
@@ -533,7 +560,7 @@ int iso_build(const struct iso_options *o, const char *out_path, struct error *e
     }
     if (!rc && efi_path) {
         int r = bios_boot ? iso_image_add_boot_image(image, efi_path, ELTORITO_NO_EMUL, 0, &efi_boot)
-                          : iso_image_set_boot_image(image, efi_path, ELTORITO_NO_EMUL, "/boot.cat", &efi_boot);
+                          : iso_image_set_boot_image(image, efi_path, ELTORITO_NO_EMUL, "/boot.catalog", &efi_boot);
         if (r < 0)
             rc = iso_fail(err, r, "El Torito EFI image");
         else {

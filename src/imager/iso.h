@@ -3,8 +3,13 @@
  * Owns the three layouts Talos produces and which one a version/arch gets:
  *   ISO_GRUB   (< 1.10; >= 1.12 with bootloader grub): GRUB for BIOS (El Torito, i386-pc) and
  *              UEFI (El Torito FAT image with GRUB EFI for every EFI platform the imager ships),
- *              /boot/{vmlinuz,initramfs.xz}.
- *   ISO_HYBRID (>= 1.10, amd64, dual-boot): GRUB for BIOS + systemd-boot and the UKI in a FAT ESP.
+ *              /boot/{vmlinuz,initramfs.xz}. Whatever the ISO's arch, every platform of the
+ *              imager's usr/lib/grub (i386-pc, x86_64-efi, arm64-efi), as Talos' grub-mkrescue
+ *              call without --directory does.
+ *   ISO_HYBRID (>= 1.10, amd64, dual-boot): GRUB for BIOS (i386-pc only: hybrid.go --directory)
+ *              + systemd-boot and the UKI in a FAT ESP.
+ * GRUB layouts carry boot/grub/<platform>/ with grub-mkrescue's file choice (*.mod and the .lst
+ * lists), empty boot/grub/{fonts,locale,roms}/ and the El Torito catalog /boot.catalog.
  *   ISO_UEFI   (>= 1.10 arm64, SecureBoot, sd-boot): systemd-boot and the UKI in a FAT ESP only.
  * Which one is the isoKind quirk's answer (profile.h), see iso_options_for.
  * GRUB core images come from `grub-mkimage` run on the imager's own GRUB module directories (the

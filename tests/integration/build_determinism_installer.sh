@@ -12,9 +12,7 @@ FX=$FIXTURES
 for tool in openssl jq sqlite3 diff; do
   command -v $tool >/dev/null || { skip "build_determinism_installer.sh" "$tool not installed"; exit 0; }
 done
-if [ ! -f "$FX/installer-base-v1.11.3.oci.tar" ]; then
-  fail "fixtures present" "run scripts/make-fixtures first ($FX)"; exit 1
-fi
+need_fixtures installer-base-v1.11.3.oci.tar || exit 1
 export SOURCE_DATE_EPOCH=1735689600
 
 cat >"$S/manifest.yaml" <<YAML

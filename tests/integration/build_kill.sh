@@ -14,9 +14,7 @@
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 FX=$FIXTURES
-if [ ! -f "$FX/imager-v1.11.3.oci.tar" ]; then
-  fail "fixtures present" "run scripts/make-fixtures first ($FX)"; exit 1
-fi
+need_fixtures imager-v1.11.3.oci.tar || exit 1
 export SOURCE_DATE_EPOCH=1700000000
 
 manifest() { # FILE CONSOLE: the same model; only the command line differs (the kernel is reused)

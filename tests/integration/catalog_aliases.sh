@@ -13,32 +13,14 @@ export SOURCE_DATE_EPOCH=1735689600
 for tool in python3 zstd; do
   command -v $tool >/dev/null || { skip "catalog_aliases.sh" "$tool not installed (scripts/install-deps.sh)"; exit 0; }
 done
-if [ ! -f "$FIXTURES/imager-v1.11.3.oci.tar" ] || [ ! -f "$FIXTURES/hello-world-service-v1.11.3.oci.tar" ]; then
-  fail catalog-aliases-fixtures "no v1.11.3 fixtures in $FIXTURES; run: bash scripts/make-fixtures"
-  exit 0
-fi
+need_fixtures imager-v1.11.3.oci.tar hello-world-service-v1.11.3.oci.tar || exit 1
 hws=$(python3 -c 'import json,sys; print([f["digest"] for f in json.load(open(sys.argv[1]))["fixtures"] if f["file"]=="hello-world-service-v1.11.3.oci.tar"][0])' "$FIXTURES/fixtures.json")
 # an extensions catalog with image-digests only, as ghcr.io/siderolabs/extensions:v1.6.x
-python3 - "$S/catalog.oci.tar" "$hws" <<'PY'
-import json, sys
-sys.path.insert(0, "scripts/fixtures")
-from ocilib import Layout, TarWriter, descriptor, go_json
+oci_python "$S/catalog.oci.tar" "$hws" <<'PY'
 out, digest = sys.argv[1], sys.argv[2]
 tw = TarWriter(1735689600, "root", "root")
 tw.add_file("image-digests", f"ghcr.io/siderolabs/i915:20250101-v1.11.3@{digest}\n".encode())
-layer = tw.finish()
-lay = Layout()
-lay.add_blob(layer)
-config = go_json({"architecture": "amd64", "os": "linux", "config": {},
-                  "rootfs": {"type": "layers", "diff_ids": [descriptor("x", layer)["digest"]]}})
-lay.add_blob(config)
-manifest = go_json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-                    "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)]})
-lay.add_blob(manifest)
-lay.add_entry(descriptor("application/vnd.oci.image.manifest.v1+json", manifest,
-                         annotations={"org.opencontainers.image.ref.name": "v1.11.3"}))
-open(out, "wb").write(lay.to_archive(1735689600))
+write_image(out, "v1.11.3", tw.finish())
 PY
 check_eq "the test catalog was written" "$?" 0
 $AIRFACTORY keygen -o "$S/b" >/dev/null

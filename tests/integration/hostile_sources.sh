@@ -145,8 +145,18 @@ for a in initramfs-amd64.xz metal-amd64-uki.efi metal-amd64.iso installer-amd64.
     check_contains "$a: carries the in-image bytes its links lead to ($n)" "$out" "HIT $n "
   done
 done
+# The imager's usr/lib/grub/i386-pc/airfactory-marker{,-abs}.lst are in-image links (to
+# ../fonts/marker.pf2): the build above succeeding means they were resolved inside the image
+# (grub_dir_check refuses any link left). The ISO no longer carries them: it takes what
+# grub-mkrescue takes of a platform directory (*.mod and GRUB's own .lst lists, iso.c), which
+# these names are not; a fixture link named like a module would bring the positive check back.
 out=$(scan metal-amd64.iso 2>&1)
-check_contains "metal-amd64.iso: carries the GRUB file its in-image links lead to" "$out" "HIT grub "
+case $out in
+  *"HIT grub "*) fail "metal-amd64.iso: no GRUB file grub-mkrescue would not copy (the marker .lst links)" \
+    "$(echo "$out" | grep 'HIT grub' | head -3)" ;;
+  *"scanned "*) pass "metal-amd64.iso: no GRUB file grub-mkrescue would not copy (the marker .lst links)" ;;
+  *) fail "metal-amd64.iso: scanned" "$(echo "$out" | tail -3)" ;;
+esac
 talosctl_blobs=$(sqlite3 "$B/index.db" "SELECT DISTINCT 'blobs/sha256/' || substr(digest, 8) FROM talosctl" 2>/dev/null)
 if [ -n "$talosctl_blobs" ]; then
   out=$(cd "$B" && python3 "$ROOT/tests/integration/asset_scan.py" --needle secret="$HOST/secret" \

@@ -156,6 +156,53 @@ static void grub_layout_before_1_10(void)
     inputs_free(&in);
 }
 
+/* /boot/grub as Talos' grub-mkrescue calls leave it (siderolabs/talos v1.14.0-rc.1
+ * pkg/imager/iso/grub.go:73-83: no --directory, so every platform under usr/lib/grub, whatever the
+ * arch; hybrid.go:31: --directory=/usr/lib/grub/i386-pc only), with grub-mkrescue's file choice
+ * (util/grub-install-common.c grub_install_copy_files: *.mod + the .lst lists; fonts/ locale/,
+ * util/grub-mkrescue.c main: roms/) and its El Torito catalog /boot.catalog. */
+static void grub_dirs_as_grub_mkrescue(void)
+{
+    if (!fs_is_dir(GRUB_DIR "/i386-pc") || !fs_is_dir(GRUB_DIR "/x86_64-efi") || !fs_is_dir(GRUB_DIR "/arm64-efi")) {
+        printf("  skipped: %s lacks i386-pc, x86_64-efi or arm64-efi\n", GRUB_DIR);
+        return;
+    }
+    struct iso_inputs in;
+    inputs(&in);
+    static const char *const arches[] = {"amd64", "arm64"};
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_INT(build(&in, "v1.9.5", arches[i], in.out), 0); /* GRUB-only */
+        struct buffer out = BUFFER_INIT;
+        CHECK_INT(bt_run(&out, "xorriso -indev '%s' -find /boot/grub -maxdepth 1 2>/dev/null | tr '\\n' ' '", in.out), 0);
+        CHECK_STR(buffer_cstr(&out), "'/boot/grub' '/boot/grub/arm64-efi' '/boot/grub/fonts' '/boot/grub/grub.cfg' "
+                                     "'/boot/grub/i386-pc' '/boot/grub/locale' '/boot/grub/roms' "
+                                     "'/boot/grub/x86_64-efi' ");
+        buffer_reset(&out);
+        CHECK_INT(bt_run(&out, "xorriso -indev '%s' -find / -maxdepth 1 2>/dev/null | tr '\\n' ' '", in.out), 0);
+        CHECK_STR(buffer_cstr(&out), "'/' '/boot' '/boot.catalog' '/efi.img' ");
+        buffer_reset(&out);
+        /* BIOS El Torito on arm64 too: grub-mkrescue builds it whenever i386-pc is there */
+        CHECK_INT(bt_run(&out, "xorriso -indev '%s' -report_el_torito plain 2>/dev/null", in.out), 0);
+        CHECK(strstr(buffer_cstr(&out), "El Torito boot img :   1  BIOS") != NULL);
+        buffer_reset(&out);
+        CHECK_INT(bt_run(&out,
+                         "xorriso -indev '%s' -find /boot/grub/i386-pc -type f 2>/dev/null | grep -v \"\\.mod'$\" "
+                         "| sed 's|.*/||' | tr '\\n' ' '",
+                         in.out),
+                  0);
+        CHECK_STR(buffer_cstr(&out), "command.lst' crypto.lst' efiemu32.o' efiemu64.o' eltorito.img' fs.lst' "
+                                     "moddep.lst' modinfo.sh' partmap.lst' parttool.lst' terminal.lst' video.lst' ");
+        buffer_free(&out);
+    }
+    CHECK_INT(build(&in, "v1.11.3", "amd64", in.out), 0); /* hybrid */
+    struct buffer out = BUFFER_INIT;
+    CHECK_INT(bt_run(&out, "xorriso -indev '%s' -find /boot/grub -maxdepth 1 2>/dev/null | tr '\\n' ' '", in.out), 0);
+    CHECK_STR(buffer_cstr(&out), "'/boot/grub' '/boot/grub/fonts' '/boot/grub/grub.cfg' '/boot/grub/i386-pc' "
+                                 "'/boot/grub/locale' '/boot/grub/roms' ");
+    buffer_free(&out);
+    inputs_free(&in);
+}
+
 static void uefi_layout_for_arm64(void)
 {
     struct iso_inputs in;
@@ -259,6 +306,7 @@ int main(void)
 {
     RUN(hybrid_layout_from_1_10);
     RUN(grub_layout_before_1_10);
+    RUN(grub_dirs_as_grub_mkrescue);
     RUN(uefi_layout_for_arm64);
     RUN(labels_and_quoting);
     RUN(missing_inputs_fail_without_output);
