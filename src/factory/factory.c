@@ -665,9 +665,16 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     pthread_mutex_init(&f.display_lock, NULL);
     if (r->progress && !r->json && r->events)
         f.progress = progress_new(r->events, 0, NULL);
-    f.store_dir = r->store ? xstrdup(r->store) : xasprintf("%s.store", r->output);
-    f.work_dir = path_join(f.store_dir, "work");
-    int rc = store_open(f.store_dir, STORE_WRITE, &f.store, err);
+    /* absolute: an overlay's installer runs in its own scratch directory and is handed paths into
+     * the store (its artifacts) and the writer's scratch (the disk image) */
+    char *store = r->store ? xstrdup(r->store) : xasprintf("%s.store", r->output), *output = NULL;
+    int rc = path_absolute(store, &f.store_dir, err);
+    if (rc == 0)
+        rc = path_absolute(r->output, &output, err);
+    free(store);
+    f.work_dir = f.store_dir ? path_join(f.store_dir, "work") : NULL;
+    if (rc == 0)
+        rc = store_open(f.store_dir, STORE_WRITE, &f.store, err);
     if (rc == 0)
         rc = fs_mkdir_p(f.work_dir, 0755, err);
     if (rc == 0)
@@ -676,7 +683,7 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
         rc = import_sources(&f, err);
     if (rc == 0) {
         struct bundle_writer_options options = {
-            .target = r->output,
+            .target = output,
             .signing_key_path = r->signing_key,
             .base = r->base,
             .allow_downgrade = r->allow_downgrade,
@@ -759,5 +766,6 @@ int factory_build(const struct factory_request *r, struct factory_stats *stats, 
     if (stats)
         *stats = f.stats;
     factory_free(&f);
+    free(output);
     return rc;
 }

@@ -60,6 +60,13 @@ manifest "$S/out" "$FIXTURES/overlays-v1.11.3.oci.tar" "$FIXTURES/sbc-test-v0.1.
 out=$($AIRFACTORY build -j 2 "$S/m.yaml" 2>&1); rc=$?
 check_eq "build of overlay disk images exits 0" "$rc" 0
 [ "$rc" -eq 0 ] || echo "$out" | tail -5
+# relative --store and -o: the installer runs in its own scratch directory, so every path it is
+# handed (its artifacts in the store, the disk in the writer's scratch) must be absolute
+out=$(cd "$S" && $AIRFACTORY build -j 2 m.yaml -o rel-out --store rel-store 2>&1); rc=$?
+check_eq "build with a relative --store and -o exits 0 (the installer finds its artifacts)" "$rc" 0
+[ "$rc" -eq 0 ] || echo "$out" | tail -3
+check_eq "... and writes the same index.db as with absolute paths" "$(cmp "$S/rel-out/index.db" "$S/out/index.db" 2>&1)" ""
+rm -rf "$S/rel-out" "$S/rel-store"
 disk_of() { # OVERLAY-NAME [OPTIONS-YAML-LINES]: the bundle blob of that schematic's metal-arm64.raw
   printf 'overlay:\n  image: siderolabs/sbc-test\n  name: %s\n%s' "$1" "${2:-}" >"$S/s-$1.yaml"
   local id d
