@@ -12,6 +12,7 @@
 #include "oci/store.h"
 #include "airfactory/verify.h"
 #include "verify/verify_policy.h"
+#include "airfactory/source_role.h"
 #include "cli/cli.h"
 
 static const char usage[] =
@@ -25,7 +26,7 @@ static const char usage[] =
     "  --platform import only this platform of a multi-platform image (repeatable)\n"
     "  --tag      import only the image with this tag (org.opencontainers.image.ref.name)\n"
     "  --reference record the image under this name (e.g. ghcr.io/siderolabs/imager:v1.10.3)\n"
-    "  --role     free-form role recorded with the source (imager, installer, extension, ...)";
+    "  --role     role recorded with the source, as a manifest spells it: " SOURCE_ROLE_NAMES;
 
 static void print_result(const char *input, const struct oci_import_result *r, bool json)
 {
@@ -120,7 +121,17 @@ int cmd_import(int argc, char **argv)
             break;
         case 't': opts.tag = optarg; break;
         case 'r': opts.reference = optarg; break;
-        case 'R': opts.role = optarg; break;
+        case 'R': {
+            enum source_role role;
+            if (!source_role_parse(optarg, &role)) {
+                fprintf(stderr, "airfactory import: --role %s: not a source role; expected one of: %s\n", optarg,
+                        SOURCE_ROLE_NAMES);
+                free(platforms);
+                return 2;
+            }
+            opts.role = source_role_name(role);
+            break;
+        }
         case 'j': json = true; break;
         case 'h':
             printf("usage: airfactory import %s\n", usage);
