@@ -901,20 +901,16 @@ static int check_model(struct planner *pl, const struct manifest_schematic *s, c
                          "%s%s",
                          output, platform->name, a->arch, platform->arch_count ? platform->arches[0] : "no arch",
                          platform->arch_count > 1 ? " and others" : " only");
-    /* a SecureBoot disk image needs the imager's secureboot-<platform> profile (default.go) */
-    if (a->secureboot && a->kind == ASSET_IMAGE) {
-        char name[ASSET_PATH_MAX];
-        snprintf(name, sizeof name, "secureboot-%s", platform->name);
-        if (!profile_find(ps, name))
-            return plan_fail(pl, line, column,
-                             "output '%s': platform %s has no SecureBoot disk image (the imager "
-                             "has no '%s' profile); drop '-secureboot' or use metal, azure, cloudstack, nocloud, "
-                             "opennebula, openstack or vmware",
-                             output, platform->name, name);
-    }
-    if ((a->secureboot || a->kind == ASSET_UKI) && !q.supports_uki)
-        return plan_fail(pl, line, column, "output '%s': UKI and SecureBoot assets need Talos v1.5.0 or later, not %s",
+    /* a SecureBoot disk image of any platform, as Image Factory's ParseFromPath makes it (the
+     * platform's own profile, SecureBoot on); only the version can refuse it, in IF's words (talos
+     * pkg/imager/profile/profile.go Validate) */
+    if (a->secureboot && !q.supports_uki)
+        return plan_fail(pl, line, column,
+                         "output '%s': secureboot is not supported for Talos version \"%s\" (Image "
+                         "Factory's error: SecureBoot assets need v1.5.0 or later)",
                          output, version);
+    if (a->kind == ASSET_UKI && !q.supports_uki)
+        return plan_fail(pl, line, column, "output '%s': UKI assets need Talos v1.5.0 or later, not %s", output, version);
     if ((a->kind == ASSET_ISO || a->kind == ASSET_IMAGE) && manifest_schematic_image_cache(m, s)) {
         int cl = s->image_cache >= 0 ? s->image_cache_line : m->image_cache_line;
         int cc = s->image_cache >= 0 ? s->image_cache_column : m->image_cache_column;
