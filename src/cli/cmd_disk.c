@@ -269,8 +269,12 @@ static int disk_plan(int argc, char **argv)
             printf("archive tar disk.raw (GNU sparse)\n");
         if (p.format == DISK_IMAGE_OVA)
             printf("archive ova disk.ovf disk.mf disk.vmdk (stream-optimised)\n");
-        for (size_t i = 0; i < p.partition_count; i++)
-            printf("partition %s %llu\n", p.partitions[i].name, (unsigned long long)p.partitions[i].size);
+        /* name, bytes (a rest-of-disk partition resolved), GPT type, Talos' file system type, first LBA */
+        uint64_t first[DISK_IMAGE_MAX_PARTITIONS], size[DISK_IMAGE_MAX_PARTITIONS];
+        rc = disk_image_plan_extents(&p, first, size, &err);
+        for (size_t i = 0; rc == 0 && i < p.partition_count; i++)
+            printf("partition %s %llu %s %s %llu\n", p.partitions[i].name, (unsigned long long)size[i],
+                   p.partitions[i].type, p.partitions[i].filesystem, (unsigned long long)first[i]);
     }
     profile_set_free(profiles);
     schematic_free(s);

@@ -86,11 +86,61 @@ static int plan_output(const struct asset_path *asset, const char *path, struct 
     return 0;
 }
 
+/* Each partition Talos' image mode creates: its GPT type and file system (talos v1.14
+ * internal/pkg/partition/partition.go NewPartitionOptions, format.go systemPartitionsFormatOptions). */
+static const struct {
+    const char *name, *type, *filesystem;
+} talos_partitions[] = {
+    {"EFI", GPT_TYPE_EFI, "vfat"},          {"BIOS", GPT_TYPE_BIOS, "zeroes"}, {"BOOT", GPT_TYPE_LINUX, "xfs"},
+    {"META", GPT_TYPE_LINUX, "zeroes"},     {"STATE", GPT_TYPE_LINUX, "none"}, {"EPHEMERAL", GPT_TYPE_LINUX, "none"},
+    {"IMAGECACHE", GPT_TYPE_LINUX, "ext4"},
+};
+
 static void add_partition(struct disk_image_plan *p, const char *name, uint64_t size_mib)
 {
     struct disk_image_partition *d = &p->partitions[p->partition_count++];
     snprintf(d->name, sizeof d->name, "%s", name);
     d->size = size_mib * MIB;
+    for (size_t i = 0; i < sizeof talos_partitions / sizeof talos_partitions[0]; i++)
+        if (!strcmp(talos_partitions[i].name, name)) {
+            d->type = talos_partitions[i].type;
+            d->filesystem = talos_partitions[i].filesystem;
+        }
+}
+
+/* The plan's GPT entries (names, types, label GUIDs, BIOS attribute) laid out on its disk. */
+static int plan_gpt(const struct disk_image_plan *plan, uint64_t skip_lbas, struct gpt_table *t,
+                    struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS], struct error *err)
+{
+    uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
+    memset(parts, 0, DISK_IMAGE_MAX_PARTITIONS * sizeof *parts);
+    for (size_t i = 0; i < plan->partition_count; i++) {
+        const struct disk_image_partition *d = &plan->partitions[i];
+        snprintf(parts[i].name, sizeof parts[i].name, "%s", d->name);
+        if (!d->type || gpt_guid_parse(d->type, parts[i].type) != 0)
+            return error_set(err, ERROR_RUNTIME, "partition %s has no GPT type", d->name);
+        gpt_guid_from_label(d->name, parts[i].guid);
+        if (!strcmp(d->name, "BIOS"))
+            parts[i].attributes = GPT_ATTR_LEGACY_BIOS_BOOTABLE;
+        sizes[i] = d->size;
+    }
+    *t = (struct gpt_table){.partitions = parts, .count = plan->partition_count, .skip_lbas = skip_lbas};
+    gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t->disk_guid);
+    return gpt_layout(t, plan->disk_size, plan->sector_size, sizes, err);
+}
+
+int disk_image_plan_extents(const struct disk_image_plan *plan, uint64_t first_lba[DISK_IMAGE_MAX_PARTITIONS],
+                            uint64_t size[DISK_IMAGE_MAX_PARTITIONS], struct error *err)
+{
+    struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
+    struct gpt_table t;
+    if (plan_gpt(plan, 0, &t, parts, err) != 0)
+        return -1;
+    for (size_t i = 0; i < plan->partition_count; i++) {
+        first_lba[i] = parts[i].first_lba;
+        size[i] = (parts[i].last_lba - parts[i].first_lba + 1) * plan->sector_size;
+    }
+    return 0;
 }
 
 int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
@@ -111,6 +161,9 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
         return error_set(err, ERROR_INPUT, "%s: Talos version '%s' is not vX.Y.Z", path, version);
     struct talos_quirks q;
     profile_quirks(profiles, &v, arch, secureboot, &q);
+    if (!q.supported) /* image-factory cmd/image-factory/cmd/options.go: MinTalosVersion "1.2.0" */
+        return error_set(err, ERROR_INPUT, "%s: Talos %s is not supported; Image Factory builds v1.2.0 and later", path,
+                         version);
     out->grub_reset_entry = q.grub_reset_entry;
 
     /* bootloader: output.go selectBootloader */
@@ -122,6 +175,8 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
                                                              : DISK_IMAGE_DUAL_BOOT;
     if (out->bootloader == DISK_IMAGE_DUAL_BOOT && strcmp(arch, "amd64") != 0)
         out->bootloader = DISK_IMAGE_SD_BOOT; /* dual-boot exists for amd64 only */
+    /* out.go buildImage: 0x11=dual-boot only where UseSDBootForUEFI (SecureBoot is never dual-boot) */
+    out->meta_bootloader = out->bootloader == DISK_IMAGE_DUAL_BOOT && q.sdboot_for_uefi;
 
     /* sizes: profile diskSize, then FillDefaults (talos-imager.md §2.4) */
     uint64_t base_mib = 0;
@@ -155,11 +210,15 @@ int disk_image_plan_for(const struct profile_set *profiles, const struct asset_p
         break;
     }
     add_partition(out, "META", meta);
-    if (!q.skip_data_partitions)
-        return error_set(err, ERROR_INPUT,
-                         "%s: Talos %s disk images carry STATE/EPHEMERAL partitions, which airfactory does not build "
-                         "yet; use Talos 1.8 or later",
-                         path, version);
+    /* Talos < 1.8 does not create its data partitions itself: the image mode adds them, without
+     * file systems (install.go getPartitionOptions legacyImage) */
+    if (!q.skip_data_partitions) {
+        add_partition(out, "STATE", q.state_partition_mib);
+        add_partition(out, "EPHEMERAL", 0); /* the rest of the disk (size 0) */
+    }
+    uint64_t first[DISK_IMAGE_MAX_PARTITIONS], sizes[DISK_IMAGE_MAX_PARTITIONS];
+    if (disk_image_plan_extents(out, first, sizes, err) != 0)
+        return error_prefix(err, "%s: ", path);
     return 0;
 }
 
@@ -175,23 +234,18 @@ int disk_image_plan_add_image_cache(const struct profile_set *profiles, struct d
         return error_set(err, ERROR_INPUT, "image cache: Talos %s has none (needs v1.9.0 or later)", version);
     if (plan->partition_count >= DISK_IMAGE_MAX_PARTITIONS)
         return error_set(err, ERROR_RUNTIME, "image cache: the disk image has no room for another partition");
+    if (plan->partition_count && plan->partitions[plan->partition_count - 1].size == 0)
+        return error_set(err, ERROR_INPUT, "image cache: %s already takes the rest of the disk image",
+                         plan->partitions[plan->partition_count - 1].name);
     uint64_t want = image_cache_partition_size(tree_bytes);
     if (q.image_cache_grows_disk)
         plan->disk_size += want;
     add_partition(plan, "IMAGECACHE", 0); /* the rest of the disk (install.go: size 0) */
     /* where it lands: the same layout disk_image_write_raw makes */
-    struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
-    uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
-    memset(parts, 0, sizeof parts);
-    for (size_t i = 0; i < plan->partition_count; i++) {
-        snprintf(parts[i].name, sizeof parts[i].name, "%s", plan->partitions[i].name);
-        sizes[i] = plan->partitions[i].size;
-    }
-    struct gpt_table t = {.partitions = parts, .count = plan->partition_count};
-    if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0)
+    uint64_t first[DISK_IMAGE_MAX_PARTITIONS], sizes[DISK_IMAGE_MAX_PARTITIONS];
+    if (disk_image_plan_extents(plan, first, sizes, err) != 0)
         return error_prefix(err, "image cache: ");
-    const struct gpt_partition *last = &parts[plan->partition_count - 1];
-    uint64_t have = (last->last_lba - last->first_lba + 1) * plan->sector_size;
+    uint64_t have = sizes[plan->partition_count - 1];
     /* ext4 needs room beyond the files (journal, inodes, metadata): the imager's 20 % */
     if (have < want)
         return error_set(err, ERROR_INPUT,
@@ -213,7 +267,7 @@ void disk_image_meta_values(const struct disk_image_plan *plan, const struct sch
         values[n].len = strlen(schematic->meta[i].value);
         n++;
     }
-    if (plan->bootloader == DISK_IMAGE_DUAL_BOOT) {
+    if (plan->meta_bootloader) {
         /* out.go buildImage: first boot removes the loader that did not boot */
         values[n].key = META_KEY_DISK_IMAGE_BOOTLOADER;
         values[n].value = "dual-boot";
@@ -546,27 +600,11 @@ static int write_raw(const struct disk_image_plan *plan, const struct disk_image
     }
     struct gpt_partition parts[DISK_IMAGE_MAX_PARTITIONS];
     uint64_t sizes[DISK_IMAGE_MAX_PARTITIONS];
-    memset(parts, 0, sizeof parts);
-    for (size_t i = 0; i < plan->partition_count; i++) {
-        const struct disk_image_partition *d = &plan->partitions[i];
-        snprintf(parts[i].name, sizeof parts[i].name, "%s", d->name);
-        const char *type = !strcmp(d->name, "EFI")    ? GPT_TYPE_EFI
-                           : !strcmp(d->name, "BIOS") ? GPT_TYPE_BIOS
-                                                      : GPT_TYPE_LINUX;
-        if (gpt_guid_parse(type, parts[i].type) != 0)
-            return error_set(err, ERROR_RUNTIME, "gpt type %s", type);
-        gpt_guid_from_label(d->name, parts[i].guid);
-        if (!strcmp(d->name, "BIOS"))
-            parts[i].attributes = GPT_ATTR_LEGACY_BIOS_BOOTABLE;
-        sizes[i] = d->size;
-    }
-    struct gpt_table t = {
-        .partitions = parts, .count = plan->partition_count, .skip_lbas = in->overlay ? in->partition_offset : 0};
-    gpt_guid_from_label(GPT_TALOS_DISK_LABEL, t.disk_guid);
-    if (gpt_layout(&t, plan->disk_size, plan->sector_size, sizes, err) != 0 || gpt_write(fd, what, &t, err) != 0)
+    struct gpt_table t;
+    if (plan_gpt(plan, in->overlay ? in->partition_offset : 0, &t, parts, err) != 0 || gpt_write(fd, what, &t, err) != 0)
         return -1;
     for (size_t i = 0; i < plan->partition_count; i++)
-        sizes[i] = (parts[i].last_lba - parts[i].first_lba + 1) * plan->sector_size; /* a size-0 IMAGECACHE */
+        sizes[i] = (parts[i].last_lba - parts[i].first_lba + 1) * plan->sector_size; /* size 0: the rest */
     for (size_t i = 0; i < plan->partition_count; i++) {
         uint64_t off = parts[i].first_lba * plan->sector_size;
         if (!strcmp(parts[i].name, "EFI")) {
@@ -584,7 +622,7 @@ static int write_raw(const struct disk_image_plan *plan, const struct disk_image
         } else if (!strcmp(parts[i].name, "META")) {
             if (meta_partition_write(fd, what, off, sizes[i], in->meta, in->meta_count, err) != 0)
                 return error_prefix(err, "META partition: ");
-        }
+        } /* STATE, EPHEMERAL: no file system, the zeros of the new image (format.go type "none") */
     }
     return 0;
 }

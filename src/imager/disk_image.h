@@ -12,7 +12,8 @@
  * runs them). Every step streams: the raw image is sparse (ftruncate + writes of data only) and
  * holes are never read back, so peak memory does not grow with the disk size.
  *
- * All three layouts are built: sd-boot (EFI 2101/1101 MiB: systemd-boot + UKI, META), dual-boot
+ * All three layouts are built, each followed by STATE and EPHEMERAL (no file systems) for Talos
+ * before 1.8: sd-boot (EFI 2101/1101 MiB: systemd-boot + UKI, META), dual-boot
  * (amd64: the same ESP, then BIOS boot with GRUB i386-pc core.img and boot.img in the MBR, BOOT
  * XFS with A/vmlinuz, A/initramfs.xz, grub/grub.cfg, META) and GRUB-only (EFI 100 MiB holding the
  * GRUB EFI image, BIOS, BOOT, META); GRUB pieces come from grub_disk.h, XFS from xfs_image.h. */
@@ -39,8 +40,11 @@ enum disk_image_format { DISK_IMAGE_RAW, DISK_IMAGE_QCOW2, DISK_IMAGE_VHD, DISK_
 #define DISK_IMAGE_MAX_PARTITIONS 8
 
 struct disk_image_partition {
-    char name[16]; /* GPT name = label: "EFI", "BIOS", "BOOT", "META" */
-    uint64_t size; /* bytes */
+    char name[16];          /* GPT name = label: "EFI", "BIOS", "BOOT", "META", "STATE", "EPHEMERAL", "IMAGECACHE" */
+    uint64_t size;          /* bytes; 0 = the rest of the disk (the last partition only) */
+    const char *type;       /* GPT type GUID (internal/pkg/partition/constants.go) */
+    const char *filesystem; /* Talos' FileSystemType for it: "vfat", "xfs", "ext4", "zeroes" (no file
+                               system, written with data: core.img, META) or "none" (left as it is) */
 };
 
 struct disk_image_plan {
@@ -55,7 +59,14 @@ struct disk_image_plan {
     int level;
     bool tar;              /* gcp: .tar.gz with member disk.raw */
     bool grub_reset_entry; /* grub.cfg's reset entry (the grubResetEntry quirk) */
+    bool meta_bootloader;  /* META 0x11=dual-boot: a dual-boot image of a Talos with sdBootForUEFI */
 };
+
+/* Where the plan's partitions land on its disk (the GPT disk_image_write_raw writes, without an
+ * overlay's offset): first LBA and size in bytes of each, a size-0 partition resolved to the rest
+ * of the disk. ERROR_INPUT when they do not fit. */
+int disk_image_plan_extents(const struct disk_image_plan *plan, uint64_t first_lba[DISK_IMAGE_MAX_PARTITIONS],
+                            uint64_t size[DISK_IMAGE_MAX_PARTITIONS], struct error *err);
 
 /* "raw", "qcow2", "vhd", "ova" */
 const char *disk_image_format_name(enum disk_image_format f);
@@ -65,8 +76,10 @@ const char *disk_image_bootloader_name(enum disk_image_bootloader b);
  * bootloader (schematic, else the defaultBootloader quirk; SecureBoot forces sd-boot), disk size
  * (the platform profile's diskSize, + bootPartitionSize − 1000 MiB, + BIOS + BOOT for dual-boot),
  * partitions (ukiEFIPartitionSize / grubEFIPartitionSize, biosPartitionSize, bootPartitionSize,
- * metaPartitionSize), sector size (schematic diskImage.sectorSize, default 512), format and
- * compression from the name. ERROR_INPUT for names that are not disk images or bad values. */
+ * metaPartitionSize; before Talos 1.8, skipDataPartitions false: STATE statePartitionSize and
+ * EPHEMERAL the rest, no file system on either), sector size (schematic diskImage.sectorSize,
+ * default 512), format and compression from the name. ERROR_INPUT for names that are not disk
+ * images, versions Image Factory does not build (the supported quirk) or bad values. */
 int disk_image_plan_for(const struct profile_set *profiles, const struct asset_path *asset, const char *version,
                         const struct schematic *schematic, struct disk_image_plan *out, struct error *err);
 
@@ -118,7 +131,8 @@ struct disk_image_inputs {
 };
 
 /* The META values Talos writes into a disk image: the schematic's, then 0x11=dual-boot for
- * dual-boot images. values[i].value points into the schematic. */
+ * dual-boot images of Talos 1.10 and later (plan->meta_bootloader). values[i].value points into
+ * the schematic. */
 void disk_image_meta_values(const struct disk_image_plan *plan, const struct schematic *schematic,
                             struct meta_value values[256], size_t *count);
 

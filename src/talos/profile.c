@@ -83,6 +83,7 @@ static const struct quirk_def quirk_defs[] = {
     Q("biosPartitionSize", QUIRK_MIB, bios_partition_mib, NULL),
     Q("ukiEFIPartitionSize", QUIRK_MIB, uki_efi_partition_mib, NULL),
     Q("metaPartitionSize", QUIRK_MIB, meta_partition_mib, NULL),
+    Q("statePartitionSize", QUIRK_MIB, state_partition_mib, NULL),
     Q("embeddedConfig", QUIRK_BOOL, embedded_config, NULL),
     Q("secureBootDiskEnrollKeys", QUIRK_BOOL, secureboot_disk_enroll_keys, NULL),
     Q("isoRandomSeed", QUIRK_BOOL, iso_random_seed, NULL),

@@ -128,6 +128,7 @@ struct talos_quirks {
     uint64_t boot_partition_mib, grub_efi_partition_mib, bios_partition_mib, uki_efi_partition_mib,
         meta_partition_mib;           /* bootPartitionSize, grubEFIPartitionSize, biosPartitionSize,
                                          ukiEFIPartitionSize, metaPartitionSize */
+    uint64_t state_partition_mib;     /* statePartitionSize: STATE of a disk image without skip_data_partitions */
     bool embedded_config;             /* embeddedConfig: embeddedMachineConfiguration allowed */
     bool secureboot_disk_enroll_keys; /* secureBootDiskEnrollKeys: loader/keys/auto in SecureBoot disks */
     bool iso_random_seed;             /* isoRandomSeed: loader/random-seed in an ISO's ESP */

@@ -379,14 +379,73 @@ static void test_plans(void)
     s->meta_count = 1;
     struct meta_value mv[256];
     size_t mc = 0;
-    p.bootloader = DISK_IMAGE_DUAL_BOOT;
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.11.3", NULL, &p, &err), 0);
     disk_image_meta_values(&p, s, mv, &mc);
     CHECK_INT(mc, 2);
     CHECK_INT(mv[1].key, 0x11);
-    p.bootloader = DISK_IMAGE_SD_BOOT;
+    CHECK_INT(plan_for(ps, "metal-arm64.raw", "v1.11.3", NULL, &p, &err), 0);
+    disk_image_meta_values(&p, s, mv, &mc);
+    CHECK_INT(mc, 1);
+    /* a dual-boot schematic before 1.10: dual-boot layout, but no 0x11 (out.go buildImage asks
+     * UseSDBootForUEFI) */
+    s->bootloader = SCHEMATIC_BOOTLOADER_DUAL_BOOT;
+    s->sector_size = 0;
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.9.5", s, &p, &err), 0);
+    CHECK_INT(p.bootloader, DISK_IMAGE_DUAL_BOOT);
     disk_image_meta_values(&p, s, mv, &mc);
     CHECK_INT(mc, 1);
     schematic_free(s);
+    profile_set_free(ps);
+}
+
+/* Talos < 1.8: the v1.14 library appends STATE (100 MiB) and EPHEMERAL (the rest), no file
+ * systems (talos v1.14.0-rc.1 cmd/installer/pkg/install/install.go:932-953, quirks/partitions.go:46-48,
+ * internal/pkg/partition/format.go:173-182); versions before v1.2.0 are refused (image-factory
+ * cmd/image-factory/cmd/options.go:822 MinTalosVersion, v1.5.0). */
+static void test_plans_before_1_8(void)
+{
+    struct profile_set *ps = NULL;
+    struct error err = {0};
+    CHECK_INT(profile_set_load(&ps, &err), 0);
+    if (!ps)
+        return;
+    struct disk_image_plan p;
+    static const char *const names[] = {"EFI", "BIOS", "BOOT", "META", "STATE", "EPHEMERAL"};
+    static const uint64_t mib[] = {100, 1, 1000, 1, 100, 0};
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.7.6", NULL, &p, &err), 0);
+    CHECK_INT(p.bootloader, DISK_IMAGE_GRUB);
+    CHECK_INT(p.disk_size, 1246ull << 20);
+    CHECK_INT(p.partition_count, 6);
+    for (size_t i = 0; i < 6 && i < p.partition_count; i++) {
+        CHECK_STR(p.partitions[i].name, names[i]);
+        CHECK_INT(p.partitions[i].size, mib[i] << 20);
+    }
+    CHECK_STR(p.partitions[4].type, GPT_TYPE_LINUX);
+    CHECK_STR(p.partitions[4].filesystem, "none");
+    CHECK_STR(p.partitions[5].filesystem, "none");
+    uint64_t first[DISK_IMAGE_MAX_PARTITIONS], size[DISK_IMAGE_MAX_PARTITIONS];
+    CHECK_INT(disk_image_plan_extents(&p, first, size, &err), 0);
+    CHECK_INT(first[4], 1103ull * 2048); /* STATE after META, at 1103 MiB */
+    CHECK_INT(first[5], 1203ull * 2048);
+    CHECK_INT(size[5], 42ull << 20); /* 1246 MiB - 1203 MiB - the backup GPT, down to 1 MiB */
+    /* 1.8 drops them */
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.8.0", NULL, &p, &err), 0);
+    CHECK_INT(p.partition_count, 4);
+    /* SecureBoot before 1.8: sd-boot's ESP, then the same data partitions; aws has no
+     * secureboot-aws profile, Image Factory builds it from the aws one */
+    CHECK_INT(plan_for(ps, "aws-amd64-secureboot.raw.xz", "v1.7.6", NULL, &p, &err), 0);
+    CHECK_INT(p.bootloader, DISK_IMAGE_SD_BOOT);
+    CHECK_INT(p.disk_size, 8192ull << 20);
+    CHECK_INT(p.partition_count, 4);
+    CHECK_INT(p.partitions[0].size, 1101ull << 20);
+    CHECK_STR(p.partitions[3].name, "EPHEMERAL");
+    /* the rest-of-disk partition leaves no room for IMAGECACHE */
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.7.6", NULL, &p, &err), 0);
+    CHECK_INT(disk_image_plan_add_image_cache(ps, &p, "v1.9.0", "amd64", 1, &err), -1);
+    CHECK(strstr(err.message, "EPHEMERAL already takes the rest") != NULL);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.1.0", NULL, &p, &err), -1);
+    CHECK(strstr(err.message, "Image Factory builds v1.2.0 and later") != NULL);
+    CHECK_INT(plan_for(ps, "metal-amd64.raw", "v1.2.0", NULL, &p, &err), 0);
     profile_set_free(ps);
 }
 
@@ -437,6 +496,7 @@ int main(void)
     RUN(test_plan_image_cache);
     RUN(test_meta_round_trip);
     RUN(test_plans);
+    RUN(test_plans_before_1_8);
     RUN(test_vhd_footer);
     RUN(test_qcow2_options);
     return TEST_MAIN_END();
