@@ -13,7 +13,7 @@
 #include "core/json.h"
 #include "airfactory/schematic.h"
 #include "serve/serve_routes.h"
-#include "talos/version.h"
+#include "talos/profile.h"
 
 void serve_schematic_decode(const char *body, size_t len, struct serve_schematic_result *out)
 {
@@ -171,11 +171,14 @@ void serve_api_versions(struct serve_context *ctx, const struct serve_request *r
     buffer_free(&out);
 }
 
-/* semver major.minor < 1.7 (overlays unsupported: Image Factory answers [] without a catalog). */
-static bool before_1_7(const char *version_tag)
+/* quirks.SupportsOverlay (the supportsOverlay quirk): without it Image Factory answers [] without
+ * a catalog. A version the quirks cannot read counts as the newest Talos (true), as quirks.New. */
+static bool overlays_supported(const char *version_tag)
 {
-    struct talos_version v;
-    return talos_version_parse(version_tag, &v) == 0 && !talos_version_at_least(version_tag, 1, 7);
+    const struct profile_set *profiles = profile_set_builtin();
+    struct talos_quirks q;
+    struct error err = {0};
+    return !profiles || profile_quirks_for(profiles, version_tag, NULL, false, &q, &err) != 0 || q.supports_overlay;
 }
 
 static void catalog(struct serve_context *ctx, const char *version, bool overlays, bool empty_array,
@@ -211,7 +214,7 @@ static void catalog(struct serve_context *ctx, const char *version, bool overlay
         serve_response_text_error(res, 500, "internal server error");
         return;
     }
-    if (overlays && before_1_7(tag)) {
+    if (overlays && !overlays_supported(tag)) {
         serve_response_body(res, 200, "text/plain; charset=utf-8", "[]\n", 3);
         return;
     }

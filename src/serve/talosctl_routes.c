@@ -15,11 +15,17 @@
 #include "airfactory/bundle.h"
 #include "core/json.h"
 #include "serve/serve_routes.h"
+#include "talos/profile.h"
 
-/* quirks.SupportsFactoryTalosctlDownload */
+/* quirks.SupportsFactoryTalosctlDownload (the supportsFactoryTalosctlDownload quirk); a version the
+ * quirks cannot read counts as the newest Talos (true), as quirks.New. */
 static bool talosctl_supported(const char *version_tag)
 {
-    return bundle_version_compare(version_tag, "v1.11.0-alpha.3") >= 0;
+    const struct profile_set *profiles = profile_set_builtin();
+    struct talos_quirks q;
+    struct error err = {0};
+    return !profiles || profile_quirks_for(profiles, version_tag, NULL, false, &q, &err) != 0 ||
+           q.supports_factory_talosctl_download;
 }
 
 struct url_list {

@@ -4,9 +4,11 @@
 #include "talos/profile.h"
 #include "airfactory/buffer.h"
 #include "core/embed.h"
+#include "core/fs.h"
 #include "core/memory.h"
 #include "core/yaml_document.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,7 +45,7 @@ struct platform_entry {
 };
 
 /* The quirks the code knows (profile.h struct talos_quirks): YAML key, type, field. */
-enum quirk_type { QUIRK_BOOL, QUIRK_MIB, QUIRK_STRING, QUIRK_CHOICE };
+enum quirk_type { QUIRK_BOOL, QUIRK_MIB, QUIRK_STRING, QUIRK_CHOICE, QUIRK_SHA256, QUIRK_BYTES };
 struct quirk_def {
     const char *key;
     enum quirk_type type;
@@ -87,6 +89,9 @@ static const struct quirk_def quirk_defs[] = {
     Q("embeddedConfig", QUIRK_BOOL, embedded_config, NULL),
     Q("secureBootDiskEnrollKeys", QUIRK_BOOL, secureboot_disk_enroll_keys, NULL),
     Q("isoRandomSeed", QUIRK_BOOL, iso_random_seed, NULL),
+    Q("ukiSplashSHA256", QUIRK_SHA256, uki_splash_sha256, NULL),
+    Q("ukiSplashSize", QUIRK_BYTES, uki_splash_size, NULL),
+    Q("supportsFactoryTalosctlDownload", QUIRK_BOOL, supports_factory_talosctl_download, NULL),
 };
 #undef Q
 #define QUIRK_COUNT (sizeof quirk_defs / sizeof quirk_defs[0])
@@ -276,11 +281,16 @@ static int get_rules(struct loader *l, const struct yaml_node *n, bool want_valu
     return 0;
 }
 
+/* As Talos' quirks.New: the version's pre-release is dropped, the rule's is kept, and the two
+ * compare by semver precedence. So `since: v1.11.0-alpha.3` holds for v1.11.0-alpha.0 (it counts
+ * as v1.11.0) and not for v1.10.9; a rule without a pre-release compares major.minor.patch. */
 static bool rule_matches(const struct rule *r, const struct talos_version *v, const char *arch, bool secureboot)
 {
-    if (r->has_since && talos_version_compare(v, &r->since) < 0)
+    struct talos_version core = *v;
+    core.prerelease[0] = '\0';
+    if (r->has_since && talos_version_compare_semver(&core, &r->since) < 0)
         return false;
-    if (r->has_before && talos_version_compare(v, &r->before) >= 0)
+    if (r->has_before && talos_version_compare_semver(&core, &r->before) >= 0)
         return false;
     if (r->arch && (!arch || strcmp(r->arch, arch)))
         return false;
@@ -460,6 +470,17 @@ static int check_quirk_rules(struct loader *l, const struct yaml_node *n, const 
             if (!*v)
                 return bad(l, vn, "quirk %s: empty value", d->key);
             break;
+        case QUIRK_SHA256:
+            if (strlen(v) != 64 || strspn(v, "0123456789abcdef") != 64)
+                return bad(l, vn, "quirk %s: value '%s' is not 64 lower-case hex digits (a SHA-256)", d->key, v);
+            break;
+        case QUIRK_BYTES: {
+            char *end;
+            r->number = strtoll(v, &end, 10);
+            if (!*v || *end || r->number <= 0 || r->number > (1ll << 32))
+                return bad(l, vn, "quirk %s: value '%s' is not a size in bytes (1 to 4 GiB)", d->key, v);
+            break;
+        }
         case QUIRK_CHOICE: {
             long long c = 0;
             while (d->choices[c] && strcmp(d->choices[c], v))
@@ -563,10 +584,39 @@ int profile_set_load_texts(const char *platforms_yaml, const char *profiles_yaml
     return 0;
 }
 
+/* AIRFACTORY_TEST_VERSIONS_YAML=FILE replaces the built-in versions.yaml: for tests that need
+ * version data the real releases do not have (the fixtures' stand-in UKI splash, tests/integration/
+ * if_fidelity.sh). It is loaded and checked exactly as the built-in text. */
 int profile_set_load(struct profile_set **out, struct error *err)
 {
-    return profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml,
-                                  airfactory_profiles_versions_yaml, out, err);
+    const char *test_versions = getenv("AIRFACTORY_TEST_VERSIONS_YAML");
+    if (!test_versions || !*test_versions)
+        return profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml,
+                                      airfactory_profiles_versions_yaml, out, err);
+    struct buffer text = BUFFER_INIT;
+    int rc = fs_read_file(test_versions, 1u << 20, &text, err);
+    if (rc != 0)
+        error_prefix(err, "AIRFACTORY_TEST_VERSIONS_YAML: ");
+    else
+        rc = profile_set_load_texts(airfactory_profiles_platforms_yaml, airfactory_profiles_profiles_yaml,
+                                    buffer_cstr(&text), out, err);
+    buffer_free(&text);
+    return rc;
+}
+
+static struct profile_set *builtin_set;
+static void builtin_load(void)
+{
+    struct error err = {0};
+    if (profile_set_load(&builtin_set, &err) != 0)
+        builtin_set = NULL;
+}
+
+const struct profile_set *profile_set_builtin(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, builtin_load);
+    return builtin_set;
 }
 
 /* ------------------------------------------------------------ talos-images */
@@ -773,7 +823,9 @@ void profile_quirks(const struct profile_set *set, const struct talos_version *v
         switch (quirk_defs[d].type) {
         case QUIRK_BOOL: *(bool *)field = r->number != 0; break;
         case QUIRK_MIB: *(uint64_t *)field = (uint64_t)r->number; break;
-        case QUIRK_STRING: *(const char **)field = r->value; break;
+        case QUIRK_STRING:
+        case QUIRK_SHA256: *(const char **)field = r->value; break;
+        case QUIRK_BYTES: *(uint64_t *)field = (uint64_t)r->number; break;
         case QUIRK_CHOICE:
             if (quirk_defs[d].choices == compression_choices)
                 *(enum talos_compression *)field = (enum talos_compression)r->number;

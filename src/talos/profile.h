@@ -62,6 +62,9 @@ int profile_set_load(struct profile_set **out, struct error *err);
 int profile_set_load_texts(const char *platforms_yaml, const char *profiles_yaml, const char *versions_yaml,
                            struct profile_set **out, struct error *err);
 void profile_set_free(struct profile_set *set);
+/* The built-in data loaded once per process (thread-safe), for readers without a set of their own
+ * (airfactory-serve's routes); NULL when the embedded data is broken. Never freed. */
+const struct profile_set *profile_set_builtin(void);
 
 size_t profile_platform_count(const struct profile_set *set);
 const struct profile_platform *profile_platform_at(const struct profile_set *set, size_t i);
@@ -132,6 +135,9 @@ struct talos_quirks {
     bool embedded_config;             /* embeddedConfig: embeddedMachineConfiguration allowed */
     bool secureboot_disk_enroll_keys; /* secureBootDiskEnrollKeys: loader/keys/auto in SecureBoot disks */
     bool iso_random_seed;             /* isoRandomSeed: loader/random-seed in an ISO's ESP */
+    const char *uki_splash_sha256;    /* ukiSplashSHA256: the UKI .splash BMP (pkg/splash/sidero.bmp), hex */
+    uint64_t uki_splash_size;         /* ukiSplashSize: its size in bytes */
+    bool supports_factory_talosctl_download; /* supportsFactoryTalosctlDownload: GET /talosctl/<v> lists files */
 };
 
 /* The quirks of Talos version v on arch ("amd64", "arm64"; NULL matches no arch rule) with or

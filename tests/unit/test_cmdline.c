@@ -459,6 +459,40 @@ static void quirks_by_version(void)
     CHECK_INT(err.code, ERROR_INPUT);
 }
 
+/* The cut-offs airfactory-serve asks (they were version compares in src/serve) and the UKI splash. */
+static void quirks_serve_and_splash(void)
+{
+    struct talos_quirks q;
+    struct error err = {0};
+    /* quirks.SupportsFactoryTalosctlDownload: GTE 1.11.0-alpha.3 on the version without its
+     * pre-release, so every 1.11.0 pre-release counts as 1.11.0 (a full semver compare of the tag
+     * would say no for alpha.0 .. alpha.2, as src/serve/talosctl_routes.c did) */
+    const char *yes[] = {"v1.11.0-alpha.0", "v1.11.0-alpha.3", "v1.11.0", "v1.11.3", "v1.12.0-beta.0", "v2.0.0"};
+    const char *no[] = {"v1.10.9", "v1.10.99-rc.1", "v1.9.5", "v1.2.0"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        CHECK_INT(profile_quirks_for(profiles, yes[i], NULL, false, &q, &err), 0);
+        CHECK(q.supports_factory_talosctl_download);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        CHECK_INT(profile_quirks_for(profiles, no[i], NULL, false, &q, &err), 0);
+        CHECK(!q.supports_factory_talosctl_download);
+    }
+    /* quirks.SupportsOverlay: 1.7.0, pre-releases of 1.7.0 included */
+    CHECK_INT(profile_quirks_for(profiles, "v1.6.9", NULL, false, &q, &err), 0);
+    CHECK(!q.supports_overlay);
+    CHECK_INT(profile_quirks_for(profiles, "v1.7.0-alpha.0", NULL, false, &q, &err), 0);
+    CHECK(q.supports_overlay);
+    /* pkg/splash/sidero.bmp at the tags */
+    CHECK_INT(profile_quirks_for(profiles, "v1.11.3", NULL, false, &q, &err), 0);
+    CHECK_STR(q.uki_splash_sha256, "c2615c96cd796af248b147b48199710f6ff95d893c749aaea2d0a3836b9545a6");
+    CHECK_INT(q.uki_splash_size, 590538);
+    CHECK_INT(profile_quirks_for(profiles, "v1.12.0", NULL, false, &q, &err), 0);
+    CHECK_STR(q.uki_splash_sha256, "db736eb8a5f1f2b59f9140378a47d14383d5b49ab3704c7ab2042017d5097365");
+    CHECK_INT(q.uki_splash_size, 640138);
+    CHECK(profile_set_builtin() != NULL);
+    CHECK(profile_set_builtin() == profile_set_builtin());
+}
+
 /* the profiles/ YAML files as compiled into the library (core/embed.h) */
 extern const char airfactory_profiles_platforms_yaml[], airfactory_profiles_profiles_yaml[],
     airfactory_profiles_versions_yaml[];
@@ -521,6 +555,11 @@ static void quirks_loader_refuses_bad_data(void)
         {"    - {before: v1.8.0, value: xz}", "    - {before: v1.8.0, value: lz4}", "not one of xz, zstd"},
         {"    - {secureBoot: true, value: uefi}", "    - {secureBoot: true, value: floppy}",
          "not one of grub, uefi, hybrid, bootloader"},
+        {"    - {before: v1.12.0, value: c2615c96", "    - {before: v1.12.0, value: C2615c96",
+         "not 64 lower-case hex digits"},
+        {"    - {before: v1.12.0, value: 590538}", "    - {before: v1.12.0, value: 590538B}", "not a size in bytes"},
+        {"    - {since: v1.11.0-alpha.3, value: true}", "    - {since: v1.11.0-alpha.03, value: true}",
+         "expected a version like"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         text = versions_with(bad[i].from, bad[i].to);
@@ -587,6 +626,7 @@ int main(void)
     RUN(profiles_hold_the_32_builtin_profiles);
     RUN(platforms_describe_image_factory);
     RUN(quirks_by_version);
+    RUN(quirks_serve_and_splash);
     RUN(broken_profile_data_is_reported);
     RUN(quirks_loader_refuses_bad_data);
     profile_set_free(profiles);
