@@ -22,6 +22,7 @@
 #include "factory/recipe_files.h"
 #include "format/authenticode.h"
 #include "imager/initramfs.h"
+#include "imager/splash.h"
 #include "oci/layer_flatten.h"
 
 static void imager_files_free(struct imager_files *x)
@@ -429,6 +430,33 @@ int model_initramfs(struct model *m, struct error *err)
     return rc;
 }
 
+/* A once-step per imager, arch and splash (imager/splash.h): a build warning when the imager has no
+ * boot splash; its UKIs are then built without .splash (docs/differences.md). */
+static int splash_step(struct factory *f, void *arg, struct error *err)
+{
+    struct model *m = arg;
+    struct talos_quirks q;
+    char *path = NULL, *reason = NULL;
+    int rc = model_quirks(m, false, &q, err);
+    if (rc == 0)
+        rc = splash_from_imager(f->store, &m->imager.imager->result.image, m->imager.dir, q.uki_splash_sha256,
+                                q.uki_splash_size, &path, &reason, err);
+    if (rc == 0) {
+        struct json_writer w;
+        struct buffer b = BUFFER_INIT;
+        factory_event_begin(f, &w, &b, "warning");
+        json_kv_string(&w, "imager", m->imager.imager->result.image.digest);
+        json_kv_string(&w, "arch", m->arch);
+        json_kv_string(&w, "message", reason);
+        char *human = xasprintf("warning: %s; UKIs from it have no .splash section", reason);
+        factory_event_end(f, &w, &b, human);
+        free(human);
+    }
+    free(path);
+    free(reason);
+    return rc < 0 ? -1 : 0;
+}
+
 /* The model's UKI for one output: the imager's systemd-stub + kernel + this model's initramfs + the
  * given command line, with Talos' profiles for that kind of output (one place for every caller:
  * UKI, ISO, disk image and installer assets). */
@@ -438,6 +466,13 @@ int model_uki(struct model *m, const struct secureboot_signer *signer, const cha
     struct talos_quirks q;
     if (model_initramfs(m, err) != 0 || model_quirks(m, signer != NULL, &q, err) != 0)
         return -1;
+    char *splash_key = xasprintf("%s/splash-%s", m->imager.dir, q.uki_splash_sha256), *splash = NULL, *reason = NULL;
+    int rc = factory_once(m->f, splash_key, splash_step, m, err);
+    free(splash_key);
+    if (rc != 0 || splash_from_imager(m->f->store, &m->imager.imager->result.image, m->imager.dir, q.uki_splash_sha256,
+                                      q.uki_splash_size, &splash, &reason, err) < 0)
+        return -1;
+    free(reason);
     struct recipe_uki_files in = {
         .stub = m->imager.stub,
         .kernel = m->imager.vmlinuz,
@@ -448,8 +483,11 @@ int model_uki(struct model *m, const struct secureboot_signer *signer, const cha
         .output = output,
         .timestamp = m->f->epoch,
         .signer = signer,
+        .splash = splash,
     };
-    return recipe_uki_build(&in, out_path, err);
+    rc = recipe_uki_build(&in, out_path, err);
+    free(splash);
+    return rc;
 }
 
 /* The overlay installer's get-options (overlay.h), once per model: its image flattened (shared

@@ -15,6 +15,7 @@ int recipe_uki_build(const struct recipe_uki_files *in, const char *out, struct 
         .profile_count = profiles.count,
         .timestamp = in->timestamp,
         .signer = in->signer,
+        .splash_path = in->splash,
     };
     int rc = uki_build(&o, out, err);
     uki_profile_set_free(&profiles);

@@ -21,6 +21,7 @@ struct recipe_uki_files {
     enum uki_output output;            /* which of Talos' profile sets (UKI, ISO, disk image) */
     uint32_t timestamp;
     const struct secureboot_signer *signer; /* NULL: unsigned */
+    const char *splash;                     /* the boot splash BMP (imager/splash.h); NULL: no .splash */
 };
 
 /* A UKI from files, with the profiles Talos gives that kind of output. */

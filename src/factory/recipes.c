@@ -40,6 +40,14 @@ int factory_asset_cache_key(struct model *m, const char *path, const struct asse
         }
         for (size_t i = 0; i < m->extension_count; i++)
             buffer_appendf(&b, "extension=%s\n", m->extension_images[i]->result.image.manifest_digest);
+        /* the UKI splash looked for (found or not in the imager above); the line also keeps assets
+         * built before the splash and extension SELinux labels existed from being reused */
+        struct talos_quirks q;
+        if (model_quirks(m, false, &q, err) != 0) {
+            buffer_free(&b);
+            return -1;
+        }
+        buffer_appendf(&b, "uki-splash=%s\n", q.uki_splash_sha256);
         if (m->overlay_image)
             buffer_appendf(&b, "overlay=%s\n", m->overlay_image->result.image.manifest_digest);
         if (m->overlay_image && r->overlay_input)

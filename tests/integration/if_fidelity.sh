@@ -12,13 +12,17 @@
 #     if-safe` (buildImage, SDBootEnrollKeys defaults to if-safe) — mtools on the ESP;
 #   - extension squashfs images carry no security.selinux label of our own — unsquashfs/getfattr;
 #   - the schematic extension's extraInfo is the schematic (Talos >= 1.7);
+#   - UKIs carry Talos' boot splash (.splash after .uname, before .pcrpkey/.linux) when the
+#     imager's binary holds the bitmap the version data names (the fixture's own, through a
+#     test-only versions.yaml; a same-size decoy before it is not taken); with the real data the
+#     fixture imager has none: a build warning naming the imager, UKIs without .splash;
 #   - includeWellKnownCertificates: the certificate files the manifest names are enrolled after the
 #     signing certificate (KEK and db, Microsoft's owner GUID), and without them the plan says
 #     what is missing.
 source "$(dirname "$0")/../lib.sh"
 S=$(scratch)
 export SOURCE_DATE_EPOCH=1735689600
-for tool in xorriso osirrox mdir mtype mcopy mattrib sgdisk unsquashfs getfattr sqlite3 python3 zstd openssl; do
+for tool in xorriso osirrox mdir mtype mcopy mattrib sgdisk unsquashfs getfattr sqlite3 python3 zstd openssl jq; do
   command -v $tool >/dev/null || { skip "if_fidelity.sh" "$tool not installed (scripts/install-deps.sh)"; exit 0; }
 done
 /usr/bin/python3 -c 'import pefile' 2>/dev/null || { skip "if_fidelity.sh" "python3-pefile not installed"; exit 0; }
@@ -195,3 +199,62 @@ manifest wk2 '{secureboot: {includeWellKnownCertificates: true}}' v1.12.0 "metal
 out=$($AIRFACTORY build "$S/wk2.yaml" --store "$S/store" 2>&1); rc=$?
 check_eq "a well_known_kek file that is no certificate: build exits 2" "$rc" 2
 check_contains "... naming the file" "$out" "$S/bogus.der: not an X.509 certificate"
+
+# ---- the UKI splash: Talos' pkg/splash/sidero.bmp, which the imager's Go binary carries raw
+# (go:embed); airfactory finds it in /usr/bin/imager (/bin/imager before 1.10) by the size and
+# SHA-256 the version data gives (ukiSplashSHA256/ukiSplashSize). The fixture binary is a shell
+# stand-in carrying a decoy bitmap of the same size and then its test bitmap (fixtures.json
+# "uki_splash"), not sidero.bmp.
+splash_of() {  # UKI -> "<sha256 of .splash>|<sections after .sdmagic/.sbat...>"
+  /usr/bin/python3 - "$1" <<'PY'
+import hashlib, sys, pefile
+pe = pefile.PE(sys.argv[1])
+names = [s.Name.rstrip(b"\0").decode() for s in pe.sections]
+sp = [s for s in pe.sections if s.Name.rstrip(b"\0") == b".splash"]
+digest = hashlib.sha256(sp[0].get_data()[: sp[0].Misc_VirtualSize]).hexdigest() if sp else "none"
+print(digest + "|" + " ".join(names[names.index(".osrel"):]))
+PY
+}
+SPLASH_SHA=$(jq -r .uki_splash.sha256 "$FIXTURES/fixtures.json")
+SPLASH_SIZE=$(jq -r .uki_splash.size "$FIXTURES/fixtures.json")
+DECOY_SHA=$(jq -r .uki_splash.decoy_sha256 "$FIXTURES/fixtures.json")
+check "fixtures.json names the fixture splash and its decoy" test "${#SPLASH_SHA}" = 64 -a "${#DECOY_SHA}" = 64
+# the real data: the fixture imager has no sidero.bmp -> a warning naming the imager, no .splash
+manifest nosplash '{}' v1.11.3 "metal-uki.efi" "$S/nosplash" >"$S/nosplash.yaml"
+out=$($AIRFACTORY build "$S/nosplash.yaml" --store "$S/store" 2>&1); rc=$?
+check_eq "real splash data, fixture imager: the build still succeeds" "$rc" 0
+check_contains "... with a warning naming the imager and the missing splash" "$out" \
+  "warning: imager ghcr.io/siderolabs/imager:v1.11.3 (sha256:"
+check_contains "... and what was looked for" "$out" "no BMP of 590538 bytes with SHA-256 c2615c96cd796af2"
+check_eq "... its UKI has no .splash" "$(splash_of "$(blob "$S/nosplash" metal-amd64-uki.efi)" | cut -d'|' -f1)" none
+manifest nosplash2 '{}' v1.11.3 "metal-uki.efi" "$S/nosplash2" >"$S/nosplash2.yaml"
+out=$($AIRFACTORY build "$S/nosplash2.yaml" --store "$S/store-json" --json 2>&1)
+check_contains "... the warning is a JSON event too" "$out" '"event":"warning","imager":"sha256:'
+out=$($AIRFACTORY build "$S/nosplash2.yaml" --store "$S/store-json" --json 2>&1)
+check "... not repeated by a rerun that reuses the UKI (the build that made it said so)" \
+  bash -c '! grep -q "\"event\":\"warning\"" <<<"$1"' _ "$out"
+# the fixture's data (a test-only versions.yaml): found, the exact bytes, in Talos' section order
+/usr/bin/python3 - "$ROOT/profiles/versions.yaml" "$SPLASH_SHA" "$SPLASH_SIZE" >"$S/versions-splash.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+text = re.sub(r"(  ukiSplashSHA256:\n)(    - .*\n)+", r"\g<1>    - {value: %s}\n" % sys.argv[2], text)
+text = re.sub(r"(  ukiSplashSize:\n)(    - .*\n)+", r"\g<1>    - {value: %s}\n" % sys.argv[3], text)
+sys.stdout.write(text)
+PY
+check_contains "the test versions.yaml has the fixture digest" "$(cat "$S/versions-splash.yaml")" "{value: $SPLASH_SHA}"
+for v in v1.11.3 v1.9.5; do  # v1.9.5: not usr-merged, the bitmap is in /bin/imager (a hard link)
+  manifest "splash-$v" '{}' $v "metal-uki.efi, metal-secureboot-uki.efi" "$S/splash-$v" \
+    | sed "/hello-world-service/d" >"$S/splash-$v.yaml"
+  out=$(AIRFACTORY_TEST_VERSIONS_YAML="$S/versions-splash.yaml" $AIRFACTORY build "$S/splash-$v.yaml" --store "$S/store" 2>&1)
+  check_eq "$v, fixture splash data: build exits 0" "$?" 0
+  check "... no warning" bash -c '! grep -q "warning:" <<<"$1"' _ "$out"
+  for a in metal-amd64-uki.efi metal-amd64-secureboot-uki.efi; do
+    r=$(splash_of "$(blob "$S/splash-$v" $a)")
+    check_eq "$v $a: .splash is the fixture bitmap (not the decoy before it)" "${r%%|*}" "$SPLASH_SHA"
+    case $a in
+      *secureboot*) want=".osrel .cmdline .uname .splash .pcrpkey .linux .initrd" ;;
+      *) want=".osrel .cmdline .uname .splash .linux .initrd" ;;
+    esac
+    check_contains "... in Talos' order ($want)" "${r#*|}" "$want"
+  done
+done

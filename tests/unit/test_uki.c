@@ -2,7 +2,12 @@
  * native.go computes, and three outside readers (objdump, python3-pefile, sbverify). */
 #include "imager/kernel.h"
 #include "format/pe.h"
+#include "imager/splash.h"
 #include "imager/uki.h"
+#include "core/digest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 #include "build_test_util.h"
 #include "test.h"
 
@@ -198,11 +203,105 @@ static void uki_is_reproducible_and_bad_inputs_fail(void)
     fixture_free(&f);
 }
 
+/* A 16x8 24-bit BMP whose pixels depend on seed (the fixture generator's splash_bmp). */
+static size_t make_bmp(unsigned char *out, unsigned seed)
+{
+    size_t n = 54 + 16 * 8 * 3;
+    memset(out, 0, 54);
+    out[0] = 'B';
+    out[1] = 'M';
+    out[2] = (unsigned char)n;
+    out[3] = (unsigned char)(n >> 8);
+    out[10] = 54;
+    for (size_t i = 54; i < n; i++)
+        out[i] = (unsigned char)(i * seed + seed);
+    return n;
+}
+
+/* splash_scan: the first "BM" header of the size whose bytes hash right, also across the 1 MiB
+ * window boundary; a decoy of the same size, a header with another size and a truncated copy at
+ * the end are not taken; the digest of a bitmap the file lacks finds nothing. */
+static void splash_is_found_by_size_and_digest(void)
+{
+    char *dir = bt_scratch(), *bin = path_join(dir, "imager");
+    unsigned char good[512], decoy[512];
+    size_t n = make_bmp(good, 3);
+    CHECK_INT(make_bmp(decoy, 5), n);
+    char want[SHA256_HEX_LEN + 1], other[SHA256_HEX_LEN + 1];
+    sha256_hex(good, n, want);
+    sha256_hex(decoy, n, other);
+    bt_write_random(bin, 3u << 20, 7, 0);
+    int fd = open(bin, O_RDWR);
+    CHECK(fd >= 0);
+    uint64_t good_at = (1u << 20) - 3; /* its header straddles the first window's end */
+    CHECK(pwrite(fd, decoy, n, 4096) == (ssize_t)n);
+    CHECK(pwrite(fd, "BM\x01\x02\x00\x00", 6, 100) == 6);
+    CHECK(pwrite(fd, good, n, (off_t)good_at) == (ssize_t)n);
+    CHECK(pwrite(fd, good, n / 2, (3u << 20) - n / 2) == (ssize_t)(n / 2)); /* truncated at EOF */
+    struct error err = {0};
+    uint64_t at = 0;
+    CHECK_INT(splash_scan(fd, "test", want, n, &at, &err), 1);
+    CHECK_INT(at, good_at);
+    CHECK_INT(splash_scan(fd, "test", other, n, &at, &err), 1);
+    CHECK_INT(at, 4096);
+    char none[SHA256_HEX_LEN + 1];
+    sha256_hex("nothing", 7, none);
+    CHECK_INT(splash_scan(fd, "test", none, n, &at, &err), 0);
+    CHECK_INT(splash_scan(fd, "test", want, n + 1, &at, &err), 0);
+    /* only the truncated copy: not found */
+    unsigned char zero[512] = {0};
+    CHECK(pwrite(fd, zero, n, (off_t)good_at) == (ssize_t)n);
+    CHECK_INT(splash_scan(fd, "test", want, n, &at, &err), 0);
+    close(fd);
+    bt_remove(dir);
+    free(bin);
+    free(dir);
+}
+
+/* .splash goes after .uname and before .linux (uki.go generateSplash), with the file's bytes. */
+static void splash_section_order(void)
+{
+    struct uki_fixture f;
+    fixture(&f);
+    char *bmp = path_join(f.dir, "splash.bmp");
+    unsigned char b[512];
+    size_t n = make_bmp(b, 9);
+    struct error err = {0};
+    CHECK_INT(fs_write_file_atomic(bmp, b, n, 0644, &err), 0);
+    struct uki_options o = {.stub_path = BT_STUB,
+                            .kernel_path = f.kernel,
+                            .initrd_path = f.initrd,
+                            .cmdline = "talos.platform=metal",
+                            .talos_version = "v1.11.3",
+                            .splash_path = bmp,
+                            .timestamp = 1735689600};
+    CHECK_INT(uki_build(&o, f.out, &err), 0);
+    struct pe_info stub, pe;
+    CHECK_INT(pe_read_info(BT_STUB, &stub, &err), 0);
+    CHECK_INT(pe_read_info(f.out, &pe, &err), 0);
+    const char *appended[] = {".osrel", ".cmdline", ".uname", ".splash", ".linux", ".initrd"};
+    CHECK_INT(pe.section_count, stub.section_count + 6);
+    for (size_t i = stub.section_count; i < pe.section_count && i - stub.section_count < 6; i++)
+        CHECK_STR(pe.sections[i].name, appended[i - stub.section_count]);
+    const struct pe_section_info *sp = pe_find_section(&pe, ".splash");
+    CHECK(sp && sp->virtual_size == n);
+    struct buffer file = BUFFER_INIT;
+    CHECK_INT(fs_read_file(f.out, 64u << 20, &file, &err), 0);
+    CHECK(sp && (uint64_t)sp->raw_offset + n <= file.len && memcmp(file.data + sp->raw_offset, b, n) == 0);
+    buffer_free(&file);
+    pe_info_free(&stub);
+    pe_info_free(&pe);
+    free(bmp);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     RUN(kernel_version_comes_from_the_bzimage_header);
     RUN(uki_sections_and_headers);
     RUN(profiles_by_version_and_output);
     RUN(uki_is_reproducible_and_bad_inputs_fail);
+    RUN(splash_is_found_by_size_and_digest);
+    RUN(splash_section_order);
     return TEST_MAIN_END();
 }
