@@ -2,7 +2,7 @@
  * the sources.
  *
  * Owns: the imager's boot files (extracted once per imager and arch into STORE/work/imager/), the
- * flattened extension and overlay images (STORE/work/ext/), the imager's GRUB pair; per model the
+ * flattened extension and overlay images (STORE/work/ext.2/), the imager's GRUB pair; per model the
  * extension and overlay images its schematic names (resolved at plan time through the version's
  * catalogs), the initramfs and the overlay's get-options (once-steps: the first job that needs one
  * builds it while the model's other jobs wait), the UKI and the kernel command line of each kind of
@@ -95,6 +95,7 @@ struct flatten_request {
     const char *dir;
     const char *prefix;        /* NULL: the whole image */
     const char *resolve_links; /* image directory whose links are resolved (layer_flatten_options) */
+    bool selinux_labels;       /* keep the PAX records' labels (extensions: layer_flatten_options) */
 };
 
 /* A once-step: layer_flatten renames its temporary directory into place when complete, so an
@@ -110,17 +111,19 @@ static int flatten_step(struct factory *f, void *arg, struct error *err)
         *slash = '\0';
     int rc = fs_mkdir_p(parent, 0755, err);
     free(parent);
-    struct layer_flatten_options options = {.prefix = x->prefix, .resolve_links = x->resolve_links};
+    struct layer_flatten_options options = {
+        .prefix = x->prefix, .resolve_links = x->resolve_links, .selinux_labels = x->selinux_labels};
     if (rc == 0)
         rc = layer_flatten(f->store, &x->image->result.image, x->dir, &options, err);
     return rc;
 }
 
-/* Flatten an extension image into STORE/work/ext/<manifest hex>; returns the directory. */
+/* Flatten an extension image into STORE/work/ext.2/<manifest hex>; returns the directory. */
 char *factory_flatten_extension(struct factory *f, const struct imported *im, struct error *err)
 {
-    char *dir = xasprintf("%s/ext/%s", f->work_dir, im->result.image.manifest_digest + 7);
-    struct flatten_request x = {im, dir, NULL, NULL}; /* links stay: readers resolve them in the tree */
+    /* ext.2: trees flattened before the labels were kept (no <dir>.selinux) are not reused */
+    char *dir = xasprintf("%s/ext.2/%s", f->work_dir, im->result.image.manifest_digest + 7);
+    struct flatten_request x = {im, dir, NULL, NULL, true}; /* links stay: readers resolve them in the tree */
     if (factory_once(f, dir, flatten_step, &x, err) != 0) {
         free(dir);
         return NULL;
@@ -163,7 +166,7 @@ char *factory_imager_grub(struct factory *f, const char *version, const struct i
     int found = 0;
     if (h && factory_platform_has_arch(h->result.platform, host) && strcmp(h->result.receipt.method, "insecure") != 0) {
         char *root = xasprintf("%s/imager/%s/tree", f->work_dir, h->result.image.manifest_digest + 7);
-        struct flatten_request x = {h, root, NULL, "usr/lib/grub"};
+        struct flatten_request x = {h, root, NULL, "usr/lib/grub", false};
         if (factory_once(f, root, flatten_step, &x, err) != 0) {
             free(root);
             return NULL;
@@ -177,7 +180,7 @@ char *factory_imager_grub(struct factory *f, const char *version, const struct i
     }
     if (!found) {
         dir = xasprintf("%s/imager/%s/grub-resolved", f->work_dir, imager->result.image.manifest_digest + 7);
-        struct flatten_request x = {imager, dir, "usr/lib/grub", "usr/lib/grub"};
+        struct flatten_request x = {imager, dir, "usr/lib/grub", "usr/lib/grub", false};
         if (factory_once(f, dir, flatten_step, &x, err) != 0) {
             free(dir);
             return NULL;

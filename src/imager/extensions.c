@@ -6,6 +6,7 @@
 #include "core/memory.h"
 #include "core/yaml_document.h"
 #include "core/yaml_value.h"
+#include "oci/layer_flatten.h"
 #include "talos/version.h"
 
 #include <ctype.h>
@@ -222,6 +223,24 @@ int extension_load(const char *dir, const char *label, struct extension *out, st
     close(fd);
     if (rc == 0)
         rc = extension_manifest_parse(buffer_cstr(&text), text.len, where, &out->manifest, err);
+    struct layer_label *labels = NULL;
+    size_t label_count = 0;
+    if (rc == 0 && (rc = layer_labels_read(dir, &labels, &label_count, err)) == 0) {
+        /* the rootfs/ ones, re-rooted there (Talos: xattrPseudoFlags, relative to RootfsPath) */
+        for (size_t i = 0; i < label_count; i++) {
+            const char *p = labels[i].path;
+            if (strncmp(p, "rootfs", 6) || (p[6] && p[6] != '/')) {
+                free(labels[i].path);
+                free(labels[i].label);
+                continue;
+            }
+            char *rel = xstrdup(p[6] ? p + 7 : "");
+            free(labels[i].path);
+            labels[i].path = rel;
+            labels[out->selinux_label_count++] = labels[i];
+        }
+        out->selinux_labels = labels;
+    }
     if (rc == 0) {
         out->dir = xstrdup(dir);
         out->rootfs = rootfs;
@@ -245,6 +264,7 @@ void extension_free(struct extension *e)
     free(e->rootfs);
     free(e->label);
     extension_manifest_free(&e->manifest);
+    layer_labels_free(e->selinux_labels, e->selinux_label_count);
     memset(e, 0, sizeof *e);
 }
 

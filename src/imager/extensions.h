@@ -15,6 +15,8 @@
 #include "airfactory/buffer.h"
 #include "airfactory/error.h"
 
+struct layer_label; /* oci/layer_flatten.h */
+
 struct extension_manifest {
     char *name;
     char *version;
@@ -29,6 +31,10 @@ struct extension {
     char *rootfs; /* <dir>/rootfs: a real directory, never a symlink */
     char *label;  /* what errors call it: the image ("extension ghcr.io/...:tag (sha256:...)") or its directory */
     struct extension_manifest manifest;
+    /* the SELinux labels of rootfs/ paths the image's layers gave (layer_flatten's
+     * "<dir>.selinux"), relative to rootfs ("" = rootfs itself), sorted; none without the file */
+    struct layer_label *selinux_labels;
+    size_t selinux_label_count;
 };
 
 /* Parse manifest text; `where` (a path) prefixes errors, which carry line:column. */
@@ -37,7 +43,7 @@ int extension_manifest_parse(const char *text, size_t len, const char *where, st
 void extension_manifest_free(struct extension_manifest *m);
 
 /* Load <dir>: exactly manifest.yaml and rootfs/ (a directory, not a symlink), nothing else, as Talos
- * requires. manifest.yaml is read inside the extension (core/fs_root.h): a symlink resolves in the
+ * requires, and the labels of "<dir>.selinux" when layer_flatten kept them. manifest.yaml is read inside the extension (core/fs_root.h): a symlink resolves in the
  * image, never on the build host. label names the extension in errors (NULL: "extension <dir>"). */
 int extension_load(const char *dir, const char *label, struct extension *out, struct error *err);
 void extension_free(struct extension *e);

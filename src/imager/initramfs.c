@@ -3,6 +3,7 @@
 #include "format/cpio.h"
 #include "core/digest.h"
 #include "imager/extensions.h"
+#include "oci/layer_flatten.h"
 #include "talos/version.h"
 #include "core/fs.h"
 #include "core/fs_root.h"
@@ -581,13 +582,24 @@ static int write_squashfs_images(const struct initramfs_options *o, struct build
             .exclude = exclude,
             .exclude_files = NULL,
         };
-        /* the imager's embedded-config: only config.yaml is labelled, from its PAX record */
-        const struct squashfs_label config_label = {EXTENSION_EMBEDDED_CONFIG_PATH, EXTENSION_EMBEDDED_CONFIG_LABEL};
-        if (i == s->embedded_config) {
-            so.labels = &config_label;
-            so.label_count = 1;
+        /* the labels the layers' PAX records gave (compress.go xattrPseudoFlags: what moved to the
+         * initramfs is skipped); the imager's embedded-config: only config.yaml, from its record */
+        struct squashfs_label *labels = xcalloc(e->selinux_label_count + 1, sizeof *labels);
+        size_t label_count = 0;
+        for (size_t l = 0; l < e->selinux_label_count; l++) {
+            const char *p = e->selinux_labels[l].path;
+            size_t fw_len = strlen(fw);
+            if (!strncmp(p, fw, fw_len) && (!p[fw_len] || p[fw_len] == '/'))
+                continue;
+            labels[label_count++] = (struct squashfs_label){p, e->selinux_labels[l].label};
         }
+        if (i == s->embedded_config)
+            labels[label_count++] =
+                (struct squashfs_label){EXTENSION_EMBEDDED_CONFIG_PATH, EXTENSION_EMBEDDED_CONFIG_LABEL};
+        so.labels = labels;
+        so.label_count = label_count;
         rc = squashfs_image_write(e->rootfs, out, &so, err);
+        free(labels);
         if (rc)
             error_prefix(err, "%s (%s): ", e->label, e->manifest.name);
         struct item *it = rc ? NULL : items_add(&s->archive, images[i]);

@@ -365,7 +365,136 @@ struct flatten {
     struct string_set layer_files, layer_dirs; /* this layer's entries: a repeat is refused */
     struct dir_meta *dirs;
     size_t dir_count, dir_cap;
+    /* selinux_labels: every entry's SCHILY.xattr.security.selinux in the order applied (label NULL:
+     * an entry without one, recorded only over a path labelled before); the last entry of a path
+     * decides */
+    bool keep_labels;
+    struct layer_label *labels;
+    size_t label_count, label_cap;
+    struct string_set labelled;
 };
+
+static void record_label(struct flatten *f, const char *out, struct archive_entry *e)
+{
+    const char *label = NULL, *name;
+    const void *value;
+    size_t size;
+    char *text = NULL;
+    archive_entry_xattr_reset(e);
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+        if (!strcmp(name, "security.selinux") && size) {
+            free(text);
+            text = xstrndup(value, size); /* up to a trailing NUL, as the command line mksquashfs gets */
+            label = text;
+        }
+    if (label && !*label)
+        label = NULL;
+    if (!label && !string_set_contains(&f->labelled, out)) {
+        free(text);
+        return;
+    }
+    if (label)
+        string_set_add(&f->labelled, out);
+    if (f->label_count == f->label_cap) {
+        f->label_cap = f->label_cap ? 2 * f->label_cap : 64;
+        f->labels = xrealloc(f->labels, f->label_cap * sizeof *f->labels);
+    }
+    f->labels[f->label_count++] = (struct layer_label){xstrdup(out), label ? xstrdup(label) : NULL};
+    free(text);
+}
+
+static int compare_label_path(const void *a, const void *b)
+{
+    return strcmp(((const struct layer_label *)a)->path, ((const struct layer_label *)b)->path);
+}
+
+/* <dest>.selinux: the labels of the paths the flattened tree still has, sorted, as
+ * "path\0label\0" pairs (written even when there are none). */
+static int write_labels(struct flatten *f, const char *dest, struct error *err)
+{
+    struct string_set done = STRING_SET_INIT;
+    struct layer_label *keep = xcalloc(f->label_count ? f->label_count : 1, sizeof *keep);
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = f->label_count; i-- > 0 && rc == 0;) {
+        if (!string_set_add(&done, f->labels[i].path) || !f->labels[i].label)
+            continue; /* a later entry of the path decided, or the last one has no label */
+        int pfd;
+        const char *base;
+        int r = open_parent(f->root, f->labels[i].path, false, "SELinux labels", &pfd, &base, err);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        struct stat st;
+        if (r > 0 && fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            keep[n++] = f->labels[i]; /* still there: not removed by a later whiteout */
+        if (r > 0)
+            close(pfd);
+    }
+    if (n)
+        qsort(keep, n, sizeof *keep, compare_label_path);
+    struct buffer b = BUFFER_INIT;
+    for (size_t i = 0; i < n; i++) {
+        buffer_append(&b, keep[i].path, strlen(keep[i].path) + 1);
+        buffer_append(&b, keep[i].label, strlen(keep[i].label) + 1);
+    }
+    char *file = xasprintf("%s%s", dest, LAYER_FLATTEN_LABELS_SUFFIX);
+    if (rc == 0)
+        rc = fs_write_file_atomic(file, b.data ? b.data : "", b.len, 0644, err);
+    free(file);
+    buffer_free(&b);
+    free(keep);
+    string_set_clear(&done);
+    return rc;
+}
+
+int layer_labels_read(const char *dest, struct layer_label **out, size_t *count, struct error *err)
+{
+    *out = NULL;
+    *count = 0;
+    char *file = xasprintf("%s%s", dest, LAYER_FLATTEN_LABELS_SUFFIX);
+    if (!fs_exists(file)) {
+        free(file);
+        return 0;
+    }
+    struct buffer b = BUFFER_INIT;
+    int rc = fs_read_file(file, 256u << 20, &b, err);
+    size_t cap = 0;
+    for (size_t at = 0; rc == 0 && at < b.len;) {
+        const char *path = b.data + at, *end = memchr(path, '\0', b.len - at);
+        const char *label = end ? end + 1 : NULL;
+        const char *lend = label && label < b.data + b.len ? memchr(label, '\0', (size_t)(b.data + b.len - label)) : NULL;
+        if (!lend) {
+            rc = error_set(err, ERROR_RUNTIME, "%s: truncated at byte %zu; delete it and %s to flatten again", file, at,
+                           dest);
+            break;
+        }
+        if (*count == cap) {
+            cap = cap ? 2 * cap : 16;
+            *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*count)++] = (struct layer_label){xstrdup(path), xstrdup(label)};
+        at = (size_t)(lend + 1 - b.data);
+    }
+    buffer_free(&b);
+    free(file);
+    if (rc != 0) {
+        layer_labels_free(*out, *count);
+        *out = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
+void layer_labels_free(struct layer_label *labels, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(labels[i].path);
+        free(labels[i].label);
+    }
+    free(labels);
+}
 
 static void touch_path(struct flatten *f, const char *path)
 {
@@ -699,6 +828,8 @@ static int flatten_entry(struct flatten *f, struct archive *a, struct layer_stre
         }
     }
     touch_path(f, out);
+    if (f->keep_labels)
+        record_label(f, out, e);
     rc = 0;
 close_parent:
     close(pfd);
@@ -792,6 +923,12 @@ static int apply_dir_meta(struct flatten *f, struct error *err)
 
 static void flatten_free(struct flatten *f)
 {
+    for (size_t i = 0; i < f->label_count; i++) {
+        free(f->labels[i].path);
+        free(f->labels[i].label);
+    }
+    free(f->labels);
+    string_set_clear(&f->labelled);
     string_set_clear(&f->touched);
     string_set_clear(&f->layer_files);
     string_set_clear(&f->layer_dirs);
@@ -808,6 +945,7 @@ static int flatten_init(struct flatten *f, const char *root_path, const struct l
     memset(f, 0, sizeof *f);
     f->root = -1;
     limits_defaults(&f->limits, opts ? &opts->limits : NULL);
+    f->keep_labels = opts && opts->selinux_labels;
     if (opts && opts->prefix) {
         char *p;
         const char *given = opts->prefix;
@@ -896,6 +1034,8 @@ int layer_flatten(struct store *store, const struct oci_image *image, const char
     }
     if (rc == 0)
         rc = apply_dir_meta(&f, err);
+    if (rc == 0 && f.keep_labels) /* before the tree appears: an existing tree has its labels */
+        rc = write_labels(&f, dest, err);
     free((char *)f.prefix);
     flatten_free(&f);
     if (rc == 0 && fs_exists(dest) && rmdir(dest) != 0)

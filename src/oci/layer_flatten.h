@@ -48,7 +48,27 @@ struct layer_flatten_options {
      * the prefix), dangles or loops fails the flatten, naming the image, the link and its target.
      * The copies count against max_bytes. */
     const char *resolve_links;
+    /* Keep the SELinux labels the layers' PAX records give (SCHILY.xattr.security.selinux, which
+     * Talos' archiver.Untar collects for mksquashfs; libarchive also reads LIBARCHIVE.xattr.*):
+     * layer_flatten writes "<dest>.selinux" before dest appears, holding the label of each path
+     * the flattened tree still has, the topmost entry of a path deciding (an entry without a
+     * record drops a lower layer's label), as crane's flattening export does. Read it with
+     * layer_labels_read. Files are never given xattrs: builds run unprivileged. */
+    bool selinux_labels;
 };
+
+#define LAYER_FLATTEN_LABELS_SUFFIX ".selinux"
+
+/* One path's label: path relative to the flattened tree (no leading '/'), label as recorded. */
+struct layer_label {
+    char *path;
+    char *label;
+};
+
+/* The labels layer_flatten kept for the tree at dest, sorted by path (none when it kept none).
+ * Free with layer_labels_free. */
+int layer_labels_read(const char *dest, struct layer_label **labels, size_t *count, struct error *err);
+void layer_labels_free(struct layer_label *labels, size_t count);
 
 /* Apply image's layers in order into a new directory dest (which must not exist, or be empty). */
 int layer_flatten(struct store *store, const struct oci_image *image, const char *dest,

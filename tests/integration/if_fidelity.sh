@@ -10,7 +10,8 @@
 #   - every ISO with an ESP has loader/random-seed (uefi.go, no quirk), read-only, also for 1.12;
 #   - a SecureBoot disk image carries loader/keys/auto/{PK,KEK,db}.auth and `secure-boot-enroll
 #     if-safe` (buildImage, SDBootEnrollKeys defaults to if-safe) — mtools on the ESP;
-#   - extension squashfs images carry no security.selinux label of our own — unsquashfs/getfattr;
+#   - extension squashfs images carry the security.selinux labels of the layers' PAX records and
+#     no label of our own — unsquashfs/getfattr;
 #   - the schematic extension's extraInfo is the schematic (Talos >= 1.7);
 #   - UKIs carry Talos' boot splash (.splash after .uname, before .pcrpkey/.linux) when the
 #     imager's binary holds the bitmap the version data names (the fixture's own, through a
@@ -117,8 +118,19 @@ check_contains "the ISO's UKI still has the reset profile" \
 python3 "$ROOT/tests/integration/initramfs-unpack.py" "$(blob "$B" initramfs-amd64.xz)" "$S/x" >/dev/null
 unsquashfs -xattrs -no-progress -d "$S/sq0" "$S/x/0.sqsh" >/dev/null 2>&1
 check_eq "unsquashfs of 0.sqsh (hello-world-service)" "$?" 0
-check_eq "0.sqsh: no security.selinux on any inode" "$(cd "$S/sq0" && getfattr -R -h -d -m security . 2>/dev/null)" ""
+# the labels the image's PAX records give (SCHILY.xattr.security.selinux; Talos: archiver.Untar
+# collects them from the flattened export, compress.go xattrPseudoFlags gives them to mksquashfs),
+# nothing else: the fixture labels the service binary; its directory's label is shadowed by the
+# next layer's unlabelled entry of that directory, and a labelled file is whited out
 check "0.sqsh: it has files" test -n "$(find "$S/sq0" -type f | head -1)"
+check_eq "0.sqsh: security.selinux on exactly the inodes whose topmost entry is labelled" \
+  "$(cd "$S/sq0" && getfattr -R -h -m security . 2>/dev/null | grep '^# file:' | sort | tr '\n' ' ')" \
+  "# file: usr/local/lib/containers/hello-world-service/hello-world-service "
+while IFS=$'\t' read -r path label; do
+  check_eq "0.sqsh: /$path carries its PAX label" \
+    "$(getfattr -h --absolute-names -n security.selinux --only-values "$S/sq0/$path" 2>&1)" "$label"
+done < <(jq -r '.hello_world_service_labels | to_entries[] | "\(.key)\t\(.value)"' "$FIXTURES/fixtures.json")
+check_eq "fixtures.json lists the labelled path" "$(jq '.hello_world_service_labels | length' "$FIXTURES/fixtures.json")" 1
 unsquashfs -xattrs -no-progress -d "$S/sq1" "$S/x/1.sqsh" >/dev/null 2>&1
 check_eq "1.sqsh (schematic): no security.selinux either" "$(cd "$S/sq1" && getfattr -R -h -d -m security . 2>/dev/null)" ""
 check_contains "extensions.yaml: the schematic extension carries extraInfo (>= 1.7)" "$(cat "$S/x/extensions.yaml")" \

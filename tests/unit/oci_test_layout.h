@@ -34,6 +34,11 @@ struct tl_entry {
     size_t zeros;     /* 'f' with data NULL: this many zero bytes */
 };
 
+/* Entries written while this is set get a security.selinux xattr (pax SCHILY.xattr and
+ * LIBARCHIVE.xattr records): {path, data, label, ..., NULL} triples, data NULL matching any
+ * entry of the path; an entry not listed gets none. */
+static const char *const *tl_selinux_labels;
+
 static inline la_ssize_t tl_write_cb(struct archive *a, void *ctx, const void *data, size_t len)
 {
     (void)a;
@@ -91,6 +96,9 @@ static inline void tl_tar(const struct tl_entry *e, size_t n, struct buffer *out
             size = e[i].data ? strlen(e[i].data) : e[i].zeros;
             archive_entry_set_size(ae, (la_int64_t)size);
         }
+        for (const char *const *l = tl_selinux_labels; l && l[0]; l += 3)
+            if (!strcmp(l[0], e[i].path) && (!l[1] || (e[i].data && !strcmp(l[1], e[i].data))))
+                archive_entry_xattr_add_entry(ae, "security.selinux", l[2], strlen(l[2]));
         archive_write_header(a, ae);
         if (e[i].type == 's')
             archive_write_data(a, e[i].data, strlen(e[i].data));

@@ -346,6 +346,79 @@ static void test_flatten_diff_id_mismatch(void)
     env_close(&e);
 }
 
+/* selinux_labels: the topmost entry of each path decides (one without a record drops a lower
+ * layer's label), whiteouts drop the labels of what they remove, "<dest>.selinux" lists the
+ * survivors sorted, before the tree appears; without the option no file. */
+static void test_flatten_selinux_labels(void)
+{
+    struct env e;
+    env_open(&e);
+    const struct tl_entry l1[] = {
+        {"rootfs/", 'd', NULL, 0755, 0}, {"rootfs/a", 'f', "a", 0, 0},     {"rootfs/b", 'f', "b", 0, 0},
+        {"rootfs/c", 'f', "c", 0, 0},    {"rootfs/dir/x", 'f', "x", 0, 0}, {"manifest.yaml", 'f', "name: t\n", 0, 0},
+    };
+    const struct tl_entry l2[] = {
+        {"rootfs/b", 'f', "b2", 0, 0}, /* no record: the lower label goes */
+        {"rootfs/.wh.c", 'f', "", 0, 0},
+        {"rootfs/dir/.wh..wh..opq", 'f', "", 0, 0},
+        {"rootfs/e", 'f', "e", 0, 0},
+    };
+    static const char *const labels[] = {"rootfs/",
+                                         NULL,
+                                         "system_u:object_r:a_t:s0",
+                                         "rootfs/a",
+                                         NULL,
+                                         "system_u:object_r:b_t:s0",
+                                         "rootfs/b",
+                                         "b",
+                                         "system_u:object_r:c_t:s0", /* the lower layer's only */
+                                         "rootfs/c",
+                                         NULL,
+                                         "system_u:object_r:d_t:s0",
+                                         "rootfs/dir/x",
+                                         NULL,
+                                         "system_u:object_r:x_t:s0",
+                                         "rootfs/e",
+                                         NULL,
+                                         "system_u:object_r:e_t:s0",
+                                         NULL};
+    tl_selinux_labels = labels;
+    struct oci_image img;
+    int made = make_image2(&e, l1, N_ENTRIES(l1), l2, N_ENTRIES(l2), &img);
+    tl_selinux_labels = NULL;
+    CHECK_INT(made, 0);
+    struct error err = {0};
+    struct layer_flatten_options o = {.selinux_labels = true};
+    CHECK_INT(flatten(&e, &img, "out", &o, &err), 0);
+    if (err.message[0])
+        printf("  %s\n", err.message);
+    char *out = xasprintf("%s/out", e.root);
+    struct layer_label *l = NULL;
+    size_t n = 0;
+    CHECK_INT(layer_labels_read(out, &l, &n, &err), 0);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_STR(l[0].path, "rootfs");
+        CHECK_STR(l[0].label, "system_u:object_r:a_t:s0");
+        CHECK_STR(l[1].path, "rootfs/a");
+        CHECK_STR(l[1].label, "system_u:object_r:b_t:s0");
+        CHECK_STR(l[2].path, "rootfs/e");
+        CHECK_STR(l[2].label, "system_u:object_r:e_t:s0");
+    }
+    layer_labels_free(l, n);
+    /* without the option: no file, no labels */
+    CHECK_INT(flatten(&e, &img, "plain", NULL, &err), 0);
+    char *plain = xasprintf("%s/plain", e.root), *file = xasprintf("%s.selinux", plain);
+    CHECK(!fs_exists(file));
+    CHECK_INT(layer_labels_read(plain, &l, &n, &err), 0);
+    CHECK_INT(n, 0);
+    free(file);
+    free(plain);
+    free(out);
+    oci_image_free(&img);
+    env_close(&e);
+}
+
 static void test_flatten_dest_rules(void)
 {
     struct env e;
@@ -858,6 +931,7 @@ int main(void)
     RUN(test_declared_sizes_checked_first);
     RUN(test_flatten_diff_id_mismatch);
     RUN(test_flatten_dest_rules);
+    RUN(test_flatten_selinux_labels);
     RUN(test_flatten_prefix);
     RUN(test_flatten_resolve_links);
     RUN(test_extract_files);
