@@ -655,6 +655,54 @@ static void twelve_layers_sort_as_strings(void)
     free(dir);
 }
 
+/* The labels layer_flatten kept beside an extension ("<dir>.selinux", path NUL label NUL) reach
+ * its squashfs, re-rooted at rootfs/; what moved to the initramfs (firmware) and what is outside
+ * rootfs/ are left out (compress.go xattrPseudoFlags). */
+static void pax_labels_reach_the_squashfs(void)
+{
+    if (!bt_have_tool("unsquashfs") || !bt_have_tool("getfattr")) {
+        printf("  (unsquashfs or getfattr missing: nothing to check)\n");
+        return;
+    }
+    char *dir = bt_scratch();
+    char *base = path_join(dir, "initramfs.xz");
+    make_base(base, COMPRESS_ZSTD);
+    char *fw = make_extension(dir, "firmware", ">= v1.10.0", "usr/lib/firmware");
+    static const char labels[] = "manifest.yaml\0system_u:object_r:m_t:s0\0"
+                                 "rootfs\0system_u:object_r:root_t:s0\0"
+                                 "rootfs/usr/lib/firmware/vendor/firmware.bin\0system_u:object_r:fw_t:s0\0"
+                                 "rootfs/usr/local/share/firmware/README\0system_u:object_r:readme_t:s0\0";
+    char *file = xasprintf("%s.selinux", fw);
+    struct error err = {0};
+    CHECK_INT(fs_write_file_atomic(file, labels, sizeof labels - 1, 0644, &err), 0);
+    const char *exts[] = {fw};
+    struct initramfs_options o = {0};
+    initramfs_options_for(&o, bt_quirks("v1.11.3", NULL, false), "v1.11.3");
+    o.base_path = base;
+    o.extension_dirs = exts;
+    o.extension_count = 1;
+    o.schematic_id = SCHEMATIC;
+    o.mtime = 1735689600;
+    char *out = path_join(dir, "out.xz"), *x = path_join(dir, "x");
+    struct cpio_listing l;
+    build_and_list(&o, out, x, 1 << 20, &l);
+    struct buffer t = BUFFER_INIT;
+    CHECK_INT(bt_run(NULL, "unsquashfs -xattrs -no-progress -d '%s/sq' '%s/0.sqsh' >/dev/null 2>&1", dir, x), 0);
+    CHECK_INT(bt_run(&t, "cd '%s/sq' && getfattr -R -h -d -m security . 2>/dev/null", dir), 0);
+    CHECK_STR(buffer_cstr(&t), "# file: .\nsecurity.selinux=\"system_u:object_r:root_t:s0\"\n\n"
+                               "# file: usr/local/share/firmware/README\n"
+                               "security.selinux=\"system_u:object_r:readme_t:s0\"\n\n");
+    buffer_free(&t);
+    cpio_listing_free(&l);
+    free(out);
+    free(x);
+    free(file);
+    free(fw);
+    free(base);
+    bt_remove(dir);
+    free(dir);
+}
+
 int main(void)
 {
     RUN(layout_matches_talos);
@@ -664,5 +712,6 @@ int main(void)
     RUN(kernel_modules_get_a_modules_dep_extension);
     RUN(links_resolve_inside_the_extension_never_on_the_host);
     RUN(twelve_layers_sort_as_strings);
+    RUN(pax_labels_reach_the_squashfs);
     return TEST_MAIN_END();
 }
