@@ -310,6 +310,22 @@ int fs_next_extent(int fd, uint64_t pos, uint64_t size, uint64_t *start, uint64_
     return 1;
 }
 
+ssize_t fs_pread_full(int fd, void *buf, size_t len, uint64_t offset)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
 int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err)
 {
     for (;;) {

@@ -43,6 +43,9 @@ int fs_open_regular(const char *path, const char *what, struct error *err);
 int fs_read_fd(int fd, const char *what, size_t max_size, struct buffer *out, struct error *err);
 /* Read a whole (small) regular file (fs_open_regular); files larger than max_size are ERROR_INPUT. */
 int fs_read_file(const char *path, size_t max_size, struct buffer *out, struct error *err);
+/* pread until len bytes or end of file (EINTR retried): the bytes read, short only at end of
+ * file; -1 with errno on a read error. */
+ssize_t fs_pread_full(int fd, void *buf, size_t len, uint64_t offset);
 /* Copy what is left of in to out (copy_file_range when possible); from/to name them in errors. */
 int fs_copy_fd(int in, int out, const char *from, const char *to, struct error *err);
 /* The extent walker of sparse files: the first data extent of fd at or after pos and before

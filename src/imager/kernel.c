@@ -9,21 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* fs_pread_full with the count in *got: 0, or -1 with errno */
 static int read_at(int fd, void *buf, size_t len, off_t off, size_t *got)
 {
-    size_t have = 0;
-    while (have < len) {
-        ssize_t n = pread(fd, (char *)buf + have, len - have, off + (off_t)have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        have += (size_t)n;
-    }
-    *got = have;
-    return 0;
+    ssize_t n = fs_pread_full(fd, buf, len, (uint64_t)off);
+    *got = n < 0 ? 0 : (size_t)n;
+    return n < 0 ? -1 : 0;
 }
 
 int kernel_identify(const char *path, enum kernel_format *format, struct error *err)

@@ -15,22 +15,6 @@
 #define WINDOW (1u << 20)
 #define HEADER 6 /* "BM" + the little-endian 32-bit file size */
 
-static ssize_t pread_full(int fd, unsigned char *buf, size_t len, uint64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 /* 1 when the size bytes at off hash to want, 0 when not (or the file ends first), -1 error. */
 static int candidate_matches(int fd, const char *what, uint64_t off, uint64_t size, const char *want,
                              unsigned char *buf, struct error *err)
@@ -39,7 +23,7 @@ static int candidate_matches(int fd, const char *what, uint64_t off, uint64_t si
     sha256_stream_init(&h);
     for (uint64_t done = 0; done < size;) {
         size_t n = size - done < WINDOW ? (size_t)(size - done) : WINDOW;
-        ssize_t r = pread_full(fd, buf, n, off + done);
+        ssize_t r = fs_pread_full(fd, buf, n, off + done);
         if (r < 0) {
             sha256_stream_abort(&h);
             return error_errno(err, errno, "%s: read failed at offset %llu", what, (unsigned long long)(off + done));
@@ -63,7 +47,7 @@ int splash_scan(int fd, const char *what, const char *sha256_hex, uint64_t size,
     size_t have = 0;   /* bytes in win */
     int rc = 0;
     for (bool eof = false; !eof && rc == 0;) {
-        ssize_t n = pread_full(fd, win + have, WINDOW, base + have);
+        ssize_t n = fs_pread_full(fd, win + have, WINDOW, base + have);
         if (n < 0) {
             rc = error_errno(err, errno, "%s: read failed at offset %llu", what, (unsigned long long)(base + have));
             break;
@@ -106,7 +90,7 @@ static int copy_out(int fd, const char *what, uint64_t off, uint64_t size, const
     int rc = atomic_file_open(&out, dest, 0644, err);
     for (uint64_t done = 0; rc == 0 && done < size;) {
         size_t n = size - done < WINDOW ? (size_t)(size - done) : WINDOW;
-        ssize_t r = pread_full(fd, buf, n, off + done);
+        ssize_t r = fs_pread_full(fd, buf, n, off + done);
         if (r != (ssize_t)n)
             rc = error_errno(err, r < 0 ? errno : EIO, "%s: short read at offset %llu", what,
                              (unsigned long long)(off + done));

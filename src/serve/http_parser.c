@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/digest.h"
+
 /* RFC 9110 tchar */
 static bool is_tchar(unsigned char c)
 {
@@ -274,17 +276,6 @@ enum http_parse_result http_request_parse(const char *data, size_t len, struct h
     return interpret_headers(r, status, reason);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long http_percent_decode(const char *src, size_t len, char *dst, size_t dst_cap, bool path, bool plus_is_space)
 {
     size_t o = 0;
@@ -293,7 +284,7 @@ long http_percent_decode(const char *src, size_t len, char *dst, size_t dst_cap,
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hex_value(src[i + 1]), lo = hex_value(src[i + 2]);
+            int hi = hex_digit_value((unsigned char)src[i + 1]), lo = hex_digit_value((unsigned char)src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);
