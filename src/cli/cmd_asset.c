@@ -23,6 +23,7 @@
 #include "core/memory.h"
 #include "format/squashfs_image.h"
 #include "imager/uki.h"
+#include "factory/recipe_files.h"
 #include "talos/profile.h"
 #include "cli/cli.h"
 
@@ -278,52 +279,44 @@ static int asset_uki(int argc, char **argv)
                         "[--profiles auto-iso|auto-image|none] [--splash BMP] [--uname TEXT] [--mtime EPOCH] -o OUT";
     if (cli_help_requested(argc, argv))
         return cli_help("asset uki", usage);
-    struct uki_options o;
-    memset(&o, 0, sizeof o);
+    struct recipe_uki_files in = {0};
     const char *out = NULL, *mtime = NULL, *profiles = "auto-iso";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
         switch (c) {
-        case 's': o.stub_path = optarg; break;
-        case 'k': o.kernel_path = optarg; break;
-        case 'i': o.initrd_path = optarg; break;
-        case 'c': o.cmdline = optarg; break;
-        case 'v': o.talos_version = optarg; break;
+        case 's': in.stub = optarg; break;
+        case 'k': in.kernel = optarg; break;
+        case 'i': in.initrd = optarg; break;
+        case 'c': in.cmdline = optarg; break;
+        case 'v': in.version = optarg; break;
         case 'p': profiles = optarg; break;
-        case 'S': o.splash_path = optarg; break;
-        case 'u': o.uname = optarg; break;
+        case 'S': in.splash = optarg; break;
+        case 'u': in.uname = optarg; break;
         case 'm': mtime = optarg; break;
         case 'o': out = optarg; break;
         default: return cli_usage("asset uki", usage);
         }
     }
-    if (!out || optind != argc || !o.stub_path || !o.kernel_path || !o.initrd_path || !o.cmdline || !o.talos_version)
+    if (!out || optind != argc || !in.stub || !in.kernel || !in.initrd || !in.cmdline || !in.version)
         return cli_usage("asset uki", usage);
     struct error err = {0};
-    struct uki_profile_set set;
-    memset(&set, 0, sizeof set);
     struct talos_quirks q;
-    bool auto_profiles = !strcmp(profiles, "auto-iso") || !strcmp(profiles, "auto-image");
-    if (!auto_profiles && strcmp(profiles, "none"))
-        return cli_usage("asset uki", usage);
-    if (auto_profiles && asset_quirks(o.talos_version, NULL, &q, &err) != 0)
-        return cli_report(&err);
     if (!strcmp(profiles, "auto-iso"))
-        uki_profiles_for(&set, &q, UKI_FOR_ISO, o.cmdline);
+        in.output = UKI_FOR_ISO;
     else if (!strcmp(profiles, "auto-image"))
-        uki_profiles_for(&set, &q, UKI_FOR_IMAGE, o.cmdline);
-    o.profiles = set.profiles;
-    o.profile_count = set.count;
-    int rc = 0;
-    uint32_t ts;
-    if (pick_mtime(o.kernel_path, mtime, &ts, &err) != 0)
-        rc = cli_report(&err);
-    o.timestamp = ts;
-    if (!rc && uki_build(&o, out, &err) != 0)
-        rc = cli_report(&err);
-    uki_profile_set_free(&set);
-    return rc;
+        in.output = UKI_FOR_IMAGE;
+    else if (!strcmp(profiles, "none"))
+        in.no_profiles = true;
+    else
+        return cli_usage("asset uki", usage);
+    if (!in.no_profiles && asset_quirks(in.version, NULL, &q, &err) != 0)
+        return cli_report(&err);
+    in.quirks = &q;
+    /* the factory's code path from files to a UKI (recipe_files.h) */
+    if (pick_mtime(in.kernel, mtime, &in.timestamp, &err) != 0 || recipe_uki_build(&in, out, &err) != 0)
+        return cli_report(&err);
+    return 0;
 }
 
 static int asset_fat(int argc, char **argv)

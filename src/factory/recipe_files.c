@@ -3,8 +3,9 @@
 
 int recipe_uki_build(const struct recipe_uki_files *in, const char *out, struct error *err)
 {
-    struct uki_profile_set profiles;
-    uki_profiles_for(&profiles, in->quirks, in->output, in->cmdline);
+    struct uki_profile_set profiles = {0};
+    if (!in->no_profiles)
+        uki_profiles_for(&profiles, in->quirks, in->output, in->cmdline);
     struct uki_options o = {
         .stub_path = in->stub,
         .kernel_path = in->kernel,
@@ -16,6 +17,7 @@ int recipe_uki_build(const struct recipe_uki_files *in, const char *out, struct 
         .timestamp = in->timestamp,
         .signer = in->signer,
         .splash_path = in->splash,
+        .uname = in->uname,
     };
     int rc = uki_build(&o, out, err);
     uki_profile_set_free(&profiles);
