@@ -110,13 +110,24 @@ int meta_partition_read(int fd, const char *what, uint64_t offset, uint64_t size
         return error_set(err, ERROR_INPUT, "%s: META partition of %llu bytes is too small", what,
                          (unsigned long long)size);
     uint8_t *block = xmalloc(META_ADV_SIZE);
+    bool blank = true; /* both copies all zero: nothing was written (meta_partition_write, Talos) */
     for (int copy = 0; copy < 2; copy++) {
-        if (pread(fd, block, META_ADV_SIZE, (off_t)(offset + (uint64_t)copy * META_ADV_SIZE)) != META_ADV_SIZE)
+        if (pread(fd, block, META_ADV_SIZE, (off_t)(offset + (uint64_t)copy * META_ADV_SIZE)) != META_ADV_SIZE) {
+            blank = false;
             continue;
+        }
         if (meta_adv_decode(block, values, count, err) == 0) {
             *block_out = block;
             return 0;
         }
+        for (size_t i = 0; blank && i < META_ADV_SIZE; i++)
+            blank = block[i] == 0;
+    }
+    if (blank) {
+        *values = NULL;
+        *count = 0;
+        *block_out = block;
+        return 0;
     }
     free(block);
     return error_prefix(err, "%s: no valid META copy: ", what);

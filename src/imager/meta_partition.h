@@ -42,7 +42,8 @@ int meta_partition_write(int fd, const char *what, uint64_t offset, uint64_t siz
                          size_t count, struct error *err);
 
 /* Read the values back: copy 1, else copy 2 (as Talos does). *block_out receives the block the
- * values point into (free it). ERROR_INPUT when neither copy is valid. */
+ * values point into (free it). Both copies all zero (a schematic with no META values: nothing is
+ * written) reads as no values. ERROR_INPUT when neither copy is valid. */
 int meta_partition_read(int fd, const char *what, uint64_t offset, uint64_t size, uint8_t **block_out,
                         struct meta_value **values, size_t *count, struct error *err);
 

@@ -258,6 +258,13 @@ static void test_meta_round_trip(void)
     free(rb);
     CHECK_INT(pwrite(fd, &z, 1, META_ADV_SIZE), 1);
     CHECK_INT(meta_partition_read(fd, path, 0, 1 << 20, &rb, &d, &n, &err), -1);
+    /* a blank META (nothing written: no values) reads as no values, not as damage */
+    CHECK_INT(ftruncate(fd, 0), 0);
+    CHECK_INT(ftruncate(fd, 1 << 20), 0);
+    n = 99;
+    CHECK_INT(meta_partition_read(fd, path, 0, 1 << 20, &rb, &d, &n, &err), 0);
+    CHECK_INT(n, 0);
+    free(rb);
     close(fd);
     unlink(path);
 
