@@ -41,6 +41,25 @@ void buffer_append_char(struct buffer *b, char c)
     buffer_append(b, &c, 1);
 }
 
+char *decimal_put_u64(char *out, uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *out++ = digits[--n];
+    return out;
+}
+
+void buffer_append_u64(struct buffer *b, uint64_t v)
+{
+    char digits[20];
+    buffer_append(b, digits, (size_t)(decimal_put_u64(digits, v) - digits));
+}
+
 void buffer_vappendf(struct buffer *b, const char *fmt, va_list ap)
 {
     va_list copy;

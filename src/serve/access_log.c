@@ -54,26 +54,14 @@ static void text_escaped(struct buffer *out, const char *s)
     }
 }
 
-/* "%llu" */
-static void append_u64(struct buffer *out, uint64_t v)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    buffer_append(out, digits + sizeof digits - n, n);
-}
-
 /* "%d" */
 static void append_int(struct buffer *out, int v)
 {
     if (v < 0) {
         buffer_append_char(out, '-');
-        append_u64(out, (uint64_t)0 - (uint64_t)(int64_t)v);
+        buffer_append_u64(out, (uint64_t)0 - (uint64_t)(int64_t)v);
     } else {
-        append_u64(out, (uint64_t)v);
+        buffer_append_u64(out, (uint64_t)v);
     }
 }
 
@@ -81,7 +69,7 @@ static void append_int(struct buffer *out, int v)
 static void append_seconds6(struct buffer *out, uint64_t ns)
 {
     uint64_t us = (ns + 500) / 1000;
-    append_u64(out, us / 1000000);
+    buffer_append_u64(out, us / 1000000);
     char frac[7];
     uint64_t f = us % 1000000;
     for (int i = 5; i >= 0; i--) {
@@ -126,7 +114,7 @@ static void text_line(const struct serve_access_log_entry *e, time_t now, uint64
     buffer_append(&pending, "\" ", 2);
     append_int(&pending, e->status);
     buffer_append_char(&pending, ' ');
-    append_u64(&pending, e->bytes);
+    buffer_append_u64(&pending, e->bytes);
     buffer_append(&pending, " \"-\" \"", 6);
     text_escaped(&pending, e->user_agent[0] ? e->user_agent : "-");
     /* "\" %.6f %s\n" */

@@ -249,20 +249,6 @@ static void set_events(struct worker *w, struct conn *c, uint32_t events)
         c->events = events;
 }
 
-/* "%u" of v at out; returns the end */
-static char *put_decimal(char *out, uint64_t v)
-{
-    char digits[20];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *out++ = digits[--n];
-    return out;
-}
-
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -273,10 +259,10 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
         const unsigned char *a = (const unsigned char *)&in->sin_addr;
         char *p = out;
         for (int i = 0; i < 4; i++) {
-            p = put_decimal(p, a[i]);
+            p = decimal_put_u64(p, a[i]);
             *p++ = i < 3 ? '.' : ':';
         }
-        p = put_decimal(p, ntohs(in->sin_port));
+        p = decimal_put_u64(p, ntohs(in->sin_port));
         *p = '\0';
     } else if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -531,10 +517,9 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
     }
 
     /* the head is appended piece by piece (no printf): it is built for every request */
-    char number[24];
     buffer_reserve(&h, 256 + res->headers.len + (res->file_fd < 0 ? res->body.len : 0));
     buffer_append(&h, "HTTP/1.1 ", 9);
-    buffer_append(&h, number, (size_t)(put_decimal(number, (uint64_t)status) - number));
+    buffer_append_u64(&h, (uint64_t)status);
     buffer_append_char(&h, ' ');
     buffer_append_str(&h, http_status_text(status));
     buffer_append(&h, "\r\nServer: ", 10);
@@ -568,7 +553,7 @@ static void prepare_response(struct worker *w, struct conn *c, const struct http
     }
     if (status != 304 && status != 204) {
         buffer_append(&h, "Content-Length: ", 16);
-        buffer_append(&h, number, (size_t)(put_decimal(number, body_len) - number));
+        buffer_append_u64(&h, body_len);
         buffer_append(&h, "\r\n", 2);
     }
     bool keep = !c->close_after && req && req->keep_alive && !w->draining;

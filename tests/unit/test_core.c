@@ -27,6 +27,14 @@ static void buffer_appends_and_formats(void)
     CHECK_STR(s, "abc-42-x");
     CHECK(b.data == NULL && b.len == 0);
     free(s);
+    /* decimals as "%llu" prints them, the extremes included */
+    buffer_append_u64(&b, 0);
+    buffer_append_char(&b, ' ');
+    buffer_append_u64(&b, 18446744073709551615ull);
+    buffer_append_char(&b, ' ');
+    buffer_append_u64(&b, 1000000);
+    CHECK_STR(buffer_cstr(&b), "0 18446744073709551615 1000000");
+    buffer_free(&b);
 }
 
 static void base64_round_trips_rfc4648_vectors(void)
